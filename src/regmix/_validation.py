@@ -1,0 +1,150 @@
+"""Input checks that say what is wrong and where.
+
+Every check returns new float64 arrays (or the caller's own array when it already is
+one: nothing here writes to it) and raises ``ValueError`` naming the argument, and
+where it helps, the row and column.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _column_label(names: list[str] | None, j: int) -> str:
+    return f"column {names[j]!r}" if names is not None else f"column {j}"
+
+
+def _is_dataframe(obj) -> bool:
+    return hasattr(obj, "columns") and hasattr(obj, "dtypes") and hasattr(obj, "iloc")
+
+
+def _frame_to_float(X, name: str) -> tuple[np.ndarray, list[str]]:
+    names = [str(c) for c in X.columns]
+    cols = []
+    for j, (col, dtype) in enumerate(zip(X.columns, X.dtypes, strict=True)):
+        kind = getattr(dtype, "kind", "O")
+        if kind not in "biuf":
+            raise ValueError(
+                f"{name} {_column_label(names, j)} is not numeric (dtype {dtype}); "
+                "encode it as numbers first"
+            )
+        series = X[col]
+        try:
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        except TypeError:  # older pandas without na_value for this dtype
+            values = series.astype("float64").to_numpy()
+        cols.append(values)
+    if not cols:
+        return np.empty((X.shape[0], 0)), names
+    return np.column_stack(cols), names
+
+
+def _to_float_array(obj, name: str) -> np.ndarray:
+    if hasattr(obj, "toarray") or type(obj).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix; regmix needs a dense array")
+    arr = np.asarray(obj)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} is not numeric (dtype {arr.dtype}); encode it as numbers first"
+            ) from None
+    return np.asarray(arr, dtype=np.float64)
+
+
+def check_finite(arr: np.ndarray, name: str, names: list[str] | None = None) -> None:
+    """Raise naming the first NaN or infinite entry of ``arr`` (1-D or 2-D)."""
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return
+    where = np.argwhere(bad)[0]
+    what = "NaN" if np.isnan(arr[tuple(where)]) else "infinity"
+    count = int(bad.sum())
+    if arr.ndim == 2:
+        place = f"row {where[0]}, {_column_label(names, int(where[1]))}"
+    else:
+        place = f"row {where[0]}"
+    raise ValueError(
+        f"Input {name} contains {what} at {place} ({count} non-finite value"
+        f"{'s' if count > 1 else ''} in all); drop or impute them before fitting"
+    )
+
+
+def check_features(X, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
+    """Validate a 2-D feature matrix.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64
+    names : list of str or None
+        Column names when ``X`` is a data frame.
+    """
+    if X is None:
+        raise ValueError(f"{name} is required; got None")
+    names = None
+    if _is_dataframe(X):
+        arr, names = _frame_to_float(X, name)
+    else:
+        arr = _to_float_array(X, name)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array for {name}, got {arr.ndim}D array of shape {arr.shape}; "
+            "reshape a single feature with X.reshape(-1, 1)"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} has 0 sample(s) (shape {arr.shape}); at least one is required")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape {arr.shape}); at least one is required")
+    check_finite(arr, name, names)
+    return arr, names
+
+
+def check_response(y, n_rows: int, name: str = "y") -> np.ndarray:
+    """Validate a response vector against the number of rows of X."""
+    if y is None:
+        raise ValueError(
+            f"requires y to be passed, but the target {name} is None; "
+            "a regression mixture needs a response"
+        )
+    if _is_dataframe(y):
+        if y.shape[1] != 1:
+            raise ValueError(f"{name} must be one column; got {y.shape[1]} columns")
+        arr, _ = _frame_to_float(y, name)
+    elif hasattr(y, "dtype") and hasattr(y, "to_numpy"):  # a Series
+        kind = getattr(y.dtype, "kind", "O")
+        if kind not in "biuf":
+            raise ValueError(f"{name} is not numeric (dtype {y.dtype})")
+        arr = y.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        arr = _to_float_array(y, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+    if arr.shape[0] != n_rows:
+        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
+    check_finite(arr, name)
+    return arr
+
+
+def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
+    """Validate non-negative, finite sample weights with a positive sum."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n_rows, float(sample_weight))
+    w = _to_float_array(sample_weight, "sample_weight")
+    if w.ndim != 1 or w.shape[0] != n_rows:
+        raise ValueError(f"sample_weight must have shape ({n_rows},); got {w.shape}")
+    check_finite(w, "sample_weight")
+    if np.any(w < 0):
+        row = int(np.argmax(w < 0))
+        raise ValueError(f"sample_weight is negative at row {row} ({w[row]})")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to zero; at least one row needs positive weight")
+    return w

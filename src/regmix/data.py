@@ -1,0 +1,181 @@
+"""Row sources: where the rows of a fit come from, served chunk by chunk.
+
+A source knows its row count and total weight and can hand out any row range as a
+:class:`Chunk`: the design block (intercept column first when there is one), the
+response and the sample weights, already standardised. Nothing downstream of a source
+knows whether the rows sit in memory, in a file or on a cluster.
+
+Standardisation (centring and scaling every column and the response) keeps the normal
+equations well conditioned for data of any magnitude; the EM iterates are equivariant
+under it, so it changes round-off only. :class:`Standardization` maps parameters between
+the user's units and the internal ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One block of rows, ready for the data pass.
+
+    Attributes
+    ----------
+    start : int
+        Global index of the first row (used for per-row random draws).
+    X : ndarray of shape (n_rows, n_design)
+        Design block, intercept column first when the model has one.
+    y : ndarray of shape (n_rows,)
+        Response.
+    w : ndarray of shape (n_rows,)
+        Sample weights.
+    """
+
+    start: int
+    X: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.y.shape[0]
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Affine map between user units and the internal standardised units.
+
+    Internally ``x* = (x - x_loc) / x_scale`` and ``y* = (y - y_loc) / y_scale``.
+    With an intercept the locations are the weighted means, without one they are zero
+    (a shift would change the model).
+    """
+
+    x_loc: np.ndarray
+    x_scale: np.ndarray
+    y_loc: float
+    y_scale: float
+    fit_intercept: bool
+
+    @classmethod
+    def identity(cls, n_features: int, fit_intercept: bool) -> Standardization:
+        return cls(np.zeros(n_features), np.ones(n_features), 0.0, 1.0, fit_intercept)
+
+    def to_internal(self, coef_full: np.ndarray) -> np.ndarray:
+        """Map (K, n_design) coefficients in user units to internal units."""
+        coef_full = np.atleast_2d(coef_full)
+        if self.fit_intercept:
+            slopes = coef_full[:, 1:] * self.x_scale / self.y_scale
+            icpt = (coef_full[:, 0] + coef_full[:, 1:] @ self.x_loc - self.y_loc) / self.y_scale
+            return np.column_stack([icpt, slopes])
+        return coef_full * self.x_scale / self.y_scale
+
+    def to_user(self, coef_full: np.ndarray) -> np.ndarray:
+        """Map (K, n_design) coefficients in internal units back to user units."""
+        coef_full = np.atleast_2d(coef_full)
+        if self.fit_intercept:
+            slopes = coef_full[:, 1:] * self.y_scale / self.x_scale
+            icpt = coef_full[:, 0] * self.y_scale + self.y_loc - slopes @ self.x_loc
+            return np.column_stack([icpt, slopes])
+        return coef_full * self.y_scale / self.x_scale
+
+
+def _safe_scale(s: np.ndarray) -> np.ndarray:
+    s = np.asarray(s, dtype=np.float64).copy()
+    s[~(s > 0)] = 1.0
+    return s
+
+
+class ArrayData:
+    """Rows held in memory as numpy arrays, served in standardised chunks.
+
+    The caller's arrays are never written to: each chunk is a fresh buffer.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Features, float64, validated.
+    y : ndarray of shape (n_samples,)
+        Response, float64, validated.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative row weights; None means all ones.
+    fit_intercept : bool
+        Whether the design gets a leading column of ones.
+    standardize : bool, default=True
+        Whether to centre and scale columns and response. When False the chunks carry
+        the data in user units (used to evaluate a fitted model on new rows).
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray | None,
+        sample_weight: np.ndarray | None,
+        *,
+        fit_intercept: bool,
+        standardize: bool = True,
+    ) -> None:
+        self._X = X
+        self._y = y
+        self._w = sample_weight
+        self.fit_intercept = fit_intercept
+        self.n_rows, self.n_features = X.shape
+        self.n_design = self.n_features + int(fit_intercept)
+        self.total_weight = float(self.n_rows if sample_weight is None else sample_weight.sum())
+        if standardize:
+            self.standardization = self._standardization()
+        else:
+            self.standardization = Standardization.identity(self.n_features, fit_intercept)
+        st = self.standardization
+        self._x_loc, self._x_inv = st.x_loc, 1.0 / st.x_scale
+        self._y_loc, self._y_inv = st.y_loc, 1.0 / st.y_scale
+        self._plain = not standardize
+
+    def _standardization(self) -> Standardization:
+        X, y, w = self._X, self._y, self._w
+        wsum = self.total_weight
+        if w is None:
+            x_loc = X.mean(axis=0) if self.fit_intercept else np.zeros(self.n_features)
+        else:
+            x_loc = (w @ X) / wsum if self.fit_intercept else np.zeros(self.n_features)
+        centred = X - x_loc
+        if w is None:
+            x_scale = np.sqrt(np.mean(centred * centred, axis=0))
+        else:
+            x_scale = np.sqrt((w @ (centred * centred)) / wsum)
+        y_loc, y_scale = 0.0, 1.0
+        if y is not None:
+            ww = np.ones_like(y) if w is None else w
+            y_loc = float(ww @ y / wsum) if self.fit_intercept else 0.0
+            y_scale = float(np.sqrt(ww @ ((y - y_loc) ** 2) / wsum))
+            if not y_scale > 0:
+                y_scale = 1.0
+        return Standardization(x_loc, _safe_scale(x_scale), y_loc, y_scale, self.fit_intercept)
+
+    def ranges(self, chunk_size: int) -> list[tuple[int, int]]:
+        """Row ranges of at most ``chunk_size`` rows covering every row once."""
+        n = self.n_rows
+        return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+
+    def chunk(self, start: int, stop: int) -> Chunk:
+        """The standardised block of rows ``start..stop-1``."""
+        c = stop - start
+        Xd = np.empty((c, self.n_design))
+        block = Xd[:, 1:] if self.fit_intercept else Xd
+        if self.fit_intercept:
+            Xd[:, 0] = 1.0
+        if self._plain:
+            block[...] = self._X[start:stop]
+        else:
+            np.subtract(self._X[start:stop], self._x_loc, out=block)
+            block *= self._x_inv
+        if self._y is None:
+            y = np.zeros(c)
+        elif self._plain:
+            y = np.array(self._y[start:stop], dtype=np.float64)
+        else:
+            y = (self._y[start:stop] - self._y_loc) * self._y_inv
+        w = np.ones(c) if self._w is None else np.asarray(self._w[start:stop])
+        return Chunk(start, Xd, y, w)

@@ -1,0 +1,528 @@
+"""The scikit-learn estimator: validates, delegates to the EM layers, stores results."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import check_features, check_response, check_sample_weight
+from .data import ArrayData
+from .em import DegenerateFitError, EMRun, MixtureParams, best_of, run_em
+from .families import Gaussian, GaussianParams, collinear_columns
+from .initialization import STRATEGIES, Initializer
+from .mixing import ConstantWeights
+from .passes import DEFAULT_CHUNK_SIZE, e_step_pass, given_pass, resolve_n_jobs, row_posteriors
+
+
+class RankDeficiencyWarning(UserWarning):
+    """A weighted design was rank deficient and a minimum-norm solution was used."""
+
+
+class RegressionMixture(RegressorMixin, BaseEstimator):
+    """Finite mixture of linear regressions fitted by exact maximum-likelihood EM.
+
+    Each row comes from one of K components; component k has coefficients ``beta_k``,
+    noise standard deviation ``sigma_k`` and mixing weight ``pi_k``::
+
+        y_i ~ sum_k pi_k N(x_i' beta_k, sigma_k^2)
+
+    The E-step works in log space; the M-step is weighted least squares in closed form
+    from per-component statistics gathered in one chunked pass over the rows.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Number of components K.
+    fit_intercept : bool, default=True
+        Whether each component has its own intercept.
+    n_init : int, default=4
+        Number of starts; the one with the highest log-likelihood is kept.
+    init : {"short_em", "subsets", "random"}, array-like or dict, default="short_em"
+        How each start begins. ``"short_em"`` runs several short EM bursts from random
+        subset fits and random memberships and continues the best (flexmix's
+        ``initFlexmix`` idea); ``"subsets"`` fits each component to its own small random
+        subset of rows; ``"random"`` draws random soft memberships. An array of shape
+        (n_samples, K) gives starting responsibilities (rows are normalised); a dict with
+        keys ``weights``, ``coef``, ``intercept`` (when ``fit_intercept``) and ``sigma``
+        gives starting parameters. A given start is used once, whatever ``n_init``.
+    max_iter : int, default=1000
+        Maximum EM iterations per start. ``0`` initialises only.
+    tol : float, default=1e-8
+        Convergence threshold on the change of the mean log-likelihood per unit of
+        sample weight between iterations.
+    min_weight : float, default=0.05
+        A start in which some component's weight falls below this value is abandoned
+        (the likelihood of such a component is unbounded as it collapses onto a few
+        rows). flexmix removes such components at its default ``minprior=0.05``;
+        regmix keeps K fixed and lets the other starts win. If every start is
+        abandoned, :class:`~regmix.DegenerateFitError` is raised.
+    var_floor : float, default=1e-8
+        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``.
+    chunk_size : int, default=16384
+        Rows per chunk of the data pass. Results do not depend on it beyond round-off.
+    n_jobs : int or None, default=None
+        Threads for the data pass; None or -1 uses every core. Results do not depend
+        on it.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the starts.
+    warm_start : bool, default=False
+        If True, ``fit`` continues from the previous solution with a single start.
+    verbose : int, default=0
+        1 reports each start, 2 also each iteration.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_components, n_features)
+        Coefficients per component (without the intercept).
+    intercept_ : ndarray of shape (n_components,)
+        Intercepts (zeros when ``fit_intercept=False``).
+    sigma_ : ndarray of shape (n_components,)
+        Noise standard deviations.
+    weights_ : ndarray of shape (n_components,)
+        Mixing proportions; components are ordered by decreasing weight.
+    log_likelihood_ : float
+        Observed-data log-likelihood of the training data at the fitted parameters.
+    log_likelihood_history_ : ndarray
+        Log-likelihood at the start and after every iteration of the best start.
+    converged_ : bool
+        Whether the best start converged.
+    n_iter_ : int
+        EM iterations of the best start.
+    n_parameters_ : int
+        Free parameters, ``K * p + K + (K - 1)`` with ``p`` coefficients per component
+        (intercept included).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X was a data frame with string column names.
+
+    Notes
+    -----
+    Components are reported in a deterministic order: by decreasing mixing weight,
+    ties broken by intercept and then by coefficients. Information criteria follow R's
+    convention: smaller is better.
+
+    Examples
+    --------
+    >>> from regmix import RegressionMixture
+    >>> from regmix.datasets import make_regression_mixture
+    >>> X, y, labels, truth = make_regression_mixture(
+    ...     n_samples=400, coef=[[1.0], [-1.0]], intercept=[0.0, 0.0],
+    ...     sigma=[0.3, 0.3], random_state=0)
+    >>> model = RegressionMixture(n_components=2, random_state=0).fit(X, y)
+    >>> np.round(np.sort(model.coef_[:, 0]), 1)
+    array([-1.,  1.])
+    """
+
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        fit_intercept: bool = True,
+        n_init: int = 4,
+        init="short_em",
+        max_iter: int = 1000,
+        tol: float = 1e-8,
+        min_weight: float = 0.05,
+        var_floor: float = 1e-8,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        n_jobs: int | None = None,
+        random_state=None,
+        warm_start: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        self.n_components = n_components
+        self.fit_intercept = fit_intercept
+        self.n_init = n_init
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.min_weight = min_weight
+        self.var_floor = var_floor
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        def integer(name, low):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {v!r}")
+
+        def real(name, low, high, low_open=False):
+            v = getattr(self, name)
+            ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+            ok = ok and (v > low if low_open else v >= low) and v <= high
+            if not ok:
+                bound = f"{'>' if low_open else '>='} {low} and <= {high}"
+                raise ValueError(f"{name} must be a real number {bound}; got {v!r}")
+
+        integer("n_components", 1)
+        integer("n_init", 1)
+        integer("max_iter", 0)
+        integer("chunk_size", 1)
+        integer("verbose", 0)
+        real("tol", 0.0, np.inf)
+        real("min_weight", 0.0, 1.0)
+        real("var_floor", 0.0, np.inf, low_open=True)
+        if self.min_weight * self.n_components > 1:
+            raise ValueError(
+                f"min_weight={self.min_weight} is impossible with n_components="
+                f"{self.n_components}: the weights would sum to more than one"
+            )
+        if self.n_jobs is not None and (
+            isinstance(self.n_jobs, bool)
+            or not isinstance(self.n_jobs, numbers.Integral)
+            or (self.n_jobs < 1 and self.n_jobs != -1)
+        ):
+            raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {self.n_jobs!r}")
+        if isinstance(self.init, str) and self.init not in STRATEGIES:
+            raise ValueError(f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}")
+
+    def _validate_Xy(self, X, y, sample_weight, reset: bool):
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        Xa, _ = check_features(X)
+        if not reset and Xa.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {Xa.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        ya = None if y is None else check_response(y, Xa.shape[0])
+        w = check_sample_weight(sample_weight, Xa.shape[0])
+        return Xa, ya, w
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, sample_weight=None):
+        """Fit the mixture by EM from ``n_init`` starts and keep the best.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Features (numeric).
+        y : array-like of shape (n_samples,)
+            Response.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; an integer weight counts a row that many times.
+
+        Returns
+        -------
+        self : RegressionMixture
+        """
+        self._check_params()
+        warm = self.warm_start and hasattr(self, "coef_")
+        X, y, w = self._validate_Xy(X, y, sample_weight, reset=not warm)
+        K = self.n_components
+        p = X.shape[1] + int(self.fit_intercept)
+        n_params = K * (p + 1) + (K - 1)
+        n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
+        if n_pos < n_params:
+            raise ValueError(
+                f"got n_samples={n_pos} rows with positive weight, fewer than the {n_params} "
+                f"free parameters of a {K}-component mixture with {p} coefficients per "
+                "component; use fewer components or features, or more rows"
+            )
+
+        source = ArrayData(X, y, w, fit_intercept=self.fit_intercept)
+        st = source.standardization
+        if self.fit_intercept and st.y_scale == 1.0 and np.ptp(y) == 0:
+            raise ValueError(
+                f"y is constant (every value is {y[0]!r}); there is nothing to fit a "
+                "mixture of regressions to"
+            )
+        family = Gaussian(self.var_floor)
+        mixing = ConstantWeights()
+        chunk_size, n_jobs = int(self.chunk_size), resolve_n_jobs(self.n_jobs)
+        zero = family.zero_params(K, p)
+
+        def evaluate(params: MixtureParams):
+            return e_step_pass(
+                source,
+                family,
+                params.component,
+                mixing.log_weights(params.weights),
+                chunk_size=chunk_size,
+                n_jobs=n_jobs,
+            )
+
+        def given(resp_fn):
+            return given_pass(source, family, zero, resp_fn, chunk_size=chunk_size, n_jobs=n_jobs)
+
+        initializer = Initializer(
+            family,
+            mixing,
+            given,
+            evaluate,
+            n_components=K,
+            n_design=p,
+            n_rows=source.n_rows,
+            total_weight=source.total_weight,
+            min_weight=self.min_weight,
+        )
+        starts = self._starts(initializer, family, st, X.shape[0])
+
+        runs: list[EMRun] = []
+        for i, make_start in enumerate(starts):
+            callback = None
+            if self.verbose >= 2:
+
+                def callback(it, ll, i=i):
+                    print(f"start {i + 1}: iteration {it}, log-likelihood {ll:.10g}")
+
+            run = run_em(
+                family,
+                mixing,
+                evaluate,
+                make_start(),
+                total_weight=source.total_weight,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                min_weight=self.min_weight,
+                callback=callback,
+            )
+            if self.verbose >= 1:
+                state = "degenerate" if run.degenerate else (
+                    "converged" if run.converged else "not converged")
+                print(
+                    f"start {i + 1}/{len(starts)}: log-likelihood {run.loglik:.10g} after "
+                    f"{run.n_iter} iterations ({state})"
+                )
+            runs.append(run)
+
+        best = best_of(runs)
+        if best is None:
+            raise DegenerateFitError(
+                f"every one of the {len(runs)} start(s) produced a component with weight "
+                f"below min_weight={self.min_weight}: the data do not support "
+                f"{K} components; lower n_components or min_weight"
+            )
+        if best.rank_deficient:
+            self._warn_rank_deficiency(given, family, X.shape[1])
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                f"The best of {len(runs)} start(s) did not converge in max_iter="
+                f"{self.max_iter} iterations (last change in mean log-likelihood "
+                f"{abs(best.history[-1] - best.history[-2]) / source.total_weight:.3g} > "
+                f"tol={self.tol}); increase max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._store(best, family, st, source.total_weight, n_params)
+        return self
+
+    def _starts(self, initializer: Initializer, family, st, n_rows: int):
+        """A list of zero-argument callables, each producing one start."""
+        K = self.n_components
+        if self.warm_start and hasattr(self, "coef_"):
+            params = self._user_params()
+            return [lambda: MixtureParams(params.weights, family.to_internal(params.component, st))]
+        init = self.init
+        if isinstance(init, str):
+            rng = check_random_state(self.random_state)
+            seeds = [int(rng.randint(2**31 - 1)) * (2**31) + int(rng.randint(2**31 - 1))
+                     for _ in range(self.n_init)]
+            return [lambda s=s: initializer(init, s) for s in seeds]
+        if isinstance(init, Mapping):
+            params = self._params_from_dict(init)
+            return [lambda: MixtureParams(params.weights, family.to_internal(params.component, st))]
+        resp = self._check_init_resp(init, n_rows)
+        return [lambda: initializer.from_memberships(lambda ch: resp[ch.start:ch.stop])]
+
+    def _check_init_resp(self, init, n_rows: int) -> np.ndarray:
+        K = self.n_components
+        R = np.asarray(init, dtype=np.float64)
+        if R.shape != (n_rows, K):
+            raise ValueError(f"init responsibilities must have shape ({n_rows}, {K}); got {R.shape}")
+        if not np.all(np.isfinite(R)) or np.any(R < 0):
+            raise ValueError("init responsibilities must be finite and non-negative")
+        s = R.sum(axis=1, keepdims=True)
+        if np.any(s <= 0):
+            raise ValueError(f"init responsibilities sum to zero in row {int(np.argmin(s[:, 0]))}")
+        return R / s
+
+    def _params_from_dict(self, init: Mapping) -> MixtureParams:
+        K = self.n_components
+        required = {"weights", "coef", "sigma"} | ({"intercept"} if self.fit_intercept else set())
+        missing = required - set(init)
+        if missing:
+            raise ValueError(f"init dict is missing {sorted(missing)}")
+        weights = np.asarray(init["weights"], dtype=np.float64).reshape(-1)
+        coef = np.asarray(init["coef"], dtype=np.float64)
+        coef = coef.reshape(K, -1) if coef.size else coef
+        sigma = np.asarray(init["sigma"], dtype=np.float64).reshape(-1)
+        if weights.shape != (K,) or sigma.shape != (K,) or coef.shape != (K, self.n_features_in_):
+            raise ValueError(
+                f"init dict needs weights ({K},), coef ({K}, {self.n_features_in_}), "
+                f"sigma ({K},); got {weights.shape}, {coef.shape}, {sigma.shape}"
+            )
+        if np.any(weights < 0) or not np.isclose(weights.sum(), 1) or np.any(~(sigma > 0)):
+            raise ValueError("init weights must be non-negative and sum to one; sigma positive")
+        full = coef
+        if self.fit_intercept:
+            icpt = np.asarray(init["intercept"], dtype=np.float64).reshape(K)
+            full = np.column_stack([icpt, coef])
+        if not np.all(np.isfinite(full)):
+            raise ValueError("init coefficients must be finite")
+        return MixtureParams(weights, GaussianParams(full, sigma))
+
+    def _warn_rank_deficiency(self, given, family, n_features: int) -> None:
+        whole = given(lambda ch: np.ones((ch.y.shape[0], 1)))
+        names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
+        bad = collinear_columns(whole.stats[0][0])
+        if bad:
+            which = ", ".join(names[j] for j in bad)
+            msg = (
+                f"The design is rank deficient: {which} "
+                f"{'is a linear combination' if len(bad) == 1 else 'are linear combinations'}"
+                " of the other columns (or constant); minimum-norm coefficients were used"
+            )
+        else:
+            msg = (
+                "A component's weighted design was rank deficient during EM (too few rows "
+                "with weight in it); minimum-norm coefficients were used for that step"
+            )
+        warnings.warn(msg, RankDeficiencyWarning, stacklevel=3)
+
+    def _feature_labels(self, n_features: int) -> list[str]:
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(s) for s in names]
+        return [f"x{j}" for j in range(n_features)]
+
+    def _store(self, run: EMRun, family, st, total_weight: float, n_params: int) -> None:
+        params = run.params
+        user = family.to_user(params.component, st)
+        full = user.coef
+        icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
+        coef = full[:, 1:] if self.fit_intercept else full
+        order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
+        shift = total_weight * np.log(st.y_scale)
+        self.coef_ = coef[order].copy()
+        self.intercept_ = icpt[order].copy()
+        self.sigma_ = user.sigma[order].copy()
+        self.weights_ = params.weights[order].copy()
+        self.log_likelihood_ = float(run.loglik - shift)
+        self.log_likelihood_history_ = np.asarray(run.history) - shift
+        self.converged_ = bool(run.converged)
+        self.n_iter_ = int(run.n_iter)
+        self.n_parameters_ = int(n_params)
+        self._x_loc = st.x_loc.copy() if self.fit_intercept else np.zeros(len(st.x_loc))
+        self._x_scale = st.x_scale.copy()
+
+    # ------------------------------------------------------------------ evaluation
+    def _user_params(self) -> MixtureParams:
+        full = np.column_stack([self.intercept_, self.coef_]) if self.fit_intercept else self.coef_
+        return MixtureParams(self.weights_, GaussianParams(full, self.sigma_))
+
+    def _posteriors(self, X, y, sample_weight=None):
+        check_is_fitted(self)
+        Xa, ya, w = self._validate_Xy(X, y, sample_weight, reset=False)
+        params = self._user_params()
+        source = ArrayData(Xa, ya, w, fit_intercept=self.fit_intercept, standardize=False)
+        resp, row_ll = row_posteriors(
+            source,
+            Gaussian(self.var_floor),
+            params.component,
+            ConstantWeights().log_weights(params.weights),
+            chunk_size=int(self.chunk_size),
+        )
+        return resp, row_ll, (np.ones(Xa.shape[0]) if w is None else w)
+
+    def predict_components(self, X) -> np.ndarray:
+        """Each component's mean ``x' beta_k``, shape (n_samples, n_components)."""
+        check_is_fitted(self)
+        Xa, _, _ = self._validate_Xy(X, None, None, reset=False)
+        return Xa @ self.coef_.T + self.intercept_
+
+    def predict(self, X) -> np.ndarray:
+        """The mixture mean ``sum_k pi_k x' beta_k``, shape (n_samples,)."""
+        return self.predict_components(X) @ self.weights_
+
+    def posterior(self, X, y) -> np.ndarray:
+        """Posterior membership probabilities, shape (n_samples, n_components)."""
+        return self._posteriors(X, y)[0]
+
+    def classify(self, X, y) -> np.ndarray:
+        """The most probable component of each row, shape (n_samples,)."""
+        return np.argmax(self.posterior(X, y), axis=1)
+
+    def log_likelihood(self, X, y, sample_weight=None) -> float:
+        """Total (weighted) observed-data log-likelihood of the rows."""
+        _, row_ll, w = self._posteriors(X, y, sample_weight)
+        return float(w @ row_ll)
+
+    def _n_obs(self, X, sample_weight) -> float:
+        if sample_weight is None:
+            return float(np.shape(X)[0])
+        return float(np.sum(sample_weight))
+
+    def aic(self, X, y, sample_weight=None) -> float:
+        """Akaike's criterion ``-2 log L + 2 d`` (smaller is better)."""
+        return -2.0 * self.log_likelihood(X, y, sample_weight) + 2.0 * self.n_parameters_
+
+    def bic(self, X, y, sample_weight=None) -> float:
+        """Schwarz's criterion ``-2 log L + d log n`` (smaller is better).
+
+        ``n`` is the number of rows, or the sum of the sample weights.
+        """
+        resp, row_ll, w = self._posteriors(X, y, sample_weight)
+        return -2.0 * float(w @ row_ll) + self.n_parameters_ * np.log(w.sum())
+
+    def icl(self, X, y, sample_weight=None) -> float:
+        """Integrated completed likelihood, ``BIC + 2 * sum_i -log r_{i, c_i}``.
+
+        ``c_i`` is the most probable component of row i (Biernacki, Celeux and Govaert,
+        2000); the penalty grows as the components overlap. Smaller is better.
+        """
+        resp, row_ll, w = self._posteriors(X, y, sample_weight)
+        with np.errstate(divide="ignore"):
+            log_max = np.log(resp.max(axis=1))
+        bic = -2.0 * float(w @ row_ll) + self.n_parameters_ * np.log(w.sum())
+        return bic - 2.0 * float(w @ log_max)
+
+    def sample(self, n_samples: int | None = None, X=None, random_state=None):
+        """Simulate responses from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Rows to draw. Required when ``X`` is None; otherwise None or ``len(X)``.
+        X : array-like of shape (n_samples, n_features), optional
+            Features to simulate at. When None, each feature is drawn independently from
+            a normal distribution with the training mean and standard deviation.
+        random_state : int, RandomState instance or None
+            Seed.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+        labels : ndarray of shape (n_samples,)
+            The component each row was drawn from.
+        """
+        check_is_fitted(self)
+        rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+        if X is None:
+            if n_samples is None or int(n_samples) < 1:
+                raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+            n = int(n_samples)
+            Xa = self._x_loc + self._x_scale * rng.standard_normal((n, self.n_features_in_))
+        else:
+            Xa, _, _ = self._validate_Xy(X, None, None, reset=False)
+            if n_samples is not None and int(n_samples) != Xa.shape[0]:
+                raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
+            n = Xa.shape[0]
+        labels = rng.choice(self.n_components, size=n, p=self.weights_)
+        params = self._user_params().component
+        design = np.column_stack([np.ones(n), Xa]) if self.fit_intercept else Xa
+        y = Gaussian().sample(params, design, labels, rng)
+        return Xa, y, labels

@@ -1,0 +1,224 @@
+"""Component families: the density of one component and its M-step from statistics.
+
+A family object answers four questions for the EM machinery:
+
+* ``log_density(params, X, y)``: the (n, K) component log-densities of a chunk;
+* ``statistics(X, y, wr, params, cache)``: additive per-component statistics of a chunk,
+  given the weighted responsibilities ``wr`` (sample weight times responsibility);
+* ``m_step(stats, resp_sum, params)``: new parameters from the summed statistics;
+* ``n_parameters(K, p)``: free parameters of the component models.
+
+Statistics are tuples of arrays, summed element-wise across chunks. The Gaussian family
+accumulates them around the current fit (residuals ``e = y - X beta_old``), so the
+closed-form update is a correction ``delta = A^-1 X'R e`` and the new variance
+``(e'R e - delta' X'R e) / N_k`` is computed without cancellation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+# Relative threshold below which a (scaled) normal-equation pivot counts as zero.
+_RANK_RTOL = 1e-10
+
+
+@dataclass(frozen=True)
+class GaussianParams:
+    """Parameters of K Gaussian linear-regression components (internal units).
+
+    Attributes
+    ----------
+    coef : ndarray of shape (K, n_design)
+        Coefficients on the design, intercept first when there is one.
+    sigma : ndarray of shape (K,)
+        Noise standard deviations.
+    """
+
+    coef: np.ndarray
+    sigma: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return self.coef.shape[0]
+
+    def take(self, order: np.ndarray) -> GaussianParams:
+        """The components in the given order (or a subset)."""
+        return GaussianParams(self.coef[order].copy(), self.sigma[order].copy())
+
+
+def solve_normal_equations(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Solve ``A x = b`` for a symmetric positive semi-definite ``A``.
+
+    The system is scaled to unit diagonal and solved by Cholesky; when a pivot falls
+    below ``1e-10`` of its diagonal (exact or numerical rank deficiency) the
+    minimum-norm solution of the scaled system is returned instead.
+
+    Returns
+    -------
+    x : ndarray
+        The solution.
+    rank_deficient : bool
+        Whether the minimum-norm fallback was used.
+    """
+    d = np.sqrt(np.diag(A).copy())
+    d[~(d > 0)] = 1.0
+    As = A / np.outer(d, d)
+    bs = b / d
+    try:
+        L = linalg.cholesky(As, lower=True, check_finite=False)
+        if np.all(np.diag(L) ** 2 > _RANK_RTOL):
+            x = linalg.cho_solve((L, True), bs, check_finite=False)
+            return x / d, False
+    except linalg.LinAlgError:
+        pass
+    lam, V = linalg.eigh(As, check_finite=False)
+    keep = lam > _RANK_RTOL * max(float(lam.max()), 1.0)
+    x = V[:, keep] @ ((V[:, keep].T @ bs) / lam[keep])
+    return x / d, True
+
+
+def collinear_columns(A: np.ndarray) -> list[int]:
+    """Indices of columns that are (numerically) linear combinations of earlier ones.
+
+    Greedy pivoted Cholesky on the unit-diagonal scaling of ``A = X'WX``, in column
+    order: column j is reported when its residual variance after regressing on the kept
+    columns is below ``1e-10`` of its own variance (or it is identically zero).
+    """
+    p = A.shape[0]
+    d = np.sqrt(np.diag(A).copy())
+    zero = ~(d > 0)
+    d[zero] = 1.0
+    As = A / np.outer(d, d)
+    kept: list[int] = []
+    bad: list[int] = []
+    for j in range(p):
+        if zero[j]:
+            bad.append(j)
+            continue
+        if kept:
+            S = As[np.ix_(kept, kept)]
+            s = As[kept, j]
+            resid = As[j, j] - s @ linalg.solve(S, s, assume_a="pos")
+        else:
+            resid = As[j, j]
+        if resid > _RANK_RTOL:
+            kept.append(j)
+        else:
+            bad.append(j)
+    return bad
+
+
+class Gaussian:
+    """Gaussian linear-regression components, ``y | x, k ~ N(x' beta_k, sigma_k^2)``.
+
+    Parameters
+    ----------
+    var_floor : float, default=1e-8
+        Lower bound on every ``sigma_k^2`` in internal units, where the response has
+        unit variance; in user units the floor is ``var_floor * var(y)``. It keeps the
+        likelihood bounded when a component collapses onto a few points.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, var_floor: float = 1e-8) -> None:
+        self.var_floor = float(var_floor)
+
+    def n_parameters(self, n_components: int, n_design: int) -> int:
+        """Coefficients and one standard deviation per component."""
+        return n_components * (n_design + 1)
+
+    def zero_params(self, n_components: int, n_design: int) -> GaussianParams:
+        """The reference point around which statistics are taken for a first M-step."""
+        return GaussianParams(np.zeros((n_components, n_design)), np.ones(n_components))
+
+    def with_unit_scale(self, params: GaussianParams) -> GaussianParams:
+        """The same lines with every sigma set to the response's spread (1 internally)."""
+        return GaussianParams(params.coef, np.ones_like(params.sigma))
+
+    def mean(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
+        """Component means, shape (n, K)."""
+        return X @ params.coef.T
+
+    def log_density(
+        self, params: GaussianParams, X: np.ndarray, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Component log-densities (n, K) and the residuals (n, K) as a cache."""
+        resid = y[:, None] - X @ params.coef.T
+        z = resid / params.sigma
+        logd = z * z
+        logd *= -0.5
+        logd -= np.log(params.sigma) + 0.5 * _LOG_2PI
+        return logd, resid
+
+    def statistics(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        wr: np.ndarray,
+        params: GaussianParams,
+        cache: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` per component, with ``e_k`` the residuals."""
+        resid = y[:, None] - X @ params.coef.T if cache is None else cache
+        n, p = X.shape
+        K = wr.shape[1]
+        wX = (X[:, :, None] * wr[:, None, :]).reshape(n, p * K)
+        A = (wX.T @ X).reshape(p, K, p).transpose(1, 0, 2)
+        we = wr * resid
+        b = (X.T @ we).T
+        c = np.einsum("ik,ik->k", we, resid)
+        return A, b, c
+
+    def m_step(
+        self,
+        stats: tuple[np.ndarray, np.ndarray, np.ndarray],
+        resp_sum: np.ndarray,
+        params: GaussianParams,
+    ) -> tuple[GaussianParams, np.ndarray]:
+        """Closed-form weighted least squares per component.
+
+        Returns
+        -------
+        params : GaussianParams
+            Updated parameters. A component with no weight keeps its old parameters.
+        rank_deficient : ndarray of bool, shape (K,)
+            Components whose weighted design was rank deficient (minimum-norm update).
+        """
+        A, b, c = stats
+        K = resp_sum.shape[0]
+        coef = params.coef.copy()
+        sigma = params.sigma.copy()
+        deficient = np.zeros(K, dtype=bool)
+        tiny = 1e-12 * max(float(resp_sum.sum()), 1e-300)
+        for k in range(K):
+            if not resp_sum[k] > tiny:
+                continue
+            delta, deficient[k] = solve_normal_equations(A[k], b[k])
+            coef[k] += delta
+            var = (c[k] - b[k] @ delta) / resp_sum[k]
+            sigma[k] = np.sqrt(max(var, self.var_floor))
+        return GaussianParams(coef, sigma), deficient
+
+    def to_user(self, params: GaussianParams, standardization) -> GaussianParams:
+        """Parameters in user units."""
+        return GaussianParams(
+            standardization.to_user(params.coef), params.sigma * standardization.y_scale
+        )
+
+    def to_internal(self, params: GaussianParams, standardization) -> GaussianParams:
+        """Parameters in internal (standardised) units."""
+        return GaussianParams(
+            standardization.to_internal(params.coef), params.sigma / standardization.y_scale
+        )
+
+    def sample(
+        self, params: GaussianParams, X: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Draw responses for design rows ``X`` from the components ``labels``."""
+        mu = np.einsum("ij,ij->i", X, params.coef[labels])
+        return mu + params.sigma[labels] * rng.standard_normal(X.shape[0])

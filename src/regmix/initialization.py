@@ -1,0 +1,132 @@
+"""Starting points for EM.
+
+Each strategy turns a seed into starting parameters using only passes over the rows:
+
+* ``"random"``: random soft memberships (a Dirichlet(1) draw per row) and one M-step,
+  as scikit-learn's ``init_params="random"``;
+* ``"subsets"``: each component is fitted to its own small random subset of rows (about
+  ``2 * p + 2`` rows), a RANSAC-like start that places lines through the data;
+* ``"short_em"``: several ``"subsets"`` and ``"random"`` candidates, each run for a few
+  EM iterations; the best candidate is returned (flexmix's ``initFlexmix`` idea).
+
+Random draws come from :func:`regmix._rowhash.row_uniforms`, so a start does not depend
+on the chunk size or on the order in which chunks are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._rowhash import row_uniforms
+from .em import MixtureParams, best_of, m_step, run_em
+
+STRATEGIES = ("short_em", "subsets", "random")
+
+
+def random_memberships(seed: int, n_components: int) -> Callable:
+    """Responsibility function: Dirichlet(1) memberships per row."""
+
+    def resp(chunk) -> np.ndarray:
+        g = -np.log(row_uniforms(seed, chunk.start, chunk.stop, n_components))
+        return g / g.sum(axis=1, keepdims=True)
+
+    return resp
+
+
+def subset_memberships(seed: int, n_components: int, fraction: float) -> Callable:
+    """Responsibility function: each row joins each component's subset with prob ``fraction``."""
+
+    def resp(chunk) -> np.ndarray:
+        u = row_uniforms(seed, chunk.start, chunk.stop, n_components)
+        return (u < fraction).astype(np.float64)
+
+    return resp
+
+
+class Initializer:
+    """Builds starting parameters for a given family, mixing model and row source.
+
+    Parameters
+    ----------
+    family, mixing :
+        The component family and mixing-weights objects.
+    given : callable
+        ``given(resp_fn) -> PassResult``: a statistics pass for supplied responsibilities.
+    evaluate : callable
+        ``evaluate(params) -> PassResult``: an E-step pass.
+    n_components, n_design, n_rows : int
+        Problem size.
+    total_weight : float
+        Sum of the sample weights.
+    min_weight : float
+        Passed to the short EM runs.
+    """
+
+    short_candidates = 6
+    short_iter = 8
+
+    def __init__(
+        self,
+        family,
+        mixing,
+        given: Callable,
+        evaluate: Callable,
+        *,
+        n_components: int,
+        n_design: int,
+        n_rows: int,
+        total_weight: float,
+        min_weight: float,
+    ) -> None:
+        self.family, self.mixing = family, mixing
+        self.given, self.evaluate = given, evaluate
+        self.K, self.p, self.n_rows = n_components, n_design, n_rows
+        self.total_weight, self.min_weight = total_weight, min_weight
+
+    def from_memberships(self, resp_fn: Callable) -> MixtureParams:
+        """One M-step from the responsibilities ``resp_fn(chunk)``."""
+        zero = MixtureParams(
+            np.full(self.K, 1.0 / self.K), self.family.zero_params(self.K, self.p)
+        )
+        params, _ = m_step(self.family, self.mixing, self.given(resp_fn), zero)
+        return params
+
+    def random(self, seed: int) -> MixtureParams:
+        return self.from_memberships(random_memberships(seed, self.K))
+
+    def subsets(self, seed: int) -> MixtureParams:
+        size = 2 * self.p + 2
+        fraction = min(1.0, size / self.n_rows)
+        params = self.from_memberships(subset_memberships(seed, self.K, fraction))
+        # Subset fits say little about the noise or the proportions.
+        return MixtureParams(
+            np.full(self.K, 1.0 / self.K), self.family.with_unit_scale(params.component)
+        )
+
+    def short_em(self, seed: int) -> MixtureParams:
+        rng = np.random.default_rng(seed)
+        runs = []
+        for j in range(self.short_candidates):
+            s = int(rng.integers(2**63))
+            start = self.subsets(s) if j % 3 != 2 else self.random(s)
+            runs.append(
+                run_em(
+                    self.family,
+                    self.mixing,
+                    self.evaluate,
+                    start,
+                    total_weight=self.total_weight,
+                    max_iter=self.short_iter,
+                    tol=0.0,
+                    min_weight=self.min_weight,
+                )
+            )
+        best = best_of(runs)
+        if best is None:
+            return self.random(seed)
+        return best.params
+
+    def __call__(self, strategy: str, seed: int) -> MixtureParams:
+        return getattr(self, strategy)(seed)

@@ -1,0 +1,163 @@
+"""The data pass: one read of the rows turns parameters into additive statistics.
+
+A pass knows nothing of the EM loop. Given a row source and the current parameters it
+runs the E-step on every chunk (component log-densities, log-sum-exp, responsibilities,
+the observed-data log-likelihood) and accumulates what the M-step needs. Chunks are
+processed on a thread pool and their results are summed in row order, so a result does
+not depend on the number of threads. Memory beyond the data is O(chunk * K * p).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import Chunk
+
+DEFAULT_CHUNK_SIZE = 16384
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+@dataclass
+class PassResult:
+    """Additive summary of one pass over some rows.
+
+    Attributes
+    ----------
+    loglik : float
+        Weighted observed-data log-likelihood of the rows (NaN for a pass that was given
+        responsibilities rather than parameters).
+    resp_sum : ndarray of shape (K,)
+        Summed weighted responsibilities ``N_k``.
+    stats : tuple of ndarray
+        The family's statistics.
+    """
+
+    loglik: float
+    resp_sum: np.ndarray
+    stats: tuple
+
+    def __add__(self, other: PassResult) -> PassResult:
+        return PassResult(
+            self.loglik + other.loglik,
+            self.resp_sum + other.resp_sum,
+            tuple(a + b for a, b in zip(self.stats, other.stats, strict=True)),
+        )
+
+
+def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise joint log-densities row by row, in place, without underflow.
+
+    Parameters
+    ----------
+    logd : ndarray of shape (n, K)
+        ``log pi_k + log f_k(y_i | x_i)``; overwritten with the responsibilities.
+
+    Returns
+    -------
+    resp : ndarray of shape (n, K)
+        The responsibilities (the same buffer as ``logd``).
+    row_loglik : ndarray of shape (n,)
+        ``log sum_k exp(logd_ik)``.
+    """
+    m = logd.max(axis=1)
+    m[~np.isfinite(m)] = 0.0
+    logd -= m[:, None]
+    np.exp(logd, out=logd)
+    s = logd.sum(axis=1)
+    logd /= s[:, None]
+    return logd, m + np.log(s)
+
+
+def e_step_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
+    """E-step on one chunk and the statistics for the following M-step."""
+    logd, cache = family.log_density(params, chunk.X, chunk.y)
+    logd += log_weights
+    resp, row_ll = log_responsibilities(logd)
+    wr = resp
+    wr *= chunk.w[:, None]
+    stats = family.statistics(chunk.X, chunk.y, wr, params, cache)
+    return PassResult(float(chunk.w @ row_ll), wr.sum(axis=0), stats)
+
+
+def given_chunk(chunk: Chunk, family, params, resp_fn: Callable) -> PassResult:
+    """Statistics of one chunk for responsibilities supplied by ``resp_fn(chunk)``."""
+    wr = resp_fn(chunk) * chunk.w[:, None]
+    stats = family.statistics(chunk.X, chunk.y, wr, params)
+    return PassResult(float("nan"), wr.sum(axis=0), stats)
+
+
+def _pool(n_jobs: int) -> ThreadPoolExecutor:
+    if n_jobs not in _pools:
+        _pools[n_jobs] = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="regmix")
+    return _pools[n_jobs]
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """Threads to use: ``None`` or ``-1`` means every core."""
+    if n_jobs is None or n_jobs == -1:
+        return os.cpu_count() or 1
+    return max(1, int(n_jobs))
+
+
+def run_pass(
+    source, chunk_fn: Callable[[Chunk], PassResult], *, chunk_size: int, n_jobs: int = 1
+) -> PassResult:
+    """Apply ``chunk_fn`` to every chunk of ``source`` and sum the results in row order."""
+    ranges = source.ranges(chunk_size)
+
+    def work(r: tuple[int, int]) -> PassResult:
+        return chunk_fn(source.chunk(*r))
+
+    if n_jobs <= 1 or len(ranges) == 1:
+        results = map(work, ranges)
+    else:
+        results = _pool(n_jobs).map(work, ranges)
+    total = None
+    for res in results:
+        total = res if total is None else total + res
+    return total
+
+
+def e_step_pass(source, family, params, log_weights, *, chunk_size, n_jobs=1) -> PassResult:
+    """One full E-step + statistics pass at the given parameters."""
+    return run_pass(
+        source,
+        lambda ch: e_step_chunk(ch, family, params, log_weights),
+        chunk_size=chunk_size,
+        n_jobs=n_jobs,
+    )
+
+
+def given_pass(source, family, params, resp_fn, *, chunk_size, n_jobs=1) -> PassResult:
+    """One statistics pass for responsibilities given by ``resp_fn(chunk)``."""
+    return run_pass(
+        source,
+        lambda ch: given_chunk(ch, family, params, resp_fn),
+        chunk_size=chunk_size,
+        n_jobs=n_jobs,
+    )
+
+
+def row_posteriors(
+    source, family, params, log_weights, *, chunk_size
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row responsibilities (n, K) and log-likelihood contributions (n,).
+
+    Used to evaluate a fitted model on given rows, where the per-row output is the point.
+    """
+    n = source.n_rows
+    K = np.shape(log_weights)[-1]
+    resp = np.empty((n, K))
+    row_ll = np.empty(n)
+    for start, stop in source.ranges(chunk_size):
+        chunk = source.chunk(start, stop)
+        logd, _ = family.log_density(params, chunk.X, chunk.y)
+        logd += log_weights
+        resp[start:stop], row_ll[start:stop] = log_responsibilities(logd)
+    return resp, row_ll
