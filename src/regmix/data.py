@@ -26,18 +26,20 @@ class Chunk:
     ----------
     start : int
         Global index of the first row (used for per-row random draws).
-    X : ndarray of shape (n_rows, n_design)
-        Design block, intercept column first when the model has one.
+    XT : ndarray of shape (n_design, n_rows)
+        Design block, transposed (one row per design column, intercept first when the
+        model has one). The row-contiguous layout makes every per-component operation
+        of the data pass a long contiguous vector operation.
     y : ndarray of shape (n_rows,)
         Response.
-    w : ndarray of shape (n_rows,)
-        Sample weights.
+    w : ndarray of shape (n_rows,) or None
+        Sample weights; None when every row has weight one.
     """
 
     start: int
-    X: np.ndarray
+    XT: np.ndarray
     y: np.ndarray
-    w: np.ndarray
+    w: np.ndarray | None
 
     @property
     def stop(self) -> int:
@@ -162,20 +164,20 @@ class ArrayData:
     def chunk(self, start: int, stop: int) -> Chunk:
         """The standardised block of rows ``start..stop-1``."""
         c = stop - start
-        Xd = np.empty((c, self.n_design))
-        block = Xd[:, 1:] if self.fit_intercept else Xd
+        XT = np.empty((self.n_design, c))
+        block = XT[1:] if self.fit_intercept else XT
         if self.fit_intercept:
-            Xd[:, 0] = 1.0
+            XT[0] = 1.0
         if self._plain:
-            block[...] = self._X[start:stop]
+            block[...] = self._X[start:stop].T
         else:
-            np.subtract(self._X[start:stop], self._x_loc, out=block)
-            block *= self._x_inv
+            np.subtract(self._X[start:stop].T, self._x_loc[:, None], out=block)
+            block *= self._x_inv[:, None]
         if self._y is None:
             y = np.zeros(c)
         elif self._plain:
             y = np.array(self._y[start:stop], dtype=np.float64)
         else:
             y = (self._y[start:stop] - self._y_loc) * self._y_inv
-        w = np.ones(c) if self._w is None else np.asarray(self._w[start:stop])
-        return Chunk(start, Xd, y, w)
+        w = None if self._w is None else self._w[start:stop]
+        return Chunk(start, XT, y, w)

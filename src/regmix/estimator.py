@@ -57,6 +57,12 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     tol : float, default=1e-8
         Convergence threshold on the change of the mean log-likelihood per unit of
         sample weight between iterations.
+    accelerate : bool, default=True
+        Whether to accelerate EM with SQUAREM extrapolation (Varadhan and Roland,
+        2008): after every two EM steps the fit jumps along the direction they took, and
+        keeps the jump only if the log-likelihood does not drop below the second step.
+        It reaches the same optimum in far fewer passes when components overlap; the
+        log-likelihood still never decreases. ``False`` gives plain EM iterates.
     min_weight : float, default=0.05
         A start in which some component's weight falls below this value is abandoned
         (the likelihood of such a component is unbounded as it collapses onto a few
@@ -130,6 +136,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         init="short_em",
         max_iter: int = 1000,
         tol: float = 1e-8,
+        accelerate: bool = True,
         min_weight: float = 0.05,
         var_floor: float = 1e-8,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -144,6 +151,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.init = init
         self.max_iter = max_iter
         self.tol = tol
+        self.accelerate = accelerate
         self.min_weight = min_weight
         self.var_floor = var_floor
         self.chunk_size = chunk_size
@@ -287,6 +295,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 max_iter=self.max_iter,
                 tol=self.tol,
                 min_weight=self.min_weight,
+                accelerate=self.accelerate,
                 callback=callback,
             )
             if self.verbose >= 1:
@@ -321,7 +330,6 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
 
     def _starts(self, initializer: Initializer, family, st, n_rows: int):
         """A list of zero-argument callables, each producing one start."""
-        K = self.n_components
         if self.warm_start and hasattr(self, "coef_"):
             params = self._user_params()
             return [lambda: MixtureParams(params.weights, family.to_internal(params.component, st))]
@@ -335,7 +343,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             params = self._params_from_dict(init)
             return [lambda: MixtureParams(params.weights, family.to_internal(params.component, st))]
         resp = self._check_init_resp(init, n_rows)
-        return [lambda: initializer.from_memberships(lambda ch: resp[ch.start:ch.stop])]
+        return [lambda: initializer.from_memberships(lambda ch: resp[ch.start : ch.stop].T)]
 
     def _check_init_resp(self, init, n_rows: int) -> np.ndarray:
         K = self.n_components
@@ -375,7 +383,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         return MixtureParams(weights, GaussianParams(full, sigma))
 
     def _warn_rank_deficiency(self, given, family, n_features: int) -> None:
-        whole = given(lambda ch: np.ones((ch.y.shape[0], 1)))
+        whole = given(lambda ch: np.ones((1, ch.y.shape[0])))
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
         bad = collinear_columns(whole.stats[0][0])
         if bad:
@@ -436,6 +444,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             chunk_size=int(self.chunk_size),
         )
         return resp, row_ll, (np.ones(Xa.shape[0]) if w is None else w)
+
 
     def predict_components(self, X) -> np.ndarray:
         """Each component's mean ``x' beta_k``, shape (n_samples, n_components)."""

@@ -2,12 +2,15 @@
 
 A family object answers four questions for the EM machinery:
 
-* ``log_density(params, X, y)``: the (n, K) component log-densities of a chunk;
-* ``statistics(X, y, wr, params, cache)``: additive per-component statistics of a chunk,
-  given the weighted responsibilities ``wr`` (sample weight times responsibility);
+* ``log_density(params, XT, y)``: the (K, n) component log-densities of a chunk;
+* ``statistics(XT, y, wr, params, cache)``: additive per-component statistics of a
+  chunk, given the (K, n) weighted responsibilities ``wr`` (sample weight times
+  responsibility);
 * ``m_step(stats, resp_sum, params)``: new parameters from the summed statistics;
 * ``n_parameters(K, p)``: free parameters of the component models.
 
+Blocks are laid out component-major: ``XT`` is the transposed design (n_design, n) and
+per-row quantities are (K, n), so that every operation runs over long contiguous rows.
 Statistics are tuples of arrays, summed element-wise across chunks. The Gaussian family
 accumulates them around the current fit (residuals ``e = y - X beta_old``), so the
 closed-form update is a correction ``delta = A^-1 X'R e`` and the new variance
@@ -81,6 +84,36 @@ def solve_normal_equations(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, bo
     return x / d, True
 
 
+def solve_normal_equations_batch(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`solve_normal_equations` for a stack of K systems at once.
+
+    The common case (every system well conditioned) is one batched Cholesky check and
+    one batched solve; any system that fails the check is solved on its own.
+
+    Returns
+    -------
+    x : ndarray of shape (K, p)
+    rank_deficient : ndarray of bool, shape (K,)
+    """
+    K, p, _ = A.shape
+    d = np.sqrt(np.diagonal(A, axis1=1, axis2=2).copy())
+    d[~(d > 0)] = 1.0
+    As = A / (d[:, :, None] * d[:, None, :])
+    bs = b / d
+    try:
+        L = np.linalg.cholesky(As)
+        good = np.all(np.diagonal(L, axis1=1, axis2=2) ** 2 > _RANK_RTOL, axis=1)
+    except np.linalg.LinAlgError:
+        good = np.zeros(K, dtype=bool)
+    x = np.empty((K, p))
+    if good.any():
+        x[good] = np.linalg.solve(As[good], bs[good][:, :, None])[:, :, 0] / d[good]
+    deficient = np.zeros(K, dtype=bool)
+    for k in np.flatnonzero(~good):
+        x[k], deficient[k] = solve_normal_equations(A[k], b[k])
+    return x, deficient
+
+
 def collinear_columns(A: np.ndarray) -> list[int]:
     """Indices of columns that are (numerically) linear combinations of earlier ones.
 
@@ -140,38 +173,44 @@ class Gaussian:
         """The same lines with every sigma set to the response's spread (1 internally)."""
         return GaussianParams(params.coef, np.ones_like(params.sigma))
 
-    def mean(self, params: GaussianParams, X: np.ndarray) -> np.ndarray:
-        """Component means, shape (n, K)."""
-        return X @ params.coef.T
+    def mean(self, params: GaussianParams, XT: np.ndarray) -> np.ndarray:
+        """Component means, shape (K, n)."""
+        return params.coef @ XT
 
     def log_density(
-        self, params: GaussianParams, X: np.ndarray, y: np.ndarray
+        self, params: GaussianParams, XT: np.ndarray, y: np.ndarray, offset=0.0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Component log-densities (n, K) and the residuals (n, K) as a cache."""
-        resid = y[:, None] - X @ params.coef.T
-        z = resid / params.sigma
-        logd = z * z
-        logd *= -0.5
-        logd -= np.log(params.sigma) + 0.5 * _LOG_2PI
+        """Component log-densities plus ``offset`` (K, n), and the residuals as a cache.
+
+        ``offset`` (a (K, 1) column, typically the log mixing weights) is added for free.
+        """
+        resid = params.coef @ XT
+        np.subtract(y, resid, out=resid)
+        logd = resid * (np.sqrt(0.5) / params.sigma)[:, None]
+        np.square(logd, out=logd)
+        const = offset - (np.log(params.sigma) + 0.5 * _LOG_2PI)[:, None]
+        np.subtract(const, logd, out=logd)
         return logd, resid
 
     def statistics(
         self,
-        X: np.ndarray,
+        XT: np.ndarray,
         y: np.ndarray,
         wr: np.ndarray,
         params: GaussianParams,
         cache: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` per component, with ``e_k`` the residuals."""
-        resid = y[:, None] - X @ params.coef.T if cache is None else cache
-        n, p = X.shape
-        K = wr.shape[1]
-        wX = (X[:, :, None] * wr[:, None, :]).reshape(n, p * K)
-        A = (wX.T @ X).reshape(p, K, p).transpose(1, 0, 2)
-        we = wr * resid
-        b = (X.T @ we).T
-        c = np.einsum("ik,ik->k", we, resid)
+        resid = y - params.coef @ XT if cache is None else cache
+        p, n = XT.shape
+        K = wr.shape[0]
+        weighted = np.empty((K * p, n))
+        for k in range(K):
+            np.multiply(XT, wr[k], out=weighted[k * p : (k + 1) * p])
+        A = (weighted @ XT.T).reshape(K, p, p)
+        resid_w = resid * wr
+        b = resid_w @ XT.T
+        c = np.einsum("ki,ki->k", resid_w, resid)
         return A, b, c
 
     def m_step(
@@ -194,15 +233,23 @@ class Gaussian:
         coef = params.coef.copy()
         sigma = params.sigma.copy()
         deficient = np.zeros(K, dtype=bool)
-        tiny = 1e-12 * max(float(resp_sum.sum()), 1e-300)
-        for k in range(K):
-            if not resp_sum[k] > tiny:
-                continue
-            delta, deficient[k] = solve_normal_equations(A[k], b[k])
-            coef[k] += delta
-            var = (c[k] - b[k] @ delta) / resp_sum[k]
-            sigma[k] = np.sqrt(max(var, self.var_floor))
+        live = resp_sum > 1e-12 * max(float(resp_sum.sum()), 1e-300)
+        if live.any():
+            delta, deficient[live] = solve_normal_equations_batch(A[live], b[live])
+            coef[live] += delta
+            var = (c[live] - np.einsum("kp,kp->k", b[live], delta)) / resp_sum[live]
+            sigma[live] = np.sqrt(np.maximum(var, self.var_floor))
         return GaussianParams(coef, sigma), deficient
+
+    def to_vector(self, params: GaussianParams) -> np.ndarray:
+        """Unconstrained coordinates ``(coef, log sigma)`` for EM acceleration."""
+        return np.concatenate([params.coef.ravel(), np.log(params.sigma)])
+
+    def from_vector(self, vec: np.ndarray, like: GaussianParams) -> GaussianParams:
+        """Inverse of :meth:`to_vector`; sigmas are kept above the variance floor."""
+        K, p = like.coef.shape
+        sigma = np.maximum(np.exp(vec[K * p :]), np.sqrt(self.var_floor))
+        return GaussianParams(vec[: K * p].reshape(K, p).copy(), sigma)
 
     def to_user(self, params: GaussianParams, standardization) -> GaussianParams:
         """Parameters in user units."""
@@ -219,6 +266,6 @@ class Gaussian:
     def sample(
         self, params: GaussianParams, X: np.ndarray, labels: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
-        """Draw responses for design rows ``X`` from the components ``labels``."""
+        """Draw responses for design rows ``X`` (n, n_design) from components ``labels``."""
         mu = np.einsum("ij,ij->i", X, params.coef[labels])
         return mu + params.sigma[labels] * rng.standard_normal(X.shape[0])

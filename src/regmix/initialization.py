@@ -29,8 +29,8 @@ def random_memberships(seed: int, n_components: int) -> Callable:
     """Responsibility function: Dirichlet(1) memberships per row."""
 
     def resp(chunk) -> np.ndarray:
-        g = -np.log(row_uniforms(seed, chunk.start, chunk.stop, n_components))
-        return g / g.sum(axis=1, keepdims=True)
+        g = -np.log(row_uniforms(seed, chunk.start, chunk.stop, n_components).T)
+        return g / g.sum(axis=0)
 
     return resp
 
@@ -39,7 +39,7 @@ def subset_memberships(seed: int, n_components: int, fraction: float) -> Callabl
     """Responsibility function: each row joins each component's subset with prob ``fraction``."""
 
     def resp(chunk) -> np.ndarray:
-        u = row_uniforms(seed, chunk.start, chunk.stop, n_components)
+        u = row_uniforms(seed, chunk.start, chunk.stop, n_components).T
         return (u < fraction).astype(np.float64)
 
     return resp
@@ -121,6 +121,7 @@ class Initializer:
                     max_iter=self.short_iter,
                     tol=0.0,
                     min_weight=self.min_weight,
+                    accelerate=True,
                 )
             )
         best = best_of(runs)

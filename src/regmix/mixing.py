@@ -19,10 +19,23 @@ class ConstantWeights:
         return n_components - 1
 
     def log_weights(self, weights: np.ndarray) -> np.ndarray:
-        """Log proportions, broadcastable against an (n, K) block; ``log 0 = -inf``."""
+        """Log proportions as a (K, 1) column, broadcastable against a (K, n) block.
+
+        ``log 0 = -inf``.
+        """
         with np.errstate(divide="ignore"):
-            return np.log(weights)
+            return np.log(weights)[:, None]
 
     def m_step(self, resp_sum: np.ndarray) -> np.ndarray:
         """Maximum-likelihood proportions from the summed (weighted) responsibilities."""
         return resp_sum / resp_sum.sum()
+
+    def to_vector(self, weights: np.ndarray) -> np.ndarray:
+        """Unconstrained coordinates (centred log weights) for EM acceleration."""
+        logw = np.log(weights)
+        return logw - logw.mean()
+
+    def from_vector(self, vec: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_vector` (a softmax)."""
+        e = np.exp(vec - vec.max())
+        return e / e.sum()

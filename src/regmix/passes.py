@@ -15,12 +15,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .data import Chunk
 
-DEFAULT_CHUNK_SIZE = 16384
+DEFAULT_CHUNK_SIZE = 8192
 
 _pools: dict[int, ThreadPoolExecutor] = {}
+_controller: ThreadpoolController | None = None
+
+
+def _single_threaded_blas():
+    """Context in which BLAS runs on one thread: the pass parallelises over chunks
+    itself, and a fixed BLAS thread count keeps results bit-identical across machines."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -55,41 +66,47 @@ def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    logd : ndarray of shape (n, K)
+    logd : ndarray of shape (K, n)
         ``log pi_k + log f_k(y_i | x_i)``; overwritten with the responsibilities.
 
     Returns
     -------
-    resp : ndarray of shape (n, K)
+    resp : ndarray of shape (K, n)
         The responsibilities (the same buffer as ``logd``).
     row_loglik : ndarray of shape (n,)
-        ``log sum_k exp(logd_ik)``.
+        ``log sum_k exp(logd_ki)``.
     """
-    m = logd.max(axis=1)
+    m = logd.max(axis=0)
     m[~np.isfinite(m)] = 0.0
-    logd -= m[:, None]
+    logd -= m
     np.exp(logd, out=logd)
-    s = logd.sum(axis=1)
-    logd /= s[:, None]
-    return logd, m + np.log(s)
+    s = logd.sum(axis=0)
+    logd /= s
+    np.log(s, out=s)
+    s += m
+    return logd, s
 
 
 def e_step_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
     """E-step on one chunk and the statistics for the following M-step."""
-    logd, cache = family.log_density(params, chunk.X, chunk.y)
-    logd += log_weights
-    resp, row_ll = log_responsibilities(logd)
-    wr = resp
-    wr *= chunk.w[:, None]
-    stats = family.statistics(chunk.X, chunk.y, wr, params, cache)
-    return PassResult(float(chunk.w @ row_ll), wr.sum(axis=0), stats)
+    logd, cache = family.log_density(params, chunk.XT, chunk.y, log_weights)
+    wr, row_ll = log_responsibilities(logd)
+    if chunk.w is None:
+        loglik = float(row_ll.sum())
+    else:
+        loglik = float(chunk.w @ row_ll)
+        wr *= chunk.w
+    stats = family.statistics(chunk.XT, chunk.y, wr, params, cache)
+    return PassResult(loglik, wr.sum(axis=1), stats)
 
 
 def given_chunk(chunk: Chunk, family, params, resp_fn: Callable) -> PassResult:
-    """Statistics of one chunk for responsibilities supplied by ``resp_fn(chunk)``."""
-    wr = resp_fn(chunk) * chunk.w[:, None]
-    stats = family.statistics(chunk.X, chunk.y, wr, params)
-    return PassResult(float("nan"), wr.sum(axis=0), stats)
+    """Statistics of one chunk for (K, n) responsibilities supplied by ``resp_fn(chunk)``."""
+    wr = resp_fn(chunk)
+    if chunk.w is not None:
+        wr = wr * chunk.w
+    stats = family.statistics(chunk.XT, chunk.y, wr, params)
+    return PassResult(float("nan"), wr.sum(axis=1), stats)
 
 
 def _pool(n_jobs: int) -> ThreadPoolExecutor:
@@ -114,13 +131,14 @@ def run_pass(
     def work(r: tuple[int, int]) -> PassResult:
         return chunk_fn(source.chunk(*r))
 
-    if n_jobs <= 1 or len(ranges) == 1:
-        results = map(work, ranges)
-    else:
-        results = _pool(n_jobs).map(work, ranges)
     total = None
-    for res in results:
-        total = res if total is None else total + res
+    with _single_threaded_blas():
+        if n_jobs <= 1 or len(ranges) == 1:
+            results = map(work, ranges)
+        else:
+            results = _pool(n_jobs).map(work, ranges)
+        for res in results:
+            total = res if total is None else total + res
     return total
 
 
@@ -152,12 +170,12 @@ def row_posteriors(
     Used to evaluate a fitted model on given rows, where the per-row output is the point.
     """
     n = source.n_rows
-    K = np.shape(log_weights)[-1]
+    K = np.shape(log_weights)[0]
     resp = np.empty((n, K))
     row_ll = np.empty(n)
     for start, stop in source.ranges(chunk_size):
         chunk = source.chunk(start, stop)
-        logd, _ = family.log_density(params, chunk.X, chunk.y)
-        logd += log_weights
-        resp[start:stop], row_ll[start:stop] = log_responsibilities(logd)
+        logd, _ = family.log_density(params, chunk.XT, chunk.y, log_weights)
+        r, row_ll[start:stop] = log_responsibilities(logd)
+        resp[start:stop] = r.T
     return resp, row_ll

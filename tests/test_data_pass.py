@@ -1,0 +1,110 @@
+"""The data pass: statistics against a direct computation, chunk and thread invariance."""
+
+import numpy as np
+import pytest
+
+from regmix import RegressionMixture
+from regmix._rowhash import row_uniforms
+from regmix.data import ArrayData
+from regmix.datasets import make_regression_mixture
+from regmix.families import Gaussian, GaussianParams
+from regmix.passes import e_step_pass
+
+
+def _setup(n=157, d=3, K=3, weighted=True, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(5.0, 3.0, size=(n, d))
+    y = rng.normal(10.0, 4.0, size=n)
+    w = rng.uniform(0.5, 2.0, size=n) if weighted else None
+    coef = rng.normal(size=(K, d + 1))
+    sigma = rng.uniform(0.5, 2.0, size=K)
+    weights = rng.dirichlet(np.ones(K))
+    return X, y, w, GaussianParams(coef, sigma), weights
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_statistics_equal_direct_computation(weighted, fit_intercept):
+    X, y, w, params, weights = _setup(weighted=weighted)
+    if not fit_intercept:
+        params = GaussianParams(params.coef[:, 1:], params.sigma)
+    source = ArrayData(X, y, w, fit_intercept=fit_intercept)
+    st = source.standardization
+    res = e_step_pass(source, Gaussian(), params, np.log(weights)[:, None], chunk_size=50)
+
+    # direct: build the standardised design, densities and responsibilities explicitly
+    Xs = (X - st.x_loc) / st.x_scale
+    D = np.column_stack([np.ones(len(y)), Xs]) if fit_intercept else Xs
+    ys = (y - st.y_loc) / st.y_scale
+    ww = np.ones(len(y)) if w is None else w
+    K = len(weights)
+    dens = np.column_stack([
+        weights[k] / (np.sqrt(2 * np.pi) * params.sigma[k])
+        * np.exp(-0.5 * ((ys - D @ params.coef[k]) / params.sigma[k]) ** 2)
+        for k in range(K)
+    ])
+    R = dens / dens.sum(axis=1, keepdims=True)
+    assert res.loglik == pytest.approx(ww @ np.log(dens.sum(axis=1)), rel=1e-12)
+    np.testing.assert_allclose(res.resp_sum, ww @ R, rtol=1e-12)
+    A, b, c = res.stats
+    for k in range(K):
+        rk = ww * R[:, k]
+        e = ys - D @ params.coef[k]
+        np.testing.assert_allclose(A[k], (D * rk[:, None]).T @ D, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(b[k], D.T @ (rk * e), rtol=1e-11, atol=1e-12)
+        assert c[k] == pytest.approx(np.sum(rk * e * e), rel=1e-12)
+
+
+def test_pass_is_chunk_size_invariant():
+    X, y, w, params, weights = _setup(n=300)
+    source = ArrayData(X, y, w, fit_intercept=True)
+    lw = np.log(weights)[:, None]
+    results = [e_step_pass(source, Gaussian(), params, lw, chunk_size=cs) for cs in (7, 64, 300)]
+    for res in results[1:]:
+        assert res.loglik == pytest.approx(results[0].loglik, rel=1e-13)
+        for a, b in zip(res.stats, results[0].stats, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_fit_is_chunk_size_invariant():
+    X, y, _, _ = make_regression_mixture(300, 2, 2, random_state=3)
+    fits = [RegressionMixture(2, chunk_size=cs, random_state=0, tol=1e-10).fit(X, y)
+            for cs in (7, 64, 300)]
+    for f in fits[1:]:
+        np.testing.assert_allclose(f.coef_, fits[0].coef_, rtol=1e-8)
+        np.testing.assert_allclose(f.sigma_, fits[0].sigma_, rtol=1e-8)
+        assert f.log_likelihood_ == pytest.approx(fits[0].log_likelihood_, rel=1e-12)
+
+
+def test_fit_is_bit_identical_across_thread_counts():
+    X, y, _, _ = make_regression_mixture(2000, 2, 2, random_state=1)
+    kw = dict(chunk_size=128, random_state=5)
+    a = RegressionMixture(2, n_jobs=1, **kw).fit(X, y)
+    b = RegressionMixture(2, n_jobs=2, **kw).fit(X, y)
+    c = RegressionMixture(2, n_jobs=2, **kw).fit(X, y)
+    for other in (b, c):
+        assert np.array_equal(a.coef_, other.coef_)
+        assert np.array_equal(a.sigma_, other.sigma_)
+        assert a.log_likelihood_ == other.log_likelihood_
+
+
+def test_huge_residuals_do_not_underflow():
+    # residuals of 1e6 standard deviations: exp() of the densities underflows to 0
+    X, y, w, params, weights = _setup(n=50, weighted=False)
+    source = ArrayData(X, y + 1e7, None, fit_intercept=False, standardize=False)
+    params = GaussianParams(params.coef[:, 1:], np.full(3, 1e-3))
+    res = e_step_pass(source, Gaussian(), params, np.log(weights)[:, None], chunk_size=16)
+    assert np.isfinite(res.loglik)
+    assert res.resp_sum.sum() == pytest.approx(50.0)
+    assert all(np.all(np.isfinite(s)) for s in res.stats)
+
+
+def test_row_uniforms_do_not_depend_on_the_range_split():
+    whole = row_uniforms(42, 0, 1000, 3)
+    parts = np.vstack([row_uniforms(42, s, min(s + 7, 1000), 3) for s in range(0, 1000, 7)])
+    assert np.array_equal(whole, parts)
+    assert 0 < whole.min() and whole.max() < 1
+    # roughly uniform: mean and variance of U(0, 1) within sampling error
+    assert abs(whole.mean() - 0.5) < 0.02
+    assert abs(whole.var() - 1 / 12) < 0.005
+    assert not np.array_equal(whole, row_uniforms(43, 0, 1000, 3))
