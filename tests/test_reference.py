@@ -104,7 +104,8 @@ def test_log_likelihood_never_decreases(accelerate):
             model.fit(X, y)
         h = model.log_likelihood_history_
         assert model.n_iter_ == 300
-        assert len(h) >= 301
+        if not accelerate:
+            assert len(h) == 301
         # allow only floating-point noise relative to the magnitude
         assert np.all(np.diff(h) >= -1e-10 * np.abs(h[1:]))
 

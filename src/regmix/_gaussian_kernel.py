@@ -1,18 +1,32 @@
 """Fused compiled E-step for Gaussian components: one read of the rows, many threads.
 
-:func:`gaussian_e_step` computes, for an in-memory data set, exactly what the data pass
+:func:`gaussian_e_step` computes, for rows held in memory, what the data pass
 (:func:`regmix.passes.e_step_pass` with :class:`regmix.families.Gaussian`) computes: the
 weighted log-likelihood, the summed weighted responsibilities ``N_k`` and the statistics
-``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` in internal (standardised) units. Every row is read
-once, standardised on the fly (no standardised copy of the design is made), and all
-per-row work (means, residuals, log-densities, log-sum-exp, accumulation) happens while
-the row is in registers.
+``(X'R_kX, X'R_k e_k, e_k'R_k e_k)``, in the internal (standardised) units. Every row is
+read once and standardised on the fly; no standardised copy of the design is made.
 
-The rows are cut into fixed blocks of ``block_size`` rows; blocks run in parallel and
-each writes its partial sums into its own slot, and the slots are then added in block
-order. The result therefore depends on ``block_size`` but not on the number of threads,
-and it is deterministic. The kernel is compiled by numba (imported on first use only,
-compiled with ``cache=True`` so later processes load it from disk).
+Layout of the computation:
+
+* The rows are cut into blocks of ``block_size`` rows. Blocks run in parallel (numba
+  ``prange``); each writes its sums into its own slot, and the slots are added in block
+  order afterwards. The result depends on ``block_size`` but not on the number of
+  threads or on the scheduling, and it is deterministic.
+* A block is processed tile by tile (``_TILE`` rows). Each per-row quantity of a tile
+  (standardised design, residuals, log-densities, responsibilities) lives in a short
+  contiguous buffer, so that every loop over rows vectorises.
+* Every sum over rows is a dot product of two tile buffers, computed by a small LLVM
+  intrinsic in eight independent lanes (lane ``l`` takes rows ``l, l + 8, ...``) that are
+  then added pairwise; rows past the last multiple of eight are added one by one, and the
+  tile's sum is added to the block's. The order of every floating-point operation is
+  fixed by the code (no fast-math, no reassociation by the compiler), so the result is
+  also the same on machines with wider or narrower vector units.
+* ``exp`` and ``log`` are evaluated in plain IEEE arithmetic (a Taylor / atanh series
+  after an exact range reduction, accurate to about one unit in the last place) rather
+  than by the C library, so that the loops over them vectorise too.
+
+numba is imported only when the kernel is first needed; the compiled code is cached on
+disk (``cache=True``, in ``__pycache__`` next to this file or under ``NUMBA_CACHE_DIR``).
 """
 
 from __future__ import annotations
@@ -26,15 +40,13 @@ import numpy as np
 _LOG_2PI = float(np.log(2.0 * np.pi))
 DEFAULT_BLOCK_SIZE = 8192
 
-# Rows per tile: a block is processed tile by tile, every per-row quantity of a tile lives
-# in short contiguous buffers (so the loops over rows vectorise), and every statistic is
-# accumulated in _TILE independent lanes (lane t takes rows t, t + _TILE, ... of a block)
-# that are added pairwise at the end of the block. The order of every floating-point
-# addition is thus fixed by the code and the block size alone.
-_TILE = 128
+# Rows per tile: the tile buffers (about 20 rows of _TILE doubles) stay in the L1 cache.
+_TILE = 256
+# Lanes of the dot-product intrinsic (one AVX-512 register, two AVX2 registers).
+_LANES = 8
 
-# exp: valid arguments, log2(e), log(2) in a high part with trailing zero bits and a low
-# part, Taylor coefficients 1/k!.
+# exp: valid arguments, log2(e), log(2) as a high part with trailing zero bits plus a low
+# part, and the Taylor coefficients 1/k!.
 _EXP_MIN = -745.2
 _EXP_MAX = 709.78
 _LOG2E = 1.4426950408889634
@@ -43,7 +55,7 @@ _LN2_LO = 1.90821492927058770002e-10
 _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13 = (
     1.0 / math.factorial(k) for k in range(3, 14)
 )
-# log: smallest normal number, 2^54, sqrt(2) and the coefficients 2 / (2 m + 1) of the atanh series.
+# log: smallest normal number, 2^54, sqrt(2) and the atanh coefficients 2 / (2 m + 1).
 _DBL_MIN = 2.2250738585072014e-308
 _TWO54 = 18014398509481984.0
 _SQRT2 = math.sqrt(2.0)
@@ -54,7 +66,7 @@ _lock = threading.Lock()
 
 
 def available() -> bool:
-    """Whether numba can be imported (and so the compiled kernel can be used).
+    """Whether numba can be imported, that is, whether the compiled kernel can be used.
 
     Returns
     -------
@@ -69,16 +81,15 @@ def available() -> bool:
 
 
 def _build_kernel():
-    """Compile (or load from the on-disk cache) the numba kernel; numba is imported here."""
+    """Compile the kernel (or load it from the on-disk cache); numba is imported here."""
     import numba
-
     from llvmlite import ir
-    from numba.core import types
+    from numba.core import cgutils, types
     from numba.extending import intrinsic
 
     @intrinsic
     def as_float(typingctx, bits):
-        # Reinterpret the bits of an int64 as a float64 (vectorises, unlike a table).
+        # The bits of an int64 as a float64.
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], ir.DoubleType())
 
@@ -86,17 +97,113 @@ def _build_kernel():
 
     @intrinsic
     def as_int(typingctx, x):
-        # Reinterpret the bits of a float64 as an int64.
+        # The bits of a float64 as an int64.
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], ir.IntType(64))
 
         return types.int64(types.float64), codegen
 
+    def make_dots(n_rows):
+        # dots(u, v, Y, row0, m) -> for r < n_rows, sum_{t < m} (u[t] v[t]) Y[row0 + r, t]:
+        # rows below the last multiple of _LANES in _LANES vector lanes that are then added
+        # pairwise, the remaining rows one by one after that.
+        @intrinsic
+        def dots(typingctx, u, v, Y, row0, m):
+            vec1 = (u, v)
+            if not (
+                all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in vec1)
+                and isinstance(Y, types.Array)
+                and Y.ndim == 2
+                and Y.layout == "C"
+            ):
+                return None
+            sig = types.UniTuple(types.float64, n_rows)(u, v, Y, types.int64, types.int64)
+
+            def codegen(context, builder, signature, args):
+                uv, vv, yv, r0, mv = args
+                ua = context.make_array(signature.args[0])(context, builder, uv)
+                va = context.make_array(signature.args[1])(context, builder, vv)
+                ya = context.make_array(signature.args[2])(context, builder, yv)
+                i32, i64 = ir.IntType(32), ir.IntType(64)
+                vec = ir.VectorType(ir.DoubleType(), _LANES)
+                pvec = vec.as_pointer()
+                row_stride = builder.ashr(
+                    cgutils.unpack_tuple(builder, ya.strides, 2)[0], ir.Constant(i64, 3)
+                )
+                rows = [
+                    builder.gep(
+                        ya.data, [builder.mul(builder.add(r0, ir.Constant(i64, r)), row_stride)]
+                    )
+                    for r in range(n_rows)
+                ]
+                n8 = builder.and_(mv, ir.Constant(i64, -_LANES))
+                accs = [
+                    cgutils.alloca_once_value(builder, ir.Constant(vec, None))
+                    for _ in range(n_rows)
+                ]
+
+                def load(ptr, i, ty):
+                    return builder.load(builder.bitcast(builder.gep(ptr, [i]), ty), align=8)
+
+                step = ir.Constant(i64, _LANES)
+                with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n8, step) as (i, _):
+                    x = builder.fmul(load(ua.data, i, pvec), load(va.data, i, pvec))
+                    for r in range(n_rows):
+                        prod = builder.fmul(x, load(rows[r], i, pvec))
+                        builder.store(builder.fadd(builder.load(accs[r]), prod), accs[r])
+                sums = []
+                for r in range(n_rows):
+                    acc = builder.load(accs[r])
+                    e = [builder.extract_element(acc, ir.Constant(i32, j)) for j in range(_LANES)]
+                    while len(e) > 1:
+                        e = [builder.fadd(e[2 * h], e[2 * h + 1]) for h in range(len(e) // 2)]
+                    sums.append(cgutils.alloca_once_value(builder, e[0]))
+                pdbl = ir.DoubleType().as_pointer()
+                one = ir.Constant(i64, 1)
+                with cgutils.for_range_slice(builder, n8, mv, one) as (i, _):
+                    x = builder.fmul(load(ua.data, i, pdbl), load(va.data, i, pdbl))
+                    for r in range(n_rows):
+                        prod = builder.fmul(x, load(rows[r], i, pdbl))
+                        builder.store(builder.fadd(builder.load(sums[r]), prod), sums[r])
+                return context.make_tuple(
+                    builder, signature.return_type, [builder.load(s) for s in sums]
+                )
+
+            return sig, codegen
+
+        return dots
+
+    dots1, dots2, dots3, dots4 = (make_dots(r) for r in range(1, 5))
+
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
     @jit
+    def accumulate(u, v, Y, row0, n_rows, m, acc, q0):  # pragma: no cover - compiled
+        # acc[q0 + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t] for r < n_rows.
+        r = 0
+        while n_rows - r >= 4:
+            s4 = dots4(u, v, Y, row0 + r, m)
+            acc[q0 + r] += s4[0]
+            acc[q0 + r + 1] += s4[1]
+            acc[q0 + r + 2] += s4[2]
+            acc[q0 + r + 3] += s4[3]
+            r += 4
+        left = n_rows - r
+        if left == 3:
+            s3 = dots3(u, v, Y, row0 + r, m)
+            acc[q0 + r] += s3[0]
+            acc[q0 + r + 1] += s3[1]
+            acc[q0 + r + 2] += s3[2]
+        elif left == 2:
+            s2 = dots2(u, v, Y, row0 + r, m)
+            acc[q0 + r] += s2[0]
+            acc[q0 + r + 1] += s2[1]
+        elif left == 1:
+            s1 = dots1(u, v, Y, row0 + r, m)
+            acc[q0 + r] += s1[0]
+
+    @jit
     def exp_(x):  # pragma: no cover - compiled
-        # exp(x) in plain IEEE arithmetic (no library call, so loops over it vectorise):
         # x = n log 2 + r with |r| <= log(2) / 2 (Cody-Waite), exp(r) by its Taylor series
         # to degree 13 (truncation error below 1e-17), times 2^n in two exact factors.
         xc = x if (x >= _EXP_MIN and x <= _EXP_MAX) else 0.0
@@ -129,9 +236,9 @@ def _build_kernel():
 
     @jit
     def log_(x):  # pragma: no cover - compiled
-        # log(x) in plain IEEE arithmetic: x = 2^e f with f in [sqrt(1/2), sqrt(2)) from the
-        # bits, log f = 2 atanh(u), u = (f - 1) / (f + 1), by its odd series (truncation
-        # error below 1e-18), plus e log 2 in two parts.
+        # x = 2^e f with f in [sqrt(1/2), sqrt(2)) from the bits, log f = 2 atanh(u) with
+        # u = (f - 1) / (f + 1) by its odd series (truncation error below 1e-18), plus
+        # e log 2 in two parts.
         tiny = x < _DBL_MIN
         xs = x * _TWO54 if tiny else x
         bits = as_int(xs)
@@ -164,119 +271,134 @@ def _build_kernel():
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
-        X, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        block_size,
+        X, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale, block_size
     ):  # pragma: no cover - compiled
         n, d = X.shape
         K, p = coef.shape
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
-        stride = P + p + 2  # per component: packed upper A, b, c, N
+        stride = P + p + 2  # per component: upper triangle of A by rows, b, c, N
         n_acc = K * stride + 1  # and the log-likelihood
         n_blocks = (n + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
         for blk in numba.prange(n_blocks):
             start = blk * block_size
             stop = min(start + block_size, n)
-            Z = np.empty((p, _TILE))
+            acc = np.zeros(n_acc)
+            Z = np.empty((p, _TILE))  # standardised design, one row per column
+            E = np.empty((K, _TILE))  # means, then residuals
+            D = np.empty((K, _TILE))  # log-densities, then densities, then responsibilities
+            ll = np.empty((1, _TILE))  # per-row log-likelihood
             yt = np.empty(_TILE)
             wt = np.ones(_TILE)
-            E = np.empty((K, _TILE))
-            D = np.empty((K, _TILE))
+            ones = np.ones(_TILE)
+            ones2 = np.ones((1, _TILE))
             mx = np.empty(_TILE)
-            sm = np.empty(_TILE)
-            tmp = np.empty(_TILE)
-            lanes = np.zeros((n_acc, _TILE))
+            inv = np.empty(_TILE)
             if intercept:
                 Z[0, :] = 1.0
             for t0 in range(start, stop, _TILE):
                 m = min(_TILE, stop - t0)
+                n8 = m - m % _LANES
+                for j in range(d):
+                    zj = Z[off + j]
+                    lj = x_loc[j]
+                    ij = x_inv[j]
+                    for t in range(m):
+                        zj[t] = (X[t0 + t, j] - lj) * ij
                 for t in range(m):
-                    i = t0 + t
-                    for j in range(d):
-                        Z[off + j, t] = (X[i, j] - x_loc[j]) * x_inv[j]
-                    yt[t] = (y[i] - y_loc) * y_inv
+                    yt[t] = (y[t0 + t] - y_loc) * y_inv
                 if has_w:
                     for t in range(m):
                         wt[t] = w[t0 + t]
-                for t in range(m):
-                    mx[t] = -np.inf
+                # Means ((c_0 z_0 + c_1 z_1) + c_2 z_2) + ..., residuals, log-densities
+                # log pi_k - (log sigma_k + log(2 pi) / 2) - (e sqrt(1/2) / sigma_k)^2 and
+                # their maximum over the components.
                 for k in range(K):
                     ek = E[k]
                     ck = coef[k]
                     z0 = Z[0]
                     c0 = ck[0]
-                    for t in range(m):
-                        ek[t] = c0 * z0[t]
-                    for j in range(1, p):
-                        zj = Z[j]
-                        cj = ck[j]
+                    if p == 1:
                         for t in range(m):
-                            ek[t] += cj * zj[t]
+                            ek[t] = c0 * z0[t]
+                    else:
+                        z1 = Z[1]
+                        c1 = ck[1]
+                        for t in range(m):
+                            ek[t] = c0 * z0[t] + c1 * z1[t]
+                    j = 2
+                    while j + 1 < p:
+                        z0 = Z[j]
+                        z1 = Z[j + 1]
+                        c0 = ck[j]
+                        c1 = ck[j + 1]
+                        for t in range(m):
+                            ek[t] = (ek[t] + c0 * z0[t]) + c1 * z1[t]
+                        j += 2
+                    if j < p:
+                        z0 = Z[j]
+                        c0 = ck[j]
+                        for t in range(m):
+                            ek[t] = ek[t] + c0 * z0[t]
                     dk = D[k]
-                    ck_ = const[k]
+                    lk = const[k]
                     sk = scale[k]
-                    for t in range(m):
-                        e = yt[t] - ek[t]
-                        ek[t] = e
-                        v = e * sk
-                        lk = ck_ - v * v
-                        dk[t] = lk
-                        mx[t] = lk if lk > mx[t] else mx[t]
+                    if k == 0:
+                        for t in range(m):
+                            e = yt[t] - ek[t]
+                            ek[t] = e
+                            v = e * sk
+                            v = lk - v * v
+                            dk[t] = v
+                            mx[t] = v
+                    else:
+                        for t in range(m):
+                            e = yt[t] - ek[t]
+                            ek[t] = e
+                            v = e * sk
+                            v = lk - v * v
+                            dk[t] = v
+                            mx[t] = v if v > mx[t] else mx[t]
+                # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
                 for t in range(m):
                     v = mx[t]
                     mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-                    sm[t] = 0.0
-                for k in range(K):
+                d0 = D[0]
+                for t in range(m):
+                    v = exp_(d0[t] - mx[t])
+                    d0[t] = v
+                    inv[t] = v
+                for k in range(1, K):
                     dk = D[k]
                     for t in range(m):
                         v = exp_(dk[t] - mx[t])
                         dk[t] = v
-                        sm[t] += v
-                acc = lanes[n_acc - 1]
+                        inv[t] += v
+                ll0 = ll[0]
                 for t in range(m):
-                    s = sm[t]
-                    acc[t] += wt[t] * (log_(s) + mx[t])
-                    sm[t] = 1.0 / s
+                    s = inv[t]
+                    ll0[t] = log_(s) + mx[t]
+                    inv[t] = 1.0 / s
+                accumulate(wt, ones, ll, 0, 1, m, acc, n_acc - 1)
                 for k in range(K):
                     dk = D[k]
                     ek = E[k]
                     base = k * stride
+                    # Weighted responsibilities r = (density / sum) * w; N = sum r,
+                    # c = sum (e r) e, b_j = sum (e r) z_j and the upper triangle of A by
+                    # rows, A_jl = sum (z_j r) z_l for l >= j.
                     for t in range(m):
-                        dk[t] = (dk[t] * sm[t]) * wt[t]
-                    acc = lanes[base + P + p + 1]
-                    for t in range(m):
-                        acc[t] += dk[t]
-                    for t in range(m):
-                        tmp[t] = ek[t] * dk[t]
-                    acc = lanes[base + P + p]
-                    for t in range(m):
-                        acc[t] += tmp[t] * ek[t]
-                    for j in range(p):
-                        acc = lanes[base + P + j]
-                        zj = Z[j]
-                        for t in range(m):
-                            acc[t] += tmp[t] * zj[t]
+                        dk[t] = (dk[t] * inv[t]) * wt[t]
+                    accumulate(dk, ones, ones2, 0, 1, m, acc, base + P + p + 1)
+                    accumulate(ek, dk, E, k, 1, m, acc, base + P + p)
+                    accumulate(ek, dk, Z, 0, p, m, acc, base + P)
                     q = base
                     for j in range(p):
-                        zj = Z[j]
-                        for t in range(m):
-                            tmp[t] = zj[t] * dk[t]
-                        for l in range(j, p):
-                            acc = lanes[q]
-                            zl = Z[l]
-                            for t in range(m):
-                                acc[t] += tmp[t] * zl[t]
-                            q += 1
-            h = _TILE // 2
-            while h >= 1:
-                for a in range(n_acc):
-                    acc = lanes[a]
-                    for t in range(h):
-                        acc[t] += acc[t + h]
-                h //= 2
+                        accumulate(Z[j], dk, Z, j, p - j, m, acc, q)
+                        q += p - j
             for a in range(n_acc):
-                partial[blk, a] = lanes[a, 0]
+                partial[blk, a] = acc[a]
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
             for a in range(n_acc):
@@ -289,9 +411,9 @@ def _build_kernel():
             base = k * stride
             q = base
             for j in range(p):
-                for l in range(j, p):
-                    A[k, j, l] = total[q]
-                    A[k, l, j] = total[q]
+                for i in range(j, p):
+                    A[k, j, i] = total[q]
+                    A[k, i, j] = total[q]
                     q += 1
                 b[k, j] = total[base + P + j]
             c[k] = total[base + P + p]
@@ -323,6 +445,8 @@ def gaussian_e_step(
     sigma: np.ndarray,
     log_weights: np.ndarray,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    *,
+    n_threads: int | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """E-step and Gaussian M-step statistics over all rows in one compiled pass.
 
@@ -336,7 +460,7 @@ def gaussian_e_step(
     Parameters
     ----------
     X : ndarray of shape (n, d)
-        Features in user units, float64, C-contiguous. Read only, never copied.
+        Features in user units, float64, C-contiguous. Only read, never copied.
     y : ndarray of shape (n,)
         Response in user units.
     w : ndarray of shape (n,) or None
@@ -353,16 +477,20 @@ def gaussian_e_step(
     sigma : ndarray of shape (K,)
         Component noise standard deviations in internal units, positive.
     log_weights : ndarray of shape (K,) or (K, 1)
-        Log mixing proportions; ``-inf`` marks a component with weight zero, which gets
+        Log mixing proportions; ``-inf`` marks a component of weight zero, which gets
         responsibility zero.
     block_size : int, default=8192
         Rows per block. Blocks are the unit of parallel work and of summation: the result
         depends on ``block_size`` but not on the number of threads.
+    n_threads : int or None, default=None
+        Threads to use for this call (capped at ``numba.config.NUMBA_NUM_THREADS``).
+        None uses numba's current setting for the calling thread
+        (``numba.get_num_threads()``).
 
     Returns
     -------
     loglik : float
-        Weighted observed-data log-likelihood ``sum_i w_i log sum_k pi_k f_k(y_i)`` in
+        Weighted observed-data log-likelihood ``sum_i w_i log sum_k pi_k f_k(y*_i)`` in
         internal units.
     resp_sum : ndarray of shape (K,)
         ``N_k = sum_i r_ik``.
@@ -382,9 +510,9 @@ def gaussian_e_step(
 
     Notes
     -----
-    The number of threads is numba's (``numba.set_num_threads``, thread-local, at most
-    ``numba.config.NUMBA_NUM_THREADS``). A row whose every component has log-density
-    ``-inf`` gets NaN responsibilities, as in the numpy data pass.
+    A row whose components all have log-density ``-inf`` gets NaN responsibilities and
+    log-likelihood ``-inf``, as in the numpy data pass. The first call in a process
+    compiles the kernel, or loads it from numba's on-disk cache.
     """
     if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
         raise ValueError("X must be a 2-D float64 ndarray")
@@ -393,6 +521,8 @@ def gaussian_e_step(
     n, d = X.shape
     fit_intercept = bool(fit_intercept)
     p = d + int(fit_intercept)
+    if p == 0:
+        raise ValueError("the design has no columns")
     y = np.ascontiguousarray(y, dtype=np.float64)
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},); got {y.shape}")
@@ -413,16 +543,17 @@ def gaussian_e_step(
     K = coef.shape[0]
     sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
     log_weights = np.asarray(log_weights, dtype=np.float64).reshape(-1)
-    if sigma.shape != (K,) or log_weights.shape != (K,):
-        raise ValueError(f"sigma and log_weights must have {K} entries")
+    if K == 0 or sigma.shape != (K,) or log_weights.shape != (K,):
+        raise ValueError(f"sigma and log_weights must have {K} > 0 entries")
     block_size = int(block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be positive; got {block_size}")
     # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k + log(2 pi)/2)
     # and (e_k * sqrt(1/2) / sigma_k)^2.
-    const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
-    scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
-    loglik, resp_sum, A, b, c = _get_kernel()(
+    with np.errstate(divide="ignore"):
+        const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
+        scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
+    args = (
         X,
         y,
         w,
@@ -437,4 +568,16 @@ def gaussian_e_step(
         scale,
         block_size,
     )
+    kernel = _get_kernel()
+    if n_threads is None:
+        loglik, resp_sum, A, b, c = kernel(*args)
+    else:
+        import numba
+
+        previous = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
+        try:
+            loglik, resp_sum, A, b, c = kernel(*args)
+        finally:
+            numba.set_num_threads(previous)
     return float(loglik), resp_sum, A, b, c

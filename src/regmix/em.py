@@ -80,15 +80,24 @@ def m_step(family, mixing, result: PassResult, params: MixtureParams):
     return MixtureParams(mixing.m_step(result.resp_sum), component), deficient
 
 
-def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: MixtureParams):
-    """SQUAREM's S3 extrapolation from three successive EM iterates, or None.
+def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: MixtureParams,
+                 step_max: float):
+    """SQUAREM extrapolation (scheme S3) from three successive EM iterates.
 
-    Works in unconstrained coordinates (log weights, log sigmas, coefficients); the step
-    length ``alpha = -|r| / |v|`` is clipped to ``[-_MAX_STEP, -1]`` (``-1`` would give
-    ``p2`` back). Varadhan and Roland (2008), Scand. J. Statist. 35, 335-353.
+    Works in unconstrained coordinates (log weights, log sigmas, coefficients):
+    ``r = v1 - v0``, ``v = v2 - 2 v1 + v0``, step ``a = |r| / |v|`` clipped to
+    ``[1, step_max]``, point ``v0 + 2 a r + a^2 v`` (``a = 1`` gives ``p2`` back).
+    Varadhan and Roland (2008), Scand. J. Statist. 35, 335-353.
+
+    Returns
+    -------
+    step : float
+        The clipped step length (1.0 when no extrapolation is possible).
+    params : MixtureParams or None
+        The extrapolated point, or None when it would equal ``p2`` or is invalid.
     """
     if min(p0.weights.min(), p1.weights.min(), p2.weights.min()) <= 0:
-        return None
+        return 1.0, None
     v0, v1, v2 = (
         np.concatenate([mixing.to_vector(p.weights), family.to_vector(p.component)])
         for p in (p0, p1, p2)
@@ -97,19 +106,20 @@ def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: Mixtu
     v = v2 - v1 - r
     norm_v = np.linalg.norm(v)
     if not norm_v > 0:
-        return None
-    alpha = -np.linalg.norm(r) / norm_v
-    if alpha > -1.0:
-        return None
-    alpha = max(alpha, -_MAX_STEP)
-    vec = v0 - 2.0 * alpha * r + alpha * alpha * v
+        return 1.0, None
+    step = min(max(np.linalg.norm(r) / norm_v, 1.0), step_max)
+    if step == 1.0:
+        return step, None
+    vec = v0 + 2.0 * step * r + step * step * v
     if not np.all(np.isfinite(vec)):
-        return None
+        return step, None
     K = p0.n_components
-    return MixtureParams(mixing.from_vector(vec[:K]), family.from_vector(vec[K:], p0.component))
+    return step, MixtureParams(
+        mixing.from_vector(vec[:K]), family.from_vector(vec[K:], p0.component)
+    )
 
 
-_MAX_STEP = 1e3
+_STEP_FACTOR = 4.0
 
 
 def run_em(
@@ -127,14 +137,17 @@ def run_em(
 ) -> EMRun:
     """Iterate EM from ``params`` until convergence, ``max_iter`` or degeneracy.
 
-    Convergence: ``|l_t - l_{t-1}| / total_weight < tol`` between two successive EM
-    iterates, the change in the mean log-likelihood per unit of sample weight, as in
-    scikit-learn, so that ``tol`` does not depend on the number of rows.
+    Convergence: ``|l_t - l_{t-1}| / total_weight < tol`` across one EM step, the
+    change in the mean log-likelihood per unit of sample weight, as in scikit-learn, so
+    that ``tol`` does not depend on the number of rows.
 
     With ``accelerate``, every two EM steps are followed by a SQUAREM extrapolation
-    (:func:`_extrapolate`); the extrapolated point is kept only if its log-likelihood is
-    at least that of the second EM step, so the log-likelihood still never decreases.
-    ``max_iter`` counts EM steps (M-steps); extrapolations are extra passes.
+    (:func:`_extrapolate`) and one stabilising EM step from the extrapolated point, as
+    in the SQUAREM package; the result is kept only if its log-likelihood is at least
+    that of the second plain step, so the log-likelihood never decreases. The maximal
+    step length starts at 1 and is multiplied (divided) by 4 after each success
+    (failure) at the maximum. ``max_iter`` counts EM steps (M-steps); ``n_passes``
+    counts every pass, the evaluation of rejected points included.
     """
     run = EMRun(params, float("nan"))
     if np.any(params.weights < min_weight):
@@ -148,41 +161,54 @@ def run_em(
         if callback is not None:
             callback(run.n_iter, res.loglik)
 
-    def em_step(res: PassResult) -> tuple[PassResult, bool] | None:
-        new, deficient = m_step(family, mixing, res, run.params)
+    def em_step(params: MixtureParams, res: PassResult):
+        """One EM step; None if it made a component degenerate."""
+        new, deficient = m_step(family, mixing, res, params)
         run.rank_deficient |= bool(np.any(deficient))
         run.n_iter += 1
         if np.any(new.weights < min_weight):
-            run.degenerate = True
             return None
-        new_res = evaluate(new)
         run.n_passes += 1
-        accept(new, new_res)
-        return new_res, abs(new_res.loglik - res.loglik) < threshold
+        return new, evaluate(new)
 
     result = evaluate(params)
     run.n_passes = 1
     accept(params, result)
+    step_max = 1.0
     while run.n_iter < max_iter:
         cycle = [run.params]
         for _ in range(2 if accelerate else 1):
-            step = em_step(result)
+            step = em_step(run.params, result)
             if step is None:
+                run.degenerate = True
                 return run
-            result, run.converged = step
-            cycle.append(run.params)
+            new, new_res = step
+            run.converged = abs(new_res.loglik - result.loglik) < threshold
+            accept(new, new_res)
+            result = new_res
+            cycle.append(new)
             if run.converged or run.n_iter >= max_iter:
                 return run
         if not accelerate:
             continue
-        trial = _extrapolate(family, mixing, *cycle)
-        if trial is None or np.any(trial.weights < min_weight):
-            continue
-        trial_res = evaluate(trial)
-        run.n_passes += 1
-        if np.isfinite(trial_res.loglik) and trial_res.loglik >= result.loglik:
-            accept(trial, trial_res)
-            result = trial_res
+        alpha, trial = _extrapolate(family, mixing, *cycle, step_max)
+        success = False
+        if trial is not None and not np.any(trial.weights < min_weight):
+            run.n_passes += 1
+            trial_res = evaluate(trial)
+            if np.isfinite(trial_res.loglik):
+                step = em_step(trial, trial_res)
+                if step is not None and step[1].loglik >= result.loglik:
+                    success = True
+                    new, new_res = step
+                    run.converged = abs(new_res.loglik - trial_res.loglik) < threshold
+                    accept(new, new_res)
+                    result = new_res
+                    if run.converged:
+                        return run
+        if alpha == step_max:
+            step_max = step_max * _STEP_FACTOR if success or trial is None else max(
+                1.0, step_max / _STEP_FACTOR)
     return run
 
 
