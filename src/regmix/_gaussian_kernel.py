@@ -173,34 +173,39 @@ def _build_kernel():
 
         return dots
 
-    dots1, dots2, dots3, dots4 = (make_dots(r) for r in range(1, 5))
+    dots1, dots2, dots3, dots4, dots5, dots6, dots7, dots8 = (make_dots(r) for r in range(1, 9))
 
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
     @jit
+    def add_to(acc, q, sums):  # pragma: no cover - compiled
+        for u in range(len(sums)):
+            acc[q + u] += sums[u]
+
+    @jit
     def accumulate(u, v, Y, row0, n_rows, m, acc, q0):  # pragma: no cover - compiled
-        # acc[q0 + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t] for r < n_rows.
+        # acc[q0 + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t] for r < n_rows, eight rows
+        # of Y per sweep over u and v.
         r = 0
-        while n_rows - r >= 4:
-            s4 = dots4(u, v, Y, row0 + r, m)
-            acc[q0 + r] += s4[0]
-            acc[q0 + r + 1] += s4[1]
-            acc[q0 + r + 2] += s4[2]
-            acc[q0 + r + 3] += s4[3]
-            r += 4
-        left = n_rows - r
-        if left == 3:
-            s3 = dots3(u, v, Y, row0 + r, m)
-            acc[q0 + r] += s3[0]
-            acc[q0 + r + 1] += s3[1]
-            acc[q0 + r + 2] += s3[2]
-        elif left == 2:
-            s2 = dots2(u, v, Y, row0 + r, m)
-            acc[q0 + r] += s2[0]
-            acc[q0 + r + 1] += s2[1]
-        elif left == 1:
-            s1 = dots1(u, v, Y, row0 + r, m)
-            acc[q0 + r] += s1[0]
+        while r < n_rows:
+            g = min(n_rows - r, 8)
+            if g == 8:
+                add_to(acc, q0 + r, dots8(u, v, Y, row0 + r, m))
+            elif g == 7:
+                add_to(acc, q0 + r, dots7(u, v, Y, row0 + r, m))
+            elif g == 6:
+                add_to(acc, q0 + r, dots6(u, v, Y, row0 + r, m))
+            elif g == 5:
+                add_to(acc, q0 + r, dots5(u, v, Y, row0 + r, m))
+            elif g == 4:
+                add_to(acc, q0 + r, dots4(u, v, Y, row0 + r, m))
+            elif g == 3:
+                add_to(acc, q0 + r, dots3(u, v, Y, row0 + r, m))
+            elif g == 2:
+                add_to(acc, q0 + r, dots2(u, v, Y, row0 + r, m))
+            else:
+                add_to(acc, q0 + r, dots1(u, v, Y, row0 + r, m))
+            r += g
 
     @jit
     def exp_(x):  # pragma: no cover - compiled
@@ -287,7 +292,10 @@ def _build_kernel():
             acc = np.zeros(n_acc)
             Z = np.empty((p, _TILE))  # standardised design, one row per column
             E = np.empty((K, _TILE))  # means, then residuals
-            D = np.empty((K, _TILE))  # log-densities, then densities, then responsibilities
+            L = np.empty((K, _TILE))  # log-densities
+            D = np.empty((K, _TILE))  # densities, then weighted responsibilities
+            O = np.empty((max(K - 1, 1), _TILE))  # densities of the non-maximal components
+            am = np.empty(_TILE)  # arg-max component
             ll = np.empty((1, _TILE))  # per-row log-likelihood
             yt = np.empty(_TILE)
             wt = np.ones(_TILE)
@@ -341,40 +349,83 @@ def _build_kernel():
                         c0 = ck[j]
                         for t in range(m):
                             ek[t] = ek[t] + c0 * z0[t]
-                    dk = D[k]
-                    lk = const[k]
+                    lk = L[k]
+                    ck = const[k]
                     sk = scale[k]
                     if k == 0:
                         for t in range(m):
                             e = yt[t] - ek[t]
                             ek[t] = e
                             v = e * sk
-                            v = lk - v * v
-                            dk[t] = v
+                            v = ck - v * v
+                            lk[t] = v
                             mx[t] = v
+                            am[t] = 0.0
                     else:
+                        kf = np.float64(k)
                         for t in range(m):
                             e = yt[t] - ek[t]
                             ek[t] = e
                             v = e * sk
-                            v = lk - v * v
-                            dk[t] = v
-                            mx[t] = v if v > mx[t] else mx[t]
-                # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
+                            v = ck - v * v
+                            lk[t] = v
+                            top = v > mx[t]
+                            mx[t] = v if top else mx[t]
+                            am[t] = kf if top else am[t]
+                # Log-sum-exp with the row maximum subtracted. The arg-max component has
+                # density exp(0) = 1, so only the K - 1 others, packed in order into O, go
+                # through exp. Rows whose maximum is infinite (am = -1) subtract 0 instead
+                # and get all K through exp below.
+                n_odd = 0
                 for t in range(m):
                     v = mx[t]
-                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-                d0 = D[0]
-                for t in range(m):
-                    v = exp_(d0[t] - mx[t])
-                    d0[t] = v
-                    inv[t] = v
-                for k in range(1, K):
-                    dk = D[k]
+                    ok = v > -np.inf and v < np.inf
+                    mx[t] = v if ok else 0.0
+                    am[t] = am[t] if ok else -1.0
+                    n_odd += 0 if ok else 1
+                for i in range(K - 1):
+                    oi = O[i]
+                    li = L[i]
+                    li1 = L[i + 1]
+                    fi = np.float64(i)
                     for t in range(m):
-                        v = exp_(dk[t] - mx[t])
-                        dk[t] = v
-                        inv[t] += v
+                        v = li[t] if fi < am[t] else li1[t]
+                        oi[t] = exp_(v - mx[t])
+                for k in range(K):
+                    dk = D[k]
+                    kf = np.float64(k)
+                    if k == 0:
+                        # rows with am = -1 are redone below
+                        o0 = O[0]
+                        for t in range(m):
+                            v = 1.0 if am[t] == 0.0 else o0[t]
+                            dk[t] = v
+                            inv[t] = v
+                    elif k == K - 1:
+                        ok1 = O[k - 1]
+                        for t in range(m):
+                            v = 1.0 if am[t] == kf else ok1[t]
+                            dk[t] = v
+                            inv[t] += v
+                    else:
+                        ok0 = O[k]
+                        ok1 = O[k - 1]
+                        for t in range(m):
+                            a = am[t]
+                            v = 1.0 if a == kf else (ok0[t] if kf < a else ok1[t])
+                            dk[t] = v
+                            inv[t] += v
+                if n_odd > 0:
+                    for t in range(m):
+                        if am[t] < 0.0:
+                            v = exp_(L[0, t] - mx[t])
+                            D[0, t] = v
+                            s = v
+                            for k in range(1, K):
+                                v = exp_(L[k, t] - mx[t])
+                                D[k, t] = v
+                                s += v
+                            inv[t] = s
                 ll0 = ll[0]
                 for t in range(m):
                     s = inv[t]

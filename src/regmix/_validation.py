@@ -8,8 +8,10 @@ where it helps, the row and column.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 
 
 def _column_label(names: list[str] | None, j: int) -> str:
@@ -50,9 +52,11 @@ def _to_float_array(obj, name: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
+        except TypeError as err:
+            raise TypeError(f"{name} is not numeric: {err}") from None
+        except ValueError as err:
             raise ValueError(
-                f"{name} is not numeric (dtype {arr.dtype}); encode it as numbers first"
+                f"{name} is not numeric (dtype {arr.dtype}): {err}; encode it as numbers first"
             ) from None
     return np.asarray(arr, dtype=np.float64)
 
@@ -93,13 +97,18 @@ def check_features(X, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
         arr = _to_float_array(X, name)
     if arr.ndim != 2:
         raise ValueError(
-            f"Expected 2D array for {name}, got {arr.ndim}D array of shape {arr.shape}; "
-            "reshape a single feature with X.reshape(-1, 1)"
+            f"Expected 2D array for {name}, got {arr.ndim}D array of shape {arr.shape}. "
+            "Reshape your data with X.reshape(-1, 1) for a single feature or "
+            "X.reshape(1, -1) for a single sample"
         )
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} has 0 sample(s) (shape {arr.shape}); at least one is required")
+        raise ValueError(
+            f"{name} has 0 sample(s) (shape={arr.shape}) while a minimum of 1 is required."
+        )
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} has 0 feature(s) (shape {arr.shape}); at least one is required")
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required."
+        )
     check_finite(arr, name, names)
     return arr, names
 
@@ -123,6 +132,12 @@ def check_response(y, n_rows: int, name: str = "y") -> np.ndarray:
     else:
         arr = _to_float_array(y, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
+        warnings.warn(
+            f"A column-vector {name} was passed when a 1d array was expected; "
+            "it is used as a 1d array",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")

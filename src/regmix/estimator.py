@@ -197,15 +197,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if isinstance(self.init, str) and self.init not in STRATEGIES:
             raise ValueError(f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}")
 
-    def _validate_Xy(self, X, y, sample_weight, reset: bool):
-        validate_data(self, X, reset=reset, skip_check_array=True)
+    def _validate_Xy(self, X, y, sample_weight, reset: bool, require_y: bool = True):
         Xa, _ = check_features(X)
-        if not reset and Xa.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {Xa.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input"
-            )
-        ya = None if y is None else check_response(y, Xa.shape[0])
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        ya = check_response(y, Xa.shape[0]) if (require_y or y is not None) else None
         w = check_sample_weight(sample_weight, Xa.shape[0])
         return Xa, ya, w
 
@@ -449,7 +444,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     def predict_components(self, X) -> np.ndarray:
         """Each component's mean ``x' beta_k``, shape (n_samples, n_components)."""
         check_is_fitted(self)
-        Xa, _, _ = self._validate_Xy(X, None, None, reset=False)
+        Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
         return Xa @ self.coef_.T + self.intercept_
 
     def predict(self, X) -> np.ndarray:
@@ -526,7 +521,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             n = int(n_samples)
             Xa = self._x_loc + self._x_scale * rng.standard_normal((n, self.n_features_in_))
         else:
-            Xa, _, _ = self._validate_Xy(X, None, None, reset=False)
+            Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
             if n_samples is not None and int(n_samples) != Xa.shape[0]:
                 raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
             n = Xa.shape[0]
