@@ -389,8 +389,9 @@ def _build_kernel():
                     li1 = L[i + 1]
                     fi = np.float64(i)
                     for t in range(m):
-                        v = li[t] if fi < am[t] else li1[t]
-                        oi[t] = exp_(v - mx[t])
+                        v0 = li[t]
+                        v1 = li1[t]
+                        oi[t] = exp_((v0 if fi < am[t] else v1) - mx[t])
                 for k in range(K):
                     dk = D[k]
                     kf = np.float64(k)
@@ -398,13 +399,15 @@ def _build_kernel():
                         # rows with am = -1 are redone below
                         o0 = O[0]
                         for t in range(m):
-                            v = 1.0 if am[t] == 0.0 else o0[t]
+                            v = o0[t]
+                            v = 1.0 if am[t] == 0.0 else v
                             dk[t] = v
                             inv[t] = v
                     elif k == K - 1:
                         ok1 = O[k - 1]
                         for t in range(m):
-                            v = 1.0 if am[t] == kf else ok1[t]
+                            v = ok1[t]
+                            v = 1.0 if am[t] == kf else v
                             dk[t] = v
                             inv[t] += v
                     else:
@@ -412,7 +415,10 @@ def _build_kernel():
                         ok1 = O[k - 1]
                         for t in range(m):
                             a = am[t]
-                            v = 1.0 if a == kf else (ok0[t] if kf < a else ok1[t])
+                            v0 = ok0[t]
+                            v1 = ok1[t]
+                            v = v0 if kf < a else v1
+                            v = 1.0 if a == kf else v
                             dk[t] = v
                             inv[t] += v
                 if n_odd > 0:

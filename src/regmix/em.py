@@ -126,7 +126,7 @@ def run_em(
     family,
     mixing,
     evaluate: Callable[[MixtureParams], PassResult],
-    params: MixtureParams,
+    start: MixtureParams | EMRun,
     *,
     total_weight: float,
     max_iter: int,
@@ -146,10 +146,18 @@ def run_em(
     in the SQUAREM package; the result is kept only if its log-likelihood is at least
     that of the second plain step, so the log-likelihood never decreases. The maximal
     step length starts at 1 and is multiplied (divided) by 4 after each success
-    (failure) at the maximum. ``max_iter`` counts EM steps (M-steps); ``n_passes``
-    counts every pass, the evaluation of rejected points included.
+    (failure) at the maximum. ``max_iter`` counts EM steps (M-steps) of this call;
+    ``n_passes`` counts every pass, the evaluation of rejected points included.
+
+    ``start`` is either starting parameters or an earlier run to continue (for example
+    the short burst that won the initialisation): its history and counters carry on.
     """
-    run = EMRun(params, float("nan"))
+    if isinstance(start, EMRun):
+        run = EMRun(start.params, start.loglik, list(start.history), start.n_iter,
+                    rank_deficient=start.rank_deficient, n_passes=start.n_passes)
+    else:
+        run = EMRun(start, float("nan"))
+    params = run.params
     if np.any(params.weights < min_weight):
         run.degenerate = True
         return run
@@ -172,10 +180,12 @@ def run_em(
         return new, evaluate(new)
 
     result = evaluate(params)
-    run.n_passes = 1
-    accept(params, result)
+    run.n_passes += 1
+    if not run.history:
+        accept(params, result)
+    budget = run.n_iter + max_iter
     step_max = 1.0
-    while run.n_iter < max_iter:
+    while run.n_iter < budget:
         cycle = [run.params]
         for _ in range(2 if accelerate else 1):
             step = em_step(run.params, result)
@@ -187,7 +197,7 @@ def run_em(
             accept(new, new_res)
             result = new_res
             cycle.append(new)
-            if run.converged or run.n_iter >= max_iter:
+            if run.converged or run.n_iter >= budget:
                 return run
         if not accelerate:
             continue

@@ -53,7 +53,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         keys ``weights``, ``coef``, ``intercept`` (when ``fit_intercept``) and ``sigma``
         gives starting parameters. A given start is used once, whatever ``n_init``.
     max_iter : int, default=1000
-        Maximum EM iterations per start. ``0`` initialises only.
+        Maximum EM iterations per start, after its initialisation. ``0`` initialises
+        only.
     tol : float, default=1e-8
         Convergence threshold on the change of the mean log-likelihood per unit of
         sample weight between iterations.
@@ -96,11 +97,13 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     log_likelihood_ : float
         Observed-data log-likelihood of the training data at the fitted parameters.
     log_likelihood_history_ : ndarray
-        Log-likelihood at the start and after every iteration of the best start.
+        Log-likelihood of every accepted iterate of the best start, from its first
+        parameters on (with ``init="short_em"`` the winning short burst is included).
+        It never decreases.
     converged_ : bool
         Whether the best start converged.
     n_iter_ : int
-        EM iterations of the best start.
+        EM steps (M-steps) of the best start, its initial burst included.
     n_parameters_ : int
         Free parameters, ``K * p + K + (K - 1)`` with ``p`` coefficients per component
         (intercept included).

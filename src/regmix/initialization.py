@@ -7,7 +7,8 @@ Each strategy turns a seed into starting parameters using only passes over the r
 * ``"subsets"``: each component is fitted to its own small random subset of rows (about
   ``2 * p + 2`` rows), a RANSAC-like start that places lines through the data;
 * ``"short_em"``: several ``"subsets"`` and ``"random"`` candidates, each run for a few
-  EM iterations; the best candidate is returned (flexmix's ``initFlexmix`` idea).
+  EM iterations; the best candidate's run is returned, to be continued to convergence
+  (flexmix's ``initFlexmix`` idea).
 
 Random draws come from :func:`regmix._rowhash.row_uniforms`, so a start does not depend
 on the chunk size or on the order in which chunks are read.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._rowhash import row_uniforms
-from .em import MixtureParams, best_of, m_step, run_em
+from .em import EMRun, MixtureParams, best_of, m_step, run_em
 
 STRATEGIES = ("short_em", "subsets", "random")
 
@@ -105,7 +106,7 @@ class Initializer:
             np.full(self.K, 1.0 / self.K), self.family.with_unit_scale(params.component)
         )
 
-    def short_em(self, seed: int) -> MixtureParams:
+    def short_em(self, seed: int) -> EMRun:
         rng = np.random.default_rng(seed)
         runs = []
         for j in range(self.short_candidates):
@@ -126,8 +127,9 @@ class Initializer:
             )
         best = best_of(runs)
         if best is None:
-            return self.random(seed)
-        return best.params
+            return EMRun(self.random(seed), float("nan"))
+        return best
 
-    def __call__(self, strategy: str, seed: int) -> MixtureParams:
+    def __call__(self, strategy: str, seed: int) -> MixtureParams | EMRun:
+        """Starting parameters, or for ``"short_em"`` the winning short run to continue."""
         return getattr(self, strategy)(seed)

@@ -1,0 +1,87 @@
+"""Matplotlib views of a fitted mixture. matplotlib is imported only when called.
+
+Every function draws on the given axes (or the current ones) and returns them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    return ax
+
+
+def plot_fit(model, X, y, *, ax=None, cmap: str = "coolwarm"):
+    """Data coloured by posterior membership, with each component's fitted line.
+
+    For one feature the points are ``(x, y)`` and each component's line is drawn over
+    the range of x; for several features the points are observed against the mixture's
+    fitted mean, with the identity line.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model.
+    X, y : array-like
+        Data to show.
+    ax : matplotlib Axes, optional
+    cmap : str, default="coolwarm"
+        Colour map; with two components the colour is the probability of the second.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    ax = _axes(ax)
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    resp = model.posterior(X, y)
+    K = resp.shape[1]
+    colors = plt.get_cmap(cmap if K == 2 else "tab10")
+    if K == 2:
+        point_colors = colors(resp[:, 1])
+    else:
+        point_colors = colors(np.argmax(resp, axis=1) % 10)
+    if X.shape[1] == 1:
+        ax.scatter(X[:, 0], y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
+        grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 200)[:, None]
+        means = model.predict_components(grid)
+        for k in range(K):
+            color = colors(float(k)) if K == 2 else colors(k % 10)
+            ax.plot(grid[:, 0], means[:, k], color=color, lw=2,
+                    label=f"component {k + 1} (weight {model.weights_[k]:.2f})")
+        ax.set_xlabel(_feature_name(model, 0))
+    else:
+        fitted = model.predict(X)
+        ax.scatter(fitted, y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
+        lo, hi = min(fitted.min(), y.min()), max(fitted.max(), y.max())
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=1, label="y = fitted")
+        ax.set_xlabel("fitted mixture mean")
+    ax.set_ylabel("y")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_history(model, *, ax=None):
+    """The log-likelihood at every accepted iterate of the best start."""
+    ax = _axes(ax)
+    history = np.asarray(model.log_likelihood_history_)
+    ax.plot(np.arange(len(history)), history, marker="o", ms=3, lw=1.5)
+    ax.set_xlabel("accepted iterate (best start, initial burst included)")
+    ax.set_ylabel("log-likelihood")
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    state = "converged" if model.converged_ else "not converged"
+    ax.set_title(f"{model.n_iter_} EM steps, {state}")
+    return ax
+
+
+def _feature_name(model, j: int) -> str:
+    names = getattr(model, "feature_names_in_", None)
+    return str(names[j]) if names is not None else f"x{j}" if j else "x"
