@@ -1,57 +1,8 @@
-import numpy as np
 import pytest
-from scipy.special import logsumexp
 
-
-def dense_em(X, y, w, weights, coef_full, sigma, n_iter, fit_intercept=True):
-    """A naive dense EM for a mixture of linear regressions, written for the tests.
-
-    Builds the full diagonal weight matrices (O(n^2)), uses scipy's logsumexp and plain
-    normal equations in the user's units. Returns the parameters after ``n_iter``
-    iterations and the log-likelihood at them.
-    """
-    D = np.column_stack([np.ones(len(y)), X]) if fit_intercept else np.asarray(X)
-    weights = np.array(weights, dtype=float)
-    coef_full = np.array(coef_full, dtype=float)
-    sigma = np.array(sigma, dtype=float)
-    K = len(weights)
-
-    def loglik_and_resp():
-        logp = np.empty((len(y), K))
-        for k in range(K):
-            r = y - D @ coef_full[k]
-            logp[:, k] = (
-                np.log(weights[k]) - np.log(sigma[k]) - 0.5 * np.log(2 * np.pi)
-                - 0.5 * (r / sigma[k]) ** 2
-            )
-        lse = logsumexp(logp, axis=1)
-        return float(w @ lse), np.exp(logp - lse[:, None])
-
-    for _ in range(n_iter):
-        _, R = loglik_and_resp()
-        for k in range(K):
-            Wk = np.diag(w * R[:, k])
-            beta = np.linalg.solve(D.T @ Wk @ D, D.T @ Wk @ y)
-            coef_full[k] = beta
-            r = y - D @ beta
-            sigma[k] = np.sqrt((r @ Wk @ r) / np.trace(Wk))
-        weights = (w @ R) / w.sum()
-    ll, _ = loglik_and_resp()
-    return weights, coef_full, sigma, ll
+from .reference import dense_em
 
 
 @pytest.fixture
 def dense_reference():
     return dense_em
-
-
-def match_labels(true_coef, est_coef):
-    """Permutation of the estimated components that best matches the true ones."""
-    from itertools import permutations
-
-    K = len(true_coef)
-    best = min(
-        permutations(range(K)),
-        key=lambda perm: np.sum((np.asarray(est_coef)[list(perm)] - true_coef) ** 2),
-    )
-    return np.array(best)
