@@ -1,0 +1,121 @@
+"""Bad input is refused with a ValueError that says what is wrong and where."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regmix import RegressionMixture
+from regmix.datasets import make_regression_mixture
+
+
+@pytest.fixture
+def data():
+    X, y, _, _ = make_regression_mixture(60, 2, 2, random_state=0)
+    return X, y
+
+
+def test_nan_in_X_names_row_and_column(data):
+    X, y = data
+    X = X.copy()
+    X[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN at row 7, column 1"):
+        RegressionMixture().fit(X, y)
+
+
+def test_inf_in_y_names_row(data):
+    X, y = data
+    y = y.copy()
+    y[3] = np.inf
+    with pytest.raises(ValueError, match=r"y contains infinity at row 3"):
+        RegressionMixture().fit(X, y)
+
+
+def test_nan_in_dataframe_names_the_column(data):
+    X, y = data
+    frame = pd.DataFrame(X, columns=["height", "width"])
+    frame.loc[5, "width"] = np.nan
+    with pytest.raises(ValueError, match=r"row 5, column 'width'"):
+        RegressionMixture().fit(frame, y)
+
+
+def test_nullable_dtype_with_missing_value_is_refused(data):
+    X, y = data
+    frame = pd.DataFrame({"a": pd.array([1, 2, None] + list(range(57)), dtype="Int64"),
+                          "b": X[:, 1]})
+    with pytest.raises(ValueError, match=r"NaN at row 2, column 'a'"):
+        RegressionMixture().fit(frame, y)
+
+
+def test_non_numeric_column_is_named(data):
+    X, y = data
+    frame = pd.DataFrame({"size": X[:, 0], "colour": ["red", "blue"] * 30})
+    with pytest.raises(ValueError, match=r"column 'colour' is not numeric"):
+        RegressionMixture().fit(frame, y)
+
+
+def test_non_numeric_response(data):
+    X, _ = data
+    with pytest.raises(ValueError, match=r"y is not numeric"):
+        RegressionMixture().fit(X, np.array(["a"] * 60))
+
+
+def test_wrong_lengths(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"y has 59 rows but X has 60"):
+        RegressionMixture().fit(X, y[:-1])
+
+
+def test_one_dimensional_X(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"Expected 2D array for X.*Reshape"):
+        RegressionMixture().fit(X[:, 0], y)
+
+
+def test_fewer_rows_than_parameters():
+    X, y, _, _ = make_regression_mixture(8, 2, 2, random_state=0)
+    with pytest.raises(ValueError, match=r"n_samples=8 rows.*fewer than the 9 free parameters"):
+        RegressionMixture(2).fit(X, y)
+
+
+def test_negative_sample_weight(data):
+    X, y = data
+    w = np.ones(60)
+    w[4] = -1
+    with pytest.raises(ValueError, match=r"sample_weight is negative at row 4"):
+        RegressionMixture().fit(X, y, sample_weight=w)
+
+
+def test_constant_response(data):
+    X, _ = data
+    with pytest.raises(ValueError, match=r"y is constant"):
+        RegressionMixture().fit(X, np.full(60, 3.0))
+
+
+@pytest.mark.parametrize("param,value,message", [
+    ("n_components", 0, "n_components must be an integer >= 1"),
+    ("n_init", 0, "n_init must be an integer >= 1"),
+    ("max_iter", -1, "max_iter must be an integer >= 0"),
+    ("tol", -1.0, "tol must be a real number"),
+    ("min_weight", 0.6, "min_weight=0.6 is impossible with n_components=2"),
+    ("init", "kmeans", "init must be one of"),
+    ("var_floor", 0.0, "var_floor must be a real number > 0"),
+    ("n_jobs", 0, "n_jobs must be None, -1 or a positive integer"),
+])
+def test_bad_parameters(data, param, value, message):
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        RegressionMixture(**{param: value}).fit(X, y)
+
+
+def test_predict_with_wrong_number_of_features(data):
+    X, y = data
+    model = RegressionMixture(random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"X has 1 features, but RegressionMixture is expecting 2"):
+        model.predict(X[:, :1])
+
+
+def test_bad_init_dict(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"init dict is missing \['sigma'\]"):
+        RegressionMixture(init={"weights": [0.5, 0.5], "coef": np.zeros((2, 2)),
+                                "intercept": [0, 0]}).fit(X, y)
