@@ -193,3 +193,13 @@ def test_no_nan_when_a_component_collapses():
                   model.log_likelihood_):
         assert np.all(np.isfinite(value))
     assert model.sigma_.min() >= np.sqrt(1e-8) * y.std() * (1 - 1e-12)
+
+
+def test_subsample_screening_reaches_the_same_optimum():
+    X, y, _, _ = make_regression_mixture(30000, 2, 3, sigma=[1.0, 0.7, 1.2], random_state=8)
+    screened = RegressionMixture(3, init_sample_size=2000, random_state=0).fit(X, y)
+    full = RegressionMixture(3, init_sample_size=None, random_state=0).fit(X, y)
+    assert screened.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-12, abs=1e-6)
+    np.testing.assert_allclose(screened.coef_, full.coef_, rtol=1e-6, atol=1e-8)
+    # only the winner runs on all rows: far fewer full passes
+    assert screened.n_passes_ < full.n_passes_ / 5

@@ -175,6 +175,85 @@ def _build_kernel():
 
     dots1, dots2, dots3, dots4, dots5, dots6, dots7, dots8 = (make_dots(r) for r in range(1, 9))
 
+    def vector_exp(builder, x):
+        # exp of each lane of x, with exactly the operations of exp_ below.
+        vec = x.type
+        i64v = ir.VectorType(ir.IntType(64), _LANES)
+
+        def splat(value, ty=vec):
+            return ir.Constant(ty, [value] * _LANES)
+
+        floor = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec]), f"llvm.floor.v{_LANES}f64"
+        )
+        inside = builder.and_(
+            builder.fcmp_ordered(">=", x, splat(_EXP_MIN)),
+            builder.fcmp_ordered("<=", x, splat(_EXP_MAX)),
+        )
+        xc = builder.select(inside, x, splat(0.0))
+        nf = builder.call(floor, [builder.fadd(builder.fmul(xc, splat(_LOG2E)), splat(0.5))])
+        r = builder.fsub(
+            builder.fsub(xc, builder.fmul(nf, splat(_LN2_HI))), builder.fmul(nf, splat(_LN2_LO))
+        )
+        s = splat(_E13)
+        for coefficient in (_E12, _E11, _E10, _E9, _E8, _E7, _E6, _E5, _E4, _E3, 0.5, 1.0, 1.0):
+            s = builder.fadd(splat(coefficient), builder.fmul(r, s))
+        n = builder.fptosi(nf, i64v)
+        h = builder.ashr(n, splat(1, i64v))
+        bias, shift = splat(1023, i64v), splat(52, i64v)
+        f1 = builder.bitcast(builder.shl(builder.add(h, bias), shift), vec)
+        f2 = builder.bitcast(builder.shl(builder.add(builder.sub(n, h), bias), shift), vec)
+        s = builder.fmul(builder.fmul(s, f1), f2)
+        s = builder.select(builder.fcmp_ordered("<", x, splat(_EXP_MIN)), splat(0.0), s)
+        s = builder.select(builder.fcmp_ordered(">", x, splat(_EXP_MAX)), splat(math.inf), s)
+        return builder.select(builder.fcmp_unordered("uno", x, x), x, s)
+
+    @intrinsic
+    def exp_rows(typingctx, D, mx, total, m):
+        # D[k, t] = exp(D[k, t] - mx[t]) and total[t] = D[0, t] + D[1, t] + ... for t below
+        # m rounded up to a multiple of _LANES (the buffers are that long), _LANES rows at
+        # a time.
+        if not (
+            isinstance(D, types.Array)
+            and D.ndim == 2
+            and D.layout == "C"
+            and all(isinstance(a, types.Array) and a.ndim == 1 for a in (mx, total))
+        ):
+            return None
+        sig = types.none(D, mx, total, types.int64)
+
+        def codegen(context, builder, signature, args):
+            dv, mv, tv, m = args
+            da = context.make_array(signature.args[0])(context, builder, dv)
+            ma = context.make_array(signature.args[1])(context, builder, mv)
+            ta = context.make_array(signature.args[2])(context, builder, tv)
+            i64 = ir.IntType(64)
+            vec = ir.VectorType(ir.DoubleType(), _LANES)
+            pvec = vec.as_pointer()
+            n_comp, row_stride = cgutils.unpack_tuple(builder, da.shape, 2)[0], builder.ashr(
+                cgutils.unpack_tuple(builder, da.strides, 2)[0], ir.Constant(i64, 3)
+            )
+            stop = builder.and_(
+                builder.add(m, ir.Constant(i64, _LANES - 1)), ir.Constant(i64, -_LANES)
+            )
+
+            def ptr(base, i):
+                return builder.bitcast(builder.gep(base, [i]), pvec)
+
+            step = ir.Constant(i64, _LANES)
+            with cgutils.for_range_slice(builder, ir.Constant(i64, 0), stop, step) as (t, _):
+                top = builder.load(ptr(ma.data, t), align=8)
+                total = cgutils.alloca_once_value(builder, ir.Constant(vec, None))
+                with cgutils.for_range(builder, n_comp) as loop:
+                    p = ptr(da.data, builder.add(builder.mul(loop.index, row_stride), t))
+                    e = vector_exp(builder, builder.fsub(builder.load(p, align=8), top))
+                    builder.store(e, p, align=8)
+                    builder.store(builder.fadd(builder.load(total), e), total)
+                builder.store(builder.load(total), ptr(ta.data, t), align=8)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
     @jit
@@ -292,16 +371,13 @@ def _build_kernel():
             acc = np.zeros(n_acc)
             Z = np.empty((p, _TILE))  # standardised design, one row per column
             E = np.empty((K, _TILE))  # means, then residuals
-            L = np.empty((K, _TILE))  # log-densities
-            D = np.empty((K, _TILE))  # densities, then weighted responsibilities
-            O = np.empty((max(K - 1, 1), _TILE))  # densities of the non-maximal components
-            am = np.empty(_TILE)  # arg-max component
+            D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
             ll = np.empty((1, _TILE))  # per-row log-likelihood
             yt = np.empty(_TILE)
             wt = np.ones(_TILE)
             ones = np.ones(_TILE)
             ones2 = np.ones((1, _TILE))
-            mx = np.empty(_TILE)
+            mx = np.zeros(_TILE)
             inv = np.empty(_TILE)
             if intercept:
                 Z[0, :] = 1.0
@@ -349,89 +425,30 @@ def _build_kernel():
                         c0 = ck[j]
                         for t in range(m):
                             ek[t] = ek[t] + c0 * z0[t]
-                    lk = L[k]
-                    ck = const[k]
+                    dk = D[k]
+                    lk = const[k]
                     sk = scale[k]
                     if k == 0:
                         for t in range(m):
                             e = yt[t] - ek[t]
                             ek[t] = e
                             v = e * sk
-                            v = ck - v * v
-                            lk[t] = v
+                            v = lk - v * v
+                            dk[t] = v
                             mx[t] = v
-                            am[t] = 0.0
                     else:
-                        kf = np.float64(k)
                         for t in range(m):
                             e = yt[t] - ek[t]
                             ek[t] = e
                             v = e * sk
-                            v = ck - v * v
-                            lk[t] = v
-                            top = v > mx[t]
-                            mx[t] = v if top else mx[t]
-                            am[t] = kf if top else am[t]
-                # Log-sum-exp with the row maximum subtracted. The arg-max component has
-                # density exp(0) = 1, so only the K - 1 others, packed in order into O, go
-                # through exp. Rows whose maximum is infinite (am = -1) subtract 0 instead
-                # and get all K through exp below.
-                n_odd = 0
+                            v = lk - v * v
+                            dk[t] = v
+                            mx[t] = v if v > mx[t] else mx[t]
+                # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
                 for t in range(m):
                     v = mx[t]
-                    ok = v > -np.inf and v < np.inf
-                    mx[t] = v if ok else 0.0
-                    am[t] = am[t] if ok else -1.0
-                    n_odd += 0 if ok else 1
-                for i in range(K - 1):
-                    oi = O[i]
-                    li = L[i]
-                    li1 = L[i + 1]
-                    fi = np.float64(i)
-                    for t in range(m):
-                        v0 = li[t]
-                        v1 = li1[t]
-                        oi[t] = exp_((v0 if fi < am[t] else v1) - mx[t])
-                for k in range(K):
-                    dk = D[k]
-                    kf = np.float64(k)
-                    if k == 0:
-                        # rows with am = -1 are redone below
-                        o0 = O[0]
-                        for t in range(m):
-                            v = o0[t]
-                            v = 1.0 if am[t] == 0.0 else v
-                            dk[t] = v
-                            inv[t] = v
-                    elif k == K - 1:
-                        ok1 = O[k - 1]
-                        for t in range(m):
-                            v = ok1[t]
-                            v = 1.0 if am[t] == kf else v
-                            dk[t] = v
-                            inv[t] += v
-                    else:
-                        ok0 = O[k]
-                        ok1 = O[k - 1]
-                        for t in range(m):
-                            a = am[t]
-                            v0 = ok0[t]
-                            v1 = ok1[t]
-                            v = v0 if kf < a else v1
-                            v = 1.0 if a == kf else v
-                            dk[t] = v
-                            inv[t] += v
-                if n_odd > 0:
-                    for t in range(m):
-                        if am[t] < 0.0:
-                            v = exp_(L[0, t] - mx[t])
-                            D[0, t] = v
-                            s = v
-                            for k in range(1, K):
-                                v = exp_(L[k, t] - mx[t])
-                                D[k, t] = v
-                                s += v
-                            inv[t] = s
+                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+                exp_rows(D, mx, inv, m)
                 ll0 = ll[0]
                 for t in range(m):
                     s = inv[t]

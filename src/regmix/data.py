@@ -108,6 +108,9 @@ class ArrayData:
     standardize : bool, default=True
         Whether to centre and scale columns and response. When False the chunks carry
         the data in user units (used to evaluate a fitted model on new rows).
+    standardization : Standardization, optional
+        Use this map instead of computing one (so that a subsample shares its parent's
+        internal units).
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class ArrayData:
         *,
         fit_intercept: bool,
         standardize: bool = True,
+        standardization: Standardization | None = None,
     ) -> None:
         self._X = X
         self._y = y
@@ -126,7 +130,9 @@ class ArrayData:
         self.n_rows, self.n_features = X.shape
         self.n_design = self.n_features + int(fit_intercept)
         self.total_weight = float(self.n_rows if sample_weight is None else sample_weight.sum())
-        if standardize:
+        if standardization is not None:
+            self.standardization = standardization
+        elif standardize:
             self.standardization = self._standardization()
         else:
             self.standardization = Standardization.identity(self.n_features, fit_intercept)
@@ -155,6 +161,27 @@ class ArrayData:
             if not y_scale > 0:
                 y_scale = 1.0
         return Standardization(x_loc, _safe_scale(x_scale), y_loc, y_scale, self.fit_intercept)
+
+    def subsample(self, size: int, seed: int) -> ArrayData:
+        """About ``size`` rows drawn without replacement, in the same internal units.
+
+        Rows are chosen by a per-row hash (see :mod:`regmix._rowhash`), so the choice
+        does not depend on chunking.
+        """
+        from ._rowhash import row_uniforms
+
+        fraction = size / self.n_rows
+        rows = np.concatenate([
+            start + np.flatnonzero(row_uniforms(seed, start, stop, 1)[:, 0] < fraction)
+            for start, stop in self.ranges(1 << 16)
+        ])
+        return ArrayData(
+            self._X[rows],
+            None if self._y is None else self._y[rows],
+            None if self._w is None else self._w[rows],
+            fit_intercept=self.fit_intercept,
+            standardization=self.standardization,
+        )
 
     def ranges(self, chunk_size: int) -> list[tuple[int, int]]:
         """Row ranges of at most ``chunk_size`` rows covering every row once."""

@@ -222,6 +222,51 @@ def run_em(
     return run
 
 
+def fit_restarts(
+    runner,
+    starts: list[Callable[[], MixtureParams | EMRun]],
+    *,
+    max_iter: int,
+    tol: float,
+    min_weight: float,
+    accelerate: bool,
+    verbose: int = 0,
+    label: str = "start",
+) -> tuple[EMRun | None, list[EMRun]]:
+    """Run EM from every start on ``runner``'s rows; return the best run and all runs.
+
+    Each start is a zero-argument callable producing parameters or a run to continue,
+    so that a start is only built when its turn comes.
+    """
+    runs: list[EMRun] = []
+    for i, make_start in enumerate(starts):
+        callback = None
+        if verbose >= 2:
+
+            def callback(it, ll, i=i):
+                print(f"{label} {i + 1}: iteration {it}, log-likelihood {ll:.10g}")
+
+        run = run_em(
+            runner.family,
+            runner.mixing,
+            runner.evaluate,
+            make_start(),
+            total_weight=runner.total_weight,
+            max_iter=max_iter,
+            tol=tol,
+            min_weight=min_weight,
+            accelerate=accelerate,
+            callback=callback,
+        )
+        if verbose >= 1:
+            state = "degenerate" if run.degenerate else (
+                "converged" if run.converged else "not converged")
+            print(f"{label} {i + 1}/{len(starts)}: log-likelihood {run.loglik:.10g} after "
+                  f"{run.n_iter} EM steps ({state})")
+        runs.append(run)
+    return best_of(runs), runs
+
+
 def best_of(runs: list[EMRun]) -> EMRun | None:
     """The non-degenerate run with the highest log-likelihood (first one on ties)."""
     best = None

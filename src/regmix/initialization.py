@@ -47,20 +47,14 @@ def subset_memberships(seed: int, n_components: int, fraction: float) -> Callabl
 
 
 class Initializer:
-    """Builds starting parameters for a given family, mixing model and row source.
+    """Builds starting points from passes over the rows of a :class:`PassRunner`.
 
     Parameters
     ----------
-    family, mixing :
-        The component family and mixing-weights objects.
-    given : callable
-        ``given(resp_fn) -> PassResult``: a statistics pass for supplied responsibilities.
-    evaluate : callable
-        ``evaluate(params) -> PassResult``: an E-step pass.
-    n_components, n_design, n_rows : int
-        Problem size.
-    total_weight : float
-        Sum of the sample weights.
+    runner : regmix.passes.PassRunner
+        The rows, family and mixing model.
+    n_components : int
+        K.
     min_weight : float
         Passed to the short EM runs.
     """
@@ -68,30 +62,19 @@ class Initializer:
     short_candidates = 6
     short_iter = 8
 
-    def __init__(
-        self,
-        family,
-        mixing,
-        given: Callable,
-        evaluate: Callable,
-        *,
-        n_components: int,
-        n_design: int,
-        n_rows: int,
-        total_weight: float,
-        min_weight: float,
-    ) -> None:
-        self.family, self.mixing = family, mixing
-        self.given, self.evaluate = given, evaluate
-        self.K, self.p, self.n_rows = n_components, n_design, n_rows
-        self.total_weight, self.min_weight = total_weight, min_weight
+    def __init__(self, runner, *, n_components: int, min_weight: float) -> None:
+        self.runner = runner
+        self.family, self.mixing = runner.family, runner.mixing
+        self.K, self.p = n_components, runner.source.n_design
+        self.n_rows = runner.source.n_rows
+        self.min_weight = min_weight
 
     def from_memberships(self, resp_fn: Callable) -> MixtureParams:
         """One M-step from the responsibilities ``resp_fn(chunk)``."""
         zero = MixtureParams(
             np.full(self.K, 1.0 / self.K), self.family.zero_params(self.K, self.p)
         )
-        params, _ = m_step(self.family, self.mixing, self.given(resp_fn), zero)
+        params, _ = m_step(self.family, self.mixing, self.runner.given(resp_fn, self.K), zero)
         return params
 
     def random(self, seed: int) -> MixtureParams:
@@ -116,9 +99,9 @@ class Initializer:
                 run_em(
                     self.family,
                     self.mixing,
-                    self.evaluate,
+                    self.runner.evaluate,
                     start,
-                    total_weight=self.total_weight,
+                    total_weight=self.runner.total_weight,
                     max_iter=self.short_iter,
                     tol=0.0,
                     min_weight=self.min_weight,

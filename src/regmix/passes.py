@@ -179,3 +179,43 @@ def row_posteriors(
         r, row_ll[start:stop] = log_responsibilities(logd)
         resp[start:stop] = r.T
     return resp, row_ll
+
+
+class PassRunner:
+    """Binds a row source, a family and a mixing model into the two passes EM needs.
+
+    ``evaluate(params)`` is an E-step pass and ``given(resp_fn)`` a pass with supplied
+    responsibilities; ``n_passes`` counts both. The EM driver receives these bound
+    methods and never sees the rows.
+    """
+
+    def __init__(self, source, family, mixing, *, chunk_size: int, n_jobs: int) -> None:
+        self.source, self.family, self.mixing = source, family, mixing
+        self.chunk_size, self.n_jobs = chunk_size, n_jobs
+        self.n_passes = 0
+        self._zero = None
+
+    @property
+    def total_weight(self) -> float:
+        return self.source.total_weight
+
+    def evaluate(self, params) -> PassResult:
+        """E-step pass at mixture parameters ``params``."""
+        self.n_passes += 1
+        return e_step_pass(
+            self.source,
+            self.family,
+            params.component,
+            self.mixing.log_weights(params.weights),
+            chunk_size=self.chunk_size,
+            n_jobs=self.n_jobs,
+        )
+
+    def given(self, resp_fn: Callable, n_components: int) -> PassResult:
+        """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n)."""
+        self.n_passes += 1
+        zero = self.family.zero_params(n_components, self.source.n_design)
+        return given_pass(
+            self.source, self.family, zero, resp_fn, chunk_size=self.chunk_size,
+            n_jobs=self.n_jobs,
+        )
