@@ -1,3 +1,6 @@
+"""``python -m regmix``: the same command line as the ``regmix`` script."""
+
 from .cli import main
 
-main()
+if __name__ == "__main__":
+    main()
