@@ -395,6 +395,11 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             return [str(s) for s in names]
         return [f"x{j}" for j in range(n_features)]
 
+    def coef_names(self) -> list[str]:
+        """Names of the columns of ``coef_``: feature names, or ``x0, x1, ...``."""
+        check_is_fitted(self)
+        return self._feature_labels(self.coef_.shape[1])
+
     def _store(self, run: EMRun, family, st, total_weight: float, n_params: int) -> None:
         params = run.params
         user = family.to_user(params.component, st)
