@@ -3,6 +3,14 @@
 from . import datasets
 from .em import DegenerateFitError
 from .estimator import RankDeficiencyWarning, RegressionMixture
+from .selection import bootstrap_lr_test, select_components
 
-__all__ = ["DegenerateFitError", "RankDeficiencyWarning", "RegressionMixture", "datasets"]
+__all__ = [
+    "DegenerateFitError",
+    "RankDeficiencyWarning",
+    "RegressionMixture",
+    "bootstrap_lr_test",
+    "datasets",
+    "select_components",
+]
 __version__ = "0.1.0"

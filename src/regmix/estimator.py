@@ -113,6 +113,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         Whether the best start converged.
     n_iter_ : int
         EM steps (M-steps) of the best start, its initial burst included.
+    aic_, bic_, icl_ : float
+        The information criteria on the training data (see :meth:`aic`, :meth:`bic`,
+        :meth:`icl`); ``n`` is the sum of the sample weights.
     n_passes_ : int
         Passes over the data made by the whole fit (every start, initialisation and
         rejected extrapolations included): the fit's cost in units of one read of X.
@@ -304,6 +307,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 stacklevel=2,
             )
         self._store(best, family, st, source.total_weight, n_params)
+        self.aic_ = -2.0 * self.log_likelihood_ + 2.0 * n_params
+        self.bic_ = -2.0 * self.log_likelihood_ + n_params * np.log(source.total_weight)
+        self.icl_ = self.bic_ - 2.0 * runner.max_log_posterior(best.params)
         self.n_passes_ = runner.n_passes
         return self
 
@@ -425,9 +431,17 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         full = np.column_stack([self.intercept_, self.coef_]) if self.fit_intercept else self.coef_
         return MixtureParams(self.weights_, GaussianParams(full, self.sigma_))
 
+    def _design(self, X) -> np.ndarray:
+        """The numeric design (n, n_features) of new data."""
+        return self._validate_Xy(X, None, None, reset=False, require_y=False)[0]
+
+    def _design_and_response(self, X, y, sample_weight=None):
+        """The numeric design (n, n_features), response and weights of new data."""
+        return self._validate_Xy(X, y, sample_weight, reset=False)
+
     def _posteriors(self, X, y, sample_weight=None):
         check_is_fitted(self)
-        Xa, ya, w = self._validate_Xy(X, y, sample_weight, reset=False)
+        Xa, ya, w = self._design_and_response(X, y, sample_weight)
         params = self._user_params()
         source = ArrayData(Xa, ya, w, fit_intercept=self.fit_intercept, standardize=False)
         resp, row_ll = row_posteriors(
@@ -443,7 +457,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     def predict_components(self, X) -> np.ndarray:
         """Each component's mean ``x' beta_k``, shape (n_samples, n_components)."""
         check_is_fitted(self)
-        Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
+        Xa = self._design(X)
         return Xa @ self.coef_.T + self.intercept_
 
     def predict(self, X) -> np.ndarray:
@@ -520,12 +534,17 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             n = int(n_samples)
             Xa = self._x_loc + self._x_scale * rng.standard_normal((n, self.n_features_in_))
         else:
-            Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
+            Xa = self._design(X)
             if n_samples is not None and int(n_samples) != Xa.shape[0]:
                 raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
             n = Xa.shape[0]
+        y, labels = self._simulate_response(Xa, rng)
+        return Xa, y, labels
+
+    def _simulate_response(self, design: np.ndarray, rng: np.random.Generator):
+        """Responses and component labels drawn at the rows of a (n, n_features) design."""
+        n = design.shape[0]
         labels = rng.choice(self.n_components, size=n, p=self.weights_)
         params = self._user_params().component
-        design = np.column_stack([np.ones(n), Xa]) if self.fit_intercept else Xa
-        y = Gaussian().sample(params, design, labels, rng)
-        return Xa, y, labels
+        full = np.column_stack([np.ones(n), design]) if self.fit_intercept else design
+        return Gaussian().sample(params, full, labels, rng), labels

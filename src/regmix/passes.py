@@ -181,6 +181,16 @@ def row_posteriors(
     return resp, row_ll
 
 
+def max_log_posterior_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
+    """``sum_i w_i log max_k r_ik`` of one chunk, in ``loglik`` (for ICL)."""
+    logd, _ = family.log_density(params, chunk.XT, chunk.y, log_weights)
+    resp, _ = log_responsibilities(logd)
+    with np.errstate(divide="ignore"):
+        top = np.log(resp.max(axis=0))
+    value = float(top.sum() if chunk.w is None else chunk.w @ top)
+    return PassResult(value, np.zeros(1), ())
+
+
 class PassRunner:
     """Binds a row source, a family and a mixing model into the two passes EM needs.
 
@@ -219,3 +229,14 @@ class PassRunner:
             self.source, self.family, zero, resp_fn, chunk_size=self.chunk_size,
             n_jobs=self.n_jobs,
         )
+
+    def max_log_posterior(self, params) -> float:
+        """``sum_i w_i log max_k r_ik`` at ``params``: the ICL's entropy term, negated."""
+        self.n_passes += 1
+        log_weights = self.mixing.log_weights(params.weights)
+        return run_pass(
+            self.source,
+            lambda ch: max_log_posterior_chunk(ch, self.family, params.component, log_weights),
+            chunk_size=self.chunk_size,
+            n_jobs=self.n_jobs,
+        ).loglik
