@@ -232,19 +232,32 @@ def fit_restarts(
     accelerate: bool,
     verbose: int = 0,
     label: str = "start",
+    progress: bool = False,
 ) -> tuple[EMRun | None, list[EMRun]]:
     """Run EM from every start on ``runner``'s rows; return the best run and all runs.
 
     Each start is a zero-argument callable producing parameters or a run to continue,
-    so that a start is only built when its turn comes.
+    so that a start is only built when its turn comes. With ``progress`` a tqdm bar
+    counts the starts and shows the current iteration and the best log-likelihood; it
+    appears only for fits that last more than half a second, and never when standard
+    error is not a terminal.
     """
     runs: list[EMRun] = []
-    for i, make_start in enumerate(starts):
-        callback = None
-        if verbose >= 2:
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-            def callback(it, ll, i=i):
+        bar = tqdm(total=len(starts), desc=f"{label}s", unit=label, delay=0.5, disable=None,
+                   leave=False)
+    best_ll = -np.inf
+    for i, make_start in enumerate(starts):
+
+        def callback(it, ll, i=i):
+            if verbose >= 2:
                 print(f"{label} {i + 1}: iteration {it}, log-likelihood {ll:.10g}")
+            if bar is not None and it % 5 == 0:
+                bar.set_postfix(iteration=it, loglik=f"{max(ll, best_ll):.6g}", refresh=False)
+                bar.update(0)
 
         run = run_em(
             runner.family,
@@ -256,7 +269,7 @@ def fit_restarts(
             tol=tol,
             min_weight=min_weight,
             accelerate=accelerate,
-            callback=callback,
+            callback=callback if (verbose >= 2 or bar is not None) else None,
         )
         if verbose >= 1:
             state = "degenerate" if run.degenerate else (
@@ -264,6 +277,13 @@ def fit_restarts(
             print(f"{label} {i + 1}/{len(starts)}: log-likelihood {run.loglik:.10g} after "
                   f"{run.n_iter} EM steps ({state})")
         runs.append(run)
+        if not run.degenerate and np.isfinite(run.loglik):
+            best_ll = max(best_ll, run.loglik)
+        if bar is not None:
+            bar.set_postfix(loglik=f"{best_ll:.6g}", refresh=False)
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return best_of(runs), runs
 
 

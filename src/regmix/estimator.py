@@ -92,6 +92,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         If True, ``fit`` continues from the previous solution with a single start.
     verbose : int, default=0
         1 reports each start, 2 also each iteration.
+    progress : bool, default=False
+        Show a tqdm progress bar over the starts (with the current iteration and the best
+        log-likelihood) for fits that take more than half a second, when standard error
+        is a terminal.
 
     Attributes
     ----------
@@ -163,6 +167,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         random_state=None,
         warm_start: bool = False,
         verbose: int = 0,
+        progress: bool = False,
     ) -> None:
         self.n_components = n_components
         self.fit_intercept = fit_intercept
@@ -179,6 +184,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.progress = progress
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -271,7 +277,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
         runner = PassRunner(source, family, mixing, **settings)
         em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
-                           accelerate=self.accelerate, verbose=self.verbose)
+                           accelerate=self.accelerate, verbose=self.verbose,
+                           progress=bool(self.progress))
         rng = check_random_state(self.random_state)
         screen = (
             isinstance(self.init, str)
