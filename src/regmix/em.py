@@ -252,7 +252,7 @@ def fit_restarts(
     best_ll = -np.inf
     for i, make_start in enumerate(starts):
 
-        def callback(it, ll, i=i):
+        def callback(it, ll, i=i, best_ll=best_ll):
             if verbose >= 2:
                 print(f"{label} {i + 1}: iteration {it}, log-likelihood {ll:.10g}")
             if bar is not None and it % 5 == 0:
