@@ -40,19 +40,18 @@ def plot_fit(model, X, y, *, ax=None, cmap: str = "coolwarm"):
     import matplotlib.pyplot as plt
 
     ax = _axes(ax)
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
     resp = model.posterior(X, y)
+    design, y = model._design_and_response(X, y)[:2]
     K = resp.shape[1]
     colors = plt.get_cmap(cmap if K == 2 else "tab10")
     if K == 2:
         point_colors = colors(resp[:, 1])
     else:
         point_colors = colors(np.argmax(resp, axis=1) % 10)
-    if X.shape[1] == 1:
-        ax.scatter(X[:, 0], y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
-        grid = np.linspace(X[:, 0].min(), X[:, 0].max(), 200)[:, None]
-        means = model.predict_components(grid)
+    if design.shape[1] == 1:
+        ax.scatter(design[:, 0], y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
+        grid = np.linspace(design[:, 0].min(), design[:, 0].max(), 200)[:, None]
+        means = grid @ model.coef_.T + model.intercept_
         for k in range(K):
             color = colors(float(k)) if K == 2 else colors(k % 10)
             ax.plot(grid[:, 0], means[:, k], color=color, lw=2,
@@ -85,3 +84,57 @@ def plot_history(model, *, ax=None):
 def _feature_name(model, j: int) -> str:
     names = getattr(model, "feature_names_in_", None)
     return str(names[j]) if names is not None else f"x{j}" if j else "x"
+
+
+def plot_criteria(selection, *, ax=None, criteria=("aic", "bic", "icl")):
+    """Information criteria against the number of components (smaller is better).
+
+    Parameters
+    ----------
+    selection : ComponentSelection
+        The result of :func:`regmix.select_components`.
+    ax : matplotlib Axes, optional
+    criteria : sequence of str
+        Columns of ``selection.table`` to draw.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax)
+    table = selection.table
+    for name in criteria:
+        ax.plot(table.index, table[name], marker="o", label=name.upper())
+    best = selection.best_n_components_
+    ax.axvline(best, color="grey", ls="--", lw=1,
+               label=f"chosen by {selection.criterion.upper()}: K = {best}")
+    ax.set_xlabel("number of components K")
+    ax.set_ylabel("criterion (smaller is better)")
+    ax.set_xticks(list(table.index))
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_posterior(model, X, y, *, ax=None, bins: int = 20, eps: float = 1e-4):
+    """Rootogram of posterior membership probabilities, one histogram per component.
+
+    As flexmix's ``rootogram``: for each component, the rows whose posterior probability
+    exceeds ``eps``, binned by that probability, with the square root of the counts on
+    the vertical axis. Well-separated components pile up near 0 and 1.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax)
+    resp = model.posterior(X, y)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for k in range(resp.shape[1]):
+        values = resp[resp[:, k] > eps, k]
+        counts, _ = np.histogram(values, bins=edges)
+        ax.stairs(np.sqrt(counts), edges, label=f"component {k + 1}", lw=1.5)
+    ax.set_xlabel("posterior probability")
+    ax.set_ylabel("sqrt(count)")
+    ax.set_xlim(0, 1)
+    ax.legend(loc="upper center", fontsize="small")
+    return ax
