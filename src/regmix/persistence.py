@@ -1,0 +1,408 @@
+"""Saving and loading fitted models as JSON (no pickle).
+
+A model file is one JSON object; ``docs/model-format.md`` describes every field and the
+versioning rule. Floats are written with Python's shortest repr, which reads back to the
+same bits, so a loaded model predicts exactly as the saved one did.
+
+Examples
+--------
+>>> import os, tempfile
+>>> import numpy as np
+>>> from regmix import RegressionMixture
+>>> from regmix.datasets import make_regression_mixture
+>>> from regmix.persistence import load, save
+>>> X, y, _, _ = make_regression_mixture(200, 1, 2, random_state=0)
+>>> model = RegressionMixture(2, n_init=1, random_state=0).fit(X, y)
+>>> path = os.path.join(tempfile.mkdtemp(), "model.json")
+>>> save(model, path)
+>>> bool(np.array_equal(load(path).predict(X), model.predict(X)))
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .estimator import RegressionMixture
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "model_from_dict", "model_to_dict", "save"]
+
+FORMAT = "regmix-model"
+FORMAT_VERSION = 1
+
+# fitted numbers written when the model has them, and read when the file has them
+_OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_")
+
+
+# ---------------------------------------------------------------------- writing
+def save(model: RegressionMixture, path: str | os.PathLike) -> None:
+    """Write a fitted model to ``path`` as JSON.
+
+    The file is written to a temporary name in the same directory and then renamed, so
+    that an interrupted save never leaves a truncated model behind.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model.
+    path : str or path-like
+        Where to write (conventionally ``*.json``); an existing file is replaced.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        When the model is not fitted.
+    ValueError
+        When a fitted value is not finite.
+    """
+    text = json.dumps(model_to_dict(model), allow_nan=False, indent=1) + "\n"
+    _write_atomically(Path(path), text)
+
+
+def model_to_dict(model: RegressionMixture) -> dict[str, Any]:
+    """The JSON-safe dict that :func:`save` writes.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model.
+
+    Returns
+    -------
+    dict
+        With keys ``format``, ``format_version``, ``regmix_version``,
+        ``estimator_params``, ``fitted`` and ``formula_design``.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from . import __version__
+
+    if not isinstance(model, RegressionMixture):
+        raise TypeError(f"expected a RegressionMixture, got {type(model).__name__}")
+    check_is_fitted(model)
+    design = getattr(model, "formula_design_", None)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "regmix_version": str(__version__),
+        "estimator_params": _params_to_dict(model.get_params(deep=False)),
+        "fitted": _fitted_to_dict(model),
+        "formula_design": None if design is None else design.to_dict(),
+    }
+
+
+def _json_scalar(value: Any) -> Any:
+    """``value`` as a JSON scalar, or None when it is not one."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return None
+
+
+def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _json_scalar(value) for name, value in params.items()}
+
+
+def _floats(array) -> list:
+    array = np.asarray(array, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("cannot save a model with non-finite fitted values")
+    return array.tolist()
+
+
+def _fitted_to_dict(model: RegressionMixture) -> dict[str, Any]:
+    fitted = {
+        "coef_": _floats(model.coef_),
+        "intercept_": _floats(model.intercept_),
+        "sigma_": _floats(model.sigma_),
+        "weights_": _floats(model.weights_),
+        "log_likelihood_": _floats(model.log_likelihood_),
+        "log_likelihood_history_": _floats(model.log_likelihood_history_),
+        "converged_": bool(model.converged_),
+        "n_iter_": int(model.n_iter_),
+        "n_passes_": int(model.n_passes_),
+        "n_parameters_": int(model.n_parameters_),
+        "n_features_in_": int(model.n_features_in_),
+        "x_loc": _floats(model._x_loc),
+        "x_scale": _floats(model._x_scale),
+    }
+    for key in _OPTIONAL_NUMBERS:
+        if hasattr(model, key):
+            fitted[key] = _floats(getattr(model, key))
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        fitted["feature_names_in_"] = [str(name) for name in names]
+    return fitted
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a fresh file next to ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------- reading
+def load(path: str | os.PathLike) -> RegressionMixture:
+    """Read a model written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A regmix model file.
+
+    Returns
+    -------
+    RegressionMixture
+        Fitted, with the saved parameters and fitted attributes.
+
+    Raises
+    ------
+    ValueError
+        When the file is damaged (not JSON, truncated), is not a regmix model, was
+        written by a newer regmix, or holds missing keys, wrong shapes or non-finite
+        parameters.
+
+    Notes
+    -----
+    A model with a formula evaluates the formula's Python expressions on new data: load
+    model files from trusted sources only.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is damaged: it is not UTF-8 text") from None
+    try:
+        content = json.loads(text, parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, ValueError) as err:
+        raise ValueError(
+            f"{path} is damaged (truncated or not JSON): {err}; it cannot be read as a "
+            "regmix model"
+        ) from None
+    return model_from_dict(content, source=str(path))
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def model_from_dict(content: Any, source: str = "the model") -> RegressionMixture:
+    """Rebuild a fitted model from the dict :func:`model_to_dict` gives.
+
+    Parameters
+    ----------
+    content : dict
+        The parsed JSON object.
+    source : str, default="the model"
+        How to refer to it in error messages (the file name).
+
+    Returns
+    -------
+    RegressionMixture
+
+    Raises
+    ------
+    ValueError
+        As for :func:`load`.
+    """
+    _check_header(content, source)
+    for key in ("estimator_params", "fitted"):
+        if not isinstance(content.get(key), Mapping):
+            raise ValueError(f"{source} is damaged: {key!r} is missing or not an object")
+    model = RegressionMixture(**_params_from_dict(content["estimator_params"], source))
+    try:
+        model._check_params()
+    except ValueError as err:
+        raise ValueError(f"{source} is damaged: {err}") from None
+    _set_fitted(model, content["fitted"], source)
+    design = content.get("formula_design")
+    if design is not None:
+        model.formula_design_ = _formula_design(design, source)
+    _check_columns(model, source)
+    return model
+
+
+def _formula_design(saved: Any, source: str):
+    try:
+        from .formula import FormulaDesign
+    except ImportError as err:
+        raise ValueError(
+            f"{source} holds a formula model, which needs formulaic: pip install formulaic "
+            f"({err})"
+        ) from None
+    try:
+        return FormulaDesign.from_dict(saved)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
+def _check_header(content: Any, source: str) -> None:
+    if not isinstance(content, Mapping):
+        raise ValueError(
+            f"{source} is not a regmix model file: it holds a JSON {type(content).__name__}, "
+            "not an object"
+        )
+    if content.get("format") != FORMAT:
+        raise ValueError(
+            f"{source} is not a regmix model file: its format is "
+            f"{content.get('format')!r}, not {FORMAT!r}"
+        )
+    version = content.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{source} is damaged: format_version {version!r} is not valid")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{source} was written by a newer regmix ({content.get('regmix_version')}, "
+            f"format_version {version}); this regmix reads format_version up to "
+            f"{FORMAT_VERSION}: upgrade regmix"
+        )
+
+
+def _params_from_dict(saved: Mapping[str, Any], source: str) -> dict[str, Any]:
+    defaults = RegressionMixture().get_params(deep=False)
+    unknown = sorted(set(saved) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"{source} has estimator parameters this regmix does not know: {unknown}; "
+            "it was written by a newer regmix: upgrade regmix"
+        )
+    params = {}
+    for name, value in saved.items():
+        if value is None and defaults[name] is not None:
+            continue  # not saved (an array or dict init, a RandomState): use the default
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
+        params[name] = value
+    return params
+
+
+def _array(fitted: Mapping[str, Any], key: str, shape: tuple[int, ...], source: str):
+    if key not in fitted:
+        raise ValueError(f"{source} is damaged: fitted value {key!r} is missing")
+    try:
+        array = np.array(fitted[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source} is damaged: {key!r} is not an array of numbers") from None
+    if array.shape != shape:
+        raise ValueError(
+            f"{source} is damaged: {key!r} has shape {array.shape}, expected {shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{source} is damaged: {key!r} holds non-finite values")
+    return array
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, list) else -1
+
+
+def _integer(fitted: Mapping[str, Any], key: str, low: int, source: str) -> int:
+    value = fitted.get(key)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{source} is damaged: {key!r} must be an integer >= {low}")
+    return int(value)
+
+
+def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str) -> None:
+    K = _length(fitted.get("weights_"))
+    if K != model.n_components:
+        raise ValueError(
+            f"{source} is damaged: {K} mixing weights for n_components={model.n_components}"
+        )
+    p = _coef_width(fitted, source)
+    n_history = _length(fitted.get("log_likelihood_history_"))
+    model.coef_ = _array(fitted, "coef_", (K, p), source)
+    model.intercept_ = _array(fitted, "intercept_", (K,), source)
+    model.sigma_ = _array(fitted, "sigma_", (K,), source)
+    model.weights_ = _array(fitted, "weights_", (K,), source)
+    model.log_likelihood_ = float(_array(fitted, "log_likelihood_", (), source))
+    model.log_likelihood_history_ = _array(
+        fitted, "log_likelihood_history_", (max(n_history, 1),), source
+    )
+    if not isinstance(fitted.get("converged_"), bool):
+        raise ValueError(f"{source} is damaged: 'converged_' must be true or false")
+    model.converged_ = fitted["converged_"]
+    model.n_iter_ = _integer(fitted, "n_iter_", 0, source)
+    model.n_passes_ = _integer(fitted, "n_passes_", 0, source)
+    model.n_parameters_ = _integer(fitted, "n_parameters_", 1, source)
+    model.n_features_in_ = _integer(fitted, "n_features_in_", 1, source)
+    model._x_loc = _array(fitted, "x_loc", (p,), source)
+    model._x_scale = _array(fitted, "x_scale", (p,), source)
+    for key in _OPTIONAL_NUMBERS:
+        if key in fitted:
+            setattr(model, key, float(_array(fitted, key, (), source)))
+    _set_feature_names(model, fitted, model.n_features_in_, source)
+    _check_parameters(model, source)
+
+
+def _coef_width(fitted: Mapping[str, Any], source: str) -> int:
+    """The number of coefficients per component: the width of the saved ``coef_``."""
+    rows = fitted.get("coef_")
+    if "coef_" not in fitted:
+        raise ValueError(f"{source} is damaged: fitted value 'coef_' is missing")
+    width = _length(rows[0]) if isinstance(rows, list) and rows else -1
+    if width < 1:
+        raise ValueError(f"{source} is damaged: 'coef_' is not a list of rows of numbers")
+    return width
+
+
+def _set_feature_names(
+    model: RegressionMixture, fitted: Mapping[str, Any], p: int, source: str
+) -> None:
+    names = fitted.get("feature_names_in_")
+    if names is None:
+        return
+    if not isinstance(names, list) or len(names) != p or not all(
+        isinstance(n, str) for n in names
+    ):
+        raise ValueError(f"{source} is damaged: 'feature_names_in_' must be {p} strings")
+    model.feature_names_in_ = np.asarray(names, dtype=object)
+
+
+def _check_parameters(model: RegressionMixture, source: str) -> None:
+    if not np.all(model.sigma_ > 0) or np.any(model.weights_ < 0):
+        raise ValueError(f"{source} is damaged: sigma_ must be positive, weights_ >= 0")
+    if not math.isclose(float(model.weights_.sum()), 1.0, rel_tol=1e-9):
+        raise ValueError(f"{source} is damaged: weights_ sum to {model.weights_.sum()!r}")
+    if not model.fit_intercept and np.any(model.intercept_ != 0):
+        raise ValueError(f"{source} is damaged: intercept_ is not zero with fit_intercept=False")
+    if not np.all(model._x_scale > 0):
+        raise ValueError(f"{source} is damaged: x_scale must be positive")
+
+
+def _check_columns(model: RegressionMixture, source: str) -> None:
+    """The design's columns, or else the features, must be the columns of ``coef_``."""
+    p = model.coef_.shape[1]
+    design = getattr(model, "formula_design_", None)
+    if design is None:
+        if model.n_features_in_ != p:
+            raise ValueError(
+                f"{source} is damaged: n_features_in_={model.n_features_in_} but coef_ has "
+                f"{p} columns"
+            )
+        return
+    if len(design.column_names) != p:
+        raise ValueError(
+            f"{source} is damaged: the formula gives {len(design.column_names)} design "
+            f"columns but coef_ has {p}"
+        )
+    if design.fit_intercept != bool(model.fit_intercept):
+        raise ValueError(f"{source} is damaged: the formula's intercept and fit_intercept differ")
