@@ -12,8 +12,8 @@ from regmix import RegressionMixture
 from regmix.datasets import make_regression_mixture
 from regmix.persistence import FORMAT_VERSION, load, model_to_dict, save
 
-FITTED = ("coef_", "intercept_", "sigma_", "weights_", "log_likelihood_history_", "_x_loc",
-          "_x_scale")
+FITTED = ("coef_", "intercept_", "sigma_", "weights_", "log_likelihood_history_", "_x_mean",
+          "_x_std")
 SCALARS = ("log_likelihood_", "converged_", "n_iter_", "n_passes_", "n_parameters_",
            "n_features_in_")
 
@@ -108,7 +108,7 @@ def test_file_layout(fitted, tmp_path):
     fitted_part = content["fitted"]
     assert np.array(fitted_part["coef_"]).shape == fitted.coef_.shape
     assert fitted_part["log_likelihood_"] == fitted.log_likelihood_
-    assert fitted_part["x_loc"] == fitted._x_loc.tolist()
+    assert fitted_part["x_mean"] == fitted._x_mean.tolist()
     assert "feature_names_in_" not in fitted_part
     assert os.listdir(tmp_path) == ["model.json"]  # no temporary file left behind
     umask = os.umask(0)
@@ -175,11 +175,11 @@ def test_newer_format_is_refused(fitted, tmp_path):
     (lambda c: c["fitted"].pop("sigma_"), "'sigma_' is missing"),
     (lambda c: c["fitted"].pop("n_iter_"), "'n_iter_' must be an integer"),
     (lambda c: c["fitted"].update(coef_=[[1.0, 2.0]] * 2 + [[0.0, 0.0]]), r"shape \(3, 2\)"),
-    (lambda c: c["fitted"].update(coef_=[[1.0], [2.0]]), r"'x_loc' has shape \(2,\)"),
+    (lambda c: c["fitted"].update(coef_=[[1.0], [2.0]]), r"'x_mean' has shape \(2,\)"),
     (lambda c: c["fitted"].update(coef_=[[1.0, 2.0], [1.0]]), "'coef_' is not an array"),
     (lambda c: c["fitted"].update(coef_=[]), "'coef_' is not a list of rows"),
     (lambda c: c["fitted"].update(n_features_in_=3), "n_features_in_=3 but coef_ has 2"),
-    (lambda c: c["fitted"].update(x_loc=[0.0]), r"'x_loc' has shape \(1,\)"),
+    (lambda c: c["fitted"].update(x_mean=[0.0]), r"'x_mean' has shape \(1,\)"),
     (lambda c: c["fitted"].update(weights_=[1.0]), "1 mixing weights"),
     (lambda c: c["fitted"].update(sigma_=[1.0, -1.0]), "sigma_ must be positive"),
     (lambda c: c["fitted"].update(weights_=[0.7, 0.7]), "weights_ sum"),
@@ -215,27 +215,26 @@ def _formula_frame():
 
 
 def test_formula_design_attribute_round_trips(tmp_path):
-    formula = pytest.importorskip("regmix.formula")
     frame = _formula_frame()
-    design, X, y = formula.FormulaDesign.from_data("y ~ x + C(g) + center(z)", frame,
-                                                   fit_intercept=True)
-    model = RegressionMixture(2, n_init=1, random_state=0).fit(X, y)
-    model.formula_design_ = design
+    model = RegressionMixture(2, formula="y ~ x + C(g) + center(z)", n_init=1,
+                              random_state=0).fit(frame)
+    design = model.formula_design_
     loaded, path = _round_trip(model, tmp_path)
     assert json.loads(path.read_text())["formula_design"]["formula"] == design.formula
     new = frame.iloc[::7]
     X_new = loaded.formula_design_.transform(new)
     assert _same_bits(X_new, design.transform(new))
-    _assert_same_predictions(model, loaded, X_new, loaded.formula_design_.response(new))
+    _assert_same_predictions(model, loaded, new, loaded.formula_design_.response(new))
     content = model_to_dict(model)
     content["formula_design"]["column_names"] = ["x"]
     with pytest.raises(ValueError, match="formula design is damaged"):
         load(_write(tmp_path, content))
     content = model_to_dict(model)
     content["fitted"]["coef_"] = [row[:2] for row in content["fitted"]["coef_"]]
-    content["fitted"]["x_loc"] = content["fitted"]["x_loc"][:2]
-    content["fitted"]["x_scale"] = content["fitted"]["x_scale"][:2]
+    content["fitted"]["x_mean"] = content["fitted"]["x_mean"][:2]
+    content["fitted"]["x_std"] = content["fitted"]["x_std"][:2]
     content["fitted"]["n_features_in_"] = 2
+    content["fitted"]["feature_names_in_"] = content["fitted"]["feature_names_in_"][:2]
     with pytest.raises(ValueError, match="4 design columns but coef_ has 2"):
         load(_write(tmp_path, content))
 

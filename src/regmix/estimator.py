@@ -21,6 +21,13 @@ from .mixing import ConstantWeights
 from .passes import DEFAULT_CHUNK_SIZE, PassRunner, resolve_n_jobs, row_posteriors
 
 
+def _weighted_mean_std(X: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations of the training features (for ``sample``)."""
+    mean = np.average(X, axis=0, weights=w)
+    std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=w))
+    return mean, std
+
+
 class RankDeficiencyWarning(UserWarning):
     """A weighted design was rank deficient and a minimum-norm solution was used."""
 
@@ -40,6 +47,14 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     ----------
     n_components : int, default=2
         Number of components K.
+    formula : str, optional
+        A model formula (formulaic syntax), e.g. ``"y ~ x + I(x**2) + C(group)"``.
+        Then ``fit(data)`` takes a data frame and the response from the left-hand side
+        (or ``fit(data, y)`` with a one-sided formula ``"~ x"``), and every method that
+        takes ``X`` takes a data frame and rebuilds the design with the training-time
+        state (categorical levels, stateful transforms). The formula's intercept must
+        agree with ``fit_intercept``: write ``"y ~ x"`` with ``fit_intercept=True`` and
+        ``"y ~ x - 1"`` with ``fit_intercept=False``.
     fit_intercept : bool, default=True
         Whether each component has its own intercept.
     n_init : int, default=4
@@ -81,7 +96,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         is refined on all rows. Starts cost little that way on large data, and the
         winner of a subsample of 20000 rows is the winner on all rows but in contrived
         cases. None runs every start on all rows.
-    chunk_size : int, default=16384
+    chunk_size : int, default=8192
         Rows per chunk of the data pass. Results do not depend on it beyond round-off.
     n_jobs : int or None, default=None
         Threads for the data pass; None or -1 uses every core. Results do not depend
@@ -153,6 +168,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self,
         n_components: int = 2,
         *,
+        formula: str | None = None,
         fit_intercept: bool = True,
         n_init: int = 4,
         init="short_em",
@@ -170,6 +186,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         progress: bool = False,
     ) -> None:
         self.n_components = n_components
+        self.formula = formula
         self.fit_intercept = fit_intercept
         self.n_init = n_init
         self.init = init
@@ -228,22 +245,55 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             )
 
     def _validate_Xy(self, X, y, sample_weight, reset: bool, require_y: bool = True):
+        """Numeric design, response and weights from the user's arguments.
+
+        With a formula, ``X`` is a data frame and the response comes from the formula's
+        left-hand side unless ``y`` is given; ``reset`` builds the design from the data,
+        otherwise the training-time design is applied.
+        """
+        if self.formula is not None:
+            return self._formula_Xy(X, y, sample_weight, reset, require_y)
         Xa, _ = check_features(X)
         validate_data(self, X, reset=reset, skip_check_array=True)
         ya = check_response(y, Xa.shape[0]) if (require_y or y is not None) else None
         w = check_sample_weight(sample_weight, Xa.shape[0])
         return Xa, ya, w
 
+    def _formula_Xy(self, X, y, sample_weight, reset: bool, require_y: bool):
+        from .formula import FormulaDesign
+
+        if reset:
+            design, Xa, ya = FormulaDesign.from_data(
+                self.formula, X, fit_intercept=self.fit_intercept, y=y,
+                require_response=require_y,
+            )
+            self.formula_design_ = design
+            self.n_features_in_ = Xa.shape[1]
+            self.feature_names_in_ = np.asarray(design.column_names, dtype=object)
+        else:
+            design = self.formula_design_
+            Xa = design.transform(X)
+            ya = y if y is not None else design.response(X)
+            if ya is None and require_y:
+                raise ValueError(
+                    f"the data have no response {design.response_name!r}: pass y or "
+                    "include the response column"
+                )
+        Xa, _ = check_features(Xa)
+        ya = check_response(ya, Xa.shape[0]) if ya is not None else None
+        w = check_sample_weight(sample_weight, Xa.shape[0])
+        return Xa, ya, w
+
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the mixture by EM from ``n_init`` starts and keep the best.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
-            Features (numeric).
-        y : array-like of shape (n_samples,)
-            Response.
+            Features (numeric), or the data frame when the model has a formula.
+        y : array-like of shape (n_samples,), optional
+            Response; required unless the formula has a left-hand side.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; an integer weight counts a row that many times.
 
@@ -253,6 +303,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
+        if warm:
+            self._check_warm_start()
         X, y, w = self._validate_Xy(X, y, sample_weight, reset=not warm)
         K = self.n_components
         p = X.shape[1] + int(self.fit_intercept)
@@ -267,6 +319,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
 
         source = ArrayData(X, y, w, fit_intercept=self.fit_intercept)
         st = source.standardization
+        self._x_mean, self._x_std = _weighted_mean_std(X, w)
         if self.fit_intercept and st.y_scale == 1.0 and np.ptp(y) == 0:
             raise ValueError(
                 f"y is constant (every value is {y[0]!r}); there is nothing to fit a "
@@ -320,6 +373,24 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.n_passes_ = runner.n_passes
         return self
 
+    def _check_warm_start(self) -> None:
+        fitted_k = self.weights_.shape[0]
+        if fitted_k != self.n_components:
+            raise ValueError(
+                f"warm_start=True but n_components changed from {fitted_k} to "
+                f"{self.n_components}; set warm_start=False to fit from scratch"
+            )
+        if self._fitted_intercept != self.fit_intercept:
+            raise ValueError(
+                f"warm_start=True but fit_intercept changed to {self.fit_intercept}; "
+                "set warm_start=False to fit from scratch"
+            )
+        if getattr(self, "_fitted_formula", None) != self.formula:
+            raise ValueError(
+                "warm_start=True but the formula changed; set warm_start=False to fit "
+                "from scratch"
+            )
+
     def _raise_degenerate(self, n_starts: int):
         raise DegenerateFitError(
             f"every one of the {n_starts} start(s) produced a component with weight "
@@ -367,7 +438,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             raise ValueError(f"init dict is missing {sorted(missing)}")
         weights = np.asarray(init["weights"], dtype=np.float64).reshape(-1)
         coef = np.asarray(init["coef"], dtype=np.float64)
-        coef = coef.reshape(K, -1) if coef.size else coef
+        if coef.size == K * self.n_features_in_:
+            coef = coef.reshape(K, self.n_features_in_)
         sigma = np.asarray(init["sigma"], dtype=np.float64).reshape(-1)
         if weights.shape != (K,) or sigma.shape != (K,) or coef.shape != (K, self.n_features_in_):
             raise ValueError(
@@ -430,8 +502,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.converged_ = bool(run.converged)
         self.n_iter_ = int(run.n_iter)
         self.n_parameters_ = int(n_params)
-        self._x_loc = st.x_loc.copy() if self.fit_intercept else np.zeros(len(st.x_loc))
-        self._x_scale = st.x_scale.copy()
+        self._fitted_intercept = bool(self.fit_intercept)
+        self._fitted_formula = self.formula
 
     # ------------------------------------------------------------------ evaluation
     def _user_params(self) -> MixtureParams:
@@ -471,29 +543,24 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         """The mixture mean ``sum_k pi_k x' beta_k``, shape (n_samples,)."""
         return self.predict_components(X) @ self.weights_
 
-    def posterior(self, X, y) -> np.ndarray:
+    def posterior(self, X, y=None) -> np.ndarray:
         """Posterior membership probabilities, shape (n_samples, n_components)."""
         return self._posteriors(X, y)[0]
 
-    def classify(self, X, y) -> np.ndarray:
+    def classify(self, X, y=None) -> np.ndarray:
         """The most probable component of each row, shape (n_samples,)."""
         return np.argmax(self.posterior(X, y), axis=1)
 
-    def log_likelihood(self, X, y, sample_weight=None) -> float:
+    def log_likelihood(self, X, y=None, sample_weight=None) -> float:
         """Total (weighted) observed-data log-likelihood of the rows."""
         _, row_ll, w = self._posteriors(X, y, sample_weight)
         return float(w @ row_ll)
 
-    def _n_obs(self, X, sample_weight) -> float:
-        if sample_weight is None:
-            return float(np.shape(X)[0])
-        return float(np.sum(sample_weight))
-
-    def aic(self, X, y, sample_weight=None) -> float:
+    def aic(self, X, y=None, sample_weight=None) -> float:
         """Akaike's criterion ``-2 log L + 2 d`` (smaller is better)."""
         return -2.0 * self.log_likelihood(X, y, sample_weight) + 2.0 * self.n_parameters_
 
-    def bic(self, X, y, sample_weight=None) -> float:
+    def bic(self, X, y=None, sample_weight=None) -> float:
         """Schwarz's criterion ``-2 log L + d log n`` (smaller is better).
 
         ``n`` is the number of rows, or the sum of the sample weights.
@@ -501,7 +568,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         resp, row_ll, w = self._posteriors(X, y, sample_weight)
         return -2.0 * float(w @ row_ll) + self.n_parameters_ * np.log(w.sum())
 
-    def icl(self, X, y, sample_weight=None) -> float:
+    def icl(self, X, y=None, sample_weight=None) -> float:
         """Integrated completed likelihood, ``BIC + 2 * sum_i -log r_{i, c_i}``.
 
         ``c_i`` is the most probable component of row i (Biernacki, Celeux and Govaert,
@@ -539,7 +606,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             if n_samples is None or int(n_samples) < 1:
                 raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
             n = int(n_samples)
-            Xa = self._x_loc + self._x_scale * rng.standard_normal((n, self.n_features_in_))
+            Xa = self._x_mean + self._x_std * rng.standard_normal((n, self.n_features_in_))
         else:
             Xa = self._design(X)
             if n_samples is not None and int(n_samples) != Xa.shape[0]:

@@ -135,8 +135,8 @@ def _fitted_to_dict(model: RegressionMixture) -> dict[str, Any]:
         "n_passes_": int(model.n_passes_),
         "n_parameters_": int(model.n_parameters_),
         "n_features_in_": int(model.n_features_in_),
-        "x_loc": _floats(model._x_loc),
-        "x_scale": _floats(model._x_scale),
+        "x_mean": _floats(model._x_mean),
+        "x_std": _floats(model._x_std),
     }
     for key in _OPTIONAL_NUMBERS:
         if hasattr(model, key):
@@ -234,8 +234,15 @@ def model_from_dict(content: Any, source: str = "the model") -> RegressionMixtur
         raise ValueError(f"{source} is damaged: {err}") from None
     _set_fitted(model, content["fitted"], source)
     design = content.get("formula_design")
+    if (design is None) != (model.formula is None):
+        raise ValueError(
+            f"{source} is damaged: 'formula_design' must be present exactly when the "
+            "estimator has a formula"
+        )
     if design is not None:
         model.formula_design_ = _formula_design(design, source)
+    model._fitted_intercept = bool(model.fit_intercept)
+    model._fitted_formula = model.formula
     _check_columns(model, source)
     return model
 
@@ -344,8 +351,8 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
     model.n_passes_ = _integer(fitted, "n_passes_", 0, source)
     model.n_parameters_ = _integer(fitted, "n_parameters_", 1, source)
     model.n_features_in_ = _integer(fitted, "n_features_in_", 1, source)
-    model._x_loc = _array(fitted, "x_loc", (p,), source)
-    model._x_scale = _array(fitted, "x_scale", (p,), source)
+    model._x_mean = _array(fitted, "x_mean", (p,), source)
+    model._x_std = _array(fitted, "x_std", (p,), source)
     for key in _OPTIONAL_NUMBERS:
         if key in fitted:
             setattr(model, key, float(_array(fitted, key, (), source)))
@@ -384,8 +391,8 @@ def _check_parameters(model: RegressionMixture, source: str) -> None:
         raise ValueError(f"{source} is damaged: weights_ sum to {model.weights_.sum()!r}")
     if not model.fit_intercept and np.any(model.intercept_ != 0):
         raise ValueError(f"{source} is damaged: intercept_ is not zero with fit_intercept=False")
-    if not np.all(model._x_scale > 0):
-        raise ValueError(f"{source} is damaged: x_scale must be positive")
+    if not np.all(model._x_std >= 0):
+        raise ValueError(f"{source} is damaged: x_std must be non-negative")
 
 
 def _check_columns(model: RegressionMixture, source: str) -> None:
