@@ -1,0 +1,634 @@
+"""Standard errors and confidence intervals for a fitted mixture of linear regressions.
+
+Two routes are offered:
+
+* **Observed information.** :func:`observed_information` is minus the exact analytic
+  Hessian of the observed-data log-likelihood, gathered in one chunked pass over the
+  rows; :func:`covariance` turns it into the covariance of the natural parameters by
+  the delta method, and :func:`coef_table` into a Wald table.
+* **Bootstrap.** :func:`bootstrap` refits on resampled rows (nonparametric) or on
+  responses simulated from the fit (parametric), undoes label switching by matching
+  each replicate's components to the reference fit, and summarises the replicates.
+
+Everything here works on plain NumPy arrays; the parameters of a K-component mixture
+with a design of ``p`` columns (intercept first when there is one) are
+
+* ``weights`` of shape (K,), the mixing proportions;
+* ``coef_full`` of shape (K, p), the coefficients on the design;
+* ``sigma`` of shape (K,), the noise standard deviations.
+
+The information is taken in the unconstrained parametrisation
+``theta = (b_1, log s_1, ..., b_K, log s_K, eta_2, ..., eta_K)`` with
+``pi = softmax(0, eta_2, ..., eta_K)``, of dimension ``K * (p + 1) + K - 1``. The
+natural parameters are ordered as :func:`parameter_index`: per component the
+coefficients, then ``sigma``, then ``weight``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.optimize import linear_sum_assignment
+from threadpoolctl import threadpool_limits
+
+__all__ = [
+    "BootstrapResult",
+    "InformationWarning",
+    "bootstrap",
+    "coef_table",
+    "covariance",
+    "natural_parameters",
+    "observed_information",
+    "parameter_index",
+]
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+# Eigenvalues of the unit-diagonal information below this fraction of the largest are
+# treated as zero (the inverse would have fewer than about four correct digits).
+_EIG_RTOL = 1e-12
+TABLE_COLUMNS = ["estimate", "std_err", "z", "p_value", "ci_lower", "ci_upper"]
+
+
+class InformationWarning(UserWarning):
+    """The observed information is singular or not positive definite."""
+
+
+# ---------------------------------------------------------------------- parameter layout
+def parameter_index(
+    n_components: int, coef_names: Sequence[str], fit_intercept: bool
+) -> pd.MultiIndex:
+    """Labels of the natural parameters, one (component, parameter) pair each.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of components K; components are labelled ``1, ..., K``.
+    coef_names : sequence of str
+        Names of the features (the columns of ``coef_``, without the intercept).
+    fit_intercept : bool
+        Whether each component has an intercept.
+
+    Returns
+    -------
+    pandas.MultiIndex
+        Levels ``component`` and ``parameter``; per component ``"intercept"`` (when
+        fitted), each coefficient name, ``"sigma"`` and ``"weight"``, in that order.
+
+    Raises
+    ------
+    ValueError
+        If a name occurs twice, including a feature named like a reserved parameter.
+
+    Examples
+    --------
+    >>> parameter_index(2, ["x0"], True).tolist()[:4]
+    [(1, 'intercept'), (1, 'x0'), (1, 'sigma'), (1, 'weight')]
+    """
+    names = (["intercept"] if fit_intercept else []) + [str(c) for c in coef_names]
+    names += ["sigma", "weight"]
+    duplicated = sorted({s for s in names if names.count(s) > 1})
+    if duplicated:
+        raise ValueError(
+            f"parameter names must be unique within a component; {duplicated} occur more "
+            "than once (rename features called 'intercept', 'sigma' or 'weight')"
+        )
+    components = range(1, int(n_components) + 1)
+    return pd.MultiIndex.from_product([components, names], names=["component", "parameter"])
+
+
+def natural_parameters(weights, coef_full, sigma) -> np.ndarray:
+    """The natural parameters as one vector, in the order of :func:`parameter_index`.
+
+    Parameters
+    ----------
+    weights : array-like of shape (K,)
+    coef_full : array-like of shape (K, p)
+        Coefficients on the design, intercept first when there is one.
+    sigma : array-like of shape (K,)
+
+    Returns
+    -------
+    ndarray of shape (K * (p + 2),)
+        Per component: coefficients, sigma, weight.
+    """
+    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
+    return np.column_stack([coef_full, sigma, weights]).ravel()
+
+
+def _check_params(weights, coef_full, sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+    sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
+    coef_full = np.asarray(coef_full, dtype=np.float64)
+    K = weights.shape[0]
+    if coef_full.ndim != 2 or coef_full.shape[0] != K or sigma.shape != (K,):
+        raise ValueError(
+            f"need weights (K,), coef_full (K, p) and sigma (K,); got {weights.shape}, "
+            f"{coef_full.shape} and {sigma.shape}"
+        )
+    if np.any(~(weights > 0)) or np.any(~(sigma > 0)):
+        raise ValueError("weights and sigma must be positive")
+    return weights, coef_full, sigma
+
+
+# ---------------------------------------------------------------------- observed information
+def observed_information(
+    weights,
+    coef_full,
+    sigma,
+    D,
+    y,
+    w=None,
+    chunk_size: int = 8192,
+) -> np.ndarray:
+    """Minus the analytic Hessian of the observed-data log-likelihood.
+
+    The log-likelihood is ``sum_i w_i log sum_k pi_k N(y_i; D_i' b_k, s_k^2)``, in the
+    unconstrained parametrisation ``theta = (b_1, log s_1, ..., b_K, log s_K,
+    eta_2, ..., eta_K)`` with ``pi = softmax(0, eta_2, ..., eta_K)``.
+
+    Parameters
+    ----------
+    weights : array-like of shape (K,)
+        Mixing proportions (positive, summing to one).
+    coef_full : array-like of shape (K, p)
+        Coefficients on the design ``D``.
+    sigma : array-like of shape (K,)
+        Noise standard deviations.
+    D : array-like of shape (n, p)
+        The full design, intercept column first when there is one.
+    y : array-like of shape (n,)
+        Response.
+    w : array-like of shape (n,), optional
+        Row weights (frequency weights); ones by default.
+    chunk_size : int, default=8192
+        Rows per chunk. Memory beyond the data is O(chunk_size * (K * p + d)).
+
+    Returns
+    -------
+    ndarray of shape (d, d)
+        The observed information, ``d = K * (p + 1) + K - 1``. At a local maximum of
+        the likelihood it is positive semi-definite.
+
+    Notes
+    -----
+    Row i contributes the Hessian of ``log sum_k exp(l_ik)``,
+    ``sum_k r_ik (H_ik + g_ik g_ik') - gbar_i gbar_i'`` with ``l_ik = log pi_k +
+    log f_ik``, ``g_ik`` and ``H_ik`` its gradient and Hessian, ``r_ik`` the posterior
+    probabilities and ``gbar_i = sum_k r_ik g_ik`` the row's score. Each ``g_ik`` is
+    non-zero only in component k's block and in the ``eta`` block, so the first term is
+    accumulated block by block; the second is ``G' diag(w) G`` for the chunk's score
+    matrix ``G``.
+    """
+    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
+    D = np.asarray(D, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    n = y.shape[0]
+    K, p = coef_full.shape
+    if D.ndim != 2 or D.shape != (n, p):
+        raise ValueError(f"D must have shape ({n}, {p}); got {D.shape}")
+    w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
+    if w.shape != (n,):
+        raise ValueError(f"w must have shape ({n},); got {w.shape}")
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    layout = _Layout(K, p)
+    info = np.zeros((layout.dim, layout.dim))
+    # Chunks are thin: BLAS on several threads would only add overhead and variance.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, n, int(chunk_size)):
+            rows = slice(start, start + int(chunk_size))
+            info -= _chunk_hessian(layout, weights, coef_full, sigma, D[rows], y[rows],
+                                   w[rows])
+    info -= w.sum() * layout.eta_hessian(weights)
+    return 0.5 * (info + info.T)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Positions of the parameters of each component in ``theta``."""
+
+    K: int
+    p: int
+
+    @property
+    def dim(self) -> int:
+        return self.K * (self.p + 1) + self.K - 1
+
+    def block(self, k: int) -> np.ndarray:
+        """Indices of ``(b_k, log s_k)``."""
+        return np.arange(k * (self.p + 1), (k + 1) * (self.p + 1))
+
+    @property
+    def eta(self) -> np.ndarray:
+        """Indices of ``eta_2, ..., eta_K``."""
+        return np.arange(self.K * (self.p + 1), self.dim)
+
+    def eta_gradient(self, k: int, weights: np.ndarray) -> np.ndarray:
+        """Gradient of ``log pi_k`` with respect to ``eta``: ``e_k - pi`` (without 1)."""
+        return (np.arange(self.K) == k)[1:] - weights[1:]
+
+    def eta_hessian(self, weights: np.ndarray) -> np.ndarray:
+        """Hessian of every ``log pi_k``, ``-(diag(pi) - pi pi')`` (without 1), embedded."""
+        H = np.zeros((self.dim, self.dim))
+        pi = weights[1:]
+        H[np.ix_(self.eta, self.eta)] = np.outer(pi, pi) - np.diag(pi)
+        return H
+
+
+def _chunk_hessian(layout, weights, coef_full, sigma, D, y, w) -> np.ndarray:
+    """Hessian of ``sum_i w_i log sum_k exp(l_ik)`` over a chunk, without the eta term."""
+    K = layout.K
+    z = (y[:, None] - D @ coef_full.T) / sigma  # standardised residuals (n, K)
+    logp = np.log(weights) - np.log(sigma) - 0.5 * _LOG_2PI - 0.5 * z * z
+    resp = np.exp(logp - logp.max(axis=1, keepdims=True))
+    resp /= resp.sum(axis=1, keepdims=True)
+    q = w[:, None] * resp  # (n, K)
+    H = np.zeros((layout.dim, layout.dim))
+    scores = np.empty((y.shape[0], layout.dim))
+    scores[:, layout.eta] = resp[:, 1:] - weights[1:]
+    for k in range(K):
+        a = _component_gradient(D, z[:, k], sigma[k])  # (n, p + 1)
+        scores[:, layout.block(k)] = resp[:, [k]] * a
+        c = layout.eta_gradient(k, weights)
+        qa = q[:, k] @ a
+        local = np.concatenate([layout.block(k), layout.eta])
+        M = np.empty((local.size, local.size))
+        blk = slice(0, layout.p + 1)
+        eta = slice(layout.p + 1, local.size)
+        M[blk, blk] = (a * q[:, [k]]).T @ a + _component_hessian(D, z[:, k], sigma[k], q[:, k])
+        M[blk, eta] = np.outer(qa, c)
+        M[eta, blk] = M[blk, eta].T
+        M[eta, eta] = q[:, k].sum() * np.outer(c, c)
+        H[np.ix_(local, local)] += M
+    H -= (scores * w[:, None]).T @ scores
+    return H
+
+
+def _component_gradient(D: np.ndarray, z: np.ndarray, s: float) -> np.ndarray:
+    """Per-row gradient of ``log f`` with respect to ``(b, log s)``, shape (n, p + 1)."""
+    return np.column_stack([D * (z / s)[:, None], z * z - 1.0])
+
+
+def _component_hessian(D: np.ndarray, z: np.ndarray, s: float, q: np.ndarray) -> np.ndarray:
+    """``sum_i q_i`` times the Hessian of ``log f_i`` with respect to ``(b, log s)``."""
+    p = D.shape[1]
+    H = np.empty((p + 1, p + 1))
+    H[:p, :p] = -(D * (q / (s * s))[:, None]).T @ D
+    H[:p, p] = -2.0 / s * (D.T @ (q * z))
+    H[p, :p] = H[:p, p]
+    H[p, p] = -2.0 * float(q @ (z * z))
+    return H
+
+
+# ---------------------------------------------------------------------- covariance
+def covariance(weights, coef_full, sigma, information) -> np.ndarray:
+    """Covariance of the natural parameters by the delta method.
+
+    Parameters
+    ----------
+    weights, coef_full, sigma : array-like
+        The parameters at which ``information`` was computed.
+    information : array-like of shape (d, d)
+        The observed information from :func:`observed_information`.
+
+    Returns
+    -------
+    ndarray of shape (K * (p + 2), K * (p + 2))
+        Covariance in the order of :func:`parameter_index` (per component:
+        coefficients, sigma, weight). The weights sum to one, so the matrix is singular
+        along that direction; with K = 1 the weight's row and column are zero.
+
+    Warns
+    -----
+    InformationWarning
+        If the information is singular or not positive definite; a pseudo-inverse is
+        used then, and variances may come out negative (their standard errors NaN).
+    """
+    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
+    K, p = coef_full.shape
+    layout = _Layout(K, p)
+    information = np.asarray(information, dtype=np.float64)
+    if information.shape != (layout.dim, layout.dim):
+        raise ValueError(
+            f"information must have shape ({layout.dim}, {layout.dim}) for K={K} and "
+            f"p={p}; got {information.shape}"
+        )
+    cov_theta = _inverse_information(information)
+    J = _natural_jacobian(layout, weights, sigma)
+    cov = J @ cov_theta @ J.T
+    return 0.5 * (cov + cov.T)
+
+
+def _inverse_information(information: np.ndarray) -> np.ndarray:
+    """Inverse of the information, scaled to unit diagonal first; pinv with a warning."""
+    info = 0.5 * (information + information.T)
+    diag = np.diag(info).copy()
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
+    scaled = info / np.outer(scale, scale)
+    lam, V = np.linalg.eigh(scaled)
+    tol = _EIG_RTOL * max(float(np.abs(lam).max()), 1.0)
+    if lam.min() <= tol:
+        kind = "singular to working precision" if lam.min() >= -tol else (
+            "not positive definite")
+        warnings.warn(
+            f"The observed information is {kind} (smallest eigenvalue {lam.min():.3g} of "
+            f"its unit-diagonal scaling, largest {lam.max():.3g}): some parameters are not "
+            "identified, the design is badly conditioned (for instance features far from "
+            "zero relative to their spread), or the parameters are not a local maximum of "
+            "the likelihood. A pseudo-inverse was used; standard errors may be meaningless.",
+            InformationWarning,
+            stacklevel=3,
+        )
+    keep = np.abs(lam) > tol
+    inv_scaled = (V[:, keep] / lam[keep]) @ V[:, keep].T
+    return inv_scaled / np.outer(scale, scale)
+
+
+def _natural_jacobian(layout: _Layout, weights: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Derivative of the natural parameters with respect to ``theta``."""
+    K, p = layout.K, layout.p
+    J = np.zeros((K * (p + 2), layout.dim))
+    # d pi_k / d eta_j = pi_k (delta_kj - pi_j), j = 2..K
+    dpi = (np.diag(weights) - np.outer(weights, weights))[:, 1:]
+    for k in range(K):
+        row = k * (p + 2)
+        cols = layout.block(k)
+        J[row : row + p, cols[:p]] = np.eye(p)
+        J[row + p, cols[p]] = sigma[k]
+        J[row + p + 1, layout.eta] = dpi[k]
+    return J
+
+
+# ---------------------------------------------------------------------- tables
+def coef_table(
+    estimates,
+    cov,
+    index: pd.Index,
+    alpha: float = 0.05,
+    *,
+    no_test: Sequence[str] = ("sigma", "weight"),
+    method: str = "observed information",
+) -> pd.DataFrame:
+    """Wald table: estimates, standard errors, z statistics, p-values, intervals.
+
+    Parameters
+    ----------
+    estimates : array-like of shape (m,)
+        Parameter estimates in the order of ``index``.
+    cov : array-like of shape (m, m)
+        Their covariance.
+    index : pandas.Index
+        Row labels, typically from :func:`parameter_index`.
+    alpha : float, default=0.05
+        Intervals have coverage ``1 - alpha`` (normal quantiles).
+    no_test : sequence of str, default=("sigma", "weight")
+        Parameter names (last level of ``index``) whose ``z`` and ``p_value`` are left
+        NaN: the test of a zero value is not meaningful for them (zero lies on the
+        boundary of the parameter space).
+    method : str, default="observed information"
+        How the standard errors were obtained, kept in ``attrs["se_method"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``index`` with columns ``estimate``, ``std_err``, ``z``,
+        ``p_value`` (two-sided, for a zero value), ``ci_lower`` and ``ci_upper``;
+        ``attrs`` holds ``alpha``, ``se_method`` and ``no_test``. A parameter with
+        zero or negative variance gets NaN statistics (and a degenerate interval for
+        zero variance).
+    """
+    est = np.asarray(estimates, dtype=np.float64).reshape(-1)
+    cov = np.asarray(cov, dtype=np.float64)
+    if cov.shape != (est.size, est.size) or len(index) != est.size:
+        raise ValueError(
+            f"estimates ({est.size}), cov {cov.shape} and index ({len(index)}) disagree"
+        )
+    var = np.diag(cov)
+    se = np.sqrt(np.where(var >= 0, var, np.nan))
+    return _table(est, se, est - _z_crit(alpha) * se, est + _z_crit(alpha) * se, index,
+                  alpha, no_test, method)
+
+
+def _z_crit(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+    return float(stats.norm.isf(alpha / 2))
+
+
+def _table(est, se, lower, upper, index, alpha, no_test, method) -> pd.DataFrame:
+    testable = se > 0
+    z = np.full(est.shape, np.nan)
+    z[testable] = est[testable] / se[testable]
+    names = index.get_level_values(-1) if isinstance(index, pd.MultiIndex) else index
+    z[np.isin(np.asarray(names, dtype=object), list(no_test))] = np.nan
+    p = np.full(est.shape, np.nan)
+    finite = np.isfinite(z)
+    p[finite] = 2.0 * stats.norm.sf(np.abs(z[finite]))
+    columns = np.column_stack([est, se, z, p, lower, upper])
+    table = pd.DataFrame(columns, index=index, columns=TABLE_COLUMNS)
+    table.attrs.update(alpha=float(alpha), se_method=method, no_test=list(no_test))
+    return table
+
+
+# ---------------------------------------------------------------------- bootstrap
+@dataclass
+class BootstrapResult:
+    """Replicates of a bootstrap of a mixture fit, components matched to the reference.
+
+    Attributes
+    ----------
+    replicates : pandas.DataFrame
+        One row per successful replicate, columns the parameter index.
+    estimates : pandas.Series
+        The reference fit's parameters.
+    kind : str
+        ``"parametric"`` or ``"nonparametric"``.
+    alpha : float
+        Percentile intervals have coverage ``1 - alpha``.
+    n_failed : int
+        Replicates whose fit raised an exception (dropped).
+    errors : list of str
+        The messages of those exceptions.
+    """
+
+    replicates: pd.DataFrame
+    estimates: pd.Series
+    kind: str
+    alpha: float = 0.05
+    n_failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def n_boot(self) -> int:
+        """Number of successful replicates."""
+        return len(self.replicates)
+
+    @property
+    def std_err(self) -> pd.Series:
+        """Standard deviation of the replicates (``ddof=1``)."""
+        return self.replicates.std(ddof=1)
+
+    @property
+    def ci(self) -> pd.DataFrame:
+        """Percentile intervals, columns ``ci_lower`` and ``ci_upper``."""
+        q = self.replicates.quantile([self.alpha / 2, 1 - self.alpha / 2]).T
+        q.columns = ["ci_lower", "ci_upper"]
+        return q
+
+    def table(self, *, no_test: Sequence[str] = ("sigma", "weight")) -> pd.DataFrame:
+        """A table with the columns of :func:`coef_table`.
+
+        Standard errors are the bootstrap ones, ``z`` and ``p_value`` Wald statistics
+        computed from them, and the intervals percentile intervals.
+
+        Parameters
+        ----------
+        no_test : sequence of str, default=("sigma", "weight")
+            Parameter names whose ``z`` and ``p_value`` are left NaN.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        ci = self.ci
+        method = f"{self.kind} bootstrap ({self.n_boot} replicates, percentile intervals)"
+        return _table(self.estimates.to_numpy(), self.std_err.to_numpy(),
+                      ci["ci_lower"].to_numpy(), ci["ci_upper"].to_numpy(),
+                      self.estimates.index, self.alpha, no_test, method)
+
+
+def bootstrap(
+    fit_fn: Callable,
+    X,
+    y,
+    sample_weight=None,
+    n_boot: int = 200,
+    kind: str = "parametric",
+    random_state=None,
+    sample_fn: Callable | None = None,
+    alpha: float = 0.05,
+    reference=None,
+) -> BootstrapResult:
+    """Bootstrap a mixture fit, undoing label switching.
+
+    Parameters
+    ----------
+    fit_fn : callable
+        ``fit_fn(X, y, w)`` returns a fitted model with attributes ``coef_``,
+        ``intercept_``, ``sigma_``, ``weights_``, ``fit_intercept`` and method
+        ``coef_names()`` (a fitted :class:`~regmix.RegressionMixture`). ``w`` may be
+        None. It should be deterministic (fixed ``random_state``).
+    X : ndarray of shape (n, n_features)
+    y : ndarray of shape (n,)
+    sample_weight : ndarray of shape (n,), optional
+        Row weights, carried along with the rows.
+    n_boot : int, default=200
+        Number of replicates.
+    kind : {"parametric", "nonparametric"}, default="parametric"
+        Nonparametric: rows drawn with replacement. Parametric: responses simulated
+        from the reference fit at the same ``X`` by ``sample_fn``.
+    random_state : int, numpy Generator, SeedSequence or None
+        Seed; replicate ``b`` uses the ``b``-th child of its seed sequence, so the
+        result is deterministic for a given seed (and a deterministic ``fit_fn``).
+    sample_fn : callable, optional
+        ``sample_fn(X, rng)`` returns simulated responses for the rows of ``X`` given
+        a ``numpy.random.Generator``. Defaults to the reference model's ``sample``.
+    alpha : float, default=0.05
+        Percentile intervals have coverage ``1 - alpha``.
+    reference : fitted model, optional
+        The fit to bootstrap; ``fit_fn(X, y, sample_weight)`` when None.
+
+    Returns
+    -------
+    BootstrapResult
+
+    Raises
+    ------
+    RuntimeError
+        If every replicate fails.
+
+    Notes
+    -----
+    Each replicate's components are put in the order that minimises the total squared
+    distance between its natural-parameter vectors and the reference's (an assignment
+    problem, solved exactly). The distance is in the units of the parameters.
+    """
+    if kind not in ("parametric", "nonparametric"):
+        raise ValueError(f"kind must be 'parametric' or 'nonparametric'; got {kind!r}")
+    if int(n_boot) < 2:
+        raise ValueError(f"n_boot must be an integer >= 2; got {n_boot!r}")
+    _z_crit(alpha)
+    X = np.asarray(X)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if reference is None:
+        reference = fit_fn(X, y, w)
+    if sample_fn is None:
+        sample_fn = _default_sample_fn(reference)
+    ref = _model_parameters(reference)
+    index = parameter_index(ref.shape[0], reference.coef_names(), reference.fit_intercept)
+    rows, errors = [], []
+    for seed in _seed_sequence(random_state).spawn(int(n_boot)):
+        rng = np.random.default_rng(seed)
+        Xb, yb, wb = _resample(kind, X, y, w, rng, sample_fn)
+        try:
+            params = _model_parameters(fit_fn(Xb, yb, wb))
+        except Exception as exc:  # a failed refit is dropped and counted
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        rows.append(_match_components(params, ref).ravel())
+    if not rows:
+        raise RuntimeError(f"every one of the {n_boot} bootstrap fits failed; first: {errors[0]}")
+    replicates = pd.DataFrame(np.array(rows), columns=index)
+    return BootstrapResult(replicates, pd.Series(ref.ravel(), index=index), kind, float(alpha),
+                           len(errors), errors)
+
+
+def _seed_sequence(random_state) -> np.random.SeedSequence:
+    if isinstance(random_state, np.random.SeedSequence):
+        return random_state
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(int(random_state.integers(2**63)))
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.SeedSequence(int(random_state.randint(2**31 - 1)))
+    return np.random.SeedSequence(random_state)
+
+
+def _default_sample_fn(reference) -> Callable:
+    def sample_fn(X, rng):
+        return reference.sample(X=X, random_state=int(rng.integers(2**31 - 1)))[1]
+
+    return sample_fn
+
+
+def _resample(kind, X, y, w, rng, sample_fn):
+    if kind == "nonparametric":
+        idx = rng.integers(0, y.shape[0], size=y.shape[0])
+        return X[idx], y[idx], None if w is None else w[idx]
+    yb = np.asarray(sample_fn(X, rng), dtype=np.float64).reshape(-1)
+    if yb.shape != y.shape:
+        raise ValueError(f"sample_fn returned shape {yb.shape}; expected {y.shape}")
+    return X, yb, w
+
+
+def _model_parameters(model) -> np.ndarray:
+    """Natural parameters of a fitted model, shape (K, p + 2)."""
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    if model.fit_intercept:
+        coef = np.column_stack([model.intercept_, coef])
+    return natural_parameters(model.weights_, coef, model.sigma_).reshape(coef.shape[0], -1)
+
+
+def _match_components(params: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``params`` with its components reordered to best match ``ref``'s."""
+    if params.shape != ref.shape:
+        raise ValueError(f"a replicate has parameters of shape {params.shape}; "
+                         f"the reference {ref.shape}")
+    cost = ((ref[:, None, :] - params[None, :, :]) ** 2).sum(axis=2)
+    _, order = linear_sum_assignment(cost)
+    return params[order]

@@ -1,0 +1,185 @@
+"""The summary report: header values against direct formulas, and its three renderings."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from regmix import RegressionMixture
+from regmix.datasets import make_regression_mixture
+from regmix.inference import (
+    bootstrap,
+    coef_table,
+    covariance,
+    natural_parameters,
+    observed_information,
+    parameter_index,
+)
+from regmix.summary import Summary, format_value, make_summary
+
+TRUTH = {"weights": [0.6, 0.4], "coef": [[2.0, 0.0], [-2.0, 1.0]], "intercept": [2.0, -2.0],
+         "sigma": [0.5, 1.0]}
+
+
+def _wald_table(model, X, y, w=None):
+    full = np.column_stack([model.intercept_, model.coef_])
+    D = np.column_stack([np.ones(len(y)), X])
+    info = observed_information(model.weights_, full, model.sigma_, D, y, w)
+    cov = covariance(model.weights_, full, model.sigma_, info)
+    index = parameter_index(model.n_components, model.coef_names(), model.fit_intercept)
+    return coef_table(natural_parameters(model.weights_, full, model.sigma_), cov, index)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y, _, _ = make_regression_mixture(300, **TRUTH, random_state=2)
+    X = pd.DataFrame(X, columns=["log_x", "dose%"])
+    model = RegressionMixture(2, random_state=0).fit(X, y)
+    table = _wald_table(model, X.to_numpy(), y)
+    return X, y, model, table, make_summary(model, X, y, table)
+
+
+def _densities(model, X, y):
+    means = np.asarray(X) @ model.coef_.T + model.intercept_
+    return model.weights_ * norm.pdf(y[:, None], means, model.sigma_)
+
+
+# ---------------------------------------------------------------------- header
+def test_header_values_equal_direct_formulas(fitted):
+    X, y, model, _, summary = fitted
+    dens = _densities(model, X, y)
+    ll = np.log(dens.sum(axis=1)).sum()
+    resp = dens / dens.sum(axis=1, keepdims=True)
+    n, d = len(y), 2 * 3 + 2 + 1
+    h = summary.header
+    assert h["No. observations"] == n and h["Components"] == 2
+    assert h["Parameters"] == d
+    assert h["Log-likelihood"] == pytest.approx(ll, rel=1e-10)
+    assert h["AIC"] == pytest.approx(-2 * ll + 2 * d, rel=1e-10)
+    assert h["BIC"] == pytest.approx(-2 * ll + d * np.log(n), rel=1e-10)
+    hard = resp.argmax(axis=1)
+    icl = -2 * ll + d * np.log(n) - 2 * np.log(resp[np.arange(n), hard]).sum()
+    assert h["ICL"] == pytest.approx(icl, rel=1e-10)
+    np.testing.assert_allclose(h["Size (posterior)"], resp.sum(axis=0), rtol=1e-10)
+    np.testing.assert_array_equal(h["Size (hard)"], np.bincount(hard, minlength=2))
+    assert h["Converged"] is True and h["Iterations"] == model.n_iter_
+
+
+def test_weighted_header_uses_the_weights(fitted):
+    X, y, model, table, _ = fitted
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
+    summary = make_summary(model, X, y, table, sample_weight=w)
+    dens = _densities(model, X, y)
+    resp = dens / dens.sum(axis=1, keepdims=True)
+    assert summary.header["Sum of weights"] == pytest.approx(w.sum())
+    assert summary.header["Log-likelihood"] == pytest.approx(w @ np.log(dens.sum(axis=1)))
+    np.testing.assert_allclose(summary.header["Size (posterior)"], w @ resp, rtol=1e-10)
+    assert "Sum of weights:" in summary.as_text()
+
+
+# ---------------------------------------------------------------------- text
+def test_text_contains_the_header_and_every_parameter(fitted):
+    _, _, model, table, summary = fitted
+    text = str(summary)
+    assert text == summary.as_text() == repr(summary)
+    for key in ("Log-likelihood", "AIC", "BIC", "ICL", "No. observations", "Components",
+                "Converged", "Iterations"):
+        assert f"{key}:" in text
+        assert format_value(summary.header[key]) in text
+    for size in summary.header["Size (posterior)"]:
+        assert format_value(size) in text
+    lines = text.splitlines()
+    for (component, name), row in table.iterrows():
+        heading = lines.index(f"Component {component}")
+        matches = [s for s in lines[heading:] if s.split()[:1] == [name]]
+        assert matches, name
+        assert f"{row['estimate']:.4f}" in matches[0]
+        assert f"{row['std_err']:.4f}" in matches[0]
+    assert "Standard errors: observed information." in text
+    assert "[0.025" in text and "0.975]" in text
+
+
+def test_text_is_aligned(fitted):
+    text = fitted[-1].as_text()
+    lines = text.splitlines()
+    width = len(lines[1])
+    assert width >= 78 and set(lines[1]) == {"="}
+    assert all(len(s) <= width for s in lines if not s.startswith(("Standard", "z and")))
+    rows = [s for s in lines if s.startswith("  ") and s[2].isalpha()]
+    assert len(rows) == 10
+    assert len({len(s) for s in rows if "sigma" not in s and "weight" not in s}) == 1
+    # the estimates' decimal points line up
+    assert len({s.index(".") for s in rows}) == 1
+
+
+def test_untested_cells_are_blank(fitted):
+    text = fitted[-1].as_text()
+    sigma_rows = [s for s in text.splitlines() if s.strip().startswith("sigma")]
+    assert len(sigma_rows) == 2
+    assert all(len(s.split()) == 5 for s in sigma_rows)  # name, estimate, se, interval
+    assert "nan" not in text.lower()
+
+
+def test_long_names_widen_the_table():
+    index = pd.MultiIndex.from_product([[1], ["a_very_long_feature_name_" * 3]])
+    table = coef_table([1.0], [[0.04]], index)
+    text = Summary({"Components": 1}, table).as_text()
+    width = len(text.splitlines()[1])
+    assert width > 78
+    assert all(len(s) <= width for s in text.splitlines())
+
+
+def test_flat_index_and_missing_columns():
+    table = coef_table([1.0, 2.0], np.diag([0.01, 0.04]), pd.Index(["a", "b"]))
+    text = Summary({"Model": "test"}, table).as_text()
+    assert "Component" not in text and "  a" in text and "  b" in text
+    with pytest.raises(ValueError, match="missing columns"):
+        Summary({}, table.drop(columns="z"))
+
+
+def test_bootstrap_table_in_a_summary(fitted):
+    X, y, model, _, _ = fitted
+    init = {"weights": model.weights_, "coef": model.coef_, "intercept": model.intercept_,
+            "sigma": model.sigma_}
+
+    def fit_fn(Xb, yb, w):
+        return RegressionMixture(2, init=init, n_jobs=1).fit(Xb, yb, w)
+
+    result = bootstrap(fit_fn, X.to_numpy(), y, n_boot=10, kind="nonparametric",
+                       random_state=0, reference=model)
+    text = make_summary(model, X, y, result.table()).as_text()
+    assert "nonparametric bootstrap (10 replicates" in text
+
+
+# ---------------------------------------------------------------------- HTML and LaTeX
+def test_html_is_a_well_formed_table(fitted):
+    _, _, _, table, summary = fitted
+    assert summary._repr_html_() == summary.as_html()
+    root = ET.fromstring(summary.as_html())
+    assert root.tag == "div"
+    tables = root.findall("table")
+    assert [t.get("class") for t in tables] == [
+        "regmix-summary-header", "regmix-summary-components", "regmix-summary-coefficients"]
+    coefficients = tables[-1]
+    width = len(coefficients.find("thead/tr"))
+    body = coefficients.findall("tbody/tr")
+    for tr in body:
+        assert sum(int(cell.get("colspan", 1)) for cell in tr) == width == 7
+    names = [tr[0].text for tr in body if len(tr) > 1]
+    assert names == [name for _, name in table.index]
+    assert "P>|z|" in ET.tostring(coefficients, encoding="unicode").replace("&gt;", ">")
+
+
+def test_latex_tabulars(fitted):
+    latex = fitted[-1].as_latex()
+    assert latex.count(r"\begin{tabular}") == 3 == latex.count(r"\end{tabular}")
+    assert r"\begin{tabular}{lrrrrrr}" in latex
+    assert r"log\_x" in latex and r"dose\%" in latex
+    assert r"P\textgreater{}\textbar{}z\textbar{}" in latex
+    coefficients = latex.split(r"\begin{tabular}")[-1]
+    rows = [s for s in coefficients.splitlines() if s.endswith(r"\\")
+            and not s.startswith(r"\multicolumn")]
+    assert len(rows) == 1 + 10
+    assert all(s.replace(r"\&", "").count("&") == 6 for s in rows)
