@@ -235,6 +235,7 @@ def test_formula_design_attribute_round_trips(tmp_path):
     content["fitted"]["x_std"] = content["fitted"]["x_std"][:2]
     content["fitted"]["n_features_in_"] = 2
     content["fitted"]["feature_names_in_"] = content["fitted"]["feature_names_in_"][:2]
+    content["fitted"]["information_"] = None
     with pytest.raises(ValueError, match="4 design columns but coef_ has 2"):
         load(_write(tmp_path, content))
 
@@ -253,3 +254,11 @@ def test_formula_model_round_trips_on_data_frames(tmp_path):
     assert _same_bits(model.predict_components(new), loaded.predict_components(new))
     assert _same_bits(model.posterior(new, new["y"]), loaded.posterior(new, new["y"]))
     assert model.log_likelihood(new, new["y"]) == loaded.log_likelihood(new, new["y"])
+
+
+def test_summary_and_coef_table_survive_a_round_trip(tmp_path):
+    X, y, _, _ = make_regression_mixture(300, 2, 2, random_state=0)
+    model = RegressionMixture(2, random_state=0).fit(X, y)
+    loaded, _ = _round_trip(model, tmp_path)
+    pd.testing.assert_frame_equal(loaded.coef_table(), model.coef_table())
+    assert str(loaded.summary()) == str(model.summary())

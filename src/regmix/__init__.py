@@ -3,6 +3,7 @@
 from . import datasets
 from .em import DegenerateFitError
 from .estimator import RankDeficiencyWarning, RegressionMixture
+from .persistence import load
 from .selection import bootstrap_lr_test, select_components
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "RegressionMixture",
     "bootstrap_lr_test",
     "datasets",
+    "load",
     "select_components",
 ]
 __version__ = "0.1.0"

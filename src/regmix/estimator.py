@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -111,6 +112,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         Show a tqdm progress bar over the starts (with the current iteration and the best
         log-likelihood) for fits that take more than half a second, when standard error
         is a terminal.
+    compute_se : bool, default=True
+        Whether ``fit`` computes the covariance of the estimates from the observed
+        information (one more pass over the rows), for :meth:`coef_table` and
+        :meth:`summary`. Set False to save that pass when only the estimates matter.
 
     Attributes
     ----------
@@ -135,6 +140,20 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     aic_, bic_, icl_ : float
         The information criteria on the training data (see :meth:`aic`, :meth:`bic`,
         :meth:`icl`); ``n`` is the sum of the sample weights.
+    component_sizes_ : ndarray of shape (n_components,)
+        Summed posterior probabilities (weighted) of each component on the training data.
+    component_counts_ : ndarray of shape (n_components,)
+        Rows (weighted) whose most probable component is k.
+    n_samples_fit_ : int
+        Rows seen in fit.
+    sum_weights_ : float
+        Sum of the sample weights in fit (``n_samples_fit_`` without weights).
+    information_ : ndarray or None
+        Observed information (minus the analytic Hessian of the observed-data
+        log-likelihood) at the fitted parameters, in the unconstrained parametrisation
+        ``(beta_1, log sigma_1, ..., beta_K, log sigma_K, eta_2, ..., eta_K)`` with
+        ``pi = softmax(0, eta)``. :meth:`covariance_matrix` maps its inverse to the
+        natural parameters. None when ``compute_se=False``.
     n_passes_ : int
         Passes over the data made by the whole fit (every start, initialisation and
         rejected extrapolations included): the fit's cost in units of one read of X.
@@ -184,6 +203,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         warm_start: bool = False,
         verbose: int = 0,
         progress: bool = False,
+        compute_se: bool = True,
     ) -> None:
         self.n_components = n_components
         self.formula = formula
@@ -202,6 +222,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.progress = progress
+        self.compute_se = compute_se
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -366,12 +387,28 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self._store(best, family, st, source.total_weight, n_params)
+        order = self._store(best, family, st, source.total_weight, n_params)
+        self.n_samples_fit_ = source.n_rows
+        self.sum_weights_ = source.total_weight
         self.aic_ = -2.0 * self.log_likelihood_ + 2.0 * n_params
         self.bic_ = -2.0 * self.log_likelihood_ + n_params * np.log(source.total_weight)
-        self.icl_ = self.bic_ - 2.0 * runner.max_log_posterior(best.params)
+        classes = runner.classification(best.params)
+        self.icl_ = self.bic_ - 2.0 * classes.loglik
+        self.component_sizes_ = classes.resp_sum[order]
+        self.component_counts_ = classes.stats[0][order]
         self.n_passes_ = runner.n_passes
+        self.information_ = self._information(X, y, w) if self.compute_se else None
         return self
+
+    def _information(self, X, y, w) -> np.ndarray:
+        """Observed information at the fitted parameters (one pass in user units)."""
+        from .inference import observed_information_from_source
+
+        params = self._user_params()
+        rows = ArrayData(X, y, w, fit_intercept=self.fit_intercept, standardize=False)
+        return observed_information_from_source(
+            params.weights, params.component.coef, params.component.sigma, rows,
+            chunk_size=int(self.chunk_size))
 
     def _check_warm_start(self) -> None:
         fitted_k = self.weights_.shape[0]
@@ -485,7 +522,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self._feature_labels(self.coef_.shape[1])
 
-    def _store(self, run: EMRun, family, st, total_weight: float, n_params: int) -> None:
+    def _store(self, run: EMRun, family, st, total_weight: float, n_params: int) -> np.ndarray:
+        """Store the run's parameters in user units; return the component order used."""
         params = run.params
         user = family.to_user(params.component, st)
         full = user.coef
@@ -504,6 +542,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.n_parameters_ = int(n_params)
         self._fitted_intercept = bool(self.fit_intercept)
         self._fitted_formula = self.formula
+        return order
 
     # ------------------------------------------------------------------ evaluation
     def _user_params(self) -> MixtureParams:
@@ -622,3 +661,166 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         params = self._user_params().component
         full = np.column_stack([np.ones(n), design]) if self.fit_intercept else design
         return Gaussian().sample(params, full, labels, rng), labels
+
+    # ------------------------------------------------------------------ inference
+    def _parameter_index(self):
+        from .inference import parameter_index
+
+        return parameter_index(self.n_components, self.coef_names(), self.fit_intercept)
+
+    def covariance_matrix(self):
+        """Covariance of the estimates, labelled by (component, parameter).
+
+        From the inverse of the observed information (:attr:`information_`) by the
+        delta method: intercept, coefficients, sigma and weight of each component. The
+        weights sum to one, so the matrix is singular in that direction.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        from .inference import covariance
+
+        check_is_fitted(self)
+        if getattr(self, "information_", None) is None:
+            raise ValueError("standard errors need compute_se=True when fitting")
+        params = self._user_params()
+        cov = covariance(params.weights, params.component.coef, params.component.sigma,
+                         self.information_)
+        index = self._parameter_index()
+        return pd.DataFrame(cov, index=index, columns=index)
+
+    def coef_table(self, alpha: float = 0.05):
+        """Estimates with standard errors, Wald tests and confidence intervals.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            The intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by (component, parameter), with columns ``estimate``, ``std_err``,
+            ``z``, ``p_value``, ``ci_lower`` and ``ci_upper``. Standard errors come from
+            the observed information of the observed-data log-likelihood; ``z`` and
+            ``p_value`` test a zero value and are left empty for sigmas and weights,
+            where zero is on the boundary.
+        """
+        from .inference import coef_table, natural_parameters
+
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+        cov = self.covariance_matrix()
+        params = self._user_params()
+        estimates = natural_parameters(params.weights, params.component.coef,
+                                       params.component.sigma)
+        return coef_table(estimates, cov.to_numpy(), cov.index, alpha)
+
+    def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
+                  sample_weight=None, random_state=None, alpha: float = 0.05,
+                  refit: str = "reference"):
+        """Bootstrap standard errors and percentile intervals, labels matched.
+
+        Parameters
+        ----------
+        X, y :
+            The training data, as given to :meth:`fit`.
+        n_boot : int, default=200
+            Replicates.
+        kind : {"nonparametric", "parametric"}, default="nonparametric"
+            Resample rows with replacement, or simulate responses from this fit at the
+            same features.
+        sample_weight : array-like, optional
+            Row weights, carried along with the rows.
+        random_state : int or None
+            Seed; the same seed gives the same replicates.
+        alpha : float, default=0.05
+            The percentile intervals have coverage ``1 - alpha``.
+        refit : {"reference", "full"}, default="reference"
+            Start every replicate's EM from this fit's parameters (fast, as flexmix's
+            ``boot`` does by default) or refit each replicate with all of this model's
+            starts.
+
+        Returns
+        -------
+        regmix.inference.BootstrapResult
+            ``replicates``, ``std_err``, ``ci`` and ``table()``, indexed like
+            :meth:`coef_table`; ``n_failed`` replicates whose fit failed are dropped.
+        """
+        from sklearn.base import clone
+
+        from .inference import bootstrap
+
+        check_is_fitted(self)
+        if refit not in ("reference", "full"):
+            raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
+        design, response, w = self._design_and_response(X, y, sample_weight)
+        template = clone(self).set_params(warm_start=False, verbose=0, progress=False,
+                                          compute_se=False, formula=None)
+        if refit == "reference":
+            start = {"weights": self.weights_, "coef": self.coef_, "sigma": self.sigma_}
+            if self.fit_intercept:
+                start["intercept"] = self.intercept_
+            template.set_params(init=start, n_init=1)
+
+        def fit_fn(Xb, yb, wb):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return clone(template).fit(Xb, yb, sample_weight=wb)
+
+        def sample_fn(Xb, rng):
+            return self._simulate_response(Xb, rng)[0]
+
+        result = bootstrap(fit_fn, design, response, w, n_boot=n_boot, kind=kind,
+                           random_state=random_state, sample_fn=sample_fn, alpha=alpha,
+                           reference=self)
+        return result
+
+    def summary(self, alpha: float = 0.05):
+        """A statsmodels-style report: fit statistics, then the coefficient table.
+
+        Returns
+        -------
+        regmix.summary.Summary
+            Prints as text; ``as_html()`` (shown in notebooks) and ``as_latex()``.
+        """
+        from .summary import Summary, summary_notes
+
+        check_is_fitted(self)
+        header: dict = {"Model": type(self).__name__, "Family": "Gaussian",
+                        "No. observations": self.n_samples_fit_}
+        if self.sum_weights_ != self.n_samples_fit_:
+            header["Sum of weights"] = self.sum_weights_
+        if self.formula is not None:
+            header["Formula"] = self.formula
+        header.update({
+            "Components": self.n_components,
+            "Converged": self.converged_,
+            "Iterations": self.n_iter_,
+            "Log-likelihood": self.log_likelihood_,
+            "Parameters": self.n_parameters_,
+            "AIC": self.aic_,
+            "BIC": self.bic_,
+            "ICL": self.icl_,
+            "Size (posterior)": self.component_sizes_,
+            "Size (hard)": self.component_counts_,
+        })
+        table = self.coef_table(alpha)
+        return Summary(header, table, notes=summary_notes(table))
+
+    def _repr_html_(self):
+        """A fitted model shows its summary in notebooks; an unfitted one its parameters."""
+        if hasattr(self, "coef_") and getattr(self, "information_", None) is not None:
+            return self.summary().as_html()
+        return super()._repr_html_inner()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` as JSON (see ``docs/model-format.md``).
+
+        :func:`regmix.load` reads it back; predictions are reproduced exactly.
+        """
+        from .persistence import save
+
+        save(self, path)

@@ -208,6 +208,27 @@ def observed_information(
     return 0.5 * (info + info.T)
 
 
+def observed_information_from_source(weights, coef_full, sigma, source,
+                                     chunk_size: int = 8192) -> np.ndarray:
+    """:func:`observed_information` with the rows read from a row source.
+
+    ``source`` is an unstandardised :class:`regmix.data.ArrayData` (or any source with
+    ``ranges``/``chunk`` serving the design in user units), so that no full design
+    matrix with an intercept column is ever built.
+    """
+    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
+    K, p = coef_full.shape
+    layout = _Layout(K, p)
+    info = np.zeros((layout.dim, layout.dim))
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start, stop in source.ranges(int(chunk_size)):
+            chunk = source.chunk(start, stop)
+            w = np.ones(stop - start) if chunk.w is None else chunk.w
+            info -= _chunk_hessian(layout, weights, coef_full, sigma, chunk.XT.T, chunk.y, w)
+    info -= source.total_weight * layout.eta_hessian(weights)
+    return 0.5 * (info + info.T)
+
+
 @dataclass(frozen=True)
 class _Layout:
     """Positions of the parameters of each component in ``theta``."""

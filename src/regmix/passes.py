@@ -181,14 +181,21 @@ def row_posteriors(
     return resp, row_ll
 
 
-def max_log_posterior_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
-    """``sum_i w_i log max_k r_ik`` of one chunk, in ``loglik`` (for ICL)."""
+def classification_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
+    """Classification summaries of one chunk.
+
+    ``loglik`` holds ``sum_i w_i log max_k r_ik`` (the ICL's entropy term, negated),
+    ``resp_sum`` the summed responsibilities and ``stats`` the (weighted) number of rows
+    whose most probable component is k.
+    """
     logd, _ = family.log_density(params, chunk.XT, chunk.y, log_weights)
     resp, _ = log_responsibilities(logd)
+    K = resp.shape[0]
+    w = np.ones(resp.shape[1]) if chunk.w is None else chunk.w
     with np.errstate(divide="ignore"):
         top = np.log(resp.max(axis=0))
-    value = float(top.sum() if chunk.w is None else chunk.w @ top)
-    return PassResult(value, np.zeros(1), ())
+    hard = np.bincount(np.argmax(resp, axis=0), weights=w, minlength=K)
+    return PassResult(float(w @ top), resp @ w, (hard,))
 
 
 class PassRunner:
@@ -230,13 +237,13 @@ class PassRunner:
             n_jobs=self.n_jobs,
         )
 
-    def max_log_posterior(self, params) -> float:
-        """``sum_i w_i log max_k r_ik`` at ``params``: the ICL's entropy term, negated."""
+    def classification(self, params) -> PassResult:
+        """Classification summaries at ``params`` (see :func:`classification_chunk`)."""
         self.n_passes += 1
         log_weights = self.mixing.log_weights(params.weights)
         return run_pass(
             self.source,
-            lambda ch: max_log_posterior_chunk(ch, self.family, params.component, log_weights),
+            lambda ch: classification_chunk(ch, self.family, params.component, log_weights),
             chunk_size=self.chunk_size,
             n_jobs=self.n_jobs,
-        ).loglik
+        )

@@ -40,7 +40,13 @@ FORMAT = "regmix-model"
 FORMAT_VERSION = 1
 
 # fitted numbers written when the model has them, and read when the file has them
-_OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_")
+_OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_")
+# fitted arrays written when the model has them, with their shapes given K and p
+_OPTIONAL_ARRAYS = {
+    "component_sizes_": lambda K, p, i: (K,),
+    "component_counts_": lambda K, p, i: (K,),
+    "information_": lambda K, p, i: (K * (p + 1 + i) + K - 1,) * 2,
+}
 
 
 # ---------------------------------------------------------------------- writing
@@ -140,6 +146,9 @@ def _fitted_to_dict(model: RegressionMixture) -> dict[str, Any]:
     }
     for key in _OPTIONAL_NUMBERS:
         if hasattr(model, key):
+            fitted[key] = _floats(getattr(model, key))
+    for key in _OPTIONAL_ARRAYS:
+        if getattr(model, key, None) is not None:
             fitted[key] = _floats(getattr(model, key))
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
@@ -356,6 +365,12 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
     for key in _OPTIONAL_NUMBERS:
         if key in fitted:
             setattr(model, key, float(_array(fitted, key, (), source)))
+    for key, shape in _OPTIONAL_ARRAYS.items():
+        value = fitted.get(key)
+        shape = shape(K, p, int(model.fit_intercept))
+        setattr(model, key, None if value is None else _array(fitted, key, shape, source))
+    if isinstance(getattr(model, "n_samples_fit_", None), float):
+        model.n_samples_fit_ = int(model.n_samples_fit_)
     _set_feature_names(model, fitted, model.n_features_in_, source)
     _check_parameters(model, source)
 

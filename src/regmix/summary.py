@@ -347,10 +347,12 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None) -> Summar
     })
     header["Size (posterior)"] = w @ resp
     header["Size (hard)"] = hard
-    return Summary(header, table, notes=_notes(table))
+    return Summary(header, table, notes=summary_notes(table))
 
 
-def _notes(table: pd.DataFrame) -> list[str]:
+def summary_notes(table: pd.DataFrame) -> list[str]:
+    """The notes printed under a parameter table (how errors were computed, which rows
+    have no test)."""
     notes = []
     method = table.attrs.get("se_method")
     if method:
