@@ -69,3 +69,30 @@ def test_plot_posterior_rootogram(model, data, ax):
     resp = model.posterior(*data)
     counts, _ = np.histogram(resp[resp[:, 0] > 1e-4, 0], bins=np.linspace(0, 1, 11))
     np.testing.assert_allclose(ax.patches[0].get_data().values, np.sqrt(counts))
+
+
+def test_plot_coefficients(model, ax):
+    from regmix.plotting import plot_coefficients
+
+    plot_coefficients(model, ax=ax)
+    table = model.coef_table()
+    assert len(ax.containers) == 2  # one errorbar container per component
+    first = ax.containers[0].lines[0].get_xdata()
+    np.testing.assert_allclose(first, table.loc[1].loc[["intercept", "x0"], "estimate"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["intercept", "x0"]
+
+
+def test_plot_fit_confidence_bands(model, data, ax):
+    from regmix.plotting import _mean_band
+
+    plot_fit(model, *data, ax=ax, bands=True)
+    assert len(ax.collections) == 3  # the points and one band per component
+    # at x = 0 the band's half-width is z * the intercept's standard error, and at x = 1
+    # it is z * sqrt(var(b0) + 2 cov(b0, b1) + var(b1)), from the covariance matrix
+    cov = model.covariance_matrix()
+    z = 1.959963984540054
+    widths = _mean_band(model, np.array([0.0, 1.0]), 0.05)
+    keys = [(2, "intercept"), (2, "x0")]
+    assert widths[1, 0] == pytest.approx(z * np.sqrt(cov.loc[keys[0], keys[0]]), rel=1e-12)
+    assert widths[1, 1] == pytest.approx(z * np.sqrt(cov.loc[keys, keys].to_numpy().sum()),
+                                         rel=1e-12)

@@ -16,7 +16,8 @@ def _axes(ax):
     return ax
 
 
-def plot_fit(model, X, y, *, ax=None, cmap: str = "coolwarm"):
+def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool = False,
+             alpha: float = 0.05):
     """Data coloured by posterior membership, with each component's fitted line.
 
     For one feature the points are ``(x, y)`` and each component's line is drawn over
@@ -32,6 +33,10 @@ def plot_fit(model, X, y, *, ax=None, cmap: str = "coolwarm"):
     ax : matplotlib Axes, optional
     cmap : str, default="coolwarm"
         Colour map; with two components the colour is the probability of the second.
+    bands : bool, default=False
+        With one feature, shade each line's pointwise ``1 - alpha`` confidence band
+        for the component mean, from the coefficients' covariance (delta method).
+    alpha : float, default=0.05
 
     Returns
     -------
@@ -52,10 +57,14 @@ def plot_fit(model, X, y, *, ax=None, cmap: str = "coolwarm"):
         ax.scatter(design[:, 0], y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
         grid = np.linspace(design[:, 0].min(), design[:, 0].max(), 200)[:, None]
         means = grid @ model.coef_.T + model.intercept_
+        half_widths = _mean_band(model, grid[:, 0], alpha) if bands else None
         for k in range(K):
             color = colors(float(k)) if K == 2 else colors(k % 10)
             ax.plot(grid[:, 0], means[:, k], color=color, lw=2,
                     label=f"component {k + 1} (weight {model.weights_[k]:.2f})")
+            if half_widths is not None:
+                ax.fill_between(grid[:, 0], means[:, k] - half_widths[k],
+                                means[:, k] + half_widths[k], color=color, alpha=0.2, lw=0)
         ax.set_xlabel(_feature_name(model, 0))
     else:
         fitted = model.predict(X)
@@ -66,6 +75,26 @@ def plot_fit(model, X, y, *, ax=None, cmap: str = "coolwarm"):
     ax.set_ylabel("y")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def _mean_band(model, x: np.ndarray, alpha: float) -> np.ndarray:
+    """Half-widths (K, n) of pointwise intervals for each component's mean at x."""
+    from scipy.stats import norm
+
+    cov = model.covariance_matrix()
+    z = norm.ppf(1 - alpha / 2)
+    out = np.empty((model.n_components, len(x)))
+    name = model.coef_names()[0]
+    for k in range(model.n_components):
+        comp = k + 1
+        if model.fit_intercept:
+            keys = [(comp, "intercept"), (comp, name)]
+            block = cov.loc[keys, keys].to_numpy()
+            var = block[0, 0] + 2 * x * block[0, 1] + x * x * block[1, 1]
+        else:
+            var = x * x * cov.loc[(comp, name), (comp, name)]
+        out[k] = z * np.sqrt(np.maximum(var, 0.0))
+    return out
 
 
 def plot_history(model, *, ax=None):
@@ -137,4 +166,52 @@ def plot_posterior(model, X, y, *, ax=None, bins: int = 20, eps: float = 1e-4):
     ax.set_ylabel("sqrt(count)")
     ax.set_xlim(0, 1)
     ax.legend(loc="upper center", fontsize="small")
+    return ax
+
+
+def plot_coefficients(model, *, ax=None, alpha: float = 0.05, table=None,
+                      include=("intercept", "coef")):
+    """Each component's coefficients with ``1 - alpha`` confidence intervals.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model (with ``compute_se=True``), or None when ``table`` is given.
+    ax : matplotlib Axes, optional
+    alpha : float, default=0.05
+    table : pandas.DataFrame, optional
+        A parameter table to draw instead of ``model.coef_table(alpha)`` (for example a
+        bootstrap's ``table()``).
+    include : tuple of str
+        ``"intercept"`` and/or ``"coef"``; sigmas and weights are on other scales.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax)
+    table = model.coef_table(alpha) if table is None else table
+    params = table.index.get_level_values("parameter")
+    keep = np.ones(len(table), dtype=bool) & ~params.isin(["sigma", "weight"])
+    if "intercept" not in include:
+        keep &= params != "intercept"
+    if "coef" not in include:
+        keep &= params == "intercept"
+    table = table[keep]
+    names = list(dict.fromkeys(table.index.get_level_values("parameter")))
+    components = list(dict.fromkeys(table.index.get_level_values("component")))
+    width = 0.8 / max(len(components), 1)
+    for i, comp in enumerate(components):
+        part = table.xs(comp, level="component").reindex(names)
+        est, lo, hi = (part[c].to_numpy(dtype=float) for c in ("estimate", "ci_lower",
+                                                               "ci_upper"))
+        pos = np.arange(len(names)) + (i - (len(components) - 1) / 2) * width
+        ax.errorbar(est, pos, xerr=np.vstack([est - lo, hi - est]), fmt="o", capsize=3,
+                    label=f"component {comp}")
+    ax.axvline(0.0, color="grey", lw=1, ls=":")
+    ax.set_yticks(np.arange(len(names)))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"estimate with {100 * (1 - alpha):.0f}% interval")
+    ax.legend(loc="best", fontsize="small")
     return ax
