@@ -37,11 +37,17 @@ def random_memberships(seed: int, n_components: int) -> Callable:
 
 
 def subset_memberships(seed: int, n_components: int, fraction: float) -> Callable:
-    """Responsibility function: each row joins each component's subset with prob ``fraction``."""
+    """Responsibility function: each row joins each component's subset with prob ``fraction``.
+
+    Rows outside a subset keep a small weight (together 1% of the subset's expected
+    weight), so that a subset that happens to be empty or too small still gives a
+    well-defined fit: the overall least-squares line.
+    """
+    background = 0.01 * fraction
 
     def resp(chunk) -> np.ndarray:
         u = row_uniforms(seed, chunk.start, chunk.stop, n_components).T
-        return (u < fraction).astype(np.float64)
+        return np.where(u < fraction, 1.0, background)
 
     return resp
 

@@ -28,7 +28,10 @@ class ConstantWeights:
 
     def m_step(self, resp_sum: np.ndarray) -> np.ndarray:
         """Maximum-likelihood proportions from the summed (weighted) responsibilities."""
-        return resp_sum / resp_sum.sum()
+        total = resp_sum.sum()
+        if not total > 0:
+            return np.full(resp_sum.shape, 1.0 / resp_sum.shape[0])
+        return resp_sum / total
 
     def to_vector(self, weights: np.ndarray) -> np.ndarray:
         """Unconstrained coordinates (centred log weights) for EM acceleration."""

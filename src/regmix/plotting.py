@@ -144,7 +144,7 @@ def plot_criteria(selection, *, ax=None, criteria=("aic", "bic", "icl")):
     return ax
 
 
-def plot_posterior(model, X, y, *, ax=None, bins: int = 20, eps: float = 1e-4):
+def plot_posterior(model, X, y=None, *, ax=None, bins: int = 20, eps: float = 1e-4):
     """Rootogram of posterior membership probabilities, one histogram per component.
 
     As flexmix's ``rootogram``: for each component, the rows whose posterior probability
