@@ -22,6 +22,11 @@ from .mixing import ConstantWeights
 from .passes import DEFAULT_CHUNK_SIZE, PassRunner, resolve_n_jobs, row_posteriors
 
 
+def _is_row_source(obj) -> bool:
+    """Whether ``obj`` is a streaming row source (such as :class:`regmix.parquet.ParquetData`)."""
+    return hasattr(obj, "iter_chunks") and hasattr(obj, "standardization")
+
+
 def _weighted_mean_std(X: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations of the training features (for ``sample``)."""
     mean = np.average(X, axis=0, weights=w)
@@ -312,7 +317,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
-            Features (numeric), or the data frame when the model has a formula.
+            Features (numeric), or the data frame when the model has a formula, or a
+            streaming row source such as :class:`regmix.parquet.ParquetData` (which
+            then supplies the response and weights itself).
         y : array-like of shape (n_samples,), optional
             Response; required unless the formula has a left-hand side.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -326,11 +333,17 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
             self._check_warm_start()
-        X, y, w = self._validate_Xy(X, y, sample_weight, reset=not warm)
+        if _is_row_source(X):
+            source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
+            n_pos = source.n_rows
+        else:
+            X, y, w = self._validate_Xy(X, y, sample_weight, reset=not warm)
+            n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
+            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept)
+            self._x_mean, self._x_std = _weighted_mean_std(X, w)
         K = self.n_components
-        p = X.shape[1] + int(self.fit_intercept)
+        p = source.n_design
         n_params = K * (p + 1) + (K - 1)
-        n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
         if n_pos < n_params:
             raise ValueError(
                 f"got n_samples={n_pos} rows with positive weight, fewer than the {n_params} "
@@ -338,10 +351,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 "component; use fewer components or features, or more rows"
             )
 
-        source = ArrayData(X, y, w, fit_intercept=self.fit_intercept)
         st = source.standardization
-        self._x_mean, self._x_std = _weighted_mean_std(X, w)
-        if self.fit_intercept and st.y_scale == 1.0 and np.ptp(y) == 0:
+        if y is not None and self.fit_intercept and st.y_scale == 1.0 and np.ptp(y) == 0:
             raise ValueError(
                 f"y is constant (every value is {y[0]!r}); there is nothing to fit a "
                 "mixture of regressions to"
@@ -377,7 +388,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if best is None:
             self._raise_degenerate(len(runs))
         if best.rank_deficient:
-            self._warn_rank_deficiency(runner, X.shape[1])
+            self._warn_rank_deficiency(runner, source.n_features)
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"The best of {len(runs)} start(s) did not converge in max_iter="
@@ -397,15 +408,37 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.component_sizes_ = classes.resp_sum[order]
         self.component_counts_ = classes.stats[0][order]
         self.n_passes_ = runner.n_passes
-        self.information_ = self._information(X, y, w) if self.compute_se else None
+        self.information_ = self._information(source, X, y, w) if self.compute_se else None
         return self
 
-    def _information(self, X, y, w) -> np.ndarray:
+    def _streamed_source(self, source, y, sample_weight):
+        """Check a row source given to ``fit`` and take its feature names."""
+        if y is not None or sample_weight is not None:
+            raise ValueError("with a row source, y and sample_weight come from the source")
+        if self.formula is not None:
+            raise ValueError("a row source names its columns itself; set formula=None")
+        if source.fit_intercept != self.fit_intercept:
+            raise ValueError(
+                f"the source was built with fit_intercept={source.fit_intercept} but the "
+                f"estimator has fit_intercept={self.fit_intercept}"
+            )
+        if getattr(source, "y_column", "") is None:
+            raise ValueError("the row source has no response column")
+        self.n_features_in_ = source.n_features
+        self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)
+        st = source.standardization
+        self._x_mean, self._x_std = st.x_loc.copy(), st.x_scale.copy()
+        return source
+
+    def _information(self, source, X, y, w) -> np.ndarray:
         """Observed information at the fitted parameters (one pass in user units)."""
         from .inference import observed_information_from_source
 
         params = self._user_params()
-        rows = ArrayData(X, y, w, fit_intercept=self.fit_intercept, standardize=False)
+        if X is None:
+            rows = source.plain()
+        else:
+            rows = ArrayData(X, y, w, fit_intercept=self.fit_intercept, standardize=False)
         return observed_information_from_source(
             params.weights, params.component.coef, params.component.sigma, rows,
             chunk_size=int(self.chunk_size))

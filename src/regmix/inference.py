@@ -220,10 +220,13 @@ def observed_information_from_source(weights, coef_full, sigma, source,
     K, p = coef_full.shape
     layout = _Layout(K, p)
     info = np.zeros((layout.dim, layout.dim))
+    if hasattr(source, "ranges"):
+        chunks = (source.chunk(a, b) for a, b in source.ranges(int(chunk_size)))
+    else:
+        chunks = source.iter_chunks(int(chunk_size))
     with threadpool_limits(limits=1, user_api="blas"):
-        for start, stop in source.ranges(int(chunk_size)):
-            chunk = source.chunk(start, stop)
-            w = np.ones(stop - start) if chunk.w is None else chunk.w
+        for chunk in chunks:
+            w = np.ones(chunk.y.shape[0]) if chunk.w is None else chunk.w
             info -= _chunk_hessian(layout, weights, coef_full, sigma, chunk.XT.T, chunk.y, w)
     info -= source.total_weight * layout.eta_hessian(weights)
     return 0.5 * (info + info.T)

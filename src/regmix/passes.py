@@ -125,7 +125,14 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
 def run_pass(
     source, chunk_fn: Callable[[Chunk], PassResult], *, chunk_size: int, n_jobs: int = 1
 ) -> PassResult:
-    """Apply ``chunk_fn`` to every chunk of ``source`` and sum the results in row order."""
+    """Apply ``chunk_fn`` to every chunk of ``source`` and sum the results in row order.
+
+    A source either offers random access (``ranges`` and ``chunk``: chunks are built on
+    the worker threads) or streams (``iter_chunks``: chunks are read in order and handed
+    to the workers a few at a time, so that memory stays bounded).
+    """
+    if not hasattr(source, "ranges"):
+        return _run_streaming(source, chunk_fn, chunk_size=chunk_size, n_jobs=n_jobs)
     ranges = source.ranges(chunk_size)
 
     def work(r: tuple[int, int]) -> PassResult:
@@ -138,6 +145,26 @@ def run_pass(
         else:
             results = _pool(n_jobs).map(work, ranges)
         for res in results:
+            total = res if total is None else total + res
+    return total
+
+
+def _run_streaming(source, chunk_fn, *, chunk_size: int, n_jobs: int) -> PassResult:
+    total = None
+    window = 2 * max(n_jobs, 1)
+    with _single_threaded_blas():
+        pending = []
+        for chunk in source.iter_chunks(chunk_size):
+            if n_jobs <= 1:
+                res = chunk_fn(chunk)
+                total = res if total is None else total + res
+                continue
+            pending.append(_pool(n_jobs).submit(chunk_fn, chunk))
+            if len(pending) >= window:
+                res = pending.pop(0).result()
+                total = res if total is None else total + res
+        for fut in pending:
+            res = fut.result()
             total = res if total is None else total + res
     return total
 

@@ -1,0 +1,236 @@
+"""A row source that streams a Parquet file or directory, batch by batch.
+
+:class:`ParquetData` offers the same chunks as :class:`regmix.data.ArrayData` (design
+transposed and standardised, response, weights) but reads them from disk with
+``pyarrow.dataset``, only the needed columns, one record batch at a time, so that the
+memory a fit needs does not grow with the number of rows. The EM code is unchanged: it
+sees the same :class:`~regmix.passes.PassResult` sums. pyarrow is imported lazily.
+
+Examples
+--------
+>>> from regmix import RegressionMixture
+>>> from regmix.parquet import ParquetData
+>>> source = ParquetData("data.parquet", x=["x1", "x2"], y="y")   # doctest: +SKIP
+>>> model = RegressionMixture(3, random_state=0).fit(source)        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .data import ArrayData, Chunk, Standardization, _safe_scale
+
+
+def _dataset(path):
+    try:
+        import pyarrow.dataset as ds
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "reading Parquet needs pyarrow: pip install 'regmix[parquet]'"
+        ) from err
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no such file or directory: {str(path)!r}")
+    try:
+        return ds.dataset(str(path), format="parquet")
+    except Exception as err:  # pyarrow raises its own error types
+        raise ValueError(f"cannot read {str(path)!r} as Parquet: {err}") from None
+
+
+class ParquetData:
+    """Rows of a Parquet file or directory, streamed in standardised chunks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A Parquet file or a directory of Parquet files (a pyarrow dataset).
+    x : sequence of str
+        Feature columns, in order.
+    y : str, optional
+        Response column (None to read features only).
+    weights : str, optional
+        Sample-weight column.
+    fit_intercept : bool, default=True
+        Whether the design gets a leading column of ones.
+    standardize : bool, default=True
+        Centre and scale as :class:`~regmix.data.ArrayData` does; the statistics take
+        one pass over the file when the source is created.
+    standardization : Standardization, optional
+        Use this map instead of computing one.
+    """
+
+    def __init__(
+        self,
+        path,
+        x: Sequence[str],
+        y: str | None = None,
+        *,
+        weights: str | None = None,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        standardization: Standardization | None = None,
+    ) -> None:
+        self.path = path
+        self.x_columns = [str(c) for c in x]
+        if not self.x_columns:
+            raise ValueError("x must name at least one feature column")
+        self.y_column = y
+        self.weight_column = weights
+        self.fit_intercept = fit_intercept
+        self._dataset = _dataset(path)
+        self._check_schema()
+        self.n_features = len(self.x_columns)
+        self.n_design = self.n_features + int(fit_intercept)
+        self.n_rows, self.total_weight, stats = self._first_pass()
+        if self.n_rows == 0:
+            raise ValueError(f"{str(path)!r} has no rows")
+        if standardization is not None:
+            self.standardization = standardization
+        elif standardize:
+            self.standardization = self._standardization(*stats)
+        else:
+            self.standardization = Standardization.identity(self.n_features, fit_intercept)
+        st = self.standardization
+        self._x_loc, self._x_inv = st.x_loc, 1.0 / st.x_scale
+        self._y_loc, self._y_inv = st.y_loc, 1.0 / st.y_scale
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def columns(self) -> list[str]:
+        """The columns read from the file."""
+        cols = list(self.x_columns)
+        cols += [c for c in (self.y_column, self.weight_column) if c is not None]
+        return cols
+
+    def _check_schema(self) -> None:
+        import pyarrow.types as pat
+
+        schema = self._dataset.schema
+        for col in self.columns:
+            if col not in schema.names:
+                raise ValueError(
+                    f"column {col!r} is not in {str(self.path)!r}; it has "
+                    f"{', '.join(schema.names)}"
+                )
+            kind = schema.field(col).type
+            if not (pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind)):
+                raise ValueError(f"column {col!r} is not numeric (type {kind})")
+
+    def _batches(self, batch_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray | None,
+                                                          np.ndarray | None]]:
+        """(start, X, y, w) blocks in file order, validated."""
+        start = 0
+        for batch in self._dataset.to_batches(columns=self.columns, batch_size=batch_size):
+            n = batch.num_rows
+            if n == 0:
+                continue
+            cols = [batch.column(c).to_numpy(zero_copy_only=False).astype(np.float64,
+                                                                          copy=False)
+                    for c in self.columns]
+            X = np.column_stack(cols[: self.n_features])
+            rest = cols[self.n_features:]
+            y = rest.pop(0) if self.y_column is not None else None
+            w = rest.pop(0) if self.weight_column is not None else None
+            self._check_block(start, X, y, w)
+            yield start, X, y, w
+            start += n
+
+    def _check_block(self, start, X, y, w) -> None:
+        for name, arr in [*zip(self.x_columns, X.T, strict=True), (self.y_column, y),
+                          (self.weight_column, w)]:
+            if arr is None:
+                continue
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                row = start + int(np.argmax(bad))
+                raise ValueError(f"column {name!r} has a missing or non-finite value at row "
+                                 f"{row}")
+        if w is not None and np.any(w < 0):
+            row = start + int(np.argmax(w < 0))
+            raise ValueError(f"weight column {self.weight_column!r} is negative at row {row}")
+
+    def _first_pass(self):
+        """Row count, total weight and shifted sums for the standardisation."""
+        n, wsum = 0, 0.0
+        shift_x = shift_y = None
+        sx = sxx = None
+        sy = syy = 0.0
+        for _, X, y, w in self._batches(1 << 16):
+            ww = np.ones(X.shape[0]) if w is None else w
+            if shift_x is None:
+                shift_x = X.mean(axis=0)
+                shift_y = float(y.mean()) if y is not None else 0.0
+                sx = np.zeros(self.n_features)
+                sxx = np.zeros(self.n_features)
+            dx = X - shift_x
+            sx += ww @ dx
+            sxx += ww @ (dx * dx)
+            if y is not None:
+                dy = y - shift_y
+                sy += float(ww @ dy)
+                syy += float(ww @ (dy * dy))
+            n += X.shape[0]
+            wsum += float(ww.sum())
+        return n, wsum, (shift_x, shift_y, sx, sxx, sy, syy, wsum)
+
+    def _standardization(self, shift_x, shift_y, sx, sxx, sy, syy, wsum) -> Standardization:
+        if not wsum > 0:
+            raise ValueError("the sample weights sum to zero")
+        mean_dx, mean_dy = sx / wsum, sy / wsum
+        if self.fit_intercept:
+            x_loc = shift_x + mean_dx
+            x_scale = np.sqrt(np.maximum(sxx / wsum - mean_dx**2, 0.0))
+            y_loc = shift_y + mean_dy
+            y_scale = np.sqrt(max(syy / wsum - mean_dy**2, 0.0))
+        else:
+            x_loc = np.zeros(self.n_features)
+            # root mean square about zero
+            x_scale = np.sqrt(np.maximum(sxx / wsum + 2 * shift_x * mean_dx + shift_x**2, 0))
+            y_loc = 0.0
+            y_scale = np.sqrt(max(syy / wsum + 2 * shift_y * mean_dy + shift_y**2, 0.0))
+        if not y_scale > 0:
+            y_scale = 1.0
+        return Standardization(x_loc, _safe_scale(x_scale), float(y_loc), float(y_scale),
+                               self.fit_intercept)
+
+    # ------------------------------------------------------------------ the source protocol
+    def iter_chunks(self, chunk_size: int) -> Iterator[Chunk]:
+        """Standardised chunks of at most ``chunk_size`` rows, in file order."""
+        for start, X, y, w in self._batches(chunk_size):
+            c = X.shape[0]
+            XT = np.empty((self.n_design, c))
+            block = XT[1:] if self.fit_intercept else XT
+            if self.fit_intercept:
+                XT[0] = 1.0
+            np.subtract(X.T, self._x_loc[:, None], out=block)
+            block *= self._x_inv[:, None]
+            yc = np.zeros(c) if y is None else (y - self._y_loc) * self._y_inv
+            yield Chunk(start, XT, yc, w)
+
+    def plain(self) -> ParquetData:
+        """The same rows in user units (no standardisation)."""
+        return ParquetData(self.path, self.x_columns, self.y_column,
+                           weights=self.weight_column, fit_intercept=self.fit_intercept,
+                           standardize=False)
+
+    def subsample(self, size: int, seed: int) -> ArrayData:
+        """About ``size`` rows drawn by a per-row hash, held in memory, same units."""
+        from ._rowhash import row_uniforms
+
+        fraction = size / self.n_rows
+        Xs, ys, ws = [], [], []
+        for start, X, y, w in self._batches(1 << 16):
+            keep = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0] < fraction
+            Xs.append(X[keep])
+            ys.append(None if y is None else y[keep])
+            ws.append(None if w is None else w[keep])
+        return ArrayData(
+            np.concatenate(Xs),
+            None if self.y_column is None else np.concatenate(ys),
+            None if self.weight_column is None else np.concatenate(ws),
+            fit_intercept=self.fit_intercept,
+            standardization=self.standardization,
+        )
