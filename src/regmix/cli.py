@@ -1,16 +1,724 @@
-"""The ``regmix`` command line."""
+"""The ``regmix`` command line: ``fit``, ``select``, ``predict`` and ``demo``.
+
+Data files are CSV (``.csv``, optionally compressed as ``.csv.gz``, ``.csv.bz2``,
+``.csv.xz``, ``.csv.zip`` or ``.csv.zst``) or Parquet (a ``.parquet`` or ``.pq`` file, or
+a directory of Parquet files; reading Parquet needs pyarrow). Results go to standard
+output; notes ("wrote ...") and warnings go to standard error.
+
+Every mistake of the user -- a missing, empty or unreadable file, an unknown column, a
+formula that cannot be parsed or evaluated, a bad option value, a damaged model file, a
+fit that cannot be made -- ends the command with exit status 2 and exactly one line on
+standard error, starting with ``error: ``.
+"""
 
 from __future__ import annotations
 
+import errno
+import functools
+import json
+import math
+import re
 import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+import numpy as np
+import pandas as pd
+
+from .em import DegenerateFitError
+from .estimator import RegressionMixture
+from .selection import CRITERIA
+
+__all__ = ["main", "model_report", "predictions", "read_data"]
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+MAX_K_VALUES = 1000
+
+# Summary header labels and the keys they get in JSON output (other labels are slugged).
+_HEADER_KEYS = {
+    "Model": "model",
+    "Family": "family",
+    "No. observations": "n_observations",
+    "Sum of weights": "sum_weights",
+    "Formula": "formula",
+    "Components": "n_components",
+    "Converged": "converged",
+    "Iterations": "n_iter",
+    "Log-likelihood": "log_likelihood",
+    "Parameters": "n_parameters",
+    "AIC": "aic",
+    "BIC": "bic",
+    "ICL": "icl",
+    "Size (posterior)": "component_sizes",
+    "Size (hard)": "component_counts",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# ---------------------------------------------------------------------- errors
+class UserError(click.ClickException):
+    """A mistake in the command line or its input: one line on stderr, exit status 2.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong; only its first line is shown.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_first_line(message))
+
+    def show(self, file=None) -> None:
+        """Write ``error: <message>`` as one line to ``file`` (standard error)."""
+        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
+
+
+def _first_line(text: object) -> str:
+    """The first non-empty line of ``text``, stripped."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its lines joined by spaces."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _error_text(err: BaseException) -> str:
+    """A one-line description of an exception raised by the library or the OS."""
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        return f"{err.strerror}{where}"
+    return _first_line(err) or type(err).__name__
+
+
+@contextmanager
+def _one_line_click_errors() -> Iterator[None]:
+    """Turn click's usage errors (usage lines, hint, message) into a :class:`UserError`."""
+    try:
+        yield
+    except (UserError, click.exceptions.NoArgsIsHelpError):
+        raise
+    except click.ClickException as err:
+        message = _one_line(err.format_message())
+        ctx = getattr(err, "ctx", None)
+        if isinstance(err, click.UsageError) and ctx is not None:
+            message = f"{message} (see '{ctx.command_path} --help')"
+        raise UserError(message) from None
+
+
+class RegmixGroup(click.Group):
+    """A click group whose usage errors are a single ``error: ...`` line, exit status 2.
+
+    Click reports a bad option or argument with the usage line, a hint and the message;
+    here the whole report is one line on standard error.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        """Parse the group's own options; usage errors become one line."""
+        with _one_line_click_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Resolve, parse and run the subcommand; usage errors and warnings are one line."""
+        with warnings.catch_warnings(), _one_line_click_errors():
+            warnings.showwarning = _show_warning
+            return super().invoke(ctx)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning as one ``warning: ...`` line on standard error."""
+    click.echo(f"warning: {_first_line(message)}", err=True)
+
+
+def _command_boundary(func: F) -> F:
+    """Report the library's ValueError, TypeError and OSError as a :class:`UserError`.
+
+    :class:`~regmix.DegenerateFitError` is a ValueError. A broken pipe on standard output
+    is left to click, which exits quietly.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except OSError as err:
+            if err.errno == errno.EPIPE:
+                raise
+            raise UserError(_error_text(err)) from None
+        except (DegenerateFitError, ValueError, TypeError) as err:
+            raise UserError(_error_text(err)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------- input
+def read_data(path: str) -> pd.DataFrame:
+    """Read a data set from a CSV file or a Parquet file or directory.
+
+    Parameters
+    ----------
+    path : str
+        A ``.csv`` file (possibly compressed: ``.csv.gz`` and so on), a ``.parquet`` or
+        ``.pq`` file, or a directory of Parquet files.
+
+    Returns
+    -------
+    pandas.DataFrame
+        At least one row and one column.
+
+    Raises
+    ------
+    UserError
+        When the path does not exist, has an unknown file type, is empty or cannot be
+        read, or when pyarrow is needed and missing.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"cannot read {path}: no such file or directory")
+    if p.is_dir():
+        kind = "Parquet"
+    else:
+        name = p.name.lower()
+        if name.endswith(CSV_SUFFIXES):
+            kind = "CSV"
+        elif name.endswith(PARQUET_SUFFIXES):
+            kind = "Parquet"
+        else:
+            raise UserError(
+                f"unknown file type of {path}: expected a .csv file, a .parquet file or a "
+                "directory of Parquet files"
+            )
+        try:
+            size = p.stat().st_size
+        except OSError as err:
+            raise UserError(f"cannot read {path}: {_error_text(err)}") from None
+        if size == 0:
+            raise UserError(f"{path} is empty")
+    try:
+        frame = _read_csv(p) if kind == "CSV" else _read_parquet(p)
+    except UserError:
+        raise
+    except (OSError, ValueError, TypeError, ImportError) as err:
+        # ImportError: a compression library pandas needs (zstandard, say) is missing
+        raise UserError(f"cannot read {path} as {kind}: {_error_text(err)}") from None
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise UserError(f"{path} has no data rows")
+    return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, skipinitialspace=True)
+
+
+def _need_pyarrow(what: str):
+    """Import pyarrow, or fail with a one-line hint naming ``what`` needs it."""
+    try:
+        import pyarrow
+    except ImportError:
+        raise UserError(
+            f"{what} needs pyarrow, which is not installed: pip install 'regmix[parquet]'"
+        ) from None
+    return pyarrow
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    pyarrow = _need_pyarrow(f"reading {path}")
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except pyarrow.ArrowException as err:
+        raise ValueError(_error_text(err)) from None
+
+
+def load_model(path: str) -> RegressionMixture:
+    """Read a model file written by ``regmix fit --out`` or ``RegressionMixture.save``.
+
+    Raises
+    ------
+    UserError
+        When the file cannot be read, is damaged, is not a regmix model or was written
+        by a newer regmix.
+    """
+    from .persistence import load
+
+    try:
+        return load(path)
+    except OSError as err:
+        raise UserError(f"cannot read model {path}: {err.strerror or err}") from None
+
+
+# ---------------------------------------------------------------------- output
+def _check_output(path: str | None) -> None:
+    """Refuse, before any work, an output path whose directory does not exist."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"cannot write {path}: it is a directory")
+    parent = p.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write {path}: no such directory {parent}")
+
+
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Report an OSError while writing ``path`` as one line."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno == errno.EPIPE:
+            raise
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _need_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError("--plot needs matplotlib: pip install 'regmix[plot]'") from None
+
+
+def _note(message: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(message, err=True)
+
+
+def _progress(quiet: bool) -> bool:
+    """Show progress bars only on a terminal, and never with ``--quiet``."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return not quiet and isatty is not None and bool(isatty())
+
+
+@contextmanager
+def _collected_warnings() -> Iterator[list[str]]:
+    """Collect the warnings raised in the block; print each once as ``warning: ...``.
+
+    The list yielded is filled when the block ends (and stays empty if it raises: the
+    error line is then the only output on standard error).
+    """
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        yield messages
+    for item in caught:
+        text = _first_line(item.message)
+        if text and text not in messages:
+            messages.append(text)
+    for text in messages:
+        click.echo(f"warning: {text}", err=True)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` made of JSON types only; NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _dump_json(obj: dict[str, Any]) -> str:
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False)
+
+
+def _header_key(label: str) -> str:
+    return _HEADER_KEYS.get(label) or re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
+
+
+def model_report(model: RegressionMixture) -> dict[str, Any]:
+    """A fitted model as a JSON-ready dict: header, coefficient table and diagnostics.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model (with standard errors).
+
+    Returns
+    -------
+    dict
+        ``header``: the summary's header values (``model``, ``family``,
+        ``n_observations``, ``formula``, ``n_components``, ``converged``, ``n_iter``,
+        ``log_likelihood``, ``n_parameters``, ``aic``, ``bic``, ``icl``,
+        ``component_sizes``, ``component_counts``); ``coefficients``: one record per row
+        of :meth:`RegressionMixture.coef_table` (``component``, ``parameter``,
+        ``estimate``, ``std_err``, ``z``, ``p_value``, ``ci_lower``, ``ci_upper``; an
+        empty test is None); ``diagnostics``: ``converged``, ``n_iter``, ``n_passes``
+        and ``log_likelihood_history``.
+    """
+    summary = model.summary()
+    header = {_header_key(label): value for label, value in summary.header.items()}
+    records = summary.table.reset_index().to_dict(orient="records")
+    diagnostics = {
+        "converged": model.converged_,
+        "n_iter": model.n_iter_,
+        "n_passes": model.n_passes_,
+        "log_likelihood_history": model.log_likelihood_history_,
+    }
+    return {"header": header, "coefficients": records, "diagnostics": diagnostics}
+
+
+# ---------------------------------------------------------------------- plots
+def _save_fit_plot(model: RegressionMixture, frame: pd.DataFrame, path: str) -> None:
+    """Two panels: the data with each component's fit, and the log-likelihood history."""
+    from matplotlib.figure import Figure
+
+    from .plotting import plot_fit, plot_history
+
+    fig = Figure(figsize=(11, 4.5))
+    ax_fit, ax_ll = fig.subplots(1, 2)
+    plot_fit(model, frame, None, ax=ax_fit)
+    K = model.n_components
+    ax_fit.set_title(
+        "points coloured by P(component 2 | x, y)" if K == 2
+        else "points coloured by the most probable component"
+    )
+    plot_history(model, ax=ax_ll)
+    fig.suptitle(f"{model.formula}, K = {K}")
+    fig.tight_layout()
+    with _writing(path):
+        fig.savefig(path, dpi=110)
+
+
+def _save_criteria_plot(selection, path: str) -> None:
+    from matplotlib.figure import Figure
+
+    from .plotting import plot_criteria
+
+    fig = Figure(figsize=(6.5, 4.5))
+    plot_criteria(selection, ax=fig.subplots())
+    fig.tight_layout()
+    with _writing(path):
+        fig.savefig(path, dpi=110)
+
+
+# ---------------------------------------------------------------------- options
+class ComponentRange(click.ParamType):
+    """Numbers of components: ``3``, a range ``1-5``, a list ``1,2,4`` or both ``1-3,6``.
+
+    Converts to a sorted list of distinct integers >= 1.
+    """
+
+    name = "K-range"
+
+    def convert(self, value: Any, param, ctx) -> list[int]:
+        """Parse ``value``; a bad value fails with click's one-line usage error."""
+        if isinstance(value, (list, tuple)):
+            return sorted({int(v) for v in value})
+        text = str(value).strip()
+        found: set[int] = set()
+        for part in text.split(","):
+            part = part.strip()
+            single = re.fullmatch(r"[+-]?\d+", part)
+            span = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+            if single:
+                lo = hi = int(part)
+            elif span:
+                lo, hi = int(span.group(1)), int(span.group(2))
+            else:
+                self.fail(
+                    f"{text!r} is not a number of components, a range such as '1-5' or a "
+                    "list such as '1,2,4'", param, ctx)
+            if lo < 1:
+                self.fail(f"{text!r}: numbers of components must be >= 1", param, ctx)
+            if lo > hi:
+                self.fail(f"{text!r}: the range {part!r} is empty (its start exceeds its end)",
+                          param, ctx)
+            if hi - lo + len(found) >= MAX_K_VALUES:
+                self.fail(f"{text!r}: at most {MAX_K_VALUES} numbers of components", param, ctx)
+            found.update(range(lo, hi + 1))
+        return sorted(found)
+
+
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply click options so that they are listed in the order given."""
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+_formula_option = click.option(
+    "--formula", required=True, metavar="FORMULA",
+    help="Model formula, e.g. \"y ~ x\" or \"y ~ x + C(g)\" (formulaic syntax); the "
+         "response is the left-hand side.")
+_fit_settings = _options(
+    click.option("--n-init", default=4, show_default=True, type=click.IntRange(min=1),
+                 metavar="N", help="Starts per fit; the highest log-likelihood wins."),
+    click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+                 metavar="S", help="Random seed of the starts; the same seed gives the same fit."),
+)
+_report_options = _options(
+    click.option("--format", "fmt", default="text", show_default=True,
+                 type=click.Choice(["text", "json"], case_sensitive=False),
+                 help="Print a text report or a JSON object."),
+    click.option("--quiet", "-q", is_flag=True,
+                 help="No progress bar and no 'wrote ...' notes."),
+)
+
+
+# ---------------------------------------------------------------------- commands
+@click.group(cls=RegmixGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="regmix")
 def main() -> None:
-    """Finite mixtures of regressions fitted by exact maximum-likelihood EM."""
+    """Finite mixtures of regressions fitted by exact maximum-likelihood EM.
+
+    DATA is a CSV file or a Parquet file or directory. Errors are reported on one line
+    of standard error and exit with status 2.
+    """
+
+
+@main.command()
+@click.argument("data", type=click.Path())
+@_formula_option
+@click.option("-k", "--components", "n_components", default=2, show_default=True,
+              type=click.IntRange(min=1), metavar="K", help="Number of components K.")
+@_fit_settings
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the fitted model (JSON) here, for 'regmix predict'.")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Write a PNG: the data with each component's line, and the "
+                   "log-likelihood per iterate.")
+@_report_options
+@_command_boundary
+def fit(data: str, formula: str, n_init: int, seed: int, fmt: str, quiet: bool,
+        n_components: int, out: str | None, plot: str | None) -> None:
+    """Fit a K-component mixture of regressions to DATA and report it."""
+    _check_output(out)
+    _check_output(plot)
+    if plot is not None:
+        _need_matplotlib()
+    frame = read_data(data)
+    model = RegressionMixture(n_components, formula=formula, n_init=n_init, random_state=seed,
+                              progress=_progress(quiet))
+    as_json = fmt.lower() == "json"
+    with _collected_warnings() as caught:
+        model.fit(frame)
+        report = model_report(model) if as_json else model.summary().as_text()
+    if as_json:
+        click.echo(_dump_json({**report, "warnings": caught}))
+    else:
+        click.echo(report)
+    _save_outputs(model, frame, out, plot, quiet)
+
+
+def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str | None,
+                  plot: str | None, quiet: bool, plot_fn: Callable | None = None) -> None:
+    if out is not None:
+        with _writing(out):
+            model.save(out)
+        _note(f"wrote {out}", quiet)
+    if plot is not None:
+        if plot_fn is None:
+            _save_fit_plot(model, frame, plot)
+        else:
+            plot_fn(plot)
+        _note(f"wrote {plot}", quiet)
+
+
+@main.command()
+@click.argument("data", type=click.Path())
+@_formula_option
+@click.option("-k", "--components", "ks", default="1-5", show_default=True,
+              type=ComponentRange(), metavar="KS",
+              help="Numbers of components to try: a range '1-5', a list '1,2,4' or both.")
+@click.option("--criterion", default="bic", show_default=True,
+              type=click.Choice(CRITERIA, case_sensitive=False),
+              help="Criterion to minimise.")
+@_fit_settings
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the chosen model (JSON) here.")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Write a PNG of the criteria against K.")
+@_report_options
+@_command_boundary
+def select(data: str, formula: str, n_init: int, seed: int, fmt: str, quiet: bool,
+           ks: list[int], criterion: str, out: str | None, plot: str | None) -> None:
+    """Fit a mixture for each K and choose K by an information criterion."""
+    from .selection import select_components
+
+    criterion = criterion.lower()
+    _check_output(out)
+    _check_output(plot)
+    if plot is not None:
+        _need_matplotlib()
+    template = RegressionMixture(max(ks), formula=formula, n_init=n_init, random_state=seed,
+                                 progress=_progress(quiet))
+    template._check_params()  # refuse an impossible K before fitting the smaller ones
+    frame = read_data(data)
+    as_json = fmt.lower() == "json"
+    with _collected_warnings() as caught:
+        selection = select_components(frame, n_components=ks, criterion=criterion,
+                                      estimator=template)
+        best = selection.best_estimator_
+        if as_json:
+            report = {"criterion": criterion,
+                      "best_n_components": selection.best_n_components_,
+                      "table": _selection_records(selection),
+                      "best": model_report(best)}
+        else:
+            text = f"{_selection_text(selection)}\n\n{best.summary().as_text()}"
+    if as_json:
+        click.echo(_dump_json({**report, "warnings": caught}))
+    else:
+        click.echo(text)
+    _save_outputs(best, frame, out, plot, quiet,
+                  plot_fn=lambda path: _save_criteria_plot(selection, path))
+
+
+def _selection_records(selection) -> list[dict[str, Any]]:
+    """The rows of a selection's table as records (``n_parameters`` an int or None)."""
+    records = selection.table.reset_index().to_dict(orient="records")
+    for row in records:
+        n_par = row["n_parameters"]
+        row["n_parameters"] = None if pd.isna(n_par) else int(n_par)
+    return records
+
+
+def _selection_text(selection) -> str:
+    """The table of a component selection as fixed-width text, the choice marked."""
+    table = selection.table
+    crit = selection.criterion.upper()
+    labels = ["K", "log-likelihood", "parameters", "AIC", "BIC", "ICL", "converged", "status"]
+    rows = []
+
+    def num(v: float, spec: str = ".3f") -> str:
+        return "-" if pd.isna(v) else format(float(v), spec)
+
+    for k, row in table.iterrows():
+        status = str(row["status"]).split(":", 1)[0]
+        rows.append([
+            ("* " if k == selection.best_n_components_ else "") + str(k),
+            num(row["log_likelihood"]), num(row["n_parameters"], ".0f"),
+            num(row["aic"]), num(row["bic"]), num(row["icl"]),
+            str(bool(row["converged"])), status,
+        ])
+    widths = [max(len(r[j]) for r in [labels, *rows]) for j in range(len(labels))]
+
+    def line(cells: Sequence[str]) -> str:
+        head = [c.rjust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True)]
+        return "  ".join([*head, cells[-1]]).rstrip()
+
+    out = [f"Number of components by {crit} (smaller is better)", line(labels)]
+    out += [line(r) for r in rows]
+    out.append(f"chosen: K = {selection.best_n_components_} (* smallest {crit})")
+    return "\n".join(out)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the predictions here (CSV, or Parquet for .parquet/.pq) instead of "
+                   "standard output.")
+@click.option("--quiet", "-q", is_flag=True, help="No 'wrote ...' note.")
+@_command_boundary
+def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
+    """Predict DATA with a saved MODEL; write one CSV row per row of DATA.
+
+    Columns: predicted (the mixture mean), mean_1 ... mean_K (each component's mean)
+    and, when DATA holds the response, posterior_1 ... posterior_K and component (the
+    most probable one, counted from 1). The index of DATA comes first when it is not
+    the default 0, 1, 2, ...
+    """
+    _check_output(out)
+    if out is not None and out.lower().endswith(PARQUET_SUFFIXES):
+        _need_pyarrow(f"writing {out}")
+    model = load_model(model_path)
+    frame = read_data(data)
+    with _collected_warnings():
+        table = predictions(model, frame)
+    keep_index = not _is_default_index(frame.index)
+    if out is None:
+        sys.stdout.write(table.to_csv(index=keep_index))
+        sys.stdout.flush()
+        return
+    with _writing(out):
+        if out.lower().endswith(PARQUET_SUFFIXES):
+            table.to_parquet(out, index=keep_index)
+        else:
+            table.to_csv(out, index=keep_index)
+    _note(f"wrote {table.shape[0]} rows to {out}", quiet)
+
+
+def _is_default_index(index: pd.Index) -> bool:
+    return (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+            and index.name is None)
+
+
+def _model_input(model: RegressionMixture, frame: pd.DataFrame):
+    """What the model's methods take: the frame (formula) or the feature columns."""
+    if getattr(model, "formula", None) is not None:
+        return frame
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        missing = [str(n) for n in names if n not in frame.columns]
+        if missing:
+            raise UserError(
+                f"the data lack the model's feature column(s) {', '.join(map(repr, missing))}"
+            )
+        return frame[list(names)]
+    if frame.shape[1] != model.n_features_in_:
+        raise UserError(
+            f"the model takes {model.n_features_in_} unnamed feature(s) but the data have "
+            f"{frame.shape[1]} columns"
+        )
+    return frame.to_numpy()
+
+
+def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
+    """Predictions of a fitted model for the rows of ``frame``, in their order.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model.
+    frame : pandas.DataFrame
+        New rows. With a formula model they hold the right-hand side's columns and,
+        optionally, the response's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``frame``: ``predicted`` (as :meth:`RegressionMixture.predict`),
+        ``mean_1`` ... ``mean_K`` (:meth:`RegressionMixture.predict_components`) and,
+        when the rows hold the response of a formula model, ``posterior_1`` ...
+        ``posterior_K`` (:meth:`RegressionMixture.posterior`) and ``component``, the
+        most probable component counted from 1.
+    """
+    X = _model_input(model, frame)
+    means = model.predict_components(X)
+    K = means.shape[1]
+    columns: dict[str, np.ndarray] = {"predicted": means @ model.weights_}
+    columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
+    design = getattr(model, "formula_design_", None)
+    if design is not None and design.has_response(frame):
+        post = model.posterior(frame)
+        columns.update({f"posterior_{k + 1}": post[:, k] for k in range(K)})
+        columns["component"] = np.argmax(post, axis=1) + 1
+    return pd.DataFrame(columns, index=frame.index)
 
 
 @main.command()

@@ -1,0 +1,434 @@
+"""The ``regmix`` command line, run as the real console script in subprocesses.
+
+Starting a subprocess costs about a second (mostly imports), so the script's command
+lines are started together, a few at a time, when the first test needs one; each test
+then waits for its own and checks it against the library called in-process. One user
+error of each kind runs as the real script; further variants of usage errors run
+in-process through click's test runner, which goes through the same code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import regmix
+from regmix import RegressionMixture, select_components
+from regmix.cli import ComponentRange
+from regmix.datasets import make_regression_mixture
+
+SCRIPT = Path(sys.executable).with_name("regmix")
+PNG = b"\x89PNG\r\n\x1a\n"
+FORMULA = "y ~ x"
+
+# name -> arguments; "{d}" stands for the directory of the data files
+RUNS: dict[str, list[str]] = {
+    "fit_text": ["fit", "{d}/two.csv", "--formula", FORMULA, "-k", "2", "--n-init", "2",
+                 "--seed", "1", "--out", "{d}/fit-model.json", "--plot", "{d}/fit.png"],
+    "fit_json": ["fit", "{d}/two.parquet", "--formula", FORMULA, "--components", "2",
+                 "--n-init", "2", "--seed", "5", "--format", "json", "--quiet"],
+    "select_text": ["select", "{d}/two.csv", "--formula", FORMULA, "-k", "1-3",
+                    "--n-init", "1", "--seed", "2"],
+    "select_json": ["select", "{d}/two.parquet", "--formula", FORMULA, "-k", "3,1,2",
+                    "--criterion", "icl", "--n-init", "1", "--seed", "2", "--format", "json",
+                    "--plot", "{d}/criteria.png", "--out", "{d}/best.json"],
+    "predict_stdout": ["predict", "{d}/model.json", "{d}/two.csv"],
+    "predict_index_out": ["predict", "{d}/model.json", "{d}/features-indexed.parquet",
+                          "--out", "{d}/predictions.csv"],
+}
+
+# name -> (arguments, a fragment of the one error line); every one must exit 2.
+# One of each kind runs as the real script; more variants run in-process below.
+ERRORS: dict[str, tuple[list[str], str]] = {
+    "missing_file": (["fit", "{d}/nope.csv", "--formula", FORMULA], "cannot read"),
+    "empty_file": (["fit", "{d}/empty.csv", "--formula", FORMULA], "is empty"),
+    "unknown_file_type": (["fit", "{d}/data.txt", "--formula", FORMULA], "unknown file type"),
+    "damaged_parquet": (["fit", "{d}/damaged.parquet", "--formula", FORMULA], "cannot read"),
+    "unknown_column": (["fit", "{d}/two.csv", "--formula", "y ~ z"], "'z'"),
+    "unparsable_formula": (["fit", "{d}/two.csv", "--formula", "y ~ (x"],
+                           "cannot parse formula"),
+    "non_numeric_response": (["fit", "{d}/strings.csv", "--formula", FORMULA], "not numeric"),
+    "too_few_rows": (["fit", "{d}/few.csv", "--formula", FORMULA], "fewer than"),
+    "k_zero": (["fit", "{d}/two.csv", "--formula", FORMULA, "-k", "0"], "--components"),
+    "degenerate_fit": (["fit", "{d}/two.csv", "--formula", FORMULA, "-k", "15", "--n-init",
+                        "1"], "start(s) produced a component"),
+    "bad_format": (["fit", "{d}/two.csv", "--formula", FORMULA, "--format", "xml"],
+                   "--format"),
+    "range_reversed": (["select", "{d}/two.csv", "--formula", FORMULA, "-k", "5-1"],
+                       "is empty"),
+    "damaged_model": (["predict", "{d}/truncated.json", "{d}/two.csv"], "damaged"),
+    "newer_model": (["predict", "{d}/newer.json", "{d}/two.csv"], "newer regmix"),
+    "parquet_without_pyarrow": (["fit", "{d}/two.parquet", "--formula", FORMULA],
+                                "needs pyarrow"),
+}
+
+MORE_ERRORS: dict[str, tuple[list[str], str]] = {
+    "header_only": (["fit", "{d}/header.csv", "--formula", FORMULA], "no data rows"),
+    "binary_csv": (["fit", "{d}/binary.csv", "--formula", FORMULA], "cannot read"),
+    "k_impossible": (["fit", "{d}/two.csv", "--formula", FORMULA, "-k", "21"], "min_weight"),
+    "bad_n_init": (["fit", "{d}/two.csv", "--formula", FORMULA, "--n-init", "0"], "--n-init"),
+    "bad_seed": (["fit", "{d}/two.csv", "--formula", FORMULA, "--seed", "-1"], "--seed"),
+    "missing_formula": (["fit", "{d}/two.csv"], "--formula"),
+    "unknown_option": (["fit", "{d}/two.csv", "--formula", FORMULA, "--bogus"], "--bogus"),
+    "unknown_command": (["frobnicate"], "frobnicate"),
+    "missing_output_dir": (["fit", "{d}/two.csv", "--formula", FORMULA, "--out",
+                            "{d}/no/such/model.json"], "cannot write"),
+    "output_is_a_directory": (["predict", "{d}/model.json", "{d}/two.csv", "--out", "{d}"],
+                              "directory"),
+    "range_zero": (["select", "{d}/two.csv", "--formula", FORMULA, "-k", "0-3"], ">= 1"),
+    "range_garbage": (["select", "{d}/two.csv", "--formula", FORMULA, "-k", "a-b"],
+                      "not a number of components"),
+    "range_huge": (["select", "{d}/two.csv", "--formula", FORMULA, "-k", "1-999999999"],
+                   "at most"),
+    "range_impossible": (["select", "{d}/two.csv", "--formula", FORMULA, "-k", "19-25"],
+                         "min_weight"),
+    "bad_criterion": (["select", "{d}/two.csv", "--formula", FORMULA, "--criterion", "foo"],
+                      "--criterion"),
+    "select_too_few_rows": (["select", "{d}/two-rows.csv", "--formula", FORMULA],
+                            "fewer than"),
+    "missing_model": (["predict", "{d}/nope.json", "{d}/two.csv"], "cannot read model"),
+    "model_is_a_directory": (["predict", "{d}", "{d}/two.csv"], "cannot read model"),
+    "not_a_model": (["predict", "{d}/two.csv", "{d}/two.csv"], "damaged"),
+    "predict_unknown_column": (["predict", "{d}/model.json", "{d}/other-columns.csv"],
+                               "'x'"),
+    "predict_non_numeric_response": (["predict", "{d}/model.json", "{d}/strings.csv"],
+                                     "y"),
+}
+
+# runs whose environment hides pyarrow (an importable module that refuses to load)
+WITHOUT_PYARROW = {"parquet_without_pyarrow"}
+
+
+# ---------------------------------------------------------------------- data files
+def _two_lines(n: int = 150, seed: int = 0) -> pd.DataFrame:
+    X, y, _, _ = make_regression_mixture(n, coef=[[2.0], [-2.0]], intercept=[1.0, -1.0],
+                                         sigma=[0.3, 0.3], random_state=seed)
+    return pd.DataFrame({"x": X[:, 0], "y": y})
+
+
+def _write_files(d: Path) -> None:
+    frame = _two_lines()
+    frame.to_csv(d / "two.csv", index=False)
+    frame.to_parquet(d / "two.parquet")
+    features = frame[["x"]].set_index(pd.Index(1000 + np.arange(len(frame)), name="id"))
+    features.to_parquet(d / "features-indexed.parquet")
+    frame.head(5).to_csv(d / "few.csv", index=False)
+    frame.head(2).to_csv(d / "two-rows.csv", index=False)
+    frame.rename(columns={"x": "u"}).to_csv(d / "other-columns.csv", index=False)
+    frame.assign(y=[f"v{i}" for i in range(len(frame))]).to_csv(d / "strings.csv",
+                                                                 index=False)
+    (d / "empty.csv").write_bytes(b"")
+    (d / "header.csv").write_text("x,y\n")
+    (d / "data.txt").write_text("x,y\n1,2\n")
+    (d / "binary.csv").write_bytes(b"\x00\xff\xfe\x00garbage")
+    (d / "damaged.parquet").write_text("this is not Parquet\n")
+
+    model = RegressionMixture(2, formula=FORMULA, n_init=2, random_state=0).fit(frame)
+    model.save(d / "model.json")
+    text = (d / "model.json").read_text()
+    (d / "truncated.json").write_text(text[: len(text) // 2])
+    content = json.loads(text)
+    content["format_version"] += 1
+    (d / "newer.json").write_text(json.dumps(content))
+    array_model = RegressionMixture(2, n_init=2, random_state=0).fit(frame[["x"]], frame["y"])
+    array_model.save(d / "array-model.json")
+
+    shadow = d / "shadow"
+    shadow.mkdir()
+    (shadow / "pyarrow.py").write_text("raise ImportError('pyarrow is hidden in this test')\n")
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300,
+                          env=env, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    _write_files(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def runs(data_dir) -> dict[str, Future]:
+    """Every command line of this module, started together in a small thread pool."""
+    hidden = {**os.environ,
+              "PYTHONPATH": os.pathsep.join(filter(None, [str(data_dir / "shadow"),
+                                                          os.environ.get("PYTHONPATH")]))}
+    commands = RUNS | {name: args for name, (args, _) in ERRORS.items()}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            name: pool.submit(_run, [a.replace("{d}", str(data_dir)) for a in args],
+                              hidden if name in WITHOUT_PYARROW else None)
+            for name, args in commands.items()
+        }
+        yield futures
+
+
+def _ok(runs: dict[str, Future], name: str) -> subprocess.CompletedProcess:
+    proc = runs[name].result()
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def _stderr_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    return proc.stderr.splitlines()
+
+
+# ---------------------------------------------------------------------- fit
+def test_fit_prints_the_summary_and_writes_model_and_plot(runs, data_dir):
+    proc = _ok(runs, "fit_text")
+    frame = pd.read_csv(data_dir / "two.csv")
+    expected = RegressionMixture(2, formula=FORMULA, n_init=2, random_state=1).fit(frame)
+    assert proc.stdout == expected.summary().as_text() + "\n"
+    assert "Log-likelihood" in proc.stdout and "Component 2" in proc.stdout
+    # stderr is not a terminal: no progress bar, only the notes
+    assert _stderr_lines(proc) == [f"wrote {data_dir}/fit-model.json",
+                                   f"wrote {data_dir}/fit.png"]
+    saved = regmix.load(data_dir / "fit-model.json")
+    np.testing.assert_array_equal(saved.predict(frame), expected.predict(frame))
+    np.testing.assert_array_equal(saved.posterior(frame), expected.posterior(frame))
+    png = (data_dir / "fit.png").read_bytes()
+    assert png[:8] == PNG and len(png) > 10_000
+
+
+def test_fit_json_matches_the_library(runs, data_dir):
+    proc = _ok(runs, "fit_json")
+    assert proc.stderr == ""  # --quiet and no warnings
+    report = json.loads(proc.stdout)
+    frame = pd.read_parquet(data_dir / "two.parquet")
+    expected = RegressionMixture(2, formula=FORMULA, n_init=2, random_state=5).fit(frame)
+    header = report["header"]
+    assert header["formula"] == FORMULA and header["n_components"] == 2
+    assert header["n_observations"] == 150 and header["n_parameters"] == 7
+    assert header["converged"] is expected.converged_
+    assert header["n_iter"] == expected.n_iter_
+    for key, value in [("log_likelihood", expected.log_likelihood_), ("aic", expected.aic_),
+                       ("bic", expected.bic_), ("icl", expected.icl_)]:
+        assert header[key] == pytest.approx(value, rel=1e-12), key
+    np.testing.assert_allclose(header["component_sizes"], expected.component_sizes_,
+                               rtol=1e-10)
+
+    table = expected.coef_table()
+    records = report["coefficients"]
+    assert [(r["component"], r["parameter"]) for r in records] == list(table.index)
+    for column in table.columns:
+        got = np.array([np.nan if r[column] is None else r[column] for r in records])
+        np.testing.assert_allclose(got, table[column].to_numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=column)
+    assert records[2]["parameter"] == "sigma" and records[2]["z"] is None
+
+    diagnostics = report["diagnostics"]
+    assert diagnostics["converged"] is expected.converged_
+    assert diagnostics["n_iter"] == expected.n_iter_
+    np.testing.assert_allclose(diagnostics["log_likelihood_history"],
+                               expected.log_likelihood_history_, rtol=1e-12)
+    assert report["warnings"] == []
+
+
+# ---------------------------------------------------------------------- select
+def test_select_text_table_matches_select_components(runs, data_dir):
+    proc = _ok(runs, "select_text")
+    frame = pd.read_csv(data_dir / "two.csv")
+    expected = select_components(frame, n_components=[1, 2, 3], criterion="bic",
+                                 formula=FORMULA, n_init=1, random_state=2)
+    assert expected.best_n_components_ == 2
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Number of components by BIC")
+    rows = {int(line.lstrip("* ").split()[0]): line for line in lines[2:5]}
+    for k, row in expected.table.iterrows():
+        line = rows[k]
+        assert line.startswith("*") == (k == 2)
+        if row["status"] == "ok":
+            for column in ("log_likelihood", "aic", "bic", "icl"):
+                assert f"{row[column]:.3f}" in line.split(), (k, column)
+        else:
+            assert line.split()[-1] == row["status"].split(":")[0]
+    assert "chosen: K = 2" in proc.stdout
+    assert expected.best_estimator_.summary().as_text() in proc.stdout
+
+
+def test_select_json_plot_and_out(runs, data_dir):
+    proc = _ok(runs, "select_json")
+    report = json.loads(proc.stdout)
+    frame = pd.read_parquet(data_dir / "two.parquet")
+    expected = select_components(frame, n_components=[1, 2, 3], criterion="icl",
+                                 formula=FORMULA, n_init=1, random_state=2)
+    assert report["criterion"] == "icl"
+    assert report["best_n_components"] == expected.best_n_components_ == 2
+    table = pd.DataFrame(report["table"]).set_index("n_components")
+    assert list(table.index) == [1, 2, 3]
+    assert list(table["status"]) == list(expected.table["status"])
+    for column in ("log_likelihood", "aic", "bic", "icl"):
+        got = table[column].astype(float).to_numpy()
+        np.testing.assert_allclose(got, expected.table[column].to_numpy(), rtol=1e-10,
+                                   err_msg=column)
+    assert report["best"]["header"]["n_components"] == 2
+    assert (data_dir / "criteria.png").read_bytes()[:8] == PNG
+    best = regmix.load(data_dir / "best.json")
+    np.testing.assert_allclose(best.predict(frame), expected.best_estimator_.predict(frame),
+                               rtol=1e-10)
+    assert _stderr_lines(proc)[-2:] == [f"wrote {data_dir}/best.json",
+                                        f"wrote {data_dir}/criteria.png"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("3", [3]), ("1-5", [1, 2, 3, 4, 5]), ("1,2,4", [1, 2, 4]), ("4, 1-2,2", [1, 2, 4]),
+    (" 2 - 3 ", [2, 3]),
+])
+def test_component_range_parses_ranges_and_lists(text, expected):
+    assert ComponentRange().convert(text, None, None) == expected
+
+
+# ---------------------------------------------------------------------- predict
+def _read_csv_output(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text))
+
+
+def _check_predictions(got: pd.DataFrame, model: RegressionMixture, frame: pd.DataFrame,
+                       with_response: bool) -> None:
+    K = model.n_components
+    columns = ["predicted", *(f"mean_{k + 1}" for k in range(K))]
+    if with_response:
+        columns += [*(f"posterior_{k + 1}" for k in range(K)), "component"]
+    assert list(got.columns) == columns
+    np.testing.assert_allclose(got["predicted"], model.predict(frame), rtol=1e-13)
+    means = got[[f"mean_{k + 1}" for k in range(K)]].to_numpy()
+    np.testing.assert_allclose(means, model.predict_components(frame), rtol=1e-13)
+    if with_response:
+        post = got[[f"posterior_{k + 1}" for k in range(K)]].to_numpy()
+        np.testing.assert_allclose(post, model.posterior(frame), rtol=1e-10, atol=1e-300)
+        np.testing.assert_array_equal(got["component"], model.classify(frame) + 1)
+
+
+def test_predict_with_response_writes_csv_to_stdout(runs, data_dir):
+    proc = _ok(runs, "predict_stdout")
+    assert proc.stderr == ""
+    frame = pd.read_csv(data_dir / "two.csv")
+    got = _read_csv_output(proc.stdout)
+    assert len(got) == len(frame)
+    _check_predictions(got, regmix.load(data_dir / "model.json"), frame, with_response=True)
+
+
+def test_predict_without_response_keeps_a_non_default_index(runs, data_dir):
+    proc = _ok(runs, "predict_index_out")
+    assert proc.stdout == ""
+    assert _stderr_lines(proc) == [f"wrote 150 rows to {data_dir}/predictions.csv"]
+    features = pd.read_parquet(data_dir / "features-indexed.parquet")
+    got = pd.read_csv(data_dir / "predictions.csv", index_col="id")
+    np.testing.assert_array_equal(got.index, features.index)  # row order kept
+    _check_predictions(got.reset_index(drop=True), regmix.load(data_dir / "model.json"),
+                       features, with_response=False)
+
+
+# ---------------------------------------------------------------------- errors
+@pytest.mark.parametrize("name", list(ERRORS))
+def test_user_error_is_one_line_with_status_2(runs, name):
+    proc = runs[name].result()
+    _check_user_error(proc.returncode, proc.stdout, proc.stderr, ERRORS[name][1])
+
+
+def _check_user_error(code: int, stdout: str, stderr: str, fragment: str) -> None:
+    assert code == 2, (stdout, stderr)
+    assert "Traceback" not in stderr
+    assert stderr.startswith("error: ")
+    assert stderr.count("\n") == 1 and stderr.endswith("\n"), stderr
+    assert fragment in stderr
+    assert stdout == ""
+
+
+# ---------------------------------------------------------------------- in-process
+def _invoke(args: list[str], data_dir: Path):
+    from click.testing import CliRunner
+
+    from regmix.cli import main
+
+    args = [a.replace("{d}", str(data_dir)) for a in args]
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("name", list(MORE_ERRORS))
+def test_more_user_errors_in_process(data_dir, name):
+    args, fragment = MORE_ERRORS[name]
+    result = _invoke(args, data_dir)
+    _check_user_error(result.exit_code, result.stdout, result.stderr, fragment)
+
+
+def test_fit_help_lists_the_options(data_dir):
+    result = _invoke(["fit", "-h"], data_dir)
+    assert result.exit_code == 0
+    for option in ("--formula", "-k, --components", "--n-init", "--seed", "--out", "--plot",
+                   "--format", "--quiet"):
+        assert option in result.stdout
+
+
+def test_predict_writes_parquet(data_dir):
+    result = _invoke(["predict", "{d}/model.json", "{d}/two.parquet", "--out",
+                      "{d}/predictions.parquet", "--quiet"], data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+    got = pd.read_parquet(data_dir / "predictions.parquet")
+    assert isinstance(got.index, pd.RangeIndex)
+    frame = pd.read_parquet(data_dir / "two.parquet")
+    _check_predictions(got, regmix.load(data_dir / "model.json"), frame, with_response=True)
+
+
+def test_predict_with_a_model_fitted_without_formula(data_dir):
+    result = _invoke(["predict", "{d}/array-model.json", "{d}/two.csv"], data_dir)
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(data_dir / "two.csv")
+    _check_predictions(_read_csv_output(result.stdout),
+                       regmix.load(data_dir / "array-model.json"), frame[["x"]],
+                       with_response=False)
+
+
+# ---------------------------------------------------------------------- progress bar
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
+def test_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    X, y, _, _ = make_regression_mixture(6000, coef=[[1.0], [1.3]], intercept=[0.0, 0.3],
+                                         sigma=[1.0, 1.0], random_state=0)
+    pd.DataFrame({"x": X[:, 0], "y": y}).to_csv(tmp_path / "overlap.csv", index=False)
+
+    def stderr_on_a_terminal(*extra: str) -> bytes:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        proc = subprocess.Popen(
+            [str(SCRIPT), "fit", str(tmp_path / "overlap.csv"), "--formula", FORMULA,
+             "--n-init", "4", *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(master)
+        assert proc.wait(timeout=300) == 0
+        return b"".join(chunks)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shown = pool.submit(stderr_on_a_terminal)
+        quiet = pool.submit(stderr_on_a_terminal, "--quiet")
+        assert b"starts" in shown.result()
+        assert b"starts" not in quiet.result()
