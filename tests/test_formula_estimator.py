@@ -91,3 +91,11 @@ def test_warm_start_with_formula(frame):
     model.set_params(n_components=3)
     with pytest.raises(ValueError, match="n_components changed from 2 to 3"):
         model.fit(frame)
+
+
+def test_non_numeric_response_on_new_data_is_named(frame):
+    model = RegressionMixture(2, formula="tuned ~ stretch", random_state=0).fit(frame)
+    with pytest.raises(ValueError, match="response column 'tuned' is not numeric"):
+        model.posterior(frame.assign(tuned=["a", "b"] * 200))
+    assert model.component_counts_.dtype.kind == "i"
+    assert model.component_counts_.sum() == len(frame)

@@ -406,7 +406,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         classes = runner.classification(best.params)
         self.icl_ = self.bic_ - 2.0 * classes.loglik
         self.component_sizes_ = classes.resp_sum[order]
-        self.component_counts_ = classes.stats[0][order]
+        counts = classes.stats[0][order]
+        unweighted = w is None and getattr(source, "weight_column", None) is None
+        self.component_counts_ = counts.round().astype(np.int64) if unweighted else counts
         self.n_passes_ = runner.n_passes
         self.information_ = self._information(source, X, y, w) if self.compute_se else None
         return self

@@ -226,6 +226,13 @@ class FormulaDesign:
         if not self.has_response(data):
             return None
         frame = _as_frame(data)
+        for name in self._lhs.formula.required_variables:
+            dtype = frame[str(name)].dtype
+            if getattr(dtype, "kind", "O") not in "biuf":
+                raise ValueError(
+                    f"the response column {str(name)!r} is not numeric (dtype {dtype}); a "
+                    "regression mixture needs a numeric response"
+                )
         spec = _fresh(self._lhs)
         matrix, spec = _materialize(self.formula, spec, frame, check_levels=False)
         return _response_array(spec, matrix, frame)

@@ -371,6 +371,10 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
         setattr(model, key, None if value is None else _array(fitted, key, shape, source))
     if isinstance(getattr(model, "n_samples_fit_", None), float):
         model.n_samples_fit_ = int(model.n_samples_fit_)
+    counts = getattr(model, "component_counts_", None)
+    if counts is not None and np.array_equal(counts, np.round(counts)) and getattr(
+            model, "sum_weights_", None) == getattr(model, "n_samples_fit_", None):
+        model.component_counts_ = counts.astype(np.int64)  # rows, not weights
     _set_feature_names(model, fitted, model.n_features_in_, source)
     _check_parameters(model, source)
 

@@ -72,7 +72,8 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
         lo, hi = min(fitted.min(), y.min()), max(fitted.max(), y.max())
         ax.plot([lo, hi], [lo, hi], color="grey", lw=1, label="y = fitted")
         ax.set_xlabel("fitted mixture mean")
-    ax.set_ylabel("y")
+    design_info = getattr(model, "formula_design_", None)
+    ax.set_ylabel(getattr(design_info, "response_name", None) or "y")
     ax.legend(loc="best", fontsize="small")
     return ax
 
