@@ -23,8 +23,13 @@ from .passes import DEFAULT_CHUNK_SIZE, PassRunner, resolve_n_jobs, row_posterio
 
 
 def _is_row_source(obj) -> bool:
-    """Whether ``obj`` is a streaming row source (such as :class:`regmix.parquet.ParquetData`)."""
+    """Whether ``obj`` is a row source (:class:`~regmix.parquet.ParquetData`,
+    :class:`~regmix.dask_source.DaskData`)."""
     return hasattr(obj, "iter_chunks") and hasattr(obj, "standardization")
+
+
+def _is_dask_collection(obj) -> bool:
+    return type(obj).__module__.startswith("dask") and hasattr(obj, "__dask_graph__")
 
 
 def _weighted_mean_std(X: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -333,6 +338,11 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
             self._check_warm_start()
+        if _is_dask_collection(X):
+            from .dask_source import DaskData
+
+            X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept)
+            y = sample_weight = None
         if _is_row_source(X):
             source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
             n_pos = source.n_rows

@@ -212,22 +212,30 @@ def observed_information_from_source(weights, coef_full, sigma, source,
                                      chunk_size: int = 8192) -> np.ndarray:
     """:func:`observed_information` with the rows read from a row source.
 
-    ``source`` is an unstandardised :class:`regmix.data.ArrayData` (or any source with
-    ``ranges``/``chunk`` serving the design in user units), so that no full design
-    matrix with an intercept column is ever built.
+    ``source`` is an unstandardised row source (:class:`regmix.data.ArrayData`, a
+    Parquet or a Dask source) serving the design in user units, so that no full design
+    matrix with an intercept column is ever built; on a Dask source the sums are
+    computed on the workers.
     """
     weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
     K, p = coef_full.shape
     layout = _Layout(K, p)
     info = np.zeros((layout.dim, layout.dim))
-    if hasattr(source, "ranges"):
-        chunks = (source.chunk(a, b) for a, b in source.ranges(int(chunk_size)))
-    else:
-        chunks = source.iter_chunks(int(chunk_size))
+
+    def chunk_info(chunk) -> np.ndarray:
+        w = np.ones(chunk.y.shape[0]) if chunk.w is None else chunk.w
+        return -_chunk_hessian(layout, weights, coef_full, sigma, chunk.XT.T, chunk.y, w)
+
     with threadpool_limits(limits=1, user_api="blas"):
-        for chunk in chunks:
-            w = np.ones(chunk.y.shape[0]) if chunk.w is None else chunk.w
-            info -= _chunk_hessian(layout, weights, coef_full, sigma, chunk.XT.T, chunk.y, w)
+        if hasattr(source, "map_reduce"):  # computed where the rows live
+            info = source.map_reduce(chunk_info, int(chunk_size))
+        else:
+            if hasattr(source, "ranges"):
+                chunks = (source.chunk(a, b) for a, b in source.ranges(int(chunk_size)))
+            else:
+                chunks = source.iter_chunks(int(chunk_size))
+            for chunk in chunks:
+                info += chunk_info(chunk)
     info -= source.total_weight * layout.eta_hessian(weights)
     return 0.5 * (info + info.T)
 

@@ -128,9 +128,12 @@ def run_pass(
     """Apply ``chunk_fn`` to every chunk of ``source`` and sum the results in row order.
 
     A source either offers random access (``ranges`` and ``chunk``: chunks are built on
-    the worker threads) or streams (``iter_chunks``: chunks are read in order and handed
-    to the workers a few at a time, so that memory stays bounded).
+    the worker threads), streams (``iter_chunks``: chunks are read in order and handed
+    to the workers a few at a time, so that memory stays bounded), or computes where
+    its rows live (``map_reduce``, a Dask cluster).
     """
+    if hasattr(source, "map_reduce"):  # rows on a cluster: computed where they live
+        return source.map_reduce(chunk_fn, chunk_size)
     if not hasattr(source, "ranges"):
         return _run_streaming(source, chunk_fn, chunk_size=chunk_size, n_jobs=n_jobs)
     ranges = source.ranges(chunk_size)

@@ -1,0 +1,231 @@
+"""A row source whose rows live on a Dask cluster.
+
+:class:`DaskData` holds dask arrays (or a dask DataFrame's columns) split into row
+blocks. Each data pass sends the current parameters and the chunk function to the
+workers, computes every block's additive statistics where the block lives, and sums
+them in a tree of pairwise additions (always in block order, so the result does not
+depend on the number of workers or on scheduling). Only the small statistics travel back
+to the client; the rows never do. The data are persisted once when the source is made.
+
+The same EM code runs unchanged: the estimator sees a source whose passes return
+:class:`~regmix.passes.PassResult` sums. dask is imported lazily.
+
+Point it at a cluster by creating a client before fitting::
+
+    from dask.distributed import Client
+    client = Client("tcp://scheduler-host:8786")   # or LocalCluster() for one machine
+    model = RegressionMixture(3).fit(DaskData(X, y))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import ArrayData, Chunk, Standardization, _safe_scale
+
+
+def _block_chunks(X, y, w, start, x_loc, x_inv, y_loc, y_inv, fit_intercept, chunk_size):
+    """The standardised chunks of one block (runs on a worker)."""
+    n = X.shape[0]
+    for s in range(0, n, chunk_size):
+        e = min(s + chunk_size, n)
+        c = e - s
+        XT = np.empty((X.shape[1] + int(fit_intercept), c))
+        block = XT[1:] if fit_intercept else XT
+        if fit_intercept:
+            XT[0] = 1.0
+        np.subtract(X[s:e].T, x_loc[:, None], out=block)
+        block *= x_inv[:, None]
+        yc = np.zeros(c) if y is None else (y[s:e] - y_loc) * y_inv
+        yield Chunk(start + s, XT, yc, None if w is None else w[s:e])
+
+
+def _block_pass(X, y, w, start, settings, chunk_fn):
+    """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker)."""
+    total = None
+    for chunk in _block_chunks(X, y, w, start, *settings):
+        res = chunk_fn(chunk)
+        total = res if total is None else total + res
+    return total
+
+
+def _add(a, b):
+    return a + b
+
+
+class DaskData:
+    """Rows held as dask arrays, processed where they live.
+
+    Parameters
+    ----------
+    X : dask array of shape (n, n_features), or dask DataFrame
+        Features, chunked by rows only (one chunk along the columns). A dask DataFrame
+        is converted with ``to_dask_array(lengths=True)``.
+    y : dask array of shape (n,) or dask Series
+        Response, chunked like ``X``.
+    sample_weight : dask array or Series, optional
+        Row weights, chunked like ``X``.
+    fit_intercept : bool, default=True
+    standardize : bool, default=True
+        Centre and scale as :class:`~regmix.data.ArrayData` does (one distributed pass).
+    standardization : Standardization, optional
+        Use this map instead.
+    feature_names : sequence of str, optional
+        Column names (taken from a dask DataFrame automatically).
+    """
+
+    def __init__(self, X, y=None, sample_weight=None, *, fit_intercept: bool = True,
+                 standardize: bool = True, standardization: Standardization | None = None,
+                 feature_names=None) -> None:
+        import dask
+        import dask.array as da
+
+        if hasattr(X, "columns") and hasattr(X, "to_dask_array"):
+            feature_names = [str(c) for c in X.columns]
+            X = X.to_dask_array(lengths=True)
+        if y is not None and hasattr(y, "to_dask_array"):
+            y = y.to_dask_array(lengths=True)
+        if sample_weight is not None and hasattr(sample_weight, "to_dask_array"):
+            sample_weight = sample_weight.to_dask_array(lengths=True)
+        X = da.asarray(X).astype(np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D; got {X.ndim}-D")
+        if any(np.isnan(c) for c in X.chunks[0]):
+            raise ValueError("X has unknown chunk sizes; compute them first "
+                             "(to_dask_array(lengths=True))")
+        X = X.rechunk({1: -1})
+        arrays = [X]
+        for name, v in (("y", y), ("sample_weight", sample_weight)):
+            if v is None:
+                continue
+            v = da.asarray(v).astype(np.float64).rechunk((X.chunks[0],))
+            if v.shape[0] != X.shape[0]:
+                raise ValueError(f"{name} has {v.shape[0]} rows but X has {X.shape[0]}")
+            arrays.append(v)
+        arrays = list(dask.persist(*arrays))
+        self._X = arrays.pop(0)
+        self._y = arrays.pop(0) if y is not None else None
+        self._w = arrays.pop(0) if sample_weight is not None else None
+        self.y_column = "y" if y is not None else None
+        self.weight_column = "sample_weight" if sample_weight is not None else None
+        self.fit_intercept = fit_intercept
+        self.n_rows, self.n_features = (int(s) for s in self._X.shape)
+        self.n_design = self.n_features + int(fit_intercept)
+        self.x_columns = (list(feature_names) if feature_names is not None
+                          else [f"x{j}" for j in range(self.n_features)])
+        self._starts = np.concatenate([[0], np.cumsum(self._X.chunks[0])[:-1]]).astype(int)
+        self._check_finite()
+        self.total_weight = float(self.n_rows if self._w is None else self._w.sum().compute())
+        if standardization is not None:
+            self.standardization = standardization
+        elif standardize:
+            self.standardization = self._standardization()
+        else:
+            self.standardization = Standardization.identity(self.n_features, fit_intercept)
+
+    def _check_finite(self) -> None:
+        import dask
+
+        checks = [(~np.isfinite(self._X)).any(axis=0)]
+        names = ["X"]
+        for name, v in (("y", self._y), ("sample_weight", self._w)):
+            if v is not None:
+                checks.append((~np.isfinite(v)).any())
+                names.append(name)
+        results = dask.compute(*checks)
+        bad_cols = np.flatnonzero(results[0])
+        if bad_cols.size:
+            raise ValueError(f"X contains NaN or infinity in column "
+                             f"{self.x_columns[int(bad_cols[0])]!r}")
+        for name, bad in zip(names[1:], results[1:], strict=True):
+            if bad:
+                raise ValueError(f"{name} contains NaN or infinity")
+        if self._w is not None and bool((self._w < 0).any().compute()):
+            raise ValueError("sample_weight has negative values")
+
+    def _standardization(self) -> Standardization:
+        import dask
+
+        w = self._w
+        wsum = self.total_weight
+        ww = 1.0 if w is None else w[:, None]
+        if self.fit_intercept:
+            x_loc = (self._X * ww).sum(axis=0) / wsum
+        else:
+            x_loc = np.zeros(self.n_features)
+        x_var = (((self._X - x_loc) ** 2) * ww).sum(axis=0) / wsum
+        y_loc = y_var = None
+        if self._y is not None:
+            wy = 1.0 if w is None else w
+            y_loc = (self._y * wy).sum() / wsum if self.fit_intercept else 0.0
+            y_var = (((self._y - y_loc) ** 2) * wy).sum() / wsum
+        x_loc, x_var, y_loc, y_var = dask.compute(x_loc, x_var, y_loc, y_var)
+        y_scale = float(np.sqrt(y_var)) if y_var is not None else 1.0
+        if not y_scale > 0:
+            y_scale = 1.0
+        return Standardization(np.asarray(x_loc, dtype=float), _safe_scale(np.sqrt(x_var)),
+                               float(y_loc or 0.0), y_scale, self.fit_intercept)
+
+    # ------------------------------------------------------------------ the source protocol
+    def map_reduce(self, chunk_fn, chunk_size: int):
+        """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""
+        import dask
+
+        st = self.standardization
+        settings = (st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+                    self.fit_intercept, int(chunk_size))
+        fn = dask.delayed(_block_pass, pure=True)
+        xs = self._X.to_delayed().ravel()
+        ys = self._y.to_delayed().ravel() if self._y is not None else [None] * len(xs)
+        ws = self._w.to_delayed().ravel() if self._w is not None else [None] * len(xs)
+        level = [fn(x, y, w, int(s), settings, chunk_fn)
+                 for x, y, w, s in zip(xs, ys, ws, self._starts, strict=True)]
+        add = dask.delayed(_add, pure=True)
+        while len(level) > 1:
+            pairs = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        return level[0].compute()
+
+    def plain(self) -> DaskData:
+        """The same rows in user units (no standardisation)."""
+        new = object.__new__(DaskData)
+        new.__dict__.update(self.__dict__)
+        new.standardization = Standardization.identity(self.n_features, self.fit_intercept)
+        return new
+
+    def iter_chunks(self, chunk_size: int):
+        """Chunks brought to the client one block at a time (for small evaluations)."""
+        st = self.standardization
+        settings = (st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+                    self.fit_intercept, int(chunk_size))
+        for i, start in enumerate(self._starts):
+            X = self._X.blocks[i].compute()
+            y = self._y.blocks[i].compute() if self._y is not None else None
+            w = self._w.blocks[i].compute() if self._w is not None else None
+            yield from _block_chunks(X, y, w, int(start), *settings)
+
+    def subsample(self, size: int, seed: int) -> ArrayData:
+        """About ``size`` rows drawn by a per-row hash, gathered to the client."""
+        import dask
+
+        from ._rowhash import row_uniforms
+
+        fraction = size / self.n_rows
+
+        def pick(X, y, w, start):
+            keep = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0] < fraction
+            return X[keep], None if y is None else y[keep], None if w is None else w[keep]
+
+        fn = dask.delayed(pick, pure=True)
+        xs = self._X.to_delayed().ravel()
+        ys = self._y.to_delayed().ravel() if self._y is not None else [None] * len(xs)
+        ws = self._w.to_delayed().ravel() if self._w is not None else [None] * len(xs)
+        parts = dask.compute(*[fn(x, y, w, int(s))
+                               for x, y, w, s in zip(xs, ys, ws, self._starts, strict=True)])
+        return ArrayData(
+            np.concatenate([p[0] for p in parts]),
+            None if self._y is None else np.concatenate([p[1] for p in parts]),
+            None if self._w is None else np.concatenate([p[2] for p in parts]),
+            fit_intercept=self.fit_intercept,
+            standardization=self.standardization,
+        )
