@@ -18,7 +18,8 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     assert len(blocks) >= 5
     namespace: dict = {}
     for block in blocks:
-        if "Client(" in block:  # needs a cluster and data files: tested in test_dask.py
+        if "Client(" in block or "big.parquet" in block:  # data files and a cluster: see
+            # test_dask.py and test_parquet.py
             continue
         block = block.replace("n_boot=99", "n_boot=9").replace("n_boot=200", "n_boot=20")
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
