@@ -90,6 +90,28 @@ def _safe_scale(s: np.ndarray) -> np.ndarray:
     return s
 
 
+def _location_scale(X: np.ndarray, w: np.ndarray | None, centre: bool):
+    """Column locations (weighted means, or zeros without ``centre``) and scales.
+
+    The scale is the weighted standard deviation (root mean square without ``centre``),
+    computed on columns divided by their largest magnitude so that values up to the
+    float range neither overflow nor underflow when squared. A column that is constant
+    is centred on its exact value and given scale 1, so that its centred values are
+    exactly zero rather than round-off.
+    """
+    big = np.max(np.abs(X), axis=0)
+    big[~(big > 0)] = 1.0
+    Z = X / big
+    loc = np.average(Z, axis=0, weights=w) if centre else np.zeros(X.shape[1])
+    scale = np.sqrt(np.average((Z - loc) ** 2, axis=0, weights=w)) * big
+    loc = loc * big
+    if centre:
+        constant = np.ptp(X, axis=0) == 0
+        loc[constant] = X[0, constant]
+        scale[constant] = 0.0
+    return loc, _safe_scale(scale)
+
+
 class ArrayData:
     """Rows held in memory as numpy arrays, served in standardised chunks.
 
@@ -143,24 +165,12 @@ class ArrayData:
 
     def _standardization(self) -> Standardization:
         X, y, w = self._X, self._y, self._w
-        wsum = self.total_weight
-        if w is None:
-            x_loc = X.mean(axis=0) if self.fit_intercept else np.zeros(self.n_features)
-        else:
-            x_loc = (w @ X) / wsum if self.fit_intercept else np.zeros(self.n_features)
-        centred = X - x_loc
-        if w is None:
-            x_scale = np.sqrt(np.mean(centred * centred, axis=0))
-        else:
-            x_scale = np.sqrt((w @ (centred * centred)) / wsum)
+        x_loc, x_scale = _location_scale(X, w, self.fit_intercept)
         y_loc, y_scale = 0.0, 1.0
         if y is not None:
-            ww = np.ones_like(y) if w is None else w
-            y_loc = float(ww @ y / wsum) if self.fit_intercept else 0.0
-            y_scale = float(np.sqrt(ww @ ((y - y_loc) ** 2) / wsum))
-            if not y_scale > 0:
-                y_scale = 1.0
-        return Standardization(x_loc, _safe_scale(x_scale), y_loc, y_scale, self.fit_intercept)
+            loc, scale = _location_scale(y[:, None], w, self.fit_intercept)
+            y_loc, y_scale = float(loc[0]), float(scale[0])
+        return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept)
 
     def subsample(self, size: int, seed: int) -> ArrayData:
         """About ``size`` rows drawn without replacement, in the same internal units.

@@ -362,11 +362,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             )
 
         st = source.standardization
-        if y is not None and self.fit_intercept and st.y_scale == 1.0 and np.ptp(y) == 0:
-            raise ValueError(
-                f"y is constant (every value is {y[0]!r}); there is nothing to fit a "
-                "mixture of regressions to"
-            )
+        if y is not None:
+            self._check_response_varies(y, w)
         family = Gaussian(self.var_floor)
         mixing = ConstantWeights()
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
@@ -422,6 +419,17 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.n_passes_ = runner.n_passes
         self.information_ = self._information(source, X, y, w) if self.compute_se else None
         return self
+
+    def _check_response_varies(self, y: np.ndarray, w: np.ndarray | None) -> None:
+        """Refuse a response that is constant on the rows with weight (zero without an
+        intercept): every line fits it exactly and the likelihood is unbounded."""
+        used = y if w is None else y[w > 0]
+        if np.ptp(used) == 0 and (self.fit_intercept or used[0] == 0):
+            where = "" if w is None else " on every row with positive weight"
+            raise ValueError(
+                f"y is constant (every value is {used[0]!r}{where}); there is nothing to "
+                "fit a mixture of regressions to"
+            )
 
     def _streamed_source(self, source, y, sample_weight):
         """Check a row source given to ``fit`` and take its feature names."""
@@ -692,7 +700,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             n = int(n_samples)
             Xa = self._x_mean + self._x_std * rng.standard_normal((n, self.n_features_in_))
         else:
-            Xa = self._design(X)
+            Xa = np.array(self._design(X), dtype=np.float64, copy=True)
             if n_samples is not None and int(n_samples) != Xa.shape[0]:
                 raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
             n = Xa.shape[0]

@@ -156,7 +156,7 @@ class ParquetData:
         """Row count, total weight and shifted sums for the standardisation."""
         n, wsum = 0, 0.0
         shift_x = shift_y = None
-        sx = sxx = None
+        sx = sxx = lo = hi = None
         sy = syy = 0.0
         for _, X, y, w in self._batches(1 << 16):
             ww = np.ones(X.shape[0]) if w is None else w
@@ -165,6 +165,8 @@ class ParquetData:
                 shift_y = float(y.mean()) if y is not None else 0.0
                 sx = np.zeros(self.n_features)
                 sxx = np.zeros(self.n_features)
+                lo, hi = X.min(axis=0), X.max(axis=0)
+            lo, hi = np.minimum(lo, X.min(axis=0)), np.maximum(hi, X.max(axis=0))
             dx = X - shift_x
             sx += ww @ dx
             sxx += ww @ (dx * dx)
@@ -174,9 +176,10 @@ class ParquetData:
                 syy += float(ww @ (dy * dy))
             n += X.shape[0]
             wsum += float(ww.sum())
-        return n, wsum, (shift_x, shift_y, sx, sxx, sy, syy, wsum)
+        return n, wsum, (shift_x, shift_y, sx, sxx, sy, syy, wsum, lo, hi)
 
-    def _standardization(self, shift_x, shift_y, sx, sxx, sy, syy, wsum) -> Standardization:
+    def _standardization(self, shift_x, shift_y, sx, sxx, sy, syy, wsum, lo,
+                         hi) -> Standardization:
         if not wsum > 0:
             raise ValueError("the sample weights sum to zero")
         mean_dx, mean_dy = sx / wsum, sy / wsum
@@ -193,6 +196,10 @@ class ParquetData:
             y_scale = np.sqrt(max(syy / wsum + 2 * shift_y * mean_dy + shift_y**2, 0.0))
         if not y_scale > 0:
             y_scale = 1.0
+        if self.fit_intercept:  # constant columns: centred on their exact value
+            constant = lo == hi
+            x_loc[constant] = lo[constant]
+            x_scale[constant] = 0.0
         return Standardization(x_loc, _safe_scale(x_scale), float(y_loc), float(y_scale),
                                self.fit_intercept)
 
