@@ -108,3 +108,15 @@ def test_row_uniforms_do_not_depend_on_the_range_split():
     assert abs(whole.mean() - 0.5) < 0.02
     assert abs(whole.var() - 1 / 12) < 0.005
     assert not np.array_equal(whole, row_uniforms(43, 0, 1000, 3))
+
+
+def test_compiled_engine_gives_the_same_fit():
+    pytest.importorskip("numba")
+    X, y, _, _ = make_regression_mixture(5000, 3, 3, random_state=2)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
+    kw = dict(random_state=0, chunk_size=1024)
+    fast = RegressionMixture(3, engine="numba", **kw).fit(X, y, sample_weight=w)
+    slow = RegressionMixture(3, engine="numpy", **kw).fit(X, y, sample_weight=w)
+    assert fast.log_likelihood_ == pytest.approx(slow.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-9, atol=1e-12)
+    assert fast.n_iter_ == slow.n_iter_

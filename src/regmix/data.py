@@ -172,6 +172,10 @@ class ArrayData:
             y_loc, y_scale = float(loc[0]), float(scale[0])
         return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept)
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The raw (user-unit) features, response and weights, never to be written to."""
+        return self._X, self._y, self._w
+
     def subsample(self, size: int, seed: int) -> ArrayData:
         """About ``size`` rows drawn without replacement, in the same internal units.
 

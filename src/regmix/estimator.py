@@ -22,6 +22,11 @@ from .mixing import ConstantWeights
 from .passes import DEFAULT_CHUNK_SIZE, PassRunner, resolve_n_jobs, row_posteriors
 
 
+# Below this many rows a numpy pass costs a few milliseconds: not worth loading the
+# compiled kernel.
+_COMPILED_MIN_ROWS = 100_000
+
+
 def _is_row_source(obj) -> bool:
     """Whether ``obj`` is a row source (:class:`~regmix.parquet.ParquetData`,
     :class:`~regmix.dask_source.DaskData`)."""
@@ -112,6 +117,12 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Threads for the data pass; None or -1 uses every core. Results do not depend
         on it.
+    engine : {"auto", "numpy", "numba"}, default="auto"
+        How the data pass runs on rows held in memory. ``"numba"`` is a fused compiled
+        kernel (one read of each row computes the responsibilities and every statistic,
+        on all threads; needs the ``fast`` extra); ``"numpy"`` is the chunked numpy pass.
+        Both give the same sums to round-off. ``"auto"`` uses numba when it is installed
+        and the data have at least 100,000 rows.
     random_state : int, RandomState instance or None, default=None
         Seed for the starts.
     warm_start : bool, default=False
@@ -209,6 +220,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         init_sample_size: int | None = 20000,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         n_jobs: int | None = None,
+        engine: str = "auto",
         random_state=None,
         warm_start: bool = False,
         verbose: int = 0,
@@ -228,6 +240,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.init_sample_size = init_sample_size
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
+        self.engine = engine
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -270,6 +283,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             or (self.n_jobs < 1 and self.n_jobs != -1)
         ):
             raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {self.n_jobs!r}")
+        if self.engine not in ("auto", "numpy", "numba"):
+            raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
         if isinstance(self.init, str) and self.init not in STRATEGIES:
             raise ValueError(
                 f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}"
@@ -367,7 +382,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         family = Gaussian(self.var_floor)
         mixing = ConstantWeights()
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
-        runner = PassRunner(source, family, mixing, **settings)
+        runner = PassRunner(source, family, mixing, engine=self._engine(source), **settings)
         em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
                            accelerate=self.accelerate, verbose=self.verbose,
                            progress=bool(self.progress))
@@ -419,6 +434,20 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.n_passes_ = runner.n_passes
         self.information_ = self._information(source, X, y, w) if self.compute_se else None
         return self
+
+    def _engine(self, source) -> str:
+        """The data-pass engine for the full rows: "numba" or "numpy"."""
+        if self.engine == "numpy":
+            return "numpy"
+        if self.engine == "auto" and source.n_rows < _COMPILED_MIN_ROWS:
+            return "numpy"
+        from ._gaussian_kernel import available
+
+        if not available():
+            if self.engine == "numba":
+                raise ImportError("engine='numba' needs numba: pip install 'regmix[fast]'")
+            return "numpy"
+        return "numba"
 
     def _check_response_varies(self, y: np.ndarray, w: np.ndarray | None) -> None:
         """Refuse a response that is constant on the rows with weight (zero without an

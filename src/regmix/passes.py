@@ -228,6 +228,20 @@ def classification_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) 
     return PassResult(float(w @ top), resp @ w, (hard,))
 
 
+def compiled_pass_applies(source, family) -> bool:
+    """Whether the fused compiled kernel can run this pass: Gaussian components, rows in
+    memory as C-contiguous float64 arrays, and numba importable."""
+    from ._gaussian_kernel import available
+    from .families import Gaussian
+
+    if not (isinstance(family, Gaussian) and hasattr(source, "arrays")):
+        return False
+    X, y, w = source.arrays()
+    ok = X.flags.c_contiguous and y is not None and y.flags.c_contiguous
+    ok = ok and (w is None or w.flags.c_contiguous)
+    return bool(ok and available())
+
+
 class PassRunner:
     """Binds a row source, a family and a mixing model into the two passes EM needs.
 
@@ -236,11 +250,28 @@ class PassRunner:
     methods and never sees the rows.
     """
 
-    def __init__(self, source, family, mixing, *, chunk_size: int, n_jobs: int) -> None:
+    def __init__(self, source, family, mixing, *, chunk_size: int, n_jobs: int,
+                 engine: str = "numpy") -> None:
         self.source, self.family, self.mixing = source, family, mixing
         self.chunk_size, self.n_jobs = chunk_size, n_jobs
         self.n_passes = 0
-        self._zero = None
+        self.engine = engine
+        if engine == "numba" and not compiled_pass_applies(source, family):
+            self.engine = "numpy"
+
+    def _compiled_evaluate(self, params) -> PassResult:
+        """The E-step pass by the fused compiled kernel (same sums as the numpy pass)."""
+        from ._gaussian_kernel import gaussian_e_step
+
+        X, y, w = self.source.arrays()
+        st = self.source.standardization
+        loglik, resp_sum, A, b, c = gaussian_e_step(
+            X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+            self.source.fit_intercept, params.component.coef, params.component.sigma,
+            self.mixing.log_weights(params.weights)[:, 0], block_size=self.chunk_size,
+            n_threads=self.n_jobs,
+        )
+        return PassResult(loglik, resp_sum, (A, b, c))
 
     @property
     def total_weight(self) -> float:
@@ -249,6 +280,8 @@ class PassRunner:
     def evaluate(self, params) -> PassResult:
         """E-step pass at mixture parameters ``params``."""
         self.n_passes += 1
+        if self.engine == "numba":
+            return self._compiled_evaluate(params)
         return e_step_pass(
             self.source,
             self.family,
