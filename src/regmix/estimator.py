@@ -21,7 +21,6 @@ from .initialization import STRATEGIES, Initializer
 from .mixing import ConstantWeights
 from .passes import DEFAULT_CHUNK_SIZE, PassRunner, resolve_n_jobs, row_posteriors
 
-
 # Below this many rows a numpy pass costs a few milliseconds: not worth loading the
 # compiled kernel.
 _COMPILED_MIN_ROWS = 100_000
