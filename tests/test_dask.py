@@ -57,3 +57,49 @@ def test_dask_dataframe_with_weights_and_default_starts(client, data):
     assert on_cluster.log_likelihood_ == pytest.approx(in_memory.log_likelihood_, rel=1e-10)
     assert list(on_cluster.feature_names_in_) == ["a", "b"]
     np.testing.assert_allclose(on_cluster.coef_, in_memory.coef_, rtol=1e-8)
+
+
+@pytest.mark.slow
+def test_fit_survives_losing_a_worker(data):
+    """A worker process is killed in the middle of a fit; the scheduler recomputes its
+    blocks elsewhere and the fit ends exactly where an undisturbed fit ends."""
+    import os
+    import signal
+    import threading
+    import time
+
+    X, y = data
+    X = np.tile(X, (5, 1))
+    y = np.tile(y, 5)
+    rng = np.random.default_rng(0)
+    start = {"weights": [0.3, 0.3, 0.4], "coef": rng.normal(0, 2, (3, 2)),
+             "intercept": [0.0, 1.0, -1.0], "sigma": [1.0, 1.0, 1.0]}
+    kw = dict(init=start, tol=0.0, max_iter=40, accelerate=False, chunk_size=5000,
+              compute_se=False)
+    undisturbed = RegressionMixture(3, **kw)
+    with pytest.warns(Warning):
+        undisturbed.fit(X, y)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        Xd = da.from_array(X, chunks=(10000, 2))
+        yd = da.from_array(y, chunks=10000)
+        killed = threading.Event()
+        pids = client.run(os.getpid)  # worker address -> process id
+
+        def kill_one_worker():
+            time.sleep(1.5)
+            os.kill(next(iter(pids.values())), signal.SIGKILL)  # dies at once, no goodbye
+            killed.set()
+
+        threading.Thread(target=kill_one_worker, daemon=True).start()
+        disturbed = RegressionMixture(3, **kw)
+        with pytest.warns(Warning):
+            disturbed.fit(Xd, yd)
+        assert killed.is_set(), "the fit ended before the worker was killed"
+    finally:
+        client.close()
+        cluster.close()
+    assert disturbed.log_likelihood_ == pytest.approx(undisturbed.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(disturbed.coef_, undisturbed.coef_, rtol=1e-10, atol=1e-12)
