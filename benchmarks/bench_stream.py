@@ -1,0 +1,107 @@
+"""Fit from a Parquet data set larger than memory would comfortably hold.
+
+Usage::
+
+    python benchmarks/bench_stream.py --rows 100000000 --dir /tmp/regmix-stream
+
+Writes (once; reused when present) a directory of Parquet files with ``--rows`` rows of
+the benchmark shape (K = 3, five features plus intercept, as ``bench_em.py``), in parts
+of one million rows so that the generator itself never holds the data, then fits
+``RegressionMixture(3)`` to it through :class:`regmix.parquet.ParquetData` and reports
+the wall time, passes, seconds per pass, the log-likelihood and the peak resident
+memory of the process (``ru_maxrss``). With ``--compare N`` it also times one E-step
+pass over the first N rows streamed and in memory (throughput ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regmix import RegressionMixture
+from regmix.data import ArrayData
+from regmix.datasets import make_regression_mixture
+from regmix.families import Gaussian, GaussianParams
+from regmix.parquet import ParquetData
+from regmix.passes import e_step_pass
+
+COEF = np.array([[1.0, -2.0, 0.5, 0.0, 1.5], [-1.0, 1.0, 2.0, -0.5, 0.0],
+                 [0.5, 0.0, -1.5, 2.0, -1.0]])
+COLUMNS = [f"x{j}" for j in range(1, 6)]
+PART = 1_000_000
+
+
+def write_dataset(directory: Path, rows: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, start in enumerate(range(0, rows, PART)):
+        path = directory / f"part-{i:05d}.parquet"
+        if path.exists():
+            continue
+        n = min(PART, rows - start)
+        X, y, _, _ = make_regression_mixture(n, coef=COEF, intercept=[0.0, 1.0, -1.0],
+                                             sigma=[1.0, 0.5, 1.5], random_state=i)
+        frame = pd.DataFrame(X, columns=COLUMNS).assign(y=y)
+        frame.to_parquet(path, row_group_size=PART // 4)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def compare_throughput(directory: Path, rows: int, chunk_size: int) -> None:
+    """Time one E-step pass over the same first ``rows`` rows, streamed and in memory."""
+    first = sorted(directory.glob("*.parquet"))[: max(1, rows // PART)]
+    subset = directory.parent / f"{directory.name}-first-{len(first)}"
+    subset.mkdir(exist_ok=True)
+    for p in first:
+        link = subset / p.name
+        if not link.exists():
+            link.symlink_to(p)
+    streamed = ParquetData(subset, x=COLUMNS, y="y")
+    frame = pd.concat(pd.read_parquet(p) for p in first)
+    memory = ArrayData(frame[COLUMNS].to_numpy(), frame["y"].to_numpy(), None,
+                       fit_intercept=True, standardization=streamed.standardization)
+    params = GaussianParams(np.column_stack([np.zeros(3), COEF]) * 0.9, np.ones(3))
+    lw = np.log(np.full(3, 1 / 3))[:, None]
+    for name, source in (("in memory", memory), ("streamed", streamed)):
+        e_step_pass(source, Gaussian(), params, lw, chunk_size=chunk_size, n_jobs=2)
+        t = time.perf_counter()
+        e_step_pass(source, Gaussian(), params, lw, chunk_size=chunk_size, n_jobs=2)
+        elapsed = time.perf_counter() - t
+        print(f"one pass over {source.n_rows} rows {name}: {elapsed:.2f} s "
+              f"({elapsed / source.n_rows * 1e9:.0f} ns per row)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=float, default=1e8)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/regmix-stream"))
+    parser.add_argument("--chunk-size", type=int, default=65536)
+    parser.add_argument("--compare", type=float, default=0)
+    args = parser.parse_args()
+    rows = int(args.rows)
+    t = time.perf_counter()
+    write_dataset(args.dir, rows)
+    print(f"data set: {rows} rows in {args.dir} ({time.perf_counter() - t:.1f} s to write), "
+          f"{sum(p.stat().st_size for p in args.dir.glob('*.parquet')) / 2**30:.2f} GiB")
+    if args.compare:
+        compare_throughput(args.dir, int(args.compare), args.chunk_size)
+    t = time.perf_counter()
+    source = ParquetData(args.dir, x=COLUMNS, y="y")
+    model = RegressionMixture(3, random_state=0, chunk_size=args.chunk_size).fit(source)
+    elapsed = time.perf_counter() - t
+    print(f"fit: {elapsed:.1f} s wall, {model.n_iter_} EM steps, {model.n_passes_} passes "
+          f"(+2 for the source's statistics and the subsample), "
+          f"{elapsed / (model.n_passes_ + 2):.2f} s per pass, "
+          f"log-likelihood {model.log_likelihood_:.4f}, converged {model.converged_}")
+    print(f"peak RSS: {peak_rss_mib():.0f} MiB")
+    print(model.coef_table().round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
