@@ -15,32 +15,35 @@ Layout of the computation:
 * A block is processed tile by tile (``_TILE`` rows). Each per-row quantity of a tile
   (standardised design, residuals, log-densities, responsibilities) lives in a short
   contiguous buffer, so that every loop over rows vectorises.
-* Every sum over rows is a dot product of two tile buffers, computed by a small LLVM
-  intrinsic in eight independent lanes (lane ``l`` takes rows ``l, l + 8, ...``) that are
-  then added pairwise; rows past the last multiple of eight are added one by one, and the
-  tile's sum is added to the block's. The order of every floating-point operation is
-  fixed by the code (no fast-math, no reassociation by the compiler), so the result is
-  also the same on machines with wider or narrower vector units.
+* Every sum over the rows ``t`` of a tile (``sum_t u_t v_t Y_rt`` for one to eight rows
+  ``r`` of a tile buffer ``Y``) is computed by a small LLVM intrinsic in eight independent
+  lanes (lane ``l`` takes rows ``l, l + 8, ...``) that are then added pairwise; rows past
+  the last multiple of eight are added one by one, and the tile's sum is added to the
+  block's. The order of every floating-point operation is fixed by the code (no
+  fast-math, no contraction or reassociation by the compiler), so the result does not
+  depend on the vector width the compiler picks either.
 * ``exp`` and ``log`` are evaluated in plain IEEE arithmetic (a Taylor / atanh series
-  after an exact range reduction, accurate to about one unit in the last place) rather
-  than by the C library, so that the loops over them vectorise too.
+  after an exact range reduction, within two units in the last place) rather than by the
+  C library, so that they vectorise too (``exp`` eight lanes at a time in an intrinsic).
 
-numba is imported only when the kernel is first needed; the compiled code is cached on
-disk (``cache=True``, in ``__pycache__`` next to this file or under ``NUMBA_CACHE_DIR``).
+numba is imported only when the kernel is first needed. The compiled code is cached on
+disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
+otherwise in numba's user-wide cache directory (or ``NUMBA_CACHE_DIR``); editing this file
+invalidates it.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from types import SimpleNamespace
 
 import numpy as np
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 DEFAULT_BLOCK_SIZE = 8192
 
-# Rows per tile: the tile buffers (about 20 rows of _TILE doubles) stay in the L1 cache.
+# Rows per tile: the tile buffers (about 20 rows of _TILE doubles) fit in a 48 KB L1 cache.
 _TILE = 256
 # Lanes of the dot-product intrinsic (one AVX-512 register, two AVX2 registers).
 _LANES = 8
@@ -48,7 +51,7 @@ _LANES = 8
 # exp: valid arguments, log2(e), log(2) as a high part with trailing zero bits plus a low
 # part, and the Taylor coefficients 1/k!.
 _EXP_MIN = -745.2
-_EXP_MAX = 709.78
+_EXP_MAX = 709.782712893384
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
@@ -61,7 +64,7 @@ _TWO54 = 18014398509481984.0
 _SQRT2 = math.sqrt(2.0)
 _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9, _L10 = (2.0 / (2 * m + 1) for m in range(1, 11))
 
-_kernel: Any = None
+_functions: SimpleNamespace | None = None
 _lock = threading.Lock()
 
 
@@ -80,15 +83,25 @@ def available() -> bool:
     return True
 
 
-def _build_kernel():
-    """Compile the kernel (or load it from the on-disk cache); numba is imported here."""
+def _build() -> SimpleNamespace:
+    """Define the compiled functions (compiled, or loaded from numba's on-disk cache, on
+    first call); numba is imported here and nowhere else.
+
+    The helpers that compiled code calls are bound as module globals, not as closure
+    variables: numba keys its on-disk cache on the pickled closure of a function, and the
+    pickle of an intrinsic or a dispatcher differs between processes.
+    """
+    global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block
+    global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic
 
+    _prange = numba.prange
+
     @intrinsic
-    def as_float(typingctx, bits):
+    def _as_float(typingctx, bits):
         # The bits of an int64 as a float64.
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], ir.DoubleType())
@@ -96,31 +109,29 @@ def _build_kernel():
         return types.float64(types.int64), codegen
 
     @intrinsic
-    def as_int(typingctx, x):
+    def _as_int(typingctx, x):
         # The bits of a float64 as an int64.
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], ir.IntType(64))
 
         return types.int64(types.float64), codegen
 
+    def is_array(a, ndim):
+        return isinstance(a, types.Array) and a.ndim == ndim and a.layout == "C"
+
     def make_dots(n_rows):
-        # dots(u, v, Y, row0, m) -> for r < n_rows, sum_{t < m} (u[t] v[t]) Y[row0 + r, t]:
-        # rows below the last multiple of _LANES in _LANES vector lanes that are then added
-        # pairwise, the remaining rows one by one after that.
+        # dots(u, v, Y, row0, m, acc, q): for r < n_rows,
+        #     acc[q + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t],
+        # the sum over the rows below the last multiple of _LANES taken in _LANES vector
+        # lanes that are then added pairwise, the remaining rows added one by one after.
         @intrinsic
-        def dots(typingctx, u, v, Y, row0, m):
-            vec1 = (u, v)
-            if not (
-                all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in vec1)
-                and isinstance(Y, types.Array)
-                and Y.ndim == 2
-                and Y.layout == "C"
-            ):
+        def dots(typingctx, u, v, Y, row0, m, acc, q):
+            if not (is_array(u, 1) and is_array(v, 1) and is_array(Y, 2) and is_array(acc, 1)):
                 return None
-            sig = types.UniTuple(types.float64, n_rows)(u, v, Y, types.int64, types.int64)
+            sig = types.none(u, v, Y, types.int64, types.int64, acc, types.int64)
 
             def codegen(context, builder, signature, args):
-                uv, vv, yv, r0, mv = args
+                uv, vv, yv, r0, mv, av, q = args
                 ua = context.make_array(signature.args[0])(context, builder, uv)
                 va = context.make_array(signature.args[1])(context, builder, vv)
                 ya = context.make_array(signature.args[2])(context, builder, yv)
@@ -153,8 +164,8 @@ def _build_kernel():
                         builder.store(builder.fadd(builder.load(accs[r]), prod), accs[r])
                 sums = []
                 for r in range(n_rows):
-                    acc = builder.load(accs[r])
-                    e = [builder.extract_element(acc, ir.Constant(i32, j)) for j in range(_LANES)]
+                    v = builder.load(accs[r])
+                    e = [builder.extract_element(v, ir.Constant(i32, j)) for j in range(_LANES)]
                     while len(e) > 1:
                         e = [builder.fadd(e[2 * h], e[2 * h + 1]) for h in range(len(e) // 2)]
                     sums.append(cgutils.alloca_once_value(builder, e[0]))
@@ -165,18 +176,25 @@ def _build_kernel():
                     for r in range(n_rows):
                         prod = builder.fmul(x, load(rows[r], i, pdbl))
                         builder.store(builder.fadd(builder.load(sums[r]), prod), sums[r])
-                return context.make_tuple(
-                    builder, signature.return_type, [builder.load(s) for s in sums]
-                )
+                acc_a = context.make_array(signature.args[5])(context, builder, av)
+                for r in range(n_rows):
+                    target = builder.gep(acc_a.data, [builder.add(q, ir.Constant(i64, r))])
+                    total = builder.fadd(builder.load(target), builder.load(sums[r]))
+                    builder.store(total, target)
+                return context.get_dummy_value()
 
             return sig, codegen
 
         return dots
 
-    dots1, dots2, dots3, dots4, dots5, dots6, dots7, dots8 = (make_dots(r) for r in range(1, 9))
+    _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8 = (
+        make_dots(r) for r in range(1, 9)
+    )
 
     def vector_exp(builder, x):
-        # exp of each lane of x, with exactly the operations of exp_ below.
+        # exp of each lane of x: x = n log 2 + r with |r| <= log(2) / 2 (Cody-Waite), exp(r)
+        # by its Taylor series to degree 13 (truncation error below 1e-17), times 2^n as two
+        # exact powers of two built from their bits; 0, inf and NaN outside the range.
         vec = x.type
         i64v = ir.VectorType(ir.IntType(64), _LANES)
 
@@ -209,16 +227,11 @@ def _build_kernel():
         return builder.select(builder.fcmp_unordered("uno", x, x), x, s)
 
     @intrinsic
-    def exp_rows(typingctx, D, mx, total, m):
+    def _exp_rows(typingctx, D, mx, total, m):
         # D[k, t] = exp(D[k, t] - mx[t]) and total[t] = D[0, t] + D[1, t] + ... for t below
         # m rounded up to a multiple of _LANES (the buffers are that long), _LANES rows at
         # a time.
-        if not (
-            isinstance(D, types.Array)
-            and D.ndim == 2
-            and D.layout == "C"
-            and all(isinstance(a, types.Array) and a.ndim == 1 for a in (mx, total))
-        ):
+        if not (is_array(D, 2) and is_array(mx, 1) and is_array(total, 1)):
             return None
         sig = types.none(D, mx, total, types.int64)
 
@@ -230,9 +243,9 @@ def _build_kernel():
             i64 = ir.IntType(64)
             vec = ir.VectorType(ir.DoubleType(), _LANES)
             pvec = vec.as_pointer()
-            n_comp, row_stride = cgutils.unpack_tuple(builder, da.shape, 2)[0], builder.ashr(
-                cgutils.unpack_tuple(builder, da.strides, 2)[0], ir.Constant(i64, 3)
-            )
+            n_comp = cgutils.unpack_tuple(builder, da.shape, 2)[0]
+            stride = cgutils.unpack_tuple(builder, da.strides, 2)[0]
+            row_stride = builder.ashr(stride, ir.Constant(i64, 3))
             stop = builder.and_(
                 builder.add(m, ir.Constant(i64, _LANES - 1)), ir.Constant(i64, -_LANES)
             )
@@ -257,78 +270,41 @@ def _build_kernel():
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
     @jit
-    def add_to(acc, q, sums):  # pragma: no cover - compiled
-        for u in range(len(sums)):
-            acc[q + u] += sums[u]
-
-    @jit
-    def accumulate(u, v, Y, row0, n_rows, m, acc, q0):  # pragma: no cover - compiled
+    def _accumulate(u, v, Y, row0, n_rows, m, acc, q0):  # pragma: no cover - compiled
         # acc[q0 + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t] for r < n_rows, eight rows
         # of Y per sweep over u and v.
         r = 0
         while r < n_rows:
             g = min(n_rows - r, 8)
             if g == 8:
-                add_to(acc, q0 + r, dots8(u, v, Y, row0 + r, m))
+                _dots8(u, v, Y, row0 + r, m, acc, q0 + r)
             elif g == 7:
-                add_to(acc, q0 + r, dots7(u, v, Y, row0 + r, m))
+                _dots7(u, v, Y, row0 + r, m, acc, q0 + r)
             elif g == 6:
-                add_to(acc, q0 + r, dots6(u, v, Y, row0 + r, m))
+                _dots6(u, v, Y, row0 + r, m, acc, q0 + r)
             elif g == 5:
-                add_to(acc, q0 + r, dots5(u, v, Y, row0 + r, m))
+                _dots5(u, v, Y, row0 + r, m, acc, q0 + r)
             elif g == 4:
-                add_to(acc, q0 + r, dots4(u, v, Y, row0 + r, m))
+                _dots4(u, v, Y, row0 + r, m, acc, q0 + r)
             elif g == 3:
-                add_to(acc, q0 + r, dots3(u, v, Y, row0 + r, m))
+                _dots3(u, v, Y, row0 + r, m, acc, q0 + r)
             elif g == 2:
-                add_to(acc, q0 + r, dots2(u, v, Y, row0 + r, m))
+                _dots2(u, v, Y, row0 + r, m, acc, q0 + r)
             else:
-                add_to(acc, q0 + r, dots1(u, v, Y, row0 + r, m))
+                _dots1(u, v, Y, row0 + r, m, acc, q0 + r)
             r += g
 
     @jit
-    def exp_(x):  # pragma: no cover - compiled
-        # x = n log 2 + r with |r| <= log(2) / 2 (Cody-Waite), exp(r) by its Taylor series
-        # to degree 13 (truncation error below 1e-17), times 2^n in two exact factors.
-        xc = x if (x >= _EXP_MIN and x <= _EXP_MAX) else 0.0
-        nf = np.floor(xc * _LOG2E + 0.5)
-        r = (xc - nf * _LN2_HI) - nf * _LN2_LO
-        s = _E13
-        s = _E12 + r * s
-        s = _E11 + r * s
-        s = _E10 + r * s
-        s = _E9 + r * s
-        s = _E8 + r * s
-        s = _E7 + r * s
-        s = _E6 + r * s
-        s = _E5 + r * s
-        s = _E4 + r * s
-        s = _E3 + r * s
-        s = 0.5 + r * s
-        s = 1.0 + r * s
-        s = 1.0 + r * s
-        n = np.int64(nf)
-        h = n >> 1
-        s = (s * as_float((h + 1023) << 52)) * as_float((n - h + 1023) << 52)
-        if x < _EXP_MIN:
-            s = 0.0
-        if x > _EXP_MAX:
-            s = np.inf
-        if x != x:
-            s = x
-        return s
-
-    @jit
-    def log_(x):  # pragma: no cover - compiled
+    def _log(x):  # pragma: no cover - compiled
         # x = 2^e f with f in [sqrt(1/2), sqrt(2)) from the bits, log f = 2 atanh(u) with
         # u = (f - 1) / (f + 1) by its odd series (truncation error below 1e-18), plus
         # e log 2 in two parts.
         tiny = x < _DBL_MIN
         xs = x * _TWO54 if tiny else x
-        bits = as_int(xs)
+        bits = _as_int(xs)
         e = np.float64(((bits >> 52) & 0x7FF) - 1023)
         e = e - 54.0 if tiny else e
-        f = as_float((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+        f = _as_float((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
         big = f >= _SQRT2
         f = f * 0.5 if big else f
         e = e + 1.0 if big else e
@@ -353,126 +329,146 @@ def _build_kernel():
             res = np.nan
         return res
 
-    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
-    def kernel(
-        X, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale, block_size
+    @jit
+    def _block(
+        X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
+        start, stop, out,
     ):  # pragma: no cover - compiled
-        n, d = X.shape
+        # The sums over rows start..stop-1, written to out (laid out as in kernel below).
+        d = X.shape[1] if by_row else X.shape[0]
         K, p = coef.shape
         off = 1 if intercept else 0
+        P = p * (p + 1) // 2
+        stride = P + p + 2
+        n_acc = K * stride + 1
+        acc = np.zeros(n_acc)
+        Z = np.empty((p, _TILE))  # standardised design, one row per column
+        E = np.empty((K, _TILE))  # means, then residuals
+        D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
+        ll = np.empty((1, _TILE))  # per-row log-likelihood
+        yt = np.empty(_TILE)
+        wt = np.ones(_TILE)
+        ones = np.ones(_TILE)
+        ones2 = np.ones((1, _TILE))
+        mx = np.zeros(_TILE)
+        inv = np.empty(_TILE)
+        if intercept:
+            Z[0, :] = 1.0
+        for t0 in range(start, stop, _TILE):
+            m = min(_TILE, stop - t0)
+            for j in range(d):
+                zj = Z[off + j]
+                lj = x_loc[j]
+                ij = x_inv[j]
+                if by_row:
+                    for t in range(m):
+                        zj[t] = (X[t0 + t, j] - lj) * ij
+                else:
+                    xj = X[j]
+                    for t in range(m):
+                        zj[t] = (xj[t0 + t] - lj) * ij
+            for t in range(m):
+                yt[t] = (y[t0 + t] - y_loc) * y_inv
+            if has_w:
+                for t in range(m):
+                    wt[t] = w[t0 + t]
+            # Means ((c_0 z_0 + c_1 z_1) + c_2 z_2) + ..., residuals, log-densities
+            # log pi_k - (log sigma_k + log(2 pi) / 2) - (e sqrt(1/2) / sigma_k)^2 and
+            # their maximum over the components.
+            for k in range(K):
+                ek = E[k]
+                ck = coef[k]
+                z0 = Z[0]
+                c0 = ck[0]
+                if p == 1:
+                    for t in range(m):
+                        ek[t] = c0 * z0[t]
+                else:
+                    z1 = Z[1]
+                    c1 = ck[1]
+                    for t in range(m):
+                        ek[t] = c0 * z0[t] + c1 * z1[t]
+                j = 2
+                while j + 1 < p:
+                    z0 = Z[j]
+                    z1 = Z[j + 1]
+                    c0 = ck[j]
+                    c1 = ck[j + 1]
+                    for t in range(m):
+                        ek[t] = (ek[t] + c0 * z0[t]) + c1 * z1[t]
+                    j += 2
+                if j < p:
+                    z0 = Z[j]
+                    c0 = ck[j]
+                    for t in range(m):
+                        ek[t] = ek[t] + c0 * z0[t]
+                dk = D[k]
+                lk = const[k]
+                sk = scale[k]
+                if k == 0:
+                    for t in range(m):
+                        e = yt[t] - ek[t]
+                        ek[t] = e
+                        v = e * sk
+                        v = lk - v * v
+                        dk[t] = v
+                        mx[t] = v
+                else:
+                    for t in range(m):
+                        e = yt[t] - ek[t]
+                        ek[t] = e
+                        v = e * sk
+                        v = lk - v * v
+                        dk[t] = v
+                        mx[t] = v if v > mx[t] else mx[t]
+            # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
+            for t in range(m):
+                v = mx[t]
+                mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+            _exp_rows(D, mx, inv, m)
+            ll0 = ll[0]
+            for t in range(m):
+                s = inv[t]
+                ll0[t] = _log(s) + mx[t]
+                inv[t] = 1.0 / s
+            _accumulate(wt, ones, ll, 0, 1, m, acc, n_acc - 1)
+            for k in range(K):
+                dk = D[k]
+                ek = E[k]
+                base = k * stride
+                # Weighted responsibilities r = (density / sum) * w; N = sum r,
+                # c = sum (e r) e, b_j = sum (e r) z_j and the upper triangle of A by
+                # rows, A_jl = sum (z_j r) z_l for l >= j.
+                for t in range(m):
+                    dk[t] = (dk[t] * inv[t]) * wt[t]
+                _accumulate(dk, ones, ones2, 0, 1, m, acc, base + P + p + 1)
+                _accumulate(ek, dk, E, k, 1, m, acc, base + P + p)
+                _accumulate(ek, dk, Z, 0, p, m, acc, base + P)
+                q = base
+                for j in range(p):
+                    _accumulate(Z[j], dk, Z, j, p - j, m, acc, q)
+                    q += p - j
+        out[:] = acc
+
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def kernel(
+        X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
+        block_size,
+    ):  # pragma: no cover - compiled
+        # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
+        n = X.shape[0] if by_row else X.shape[1]
+        K, p = coef.shape
         P = p * (p + 1) // 2
         stride = P + p + 2  # per component: upper triangle of A by rows, b, c, N
         n_acc = K * stride + 1  # and the log-likelihood
         n_blocks = (n + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
-        for blk in numba.prange(n_blocks):
+        for blk in _prange(n_blocks):
             start = blk * block_size
-            stop = min(start + block_size, n)
-            acc = np.zeros(n_acc)
-            Z = np.empty((p, _TILE))  # standardised design, one row per column
-            E = np.empty((K, _TILE))  # means, then residuals
-            D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
-            ll = np.empty((1, _TILE))  # per-row log-likelihood
-            yt = np.empty(_TILE)
-            wt = np.ones(_TILE)
-            ones = np.ones(_TILE)
-            ones2 = np.ones((1, _TILE))
-            mx = np.zeros(_TILE)
-            inv = np.empty(_TILE)
-            if intercept:
-                Z[0, :] = 1.0
-            for t0 in range(start, stop, _TILE):
-                m = min(_TILE, stop - t0)
-                n8 = m - m % _LANES
-                for j in range(d):
-                    zj = Z[off + j]
-                    lj = x_loc[j]
-                    ij = x_inv[j]
-                    for t in range(m):
-                        zj[t] = (X[t0 + t, j] - lj) * ij
-                for t in range(m):
-                    yt[t] = (y[t0 + t] - y_loc) * y_inv
-                if has_w:
-                    for t in range(m):
-                        wt[t] = w[t0 + t]
-                # Means ((c_0 z_0 + c_1 z_1) + c_2 z_2) + ..., residuals, log-densities
-                # log pi_k - (log sigma_k + log(2 pi) / 2) - (e sqrt(1/2) / sigma_k)^2 and
-                # their maximum over the components.
-                for k in range(K):
-                    ek = E[k]
-                    ck = coef[k]
-                    z0 = Z[0]
-                    c0 = ck[0]
-                    if p == 1:
-                        for t in range(m):
-                            ek[t] = c0 * z0[t]
-                    else:
-                        z1 = Z[1]
-                        c1 = ck[1]
-                        for t in range(m):
-                            ek[t] = c0 * z0[t] + c1 * z1[t]
-                    j = 2
-                    while j + 1 < p:
-                        z0 = Z[j]
-                        z1 = Z[j + 1]
-                        c0 = ck[j]
-                        c1 = ck[j + 1]
-                        for t in range(m):
-                            ek[t] = (ek[t] + c0 * z0[t]) + c1 * z1[t]
-                        j += 2
-                    if j < p:
-                        z0 = Z[j]
-                        c0 = ck[j]
-                        for t in range(m):
-                            ek[t] = ek[t] + c0 * z0[t]
-                    dk = D[k]
-                    lk = const[k]
-                    sk = scale[k]
-                    if k == 0:
-                        for t in range(m):
-                            e = yt[t] - ek[t]
-                            ek[t] = e
-                            v = e * sk
-                            v = lk - v * v
-                            dk[t] = v
-                            mx[t] = v
-                    else:
-                        for t in range(m):
-                            e = yt[t] - ek[t]
-                            ek[t] = e
-                            v = e * sk
-                            v = lk - v * v
-                            dk[t] = v
-                            mx[t] = v if v > mx[t] else mx[t]
-                # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
-                for t in range(m):
-                    v = mx[t]
-                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-                exp_rows(D, mx, inv, m)
-                ll0 = ll[0]
-                for t in range(m):
-                    s = inv[t]
-                    ll0[t] = log_(s) + mx[t]
-                    inv[t] = 1.0 / s
-                accumulate(wt, ones, ll, 0, 1, m, acc, n_acc - 1)
-                for k in range(K):
-                    dk = D[k]
-                    ek = E[k]
-                    base = k * stride
-                    # Weighted responsibilities r = (density / sum) * w; N = sum r,
-                    # c = sum (e r) e, b_j = sum (e r) z_j and the upper triangle of A by
-                    # rows, A_jl = sum (z_j r) z_l for l >= j.
-                    for t in range(m):
-                        dk[t] = (dk[t] * inv[t]) * wt[t]
-                    accumulate(dk, ones, ones2, 0, 1, m, acc, base + P + p + 1)
-                    accumulate(ek, dk, E, k, 1, m, acc, base + P + p)
-                    accumulate(ek, dk, Z, 0, p, m, acc, base + P)
-                    q = base
-                    for j in range(p):
-                        accumulate(Z[j], dk, Z, j, p - j, m, acc, q)
-                        q += p - j
-            for a in range(n_acc):
-                partial[blk, a] = acc[a]
+            _block(
+                X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const,
+                scale, start, min(start + block_size, n), partial[blk],
+            )
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
             for a in range(n_acc):
@@ -494,16 +490,34 @@ def _build_kernel():
             resp_sum[k] = total[base + P + p + 1]
         return total[n_acc - 1], resp_sum, A, b, c
 
-    return kernel
+    @jit
+    def exp_minus(D, mx, total):  # pragma: no cover - compiled
+        # The kernel's exp, for tests: D[k, t] = exp(D[k, t] - mx[t]), total = column sums.
+        _exp_rows(D, mx, total, D.shape[1] - D.shape[1] % _LANES)
+
+    @jit
+    def log_array(x, out):  # pragma: no cover - compiled
+        # The kernel's log, for tests.
+        for i in range(x.shape[0]):
+            out[i] = _log(x[i])
+
+    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array)
 
 
-def _get_kernel():
-    global _kernel
-    if _kernel is None:
+def _compiled() -> SimpleNamespace:
+    """The compiled functions, defined once per process (thread-safe)."""
+    global _functions
+    if _functions is None:
         with _lock:
-            if _kernel is None:
-                _kernel = _build_kernel()
-    return _kernel
+            if _functions is None:
+                _functions = _build()
+    return _functions
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def gaussian_e_step(
@@ -534,7 +548,8 @@ def gaussian_e_step(
     Parameters
     ----------
     X : ndarray of shape (n, d)
-        Features in user units, float64, C-contiguous. Only read, never copied.
+        Features in user units, float64, C- or F-contiguous. Only read, never copied
+        (a Fortran-ordered X is read column by column through its transpose).
     y : ndarray of shape (n,)
         Response in user units.
     w : ndarray of shape (n,) or None
@@ -557,9 +572,9 @@ def gaussian_e_step(
         Rows per block. Blocks are the unit of parallel work and of summation: the result
         depends on ``block_size`` but not on the number of threads.
     n_threads : int or None, default=None
-        Threads to use for this call (capped at ``numba.config.NUMBA_NUM_THREADS``).
-        None uses numba's current setting for the calling thread
-        (``numba.get_num_threads()``).
+        Threads to use for this call; None means numba's current setting for the calling
+        thread (``numba.get_num_threads()``). Capped at ``numba.config.NUMBA_NUM_THREADS``
+        and at the number of blocks; the setting of the calling thread is restored.
 
     Returns
     -------
@@ -590,9 +605,10 @@ def gaussian_e_step(
     """
     if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
         raise ValueError("X must be a 2-D float64 ndarray")
-    if not X.flags.c_contiguous:
-        raise ValueError("X must be C-contiguous (it is read in place, never copied)")
+    if not (X.flags.c_contiguous or X.flags.f_contiguous):
+        raise ValueError("X must be C- or F-contiguous (it is read in place, never copied)")
     n, d = X.shape
+    by_row = bool(X.flags.c_contiguous)
     fit_intercept = bool(fit_intercept)
     p = d + int(fit_intercept)
     if p == 0:
@@ -627,29 +643,24 @@ def gaussian_e_step(
     with np.errstate(divide="ignore"):
         const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
         scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
-    args = (
-        X,
-        y,
-        w,
-        has_w,
-        x_loc,
-        x_inv,
-        float(y_loc),
-        float(y_inv),
-        fit_intercept,
-        coef,
-        const,
-        scale,
-        block_size,
+    # Read-only views (no copies): the kernel cannot write to them, and one compiled
+    # specialisation serves writeable and read-only inputs alike.
+    X, y, w, x_loc, x_inv, coef, const, scale = (
+        _read_only(a) for a in (X if by_row else X.T, y, w, x_loc, x_inv, coef, const, scale)
     )
-    kernel = _get_kernel()
-    if n_threads is None:
+    args = (X, by_row, y, w, has_w, x_loc, x_inv, float(y_loc), float(y_inv), fit_intercept)
+    args += (coef, const, scale, block_size)
+    kernel = _compiled().kernel
+    import numba
+
+    # No more threads than blocks: an idle thread still has to be woken and joined.
+    previous = numba.get_num_threads()
+    threads = previous if n_threads is None else int(n_threads)
+    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, -(-n // block_size)))
+    if threads == previous:
         loglik, resp_sum, A, b, c = kernel(*args)
     else:
-        import numba
-
-        previous = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
+        numba.set_num_threads(threads)
         try:
             loglik, resp_sum, A, b, c = kernel(*args)
         finally:

@@ -230,14 +230,14 @@ def classification_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) 
 
 def compiled_pass_applies(source, family) -> bool:
     """Whether the fused compiled kernel can run this pass: Gaussian components, rows in
-    memory as C-contiguous float64 arrays, and numba importable."""
+    memory as contiguous float64 arrays, and numba importable."""
     from ._gaussian_kernel import available
     from .families import Gaussian
 
     if not (isinstance(family, Gaussian) and hasattr(source, "arrays")):
         return False
     X, y, w = source.arrays()
-    ok = X.flags.c_contiguous and y is not None and y.flags.c_contiguous
+    ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
     ok = ok and (w is None or w.flags.c_contiguous)
     return bool(ok and available())
 

@@ -1,0 +1,302 @@
+"""The fused compiled Gaussian E-step against the numpy data pass."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from regmix import _gaussian_kernel as gk  # noqa: E402
+from regmix.data import ArrayData  # noqa: E402
+from regmix.datasets import make_regression_mixture  # noqa: E402
+from regmix.families import Gaussian, GaussianParams  # noqa: E402
+from regmix.mixing import ConstantWeights  # noqa: E402
+from regmix.passes import e_step_pass  # noqa: E402
+
+RTOL = 1e-12
+
+
+def _problem(n, d, K, *, fit_intercept, weighted, seed=0, weights=None, outliers=False):
+    """Data, a source over it and parameters (internal units) away from the optimum."""
+    X, y, _, prm = make_regression_mixture(n, d, K, weights=weights, random_state=seed)
+    rng = np.random.default_rng(seed + 1)
+    if outliers:
+        y = y.copy()
+        y[::37] += 1e6
+    w = rng.uniform(0.0, 3.0, n) if weighted else None
+    source = ArrayData(X, y, w, fit_intercept=fit_intercept)
+    st = source.standardization
+    coef_user = prm["coef"]
+    if fit_intercept:
+        coef_user = np.column_stack([prm["intercept"], coef_user])
+    coef = st.to_internal(coef_user) + 0.1 * rng.standard_normal((K, source.n_design))
+    sigma = prm["sigma"] / st.y_scale * rng.uniform(0.8, 1.5, K)
+    mix = np.full(K, 1.0 / K) if weights is None else np.asarray(weights, dtype=float)
+    return X, y, w, source, GaussianParams(coef, sigma), mix
+
+
+def _kernel(X, y, w, source, params, mix, **kwargs):
+    st = source.standardization
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(mix)
+    return gk.gaussian_e_step(
+        X,
+        y,
+        w,
+        st.x_loc,
+        1.0 / st.x_scale,
+        st.y_loc,
+        1.0 / st.y_scale,
+        source.fit_intercept,
+        params.coef,
+        params.sigma,
+        log_weights,
+        **kwargs,
+    )
+
+
+def _reference(source, params, mix):
+    log_weights = ConstantWeights().log_weights(mix)
+    return e_step_pass(source, Gaussian(), params, log_weights, chunk_size=4096)
+
+
+def _assert_matches(out, ref):
+    """Agreement to RTOL. Entries of A and b are sums of terms of both signs that can
+    cancel to nothing (with centred columns the intercept row of A vanishes), so they are
+    compared relative to the Cauchy-Schwarz bound on the sum of the absolute terms,
+    sqrt(A_jj A_ll) and sqrt(A_jj c); the other sums are compared entry by entry."""
+    loglik, resp_sum, A, b, c = out
+    for value in (loglik, resp_sum, A, b, c):
+        assert np.all(np.isfinite(value))
+    A_ref, b_ref, c_ref = ref.stats
+    assert (A.shape, b.shape, c.shape) == (A_ref.shape, b_ref.shape, c_ref.shape)
+    np.testing.assert_allclose(loglik, ref.loglik, rtol=RTOL)
+    np.testing.assert_allclose(resp_sum, ref.resp_sum, rtol=RTOL)
+    np.testing.assert_allclose(c, c_ref, rtol=RTOL)
+    diag = np.sqrt(np.diagonal(A_ref, axis1=1, axis2=2))
+    assert np.all(np.abs(A - A_ref) <= RTOL * diag[:, :, None] * diag[:, None, :])
+    assert np.all(np.abs(b - b_ref) <= RTOL * diag * np.sqrt(c_ref)[:, None])
+    assert np.array_equal(A, np.swapaxes(A, 1, 2))
+
+
+def test_available():
+    assert gk.available()
+
+
+def test_importing_regmix_does_not_import_numba():
+    code = (
+        "import sys, regmix, regmix._gaussian_kernel as gk\n"
+        "assert 'numba' not in sys.modules, 'numba imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("K", [1, 2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_matches_numpy_pass(fit_intercept, weighted, K):
+    X, y, w, source, params, mix = _problem(
+        3001, 3, K, fit_intercept=fit_intercept, weighted=weighted, seed=K
+    )
+    ref = _reference(source, params, mix)
+    _assert_matches(_kernel(X, y, w, source, params, mix, block_size=1000), ref)
+    _assert_matches(_kernel(X, y, w, source, params, mix), ref)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 255, 257, 20000])
+def test_row_counts_and_blocks(n):
+    """Partial lane groups, tiles and blocks give the same sums."""
+    X, y, w, source, params, mix = _problem(n, 2, 3, fit_intercept=True, weighted=True)
+    ref = _reference(source, params, mix)
+    for block_size in (1, 100, 8192):
+        _assert_matches(_kernel(X, y, w, source, params, mix, block_size=block_size), ref)
+
+
+def test_single_feature_without_intercept():
+    X, y, w, source, params, mix = _problem(500, 1, 2, fit_intercept=False, weighted=False)
+    _assert_matches(_kernel(X, y, w, source, params, mix), _reference(source, params, mix))
+
+
+def test_many_features():
+    """More than eight design columns (several sweeps per row of A)."""
+    X, y, w, source, params, mix = _problem(2000, 11, 2, fit_intercept=True, weighted=True)
+    _assert_matches(_kernel(X, y, w, source, params, mix), _reference(source, params, mix))
+
+
+def test_zero_mixing_weight():
+    X, y, w, source, params, mix = _problem(
+        2000, 2, 3, fit_intercept=True, weighted=True, weights=[0.5, 0.0, 0.5]
+    )
+    out = _kernel(X, y, w, source, params, mix)
+    assert out[1][1] == 0.0
+    assert np.all(out[2][1] == 0.0) and np.all(out[3][1] == 0.0) and out[4][1] == 0.0
+    _assert_matches(out, _reference(source, params, mix))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_huge_residuals(weighted):
+    """Rows 1e6 away from every line: every log-density underflows exp without the
+    max subtraction, yet nothing is NaN and the sums match."""
+    X, y, w, source, params, mix = _problem(
+        3000, 2, 3, fit_intercept=True, weighted=weighted, outliers=True
+    )
+    # sigma is about 1e-5 of the response's spread: the log-densities of the outlying
+    # rows are near -3e11 under every component, those of the others near -1e7
+    out = _kernel(X, y, w, source, params, mix)
+    _assert_matches(out, _reference(source, params, mix))
+
+
+def test_far_from_every_component():
+    """Components with huge intercepts (internal units): exp(logd) is 0 for every row and
+    component, the log-sum-exp is not."""
+    X, y, w, source, params, mix = _problem(1000, 2, 3, fit_intercept=True, weighted=True)
+    coef = params.coef.copy()
+    coef[:, 0] = [1e6, 1e6 + 3.0, -1e6]
+    far = GaussianParams(coef, np.array([0.01, 0.02, 0.5]))
+    out = _kernel(X, y, w, source, far, mix)
+    assert out[0] < -1e14
+    _assert_matches(out, _reference(source, far, mix))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_bit_identical_across_thread_counts():
+    X, y, w, source, params, mix = _problem(20000, 3, 3, fit_intercept=True, weighted=True)
+    previous = numba.get_num_threads()
+    try:
+        outs = []
+        for n_threads in (1, 2, 1, 2):
+            numba.set_num_threads(n_threads)
+            outs.append(_kernel(X, y, w, source, params, mix, block_size=512))
+        outs.append(_kernel(X, y, w, source, params, mix, block_size=512, n_threads=2))
+    finally:
+        numba.set_num_threads(previous)
+    assert numba.get_num_threads() == previous
+    for out in outs[1:]:
+        assert out[0] == outs[0][0]
+        for got, want in zip(out[1:], outs[0][1:], strict=True):
+            assert np.array_equal(got, want)
+
+
+def test_inputs_not_modified():
+    X, y, w, source, params, mix = _problem(1000, 3, 2, fit_intercept=True, weighted=True)
+    st = source.standardization
+    arrays = [X, y, w, st.x_loc, st.x_scale, params.coef, params.sigma, mix]
+    copies = [a.copy() for a in arrays]
+    _kernel(X, y, w, source, params, mix)
+    for a, a0 in zip(arrays, copies, strict=True):
+        assert np.array_equal(a, a0)
+
+
+def test_fortran_ordered_x():
+    """A Fortran-ordered X is read through its transpose, with the same arithmetic."""
+    X, y, w, source, params, mix = _problem(3000, 3, 2, fit_intercept=True, weighted=True)
+    want = _kernel(X, y, w, source, params, mix, block_size=1000)
+    got = _kernel(np.asfortranarray(X), y, w, source, params, mix, block_size=1000)
+    assert got[0] == want[0]
+    for g, v in zip(got[1:], want[1:], strict=True):
+        assert np.array_equal(g, v)
+
+
+def test_read_only_inputs():
+    X, y, w, source, params, mix = _problem(1000, 3, 2, fit_intercept=True, weighted=True)
+    want = _kernel(X, y, w, source, params, mix)
+    for a in (X, y, w, params.coef, params.sigma):
+        a.setflags(write=False)
+    got = _kernel(X, y, w, source, params, mix)
+    assert got[0] == want[0]
+    for g, v in zip(got[1:], want[1:], strict=True):
+        assert np.array_equal(g, v)
+
+
+def test_concurrent_calls_from_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y, w, source, params, mix = _problem(20000, 3, 3, fit_intercept=True, weighted=True)
+    want = _kernel(X, y, w, source, params, mix, block_size=1024)
+    if numba.threading_layer() == "workqueue":
+        pytest.skip("the workqueue threading layer does not support concurrent calls")
+    with ThreadPoolExecutor(4) as pool:
+        futures = [
+            pool.submit(_kernel, X, y, w, source, params, mix, block_size=1024)
+            for _ in range(8)
+        ]
+        outs = [f.result() for f in futures]
+    for out in outs:
+        assert out[0] == want[0]
+        for g, v in zip(out[1:], want[1:], strict=True):
+            assert np.array_equal(g, v)
+
+
+def test_empty_input():
+    X = np.empty((0, 2))
+    out = gk.gaussian_e_step(
+        X, np.empty(0), None, np.zeros(2), np.ones(2), 0.0, 1.0, True,
+        np.zeros((2, 3)), np.ones(2), np.log([0.5, 0.5]),
+    )  # fmt: skip
+    assert out[0] == 0.0
+    assert out[2].shape == (2, 3, 3) and not np.any(out[2])
+
+
+def test_rejects_bad_input():
+    X, y, w, source, params, mix = _problem(100, 3, 2, fit_intercept=True, weighted=False)
+    with pytest.raises(ValueError, match="contiguous"):
+        _kernel(X[::2], y[::2], w, source, params, mix)
+    with pytest.raises(ValueError, match="float64"):
+        _kernel(X.astype(np.float32), y, w, source, params, mix)
+    with pytest.raises(ValueError, match="y must have shape"):
+        _kernel(X, y[:-1], w, source, params, mix)
+    with pytest.raises(ValueError, match="coef"):
+        _kernel(X, y, w, source, GaussianParams(params.coef[:, 1:], params.sigma), mix)
+
+
+def test_exp_accuracy_and_special_values():
+    funcs = gk._compiled()
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [
+            -np.geomspace(1e-300, 745.0, 4000),
+            rng.uniform(-745.0, 709.0, 4000),
+            [0.0, -0.0, 1e-320, -708.39, -708.4, -744.4, -745.3, -800.0, -np.inf, np.inf],
+            [709.7, 709.782712893384, 709.7827128933841, 710.0, np.nan, 1.0, -1.0, 0.3],
+        ]
+    )
+    x = x[: x.size - x.size % 8]
+    D = x[None, :].copy()
+    funcs.exp_minus(D, np.zeros(x.size), np.empty(x.size))
+    with np.errstate(over="ignore"):
+        want = np.exp(x)
+    got = D[0]
+    normal = np.isfinite(want) & (want >= np.finfo(float).tiny)
+    ulp = np.spacing(want[normal])
+    assert np.max(np.abs(got[normal] - want[normal]) / ulp) <= 2.0
+    small = np.isfinite(want) & ~normal
+    np.testing.assert_allclose(got[small], want[small], rtol=0, atol=1e-320)
+    special = ~np.isfinite(want) | ~np.isfinite(x)
+    assert np.array_equal(got[special], want[special], equal_nan=True)
+    assert got[x == 0.0][0] == 1.0
+
+
+def test_log_accuracy_and_special_values():
+    funcs = gk._compiled()
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [
+            np.geomspace(5e-324, 1.7e308, 4000),
+            1.0 + rng.uniform(0.0, 7.0, 4000),
+            [1.0, np.nextafter(1.0, 2.0), np.nextafter(1.0, 0.0), np.sqrt(2.0), 2.0],
+        ]
+    )
+    out = np.empty_like(x)
+    funcs.log(x, out)
+    want = np.log(x)
+    ulp = np.spacing(np.abs(want))
+    assert np.max(np.abs(out - want) / ulp) <= 2.0
+    specials = np.array([0.0, -0.0, np.inf, -1.0, -np.inf, np.nan])
+    got = np.empty_like(specials)
+    funcs.log(specials, got)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        assert np.array_equal(got, np.log(specials), equal_nan=True)
