@@ -465,7 +465,7 @@ _formula_option = click.option(
     help="Model formula, e.g. \"y ~ x\" or \"y ~ x + C(g)\" (formulaic syntax); the "
          "response is the left-hand side.")
 _fit_settings = _options(
-    click.option("--n-init", default=4, show_default=True, type=click.IntRange(min=1),
+    click.option("--n-init", default=2, show_default=True, type=click.IntRange(min=1),
                  metavar="N", help="Starts per fit; the highest log-likelihood wins."),
     click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
                  metavar="S", help="Random seed of the starts; the same seed gives the same fit."),

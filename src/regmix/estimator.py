@@ -19,7 +19,13 @@ from .em import DegenerateFitError, EMRun, MixtureParams, fit_restarts
 from .families import Gaussian, GaussianParams, collinear_columns
 from .initialization import STRATEGIES, Initializer
 from .mixing import ConstantWeights
-from .passes import DEFAULT_CHUNK_SIZE, PassRunner, resolve_n_jobs, row_posteriors
+from .passes import (
+    DEFAULT_CHUNK_SIZE,
+    PassRunner,
+    resolve_n_jobs,
+    row_posteriors,
+    single_threaded_blas,
+)
 
 # Below this many rows a numpy pass costs a few milliseconds: not worth loading the
 # compiled kernel.
@@ -72,7 +78,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         ``"y ~ x - 1"`` with ``fit_intercept=False``.
     fit_intercept : bool, default=True
         Whether each component has its own intercept.
-    n_init : int, default=4
+    n_init : int, default=2
         Number of starts; the one with the highest log-likelihood is kept.
     init : {"short_em", "subsets", "random"}, array-like or dict, default="short_em"
         How each start begins. ``"short_em"`` runs several short EM bursts from random
@@ -209,7 +215,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         *,
         formula: str | None = None,
         fit_intercept: bool = True,
-        n_init: int = 4,
+        n_init: int = 2,
         init="short_em",
         max_iter: int = 1000,
         tol: float = 1e-12,
@@ -348,6 +354,11 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         -------
         self : RegressionMixture
         """
+        with single_threaded_blas():
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y=None, sample_weight=None):
+        """The body of :meth:`fit`, run with BLAS pinned to one thread."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:

@@ -105,6 +105,8 @@ def solve_normal_equations_batch(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarr
         good = np.all(np.diagonal(L, axis1=1, axis2=2) ** 2 > _RANK_RTOL, axis=1)
     except np.linalg.LinAlgError:
         good = np.zeros(K, dtype=bool)
+    if good.all():
+        return np.linalg.solve(As, bs[:, :, None])[:, :, 0] / d, np.zeros(K, dtype=bool)
     x = np.empty((K, p))
     if good.any():
         x[good] = np.linalg.solve(As[good], bs[good][:, :, None])[:, :, 0] / d[good]

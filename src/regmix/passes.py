@@ -10,8 +10,10 @@ not depend on the number of threads. Memory beyond the data is O(chunk * K * p).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +27,34 @@ _pools: dict[int, ThreadPoolExecutor] = {}
 _controller: ThreadpoolController | None = None
 
 
-def _single_threaded_blas():
+_pinned = threading.local()
+
+
+@contextmanager
+def single_threaded_blas():
     """Context in which BLAS runs on one thread: the pass parallelises over chunks
-    itself, and a fixed BLAS thread count keeps results bit-identical across machines."""
+    itself, and a fixed BLAS thread count keeps results bit-identical across machines.
+
+    Re-entrant and cheap when nested: a fit enters it once, and the many passes inside
+    do not pay for it again.
+    """
     global _controller
+    depth = getattr(_pinned, "depth", 0)
+    if depth:
+        _pinned.depth = depth + 1
+        try:
+            yield
+        finally:
+            _pinned.depth -= 1
+        return
     if _controller is None:
         _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    with _controller.limit(limits=1, user_api="blas"):
+        _pinned.depth = 1
+        try:
+            yield
+        finally:
+            _pinned.depth = 0
 
 
 @dataclass
@@ -142,7 +165,7 @@ def run_pass(
         return chunk_fn(source.chunk(*r))
 
     total = None
-    with _single_threaded_blas():
+    with single_threaded_blas():
         if n_jobs <= 1 or len(ranges) == 1:
             results = map(work, ranges)
         else:
@@ -155,7 +178,7 @@ def run_pass(
 def _run_streaming(source, chunk_fn, *, chunk_size: int, n_jobs: int) -> PassResult:
     total = None
     window = 2 * max(n_jobs, 1)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         pending = []
         for chunk in source.iter_chunks(chunk_size):
             if n_jobs <= 1:
