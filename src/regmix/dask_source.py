@@ -21,23 +21,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import ArrayData, Chunk, Standardization, _safe_scale
+from .data import ArrayData, Standardization, _safe_scale, make_chunk
 
 
-def _block_chunks(X, y, w, start, x_loc, x_inv, y_loc, y_inv, fit_intercept, chunk_size):
+def _block_chunks(X, y, w, start, st: Standardization, chunk_size: int):
     """The standardised chunks of one block (runs on a worker)."""
     n = X.shape[0]
     for s in range(0, n, chunk_size):
         e = min(s + chunk_size, n)
-        c = e - s
-        XT = np.empty((X.shape[1] + int(fit_intercept), c))
-        block = XT[1:] if fit_intercept else XT
-        if fit_intercept:
-            XT[0] = 1.0
-        np.subtract(X[s:e].T, x_loc[:, None], out=block)
-        block *= x_inv[:, None]
-        yc = np.zeros(c) if y is None else (y[s:e] - y_loc) * y_inv
-        yield Chunk(start + s, XT, yc, None if w is None else w[s:e])
+        yield make_chunk(start + s, X[s:e], None if y is None else y[s:e],
+                         None if w is None else w[s:e], st)
 
 
 def _block_pass(X, y, w, start, settings, chunk_fn):
@@ -171,9 +164,7 @@ class DaskData:
         """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""
         import dask
 
-        st = self.standardization
-        settings = (st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
-                    self.fit_intercept, int(chunk_size))
+        settings = (self.standardization, int(chunk_size))
         fn = dask.delayed(_block_pass, pure=True)
         xs = self._X.to_delayed().ravel()
         ys = self._y.to_delayed().ravel() if self._y is not None else [None] * len(xs)
@@ -195,9 +186,7 @@ class DaskData:
 
     def iter_chunks(self, chunk_size: int):
         """Chunks brought to the client one block at a time (for small evaluations)."""
-        st = self.standardization
-        settings = (st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
-                    self.fit_intercept, int(chunk_size))
+        settings = (self.standardization, int(chunk_size))
         for i, start in enumerate(self._starts):
             X = self._X.blocks[i].compute()
             y = self._y.blocks[i].compute() if self._y is not None else None

@@ -84,6 +84,23 @@ class Standardization:
         return coef_full * self.y_scale / self.x_scale
 
 
+def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None,
+               st: Standardization) -> Chunk:
+    """A :class:`Chunk` from a block of raw rows: transposed, standardised by ``st``.
+
+    Every row source builds its chunks here; the block is copied, never written to.
+    """
+    c = X.shape[0]
+    XT = np.empty((X.shape[1] + int(st.fit_intercept), c))
+    block = XT[1:] if st.fit_intercept else XT
+    if st.fit_intercept:
+        XT[0] = 1.0
+    np.subtract(X.T, st.x_loc[:, None], out=block)
+    block *= (1.0 / st.x_scale)[:, None]
+    yc = np.zeros(c) if y is None else (y - st.y_loc) * (1.0 / st.y_scale)
+    return Chunk(start, XT, yc, w)
+
+
 def _safe_scale(s: np.ndarray) -> np.ndarray:
     s = np.asarray(s, dtype=np.float64).copy()
     s[~(s > 0)] = 1.0
@@ -158,10 +175,6 @@ class ArrayData:
             self.standardization = self._standardization()
         else:
             self.standardization = Standardization.identity(self.n_features, fit_intercept)
-        st = self.standardization
-        self._x_loc, self._x_inv = st.x_loc, 1.0 / st.x_scale
-        self._y_loc, self._y_inv = st.y_loc, 1.0 / st.y_scale
-        self._plain = not standardize
 
     def _standardization(self) -> Standardization:
         X, y, w = self._X, self._y, self._w
@@ -204,21 +217,6 @@ class ArrayData:
 
     def chunk(self, start: int, stop: int) -> Chunk:
         """The standardised block of rows ``start..stop-1``."""
-        c = stop - start
-        XT = np.empty((self.n_design, c))
-        block = XT[1:] if self.fit_intercept else XT
-        if self.fit_intercept:
-            XT[0] = 1.0
-        if self._plain:
-            block[...] = self._X[start:stop].T
-        else:
-            np.subtract(self._X[start:stop].T, self._x_loc[:, None], out=block)
-            block *= self._x_inv[:, None]
-        if self._y is None:
-            y = np.zeros(c)
-        elif self._plain:
-            y = np.array(self._y[start:stop], dtype=np.float64)
-        else:
-            y = (self._y[start:stop] - self._y_loc) * self._y_inv
+        y = None if self._y is None else self._y[start:stop]
         w = None if self._w is None else self._w[start:stop]
-        return Chunk(start, XT, y, w)
+        return make_chunk(start, self._X[start:stop], y, w, self.standardization)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ArrayData, Chunk, Standardization, _safe_scale
+from .data import ArrayData, Chunk, Standardization, _safe_scale, make_chunk
 
 
 def _dataset(path):
@@ -93,9 +93,6 @@ class ParquetData:
             self.standardization = self._standardization(*stats)
         else:
             self.standardization = Standardization.identity(self.n_features, fit_intercept)
-        st = self.standardization
-        self._x_loc, self._x_inv = st.x_loc, 1.0 / st.x_scale
-        self._y_loc, self._y_inv = st.y_loc, 1.0 / st.y_scale
 
     # ------------------------------------------------------------------ reading
     @property
@@ -207,15 +204,7 @@ class ParquetData:
     def iter_chunks(self, chunk_size: int) -> Iterator[Chunk]:
         """Standardised chunks of at most ``chunk_size`` rows, in file order."""
         for start, X, y, w in self._batches(chunk_size):
-            c = X.shape[0]
-            XT = np.empty((self.n_design, c))
-            block = XT[1:] if self.fit_intercept else XT
-            if self.fit_intercept:
-                XT[0] = 1.0
-            np.subtract(X.T, self._x_loc[:, None], out=block)
-            block *= self._x_inv[:, None]
-            yc = np.zeros(c) if y is None else (y - self._y_loc) * self._y_inv
-            yield Chunk(start, XT, yc, w)
+            yield make_chunk(start, X, y, w, self.standardization)
 
     def plain(self) -> ParquetData:
         """The same rows in user units (no standardisation)."""
