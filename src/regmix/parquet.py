@@ -120,7 +120,8 @@ class ParquetData:
                                                           np.ndarray | None]]:
         """(start, X, y, w) blocks in file order, validated."""
         start = 0
-        for batch in self._dataset.to_batches(columns=self.columns, batch_size=batch_size):
+        for batch in self._dataset.to_batches(columns=self.columns, batch_size=batch_size,
+                                              batch_readahead=2, fragment_readahead=1):
             n = batch.num_rows
             if n == 0:
                 continue
