@@ -109,12 +109,9 @@ class DaskData:
         self._starts = np.concatenate([[0], np.cumsum(self._X.chunks[0])[:-1]]).astype(int)
         self._check_finite()
         self.total_weight = float(self.n_rows if self._w is None else self._w.sum().compute())
-        if standardization is not None:
-            self.standardization = standardization
-        elif standardize:
-            self.standardization = self._standardization()
-        else:
-            self.standardization = Standardization.identity(self.n_features, fit_intercept)
+        self.standardization = Standardization.choose(
+            standardization, standardize, self._standardization, self.n_features, fit_intercept
+        )
 
     def _check_finite(self) -> None:
         import dask

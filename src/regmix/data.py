@@ -65,6 +65,17 @@ class Standardization:
     def identity(cls, n_features: int, fit_intercept: bool) -> Standardization:
         return cls(np.zeros(n_features), np.ones(n_features), 0.0, 1.0, fit_intercept)
 
+    @classmethod
+    def choose(cls, given: Standardization | None, standardize: bool, compute,
+               n_features: int, fit_intercept: bool) -> Standardization:
+        """The map a row source uses: the one ``given``, else ``compute()`` when
+        ``standardize``, else the identity (data served in user units)."""
+        if given is not None:
+            return given
+        if standardize:
+            return compute()
+        return cls.identity(n_features, fit_intercept)
+
     def to_internal(self, coef_full: np.ndarray) -> np.ndarray:
         """Map (K, n_design) coefficients in user units to internal units."""
         coef_full = np.atleast_2d(coef_full)
@@ -169,12 +180,9 @@ class ArrayData:
         self.n_rows, self.n_features = X.shape
         self.n_design = self.n_features + int(fit_intercept)
         self.total_weight = float(self.n_rows if sample_weight is None else sample_weight.sum())
-        if standardization is not None:
-            self.standardization = standardization
-        elif standardize:
-            self.standardization = self._standardization()
-        else:
-            self.standardization = Standardization.identity(self.n_features, fit_intercept)
+        self.standardization = Standardization.choose(
+            standardization, standardize, self._standardization, self.n_features, fit_intercept
+        )
 
     def _standardization(self) -> Standardization:
         X, y, w = self._X, self._y, self._w

@@ -87,12 +87,10 @@ class ParquetData:
         self.n_rows, self.total_weight, stats = self._first_pass()
         if self.n_rows == 0:
             raise ValueError(f"{str(path)!r} has no rows")
-        if standardization is not None:
-            self.standardization = standardization
-        elif standardize:
-            self.standardization = self._standardization(*stats)
-        else:
-            self.standardization = Standardization.identity(self.n_features, fit_intercept)
+        self.standardization = Standardization.choose(
+            standardization, standardize, lambda: self._standardization(*stats),
+            self.n_features, fit_intercept,
+        )
 
     # ------------------------------------------------------------------ reading
     @property
