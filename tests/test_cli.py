@@ -432,3 +432,20 @@ def test_progress_bar_only_on_a_terminal_and_not_with_quiet(tmp_path):
         quiet = pool.submit(stderr_on_a_terminal, "--quiet")
         assert b"starts" in shown.result()
         assert b"starts" not in quiet.result()
+
+
+def test_fit_stream_reads_parquet_batch_by_batch(data_dir):
+    """`regmix fit --stream` fits through ParquetData: the same fit as in memory."""
+    proc = _run(["fit", str(data_dir / "two.parquet"), "--formula", FORMULA, "--stream",
+                 "-k", "2", "--n-init", "2", "--seed", "5", "--format", "json", "--quiet"])
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    frame = _two_lines()
+    expected = RegressionMixture(2, n_init=2, random_state=5).fit(frame[["x"]], frame["y"])
+    assert report["header"]["log_likelihood"] == pytest.approx(expected.log_likelihood_,
+                                                               rel=1e-12)
+    bad = _run(["fit", str(data_dir / "two.parquet"), "--formula", "y ~ I(x**2)", "--stream"])
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "plain column names" in bad.stderr and "Traceback" not in bad.stderr
+    csv = _run(["fit", str(data_dir / "two.csv"), "--formula", FORMULA, "--stream"])
+    assert csv.returncode == 2 and "reads Parquet" in csv.stderr

@@ -501,27 +501,63 @@ def main() -> None:
 @click.option("--plot", type=click.Path(dir_okay=False),
               help="Write a PNG: the data with each component's line, and the "
                    "log-likelihood per iterate.")
+@click.option("--stream", is_flag=True,
+              help="Read a Parquet DATA batch by batch instead of loading it (for data "
+                   "larger than memory); the formula must name plain columns, "
+                   "'y ~ x1 + x2'.")
 @_report_options
 @_command_boundary
 def fit(data: str, formula: str, n_init: int, seed: int, fmt: str, quiet: bool,
-        n_components: int, out: str | None, plot: str | None) -> None:
+        n_components: int, out: str | None, plot: str | None, stream: bool) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     _check_output(out)
     _check_output(plot)
     if plot is not None:
+        if stream:
+            raise UserError("--plot needs the data in memory; drop --stream or --plot")
         _need_matplotlib()
-    frame = read_data(data)
-    model = RegressionMixture(n_components, formula=formula, n_init=n_init, random_state=seed,
-                              progress=_progress(quiet))
+    if stream:
+        frame = None
+        source = _streamed_source(data, formula)
+        model = RegressionMixture(n_components, n_init=n_init, random_state=seed,
+                                  progress=_progress(quiet))
+    else:
+        frame = source = read_data(data)
+        model = RegressionMixture(n_components, formula=formula, n_init=n_init,
+                                  random_state=seed, progress=_progress(quiet))
     as_json = fmt.lower() == "json"
     with _collected_warnings() as caught:
-        model.fit(frame)
+        model.fit(source)
         report = model_report(model) if as_json else model.summary().as_text()
     if as_json:
         click.echo(_dump_json({**report, "warnings": caught}))
     else:
         click.echo(report)
     _save_outputs(model, frame, out, plot, quiet)
+
+
+_PLAIN_FORMULA = re.compile(r"^\s*(\w+)\s*~\s*(\w+(?:\s*\+\s*\w+)*)\s*$")
+
+
+def _streamed_source(data: str, formula: str):
+    """A :class:`regmix.parquet.ParquetData` for ``regmix fit --stream``."""
+    match = _PLAIN_FORMULA.match(formula)
+    if match is None:
+        raise UserError(
+            f"--stream takes a formula of plain column names, such as 'y ~ x1 + x2'; "
+            f"got {formula!r}"
+        )
+    p = Path(data)
+    if not p.exists():
+        raise UserError(f"cannot read {data}: no such file or directory")
+    if not (p.is_dir() or p.name.lower().endswith(PARQUET_SUFFIXES)):
+        raise UserError(f"--stream reads Parquet (a .parquet file or a directory); got {data}")
+    _need_pyarrow(f"reading {data}")
+    from .parquet import ParquetData
+
+    response = match.group(1)
+    columns = [c.strip() for c in match.group(2).split("+")]
+    return ParquetData(p, x=columns, y=response)
 
 
 def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str | None,
