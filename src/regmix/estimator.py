@@ -42,6 +42,18 @@ def _is_dask_collection(obj) -> bool:
     return type(obj).__module__.startswith("dask") and hasattr(obj, "__dask_graph__")
 
 
+def _information_criteria(loglik: float, n_params: int, n_obs: float,
+                          max_log_posterior: float) -> tuple[float, float, float]:
+    """AIC, BIC and ICL (smaller is better, as in R).
+
+    ``max_log_posterior`` is ``sum_i w_i log max_k r_ik``; ICL is BIC plus twice its
+    negation (Biernacki, Celeux and Govaert, 2000).
+    """
+    aic = -2.0 * loglik + 2.0 * n_params
+    bic = -2.0 * loglik + n_params * np.log(n_obs)
+    return aic, bic, bic - 2.0 * max_log_posterior
+
+
 def _weighted_mean_std(X: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations of the training features (for ``sample``)."""
     mean = np.average(X, axis=0, weights=w)
@@ -433,10 +445,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         order = self._store(best, family, st, source.total_weight, n_params)
         self.n_samples_fit_ = source.n_rows
         self.sum_weights_ = source.total_weight
-        self.aic_ = -2.0 * self.log_likelihood_ + 2.0 * n_params
-        self.bic_ = -2.0 * self.log_likelihood_ + n_params * np.log(source.total_weight)
         classes = runner.classification(best.params)
-        self.icl_ = self.bic_ - 2.0 * classes.loglik
+        self.aic_, self.bic_, self.icl_ = _information_criteria(
+            self.log_likelihood_, n_params, source.total_weight, classes.loglik)
         self.component_sizes_ = classes.resp_sum[order]
         counts = classes.stats[0][order]
         unweighted = w is None and getattr(source, "weight_column", None) is None
@@ -687,17 +698,24 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         _, row_ll, w = self._posteriors(X, y, sample_weight)
         return float(w @ row_ll)
 
+    def _criteria(self, X, y, sample_weight) -> tuple[float, float, float]:
+        """AIC, BIC and ICL of the rows (``n`` is the number of rows or sum of weights)."""
+        resp, row_ll, w = self._posteriors(X, y, sample_weight)
+        with np.errstate(divide="ignore"):
+            max_log_posterior = float(w @ np.log(resp.max(axis=1)))
+        return _information_criteria(float(w @ row_ll), self.n_parameters_, w.sum(),
+                                     max_log_posterior)
+
     def aic(self, X, y=None, sample_weight=None) -> float:
         """Akaike's criterion ``-2 log L + 2 d`` (smaller is better)."""
-        return -2.0 * self.log_likelihood(X, y, sample_weight) + 2.0 * self.n_parameters_
+        return self._criteria(X, y, sample_weight)[0]
 
     def bic(self, X, y=None, sample_weight=None) -> float:
         """Schwarz's criterion ``-2 log L + d log n`` (smaller is better).
 
         ``n`` is the number of rows, or the sum of the sample weights.
         """
-        resp, row_ll, w = self._posteriors(X, y, sample_weight)
-        return -2.0 * float(w @ row_ll) + self.n_parameters_ * np.log(w.sum())
+        return self._criteria(X, y, sample_weight)[1]
 
     def icl(self, X, y=None, sample_weight=None) -> float:
         """Integrated completed likelihood, ``BIC + 2 * sum_i -log r_{i, c_i}``.
@@ -705,11 +723,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         ``c_i`` is the most probable component of row i (Biernacki, Celeux and Govaert,
         2000); the penalty grows as the components overlap. Smaller is better.
         """
-        resp, row_ll, w = self._posteriors(X, y, sample_weight)
-        with np.errstate(divide="ignore"):
-            log_max = np.log(resp.max(axis=1))
-        bic = -2.0 * float(w @ row_ll) + self.n_parameters_ * np.log(w.sum())
-        return bic - 2.0 * float(w @ log_max)
+        return self._criteria(X, y, sample_weight)[2]
 
     def sample(self, n_samples: int | None = None, X=None, random_state=None):
         """Simulate responses from the fitted mixture.
