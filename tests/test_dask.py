@@ -57,6 +57,9 @@ def test_dask_dataframe_with_weights_and_default_starts(client, data):
     assert on_cluster.log_likelihood_ == pytest.approx(in_memory.log_likelihood_, rel=1e-10)
     assert list(on_cluster.feature_names_in_) == ["a", "b"]
     np.testing.assert_allclose(on_cluster.coef_, in_memory.coef_, rtol=1e-8)
+    # sample() draws new features around the same moments
+    np.testing.assert_allclose(on_cluster._x_mean, in_memory._x_mean, rtol=1e-10)
+    np.testing.assert_allclose(on_cluster._x_std, in_memory._x_std, rtol=1e-10)
 
 
 @pytest.mark.slow

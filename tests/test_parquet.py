@@ -67,3 +67,18 @@ def test_bad_sources(parquet_file, tmp_path):
         ParquetData(tmp_path / "text.parquet", x=["a", "g"], y="y")
     with pytest.raises(ValueError, match="fit_intercept"):
         RegressionMixture(2, fit_intercept=False).fit(ParquetData(path, x=["a"], y="y"))
+
+
+def test_sample_draws_features_around_the_training_moments(parquet_file):
+    # without an intercept the standardisation is not centred; sample() must still draw
+    # around the features' own mean and spread, as for in-memory data
+    path, frame = parquet_file
+    source = ParquetData(path, x=["a", "b"], y="y", fit_intercept=False)
+    streamed = RegressionMixture(2, fit_intercept=False, random_state=0,
+                                 init_sample_size=5000, compute_se=False).fit(source)
+    memory = RegressionMixture(2, fit_intercept=False, random_state=0,
+                               init_sample_size=5000, compute_se=False
+                               ).fit(frame[["a", "b"]], frame["y"])
+    np.testing.assert_allclose(streamed._x_mean, frame[["a", "b"]].mean(), rtol=1e-10)
+    np.testing.assert_allclose(streamed._x_std, frame[["a", "b"]].std(ddof=0), rtol=1e-10)
+    np.testing.assert_allclose(streamed._x_mean, memory._x_mean, rtol=1e-10)

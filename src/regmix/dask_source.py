@@ -156,6 +156,16 @@ class DaskData:
         return Standardization(np.asarray(x_loc, dtype=float), _safe_scale(np.sqrt(x_var)),
                                float(y_loc or 0.0), y_scale, self.fit_intercept)
 
+    def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and standard deviation of each feature (one distributed pass)."""
+        import dask
+
+        ww = 1.0 if self._w is None else self._w[:, None]
+        mean = (self._X * ww).sum(axis=0) / self.total_weight
+        var = (((self._X - mean) ** 2) * ww).sum(axis=0) / self.total_weight
+        mean, var = dask.compute(mean, var)
+        return np.asarray(mean, dtype=float), np.sqrt(np.asarray(var, dtype=float))
+
     # ------------------------------------------------------------------ the source protocol
     def map_reduce(self, chunk_fn, chunk_size: int):
         """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""

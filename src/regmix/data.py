@@ -193,6 +193,13 @@ class ArrayData:
             y_loc, y_scale = float(loc[0]), float(scale[0])
         return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept)
 
+    def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and standard deviation of each feature in user units (what
+        :meth:`RegressionMixture.sample` draws new features from)."""
+        mean = np.average(self._X, axis=0, weights=self._w)
+        std = np.sqrt(np.average((self._X - mean) ** 2, axis=0, weights=self._w))
+        return mean, std
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The raw (user-unit) features, response and weights, never to be written to."""
         return self._X, self._y, self._w

@@ -54,13 +54,6 @@ def _information_criteria(loglik: float, n_params: int, n_obs: float,
     return aic, bic, bic - 2.0 * max_log_posterior
 
 
-def _weighted_mean_std(X: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations of the training features (for ``sample``)."""
-    mean = np.average(X, axis=0, weights=w)
-    std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=w))
-    return mean, std
-
-
 class RankDeficiencyWarning(UserWarning):
     """A weighted design was rank deficient and a minimum-norm solution was used."""
 
@@ -387,7 +380,6 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             X, y, w = self._validate_Xy(X, y, sample_weight, reset=not warm)
             n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
             source = ArrayData(X, y, w, fit_intercept=self.fit_intercept)
-            self._x_mean, self._x_std = _weighted_mean_std(X, w)
         K = self.n_components
         p = source.n_design
         n_params = K * (p + 1) + (K - 1)
@@ -399,6 +391,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             )
 
         st = source.standardization
+        self._x_mean, self._x_std = source.feature_moments()
         if y is not None:
             self._check_response_varies(y, w)
         family = Gaussian(self.var_floor)
@@ -496,8 +489,6 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             raise ValueError("the row source has no response column")
         self.n_features_in_ = source.n_features
         self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)
-        st = source.standardization
-        self._x_mean, self._x_std = st.x_loc.copy(), st.x_scale.copy()
         return source
 
     def _information(self, source, X, y, w) -> np.ndarray:

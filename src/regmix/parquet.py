@@ -85,6 +85,7 @@ class ParquetData:
         self.n_features = len(self.x_columns)
         self.n_design = self.n_features + int(fit_intercept)
         self.n_rows, self.total_weight, stats = self._first_pass()
+        self._moments = stats
         if self.n_rows == 0:
             raise ValueError(f"{str(path)!r} has no rows")
         self.standardization = Standardization.choose(
@@ -204,6 +205,14 @@ class ParquetData:
         """Standardised chunks of at most ``chunk_size`` rows, in file order."""
         for start, X, y, w in self._batches(chunk_size):
             yield make_chunk(start, X, y, w, self.standardization)
+
+    def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and standard deviation of each feature, from the first pass."""
+        shift_x, _, sx, sxx, _, _, wsum, lo, hi = self._moments
+        mean_dx = sx / wsum
+        std = np.sqrt(np.maximum(sxx / wsum - mean_dx**2, 0.0))
+        std[lo == hi] = 0.0
+        return shift_x + mean_dx, std
 
     def plain(self) -> ParquetData:
         """The same rows in user units (no standardisation)."""
