@@ -197,7 +197,10 @@ def test_non_numeric_response_is_named(frame):
 
 def test_several_responses_or_parts_are_refused(frame):
     with pytest.raises(ValueError, match="one response"):
-        FormulaDesign.from_data("y + z ~ x", frame, fit_intercept=True)
+        FormulaDesign.from_data("y + z + x ~ x", frame, fit_intercept=True)
+    # two response terms are a binomial's successes and failures: two columns
+    _, _, response = FormulaDesign.from_data("y + z ~ x", frame, fit_intercept=True)
+    np.testing.assert_array_equal(response, frame[["y", "z"]].to_numpy())
     with pytest.raises(ValueError, match="several parts"):
         FormulaDesign.from_data("y ~ x | z", frame, fit_intercept=True)
     with pytest.raises(ValueError, match="no design column besides the intercept"):

@@ -101,7 +101,7 @@ def test_file_layout(fitted, tmp_path):
     _, path = _round_trip(fitted, tmp_path)
     content = json.loads(path.read_text(encoding="utf-8"))
     assert content["format"] == "regmix-model"
-    assert content["format_version"] == FORMAT_VERSION == 1
+    assert content["format_version"] == FORMAT_VERSION == 2
     assert isinstance(content["regmix_version"], str)
     assert content["estimator_params"] == fitted.get_params(deep=False)
     assert content["formula_design"] is None
@@ -172,7 +172,7 @@ def test_newer_format_is_refused(fitted, tmp_path):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda c: c.pop("fitted"), "'fitted' is missing"),
-    (lambda c: c["fitted"].pop("sigma_"), "'sigma_' is missing"),
+    (lambda c: c["fitted"].pop("extra_"), "'extra_' is missing"),
     (lambda c: c["fitted"].pop("n_iter_"), "'n_iter_' must be an integer"),
     (lambda c: c["fitted"].update(coef_=[[1.0, 2.0]] * 2 + [[0.0, 0.0]]), r"shape \(3, 2\)"),
     (lambda c: c["fitted"].update(coef_=[[1.0], [2.0]]), r"'x_mean' has shape \(2,\)"),
@@ -181,7 +181,7 @@ def test_newer_format_is_refused(fitted, tmp_path):
     (lambda c: c["fitted"].update(n_features_in_=3), "n_features_in_=3 but coef_ has 2"),
     (lambda c: c["fitted"].update(x_mean=[0.0]), r"'x_mean' has shape \(1,\)"),
     (lambda c: c["fitted"].update(weights_=[1.0]), "1 mixing weights"),
-    (lambda c: c["fitted"].update(sigma_=[1.0, -1.0]), "sigma_ must be positive"),
+    (lambda c: c["fitted"].update(extra_=[[1.0], [-1.0]]), "sigma_ must be positive"),
     (lambda c: c["fitted"].update(weights_=[0.7, 0.7]), "weights_ sum"),
     (lambda c: c["fitted"].update(converged_="yes"), "converged_"),
     (lambda c: c["fitted"].update(feature_names_in_=["a"]), "feature_names_in_"),

@@ -113,14 +113,23 @@ def check_features(X, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
     return arr, names
 
 
-def check_response(y, n_rows: int, name: str = "y") -> np.ndarray:
-    """Validate a response vector against the number of rows of X."""
+def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False) -> np.ndarray:
+    """Validate a response vector against the number of rows of X.
+
+    With ``two_columns`` an (n, 2) response (binomial successes and failures) passes.
+    """
     if y is None:
         raise ValueError(
             f"requires y to be passed, but the target {name} is None; "
             "a regression mixture needs a response"
         )
     if _is_dataframe(y):
+        if two_columns and y.shape[1] == 2:
+            arr, _ = _frame_to_float(y, name)
+            if arr.shape[0] != n_rows:
+                raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
+            check_finite(arr, name)
+            return arr
         if y.shape[1] != 1:
             raise ValueError(f"{name} must be one column; got {y.shape[1]} columns")
         arr, _ = _frame_to_float(y, name)
@@ -139,7 +148,9 @@ def check_response(y, n_rows: int, name: str = "y") -> np.ndarray:
             stacklevel=3,
         )
         arr = arr[:, 0]
-    if arr.ndim != 1:
+    if two_columns and arr.ndim == 2 and arr.shape[1] == 2:
+        pass
+    elif arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
     if arr.shape[0] != n_rows:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")

@@ -34,12 +34,18 @@ class Chunk:
         Response.
     w : ndarray of shape (n_rows,) or None
         Sample weights; None when every row has weight one.
+    offset : ndarray of shape (n_rows,) or None
+        Known term added to every component's linear predictor (internal units).
+    trials : ndarray of shape (n_rows,) or None
+        Binomial trials per row (``y`` then counts successes).
     """
 
     start: int
     XT: np.ndarray
     y: np.ndarray
     w: np.ndarray | None
+    offset: np.ndarray | None = None
+    trials: np.ndarray | None = None
 
     @property
     def stop(self) -> int:
@@ -96,10 +102,13 @@ class Standardization:
 
 
 def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None,
-               st: Standardization) -> Chunk:
+               st: Standardization, offset: np.ndarray | None = None,
+               trials: np.ndarray | None = None) -> Chunk:
     """A :class:`Chunk` from a block of raw rows: transposed, standardised by ``st``.
 
     Every row source builds its chunks here; the block is copied, never written to.
+    The offset is on the scale of the linear predictor, so it is divided by the
+    response's scale (which is 1 for families whose response is not standardised).
     """
     c = X.shape[0]
     XT = np.empty((X.shape[1] + int(st.fit_intercept), c))
@@ -109,7 +118,9 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
     np.subtract(X.T, st.x_loc[:, None], out=block)
     block *= (1.0 / st.x_scale)[:, None]
     yc = np.zeros(c) if y is None else (y - st.y_loc) * (1.0 / st.y_scale)
-    return Chunk(start, XT, yc, w)
+    if offset is not None:
+        offset = offset * (1.0 / st.y_scale)
+    return Chunk(start, XT, yc, w, offset, trials)
 
 
 def _safe_scale(s: np.ndarray) -> np.ndarray:
@@ -161,6 +172,13 @@ class ArrayData:
     standardization : Standardization, optional
         Use this map instead of computing one (so that a subsample shares its parent's
         internal units).
+    offset : ndarray of shape (n_samples,), optional
+        Known term of every component's linear predictor.
+    trials : ndarray of shape (n_samples,), optional
+        Binomial trials per row.
+    scale_response : bool, default=True
+        Whether standardisation also centres and scales the response (location-scale
+        families); counts, proportions and positive responses are left as they are.
     """
 
     def __init__(
@@ -172,10 +190,16 @@ class ArrayData:
         fit_intercept: bool,
         standardize: bool = True,
         standardization: Standardization | None = None,
+        offset: np.ndarray | None = None,
+        trials: np.ndarray | None = None,
+        scale_response: bool = True,
     ) -> None:
         self._X = X
         self._y = y
         self._w = sample_weight
+        self.offset = offset
+        self.trials = trials
+        self.scale_response = scale_response
         self.fit_intercept = fit_intercept
         self.n_rows, self.n_features = X.shape
         self.n_design = self.n_features + int(fit_intercept)
@@ -188,7 +212,7 @@ class ArrayData:
         X, y, w = self._X, self._y, self._w
         x_loc, x_scale = _location_scale(X, w, self.fit_intercept)
         y_loc, y_scale = 0.0, 1.0
-        if y is not None:
+        if y is not None and self.scale_response:
             loc, scale = _location_scale(y[:, None], w, self.fit_intercept)
             y_loc, y_scale = float(loc[0]), float(scale[0])
         return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept)
@@ -223,6 +247,9 @@ class ArrayData:
             None if self._w is None else self._w[rows],
             fit_intercept=self.fit_intercept,
             standardization=self.standardization,
+            offset=None if self.offset is None else self.offset[rows],
+            trials=None if self.trials is None else self.trials[rows],
+            scale_response=self.scale_response,
         )
 
     def ranges(self, chunk_size: int) -> list[tuple[int, int]]:
@@ -234,4 +261,7 @@ class ArrayData:
         """The standardised block of rows ``start..stop-1``."""
         y = None if self._y is None else self._y[start:stop]
         w = None if self._w is None else self._w[start:stop]
-        return make_chunk(start, self._X[start:stop], y, w, self.standardization)
+        offset = None if self.offset is None else self.offset[start:stop]
+        trials = None if self.trials is None else self.trials[start:stop]
+        return make_chunk(start, self._X[start:stop], y, w, self.standardization, offset,
+                          trials)

@@ -120,6 +120,12 @@ def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: Mixtu
 
 
 _STEP_FACTOR = 4.0
+_MAX_HALVINGS = 30
+
+
+def _slack(loglik: float) -> float:
+    """Decrease of the log-likelihood that counts as round-off, not as a loss."""
+    return 1e-13 * max(abs(loglik), 1.0)
 
 
 def run_em(
@@ -169,6 +175,8 @@ def run_em(
         if callback is not None:
             callback(run.n_iter, res.loglik)
 
+    exact = getattr(family, "exact_m_step", True)
+
     def em_step(params: MixtureParams, res: PassResult):
         """One EM step; None if it made a component degenerate."""
         new, deficient = m_step(family, mixing, res, params)
@@ -177,7 +185,29 @@ def run_em(
         if np.any(new.weights < min_weight):
             return None
         run.n_passes += 1
-        return new, evaluate(new)
+        new_res = evaluate(new)
+        if not exact and not new_res.loglik >= res.loglik - _slack(res.loglik):
+            return backtrack(params, new, res)
+        return new, new_res
+
+    def backtrack(params: MixtureParams, new: MixtureParams, res: PassResult):
+        """Halve a generalized-EM step that lowered the log-likelihood until it does not.
+
+        The mixing weights keep their exact update; the component step is an ascent
+        direction of the log-likelihood (the EM gradient), so a short enough step
+        gains. If none of 30 halvings gains, the point is stationary to working
+        precision: the old parameters are returned, which ends the run as converged.
+        """
+        v0 = family.to_vector(params.component)
+        dv = family.to_vector(new.component) - v0
+        for j in range(1, _MAX_HALVINGS + 1):
+            trial = MixtureParams(new.weights,
+                                  family.from_vector(v0 + 0.5**j * dv, params.component))
+            run.n_passes += 1
+            trial_res = evaluate(trial)
+            if trial_res.loglik >= res.loglik - _slack(res.loglik):
+                return trial, trial_res
+        return params, res
 
     result = evaluate(params)
     run.n_passes += 1

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._validation import check_features, check_response, check_sample_weight
 from .data import ArrayData
 from .em import DegenerateFitError, EMRun, MixtureParams, fit_restarts
-from .families import Gaussian, GaussianParams, collinear_columns
+from .families import collinear_columns, get_family
 from .initialization import STRATEGIES, Initializer
 from .mixing import ConstantWeights
 from .passes import (
@@ -52,6 +52,22 @@ def _information_criteria(loglik: float, n_params: int, n_obs: float,
     aic = -2.0 * loglik + 2.0 * n_params
     bic = -2.0 * loglik + n_params * np.log(n_obs)
     return aic, bic, bic - 2.0 * max_log_posterior
+
+
+def _response_units(source, family):
+    """The row source with its response left unstandardised when the family's response
+    is not a location-scale quantity (counts, proportions, positive values)."""
+    if family.location_scale:
+        return source
+    import copy
+    import dataclasses
+
+    st = source.standardization
+    if st.y_loc == 0.0 and st.y_scale == 1.0:
+        return source
+    new = copy.copy(source)
+    new.standardization = dataclasses.replace(st, y_loc=0.0, y_scale=1.0)
+    return new
 
 
 class RankDeficiencyWarning(UserWarning):
@@ -218,6 +234,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self,
         n_components: int = 2,
         *,
+        family="gaussian",
+        link: str | None = None,
         formula: str | None = None,
         fit_intercept: bool = True,
         n_init: int = 2,
@@ -238,6 +256,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         compute_se: bool = True,
     ) -> None:
         self.n_components = n_components
+        self.family = family
+        self.link = link
         self.formula = formula
         self.fit_intercept = fit_intercept
         self.n_init = n_init
@@ -295,6 +315,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {self.n_jobs!r}")
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
+        get_family(self.family, link=self.link, var_floor=self.var_floor)
         if isinstance(self.init, str) and self.init not in STRATEGIES:
             raise ValueError(
                 f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}"
@@ -341,7 +362,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         return Xa, ya, w
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, offset=None, trials=None):
         """Fit the mixture by EM from ``n_init`` starts and keep the best.
 
         Parameters
@@ -350,19 +371,29 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             Features (numeric), or the data frame when the model has a formula, or a
             streaming row source such as :class:`regmix.parquet.ParquetData` (which
             then supplies the response and weights itself).
-        y : array-like of shape (n_samples,), optional
-            Response; required unless the formula has a left-hand side.
+        y : array-like of shape (n_samples,) or (n_samples, 2), optional
+            Response; required unless the formula has a left-hand side. For the
+            binomial family: 0/1 values, successes (with ``trials``), or two columns
+            ``[successes, failures]`` (R's ``cbind(s, f)``; in a formula
+            ``"s + f ~ x"``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; an integer weight counts a row that many times.
+        offset : array-like of shape (n_samples,), optional
+            A known term added to every component's linear predictor with coefficient
+            one, such as ``np.log(exposure)`` for Poisson rates (flexmix's
+            ``offset``); a formula may also contain ``offset(expr)`` terms, which are
+            added to it.
+        trials : array-like of shape (n_samples,), optional
+            Binomial trials per row, when ``y`` counts successes.
 
         Returns
         -------
         self : RegressionMixture
         """
         with single_threaded_blas():
-            return self._fit(X, y, sample_weight)
+            return self._fit(X, y, sample_weight, offset, trials)
 
-    def _fit(self, X, y=None, sample_weight=None):
+    def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None):
         """The body of :meth:`fit`, run with BLAS pinned to one thread."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
@@ -373,16 +404,24 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
 
             X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept)
             y = sample_weight = None
+        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
         if _is_row_source(X):
+            if offset is not None or trials is not None:
+                raise ValueError("offset and trials cannot be given with a row source")
             source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
+            source = _response_units(source, family)
             n_pos = source.n_rows
         else:
-            X, y, w = self._validate_Xy(X, y, sample_weight, reset=not warm)
+            X, y, w, offset, trials = self._fit_arrays(X, y, sample_weight, offset, trials,
+                                                      family, reset=not warm)
             n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
-            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept)
+            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=offset,
+                               trials=trials, scale_response=family.location_scale)
+        self._fit_offset = offset is not None
+        self._fit_trials = trials is not None
         K = self.n_components
         p = source.n_design
-        n_params = K * (p + 1) + (K - 1)
+        n_params = family.n_parameters(K, p) + (K - 1)
         if n_pos < n_params:
             raise ValueError(
                 f"got n_samples={n_pos} rows with positive weight, fewer than the {n_params} "
@@ -392,9 +431,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
 
         st = source.standardization
         self._x_mean, self._x_std = source.feature_moments()
-        if y is not None:
+        if y is not None and family.location_scale:
             self._check_response_varies(y, w)
-        family = Gaussian(self.var_floor)
         mixing = ConstantWeights()
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
         runner = PassRunner(source, family, mixing, engine=self._engine(source), **settings)
@@ -446,8 +484,50 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         unweighted = w is None and getattr(source, "weight_column", None) is None
         self.component_counts_ = counts.round().astype(np.int64) if unweighted else counts
         self.n_passes_ = runner.n_passes
-        self.information_ = self._information(source, X, y, w) if self.compute_se else None
+        self.information_ = (self._information(source, X, y, w, offset, trials)
+                             if self.compute_se else None)
         return self
+
+    def _fit_arrays(self, X, y, sample_weight, offset, trials, family, reset: bool):
+        """Validated design, response, weights, offset and trials for ``fit``."""
+        return self._rows(X, y, sample_weight, offset, trials, family, reset=reset)
+
+    def _rows(self, X, y, sample_weight, offset, trials, family, *, reset: bool = False,
+              require_y: bool = True):
+        """Validated ``(X, y, w, offset, trials)`` of the user's arguments.
+
+        A two-column response becomes successes and trials (binomial only); the
+        formula's ``offset(...)`` terms are added to ``offset``; the family checks the
+        response's range.
+        """
+        Xa, ya, w = self._validate_Xy(X, y, sample_weight, reset=reset, require_y=require_y)
+        formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
+        n = Xa.shape[0]
+        if ya is not None and ya.ndim == 2:
+            if family.name != "binomial":
+                raise ValueError(
+                    f"y has two columns, which is the binomial [successes, failures] "
+                    f"response; the {family.name} family needs one column")
+            if trials is not None:
+                raise ValueError("y has two columns [successes, failures]; do not also pass "
+                                 "trials")
+            bad = (ya < 0).any(axis=1)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"successes and failures must be non-negative; row {i} is "
+                                 f"{ya[i].tolist()}")
+            ya, trials = ya[:, 0].copy(), ya.sum(axis=1)
+        if trials is not None:
+            if family.name != "binomial":
+                raise ValueError("trials= applies to the binomial family only")
+            trials = check_response(trials, n, name="trials")
+        if offset is not None:
+            offset = check_response(offset, n, name="offset")
+        if formula_offset is not None:
+            offset = formula_offset if offset is None else offset + formula_offset
+        if ya is not None:
+            family.check_response(ya, trials)
+        return Xa, ya, w, offset, trials
 
     def _engine(self, source) -> str:
         """The data-pass engine for the full rows: "numba" or "numpy"."""
@@ -491,18 +571,19 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)
         return source
 
-    def _information(self, source, X, y, w) -> np.ndarray:
+    def _information(self, source, X, y, w, offset=None, trials=None) -> np.ndarray:
         """Observed information at the fitted parameters (one pass in user units)."""
-        from .inference import observed_information_from_source
+        from .inference import family_information
 
         params = self._user_params()
         if X is None:
             rows = source.plain()
         else:
-            rows = ArrayData(X, y, w, fit_intercept=self.fit_intercept, standardize=False)
-        return observed_information_from_source(
-            params.weights, params.component.coef, params.component.sigma, rows,
-            chunk_size=int(self.chunk_size))
+            rows = ArrayData(X, y, w, fit_intercept=self.fit_intercept, standardize=False,
+                             offset=offset, trials=trials)
+        return family_information(self.family_, params.weights, params.component.coef,
+                                  params.component.extra, rows,
+                                  chunk_size=int(self.chunk_size))
 
     def _check_warm_start(self) -> None:
         fitted_k = self.weights_.shape[0]
@@ -520,6 +601,12 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             raise ValueError(
                 "warm_start=True but the formula changed; set warm_start=False to fit "
                 "from scratch"
+            )
+        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        if (family.name, family.link_name) != (self.family_.name, self.family_.link_name):
+            raise ValueError(
+                f"warm_start=True but the family changed from {self.family_!r} to "
+                f"{family!r}; set warm_start=False to fit from scratch"
             )
 
     def _raise_degenerate(self, n_starts: int):
@@ -541,7 +628,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                      for _ in range(self.n_init)]
             return [lambda s=s: initializer(init, s) for s in seeds]
         if isinstance(init, Mapping):
-            params = self._params_from_dict(init)
+            params = self._params_from_dict(init, family)
             internal = MixtureParams(params.weights, family.to_internal(params.component, st))
             return [lambda: internal]
         resp = self._check_init_resp(init, initializer.n_rows)
@@ -561,9 +648,11 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             raise ValueError(f"init responsibilities sum to zero in row {int(np.argmin(s[:, 0]))}")
         return R / s
 
-    def _params_from_dict(self, init: Mapping) -> MixtureParams:
+    def _params_from_dict(self, init: Mapping, family) -> MixtureParams:
         K = self.n_components
-        required = {"weights", "coef", "sigma"} | ({"intercept"} if self.fit_intercept else set())
+        extras = list(family.extra_names)
+        required = {"weights", "coef", *extras} | ({"intercept"} if self.fit_intercept
+                                                   else set())
         missing = required - set(init)
         if missing:
             raise ValueError(f"init dict is missing {sorted(missing)}")
@@ -571,21 +660,26 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         coef = np.asarray(init["coef"], dtype=np.float64)
         if coef.size == K * self.n_features_in_:
             coef = coef.reshape(K, self.n_features_in_)
-        sigma = np.asarray(init["sigma"], dtype=np.float64).reshape(-1)
-        if weights.shape != (K,) or sigma.shape != (K,) or coef.shape != (K, self.n_features_in_):
+        extra = np.column_stack([np.broadcast_to(np.asarray(init[e], dtype=np.float64)
+                                                 .reshape(-1), (K,)) for e in extras]
+                                ) if extras else np.zeros((K, 0))
+        if weights.shape != (K,) or coef.shape != (K, self.n_features_in_):
             raise ValueError(
-                f"init dict needs weights ({K},), coef ({K}, {self.n_features_in_}), "
-                f"sigma ({K},); got {weights.shape}, {coef.shape}, {sigma.shape}"
+                f"init dict needs weights ({K},), coef ({K}, {self.n_features_in_})"
+                + "".join(f", {e} ({K},)" for e in extras)
+                + f"; got {weights.shape}, {coef.shape}"
             )
-        if np.any(weights < 0) or not np.isclose(weights.sum(), 1) or np.any(~(sigma > 0)):
-            raise ValueError("init weights must be non-negative and sum to one; sigma positive")
+        if np.any(weights < 0) or not np.isclose(weights.sum(), 1):
+            raise ValueError("init weights must be non-negative and sum to one")
+        if not np.all(extra > 0):
+            raise ValueError(f"init {', '.join(extras)} must be positive")
         full = coef
         if self.fit_intercept:
             icpt = np.asarray(init["intercept"], dtype=np.float64).reshape(K)
             full = np.column_stack([icpt, coef])
         if not np.all(np.isfinite(full)):
             raise ValueError("init coefficients must be finite")
-        return MixtureParams(weights, GaussianParams(full, sigma))
+        return MixtureParams(weights, family.make_params(full, extra))
 
     def _warn_rank_deficiency(self, runner, n_features: int) -> None:
         whole = runner.given(lambda ch: np.ones((1, ch.y.shape[0])), 1)
@@ -625,9 +719,11 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         coef = full[:, 1:] if self.fit_intercept else full
         order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
         shift = total_weight * np.log(st.y_scale)
+        self.family_ = family
         self.coef_ = coef[order].copy()
         self.intercept_ = icpt[order].copy()
-        self.sigma_ = user.sigma[order].copy()
+        self._extra = np.asarray(user.extra)[order].copy()
+        self._set_extra_attributes()
         self.weights_ = params.weights[order].copy()
         self.log_likelihood_ = float(run.loglik - shift)
         self.log_likelihood_history_ = np.asarray(run.history) - shift
@@ -638,10 +734,15 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self._fitted_formula = self.formula
         return order
 
+    def _set_extra_attributes(self) -> None:
+        """``sigma_``, ``df_``, ``shape_`` or ``size_`` from the stored extras."""
+        for j, name in enumerate(self.family_.extra_names):
+            setattr(self, f"{name}_", self._extra[:, j].copy())
+
     # ------------------------------------------------------------------ evaluation
     def _user_params(self) -> MixtureParams:
         full = np.column_stack([self.intercept_, self.coef_]) if self.fit_intercept else self.coef_
-        return MixtureParams(self.weights_, GaussianParams(full, self.sigma_))
+        return MixtureParams(self.weights_, self.family_.make_params(full, self._extra))
 
     def _design(self, X) -> np.ndarray:
         """The numeric design (n, n_features) of new data."""
@@ -651,72 +752,106 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         """The numeric design (n, n_features), response and weights of new data."""
         return self._validate_Xy(X, y, sample_weight, reset=False)
 
-    def _posteriors(self, X, y, sample_weight=None):
+    def _eval_rows(self, X, y, sample_weight, offset, trials, require_y: bool = True):
+        """Validated rows of new data, with the offset the model needs."""
         check_is_fitted(self)
-        Xa, ya, w = self._design_and_response(X, y, sample_weight)
+        Xa, ya, w, off, tr = self._rows(X, y, sample_weight, offset, trials, self.family_,
+                                        require_y=require_y)
+        if off is None and getattr(self, "_fit_offset", False) and self.formula is None:
+            raise ValueError("the model was fitted with an offset: pass offset= for these "
+                             "rows (zeros if it does not apply)")
+        return Xa, ya, w, off, tr
+
+    def _posteriors(self, X, y, sample_weight=None, offset=None, trials=None):
+        Xa, ya, w, offset, trials = self._eval_rows(X, y, sample_weight, offset, trials)
         params = self._user_params()
-        source = ArrayData(Xa, ya, w, fit_intercept=self.fit_intercept, standardize=False)
+        source = ArrayData(Xa, ya, w, fit_intercept=self.fit_intercept, standardize=False,
+                           offset=offset, trials=trials)
         resp, row_ll = row_posteriors(
             source,
-            Gaussian(self.var_floor),
+            self.family_,
             params.component,
             ConstantWeights().log_weights(params.weights),
             chunk_size=int(self.chunk_size),
         )
         return resp, row_ll, (np.ones(Xa.shape[0]) if w is None else w)
 
+    def predict_components(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
+        """Each component's mean, shape (n_samples, n_components).
 
-    def predict_components(self, X) -> np.ndarray:
-        """Each component's mean ``x' beta_k``, shape (n_samples, n_components)."""
-        check_is_fitted(self)
-        Xa = self._design(X)
-        return Xa @ self.coef_.T + self.intercept_
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Features, or the data frame for a formula model.
+        offset : array-like of shape (n_samples,), optional
+            The offset of these rows (required when the model was fitted with an
+            ``offset`` argument; a formula's ``offset(...)`` terms are computed).
+        kind : {"response", "link"}, default="response"
+            The mean ``mu_k = g^-1(eta_k)`` or the linear predictor ``eta_k = x' beta_k
+            + offset``. They coincide for Gaussian and Student-t components. For the
+            binomial family the mean is the success probability.
+        """
+        if kind not in ("response", "link"):
+            raise ValueError(f"kind must be 'response' or 'link'; got {kind!r}")
+        Xa, _, _, offset, _ = self._eval_rows(X, None, None, offset, None, require_y=False)
+        eta = Xa @ self.coef_.T + self.intercept_
+        if offset is not None:
+            eta += offset[:, None]
+        if kind == "link" or not hasattr(self.family_, "link"):
+            return eta
+        return self.family_.link.inverse(eta)
 
-    def predict(self, X) -> np.ndarray:
-        """The mixture mean ``sum_k pi_k x' beta_k``, shape (n_samples,)."""
-        return self.predict_components(X) @ self.weights_
+    def predict(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
+        """The mixture mean ``sum_k pi_k mu_k(x)``, shape (n_samples,).
 
-    def posterior(self, X, y=None) -> np.ndarray:
+        With ``kind="link"`` the weighted mean of the linear predictors,
+        ``sum_k pi_k eta_k(x)``; see :meth:`predict_components`.
+        """
+        return self.predict_components(X, offset=offset, kind=kind) @ self.weights_
+
+    def posterior(self, X, y=None, *, offset=None, trials=None) -> np.ndarray:
         """Posterior membership probabilities, shape (n_samples, n_components)."""
-        return self._posteriors(X, y)[0]
+        return self._posteriors(X, y, None, offset, trials)[0]
 
-    def classify(self, X, y=None) -> np.ndarray:
+    def classify(self, X, y=None, *, offset=None, trials=None) -> np.ndarray:
         """The most probable component of each row, shape (n_samples,)."""
-        return np.argmax(self.posterior(X, y), axis=1)
+        return np.argmax(self.posterior(X, y, offset=offset, trials=trials), axis=1)
 
-    def log_likelihood(self, X, y=None, sample_weight=None) -> float:
+    def log_likelihood(self, X, y=None, sample_weight=None, *, offset=None,
+                       trials=None) -> float:
         """Total (weighted) observed-data log-likelihood of the rows."""
-        _, row_ll, w = self._posteriors(X, y, sample_weight)
+        _, row_ll, w = self._posteriors(X, y, sample_weight, offset, trials)
         return float(w @ row_ll)
 
-    def _criteria(self, X, y, sample_weight) -> tuple[float, float, float]:
+    def _criteria(self, X, y, sample_weight, offset=None, trials=None):
         """AIC, BIC and ICL of the rows (``n`` is the number of rows or sum of weights)."""
-        resp, row_ll, w = self._posteriors(X, y, sample_weight)
+        resp, row_ll, w = self._posteriors(X, y, sample_weight, offset, trials)
         with np.errstate(divide="ignore"):
             max_log_posterior = float(w @ np.log(resp.max(axis=1)))
         return _information_criteria(float(w @ row_ll), self.n_parameters_, w.sum(),
                                      max_log_posterior)
 
-    def aic(self, X, y=None, sample_weight=None) -> float:
+    def aic(self, X, y=None, sample_weight=None, *, offset=None, trials=None) -> float:
         """Akaike's criterion ``-2 log L + 2 d`` (smaller is better)."""
-        return self._criteria(X, y, sample_weight)[0]
+        return self._criteria(X, y, sample_weight, offset, trials)[0]
 
-    def bic(self, X, y=None, sample_weight=None) -> float:
+    def bic(self, X, y=None, sample_weight=None, *, offset=None, trials=None) -> float:
         """Schwarz's criterion ``-2 log L + d log n`` (smaller is better).
 
         ``n`` is the number of rows, or the sum of the sample weights.
         """
-        return self._criteria(X, y, sample_weight)[1]
+        return self._criteria(X, y, sample_weight, offset, trials)[1]
 
-    def icl(self, X, y=None, sample_weight=None) -> float:
+    def icl(self, X, y=None, sample_weight=None, *, offset=None, trials=None) -> float:
         """Integrated completed likelihood, ``BIC + 2 * sum_i -log r_{i, c_i}``.
 
         ``c_i`` is the most probable component of row i (Biernacki, Celeux and Govaert,
         2000); the penalty grows as the components overlap. Smaller is better.
         """
-        return self._criteria(X, y, sample_weight)[2]
+        return self._criteria(X, y, sample_weight, offset, trials)[2]
 
-    def sample(self, n_samples: int | None = None, X=None, random_state=None):
+    def sample(self, n_samples: int | None = None, X=None, random_state=None, *,
+               offset=None, trials=None):
         """Simulate responses from the fitted mixture.
 
         Parameters
@@ -728,11 +863,16 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             a normal distribution with the training mean and standard deviation.
         random_state : int, RandomState instance or None
             Seed.
+        offset : array-like of shape (n_samples,), optional
+            Offsets of the rows (zero when not given and ``X`` is None).
+        trials : array-like of shape (n_samples,), optional
+            Binomial trials per row (one trial when not given).
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
+            Responses (for the binomial family: successes).
         labels : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """
@@ -743,34 +883,51 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
             n = int(n_samples)
             Xa = self._x_mean + self._x_std * rng.standard_normal((n, self.n_features_in_))
+            if offset is not None:
+                offset = check_response(offset, n, name="offset")
         else:
-            Xa = np.array(self._design(X), dtype=np.float64, copy=True)
+            Xa, _, _, offset, _ = self._eval_rows(X, None, None, offset, None,
+                                                  require_y=False)
+            Xa = np.array(Xa, dtype=np.float64, copy=True)
             if n_samples is not None and int(n_samples) != Xa.shape[0]:
                 raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
             n = Xa.shape[0]
-        y, labels = self._simulate_response(Xa, rng)
+        if trials is not None:
+            trials = check_response(trials, n, name="trials")
+        y, labels = self._simulate_response(Xa, rng, offset, trials)
         return Xa, y, labels
 
-    def _simulate_response(self, design: np.ndarray, rng: np.random.Generator):
+    def _simulate_response(self, design: np.ndarray, rng: np.random.Generator, offset=None,
+                           trials=None):
         """Responses and component labels drawn at the rows of a (n, n_features) design."""
         n = design.shape[0]
         labels = rng.choice(self.n_components, size=n, p=self.weights_)
         params = self._user_params().component
         full = np.column_stack([np.ones(n), design]) if self.fit_intercept else design
-        return Gaussian().sample(params, full, labels, rng), labels
+        return self.family_.sample(params, full, labels, rng, offset, trials), labels
 
     # ------------------------------------------------------------------ inference
     def _parameter_index(self):
         from .inference import parameter_index
 
-        return parameter_index(self.n_components, self.coef_names(), self.fit_intercept)
+        return parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
+                               self._free_extra_names())
+
+    def _free_extra_names(self) -> list[str]:
+        """Names of the family parameters that were estimated (not fixed)."""
+        free = self.family_.free_extra()
+        return [n for n, f in zip(self.family_.extra_names, free, strict=True) if f]
+
+    def _free_extra(self) -> np.ndarray:
+        return self._extra[:, self.family_.free_extra()]
 
     def covariance_matrix(self):
         """Covariance of the estimates, labelled by (component, parameter).
 
         From the inverse of the observed information (:attr:`information_`) by the
-        delta method: intercept, coefficients, sigma and weight of each component. The
-        weights sum to one, so the matrix is singular in that direction.
+        delta method: intercept, coefficients, the family's estimated parameters (sigma,
+        shape, size, df) and weight of each component. The weights sum to one, so the
+        matrix is singular in that direction.
 
         Returns
         -------
@@ -782,7 +939,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if getattr(self, "information_", None) is None:
             raise ValueError("standard errors need compute_se=True when fitting")
         params = self._user_params()
-        cov = covariance(params.weights, params.component.coef, params.component.sigma,
+        cov = covariance(params.weights, params.component.coef, self._free_extra(),
                          self.information_)
         index = self._parameter_index()
         return pd.DataFrame(cov, index=index, columns=index)
@@ -801,8 +958,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             Indexed by (component, parameter), with columns ``estimate``, ``std_err``,
             ``z``, ``p_value``, ``ci_lower`` and ``ci_upper``. Standard errors come from
             the observed information of the observed-data log-likelihood; ``z`` and
-            ``p_value`` test a zero value and are left empty for sigmas and weights,
-            where zero is on the boundary.
+            ``p_value`` test a zero value and are left empty for weights and the
+            family's positive parameters (sigma, shape, size, df), where zero is on the
+            boundary.
         """
         from .inference import coef_table, natural_parameters
 
@@ -811,7 +969,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         cov = self.covariance_matrix()
         params = self._user_params()
         estimates = natural_parameters(params.weights, params.component.coef,
-                                       params.component.sigma)
+                                       self._free_extra())
         return coef_table(estimates, cov.to_numpy(), cov.index, alpha)
 
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
@@ -855,8 +1013,13 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         design, response, w = self._design_and_response(X, y, sample_weight)
         template = clone(self).set_params(warm_start=False, verbose=0, progress=False,
                                           compute_se=False, formula=None)
+        if getattr(self, "_fit_offset", False) or getattr(self, "_fit_trials", False):
+            raise ValueError("bootstrap does not support models fitted with an offset or "
+                             "binomial trials yet")
         if refit == "reference":
-            start = {"weights": self.weights_, "coef": self.coef_, "sigma": self.sigma_}
+            start = {"weights": self.weights_, "coef": self.coef_}
+            for j, name in enumerate(self.family_.extra_names):
+                start[name] = self._extra[:, j]
             if self.fit_intercept:
                 start["intercept"] = self.intercept_
             template.set_params(init=start, n_init=1)
@@ -885,7 +1048,11 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         from .summary import Summary, summary_notes
 
         check_is_fitted(self)
-        header: dict = {"Model": type(self).__name__, "Family": "Gaussian",
+        family = self.family_
+        label = family.label
+        if hasattr(family, "link"):
+            label += f" ({family.link_name} link)"
+        header: dict = {"Model": type(self).__name__, "Family": label,
                         "No. observations": self.n_samples_fit_}
         if self.sum_weights_ != self.n_samples_fit_:
             header["Sum of weights"] = self.sum_weights_

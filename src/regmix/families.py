@@ -48,9 +48,42 @@ class GaussianParams:
     def n_components(self) -> int:
         return self.coef.shape[0]
 
+    @property
+    def extra(self) -> np.ndarray:
+        """The per-component parameters beyond the coefficients, shape (K, 1)."""
+        return self.sigma[:, None]
+
     def take(self, order: np.ndarray) -> GaussianParams:
         """The components in the given order (or a subset)."""
         return GaussianParams(self.coef[order].copy(), self.sigma[order].copy())
+
+
+@dataclass(frozen=True)
+class ComponentParams:
+    """Parameters of K regression components of any family (internal units).
+
+    Attributes
+    ----------
+    coef : ndarray of shape (K, n_design) or None
+        Coefficients of the linear predictor, intercept first when there is one. None
+        only in the reference point of a first M-step, which then starts from the data
+        (as R's ``glm.fit`` starts from ``mustart``).
+    extra : ndarray of shape (K, m)
+        The family's other parameters, natural scale, in the order of the family's
+        ``extra_names`` (for example the Gamma shape).
+    """
+
+    coef: np.ndarray | None
+    extra: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return self.extra.shape[0]
+
+    def take(self, order: np.ndarray) -> ComponentParams:
+        """The components in the given order (or a subset)."""
+        coef = None if self.coef is None else self.coef[order].copy()
+        return ComponentParams(coef, self.extra[order].copy())
 
 
 def solve_normal_equations(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -147,6 +180,21 @@ def collinear_columns(A: np.ndarray) -> list[int]:
     return bad
 
 
+def weighted_moments(XT: np.ndarray, wr: np.ndarray, resid: np.ndarray):
+    """``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` for weights ``wr`` and residuals ``resid``
+    (both (K, n)): the statistics of a weighted least-squares step per component."""
+    p, n = XT.shape
+    K = wr.shape[0]
+    weighted = np.empty((K * p, n))
+    for k in range(K):
+        np.multiply(XT, wr[k], out=weighted[k * p : (k + 1) * p])
+    A = (weighted @ XT.T).reshape(K, p, p)
+    resid_w = resid * wr
+    b = resid_w @ XT.T
+    c = np.einsum("ki,ki->k", resid_w, resid)
+    return A, b, c
+
+
 class Gaussian:
     """Gaussian linear-regression components, ``y | x, k ~ N(x' beta_k, sigma_k^2)``.
 
@@ -159,13 +207,32 @@ class Gaussian:
     """
 
     name = "gaussian"
+    label = "Gaussian"
+    link_name = "identity"
+    location_scale = True
+    exact_m_step = True
+    init_steps = 0
+    extra_names: tuple[str, ...] = ("sigma",)
 
     def __init__(self, var_floor: float = 1e-8) -> None:
         self.var_floor = float(var_floor)
 
+    def __repr__(self) -> str:
+        return f"Gaussian(var_floor={self.var_floor!r})"
+
     def n_parameters(self, n_components: int, n_design: int) -> int:
         """Coefficients and one standard deviation per component."""
         return n_components * (n_design + 1)
+
+    def make_params(self, coef: np.ndarray, extra: np.ndarray) -> GaussianParams:
+        """Parameters from coefficients (K, p) and the extras (K, 1): the sigmas."""
+        return GaussianParams(np.asarray(coef, dtype=np.float64),
+                              np.asarray(extra, dtype=np.float64).reshape(-1))
+
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None) -> None:
+        """Any finite response is valid."""
+        if trials is not None:
+            raise ValueError("trials= applies to the binomial family only")
 
     def zero_params(self, n_components: int, n_design: int) -> GaussianParams:
         """The reference point around which statistics are taken for a first M-step."""
@@ -175,45 +242,37 @@ class Gaussian:
         """The same lines with every sigma set to the response's spread (1 internally)."""
         return GaussianParams(params.coef, np.ones_like(params.sigma))
 
-    def mean(self, params: GaussianParams, XT: np.ndarray) -> np.ndarray:
+    def linear_predictor(self, params, XT: np.ndarray, offset=None) -> np.ndarray:
+        """``eta = coef @ XT + offset``, shape (K, n)."""
+        eta = params.coef @ XT
+        if offset is not None:
+            eta += offset
+        return eta
+
+    def mean(self, params: GaussianParams, XT: np.ndarray, offset=None) -> np.ndarray:
         """Component means, shape (K, n)."""
-        return params.coef @ XT
+        return self.linear_predictor(params, XT, offset)
 
-    def log_density(
-        self, params: GaussianParams, XT: np.ndarray, y: np.ndarray, offset=0.0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Component log-densities plus ``offset`` (K, n), and the residuals as a cache.
+    def log_density(self, params: GaussianParams, chunk, log_weights=0.0):
+        """Component log-densities plus ``log_weights`` (K, n), and the residuals.
 
-        ``offset`` (a (K, 1) column, typically the log mixing weights) is added for free.
+        ``log_weights`` (a (K, 1) column, the log mixing weights) is added for free.
         """
-        resid = params.coef @ XT
-        np.subtract(y, resid, out=resid)
+        resid = self.linear_predictor(params, chunk.XT, chunk.offset)
+        np.subtract(chunk.y, resid, out=resid)
         logd = resid * (np.sqrt(0.5) / params.sigma)[:, None]
         np.square(logd, out=logd)
-        const = offset - (np.log(params.sigma) + 0.5 * _LOG_2PI)[:, None]
+        const = log_weights - (np.log(params.sigma) + 0.5 * _LOG_2PI)[:, None]
         np.subtract(const, logd, out=logd)
         return logd, resid
 
-    def statistics(
-        self,
-        XT: np.ndarray,
-        y: np.ndarray,
-        wr: np.ndarray,
-        params: GaussianParams,
-        cache: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def statistics(self, chunk, wr: np.ndarray, params: GaussianParams,
+                   cache: np.ndarray | None = None):
         """``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` per component, with ``e_k`` the residuals."""
-        resid = y - params.coef @ XT if cache is None else cache
-        p, n = XT.shape
-        K = wr.shape[0]
-        weighted = np.empty((K * p, n))
-        for k in range(K):
-            np.multiply(XT, wr[k], out=weighted[k * p : (k + 1) * p])
-        A = (weighted @ XT.T).reshape(K, p, p)
-        resid_w = resid * wr
-        b = resid_w @ XT.T
-        c = np.einsum("ki,ki->k", resid_w, resid)
-        return A, b, c
+        XT = chunk.XT
+        if cache is None:
+            cache = chunk.y - self.linear_predictor(params, XT, chunk.offset)
+        return weighted_moments(XT, wr, cache)
 
     def m_step(
         self,
@@ -265,9 +324,93 @@ class Gaussian:
             standardization.to_internal(params.coef), params.sigma / standardization.y_scale
         )
 
-    def sample(
-        self, params: GaussianParams, X: np.ndarray, labels: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray:
+    def free_extra(self) -> np.ndarray:
+        """Which extras are estimated (the others are fixed, known values)."""
+        return np.ones(1, dtype=bool)
+
+    def row_derivatives(self, params: GaussianParams, chunk):
+        """Per-row log-density and its derivatives, for the observed information.
+
+        Returns ``(logf, d1, d2, e1, e2, ce)``: the (K, n) log-densities, the first
+        and second derivatives with respect to the linear predictor, and with respect
+        to the free extras in their unconstrained coordinates (here ``log sigma``):
+        ``e1`` (K, m, n), ``e2`` (K, m, m, n) and the cross derivatives ``ce``
+        (K, m, n).
+        """
+        e = chunk.y - self.linear_predictor(params, chunk.XT, chunk.offset)
+        s = params.sigma[:, None]
+        z = e / s
+        logf = -np.log(s) - 0.5 * _LOG_2PI - 0.5 * z * z
+        d2 = np.broadcast_to(-1.0 / (s * s), e.shape)
+        return (logf, z / s, d2, (z * z - 1.0)[:, None], (-2.0 * z * z)[:, None, None],
+                (-2.0 * z / s)[:, None])
+
+    def sample(self, params: GaussianParams, X: np.ndarray, labels: np.ndarray,
+               rng: np.random.Generator, offset=None, trials=None) -> np.ndarray:
         """Draw responses for design rows ``X`` (n, n_design) from components ``labels``."""
         mu = np.einsum("ij,ij->i", X, params.coef[labels])
+        if offset is not None:
+            mu = mu + offset
         return mu + params.sigma[labels] * rng.standard_normal(X.shape[0])
+
+
+def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
+    """The family object for a name (or the object itself), with the given link.
+
+    Names: ``"gaussian"``, ``"poisson"``, ``"binomial"``, ``"gamma"``,
+    ``"negative_binomial"`` and ``"student_t"``.
+    """
+    from .glm import Binomial, GammaFamily, NegativeBinomial, Poisson
+    from .student_t import StudentT
+
+    if not isinstance(family, str):
+        if not all(hasattr(family, a) for a in ("log_density", "statistics", "m_step")):
+            raise ValueError(f"family must be a family name or a family object; got {family!r}")
+        if link is not None and link != getattr(family, "link_name", None):
+            raise ValueError("pass the link to the family object, not to link=")
+        return family
+    names = {"gaussian": Gaussian, "poisson": Poisson, "binomial": Binomial,
+             "gamma": GammaFamily, "negative_binomial": NegativeBinomial,
+             "student_t": StudentT}
+    if family not in names:
+        raise ValueError(f"family must be one of {sorted(names)} or a family object; got "
+                         f"{family!r}")
+    cls = names[family]
+    kwargs = {}
+    if link is not None:
+        if family in ("gaussian", "student_t"):
+            if link != "identity":
+                raise ValueError(f"the {family} family has the identity link only; got "
+                                 f"link={link!r}")
+        else:
+            kwargs["link"] = link
+    if family in ("gaussian", "student_t"):
+        kwargs["var_floor"] = var_floor
+    return cls(**kwargs)
+
+
+def family_to_dict(family) -> dict:
+    """A JSON-safe description of a family object (see :func:`family_from_dict`)."""
+    d = {"name": family.name, "link": family.link_name}
+    for option in ("df", "size", "var_floor"):
+        if hasattr(family, option):
+            d[option] = getattr(family, option)
+    return d
+
+
+def family_from_dict(d) -> object:
+    """Rebuild a family object from :func:`family_to_dict` output."""
+    from .glm import Binomial, GammaFamily, NegativeBinomial, Poisson
+    from .student_t import StudentT
+
+    name, link = d["name"], d.get("link")
+    if name == "gaussian":
+        return Gaussian(var_floor=d.get("var_floor", 1e-8))
+    if name == "student_t":
+        return StudentT(df=d.get("df"), var_floor=d.get("var_floor", 1e-8))
+    if name == "negative_binomial":
+        return NegativeBinomial(size=d.get("size"), link=link)
+    classes = {"poisson": Poisson, "binomial": Binomial, "gamma": GammaFamily}
+    if name not in classes:
+        raise ValueError(f"unknown family {name!r}")
+    return classes[name](link=link)

@@ -123,6 +123,7 @@ class FormulaDesign:
         self._lhs = lhs_spec
         self.response_name = None if lhs_spec is None else str(lhs_spec.formula)
         self.required_variables = sorted(str(v) for v in rhs_spec.formula.required_variables)
+        self.offset_terms = split_offsets(formula)[1]
 
     def __repr__(self) -> str:
         return f"FormulaDesign({self.formula!r}, {len(self.column_names)} columns)"
@@ -173,7 +174,8 @@ class FormulaDesign:
         """
         frame = _as_frame(data)
         formula = _check_formula_string(formula)
-        lhs_formula, rhs_formula = _parse(formula, [str(c) for c in frame.columns])
+        stripped, offsets = split_offsets(formula)
+        lhs_formula, rhs_formula = _parse(stripped, [str(c) for c in frame.columns])
         _check_intercept(formula, rhs_formula, fit_intercept)
         rhs_spec, X = _fit_design(formula, rhs_formula, frame)
         lhs_spec, response = _fit_response(formula, lhs_formula, frame, given=y is not None)
@@ -205,6 +207,10 @@ class FormulaDesign:
         _check_columns(self.formula, self._rhs.formula, frame)
         matrix, _ = _materialize(self.formula, _fresh(self._rhs), frame)
         return _design_array(self.formula, matrix, self.column_names)
+
+    def offset(self, data) -> np.ndarray | None:
+        """The formula's ``offset(...)`` terms evaluated on ``data`` (None without any)."""
+        return evaluate_offset(self.formula, self.offset_terms, _as_frame(data))
 
     def has_response(self, data) -> bool:
         """Whether ``data`` holds every column the left-hand side needs."""
@@ -345,12 +351,59 @@ def _parse(formula: str, columns: list[str]) -> tuple[SimpleFormula | None, Simp
             f"formula {formula!r} has several parts; regmix takes one response and one "
             "right-hand side, as in 'y ~ x1 + x2'"
         )
-    if len(lhs) != 1:
+    if len(lhs) not in (1, 2):
         raise ValueError(
             f"formula {formula!r} has {len(lhs)} terms on the left-hand side; a regression "
-            "mixture has one response"
+            "mixture has one response (or 'successes + failures' for a binomial family)"
         )
     return lhs, rhs
+
+
+_OFFSET = re.compile(r"\boffset\(")
+
+
+def split_offsets(formula: str) -> tuple[str, list[str]]:
+    """The formula without its ``offset(...)`` terms, and the offset expressions.
+
+    ``"y ~ x + offset(np.log(hours))"`` gives ``("y ~ x", ["np.log(hours)"])``. Each
+    offset is added to every component's linear predictor with coefficient one.
+    """
+    exprs: list[str] = []
+    out = formula
+    while (m := _OFFSET.search(out)) is not None:
+        depth, i = 1, m.end()
+        while i < len(out) and depth:
+            depth += {"(": 1, ")": -1}.get(out[i], 0)
+            i += 1
+        if depth:
+            raise ValueError(f"formula {formula!r} has an unbalanced 'offset('")
+        exprs.append(out[m.end() : i - 1].strip())
+        before, after = out[: m.start()].rstrip(), out[i:].lstrip()
+        if before.endswith("+"):
+            before = before[:-1].rstrip()
+        elif after.startswith("+"):
+            after = after[1:].lstrip()
+        out = f"{before} {after}".strip()
+        if out.endswith("~"):
+            out += " 1"
+    return out, exprs
+
+
+def evaluate_offset(formula: str, exprs: list[str], frame: pd.DataFrame) -> np.ndarray | None:
+    """The sum of the offset expressions evaluated on ``frame`` (None without any)."""
+    if not exprs:
+        return None
+    total = np.zeros(frame.shape[0])
+    for expr in exprs:
+        spec = ModelSpec(formula=Formula(f"0 + I({expr})"), **_SPEC_SETTINGS)
+        matrix, _ = _materialize(formula, spec, frame, check_levels=False)
+        values = matrix.iloc[:, 0].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(f"offset({expr}) is missing or not finite in row "
+                             f"{int(np.argmax(bad))}")
+        total += values
+    return total
 
 
 def _has_intercept(rhs: SimpleFormula) -> bool:
@@ -528,6 +581,9 @@ def _check_finite(formula: str, X: np.ndarray, names: list[str]) -> None:
 def _response_array(spec: ModelSpec, matrix: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
     name = str(spec.formula)
     kinds = [kind for kind, _ in spec.encoder_state.values()]
+    if len(spec.formula) == 2 and matrix.shape[1] == 2 and Factor.Kind.CATEGORICAL not in kinds:
+        return check_response(matrix.to_numpy(dtype=np.float64), frame.shape[0],
+                              name=f"response {name!r}", two_columns=True)
     if Factor.Kind.CATEGORICAL in kinds or matrix.shape[1] != 1:
         dtype = frame[name].dtype if name in frame.columns else "categorical"
         raise ValueError(
@@ -540,7 +596,7 @@ def _response_array(spec: ModelSpec, matrix: pd.DataFrame, frame: pd.DataFrame) 
 def _reconcile_response(
     formula: str, from_formula, y, n_rows: int, required: bool
 ) -> np.ndarray | None:
-    given = None if y is None else check_response(y, n_rows)
+    given = None if y is None else check_response(y, n_rows, two_columns=True)
     if from_formula is not None and given is not None:
         if not np.array_equal(from_formula, given):
             raise ValueError(

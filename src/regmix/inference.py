@@ -42,12 +42,12 @@ __all__ = [
     "bootstrap",
     "coef_table",
     "covariance",
+    "family_information",
     "natural_parameters",
     "observed_information",
     "parameter_index",
 ]
 
-_LOG_2PI = float(np.log(2.0 * np.pi))
 # Eigenvalues of the unit-diagonal information below this fraction of the largest are
 # treated as zero (the inverse would have fewer than about four correct digits).
 _EIG_RTOL = 1e-12
@@ -60,7 +60,8 @@ class InformationWarning(UserWarning):
 
 # ---------------------------------------------------------------------- parameter layout
 def parameter_index(
-    n_components: int, coef_names: Sequence[str], fit_intercept: bool
+    n_components: int, coef_names: Sequence[str], fit_intercept: bool,
+    extra_names: Sequence[str] = ("sigma",),
 ) -> pd.MultiIndex:
     """Labels of the natural parameters, one (component, parameter) pair each.
 
@@ -72,12 +73,15 @@ def parameter_index(
         Names of the features (the columns of ``coef_``, without the intercept).
     fit_intercept : bool
         Whether each component has an intercept.
+    extra_names : sequence of str, default=("sigma",)
+        The family's estimated parameters besides the coefficients (``("sigma",)``
+        for Gaussian components, ``()`` for Poisson, ``("shape",)`` for Gamma, ...).
 
     Returns
     -------
     pandas.MultiIndex
         Levels ``component`` and ``parameter``; per component ``"intercept"`` (when
-        fitted), each coefficient name, ``"sigma"`` and ``"weight"``, in that order.
+        fitted), each coefficient name, the extras and ``"weight"``, in that order.
 
     Raises
     ------
@@ -90,18 +94,19 @@ def parameter_index(
     [(1, 'intercept'), (1, 'x0'), (1, 'sigma'), (1, 'weight')]
     """
     names = (["intercept"] if fit_intercept else []) + [str(c) for c in coef_names]
-    names += ["sigma", "weight"]
+    names += [*extra_names, "weight"]
     duplicated = sorted({s for s in names if names.count(s) > 1})
     if duplicated:
         raise ValueError(
             f"parameter names must be unique within a component; {duplicated} occur more "
-            "than once (rename features called 'intercept', 'sigma' or 'weight')"
+            "than once (rename features called 'intercept', 'weight' or like a family "
+            "parameter such as 'sigma')"
         )
     components = range(1, int(n_components) + 1)
     return pd.MultiIndex.from_product([components, names], names=["component", "parameter"])
 
 
-def natural_parameters(weights, coef_full, sigma) -> np.ndarray:
+def natural_parameters(weights, coef_full, extra) -> np.ndarray:
     """The natural parameters as one vector, in the order of :func:`parameter_index`.
 
     Parameters
@@ -109,30 +114,35 @@ def natural_parameters(weights, coef_full, sigma) -> np.ndarray:
     weights : array-like of shape (K,)
     coef_full : array-like of shape (K, p)
         Coefficients on the design, intercept first when there is one.
-    sigma : array-like of shape (K,)
+    extra : array-like of shape (K,) or (K, m)
+        The family's estimated parameters besides the coefficients (for Gaussian
+        components the sigmas).
 
     Returns
     -------
-    ndarray of shape (K * (p + 2),)
-        Per component: coefficients, sigma, weight.
+    ndarray of shape (K * (p + m + 1),)
+        Per component: coefficients, extras, weight.
     """
-    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
-    return np.column_stack([coef_full, sigma, weights]).ravel()
+    weights, coef_full, extra = _check_params(weights, coef_full, extra)
+    return np.column_stack([coef_full, extra, weights]).ravel()
 
 
-def _check_params(weights, coef_full, sigma) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_params(weights, coef_full, extra) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     weights = np.asarray(weights, dtype=np.float64).reshape(-1)
-    sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
+    extra = np.asarray(extra, dtype=np.float64)
     coef_full = np.asarray(coef_full, dtype=np.float64)
     K = weights.shape[0]
-    if coef_full.ndim != 2 or coef_full.shape[0] != K or sigma.shape != (K,):
+    if extra.ndim == 1:
+        extra = extra[:, None]
+    if coef_full.ndim != 2 or coef_full.shape[0] != K or extra.ndim != 2 or (
+            extra.shape[0] != K):
         raise ValueError(
-            f"need weights (K,), coef_full (K, p) and sigma (K,); got {weights.shape}, "
-            f"{coef_full.shape} and {sigma.shape}"
+            f"need weights (K,), coef_full (K, p) and sigma (K,) or extras (K, m); got "
+            f"{weights.shape}, {coef_full.shape} and {extra.shape}"
         )
-    if np.any(~(weights > 0)) or np.any(~(sigma > 0)):
-        raise ValueError("weights and sigma must be positive")
-    return weights, coef_full, sigma
+    if np.any(~(weights > 0)) or np.any(~(extra > 0)):
+        raise ValueError("weights and sigma (and the other family parameters) must be positive")
+    return weights, coef_full, extra
 
 
 # ---------------------------------------------------------------------- observed information
@@ -145,7 +155,7 @@ def observed_information(
     w=None,
     chunk_size: int = 8192,
 ) -> np.ndarray:
-    """Minus the analytic Hessian of the observed-data log-likelihood.
+    """Minus the analytic Hessian of the observed-data log-likelihood (Gaussian components).
 
     The log-likelihood is ``sum_i w_i log sum_k pi_k N(y_i; D_i' b_k, s_k^2)``, in the
     unconstrained parametrisation ``theta = (b_1, log s_1, ..., b_K, log s_K,
@@ -182,9 +192,12 @@ def observed_information(
     probabilities and ``gbar_i = sum_k r_ik g_ik`` the row's score. Each ``g_ik`` is
     non-zero only in component k's block and in the ``eta`` block, so the first term is
     accumulated block by block; the second is ``G' diag(w) G`` for the chunk's score
-    matrix ``G``.
+    matrix ``G``. :func:`family_information` does the same for any family.
     """
-    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
+    from .data import Chunk
+    from .families import Gaussian
+
+    weights, coef_full, extra = _check_params(weights, coef_full, sigma)
     D = np.asarray(D, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     n = y.shape[0]
@@ -196,35 +209,53 @@ def observed_information(
         raise ValueError(f"w must have shape ({n},); got {w.shape}")
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
-    layout = _Layout(K, p)
+    family = Gaussian()
+    params = family.make_params(coef_full, extra)
+    layout = _Layout(K, p, 1)
     info = np.zeros((layout.dim, layout.dim))
     # Chunks are thin: BLAS on several threads would only add overhead and variance.
     with threadpool_limits(limits=1, user_api="blas"):
         for start in range(0, n, int(chunk_size)):
             rows = slice(start, start + int(chunk_size))
-            info -= _chunk_hessian(layout, weights, coef_full, sigma, D[rows], y[rows],
-                                   w[rows])
+            chunk = Chunk(start, np.ascontiguousarray(D[rows].T), y[rows], w[rows])
+            info -= _chunk_hessian(layout, family, weights, params, chunk)
     info -= w.sum() * layout.eta_hessian(weights)
     return 0.5 * (info + info.T)
 
 
 def observed_information_from_source(weights, coef_full, sigma, source,
-                                     chunk_size: int = 8192) -> np.ndarray:
+                                     chunk_size: int = 8192, family=None) -> np.ndarray:
     """:func:`observed_information` with the rows read from a row source.
 
     ``source`` is an unstandardised row source (:class:`regmix.data.ArrayData`, a
     Parquet or a Dask source) serving the design in user units, so that no full design
     matrix with an intercept column is ever built; on a Dask source the sums are
-    computed on the workers.
+    computed on the workers. ``family`` (Gaussian by default) gives the component
+    densities; ``sigma`` then holds the family's extras (K, m) in natural units, the
+    fixed ones included, and the information is taken in ``(coef, log free extras)``
+    per component.
     """
-    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
+    return family_information(family, weights, coef_full, sigma, source, chunk_size)
+
+
+def family_information(family, weights, coef_full, extra, source,
+                       chunk_size: int = 8192) -> np.ndarray:
+    """Observed information of a mixture of any family, from a user-unit row source.
+
+    The parametrisation is, per component, the coefficients and the logarithms of the
+    family's free extras (sigma, shape, size, df), then ``eta_2, ..., eta_K``.
+    """
+    from .families import Gaussian
+
+    family = Gaussian() if family is None else family
+    weights, coef_full, extra = _check_params(weights, coef_full, extra)
+    params = family.make_params(coef_full, extra)
     K, p = coef_full.shape
-    layout = _Layout(K, p)
+    layout = _Layout(K, p, int(family.free_extra().sum()))
     info = np.zeros((layout.dim, layout.dim))
 
     def chunk_info(chunk) -> np.ndarray:
-        w = np.ones(chunk.y.shape[0]) if chunk.w is None else chunk.w
-        return -_chunk_hessian(layout, weights, coef_full, sigma, chunk.XT.T, chunk.y, w)
+        return -_chunk_hessian(layout, family, weights, params, chunk)
 
     with threadpool_limits(limits=1, user_api="blas"):
         if hasattr(source, "map_reduce"):  # computed where the rows live
@@ -242,23 +273,26 @@ def observed_information_from_source(weights, coef_full, sigma, source,
 
 @dataclass(frozen=True)
 class _Layout:
-    """Positions of the parameters of each component in ``theta``."""
+    """Positions of the parameters of each component in ``theta``: per component the
+    ``p`` coefficients and ``m`` log extras, then ``eta``."""
 
     K: int
     p: int
+    m: int = 1
 
     @property
     def dim(self) -> int:
-        return self.K * (self.p + 1) + self.K - 1
+        return self.K * (self.p + self.m) + self.K - 1
 
     def block(self, k: int) -> np.ndarray:
-        """Indices of ``(b_k, log s_k)``."""
-        return np.arange(k * (self.p + 1), (k + 1) * (self.p + 1))
+        """Indices of ``(b_k, log extras_k)``."""
+        size = self.p + self.m
+        return np.arange(k * size, (k + 1) * size)
 
     @property
     def eta(self) -> np.ndarray:
         """Indices of ``eta_2, ..., eta_K``."""
-        return np.arange(self.K * (self.p + 1), self.dim)
+        return np.arange(self.K * (self.p + self.m), self.dim)
 
     def eta_gradient(self, k: int, weights: np.ndarray) -> np.ndarray:
         """Gradient of ``log pi_k`` with respect to ``eta``: ``e_k - pi`` (without 1)."""
@@ -272,48 +306,40 @@ class _Layout:
         return H
 
 
-def _chunk_hessian(layout, weights, coef_full, sigma, D, y, w) -> np.ndarray:
+def _chunk_hessian(layout, family, weights, params, chunk) -> np.ndarray:
     """Hessian of ``sum_i w_i log sum_k exp(l_ik)`` over a chunk, without the eta term."""
-    K = layout.K
-    z = (y[:, None] - D @ coef_full.T) / sigma  # standardised residuals (n, K)
-    logp = np.log(weights) - np.log(sigma) - 0.5 * _LOG_2PI - 0.5 * z * z
-    resp = np.exp(logp - logp.max(axis=1, keepdims=True))
-    resp /= resp.sum(axis=1, keepdims=True)
-    q = w[:, None] * resp  # (n, K)
+    K, p, m = layout.K, layout.p, layout.m
+    logf, d1, d2, e1, e2, ce = family.row_derivatives(params, chunk)
+    D = chunk.XT.T
+    n = D.shape[0]
+    w = np.ones(n) if chunk.w is None else chunk.w
+    logp = np.log(weights)[:, None] + logf
+    resp = np.exp(logp - logp.max(axis=0))
+    resp /= resp.sum(axis=0)
+    q = w * resp  # (K, n)
     H = np.zeros((layout.dim, layout.dim))
-    scores = np.empty((y.shape[0], layout.dim))
-    scores[:, layout.eta] = resp[:, 1:] - weights[1:]
+    scores = np.empty((n, layout.dim))
+    scores[:, layout.eta] = resp[1:].T - weights[1:]
+    blk = slice(0, p + m)
+    eta = slice(p + m, p + m + K - 1)
     for k in range(K):
-        a = _component_gradient(D, z[:, k], sigma[k])  # (n, p + 1)
-        scores[:, layout.block(k)] = resp[:, [k]] * a
+        a = np.column_stack([D * d1[k][:, None], e1[k].T])  # (n, p + m)
+        scores[:, layout.block(k)] = resp[k][:, None] * a
         c = layout.eta_gradient(k, weights)
-        qa = q[:, k] @ a
+        qa = q[k] @ a
         local = np.concatenate([layout.block(k), layout.eta])
         M = np.empty((local.size, local.size))
-        blk = slice(0, layout.p + 1)
-        eta = slice(layout.p + 1, local.size)
-        M[blk, blk] = (a * q[:, [k]]).T @ a + _component_hessian(D, z[:, k], sigma[k], q[:, k])
+        Hk = np.empty((p + m, p + m))
+        Hk[:p, :p] = (D * (q[k] * d2[k])[:, None]).T @ D
+        Hk[:p, p:] = D.T @ (q[k] * ce[k]).T
+        Hk[p:, :p] = Hk[:p, p:].T
+        Hk[p:, p:] = np.einsum("abn,n->ab", e2[k], q[k])
+        M[blk, blk] = (a * q[k][:, None]).T @ a + Hk
         M[blk, eta] = np.outer(qa, c)
         M[eta, blk] = M[blk, eta].T
-        M[eta, eta] = q[:, k].sum() * np.outer(c, c)
+        M[eta, eta] = q[k].sum() * np.outer(c, c)
         H[np.ix_(local, local)] += M
     H -= (scores * w[:, None]).T @ scores
-    return H
-
-
-def _component_gradient(D: np.ndarray, z: np.ndarray, s: float) -> np.ndarray:
-    """Per-row gradient of ``log f`` with respect to ``(b, log s)``, shape (n, p + 1)."""
-    return np.column_stack([D * (z / s)[:, None], z * z - 1.0])
-
-
-def _component_hessian(D: np.ndarray, z: np.ndarray, s: float, q: np.ndarray) -> np.ndarray:
-    """``sum_i q_i`` times the Hessian of ``log f_i`` with respect to ``(b, log s)``."""
-    p = D.shape[1]
-    H = np.empty((p + 1, p + 1))
-    H[:p, :p] = -(D * (q / (s * s))[:, None]).T @ D
-    H[:p, p] = -2.0 / s * (D.T @ (q * z))
-    H[p, :p] = H[:p, p]
-    H[p, p] = -2.0 * float(q @ (z * z))
     return H
 
 
@@ -323,16 +349,19 @@ def covariance(weights, coef_full, sigma, information) -> np.ndarray:
 
     Parameters
     ----------
-    weights, coef_full, sigma : array-like
+    weights, coef_full : array-like
         The parameters at which ``information`` was computed.
+    sigma : array-like of shape (K,) or (K, m)
+        The sigmas, or in general the family's free extras (natural units).
     information : array-like of shape (d, d)
-        The observed information from :func:`observed_information`.
+        The observed information from :func:`observed_information` or
+        :func:`family_information`.
 
     Returns
     -------
-    ndarray of shape (K * (p + 2), K * (p + 2))
+    ndarray of shape (K * (p + m + 1), K * (p + m + 1))
         Covariance in the order of :func:`parameter_index` (per component:
-        coefficients, sigma, weight). The weights sum to one, so the matrix is singular
+        coefficients, extras, weight). The weights sum to one, so the matrix is singular
         along that direction; with K = 1 the weight's row and column are zero.
 
     Warns
@@ -341,9 +370,9 @@ def covariance(weights, coef_full, sigma, information) -> np.ndarray:
         If the information is singular or not positive definite; a pseudo-inverse is
         used then, and variances may come out negative (their standard errors NaN).
     """
-    weights, coef_full, sigma = _check_params(weights, coef_full, sigma)
+    weights, coef_full, extra = _check_params(weights, coef_full, sigma)
     K, p = coef_full.shape
-    layout = _Layout(K, p)
+    layout = _Layout(K, p, extra.shape[1])
     information = np.asarray(information, dtype=np.float64)
     if information.shape != (layout.dim, layout.dim):
         raise ValueError(
@@ -351,7 +380,7 @@ def covariance(weights, coef_full, sigma, information) -> np.ndarray:
             f"p={p}; got {information.shape}"
         )
     cov_theta = _inverse_information(information)
-    J = _natural_jacobian(layout, weights, sigma)
+    J = _natural_jacobian(layout, weights, extra)
     cov = J @ cov_theta @ J.T
     return 0.5 * (cov + cov.T)
 
@@ -381,18 +410,19 @@ def _inverse_information(information: np.ndarray) -> np.ndarray:
     return inv_scaled / np.outer(scale, scale)
 
 
-def _natural_jacobian(layout: _Layout, weights: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+def _natural_jacobian(layout: _Layout, weights: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """Derivative of the natural parameters with respect to ``theta``."""
-    K, p = layout.K, layout.p
-    J = np.zeros((K * (p + 2), layout.dim))
+    K, p, m = layout.K, layout.p, layout.m
+    J = np.zeros((K * (p + m + 1), layout.dim))
     # d pi_k / d eta_j = pi_k (delta_kj - pi_j), j = 2..K
     dpi = (np.diag(weights) - np.outer(weights, weights))[:, 1:]
     for k in range(K):
-        row = k * (p + 2)
+        row = k * (p + m + 1)
         cols = layout.block(k)
         J[row : row + p, cols[:p]] = np.eye(p)
-        J[row + p, cols[p]] = sigma[k]
-        J[row + p + 1, layout.eta] = dpi[k]
+        for j in range(m):  # extras are exp(theta)
+            J[row + p + j, cols[p + j]] = extra[k, j]
+        J[row + p + m, layout.eta] = dpi[k]
     return J
 
 
@@ -403,7 +433,7 @@ def coef_table(
     index: pd.Index,
     alpha: float = 0.05,
     *,
-    no_test: Sequence[str] = ("sigma", "weight"),
+    no_test: Sequence[str] = ("sigma", "weight", "shape", "size", "df"),
     method: str = "observed information",
 ) -> pd.DataFrame:
     """Wald table: estimates, standard errors, z statistics, p-values, intervals.

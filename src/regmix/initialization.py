@@ -76,11 +76,18 @@ class Initializer:
         self.min_weight = min_weight
 
     def from_memberships(self, resp_fn: Callable) -> MixtureParams:
-        """One M-step from the responsibilities ``resp_fn(chunk)``."""
-        zero = MixtureParams(
+        """An M-step from the responsibilities ``resp_fn(chunk)``.
+
+        Families whose M-step is one IRLS step (``family.init_steps > 0``) take that many
+        more steps with the same responsibilities, so that a start is a fitted model
+        rather than the first step from the data.
+        """
+        params = MixtureParams(
             np.full(self.K, 1.0 / self.K), self.family.zero_params(self.K, self.p)
         )
-        params, _ = m_step(self.family, self.mixing, self.runner.given(resp_fn, self.K), zero)
+        for _ in range(1 + getattr(self.family, "init_steps", 0)):
+            stats = self.runner.given(resp_fn, self.K, params.component)
+            params, _ = m_step(self.family, self.mixing, stats, params)
         return params
 
     def random(self, seed: int) -> MixtureParams:

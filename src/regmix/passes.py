@@ -112,14 +112,14 @@ def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def e_step_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
     """E-step on one chunk and the statistics for the following M-step."""
-    logd, cache = family.log_density(params, chunk.XT, chunk.y, log_weights)
+    logd, cache = family.log_density(params, chunk, log_weights)
     wr, row_ll = log_responsibilities(logd)
     if chunk.w is None:
         loglik = float(row_ll.sum())
     else:
         loglik = float(chunk.w @ row_ll)
         wr *= chunk.w
-    stats = family.statistics(chunk.XT, chunk.y, wr, params, cache)
+    stats = family.statistics(chunk, wr, params, cache)
     return PassResult(loglik, wr.sum(axis=1), stats)
 
 
@@ -128,7 +128,7 @@ def given_chunk(chunk: Chunk, family, params, resp_fn: Callable) -> PassResult:
     wr = resp_fn(chunk)
     if chunk.w is not None:
         wr = wr * chunk.w
-    stats = family.statistics(chunk.XT, chunk.y, wr, params)
+    stats = family.statistics(chunk, wr, params)
     return PassResult(float("nan"), wr.sum(axis=1), stats)
 
 
@@ -228,7 +228,7 @@ def row_posteriors(
     row_ll = np.empty(n)
     for start, stop in source.ranges(chunk_size):
         chunk = source.chunk(start, stop)
-        logd, _ = family.log_density(params, chunk.XT, chunk.y, log_weights)
+        logd, _ = family.log_density(params, chunk, log_weights)
         r, row_ll[start:stop] = log_responsibilities(logd)
         resp[start:stop] = r.T
     return resp, row_ll
@@ -241,7 +241,7 @@ def classification_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) 
     ``resp_sum`` the summed responsibilities and ``stats`` the (weighted) number of rows
     whose most probable component is k.
     """
-    logd, _ = family.log_density(params, chunk.XT, chunk.y, log_weights)
+    logd, _ = family.log_density(params, chunk, log_weights)
     resp, _ = log_responsibilities(logd)
     K = resp.shape[0]
     w = np.ones(resp.shape[1]) if chunk.w is None else chunk.w
@@ -258,6 +258,8 @@ def compiled_pass_applies(source, family) -> bool:
     from .families import Gaussian
 
     if not (isinstance(family, Gaussian) and hasattr(source, "arrays")):
+        return False
+    if getattr(source, "offset", None) is not None:
         return False
     X, y, w = source.arrays()
     ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
@@ -314,12 +316,14 @@ class PassRunner:
             n_jobs=self.n_jobs,
         )
 
-    def given(self, resp_fn: Callable, n_components: int) -> PassResult:
-        """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n)."""
+    def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
+        """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n), taken
+        at component parameters ``params`` (by default the family's reference point)."""
         self.n_passes += 1
-        zero = self.family.zero_params(n_components, self.source.n_design)
+        if params is None:
+            params = self.family.zero_params(n_components, self.source.n_design)
         return given_pass(
-            self.source, self.family, zero, resp_fn, chunk_size=self.chunk_size,
+            self.source, self.family, params, resp_fn, chunk_size=self.chunk_size,
             n_jobs=self.n_jobs,
         )
 

@@ -37,15 +37,15 @@ from .estimator import RegressionMixture
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "model_from_dict", "model_to_dict", "save"]
 
 FORMAT = "regmix-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # fitted numbers written when the model has them, and read when the file has them
 _OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_")
 # fitted arrays written when the model has them, with their shapes given K and p
 _OPTIONAL_ARRAYS = {
-    "component_sizes_": lambda K, p, i: (K,),
-    "component_counts_": lambda K, p, i: (K,),
-    "information_": lambda K, p, i: (K * (p + 1 + i) + K - 1,) * 2,
+    "component_sizes_": lambda K, p, i, m: (K,),
+    "component_counts_": lambda K, p, i, m: (K,),
+    "information_": lambda K, p, i, m: (K * (p + m + i) + K - 1,) * 2,
 }
 
 
@@ -118,7 +118,11 @@ def _json_scalar(value: Any) -> Any:
 
 
 def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _json_scalar(value) for name, value in params.items()}
+    out = {name: _json_scalar(value) for name, value in params.items()}
+    family = params.get("family")
+    if family is not None and not isinstance(family, str):
+        out["family"] = family.name  # the object's options are in fitted["family"]
+    return out
 
 
 def _floats(array) -> list:
@@ -129,11 +133,15 @@ def _floats(array) -> list:
 
 
 def _fitted_to_dict(model: RegressionMixture) -> dict[str, Any]:
+    from .families import family_to_dict
+
     fitted = {
+        "family": family_to_dict(model.family_),
         "coef_": _floats(model.coef_),
         "intercept_": _floats(model.intercept_),
-        "sigma_": _floats(model.sigma_),
+        "extra_": _floats(model._extra),
         "weights_": _floats(model.weights_),
+        "fit_offset": bool(getattr(model, "_fit_offset", False)),
         "log_likelihood_": _floats(model.log_likelihood_),
         "log_likelihood_history_": _floats(model.log_likelihood_history_),
         "converged_": bool(model.converged_),
@@ -345,9 +353,16 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
         )
     p = _coef_width(fitted, source)
     n_history = _length(fitted.get("log_likelihood_history_"))
+    model.family_ = _family(model, fitted, source)
+    m = len(model.family_.extra_names)
     model.coef_ = _array(fitted, "coef_", (K, p), source)
     model.intercept_ = _array(fitted, "intercept_", (K,), source)
-    model.sigma_ = _array(fitted, "sigma_", (K,), source)
+    if "extra_" in fitted or "sigma_" not in fitted:
+        model._extra = _array(fitted, "extra_", (K, m), source)
+    else:  # format_version 1: Gaussian components
+        model._extra = _array(fitted, "sigma_", (K,), source)[:, None]
+    model._set_extra_attributes()
+    model._fit_offset = bool(fitted.get("fit_offset", False))
     model.weights_ = _array(fitted, "weights_", (K,), source)
     model.log_likelihood_ = float(_array(fitted, "log_likelihood_", (), source))
     model.log_likelihood_history_ = _array(
@@ -367,7 +382,7 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
             setattr(model, key, float(_array(fitted, key, (), source)))
     for key, shape in _OPTIONAL_ARRAYS.items():
         value = fitted.get(key)
-        shape = shape(K, p, int(model.fit_intercept))
+        shape = shape(K, p, int(model.fit_intercept), int(model.family_.free_extra().sum()))
         setattr(model, key, None if value is None else _array(fitted, key, shape, source))
     if isinstance(getattr(model, "n_samples_fit_", None), float):
         model.n_samples_fit_ = int(model.n_samples_fit_)
@@ -377,6 +392,26 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
         model.component_counts_ = counts.astype(np.int64)  # rows, not weights
     _set_feature_names(model, fitted, model.n_features_in_, source)
     _check_parameters(model, source)
+
+
+def _family(model: RegressionMixture, fitted: Mapping[str, Any], source: str):
+    """The fitted family: from the file's description (Gaussian for version 1 files)."""
+    from .families import family_from_dict, get_family
+
+    saved = fitted.get("family")
+    if saved is None:
+        return get_family(model.family, link=model.link, var_floor=model.var_floor)
+    try:
+        family = family_from_dict(saved)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{source} is damaged: the family {saved!r} is not valid ({err})"
+                         ) from None
+    if family.name != model.family:
+        raise ValueError(f"{source} is damaged: the family {family.name!r} differs from the "
+                         f"estimator's {model.family!r}")
+    if any(getattr(family, o, None) is not None for o in ("df", "size")):
+        model.family = family
+    return family
 
 
 def _coef_width(fitted: Mapping[str, Any], source: str) -> int:
@@ -404,8 +439,9 @@ def _set_feature_names(
 
 
 def _check_parameters(model: RegressionMixture, source: str) -> None:
-    if not np.all(model.sigma_ > 0) or np.any(model.weights_ < 0):
-        raise ValueError(f"{source} is damaged: sigma_ must be positive, weights_ >= 0")
+    if not np.all(model._extra > 0) or np.any(model.weights_ < 0):
+        names = ", ".join(f"{n}_" for n in model.family_.extra_names) or "weights_"
+        raise ValueError(f"{source} is damaged: {names} must be positive, weights_ >= 0")
     if not math.isclose(float(model.weights_.sum()), 1.0, rel_tol=1e-9):
         raise ValueError(f"{source} is damaged: weights_ sum to {model.weights_.sum()!r}")
     if not model.fit_intercept and np.any(model.intercept_ != 0):
