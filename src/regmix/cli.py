@@ -469,6 +469,13 @@ _fit_settings = _options(
                  metavar="N", help="Starts per fit; the highest log-likelihood wins."),
     click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
                  metavar="S", help="Random seed of the starts; the same seed gives the same fit."),
+    click.option("--family", default="gaussian", show_default=True,
+                 type=click.Choice(["gaussian", "poisson", "binomial", "gamma",
+                                    "negative_binomial", "student_t"]),
+                 help="Component family. A binomial response is 0/1, or two columns "
+                      "'successes + failures ~ x'."),
+    click.option("--link", default=None, metavar="LINK",
+                 help="Link function (default: the family's: log, logit, log, log)."),
 )
 _report_options = _options(
     click.option("--format", "fmt", default="text", show_default=True,
@@ -507,8 +514,9 @@ def main() -> None:
                    "'y ~ x1 + x2'.")
 @_report_options
 @_command_boundary
-def fit(data: str, formula: str, n_init: int, seed: int, fmt: str, quiet: bool,
-        n_components: int, out: str | None, plot: str | None, stream: bool) -> None:
+def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
+        fmt: str, quiet: bool, n_components: int, out: str | None, plot: str | None,
+        stream: bool) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     _check_output(out)
     _check_output(plot)
@@ -519,12 +527,13 @@ def fit(data: str, formula: str, n_init: int, seed: int, fmt: str, quiet: bool,
     if stream:
         frame = None
         source = _streamed_source(data, formula)
-        model = RegressionMixture(n_components, n_init=n_init, random_state=seed,
-                                  progress=_progress(quiet))
+        model = RegressionMixture(n_components, family=family, link=link, n_init=n_init,
+                                  random_state=seed, progress=_progress(quiet))
     else:
         frame = source = read_data(data)
-        model = RegressionMixture(n_components, formula=formula, n_init=n_init,
-                                  random_state=seed, progress=_progress(quiet))
+        model = RegressionMixture(n_components, family=family, link=link, formula=formula,
+                                  n_init=n_init, random_state=seed,
+                                  progress=_progress(quiet))
     as_json = fmt.lower() == "json"
     with _collected_warnings() as caught:
         model.fit(source)
@@ -590,7 +599,8 @@ def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str
               help="Write a PNG of the criteria against K.")
 @_report_options
 @_command_boundary
-def select(data: str, formula: str, n_init: int, seed: int, fmt: str, quiet: bool,
+def select(data: str, formula: str, n_init: int, seed: int, family: str,
+           link: str | None, fmt: str, quiet: bool,
            ks: list[int], criterion: str, out: str | None, plot: str | None) -> None:
     """Fit a mixture for each K and choose K by an information criterion."""
     from .selection import select_components
@@ -600,7 +610,8 @@ def select(data: str, formula: str, n_init: int, seed: int, fmt: str, quiet: boo
     _check_output(plot)
     if plot is not None:
         _need_matplotlib()
-    template = RegressionMixture(max(ks), formula=formula, n_init=n_init, random_state=seed,
+    template = RegressionMixture(max(ks), family=family, link=link, formula=formula,
+                                 n_init=n_init, random_state=seed,
                                  progress=_progress(quiet))
     template._check_params()  # refuse an impossible K before fitting the smaller ones
     frame = read_data(data)

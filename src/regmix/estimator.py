@@ -1071,7 +1071,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             "Size (hard)": self.component_counts_,
         })
         table = self.coef_table(alpha)
-        return Summary(header, table, notes=summary_notes(table))
+        kind = {"gaussian": "linear", "binomial": "binomial",
+                "negative_binomial": "negative binomial"}.get(family.name, family.label)
+        return Summary(header, table, title=f"Mixture of {kind} regressions",
+                       notes=summary_notes(table))
 
     def _repr_html_(self):
         """A fitted model shows its summary in notebooks; an unfitted one its parameters."""

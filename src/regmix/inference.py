@@ -448,7 +448,7 @@ def coef_table(
         Row labels, typically from :func:`parameter_index`.
     alpha : float, default=0.05
         Intervals have coverage ``1 - alpha`` (normal quantiles).
-    no_test : sequence of str, default=("sigma", "weight")
+    no_test : sequence of str, default=("sigma", "weight", "shape", "size", "df")
         Parameter names (last level of ``index``) whose ``z`` and ``p_value`` are left
         NaN: the test of a zero value is not meaningful for them (zero lies on the
         boundary of the parameter space).
@@ -493,7 +493,9 @@ def _table(est, se, lower, upper, index, alpha, no_test, method) -> pd.DataFrame
     p[finite] = 2.0 * stats.norm.sf(np.abs(z[finite]))
     columns = np.column_stack([est, se, z, p, lower, upper])
     table = pd.DataFrame(columns, index=index, columns=TABLE_COLUMNS)
-    table.attrs.update(alpha=float(alpha), se_method=method, no_test=list(no_test))
+    present = set(names)
+    table.attrs.update(alpha=float(alpha), se_method=method,
+                       no_test=[n for n in no_test if n in present])
     return table
 
 
@@ -542,7 +544,8 @@ class BootstrapResult:
         q.columns = ["ci_lower", "ci_upper"]
         return q
 
-    def table(self, *, no_test: Sequence[str] = ("sigma", "weight")) -> pd.DataFrame:
+    def table(self, *, no_test: Sequence[str] = ("sigma", "weight", "shape", "size", "df")
+              ) -> pd.DataFrame:
         """A table with the columns of :func:`coef_table`.
 
         Standard errors are the bootstrap ones, ``z`` and ``p_value`` Wald statistics
@@ -550,7 +553,7 @@ class BootstrapResult:
 
         Parameters
         ----------
-        no_test : sequence of str, default=("sigma", "weight")
+        no_test : sequence of str, default=("sigma", "weight", "shape", "size", "df")
             Parameter names whose ``z`` and ``p_value`` are left NaN.
 
         Returns

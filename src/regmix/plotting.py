@@ -17,12 +17,14 @@ def _axes(ax):
 
 
 def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool = False,
-             alpha: float = 0.05):
+             alpha: float = 0.05, offset=None, trials=None):
     """Data coloured by posterior membership, with each component's fitted line.
 
-    For one feature the points are ``(x, y)`` and each component's line is drawn over
-    the range of x; for several features the points are observed against the mixture's
-    fitted mean, with the identity line.
+    For one feature the points are ``(x, y)`` and each component's mean curve
+    ``g^-1(x' beta_k)`` (a line for Gaussian and Student-t components; without the
+    offset) is drawn over the range of x; for several features the points are observed
+    against the mixture's fitted mean, with the identity line. Binomial responses with
+    trials are shown as proportions of successes.
 
     Parameters
     ----------
@@ -37,6 +39,8 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
         With one feature, shade each line's pointwise ``1 - alpha`` confidence band
         for the component mean, from the coefficients' covariance (delta method).
     alpha : float, default=0.05
+    offset, trials : array-like, optional
+        As for :meth:`RegressionMixture.posterior`.
 
     Returns
     -------
@@ -45,8 +49,11 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
     import matplotlib.pyplot as plt
 
     ax = _axes(ax)
-    resp = model.posterior(X, y)
-    design, y = model._design_and_response(X, y)[:2]
+    resp = model.posterior(X, y, offset=offset, trials=trials)
+    design, y, _, _, trials = model._eval_rows(X, y, None, offset, trials)
+    if trials is not None:
+        y = y / trials
+    inverse = model.family_.link.inverse if hasattr(model.family_, "link") else None
     K = resp.shape[1]
     colors = plt.get_cmap(cmap if K == 2 else "tab10")
     if K == 2:
@@ -56,18 +63,21 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
     if design.shape[1] == 1:
         ax.scatter(design[:, 0], y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
         grid = np.linspace(design[:, 0].min(), design[:, 0].max(), 200)[:, None]
-        means = grid @ model.coef_.T + model.intercept_
+        eta = grid @ model.coef_.T + model.intercept_
         half_widths = _mean_band(model, grid[:, 0], alpha) if bands else None
         for k in range(K):
             color = colors(float(k)) if K == 2 else colors(k % 10)
-            ax.plot(grid[:, 0], means[:, k], color=color, lw=2,
+            curve = eta[:, k] if inverse is None else inverse(eta[:, k])
+            ax.plot(grid[:, 0], curve, color=color, lw=2,
                     label=f"component {k + 1} (weight {model.weights_[k]:.2f})")
-            if half_widths is not None:
-                ax.fill_between(grid[:, 0], means[:, k] - half_widths[k],
-                                means[:, k] + half_widths[k], color=color, alpha=0.2, lw=0)
+            if half_widths is not None:  # on the link scale, mapped through g^-1
+                lo, hi = eta[:, k] - half_widths[k], eta[:, k] + half_widths[k]
+                if inverse is not None:
+                    lo, hi = np.sort([inverse(lo), inverse(hi)], axis=0)
+                ax.fill_between(grid[:, 0], lo, hi, color=color, alpha=0.2, lw=0)
         ax.set_xlabel(_feature_name(model, 0))
     else:
-        fitted = model.predict(X)
+        fitted = model.predict(X, offset=offset)
         ax.scatter(fitted, y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
         lo, hi = min(fitted.min(), y.min()), max(fitted.max(), y.max())
         ax.plot([lo, hi], [lo, hi], color="grey", lw=1, label="y = fitted")

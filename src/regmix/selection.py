@@ -51,6 +51,8 @@ def select_components(
     criterion: str = "bic",
     sample_weight=None,
     estimator: RegressionMixture | None = None,
+    offset=None,
+    trials=None,
     **params,
 ) -> ComponentSelection:
     """Fit a mixture for each number of components and pick one by a criterion.
@@ -70,8 +72,10 @@ def select_components(
     estimator : RegressionMixture, optional
         A template whose parameters are used for every fit (``n_components`` is set
         for each K); otherwise ``RegressionMixture(**params)``.
+    offset, trials : array-like, optional
+        Passed to every fit (see :meth:`RegressionMixture.fit`).
     **params
-        Estimator parameters when no template is given.
+        Estimator parameters when no template is given (``family=``, ...).
 
     Returns
     -------
@@ -97,7 +101,7 @@ def select_components(
     for k in ks:
         model = clone(template).set_params(n_components=k)
         try:
-            model.fit(X, y, sample_weight=sample_weight)
+            model.fit(X, y, sample_weight=sample_weight, offset=offset, trials=trials)
         except DegenerateFitError as err:
             rows.append(_failed_row(k, f"degenerate: {err}"))
             continue
