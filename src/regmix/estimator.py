@@ -22,6 +22,7 @@ from .mixing import ConstantWeights
 from .passes import (
     DEFAULT_CHUNK_SIZE,
     PassRunner,
+    check_source_response,
     resolve_n_jobs,
     row_posteriors,
     single_threaded_blas,
@@ -410,6 +411,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 raise ValueError("offset and trials cannot be given with a row source")
             source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
             source = _response_units(source, family)
+            if not family.location_scale:
+                check_source_response(source, family, chunk_size=int(self.chunk_size))
             n_pos = source.n_rows
         else:
             X, y, w, offset, trials = self._fit_arrays(X, y, sample_weight, offset, trials,

@@ -229,7 +229,8 @@ class Gaussian:
         return GaussianParams(np.asarray(coef, dtype=np.float64),
                               np.asarray(extra, dtype=np.float64).reshape(-1))
 
-    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None) -> None:
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
+                       start: int = 0, complete: bool = True) -> None:
         """Any finite response is valid."""
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")

@@ -108,8 +108,14 @@ class GLMFamily:
         """A smoothed response inside the mean's range, for the first IRLS step."""
         raise NotImplementedError
 
-    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None) -> None:
-        """Raise ValueError naming the first invalid value of the response."""
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
+                       start: int = 0, complete: bool = True) -> None:
+        """Raise ValueError naming the first invalid value of the response.
+
+        ``start`` is the index of the first row (for the message); ``complete`` says
+        whether ``y`` is the whole response, so that data-set-wide conditions (every
+        count zero) are checked too, or one chunk of it.
+        """
         raise NotImplementedError
 
     def draw(self, mu, extra, trials, rng):
@@ -267,13 +273,13 @@ class GLMFamily:
         return self.draw(self.link.inverse(eta), params.extra[labels], trials, rng)
 
 
-def _check_counts(y: np.ndarray, what: str) -> None:
+def _check_counts(y: np.ndarray, what: str, start: int, complete: bool) -> None:
     bad = (y < 0) | (y != np.floor(y))
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"the {what} response must be non-negative integer counts; y[{i}] = "
-                         f"{y[i]!r}")
-    if not np.any(y > 0):
+        raise ValueError(f"the {what} response must be non-negative integer counts; "
+                         f"y[{start + i}] = {y[i]:g}")
+    if complete and not np.any(y > 0):
         raise ValueError(f"every count of the {what} response is zero: the means go to zero "
                          "and the coefficients to minus infinity")
 
@@ -306,10 +312,10 @@ class Poisson(GLMFamily):
     def mustart(self, y, trials):
         return y + 0.1
 
-    def check_response(self, y, trials=None):
+    def check_response(self, y, trials=None, *, start=0, complete=True):
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
-        _check_counts(y, "Poisson")
+        _check_counts(y, "Poisson", start, complete)
 
     def draw(self, mu, extra, trials, rng):
         return rng.poisson(mu).astype(np.float64)
@@ -358,31 +364,33 @@ class Binomial(GLMFamily):
         m = self._m(trials)
         return (y + 0.5) / (m + 1.0)
 
-    def check_response(self, y, trials=None):
+    def check_response(self, y, trials=None, *, start=0, complete=True):
         if trials is None:
             bad = (y != 0) & (y != 1)
             if bad.any():
                 i = int(np.argmax(bad))
                 raise ValueError(
-                    f"a binomial response without trials must be 0 or 1; y[{i}] = {y[i]!r} "
-                    "(pass trials= or two columns [successes, failures] for counts)")
+                    f"a binomial response without trials must be 0 or 1; y[{start + i}] = "
+                    f"{y[i]:g} (pass trials= or two columns [successes, failures] for counts)")
             m = np.ones_like(y)
         else:
             m = trials
             bad = ~(m > 0) | ~np.isfinite(m)
             if bad.any():
                 i = int(np.argmax(bad))
-                raise ValueError(f"binomial trials must be positive; trials[{i}] = {m[i]!r}")
+                raise ValueError(f"binomial trials must be positive; trials[{start + i}] = "
+                                 f"{m[i]:g}")
             bad = y < 0
             if bad.any():
                 i = int(np.argmax(bad))
-                raise ValueError(f"binomial successes must be non-negative; y[{i}] = {y[i]!r}")
+                raise ValueError(f"binomial successes must be non-negative; y[{start + i}] = "
+                                 f"{y[i]:g}")
             bad = y > m
             if bad.any():
                 i = int(np.argmax(bad))
-                raise ValueError(f"binomial successes exceed the trials in row {i}: "
-                                 f"{y[i]!r} > {m[i]!r}")
-        if not np.any(y > 0) or not np.any(y < m):
+                raise ValueError(f"binomial successes exceed the trials in row {start + i}: "
+                                 f"{y[i]:g} > {m[i]:g}")
+        if complete and (not np.any(y > 0) or not np.any(y < m)):
             which = "successes" if not np.any(y > 0) else "failures"
             raise ValueError(f"the binomial response has no {which}: the probabilities go to "
                              "the boundary and the coefficients to infinity")
@@ -445,15 +453,16 @@ class GammaFamily(GLMFamily):
         cross = nu * (y - mu) / (mu * mu)
         return e1[:, None], e2[:, None, None], cross[:, None]
 
-    def check_response(self, y, trials=None):
+    def check_response(self, y, trials=None, *, start=0, complete=True):
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
         bad = ~(y > 0)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"the Gamma response must be positive; y[{i}] = {y[i]!r}")
-        if np.ptp(y) == 0:
-            raise ValueError(f"y is constant (every value is {y[0]!r}): the Gamma shape is "
+            raise ValueError(f"the Gamma response must be positive; y[{start + i}] = "
+                             f"{y[i]:g}")
+        if complete and np.ptp(y) == 0:
+            raise ValueError(f"y is constant (every value is {y[0]:g}): the Gamma shape is "
                              "unbounded")
 
     def draw(self, mu, extra, trials, rng):
@@ -544,10 +553,10 @@ class NegativeBinomial(GLMFamily):
         cross = th * (y - mu) / (th + mu) ** 2
         return e1[:, None], e2[:, None, None], cross[:, None]
 
-    def check_response(self, y, trials=None):
+    def check_response(self, y, trials=None, *, start=0, complete=True):
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
-        _check_counts(y, "negative binomial")
+        _check_counts(y, "negative binomial", start, complete)
 
     def draw(self, mu, extra, trials, rng):
         th = extra[:, 0]

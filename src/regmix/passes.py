@@ -251,6 +251,17 @@ def classification_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) 
     return PassResult(float(w @ top), resp @ w, (hard,))
 
 
+def check_source_response(source, family, *, chunk_size: int) -> None:
+    """One pass that lets the family check the response of every chunk of a row source
+    (where it lives, for a Dask source); raises the family's ValueError naming the row."""
+
+    def check(chunk: Chunk) -> PassResult:
+        family.check_response(chunk.y, chunk.trials, start=chunk.start, complete=False)
+        return PassResult(0.0, np.zeros(1), ())
+
+    run_pass(source, check, chunk_size=chunk_size, n_jobs=1)
+
+
 def compiled_pass_applies(source, family) -> bool:
     """Whether the fused compiled kernel can run this pass: Gaussian components, rows in
     memory as contiguous float64 arrays, and numba importable."""

@@ -76,7 +76,7 @@ class StudentT:
         coef = np.asarray(coef, dtype=np.float64)
         return ComponentParams(coef, np.asarray(extra, dtype=np.float64).reshape(-1, 2))
 
-    def check_response(self, y, trials=None) -> None:
+    def check_response(self, y, trials=None, *, start=0, complete=True) -> None:
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
 
