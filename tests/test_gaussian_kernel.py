@@ -14,7 +14,6 @@ from regmix import _gaussian_kernel as gk  # noqa: E402
 from regmix.data import ArrayData  # noqa: E402
 from regmix.datasets import make_regression_mixture  # noqa: E402
 from regmix.families import Gaussian, GaussianParams  # noqa: E402
-from regmix.mixing import ConstantWeights  # noqa: E402
 from regmix.passes import e_step_pass  # noqa: E402
 
 RTOL = 1e-12
@@ -60,7 +59,8 @@ def _kernel(X, y, w, source, params, mix, **kwargs):
 
 
 def _reference(source, params, mix):
-    log_weights = ConstantWeights().log_weights(mix)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(mix)[:, None]
     return e_step_pass(source, Gaussian(), params, log_weights, chunk_size=4096)
 
 

@@ -38,6 +38,12 @@ class Chunk:
         Known term added to every component's linear predictor (internal units).
     trials : ndarray of shape (n_rows,) or None
         Binomial trials per row (``y`` then counts successes).
+    ZT : ndarray of shape (n_gating, n_rows) or None
+        Gating design (intercept row first, concomitant variables standardised), for
+        mixing weights that depend on covariates.
+    group_starts : ndarray of int or None
+        For grouped data: the chunk-local index of the first row of each group (rows
+        sorted by group; a chunk holds whole groups).
     """
 
     start: int
@@ -46,6 +52,8 @@ class Chunk:
     w: np.ndarray | None
     offset: np.ndarray | None = None
     trials: np.ndarray | None = None
+    ZT: np.ndarray | None = None
+    group_starts: np.ndarray | None = None
 
     @property
     def stop(self) -> int:

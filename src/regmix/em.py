@@ -27,17 +27,26 @@ class DegenerateFitError(ValueError):
 
 @dataclass(frozen=True)
 class MixtureParams:
-    """Mixing weights and component parameters (internal units)."""
+    """Mixing weights, component parameters and gating coefficients (internal units).
+
+    ``gating`` is None for constant mixing weights; with concomitant variables it is
+    the (K, q) multinomial-logit coefficients (first row zero) and ``weights`` the
+    components' shares of the posterior probabilities.
+    """
 
     weights: np.ndarray
     component: Any
+    gating: np.ndarray | None = None
 
     @property
     def n_components(self) -> int:
         return self.weights.shape[0]
 
     def take(self, order: np.ndarray) -> MixtureParams:
-        return MixtureParams(self.weights[order].copy(), self.component.take(order))
+        gating = None
+        if self.gating is not None:  # re-express relative to the new first component
+            gating = self.gating[order] - self.gating[order[0]]
+        return MixtureParams(self.weights[order].copy(), self.component.take(order), gating)
 
 
 @dataclass
@@ -77,7 +86,8 @@ class EMRun:
 def m_step(family, mixing, result: PassResult, params: MixtureParams):
     """New parameters from one pass's statistics; also returns the rank-deficiency flags."""
     component, deficient = family.m_step(result.stats, result.resp_sum, params.component)
-    return MixtureParams(mixing.m_step(result.resp_sum), component), deficient
+    weights, gating = mixing.m_step(result.mix_stats, params)
+    return MixtureParams(weights, component, gating), deficient
 
 
 def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: MixtureParams,
@@ -99,7 +109,7 @@ def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: Mixtu
     if min(p0.weights.min(), p1.weights.min(), p2.weights.min()) <= 0:
         return 1.0, None
     v0, v1, v2 = (
-        np.concatenate([mixing.to_vector(p.weights), family.to_vector(p.component)])
+        np.concatenate([mixing.to_vector(p), family.to_vector(p.component)])
         for p in (p0, p1, p2)
     )
     r = v1 - v0
@@ -113,10 +123,9 @@ def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: Mixtu
     vec = v0 + 2.0 * step * r + step * step * v
     if not np.all(np.isfinite(vec)):
         return step, None
-    K = p0.n_components
-    return step, MixtureParams(
-        mixing.from_vector(vec[:K]), family.from_vector(vec[K:], p0.component)
-    )
+    m = mixing.vector_size(p0)
+    weights, gating = mixing.from_vector(vec[:m], p0)
+    return step, MixtureParams(weights, family.from_vector(vec[m:], p0.component), gating)
 
 
 _STEP_FACTOR = 4.0
@@ -175,7 +184,7 @@ def run_em(
         if callback is not None:
             callback(run.n_iter, res.loglik)
 
-    exact = getattr(family, "exact_m_step", True)
+    exact = getattr(family, "exact_m_step", True) and getattr(mixing, "exact", True)
 
     def em_step(params: MixtureParams, res: PassResult):
         """One EM step; None if it made a component degenerate."""
@@ -193,16 +202,21 @@ def run_em(
     def backtrack(params: MixtureParams, new: MixtureParams, res: PassResult):
         """Halve a generalized-EM step that lowered the log-likelihood until it does not.
 
-        The mixing weights keep their exact update; the component step is an ascent
-        direction of the log-likelihood (the EM gradient), so a short enough step
-        gains. If none of 30 halvings gains, the point is stationary to working
-        precision: the old parameters are returned, which ends the run as converged.
+        Constant mixing weights keep their exact update; the component step (and a
+        gating step) is an ascent direction of the log-likelihood (the EM gradient), so
+        a short enough step gains. If none of 30 halvings gains, the point is stationary
+        to working precision: the old parameters are returned, which ends the run as
+        converged.
         """
         v0 = family.to_vector(params.component)
         dv = family.to_vector(new.component) - v0
+        g0 = params.gating
+        dg = None if g0 is None else new.gating - g0
         for j in range(1, _MAX_HALVINGS + 1):
+            gating = None if g0 is None else g0 + 0.5**j * dg
             trial = MixtureParams(new.weights,
-                                  family.from_vector(v0 + 0.5**j * dv, params.component))
+                                  family.from_vector(v0 + 0.5**j * dv, params.component),
+                                  gating)
             run.n_passes += 1
             trial_res = evaluate(trial)
             if trial_res.loglik >= res.loglik - _slack(res.loglik):

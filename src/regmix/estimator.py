@@ -770,13 +770,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         params = self._user_params()
         source = ArrayData(Xa, ya, w, fit_intercept=self.fit_intercept, standardize=False,
                            offset=offset, trials=trials)
-        resp, row_ll = row_posteriors(
-            source,
-            self.family_,
-            params.component,
-            ConstantWeights().log_weights(params.weights),
-            chunk_size=int(self.chunk_size),
-        )
+        resp, row_ll = row_posteriors(source, self.family_, ConstantWeights(), params,
+                                      chunk_size=int(self.chunk_size))
         return resp, row_ll, (np.ones(Xa.shape[0]) if w is None else w)
 
     def predict_components(self, X, *, offset=None, kind: str = "response") -> np.ndarray:

@@ -82,11 +82,9 @@ class Initializer:
         more steps with the same responsibilities, so that a start is a fitted model
         rather than the first step from the data.
         """
-        params = MixtureParams(
-            np.full(self.K, 1.0 / self.K), self.family.zero_params(self.K, self.p)
-        )
+        params = self.runner.start_params(self.K)
         for _ in range(1 + getattr(self.family, "init_steps", 0)):
-            stats = self.runner.given(resp_fn, self.K, params.component)
+            stats = self.runner.given(resp_fn, self.K, params)
             params, _ = m_step(self.family, self.mixing, stats, params)
         return params
 
@@ -98,9 +96,9 @@ class Initializer:
         fraction = min(1.0, size / self.n_rows)
         params = self.from_memberships(subset_memberships(seed, self.K, fraction))
         # Subset fits say little about the noise or the proportions.
-        return MixtureParams(
-            np.full(self.K, 1.0 / self.K), self.family.with_unit_scale(params.component)
-        )
+        start = self.runner.start_params(self.K)
+        return MixtureParams(start.weights, self.family.with_unit_scale(params.component),
+                             start.gating)
 
     def short_em(self, seed: int) -> EMRun:
         rng = np.random.default_rng(seed)

@@ -70,17 +70,22 @@ class PassResult:
         Summed weighted responsibilities ``N_k``.
     stats : tuple of ndarray
         The family's statistics.
+    mix_stats : tuple of ndarray
+        The mixing model's statistics (for constant weights the summed posterior
+        probabilities of the rows, or of the groups for grouped data).
     """
 
     loglik: float
     resp_sum: np.ndarray
     stats: tuple
+    mix_stats: tuple = ()
 
     def __add__(self, other: PassResult) -> PassResult:
         return PassResult(
             self.loglik + other.loglik,
             self.resp_sum + other.resp_sum,
             tuple(a + b for a, b in zip(self.stats, other.stats, strict=True)),
+            tuple(a + b for a, b in zip(self.mix_stats, other.mix_stats, strict=True)),
         )
 
 
@@ -110,26 +115,61 @@ def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return logd, s
 
 
-def e_step_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
-    """E-step on one chunk and the statistics for the following M-step."""
-    logd, cache = family.log_density(params, chunk, log_weights)
-    wr, row_ll = log_responsibilities(logd)
-    if chunk.w is None:
-        loglik = float(row_ll.sum())
-    else:
-        loglik = float(chunk.w @ row_ll)
-        wr *= chunk.w
-    stats = family.statistics(chunk, wr, params, cache)
-    return PassResult(loglik, wr.sum(axis=1), stats)
+def chunk_posteriors(chunk: Chunk, family, mixing, params):
+    """Posterior probabilities of a chunk's rows and its log-likelihood contributions.
 
-
-def given_chunk(chunk: Chunk, family, params, resp_fn: Callable) -> PassResult:
-    """Statistics of one chunk for (K, n) responsibilities supplied by ``resp_fn(chunk)``."""
-    wr = resp_fn(chunk)
+    Returns ``(resp, row_ll, cache, mix_resp, mix_w, mix_ZT)``: the (K, n) posterior
+    probabilities of the rows; the log-likelihood contribution of each observation
+    (each row, or each group for grouped data, where all rows of a group share one
+    membership and the row weights multiply the rows' log-densities); the family's
+    cache; and what the mixing statistics are taken over (the rows, or one column per
+    group with weight one and the group's first gating row).
+    """
+    log_w = mixing.log_weights(params, chunk)
+    if chunk.group_starts is None:
+        logd, cache = family.log_density(params.component, chunk, log_w)
+        resp, row_ll = log_responsibilities(logd)
+        return resp, row_ll, cache, resp, chunk.w, getattr(chunk, "ZT", None)
+    starts = chunk.group_starts
+    logd, cache = family.log_density(params.component, chunk, 0.0)
     if chunk.w is not None:
-        wr = wr * chunk.w
-    stats = family.statistics(chunk, wr, params)
-    return PassResult(float("nan"), wr.sum(axis=1), stats)
+        logd *= chunk.w
+    group_logd = np.add.reduceat(logd, starts, axis=1)
+    log_w = np.broadcast_to(log_w, logd.shape)[:, starts]
+    group_logd += log_w
+    group_resp, group_ll = log_responsibilities(group_logd)
+    sizes = np.diff(np.append(starts, logd.shape[1]))
+    resp = np.repeat(group_resp, sizes, axis=1)
+    ZT = None if getattr(chunk, "ZT", None) is None else chunk.ZT[:, starts]
+    return resp, group_ll, cache, group_resp, None, ZT
+
+
+def _mix_statistics(mixing, params, chunk, resp, w, ZT) -> tuple:
+    if ZT is None:
+        return mixing.statistics(params, chunk, resp, w)
+    return mixing.statistics(params, chunk, resp, w, ZT=ZT)
+
+
+def e_step_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
+    """E-step on one chunk and the statistics for the following M-step."""
+    resp, obs_ll, cache, mix_resp, mix_w, ZT = chunk_posteriors(chunk, family, mixing, params)
+    if chunk.group_starts is not None or chunk.w is None:
+        loglik = float(obs_ll.sum())
+    else:
+        loglik = float(chunk.w @ obs_ll)
+    mix_stats = _mix_statistics(mixing, params, chunk, mix_resp, mix_w, ZT)
+    wr = resp if chunk.w is None else resp * chunk.w
+    stats = family.statistics(chunk, wr, params.component, cache)
+    return PassResult(loglik, wr.sum(axis=1), stats, mix_stats)
+
+
+def given_chunk(chunk: Chunk, family, mixing, params, resp_fn: Callable) -> PassResult:
+    """Statistics of one chunk for (K, n) responsibilities supplied by ``resp_fn(chunk)``."""
+    resp = resp_fn(chunk)
+    wr = resp if chunk.w is None else resp * chunk.w
+    stats = family.statistics(chunk, wr, params.component)
+    mix_stats = mixing.statistics(params, chunk, resp, chunk.w)
+    return PassResult(float("nan"), wr.sum(axis=1), stats, mix_stats)
 
 
 def _pool(n_jobs: int) -> ThreadPoolExecutor:
@@ -195,56 +235,49 @@ def _run_streaming(source, chunk_fn, *, chunk_size: int, n_jobs: int) -> PassRes
     return total
 
 
-def e_step_pass(source, family, params, log_weights, *, chunk_size, n_jobs=1) -> PassResult:
-    """One full E-step + statistics pass at the given parameters."""
-    return run_pass(
-        source,
-        lambda ch: e_step_chunk(ch, family, params, log_weights),
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-    )
+def e_step_pass(source, family, component, log_weights, *, chunk_size, n_jobs=1) -> PassResult:
+    """One E-step + statistics pass with constant mixing weights ``exp(log_weights)``
+    and component parameters ``component`` (a shorthand for tests and benchmarks)."""
+    from .em import MixtureParams
+    from .mixing import ConstantWeights
+
+    params = MixtureParams(np.exp(np.asarray(log_weights, dtype=np.float64).reshape(-1)),
+                           component)
+    mixing = ConstantWeights()
+    return run_pass(source, lambda ch: e_step_chunk(ch, family, mixing, params),
+                    chunk_size=chunk_size, n_jobs=n_jobs)
 
 
-def given_pass(source, family, params, resp_fn, *, chunk_size, n_jobs=1) -> PassResult:
-    """One statistics pass for responsibilities given by ``resp_fn(chunk)``."""
-    return run_pass(
-        source,
-        lambda ch: given_chunk(ch, family, params, resp_fn),
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-    )
-
-
-def row_posteriors(
-    source, family, params, log_weights, *, chunk_size
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row responsibilities (n, K) and log-likelihood contributions (n,).
+def row_posteriors(source, family, mixing, params, *, chunk_size):
+    """Per-row responsibilities (n, K) and log-likelihood contributions.
 
     Used to evaluate a fitted model on given rows, where the per-row output is the point.
+    For grouped rows the second output holds one contribution per group, and the rows of
+    a group share their group's posterior probabilities.
     """
     n = source.n_rows
-    K = np.shape(log_weights)[0]
+    K = params.n_components
     resp = np.empty((n, K))
-    row_ll = np.empty(n)
+    contributions = []
     for start, stop in source.ranges(chunk_size):
         chunk = source.chunk(start, stop)
-        logd, _ = family.log_density(params, chunk, log_weights)
-        r, row_ll[start:stop] = log_responsibilities(logd)
+        r, obs_ll, *_ = chunk_posteriors(chunk, family, mixing, params)
+        contributions.append(obs_ll)
         resp[start:stop] = r.T
-    return resp, row_ll
+    return resp, np.concatenate(contributions) if contributions else np.zeros(0)
 
 
-def classification_chunk(chunk: Chunk, family, params, log_weights: np.ndarray) -> PassResult:
+def classification_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
     """Classification summaries of one chunk.
 
-    ``loglik`` holds ``sum_i w_i log max_k r_ik`` (the ICL's entropy term, negated),
-    ``resp_sum`` the summed responsibilities and ``stats`` the (weighted) number of rows
-    whose most probable component is k.
+    ``loglik`` holds ``sum_i w_i log max_k r_ik`` over the observations (rows, or groups
+    with weight one) — the ICL's entropy term, negated — ``resp_sum`` the summed
+    responsibilities and ``stats`` the (weighted) number of observations whose most
+    probable component is k.
     """
-    logd, _ = family.log_density(params, chunk, log_weights)
-    resp, _ = log_responsibilities(logd)
+    _, _, _, resp, w, _ = chunk_posteriors(chunk, family, mixing, params)
     K = resp.shape[0]
-    w = np.ones(resp.shape[1]) if chunk.w is None else chunk.w
+    w = np.ones(resp.shape[1]) if w is None else w
     with np.errstate(divide="ignore"):
         top = np.log(resp.max(axis=0))
     hard = np.bincount(np.argmax(resp, axis=0), weights=w, minlength=K)
@@ -262,15 +295,21 @@ def check_source_response(source, family, *, chunk_size: int) -> None:
     run_pass(source, check, chunk_size=chunk_size, n_jobs=1)
 
 
-def compiled_pass_applies(source, family) -> bool:
-    """Whether the fused compiled kernel can run this pass: Gaussian components, rows in
-    memory as contiguous float64 arrays, and numba importable."""
+def compiled_pass_applies(source, family, mixing=None) -> bool:
+    """Whether the fused compiled kernel can run this pass: Gaussian components without
+    constraints, constant weights, ungrouped rows without offset in memory as contiguous
+    float64 arrays, and numba importable."""
     from ._gaussian_kernel import available
     from .families import Gaussian
+    from .mixing import ConstantWeights
 
-    if not (isinstance(family, Gaussian) and hasattr(source, "arrays")):
+    if not (type(family) is Gaussian and hasattr(source, "arrays")):
         return False
-    if getattr(source, "offset", None) is not None:
+    if getattr(family, "constraints", None) is not None:
+        return False
+    if mixing is not None and not isinstance(mixing, ConstantWeights):
+        return False
+    if any(getattr(source, a, None) is not None for a in ("offset", "groups", "Z")):
         return False
     X, y, w = source.arrays()
     ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
@@ -292,7 +331,7 @@ class PassRunner:
         self.chunk_size, self.n_jobs = chunk_size, n_jobs
         self.n_passes = 0
         self.engine = engine
-        if engine == "numba" and not compiled_pass_applies(source, family):
+        if engine == "numba" and not compiled_pass_applies(source, family, mixing):
             self.engine = "numpy"
 
     def _compiled_evaluate(self, params) -> PassResult:
@@ -304,10 +343,10 @@ class PassRunner:
         loglik, resp_sum, A, b, c = gaussian_e_step(
             X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
             self.source.fit_intercept, params.component.coef, params.component.sigma,
-            self.mixing.log_weights(params.weights)[:, 0], block_size=self.chunk_size,
+            self.mixing.log_weights(params)[:, 0], block_size=self.chunk_size,
             n_threads=self.n_jobs,
         )
-        return PassResult(loglik, resp_sum, (A, b, c))
+        return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
 
     @property
     def total_weight(self) -> float:
@@ -318,33 +357,31 @@ class PassRunner:
         self.n_passes += 1
         if self.engine == "numba":
             return self._compiled_evaluate(params)
-        return e_step_pass(
-            self.source,
-            self.family,
-            params.component,
-            self.mixing.log_weights(params.weights),
-            chunk_size=self.chunk_size,
-            n_jobs=self.n_jobs,
-        )
+        family, mixing = self.family, self.mixing
+        return run_pass(self.source, lambda ch: e_step_chunk(ch, family, mixing, params),
+                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)
 
     def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
         """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n), taken
-        at component parameters ``params`` (by default the family's reference point)."""
+        at mixture parameters ``params`` (by default :meth:`start_params`)."""
         self.n_passes += 1
         if params is None:
-            params = self.family.zero_params(n_components, self.source.n_design)
-        return given_pass(
-            self.source, self.family, params, resp_fn, chunk_size=self.chunk_size,
-            n_jobs=self.n_jobs,
-        )
+            params = self.start_params(n_components)
+        family, mixing = self.family, self.mixing
+        return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
+                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+
+    def start_params(self, n_components: int):
+        """Equal weights, zero gating and the family's reference point."""
+        from .em import MixtureParams
+
+        weights, gating = self.mixing.start(n_components, getattr(self.source, "n_gating", 1))
+        return MixtureParams(weights, self.family.zero_params(n_components,
+                                                              self.source.n_design), gating)
 
     def classification(self, params) -> PassResult:
         """Classification summaries at ``params`` (see :func:`classification_chunk`)."""
         self.n_passes += 1
-        log_weights = self.mixing.log_weights(params.weights)
-        return run_pass(
-            self.source,
-            lambda ch: classification_chunk(ch, self.family, params.component, log_weights),
-            chunk_size=self.chunk_size,
-            n_jobs=self.n_jobs,
-        )
+        family, mixing = self.family, self.mixing
+        return run_pass(self.source, lambda ch: classification_chunk(ch, family, mixing, params),
+                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)
