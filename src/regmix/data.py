@@ -74,6 +74,8 @@ class Standardization:
     y_loc: float
     y_scale: float
     fit_intercept: bool
+    z_loc: np.ndarray | None = None
+    z_scale: np.ndarray | None = None
 
     @classmethod
     def identity(cls, n_features: int, fit_intercept: bool) -> Standardization:
@@ -99,6 +101,20 @@ class Standardization:
             return np.column_stack([icpt, slopes])
         return coef_full * self.x_scale / self.y_scale
 
+    def gating_to_user(self, gamma: np.ndarray) -> np.ndarray:
+        """Map (K, 1 + q) gating coefficients (intercept first) to user units."""
+        if self.z_loc is None:
+            return gamma.copy()
+        slopes = gamma[:, 1:] / self.z_scale
+        return np.column_stack([gamma[:, 0] - slopes @ self.z_loc, slopes])
+
+    def gating_to_internal(self, gamma: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`gating_to_user`."""
+        if self.z_loc is None:
+            return gamma.copy()
+        slopes = gamma[:, 1:] * self.z_scale
+        return np.column_stack([gamma[:, 0] + gamma[:, 1:] @ self.z_loc, slopes])
+
     def to_user(self, coef_full: np.ndarray) -> np.ndarray:
         """Map (K, n_design) coefficients in internal units back to user units."""
         coef_full = np.atleast_2d(coef_full)
@@ -111,7 +127,8 @@ class Standardization:
 
 def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None,
                st: Standardization, offset: np.ndarray | None = None,
-               trials: np.ndarray | None = None) -> Chunk:
+               trials: np.ndarray | None = None, Z: np.ndarray | None = None,
+               group_starts: np.ndarray | None = None) -> Chunk:
     """A :class:`Chunk` from a block of raw rows: transposed, standardised by ``st``.
 
     Every row source builds its chunks here; the block is copied, never written to.
@@ -128,7 +145,16 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
     yc = np.zeros(c) if y is None else (y - st.y_loc) * (1.0 / st.y_scale)
     if offset is not None:
         offset = offset * (1.0 / st.y_scale)
-    return Chunk(start, XT, yc, w, offset, trials)
+    ZT = None
+    if Z is not None:  # gating design: intercept row, then the standardised variables
+        ZT = np.empty((Z.shape[1] + 1, c))
+        ZT[0] = 1.0
+        if st.z_loc is None:
+            ZT[1:] = Z.T
+        else:
+            np.subtract(Z.T, st.z_loc[:, None], out=ZT[1:])
+            ZT[1:] *= (1.0 / st.z_scale)[:, None]
+    return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts)
 
 
 def _safe_scale(s: np.ndarray) -> np.ndarray:
@@ -187,6 +213,16 @@ class ArrayData:
     scale_response : bool, default=True
         Whether standardisation also centres and scales the response (location-scale
         families); counts, proportions and positive responses are left as they are.
+    Z : ndarray of shape (n_samples, q), optional
+        Concomitant variables of the gating model (standardised like ``X``; the gating
+        design adds an intercept).
+    groups : ndarray of int of shape (n_samples,), optional
+        Group codes, sorted (rows of a group are consecutive): chunks then hold whole
+        groups.
+    centre_x : bool, default=True
+        Whether standardisation centres the features (when ``fit_intercept``); a
+        constraint on the intercept needs uncentred features, where the intercept means
+        the same in both units for every component.
     """
 
     def __init__(
@@ -201,14 +237,28 @@ class ArrayData:
         offset: np.ndarray | None = None,
         trials: np.ndarray | None = None,
         scale_response: bool = True,
+        Z: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        centre_x: bool = True,
     ) -> None:
         self._X = X
         self._y = y
         self._w = sample_weight
         self.offset = offset
         self.trials = trials
+        self.Z = Z
+        self.groups = groups
+        self.n_gating = 1 if Z is None else Z.shape[1] + 1
         self.scale_response = scale_response
+        self.centre_x = centre_x
         self.fit_intercept = fit_intercept
+        if groups is not None:
+            if np.any(np.diff(groups) < 0):
+                raise ValueError("ArrayData needs rows sorted by group")
+            self._group_starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+            self.n_groups = len(self._group_starts)
+        else:
+            self.n_groups = None
         self.n_rows, self.n_features = X.shape
         self.n_design = self.n_features + int(fit_intercept)
         self.total_weight = float(self.n_rows if sample_weight is None else sample_weight.sum())
@@ -218,12 +268,16 @@ class ArrayData:
 
     def _standardization(self) -> Standardization:
         X, y, w = self._X, self._y, self._w
-        x_loc, x_scale = _location_scale(X, w, self.fit_intercept)
+        x_loc, x_scale = _location_scale(X, w, self.fit_intercept and self.centre_x)
         y_loc, y_scale = 0.0, 1.0
         if y is not None and self.scale_response:
             loc, scale = _location_scale(y[:, None], w, self.fit_intercept)
             y_loc, y_scale = float(loc[0]), float(scale[0])
-        return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept)
+        z_loc = z_scale = None
+        if self.Z is not None:
+            z_loc, z_scale = _location_scale(self.Z, w, True)
+        return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept, z_loc,
+                               z_scale)
 
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and standard deviation of each feature in user units (what
@@ -245,10 +299,12 @@ class ArrayData:
         from ._rowhash import row_uniforms
 
         fraction = size / self.n_rows
-        rows = np.concatenate([
-            start + np.flatnonzero(row_uniforms(seed, start, stop, 1)[:, 0] < fraction)
-            for start, stop in self.ranges(1 << 16)
-        ])
+        u = np.concatenate([row_uniforms(seed, start, stop, 1)[:, 0]
+                            for start, stop in self.ranges(1 << 16)])
+        if self.groups is not None:  # whole groups, by the draw of their first row
+            sizes = np.diff(np.append(self._group_starts, self.n_rows))
+            u = np.repeat(u[self._group_starts], sizes)
+        rows = np.flatnonzero(u < fraction)
         return ArrayData(
             self._X[rows],
             None if self._y is None else self._y[rows],
@@ -258,12 +314,25 @@ class ArrayData:
             offset=None if self.offset is None else self.offset[rows],
             trials=None if self.trials is None else self.trials[rows],
             scale_response=self.scale_response,
+            Z=None if self.Z is None else self.Z[rows],
+            groups=None if self.groups is None else self.groups[rows],
+            centre_x=self.centre_x,
         )
 
     def ranges(self, chunk_size: int) -> list[tuple[int, int]]:
-        """Row ranges of at most ``chunk_size`` rows covering every row once."""
+        """Row ranges of about ``chunk_size`` rows covering every row once (for grouped
+        rows: extended to the end of the last group, so that a range holds whole
+        groups)."""
         n = self.n_rows
-        return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+        if self.groups is None:
+            return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+        bounds = np.append(self._group_starts, n)
+        out, s = [], 0
+        while s < n:
+            e = int(bounds[np.searchsorted(bounds, min(s + chunk_size, n))])
+            out.append((s, e))
+            s = e
+        return out
 
     def chunk(self, start: int, stop: int) -> Chunk:
         """The standardised block of rows ``start..stop-1``."""
@@ -271,5 +340,10 @@ class ArrayData:
         w = None if self._w is None else self._w[start:stop]
         offset = None if self.offset is None else self.offset[start:stop]
         trials = None if self.trials is None else self.trials[start:stop]
+        Z = None if self.Z is None else self.Z[start:stop]
+        starts = None
+        if self.groups is not None:
+            g = self.groups[start:stop]
+            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
         return make_chunk(start, self._X[start:stop], y, w, self.standardization, offset,
-                          trials)
+                          trials, Z, starts)

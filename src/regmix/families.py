@@ -180,6 +180,22 @@ def collinear_columns(A: np.ndarray) -> list[int]:
     return bad
 
 
+def scale_update(A, b, c, delta, resp_sum, live, constraints, var_floor) -> np.ndarray:
+    """New sigmas of the live components from the weighted residual sums after the
+    coefficient step; one pooled sigma under an equal-scale constraint."""
+    if constraints is None or not constraints.has_coefficient_constraints:
+        rss = c[live] - np.einsum("kp,kp->k", b[live], delta[live])
+    else:
+        from .constraints import residual_sums
+
+        rss = residual_sums(A, b, c, delta)[live]
+    if constraints is not None and constraints.equal_scale:
+        var = np.full(rss.shape, rss.sum() / resp_sum[live].sum())
+    else:
+        var = rss / resp_sum[live]
+    return np.sqrt(np.maximum(var, var_floor))
+
+
 def weighted_moments(XT: np.ndarray, wr: np.ndarray, resid: np.ndarray):
     """``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` for weights ``wr`` and residuals ``resid``
     (both (K, n)): the statistics of a weighted least-squares step per component."""
@@ -214,6 +230,8 @@ class Gaussian:
     init_steps = 0
     extra_names: tuple[str, ...] = ("sigma",)
 
+    constraints = None
+
     def __init__(self, var_floor: float = 1e-8) -> None:
         self.var_floor = float(var_floor)
 
@@ -221,8 +239,12 @@ class Gaussian:
         return f"Gaussian(var_floor={self.var_floor!r})"
 
     def n_parameters(self, n_components: int, n_design: int) -> int:
-        """Coefficients and one standard deviation per component."""
-        return n_components * (n_design + 1)
+        """Coefficients and one standard deviation per component (or one in all, with
+        an equal-scale constraint)."""
+        cons = self.constraints
+        if cons is None:
+            return n_components * (n_design + 1)
+        return cons.n_coefficients(n_components) + (1 if cons.equal_scale else n_components)
 
     def make_params(self, coef: np.ndarray, extra: np.ndarray) -> GaussianParams:
         """Parameters from coefficients (K, p) and the extras (K, 1): the sigmas."""
@@ -236,8 +258,12 @@ class Gaussian:
             raise ValueError("trials= applies to the binomial family only")
 
     def zero_params(self, n_components: int, n_design: int) -> GaussianParams:
-        """The reference point around which statistics are taken for a first M-step."""
-        return GaussianParams(np.zeros((n_components, n_design)), np.ones(n_components))
+        """The reference point around which statistics are taken for a first M-step
+        (zero coefficients but the fixed ones)."""
+        coef = np.zeros((n_components, n_design))
+        if self.constraints is not None:
+            coef = self.constraints.with_fixed(coef)
+        return GaussianParams(coef, np.ones(n_components))
 
     def with_unit_scale(self, params: GaussianParams) -> GaussianParams:
         """The same lines with every sigma set to the response's spread (1 internally)."""
@@ -290,17 +316,16 @@ class Gaussian:
         rank_deficient : ndarray of bool, shape (K,)
             Components whose weighted design was rank deficient (minimum-norm update).
         """
+        from .constraints import coefficient_update
+
         A, b, c = stats
-        K = resp_sum.shape[0]
-        coef = params.coef.copy()
         sigma = params.sigma.copy()
-        deficient = np.zeros(K, dtype=bool)
         live = resp_sum > 1e-12 * max(float(resp_sum.sum()), 1e-300)
+        coef, delta, deficient = coefficient_update(
+            A, b, params.coef, live, self.constraints, 1.0 / params.sigma**2)
         if live.any():
-            delta, deficient[live] = solve_normal_equations_batch(A[live], b[live])
-            coef[live] += delta
-            var = (c[live] - np.einsum("kp,kp->k", b[live], delta)) / resp_sum[live]
-            sigma[live] = np.sqrt(np.maximum(var, self.var_floor))
+            sigma[live] = scale_update(A, b, c, delta, resp_sum, live, self.constraints,
+                                       self.var_floor)
         return GaussianParams(coef, sigma), deficient
 
     def to_vector(self, params: GaussianParams) -> np.ndarray:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .families import ComponentParams, solve_normal_equations_batch, weighted_moments
+from .families import ComponentParams, weighted_moments
 from .links import get_link
 
 __all__ = ["Binomial", "GammaFamily", "GLMFamily", "NegativeBinomial", "Poisson",
@@ -145,9 +145,14 @@ class GLMFamily:
         return np.ones(len(self.extra_names), dtype=bool)
 
     # ------------------------------------------------------------ the family seam
+    constraints = None
+
     def n_parameters(self, n_components: int, n_design: int) -> int:
         """Coefficients and the estimated extras of every component."""
-        return n_components * (n_design + int(self.free_extra().sum()))
+        n_extra = n_components * int(self.free_extra().sum())
+        if self.constraints is None:
+            return n_components * n_design + n_extra
+        return self.constraints.n_coefficients(n_components) + n_extra
 
     def make_params(self, coef, extra) -> ComponentParams:
         coef = np.asarray(coef, dtype=np.float64)
@@ -195,6 +200,8 @@ class GLMFamily:
             _, dmu, _ = self.link.derivatives(eta)
             W = dmu * dmu * self.fisher(mu, extra, trials)
             z = eta if chunk.offset is None else eta - chunk.offset
+            if self.constraints is not None and self.constraints.fixed.any():
+                z = z - self.constraints.fixed_part(chunk.XT)
         else:
             if cache is None:
                 eta = self.linear_predictor(params, chunk.XT, chunk.offset)
@@ -216,14 +223,16 @@ class GLMFamily:
         params : ComponentParams
         rank_deficient : ndarray of bool, shape (K,)
         """
+        from .constraints import coefficient_update
+
         A, b, extra_stats = stats
         K, p = b.shape
-        coef = np.zeros((K, p)) if params.coef is None else params.coef.copy()
-        deficient = np.zeros(K, dtype=bool)
+        cons = self.constraints
+        coef = np.zeros((K, p)) if params.coef is None else params.coef
+        if params.coef is None and cons is not None:
+            coef = cons.with_fixed(coef)
         live = resp_sum > 1e-12 * max(float(resp_sum.sum()), 1e-300)
-        if live.any():
-            delta, deficient[live] = solve_normal_equations_batch(A[live], b[live])
-            coef[live] += delta
+        coef, _, deficient = coefficient_update(A, b, coef, live, cons)
         extra = params.extra.copy()
         # a first step from the data says nothing yet about the dispersion
         if extra.shape[1] and live.any() and params.coef is not None:

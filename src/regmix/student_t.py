@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .families import ComponentParams, solve_normal_equations_batch, weighted_moments
+from .families import ComponentParams, scale_update, weighted_moments
 from .glm import solve_log_minus_digamma
 
 __all__ = ["StudentT"]
@@ -66,11 +66,18 @@ class StudentT:
     def __repr__(self) -> str:
         return f"StudentT(df={self.df!r}, var_floor={self.var_floor!r})"
 
+    constraints = None
+
     def free_extra(self) -> np.ndarray:
         return np.array([True, self.df is None])
 
     def n_parameters(self, n_components: int, n_design: int) -> int:
-        return n_components * (n_design + int(self.free_extra().sum()))
+        cons = self.constraints
+        n_df = n_components * int(self.df is None)
+        if cons is None:
+            return n_components * (n_design + 1) + n_df
+        return cons.n_coefficients(n_components) + (
+            1 if cons.equal_scale else n_components) + n_df
 
     def make_params(self, coef, extra) -> ComponentParams:
         coef = np.asarray(coef, dtype=np.float64)
@@ -106,6 +113,8 @@ class StudentT:
             e = np.broadcast_to(chunk.y, (params.n_components, chunk.y.shape[0])).copy()
             if chunk.offset is not None:
                 e -= chunk.offset
+            if self.constraints is not None and self.constraints.fixed.any():
+                e -= self.constraints.fixed_part(chunk.XT)
             return e
         e = self.linear_predictor(params, chunk.XT, chunk.offset)
         np.subtract(chunk.y, e, out=e)
@@ -134,17 +143,21 @@ class StudentT:
 
     def m_step(self, stats, resp_sum: np.ndarray, params: ComponentParams):
         """Weighted least squares with weights ``r u``; then the degrees of freedom."""
+        from .constraints import coefficient_update
+
         A, b, c, s = stats
         K, p = b.shape
-        coef = np.zeros((K, p)) if params.coef is None else params.coef.copy()
+        cons = self.constraints
+        coef = np.zeros((K, p)) if params.coef is None else params.coef
+        if params.coef is None and cons is not None:
+            coef = cons.with_fixed(coef)
         extra = params.extra.copy()
-        deficient = np.zeros(K, dtype=bool)
         live = resp_sum > 1e-12 * max(float(resp_sum.sum()), 1e-300)
+        coef, delta, deficient = coefficient_update(A, b, coef, live, cons,
+                                                    1.0 / params.extra[:, 0] ** 2)
         if live.any():
-            delta, deficient[live] = solve_normal_equations_batch(A[live], b[live])
-            coef[live] += delta
-            var = (c[live] - np.einsum("kp,kp->k", b[live], delta)) / resp_sum[live]
-            extra[live, 0] = np.sqrt(np.maximum(var, self.var_floor))
+            extra[live, 0] = scale_update(A, b, c, delta, resp_sum, live, cons,
+                                          self.var_floor)
             if self.df is None and params.coef is not None:
                 nu0 = params.extra[live, 1]
                 h = 0.5 * (nu0 + 1.0)
