@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from .data import ArrayData
 from .em import DegenerateFitError, EMRun, MixtureParams, fit_restarts
 from .families import collinear_columns, get_family
 from .initialization import STRATEGIES, Initializer
-from .mixing import ConstantWeights
+from .mixing import ConstantWeights, MultinomialLogitGating
 from .passes import (
     DEFAULT_CHUNK_SIZE,
     PassRunner,
@@ -69,6 +70,24 @@ def _response_units(source, family):
     new = copy.copy(source)
     new.standardization = dataclasses.replace(st, y_loc=0.0, y_scale=1.0)
     return new
+
+
+class _Rows(NamedTuple):
+    """Validated rows of one call: arrays in the order used (sorted by group)."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    w: np.ndarray | None
+    offset: np.ndarray | None
+    trials: np.ndarray | None
+    Z: np.ndarray | None
+    groups: np.ndarray | None
+    order: np.ndarray | None  # the rows' positions in the caller's order
+
+    def sorted_by_group(self) -> _Rows:
+        order = np.argsort(self.groups, kind="stable")
+        take = [None if a is None else a[order] for a in self[:7]]
+        return _Rows(*take, order)
 
 
 class RankDeficiencyWarning(UserWarning):
@@ -247,6 +266,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         min_weight: float = 0.05,
         var_floor: float = 1e-8,
         init_sample_size: int | None = 20000,
+        common_coef=None,
+        fixed_coef=None,
+        equal_variance: bool = False,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         n_jobs: int | None = None,
         engine: str = "auto",
@@ -269,6 +291,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.min_weight = min_weight
         self.var_floor = var_floor
         self.init_sample_size = init_sample_size
+        self.common_coef = common_coef
+        self.fixed_coef = fixed_coef
+        self.equal_variance = equal_variance
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.engine = engine
@@ -333,16 +358,23 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             return self._formula_Xy(X, y, sample_weight, reset, require_y)
         Xa, _ = check_features(X)
         validate_data(self, X, reset=reset, skip_check_array=True)
-        ya = check_response(y, Xa.shape[0]) if (require_y or y is not None) else None
+        ya = (check_response(y, Xa.shape[0], two_columns=True)
+              if (require_y or y is not None) else None)
         w = check_sample_weight(sample_weight, Xa.shape[0])
         return Xa, ya, w
+
+    def _main_formula(self) -> str:
+        """The regression part of the formula (without a gating part after ``|``)."""
+        from .formula import split_gating
+
+        return split_gating(self.formula)[0]
 
     def _formula_Xy(self, X, y, sample_weight, reset: bool, require_y: bool):
         from .formula import FormulaDesign
 
         if reset:
             design, Xa, ya = FormulaDesign.from_data(
-                self.formula, X, fit_intercept=self.fit_intercept, y=y,
+                self._main_formula(), X, fit_intercept=self.fit_intercept, y=y,
                 require_response=require_y,
             )
             self.formula_design_ = design
@@ -358,12 +390,13 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                     "include the response column"
                 )
         Xa, _ = check_features(Xa)
-        ya = check_response(ya, Xa.shape[0]) if ya is not None else None
+        ya = check_response(ya, Xa.shape[0], two_columns=True) if ya is not None else None
         w = check_sample_weight(sample_weight, Xa.shape[0])
         return Xa, ya, w
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, sample_weight=None, *, offset=None, trials=None):
+    def fit(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None):
         """Fit the mixture by EM from ``n_init`` starts and keep the best.
 
         Parameters
@@ -386,15 +419,23 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             added to it.
         trials : array-like of shape (n_samples,), optional
             Binomial trials per row, when ``y`` counts successes.
+        concomitant : array-like or DataFrame of shape (n_samples, q), optional
+            Concomitant variables ``z``: the mixing weights become ``pi_k(z) =
+            softmax_k(z' gamma)`` (a mixture of experts; flexmix's ``concomitant``). With
+            a formula write them right of a ``|``: ``"y ~ x | z1 + z2"``.
+        groups : array-like of shape (n_samples,) or str, optional
+            Group labels: all rows of a group share one component membership
+            (flexmix's ``y ~ x | g``). With a data frame, the name of a column.
 
         Returns
         -------
         self : RegressionMixture
         """
         with single_threaded_blas():
-            return self._fit(X, y, sample_weight, offset, trials)
+            return self._fit(X, y, sample_weight, offset, trials, concomitant, groups)
 
-    def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None):
+    def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None, concomitant=None,
+             groups=None):
         """The body of :meth:`fit`, run with BLAS pinned to one thread."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
@@ -406,25 +447,37 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept)
             y = sample_weight = None
         family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        rows = None
         if _is_row_source(X):
-            if offset is not None or trials is not None:
-                raise ValueError("offset and trials cannot be given with a row source")
+            if any(a is not None for a in (offset, trials, concomitant, groups)):
+                raise ValueError("offset, trials, concomitant and groups cannot be given with "
+                                 "a row source")
+            if self._has_constraints():
+                raise ValueError("coefficient constraints need the rows in memory")
             source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
             source = _response_units(source, family)
             if not family.location_scale:
                 check_source_response(source, family, chunk_size=int(self.chunk_size))
             n_pos = source.n_rows
+            self._gating_names = None
+            self._grouped = False
         else:
-            X, y, w, offset, trials = self._fit_arrays(X, y, sample_weight, offset, trials,
-                                                      family, reset=not warm)
+            rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
+                              concomitant=concomitant, groups=groups, fitting=True)
+            X, y, w = rows.X, rows.y, rows.w
             n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
-            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=offset,
-                               trials=trials, scale_response=family.location_scale)
-        self._fit_offset = offset is not None
-        self._fit_trials = trials is not None
+            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
+                               trials=rows.trials, scale_response=family.location_scale,
+                               Z=rows.Z, groups=rows.groups,
+                               centre_x=not self._intercept_constrained())
+        self._fit_offset = rows is not None and rows.offset is not None
+        self._fit_trials = rows is not None and rows.trials is not None
         K = self.n_components
         p = source.n_design
-        n_params = family.n_parameters(K, p) + (K - 1)
+        family = self._constrained(family, source.standardization, p)
+        mixing = self._mixing()
+        n_params = family.n_parameters(K, p) + mixing.n_parameters(K, source.n_gating
+                                                                   if rows else 1)
         if n_pos < n_params:
             raise ValueError(
                 f"got n_samples={n_pos} rows with positive weight, fewer than the {n_params} "
@@ -436,7 +489,6 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self._x_mean, self._x_std = source.feature_moments()
         if y is not None and family.location_scale:
             self._check_response_varies(y, w)
-        mixing = ConstantWeights()
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
         runner = PassRunner(source, family, mixing, engine=self._engine(source), **settings)
         em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
@@ -479,33 +531,34 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         order = self._store(best, family, st, source.total_weight, n_params)
         self.n_samples_fit_ = source.n_rows
         self.sum_weights_ = source.total_weight
+        self.n_groups_ = source.n_groups if rows is not None else None
         classes = runner.classification(best.params)
+        n_obs = source.total_weight if self.n_groups_ is None else self.n_groups_
         self.aic_, self.bic_, self.icl_ = _information_criteria(
-            self.log_likelihood_, n_params, source.total_weight, classes.loglik)
+            self.log_likelihood_, n_params, n_obs, classes.loglik)
         self.component_sizes_ = classes.resp_sum[order]
         counts = classes.stats[0][order]
         unweighted = w is None and getattr(source, "weight_column", None) is None
         self.component_counts_ = counts.round().astype(np.int64) if unweighted else counts
         self.n_passes_ = runner.n_passes
-        self.information_ = (self._information(source, X, y, w, offset, trials)
-                             if self.compute_se else None)
+        self.information_ = (self._information(source, rows) if self.compute_se else None)
         return self
 
-    def _fit_arrays(self, X, y, sample_weight, offset, trials, family, reset: bool):
-        """Validated design, response, weights, offset and trials for ``fit``."""
-        return self._rows(X, y, sample_weight, offset, trials, family, reset=reset)
-
     def _rows(self, X, y, sample_weight, offset, trials, family, *, reset: bool = False,
-              require_y: bool = True):
-        """Validated ``(X, y, w, offset, trials)`` of the user's arguments.
+              require_y: bool = True, concomitant=None, groups=None,
+              fitting: bool = False) -> _Rows:
+        """Validated rows of the user's arguments, sorted by group when grouped.
 
         A two-column response becomes successes and trials (binomial only); the
         formula's ``offset(...)`` terms are added to ``offset``; the family checks the
-        response's range.
+        response's range; the concomitant variables come from ``concomitant`` or the
+        formula's gating part; group labels become sorted integer codes.
         """
         Xa, ya, w = self._validate_Xy(X, y, sample_weight, reset=reset, require_y=require_y)
         formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
         n = Xa.shape[0]
+        Z = self._concomitant(X, concomitant, n, fitting and reset)
+        codes = self._group_codes(X, groups, n, fitting)
         if ya is not None and ya.ndim == 2:
             if family.name != "binomial":
                 raise ValueError(
@@ -530,7 +583,126 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             offset = formula_offset if offset is None else offset + formula_offset
         if ya is not None:
             family.check_response(ya, trials)
-        return Xa, ya, w, offset, trials
+        rows = _Rows(Xa, ya, w, offset, trials, Z, codes, None)
+        return rows if codes is None else rows.sorted_by_group()
+
+    def _concomitant(self, X, concomitant, n: int, reset: bool):
+        """The concomitant matrix (n, q) or None; sets the gating names when fitting."""
+        gating_formula = self._gating_formula()
+        if gating_formula is not None:
+            if concomitant is not None:
+                raise ValueError("the formula has a gating part after '|'; do not also pass "
+                                 "concomitant")
+            from .formula import FormulaDesign
+
+            if reset:
+                design, Z, _ = FormulaDesign.from_data(f"~ {gating_formula}", X,
+                                                       fit_intercept=True,
+                                                       require_response=False)
+                self.concomitant_design_ = design
+                self._gating_names = list(design.column_names)
+            else:
+                Z = self.concomitant_design_.transform(X)
+            return check_features(Z, "concomitant")[0]
+        if concomitant is None:
+            if reset:
+                self._gating_names = None
+            elif getattr(self, "_gating_names", None) is not None:
+                raise ValueError("the model has concomitant variables: pass concomitant= "
+                                 "for these rows")
+            return None
+        Z, names = check_features(concomitant, "concomitant")
+        if Z.shape[0] != n:
+            raise ValueError(f"concomitant has {Z.shape[0]} rows but X has {n}")
+        if reset:
+            self._gating_names = ([str(c) for c in names] if names is not None
+                                  else [f"z{j}" for j in range(Z.shape[1])])
+        elif getattr(self, "_gating_names", None) is None:
+            raise ValueError("the model was fitted without concomitant variables")
+        elif Z.shape[1] != len(self._gating_names):
+            raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was fitted "
+                             f"with {len(self._gating_names)}")
+        return Z
+
+    def _group_codes(self, X, groups, n: int, fitting: bool):
+        """Integer group codes (n,) or None; remembers whether the fit was grouped."""
+        if groups is None:
+            if fitting:
+                self._grouped = False
+            return None
+        if isinstance(groups, str):
+            if not hasattr(X, "columns") or groups not in X.columns:
+                raise ValueError(f"groups={groups!r} names no column of the data")
+            groups = X[groups]
+        labels = np.asarray(groups)
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise ValueError(f"groups must have shape ({n},); got {labels.shape}")
+        if pd.isna(pd.Series(labels)).any():
+            i = int(np.argmax(pd.isna(pd.Series(labels)).to_numpy()))
+            raise ValueError(f"groups has a missing label at row {i}")
+        if fitting:
+            self._grouped = True
+        return pd.factorize(labels, sort=True)[0].astype(np.int64)
+
+    def _gating_formula(self) -> str | None:
+        if self.formula is None:
+            return None
+        from .formula import split_gating
+
+        return split_gating(self.formula)[1]
+
+    # ------------------------------------------------------------------ constraints
+    def _has_constraints(self) -> bool:
+        return bool(self.common_coef) or bool(self.fixed_coef) or bool(self.equal_variance)
+
+    def _intercept_constrained(self) -> bool:
+        names = set(self.common_coef or ()) | set(dict(self.fixed_coef or {}))
+        return "intercept" in names
+
+    def _constrained(self, family, st, p: int):
+        """A copy of ``family`` carrying the estimator's constraints (or ``family``)."""
+        if not self._has_constraints():
+            return family
+        import copy
+
+        from .constraints import CoefficientConstraints
+
+        K = self.n_components
+        names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
+            p - int(self.fit_intercept))
+
+        def column(name, what):
+            if name not in names:
+                raise ValueError(f"{what}: {name!r} is not a coefficient; the coefficients "
+                                 f"are {names}")
+            return names.index(name)
+
+        common = np.zeros(p, dtype=bool)
+        for name in self.common_coef or ():
+            common[column(name, "common_coef")] = True
+        fixed = np.zeros(p, dtype=bool)
+        user_values = np.zeros((K, p))
+        if self.fixed_coef is not None and not isinstance(self.fixed_coef, Mapping):
+            raise ValueError("fixed_coef must be a dict {coefficient name: value or K values}")
+        for name, value in dict(self.fixed_coef or {}).items():
+            j = column(name, "fixed_coef")
+            v = np.asarray(value, dtype=np.float64).reshape(-1)
+            if v.size not in (1, K) or not np.all(np.isfinite(v)):
+                raise ValueError(f"fixed_coef[{name!r}] must be a finite number or {K} numbers")
+            fixed[j] = True
+            user_values[:, j] = v
+        both = common & fixed
+        if both.any():
+            raise ValueError(f"{names[int(np.argmax(both))]!r} is both common and fixed")
+        if self.equal_variance and "sigma" not in family.extra_names:
+            raise ValueError(f"equal_variance=True needs a family with a scale (gaussian, "
+                             f"student_t); got {family.name!r}")
+        # internal values of fixed columns: the user-unit map is column-wise for them
+        internal = st.to_internal(user_values)
+        family = copy.copy(family)
+        family.constraints = CoefficientConstraints(common, fixed, internal,
+                                                    bool(self.equal_variance))
+        return family
 
     def _engine(self, source) -> str:
         """The data-pass engine for the full rows: "numba" or "numpy"."""
@@ -574,19 +746,52 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)
         return source
 
-    def _information(self, source, X, y, w, offset=None, trials=None) -> np.ndarray:
-        """Observed information at the fitted parameters (one pass in user units)."""
-        from .inference import family_information
+    def _information(self, source, rows: _Rows | None) -> np.ndarray:
+        """Observed information at the fitted parameters in the free parameters (one pass
+        in user units): the full matrix restricted by the constraint map."""
+        from .inference import mixture_information
 
-        params = self._user_params()
-        if X is None:
-            rows = source.plain()
-        else:
-            rows = ArrayData(X, y, w, fit_intercept=self.fit_intercept, standardize=False,
-                             offset=offset, trials=trials)
-        return family_information(self.family_, params.weights, params.component.coef,
-                                  params.component.extra, rows,
-                                  chunk_size=int(self.chunk_size))
+        plain = source.plain() if rows is None else self._eval_source(rows)
+        full = mixture_information(self.family_, self._user_params(), plain,
+                                   chunk_size=int(self.chunk_size))
+        C = self._constraint_map()
+        return C.T @ full @ C
+
+    def _layout(self):
+        from .inference import _Layout
+
+        p = self.coef_.shape[1] + int(self.fit_intercept)
+        q = 1 if self.gating_coef_ is None else self.gating_coef_.shape[1]
+        return _Layout(self.n_components, p, int(self.family_.free_extra().sum()), q)
+
+    def _constraint_map(self) -> np.ndarray:
+        """The matrix C with ``theta = C phi + const``: the full unconstrained parameters
+        (per component coefficients and log extras, then gating) from the free ones
+        (per component the free coefficients and extras, then the common coefficients,
+        then a common log sigma, then the gating coefficients)."""
+        layout = self._layout()
+        cons = getattr(self.family_, "constraints", None)
+        K, p, m = layout.K, layout.p, layout.m
+        if cons is None:
+            return np.eye(layout.dim)
+        columns = []
+
+        def unit(positions):
+            col = np.zeros(layout.dim)
+            col[positions] = 1.0
+            return col
+
+        for k in range(K):
+            block = layout.block(k)
+            columns += [unit([block[j]]) for j in np.flatnonzero(cons.free)]
+            columns += [unit([block[p + j]]) for j in range(m)
+                        if not (cons.equal_scale and j == 0)]
+        columns += [unit([layout.block(k)[j] for k in range(K)])
+                    for j in np.flatnonzero(cons.common)]
+        if cons.equal_scale:
+            columns.append(unit([layout.block(k)[p] for k in range(K)]))
+        columns += [unit([i]) for i in layout.eta]
+        return np.column_stack(columns)
 
     def _check_warm_start(self) -> None:
         fitted_k = self.weights_.shape[0]
@@ -623,7 +828,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         """A list of zero-argument callables, each producing one start."""
         if self.warm_start and hasattr(self, "coef_"):
             params = self._user_params()
-            internal = MixtureParams(params.weights, family.to_internal(params.component, st))
+            gating = None if params.gating is None else st.gating_to_internal(params.gating)
+            internal = MixtureParams(params.weights, family.to_internal(params.component, st),
+                                     gating)
             return [lambda: internal]
         init = self.init
         if isinstance(init, str):
@@ -632,7 +839,12 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             return [lambda s=s: initializer(init, s) for s in seeds]
         if isinstance(init, Mapping):
             params = self._params_from_dict(init, family)
-            internal = MixtureParams(params.weights, family.to_internal(params.component, st))
+            start = initializer.runner.start_params(self.n_components)
+            gating = None if start.gating is None else np.zeros_like(start.gating)
+            if gating is not None:  # equal weights would ignore the given ones
+                gating[:, 0] = np.log(params.weights) - np.log(params.weights[0])
+            internal = MixtureParams(params.weights, family.to_internal(params.component, st),
+                                     gating)
             return [lambda: internal]
         resp = self._check_init_resp(init, initializer.n_rows)
         return [lambda: initializer.from_memberships(lambda ch: resp[ch.start : ch.stop].T)]
@@ -728,6 +940,11 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         self._extra = np.asarray(user.extra)[order].copy()
         self._set_extra_attributes()
         self.weights_ = params.weights[order].copy()
+        if params.gating is not None:
+            gamma = st.gating_to_user(params.gating)[order]
+            self.gating_coef_ = gamma - gamma[0]
+        else:
+            self.gating_coef_ = None
         self.log_likelihood_ = float(run.loglik - shift)
         self.log_likelihood_history_ = np.asarray(run.history) - shift
         self.converged_ = bool(run.converged)
@@ -745,7 +962,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ evaluation
     def _user_params(self) -> MixtureParams:
         full = np.column_stack([self.intercept_, self.coef_]) if self.fit_intercept else self.coef_
-        return MixtureParams(self.weights_, self.family_.make_params(full, self._extra))
+        return MixtureParams(self.weights_, self.family_.make_params(full, self._extra),
+                             getattr(self, "gating_coef_", None))
 
     def _design(self, X) -> np.ndarray:
         """The numeric design (n, n_features) of new data."""
@@ -755,24 +973,90 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         """The numeric design (n, n_features), response and weights of new data."""
         return self._validate_Xy(X, y, sample_weight, reset=False)
 
-    def _eval_rows(self, X, y, sample_weight, offset, trials, require_y: bool = True):
-        """Validated rows of new data, with the offset the model needs."""
+    def _eval_rows(self, X, y, sample_weight, offset, trials, require_y: bool = True,
+                   concomitant=None, groups=None) -> _Rows:
+        """Validated rows of new data, with the offset and concomitant variables the
+        model needs."""
         check_is_fitted(self)
-        Xa, ya, w, off, tr = self._rows(X, y, sample_weight, offset, trials, self.family_,
-                                        require_y=require_y)
-        if off is None and getattr(self, "_fit_offset", False) and self.formula is None:
+        rows = self._rows(X, y, sample_weight, offset, trials, self.family_,
+                          require_y=require_y, concomitant=concomitant, groups=groups)
+        if rows.offset is None and getattr(self, "_fit_offset", False) and self.formula is None:
             raise ValueError("the model was fitted with an offset: pass offset= for these "
                              "rows (zeros if it does not apply)")
-        return Xa, ya, w, off, tr
+        return rows
 
-    def _posteriors(self, X, y, sample_weight=None, offset=None, trials=None):
-        Xa, ya, w, offset, trials = self._eval_rows(X, y, sample_weight, offset, trials)
-        params = self._user_params()
-        source = ArrayData(Xa, ya, w, fit_intercept=self.fit_intercept, standardize=False,
-                           offset=offset, trials=trials)
-        resp, row_ll = row_posteriors(source, self.family_, ConstantWeights(), params,
-                                      chunk_size=int(self.chunk_size))
-        return resp, row_ll, (np.ones(Xa.shape[0]) if w is None else w)
+    def _eval_source(self, rows: _Rows) -> ArrayData:
+        return ArrayData(rows.X, rows.y, rows.w, fit_intercept=self.fit_intercept,
+                         standardize=False, offset=rows.offset, trials=rows.trials, Z=rows.Z,
+                         groups=rows.groups)
+
+    def _mixing(self):
+        """The mixing model of the fit."""
+        if getattr(self, "_gating_names", None) is None:
+            return ConstantWeights()
+        return MultinomialLogitGating()
+
+    def _posteriors(self, X, y, sample_weight=None, offset=None, trials=None,
+                    concomitant=None, groups=None):
+        """``(resp, obs_ll, obs_w, obs_resp)``: the rows' posterior probabilities in the
+        caller's order, and per observation (row, or group) the log-likelihood
+        contribution, the weight and the posterior probabilities."""
+        rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,
+                               groups=groups)
+        source = self._eval_source(rows)
+        resp, obs_ll = row_posteriors(source, self.family_, self._mixing(),
+                                      self._user_params(), chunk_size=int(self.chunk_size))
+        if rows.groups is None:
+            obs_resp = resp
+            obs_w = np.ones(rows.X.shape[0]) if rows.w is None else rows.w
+        else:
+            starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+            obs_resp, obs_w = resp[starts], np.ones(starts.size)
+        if rows.order is not None:
+            unsorted = np.empty_like(resp)
+            unsorted[rows.order] = resp
+            resp = unsorted
+        return resp, obs_ll, obs_w, obs_resp
+
+    def mixing_weights(self, concomitant=None) -> np.ndarray:
+        """The prior probabilities ``pi_k(z)`` of each row, shape (n_samples, K).
+
+        Parameters
+        ----------
+        concomitant : array-like or DataFrame of shape (n_samples, q)
+            The concomitant variables (for a formula model with a gating part, the data
+            frame). For a model without concomitant variables, any array with
+            ``n_samples`` rows: every row gets ``weights_``.
+        """
+        check_is_fitted(self)
+        if getattr(self, "_gating_names", None) is None:
+            n = len(concomitant) if concomitant is not None else 1
+            return np.tile(self.weights_, (n, 1))
+        if self._gating_formula() is not None:
+            Z = check_features(self.concomitant_design_.transform(concomitant),
+                               "concomitant")[0]
+        else:
+            Z = check_features(concomitant, "concomitant")[0]
+            if Z.shape[1] != len(self._gating_names):
+                raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was "
+                                 f"fitted with {len(self._gating_names)}")
+        eta = self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T
+        eta -= eta.max(axis=1, keepdims=True)
+        pi = np.exp(eta)
+        return pi / pi.sum(axis=1, keepdims=True)
+
+    def _row_weights(self, X, concomitant, n: int) -> np.ndarray:
+        """(n, K) prior probabilities of the rows of X (``weights_`` without gating)."""
+        if getattr(self, "_gating_names", None) is None:
+            return np.tile(self.weights_, (n, 1))
+        if self._gating_formula() is not None:
+            if concomitant is not None:
+                raise ValueError("the formula has a gating part; do not pass concomitant")
+            return self.mixing_weights(X)
+        if concomitant is None:
+            raise ValueError("the model has concomitant variables: pass concomitant= for "
+                             "these rows")
+        return self.mixing_weights(concomitant)
 
     def predict_components(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
         """Each component's mean, shape (n_samples, n_components).
@@ -791,7 +1075,16 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         """
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link'; got {kind!r}")
-        Xa, _, _, offset, _ = self._eval_rows(X, None, None, offset, None, require_y=False)
+        check_is_fitted(self)
+        Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
+        formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
+        if offset is not None:
+            offset = check_response(offset, Xa.shape[0], name="offset")
+        if formula_offset is not None:
+            offset = formula_offset if offset is None else offset + formula_offset
+        if offset is None and getattr(self, "_fit_offset", False) and self.formula is None:
+            raise ValueError("the model was fitted with an offset: pass offset= for these "
+                             "rows (zeros if it does not apply)")
         eta = Xa @ self.coef_.T + self.intercept_
         if offset is not None:
             eta += offset[:, None]
@@ -799,57 +1092,76 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             return eta
         return self.family_.link.inverse(eta)
 
-    def predict(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
-        """The mixture mean ``sum_k pi_k mu_k(x)``, shape (n_samples,).
+    def predict(self, X, *, offset=None, kind: str = "response", concomitant=None
+                ) -> np.ndarray:
+        """The mixture mean ``sum_k pi_k(z) mu_k(x)``, shape (n_samples,).
 
         With ``kind="link"`` the weighted mean of the linear predictors,
-        ``sum_k pi_k eta_k(x)``; see :meth:`predict_components`.
+        ``sum_k pi_k eta_k(x)``; see :meth:`predict_components`. A model with
+        concomitant variables weights the components by ``pi_k(z)`` of each row
+        (``concomitant=``, or the formula's gating part).
         """
-        return self.predict_components(X, offset=offset, kind=kind) @ self.weights_
+        means = self.predict_components(X, offset=offset, kind=kind)
+        pi = self._row_weights(X, concomitant, means.shape[0])
+        return np.einsum("nk,nk->n", means, pi)
 
-    def posterior(self, X, y=None, *, offset=None, trials=None) -> np.ndarray:
-        """Posterior membership probabilities, shape (n_samples, n_components)."""
-        return self._posteriors(X, y, None, offset, trials)[0]
+    def posterior(self, X, y=None, *, offset=None, trials=None, concomitant=None,
+                  groups=None) -> np.ndarray:
+        """Posterior membership probabilities, shape (n_samples, n_components).
 
-    def classify(self, X, y=None, *, offset=None, trials=None) -> np.ndarray:
+        With ``groups`` the rows of a group share their group's probabilities.
+        """
+        return self._posteriors(X, y, None, offset, trials, concomitant, groups)[0]
+
+    def classify(self, X, y=None, *, offset=None, trials=None, concomitant=None,
+                 groups=None) -> np.ndarray:
         """The most probable component of each row, shape (n_samples,)."""
-        return np.argmax(self.posterior(X, y, offset=offset, trials=trials), axis=1)
+        return np.argmax(self.posterior(X, y, offset=offset, trials=trials,
+                                        concomitant=concomitant, groups=groups), axis=1)
 
-    def log_likelihood(self, X, y=None, sample_weight=None, *, offset=None,
-                       trials=None) -> float:
-        """Total (weighted) observed-data log-likelihood of the rows."""
-        _, row_ll, w = self._posteriors(X, y, sample_weight, offset, trials)
-        return float(w @ row_ll)
+    def log_likelihood(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+                       concomitant=None, groups=None) -> float:
+        """Total (weighted) observed-data log-likelihood of the rows (of the groups, with
+        ``groups``)."""
+        _, obs_ll, obs_w, _ = self._posteriors(X, y, sample_weight, offset, trials,
+                                               concomitant, groups)
+        return float(obs_w @ obs_ll)
 
-    def _criteria(self, X, y, sample_weight, offset=None, trials=None):
-        """AIC, BIC and ICL of the rows (``n`` is the number of rows or sum of weights)."""
-        resp, row_ll, w = self._posteriors(X, y, sample_weight, offset, trials)
+    def _criteria(self, X, y, sample_weight, offset=None, trials=None, concomitant=None,
+                  groups=None):
+        """AIC, BIC and ICL of the rows (``n`` is the number of rows or sum of weights,
+        or the number of groups)."""
+        _, obs_ll, w, obs_resp = self._posteriors(X, y, sample_weight, offset, trials,
+                                                  concomitant, groups)
         with np.errstate(divide="ignore"):
-            max_log_posterior = float(w @ np.log(resp.max(axis=1)))
-        return _information_criteria(float(w @ row_ll), self.n_parameters_, w.sum(),
+            max_log_posterior = float(w @ np.log(obs_resp.max(axis=1)))
+        return _information_criteria(float(w @ obs_ll), self.n_parameters_, w.sum(),
                                      max_log_posterior)
 
-    def aic(self, X, y=None, sample_weight=None, *, offset=None, trials=None) -> float:
+    def aic(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None) -> float:
         """Akaike's criterion ``-2 log L + 2 d`` (smaller is better)."""
-        return self._criteria(X, y, sample_weight, offset, trials)[0]
+        return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[0]
 
-    def bic(self, X, y=None, sample_weight=None, *, offset=None, trials=None) -> float:
+    def bic(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None) -> float:
         """Schwarz's criterion ``-2 log L + d log n`` (smaller is better).
 
         ``n`` is the number of rows, or the sum of the sample weights.
         """
-        return self._criteria(X, y, sample_weight, offset, trials)[1]
+        return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[1]
 
-    def icl(self, X, y=None, sample_weight=None, *, offset=None, trials=None) -> float:
+    def icl(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None) -> float:
         """Integrated completed likelihood, ``BIC + 2 * sum_i -log r_{i, c_i}``.
 
         ``c_i`` is the most probable component of row i (Biernacki, Celeux and Govaert,
         2000); the penalty grows as the components overlap. Smaller is better.
         """
-        return self._criteria(X, y, sample_weight, offset, trials)[2]
+        return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[2]
 
     def sample(self, n_samples: int | None = None, X=None, random_state=None, *,
-               offset=None, trials=None):
+               offset=None, trials=None, concomitant=None):
         """Simulate responses from the fitted mixture.
 
         Parameters
@@ -865,6 +1177,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             Offsets of the rows (zero when not given and ``X`` is None).
         trials : array-like of shape (n_samples,), optional
             Binomial trials per row (one trial when not given).
+        concomitant : array-like of shape (n_samples, q), optional
+            The concomitant variables of the rows, for a model with gating (components
+            are then drawn with probabilities ``pi_k(z)``).
 
         Returns
         -------
@@ -883,23 +1198,37 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             Xa = self._x_mean + self._x_std * rng.standard_normal((n, self.n_features_in_))
             if offset is not None:
                 offset = check_response(offset, n, name="offset")
+            pi = None
+            if getattr(self, "_gating_names", None) is not None:
+                if self._gating_formula() is not None:
+                    raise ValueError("a formula model with a gating part samples at given "
+                                     "rows: pass X (a data frame)")
+                pi = self._row_weights(None, concomitant, n)
         else:
-            Xa, _, _, offset, _ = self._eval_rows(X, None, None, offset, None,
-                                                  require_y=False)
-            Xa = np.array(Xa, dtype=np.float64, copy=True)
+            rows = self._eval_rows(X, None, None, offset, None, require_y=False,
+                                   concomitant=concomitant)
+            Xa, offset = np.array(rows.X, dtype=np.float64, copy=True), rows.offset
             if n_samples is not None and int(n_samples) != Xa.shape[0]:
                 raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
             n = Xa.shape[0]
+            pi = (None if getattr(self, "_gating_names", None) is None
+                  else self._row_weights(X, concomitant, n))
         if trials is not None:
             trials = check_response(trials, n, name="trials")
-        y, labels = self._simulate_response(Xa, rng, offset, trials)
+        y, labels = self._simulate_response(Xa, rng, offset, trials, pi)
         return Xa, y, labels
 
     def _simulate_response(self, design: np.ndarray, rng: np.random.Generator, offset=None,
-                           trials=None):
-        """Responses and component labels drawn at the rows of a (n, n_features) design."""
+                           trials=None, pi=None):
+        """Responses and component labels drawn at the rows of a (n, n_features) design,
+        with per-row prior probabilities ``pi`` (n, K) or the weights."""
         n = design.shape[0]
-        labels = rng.choice(self.n_components, size=n, p=self.weights_)
+        if pi is None:
+            labels = rng.choice(self.n_components, size=n, p=self.weights_)
+        else:
+            cum = np.cumsum(pi, axis=1)
+            labels = np.minimum((rng.random(n)[:, None] > cum).sum(axis=1),
+                                self.n_components - 1)
         params = self._user_params().component
         full = np.column_stack([np.ones(n), design]) if self.fit_intercept else design
         return self.family_.sample(params, full, labels, rng, offset, trials), labels
@@ -908,8 +1237,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     def _parameter_index(self):
         from .inference import parameter_index
 
+        gating = getattr(self, "gating_coef_", None)
+        gating_names = None if gating is None else ["intercept", *self._gating_names]
         return parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
-                               self._free_extra_names())
+                               self._free_extra_names(), gating_names)
 
     def _free_extra_names(self) -> list[str]:
         """Names of the family parameters that were estimated (not fixed)."""
@@ -931,14 +1262,14 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         -------
         pandas.DataFrame
         """
-        from .inference import covariance
+        from .inference import natural_covariance
 
         check_is_fitted(self)
         if getattr(self, "information_", None) is None:
             raise ValueError("standard errors need compute_se=True when fitting")
-        params = self._user_params()
-        cov = covariance(params.weights, params.component.coef, self._free_extra(),
-                         self.information_)
+        cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
+                                 self._layout(), self._constraint_map(),
+                                 gating=self.gating_coef_ is not None)
         index = self._parameter_index()
         return pd.DataFrame(cov, index=index, columns=index)
 
@@ -967,7 +1298,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         cov = self.covariance_matrix()
         params = self._user_params()
         estimates = natural_parameters(params.weights, params.component.coef,
-                                       self._free_extra())
+                                       self._free_extra(), params.gating)
         return coef_table(estimates, cov.to_numpy(), cov.index, alpha)
 
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",

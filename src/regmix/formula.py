@@ -359,6 +359,22 @@ def _parse(formula: str, columns: list[str]) -> tuple[SimpleFormula | None, Simp
     return lhs, rhs
 
 
+def split_gating(formula: str) -> tuple[str, str | None]:
+    """``"y ~ x | z"`` gives ``("y ~ x", "z")``: the regression formula and the gating
+    (concomitant) part right of a top-level ``|``; None when there is none."""
+    depth = 0
+    for i, ch in enumerate(formula):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "|" and depth == 0:
+            gating = formula[i + 1 :].strip()
+            if not gating or "|" in gating:
+                raise ValueError(
+                    f"formula {formula!r}: write the gating variables once after '|', as "
+                    "in 'y ~ x | z1 + z2'")
+            return formula[:i].rstrip(), gating
+    return formula, None
+
+
 _OFFSET = re.compile(r"\boffset\(")
 
 

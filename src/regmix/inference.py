@@ -43,6 +43,7 @@ __all__ = [
     "coef_table",
     "covariance",
     "family_information",
+    "mixture_information",
     "natural_parameters",
     "observed_information",
     "parameter_index",
@@ -61,7 +62,7 @@ class InformationWarning(UserWarning):
 # ---------------------------------------------------------------------- parameter layout
 def parameter_index(
     n_components: int, coef_names: Sequence[str], fit_intercept: bool,
-    extra_names: Sequence[str] = ("sigma",),
+    extra_names: Sequence[str] = ("sigma",), gating_names: Sequence[str] | None = None,
 ) -> pd.MultiIndex:
     """Labels of the natural parameters, one (component, parameter) pair each.
 
@@ -76,6 +77,10 @@ def parameter_index(
     extra_names : sequence of str, default=("sigma",)
         The family's estimated parameters besides the coefficients (``("sigma",)``
         for Gaussian components, ``()`` for Poisson, ``("shape",)`` for Gamma, ...).
+    gating_names : sequence of str, optional
+        With concomitant variables: the gating design's columns (``"intercept"`` and
+        the variables). Components 2..K then get ``"gate:<name>"`` rows after all
+        components' parameters, and no ``"weight"`` rows.
 
     Returns
     -------
@@ -103,10 +108,15 @@ def parameter_index(
             "parameter such as 'sigma')"
         )
     components = range(1, int(n_components) + 1)
-    return pd.MultiIndex.from_product([components, names], names=["component", "parameter"])
+    if gating_names is None:
+        return pd.MultiIndex.from_product([components, names],
+                                          names=["component", "parameter"])
+    tuples = [(k, nm) for k in components for nm in names[:-1]]
+    tuples += [(k, f"gate:{g}") for k in components[1:] for g in gating_names]
+    return pd.MultiIndex.from_tuples(tuples, names=["component", "parameter"])
 
 
-def natural_parameters(weights, coef_full, extra) -> np.ndarray:
+def natural_parameters(weights, coef_full, extra, gating=None) -> np.ndarray:
     """The natural parameters as one vector, in the order of :func:`parameter_index`.
 
     Parameters
@@ -118,13 +128,20 @@ def natural_parameters(weights, coef_full, extra) -> np.ndarray:
         The family's estimated parameters besides the coefficients (for Gaussian
         components the sigmas).
 
+    gating : array-like of shape (K, q), optional
+        Gating coefficients (first row zero); then the weights are left out.
+
     Returns
     -------
     ndarray of shape (K * (p + m + 1),)
-        Per component: coefficients, extras, weight.
+        Per component: coefficients, extras, weight (with gating: no weight, then the
+        gating coefficients of components 2..K).
     """
     weights, coef_full, extra = _check_params(weights, coef_full, extra)
-    return np.column_stack([coef_full, extra, weights]).ravel()
+    if gating is None:
+        return np.column_stack([coef_full, extra, weights]).ravel()
+    gating = np.asarray(gating, dtype=np.float64)
+    return np.concatenate([np.column_stack([coef_full, extra]).ravel(), gating[1:].ravel()])
 
 
 def _check_params(weights, coef_full, extra) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,8 +226,10 @@ def observed_information(
         raise ValueError(f"w must have shape ({n},); got {w.shape}")
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    from .em import MixtureParams
+
     family = Gaussian()
-    params = family.make_params(coef_full, extra)
+    params = MixtureParams(weights, family.make_params(coef_full, extra))
     layout = _Layout(K, p, 1)
     info = np.zeros((layout.dim, layout.dim))
     # Chunks are thin: BLAS on several threads would only add overhead and variance.
@@ -218,8 +237,7 @@ def observed_information(
         for start in range(0, n, int(chunk_size)):
             rows = slice(start, start + int(chunk_size))
             chunk = Chunk(start, np.ascontiguousarray(D[rows].T), y[rows], w[rows])
-            info -= _chunk_hessian(layout, family, weights, params, chunk)
-    info -= w.sum() * layout.eta_hessian(weights)
+            info -= _chunk_hessian(layout, family, params, chunk)
     return 0.5 * (info + info.T)
 
 
@@ -245,18 +263,34 @@ def family_information(family, weights, coef_full, extra, source,
     The parametrisation is, per component, the coefficients and the logarithms of the
     family's free extras (sigma, shape, size, df), then ``eta_2, ..., eta_K``.
     """
+    from .em import MixtureParams
     from .families import Gaussian
 
     family = Gaussian() if family is None else family
     weights, coef_full, extra = _check_params(weights, coef_full, extra)
-    params = family.make_params(coef_full, extra)
-    K, p = coef_full.shape
-    layout = _Layout(K, p, int(family.free_extra().sum()))
-    info = np.zeros((layout.dim, layout.dim))
+    params = MixtureParams(weights, family.make_params(coef_full, extra))
+    return mixture_information(family, params, source, chunk_size)
+
+
+def mixture_information(family, params, source, chunk_size: int = 8192) -> np.ndarray:
+    """Observed information of a mixture at ``params`` (user units), any mixing model.
+
+    The parametrisation is, per component, the coefficients and the logarithms of the
+    family's free extras, then the gating coefficients ``gamma_2, ..., gamma_K`` (each
+    of length q, the gating design's width; with constant weights q = 1 and ``gamma``
+    is ``eta``, ``pi = softmax(0, eta)``). Grouped rows (``chunk.group_starts``) are
+    handled: the observations are the groups. Constraints are not applied here: the
+    caller restricts the matrix (``C' I C``) to its free parameters.
+    """
+    K, p = params.component.coef.shape
+    m = int(family.free_extra().sum())
+    q = 1 if params.gating is None else params.gating.shape[1]
+    layout = _Layout(K, p, m, q)
 
     def chunk_info(chunk) -> np.ndarray:
-        return -_chunk_hessian(layout, family, weights, params, chunk)
+        return -_chunk_hessian(layout, family, params, chunk)
 
+    info = np.zeros((layout.dim, layout.dim))
     with threadpool_limits(limits=1, user_api="blas"):
         if hasattr(source, "map_reduce"):  # computed where the rows live
             info = source.map_reduce(chunk_info, int(chunk_size))
@@ -267,22 +301,22 @@ def family_information(family, weights, coef_full, extra, source,
                 chunks = source.iter_chunks(int(chunk_size))
             for chunk in chunks:
                 info += chunk_info(chunk)
-    info -= source.total_weight * layout.eta_hessian(weights)
     return 0.5 * (info + info.T)
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """Positions of the parameters of each component in ``theta``: per component the
-    ``p`` coefficients and ``m`` log extras, then ``eta``."""
+    """Positions of the parameters in ``theta``: per component the ``p`` coefficients
+    and ``m`` log extras, then the gating coefficients of components 2..K (``q`` each)."""
 
     K: int
     p: int
     m: int = 1
+    q: int = 1
 
     @property
     def dim(self) -> int:
-        return self.K * (self.p + self.m) + self.K - 1
+        return self.K * (self.p + self.m) + (self.K - 1) * self.q
 
     def block(self, k: int) -> np.ndarray:
         """Indices of ``(b_k, log extras_k)``."""
@@ -291,55 +325,78 @@ class _Layout:
 
     @property
     def eta(self) -> np.ndarray:
-        """Indices of ``eta_2, ..., eta_K``."""
+        """Indices of the gating coefficients (``eta_2, ..., eta_K`` when q = 1)."""
         return np.arange(self.K * (self.p + self.m), self.dim)
 
-    def eta_gradient(self, k: int, weights: np.ndarray) -> np.ndarray:
-        """Gradient of ``log pi_k`` with respect to ``eta``: ``e_k - pi`` (without 1)."""
-        return (np.arange(self.K) == k)[1:] - weights[1:]
 
-    def eta_hessian(self, weights: np.ndarray) -> np.ndarray:
-        """Hessian of every ``log pi_k``, ``-(diag(pi) - pi pi')`` (without 1), embedded."""
-        H = np.zeros((self.dim, self.dim))
-        pi = weights[1:]
-        H[np.ix_(self.eta, self.eta)] = np.outer(pi, pi) - np.diag(pi)
-        return H
+def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
+    """Hessian of the chunk's log-likelihood ``sum_o w_o log sum_k exp(l_ok)``.
 
-
-def _chunk_hessian(layout, family, weights, params, chunk) -> np.ndarray:
-    """Hessian of ``sum_i w_i log sum_k exp(l_ik)`` over a chunk, without the eta term."""
-    K, p, m = layout.K, layout.p, layout.m
-    logf, d1, d2, e1, e2, ce = family.row_derivatives(params, chunk)
+    ``o`` runs over the observations: the rows (weight ``w_i``), or the groups (weight
+    one, ``l_ok`` summing ``w_i log f_ik`` over the group's rows). Per observation the
+    Hessian of ``log sum_k exp(l_ok)`` is ``sum_k r_ok (H_ok + g_ok g_ok') - gbar_o
+    gbar_o'`` with ``g_ok``, ``H_ok`` the gradient and Hessian of ``l_ok``, ``r_ok`` the
+    posterior probabilities and ``gbar_o`` the observation's score; ``g_ok`` is non-zero
+    only in component k's block and in the gating block.
+    """
+    K, p, m, q = layout.K, layout.p, layout.m, layout.q
+    logf, d1, d2, e1, e2, ce = family.row_derivatives(params.component, chunk)
     D = chunk.XT.T
     n = D.shape[0]
     w = np.ones(n) if chunk.w is None else chunk.w
-    logp = np.log(weights)[:, None] + logf
-    resp = np.exp(logp - logp.max(axis=0))
-    resp /= resp.sum(axis=0)
-    q = w * resp  # (K, n)
+    if params.gating is None:
+        Z = np.ones((n, 1))
+        logpi = np.broadcast_to(np.log(params.weights)[:, None], (K, n))
+    else:
+        Z = chunk.ZT.T
+        eta = params.gating @ chunk.ZT
+        mx = eta.max(axis=0)
+        logpi = eta - (mx + np.log(np.exp(eta - mx).sum(axis=0)))
+    starts = chunk.group_starts
+    if starts is None:
+        L = logf + logpi
+        omega, Zo, logpi_o = w, Z, logpi
+    else:
+        L = np.add.reduceat(logf * w, starts, axis=1) + logpi[:, starts]
+        omega, Zo, logpi_o = np.ones(starts.size), Z[starts], logpi[:, starts]
+    r = np.exp(L - L.max(axis=0))
+    r /= r.sum(axis=0)
+    pi_o = np.exp(logpi_o)
+    r_rows = r if starts is None else np.repeat(r, np.diff(np.append(starts, n)), axis=1)
+    q_rows = w * r_rows
+    N = r.shape[1]
     H = np.zeros((layout.dim, layout.dim))
-    scores = np.empty((n, layout.dim))
-    scores[:, layout.eta] = resp[1:].T - weights[1:]
+    scores = np.empty((N, layout.dim))
+    scores[:, layout.eta] = ((r - pi_o)[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
     blk = slice(0, p + m)
-    eta = slice(p + m, p + m + K - 1)
     for k in range(K):
         a = np.column_stack([D * d1[k][:, None], e1[k].T])  # (n, p + m)
-        scores[:, layout.block(k)] = resp[k][:, None] * a
-        c = layout.eta_gradient(k, weights)
-        qa = q[k] @ a
-        local = np.concatenate([layout.block(k), layout.eta])
-        M = np.empty((local.size, local.size))
+        A = a if starts is None else np.add.reduceat(a * w[:, None], starts, axis=0)
+        scores[:, layout.block(k)] = r[k][:, None] * A
+        indicator = (np.arange(K) == k)[:, None] - pi_o  # (K, N)
+        Ck = (indicator[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
+        G = np.column_stack([A, Ck])
+        M = (G * (omega * r[k])[:, None]).T @ G
         Hk = np.empty((p + m, p + m))
-        Hk[:p, :p] = (D * (q[k] * d2[k])[:, None]).T @ D
-        Hk[:p, p:] = D.T @ (q[k] * ce[k]).T
+        Hk[:p, :p] = (D * (q_rows[k] * d2[k])[:, None]).T @ D
+        Hk[:p, p:] = D.T @ (q_rows[k] * ce[k]).T
         Hk[p:, :p] = Hk[:p, p:].T
-        Hk[p:, p:] = np.einsum("abn,n->ab", e2[k], q[k])
-        M[blk, blk] = (a * q[k][:, None]).T @ a + Hk
-        M[blk, eta] = np.outer(qa, c)
-        M[eta, blk] = M[blk, eta].T
-        M[eta, eta] = q[k].sum() * np.outer(c, c)
+        Hk[p:, p:] = np.einsum("abn,n->ab", e2[k], q_rows[k])
+        M[blk, blk] += Hk
+        local = np.concatenate([layout.block(k), layout.eta])
         H[np.ix_(local, local)] += M
-    H -= (scores * w[:, None]).T @ scores
+    # Hessian of log pi_k(z) (the same for every k): -(diag(pi) - pi pi') (x) z z'
+    gate = layout.eta
+    for k in range(1, K):
+        for j in range(k, K):
+            c = omega * pi_o[k] * ((1.0 if j == k else 0.0) - pi_o[j])
+            block = (Zo * c[:, None]).T @ Zo
+            rows = gate[(k - 1) * q : k * q]
+            cols = gate[(j - 1) * q : j * q]
+            H[np.ix_(rows, cols)] -= block
+            if j != k:
+                H[np.ix_(cols, rows)] -= block.T
+    H -= (scores * omega[:, None]).T @ scores
     return H
 
 
@@ -379,8 +436,24 @@ def covariance(weights, coef_full, sigma, information) -> np.ndarray:
             f"information must have shape ({layout.dim}, {layout.dim}) for K={K} and "
             f"p={p}; got {information.shape}"
         )
-    cov_theta = _inverse_information(information)
-    J = _natural_jacobian(layout, weights, extra)
+    return natural_covariance(weights, extra, information, layout)
+
+
+def natural_covariance(weights, extra, information, layout, constraint_map=None,
+                       gating: bool = False) -> np.ndarray:
+    """Covariance of the natural parameters from the information of the free ones.
+
+    ``information`` is taken in the free parameters ``phi``, which give the full
+    unconstrained vector as ``theta = C phi + const`` (``constraint_map`` C; the identity
+    when None); the covariance of ``theta`` is ``C I^-1 C'``, mapped to the natural
+    parameters by the delta method.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    extra = np.asarray(extra, dtype=np.float64).reshape(weights.shape[0], -1)
+    cov_phi = _inverse_information(np.asarray(information, dtype=np.float64))
+    C = np.eye(layout.dim) if constraint_map is None else constraint_map
+    cov_theta = C @ cov_phi @ C.T
+    J = _natural_jacobian(layout, weights, extra, gating)
     cov = J @ cov_theta @ J.T
     return 0.5 * (cov + cov.T)
 
@@ -410,19 +483,25 @@ def _inverse_information(information: np.ndarray) -> np.ndarray:
     return inv_scaled / np.outer(scale, scale)
 
 
-def _natural_jacobian(layout: _Layout, weights: np.ndarray, extra: np.ndarray) -> np.ndarray:
+def _natural_jacobian(layout: _Layout, weights: np.ndarray, extra: np.ndarray,
+                      gating: bool = False) -> np.ndarray:
     """Derivative of the natural parameters with respect to ``theta``."""
     K, p, m = layout.K, layout.p, layout.m
-    J = np.zeros((K * (p + m + 1), layout.dim))
+    per = p + m + (0 if gating else 1)
+    n_gate = (K - 1) * layout.q if gating else 0
+    J = np.zeros((K * per + n_gate, layout.dim))
     # d pi_k / d eta_j = pi_k (delta_kj - pi_j), j = 2..K
     dpi = (np.diag(weights) - np.outer(weights, weights))[:, 1:]
     for k in range(K):
-        row = k * (p + m + 1)
+        row = k * per
         cols = layout.block(k)
         J[row : row + p, cols[:p]] = np.eye(p)
         for j in range(m):  # extras are exp(theta)
             J[row + p + j, cols[p + j]] = extra[k, j]
-        J[row + p + m, layout.eta] = dpi[k]
+        if not gating:
+            J[row + p + m, layout.eta] = dpi[k]
+    if gating:
+        J[K * per :, layout.eta] = np.eye(n_gate)
     return J
 
 

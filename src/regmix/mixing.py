@@ -27,7 +27,7 @@ class ConstantWeights:
     name = "constant"
     exact = True
 
-    def n_parameters(self, n_components: int) -> int:
+    def n_parameters(self, n_components: int, n_gating: int = 1) -> int:
         """``K - 1`` free proportions (they sum to one)."""
         return n_components - 1
 

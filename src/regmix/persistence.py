@@ -45,7 +45,6 @@ _OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_")
 _OPTIONAL_ARRAYS = {
     "component_sizes_": lambda K, p, i, m: (K,),
     "component_counts_": lambda K, p, i, m: (K,),
-    "information_": lambda K, p, i, m: (K * (p + m + i) + K - 1,) * 2,
 }
 
 
@@ -96,6 +95,9 @@ def model_to_dict(model: RegressionMixture) -> dict[str, Any]:
         raise TypeError(f"expected a RegressionMixture, got {type(model).__name__}")
     check_is_fitted(model)
     design = getattr(model, "formula_design_", None)
+    gating_design = getattr(model, "concomitant_design_", None)
+    if model._gating_formula() is None:
+        gating_design = None
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -103,6 +105,7 @@ def model_to_dict(model: RegressionMixture) -> dict[str, Any]:
         "estimator_params": _params_to_dict(model.get_params(deep=False)),
         "fitted": _fitted_to_dict(model),
         "formula_design": None if design is None else design.to_dict(),
+        "concomitant_design": None if gating_design is None else gating_design.to_dict(),
     }
 
 
@@ -117,8 +120,20 @@ def _json_scalar(value: Any) -> Any:
     return None
 
 
+def _json_option(value: Any) -> Any:
+    """A list of names or a dict of numbers (constraint options) as JSON, else None."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: np.asarray(v, dtype=np.float64).tolist() for k, v in value.items()}
+    return None
+
+
 def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
     out = {name: _json_scalar(value) for name, value in params.items()}
+    for name in ("common_coef", "fixed_coef"):
+        if params.get(name) is not None:
+            out[name] = _json_option(params[name])
     family = params.get("family")
     if family is not None and not isinstance(family, str):
         out["family"] = family.name  # the object's options are in fitted["family"]
@@ -142,6 +157,10 @@ def _fitted_to_dict(model: RegressionMixture) -> dict[str, Any]:
         "extra_": _floats(model._extra),
         "weights_": _floats(model.weights_),
         "fit_offset": bool(getattr(model, "_fit_offset", False)),
+        "gating_coef_": (None if getattr(model, "gating_coef_", None) is None
+                         else _floats(model.gating_coef_)),
+        "gating_names": getattr(model, "_gating_names", None),
+        "n_groups_": getattr(model, "n_groups_", None),
         "log_likelihood_": _floats(model.log_likelihood_),
         "log_likelihood_history_": _floats(model.log_likelihood_history_),
         "converged_": bool(model.converged_),
@@ -158,6 +177,8 @@ def _fitted_to_dict(model: RegressionMixture) -> dict[str, Any]:
     for key in _OPTIONAL_ARRAYS:
         if getattr(model, key, None) is not None:
             fitted[key] = _floats(getattr(model, key))
+    if getattr(model, "information_", None) is not None:
+        fitted["information_"] = _floats(model.information_)
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         fitted["feature_names_in_"] = [str(name) for name in names]
@@ -258,6 +279,22 @@ def model_from_dict(content: Any, source: str = "the model") -> RegressionMixtur
         )
     if design is not None:
         model.formula_design_ = _formula_design(design, source)
+    gating_design = content.get("concomitant_design")
+    if gating_design is not None:
+        model.concomitant_design_ = _formula_design(gating_design, source)
+    elif model.formula is not None and model._gating_formula() is not None:
+        raise ValueError(f"{source} is damaged: the formula has a gating part but "
+                         "'concomitant_design' is missing")
+    if model._has_constraints():
+        from .data import Standardization
+
+        p_design = model.coef_.shape[1] + int(model.fit_intercept)
+        try:
+            model.family_ = model._constrained(
+                model.family_, Standardization.identity(p_design - int(model.fit_intercept),
+                                                        model.fit_intercept), p_design)
+        except ValueError as err:
+            raise ValueError(f"{source} is damaged: {err}") from None
     model._fitted_intercept = bool(model.fit_intercept)
     model._fitted_formula = model.formula
     _check_columns(model, source)
@@ -312,7 +349,13 @@ def _params_from_dict(saved: Mapping[str, Any], source: str) -> dict[str, Any]:
     for name, value in saved.items():
         if value is None and defaults[name] is not None:
             continue  # not saved (an array or dict init, a RandomState): use the default
-        if value is not None and not isinstance(value, (bool, int, float, str)):
+        if name == "common_coef" and value is not None:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
+        elif name == "fixed_coef" and value is not None:
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
+        elif value is not None and not isinstance(value, (bool, int, float, str)):
             raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
         params[name] = value
     return params
@@ -364,6 +407,17 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
     model._set_extra_attributes()
     model._fit_offset = bool(fitted.get("fit_offset", False))
     model.weights_ = _array(fitted, "weights_", (K,), source)
+    names = fitted.get("gating_names")
+    if names is not None and (not isinstance(names, list)
+                              or not all(isinstance(v, str) for v in names)):
+        raise ValueError(f"{source} is damaged: 'gating_names' must be a list of strings")
+    model._gating_names = names
+    model.gating_coef_ = (None if names is None else
+                          _array(fitted, "gating_coef_", (K, len(names) + 1), source))
+    groups = fitted.get("n_groups_")
+    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int)):
+        raise ValueError(f"{source} is damaged: 'n_groups_' must be an integer or null")
+    model.n_groups_ = groups
     model.log_likelihood_ = float(_array(fitted, "log_likelihood_", (), source))
     model.log_likelihood_history_ = _array(
         fitted, "log_likelihood_history_", (max(n_history, 1),), source
@@ -384,6 +438,10 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
         value = fitted.get(key)
         shape = shape(K, p, int(model.fit_intercept), int(model.family_.free_extra().sum()))
         setattr(model, key, None if value is None else _array(fitted, key, shape, source))
+    info = fitted.get("information_")
+    d = model.n_parameters_
+    model.information_ = None if info is None else _array(fitted, "information_", (d, d),
+                                                          source)
     if isinstance(getattr(model, "n_samples_fit_", None), float):
         model.n_samples_fit_ = int(model.n_samples_fit_)
     counts = getattr(model, "component_counts_", None)

@@ -17,7 +17,7 @@ def _axes(ax):
 
 
 def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool = False,
-             alpha: float = 0.05, offset=None, trials=None):
+             alpha: float = 0.05, offset=None, trials=None, concomitant=None):
     """Data coloured by posterior membership, with each component's fitted line.
 
     For one feature the points are ``(x, y)`` and each component's mean curve
@@ -39,7 +39,7 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
         With one feature, shade each line's pointwise ``1 - alpha`` confidence band
         for the component mean, from the coefficients' covariance (delta method).
     alpha : float, default=0.05
-    offset, trials : array-like, optional
+    offset, trials, concomitant : array-like, optional
         As for :meth:`RegressionMixture.posterior`.
 
     Returns
@@ -49,8 +49,9 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
     import matplotlib.pyplot as plt
 
     ax = _axes(ax)
-    resp = model.posterior(X, y, offset=offset, trials=trials)
-    design, y, _, _, trials = model._eval_rows(X, y, None, offset, trials)
+    resp = model.posterior(X, y, offset=offset, trials=trials, concomitant=concomitant)
+    rows = model._eval_rows(X, y, None, offset, trials, concomitant=concomitant)
+    design, y, trials = rows.X, rows.y, rows.trials
     if trials is not None:
         y = y / trials
     inverse = model.family_.link.inverse if hasattr(model.family_, "link") else None
@@ -77,7 +78,7 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
                 ax.fill_between(grid[:, 0], lo, hi, color=color, alpha=0.2, lw=0)
         ax.set_xlabel(_feature_name(model, 0))
     else:
-        fitted = model.predict(X, offset=offset)
+        fitted = model.predict(X, offset=offset, concomitant=concomitant)
         ax.scatter(fitted, y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
         lo, hi = min(fitted.min(), y.min()), max(fitted.max(), y.max())
         ax.plot([lo, hi], [lo, hi], color="grey", lw=1, label="y = fitted")
