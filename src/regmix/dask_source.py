@@ -24,13 +24,15 @@ import numpy as np
 from .data import ArrayData, Standardization, _safe_scale, make_chunk
 
 
-def _block_chunks(X, y, w, start, st: Standardization, chunk_size: int):
-    """The standardised chunks of one block (runs on a worker)."""
+def _block_chunks(X, y, w, start, st: Standardization, chunk_size: int, p: int):
+    """The standardised chunks of one block (runs on a worker); columns beyond the first
+    ``p`` are concomitant variables."""
     n = X.shape[0]
     for s in range(0, n, chunk_size):
         e = min(s + chunk_size, n)
-        yield make_chunk(start + s, X[s:e], None if y is None else y[s:e],
-                         None if w is None else w[s:e], st)
+        Z = X[s:e, p:] if X.shape[1] > p else None
+        yield make_chunk(start + s, X[s:e, :p], None if y is None else y[s:e],
+                         None if w is None else w[s:e], st, Z=Z)
 
 
 def _block_pass(X, y, w, start, settings, chunk_fn):
@@ -65,13 +67,24 @@ class DaskData:
         Use this map instead.
     feature_names : sequence of str, optional
         Column names (taken from a dask DataFrame automatically).
+    concomitant : dask array of shape (n, q) or dask DataFrame, optional
+        Concomitant variables of the gating model, chunked like ``X``.
     """
 
     def __init__(self, X, y=None, sample_weight=None, *, fit_intercept: bool = True,
                  standardize: bool = True, standardization: Standardization | None = None,
-                 feature_names=None) -> None:
+                 feature_names=None, concomitant=None) -> None:
         import dask
         import dask.array as da
+
+        z_names = None
+        if concomitant is not None:
+            if hasattr(concomitant, "columns") and hasattr(concomitant, "to_dask_array"):
+                z_names = [str(c) for c in concomitant.columns]
+                concomitant = concomitant.to_dask_array(lengths=True)
+            concomitant = da.asarray(concomitant).astype(np.float64)
+            if concomitant.ndim == 1:
+                concomitant = concomitant[:, None]
 
         if hasattr(X, "columns") and hasattr(X, "to_dask_array"):
             feature_names = [str(c) for c in X.columns]
@@ -86,6 +99,12 @@ class DaskData:
         if any(np.isnan(c) for c in X.chunks[0]):
             raise ValueError("X has unknown chunk sizes; compute them first "
                              "(to_dask_array(lengths=True))")
+        self.n_features = int(X.shape[1])
+        if concomitant is not None:
+            if concomitant.shape[0] != X.shape[0]:
+                raise ValueError(f"concomitant has {concomitant.shape[0]} rows but X has "
+                                 f"{X.shape[0]}")
+            X = da.concatenate([X, concomitant.rechunk((X.chunks[0], -1))], axis=1)
         X = X.rechunk({1: -1})
         arrays = [X]
         for name, v in (("y", y), ("sample_weight", sample_weight)):
@@ -102,10 +121,13 @@ class DaskData:
         self.y_column = "y" if y is not None else None
         self.weight_column = "sample_weight" if sample_weight is not None else None
         self.fit_intercept = fit_intercept
-        self.n_rows, self.n_features = (int(s) for s in self._X.shape)
+        self.n_rows = int(self._X.shape[0])
         self.n_design = self.n_features + int(fit_intercept)
         self.x_columns = (list(feature_names) if feature_names is not None
                           else [f"x{j}" for j in range(self.n_features)])
+        q = int(self._X.shape[1]) - self.n_features
+        self.z_columns = (z_names if z_names is not None else [f"z{j}" for j in range(q)])
+        self.n_gating = 1 + q
         self._starts = np.concatenate([[0], np.cumsum(self._X.chunks[0])[:-1]]).astype(int)
         self._check_finite()
         self.total_weight = float(self.n_rows if self._w is None else self._w.sum().compute())
@@ -125,8 +147,12 @@ class DaskData:
         results = dask.compute(*checks)
         bad_cols = np.flatnonzero(results[0])
         if bad_cols.size:
-            raise ValueError(f"X contains NaN or infinity in column "
-                             f"{self.x_columns[int(bad_cols[0])]!r}")
+            j = int(bad_cols[0])
+            where = (f"X contains NaN or infinity in column {self.x_columns[j]!r}"
+                     if j < self.n_features else
+                     f"concomitant contains NaN or infinity in column "
+                     f"{self.z_columns[j - self.n_features]!r}")
+            raise ValueError(where)
         for name, bad in zip(names[1:], results[1:], strict=True):
             if bad:
                 raise ValueError(f"{name} contains NaN or infinity")
@@ -142,7 +168,7 @@ class DaskData:
         if self.fit_intercept:
             x_loc = (self._X * ww).sum(axis=0) / wsum
         else:
-            x_loc = np.zeros(self.n_features)
+            x_loc = np.zeros(self._X.shape[1])
         x_var = (((self._X - x_loc) ** 2) * ww).sum(axis=0) / wsum
         y_loc = y_var = None
         if self._y is not None:
@@ -153,16 +179,22 @@ class DaskData:
         y_scale = float(np.sqrt(y_var)) if y_var is not None else 1.0
         if not y_scale > 0:
             y_scale = 1.0
-        return Standardization(np.asarray(x_loc, dtype=float), _safe_scale(np.sqrt(x_var)),
-                               float(y_loc or 0.0), y_scale, self.fit_intercept)
+        x_loc = np.asarray(x_loc, dtype=float)
+        x_scale = _safe_scale(np.sqrt(x_var))
+        p = self.n_features
+        q = x_loc.shape[0] - p
+        return Standardization(x_loc[:p], x_scale[:p], float(y_loc or 0.0), y_scale,
+                               self.fit_intercept, x_loc[p:] if q else None,
+                               x_scale[p:] if q else None)
 
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and standard deviation of each feature (one distributed pass)."""
         import dask
 
         ww = 1.0 if self._w is None else self._w[:, None]
-        mean = (self._X * ww).sum(axis=0) / self.total_weight
-        var = (((self._X - mean) ** 2) * ww).sum(axis=0) / self.total_weight
+        X = self._X[:, : self.n_features]
+        mean = (X * ww).sum(axis=0) / self.total_weight
+        var = (((X - mean) ** 2) * ww).sum(axis=0) / self.total_weight
         mean, var = dask.compute(mean, var)
         return np.asarray(mean, dtype=float), np.sqrt(np.asarray(var, dtype=float))
 
@@ -171,7 +203,7 @@ class DaskData:
         """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""
         import dask
 
-        settings = (self.standardization, int(chunk_size))
+        settings = (self.standardization, int(chunk_size), self.n_features)
         fn = dask.delayed(_block_pass, pure=True)
         xs = self._X.to_delayed().ravel()
         ys = self._y.to_delayed().ravel() if self._y is not None else [None] * len(xs)
@@ -193,7 +225,7 @@ class DaskData:
 
     def iter_chunks(self, chunk_size: int):
         """Chunks brought to the client one block at a time (for small evaluations)."""
-        settings = (self.standardization, int(chunk_size))
+        settings = (self.standardization, int(chunk_size), self.n_features)
         for i, start in enumerate(self._starts):
             X = self._X.blocks[i].compute()
             y = self._y.blocks[i].compute() if self._y is not None else None
@@ -218,10 +250,13 @@ class DaskData:
         ws = self._w.to_delayed().ravel() if self._w is not None else [None] * len(xs)
         parts = dask.compute(*[fn(x, y, w, int(s))
                                for x, y, w, s in zip(xs, ys, ws, self._starts, strict=True)])
+        XZ = np.concatenate([part[0] for part in parts])
+        n_x = self.n_features
         return ArrayData(
-            np.concatenate([p[0] for p in parts]),
-            None if self._y is None else np.concatenate([p[1] for p in parts]),
-            None if self._w is None else np.concatenate([p[2] for p in parts]),
+            XZ[:, :n_x],
+            None if self._y is None else np.concatenate([part[1] for part in parts]),
+            None if self._w is None else np.concatenate([part[2] for part in parts]),
             fit_intercept=self.fit_intercept,
             standardization=self.standardization,
+            Z=XZ[:, n_x:] if XZ.shape[1] > n_x else None,
         )

@@ -72,6 +72,17 @@ def _response_units(source, family):
     return new
 
 
+def _uncentred(source):
+    """The row source with uncentred features (scaled only), for intercept constraints."""
+    import copy
+    import dataclasses
+
+    st = source.standardization
+    new = copy.copy(source)
+    new.standardization = dataclasses.replace(st, x_loc=np.zeros_like(st.x_loc))
+    return new
+
+
 class _Rows(NamedTuple):
     """Validated rows of one call: arrays in the order used (sorted by group)."""
 
@@ -444,22 +455,24 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if _is_dask_collection(X):
             from .dask_source import DaskData
 
-            X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept)
-            y = sample_weight = None
+            X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept,
+                         concomitant=concomitant)
+            y = sample_weight = concomitant = None
         family = get_family(self.family, link=self.link, var_floor=self.var_floor)
         rows = None
         if _is_row_source(X):
             if any(a is not None for a in (offset, trials, concomitant, groups)):
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
-                                 "a row source")
-            if self._has_constraints():
-                raise ValueError("coefficient constraints need the rows in memory")
+                                 "a row source; a source names its concomitant columns "
+                                 "itself (concomitant=)")
             source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
             source = _response_units(source, family)
+            if self._intercept_constrained():
+                source = _uncentred(source)
             if not family.location_scale:
                 check_source_response(source, family, chunk_size=int(self.chunk_size))
             n_pos = source.n_rows
-            self._gating_names = None
+            self._gating_names = list(getattr(source, "z_columns", [])) or None
             self._grouped = False
         else:
             rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
@@ -476,8 +489,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         p = source.n_design
         family = self._constrained(family, source.standardization, p)
         mixing = self._mixing()
-        n_params = family.n_parameters(K, p) + mixing.n_parameters(K, source.n_gating
-                                                                   if rows else 1)
+        n_params = family.n_parameters(K, p) + mixing.n_parameters(
+            K, getattr(source, "n_gating", 1))
         if n_pos < n_params:
             raise ValueError(
                 f"got n_samples={n_pos} rows with positive weight, fewer than the {n_params} "

@@ -60,6 +60,9 @@ class ParquetData:
         one pass over the file when the source is created.
     standardization : Standardization, optional
         Use this map instead of computing one.
+    concomitant : sequence of str, optional
+        Concomitant-variable columns of the gating model (mixing weights that depend on
+        them).
     """
 
     def __init__(
@@ -72,11 +75,15 @@ class ParquetData:
         fit_intercept: bool = True,
         standardize: bool = True,
         standardization: Standardization | None = None,
+        concomitant: Sequence[str] | None = None,
     ) -> None:
         self.path = path
         self.x_columns = [str(c) for c in x]
         if not self.x_columns:
             raise ValueError("x must name at least one feature column")
+        self.z_columns = [str(c) for c in concomitant] if concomitant else []
+        self._matrix_columns = self.x_columns + self.z_columns
+        self.n_gating = 1 + len(self.z_columns)
         self.y_column = y
         self.weight_column = weights
         self.fit_intercept = fit_intercept
@@ -97,7 +104,7 @@ class ParquetData:
     @property
     def columns(self) -> list[str]:
         """The columns read from the file."""
-        cols = list(self.x_columns)
+        cols = list(self._matrix_columns)
         cols += [c for c in (self.y_column, self.weight_column) if c is not None]
         return cols
 
@@ -127,8 +134,9 @@ class ParquetData:
             cols = [batch.column(c).to_numpy(zero_copy_only=False).astype(np.float64,
                                                                           copy=False)
                     for c in self.columns]
-            X = np.column_stack(cols[: self.n_features])
-            rest = cols[self.n_features:]
+            width = len(self._matrix_columns)
+            X = np.column_stack(cols[:width])
+            rest = cols[width:]
             y = rest.pop(0) if self.y_column is not None else None
             w = rest.pop(0) if self.weight_column is not None else None
             self._check_block(start, X, y, w)
@@ -136,7 +144,7 @@ class ParquetData:
             start += n
 
     def _check_block(self, start, X, y, w) -> None:
-        for name, arr in [*zip(self.x_columns, X.T, strict=True), (self.y_column, y),
+        for name, arr in [*zip(self._matrix_columns, X.T, strict=True), (self.y_column, y),
                           (self.weight_column, w)]:
             if arr is None:
                 continue
@@ -160,8 +168,8 @@ class ParquetData:
             if shift_x is None:
                 shift_x = X.mean(axis=0)
                 shift_y = float(y.mean()) if y is not None else 0.0
-                sx = np.zeros(self.n_features)
-                sxx = np.zeros(self.n_features)
+                sx = np.zeros(X.shape[1])
+                sxx = np.zeros(X.shape[1])
                 lo, hi = X.min(axis=0), X.max(axis=0)
             lo, hi = np.minimum(lo, X.min(axis=0)), np.maximum(hi, X.max(axis=0))
             dx = X - shift_x
@@ -186,7 +194,7 @@ class ParquetData:
             y_loc = shift_y + mean_dy
             y_scale = np.sqrt(max(syy / wsum - mean_dy**2, 0.0))
         else:
-            x_loc = np.zeros(self.n_features)
+            x_loc = np.zeros(shift_x.shape[0])
             # root mean square about zero
             x_scale = np.sqrt(np.maximum(sxx / wsum + 2 * shift_x * mean_dx + shift_x**2, 0))
             y_loc = 0.0
@@ -197,14 +205,20 @@ class ParquetData:
             constant = lo == hi
             x_loc[constant] = lo[constant]
             x_scale[constant] = 0.0
-        return Standardization(x_loc, _safe_scale(x_scale), float(y_loc), float(y_scale),
-                               self.fit_intercept)
+        p = self.n_features
+        x_scale = _safe_scale(x_scale)
+        z_loc = x_loc[p:] if self.z_columns else None
+        z_scale = x_scale[p:] if self.z_columns else None
+        return Standardization(x_loc[:p], x_scale[:p], float(y_loc), float(y_scale),
+                               self.fit_intercept, z_loc, z_scale)
 
     # ------------------------------------------------------------------ the source protocol
     def iter_chunks(self, chunk_size: int) -> Iterator[Chunk]:
         """Standardised chunks of at most ``chunk_size`` rows, in file order."""
+        p = self.n_features
         for start, X, y, w in self._batches(chunk_size):
-            yield make_chunk(start, X, y, w, self.standardization)
+            yield make_chunk(start, X[:, :p], y, w, self.standardization,
+                             Z=X[:, p:] if self.z_columns else None)
 
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and standard deviation of each feature, from the first pass."""
@@ -212,13 +226,14 @@ class ParquetData:
         mean_dx = sx / wsum
         std = np.sqrt(np.maximum(sxx / wsum - mean_dx**2, 0.0))
         std[lo == hi] = 0.0
-        return shift_x + mean_dx, std
+        p = self.n_features
+        return (shift_x + mean_dx)[:p], std[:p]
 
     def plain(self) -> ParquetData:
         """The same rows in user units (no standardisation)."""
         return ParquetData(self.path, self.x_columns, self.y_column,
                            weights=self.weight_column, fit_intercept=self.fit_intercept,
-                           standardize=False)
+                           standardize=False, concomitant=self.z_columns)
 
     def subsample(self, size: int, seed: int) -> ArrayData:
         """About ``size`` rows drawn by a per-row hash, held in memory, same units."""
@@ -231,10 +246,13 @@ class ParquetData:
             Xs.append(X[keep])
             ys.append(None if y is None else y[keep])
             ws.append(None if w is None else w[keep])
+        XZ = np.concatenate(Xs)
+        p = self.n_features
         return ArrayData(
-            np.concatenate(Xs),
+            XZ[:, :p],
             None if self.y_column is None else np.concatenate(ys),
             None if self.weight_column is None else np.concatenate(ws),
             fit_intercept=self.fit_intercept,
             standardization=self.standardization,
+            Z=XZ[:, p:] if self.z_columns else None,
         )
