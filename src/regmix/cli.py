@@ -45,6 +45,7 @@ _HEADER_KEYS = {
     "Family": "family",
     "No. observations": "n_observations",
     "Sum of weights": "sum_weights",
+    "Groups": "n_groups",
     "Formula": "formula",
     "Components": "n_components",
     "Converged": "converged",
@@ -476,6 +477,10 @@ _fit_settings = _options(
                       "'successes + failures ~ x'."),
     click.option("--link", default=None, metavar="LINK",
                  help="Link function (default: the family's: log, logit, log, log)."),
+    click.option("--groups", default=None, metavar="COLUMN",
+                 help="Column of group labels: the rows of a group share one component. "
+                      "Concomitant variables go in the formula after '|': "
+                      "'y ~ x | z'."),
 )
 _report_options = _options(
     click.option("--format", "fmt", default="text", show_default=True,
@@ -515,8 +520,8 @@ def main() -> None:
 @_report_options
 @_command_boundary
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
-        fmt: str, quiet: bool, n_components: int, out: str | None, plot: str | None,
-        stream: bool) -> None:
+        groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
+        plot: str | None, stream: bool) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     _check_output(out)
     _check_output(plot)
@@ -524,6 +529,8 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         if stream:
             raise UserError("--plot needs the data in memory; drop --stream or --plot")
         _need_matplotlib()
+    if groups is not None and stream:
+        raise UserError("--groups needs the data in memory; drop --stream")
     if stream:
         frame = None
         source = _streamed_source(data, formula)
@@ -536,7 +543,7 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
                                   progress=_progress(quiet))
     as_json = fmt.lower() == "json"
     with _collected_warnings() as caught:
-        model.fit(source)
+        model.fit(source, groups=groups)
         report = model_report(model) if as_json else model.summary().as_text()
     if as_json:
         click.echo(_dump_json({**report, "warnings": caught}))
@@ -600,7 +607,7 @@ def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str
 @_report_options
 @_command_boundary
 def select(data: str, formula: str, n_init: int, seed: int, family: str,
-           link: str | None, fmt: str, quiet: bool,
+           link: str | None, groups: str | None, fmt: str, quiet: bool,
            ks: list[int], criterion: str, out: str | None, plot: str | None) -> None:
     """Fit a mixture for each K and choose K by an information criterion."""
     from .selection import select_components
@@ -618,7 +625,7 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
     as_json = fmt.lower() == "json"
     with _collected_warnings() as caught:
         selection = select_components(frame, n_components=ks, criterion=criterion,
-                                      estimator=template)
+                                      estimator=template, groups=groups)
         best = selection.best_estimator_
         if as_json:
             report = {"criterion": criterion,

@@ -1398,6 +1398,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                         "No. observations": self.n_samples_fit_}
         if self.sum_weights_ != self.n_samples_fit_:
             header["Sum of weights"] = self.sum_weights_
+        if getattr(self, "n_groups_", None) is not None:
+            header["Groups"] = self.n_groups_
         if self.formula is not None:
             header["Formula"] = self.formula
         header.update({

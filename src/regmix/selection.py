@@ -53,6 +53,8 @@ def select_components(
     estimator: RegressionMixture | None = None,
     offset=None,
     trials=None,
+    concomitant=None,
+    groups=None,
     **params,
 ) -> ComponentSelection:
     """Fit a mixture for each number of components and pick one by a criterion.
@@ -72,7 +74,7 @@ def select_components(
     estimator : RegressionMixture, optional
         A template whose parameters are used for every fit (``n_components`` is set
         for each K); otherwise ``RegressionMixture(**params)``.
-    offset, trials : array-like, optional
+    offset, trials, concomitant, groups : optional
         Passed to every fit (see :meth:`RegressionMixture.fit`).
     **params
         Estimator parameters when no template is given (``family=``, ...).
@@ -101,7 +103,8 @@ def select_components(
     for k in ks:
         model = clone(template).set_params(n_components=k)
         try:
-            model.fit(X, y, sample_weight=sample_weight, offset=offset, trials=trials)
+            model.fit(X, y, sample_weight=sample_weight, offset=offset, trials=trials,
+                      concomitant=concomitant, groups=groups)
         except DegenerateFitError as err:
             rows.append(_failed_row(k, f"degenerate: {err}"))
             continue
