@@ -21,27 +21,48 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import ArrayData, Standardization, _safe_scale, make_chunk
+from .data import (
+    ArrayData,
+    Standardization,
+    _safe_scale,
+    aligned_ranges,
+    group_starts,
+    make_chunk,
+)
 
 
-def _block_chunks(X, y, w, start, st: Standardization, chunk_size: int, p: int):
+def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: int):
     """The standardised chunks of one block (runs on a worker); columns beyond the first
-    ``p`` are concomitant variables."""
+    ``p`` are concomitant variables; with group labels ``g`` chunks end on group
+    boundaries (blocks do)."""
     n = X.shape[0]
-    for s in range(0, n, chunk_size):
-        e = min(s + chunk_size, n)
+    if g is None:
+        ranges = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    else:
+        ranges = aligned_ranges(group_starts(g), n, chunk_size)
+    for s, e in ranges:
         Z = X[s:e, p:] if X.shape[1] > p else None
         yield make_chunk(start + s, X[s:e, :p], None if y is None else y[s:e],
-                         None if w is None else w[s:e], st, Z=Z)
+                         None if w is None else w[s:e], st, Z=Z,
+                         group_starts=None if g is None else group_starts(g[s:e]))
 
 
-def _block_pass(X, y, w, start, settings, chunk_fn):
+def _block_pass(X, y, w, g, start, settings, chunk_fn):
     """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker)."""
     total = None
-    for chunk in _block_chunks(X, y, w, start, *settings):
+    for chunk in _block_chunks(X, y, w, g, start, *settings):
         res = chunk_fn(chunk)
         total = res if total is None else total + res
     return total
+
+
+def _aligned_chunks(chunks, starts: np.ndarray, n: int) -> tuple[int, ...]:
+    """Block sizes near ``chunks`` whose boundaries fall on group starts."""
+    bounds = np.cumsum(chunks)[:-1]
+    moved = [int(starts[i]) if (i := np.searchsorted(starts, b)) < starts.size else n
+             for b in bounds]
+    edges = np.unique([0, *moved, n])
+    return tuple(int(v) for v in np.diff(edges) if v > 0)
 
 
 def _add(a, b):
@@ -69,11 +90,15 @@ class DaskData:
         Column names (taken from a dask DataFrame automatically).
     concomitant : dask array of shape (n, q) or dask DataFrame, optional
         Concomitant variables of the gating model, chunked like ``X``.
+    groups : dask array of shape (n,) or Series, optional
+        Numeric group labels, sorted (the rows of a group consecutive): the rows of a
+        group share one component membership. The blocks are re-cut at group
+        boundaries so that no group spans two blocks.
     """
 
     def __init__(self, X, y=None, sample_weight=None, *, fit_intercept: bool = True,
                  standardize: bool = True, standardization: Standardization | None = None,
-                 feature_names=None, concomitant=None) -> None:
+                 feature_names=None, concomitant=None, groups=None) -> None:
         import dask
         import dask.array as da
 
@@ -114,10 +139,28 @@ class DaskData:
             if v.shape[0] != X.shape[0]:
                 raise ValueError(f"{name} has {v.shape[0]} rows but X has {X.shape[0]}")
             arrays.append(v)
+        self.n_groups = None
+        if groups is not None:
+            if hasattr(groups, "to_dask_array"):
+                groups = groups.to_dask_array(lengths=True)
+            g = da.asarray(groups)
+            if g.shape != (X.shape[0],):
+                raise ValueError(f"groups must have shape ({X.shape[0]},); got {g.shape}")
+            if g.dtype.kind not in "biuf":
+                raise ValueError("groups on Dask must be numeric labels (factorize them)")
+            g = g.rechunk((X.chunks[0],))
+            unsorted, starts = dask.compute((g[1:] < g[:-1]).any(),
+                                            da.flatnonzero(g[1:] != g[:-1]) + 1)
+            if unsorted:
+                raise ValueError("groups on Dask need the rows sorted by group label")
+            self.n_groups = int(starts.size) + 1
+            cut = _aligned_chunks(X.chunks[0], starts, int(X.shape[0]))
+            arrays = [a.rechunk((cut,) + a.chunks[1:]) for a in arrays] + [g.rechunk((cut,))]
         arrays = list(dask.persist(*arrays))
         self._X = arrays.pop(0)
         self._y = arrays.pop(0) if y is not None else None
         self._w = arrays.pop(0) if sample_weight is not None else None
+        self._g = arrays.pop(0) if groups is not None else None
         self.y_column = "y" if y is not None else None
         self.weight_column = "sample_weight" if sample_weight is not None else None
         self.fit_intercept = fit_intercept
@@ -205,16 +248,21 @@ class DaskData:
 
         settings = (self.standardization, int(chunk_size), self.n_features)
         fn = dask.delayed(_block_pass, pure=True)
-        xs = self._X.to_delayed().ravel()
-        ys = self._y.to_delayed().ravel() if self._y is not None else [None] * len(xs)
-        ws = self._w.to_delayed().ravel() if self._w is not None else [None] * len(xs)
-        level = [fn(x, y, w, int(s), settings, chunk_fn)
-                 for x, y, w, s in zip(xs, ys, ws, self._starts, strict=True)]
+        xs, ys, ws, gs = self._blocks()
+        level = [fn(x, y, w, g, int(s), settings, chunk_fn)
+                 for x, y, w, g, s in zip(xs, ys, ws, gs, self._starts, strict=True)]
         add = dask.delayed(_add, pure=True)
         while len(level) > 1:
             pairs = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
             level = pairs + ([level[-1]] if len(level) % 2 else [])
         return level[0].compute()
+
+    def _blocks(self):
+        """Delayed blocks of X, y, w and the group labels (None where absent)."""
+        xs = self._X.to_delayed().ravel()
+        rest = [v.to_delayed().ravel() if v is not None else [None] * len(xs)
+                for v in (self._y, self._w, self._g)]
+        return (xs, *rest)
 
     def plain(self) -> DaskData:
         """The same rows in user units (no standardisation)."""
@@ -230,7 +278,8 @@ class DaskData:
             X = self._X.blocks[i].compute()
             y = self._y.blocks[i].compute() if self._y is not None else None
             w = self._w.blocks[i].compute() if self._w is not None else None
-            yield from _block_chunks(X, y, w, int(start), *settings)
+            g = self._g.blocks[i].compute() if self._g is not None else None
+            yield from _block_chunks(X, y, w, g, int(start), *settings)
 
     def subsample(self, size: int, seed: int) -> ArrayData:
         """About ``size`` rows drawn by a per-row hash, gathered to the client."""
@@ -240,16 +289,19 @@ class DaskData:
 
         fraction = size / self.n_rows
 
-        def pick(X, y, w, start):
-            keep = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0] < fraction
-            return X[keep], None if y is None else y[keep], None if w is None else w[keep]
+        def pick(X, y, w, g, start):
+            u = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0]
+            if g is not None:  # whole groups, by the draw of their first row
+                starts = group_starts(g)
+                u = np.repeat(u[starts], np.diff(np.append(starts, X.shape[0])))
+            keep = u < fraction
+            return (X[keep], None if y is None else y[keep], None if w is None else w[keep],
+                    None if g is None else g[keep])
 
         fn = dask.delayed(pick, pure=True)
-        xs = self._X.to_delayed().ravel()
-        ys = self._y.to_delayed().ravel() if self._y is not None else [None] * len(xs)
-        ws = self._w.to_delayed().ravel() if self._w is not None else [None] * len(xs)
-        parts = dask.compute(*[fn(x, y, w, int(s))
-                               for x, y, w, s in zip(xs, ys, ws, self._starts, strict=True)])
+        xs, ys, ws, gs = self._blocks()
+        parts = dask.compute(*[fn(x, y, w, g, int(s)) for x, y, w, g, s
+                               in zip(xs, ys, ws, gs, self._starts, strict=True)])
         XZ = np.concatenate([part[0] for part in parts])
         n_x = self.n_features
         return ArrayData(
@@ -259,4 +311,7 @@ class DaskData:
             fit_intercept=self.fit_intercept,
             standardization=self.standardization,
             Z=XZ[:, n_x:] if XZ.shape[1] > n_x else None,
+            groups=(None if self._g is None else
+                    np.unique(np.concatenate([part[3] for part in parts]),
+                              return_inverse=True)[1]),
         )

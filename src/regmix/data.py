@@ -157,6 +157,44 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
     return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts)
 
 
+def group_starts(labels: np.ndarray) -> np.ndarray:
+    """Indices where a new group begins in consecutive ``labels`` (0 first)."""
+    labels = np.asarray(labels)
+    if labels.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+
+
+def aligned_ranges(starts: np.ndarray, n: int, chunk_size: int) -> list[tuple[int, int]]:
+    """Row ranges of about ``chunk_size`` rows that end on group boundaries (``starts``
+    are the groups' first rows; a range is extended to the end of its last group)."""
+    bounds = np.append(starts, n)
+    out, s = [], 0
+    while s < n:
+        e = int(bounds[np.searchsorted(bounds, min(s + chunk_size, n))])
+        out.append((s, e))
+        s = e
+    return out
+
+
+def check_sorted_groups(labels: np.ndarray, name: str, start: int = 0, previous=None) -> None:
+    """Raise unless ``labels`` are non-decreasing (rows of a group consecutive), also
+    across the boundary with the ``previous`` block's last label."""
+    labels = np.asarray(labels)
+    if previous is not None and labels.shape[0]:
+        labels = np.r_[np.asarray([previous], dtype=labels.dtype), labels]
+        start -= 1
+    try:
+        bad = labels[1:] < labels[:-1]
+    except TypeError:
+        raise ValueError(f"group labels in {name} cannot be ordered (mixed types)") from None
+    if np.any(bad):
+        row = start + 1 + int(np.argmax(bad))
+        raise ValueError(
+            f"streamed groups need the rows sorted by {name}: the label at row {row} is "
+            "smaller than the one before it (sort the data by the group column)")
+
+
 def _safe_scale(s: np.ndarray) -> np.ndarray:
     s = np.asarray(s, dtype=np.float64).copy()
     s[~(s > 0)] = 1.0
@@ -326,13 +364,7 @@ class ArrayData:
         n = self.n_rows
         if self.groups is None:
             return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-        bounds = np.append(self._group_starts, n)
-        out, s = [], 0
-        while s < n:
-            e = int(bounds[np.searchsorted(bounds, min(s + chunk_size, n))])
-            out.append((s, e))
-            s = e
-        return out
+        return aligned_ranges(self._group_starts, n, chunk_size)
 
     def chunk(self, start: int, stop: int) -> Chunk:
         """The standardised block of rows ``start..stop-1``."""
@@ -343,7 +375,6 @@ class ArrayData:
         Z = None if self.Z is None else self.Z[start:stop]
         starts = None
         if self.groups is not None:
-            g = self.groups[start:stop]
-            starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            starts = group_starts(self.groups[start:stop])
         return make_chunk(start, self._X[start:stop], y, w, self.standardization, offset,
                           trials, Z, starts)

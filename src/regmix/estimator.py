@@ -456,8 +456,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             from .dask_source import DaskData
 
             X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept,
-                         concomitant=concomitant)
-            y = sample_weight = concomitant = None
+                         concomitant=concomitant, groups=groups)
+            y = sample_weight = concomitant = groups = None
         family = get_family(self.family, link=self.link, var_floor=self.var_floor)
         rows = None
         if _is_row_source(X):
@@ -473,7 +473,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 check_source_response(source, family, chunk_size=int(self.chunk_size))
             n_pos = source.n_rows
             self._gating_names = list(getattr(source, "z_columns", [])) or None
-            self._grouped = False
+            self._grouped = getattr(source, "n_groups", None) is not None
         else:
             rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
                               concomitant=concomitant, groups=groups, fitting=True)
@@ -544,7 +544,7 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         order = self._store(best, family, st, source.total_weight, n_params)
         self.n_samples_fit_ = source.n_rows
         self.sum_weights_ = source.total_weight
-        self.n_groups_ = source.n_groups if rows is not None else None
+        self.n_groups_ = getattr(source, "n_groups", None)
         classes = runner.classification(best.params)
         n_obs = source.total_weight if self.n_groups_ is None else self.n_groups_
         self.aic_, self.bic_, self.icl_ = _information_criteria(

@@ -21,7 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ArrayData, Chunk, Standardization, _safe_scale, make_chunk
+from .data import (
+    ArrayData,
+    Chunk,
+    Standardization,
+    _safe_scale,
+    aligned_ranges,
+    check_sorted_groups,
+    group_starts,
+    make_chunk,
+)
 
 
 def _dataset(path):
@@ -63,6 +72,10 @@ class ParquetData:
     concomitant : sequence of str, optional
         Concomitant-variable columns of the gating model (mixing weights that depend on
         them).
+    groups : str, optional
+        A column of group labels: the rows of a group share one component membership.
+        The file must be sorted by it (the rows of a group consecutive); chunks are cut
+        at group boundaries, so a group is never split between two chunks.
     """
 
     def __init__(
@@ -76,8 +89,10 @@ class ParquetData:
         standardize: bool = True,
         standardization: Standardization | None = None,
         concomitant: Sequence[str] | None = None,
+        groups: str | None = None,
     ) -> None:
         self.path = path
+        self.group_column = groups
         self.x_columns = [str(c) for c in x]
         if not self.x_columns:
             raise ValueError("x must name at least one feature column")
@@ -112,21 +127,23 @@ class ParquetData:
         import pyarrow.types as pat
 
         schema = self._dataset.schema
-        for col in self.columns:
+        for col in self.columns + ([self.group_column] if self.group_column else []):
             if col not in schema.names:
                 raise ValueError(
                     f"column {col!r} is not in {str(self.path)!r}; it has "
                     f"{', '.join(schema.names)}"
                 )
             kind = schema.field(col).type
+            if col == self.group_column and col not in self.columns:
+                continue
             if not (pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind)):
                 raise ValueError(f"column {col!r} is not numeric (type {kind})")
 
-    def _batches(self, batch_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray | None,
-                                                          np.ndarray | None]]:
-        """(start, X, y, w) blocks in file order, validated."""
+    def _batches(self, batch_size: int) -> Iterator[tuple]:
+        """(start, X, y, w, g) blocks in file order, validated (g: group labels or None)."""
         start = 0
-        for batch in self._dataset.to_batches(columns=self.columns, batch_size=batch_size,
+        columns = self.columns + ([self.group_column] if self.group_column else [])
+        for batch in self._dataset.to_batches(columns=columns, batch_size=batch_size,
                                               batch_readahead=2, fragment_readahead=1):
             n = batch.num_rows
             if n == 0:
@@ -140,8 +157,36 @@ class ParquetData:
             y = rest.pop(0) if self.y_column is not None else None
             w = rest.pop(0) if self.weight_column is not None else None
             self._check_block(start, X, y, w)
-            yield start, X, y, w
+            g = None
+            if self.group_column is not None:
+                g = batch.column(self.group_column).to_numpy(zero_copy_only=False)
+                if batch.column(self.group_column).null_count:
+                    raise ValueError(f"group column {self.group_column!r} has a missing "
+                                     f"label in the rows from {start}")
+            yield start, X, y, w, g
             start += n
+
+    def _aligned_blocks(self, batch_size: int) -> Iterator[tuple]:
+        """(start, X, y, w, g) blocks that end on group boundaries: the rows of the last
+        group of a batch wait for the next batch. Without groups, the batches."""
+        if self.group_column is None:
+            yield from self._batches(batch_size)
+            return
+        pending = None
+        for block in self._batches(batch_size):
+            if pending is not None:
+                check_sorted_groups(block[4], repr(self.group_column), block[0],
+                                    previous=pending[4][-1])
+                block = (pending[0], *(None if a is None else np.concatenate([a, b])
+                                       for a, b in zip(pending[1:], block[1:], strict=True)))
+            else:
+                check_sorted_groups(block[4], repr(self.group_column), block[0])
+            last = int(group_starts(block[4])[-1])
+            if last > 0:
+                yield (block[0], *(None if a is None else a[:last] for a in block[1:]))
+            pending = (block[0] + last, *(None if a is None else a[last:] for a in block[1:]))
+        if pending is not None and pending[1].shape[0]:
+            yield pending
 
     def _check_block(self, start, X, y, w) -> None:
         for name, arr in [*zip(self._matrix_columns, X.T, strict=True), (self.y_column, y),
@@ -163,7 +208,10 @@ class ParquetData:
         shift_x = shift_y = None
         sx = sxx = lo = hi = None
         sy = syy = 0.0
-        for _, X, y, w in self._batches(1 << 16):
+        self.n_groups = 0 if self.group_column is not None else None
+        for _, X, y, w, g in self._aligned_blocks(1 << 16):
+            if g is not None:
+                self.n_groups += len(group_starts(g))
             ww = np.ones(X.shape[0]) if w is None else w
             if shift_x is None:
                 shift_x = X.mean(axis=0)
@@ -216,9 +264,17 @@ class ParquetData:
     def iter_chunks(self, chunk_size: int) -> Iterator[Chunk]:
         """Standardised chunks of at most ``chunk_size`` rows, in file order."""
         p = self.n_features
-        for start, X, y, w in self._batches(chunk_size):
-            yield make_chunk(start, X[:, :p], y, w, self.standardization,
-                             Z=X[:, p:] if self.z_columns else None)
+        for start, X, y, w, g in self._aligned_blocks(chunk_size):
+            if g is None:
+                yield make_chunk(start, X[:, :p], y, w, self.standardization,
+                                 Z=X[:, p:] if self.z_columns else None)
+                continue
+            starts = group_starts(g)
+            for a, b in aligned_ranges(starts, X.shape[0], chunk_size):
+                yield make_chunk(start + a, X[a:b, :p], None if y is None else y[a:b],
+                                 None if w is None else w[a:b], self.standardization,
+                                 Z=X[a:b, p:] if self.z_columns else None,
+                                 group_starts=group_starts(g[a:b]))
 
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and standard deviation of each feature, from the first pass."""
@@ -233,19 +289,25 @@ class ParquetData:
         """The same rows in user units (no standardisation)."""
         return ParquetData(self.path, self.x_columns, self.y_column,
                            weights=self.weight_column, fit_intercept=self.fit_intercept,
-                           standardize=False, concomitant=self.z_columns)
+                           standardize=False, concomitant=self.z_columns,
+                           groups=self.group_column)
 
     def subsample(self, size: int, seed: int) -> ArrayData:
         """About ``size`` rows drawn by a per-row hash, held in memory, same units."""
         from ._rowhash import row_uniforms
 
         fraction = size / self.n_rows
-        Xs, ys, ws = [], [], []
-        for start, X, y, w in self._batches(1 << 16):
-            keep = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0] < fraction
+        Xs, ys, ws, gs = [], [], [], []
+        for start, X, y, w, g in self._aligned_blocks(1 << 16):
+            u = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0]
+            if g is not None:  # whole groups, by the draw of their first row
+                starts = group_starts(g)
+                u = np.repeat(u[starts], np.diff(np.append(starts, X.shape[0])))
+            keep = u < fraction
             Xs.append(X[keep])
             ys.append(None if y is None else y[keep])
             ws.append(None if w is None else w[keep])
+            gs.append(None if g is None else g[keep])
         XZ = np.concatenate(Xs)
         p = self.n_features
         return ArrayData(
@@ -255,4 +317,6 @@ class ParquetData:
             fit_intercept=self.fit_intercept,
             standardization=self.standardization,
             Z=XZ[:, p:] if self.z_columns else None,
+            groups=(None if self.group_column is None
+                    else np.unique(np.concatenate(gs), return_inverse=True)[1]),
         )
