@@ -64,6 +64,17 @@ class CoefficientConstraints:
         out[:, self.fixed] = self.fixed_values[:, self.fixed]
         return out
 
+    def project(self, family, params):
+        """Starting parameters made to satisfy the constraints: fixed columns at their
+        values, common columns at their mean over the components, and (with an equal
+        scale) every sigma at their geometric mean."""
+        coef = self.with_fixed(params.coef)
+        coef[:, self.common] = coef[:, self.common].mean(axis=0)
+        extra = np.array(params.extra, dtype=np.float64, copy=True)
+        if self.equal_scale:
+            extra[:, 0] = np.exp(np.log(extra[:, 0]).mean())
+        return family.make_params(coef, extra)
+
     def fixed_part(self, XT: np.ndarray) -> np.ndarray:
         """The fixed columns' contribution to each component's linear predictor (K, n)."""
         return self.fixed_values[:, self.fixed] @ XT[self.fixed]

@@ -842,8 +842,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if self.warm_start and hasattr(self, "coef_"):
             params = self._user_params()
             gating = None if params.gating is None else st.gating_to_internal(params.gating)
-            internal = MixtureParams(params.weights, family.to_internal(params.component, st),
-                                     gating)
+            component = family.to_internal(params.component, st)
+            if getattr(family, "constraints", None) is not None:
+                component = family.constraints.project(family, component)
+            internal = MixtureParams(params.weights, component, gating)
             return [lambda: internal]
         init = self.init
         if isinstance(init, str):
@@ -856,8 +858,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
             gating = None if start.gating is None else np.zeros_like(start.gating)
             if gating is not None:  # equal weights would ignore the given ones
                 gating[:, 0] = np.log(params.weights) - np.log(params.weights[0])
-            internal = MixtureParams(params.weights, family.to_internal(params.component, st),
-                                     gating)
+            component = family.to_internal(params.component, st)
+            if getattr(family, "constraints", None) is not None:
+                component = family.constraints.project(family, component)
+            internal = MixtureParams(params.weights, component, gating)
             return [lambda: internal]
         resp = self._check_init_resp(init, initializer.n_rows)
         return [lambda: initializer.from_memberships(lambda ch: resp[ch.start : ch.stop].T)]
