@@ -34,6 +34,10 @@ __all__ = ["Binomial", "GammaFamily", "GLMFamily", "NegativeBinomial", "Poisson"
            "solve_log_minus_digamma"]
 
 _EPS = np.finfo(np.float64).eps
+# Largest change of a coefficient in one Fisher-scoring step, in standardised units (the
+# linear predictor moves by at most this much per standard deviation of a feature): far
+# from the optimum a full step can overshoot into overflow, near it steps are small.
+_MAX_STEP = 4.0
 
 
 def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
@@ -232,7 +236,11 @@ class GLMFamily:
         if params.coef is None and cons is not None:
             coef = cons.with_fixed(coef)
         live = resp_sum > 1e-12 * max(float(resp_sum.sum()), 1e-300)
-        coef, _, deficient = coefficient_update(A, b, coef, live, cons)
+        new, delta, deficient = coefficient_update(A, b, coef, live, cons)
+        size = float(np.abs(delta).max(initial=0.0))
+        if params.coef is not None and size > _MAX_STEP:  # a trust region for the step
+            new = coef + delta * (_MAX_STEP / size)  # one factor: keeps common columns equal
+        coef = new
         extra = params.extra.copy()
         # a first step from the data says nothing yet about the dispersion
         if extra.shape[1] and live.any() and params.coef is not None:

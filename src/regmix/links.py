@@ -12,8 +12,9 @@ from scipy import special
 
 __all__ = ["LINKS", "Link", "get_link"]
 
-# exp() overflows beyond ~709.8; a linear predictor this large is a diverging fit.
-_ETA_MAX = 700.0
+# A linear predictor beyond this is a diverging fit; capping it keeps mu, mu^2 and mu^3
+# finite (exp(300) ~ 1e130), so a wild trial step is rejected instead of overflowing.
+_ETA_MAX = 300.0
 
 
 class Link:

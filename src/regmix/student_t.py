@@ -9,9 +9,11 @@ McLachlan, 2000, Statistics and Computing 10, 339-348): given component k, ``u ~
 Gamma(nu/2, nu/2)`` and ``y | u ~ N(x' beta, sigma^2 / u)``. The E-step adds the weights
 ``u_ik = (nu + 1) / (nu + d_ik^2)`` (``d`` the standardised residual) to the
 responsibilities; the M-step is a weighted least squares with weights ``r_ik u_ik`` for
-``beta`` and ``sigma``, and the root of a one-dimensional equation for ``nu``. Every
-statistic is additive, the M-step maximises the expected complete-data log-likelihood
-exactly, and the observed log-likelihood never decreases.
+``beta`` and ``sigma`` (exact for the complete data), and one Newton step on ``log nu``
+of ``sum_i r_ik log t(y_i)``, the component's own expected log-likelihood (an ECME-like
+step: the classical EM update of ``nu`` through the scale weights crawls when ``nu`` is
+large and the likelihood flat). Every statistic is additive; the EM driver halves a step
+that would lower the log-likelihood, so it never decreases.
 """
 
 from __future__ import annotations
@@ -20,11 +22,28 @@ import numpy as np
 from scipy import special
 
 from .families import ComponentParams, scale_update, weighted_moments
-from .glm import solve_log_minus_digamma
 
 __all__ = ["StudentT"]
 
 _LOG_PI = float(np.log(np.pi))
+
+
+# Largest change of log df in one M-step (a factor of e^2 ~ 7.4).
+_MAX_LOG_DF_STEP = 2.0
+
+
+def _log_df_derivatives(e: np.ndarray, s2: np.ndarray, nu: np.ndarray):
+    """First and second derivatives of the t log-density with respect to ``log df``,
+    per row, for residuals ``e`` (K, n), variances ``s2`` and df ``nu`` (K, 1)."""
+    e2 = e * e
+    D = nu * s2 + e2
+    f = 0.5 * (special.digamma(0.5 * (nu + 1.0)) - special.digamma(0.5 * nu) - 1.0 / nu
+               - np.log(D / (nu * s2)) + (nu + 1.0) * e2 / (nu * D))
+    fp = 0.5 * (0.5 * special.polygamma(1, 0.5 * (nu + 1.0))
+                - 0.5 * special.polygamma(1, 0.5 * nu) + 1.0 / nu**2 - s2 / D + 1.0 / nu
+                + e2 * (nu * D - (nu + 1.0) * (D + nu * s2)) / (nu * D) ** 2)
+    g = nu * f
+    return g, g + nu * nu * fp
 
 
 class StudentT:
@@ -48,7 +67,7 @@ class StudentT:
     label = "Student-t"
     link_name = "identity"
     location_scale = True
-    exact_m_step = True
+    exact_m_step = False
     init_steps = 0
     extra_names = ("sigma", "df")
 
@@ -88,7 +107,7 @@ class StudentT:
             raise ValueError("trials= applies to the binomial family only")
 
     def _start_df(self) -> float:
-        return 10.0 if self.df is None else self.df
+        return 2.0 if self.df is None else self.df
 
     def zero_params(self, n_components: int, n_design: int) -> ComponentParams:
         """No coefficients (the first step starts at zero), unit scale, starting df."""
@@ -133,19 +152,25 @@ class StudentT:
         return logd, e
 
     def statistics(self, chunk, wr: np.ndarray, params: ComponentParams, cache=None):
-        """``(X'R_kU_kX, X'R_kU_k e_k, e_k'R_kU_k e_k, sum r_k (log u_k - u_k))``."""
+        """``(X'R_kU_kX, X'R_kU_k e_k, e_k'R_kU_k e_k, (g_k, h_k))``: the weighted least
+        squares sums with the scale weights ``u``, and the first and second derivatives
+        of ``sum_i r_ik log t(y_i)`` with respect to ``log df_k``."""
         e = self._residuals(params, chunk) if cache is None else cache
         sigma, nu = params.extra[:, 0][:, None], params.extra[:, 1][:, None]
         u = (nu + 1.0) / (nu + (e / sigma) ** 2)
         A, b, c = weighted_moments(chunk.XT, wr * u, e)
-        s = np.einsum("kn,kn->k", wr, np.log(u) - u)
-        return A, b, c, s
+        if self.df is None:
+            g, h = _log_df_derivatives(e, sigma * sigma, nu)
+            gh = np.column_stack([np.einsum("kn,kn->k", wr, g), np.einsum("kn,kn->k", wr, h)])
+        else:
+            gh = np.zeros((wr.shape[0], 2))
+        return A, b, c, gh
 
     def m_step(self, stats, resp_sum: np.ndarray, params: ComponentParams):
         """Weighted least squares with weights ``r u``; then the degrees of freedom."""
         from .constraints import coefficient_update
 
-        A, b, c, s = stats
+        A, b, c, gh = stats
         K, p = b.shape
         cons = self.constraints
         coef = np.zeros((K, p)) if params.coef is None else params.coef
@@ -159,11 +184,12 @@ class StudentT:
             extra[live, 0] = scale_update(A, b, c, delta, resp_sum, live, cons,
                                           self.var_floor)
             if self.df is None and params.coef is not None:
-                nu0 = params.extra[live, 1]
-                h = 0.5 * (nu0 + 1.0)
-                crit = -1.0 - s[live] / resp_sum[live] - special.digamma(h) + np.log(h)
-                half = solve_log_minus_digamma(np.maximum(crit, 0.0), 0.5 * self.df_bounds[1])
-                extra[live, 1] = np.clip(2.0 * half, *self.df_bounds)
+                # one Newton step on log df (a unit gradient step where not concave)
+                g, h = gh[live, 0], gh[live, 1]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    step = np.where(h < 0, -g / h, np.sign(g))
+                step = np.clip(np.nan_to_num(step), -_MAX_LOG_DF_STEP, _MAX_LOG_DF_STEP)
+                extra[live, 1] = np.clip(params.extra[live, 1] * np.exp(step), *self.df_bounds)
         return ComponentParams(coef, extra), deficient
 
     def to_vector(self, params: ComponentParams) -> np.ndarray:
@@ -202,13 +228,7 @@ class StudentT:
         g_s = -1.0 + (nu + 1.0) * e2 / D
         h_ss = -2.0 * (nu + 1.0) * nu * s2 * e2 / D2
         c_s = -2.0 * (nu + 1.0) * nu * s2 * e / D2
-        f = 0.5 * (special.digamma(0.5 * (nu + 1.0)) - special.digamma(0.5 * nu) - 1.0 / nu
-                   - np.log(D / (nu * s2)) + (nu + 1.0) * e2 / (nu * D))
-        fp = 0.5 * (0.5 * special.polygamma(1, 0.5 * (nu + 1.0))
-                    - 0.5 * special.polygamma(1, 0.5 * nu) + 1.0 / nu**2 - s2 / D + 1.0 / nu
-                    + e2 * (nu * D - (nu + 1.0) * (D + nu * s2)) / (nu * D) ** 2)
-        g_n = nu * f
-        h_nn = g_n + nu * nu * fp
+        g_n, h_nn = _log_df_derivatives(e, s2, nu)
         h_sn = nu * e2 * (e2 - s2) / D2
         c_n = nu * e * (e2 - s2) / D2
         K, n = e.shape
