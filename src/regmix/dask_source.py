@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import (
+    REDUCTION_BLOCK,
     ArrayData,
     Standardization,
     _safe_scale,
@@ -36,10 +37,11 @@ def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: in
     ``p`` are concomitant variables; with group labels ``g`` chunks end on group
     boundaries (blocks do)."""
     n = X.shape[0]
+    block = REDUCTION_BLOCK  # fixed blocks: results do not depend on chunk_size
     if g is None:
-        ranges = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+        ranges = [(s, min(s + block, n)) for s in range(0, n, block)]
     else:
-        ranges = aligned_ranges(group_starts(g), n, chunk_size)
+        ranges = aligned_ranges(group_starts(g), n, block)
     for s, e in ranges:
         Z = X[s:e, p:] if X.shape[1] > p else None
         yield make_chunk(start + s, X[s:e, :p], None if y is None else y[s:e],

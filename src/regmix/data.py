@@ -157,6 +157,12 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
     return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts)
 
 
+# Rows per reduction block. Every pass sums its per-row terms block by block over fixed
+# row ranges (aligned to the row index, or to group boundaries) and adds the block sums in
+# row order, so a result does not depend on the chunk size or the number of threads.
+REDUCTION_BLOCK = 8192
+
+
 def group_starts(labels: np.ndarray) -> np.ndarray:
     """Indices where a new group begins in consecutive ``labels`` (0 first)."""
     labels = np.asarray(labels)
@@ -356,6 +362,11 @@ class ArrayData:
             groups=None if self.groups is None else self.groups[rows],
             centre_x=self.centre_x,
         )
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """The fixed reduction blocks: :data:`REDUCTION_BLOCK` rows from row 0 (for
+        grouped rows: extended to group boundaries)."""
+        return self.ranges(REDUCTION_BLOCK)
 
     def ranges(self, chunk_size: int) -> list[tuple[int, int]]:
         """Row ranges of about ``chunk_size`` rows covering every row once (for grouped

@@ -170,7 +170,10 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         winner of a subsample of 20000 rows is the winner on all rows but in contrived
         cases. None runs every start on all rows.
     chunk_size : int, default=8192
-        Rows per chunk of the data pass. Results do not depend on it beyond round-off.
+        Rows a worker thread takes at a time in the data pass (rounded to whole
+        reduction blocks of 8192 rows; for a streamed source, rows read at a time).
+        Every pass sums fixed row blocks and adds the block sums in row order, so the
+        results are bit-identical for any chunk size (and any ``n_jobs``).
     n_jobs : int or None, default=None
         Threads for the data pass; None or -1 uses every core. Results do not depend
         on it.

@@ -295,7 +295,9 @@ def mixture_information(family, params, source, chunk_size: int = 8192) -> np.nd
         if hasattr(source, "map_reduce"):  # computed where the rows live
             info = source.map_reduce(chunk_info, int(chunk_size))
         else:
-            if hasattr(source, "ranges"):
+            if hasattr(source, "blocks"):
+                chunks = (source.chunk(a, b) for a, b in source.blocks())
+            elif hasattr(source, "ranges"):
                 chunks = (source.chunk(a, b) for a, b in source.ranges(int(chunk_size)))
             else:
                 chunks = source.iter_chunks(int(chunk_size))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import (
+    REDUCTION_BLOCK,
     ArrayData,
     Chunk,
     Standardization,
@@ -167,24 +168,29 @@ class ParquetData:
             start += n
 
     def _aligned_blocks(self, batch_size: int) -> Iterator[tuple]:
-        """(start, X, y, w, g) blocks that end on group boundaries: the rows of the last
-        group of a batch wait for the next batch. Without groups, the batches."""
-        if self.group_column is None:
-            yield from self._batches(batch_size)
-            return
+        """The fixed reduction blocks as (start, X, y, w, g): :data:`REDUCTION_BLOCK`
+        rows from row 0, or for grouped rows ranges that end on group boundaries (as
+        :meth:`ArrayData.blocks`), whatever the batches pyarrow returns; the rows of an
+        unfinished block wait for the next batch."""
+        block = REDUCTION_BLOCK
         pending = None
-        for block in self._batches(batch_size):
+        for batch in self._batches(max(int(batch_size), block)):
+            if self.group_column is not None:
+                previous = None if pending is None else pending[4][-1]
+                check_sorted_groups(batch[4], repr(self.group_column), batch[0],
+                                    previous=previous)
             if pending is not None:
-                check_sorted_groups(block[4], repr(self.group_column), block[0],
-                                    previous=pending[4][-1])
-                block = (pending[0], *(None if a is None else np.concatenate([a, b])
-                                       for a, b in zip(pending[1:], block[1:], strict=True)))
+                batch = (pending[0], *(None if a is None else np.concatenate([a, b])
+                                       for a, b in zip(pending[1:], batch[1:], strict=True)))
+            n = batch[1].shape[0]
+            if batch[4] is None:
+                ranges = [(s, min(s + block, n)) for s in range(0, n, block)]
             else:
-                check_sorted_groups(block[4], repr(self.group_column), block[0])
-            last = int(group_starts(block[4])[-1])
-            if last > 0:
-                yield (block[0], *(None if a is None else a[:last] for a in block[1:]))
-            pending = (block[0] + last, *(None if a is None else a[last:] for a in block[1:]))
+                ranges = aligned_ranges(group_starts(batch[4]), n, block)
+            for a, b in ranges[:-1]:
+                yield (batch[0] + a, *(None if v is None else v[a:b] for v in batch[1:]))
+            a = ranges[-1][0]
+            pending = (batch[0] + a, *(None if v is None else v[a:] for v in batch[1:]))
         if pending is not None and pending[1].shape[0]:
             yield pending
 
@@ -262,19 +268,13 @@ class ParquetData:
 
     # ------------------------------------------------------------------ the source protocol
     def iter_chunks(self, chunk_size: int) -> Iterator[Chunk]:
-        """Standardised chunks of at most ``chunk_size`` rows, in file order."""
+        """Standardised chunks, one per reduction block, in file order (``chunk_size`` is
+        the number of rows read at a time)."""
         p = self.n_features
         for start, X, y, w, g in self._aligned_blocks(chunk_size):
-            if g is None:
-                yield make_chunk(start, X[:, :p], y, w, self.standardization,
-                                 Z=X[:, p:] if self.z_columns else None)
-                continue
-            starts = group_starts(g)
-            for a, b in aligned_ranges(starts, X.shape[0], chunk_size):
-                yield make_chunk(start + a, X[a:b, :p], None if y is None else y[a:b],
-                                 None if w is None else w[a:b], self.standardization,
-                                 Z=X[a:b, p:] if self.z_columns else None,
-                                 group_starts=group_starts(g[a:b]))
+            yield make_chunk(start, X[:, :p], y, w, self.standardization,
+                             Z=X[:, p:] if self.z_columns else None,
+                             group_starts=None if g is None else group_starts(g))
 
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and standard deviation of each feature, from the first pass."""

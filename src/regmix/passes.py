@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .data import Chunk
+from .data import REDUCTION_BLOCK, Chunk
 
 DEFAULT_CHUNK_SIZE = 8192
 
@@ -188,30 +188,36 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
 def run_pass(
     source, chunk_fn: Callable[[Chunk], PassResult], *, chunk_size: int, n_jobs: int = 1
 ) -> PassResult:
-    """Apply ``chunk_fn`` to every chunk of ``source`` and sum the results in row order.
+    """Apply ``chunk_fn`` to every reduction block of ``source`` and sum the results in
+    row order.
 
-    A source either offers random access (``ranges`` and ``chunk``: chunks are built on
-    the worker threads), streams (``iter_chunks``: chunks are read in order and handed
-    to the workers a few at a time, so that memory stays bounded), or computes where
-    its rows live (``map_reduce``, a Dask cluster).
+    A source either offers random access (``blocks`` and ``chunk``: each worker thread
+    takes about ``chunk_size`` rows' worth of consecutive blocks at a time), streams
+    (``iter_chunks``: blocks are read in order and handed to the workers a few at a time,
+    so that memory stays bounded), or computes where its rows live (``map_reduce``, a
+    Dask cluster). The block sums are always added one after the other in row order, so
+    the result is the same, bit for bit, whatever ``chunk_size`` and ``n_jobs``.
     """
     if hasattr(source, "map_reduce"):  # rows on a cluster: computed where they live
         return source.map_reduce(chunk_fn, chunk_size)
     if not hasattr(source, "ranges"):
         return _run_streaming(source, chunk_fn, chunk_size=chunk_size, n_jobs=n_jobs)
-    ranges = source.ranges(chunk_size)
+    blocks = source.blocks() if hasattr(source, "blocks") else source.ranges(chunk_size)
+    per_item = max(1, int(chunk_size) // REDUCTION_BLOCK)
+    items = [blocks[i : i + per_item] for i in range(0, len(blocks), per_item)]
 
-    def work(r: tuple[int, int]) -> PassResult:
-        return chunk_fn(source.chunk(*r))
+    def work(item: list[tuple[int, int]]) -> list[PassResult]:
+        return [chunk_fn(source.chunk(*r)) for r in item]
 
     total = None
     with single_threaded_blas():
-        if n_jobs <= 1 or len(ranges) == 1:
-            results = map(work, ranges)
+        if n_jobs <= 1 or len(items) == 1:
+            results = map(work, items)
         else:
-            results = _pool(n_jobs).map(work, ranges)
-        for res in results:
-            total = res if total is None else total + res
+            results = _pool(n_jobs).map(work, items)
+        for item in results:
+            for res in item:
+                total = res if total is None else total + res
     return total
 
 
@@ -343,7 +349,7 @@ class PassRunner:
         loglik, resp_sum, A, b, c = gaussian_e_step(
             X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
             self.source.fit_intercept, params.component.coef, params.component.sigma,
-            self.mixing.log_weights(params)[:, 0], block_size=self.chunk_size,
+            self.mixing.log_weights(params)[:, 0], block_size=REDUCTION_BLOCK,
             n_threads=self.n_jobs,
         )
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
