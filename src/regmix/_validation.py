@@ -79,6 +79,31 @@ def check_finite(arr: np.ndarray, name: str, names: list[str] | None = None) -> 
     )
 
 
+# Magnitudes regmix refuses: float64 squares values (variances, information), which
+# overflows beyond ~1e154 and loses all precision below ~1e-154.
+MAX_MAGNITUDE = 1e152
+MIN_MAGNITUDE = 1e-152
+
+
+def check_magnitude(arr: np.ndarray, name: str, names: list[str] | None = None) -> None:
+    """Raise when a column's largest magnitude is beyond 1e152 or (non-zero) below
+    1e-152: its squares would overflow or underflow in float64."""
+    a = np.atleast_2d(arr.T).T if arr.ndim == 1 else arr
+    if a.shape[0] == 0:
+        return
+    big = np.abs(a).max(axis=0)
+    bad = (big > MAX_MAGNITUDE) | ((big > 0) & (big < MIN_MAGNITUDE))
+    if not bad.any():
+        return
+    j = int(np.argmax(bad))
+    where = f" {_column_label(names, j)}" if arr.ndim == 2 else ""
+    raise ValueError(
+        f"Input {name}{where} has values of magnitude {big[j]:.3g}, outside "
+        f"[{MIN_MAGNITUDE:g}, {MAX_MAGNITUDE:g}]: their squares over- or underflow in "
+        "float64; rescale it (for instance to standard units) before fitting"
+    )
+
+
 def check_features(X, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
     """Validate a 2-D feature matrix.
 
@@ -110,6 +135,7 @@ def check_features(X, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
             f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required."
         )
     check_finite(arr, name, names)
+    check_magnitude(arr, name, names)
     return arr, names
 
 
@@ -129,6 +155,7 @@ def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False) -
             if arr.shape[0] != n_rows:
                 raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
             check_finite(arr, name)
+            check_magnitude(arr, name)
             return arr
         if y.shape[1] != 1:
             raise ValueError(f"{name} must be one column; got {y.shape[1]} columns")
@@ -155,6 +182,7 @@ def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False) -
     if arr.shape[0] != n_rows:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
     check_finite(arr, name)
+    check_magnitude(arr, name)
     return arr
 
 

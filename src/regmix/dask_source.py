@@ -183,13 +183,13 @@ class DaskData:
     def _check_finite(self) -> None:
         import dask
 
-        checks = [(~np.isfinite(self._X)).any(axis=0)]
-        names = ["X"]
+        checks = [(~np.isfinite(self._X)).any(axis=0), abs(self._X).max(axis=0)]
+        names = ["X", "magnitude"]
         for name, v in (("y", self._y), ("sample_weight", self._w)):
             if v is not None:
                 checks.append((~np.isfinite(v)).any())
                 names.append(name)
-        results = dask.compute(*checks)
+        results = list(dask.compute(*checks))
         bad_cols = np.flatnonzero(results[0])
         if bad_cols.size:
             j = int(bad_cols[0])
@@ -198,6 +198,11 @@ class DaskData:
                      f"concomitant contains NaN or infinity in column "
                      f"{self.z_columns[j - self.n_features]!r}")
             raise ValueError(where)
+        from ._validation import check_magnitude
+
+        check_magnitude(np.asarray(results[1])[None, :], "dask data",
+                        self.x_columns + self.z_columns)
+        del names[1], results[1]
         for name, bad in zip(names[1:], results[1:], strict=True):
             if bad:
                 raise ValueError(f"{name} contains NaN or infinity")

@@ -207,6 +207,11 @@ class ParquetData:
         if w is not None and np.any(w < 0):
             row = start + int(np.argmax(w < 0))
             raise ValueError(f"weight column {self.weight_column!r} is negative at row {row}")
+        from ._validation import check_magnitude
+
+        check_magnitude(X, repr(str(self.path)), self._matrix_columns)
+        if y is not None:
+            check_magnitude(y, f"{str(self.path)!r} column {self.y_column!r}")
 
     def _first_pass(self):
         """Row count, total weight and shifted sums for the standardisation."""
