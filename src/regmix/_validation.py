@@ -63,6 +63,8 @@ def _to_float_array(obj, name: str) -> np.ndarray:
 
 def check_finite(arr: np.ndarray, name: str, names: list[str] | None = None) -> None:
     """Raise naming the first NaN or infinite entry of ``arr`` (1-D or 2-D)."""
+    if arr.size and np.isfinite(arr.sum()):  # one cheap pass; NaN and inf propagate
+        return
     bad = ~np.isfinite(arr)
     if not bad.any():
         return
@@ -88,10 +90,13 @@ MIN_MAGNITUDE = 1e-152
 def check_magnitude(arr: np.ndarray, name: str, names: list[str] | None = None) -> None:
     """Raise when a column's largest magnitude is beyond 1e152 or (non-zero) below
     1e-152: its squares would overflow or underflow in float64."""
-    a = np.atleast_2d(arr.T).T if arr.ndim == 1 else arr
+    a = arr[:, None] if arr.ndim == 1 else arr
     if a.shape[0] == 0:
         return
-    big = np.abs(a).max(axis=0)
+    from .data import column_extremes
+
+    lo, hi = column_extremes(a)
+    big = np.maximum(hi, -lo)  # no temporary the size of arr
     bad = (big > MAX_MAGNITUDE) | ((big > 0) & (big < MIN_MAGNITUDE))
     if not bad.any():
         return

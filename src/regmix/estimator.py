@@ -32,6 +32,9 @@ from .passes import (
 # Below this many rows a numpy pass costs a few milliseconds: not worth loading the
 # compiled kernel.
 _COMPILED_MIN_ROWS = 100_000
+# Convergence tolerance of the starts screened on a subsample (their winner is refined
+# on all rows at ``tol``).
+_SCREEN_TOL = 1e-9
 
 
 def _is_row_source(obj) -> bool:
@@ -520,10 +523,13 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if screen:
             # Run every start on a subsample; only the winner is refined on all rows.
             sub = source.subsample(int(self.init_sample_size), int(rng.randint(2**31 - 1)))
-            sub_runner = PassRunner(sub, family, mixing, **settings)
+            # the compiled kernel, once loaded for the full rows, is fast on these too; a
+            # start only has to be good enough to win, the winner is refined on all rows
+            sub_runner = PassRunner(sub, family, mixing, engine=runner.engine, **settings)
             initializer = Initializer(sub_runner, n_components=K, min_weight=self.min_weight)
+            screen_settings = dict(em_settings, tol=max(self.tol, _SCREEN_TOL))
             winner, _ = fit_restarts(sub_runner, self._starts(initializer, family, st, rng),
-                                     label="subsample start", **em_settings)
+                                     label="subsample start", **screen_settings)
             if winner is None:
                 self._raise_degenerate(self.n_init)
             starts = [lambda: winner.params]
@@ -769,7 +775,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
 
         plain = source.plain() if rows is None else self._eval_source(rows)
         full = mixture_information(self.family_, self._user_params(), plain,
-                                   chunk_size=int(self.chunk_size))
+                                   chunk_size=int(self.chunk_size),
+                                   n_jobs=resolve_n_jobs(self.n_jobs))
         C = self._constraint_map()
         return C.T @ full @ C
 

@@ -272,7 +272,8 @@ def family_information(family, weights, coef_full, extra, source,
     return mixture_information(family, params, source, chunk_size)
 
 
-def mixture_information(family, params, source, chunk_size: int = 8192) -> np.ndarray:
+def mixture_information(family, params, source, chunk_size: int = 8192,
+                        n_jobs: int | None = 1) -> np.ndarray:
     """Observed information of a mixture at ``params`` (user units), any mixing model.
 
     The parametrisation is, per component, the coefficients and the logarithms of the
@@ -280,7 +281,8 @@ def mixture_information(family, params, source, chunk_size: int = 8192) -> np.nd
     of length q, the gating design's width; with constant weights q = 1 and ``gamma``
     is ``eta``, ``pi = softmax(0, eta)``). Grouped rows (``chunk.group_starts``) are
     handled: the observations are the groups. Constraints are not applied here: the
-    caller restricts the matrix (``C' I C``) to its free parameters.
+    caller restricts the matrix (``C' I C``) to its free parameters. ``n_jobs`` threads
+    share the rows (None: every core).
     """
     K, p = params.component.coef.shape
     m = int(family.free_extra().sum())
@@ -290,19 +292,17 @@ def mixture_information(family, params, source, chunk_size: int = 8192) -> np.nd
     def chunk_info(chunk) -> np.ndarray:
         return -_chunk_hessian(layout, family, params, chunk)
 
-    info = np.zeros((layout.dim, layout.dim))
-    with threadpool_limits(limits=1, user_api="blas"):
-        if hasattr(source, "map_reduce"):  # computed where the rows live
+    if hasattr(source, "map_reduce"):  # computed where the rows live
+        with threadpool_limits(limits=1, user_api="blas"):
             info = source.map_reduce(chunk_info, int(chunk_size))
-        else:
-            if hasattr(source, "blocks"):
-                chunks = (source.chunk(a, b) for a, b in source.blocks())
-            elif hasattr(source, "ranges"):
-                chunks = (source.chunk(a, b) for a, b in source.ranges(int(chunk_size)))
-            else:
-                chunks = source.iter_chunks(int(chunk_size))
-            for chunk in chunks:
-                info += chunk_info(chunk)
+    else:  # the data pass's threads and fixed reduction blocks
+        from .passes import PassResult, resolve_n_jobs, run_pass
+
+        def block_info(chunk):
+            return PassResult(0.0, np.zeros(1), (chunk_info(chunk),))
+
+        info = run_pass(source, block_info, chunk_size=int(chunk_size),
+                        n_jobs=resolve_n_jobs(n_jobs)).stats[0]
     return 0.5 * (info + info.T)
 
 
