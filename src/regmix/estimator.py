@@ -1372,6 +1372,9 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if getattr(self, "_fit_offset", False) or getattr(self, "_fit_trials", False):
             raise ValueError("bootstrap does not support models fitted with an offset or "
                              "binomial trials yet")
+        if self.gating_coef_ is not None or getattr(self, "n_groups_", None) is not None:
+            raise ValueError("bootstrap does not support models with concomitant variables "
+                             "or groups yet; use coef_table() (observed information)")
         if refit == "reference":
             start = {"weights": self.weights_, "coef": self.coef_}
             for j, name in enumerate(self.family_.extra_names):
