@@ -128,3 +128,43 @@ def test_negative_counts_in_a_stream_name_the_row(grouped, tmp_path):
     bad.to_parquet(path)
     with pytest.raises(ValueError, match=r"y\[123\]"):
         RegressionMixture(2, family="poisson").fit(ParquetData(path, x=["x"], y="counts"))
+
+
+def test_formula_on_a_dask_dataframe_equals_pandas():
+    dd = pytest.importorskip("dask.dataframe")
+    rng = np.random.default_rng(0)
+    n = 3000
+    x, z = rng.uniform(-2, 2, n), rng.normal(size=n)
+    g = rng.choice(["a", "b", "c"], n)
+    lab = rng.random(n) < 1 / (1 + np.exp(-1.5 * z))
+    y = np.where(lab, 1 - x, 2 + 1.5 * x) + (g == "b") * 0.5 + 0.3 * rng.standard_normal(n)
+    frame = pd.DataFrame(dict(x=x, y=y, z=z, g=g))
+    for formula in ("y ~ x + C(g)", "y ~ x + I(x**2) | z"):
+        mem = RegressionMixture(2, formula=formula, **SETTINGS).fit(frame)
+        dist = RegressionMixture(2, formula=formula, **SETTINGS).fit(
+            dd.from_pandas(frame, npartitions=4))
+        _close(mem, dist)
+        assert list(dist.feature_names_in_) == list(mem.feature_names_in_)
+        np.testing.assert_allclose(dist.predict(frame), mem.predict(frame), atol=1e-8)
+
+
+def test_dask_formula_refuses_what_it_cannot_encode():
+    dd = pytest.importorskip("dask.dataframe")
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame(dict(x=rng.normal(size=n), y=rng.normal(size=n),
+                              g=["a"] * (n - 10) + ["new"] * 10))
+    ddf = dd.from_pandas(frame, npartitions=4)
+    with pytest.raises(ValueError, match="offset"):
+        RegressionMixture(2, formula="y ~ x + offset(x)").fit(ddf)
+    with pytest.raises(ValueError, match="dask DataFrame"):
+        RegressionMixture(2, formula="y ~ x").fit(da.from_array(frame[["x"]].to_numpy()))
+    import regmix.estimator as est
+
+    small = est._DASK_FORMULA_SAMPLE
+    try:
+        est._DASK_FORMULA_SAMPLE = 100  # the sample misses the last partition's level
+        with pytest.raises(ValueError, match="new"):
+            RegressionMixture(2, formula="y ~ x + C(g)").fit(ddf)
+    finally:
+        est._DASK_FORMULA_SAMPLE = small

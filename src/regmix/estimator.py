@@ -32,6 +32,8 @@ from .passes import (
 # Below this many rows a numpy pass costs a few milliseconds: not worth loading the
 # compiled kernel.
 _COMPILED_MIN_ROWS = 100_000
+# Rows of a dask DataFrame from which a formula's state is learnt.
+_DASK_FORMULA_SAMPLE = 50_000
 # Convergence tolerance of the starts screened on a subsample (their winner is refined
 # on all rows at ``tol``).
 _SCREEN_TOL = 1e-9
@@ -461,6 +463,8 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         if _is_dask_collection(X):
             from .dask_source import DaskData
 
+            if self.formula is not None:
+                X, y, concomitant = self._dask_formula(X, y, concomitant, offset, trials)
             X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept,
                          concomitant=concomitant, groups=groups)
             y = sample_weight = concomitant = groups = None
@@ -751,12 +755,68 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
                 "fit a mixture of regressions to"
             )
 
+    def _dask_formula(self, frame, y, concomitant, offset, trials):
+        """The formula applied to a dask DataFrame partition by partition.
+
+        The design's state (categorical levels, the centring of ``center(x)``, spline
+        knots) is learnt from the first :data:`_DASK_FORMULA_SAMPLE` rows, read from the
+        leading partitions; every partition is then encoded with it, where the rows
+        live. A categorical level that the sample lacks is refused when its partition
+        is encoded.
+        """
+        from .formula import FormulaDesign
+
+        if not hasattr(frame, "map_partitions") or not hasattr(frame, "columns"):
+            raise ValueError("a formula needs a dask DataFrame (not a dask array)")
+        if any(a is not None for a in (y, concomitant, offset, trials)):
+            raise ValueError("with a formula on a dask DataFrame the response and the "
+                             "gating variables come from the formula; do not pass y, "
+                             "concomitant, offset or trials")
+        sample = frame.head(_DASK_FORMULA_SAMPLE, npartitions=-1)
+        design, _, _ = FormulaDesign.from_data(self._main_formula(), sample,
+                                               fit_intercept=self.fit_intercept)
+        if design.offset_terms:
+            raise ValueError("offset(...) terms are not supported on a dask DataFrame")
+        names = list(design.column_names)
+
+        def encode(part):
+            return pd.DataFrame(design.transform(part), index=part.index, columns=names)
+
+        def response(part):
+            values = design.response(part)
+            if values is None or np.ndim(values) != 1:
+                raise ValueError(f"the response {design.response_name!r} must be one "
+                                 "numeric column on a dask DataFrame")
+            return pd.Series(values, index=part.index, name="y", dtype=np.float64)
+
+        meta_X = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in names})
+        X = frame.map_partitions(encode, meta=meta_X)
+        y = frame.map_partitions(response, meta=pd.Series(dtype=np.float64, name="y"))
+        Z = None
+        gating = self._gating_formula()
+        if gating is not None:
+            gdesign, _, _ = FormulaDesign.from_data(f"~ {gating}", sample, fit_intercept=True,
+                                                    require_response=False)
+            gnames = list(gdesign.column_names)
+
+            def encode_gating(part):
+                return pd.DataFrame(gdesign.transform(part), index=part.index, columns=gnames)
+
+            Z = frame.map_partitions(
+                encode_gating, meta=pd.DataFrame({c: pd.Series(dtype=np.float64)
+                                                  for c in gnames}))
+            self.concomitant_design_ = gdesign
+        self.formula_design_ = design
+        self._dask_formula_applied = True
+        return X, y, Z
+
     def _streamed_source(self, source, y, sample_weight):
         """Check a row source given to ``fit`` and take its feature names."""
         if y is not None or sample_weight is not None:
             raise ValueError("with a row source, y and sample_weight come from the source")
-        if self.formula is not None:
+        if self.formula is not None and not getattr(self, "_dask_formula_applied", False):
             raise ValueError("a row source names its columns itself; set formula=None")
+        self._dask_formula_applied = False
         if source.fit_intercept != self.fit_intercept:
             raise ValueError(
                 f"the source was built with fit_intercept={source.fit_intercept} but the "
