@@ -340,8 +340,12 @@ def _build() -> SimpleNamespace:
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
         stride = P + p + 2
-        n_acc = K * stride + 1
+        # per component: A, b, c, N; then the log-likelihood, the classification term
+        # sum w log max_k r and the hard counts per component
+        n_acc = K * stride + 2 + K
         acc = np.zeros(n_acc)
+        rmax = np.empty(_TILE)
+        rarg = np.zeros(_TILE, dtype=np.int64)
         Z = np.empty((p, _TILE))  # standardised design, one row per column
         E = np.empty((K, _TILE))  # means, then residuals
         D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
@@ -431,7 +435,23 @@ def _build() -> SimpleNamespace:
                 s = inv[t]
                 ll0[t] = _log(s) + mx[t]
                 inv[t] = 1.0 / s
-            _accumulate(wt, ones, ll, 0, 1, m, acc, n_acc - 1)
+            _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
+            # classification: the largest responsibility of each row and its component
+            for t in range(m):
+                rmax[t] = -1.0
+                rarg[t] = 0
+            for k in range(K):
+                dk = D[k]
+                for t in range(m):
+                    r = dk[t] * inv[t]
+                    if r > rmax[t]:
+                        rmax[t] = r
+                        rarg[t] = k
+            cl = 0.0
+            for t in range(m):
+                cl += wt[t] * _log(rmax[t])
+                acc[K * stride + 2 + rarg[t]] += wt[t]
+            acc[K * stride + 1] += cl
             for k in range(K):
                 dk = D[k]
                 ek = E[k]
@@ -460,7 +480,7 @@ def _build() -> SimpleNamespace:
         K, p = coef.shape
         P = p * (p + 1) // 2
         stride = P + p + 2  # per component: upper triangle of A by rows, b, c, N
-        n_acc = K * stride + 1  # and the log-likelihood
+        n_acc = K * stride + 2 + K  # the log-likelihood, classification term, counts
         n_blocks = (n + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
         for blk in _prange(n_blocks):
@@ -488,7 +508,10 @@ def _build() -> SimpleNamespace:
                 b[k, j] = total[base + P + j]
             c[k] = total[base + P + p]
             resp_sum[k] = total[base + P + p + 1]
-        return total[n_acc - 1], resp_sum, A, b, c
+        counts = np.empty(K)
+        for k in range(K):
+            counts[k] = total[K * stride + 2 + k]
+        return total[K * stride], resp_sum, A, b, c, total[K * stride + 1], counts
 
     @jit
     def exp_minus(D, mx, total):  # pragma: no cover - compiled
@@ -535,7 +558,8 @@ def gaussian_e_step(
     block_size: int = DEFAULT_BLOCK_SIZE,
     *,
     n_threads: int | None = None,
-) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    with_classes: bool = False,
+) -> tuple:
     """E-step and Gaussian M-step statistics over all rows in one compiled pass.
 
     Internally ``x* = (x - x_loc) * x_inv`` and ``y* = (y - y_loc) * y_inv``; the design
@@ -575,6 +599,10 @@ def gaussian_e_step(
         Threads to use for this call; None means numba's current setting for the calling
         thread (``numba.get_num_threads()``). Capped at ``numba.config.NUMBA_NUM_THREADS``
         and at the number of blocks; the setting of the calling thread is restored.
+    with_classes : bool, default=False
+        Also return the classification summaries: ``sum_i w_i log max_k r_ik`` (the
+        responsibilities before weighting) and the weighted number of rows whose most
+        probable component is k.
 
     Returns
     -------
@@ -589,6 +617,8 @@ def gaussian_e_step(
         ``X'R_k e_k``.
     c : ndarray of shape (K,)
         ``e_k'R_k e_k``.
+    class_loglik, counts : float and ndarray of shape (K,)
+        Only with ``with_classes``.
 
     Raises
     ------
@@ -658,11 +688,13 @@ def gaussian_e_step(
     threads = previous if n_threads is None else int(n_threads)
     threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, -(-n // block_size)))
     if threads == previous:
-        loglik, resp_sum, A, b, c = kernel(*args)
+        loglik, resp_sum, A, b, c, class_ll, counts = kernel(*args)
     else:
         numba.set_num_threads(threads)
         try:
-            loglik, resp_sum, A, b, c = kernel(*args)
+            loglik, resp_sum, A, b, c, class_ll, counts = kernel(*args)
         finally:
             numba.set_num_threads(previous)
+    if with_classes:
+        return float(loglik), resp_sum, A, b, c, float(class_ll), counts
     return float(loglik), resp_sum, A, b, c

@@ -22,6 +22,7 @@ from threadpoolctl import ThreadpoolController
 from .data import REDUCTION_BLOCK, Chunk
 
 DEFAULT_CHUNK_SIZE = 8192
+_RECENT = 4  # E-step results a runner remembers
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _controller: ThreadpoolController | None = None
@@ -73,12 +74,17 @@ class PassResult:
     mix_stats : tuple of ndarray
         The mixing model's statistics (for constant weights the summed posterior
         probabilities of the rows, or of the groups for grouped data).
+    classes : tuple
+        Of an E-step pass: ``(sum_o w_o log max_k r_ok, hard counts (K,))`` over the
+        observations (rows, or groups), the classification summaries of
+        :func:`classification_chunk`, gathered on the way.
     """
 
     loglik: float
     resp_sum: np.ndarray
     stats: tuple
     mix_stats: tuple = ()
+    classes: tuple = ()
 
     def __add__(self, other: PassResult) -> PassResult:
         return PassResult(
@@ -86,6 +92,7 @@ class PassResult:
             self.resp_sum + other.resp_sum,
             tuple(a + b for a, b in zip(self.stats, other.stats, strict=True)),
             tuple(a + b for a, b in zip(self.mix_stats, other.mix_stats, strict=True)),
+            tuple(a + b for a, b in zip(self.classes, other.classes, strict=True)),
         )
 
 
@@ -158,9 +165,19 @@ def e_step_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
     else:
         loglik = float(chunk.w @ obs_ll)
     mix_stats = _mix_statistics(mixing, params, chunk, mix_resp, mix_w, ZT)
+    classes = _classes(mix_resp, mix_w)
     wr = resp if chunk.w is None else resp * chunk.w
     stats = family.statistics(chunk, wr, params.component, cache)
-    return PassResult(loglik, wr.sum(axis=1), stats, mix_stats)
+    return PassResult(loglik, wr.sum(axis=1), stats, mix_stats, classes)
+
+
+def _classes(resp: np.ndarray, w) -> tuple:
+    """``(sum_o w_o log max_k r_ok, weighted counts of the most probable component)``."""
+    K, n = resp.shape
+    w = np.ones(n) if w is None else w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = np.log(resp.max(axis=0))
+    return (float(w @ top), np.bincount(np.argmax(resp, axis=0), weights=w, minlength=K))
 
 
 def given_chunk(chunk: Chunk, family, mixing, params, resp_fn: Callable) -> PassResult:
@@ -282,12 +299,8 @@ def classification_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
     probable component is k.
     """
     _, _, _, resp, w, _ = chunk_posteriors(chunk, family, mixing, params)
-    K = resp.shape[0]
-    w = np.ones(resp.shape[1]) if w is None else w
-    with np.errstate(divide="ignore"):
-        top = np.log(resp.max(axis=0))
-    hard = np.bincount(np.argmax(resp, axis=0), weights=w, minlength=K)
-    return PassResult(float(w @ top), resp @ w, (hard,))
+    top, hard = _classes(resp, w)
+    return PassResult(top, resp @ (np.ones(resp.shape[1]) if w is None else w), (hard,))
 
 
 def check_source_response(source, family, *, chunk_size: int) -> None:
@@ -336,6 +349,7 @@ class PassRunner:
         self.source, self.family, self.mixing = source, family, mixing
         self.chunk_size, self.n_jobs = chunk_size, n_jobs
         self.n_passes = 0
+        self._recent: list = []  # the last E-step results, for classification
         self.engine = engine
         if engine == "numba" and not compiled_pass_applies(source, family, mixing):
             self.engine = "numpy"
@@ -346,13 +360,13 @@ class PassRunner:
 
         X, y, w = self.source.arrays()
         st = self.source.standardization
-        loglik, resp_sum, A, b, c = gaussian_e_step(
+        loglik, resp_sum, A, b, c, top, hard = gaussian_e_step(
             X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
             self.source.fit_intercept, params.component.coef, params.component.sigma,
             self.mixing.log_weights(params)[:, 0], block_size=REDUCTION_BLOCK,
-            n_threads=self.n_jobs,
+            n_threads=self.n_jobs, with_classes=True,
         )
-        return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
+        return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
 
     @property
     def total_weight(self) -> float:
@@ -362,10 +376,14 @@ class PassRunner:
         """E-step pass at mixture parameters ``params``."""
         self.n_passes += 1
         if self.engine == "numba":
-            return self._compiled_evaluate(params)
-        family, mixing = self.family, self.mixing
-        return run_pass(self.source, lambda ch: e_step_chunk(ch, family, mixing, params),
-                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+            result = self._compiled_evaluate(params)
+        else:
+            family, mixing = self.family, self.mixing
+            result = run_pass(self.source,
+                              lambda ch: e_step_chunk(ch, family, mixing, params),
+                              chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+        self._recent = [*self._recent[-(_RECENT - 1):], (params, result)]
+        return result
 
     def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
         """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n), taken
@@ -386,7 +404,13 @@ class PassRunner:
                                                               self.source.n_design), gating)
 
     def classification(self, params) -> PassResult:
-        """Classification summaries at ``params`` (see :func:`classification_chunk`)."""
+        """Classification summaries at ``params`` (see :func:`classification_chunk`):
+        from a recent E-step pass at these very parameters when there was one (each
+        E-step gathers them on the way), else by one more pass."""
+        for seen, result in reversed(self._recent):
+            if seen is params and result.classes:
+                top, hard = result.classes
+                return PassResult(top, result.mix_stats[0], (hard,))
         self.n_passes += 1
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: classification_chunk(ch, family, mixing, params),

@@ -1,0 +1,185 @@
+# R side of benchmarks/compare_r_glm.py: flexmix fits of mixtures of GLMs on data written
+# by the Python script; prints one line per result, "RESULT {json}", for it to parse.
+#
+# Usage:
+#   Rscript benchmarks/compare_r_glm.R versions
+#   Rscript benchmarks/compare_r_glm.R fit FAMILY DATA N REPEATS PARAMS_IN
+#
+# FAMILY is poisson, binomial or gamma. DATA is a file of little-endian float64 in column
+# order: the response (y; for the binomial s and f), x1, x2, for the Poisson the exposure
+# t, then two columns of starting memberships (one-hot). PARAMS_IN holds a parameter set
+# as whitespace-separated numbers: K weights, for the Gamma K shapes, then K * 3
+# coefficients component by component (intercept first). With REPEATS > 1 a fit that
+# takes less than a second is repeated and the best time is reported.
+
+n_features <- 2L
+n_components <- 2L
+
+num <- function(x) {
+  x <- as.numeric(x)
+  s <- ifelse(is.finite(x), sprintf("%.17g", x), "null")
+  if (length(s) == 1L) s else paste0("[", paste(s, collapse = ","), "]")
+}
+str_json <- function(x) paste0("\"", gsub("\"", "'", x, fixed = TRUE), "\"")
+
+emit <- function(fields) {
+  body <- vapply(names(fields), function(nm) {
+    v <- fields[[nm]]
+    val <- if (is.character(v)) str_json(v) else if (is.logical(v)) tolower(as.character(v))
+           else num(v)
+    paste0(str_json(nm), ":", val)
+  }, character(1))
+  cat("RESULT {", paste(body, collapse = ","), "}\n", sep = "")
+  flush(stdout())
+}
+
+response_names <- function(family) if (family == "binomial") c("s", "f") else "y"
+
+read_data <- function(path, n, family) {
+  names <- c(response_names(family), paste0("x", seq_len(n_features)),
+             if (family == "poisson") "t", paste0("r", seq_len(n_components)))
+  con <- file(path, "rb")
+  on.exit(close(con))
+  v <- readBin(con, "double", n = n * length(names), size = 8L, endian = "little")
+  if (length(v) != n * length(names)) stop("data file has the wrong length")
+  m <- matrix(v, nrow = n, ncol = length(names), dimnames = list(NULL, names))
+  resp <- m[, paste0("r", seq_len(n_components)), drop = FALSE]
+  list(df = as.data.frame(m[, setdiff(names, colnames(resp)), drop = FALSE]),
+       resp = unname(resp))
+}
+
+read_params <- function(path, family) {
+  v <- scan(path, quiet = TRUE)
+  K <- n_components
+  p <- n_features + 1L
+  shape <- if (family == "gamma") v[K + 1:K] else NULL
+  first <- if (family == "gamma") 2L * K else K
+  list(weights = v[1:K], shape = shape,
+       coef = matrix(v[first + seq_len(K * p)], nrow = p, ncol = K))
+}
+
+# Observed-data log-likelihood sum_i log sum_k pi_k f_k(y_i), in log space, with the
+# densities of R's stats package: dpois (log link, offset log t), dbinom (logit link),
+# dgamma (inverse link, shape nu, scale mu / nu).
+direct_loglik <- function(df, family, par, offset = TRUE) {
+  Xd <- cbind(1, as.matrix(df[, paste0("x", seq_len(n_features))]))
+  logd <- sapply(seq_len(n_components), function(k) {
+    eta <- drop(Xd %*% par$coef[, k])
+    lf <- switch(family,
+      poisson = dpois(df$y, exp(eta + if (offset) log(df$t) else 0), log = TRUE),
+      binomial = dbinom(df$s, df$s + df$f, plogis(eta), log = TRUE),
+      gamma = dgamma(df$y, shape = par$shape[k], scale = 1 / eta / par$shape[k], log = TRUE))
+    log(par$weights[k]) + lf
+  })
+  m <- apply(logd, 1L, max)
+  sum(m + log(rowSums(exp(logd - m))))
+}
+
+# Run fit() once, or up to `repeats` times while it takes under a second; the wall and
+# CPU seconds of the fastest run, and the result.
+timed <- function(fit, repeats) {
+  best <- Inf
+  cpu <- NA
+  result <- NULL
+  for (r in seq_len(repeats)) {
+    gc()
+    t0 <- proc.time()
+    result <- fit()
+    used <- proc.time() - t0
+    if (used[["elapsed"]] < best) {
+      best <- used[["elapsed"]]
+      cpu <- used[["user.self"]] + used[["sys.self"]]
+    }
+    if (best >= 1) break
+  }
+  list(time = best, cpu = cpu, result = result)
+}
+
+task_versions <- function() {
+  ver <- function(pkg) if (requireNamespace(pkg, quietly = TRUE))
+    as.character(utils::packageVersion(pkg)) else "missing"
+  blas <- tryCatch(sessionInfo()$BLAS, error = function(e) "")
+  emit(list(task = "versions", r = R.version.string, flexmix = ver("flexmix"),
+            blas = if (is.null(blas)) "" else blas))
+}
+
+flexmix_params <- function(fit, family) {
+  par <- flexmix::parameters(fit)  # rows coef.(Intercept), coef.x1, coef.x2 (, shape)
+  p <- n_features + 1L
+  list(weights = flexmix::prior(fit),
+       shape = if (family == "gamma") par["shape", ] else NULL,
+       coef = par[seq_len(p), , drop = FALSE])
+}
+
+# The models compared. The Poisson offset goes to FLXMRglm(offset = ): flexmix 2.3-18
+# drops an offset() term of the formula without a word (model.matrix ignores it), which
+# the extra setting "offset() in the formula" shows.
+model_settings <- function(family, df) {
+  rhs <- paste(paste0("x", seq_len(n_features)), collapse = " + ")
+  switch(family,
+    poisson = list(
+      list(name = "FLXMRglm(offset = log(t))", formula = paste("y ~", rhs),
+           model = FLXMRglm(family = "poisson", offset = log(df$t))),
+      list(name = "offset(log(t)) in the formula", formula = paste("y ~", rhs,
+           "+ offset(log(t))"), model = FLXMRglm(family = "poisson"), only_default = TRUE)),
+    binomial = list(list(name = "cbind(s, f)", formula = paste("cbind(s, f) ~", rhs),
+                         model = FLXMRglm(family = "binomial"))),
+    gamma = list(list(name = "Gamma (inverse link)", formula = paste("y ~", rhs),
+                      model = FLXMRglm(family = "Gamma"))))
+}
+
+task_fit <- function(family, path, n, repeats, params_in) {
+  suppressPackageStartupMessages(library(flexmix))
+  d <- read_data(path, n, family)
+  controls <- list(
+    list(name = "default", control = list()),
+    list(name = "tolerance 1e-10", control = list(tolerance = 1e-10, iter.max = 100000L)))
+  for (m in model_settings(family, d$df)) {
+    for (ctl in controls) {
+      if (isTRUE(m$only_default) && ctl$name != "default") next
+      setting <- paste0(m$name, ", ", ctl$name)
+      # A matrix 'cluster' is taken as the starting posteriors as is (an integer vector
+      # would be softened to 0.9 / 0.1), so the first M-step sees the same hard assignment.
+      out <- tryCatch(
+        timed(function() flexmix(as.formula(m$formula), data = d$df, k = n_components,
+                                 model = m$model, cluster = d$resp, control = ctl$control),
+              repeats),
+        error = function(e) e)
+      if (inherits(out, "error")) {
+        emit(list(task = "flexmix", setting = setting, error = conditionMessage(out)))
+        next
+      }
+      fit <- out$result
+      k_left <- length(flexmix::prior(fit))
+      fields <- list(task = "flexmix", setting = setting, time = out$time, cpu = out$cpu,
+                     iter = fit@iter, converged = fit@converged,
+                     loglik = as.numeric(logLik(fit)), k = k_left,
+                     same_model = !isTRUE(m$only_default))
+      if (k_left == n_components) {
+        par <- flexmix_params(fit, family)
+        fields$weights <- par$weights
+        if (family == "gamma") fields$shape <- par$shape
+        fields$coef <- as.vector(par$coef)
+        fields$direct_loglik <- direct_loglik(d$df, family, par)
+        if (family == "poisson")
+          fields$direct_loglik_no_offset <- direct_loglik(d$df, family, par, offset = FALSE)
+      }
+      emit(fields)
+    }
+  }
+  if (!is.na(params_in) && file.exists(params_in)) {
+    emit(list(task = "evaluate", source = "regmix",
+              loglik = direct_loglik(d$df, family, read_params(params_in, family))))
+  }
+}
+
+args <- commandArgs(trailingOnly = TRUE)
+task <- if (length(args)) args[[1L]] else "versions"
+if (task == "versions") {
+  task_versions()
+} else if (task == "fit") {
+  task_fit(args[[2L]], args[[3L]], as.integer(args[[4L]]), as.integer(args[[5L]]),
+           if (length(args) >= 6L) args[[6L]] else NA)
+} else {
+  stop("unknown task: ", task)
+}
