@@ -125,6 +125,17 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     ----------
     n_components : int, default=2
         Number of components K.
+    family : str or family object, default="gaussian"
+        The component distribution: ``"gaussian"``, ``"poisson"``, ``"binomial"``,
+        ``"gamma"``, ``"negative_binomial"`` or ``"student_t"``, or an object such as
+        ``regmix.NegativeBinomial(size=2.0)`` or ``regmix.StudentT(df=4.0)`` (known
+        dispersion). GLM components take one IRLS step per EM iteration; Student-t
+        components are the robust mixture of regressions.
+    link : str, optional
+        The link function where the family offers a choice (``"log"``/``"identity"``
+        for the Poisson, ``"logit"``/``"probit"``/``"cloglog"`` for the binomial,
+        ``"log"``/``"inverse"``/``"identity"`` for the Gamma); by default log, logit,
+        log and log.
     formula : str, optional
         A model formula (formulaic syntax), e.g. ``"y ~ x + I(x**2) + C(group)"``.
         Then ``fit(data)`` takes a data frame and the response from the left-hand side
@@ -168,6 +179,14 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         abandoned, :class:`~regmix.DegenerateFitError` is raised.
     var_floor : float, default=1e-8
         Lower bound on every ``sigma_k^2``, relative to the variance of ``y``.
+    common_coef : list of str, optional
+        Coefficients shared by all components (``"intercept"`` or feature names;
+        flexmix's ``fixed = ~ x``).
+    fixed_coef : dict, optional
+        Known coefficients, ``{name: value}`` (the same for all components) or
+        ``{name: [v_1, ..., v_K]}``; they are not estimated.
+    equal_variance : bool, default=False
+        One ``sigma`` for all components (Gaussian and Student-t families).
     init_sample_size : int or None, default=20000
         With more than twice this many rows, every start (and its initialisation) is run
         to convergence on a random subsample of about this many rows, and only the best
@@ -210,9 +229,22 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
     intercept_ : ndarray of shape (n_components,)
         Intercepts (zeros when ``fit_intercept=False``).
     sigma_ : ndarray of shape (n_components,)
-        Noise standard deviations.
+        Noise standard deviations (Gaussian), scales (Student-t).
+    df_, shape_, size_ : ndarray of shape (n_components,)
+        The family's other parameters where it has them: Student-t degrees of freedom,
+        Gamma shape (``Var = mu^2 / shape``), negative-binomial size (``Var = mu +
+        mu^2 / size``).
+    family_ : family object
+        The family the model was fitted with.
+    gating_coef_ : ndarray of shape (n_components, 1 + q) or None
+        With concomitant variables: the multinomial-logit gating coefficients (intercept
+        first, the first component's row zero); None otherwise.
+    n_groups_ : int or None
+        Groups in the training data of a grouped fit (the information criteria count
+        them as the observations).
     weights_ : ndarray of shape (n_components,)
-        Mixing proportions; components are ordered by decreasing weight.
+        Mixing proportions (with concomitant variables: the components' shares of the
+        posterior probabilities); components are ordered by decreasing weight.
     log_likelihood_ : float
         Observed-data log-likelihood of the training data at the fitted parameters.
     log_likelihood_history_ : ndarray
