@@ -268,16 +268,20 @@ class RegressionMixture(RegressorMixin, BaseEstimator):
         Sum of the sample weights in fit (``n_samples_fit_`` without weights).
     information_ : ndarray or None
         Observed information (minus the analytic Hessian of the observed-data
-        log-likelihood) at the fitted parameters, in the unconstrained parametrisation
-        ``(beta_1, log sigma_1, ..., beta_K, log sigma_K, eta_2, ..., eta_K)`` with
-        ``pi = softmax(0, eta)``. :meth:`covariance_matrix` maps its inverse to the
-        natural parameters. None when ``compute_se=False``.
+        log-likelihood) at the fitted parameters, in the free unconstrained parameters:
+        per component the coefficients and the logarithms of the family's estimated
+        parameters (``(beta_1, log sigma_1, ..., beta_K, log sigma_K)`` for Gaussian
+        components), then ``eta_2, ..., eta_K`` with ``pi = softmax(0, eta)`` (or the
+        gating coefficients of components 2..K); under constraints the shared and
+        known parameters are counted once or not at all. :meth:`covariance_matrix` maps
+        its inverse to the natural parameters. None when ``compute_se=False``.
     n_passes_ : int
         Passes over the data made by the whole fit (every start, initialisation and
         rejected extrapolations included): the fit's cost in units of one read of X.
     n_parameters_ : int
-        Free parameters, ``K * p + K + (K - 1)`` with ``p`` coefficients per component
-        (intercept included).
+        Free parameters: ``K * p + K + (K - 1)`` for Gaussian components with ``p``
+        coefficients each (intercept included); in general the estimated coefficients,
+        family parameters and mixing (or gating) parameters.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
