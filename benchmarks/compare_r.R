@@ -15,23 +15,12 @@
 n_features <- 5L
 n_components <- 3L
 
-num <- function(x) {
-  x <- as.numeric(x)
-  s <- ifelse(is.finite(x), sprintf("%.17g", x), "null")
-  if (length(s) == 1L) s else paste0("[", paste(s, collapse = ","), "]")
-}
-str_json <- function(x) paste0("\"", gsub("\"", "'", x, fixed = TRUE), "\"")
-
-emit <- function(fields) {
-  body <- vapply(names(fields), function(nm) {
-    v <- fields[[nm]]
-    val <- if (is.character(v)) str_json(v) else if (is.logical(v)) tolower(as.character(v))
-           else num(v)
-    paste0(str_json(nm), ":", val)
-  }, character(1))
-  cat("RESULT {", paste(body, collapse = ","), "}\n", sep = "")
-  flush(stdout())
-}
+# The shared helpers (num, str_json, emit, timed), next to this script.
+local({
+  args <- commandArgs(trailingOnly = FALSE)
+  here <- dirname(sub("^--file=", "", args[grep("^--file=", args)][1]))
+  source(file.path(here, "compare_r_common.R"))
+})
 
 read_data <- function(path, n) {
   n_cols <- 1L + n_features + n_components
@@ -59,26 +48,6 @@ direct_loglik <- function(y, X, par) {
     log(par$weights[k]) + dnorm(y, drop(Xd %*% par$coef[, k]), par$sigma[k], log = TRUE))
   m <- apply(logd, 1L, max)
   sum(m + log(rowSums(exp(logd - m))))
-}
-
-# Run fit() once, or up to `repeats` times while it takes under a second; the wall and
-# CPU seconds of the fastest run, and the result.
-timed <- function(fit, repeats) {
-  best <- Inf
-  cpu <- NA
-  result <- NULL
-  for (r in seq_len(repeats)) {
-    gc()
-    t0 <- proc.time()
-    result <- fit()
-    used <- proc.time() - t0
-    if (used[["elapsed"]] < best) {
-      best <- used[["elapsed"]]
-      cpu <- used[["user.self"]] + used[["sys.self"]]
-    }
-    if (best >= 1) break
-  }
-  list(time = best, cpu = cpu, result = result)
 }
 
 task_versions <- function() {

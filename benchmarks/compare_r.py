@@ -216,17 +216,22 @@ def regmix_rows(n, X, y, resp, repeats: int):
     return rows, first
 
 
-def regmix_source() -> str:
-    """The regmix checkout (commit, uncommitted changes) and the data-pass engines."""
+def checkout() -> str:
+    """The regmix checkout: its commit, and whether src/ has uncommitted changes."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "src"],
                                capture_output=True, text=True, check=True).stdout.strip()
-        where = f"commit {commit}{' with uncommitted changes in src/' if dirty else ''}"
+        return f"commit {commit}{' with uncommitted changes in src/' if dirty else ''}"
     except (OSError, subprocess.CalledProcessError):
-        where = "not a git checkout"
+        return "not a git checkout"
+
+
+def regmix_source() -> str:
+    """The regmix checkout (commit, uncommitted changes) and the data-pass engines."""
+    where = checkout()
     try:
         import numba
 
@@ -242,9 +247,10 @@ class RError(RuntimeError):
     pass
 
 
-def run_r(rscript: str, args: list, timeout: float | None = None) -> list[dict]:
-    """Run compare_r.R; return its RESULT lines as dicts."""
-    cmd = [rscript, "--vanilla", str(R_SCRIPT), *map(str, args)]
+def run_r(rscript: str, args: list, timeout: float | None = None,
+          script: Path = R_SCRIPT) -> list[dict]:
+    """Run an R script (compare_r.R by default); return its RESULT lines as dicts."""
+    cmd = [rscript, "--vanilla", str(script), *map(str, args)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     results = [json.loads(line[len("RESULT "):]) for line in proc.stdout.splitlines()
                if line.startswith("RESULT ")]
@@ -254,11 +260,11 @@ def run_r(rscript: str, args: list, timeout: float | None = None) -> list[dict]:
     return results
 
 
-def r_versions(rscript: str | None) -> dict | None:
+def r_versions(rscript: str | None, script: Path = R_SCRIPT) -> dict | None:
     if rscript is None:
         return None
     try:
-        return run_r(rscript, ["versions"], timeout=120)[0]
+        return run_r(rscript, ["versions"], timeout=120, script=script)[0]
     except (RError, OSError, subprocess.SubprocessError, IndexError):
         return None
 

@@ -59,14 +59,11 @@ Without Rscript (or without flexmix) it prints the regmix rows only, with a note
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +72,22 @@ import numpy as np
 
 from regmix import RegressionMixture
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_r import RError, checkout, fmt, timed  # noqa: E402  (shared helpers)
+from compare_r import r_versions as _r_versions  # noqa: E402
+from compare_r import run_r as _run_r  # noqa: E402
+
 K = 2
 R_SCRIPT = Path(__file__).resolve().with_name("compare_r_glm.R")
+
+
+def run_r(rscript: str, args: list, timeout: float | None = None) -> list[dict]:
+    """Run compare_r_glm.R; return its RESULT lines as dicts."""
+    return _run_r(rscript, args, timeout, script=R_SCRIPT)
+
+
+def r_versions(rscript: str | None) -> dict | None:
+    return _r_versions(rscript, script=R_SCRIPT)
 
 
 @dataclass(frozen=True)
@@ -216,20 +227,6 @@ def regmix_loglik(setup: Setup, data: Data, params: Params) -> float:
         return float(model.fit(data.X, data.y, offset=data.offset).log_likelihood_)
 
 
-def timed(fit, repeats: int):
-    """Wall and CPU seconds of the fastest ``fit()`` (repeated while under a second)."""
-    best, cpu, result = np.inf, np.nan, None
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        result = fit()
-        wall, used = time.perf_counter() - t, time.process_time() - c
-        if wall < best:
-            best, cpu = wall, used
-        if best >= 1.0:
-            break
-    return best, cpu, result
-
-
 def warm_up(families) -> None:
     """One small fit per family, so that no timed fit pays for first-call costs."""
     for family in families:
@@ -265,45 +262,12 @@ def regmix_rows(setup: Setup, n: int, data: Data, repeats: int):
 
 def regmix_source() -> str:
     """The regmix checkout (commit, uncommitted changes) and the data-pass engine."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "src"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        where = f"commit {commit}{' with uncommitted changes in src/' if dirty else ''}"
-    except (OSError, subprocess.CalledProcessError):
-        where = "not a git checkout"
+    where = checkout()
     return (f"{where}; engine='numpy' (no compiled kernel) for every fit; "
             f"threads = {os.cpu_count()}")
 
 
 # ---------------------------------------------------------------------------- R
-class RError(RuntimeError):
-    pass
-
-
-def run_r(rscript: str, args: list, timeout: float | None = None) -> list[dict]:
-    """Run compare_r_glm.R; return its RESULT lines as dicts."""
-    cmd = [rscript, "--vanilla", str(R_SCRIPT), *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    results = [json.loads(line[len("RESULT "):]) for line in proc.stdout.splitlines()
-               if line.startswith("RESULT ")]
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        raise RError(f"Rscript {args[0]} failed: {' | '.join(tail)}")
-    return results
-
-
-def r_versions(rscript: str | None) -> dict | None:
-    if rscript is None:
-        return None
-    try:
-        return run_r(rscript, ["versions"], timeout=120)[0]
-    except (RError, OSError, subprocess.SubprocessError, IndexError):
-        return None
-
-
 def flexmix_rows(rscript, setup: Setup, n, data_file, params_in, repeats):
     results = run_r(rscript, ["fit", setup.family, data_file, n, repeats, params_in])
     rows, fits, evaluated = [], [], None
@@ -330,12 +294,6 @@ def flexmix_rows(rscript, setup: Setup, n, data_file, params_in, repeats):
 
 
 # ---------------------------------------------------------------------------- output
-def fmt(v, spec: str) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return ""
-    return format(v, spec)
-
-
 def print_table(rows: list[Row]) -> None:
     best = {}
     for r in rows:
