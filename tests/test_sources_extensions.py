@@ -159,12 +159,12 @@ def test_dask_formula_refuses_what_it_cannot_encode():
         RegressionMixture(2, formula="y ~ x + offset(x)").fit(ddf)
     with pytest.raises(ValueError, match="dask DataFrame"):
         RegressionMixture(2, formula="y ~ x").fit(da.from_array(frame[["x"]].to_numpy()))
-    import regmix.estimator as est
+    import regmix._inputs as est
 
-    small = est._DASK_FORMULA_SAMPLE
+    small = est.DASK_FORMULA_SAMPLE
     try:
-        est._DASK_FORMULA_SAMPLE = 100  # the sample misses the last partition's level
+        est.DASK_FORMULA_SAMPLE = 100  # the sample misses the last partition's level
         with pytest.raises(ValueError, match="new"):
             RegressionMixture(2, formula="y ~ x + C(g)").fit(ddf)
     finally:
-        est._DASK_FORMULA_SAMPLE = small
+        est.DASK_FORMULA_SAMPLE = small
