@@ -715,3 +715,30 @@ def test_fit_does_not_mutate_two_column_response():
     before = two.copy()
     _fit("binomial", Xb, two, offset=np.zeros(400))
     np.testing.assert_array_equal(two, before)
+
+
+def test_gamma_with_a_known_shape_is_an_exponential_mixture(tmp_path):
+    from scipy import special, stats
+
+    import regmix
+    from regmix.datasets import make_family_mixture
+
+    X, y, _, _ = make_family_mixture(600, "gamma", coef=[[0.8], [-0.6]], intercept=[0.2, 1.5],
+                                     extra={"shape": [1.0, 1.0]}, random_state=5)
+    fixed = RegressionMixture(2, family=regmix.Gamma(shape=1.0), random_state=0).fit(X, y)
+    free = RegressionMixture(2, family="gamma", random_state=0).fit(X, y)
+    assert np.all(fixed.shape_ == 1.0)
+    assert fixed.n_parameters_ == free.n_parameters_ - 2
+    assert fixed.log_likelihood_ <= free.log_likelihood_ + 1e-8
+    mu = np.exp(fixed.intercept_ + X @ fixed.coef_.T)  # (n, K)
+    direct = special.logsumexp(np.log(fixed.weights_) + stats.expon.logpdf(y[:, None], scale=mu),
+                               axis=1).sum()
+    assert fixed.log_likelihood_ == pytest.approx(direct, rel=1e-10)
+    assert "shape" not in fixed.coef_table().index.get_level_values("parameter")
+    path = tmp_path / "exp.json"
+    fixed.save(path)
+    loaded = regmix.load(path)
+    assert loaded.family_.shape == 1.0
+    assert np.array_equal(loaded.predict(X), fixed.predict(X))
+    refit = loaded.set_params(warm_start=False).fit(X, y)
+    assert np.all(refit.shape_ == 1.0)

@@ -418,7 +418,7 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
 def family_to_dict(family) -> dict:
     """A JSON-safe description of a family object (see :func:`family_from_dict`)."""
     d = {"name": family.name, "link": family.link_name}
-    for option in ("df", "size", "var_floor"):
+    for option in ("df", "size", "shape", "var_floor"):
         if hasattr(family, option):
             d[option] = getattr(family, option)
     return d
@@ -436,7 +436,9 @@ def family_from_dict(d) -> object:
         return StudentT(df=d.get("df"), var_floor=d.get("var_floor", 1e-8))
     if name == "negative_binomial":
         return NegativeBinomial(size=d.get("size"), link=link)
-    classes = {"poisson": Poisson, "binomial": Binomial, "gamma": GammaFamily}
+    if name == "gamma":
+        return GammaFamily(link=link, shape=d.get("shape"))
+    classes = {"poisson": Poisson, "binomial": Binomial}
     if name not in classes:
         raise ValueError(f"unknown family {name!r}")
     return classes[name](link=link)

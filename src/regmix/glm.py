@@ -426,12 +426,28 @@ class GammaFamily(GLMFamily):
     link : {"log", "inverse", "identity"}, default="log"
         The log link keeps every mean positive; it is what flexmix's users of Gamma
         mixtures usually choose (R's canonical link for the Gamma is the inverse).
+    shape : float, optional
+        A known shape, the same for every component (``shape=1``: exponential
+        components); None (default) estimates one shape per component by maximum
+        likelihood.
     """
 
     name = "gamma"
     label = "Gamma"
     allowed_links = ("log", "inverse", "identity")
     extra_names = ("shape",)
+
+    def __init__(self, link: str | None = None, shape: float | None = None) -> None:
+        super().__init__(link)
+        if shape is not None and not (np.isfinite(shape) and shape > 0):
+            raise ValueError(f"shape must be a positive number or None; got {shape!r}")
+        self.shape = None if shape is None else float(shape)
+
+    def __repr__(self) -> str:
+        return f"GammaFamily(link={self.link_name!r}, shape={self.shape!r})"
+
+    def free_extra(self):
+        return np.array([self.shape is None])
 
     def loglik(self, y, eta, mu, extra, trials):
         nu = extra[:, 0]
@@ -450,7 +466,7 @@ class GammaFamily(GLMFamily):
         return y
 
     def default_extra(self):
-        return np.ones(1)
+        return np.array([1.0 if self.shape is None else self.shape])
 
     def extra_statistics(self, y, mu, extra, trials, wr):
         t = np.log(y / mu) - y / mu

@@ -467,7 +467,7 @@ def _family(model: RegressionMixture, fitted: Mapping[str, Any], source: str):
     if family.name != model.family:
         raise ValueError(f"{source} is damaged: the family {family.name!r} differs from the "
                          f"estimator's {model.family!r}")
-    if any(getattr(family, o, None) is not None for o in ("df", "size")):
+    if any(getattr(family, o, None) is not None for o in ("df", "size", "shape")):
         model.family = family
     return family
 
