@@ -75,9 +75,10 @@ class PassResult:
         The mixing model's statistics (for constant weights the summed posterior
         probabilities of the rows, or of the groups for grouped data).
     classes : tuple
-        Of an E-step pass: ``(sum_o w_o log max_k r_ok, hard counts (K,))`` over the
-        observations (rows, or groups), the classification summaries of
-        :func:`classification_chunk`, gathered on the way.
+        Of a compiled E-step pass: ``(sum_i w_i log max_k r_ik, hard counts (K,))``, the
+        classification summaries of :func:`classification_chunk`, which the kernel
+        gathers on the way at no cost (the numpy pass leaves them empty: computing them
+        in every pass would cost more than the one classification pass at the end).
     """
 
     loglik: float
@@ -165,10 +166,9 @@ def e_step_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
     else:
         loglik = float(chunk.w @ obs_ll)
     mix_stats = _mix_statistics(mixing, params, chunk, mix_resp, mix_w, ZT)
-    classes = _classes(mix_resp, mix_w)
     wr = resp if chunk.w is None else resp * chunk.w
     stats = family.statistics(chunk, wr, params.component, cache)
-    return PassResult(loglik, wr.sum(axis=1), stats, mix_stats, classes)
+    return PassResult(loglik, wr.sum(axis=1), stats, mix_stats)
 
 
 def _classes(resp: np.ndarray, w) -> tuple:
@@ -405,8 +405,8 @@ class PassRunner:
 
     def classification(self, params) -> PassResult:
         """Classification summaries at ``params`` (see :func:`classification_chunk`):
-        from a recent E-step pass at these very parameters when there was one (each
-        E-step gathers them on the way), else by one more pass."""
+        from a recent compiled E-step pass at these very parameters when there was one
+        (the kernel gathers them on the way), else by one more pass."""
         for seen, result in reversed(self._recent):
             if seen is params and result.classes:
                 top, hard = result.classes
