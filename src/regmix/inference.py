@@ -241,21 +241,6 @@ def observed_information(
     return 0.5 * (info + info.T)
 
 
-def observed_information_from_source(weights, coef_full, sigma, source,
-                                     chunk_size: int = 8192, family=None) -> np.ndarray:
-    """:func:`observed_information` with the rows read from a row source.
-
-    ``source`` is an unstandardised row source (:class:`regmix.data.ArrayData`, a
-    Parquet or a Dask source) serving the design in user units, so that no full design
-    matrix with an intercept column is ever built; on a Dask source the sums are
-    computed on the workers. ``family`` (Gaussian by default) gives the component
-    densities; ``sigma`` then holds the family's extras (K, m) in natural units, the
-    fixed ones included, and the information is taken in ``(coef, log free extras)``
-    per component.
-    """
-    return family_information(family, weights, coef_full, sigma, source, chunk_size)
-
-
 def family_information(family, weights, coef_full, extra, source,
                        chunk_size: int = 8192) -> np.ndarray:
     """Observed information of a mixture of any family, from a user-unit row source.
