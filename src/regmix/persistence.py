@@ -157,6 +157,7 @@ def _fitted_to_dict(model: RegressionMixture) -> dict[str, Any]:
         "extra_": _floats(model._extra),
         "weights_": _floats(model.weights_),
         "fit_offset": bool(getattr(model, "_fit_offset", False)),
+        "fit_trials": bool(getattr(model, "_fit_trials", False)),
         "gating_coef_": (None if getattr(model, "gating_coef_", None) is None
                          else _floats(model.gating_coef_)),
         "gating_names": getattr(model, "_gating_names", None),
@@ -406,6 +407,7 @@ def _set_fitted(model: RegressionMixture, fitted: Mapping[str, Any], source: str
         model._extra = _array(fitted, "sigma_", (K,), source)[:, None]
     model._set_extra_attributes()
     model._fit_offset = bool(fitted.get("fit_offset", False))
+    model._fit_trials = bool(fitted.get("fit_trials", False))
     model.weights_ = _array(fitted, "weights_", (K,), source)
     names = fitted.get("gating_names")
     if names is not None and (not isinstance(names, list)
