@@ -262,3 +262,24 @@ def test_summary_and_coef_table_survive_a_round_trip(tmp_path):
     loaded, _ = _round_trip(model, tmp_path)
     pd.testing.assert_frame_equal(loaded.coef_table(), model.coef_table())
     assert str(loaded.summary()) == str(model.summary())
+
+
+def test_format_version_1_files_are_read_as_gaussian_models(fitted, data, tmp_path):
+    """A file of the first format (Gaussian components, ``sigma_``, no family) loads."""
+    X, y = data
+    content = json.loads(json.dumps(model_to_dict(fitted)))
+    content["format_version"] = 1
+    fitted_part = content["fitted"]
+    fitted_part["sigma_"] = [row[0] for row in fitted_part.pop("extra_")]
+    for key in ("family", "fit_offset", "fit_trials", "gating_coef_", "gating_names",
+                "n_groups_"):
+        fitted_part.pop(key)
+    for key in ("family", "link", "common_coef", "fixed_coef", "equal_variance"):
+        content["estimator_params"].pop(key)
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(content))
+    old = load(path)
+    assert old.family_.name == "gaussian"
+    assert _same_bits(old.sigma_, fitted.sigma_)
+    assert _same_bits(old.predict(X), fitted.predict(X))
+    assert old.log_likelihood(X, y) == fitted.log_likelihood(X, y)
