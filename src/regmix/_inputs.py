@@ -32,31 +32,28 @@ def is_dask_collection(obj) -> bool:
     return type(obj).__module__.startswith("dask") and hasattr(obj, "__dask_graph__")
 
 
-def response_units(source, family):
-    """The row source with its response left unstandardised when the family's response
-    is not a location-scale quantity (counts, proportions, positive values)."""
-    if family.location_scale:
-        return source
+def _restandardized(source, **changes):
+    """A shallow copy of the row source whose standardisation has ``changes``."""
     import copy
     import dataclasses
 
-    st = source.standardization
-    if st.y_loc == 0.0 and st.y_scale == 1.0:
-        return source
     new = copy.copy(source)
-    new.standardization = dataclasses.replace(st, y_loc=0.0, y_scale=1.0)
+    new.standardization = dataclasses.replace(source.standardization, **changes)
     return new
+
+
+def response_units(source, family):
+    """The row source with its response left unstandardised when the family's response
+    is not a location-scale quantity (counts, proportions, positive values)."""
+    st = source.standardization
+    if family.location_scale or (st.y_loc == 0.0 and st.y_scale == 1.0):
+        return source
+    return _restandardized(source, y_loc=0.0, y_scale=1.0)
 
 
 def uncentred(source):
     """The row source with uncentred features (scaled only), for intercept constraints."""
-    import copy
-    import dataclasses
-
-    st = source.standardization
-    new = copy.copy(source)
-    new.standardization = dataclasses.replace(st, x_loc=np.zeros_like(st.x_loc))
-    return new
+    return _restandardized(source, x_loc=np.zeros_like(source.standardization.x_loc))
 
 
 class Rows(NamedTuple):

@@ -196,6 +196,14 @@ def scale_update(A, b, c, delta, resp_sum, live, constraints, var_floor) -> np.n
     return np.sqrt(np.maximum(var, var_floor))
 
 
+def linear_predictor(coef: np.ndarray, XT: np.ndarray, offset=None) -> np.ndarray:
+    """``eta = coef @ XT + offset``, shape (K, n): every family's linear predictor."""
+    eta = coef @ XT
+    if offset is not None:
+        eta += offset
+    return eta
+
+
 def weighted_moments(XT: np.ndarray, wr: np.ndarray, resid: np.ndarray):
     """``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` for weights ``wr`` and residuals ``resid``
     (both (K, n)): the statistics of a weighted least-squares step per component."""
@@ -271,10 +279,7 @@ class Gaussian:
 
     def linear_predictor(self, params, XT: np.ndarray, offset=None) -> np.ndarray:
         """``eta = coef @ XT + offset``, shape (K, n)."""
-        eta = params.coef @ XT
-        if offset is not None:
-            eta += offset
-        return eta
+        return linear_predictor(params.coef, XT, offset)
 
     def mean(self, params: GaussianParams, XT: np.ndarray, offset=None) -> np.ndarray:
         """Component means, shape (K, n)."""

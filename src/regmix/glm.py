@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .families import ComponentParams, weighted_moments
+from .families import ComponentParams, linear_predictor, weighted_moments
 from .links import get_link
 
 __all__ = ["Binomial", "GammaFamily", "GLMFamily", "NegativeBinomial", "Poisson",
@@ -173,10 +173,7 @@ class GLMFamily:
                                                     (params.n_components, 1)))
 
     def linear_predictor(self, params, XT: np.ndarray, offset=None) -> np.ndarray:
-        eta = params.coef @ XT
-        if offset is not None:
-            eta += offset
-        return eta
+        return linear_predictor(params.coef, XT, offset)
 
     def mean(self, params, XT: np.ndarray, offset=None) -> np.ndarray:
         """Component means on the response scale, shape (K, n)."""

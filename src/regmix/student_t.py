@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .families import ComponentParams, scale_update, weighted_moments
+from .families import ComponentParams, linear_predictor, scale_update, weighted_moments
 
 __all__ = ["StudentT"]
 
@@ -119,10 +119,7 @@ class StudentT:
         return ComponentParams(params.coef, extra)
 
     def linear_predictor(self, params, XT, offset=None):
-        eta = params.coef @ XT
-        if offset is not None:
-            eta += offset
-        return eta
+        return linear_predictor(params.coef, XT, offset)
 
     def mean(self, params, XT, offset=None):
         return self.linear_predictor(params, XT, offset)
