@@ -17,14 +17,20 @@ Layout of the computation:
   contiguous buffer, so that every loop over rows vectorises.
 * Every sum over the rows ``t`` of a tile (``sum_t u_t v_t Y_rt`` for one to eight rows
   ``r`` of a tile buffer ``Y``) is computed by a small LLVM intrinsic in eight independent
-  lanes (lane ``l`` takes rows ``l, l + 8, ...``) that are then added pairwise; rows past
-  the last multiple of eight are added one by one, and the tile's sum is added to the
-  block's. The order of every floating-point operation is fixed by the code (no
-  fast-math, no contraction or reassociation by the compiler), so the result does not
-  depend on the vector width the compiler picks either.
+  lanes (lane ``l`` takes rows ``l, l + 8, ...``, each term added by a fused multiply-add)
+  that are then added pairwise; rows past the last multiple of eight are added one by
+  one, and the tile's sum is added to the block's. The order of every floating-point
+  operation is fixed by the code (no fast-math, no contraction or reassociation by the
+  compiler; fused multiply-adds only where the code asks for ``llvm.fma``, which rounds
+  once on every machine), so the result does not depend on the vector width the
+  compiler picks either.
 * ``exp`` and ``log`` are evaluated in plain IEEE arithmetic (a Taylor / atanh series
   after an exact range reduction, within two units in the last place) rather than by the
-  C library, so that they vectorise too (``exp`` eight lanes at a time in an intrinsic).
+  C library, so that they vectorise too (``exp`` eight lanes at a time in an intrinsic,
+  its polynomial by fused multiply-adds).
+* The classification summaries cost no extra ``exp`` or ``log``: the most probable
+  component of a row is the one with the largest log-density, whose scaled density is
+  ``exp(0) = 1``, so the largest responsibility is the reciprocal of the row's sum.
 
 numba is imported only when the kernel is first needed. The compiled code is cached on
 disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
@@ -119,11 +125,18 @@ def _build() -> SimpleNamespace:
     def is_array(a, ndim):
         return isinstance(a, types.Array) and a.ndim == ndim and a.layout == "C"
 
+    def _fma_function(builder, vec):
+        # llvm.fma on _LANES lanes: a * b + c rounded once, on every machine.
+        return cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{_LANES}f64"
+        )
+
     def make_dots(n_rows):
         # dots(u, v, Y, row0, m, acc, q): for r < n_rows,
         #     acc[q + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t],
         # the sum over the rows below the last multiple of _LANES taken in _LANES vector
-        # lanes that are then added pairwise, the remaining rows added one by one after.
+        # lanes (one fused multiply-add per term) that are then added pairwise, the
+        # remaining rows added one by one after.
         @intrinsic
         def dots(typingctx, u, v, Y, row0, m, acc, q):
             if not (is_array(u, 1) and is_array(v, 1) and is_array(Y, 2) and is_array(acc, 1)):
@@ -157,11 +170,13 @@ def _build() -> SimpleNamespace:
                     return builder.load(builder.bitcast(builder.gep(ptr, [i]), ty), align=8)
 
                 step = ir.Constant(i64, _LANES)
+                fma = _fma_function(builder, vec)
                 with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n8, step) as (i, _):
                     x = builder.fmul(load(ua.data, i, pvec), load(va.data, i, pvec))
                     for r in range(n_rows):
-                        prod = builder.fmul(x, load(rows[r], i, pvec))
-                        builder.store(builder.fadd(builder.load(accs[r]), prod), accs[r])
+                        total = builder.call(fma, [x, load(rows[r], i, pvec),
+                                                   builder.load(accs[r])])
+                        builder.store(total, accs[r])
                 sums = []
                 for r in range(n_rows):
                     v = builder.load(accs[r])
@@ -174,8 +189,8 @@ def _build() -> SimpleNamespace:
                 with cgutils.for_range_slice(builder, n8, mv, one) as (i, _):
                     x = builder.fmul(load(ua.data, i, pdbl), load(va.data, i, pdbl))
                     for r in range(n_rows):
-                        prod = builder.fmul(x, load(rows[r], i, pdbl))
-                        builder.store(builder.fadd(builder.load(sums[r]), prod), sums[r])
+                        total = builder.fma(x, load(rows[r], i, pdbl), builder.load(sums[r]))
+                        builder.store(total, sums[r])
                 acc_a = context.make_array(signature.args[5])(context, builder, av)
                 for r in range(n_rows):
                     target = builder.gep(acc_a.data, [builder.add(q, ir.Constant(i64, r))])
@@ -213,9 +228,10 @@ def _build() -> SimpleNamespace:
         r = builder.fsub(
             builder.fsub(xc, builder.fmul(nf, splat(_LN2_HI))), builder.fmul(nf, splat(_LN2_LO))
         )
+        fma = _fma_function(builder, vec)
         s = splat(_E13)
         for coefficient in (_E12, _E11, _E10, _E9, _E8, _E7, _E6, _E5, _E4, _E3, 0.5, 1.0, 1.0):
-            s = builder.fadd(splat(coefficient), builder.fmul(r, s))
+            s = builder.call(fma, [r, s, splat(coefficient)])
         n = builder.fptosi(nf, i64v)
         h = builder.ashr(n, splat(1, i64v))
         bias, shift = splat(1023, i64v), splat(52, i64v)
@@ -344,7 +360,7 @@ def _build() -> SimpleNamespace:
         # sum w log max_k r and the hard counts per component
         n_acc = K * stride + 2 + K
         acc = np.zeros(n_acc)
-        rmax = np.empty(_TILE)
+        top = np.empty((1, _TILE))  # per-row log of the largest responsibility
         rarg = np.zeros(_TILE, dtype=np.int64)
         Z = np.empty((p, _TILE))  # standardised design, one row per column
         E = np.empty((K, _TILE))  # means, then residuals
@@ -417,6 +433,7 @@ def _build() -> SimpleNamespace:
                         v = lk - v * v
                         dk[t] = v
                         mx[t] = v
+                        rarg[t] = 0
                 else:
                     for t in range(m):
                         e = yt[t] - ek[t]
@@ -424,34 +441,29 @@ def _build() -> SimpleNamespace:
                         v = e * sk
                         v = lk - v * v
                         dk[t] = v
-                        mx[t] = v if v > mx[t] else mx[t]
+                        bigger = v > mx[t]
+                        mx[t] = v if bigger else mx[t]
+                        rarg[t] = k if bigger else rarg[t]
             # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
             for t in range(m):
                 v = mx[t]
                 mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
             _exp_rows(D, mx, inv, m)
             ll0 = ll[0]
+            top0 = top[0]
             for t in range(m):
                 s = inv[t]
-                ll0[t] = _log(s) + mx[t]
+                ls = _log(s)
+                ll0[t] = ls + mx[t]
+                top0[t] = -ls
                 inv[t] = 1.0 / s
             _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
-            # classification: the largest responsibility of each row and its component
+            # Classification: the most probable component is the one with the largest
+            # log-density (its density above is exp(0) = 1), so the largest
+            # responsibility is 1 / sum and its log is -log(sum).
+            _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
             for t in range(m):
-                rmax[t] = -1.0
-                rarg[t] = 0
-            for k in range(K):
-                dk = D[k]
-                for t in range(m):
-                    r = dk[t] * inv[t]
-                    if r > rmax[t]:
-                        rmax[t] = r
-                        rarg[t] = k
-            cl = 0.0
-            for t in range(m):
-                cl += wt[t] * _log(rmax[t])
                 acc[K * stride + 2 + rarg[t]] += wt[t]
-            acc[K * stride + 1] += cl
             for k in range(K):
                 dk = D[k]
                 ek = E[k]
