@@ -108,10 +108,7 @@ def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: Mixtu
     """
     if min(p0.weights.min(), p1.weights.min(), p2.weights.min()) <= 0:
         return 1.0, None
-    v0, v1, v2 = (
-        np.concatenate([mixing.to_vector(p), family.to_vector(p.component)])
-        for p in (p0, p1, p2)
-    )
+    v0, v1, v2 = (param_vector(family, mixing, p) for p in (p0, p1, p2))
     r = v1 - v0
     v = v2 - v1 - r
     norm_v = np.linalg.norm(v)
@@ -123,13 +120,64 @@ def _extrapolate(family, mixing, p0: MixtureParams, p1: MixtureParams, p2: Mixtu
     vec = v0 + 2.0 * step * r + step * step * v
     if not np.all(np.isfinite(vec)):
         return step, None
-    m = mixing.vector_size(p0)
-    weights, gating = mixing.from_vector(vec[:m], p0)
-    return step, MixtureParams(weights, family.from_vector(vec[m:], p0.component), gating)
+    return step, params_from_vector(family, mixing, vec, p0)
+
+
+def param_vector(family, mixing, params: MixtureParams) -> np.ndarray:
+    """Unconstrained coordinates of ``params``: the mixing model's (centred log weights,
+    gating coefficients), then the family's (coefficients, log scales, ...)."""
+    return np.concatenate([mixing.to_vector(params), family.to_vector(params.component)])
+
+
+def params_from_vector(family, mixing, vec: np.ndarray, like: MixtureParams) -> MixtureParams:
+    """Inverse of :func:`param_vector` (``like`` gives the shapes)."""
+    m = mixing.vector_size(like)
+    weights, gating = mixing.from_vector(vec[:m], like)
+    return MixtureParams(weights, family.from_vector(vec[m:], like.component), gating)
+
+
+def em_map_jacobian(family, mixing, evaluate: Callable[[MixtureParams], PassResult],
+                    params: MixtureParams, *, rel_step: float = 1e-6) -> np.ndarray | None:
+    """Jacobian of the EM map at ``params`` on the rows that ``evaluate`` reads.
+
+    The EM map takes the coordinates ``v`` of :func:`param_vector` to those of the
+    parameters after one E-step and M-step, ``M(v)``. Its Jacobian ``J`` is the matrix
+    rate of convergence of EM (Dempster, Laird and Rubin, 1977): near the maximum,
+    ``M(v) - v* = J (v - v*)``, so ``v* = v + (I - J)^{-1} (M(v) - v)``. ``J`` is a
+    property of the model and of the distribution of the rows rather than of their number,
+    so a subsample estimates it: forward differences, one pass per coordinate plus one.
+
+    Returns
+    -------
+    ndarray of shape (d, d) or None
+        ``J``, or None when a perturbed point could not be evaluated (a component lost
+        all its weight, a non-finite statistic).
+    """
+    v0 = param_vector(family, mixing, params)
+
+    def em_map(v: np.ndarray) -> np.ndarray:
+        point = params_from_vector(family, mixing, v, params)
+        new, _ = m_step(family, mixing, evaluate(point), point)
+        return param_vector(family, mixing, new)
+
+    with np.errstate(all="ignore"):
+        f0 = em_map(v0)
+        jac = np.empty((v0.size, v0.size))
+        for i in range(v0.size):
+            h = rel_step * max(1.0, abs(v0[i]))
+            v = v0.copy()
+            v[i] += h
+            jac[:, i] = (em_map(v) - f0) / h
+    return jac if np.all(np.isfinite(jac)) else None
 
 
 _STEP_FACTOR = 4.0
 _MAX_HALVINGS = 30
+# Newton steps on the EM map: J is estimated again when a step gains more than this
+# fraction of the previous step's gain (linear convergence at a rate above about 1/2),
+# at most this many times per run.
+_RATE_RATIO = 0.25
+_MAX_RATE_ESTIMATES = 3
 
 
 def _slack(loglik: float) -> float:
@@ -149,6 +197,8 @@ def run_em(
     min_weight: float,
     accelerate: bool = False,
     callback: Callable[[int, float], None] | None = None,
+    rate: Callable[[MixtureParams], np.ndarray | None] | None = None,
+    rate_from: float = 1e-2,
 ) -> EMRun:
     """Iterate EM from ``params`` until convergence, ``max_iter`` or degeneracy.
 
@@ -163,6 +213,19 @@ def run_em(
     step length starts at 1 and is multiplied (divided) by 4 after each success
     (failure) at the maximum. ``max_iter`` counts EM steps (M-steps) of this call;
     ``n_passes`` counts every pass, the evaluation of rejected points included.
+
+    With ``rate`` (a function returning the EM map's Jacobian ``J`` at given parameters,
+    such as :func:`em_map_jacobian` on a subsample), once an EM step changes the mean
+    log-likelihood by less than ``rate_from``, ``J`` is estimated once at the current
+    point and every further iteration is a Newton step on the EM map,
+    ``v + (I - J)^{-1} (M(v) - v)`` (Louis, 1982, J. R. Statist. Soc. B 44, 226-233):
+    one pass each, as an EM step, but converging as fast as ``J`` is accurate rather than
+    at EM's rate. A Newton step that would lower the log-likelihood is replaced by the EM
+    step (one more pass); after such a step, or one that gains more than a quarter of
+    the step before (``J`` was estimated too far from the maximum), ``J`` is estimated
+    again at the next point that qualifies, at most three times in all; then the run goes
+    on with EM. The fixed point is EM's, so the optimum is the same. Only for exact
+    M-steps.
 
     ``start`` is either starting parameters or an earlier run to continue (for example
     the short burst that won the initialisation): its history and counters carry on.
@@ -223,6 +286,59 @@ def run_em(
                 return trial, trial_res
         return params, res
 
+    newton = {"on": rate is not None and exact, "system": None, "estimates": 0,
+              "gain": np.inf}
+
+    def newton_step(params: MixtureParams, res: PassResult):
+        """One Newton step on the EM map, or the EM step where it fails; None if the EM
+        step made a component degenerate."""
+        new, deficient = m_step(family, mixing, res, params)
+        run.rank_deficient |= bool(np.any(deficient))
+        run.n_iter += 1
+        if np.any(new.weights < min_weight):
+            return None
+        v = param_vector(family, mixing, params)
+        with np.errstate(all="ignore"):
+            try:
+                step = np.linalg.solve(newton["system"], param_vector(family, mixing, new) - v)
+            except np.linalg.LinAlgError:
+                step = np.full_like(v, np.nan)
+        if np.all(np.isfinite(step)):
+            trial = params_from_vector(family, mixing, v + step, params)
+            if not np.any(trial.weights < min_weight):
+                run.n_passes += 1
+                trial_res = evaluate(trial)
+                gain = trial_res.loglik - res.loglik
+                if gain >= -_slack(res.loglik):
+                    # slow progress means J was estimated too far from the maximum:
+                    # estimate it again here
+                    if gain > _RATE_RATIO * newton["gain"]:
+                        newton["system"] = None
+                    newton["gain"] = max(gain, 0.0)
+                    return trial, trial_res
+        newton["system"], newton["gain"] = None, np.inf
+        run.n_passes += 1
+        return new, evaluate(new)
+
+    def newton_ready() -> bool:
+        """Whether to take a Newton step now (estimating J when needed)."""
+        if newton["system"] is not None:
+            return True
+        if not newton["on"] or len(run.history) < 2:
+            return False
+        if not abs(run.history[-1] - run.history[-2]) < rate_from * total_weight:
+            return False
+        if newton["estimates"] == _MAX_RATE_ESTIMATES:
+            newton["on"] = False
+            return False
+        newton["estimates"] += 1
+        jac = rate(run.params)
+        if jac is None:
+            newton["on"] = False
+            return False
+        newton["system"], newton["gain"] = np.eye(jac.shape[0]) - jac, np.inf
+        return True
+
     result = evaluate(params)
     run.n_passes += 1
     if not run.history:
@@ -230,9 +346,11 @@ def run_em(
     budget = run.n_iter + max_iter
     step_max = 1.0
     while run.n_iter < budget:
+        newton_now = newton_ready()
+        take = newton_step if newton_now else em_step
         cycle = [run.params]
-        for _ in range(2 if accelerate else 1):
-            step = em_step(run.params, result)
+        for _ in range(2 if accelerate and not newton_now else 1):
+            step = take(run.params, result)
             if step is None:
                 run.degenerate = True
                 return run
@@ -243,7 +361,7 @@ def run_em(
             cycle.append(new)
             if run.converged or run.n_iter >= budget:
                 return run
-        if not accelerate:
+        if newton_now or not accelerate:
             continue
         alpha, trial = _extrapolate(family, mixing, *cycle, step_max)
         success = False
@@ -277,6 +395,7 @@ def fit_restarts(
     verbose: int = 0,
     label: str = "start",
     progress: bool = False,
+    rate: Callable[[MixtureParams], np.ndarray | None] | None = None,
 ) -> tuple[EMRun | None, list[EMRun]]:
     """Run EM from every start on ``runner``'s rows; return the best run and all runs.
 
@@ -284,7 +403,7 @@ def fit_restarts(
     so that a start is only built when its turn comes. With ``progress`` a tqdm bar
     counts the starts and shows the current iteration and the best log-likelihood; it
     appears only for fits that last more than half a second, and never when standard
-    error is not a terminal.
+    error is not a terminal. ``rate`` is passed on to :func:`run_em`.
     """
     runs: list[EMRun] = []
     bar = None
@@ -314,6 +433,7 @@ def fit_restarts(
             min_weight=min_weight,
             accelerate=accelerate,
             callback=callback if (verbose >= 2 or bar is not None) else None,
+            rate=rate,
         )
         if verbose >= 1:
             state = "degenerate" if run.degenerate else (

@@ -22,7 +22,7 @@ from ._inputs import (
 )
 from ._validation import check_features, check_response
 from .data import ArrayData
-from .em import DegenerateFitError, EMRun, MixtureParams, fit_restarts
+from .em import DegenerateFitError, EMRun, MixtureParams, em_map_jacobian, fit_restarts
 from .families import collinear_columns, get_family
 from .initialization import STRATEGIES, Initializer
 from .mixing import ConstantWeights, MultinomialLogitGating
@@ -41,6 +41,10 @@ _COMPILED_MIN_ROWS = 100_000
 # Convergence tolerance of the starts screened on a subsample (their winner is refined
 # on all rows at ``tol``).
 _SCREEN_TOL = 1e-9
+# Subsample for the EM rate matrix when there is no screening subsample (its size when
+# init_sample_size is None, and the seed of its row draw).
+_RATE_SAMPLE_SIZE = 20_000
+_RATE_SAMPLE_SEED = 20_080_512
 
 
 def _information_criteria(loglik: float, n_params: int, n_obs: float,
@@ -119,7 +123,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         2008): after every two EM steps the fit jumps along the direction they took, and
         keeps the jump only if the log-likelihood does not drop below the second step.
         It reaches the same optimum in far fewer passes when components overlap; the
-        log-likelihood still never decreases. ``False`` gives plain EM iterates.
+        log-likelihood still never decreases. On large data (from about 250,000 rows
+        for a few coefficients) with Gaussian components and constant weights, the last
+        iterations are then Newton steps on the EM map, ``v + (I - J)^{-1} (M(v) - v)``,
+        with EM's rate matrix ``J`` estimated on a 20,000-row subsample: one pass of
+        all rows per step as in EM, but several digits gained per step rather than a
+        fraction of one (Louis, 1982). ``False`` gives plain EM iterates.
     min_weight : float, default=0.05
         A start in which some component's weight falls below this value is abandoned
         (the likelihood of such a component is unbounded as it collapses onto a few
@@ -462,6 +471,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             and self.init_sample_size is not None
             and source.n_rows > 2 * self.init_sample_size
         )
+        sub_runner = None
         if screen:
             # Run every start on a subsample; only the winner is refined on all rows.
             sub = source.subsample(int(self.init_sample_size), int(rng.randint(2**31 - 1)))
@@ -478,7 +488,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         else:
             initializer = Initializer(runner, n_components=K, min_weight=self.min_weight)
             starts = self._starts(initializer, family, st, rng)
-        best, runs = fit_restarts(runner, starts, **em_settings)
+        rate = self._newton_rate(source, runner, sub_runner, settings)
+        best, runs = fit_restarts(runner, starts, rate=rate, **em_settings)
         if best is None:
             self._raise_degenerate(len(runs))
         if best.rank_deficient:
@@ -507,6 +518,38 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         self.n_passes_ = runner.n_passes
         self.information_ = (self._information(source, rows) if self.compute_se else None)
         return self
+
+    def _newton_rate(self, source, runner, sub_runner, settings):
+        """The EM rate-matrix estimate for Newton steps on all rows (see
+        :func:`regmix.em.run_em`), or None where it does not pay.
+
+        ``J`` is estimated on a subsample (the screening subsample when there is one,
+        else about ``min(init_sample_size, n / 8)`` rows): one pass of the subsample per
+        free coordinate, plus one. That is used only for exact M-steps without
+        constraints or gating, with acceleration on, when the subsample has at least 25
+        rows per coordinate and one estimate costs at most two passes of all rows (a
+        Newton phase typically saves ten).
+        """
+        family, mixing = runner.family, runner.mixing
+        n = source.n_rows
+        size = sub_runner.source.n_rows if sub_runner is not None else min(
+            int(self.init_sample_size or _RATE_SAMPLE_SIZE), n // 8)
+        exact = getattr(family, "exact_m_step", True) and getattr(mixing, "exact", True)
+        if not self.accelerate or not exact or self._has_constraints():
+            return None
+        K, p = self.n_components, source.n_design
+        dims = family.to_vector(family.zero_params(K, p)).size + K
+        if size < 25 * dims or (dims + 1) * size > 2 * n:
+            return None
+        runners = [sub_runner]
+
+        def rate(params):
+            if runners[0] is None:  # drawn only when a run gets close enough to use it
+                sub = source.subsample(size, _RATE_SAMPLE_SEED)
+                runners[0] = PassRunner(sub, family, mixing, engine=runner.engine, **settings)
+            return em_map_jacobian(family, mixing, runners[0].evaluate, params)
+
+        return rate
 
     # ------------------------------------------------------------------ constraints
     def _has_constraints(self) -> bool:
