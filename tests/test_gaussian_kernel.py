@@ -300,3 +300,40 @@ def test_log_accuracy_and_special_values():
     funcs.log(specials, got)
     with np.errstate(divide="ignore", invalid="ignore"):
         assert np.array_equal(got, np.log(specials), equal_nan=True)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("centre", [False, True])
+def test_column_moments_match_the_numpy_standardisation(weighted, centre):
+    # the compiled column pass against the numpy one (and against np.average), with a
+    # constant column, a column beyond 1e100 and an offset column far from zero
+    from regmix.data import column_summary
+
+    rng = np.random.default_rng(5)
+    n = 30_011
+    X = np.column_stack([rng.normal(size=n), np.full(n, 2.5), rng.normal(size=n) * 1e140,
+                         1e6 + rng.normal(size=n)])
+    w = rng.uniform(0.0, 2.0, n) if weighted else None
+    lo, hi, loc, scale = column_summary(X, w, centre, compiled=True)
+    ref = column_summary(X, w, centre, compiled=False)
+    np.testing.assert_array_equal(lo, X.min(axis=0))
+    np.testing.assert_array_equal(hi, X.max(axis=0))
+    for got, want in zip((lo, hi, loc, scale), ref, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    mean = np.average(X, axis=0, weights=w) if centre else np.zeros(4)
+    direct = np.sqrt(np.average(((X - mean) / np.array([1, 1, 1e140, 1])) ** 2, axis=0,
+                                weights=w)) * np.array([1, 1, 1e140, 1])
+    if centre:
+        assert loc[1] == 2.5 and scale[1] == 1.0  # constant: exact centre, unit scale
+        direct[1] = 1.0
+    np.testing.assert_allclose(loc, mean, rtol=1e-12)
+    np.testing.assert_allclose(scale, direct, rtol=1e-10)
+    # independent of the thread count, bit for bit
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = column_summary(X, w, centre, compiled=True)
+    finally:
+        numba.set_num_threads(previous)
+    for a, b in zip(single, (lo, hi, loc, scale), strict=True):
+        np.testing.assert_array_equal(a, b)

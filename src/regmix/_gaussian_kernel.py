@@ -536,7 +536,67 @@ def _build() -> SimpleNamespace:
         for i in range(x.shape[0]):
             out[i] = _log(x[i])
 
-    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array)
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def moments(X, w, has_w, centre, block_size):  # pragma: no cover - compiled
+        # Column minima, maxima, locations (weighted means, or zeros) and sums of
+        # w ((x - loc) / big)^2 with big the column's largest magnitude where it exceeds
+        # 1e100 (else 1): two reads of X, each in fixed blocks added in block order.
+        n, d = X.shape
+        n_blocks = (n + block_size - 1) // block_size
+        lo_b = np.empty((n_blocks, d))
+        hi_b = np.empty((n_blocks, d))
+        sum_b = np.zeros((n_blocks, d))
+        for blk in _prange(n_blocks):
+            start = blk * block_size
+            stop = min(start + block_size, n)
+            for j in range(d):
+                lo_b[blk, j] = X[start, j]
+                hi_b[blk, j] = X[start, j]
+            for i in range(start, stop):
+                wi = w[i] if has_w else 1.0
+                for j in range(d):
+                    x = X[i, j]
+                    lo_b[blk, j] = min(lo_b[blk, j], x)
+                    hi_b[blk, j] = max(hi_b[blk, j], x)
+                    sum_b[blk, j] += wi * x
+        lo = lo_b[0].copy()
+        hi = hi_b[0].copy()
+        total = np.zeros(d)
+        for blk in range(n_blocks):
+            for j in range(d):
+                lo[j] = min(lo[j], lo_b[blk, j])
+                hi[j] = max(hi[j], hi_b[blk, j])
+                total[j] += sum_b[blk, j]
+        weight = 0.0
+        if has_w:
+            for i in range(n):
+                weight += w[i]
+        else:
+            weight = float(n)
+        inv = np.ones(d)
+        loc = np.zeros(d)
+        for j in range(d):
+            big = max(abs(lo[j]), abs(hi[j]))
+            if big > 1e100:
+                inv[j] = 1.0 / big
+            if centre:
+                loc[j] = total[j] / weight
+        sq_b = np.zeros((n_blocks, d))
+        for blk in _prange(n_blocks):
+            start = blk * block_size
+            stop = min(start + block_size, n)
+            for i in range(start, stop):
+                wi = w[i] if has_w else 1.0
+                for j in range(d):
+                    e = (X[i, j] - loc[j]) * inv[j]
+                    sq_b[blk, j] += wi * (e * e)
+        spread = np.zeros(d)
+        for blk in range(n_blocks):
+            for j in range(d):
+                spread[j] += sq_b[blk, j]
+        return lo, hi, loc, spread, inv, weight
+
+    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array, moments=moments)
 
 
 def _compiled() -> SimpleNamespace:
@@ -710,3 +770,36 @@ def gaussian_e_step(
     if with_classes:
         return float(loglik), resp_sum, A, b, c, float(class_ll), counts
     return float(loglik), resp_sum, A, b, c
+
+
+def column_moments(X: np.ndarray, w: np.ndarray | None, centre: bool,
+                   block_size: int = DEFAULT_BLOCK_SIZE) -> tuple:
+    """Column extremes, locations and scales of a C-contiguous float64 array, compiled
+    and on all threads (what :func:`regmix.data._location_scale` computes with numpy).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        C-contiguous float64, finite.
+    w : ndarray of shape (n,) or None
+        Non-negative row weights.
+    centre : bool
+        Whether the locations are the weighted means (else zeros, and the scales are
+        root mean squares).
+    block_size : int, default=8192
+        Rows per block of the fixed-order sums.
+
+    Returns
+    -------
+    lo, hi : ndarray of shape (d,)
+        Column minima and maxima.
+    loc, scale : ndarray of shape (d,)
+        Weighted means (or zeros) and weighted standard deviations (root mean squares
+        without ``centre``), computed around the mean and, for columns beyond 1e100 in
+        magnitude, on the column divided by its largest magnitude.
+    """
+    has_w = w is not None
+    w = np.ascontiguousarray(w, dtype=np.float64) if has_w else np.empty(0)
+    lo, hi, loc, spread, inv, weight = _compiled().moments(
+        _read_only(X), _read_only(w), has_w, bool(centre), int(block_size))
+    return lo, hi, loc, np.sqrt(spread / weight) / inv

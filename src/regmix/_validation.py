@@ -87,15 +87,31 @@ MAX_MAGNITUDE = 1e152
 MIN_MAGNITUDE = 1e-152
 
 
-def check_magnitude(arr: np.ndarray, name: str, names: list[str] | None = None) -> None:
-    """Raise when a column's largest magnitude is beyond 1e152 or (non-zero) below
-    1e-152: its squares would overflow or underflow in float64."""
+def check_finite_magnitude(arr: np.ndarray, name: str, names: list[str] | None = None) -> None:
+    """:func:`check_finite` and :func:`check_magnitude` from one computation of the
+    column extremes (NaN and infinity propagate to them)."""
     a = arr[:, None] if arr.ndim == 1 else arr
     if a.shape[0] == 0:
         return
     from .data import column_extremes
 
     lo, hi = column_extremes(a)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        check_finite(arr, name, names)
+    check_magnitude(arr, name, names, extremes=(lo, hi))
+
+
+def check_magnitude(arr: np.ndarray, name: str, names: list[str] | None = None,
+                    extremes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Raise when a column's largest magnitude is beyond 1e152 or (non-zero) below
+    1e-152: its squares would overflow or underflow in float64. ``extremes`` are the
+    column minima and maxima when the caller has them."""
+    a = arr[:, None] if arr.ndim == 1 else arr
+    if a.shape[0] == 0:
+        return
+    from .data import column_extremes
+
+    lo, hi = column_extremes(a) if extremes is None else extremes
     big = np.maximum(hi, -lo)  # no temporary the size of arr
     bad = (big > MAX_MAGNITUDE) | ((big > 0) & (big < MIN_MAGNITUDE))
     if not bad.any():
@@ -139,8 +155,7 @@ def check_features(X, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
         raise ValueError(
             f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required."
         )
-    check_finite(arr, name, names)
-    check_magnitude(arr, name, names)
+    check_finite_magnitude(arr, name, names)
     return arr, names
 
 
@@ -159,8 +174,7 @@ def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False) -
             arr, _ = _frame_to_float(y, name)
             if arr.shape[0] != n_rows:
                 raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
-            check_finite(arr, name)
-            check_magnitude(arr, name)
+            check_finite_magnitude(arr, name)
             return arr
         if y.shape[1] != 1:
             raise ValueError(f"{name} must be one column; got {y.shape[1]} columns")
@@ -186,8 +200,7 @@ def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False) -
         raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
     if arr.shape[0] != n_rows:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
-    check_finite(arr, name)
-    check_magnitude(arr, name)
+    check_finite_magnitude(arr, name)
     return arr
 
 

@@ -228,8 +228,15 @@ def column_extremes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _location_scale(X: np.ndarray, w: np.ndarray | None, centre: bool,
-                    block: int = 65536):
-    """Column locations (weighted means, or zeros without ``centre``) and scales.
+                    block: int = 65536, compiled: bool = False):
+    """Column locations and scales: :func:`column_summary` without the extremes."""
+    return column_summary(X, w, centre, block, compiled)[2:]
+
+
+def column_summary(X: np.ndarray, w: np.ndarray | None, centre: bool,
+                   block: int = 65536, compiled: bool = False):
+    """Column minima, maxima, locations (weighted means, or zeros without ``centre``)
+    and scales.
 
     The scale is the weighted standard deviation (root mean square without ``centre``).
     Two passes over the rows: the (weighted) column sums by a matrix-vector product,
@@ -237,9 +244,16 @@ def _location_scale(X: np.ndarray, w: np.ndarray | None, centre: bool,
     of ``X``. Columns beyond 1e100 in magnitude are divided by their largest value
     first, so that their squares do not overflow. A column that is constant is centred
     on its exact value and given scale 1, so that its centred values are exactly zero
-    rather than round-off.
+    rather than round-off. With ``compiled`` (and a C-contiguous float64 ``X``) the
+    compiled :func:`regmix._gaussian_kernel.column_moments` does the same in two threaded
+    reads of ``X``.
     """
     n, p = X.shape
+    if compiled and X.flags.c_contiguous and X.dtype == np.float64 and n > 0:
+        from ._gaussian_kernel import column_moments
+
+        lo, hi, loc, scale = column_moments(X, w, centre)
+        return (lo, hi, *_finish_location_scale(lo, hi, loc, scale, centre))
     lo, hi = column_extremes(X)
     big = np.maximum(np.abs(lo), np.abs(hi))
     inv = np.where(big > 1e100, 1.0 / np.where(big > 0, big, 1.0), 1.0)
@@ -262,7 +276,10 @@ def _location_scale(X: np.ndarray, w: np.ndarray | None, centre: bool,
         Zb *= Zb
         spread += weighted_sum(Zb, s)
     scale = np.sqrt(spread / total) / inv
-    loc = loc / inv
+    return (lo, hi, *_finish_location_scale(lo, hi, loc / inv, scale, centre))
+
+
+def _finish_location_scale(lo, hi, loc, scale, centre: bool):
     if centre:
         constant = lo == hi
         loc[constant] = lo[constant]
@@ -308,6 +325,9 @@ class ArrayData:
         Whether standardisation centres the features (when ``fit_intercept``); a
         constraint on the intercept needs uncentred features, where the intercept means
         the same in both units for every component.
+    compiled : bool, default=False
+        Whether to compute the standardisation with the compiled (numba) column pass,
+        for large data whose fit loads the compiled kernel anyway.
     """
 
     def __init__(
@@ -325,7 +345,9 @@ class ArrayData:
         Z: np.ndarray | None = None,
         groups: np.ndarray | None = None,
         centre_x: bool = True,
+        compiled: bool = False,
     ) -> None:
+        self.compiled = compiled
         self._X = X
         self._y = y
         self._w = sample_weight
@@ -354,13 +376,13 @@ class ArrayData:
     def _standardization(self) -> Standardization:
         X, y, w = self._X, self._y, self._w
         centre = self.fit_intercept and self.centre_x
-        x_loc, x_scale = _location_scale(X, w, centre)
+        lo, hi, x_loc, x_scale = column_summary(X, w, centre, compiled=self.compiled)
         if centre:  # the same numbers as feature_moments: keep them
-            lo, hi = column_extremes(X)
             self._moments = (x_loc.copy(), np.where(lo == hi, 0.0, x_scale))
         y_loc, y_scale = 0.0, 1.0
         if y is not None and self.scale_response:
-            loc, scale = _location_scale(y[:, None], w, self.fit_intercept)
+            loc, scale = _location_scale(y[:, None], w, self.fit_intercept,
+                                         compiled=self.compiled)
             y_loc, y_scale = float(loc[0]), float(scale[0])
         z_loc = z_scale = None
         if self.Z is not None:

@@ -439,7 +439,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
                                trials=rows.trials, scale_response=family.location_scale,
                                Z=rows.Z, groups=rows.groups,
-                               centre_x=not self._intercept_constrained())
+                               centre_x=not self._intercept_constrained(),
+                               compiled=self._kernel_expected(family, rows))
         self._fit_offset = rows is not None and rows.offset is not None
         self._fit_trials = rows is not None and rows.trials is not None
         K = self.n_components
@@ -460,7 +461,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         if y is not None and family.location_scale:
             self._check_response_varies(y, w)
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
-        runner = PassRunner(source, family, mixing, engine=self._engine(source), **settings)
+        runner = PassRunner(source, family, mixing, engine=self._engine(source.n_rows),
+                            **settings)
         em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
                            accelerate=self.accelerate, verbose=self.verbose,
                            progress=bool(self.progress))
@@ -604,11 +606,21 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                                                     bool(self.equal_variance))
         return family
 
-    def _engine(self, source) -> str:
-        """The data-pass engine for the full rows: "numba" or "numpy"."""
+    def _kernel_expected(self, family, rows) -> bool:
+        """Whether the fit's passes will run on the compiled kernel (see
+        :func:`regmix.passes.compiled_pass_applies`), so that the set-up may use numba
+        too without loading it for nothing."""
+        from .families import Gaussian
+
+        plain = all(a is None for a in (rows.offset, rows.Z, rows.groups))
+        return (type(family) is Gaussian and plain and not self._has_constraints()
+                and self._engine(rows.X.shape[0]) == "numba")
+
+    def _engine(self, n_rows: int) -> str:
+        """The data-pass engine for ``n_rows`` rows: "numba" or "numpy"."""
         if self.engine == "numpy":
             return "numpy"
-        if self.engine == "auto" and source.n_rows < _COMPILED_MIN_ROWS:
+        if self.engine == "auto" and n_rows < _COMPILED_MIN_ROWS:
             return "numpy"
         from ._gaussian_kernel import available
 
