@@ -120,3 +120,22 @@ def test_compiled_engine_gives_the_same_fit():
     assert fast.log_likelihood_ == pytest.approx(slow.log_likelihood_, rel=1e-12)
     np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-9, atol=1e-12)
     assert fast.n_iter_ == slow.n_iter_
+
+
+def test_compiled_engine_gives_the_same_fit_from_given_memberships():
+    # starting memberships go through the kernel's given-memberships pass with
+    # engine="numba" and through the chunked numpy pass otherwise
+    pytest.importorskip("numba")
+    X, y, labels, _ = make_regression_mixture(6000, 2, 3, random_state=3)
+    rng = np.random.default_rng(1)
+    start = np.where(rng.random(len(y)) < 0.4, rng.integers(0, 3, len(y)), labels)
+    resp = np.eye(3)[start] * rng.uniform(0.5, 2.0, size=(len(y), 1))  # unnormalised rows
+    kw = dict(init=resp, n_init=1, chunk_size=1000, compute_se=False)
+    fast = RegressionMixture(3, engine="numba", **kw).fit(X, y)
+    slow = RegressionMixture(3, engine="numpy", **kw).fit(X, y)
+    assert fast.log_likelihood_ == pytest.approx(slow.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-9, atol=1e-12)
+    assert fast.n_iter_ == slow.n_iter_
+    first = RegressionMixture(3, engine="numba", **dict(kw, max_iter=0)).fit(X, y)
+    again = RegressionMixture(3, engine="numpy", **dict(kw, max_iter=0)).fit(X, y)
+    np.testing.assert_allclose(first.coef_, again.coef_, rtol=1e-12, atol=1e-12)

@@ -337,3 +337,48 @@ def test_column_moments_match_the_numpy_standardisation(weighted, centre):
         numba.set_num_threads(previous)
     for a, b in zip(single, (lo, hi, loc, scale), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_given_memberships_match_the_numpy_statistics(fit_intercept, weighted):
+    # the kernel with given (unnormalised) memberships against the numpy statistics of
+    # the same memberships divided by their row sums, taken at the same parameters
+    from regmix.mixing import ConstantWeights
+    from regmix.passes import MembershipArray, PassRunner
+
+    X, y, w, source, params, mix = _problem(5003, 3, 3, fit_intercept=fit_intercept,
+                                            weighted=weighted, seed=7)
+    rng = np.random.default_rng(8)
+    R = rng.uniform(0.0, 5.0, size=(len(y), 3))
+    R[::3, 1] = 0.0  # hard zeros, as in one-hot starts
+    out = _kernel(X, y, w, source, params, mix, responsibilities=R, with_classes=True)
+    assert np.isnan(out[0]) and np.isnan(out[5])
+    resp = (R / R.sum(axis=1, keepdims=True)).T
+    wr = resp if w is None else resp * w
+    ref = Gaussian().statistics(source.chunk(0, len(y)), wr, params)
+    np.testing.assert_allclose(out[1], wr.sum(axis=1), rtol=RTOL)
+    diag = np.sqrt(np.diagonal(ref[0], axis1=1, axis2=2))
+    assert np.all(np.abs(out[2] - ref[0]) <= RTOL * diag[:, :, None] * diag[:, None, :])
+    assert np.all(np.abs(out[3] - ref[1]) <= RTOL * diag * np.sqrt(ref[2])[:, None])
+    np.testing.assert_allclose(out[4], ref[2], rtol=RTOL)
+    # the runner's route: the same statistics through the kernel and through numpy
+    from regmix.em import MixtureParams
+
+    start = MixtureParams(mix, params)
+    results = []
+    for engine in ("numba", "numpy"):
+        runner = PassRunner(source, Gaussian(), ConstantWeights(), chunk_size=1000,
+                            n_jobs=2, engine=engine)
+        results.append(runner.given(MembershipArray(R), 3, start))
+    (A1, b1, c1), (A2, b2, c2) = results[0].stats, results[1].stats
+    np.testing.assert_allclose(results[0].resp_sum, results[1].resp_sum, rtol=RTOL)
+    assert np.all(np.abs(A1 - A2) <= RTOL * diag[:, :, None] * diag[:, None, :])
+    np.testing.assert_allclose(c1, c2, rtol=RTOL)
+    assert np.all(np.abs(b1 - b2) <= RTOL * diag * np.sqrt(c2)[:, None])
+
+
+def test_given_memberships_bad_shape():
+    X, y, w, source, params, mix = _problem(100, 2, 2, fit_intercept=True, weighted=False)
+    with pytest.raises(ValueError, match="responsibilities must have shape"):
+        _kernel(X, y, w, source, params, mix, responsibilities=np.ones((100, 3)))

@@ -348,9 +348,11 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        start, stop, out,
+        R, has_r, start, stop, out,
     ):  # pragma: no cover - compiled
         # The sums over rows start..stop-1, written to out (laid out as in kernel below).
+        # With has_r the responsibilities are the rows of R divided by their sums
+        # instead of the posterior probabilities (no log-likelihood, no classification).
         d = X.shape[1] if by_row else X.shape[0]
         K, p = coef.shape
         off = 1 if intercept else 0
@@ -444,26 +446,38 @@ def _build() -> SimpleNamespace:
                         bigger = v > mx[t]
                         mx[t] = v if bigger else mx[t]
                         rarg[t] = k if bigger else rarg[t]
-            # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
-            for t in range(m):
-                v = mx[t]
-                mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-            _exp_rows(D, mx, inv, m)
-            ll0 = ll[0]
-            top0 = top[0]
-            for t in range(m):
-                s = inv[t]
-                ls = _log(s)
-                ll0[t] = ls + mx[t]
-                top0[t] = -ls
-                inv[t] = 1.0 / s
-            _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
-            # Classification: the most probable component is the one with the largest
-            # log-density (its density above is exp(0) = 1), so the largest
-            # responsibility is 1 / sum and its log is -log(sum).
-            _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
-            for t in range(m):
-                acc[K * stride + 2 + rarg[t]] += wt[t]
+            if has_r:
+                for t in range(m):
+                    inv[t] = 0.0
+                for k in range(K):
+                    dk = D[k]
+                    for t in range(m):
+                        v = R[t0 + t, k]
+                        dk[t] = v
+                        inv[t] += v
+                for t in range(m):
+                    inv[t] = 1.0 / inv[t]
+            else:
+                # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
+                for t in range(m):
+                    v = mx[t]
+                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+                _exp_rows(D, mx, inv, m)
+                ll0 = ll[0]
+                top0 = top[0]
+                for t in range(m):
+                    s = inv[t]
+                    ls = _log(s)
+                    ll0[t] = ls + mx[t]
+                    top0[t] = -ls
+                    inv[t] = 1.0 / s
+                _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
+                # Classification: the most probable component is the one with the
+                # largest log-density (its density above is exp(0) = 1), so the largest
+                # responsibility is 1 / sum and its log is -log(sum).
+                _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
+                for t in range(m):
+                    acc[K * stride + 2 + rarg[t]] += wt[t]
             for k in range(K):
                 dk = D[k]
                 ek = E[k]
@@ -485,7 +499,7 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        block_size,
+        R, has_r, block_size,
     ):  # pragma: no cover - compiled
         # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
         n = X.shape[0] if by_row else X.shape[1]
@@ -499,7 +513,7 @@ def _build() -> SimpleNamespace:
             start = blk * block_size
             _block(
                 X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const,
-                scale, start, min(start + block_size, n), partial[blk],
+                scale, R, has_r, start, min(start + block_size, n), partial[blk],
             )
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
@@ -631,6 +645,7 @@ def gaussian_e_step(
     *,
     n_threads: int | None = None,
     with_classes: bool = False,
+    responsibilities: np.ndarray | None = None,
 ) -> tuple:
     """E-step and Gaussian M-step statistics over all rows in one compiled pass.
 
@@ -675,6 +690,10 @@ def gaussian_e_step(
         Also return the classification summaries: ``sum_i w_i log max_k r_ik`` (the
         responsibilities before weighting) and the weighted number of rows whose most
         probable component is k.
+    responsibilities : ndarray of shape (n, K), optional
+        Given memberships (non-negative, each row with a positive sum) to use instead
+        of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
+        log-likelihood is then NaN and ``log_weights`` is not used.
 
     Returns
     -------
@@ -740,6 +759,13 @@ def gaussian_e_step(
     block_size = int(block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be positive; got {block_size}")
+    has_r = responsibilities is not None
+    if has_r:
+        R = np.ascontiguousarray(responsibilities, dtype=np.float64)
+        if R.shape != (n, K):
+            raise ValueError(f"responsibilities must have shape ({n}, {K}); got {R.shape}")
+    else:
+        R = np.empty((0, K))
     # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k + log(2 pi)/2)
     # and (e_k * sqrt(1/2) / sigma_k)^2.
     with np.errstate(divide="ignore"):
@@ -747,11 +773,12 @@ def gaussian_e_step(
         scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
     # Read-only views (no copies): the kernel cannot write to them, and one compiled
     # specialisation serves writeable and read-only inputs alike.
-    X, y, w, x_loc, x_inv, coef, const, scale = (
-        _read_only(a) for a in (X if by_row else X.T, y, w, x_loc, x_inv, coef, const, scale)
+    X, y, w, x_loc, x_inv, coef, const, scale, R = (
+        _read_only(a)
+        for a in (X if by_row else X.T, y, w, x_loc, x_inv, coef, const, scale, R)
     )
     args = (X, by_row, y, w, has_w, x_loc, x_inv, float(y_loc), float(y_inv), fit_intercept)
-    args += (coef, const, scale, block_size)
+    args += (coef, const, scale, R, has_r, block_size)
     kernel = _compiled().kernel
     import numba
 
@@ -767,6 +794,8 @@ def gaussian_e_step(
             loglik, resp_sum, A, b, c, class_ll, counts = kernel(*args)
         finally:
             numba.set_num_threads(previous)
+    if has_r:
+        loglik = class_ll = math.nan
     if with_classes:
         return float(loglik), resp_sum, A, b, c, float(class_ll), counts
     return float(loglik), resp_sum, A, b, c

@@ -28,6 +28,7 @@ from .initialization import STRATEGIES, Initializer
 from .mixing import ConstantWeights, MultinomialLogitGating
 from .passes import (
     DEFAULT_CHUNK_SIZE,
+    MembershipArray,
     PassRunner,
     check_source_response,
     resolve_n_jobs,
@@ -687,22 +688,24 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 component = family.constraints.project(family, component)
             internal = MixtureParams(params.weights, component, gating)
             return [lambda: internal]
-        resp = self._check_init_resp(init, initializer.n_rows)
-        return [lambda: initializer.from_memberships(lambda ch: resp[ch.start : ch.stop].T)]
+        resp = MembershipArray(self._check_init_resp(init, initializer.n_rows))
+        return [lambda: initializer.from_memberships(resp)]
 
     def _check_init_resp(self, init, n_rows: int) -> np.ndarray:
+        """The starting memberships as a float64 array (rows are normalised where they
+        are used); never a copy of a float64 array."""
         K = self.n_components
         R = np.asarray(init, dtype=np.float64)
         if R.shape != (n_rows, K):
             raise ValueError(
                 f"init responsibilities must have shape ({n_rows}, {K}); got {R.shape}"
             )
-        if not np.all(np.isfinite(R)) or np.any(R < 0):
+        s = R.sum(axis=1)  # NaN and infinity propagate to the sums
+        if not np.all(np.isfinite(s)) or R.min() < 0:
             raise ValueError("init responsibilities must be finite and non-negative")
-        s = R.sum(axis=1, keepdims=True)
         if np.any(s <= 0):
-            raise ValueError(f"init responsibilities sum to zero in row {int(np.argmin(s[:, 0]))}")
-        return R / s
+            raise ValueError(f"init responsibilities sum to zero in row {int(np.argmin(s))}")
+        return R
 
     def _params_from_dict(self, init: Mapping, family) -> MixtureParams:
         K = self.n_components

@@ -336,6 +336,22 @@ def compiled_pass_applies(source, family, mixing=None) -> bool:
     return bool(ok and available())
 
 
+class MembershipArray:
+    """Given memberships of every row as one (n, K) array, as a responsibility function.
+
+    Called with a chunk it returns that chunk's rows divided by their sums, transposed to
+    (K, rows); :meth:`PassRunner.given` hands the whole array to the compiled kernel
+    instead, which divides on the fly. The array is only read.
+    """
+
+    def __init__(self, memberships: np.ndarray) -> None:
+        self.memberships = memberships
+
+    def __call__(self, chunk) -> np.ndarray:
+        R = self.memberships[chunk.start : chunk.stop]
+        return (R / R.sum(axis=1, keepdims=True)).T
+
+
 class PassRunner:
     """Binds a row source, a family and a mixing model into the two passes EM needs.
 
@@ -354,7 +370,7 @@ class PassRunner:
         if engine == "numba" and not compiled_pass_applies(source, family, mixing):
             self.engine = "numpy"
 
-    def _compiled_evaluate(self, params) -> PassResult:
+    def _compiled_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled kernel (same sums as the numpy pass)."""
         from ._gaussian_kernel import gaussian_e_step
 
@@ -364,9 +380,15 @@ class PassRunner:
             X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
             self.source.fit_intercept, params.component.coef, params.component.sigma,
             self.mixing.log_weights(params)[:, 0], block_size=REDUCTION_BLOCK,
-            n_threads=self.n_jobs, with_classes=True,
+            n_threads=self.n_jobs, with_classes=True, responsibilities=memberships,
         )
+        if memberships is not None:
+            return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
+
+    def _compiled_given(self, memberships: np.ndarray, params) -> PassResult:
+        """The statistics pass for given (n, K) memberships by the compiled kernel."""
+        return self._compiled_evaluate(params, memberships)
 
     @property
     def total_weight(self) -> float:
@@ -387,10 +409,14 @@ class PassRunner:
 
     def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
         """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n), taken
-        at mixture parameters ``params`` (by default :meth:`start_params`)."""
+        at mixture parameters ``params`` (by default :meth:`start_params`). Memberships
+        held as one array (:class:`MembershipArray`) go through the compiled kernel
+        where it runs the E-steps."""
         self.n_passes += 1
         if params is None:
             params = self.start_params(n_components)
+        if self.engine == "numba" and isinstance(resp_fn, MembershipArray):
+            return self._compiled_given(resp_fn.memberships, params)
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
                         chunk_size=self.chunk_size, n_jobs=self.n_jobs)
