@@ -117,9 +117,12 @@ def test_compiled_engine_gives_the_same_fit():
     kw = dict(random_state=0, chunk_size=1024)
     fast = RegressionMixture(3, engine="numba", **kw).fit(X, y, sample_weight=w)
     slow = RegressionMixture(3, engine="numpy", **kw).fit(X, y, sample_weight=w)
+    # The engines differ in the last bits of the standardisation and of every sum, so
+    # their iterates part at round-off and each stops within tol of the maximum: the
+    # log-likelihoods agree to 1e-12, the coefficients (flat directions of a likelihood
+    # with overlapping components) to about sqrt(tol).
     assert fast.log_likelihood_ == pytest.approx(slow.log_likelihood_, rel=1e-12)
-    np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=1e-9, atol=1e-12)
-    assert fast.n_iter_ == slow.n_iter_
+    np.testing.assert_allclose(fast.coef_, slow.coef_, rtol=5e-7, atol=1e-12)
 
 
 def test_compiled_engine_gives_the_same_fit_from_given_memberships():

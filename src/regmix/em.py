@@ -216,7 +216,8 @@ def run_em(
 
     With ``rate`` (a function returning the EM map's Jacobian ``J`` at given parameters,
     such as :func:`em_map_jacobian` on a subsample), once an EM step changes the mean
-    log-likelihood by less than ``rate_from``, ``J`` is estimated once at the current
+    log-likelihood by less than ``rate_from`` (from the start with ``rate_from=inf``, for
+    a start already near the maximum), ``J`` is estimated once at the current
     point and every further iteration is a Newton step on the EM map,
     ``v + (I - J)^{-1} (M(v) - v)`` (Louis, 1982, J. R. Statist. Soc. B 44, 226-233):
     one pass each, as an EM step, but converging as fast as ``J`` is accurate rather than
@@ -324,9 +325,10 @@ def run_em(
         """Whether to take a Newton step now (estimating J when needed)."""
         if newton["system"] is not None:
             return True
-        if not newton["on"] or len(run.history) < 2:
+        if not newton["on"]:
             return False
-        if not abs(run.history[-1] - run.history[-2]) < rate_from * total_weight:
+        if rate_from < np.inf and not (len(run.history) >= 2 and abs(
+                run.history[-1] - run.history[-2]) < rate_from * total_weight):
             return False
         if newton["estimates"] == _MAX_RATE_ESTIMATES:
             newton["on"] = False
@@ -396,6 +398,7 @@ def fit_restarts(
     label: str = "start",
     progress: bool = False,
     rate: Callable[[MixtureParams], np.ndarray | None] | None = None,
+    rate_from: float = 1e-2,
 ) -> tuple[EMRun | None, list[EMRun]]:
     """Run EM from every start on ``runner``'s rows; return the best run and all runs.
 
@@ -403,7 +406,7 @@ def fit_restarts(
     so that a start is only built when its turn comes. With ``progress`` a tqdm bar
     counts the starts and shows the current iteration and the best log-likelihood; it
     appears only for fits that last more than half a second, and never when standard
-    error is not a terminal. ``rate`` is passed on to :func:`run_em`.
+    error is not a terminal. ``rate`` and ``rate_from`` are passed on to :func:`run_em`.
     """
     runs: list[EMRun] = []
     bar = None
@@ -434,6 +437,7 @@ def fit_restarts(
             accelerate=accelerate,
             callback=callback if (verbose >= 2 or bar is not None) else None,
             rate=rate,
+            rate_from=rate_from,
         )
         if verbose >= 1:
             state = "degenerate" if run.degenerate else (

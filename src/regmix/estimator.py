@@ -492,7 +492,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             initializer = Initializer(runner, n_components=K, min_weight=self.min_weight)
             starts = self._starts(initializer, family, st, rng)
         rate = self._newton_rate(source, runner, sub_runner, settings)
-        best, runs = fit_restarts(runner, starts, rate=rate, **em_settings)
+        # a start converged on the subsample is near the maximum: Newton steps at once
+        best, runs = fit_restarts(runner, starts, rate=rate,
+                                  rate_from=np.inf if screen else 1e-2, **em_settings)
         if best is None:
             self._raise_degenerate(len(runs))
         if best.rank_deficient:

@@ -26,30 +26,47 @@ from .em import EMRun, MixtureParams, best_of, m_step, run_em
 STRATEGIES = ("short_em", "subsets", "random")
 
 
-def random_memberships(seed: int, n_components: int) -> Callable:
-    """Responsibility function: Dirichlet(1) memberships per row."""
+class RowMemberships:
+    """Memberships drawn row by row from :func:`regmix._rowhash.row_uniforms`.
 
-    def resp(chunk) -> np.ndarray:
-        g = -np.log(row_uniforms(seed, chunk.start, chunk.stop, n_components).T)
+    ``rows(start, stop)`` gives the (K, stop - start) memberships of those rows, the same
+    however the rows are split; called with a chunk it gives the chunk's. The compiled
+    data pass asks for all rows at once.
+    """
+
+    def __init__(self, seed: int, n_components: int) -> None:
+        self.seed, self.n_components = seed, n_components
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, chunk) -> np.ndarray:
+        return self.rows(chunk.start, chunk.stop)
+
+
+class RandomMemberships(RowMemberships):
+    """Dirichlet(1) memberships per row."""
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        g = -np.log(row_uniforms(self.seed, start, stop, self.n_components).T)
         return g / g.sum(axis=0)
 
-    return resp
 
-
-def subset_memberships(seed: int, n_components: int, fraction: float) -> Callable:
-    """Responsibility function: each row joins each component's subset with prob ``fraction``.
+class SubsetMemberships(RowMemberships):
+    """Each row joins each component's subset with probability ``fraction``.
 
     Rows outside a subset keep a small weight (together 1% of the subset's expected
     weight), so that a subset that happens to be empty or too small still gives a
     well-defined fit: the overall least-squares line.
     """
-    background = 0.01 * fraction
 
-    def resp(chunk) -> np.ndarray:
-        u = row_uniforms(seed, chunk.start, chunk.stop, n_components).T
-        return np.where(u < fraction, 1.0, background)
+    def __init__(self, seed: int, n_components: int, fraction: float) -> None:
+        super().__init__(seed, n_components)
+        self.fraction = fraction
 
-    return resp
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        u = row_uniforms(self.seed, start, stop, self.n_components).T
+        return np.where(u < self.fraction, 1.0, 0.01 * self.fraction)
 
 
 class Initializer:
@@ -89,12 +106,12 @@ class Initializer:
         return params
 
     def random(self, seed: int) -> MixtureParams:
-        return self.from_memberships(random_memberships(seed, self.K))
+        return self.from_memberships(RandomMemberships(seed, self.K))
 
     def subsets(self, seed: int) -> MixtureParams:
         size = 2 * self.p + 2
         fraction = min(1.0, size / self.n_rows)
-        params = self.from_memberships(subset_memberships(seed, self.K, fraction))
+        params = self.from_memberships(SubsetMemberships(seed, self.K, fraction))
         # Subset fits say little about the noise or the proportions.
         start = self.runner.start_params(self.K)
         return MixtureParams(start.weights, self.family.with_unit_scale(params.component),

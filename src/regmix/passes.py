@@ -410,13 +410,17 @@ class PassRunner:
     def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
         """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n), taken
         at mixture parameters ``params`` (by default :meth:`start_params`). Memberships
-        held as one array (:class:`MembershipArray`) go through the compiled kernel
-        where it runs the E-steps."""
+        held as one array (:class:`MembershipArray`) or drawn for any row range (a
+        ``rows(start, stop)`` method, as the initialisation's) go through the compiled
+        kernel where it runs the E-steps."""
         self.n_passes += 1
         if params is None:
             params = self.start_params(n_components)
         if self.engine == "numba" and isinstance(resp_fn, MembershipArray):
             return self._compiled_given(resp_fn.memberships, params)
+        if self.engine == "numba" and hasattr(resp_fn, "rows"):  # row-hash memberships
+            memberships = resp_fn.rows(0, self.source.n_rows).T
+            return self._compiled_given(np.ascontiguousarray(memberships), params)
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
                         chunk_size=self.chunk_size, n_jobs=self.n_jobs)
