@@ -46,6 +46,7 @@ _SCREEN_TOL = 1e-9
 # init_sample_size is None, and the seed of its row draw).
 _RATE_SAMPLE_SIZE = 20_000
 _RATE_SAMPLE_SEED = 20_080_512
+_RATE_MIN_ROWS = 10_000
 
 
 def _information_criteria(loglik: float, n_params: int, n_obs: float,
@@ -531,9 +532,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         ``J`` is estimated on a subsample (the screening subsample when there is one,
         else about ``min(init_sample_size, n / 8)`` rows): one pass of the subsample per
         free coordinate, plus one. That is used only for exact M-steps without
-        constraints or gating, with acceleration on, when the subsample has at least 25
-        rows per coordinate and one estimate costs at most two passes of all rows (a
-        Newton phase typically saves ten).
+        constraints or gating, with acceleration on, when the subsample has at least
+        10,000 rows and 25 per coordinate (smaller ones estimate ``J`` too roughly to
+        gain) and one estimate costs at most two passes of all rows (a Newton phase
+        typically saves ten or more).
         """
         family, mixing = runner.family, runner.mixing
         n = source.n_rows
@@ -544,7 +546,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             return None
         K, p = self.n_components, source.n_design
         dims = family.to_vector(family.zero_params(K, p)).size + K
-        if size < 25 * dims or (dims + 1) * size > 2 * n:
+        if size < max(_RATE_MIN_ROWS, 25 * dims) or (dims + 1) * size > 2 * n:
             return None
         runners = [sub_runner]
 
