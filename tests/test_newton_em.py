@@ -22,6 +22,7 @@ from regmix.em import (
     param_vector,
     params_from_vector,
     run_em,
+    secant_update,
 )
 from regmix.families import Gaussian, GaussianParams
 from regmix.mixing import ConstantWeights
@@ -146,6 +147,44 @@ def test_newton_run_reaches_the_em_optimum_in_fewer_passes(overlap):
     ref = param_vector(runner.family, runner.mixing, squarem.params)
     np.testing.assert_allclose(vec, ref, atol=1e-5 if overlap else 1e-7)
     assert newton.n_passes < squarem.n_passes
+
+
+def test_secant_update_satisfies_the_secant_condition():
+    rng = np.random.default_rng(3)
+    B = np.eye(5) + 0.1 * rng.normal(size=(5, 5))
+    step, change = rng.normal(size=5), rng.normal(size=5)
+    new = secant_update(B, step, change)
+    np.testing.assert_allclose(new @ step, -change, rtol=1e-12, atol=1e-12)
+    other = rng.normal(size=5)
+    other -= (other @ step) / (step @ step) * step  # orthogonal to the step: unchanged
+    np.testing.assert_allclose(new @ other, B @ other, rtol=1e-12, atol=1e-12)
+    # on a linear map M(v) = v* + J (v - v*), updates along steps that span the space
+    # recover I - J exactly
+    J = 0.3 * rng.normal(size=(5, 5))
+    v_star = rng.normal(size=5)
+
+    def g(v):
+        return v_star + J @ (v - v_star) - v
+
+    est, v = np.eye(5), rng.normal(size=5)
+    for direction in np.eye(5):
+        est = secant_update(est, direction, g(v + direction) - g(v))
+    np.testing.assert_allclose(est, np.eye(5) - J, atol=1e-12)
+    assert secant_update(B, np.zeros(5), change) is B
+
+
+def test_a_zero_rate_matrix_still_beats_plain_em():
+    # J = 0 makes the first Newton step an EM step; the secant updates and the
+    # re-estimations then learn the slow directions, so the run beats plain EM by far
+    X, y = _problem(20_000, seed=5, overlap=True)
+    runner = _runner(X, y)
+    start = _params([0.5, 0.5], [[0.0, 0.5], [0.5, 1.5]], [1.5, 1.5])
+    d = param_vector(runner.family, runner.mixing, start).size
+    plain = _run(runner, start, accelerate=False)
+    run = _run(runner, start, rate=lambda p: np.zeros((d, d)))
+    assert run.converged and np.all(np.diff(run.history) >= -1e-9)
+    assert run.loglik >= plain.loglik - 1e-9
+    assert run.n_passes < plain.n_passes / 3
 
 
 @pytest.mark.parametrize("wrong", ["negative", "random", "none"])

@@ -171,6 +171,23 @@ def em_map_jacobian(family, mixing, evaluate: Callable[[MixtureParams], PassResu
     return jac if np.all(np.isfinite(jac)) else None
 
 
+def secant_update(system: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """Broyden's update of ``system``, an estimate of ``I - J``, from one step on all rows.
+
+    ``step`` is ``v1 - v0`` and ``change`` the change of ``M(v) - v`` it caused; near the
+    maximum ``M(v1) - v1 - (M(v0) - v0) = (J - I) step``, so the updated matrix ``B``
+    satisfies ``B step = -change`` and differs from ``system`` by a rank-one term in the
+    direction of ``step`` only (Broyden, 1965, Math. Comp. 19, 577-593). ``system`` is
+    returned unchanged when the step is zero or the update is not finite.
+    """
+    ss = float(step @ step)
+    if not ss > 0:
+        return system
+    with np.errstate(all="ignore"):
+        correction = np.outer(-change - system @ step, step) / ss
+    return system + correction if np.all(np.isfinite(correction)) else system
+
+
 _STEP_FACTOR = 4.0
 _MAX_HALVINGS = 30
 # Newton steps on the EM map: J is estimated again when a step gains more than this
@@ -217,16 +234,16 @@ def run_em(
     With ``rate`` (a function returning the EM map's Jacobian ``J`` at given parameters,
     such as :func:`em_map_jacobian` on a subsample), once an EM step changes the mean
     log-likelihood by less than ``rate_from`` (from the start with ``rate_from=inf``, for
-    a start already near the maximum), ``J`` is estimated once at the current
-    point and every further iteration is a Newton step on the EM map,
-    ``v + (I - J)^{-1} (M(v) - v)`` (Louis, 1982, J. R. Statist. Soc. B 44, 226-233):
-    one pass each, as an EM step, but converging as fast as ``J`` is accurate rather than
-    at EM's rate. A Newton step that would lower the log-likelihood is replaced by the EM
-    step (one more pass); after such a step, or one that gains more than a quarter of
-    the step before (``J`` was estimated too far from the maximum), ``J`` is estimated
-    again at the next point that qualifies, at most three times in all; then the run goes
-    on with EM. The fixed point is EM's, so the optimum is the same. Only for exact
-    M-steps.
+    a start already near the maximum), ``J`` is estimated at the current point and every
+    further iteration is a Newton step on the EM map, ``v + (I - J)^{-1} (M(v) - v)``
+    (Louis, 1982, J. R. Statist. Soc. B 44, 226-233): one pass each, as an EM step, but
+    converging as fast as ``J`` is accurate rather than at EM's rate; every step on all
+    rows corrects the estimate by Broyden's secant update (:func:`secant_update`). A
+    Newton step that would lower the log-likelihood is replaced by the EM step (one more
+    pass); after such a step, or one that gains more than a quarter of the step before
+    (``J`` was estimated too far from the maximum), ``J`` is estimated again at the next
+    point that qualifies, at most three times in all; then the run goes on with EM. The
+    fixed point is EM's, so the optimum is the same. Only for exact M-steps.
 
     ``start`` is either starting parameters or an earlier run to continue (for example
     the short burst that won the initialisation): its history and counters carry on.
@@ -288,7 +305,7 @@ def run_em(
         return params, res
 
     newton = {"on": rate is not None and exact, "system": None, "estimates": 0,
-              "gain": np.inf}
+              "gain": np.inf, "last": None}
 
     def newton_step(params: MixtureParams, res: PassResult):
         """One Newton step on the EM map, or the EM step where it fails; None if the EM
@@ -299,11 +316,16 @@ def run_em(
         if np.any(new.weights < min_weight):
             return None
         v = param_vector(family, mixing, params)
+        g = param_vector(family, mixing, new) - v
         with np.errstate(all="ignore"):
+            if newton["last"] is not None:
+                v_old, g_old = newton["last"]
+                newton["system"] = secant_update(newton["system"], v - v_old, g - g_old)
             try:
-                step = np.linalg.solve(newton["system"], param_vector(family, mixing, new) - v)
+                step = np.linalg.solve(newton["system"], g)
             except np.linalg.LinAlgError:
                 step = np.full_like(v, np.nan)
+        newton["last"] = (v, g)
         if np.all(np.isfinite(step)):
             trial = params_from_vector(family, mixing, v + step, params)
             if not np.any(trial.weights < min_weight):
@@ -314,10 +336,10 @@ def run_em(
                     # slow progress means J was estimated too far from the maximum:
                     # estimate it again here
                     if gain > _RATE_RATIO * newton["gain"]:
-                        newton["system"] = None
+                        newton["system"], newton["last"] = None, None
                     newton["gain"] = max(gain, 0.0)
                     return trial, trial_res
-        newton["system"], newton["gain"] = None, np.inf
+        newton["system"], newton["gain"], newton["last"] = None, np.inf, None
         run.n_passes += 1
         return new, evaluate(new)
 
