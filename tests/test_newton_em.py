@@ -233,3 +233,24 @@ def test_newton_steps_are_not_used_where_they_do_not_pay():
         RegressionMixture(2, random_state=0, compute_se=False, family="poisson").fit(
             X, np.random.default_rng(0).poisson(2.0, size=len(X)))
     assert spy.call_count == 0
+
+
+def test_streamed_fit_with_newton_steps_equals_the_in_memory_fit(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    X, y, _, _ = make_regression_mixture(
+        200_000, coef=[[1.0, 0.5], [-1.0, 0.0], [0.0, 2.0]], intercept=[0.0, 1.0, -1.0],
+        sigma=[1.0, 1.0, 1.0], random_state=6)
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame({"x1": X[:, 0], "x2": X[:, 1], "y": y}).to_parquet(path,
+                                                                     row_group_size=30_000)
+    with mock.patch("regmix.estimator.em_map_jacobian", wraps=em_map_jacobian) as spy:
+        memory = RegressionMixture(3, random_state=0, compute_se=False).fit(X, y)
+        calls = spy.call_count
+        streamed = RegressionMixture(3, random_state=0, compute_se=False).fit(
+            ParquetData(path, ["x1", "x2"], "y"))
+    assert calls >= 1 and spy.call_count >= 2 * calls
+    assert streamed.log_likelihood_ == pytest.approx(memory.log_likelihood_, rel=1e-13)
+    np.testing.assert_allclose(streamed.coef_, memory.coef_, rtol=1e-9, atol=1e-12)
