@@ -30,8 +30,8 @@ class RowMemberships:
     """Memberships drawn row by row from :func:`regmix._rowhash.row_uniforms`.
 
     ``rows(start, stop)`` gives the (K, stop - start) memberships of those rows, the same
-    however the rows are split; called with a chunk it gives the chunk's. The compiled
-    data pass asks for all rows at once.
+    however the rows are split; called with a chunk it gives the chunk's, and
+    :meth:`as_array` gives all rows at once (for the compiled data pass).
     """
 
     def __init__(self, seed: int, n_components: int) -> None:
@@ -42,6 +42,10 @@ class RowMemberships:
 
     def __call__(self, chunk) -> np.ndarray:
         return self.rows(chunk.start, chunk.stop)
+
+    def as_array(self, n_rows: int) -> np.ndarray:
+        """The (n_rows, K) memberships of all rows, for the compiled data pass."""
+        return np.ascontiguousarray(self.rows(0, n_rows).T)
 
 
 class RandomMemberships(RowMemberships):

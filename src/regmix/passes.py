@@ -340,8 +340,8 @@ class MembershipArray:
     """Given memberships of every row as one (n, K) array, as a responsibility function.
 
     Called with a chunk it returns that chunk's rows divided by their sums, transposed to
-    (K, rows); :meth:`PassRunner.given` hands the whole array to the compiled kernel
-    instead, which divides on the fly. The array is only read.
+    (K, rows); :meth:`as_array` hands the whole array to the compiled kernel instead,
+    which divides on the fly. The array is only read.
     """
 
     def __init__(self, memberships: np.ndarray) -> None:
@@ -350,6 +350,10 @@ class MembershipArray:
     def __call__(self, chunk) -> np.ndarray:
         R = self.memberships[chunk.start : chunk.stop]
         return (R / R.sum(axis=1, keepdims=True)).T
+
+    def as_array(self, n_rows: int) -> np.ndarray:
+        """The (n, K) memberships of all rows (rows not normalised)."""
+        return self.memberships
 
 
 class PassRunner:
@@ -386,10 +390,6 @@ class PassRunner:
             return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
 
-    def _compiled_given(self, memberships: np.ndarray, params) -> PassResult:
-        """The statistics pass for given (n, K) memberships by the compiled kernel."""
-        return self._compiled_evaluate(params, memberships)
-
     @property
     def total_weight(self) -> float:
         return self.source.total_weight
@@ -409,18 +409,15 @@ class PassRunner:
 
     def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
         """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n), taken
-        at mixture parameters ``params`` (by default :meth:`start_params`). Memberships
-        held as one array (:class:`MembershipArray`) or drawn for any row range (a
-        ``rows(start, stop)`` method, as the initialisation's) go through the compiled
-        kernel where it runs the E-steps."""
+        at mixture parameters ``params`` (by default :meth:`start_params`).
+        Memberships that can be had for all rows at once (an ``as_array(n_rows)``
+        method, as :class:`MembershipArray` and the initialisation's row-hash
+        memberships have) go through the compiled kernel where it runs the E-steps."""
         self.n_passes += 1
         if params is None:
             params = self.start_params(n_components)
-        if self.engine == "numba" and isinstance(resp_fn, MembershipArray):
-            return self._compiled_given(resp_fn.memberships, params)
-        if self.engine == "numba" and hasattr(resp_fn, "rows"):  # row-hash memberships
-            memberships = resp_fn.rows(0, self.source.n_rows).T
-            return self._compiled_given(np.ascontiguousarray(memberships), params)
+        if self.engine == "numba" and hasattr(resp_fn, "as_array"):
+            return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
                         chunk_size=self.chunk_size, n_jobs=self.n_jobs)
