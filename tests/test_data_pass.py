@@ -142,3 +142,23 @@ def test_compiled_engine_gives_the_same_fit_from_given_memberships():
     first = RegressionMixture(3, engine="numba", **dict(kw, max_iter=0)).fit(X, y)
     again = RegressionMixture(3, engine="numpy", **dict(kw, max_iter=0)).fit(X, y)
     np.testing.assert_allclose(first.coef_, again.coef_, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed, start, stop, n_columns", [
+    (0, 0, 1000, 1), (2**62 + 5, 123, 70_000, 3), (7, 10**9, 10**9 + 17, 2), (1, 5, 5, 1)])
+def test_compiled_row_uniforms_are_the_same_bits(seed, start, stop, n_columns):
+    pytest.importorskip("numba")
+    expected = row_uniforms(seed, start, stop, n_columns)
+    got = row_uniforms(seed, start, stop, n_columns, compiled=True)
+    assert got.shape == expected.shape and np.array_equal(got, expected)
+
+
+def test_compiled_subsample_draws_the_same_rows():
+    pytest.importorskip("numba")
+    from regmix.data import ArrayData
+
+    X, y, _, _ = make_regression_mixture(50_000, 2, 2, random_state=0)
+    plain = ArrayData(X, y, None, fit_intercept=True).subsample(5000, 11)
+    fast = ArrayData(X, y, None, fit_intercept=True, compiled=True).subsample(5000, 11)
+    np.testing.assert_array_equal(fast.arrays()[0], plain.arrays()[0])
+    assert 4500 < fast.n_rows < 5500

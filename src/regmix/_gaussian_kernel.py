@@ -70,6 +70,9 @@ _TWO54 = 18014398509481984.0
 _SQRT2 = math.sqrt(2.0)
 _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9, _L10 = (2.0 / (2 * m + 1) for m in range(1, 11))
 
+# SplitMix64 constants of regmix._rowhash.
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
 _functions: SimpleNamespace | None = None
 _lock = threading.Lock()
 
@@ -610,7 +613,25 @@ def _build() -> SimpleNamespace:
                 spread[j] += sq_b[blk, j]
         return lo, hi, loc, spread, inv, weight
 
-    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array, moments=moments)
+    golden, mix1, mix2 = (np.uint64(v) for v in (_GOLDEN, _MIX1, _MIX2))
+    s11, s27, s30, s31 = (np.uint64(v) for v in (11, 27, 30, 31))
+    one = np.uint64(1)
+
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def uniforms(key, start, n_columns, out):  # pragma: no cover - compiled
+        # out[i, j] = the draw of row start + i, column j (regmix._rowhash.row_uniforms)
+        width = np.uint64(n_columns)
+        for i in _prange(out.shape[0]):
+            row = np.uint64(start + i)
+            for j in range(n_columns):
+                z = key + (row * width + np.uint64(j) + one) * golden
+                z = (z ^ (z >> s30)) * mix1
+                z = (z ^ (z >> s27)) * mix2
+                z = z ^ (z >> s31)
+                out[i, j] = (np.float64(z >> s11) + 0.5) * 2.0**-53
+
+    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array, moments=moments,
+                           uniforms=uniforms)
 
 
 def _compiled() -> SimpleNamespace:
@@ -832,3 +853,11 @@ def column_moments(X: np.ndarray, w: np.ndarray | None, centre: bool,
     lo, hi, loc, spread, inv, weight = _compiled().moments(
         _read_only(X), _read_only(w), has_w, bool(centre), int(block_size))
     return lo, hi, loc, np.sqrt(spread / weight) / inv
+
+
+def row_uniforms(key: np.uint64, start: int, stop: int, n_columns: int) -> np.ndarray:
+    """:func:`regmix._rowhash.row_uniforms` compiled and on all threads, bit for bit;
+    ``key`` is the hashed seed."""
+    out = np.empty((stop - start, n_columns))
+    _compiled().uniforms(np.uint64(key), int(start), int(n_columns), out)
+    return out

@@ -25,7 +25,8 @@ def _splitmix64(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def row_uniforms(seed: int, start: int, stop: int, n_columns: int) -> np.ndarray:
+def row_uniforms(seed: int, start: int, stop: int, n_columns: int,
+                 compiled: bool = False) -> np.ndarray:
     """Uniform draws in (0, 1) for rows ``start..stop-1``, ``n_columns`` per row.
 
     Parameters
@@ -36,6 +37,9 @@ def row_uniforms(seed: int, start: int, stop: int, n_columns: int) -> np.ndarray
         The global row range.
     n_columns : int
         Draws per row.
+    compiled : bool, default=False
+        Compute them with numba on all threads (the same bits), for fits that load the
+        compiled kernel anyway.
 
     Returns
     -------
@@ -43,6 +47,12 @@ def row_uniforms(seed: int, start: int, stop: int, n_columns: int) -> np.ndarray
         Values in the open interval (0, 1), a deterministic function of
         ``(seed, row, column)`` only.
     """
+    if compiled:
+        from ._gaussian_kernel import row_uniforms as compiled_uniforms
+
+        with np.errstate(over="ignore"):
+            key = _splitmix64(np.uint64(seed) ^ _GOLDEN)
+        return compiled_uniforms(key, start, stop, n_columns)
     rows = np.arange(start, stop, dtype=np.uint64)[:, None]
     cols = np.arange(n_columns, dtype=np.uint64)[None, :]
     with np.errstate(over="ignore"):

@@ -413,8 +413,11 @@ class ArrayData:
         from ._rowhash import row_uniforms
 
         fraction = size / self.n_rows
-        u = np.concatenate([row_uniforms(seed, start, stop, 1)[:, 0]
-                            for start, stop in self.ranges(1 << 16)])
+        if self.compiled:
+            u = row_uniforms(seed, 0, self.n_rows, 1, compiled=True)[:, 0]
+        else:
+            u = np.concatenate([row_uniforms(seed, start, stop, 1)[:, 0]
+                                for start, stop in self.ranges(1 << 16)])
         if self.groups is not None:  # whole groups, by the draw of their first row
             sizes = np.diff(np.append(self._group_starts, self.n_rows))
             u = np.repeat(u[self._group_starts], sizes)
