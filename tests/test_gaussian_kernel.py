@@ -339,6 +339,46 @@ def test_column_moments_match_the_numpy_standardisation(weighted, centre):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("n", [1, 8191, 8193, 70_001])
+def test_column_extremes_exact_with_nan_and_infinity(n):
+    # the compiled extremes against numpy's, exactly; a NaN anywhere in a column makes
+    # both of its extremes NaN (numpy's min and max propagate it too), infinities count
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 4)) * np.array([1.0, 1e200, 1e-200, 3.0])
+    lo, hi = gk.column_extremes(X)
+    np.testing.assert_array_equal(lo, X.min(axis=0))
+    np.testing.assert_array_equal(hi, X.max(axis=0))
+    X[n // 2, 1] = np.nan  # in the middle of a block
+    X[n - 1, 2] = np.nan  # the very last row
+    X[0, 3] = -np.inf
+    lo, hi = gk.column_extremes(X)
+    np.testing.assert_array_equal(lo, X.min(axis=0))
+    np.testing.assert_array_equal(hi, X.max(axis=0))
+    assert np.isnan(lo[1]) and np.isnan(hi[1]) and np.isnan(lo[2]) and np.isnan(hi[2])
+    assert lo[3] == -np.inf
+
+
+def test_validation_uses_the_compiled_extremes_once_loaded():
+    # regmix.data.column_extremes switches to the compiled pass for large C-ordered
+    # arrays once the compiled functions are loaded: the same results, and the input
+    # checks name the same problems
+    from regmix._validation import check_features
+    from regmix.data import column_extremes
+
+    gk._compiled()
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(70_000, 3))
+    lo, hi = column_extremes(X)
+    np.testing.assert_array_equal(lo, X.min(axis=0))
+    np.testing.assert_array_equal(hi, X.max(axis=0))
+    X[123, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        check_features(X)
+    X[123, 1] = 1e160
+    with pytest.raises(ValueError, match="column 1"):
+        check_features(X)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_given_memberships_match_the_numpy_statistics(fit_intercept, weighted):

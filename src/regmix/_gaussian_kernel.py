@@ -48,6 +48,10 @@ import numpy as np
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 DEFAULT_BLOCK_SIZE = 8192
+# Rows per block of the E-step pass: small enough that the few blocks of a subsample
+# (about 20,000 rows when starts are screened) still split evenly across the threads;
+# large enough that the per-block set-up is negligible.
+E_STEP_BLOCK_SIZE = 2048
 
 # Rows per tile: the tile buffers (about 20 rows of _TILE doubles) fit in a 48 KB L1 cache.
 _TILE = 256
@@ -553,6 +557,37 @@ def _build() -> SimpleNamespace:
         for i in range(x.shape[0]):
             out[i] = _log(x[i])
 
+    @jit
+    def _block_extremes(X, w, has_w, with_sums, start, stop, lo, hi, sums):  # pragma: no cover
+        # lo, hi = column minima and maxima of rows start..stop-1 (stop > start), a NaN
+        # in a column making both NaN; with_sums also adds the weighted column sums
+        # (weights w where has_w) to sums.
+        d = X.shape[1]
+        for j in range(d):
+            lo[j] = X[start, j]
+            hi[j] = X[start, j]
+        for i in range(start, stop):
+            wi = w[i] if has_w else 1.0
+            for j in range(d):
+                x = X[i, j]
+                lo[j] = x if (x < lo[j] or x != x) else lo[j]
+                hi[j] = x if (x > hi[j] or x != x) else hi[j]
+                if with_sums:
+                    sums[j] += wi * x
+
+    @jit
+    def _merge_extremes(lo_b, hi_b):  # pragma: no cover - compiled
+        # The extremes over the rows of lo_b and hi_b (per-block results).
+        lo = lo_b[0].copy()
+        hi = hi_b[0].copy()
+        for blk in range(1, lo_b.shape[0]):
+            for j in range(lo_b.shape[1]):
+                a = lo_b[blk, j]
+                b = hi_b[blk, j]
+                lo[j] = a if (a < lo[j] or a != a) else lo[j]
+                hi[j] = b if (b > hi[j] or b != b) else hi[j]
+        return lo, hi
+
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def moments(X, w, has_w, centre, block_size):  # pragma: no cover - compiled
         # Column minima, maxima, locations (weighted means, or zeros) and sums of
@@ -566,23 +601,11 @@ def _build() -> SimpleNamespace:
         for blk in _prange(n_blocks):
             start = blk * block_size
             stop = min(start + block_size, n)
-            for j in range(d):
-                lo_b[blk, j] = X[start, j]
-                hi_b[blk, j] = X[start, j]
-            for i in range(start, stop):
-                wi = w[i] if has_w else 1.0
-                for j in range(d):
-                    x = X[i, j]
-                    lo_b[blk, j] = min(lo_b[blk, j], x)
-                    hi_b[blk, j] = max(hi_b[blk, j], x)
-                    sum_b[blk, j] += wi * x
-        lo = lo_b[0].copy()
-        hi = hi_b[0].copy()
+            _block_extremes(X, w, has_w, True, start, stop, lo_b[blk], hi_b[blk], sum_b[blk])
+        lo, hi = _merge_extremes(lo_b, hi_b)
         total = np.zeros(d)
         for blk in range(n_blocks):
             for j in range(d):
-                lo[j] = min(lo[j], lo_b[blk, j])
-                hi[j] = max(hi[j], hi_b[blk, j])
                 total[j] += sum_b[blk, j]
         weight = 0.0
         if has_w:
@@ -613,6 +636,19 @@ def _build() -> SimpleNamespace:
                 spread[j] += sq_b[blk, j]
         return lo, hi, loc, spread, inv, weight
 
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def extremes(X, block_size):  # pragma: no cover - compiled
+        # Column minima and maxima in one read of X; a NaN in a column makes both NaN.
+        n, d = X.shape
+        n_blocks = (n + block_size - 1) // block_size
+        lo_b = np.empty((n_blocks, d))
+        hi_b = np.empty((n_blocks, d))
+        for blk in _prange(n_blocks):
+            start = blk * block_size
+            _block_extremes(X, X[0], False, False, start, min(start + block_size, n),
+                            lo_b[blk], hi_b[blk], lo_b[blk])
+        return _merge_extremes(lo_b, hi_b)
+
     golden, mix1, mix2 = (np.uint64(v) for v in (_GOLDEN, _MIX1, _MIX2))
     s11, s27, s30, s31 = (np.uint64(v) for v in (11, 27, 30, 31))
     one = np.uint64(1)
@@ -631,7 +667,7 @@ def _build() -> SimpleNamespace:
                 out[i, j] = (np.float64(z >> s11) + 0.5) * 2.0**-53
 
     return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array, moments=moments,
-                           uniforms=uniforms)
+                           extremes=extremes, uniforms=uniforms)
 
 
 def _compiled() -> SimpleNamespace:
@@ -662,7 +698,7 @@ def gaussian_e_step(
     coef: np.ndarray,
     sigma: np.ndarray,
     log_weights: np.ndarray,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    block_size: int = E_STEP_BLOCK_SIZE,
     *,
     n_threads: int | None = None,
     with_classes: bool = False,
@@ -700,7 +736,7 @@ def gaussian_e_step(
     log_weights : ndarray of shape (K,) or (K, 1)
         Log mixing proportions; ``-inf`` marks a component of weight zero, which gets
         responsibility zero.
-    block_size : int, default=8192
+    block_size : int, default=2048
         Rows per block. Blocks are the unit of parallel work and of summation: the result
         depends on ``block_size`` but not on the number of threads.
     n_threads : int or None, default=None
@@ -853,6 +889,19 @@ def column_moments(X: np.ndarray, w: np.ndarray | None, centre: bool,
     lo, hi, loc, spread, inv, weight = _compiled().moments(
         _read_only(X), _read_only(w), has_w, bool(centre), int(block_size))
     return lo, hi, loc, np.sqrt(spread / weight) / inv
+
+
+def loaded() -> bool:
+    """Whether the compiled functions are already defined in this process (so that using
+    them costs no import or compilation)."""
+    return _functions is not None
+
+
+def column_extremes(X: np.ndarray, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple:
+    """Column minima and maxima of a C-contiguous float64 array with at least one row,
+    compiled, in one read on all threads. A column holding a NaN gets NaN for both;
+    otherwise the results are exact (those of ``X.min(axis=0)``, ``X.max(axis=0)``)."""
+    return _compiled().extremes(_read_only(X), int(block_size))
 
 
 def row_uniforms(key: np.uint64, start: int, stop: int, n_columns: int) -> np.ndarray:

@@ -383,8 +383,8 @@ class PassRunner:
         loglik, resp_sum, A, b, c, top, hard = gaussian_e_step(
             X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
             self.source.fit_intercept, params.component.coef, params.component.sigma,
-            self.mixing.log_weights(params)[:, 0], block_size=REDUCTION_BLOCK,
-            n_threads=self.n_jobs, with_classes=True, responsibilities=memberships,
+            self.mixing.log_weights(params)[:, 0], n_threads=self.n_jobs, with_classes=True,
+            responsibilities=memberships,
         )
         if memberships is not None:
             return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
