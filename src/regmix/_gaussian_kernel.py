@@ -55,6 +55,9 @@ E_STEP_BLOCK_SIZE = 2048
 
 # Rows per tile: the tile buffers (about 20 rows of _TILE doubles) fit in a 48 KB L1 cache.
 _TILE = 256
+# Designs up to this many columns accumulate the upper triangle of X'R_kX in one sweep
+# (p (p + 1) / 2 vector accumulators: 28 of the 32 AVX-512 registers at p = 7).
+_GRAM_MAX = 7
 # Lanes of the dot-product intrinsic (one AVX-512 register, two AVX2 registers).
 _LANES = 8
 
@@ -105,7 +108,8 @@ def _build() -> SimpleNamespace:
     pickle of an intrinsic or a dispatcher differs between processes.
     """
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block
-    global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8
+    global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _gram_upper
+    global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -138,12 +142,66 @@ def _build() -> SimpleNamespace:
             builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{_LANES}f64"
         )
 
+    def emit_sums(context, builder, terms, m, acc_arg, acc_type, q):
+        # For each term (u, v, rows) in order and each row Y of its rows in order:
+        #     acc[q + slot] += sum_{t < m} (u[t] v[t]) Y[t]   (slot = 0, 1, ... in turn)
+        # with u, v and the rows pointers to doubles. The sum over the rows below the
+        # last multiple of _LANES is taken in _LANES vector lanes (one fused multiply-add
+        # per term) that are then added pairwise, the remaining rows added one by one
+        # after. All sums are taken in one sweep over t.
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vec = ir.VectorType(ir.DoubleType(), _LANES)
+        pvec = vec.as_pointer()
+        pdbl = ir.DoubleType().as_pointer()
+        n8 = builder.and_(m, ir.Constant(i64, -_LANES))
+        n_slots = sum(len(rows) for _, _, rows in terms)
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(vec, None))
+                for _ in range(n_slots)]
+
+        def load(ptr, i, ty):
+            return builder.load(builder.bitcast(builder.gep(ptr, [i]), ty), align=8)
+
+        fma = _fma_function(builder, vec)
+        step = ir.Constant(i64, _LANES)
+        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n8, step) as (i, _):
+            slot = 0
+            for u, v, rows in terms:
+                x = builder.fmul(load(u, i, pvec), load(v, i, pvec))
+                for row in rows:
+                    total = builder.call(fma, [x, load(row, i, pvec), builder.load(accs[slot])])
+                    builder.store(total, accs[slot])
+                    slot += 1
+        sums = []
+        for a in accs:
+            v = builder.load(a)
+            e = [builder.extract_element(v, ir.Constant(i32, j)) for j in range(_LANES)]
+            while len(e) > 1:
+                e = [builder.fadd(e[2 * h], e[2 * h + 1]) for h in range(len(e) // 2)]
+            sums.append(cgutils.alloca_once_value(builder, e[0]))
+        with cgutils.for_range_slice(builder, n8, m, ir.Constant(i64, 1)) as (i, _):
+            slot = 0
+            for u, v, rows in terms:
+                x = builder.fmul(load(u, i, pdbl), load(v, i, pdbl))
+                for row in rows:
+                    total = builder.fma(x, load(row, i, pdbl), builder.load(sums[slot]))
+                    builder.store(total, sums[slot])
+                    slot += 1
+        acc_a = context.make_array(acc_type)(context, builder, acc_arg)
+        for slot in range(n_slots):
+            target = builder.gep(acc_a.data, [builder.add(q, ir.Constant(i64, slot))])
+            builder.store(builder.fadd(builder.load(target), builder.load(sums[slot])), target)
+
+    def row_pointer(builder, array, r):
+        # A pointer to the first double of row r of a C-contiguous 2-D array.
+        i64 = ir.IntType(64)
+        stride = builder.ashr(cgutils.unpack_tuple(builder, array.strides, 2)[0],
+                              ir.Constant(i64, 3))
+        return builder.gep(array.data, [builder.mul(r, stride)])
+
     def make_dots(n_rows):
         # dots(u, v, Y, row0, m, acc, q): for r < n_rows,
-        #     acc[q + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t],
-        # the sum over the rows below the last multiple of _LANES taken in _LANES vector
-        # lanes (one fused multiply-add per term) that are then added pairwise, the
-        # remaining rows added one by one after.
+        #     acc[q + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t]
+        # (the arithmetic of emit_sums).
         @intrinsic
         def dots(typingctx, u, v, Y, row0, m, acc, q):
             if not (is_array(u, 1) and is_array(v, 1) and is_array(Y, 2) and is_array(acc, 1)):
@@ -155,62 +213,47 @@ def _build() -> SimpleNamespace:
                 ua = context.make_array(signature.args[0])(context, builder, uv)
                 va = context.make_array(signature.args[1])(context, builder, vv)
                 ya = context.make_array(signature.args[2])(context, builder, yv)
-                i32, i64 = ir.IntType(32), ir.IntType(64)
-                vec = ir.VectorType(ir.DoubleType(), _LANES)
-                pvec = vec.as_pointer()
-                row_stride = builder.ashr(
-                    cgutils.unpack_tuple(builder, ya.strides, 2)[0], ir.Constant(i64, 3)
-                )
-                rows = [
-                    builder.gep(
-                        ya.data, [builder.mul(builder.add(r0, ir.Constant(i64, r)), row_stride)]
-                    )
-                    for r in range(n_rows)
-                ]
-                n8 = builder.and_(mv, ir.Constant(i64, -_LANES))
-                accs = [
-                    cgutils.alloca_once_value(builder, ir.Constant(vec, None))
-                    for _ in range(n_rows)
-                ]
-
-                def load(ptr, i, ty):
-                    return builder.load(builder.bitcast(builder.gep(ptr, [i]), ty), align=8)
-
-                step = ir.Constant(i64, _LANES)
-                fma = _fma_function(builder, vec)
-                with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n8, step) as (i, _):
-                    x = builder.fmul(load(ua.data, i, pvec), load(va.data, i, pvec))
-                    for r in range(n_rows):
-                        total = builder.call(fma, [x, load(rows[r], i, pvec),
-                                                   builder.load(accs[r])])
-                        builder.store(total, accs[r])
-                sums = []
-                for r in range(n_rows):
-                    v = builder.load(accs[r])
-                    e = [builder.extract_element(v, ir.Constant(i32, j)) for j in range(_LANES)]
-                    while len(e) > 1:
-                        e = [builder.fadd(e[2 * h], e[2 * h + 1]) for h in range(len(e) // 2)]
-                    sums.append(cgutils.alloca_once_value(builder, e[0]))
-                pdbl = ir.DoubleType().as_pointer()
-                one = ir.Constant(i64, 1)
-                with cgutils.for_range_slice(builder, n8, mv, one) as (i, _):
-                    x = builder.fmul(load(ua.data, i, pdbl), load(va.data, i, pdbl))
-                    for r in range(n_rows):
-                        total = builder.fma(x, load(rows[r], i, pdbl), builder.load(sums[r]))
-                        builder.store(total, sums[r])
-                acc_a = context.make_array(signature.args[5])(context, builder, av)
-                for r in range(n_rows):
-                    target = builder.gep(acc_a.data, [builder.add(q, ir.Constant(i64, r))])
-                    total = builder.fadd(builder.load(target), builder.load(sums[r]))
-                    builder.store(total, target)
+                i64 = ir.IntType(64)
+                rows = [row_pointer(builder, ya, builder.add(r0, ir.Constant(i64, r)))
+                        for r in range(n_rows)]
+                emit_sums(context, builder, [(ua.data, va.data, rows)], mv, av,
+                          signature.args[5], q)
                 return context.get_dummy_value()
 
             return sig, codegen
 
         return dots
 
+    def make_gram(p):
+        # gram(Z, v, m, acc, q): the upper triangle of sum_{t < m} v[t] Z[:, t] Z[:, t]'
+        # by rows, acc[q + slot] += sum_t (Z[j, t] v[t]) Z[l, t] for j <= l < p, in one
+        # sweep over t: the sums _accumulate(Z[j], v, Z, j, p - j, ...) gives for each j
+        # in turn, bit for bit (the arithmetic of emit_sums).
+        @intrinsic
+        def gram(typingctx, Z, v, m, acc, q):
+            if not (is_array(Z, 2) and is_array(v, 1) and is_array(acc, 1)):
+                return None
+            sig = types.none(Z, v, types.int64, acc, types.int64)
+
+            def codegen(context, builder, signature, args):
+                zv, vv, mv, av, q = args
+                za = context.make_array(signature.args[0])(context, builder, zv)
+                va = context.make_array(signature.args[1])(context, builder, vv)
+                i64 = ir.IntType(64)
+                rows = [row_pointer(builder, za, ir.Constant(i64, r)) for r in range(p)]
+                terms = [(rows[j], va.data, rows[j:]) for j in range(p)]
+                emit_sums(context, builder, terms, mv, av, signature.args[3], q)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return gram
+
     _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8 = (
         make_dots(r) for r in range(1, 9)
+    )
+    _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7 = (
+        make_gram(p) for p in range(1, _GRAM_MAX + 1)
     )
 
     def vector_exp(builder, x):
@@ -318,6 +361,29 @@ def _build() -> SimpleNamespace:
             r += g
 
     @jit
+    def _gram_upper(Z, v, p, m, acc, q):  # pragma: no cover - compiled
+        # acc[q + slot] += sum_{t < m} (Z[j, t] v[t]) Z[l, t] for j <= l < p by rows: in one
+        # sweep for p <= _GRAM_MAX, else one sweep per j (the same bits either way).
+        if p == 1:
+            _gram1(Z, v, m, acc, q)
+        elif p == 2:
+            _gram2(Z, v, m, acc, q)
+        elif p == 3:
+            _gram3(Z, v, m, acc, q)
+        elif p == 4:
+            _gram4(Z, v, m, acc, q)
+        elif p == 5:
+            _gram5(Z, v, m, acc, q)
+        elif p == 6:
+            _gram6(Z, v, m, acc, q)
+        elif p == 7:
+            _gram7(Z, v, m, acc, q)
+        else:
+            for j in range(p):
+                _accumulate(Z[j], v, Z, j, p - j, m, acc, q)
+                q += p - j
+
+    @jit
     def _log(x):  # pragma: no cover - compiled
         # x = 2^e f with f in [sqrt(1/2), sqrt(2)) from the bits, log f = 2 atanh(u) with
         # u = (f - 1) / (f + 1) by its odd series (truncation error below 1e-18), plus
@@ -379,7 +445,9 @@ def _build() -> SimpleNamespace:
         wt = np.ones(_TILE)
         ones = np.ones(_TILE)
         ones2 = np.ones((1, _TILE))
-        mx = np.zeros(_TILE)
+        mx2 = np.zeros((1, _TILE))  # per-row maximum log-density
+        mx = mx2[0]
+        prods = np.ones(_LANES)
         inv = np.empty(_TILE)
         if intercept:
             Z[0, :] = 1.0
@@ -470,19 +538,41 @@ def _build() -> SimpleNamespace:
                     v = mx[t]
                     mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
                 _exp_rows(D, mx, inv, m)
-                ll0 = ll[0]
-                top0 = top[0]
-                for t in range(m):
-                    s = inv[t]
-                    ls = _log(s)
-                    ll0[t] = ls + mx[t]
-                    top0[t] = -ls
-                    inv[t] = 1.0 / s
-                _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
-                # Classification: the most probable component is the one with the
-                # largest log-density (its density above is exp(0) = 1), so the largest
-                # responsibility is 1 / sum and its log is -log(sum).
-                _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
+                # The log-likelihood of a row is log(sum) + max. Classification: the
+                # most probable component is the one with the largest log-density (its
+                # density above is exp(0) = 1), so the largest responsibility is
+                # 1 / sum and its log is -log(sum).
+                if has_w:
+                    ll0 = ll[0]
+                    top0 = top[0]
+                    for t in range(m):
+                        s = inv[t]
+                        ls = _log(s)
+                        ll0[t] = ls + mx[t]
+                        top0[t] = -ls
+                        inv[t] = 1.0 / s
+                    _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
+                    _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
+                else:
+                    # Unweighted rows need only the sum of the logs: the log of the
+                    # products of the sums (each in [1, K]) in _LANES lanes of at most
+                    # _TILE / _LANES rows each, one log per lane instead of one per row.
+                    for lane in range(_LANES):
+                        prods[lane] = 1.0
+                    m8 = m - m % _LANES
+                    for t8 in range(0, m8, _LANES):
+                        for lane in range(_LANES):
+                            prods[lane] *= inv[t8 + lane]
+                    for t in range(m8, m):
+                        prods[t - m8] *= inv[t]
+                    for t in range(m):
+                        inv[t] = 1.0 / inv[t]
+                    _accumulate(ones, ones, mx2, 0, 1, m, acc, K * stride)
+                    logs = 0.0
+                    for lane in range(_LANES):
+                        logs += _log(prods[lane])
+                    acc[K * stride] += logs
+                    acc[K * stride + 1] -= logs
                 for t in range(m):
                     acc[K * stride + 2 + rarg[t]] += wt[t]
             for k in range(K):
@@ -497,10 +587,7 @@ def _build() -> SimpleNamespace:
                 _accumulate(dk, ones, ones2, 0, 1, m, acc, base + P + p + 1)
                 _accumulate(ek, dk, E, k, 1, m, acc, base + P + p)
                 _accumulate(ek, dk, Z, 0, p, m, acc, base + P)
-                q = base
-                for j in range(p):
-                    _accumulate(Z[j], dk, Z, j, p - j, m, acc, q)
-                    q += p - j
+                _gram_upper(Z, dk, p, m, acc, base)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
