@@ -107,10 +107,12 @@ def test_matches_numpy_pass(fit_intercept, weighted, K):
     _assert_matches(_kernel(X, y, w, source, params, mix), ref)
 
 
+@pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 255, 257, 20000])
-def test_row_counts_and_blocks(n):
-    """Partial lane groups, tiles and blocks give the same sums."""
-    X, y, w, source, params, mix = _problem(n, 2, 3, fit_intercept=True, weighted=True)
+def test_row_counts_and_blocks(n, weighted):
+    """Partial lane groups, tiles and blocks give the same sums (unweighted rows take
+    the log-likelihood from per-lane products of the row sums)."""
+    X, y, w, source, params, mix = _problem(n, 2, 3, fit_intercept=True, weighted=weighted)
     ref = _reference(source, params, mix)
     for block_size in (1, 100, 8192):
         _assert_matches(_kernel(X, y, w, source, params, mix, block_size=block_size), ref)
@@ -119,6 +121,18 @@ def test_row_counts_and_blocks(n):
 def test_single_feature_without_intercept():
     X, y, w, source, params, mix = _problem(500, 1, 2, fit_intercept=False, weighted=False)
     _assert_matches(_kernel(X, y, w, source, params, mix), _reference(source, params, mix))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("d", range(1, 10))
+def test_every_design_width(d, weighted):
+    """One-sweep upper triangles (up to seven design columns) and the per-row sweeps
+    beyond, with and without an intercept."""
+    for fit_intercept in (True, False):
+        X, y, w, source, params, mix = _problem(777, d, 2, fit_intercept=fit_intercept,
+                                                weighted=weighted, seed=d)
+        _assert_matches(_kernel(X, y, w, source, params, mix),
+                        _reference(source, params, mix))
 
 
 def test_many_features():
