@@ -436,3 +436,16 @@ def test_given_memberships_bad_shape():
     X, y, w, source, params, mix = _problem(100, 2, 2, fit_intercept=True, weighted=False)
     with pytest.raises(ValueError, match="responsibilities must have shape"):
         _kernel(X, y, w, source, params, mix, responsibilities=np.ones((100, 3)))
+
+
+def test_initial_memberships_for_the_kernel_equal_the_chunked_ones():
+    # the initialisation's row-hash memberships, drawn by numba for the kernel, are the
+    # numpy ones of the chunked pass bit for bit, row-major for the kernel
+    from regmix.initialization import RandomMemberships, SubsetMemberships
+
+    for memberships in (RandomMemberships(12345, 3), SubsetMemberships(999, 4, 0.01)):
+        whole = memberships.as_array(20_011)
+        assert whole.flags.c_contiguous and whole.shape == (20_011, memberships.n_components)
+        chunks = np.hstack([memberships.rows(a, min(a + 7_000, 20_011))
+                            for a in range(0, 20_011, 7_000)])
+        np.testing.assert_array_equal(whole, chunks.T)

@@ -38,21 +38,27 @@ class RowMemberships:
         self.seed, self.n_components = seed, n_components
 
     def rows(self, start: int, stop: int) -> np.ndarray:
+        return self.memberships(row_uniforms(self.seed, start, stop, self.n_components).T)
+
+    def memberships(self, u: np.ndarray) -> np.ndarray:
+        """Memberships from the draws ``u`` of the rows (either orientation)."""
         raise NotImplementedError
 
     def __call__(self, chunk) -> np.ndarray:
         return self.rows(chunk.start, chunk.stop)
 
     def as_array(self, n_rows: int) -> np.ndarray:
-        """The (n_rows, K) memberships of all rows, for the compiled data pass."""
-        return np.ascontiguousarray(self.rows(0, n_rows).T)
+        """The (n_rows, K) memberships of all rows, for the compiled data pass (whose
+        numba functions also draw them, bit for bit the same)."""
+        u = row_uniforms(self.seed, 0, n_rows, self.n_components, compiled=True)
+        return self.memberships(u.T).T
 
 
 class RandomMemberships(RowMemberships):
     """Dirichlet(1) memberships per row."""
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        g = -np.log(row_uniforms(self.seed, start, stop, self.n_components).T)
+    def memberships(self, u: np.ndarray) -> np.ndarray:
+        g = -np.log(u)
         return g / g.sum(axis=0)
 
 
@@ -68,8 +74,7 @@ class SubsetMemberships(RowMemberships):
         super().__init__(seed, n_components)
         self.fraction = fraction
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        u = row_uniforms(self.seed, start, stop, self.n_components).T
+    def memberships(self, u: np.ndarray) -> np.ndarray:
         return np.where(u < self.fraction, 1.0, 0.01 * self.fraction)
 
 
