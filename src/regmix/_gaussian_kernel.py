@@ -24,6 +24,9 @@ Layout of the computation:
   compiler; fused multiply-adds only where the code asks for ``llvm.fma``, which rounds
   once on every machine), so the result does not depend on the vector width the
   compiler picks either.
+* A C-ordered ``X`` is standardised into the tile's column buffers eight rows at a time,
+  each column's eight values loaded one by one into a vector: left to itself the
+  compiler would gather them, and vector gathers are slow on many CPUs.
 * ``exp`` and ``log`` are evaluated in plain IEEE arithmetic (a Taylor / atanh series
   after an exact range reduction, within two units in the last place) rather than by the
   C library, so that they vectorise too (``exp`` eight lanes at a time in an intrinsic,
@@ -107,7 +110,7 @@ def _build() -> SimpleNamespace:
     variables: numba keys its on-disk cache on the pickled closure of a function, and the
     pickle of an intrinsic or a dispatcher differs between processes.
     """
-    global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block
+    global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _gram_upper
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7
     import numba
@@ -333,6 +336,57 @@ def _build() -> SimpleNamespace:
 
         return sig, codegen
 
+    @intrinsic
+    def _standardise_rows(typingctx, X, t0, m, loc, inv, Z, off):
+        # Z[off + j, t] = (X[t0 + t, j] - loc[j]) * inv[j] for t < m, j < d, with X a
+        # C-ordered (n, d) array: _LANES rows at a time, each column's _LANES values
+        # loaded one by one into a vector (the compiler would otherwise gather them,
+        # which is slow on many CPUs), the remaining rows one by one.
+        if not (is_array(X, 2) and is_array(loc, 1) and is_array(inv, 1) and is_array(Z, 2)):
+            return None
+        sig = types.none(X, types.int64, types.int64, loc, inv, Z, types.int64)
+
+        def codegen(context, builder, signature, args):
+            xv, t0, m, lv, iv, zv, off = args
+            xa = context.make_array(signature.args[0])(context, builder, xv)
+            la = context.make_array(signature.args[3])(context, builder, lv)
+            ia = context.make_array(signature.args[4])(context, builder, iv)
+            za = context.make_array(signature.args[5])(context, builder, zv)
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            vec = ir.VectorType(ir.DoubleType(), _LANES)
+            d = cgutils.unpack_tuple(builder, xa.shape, 2)[1]
+            n8 = builder.and_(m, ir.Constant(i64, -_LANES))
+
+            def x_at(t, j):  # X[t0 + t, j]
+                row = builder.mul(builder.add(t0, t), d)
+                return builder.load(builder.gep(xa.data, [builder.add(row, j)]))
+
+            def z_ptr(j, t):  # &Z[off + j, t]
+                return builder.gep(row_pointer(builder, za, builder.add(off, j)), [t])
+
+            with cgutils.for_range(builder, d) as col:
+                j = col.index
+                lj = builder.load(builder.gep(la.data, [j]))
+                ij = builder.load(builder.gep(ia.data, [j]))
+                lv8, iv8 = ir.Constant(vec, None), ir.Constant(vec, None)
+                for lane in range(_LANES):
+                    lv8 = builder.insert_element(lv8, lj, ir.Constant(i32, lane))
+                    iv8 = builder.insert_element(iv8, ij, ir.Constant(i32, lane))
+                step = ir.Constant(i64, _LANES)
+                with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n8, step) as (t, _):
+                    v = ir.Constant(vec, None)
+                    for lane in range(_LANES):
+                        x = x_at(builder.add(t, ir.Constant(i64, lane)), j)
+                        v = builder.insert_element(v, x, ir.Constant(i32, lane))
+                    z = builder.fmul(builder.fsub(v, lv8), iv8)
+                    builder.store(z, builder.bitcast(z_ptr(j, t), vec.as_pointer()), align=8)
+                with cgutils.for_range_slice(builder, n8, m, ir.Constant(i64, 1)) as (t, _):
+                    z = builder.fmul(builder.fsub(x_at(t, j), lj), ij)
+                    builder.store(z, z_ptr(j, t))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
     @jit
@@ -453,14 +507,13 @@ def _build() -> SimpleNamespace:
             Z[0, :] = 1.0
         for t0 in range(start, stop, _TILE):
             m = min(_TILE, stop - t0)
-            for j in range(d):
-                zj = Z[off + j]
-                lj = x_loc[j]
-                ij = x_inv[j]
-                if by_row:
-                    for t in range(m):
-                        zj[t] = (X[t0 + t, j] - lj) * ij
-                else:
+            if by_row:
+                _standardise_rows(X, t0, m, x_loc, x_inv, Z, off)
+            else:
+                for j in range(d):
+                    zj = Z[off + j]
+                    lj = x_loc[j]
+                    ij = x_inv[j]
                     xj = X[j]
                     for t in range(m):
                         zj[t] = (xj[t0 + t] - lj) * ij
