@@ -19,7 +19,10 @@ Layout of the computation:
   ``r`` of a tile buffer ``Y``) is computed by a small LLVM intrinsic in eight independent
   lanes (lane ``l`` takes rows ``l, l + 8, ...``, each term added by a fused multiply-add)
   that are then added pairwise; rows past the last multiple of eight are added one by
-  one, and the tile's sum is added to the block's. The order of every floating-point
+  one, and the tile's sum is added to the block's. With up to seven design columns a
+  component's statistics take two such sweeps (the upper triangle of ``X'R_kX``; then
+  ``X'R_k e_k``, ``e_k'R_k e_k`` and ``N_k``), with one vector accumulator per entry and
+  each entry's arithmetic unchanged. The order of every floating-point
   operation is fixed by the code (no fast-math, no contraction or reassociation by the
   compiler; fused multiply-adds only where the code asks for ``llvm.fma``, which rounds
   once on every machine), so the result does not depend on the vector width the
@@ -31,6 +34,9 @@ Layout of the computation:
   after an exact range reduction, within two units in the last place) rather than by the
   C library, so that they vectorise too (``exp`` eight lanes at a time in an intrinsic,
   its polynomial by fused multiply-adds).
+* Without sample weights only the sum of the rows' ``log(sum_k exp(...))`` is needed:
+  it is taken as the log of per-lane products of the sums (each in ``[1, K]``, at most
+  ``_TILE / _LANES`` per product), one ``log`` per lane and tile instead of one per row.
 * The classification summaries cost no extra ``exp`` or ``log``: the most probable
   component of a row is the one with the largest log-density, whose scaled density is
   ``exp(0) = 1``, so the largest responsibility is the reciprocal of the row's sum.
@@ -58,8 +64,9 @@ E_STEP_BLOCK_SIZE = 2048
 
 # Rows per tile: the tile buffers (about 20 rows of _TILE doubles) fit in a 48 KB L1 cache.
 _TILE = 256
-# Designs up to this many columns accumulate the upper triangle of X'R_kX in one sweep
-# (p (p + 1) / 2 vector accumulators: 28 of the 32 AVX-512 registers at p = 7).
+# Designs up to this many columns take a component's statistics in two sweeps over a
+# tile, the first for the upper triangle of X'R_kX (p (p + 1) / 2 vector accumulators:
+# 28 of the 32 AVX-512 registers at p = 7).
 _GRAM_MAX = 7
 # Lanes of the dot-product intrinsic (one AVX-512 register, two AVX2 registers).
 _LANES = 8
@@ -111,7 +118,7 @@ def _build() -> SimpleNamespace:
     pickle of an intrinsic or a dispatcher differs between processes.
     """
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
-    global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _gram_upper
+    global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7
     import numba
     from llvmlite import ir
@@ -228,24 +235,32 @@ def _build() -> SimpleNamespace:
         return dots
 
     def make_gram(p):
-        # gram(Z, v, m, acc, q): the upper triangle of sum_{t < m} v[t] Z[:, t] Z[:, t]'
-        # by rows, acc[q + slot] += sum_t (Z[j, t] v[t]) Z[l, t] for j <= l < p, in one
-        # sweep over t: the sums _accumulate(Z[j], v, Z, j, p - j, ...) gives for each j
-        # in turn, bit for bit (the arithmetic of emit_sums).
+        # gram(Z, v, e, one, m, acc, q): one component's sums over t < m, laid out from
+        # acc[q] as in _block: the upper triangle of sum_t v[t] Z[:, t] Z[:, t]' by rows
+        # (acc[q + slot] += sum_t (Z[j, t] v[t]) Z[l, t] for j <= l < p), then
+        # b_j = sum_t (e[t] v[t]) Z[j, t], c = sum_t (e[t] v[t]) e[t] and
+        # N = sum_t (v[t] one[t]) one[t] (one holding ones): the sums that
+        # _accumulate gives, bit for bit, in two sweeps over t instead of p + 3.
         @intrinsic
-        def gram(typingctx, Z, v, m, acc, q):
-            if not (is_array(Z, 2) and is_array(v, 1) and is_array(acc, 1)):
+        def gram(typingctx, Z, v, e, one, m, acc, q):
+            if not (is_array(Z, 2) and is_array(v, 1) and is_array(e, 1)
+                    and is_array(one, 1) and is_array(acc, 1)):
                 return None
-            sig = types.none(Z, v, types.int64, acc, types.int64)
+            sig = types.none(Z, v, e, one, types.int64, acc, types.int64)
 
             def codegen(context, builder, signature, args):
-                zv, vv, mv, av, q = args
+                zv, vv, ev, ov, mv, av, q = args
                 za = context.make_array(signature.args[0])(context, builder, zv)
-                va = context.make_array(signature.args[1])(context, builder, vv)
+                v, e, one = (context.make_array(signature.args[i])(context, builder, a).data
+                             for i, a in ((1, vv), (2, ev), (3, ov)))
                 i64 = ir.IntType(64)
                 rows = [row_pointer(builder, za, ir.Constant(i64, r)) for r in range(p)]
-                terms = [(rows[j], va.data, rows[j:]) for j in range(p)]
-                emit_sums(context, builder, terms, mv, av, signature.args[3], q)
+                acc_type = signature.args[5]
+                emit_sums(context, builder, [(rows[j], v, rows[j:]) for j in range(p)], mv,
+                          av, acc_type, q)
+                q_b = builder.add(q, ir.Constant(i64, p * (p + 1) // 2))
+                emit_sums(context, builder, [(e, v, [*rows, e]), (v, one, [one])], mv, av,
+                          acc_type, q_b)
                 return context.get_dummy_value()
 
             return sig, codegen
@@ -415,24 +430,30 @@ def _build() -> SimpleNamespace:
             r += g
 
     @jit
-    def _gram_upper(Z, v, p, m, acc, q):  # pragma: no cover - compiled
-        # acc[q + slot] += sum_{t < m} (Z[j, t] v[t]) Z[l, t] for j <= l < p by rows: in one
-        # sweep for p <= _GRAM_MAX, else one sweep per j (the same bits either way).
+    def _component_sums(Z, v, E, k, ones2, p, m, acc, q):  # pragma: no cover - compiled
+        # One component's sums from acc[q] (see make_gram, with e = E[k] and ones2 a row
+        # of ones): in two sweeps for p <= _GRAM_MAX, else in p + 3 (the same bits).
+        e = E[k]
+        one = ones2[0]
         if p == 1:
-            _gram1(Z, v, m, acc, q)
+            _gram1(Z, v, e, one, m, acc, q)
         elif p == 2:
-            _gram2(Z, v, m, acc, q)
+            _gram2(Z, v, e, one, m, acc, q)
         elif p == 3:
-            _gram3(Z, v, m, acc, q)
+            _gram3(Z, v, e, one, m, acc, q)
         elif p == 4:
-            _gram4(Z, v, m, acc, q)
+            _gram4(Z, v, e, one, m, acc, q)
         elif p == 5:
-            _gram5(Z, v, m, acc, q)
+            _gram5(Z, v, e, one, m, acc, q)
         elif p == 6:
-            _gram6(Z, v, m, acc, q)
+            _gram6(Z, v, e, one, m, acc, q)
         elif p == 7:
-            _gram7(Z, v, m, acc, q)
+            _gram7(Z, v, e, one, m, acc, q)
         else:
+            P = p * (p + 1) // 2
+            _accumulate(v, one, ones2, 0, 1, m, acc, q + P + p + 1)
+            _accumulate(e, v, E, k, 1, m, acc, q + P + p)
+            _accumulate(e, v, Z, 0, p, m, acc, q + P)
             for j in range(p):
                 _accumulate(Z[j], v, Z, j, p - j, m, acc, q)
                 q += p - j
@@ -630,17 +651,13 @@ def _build() -> SimpleNamespace:
                     acc[K * stride + 2 + rarg[t]] += wt[t]
             for k in range(K):
                 dk = D[k]
-                ek = E[k]
                 base = k * stride
                 # Weighted responsibilities r = (density / sum) * w; N = sum r,
                 # c = sum (e r) e, b_j = sum (e r) z_j and the upper triangle of A by
                 # rows, A_jl = sum (z_j r) z_l for l >= j.
                 for t in range(m):
                     dk[t] = (dk[t] * inv[t]) * wt[t]
-                _accumulate(dk, ones, ones2, 0, 1, m, acc, base + P + p + 1)
-                _accumulate(ek, dk, E, k, 1, m, acc, base + P + p)
-                _accumulate(ek, dk, Z, 0, p, m, acc, base + P)
-                _gram_upper(Z, dk, p, m, acc, base)
+                _component_sums(Z, dk, E, k, ones2, p, m, acc, base)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
