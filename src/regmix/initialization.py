@@ -41,7 +41,7 @@ class RowMemberships:
         return self.memberships(row_uniforms(self.seed, start, stop, self.n_components).T)
 
     def memberships(self, u: np.ndarray) -> np.ndarray:
-        """Memberships from the draws ``u`` of the rows (either orientation)."""
+        """The (K, rows) memberships from the (K, rows) draws ``u``."""
         raise NotImplementedError
 
     def __call__(self, chunk) -> np.ndarray:
