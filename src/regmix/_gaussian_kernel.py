@@ -518,8 +518,8 @@ def _build() -> SimpleNamespace:
         ll = np.empty((1, _TILE))  # per-row log-likelihood
         yt = np.empty(_TILE)
         wt = np.ones(_TILE)
-        ones = np.ones(_TILE)
-        ones2 = np.ones((1, _TILE))
+        ones2 = np.ones((1, _TILE))  # a row of ones, for sums with a unit factor
+        ones = ones2[0]
         mx2 = np.zeros((1, _TILE))  # per-row maximum log-density
         mx = mx2[0]
         prods = np.ones(_LANES)
