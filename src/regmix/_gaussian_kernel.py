@@ -663,45 +663,25 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        R, has_r, block_size,
+        R, has_r, block_size, first, last, total,
     ):  # pragma: no cover - compiled
+        # Adds the sums of the blocks of rows first, first + block_size, ... (the last
+        # one ending at row last) to total, in block order (the layout of total: per
+        # component the upper triangle of A by rows, b, c, N; then the log-likelihood,
+        # the classification term and the hard counts per component).
         # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
-        n = X.shape[0] if by_row else X.shape[1]
-        K, p = coef.shape
-        P = p * (p + 1) // 2
-        stride = P + p + 2  # per component: upper triangle of A by rows, b, c, N
-        n_acc = K * stride + 2 + K  # the log-likelihood, classification term, counts
-        n_blocks = (n + block_size - 1) // block_size
+        n_acc = total.shape[0]
+        n_blocks = (last - first + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
         for blk in _prange(n_blocks):
-            start = blk * block_size
+            start = first + blk * block_size
             _block(
                 X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const,
-                scale, R, has_r, start, min(start + block_size, n), partial[blk],
+                scale, R, has_r, start, min(start + block_size, last), partial[blk],
             )
-        total = np.zeros(n_acc)
         for blk in range(n_blocks):
             for a in range(n_acc):
                 total[a] += partial[blk, a]
-        resp_sum = np.empty(K)
-        A = np.empty((K, p, p))
-        b = np.empty((K, p))
-        c = np.empty(K)
-        for k in range(K):
-            base = k * stride
-            q = base
-            for j in range(p):
-                for i in range(j, p):
-                    A[k, j, i] = total[q]
-                    A[k, i, j] = total[q]
-                    q += 1
-                b[k, j] = total[base + P + j]
-            c[k] = total[base + P + p]
-            resp_sum[k] = total[base + P + p + 1]
-        counts = np.empty(K)
-        for k in range(K):
-            counts[k] = total[K * stride + 2 + k]
-        return total[K * stride], resp_sum, A, b, c, total[K * stride + 1], counts
 
     @jit
     def exp_minus(D, mx, total):  # pragma: no cover - compiled
@@ -869,6 +849,7 @@ def gaussian_e_step(
     ``log pi_k - log sigma_k - log(2 pi) / 2 - (e_k / sigma_k)^2 / 2``, normalises them by
     a log-sum-exp with the row maximum subtracted, and accumulates the weighted
     responsibilities ``r_k`` (sample weight times responsibility) into the sums below.
+    This is :class:`GaussianSums` given all rows in one batch.
 
     Parameters
     ----------
@@ -938,81 +919,211 @@ def gaussian_e_step(
     log-likelihood ``-inf``, as in the numpy data pass. The first call in a process
     compiles the kernel, or loads it from numba's on-disk cache.
     """
-    if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
-        raise ValueError("X must be a 2-D float64 ndarray")
-    if not (X.flags.c_contiguous or X.flags.f_contiguous):
-        raise ValueError("X must be C- or F-contiguous (it is read in place, never copied)")
-    n, d = X.shape
-    by_row = bool(X.flags.c_contiguous)
-    fit_intercept = bool(fit_intercept)
-    p = d + int(fit_intercept)
-    if p == 0:
-        raise ValueError("the design has no columns")
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    if y.shape != (n,):
-        raise ValueError(f"y must have shape ({n},); got {y.shape}")
-    has_w = w is not None
-    if has_w:
-        w = np.ascontiguousarray(w, dtype=np.float64)
-        if w.shape != (n,):
-            raise ValueError(f"w must have shape ({n},); got {w.shape}")
-    else:
-        w = np.empty(0)
-    x_loc = np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1)
-    x_inv = np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1)
-    if x_loc.shape != (d,) or x_inv.shape != (d,):
-        raise ValueError(f"x_loc and x_inv must have shape ({d},)")
-    coef = np.ascontiguousarray(coef, dtype=np.float64)
-    if coef.ndim != 2 or coef.shape[1] != p:
-        raise ValueError(f"coef must have shape (K, {p}); got {coef.shape}")
-    K = coef.shape[0]
-    sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
-    log_weights = np.asarray(log_weights, dtype=np.float64).reshape(-1)
-    if K == 0 or sigma.shape != (K,) or log_weights.shape != (K,):
-        raise ValueError(f"sigma and log_weights must have {K} > 0 entries")
-    block_size = int(block_size)
-    if block_size < 1:
-        raise ValueError(f"block_size must be positive; got {block_size}")
-    has_r = responsibilities is not None
-    if has_r:
-        R = np.ascontiguousarray(responsibilities, dtype=np.float64)
-        if R.shape != (n, K):
-            raise ValueError(f"responsibilities must have shape ({n}, {K}); got {R.shape}")
-    else:
-        R = np.empty((0, K))
-    # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k + log(2 pi)/2)
-    # and (e_k * sqrt(1/2) / sigma_k)^2.
-    with np.errstate(divide="ignore"):
-        const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
-        scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
-    # Read-only views (no copies): the kernel cannot write to them, and one compiled
-    # specialisation serves writeable and read-only inputs alike.
-    X, y, w, x_loc, x_inv, coef, const, scale, R = (
-        _read_only(a)
-        for a in (X if by_row else X.T, y, w, x_loc, x_inv, coef, const, scale, R)
-    )
-    args = (X, by_row, y, w, has_w, x_loc, x_inv, float(y_loc), float(y_inv), fit_intercept)
-    args += (coef, const, scale, R, has_r, block_size)
-    kernel = _compiled().kernel
-    import numba
+    sums = GaussianSums(x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma,
+                        log_weights, block_size, n_threads=n_threads)
+    sums.add(X, y, w, responsibilities)
+    return sums.result(with_classes=with_classes)
 
-    # No more threads than blocks: an idle thread still has to be woken and joined.
-    previous = numba.get_num_threads()
-    threads = previous if n_threads is None else int(n_threads)
-    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, -(-n // block_size)))
-    if threads == previous:
-        loglik, resp_sum, A, b, c, class_ll, counts = kernel(*args)
-    else:
-        numba.set_num_threads(threads)
-        try:
-            loglik, resp_sum, A, b, c, class_ll, counts = kernel(*args)
-        finally:
-            numba.set_num_threads(previous)
-    if has_r:
-        loglik = class_ll = math.nan
-    if with_classes:
-        return float(loglik), resp_sum, A, b, c, float(class_ll), counts
-    return float(loglik), resp_sum, A, b, c
+
+class GaussianSums:
+    """The sums of the compiled E-step pass, taken batch by batch.
+
+    A pass over rows that arrive in batches of any size (streamed from a file, for
+    instance) adds each batch with :meth:`add`; :meth:`result` gives what
+    :func:`gaussian_e_step` returns for all the rows at once, bit for bit: the blocks
+    are the same rows (``block_size`` rows from the first row on) and their sums are
+    added in the same order. The rows of a block that a batch leaves unfinished are
+    copied and completed by the next batch (fewer than ``block_size`` rows per batch),
+    so a batch is never copied whole.
+
+    Parameters
+    ----------
+    x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma, log_weights, block_size
+        As for :func:`gaussian_e_step`.
+    n_threads : int or None, default=None
+        Threads for each batch, as for :func:`gaussian_e_step`.
+
+    Examples
+    --------
+    >>> sums = GaussianSums(loc, inv, 0.0, 1.0, True, coef, sigma, log_w)  # doctest: +SKIP
+    >>> for X, y in batches:                                                # doctest: +SKIP
+    ...     sums.add(X, y, None)
+    >>> loglik, resp_sum, A, b, c = sums.result()                           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        x_loc: np.ndarray,
+        x_inv: np.ndarray,
+        y_loc: float,
+        y_inv: float,
+        fit_intercept: bool,
+        coef: np.ndarray,
+        sigma: np.ndarray,
+        log_weights: np.ndarray,
+        block_size: int = E_STEP_BLOCK_SIZE,
+        *,
+        n_threads: int | None = None,
+    ) -> None:
+        x_loc = np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1)
+        x_inv = np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1)
+        d = x_loc.shape[0]
+        if x_inv.shape != (d,):
+            raise ValueError(f"x_loc and x_inv must have the same shape; got ({d},) and "
+                             f"{x_inv.shape}")
+        self.fit_intercept = bool(fit_intercept)
+        p = d + int(self.fit_intercept)
+        if p == 0:
+            raise ValueError("the design has no columns")
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if coef.ndim != 2 or coef.shape[1] != p:
+            raise ValueError(f"coef must have shape (K, {p}); got {coef.shape}")
+        K = coef.shape[0]
+        sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
+        log_weights = np.asarray(log_weights, dtype=np.float64).reshape(-1)
+        if K == 0 or sigma.shape != (K,) or log_weights.shape != (K,):
+            raise ValueError(f"sigma and log_weights must have {K} > 0 entries")
+        self.block_size = int(block_size)
+        if self.block_size < 1:
+            raise ValueError(f"block_size must be positive; got {self.block_size}")
+        # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k +
+        # log(2 pi)/2) and (e_k * sqrt(1/2) / sigma_k)^2.
+        with np.errstate(divide="ignore"):
+            const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
+            scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
+        # Read-only views (no copies): the kernel cannot write to them, and one compiled
+        # specialisation serves writeable and read-only inputs alike.
+        self._params = tuple(_read_only(a) for a in (x_loc, x_inv, coef, const, scale))
+        self._y = (float(y_loc), float(y_inv))
+        self.n_features, self.n_components, self.n_design = d, K, p
+        self.n_threads = n_threads
+        self.n_rows = 0
+        self._given = self._weighted = None  # set by the first batch
+        self._carry: list | None = None  # (X, y, w, R) rows of an unfinished block
+        self._closed = False  # a last, unfinished block has been added
+        self._total = np.zeros(K * (p * (p + 1) // 2 + p + 2) + 2 + K)
+
+    def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+            responsibilities: np.ndarray | None = None) -> None:
+        """Add the rows of one batch (arguments as for :func:`gaussian_e_step`; every
+        batch of a pass has weights, or none has, and the same for responsibilities).
+
+        Raises
+        ------
+        ValueError
+            If an argument has the wrong type, layout or shape, if batches mix
+            weighted and unweighted rows (or given and posterior memberships), or if
+            rows come after :meth:`result` took the sums over an unfinished block.
+        """
+        if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
+            raise ValueError("X must be a 2-D float64 ndarray")
+        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+            raise ValueError("X must be C- or F-contiguous (it is read in place, never copied)")
+        n, d = X.shape
+        if d != self.n_features:
+            raise ValueError(f"X must have {self.n_features} columns; got {d}")
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.shape != (n,):
+            raise ValueError(f"y must have shape ({n},); got {y.shape}")
+        if w is not None:
+            w = np.ascontiguousarray(w, dtype=np.float64)
+            if w.shape != (n,):
+                raise ValueError(f"w must have shape ({n},); got {w.shape}")
+        K = self.n_components
+        R = responsibilities
+        if R is not None:
+            R = np.ascontiguousarray(R, dtype=np.float64)
+            if R.shape != (n, K):
+                raise ValueError(f"responsibilities must have shape ({n}, {K}); got "
+                                 f"{R.shape}")
+        if self._closed and n:
+            raise ValueError("no rows can be added after the sums over a last, unfinished "
+                             "block were taken")
+        kinds = (w is not None, R is not None)
+        if self._weighted is None:
+            self._weighted, self._given = kinds
+        elif kinds != (self._weighted, self._given):
+            raise ValueError("every batch of a pass must have weights (and given "
+                             "responsibilities) or none")
+        self.n_rows += n
+        rows = [X, y, w, R]
+        first = 0
+        if self._carry is not None:  # complete the unfinished block from this batch
+            first = min(self.block_size - self._carry[0].shape[0], n)
+            self._carry = [None if c is None else np.concatenate([c, a[:first]])
+                           for c, a in zip(self._carry, rows, strict=True)]
+            if self._carry[0].shape[0] < self.block_size:
+                return
+            self._run(*self._carry, 0, self.block_size)
+            self._carry = None
+        last = first + (n - first) // self.block_size * self.block_size
+        if last > first:
+            self._run(X, y, w, R, first, last)
+        if last < n:
+            self._carry = [None if a is None else a[last:].copy() for a in rows]
+
+    def _run(self, X, y, w, R, first: int, last: int) -> None:
+        """Add the blocks of rows first..last-1 of one batch to the total."""
+        by_row = bool(X.flags.c_contiguous)
+        has_w, has_r = w is not None, R is not None
+        w = w if has_w else np.empty(0)
+        R = R if has_r else np.empty((0, self.n_components))
+        x_loc, x_inv, coef, const, scale = self._params
+        X, y, w, R = (_read_only(a) for a in (X if by_row else X.T, y, w, R))
+        args = (X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept, coef,
+                const, scale, R, has_r, self.block_size, first, last, self._total)
+        kernel = _compiled().kernel
+        import numba
+
+        # No more threads than blocks: an idle thread still has to be woken and joined.
+        previous = numba.get_num_threads()
+        threads = previous if self.n_threads is None else int(self.n_threads)
+        threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS,
+                             -(-(last - first) // self.block_size)))
+        if threads == previous:
+            kernel(*args)
+        else:
+            numba.set_num_threads(threads)
+            try:
+                kernel(*args)
+            finally:
+                numba.set_num_threads(previous)
+
+    def _finish(self) -> None:
+        """Add the rows of a last, unfinished block."""
+        if self._carry is not None:
+            self._run(*self._carry, 0, self._carry[0].shape[0])
+            self._carry = None
+            self._closed = True
+
+    def totals(self) -> np.ndarray:
+        """The sums over all rows added so far (a read-only view, in the kernel's
+        layout)."""
+        self._finish()
+        return _read_only(self._total)
+
+    def result(self, with_classes: bool = False) -> tuple:
+        """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
+        (the log-likelihood and classification term are NaN if any batch had given
+        responsibilities)."""
+        self._finish()
+        K, p = self.n_components, self.n_design
+        P = p * (p + 1) // 2
+        total = self._total
+        per = total[: K * (P + p + 2)].reshape(K, P + p + 2)
+        rows, cols = np.triu_indices(p)  # the kernel's order: row by row, i >= j
+        A = np.empty((K, p, p))
+        A[:, rows, cols] = per[:, :P]
+        A[:, cols, rows] = per[:, :P]
+        b = per[:, P : P + p].copy()
+        c = per[:, P + p].copy()
+        resp_sum = per[:, P + p + 1].copy()
+        given = bool(self._given)
+        loglik, class_ll = (math.nan, math.nan) if given else (
+            float(total[K * (P + p + 2)]), float(total[K * (P + p + 2) + 1]))
+        if with_classes:
+            return loglik, resp_sum, A, b, c, class_ll, total[K * (P + p + 2) + 2 :].copy()
+        return loglik, resp_sum, A, b, c
 
 
 def column_moments(X: np.ndarray, w: np.ndarray | None, centre: bool,

@@ -29,6 +29,7 @@ from .data import (
     _safe_scale,
     aligned_ranges,
     check_sorted_groups,
+    column_extremes,
     group_starts,
     make_chunk,
 )
@@ -44,10 +45,24 @@ def _dataset(path):
     path = Path(path)
     if not path.exists():
         raise ValueError(f"no such file or directory: {str(path)!r}")
+    # Column chunks are read as they are decoded rather than pre-buffered whole (which
+    # suits remote storage; on a local disk it costs one more copy of every value).
+    fmt = ds.ParquetFileFormat(
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
     try:
-        return ds.dataset(str(path), format="parquet")
+        return ds.dataset(str(path), format=fmt)
     except Exception as err:  # pyarrow raises its own error types
         raise ValueError(f"cannot read {str(path)!r} as Parquet: {err}") from None
+
+
+def _float_column(column) -> np.ndarray:
+    """A numeric Arrow column as float64 numpy values, missing values as NaN (no copy
+    for a float64 column without missing values)."""
+    import pyarrow as pa
+
+    if column.type != pa.float64():
+        column = column.cast(pa.float64())
+    return column.to_numpy(zero_copy_only=False)
 
 
 class ParquetData:
@@ -140,18 +155,33 @@ class ParquetData:
             if not (pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind)):
                 raise ValueError(f"column {col!r} is not numeric (type {kind})")
 
+    def _record_batches(self, columns: list[str], batch_size: int) -> Iterator:
+        """pyarrow's record batches of ``columns`` in file order, two read ahead; a
+        read error (a file changed or damaged since the source was created) becomes a
+        ValueError naming the path."""
+        import pyarrow as pa
+
+        batches = self._dataset.to_batches(columns=columns, batch_size=batch_size,
+                                           batch_readahead=2, fragment_readahead=1)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (OSError, pa.ArrowException) as err:
+                raise ValueError(f"cannot read {str(self.path)!r}: {err} (has it changed "
+                                 "since the source was created?)") from None
+            yield batch
+
     def _batches(self, batch_size: int) -> Iterator[tuple]:
         """(start, X, y, w, g) blocks in file order, validated (g: group labels or None)."""
         start = 0
         columns = self.columns + ([self.group_column] if self.group_column else [])
-        for batch in self._dataset.to_batches(columns=columns, batch_size=batch_size,
-                                              batch_readahead=2, fragment_readahead=1):
+        for batch in self._record_batches(columns, batch_size):
             n = batch.num_rows
             if n == 0:
                 continue
-            cols = [batch.column(c).to_numpy(zero_copy_only=False).astype(np.float64,
-                                                                          copy=False)
-                    for c in self.columns]
+            cols = [_float_column(batch.column(c)) for c in self.columns]
             width = len(self._matrix_columns)
             X = np.column_stack(cols[:width])
             rest = cols[width:]
@@ -195,23 +225,67 @@ class ParquetData:
             yield pending
 
     def _check_block(self, start, X, y, w) -> None:
-        for name, arr in [*zip(self._matrix_columns, X.T, strict=True), (self.y_column, y),
-                          (self.weight_column, w)]:
-            if arr is None:
-                continue
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                row = start + int(np.argmax(bad))
-                raise ValueError(f"column {name!r} has a missing or non-finite value at row "
-                                 f"{row}")
-        if w is not None and np.any(w < 0):
-            row = start + int(np.argmax(w < 0))
-            raise ValueError(f"weight column {self.weight_column!r} is negative at row {row}")
+        """Raise a ValueError naming the column and row of the first missing,
+        non-finite, negative (weights) or too large value of a block."""
         from ._validation import check_magnitude
 
-        check_magnitude(X, repr(str(self.path)), self._matrix_columns)
+        lo, hi = column_extremes(X)  # NaN propagates: a clean block is checked in one read
+        arrays = [(y, self.y_column), (w, self.weight_column)]
+        ends = [(None, None) if a is None else (a.min(), a.max()) for a, _ in arrays]
+        values = [lo, hi, *(np.array(e) for e in ends if e[0] is not None)]
+        if not all(np.isfinite(v).all() for v in values):
+            for name, arr in [*zip(self._matrix_columns, X.T, strict=True),
+                              (self.y_column, y), (self.weight_column, w)]:
+                if arr is None:
+                    continue
+                bad = ~np.isfinite(arr)
+                if bad.any():
+                    row = start + int(np.argmax(bad))
+                    raise ValueError(f"column {name!r} has a missing or non-finite value at "
+                                     f"row {row}")
+        if w is not None and ends[1][0] < 0:
+            row = start + int(np.argmax(w < 0))
+            raise ValueError(f"weight column {self.weight_column!r} is negative at row {row}")
+        check_magnitude(X, repr(str(self.path)), self._matrix_columns, extremes=(lo, hi))
         if y is not None:
-            check_magnitude(y, f"{str(self.path)!r} column {self.y_column!r}")
+            check_magnitude(y, f"{str(self.path)!r} column {self.y_column!r}",
+                            extremes=(np.array([ends[0][0]]), np.array([ends[0][1]])))
+
+    # ------------------------------------------------------------------ plain row batches
+    @property
+    def plain_rows(self) -> bool:
+        """Whether :meth:`row_batches` applies: the source has a response and neither
+        concomitant nor group columns."""
+        return self.y_column is not None and not self.z_columns and self.group_column is None
+
+    def row_batches(self, batch_size: int, *, validate: bool = True) -> Iterator[tuple]:
+        """Rows in user units as ``(start, X, y, w)``, one per record batch, for the
+        compiled pass.
+
+        ``X`` is a Fortran-ordered (rows, n_features) float64 view of one array that
+        holds the batch's columns one after the other (pyarrow fills it in one copy,
+        missing values as NaN), ``y`` and ``w`` are views of the columns after it.
+        Batches hold at most ``batch_size`` rows and follow the file's row groups, so
+        their sizes vary. Only for :attr:`plain_rows`. With ``validate=False`` the
+        values are not checked again (they were when the source was created).
+        """
+        import pyarrow as pa
+
+        d = self.n_features
+        start = 0
+        for batch in self._record_batches(self.columns, int(batch_size)):
+            if batch.num_rows == 0:
+                continue
+            if any(t != pa.float64() for t in batch.schema.types):
+                batch = pa.RecordBatch.from_arrays(
+                    [c.cast(pa.float64()) for c in batch.columns], names=batch.schema.names)
+            table = np.asarray(batch.to_tensor(null_to_nan=True, row_major=False))
+            X, y = table[:, :d], table[:, d]
+            w = table[:, d + 1] if self.weight_column is not None else None
+            if validate:
+                self._check_block(start, X, y, w)
+            yield start, X, y, w
+            start += X.shape[0]
 
     def _first_pass(self):
         """Row count, total weight and shifted sums for the standardisation."""

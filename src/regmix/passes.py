@@ -10,8 +10,9 @@ not depend on the number of threads. Memory beyond the data is O(chunk * K * p).
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from threadpoolctl import ThreadpoolController
 from .data import REDUCTION_BLOCK, Chunk
 
 DEFAULT_CHUNK_SIZE = 8192
+# Rows per batch of a streamed compiled pass (at least): large enough that reading and
+# the kernel's per-call set-up are cheap per row, small enough (about 15 MB at seven
+# columns) that the few batches read ahead stay small.
+STREAM_BATCH_ROWS = 1 << 18
 _RECENT = 4  # E-step results a runner remembers
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -316,17 +321,21 @@ def check_source_response(source, family, *, chunk_size: int) -> None:
 
 def compiled_pass_applies(source, family, mixing=None) -> bool:
     """Whether the fused compiled kernel can run this pass: Gaussian components without
-    constraints, constant weights, ungrouped rows without offset in memory as contiguous
-    float64 arrays, and numba importable."""
+    constraints, constant weights, ungrouped rows without offset or concomitant
+    variables, numba importable, and the rows either in memory as contiguous float64
+    arrays or streamed in plain batches (``row_batches``, as
+    :class:`~regmix.parquet.ParquetData` offers)."""
     from ._gaussian_kernel import available
     from .families import Gaussian
     from .mixing import ConstantWeights
 
-    if not (type(family) is Gaussian and hasattr(source, "arrays")):
-        return False
-    if getattr(family, "constraints", None) is not None:
+    if type(family) is not Gaussian or getattr(family, "constraints", None) is not None:
         return False
     if mixing is not None and not isinstance(mixing, ConstantWeights):
+        return False
+    if hasattr(source, "row_batches"):
+        return bool(source.plain_rows and available())
+    if not hasattr(source, "arrays"):
         return False
     if any(getattr(source, a, None) is not None for a in ("offset", "groups", "Z")):
         return False
@@ -334,6 +343,52 @@ def compiled_pass_applies(source, family, mixing=None) -> bool:
     ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
     ok = ok and (w is None or w.flags.c_contiguous)
     return bool(ok and available())
+
+
+def read_ahead(items: Iterable, depth: int = 2) -> Iterator:
+    """The items of ``items``, produced by a background thread up to ``depth`` ahead.
+
+    The consumer's work (a compiled pass, which releases the GIL) then overlaps the
+    producer's (reading and decoding a file). An exception raised by the producer is
+    raised to the consumer, in order; when the consumer stops early, the producer is
+    stopped at its next item.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+
+    def offer(entry) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+        except BaseException as err:  # handed to the consumer
+            offer((False, err))
+            return
+        offer((False, None))
+
+    thread = threading.Thread(target=produce, name="regmix-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, value = slots.get()
+            if ok:
+                yield value
+            elif value is None:
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        thread.join()
 
 
 class MembershipArray:
@@ -375,20 +430,43 @@ class PassRunner:
             self.engine = "numpy"
 
     def _compiled_evaluate(self, params, memberships=None) -> PassResult:
-        """The E-step pass by the fused compiled kernel (same sums as the numpy pass)."""
-        from ._gaussian_kernel import gaussian_e_step
+        """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
+        on the rows in memory, or batch by batch on rows streamed by a background
+        reader (the same blocks, so the same bits as the rows in memory)."""
+        from ._gaussian_kernel import GaussianSums
 
-        X, y, w = self.source.arrays()
         st = self.source.standardization
-        loglik, resp_sum, A, b, c, top, hard = gaussian_e_step(
-            X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
-            self.source.fit_intercept, params.component.coef, params.component.sigma,
-            self.mixing.log_weights(params)[:, 0], n_threads=self.n_jobs, with_classes=True,
-            responsibilities=memberships,
-        )
+        in_memory = hasattr(self.source, "arrays")
+        # streamed: one core is left to the reader, which decodes the next batches
+        threads = self.n_jobs if in_memory else max(1, self.n_jobs - 1)
+        sums = GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+                            self.source.fit_intercept, params.component.coef,
+                            params.component.sigma, self.mixing.log_weights(params)[:, 0],
+                            n_threads=threads)
+        if in_memory:
+            sums.add(*self.source.arrays(), memberships)
+        else:
+            self._add_streamed(sums)
+        loglik, resp_sum, A, b, c, top, hard = sums.result(with_classes=True)
         if memberships is not None:
             return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
+
+    def _add_streamed(self, sums) -> None:
+        """Add the rows of a streamed source to ``sums``, read ahead in a background
+        thread. The values were checked when the source was created, so the batches
+        are not checked again; a changed file shows as a different number of rows or as
+        non-finite sums, and then the checks run again to name the row."""
+        size = max(self.chunk_size, STREAM_BATCH_ROWS)
+        for _, X, y, w in read_ahead(self.source.row_batches(size, validate=False)):
+            sums.add(X, y, w)
+        if sums.n_rows != self.source.n_rows:
+            raise ValueError(f"{self.source.path!s} has changed since the source was "
+                             f"created: {sums.n_rows} rows read, {self.source.n_rows} "
+                             "expected")
+        if not np.isfinite(sums.totals()).all():
+            for _ in self.source.row_batches(size):  # raises, naming the column and row
+                pass
 
     @property
     def total_weight(self) -> float:
@@ -416,7 +494,8 @@ class PassRunner:
         self.n_passes += 1
         if params is None:
             params = self.start_params(n_components)
-        if self.engine == "numba" and hasattr(resp_fn, "as_array"):
+        if (self.engine == "numba" and hasattr(resp_fn, "as_array")
+                and hasattr(self.source, "arrays")):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),

@@ -1,0 +1,308 @@
+"""The compiled E-step on rows streamed from Parquet, batch by batch."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("numba")
+pytest.importorskip("pyarrow")
+
+from regmix import RegressionMixture  # noqa: E402
+from regmix import _gaussian_kernel as gk  # noqa: E402
+from regmix.data import REDUCTION_BLOCK, ArrayData  # noqa: E402
+from regmix.datasets import make_regression_mixture  # noqa: E402
+from regmix.em import MixtureParams  # noqa: E402
+from regmix.families import Gaussian, GaussianParams  # noqa: E402
+from regmix.mixing import ConstantWeights  # noqa: E402
+from regmix.parquet import ParquetData  # noqa: E402
+from regmix.passes import PassRunner, compiled_pass_applies, read_ahead  # noqa: E402
+
+N_ROWS = 50_003  # six reduction blocks and a ragged end
+
+
+@pytest.fixture(scope="module")
+def frame():
+    X, y, _, _ = make_regression_mixture(N_ROWS, 3, 3, random_state=11)
+    out = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=y)
+    out["w"] = np.random.default_rng(2).uniform(0.0, 3.0, N_ROWS)
+    out["k"] = np.arange(N_ROWS) % 7  # an integer column
+    out["g"] = np.arange(N_ROWS) // 10  # sorted group labels
+    return out
+
+
+@pytest.fixture(scope="module")
+def parquet_path(frame, tmp_path_factory):
+    # row groups that do not line up with the reduction blocks
+    path = tmp_path_factory.mktemp("streamed") / "data.parquet"
+    frame.to_parquet(path, row_group_size=7_001)
+    return path
+
+
+def _params(source, K=3, seed=0):
+    rng = np.random.default_rng(seed)
+    coef = rng.normal(size=(K, source.n_design))
+    return MixtureParams(np.array([0.5, 0.3, 0.2])[:K],
+                         GaussianParams(coef, rng.uniform(0.5, 1.5, K)))
+
+
+def _sums(st, fit_intercept, params, **kw):
+    return gk.GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+                           fit_intercept, params.component.coef, params.component.sigma,
+                           np.log(params.weights), **kw)
+
+
+def _assert_same_bits(a, b):
+    assert len(a) == len(b)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+# ---------------------------------------------------------------------- GaussianSums
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batches_of_any_size_give_the_bits_of_one_call(frame, order, weighted):
+    X = np.asarray(frame[["a", "b", "c"]].to_numpy(), order=order)
+    y = frame["y"].to_numpy()
+    w = frame["w"].to_numpy() if weighted else None
+    source = ArrayData(X, y, w, fit_intercept=True)
+    params = _params(source)
+    st = source.standardization
+    whole = gk.gaussian_e_step(X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc,
+                               1.0 / st.y_scale, True, params.component.coef,
+                               params.component.sigma, np.log(params.weights),
+                               with_classes=True)
+    for cuts in ([0, 2048, 6144, 30720, N_ROWS], [0, 0, N_ROWS], [0, 1, 2, 3, 2050, N_ROWS],
+                 [0, 1000, 1500, 1700, 9000, 9001, 20_003, N_ROWS - 1, N_ROWS]):
+        sums = _sums(st, True, params, n_threads=2)
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            sums.add(np.asarray(X[a:b], order=order), y[a:b], None if w is None else w[a:b])
+        assert sums.n_rows == N_ROWS
+        _assert_same_bits(sums.result(with_classes=True), whole)
+
+
+def test_given_memberships_in_batches(frame):
+    X = np.ascontiguousarray(frame[["a", "b", "c"]].to_numpy())
+    y = frame["y"].to_numpy()
+    source = ArrayData(X, y, None, fit_intercept=False)
+    params = _params(source)
+    st = source.standardization
+    R = np.random.default_rng(5).uniform(0.1, 1.0, (N_ROWS, 3))
+    whole = gk.gaussian_e_step(X, y, None, st.x_loc, 1.0 / st.x_scale, st.y_loc,
+                               1.0 / st.y_scale, False, params.component.coef,
+                               params.component.sigma, np.log(params.weights),
+                               responsibilities=R)
+    sums = _sums(st, False, params)
+    sums.add(X[:4096], y[:4096], None, R[:4096])
+    sums.add(X[4096:], y[4096:], None, R[4096:])
+    got = sums.result()
+    assert np.isnan(got[0]) and np.isnan(whole[0])
+    _assert_same_bits(got[1:], whole[1:])
+
+
+def test_no_rows_after_the_sums_over_an_unfinished_block(frame):
+    X = np.ascontiguousarray(frame[["a", "b", "c"]].to_numpy())
+    y = frame["y"].to_numpy()
+    w = frame["w"].to_numpy()
+    source = ArrayData(X, y, None, fit_intercept=True)
+    sums = _sums(source.standardization, True, _params(source))
+    sums.add(X[:3000], y[:3000], None)
+    sums.result()
+    with pytest.raises(ValueError, match="no rows can be added after"):
+        sums.add(X[3000:6000], y[3000:6000], None)
+    sums = _sums(source.standardization, True, _params(source))
+    sums.add(X[:4096], y[:4096], None)
+    sums.result()  # whole blocks only: more rows may follow
+    sums.add(X[4096:6000], y[4096:6000], None)
+    with pytest.raises(ValueError, match="weights"):
+        sums.add(X[6000:7000], y[6000:7000], w[6000:7000])
+
+
+def test_batch_arguments_are_checked(frame):
+    X = np.ascontiguousarray(frame[["a", "b", "c"]].to_numpy())
+    y = frame["y"].to_numpy()
+    source = ArrayData(X, y, None, fit_intercept=True)
+    sums = _sums(source.standardization, True, _params(source))
+    with pytest.raises(ValueError, match="X must have 3 columns"):
+        sums.add(X[:, :2].copy(), y, None)
+    with pytest.raises(ValueError, match="y must have shape"):
+        sums.add(X, y[:10], None)
+    with pytest.raises(ValueError, match="w must have shape"):
+        sums.add(X, y, np.ones(3))
+    with pytest.raises(ValueError, match="C- or F-contiguous"):
+        sums.add(X[::2], y[::2], None)
+    with pytest.raises(ValueError, match="responsibilities must have shape"):
+        sums.add(X, y, None, np.ones((N_ROWS, 2)))
+    assert sums.n_rows == 0
+
+
+# ---------------------------------------------------------------------- row batches
+def test_row_batches_hold_the_file_rows_in_order(frame, parquet_path):
+    source = ParquetData(parquet_path, ["a", "b", "c"], "y", weights="w")
+    assert source.plain_rows
+    starts, Xs, ys, ws = [], [], [], []
+    for start, X, y, w in source.row_batches(3 * REDUCTION_BLOCK + 5):
+        assert X.flags.f_contiguous and X.dtype == np.float64 and X.shape[1] == 3
+        assert y.flags.c_contiguous and w.flags.c_contiguous
+        starts.append(start)
+        Xs.append(X)
+        ys.append(y)
+        ws.append(w)
+    sizes = [X.shape[0] for X in Xs]
+    assert max(sizes) <= 3 * REDUCTION_BLOCK + 5 and sum(sizes) == N_ROWS
+    assert starts == list(np.cumsum([0, *sizes[:-1]]))
+    np.testing.assert_array_equal(np.vstack(Xs), frame[["a", "b", "c"]].to_numpy())
+    np.testing.assert_array_equal(np.concatenate(ys), frame["y"].to_numpy())
+    np.testing.assert_array_equal(np.concatenate(ws), frame["w"].to_numpy())
+
+
+def test_row_batches_name_a_missing_value(frame, tmp_path):
+    bad = frame.copy()
+    bad["k"] = bad["k"].astype("Int64")
+    bad.loc[12_345, "k"] = pd.NA
+    bad["flag"] = bad["k"].isna()
+    path = tmp_path / "missing.parquet"
+    bad.to_parquet(path, row_group_size=5_000)
+    source = ParquetData(path, ["a", "flag"], "y")  # a boolean column reads as 0 / 1
+    X = np.vstack([b[1] for b in source.row_batches(REDUCTION_BLOCK)])
+    np.testing.assert_array_equal(X[:, 1], bad["flag"].to_numpy(dtype=float))
+    with pytest.raises(ValueError, match="column 'k' has a missing or non-finite value at "
+                                         "row 12345"):
+        ParquetData(path, ["a", "k"], "y")
+
+
+def test_row_batches_convert_integer_columns(frame, parquet_path):
+    source = ParquetData(parquet_path, ["a", "k"], "y")
+    X = np.vstack([b[1] for b in source.row_batches(REDUCTION_BLOCK)])
+    np.testing.assert_array_equal(X[:, 1], frame["k"].to_numpy(dtype=float))
+
+
+def test_plain_rows_only_without_groups_or_concomitant(parquet_path):
+    fam = Gaussian()
+    plain = ParquetData(parquet_path, ["a", "b"], "y")
+    grouped = ParquetData(parquet_path, ["a", "b"], "y", groups="g")
+    gated = ParquetData(parquet_path, ["a"], "y", concomitant=["b"])
+    assert compiled_pass_applies(plain, fam, ConstantWeights())
+    assert not grouped.plain_rows and not compiled_pass_applies(grouped, fam)
+    assert not gated.plain_rows and not compiled_pass_applies(gated, fam)
+    assert not compiled_pass_applies(plain, Gaussian(), object())
+
+
+# ---------------------------------------------------------------------- the streamed pass
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("chunk_size", [8192, 300_000])
+def test_streamed_compiled_pass_has_the_bits_of_the_in_memory_one(frame, parquet_path,
+                                                                   weighted, chunk_size):
+    streamed = ParquetData(parquet_path, ["a", "b", "c"], "y",
+                           weights="w" if weighted else None)
+    memory = ArrayData(frame[["a", "b", "c"]].to_numpy(), frame["y"].to_numpy(),
+                       frame["w"].to_numpy() if weighted else None,
+                       fit_intercept=True, standardization=streamed.standardization)
+    params = _params(memory, seed=3)
+    runs = {}
+    for name, source in (("streamed", streamed), ("memory", memory)):
+        for engine in ("numba", "numpy"):
+            runner = PassRunner(source, Gaussian(), ConstantWeights(), chunk_size=chunk_size,
+                                n_jobs=2, engine=engine)
+            assert runner.engine == engine
+            runs[name, engine] = runner.evaluate(params)
+    a, b = runs["streamed", "numba"], runs["memory", "numba"]
+    assert a.loglik == b.loglik
+    _assert_same_bits([a.resp_sum, *a.stats, *a.classes], [b.resp_sum, *b.stats, *b.classes])
+    # and the numpy pass, an independent implementation, to round-off
+    c = runs["streamed", "numpy"]
+    assert a.loglik == pytest.approx(c.loglik, rel=1e-12)
+    for u, v in zip([a.resp_sum, *a.stats], [c.resp_sum, *c.stats], strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-11, atol=1e-9)
+
+
+def test_streamed_fit_runs_the_kernel_and_equals_the_in_memory_fit(frame, parquet_path):
+    source = ParquetData(parquet_path, ["a", "b", "c"], "y")
+    kw = dict(random_state=0, engine="numba", compute_se=False, init_sample_size=5000)
+    streamed = RegressionMixture(3, **kw).fit(source)
+    memory = RegressionMixture(3, **kw).fit(frame[["a", "b", "c"]], frame["y"])
+    assert streamed.log_likelihood_ == pytest.approx(memory.log_likelihood_, rel=1e-13)
+    np.testing.assert_allclose(streamed.coef_, memory.coef_, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(streamed.sigma_, memory.sigma_, rtol=1e-9)
+
+
+def test_rows_that_changed_after_the_source_was_made_are_caught(parquet_path, monkeypatch):
+    source = ParquetData(parquet_path, ["a", "b"], "y")
+    params = _params(source, seed=1)
+    runner = PassRunner(source, Gaussian(), ConstantWeights(), chunk_size=8192, n_jobs=2,
+                        engine="numba")
+    reference = runner.evaluate(params)
+    original = source.row_batches
+
+    def with_nan(batch_size, *, validate=True):  # the file's rows, one value gone
+        for start, X, y, w in original(batch_size, validate=False):
+            if start <= 20_000 < start + X.shape[0]:
+                X = X.copy(order="F")
+                X[20_000 - start, 1] = np.nan
+            if validate:
+                source._check_block(start, X, y, w)
+            yield start, X, y, w
+
+    monkeypatch.setattr(source, "row_batches", with_nan)
+    with pytest.raises(ValueError, match="column 'b' has a missing or non-finite value at "
+                                         "row 20000"):
+        runner.evaluate(params)
+
+    def shorter(batch_size, *, validate=True):
+        for start, X, y, w in original(batch_size, validate=validate):
+            yield start, np.asfortranarray(X[:100]), y[:100], w
+            return
+
+    monkeypatch.setattr(source, "row_batches", shorter)
+    with pytest.raises(ValueError, match="100 rows read, 50003 expected"):
+        runner.evaluate(params)
+    monkeypatch.setattr(source, "row_batches", original)
+    assert runner.evaluate(params).loglik == reference.loglik
+
+
+def test_a_rewritten_file_gives_a_clear_error(frame, tmp_path):
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path, row_group_size=10_000)
+    source = ParquetData(path, ["a", "b"], "y")
+    frame.iloc[:30_000].to_parquet(path, row_group_size=3_000)
+    runner = PassRunner(source, Gaussian(), ConstantWeights(), chunk_size=8192, n_jobs=2,
+                        engine="numba")
+    with pytest.raises(ValueError, match="cannot read .*d.parquet"):
+        runner.evaluate(_params(source))
+
+
+# ---------------------------------------------------------------------- read_ahead
+def test_read_ahead_keeps_order_and_raises_the_producers_error():
+    assert list(read_ahead(iter(range(100)), depth=3)) == list(range(100))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("column 'x' is bad at row 7")
+
+    got = []
+    with pytest.raises(ValueError, match="row 7"):
+        for item in read_ahead(failing()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_read_ahead_stops_the_producer_when_the_consumer_stops():
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    before = threading.active_count()
+    items = read_ahead(endless(), depth=2)
+    assert next(items) == 0
+    items.close()
+    assert threading.active_count() == before
+    assert len(produced) <= 5  # at most the slots ahead, never the whole stream
