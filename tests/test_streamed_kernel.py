@@ -306,3 +306,21 @@ def test_read_ahead_stops_the_producer_when_the_consumer_stops():
     items.close()
     assert threading.active_count() == before
     assert len(produced) <= 5  # at most the slots ahead, never the whole stream
+
+
+def test_whole_blocks_recut_batches_of_any_size():
+    from regmix.parquet import _whole_blocks
+
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(1000, 2))
+    y = rng.normal(size=1000)
+    for sizes in ([1000], [1] * 1000, [7, 300, 1, 64, 628], [64, 64, 872]):
+        cuts = np.cumsum([0, *sizes])
+        batches = ((int(a), rows[a:b], y[a:b], None)
+                   for a, b in zip(cuts[:-1], cuts[1:], strict=True))
+        blocks = list(_whole_blocks(batches, 64))
+        assert [b[0] for b in blocks] == list(range(0, 1000, 64))
+        for start, X, yy, w in blocks:
+            np.testing.assert_array_equal(X, rows[start : start + 64])
+            np.testing.assert_array_equal(yy, y[start : start + 64])
+            assert w is None

@@ -55,14 +55,41 @@ def _dataset(path):
         raise ValueError(f"cannot read {str(path)!r} as Parquet: {err}") from None
 
 
-def _float_column(column) -> np.ndarray:
-    """A numeric Arrow column as float64 numpy values, missing values as NaN (no copy
-    for a float64 column without missing values)."""
+def _column_table(batch, names: list[str]) -> np.ndarray:
+    """The columns ``names`` of a record batch as one column-major (rows, columns)
+    float64 array, filled by pyarrow in one copy, missing values as NaN."""
     import pyarrow as pa
 
-    if column.type != pa.float64():
-        column = column.cast(pa.float64())
-    return column.to_numpy(zero_copy_only=False)
+    columns = [batch.column(c) for c in names]
+    if any(c.type != pa.float64() for c in columns):
+        columns = [c.cast(pa.float64()) for c in columns]
+    table = pa.RecordBatch.from_arrays(columns, names=list(names))
+    return np.asarray(table.to_tensor(null_to_nan=True, row_major=False))
+
+
+def _whole_blocks(batches: Iterator[tuple], block: int) -> Iterator[tuple]:
+    """Re-cut ``(start, arrays...)`` batches of consecutive rows into blocks of
+    ``block`` rows from the first row (the last one shorter): views of a batch where a
+    block lies inside it, a copy only of a block that spans two batches."""
+    pending = None
+    for start, *arrays in batches:
+        n = arrays[0].shape[0]
+        a = 0
+        if pending is not None:
+            a = min(block - pending[1].shape[0], n)
+            pending = (pending[0], *(None if p is None else np.concatenate([p, v[:a]])
+                                     for p, v in zip(pending[1:], arrays, strict=True)))
+            if pending[1].shape[0] < block:
+                continue
+            yield pending
+            pending = None
+        while n - a >= block:
+            yield (start + a, *(None if v is None else v[a : a + block] for v in arrays))
+            a += block
+        if a < n:
+            pending = (start + a, *(None if v is None else v[a:] for v in arrays))
+    if pending is not None:
+        yield pending
 
 
 class ParquetData:
@@ -173,6 +200,14 @@ class ParquetData:
                                  "since the source was created?)") from None
             yield batch
 
+    def _split_table(self, table: np.ndarray) -> tuple:
+        """``(X, y, w)`` views of a column table of :attr:`columns` (X the matrix
+        columns, Fortran-ordered; y and w contiguous, or None)."""
+        width = len(self._matrix_columns)
+        y = table[:, width] if self.y_column is not None else None
+        w = table[:, -1] if self.weight_column is not None else None
+        return table[:, :width], y, w
+
     def _batches(self, batch_size: int) -> Iterator[tuple]:
         """(start, X, y, w, g) blocks in file order, validated (g: group labels or None)."""
         start = 0
@@ -181,12 +216,7 @@ class ParquetData:
             n = batch.num_rows
             if n == 0:
                 continue
-            cols = [_float_column(batch.column(c)) for c in self.columns]
-            width = len(self._matrix_columns)
-            X = np.column_stack(cols[:width])
-            rest = cols[width:]
-            y = rest.pop(0) if self.y_column is not None else None
-            w = rest.pop(0) if self.weight_column is not None else None
+            X, y, w = self._split_table(_column_table(batch, self.columns))
             self._check_block(start, X, y, w)
             g = None
             if self.group_column is not None:
@@ -203,6 +233,9 @@ class ParquetData:
         :meth:`ArrayData.blocks`), whatever the batches pyarrow returns; the rows of an
         unfinished block wait for the next batch."""
         block = REDUCTION_BLOCK
+        if self.group_column is None:
+            yield from _whole_blocks(self._batches(max(int(batch_size), block)), block)
+            return
         pending = None
         for batch in self._batches(max(int(batch_size), block)):
             if self.group_column is not None:
@@ -269,19 +302,11 @@ class ParquetData:
         their sizes vary. Only for :attr:`plain_rows`. With ``validate=False`` the
         values are not checked again (they were when the source was created).
         """
-        import pyarrow as pa
-
-        d = self.n_features
         start = 0
         for batch in self._record_batches(self.columns, int(batch_size)):
             if batch.num_rows == 0:
                 continue
-            if any(t != pa.float64() for t in batch.schema.types):
-                batch = pa.RecordBatch.from_arrays(
-                    [c.cast(pa.float64()) for c in batch.columns], names=batch.schema.names)
-            table = np.asarray(batch.to_tensor(null_to_nan=True, row_major=False))
-            X, y = table[:, :d], table[:, d]
-            w = table[:, d + 1] if self.weight_column is not None else None
+            X, y, w = self._split_table(_column_table(batch, self.columns))
             if validate:
                 self._check_block(start, X, y, w)
             yield start, X, y, w
@@ -294,17 +319,21 @@ class ParquetData:
         sx = sxx = lo = hi = None
         sy = syy = 0.0
         self.n_groups = 0 if self.group_column is not None else None
+        ones = np.ones(REDUCTION_BLOCK)
         for _, X, y, w, g in self._aligned_blocks(1 << 16):
             if g is not None:
                 self.n_groups += len(group_starts(g))
-            ww = np.ones(X.shape[0]) if w is None else w
+            if w is None and ones.shape[0] < X.shape[0]:  # a long group block
+                ones = np.ones(X.shape[0])
+            ww = ones[: X.shape[0]] if w is None else w
             if shift_x is None:
                 shift_x = X.mean(axis=0)
                 shift_y = float(y.mean()) if y is not None else 0.0
                 sx = np.zeros(X.shape[1])
                 sxx = np.zeros(X.shape[1])
-                lo, hi = X.min(axis=0), X.max(axis=0)
-            lo, hi = np.minimum(lo, X.min(axis=0)), np.maximum(hi, X.max(axis=0))
+                lo, hi = column_extremes(X)
+            block_lo, block_hi = column_extremes(X)
+            lo, hi = np.minimum(lo, block_lo), np.maximum(hi, block_hi)
             dx = X - shift_x
             sx += ww @ dx
             sxx += ww @ (dx * dx)
@@ -365,11 +394,13 @@ class ParquetData:
         return (shift_x + mean_dx)[:p], std[:p]
 
     def plain(self) -> ParquetData:
-        """The same rows in user units (no standardisation)."""
-        return ParquetData(self.path, self.x_columns, self.y_column,
-                           weights=self.weight_column, fit_intercept=self.fit_intercept,
-                           standardize=False, concomitant=self.z_columns,
-                           groups=self.group_column)
+        """The same rows in user units (no standardisation), without reading the file
+        again: the row count, weights and moments carry over."""
+        import copy
+
+        new = copy.copy(self)
+        new.standardization = Standardization.identity(self.n_features, self.fit_intercept)
+        return new
 
     def subsample(self, size: int, seed: int) -> ArrayData:
         """About ``size`` rows drawn by a per-row hash, held in memory, same units."""
