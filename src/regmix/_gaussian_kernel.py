@@ -945,10 +945,17 @@ class GaussianSums:
 
     Examples
     --------
-    >>> sums = GaussianSums(loc, inv, 0.0, 1.0, True, coef, sigma, log_w)  # doctest: +SKIP
-    >>> for X, y in batches:                                                # doctest: +SKIP
-    ...     sums.add(X, y, None)
-    >>> loglik, resp_sum, A, b, c = sums.result()                           # doctest: +SKIP
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(5000, 2)), rng.normal(size=5000)
+    >>> args = (np.zeros(2), np.ones(2), 0.0, 1.0, True, rng.normal(size=(2, 3)),
+    ...         np.ones(2), np.log([0.5, 0.5]))
+    >>> sums = GaussianSums(*args)
+    >>> for start in range(0, 5000, 1500):  # batches that end inside blocks
+    ...     sums.add(X[start : start + 1500], y[start : start + 1500], None)
+    >>> whole = gaussian_e_step(X, y, None, *args)
+    >>> all(np.array_equal(a, b) for a, b in zip(sums.result(), whole))
+    True
     """
 
     def __init__(
