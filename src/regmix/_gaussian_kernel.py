@@ -119,7 +119,7 @@ def _build() -> SimpleNamespace:
     """
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
-    global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7
+    global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -684,6 +684,155 @@ def _build() -> SimpleNamespace:
                 total[a] += partial[blk, a]
 
     @jit
+    def _information_block(
+        X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, start, stop, out,
+    ):  # pragma: no cover - compiled
+        # The Hessian sums of rows start..stop-1 (user units), written to out in the
+        # layout GaussianInformation.result reads. With u_k = z_k / sigma_k (times x for the
+        # coefficients), v_k = z_k^2 - 1 and q_k = w r_k, a row adds
+        #   (k, k):  x x' q_k ((1 - r_k) u_k^2 - 1 / sigma_k^2),
+        #            x q_k ((1 - r_k) u_k v_k - 2 z_k / sigma_k),
+        #            q_k ((1 - r_k) v_k^2 - 2 z_k^2);
+        #   (k, k2), k < k2: -q_k r_k2 times x x' u_k u_k2, x u_k v_k2, x v_k u_k2, v_k v_k2;
+        #   (k, eta_j): q_k (delta_jk - r_j) times x u_k and v_k;
+        #   (eta_j, eta_k2): w (r_j delta_jk2 - r_j r_k2), and w alone for the prior term.
+        d = X.shape[1] if by_row else X.shape[0]
+        K, p = coef.shape
+        off = 1 if intercept else 0
+        P = p * (p + 1) // 2
+        Z = np.empty((p, _TILE))
+        L = np.empty((K, _TILE))
+        zs = np.empty((K, _TILE))
+        r = np.empty((K, _TILE))
+        c = np.empty((3, _TILE))  # coefficient rows
+        yt = np.empty(_TILE)
+        wt = np.ones(_TILE)
+        ones2 = np.ones((1, _TILE))
+        ones = ones2[0]
+        acc = np.zeros(out.shape[0])
+        if intercept:
+            Z[0, :] = 1.0
+        n_pairs = K * (K + 1) // 2
+        q_vec = n_pairs * P  # first vector sum
+        n_vec = K * K + K * (K - 1)
+        q_sc = q_vec + n_vec * p  # first scalar sum
+        for t0 in range(start, stop, _TILE):
+            m = min(_TILE, stop - t0)
+            for j in range(d):
+                zj = Z[off + j]
+                if by_row:
+                    for t in range(m):
+                        zj[t] = X[t0 + t, j]
+                else:
+                    xj = X[j]
+                    for t in range(m):
+                        zj[t] = xj[t0 + t]
+            for t in range(m):
+                yt[t] = y[t0 + t]
+            if has_w:
+                for t in range(m):
+                    wt[t] = w[t0 + t]
+            for k in range(K):
+                sk = sigma[k]
+                ck = coef[k]
+                const = log_pi[k] - np.log(sk) - 0.5 * _LOG_2PI
+                for t in range(m):
+                    mu = 0.0
+                    for j in range(p):
+                        mu += ck[j] * Z[j, t]
+                    zz = (yt[t] - mu) / sk
+                    zs[k, t] = zz
+                    L[k, t] = const - 0.5 * zz * zz
+            for t in range(m):
+                mx = L[0, t]
+                for k in range(1, K):
+                    mx = max(mx, L[k, t])
+                tot = 0.0
+                for k in range(K):
+                    r[k, t] = np.exp(L[k, t] - mx)
+                    tot += r[k, t]
+                for k in range(K):
+                    r[k, t] = r[k, t] / tot
+            pair = 0
+            vec = 0
+            for k in range(K):
+                sk = sigma[k]
+                for k2 in range(k, K):
+                    sl = sigma[k2]
+                    for t in range(m):
+                        zk = zs[k, t]
+                        zl = zs[k2, t]
+                        uk, vk = zk / sk, zk * zk - 1.0
+                        ul, vl = zl / sl, zl * zl - 1.0
+                        if k2 == k:
+                            qk = wt[t] * r[k, t]
+                            f = 1.0 - r[k, t]
+                            c[0, t] = qk * (f * uk * uk - 1.0 / (sk * sk))
+                            c[1, t] = qk * (f * uk * vk - 2.0 * zk / sk)
+                            c[2, t] = qk * (f * vk * vk - 2.0 * zk * zk)
+                        else:
+                            g = -wt[t] * r[k, t] * r[k2, t]
+                            c[0, t] = g * uk * ul
+                            c[1, t] = g * uk * vl
+                            c[2, t] = g * vk * vl
+                    q = pair * P
+                    for j in range(p):
+                        _accumulate(Z[j], c[0], Z, j, p - j, m, acc, q)
+                        q += p - j
+                    # (b_k, log sigma_l) and the scalar (log sigma_k, log sigma_l)
+                    _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + (k * K + k2) * p)
+                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, q_sc + k * K + k2)
+                    if k2 != k:  # (b_k2, log sigma_k): -q_k r_k2 v_k u_k2
+                        for t in range(m):
+                            zk = zs[k, t]
+                            zl = zs[k2, t]
+                            c[1, t] = -wt[t] * r[k, t] * r[k2, t] * (zk * zk - 1.0) * (zl / sl)
+                        _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + (k2 * K + k) * p)
+                    pair += 1
+            # (b_k, eta_j) and (log sigma_k, eta_j), j = 1..K-1
+            for k in range(K):
+                sk = sigma[k]
+                for j in range(1, K):
+                    delta = 1.0 if j == k else 0.0
+                    for t in range(m):
+                        zk = zs[k, t]
+                        h = wt[t] * r[k, t] * (delta - r[j, t])
+                        c[1, t] = h * zk / sk
+                        c[2, t] = h * (zk * zk - 1.0)
+                    vec = K * K + k * (K - 1) + (j - 1)
+                    _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + vec * p)
+                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, q_sc + vec)
+            # (eta_j, eta_k2), 1 <= j <= k2 < K, and the total weight
+            e = q_sc + n_vec
+            for j in range(1, K):
+                for k2 in range(j, K):
+                    delta = 1.0 if j == k2 else 0.0
+                    for t in range(m):
+                        c[2, t] = wt[t] * r[j, t] * (delta - r[k2, t])
+                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, e)
+                    e += 1
+            _accumulate(wt, ones, ones2, 0, 1, m, acc, e)
+        out[:] = acc
+
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def information_kernel(
+        X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, block_size, first, last,
+        total,
+    ):  # pragma: no cover - compiled
+        # Adds the Hessian sums of the blocks of rows first, first + block_size, ... to
+        # total in block order (as kernel does for the E-step sums).
+        n_acc = total.shape[0]
+        n_blocks = (last - first + block_size - 1) // block_size
+        partial = np.zeros((n_blocks, n_acc))
+        for blk in _prange(n_blocks):
+            start = first + blk * block_size
+            _information_block(X, by_row, y, w, has_w, intercept, coef, sigma, log_pi,
+                               start, min(start + block_size, last), partial[blk])
+        for blk in range(n_blocks):
+            for a in range(n_acc):
+                total[a] += partial[blk, a]
+
+    @jit
     def exp_minus(D, mx, total):  # pragma: no cover - compiled
         # The kernel's exp, for tests: D[k, t] = exp(D[k, t] - mx[t]), total = column sums.
         _exp_rows(D, mx, total, D.shape[1] - D.shape[1] % _LANES)
@@ -803,8 +952,9 @@ def _build() -> SimpleNamespace:
                 z = z ^ (z >> s31)
                 out[i, j] = (np.float64(z >> s11) + 0.5) * 2.0**-53
 
-    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array, moments=moments,
-                           extremes=extremes, uniforms=uniforms)
+    return SimpleNamespace(kernel=kernel, information=information_kernel, exp_minus=exp_minus,
+                           log=log_array, moments=moments, extremes=extremes,
+                           uniforms=uniforms)
 
 
 def _compiled() -> SimpleNamespace:
@@ -925,7 +1075,132 @@ def gaussian_e_step(
     return sums.result(with_classes=with_classes)
 
 
-class GaussianSums:
+class _BlockedBatches:
+    """Rows added batch by batch to a compiled sum over fixed blocks of rows.
+
+    Every block is ``block_size`` rows from the first row on, whatever the batches: a
+    batch's whole blocks go to the compiled function in place (:meth:`_call`), and the
+    rows of a block that a batch leaves unfinished are copied and completed by the next
+    batch (fewer than ``block_size`` rows per batch), so a batch is never copied whole.
+    The compiled functions add the block sums to a running total in block order, so
+    the result is the same, bit for bit, as for all rows in one batch.
+    """
+
+    def __init__(self, n_features: int, n_components: int, block_size: int,
+                 n_threads: int | None, n_sums: int) -> None:
+        self.block_size = int(block_size)
+        if self.block_size < 1:
+            raise ValueError(f"block_size must be positive; got {self.block_size}")
+        self.n_features, self.n_components = n_features, n_components
+        self.n_threads = n_threads
+        self.n_rows = 0
+        self._given = self._weighted = None  # set by the first batch
+        self._carry: list | None = None  # (X, y, w, R) rows of an unfinished block
+        self._closed = False  # a last, unfinished block has been added
+        self._total = np.zeros(n_sums)
+
+    def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+            responsibilities: np.ndarray | None = None) -> None:
+        """Add the rows of one batch (arguments as for :func:`gaussian_e_step`; every
+        batch of a pass has weights, or none has, and the same for responsibilities).
+
+        Raises
+        ------
+        ValueError
+            If an argument has the wrong type, layout or shape, if batches mix
+            weighted and unweighted rows (or given and posterior memberships), or if
+            rows come after :meth:`result` took the sums over an unfinished block.
+        """
+        if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
+            raise ValueError("X must be a 2-D float64 ndarray")
+        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+            raise ValueError("X must be C- or F-contiguous (it is read in place, never copied)")
+        n, d = X.shape
+        if d != self.n_features:
+            raise ValueError(f"X must have {self.n_features} columns; got {d}")
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.shape != (n,):
+            raise ValueError(f"y must have shape ({n},); got {y.shape}")
+        if w is not None:
+            w = np.ascontiguousarray(w, dtype=np.float64)
+            if w.shape != (n,):
+                raise ValueError(f"w must have shape ({n},); got {w.shape}")
+        K = self.n_components
+        R = responsibilities
+        if R is not None:
+            R = np.ascontiguousarray(R, dtype=np.float64)
+            if R.shape != (n, K):
+                raise ValueError(f"responsibilities must have shape ({n}, {K}); got "
+                                 f"{R.shape}")
+        if self._closed and n:
+            raise ValueError("no rows can be added after the sums over a last, unfinished "
+                             "block were taken")
+        kinds = (w is not None, R is not None)
+        if self._weighted is None:
+            self._weighted, self._given = kinds
+        elif kinds != (self._weighted, self._given):
+            raise ValueError("every batch of a pass must have weights (and given "
+                             "responsibilities) or none")
+        self.n_rows += n
+        rows = [X, y, w, R]
+        first = 0
+        if self._carry is not None:  # complete the unfinished block from this batch
+            first = min(self.block_size - self._carry[0].shape[0], n)
+            self._carry = [None if c is None else np.concatenate([c, a[:first]])
+                           for c, a in zip(self._carry, rows, strict=True)]
+            if self._carry[0].shape[0] < self.block_size:
+                return
+            self._run(*self._carry, 0, self.block_size)
+            self._carry = None
+        last = first + (n - first) // self.block_size * self.block_size
+        if last > first:
+            self._run(X, y, w, R, first, last)
+        if last < n:
+            self._carry = [None if a is None else a[last:].copy() for a in rows]
+
+    def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, first: int,
+              last: int) -> None:  # pragma: no cover - defined by the subclasses
+        raise NotImplementedError
+
+    def _run(self, X, y, w, R, first: int, last: int) -> None:
+        """Add the blocks of rows first..last-1 of one batch to the total, on at most
+        ``n_threads`` threads."""
+        by_row = bool(X.flags.c_contiguous)
+        has_w, has_r = w is not None, R is not None
+        w = w if has_w else np.empty(0)
+        R = R if has_r else np.empty((0, self.n_components))
+        X, y, w, R = (_read_only(a) for a in (X if by_row else X.T, y, w, R))
+        import numba
+
+        # No more threads than blocks: an idle thread still has to be woken and joined.
+        previous = numba.get_num_threads()
+        threads = previous if self.n_threads is None else int(self.n_threads)
+        threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS,
+                             -(-(last - first) // self.block_size)))
+        if threads == previous:
+            self._call(X, by_row, y, w, has_w, R, has_r, first, last)
+        else:
+            numba.set_num_threads(threads)
+            try:
+                self._call(X, by_row, y, w, has_w, R, has_r, first, last)
+            finally:
+                numba.set_num_threads(previous)
+
+    def _finish(self) -> None:
+        """Add the rows of a last, unfinished block."""
+        if self._carry is not None:
+            self._run(*self._carry, 0, self._carry[0].shape[0])
+            self._carry = None
+            self._closed = True
+
+    def totals(self) -> np.ndarray:
+        """The sums over all rows added so far (a read-only view, in the compiled
+        function's layout)."""
+        self._finish()
+        return _read_only(self._total)
+
+
+class GaussianSums(_BlockedBatches):
     """The sums of the compiled E-step pass, taken batch by batch.
 
     A pass over rows that arrive in batches of any size (streamed from a file, for
@@ -990,9 +1265,6 @@ class GaussianSums:
         log_weights = np.asarray(log_weights, dtype=np.float64).reshape(-1)
         if K == 0 or sigma.shape != (K,) or log_weights.shape != (K,):
             raise ValueError(f"sigma and log_weights must have {K} > 0 entries")
-        self.block_size = int(block_size)
-        if self.block_size < 1:
-            raise ValueError(f"block_size must be positive; got {self.block_size}")
         # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k +
         # log(2 pi)/2) and (e_k * sqrt(1/2) / sigma_k)^2.
         with np.errstate(divide="ignore"):
@@ -1002,112 +1274,14 @@ class GaussianSums:
         # specialisation serves writeable and read-only inputs alike.
         self._params = tuple(_read_only(a) for a in (x_loc, x_inv, coef, const, scale))
         self._y = (float(y_loc), float(y_inv))
-        self.n_features, self.n_components, self.n_design = d, K, p
-        self.n_threads = n_threads
-        self.n_rows = 0
-        self._given = self._weighted = None  # set by the first batch
-        self._carry: list | None = None  # (X, y, w, R) rows of an unfinished block
-        self._closed = False  # a last, unfinished block has been added
-        self._total = np.zeros(K * (p * (p + 1) // 2 + p + 2) + 2 + K)
+        self.n_design = p
+        super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 2 + K)
 
-    def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
-            responsibilities: np.ndarray | None = None) -> None:
-        """Add the rows of one batch (arguments as for :func:`gaussian_e_step`; every
-        batch of a pass has weights, or none has, and the same for responsibilities).
-
-        Raises
-        ------
-        ValueError
-            If an argument has the wrong type, layout or shape, if batches mix
-            weighted and unweighted rows (or given and posterior memberships), or if
-            rows come after :meth:`result` took the sums over an unfinished block.
-        """
-        if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
-            raise ValueError("X must be a 2-D float64 ndarray")
-        if not (X.flags.c_contiguous or X.flags.f_contiguous):
-            raise ValueError("X must be C- or F-contiguous (it is read in place, never copied)")
-        n, d = X.shape
-        if d != self.n_features:
-            raise ValueError(f"X must have {self.n_features} columns; got {d}")
-        y = np.ascontiguousarray(y, dtype=np.float64)
-        if y.shape != (n,):
-            raise ValueError(f"y must have shape ({n},); got {y.shape}")
-        if w is not None:
-            w = np.ascontiguousarray(w, dtype=np.float64)
-            if w.shape != (n,):
-                raise ValueError(f"w must have shape ({n},); got {w.shape}")
-        K = self.n_components
-        R = responsibilities
-        if R is not None:
-            R = np.ascontiguousarray(R, dtype=np.float64)
-            if R.shape != (n, K):
-                raise ValueError(f"responsibilities must have shape ({n}, {K}); got "
-                                 f"{R.shape}")
-        if self._closed and n:
-            raise ValueError("no rows can be added after the sums over a last, unfinished "
-                             "block were taken")
-        kinds = (w is not None, R is not None)
-        if self._weighted is None:
-            self._weighted, self._given = kinds
-        elif kinds != (self._weighted, self._given):
-            raise ValueError("every batch of a pass must have weights (and given "
-                             "responsibilities) or none")
-        self.n_rows += n
-        rows = [X, y, w, R]
-        first = 0
-        if self._carry is not None:  # complete the unfinished block from this batch
-            first = min(self.block_size - self._carry[0].shape[0], n)
-            self._carry = [None if c is None else np.concatenate([c, a[:first]])
-                           for c, a in zip(self._carry, rows, strict=True)]
-            if self._carry[0].shape[0] < self.block_size:
-                return
-            self._run(*self._carry, 0, self.block_size)
-            self._carry = None
-        last = first + (n - first) // self.block_size * self.block_size
-        if last > first:
-            self._run(X, y, w, R, first, last)
-        if last < n:
-            self._carry = [None if a is None else a[last:].copy() for a in rows]
-
-    def _run(self, X, y, w, R, first: int, last: int) -> None:
-        """Add the blocks of rows first..last-1 of one batch to the total."""
-        by_row = bool(X.flags.c_contiguous)
-        has_w, has_r = w is not None, R is not None
-        w = w if has_w else np.empty(0)
-        R = R if has_r else np.empty((0, self.n_components))
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
         x_loc, x_inv, coef, const, scale = self._params
-        X, y, w, R = (_read_only(a) for a in (X if by_row else X.T, y, w, R))
-        args = (X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept, coef,
-                const, scale, R, has_r, self.block_size, first, last, self._total)
-        kernel = _compiled().kernel
-        import numba
-
-        # No more threads than blocks: an idle thread still has to be woken and joined.
-        previous = numba.get_num_threads()
-        threads = previous if self.n_threads is None else int(self.n_threads)
-        threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS,
-                             -(-(last - first) // self.block_size)))
-        if threads == previous:
-            kernel(*args)
-        else:
-            numba.set_num_threads(threads)
-            try:
-                kernel(*args)
-            finally:
-                numba.set_num_threads(previous)
-
-    def _finish(self) -> None:
-        """Add the rows of a last, unfinished block."""
-        if self._carry is not None:
-            self._run(*self._carry, 0, self._carry[0].shape[0])
-            self._carry = None
-            self._closed = True
-
-    def totals(self) -> np.ndarray:
-        """The sums over all rows added so far (a read-only view, in the kernel's
-        layout)."""
-        self._finish()
-        return _read_only(self._total)
+        _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
+                           coef, const, scale, R, has_r, self.block_size, first, last,
+                           self._total)
 
     def result(self, with_classes: bool = False) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
@@ -1131,6 +1305,116 @@ class GaussianSums:
         if with_classes:
             return loglik, resp_sum, A, b, c, class_ll, total[K * (P + p + 2) + 2 :].copy()
         return loglik, resp_sum, A, b, c
+
+
+class GaussianInformation(_BlockedBatches):
+    """Observed information of a Gaussian mixture with constant weights, compiled and
+    taken batch by batch (as :class:`GaussianSums`).
+
+    The parametrisation is that of :func:`regmix.inference.mixture_information`: per
+    component the coefficients (user units, intercept first) and ``log sigma_k``, then
+    ``eta_2, ..., eta_K`` with ``pi = softmax(0, eta)``. Row ``i`` adds ``-w_i`` times
+    the Hessian of ``log sum_k pi_k f_k(y_i)``, ``sum_k r_ik (H_ik + g_ik g_ik') - gbar_i
+    gbar_i'``, written out block by block (see ``_information_block``), so that no
+    row's score vector or outer product is formed.
+
+    Parameters
+    ----------
+    fit_intercept : bool
+        Whether the design has a leading column of ones (the rows' ``X`` does not).
+    coef : ndarray of shape (K, p)
+        Coefficients in user units, intercept first.
+    sigma, weights : ndarray of shape (K,)
+        Noise standard deviations and mixing weights (positive).
+    block_size : int, default=2048
+        Rows per block of the fixed-order sums.
+    n_threads : int or None, default=None
+        Threads for each batch, as for :func:`gaussian_e_step`.
+    """
+
+    def __init__(self, fit_intercept: bool, coef: np.ndarray, sigma: np.ndarray,
+                 weights: np.ndarray, block_size: int = E_STEP_BLOCK_SIZE, *,
+                 n_threads: int | None = None) -> None:
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if coef.ndim != 2 or coef.shape[1] < 1:
+            raise ValueError(f"coef must have shape (K, p); got {coef.shape}")
+        K, p = coef.shape
+        sigma = np.ascontiguousarray(sigma, dtype=np.float64).reshape(-1)
+        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if sigma.shape != (K,) or weights.shape != (K,):
+            raise ValueError(f"sigma and weights must have {K} entries")
+        if not (np.all(sigma > 0) and np.all(weights > 0)):
+            raise ValueError("sigma and weights must be positive")
+        self.fit_intercept = bool(fit_intercept)
+        d = p - int(self.fit_intercept)
+        if d < 0:
+            raise ValueError("coef must have a column for the intercept")
+        self.weights = weights
+        self._params = tuple(_read_only(a) for a in (coef, sigma, np.log(weights)))
+        self.n_design = p
+        P = p * (p + 1) // 2
+        n_vec = K * K + K * (K - 1)
+        super().__init__(d, K, block_size, n_threads,
+                         K * (K + 1) // 2 * P + n_vec * (p + 1) + K * (K - 1) // 2 + 1)
+
+    def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+            responsibilities: None = None) -> None:
+        """Add the rows of one batch (as :meth:`GaussianSums.add`; the information takes
+        the posterior probabilities, no given responsibilities)."""
+        if responsibilities is not None:
+            raise ValueError("the information takes no given responsibilities")
+        super().add(X, y, w)
+
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
+        coef, sigma, log_pi = self._params
+        _compiled().information(X, by_row, y, w, has_w, self.fit_intercept, coef, sigma,
+                                log_pi, self.block_size, first, last, self._total)
+
+    def result(self) -> np.ndarray:
+        """The observed information over all rows added so far, symmetric, of size
+        ``K (p + 1) + K - 1``."""
+        total = self.totals()
+        K, p = self.n_components, self.n_design
+        P = p * (p + 1) // 2
+        dim = K * (p + 1) + K - 1
+        H = np.zeros((dim, dim))
+        coef_at = [slice(k * (p + 1), k * (p + 1) + p) for k in range(K)]
+        log_sigma_at = [k * (p + 1) + p for k in range(K)]
+        eta_at = [K * (p + 1) + j - 1 for j in range(K)]  # eta_j for j >= 1
+        rows, cols = np.triu_indices(p)
+        q_vec = K * (K + 1) // 2 * P
+        n_vec = K * K + K * (K - 1)
+        q_sc = q_vec + n_vec * p
+
+        def put(a, b, value):
+            H[a, b] = value
+            H[b, a] = np.transpose(value) if np.ndim(value) == 2 else value
+
+        pair = 0
+        for k in range(K):
+            for k2 in range(k, K):
+                S = np.zeros((p, p))
+                S[rows, cols] = total[pair * P : (pair + 1) * P]
+                S[cols, rows] = total[pair * P : (pair + 1) * P]
+                put(coef_at[k], coef_at[k2], S)
+                put(log_sigma_at[k], log_sigma_at[k2], total[q_sc + k * K + k2])
+                pair += 1
+            for k2 in range(K):
+                put(coef_at[k], log_sigma_at[k2],
+                    total[q_vec + (k * K + k2) * p : q_vec + (k * K + k2 + 1) * p])
+            for j in range(1, K):
+                at = K * K + k * (K - 1) + j - 1
+                put(coef_at[k], eta_at[j], total[q_vec + at * p : q_vec + (at + 1) * p])
+                put(log_sigma_at[k], eta_at[j], total[q_sc + at])
+        e = q_sc + n_vec
+        weight = total[-1]
+        pi = self.weights
+        for j in range(1, K):
+            for k2 in range(j, K):
+                prior = weight * pi[j] * ((1.0 if j == k2 else 0.0) - pi[k2])
+                put(eta_at[j], eta_at[k2], total[e] - prior)
+                e += 1
+        return -H
 
 
 def column_moments(X: np.ndarray, w: np.ndarray | None, centre: bool,

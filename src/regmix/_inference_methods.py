@@ -29,7 +29,8 @@ class InferenceMixin:
         plain = source.plain() if rows is None else self._eval_source(rows)
         full = mixture_information(self.family_, self._user_params(), plain,
                                    chunk_size=int(self.chunk_size),
-                                   n_jobs=resolve_n_jobs(self.n_jobs))
+                                   n_jobs=resolve_n_jobs(self.n_jobs),
+                                   engine=self._engine(plain.n_rows))
         C = self._constraint_map()
         return C.T @ full @ C
 

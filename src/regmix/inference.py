@@ -258,7 +258,7 @@ def family_information(family, weights, coef_full, extra, source,
 
 
 def mixture_information(family, params, source, chunk_size: int = 8192,
-                        n_jobs: int | None = 1) -> np.ndarray:
+                        n_jobs: int | None = 1, engine: str = "numpy") -> np.ndarray:
     """Observed information of a mixture at ``params`` (user units), any mixing model.
 
     The parametrisation is, per component, the coefficients and the logarithms of the
@@ -267,8 +267,21 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
     is ``eta``, ``pi = softmax(0, eta)``). Grouped rows (``chunk.group_starts``) are
     handled: the observations are the groups. Constraints are not applied here: the
     caller restricts the matrix (``C' I C``) to its free parameters. ``n_jobs`` threads
-    share the rows (None: every core).
+    share the rows (None: every core). With ``engine="numba"``, Gaussian components
+    with constant positive weights on rows the compiled kernels read (in user units,
+    ungrouped, without offset) take the compiled pass
+    (:class:`regmix._gaussian_kernel.GaussianInformation`, the same matrix to
+    round-off); everything else takes the numpy pass.
     """
+    if engine == "numba" and _compiled_information_applies(family, params, source):
+        from ._gaussian_kernel import GaussianInformation
+        from .passes import add_kernel_rows, kernel_threads, resolve_n_jobs
+
+        info = GaussianInformation(
+            source.fit_intercept, params.component.coef, params.component.sigma,
+            params.weights, n_threads=kernel_threads(source, resolve_n_jobs(n_jobs)))
+        add_kernel_rows(source, info, chunk_size=int(chunk_size))
+        return info.result()
     K, p = params.component.coef.shape
     m = int(family.free_extra().sum())
     q = 1 if params.gating is None else params.gating.shape[1]
@@ -289,6 +302,23 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
         info = run_pass(source, block_info, chunk_size=int(chunk_size),
                         n_jobs=resolve_n_jobs(n_jobs)).stats[0]
     return 0.5 * (info + info.T)
+
+
+def _compiled_information_applies(family, params, source) -> bool:
+    """Whether :class:`regmix._gaussian_kernel.GaussianInformation` can take the
+    information: Gaussian components, constant positive weights, rows in user units
+    that the compiled kernels read (:func:`regmix.passes.kernel_rows`)."""
+    from .families import Gaussian
+    from .passes import kernel_rows
+
+    if type(family) is not Gaussian or params.gating is not None:
+        return False
+    if not np.all(np.asarray(params.weights) > 0):
+        return False
+    st = source.standardization
+    user_units = (not np.any(st.x_loc) and np.all(st.x_scale == 1.0) and st.y_loc == 0.0
+                  and st.y_scale == 1.0)
+    return bool(user_units and kernel_rows(source))
 
 
 @dataclass(frozen=True)

@@ -320,20 +320,13 @@ def check_source_response(source, family, *, chunk_size: int) -> None:
     run_pass(source, check, chunk_size=chunk_size, n_jobs=1)
 
 
-def compiled_pass_applies(source, family, mixing=None) -> bool:
-    """Whether the fused compiled kernel can run this pass: Gaussian components without
-    constraints, constant weights, ungrouped rows without offset or concomitant
-    variables, numba importable, and the rows either in memory as contiguous float64
-    arrays or streamed in plain batches (``row_batches``, as
-    :class:`~regmix.parquet.ParquetData` offers)."""
+def kernel_rows(source) -> bool:
+    """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
+    without offset or concomitant variables, numba importable, and the rows either in
+    memory as contiguous float64 arrays or streamed in plain batches (``row_batches``,
+    as :class:`~regmix.parquet.ParquetData` offers)."""
     from ._gaussian_kernel import available
-    from .families import Gaussian
-    from .mixing import ConstantWeights
 
-    if type(family) is not Gaussian or getattr(family, "constraints", None) is not None:
-        return False
-    if mixing is not None and not isinstance(mixing, ConstantWeights):
-        return False
     if hasattr(source, "row_batches"):
         return bool(source.plain_rows and available())
     if not hasattr(source, "arrays"):
@@ -344,6 +337,49 @@ def compiled_pass_applies(source, family, mixing=None) -> bool:
     ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
     ok = ok and (w is None or w.flags.c_contiguous)
     return bool(ok and available())
+
+
+def compiled_pass_applies(source, family, mixing=None) -> bool:
+    """Whether the fused compiled kernel can run this pass: Gaussian components without
+    constraints, constant weights, and rows the kernel can read (:func:`kernel_rows`)."""
+    from .families import Gaussian
+    from .mixing import ConstantWeights
+
+    if type(family) is not Gaussian or getattr(family, "constraints", None) is not None:
+        return False
+    if mixing is not None and not isinstance(mixing, ConstantWeights):
+        return False
+    return kernel_rows(source)
+
+
+def kernel_threads(source, n_jobs: int) -> int:
+    """Threads for a compiled kernel over ``source``: ``n_jobs``, or one fewer for
+    streamed rows, whose reader keeps a core busy decoding the next batches."""
+    return n_jobs if hasattr(source, "arrays") else max(1, n_jobs - 1)
+
+
+def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
+    """Add every row of ``source`` (see :func:`kernel_rows`) to the compiled ``sums``
+    (a :class:`~regmix._gaussian_kernel.GaussianSums` or ``GaussianInformation``).
+
+    Rows in memory go in one batch, with the given ``memberships`` if any. Streamed
+    rows are read ahead in a background thread; their values were checked when the
+    source was created, so the batches are not checked again: a file that changed
+    since shows as a different number of rows or as non-finite sums, and then the
+    checks run again to name the row.
+    """
+    if hasattr(source, "arrays"):
+        sums.add(*source.arrays(), memberships)
+        return
+    size = max(chunk_size, STREAM_BATCH_ROWS)
+    for _, X, y, w in read_ahead(source.row_batches(size, validate=False)):
+        sums.add(X, y, w)
+    if sums.n_rows != source.n_rows:
+        raise ValueError(f"{source.path!s} has changed since the source was created: "
+                         f"{sums.n_rows} rows read, {source.n_rows} expected")
+    if not np.isfinite(sums.totals()).all():
+        for _ in source.row_batches(size):  # raises, naming the column and row
+            pass
 
 
 def read_ahead(items: Iterable, depth: int = 2) -> Iterator:
@@ -437,37 +473,16 @@ class PassRunner:
         from ._gaussian_kernel import GaussianSums
 
         st = self.source.standardization
-        in_memory = hasattr(self.source, "arrays")
-        # streamed: one core is left to the reader, which decodes the next batches
-        threads = self.n_jobs if in_memory else max(1, self.n_jobs - 1)
         sums = GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
                             self.source.fit_intercept, params.component.coef,
                             params.component.sigma, self.mixing.log_weights(params)[:, 0],
-                            n_threads=threads)
-        if in_memory:
-            sums.add(*self.source.arrays(), memberships)
-        else:
-            self._add_streamed(sums)
+                            n_threads=kernel_threads(self.source, self.n_jobs))
+        add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
+                        memberships=memberships)
         loglik, resp_sum, A, b, c, top, hard = sums.result(with_classes=True)
         if memberships is not None:
             return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
-
-    def _add_streamed(self, sums) -> None:
-        """Add the rows of a streamed source to ``sums``, read ahead in a background
-        thread. The values were checked when the source was created, so the batches
-        are not checked again; a changed file shows as a different number of rows or as
-        non-finite sums, and then the checks run again to name the row."""
-        size = max(self.chunk_size, STREAM_BATCH_ROWS)
-        for _, X, y, w in read_ahead(self.source.row_batches(size, validate=False)):
-            sums.add(X, y, w)
-        if sums.n_rows != self.source.n_rows:
-            raise ValueError(f"{self.source.path!s} has changed since the source was "
-                             f"created: {sums.n_rows} rows read, {self.source.n_rows} "
-                             "expected")
-        if not np.isfinite(sums.totals()).all():
-            for _ in self.source.row_batches(size):  # raises, naming the column and row
-                pass
 
     @property
     def total_weight(self) -> float:
