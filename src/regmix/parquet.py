@@ -182,14 +182,17 @@ class ParquetData:
             if not (pat.is_integer(kind) or pat.is_floating(kind) or pat.is_boolean(kind)):
                 raise ValueError(f"column {col!r} is not numeric (type {kind})")
 
-    def _record_batches(self, columns: list[str], batch_size: int) -> Iterator:
-        """pyarrow's record batches of ``columns`` in file order, two read ahead; a
-        read error (a file changed or damaged since the source was created) becomes a
-        ValueError naming the path."""
+    def _record_batches(self, columns: list[str], batch_size: int,
+                        use_threads: bool = True) -> Iterator:
+        """pyarrow's record batches of ``columns`` in file order, two read ahead
+        (decoded on pyarrow's threads, or with ``use_threads=False`` on the calling
+        thread); a read error (a file changed or damaged since the source was created)
+        becomes a ValueError naming the path."""
         import pyarrow as pa
 
         batches = self._dataset.to_batches(columns=columns, batch_size=batch_size,
-                                           batch_readahead=2, fragment_readahead=1)
+                                           batch_readahead=2, fragment_readahead=1,
+                                           use_threads=use_threads)
         while True:
             try:
                 batch = next(batches)
@@ -303,7 +306,9 @@ class ParquetData:
         values are not checked again (they were when the source was created).
         """
         start = 0
-        for batch in self._record_batches(self.columns, int(batch_size)):
+        # decoded on the calling thread (the compiled pass's reader): pyarrow's own
+        # threads would compete with the kernel for the cores
+        for batch in self._record_batches(self.columns, int(batch_size), use_threads=False):
             if batch.num_rows == 0:
                 continue
             X, y, w = self._split_table(_column_table(batch, self.columns))

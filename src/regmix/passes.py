@@ -25,8 +25,9 @@ from .data import REDUCTION_BLOCK, Chunk
 DEFAULT_CHUNK_SIZE = 8192
 # Rows per batch of a streamed compiled pass (at least): large enough that reading and
 # the kernel's per-call set-up are cheap per row, small enough that what pyarrow's
-# scanner holds ahead stays small (it grows with the batch size: a peak RSS of about
-# 730 MiB over 1e8 rows at 65,536 rows per batch, 1.7 GiB at 262,144).
+# scanner holds ahead stays small (with pyarrow decoding on its own threads it grew with
+# the batch size: a peak RSS of about 730 MiB over 1e8 rows at 65,536 rows per batch,
+# 1.7 GiB at 262,144; decoding on the reader's thread, about 490 MiB at either).
 STREAM_BATCH_ROWS = 1 << 16
 _RECENT = 4  # E-step results a runner remembers
 
