@@ -239,20 +239,16 @@ class ParquetData:
         if self.group_column is None:
             yield from _whole_blocks(self._batches(max(int(batch_size), block)), block)
             return
-        pending = None
+        pending = None  # grouped rows: blocks end on group boundaries
         for batch in self._batches(max(int(batch_size), block)):
-            if self.group_column is not None:
-                previous = None if pending is None else pending[4][-1]
-                check_sorted_groups(batch[4], repr(self.group_column), batch[0],
-                                    previous=previous)
+            previous = None if pending is None else pending[4][-1]
+            check_sorted_groups(batch[4], repr(self.group_column), batch[0],
+                                previous=previous)
             if pending is not None:
                 batch = (pending[0], *(None if a is None else np.concatenate([a, b])
                                        for a, b in zip(pending[1:], batch[1:], strict=True)))
             n = batch[1].shape[0]
-            if batch[4] is None:
-                ranges = [(s, min(s + block, n)) for s in range(0, n, block)]
-            else:
-                ranges = aligned_ranges(group_starts(batch[4]), n, block)
+            ranges = aligned_ranges(group_starts(batch[4]), n, block)
             for a, b in ranges[:-1]:
                 yield (batch[0] + a, *(None if v is None else v[a:b] for v in batch[1:]))
             a = ranges[-1][0]
