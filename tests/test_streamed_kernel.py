@@ -324,3 +324,12 @@ def test_whole_blocks_recut_batches_of_any_size():
             np.testing.assert_array_equal(X, rows[start : start + 64])
             np.testing.assert_array_equal(yy, y[start : start + 64])
             assert w is None
+
+
+def test_given_memberships_need_the_rows_in_memory(parquet_path):
+    from regmix.passes import add_kernel_rows
+
+    source = ParquetData(parquet_path, ["a", "b", "c"], "y")
+    sums = _sums(source.standardization, True, _params(source))
+    with pytest.raises(ValueError, match="need the rows in memory"):
+        add_kernel_rows(source, sums, chunk_size=8192, memberships=np.ones((N_ROWS, 3)))

@@ -754,7 +754,6 @@ def _build() -> SimpleNamespace:
                 for k in range(K):
                     r[k, t] = r[k, t] / tot
             pair = 0
-            vec = 0
             for k in range(K):
                 sk = sigma[k]
                 for k2 in range(k, K):

@@ -372,6 +372,8 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     if hasattr(source, "arrays"):
         sums.add(*source.arrays(), memberships)
         return
+    if memberships is not None:
+        raise ValueError("given memberships of every row need the rows in memory")
     size = max(chunk_size, STREAM_BATCH_ROWS)
     for _, X, y, w in read_ahead(source.row_batches(size, validate=False)):
         sums.add(X, y, w)
