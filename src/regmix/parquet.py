@@ -261,11 +261,12 @@ class ParquetData:
         non-finite, negative (weights) or too large value of a block."""
         from ._validation import check_magnitude
 
-        lo, hi = column_extremes(X)  # NaN propagates: a clean block is checked in one read
-        arrays = [(y, self.y_column), (w, self.weight_column)]
-        ends = [(None, None) if a is None else (a.min(), a.max()) for a, _ in arrays]
-        values = [lo, hi, *(np.array(e) for e in ends if e[0] is not None)]
-        if not all(np.isfinite(v).all() for v in values):
+        # NaN propagates to the extremes: a clean block is checked in one read
+        lo, hi = column_extremes(X)
+        y_lo, y_hi = (y.min(), y.max()) if y is not None else (0.0, 0.0)
+        w_lo, w_hi = (w.min(), w.max()) if w is not None else (0.0, 0.0)
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()
+                and np.isfinite([y_lo, y_hi, w_lo, w_hi]).all()):
             for name, arr in [*zip(self._matrix_columns, X.T, strict=True),
                               (self.y_column, y), (self.weight_column, w)]:
                 if arr is None:
@@ -275,13 +276,13 @@ class ParquetData:
                     row = start + int(np.argmax(bad))
                     raise ValueError(f"column {name!r} has a missing or non-finite value at "
                                      f"row {row}")
-        if w is not None and ends[1][0] < 0:
+        if w is not None and w_lo < 0:
             row = start + int(np.argmax(w < 0))
             raise ValueError(f"weight column {self.weight_column!r} is negative at row {row}")
         check_magnitude(X, repr(str(self.path)), self._matrix_columns, extremes=(lo, hi))
         if y is not None:
             check_magnitude(y, f"{str(self.path)!r} column {self.y_column!r}",
-                            extremes=(np.array([ends[0][0]]), np.array([ends[0][1]])))
+                            extremes=(np.array([y_lo]), np.array([y_hi])))
 
     # ------------------------------------------------------------------ plain row batches
     @property
@@ -332,7 +333,8 @@ class ParquetData:
                 shift_y = float(y.mean()) if y is not None else 0.0
                 sx = np.zeros(X.shape[1])
                 sxx = np.zeros(X.shape[1])
-                lo, hi = column_extremes(X)
+                lo = np.full(X.shape[1], np.inf)
+                hi = np.full(X.shape[1], -np.inf)
             block_lo, block_hi = column_extremes(X)
             lo, hi = np.minimum(lo, block_lo), np.maximum(hi, block_hi)
             dx = X - shift_x
