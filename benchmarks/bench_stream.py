@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 
 from regmix import RegressionMixture
-from regmix.data import ArrayData
+from regmix.core.params import GaussianParams, MixtureParams
 from regmix.datasets import make_regression_mixture
-from regmix.em import MixtureParams
-from regmix.families import Gaussian, GaussianParams
-from regmix.mixing import ConstantWeights
-from regmix.parquet import ParquetData
-from regmix.passes import PassRunner
+from regmix.engine.runner import PassRunner
+from regmix.families.gaussian import Gaussian
+from regmix.mixing.constant import ConstantWeights
+from regmix.sources.arrays import ArrayData
+from regmix.sources.parquet import ParquetData
 
 COEF = np.array([[1.0, -2.0, 0.5, 0.0, 1.5], [-1.0, 1.0, 2.0, -0.5, 0.0],
                  [0.5, 0.0, -1.5, 2.0, -1.0]])

@@ -1,7 +1,7 @@
 """The same random_state gives bit-identical fits across chunk sizes and thread counts.
 
 Every pass sums its rows in fixed reduction blocks and adds the block sums in row order
-(``regmix.data.REDUCTION_BLOCK``), so neither ``chunk_size`` nor ``n_jobs`` changes a
+(``regmix.core.chunk.REDUCTION_BLOCK``), so neither ``chunk_size`` nor ``n_jobs`` changes a
 single bit of the result for a given source.
 """
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from regmix import RegressionMixture
-from regmix.data import REDUCTION_BLOCK
+from regmix.core.chunk import REDUCTION_BLOCK
 from regmix.datasets import make_regression_mixture
 
 N = 3 * REDUCTION_BLOCK + 1234  # several blocks and a partial one
@@ -80,7 +80,7 @@ def test_groups_and_gating_across_chunk_sizes(data):
 
 def test_parquet_across_chunk_sizes_and_row_groups(data, tmp_path):
     pytest.importorskip("pyarrow")
-    from regmix.parquet import ParquetData
+    from regmix.sources.parquet import ParquetData
 
     X, y, _, _ = data
     frame = pd.DataFrame({"x0": X[:, 0], "x1": X[:, 1], "y": y})

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from regmix import RegressionMixture
-from regmix._rowhash import row_uniforms
-from regmix.data import ArrayData
+from regmix.core.params import GaussianParams
+from regmix.core.rowhash import row_uniforms
 from regmix.datasets import make_regression_mixture
-from regmix.families import Gaussian, GaussianParams
-from regmix.passes import e_step_pass
+from regmix.engine.passes import e_step_pass
+from regmix.families.gaussian import Gaussian
+from regmix.sources.arrays import ArrayData
 
 
 def _setup(n=157, d=3, K=3, weighted=True, seed=0):
@@ -155,7 +156,7 @@ def test_compiled_row_uniforms_are_the_same_bits(seed, start, stop, n_columns):
 
 def test_compiled_subsample_draws_the_same_rows():
     pytest.importorskip("numba")
-    from regmix.data import ArrayData
+    from regmix.sources.arrays import ArrayData
 
     X, y, _, _ = make_regression_mixture(50_000, 2, 2, random_state=0)
     plain = ArrayData(X, y, None, fit_intercept=True).subsample(5000, 11)

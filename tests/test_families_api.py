@@ -9,8 +9,8 @@ from scipy.special import expit, logsumexp
 
 import regmix
 from regmix import RegressionMixture
-from regmix.glm import NegativeBinomial
-from regmix.student_t import StudentT
+from regmix.families.negative_binomial import NegativeBinomial
+from regmix.families.student_t import StudentT
 
 FAMILIES = ("gaussian", "poisson", "binomial", "gamma", "negative_binomial", "student_t")
 K = 2

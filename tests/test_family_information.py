@@ -4,7 +4,7 @@ The reference here does not use regmix's densities: the observed-data log-likeli
 ``sum_i w_i logsumexp_k(log pi_k + log f_k(y_i))`` is written with scipy.stats
 log-densities (poisson.logpmf, binom.logpmf, gamma.logpdf, nbinom.logpmf, t.logpdf,
 norm.logpdf) and scipy.special.logsumexp, as a function of the unconstrained vector
-``theta`` in the layout of :func:`regmix.inference.family_information` (per component:
+``theta`` in the layout of :func:`regmix.inference.information.family_information` (per component:
 coefficients, logs of the free extras; then ``eta_2..eta_K`` with ``pi = softmax(0,
 eta)``). Its Hessian is taken by second differences of the function, combined row by
 row before summing (so that round-off is relative to each row's log-density, not to the
@@ -25,11 +25,15 @@ import pytest
 from scipy import special, stats
 
 from regmix import RegressionMixture
-from regmix.data import ArrayData, Chunk
-from regmix.families import Gaussian
-from regmix.glm import Binomial, GammaFamily, NegativeBinomial, Poisson
-from regmix.inference import family_information
-from regmix.student_t import StudentT
+from regmix.core.chunk import Chunk
+from regmix.families.binomial import Binomial
+from regmix.families.gamma import GammaFamily
+from regmix.families.gaussian import Gaussian
+from regmix.families.negative_binomial import NegativeBinomial
+from regmix.families.poisson import Poisson
+from regmix.families.student_t import StudentT
+from regmix.inference.information import family_information
+from regmix.sources.arrays import ArrayData
 
 N_ROWS = 150
 INFO_RTOL = 1e-5  # |analytic - numerical| / sqrt(|N_ii N_jj|), entry by entry

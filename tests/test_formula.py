@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("formulaic")
 
-from regmix.formula import FormulaDesign, decode_state, encode_state  # noqa: E402
+from regmix.estimator.formula import FormulaDesign, decode_state, encode_state  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,15 @@ import pytest
 pytest.importorskip("numba")
 
 from regmix import RegressionMixture  # noqa: E402
-from regmix._gaussian_kernel import GaussianInformation  # noqa: E402
-from regmix.data import ArrayData  # noqa: E402
+from regmix.compiled.gaussian_kernel import GaussianInformation  # noqa: E402
+from regmix.core.params import (
+    GaussianParams,  # noqa: E402
+    MixtureParams,  # noqa: E402
+)
 from regmix.datasets import make_regression_mixture  # noqa: E402
-from regmix.em import MixtureParams  # noqa: E402
-from regmix.families import Gaussian, GaussianParams  # noqa: E402
-from regmix.inference import mixture_information  # noqa: E402
+from regmix.families.gaussian import Gaussian  # noqa: E402
+from regmix.inference.information import mixture_information  # noqa: E402
+from regmix.sources.arrays import ArrayData  # noqa: E402
 
 
 def _problem(n, d, K, *, intercept, weighted, seed=0):

@@ -10,11 +10,13 @@ import pytest
 
 numba = pytest.importorskip("numba")
 
-from regmix import _gaussian_kernel as gk  # noqa: E402
-from regmix.data import ArrayData  # noqa: E402
+from regmix.compiled import gaussian_kernel as gk  # noqa: E402
+from regmix.compiled import helpers  # noqa: E402
+from regmix.core.params import GaussianParams  # noqa: E402
 from regmix.datasets import make_regression_mixture  # noqa: E402
-from regmix.families import Gaussian, GaussianParams  # noqa: E402
-from regmix.passes import e_step_pass  # noqa: E402
+from regmix.engine.passes import e_step_pass  # noqa: E402
+from regmix.families.gaussian import Gaussian  # noqa: E402
+from regmix.sources.arrays import ArrayData  # noqa: E402
 
 RTOL = 1e-12
 
@@ -84,12 +86,12 @@ def _assert_matches(out, ref):
 
 
 def test_available():
-    assert gk.available()
+    assert helpers.available()
 
 
 def test_importing_regmix_does_not_import_numba():
     code = (
-        "import sys, regmix, regmix._gaussian_kernel as gk\n"
+        "import sys, regmix, regmix.compiled.gaussian_kernel, regmix.compiled.helpers\n"
         "assert 'numba' not in sys.modules, 'numba imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -321,7 +323,7 @@ def test_log_accuracy_and_special_values():
 def test_column_moments_match_the_numpy_standardisation(weighted, centre):
     # the compiled column pass against the numpy one (and against np.average), with a
     # constant column, a column beyond 1e100 and an offset column far from zero
-    from regmix.data import column_summary
+    from regmix.sources.arrays import column_summary
 
     rng = np.random.default_rng(5)
     n = 30_011
@@ -359,13 +361,13 @@ def test_column_extremes_exact_with_nan_and_infinity(n):
     # both of its extremes NaN (numpy's min and max propagate it too), infinities count
     rng = np.random.default_rng(n)
     X = rng.normal(size=(n, 4)) * np.array([1.0, 1e200, 1e-200, 3.0])
-    lo, hi = gk.column_extremes(X)
+    lo, hi = helpers.column_extremes(X)
     np.testing.assert_array_equal(lo, X.min(axis=0))
     np.testing.assert_array_equal(hi, X.max(axis=0))
     X[n // 2, 1] = np.nan  # in the middle of a block
     X[n - 1, 2] = np.nan  # the very last row
     X[0, 3] = -np.inf
-    lo, hi = gk.column_extremes(X)
+    lo, hi = helpers.column_extremes(X)
     np.testing.assert_array_equal(lo, X.min(axis=0))
     np.testing.assert_array_equal(hi, X.max(axis=0))
     assert np.isnan(lo[1]) and np.isnan(hi[1]) and np.isnan(lo[2]) and np.isnan(hi[2])
@@ -373,13 +375,13 @@ def test_column_extremes_exact_with_nan_and_infinity(n):
 
 
 def test_validation_uses_the_compiled_extremes_once_loaded():
-    # regmix.data.column_extremes switches to the compiled pass for large C-ordered
+    # regmix.sources.arrays.column_extremes switches to the compiled pass for large C-ordered
     # arrays once the compiled functions are loaded: the same results, and the input
     # checks name the same problems
-    from regmix._validation import check_features
-    from regmix.data import column_extremes
+    from regmix.sources.arrays import column_extremes
+    from regmix.sources.validation import check_features
 
-    gk._compiled()
+    helpers._compiled()
     rng = np.random.default_rng(3)
     X = rng.normal(size=(70_000, 3))
     lo, hi = column_extremes(X)
@@ -398,8 +400,8 @@ def test_validation_uses_the_compiled_extremes_once_loaded():
 def test_given_memberships_match_the_numpy_statistics(fit_intercept, weighted):
     # the kernel with given (unnormalised) memberships against the numpy statistics of
     # the same memberships divided by their row sums, taken at the same parameters
-    from regmix.mixing import ConstantWeights
-    from regmix.passes import MembershipArray, PassRunner
+    from regmix.engine.runner import MembershipArray, PassRunner
+    from regmix.mixing.constant import ConstantWeights
 
     X, y, w, source, params, mix = _problem(5003, 3, 3, fit_intercept=fit_intercept,
                                             weighted=weighted, seed=7)
@@ -417,7 +419,7 @@ def test_given_memberships_match_the_numpy_statistics(fit_intercept, weighted):
     assert np.all(np.abs(out[3] - ref[1]) <= RTOL * diag * np.sqrt(ref[2])[:, None])
     np.testing.assert_allclose(out[4], ref[2], rtol=RTOL)
     # the runner's route: the same statistics through the kernel and through numpy
-    from regmix.em import MixtureParams
+    from regmix.core.params import MixtureParams
 
     start = MixtureParams(mix, params)
     results = []
@@ -441,7 +443,7 @@ def test_given_memberships_bad_shape():
 def test_initial_memberships_for_the_kernel_equal_the_chunked_ones():
     # the initialisation's row-hash memberships, drawn by numba for the kernel, are the
     # numpy ones of the chunked pass bit for bit, row-major for the kernel
-    from regmix.initialization import RandomMemberships, SubsetMemberships
+    from regmix.fitting.initialization import RandomMemberships, SubsetMemberships
 
     for memberships in (RandomMemberships(12345, 3), SubsetMemberships(999, 4, 0.01)):
         whole = memberships.as_array(20_011)

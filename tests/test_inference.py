@@ -12,17 +12,11 @@ from scipy.special import logsumexp, softmax
 from scipy.stats import norm
 
 from regmix import DegenerateFitError, RegressionMixture
+from regmix.core.errors import InformationWarning
 from regmix.datasets import make_regression_mixture
-from regmix.inference import (
-    BootstrapResult,
-    InformationWarning,
-    bootstrap,
-    coef_table,
-    covariance,
-    natural_parameters,
-    observed_information,
-    parameter_index,
-)
+from regmix.inference.bootstrap import BootstrapResult, bootstrap
+from regmix.inference.covariance import coef_table, covariance, natural_parameters
+from regmix.inference.information import observed_information, parameter_index
 
 from .reference import match_labels
 

@@ -14,19 +14,15 @@ import pytest
 from scipy.special import logsumexp
 
 from regmix import RegressionMixture
-from regmix.data import ArrayData
+from regmix.core.params import GaussianParams, MixtureParams
 from regmix.datasets import make_regression_mixture
-from regmix.em import (
-    MixtureParams,
-    em_map_jacobian,
-    param_vector,
-    params_from_vector,
-    run_em,
-    secant_update,
-)
-from regmix.families import Gaussian, GaussianParams
-from regmix.mixing import ConstantWeights
-from regmix.passes import PassRunner
+from regmix.engine.runner import PassRunner
+from regmix.families.gaussian import Gaussian
+from regmix.fitting.em import run_em
+from regmix.fitting.newton import em_map_jacobian, secant_update
+from regmix.fitting.steps import param_vector, params_from_vector
+from regmix.mixing.constant import ConstantWeights
+from regmix.sources.arrays import ArrayData
 
 
 def _problem(n, seed=0, overlap=False):
@@ -238,7 +234,7 @@ def test_newton_steps_are_not_used_where_they_do_not_pay():
 def test_streamed_fit_with_newton_steps_equals_the_in_memory_fit(tmp_path):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    from regmix.parquet import ParquetData
+    from regmix.sources.parquet import ParquetData
 
     X, y, _, _ = make_regression_mixture(
         200_000, coef=[[1.0, 0.5], [-1.0, 0.0], [0.0, 2.0]], intercept=[0.0, 1.0, -1.0],

@@ -9,7 +9,7 @@ from regmix.datasets import make_regression_mixture
 
 pytest.importorskip("pyarrow")
 
-from regmix.parquet import ParquetData  # noqa: E402
+from regmix.sources.parquet import ParquetData  # noqa: E402
 
 
 @pytest.fixture(scope="module")

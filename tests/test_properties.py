@@ -10,7 +10,7 @@ Every generated problem is fitted once and must end in one of two ways:
 
 Anything else fails: another exception, a NaN, or a warning other than scikit-learn's
 ``ConvergenceWarning``, ``regmix.RankDeficiencyWarning`` and the standard errors'
-``regmix.inference.InformationWarning``.
+``regmix.core.errors.InformationWarning``.
 
 The examples are derandomized, so every run tries the same data sets. Set
 ``REGMIX_HYPOTHESIS_EXAMPLES`` to try more of them and ``REGMIX_HYPOTHESIS_DERANDOMIZE=0``
@@ -28,7 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import regmix
 from regmix import DegenerateFitError, RankDeficiencyWarning, RegressionMixture
-from regmix.inference import InformationWarning
+from regmix.core.errors import InformationWarning
 
 hypothesis = pytest.importorskip("hypothesis", minversion="6.100")
 st = pytest.importorskip("hypothesis.strategies")

@@ -14,8 +14,8 @@ from regmix import RegressionMixture
 pytest.importorskip("pyarrow")
 da = pytest.importorskip("dask.array")
 
-from regmix.dask_source import DaskData  # noqa: E402
-from regmix.parquet import ParquetData  # noqa: E402
+from regmix.sources.dask import DaskData  # noqa: E402
+from regmix.sources.parquet import ParquetData  # noqa: E402
 
 SETTINGS = dict(random_state=0, n_init=1, chunk_size=97, tol=1e-14)
 
@@ -159,7 +159,7 @@ def test_dask_formula_refuses_what_it_cannot_encode():
         RegressionMixture(2, formula="y ~ x + offset(x)").fit(ddf)
     with pytest.raises(ValueError, match="dask DataFrame"):
         RegressionMixture(2, formula="y ~ x").fit(da.from_array(frame[["x"]].to_numpy()))
-    import regmix._inputs as est
+    import regmix.estimator.inputs as est
 
     small = est.DASK_FORMULA_SAMPLE
     try:

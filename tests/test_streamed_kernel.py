@@ -12,14 +12,20 @@ pytest.importorskip("numba")
 pytest.importorskip("pyarrow")
 
 from regmix import RegressionMixture  # noqa: E402
-from regmix import _gaussian_kernel as gk  # noqa: E402
-from regmix.data import REDUCTION_BLOCK, ArrayData  # noqa: E402
+from regmix.compiled import gaussian_kernel as gk  # noqa: E402
+from regmix.core.chunk import REDUCTION_BLOCK
+from regmix.core.params import (
+    GaussianParams,  # noqa: E402
+    MixtureParams,  # noqa: E402
+)
 from regmix.datasets import make_regression_mixture  # noqa: E402
-from regmix.em import MixtureParams  # noqa: E402
-from regmix.families import Gaussian, GaussianParams  # noqa: E402
-from regmix.mixing import ConstantWeights  # noqa: E402
-from regmix.parquet import ParquetData  # noqa: E402
-from regmix.passes import PassRunner, compiled_pass_applies, read_ahead  # noqa: E402
+from regmix.engine.kernel import compiled_pass_applies
+from regmix.engine.runner import PassRunner
+from regmix.engine.threads import read_ahead  # noqa: E402
+from regmix.families.gaussian import Gaussian  # noqa: E402
+from regmix.mixing.constant import ConstantWeights  # noqa: E402
+from regmix.sources.arrays import ArrayData  # noqa: E402
+from regmix.sources.parquet import ParquetData  # noqa: E402
 
 N_ROWS = 50_003  # six reduction blocks and a ragged end
 
@@ -309,7 +315,7 @@ def test_read_ahead_stops_the_producer_when_the_consumer_stops():
 
 
 def test_whole_blocks_recut_batches_of_any_size():
-    from regmix.parquet import _whole_blocks
+    from regmix.sources.parquet import _whole_blocks
 
     rng = np.random.default_rng(4)
     rows = rng.normal(size=(1000, 2))
@@ -327,7 +333,7 @@ def test_whole_blocks_recut_batches_of_any_size():
 
 
 def test_given_memberships_need_the_rows_in_memory(parquet_path):
-    from regmix.passes import add_kernel_rows
+    from regmix.engine.kernel import add_kernel_rows
 
     source = ParquetData(parquet_path, ["a", "b", "c"], "y")
     sums = _sums(source.standardization, True, _params(source))

@@ -9,15 +9,10 @@ from scipy.stats import norm
 
 from regmix import RegressionMixture
 from regmix.datasets import make_regression_mixture
-from regmix.inference import (
-    bootstrap,
-    coef_table,
-    covariance,
-    natural_parameters,
-    observed_information,
-    parameter_index,
-)
-from regmix.summary import Summary, format_value, make_summary
+from regmix.inference.bootstrap import bootstrap
+from regmix.inference.covariance import coef_table, covariance, natural_parameters
+from regmix.inference.information import observed_information, parameter_index
+from regmix.inference.summary import Summary, format_value, make_summary
 
 TRUTH = {"weights": [0.6, 0.4], "coef": [[2.0, 0.0], [-2.0, 1.0]], "intercept": [2.0, -2.0],
          "sigma": [0.5, 1.0]}

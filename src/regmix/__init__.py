@@ -1,13 +1,17 @@
 """regmix: finite mixtures of regression models fitted by exact maximum-likelihood EM."""
 
-from . import datasets
-from .em import DegenerateFitError
-from .estimator import RankDeficiencyWarning, RegressionMixture
-from .families import Gaussian
-from .glm import Binomial, GammaFamily, NegativeBinomial, Poisson
-from .persistence import load
-from .selection import bootstrap_lr_test, select_components
-from .student_t import StudentT
+from regmix import datasets
+from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
+from regmix.core.version import __version__ as __version__
+from regmix.estimator.mixture import RegressionMixture
+from regmix.families.binomial import Binomial
+from regmix.families.gamma import GammaFamily
+from regmix.families.gaussian import Gaussian
+from regmix.families.negative_binomial import NegativeBinomial
+from regmix.families.poisson import Poisson
+from regmix.families.student_t import StudentT
+from regmix.persistence import load
+from regmix.selection import bootstrap_lr_test, select_components
 
 Gamma = GammaFamily
 
@@ -27,4 +31,3 @@ __all__ = [
     "load",
     "select_components",
 ]
-__version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """``python -m regmix``: the same command line as the ``regmix`` script."""
 
-from .cli import main
+from regmix.cli import main
 
 if __name__ == "__main__":
     main()

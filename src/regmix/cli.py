@@ -29,15 +29,25 @@ import click
 import numpy as np
 import pandas as pd
 
-from .em import DegenerateFitError
-from .estimator import RegressionMixture
-from .selection import CRITERIA
+from regmix.core.errors import DegenerateFitError
+from regmix.demo import run_demo, save_demo_figure
+from regmix.estimator.mixture import RegressionMixture
+from regmix.persistence import load
+from regmix.plotting import plot_criteria, plot_fit, plot_history
+from regmix.selection import CRITERIA, select_components
+from regmix.sources.parquet import ParquetData
 
 __all__ = ["main", "model_report", "predictions", "read_data"]
 
+
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst")
+
+
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
 MAX_K_VALUES = 1000
+
 
 # Summary header labels and the keys they get in JSON output (other labels are slugged).
 _HEADER_KEYS = {
@@ -58,6 +68,7 @@ _HEADER_KEYS = {
     "Size (posterior)": "component_sizes",
     "Size (hard)": "component_counts",
 }
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -252,7 +263,6 @@ def load_model(path: str) -> RegressionMixture:
         When the file cannot be read, is damaged, is not a regmix model or was written
         by a newer regmix.
     """
-    from .persistence import load
 
     try:
         return load(path)
@@ -383,8 +393,6 @@ def _save_fit_plot(model: RegressionMixture, frame: pd.DataFrame, path: str) -> 
     """Two panels: the data with each component's fit, and the log-likelihood history."""
     from matplotlib.figure import Figure
 
-    from .plotting import plot_fit, plot_history
-
     fig = Figure(figsize=(11, 4.5))
     ax_fit, ax_ll = fig.subplots(1, 2)
     plot_fit(model, frame, None, ax=ax_fit)
@@ -402,8 +410,6 @@ def _save_fit_plot(model: RegressionMixture, frame: pd.DataFrame, path: str) -> 
 
 def _save_criteria_plot(selection, path: str) -> None:
     from matplotlib.figure import Figure
-
-    from .plotting import plot_criteria
 
     fig = Figure(figsize=(6.5, 4.5))
     plot_criteria(selection, ax=fig.subplots())
@@ -465,6 +471,8 @@ _formula_option = click.option(
     "--formula", required=True, metavar="FORMULA",
     help="Model formula, e.g. \"y ~ x\" or \"y ~ x + C(g)\" (formulaic syntax); the "
          "response is the left-hand side.")
+
+
 _fit_settings = _options(
     click.option("--n-init", default=2, show_default=True, type=click.IntRange(min=1),
                  metavar="N", help="Starts per fit; the highest log-likelihood wins."),
@@ -482,6 +490,8 @@ _fit_settings = _options(
                       "Concomitant variables go in the formula after '|': "
                       "'y ~ x | z'."),
 )
+
+
 _report_options = _options(
     click.option("--format", "fmt", default="text", show_default=True,
                  type=click.Choice(["text", "json"], case_sensitive=False),
@@ -569,7 +579,6 @@ def _streamed_source(data: str, formula: str):
     if not (p.is_dir() or p.name.lower().endswith(PARQUET_SUFFIXES)):
         raise UserError(f"--stream reads Parquet (a .parquet file or a directory); got {data}")
     _need_pyarrow(f"reading {data}")
-    from .parquet import ParquetData
 
     response = match.group(1)
     columns = [c.strip() for c in match.group(2).split("+")]
@@ -610,7 +619,6 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
            link: str | None, groups: str | None, fmt: str, quiet: bool,
            ks: list[int], criterion: str, out: str | None, plot: str | None) -> None:
     """Fit a mixture for each K and choose K by an information criterion."""
-    from .selection import select_components
 
     criterion = criterion.lower()
     _check_output(out)
@@ -781,7 +789,6 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
 def demo(out: str, seed: int) -> None:
     """Fit the classic two-line example and plot it."""
-    from .demo import run_demo, save_demo_figure
 
     result = run_demo(seed)
     click.echo("Two-component mixture of regressions on 100 points (no intercept)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
+from regmix.families.registry import get_family
+
 
 def make_regression_mixture(
     n_samples: int = 200,
@@ -128,7 +130,6 @@ def make_family_mixture(
     >>> bool((y >= 0).all() and (y == y.round()).all())
     True
     """
-    from .families import get_family
 
     fam = get_family(family)
     rng = check_random_state(random_state)

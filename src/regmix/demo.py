@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimator import RegressionMixture
+from regmix.estimator.mixture import RegressionMixture
+from regmix.plotting import plot_fit, plot_history
 
 TRUE_SLOPES = (1.0, 3.0)
+
+
 TRUE_SIGMA = 1.0
 
 
@@ -57,8 +60,6 @@ def save_demo_figure(result: DemoResult, path: str) -> None:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
-    from .plotting import plot_fit, plot_history
 
     fig, (ax_fit, ax_ll) = plt.subplots(1, 2, figsize=(11, 4.5))
     plot_fit(result.model, result.X, result.y, ax=ax_fit)

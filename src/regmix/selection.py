@@ -10,8 +10,8 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from .em import DegenerateFitError
-from .estimator import RegressionMixture
+from regmix.core.errors import DegenerateFitError
+from regmix.estimator.mixture import RegressionMixture
 
 CRITERIA = ("bic", "aic", "icl")
 

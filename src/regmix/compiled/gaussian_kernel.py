@@ -1,0 +1,1323 @@
+"""Fused compiled E-step for Gaussian components: one read of the rows, many threads.
+
+:func:`gaussian_e_step` computes, for rows held in memory, what the data pass
+(:func:`regmix.engine.passes.e_step_pass` with :class:`regmix.families.gaussian.Gaussian`) computes: the
+weighted log-likelihood, the summed weighted responsibilities ``N_k`` and the statistics
+``(X'R_kX, X'R_k e_k, e_k'R_k e_k)``, in the internal (standardised) units. Every row is
+read once and standardised on the fly; no standardised copy of the design is made.
+
+Layout of the computation:
+
+* The rows are cut into blocks of ``block_size`` rows. Blocks run in parallel (numba
+  ``prange``); each writes its sums into its own slot, and the slots are added in block
+  order afterwards. The result depends on ``block_size`` but not on the number of
+  threads or on the scheduling, and it is deterministic.
+* A block is processed tile by tile (``_TILE`` rows). Each per-row quantity of a tile
+  (standardised design, residuals, log-densities, responsibilities) lives in a short
+  contiguous buffer, so that every loop over rows vectorises.
+* Every sum over the rows ``t`` of a tile (``sum_t u_t v_t Y_rt`` for one to eight rows
+  ``r`` of a tile buffer ``Y``) is computed by a small LLVM intrinsic in eight independent
+  lanes (lane ``l`` takes rows ``l, l + 8, ...``, each term added by a fused multiply-add)
+  that are then added pairwise; rows past the last multiple of eight are added one by
+  one, and the tile's sum is added to the block's. With up to seven design columns a
+  component's statistics take two such sweeps (the upper triangle of ``X'R_kX``; then
+  ``X'R_k e_k``, ``e_k'R_k e_k`` and ``N_k``), with one vector accumulator per entry and
+  each entry's arithmetic unchanged. The order of every floating-point
+  operation is fixed by the code (no fast-math, no contraction or reassociation by the
+  compiler; fused multiply-adds only where the code asks for ``llvm.fma``, which rounds
+  once on every machine), so the result does not depend on the vector width the
+  compiler picks either.
+* A C-ordered ``X`` is standardised into the tile's column buffers eight rows at a time,
+  each column's eight values loaded one by one into a vector: left to itself the
+  compiler would gather them, and vector gathers are slow on many CPUs.
+* ``exp`` and ``log`` are evaluated in plain IEEE arithmetic (a Taylor / atanh series
+  after an exact range reduction, within two units in the last place) rather than by the
+  C library, so that they vectorise too (``exp`` eight lanes at a time in an intrinsic,
+  its polynomial by fused multiply-adds).
+* Without sample weights only the sum of the rows' ``log(sum_k exp(...))`` is needed:
+  it is taken as the log of per-lane products of the sums (each in ``[1, K]``, at most
+  ``_TILE / _LANES`` per product), one ``log`` per lane and tile instead of one per row.
+* The classification summaries cost no extra ``exp`` or ``log``: the most probable
+  component of a row is the one with the largest log-density, whose scaled density is
+  ``exp(0) = 1``, so the largest responsibility is the reciprocal of the row's sum.
+
+numba is imported only when the kernel is first needed. The compiled code is cached on
+disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
+otherwise in numba's user-wide cache directory (or ``NUMBA_CACHE_DIR``); editing this file
+invalidates it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+DEFAULT_BLOCK_SIZE = 8192
+
+
+# Rows per block of the E-step pass: small enough that the few blocks of a subsample
+# (about 20,000 rows when starts are screened) still split evenly across the threads;
+# large enough that the per-block set-up is negligible.
+E_STEP_BLOCK_SIZE = 2048
+
+
+# Rows per tile: the tile buffers (about 20 rows of _TILE doubles) fit in a 48 KB L1 cache.
+_TILE = 256
+
+
+# Designs up to this many columns take a component's statistics in two sweeps over a
+# tile, the first for the upper triangle of X'R_kX (p (p + 1) / 2 vector accumulators:
+# 28 of the 32 AVX-512 registers at p = 7).
+_GRAM_MAX = 7
+
+
+# Lanes of the dot-product intrinsic (one AVX-512 register, two AVX2 registers).
+_LANES = 8
+
+
+# exp: valid arguments, log2(e), log(2) as a high part with trailing zero bits plus a low
+# part, and the Taylor coefficients 1/k!.
+_EXP_MIN = -745.2
+
+
+_EXP_MAX = 709.782712893384
+
+
+_LOG2E = 1.4426950408889634
+
+
+_LN2_HI = 6.93147180369123816490e-01
+
+
+_LN2_LO = 1.90821492927058770002e-10
+
+
+_E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13 = (
+    1.0 / math.factorial(k) for k in range(3, 14)
+)
+
+
+# log: smallest normal number, 2^54, sqrt(2) and the atanh coefficients 2 / (2 m + 1).
+_DBL_MIN = 2.2250738585072014e-308
+
+
+_TWO54 = 18014398509481984.0
+
+
+_SQRT2 = math.sqrt(2.0)
+
+
+_L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9, _L10 = (2.0 / (2 * m + 1) for m in range(1, 11))
+
+
+
+
+_functions: SimpleNamespace | None = None
+
+
+_lock = threading.Lock()
+
+
+
+
+def _build() -> SimpleNamespace:
+    """Define the compiled functions (compiled, or loaded from numba's on-disk cache, on
+    first call); numba is imported here and nowhere else.
+
+    The helpers that compiled code calls are bound as module globals, not as closure
+    variables: numba keys its on-disk cache on the pickled closure of a function, and the
+    pickle of an intrinsic or a dispatcher differs between processes.
+    """
+    global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
+    global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
+    global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
+    import numba
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    _prange = numba.prange
+
+    @intrinsic
+    def _as_float(typingctx, bits):
+        # The bits of an int64 as a float64.
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.DoubleType())
+
+        return types.float64(types.int64), codegen
+
+    @intrinsic
+    def _as_int(typingctx, x):
+        # The bits of a float64 as an int64.
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.IntType(64))
+
+        return types.int64(types.float64), codegen
+
+    def is_array(a, ndim):
+        return isinstance(a, types.Array) and a.ndim == ndim and a.layout == "C"
+
+    def _fma_function(builder, vec):
+        # llvm.fma on _LANES lanes: a * b + c rounded once, on every machine.
+        return cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{_LANES}f64"
+        )
+
+    def emit_sums(context, builder, terms, m, acc_arg, acc_type, q):
+        # For each term (u, v, rows) in order and each row Y of its rows in order:
+        #     acc[q + slot] += sum_{t < m} (u[t] v[t]) Y[t]   (slot = 0, 1, ... in turn)
+        # with u, v and the rows pointers to doubles. The sum over the rows below the
+        # last multiple of _LANES is taken in _LANES vector lanes (one fused multiply-add
+        # per term) that are then added pairwise, the remaining rows added one by one
+        # after. All sums are taken in one sweep over t.
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vec = ir.VectorType(ir.DoubleType(), _LANES)
+        pvec = vec.as_pointer()
+        pdbl = ir.DoubleType().as_pointer()
+        n8 = builder.and_(m, ir.Constant(i64, -_LANES))
+        n_slots = sum(len(rows) for _, _, rows in terms)
+        accs = [cgutils.alloca_once_value(builder, ir.Constant(vec, None))
+                for _ in range(n_slots)]
+
+        def load(ptr, i, ty):
+            return builder.load(builder.bitcast(builder.gep(ptr, [i]), ty), align=8)
+
+        fma = _fma_function(builder, vec)
+        step = ir.Constant(i64, _LANES)
+        with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n8, step) as (i, _):
+            slot = 0
+            for u, v, rows in terms:
+                x = builder.fmul(load(u, i, pvec), load(v, i, pvec))
+                for row in rows:
+                    total = builder.call(fma, [x, load(row, i, pvec), builder.load(accs[slot])])
+                    builder.store(total, accs[slot])
+                    slot += 1
+        sums = []
+        for a in accs:
+            v = builder.load(a)
+            e = [builder.extract_element(v, ir.Constant(i32, j)) for j in range(_LANES)]
+            while len(e) > 1:
+                e = [builder.fadd(e[2 * h], e[2 * h + 1]) for h in range(len(e) // 2)]
+            sums.append(cgutils.alloca_once_value(builder, e[0]))
+        with cgutils.for_range_slice(builder, n8, m, ir.Constant(i64, 1)) as (i, _):
+            slot = 0
+            for u, v, rows in terms:
+                x = builder.fmul(load(u, i, pdbl), load(v, i, pdbl))
+                for row in rows:
+                    total = builder.fma(x, load(row, i, pdbl), builder.load(sums[slot]))
+                    builder.store(total, sums[slot])
+                    slot += 1
+        acc_a = context.make_array(acc_type)(context, builder, acc_arg)
+        for slot in range(n_slots):
+            target = builder.gep(acc_a.data, [builder.add(q, ir.Constant(i64, slot))])
+            builder.store(builder.fadd(builder.load(target), builder.load(sums[slot])), target)
+
+    def row_pointer(builder, array, r):
+        # A pointer to the first double of row r of a C-contiguous 2-D array.
+        i64 = ir.IntType(64)
+        stride = builder.ashr(cgutils.unpack_tuple(builder, array.strides, 2)[0],
+                              ir.Constant(i64, 3))
+        return builder.gep(array.data, [builder.mul(r, stride)])
+
+    def make_dots(n_rows):
+        # dots(u, v, Y, row0, m, acc, q): for r < n_rows,
+        #     acc[q + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t]
+        # (the arithmetic of emit_sums).
+        @intrinsic
+        def dots(typingctx, u, v, Y, row0, m, acc, q):
+            if not (is_array(u, 1) and is_array(v, 1) and is_array(Y, 2) and is_array(acc, 1)):
+                return None
+            sig = types.none(u, v, Y, types.int64, types.int64, acc, types.int64)
+
+            def codegen(context, builder, signature, args):
+                uv, vv, yv, r0, mv, av, q = args
+                ua = context.make_array(signature.args[0])(context, builder, uv)
+                va = context.make_array(signature.args[1])(context, builder, vv)
+                ya = context.make_array(signature.args[2])(context, builder, yv)
+                i64 = ir.IntType(64)
+                rows = [row_pointer(builder, ya, builder.add(r0, ir.Constant(i64, r)))
+                        for r in range(n_rows)]
+                emit_sums(context, builder, [(ua.data, va.data, rows)], mv, av,
+                          signature.args[5], q)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return dots
+
+    def make_gram(p):
+        # gram(Z, v, e, one, m, acc, q): one component's sums over t < m, laid out from
+        # acc[q] as in _block: the upper triangle of sum_t v[t] Z[:, t] Z[:, t]' by rows
+        # (acc[q + slot] += sum_t (Z[j, t] v[t]) Z[l, t] for j <= l < p), then
+        # b_j = sum_t (e[t] v[t]) Z[j, t], c = sum_t (e[t] v[t]) e[t] and
+        # N = sum_t (v[t] one[t]) one[t] (one holding ones): the sums that
+        # _accumulate gives, bit for bit, in two sweeps over t instead of p + 3.
+        @intrinsic
+        def gram(typingctx, Z, v, e, one, m, acc, q):
+            if not (is_array(Z, 2) and is_array(v, 1) and is_array(e, 1)
+                    and is_array(one, 1) and is_array(acc, 1)):
+                return None
+            sig = types.none(Z, v, e, one, types.int64, acc, types.int64)
+
+            def codegen(context, builder, signature, args):
+                zv, vv, ev, ov, mv, av, q = args
+                za = context.make_array(signature.args[0])(context, builder, zv)
+                v, e, one = (context.make_array(signature.args[i])(context, builder, a).data
+                             for i, a in ((1, vv), (2, ev), (3, ov)))
+                i64 = ir.IntType(64)
+                rows = [row_pointer(builder, za, ir.Constant(i64, r)) for r in range(p)]
+                acc_type = signature.args[5]
+                emit_sums(context, builder, [(rows[j], v, rows[j:]) for j in range(p)], mv,
+                          av, acc_type, q)
+                q_b = builder.add(q, ir.Constant(i64, p * (p + 1) // 2))
+                emit_sums(context, builder, [(e, v, [*rows, e]), (v, one, [one])], mv, av,
+                          acc_type, q_b)
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return gram
+
+    _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8 = (
+        make_dots(r) for r in range(1, 9)
+    )
+    _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7 = (
+        make_gram(p) for p in range(1, _GRAM_MAX + 1)
+    )
+
+    def vector_exp(builder, x):
+        # exp of each lane of x: x = n log 2 + r with |r| <= log(2) / 2 (Cody-Waite), exp(r)
+        # by its Taylor series to degree 13 (truncation error below 1e-17), times 2^n as two
+        # exact powers of two built from their bits; 0, inf and NaN outside the range.
+        vec = x.type
+        i64v = ir.VectorType(ir.IntType(64), _LANES)
+
+        def splat(value, ty=vec):
+            return ir.Constant(ty, [value] * _LANES)
+
+        floor = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec]), f"llvm.floor.v{_LANES}f64"
+        )
+        inside = builder.and_(
+            builder.fcmp_ordered(">=", x, splat(_EXP_MIN)),
+            builder.fcmp_ordered("<=", x, splat(_EXP_MAX)),
+        )
+        xc = builder.select(inside, x, splat(0.0))
+        nf = builder.call(floor, [builder.fadd(builder.fmul(xc, splat(_LOG2E)), splat(0.5))])
+        r = builder.fsub(
+            builder.fsub(xc, builder.fmul(nf, splat(_LN2_HI))), builder.fmul(nf, splat(_LN2_LO))
+        )
+        fma = _fma_function(builder, vec)
+        s = splat(_E13)
+        for coefficient in (_E12, _E11, _E10, _E9, _E8, _E7, _E6, _E5, _E4, _E3, 0.5, 1.0, 1.0):
+            s = builder.call(fma, [r, s, splat(coefficient)])
+        n = builder.fptosi(nf, i64v)
+        h = builder.ashr(n, splat(1, i64v))
+        bias, shift = splat(1023, i64v), splat(52, i64v)
+        f1 = builder.bitcast(builder.shl(builder.add(h, bias), shift), vec)
+        f2 = builder.bitcast(builder.shl(builder.add(builder.sub(n, h), bias), shift), vec)
+        s = builder.fmul(builder.fmul(s, f1), f2)
+        s = builder.select(builder.fcmp_ordered("<", x, splat(_EXP_MIN)), splat(0.0), s)
+        s = builder.select(builder.fcmp_ordered(">", x, splat(_EXP_MAX)), splat(math.inf), s)
+        return builder.select(builder.fcmp_unordered("uno", x, x), x, s)
+
+    @intrinsic
+    def _exp_rows(typingctx, D, mx, total, m):
+        # D[k, t] = exp(D[k, t] - mx[t]) and total[t] = D[0, t] + D[1, t] + ... for t below
+        # m rounded up to a multiple of _LANES (the buffers are that long), _LANES rows at
+        # a time.
+        if not (is_array(D, 2) and is_array(mx, 1) and is_array(total, 1)):
+            return None
+        sig = types.none(D, mx, total, types.int64)
+
+        def codegen(context, builder, signature, args):
+            dv, mv, tv, m = args
+            da = context.make_array(signature.args[0])(context, builder, dv)
+            ma = context.make_array(signature.args[1])(context, builder, mv)
+            ta = context.make_array(signature.args[2])(context, builder, tv)
+            i64 = ir.IntType(64)
+            vec = ir.VectorType(ir.DoubleType(), _LANES)
+            pvec = vec.as_pointer()
+            n_comp = cgutils.unpack_tuple(builder, da.shape, 2)[0]
+            stride = cgutils.unpack_tuple(builder, da.strides, 2)[0]
+            row_stride = builder.ashr(stride, ir.Constant(i64, 3))
+            stop = builder.and_(
+                builder.add(m, ir.Constant(i64, _LANES - 1)), ir.Constant(i64, -_LANES)
+            )
+
+            def ptr(base, i):
+                return builder.bitcast(builder.gep(base, [i]), pvec)
+
+            step = ir.Constant(i64, _LANES)
+            with cgutils.for_range_slice(builder, ir.Constant(i64, 0), stop, step) as (t, _):
+                top = builder.load(ptr(ma.data, t), align=8)
+                total = cgutils.alloca_once_value(builder, ir.Constant(vec, None))
+                with cgutils.for_range(builder, n_comp) as loop:
+                    p = ptr(da.data, builder.add(builder.mul(loop.index, row_stride), t))
+                    e = vector_exp(builder, builder.fsub(builder.load(p, align=8), top))
+                    builder.store(e, p, align=8)
+                    builder.store(builder.fadd(builder.load(total), e), total)
+                builder.store(builder.load(total), ptr(ta.data, t), align=8)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    @intrinsic
+    def _standardise_rows(typingctx, X, t0, m, loc, inv, Z, off):
+        # Z[off + j, t] = (X[t0 + t, j] - loc[j]) * inv[j] for t < m, j < d, with X a
+        # C-ordered (n, d) array: _LANES rows at a time, each column's _LANES values
+        # loaded one by one into a vector (the compiler would otherwise gather them,
+        # which is slow on many CPUs), the remaining rows one by one.
+        if not (is_array(X, 2) and is_array(loc, 1) and is_array(inv, 1) and is_array(Z, 2)):
+            return None
+        sig = types.none(X, types.int64, types.int64, loc, inv, Z, types.int64)
+
+        def codegen(context, builder, signature, args):
+            xv, t0, m, lv, iv, zv, off = args
+            xa = context.make_array(signature.args[0])(context, builder, xv)
+            la = context.make_array(signature.args[3])(context, builder, lv)
+            ia = context.make_array(signature.args[4])(context, builder, iv)
+            za = context.make_array(signature.args[5])(context, builder, zv)
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            vec = ir.VectorType(ir.DoubleType(), _LANES)
+            d = cgutils.unpack_tuple(builder, xa.shape, 2)[1]
+            n8 = builder.and_(m, ir.Constant(i64, -_LANES))
+
+            def x_at(t, j):  # X[t0 + t, j]
+                row = builder.mul(builder.add(t0, t), d)
+                return builder.load(builder.gep(xa.data, [builder.add(row, j)]))
+
+            def z_ptr(j, t):  # &Z[off + j, t]
+                return builder.gep(row_pointer(builder, za, builder.add(off, j)), [t])
+
+            with cgutils.for_range(builder, d) as col:
+                j = col.index
+                lj = builder.load(builder.gep(la.data, [j]))
+                ij = builder.load(builder.gep(ia.data, [j]))
+                lv8, iv8 = ir.Constant(vec, None), ir.Constant(vec, None)
+                for lane in range(_LANES):
+                    lv8 = builder.insert_element(lv8, lj, ir.Constant(i32, lane))
+                    iv8 = builder.insert_element(iv8, ij, ir.Constant(i32, lane))
+                step = ir.Constant(i64, _LANES)
+                with cgutils.for_range_slice(builder, ir.Constant(i64, 0), n8, step) as (t, _):
+                    v = ir.Constant(vec, None)
+                    for lane in range(_LANES):
+                        x = x_at(builder.add(t, ir.Constant(i64, lane)), j)
+                        v = builder.insert_element(v, x, ir.Constant(i32, lane))
+                    z = builder.fmul(builder.fsub(v, lv8), iv8)
+                    builder.store(z, builder.bitcast(z_ptr(j, t), vec.as_pointer()), align=8)
+                with cgutils.for_range_slice(builder, n8, m, ir.Constant(i64, 1)) as (t, _):
+                    z = builder.fmul(builder.fsub(x_at(t, j), lj), ij)
+                    builder.store(z, z_ptr(j, t))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+
+    @jit
+    def _accumulate(u, v, Y, row0, n_rows, m, acc, q0):  # pragma: no cover - compiled
+        # acc[q0 + r] += sum_{t < m} (u[t] v[t]) Y[row0 + r, t] for r < n_rows, eight rows
+        # of Y per sweep over u and v.
+        r = 0
+        while r < n_rows:
+            g = min(n_rows - r, 8)
+            if g == 8:
+                _dots8(u, v, Y, row0 + r, m, acc, q0 + r)
+            elif g == 7:
+                _dots7(u, v, Y, row0 + r, m, acc, q0 + r)
+            elif g == 6:
+                _dots6(u, v, Y, row0 + r, m, acc, q0 + r)
+            elif g == 5:
+                _dots5(u, v, Y, row0 + r, m, acc, q0 + r)
+            elif g == 4:
+                _dots4(u, v, Y, row0 + r, m, acc, q0 + r)
+            elif g == 3:
+                _dots3(u, v, Y, row0 + r, m, acc, q0 + r)
+            elif g == 2:
+                _dots2(u, v, Y, row0 + r, m, acc, q0 + r)
+            else:
+                _dots1(u, v, Y, row0 + r, m, acc, q0 + r)
+            r += g
+
+    @jit
+    def _component_sums(Z, v, E, k, ones2, p, m, acc, q):  # pragma: no cover - compiled
+        # One component's sums from acc[q] (see make_gram, with e = E[k] and ones2 a row
+        # of ones): in two sweeps for p <= _GRAM_MAX, else in p + 3 (the same bits).
+        e = E[k]
+        one = ones2[0]
+        if p == 1:
+            _gram1(Z, v, e, one, m, acc, q)
+        elif p == 2:
+            _gram2(Z, v, e, one, m, acc, q)
+        elif p == 3:
+            _gram3(Z, v, e, one, m, acc, q)
+        elif p == 4:
+            _gram4(Z, v, e, one, m, acc, q)
+        elif p == 5:
+            _gram5(Z, v, e, one, m, acc, q)
+        elif p == 6:
+            _gram6(Z, v, e, one, m, acc, q)
+        elif p == 7:
+            _gram7(Z, v, e, one, m, acc, q)
+        else:
+            P = p * (p + 1) // 2
+            _accumulate(v, one, ones2, 0, 1, m, acc, q + P + p + 1)
+            _accumulate(e, v, E, k, 1, m, acc, q + P + p)
+            _accumulate(e, v, Z, 0, p, m, acc, q + P)
+            for j in range(p):
+                _accumulate(Z[j], v, Z, j, p - j, m, acc, q)
+                q += p - j
+
+    @jit
+    def _log(x):  # pragma: no cover - compiled
+        # x = 2^e f with f in [sqrt(1/2), sqrt(2)) from the bits, log f = 2 atanh(u) with
+        # u = (f - 1) / (f + 1) by its odd series (truncation error below 1e-18), plus
+        # e log 2 in two parts.
+        tiny = x < _DBL_MIN
+        xs = x * _TWO54 if tiny else x
+        bits = _as_int(xs)
+        e = np.float64(((bits >> 52) & 0x7FF) - 1023)
+        e = e - 54.0 if tiny else e
+        f = _as_float((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+        big = f >= _SQRT2
+        f = f * 0.5 if big else f
+        e = e + 1.0 if big else e
+        u = (f - 1.0) / (f + 1.0)
+        u2 = u * u
+        t = _L10
+        t = _L9 + u2 * t
+        t = _L8 + u2 * t
+        t = _L7 + u2 * t
+        t = _L6 + u2 * t
+        t = _L5 + u2 * t
+        t = _L4 + u2 * t
+        t = _L3 + u2 * t
+        t = _L2 + u2 * t
+        t = _L1 + u2 * t
+        res = e * _LN2_HI + ((2.0 * u + u * (u2 * t)) + e * _LN2_LO)
+        if x == 0.0:
+            res = -np.inf
+        if x == np.inf:
+            res = np.inf
+        if not x >= 0.0:
+            res = np.nan
+        return res
+
+    @jit
+    def _block(
+        X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
+        R, has_r, start, stop, out,
+    ):  # pragma: no cover - compiled
+        # The sums over rows start..stop-1, written to out (laid out as in kernel below).
+        # With has_r the responsibilities are the rows of R divided by their sums
+        # instead of the posterior probabilities (no log-likelihood, no classification).
+        d = X.shape[1] if by_row else X.shape[0]
+        K, p = coef.shape
+        off = 1 if intercept else 0
+        P = p * (p + 1) // 2
+        stride = P + p + 2
+        # per component: A, b, c, N; then the log-likelihood, the classification term
+        # sum w log max_k r and the hard counts per component
+        n_acc = K * stride + 2 + K
+        acc = np.zeros(n_acc)
+        top = np.empty((1, _TILE))  # per-row log of the largest responsibility
+        rarg = np.zeros(_TILE, dtype=np.int64)
+        Z = np.empty((p, _TILE))  # standardised design, one row per column
+        E = np.empty((K, _TILE))  # means, then residuals
+        D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
+        ll = np.empty((1, _TILE))  # per-row log-likelihood
+        yt = np.empty(_TILE)
+        wt = np.ones(_TILE)
+        ones2 = np.ones((1, _TILE))  # a row of ones, for sums with a unit factor
+        ones = ones2[0]
+        mx2 = np.zeros((1, _TILE))  # per-row maximum log-density
+        mx = mx2[0]
+        prods = np.ones(_LANES)
+        inv = np.empty(_TILE)
+        if intercept:
+            Z[0, :] = 1.0
+        for t0 in range(start, stop, _TILE):
+            m = min(_TILE, stop - t0)
+            if by_row:
+                _standardise_rows(X, t0, m, x_loc, x_inv, Z, off)
+            else:
+                for j in range(d):
+                    zj = Z[off + j]
+                    lj = x_loc[j]
+                    ij = x_inv[j]
+                    xj = X[j]
+                    for t in range(m):
+                        zj[t] = (xj[t0 + t] - lj) * ij
+            for t in range(m):
+                yt[t] = (y[t0 + t] - y_loc) * y_inv
+            if has_w:
+                for t in range(m):
+                    wt[t] = w[t0 + t]
+            # Means ((c_0 z_0 + c_1 z_1) + c_2 z_2) + ..., residuals, log-densities
+            # log pi_k - (log sigma_k + log(2 pi) / 2) - (e sqrt(1/2) / sigma_k)^2 and
+            # their maximum over the components.
+            for k in range(K):
+                ek = E[k]
+                ck = coef[k]
+                z0 = Z[0]
+                c0 = ck[0]
+                if p == 1:
+                    for t in range(m):
+                        ek[t] = c0 * z0[t]
+                else:
+                    z1 = Z[1]
+                    c1 = ck[1]
+                    for t in range(m):
+                        ek[t] = c0 * z0[t] + c1 * z1[t]
+                j = 2
+                while j + 1 < p:
+                    z0 = Z[j]
+                    z1 = Z[j + 1]
+                    c0 = ck[j]
+                    c1 = ck[j + 1]
+                    for t in range(m):
+                        ek[t] = (ek[t] + c0 * z0[t]) + c1 * z1[t]
+                    j += 2
+                if j < p:
+                    z0 = Z[j]
+                    c0 = ck[j]
+                    for t in range(m):
+                        ek[t] = ek[t] + c0 * z0[t]
+                dk = D[k]
+                lk = const[k]
+                sk = scale[k]
+                if k == 0:
+                    for t in range(m):
+                        e = yt[t] - ek[t]
+                        ek[t] = e
+                        v = e * sk
+                        v = lk - v * v
+                        dk[t] = v
+                        mx[t] = v
+                        rarg[t] = 0
+                else:
+                    for t in range(m):
+                        e = yt[t] - ek[t]
+                        ek[t] = e
+                        v = e * sk
+                        v = lk - v * v
+                        dk[t] = v
+                        bigger = v > mx[t]
+                        mx[t] = v if bigger else mx[t]
+                        rarg[t] = k if bigger else rarg[t]
+            if has_r:
+                for t in range(m):
+                    inv[t] = 0.0
+                for k in range(K):
+                    dk = D[k]
+                    for t in range(m):
+                        v = R[t0 + t, k]
+                        dk[t] = v
+                        inv[t] += v
+                for t in range(m):
+                    inv[t] = 1.0 / inv[t]
+            else:
+                # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
+                for t in range(m):
+                    v = mx[t]
+                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+                _exp_rows(D, mx, inv, m)
+                # The log-likelihood of a row is log(sum) + max. Classification: the
+                # most probable component is the one with the largest log-density (its
+                # density above is exp(0) = 1), so the largest responsibility is
+                # 1 / sum and its log is -log(sum).
+                if has_w:
+                    ll0 = ll[0]
+                    top0 = top[0]
+                    for t in range(m):
+                        s = inv[t]
+                        ls = _log(s)
+                        ll0[t] = ls + mx[t]
+                        top0[t] = -ls
+                        inv[t] = 1.0 / s
+                    _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
+                    _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
+                else:
+                    # Unweighted rows need only the sum of the logs: the log of the
+                    # products of the sums (each in [1, K]) in _LANES lanes of at most
+                    # _TILE / _LANES rows each, one log per lane instead of one per row.
+                    for lane in range(_LANES):
+                        prods[lane] = 1.0
+                    m8 = m - m % _LANES
+                    for t8 in range(0, m8, _LANES):
+                        for lane in range(_LANES):
+                            prods[lane] *= inv[t8 + lane]
+                    for t in range(m8, m):
+                        prods[t - m8] *= inv[t]
+                    for t in range(m):
+                        inv[t] = 1.0 / inv[t]
+                    _accumulate(ones, ones, mx2, 0, 1, m, acc, K * stride)
+                    logs = 0.0
+                    for lane in range(_LANES):
+                        logs += _log(prods[lane])
+                    acc[K * stride] += logs
+                    acc[K * stride + 1] -= logs
+                for t in range(m):
+                    acc[K * stride + 2 + rarg[t]] += wt[t]
+            for k in range(K):
+                dk = D[k]
+                base = k * stride
+                # Weighted responsibilities r = (density / sum) * w; N = sum r,
+                # c = sum (e r) e, b_j = sum (e r) z_j and the upper triangle of A by
+                # rows, A_jl = sum (z_j r) z_l for l >= j.
+                for t in range(m):
+                    dk[t] = (dk[t] * inv[t]) * wt[t]
+                _component_sums(Z, dk, E, k, ones2, p, m, acc, base)
+        out[:] = acc
+
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def kernel(
+        X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
+        R, has_r, block_size, first, last, total,
+    ):  # pragma: no cover - compiled
+        # Adds the sums of the blocks of rows first, first + block_size, ... (the last
+        # one ending at row last) to total, in block order (the layout of total: per
+        # component the upper triangle of A by rows, b, c, N; then the log-likelihood,
+        # the classification term and the hard counts per component).
+        # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
+        n_acc = total.shape[0]
+        n_blocks = (last - first + block_size - 1) // block_size
+        partial = np.zeros((n_blocks, n_acc))
+        for blk in _prange(n_blocks):
+            start = first + blk * block_size
+            _block(
+                X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const,
+                scale, R, has_r, start, min(start + block_size, last), partial[blk],
+            )
+        for blk in range(n_blocks):
+            for a in range(n_acc):
+                total[a] += partial[blk, a]
+
+    @jit
+    def _information_block(
+        X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, start, stop, out,
+    ):  # pragma: no cover - compiled
+        # The Hessian sums of rows start..stop-1 (user units), written to out in the
+        # layout GaussianInformation.result reads. With u_k = z_k / sigma_k (times x for the
+        # coefficients), v_k = z_k^2 - 1 and q_k = w r_k, a row adds
+        #   (k, k):  x x' q_k ((1 - r_k) u_k^2 - 1 / sigma_k^2),
+        #            x q_k ((1 - r_k) u_k v_k - 2 z_k / sigma_k),
+        #            q_k ((1 - r_k) v_k^2 - 2 z_k^2);
+        #   (k, k2), k < k2: -q_k r_k2 times x x' u_k u_k2, x u_k v_k2, x v_k u_k2, v_k v_k2;
+        #   (k, eta_j): q_k (delta_jk - r_j) times x u_k and v_k;
+        #   (eta_j, eta_k2): w (r_j delta_jk2 - r_j r_k2), and w alone for the prior term.
+        d = X.shape[1] if by_row else X.shape[0]
+        K, p = coef.shape
+        off = 1 if intercept else 0
+        P = p * (p + 1) // 2
+        Z = np.empty((p, _TILE))
+        L = np.empty((K, _TILE))
+        zs = np.empty((K, _TILE))
+        r = np.empty((K, _TILE))
+        c = np.empty((3, _TILE))  # coefficient rows
+        yt = np.empty(_TILE)
+        wt = np.ones(_TILE)
+        ones2 = np.ones((1, _TILE))
+        ones = ones2[0]
+        acc = np.zeros(out.shape[0])
+        if intercept:
+            Z[0, :] = 1.0
+        n_pairs = K * (K + 1) // 2
+        q_vec = n_pairs * P  # first vector sum
+        n_vec = K * K + K * (K - 1)
+        q_sc = q_vec + n_vec * p  # first scalar sum
+        for t0 in range(start, stop, _TILE):
+            m = min(_TILE, stop - t0)
+            for j in range(d):
+                zj = Z[off + j]
+                if by_row:
+                    for t in range(m):
+                        zj[t] = X[t0 + t, j]
+                else:
+                    xj = X[j]
+                    for t in range(m):
+                        zj[t] = xj[t0 + t]
+            for t in range(m):
+                yt[t] = y[t0 + t]
+            if has_w:
+                for t in range(m):
+                    wt[t] = w[t0 + t]
+            for k in range(K):
+                sk = sigma[k]
+                ck = coef[k]
+                const = log_pi[k] - np.log(sk) - 0.5 * _LOG_2PI
+                for t in range(m):
+                    mu = 0.0
+                    for j in range(p):
+                        mu += ck[j] * Z[j, t]
+                    zz = (yt[t] - mu) / sk
+                    zs[k, t] = zz
+                    L[k, t] = const - 0.5 * zz * zz
+            for t in range(m):
+                mx = L[0, t]
+                for k in range(1, K):
+                    mx = max(mx, L[k, t])
+                tot = 0.0
+                for k in range(K):
+                    r[k, t] = np.exp(L[k, t] - mx)
+                    tot += r[k, t]
+                for k in range(K):
+                    r[k, t] = r[k, t] / tot
+            pair = 0
+            for k in range(K):
+                sk = sigma[k]
+                for k2 in range(k, K):
+                    sl = sigma[k2]
+                    for t in range(m):
+                        zk = zs[k, t]
+                        zl = zs[k2, t]
+                        uk, vk = zk / sk, zk * zk - 1.0
+                        ul, vl = zl / sl, zl * zl - 1.0
+                        if k2 == k:
+                            qk = wt[t] * r[k, t]
+                            f = 1.0 - r[k, t]
+                            c[0, t] = qk * (f * uk * uk - 1.0 / (sk * sk))
+                            c[1, t] = qk * (f * uk * vk - 2.0 * zk / sk)
+                            c[2, t] = qk * (f * vk * vk - 2.0 * zk * zk)
+                        else:
+                            g = -wt[t] * r[k, t] * r[k2, t]
+                            c[0, t] = g * uk * ul
+                            c[1, t] = g * uk * vl
+                            c[2, t] = g * vk * vl
+                    q = pair * P
+                    for j in range(p):
+                        _accumulate(Z[j], c[0], Z, j, p - j, m, acc, q)
+                        q += p - j
+                    # (b_k, log sigma_l) and the scalar (log sigma_k, log sigma_l)
+                    _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + (k * K + k2) * p)
+                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, q_sc + k * K + k2)
+                    if k2 != k:  # (b_k2, log sigma_k): -q_k r_k2 v_k u_k2
+                        for t in range(m):
+                            zk = zs[k, t]
+                            zl = zs[k2, t]
+                            c[1, t] = -wt[t] * r[k, t] * r[k2, t] * (zk * zk - 1.0) * (zl / sl)
+                        _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + (k2 * K + k) * p)
+                    pair += 1
+            # (b_k, eta_j) and (log sigma_k, eta_j), j = 1..K-1
+            for k in range(K):
+                sk = sigma[k]
+                for j in range(1, K):
+                    delta = 1.0 if j == k else 0.0
+                    for t in range(m):
+                        zk = zs[k, t]
+                        h = wt[t] * r[k, t] * (delta - r[j, t])
+                        c[1, t] = h * zk / sk
+                        c[2, t] = h * (zk * zk - 1.0)
+                    vec = K * K + k * (K - 1) + (j - 1)
+                    _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + vec * p)
+                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, q_sc + vec)
+            # (eta_j, eta_k2), 1 <= j <= k2 < K, and the total weight
+            e = q_sc + n_vec
+            for j in range(1, K):
+                for k2 in range(j, K):
+                    delta = 1.0 if j == k2 else 0.0
+                    for t in range(m):
+                        c[2, t] = wt[t] * r[j, t] * (delta - r[k2, t])
+                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, e)
+                    e += 1
+            _accumulate(wt, ones, ones2, 0, 1, m, acc, e)
+        out[:] = acc
+
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def information_kernel(
+        X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, block_size, first, last,
+        total,
+    ):  # pragma: no cover - compiled
+        # Adds the Hessian sums of the blocks of rows first, first + block_size, ... to
+        # total in block order (as kernel does for the E-step sums).
+        n_acc = total.shape[0]
+        n_blocks = (last - first + block_size - 1) // block_size
+        partial = np.zeros((n_blocks, n_acc))
+        for blk in _prange(n_blocks):
+            start = first + blk * block_size
+            _information_block(X, by_row, y, w, has_w, intercept, coef, sigma, log_pi,
+                               start, min(start + block_size, last), partial[blk])
+        for blk in range(n_blocks):
+            for a in range(n_acc):
+                total[a] += partial[blk, a]
+
+    @jit
+    def exp_minus(D, mx, total):  # pragma: no cover - compiled
+        # The kernel's exp, for tests: D[k, t] = exp(D[k, t] - mx[t]), total = column sums.
+        _exp_rows(D, mx, total, D.shape[1] - D.shape[1] % _LANES)
+
+    @jit
+    def log_array(x, out):  # pragma: no cover - compiled
+        # The kernel's log, for tests.
+        for i in range(x.shape[0]):
+            out[i] = _log(x[i])
+
+    return SimpleNamespace(kernel=kernel, information=information_kernel, exp_minus=exp_minus,
+                           log=log_array)
+
+
+def _compiled() -> SimpleNamespace:
+    """The compiled functions, defined once per process (thread-safe)."""
+    global _functions
+    if _functions is None:
+        with _lock:
+            if _functions is None:
+                _functions = _build()
+    return _functions
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def gaussian_e_step(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    x_loc: np.ndarray,
+    x_inv: np.ndarray,
+    y_loc: float,
+    y_inv: float,
+    fit_intercept: bool,
+    coef: np.ndarray,
+    sigma: np.ndarray,
+    log_weights: np.ndarray,
+    block_size: int = E_STEP_BLOCK_SIZE,
+    *,
+    n_threads: int | None = None,
+    with_classes: bool = False,
+    responsibilities: np.ndarray | None = None,
+) -> tuple:
+    """E-step and Gaussian M-step statistics over all rows in one compiled pass.
+
+    Internally ``x* = (x - x_loc) * x_inv`` and ``y* = (y - y_loc) * y_inv``; the design
+    row is ``(1, x*)`` with an intercept and ``x*`` without. For every row the kernel forms
+    the residuals ``e_k = y* - x*' coef_k``, the joint log-densities
+    ``log pi_k - log sigma_k - log(2 pi) / 2 - (e_k / sigma_k)^2 / 2``, normalises them by
+    a log-sum-exp with the row maximum subtracted, and accumulates the weighted
+    responsibilities ``r_k`` (sample weight times responsibility) into the sums below.
+    This is :class:`GaussianSums` given all rows in one batch.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Features in user units, float64, C- or F-contiguous. Only read, never copied
+        (a Fortran-ordered X is read column by column through its transpose).
+    y : ndarray of shape (n,)
+        Response in user units.
+    w : ndarray of shape (n,) or None
+        Non-negative sample weights; None means all ones.
+    x_loc, x_inv : ndarray of shape (d,)
+        Column locations and inverse scales of the standardisation.
+    y_loc, y_inv : float
+        Location and inverse scale of the response.
+    fit_intercept : bool
+        Whether the design has a leading column of ones.
+    coef : ndarray of shape (K, p)
+        Component coefficients in internal units, ``p = d + fit_intercept``, intercept
+        first.
+    sigma : ndarray of shape (K,)
+        Component noise standard deviations in internal units, positive.
+    log_weights : ndarray of shape (K,) or (K, 1)
+        Log mixing proportions; ``-inf`` marks a component of weight zero, which gets
+        responsibility zero.
+    block_size : int, default=2048
+        Rows per block. Blocks are the unit of parallel work and of summation: the result
+        depends on ``block_size`` but not on the number of threads.
+    n_threads : int or None, default=None
+        Threads to use for this call; None means numba's current setting for the calling
+        thread (``numba.get_num_threads()``). Capped at ``numba.config.NUMBA_NUM_THREADS``
+        and at the number of blocks; the setting of the calling thread is restored.
+    with_classes : bool, default=False
+        Also return the classification summaries: ``sum_i w_i log max_k r_ik`` (the
+        responsibilities before weighting) and the weighted number of rows whose most
+        probable component is k.
+    responsibilities : ndarray of shape (n, K), optional
+        Given memberships (non-negative, each row with a positive sum) to use instead
+        of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
+        log-likelihood is then NaN and ``log_weights`` is not used.
+
+    Returns
+    -------
+    loglik : float
+        Weighted observed-data log-likelihood ``sum_i w_i log sum_k pi_k f_k(y*_i)`` in
+        internal units.
+    resp_sum : ndarray of shape (K,)
+        ``N_k = sum_i r_ik``.
+    A : ndarray of shape (K, p, p)
+        ``X'R_kX`` (symmetric).
+    b : ndarray of shape (K, p)
+        ``X'R_k e_k``.
+    c : ndarray of shape (K,)
+        ``e_k'R_k e_k``.
+    class_loglik, counts : float and ndarray of shape (K,)
+        Only with ``with_classes``.
+
+    Raises
+    ------
+    ImportError
+        If numba is not installed.
+    ValueError
+        If an argument has the wrong type, layout or shape.
+
+    Notes
+    -----
+    A row whose components all have log-density ``-inf`` gets NaN responsibilities and
+    log-likelihood ``-inf``, as in the numpy data pass. The first call in a process
+    compiles the kernel, or loads it from numba's on-disk cache.
+    """
+    sums = GaussianSums(x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma,
+                        log_weights, block_size, n_threads=n_threads)
+    sums.add(X, y, w, responsibilities)
+    return sums.result(with_classes=with_classes)
+
+
+class _BlockedBatches:
+    """Rows added batch by batch to a compiled sum over fixed blocks of rows.
+
+    Every block is ``block_size`` rows from the first row on, whatever the batches: a
+    batch's whole blocks go to the compiled function in place (:meth:`_call`), and the
+    rows of a block that a batch leaves unfinished are copied and completed by the next
+    batch (fewer than ``block_size`` rows per batch), so a batch is never copied whole.
+    The compiled functions add the block sums to a running total in block order, so
+    the result is the same, bit for bit, as for all rows in one batch.
+    """
+
+    def __init__(self, n_features: int, n_components: int, block_size: int,
+                 n_threads: int | None, n_sums: int) -> None:
+        self.block_size = int(block_size)
+        if self.block_size < 1:
+            raise ValueError(f"block_size must be positive; got {self.block_size}")
+        self.n_features, self.n_components = n_features, n_components
+        self.n_threads = n_threads
+        self.n_rows = 0
+        self._given = self._weighted = None  # set by the first batch
+        self._carry: list | None = None  # (X, y, w, R) rows of an unfinished block
+        self._closed = False  # a last, unfinished block has been added
+        self._total = np.zeros(n_sums)
+
+    def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+            responsibilities: np.ndarray | None = None) -> None:
+        """Add the rows of one batch (arguments as for :func:`gaussian_e_step`; every
+        batch of a pass has weights, or none has, and the same for responsibilities).
+
+        Raises
+        ------
+        ValueError
+            If an argument has the wrong type, layout or shape, if batches mix
+            weighted and unweighted rows (or given and posterior memberships), or if
+            rows come after :meth:`result` took the sums over an unfinished block.
+        """
+        if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
+            raise ValueError("X must be a 2-D float64 ndarray")
+        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+            raise ValueError("X must be C- or F-contiguous (it is read in place, never copied)")
+        n, d = X.shape
+        if d != self.n_features:
+            raise ValueError(f"X must have {self.n_features} columns; got {d}")
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.shape != (n,):
+            raise ValueError(f"y must have shape ({n},); got {y.shape}")
+        if w is not None:
+            w = np.ascontiguousarray(w, dtype=np.float64)
+            if w.shape != (n,):
+                raise ValueError(f"w must have shape ({n},); got {w.shape}")
+        K = self.n_components
+        R = responsibilities
+        if R is not None:
+            R = np.ascontiguousarray(R, dtype=np.float64)
+            if R.shape != (n, K):
+                raise ValueError(f"responsibilities must have shape ({n}, {K}); got "
+                                 f"{R.shape}")
+        if self._closed and n:
+            raise ValueError("no rows can be added after the sums over a last, unfinished "
+                             "block were taken")
+        kinds = (w is not None, R is not None)
+        if self._weighted is None:
+            self._weighted, self._given = kinds
+        elif kinds != (self._weighted, self._given):
+            raise ValueError("every batch of a pass must have weights (and given "
+                             "responsibilities) or none")
+        self.n_rows += n
+        rows = [X, y, w, R]
+        first = 0
+        if self._carry is not None:  # complete the unfinished block from this batch
+            first = min(self.block_size - self._carry[0].shape[0], n)
+            self._carry = [None if c is None else np.concatenate([c, a[:first]])
+                           for c, a in zip(self._carry, rows, strict=True)]
+            if self._carry[0].shape[0] < self.block_size:
+                return
+            self._run(*self._carry, 0, self.block_size)
+            self._carry = None
+        last = first + (n - first) // self.block_size * self.block_size
+        if last > first:
+            self._run(X, y, w, R, first, last)
+        if last < n:
+            self._carry = [None if a is None else a[last:].copy() for a in rows]
+
+    def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, first: int,
+              last: int) -> None:  # pragma: no cover - defined by the subclasses
+        raise NotImplementedError
+
+    def _run(self, X, y, w, R, first: int, last: int) -> None:
+        """Add the blocks of rows first..last-1 of one batch to the total, on at most
+        ``n_threads`` threads."""
+        by_row = bool(X.flags.c_contiguous)
+        has_w, has_r = w is not None, R is not None
+        w = w if has_w else np.empty(0)
+        R = R if has_r else np.empty((0, self.n_components))
+        X, y, w, R = (_read_only(a) for a in (X if by_row else X.T, y, w, R))
+        import numba
+
+        # No more threads than blocks: an idle thread still has to be woken and joined.
+        previous = numba.get_num_threads()
+        threads = previous if self.n_threads is None else int(self.n_threads)
+        threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS,
+                             -(-(last - first) // self.block_size)))
+        if threads == previous:
+            self._call(X, by_row, y, w, has_w, R, has_r, first, last)
+        else:
+            numba.set_num_threads(threads)
+            try:
+                self._call(X, by_row, y, w, has_w, R, has_r, first, last)
+            finally:
+                numba.set_num_threads(previous)
+
+    def _finish(self) -> None:
+        """Add the rows of a last, unfinished block."""
+        if self._carry is not None:
+            self._run(*self._carry, 0, self._carry[0].shape[0])
+            self._carry = None
+            self._closed = True
+
+    def totals(self) -> np.ndarray:
+        """The sums over all rows added so far (a read-only view, in the compiled
+        function's layout)."""
+        self._finish()
+        return _read_only(self._total)
+
+
+class GaussianSums(_BlockedBatches):
+    """The sums of the compiled E-step pass, taken batch by batch.
+
+    A pass over rows that arrive in batches of any size (streamed from a file, for
+    instance) adds each batch with :meth:`add`; :meth:`result` gives what
+    :func:`gaussian_e_step` returns for all the rows at once, bit for bit: the blocks
+    are the same rows (``block_size`` rows from the first row on) and their sums are
+    added in the same order. The rows of a block that a batch leaves unfinished are
+    copied and completed by the next batch (fewer than ``block_size`` rows per batch),
+    so a batch is never copied whole.
+
+    Parameters
+    ----------
+    x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma, log_weights, block_size
+        As for :func:`gaussian_e_step`.
+    n_threads : int or None, default=None
+        Threads for each batch, as for :func:`gaussian_e_step`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(5000, 2)), rng.normal(size=5000)
+    >>> args = (np.zeros(2), np.ones(2), 0.0, 1.0, True, rng.normal(size=(2, 3)),
+    ...         np.ones(2), np.log([0.5, 0.5]))
+    >>> sums = GaussianSums(*args)
+    >>> for start in range(0, 5000, 1500):  # batches that end inside blocks
+    ...     sums.add(X[start : start + 1500], y[start : start + 1500], None)
+    >>> whole = gaussian_e_step(X, y, None, *args)
+    >>> all(np.array_equal(a, b) for a, b in zip(sums.result(), whole))
+    True
+    """
+
+    def __init__(
+        self,
+        x_loc: np.ndarray,
+        x_inv: np.ndarray,
+        y_loc: float,
+        y_inv: float,
+        fit_intercept: bool,
+        coef: np.ndarray,
+        sigma: np.ndarray,
+        log_weights: np.ndarray,
+        block_size: int = E_STEP_BLOCK_SIZE,
+        *,
+        n_threads: int | None = None,
+    ) -> None:
+        x_loc = np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1)
+        x_inv = np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1)
+        d = x_loc.shape[0]
+        if x_inv.shape != (d,):
+            raise ValueError(f"x_loc and x_inv must have the same shape; got ({d},) and "
+                             f"{x_inv.shape}")
+        self.fit_intercept = bool(fit_intercept)
+        p = d + int(self.fit_intercept)
+        if p == 0:
+            raise ValueError("the design has no columns")
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if coef.ndim != 2 or coef.shape[1] != p:
+            raise ValueError(f"coef must have shape (K, {p}); got {coef.shape}")
+        K = coef.shape[0]
+        sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
+        log_weights = np.asarray(log_weights, dtype=np.float64).reshape(-1)
+        if K == 0 or sigma.shape != (K,) or log_weights.shape != (K,):
+            raise ValueError(f"sigma and log_weights must have {K} > 0 entries")
+        # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k +
+        # log(2 pi)/2) and (e_k * sqrt(1/2) / sigma_k)^2.
+        with np.errstate(divide="ignore"):
+            const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
+            scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
+        # Read-only views (no copies): the kernel cannot write to them, and one compiled
+        # specialisation serves writeable and read-only inputs alike.
+        self._params = tuple(_read_only(a) for a in (x_loc, x_inv, coef, const, scale))
+        self._y = (float(y_loc), float(y_inv))
+        self.n_design = p
+        super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 2 + K)
+
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
+        x_loc, x_inv, coef, const, scale = self._params
+        _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
+                           coef, const, scale, R, has_r, self.block_size, first, last,
+                           self._total)
+
+    def result(self, with_classes: bool = False) -> tuple:
+        """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
+        (the log-likelihood and classification term are NaN if any batch had given
+        responsibilities)."""
+        self._finish()
+        K, p = self.n_components, self.n_design
+        P = p * (p + 1) // 2
+        total = self._total
+        per = total[: K * (P + p + 2)].reshape(K, P + p + 2)
+        rows, cols = np.triu_indices(p)  # the kernel's order: row by row, i >= j
+        A = np.empty((K, p, p))
+        A[:, rows, cols] = per[:, :P]
+        A[:, cols, rows] = per[:, :P]
+        b = per[:, P : P + p].copy()
+        c = per[:, P + p].copy()
+        resp_sum = per[:, P + p + 1].copy()
+        given = bool(self._given)
+        loglik, class_ll = (math.nan, math.nan) if given else (
+            float(total[K * (P + p + 2)]), float(total[K * (P + p + 2) + 1]))
+        if with_classes:
+            return loglik, resp_sum, A, b, c, class_ll, total[K * (P + p + 2) + 2 :].copy()
+        return loglik, resp_sum, A, b, c
+
+
+class GaussianInformation(_BlockedBatches):
+    """Observed information of a Gaussian mixture with constant weights, compiled and
+    taken batch by batch (as :class:`GaussianSums`).
+
+    The parametrisation is that of :func:`regmix.inference.information.mixture_information`: per
+    component the coefficients (user units, intercept first) and ``log sigma_k``, then
+    ``eta_2, ..., eta_K`` with ``pi = softmax(0, eta)``. Row ``i`` adds ``-w_i`` times
+    the Hessian of ``log sum_k pi_k f_k(y_i)``, ``sum_k r_ik (H_ik + g_ik g_ik') - gbar_i
+    gbar_i'``, written out block by block (see ``_information_block``), so that no
+    row's score vector or outer product is formed.
+
+    Parameters
+    ----------
+    fit_intercept : bool
+        Whether the design has a leading column of ones (the rows' ``X`` does not).
+    coef : ndarray of shape (K, p)
+        Coefficients in user units, intercept first.
+    sigma, weights : ndarray of shape (K,)
+        Noise standard deviations and mixing weights (positive).
+    block_size : int, default=2048
+        Rows per block of the fixed-order sums.
+    n_threads : int or None, default=None
+        Threads for each batch, as for :func:`gaussian_e_step`.
+    """
+
+    def __init__(self, fit_intercept: bool, coef: np.ndarray, sigma: np.ndarray,
+                 weights: np.ndarray, block_size: int = E_STEP_BLOCK_SIZE, *,
+                 n_threads: int | None = None) -> None:
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if coef.ndim != 2 or coef.shape[1] < 1:
+            raise ValueError(f"coef must have shape (K, p); got {coef.shape}")
+        K, p = coef.shape
+        sigma = np.ascontiguousarray(sigma, dtype=np.float64).reshape(-1)
+        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if sigma.shape != (K,) or weights.shape != (K,):
+            raise ValueError(f"sigma and weights must have {K} entries")
+        if not (np.all(sigma > 0) and np.all(weights > 0)):
+            raise ValueError("sigma and weights must be positive")
+        self.fit_intercept = bool(fit_intercept)
+        d = p - int(self.fit_intercept)
+        if d < 0:
+            raise ValueError("coef must have a column for the intercept")
+        self.weights = weights
+        self._params = tuple(_read_only(a) for a in (coef, sigma, np.log(weights)))
+        self.n_design = p
+        P = p * (p + 1) // 2
+        n_vec = K * K + K * (K - 1)
+        super().__init__(d, K, block_size, n_threads,
+                         K * (K + 1) // 2 * P + n_vec * (p + 1) + K * (K - 1) // 2 + 1)
+
+    def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+            responsibilities: None = None) -> None:
+        """Add the rows of one batch (as :meth:`GaussianSums.add`; the information takes
+        the posterior probabilities, no given responsibilities)."""
+        if responsibilities is not None:
+            raise ValueError("the information takes no given responsibilities")
+        super().add(X, y, w)
+
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
+        coef, sigma, log_pi = self._params
+        _compiled().information(X, by_row, y, w, has_w, self.fit_intercept, coef, sigma,
+                                log_pi, self.block_size, first, last, self._total)
+
+    def result(self) -> np.ndarray:
+        """The observed information over all rows added so far, symmetric, of size
+        ``K (p + 1) + K - 1``."""
+        total = self.totals()
+        K, p = self.n_components, self.n_design
+        P = p * (p + 1) // 2
+        dim = K * (p + 1) + K - 1
+        H = np.zeros((dim, dim))
+        coef_at = [slice(k * (p + 1), k * (p + 1) + p) for k in range(K)]
+        log_sigma_at = [k * (p + 1) + p for k in range(K)]
+        eta_at = [K * (p + 1) + j - 1 for j in range(K)]  # eta_j for j >= 1
+        rows, cols = np.triu_indices(p)
+        q_vec = K * (K + 1) // 2 * P
+        n_vec = K * K + K * (K - 1)
+        q_sc = q_vec + n_vec * p
+
+        def put(a, b, value):
+            H[a, b] = value
+            H[b, a] = np.transpose(value) if np.ndim(value) == 2 else value
+
+        pair = 0
+        for k in range(K):
+            for k2 in range(k, K):
+                S = np.zeros((p, p))
+                S[rows, cols] = total[pair * P : (pair + 1) * P]
+                S[cols, rows] = total[pair * P : (pair + 1) * P]
+                put(coef_at[k], coef_at[k2], S)
+                put(log_sigma_at[k], log_sigma_at[k2], total[q_sc + k * K + k2])
+                pair += 1
+            for k2 in range(K):
+                put(coef_at[k], log_sigma_at[k2],
+                    total[q_vec + (k * K + k2) * p : q_vec + (k * K + k2 + 1) * p])
+            for j in range(1, K):
+                at = K * K + k * (K - 1) + j - 1
+                put(coef_at[k], eta_at[j], total[q_vec + at * p : q_vec + (at + 1) * p])
+                put(log_sigma_at[k], eta_at[j], total[q_sc + at])
+        e = q_sc + n_vec
+        weight = total[-1]
+        pi = self.weights
+        for j in range(1, K):
+            for k2 in range(j, K):
+                prior = weight * pi[j] * ((1.0 if j == k2 else 0.0) - pi[k2])
+                put(eta_at[j], eta_at[k2], total[e] - prior)
+                e += 1
+        return -H

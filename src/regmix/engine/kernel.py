@@ -1,0 +1,82 @@
+"""Where the compiled Gaussian kernel applies, and how rows reach it.
+
+:func:`compiled_pass_applies` is the one rule for whether a pass may run the fused
+kernel; :func:`add_kernel_rows` feeds it the rows of a source in memory or streamed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from regmix.compiled.helpers import available
+from regmix.engine.threads import read_ahead
+from regmix.families.gaussian import Gaussian
+from regmix.mixing.constant import ConstantWeights
+
+# Rows per batch of a streamed compiled pass (at least): large enough that reading and
+# the kernel's per-call set-up are cheap per row, small enough that what pyarrow's
+# scanner holds ahead stays small (with pyarrow decoding on its own threads it grew with
+# the batch size: a peak RSS of about 730 MiB over 1e8 rows at 65,536 rows per batch,
+# 1.7 GiB at 262,144; decoding on the reader's thread, about 490 MiB at either).
+STREAM_BATCH_ROWS = 1 << 16
+
+
+def kernel_rows(source) -> bool:
+    """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
+    without offset or concomitant variables, numba importable, and the rows either in
+    memory as contiguous float64 arrays or streamed in plain batches (``row_batches``,
+    as :class:`~regmix.parquet.ParquetData` offers)."""
+
+    if hasattr(source, "row_batches"):
+        return bool(source.plain_rows and available())
+    if not hasattr(source, "arrays"):
+        return False
+    if any(getattr(source, a, None) is not None for a in ("offset", "groups", "Z")):
+        return False
+    X, y, w = source.arrays()
+    ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
+    ok = ok and (w is None or w.flags.c_contiguous)
+    return bool(ok and available())
+
+
+def compiled_pass_applies(source, family, mixing=None) -> bool:
+    """Whether the fused compiled kernel can run this pass: Gaussian components without
+    constraints, constant weights, and rows the kernel can read (:func:`kernel_rows`)."""
+
+    if type(family) is not Gaussian or getattr(family, "constraints", None) is not None:
+        return False
+    if mixing is not None and not isinstance(mixing, ConstantWeights):
+        return False
+    return kernel_rows(source)
+
+
+def kernel_threads(source, n_jobs: int) -> int:
+    """Threads for a compiled kernel over ``source``: ``n_jobs``, or one fewer for
+    streamed rows, whose reader keeps a core busy decoding the next batches."""
+    return n_jobs if hasattr(source, "arrays") else max(1, n_jobs - 1)
+
+
+def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
+    """Add every row of ``source`` (see :func:`kernel_rows`) to the compiled ``sums``
+    (a :class:`~regmix.compiled.gaussian_kernel.GaussianSums` or ``GaussianInformation``).
+
+    Rows in memory go in one batch, with the given ``memberships`` if any. Streamed
+    rows are read ahead in a background thread; their values were checked when the
+    source was created, so the batches are not checked again: a file that changed
+    since shows as a different number of rows or as non-finite sums, and then the
+    checks run again to name the row.
+    """
+    if hasattr(source, "arrays"):
+        sums.add(*source.arrays(), memberships)
+        return
+    if memberships is not None:
+        raise ValueError("given memberships of every row need the rows in memory")
+    size = max(chunk_size, STREAM_BATCH_ROWS)
+    for _, X, y, w in read_ahead(source.row_batches(size, validate=False)):
+        sums.add(X, y, w)
+    if sums.n_rows != source.n_rows:
+        raise ValueError(f"{source.path!s} has changed since the source was created: "
+                         f"{sums.n_rows} rows read, {source.n_rows} expected")
+    if not np.isfinite(sums.totals()).all():
+        for _ in source.row_batches(size):  # raises, naming the column and row
+            pass

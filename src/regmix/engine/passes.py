@@ -1,0 +1,222 @@
+"""The data pass: one read of the rows turns parameters into additive statistics.
+
+A pass knows nothing of the EM loop. Given a row source and the current parameters it
+runs the E-step on every chunk (component log-densities, log-sum-exp, responsibilities,
+the observed-data log-likelihood) and accumulates what the M-step needs. Chunks are
+processed on a thread pool and their results are summed in row order, so a result does
+not depend on the number of threads. Memory beyond the data is O(chunk * K * p).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from regmix.core.chunk import REDUCTION_BLOCK, Chunk
+from regmix.core.params import MixtureParams
+from regmix.core.results import PassResult
+from regmix.engine.threads import _pool, single_threaded_blas
+from regmix.mixing.constant import ConstantWeights
+
+
+def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise joint log-densities row by row, in place, without underflow.
+
+    Parameters
+    ----------
+    logd : ndarray of shape (K, n)
+        ``log pi_k + log f_k(y_i | x_i)``; overwritten with the responsibilities.
+
+    Returns
+    -------
+    resp : ndarray of shape (K, n)
+        The responsibilities (the same buffer as ``logd``).
+    row_loglik : ndarray of shape (n,)
+        ``log sum_k exp(logd_ki)``.
+    """
+    m = logd.max(axis=0)
+    m[~np.isfinite(m)] = 0.0
+    logd -= m
+    np.exp(logd, out=logd)
+    s = logd.sum(axis=0)
+    logd /= s
+    np.log(s, out=s)
+    s += m
+    return logd, s
+
+
+def chunk_posteriors(chunk: Chunk, family, mixing, params):
+    """Posterior probabilities of a chunk's rows and its log-likelihood contributions.
+
+    Returns ``(resp, row_ll, cache, mix_resp, mix_w, mix_ZT)``: the (K, n) posterior
+    probabilities of the rows; the log-likelihood contribution of each observation
+    (each row, or each group for grouped data, where all rows of a group share one
+    membership and the row weights multiply the rows' log-densities); the family's
+    cache; and what the mixing statistics are taken over (the rows, or one column per
+    group with weight one and the group's first gating row).
+    """
+    log_w = mixing.log_weights(params, chunk)
+    if chunk.group_starts is None:
+        logd, cache = family.log_density(params.component, chunk, log_w)
+        resp, row_ll = log_responsibilities(logd)
+        return resp, row_ll, cache, resp, chunk.w, getattr(chunk, "ZT", None)
+    starts = chunk.group_starts
+    logd, cache = family.log_density(params.component, chunk, 0.0)
+    if chunk.w is not None:
+        logd *= chunk.w
+    group_logd = np.add.reduceat(logd, starts, axis=1)
+    log_w = np.broadcast_to(log_w, logd.shape)[:, starts]
+    group_logd += log_w
+    group_resp, group_ll = log_responsibilities(group_logd)
+    sizes = np.diff(np.append(starts, logd.shape[1]))
+    resp = np.repeat(group_resp, sizes, axis=1)
+    ZT = None if getattr(chunk, "ZT", None) is None else chunk.ZT[:, starts]
+    return resp, group_ll, cache, group_resp, None, ZT
+
+
+def _mix_statistics(mixing, params, chunk, resp, w, ZT) -> tuple:
+    if ZT is None:
+        return mixing.statistics(params, chunk, resp, w)
+    return mixing.statistics(params, chunk, resp, w, ZT=ZT)
+
+
+def e_step_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
+    """E-step on one chunk and the statistics for the following M-step."""
+    resp, obs_ll, cache, mix_resp, mix_w, ZT = chunk_posteriors(chunk, family, mixing, params)
+    if chunk.group_starts is not None or chunk.w is None:
+        loglik = float(obs_ll.sum())
+    else:
+        loglik = float(chunk.w @ obs_ll)
+    mix_stats = _mix_statistics(mixing, params, chunk, mix_resp, mix_w, ZT)
+    wr = resp if chunk.w is None else resp * chunk.w
+    stats = family.statistics(chunk, wr, params.component, cache)
+    return PassResult(loglik, wr.sum(axis=1), stats, mix_stats)
+
+
+def _classes(resp: np.ndarray, w) -> tuple:
+    """``(sum_o w_o log max_k r_ok, weighted counts of the most probable component)``."""
+    K, n = resp.shape
+    w = np.ones(n) if w is None else w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = np.log(resp.max(axis=0))
+    return (float(w @ top), np.bincount(np.argmax(resp, axis=0), weights=w, minlength=K))
+
+
+def given_chunk(chunk: Chunk, family, mixing, params, resp_fn: Callable) -> PassResult:
+    """Statistics of one chunk for (K, n) responsibilities supplied by ``resp_fn(chunk)``."""
+    resp = resp_fn(chunk)
+    wr = resp if chunk.w is None else resp * chunk.w
+    stats = family.statistics(chunk, wr, params.component)
+    mix_stats = mixing.statistics(params, chunk, resp, chunk.w)
+    return PassResult(float("nan"), wr.sum(axis=1), stats, mix_stats)
+
+
+def run_pass(
+    source, chunk_fn: Callable[[Chunk], PassResult], *, chunk_size: int, n_jobs: int = 1
+) -> PassResult:
+    """Apply ``chunk_fn`` to every reduction block of ``source`` and sum the results in
+    row order.
+
+    A source either offers random access (``blocks`` and ``chunk``: each worker thread
+    takes about ``chunk_size`` rows' worth of consecutive blocks at a time), streams
+    (``iter_chunks``: blocks are read in order and handed to the workers a few at a time,
+    so that memory stays bounded), or computes where its rows live (``map_reduce``, a
+    Dask cluster). The block sums are always added one after the other in row order, so
+    the result is the same, bit for bit, whatever ``chunk_size`` and ``n_jobs``.
+    """
+    if hasattr(source, "map_reduce"):  # rows on a cluster: computed where they live
+        return source.map_reduce(chunk_fn, chunk_size)
+    if not hasattr(source, "ranges"):
+        return _run_streaming(source, chunk_fn, chunk_size=chunk_size, n_jobs=n_jobs)
+    blocks = source.blocks() if hasattr(source, "blocks") else source.ranges(chunk_size)
+    per_item = max(1, int(chunk_size) // REDUCTION_BLOCK)
+    items = [blocks[i : i + per_item] for i in range(0, len(blocks), per_item)]
+
+    def work(item: list[tuple[int, int]]) -> list[PassResult]:
+        return [chunk_fn(source.chunk(*r)) for r in item]
+
+    total = None
+    with single_threaded_blas():
+        if n_jobs <= 1 or len(items) == 1:
+            results = map(work, items)
+        else:
+            results = _pool(n_jobs).map(work, items)
+        for item in results:
+            for res in item:
+                total = res if total is None else total + res
+    return total
+
+
+def _run_streaming(source, chunk_fn, *, chunk_size: int, n_jobs: int) -> PassResult:
+    total = None
+    window = 2 * max(n_jobs, 1)
+    with single_threaded_blas():
+        pending = []
+        for chunk in source.iter_chunks(chunk_size):
+            if n_jobs <= 1:
+                res = chunk_fn(chunk)
+                total = res if total is None else total + res
+                continue
+            pending.append(_pool(n_jobs).submit(chunk_fn, chunk))
+            if len(pending) >= window:
+                res = pending.pop(0).result()
+                total = res if total is None else total + res
+        for fut in pending:
+            res = fut.result()
+            total = res if total is None else total + res
+    return total
+
+
+def e_step_pass(source, family, component, log_weights, *, chunk_size, n_jobs=1) -> PassResult:
+    """One E-step + statistics pass with constant mixing weights ``exp(log_weights)``
+    and component parameters ``component`` (a shorthand for tests and benchmarks)."""
+
+    params = MixtureParams(np.exp(np.asarray(log_weights, dtype=np.float64).reshape(-1)),
+                           component)
+    mixing = ConstantWeights()
+    return run_pass(source, lambda ch: e_step_chunk(ch, family, mixing, params),
+                    chunk_size=chunk_size, n_jobs=n_jobs)
+
+
+def row_posteriors(source, family, mixing, params, *, chunk_size):
+    """Per-row responsibilities (n, K) and log-likelihood contributions.
+
+    Used to evaluate a fitted model on given rows, where the per-row output is the point.
+    For grouped rows the second output holds one contribution per group, and the rows of
+    a group share their group's posterior probabilities.
+    """
+    n = source.n_rows
+    K = params.n_components
+    resp = np.empty((n, K))
+    contributions = []
+    for start, stop in source.ranges(chunk_size):
+        chunk = source.chunk(start, stop)
+        r, obs_ll, *_ = chunk_posteriors(chunk, family, mixing, params)
+        contributions.append(obs_ll)
+        resp[start:stop] = r.T
+    return resp, np.concatenate(contributions) if contributions else np.zeros(0)
+
+
+def classification_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
+    """Classification summaries of one chunk.
+
+    ``loglik`` holds ``sum_i w_i log max_k r_ik`` over the observations (rows, or groups
+    with weight one) — the ICL's entropy term, negated — ``resp_sum`` the summed
+    responsibilities and ``stats`` the (weighted) number of observations whose most
+    probable component is k.
+    """
+    _, _, _, resp, w, _ = chunk_posteriors(chunk, family, mixing, params)
+    top, hard = _classes(resp, w)
+    return PassResult(top, resp @ (np.ones(resp.shape[1]) if w is None else w), (hard,))
+
+
+def check_source_response(source, family, *, chunk_size: int) -> None:
+    """One pass that lets the family check the response of every chunk of a row source
+    (where it lives, for a Dask source); raises the family's ValueError naming the row."""
+
+    def check(chunk: Chunk) -> PassResult:
+        family.check_response(chunk.y, chunk.trials, start=chunk.start, complete=False)
+        return PassResult(0.0, np.zeros(1), ())
+
+    run_pass(source, check, chunk_size=chunk_size, n_jobs=1)

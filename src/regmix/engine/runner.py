@@ -1,0 +1,126 @@
+"""The pass runner: binds a row source, a family and a mixing model into the passes EM
+needs (``evaluate`` and ``given``), on the numpy pass or the compiled kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from regmix.compiled.gaussian_kernel import GaussianSums
+from regmix.core.params import MixtureParams
+from regmix.core.results import PassResult
+from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
+from regmix.engine.passes import classification_chunk, e_step_chunk, given_chunk, run_pass
+
+_RECENT = 4  # E-step results a runner remembers
+
+
+class MembershipArray:
+    """Given memberships of every row as one (n, K) array, as a responsibility function.
+
+    Called with a chunk it returns that chunk's rows divided by their sums, transposed to
+    (K, rows); :meth:`as_array` hands the whole array to the compiled kernel instead,
+    which divides on the fly. The array is only read.
+    """
+
+    def __init__(self, memberships: np.ndarray) -> None:
+        self.memberships = memberships
+
+    def __call__(self, chunk) -> np.ndarray:
+        R = self.memberships[chunk.start : chunk.stop]
+        return (R / R.sum(axis=1, keepdims=True)).T
+
+    def as_array(self, n_rows: int) -> np.ndarray:
+        """The (n, K) memberships of all rows (rows not normalised)."""
+        return self.memberships
+
+
+class PassRunner:
+    """Binds a row source, a family and a mixing model into the two passes EM needs.
+
+    ``evaluate(params)`` is an E-step pass and ``given(resp_fn)`` a pass with supplied
+    responsibilities; ``n_passes`` counts both. The EM driver receives these bound
+    methods and never sees the rows.
+    """
+
+    def __init__(self, source, family, mixing, *, chunk_size: int, n_jobs: int,
+                 engine: str = "numpy") -> None:
+        self.source, self.family, self.mixing = source, family, mixing
+        self.chunk_size, self.n_jobs = chunk_size, n_jobs
+        self.n_passes = 0
+        self._recent: list = []  # the last E-step results, for classification
+        self.engine = engine
+        if engine == "numba" and not compiled_pass_applies(source, family, mixing):
+            self.engine = "numpy"
+
+    def _compiled_evaluate(self, params, memberships=None) -> PassResult:
+        """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
+        on the rows in memory, or batch by batch on rows streamed by a background
+        reader (the same blocks, so the same bits as the rows in memory)."""
+
+        st = self.source.standardization
+        sums = GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+                            self.source.fit_intercept, params.component.coef,
+                            params.component.sigma, self.mixing.log_weights(params)[:, 0],
+                            n_threads=kernel_threads(self.source, self.n_jobs))
+        add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
+                        memberships=memberships)
+        loglik, resp_sum, A, b, c, top, hard = sums.result(with_classes=True)
+        if memberships is not None:
+            return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
+        return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
+
+    @property
+    def total_weight(self) -> float:
+        return self.source.total_weight
+
+    def evaluate(self, params) -> PassResult:
+        """E-step pass at mixture parameters ``params``."""
+        self.n_passes += 1
+        if self.engine == "numba":
+            result = self._compiled_evaluate(params)
+        else:
+            family, mixing = self.family, self.mixing
+            result = run_pass(self.source,
+                              lambda ch: e_step_chunk(ch, family, mixing, params),
+                              chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+        self._recent = [*self._recent[-(_RECENT - 1):], (params, result)]
+        return result
+
+    def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
+        """Statistics pass for responsibilities ``resp_fn(chunk)`` of shape (K, n), taken
+        at mixture parameters ``params`` (by default :meth:`start_params`).
+        Memberships that can be had for all rows at once (an ``as_array(n_rows)``
+        method, as :class:`MembershipArray` and the initialisation's row-hash
+        memberships have) go through the compiled kernel where it runs the E-steps."""
+        self.n_passes += 1
+        if params is None:
+            params = self.start_params(n_components)
+        if (self.engine == "numba" and hasattr(resp_fn, "as_array")
+                and hasattr(self.source, "arrays")):
+            return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
+        family, mixing = self.family, self.mixing
+        return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
+                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+
+    def start_params(self, n_components: int):
+        """Equal weights, zero gating and the family's reference point."""
+
+        weights, gating = self.mixing.start(n_components, getattr(self.source, "n_gating", 1))
+        return MixtureParams(weights, self.family.zero_params(n_components,
+                                                              self.source.n_design), gating)
+
+    def classification(self, params) -> PassResult:
+        """Classification summaries at ``params`` (see :func:`classification_chunk`):
+        from a recent compiled E-step pass at these very parameters when there was one
+        (the kernel gathers them on the way), else by one more pass."""
+        for seen, result in reversed(self._recent):
+            if seen is params and result.classes:
+                top, hard = result.classes
+                return PassResult(top, result.mix_stats[0], (hard,))
+        self.n_passes += 1
+        family, mixing = self.family, self.mixing
+        return run_pass(self.source, lambda ch: classification_chunk(ch, family, mixing, params),
+                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)

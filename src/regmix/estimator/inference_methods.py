@@ -1,0 +1,243 @@
+"""Standard errors, tables and reports of a fitted mixture: the estimator's inference layer.
+
+:class:`InferenceMixin` gives :class:`~regmix.RegressionMixture` the observed
+information of the fit (one pass over the rows, restricted to the free parameters by the
+constraint map), the covariance of the estimates, the coefficient table, the bootstrap and
+the statsmodels-style summary. The numerics live in :mod:`regmix.inference`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from regmix.engine.threads import resolve_n_jobs
+from regmix.estimator.inputs import Rows
+from regmix.inference.bootstrap import bootstrap
+from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
+from regmix.inference.information import _Layout, mixture_information, parameter_index
+from regmix.inference.summary import Summary, summary_notes
+
+
+class InferenceMixin:
+    """Inference and reports for :class:`~regmix.RegressionMixture`."""
+
+    def _information(self, source, rows: Rows | None) -> np.ndarray:
+        """Observed information at the fitted parameters in the free parameters (one pass
+        in user units): the full matrix restricted by the constraint map."""
+
+        plain = source.plain() if rows is None else self._eval_source(rows)
+        full = mixture_information(self.family_, self._user_params(), plain,
+                                   chunk_size=int(self.chunk_size),
+                                   n_jobs=resolve_n_jobs(self.n_jobs),
+                                   engine=self._engine(plain.n_rows))
+        C = self._constraint_map()
+        return C.T @ full @ C
+
+    def _layout(self):
+
+        p = self.coef_.shape[1] + int(self.fit_intercept)
+        q = 1 if self.gating_coef_ is None else self.gating_coef_.shape[1]
+        return _Layout(self.n_components, p, int(self.family_.free_extra().sum()), q)
+
+    def _constraint_map(self) -> np.ndarray:
+        """The matrix C with ``theta = C phi + const``: the full unconstrained parameters
+        (per component coefficients and log extras, then gating) from the free ones
+        (per component the free coefficients and extras, then the common coefficients,
+        then a common log sigma, then the gating coefficients)."""
+        layout = self._layout()
+        cons = getattr(self.family_, "constraints", None)
+        K, p, m = layout.K, layout.p, layout.m
+        if cons is None:
+            return np.eye(layout.dim)
+        columns = []
+
+        def unit(positions):
+            col = np.zeros(layout.dim)
+            col[positions] = 1.0
+            return col
+
+        for k in range(K):
+            block = layout.block(k)
+            columns += [unit([block[j]]) for j in np.flatnonzero(cons.free)]
+            columns += [unit([block[p + j]]) for j in range(m)
+                        if not (cons.equal_scale and j == 0)]
+        columns += [unit([layout.block(k)[j] for k in range(K)])
+                    for j in np.flatnonzero(cons.common)]
+        if cons.equal_scale:
+            columns.append(unit([layout.block(k)[p] for k in range(K)]))
+        columns += [unit([i]) for i in layout.eta]
+        return np.column_stack(columns)
+
+    def _parameter_index(self):
+
+        gating = getattr(self, "gating_coef_", None)
+        gating_names = None if gating is None else ["intercept", *self._gating_names]
+        return parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
+                               self._free_extra_names(), gating_names)
+
+    def _free_extra_names(self) -> list[str]:
+        """Names of the family parameters that were estimated (not fixed)."""
+        free = self.family_.free_extra()
+        return [n for n, f in zip(self.family_.extra_names, free, strict=True) if f]
+
+    def _free_extra(self) -> np.ndarray:
+        return self._extra[:, self.family_.free_extra()]
+
+    def covariance_matrix(self):
+        """Covariance of the estimates, labelled by (component, parameter).
+
+        From the inverse of the observed information (:attr:`information_`) by the
+        delta method: intercept, coefficients, the family's estimated parameters (sigma,
+        shape, size, df) and weight of each component. The weights sum to one, so the
+        matrix is singular in that direction.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+
+        check_is_fitted(self)
+        if getattr(self, "information_", None) is None:
+            raise ValueError("standard errors need compute_se=True when fitting")
+        cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
+                                 self._layout(), self._constraint_map(),
+                                 gating=self.gating_coef_ is not None)
+        index = self._parameter_index()
+        return pd.DataFrame(cov, index=index, columns=index)
+
+    def coef_table(self, alpha: float = 0.05):
+        """Estimates with standard errors, Wald tests and confidence intervals.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            The intervals have coverage ``1 - alpha``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by (component, parameter), with columns ``estimate``, ``std_err``,
+            ``z``, ``p_value``, ``ci_lower`` and ``ci_upper``. Standard errors come from
+            the observed information of the observed-data log-likelihood; ``z`` and
+            ``p_value`` test a zero value and are left empty for weights and the
+            family's positive parameters (sigma, shape, size, df), where zero is on the
+            boundary.
+        """
+
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+        cov = self.covariance_matrix()
+        params = self._user_params()
+        estimates = natural_parameters(params.weights, params.component.coef,
+                                       self._free_extra(), params.gating)
+        return coef_table(estimates, cov.to_numpy(), cov.index, alpha)
+
+    def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
+                  sample_weight=None, random_state=None, alpha: float = 0.05,
+                  refit: str = "reference"):
+        """Bootstrap standard errors and percentile intervals, labels matched.
+
+        Parameters
+        ----------
+        X, y :
+            The training data, as given to :meth:`fit`.
+        n_boot : int, default=200
+            Replicates.
+        kind : {"nonparametric", "parametric"}, default="nonparametric"
+            Resample rows with replacement, or simulate responses from this fit at the
+            same features.
+        sample_weight : array-like, optional
+            Row weights, carried along with the rows.
+        random_state : int or None
+            Seed; the same seed gives the same replicates.
+        alpha : float, default=0.05
+            The percentile intervals have coverage ``1 - alpha``.
+        refit : {"reference", "full"}, default="reference"
+            Start every replicate's EM from this fit's parameters (fast, as flexmix's
+            ``boot`` does by default) or refit each replicate with all of this model's
+            starts.
+
+        Returns
+        -------
+        regmix.inference.bootstrap.BootstrapResult
+            ``replicates``, ``std_err``, ``ci`` and ``table()``, indexed like
+            :meth:`coef_table`; ``n_failed`` replicates whose fit failed are dropped.
+        """
+        from sklearn.base import clone
+
+        check_is_fitted(self)
+        if refit not in ("reference", "full"):
+            raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
+        design, response, w = self._design_and_response(X, y, sample_weight)
+        template = clone(self).set_params(warm_start=False, verbose=0, progress=False,
+                                          compute_se=False, formula=None)
+        if getattr(self, "_fit_offset", False) or getattr(self, "_fit_trials", False):
+            raise ValueError("bootstrap does not support models fitted with an offset or "
+                             "binomial trials yet")
+        if self.gating_coef_ is not None or getattr(self, "n_groups_", None) is not None:
+            raise ValueError("bootstrap does not support models with concomitant variables "
+                             "or groups yet; use coef_table() (observed information)")
+        if refit == "reference":
+            start = {"weights": self.weights_, "coef": self.coef_}
+            for j, name in enumerate(self.family_.extra_names):
+                start[name] = self._extra[:, j]
+            if self.fit_intercept:
+                start["intercept"] = self.intercept_
+            template.set_params(init=start, n_init=1)
+
+        def fit_fn(Xb, yb, wb):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return clone(template).fit(Xb, yb, sample_weight=wb)
+
+        def sample_fn(Xb, rng):
+            return self._simulate_response(Xb, rng)[0]
+
+        result = bootstrap(fit_fn, design, response, w, n_boot=n_boot, kind=kind,
+                           random_state=random_state, sample_fn=sample_fn, alpha=alpha,
+                           reference=self)
+        return result
+
+    def summary(self, alpha: float = 0.05):
+        """A statsmodels-style report: fit statistics, then the coefficient table.
+
+        Returns
+        -------
+        regmix.inference.summary.Summary
+            Prints as text; ``as_html()`` (shown in notebooks) and ``as_latex()``.
+        """
+
+        check_is_fitted(self)
+        family = self.family_
+        label = family.label
+        if hasattr(family, "link"):
+            label += f" ({family.link_name} link)"
+        header: dict = {"Model": type(self).__name__, "Family": label,
+                        "No. observations": self.n_samples_fit_}
+        if self.sum_weights_ != self.n_samples_fit_:
+            header["Sum of weights"] = self.sum_weights_
+        if getattr(self, "n_groups_", None) is not None:
+            header["Groups"] = self.n_groups_
+        if self.formula is not None:
+            header["Formula"] = self.formula
+        header.update({
+            "Components": self.n_components,
+            "Converged": self.converged_,
+            "Iterations": self.n_iter_,
+            "Log-likelihood": self.log_likelihood_,
+            "Parameters": self.n_parameters_,
+            "AIC": self.aic_,
+            "BIC": self.bic_,
+            "ICL": self.icl_,
+            "Size (posterior)": self.component_sizes_,
+            "Size (hard)": self.component_counts_,
+        })
+        table = self.coef_table(alpha)
+        kind = {"gaussian": "linear", "binomial": "binomial",
+                "negative_binomial": "negative binomial"}.get(family.name, family.label)
+        return Summary(header, table, title=f"Mixture of {kind} regressions",
+                       notes=summary_notes(table))

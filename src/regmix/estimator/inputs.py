@@ -1,0 +1,337 @@
+"""From the user's arguments to validated rows: the estimator's input layer.
+
+:class:`InputsMixin` gives :class:`~regmix.RegressionMixture` the methods that turn the
+arguments of ``fit`` and of the evaluation methods (arrays, data frames with a formula,
+dask collections, row sources, offsets, trials, concomitant variables, groups) into
+validated arrays (:class:`Rows`) or row sources, with every refusal naming the argument,
+row and column. Nothing here runs EM.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from regmix.estimator.formula import FormulaDesign, split_gating
+from regmix.sources.arrays import ArrayData
+from regmix.sources.validation import check_features, check_response, check_sample_weight
+
+# Rows of a dask DataFrame from which a formula's state is learnt.
+DASK_FORMULA_SAMPLE = 50_000
+
+
+def is_row_source(obj) -> bool:
+    """Whether ``obj`` is a row source (:class:`~regmix.parquet.ParquetData`,
+    :class:`~regmix.dask_source.DaskData`)."""
+    return hasattr(obj, "iter_chunks") and hasattr(obj, "standardization")
+
+
+def is_dask_collection(obj) -> bool:
+    return type(obj).__module__.startswith("dask") and hasattr(obj, "__dask_graph__")
+
+
+def _restandardized(source, **changes):
+    """A shallow copy of the row source whose standardisation has ``changes``."""
+    import copy
+    import dataclasses
+
+    new = copy.copy(source)
+    new.standardization = dataclasses.replace(source.standardization, **changes)
+    return new
+
+
+def response_units(source, family):
+    """The row source with its response left unstandardised when the family's response
+    is not a location-scale quantity (counts, proportions, positive values)."""
+    st = source.standardization
+    if family.location_scale or (st.y_loc == 0.0 and st.y_scale == 1.0):
+        return source
+    return _restandardized(source, y_loc=0.0, y_scale=1.0)
+
+
+def uncentred(source):
+    """The row source with uncentred features (scaled only), for intercept constraints."""
+    return _restandardized(source, x_loc=np.zeros_like(source.standardization.x_loc))
+
+
+class Rows(NamedTuple):
+    """Validated rows of one call: arrays in the order used (sorted by group)."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    w: np.ndarray | None
+    offset: np.ndarray | None
+    trials: np.ndarray | None
+    Z: np.ndarray | None
+    groups: np.ndarray | None
+    order: np.ndarray | None  # the rows' positions in the caller's order
+
+    def sorted_by_group(self) -> Rows:
+        order = np.argsort(self.groups, kind="stable")
+        take = [None if a is None else a[order] for a in self[:7]]
+        return Rows(*take, order)
+
+
+class InputsMixin:
+    """Input validation and row construction for :class:`~regmix.RegressionMixture`."""
+
+    def _validate_Xy(self, X, y, sample_weight, reset: bool, require_y: bool = True):
+        """Numeric design, response and weights from the user's arguments.
+
+        With a formula, ``X`` is a data frame and the response comes from the formula's
+        left-hand side unless ``y`` is given; ``reset`` builds the design from the data,
+        otherwise the training-time design is applied.
+        """
+        if self.formula is not None:
+            return self._formula_Xy(X, y, sample_weight, reset, require_y)
+        Xa, _ = check_features(X)
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        ya = (check_response(y, Xa.shape[0], two_columns=True)
+              if (require_y or y is not None) else None)
+        w = check_sample_weight(sample_weight, Xa.shape[0])
+        return Xa, ya, w
+
+    def _main_formula(self) -> str:
+        """The regression part of the formula (without a gating part after ``|``)."""
+
+        return split_gating(self.formula)[0]
+
+    def _formula_Xy(self, X, y, sample_weight, reset: bool, require_y: bool):
+
+        if reset:
+            design, Xa, ya = FormulaDesign.from_data(
+                self._main_formula(), X, fit_intercept=self.fit_intercept, y=y,
+                require_response=require_y,
+            )
+            self.formula_design_ = design
+            self.n_features_in_ = Xa.shape[1]
+            self.feature_names_in_ = np.asarray(design.column_names, dtype=object)
+        else:
+            design = self.formula_design_
+            Xa = design.transform(X)
+            ya = y if y is not None else design.response(X)
+            if ya is None and require_y:
+                raise ValueError(
+                    f"the data have no response {design.response_name!r}: pass y or "
+                    "include the response column"
+                )
+        Xa, _ = check_features(Xa)
+        ya = check_response(ya, Xa.shape[0], two_columns=True) if ya is not None else None
+        w = check_sample_weight(sample_weight, Xa.shape[0])
+        return Xa, ya, w
+
+    def _rows(self, X, y, sample_weight, offset, trials, family, *, reset: bool = False,
+              require_y: bool = True, concomitant=None, groups=None,
+              fitting: bool = False) -> Rows:
+        """Validated rows of the user's arguments, sorted by group when grouped.
+
+        A two-column response becomes successes and trials (binomial only); the
+        formula's ``offset(...)`` terms are added to ``offset``; the family checks the
+        response's range; the concomitant variables come from ``concomitant`` or the
+        formula's gating part; group labels become sorted integer codes.
+        """
+        Xa, ya, w = self._validate_Xy(X, y, sample_weight, reset=reset, require_y=require_y)
+        formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
+        n = Xa.shape[0]
+        Z = self._concomitant(X, concomitant, n, fitting and reset)
+        codes = self._group_codes(X, groups, n, fitting)
+        if ya is not None and ya.ndim == 2:
+            if family.name != "binomial":
+                raise ValueError(
+                    f"y has two columns, which is the binomial [successes, failures] "
+                    f"response; the {family.name} family needs one column")
+            if trials is not None:
+                raise ValueError("y has two columns [successes, failures]; do not also pass "
+                                 "trials")
+            bad = (ya < 0).any(axis=1)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"successes and failures must be non-negative; row {i} is "
+                                 f"{ya[i].tolist()}")
+            ya, trials = ya[:, 0].copy(), ya.sum(axis=1)
+        if trials is not None:
+            if family.name != "binomial":
+                raise ValueError("trials= applies to the binomial family only")
+            trials = check_response(trials, n, name="trials")
+        if offset is not None:
+            offset = check_response(offset, n, name="offset")
+        if formula_offset is not None:
+            offset = formula_offset if offset is None else offset + formula_offset
+        if ya is not None:
+            family.check_response(ya, trials)
+        rows = Rows(Xa, ya, w, offset, trials, Z, codes, None)
+        return rows if codes is None else rows.sorted_by_group()
+
+    def _concomitant(self, X, concomitant, n: int, reset: bool):
+        """The concomitant matrix (n, q) or None; sets the gating names when fitting."""
+        gating_formula = self._gating_formula()
+        if gating_formula is not None:
+            if concomitant is not None:
+                raise ValueError("the formula has a gating part after '|'; do not also pass "
+                                 "concomitant")
+
+            if reset:
+                design, Z, _ = FormulaDesign.from_data(f"~ {gating_formula}", X,
+                                                       fit_intercept=True,
+                                                       require_response=False)
+                self.concomitant_design_ = design
+                self._gating_names = list(design.column_names)
+            else:
+                Z = self.concomitant_design_.transform(X)
+            return check_features(Z, "concomitant")[0]
+        if concomitant is None:
+            if reset:
+                self._gating_names = None
+            elif getattr(self, "_gating_names", None) is not None:
+                raise ValueError("the model has concomitant variables: pass concomitant= "
+                                 "for these rows")
+            return None
+        Z, names = check_features(concomitant, "concomitant")
+        if Z.shape[0] != n:
+            raise ValueError(f"concomitant has {Z.shape[0]} rows but X has {n}")
+        if reset:
+            self._gating_names = ([str(c) for c in names] if names is not None
+                                  else [f"z{j}" for j in range(Z.shape[1])])
+        elif getattr(self, "_gating_names", None) is None:
+            raise ValueError("the model was fitted without concomitant variables")
+        elif Z.shape[1] != len(self._gating_names):
+            raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was fitted "
+                             f"with {len(self._gating_names)}")
+        return Z
+
+    def _group_codes(self, X, groups, n: int, fitting: bool):
+        """Integer group codes (n,) or None; remembers whether the fit was grouped."""
+        if groups is None:
+            if fitting:
+                self._grouped = False
+            return None
+        if isinstance(groups, str):
+            if not hasattr(X, "columns") or groups not in X.columns:
+                raise ValueError(f"groups={groups!r} names no column of the data")
+            groups = X[groups]
+        labels = np.asarray(groups)
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise ValueError(f"groups must have shape ({n},); got {labels.shape}")
+        if pd.isna(pd.Series(labels)).any():
+            i = int(np.argmax(pd.isna(pd.Series(labels)).to_numpy()))
+            raise ValueError(f"groups has a missing label at row {i}")
+        if fitting:
+            self._grouped = True
+        return pd.factorize(labels, sort=True)[0].astype(np.int64)
+
+    def _gating_formula(self) -> str | None:
+        if self.formula is None:
+            return None
+
+        return split_gating(self.formula)[1]
+
+    def _check_response_varies(self, y: np.ndarray, w: np.ndarray | None) -> None:
+        """Refuse a response that is constant on the rows with weight (zero without an
+        intercept): every line fits it exactly and the likelihood is unbounded."""
+        used = y if w is None else y[w > 0]
+        if np.ptp(used) == 0 and (self.fit_intercept or used[0] == 0):
+            where = "" if w is None else " on every row with positive weight"
+            raise ValueError(
+                f"y is constant (every value is {used[0]!r}{where}); there is nothing to "
+                "fit a mixture of regressions to"
+            )
+
+    def _dask_formula(self, frame, y, concomitant, offset, trials):
+        """The formula applied to a dask DataFrame partition by partition.
+
+        The design's state (categorical levels, the centring of ``center(x)``, spline
+        knots) is learnt from the first :data:`DASK_FORMULA_SAMPLE` rows, read from the
+        leading partitions; every partition is then encoded with it, where the rows
+        live. A categorical level that the sample lacks is refused when its partition
+        is encoded.
+        """
+
+        if not hasattr(frame, "map_partitions") or not hasattr(frame, "columns"):
+            raise ValueError("a formula needs a dask DataFrame (not a dask array)")
+        if any(a is not None for a in (y, concomitant, offset, trials)):
+            raise ValueError("with a formula on a dask DataFrame the response and the "
+                             "gating variables come from the formula; do not pass y, "
+                             "concomitant, offset or trials")
+        sample = frame.head(DASK_FORMULA_SAMPLE, npartitions=-1)
+        design, _, _ = FormulaDesign.from_data(self._main_formula(), sample,
+                                               fit_intercept=self.fit_intercept)
+        if design.offset_terms:
+            raise ValueError("offset(...) terms are not supported on a dask DataFrame")
+        names = list(design.column_names)
+
+        def encode(part):
+            return pd.DataFrame(design.transform(part), index=part.index, columns=names)
+
+        def response(part):
+            values = design.response(part)
+            if values is None or np.ndim(values) != 1:
+                raise ValueError(f"the response {design.response_name!r} must be one "
+                                 "numeric column on a dask DataFrame")
+            return pd.Series(values, index=part.index, name="y", dtype=np.float64)
+
+        meta_X = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in names})
+        X = frame.map_partitions(encode, meta=meta_X)
+        y = frame.map_partitions(response, meta=pd.Series(dtype=np.float64, name="y"))
+        Z = None
+        gating = self._gating_formula()
+        if gating is not None:
+            gdesign, _, _ = FormulaDesign.from_data(f"~ {gating}", sample, fit_intercept=True,
+                                                    require_response=False)
+            gnames = list(gdesign.column_names)
+
+            def encode_gating(part):
+                return pd.DataFrame(gdesign.transform(part), index=part.index, columns=gnames)
+
+            Z = frame.map_partitions(
+                encode_gating, meta=pd.DataFrame({c: pd.Series(dtype=np.float64)
+                                                  for c in gnames}))
+            self.concomitant_design_ = gdesign
+        self.formula_design_ = design
+        self._dask_formula_applied = True
+        return X, y, Z
+
+    def _streamed_source(self, source, y, sample_weight):
+        """Check a row source given to ``fit`` and take its feature names."""
+        if y is not None or sample_weight is not None:
+            raise ValueError("with a row source, y and sample_weight come from the source")
+        if self.formula is not None and not getattr(self, "_dask_formula_applied", False):
+            raise ValueError("a row source names its columns itself; set formula=None")
+        self._dask_formula_applied = False
+        if source.fit_intercept != self.fit_intercept:
+            raise ValueError(
+                f"the source was built with fit_intercept={source.fit_intercept} but the "
+                f"estimator has fit_intercept={self.fit_intercept}"
+            )
+        if getattr(source, "y_column", "") is None:
+            raise ValueError("the row source has no response column")
+        self.n_features_in_ = source.n_features
+        self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)
+        return source
+
+    def _design(self, X) -> np.ndarray:
+        """The numeric design (n, n_features) of new data."""
+        return self._validate_Xy(X, None, None, reset=False, require_y=False)[0]
+
+    def _design_and_response(self, X, y, sample_weight=None):
+        """The numeric design (n, n_features), response and weights of new data."""
+        return self._validate_Xy(X, y, sample_weight, reset=False)
+
+    def _eval_rows(self, X, y, sample_weight, offset, trials, require_y: bool = True,
+                   concomitant=None, groups=None) -> Rows:
+        """Validated rows of new data, with the offset and concomitant variables the
+        model needs."""
+        check_is_fitted(self)
+        rows = self._rows(X, y, sample_weight, offset, trials, self.family_,
+                          require_y=require_y, concomitant=concomitant, groups=groups)
+        if rows.offset is None and getattr(self, "_fit_offset", False) and self.formula is None:
+            raise ValueError("the model was fitted with an offset: pass offset= for these "
+                             "rows (zeros if it does not apply)")
+        return rows
+
+    def _eval_source(self, rows: Rows) -> ArrayData:
+        return ArrayData(rows.X, rows.y, rows.w, fit_intercept=self.fit_intercept,
+                         standardize=False, offset=rows.offset, trials=rows.trials, Z=rows.Z,
+                         groups=rows.groups)

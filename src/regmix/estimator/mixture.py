@@ -1,0 +1,1074 @@
+"""The scikit-learn estimator: validates, delegates to the EM layers, stores results."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from regmix.compiled.helpers import available
+from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
+from regmix.core.linalg import collinear_columns
+from regmix.core.params import MixtureParams
+from regmix.engine.passes import check_source_response, row_posteriors
+from regmix.engine.runner import MembershipArray, PassRunner
+from regmix.engine.threads import DEFAULT_CHUNK_SIZE, resolve_n_jobs, single_threaded_blas
+from regmix.estimator import model_file
+from regmix.estimator.inference_methods import InferenceMixin
+from regmix.estimator.inputs import (
+    InputsMixin,
+    is_dask_collection,
+    is_row_source,
+    response_units,
+    uncentred,
+)
+from regmix.families.constraints import CoefficientConstraints
+from regmix.families.gaussian import Gaussian
+from regmix.families.registry import get_family
+from regmix.fitting.em import EMRun, fit_restarts
+from regmix.fitting.initialization import STRATEGIES, Initializer
+from regmix.fitting.newton import em_map_jacobian
+from regmix.mixing.constant import ConstantWeights
+from regmix.mixing.gating import MultinomialLogitGating
+from regmix.sources.arrays import ArrayData
+from regmix.sources.dask import DaskData
+from regmix.sources.validation import check_features, check_response
+
+# Below this many rows a numpy pass costs a few milliseconds: not worth loading the
+# compiled kernel.
+_COMPILED_MIN_ROWS = 100_000
+
+
+# Convergence tolerance of the starts screened on a subsample (their winner is refined
+# on all rows at ``tol``).
+_SCREEN_TOL = 1e-9
+
+
+# Subsample for the EM rate matrix when there is no screening subsample (its size when
+# init_sample_size is None, and the seed of its row draw).
+_RATE_SAMPLE_SIZE = 20_000
+
+
+_RATE_SAMPLE_SEED = 20_080_512
+
+
+_RATE_MIN_ROWS = 10_000
+
+
+def _information_criteria(loglik: float, n_params: int, n_obs: float,
+                          max_log_posterior: float) -> tuple[float, float, float]:
+    """AIC, BIC and ICL (smaller is better, as in R).
+
+    ``max_log_posterior`` is ``sum_i w_i log max_k r_ik``; ICL is BIC plus twice its
+    negation (Biernacki, Celeux and Govaert, 2000).
+    """
+    aic = -2.0 * loglik + 2.0 * n_params
+    bic = -2.0 * loglik + n_params * np.log(n_obs)
+    return aic, bic, bic - 2.0 * max_log_posterior
+
+
+class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimator):
+    """Finite mixture of linear regressions fitted by exact maximum-likelihood EM.
+
+    Each row comes from one of K components; component k has coefficients ``beta_k``,
+    noise standard deviation ``sigma_k`` and mixing weight ``pi_k``::
+
+        y_i ~ sum_k pi_k N(x_i' beta_k, sigma_k^2)
+
+    The E-step works in log space; the M-step is weighted least squares in closed form
+    from per-component statistics gathered in one chunked pass over the rows.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Number of components K.
+    family : str or family object, default="gaussian"
+        The component distribution: ``"gaussian"``, ``"poisson"``, ``"binomial"``,
+        ``"gamma"``, ``"negative_binomial"`` or ``"student_t"``, or an object such as
+        ``regmix.NegativeBinomial(size=2.0)`` or ``regmix.StudentT(df=4.0)`` (known
+        dispersion). GLM components take one IRLS step per EM iteration; Student-t
+        components are the robust mixture of regressions.
+    link : str, optional
+        The link function where the family offers a choice (``"log"``/``"identity"``
+        for the Poisson, ``"logit"``/``"probit"``/``"cloglog"`` for the binomial,
+        ``"log"``/``"inverse"``/``"identity"`` for the Gamma); by default log, logit,
+        log and log.
+    formula : str, optional
+        A model formula (formulaic syntax), e.g. ``"y ~ x + I(x**2) + C(group)"``.
+        Then ``fit(data)`` takes a data frame and the response from the left-hand side
+        (or ``fit(data, y)`` with a one-sided formula ``"~ x"``), and every method that
+        takes ``X`` takes a data frame and rebuilds the design with the training-time
+        state (categorical levels, stateful transforms). The formula's intercept must
+        agree with ``fit_intercept``: write ``"y ~ x"`` with ``fit_intercept=True`` and
+        ``"y ~ x - 1"`` with ``fit_intercept=False``.
+    fit_intercept : bool, default=True
+        Whether each component has its own intercept.
+    n_init : int, default=2
+        Number of starts; the one with the highest log-likelihood is kept.
+    init : {"short_em", "subsets", "random"}, array-like or dict, default="short_em"
+        How each start begins. ``"short_em"`` runs several short EM bursts from random
+        subset fits and random memberships and continues the best (flexmix's
+        ``initFlexmix`` idea); ``"subsets"`` fits each component to its own small random
+        subset of rows; ``"random"`` draws random soft memberships. An array of shape
+        (n_samples, K) gives starting responsibilities (rows are normalised); a dict with
+        keys ``weights``, ``coef``, ``intercept`` (when ``fit_intercept``) and ``sigma``
+        gives starting parameters. A given start is used once, whatever ``n_init``.
+    max_iter : int, default=1000
+        Maximum EM iterations per start, after its initialisation. ``0`` initialises
+        only.
+    tol : float, default=1e-12
+        Convergence threshold on the change of the mean log-likelihood per unit of
+        sample weight across one EM step. The default is tight on purpose: with the
+        acceleration it costs a few more passes, and the fit reaches the maximum to
+        about ten significant digits of the log-likelihood (scikit-learn's mixtures
+        default to 1e-3).
+    accelerate : bool, default=True
+        Whether to accelerate EM with SQUAREM extrapolation (Varadhan and Roland,
+        2008): after every two EM steps the fit jumps along the direction they took, and
+        keeps the jump only if the log-likelihood does not drop below the second step.
+        It reaches the same optimum in far fewer passes when components overlap; the
+        log-likelihood still never decreases. On large data (from about 250,000 rows
+        for a few coefficients) with Gaussian components and constant weights, the last
+        iterations are then Newton steps on the EM map, ``v + (I - J)^{-1} (M(v) - v)``,
+        with EM's rate matrix ``J`` estimated on a 20,000-row subsample: one pass of
+        all rows per step as in EM, but several digits gained per step rather than a
+        fraction of one (Louis, 1982). ``False`` gives plain EM iterates.
+    min_weight : float, default=0.05
+        A start in which some component's weight falls below this value is abandoned
+        (the likelihood of such a component is unbounded as it collapses onto a few
+        rows). flexmix removes such components at its default ``minprior=0.05``;
+        regmix keeps K fixed and lets the other starts win. If every start is
+        abandoned, :class:`~regmix.DegenerateFitError` is raised.
+    var_floor : float, default=1e-8
+        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``.
+    common_coef : list of str, optional
+        Coefficients shared by all components (``"intercept"`` or feature names;
+        flexmix's ``fixed = ~ x``).
+    fixed_coef : dict, optional
+        Known coefficients, ``{name: value}`` (the same for all components) or
+        ``{name: [v_1, ..., v_K]}``; they are not estimated.
+    equal_variance : bool, default=False
+        One ``sigma`` for all components (Gaussian and Student-t families).
+    init_sample_size : int or None, default=20000
+        With more than twice this many rows, every start (and its initialisation) is run
+        to convergence on a random subsample of about this many rows, and only the best
+        is refined on all rows. Starts cost little that way on large data, and the
+        winner of a subsample of 20000 rows is the winner on all rows but in contrived
+        cases. None runs every start on all rows.
+    chunk_size : int, default=8192
+        Rows a worker thread takes at a time in the data pass (rounded to whole
+        reduction blocks of 8192 rows; for a streamed source, rows read at a time).
+        Every pass sums fixed row blocks and adds the block sums in row order, so the
+        results are bit-identical for any chunk size (and any ``n_jobs``).
+    n_jobs : int or None, default=None
+        Threads for the data pass; None or -1 uses every core. Results do not depend
+        on it.
+    engine : {"auto", "numpy", "numba"}, default="auto"
+        How the data pass runs on rows held in memory. ``"numba"`` is a fused compiled
+        kernel (one read of each row computes the responsibilities and every statistic,
+        on all threads; needs the ``fast`` extra); ``"numpy"`` is the chunked numpy pass.
+        Both give the same sums to round-off. ``"auto"`` uses numba when it is installed
+        and the data have at least 100,000 rows.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the starts.
+    warm_start : bool, default=False
+        If True, ``fit`` continues from the previous solution with a single start.
+    verbose : int, default=0
+        1 reports each start, 2 also each iteration.
+    progress : bool, default=False
+        Show a tqdm progress bar over the starts (with the current iteration and the best
+        log-likelihood) for fits that take more than half a second, when standard error
+        is a terminal.
+    compute_se : bool, default=True
+        Whether ``fit`` computes the covariance of the estimates from the observed
+        information (one more pass over the rows), for :meth:`coef_table` and
+        :meth:`summary`. Set False to save that pass when only the estimates matter.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_components, n_features)
+        Coefficients per component (without the intercept).
+    intercept_ : ndarray of shape (n_components,)
+        Intercepts (zeros when ``fit_intercept=False``).
+    sigma_ : ndarray of shape (n_components,)
+        Noise standard deviations (Gaussian), scales (Student-t).
+    df_, shape_, size_ : ndarray of shape (n_components,)
+        The family's other parameters where it has them: Student-t degrees of freedom,
+        Gamma shape (``Var = mu^2 / shape``), negative-binomial size (``Var = mu +
+        mu^2 / size``).
+    family_ : family object
+        The family the model was fitted with.
+    gating_coef_ : ndarray of shape (n_components, 1 + q) or None
+        With concomitant variables: the multinomial-logit gating coefficients (intercept
+        first, the first component's row zero); None otherwise.
+    n_groups_ : int or None
+        Groups in the training data of a grouped fit (the information criteria count
+        them as the observations).
+    weights_ : ndarray of shape (n_components,)
+        Mixing proportions (with concomitant variables: the components' shares of the
+        posterior probabilities); components are ordered by decreasing weight.
+    log_likelihood_ : float
+        Observed-data log-likelihood of the training data at the fitted parameters.
+    log_likelihood_history_ : ndarray
+        Log-likelihood of every accepted iterate of the best start, from its first
+        parameters on (with ``init="short_em"`` the winning short burst is included).
+        It never decreases.
+    converged_ : bool
+        Whether the best start converged.
+    n_iter_ : int
+        EM steps (M-steps) of the best start, its initial burst included.
+    aic_, bic_, icl_ : float
+        The information criteria on the training data (see :meth:`aic`, :meth:`bic`,
+        :meth:`icl`); ``n`` is the sum of the sample weights.
+    component_sizes_ : ndarray of shape (n_components,)
+        Summed posterior probabilities (weighted) of each component on the training data.
+    component_counts_ : ndarray of shape (n_components,)
+        Rows (weighted) whose most probable component is k.
+    n_samples_fit_ : int
+        Rows seen in fit.
+    sum_weights_ : float
+        Sum of the sample weights in fit (``n_samples_fit_`` without weights).
+    information_ : ndarray or None
+        Observed information (minus the analytic Hessian of the observed-data
+        log-likelihood) at the fitted parameters, in the free unconstrained parameters:
+        per component the coefficients and the logarithms of the family's estimated
+        parameters (``(beta_1, log sigma_1, ..., beta_K, log sigma_K)`` for Gaussian
+        components), then ``eta_2, ..., eta_K`` with ``pi = softmax(0, eta)`` (or the
+        gating coefficients of components 2..K); under constraints the shared and
+        known parameters are counted once or not at all. :meth:`covariance_matrix` maps
+        its inverse to the natural parameters. None when ``compute_se=False``.
+    n_passes_ : int
+        Passes over the data made by the whole fit (every start, initialisation and
+        rejected extrapolations included): the fit's cost in units of one read of X.
+    n_parameters_ : int
+        Free parameters: ``K * p + K + (K - 1)`` for Gaussian components with ``p``
+        coefficients each (intercept included); in general the estimated coefficients,
+        family parameters and mixing (or gating) parameters.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X was a data frame with string column names.
+
+    Notes
+    -----
+    Components are reported in a deterministic order: by decreasing mixing weight,
+    ties broken by intercept and then by coefficients. Information criteria follow R's
+    convention: smaller is better.
+
+    Examples
+    --------
+    >>> from regmix import RegressionMixture
+    >>> from regmix.datasets import make_regression_mixture
+    >>> X, y, labels, truth = make_regression_mixture(
+    ...     n_samples=400, coef=[[1.0], [-1.0]], intercept=[0.0, 0.0],
+    ...     sigma=[0.3, 0.3], random_state=0)
+    >>> model = RegressionMixture(n_components=2, random_state=0).fit(X, y)
+    >>> np.round(np.sort(model.coef_[:, 0]), 1)
+    array([-1.,  1.])
+    """
+
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        family="gaussian",
+        link: str | None = None,
+        formula: str | None = None,
+        fit_intercept: bool = True,
+        n_init: int = 2,
+        init="short_em",
+        max_iter: int = 1000,
+        tol: float = 1e-12,
+        accelerate: bool = True,
+        min_weight: float = 0.05,
+        var_floor: float = 1e-8,
+        init_sample_size: int | None = 20000,
+        common_coef=None,
+        fixed_coef=None,
+        equal_variance: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        n_jobs: int | None = None,
+        engine: str = "auto",
+        random_state=None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        progress: bool = False,
+        compute_se: bool = True,
+    ) -> None:
+        self.n_components = n_components
+        self.family = family
+        self.link = link
+        self.formula = formula
+        self.fit_intercept = fit_intercept
+        self.n_init = n_init
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.accelerate = accelerate
+        self.min_weight = min_weight
+        self.var_floor = var_floor
+        self.init_sample_size = init_sample_size
+        self.common_coef = common_coef
+        self.fixed_coef = fixed_coef
+        self.equal_variance = equal_variance
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+        self.engine = engine
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.progress = progress
+        self.compute_se = compute_se
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        def integer(name, low):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {v!r}")
+
+        def real(name, low, high, low_open=False):
+            v = getattr(self, name)
+            ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+            ok = ok and (v > low if low_open else v >= low) and v <= high
+            if not ok:
+                bound = f"{'>' if low_open else '>='} {low} and <= {high}"
+                raise ValueError(f"{name} must be a real number {bound}; got {v!r}")
+
+        integer("n_components", 1)
+        integer("n_init", 1)
+        integer("max_iter", 0)
+        integer("chunk_size", 1)
+        integer("verbose", 0)
+        if self.init_sample_size is not None:
+            integer("init_sample_size", 100)
+        real("tol", 0.0, np.inf)
+        real("min_weight", 0.0, 1.0)
+        real("var_floor", 0.0, np.inf, low_open=True)
+        if self.min_weight * self.n_components > 1:
+            raise ValueError(
+                f"min_weight={self.min_weight} is impossible with n_components="
+                f"{self.n_components}: the weights would sum to more than one"
+            )
+        if self.n_jobs is not None and (
+            isinstance(self.n_jobs, bool)
+            or not isinstance(self.n_jobs, numbers.Integral)
+            or (self.n_jobs < 1 and self.n_jobs != -1)
+        ):
+            raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {self.n_jobs!r}")
+        if self.engine not in ("auto", "numpy", "numba"):
+            raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
+        get_family(self.family, link=self.link, var_floor=self.var_floor)
+        if isinstance(self.init, str) and self.init not in STRATEGIES:
+            raise ValueError(
+                f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}"
+            )
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None):
+        """Fit the mixture by EM from ``n_init`` starts and keep the best.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Features (numeric), or the data frame when the model has a formula, or a
+            streaming row source such as :class:`regmix.parquet.ParquetData` (which
+            then supplies the response and weights itself).
+        y : array-like of shape (n_samples,) or (n_samples, 2), optional
+            Response; required unless the formula has a left-hand side. For the
+            binomial family: 0/1 values, successes (with ``trials``), or two columns
+            ``[successes, failures]`` (R's ``cbind(s, f)``; in a formula
+            ``"s + f ~ x"``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights; an integer weight counts a row that many times.
+        offset : array-like of shape (n_samples,), optional
+            A known term added to every component's linear predictor with coefficient
+            one, such as ``np.log(exposure)`` for Poisson rates (flexmix's
+            ``offset``); a formula may also contain ``offset(expr)`` terms, which are
+            added to it.
+        trials : array-like of shape (n_samples,), optional
+            Binomial trials per row, when ``y`` counts successes.
+        concomitant : array-like or DataFrame of shape (n_samples, q), optional
+            Concomitant variables ``z``: the mixing weights become ``pi_k(z) =
+            softmax_k(z' gamma)`` (a mixture of experts; flexmix's ``concomitant``). With
+            a formula write them right of a ``|``: ``"y ~ x | z1 + z2"``.
+        groups : array-like of shape (n_samples,) or str, optional
+            Group labels: all rows of a group share one component membership
+            (flexmix's ``y ~ x | g``). With a data frame, the name of a column.
+
+        Returns
+        -------
+        self : RegressionMixture
+        """
+        with single_threaded_blas():
+            return self._fit(X, y, sample_weight, offset, trials, concomitant, groups)
+
+    def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None, concomitant=None,
+             groups=None):
+        """The body of :meth:`fit`, run with BLAS pinned to one thread."""
+        self._check_params()
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm:
+            self._check_warm_start()
+        if is_dask_collection(X):
+
+            if self.formula is not None:
+                X, y, concomitant = self._dask_formula(X, y, concomitant, offset, trials)
+            X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept,
+                         concomitant=concomitant, groups=groups)
+            y = sample_weight = concomitant = groups = None
+        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        rows = None
+        if is_row_source(X):
+            if any(a is not None for a in (offset, trials, concomitant, groups)):
+                raise ValueError("offset, trials, concomitant and groups cannot be given with "
+                                 "a row source; a source names its concomitant columns "
+                                 "itself (concomitant=)")
+            source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
+            source = response_units(source, family)
+            if self._intercept_constrained():
+                source = uncentred(source)
+            if not family.location_scale:
+                check_source_response(source, family, chunk_size=int(self.chunk_size))
+            n_pos = source.n_rows
+            self._gating_names = list(getattr(source, "z_columns", [])) or None
+            self._grouped = getattr(source, "n_groups", None) is not None
+        else:
+            rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
+                              concomitant=concomitant, groups=groups, fitting=True)
+            X, y, w = rows.X, rows.y, rows.w
+            n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
+            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
+                               trials=rows.trials, scale_response=family.location_scale,
+                               Z=rows.Z, groups=rows.groups,
+                               centre_x=not self._intercept_constrained(),
+                               compiled=self._kernel_expected(family, rows))
+        self._fit_offset = rows is not None and rows.offset is not None
+        self._fit_trials = rows is not None and rows.trials is not None
+        K = self.n_components
+        p = source.n_design
+        family = self._constrained(family, source.standardization, p)
+        mixing = self._mixing()
+        n_params = family.n_parameters(K, p) + mixing.n_parameters(
+            K, getattr(source, "n_gating", 1))
+        if n_pos < n_params:
+            raise ValueError(
+                f"got n_samples={n_pos} rows with positive weight, fewer than the {n_params} "
+                f"free parameters of a {K}-component mixture with {p} coefficients per "
+                "component; use fewer components or features, or more rows"
+            )
+
+        st = source.standardization
+        self._x_mean, self._x_std = source.feature_moments()
+        if y is not None and family.location_scale:
+            self._check_response_varies(y, w)
+        settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
+        runner = PassRunner(source, family, mixing, engine=self._engine(source.n_rows),
+                            **settings)
+        em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
+                           accelerate=self.accelerate, verbose=self.verbose,
+                           progress=bool(self.progress))
+        rng = check_random_state(self.random_state)
+        screen = (
+            isinstance(self.init, str)
+            and not warm
+            and self.init_sample_size is not None
+            and source.n_rows > 2 * self.init_sample_size
+        )
+        sub_runner = None
+        if screen:
+            # Run every start on a subsample; only the winner is refined on all rows.
+            sub = source.subsample(int(self.init_sample_size), int(rng.randint(2**31 - 1)))
+            # the compiled kernel, once loaded for the full rows, is fast on these too; a
+            # start only has to be good enough to win, the winner is refined on all rows
+            sub_runner = PassRunner(sub, family, mixing, engine=runner.engine, **settings)
+            initializer = Initializer(sub_runner, n_components=K, min_weight=self.min_weight)
+            screen_settings = dict(em_settings, tol=max(self.tol, _SCREEN_TOL))
+            winner, _ = fit_restarts(sub_runner, self._starts(initializer, family, st, rng),
+                                     label="subsample start", **screen_settings)
+            if winner is None:
+                self._raise_degenerate(self.n_init)
+            starts = [lambda: winner.params]
+        else:
+            initializer = Initializer(runner, n_components=K, min_weight=self.min_weight)
+            starts = self._starts(initializer, family, st, rng)
+        rate = self._newton_rate(source, runner, sub_runner, settings)
+        # a start converged on the subsample is near the maximum: Newton steps at once
+        best, runs = fit_restarts(runner, starts, rate=rate,
+                                  rate_from=np.inf if screen else 1e-2, **em_settings)
+        if best is None:
+            self._raise_degenerate(len(runs))
+        if best.rank_deficient:
+            self._warn_rank_deficiency(runner, source.n_features)
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                f"The best of {len(runs)} start(s) did not converge in max_iter="
+                f"{self.max_iter} iterations (last change in mean log-likelihood "
+                f"{abs(best.history[-1] - best.history[-2]) / source.total_weight:.3g} > "
+                f"tol={self.tol}); increase max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        order = self._store(best, family, st, source.total_weight, n_params)
+        self.n_samples_fit_ = source.n_rows
+        self.sum_weights_ = source.total_weight
+        self.n_groups_ = getattr(source, "n_groups", None)
+        classes = runner.classification(best.params)
+        n_obs = source.total_weight if self.n_groups_ is None else self.n_groups_
+        self.aic_, self.bic_, self.icl_ = _information_criteria(
+            self.log_likelihood_, n_params, n_obs, classes.loglik)
+        self.component_sizes_ = classes.resp_sum[order]
+        counts = classes.stats[0][order]
+        unweighted = w is None and getattr(source, "weight_column", None) is None
+        self.component_counts_ = counts.round().astype(np.int64) if unweighted else counts
+        self.n_passes_ = runner.n_passes
+        self.information_ = (self._information(source, rows) if self.compute_se else None)
+        return self
+
+    def _newton_rate(self, source, runner, sub_runner, settings):
+        """The EM rate-matrix estimate for Newton steps on all rows (see
+        :func:`regmix.fitting.em.run_em`), or None where it does not pay.
+
+        ``J`` is estimated on a subsample (the screening subsample when there is one,
+        else about ``min(init_sample_size, n / 8)`` rows): one pass of the subsample per
+        free coordinate, plus one. That is used only for exact M-steps without
+        constraints or gating, with acceleration on, when the subsample has at least
+        10,000 rows and 25 per coordinate (smaller ones estimate ``J`` too roughly to
+        gain) and one estimate costs at most two passes of all rows (a Newton phase
+        typically saves ten or more).
+        """
+        family, mixing = runner.family, runner.mixing
+        n = source.n_rows
+        size = sub_runner.source.n_rows if sub_runner is not None else min(
+            int(self.init_sample_size or _RATE_SAMPLE_SIZE), n // 8)
+        exact = getattr(family, "exact_m_step", True) and getattr(mixing, "exact", True)
+        if not self.accelerate or not exact or self._has_constraints():
+            return None
+        K, p = self.n_components, source.n_design
+        dims = family.to_vector(family.zero_params(K, p)).size + K
+        if size < max(_RATE_MIN_ROWS, 25 * dims) or (dims + 1) * size > 2 * n:
+            return None
+        runners = [sub_runner]
+
+        def rate(params):
+            if runners[0] is None:  # drawn only when a run gets close enough to use it
+                sub = source.subsample(size, _RATE_SAMPLE_SEED)
+                runners[0] = PassRunner(sub, family, mixing, engine=runner.engine, **settings)
+            return em_map_jacobian(family, mixing, runners[0].evaluate, params)
+
+        return rate
+
+    # ------------------------------------------------------------------ constraints
+    def _has_constraints(self) -> bool:
+        return bool(self.common_coef) or bool(self.fixed_coef) or bool(self.equal_variance)
+
+    def _intercept_constrained(self) -> bool:
+        names = set(self.common_coef or ()) | set(dict(self.fixed_coef or {}))
+        return "intercept" in names
+
+    def _constrained(self, family, st, p: int):
+        """A copy of ``family`` carrying the estimator's constraints (or ``family``)."""
+        if not self._has_constraints():
+            return family
+        import copy
+
+        K = self.n_components
+        names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
+            p - int(self.fit_intercept))
+
+        def column(name, what):
+            if name not in names:
+                raise ValueError(f"{what}: {name!r} is not a coefficient; the coefficients "
+                                 f"are {names}")
+            return names.index(name)
+
+        common = np.zeros(p, dtype=bool)
+        for name in self.common_coef or ():
+            common[column(name, "common_coef")] = True
+        fixed = np.zeros(p, dtype=bool)
+        user_values = np.zeros((K, p))
+        if self.fixed_coef is not None and not isinstance(self.fixed_coef, Mapping):
+            raise ValueError("fixed_coef must be a dict {coefficient name: value or K values}")
+        for name, value in dict(self.fixed_coef or {}).items():
+            j = column(name, "fixed_coef")
+            v = np.asarray(value, dtype=np.float64).reshape(-1)
+            if v.size not in (1, K) or not np.all(np.isfinite(v)):
+                raise ValueError(f"fixed_coef[{name!r}] must be a finite number or {K} numbers")
+            fixed[j] = True
+            user_values[:, j] = v
+        both = common & fixed
+        if both.any():
+            raise ValueError(f"{names[int(np.argmax(both))]!r} is both common and fixed")
+        if self.equal_variance and "sigma" not in family.extra_names:
+            raise ValueError(f"equal_variance=True needs a family with a scale (gaussian, "
+                             f"student_t); got {family.name!r}")
+        # internal values of fixed columns: the user-unit map is column-wise for them
+        internal = st.to_internal(user_values)
+        family = copy.copy(family)
+        family.constraints = CoefficientConstraints(common, fixed, internal,
+                                                    bool(self.equal_variance))
+        return family
+
+    def _kernel_expected(self, family, rows) -> bool:
+        """Whether the fit's passes will run on the compiled kernel (see
+        :func:`regmix.engine.kernel.compiled_pass_applies`), so that the set-up may use numba
+        too without loading it for nothing."""
+
+        plain = all(a is None for a in (rows.offset, rows.Z, rows.groups))
+        return (type(family) is Gaussian and plain and not self._has_constraints()
+                and self._engine(rows.X.shape[0]) == "numba")
+
+    def _engine(self, n_rows: int) -> str:
+        """The data-pass engine for ``n_rows`` rows: "numba" or "numpy"."""
+        if self.engine == "numpy":
+            return "numpy"
+        if self.engine == "auto" and n_rows < _COMPILED_MIN_ROWS:
+            return "numpy"
+
+        if not available():
+            if self.engine == "numba":
+                raise ImportError("engine='numba' needs numba: pip install 'regmix[fast]'")
+            return "numpy"
+        return "numba"
+
+    def _check_warm_start(self) -> None:
+        fitted_k = self.weights_.shape[0]
+        if fitted_k != self.n_components:
+            raise ValueError(
+                f"warm_start=True but n_components changed from {fitted_k} to "
+                f"{self.n_components}; set warm_start=False to fit from scratch"
+            )
+        if self._fitted_intercept != self.fit_intercept:
+            raise ValueError(
+                f"warm_start=True but fit_intercept changed to {self.fit_intercept}; "
+                "set warm_start=False to fit from scratch"
+            )
+        if getattr(self, "_fitted_formula", None) != self.formula:
+            raise ValueError(
+                "warm_start=True but the formula changed; set warm_start=False to fit "
+                "from scratch"
+            )
+        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        if (family.name, family.link_name) != (self.family_.name, self.family_.link_name):
+            raise ValueError(
+                f"warm_start=True but the family changed from {self.family_!r} to "
+                f"{family!r}; set warm_start=False to fit from scratch"
+            )
+
+    def _raise_degenerate(self, n_starts: int):
+        raise DegenerateFitError(
+            f"every one of the {n_starts} start(s) produced a component with weight "
+            f"below min_weight={self.min_weight}: the data do not support "
+            f"{self.n_components} components; lower n_components or min_weight"
+        )
+
+    def _starts(self, initializer: Initializer, family, st, rng):
+        """A list of zero-argument callables, each producing one start."""
+        if self.warm_start and hasattr(self, "coef_"):
+            params = self._user_params()
+            gating = None if params.gating is None else st.gating_to_internal(params.gating)
+            component = family.to_internal(params.component, st)
+            if getattr(family, "constraints", None) is not None:
+                component = family.constraints.project(family, component)
+            internal = MixtureParams(params.weights, component, gating)
+            return [lambda: internal]
+        init = self.init
+        if isinstance(init, str):
+            seeds = [int(rng.randint(2**31 - 1)) * (2**31) + int(rng.randint(2**31 - 1))
+                     for _ in range(self.n_init)]
+            return [lambda s=s: initializer(init, s) for s in seeds]
+        if isinstance(init, Mapping):
+            params = self._params_from_dict(init, family)
+            start = initializer.runner.start_params(self.n_components)
+            gating = None if start.gating is None else np.zeros_like(start.gating)
+            if gating is not None:  # equal weights would ignore the given ones
+                gating[:, 0] = np.log(params.weights) - np.log(params.weights[0])
+            component = family.to_internal(params.component, st)
+            if getattr(family, "constraints", None) is not None:
+                component = family.constraints.project(family, component)
+            internal = MixtureParams(params.weights, component, gating)
+            return [lambda: internal]
+        resp = MembershipArray(self._check_init_resp(init, initializer.n_rows))
+        return [lambda: initializer.from_memberships(resp)]
+
+    def _check_init_resp(self, init, n_rows: int) -> np.ndarray:
+        """The starting memberships as a float64 array (rows are normalised where they
+        are used); never a copy of a float64 array."""
+        K = self.n_components
+        R = np.asarray(init, dtype=np.float64)
+        if R.shape != (n_rows, K):
+            raise ValueError(
+                f"init responsibilities must have shape ({n_rows}, {K}); got {R.shape}"
+            )
+        s = R.sum(axis=1)  # NaN and infinity propagate to the sums
+        if not np.all(np.isfinite(s)) or R.min() < 0:
+            raise ValueError("init responsibilities must be finite and non-negative")
+        if np.any(s <= 0):
+            raise ValueError(f"init responsibilities sum to zero in row {int(np.argmin(s))}")
+        return R
+
+    def _params_from_dict(self, init: Mapping, family) -> MixtureParams:
+        K = self.n_components
+        extras = list(family.extra_names)
+        required = {"weights", "coef", *extras} | ({"intercept"} if self.fit_intercept
+                                                   else set())
+        missing = required - set(init)
+        if missing:
+            raise ValueError(f"init dict is missing {sorted(missing)}")
+        weights = np.asarray(init["weights"], dtype=np.float64).reshape(-1)
+        coef = np.asarray(init["coef"], dtype=np.float64)
+        if coef.size == K * self.n_features_in_:
+            coef = coef.reshape(K, self.n_features_in_)
+        extra = np.column_stack([np.broadcast_to(np.asarray(init[e], dtype=np.float64)
+                                                 .reshape(-1), (K,)) for e in extras]
+                                ) if extras else np.zeros((K, 0))
+        if weights.shape != (K,) or coef.shape != (K, self.n_features_in_):
+            raise ValueError(
+                f"init dict needs weights ({K},), coef ({K}, {self.n_features_in_})"
+                + "".join(f", {e} ({K},)" for e in extras)
+                + f"; got {weights.shape}, {coef.shape}"
+            )
+        if np.any(weights < 0) or not np.isclose(weights.sum(), 1):
+            raise ValueError("init weights must be non-negative and sum to one")
+        if not np.all(extra > 0):
+            raise ValueError(f"init {', '.join(extras)} must be positive")
+        full = coef
+        if self.fit_intercept:
+            icpt = np.asarray(init["intercept"], dtype=np.float64).reshape(K)
+            full = np.column_stack([icpt, coef])
+        if not np.all(np.isfinite(full)):
+            raise ValueError("init coefficients must be finite")
+        return MixtureParams(weights, family.make_params(full, extra))
+
+    def _warn_rank_deficiency(self, runner, n_features: int) -> None:
+        whole = runner.given(lambda ch: np.ones((1, ch.y.shape[0])), 1)
+        names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
+        bad = collinear_columns(whole.stats[0][0])
+        if bad:
+            which = ", ".join(names[j] for j in bad)
+            msg = (
+                f"The design is rank deficient: {which} "
+                f"{'is a linear combination' if len(bad) == 1 else 'are linear combinations'}"
+                " of the other columns (or constant); minimum-norm coefficients were used"
+            )
+        else:
+            msg = (
+                "A component's weighted design was rank deficient during EM (too few rows "
+                "with weight in it); minimum-norm coefficients were used for that step"
+            )
+        warnings.warn(msg, RankDeficiencyWarning, stacklevel=3)
+
+    def _feature_labels(self, n_features: int) -> list[str]:
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(s) for s in names]
+        return [f"x{j}" for j in range(n_features)]
+
+    def coef_names(self) -> list[str]:
+        """Names of the columns of ``coef_``: feature names, or ``x0, x1, ...``."""
+        check_is_fitted(self)
+        return self._feature_labels(self.coef_.shape[1])
+
+    def _store(self, run: EMRun, family, st, total_weight: float, n_params: int) -> np.ndarray:
+        """Store the run's parameters in user units; return the component order used."""
+        params = run.params
+        user = family.to_user(params.component, st)
+        full = user.coef
+        icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
+        coef = full[:, 1:] if self.fit_intercept else full
+        order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
+        shift = total_weight * np.log(st.y_scale)
+        self.family_ = family
+        self.coef_ = coef[order].copy()
+        self.intercept_ = icpt[order].copy()
+        self._extra = np.asarray(user.extra)[order].copy()
+        self._set_extra_attributes()
+        self.weights_ = params.weights[order].copy()
+        if params.gating is not None:
+            gamma = st.gating_to_user(params.gating)[order]
+            self.gating_coef_ = gamma - gamma[0]
+        else:
+            self.gating_coef_ = None
+        self.log_likelihood_ = float(run.loglik - shift)
+        self.log_likelihood_history_ = np.asarray(run.history) - shift
+        self.converged_ = bool(run.converged)
+        self.n_iter_ = int(run.n_iter)
+        self.n_parameters_ = int(n_params)
+        self._fitted_intercept = bool(self.fit_intercept)
+        self._fitted_formula = self.formula
+        return order
+
+    def _set_extra_attributes(self) -> None:
+        """``sigma_``, ``df_``, ``shape_`` or ``size_`` from the stored extras."""
+        for j, name in enumerate(self.family_.extra_names):
+            setattr(self, f"{name}_", self._extra[:, j].copy())
+
+    # ------------------------------------------------------------------ evaluation
+    def _user_params(self) -> MixtureParams:
+        full = np.column_stack([self.intercept_, self.coef_]) if self.fit_intercept else self.coef_
+        return MixtureParams(self.weights_, self.family_.make_params(full, self._extra),
+                             getattr(self, "gating_coef_", None))
+
+    def _mixing(self):
+        """The mixing model of the fit."""
+        if getattr(self, "_gating_names", None) is None:
+            return ConstantWeights()
+        return MultinomialLogitGating()
+
+    def _posteriors(self, X, y, sample_weight=None, offset=None, trials=None,
+                    concomitant=None, groups=None):
+        """``(resp, obs_ll, obs_w, obs_resp)``: the rows' posterior probabilities in the
+        caller's order, and per observation (row, or group) the log-likelihood
+        contribution, the weight and the posterior probabilities."""
+        rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,
+                               groups=groups)
+        source = self._eval_source(rows)
+        resp, obs_ll = row_posteriors(source, self.family_, self._mixing(),
+                                      self._user_params(), chunk_size=int(self.chunk_size))
+        if rows.groups is None:
+            obs_resp = resp
+            obs_w = np.ones(rows.X.shape[0]) if rows.w is None else rows.w
+        else:
+            starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+            obs_resp, obs_w = resp[starts], np.ones(starts.size)
+        if rows.order is not None:
+            unsorted = np.empty_like(resp)
+            unsorted[rows.order] = resp
+            resp = unsorted
+        return resp, obs_ll, obs_w, obs_resp
+
+    def mixing_weights(self, concomitant=None) -> np.ndarray:
+        """The prior probabilities ``pi_k(z)`` of each row, shape (n_samples, K).
+
+        Parameters
+        ----------
+        concomitant : array-like or DataFrame of shape (n_samples, q)
+            The concomitant variables (for a formula model with a gating part, the data
+            frame). For a model without concomitant variables, any array with
+            ``n_samples`` rows: every row gets ``weights_``.
+        """
+        check_is_fitted(self)
+        if getattr(self, "_gating_names", None) is None:
+            n = len(concomitant) if concomitant is not None else 1
+            return np.tile(self.weights_, (n, 1))
+        if self._gating_formula() is not None:
+            Z = check_features(self.concomitant_design_.transform(concomitant),
+                               "concomitant")[0]
+        else:
+            Z = check_features(concomitant, "concomitant")[0]
+            if Z.shape[1] != len(self._gating_names):
+                raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was "
+                                 f"fitted with {len(self._gating_names)}")
+        eta = self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T
+        eta -= eta.max(axis=1, keepdims=True)
+        pi = np.exp(eta)
+        return pi / pi.sum(axis=1, keepdims=True)
+
+    def _row_weights(self, X, concomitant, n: int) -> np.ndarray:
+        """(n, K) prior probabilities of the rows of X (``weights_`` without gating)."""
+        if getattr(self, "_gating_names", None) is None:
+            return np.tile(self.weights_, (n, 1))
+        if self._gating_formula() is not None:
+            if concomitant is not None:
+                raise ValueError("the formula has a gating part; do not pass concomitant")
+            return self.mixing_weights(X)
+        if concomitant is None:
+            raise ValueError("the model has concomitant variables: pass concomitant= for "
+                             "these rows")
+        return self.mixing_weights(concomitant)
+
+    def predict_components(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
+        """Each component's mean, shape (n_samples, n_components).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame
+            Features, or the data frame for a formula model.
+        offset : array-like of shape (n_samples,), optional
+            The offset of these rows (required when the model was fitted with an
+            ``offset`` argument; a formula's ``offset(...)`` terms are computed).
+        kind : {"response", "link"}, default="response"
+            The mean ``mu_k = g^-1(eta_k)`` or the linear predictor ``eta_k = x' beta_k
+            + offset``. They coincide for Gaussian and Student-t components. For the
+            binomial family the mean is the success probability.
+        """
+        if kind not in ("response", "link"):
+            raise ValueError(f"kind must be 'response' or 'link'; got {kind!r}")
+        check_is_fitted(self)
+        Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
+        formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
+        if offset is not None:
+            offset = check_response(offset, Xa.shape[0], name="offset")
+        if formula_offset is not None:
+            offset = formula_offset if offset is None else offset + formula_offset
+        if offset is None and getattr(self, "_fit_offset", False) and self.formula is None:
+            raise ValueError("the model was fitted with an offset: pass offset= for these "
+                             "rows (zeros if it does not apply)")
+        eta = Xa @ self.coef_.T + self.intercept_
+        if offset is not None:
+            eta += offset[:, None]
+        if kind == "link" or not hasattr(self.family_, "link"):
+            return eta
+        return self.family_.link.inverse(eta)
+
+    def predict(self, X, *, offset=None, kind: str = "response", concomitant=None
+                ) -> np.ndarray:
+        """The mixture mean ``sum_k pi_k(z) mu_k(x)``, shape (n_samples,).
+
+        With ``kind="link"`` the weighted mean of the linear predictors,
+        ``sum_k pi_k eta_k(x)``; see :meth:`predict_components`. A model with
+        concomitant variables weights the components by ``pi_k(z)`` of each row
+        (``concomitant=``, or the formula's gating part).
+        """
+        means = self.predict_components(X, offset=offset, kind=kind)
+        pi = self._row_weights(X, concomitant, means.shape[0])
+        return np.einsum("nk,nk->n", means, pi)
+
+    def posterior(self, X, y=None, *, offset=None, trials=None, concomitant=None,
+                  groups=None) -> np.ndarray:
+        """Posterior membership probabilities, shape (n_samples, n_components).
+
+        With ``groups`` the rows of a group share their group's probabilities.
+        """
+        return self._posteriors(X, y, None, offset, trials, concomitant, groups)[0]
+
+    def classify(self, X, y=None, *, offset=None, trials=None, concomitant=None,
+                 groups=None) -> np.ndarray:
+        """The most probable component of each row, shape (n_samples,)."""
+        return np.argmax(self.posterior(X, y, offset=offset, trials=trials,
+                                        concomitant=concomitant, groups=groups), axis=1)
+
+    def log_likelihood(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+                       concomitant=None, groups=None) -> float:
+        """Total (weighted) observed-data log-likelihood of the rows (of the groups, with
+        ``groups``)."""
+        _, obs_ll, obs_w, _ = self._posteriors(X, y, sample_weight, offset, trials,
+                                               concomitant, groups)
+        return float(obs_w @ obs_ll)
+
+    def _criteria(self, X, y, sample_weight, offset=None, trials=None, concomitant=None,
+                  groups=None):
+        """AIC, BIC and ICL of the rows (``n`` is the number of rows or sum of weights,
+        or the number of groups)."""
+        _, obs_ll, w, obs_resp = self._posteriors(X, y, sample_weight, offset, trials,
+                                                  concomitant, groups)
+        with np.errstate(divide="ignore"):
+            max_log_posterior = float(w @ np.log(obs_resp.max(axis=1)))
+        return _information_criteria(float(w @ obs_ll), self.n_parameters_, w.sum(),
+                                     max_log_posterior)
+
+    def aic(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None) -> float:
+        """Akaike's criterion ``-2 log L + 2 d`` (smaller is better)."""
+        return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[0]
+
+    def bic(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None) -> float:
+        """Schwarz's criterion ``-2 log L + d log n`` (smaller is better).
+
+        ``n`` is the number of rows, or the sum of the sample weights.
+        """
+        return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[1]
+
+    def icl(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
+            concomitant=None, groups=None) -> float:
+        """Integrated completed likelihood, ``BIC + 2 * sum_i -log r_{i, c_i}``.
+
+        ``c_i`` is the most probable component of row i (Biernacki, Celeux and Govaert,
+        2000); the penalty grows as the components overlap. Smaller is better.
+        """
+        return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[2]
+
+    def sample(self, n_samples: int | None = None, X=None, random_state=None, *,
+               offset=None, trials=None, concomitant=None):
+        """Simulate responses from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Rows to draw. Required when ``X`` is None; otherwise None or ``len(X)``.
+        X : array-like of shape (n_samples, n_features), optional
+            Features to simulate at. When None, each feature is drawn independently from
+            a normal distribution with the training mean and standard deviation.
+        random_state : int, RandomState instance or None
+            Seed.
+        offset : array-like of shape (n_samples,), optional
+            Offsets of the rows (zero when not given and ``X`` is None).
+        trials : array-like of shape (n_samples,), optional
+            Binomial trials per row (one trial when not given).
+        concomitant : array-like of shape (n_samples, q), optional
+            The concomitant variables of the rows, for a model with gating (components
+            are then drawn with probabilities ``pi_k(z)``).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Responses (for the binomial family: successes).
+        labels : ndarray of shape (n_samples,)
+            The component each row was drawn from.
+        """
+        check_is_fitted(self)
+        rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
+        if X is None:
+            if n_samples is None or int(n_samples) < 1:
+                raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+            n = int(n_samples)
+            Xa = self._x_mean + self._x_std * rng.standard_normal((n, self.n_features_in_))
+            if offset is not None:
+                offset = check_response(offset, n, name="offset")
+            pi = None
+            if getattr(self, "_gating_names", None) is not None:
+                if self._gating_formula() is not None:
+                    raise ValueError("a formula model with a gating part samples at given "
+                                     "rows: pass X (a data frame)")
+                pi = self._row_weights(None, concomitant, n)
+        else:
+            rows = self._eval_rows(X, None, None, offset, None, require_y=False,
+                                   concomitant=concomitant)
+            Xa, offset = np.array(rows.X, dtype=np.float64, copy=True), rows.offset
+            if n_samples is not None and int(n_samples) != Xa.shape[0]:
+                raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
+            n = Xa.shape[0]
+            pi = (None if getattr(self, "_gating_names", None) is None
+                  else self._row_weights(X, concomitant, n))
+        if trials is not None:
+            trials = check_response(trials, n, name="trials")
+        y, labels = self._simulate_response(Xa, rng, offset, trials, pi)
+        return Xa, y, labels
+
+    def _simulate_response(self, design: np.ndarray, rng: np.random.Generator, offset=None,
+                           trials=None, pi=None):
+        """Responses and component labels drawn at the rows of a (n, n_features) design,
+        with per-row prior probabilities ``pi`` (n, K) or the weights."""
+        n = design.shape[0]
+        if pi is None:
+            labels = rng.choice(self.n_components, size=n, p=self.weights_)
+        else:
+            cum = np.cumsum(pi, axis=1)
+            labels = np.minimum((rng.random(n)[:, None] > cum).sum(axis=1),
+                                self.n_components - 1)
+        params = self._user_params().component
+        full = np.column_stack([np.ones(n), design]) if self.fit_intercept else design
+        return self.family_.sample(params, full, labels, rng, offset, trials), labels
+
+    def _repr_html_(self):
+        """A fitted model shows its summary in notebooks; an unfitted one its parameters."""
+        if hasattr(self, "coef_") and getattr(self, "information_", None) is not None:
+            return self.summary().as_html()
+        return super()._repr_html_inner()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` as JSON (see ``docs/model-format.md``).
+
+        :func:`regmix.load` reads it back; predictions are reproduced exactly.
+        """
+        model_file.save(self, path)

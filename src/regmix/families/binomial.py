@@ -1,0 +1,88 @@
+"""Binomial regression components: 0/1 responses, or successes out of given trials."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from regmix.families.glm import _EPS, GLMFamily
+
+
+class Binomial(GLMFamily):
+    """Binomial components: ``y`` successes out of ``m`` trials with probability
+    ``p_k``, ``g(p_k) = x' beta_k + offset``.
+
+    The response is either 0/1 (one trial per row) or successes together with the
+    number of trials per row (``fit(X, y, trials=m)``, or ``y`` with two columns
+    ``[successes, failures]`` as R's ``cbind(s, f)``).
+
+    Parameters
+    ----------
+    link : {"logit", "probit", "cloglog"}, default="logit"
+    """
+
+    name = "binomial"
+    label = "Binomial"
+    allowed_links = ("logit", "probit", "cloglog")
+
+    @staticmethod
+    def _m(trials):
+        return 1.0 if trials is None else trials
+
+    def loglik(self, y, eta, mu, extra, trials):
+        m = self._m(trials)
+        const = special.gammaln(m + 1.0) - special.gammaln(y + 1.0) - special.gammaln(
+            m - y + 1.0)
+        if self.link_name == "logit":
+            return const - y * np.logaddexp(0.0, -eta) - (m - y) * np.logaddexp(0.0, eta)
+        return const + special.xlogy(y, mu) + special.xlog1py(m - y, -mu)
+
+    def mu_derivatives(self, y, mu, extra, trials):
+        m = self._m(trials)
+        p = np.clip(mu, _EPS, 1.0 - _EPS)
+        q = 1.0 - p
+        return y / p - (m - y) / q, -y / (p * p) - (m - y) / (q * q)
+
+    def fisher(self, mu, extra, trials):
+        p = np.clip(mu, _EPS, 1.0 - _EPS)
+        return self._m(trials) / (p * (1.0 - p))
+
+    def mustart(self, y, trials):
+        m = self._m(trials)
+        return (y + 0.5) / (m + 1.0)
+
+    def check_response(self, y, trials=None, *, start=0, complete=True):
+        if trials is None:
+            bad = (y != 0) & (y != 1)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(
+                    f"a binomial response without trials must be 0 or 1; y[{start + i}] = "
+                    f"{y[i]:g} (pass trials= or two columns [successes, failures] for counts)")
+            m = np.ones_like(y)
+        else:
+            m = trials
+            bad = ~(m > 0) | ~np.isfinite(m)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"binomial trials must be positive; trials[{start + i}] = "
+                                 f"{m[i]:g}")
+            bad = y < 0
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"binomial successes must be non-negative; y[{start + i}] = "
+                                 f"{y[i]:g}")
+            bad = y > m
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"binomial successes exceed the trials in row {start + i}: "
+                                 f"{y[i]:g} > {m[i]:g}")
+        if complete and (not np.any(y > 0) or not np.any(y < m)):
+            which = "successes" if not np.any(y > 0) else "failures"
+            raise ValueError(f"the binomial response has no {which}: the probabilities go to "
+                             "the boundary and the coefficients to infinity")
+
+    def draw(self, mu, extra, trials, rng):
+        m = np.ones(mu.shape[0], dtype=np.int64) if trials is None else np.asarray(
+            trials).astype(np.int64)
+        return rng.binomial(m, np.clip(mu, 0.0, 1.0)).astype(np.float64)

@@ -1,0 +1,132 @@
+"""Negative-binomial regression components with a size (dispersion) per component."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from regmix.families.glm import GLMFamily, _check_counts
+
+
+def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
+    """The root ``x`` of ``log x - digamma(x) = c`` for each ``c > 0``, capped at ``upper``.
+
+    ``log x - digamma(x)`` is convex and decreasing from infinity to zero, so Newton's
+    method started left of the root converges monotonically. The start is Minka's
+    approximation ``(3 - c + sqrt((c - 3)^2 + 24 c)) / (12 c)``, halved until it lies left
+    of the root. Used for the Gamma shape and the Student-t degrees of freedom.
+    """
+    c = np.asarray(c, dtype=np.float64)
+    out = np.full(c.shape, float(upper))
+    live = c > 1.0 / (2.0 * upper)  # log x - digamma(x) ~ 1 / (2x) for large x
+    if not live.any():
+        return out
+    cc = c[live]
+    x = (3.0 - cc + np.sqrt((cc - 3.0) ** 2 + 24.0 * cc)) / (12.0 * cc)
+    for _ in range(200):
+        right = np.log(x) - special.digamma(x) < cc
+        if not right.any():
+            break
+        x[right] *= 0.5
+    for _ in range(100):
+        f = np.log(x) - special.digamma(x) - cc
+        fp = 1.0 / x - special.polygamma(1, x)
+        step = f / fp
+        x = x - step
+        if np.all(np.abs(step) <= 1e-15 * x):
+            break
+    out[live] = np.minimum(x, upper)
+    return out
+
+
+class NegativeBinomial(GLMFamily):
+    """Negative-binomial (NB2) components: mean ``mu_k``, size ``theta_k``,
+    ``Var = mu + mu^2 / theta`` (R's ``MASS::glm.nb`` and Stata's ``nbreg``).
+
+    Parameters
+    ----------
+    size : float, optional
+        A known size, the same for every component; None (default) estimates one size
+        per component by maximum likelihood.
+    link : {"log"}, default="log"
+    """
+
+    name = "negative_binomial"
+    label = "Negative binomial"
+    allowed_links = ("log",)
+    extra_names = ("size",)
+
+    def __init__(self, size: float | None = None, link: str | None = None) -> None:
+        super().__init__(link)
+        if size is not None and not (np.isfinite(size) and size > 0):
+            raise ValueError(f"size must be a positive number or None; got {size!r}")
+        self.size = None if size is None else float(size)
+
+    def __repr__(self) -> str:
+        return f"NegativeBinomial(size={self.size!r}, link={self.link_name!r})"
+
+    def free_extra(self):
+        return np.array([self.size is None])
+
+    def default_extra(self):
+        return np.array([10.0 if self.size is None else self.size])
+
+    def loglik(self, y, eta, mu, extra, trials):
+        th = extra[:, 0]
+        log_mu = eta if self.link_name == "log" else np.log(mu)
+        log_sum = np.logaddexp(np.log(th), log_mu)
+        return (special.gammaln(y + th) - special.gammaln(th) - special.gammaln(y + 1.0)
+                + th * (np.log(th) - log_sum) + y * (log_mu - log_sum))
+
+    def mu_derivatives(self, y, mu, extra, trials):
+        th = extra[:, 0]
+        m = np.maximum(mu, 1e-300)
+        s = th + m
+        return th * (y - m) / (m * s), -y / (m * m) + (th + y) / (s * s)
+
+    def fisher(self, mu, extra, trials):
+        th = extra[:, 0]
+        m = np.maximum(mu, 1e-300)
+        return th / (m * (th + m))
+
+    def mustart(self, y, trials):
+        return y + (y == 0) / 6.0
+
+    def _theta_derivatives(self, y, mu, th):
+        s = th + mu
+        l1 = special.digamma(y + th) - special.digamma(th) + np.log(th / s) + 1.0 - (th + y) / s
+        l2 = (special.polygamma(1, y + th) - special.polygamma(1, th) + 1.0 / th - 2.0 / s
+              + (th + y) / (s * s))
+        return l1, l2
+
+    def extra_statistics(self, y, mu, extra, trials, wr):
+        th = extra[:, 0]
+        l1, l2 = self._theta_derivatives(y, mu, th)
+        e1 = th * l1
+        e2 = e1 + th * th * l2
+        return np.column_stack([np.einsum("kn,kn->k", wr, e1), np.einsum("kn,kn->k", wr, e2)])
+
+    def update_extra(self, stats, resp_sum, extra):
+        # one Newton step on log(size); a gradient step of one unit where Q is not concave
+        g, h = stats[:, 0], stats[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(h < 0, -g / h, np.sign(g))
+        step = np.clip(np.nan_to_num(step), -3.0, 3.0)
+        return extra * np.exp(step)[:, None]
+
+    def extra_derivatives(self, y, mu, extra, trials):
+        th = extra[:, 0]
+        l1, l2 = self._theta_derivatives(y, mu, th)
+        e1 = th * l1
+        e2 = e1 + th * th * l2
+        cross = th * (y - mu) / (th + mu) ** 2
+        return e1[:, None], e2[:, None, None], cross[:, None]
+
+    def check_response(self, y, trials=None, *, start=0, complete=True):
+        if trials is not None:
+            raise ValueError("trials= applies to the binomial family only")
+        _check_counts(y, "negative binomial", start, complete)
+
+    def draw(self, mu, extra, trials, rng):
+        th = extra[:, 0]
+        return rng.negative_binomial(th, th / (th + mu)).astype(np.float64)

@@ -1,0 +1,45 @@
+"""Poisson regression components (counts), with offsets for exposure."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from regmix.families.glm import GLMFamily, _check_counts
+
+
+class Poisson(GLMFamily):
+    """Poisson components, ``y | x, k ~ Poisson(mu_k)``, ``g(mu_k) = x' beta_k + offset``.
+
+    Parameters
+    ----------
+    link : {"log", "identity"}, default="log"
+        The canonical log link (flexmix's and glm's default).
+    """
+
+    name = "poisson"
+    label = "Poisson"
+    allowed_links = ("log", "identity")
+
+    def loglik(self, y, eta, mu, extra, trials):
+        if self.link_name == "log":
+            return y * eta - mu - special.gammaln(y + 1.0)
+        return special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
+
+    def mu_derivatives(self, y, mu, extra, trials):
+        m = np.maximum(mu, 1e-300)
+        return y / m - 1.0, -y / (m * m)
+
+    def fisher(self, mu, extra, trials):
+        return 1.0 / np.maximum(mu, 1e-300)
+
+    def mustart(self, y, trials):
+        return y + 0.1
+
+    def check_response(self, y, trials=None, *, start=0, complete=True):
+        if trials is not None:
+            raise ValueError("trials= applies to the binomial family only")
+        _check_counts(y, "Poisson", start, complete)
+
+    def draw(self, mu, extra, trials, rng):
+        return rng.poisson(mu).astype(np.float64)

@@ -1,0 +1,70 @@
+"""The family registry: names to family classes, and families to and from JSON."""
+
+from __future__ import annotations
+
+from regmix.families.binomial import Binomial
+from regmix.families.gamma import GammaFamily
+from regmix.families.gaussian import Gaussian
+from regmix.families.negative_binomial import NegativeBinomial
+from regmix.families.poisson import Poisson
+from regmix.families.student_t import StudentT
+
+
+def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
+    """The family object for a name (or the object itself), with the given link.
+
+    Names: ``"gaussian"``, ``"poisson"``, ``"binomial"``, ``"gamma"``,
+    ``"negative_binomial"`` and ``"student_t"``.
+    """
+
+    if not isinstance(family, str):
+        if not all(hasattr(family, a) for a in ("log_density", "statistics", "m_step")):
+            raise ValueError(f"family must be a family name or a family object; got {family!r}")
+        if link is not None and link != getattr(family, "link_name", None):
+            raise ValueError("pass the link to the family object, not to link=")
+        return family
+    names = {"gaussian": Gaussian, "poisson": Poisson, "binomial": Binomial,
+             "gamma": GammaFamily, "negative_binomial": NegativeBinomial,
+             "student_t": StudentT}
+    if family not in names:
+        raise ValueError(f"family must be one of {sorted(names)} or a family object; got "
+                         f"{family!r}")
+    cls = names[family]
+    kwargs = {}
+    if link is not None:
+        if family in ("gaussian", "student_t"):
+            if link != "identity":
+                raise ValueError(f"the {family} family has the identity link only; got "
+                                 f"link={link!r}")
+        else:
+            kwargs["link"] = link
+    if family in ("gaussian", "student_t"):
+        kwargs["var_floor"] = var_floor
+    return cls(**kwargs)
+
+
+def family_to_dict(family) -> dict:
+    """A JSON-safe description of a family object (see :func:`family_from_dict`)."""
+    d = {"name": family.name, "link": family.link_name}
+    for option in ("df", "size", "shape", "var_floor"):
+        if hasattr(family, option):
+            d[option] = getattr(family, option)
+    return d
+
+
+def family_from_dict(d) -> object:
+    """Rebuild a family object from :func:`family_to_dict` output."""
+
+    name, link = d["name"], d.get("link")
+    if name == "gaussian":
+        return Gaussian(var_floor=d.get("var_floor", 1e-8))
+    if name == "student_t":
+        return StudentT(df=d.get("df"), var_floor=d.get("var_floor", 1e-8))
+    if name == "negative_binomial":
+        return NegativeBinomial(size=d.get("size"), link=link)
+    if name == "gamma":
+        return GammaFamily(link=link, shape=d.get("shape"))
+    classes = {"poisson": Poisson, "binomial": Binomial}
+    if name not in classes:
+        raise ValueError(f"unknown family {name!r}")
+    return classes[name](link=link)

@@ -1,0 +1,248 @@
+"""Student-t regression components: the robust mixture of regressions.
+
+``y | x, k ~ t_{nu_k}(x' beta_k, sigma_k)``: a location-scale t with ``nu_k`` degrees of
+freedom. A gross outlier has a small likelihood under a Gaussian component and drags its
+line; under a t component it is down-weighted instead.
+
+EM works on the complete data ``(y, z, u)`` with latent scale weights ``u`` (Peel and
+McLachlan, 2000, Statistics and Computing 10, 339-348): given component k, ``u ~
+Gamma(nu/2, nu/2)`` and ``y | u ~ N(x' beta, sigma^2 / u)``. The E-step adds the weights
+``u_ik = (nu + 1) / (nu + d_ik^2)`` (``d`` the standardised residual) to the
+responsibilities; the M-step is a weighted least squares with weights ``r_ik u_ik`` for
+``beta`` and ``sigma`` (exact for the complete data), and one Newton step on ``log nu``
+of ``sum_i r_ik log t(y_i)``, the component's own expected log-likelihood (an ECME-like
+step: the classical EM update of ``nu`` through the scale weights crawls when ``nu`` is
+large and the likelihood flat). Every statistic is additive; the EM driver halves a step
+that would lower the log-likelihood, so it never decreases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from regmix.core.linalg import linear_predictor, weighted_moments
+from regmix.core.params import ComponentParams
+from regmix.families.constraints import coefficient_update, scale_update
+
+__all__ = ["StudentT"]
+
+
+_LOG_PI = float(np.log(np.pi))
+
+
+# Largest change of log df in one M-step (a factor of e^2 ~ 7.4).
+_MAX_LOG_DF_STEP = 2.0
+
+
+def _log_df_derivatives(e: np.ndarray, s2: np.ndarray, nu: np.ndarray):
+    """First and second derivatives of the t log-density with respect to ``log df``,
+    per row, for residuals ``e`` (K, n), variances ``s2`` and df ``nu`` (K, 1)."""
+    e2 = e * e
+    D = nu * s2 + e2
+    f = 0.5 * (special.digamma(0.5 * (nu + 1.0)) - special.digamma(0.5 * nu) - 1.0 / nu
+               - np.log(D / (nu * s2)) + (nu + 1.0) * e2 / (nu * D))
+    fp = 0.5 * (0.5 * special.polygamma(1, 0.5 * (nu + 1.0))
+                - 0.5 * special.polygamma(1, 0.5 * nu) + 1.0 / nu**2 - s2 / D + 1.0 / nu
+                + e2 * (nu * D - (nu + 1.0) * (D + nu * s2)) / (nu * D) ** 2)
+    g = nu * f
+    return g, g + nu * nu * fp
+
+
+class StudentT:
+    """Student-t regression components with scale ``sigma_k`` and ``df_k`` degrees of
+    freedom.
+
+    Parameters
+    ----------
+    df : float, optional
+        Known degrees of freedom, the same for every component; None (default)
+        estimates one value per component by maximum likelihood, within
+        ``df_bounds``.
+    var_floor : float, default=1e-8
+        Lower bound on ``sigma_k^2`` relative to the variance of the response.
+    df_bounds : tuple of float, default=(0.5, 1000.0)
+        Range of the estimated degrees of freedom. Beyond 1000 a t component is a
+        Gaussian for any practical purpose (and the likelihood is flat in ``df``).
+    """
+
+    name = "student_t"
+    label = "Student-t"
+    link_name = "identity"
+    location_scale = True
+    exact_m_step = False
+    init_steps = 0
+    extra_names = ("sigma", "df")
+
+    def __init__(self, df: float | None = None, var_floor: float = 1e-8,
+                 df_bounds: tuple[float, float] = (0.5, 1000.0)) -> None:
+        if df is not None and not (np.isfinite(df) and df > 0):
+            raise ValueError(f"df must be a positive number or None; got {df!r}")
+        lo, hi = (float(b) for b in df_bounds)
+        if not 0 < lo < hi:
+            raise ValueError(f"df_bounds must satisfy 0 < low < high; got {df_bounds!r}")
+        self.df = None if df is None else float(df)
+        self.var_floor = float(var_floor)
+        self.df_bounds = (lo, hi)
+
+    def __repr__(self) -> str:
+        return f"StudentT(df={self.df!r}, var_floor={self.var_floor!r})"
+
+    constraints = None
+
+    def free_extra(self) -> np.ndarray:
+        return np.array([True, self.df is None])
+
+    def n_parameters(self, n_components: int, n_design: int) -> int:
+        cons = self.constraints
+        n_df = n_components * int(self.df is None)
+        if cons is None:
+            return n_components * (n_design + 1) + n_df
+        return cons.n_coefficients(n_components) + (
+            1 if cons.equal_scale else n_components) + n_df
+
+    def make_params(self, coef, extra) -> ComponentParams:
+        coef = np.asarray(coef, dtype=np.float64)
+        return ComponentParams(coef, np.asarray(extra, dtype=np.float64).reshape(-1, 2))
+
+    def check_response(self, y, trials=None, *, start=0, complete=True) -> None:
+        if trials is not None:
+            raise ValueError("trials= applies to the binomial family only")
+
+    def _start_df(self) -> float:
+        return 2.0 if self.df is None else self.df
+
+    def zero_params(self, n_components: int, n_design: int) -> ComponentParams:
+        """No coefficients (the first step starts at zero), unit scale, starting df."""
+        extra = np.tile([1.0, self._start_df()], (n_components, 1))
+        return ComponentParams(None, extra)
+
+    def with_unit_scale(self, params: ComponentParams) -> ComponentParams:
+        extra = np.tile([1.0, self._start_df()], (params.n_components, 1))
+        return ComponentParams(params.coef, extra)
+
+    def linear_predictor(self, params, XT, offset=None):
+        return linear_predictor(params.coef, XT, offset)
+
+    def mean(self, params, XT, offset=None):
+        return self.linear_predictor(params, XT, offset)
+
+    def _residuals(self, params, chunk):
+        if params.coef is None:
+            e = np.broadcast_to(chunk.y, (params.n_components, chunk.y.shape[0])).copy()
+            if chunk.offset is not None:
+                e -= chunk.offset
+            if self.constraints is not None and self.constraints.fixed.any():
+                e -= self.constraints.fixed_part(chunk.XT)
+            return e
+        e = self.linear_predictor(params, chunk.XT, chunk.offset)
+        np.subtract(chunk.y, e, out=e)
+        return e
+
+    def log_density(self, params: ComponentParams, chunk, log_weights=0.0):
+        """Component log-densities plus ``log_weights`` (K, n); the residuals as a cache."""
+        e = self._residuals(params, chunk)
+        sigma, nu = params.extra[:, 0], params.extra[:, 1]
+        const = (special.gammaln(0.5 * (nu + 1.0)) - special.gammaln(0.5 * nu)
+                 - 0.5 * (np.log(nu) + _LOG_PI) - np.log(sigma))
+        z2 = (e / sigma[:, None]) ** 2
+        logd = -(0.5 * (nu + 1.0))[:, None] * np.log1p(z2 / nu[:, None])
+        logd += const[:, None]
+        logd += log_weights
+        return logd, e
+
+    def statistics(self, chunk, wr: np.ndarray, params: ComponentParams, cache=None):
+        """``(X'R_kU_kX, X'R_kU_k e_k, e_k'R_kU_k e_k, (g_k, h_k))``: the weighted least
+        squares sums with the scale weights ``u``, and the first and second derivatives
+        of ``sum_i r_ik log t(y_i)`` with respect to ``log df_k``."""
+        e = self._residuals(params, chunk) if cache is None else cache
+        sigma, nu = params.extra[:, 0][:, None], params.extra[:, 1][:, None]
+        u = (nu + 1.0) / (nu + (e / sigma) ** 2)
+        A, b, c = weighted_moments(chunk.XT, wr * u, e)
+        if self.df is None:
+            g, h = _log_df_derivatives(e, sigma * sigma, nu)
+            gh = np.column_stack([np.einsum("kn,kn->k", wr, g), np.einsum("kn,kn->k", wr, h)])
+        else:
+            gh = np.zeros((wr.shape[0], 2))
+        return A, b, c, gh
+
+    def m_step(self, stats, resp_sum: np.ndarray, params: ComponentParams):
+        """Weighted least squares with weights ``r u``; then the degrees of freedom."""
+
+        A, b, c, gh = stats
+        K, p = b.shape
+        cons = self.constraints
+        coef = np.zeros((K, p)) if params.coef is None else params.coef
+        if params.coef is None and cons is not None:
+            coef = cons.with_fixed(coef)
+        extra = params.extra.copy()
+        live = resp_sum > 1e-12 * max(float(resp_sum.sum()), 1e-300)
+        coef, delta, deficient = coefficient_update(A, b, coef, live, cons,
+                                                    1.0 / params.extra[:, 0] ** 2)
+        if live.any():
+            extra[live, 0] = scale_update(A, b, c, delta, resp_sum, live, cons,
+                                          self.var_floor)
+            if self.df is None and params.coef is not None:
+                # one Newton step on log df (a unit gradient step where not concave)
+                g, h = gh[live, 0], gh[live, 1]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    step = np.where(h < 0, -g / h, np.sign(g))
+                step = np.clip(np.nan_to_num(step), -_MAX_LOG_DF_STEP, _MAX_LOG_DF_STEP)
+                extra[live, 1] = np.clip(params.extra[live, 1] * np.exp(step), *self.df_bounds)
+        return ComponentParams(coef, extra), deficient
+
+    def to_vector(self, params: ComponentParams) -> np.ndarray:
+        return np.concatenate([params.coef.ravel(), np.log(params.extra).ravel()])
+
+    def from_vector(self, vec: np.ndarray, like: ComponentParams) -> ComponentParams:
+        K, p = like.coef.shape
+        extra = np.exp(vec[K * p :].reshape(K, 2))
+        extra[:, 0] = np.maximum(extra[:, 0], np.sqrt(self.var_floor))
+        extra[:, 1] = np.clip(extra[:, 1], *self.df_bounds)
+        if self.df is not None:
+            extra[:, 1] = like.extra[:, 1]
+        return ComponentParams(vec[: K * p].reshape(K, p).copy(), extra)
+
+    def to_user(self, params: ComponentParams, standardization) -> ComponentParams:
+        extra = params.extra.copy()
+        extra[:, 0] *= standardization.y_scale
+        return ComponentParams(standardization.to_user(params.coef), extra)
+
+    def to_internal(self, params: ComponentParams, standardization) -> ComponentParams:
+        extra = params.extra.copy()
+        extra[:, 0] /= standardization.y_scale
+        return ComponentParams(standardization.to_internal(params.coef), extra)
+
+    def row_derivatives(self, params: ComponentParams, chunk):
+        """Per-row log-density and derivatives in ``(eta, log sigma, log df)``; see
+        :meth:`regmix.families.gaussian.Gaussian.row_derivatives`."""
+        logf, e = self.log_density(params, chunk)
+        s2 = (params.extra[:, 0] ** 2)[:, None]
+        nu = params.extra[:, 1][:, None]
+        e2 = e * e
+        D = nu * s2 + e2
+        D2 = D * D
+        d1 = (nu + 1.0) * e / D
+        d2 = (nu + 1.0) * (e2 - nu * s2) / D2
+        g_s = -1.0 + (nu + 1.0) * e2 / D
+        h_ss = -2.0 * (nu + 1.0) * nu * s2 * e2 / D2
+        c_s = -2.0 * (nu + 1.0) * nu * s2 * e / D2
+        g_n, h_nn = _log_df_derivatives(e, s2, nu)
+        h_sn = nu * e2 * (e2 - s2) / D2
+        c_n = nu * e * (e2 - s2) / D2
+        K, n = e.shape
+        E1 = np.stack([g_s, g_n], axis=1)
+        E2 = np.empty((K, 2, 2, n))
+        E2[:, 0, 0], E2[:, 1, 1] = h_ss, h_nn
+        E2[:, 0, 1] = E2[:, 1, 0] = h_sn
+        C = np.stack([c_s, c_n], axis=1)
+        free = self.free_extra()
+        return logf, d1, d2, E1[:, free], E2[:, free][:, :, free], C[:, free]
+
+    def sample(self, params: ComponentParams, X: np.ndarray, labels: np.ndarray,
+               rng: np.random.Generator, offset=None, trials=None) -> np.ndarray:
+        mu = np.einsum("ij,ij->i", X, params.coef[labels])
+        if offset is not None:
+            mu = mu + offset
+        extra = params.extra[labels]
+        return mu + extra[:, 0] * rng.standard_t(extra[:, 1])

@@ -1,0 +1,228 @@
+"""Covariance of the natural parameters from the observed information, and coefficient
+tables (estimate, standard error, z, p-value, confidence interval).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from regmix.core.errors import InformationWarning
+from regmix.inference.information import _check_params, _Layout
+
+# Eigenvalues of the unit-diagonal information below this fraction of the largest are
+# treated as zero (the inverse would have fewer than about four correct digits).
+_EIG_RTOL = 1e-12
+
+
+TABLE_COLUMNS = ["estimate", "std_err", "z", "p_value", "ci_lower", "ci_upper"]
+
+
+def natural_parameters(weights, coef_full, extra, gating=None) -> np.ndarray:
+    """The natural parameters as one vector, in the order of :func:`parameter_index`.
+
+    Parameters
+    ----------
+    weights : array-like of shape (K,)
+    coef_full : array-like of shape (K, p)
+        Coefficients on the design, intercept first when there is one.
+    extra : array-like of shape (K,) or (K, m)
+        The family's estimated parameters besides the coefficients (for Gaussian
+        components the sigmas).
+
+    gating : array-like of shape (K, q), optional
+        Gating coefficients (first row zero); then the weights are left out.
+
+    Returns
+    -------
+    ndarray of shape (K * (p + m + 1),)
+        Per component: coefficients, extras, weight (with gating: no weight, then the
+        gating coefficients of components 2..K).
+    """
+    weights, coef_full, extra = _check_params(weights, coef_full, extra)
+    if gating is None:
+        return np.column_stack([coef_full, extra, weights]).ravel()
+    gating = np.asarray(gating, dtype=np.float64)
+    return np.concatenate([np.column_stack([coef_full, extra]).ravel(), gating[1:].ravel()])
+
+
+# ---------------------------------------------------------------------- covariance
+def covariance(weights, coef_full, sigma, information) -> np.ndarray:
+    """Covariance of the natural parameters by the delta method.
+
+    Parameters
+    ----------
+    weights, coef_full : array-like
+        The parameters at which ``information`` was computed.
+    sigma : array-like of shape (K,) or (K, m)
+        The sigmas, or in general the family's free extras (natural units).
+    information : array-like of shape (d, d)
+        The observed information from :func:`observed_information` or
+        :func:`family_information`.
+
+    Returns
+    -------
+    ndarray of shape (K * (p + m + 1), K * (p + m + 1))
+        Covariance in the order of :func:`parameter_index` (per component:
+        coefficients, extras, weight). The weights sum to one, so the matrix is singular
+        along that direction; with K = 1 the weight's row and column are zero.
+
+    Warns
+    -----
+    InformationWarning
+        If the information is singular or not positive definite; a pseudo-inverse is
+        used then, and variances may come out negative (their standard errors NaN).
+    """
+    weights, coef_full, extra = _check_params(weights, coef_full, sigma)
+    K, p = coef_full.shape
+    layout = _Layout(K, p, extra.shape[1])
+    information = np.asarray(information, dtype=np.float64)
+    if information.shape != (layout.dim, layout.dim):
+        raise ValueError(
+            f"information must have shape ({layout.dim}, {layout.dim}) for K={K} and "
+            f"p={p}; got {information.shape}"
+        )
+    return natural_covariance(weights, extra, information, layout)
+
+
+def natural_covariance(weights, extra, information, layout, constraint_map=None,
+                       gating: bool = False) -> np.ndarray:
+    """Covariance of the natural parameters from the information of the free ones.
+
+    ``information`` is taken in the free parameters ``phi``, which give the full
+    unconstrained vector as ``theta = C phi + const`` (``constraint_map`` C; the identity
+    when None); the covariance of ``theta`` is ``C I^-1 C'``, mapped to the natural
+    parameters by the delta method.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    extra = np.asarray(extra, dtype=np.float64).reshape(weights.shape[0], -1)
+    cov_phi = _inverse_information(np.asarray(information, dtype=np.float64))
+    C = np.eye(layout.dim) if constraint_map is None else constraint_map
+    cov_theta = C @ cov_phi @ C.T
+    J = _natural_jacobian(layout, weights, extra, gating)
+    cov = J @ cov_theta @ J.T
+    return 0.5 * (cov + cov.T)
+
+
+def _inverse_information(information: np.ndarray) -> np.ndarray:
+    """Inverse of the information, scaled to unit diagonal first; pinv with a warning."""
+    info = 0.5 * (information + information.T)
+    diag = np.diag(info).copy()
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
+    scaled = info / np.outer(scale, scale)
+    lam, V = np.linalg.eigh(scaled)
+    tol = _EIG_RTOL * max(float(np.abs(lam).max()), 1.0)
+    if lam.min() <= tol:
+        kind = "singular to working precision" if lam.min() >= -tol else (
+            "not positive definite")
+        warnings.warn(
+            f"The observed information is {kind} (smallest eigenvalue {lam.min():.3g} of "
+            f"its unit-diagonal scaling, largest {lam.max():.3g}): some parameters are not "
+            "identified, the design is badly conditioned (for instance features far from "
+            "zero relative to their spread), or the parameters are not a local maximum of "
+            "the likelihood. A pseudo-inverse was used; standard errors may be meaningless.",
+            InformationWarning,
+            stacklevel=3,
+        )
+    keep = np.abs(lam) > tol
+    inv_scaled = (V[:, keep] / lam[keep]) @ V[:, keep].T
+    return inv_scaled / np.outer(scale, scale)
+
+
+def _natural_jacobian(layout: _Layout, weights: np.ndarray, extra: np.ndarray,
+                      gating: bool = False) -> np.ndarray:
+    """Derivative of the natural parameters with respect to ``theta``."""
+    K, p, m = layout.K, layout.p, layout.m
+    per = p + m + (0 if gating else 1)
+    n_gate = (K - 1) * layout.q if gating else 0
+    J = np.zeros((K * per + n_gate, layout.dim))
+    # d pi_k / d eta_j = pi_k (delta_kj - pi_j), j = 2..K
+    dpi = (np.diag(weights) - np.outer(weights, weights))[:, 1:]
+    for k in range(K):
+        row = k * per
+        cols = layout.block(k)
+        J[row : row + p, cols[:p]] = np.eye(p)
+        for j in range(m):  # extras are exp(theta)
+            J[row + p + j, cols[p + j]] = extra[k, j]
+        if not gating:
+            J[row + p + m, layout.eta] = dpi[k]
+    if gating:
+        J[K * per :, layout.eta] = np.eye(n_gate)
+    return J
+
+
+# ---------------------------------------------------------------------- tables
+def coef_table(
+    estimates,
+    cov,
+    index: pd.Index,
+    alpha: float = 0.05,
+    *,
+    no_test: Sequence[str] = ("sigma", "weight", "shape", "size", "df"),
+    method: str = "observed information",
+) -> pd.DataFrame:
+    """Wald table: estimates, standard errors, z statistics, p-values, intervals.
+
+    Parameters
+    ----------
+    estimates : array-like of shape (m,)
+        Parameter estimates in the order of ``index``.
+    cov : array-like of shape (m, m)
+        Their covariance.
+    index : pandas.Index
+        Row labels, typically from :func:`parameter_index`.
+    alpha : float, default=0.05
+        Intervals have coverage ``1 - alpha`` (normal quantiles).
+    no_test : sequence of str, default=("sigma", "weight", "shape", "size", "df")
+        Parameter names (last level of ``index``) whose ``z`` and ``p_value`` are left
+        NaN: the test of a zero value is not meaningful for them (zero lies on the
+        boundary of the parameter space).
+    method : str, default="observed information"
+        How the standard errors were obtained, kept in ``attrs["se_method"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``index`` with columns ``estimate``, ``std_err``, ``z``,
+        ``p_value`` (two-sided, for a zero value), ``ci_lower`` and ``ci_upper``;
+        ``attrs`` holds ``alpha``, ``se_method`` and ``no_test``. A parameter with
+        zero or negative variance gets NaN statistics (and a degenerate interval for
+        zero variance).
+    """
+    est = np.asarray(estimates, dtype=np.float64).reshape(-1)
+    cov = np.asarray(cov, dtype=np.float64)
+    if cov.shape != (est.size, est.size) or len(index) != est.size:
+        raise ValueError(
+            f"estimates ({est.size}), cov {cov.shape} and index ({len(index)}) disagree"
+        )
+    var = np.diag(cov)
+    se = np.sqrt(np.where(var >= 0, var, np.nan))
+    return _table(est, se, est - _z_crit(alpha) * se, est + _z_crit(alpha) * se, index,
+                  alpha, no_test, method)
+
+
+def _z_crit(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+    return float(stats.norm.isf(alpha / 2))
+
+
+def _table(est, se, lower, upper, index, alpha, no_test, method) -> pd.DataFrame:
+    testable = se > 0
+    z = np.full(est.shape, np.nan)
+    z[testable] = est[testable] / se[testable]
+    names = index.get_level_values(-1) if isinstance(index, pd.MultiIndex) else index
+    z[np.isin(np.asarray(names, dtype=object), list(no_test))] = np.nan
+    p = np.full(est.shape, np.nan)
+    finite = np.isfinite(z)
+    p[finite] = 2.0 * stats.norm.sf(np.abs(z[finite]))
+    columns = np.column_stack([est, se, z, p, lower, upper])
+    table = pd.DataFrame(columns, index=index, columns=TABLE_COLUMNS)
+    present = set(names)
+    table.attrs.update(alpha=float(alpha), se_method=method,
+                       no_test=[n for n in no_test if n in present])
+    return table

@@ -1,0 +1,369 @@
+"""A printable report of a fitted mixture: header statistics and a parameter table.
+
+:class:`Summary` renders as fixed-width text (``str``), HTML (shown by Jupyter) and a
+LaTeX tabular. :func:`make_summary` builds one from a fitted model, its data and a
+table from :func:`regmix.inference.covariance.coef_table` or
+:meth:`regmix.inference.bootstrap.BootstrapResult.table`.
+"""
+
+from __future__ import annotations
+
+import html
+import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Summary", "format_value", "make_summary"]
+
+
+_MIN_WIDTH = 78
+
+
+_COLUMNS = ["estimate", "std_err", "z", "p_value", "ci_lower", "ci_upper"]
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+
+
+# ---------------------------------------------------------------------- formatting
+def format_value(value) -> str:
+    """A header value as text: integers plainly, reals with three decimals."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return _format_real(float(value), 3)
+    return str(value)
+
+
+def _format_real(v: float, decimals: int) -> str:
+    if not np.isfinite(v):
+        return "" if np.isnan(v) else str(v)
+    if v != 0 and not 1e-4 <= abs(v) < 1e9:
+        return f"{v:.{decimals}e}"
+    return f"{v:.{decimals}f}"
+
+
+def _format_cell(column: str, v: float) -> str:
+    if np.isnan(v):
+        return ""
+    if column == "p_value":
+        return f"{v:.3f}"
+    if column == "z":
+        return _format_real(v, 3)
+    return _format_real(v, 4)
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _is_vector(value) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray, pd.Series))
+
+
+# ---------------------------------------------------------------------- the report
+class Summary:
+    """A report of a fitted mixture of regressions.
+
+    Parameters
+    ----------
+    header : mapping of str to value
+        Scalar entries (shown in two columns, in order) and vector entries of length K
+        (per-component rows such as component sizes).
+    table : pandas.DataFrame
+        Parameter table with columns ``estimate``, ``std_err``, ``z``, ``p_value``,
+        ``ci_lower``, ``ci_upper``, indexed by (component, parameter) or by parameter.
+        ``table.attrs["alpha"]`` labels the interval columns.
+    title : str, default="Mixture of linear regressions"
+    notes : sequence of str, optional
+        Lines printed under the parameter table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> index = pd.MultiIndex.from_tuples([(1, "x0")], names=["component", "parameter"])
+    >>> table = pd.DataFrame([[1.0, 0.1, 10.0, 0.0, 0.8, 1.2]], index=index,
+    ...                      columns=["estimate", "std_err", "z", "p_value", "ci_lower",
+    ...                               "ci_upper"])
+    >>> print(Summary({"Components": 1}, table))
+                            Mixture of linear regressions
+    ==============================================================================
+    Components:                         1
+    ==============================================================================
+                  estimate   std err         z     P>|z|  ci_lower  ci_upper
+    ------------------------------------------------------------------------------
+    Component 1
+      x0            1.0000    0.1000    10.000     0.000    0.8000    1.2000
+    ==============================================================================
+    """
+
+    def __init__(
+        self,
+        header: Mapping[str, object],
+        table: pd.DataFrame,
+        title: str = "Mixture of linear regressions",
+        notes: Sequence[str] = (),
+    ) -> None:
+        missing = [c for c in _COLUMNS if c not in table.columns]
+        if missing:
+            raise ValueError(f"table is missing columns {missing}")
+        self.header = dict(header)
+        self.table = table
+        self.title = title
+        self.notes = [str(s) for s in notes]
+
+    # ------------------------------------------------------------------ pieces
+    def _scalars(self) -> list[tuple[str, str]]:
+        return [(f"{k}:", format_value(v)) for k, v in self.header.items() if not _is_vector(v)]
+
+    def _vectors(self) -> list[tuple[str, list[str]]]:
+        return [(k, [format_value(x) for x in v]) for k, v in self.header.items()
+                if _is_vector(v)]
+
+    def _column_labels(self) -> list[str]:
+        alpha = self.table.attrs.get("alpha")
+        if alpha is None:
+            ci = ["ci_lower", "ci_upper"]
+        else:
+            ci = [f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"]
+        return ["estimate", "std err", "z", "P>|z|", *ci]
+
+    def _sections(self) -> list[tuple[str | None, list[tuple[str, list[str]]]]]:
+        """(heading, rows) per component; rows are (name, formatted cells)."""
+        index = self.table.index
+        values = self.table[_COLUMNS].to_numpy(dtype=np.float64)
+        rows = [
+            [_format_cell(c, v) for c, v in zip(_COLUMNS, row, strict=True)] for row in values
+        ]
+        if not isinstance(index, pd.MultiIndex):
+            return [(None, [(str(i), r) for i, r in zip(index, rows, strict=True)])]
+        sections: dict[object, list] = {}
+        for (comp, *rest), r in zip(index, rows, strict=True):
+            sections.setdefault(comp, []).append((" ".join(map(str, rest)), r))
+        return [(f"Component {comp}", items) for comp, items in sections.items()]
+
+    def _component_labels(self) -> list[str]:
+        index = self.table.index
+        if isinstance(index, pd.MultiIndex):
+            return [str(c) for c in index.get_level_values(0).unique()]
+        n = max((len(v) for _, v in self._vectors()), default=0)
+        return [str(k + 1) for k in range(n)]
+
+    # ------------------------------------------------------------------ text
+    def as_text(self) -> str:
+        """The report as fixed-width text."""
+        labels = self._column_labels()
+        sections = self._sections()
+        name_w = max([len(name) + 2 for _, rows in sections for name, _ in rows]
+                     + [len(h or "") for h, _ in sections] + [12])
+        cells = [c for _, rows in sections for _, r in rows for c in r]
+        cell_w = max([len(c) for c in cells + labels] + [8]) + 2
+        width = max(_MIN_WIDTH, name_w + len(labels) * cell_w, self._header_width())
+        lines = [self.title.center(width).rstrip(), "=" * width]
+        lines += self._header_lines(width)
+        vectors = self._vector_lines(width)
+        if vectors:
+            lines += ["=" * width, *vectors]
+        lines += ["=" * width, " " * name_w + "".join(s.rjust(cell_w) for s in labels),
+                  "-" * width]
+        for heading, rows in sections:
+            if heading is not None:
+                lines.append(heading)
+            for name, r in rows:
+                lines.append(("  " + name).ljust(name_w) + "".join(c.rjust(cell_w) for c in r))
+        lines.append("=" * width)
+        lines += self.notes
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _header_width(self) -> int:
+        pairs = self._scalars()
+        longest = max((len(k) + len(v) + 2 for k, v in pairs), default=0)
+        return 2 * longest + 3
+
+    def _header_lines(self, width: int) -> list[str]:
+        pairs = self._scalars()
+        half = (len(pairs) + 1) // 2
+        col = (width - 3) // 2
+        left, right = pairs[:half], pairs[half:]
+        lines = []
+        for i, (k, v) in enumerate(left):
+            text = k + v.rjust(col - len(k))
+            if i < len(right):
+                rk, rv = right[i]
+                text += "   " + rk + rv.rjust(width - col - 3 - len(rk))
+            lines.append(text)
+        return lines
+
+    def _vector_lines(self, width: int) -> list[str]:
+        vectors = self._vectors()
+        if not vectors:
+            return []
+        comps = self._component_labels()
+        name_w = max(len(k) for k, _ in vectors + [("Component", [])]) + 2
+        cell_w = max([len(c) for _, v in vectors for c in v] + [len(c) for c in comps]
+                     + [8]) + 2
+        lines = ["Component".ljust(name_w) + "".join(c.rjust(cell_w) for c in comps)]
+        lines += [k.ljust(name_w) + "".join(c.rjust(cell_w) for c in v) for k, v in vectors]
+        return lines
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+    def __repr__(self) -> str:
+        return self.as_text()
+
+    # ------------------------------------------------------------------ HTML
+    def as_html(self) -> str:
+        """The report as HTML tables (well-formed XHTML in one ``div``)."""
+        e = html.escape
+        parts = ['<div class="regmix-summary">',
+                 '<table class="regmix-summary-header">',
+                 f"<caption>{e(self.title)}</caption>", "<tbody>"]
+        pairs = self._scalars()
+        half = (len(pairs) + 1) // 2
+        for i in range(half):
+            cells = [pairs[i]] + ([pairs[half + i]] if half + i < len(pairs) else [("", "")])
+            parts.append("<tr>" + "".join(f"<th>{e(k)}</th><td>{e(v)}</td>" for k, v in cells)
+                         + "</tr>")
+        parts += ["</tbody>", "</table>"]
+        parts += self._html_vectors()
+        parts += self._html_coefficients()
+        parts += [f"<p>{e(note)}</p>" for note in self.notes]
+        parts.append("</div>")
+        return "\n".join(parts)
+
+    def _html_vectors(self) -> list[str]:
+        vectors = self._vectors()
+        if not vectors:
+            return []
+        e = html.escape
+        head = "".join(f"<th>{e(c)}</th>" for c in self._component_labels())
+        parts = ['<table class="regmix-summary-components">',
+                 f"<thead><tr><th>Component</th>{head}</tr></thead>", "<tbody>"]
+        for k, v in vectors:
+            parts.append(f"<tr><th>{e(k)}</th>" + "".join(f"<td>{e(c)}</td>" for c in v)
+                         + "</tr>")
+        return parts + ["</tbody>", "</table>"]
+
+    def _html_coefficients(self) -> list[str]:
+        e = html.escape
+        labels = self._column_labels()
+        head = "".join(f"<th>{e(c)}</th>" for c in labels)
+        parts = ['<table class="regmix-summary-coefficients">',
+                 f"<thead><tr><th></th>{head}</tr></thead>", "<tbody>"]
+        for heading, rows in self._sections():
+            if heading is not None:
+                parts.append(f'<tr><th colspan="{len(labels) + 1}">{e(heading)}</th></tr>')
+            for name, r in rows:
+                parts.append(f"<tr><th>{e(name)}</th>" + "".join(f"<td>{e(c)}</td>" for c in r)
+                             + "</tr>")
+        return parts + ["</tbody>", "</table>"]
+
+    def _repr_html_(self) -> str:
+        return self.as_html()
+
+    # ------------------------------------------------------------------ LaTeX
+    def as_latex(self) -> str:
+        """The report as LaTeX tabulars: header, component rows, parameter table."""
+        x = _latex_escape
+        pairs = self._scalars()
+        half = (len(pairs) + 1) // 2
+        lines = [r"\begin{tabular}{lrlr}", r"\hline",
+                 r"\multicolumn{4}{c}{" + x(self.title) + r"} \\", r"\hline"]
+        for i in range(half):
+            cells = [pairs[i]] + ([pairs[half + i]] if half + i < len(pairs) else [("", "")])
+            lines.append(" & ".join(f"{x(k)} & {x(v)}" for k, v in cells) + r" \\")
+        lines += [r"\hline", r"\end{tabular}"]
+        vectors = self._vectors()
+        if vectors:
+            comps = self._component_labels()
+            lines += ["", r"\begin{tabular}{l" + "r" * len(comps) + "}", r"\hline",
+                      "Component & " + " & ".join(x(c) for c in comps) + r" \\", r"\hline"]
+            lines += [x(k) + " & " + " & ".join(x(c) for c in v) + r" \\" for k, v in vectors]
+            lines += [r"\hline", r"\end{tabular}"]
+        labels = self._column_labels()
+        lines += ["", r"\begin{tabular}{l" + "r" * len(labels) + "}", r"\hline",
+                  " & " + " & ".join(x(c) for c in labels) + r" \\", r"\hline"]
+        for heading, rows in self._sections():
+            if heading is not None:
+                lines.append(rf"\multicolumn{{{len(labels) + 1}}}{{l}}{{{x(heading)}}} \\")
+            lines += [x(name) + " & " + " & ".join(x(c) for c in r) + r" \\" for name, r in rows]
+        lines.append(r"\hline")
+        span = len(labels) + 1
+        lines += [rf"\multicolumn{{{span}}}{{l}}{{{x(note)}}} \\" for note in self.notes]
+        lines.append(r"\end{tabular}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- from a model
+def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None) -> Summary:
+    """A :class:`Summary` of a fitted model on the data it was fitted to.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model.
+    X : array-like of shape (n, n_features)
+    y : array-like of shape (n,)
+    table : pandas.DataFrame
+        The parameter table (:func:`regmix.inference.covariance.coef_table` or
+        :meth:`regmix.inference.bootstrap.BootstrapResult.table`).
+    sample_weight : array-like of shape (n,), optional
+        Row weights used in the fit; sizes and criteria are weighted by them.
+
+    Returns
+    -------
+    Summary
+        Header: model, family, number of rows (and sum of weights), components,
+        convergence, iterations, log-likelihood, number of free parameters, AIC, BIC,
+        ICL, and per component the sum of posterior probabilities and the number of
+        rows (or weight) whose most probable component it is.
+    """
+    resp = np.asarray(model.posterior(X, y))
+    n, K = resp.shape
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    hard = np.bincount(np.argmax(resp, axis=1), weights=w, minlength=K)
+    if sample_weight is None:
+        hard = hard.round().astype(np.int64)
+    header: dict[str, object] = {
+        "Model": type(model).__name__,
+        "Family": "Gaussian",
+        "No. observations": n,
+    }
+    if sample_weight is not None:
+        header["Sum of weights"] = float(w.sum())
+    header.update({
+        "Components": K,
+        "Converged": bool(model.converged_),
+        "Iterations": int(model.n_iter_),
+        "Log-likelihood": float(model.log_likelihood(X, y, sample_weight)),
+        "Parameters": int(model.n_parameters_),
+        "AIC": float(model.aic(X, y, sample_weight)),
+        "BIC": float(model.bic(X, y, sample_weight)),
+        "ICL": float(model.icl(X, y, sample_weight)),
+    })
+    header["Size (posterior)"] = w @ resp
+    header["Size (hard)"] = hard
+    return Summary(header, table, notes=summary_notes(table))
+
+
+def summary_notes(table: pd.DataFrame) -> list[str]:
+    """The notes printed under a parameter table (how errors were computed, which rows
+    have no test)."""
+    notes = []
+    method = table.attrs.get("se_method")
+    if method:
+        notes.append(f"Standard errors: {method}.")
+    untested = table.attrs.get("no_test")
+    if untested:
+        notes.append(f"z and P>|z| test a zero value; not given for {', '.join(untested)} "
+                     "(zero is on the boundary).")
+    return notes

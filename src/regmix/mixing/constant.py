@@ -1,0 +1,53 @@
+"""Constant mixing weights: every row has the same prior probabilities ``pi_k``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ConstantWeights:
+    """Mixing proportions ``pi_k`` that are the same for every row."""
+
+    name = "constant"
+    exact = True
+
+    def n_parameters(self, n_components: int, n_gating: int = 1) -> int:
+        """``K - 1`` free proportions (they sum to one)."""
+        return n_components - 1
+
+    def start(self, n_components: int, n_gating: int = 1):
+        """Equal weights and no gating coefficients."""
+        return np.full(n_components, 1.0 / n_components), None
+
+    def log_weights(self, params, chunk=None) -> np.ndarray:
+        """Log proportions as a (K, 1) column, broadcastable against a (K, n) block.
+
+        ``log 0 = -inf``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(params.weights)[:, None]
+
+    def statistics(self, params, chunk, resp: np.ndarray, w) -> tuple:
+        """The summed (weighted) posterior probabilities."""
+        return (resp.sum(axis=1) if w is None else resp @ w,)
+
+    def m_step(self, mix_stats: tuple, params):
+        """Maximum-likelihood proportions from the summed posterior probabilities."""
+        resp_sum = mix_stats[0]
+        total = resp_sum.sum()
+        if not total > 0:
+            return np.full(resp_sum.shape, 1.0 / resp_sum.shape[0]), None
+        return resp_sum / total, None
+
+    def vector_size(self, params) -> int:
+        return params.weights.shape[0]
+
+    def to_vector(self, params) -> np.ndarray:
+        """Unconstrained coordinates (centred log weights) for EM acceleration."""
+        logw = np.log(params.weights)
+        return logw - logw.mean()
+
+    def from_vector(self, vec: np.ndarray, like):
+        """Inverse of :meth:`to_vector` (a softmax)."""
+        e = np.exp(vec - vec.max())
+        return e / e.sum(), None

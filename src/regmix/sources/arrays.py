@@ -1,0 +1,302 @@
+"""Row sources: where the rows of a fit come from, served chunk by chunk.
+
+A source knows its row count and total weight and can hand out any row range as a
+:class:`Chunk`: the design block (intercept column first when there is one), the
+response and the sample weights, already standardised. Nothing downstream of a source
+knows whether the rows sit in memory, in a file or on a cluster.
+
+Standardisation (centring and scaling every column and the response) keeps the normal
+equations well conditioned for data of any magnitude; the EM iterates are equivariant
+under it, so it changes round-off only. :class:`Standardization` maps parameters between
+the user's units and the internal ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from regmix.compiled import helpers
+from regmix.compiled.helpers import column_moments, row_uniforms
+from regmix.core.chunk import (
+    REDUCTION_BLOCK,
+    Chunk,
+    Standardization,
+    aligned_ranges,
+    group_starts,
+    make_chunk,
+)
+
+
+def _safe_scale(s: np.ndarray) -> np.ndarray:
+    s = np.asarray(s, dtype=np.float64).copy()
+    s[~(s > 0)] = 1.0
+    return s
+
+
+# Rows from which column_extremes uses the compiled pass (when it is loaded).
+_COMPILED_EXTREMES_ROWS = 65536
+
+
+def column_extremes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column minimum and maximum of a 2-D array, fast for row-major data.
+
+    numpy reduces a C-ordered (n, p) array along its rows with an inner loop of length
+    p; viewing the rows in groups of 32 gives inner loops 32 times longer. Large
+    C-ordered float64 arrays go through the compiled
+    :func:`regmix.compiled.helpers.column_extremes` (one threaded read instead of two)
+    when the compiled functions are already loaded. NaN propagates to both results.
+    """
+    if X.ndim == 2 and X.shape[1] == 1:  # a column vector: contiguous 1-D reductions
+        v = X.ravel()
+        return v.min(keepdims=True), v.max(keepdims=True)
+    if not (X.flags.c_contiguous and X.ndim == 2 and X.shape[0] >= 64):
+        return X.min(axis=0), X.max(axis=0)
+    if X.shape[0] >= _COMPILED_EXTREMES_ROWS and X.dtype == np.float64:
+
+        if helpers.loaded():
+            return helpers.column_extremes(X)
+    n, p = X.shape
+    r = 32
+    m = (n // r) * r
+    view = X[:m].reshape(m // r, r * p)
+    lo = view.min(axis=0).reshape(r, p).min(axis=0)
+    hi = view.max(axis=0).reshape(r, p).max(axis=0)
+    if m < n:
+        lo = np.minimum(lo, X[m:].min(axis=0))
+        hi = np.maximum(hi, X[m:].max(axis=0))
+    return lo, hi
+
+
+def _location_scale(X: np.ndarray, w: np.ndarray | None, centre: bool,
+                    block: int = 65536, compiled: bool = False):
+    """Column locations and scales: :func:`column_summary` without the extremes."""
+    return column_summary(X, w, centre, block, compiled)[2:]
+
+
+def column_summary(X: np.ndarray, w: np.ndarray | None, centre: bool,
+                   block: int = 65536, compiled: bool = False):
+    """Column minima, maxima, locations (weighted means, or zeros without ``centre``)
+    and scales.
+
+    The scale is the weighted standard deviation (root mean square without ``centre``).
+    Two passes over the rows: the (weighted) column sums by a matrix-vector product,
+    then the squared deviations from the mean in blocks, without a temporary the size
+    of ``X``. Columns beyond 1e100 in magnitude are divided by their largest value
+    first, so that their squares do not overflow. A column that is constant is centred
+    on its exact value and given scale 1, so that its centred values are exactly zero
+    rather than round-off. With ``compiled`` (and a C-contiguous float64 ``X``) the
+    compiled :func:`regmix.compiled.helpers.column_moments` does the same in two threaded
+    reads of ``X``.
+    """
+    n, p = X.shape
+    if compiled and X.flags.c_contiguous and X.dtype == np.float64 and n > 0:
+
+        lo, hi, loc, scale = column_moments(X, w, centre)
+        return (lo, hi, *_finish_location_scale(lo, hi, loc, scale, centre))
+    lo, hi = column_extremes(X)
+    big = np.maximum(np.abs(lo), np.abs(hi))
+    inv = np.where(big > 1e100, 1.0 / np.where(big > 0, big, 1.0), 1.0)
+    ones = np.ones(min(n, block))
+    total = float(n) if w is None else float(w.sum())
+
+    def weighted_sum(Zb: np.ndarray, s: int) -> np.ndarray:
+        return (ones[: Zb.shape[0]] if w is None else w[s : s + block]) @ Zb
+
+    loc = np.zeros(p)
+    if centre:
+        for s in range(0, n, block):
+            Xb = X[s : s + block]
+            loc += weighted_sum(Xb * inv if np.any(inv != 1.0) else Xb, s)
+        loc /= total
+    spread = np.zeros(p)
+    for s in range(0, n, block):
+        Zb = X[s : s + block] * inv
+        Zb -= loc
+        Zb *= Zb
+        spread += weighted_sum(Zb, s)
+    scale = np.sqrt(spread / total) / inv
+    return (lo, hi, *_finish_location_scale(lo, hi, loc / inv, scale, centre))
+
+
+def _finish_location_scale(lo, hi, loc, scale, centre: bool):
+    if centre:
+        constant = lo == hi
+        loc[constant] = lo[constant]
+        scale[constant] = 0.0
+    return loc, _safe_scale(scale)
+
+
+class ArrayData:
+    """Rows held in memory as numpy arrays, served in standardised chunks.
+
+    The caller's arrays are never written to: each chunk is a fresh buffer.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Features, float64, validated.
+    y : ndarray of shape (n_samples,)
+        Response, float64, validated.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Non-negative row weights; None means all ones.
+    fit_intercept : bool
+        Whether the design gets a leading column of ones.
+    standardize : bool, default=True
+        Whether to centre and scale columns and response. When False the chunks carry
+        the data in user units (used to evaluate a fitted model on new rows).
+    standardization : Standardization, optional
+        Use this map instead of computing one (so that a subsample shares its parent's
+        internal units).
+    offset : ndarray of shape (n_samples,), optional
+        Known term of every component's linear predictor.
+    trials : ndarray of shape (n_samples,), optional
+        Binomial trials per row.
+    scale_response : bool, default=True
+        Whether standardisation also centres and scales the response (location-scale
+        families); counts, proportions and positive responses are left as they are.
+    Z : ndarray of shape (n_samples, q), optional
+        Concomitant variables of the gating model (standardised like ``X``; the gating
+        design adds an intercept).
+    groups : ndarray of int of shape (n_samples,), optional
+        Group codes, sorted (rows of a group are consecutive): chunks then hold whole
+        groups.
+    centre_x : bool, default=True
+        Whether standardisation centres the features (when ``fit_intercept``); a
+        constraint on the intercept needs uncentred features, where the intercept means
+        the same in both units for every component.
+    compiled : bool, default=False
+        Whether to compute the standardisation with the compiled (numba) column pass,
+        for large data whose fit loads the compiled kernel anyway.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray | None,
+        sample_weight: np.ndarray | None,
+        *,
+        fit_intercept: bool,
+        standardize: bool = True,
+        standardization: Standardization | None = None,
+        offset: np.ndarray | None = None,
+        trials: np.ndarray | None = None,
+        scale_response: bool = True,
+        Z: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        centre_x: bool = True,
+        compiled: bool = False,
+    ) -> None:
+        self.compiled = compiled
+        self._X = X
+        self._y = y
+        self._w = sample_weight
+        self.offset = offset
+        self.trials = trials
+        self.Z = Z
+        self.groups = groups
+        self.n_gating = 1 if Z is None else Z.shape[1] + 1
+        self.scale_response = scale_response
+        self.centre_x = centre_x
+        self.fit_intercept = fit_intercept
+        if groups is not None:
+            if np.any(np.diff(groups) < 0):
+                raise ValueError("ArrayData needs rows sorted by group")
+            self._group_starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+            self.n_groups = len(self._group_starts)
+        else:
+            self.n_groups = None
+        self.n_rows, self.n_features = X.shape
+        self.n_design = self.n_features + int(fit_intercept)
+        self.total_weight = float(self.n_rows if sample_weight is None else sample_weight.sum())
+        self.standardization = Standardization.choose(
+            standardization, standardize, self._standardization, self.n_features, fit_intercept
+        )
+
+    def _standardization(self) -> Standardization:
+        X, y, w = self._X, self._y, self._w
+        centre = self.fit_intercept and self.centre_x
+        lo, hi, x_loc, x_scale = column_summary(X, w, centre, compiled=self.compiled)
+        if centre:  # the same numbers as feature_moments: keep them
+            self._moments = (x_loc.copy(), np.where(lo == hi, 0.0, x_scale))
+        y_loc, y_scale = 0.0, 1.0
+        if y is not None and self.scale_response:
+            loc, scale = _location_scale(y[:, None], w, self.fit_intercept,
+                                         compiled=self.compiled)
+            y_loc, y_scale = float(loc[0]), float(scale[0])
+        z_loc = z_scale = None
+        if self.Z is not None:
+            z_loc, z_scale = _location_scale(self.Z, w, True)
+        return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept, z_loc,
+                               z_scale)
+
+    def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and standard deviation of each feature in user units (what
+        :meth:`RegressionMixture.sample` draws new features from)."""
+        if getattr(self, "_moments", None) is not None:
+            return self._moments
+        mean, std = _location_scale(self._X, self._w, True)
+        lo, hi = column_extremes(self._X)
+        self._moments = (mean, np.where(lo == hi, 0.0, std))
+        return self._moments
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The raw (user-unit) features, response and weights, never to be written to."""
+        return self._X, self._y, self._w
+
+    def subsample(self, size: int, seed: int) -> ArrayData:
+        """About ``size`` rows drawn without replacement, in the same internal units.
+
+        Rows are chosen by a per-row hash (see :mod:`regmix.core.rowhash`), so the choice
+        does not depend on chunking.
+        """
+
+        fraction = size / self.n_rows
+        if self.compiled:
+            u = row_uniforms(seed, 0, self.n_rows, 1, compiled=True)[:, 0]
+        else:
+            u = np.concatenate([row_uniforms(seed, start, stop, 1)[:, 0]
+                                for start, stop in self.ranges(1 << 16)])
+        if self.groups is not None:  # whole groups, by the draw of their first row
+            sizes = np.diff(np.append(self._group_starts, self.n_rows))
+            u = np.repeat(u[self._group_starts], sizes)
+        rows = np.flatnonzero(u < fraction)
+        return ArrayData(
+            self._X[rows],
+            None if self._y is None else self._y[rows],
+            None if self._w is None else self._w[rows],
+            fit_intercept=self.fit_intercept,
+            standardization=self.standardization,
+            offset=None if self.offset is None else self.offset[rows],
+            trials=None if self.trials is None else self.trials[rows],
+            scale_response=self.scale_response,
+            Z=None if self.Z is None else self.Z[rows],
+            groups=None if self.groups is None else self.groups[rows],
+            centre_x=self.centre_x,
+        )
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """The fixed reduction blocks: :data:`REDUCTION_BLOCK` rows from row 0 (for
+        grouped rows: extended to group boundaries)."""
+        return self.ranges(REDUCTION_BLOCK)
+
+    def ranges(self, chunk_size: int) -> list[tuple[int, int]]:
+        """Row ranges of about ``chunk_size`` rows covering every row once (for grouped
+        rows: extended to the end of the last group, so that a range holds whole
+        groups)."""
+        n = self.n_rows
+        if self.groups is None:
+            return [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+        return aligned_ranges(self._group_starts, n, chunk_size)
+
+    def chunk(self, start: int, stop: int) -> Chunk:
+        """The standardised block of rows ``start..stop-1``."""
+        y = None if self._y is None else self._y[start:stop]
+        w = None if self._w is None else self._w[start:stop]
+        offset = None if self.offset is None else self.offset[start:stop]
+        trials = None if self.trials is None else self.trials[start:stop]
+        Z = None if self.Z is None else self.Z[start:stop]
+        starts = None
+        if self.groups is not None:
+            starts = group_starts(self.groups[start:stop])
+        return make_chunk(start, self._X[start:stop], y, w, self.standardization, offset,
+                          trials, Z, starts)

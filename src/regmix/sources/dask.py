@@ -1,0 +1,322 @@
+"""A row source whose rows live on a Dask cluster.
+
+:class:`DaskData` holds dask arrays (or a dask DataFrame's columns) split into row
+blocks. Each data pass sends the current parameters and the chunk function to the
+workers, computes every block's additive statistics where the block lives, and sums
+them in a tree of pairwise additions (always in block order, so the result does not
+depend on the number of workers or on scheduling). Only the small statistics travel back
+to the client; the rows never do. The data are persisted once when the source is made.
+
+The same EM code runs unchanged: the estimator sees a source whose passes return
+:class:`~regmix.core.results.PassResult` sums. dask is imported lazily.
+
+Point it at a cluster by creating a client before fitting::
+
+    from dask.distributed import Client
+    client = Client("tcp://scheduler-host:8786")   # or LocalCluster() for one machine
+    model = RegressionMixture(3).fit(DaskData(X, y))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from regmix.compiled.helpers import row_uniforms
+from regmix.core.chunk import (
+    REDUCTION_BLOCK,
+    Standardization,
+    aligned_ranges,
+    group_starts,
+    make_chunk,
+)
+from regmix.sources.arrays import ArrayData, _safe_scale
+from regmix.sources.validation import check_magnitude
+
+
+def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: int):
+    """The standardised chunks of one block (runs on a worker); columns beyond the first
+    ``p`` are concomitant variables; with group labels ``g`` chunks end on group
+    boundaries (blocks do)."""
+    n = X.shape[0]
+    block = REDUCTION_BLOCK  # fixed blocks: results do not depend on chunk_size
+    if g is None:
+        ranges = [(s, min(s + block, n)) for s in range(0, n, block)]
+    else:
+        ranges = aligned_ranges(group_starts(g), n, block)
+    for s, e in ranges:
+        Z = X[s:e, p:] if X.shape[1] > p else None
+        yield make_chunk(start + s, X[s:e, :p], None if y is None else y[s:e],
+                         None if w is None else w[s:e], st, Z=Z,
+                         group_starts=None if g is None else group_starts(g[s:e]))
+
+
+def _block_pass(X, y, w, g, start, settings, chunk_fn):
+    """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker)."""
+    total = None
+    for chunk in _block_chunks(X, y, w, g, start, *settings):
+        res = chunk_fn(chunk)
+        total = res if total is None else total + res
+    return total
+
+
+def _aligned_chunks(chunks, starts: np.ndarray, n: int) -> tuple[int, ...]:
+    """Block sizes near ``chunks`` whose boundaries fall on group starts."""
+    bounds = np.cumsum(chunks)[:-1]
+    moved = [int(starts[i]) if (i := np.searchsorted(starts, b)) < starts.size else n
+             for b in bounds]
+    edges = np.unique([0, *moved, n])
+    return tuple(int(v) for v in np.diff(edges) if v > 0)
+
+
+def _add(a, b):
+    return a + b
+
+
+class DaskData:
+    """Rows held as dask arrays, processed where they live.
+
+    Parameters
+    ----------
+    X : dask array of shape (n, n_features), or dask DataFrame
+        Features, chunked by rows only (one chunk along the columns). A dask DataFrame
+        is converted with ``to_dask_array(lengths=True)``.
+    y : dask array of shape (n,) or dask Series
+        Response, chunked like ``X``.
+    sample_weight : dask array or Series, optional
+        Row weights, chunked like ``X``.
+    fit_intercept : bool, default=True
+    standardize : bool, default=True
+        Centre and scale as :class:`~regmix.sources.arrays.ArrayData` does (one distributed pass).
+    standardization : Standardization, optional
+        Use this map instead.
+    feature_names : sequence of str, optional
+        Column names (taken from a dask DataFrame automatically).
+    concomitant : dask array of shape (n, q) or dask DataFrame, optional
+        Concomitant variables of the gating model, chunked like ``X``.
+    groups : dask array of shape (n,) or Series, optional
+        Numeric group labels, sorted (the rows of a group consecutive): the rows of a
+        group share one component membership. The blocks are re-cut at group
+        boundaries so that no group spans two blocks.
+    """
+
+    def __init__(self, X, y=None, sample_weight=None, *, fit_intercept: bool = True,
+                 standardize: bool = True, standardization: Standardization | None = None,
+                 feature_names=None, concomitant=None, groups=None) -> None:
+        import dask
+        import dask.array as da
+
+        z_names = None
+        if concomitant is not None:
+            if hasattr(concomitant, "columns") and hasattr(concomitant, "to_dask_array"):
+                z_names = [str(c) for c in concomitant.columns]
+                concomitant = concomitant.to_dask_array(lengths=True)
+            concomitant = da.asarray(concomitant).astype(np.float64)
+            if concomitant.ndim == 1:
+                concomitant = concomitant[:, None]
+
+        if hasattr(X, "columns") and hasattr(X, "to_dask_array"):
+            feature_names = [str(c) for c in X.columns]
+            X = X.to_dask_array(lengths=True)
+        if y is not None and hasattr(y, "to_dask_array"):
+            y = y.to_dask_array(lengths=True)
+        if sample_weight is not None and hasattr(sample_weight, "to_dask_array"):
+            sample_weight = sample_weight.to_dask_array(lengths=True)
+        X = da.asarray(X).astype(np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D; got {X.ndim}-D")
+        if any(np.isnan(c) for c in X.chunks[0]):
+            raise ValueError("X has unknown chunk sizes; compute them first "
+                             "(to_dask_array(lengths=True))")
+        self.n_features = int(X.shape[1])
+        if concomitant is not None:
+            if concomitant.shape[0] != X.shape[0]:
+                raise ValueError(f"concomitant has {concomitant.shape[0]} rows but X has "
+                                 f"{X.shape[0]}")
+            X = da.concatenate([X, concomitant.rechunk((X.chunks[0], -1))], axis=1)
+        X = X.rechunk({1: -1})
+        arrays = [X]
+        for name, v in (("y", y), ("sample_weight", sample_weight)):
+            if v is None:
+                continue
+            v = da.asarray(v).astype(np.float64).rechunk((X.chunks[0],))
+            if v.shape[0] != X.shape[0]:
+                raise ValueError(f"{name} has {v.shape[0]} rows but X has {X.shape[0]}")
+            arrays.append(v)
+        self.n_groups = None
+        if groups is not None:
+            if hasattr(groups, "to_dask_array"):
+                groups = groups.to_dask_array(lengths=True)
+            g = da.asarray(groups)
+            if g.shape != (X.shape[0],):
+                raise ValueError(f"groups must have shape ({X.shape[0]},); got {g.shape}")
+            if g.dtype.kind not in "biuf":
+                raise ValueError("groups on Dask must be numeric labels (factorize them)")
+            g = g.rechunk((X.chunks[0],))
+            unsorted, starts = dask.compute((g[1:] < g[:-1]).any(),
+                                            da.flatnonzero(g[1:] != g[:-1]) + 1)
+            if unsorted:
+                raise ValueError("groups on Dask need the rows sorted by group label")
+            self.n_groups = int(starts.size) + 1
+            cut = _aligned_chunks(X.chunks[0], starts, int(X.shape[0]))
+            arrays = [a.rechunk((cut,) + a.chunks[1:]) for a in arrays] + [g.rechunk((cut,))]
+        arrays = list(dask.persist(*arrays))
+        self._X = arrays.pop(0)
+        self._y = arrays.pop(0) if y is not None else None
+        self._w = arrays.pop(0) if sample_weight is not None else None
+        self._g = arrays.pop(0) if groups is not None else None
+        self.y_column = "y" if y is not None else None
+        self.weight_column = "sample_weight" if sample_weight is not None else None
+        self.fit_intercept = fit_intercept
+        self.n_rows = int(self._X.shape[0])
+        self.n_design = self.n_features + int(fit_intercept)
+        self.x_columns = (list(feature_names) if feature_names is not None
+                          else [f"x{j}" for j in range(self.n_features)])
+        q = int(self._X.shape[1]) - self.n_features
+        self.z_columns = (z_names if z_names is not None else [f"z{j}" for j in range(q)])
+        self.n_gating = 1 + q
+        self._starts = np.concatenate([[0], np.cumsum(self._X.chunks[0])[:-1]]).astype(int)
+        self._check_finite()
+        self.total_weight = float(self.n_rows if self._w is None else self._w.sum().compute())
+        self.standardization = Standardization.choose(
+            standardization, standardize, self._standardization, self.n_features, fit_intercept
+        )
+
+    def _check_finite(self) -> None:
+        import dask
+
+        checks = [(~np.isfinite(self._X)).any(axis=0), abs(self._X).max(axis=0)]
+        names = ["X", "magnitude"]
+        for name, v in (("y", self._y), ("sample_weight", self._w)):
+            if v is not None:
+                checks.append((~np.isfinite(v)).any())
+                names.append(name)
+        results = list(dask.compute(*checks))
+        bad_cols = np.flatnonzero(results[0])
+        if bad_cols.size:
+            j = int(bad_cols[0])
+            where = (f"X contains NaN or infinity in column {self.x_columns[j]!r}"
+                     if j < self.n_features else
+                     f"concomitant contains NaN or infinity in column "
+                     f"{self.z_columns[j - self.n_features]!r}")
+            raise ValueError(where)
+
+        check_magnitude(np.asarray(results[1])[None, :], "dask data",
+                        self.x_columns + self.z_columns)
+        del names[1], results[1]
+        for name, bad in zip(names[1:], results[1:], strict=True):
+            if bad:
+                raise ValueError(f"{name} contains NaN or infinity")
+        if self._w is not None and bool((self._w < 0).any().compute()):
+            raise ValueError("sample_weight has negative values")
+
+    def _standardization(self) -> Standardization:
+        import dask
+
+        w = self._w
+        wsum = self.total_weight
+        ww = 1.0 if w is None else w[:, None]
+        if self.fit_intercept:
+            x_loc = (self._X * ww).sum(axis=0) / wsum
+        else:
+            x_loc = np.zeros(self._X.shape[1])
+        x_var = (((self._X - x_loc) ** 2) * ww).sum(axis=0) / wsum
+        y_loc = y_var = None
+        if self._y is not None:
+            wy = 1.0 if w is None else w
+            y_loc = (self._y * wy).sum() / wsum if self.fit_intercept else 0.0
+            y_var = (((self._y - y_loc) ** 2) * wy).sum() / wsum
+        x_loc, x_var, y_loc, y_var = dask.compute(x_loc, x_var, y_loc, y_var)
+        y_scale = float(np.sqrt(y_var)) if y_var is not None else 1.0
+        if not y_scale > 0:
+            y_scale = 1.0
+        x_loc = np.asarray(x_loc, dtype=float)
+        x_scale = _safe_scale(np.sqrt(x_var))
+        p = self.n_features
+        q = x_loc.shape[0] - p
+        return Standardization(x_loc[:p], x_scale[:p], float(y_loc or 0.0), y_scale,
+                               self.fit_intercept, x_loc[p:] if q else None,
+                               x_scale[p:] if q else None)
+
+    def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and standard deviation of each feature (one distributed pass)."""
+        import dask
+
+        ww = 1.0 if self._w is None else self._w[:, None]
+        X = self._X[:, : self.n_features]
+        mean = (X * ww).sum(axis=0) / self.total_weight
+        var = (((X - mean) ** 2) * ww).sum(axis=0) / self.total_weight
+        mean, var = dask.compute(mean, var)
+        return np.asarray(mean, dtype=float), np.sqrt(np.asarray(var, dtype=float))
+
+    # ------------------------------------------------------------------ the source protocol
+    def map_reduce(self, chunk_fn, chunk_size: int):
+        """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""
+        import dask
+
+        settings = (self.standardization, int(chunk_size), self.n_features)
+        fn = dask.delayed(_block_pass, pure=True)
+        xs, ys, ws, gs = self._blocks()
+        level = [fn(x, y, w, g, int(s), settings, chunk_fn)
+                 for x, y, w, g, s in zip(xs, ys, ws, gs, self._starts, strict=True)]
+        add = dask.delayed(_add, pure=True)
+        while len(level) > 1:
+            pairs = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        return level[0].compute()
+
+    def _blocks(self):
+        """Delayed blocks of X, y, w and the group labels (None where absent)."""
+        xs = self._X.to_delayed().ravel()
+        rest = [v.to_delayed().ravel() if v is not None else [None] * len(xs)
+                for v in (self._y, self._w, self._g)]
+        return (xs, *rest)
+
+    def plain(self) -> DaskData:
+        """The same rows in user units (no standardisation)."""
+        new = object.__new__(DaskData)
+        new.__dict__.update(self.__dict__)
+        new.standardization = Standardization.identity(self.n_features, self.fit_intercept)
+        return new
+
+    def iter_chunks(self, chunk_size: int):
+        """Chunks brought to the client one block at a time (for small evaluations)."""
+        settings = (self.standardization, int(chunk_size), self.n_features)
+        for i, start in enumerate(self._starts):
+            X = self._X.blocks[i].compute()
+            y = self._y.blocks[i].compute() if self._y is not None else None
+            w = self._w.blocks[i].compute() if self._w is not None else None
+            g = self._g.blocks[i].compute() if self._g is not None else None
+            yield from _block_chunks(X, y, w, g, int(start), *settings)
+
+    def subsample(self, size: int, seed: int) -> ArrayData:
+        """About ``size`` rows drawn by a per-row hash, gathered to the client."""
+        import dask
+
+        fraction = size / self.n_rows
+
+        def pick(X, y, w, g, start):
+            u = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0]
+            if g is not None:  # whole groups, by the draw of their first row
+                starts = group_starts(g)
+                u = np.repeat(u[starts], np.diff(np.append(starts, X.shape[0])))
+            keep = u < fraction
+            return (X[keep], None if y is None else y[keep], None if w is None else w[keep],
+                    None if g is None else g[keep])
+
+        fn = dask.delayed(pick, pure=True)
+        xs, ys, ws, gs = self._blocks()
+        parts = dask.compute(*[fn(x, y, w, g, int(s)) for x, y, w, g, s
+                               in zip(xs, ys, ws, gs, self._starts, strict=True)])
+        XZ = np.concatenate([part[0] for part in parts])
+        n_x = self.n_features
+        return ArrayData(
+            XZ[:, :n_x],
+            None if self._y is None else np.concatenate([part[1] for part in parts]),
+            None if self._w is None else np.concatenate([part[2] for part in parts]),
+            fit_intercept=self.fit_intercept,
+            standardization=self.standardization,
+            Z=XZ[:, n_x:] if XZ.shape[1] > n_x else None,
+            groups=(None if self._g is None else
+                    np.unique(np.concatenate([part[3] for part in parts]),
+                              return_inverse=True)[1]),
+        )
