@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from regmix import RegressionMixture
+from regmix.compiled import helpers
 from regmix.core.params import GaussianParams
 from regmix.core.rowhash import row_uniforms
 from regmix.datasets import make_regression_mixture
@@ -150,7 +151,7 @@ def test_compiled_engine_gives_the_same_fit_from_given_memberships():
 def test_compiled_row_uniforms_are_the_same_bits(seed, start, stop, n_columns):
     pytest.importorskip("numba")
     expected = row_uniforms(seed, start, stop, n_columns)
-    got = row_uniforms(seed, start, stop, n_columns, compiled=True)
+    got = helpers.row_uniforms(seed, start, stop, n_columns, compiled=True)
     assert got.shape == expected.shape and np.array_equal(got, expected)
 
 
