@@ -183,3 +183,25 @@ def test_public_paths():
     assert ParquetData is parquet_impl and DaskData is dask_impl
     for name in regmix.__all__:
         assert hasattr(regmix, name), name
+
+
+def test_architecture_doc_names_what_exists():
+    """Every module path and dotted name the architecture doc writes in backticks exists."""
+    import importlib
+    import re
+
+    text = ARCHITECTURE.read_text()
+    missing = []
+    for path in set(re.findall(r"`([\w/]+\.py)`", text)):
+        candidates = [PACKAGE / path, PACKAGE.parent / path, *PACKAGE.rglob(path)]
+        if not any(c.is_file() for c in candidates):
+            missing.append(path)
+    for dotted in set(re.findall(r"`((?:regmix\.)?[a-z_]+\.[a-z_]+\.?\w*)`", text)):
+        parts = dotted.removeprefix("regmix.").split(".")
+        if parts[-1] == "py" or not (PACKAGE / parts[0]).exists() and not (
+                PACKAGE / f"{parts[0]}.py").exists():
+            continue
+        module = importlib.import_module("regmix." + ".".join(parts[:2]))
+        if len(parts) == 3 and not hasattr(module, parts[2]):
+            missing.append(dotted)
+    assert not missing, missing
