@@ -1,8 +1,9 @@
 """Fused compiled E-step for Gaussian components: one read of the rows, many threads.
 
 :func:`gaussian_e_step` computes, for rows held in memory, what the data pass
-(:func:`regmix.engine.passes.e_step_pass` with :class:`regmix.families.gaussian.Gaussian`) computes: the
-weighted log-likelihood, the summed weighted responsibilities ``N_k`` and the statistics
+(:func:`regmix.engine.passes.e_step_pass` with
+:class:`regmix.families.gaussian.Gaussian`) computes: the weighted log-likelihood, the
+summed weighted responsibilities ``N_k`` and the statistics
 ``(X'R_kX, X'R_k e_k, e_k'R_k e_k)``, in the internal (standardised) units. Every row is
 read once and standardised on the fly; no standardised copy of the design is made.
 
@@ -50,10 +51,11 @@ invalidates it.
 from __future__ import annotations
 
 import math
-import threading
 from types import SimpleNamespace
 
 import numpy as np
+
+from regmix.compiled.helpers import CompiledOnce, read_only
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -118,10 +120,8 @@ _L1, _L2, _L3, _L4, _L5, _L6, _L7, _L8, _L9, _L10 = (2.0 / (2 * m + 1) for m in 
 
 
 
-_functions: SimpleNamespace | None = None
 
 
-_lock = threading.Lock()
 
 
 
@@ -863,20 +863,7 @@ def _build() -> SimpleNamespace:
                            log=log_array)
 
 
-def _compiled() -> SimpleNamespace:
-    """The compiled functions, defined once per process (thread-safe)."""
-    global _functions
-    if _functions is None:
-        with _lock:
-            if _functions is None:
-                _functions = _build()
-    return _functions
-
-
-def _read_only(a: np.ndarray) -> np.ndarray:
-    view = a.view()
-    view.flags.writeable = False
-    return view
+_compiled = CompiledOnce(_build)
 
 
 def gaussian_e_step(
@@ -1075,7 +1062,7 @@ class _BlockedBatches:
         has_w, has_r = w is not None, R is not None
         w = w if has_w else np.empty(0)
         R = R if has_r else np.empty((0, self.n_components))
-        X, y, w, R = (_read_only(a) for a in (X if by_row else X.T, y, w, R))
+        X, y, w, R = (read_only(a) for a in (X if by_row else X.T, y, w, R))
         import numba
 
         # No more threads than blocks: an idle thread still has to be woken and joined.
@@ -1103,7 +1090,7 @@ class _BlockedBatches:
         """The sums over all rows added so far (a read-only view, in the compiled
         function's layout)."""
         self._finish()
-        return _read_only(self._total)
+        return read_only(self._total)
 
 
 class GaussianSums(_BlockedBatches):
@@ -1178,7 +1165,7 @@ class GaussianSums(_BlockedBatches):
             scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
         # Read-only views (no copies): the kernel cannot write to them, and one compiled
         # specialisation serves writeable and read-only inputs alike.
-        self._params = tuple(_read_only(a) for a in (x_loc, x_inv, coef, const, scale))
+        self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale))
         self._y = (float(y_loc), float(y_inv))
         self.n_design = p
         super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 2 + K)
@@ -1256,7 +1243,7 @@ class GaussianInformation(_BlockedBatches):
         if d < 0:
             raise ValueError("coef must have a column for the intercept")
         self.weights = weights
-        self._params = tuple(_read_only(a) for a in (coef, sigma, np.log(weights)))
+        self._params = tuple(read_only(a) for a in (coef, sigma, np.log(weights)))
         self.n_design = p
         P = p * (p + 1) // 2
         n_vec = K * K + K * (K - 1)

@@ -14,6 +14,7 @@ disk as the kernel's is (``cache=True``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,8 +24,6 @@ from regmix.core.rowhash import row_uniforms as numpy_row_uniforms
 
 DEFAULT_BLOCK_SIZE = 8192
 
-_functions: SimpleNamespace | None = None
-_lock = threading.Lock()
 
 
 def _build() -> SimpleNamespace:
@@ -150,20 +149,36 @@ def _build() -> SimpleNamespace:
     return SimpleNamespace(moments=moments, extremes=extremes, uniforms=uniforms)
 
 
-def _compiled() -> SimpleNamespace:
-    """The compiled helpers, defined once per process (thread-safe)."""
-    global _functions
-    if _functions is None:
-        with _lock:
-            if _functions is None:
-                _functions = _build()
-    return _functions
+class CompiledOnce:
+    """The namespace of compiled functions that ``build`` defines, built on first use and
+    once per process (thread-safe)."""
+
+    def __init__(self, build: Callable[[], SimpleNamespace]) -> None:
+        self._build = build
+        self._functions: SimpleNamespace | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> SimpleNamespace:
+        if self._functions is None:
+            with self._lock:
+                if self._functions is None:
+                    self._functions = self._build()
+        return self._functions
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the functions are already defined (using them costs no compilation)."""
+        return self._functions is not None
 
 
-def _read_only(a: np.ndarray) -> np.ndarray:
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a``, as the compiled functions take their inputs."""
     view = a.view()
     view.flags.writeable = False
     return view
+
+
+_compiled = CompiledOnce(_build)
 
 
 def available() -> bool:
@@ -183,7 +198,7 @@ def available() -> bool:
 def loaded() -> bool:
     """Whether the compiled functions are already defined in this process (so that using
     them costs no import or compilation)."""
-    return _functions is not None
+    return _compiled.loaded
 
 def column_moments(X: np.ndarray, w: np.ndarray | None, centre: bool,
                    block_size: int = DEFAULT_BLOCK_SIZE) -> tuple:
@@ -214,14 +229,14 @@ def column_moments(X: np.ndarray, w: np.ndarray | None, centre: bool,
     has_w = w is not None
     w = np.ascontiguousarray(w, dtype=np.float64) if has_w else np.empty(0)
     lo, hi, loc, spread, inv, weight = _compiled().moments(
-        _read_only(X), _read_only(w), has_w, bool(centre), int(block_size))
+        read_only(X), read_only(w), has_w, bool(centre), int(block_size))
     return lo, hi, loc, np.sqrt(spread / weight) / inv
 
 def column_extremes(X: np.ndarray, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple:
     """Column minima and maxima of a C-contiguous float64 array with at least one row,
     compiled, in one read on all threads. A column holding a NaN gets NaN for both;
     otherwise the results are exact (those of ``X.min(axis=0)``, ``X.max(axis=0)``)."""
-    return _compiled().extremes(_read_only(X), int(block_size))
+    return _compiled().extremes(read_only(X), int(block_size))
 
 def row_uniforms(seed: int, start: int, stop: int, n_columns: int,
                  compiled: bool = False) -> np.ndarray:
