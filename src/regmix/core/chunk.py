@@ -148,6 +148,7 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
         if st.z_loc is None:
             ZT[1:] = Z.T
         else:
+            assert st.z_scale is not None  # set together with z_loc
             np.subtract(Z.T, st.z_loc[:, None], out=ZT[1:])
             ZT[1:] *= (1.0 / st.z_scale)[:, None]
     return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts)

@@ -8,6 +8,8 @@ random numbers ever has to exist.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 # SplitMix64's constants.
@@ -15,7 +17,10 @@ GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 _GOLDEN, _MIX1, _MIX2 = np.uint64(GOLDEN), np.uint64(MIX1), np.uint64(MIX2)
 
 
-def _splitmix64(z: np.ndarray) -> np.ndarray:
+_Z = TypeVar("_Z", np.ndarray, np.uint64)
+
+
+def _splitmix64(z: _Z) -> _Z:
     z = z.copy()
     z ^= z >> np.uint64(30)
     z *= _MIX1

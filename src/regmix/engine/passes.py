@@ -9,7 +9,8 @@ not depend on the number of threads. Memory beyond the data is O(chunk * K * p).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def chunk_posteriors(chunk: Chunk, family, mixing, params):
     group_resp, group_ll = log_responsibilities(group_logd)
     sizes = np.diff(np.append(starts, logd.shape[1]))
     resp = np.repeat(group_resp, sizes, axis=1)
-    ZT = None if getattr(chunk, "ZT", None) is None else chunk.ZT[:, starts]
+    ZT = None if chunk.ZT is None else chunk.ZT[:, starts]
     return resp, group_ll, cache, group_resp, None, ZT
 
 
@@ -136,7 +137,8 @@ def run_pass(
     def work(item: list[tuple[int, int]]) -> list[PassResult]:
         return [chunk_fn(source.chunk(*r)) for r in item]
 
-    total = None
+    total: PassResult | None = None
+    results: Iterable[list[PassResult]]
     with single_threaded_blas():
         if n_jobs <= 1 or len(items) == 1:
             results = map(work, items)
@@ -145,7 +147,7 @@ def run_pass(
         for item in results:
             for res in item:
                 total = res if total is None else total + res
-    return total
+    return cast(PassResult, total)  # None only for a source without rows
 
 
 def _run_streaming(source, chunk_fn, *, chunk_size: int, n_jobs: int) -> PassResult:
@@ -165,7 +167,7 @@ def _run_streaming(source, chunk_fn, *, chunk_size: int, n_jobs: int) -> PassRes
         for fut in pending:
             res = fut.result()
             total = res if total is None else total + res
-    return total
+    return cast(PassResult, total)  # None only for a source without rows
 
 
 def e_step_pass(source, family, component, log_weights, *, chunk_size, n_jobs=1) -> PassResult:

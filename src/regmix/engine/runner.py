@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
+from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
 from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
@@ -28,7 +29,7 @@ class MembershipArray:
     def __init__(self, memberships: np.ndarray) -> None:
         self.memberships = memberships
 
-    def __call__(self, chunk) -> np.ndarray:
+    def __call__(self, chunk: Chunk) -> np.ndarray:
         R = self.memberships[chunk.start : chunk.stop]
         return (R / R.sum(axis=1, keepdims=True)).T
 

@@ -51,7 +51,8 @@ class Binomial(GLMFamily):
         m = self._m(trials)
         return (y + 0.5) / (m + 1.0)
 
-    def check_response(self, y, trials=None, *, start=0, complete=True):
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
+                       start: int = 0, complete: bool = True) -> None:
         if trials is None:
             bad = (y != 0) & (y != 1)
             if bad.any():

@@ -37,7 +37,7 @@ class GammaFamily(GLMFamily):
     def __repr__(self) -> str:
         return f"GammaFamily(link={self.link_name!r}, shape={self.shape!r})"
 
-    def free_extra(self):
+    def free_extra(self) -> np.ndarray:
         return np.array([self.shape is None])
 
     def loglik(self, y, eta, mu, extra, trials):
@@ -77,7 +77,8 @@ class GammaFamily(GLMFamily):
         cross = nu * (y - mu) / (mu * mu)
         return e1[:, None], e2[:, None, None], cross[:, None]
 
-    def check_response(self, y, trials=None, *, start=0, complete=True):
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
+                       start: int = 0, complete: bool = True) -> None:
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
         bad = ~(y > 0)

@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from regmix.core.chunk import Chunk, Standardization
 from regmix.core.linalg import linear_predictor, weighted_moments
 from regmix.core.params import GaussianParams
-from regmix.families.constraints import coefficient_update, scale_update
+from regmix.families.constraints import (
+    CoefficientConstraints,
+    coefficient_update,
+    scale_update,
+)
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -47,7 +52,7 @@ class Gaussian:
     init_steps = 0
     extra_names: tuple[str, ...] = ("sigma",)
 
-    constraints = None
+    constraints: CoefficientConstraints | None = None
 
     def __init__(self, var_floor: float = 1e-8) -> None:
         self.var_floor = float(var_floor)
@@ -86,15 +91,18 @@ class Gaussian:
         """The same lines with every sigma set to the response's spread (1 internally)."""
         return GaussianParams(params.coef, np.ones_like(params.sigma))
 
-    def linear_predictor(self, params, XT: np.ndarray, offset=None) -> np.ndarray:
+    def linear_predictor(self, params: GaussianParams, XT: np.ndarray,
+                         offset: np.ndarray | None = None) -> np.ndarray:
         """``eta = coef @ XT + offset``, shape (K, n)."""
         return linear_predictor(params.coef, XT, offset)
 
-    def mean(self, params: GaussianParams, XT: np.ndarray, offset=None) -> np.ndarray:
+    def mean(self, params: GaussianParams, XT: np.ndarray,
+             offset: np.ndarray | None = None) -> np.ndarray:
         """Component means, shape (K, n)."""
         return self.linear_predictor(params, XT, offset)
 
-    def log_density(self, params: GaussianParams, chunk, log_weights=0.0):
+    def log_density(self, params: GaussianParams, chunk: Chunk,
+                    log_weights: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Component log-densities plus ``log_weights`` (K, n), and the residuals.
 
         ``log_weights`` (a (K, 1) column, the log mixing weights) is added for free.
@@ -107,8 +115,8 @@ class Gaussian:
         np.subtract(const, logd, out=logd)
         return logd, resid
 
-    def statistics(self, chunk, wr: np.ndarray, params: GaussianParams,
-                   cache: np.ndarray | None = None):
+    def statistics(self, chunk: Chunk, wr: np.ndarray, params: GaussianParams,
+                   cache: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """``(X'R_kX, X'R_k e_k, e_k'R_k e_k)`` per component, with ``e_k`` the residuals."""
         XT = chunk.XT
         if cache is None:
@@ -117,7 +125,7 @@ class Gaussian:
 
     def m_step(
         self,
-        stats: tuple[np.ndarray, np.ndarray, np.ndarray],
+        stats: tuple[np.ndarray, ...],
         resp_sum: np.ndarray,
         params: GaussianParams,
     ) -> tuple[GaussianParams, np.ndarray]:
@@ -151,13 +159,15 @@ class Gaussian:
         sigma = np.maximum(np.exp(vec[K * p :]), np.sqrt(self.var_floor))
         return GaussianParams(vec[: K * p].reshape(K, p).copy(), sigma)
 
-    def to_user(self, params: GaussianParams, standardization) -> GaussianParams:
+    def to_user(self, params: GaussianParams,
+                standardization: Standardization) -> GaussianParams:
         """Parameters in user units."""
         return GaussianParams(
             standardization.to_user(params.coef), params.sigma * standardization.y_scale
         )
 
-    def to_internal(self, params: GaussianParams, standardization) -> GaussianParams:
+    def to_internal(self, params: GaussianParams,
+                    standardization: Standardization) -> GaussianParams:
         """Parameters in internal (standardised) units."""
         return GaussianParams(
             standardization.to_internal(params.coef), params.sigma / standardization.y_scale
@@ -167,7 +177,8 @@ class Gaussian:
         """Which extras are estimated (the others are fixed, known values)."""
         return np.ones(1, dtype=bool)
 
-    def row_derivatives(self, params: GaussianParams, chunk):
+    def row_derivatives(self, params: GaussianParams,
+                        chunk: Chunk) -> tuple[np.ndarray, ...]:
         """Per-row log-density and its derivatives, for the observed information.
 
         Returns ``(logf, d1, d2, e1, e2, ce)``: the (K, n) log-densities, the first
@@ -185,7 +196,8 @@ class Gaussian:
                 (-2.0 * z / s)[:, None])
 
     def sample(self, params: GaussianParams, X: np.ndarray, labels: np.ndarray,
-               rng: np.random.Generator, offset=None, trials=None) -> np.ndarray:
+               rng: np.random.Generator, offset: np.ndarray | None = None,
+               trials: np.ndarray | None = None) -> np.ndarray:
         """Draw responses for design rows ``X`` (n, n_design) from components ``labels``."""
         mu = np.einsum("ij,ij->i", X, params.coef[labels])
         if offset is not None:

@@ -24,11 +24,14 @@ not (counts, proportions and positive values keep their meaning).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from regmix.core.chunk import Chunk, Standardization
 from regmix.core.linalg import linear_predictor, weighted_moments
 from regmix.core.params import ComponentParams
-from regmix.families.constraints import coefficient_update
+from regmix.families.constraints import CoefficientConstraints, coefficient_update
 from regmix.families.links import get_link
 
 __all__ = ["GLMFamily"]
@@ -121,7 +124,7 @@ class GLMFamily:
         return np.ones(len(self.extra_names), dtype=bool)
 
     # ------------------------------------------------------------ the family seam
-    constraints = None
+    constraints: CoefficientConstraints | None = None
 
     def n_parameters(self, n_components: int, n_design: int) -> int:
         """Coefficients and the estimated extras of every component."""
@@ -130,7 +133,7 @@ class GLMFamily:
             return n_components * n_design + n_extra
         return self.constraints.n_coefficients(n_components) + n_extra
 
-    def make_params(self, coef, extra) -> ComponentParams:
+    def make_params(self, coef: np.ndarray, extra: np.ndarray) -> ComponentParams:
         coef = np.asarray(coef, dtype=np.float64)
         extra = np.asarray(extra, dtype=np.float64).reshape(coef.shape[0], -1)
         return ComponentParams(coef, extra)
@@ -144,17 +147,21 @@ class GLMFamily:
         return ComponentParams(params.coef, np.tile(self.default_extra(),
                                                     (params.n_components, 1)))
 
-    def linear_predictor(self, params, XT: np.ndarray, offset=None) -> np.ndarray:
+    def linear_predictor(self, params: ComponentParams, XT: np.ndarray,
+                         offset: np.ndarray | None = None) -> np.ndarray:
+        assert params.coef is not None
         return linear_predictor(params.coef, XT, offset)
 
-    def mean(self, params, XT: np.ndarray, offset=None) -> np.ndarray:
+    def mean(self, params: ComponentParams, XT: np.ndarray,
+             offset: np.ndarray | None = None) -> np.ndarray:
         """Component means on the response scale, shape (K, n)."""
         return self.link.inverse(self.linear_predictor(params, XT, offset))
 
-    def _extra3(self, params) -> np.ndarray:
+    def _extra3(self, params: ComponentParams) -> np.ndarray:
         return params.extra[:, :, None]
 
-    def log_density(self, params: ComponentParams, chunk, log_weights=0.0):
+    def log_density(self, params: ComponentParams, chunk: Chunk,
+                    log_weights: np.ndarray | float = 0.0) -> tuple[np.ndarray, Any]:
         """Component log-densities plus ``log_weights`` (K, n); the means as a cache."""
         eta = self.linear_predictor(params, chunk.XT, chunk.offset)
         mu, dmu, _ = self.link.derivatives(eta)
@@ -162,7 +169,8 @@ class GLMFamily:
         logd += log_weights
         return logd, (mu, dmu)
 
-    def statistics(self, chunk, wr: np.ndarray, params: ComponentParams, cache=None):
+    def statistics(self, chunk: Chunk, wr: np.ndarray, params: ComponentParams,
+                   cache: Any = None) -> tuple[np.ndarray, ...]:
         """``(A, b, extra_stats)``: the IRLS normal equations per component and the
         statistics of the extras, for (K, n) weighted responsibilities ``wr``."""
         y, trials = chunk.y, chunk.trials
@@ -188,7 +196,8 @@ class GLMFamily:
         A, b, _ = weighted_moments(chunk.XT, wr * W, z)
         return A, b, self.extra_statistics(y, mu, extra, trials, wr)
 
-    def m_step(self, stats, resp_sum: np.ndarray, params: ComponentParams):
+    def m_step(self, stats: tuple[np.ndarray, ...], resp_sum: np.ndarray,
+               params: ComponentParams) -> tuple[ComponentParams, np.ndarray]:
         """One Fisher-scoring step per component, then the extras.
 
         Returns
@@ -219,9 +228,11 @@ class GLMFamily:
 
     def to_vector(self, params: ComponentParams) -> np.ndarray:
         """Unconstrained coordinates ``(coef, log extras)`` for EM acceleration."""
+        assert params.coef is not None  # only a first M-step's reference point has none
         return np.concatenate([params.coef.ravel(), np.log(params.extra).ravel()])
 
     def from_vector(self, vec: np.ndarray, like: ComponentParams) -> ComponentParams:
+        assert like.coef is not None
         K, p = like.coef.shape
         extra = np.exp(vec[K * p :].reshape(like.extra.shape))
         extra = np.clip(extra, *self.extra_bounds)
@@ -229,13 +240,18 @@ class GLMFamily:
         extra[:, fixed] = like.extra[:, fixed]
         return ComponentParams(vec[: K * p].reshape(K, p).copy(), extra)
 
-    def to_user(self, params: ComponentParams, standardization) -> ComponentParams:
+    def to_user(self, params: ComponentParams,
+                standardization: Standardization) -> ComponentParams:
+        assert params.coef is not None
         return ComponentParams(standardization.to_user(params.coef), params.extra.copy())
 
-    def to_internal(self, params: ComponentParams, standardization) -> ComponentParams:
+    def to_internal(self, params: ComponentParams,
+                    standardization: Standardization) -> ComponentParams:
+        assert params.coef is not None
         return ComponentParams(standardization.to_internal(params.coef), params.extra.copy())
 
-    def row_derivatives(self, params: ComponentParams, chunk):
+    def row_derivatives(self, params: ComponentParams,
+                        chunk: Chunk) -> tuple[np.ndarray, ...]:
         """Per-row log-density and derivatives for the observed information; see
         :meth:`regmix.families.gaussian.Gaussian.row_derivatives`."""
         y, trials = chunk.y, chunk.trials
@@ -250,8 +266,10 @@ class GLMFamily:
                 e2[:, free][:, :, free], cross[:, free] * dmu[:, None, :])
 
     def sample(self, params: ComponentParams, X: np.ndarray, labels: np.ndarray,
-               rng: np.random.Generator, offset=None, trials=None) -> np.ndarray:
+               rng: np.random.Generator, offset: np.ndarray | None = None,
+               trials: np.ndarray | None = None) -> np.ndarray:
         """Draw responses for design rows ``X`` (n, n_design) from components ``labels``."""
+        assert params.coef is not None
         eta = np.einsum("ij,ij->i", X, params.coef[labels])
         if offset is not None:
             eta = eta + offset

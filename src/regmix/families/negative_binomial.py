@@ -65,7 +65,7 @@ class NegativeBinomial(GLMFamily):
     def __repr__(self) -> str:
         return f"NegativeBinomial(size={self.size!r}, link={self.link_name!r})"
 
-    def free_extra(self):
+    def free_extra(self) -> np.ndarray:
         return np.array([self.size is None])
 
     def default_extra(self):
@@ -122,7 +122,8 @@ class NegativeBinomial(GLMFamily):
         cross = th * (y - mu) / (th + mu) ** 2
         return e1[:, None], e2[:, None, None], cross[:, None]
 
-    def check_response(self, y, trials=None, *, start=0, complete=True):
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
+                       start: int = 0, complete: bool = True) -> None:
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
         _check_counts(y, "negative binomial", start, complete)

@@ -36,7 +36,8 @@ class Poisson(GLMFamily):
     def mustart(self, y, trials):
         return y + 0.1
 
-    def check_response(self, y, trials=None, *, start=0, complete=True):
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
+                       start: int = 0, complete: bool = True) -> None:
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
         _check_counts(y, "Poisson", start, complete)

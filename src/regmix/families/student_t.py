@@ -18,12 +18,19 @@ that would lower the log-likelihood, so it never decreases.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import special
 
+from regmix.core.chunk import Chunk, Standardization
 from regmix.core.linalg import linear_predictor, weighted_moments
 from regmix.core.params import ComponentParams
-from regmix.families.constraints import coefficient_update, scale_update
+from regmix.families.constraints import (
+    CoefficientConstraints,
+    coefficient_update,
+    scale_update,
+)
 
 __all__ = ["StudentT"]
 
@@ -88,7 +95,7 @@ class StudentT:
     def __repr__(self) -> str:
         return f"StudentT(df={self.df!r}, var_floor={self.var_floor!r})"
 
-    constraints = None
+    constraints: CoefficientConstraints | None = None
 
     def free_extra(self) -> np.ndarray:
         return np.array([True, self.df is None])
@@ -101,11 +108,12 @@ class StudentT:
         return cons.n_coefficients(n_components) + (
             1 if cons.equal_scale else n_components) + n_df
 
-    def make_params(self, coef, extra) -> ComponentParams:
+    def make_params(self, coef: np.ndarray, extra: np.ndarray) -> ComponentParams:
         coef = np.asarray(coef, dtype=np.float64)
         return ComponentParams(coef, np.asarray(extra, dtype=np.float64).reshape(-1, 2))
 
-    def check_response(self, y, trials=None, *, start=0, complete=True) -> None:
+    def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
+                       start: int = 0, complete: bool = True) -> None:
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
 
@@ -121,13 +129,16 @@ class StudentT:
         extra = np.tile([1.0, self._start_df()], (params.n_components, 1))
         return ComponentParams(params.coef, extra)
 
-    def linear_predictor(self, params, XT, offset=None):
+    def linear_predictor(self, params: ComponentParams, XT: np.ndarray,
+                         offset: np.ndarray | None = None) -> np.ndarray:
+        assert params.coef is not None
         return linear_predictor(params.coef, XT, offset)
 
-    def mean(self, params, XT, offset=None):
+    def mean(self, params: ComponentParams, XT: np.ndarray,
+             offset: np.ndarray | None = None) -> np.ndarray:
         return self.linear_predictor(params, XT, offset)
 
-    def _residuals(self, params, chunk):
+    def _residuals(self, params: ComponentParams, chunk: Chunk) -> np.ndarray:
         if params.coef is None:
             e = np.broadcast_to(chunk.y, (params.n_components, chunk.y.shape[0])).copy()
             if chunk.offset is not None:
@@ -139,7 +150,8 @@ class StudentT:
         np.subtract(chunk.y, e, out=e)
         return e
 
-    def log_density(self, params: ComponentParams, chunk, log_weights=0.0):
+    def log_density(self, params: ComponentParams, chunk: Chunk,
+                    log_weights: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Component log-densities plus ``log_weights`` (K, n); the residuals as a cache."""
         e = self._residuals(params, chunk)
         sigma, nu = params.extra[:, 0], params.extra[:, 1]
@@ -151,7 +163,8 @@ class StudentT:
         logd += log_weights
         return logd, e
 
-    def statistics(self, chunk, wr: np.ndarray, params: ComponentParams, cache=None):
+    def statistics(self, chunk: Chunk, wr: np.ndarray, params: ComponentParams,
+                   cache: Any = None) -> tuple[np.ndarray, ...]:
         """``(X'R_kU_kX, X'R_kU_k e_k, e_k'R_kU_k e_k, (g_k, h_k))``: the weighted least
         squares sums with the scale weights ``u``, and the first and second derivatives
         of ``sum_i r_ik log t(y_i)`` with respect to ``log df_k``."""
@@ -166,7 +179,8 @@ class StudentT:
             gh = np.zeros((wr.shape[0], 2))
         return A, b, c, gh
 
-    def m_step(self, stats, resp_sum: np.ndarray, params: ComponentParams):
+    def m_step(self, stats: tuple[np.ndarray, ...], resp_sum: np.ndarray,
+               params: ComponentParams) -> tuple[ComponentParams, np.ndarray]:
         """Weighted least squares with weights ``r u``; then the degrees of freedom."""
 
         A, b, c, gh = stats
@@ -192,9 +206,11 @@ class StudentT:
         return ComponentParams(coef, extra), deficient
 
     def to_vector(self, params: ComponentParams) -> np.ndarray:
+        assert params.coef is not None
         return np.concatenate([params.coef.ravel(), np.log(params.extra).ravel()])
 
     def from_vector(self, vec: np.ndarray, like: ComponentParams) -> ComponentParams:
+        assert like.coef is not None
         K, p = like.coef.shape
         extra = np.exp(vec[K * p :].reshape(K, 2))
         extra[:, 0] = np.maximum(extra[:, 0], np.sqrt(self.var_floor))
@@ -203,17 +219,22 @@ class StudentT:
             extra[:, 1] = like.extra[:, 1]
         return ComponentParams(vec[: K * p].reshape(K, p).copy(), extra)
 
-    def to_user(self, params: ComponentParams, standardization) -> ComponentParams:
+    def to_user(self, params: ComponentParams,
+                standardization: Standardization) -> ComponentParams:
+        assert params.coef is not None
         extra = params.extra.copy()
         extra[:, 0] *= standardization.y_scale
         return ComponentParams(standardization.to_user(params.coef), extra)
 
-    def to_internal(self, params: ComponentParams, standardization) -> ComponentParams:
+    def to_internal(self, params: ComponentParams,
+                    standardization: Standardization) -> ComponentParams:
+        assert params.coef is not None
         extra = params.extra.copy()
         extra[:, 0] /= standardization.y_scale
         return ComponentParams(standardization.to_internal(params.coef), extra)
 
-    def row_derivatives(self, params: ComponentParams, chunk):
+    def row_derivatives(self, params: ComponentParams,
+                        chunk: Chunk) -> tuple[np.ndarray, ...]:
         """Per-row log-density and derivatives in ``(eta, log sigma, log df)``; see
         :meth:`regmix.families.gaussian.Gaussian.row_derivatives`."""
         logf, e = self.log_density(params, chunk)
@@ -240,7 +261,9 @@ class StudentT:
         return logf, d1, d2, E1[:, free], E2[:, free][:, :, free], C[:, free]
 
     def sample(self, params: ComponentParams, X: np.ndarray, labels: np.ndarray,
-               rng: np.random.Generator, offset=None, trials=None) -> np.ndarray:
+               rng: np.random.Generator, offset: np.ndarray | None = None,
+               trials: np.ndarray | None = None) -> np.ndarray:
+        assert params.coef is not None
         mu = np.einsum("ij,ij->i", X, params.coef[labels])
         if offset is not None:
             mu = mu + offset

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from regmix.core.chunk import Chunk
+from regmix.core.params import MixtureParams
+
 
 class ConstantWeights:
     """Mixing proportions ``pi_k`` that are the same for every row."""
@@ -15,11 +18,12 @@ class ConstantWeights:
         """``K - 1`` free proportions (they sum to one)."""
         return n_components - 1
 
-    def start(self, n_components: int, n_gating: int = 1):
+    def start(self, n_components: int,
+              n_gating: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
         """Equal weights and no gating coefficients."""
         return np.full(n_components, 1.0 / n_components), None
 
-    def log_weights(self, params, chunk=None) -> np.ndarray:
+    def log_weights(self, params: MixtureParams, chunk: Chunk | None = None) -> np.ndarray:
         """Log proportions as a (K, 1) column, broadcastable against a (K, n) block.
 
         ``log 0 = -inf``.
@@ -27,11 +31,13 @@ class ConstantWeights:
         with np.errstate(divide="ignore"):
             return np.log(params.weights)[:, None]
 
-    def statistics(self, params, chunk, resp: np.ndarray, w) -> tuple:
+    def statistics(self, params: MixtureParams, chunk: Chunk, resp: np.ndarray,
+                   w: np.ndarray | None) -> tuple[np.ndarray, ...]:
         """The summed (weighted) posterior probabilities."""
         return (resp.sum(axis=1) if w is None else resp @ w,)
 
-    def m_step(self, mix_stats: tuple, params):
+    def m_step(self, mix_stats: tuple[np.ndarray, ...],
+               params: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
         """Maximum-likelihood proportions from the summed posterior probabilities."""
         resp_sum = mix_stats[0]
         total = resp_sum.sum()
@@ -39,15 +45,16 @@ class ConstantWeights:
             return np.full(resp_sum.shape, 1.0 / resp_sum.shape[0]), None
         return resp_sum / total, None
 
-    def vector_size(self, params) -> int:
+    def vector_size(self, params: MixtureParams) -> int:
         return params.weights.shape[0]
 
-    def to_vector(self, params) -> np.ndarray:
+    def to_vector(self, params: MixtureParams) -> np.ndarray:
         """Unconstrained coordinates (centred log weights) for EM acceleration."""
         logw = np.log(params.weights)
         return logw - logw.mean()
 
-    def from_vector(self, vec: np.ndarray, like):
+    def from_vector(self, vec: np.ndarray,
+                    like: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
         """Inverse of :meth:`to_vector` (a softmax)."""
         e = np.exp(vec - vec.max())
         return e / e.sum(), None

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from regmix.core.chunk import Chunk
 from regmix.core.linalg import _softmax_columns, solve_normal_equations
+from regmix.core.params import MixtureParams
 
 
 class MultinomialLogitGating:
@@ -48,21 +50,25 @@ class MultinomialLogitGating:
     def n_parameters(self, n_components: int, n_gating: int = 1) -> int:
         return (n_components - 1) * n_gating
 
-    def start(self, n_components: int, n_gating: int):
+    def start(self, n_components: int,
+              n_gating: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Equal weights: every gating coefficient zero."""
         return np.full(n_components, 1.0 / n_components), np.zeros((n_components, n_gating))
 
-    def _gamma(self, params, q: int) -> np.ndarray:
+    def _gamma(self, params: MixtureParams, q: int) -> np.ndarray:
         g = params.gating
         return np.zeros((params.weights.shape[0], q)) if g is None else g
 
-    def log_weights(self, params, chunk) -> np.ndarray:
+    def log_weights(self, params: MixtureParams, chunk: Chunk) -> np.ndarray:
         """``log pi_k(z_i)``, shape (K, n)."""
+        assert chunk.ZT is not None  # a source with concomitant variables serves ZT
         eta = self._gamma(params, chunk.ZT.shape[0]) @ chunk.ZT
         m = eta.max(axis=0)
         return eta - (m + np.log(np.exp(eta - m).sum(axis=0)))
 
-    def statistics(self, params, chunk, resp: np.ndarray, w, ZT=None) -> tuple:
+    def statistics(self, params: MixtureParams, chunk: Chunk, resp: np.ndarray,
+                   w: np.ndarray | None,
+                   ZT: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """``(resp_sum, gradient, hessian)`` of the weighted multinomial-logit fit.
 
         ``gradient`` is (K - 1, q): ``sum_i w_i (r_ik - pi_ik) z_i``; ``hessian`` is
@@ -71,6 +77,7 @@ class MultinomialLogitGating:
         group for grouped data).
         """
         ZT = chunk.ZT if ZT is None else ZT
+        assert ZT is not None
         K, n = resp.shape
         q = ZT.shape[0]
         pi = _softmax_columns(self._gamma(params, q) @ ZT)
@@ -86,7 +93,8 @@ class MultinomialLogitGating:
                 H[j - 1, :, k - 1, :] = block.T
         return resp_sum, grad, H.reshape((K - 1) * q, (K - 1) * q)
 
-    def m_step(self, mix_stats: tuple, params):
+    def m_step(self, mix_stats: tuple[np.ndarray, ...],
+               params: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
         """One Newton step on ``gamma``; the reported weights are the posterior shares."""
         resp_sum, grad, H = mix_stats
         K = resp_sum.shape[0]
@@ -100,14 +108,18 @@ class MultinomialLogitGating:
         weights = resp_sum / total if total > 0 else np.full(K, 1.0 / K)
         return weights, gamma
 
-    def vector_size(self, params) -> int:
+    def vector_size(self, params: MixtureParams) -> int:
+        assert params.gating is not None  # gating coefficients from start() on
         return params.weights.shape[0] + params.gating[1:].size
 
-    def to_vector(self, params) -> np.ndarray:
+    def to_vector(self, params: MixtureParams) -> np.ndarray:
+        assert params.gating is not None
         logw = np.log(params.weights)
         return np.concatenate([logw - logw.mean(), params.gating[1:].ravel()])
 
-    def from_vector(self, vec: np.ndarray, like):
+    def from_vector(self, vec: np.ndarray,
+                    like: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
+        assert like.gating is not None
         K, q = like.gating.shape
         w = np.exp(vec[:K] - vec[:K].max())
         gamma = np.zeros((K, q))

@@ -202,7 +202,7 @@ class ArrayData:
             if np.any(np.diff(groups) < 0):
                 raise ValueError("ArrayData needs rows sorted by group")
             self._group_starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-            self.n_groups = len(self._group_starts)
+            self.n_groups: int | None = len(self._group_starts)
         else:
             self.n_groups = None
         self.n_rows, self.n_features = X.shape

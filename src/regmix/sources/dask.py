@@ -19,11 +19,15 @@ Point it at a cluster by creating a client before fitting::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
 import numpy as np
 
 from regmix.compiled.helpers import row_uniforms
 from regmix.core.chunk import (
     REDUCTION_BLOCK,
+    Chunk,
     Standardization,
     aligned_ranges,
     group_starts,
@@ -66,6 +70,9 @@ def _aligned_chunks(chunks, starts: np.ndarray, n: int) -> tuple[int, ...]:
              for b in bounds]
     edges = np.unique([0, *moved, n])
     return tuple(int(v) for v in np.diff(edges) if v > 0)
+
+
+_T = TypeVar("_T")
 
 
 def _add(a, b):
@@ -249,7 +256,7 @@ class DaskData:
         return np.asarray(mean, dtype=float), np.sqrt(np.asarray(var, dtype=float))
 
     # ------------------------------------------------------------------ the source protocol
-    def map_reduce(self, chunk_fn, chunk_size: int):
+    def map_reduce(self, chunk_fn: Callable[[Chunk], _T], chunk_size: int) -> _T:
         """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""
         import dask
 
@@ -264,7 +271,7 @@ class DaskData:
             level = pairs + ([level[-1]] if len(level) % 2 else [])
         return level[0].compute()
 
-    def _blocks(self):
+    def _blocks(self) -> tuple[Any, ...]:
         """Delayed blocks of X, y, w and the group labels (None where absent)."""
         xs = self._X.to_delayed().ravel()
         rest = [v.to_delayed().ravel() if v is not None else [None] * len(xs)
@@ -278,7 +285,7 @@ class DaskData:
         new.standardization = Standardization.identity(self.n_features, self.fit_intercept)
         return new
 
-    def iter_chunks(self, chunk_size: int):
+    def iter_chunks(self, chunk_size: int) -> Iterator[Chunk]:
         """Chunks brought to the client one block at a time (for small evaluations)."""
         settings = (self.standardization, int(chunk_size), self.n_features)
         for i, start in enumerate(self._starts):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -408,7 +409,10 @@ class ParquetData:
         """About ``size`` rows drawn by a per-row hash, held in memory, same units."""
 
         fraction = size / self.n_rows
-        Xs, ys, ws, gs = [], [], [], []
+        Xs: list[np.ndarray] = []
+        ys: list[Any] = []  # arrays, or None for an absent column (then not read)
+        ws: list[Any] = []
+        gs: list[Any] = []
         for start, X, y, w, g in self._aligned_blocks(1 << 16):
             u = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0]
             if g is not None:  # whole groups, by the draw of their first row

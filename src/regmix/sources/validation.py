@@ -211,7 +211,8 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Number):
-        sample_weight = np.full(n_rows, float(sample_weight))
+        # the numbers ABCs are opaque to type checkers: a Number here is a real scalar
+        sample_weight = np.full(n_rows, float(sample_weight))  # type: ignore[arg-type]
     w = _to_float_array(sample_weight, "sample_weight")
     if w.ndim != 1 or w.shape[0] != n_rows:
         raise ValueError(f"sample_weight must have shape ({n_rows},); got {w.shape}")
