@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from regmix.families.binomial import Binomial
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
@@ -30,7 +32,7 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
         raise ValueError(f"family must be one of {sorted(names)} or a family object; got "
                          f"{family!r}")
     cls = names[family]
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if link is not None:
         if family in ("gaussian", "student_t"):
             if link != "identity":
