@@ -9,7 +9,10 @@ from scipy.special import expit, logsumexp
 
 import regmix
 from regmix import RegressionMixture
+from regmix.core.protocols import FAMILY_MEMBERS
+from regmix.families.gaussian import Gaussian
 from regmix.families.negative_binomial import NegativeBinomial
+from regmix.families.registry import get_family
 from regmix.families.student_t import StudentT
 
 FAMILIES = ("gaussian", "poisson", "binomial", "gamma", "negative_binomial", "student_t")
@@ -742,3 +745,61 @@ def test_gamma_with_a_known_shape_is_an_exponential_mixture(tmp_path):
     assert np.array_equal(loaded.predict(X), fixed.predict(X))
     refit = loaded.set_params(warm_start=False).fit(X, y)
     assert np.all(refit.shape_ == 1.0)
+
+
+# ---------------------------------------------------------------------------- user families
+# The members every family object needs (regmix.core.protocols.Family), written out.
+_FAMILY_CONTRACT = {
+    "name", "label", "link_name", "location_scale", "exact_m_step", "init_steps",
+    "extra_names", "constraints", "n_parameters", "make_params", "zero_params",
+    "with_unit_scale", "check_response", "log_density", "statistics", "m_step",
+    "to_vector", "from_vector", "to_user", "to_internal", "free_extra",
+    "row_derivatives", "sample",
+}
+
+
+class _Delegating:
+    """A user family: every member taken from a Gaussian family but ``leave_out``."""
+
+    def __init__(self, leave_out=()):
+        base = Gaussian()
+        for name in _FAMILY_CONTRACT - set(leave_out):
+            setattr(self, name, getattr(base, name))
+
+
+class _ThreeMembers:
+    def log_density(self, params, chunk, log_weights=0.0):
+        raise AssertionError("never called")
+
+    def statistics(self, chunk, wr, params, cache=None):
+        raise AssertionError("never called")
+
+    def m_step(self, stats, resp_sum, params):
+        raise AssertionError("never called")
+
+
+def test_protocol_lists_the_family_contract():
+    assert set(FAMILY_MEMBERS) == _FAMILY_CONTRACT
+
+
+def test_get_family_refuses_an_incomplete_family_naming_what_is_missing():
+    with pytest.raises(ValueError, match=r"lacks row_derivatives \(") as err:
+        get_family(_Delegating(leave_out=["row_derivatives"]))
+    assert "log_density" not in str(err.value)
+    with pytest.raises(ValueError, match="lacks") as err:
+        get_family(_ThreeMembers())
+    named = set(str(err.value).split("lacks ")[1].split(" (")[0].split(", "))
+    assert named == _FAMILY_CONTRACT - {"log_density", "statistics", "m_step"}
+    X, y = make_data("gaussian", n=200)[:2]
+    with pytest.raises(ValueError, match="lacks sample, to_user"):
+        RegressionMixture(2, family=_Delegating(leave_out=["to_user", "sample"])).fit(X, y)
+    with pytest.raises(ValueError, match="family must be a family name or a family object"):
+        get_family(5)
+
+
+def test_a_complete_user_family_is_accepted_and_fits_like_the_builtin():
+    X, y = make_data("gaussian", n=300)[:2]
+    mine = RegressionMixture(2, family=_Delegating(), random_state=0).fit(X, y)
+    builtin = RegressionMixture(2, family="gaussian", random_state=0).fit(X, y)
+    np.testing.assert_array_equal(mine.coef_, builtin.coef_)
+    assert mine.log_likelihood_ == builtin.log_likelihood_

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from regmix.core.protocols import FAMILY_MEMBERS
 from regmix.families.binomial import Binomial
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
@@ -16,12 +17,19 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
     """The family object for a name (or the object itself), with the given link.
 
     Names: ``"gaussian"``, ``"poisson"``, ``"binomial"``, ``"gamma"``,
-    ``"negative_binomial"`` and ``"student_t"``.
+    ``"negative_binomial"`` and ``"student_t"``. A family object must have every member
+    of :class:`regmix.core.protocols.Family`; one that lacks any is refused with a
+    ValueError naming the missing members.
     """
 
     if not isinstance(family, str):
-        if not all(hasattr(family, a) for a in ("log_density", "statistics", "m_step")):
+        missing = sorted(m for m in FAMILY_MEMBERS if not hasattr(family, m))
+        if len(missing) == len(FAMILY_MEMBERS):
             raise ValueError(f"family must be a family name or a family object; got {family!r}")
+        if missing:
+            raise ValueError(
+                f"family {family!r} is not a complete family object: it lacks "
+                f"{', '.join(missing)} (the members of regmix.core.protocols.Family)")
         if link is not None and link != getattr(family, "link_name", None):
             raise ValueError("pass the link to the family object, not to link=")
         return family
