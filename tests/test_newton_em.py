@@ -204,7 +204,7 @@ def test_estimator_uses_newton_steps_on_large_data_and_ends_at_the_same_fit():
     X, y, _, _ = make_regression_mixture(
         300_000, coef=[[1.0, 0.5], [-1.0, 0.0], [0.0, 2.0]], intercept=[0.0, 1.0, -1.0],
         sigma=[1.0, 1.0, 1.0], random_state=4)
-    with mock.patch("regmix.estimator.em_map_jacobian", wraps=em_map_jacobian) as spy:
+    with mock.patch("regmix.estimator.mixture.em_map_jacobian", wraps=em_map_jacobian) as spy:
         fast = RegressionMixture(3, n_init=1, random_state=0, compute_se=False).fit(X, y)
     assert spy.call_count >= 1
     with mock.patch.object(RegressionMixture, "_newton_rate", lambda *args: None):
@@ -222,7 +222,7 @@ def test_estimator_uses_newton_steps_on_large_data_and_ends_at_the_same_fit():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_newton_steps_are_not_used_where_they_do_not_pay():
     X, y = _problem(50_000)
-    with mock.patch("regmix.estimator.em_map_jacobian", wraps=em_map_jacobian) as spy:
+    with mock.patch("regmix.estimator.mixture.em_map_jacobian", wraps=em_map_jacobian) as spy:
         RegressionMixture(2, random_state=0, compute_se=False).fit(X, y)
         RegressionMixture(2, random_state=0, compute_se=False,
                           accelerate=False).fit(*_problem(400_000))
@@ -242,7 +242,7 @@ def test_streamed_fit_with_newton_steps_equals_the_in_memory_fit(tmp_path):
     path = tmp_path / "rows.parquet"
     pd.DataFrame({"x1": X[:, 0], "x2": X[:, 1], "y": y}).to_parquet(path,
                                                                      row_group_size=30_000)
-    with mock.patch("regmix.estimator.em_map_jacobian", wraps=em_map_jacobian) as spy:
+    with mock.patch("regmix.estimator.mixture.em_map_jacobian", wraps=em_map_jacobian) as spy:
         memory = RegressionMixture(3, random_state=0, compute_se=False).fit(X, y)
         calls = spy.call_count
         streamed = RegressionMixture(3, random_state=0, compute_se=False).fit(
