@@ -81,13 +81,16 @@ class Squarem:
         """One SQUAREM iteration from the run's current iterate, where the pass gave
         ``result``; returns the pass at the new iterate and whether the run ends."""
         state, run = self.state, self.state.run
-        cycle = [run.params]
-        for _ in range(2):
-            result, done = state.advance(state.em_step(run.params, result), result)
-            if done:
-                return result, True
-            cycle.append(run.params)
-        alpha, trial = extrapolate(state.family, state.mixing, *cycle, self.step_max)
+        p0 = run.params
+        result, done = state.advance(state.em_step(p0, result), result)
+        if done:
+            return result, True
+        p1 = run.params
+        result, done = state.advance(state.em_step(p1, result), result)
+        if done:
+            return result, True
+        alpha, trial = extrapolate(state.family, state.mixing, p0, p1, run.params,
+                                   self.step_max)
         success = False
         if trial is not None and not state.degenerate(trial):
             trial_res = state.evaluate(trial)
