@@ -4,78 +4,49 @@ The driver sees statistics, never rows. It is handed two callables:
 
 * ``evaluate(params) -> PassResult``: an E-step pass at ``params`` (log-likelihood,
   summed responsibilities, family statistics);
-* an M-step, :func:`m_step`, that turns such a result into new parameters.
+* an M-step, :func:`regmix.fitting.steps.m_step`, that turns such a result into new parameters.
 
 Where the rows come from (memory, a file, a cluster) is decided by whoever builds
 ``evaluate``.
+
+:func:`run_em` is the loop: it owns the budget of M-steps and asks a strategy for each
+iteration, :class:`PlainEM` or SQUAREM (:class:`regmix.fitting.squarem.Squarem`), and
+the Newton phase (:class:`regmix.fitting.newton.NewtonPhase`) once it is ready. The run's
+counters, history, convergence and degeneracy are kept by
+:class:`regmix.fitting.state.EMState`. :func:`fit_restarts` runs it from several starts
+and :func:`best_of` picks the winner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
-from regmix.fitting.newton import secant_update
-from regmix.fitting.squarem import _extrapolate
-from regmix.fitting.steps import m_step, param_vector, params_from_vector
+from regmix.fitting.newton import NewtonPhase
+from regmix.fitting.squarem import Squarem
+from regmix.fitting.state import EMRun, EMState, EMStrategy
 
 
-@dataclass
-class EMRun:
-    """The outcome of EM from one start.
+class PlainEM:
+    """The plain EM strategy: an iteration is one EM step.
 
-    Attributes
+    Parameters
     ----------
-    params : MixtureParams
-        Parameters at the last evaluated iterate.
-    loglik : float
-        Log-likelihood at ``params`` (exact: it was evaluated there).
-    history : list of float
-        Log-likelihood of every evaluated iterate, the start included.
-    n_iter : int
-        M-steps performed.
-    converged : bool
-        Whether the per-weight change in log-likelihood fell below ``tol``.
-    degenerate : bool
-        Whether a component's weight fell below ``min_weight`` (the run stopped there).
-    rank_deficient : bool
-        Whether any M-step needed the minimum-norm fallback.
-    n_passes : int
-        Passes over the data (E-steps), extrapolations included.
+    state : EMState
+        The run to move.
     """
 
-    params: MixtureParams
-    loglik: float
-    history: list[float] = field(default_factory=list)
-    n_iter: int = 0
-    converged: bool = False
-    degenerate: bool = False
-    rank_deficient: bool = False
-    n_passes: int = 0
+    def __init__(self, state: EMState) -> None:
+        self.state = state
 
-
-_STEP_FACTOR = 4.0
-
-
-_MAX_HALVINGS = 30
-
-
-# Newton steps on the EM map: J is estimated again when a step gains more than this
-# fraction of the previous step's gain (linear convergence at a rate above about 1/2),
-# at most this many times per run.
-_RATE_RATIO = 0.25
-
-
-_MAX_RATE_ESTIMATES = 3
-
-
-def _slack(loglik: float) -> float:
-    """Decrease of the log-likelihood that counts as round-off, not as a loss."""
-    return 1e-13 * max(abs(loglik), 1.0)
+    def iterate(self, result: PassResult) -> tuple[PassResult, bool]:
+        """One EM step from the run's current iterate, where the pass gave ``result``;
+        returns the pass at the new iterate and whether the run ends."""
+        state = self.state
+        return state.advance(state.em_step(state.run.params, result), result)
 
 
 def run_em(
@@ -99,27 +70,23 @@ def run_em(
     change in the mean log-likelihood per unit of sample weight, as in scikit-learn, so
     that ``tol`` does not depend on the number of rows.
 
-    With ``accelerate``, every two EM steps are followed by a SQUAREM extrapolation
-    (:func:`_extrapolate`) and one stabilising EM step from the extrapolated point, as
-    in the SQUAREM package; the result is kept only if its log-likelihood is at least
-    that of the second plain step, so the log-likelihood never decreases. The maximal
-    step length starts at 1 and is multiplied (divided) by 4 after each success
-    (failure) at the maximum. ``max_iter`` counts EM steps (M-steps) of this call;
+    Each iteration is taken by a strategy (:class:`regmix.fitting.state.EMStrategy`):
+    :class:`PlainEM`, or with ``accelerate`` :class:`regmix.fitting.squarem.Squarem`:
+    every two EM steps are followed by a SQUAREM extrapolation and one stabilising EM
+    step from the extrapolated point, kept only if it does not lose, so the
+    log-likelihood never decreases. ``max_iter`` counts EM steps (M-steps) of this call;
     ``n_passes`` counts every pass, the evaluation of rejected points included.
 
     With ``rate`` (a function returning the EM map's Jacobian ``J`` at given parameters,
-    such as :func:`em_map_jacobian` on a subsample), once an EM step changes the mean
-    log-likelihood by less than ``rate_from`` (from the start with ``rate_from=inf``, for
-    a start already near the maximum), ``J`` is estimated at the current point and every
-    further iteration is a Newton step on the EM map, ``v + (I - J)^{-1} (M(v) - v)``
-    (Louis, 1982, J. R. Statist. Soc. B 44, 226-233): one pass each, as an EM step, but
-    converging as fast as ``J`` is accurate rather than at EM's rate; every step on all
-    rows corrects the estimate by Broyden's secant update (:func:`secant_update`). A
-    Newton step that would lower the log-likelihood is replaced by the EM step (one more
-    pass); after such a step, or one that gains more than a quarter of the step before
-    (``J`` was estimated too far from the maximum), ``J`` is estimated again at the next
-    point that qualifies, at most three times in all; then the run goes on with EM. The
-    fixed point is EM's, so the optimum is the same. Only for exact M-steps.
+    such as :func:`regmix.fitting.newton.em_map_jacobian` on a subsample), once an EM
+    step changes the mean log-likelihood by less than ``rate_from`` (from the start
+    with ``rate_from=inf``, for a start already near the maximum), iterations are Newton
+    steps on the EM map, ``v + (I - J)^{-1} (M(v) - v)`` (Louis, 1982, J. R. Statist.
+    Soc. B 44, 226-233), taken by :class:`regmix.fitting.newton.NewtonPhase`: one pass
+    each, as an EM step, but converging as fast as ``J`` is accurate rather than at
+    EM's rate. Where they fail, ``J`` is estimated again, at most three times in all;
+    then the run goes on with the strategy above. The fixed point is EM's, so the
+    optimum is the same. Only for exact M-steps.
 
     ``start`` is either starting parameters or an earlier run to continue (for example
     the short burst that won the initialisation): its history and counters carry on.
@@ -129,158 +96,23 @@ def run_em(
                     rank_deficient=start.rank_deficient, n_passes=start.n_passes)
     else:
         run = EMRun(start, float("nan"))
-    params = run.params
-    if np.any(params.weights < min_weight):
+    if np.any(run.params.weights < min_weight):
         run.degenerate = True
         return run
-    threshold = tol * total_weight
-
-    def accept(new: MixtureParams, res: PassResult) -> None:
-        run.params, run.loglik = new, res.loglik
-        run.history.append(res.loglik)
-        if callback is not None:
-            callback(run.n_iter, res.loglik)
-
-    exact = getattr(family, "exact_m_step", True) and getattr(mixing, "exact", True)
-
-    def em_step(params: MixtureParams, res: PassResult):
-        """One EM step; None if it made a component degenerate."""
-        new, deficient = m_step(family, mixing, res, params)
-        run.rank_deficient |= bool(np.any(deficient))
-        run.n_iter += 1
-        if np.any(new.weights < min_weight):
-            return None
-        run.n_passes += 1
-        new_res = evaluate(new)
-        if not exact and not new_res.loglik >= res.loglik - _slack(res.loglik):
-            return backtrack(params, new, res)
-        return new, new_res
-
-    def backtrack(params: MixtureParams, new: MixtureParams, res: PassResult):
-        """Halve a generalized-EM step that lowered the log-likelihood until it does not.
-
-        Constant mixing weights keep their exact update; the component step (and a
-        gating step) is an ascent direction of the log-likelihood (the EM gradient), so
-        a short enough step gains. If none of 30 halvings gains, the point is stationary
-        to working precision: the old parameters are returned, which ends the run as
-        converged.
-        """
-        v0 = family.to_vector(params.component)
-        dv = family.to_vector(new.component) - v0
-        g0 = params.gating
-        dg = None if g0 is None else new.gating - g0
-        for j in range(1, _MAX_HALVINGS + 1):
-            gating = None if g0 is None else g0 + 0.5**j * dg
-            trial = MixtureParams(new.weights,
-                                  family.from_vector(v0 + 0.5**j * dv, params.component),
-                                  gating)
-            run.n_passes += 1
-            trial_res = evaluate(trial)
-            if trial_res.loglik >= res.loglik - _slack(res.loglik):
-                return trial, trial_res
-        return params, res
-
-    newton = {"on": rate is not None and exact, "system": None, "estimates": 0,
-              "gain": np.inf, "last": None}
-
-    def newton_step(params: MixtureParams, res: PassResult):
-        """One Newton step on the EM map, or the EM step where it fails; None if the EM
-        step made a component degenerate."""
-        new, deficient = m_step(family, mixing, res, params)
-        run.rank_deficient |= bool(np.any(deficient))
-        run.n_iter += 1
-        if np.any(new.weights < min_weight):
-            return None
-        v = param_vector(family, mixing, params)
-        g = param_vector(family, mixing, new) - v
-        with np.errstate(all="ignore"):
-            if newton["last"] is not None:
-                v_old, g_old = newton["last"]
-                newton["system"] = secant_update(newton["system"], v - v_old, g - g_old)
-            try:
-                step = np.linalg.solve(newton["system"], g)
-            except np.linalg.LinAlgError:
-                step = np.full_like(v, np.nan)
-        newton["last"] = (v, g)
-        if np.all(np.isfinite(step)):
-            trial = params_from_vector(family, mixing, v + step, params)
-            if not np.any(trial.weights < min_weight):
-                run.n_passes += 1
-                trial_res = evaluate(trial)
-                gain = trial_res.loglik - res.loglik
-                if gain >= -_slack(res.loglik):
-                    # slow progress means J was estimated too far from the maximum:
-                    # estimate it again here
-                    if gain > _RATE_RATIO * newton["gain"]:
-                        newton["system"], newton["last"] = None, None
-                    newton["gain"] = max(gain, 0.0)
-                    return trial, trial_res
-        newton["system"], newton["gain"], newton["last"] = None, np.inf, None
-        run.n_passes += 1
-        return new, evaluate(new)
-
-    def newton_ready() -> bool:
-        """Whether to take a Newton step now (estimating J when needed)."""
-        if newton["system"] is not None:
-            return True
-        if not newton["on"]:
-            return False
-        if rate_from < np.inf and not (len(run.history) >= 2 and abs(
-                run.history[-1] - run.history[-2]) < rate_from * total_weight):
-            return False
-        if newton["estimates"] == _MAX_RATE_ESTIMATES:
-            newton["on"] = False
-            return False
-        newton["estimates"] += 1
-        jac = rate(run.params)
-        if jac is None:
-            newton["on"] = False
-            return False
-        newton["system"], newton["gain"] = np.eye(jac.shape[0]) - jac, np.inf
-        return True
-
-    result = evaluate(params)
-    run.n_passes += 1
+    state = EMState(family, mixing, evaluate, run, min_weight=min_weight,
+                    threshold=tol * total_weight, budget=run.n_iter + max_iter,
+                    callback=callback)
+    em: EMStrategy = Squarem(state) if accelerate else PlainEM(state)
+    newton = (NewtonPhase(state, rate, rate_from=rate_from, total_weight=total_weight)
+              if rate is not None and state.exact else None)
+    result = state.evaluate(run.params)
     if not run.history:
-        accept(params, result)
-    budget = run.n_iter + max_iter
-    step_max = 1.0
-    while run.n_iter < budget:
-        newton_now = newton_ready()
-        take = newton_step if newton_now else em_step
-        cycle = [run.params]
-        for _ in range(2 if accelerate and not newton_now else 1):
-            step = take(run.params, result)
-            if step is None:
-                run.degenerate = True
-                return run
-            new, new_res = step
-            run.converged = abs(new_res.loglik - result.loglik) < threshold
-            accept(new, new_res)
-            result = new_res
-            cycle.append(new)
-            if run.converged or run.n_iter >= budget:
-                return run
-        if newton_now or not accelerate:
-            continue
-        alpha, trial = _extrapolate(family, mixing, *cycle, step_max)
-        success = False
-        if trial is not None and not np.any(trial.weights < min_weight):
-            run.n_passes += 1
-            trial_res = evaluate(trial)
-            if np.isfinite(trial_res.loglik):
-                step = em_step(trial, trial_res)
-                if step is not None and step[1].loglik >= result.loglik:
-                    success = True
-                    new, new_res = step
-                    run.converged = abs(new_res.loglik - trial_res.loglik) < threshold
-                    accept(new, new_res)
-                    result = new_res
-                    if run.converged:
-                        return run
-        if alpha == step_max:
-            step_max = step_max * _STEP_FACTOR if success or trial is None else max(
-                1.0, step_max / _STEP_FACTOR)
+        state.record(run.params, result)
+    while run.n_iter < state.budget:
+        strategy = newton if newton is not None and newton.ready() else em
+        result, done = strategy.iterate(result)
+        if done:
+            break
     return run
 
 

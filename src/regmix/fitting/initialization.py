@@ -22,7 +22,8 @@ import numpy as np
 
 from regmix.compiled.helpers import row_uniforms
 from regmix.core.params import MixtureParams
-from regmix.fitting.em import EMRun, best_of, run_em
+from regmix.fitting.em import best_of, run_em
+from regmix.fitting.state import EMRun
 from regmix.fitting.steps import m_step
 
 STRATEGIES = ("short_em", "subsets", "random")
