@@ -276,6 +276,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     Attributes
     ----------
+    state_ : regmix.estimator.state.FittedState
+        Everything the fit produced, as one object; the fitted attributes below are
+        read from it, and the model file writes it (``FittedState.to_dict``).
     coef_ : ndarray of shape (n_components, n_features)
         Coefficients per component (without the intercept).
     intercept_ : ndarray of shape (n_components,)
@@ -548,33 +551,39 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                          concomitant=concomitant, groups=groups)
             y = sample_weight = concomitant = groups = None
         family = get_family(self.family, link=self.link, var_floor=self.var_floor)
-        rows = None
         if is_row_source(X):
             if any(a is not None for a in (offset, trials, concomitant, groups)):
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
-            source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
-            source = response_units(source, family)
-            if self._intercept_constrained():
-                source = uncentred(source)
-            if not family.location_scale:
-                check_source_response(source, family, chunk_size=int(self.chunk_size))
-            n_pos = source.n_rows
-            gating_names = list(getattr(source, "z_columns", [])) or None
-            self._grouped = getattr(source, "n_groups", None) is not None
-        else:
-            rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
-                              concomitant=concomitant, groups=groups, fitting=True)
-            X, y, w = rows.X, rows.y, rows.w
-            n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
-            # the concomitant variables' names: of these rows, or of the fit continued
-            gating_names = self.state_.gating_names if warm else self._gating_names
-            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
-                               trials=rows.trials, scale_response=family.location_scale,
-                               Z=rows.Z, groups=rows.groups,
-                               centre_x=not self._intercept_constrained(),
-                               compiled=self._kernel_expected(family, rows))
+            return self._streamed_fit_data(X, y, sample_weight, family)
+        return self._array_fit_data(X, y, sample_weight, offset, trials, concomitant, groups,
+                                    family, warm)
+
+    def _streamed_fit_data(self, source, y, sample_weight, family) -> _FitData:
+        """The fit's rows from a row source (Parquet, dask)."""
+        source = response_units(self._streamed_source(source, y, sample_weight), family)
+        if self._intercept_constrained():
+            source = uncentred(source)
+        if not family.location_scale:
+            check_source_response(source, family, chunk_size=int(self.chunk_size))
+        gating_names = list(getattr(source, "z_columns", [])) or None
+        return _FitData(source, None, None, None, source.n_rows, family, gating_names)
+
+    def _array_fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
+                        family, warm: bool) -> _FitData:
+        """The fit's rows from arrays or a data frame, validated."""
+        rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
+                          concomitant=concomitant, groups=groups, fitting=True)
+        X, y, w = rows.X, rows.y, rows.w
+        n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
+        # the concomitant variables' names: of these rows, or of the fit continued
+        gating_names = self.state_.gating_names if warm else self._gating_names
+        source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
+                           trials=rows.trials, scale_response=family.location_scale,
+                           Z=rows.Z, groups=rows.groups,
+                           centre_x=not self._intercept_constrained(),
+                           compiled=self._kernel_expected(family, rows))
         return _FitData(source, rows, y, w, n_pos, family, gating_names)
 
     def _fit_setup(self, data: _FitData) -> _FitSetup:
