@@ -75,7 +75,7 @@ class InferenceMixin:
     def _parameter_index(self):
 
         gating = getattr(self, "gating_coef_", None)
-        gating_names = None if gating is None else ["intercept", *self._gating_names]
+        gating_names = None if gating is None else ["intercept", *self.state_.gating_names]
         return parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
                                self._free_extra_names(), gating_names)
 
@@ -85,7 +85,7 @@ class InferenceMixin:
         return [n for n, f in zip(self.family_.extra_names, free, strict=True) if f]
 
     def _free_extra(self) -> np.ndarray:
-        return self._extra[:, self.family_.free_extra()]
+        return self.state_.extra[:, self.family_.free_extra()]
 
     def covariance_matrix(self):
         """Covariance of the estimates, labelled by (component, parameter).
@@ -101,7 +101,7 @@ class InferenceMixin:
         """
 
         check_is_fitted(self)
-        if getattr(self, "information_", None) is None:
+        if self.information_ is None:
             raise ValueError("standard errors need compute_se=True when fitting")
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
                                  self._layout(), self._constraint_map(),
@@ -175,7 +175,7 @@ class InferenceMixin:
         design, response, w = self._design_and_response(X, y, sample_weight)
         template = clone(self).set_params(warm_start=False, verbose=0, progress=False,
                                           compute_se=False, formula=None)
-        if getattr(self, "_fit_offset", False) or getattr(self, "_fit_trials", False):
+        if self.state_.fit_offset or self.state_.fit_trials:
             raise ValueError("bootstrap does not support models fitted with an offset or "
                              "binomial trials yet")
         if self.gating_coef_ is not None or getattr(self, "n_groups_", None) is not None:
@@ -184,7 +184,7 @@ class InferenceMixin:
         if refit == "reference":
             start = {"weights": self.weights_, "coef": self.coef_}
             for j, name in enumerate(self.family_.extra_names):
-                start[name] = self._extra[:, j]
+                start[name] = self.state_.extra[:, j]
             if self.fit_intercept:
                 start["intercept"] = self.intercept_
             template.set_params(init=start, n_init=1)

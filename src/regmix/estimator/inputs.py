@@ -185,7 +185,7 @@ class InputsMixin:
         if concomitant is None:
             if reset:
                 self._gating_names = None
-            elif getattr(self, "_gating_names", None) is not None:
+            elif self.state_.gating_names is not None:
                 raise ValueError("the model has concomitant variables: pass concomitant= "
                                  "for these rows")
             return None
@@ -195,11 +195,11 @@ class InputsMixin:
         if reset:
             self._gating_names = ([str(c) for c in names] if names is not None
                                   else [f"z{j}" for j in range(Z.shape[1])])
-        elif getattr(self, "_gating_names", None) is None:
+        elif self.state_.gating_names is None:
             raise ValueError("the model was fitted without concomitant variables")
-        elif Z.shape[1] != len(self._gating_names):
+        elif Z.shape[1] != len(self.state_.gating_names):
             raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was fitted "
-                             f"with {len(self._gating_names)}")
+                             f"with {len(self.state_.gating_names)}")
         return Z
 
     def _group_codes(self, X, groups, n: int, fitting: bool):
@@ -326,7 +326,7 @@ class InputsMixin:
         check_is_fitted(self)
         rows = self._rows(X, y, sample_weight, offset, trials, self.family_,
                           require_y=require_y, concomitant=concomitant, groups=groups)
-        if rows.offset is None and getattr(self, "_fit_offset", False) and self.formula is None:
+        if rows.offset is None and self.state_.fit_offset and self.formula is None:
             raise ValueError("the model was fitted with an offset: pass offset= for these "
                              "rows (zeros if it does not apply)")
         return rows

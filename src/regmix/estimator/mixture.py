@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -23,12 +24,13 @@ from regmix.estimator import model_file
 from regmix.estimator.inference_methods import InferenceMixin
 from regmix.estimator.inputs import (
     InputsMixin,
+    Rows,
     is_dask_collection,
     is_row_source,
     response_units,
     uncentred,
 )
-from regmix.families.constraints import CoefficientConstraints
+from regmix.estimator.state import FittedState, constrained_family
 from regmix.families.gaussian import Gaussian
 from regmix.families.registry import get_family
 from regmix.fitting.em import EMRun, fit_restarts
@@ -71,6 +73,88 @@ def _information_criteria(loglik: float, n_params: int, n_obs: float,
     aic = -2.0 * loglik + 2.0 * n_params
     bic = -2.0 * loglik + n_params * np.log(n_obs)
     return aic, bic, bic - 2.0 * max_log_posterior
+
+
+def _mixing_model(gating_names: list[str] | None):
+    """The mixing model of a fit with these concomitant variables (None: constant)."""
+    if gating_names is None:
+        return ConstantWeights()
+    return MultinomialLogitGating()
+
+
+class _FitData(NamedTuple):
+    """The rows of a fit: its row source and what the later steps need of the input."""
+
+    source: Any
+    rows: Rows | None  # the validated arrays; None for a streamed source
+    y: np.ndarray | None
+    w: np.ndarray | None
+    n_pos: int  # rows with positive weight
+    family: Any  # the family, before the constraints
+    gating_names: list[str] | None
+
+
+class _FitSetup(NamedTuple):
+    """What a fit runs with: the constrained family, the mixing model and settings."""
+
+    family: Any
+    mixing: Any
+    n_params: int
+    x_mean: np.ndarray
+    x_std: np.ndarray
+    settings: dict
+    em_settings: dict
+
+
+class _Fitted:
+    """A fitted attribute of the estimator: a field of its :class:`FittedState`.
+
+    Reading it on an unfitted estimator raises AttributeError (so ``hasattr`` is False);
+    an ``optional`` field that the state does not have (None) is absent too.
+    """
+
+    def __init__(self, field: str, optional: bool = False) -> None:
+        self.field = field
+        self.optional = optional
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def _state(self, obj) -> FittedState:
+        state = vars(obj).get("state_")
+        if state is None:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute "
+                                 f"{self.name!r} (it is not fitted)")
+        return state
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = getattr(self._state(obj), self.field)
+        if value is None and self.optional:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute "
+                                 f"{self.name!r}")
+        return value
+
+    def __set__(self, obj, value) -> None:
+        setattr(self._state(obj), self.field, value)
+
+
+class _FamilyParameter(_Fitted):
+    """``sigma_``, ``df_``, ``shape_`` or ``size_``: a column of the state's extras
+    (absent when the fitted family has no such parameter)."""
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        return self._state(obj).extra_column(self.field)
+
+    def __set__(self, obj, value) -> None:
+        state = self._state(obj)
+        j = list(state.family.extra_names).index(self.field)
+        extra = state.extra.copy()
+        extra[:, j] = value
+        state.extra = extra
 
 
 class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimator):
@@ -192,6 +276,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     Attributes
     ----------
+    state_ : regmix.estimator.state.FittedState
+        Everything the fit produced, as one object; the fitted attributes below are
+        read from it, and the model file writes it (``FittedState.to_dict``).
     coef_ : ndarray of shape (n_components, n_features)
         Coefficients per component (without the intercept).
     intercept_ : ndarray of shape (n_components,)
@@ -272,6 +359,35 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     >>> np.round(np.sort(model.coef_[:, 0]), 1)
     array([-1.,  1.])
     """
+
+    # the fitted attributes, read from the fitted state ``state_``
+    family_ = _Fitted("family")
+    coef_ = _Fitted("coef")
+    intercept_ = _Fitted("intercept")
+    weights_ = _Fitted("weights")
+    sigma_ = _FamilyParameter("sigma")
+    df_ = _FamilyParameter("df")
+    shape_ = _FamilyParameter("shape")
+    size_ = _FamilyParameter("size")
+    gating_coef_ = _Fitted("gating_coef")
+    n_groups_ = _Fitted("n_groups")
+    log_likelihood_ = _Fitted("log_likelihood")
+    log_likelihood_history_ = _Fitted("history")
+    converged_ = _Fitted("converged")
+    n_iter_ = _Fitted("n_iter")
+    n_passes_ = _Fitted("n_passes")
+    n_parameters_ = _Fitted("n_parameters")
+    aic_ = _Fitted("aic", optional=True)
+    bic_ = _Fitted("bic", optional=True)
+    icl_ = _Fitted("icl", optional=True)
+    n_samples_fit_ = _Fitted("n_samples_fit", optional=True)
+    sum_weights_ = _Fitted("sum_weights", optional=True)
+    component_sizes_ = _Fitted("component_sizes")
+    component_counts_ = _Fitted("component_counts")
+    information_ = _Fitted("information")
+    _extra = _Fitted("extra")
+    _x_mean = _Fitted("x_mean")
+    _x_std = _Fitted("x_std")
 
     def __init__(
         self,
@@ -412,11 +528,21 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None, concomitant=None,
              groups=None):
-        """The body of :meth:`fit`, run with BLAS pinned to one thread."""
+        """The body of :meth:`fit`, run with BLAS pinned to one thread: the steps of a fit."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
             self._check_warm_start()
+        data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
+        setup = self._fit_setup(data)
+        best, runs, runner = self._run_starts(data, setup, warm)
+        self._check_best(best, runs, runner)
+        self._store_state(best, data, setup, runner)
+        return self
+
+    def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
+                  warm: bool) -> _FitData:
+        """Step 1: the fit's rows as a row source, with the unconstrained family."""
         if is_dask_collection(X):
 
             if self.formula is not None:
@@ -425,56 +551,76 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                          concomitant=concomitant, groups=groups)
             y = sample_weight = concomitant = groups = None
         family = get_family(self.family, link=self.link, var_floor=self.var_floor)
-        rows = None
         if is_row_source(X):
             if any(a is not None for a in (offset, trials, concomitant, groups)):
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
-            source, X, y, w = self._streamed_source(X, y, sample_weight), None, None, None
-            source = response_units(source, family)
-            if self._intercept_constrained():
-                source = uncentred(source)
-            if not family.location_scale:
-                check_source_response(source, family, chunk_size=int(self.chunk_size))
-            n_pos = source.n_rows
-            self._gating_names = list(getattr(source, "z_columns", [])) or None
-            self._grouped = getattr(source, "n_groups", None) is not None
-        else:
-            rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
-                              concomitant=concomitant, groups=groups, fitting=True)
-            X, y, w = rows.X, rows.y, rows.w
-            n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
-            source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
-                               trials=rows.trials, scale_response=family.location_scale,
-                               Z=rows.Z, groups=rows.groups,
-                               centre_x=not self._intercept_constrained(),
-                               compiled=self._kernel_expected(family, rows))
-        self._fit_offset = rows is not None and rows.offset is not None
-        self._fit_trials = rows is not None and rows.trials is not None
+            return self._streamed_fit_data(X, y, sample_weight, family)
+        return self._array_fit_data(X, y, sample_weight, offset, trials, concomitant, groups,
+                                    family, warm)
+
+    def _streamed_fit_data(self, source, y, sample_weight, family) -> _FitData:
+        """The fit's rows from a row source (Parquet, dask)."""
+        source = response_units(self._streamed_source(source, y, sample_weight), family)
+        if self._intercept_constrained():
+            source = uncentred(source)
+        if not family.location_scale:
+            check_source_response(source, family, chunk_size=int(self.chunk_size))
+        gating_names = list(getattr(source, "z_columns", [])) or None
+        return _FitData(source, None, None, None, source.n_rows, family, gating_names)
+
+    def _array_fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
+                        family, warm: bool) -> _FitData:
+        """The fit's rows from arrays or a data frame, validated."""
+        rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
+                          concomitant=concomitant, groups=groups, fitting=True)
+        X, y, w = rows.X, rows.y, rows.w
+        n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
+        # the concomitant variables' names: of these rows, or of the fit continued
+        gating_names = self.state_.gating_names if warm else self._gating_names
+        source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
+                           trials=rows.trials, scale_response=family.location_scale,
+                           Z=rows.Z, groups=rows.groups,
+                           centre_x=not self._intercept_constrained(),
+                           compiled=self._kernel_expected(family, rows))
+        return _FitData(source, rows, y, w, n_pos, family, gating_names)
+
+    def _fit_setup(self, data: _FitData) -> _FitSetup:
+        """Step 2: the constrained family, the mixing model and the pass runner, with
+        the checks that need them."""
+        source = data.source
         K = self.n_components
         p = source.n_design
-        family = self._constrained(family, source.standardization, p)
-        mixing = self._mixing()
+        family = self._constrained(data.family, source.standardization, p)
+        mixing = _mixing_model(data.gating_names)
         n_params = family.n_parameters(K, p) + mixing.n_parameters(
             K, getattr(source, "n_gating", 1))
-        if n_pos < n_params:
+        if data.n_pos < n_params:
             raise ValueError(
-                f"got n_samples={n_pos} rows with positive weight, fewer than the {n_params} "
-                f"free parameters of a {K}-component mixture with {p} coefficients per "
-                "component; use fewer components or features, or more rows"
+                f"got n_samples={data.n_pos} rows with positive weight, fewer than the "
+                f"{n_params} free parameters of a {K}-component mixture with {p} "
+                "coefficients per component; use fewer components or features, or more rows"
             )
 
-        st = source.standardization
-        self._x_mean, self._x_std = source.feature_moments()
-        if y is not None and family.location_scale:
-            self._check_response_varies(y, w)
+        x_mean, x_std = source.feature_moments()
+        if data.y is not None and family.location_scale:
+            self._check_response_varies(data.y, data.w)
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
-        runner = PassRunner(source, family, mixing, engine=self._engine(source.n_rows),
-                            **settings)
         em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
                            accelerate=self.accelerate, verbose=self.verbose,
                            progress=bool(self.progress))
+        return _FitSetup(family, mixing, n_params, x_mean, x_std, settings, em_settings)
+
+    def _run_starts(self, data: _FitData, setup: _FitSetup, warm: bool):
+        """Steps 3 and 4: every start (screened on a subsample when the data are large),
+        then the best refined on all rows; ``(best, runs, runner)``."""
+        source = data.source
+        family, mixing, settings = setup.family, setup.mixing, setup.settings
+        st = source.standardization
+        K = self.n_components
+        runner = PassRunner(source, family, mixing, engine=self._engine(source.n_rows),
+                            **settings)
         rng = check_random_state(self.random_state)
         screen = (
             isinstance(self.init, str)
@@ -490,7 +636,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             # start only has to be good enough to win, the winner is refined on all rows
             sub_runner = PassRunner(sub, family, mixing, engine=runner.engine, **settings)
             initializer = Initializer(sub_runner, n_components=K, min_weight=self.min_weight)
-            screen_settings = dict(em_settings, tol=max(self.tol, _SCREEN_TOL))
+            screen_settings = dict(setup.em_settings, tol=max(self.tol, _SCREEN_TOL))
             winner, _ = fit_restarts(sub_runner, self._starts(initializer, family, st, rng),
                                      label="subsample start", **screen_settings)
             if winner is None:
@@ -502,9 +648,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         rate = self._newton_rate(source, runner, sub_runner, settings)
         # a start converged on the subsample is near the maximum: Newton steps at once
         best, runs = fit_restarts(runner, starts, rate=rate,
-                                  rate_from=np.inf if screen else 1e-2, **em_settings)
+                                  rate_from=np.inf if screen else 1e-2, **setup.em_settings)
         if best is None:
             self._raise_degenerate(len(runs))
+        return best, runs, runner
+
+    def _check_best(self, best: EMRun, runs: list, runner: PassRunner) -> None:
+        """Step 5: warn when the best run met a rank-deficient design or did not
+        converge."""
+        source = runner.source
         if best.rank_deficient:
             self._warn_rank_deficiency(runner, source.n_features)
         if not best.converged and self.max_iter > 0:
@@ -514,23 +666,83 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{abs(best.history[-1] - best.history[-2]) / source.total_weight:.3g} > "
                 f"tol={self.tol}); increase max_iter or tol",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        order = self._store(best, family, st, source.total_weight, n_params)
-        self.n_samples_fit_ = source.n_rows
-        self.sum_weights_ = source.total_weight
-        self.n_groups_ = getattr(source, "n_groups", None)
-        classes = runner.classification(best.params)
-        n_obs = source.total_weight if self.n_groups_ is None else self.n_groups_
-        self.aic_, self.bic_, self.icl_ = _information_criteria(
-            self.log_likelihood_, n_params, n_obs, classes.loglik)
-        self.component_sizes_ = classes.resp_sum[order]
+
+    def _store_state(self, run: EMRun, data: _FitData, setup: _FitSetup,
+                     runner: PassRunner) -> None:
+        """Step 6: the fitted state, in user units and the model's component order, with
+        the training data's criteria and (``compute_se``) the observed information."""
+        source, family, params = data.source, setup.family, run.params
+        st = source.standardization
+        user = family.to_user(params.component, st)
+        full = user.coef
+        icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
+        coef = full[:, 1:] if self.fit_intercept else full
+        order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
+        shift = source.total_weight * np.log(st.y_scale)
+        gating_coef = None
+        if params.gating is not None:
+            gamma = st.gating_to_user(params.gating)[order]
+            gating_coef = gamma - gamma[0]
+        log_likelihood = float(run.loglik - shift)
+        n_groups = getattr(source, "n_groups", None)
+        classes = runner.classification(params)
+        n_obs = source.total_weight if n_groups is None else n_groups
+        aic, bic, icl = _information_criteria(log_likelihood, setup.n_params, n_obs,
+                                              classes.loglik)
         counts = classes.stats[0][order]
-        unweighted = w is None and getattr(source, "weight_column", None) is None
-        self.component_counts_ = counts.round().astype(np.int64) if unweighted else counts
-        self.n_passes_ = runner.n_passes
-        self.information_ = (self._information(source, rows) if self.compute_se else None)
-        return self
+        unweighted = data.w is None and getattr(source, "weight_column", None) is None
+        gated_formula = self._gating_formula() is not None
+        self._set_state(FittedState(
+            family=family,
+            coef=coef[order].copy(),
+            intercept=icpt[order].copy(),
+            extra=np.asarray(user.extra)[order].copy(),
+            weights=params.weights[order].copy(),
+            log_likelihood=log_likelihood,
+            history=np.asarray(run.history) - shift,
+            converged=bool(run.converged),
+            n_iter=int(run.n_iter),
+            n_passes=runner.n_passes,
+            n_parameters=int(setup.n_params),
+            n_features_in=self.n_features_in_,
+            x_mean=setup.x_mean,
+            x_std=setup.x_std,
+            fit_intercept=bool(self.fit_intercept),
+            formula=self.formula,
+            fit_offset=data.rows is not None and data.rows.offset is not None,
+            fit_trials=data.rows is not None and data.rows.trials is not None,
+            gating_coef=gating_coef,
+            gating_names=data.gating_names,
+            n_groups=n_groups,
+            feature_names_in=getattr(self, "feature_names_in_", None),
+            formula_design=(getattr(self, "formula_design_", None)
+                            if self.formula is not None else None),
+            concomitant_design=(getattr(self, "concomitant_design_", None)
+                                if gated_formula else None),
+            aic=aic, bic=bic, icl=icl,
+            n_samples_fit=source.n_rows,
+            sum_weights=source.total_weight,
+            component_sizes=classes.resp_sum[order],
+            component_counts=counts.round().astype(np.int64) if unweighted else counts,
+        ))
+        if self.compute_se:
+            self.state_.information = self._information(source, data.rows)
+
+    def _set_state(self, state: FittedState) -> None:
+        """Make ``state`` the estimator's fitted state (after a fit, or loading a model
+        file); the attributes that input validation owns follow it."""
+        self.state_ = state
+        self.n_features_in_ = state.n_features_in
+        if state.feature_names_in is not None:
+            self.feature_names_in_ = state.feature_names_in
+        elif "feature_names_in_" in vars(self):
+            del self.feature_names_in_
+        if state.formula_design is not None:
+            self.formula_design_ = state.formula_design
+        if state.concomitant_design is not None:
+            self.concomitant_design_ = state.concomitant_design
 
     def _newton_rate(self, source, runner, sub_runner, settings):
         """The EM rate-matrix estimate for Newton steps on all rows (see
@@ -575,46 +787,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     def _constrained(self, family, st, p: int):
         """A copy of ``family`` carrying the estimator's constraints (or ``family``)."""
-        if not self._has_constraints():
-            return family
-        import copy
-
-        K = self.n_components
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
             p - int(self.fit_intercept))
-
-        def column(name, what):
-            if name not in names:
-                raise ValueError(f"{what}: {name!r} is not a coefficient; the coefficients "
-                                 f"are {names}")
-            return names.index(name)
-
-        common = np.zeros(p, dtype=bool)
-        for name in self.common_coef or ():
-            common[column(name, "common_coef")] = True
-        fixed = np.zeros(p, dtype=bool)
-        user_values = np.zeros((K, p))
-        if self.fixed_coef is not None and not isinstance(self.fixed_coef, Mapping):
-            raise ValueError("fixed_coef must be a dict {coefficient name: value or K values}")
-        for name, value in dict(self.fixed_coef or {}).items():
-            j = column(name, "fixed_coef")
-            v = np.asarray(value, dtype=np.float64).reshape(-1)
-            if v.size not in (1, K) or not np.all(np.isfinite(v)):
-                raise ValueError(f"fixed_coef[{name!r}] must be a finite number or {K} numbers")
-            fixed[j] = True
-            user_values[:, j] = v
-        both = common & fixed
-        if both.any():
-            raise ValueError(f"{names[int(np.argmax(both))]!r} is both common and fixed")
-        if self.equal_variance and "sigma" not in family.extra_names:
-            raise ValueError(f"equal_variance=True needs a family with a scale (gaussian, "
-                             f"student_t); got {family.name!r}")
-        # internal values of fixed columns: the user-unit map is column-wise for them
-        internal = st.to_internal(user_values)
-        family = copy.copy(family)
-        family.constraints = CoefficientConstraints(common, fixed, internal,
-                                                    bool(self.equal_variance))
-        return family
+        return constrained_family(family, st, self.get_params(deep=False), names)
 
     def _kernel_expected(self, family, rows) -> bool:
         """Whether the fit's passes will run on the compiled kernel (see
@@ -645,12 +820,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"warm_start=True but n_components changed from {fitted_k} to "
                 f"{self.n_components}; set warm_start=False to fit from scratch"
             )
-        if self._fitted_intercept != self.fit_intercept:
+        if self.state_.fit_intercept != self.fit_intercept:
             raise ValueError(
                 f"warm_start=True but fit_intercept changed to {self.fit_intercept}; "
                 "set warm_start=False to fit from scratch"
             )
-        if getattr(self, "_fitted_formula", None) != self.formula:
+        if self.state_.formula != self.formula:
             raise ValueError(
                 "warm_start=True but the formula changed; set warm_start=False to fit "
                 "from scratch"
@@ -763,7 +938,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 "A component's weighted design was rank deficient during EM (too few rows "
                 "with weight in it); minimum-norm coefficients were used for that step"
             )
-        warnings.warn(msg, RankDeficiencyWarning, stacklevel=3)
+        warnings.warn(msg, RankDeficiencyWarning, stacklevel=4)
 
     def _feature_labels(self, n_features: int) -> list[str]:
         names = getattr(self, "feature_names_in_", None)
@@ -776,51 +951,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         check_is_fitted(self)
         return self._feature_labels(self.coef_.shape[1])
 
-    def _store(self, run: EMRun, family, st, total_weight: float, n_params: int) -> np.ndarray:
-        """Store the run's parameters in user units; return the component order used."""
-        params = run.params
-        user = family.to_user(params.component, st)
-        full = user.coef
-        icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
-        coef = full[:, 1:] if self.fit_intercept else full
-        order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
-        shift = total_weight * np.log(st.y_scale)
-        self.family_ = family
-        self.coef_ = coef[order].copy()
-        self.intercept_ = icpt[order].copy()
-        self._extra = np.asarray(user.extra)[order].copy()
-        self._set_extra_attributes()
-        self.weights_ = params.weights[order].copy()
-        if params.gating is not None:
-            gamma = st.gating_to_user(params.gating)[order]
-            self.gating_coef_ = gamma - gamma[0]
-        else:
-            self.gating_coef_ = None
-        self.log_likelihood_ = float(run.loglik - shift)
-        self.log_likelihood_history_ = np.asarray(run.history) - shift
-        self.converged_ = bool(run.converged)
-        self.n_iter_ = int(run.n_iter)
-        self.n_parameters_ = int(n_params)
-        self._fitted_intercept = bool(self.fit_intercept)
-        self._fitted_formula = self.formula
-        return order
-
-    def _set_extra_attributes(self) -> None:
-        """``sigma_``, ``df_``, ``shape_`` or ``size_`` from the stored extras."""
-        for j, name in enumerate(self.family_.extra_names):
-            setattr(self, f"{name}_", self._extra[:, j].copy())
-
     # ------------------------------------------------------------------ evaluation
     def _user_params(self) -> MixtureParams:
         full = np.column_stack([self.intercept_, self.coef_]) if self.fit_intercept else self.coef_
-        return MixtureParams(self.weights_, self.family_.make_params(full, self._extra),
-                             getattr(self, "gating_coef_", None))
+        return MixtureParams(self.weights_, self.family_.make_params(full, self.state_.extra),
+                             self.gating_coef_)
 
     def _mixing(self):
         """The mixing model of the fit."""
-        if getattr(self, "_gating_names", None) is None:
-            return ConstantWeights()
-        return MultinomialLogitGating()
+        return _mixing_model(self.state_.gating_names)
 
     def _posteriors(self, X, y, sample_weight=None, offset=None, trials=None,
                     concomitant=None, groups=None):
@@ -855,7 +994,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             ``n_samples`` rows: every row gets ``weights_``.
         """
         check_is_fitted(self)
-        if getattr(self, "_gating_names", None) is None:
+        gating_names = self.state_.gating_names
+        if gating_names is None:
             n = len(concomitant) if concomitant is not None else 1
             return np.tile(self.weights_, (n, 1))
         if self._gating_formula() is not None:
@@ -863,9 +1003,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                                "concomitant")[0]
         else:
             Z = check_features(concomitant, "concomitant")[0]
-            if Z.shape[1] != len(self._gating_names):
+            if Z.shape[1] != len(gating_names):
                 raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was "
-                                 f"fitted with {len(self._gating_names)}")
+                                 f"fitted with {len(gating_names)}")
         eta = self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T
         eta -= eta.max(axis=1, keepdims=True)
         pi = np.exp(eta)
@@ -873,7 +1013,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     def _row_weights(self, X, concomitant, n: int) -> np.ndarray:
         """(n, K) prior probabilities of the rows of X (``weights_`` without gating)."""
-        if getattr(self, "_gating_names", None) is None:
+        if self.state_.gating_names is None:
             return np.tile(self.weights_, (n, 1))
         if self._gating_formula() is not None:
             if concomitant is not None:
@@ -908,7 +1048,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             offset = check_response(offset, Xa.shape[0], name="offset")
         if formula_offset is not None:
             offset = formula_offset if offset is None else offset + formula_offset
-        if offset is None and getattr(self, "_fit_offset", False) and self.formula is None:
+        if offset is None and self.state_.fit_offset and self.formula is None:
             raise ValueError("the model was fitted with an offset: pass offset= for these "
                              "rows (zeros if it does not apply)")
         eta = Xa @ self.coef_.T + self.intercept_
@@ -1021,11 +1161,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             if n_samples is None or int(n_samples) < 1:
                 raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
             n = int(n_samples)
-            Xa = self._x_mean + self._x_std * rng.standard_normal((n, self.n_features_in_))
+            state = self.state_
+            Xa = state.x_mean + state.x_std * rng.standard_normal((n, self.n_features_in_))
             if offset is not None:
                 offset = check_response(offset, n, name="offset")
             pi = None
-            if getattr(self, "_gating_names", None) is not None:
+            if self.state_.gating_names is not None:
                 if self._gating_formula() is not None:
                     raise ValueError("a formula model with a gating part samples at given "
                                      "rows: pass X (a data frame)")
@@ -1037,7 +1178,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             if n_samples is not None and int(n_samples) != Xa.shape[0]:
                 raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
             n = Xa.shape[0]
-            pi = (None if getattr(self, "_gating_names", None) is None
+            pi = (None if self.state_.gating_names is None
                   else self._row_weights(X, concomitant, n))
         if trials is not None:
             trials = check_response(trials, n, name="trials")
@@ -1061,7 +1202,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     def _repr_html_(self):
         """A fitted model shows its summary in notebooks; an unfitted one its parameters."""
-        if hasattr(self, "coef_") and getattr(self, "information_", None) is not None:
+        if hasattr(self, "coef_") and self.information_ is not None:
             return self.summary().as_html()
         return super()._repr_html_inner()
 
