@@ -398,16 +398,11 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset
         weight of rows) whose most probable component it is.
     """
     more = dict(offset=offset, trials=trials, concomitant=concomitant, groups=groups)
-    resp = np.asarray(model.posterior(X, y, **more))
-    n, K = resp.shape
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    n_groups = None
-    if groups is not None:
-        labels = X[groups] if isinstance(groups, str) else groups
-        _, first = np.unique(np.asarray(labels), return_index=True)
-        n_groups = first.size
-        resp, w = resp[first], np.ones(first.size)  # the observations are the groups
-    hard = np.bincount(np.argmax(resp, axis=1), weights=w, minlength=K)
+    # per observation (row, or group, whose rows' log-densities the weights multiply)
+    rows_resp, _, obs_w, resp = model._posteriors(X, y, sample_weight, **more)
+    n, K = rows_resp.shape
+    n_groups = None if groups is None else resp.shape[0]
+    hard = np.bincount(np.argmax(resp, axis=1), weights=obs_w, minlength=K)
     if sample_weight is None or groups is not None:
         hard = hard.round().astype(np.int64)
     crit = dict(sample_weight=sample_weight, **more)
@@ -416,7 +411,7 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset
             np.asarray(sample_weight, dtype=np.float64).sum()),
         n_groups=n_groups, log_likelihood=model.log_likelihood(X, y, **crit),
         aic=model.aic(X, y, **crit), bic=model.bic(X, y, **crit),
-        icl=model.icl(X, y, **crit), sizes=w @ resp, counts=hard)
+        icl=model.icl(X, y, **crit), sizes=obs_w @ resp, counts=hard)
     return Summary(header, table, title=summary_title(model.family_),
                    notes=summary_notes(table))
 
