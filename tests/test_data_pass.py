@@ -2,13 +2,15 @@
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
 from regmix import RegressionMixture
 from regmix.compiled import helpers
+from regmix.core.chunk import Chunk
 from regmix.core.params import GaussianParams
 from regmix.core.rowhash import row_uniforms
 from regmix.datasets import make_regression_mixture
-from regmix.engine.passes import e_step_pass
+from regmix.engine.passes import e_step_pass, observation_posteriors
 from regmix.families.gaussian import Gaussian
 from regmix.sources.arrays import ArrayData
 
@@ -164,3 +166,28 @@ def test_compiled_subsample_draws_the_same_rows():
     fast = ArrayData(X, y, None, fit_intercept=True, compiled=True).subsample(5000, 11)
     np.testing.assert_array_equal(fast.arrays()[0], plain.arrays()[0])
     assert 4500 < fast.n_rows < 5500
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_observation_posteriors_equal_direct_computation(grouped):
+    """Rows, or groups whose rows' weighted log-densities add up: posteriors and
+    log-likelihood contributions against scipy's logsumexp."""
+    rng = np.random.default_rng(0)
+    K, n = 3, 12
+    logf = rng.normal(scale=50.0, size=(K, n))
+    before = logf.copy()
+    w = rng.uniform(0.5, 2.0, n)
+    log_w = np.log(rng.dirichlet(np.ones(K), size=n).T)
+    starts = np.array([0, 2, 7, 8]) if grouped else None
+    chunk = Chunk(0, np.ones((1, n)), np.zeros(n), w, group_starts=starts)
+    resp, obs_ll, obs_log_w = observation_posteriors(logf, log_w, chunk)
+    if grouped:
+        labels = np.repeat(np.arange(4), np.diff(np.append(starts, n)))
+        joint = np.stack([np.bincount(labels, weights=w * logf[k]) for k in range(K)])
+        joint += log_w[:, starts]
+        np.testing.assert_array_equal(obs_log_w, log_w[:, starts])
+    else:
+        joint = logf + log_w
+    np.testing.assert_allclose(obs_ll, logsumexp(joint, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(resp, np.exp(joint - logsumexp(joint, axis=0)), rtol=1e-10)
+    np.testing.assert_array_equal(logf, before)

@@ -1,11 +1,13 @@
 """The summary report: header values against direct formulas, and its three renderings."""
 
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm
+from scipy.special import logsumexp
+from scipy.stats import binom, norm
 
 from regmix import RegressionMixture
 from regmix.datasets import make_regression_mixture
@@ -178,3 +180,88 @@ def test_latex_tabulars(fitted):
             and not s.startswith(r"\multicolumn")]
     assert len(rows) == 1 + 10
     assert all(s.replace(r"\&", "").count("&") == 6 for s in rows)
+
+
+# ---------------------------------------------------------------------- every family
+def _family_data(family, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 200
+    x = rng.normal(size=n)
+    eta = np.where(rng.integers(0, 2, n) == 0, 0.5 + 0.8 * x, -0.5 - 0.6 * x)
+    y = {"gaussian": lambda: eta + 0.3 * rng.normal(size=n),
+         "student_t": lambda: eta + 0.3 * rng.standard_t(5, size=n),
+         "poisson": lambda: rng.poisson(np.exp(eta)),
+         "binomial": lambda: rng.binomial(1, 1 / (1 + np.exp(-2 * eta))),
+         "gamma": lambda: rng.gamma(5.0, np.exp(eta) / 5.0),
+         "negative_binomial": lambda: rng.negative_binomial(5, 5 / (5 + np.exp(eta)))}[family]
+    return pd.DataFrame({"x": x}), np.asarray(y(), dtype=np.float64)
+
+
+@pytest.mark.parametrize(("family", "link", "label", "title"), [
+    ("gaussian", None, "Gaussian", "Mixture of linear regressions"),
+    ("student_t", None, "Student-t", "Mixture of Student-t regressions"),
+    ("poisson", None, "Poisson (log link)", "Mixture of Poisson regressions"),
+    ("poisson", "identity", "Poisson (identity link)", "Mixture of Poisson regressions"),
+    ("binomial", None, "Binomial (logit link)", "Mixture of binomial regressions"),
+    ("binomial", "probit", "Binomial (probit link)", "Mixture of binomial regressions"),
+    ("gamma", "log", "Gamma (log link)", "Mixture of Gamma regressions"),
+    ("negative_binomial", None, "Negative binomial (log link)",
+     "Mixture of negative binomial regressions"),
+])
+def test_header_names_the_family_and_link(family, link, label, title):
+    X, y = _family_data(family)
+    if family == "poisson" and link == "identity":
+        X = X.assign(x=X["x"].abs())
+        y = np.random.default_rng(1).poisson(2.0 + X["x"]).astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RegressionMixture(2, family=family, link=link, random_state=0).fit(X, y)
+        own = model.summary()
+        made = make_summary(model, X, y, own.table)
+    for summary in (own, made):
+        assert summary.header["Family"] == label
+        assert summary.title == title
+        assert summary.header["Parameters"] == model.n_parameters_
+        assert label in summary.as_text() and title in summary.as_text()
+    # the header of the training data equals the fit's own header, line by line
+    assert list(made.header) == list(own.header)
+    for key, value in own.header.items():
+        if isinstance(value, float | np.ndarray):
+            np.testing.assert_allclose(made.header[key], value, rtol=1e-8)
+        else:
+            assert made.header[key] == value, key
+
+
+def test_header_of_grouped_weighted_binomial_trials():
+    rng = np.random.default_rng(2)
+    n = 240
+    x = rng.normal(size=n)
+    groups = np.repeat(np.arange(60), 4)[rng.permutation(n)]
+    trials = rng.integers(1, 6, n).astype(np.float64)
+    comp = rng.integers(0, 2, 60)[groups]
+    y = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-np.where(comp == 0, 1 + x, -1 - x))))
+    X = pd.DataFrame({"x": x})
+    w = rng.integers(1, 3, n).astype(np.float64)
+    args = dict(trials=trials, groups=groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RegressionMixture(2, family="binomial", random_state=0).fit(
+            X, y.astype(np.float64), sample_weight=w, **args)
+        own = model.summary()
+    made = make_summary(model, X, y.astype(np.float64), own.table, sample_weight=w, **args)
+    # posterior of each group, written here: the weights multiply the log-densities
+    eta = model.intercept_[None, :] + x[:, None] * model.coef_[:, 0][None, :]
+    logf = w[:, None] * binom.logpmf(y[:, None], trials[:, None], 1 / (1 + np.exp(-eta)))
+    group_logf = np.stack([np.bincount(groups, weights=logf[:, k]) for k in range(2)], 1)
+    group_logf += np.log(model.weights_)
+    resp = np.exp(group_logf - logsumexp(group_logf, axis=1, keepdims=True))
+    for summary in (own, made):
+        h = summary.header
+        assert h["Family"] == "Binomial (logit link)"
+        assert h["No. observations"] == n and h["Groups"] == 60
+        assert h["Sum of weights"] == pytest.approx(w.sum())
+        np.testing.assert_allclose(h["Size (posterior)"], resp.sum(axis=0), rtol=1e-8)
+        np.testing.assert_array_equal(
+            h["Size (hard)"], np.bincount(resp.argmax(axis=1), minlength=2))
+    assert made.header["Log-likelihood"] == pytest.approx(own.header["Log-likelihood"],
+                                                          rel=1e-10)

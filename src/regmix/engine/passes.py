@@ -47,15 +47,52 @@ def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return logd, s
 
 
+def observation_posteriors(logf: np.ndarray, log_w, chunk: Chunk):
+    """Posterior probabilities and log-likelihood contributions of a chunk's observations.
+
+    The observations are the rows, or for grouped rows (``chunk.group_starts``) the
+    groups: all rows of a group share one membership and the row weights multiply the
+    rows' log-densities.
+
+    Parameters
+    ----------
+    logf : ndarray of shape (K, n)
+        The rows' component log-densities (without the mixing weights); not modified.
+    log_w : ndarray of shape (K, n) or (K, 1)
+        The rows' log mixing weights (:meth:`log_weights` of the mixing model).
+    chunk : Chunk
+
+    Returns
+    -------
+    resp : ndarray of shape (K, N)
+        The observations' posterior probabilities.
+    obs_ll : ndarray of shape (N,)
+        Their log-likelihood contributions (unweighted for rows).
+    obs_log_w : ndarray of shape (K, N) or (K, 1)
+        Their log mixing weights (a group's are its first row's).
+    """
+    starts = chunk.group_starts
+    if starts is None:
+        resp, obs_ll = log_responsibilities(logf + log_w)
+        return resp, obs_ll, log_w
+    weighted = logf if chunk.w is None else logf * chunk.w
+    group_logd = np.add.reduceat(weighted, starts, axis=1)
+    log_w = np.broadcast_to(log_w, logf.shape)[:, starts]
+    group_logd += log_w
+    resp, obs_ll = log_responsibilities(group_logd)
+    return resp, obs_ll, log_w
+
+
 def chunk_posteriors(chunk: Chunk, family, mixing, params):
     """Posterior probabilities of a chunk's rows and its log-likelihood contributions.
 
     Returns ``(resp, row_ll, cache, mix_resp, mix_w, mix_ZT)``: the (K, n) posterior
     probabilities of the rows; the log-likelihood contribution of each observation
     (each row, or each group for grouped data, where all rows of a group share one
-    membership and the row weights multiply the rows' log-densities); the family's
-    cache; and what the mixing statistics are taken over (the rows, or one column per
-    group with weight one and the group's first gating row).
+    membership and the row weights multiply the rows' log-densities, see
+    :func:`observation_posteriors`); the family's cache; and what the mixing
+    statistics are taken over (the rows, or one column per group with weight one and
+    the group's first gating row).
     """
     log_w = mixing.log_weights(params, chunk)
     if chunk.group_starts is None:
@@ -64,12 +101,7 @@ def chunk_posteriors(chunk: Chunk, family, mixing, params):
         return resp, row_ll, cache, resp, chunk.w, getattr(chunk, "ZT", None)
     starts = chunk.group_starts
     logd, cache = family.log_density(params.component, chunk, 0.0)
-    if chunk.w is not None:
-        logd *= chunk.w
-    group_logd = np.add.reduceat(logd, starts, axis=1)
-    log_w = np.broadcast_to(log_w, logd.shape)[:, starts]
-    group_logd += log_w
-    group_resp, group_ll = log_responsibilities(group_logd)
+    group_resp, group_ll, _ = observation_posteriors(logd, log_w, chunk)
     sizes = np.diff(np.append(starts, logd.shape[1]))
     resp = np.repeat(group_resp, sizes, axis=1)
     ZT = None if chunk.ZT is None else chunk.ZT[:, starts]

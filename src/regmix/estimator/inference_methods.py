@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.engine.threads import resolve_n_jobs
@@ -19,7 +20,8 @@ from regmix.estimator.inputs import Rows
 from regmix.inference.bootstrap import bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
 from regmix.inference.information import _Layout, mixture_information, parameter_index
-from regmix.inference.summary import Summary, summary_notes
+from regmix.inference.summary import Summary, summary_header, summary_notes, summary_title
+from regmix.sources.arrays import ArrayData
 
 
 class InferenceMixin:
@@ -137,9 +139,13 @@ class InferenceMixin:
         return coef_table(estimates, cov.to_numpy(), cov.index, alpha)
 
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
-                  sample_weight=None, random_state=None, alpha: float = 0.05,
+                  sample_weight=None, offset=None, trials=None, concomitant=None,
+                  groups=None, random_state=None, alpha: float = 0.05,
                   refit: str = "reference"):
         """Bootstrap standard errors and percentile intervals, labels matched.
+
+        Works for every family, with concomitant variables, groups, constraints,
+        offsets, binomial trials and row weights.
 
         Parameters
         ----------
@@ -148,10 +154,12 @@ class InferenceMixin:
         n_boot : int, default=200
             Replicates.
         kind : {"nonparametric", "parametric"}, default="nonparametric"
-            Resample rows with replacement, or simulate responses from this fit at the
-            same features.
+            Resample rows with replacement (with groups: whole groups), or simulate
+            responses from this fit at the same rows (one component per group).
         sample_weight : array-like, optional
             Row weights, carried along with the rows.
+        offset, trials, concomitant, groups : optional
+            As given to :meth:`fit`; carried along with the rows.
         random_state : int or None
             Seed; the same seed gives the same replicates.
         alpha : float, default=0.05
@@ -167,20 +175,19 @@ class InferenceMixin:
             ``replicates``, ``std_err``, ``ci`` and ``table()``, indexed like
             :meth:`coef_table`; ``n_failed`` replicates whose fit failed are dropped.
         """
-        from sklearn.base import clone
 
         check_is_fitted(self)
         if refit not in ("reference", "full"):
             raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
-        design, response, w = self._design_and_response(X, y, sample_weight)
+        rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,
+                               groups=groups)
+        grouped = getattr(self, "n_groups_", None) is not None
+        if grouped != (rows.groups is not None):
+            raise ValueError("the model was fitted with groups: pass groups= for these rows"
+                             if grouped else "the model was fitted without groups; do not "
+                             "pass groups")
         template = clone(self).set_params(warm_start=False, verbose=0, progress=False,
                                           compute_se=False, formula=None)
-        if self.state_.fit_offset or self.state_.fit_trials:
-            raise ValueError("bootstrap does not support models fitted with an offset or "
-                             "binomial trials yet")
-        if self.gating_coef_ is not None or getattr(self, "n_groups_", None) is not None:
-            raise ValueError("bootstrap does not support models with concomitant variables "
-                             "or groups yet; use coef_table() (observed information)")
         if refit == "reference":
             start = {"weights": self.weights_, "coef": self.coef_}
             for j, name in enumerate(self.family_.extra_names):
@@ -188,19 +195,46 @@ class InferenceMixin:
             if self.fit_intercept:
                 start["intercept"] = self.intercept_
             template.set_params(init=start, n_init=1)
+        names = self.coef_names()
+        gating_names = getattr(self, "_gating_names", None)
 
-        def fit_fn(Xb, yb, wb):
+        def fit_fn(Xb, yb, wb, offset=None, trials=None, concomitant=None, groups=None):
+            Zb = None if concomitant is None else pd.DataFrame(concomitant,
+                                                               columns=gating_names)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return clone(template).fit(Xb, yb, sample_weight=wb)
+                return clone(template).fit(pd.DataFrame(Xb, columns=names), yb,
+                                           sample_weight=wb, offset=offset, trials=trials,
+                                           concomitant=Zb, groups=groups)
 
-        def sample_fn(Xb, rng):
-            return self._simulate_response(Xb, rng)[0]
+        def sample_fn(Xb, rng, offset=None, trials=None, concomitant=None, groups=None):
+            return self._simulate_rows(Xb, rng, offset, trials, concomitant, groups)
 
-        result = bootstrap(fit_fn, design, response, w, n_boot=n_boot, kind=kind,
-                           random_state=random_state, sample_fn=sample_fn, alpha=alpha,
-                           reference=self)
-        return result
+        extras = {"offset": rows.offset, "trials": rows.trials, "concomitant": rows.Z}
+        return bootstrap(fit_fn, rows.X, rows.y, rows.w, n_boot=n_boot, kind=kind,
+                         random_state=random_state, sample_fn=sample_fn, alpha=alpha,
+                         reference=self, rows=extras, groups=rows.groups,
+                         index=self._parameter_index())
+
+    def _simulate_rows(self, X, rng, offset=None, trials=None, Z=None, groups=None):
+        """Responses drawn from the fit at validated rows (sorted by group): components
+        with the rows' prior probabilities (the gating's ``pi_k(z)``), one draw per
+        group for grouped rows, then the family's responses."""
+        source = ArrayData(X, None, None, fit_intercept=self.fit_intercept,
+                           standardize=False, offset=offset, trials=trials, Z=Z,
+                           groups=groups)
+        chunk = source.chunk(0, source.n_rows)
+        params = self._user_params()
+        n, K = X.shape[0], self.n_components
+        log_pi = np.broadcast_to(self._mixing().log_weights(params, chunk), (K, n))
+        starts = chunk.group_starts
+        pi = np.exp(log_pi if starts is None else log_pi[:, starts])
+        cum = np.cumsum(pi, axis=0)
+        labels = np.minimum((rng.random(pi.shape[1]) > cum).sum(axis=0), K - 1)
+        if starts is not None:
+            labels = np.repeat(labels, np.diff(np.append(starts, n)))
+        full = chunk.XT.T
+        return self.family_.sample(params.component, full, labels, rng, offset, trials)
 
     def summary(self, alpha: float = 0.05):
         """A statsmodels-style report: fit statistics, then the coefficient table.
@@ -212,32 +246,13 @@ class InferenceMixin:
         """
 
         check_is_fitted(self)
-        family = self.family_
-        label = family.label
-        if hasattr(family, "link"):
-            label += f" ({family.link_name} link)"
-        header: dict = {"Model": type(self).__name__, "Family": label,
-                        "No. observations": self.n_samples_fit_}
-        if self.sum_weights_ != self.n_samples_fit_:
-            header["Sum of weights"] = self.sum_weights_
-        if getattr(self, "n_groups_", None) is not None:
-            header["Groups"] = self.n_groups_
-        if self.formula is not None:
-            header["Formula"] = self.formula
-        header.update({
-            "Components": self.n_components,
-            "Converged": self.converged_,
-            "Iterations": self.n_iter_,
-            "Log-likelihood": self.log_likelihood_,
-            "Parameters": self.n_parameters_,
-            "AIC": self.aic_,
-            "BIC": self.bic_,
-            "ICL": self.icl_,
-            "Size (posterior)": self.component_sizes_,
-            "Size (hard)": self.component_counts_,
-        })
+        header = summary_header(
+            self, n_rows=self.n_samples_fit_,
+            sum_weights=(None if self.sum_weights_ == self.n_samples_fit_
+                         else self.sum_weights_),
+            n_groups=getattr(self, "n_groups_", None), log_likelihood=self.log_likelihood_,
+            aic=self.aic_, bic=self.bic_, icl=self.icl_, sizes=self.component_sizes_,
+            counts=self.component_counts_)
         table = self.coef_table(alpha)
-        kind = {"gaussian": "linear", "binomial": "binomial",
-                "negative_binomial": "negative binomial"}.get(family.name, family.label)
-        return Summary(header, table, title=f"Mixture of {kind} regressions",
+        return Summary(header, table, title=summary_title(self.family_),
                        notes=summary_notes(table))

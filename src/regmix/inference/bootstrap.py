@@ -4,7 +4,7 @@ model, and summarise the replicates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,16 +94,24 @@ def bootstrap(
     sample_fn: Callable | None = None,
     alpha: float = 0.05,
     reference=None,
+    *,
+    rows: Mapping[str, np.ndarray] | None = None,
+    groups=None,
+    index: pd.Index | None = None,
 ) -> BootstrapResult:
     """Bootstrap a mixture fit, undoing label switching.
 
     Parameters
     ----------
     fit_fn : callable
-        ``fit_fn(X, y, w)`` returns a fitted model with attributes ``coef_``,
-        ``intercept_``, ``sigma_``, ``weights_``, ``fit_intercept`` and method
-        ``coef_names()`` (a fitted :class:`~regmix.RegressionMixture`). ``w`` may be
-        None. It should be deterministic (fixed ``random_state``).
+        ``fit_fn(X, y, w, **rows)`` returns a fitted model with the attributes of a
+        fitted :class:`~regmix.RegressionMixture`: ``coef_``, ``intercept_``,
+        ``weights_``, ``fit_intercept``, ``family_`` (its ``extra_names`` and
+        ``free_extra()`` name the family's parameters, each stored as ``<name>_``),
+        ``gating_coef_`` (None without concomitant variables) and ``coef_names()``.
+        ``w`` may be None; ``rows`` holds the resampled ``rows`` arrays and, with
+        ``groups``, ``groups=`` the replicate's group labels. It should be
+        deterministic (fixed ``random_state``).
     X : ndarray of shape (n, n_features)
     y : ndarray of shape (n,)
     sample_weight : ndarray of shape (n,), optional
@@ -111,18 +119,29 @@ def bootstrap(
     n_boot : int, default=200
         Number of replicates.
     kind : {"parametric", "nonparametric"}, default="parametric"
-        Nonparametric: rows drawn with replacement. Parametric: responses simulated
-        from the reference fit at the same ``X`` by ``sample_fn``.
+        Nonparametric: rows (with ``groups``: whole groups) drawn with replacement.
+        Parametric: responses simulated from the reference fit at the same rows by
+        ``sample_fn``.
     random_state : int, numpy Generator, SeedSequence or None
         Seed; replicate ``b`` uses the ``b``-th child of its seed sequence, so the
         result is deterministic for a given seed (and a deterministic ``fit_fn``).
     sample_fn : callable, optional
-        ``sample_fn(X, rng)`` returns simulated responses for the rows of ``X`` given
-        a ``numpy.random.Generator``. Defaults to the reference model's ``sample``.
+        ``sample_fn(X, rng, **rows)`` (with ``groups``, also ``groups=``) returns
+        simulated responses for the rows of ``X`` given a ``numpy.random.Generator``.
+        Defaults to the reference model's ``sample`` (not for grouped rows).
     alpha : float, default=0.05
         Percentile intervals have coverage ``1 - alpha``.
     reference : fitted model, optional
-        The fit to bootstrap; ``fit_fn(X, y, sample_weight)`` when None.
+        The fit to bootstrap; ``fit_fn(X, y, sample_weight, **rows)`` when None.
+    rows : mapping of str to ndarray, optional
+        Further per-row arrays (such as ``offset``, ``trials``, ``concomitant``),
+        carried along with the rows and passed to ``fit_fn`` by name.
+    groups : ndarray of shape (n,), optional
+        Group labels: a nonparametric replicate draws groups, not rows, with
+        replacement (a group drawn twice becomes two groups).
+    index : pandas.Index, optional
+        Labels of the parameters (those of the reference's ``coef_table()``); by
+        default built from the reference's attributes by :func:`parameter_index`.
 
     Returns
     -------
@@ -136,8 +155,11 @@ def bootstrap(
     Notes
     -----
     Each replicate's components are put in the order that minimises the total squared
-    distance between its natural-parameter vectors and the reference's (an assignment
-    problem, solved exactly). The distance is in the units of the parameters.
+    distance between their parameter vectors (coefficients, the family's estimated
+    parameters and the weight) and the reference's (an assignment problem, solved
+    exactly). The distance is in the units of the parameters. With concomitant
+    variables the reordered gating coefficients are taken relative to the new first
+    component again.
     """
     if kind not in ("parametric", "nonparametric"):
         raise ValueError(f"kind must be 'parametric' or 'nonparametric'; got {kind!r}")
@@ -145,28 +167,47 @@ def bootstrap(
         raise ValueError(f"n_boot must be an integer >= 2; got {n_boot!r}")
     _z_crit(alpha)
     X = np.asarray(X)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    y = np.asarray(y, dtype=np.float64)
+    y = y.reshape(-1) if y.ndim < 2 else y
+    n = y.shape[0]
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    extras = {name: np.asarray(a) for name, a in dict(rows or {}).items() if a is not None}
+    for name, a in extras.items():
+        if a.shape[:1] != (n,):
+            raise ValueError(f"rows[{name!r}] has {a.shape[:1]} rows; y has {n}")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must have shape ({n},); got {groups.shape}")
+        extras["groups"] = groups
     if reference is None:
-        reference = fit_fn(X, y, w)
+        reference = fit_fn(X, y, w, **extras)
     if sample_fn is None:
+        if groups is not None and kind == "parametric":
+            raise ValueError("a parametric bootstrap of grouped rows needs a sample_fn that "
+                             "draws one component per group")
         sample_fn = _default_sample_fn(reference)
     ref = _model_parameters(reference)
-    index = parameter_index(ref.shape[0], reference.coef_names(), reference.fit_intercept)
-    rows, errors = [], []
+    if index is None:
+        index = _parameter_index(reference)
+    reference_vector = ref.natural()
+    if len(index) != reference_vector.size:
+        raise ValueError(f"index has {len(index)} labels; the model has "
+                         f"{reference_vector.size} parameters")
+    replicates, errors = [], []
     for seed in _seed_sequence(random_state).spawn(int(n_boot)):
         rng = np.random.default_rng(seed)
-        Xb, yb, wb = _resample(kind, X, y, w, rng, sample_fn)
+        Xb, yb, wb, extras_b = _resample(kind, X, y, w, extras, rng, sample_fn)
         try:
-            params = _model_parameters(fit_fn(Xb, yb, wb))
+            params = _model_parameters(fit_fn(Xb, yb, wb, **extras_b))
         except Exception as exc:  # a failed refit is dropped and counted
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
-        rows.append(_match_components(params, ref).ravel())
-    if not rows:
+        replicates.append(params.matched_to(ref).natural())
+    if not replicates:
         raise RuntimeError(f"every one of the {n_boot} bootstrap fits failed; first: {errors[0]}")
-    replicates = pd.DataFrame(np.array(rows), columns=index)
-    return BootstrapResult(replicates, pd.Series(ref.ravel(), index=index), kind, float(alpha),
+    frame = pd.DataFrame(np.array(replicates), columns=index)
+    return BootstrapResult(frame, pd.Series(reference_vector, index=index), kind, float(alpha),
                            len(errors), errors)
 
 
@@ -181,35 +222,94 @@ def _seed_sequence(random_state) -> np.random.SeedSequence:
 
 
 def _default_sample_fn(reference) -> Callable:
-    def sample_fn(X, rng):
-        return reference.sample(X=X, random_state=int(rng.integers(2**31 - 1)))[1]
+    def sample_fn(X, rng, **rows):
+        return reference.sample(X=X, random_state=int(rng.integers(2**31 - 1)), **rows)[1]
 
     return sample_fn
 
 
-def _resample(kind, X, y, w, rng, sample_fn):
+def _resample(kind, X, y, w, extras, rng, sample_fn):
+    """One replicate's rows: ``(X, y, w, extras)``."""
     if kind == "nonparametric":
-        idx = rng.integers(0, y.shape[0], size=y.shape[0])
-        return X[idx], y[idx], None if w is None else w[idx]
-    yb = np.asarray(sample_fn(X, rng), dtype=np.float64).reshape(-1)
+        groups = extras.get("groups")
+        if groups is None:
+            idx = rng.integers(0, y.shape[0], size=y.shape[0])
+            taken = {name: a[idx] for name, a in extras.items()}
+        else:
+            idx, labels = _draw_groups(groups, rng)
+            taken = {name: a[idx] for name, a in extras.items() if name != "groups"}
+            taken["groups"] = labels
+        return X[idx], y[idx], None if w is None else w[idx], taken
+    yb = np.asarray(sample_fn(X, rng, **extras), dtype=np.float64)
+    yb = yb.reshape(-1) if yb.ndim < 2 else yb
     if yb.shape != y.shape:
         raise ValueError(f"sample_fn returned shape {yb.shape}; expected {y.shape}")
-    return X, yb, w
+    return X, yb, w, extras
 
 
-def _model_parameters(model) -> np.ndarray:
-    """Natural parameters of a fitted model, shape (K, p + 2)."""
+def _draw_groups(groups: np.ndarray, rng: np.random.Generator):
+    """Rows of ``G`` groups drawn with replacement from the ``G`` groups of ``groups``,
+    and their new labels ``0..G-1`` (one per draw, in the order drawn)."""
+    _, codes = np.unique(groups, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    draw = rng.integers(0, sizes.size, size=sizes.size)
+    idx = np.concatenate([order[starts[g]: starts[g] + sizes[g]] for g in draw])
+    return idx, np.repeat(np.arange(draw.size), sizes[draw])
+
+
+@dataclass(frozen=True)
+class _Parameters:
+    """The estimated parameters of a fit, one row per component: the coefficients on
+    the design (intercept first), the family's estimated parameters, the weights and
+    the gating coefficients (or None)."""
+
+    coef: np.ndarray
+    extra: np.ndarray
+    weights: np.ndarray
+    gating: np.ndarray | None
+
+    def natural(self) -> np.ndarray:
+        """The vector in the order of :func:`parameter_index`."""
+        return natural_parameters(self.weights, self.coef, self.extra, self.gating)
+
+    def matched_to(self, ref: _Parameters) -> _Parameters:
+        """These parameters with the components reordered to best match ``ref``'s."""
+        mine, theirs = self._matching_vectors(), ref._matching_vectors()
+        if mine.shape != theirs.shape or (self.gating is None) != (ref.gating is None):
+            raise ValueError(f"a replicate has parameters of shape {mine.shape}; "
+                             f"the reference {theirs.shape}")
+        cost = ((theirs[:, None, :] - mine[None, :, :]) ** 2).sum(axis=2)
+        _, order = linear_sum_assignment(cost)
+        gating = None if self.gating is None else self.gating[order] - self.gating[order[0]]
+        return _Parameters(self.coef[order], self.extra[order], self.weights[order], gating)
+
+    def _matching_vectors(self) -> np.ndarray:
+        return np.column_stack([self.coef, self.extra, self.weights])
+
+
+def _model_parameters(model) -> _Parameters:
+    """The estimated parameters of a fitted model (any family, any mixing)."""
     coef = np.asarray(model.coef_, dtype=np.float64)
     if model.fit_intercept:
         coef = np.column_stack([model.intercept_, coef])
-    return natural_parameters(model.weights_, coef, model.sigma_).reshape(coef.shape[0], -1)
+    family = model.family_
+    names = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True) if f]
+    extra = np.column_stack([np.asarray(getattr(model, f"{n}_"), dtype=np.float64)
+                             for n in names]) if names else np.zeros((coef.shape[0], 0))
+    gating = getattr(model, "gating_coef_", None)
+    gating = None if gating is None else np.asarray(gating, dtype=np.float64)
+    return _Parameters(coef, extra, np.asarray(model.weights_, dtype=np.float64), gating)
 
 
-def _match_components(params: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """``params`` with its components reordered to best match ``ref``'s."""
-    if params.shape != ref.shape:
-        raise ValueError(f"a replicate has parameters of shape {params.shape}; "
-                         f"the reference {ref.shape}")
-    cost = ((ref[:, None, :] - params[None, :, :]) ** 2).sum(axis=2)
-    _, order = linear_sum_assignment(cost)
-    return params[order]
+def _parameter_index(model) -> pd.MultiIndex:
+    """The labels of :func:`_model_parameters`'s vector, from public attributes."""
+    family = model.family_
+    names = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True) if f]
+    gating = getattr(model, "gating_coef_", None)
+    gating_names = None
+    if gating is not None:
+        gating_names = ["intercept", *[f"z{j}" for j in range(gating.shape[1] - 1)]]
+    return parameter_index(len(model.weights_), model.coef_names(), model.fit_intercept,
+                           names, gating_names)

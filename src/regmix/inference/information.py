@@ -38,9 +38,11 @@ from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
 from regmix.engine.kernel import add_kernel_rows, kernel_rows, kernel_threads
-from regmix.engine.passes import run_pass
+from regmix.engine.passes import observation_posteriors, run_pass
 from regmix.engine.threads import resolve_n_jobs
 from regmix.families.gaussian import Gaussian
+from regmix.mixing.constant import ConstantWeights
+from regmix.mixing.gating import MultinomialLogitGating
 
 __all__ = [
     "family_information",
@@ -314,24 +316,16 @@ def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
     D = chunk.XT.T
     n = D.shape[0]
     w = np.ones(n) if chunk.w is None else chunk.w
-    if params.gating is None:
-        Z = np.ones((n, 1))
-        logpi = np.broadcast_to(np.log(params.weights)[:, None], (K, n))
-    else:
-        Z = chunk.ZT.T
-        eta = params.gating @ chunk.ZT
-        mx = eta.max(axis=0)
-        logpi = eta - (mx + np.log(np.exp(eta - mx).sum(axis=0)))
+    mixing = ConstantWeights() if params.gating is None else MultinomialLogitGating()
+    Z = np.ones((n, 1)) if params.gating is None else chunk.ZT.T
+    # the E-step of the data pass: the observations' posteriors and log mixing weights
+    r, _, logpi_o = observation_posteriors(logf, mixing.log_weights(params, chunk), chunk)
     starts = chunk.group_starts
     if starts is None:
-        L = logf + logpi
-        omega, Zo, logpi_o = w, Z, logpi
+        omega, Zo = w, Z
     else:
-        L = np.add.reduceat(logf * w, starts, axis=1) + logpi[:, starts]
-        omega, Zo, logpi_o = np.ones(starts.size), Z[starts], logpi[:, starts]
-    r = np.exp(L - L.max(axis=0))
-    r /= r.sum(axis=0)
-    pi_o = np.exp(logpi_o)
+        omega, Zo = np.ones(starts.size), Z[starts]
+    pi_o = np.exp(np.broadcast_to(logpi_o, r.shape))
     r_rows = r if starts is None else np.repeat(r, np.diff(np.append(starts, n)), axis=1)
     q_rows = w * r_rows
     N = r.shape[1]

@@ -304,13 +304,80 @@ class Summary:
 
 
 # ---------------------------------------------------------------------- from a model
-def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None) -> Summary:
+def family_label(family) -> str:
+    """The family's name and, for a GLM family, its link: ``"Poisson (log link)"``."""
+    label = str(getattr(family, "label", family.name))
+    if hasattr(family, "link"):
+        label += f" ({family.link_name} link)"
+    return label
+
+
+def summary_title(family) -> str:
+    """``"Mixture of <kind> regressions"`` for the family."""
+    kind = {"gaussian": "linear", "binomial": "binomial",
+            "negative_binomial": "negative binomial"}.get(family.name,
+                                                          getattr(family, "label", family.name))
+    return f"Mixture of {kind} regressions"
+
+
+def summary_header(model, *, n_rows: int, sum_weights: float | None, n_groups: int | None,
+                   log_likelihood: float, aic: float, bic: float, icl: float,
+                   sizes, counts) -> dict[str, object]:
+    """The header of a model's summary, in print order.
+
+    Parameters
+    ----------
+    model : RegressionMixture
+        A fitted model (its class, family, formula, components, convergence,
+        iterations and number of free parameters).
+    n_rows : int
+        Rows the statistics are taken over.
+    sum_weights : float or None
+        Their sum of weights, printed when the rows were weighted.
+    n_groups : int or None
+        Number of groups, for grouped rows.
+    log_likelihood, aic, bic, icl : float
+        The fit statistics on those rows.
+    sizes, counts : ndarray of shape (K,)
+        Per component the sum of posterior probabilities and the number (or weight)
+        of the observations whose most probable component it is.
+
+    Returns
+    -------
+    dict
+    """
+    header: dict[str, object] = {"Model": type(model).__name__,
+                                 "Family": family_label(model.family_),
+                                 "No. observations": int(n_rows)}
+    if sum_weights is not None:
+        header["Sum of weights"] = float(sum_weights)
+    if n_groups is not None:
+        header["Groups"] = int(n_groups)
+    if getattr(model, "formula", None) is not None:
+        header["Formula"] = model.formula
+    header.update({
+        "Components": int(model.n_components),
+        "Converged": bool(model.converged_),
+        "Iterations": int(model.n_iter_),
+        "Log-likelihood": float(log_likelihood),
+        "Parameters": int(model.n_parameters_),
+        "AIC": float(aic),
+        "BIC": float(bic),
+        "ICL": float(icl),
+        "Size (posterior)": np.asarray(sizes),
+        "Size (hard)": np.asarray(counts),
+    })
+    return header
+
+
+def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset=None,
+                 trials=None, concomitant=None, groups=None) -> Summary:
     """A :class:`Summary` of a fitted model on the data it was fitted to.
 
     Parameters
     ----------
     model : RegressionMixture
-        A fitted model.
+        A fitted model (any family).
     X : array-like of shape (n, n_features)
     y : array-like of shape (n,)
     table : pandas.DataFrame
@@ -318,41 +385,35 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None) -> Summar
         :meth:`regmix.inference.bootstrap.BootstrapResult.table`).
     sample_weight : array-like of shape (n,), optional
         Row weights used in the fit; sizes and criteria are weighted by them.
+    offset, trials, concomitant, groups : optional
+        As given to the model's ``fit``.
 
     Returns
     -------
     Summary
-        Header: model, family, number of rows (and sum of weights), components,
-        convergence, iterations, log-likelihood, number of free parameters, AIC, BIC,
-        ICL, and per component the sum of posterior probabilities and the number of
-        rows (or weight) whose most probable component it is.
+        Header: model, family (and link), number of rows (and sum of weights, number
+        of groups, formula), components, convergence, iterations, log-likelihood,
+        number of free parameters, AIC, BIC, ICL, and per component the sum of
+        posterior probabilities and the number of observations (rows, or groups; the
+        weight of rows) whose most probable component it is.
     """
-    resp = np.asarray(model.posterior(X, y))
-    n, K = resp.shape
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    hard = np.bincount(np.argmax(resp, axis=1), weights=w, minlength=K)
-    if sample_weight is None:
+    more = dict(offset=offset, trials=trials, concomitant=concomitant, groups=groups)
+    # per observation (row, or group, whose rows' log-densities the weights multiply)
+    rows_resp, _, obs_w, resp = model._posteriors(X, y, sample_weight, **more)
+    n, K = rows_resp.shape
+    n_groups = None if groups is None else resp.shape[0]
+    hard = np.bincount(np.argmax(resp, axis=1), weights=obs_w, minlength=K)
+    if sample_weight is None or groups is not None:
         hard = hard.round().astype(np.int64)
-    header: dict[str, object] = {
-        "Model": type(model).__name__,
-        "Family": "Gaussian",
-        "No. observations": n,
-    }
-    if sample_weight is not None:
-        header["Sum of weights"] = float(w.sum())
-    header.update({
-        "Components": K,
-        "Converged": bool(model.converged_),
-        "Iterations": int(model.n_iter_),
-        "Log-likelihood": float(model.log_likelihood(X, y, sample_weight)),
-        "Parameters": int(model.n_parameters_),
-        "AIC": float(model.aic(X, y, sample_weight)),
-        "BIC": float(model.bic(X, y, sample_weight)),
-        "ICL": float(model.icl(X, y, sample_weight)),
-    })
-    header["Size (posterior)"] = w @ resp
-    header["Size (hard)"] = hard
-    return Summary(header, table, notes=summary_notes(table))
+    crit = dict(sample_weight=sample_weight, **more)
+    header = summary_header(
+        model, n_rows=n, sum_weights=None if sample_weight is None else float(
+            np.asarray(sample_weight, dtype=np.float64).sum()),
+        n_groups=n_groups, log_likelihood=model.log_likelihood(X, y, **crit),
+        aic=model.aic(X, y, **crit), bic=model.bic(X, y, **crit),
+        icl=model.icl(X, y, **crit), sizes=obs_w @ resp, counts=hard)
+    return Summary(header, table, title=summary_title(model.family_),
+                   notes=summary_notes(table))
 
 
 def summary_notes(table: pd.DataFrame) -> list[str]:
