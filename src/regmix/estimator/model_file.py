@@ -35,24 +35,9 @@ FORMAT_VERSION = 2
 
 # ---------------------------------------------------------------------- writing
 def save(model: BaseEstimator, path: str | os.PathLike) -> None:
-    """Write a fitted model to ``path`` as JSON.
-
-    The file is written to a temporary name in the same directory and then renamed, so
-    that an interrupted save never leaves a truncated model behind.
-
-    Parameters
-    ----------
-    model : RegressionMixture
-        A fitted model.
-    path : str or path-like
-        Where to write (conventionally ``*.json``); an existing file is replaced.
-
-    Raises
-    ------
-    sklearn.exceptions.NotFittedError
-        When the model is not fitted.
-    ValueError
-        When a fitted value is not finite.
+    """Write the fitted ``model`` to ``path`` as JSON, through a temporary file that is
+    renamed, so that an interrupted save never leaves a truncated model behind (the
+    user's entry point, with the parameters documented, is :func:`regmix.persistence.save`).
     """
     text = json.dumps(model_to_dict(model), allow_nan=False, indent=1) + "\n"
     _write_atomically(Path(path), text)
