@@ -764,7 +764,8 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed like ``frame``: ``predicted`` (as :meth:`RegressionMixture.predict`),
+        Indexed like ``frame``: ``predicted`` (:meth:`RegressionMixture.predict`: the
+        components weighted by each row's ``pi_k(z)`` when the model has a gating part),
         ``mean_1`` ... ``mean_K`` (:meth:`RegressionMixture.predict_components`) and,
         when the rows hold the response of a formula model, ``posterior_1`` ...
         ``posterior_K`` (:meth:`RegressionMixture.posterior`) and ``component``, the
@@ -773,7 +774,7 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     X = _model_input(model, frame)
     means = model.predict_components(X)
     K = means.shape[1]
-    columns: dict[str, np.ndarray] = {"predicted": means @ model.weights_}
+    columns: dict[str, np.ndarray] = {"predicted": model.predict(X)}
     columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
     design = getattr(model, "formula_design_", None)
     if design is not None and design.has_response(frame):
