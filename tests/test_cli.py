@@ -496,3 +496,19 @@ def test_predict_of_a_gated_model_weights_the_components_by_the_gating(tmp_path,
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got[["posterior_1", "posterior_2"]],
                                model.posterior(frame), rtol=1e-12, atol=1e-300)
+
+
+def test_family_and_link_choices_are_the_registry_s(data_dir):
+    from regmix.cli import fit, select
+    from regmix.families.registry import FAMILIES, family_links
+
+    for command in (fit, select):
+        options = {p.name: p for p in command.params}
+        assert list(options["family"].type.choices) == list(FAMILIES)
+        links = {link for name in FAMILIES for link in family_links(name)}
+        assert set(options["link"].type.choices) == links
+    for name, cls in FAMILIES.items():
+        assert cls().name == name
+        assert cls().link_name == family_links(name)[0]
+    result = _invoke(["fit", "{d}/two.csv", "--formula", FORMULA, "--link", "sqrt"], data_dir)
+    _check_user_error(result.exit_code, result.stdout, result.stderr, "--link")

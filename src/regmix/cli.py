@@ -32,6 +32,7 @@ import pandas as pd
 from regmix.core.errors import DegenerateFitError
 from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.mixture import RegressionMixture
+from regmix.families.registry import FAMILIES, family_links, link_names
 from regmix.persistence import load
 from regmix.plotting import plot_criteria, plot_fit, plot_history
 from regmix.selection import CRITERIA, select_components
@@ -479,12 +480,13 @@ _fit_settings = _options(
     click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
                  metavar="S", help="Random seed of the starts; the same seed gives the same fit."),
     click.option("--family", default="gaussian", show_default=True,
-                 type=click.Choice(["gaussian", "poisson", "binomial", "gamma",
-                                    "negative_binomial", "student_t"]),
+                 type=click.Choice(list(FAMILIES)),
                  help="Component family. A binomial response is 0/1, or two columns "
                       "'successes + failures ~ x'."),
-    click.option("--link", default=None, metavar="LINK",
-                 help="Link function (default: the family's: log, logit, log, log)."),
+    click.option("--link", default=None, type=click.Choice(link_names()),
+                 help="Link function (default: the family's first: "
+                      + "; ".join(f"{name}: {', '.join(family_links(name))}"
+                                  for name in FAMILIES) + ")."),
     click.option("--groups", default=None, metavar="COLUMN",
                  help="Column of group labels: the rows of a group share one component. "
                       "Concomitant variables go in the formula after '|': "
