@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from regmix.compiled.helpers import available
 from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
-from regmix.core.linalg import collinear_columns
+from regmix.core.linalg import collinear_columns, softmax
 from regmix.core.params import MixtureParams
 from regmix.engine.passes import check_source_response, row_posteriors
 from regmix.engine.runner import MembershipArray, PassRunner
@@ -866,10 +866,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             if Z.shape[1] != len(self._gating_names):
                 raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was "
                                  f"fitted with {len(self._gating_names)}")
-        eta = self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T
-        eta -= eta.max(axis=1, keepdims=True)
-        pi = np.exp(eta)
-        return pi / pi.sum(axis=1, keepdims=True)
+        return softmax(self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T,
+                       axis=1)
 
     def _row_weights(self, X, concomitant, n: int) -> np.ndarray:
         """(n, K) prior probabilities of the rows of X (``weights_`` without gating)."""

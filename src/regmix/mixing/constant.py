@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from regmix.core.linalg import softmax
+
 
 class ConstantWeights:
     """Mixing proportions ``pi_k`` that are the same for every row."""
@@ -49,5 +51,4 @@ class ConstantWeights:
 
     def from_vector(self, vec: np.ndarray, like):
         """Inverse of :meth:`to_vector` (a softmax)."""
-        e = np.exp(vec - vec.max())
-        return e / e.sum(), None
+        return softmax(vec), None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from regmix.core.linalg import _softmax_columns, solve_normal_equations
+from regmix.core.linalg import log_softmax, softmax, solve_normal_equations
 
 
 class MultinomialLogitGating:
@@ -58,9 +58,7 @@ class MultinomialLogitGating:
 
     def log_weights(self, params, chunk) -> np.ndarray:
         """``log pi_k(z_i)``, shape (K, n)."""
-        eta = self._gamma(params, chunk.ZT.shape[0]) @ chunk.ZT
-        m = eta.max(axis=0)
-        return eta - (m + np.log(np.exp(eta - m).sum(axis=0)))
+        return log_softmax(self._gamma(params, chunk.ZT.shape[0]) @ chunk.ZT)
 
     def statistics(self, params, chunk, resp: np.ndarray, w, ZT=None) -> tuple:
         """``(resp_sum, gradient, hessian)`` of the weighted multinomial-logit fit.
@@ -73,7 +71,7 @@ class MultinomialLogitGating:
         ZT = chunk.ZT if ZT is None else ZT
         K, n = resp.shape
         q = ZT.shape[0]
-        pi = _softmax_columns(self._gamma(params, q) @ ZT)
+        pi = softmax(self._gamma(params, q) @ ZT)
         wv = np.ones(n) if w is None else w
         resp_sum = resp @ wv
         grad = ((resp[1:] - pi[1:]) * wv) @ ZT.T
@@ -109,7 +107,6 @@ class MultinomialLogitGating:
 
     def from_vector(self, vec: np.ndarray, like):
         K, q = like.gating.shape
-        w = np.exp(vec[:K] - vec[:K].max())
         gamma = np.zeros((K, q))
         gamma[1:] = vec[K:].reshape(K - 1, q)
-        return w / w.sum(), gamma
+        return softmax(vec[:K]), gamma
