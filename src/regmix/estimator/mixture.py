@@ -16,6 +16,7 @@ from regmix.compiled.helpers import available
 from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
 from regmix.core.linalg import collinear_columns, softmax
 from regmix.core.params import MixtureParams
+from regmix.engine.kernel import compiled_pass_applies, plain_rows
 from regmix.engine.passes import check_source_response, row_posteriors
 from regmix.engine.runner import MembershipArray, PassRunner
 from regmix.engine.threads import DEFAULT_CHUNK_SIZE, resolve_n_jobs, single_threaded_blas
@@ -29,7 +30,6 @@ from regmix.estimator.inputs import (
     uncentred,
 )
 from regmix.families.constraints import CoefficientConstraints
-from regmix.families.gaussian import Gaussian
 from regmix.families.registry import get_family
 from regmix.fitting.em import EMRun, fit_restarts
 from regmix.fitting.initialization import STRATEGIES, Initializer
@@ -621,9 +621,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         :func:`regmix.engine.kernel.compiled_pass_applies`), so that the set-up may use numba
         too without loading it for nothing."""
 
-        plain = all(a is None for a in (rows.offset, rows.Z, rows.groups))
-        return (type(family) is Gaussian and plain and not self._has_constraints()
-                and self._engine(rows.X.shape[0]) == "numba")
+        return (compiled_pass_applies(None, family, constrained=self._has_constraints())
+                and plain_rows(rows) and self._engine(rows.X.shape[0]) == "numba")
 
     def _engine(self, n_rows: int) -> str:
         """The data-pass engine for ``n_rows`` rows: "numba" or "numpy"."""
