@@ -31,6 +31,7 @@ import pandas as pd
 
 from regmix.core.errors import DegenerateFitError
 from regmix.demo import run_demo, save_demo_figure
+from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.registry import FAMILIES, family_links, link_names
 from regmix.persistence import load
@@ -564,13 +565,10 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     _save_outputs(model, frame, out, plot, quiet)
 
 
-_PLAIN_FORMULA = re.compile(r"^\s*(\w+)\s*~\s*(\w+(?:\s*\+\s*\w+)*)\s*$")
-
-
 def _streamed_source(data: str, formula: str):
     """A :class:`regmix.parquet.ParquetData` for ``regmix fit --stream``."""
-    match = _PLAIN_FORMULA.match(formula)
-    if match is None:
+    plain = plain_formula(formula)
+    if plain is None:
         raise UserError(
             f"--stream takes a formula of plain column names, such as 'y ~ x1 + x2'; "
             f"got {formula!r}"
@@ -582,8 +580,7 @@ def _streamed_source(data: str, formula: str):
         raise UserError(f"--stream reads Parquet (a .parquet file or a directory); got {data}")
     _need_pyarrow(f"reading {data}")
 
-    response = match.group(1)
-    columns = [c.strip() for c in match.group(2).split("+")]
+    response, columns = plain
     return ParquetData(p, x=columns, y=response)
 
 
