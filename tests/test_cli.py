@@ -449,3 +449,66 @@ def test_fit_stream_reads_parquet_batch_by_batch(data_dir):
     assert "plain column names" in bad.stderr and "Traceback" not in bad.stderr
     csv = _run(["fit", str(data_dir / "two.csv"), "--formula", FORMULA, "--stream"])
     assert csv.returncode == 2 and "reads Parquet" in csv.stderr
+
+
+# ---------------------------------------------------------------------- gated models
+def _gated_frames(n: int = 600, seed: int = 3) -> dict[str, tuple[str, str, pd.DataFrame]]:
+    """Data whose component depends strongly on ``z``: the gating matters for the mean.
+
+    name -> (family, formula, frame): a Gaussian, a Poisson with an offset term and a
+    binomial with trials, each with the concomitant variable ``z`` after ``|``.
+    """
+    rng = np.random.default_rng(seed)
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    second = rng.random(n) < 1.0 / (1.0 + np.exp(-3.0 * z))
+    y = np.where(second, 5.0 + 2.0 * x, -5.0 - x) + 0.5 * rng.normal(size=n)
+    t = rng.integers(1, 5, n).astype(float)
+    counts = rng.poisson(t * np.exp(np.where(second, 1.0 + 0.5 * x, -0.5 * x)))
+    trials = rng.integers(5, 20, n)
+    successes = rng.binomial(trials, 1.0 / (1.0 + np.exp(-np.where(second, 1 + x, -1 - x))))
+    return {
+        "gaussian": ("gaussian", "y ~ x | z", pd.DataFrame({"x": x, "z": z, "y": y})),
+        "poisson": ("poisson", "y ~ x + offset(np.log(t)) | z",
+                    pd.DataFrame({"x": x, "z": z, "t": t, "y": counts})),
+        "binomial": ("binomial", "s + f ~ x | z",
+                     pd.DataFrame({"x": x, "z": z, "s": successes, "f": trials - successes})),
+    }
+
+
+@pytest.mark.parametrize("name", ["gaussian", "poisson", "binomial"])
+def test_predict_of_a_gated_model_weights_the_components_by_the_gating(tmp_path, name):
+    """`regmix predict` gives model.predict: sum_k pi_k(z) mu_k(x), not the constant
+    weights (which differ from it by several units on these data)."""
+    family, formula, frame = _gated_frames()[name]
+    model = RegressionMixture(2, family=family, formula=formula, n_init=2,
+                              random_state=0).fit(frame)
+    expected = model.predict(frame)
+    constant = model.predict_components(frame) @ model.weights_
+    assert np.abs(constant - expected).max() > 0.4  # the gating matters here
+    model.save(tmp_path / "gated.json")
+    frame.to_csv(tmp_path / "gated.csv", index=False)
+    result = _invoke(["predict", str(tmp_path / "gated.json"), str(tmp_path / "gated.csv")],
+                     tmp_path)
+    assert result.exit_code == 0, result.stderr
+    got = pd.read_csv(io.StringIO(result.stdout))
+    np.testing.assert_allclose(got["predicted"], expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[["mean_1", "mean_2"]], model.predict_components(frame),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[["posterior_1", "posterior_2"]],
+                               model.posterior(frame), rtol=1e-12, atol=1e-300)
+
+
+def test_family_and_link_choices_are_the_registry_s(data_dir):
+    from regmix.cli import fit, select
+    from regmix.families.registry import FAMILIES, family_links
+
+    for command in (fit, select):
+        options = {p.name: p for p in command.params}
+        assert list(options["family"].type.choices) == list(FAMILIES)
+        links = {link for name in FAMILIES for link in family_links(name)}
+        assert set(options["link"].type.choices) == links
+    for name, cls in FAMILIES.items():
+        assert cls().name == name
+        assert cls().link_name == family_links(name)[0]
+    result = _invoke(["fit", "{d}/two.csv", "--formula", FORMULA, "--link", "sqrt"], data_dir)
+    _check_user_error(result.exit_code, result.stdout, result.stderr, "--link")

@@ -9,7 +9,14 @@ import pytest
 
 pytest.importorskip("formulaic")
 
-from regmix.estimator.formula import FormulaDesign, decode_state, encode_state  # noqa: E402
+from regmix.estimator.formula import (  # noqa: E402
+    FormulaDesign,
+    decode_state,
+    encode_state,
+    plain_formula,
+    split_gating,
+    split_offsets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -333,3 +340,19 @@ def test_state_codec_round_trips_types_and_bits():
     assert np.isnan(again["missing"]) and again["knots"] == state["knots"]
     with pytest.raises(ValueError, match="cannot save"):
         encode_state({"f": len})
+
+
+def test_gating_offsets_and_plain_formulas_are_split_on_formulaic_s_tokens():
+    assert split_gating("y ~ x | z1 + z2") == ("y ~ x", "z1 + z2")
+    assert split_gating("y ~ I((x > 0) | (x < -1))") == ("y ~ I((x > 0) | (x < -1))", None)
+    assert split_gating("y ~ (x | z)") == ("y ~ (x | z)", None)
+    for bad in ("y ~ x |", "y ~ x | z | w"):
+        with pytest.raises(ValueError, match="write the gating variables once"):
+            split_gating(bad)
+    assert split_offsets("y ~ x + offset(np.log(t)) + z") == ("y ~ x + z", ["np.log(t)"])
+    assert split_offsets("y ~ offset(a) + x") == ("y ~ x", ["a"])
+    assert split_offsets("y ~ offset(a)") == ("y ~ 1", ["a"])
+    assert split_offsets("y ~ x + myoffset(a)") == ("y ~ x + myoffset(a)", [])
+    assert plain_formula("y ~ x1 + x2") == ("y", ["x1", "x2"])
+    for other in ("y ~ I(x**2)", "y ~ x | z", "y ~ x * z", "y + w ~ x", "y ~ a.b", "y ~ (x"):
+        assert plain_formula(other) is None

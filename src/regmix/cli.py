@@ -31,7 +31,9 @@ import pandas as pd
 
 from regmix.core.errors import DegenerateFitError
 from regmix.demo import run_demo, save_demo_figure
+from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
+from regmix.families.registry import FAMILIES, family_links, link_names
 from regmix.persistence import load
 from regmix.plotting import plot_criteria, plot_fit, plot_history
 from regmix.selection import CRITERIA, select_components
@@ -479,12 +481,13 @@ _fit_settings = _options(
     click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
                  metavar="S", help="Random seed of the starts; the same seed gives the same fit."),
     click.option("--family", default="gaussian", show_default=True,
-                 type=click.Choice(["gaussian", "poisson", "binomial", "gamma",
-                                    "negative_binomial", "student_t"]),
+                 type=click.Choice(list(FAMILIES)),
                  help="Component family. A binomial response is 0/1, or two columns "
                       "'successes + failures ~ x'."),
-    click.option("--link", default=None, metavar="LINK",
-                 help="Link function (default: the family's: log, logit, log, log)."),
+    click.option("--link", default=None, type=click.Choice(link_names()),
+                 help="Link function (default: the family's first: "
+                      + "; ".join(f"{name}: {', '.join(family_links(name))}"
+                                  for name in FAMILIES) + ")."),
     click.option("--groups", default=None, metavar="COLUMN",
                  help="Column of group labels: the rows of a group share one component. "
                       "Concomitant variables go in the formula after '|': "
@@ -562,13 +565,10 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     _save_outputs(model, frame, out, plot, quiet)
 
 
-_PLAIN_FORMULA = re.compile(r"^\s*(\w+)\s*~\s*(\w+(?:\s*\+\s*\w+)*)\s*$")
-
-
 def _streamed_source(data: str, formula: str):
     """A :class:`regmix.parquet.ParquetData` for ``regmix fit --stream``."""
-    match = _PLAIN_FORMULA.match(formula)
-    if match is None:
+    plain = plain_formula(formula)
+    if plain is None:
         raise UserError(
             f"--stream takes a formula of plain column names, such as 'y ~ x1 + x2'; "
             f"got {formula!r}"
@@ -580,8 +580,7 @@ def _streamed_source(data: str, formula: str):
         raise UserError(f"--stream reads Parquet (a .parquet file or a directory); got {data}")
     _need_pyarrow(f"reading {data}")
 
-    response = match.group(1)
-    columns = [c.strip() for c in match.group(2).split("+")]
+    response, columns = plain
     return ParquetData(p, x=columns, y=response)
 
 
@@ -764,7 +763,8 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed like ``frame``: ``predicted`` (as :meth:`RegressionMixture.predict`),
+        Indexed like ``frame``: ``predicted`` (:meth:`RegressionMixture.predict`: the
+        components weighted by each row's ``pi_k(z)`` when the model has a gating part),
         ``mean_1`` ... ``mean_K`` (:meth:`RegressionMixture.predict_components`) and,
         when the rows hold the response of a formula model, ``posterior_1`` ...
         ``posterior_K`` (:meth:`RegressionMixture.posterior`) and ``component``, the
@@ -773,7 +773,7 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     X = _model_input(model, frame)
     means = model.predict_components(X)
     K = means.shape[1]
-    columns: dict[str, np.ndarray] = {"predicted": means @ model.weights_}
+    columns: dict[str, np.ndarray] = {"predicted": model.predict(X)}
     columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
     design = getattr(model, "formula_design_", None)
     if design is not None and design.has_response(frame):

@@ -128,7 +128,28 @@ def weighted_moments(XT: np.ndarray, wr: np.ndarray, resid: np.ndarray):
     return A, b, c
 
 
-def _softmax_columns(eta: np.ndarray) -> np.ndarray:
-    """Column-wise softmax of a (K, n) block, without overflow."""
-    e = np.exp(eta - eta.max(axis=0))
-    return e / e.sum(axis=0)
+def softmax(eta: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The softmax of ``eta`` along ``axis``, without overflow: the mixing weights
+    ``pi_k = exp(eta_k) / sum_l exp(eta_l)`` of linear predictors ``eta``.
+
+    Parameters
+    ----------
+    eta : ndarray
+        Linear predictors, the components along ``axis`` (a vector, a (K, n) block with
+        ``axis=0`` or an (n, K) block with ``axis=1``).
+    axis : int, default=0
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``eta``; non-negative, summing to one along ``axis``.
+    """
+    e = np.exp(eta - eta.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(eta: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``log softmax(eta)`` along ``axis`` (see :func:`softmax`), computed as
+    ``eta - (m + log sum exp(eta - m))`` with ``m`` the maximum, without overflow."""
+    m = eta.max(axis=axis, keepdims=True)
+    return eta - (m + np.log(np.exp(eta - m).sum(axis=axis, keepdims=True)))

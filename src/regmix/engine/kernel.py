@@ -1,7 +1,7 @@
 """Where the compiled Gaussian kernel applies, and how rows reach it.
 
-:func:`compiled_pass_applies` is the one rule for whether a pass may run the fused
-kernel; :func:`add_kernel_rows` feeds it the rows of a source in memory or streamed.
+:func:`compiled_pass_applies` is the one rule for whether a pass (E-step or information) may run a
+compiled kernel; :func:`add_kernel_rows` feeds it the rows of a source in memory or streamed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ from regmix.mixing.constant import ConstantWeights
 STREAM_BATCH_ROWS = 1 << 16
 
 
+def plain_rows(rows) -> bool:
+    """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
+    groups and no concomitant variables: the only rows the compiled kernels take."""
+    return all(getattr(rows, a, None) is None for a in ("offset", "groups", "Z"))
+
+
 def kernel_rows(source) -> bool:
     """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
     without offset or concomitant variables, numba importable, and the rows either in
@@ -31,7 +37,7 @@ def kernel_rows(source) -> bool:
         return bool(source.plain_rows and available())
     if not hasattr(source, "arrays"):
         return False
-    if any(getattr(source, a, None) is not None for a in ("offset", "groups", "Z")):
+    if not plain_rows(source):
         return False
     X, y, w = source.arrays()
     ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
@@ -39,14 +45,49 @@ def kernel_rows(source) -> bool:
     return bool(ok and available())
 
 
-def compiled_pass_applies(source, family, mixing=None) -> bool:
-    """Whether the fused compiled kernel can run this pass: Gaussian components without
-    constraints, constant weights, and rows the kernel can read (:func:`kernel_rows`)."""
+def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | None = None,
+                          weights=None, user_units: bool = False) -> bool:
+    """The one rule for whether a compiled kernel can run a pass: Gaussian components
+    without constraints, constant weights, and rows the kernel can read
+    (:func:`kernel_rows`).
 
-    if type(family) is not Gaussian or getattr(family, "constraints", None) is not None:
+    Parameters
+    ----------
+    source : row source or None
+        The rows of the pass; None when they are not built yet (the estimator's set-up,
+        which checks :func:`plain_rows` of its validated rows itself): only the model
+        is judged then.
+    family : object
+        The component family.
+    mixing : mixing model, optional
+        Must be :class:`~regmix.mixing.constant.ConstantWeights` when given.
+    constrained : bool, optional
+        Whether coefficient constraints apply; None reads ``family.constraints``.
+    weights : array-like, optional
+        Mixing proportions the kernel takes as given: all must be positive (the
+        information kernel works with their logarithms).
+    user_units : bool, default=False
+        Also require the source's rows in user units (no standardisation), as the
+        information kernel does.
+    """
+
+    if type(family) is not Gaussian:
+        return False
+    if constrained is None:
+        constrained = getattr(family, "constraints", None) is not None
+    if constrained:
         return False
     if mixing is not None and not isinstance(mixing, ConstantWeights):
         return False
+    if weights is not None and not np.all(np.asarray(weights) > 0):
+        return False
+    if source is None:
+        return True
+    if user_units:
+        st = source.standardization
+        if not (not np.any(st.x_loc) and np.all(st.x_scale == 1.0) and st.y_loc == 0.0
+                and st.y_scale == 1.0):
+            return False
     return kernel_rows(source)
 
 

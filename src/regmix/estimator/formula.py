@@ -56,6 +56,7 @@ from formulaic.errors import DataMismatchWarning, FormulaicError
 from formulaic.formula import SimpleFormula, StructuredFormula
 from formulaic.materializers.base import EncodedTermStructure
 from formulaic.materializers.types import EvaluatedFactor, ScopedFactor, ScopedTerm
+from formulaic.parser.algos.tokenize import tokenize
 from formulaic.parser.types import Factor, Term
 
 from regmix.sources.validation import check_response
@@ -364,23 +365,49 @@ def _parse(formula: str, columns: list[str]) -> tuple[SimpleFormula | None, Simp
     return lhs, rhs
 
 
+def formula_tokens(formula: str) -> list | None:
+    """formulaic's tokens of ``formula`` (each with its ``source_start`` and
+    ``source_end`` in the string), or None when formulaic cannot tokenize it (the
+    formula's parse then reports the error)."""
+    try:
+        return list(tokenize(formula))
+    except (FormulaicError, SyntaxError, ValueError):
+        return None
+
+
+def _is_operator(token, text: str) -> bool:
+    return token.kind.name == "OPERATOR" and str(token.token) == text
+
+
+def _top_level(tokens: list) -> list:
+    """The tokens outside any parentheses."""
+    depth, out = 0, []
+    for token in tokens:
+        if token.kind.name == "CONTEXT":
+            depth += {"(": 1, ")": -1}.get(str(token.token), 0)
+        elif depth == 0:
+            out.append(token)
+    return out
+
+
 def split_gating(formula: str) -> tuple[str, str | None]:
     """``"y ~ x | z"`` gives ``("y ~ x", "z")``: the regression formula and the gating
     (concomitant) part right of a top-level ``|``; None when there is none."""
-    depth = 0
-    for i, ch in enumerate(formula):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "|" and depth == 0:
-            gating = formula[i + 1 :].strip()
-            if not gating or "|" in gating:
-                raise ValueError(
-                    f"formula {formula!r}: write the gating variables once after '|', as "
-                    "in 'y ~ x | z1 + z2'")
-            return formula[:i].rstrip(), gating
-    return formula, None
+    tokens = formula_tokens(formula)
+    bars = [t for t in _top_level(tokens or []) if _is_operator(t, "|")]
+    if not bars:
+        return formula, None
+    gating = formula[bars[0].source_end + 1 :].strip()
+    if not gating or len(bars) > 1:
+        raise ValueError(
+            f"formula {formula!r}: write the gating variables once after '|', as "
+            "in 'y ~ x | z1 + z2'")
+    return formula[: bars[0].source_start].rstrip(), gating
 
 
-_OFFSET = re.compile(r"\boffset\(")
+def _offset_term(token) -> bool:
+    text = str(token.token)
+    return token.kind.name == "PYTHON" and text.startswith("offset(") and text.endswith(")")
 
 
 def split_offsets(formula: str) -> tuple[str, list[str]]:
@@ -391,23 +418,40 @@ def split_offsets(formula: str) -> tuple[str, list[str]]:
     """
     exprs: list[str] = []
     out = formula
-    while (m := _OFFSET.search(out)) is not None:
-        depth, i = 1, m.end()
-        while i < len(out) and depth:
-            depth += {"(": 1, ")": -1}.get(out[i], 0)
-            i += 1
-        if depth:
-            raise ValueError(f"formula {formula!r} has an unbalanced 'offset('")
-        exprs.append(out[m.end() : i - 1].strip())
-        before, after = out[: m.start()].rstrip(), out[i:].lstrip()
-        if before.endswith("+"):
-            before = before[:-1].rstrip()
-        elif after.startswith("+"):
-            after = after[1:].lstrip()
+    while (tokens := formula_tokens(out)) is not None:
+        found = [i for i, t in enumerate(tokens) if _offset_term(t)]
+        if not found:
+            break
+        i = found[0]
+        term = tokens[i]
+        exprs.append(str(term.token)[len("offset(") : -1].strip())
+        start, end = term.source_start, term.source_end
+        if i > 0 and _is_operator(tokens[i - 1], "+"):
+            start = tokens[i - 1].source_start
+        elif i + 1 < len(tokens) and _is_operator(tokens[i + 1], "+"):
+            end = tokens[i + 1].source_end
+        before, after = out[:start].rstrip(), out[end + 1 :].lstrip()
         out = f"{before} {after}".strip()
         if out.endswith("~"):
             out += " 1"
     return out, exprs
+
+
+def plain_formula(formula: str) -> tuple[str, list[str]] | None:
+    """``"y ~ x1 + x2"`` gives ``("y", ["x1", "x2"])``: the response and feature columns
+    of a formula of plain column names only; None for any other formula."""
+    tokens = formula_tokens(formula)
+    if not tokens or len(tokens) < 3 or len(tokens) % 2 == 0:
+        return None
+    names = tokens[0::2]
+    operators = tokens[1::2]
+    if not all(t.kind.name == "NAME" and str(t.token).isidentifier()
+               and formula[t.source_start : t.source_end + 1] == str(t.token) for t in names):
+        return None
+    if not _is_operator(operators[0], "~") or not all(_is_operator(t, "+")
+                                                      for t in operators[1:]):
+        return None
+    return str(names[0].token), [str(t.token) for t in names[1:]]
 
 
 def evaluate_offset(formula: str, exprs: list[str], frame: pd.DataFrame) -> np.ndarray | None:

@@ -15,8 +15,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from regmix.compiled.helpers import available
 from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
-from regmix.core.linalg import collinear_columns
+from regmix.core.linalg import collinear_columns, softmax
 from regmix.core.params import MixtureParams
+from regmix.engine.kernel import compiled_pass_applies, plain_rows
 from regmix.engine.passes import check_source_response, row_posteriors
 from regmix.engine.runner import MembershipArray, PassRunner
 from regmix.engine.threads import DEFAULT_CHUNK_SIZE, resolve_n_jobs, single_threaded_blas
@@ -31,7 +32,6 @@ from regmix.estimator.inputs import (
     uncentred,
 )
 from regmix.estimator.state import FittedState, constrained_family
-from regmix.families.gaussian import Gaussian
 from regmix.families.registry import get_family
 from regmix.fitting.em import EMRun, fit_restarts
 from regmix.fitting.initialization import STRATEGIES, Initializer
@@ -796,9 +796,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         :func:`regmix.engine.kernel.compiled_pass_applies`), so that the set-up may use numba
         too without loading it for nothing."""
 
-        plain = all(a is None for a in (rows.offset, rows.Z, rows.groups))
-        return (type(family) is Gaussian and plain and not self._has_constraints()
-                and self._engine(rows.X.shape[0]) == "numba")
+        return (compiled_pass_applies(None, family, constrained=self._has_constraints())
+                and plain_rows(rows) and self._engine(rows.X.shape[0]) == "numba")
 
     def _engine(self, n_rows: int) -> str:
         """The data-pass engine for ``n_rows`` rows: "numba" or "numpy"."""
@@ -1006,10 +1005,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             if Z.shape[1] != len(gating_names):
                 raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was "
                                  f"fitted with {len(gating_names)}")
-        eta = self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T
-        eta -= eta.max(axis=1, keepdims=True)
-        pi = np.exp(eta)
-        return pi / pi.sum(axis=1, keepdims=True)
+        return softmax(self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T,
+                       axis=1)
 
     def _row_weights(self, X, concomitant, n: int) -> np.ndarray:
         """(n, K) prior probabilities of the rows of X (``weights_`` without gating)."""

@@ -12,6 +12,31 @@ from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 
+# The one table of the families known by name, in the order they are listed to users.
+FAMILIES: dict[str, type[Any]] = {
+    cls.name: cls
+    for cls in (Gaussian, Poisson, Binomial, GammaFamily, NegativeBinomial, StudentT)
+}
+
+
+def family_links(name: str) -> tuple[str, ...]:
+    """The links a named family takes, its default first.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not a key of :data:`FAMILIES`.
+    """
+    if name not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}; got {name!r}")
+    cls = FAMILIES[name]
+    return tuple(getattr(cls, "allowed_links", None) or (cls.link_name,))
+
+
+def link_names() -> tuple[str, ...]:
+    """Every link some named family takes, each once, in the order of :data:`FAMILIES`."""
+    return tuple(dict.fromkeys(link for name in FAMILIES for link in family_links(name)))
+
 
 def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
     """The family object for a name (or the object itself), with the given link.
@@ -33,22 +58,20 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
         if link is not None and link != getattr(family, "link_name", None):
             raise ValueError("pass the link to the family object, not to link=")
         return family
-    names = {"gaussian": Gaussian, "poisson": Poisson, "binomial": Binomial,
-             "gamma": GammaFamily, "negative_binomial": NegativeBinomial,
-             "student_t": StudentT}
-    if family not in names:
-        raise ValueError(f"family must be one of {sorted(names)} or a family object; got "
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)} or a family object; got "
                          f"{family!r}")
-    cls = names[family]
+    cls = FAMILIES[family]
+    location_scale = cls.location_scale  # Gaussian, Student-t: identity link, var_floor
     kwargs: dict[str, Any] = {}
     if link is not None:
-        if family in ("gaussian", "student_t"):
+        if location_scale:
             if link != "identity":
                 raise ValueError(f"the {family} family has the identity link only; got "
                                  f"link={link!r}")
         else:
             kwargs["link"] = link
-    if family in ("gaussian", "student_t"):
+    if location_scale:
         kwargs["var_floor"] = var_floor
     return cls(**kwargs)
 
@@ -74,7 +97,6 @@ def family_from_dict(d) -> object:
         return NegativeBinomial(size=d.get("size"), link=link)
     if name == "gamma":
         return GammaFamily(link=link, shape=d.get("shape"))
-    classes = {"poisson": Poisson, "binomial": Binomial}
-    if name not in classes:
+    if name not in ("poisson", "binomial"):
         raise ValueError(f"unknown family {name!r}")
-    return classes[name](link=link)
+    return FAMILIES[name](link=link)

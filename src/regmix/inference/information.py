@@ -37,7 +37,7 @@ from regmix.compiled.gaussian_kernel import GaussianInformation
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
-from regmix.engine.kernel import add_kernel_rows, kernel_rows, kernel_threads
+from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
 from regmix.engine.passes import observation_posteriors, run_pass
 from regmix.engine.threads import resolve_n_jobs
 from regmix.families.gaussian import Gaussian
@@ -233,7 +233,8 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
     (:class:`regmix.compiled.gaussian_kernel.GaussianInformation`, the same matrix to
     round-off); everything else takes the numpy pass.
     """
-    if engine == "numba" and _compiled_information_applies(family, params, source):
+    if engine == "numba" and params.gating is None and compiled_pass_applies(
+            source, family, constrained=False, weights=params.weights, user_units=True):
 
         info = GaussianInformation(
             source.fit_intercept, params.component.coef, params.component.sigma,
@@ -259,21 +260,6 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
         info = run_pass(source, block_info, chunk_size=int(chunk_size),
                         n_jobs=resolve_n_jobs(n_jobs)).stats[0]
     return 0.5 * (info + info.T)
-
-
-def _compiled_information_applies(family, params, source) -> bool:
-    """Whether :class:`regmix.compiled.gaussian_kernel.GaussianInformation` can take the
-    information: Gaussian components, constant positive weights, rows in user units
-    that the compiled kernels read (:func:`regmix.engine.kernel.kernel_rows`)."""
-
-    if type(family) is not Gaussian or params.gating is not None:
-        return False
-    if not np.all(np.asarray(params.weights) > 0):
-        return False
-    st = source.standardization
-    user_units = (not np.any(st.x_loc) and np.all(st.x_scale == 1.0) and st.y_loc == 0.0
-                  and st.y_scale == 1.0)
-    return bool(user_units and kernel_rows(source))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from regmix.core.chunk import Chunk
+from regmix.core.linalg import softmax
 from regmix.core.params import MixtureParams
 
 
@@ -56,5 +57,4 @@ class ConstantWeights:
     def from_vector(self, vec: np.ndarray,
                     like: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
         """Inverse of :meth:`to_vector` (a softmax)."""
-        e = np.exp(vec - vec.max())
-        return e / e.sum(), None
+        return softmax(vec), None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from regmix.core.chunk import Chunk
-from regmix.core.linalg import _softmax_columns, solve_normal_equations
+from regmix.core.linalg import log_softmax, softmax, solve_normal_equations
 from regmix.core.params import MixtureParams
 
 
@@ -62,9 +62,7 @@ class MultinomialLogitGating:
     def log_weights(self, params: MixtureParams, chunk: Chunk) -> np.ndarray:
         """``log pi_k(z_i)``, shape (K, n)."""
         assert chunk.ZT is not None  # a source with concomitant variables serves ZT
-        eta = self._gamma(params, chunk.ZT.shape[0]) @ chunk.ZT
-        m = eta.max(axis=0)
-        return eta - (m + np.log(np.exp(eta - m).sum(axis=0)))
+        return log_softmax(self._gamma(params, chunk.ZT.shape[0]) @ chunk.ZT)
 
     def statistics(self, params: MixtureParams, chunk: Chunk, resp: np.ndarray,
                    w: np.ndarray | None,
@@ -80,7 +78,7 @@ class MultinomialLogitGating:
         assert ZT is not None
         K, n = resp.shape
         q = ZT.shape[0]
-        pi = _softmax_columns(self._gamma(params, q) @ ZT)
+        pi = softmax(self._gamma(params, q) @ ZT)
         wv = np.ones(n) if w is None else w
         resp_sum = resp @ wv
         grad = ((resp[1:] - pi[1:]) * wv) @ ZT.T
@@ -121,7 +119,6 @@ class MultinomialLogitGating:
                     like: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
         assert like.gating is not None
         K, q = like.gating.shape
-        w = np.exp(vec[:K] - vec[:K].max())
         gamma = np.zeros((K, q))
         gamma[1:] = vec[K:].reshape(K - 1, q)
-        return w / w.sum(), gamma
+        return softmax(vec[:K]), gamma
