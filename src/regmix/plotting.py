@@ -64,12 +64,12 @@ def plot_fit(model, X, y=None, *, ax=None, cmap: str = "coolwarm", bands: bool =
     if design.shape[1] == 1:
         ax.scatter(design[:, 0], y, c=point_colors, s=18, edgecolors="k", linewidths=0.3)
         grid = np.linspace(design[:, 0].min(), design[:, 0].max(), 200)[:, None]
-        eta = grid @ model.coef_.T + model.intercept_
+        eta = model._component_means(grid, kind="link")
+        curves = model._component_means(grid)
         half_widths = _mean_band(model, grid[:, 0], alpha) if bands else None
         for k in range(K):
             color = colors(float(k)) if K == 2 else colors(k % 10)
-            curve = eta[:, k] if inverse is None else inverse(eta[:, k])
-            ax.plot(grid[:, 0], curve, color=color, lw=2,
+            ax.plot(grid[:, 0], curves[:, k], color=color, lw=2,
                     label=f"component {k + 1} (weight {model.weights_[k]:.2f})")
             if half_widths is not None:  # on the link scale, mapped through g^-1
                 lo, hi = eta[:, k] - half_widths[k], eta[:, k] + half_widths[k]

@@ -1048,7 +1048,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         if offset is None and self.state_.fit_offset and self.formula is None:
             raise ValueError("the model was fitted with an offset: pass offset= for these "
                              "rows (zeros if it does not apply)")
-        eta = Xa @ self.coef_.T + self.intercept_
+        return self._component_means(Xa, offset, kind)
+
+    def _component_means(self, design: np.ndarray, offset: np.ndarray | None = None,
+                         kind: str = "response") -> np.ndarray:
+        """Each component's mean (or linear predictor) at rows of the design in user
+        units, shape (n, K): what :meth:`predict_components` and the plots show."""
+        eta = design @ self.coef_.T + self.intercept_
         if offset is not None:
             eta += offset[:, None]
         if kind == "link" or not hasattr(self.family_, "link"):
