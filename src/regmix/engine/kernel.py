@@ -70,7 +70,6 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         Also require the source's rows in user units (no standardisation), as the
         information kernel does.
     """
-
     if type(family) is not Gaussian:
         return False
     if constrained is None:
@@ -85,8 +84,8 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return True
     if user_units:
         st = source.standardization
-        if not (not np.any(st.x_loc) and np.all(st.x_scale == 1.0) and st.y_loc == 0.0
-                and st.y_scale == 1.0):
+        if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0
+                or st.y_scale != 1.0):
             return False
     return kernel_rows(source)
 
