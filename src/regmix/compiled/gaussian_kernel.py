@@ -59,10 +59,6 @@ from regmix.compiled.helpers import CompiledOnce, read_only
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
-
-DEFAULT_BLOCK_SIZE = 8192
-
-
 # Rows per block of the E-step pass: small enough that the few blocks of a subsample
 # (about 20,000 rows when starts are screened) still split evenly across the threads;
 # large enough that the per-block set-up is negligible.

@@ -44,19 +44,8 @@ def save(model: BaseEstimator, path: str | os.PathLike) -> None:
 
 
 def model_to_dict(model: BaseEstimator) -> dict[str, Any]:
-    """The JSON-safe dict that :func:`save` writes.
-
-    Parameters
-    ----------
-    model : RegressionMixture
-        A fitted model.
-
-    Returns
-    -------
-    dict
-        With keys ``format``, ``format_version``, ``regmix_version``,
-        ``estimator_params``, ``fitted`` and ``formula_design``.
-    """
+    """The JSON-safe dict that :func:`save` writes; see
+    :func:`regmix.persistence.model_to_dict`."""
     check_is_fitted(model)
     state = model.state_
     return {
@@ -138,26 +127,8 @@ def _refuse_constant(name: str):
 
 
 def model_from_dict(content: Any, estimator: type, source: str = "the model") -> BaseEstimator:
-    """Rebuild a fitted model from the dict :func:`model_to_dict` gives.
-
-    Parameters
-    ----------
-    content : dict
-        The parsed JSON object.
-    estimator : type
-        The estimator class to build (:class:`~regmix.RegressionMixture`).
-    source : str, default="the model"
-        How to refer to it in error messages (the file name).
-
-    Returns
-    -------
-    RegressionMixture
-
-    Raises
-    ------
-    ValueError
-        As for :func:`load`.
-    """
+    """Rebuild a fitted ``estimator`` (the class to build) from the dict
+    :func:`model_to_dict` gives; see :func:`regmix.persistence.model_from_dict`."""
     _check_header(content, source)
     for key in ("estimator_params", "fitted"):
         if not isinstance(content.get(key), Mapping):
