@@ -27,7 +27,7 @@ def data():
 
 
 def _fingerprint(model):
-    parts = [model.coef_, model.intercept_, model.weights_, model._extra,
+    parts = [model.coef_, model.intercept_, model.weights_, model.state_.extra,
              np.atleast_1d(model.log_likelihood_), model.log_likelihood_history_]
     if model.information_ is not None:
         parts.append(model.information_.ravel())

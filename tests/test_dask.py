@@ -58,8 +58,8 @@ def test_dask_dataframe_with_weights_and_default_starts(client, data):
     assert list(on_cluster.feature_names_in_) == ["a", "b"]
     np.testing.assert_allclose(on_cluster.coef_, in_memory.coef_, rtol=1e-8)
     # sample() draws new features around the same moments
-    np.testing.assert_allclose(on_cluster._x_mean, in_memory._x_mean, rtol=1e-10)
-    np.testing.assert_allclose(on_cluster._x_std, in_memory._x_std, rtol=1e-10)
+    np.testing.assert_allclose(on_cluster.state_.x_mean, in_memory.state_.x_mean, rtol=1e-10)
+    np.testing.assert_allclose(on_cluster.state_.x_std, in_memory.state_.x_std, rtol=1e-10)
 
 
 @pytest.mark.slow

@@ -79,6 +79,6 @@ def test_sample_draws_features_around_the_training_moments(parquet_file):
     memory = RegressionMixture(2, fit_intercept=False, random_state=0,
                                init_sample_size=5000, compute_se=False
                                ).fit(frame[["a", "b"]], frame["y"])
-    np.testing.assert_allclose(streamed._x_mean, frame[["a", "b"]].mean(), rtol=1e-10)
-    np.testing.assert_allclose(streamed._x_std, frame[["a", "b"]].std(ddof=0), rtol=1e-10)
-    np.testing.assert_allclose(streamed._x_mean, memory._x_mean, rtol=1e-10)
+    np.testing.assert_allclose(streamed.state_.x_mean, frame[["a", "b"]].mean(), rtol=1e-10)
+    np.testing.assert_allclose(streamed.state_.x_std, frame[["a", "b"]].std(ddof=0), rtol=1e-10)
+    np.testing.assert_allclose(streamed.state_.x_mean, memory.state_.x_mean, rtol=1e-10)

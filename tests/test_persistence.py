@@ -2,6 +2,7 @@
 
 import json
 import os
+from operator import attrgetter
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,8 @@ from regmix import RegressionMixture
 from regmix.datasets import make_regression_mixture
 from regmix.persistence import FORMAT_VERSION, load, model_to_dict, save
 
-FITTED = ("coef_", "intercept_", "sigma_", "weights_", "log_likelihood_history_", "_x_mean",
-          "_x_std")
+FITTED = ("coef_", "intercept_", "sigma_", "weights_", "log_likelihood_history_", "state_.x_mean",
+          "state_.x_std")
 SCALARS = ("log_likelihood_", "converged_", "n_iter_", "n_passes_", "n_parameters_",
            "n_features_in_")
 
@@ -45,7 +46,7 @@ def _same_bits(a, b):
 
 def _assert_same_model(a, b):
     for name in FITTED:
-        assert _same_bits(getattr(a, name), getattr(b, name)), name
+        assert _same_bits(attrgetter(name)(a), attrgetter(name)(b)), name
     for name in SCALARS:
         assert getattr(a, name) == getattr(b, name) and type(getattr(a, name)) is type(
             getattr(b, name)), name
@@ -108,7 +109,7 @@ def test_file_layout(fitted, tmp_path):
     fitted_part = content["fitted"]
     assert np.array(fitted_part["coef_"]).shape == fitted.coef_.shape
     assert fitted_part["log_likelihood_"] == fitted.log_likelihood_
-    assert fitted_part["x_mean"] == fitted._x_mean.tolist()
+    assert fitted_part["x_mean"] == fitted.state_.x_mean.tolist()
     assert "feature_names_in_" not in fitted_part
     assert os.listdir(tmp_path) == ["model.json"]  # no temporary file left behind
     umask = os.umask(0)

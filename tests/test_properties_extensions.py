@@ -74,7 +74,8 @@ def _check(model, X, y, w, fit_kw):
     K = model.n_components
     for name in ("coef_", "intercept_", "weights_"):
         assert np.all(np.isfinite(getattr(model, name))), name
-    assert np.all(model._extra > 0) and np.all(np.isfinite(model._extra)), model._extra
+    extra = model.state_.extra
+    assert np.all(extra > 0) and np.all(np.isfinite(extra)), extra
     assert model.weights_.sum() == pytest.approx(1.0, abs=1e-12)
     if model.gating_coef_ is not None:
         assert np.all(np.isfinite(model.gating_coef_))

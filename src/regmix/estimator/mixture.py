@@ -385,9 +385,6 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     component_sizes_ = _Fitted("component_sizes")
     component_counts_ = _Fitted("component_counts")
     information_ = _Fitted("information")
-    _extra = _Fitted("extra")
-    _x_mean = _Fitted("x_mean")
-    _x_std = _Fitted("x_std")
 
     def __init__(
         self,
