@@ -245,6 +245,21 @@ def classification_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
     return PassResult(top, resp @ (np.ones(resp.shape[1]) if w is None else w), (hard,))
 
 
+def overlap_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
+    """Membership overlaps and design sums of one chunk.
+
+    ``stats`` holds the (K, K) matrix ``sum_o w_o r_ok r_ol`` over the observations
+    (rows, or groups with weight one), which says how alike two components' memberships
+    are, and the weighted sums of the design columns (their means, divided by
+    ``resp_sum.sum()``).
+    """
+    resp, _, _, mix_resp, w, _ = chunk_posteriors(chunk, family, mixing, params)
+    wr = mix_resp if w is None else mix_resp * w
+    xw = chunk.XT.sum(axis=1) if chunk.w is None else chunk.XT @ chunk.w
+    total = float(chunk.XT.shape[1]) if chunk.w is None else float(chunk.w.sum())
+    return PassResult(0.0, np.array([total]), (wr @ mix_resp.T, xw))
+
+
 def check_source_response(source, family, *, chunk_size: int) -> None:
     """One pass that lets the family check the response of every chunk of a row source
     (where it lives, for a Dask source); raises the family's ValueError naming the row."""

@@ -13,7 +13,13 @@ from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
 from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
-from regmix.engine.passes import classification_chunk, e_step_chunk, given_chunk, run_pass
+from regmix.engine.passes import (
+    classification_chunk,
+    e_step_chunk,
+    given_chunk,
+    overlap_chunk,
+    run_pass,
+)
 
 _RECENT = 4  # E-step results a runner remembers
 
@@ -112,6 +118,15 @@ class PassRunner:
         weights, gating = self.mixing.start(n_components, getattr(self.source, "n_gating", 1))
         return MixtureParams(weights, self.family.zero_params(n_components,
                                                               self.source.n_design), gating)
+
+    def overlap(self, params) -> tuple[np.ndarray, np.ndarray]:
+        """The (K, K) membership overlaps at ``params`` and the mean of each design
+        column (see :func:`regmix.engine.passes.overlap_chunk`), by one pass."""
+        self.n_passes += 1
+        family, mixing = self.family, self.mixing
+        res = run_pass(self.source, lambda ch: overlap_chunk(ch, family, mixing, params),
+                       chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+        return res.stats[0], res.stats[1] / max(float(res.resp_sum[0]), 1e-300)
 
     def classification(self, params) -> PassResult:
         """Classification summaries at ``params`` (see :func:`classification_chunk`):

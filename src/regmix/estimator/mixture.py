@@ -33,9 +33,9 @@ from regmix.estimator.inputs import (
 )
 from regmix.estimator.state import FittedState, constrained_family
 from regmix.families.registry import get_family
-from regmix.fitting.em import EMRun, fit_restarts
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
+from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData
@@ -385,6 +385,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     component_sizes_ = _Fitted("component_sizes")
     component_counts_ = _Fitted("component_counts")
     information_ = _Fitted("information")
+    n_at_best_ = _Fitted("n_at_best", optional=True)
+    n_runs_ = _Fitted("n_runs", optional=True)
 
     def __init__(
         self,
@@ -396,6 +398,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         fit_intercept: bool = True,
         n_init: int = 2,
         init="short_em",
+        split_merge: bool = True,
         max_iter: int = 1000,
         tol: float = 1e-12,
         accelerate: bool = True,
@@ -421,6 +424,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         self.fit_intercept = fit_intercept
         self.n_init = n_init
         self.init = init
+        self.split_merge = split_merge
         self.max_iter = max_iter
         self.tol = tol
         self.accelerate = accelerate
@@ -523,8 +527,58 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         with single_threaded_blas():
             return self._fit(X, y, sample_weight, offset, trials, concomitant, groups)
 
+    def fit_from(self, models, X, y=None, sample_weight=None, *, offset=None, trials=None,
+                 concomitant=None, groups=None):
+        """Fit as :meth:`fit` does, with more starts taken from fitted models.
+
+        Each model, fitted to the same rows with ``n_components - 1``,
+        ``n_components`` or ``n_components + 1`` components and the same family and
+        design, gives starts: each of its components split in two (by the rules of
+        :mod:`regmix.fitting.moves`), its own parameters, or each pair of its
+        components merged. They are searched with the fit's own starts, so the result
+        is at least as good as the best of them (at the same ``min_weight``), which is
+        what makes :func:`regmix.select_components`' log-likelihoods rise with K.
+
+        Parameters
+        ----------
+        models : RegressionMixture or list of RegressionMixture
+            Fitted models of the same data.
+        X, y, sample_weight, offset, trials, concomitant, groups
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self : RegressionMixture
+        """
+        models = [models] if isinstance(models, RegressionMixture) else list(models)
+        for i, model in enumerate(models):
+            self._check_origin(model, i)
+        with single_threaded_blas():
+            return self._fit(X, y, sample_weight, offset, trials, concomitant, groups,
+                             origins=models)
+
+    def _check_origin(self, model, i: int) -> None:
+        """Raise ValueError unless ``model`` can give starts to this fit."""
+        what = f"models[{i}]"
+        if not isinstance(model, RegressionMixture) or not hasattr(model, "state_"):
+            raise ValueError(f"{what} must be a fitted RegressionMixture; got "
+                             f"{type(model).__name__}")
+        k = model.state_.n_components
+        if abs(k - int(self.n_components)) > 1:
+            raise ValueError(f"{what} has {k} components: starts for n_components="
+                             f"{self.n_components} come from {self.n_components - 1}, "
+                             f"{self.n_components} or {self.n_components + 1}")
+        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        theirs = model.state_.family
+        if (family.name, family.link_name) != (theirs.name, theirs.link_name):
+            raise ValueError(f"{what} was fitted with {theirs!r}, not {family!r}")
+        if (model.fit_intercept != self.fit_intercept or model.formula != self.formula
+                or model.state_.n_features_in != getattr(model, "n_features_in_", None)):
+            raise ValueError(f"{what} has another design: fit_intercept and formula must "
+                             "be those of this estimator")
+
     def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None, concomitant=None,
-             groups=None):
+             groups=None, origins=()):
         """The body of :meth:`fit`, run with BLAS pinned to one thread: the steps of a fit."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
@@ -532,9 +586,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             self._check_warm_start()
         data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
         setup = self._fit_setup(data)
-        best, runs, runner = self._run_starts(data, setup, warm)
-        self._check_best(best, runs, runner)
-        self._store_state(best, data, setup, runner)
+        outcome, runner = self._run_starts(data, setup, warm, origins)
+        self._check_best(outcome, runner)
+        self._store_state(outcome, data, setup, runner)
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
@@ -609,9 +663,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                            progress=bool(self.progress))
         return _FitSetup(family, mixing, n_params, x_mean, x_std, settings, em_settings)
 
-    def _run_starts(self, data: _FitData, setup: _FitSetup, warm: bool):
-        """Steps 3 and 4: every start (screened on a subsample when the data are large),
-        then the best refined on all rows; ``(best, runs, runner)``."""
+    def _run_starts(self, data: _FitData, setup: _FitSetup, warm: bool, origins=()):
+        """Steps 3 and 4: the search from every start (see
+        :class:`regmix.fitting.search.StartSearch`; on a subsample when the data are
+        large, and then the winner refined on all rows); ``(outcome, runner)``.
+        ``origins`` are fitted models whose parameters give more starts (see
+        :meth:`fit_from`)."""
         source = data.source
         family, mixing, settings = setup.family, setup.mixing, setup.settings
         st = source.standardization
@@ -626,34 +683,58 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             and source.n_rows > 2 * self.init_sample_size
         )
         sub_runner = None
+        search = dict(n_components=K, min_weight=self.min_weight,
+                      settings=setup.em_settings)
+        searching = isinstance(self.init, str) and not warm
+        floor = collapse_floor(self.min_weight)
+        internal = []
+        for i, model in enumerate(origins):
+            if model.state_.gating_names != data.gating_names:
+                raise ValueError(f"models[{i}] has other concomitant variables "
+                                 f"({model.state_.gating_names}) than this fit "
+                                 f"({data.gating_names})")
+            internal.append(self._internal_params(model._user_params(), family, st))
         if screen:
-            # Run every start on a subsample; only the winner is refined on all rows.
+            # Search on a subsample; only the winner is refined on all rows.
             sub = source.subsample(int(self.init_sample_size), int(rng.randint(2**31 - 1)))
             # the compiled kernel, once loaded for the full rows, is fast on these too; a
             # start only has to be good enough to win, the winner is refined on all rows
             sub_runner = PassRunner(sub, family, mixing, engine=runner.engine, **settings)
-            initializer = Initializer(sub_runner, n_components=K, min_weight=self.min_weight)
+            initializer = Initializer(sub_runner, n_components=K, min_weight=self.min_weight,
+                                      floor=floor)
             screen_settings = dict(setup.em_settings, tol=max(self.tol, _SCREEN_TOL))
-            winner, _ = fit_restarts(sub_runner, self._starts(initializer, family, st, rng),
-                                     label="subsample start", **screen_settings)
-            if winner is None:
-                self._raise_degenerate(self.n_init)
-            starts = [lambda: winner.params]
-        else:
-            initializer = Initializer(runner, n_components=K, min_weight=self.min_weight)
             starts = self._starts(initializer, family, st, rng)
-        rate = self._newton_rate(source, runner, sub_runner, settings)
-        # a start converged on the subsample is near the maximum: Newton steps at once
-        best, runs = fit_restarts(runner, starts, rate=rate,
-                                  rate_from=np.inf if screen else 1e-2, **setup.em_settings)
-        if best is None:
-            self._raise_degenerate(len(runs))
-        return best, runs, runner
+            outcome = StartSearch(sub_runner, **dict(search, settings=screen_settings),
+                                  split_merge=self.split_merge,
+                                  seed=int(rng.randint(2**31 - 1))).run(starts, internal)
+            if outcome.best is None:
+                self._raise_degenerate(outcome)
+            winner = outcome.best
+            rate = self._newton_rate(source, runner, sub_runner, settings)
+            # a start converged on the subsample is near the maximum: Newton steps at once
+            final = StartSearch(runner, **search, split_merge=False, rate=rate,
+                                rate_from=np.inf).run([lambda: winner.params])
+            final.n_at_best, final.n_runs = outcome.n_at_best, outcome.n_runs
+            final.n_moves = outcome.n_moves
+            outcome = final
+        else:
+            initializer = Initializer(runner, n_components=K, min_weight=self.min_weight,
+                                      floor=floor)
+            starts = self._starts(initializer, family, st, rng)
+            rate = self._newton_rate(source, runner, sub_runner, settings)
+            outcome = StartSearch(runner, **search, split_merge=self.split_merge and searching,
+                                  seed=int(rng.randint(2**31 - 1)) if searching else 0,
+                                  rate=rate).run(starts, internal)
+        if outcome.best is None:
+            self._raise_degenerate(outcome)
+        return outcome, runner
 
-    def _check_best(self, best: EMRun, runs: list, runner: PassRunner) -> None:
-        """Step 5: warn when the best run met a rank-deficient design or did not
-        converge."""
+    def _check_best(self, outcome: SearchOutcome, runner: PassRunner) -> None:
+        """Step 5: warn when the best run met a rank-deficient design, did not converge
+        or was reached from one start only."""
         source = runner.source
+        best, runs = outcome.best, outcome.runs
+        assert best is not None
         if best.rank_deficient:
             self._warn_rank_deficiency(runner, source.n_features)
         if not best.converged and self.max_iter > 0:
@@ -666,10 +747,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 stacklevel=3,
             )
 
-    def _store_state(self, run: EMRun, data: _FitData, setup: _FitSetup,
+    def _store_state(self, outcome: SearchOutcome, data: _FitData, setup: _FitSetup,
                      runner: PassRunner) -> None:
         """Step 6: the fitted state, in user units and the model's component order, with
         the training data's criteria and (``compute_se``) the observed information."""
+        run = outcome.best
+        assert run is not None
         source, family, params = data.source, setup.family, run.params
         st = source.standardization
         user = family.to_user(params.component, st)
@@ -723,6 +806,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             sum_weights=source.total_weight,
             component_sizes=classes.resp_sum[order],
             component_counts=counts.round().astype(np.int64) if unweighted else counts,
+            n_at_best=int(outcome.n_at_best),
+            n_runs=int(outcome.n_runs),
         ))
         if self.compute_se:
             self.state_.information = self._information(source, data.rows)
@@ -833,22 +918,20 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{family!r}; set warm_start=False to fit from scratch"
             )
 
-    def _raise_degenerate(self, n_starts: int):
+    def _raise_degenerate(self, outcome: SearchOutcome):
+        tried = f"{len(outcome.runs)} run(s) to convergence"
+        if outcome.n_moves:
+            tried += f" (from the starts and {outcome.n_moves} split-and-merge moves)"
         raise DegenerateFitError(
-            f"every one of the {n_starts} start(s) produced a component with weight "
-            f"below min_weight={self.min_weight}: the data do not support "
+            f"none of the {tried} ended with every component's weight at least "
+            f"min_weight={self.min_weight}: the data do not support "
             f"{self.n_components} components; lower n_components or min_weight"
         )
 
     def _starts(self, initializer: Initializer, family, st, rng):
         """A list of zero-argument callables, each producing one start."""
         if self.warm_start and hasattr(self, "coef_"):
-            params = self._user_params()
-            gating = None if params.gating is None else st.gating_to_internal(params.gating)
-            component = family.to_internal(params.component, st)
-            if getattr(family, "constraints", None) is not None:
-                component = family.constraints.project(family, component)
-            internal = MixtureParams(params.weights, component, gating)
+            internal = self._internal_params(self._user_params(), family, st)
             return [lambda: internal]
         init = self.init
         if isinstance(init, str):
@@ -868,6 +951,16 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             return [lambda: internal]
         resp = MembershipArray(self._check_init_resp(init, initializer.n_rows))
         return [lambda: initializer.from_memberships(resp)]
+
+    @staticmethod
+    def _internal_params(params: MixtureParams, family, st) -> MixtureParams:
+        """Fitted parameters ``params`` (user units) in the internal units ``st`` of
+        a fit with ``family`` (projected on its constraints)."""
+        gating = None if params.gating is None else st.gating_to_internal(params.gating)
+        component = family.to_internal(params.component, st)
+        if getattr(family, "constraints", None) is not None:
+            component = family.constraints.project(family, component)
+        return MixtureParams(params.weights, component, gating)
 
     def _check_init_resp(self, init, n_rows: int) -> np.ndarray:
         """The starting memberships as a float64 array (rows are normalised where they

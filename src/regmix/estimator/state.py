@@ -32,6 +32,7 @@ _OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_")
 
 # fitted arrays of shape (K,) written when the state has them
 _OPTIONAL_ARRAYS = ("component_sizes_", "component_counts_")
+_OPTIONAL_COUNTS = ("n_at_best_", "n_runs_")
 
 
 @dataclass(eq=False)
@@ -71,6 +72,10 @@ class FittedState:
         None when not known (a model file that does not hold them).
     component_sizes, component_counts : ndarray of shape (K,) or None
     information : ndarray of shape (d, d) or None
+    n_at_best, n_runs : int or None
+        Of the EM runs from independent starting points (see
+        :class:`regmix.fitting.search.StartSearch`), how many ended at the best
+        log-likelihood, and how many there were; None when not known.
     """
 
     family: Any
@@ -105,6 +110,8 @@ class FittedState:
     component_sizes: np.ndarray | None = None
     component_counts: np.ndarray | None = None
     information: np.ndarray | None = field(default=None)
+    n_at_best: int | None = None
+    n_runs: int | None = None
 
     @property
     def n_components(self) -> int:
@@ -159,6 +166,10 @@ class FittedState:
             fitted["information_"] = _floats(self.information)
         if self.feature_names_in is not None:
             fitted["feature_names_in_"] = [str(name) for name in self.feature_names_in]
+        for key in _OPTIONAL_COUNTS:
+            value = getattr(self, key[:-1])
+            if value is not None:
+                fitted[key] = int(value)
         return fitted
 
     # ------------------------------------------------------------------ reading
@@ -252,6 +263,9 @@ class FittedState:
                 and state.sum_weights == state.n_samples_fit):
             state.component_counts = counts.astype(np.int64)  # rows, not weights
         state.feature_names_in = _feature_names(d, state.n_features_in, source)
+        for key in _OPTIONAL_COUNTS:
+            if d.get(key) is not None:
+                setattr(state, key[:-1], _integer(d, key, 0, source))
         state._check_parameters(source)
         state._set_designs(formula_design, concomitant_design, source)
         if _has_constraints(params):

@@ -22,7 +22,7 @@ import numpy as np
 
 from regmix.compiled.helpers import row_uniforms
 from regmix.core.params import MixtureParams
-from regmix.fitting.em import best_of, run_em
+from regmix.fitting.em import run_em
 from regmix.fitting.state import EMRun
 from regmix.fitting.steps import m_step
 
@@ -91,18 +91,24 @@ class Initializer:
     n_components : int
         K.
     min_weight : float
-        Passed to the short EM runs.
+        The smallest admissible weight: a short run whose weights are all at least this
+        is preferred to a higher one that is not; a run ends only when a weight
+        collapses below ``floor``.
+    floor : float, optional
+        Where a short run is ended as collapsed (by default ``min_weight``).
     """
 
     short_candidates = 6
     short_iter = 8
 
-    def __init__(self, runner, *, n_components: int, min_weight: float) -> None:
+    def __init__(self, runner, *, n_components: int, min_weight: float,
+                 floor: float | None = None) -> None:
         self.runner = runner
         self.family, self.mixing = runner.family, runner.mixing
         self.K, self.p = n_components, runner.source.n_design
         self.n_rows = runner.source.n_rows
         self.min_weight = min_weight
+        self.floor = min_weight if floor is None else floor
 
     def from_memberships(self, resp_fn: Callable) -> MixtureParams:
         """An M-step from the responsibilities ``resp_fn(chunk)``.
@@ -144,14 +150,16 @@ class Initializer:
                     total_weight=self.runner.total_weight,
                     max_iter=self.short_iter,
                     tol=0.0,
-                    min_weight=self.min_weight,
+                    min_weight=self.floor,
                     accelerate=True,
                 )
             )
-        best = best_of(runs)
-        if best is None:
+        live = [r for r in runs if not r.degenerate and np.isfinite(r.loglik)]
+        if not live:
             return EMRun(self.random(seed), float("nan"))
-        return best
+        # the first of the highest, admissible ones ahead
+        return max(live, key=lambda r: (bool(r.params.weights.min() >= self.min_weight),
+                                        r.loglik))
 
     def __call__(self, strategy: str, seed: int) -> MixtureParams | EMRun:
         """Starting parameters, or for ``"short_em"`` the winning short run to continue."""

@@ -1,0 +1,168 @@
+"""Split and merge moves: new starting memberships built from a fitted mixture.
+
+A move takes the posterior probabilities of a mixture with K' components and turns
+them into memberships for K components, from which one M-step gives a start:
+
+* **merge** ``(i, j)``: the two components' memberships are added (K' - 1);
+* **split** ``(k, how)``: component k's memberships are shared out between two new
+  components by a rule on each row (K' + 1).
+
+A split-and-merge move (Ueda, Nakano, Ghahramani and Hinton, 2000, Neural Computation
+12, 2109-2128) does both, so that K stays the same: it moves a component from where
+two overlap to where one is stretched over two regressions. The same moves give K from
+a K - 1 fit (a split) or from a K + 1 fit (a merge), as the component-number path of
+:func:`regmix.selection.select_components` uses.
+
+How a component is split, for a regression, by the rows' residuals from its line:
+
+* ``"residual"``: rows above the line go to one half, rows below to the other;
+* ``("crossing", j)``: the residual's sign times the sign of design column j about its
+  mean, for two lines that cross inside the component;
+* ``("position", j)``: the rows left and right of the mean of design column j, for a
+  component that spans two regressions side by side;
+* ``"spread"`` (families with a scale ``sigma``): rows within ``0.674 sigma`` of the
+  line (half of them, for a normal component) against the others, for a tight
+  component inside a wide one.
+
+For grouped data a group goes whole to one half, by the sum of its rows' rule values.
+The memberships are computed chunk by chunk in the pass that makes the start (see
+:meth:`regmix.engine.runner.PassRunner.given`), so a move costs one pass and no array
+the size of the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from regmix.core.chunk import Chunk
+from regmix.core.params import MixtureParams
+from regmix.engine.passes import chunk_posteriors
+
+SplitRule = str | tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Move:
+    """A merge of the pairs in ``merges`` (applied first, in order, each on the
+    component list left by the previous one) and then the splits in ``splits``
+    (component index in the merged list, and the rule); see the module docstring."""
+
+    merges: tuple[tuple[int, int], ...] = ()
+    splits: tuple[tuple[int, SplitRule], ...] = ()
+
+    def n_components(self, k_from: int) -> int:
+        """Components after the move, from ``k_from``."""
+        return k_from - len(self.merges) + len(self.splits)
+
+
+def split_rules(n_design: int, fit_intercept: bool, scale: bool) -> list[SplitRule]:
+    """The split rules for a design of ``n_design`` columns: by the residual, by its
+    size (with a ``scale``), then by crossing and by position along each non-constant
+    column."""
+    columns = range(int(fit_intercept), n_design)
+    return (["residual"] + (["spread"] if scale else []) + [("crossing", j) for j in columns]
+            + [("position", j) for j in columns])
+
+
+class MoveMemberships:
+    """Memberships after a :class:`Move` from ``params`` (a mixture with K' components),
+    as a responsibility function of a chunk, shape (K, rows).
+
+    Parameters
+    ----------
+    family, mixing
+        The family and mixing model of ``params``.
+    params : MixtureParams
+        The fitted mixture the move starts from.
+    move : Move
+        What to merge and split.
+    centre : ndarray of shape (n_design,)
+        The mean of each design column (the ``"crossing"`` and ``"position"`` rules
+        split about it).
+    """
+
+    def __init__(self, family, mixing, params: MixtureParams, move: Move,
+                 centre: np.ndarray) -> None:
+        self.family, self.mixing, self.params = family, mixing, params
+        self.move, self.centre = move, np.asarray(centre, dtype=np.float64)
+
+    def __call__(self, chunk: Chunk) -> np.ndarray:
+        resp = chunk_posteriors(chunk, self.family, self.mixing, self.params)[0]
+        rows: list[np.ndarray] = list(resp)
+        # which of the original components each current row of memberships follows
+        # (the residual rules need a line); a merged pair follows the heavier one
+        owner = list(range(len(rows)))
+        weights = list(self.params.weights)
+        for i, j in self.move.merges:
+            i, j = min(i, j), max(i, j)
+            rows[i] = rows[i] + rows[j]
+            if weights[j] > weights[i]:
+                owner[i] = owner[j]
+            weights[i] += weights[j]
+            del rows[j], owner[j], weights[j]
+        if not self.move.splits:
+            return np.asarray(rows)
+        mean = None
+        if any(isinstance(rule, str) or rule[0] == "crossing" for _, rule in self.move.splits):
+            mean = self.family.mean(self.params.component, chunk.XT, chunk.offset)
+        new_rows = list(rows)
+        extra = []
+        for k, rule in self.move.splits:
+            side = self._side(chunk, rule, None if mean is None else mean[owner[k]],
+                              owner[k])
+            extra.append(rows[k] * (1.0 - side))
+            new_rows[k] = rows[k] * side
+        return np.asarray(new_rows + extra)
+
+    def _side(self, chunk: Chunk, rule: SplitRule, mean: np.ndarray | None,
+              k: int) -> np.ndarray:
+        """The share (0 or 1, or 0.5 on a tie) of each row kept by the first half; ``k``
+        is the original component whose line the residual rules use."""
+        y = chunk.y if chunk.trials is None else chunk.y / chunk.trials
+        if rule == "residual":
+            value = y - mean
+        elif rule == "spread":
+            value = 0.674 * self.params.component.sigma[k] - np.abs(y - mean)
+        else:
+            kind, j = rule
+            x = chunk.XT[j] - self.centre[j]
+            value = x if kind == "position" else (y - mean) * x
+        if chunk.group_starts is not None:
+            sizes = np.diff(np.append(chunk.group_starts, value.shape[0]))
+            value = np.repeat(np.add.reduceat(value, chunk.group_starts), sizes)
+        return np.where(value > 0, 1.0, np.where(value < 0, 0.0, 0.5))
+
+
+def merge_pairs(overlap: np.ndarray) -> list[tuple[int, int]]:
+    """Component pairs ordered by how much their memberships overlap, most first.
+
+    ``overlap`` is the (K, K) matrix ``sum_i w_i r_ik r_il``; the criterion is Ueda et
+    al.'s cosine of the membership vectors, ``G_kl / sqrt(G_kk G_ll)``.
+    """
+    K = overlap.shape[0]
+    d = np.sqrt(np.maximum(np.diag(overlap), 1e-300))
+    cos = overlap / np.outer(d, d)
+    pairs = [(i, j) for i in range(K) for j in range(i + 1, K)]
+    return sorted(pairs, key=lambda ij: -cos[ij])
+
+
+def split_merge_moves(n_components: int, pairs: Sequence[tuple[int, int]],
+                      rules: Sequence[SplitRule], limit: int,
+                      rng: np.random.Generator) -> list[Move]:
+    """Split-and-merge moves that keep ``n_components``: each pair of ``pairs`` (in
+    their order) merged, then one component of the merged list split by each rule;
+    at most ``limit`` moves, the first pairs' moves kept whole and the rest drawn at
+    random by ``rng``."""
+    K = n_components
+    moves = []
+    for i, j in pairs:
+        for k in range(K - 1):
+            for rule in rules:
+                moves.append(Move(merges=((i, j),), splits=((k, rule),)))
+    if len(moves) <= limit:
+        return moves
+    keep = rng.choice(len(moves), size=limit, replace=False)
+    return [moves[t] for t in np.sort(keep)]

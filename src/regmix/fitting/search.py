@@ -1,0 +1,297 @@
+"""The search for the global maximum: starts, admissibility, split-and-merge, replication.
+
+EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has many.
+:class:`StartSearch` is the default strategy that looks for the highest admissible one:
+
+1. **Starts.** The given starts (for the default ``"short_em"`` each is the best of
+   several short EM bursts, the emEM strategy of Biernacki, Celeux and Govaert, 2003,
+   Comput. Statist. Data Anal. 41, 561-575) are run to convergence. A component's weight
+   may dip below ``min_weight`` on the way: only a collapse below a tenth of it (where
+   the component has lost its rows) ends a run. Admissibility, every weight at least
+   ``min_weight``, is judged at convergence.
+2. **Split and merge.** From the best solution (or, when none is admissible, the best
+   inadmissible one), split-and-merge moves (:mod:`regmix.fitting.moves`; Ueda et al.,
+   2000) merge two components whose memberships overlap and split one that may cover
+   two regressions. Every move is run for a few EM steps; the most promising are run to
+   convergence, and the best becomes the new solution if it is admissible and higher.
+   Rounds go on until no move gains.
+3. **Replication.** The runs taken to convergence from independent starting points,
+   the starts and the moves from solutions other than the final one, are compared
+   with the best: the number that reached it (to ``1e-5`` of the log-likelihood per
+   unit of sample weight) is reported, as Mplus users check that "the best
+   log-likelihood value has been replicated".
+
+Extra starts (a K - 1 solution split, a K + 1 solution merged, as the component-number
+path of :func:`regmix.selection.select_components` and the bootstrap test give) join
+the starts of step 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from regmix.core.params import MixtureParams
+from regmix.fitting.em import fit_restarts, run_em
+from regmix.fitting.initialization import Initializer
+from regmix.fitting.moves import (
+    Move,
+    MoveMemberships,
+    merge_pairs,
+    split_merge_moves,
+    split_rules,
+)
+from regmix.fitting.state import EMRun
+
+# The runs of the search stop when a step changes the mean log-likelihood by less than
+# this (or the fit's tol, if larger); only the winner is refined to the fit's tol.
+SEARCH_TOL = 1e-8
+
+# Two runs reached the same maximum when their log-likelihoods differ by less than this
+# per unit of sample weight.
+REPLICATION_TOL = 1e-5
+
+# A move's short run whose sorted weights are this close to those of the solution it
+# started from is taken to be on its way back there.
+_RETURN_DISTANCE = 0.02
+
+# A run ends as collapsed when a weight falls below this share of min_weight.
+COLLAPSE_SHARE = 0.1
+
+
+def collapse_floor(min_weight: float) -> float:
+    """The weight below which a run is ended as collapsed (see the module docstring)."""
+    return COLLAPSE_SHARE * min_weight
+
+
+def admissible(run: EMRun | None, min_weight: float) -> bool:
+    """Whether ``run`` ended at a finite log-likelihood with every weight at least
+    ``min_weight``."""
+    return (run is not None and not run.degenerate and bool(np.isfinite(run.loglik))
+            and float(np.min(run.params.weights)) >= min_weight)
+
+
+def best_admissible(runs: list[EMRun], min_weight: float) -> EMRun | None:
+    """The admissible run with the highest log-likelihood (the first on ties)."""
+    best = None
+    for run in runs:
+        if admissible(run, min_weight) and (best is None or run.loglik > best.loglik):
+            best = run
+    return best
+
+
+@dataclass
+class SearchOutcome:
+    """What :class:`StartSearch` found.
+
+    Attributes
+    ----------
+    best : EMRun or None
+        The admissible run with the highest log-likelihood; None when there is none.
+    runs : list of EMRun
+        Every run taken to convergence, starts and moves.
+    n_at_best : int
+        Runs from independent starting points that reached ``best``'s log-likelihood.
+    n_runs : int
+        Runs from independent starting points (what ``n_at_best`` is out of).
+    n_moves : int
+        Split-and-merge moves tried.
+    """
+
+    best: EMRun | None
+    runs: list[EMRun] = field(default_factory=list)
+    n_at_best: int = 0
+    n_runs: int = 0
+    n_moves: int = 0
+
+
+class StartSearch:
+    """The default search of a fit (see the module docstring).
+
+    Parameters
+    ----------
+    runner : regmix.engine.runner.PassRunner
+        The rows, family and mixing model.
+    n_components : int
+        K.
+    min_weight : float
+        The smallest admissible weight.
+    settings : dict
+        ``max_iter``, ``tol``, ``accelerate``, ``verbose``, ``progress`` of the runs.
+    split_merge : bool
+        Whether to try split-and-merge moves after the starts.
+    seed : int
+        Seed of the moves' choice (when there are more than ``move_limit``).
+    rate, rate_from
+        Passed to :func:`regmix.fitting.em.run_em` for the runs to convergence.
+    """
+
+    # EM steps of a move before the most promising are continued
+    move_iter = 8
+    # admissible moves continued to convergence per round, out of at most move_tries
+    # times as many
+    move_continue = 2
+    move_tries = 3
+    # rounds of moves at most
+    max_rounds = 12
+
+    def __init__(self, runner, *, n_components: int, min_weight: float, settings: dict,
+                 split_merge: bool = True, seed: int = 0,
+                 rate: Callable | None = None, rate_from: float = 1e-2) -> None:
+        self.runner = runner
+        self.K = n_components
+        self.min_weight = min_weight
+        self.floor = collapse_floor(min_weight)
+        self.settings = dict(settings)
+        self.split_merge = split_merge and n_components >= 2
+        self.rng = np.random.default_rng(seed)
+        self.rate, self.rate_from = rate, rate_from
+        self.initializer = Initializer(runner, n_components=n_components,
+                                       min_weight=self.floor)
+        source = runner.source
+        scale = hasattr(runner.family.zero_params(1, source.n_design), "sigma")
+        self.rules = split_rules(source.n_design, source.fit_intercept, scale)
+        self.tol = REPLICATION_TOL * runner.total_weight
+
+    @property
+    def move_limit(self) -> int:
+        """Moves tried per round: all of them for small K, else at most ``12 + 6 K``."""
+        return 12 + 6 * self.K
+
+    def converge(self, starts: list[Callable[[], MixtureParams | EMRun]],
+                 label: str = "start", tol: float | None = None) -> list[EMRun]:
+        """Run EM from every start to convergence at ``tol`` (by default the search's,
+        ``max(tol, SEARCH_TOL)``)."""
+        s = self.settings
+        tol = max(s["tol"], SEARCH_TOL) if tol is None else tol
+        _, runs = fit_restarts(self.runner, starts, max_iter=s["max_iter"], tol=tol,
+                               min_weight=self.floor, accelerate=s["accelerate"],
+                               verbose=s.get("verbose", 0), label=label,
+                               progress=s.get("progress", False), rate=self.rate,
+                               rate_from=self.rate_from)
+        return runs
+
+    def run(self, starts: list[Callable[[], MixtureParams | EMRun]],
+            origins: list[MixtureParams] = ()) -> SearchOutcome:
+        """Search from ``starts``; see the module docstring.
+
+        ``origins`` are fitted mixtures of the same rows with K - 1, K or K + 1
+        components: each gives more starts, its components split one by one by every
+        rule, taken as it is, or its pairs merged; like the moves, they are run for a
+        few EM steps and the most promising continued.
+        """
+        runs = self.converge(starts)
+        for origin in origins:
+            runs.extend(self._from_origin(origin))
+        independent = list(runs)
+        best = best_admissible(runs, self.min_weight)
+        n_moves = 0
+        if self.split_merge and self.settings["max_iter"] > 0:
+            current = best if best is not None else self._best_inadmissible(runs)
+            rounds: list[tuple[EMRun, list[EMRun]]] = []
+            while current is not None and len(rounds) < self.max_rounds:
+                moved, tried = self._move_round(current)
+                n_moves += tried
+                runs.extend(moved)
+                rounds.append((current, moved))
+                better = best_admissible(moved, self.min_weight)
+                if better is None or (admissible(current, self.min_weight)
+                                      and better.loglik <= current.loglik + self.tol):
+                    break
+                current = better
+            best = best_admissible(runs, self.min_weight)
+            # moves from solutions other than the final one are independent of it
+            independent.extend(r for origin, moved in rounds if origin is not best
+                               for r in moved)
+        if best is not None and self.settings["tol"] < SEARCH_TOL:
+            # the search compares maxima found to SEARCH_TOL; the winner is refined
+            winner = best
+            best = self.converge([lambda: winner], label="refined start",
+                                 tol=self.settings["tol"])[0]
+            runs = [best if r is winner else r for r in runs]
+        n_at_best = 0
+        if best is not None:
+            n_at_best = sum(admissible(r, self.min_weight) and abs(r.loglik - best.loglik)
+                            <= self.tol for r in independent)
+        return SearchOutcome(best, runs, max(n_at_best, int(best is not None)),
+                             len(independent), n_moves)
+
+    def _best_inadmissible(self, runs: list[EMRun]) -> EMRun | None:
+        """The highest finite run, the starting point of moves when none is admissible."""
+        finite = [r for r in runs if np.isfinite(r.loglik)]
+        return max(finite, key=lambda r: r.loglik) if finite else None
+
+    def _from_origin(self, origin: MixtureParams) -> list[EMRun]:
+        """Runs to convergence from the moves that turn ``origin`` into K components."""
+        k_from = origin.n_components
+        overlap, centre = self.runner.overlap(origin)
+        if k_from == self.K - 1:
+            moves = [Move(splits=((k, rule),)) for k in range(k_from) for rule in self.rules]
+        elif k_from == self.K + 1:
+            moves = [Move(merges=(ij,)) for ij in merge_pairs(overlap)]
+        elif k_from == self.K:
+            moves = [Move()]
+        else:
+            raise ValueError(f"a start from {k_from} components cannot give {self.K}")
+        return self._continue_best(self._short_runs(origin, moves, centre), None)
+
+    def _short_runs(self, params: MixtureParams, moves: list[Move],
+                    centre: np.ndarray) -> list[EMRun]:
+        """A few EM steps from each move of ``params``."""
+        runner = self.runner
+        short = []
+        for move in moves:
+            resp = MoveMemberships(runner.family, runner.mixing, params, move, centre)
+            start = self.initializer.from_memberships(resp)
+            short.append(run_em(runner.family, runner.mixing, runner.evaluate, start,
+                                total_weight=runner.total_weight, max_iter=self.move_iter,
+                                tol=0.0, min_weight=self.floor,
+                                accelerate=self.settings["accelerate"]))
+        return short
+
+    def _continue_best(self, short: list[EMRun], origin: MixtureParams | None
+                       ) -> list[EMRun]:
+        """Continue the most promising short runs until ``move_continue`` of them end
+        admissible (a run still admissible after a few steps may be heading for a
+        collapse), out of at most ``move_tries`` times as many."""
+        here = None if origin is None else np.sort(origin.weights)
+
+        def promise(r: EMRun) -> tuple[bool, bool, float]:
+            # admissible first, then those not on their way back to where they started
+            back = here is not None and bool(
+                np.max(np.abs(np.sort(r.params.weights) - here)) < _RETURN_DISTANCE)
+            return admissible(r, self.min_weight), not back, r.loglik
+
+        ranked = sorted((r for r in short if np.isfinite(r.loglik) and not r.degenerate),
+                        key=promise, reverse=True)
+        moved: list[EMRun] = []
+        for r in _distinct(ranked, self.tol)[: self.move_tries * self.move_continue]:
+            moved.extend(self.converge([lambda r=r: r], label="move"))
+            if sum(admissible(m, self.min_weight) for m in moved) >= self.move_continue:
+                break
+        return moved
+
+    def _move_round(self, current: EMRun) -> tuple[list[EMRun], int]:
+        """One round of split-and-merge moves from ``current``: the runs taken to
+        convergence and the number of moves tried."""
+        runner, K = self.runner, self.K
+        params = current.params
+        overlap, centre = runner.overlap(params)
+        pairs = merge_pairs(overlap)
+        small = np.flatnonzero(params.weights < self.min_weight)
+        if small.size:  # an inadmissible solution: move its small components first
+            pairs = sorted(pairs, key=lambda ij: not (ij[0] in small or ij[1] in small))
+        moves = split_merge_moves(K, pairs, self.rules, self.move_limit, self.rng)
+        short = self._short_runs(params, moves, centre)
+        return self._continue_best(short, params), len(moves)
+
+
+def _distinct(runs: list[EMRun], tol: float) -> list[EMRun]:
+    """``runs`` without those whose log-likelihood is within ``tol`` of an earlier one."""
+    out: list[EMRun] = []
+    for r in runs:
+        if all(abs(r.loglik - o.loglik) > tol for o in out):
+            out.append(r)
+    return out
