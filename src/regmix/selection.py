@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
@@ -14,6 +16,25 @@ from regmix.core.errors import DegenerateFitError
 from regmix.estimator.mixture import RegressionMixture
 
 CRITERIA = ("bic", "aic", "icl")
+
+# Backward and forward sweeps of the component path at most (see select_components).
+MAX_SWEEPS = 3
+
+# A refit replaces a fit on the path when its log-likelihood is higher by more than this
+# share of the log-likelihood's magnitude (plus the same absolute amount).
+PATH_GAIN = 1e-10
+
+# Round-off of a log-likelihood difference, relative to the magnitude of the null
+# log-likelihood (plus the same absolute amount): a K + 1 fit below the K fit by less is
+# taken to be at the same value, by more to be a failed search.
+ROUND_OFF = 1e-8
+
+# Attempts at fitting a bootstrap replicate: the quick search, then the estimator's own
+# search with other seeds.
+REPLICATE_ATTEMPTS = 3
+
+# The quick search of a replicate's fits (besides the starts from the fitted models).
+QUICK_REFIT = {"n_init": 1}
 
 
 @dataclass
@@ -23,9 +44,14 @@ class ComponentSelection:
     Attributes
     ----------
     table : pandas.DataFrame
-        Indexed by ``n_components``: ``log_likelihood``, ``n_parameters``, ``aic``,
-        ``bic``, ``icl``, ``converged`` and ``status`` ("ok", or why the fit failed; the
-        numbers of a failed fit are NaN).
+        Indexed by ``n_components`` (increasing): ``log_likelihood``,
+        ``n_parameters``, ``aic``, ``bic``, ``icl``, ``converged``, ``status`` ("ok",
+        or why no admissible fit was found; the numbers of a failed fit are NaN) and
+        the replication of the best log-likelihood, ``n_at_best`` out of ``n_runs``
+        (the fit's :attr:`~regmix.RegressionMixture.n_at_best_` and
+        :attr:`~regmix.RegressionMixture.n_runs_`: runs from independent starting
+        points, and how many of them ended at the reported maximum; both 0 for a
+        failed fit).
     criterion : str
         The criterion used to choose (smaller is better).
     best_n_components_ : int
@@ -59,6 +85,18 @@ def select_components(
 ) -> ComponentSelection:
     """Fit a mixture for each number of components and pick one by a criterion.
 
+    The fits are a path in K rather than independent fits. Each K is fitted by
+    :meth:`RegressionMixture.fit_from` with the fit of K - 1 components (when that K
+    was fitted) as an origin: besides the estimator's own starts, each of its
+    components split in two. Then backward sweeps: each K is refitted with the fits
+    of K - 1 and K + 1 as origins (the K + 1 fit's pairs of components merged), and
+    the refit kept if its log-likelihood is higher; the sweep goes on forward for the
+    K whose neighbours changed, and sweeps repeat until nothing changes (at most
+    :data:`MAX_SWEEPS`). A poor local maximum at one K is thereby repaired from its
+    neighbours, and the table's log-likelihood does not fall as K grows, as the
+    nesting of the models says it must (at the same ``min_weight``; a K without an
+    admissible solution shows in ``status``).
+
     Parameters
     ----------
     X : array-like or DataFrame
@@ -66,7 +104,9 @@ def select_components(
     y : array-like, optional
         Response (taken from the formula's left-hand side when there is one).
     n_components : iterable of int, default=range(1, 6)
-        The numbers of components to try.
+        The numbers of components to try, in any order (they are sorted; a repeated
+        K is fitted once). A K whose K - 1 is not in the list (or had no admissible
+        fit) starts from the estimator's own starts only.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Smaller is better, as in R.
     sample_weight : array-like, optional
@@ -83,6 +123,11 @@ def select_components(
     -------
     ComponentSelection
 
+    Raises
+    ------
+    DegenerateFitError
+        When no K could be fitted.
+
     Examples
     --------
     >>> from regmix import select_components
@@ -92,56 +137,121 @@ def select_components(
     >>> sel = select_components(X, y, n_components=[1, 2, 3], random_state=0)
     >>> sel.best_n_components_
     2
+    >>> bool(sel.table["log_likelihood"].is_monotonic_increasing)
+    True
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}; got {criterion!r}")
-    ks = [int(k) for k in n_components]
-    if not ks or min(ks) < 1:
-        raise ValueError(f"n_components must be positive integers; got {list(n_components)}")
+    ks = _component_numbers(n_components)
     template = estimator if estimator is not None else RegressionMixture(**params)
-    rows, fitted = [], {}
-    for k in ks:
-        model = clone(template).set_params(n_components=k)
-        try:
-            model.fit(X, y, sample_weight=sample_weight, offset=offset, trials=trials,
-                      concomitant=concomitant, groups=groups)
-        except DegenerateFitError as err:
-            rows.append(_failed_row(k, f"degenerate: {err}"))
-            continue
-        except ValueError as err:
-            if k == ks[0] or "fewer than" not in str(err):
-                raise
-            rows.append(_failed_row(k, f"too few rows: {err}"))
-            continue
-        fitted[k] = model
-        ll = model.log_likelihood_
-        rows.append({
-            "n_components": k,
-            "log_likelihood": ll,
-            "n_parameters": model.n_parameters_,
-            "aic": model.aic_,
-            "bic": model.bic_,
-            "icl": model.icl_,
-            "converged": model.converged_,
-            "status": "ok",
-        })
-    table = pd.DataFrame(rows).set_index("n_components")
+    if not isinstance(template, RegressionMixture):
+        raise ValueError(f"estimator must be a RegressionMixture; got "
+                         f"{type(template).__name__}")
+    data = dict(sample_weight=sample_weight, offset=offset, trials=trials,
+                concomitant=concomitant, groups=groups)
+    path = _ComponentPath(template, ks, X, y, data)
+    path.run()
+    fitted = path.fits
     if not fitted:
-        raise DegenerateFitError(f"no number of components in {ks} could be fitted")
+        raise DegenerateFitError(f"no number of components in {ks} could be fitted: "
+                                 + "; ".join(f"K={k}: {path.status[k]}" for k in ks))
+    rows = [_table_row(k, fitted.get(k), path.status[k]) for k in ks]
+    table = pd.DataFrame(rows).set_index("n_components")
     best = int(table.loc[list(fitted), criterion].idxmin())
-    return ComponentSelection(table, criterion, best, fitted[best], fitted)
+    return ComponentSelection(table, criterion, best, fitted[best], dict(fitted))
+
+
+def _component_numbers(n_components) -> list[int]:
+    """The sorted distinct numbers of components, checked."""
+    try:
+        given = list(n_components)
+    except TypeError:
+        given = [n_components]
+    bad = [k for k in given if isinstance(k, bool) or not isinstance(k, (int, np.integer))
+           or k < 1]
+    if not given or bad:
+        raise ValueError(f"n_components must be positive integers; got {given}")
+    return sorted({int(k) for k in given})
+
+
+class _ComponentPath:
+    """The fits of :func:`select_components`: forward with splits, then sweeps."""
+
+    def __init__(self, template: RegressionMixture, ks: list[int], X, y, data: dict):
+        self.template, self.ks, self.X, self.y, self.data = template, ks, X, y, data
+        self.fits: dict[int, RegressionMixture] = {}
+        self.status: dict[int, str] = {}
+        self.version = dict.fromkeys(ks, 0)
+        # the neighbours (and their versions) each K was last fitted from
+        self.tried: dict[int, tuple] = {}
+
+    def run(self) -> None:
+        for k in self.ks:
+            self._fit(k, (k - 1,))
+        for _ in range(MAX_SWEEPS):
+            changed = [self._fit(k, (k - 1, k + 1)) for k in reversed(self.ks)]
+            changed += [self._fit(k, (k - 1, k + 1)) for k in self.ks]
+            if not any(changed):
+                break
+
+    def _fit(self, k: int, neighbours: tuple[int, ...]) -> bool:
+        """Fit K from the fitted neighbours unless it was fitted from them as they are
+        now; whether the fit of K changed."""
+        origins = [j for j in neighbours if j in self.fits]
+        key = tuple((j, self.version[j]) for j in origins)
+        if k in self.tried and (self.tried[k] == key or not origins):
+            return False
+        self.tried[k] = key
+        model = clone(self.template).set_params(n_components=k)
+        try:
+            if origins:
+                model.fit_from([self.fits[j] for j in origins], self.X, self.y,
+                               **self.data)
+            else:
+                model.fit(self.X, self.y, **self.data)
+        except DegenerateFitError as err:
+            self.status.setdefault(k, f"degenerate: {err}")
+            return False
+        except ValueError as err:
+            if "fewer than" not in str(err) or (k == self.ks[0] and not self.fits):
+                raise
+            self.status.setdefault(k, f"too few rows: {err}")
+            return False
+        old = self.fits.get(k)
+        if old is not None:
+            gain = model.log_likelihood_ - old.log_likelihood_
+            if gain <= PATH_GAIN * (1.0 + abs(old.log_likelihood_)):
+                return False
+        self.fits[k] = model
+        self.status[k] = "ok"
+        self.version[k] += 1
+        return True
+
+
+def _table_row(k: int, model: RegressionMixture | None, status: str) -> dict[str, Any]:
+    if model is None:
+        return {"n_components": k, "log_likelihood": np.nan, "n_parameters": np.nan,
+                "aic": np.nan, "bic": np.nan, "icl": np.nan, "converged": False,
+                "status": status, "n_at_best": 0, "n_runs": 0}
+    return {
+        "n_components": k,
+        "log_likelihood": model.log_likelihood_,
+        "n_parameters": model.n_parameters_,
+        "aic": model.aic_,
+        "bic": model.bic_,
+        "icl": model.icl_,
+        "converged": model.converged_,
+        "status": "ok",
+        "n_at_best": int(model.n_at_best_),
+        "n_runs": int(model.n_runs_),
+    }
 
 
 def _array_template(template: RegressionMixture) -> RegressionMixture:
     """The template for refits on a numeric design (a formula has already been applied)."""
-    if "formula" in template.get_params():
+    if template.formula is not None:
         return clone(template).set_params(formula=None)
-    return template
-
-
-def _failed_row(k: int, status: str) -> dict:
-    return {"n_components": k, "log_likelihood": np.nan, "n_parameters": np.nan,
-            "aic": np.nan, "bic": np.nan, "icl": np.nan, "converged": False, "status": status}
+    return clone(template)
 
 
 @dataclass
@@ -153,17 +263,27 @@ class LikelihoodRatioTest:
     n_components : int
         K, the number of components under the null hypothesis.
     statistic : float
-        ``2 (log L_{K+1} - log L_K)`` on the data.
+        ``2 (log L_{K+1} - log L_K)`` on the data, from the fits at their maxima; never
+        negative.
     p_value : float
-        ``(1 + #{replicates >= statistic}) / (n_valid + 1)``.
-    replicates : ndarray
-        The statistic on each data set simulated from the K-component fit.
+        ``(1 + #{replicates >= statistic}) / (n_valid + 1)``; when the test stopped
+        early (``sequential=h``), ``h / n_valid``.
+    replicates : ndarray of shape (n_valid,)
+        The statistic of each replicate that could be fitted, in the order drawn (the
+        failed ones are left out, not set to a value).
     null_model, alternative_model : RegressionMixture
-        The fits with K and K + 1 components. ``alternative_model`` is None when every
-        K + 1 start was degenerate (a weight below ``min_weight``); the statistic is
-        then 0, as it is for such a replicate.
+        The fits with K and K + 1 components; the alternative is fitted with starts
+        from the null fit split (:meth:`RegressionMixture.fit_from`), so that its
+        log-likelihood is at least the null's.
     n_failed : int
-        Replicates dropped because a fit failed.
+        Replicates left out because their fits failed on every attempt (see
+        :func:`bootstrap_lr_test`).
+    n_valid : int
+        Replicates the p-value is computed from (``len(replicates)``).
+    stopped_early : bool
+        Whether sequential stopping ended the test before ``n_boot`` replicates.
+    sequential : int or None
+        The ``h`` of sequential stopping, or None.
     """
 
     n_components: int
@@ -171,8 +291,37 @@ class LikelihoodRatioTest:
     p_value: float
     replicates: np.ndarray
     null_model: RegressionMixture
-    alternative_model: RegressionMixture | None
+    alternative_model: RegressionMixture
     n_failed: int = 0
+    n_valid: int = 0
+    stopped_early: bool = False
+    sequential: int | None = None
+
+
+class _Rows(NamedTuple):
+    """The validated rows of the test, as every replicate is fitted to them."""
+
+    X: Any  # ndarray, or a data frame with the feature names
+    design: np.ndarray
+    offset: np.ndarray | None
+    trials: np.ndarray | None
+    Z: np.ndarray | None
+    groups: np.ndarray | None
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        return dict(offset=self.offset, trials=self.trials, concomitant=self.Z,
+                    groups=self.groups)
+
+
+class _Replicates(NamedTuple):
+    """What a replicate needs: the rows, the generating model and the fits' origins and
+    templates (picklable, for worker processes)."""
+
+    rows: _Rows
+    null: RegressionMixture  # the null fit on the numeric rows: simulates, and a start
+    alternative: RegressionMixture  # the alternative fit on the numeric rows: a start
+    quick: tuple[RegressionMixture, RegressionMixture]  # first attempt (K, K + 1)
+    full: tuple[RegressionMixture, RegressionMixture]  # later attempts
 
 
 def bootstrap_lr_test(
@@ -183,6 +332,13 @@ def bootstrap_lr_test(
     n_boot: int = 99,
     random_state=None,
     estimator: RegressionMixture | None = None,
+    offset=None,
+    trials=None,
+    concomitant=None,
+    groups=None,
+    n_jobs: int | None = None,
+    sequential: int | None = None,
+    refit_params: dict | None = None,
     **params,
 ) -> LikelihoodRatioTest:
     """Test K components against K + 1 by a parametric bootstrap of the LR statistic.
@@ -190,8 +346,39 @@ def bootstrap_lr_test(
     The likelihood-ratio statistic has no chi-squared reference distribution for
     mixtures (the null lies on the boundary of the parameter space), so its null
     distribution is simulated (McLachlan 1987, Appl. Statist. 36, 318-324): responses
-    are drawn from the K-component fit at the observed features, both models are refit,
+    are drawn from the K-component fit at the observed rows, both models are refit,
     and the statistic recomputed, as mixtools' ``boot.comp`` does.
+
+    **The statistic.** The K + 1 model is fitted with starts from the K fit split
+    (:meth:`RegressionMixture.fit_from`), besides its own, so its log-likelihood is at
+    least the K fit's; the statistic ``2 (log L_{K+1} - log L_K)`` is clipped at 0
+    below by round-off, and a K + 1 fit lower than that raises a
+    :class:`RuntimeWarning`.
+
+    **The replicates.** Each replicate's responses are drawn from the null fit: the
+    component of each row from its mixing weights (with concomitant variables, the
+    row's gating probabilities; with groups, one component per group from the
+    probabilities of its first row), then the response from that component, with the
+    rows' offsets and trials. The replicate's K fit starts, besides one start of its
+    own (``refit_params``), from the null fit's parameters (which generated the data);
+    its K + 1 fit from the replicate's K fit split and from the alternative fit's
+    parameters. A replicate whose fits fail (:class:`~regmix.DegenerateFitError`: no
+    admissible solution; or any other ``ValueError``), or whose K + 1 fit ends below
+    its K fit, is fitted again on the same responses with the estimator's own search
+    and other seeds, up to :data:`REPLICATE_ATTEMPTS` attempts in all; a replicate
+    that still fails is counted in ``n_failed`` and left out of the p-value.
+
+    **Sequential stopping** (Besag and Clifford 1991, Biometrika 78, 301-304). With
+    ``sequential=h`` the replicates are taken in the order drawn and the test stops at
+    the one that makes ``h`` replicates at least as large as the statistic; the
+    p-value is then ``h / L`` with ``L`` the valid replicates taken. When fewer than
+    ``h`` of the ``n_boot`` replicates reach the statistic, the p-value is the usual
+    ``(1 + g) / (n_valid + 1)``. A clearly non-significant statistic is thus settled
+    after about ``h / p`` replicates.
+
+    Every replicate's seed is drawn from ``random_state`` before any is fitted and a
+    replicate depends on its seed alone, so the result is the same for any
+    ``n_jobs``.
 
     Parameters
     ----------
@@ -200,48 +387,206 @@ def bootstrap_lr_test(
     n_components : int, default=1
         K under the null hypothesis.
     n_boot : int, default=99
-        Bootstrap replicates.
+        Bootstrap replicates (at most, with ``sequential``).
     random_state : int, RandomState instance or None
         Seed for the simulations and the fits.
     estimator : RegressionMixture, optional
         Template for the fits; otherwise ``RegressionMixture(**params)``.
+    offset, trials, concomitant, groups : optional
+        As for :meth:`RegressionMixture.fit`; the replicates are simulated and fitted
+        with them.
+    n_jobs : int or None, default=None
+        Worker processes for the replicates (joblib; None is one, -1 every core).
+    sequential : int or None, default=None
+        ``h`` of sequential stopping, a positive integer; None draws all ``n_boot``.
+    refit_params : dict, optional
+        Estimator parameters of a replicate's first attempt, over the template's; by
+        default :data:`QUICK_REFIT` (one start of its own besides those from the fitted
+        models). Replicates are fitted without standard errors.
+    **params
+        Estimator parameters when no template is given (``family=``, ...).
 
     Returns
     -------
     LikelihoodRatioTest
+
+    Raises
+    ------
+    DegenerateFitError
+        When the data have no admissible fit with K or K + 1 components.
     """
-    if int(n_boot) < 1:
-        raise ValueError(f"n_boot must be a positive integer; got {n_boot!r}")
-    K = int(n_components)
-    if K < 1:
-        raise ValueError(f"n_components must be >= 1; got {n_components!r}")
+    n_boot = _positive_int(n_boot, "n_boot")
+    K = _positive_int(n_components, "n_components")
+    if sequential is not None:
+        sequential = _positive_int(sequential, "sequential")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(
+            n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1):
+        raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}")
+    if refit_params is not None and not isinstance(refit_params, dict):
+        raise ValueError(f"refit_params must be a dict of estimator parameters; got "
+                         f"{type(refit_params).__name__}")
     rng = check_random_state(random_state)
     template = estimator if estimator is not None else RegressionMixture(**params)
+    if not isinstance(template, RegressionMixture):
+        raise ValueError(f"estimator must be a RegressionMixture; got "
+                         f"{type(template).__name__}")
+    data = dict(offset=offset, trials=trials, concomitant=concomitant, groups=groups)
+    seed = int(rng.randint(2**31 - 1))
+    null = clone(template).set_params(n_components=K, random_state=seed).fit(X, y, **data)
+    alt = clone(template).set_params(n_components=K + 1, random_state=seed)
+    alt.fit_from(null, X, y, **data)
+    stat = _statistic(null.log_likelihood_, alt.log_likelihood_, "the data")
+    seeds = [int(s) for s in rng.randint(2**31 - 1, size=n_boot)]
+    task = _replicate_task(template, null, alt, X, y, data, seed,
+                           QUICK_REFIT if refit_params is None else refit_params,
+                           parallel=n_jobs not in (None, 1))
+    outcomes = _run_replicates(task, seeds, stat, n_jobs, sequential)
+    reps = np.array([s for s in outcomes if s is not None], dtype=np.float64)
+    n_failed = sum(s is None for s in outcomes)
+    exceed = int(np.sum(reps >= stat))
+    stopped = sequential is not None and exceed >= sequential
+    if stopped:
+        p_value = exceed / reps.size
+    else:
+        p_value = (1.0 + exceed) / (reps.size + 1.0)
+    if n_failed:
+        warnings.warn(f"{n_failed} of {len(outcomes)} bootstrap replicates could not be "
+                      f"fitted in {REPLICATE_ATTEMPTS} attempts and are left out of the "
+                      "p-value", RuntimeWarning, stacklevel=2)
+    return LikelihoodRatioTest(K, stat, float(p_value), reps, null, alt, n_failed,
+                               int(reps.size), bool(stopped), sequential)
 
-    def fit_pair(Xd, yd, seed):
-        null = clone(template).set_params(n_components=K, random_state=seed).fit(Xd, yd)
-        try:
-            alt = clone(template).set_params(n_components=K + 1, random_state=seed).fit(Xd, yd)
-        except DegenerateFitError:
-            # no K+1 fit keeps every weight above min_weight: the alternative collapses
-            # onto the null model
-            return null, None, 0.0
-        # the K+1 model nests the K model: its maximum cannot be lower
-        return null, alt, max(2.0 * (alt.log_likelihood_ - null.log_likelihood_), 0.0)
 
-    null, alt, stat = fit_pair(X, y, int(rng.randint(2**31 - 1)))
-    design = null._design_and_response(X, y)[0]
-    template = _array_template(template)
-    replicates, failed = [], 0
-    for _ in range(int(n_boot)):
-        seed = int(rng.randint(2**31 - 1))
-        y_sim, _ = null._simulate_response(design, np.random.default_rng(seed))
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def _statistic(ll_null: float, ll_alt: float, what: str) -> float:
+    """``2 (ll_alt - ll_null)``, clipped at 0 below by round-off; a K + 1 fit lower
+    than that is a failed search, and warned about."""
+    stat = 2.0 * (ll_alt - ll_null)
+    if stat < -2.0 * ROUND_OFF * (1.0 + abs(ll_null)):
+        warnings.warn(f"the fit with more components ends below the fit with fewer on "
+                      f"{what} (log-likelihoods {ll_alt!r} < {ll_null!r}): the search "
+                      "missed the maximum; the statistic is set to 0", RuntimeWarning,
+                      stacklevel=3)
+    return max(stat, 0.0)
+
+
+def _replicate_task(template: RegressionMixture, null: RegressionMixture,
+                    alt: RegressionMixture, X, y, data: dict, seed: int, quick: dict,
+                    parallel: bool) -> _Replicates:
+    """The rows as numbers, the fits on them and the replicates' templates."""
+    rows = null._eval_rows(X, y, None, data["offset"], data["trials"],
+                           concomitant=data["concomitant"], groups=data["groups"])
+    names = getattr(null, "feature_names_in_", None)
+    Xr = rows.X if names is None else pd.DataFrame(rows.X, columns=list(names))
+    the_rows = _Rows(Xr, rows.X, rows.offset, rows.trials, rows.Z, rows.groups)
+    base = _array_template(template)
+    if parallel:  # the workers are the parallelism; a fit's own threads would compete
+        base.set_params(n_jobs=1)
+    if template.formula is not None:
+        # the fits again on the numbers the formula made (the same data): their
+        # parameters simulate and start the replicates' fits
+        kw = the_rows.fit_kwargs()
+        null = clone(base).set_params(n_components=null.n_components, random_state=seed)
+        null.fit(Xr, rows.y, **kw)
+        alt = clone(base).set_params(n_components=alt.n_components, random_state=seed)
+        alt.fit_from(null, Xr, rows.y, **kw)
+    K = null.n_components
+    quiet = clone(base).set_params(compute_se=False, verbose=0, progress=False)
+    quick_fit = clone(quiet).set_params(**quick)
+    return _Replicates(
+        the_rows, null, alt,
+        (clone(quick_fit).set_params(n_components=K),
+         clone(quick_fit).set_params(n_components=K + 1)),
+        (clone(quiet).set_params(n_components=K), clone(quiet).set_params(n_components=K + 1)),
+    )
+
+
+def _run_replicates(task: _Replicates, seeds: list[int], stat: float,
+                    n_jobs: int | None, sequential: int | None) -> list[float | None]:
+    """The replicates' statistics (None for a failed one) in the order of ``seeds``; with
+    sequential stopping, up to the one at which it stops."""
+    jobs = 1 if n_jobs is None else int(n_jobs)
+    if jobs == 1:
+        out: list[float | None] = []
+        exceed = 0
+        for s in seeds:
+            out.append(_replicate(task, s))
+            exceed += out[-1] is not None and out[-1] >= stat
+            if sequential is not None and exceed >= sequential:
+                break
+        return out
+    with Parallel(n_jobs=jobs) as parallel:
+        if sequential is None:
+            return list(parallel(delayed(_replicate)(task, s) for s in seeds))
+        # in batches, stopping at the same replicate as a run in one process would
+        batch = 4 * parallel._effective_n_jobs()
+        out, exceed = [], 0
+        for start in range(0, len(seeds), batch):
+            for value in parallel(delayed(_replicate)(task, s)
+                                  for s in seeds[start:start + batch]):
+                out.append(value)
+                exceed += value is not None and value >= stat
+                if exceed >= sequential:
+                    return out
+        return out
+
+
+def _replicate(task: _Replicates, seed: int) -> float | None:
+    """One replicate's statistic, or None when its fits failed on every attempt."""
+    rng = np.random.default_rng(seed)
+    y = _simulate_null(task.null, task.rows, rng)
+    fit_seeds = rng.integers(2**31 - 1, size=REPLICATE_ATTEMPTS)
+    kw = task.rows.fit_kwargs()
+    for attempt, fit_seed in enumerate(fit_seeds):
+        null_t, alt_t = task.quick if attempt == 0 else task.full
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                replicates.append(fit_pair(design, y_sim, seed)[2])
-        except ValueError:
-            failed += 1
-    reps = np.asarray(replicates)
-    p_value = (1.0 + np.sum(reps >= stat)) / (len(reps) + 1.0)
-    return LikelihoodRatioTest(K, stat, float(p_value), reps, null, alt, failed)
+                null = clone(null_t).set_params(random_state=int(fit_seed))
+                null.fit_from(task.null, task.rows.X, y, **kw)
+                alt = clone(alt_t).set_params(random_state=int(fit_seed))
+                alt.fit_from([null, task.alternative], task.rows.X, y, **kw)
+        except ValueError:  # DegenerateFitError included
+            continue
+        stat = 2.0 * (alt.log_likelihood_ - null.log_likelihood_)
+        if stat >= -2.0 * ROUND_OFF * (1.0 + abs(null.log_likelihood_)):
+            return max(stat, 0.0)
+    return None
+
+
+def _simulate_null(model: RegressionMixture, rows: _Rows, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """Responses drawn from a fitted model at the rows of the test.
+
+    Each row's component is drawn from its mixing weights (the gating probabilities of
+    its concomitant variables, when the model has them); with groups one component is
+    drawn per group, from the probabilities of its first row (the group's, as in the
+    fit). The responses are then drawn from the components with the rows' offsets and
+    trials.
+    """
+    n = rows.design.shape[0]
+    if rows.Z is not None:
+        pi = model.mixing_weights(rows.Z)
+    else:
+        pi = np.tile(model.weights_, (n, 1))
+    if rows.groups is None:
+        labels = _draw_labels(pi, rng.random(n))
+    else:
+        starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+        group_labels = _draw_labels(pi[starts], rng.random(starts.size))
+        labels = np.repeat(group_labels, np.diff(np.r_[starts, n]))
+    params = model._user_params().component
+    full = (np.column_stack([np.ones(n), rows.design]) if model.fit_intercept
+            else rows.design)
+    return model.family_.sample(params, full, labels, rng, rows.offset, rows.trials)
+
+
+def _draw_labels(pi: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Component labels by inversion of each row's cumulative probabilities."""
+    cum = np.cumsum(pi, axis=1)
+    return np.minimum((u[:, None] > cum).sum(axis=1), pi.shape[1] - 1)
