@@ -29,12 +29,13 @@ PATH_GAIN = 1e-10
 # taken to be at the same value, by more to be a failed search.
 ROUND_OFF = 1e-8
 
-# Attempts at fitting a bootstrap replicate: the quick search, then the estimator's own
-# search with other seeds.
+# Attempts at fitting a bootstrap replicate: the quick search, the quick search with
+# another seed, then the estimator's own search with a third.
 REPLICATE_ATTEMPTS = 3
 
-# The quick search of a replicate's fits (besides the starts from the fitted models).
-QUICK_REFIT = {"n_init": 1}
+# The quick search of a replicate's fits, besides the starts from the fitted models: one
+# start of its own from random memberships, and no split-and-merge moves.
+QUICK_REFIT = {"n_init": 1, "init": "random", "split_merge": False}
 
 
 @dataclass
@@ -85,10 +86,10 @@ def select_components(
 ) -> ComponentSelection:
     """Fit a mixture for each number of components and pick one by a criterion.
 
-    The fits are a path in K rather than independent fits. Each K is fitted by
-    :meth:`RegressionMixture.fit_from` with the fit of K - 1 components (when that K
-    was fitted) as an origin: besides the estimator's own starts, each of its
-    components split in two. Then backward sweeps: each K is refitted with the fits
+    The fits are a path in K rather than independent fits. Each K is fitted on its
+    own and by :meth:`RegressionMixture.fit_from` with the fit of K - 1 components
+    (when that K was fitted) as an origin, whose components are split in two, and the
+    fit with the higher log-likelihood is kept. Then backward sweeps: each K is refitted with the fits
     of K - 1 and K + 1 as origins (the K + 1 fit's pairs of components merged), and
     the refit kept if its log-likelihood is higher; the sweep goes on forward for the
     K whose neighbours changed, and sweeps repeat until nothing changes (at most
@@ -187,6 +188,9 @@ class _ComponentPath:
 
     def run(self) -> None:
         for k in self.ks:
+            # the fit on its own, then from the K - 1 fit split: the better is kept, so
+            # the path is never below the plain fit
+            self._fit(k, ())
             self._fit(k, (k - 1,))
         for _ in range(MAX_SWEEPS):
             changed = [self._fit(k, (k - 1, k + 1)) for k in reversed(self.ks)]
@@ -199,7 +203,7 @@ class _ComponentPath:
         now; whether the fit of K changed."""
         origins = [j for j in neighbours if j in self.fits]
         key = tuple((j, self.version[j]) for j in origins)
-        if k in self.tried and (self.tried[k] == key or not origins):
+        if (neighbours and not origins) or self.tried.get(k) == key:
             return False
         self.tried[k] = key
         model = clone(self.template).set_params(n_components=k)
@@ -364,9 +368,14 @@ def bootstrap_lr_test(
     its K + 1 fit from the replicate's K fit split and from the alternative fit's
     parameters. A replicate whose fits fail (:class:`~regmix.DegenerateFitError`: no
     admissible solution; or any other ``ValueError``), or whose K + 1 fit ends below
-    its K fit, is fitted again on the same responses with the estimator's own search
-    and other seeds, up to :data:`REPLICATE_ATTEMPTS` attempts in all; a replicate
-    that still fails is counted in ``n_failed`` and left out of the p-value.
+    its K fit, is fitted again on the same responses with another seed, the last of
+    :data:`REPLICATE_ATTEMPTS` attempts with the estimator's own search (the
+    template's ``n_init`` and split-and-merge moves); a replicate that still fails is
+    counted in ``n_failed`` and left out of the p-value. Such replicates are those
+    whose K + 1 likelihood has no maximum with every weight at least ``min_weight``
+    (a component collapses onto a few rows); leaving them out favours small
+    replicate statistics over large ones less than setting them to 0 would, but a
+    test with many of them should be run again with a smaller ``min_weight``.
 
     **Sequential stopping** (Besag and Clifford 1991, Biometrika 78, 301-304). With
     ``sequential=h`` the replicates are taken in the order drawn and the test stops at
@@ -402,7 +411,8 @@ def bootstrap_lr_test(
     refit_params : dict, optional
         Estimator parameters of a replicate's first attempt, over the template's; by
         default :data:`QUICK_REFIT` (one start of its own besides those from the fitted
-        models). Replicates are fitted without standard errors.
+        models, from random memberships, and no split-and-merge moves). Replicates
+        are fitted without standard errors.
     **params
         Estimator parameters when no template is given (``family=``, ...).
 
@@ -543,7 +553,7 @@ def _replicate(task: _Replicates, seed: int) -> float | None:
     fit_seeds = rng.integers(2**31 - 1, size=REPLICATE_ATTEMPTS)
     kw = task.rows.fit_kwargs()
     for attempt, fit_seed in enumerate(fit_seeds):
-        null_t, alt_t = task.quick if attempt == 0 else task.full
+        null_t, alt_t = task.full if attempt == REPLICATE_ATTEMPTS - 1 else task.quick
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
