@@ -89,14 +89,15 @@ def select_components(
     The fits are a path in K rather than independent fits. Each K is fitted on its
     own and by :meth:`RegressionMixture.fit_from` with the fit of K - 1 components
     (when that K was fitted) as an origin, whose components are split in two, and the
-    fit with the higher log-likelihood is kept. Then backward sweeps: each K is refitted with the fits
-    of K - 1 and K + 1 as origins (the K + 1 fit's pairs of components merged), and
-    the refit kept if its log-likelihood is higher; the sweep goes on forward for the
-    K whose neighbours changed, and sweeps repeat until nothing changes (at most
-    :data:`MAX_SWEEPS`). A poor local maximum at one K is thereby repaired from its
-    neighbours, and the table's log-likelihood does not fall as K grows, as the
-    nesting of the models says it must (at the same ``min_weight``; a K without an
-    admissible solution shows in ``status``).
+    fit with the higher log-likelihood is kept. Then backward sweeps: each K is
+    refitted with the fits of K - 1 and K + 1 as origins (the K + 1 fit's pairs of
+    components merged), and the refit kept if its log-likelihood is higher; the sweep
+    goes on forward for the K whose neighbours changed, and sweeps repeat until
+    nothing changes (at most :data:`MAX_SWEEPS`). A poor local maximum at one K is
+    thereby repaired from its neighbours, the table's log-likelihood does not fall as
+    K grows, as the nesting of the models says it must (at the same ``min_weight``; a
+    K without an admissible solution shows in ``status``), and no K is below the
+    plain fit of the estimator at that K.
 
     Parameters
     ----------
@@ -278,7 +279,10 @@ class LikelihoodRatioTest:
     null_model, alternative_model : RegressionMixture
         The fits with K and K + 1 components; the alternative is fitted with starts
         from the null fit split (:meth:`RegressionMixture.fit_from`), so that its
-        log-likelihood is at least the null's.
+        log-likelihood is at least the null's. ``alternative_model`` is None when no
+        K + 1 fit keeps every weight at least ``min_weight``: the data give no
+        admissible alternative, the statistic is 0 and the p-value 1 (every
+        replicate's statistic is at least 0, so no replicates are drawn).
     n_failed : int
         Replicates left out because their fits failed on every attempt (see
         :func:`bootstrap_lr_test`).
@@ -295,7 +299,7 @@ class LikelihoodRatioTest:
     p_value: float
     replicates: np.ndarray
     null_model: RegressionMixture
-    alternative_model: RegressionMixture
+    alternative_model: RegressionMixture | None
     n_failed: int = 0
     n_valid: int = 0
     stopped_early: bool = False
@@ -423,7 +427,8 @@ def bootstrap_lr_test(
     Raises
     ------
     DegenerateFitError
-        When the data have no admissible fit with K or K + 1 components.
+        When the data have no admissible fit with K components (without an admissible
+        fit with K + 1, see ``alternative_model``).
     """
     n_boot = _positive_int(n_boot, "n_boot")
     K = _positive_int(n_components, "n_components")
@@ -444,7 +449,14 @@ def bootstrap_lr_test(
     seed = int(rng.randint(2**31 - 1))
     null = clone(template).set_params(n_components=K, random_state=seed).fit(X, y, **data)
     alt = clone(template).set_params(n_components=K + 1, random_state=seed)
-    alt.fit_from(null, X, y, **data)
+    try:
+        alt.fit_from(null, X, y, **data)
+    except DegenerateFitError as err:
+        warnings.warn(f"no fit with {K + 1} components keeps every weight at least "
+                      f"min_weight={template.min_weight} ({err}); the statistic is 0 and "
+                      "the p-value 1, without replicates", RuntimeWarning, stacklevel=2)
+        return LikelihoodRatioTest(K, 0.0, 1.0, np.empty(0), null, None, 0, 0, False,
+                                   sequential)
     stat = _statistic(null.log_likelihood_, alt.log_likelihood_, "the data")
     seeds = [int(s) for s in rng.randint(2**31 - 1, size=n_boot)]
     task = _replicate_task(template, null, alt, X, y, data, seed,
