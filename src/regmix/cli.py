@@ -662,7 +662,8 @@ def _selection_text(selection) -> str:
     """The table of a component selection as fixed-width text, the choice marked."""
     table = selection.table
     crit = selection.criterion.upper()
-    labels = ["K", "log-likelihood", "parameters", "AIC", "BIC", "ICL", "converged", "status"]
+    labels = ["K", "log-likelihood", "parameters", "AIC", "BIC", "ICL", "converged",
+              "replicated", "status"]
     rows = []
 
     def num(v: float, spec: str = ".3f") -> str:
@@ -674,7 +675,9 @@ def _selection_text(selection) -> str:
             ("* " if k == selection.best_n_components_ else "") + str(k),
             num(row["log_likelihood"]), num(row["n_parameters"], ".0f"),
             num(row["aic"]), num(row["bic"]), num(row["icl"]),
-            str(bool(row["converged"])), status,
+            str(bool(row["converged"])),
+            f"{int(row['n_at_best'])}/{int(row['n_runs'])}" if status == "ok" else "-",
+            status,
         ])
     widths = [max(len(r[j]) for r in [labels, *rows]) for j in range(len(labels))]
 
