@@ -375,11 +375,12 @@ def bootstrap_lr_test(
     its K fit, is fitted again on the same responses with another seed, the last of
     :data:`REPLICATE_ATTEMPTS` attempts with the estimator's own search (the
     template's ``n_init`` and split-and-merge moves); a replicate that still fails is
-    counted in ``n_failed`` and left out of the p-value. Such replicates are those
-    whose K + 1 likelihood has no maximum with every weight at least ``min_weight``
-    (a component collapses onto a few rows); leaving them out favours small
-    replicate statistics over large ones less than setting them to 0 would, but a
-    test with many of them should be run again with a smaller ``min_weight``.
+    counted in ``n_failed`` and left out of the p-value. Such replicates are, as a
+    rule, data whose K + 1 likelihood has no maximum with every weight at least
+    ``min_weight`` (a component collapses onto a few rows; more starts do not find
+    one). The p-value is then that of the replicates that have one, which is what the
+    fitted alternative on the data has too; when many fail, ``min_weight`` is too
+    large for the data and the test should be run again with a smaller one.
 
     **Sequential stopping** (Besag and Clifford 1991, Biometrika 78, 301-304). With
     ``sequential=h`` the replicates are taken in the order drawn and the test stops at
