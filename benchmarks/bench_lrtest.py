@@ -9,7 +9,9 @@ Tests one against two components for ``tuned ~ stretchratio`` on mixtools' ``ton
 (150 rows; export it from R with ``write.csv(mixtools::tonedata, "tonedata.csv",
 row.names = FALSE)``) by ``regmix.bootstrap_lr_test(X, y, n_components=1,
 n_boot=99, random_state=0)``, and prints the observed statistic, the p-value, the
-replicates that could not be fitted and the seconds of the call. Options the installed
+replicates, those equal to 0, those that could not be fitted, and the wall-clock and
+CPU seconds of the call (the CPU time of this process: worker processes of ``--n-jobs``
+are not counted). Options the installed
 regmix does not know (``n_jobs`` of an older version) are left out, so the script also
 times older checkouts.
 """
@@ -39,12 +41,13 @@ def main() -> None:
     kwargs = dict(n_components=1, n_boot=args.n_boot, random_state=args.seed)
     if "n_jobs" in inspect.signature(bootstrap_lr_test).parameters:
         kwargs["n_jobs"] = args.n_jobs
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     res = bootstrap_lr_test(X, y, **kwargs)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     n_failed = getattr(res, "n_failed", 0)
     print(f"statistic {res.statistic:.6f}  p-value {res.p_value:.4f}  "
-          f"replicates {len(res.replicates)}  n_failed {n_failed}  seconds {seconds:.2f}")
+          f"replicates {len(res.replicates)}  zeros {int(np.sum(res.replicates == 0))}  "
+          f"n_failed {n_failed}  seconds {seconds:.2f}  cpu {cpu:.2f}")
     print(f"null log-likelihood {res.null_model.log_likelihood_:.6f}  alternative "
           f"{res.alternative_model.log_likelihood_:.6f}")
 
