@@ -209,11 +209,7 @@ class _ComponentPath:
         self.tried[k] = key
         model = clone(self.template).set_params(n_components=k)
         try:
-            if origins:
-                model.fit_from([self.fits[j] for j in origins], self.X, self.y,
-                               **self.data)
-            else:
-                model.fit(self.X, self.y, **self.data)
+            _fit_from(model, [self.fits[j] for j in origins], self.X, self.y, **self.data)
         except DegenerateFitError as err:
             self.status.setdefault(k, f"degenerate: {err}")
             return False
@@ -250,6 +246,17 @@ def _table_row(k: int, model: RegressionMixture | None, status: str) -> dict[str
         "n_at_best": int(model.n_at_best_),
         "n_runs": int(model.n_runs_),
     }
+
+
+def _fit_from(model: RegressionMixture, origins: list[RegressionMixture], X, y,
+              **kwargs) -> RegressionMixture:
+    """``model.fit_from(origins, ...)``, or ``model.fit`` when there are no origins or the
+    model has coefficient constraints (``common_coef``, ``fixed_coef``), whose starts
+    from fits with another number of components :meth:`RegressionMixture.fit_from`
+    cannot make."""
+    if origins and not (model.common_coef or model.fixed_coef):
+        return model.fit_from(origins, X, y, **kwargs)
+    return model.fit(X, y, **kwargs)
 
 
 def _array_template(template: RegressionMixture) -> RegressionMixture:
@@ -451,7 +458,7 @@ def bootstrap_lr_test(
     null = clone(template).set_params(n_components=K, random_state=seed).fit(X, y, **data)
     alt = clone(template).set_params(n_components=K + 1, random_state=seed)
     try:
-        alt.fit_from(null, X, y, **data)
+        _fit_from(alt, [null], X, y, **data)
     except DegenerateFitError as err:
         warnings.warn(f"no fit with {K + 1} components keeps every weight at least "
                       f"min_weight={template.min_weight} ({err}); the statistic is 0 and "
@@ -517,7 +524,7 @@ def _replicate_task(template: RegressionMixture, null: RegressionMixture,
         null = clone(base).set_params(n_components=null.n_components, random_state=seed)
         null.fit(Xr, rows.y, **kw)
         alt = clone(base).set_params(n_components=alt.n_components, random_state=seed)
-        alt.fit_from(null, Xr, rows.y, **kw)
+        _fit_from(alt, [null], Xr, rows.y, **kw)
     K = null.n_components
     quiet = clone(base).set_params(compute_se=False, verbose=0, progress=False)
     quick_fit = clone(quiet).set_params(**quick)
@@ -571,9 +578,9 @@ def _replicate(task: _Replicates, seed: int) -> float | None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 null = clone(null_t).set_params(random_state=int(fit_seed))
-                null.fit_from(task.null, task.rows.X, y, **kw)
+                _fit_from(null, [task.null], task.rows.X, y, **kw)
                 alt = clone(alt_t).set_params(random_state=int(fit_seed))
-                alt.fit_from([null, task.alternative], task.rows.X, y, **kw)
+                _fit_from(alt, [null, task.alternative], task.rows.X, y, **kw)
         except ValueError:  # DegenerateFitError included
             continue
         stat = 2.0 * (alt.log_likelihood_ - null.log_likelihood_)
