@@ -1,7 +1,7 @@
 """regmix: finite mixtures of regression models fitted by exact maximum-likelihood EM."""
 
 from regmix import datasets
-from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
+from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning, ReplicationWarning
 from regmix.core.version import __version__ as __version__
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.binomial import Binomial
@@ -25,6 +25,7 @@ __all__ = [
     "Poisson",
     "StudentT",
     "RankDeficiencyWarning",
+    "ReplicationWarning",
     "RegressionMixture",
     "bootstrap_lr_test",
     "datasets",
