@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.compiled.helpers import available
-from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
+from regmix.core.errors import BoundaryWarning, DegenerateFitError, RankDeficiencyWarning
 from regmix.core.linalg import collinear_columns, softmax
 from regmix.core.params import MixtureParams
 from regmix.engine.kernel import compiled_pass_applies, plain_rows
@@ -36,6 +36,7 @@ from regmix.families.registry import get_family
 from regmix.fitting.em import EMRun, fit_restarts
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
+from regmix.inference.boundary import boundary_parameters, fit_boundary
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData
@@ -533,8 +534,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
         setup = self._fit_setup(data)
         best, runs, runner = self._run_starts(data, setup, warm)
-        self._check_best(best, runs, runner)
-        self._store_state(best, data, setup, runner)
+        boundary = fit_boundary(setup.family, best.params, runner)
+        self._check_best(best, runs, runner,
+                         separated=any(columns is not None for _, _, columns in boundary))
+        self._store_state(best, data, setup, runner, boundary)
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
@@ -650,12 +653,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             self._raise_degenerate(len(runs))
         return best, runs, runner
 
-    def _check_best(self, best: EMRun, runs: list, runner: PassRunner) -> None:
+    def _check_best(self, best: EMRun, runs: list, runner: PassRunner,
+                    separated: bool = False) -> None:
         """Step 5: warn when the best run met a rank-deficient design or did not
-        converge."""
+        converge (a component's rank-deficient Fisher weights are the separation that
+        :meth:`_store_state` reports when ``separated``)."""
         source = runner.source
         if best.rank_deficient:
-            self._warn_rank_deficiency(runner, source.n_features)
+            self._warn_rank_deficiency(runner, source.n_features, separated)
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"The best of {len(runs)} start(s) did not converge in max_iter="
@@ -667,9 +672,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             )
 
     def _store_state(self, run: EMRun, data: _FitData, setup: _FitSetup,
-                     runner: PassRunner) -> None:
+                     runner: PassRunner, boundary: list | None = None) -> None:
         """Step 6: the fitted state, in user units and the model's component order, with
-        the training data's criteria and (``compute_se``) the observed information."""
+        the training data's criteria, the parameters on the boundary (``boundary``, from
+        :func:`~regmix.inference.boundary.fit_boundary`, each warned about) and
+        (``compute_se``) the observed information."""
         source, family, params = data.source, setup.family, run.params
         st = source.standardization
         user = family.to_user(params.component, st)
@@ -724,8 +731,20 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             component_sizes=classes.resp_sum[order],
             component_counts=counts.round().astype(np.int64) if unweighted else counts,
         ))
+        self._store_boundary(boundary or [], order, source.n_features)
         if self.compute_se:
             self.state_.information = self._information(source, data.rows)
+
+    def _store_boundary(self, found: list, order: np.ndarray, n_features: int) -> None:
+        """Record the parameters on the boundary in the state, in the model's component
+        order, and warn about each."""
+        names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
+            n_features)
+        cons = getattr(self.state_.family, "constraints", None)
+        free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
+        self.state_.boundary = boundary_parameters(found, order, names, free)
+        for entry in self.state_.boundary:
+            warnings.warn(entry.message(self.var_floor), BoundaryWarning, stacklevel=4)
 
     def _set_state(self, state: FittedState) -> None:
         """Make ``state`` the estimator's fitted state (after a fit, or loading a model
@@ -918,7 +937,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             raise ValueError("init coefficients must be finite")
         return MixtureParams(weights, family.make_params(full, extra))
 
-    def _warn_rank_deficiency(self, runner, n_features: int) -> None:
+    def _warn_rank_deficiency(self, runner, n_features: int, separated: bool = False
+                              ) -> None:
         whole = runner.given(lambda ch: np.ones((1, ch.y.shape[0])), 1)
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
         bad = collinear_columns(whole.stats[0][0])
@@ -929,6 +949,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{'is a linear combination' if len(bad) == 1 else 'are linear combinations'}"
                 " of the other columns (or constant); minimum-norm coefficients were used"
             )
+        elif separated:  # the Fisher weights of separated rows vanish: BoundaryWarning says so
+            return
         else:
             msg = (
                 "A component's weighted design was rank deficient during EM (too few rows "

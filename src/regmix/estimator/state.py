@@ -22,6 +22,7 @@ from regmix.core.chunk import Standardization
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.families.constraints import CoefficientConstraints
 from regmix.families.registry import family_from_dict, family_to_dict, get_family
+from regmix.inference.boundary import BoundaryParameters
 
 __all__ = ["FittedState", "constrained_family"]
 
@@ -71,6 +72,10 @@ class FittedState:
         None when not known (a model file that does not hold them).
     component_sizes, component_counts : ndarray of shape (K,) or None
     information : ndarray of shape (d, d) or None
+    boundary : list of BoundaryParameters
+        The parameters on the boundary of the parameter space (diverging coefficients,
+        sigmas at the variance floor), which get no standard errors; empty when there
+        are none (and for model files that do not record them).
     """
 
     family: Any
@@ -105,6 +110,7 @@ class FittedState:
     component_sizes: np.ndarray | None = None
     component_counts: np.ndarray | None = None
     information: np.ndarray | None = field(default=None)
+    boundary: list[BoundaryParameters] = field(default_factory=list)
 
     @property
     def n_components(self) -> int:
@@ -157,6 +163,8 @@ class FittedState:
                 fitted[key] = _floats(value)
         if self.information is not None:
             fitted["information_"] = _floats(self.information)
+        if self.boundary:
+            fitted["boundary_"] = [b.to_dict() for b in self.boundary]
         if self.feature_names_in is not None:
             fitted["feature_names_in_"] = [str(name) for name in self.feature_names_in]
         return fitted
@@ -253,6 +261,7 @@ class FittedState:
             state.component_counts = counts.astype(np.int64)  # rows, not weights
         state.feature_names_in = _feature_names(d, state.n_features_in, source)
         state._check_parameters(source)
+        state.boundary = state._boundary(d.get("boundary_"), source)
         state._set_designs(formula_design, concomitant_design, source)
         if _has_constraints(params):
             names = (["intercept"] if fit_intercept else []) + state.coef_labels()
@@ -269,6 +278,17 @@ class FittedState:
         if self.feature_names_in is not None:
             return [str(s) for s in self.feature_names_in]
         return [f"x{j}" for j in range(self.coef.shape[1])]
+
+    def _boundary(self, saved: Any, source: str) -> list[BoundaryParameters]:
+        """The ``boundary_`` entries of a model file, checked (none when absent)."""
+        if saved is None:
+            return []
+        if not isinstance(saved, list):
+            raise ValueError(f"{source} is damaged: 'boundary_' must be a list")
+        names = ((["intercept"] if self.fit_intercept else []) + self.coef_labels()
+                 + list(self.family.extra_names))
+        return [BoundaryParameters.from_dict(entry, self.n_components, names, source)
+                for entry in saved]
 
     def _set_designs(self, design: Any, gating_design: Any, source: str) -> None:
         if (design is None) != (self.formula is None):
