@@ -105,11 +105,32 @@ class InferenceMixin:
         check_is_fitted(self)
         if self.information_ is None:
             raise ValueError("standard errors need compute_se=True when fitting")
+        C = self._constraint_map()
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
-                                 self._layout(), self._constraint_map(),
-                                 gating=self.gating_coef_ is not None)
+                                 self._layout(), C, gating=self.gating_coef_ is not None,
+                                 drop=self._boundary_coordinates(C))
         index = self._parameter_index()
         return pd.DataFrame(cov, index=index, columns=index)
+
+    def _boundary_coordinates(self, C: np.ndarray) -> np.ndarray:
+        """The free parameters (columns of the constraint map ``C``) that move a
+        parameter on the boundary (``state_.boundary``): their standard errors are NaN.
+        A shared parameter (a common coefficient, an equal sigma) is one free parameter,
+        so it is dropped for every component."""
+        layout = self._layout()
+        names = (["intercept"] if self.fit_intercept else []) + self.coef_names()
+        extras = self._free_extra_names()
+        theta = []
+        for entry in self.state_.boundary:
+            block = layout.block(entry.component)
+            for name in entry.parameters:
+                if name in names:
+                    theta.append(block[names.index(name)])
+                elif name in extras:
+                    theta.append(block[layout.p + extras.index(name)])
+        if not theta:
+            return np.zeros(0, dtype=np.intp)
+        return np.flatnonzero(np.abs(C[theta]).sum(axis=0) > 0)
 
     def coef_table(self, alpha: float = 0.05):
         """Estimates with standard errors, Wald tests and confidence intervals.
@@ -254,5 +275,5 @@ class InferenceMixin:
             aic=self.aic_, bic=self.bic_, icl=self.icl_, sizes=self.component_sizes_,
             counts=self.component_counts_)
         table = self.coef_table(alpha)
-        return Summary(header, table, title=summary_title(self.family_),
-                       notes=summary_notes(table))
+        notes = summary_notes(table) + [entry.note() for entry in self.state_.boundary]
+        return Summary(header, table, title=summary_title(self.family_), notes=notes)
