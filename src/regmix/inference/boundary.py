@@ -78,8 +78,8 @@ KINDS: dict[str, str] = {
     "zero_mean": (
         "the component's fitted means go to 0 at rows it owns whose counts are all zero"),
     "variance_floor": (
-        "the component has collapsed onto rows lying on a line, where the likelihood is "
-        "unbounded"),
+        "the rows the component owns lie exactly on its regression line (or plane), "
+        "where the likelihood is unbounded as sigma goes to zero"),
 }
 
 
@@ -119,9 +119,11 @@ class BoundaryParameters:
         if self.kind == "variance_floor":
             floor = "" if var_floor is None else f" (var_floor={var_floor:g} times var(y))"
             return (f"component {k}: sigma sits at the variance floor{floor}: "
-                    f"{KINDS[self.kind]}. This is a spurious maximum, not an estimate: "
-                    f"coef_table() gives no standard errors (NaN) for {self._names()}; "
-                    "refit with a larger min_weight or fewer components")
+                    f"{KINDS[self.kind]}; no maximum-likelihood estimate exists (a "
+                    "component on as few rows as it has coefficients is a spurious "
+                    "maximum: raise min_weight), and coef_table() gives no standard "
+                    f"errors (NaN) for {self._names()}, which would only scale with "
+                    "the floor")
         coefs = "coefficient" if len(self.parameters) == 1 else "coefficients"
         verb = "diverges" if len(self.parameters) == 1 else "diverge"
         return (f"component {k}: the {coefs} of {self._names()} {verb} ({KINDS[self.kind]}"
