@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -106,31 +107,43 @@ class InferenceMixin:
         if self.information_ is None:
             raise ValueError("standard errors need compute_se=True when fitting")
         C = self._constraint_map()
+        index = self._parameter_index()
+        drop, undefined = self._boundary_coordinates(C, index)
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
                                  self._layout(), C, gating=self.gating_coef_ is not None,
-                                 drop=self._boundary_coordinates(C))
-        index = self._parameter_index()
+                                 drop=drop, undefined=undefined)
         return pd.DataFrame(cov, index=index, columns=index)
 
-    def _boundary_coordinates(self, C: np.ndarray) -> np.ndarray:
-        """The free parameters (columns of the constraint map ``C``) that move a
-        parameter on the boundary (``state_.boundary``): their standard errors are NaN.
-        A shared parameter (a common coefficient, an equal sigma) is one free parameter,
-        so it is dropped for every component."""
+    def _boundary_coordinates(self, C: np.ndarray, index: pd.MultiIndex
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        """For the parameters on the boundary (``state_.boundary``): the free parameters
+        (columns of the constraint map ``C``) to remove from the information, and the
+        positions in ``index`` of the parameters without a standard error.
+
+        A sigma at the floor removes the component's coefficients and log sigma. A
+        diverging subspace of dimension r removes r of the coordinates it involves,
+        chosen by QR with column pivoting of its basis so that the rest spans a
+        complement of it. A shared parameter (a common coefficient, an equal sigma) is one
+        free parameter, so removing it removes it for every component."""
         layout = self._layout()
         names = (["intercept"] if self.fit_intercept else []) + self.coef_names()
         extras = self._free_extra_names()
-        theta = []
+        theta: list[int] = []
+        undefined: list[int] = []
         for entry in self.state_.boundary:
             block = layout.block(entry.component)
-            for name in entry.parameters:
-                if name in names:
-                    theta.append(block[names.index(name)])
-                elif name in extras:
-                    theta.append(block[layout.p + extras.index(name)])
-        if not theta:
-            return np.zeros(0, dtype=np.intp)
-        return np.flatnonzero(np.abs(C[theta]).sum(axis=0) > 0)
+            undefined += [index.get_loc((entry.component + 1, name))
+                          for name in entry.parameters]
+            if entry.directions is None:
+                theta += [block[names.index(n)] if n in names
+                          else block[layout.p + extras.index(n)] for n in entry.parameters]
+            else:
+                r = entry.directions.shape[0]
+                pivots = linalg.qr(entry.directions, pivoting=True, mode="r")[1][:r]
+                theta += [int(block[j]) for j in pivots]
+        drop = (np.flatnonzero(np.abs(C[theta]).sum(axis=0) > 0) if theta
+                else np.zeros(0, dtype=np.intp))
+        return drop, np.asarray(undefined, dtype=np.intp)
 
     def coef_table(self, alpha: float = 0.05):
         """Estimates with standard errors, Wald tests and confidence intervals.

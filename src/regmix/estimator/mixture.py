@@ -536,7 +536,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         best, runs, runner = self._run_starts(data, setup, warm)
         boundary = fit_boundary(setup.family, best.params, runner)
         self._check_best(best, runs, runner,
-                         separated=any(columns is not None for _, _, columns in boundary))
+                         separated=any(entry[2] is not None for entry in boundary))
         self._store_state(best, data, setup, runner, boundary)
         return self
 

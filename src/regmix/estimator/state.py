@@ -287,8 +287,9 @@ class FittedState:
             raise ValueError(f"{source} is damaged: 'boundary_' must be a list")
         names = ((["intercept"] if self.fit_intercept else []) + self.coef_labels()
                  + list(self.family.extra_names))
-        return [BoundaryParameters.from_dict(entry, self.n_components, names, source)
-                for entry in saved]
+        n_design = self.coef.shape[1] + int(self.fit_intercept)
+        return [BoundaryParameters.from_dict(entry, self.n_components, names, n_design,
+                                             source) for entry in saved]
 
     def _set_designs(self, design: Any, gating_design: Any, source: str) -> None:
         if (design is None) != (self.formula is None):

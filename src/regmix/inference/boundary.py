@@ -83,7 +83,7 @@ KINDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BoundaryParameters:
     """Parameters of one component that sit on the boundary of the parameter space.
 
@@ -99,15 +99,34 @@ class BoundaryParameters:
     parameters : tuple of str
         The parameters without an estimate or standard error, named as in the
         coefficient table (``"intercept"``, the coefficient names, ``"sigma"``).
+    directions : ndarray of shape (r, n_design) or None
+        For diverging coefficients: an orthonormal basis (rows, user units, over the
+        design columns with the intercept first) of the directions along which the
+        likelihood increases to its supremum; ``parameters`` are the coordinates they
+        involve. None for ``"variance_floor"``, where all of ``parameters`` are removed.
     """
 
     component: int
     kind: str
     parameters: tuple[str, ...]
+    directions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}; got {self.kind!r}")
+        if (self.directions is None) != (self.kind == "variance_floor"):
+            raise ValueError("directions are given exactly for diverging coefficients")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BoundaryParameters):
+            return NotImplemented
+        same = (self.component, self.kind, self.parameters) == (
+            other.component, other.kind, other.parameters)
+        if self.directions is None or other.directions is None:
+            return same and self.directions is other.directions
+        return same and np.array_equal(self.directions, other.directions)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def _names(self) -> str:
         names = list(self.parameters)
@@ -124,11 +143,12 @@ class BoundaryParameters:
                     "maximum: raise min_weight), and coef_table() gives no standard "
                     f"errors (NaN) for {self._names()}, which would only scale with "
                     "the floor")
-        coefs = "coefficient" if len(self.parameters) == 1 else "coefficients"
-        verb = "diverges" if len(self.parameters) == 1 else "diverge"
+        one = len(self.parameters) == 1
+        coefs, verb, them = ("coefficient", "diverges", "it") if one else (
+            "coefficients", "diverge", "them")
         return (f"component {k}: the {coefs} of {self._names()} {verb} ({KINDS[self.kind]}"
-                "); no maximum-likelihood estimate exists for them, the values reported "
-                "are where EM stopped, and coef_table() gives them no standard errors "
+                f"); no maximum-likelihood estimate exists for {them}, the values reported "
+                f"are where EM stopped, and coef_table() gives {them} no standard errors "
                 "(NaN)")
 
     def note(self) -> str:
@@ -137,19 +157,23 @@ class BoundaryParameters:
         if self.kind == "variance_floor":
             return (f"Component {k}: sigma sits at the variance floor (the likelihood is "
                     f"unbounded); no standard errors for {self._names()}.")
-        return (f"Component {k}: {self._names()} diverge ({self.kind.replace('_', ' ')}); "
+        verb = "diverges" if len(self.parameters) == 1 else "diverge"
+        return (f"Component {k}: {self._names()} {verb} ({self.kind.replace('_', ' ')}); "
                 "no maximum-likelihood estimate, no standard errors.")
 
     def to_dict(self) -> dict[str, Any]:
-        """The model file's entry: ``component`` 1-based, ``kind``, ``parameters``."""
+        """The model file's entry: ``component`` 1-based, ``kind``, ``parameters`` and
+        ``directions`` (a list of rows, or null)."""
         return {"component": self.component + 1, "kind": self.kind,
-                "parameters": list(self.parameters)}
+                "parameters": list(self.parameters),
+                "directions": (None if self.directions is None
+                               else np.asarray(self.directions, dtype=np.float64).tolist())}
 
     @classmethod
-    def from_dict(cls, d: Any, n_components: int, names: Sequence[str],
+    def from_dict(cls, d: Any, n_components: int, names: Sequence[str], n_design: int,
                   source: str = "the model") -> BoundaryParameters:
-        """An entry of a model file, checked against the model's components and
-        parameter names."""
+        """An entry of a model file, checked against the model's components, parameter
+        names and number of design columns."""
         damaged = f"{source} is damaged: an entry of 'boundary_'"
         if not isinstance(d, Mapping):
             raise ValueError(f"{damaged} is not an object")
@@ -162,7 +186,23 @@ class BoundaryParameters:
                 or not all(isinstance(p, str) and p in names for p in params)):
             raise ValueError(f"{damaged} names parameters {params!r}; the model's are "
                              f"{list(names)}")
-        return cls(k - 1, kind, tuple(params))
+        saved = d.get("directions")
+        if (saved is None) != (kind == "variance_floor"):
+            raise ValueError(f"{damaged} must have directions exactly when its kind is not "
+                             "'variance_floor'")
+        directions = None
+        if saved is not None:
+            try:
+                directions = np.array(saved, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{damaged} has directions that are not rows of "
+                                 "numbers") from None
+            if (directions.ndim != 2 or directions.shape[0] < 1
+                    or directions.shape[1] != n_design
+                    or not np.all(np.isfinite(directions))):
+                raise ValueError(f"{damaged} has directions of shape {directions.shape}; "
+                                 f"expected finite rows of {n_design} numbers")
+        return cls(k - 1, kind, tuple(params), directions)
 
 
 # ---------------------------------------------------------------------- separation
@@ -234,7 +274,8 @@ def _user_involvement(basis: np.ndarray, free: np.ndarray, st: Standardization,
 
 
 def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
-                           n_jobs: int = 1) -> list[tuple[int, str, np.ndarray]]:
+                           n_jobs: int = 1
+                           ) -> list[tuple[int, str, np.ndarray, np.ndarray]]:
     """The components whose coefficients diverge, by one pass over the rows.
 
     Parameters
@@ -249,11 +290,13 @@ def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
 
     Returns
     -------
-    list of (int, str, ndarray of bool)
-        ``(k, kind, columns)``: the component in the fit's internal order, the kind
-        (``"complete_separation"``, ``"quasi_complete_separation"`` or
-        ``"zero_mean"``), and which design columns (intercept first when there is one)
-        diverge. Empty for families without a saturating bound (``saturated`` None).
+    list of (int, str, ndarray of bool, ndarray)
+        ``(k, kind, columns, directions)``: the component in the fit's internal order,
+        the kind (``"complete_separation"``, ``"quasi_complete_separation"`` or
+        ``"zero_mean"``), which design columns (intercept first when there is one)
+        diverge, and an orthonormal basis of the diverging directions in user units,
+        shape (r, n_design). Empty for families without a saturating bound
+        (``saturated`` None).
     """
     saturated = getattr(family, "saturated", None)
     p = source.n_design
@@ -281,8 +324,18 @@ def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
             kind = "quasi_complete_separation"
         else:
             kind = "complete_separation"
-        found.append((k, kind, columns))
+        found.append((k, kind, columns, _user_directions(basis, free, st)))
     return found
+
+
+def _user_directions(basis: np.ndarray, free: np.ndarray, st: Standardization) -> np.ndarray:
+    """The diverging subspace in user units: the linear part of ``st.to_user`` applied
+    to its basis, orthonormalised; shape (r, n_design)."""
+    full = np.zeros((free.size, basis.shape[1]))
+    full[free] = basis
+    linear = st.to_user(full.T) - st.to_user(np.zeros((1, free.size)))
+    Q, _ = np.linalg.qr(linear.T)
+    return Q.T.copy()
 
 
 # ---------------------------------------------------------------------- a fit's boundary
@@ -291,7 +344,8 @@ def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
 _FLOOR_RTOL = 1e-6
 
 
-def fit_boundary(family, params, runner) -> list[tuple[int, str, np.ndarray | None]]:
+def fit_boundary(family, params, runner
+                 ) -> list[tuple[int, str, np.ndarray | None, np.ndarray | None]]:
     """What of a fit sits on the boundary, in the fit's internal component order.
 
     Sigmas at the variance floor are read off the parameters (internal units, where the
@@ -300,23 +354,25 @@ def fit_boundary(family, params, runner) -> list[tuple[int, str, np.ndarray | No
 
     Returns
     -------
-    list of (int, str, ndarray of bool or None)
-        ``(k, kind, columns)`` as :func:`separated_coefficients`; ``columns`` is None for
-        ``"variance_floor"`` (the component's sigma and all its estimated coefficients).
+    list of (int, str, ndarray of bool or None, ndarray or None)
+        ``(k, kind, columns, directions)`` as :func:`separated_coefficients`;
+        ``columns`` and ``directions`` are None for ``"variance_floor"`` (the
+        component's sigma and all its estimated coefficients).
     """
-    found: list[tuple[int, str, np.ndarray | None]] = []
+    found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = []
     names = list(getattr(family, "extra_names", ()))
     var_floor = getattr(family, "var_floor", None)
     if var_floor is not None and "sigma" in names:
         sigma = np.asarray(params.component.extra)[:, names.index("sigma")]
         floor = np.sqrt(var_floor) * (1.0 + _FLOOR_RTOL)
-        found += [(int(k), "variance_floor", None) for k in np.flatnonzero(sigma <= floor)]
+        found += [(int(k), "variance_floor", None, None)
+                  for k in np.flatnonzero(sigma <= floor)]
     found += separated_coefficients(family, runner.mixing, params, runner.source,
                                     chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
     return found
 
 
-def boundary_parameters(found: Sequence[tuple[int, str, np.ndarray | None]],
+def boundary_parameters(found: Sequence[tuple[int, str, np.ndarray | None, np.ndarray | None]],
                         order: np.ndarray, design_names: Sequence[str],
                         free: np.ndarray) -> list[BoundaryParameters]:
     """The entries of :func:`fit_boundary` in the model's component order and names.
@@ -327,10 +383,10 @@ def boundary_parameters(found: Sequence[tuple[int, str, np.ndarray | None]],
     """
     rank = np.argsort(order)
     out = []
-    for k, kind, columns in found:
+    for k, kind, columns, directions in found:
         if columns is None:
             names = [n for n, f in zip(design_names, free, strict=True) if f] + ["sigma"]
         else:
             names = [n for n, c in zip(design_names, columns, strict=True) if c]
-        out.append(BoundaryParameters(int(rank[k]), kind, tuple(names)))
+        out.append(BoundaryParameters(int(rank[k]), kind, tuple(names), directions))
     return sorted(out, key=lambda b: (b.component, b.kind))
