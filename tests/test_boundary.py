@@ -236,6 +236,24 @@ def test_the_other_component_has_the_least_squares_standard_errors(collapsed):
     assert table.loc[(2, "weight"), "std_err"] == pytest.approx(expected[3], rel=1e-6)
 
 
+def test_student_t_lines_without_noise_lose_sigma_and_df():
+    """Rows exactly on two lines: both Student-t scales sit at the floor. With every
+    residual zero the degrees of freedom are not determined either; the memberships are
+    certain, so each weight has the standard error of a binomial proportion."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=120)
+    y = np.where(rng.random(120) < 0.4, 1.0 + 2.0 * x, -1.0 - x)
+    model, caught = fit(x[:, None], y, family="student_t")
+    assert len(boundary_messages(caught)) == 2
+    assert [b.parameters for b in model.state_.boundary] == [
+        ("intercept", "x0", "sigma", "df")] * 2
+    table = model.coef_table()
+    assert table["std_err"].drop("weight", level="parameter").isna().all()
+    pi = model.weights_
+    np.testing.assert_allclose(table["std_err"].xs("weight", level="parameter"),
+                               np.sqrt(pi * (1 - pi) / 120), rtol=1e-6)
+
+
 # --------------------------------------------------------------------------- persistence
 @pytest.mark.parametrize("which", ["separated", "collapsed"])
 def test_save_and_load_keep_the_boundary(which, separated_fit, collapsed, tmp_path):

@@ -740,9 +740,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         order, and warn about each."""
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
             n_features)
-        cons = getattr(self.state_.family, "constraints", None)
+        family = self.state_.family
+        cons = getattr(family, "constraints", None)
         free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
-        self.state_.boundary = boundary_parameters(found, order, names, free)
+        extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True)
+                  if f]
+        self.state_.boundary = boundary_parameters(found, order, names, free, extras)
         for entry in self.state_.boundary:
             warnings.warn(entry.message(self.var_floor), BoundaryWarning, stacklevel=4)
 

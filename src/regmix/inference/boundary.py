@@ -374,18 +374,23 @@ def fit_boundary(family, params, runner
 
 def boundary_parameters(found: Sequence[tuple[int, str, np.ndarray | None, np.ndarray | None]],
                         order: np.ndarray, design_names: Sequence[str],
-                        free: np.ndarray) -> list[BoundaryParameters]:
+                        free: np.ndarray, extra_names: Sequence[str] = ("sigma",)
+                        ) -> list[BoundaryParameters]:
     """The entries of :func:`fit_boundary` in the model's component order and names.
 
     ``order`` lists the fit's components in the model's order, ``design_names`` the
-    design columns (``"intercept"`` first when there is one) and ``free`` which of them
-    are estimated (not fixed).
+    design columns (``"intercept"`` first when there is one), ``free`` which of them
+    are estimated (not fixed) and ``extra_names`` the family's estimated parameters
+    besides the coefficients. A component at the variance floor loses the standard
+    errors of all of them: with every residual zero its Student-t degrees of freedom are
+    not determined either.
     """
     rank = np.argsort(order)
     out = []
     for k, kind, columns, directions in found:
         if columns is None:
-            names = [n for n, f in zip(design_names, free, strict=True) if f] + ["sigma"]
+            names = [n for n, f in zip(design_names, free, strict=True) if f]
+            names += list(extra_names)
         else:
             names = [n for n, c in zip(design_names, columns, strict=True) if c]
         out.append(BoundaryParameters(int(rank[k]), kind, tuple(names), directions))
