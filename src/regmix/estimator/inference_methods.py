@@ -96,7 +96,8 @@ class InferenceMixin:
         From the inverse of the observed information (:attr:`information_`) by the
         delta method: intercept, coefficients, the family's estimated parameters (sigma,
         shape, size, df) and weight of each component. The weights sum to one, so the
-        matrix is singular in that direction.
+        matrix is singular in that direction. Rows and columns of parameters on the
+        boundary (``state_.boundary``) are NaN.
 
         Returns
         -------
@@ -161,7 +162,9 @@ class InferenceMixin:
             the observed information of the observed-data log-likelihood; ``z`` and
             ``p_value`` test a zero value and are left empty for weights and the
             family's positive parameters (sigma, shape, size, df), where zero is on the
-            boundary.
+            boundary. Parameters that have no estimate (diverging coefficients, a sigma
+            at the variance floor, listed in ``state_.boundary``) get NaN standard
+            errors, z, p-values and intervals.
         """
 
         if not 0 < alpha < 1:

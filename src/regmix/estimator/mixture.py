@@ -231,7 +231,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         regmix keeps K fixed and lets the other starts win. If every start is
         abandoned, :class:`~regmix.DegenerateFitError` is raised.
     var_floor : float, default=1e-8
-        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``.
+        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``. A sigma
+        that ends on the floor (a component whose rows lie exactly on its line, where
+        the likelihood is unbounded) is reported: see Notes.
     common_coef : list of str, optional
         Coefficients shared by all components (``"intercept"`` or feature names;
         flexmix's ``fixed = ~ x``).
@@ -348,6 +350,22 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     Components are reported in a deterministic order: by decreasing mixing weight,
     ties broken by intercept and then by coefficients. Information criteria follow R's
     convention: smaller is better.
+
+    Parameters on the boundary. Some fits leave parameters without a
+    maximum-likelihood estimate: a binomial component's coefficients diverge when its
+    fitted probabilities reach 0 or 1 at the rows it owns (complete or quasi-complete
+    separation), a Poisson or negative-binomial component's when its means go to 0
+    where the counts are zero (a factor level with only zero counts), and a Gaussian or
+    Student-t sigma stops at the variance floor when a component's rows lie exactly on
+    its line. ``fit`` detects these (one more pass over the rows for the GLM families;
+    see :mod:`regmix.inference.boundary`) and warns with
+    :class:`~regmix.BoundaryWarning`, naming the component in the reported order and
+    the parameters by their names in :meth:`coef_table`. They are recorded in
+    ``state_.boundary`` (and in a saved model), get NaN standard errors, z, p-values
+    and intervals in :meth:`coef_table` and :meth:`covariance_matrix`, and a note in
+    :meth:`summary`; the other parameters' standard errors come from the information
+    with the diverging directions removed. The reported values of diverging
+    coefficients are only where EM stopped.
 
     Examples
     --------
