@@ -220,8 +220,8 @@ def _chunk_statistics(chunk: Chunk, family, mixing, params, free: np.ndarray) ->
     sat = np.broadcast_to(family.saturated(chunk.y, mu, chunk.trials), q.shape)
     XT = chunk.XT[free]
     q_int = np.where(sat, 0.0, q)
-    S = np.einsum("kn,in,jn->kij", q, XT, XT)
-    S_int = np.einsum("kn,in,jn->kij", q_int, XT, XT)
+    S = np.stack([(XT * qk) @ XT.T for qk in q])
+    S_int = np.stack([(XT * qk) @ XT.T for qk in q_int])
     mass = np.stack([np.where(sat, q, 0.0).sum(axis=1), q_int.sum(axis=1)])
     return PassResult(0.0, np.zeros(1), (S, S_int, mass))
 
