@@ -33,6 +33,8 @@ def fit(*args, n_components=2, **params):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = RegressionMixture(n_components, **params).fit(*args, **fit_kw)
+    numeric = [str(c.message) for c in caught if issubclass(c.category, RuntimeWarning)]
+    assert not numeric, numeric
     return model, caught
 
 
