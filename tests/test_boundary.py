@@ -157,6 +157,27 @@ def test_single_component_separation_warns():
     assert np.isnan(model.coef_table().loc[(1, "x0"), "std_err"])
 
 
+def test_quasi_complete_separation_keeps_the_identified_intercept():
+    """0/1 rows: no successes left of zero, no failures right of it, and 10 rows at zero
+    with 3 successes. Only the slope diverges; the intercept is the logit of the
+    probability at zero, identified by those 10 rows alone: logit(0.3), with the
+    binomial standard error 1 / sqrt(10 p (1 - p)). The features' mean is not zero, so
+    the user-unit intercept is computed through a cancellation."""
+    x = np.r_[np.linspace(-3.0, -0.5, 20), np.zeros(10), np.linspace(0.5, 6.0, 30)]
+    y = np.r_[np.zeros(20), np.ones(3), np.zeros(7), np.ones(30)]
+    model, caught = fit(x[:, None], y, n_components=1, family="binomial")
+    (message,) = boundary_messages(caught)
+    assert message.startswith("component 1: the coefficient of x0 diverges (quasi-complete "
+                              "separation")
+    (entry,) = model.state_.boundary
+    assert (entry.kind, entry.parameters) == ("quasi_complete_separation", ("x0",))
+    table = model.coef_table()
+    assert np.isnan(table.loc[(1, "x0"), "std_err"])
+    assert table.loc[(1, "intercept"), "estimate"] == pytest.approx(np.log(3 / 7), rel=1e-6)
+    assert table.loc[(1, "intercept"), "std_err"] == pytest.approx(
+        1 / np.sqrt(10 * 0.3 * 0.7), rel=1e-6)
+
+
 @pytest.fixture(scope="module")
 def zero_level():
     """Poisson counts with a factor: in one component the level "c" has mean zero."""
