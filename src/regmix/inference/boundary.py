@@ -78,8 +78,9 @@ KINDS: dict[str, str] = {
     "zero_mean": (
         "the component's fitted means go to 0 at rows it owns whose counts are all zero"),
     "variance_floor": (
-        "the rows the component owns lie exactly on its regression line (or plane), "
-        "where the likelihood is unbounded as sigma goes to zero"),
+        "the rows the component owns lie (almost) exactly on its regression line or "
+        "plane, where the likelihood is unbounded as sigma goes to zero (or var_floor is "
+        "too large for these data)"),
 }
 
 
