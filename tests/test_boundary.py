@@ -218,6 +218,30 @@ def test_standard_errors_do_not_depend_on_how_the_zero_level_is_coded(zero_level
         assert b.loc[key, "std_err"] == pytest.approx(a.loc[key, "std_err"], rel=1e-6), key
 
 
+def test_a_streamed_fit_finds_the_same_boundary(zero_level, tmp_path):
+    """The detection pass runs on any row source: a Parquet file streamed batch by batch
+    gives the in-memory fit's boundary and standard errors."""
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    frame = pd.DataFrame({"x": zero_level["x"], "b": (zero_level["g"] == "b") * 1.0,
+                          "c": (zero_level["g"] == "c") * 1.0,
+                          "y": zero_level["y"].astype(float)})
+    frame.to_parquet(tmp_path / "rows.parquet", row_group_size=64)
+    in_memory, _ = fit(frame[["x", "b", "c"]], frame["y"].to_numpy(), family="poisson")
+    streamed, _ = fit(ParquetData(tmp_path / "rows.parquet", x=["x", "b", "c"], y="y"),
+                      family="poisson", chunk_size=64)
+    assert [b.parameters for b in in_memory.state_.boundary] == [("c",)]
+    (a,), (b,) = streamed.state_.boundary, in_memory.state_.boundary
+    assert (a.component, a.kind, a.parameters) == (b.component, b.kind, b.parameters)
+    np.testing.assert_allclose(a.directions, b.directions, atol=1e-9)
+    # the diverging estimate is only where EM stopped; everything else agrees
+    got, expected = streamed.coef_table(), in_memory.coef_table()
+    key = (a.component + 1, "c")
+    pd.testing.assert_frame_equal(got.drop(key), expected.drop(key), rtol=1e-9, atol=1e-12)
+    assert got.loc[key].drop("estimate").isna().all()
+
+
 # --------------------------------------------------------------------------- variance floor
 @pytest.fixture(scope="module")
 def collapsed():

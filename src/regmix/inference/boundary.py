@@ -102,9 +102,10 @@ class BoundaryParameters:
         coefficient table (``"intercept"``, the coefficient names, ``"sigma"``).
     directions : ndarray of shape (r, n_design) or None
         For diverging coefficients: an orthonormal basis (rows, user units, over the
-        design columns with the intercept first) of the directions along which the
-        likelihood increases to its supremum; ``parameters`` are the coordinates they
-        involve. None for ``"variance_floor"``, where all of ``parameters`` are removed.
+        design columns with the intercept first, each row's largest entry positive) of
+        the directions along which the likelihood increases to its supremum;
+        ``parameters`` are the coordinates they involve. None for
+        ``"variance_floor"``, where all of ``parameters`` are removed.
     """
 
     component: int
@@ -336,7 +337,11 @@ def _user_directions(basis: np.ndarray, free: np.ndarray, st: Standardization) -
     full[free] = basis
     linear = st.to_user(full.T) - st.to_user(np.zeros((1, free.size)))
     Q, _ = np.linalg.qr(linear.T)
-    return Q.T.copy()
+    rows = Q.T.copy()
+    # each row's largest entry positive, so that a single direction is written one way
+    top = np.argmax(np.abs(rows), axis=1)
+    rows *= np.sign(rows[np.arange(rows.shape[0]), top])[:, None]
+    return rows
 
 
 # ---------------------------------------------------------------------- a fit's boundary
