@@ -285,8 +285,9 @@ class FittedState:
             return []
         if not isinstance(saved, list):
             raise ValueError(f"{source} is damaged: 'boundary_' must be a list")
+        free = self.family.free_extra()
         names = ((["intercept"] if self.fit_intercept else []) + self.coef_labels()
-                 + list(self.family.extra_names))
+                 + [n for n, f in zip(self.family.extra_names, free, strict=True) if f])
         n_design = self.coef.shape[1] + int(self.fit_intercept)
         return [BoundaryParameters.from_dict(entry, self.n_components, names, n_design,
                                              source) for entry in saved]
