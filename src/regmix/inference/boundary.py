@@ -302,6 +302,8 @@ def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
     """
     saturated = getattr(family, "saturated", None)
     p = source.n_design
+    # a family or link without a bound at infinity says so by answering None (asked
+    # here about one made-up row, so that the pass is not run for nothing)
     if saturated is None or saturated(np.zeros(1), np.full((1, 1), 0.5), None) is None:
         return []
     cons = getattr(family, "constraints", None)
