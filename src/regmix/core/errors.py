@@ -17,3 +17,11 @@ class RankDeficiencyWarning(UserWarning):
 
 class ReplicationWarning(UserWarning):
     """The best log-likelihood of a fit was reached from one starting point only."""
+
+
+class BoundaryWarning(InformationWarning):
+    """A fitted parameter sits on the boundary of the parameter space: a component's
+    coefficients diverge (separation: its fitted probabilities or means reach 0 or 1), or
+    its sigma sits at the variance floor (the likelihood is unbounded). These parameters
+    have no maximum-likelihood estimate and no standard errors; the observed information
+    gives none for them (hence a kind of :class:`InformationWarning`)."""

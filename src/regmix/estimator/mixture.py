@@ -14,7 +14,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.compiled.helpers import available
-from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning, ReplicationWarning
+from regmix.core.errors import (
+    BoundaryWarning,
+    DegenerateFitError,
+    RankDeficiencyWarning,
+    ReplicationWarning,
+)
 from regmix.core.linalg import collinear_columns, softmax
 from regmix.core.params import MixtureParams
 from regmix.engine.kernel import compiled_pass_applies, plain_rows
@@ -36,6 +41,7 @@ from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
+from regmix.inference.boundary import boundary_parameters, fit_boundary
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData
@@ -249,7 +255,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         re-seed its small component elsewhere. If no run of the whole search ends
         admissible, :class:`~regmix.DegenerateFitError` is raised.
     var_floor : float, default=1e-8
-        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``.
+        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``. A sigma
+        that ends on the floor (a component whose rows lie exactly on its line, where
+        the likelihood is unbounded) is reported: see Notes.
     common_coef : list of str, optional
         Coefficients shared by all components (``"intercept"`` or feature names;
         flexmix's ``fixed = ~ x``).
@@ -371,6 +379,22 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     Components are reported in a deterministic order: by decreasing mixing weight,
     ties broken by intercept and then by coefficients. Information criteria follow R's
     convention: smaller is better.
+
+    Parameters on the boundary. Some fits leave parameters without a
+    maximum-likelihood estimate: a binomial component's coefficients diverge when its
+    fitted probabilities reach 0 or 1 at the rows it owns (complete or quasi-complete
+    separation), a Poisson or negative-binomial component's when its means go to 0
+    where the counts are zero (a factor level with only zero counts), and a Gaussian or
+    Student-t sigma stops at the variance floor when a component's rows lie exactly on
+    its line. ``fit`` detects these (one more pass over the rows for the GLM families;
+    see :mod:`regmix.inference.boundary`) and warns with
+    :class:`~regmix.BoundaryWarning`, naming the component in the reported order and
+    the parameters by their names in :meth:`coef_table`. They are recorded in
+    ``state_.boundary`` (and in a saved model), get NaN standard errors, z, p-values
+    and intervals in :meth:`coef_table` and :meth:`covariance_matrix`, and a note in
+    :meth:`summary`; the other parameters' standard errors come from the information
+    with the diverging directions removed. The reported values of diverging
+    coefficients are only where EM stopped.
 
     Examples
     --------
@@ -614,8 +638,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
-        self._check_best(outcome, runner)
-        self._store_state(outcome, data, setup, runner)
+        boundary = fit_boundary(setup.family, outcome.best.params, runner)
+        self._check_best(outcome, runner,
+                         separated=any(entry[2] is not None for entry in boundary))
+        self._store_state(outcome, data, setup, runner, boundary)
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
@@ -761,14 +787,16 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             self._raise_degenerate(outcome)
         return outcome, runner
 
-    def _check_best(self, outcome: SearchOutcome, runner: PassRunner) -> None:
+    def _check_best(self, outcome: SearchOutcome, runner: PassRunner,
+                    separated: bool = False) -> None:
         """Step 5: warn when the best run met a rank-deficient design, did not converge
-        or was reached from one start only."""
+        or was reached from one start only (a component's rank-deficient Fisher weights
+        are the separation that :meth:`_store_state` reports when ``separated``)."""
         source = runner.source
         best, runs = outcome.best, outcome.runs
         assert best is not None
         if best.rank_deficient:
-            self._warn_rank_deficiency(runner, source.n_features)
+            self._warn_rank_deficiency(runner, source.n_features, separated)
         if outcome.n_runs >= 2 and outcome.n_at_best == 1:
             warnings.warn(
                 f"The best log-likelihood was reached by 1 of the {outcome.n_runs} runs "
@@ -788,9 +816,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             )
 
     def _store_state(self, outcome: SearchOutcome, data: _FitData, setup: _FitSetup,
-                     runner: PassRunner) -> None:
+                     runner: PassRunner, boundary: list | None = None) -> None:
         """Step 6: the fitted state, in user units and the model's component order, with
-        the training data's criteria and (``compute_se``) the observed information."""
+        the training data's criteria, the parameters on the boundary (``boundary``, from
+        :func:`~regmix.inference.boundary.fit_boundary`, each warned about) and
+        (``compute_se``) the observed information."""
         run = outcome.best
         assert run is not None
         source, family, params = data.source, setup.family, run.params
@@ -849,8 +879,23 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
         ))
+        self._store_boundary(boundary or [], order, source.n_features)
         if self.compute_se:
             self.state_.information = self._information(source, data.rows)
+
+    def _store_boundary(self, found: list, order: np.ndarray, n_features: int) -> None:
+        """Record the parameters on the boundary in the state, in the model's component
+        order, and warn about each."""
+        names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
+            n_features)
+        family = self.state_.family
+        cons = getattr(family, "constraints", None)
+        free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
+        extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True)
+                  if f]
+        self.state_.boundary = boundary_parameters(found, order, names, free, extras)
+        for entry in self.state_.boundary:
+            warnings.warn(entry.message(self.var_floor), BoundaryWarning, stacklevel=4)
 
     def _set_state(self, state: FittedState) -> None:
         """Make ``state`` the estimator's fitted state (after a fit, or loading a model
@@ -1052,7 +1097,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             raise ValueError("init coefficients must be finite")
         return MixtureParams(weights, family.make_params(full, extra))
 
-    def _warn_rank_deficiency(self, runner, n_features: int) -> None:
+    def _warn_rank_deficiency(self, runner, n_features: int, separated: bool = False
+                              ) -> None:
         whole = runner.given(lambda ch: np.ones((1, ch.y.shape[0])), 1)
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
         bad = collinear_columns(whole.stats[0][0])
@@ -1063,6 +1109,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{'is a linear combination' if len(bad) == 1 else 'are linear combinations'}"
                 " of the other columns (or constant); minimum-norm coefficients were used"
             )
+        elif separated:  # the Fisher weights of separated rows vanish: BoundaryWarning says so
+            return
         else:
             msg = (
                 "A component's weighted design was rank deficient during EM (too few rows "
