@@ -60,7 +60,7 @@ ERRORS: dict[str, tuple[list[str], str]] = {
     "too_few_rows": (["fit", "{d}/few.csv", "--formula", FORMULA], "fewer than"),
     "k_zero": (["fit", "{d}/two.csv", "--formula", FORMULA, "-k", "0"], "--components"),
     "degenerate_fit": (["fit", "{d}/two.csv", "--formula", FORMULA, "-k", "15", "--n-init",
-                        "1"], "start(s) produced a component"),
+                        "1"], "ended with every component's weight at least min_weight"),
     "bad_format": (["fit", "{d}/two.csv", "--formula", FORMULA, "--format", "xml"],
                    "--format"),
     "range_reversed": (["select", "{d}/two.csv", "--formula", FORMULA, "-k", "5-1"],

@@ -16,7 +16,14 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import regmix
-from regmix import DegenerateFitError, RankDeficiencyWarning, RegressionMixture
+from regmix import (
+    BoundaryWarning,
+    DegenerateFitError,
+    RankDeficiencyWarning,
+    RegressionMixture,
+    ReplicationWarning,
+)
+from regmix.core.errors import InformationWarning
 
 N = 120
 
@@ -55,10 +62,31 @@ def assert_sound(model, X, y, sample_weight=None):
 
 
 def assert_only(caught, *allowed):
-    """No warning but the allowed categories (so: no RuntimeWarning from numpy)."""
+    """No warning but the allowed categories (so: no RuntimeWarning from numpy). The
+    search's ReplicationWarning is always allowed: it is about how many maxima the
+    data have (these have little structure), not about how they are handled."""
+    allowed = (*allowed, ReplicationWarning)
     unexpected = [f"{c.category.__name__}: {c.message}" for c in caught
                   if not issubclass(c.category, allowed)]
     assert not unexpected, unexpected
+
+
+def assert_floor_reported(model, caught, y, fit_intercept=True, sample_weight=None):
+    """A BoundaryWarning for exactly the components whose sigma sits at the floor, each
+    naming its component; their sigma has no standard error, the others' have one."""
+    floor = variance_floor_sd(y, fit_intercept=fit_intercept, sample_weight=sample_weight)
+    at_floor = np.flatnonzero(model.sigma_ <= floor * (1 + 1e-6))
+    messages = [str(c.message) for c in caught if issubclass(c.category, BoundaryWarning)]
+    assert len(messages) == at_floor.size, messages
+    for k, message in zip(at_floor, messages, strict=True):
+        assert message.startswith(f"component {k + 1}: sigma sits at the variance floor")
+    assert [b.component for b in model.state_.boundary] == list(at_floor)
+    with warnings.catch_warnings():  # identical components leave their weights unidentified
+        warnings.simplefilter("ignore", InformationWarning)
+        se = model.coef_table()["std_err"].xs("sigma", level="parameter").to_numpy()
+    assert np.all(np.isnan(se[at_floor]))
+    assert np.all(np.isfinite(np.delete(se, at_floor)))
+    return at_floor
 
 
 def variance_floor_sd(y, var_floor=1e-8, fit_intercept=True, sample_weight=None):
@@ -166,7 +194,8 @@ def test_fewer_distinct_points_than_parameters_fit_at_the_variance_floor():
     X = np.repeat([[0.0], [1.0], [2.0]], 10, axis=0)
     y = np.repeat([0.0, 1.0, 5.0], 10)
     model, caught = fit(X, y)
-    assert_only(caught, RankDeficiencyWarning)
+    assert_only(caught, RankDeficiencyWarning, BoundaryWarning)
+    assert assert_floor_reported(model, caught, y).size == 2
     assert_sound(model, X, y)
     np.testing.assert_allclose(model.sigma_, variance_floor_sd(y), rtol=1e-6)
     # every row lies on the line of its most probable component
@@ -178,7 +207,8 @@ def test_more_components_than_distinct_points_gives_identical_components():
     X = np.repeat([[0.0], [1.0]], 20, axis=0)
     y = np.repeat([0.0, 1.0], 20)
     model, caught = fit(X, y, n_components=3)
-    assert_only(caught, RankDeficiencyWarning)
+    assert_only(caught, RankDeficiencyWarning, BoundaryWarning)
+    assert assert_floor_reported(model, caught, y).size == 3
     assert_sound(model, X, y)
     np.testing.assert_allclose(model.coef_, 1.0, rtol=1e-9)
     np.testing.assert_allclose(model.intercept_, 0.0, atol=1e-9)
@@ -214,13 +244,14 @@ def test_component_on_a_single_point_collapses_to_the_floor_with_min_weight_zero
     variance floor."""
     X, y = line_and_outlier
     model, caught = fit(X, y, min_weight=0.0, fit_intercept=False)
-    assert_only(caught, RankDeficiencyWarning)
+    assert_only(caught, RankDeficiencyWarning, BoundaryWarning)
     assert_sound(model, X, y)
     k = int(np.argmin(model.weights_))
     assert model.weights_[k] == pytest.approx(1 / 101, rel=1e-6)
     assert model.sigma_[k] == pytest.approx(
         variance_floor_sd(y, fit_intercept=False), rel=1e-6)
     assert model.coef_[k, 0] == pytest.approx(-5.0, rel=1e-9)  # through (10, -50)
+    assert list(assert_floor_reported(model, caught, y, fit_intercept=False)) == [k]
     labels = model.classify(X, y)
     assert labels[-1] == k and np.all(labels[:-1] != k)
 
@@ -230,12 +261,13 @@ def test_component_on_as_many_points_as_coefficients_collapses_to_the_floor(line
     component takes the outlier and a second row, and its sigma stops at the floor."""
     X, y = line_and_outlier
     model, caught = fit(X, y, min_weight=0.0)
-    assert_only(caught, RankDeficiencyWarning)
+    assert_only(caught, RankDeficiencyWarning, BoundaryWarning)
     assert_sound(model, X, y)
     k = int(np.argmin(model.weights_))
     assert 1 / 101 <= model.weights_[k] <= 2 / 101
     assert model.sigma_[k] == pytest.approx(variance_floor_sd(y), rel=1e-6)
     assert model.classify(X, y)[-1] == k
+    assert list(assert_floor_reported(model, caught, y)) == [k]
 
 
 def test_component_on_a_single_point_is_refused_at_the_default_min_weight(line_and_outlier):
@@ -252,7 +284,8 @@ def test_lines_without_noise_are_recovered_exactly(two_lines):
     X, _, labels = two_lines
     y = np.where(labels == 1, 1.0 + 2.0 * X[:, 0], -1.0 - X[:, 0])
     model, caught = fit(X, y)
-    assert_only(caught)
+    assert_only(caught, BoundaryWarning)
+    assert assert_floor_reported(model, caught, y).size == 2
     assert_sound(model, X, y)
     # components come by decreasing weight: y = -1 - x (60 %) first
     np.testing.assert_allclose(model.coef_[:, 0], [-1.0, 2.0], rtol=1e-9)
@@ -289,11 +322,12 @@ def test_collinear_columns_warn_and_fit_like_the_reduced_design(two_lines, combi
     np.testing.assert_allclose(model.sigma_, ref.sigma_, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(
     "log_likelihood_ is computed in standardised units, log_likelihood(X, y) from the "
     "user-unit parameters; on a design that is collinear up to float32 rounding the "
     "reported coefficients are ~1e4 and cancel between the columns, and the two "
-    "log-likelihoods differ by 2e-7 (relative)"))
+    "log-likelihoods can differ by 2e-7 (relative); whether they do depends on which "
+    "maximum the search reaches"))
 def test_nearly_collinear_float32_columns_give_a_consistent_log_likelihood():
     rng = np.random.default_rng(25)
     x = 275.0 + 0.7 * rng.normal(size=14)
@@ -404,7 +438,8 @@ def test_one_heavy_row_cannot_support_two_components_of_weight_five_percent(heav
 def test_one_heavy_row_with_min_weight_zero_is_a_finite_fit(heavy_row):
     X, y, w = heavy_row
     model, caught = fit(X, y, w, min_weight=0.0)
-    assert_only(caught, RankDeficiencyWarning, ConvergenceWarning)
+    assert_only(caught, RankDeficiencyWarning, ConvergenceWarning, BoundaryWarning)
+    assert_floor_reported(model, caught, y, sample_weight=w)
     assert_sound(model, X, y, w)
     assert model.weights_[0] > 0.999
     assert model.sigma_.min() >= variance_floor_sd(y, sample_weight=w) * (1 - 1e-9)

@@ -24,16 +24,21 @@ SEEDS = range(10)
 
 
 def _best_of_100(X, y, K):
+    """The best admissible maximum of 100 plain single starts (no split-and-merge moves;
+    weights free on the way, admissibility at convergence)."""
     best = -np.inf
     for s in range(100):
         init = "subsets" if s % 2 == 0 else "random"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m = RegressionMixture(K, n_init=1, init=init, random_state=10_000 + s).fit(X, y)
+                m = RegressionMixture(K, n_init=1, init=init, split_merge=False,
+                                      min_weight=0.0, compute_se=False,
+                                      random_state=10_000 + s).fit(X, y)
         except DegenerateFitError:
             continue
-        best = max(best, m.log_likelihood_)
+        if m.weights_.min() >= 0.05:
+            best = max(best, m.log_likelihood_)
     return best
 
 
@@ -44,7 +49,9 @@ def test_default_fit_reaches_best_of_100_starts():
         K = len(kw["coef"])
         for seed in SEEDS:
             X, y, _, _ = make_regression_mixture(random_state=seed, **kw)
-            default = RegressionMixture(K, random_state=seed).fit(X, y)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                default = RegressionMixture(K, random_state=seed, compute_se=False).fit(X, y)
             best = _best_of_100(X, y, K)
             # same optimum, up to differences far below any that matters
             same = default.log_likelihood_ >= best - 1e-5 * len(y)

@@ -1,7 +1,12 @@
 """regmix: finite mixtures of regression models fitted by exact maximum-likelihood EM."""
 
 from regmix import datasets
-from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
+from regmix.core.errors import (
+    BoundaryWarning,
+    DegenerateFitError,
+    RankDeficiencyWarning,
+    ReplicationWarning,
+)
 from regmix.core.version import __version__ as __version__
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.binomial import Binomial
@@ -17,6 +22,7 @@ Gamma = GammaFamily
 
 __all__ = [
     "Binomial",
+    "BoundaryWarning",
     "DegenerateFitError",
     "Gamma",
     "GammaFamily",
@@ -25,6 +31,7 @@ __all__ = [
     "Poisson",
     "StudentT",
     "RankDeficiencyWarning",
+    "ReplicationWarning",
     "RegressionMixture",
     "bootstrap_lr_test",
     "datasets",

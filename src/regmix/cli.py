@@ -375,8 +375,10 @@ def model_report(model: RegressionMixture) -> dict[str, Any]:
         ``component_sizes``, ``component_counts``); ``coefficients``: one record per row
         of :meth:`RegressionMixture.coef_table` (``component``, ``parameter``,
         ``estimate``, ``std_err``, ``z``, ``p_value``, ``ci_lower``, ``ci_upper``; an
-        empty test is None); ``diagnostics``: ``converged``, ``n_iter``, ``n_passes``
-        and ``log_likelihood_history``.
+        empty test is None); ``diagnostics``: ``converged``, ``n_iter``, ``n_passes``,
+        ``log_likelihood_history``, and ``n_at_best`` of ``n_runs``, the runs from
+        independent starting points that reached the best log-likelihood (None when
+        the model does not record them).
     """
     summary = model.summary()
     header = {_header_key(label): value for label, value in summary.header.items()}
@@ -386,6 +388,8 @@ def model_report(model: RegressionMixture) -> dict[str, Any]:
         "n_iter": model.n_iter_,
         "n_passes": model.n_passes_,
         "log_likelihood_history": model.log_likelihood_history_,
+        "n_at_best": getattr(model, "n_at_best_", None),
+        "n_runs": getattr(model, "n_runs_", None),
     }
     return {"header": header, "coefficients": records, "diagnostics": diagnostics}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class DegenerateFitError(ValueError):
-    """Every start produced a component whose weight fell below ``min_weight``."""
+    """No run of the fit ended with every component's weight at least ``min_weight``."""
 
 
 class InformationWarning(UserWarning):
@@ -13,3 +13,15 @@ class InformationWarning(UserWarning):
 
 class RankDeficiencyWarning(UserWarning):
     """A weighted design was rank deficient and a minimum-norm solution was used."""
+
+
+class ReplicationWarning(UserWarning):
+    """The best log-likelihood of a fit was reached from one starting point only."""
+
+
+class BoundaryWarning(InformationWarning):
+    """A fitted parameter sits on the boundary of the parameter space: a component's
+    coefficients diverge (separation: its fitted probabilities or means reach 0 or 1), or
+    its sigma sits at the variance floor (the likelihood is unbounded). These parameters
+    have no maximum-likelihood estimate and no standard errors; the observed information
+    gives none for them (hence a kind of :class:`InformationWarning`)."""

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -95,7 +96,8 @@ class InferenceMixin:
         From the inverse of the observed information (:attr:`information_`) by the
         delta method: intercept, coefficients, the family's estimated parameters (sigma,
         shape, size, df) and weight of each component. The weights sum to one, so the
-        matrix is singular in that direction.
+        matrix is singular in that direction. Rows and columns of parameters on the
+        boundary (``state_.boundary``) are NaN.
 
         Returns
         -------
@@ -105,11 +107,44 @@ class InferenceMixin:
         check_is_fitted(self)
         if self.information_ is None:
             raise ValueError("standard errors need compute_se=True when fitting")
-        cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
-                                 self._layout(), self._constraint_map(),
-                                 gating=self.gating_coef_ is not None)
+        C = self._constraint_map()
         index = self._parameter_index()
+        drop, undefined = self._boundary_coordinates(C, index)
+        cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
+                                 self._layout(), C, gating=self.gating_coef_ is not None,
+                                 drop=drop, undefined=undefined)
         return pd.DataFrame(cov, index=index, columns=index)
+
+    def _boundary_coordinates(self, C: np.ndarray, index: pd.MultiIndex
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        """For the parameters on the boundary (``state_.boundary``): the free parameters
+        (columns of the constraint map ``C``) to remove from the information, and the
+        positions in ``index`` of the parameters without a standard error.
+
+        A sigma at the floor removes the component's coefficients and log sigma. A
+        diverging subspace of dimension r removes r of the coordinates it involves,
+        chosen by QR with column pivoting of its basis so that the rest spans a
+        complement of it. A shared parameter (a common coefficient, an equal sigma) is one
+        free parameter, so removing it removes it for every component."""
+        layout = self._layout()
+        names = (["intercept"] if self.fit_intercept else []) + self.coef_names()
+        extras = self._free_extra_names()
+        theta: list[int] = []
+        undefined: list[int] = []
+        for entry in self.state_.boundary:
+            block = layout.block(entry.component)
+            undefined += [index.get_loc((entry.component + 1, name))
+                          for name in entry.parameters]
+            if entry.directions is None:
+                theta += [block[names.index(n)] if n in names
+                          else block[layout.p + extras.index(n)] for n in entry.parameters]
+            else:
+                r = entry.directions.shape[0]
+                pivots = linalg.qr(entry.directions, pivoting=True, mode="r")[1][:r]
+                theta += [int(block[j]) for j in pivots]
+        drop = (np.flatnonzero(np.abs(C[theta]).sum(axis=0) > 0) if theta
+                else np.zeros(0, dtype=np.intp))
+        return drop, np.asarray(undefined, dtype=np.intp)
 
     def coef_table(self, alpha: float = 0.05):
         """Estimates with standard errors, Wald tests and confidence intervals.
@@ -127,7 +162,9 @@ class InferenceMixin:
             the observed information of the observed-data log-likelihood; ``z`` and
             ``p_value`` test a zero value and are left empty for weights and the
             family's positive parameters (sigma, shape, size, df), where zero is on the
-            boundary.
+            boundary. Parameters that have no estimate (diverging coefficients, a sigma
+            at the variance floor, listed in ``state_.boundary``) get NaN standard
+            errors, z, p-values and intervals.
         """
 
         if not 0 < alpha < 1:
@@ -254,5 +291,5 @@ class InferenceMixin:
             aic=self.aic_, bic=self.bic_, icl=self.icl_, sizes=self.component_sizes_,
             counts=self.component_counts_)
         table = self.coef_table(alpha)
-        return Summary(header, table, title=summary_title(self.family_),
-                       notes=summary_notes(table))
+        notes = summary_notes(table) + [entry.note() for entry in self.state_.boundary]
+        return Summary(header, table, title=summary_title(self.family_), notes=notes)

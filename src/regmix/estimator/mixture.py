@@ -14,7 +14,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.compiled.helpers import available
-from regmix.core.errors import DegenerateFitError, RankDeficiencyWarning
+from regmix.core.errors import (
+    BoundaryWarning,
+    DegenerateFitError,
+    RankDeficiencyWarning,
+    ReplicationWarning,
+)
 from regmix.core.linalg import collinear_columns, softmax
 from regmix.core.params import MixtureParams
 from regmix.engine.kernel import compiled_pass_applies, plain_rows
@@ -36,6 +41,7 @@ from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
+from regmix.inference.boundary import boundary_parameters, fit_boundary
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData
@@ -194,15 +200,29 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     fit_intercept : bool, default=True
         Whether each component has its own intercept.
     n_init : int, default=2
-        Number of starts; the one with the highest log-likelihood is kept.
+        Number of starts run to convergence before the split-and-merge moves.
     init : {"short_em", "subsets", "random"}, array-like or dict, default="short_em"
         How each start begins. ``"short_em"`` runs several short EM bursts from random
         subset fits and random memberships and continues the best (flexmix's
-        ``initFlexmix`` idea); ``"subsets"`` fits each component to its own small random
-        subset of rows; ``"random"`` draws random soft memberships. An array of shape
-        (n_samples, K) gives starting responsibilities (rows are normalised); a dict with
-        keys ``weights``, ``coef``, ``intercept`` (when ``fit_intercept``) and ``sigma``
-        gives starting parameters. A given start is used once, whatever ``n_init``.
+        ``initFlexmix`` idea, the emEM strategy); ``"subsets"`` fits each component to
+        its own small random subset of rows; ``"random"`` draws random soft
+        memberships. An array of shape (n_samples, K) gives starting responsibilities
+        (rows are normalised); a dict with keys ``weights``, ``coef``, ``intercept``
+        (when ``fit_intercept``) and the family's parameters (``sigma``, ...) gives
+        starting parameters. A given start is used once, whatever ``n_init``, and is
+        not followed by split-and-merge moves.
+    split_merge : bool, default=True
+        With a strategy ``init``: after the starts, look for a higher maximum by
+        split-and-merge moves (Ueda et al., 2000, Neural Computation 12, 2109-2128):
+        two components whose memberships overlap are merged and another is split in
+        two (above and below its line, inside and outside its spread, or either side
+        of a feature's mean), each move is run for a few EM steps and the best
+        continued to convergence, for as long as a move gains. This is what makes the
+        default fit reach the global maximum once K >= 3; see
+        :class:`regmix.fitting.search.StartSearch`. The runs from independent
+        starting points that reached the best log-likelihood are counted in
+        ``n_at_best_`` of ``n_runs_``, and a :class:`~regmix.ReplicationWarning` says
+        when the best was reached once only.
     max_iter : int, default=1000
         Maximum EM iterations per start, after its initialisation. ``0`` initialises
         only.
@@ -224,13 +244,20 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         all rows per step as in EM, but several digits gained per step rather than a
         fraction of one (Louis, 1982). ``False`` gives plain EM iterates.
     min_weight : float, default=0.05
-        A start in which some component's weight falls below this value is abandoned
-        (the likelihood of such a component is unbounded as it collapses onto a few
-        rows). flexmix removes such components at its default ``minprior=0.05``;
-        regmix keeps K fixed and lets the other starts win. If every start is
-        abandoned, :class:`~regmix.DegenerateFitError` is raised.
+        The smallest admissible mixing weight: a solution in which a component's
+        weight is below it is not accepted (the likelihood of such a component is
+        unbounded as it collapses onto a few rows; flexmix removes such components at
+        its default ``minprior=0.05``, regmix keeps K fixed). Admissibility is judged
+        at convergence: a weight may dip below ``min_weight`` on the way (a small true
+        component often does early on) and the run goes on, unless the weight falls
+        below a tenth of ``min_weight``, where the component has lost its rows; an
+        inadmissible solution is the starting point of split-and-merge moves that
+        re-seed its small component elsewhere. If no run of the whole search ends
+        admissible, :class:`~regmix.DegenerateFitError` is raised.
     var_floor : float, default=1e-8
-        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``.
+        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``. A sigma
+        that ends on the floor (a component whose rows lie exactly on its line, where
+        the likelihood is unbounded) is reported: see Notes.
     common_coef : list of str, optional
         Coefficients shared by all components (``"intercept"`` or feature names;
         flexmix's ``fixed = ~ x``).
@@ -240,11 +267,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     equal_variance : bool, default=False
         One ``sigma`` for all components (Gaussian and Student-t families).
     init_sample_size : int or None, default=20000
-        With more than twice this many rows, every start (and its initialisation) is run
-        to convergence on a random subsample of about this many rows, and only the best
-        is refined on all rows. Starts cost little that way on large data, and the
-        winner of a subsample of 20000 rows is the winner on all rows but in contrived
-        cases. None runs every start on all rows.
+        With more than twice this many rows, the search (every start, its
+        initialisation and the split-and-merge moves) runs on a random subsample of
+        about this many rows, and only the best is refined on all rows. Starts cost
+        little that way on large data, and the winner of a subsample of 20000 rows is
+        the winner on all rows but in contrived cases. None searches on all rows.
     chunk_size : int, default=8192
         Rows a worker thread takes at a time in the data pass (rounded to whole
         reduction blocks of 8192 rows; for a streamed source, rows read at a time).
@@ -297,6 +324,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     n_groups_ : int or None
         Groups in the training data of a grouped fit (the information criteria count
         them as the observations).
+    n_at_best_, n_runs_ : int
+        Of the fit's EM runs from independent starting points (the starts, and the
+        split-and-merge moves from solutions other than the final one), how many
+        ended at the best log-likelihood (to 1e-5 per unit of sample weight), and how
+        many there were. Absent for a model file written before they were recorded.
     weights_ : ndarray of shape (n_components,)
         Mixing proportions (with concomitant variables: the components' shares of the
         posterior probabilities); components are ordered by decreasing weight.
@@ -347,6 +379,22 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     Components are reported in a deterministic order: by decreasing mixing weight,
     ties broken by intercept and then by coefficients. Information criteria follow R's
     convention: smaller is better.
+
+    Parameters on the boundary. Some fits leave parameters without a
+    maximum-likelihood estimate: a binomial component's coefficients diverge when its
+    fitted probabilities reach 0 or 1 at the rows it owns (complete or quasi-complete
+    separation), a Poisson or negative-binomial component's when its means go to 0
+    where the counts are zero (a factor level with only zero counts), and a Gaussian or
+    Student-t sigma stops at the variance floor when a component's rows lie exactly on
+    its line. ``fit`` detects these (one more pass over the rows for the GLM families;
+    see :mod:`regmix.inference.boundary`) and warns with
+    :class:`~regmix.BoundaryWarning`, naming the component in the reported order and
+    the parameters by their names in :meth:`coef_table`. They are recorded in
+    ``state_.boundary`` (and in a saved model), get NaN standard errors, z, p-values
+    and intervals in :meth:`coef_table` and :meth:`covariance_matrix`, and a note in
+    :meth:`summary`; the other parameters' standard errors come from the information
+    with the diverging directions removed. The reported values of diverging
+    coefficients are only where EM stopped.
 
     Examples
     --------
@@ -479,6 +527,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             or (self.n_jobs < 1 and self.n_jobs != -1)
         ):
             raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {self.n_jobs!r}")
+        if not isinstance(self.split_merge, (bool, np.bool_)):
+            raise ValueError(f"split_merge must be True or False; got {self.split_merge!r}")
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
         get_family(self.family, link=self.link, var_floor=self.var_floor)
@@ -490,7 +540,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
             concomitant=None, groups=None):
-        """Fit the mixture by EM from ``n_init`` starts and keep the best.
+        """Fit the mixture by EM: ``n_init`` starts, then split-and-merge moves, and
+        keep the best admissible maximum.
 
         Parameters
         ----------
@@ -587,8 +638,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
-        self._check_best(outcome, runner)
-        self._store_state(outcome, data, setup, runner)
+        boundary = fit_boundary(setup.family, outcome.best.params, runner)
+        self._check_best(outcome, runner,
+                         separated=any(entry[2] is not None for entry in boundary))
+        self._store_state(outcome, data, setup, runner, boundary)
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
@@ -706,7 +759,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             starts = self._starts(initializer, family, st, rng)
             outcome = StartSearch(sub_runner, **dict(search, settings=screen_settings),
                                   split_merge=self.split_merge,
-                                  seed=int(rng.randint(2**31 - 1))).run(starts, internal)
+                                  seed=int(rng.randint(2**31 - 1))).run(
+                starts, internal, more=lambda: self._starts(initializer, family, st, rng,
+                                                            2 * self.n_init))
             if outcome.best is None:
                 self._raise_degenerate(outcome)
             winner = outcome.best
@@ -724,19 +779,32 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             rate = self._newton_rate(source, runner, sub_runner, settings)
             outcome = StartSearch(runner, **search, split_merge=self.split_merge and searching,
                                   seed=int(rng.randint(2**31 - 1)) if searching else 0,
-                                  rate=rate).run(starts, internal)
+                                  rate=rate).run(
+                starts, internal,
+                more=(lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
+                if searching else None)
         if outcome.best is None:
             self._raise_degenerate(outcome)
         return outcome, runner
 
-    def _check_best(self, outcome: SearchOutcome, runner: PassRunner) -> None:
+    def _check_best(self, outcome: SearchOutcome, runner: PassRunner,
+                    separated: bool = False) -> None:
         """Step 5: warn when the best run met a rank-deficient design, did not converge
-        or was reached from one start only."""
+        or was reached from one start only (a component's rank-deficient Fisher weights
+        are the separation that :meth:`_store_state` reports when ``separated``)."""
         source = runner.source
         best, runs = outcome.best, outcome.runs
         assert best is not None
         if best.rank_deficient:
-            self._warn_rank_deficiency(runner, source.n_features)
+            self._warn_rank_deficiency(runner, source.n_features, separated)
+        if outcome.n_runs >= 2 and outcome.n_at_best == 1:
+            warnings.warn(
+                f"The best log-likelihood was reached by 1 of the {outcome.n_runs} runs "
+                "from independent starting points: it has not been replicated and may "
+                "not be the global maximum; increase n_init",
+                ReplicationWarning,
+                stacklevel=3,
+            )
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 f"The best of {len(runs)} start(s) did not converge in max_iter="
@@ -748,9 +816,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             )
 
     def _store_state(self, outcome: SearchOutcome, data: _FitData, setup: _FitSetup,
-                     runner: PassRunner) -> None:
+                     runner: PassRunner, boundary: list | None = None) -> None:
         """Step 6: the fitted state, in user units and the model's component order, with
-        the training data's criteria and (``compute_se``) the observed information."""
+        the training data's criteria, the parameters on the boundary (``boundary``, from
+        :func:`~regmix.inference.boundary.fit_boundary`, each warned about) and
+        (``compute_se``) the observed information."""
         run = outcome.best
         assert run is not None
         source, family, params = data.source, setup.family, run.params
@@ -809,8 +879,23 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
         ))
+        self._store_boundary(boundary or [], order, source.n_features)
         if self.compute_se:
             self.state_.information = self._information(source, data.rows)
+
+    def _store_boundary(self, found: list, order: np.ndarray, n_features: int) -> None:
+        """Record the parameters on the boundary in the state, in the model's component
+        order, and warn about each."""
+        names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
+            n_features)
+        family = self.state_.family
+        cons = getattr(family, "constraints", None)
+        free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
+        extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True)
+                  if f]
+        self.state_.boundary = boundary_parameters(found, order, names, free, extras)
+        for entry in self.state_.boundary:
+            warnings.warn(entry.message(self.var_floor), BoundaryWarning, stacklevel=4)
 
     def _set_state(self, state: FittedState) -> None:
         """Make ``state`` the estimator's fitted state (after a fit, or loading a model
@@ -928,15 +1013,16 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             f"{self.n_components} components; lower n_components or min_weight"
         )
 
-    def _starts(self, initializer: Initializer, family, st, rng):
-        """A list of zero-argument callables, each producing one start."""
+    def _starts(self, initializer: Initializer, family, st, rng, n: int | None = None):
+        """A list of zero-argument callables, each producing one start (``n``, by
+        default ``n_init``, of a strategy ``init``)."""
         if self.warm_start and hasattr(self, "coef_"):
             internal = self._internal_params(self._user_params(), family, st)
             return [lambda: internal]
         init = self.init
         if isinstance(init, str):
             seeds = [int(rng.randint(2**31 - 1)) * (2**31) + int(rng.randint(2**31 - 1))
-                     for _ in range(self.n_init)]
+                     for _ in range(self.n_init if n is None else n)]
             return [lambda s=s: initializer(init, s) for s in seeds]
         if isinstance(init, Mapping):
             params = self._params_from_dict(init, family)
@@ -1011,7 +1097,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             raise ValueError("init coefficients must be finite")
         return MixtureParams(weights, family.make_params(full, extra))
 
-    def _warn_rank_deficiency(self, runner, n_features: int) -> None:
+    def _warn_rank_deficiency(self, runner, n_features: int, separated: bool = False
+                              ) -> None:
         whole = runner.given(lambda ch: np.ones((1, ch.y.shape[0])), 1)
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
         bad = collinear_columns(whole.stats[0][0])
@@ -1022,6 +1109,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{'is a linear combination' if len(bad) == 1 else 'are linear combinations'}"
                 " of the other columns (or constant); minimum-norm coefficients were used"
             )
+        elif separated:  # the Fisher weights of separated rows vanish: BoundaryWarning says so
+            return
         else:
             msg = (
                 "A component's weighted design was rank deficient during EM (too few rows "

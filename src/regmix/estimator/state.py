@@ -22,6 +22,7 @@ from regmix.core.chunk import Standardization
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.families.constraints import CoefficientConstraints
 from regmix.families.registry import family_from_dict, family_to_dict, get_family
+from regmix.inference.boundary import BoundaryParameters
 
 __all__ = ["FittedState", "constrained_family"]
 
@@ -76,6 +77,10 @@ class FittedState:
         Of the EM runs from independent starting points (see
         :class:`regmix.fitting.search.StartSearch`), how many ended at the best
         log-likelihood, and how many there were; None when not known.
+    boundary : list of BoundaryParameters
+        The parameters on the boundary of the parameter space (diverging coefficients,
+        sigmas at the variance floor), which get no standard errors; empty when there
+        are none (and for model files that do not record them).
     """
 
     family: Any
@@ -112,6 +117,7 @@ class FittedState:
     information: np.ndarray | None = field(default=None)
     n_at_best: int | None = None
     n_runs: int | None = None
+    boundary: list[BoundaryParameters] = field(default_factory=list)
 
     @property
     def n_components(self) -> int:
@@ -164,6 +170,8 @@ class FittedState:
                 fitted[key] = _floats(value)
         if self.information is not None:
             fitted["information_"] = _floats(self.information)
+        if self.boundary:
+            fitted["boundary_"] = [b.to_dict() for b in self.boundary]
         if self.feature_names_in is not None:
             fitted["feature_names_in_"] = [str(name) for name in self.feature_names_in]
         for key in _OPTIONAL_COUNTS:
@@ -267,6 +275,7 @@ class FittedState:
             if d.get(key) is not None:
                 setattr(state, key[:-1], _integer(d, key, 0, source))
         state._check_parameters(source)
+        state.boundary = state._boundary(d.get("boundary_"), source)
         state._set_designs(formula_design, concomitant_design, source)
         if _has_constraints(params):
             names = (["intercept"] if fit_intercept else []) + state.coef_labels()
@@ -283,6 +292,19 @@ class FittedState:
         if self.feature_names_in is not None:
             return [str(s) for s in self.feature_names_in]
         return [f"x{j}" for j in range(self.coef.shape[1])]
+
+    def _boundary(self, saved: Any, source: str) -> list[BoundaryParameters]:
+        """The ``boundary_`` entries of a model file, checked (none when absent)."""
+        if saved is None:
+            return []
+        if not isinstance(saved, list):
+            raise ValueError(f"{source} is damaged: 'boundary_' must be a list")
+        free = self.family.free_extra()
+        names = ((["intercept"] if self.fit_intercept else []) + self.coef_labels()
+                 + [n for n, f in zip(self.family.extra_names, free, strict=True) if f])
+        n_design = self.coef.shape[1] + int(self.fit_intercept)
+        return [BoundaryParameters.from_dict(entry, self.n_components, names, n_design,
+                                             source) for entry in saved]
 
     def _set_designs(self, design: Any, gating_design: Any, source: str) -> None:
         if (design is None) != (self.formula is None):

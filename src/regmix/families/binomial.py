@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from regmix.families.glm import _EPS, GLMFamily
+from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily
 
 
 class Binomial(GLMFamily):
@@ -82,6 +82,13 @@ class Binomial(GLMFamily):
             which = "successes" if not np.any(y > 0) else "failures"
             raise ValueError(f"the binomial response has no {which}: the probabilities go to "
                              "the boundary and the coefficients to infinity")
+
+    def saturated(self, y, mu, trials):
+        """Rows whose probability is within ``MEAN_BOUND_TOL`` of 0 with no successes, or
+        of 1 with no failures (every link here reaches 0 and 1 only at infinity)."""
+        m = self._m(trials)
+        return (((mu < MEAN_BOUND_TOL) & (y == 0))
+                | ((mu > 1.0 - MEAN_BOUND_TOL) & (y == m)))
 
     def draw(self, mu, extra, trials, rng):
         m = np.ones(mu.shape[0], dtype=np.int64) if trials is None else np.asarray(

@@ -40,6 +40,11 @@ __all__ = ["GLMFamily"]
 _EPS = np.finfo(np.float64).eps
 
 
+# A mean within this distance of a bound the link reaches only at infinity counts as on
+# it (``saturated``): a logit of 18.4, a log of -18.4.
+MEAN_BOUND_TOL = 1e-8
+
+
 # Largest change of a coefficient in one Fisher-scoring step, in standardised units (the
 # linear predictor moves by at most this much per standard deviation of a feature): far
 # from the optimum a full step can overshoot into overflow, near it steps are small.
@@ -100,6 +105,14 @@ class GLMFamily:
     def draw(self, mu, extra, trials, rng):
         """Random responses with means ``mu`` (n,) and extras (n, m)."""
         raise NotImplementedError
+
+    def saturated(self, y, mu, trials):
+        """Which rows sit at a bound of the mean that the link reaches only as the linear
+        predictor goes to infinity, with the response on that bound (their log-density
+        then tends to its supremum): (K, n) booleans, or None for a family or link
+        without such a bound. Coefficients that diverge make the means of the rows a
+        component owns go there (see :mod:`regmix.inference.boundary`)."""
+        return None
 
     # extras (dispersion): statistics and update; families without extras keep these
     def extra_statistics(self, y, mu, extra, trials, wr):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from regmix.families.glm import GLMFamily, _check_counts
+from regmix.families.glm import MEAN_BOUND_TOL, GLMFamily, _check_counts
 
 
 def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
@@ -127,6 +127,14 @@ class NegativeBinomial(GLMFamily):
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
         _check_counts(y, "negative binomial", start, complete)
+
+    def saturated(self, y, mu, trials):
+        """With the log link: rows of zero count whose mean is below ``MEAN_BOUND_TOL``
+        (the log link reaches 0 only at minus infinity; the identity link at a finite
+        value, which is no divergence)."""
+        if self.link_name != "log":
+            return None
+        return (mu < MEAN_BOUND_TOL) & (y == 0)
 
     def draw(self, mu, extra, trials, rng):
         th = extra[:, 0]

@@ -58,13 +58,17 @@ class Move:
         return k_from - len(self.merges) + len(self.splits)
 
 
-def split_rules(n_design: int, fit_intercept: bool, scale: bool) -> list[SplitRule]:
+def split_rules(n_design: int, fit_intercept: bool, scale: bool,
+                mean: bool = True) -> list[SplitRule]:
     """The split rules for a design of ``n_design`` columns: by the residual, by its
     size (with a ``scale``), then by crossing and by position along each non-constant
-    column."""
+    column. A family without a ``mean`` method (a user's family may lack it) has no
+    residuals: only the position rules."""
     columns = range(int(fit_intercept), n_design)
-    return (["residual"] + (["spread"] if scale else []) + [("crossing", j) for j in columns]
-            + [("position", j) for j in columns])
+    residual: list[SplitRule] = (
+        ["residual"] + (["spread"] if scale else []) + [("crossing", j) for j in columns]
+        if mean else [])
+    return residual + [("position", j) for j in columns]
 
 
 class MoveMemberships:

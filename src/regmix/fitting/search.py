@@ -19,7 +19,9 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
    the starts and the moves from solutions other than the final one, are compared
    with the best: the number that reached it (to ``1e-5`` of the log-likelihood per
    unit of sample weight) is reported, as Mplus users check that "the best
-   log-likelihood value has been replicated".
+   log-likelihood value has been replicated". When it is one, a further batch of
+   starts is run (and moved from, if one of them is higher still) before the count
+   is final.
 
 Extra starts (a K - 1 solution split, a K + 1 solution merged, as the component-number
 path of :func:`regmix.selection.select_components` and the bootstrap test give) join
@@ -45,8 +47,8 @@ from regmix.fitting.moves import (
 )
 from regmix.fitting.state import EMRun
 
-# The runs of the search stop when a step changes the mean log-likelihood by less than
-# this (or the fit's tol, if larger); only the winner is refined to the fit's tol.
+# The runs from moves stop when a step changes the mean log-likelihood by less than
+# this (or the fit's tol, if larger); only a winning one is refined to the fit's tol.
 SEARCH_TOL = 1e-8
 
 # Two runs reached the same maximum when their log-likelihoods differ by less than this
@@ -129,13 +131,15 @@ class StartSearch:
     """
 
     # EM steps of a move before the most promising are continued
-    move_iter = 8
+    move_iter = 5
     # admissible moves continued to convergence per round, out of at most move_tries
     # times as many
     move_continue = 2
     move_tries = 3
-    # rounds of moves at most
+    # rounds of moves at most, in each of at most `chains` chains of rounds, from the
+    # best distinct solutions of the starts
     max_rounds = 12
+    chains = 2
 
     def __init__(self, runner, *, n_components: int, min_weight: float, settings: dict,
                  split_merge: bool = True, seed: int = 0,
@@ -151,22 +155,29 @@ class StartSearch:
         self.initializer = Initializer(runner, n_components=n_components,
                                        min_weight=self.floor)
         source = runner.source
-        scale = hasattr(runner.family.zero_params(1, source.n_design), "sigma")
-        self.rules = split_rules(source.n_design, source.fit_intercept, scale)
+        scale = hasattr(runner.family.zero_params(n_components, source.n_design), "sigma")
+        self.rules = split_rules(source.n_design, source.fit_intercept, scale,
+                                 mean=hasattr(runner.family, "mean"))
         self.tol = REPLICATION_TOL * runner.total_weight
+
+    # moves tried per round at most: move_limit_base + move_limit_per_k * K
+    move_limit_base = 12
+    move_limit_per_k = 6
 
     @property
     def move_limit(self) -> int:
-        """Moves tried per round: all of them for small K, else at most ``12 + 6 K``."""
-        return 12 + 6 * self.K
+        """Moves tried per round at most (drawn at random when there are more)."""
+        return self.move_limit_base + self.move_limit_per_k * self.K
 
     def converge(self, starts: list[Callable[[], MixtureParams | EMRun]],
-                 label: str = "start", tol: float | None = None) -> list[EMRun]:
-        """Run EM from every start to convergence at ``tol`` (by default the search's,
-        ``max(tol, SEARCH_TOL)``)."""
+                 label: str = "start", tol: float | None = None,
+                 max_iter: int | None = None) -> list[EMRun]:
+        """Run EM from every start to convergence at ``tol`` (by default the fit's) in
+        at most ``max_iter`` EM steps (by default the fit's)."""
         s = self.settings
-        tol = max(s["tol"], SEARCH_TOL) if tol is None else tol
-        _, runs = fit_restarts(self.runner, starts, max_iter=s["max_iter"], tol=tol,
+        tol = s["tol"] if tol is None else tol
+        max_iter = s["max_iter"] if max_iter is None else max_iter
+        _, runs = fit_restarts(self.runner, starts, max_iter=max_iter, tol=tol,
                                min_weight=self.floor, accelerate=s["accelerate"],
                                verbose=s.get("verbose", 0), label=label,
                                progress=s.get("progress", False), rate=self.rate,
@@ -174,54 +185,99 @@ class StartSearch:
         return runs
 
     def run(self, starts: list[Callable[[], MixtureParams | EMRun]],
-            origins: list[MixtureParams] = ()) -> SearchOutcome:
+            origins: list[MixtureParams] = (),
+            more: Callable[[], list[Callable[[], MixtureParams | EMRun]]] | None = None
+            ) -> SearchOutcome:
         """Search from ``starts``; see the module docstring.
 
         ``origins`` are fitted mixtures of the same rows with K - 1, K or K + 1
         components: each gives more starts, its components split one by one by every
         rule, taken as it is, or its pairs merged; like the moves, they are run for a
-        few EM steps and the most promising continued.
+        few EM steps and the most promising continued. ``more()`` gives a further batch
+        of starts, run when the best was reached from one starting point only (and
+        moved from, when one of them is higher still).
         """
-        runs = self.converge(starts)
+        self._loose: set[int] = set()
+        self._n_moves = 0
+        independent = self.converge(starts)
         for origin in origins:
-            runs.extend(self._from_origin(origin))
-        independent = list(runs)
-        best = best_admissible(runs, self.min_weight)
-        n_moves = 0
-        if self.split_merge and self.settings["max_iter"] > 0:
-            current = best if best is not None else self._best_inadmissible(runs)
-            rounds: list[tuple[EMRun, list[EMRun]]] = []
-            while current is not None and len(rounds) < self.max_rounds:
-                moved, tried = self._move_round(current)
-                n_moves += tried
-                runs.extend(moved)
+            independent.extend(self._from_origin(origin))
+        rounds: list[tuple[EMRun, list[EMRun]]] = []
+        self._chains(independent, rounds)
+        best = self._best(independent, rounds)
+        if more is not None and best is not None and self._count(
+                independent, rounds, best)[0] == 1:
+            extra = self.converge(more(), label="further start")
+            independent.extend(extra)
+            higher = best_admissible(extra, self.min_weight)
+            if higher is not None and higher.loglik > best.loglik + self.tol:
+                self._chains([higher], rounds)
+            best = self._best(independent, rounds)
+        runs = independent + [r for _, moved in rounds for r in moved]
+        if best is None:
+            return SearchOutcome(None, runs, 0, len(independent), self._n_moves)
+        n_at_best, n_runs = self._count(independent, rounds, best)
+        if id(best) in self._loose:
+            refined = self._refine(best)
+            runs = [refined if r is best else r for r in runs]
+            best = refined
+        return SearchOutcome(best, runs, n_at_best, n_runs, self._n_moves)
+
+    def _same(self, a: EMRun, b: EMRun) -> bool:
+        """Whether two runs ended at the same maximum (to the replication tolerance)."""
+        return abs(a.loglik - b.loglik) <= self.tol
+
+    def _best(self, independent: list[EMRun], rounds: list[tuple[EMRun, list[EMRun]]]
+              ) -> EMRun | None:
+        return best_admissible(independent + [r for _, moved in rounds for r in moved],
+                               self.min_weight)
+
+    def _count(self, independent: list[EMRun], rounds: list[tuple[EMRun, list[EMRun]]],
+               best: EMRun) -> tuple[int, int]:
+        """``(n_at_best, n_runs)``: the runs from independent starting points (the
+        starts, and the moves from solutions other than ``best``'s) and how many of
+        them reached ``best``."""
+        pool = independent + [r for origin, moved in rounds if not self._same(origin, best)
+                              for r in moved]
+        hits = sum(admissible(r, self.min_weight) and self._same(r, best) for r in pool)
+        return max(hits, 1), len(pool)
+
+    def _chains(self, candidates: list[EMRun], rounds: list[tuple[EMRun, list[EMRun]]]
+                ) -> None:
+        """Rounds of moves from the best distinct admissible ``candidates`` (at most
+        ``chains`` of them; the best inadmissible one when none is admissible), each
+        while a round gains; every round is appended to ``rounds``."""
+        if not self.split_merge or self.settings["max_iter"] == 0:
+            return
+        ranked = sorted((r for r in candidates if admissible(r, self.min_weight)),
+                        key=lambda r: r.loglik, reverse=True)
+        chains = _distinct(ranked, self.tol)[: self.chains]
+        if not chains:
+            chains = [r for r in [self._best_inadmissible(candidates)] if r is not None]
+        for current in chains:
+            if any(self._same(current, origin) for origin, _ in rounds):
+                continue  # a solution moved from already
+            for _ in range(self.max_rounds):
+                moved = self._move_round(current)
                 rounds.append((current, moved))
                 better = best_admissible(moved, self.min_weight)
                 if better is None or (admissible(current, self.min_weight)
                                       and better.loglik <= current.loglik + self.tol):
                     break
                 current = better
-            best = best_admissible(runs, self.min_weight)
-            # moves from solutions other than the final one are independent of it
-            independent.extend(r for origin, moved in rounds if origin is not best
-                               for r in moved)
-        if best is not None and self.settings["tol"] < SEARCH_TOL:
-            # the search compares maxima found to SEARCH_TOL; the winner is refined
-            winner = best
-            best = self.converge([lambda: winner], label="refined start",
-                                 tol=self.settings["tol"])[0]
-            runs = [best if r is winner else r for r in runs]
-        n_at_best = 0
-        if best is not None:
-            n_at_best = sum(admissible(r, self.min_weight) and abs(r.loglik - best.loglik)
-                            <= self.tol for r in independent)
-        return SearchOutcome(best, runs, max(n_at_best, int(best is not None)),
-                             len(independent), n_moves)
 
     def _best_inadmissible(self, runs: list[EMRun]) -> EMRun | None:
         """The highest finite run, the starting point of moves when none is admissible."""
         finite = [r for r in runs if np.isfinite(r.loglik)]
         return max(finite, key=lambda r: r.loglik) if finite else None
+
+    def _refine(self, run: EMRun) -> EMRun:
+        """A winning move, converged at SEARCH_TOL, continued at the fit's tol within
+        what is left of its max_iter (counted from the move's start)."""
+        left = self.settings["max_iter"] - run.n_iter
+        if not run.converged or left <= 0:
+            return run
+        return self.converge([lambda: run], label="refined move", max_iter=left)[0]
 
     def _from_origin(self, origin: MixtureParams) -> list[EMRun]:
         """Runs to convergence from the moves that turn ``origin`` into K components."""
@@ -246,7 +302,8 @@ class StartSearch:
             resp = MoveMemberships(runner.family, runner.mixing, params, move, centre)
             start = self.initializer.from_memberships(resp)
             short.append(run_em(runner.family, runner.mixing, runner.evaluate, start,
-                                total_weight=runner.total_weight, max_iter=self.move_iter,
+                                total_weight=runner.total_weight,
+                                max_iter=min(self.move_iter, self.settings["max_iter"]),
                                 tol=0.0, min_weight=self.floor,
                                 accelerate=self.settings["accelerate"]))
         return short
@@ -268,14 +325,19 @@ class StartSearch:
                         key=promise, reverse=True)
         moved: list[EMRun] = []
         for r in _distinct(ranked, self.tol)[: self.move_tries * self.move_continue]:
-            moved.extend(self.converge([lambda r=r: r], label="move"))
+            # a move is a start: its EM steps, the short ones included, within max_iter
+            run = self.converge([lambda r=r: r], label="move",
+                                tol=max(self.settings["tol"], SEARCH_TOL),
+                                max_iter=max(self.settings["max_iter"] - r.n_iter, 0))[0]
+            self._loose.add(id(run))
+            moved.append(run)
             if sum(admissible(m, self.min_weight) for m in moved) >= self.move_continue:
                 break
         return moved
 
-    def _move_round(self, current: EMRun) -> tuple[list[EMRun], int]:
+    def _move_round(self, current: EMRun) -> list[EMRun]:
         """One round of split-and-merge moves from ``current``: the runs taken to
-        convergence and the number of moves tried."""
+        convergence."""
         runner, K = self.runner, self.K
         params = current.params
         overlap, centre = runner.overlap(params)
@@ -284,8 +346,8 @@ class StartSearch:
         if small.size:  # an inadmissible solution: move its small components first
             pairs = sorted(pairs, key=lambda ij: not (ij[0] in small or ij[1] in small))
         moves = split_merge_moves(K, pairs, self.rules, self.move_limit, self.rng)
-        short = self._short_runs(params, moves, centre)
-        return self._continue_best(short, params), len(moves)
+        self._n_moves += len(moves)
+        return self._continue_best(self._short_runs(params, moves, centre), params)
 
 
 def _distinct(runs: list[EMRun], tol: float) -> list[EMRun]:

@@ -90,22 +90,60 @@ def covariance(weights, coef_full, sigma, information) -> np.ndarray:
 
 
 def natural_covariance(weights, extra, information, layout, constraint_map=None,
-                       gating: bool = False) -> np.ndarray:
+                       gating: bool = False, drop=None, undefined=None) -> np.ndarray:
     """Covariance of the natural parameters from the information of the free ones.
 
     ``information`` is taken in the free parameters ``phi``, which give the full
     unconstrained vector as ``theta = C phi + const`` (``constraint_map`` C; the identity
     when None); the covariance of ``theta`` is ``C I^-1 C'``, mapped to the natural
     parameters by the delta method.
+
+    For parameters on the boundary of the parameter space (diverging coefficients, a
+    sigma at the variance floor; see :mod:`regmix.inference.boundary`), ``drop`` lists
+    free parameters to remove from the information before it is inverted (one
+    coordinate per diverging direction, whose removal leaves a complement of the
+    diverging directions), and ``undefined`` the natural parameters without a standard
+    error. Those, and every natural parameter that depends on a dropped coordinate, get
+    NaN variances and covariances.
     """
     weights = np.asarray(weights, dtype=np.float64)
     extra = np.asarray(extra, dtype=np.float64).reshape(weights.shape[0], -1)
-    cov_phi = _inverse_information(np.asarray(information, dtype=np.float64))
+    information = np.asarray(information, dtype=np.float64)
+    dim = information.shape[0]
+    keep = np.ones(dim, dtype=bool)
+    if drop is not None:
+        keep[np.asarray(drop, dtype=np.intp)] = False
+    # The other parameters' covariance is the inverse of the information with the
+    # dropped coordinates removed, not the corresponding block of the inverse of the
+    # whole matrix. Both have the same limit: along a diverging direction the
+    # information and its cross-information with everything else vanish together (at
+    # the rate of the fitted means' distance to their bound), and at the variance floor
+    # the collapsed component's information grows without bound, so in either case the
+    # Schur-complement correction tends to zero. But at the point where EM stopped the
+    # whole matrix is singular to working precision (or holds a block scaled by the
+    # arbitrary floor), and its pseudo-inverse would mix that noise into every standard
+    # error. The limit is the model with the diverging directions (the collapsed
+    # component) held at their boundary, whose information is that of the remaining
+    # coordinates. Removing one coordinate per direction rather than every coordinate a
+    # direction involves keeps the combinations that stay identified (the mean of a
+    # category whose dummy and the intercept diverge together): a parameter orthogonal to
+    # the directions then gets the same standard error however the design is coded.
+    cov_phi = np.zeros((dim, dim))
+    if keep.any():
+        cov_phi[np.ix_(keep, keep)] = _inverse_information(information[np.ix_(keep, keep)])
     C = np.eye(layout.dim) if constraint_map is None else constraint_map
     cov_theta = C @ cov_phi @ C.T
     J = _natural_jacobian(layout, weights, extra, gating)
     cov = J @ cov_theta @ J.T
-    return 0.5 * (cov + cov.T)
+    cov = 0.5 * (cov + cov.T)
+    missing = np.zeros(cov.shape[0], dtype=bool)
+    if undefined is not None:
+        missing[np.asarray(undefined, dtype=np.intp)] = True
+    if not keep.all():
+        missing |= np.abs(J @ C[:, ~keep]).sum(axis=1) > 0
+    cov[missing, :] = np.nan
+    cov[:, missing] = np.nan
+    return cov
 
 
 def _inverse_information(information: np.ndarray) -> np.ndarray:
@@ -191,7 +229,8 @@ def coef_table(
         ``p_value`` (two-sided, for a zero value), ``ci_lower`` and ``ci_upper``;
         ``attrs`` holds ``alpha``, ``se_method`` and ``no_test``. A parameter with
         zero or negative variance gets NaN statistics (and a degenerate interval for
-        zero variance).
+        zero variance); one with a NaN variance (a parameter on the boundary) gets NaN
+        standard error, z, p-value and interval.
     """
     est = np.asarray(estimates, dtype=np.float64).reshape(-1)
     cov = np.asarray(cov, dtype=np.float64)

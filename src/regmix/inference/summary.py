@@ -359,6 +359,11 @@ def summary_header(model, *, n_rows: int, sum_weights: float | None, n_groups: i
         "Components": int(model.n_components),
         "Converged": bool(model.converged_),
         "Iterations": int(model.n_iter_),
+    })
+    n_at_best, n_runs = getattr(model, "n_at_best_", None), getattr(model, "n_runs_", None)
+    if n_at_best is not None and n_runs is not None:
+        header["Best LL reached"] = f"{n_at_best} of {n_runs} starts"
+    header.update({
         "Log-likelihood": float(log_likelihood),
         "Parameters": int(model.n_parameters_),
         "AIC": float(aic),
@@ -392,7 +397,9 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset
     -------
     Summary
         Header: model, family (and link), number of rows (and sum of weights, number
-        of groups, formula), components, convergence, iterations, log-likelihood,
+        of groups, formula), components, convergence, iterations, how many of the
+        fit's runs from independent starting points reached the best log-likelihood
+        (when the model records it), log-likelihood,
         number of free parameters, AIC, BIC, ICL, and per component the sum of
         posterior probabilities and the number of observations (rows, or groups; the
         weight of rows) whose most probable component it is.

@@ -1,0 +1,472 @@
+"""How often the default fit reaches the best admissible log-likelihood.
+
+Usage::
+
+    python benchmarks/bench_optimum.py [--starts 500] [--seeds 20]
+        [--cache benchmarks/optimum_reference.json] [--only NAME ...] [--quick]
+        [--rscript Rscript] [--list]
+
+For a fixed set of hard problems (synthetic ones generated here from fixed seeds, and
+the example data of flexmix and mixtools read through Rscript), the script computes:
+
+* the reference: the best admissible log-likelihood over ``--starts`` single starts
+  ``RegressionMixture(K, n_init=1, init="random" | "subsets" (alternately),
+  min_weight=0.0, compute_se=False, random_state=100000 + i)``. A start is admissible
+  when it did not raise and every fitted weight is at least 0.05 (with concomitant
+  variables: the mean over the rows of ``mixing_weights(concomitant)``). Exceptions
+  and warnings are counted. The references are kept in the JSON file ``--cache``
+  (keyed by problem name and number of starts, with a fingerprint of the data), so a
+  later run, after the default fit changed, reuses them;
+* the default fit ``RegressionMixture(K, family=..., random_state=s).fit(...)`` for
+  the seeds ``s = 0 .. --seeds - 1`` (standard errors left on): a seed hits when its
+  log-likelihood is at least ``ref - 1e-6 * |ref|``; a fit that raises is a miss, and
+  the reason is printed. The median wall time per fit (``time.perf_counter``), and the
+  medians of ``n_at_best_`` and ``n_runs_`` where the estimator has them.
+
+It prints one markdown table and the overall share of (problem, seed) pairs that hit.
+Columns: the reference log-likelihood, the smallest weight of the start that reached it,
+the admissible starts, the starts within the tolerance of the reference, the seeds of the
+default fit that hit ("above": by more than the tolerance), the median time of a
+default fit, and the medians of ``n_at_best_`` and ``n_runs_`` ("–" where the estimator
+has no such attribute). Progress, the reference starts' failures and warnings and every
+missed seed (its log-likelihood and distance to the reference, or its exception) go to
+standard error.
+The real-data problems need ``Rscript`` with flexmix and mixtools; without them they are
+skipped with a note. ``--quick`` is ``--starts 100 --seeds 5``.
+
+Problems: ``--list`` prints their names; ``--only`` runs a subset (names or prefixes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from regmix import RegressionMixture
+from regmix.datasets import make_family_mixture, make_regression_mixture
+
+MIN_WEIGHT = 0.05
+REL_TOL = 1e-6
+DEFAULT_CACHE = Path(__file__).resolve().with_name("optimum_reference.json")
+
+R_EXPORT = r"""
+out <- commandArgs(trailingOnly = TRUE)[1]
+suppressPackageStartupMessages({library(flexmix); library(mixtools)})
+data(tonedata, package = "mixtools")
+write.csv(tonedata, file.path(out, "tonedata.csv"), row.names = FALSE)
+data(NPreg, package = "flexmix")
+write.csv(NPreg[, c("x", "yn")], file.path(out, "NPreg.csv"), row.names = FALSE)
+data(bioChemists, package = "flexmix")
+b <- bioChemists
+b$fem <- as.character(b$fem)
+b$mar <- as.character(b$mar)
+write.csv(b, file.path(out, "bioChemists.csv"), row.names = FALSE)
+"""
+
+
+# ---------------------------------------------------------------------------- problems
+@dataclass
+class Data:
+    """What ``fit`` takes: ``X`` (array or data frame), ``y`` (None with a formula) and
+    the keyword arguments (trials, concomitant, groups)."""
+
+    X: object
+    y: np.ndarray | None
+    fit_kwargs: dict = field(default_factory=dict)
+    n: int = 0
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha1()
+        if hasattr(self.X, "to_numpy"):
+            for col in self.X.columns:
+                h.update(str(col).encode())
+                h.update(np.asarray(self.X[col]).astype(str).tobytes())
+        else:
+            h.update(np.ascontiguousarray(self.X, dtype=np.float64).tobytes())
+        if self.y is not None:
+            h.update(np.ascontiguousarray(self.y, dtype=np.float64).tobytes())
+        for key in sorted(self.fit_kwargs):
+            h.update(key.encode())
+            h.update(np.ascontiguousarray(self.fit_kwargs[key], dtype=np.float64).tobytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class Problem:
+    name: str
+    family: str
+    K: int
+    make: Callable[[], Data]
+    model_kwargs: dict = field(default_factory=dict)
+    needs_r: bool = False
+    note: str = ""
+
+
+def _gaussian(n, coef, intercept, sigma, weights, seed, x_scale=1.0):
+    def make():
+        X, y, _, _ = make_regression_mixture(n, coef=coef, intercept=intercept, sigma=sigma,
+                                             weights=weights, x_scale=x_scale,
+                                             random_state=seed)
+        return Data(X, y, n=n)
+    return make
+
+
+def _family(n, family, coef, intercept, weights, seed, trials=None):
+    def make():
+        t = None
+        if trials is not None:
+            t = np.random.default_rng(seed + 1).integers(trials[0], trials[1] + 1, size=n)
+        X, y, _, _ = make_family_mixture(n, family, coef=coef, intercept=intercept,
+                                         weights=weights, trials=t, random_state=seed)
+        return Data(X, y, {} if t is None else {"trials": t}, n=n)
+    return make
+
+
+def _gating(n, seed):
+    """K = 3 Gaussian lines whose weights depend on a concomitant variable z:
+    logits (0, -0.5 + 1.5 z, -1.5 - 1.0 z)."""
+    def make():
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=n)
+        z = rng.normal(size=n)
+        logits = np.column_stack([np.zeros(n), -0.5 + 1.5 * z, -1.5 - 1.0 * z])
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        labels = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+        b0 = np.array([0.0, 0.5, -0.5])
+        b1 = np.array([1.0, 0.0, 2.0])
+        s = np.array([1.0, 0.8, 0.7])
+        y = b0[labels] + b1[labels] * x + s[labels] * rng.normal(size=n)
+        return Data(x[:, None], y, {"concomitant": z[:, None]}, n=n)
+    return make
+
+
+def _grouped(n_groups, family, seed):
+    """Groups of 1 to 6 rows that share a component: K = 3 overlapping Gaussian lines
+    (weights 0.5, 0.35, 0.15) or K = 2 Poisson regressions (weights 0.7, 0.3)."""
+    def make():
+        rng = np.random.default_rng(seed)
+        sizes = rng.integers(1, 7, size=n_groups)
+        g = np.repeat(np.arange(n_groups), sizes)
+        n = g.size
+        x = rng.normal(size=n)
+        if family == "gaussian":
+            w, b0, b1, s = [0.5, 0.35, 0.15], [0.0, 1.0, -1.0], [1.0, 0.5, 1.5], [1.0, 1.0, 1.0]
+        else:
+            w, b0, b1, s = [0.7, 0.3], [0.5, 1.0], [0.5, -0.3], None
+        comp = rng.choice(len(w), size=n_groups, p=w)[g]
+        eta = np.asarray(b0)[comp] + np.asarray(b1)[comp] * x
+        if family == "gaussian":
+            y = eta + np.asarray(s)[comp] * rng.normal(size=n)
+        else:
+            y = rng.poisson(np.exp(eta)).astype(np.float64)
+        return Data(x[:, None], y, {"groups": g}, n=n)
+    return make
+
+
+def _real(file: str, columns: list[str]):
+    def make():
+        import pandas as pd
+
+        frame = pd.read_csv(REAL_DIR / file)
+        return Data(frame[columns], None, n=len(frame))
+    return make
+
+
+REAL_DIR = Path(".")  # set by load_r_data()
+
+
+def problems() -> list[Problem]:
+    ps = [
+        # Gaussian, make_regression_mixture
+        Problem("gauss_k2_n100", "gaussian", 2,
+                _gaussian(100, [[1.0], [1.6]], [0.0, 0.8], [1.0, 1.0], [0.7, 0.3], 11)),
+        Problem("gauss_k2_w05_n500", "gaussian", 2,
+                _gaussian(500, [[1.0], [-0.5]], [0.0, 1.0], [1.0, 0.7], [0.95, 0.05], 12)),
+        Problem("gauss_k3_n300", "gaussian", 3,
+                _gaussian(300, [[1.0], [0.0], [-1.0]], [0.0, 0.5, 0.0], [0.8, 0.8, 0.8],
+                          [0.5, 0.3, 0.2], 13)),
+        Problem("gauss_k3_d2_n2000", "gaussian", 3,
+                _gaussian(2000, [[1.0, 0.5], [0.5, 1.0], [0.0, -0.5]], [0.0, 0.3, -0.3],
+                          [1.0, 1.0, 1.0], [0.6, 0.3, 0.1], 14)),
+        Problem("gauss_k4_n1000", "gaussian", 4,
+                _gaussian(1000, [[2.0], [0.5], [-1.0], [-2.5]], [0.0, 1.0, -1.0, 0.5],
+                          [1.0, 0.8, 1.2, 1.0], [0.4, 0.3, 0.2, 0.1], 15)),
+        Problem("gauss_k5_n2000", "gaussian", 5,
+                _gaussian(2000, [[3.0], [1.5], [0.0], [-1.5], [-3.0]], [0.0, 1.0, -1.0, 0.5, 0.0],
+                          [1.0, 0.8, 1.2, 1.0, 0.6], [0.35, 0.25, 0.2, 0.15, 0.05], 16)),
+        Problem("gauss_k6_n1500", "gaussian", 6,
+                _gaussian(1500, [[4.0], [2.5], [1.0], [-0.5], [-2.0], [-3.5]],
+                          [0.0, 1.0, -1.0, 0.5, 0.0, -0.5], [1.0, 0.8, 1.2, 1.0, 0.6, 0.9],
+                          [0.3, 0.25, 0.15, 0.13, 0.1, 0.07], 17)),
+        Problem("gauss_k3_n10000", "gaussian", 3,
+                _gaussian(10000, [[1.0], [0.7], [0.3]], [0.0, 0.3, -0.2], [1.0, 0.6, 1.2],
+                          [0.55, 0.35, 0.1], 18)),
+        Problem("gauss_k4_d2_n10000", "gaussian", 4,
+                _gaussian(10000, [[1.0, 0.0], [0.5, 0.6], [-0.3, 0.3], [0.0, -0.6]],
+                          [0.0, 0.4, -0.4, 0.6], [1.0, 0.8, 1.0, 0.6],
+                          [0.5, 0.3, 0.14, 0.06], 19)),
+        # Poisson and binomial with trials, make_family_mixture
+        Problem("poisson_k2_n500", "poisson", 2,
+                _family(500, "poisson", [[0.5], [0.2]], [1.0, 1.6], [0.75, 0.25], 21)),
+        Problem("poisson_k3_n2000", "poisson", 3,
+                _family(2000, "poisson", [[0.4], [0.1], [-0.3]], [1.0, 1.3, 1.6],
+                        [0.6, 0.3, 0.1], 22)),
+        Problem("binomial_k2_n500", "binomial", 2,
+                _family(500, "binomial", [[1.0], [-0.5]], [0.0, 0.5], [0.7, 0.3], 23,
+                        trials=(10, 10))),
+        Problem("binomial_k3_n1000", "binomial", 3,
+                _family(1000, "binomial", [[1.5], [0.0], [-1.0]], [-1.0, 0.5, 1.0],
+                        [0.5, 0.35, 0.15], 24, trials=(5, 20))),
+        # concomitant variables and groups
+        Problem("gating_k3_n1000", "gaussian", 3, _gating(1000, 31),
+                note="concomitant z"),
+        Problem("groups_k3_n300g", "gaussian", 3, _grouped(300, "gaussian", 32),
+                note="300 groups"),
+        Problem("groups_poisson_k2_n200g", "poisson", 2, _grouped(200, "poisson", 33),
+                note="200 groups"),
+    ]
+    tone = _real("tonedata.csv", ["stretchratio", "tuned"])
+    npreg = _real("NPreg.csv", ["x", "yn"])
+    bio = _real("bioChemists.csv", ["art", "fem", "mar", "kid5", "phd", "ment"])
+    for K in (3, 4, 5):
+        ps.append(Problem(f"tonedata_k{K}", "gaussian", K, tone,
+                          {"formula": "tuned ~ stretchratio"}, needs_r=True))
+    for K in (2, 3):
+        ps.append(Problem(f"NPreg_k{K}", "gaussian", K, npreg,
+                          {"formula": "yn ~ x + I(x**2)"}, needs_r=True))
+    for K in (2, 3):
+        ps.append(Problem(f"bioChemists_k{K}", "poisson", K, bio,
+                          {"formula": "art ~ C(fem) + C(mar) + kid5 + phd + ment"},
+                          needs_r=True))
+    return ps
+
+
+def load_r_data(rscript: str | None, tmp: Path) -> str | None:
+    """Export the R example data to CSV files in ``tmp``; the reason when it fails."""
+    global REAL_DIR
+    exe = shutil.which(rscript) if rscript else None
+    if exe is None:
+        return f"{rscript!r} not found"
+    snippet = tmp / "export.R"
+    snippet.write_text(R_EXPORT)
+    proc = subprocess.run([exe, str(snippet), str(tmp)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return "R export failed: " + proc.stderr.strip().splitlines()[-1]
+    REAL_DIR = tmp
+    return None
+
+
+# ---------------------------------------------------------------------------- fitting
+def fit(problem: Problem, data: Data, **kwargs) -> RegressionMixture:
+    model = RegressionMixture(problem.K, family=problem.family, **problem.model_kwargs,
+                              **kwargs)
+    if data.y is None:
+        return model.fit(data.X, **data.fit_kwargs)
+    return model.fit(data.X, data.y, **data.fit_kwargs)
+
+
+def fitted_weights(model: RegressionMixture, data: Data) -> np.ndarray:
+    z = data.fit_kwargs.get("concomitant")
+    if z is None:
+        return np.asarray(model.weights_)
+    return model.mixing_weights(z).mean(axis=0)
+
+
+def reference(problem: Problem, data: Data, starts: int) -> dict:
+    """The best admissible log-likelihood over ``starts`` single random starts."""
+    best, best_start, lls, best_any, ref_min_weight = -np.inf, None, [], -np.inf, None
+    errors, warns = Counter(), Counter()
+    n_inadmissible = 0
+    t0 = time.perf_counter()
+    for i in range(starts):
+        init = "random" if i % 2 == 0 else "subsets"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model = fit(problem, data, n_init=1, init=init, min_weight=0.0,
+                            compute_se=False, random_state=100000 + i)
+            except Exception as exc:  # noqa: BLE001 -- every failure is counted
+                errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
+                continue
+            finally:
+                for w in caught:
+                    warns[w.category.__name__] += 1
+        ll = float(model.log_likelihood_)
+        smallest = float(fitted_weights(model, data).min())
+        if np.isfinite(ll):
+            best_any = max(best_any, ll)
+        if not np.isfinite(ll) or smallest < MIN_WEIGHT:
+            n_inadmissible += 1
+            continue
+        lls.append(ll)
+        if ll > best:
+            best, best_start, ref_min_weight = ll, i, smallest
+    lls = np.asarray(lls)
+    at_ref = int(np.sum(lls >= best - REL_TOL * abs(best))) if lls.size else 0
+    return {"reference": best if np.isfinite(best) else None, "best_start": best_start,
+            "starts": starts, "admissible": int(lls.size), "at_reference": at_ref,
+            "inadmissible": n_inadmissible, "min_weight_at_reference": ref_min_weight,
+            "best_any": best_any if np.isfinite(best_any) else None,
+            "errors": dict(errors),
+            "warnings": dict(warns), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def default_fits(problem: Problem, data: Data, ref: float, seeds: int) -> dict:
+    hits, above, times, misses = 0, 0, [], []
+    at_best, runs = [], []
+    tol = REL_TOL * abs(ref)
+    for s in range(seeds):
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = fit(problem, data, random_state=s)
+        except Exception as exc:  # noqa: BLE001 -- a failed default fit is a miss
+            times.append(time.perf_counter() - t0)
+            misses.append(f"seed {s}: {type(exc).__name__}: {str(exc)[:120]}")
+            continue
+        times.append(time.perf_counter() - t0)
+        ll = float(model.log_likelihood_)
+        if ll >= ref - tol:
+            hits += 1
+            above += ll > ref + tol
+        else:
+            misses.append(f"seed {s}: {ll:.6f} ({ll - ref:+.4g})")
+        for attr, out in (("n_at_best_", at_best), ("n_runs_", runs)):
+            value = getattr(model, attr, None)
+            if value is not None:
+                out.append(value)
+    return {"hits": hits, "above": int(above), "seeds": seeds,
+            "ms": 1e3 * float(np.median(times)), "misses": misses,
+            "n_at_best": float(np.median(at_best)) if at_best else None,
+            "n_runs": float(np.median(runs)) if runs else None}
+
+
+# ---------------------------------------------------------------------------- cache
+def load_cache(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_cache(path: Path, cache: dict) -> None:
+    path.write_text(json.dumps(dict(sorted(cache.items())), indent=1) + "\n")
+
+
+def cache_key(problem: Problem, starts: int) -> str:
+    return f"{problem.name}|starts={starts}"
+
+
+# ---------------------------------------------------------------------------- main
+def num(v) -> str:
+    return "–" if v is None else f"{v:.4g}"
+
+
+def select(ps: list[Problem], only: list[str] | None) -> list[Problem]:
+    if not only:
+        return ps
+    chosen = [p for p in ps if any(p.name == o or p.name.startswith(o) for o in only)]
+    if not chosen:
+        sys.exit(f"no problem matches {only}; --list prints the names")
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=500,
+                        help="random starts for the reference (default 500)")
+    parser.add_argument("--seeds", type=int, default=20,
+                        help="seeds of the default fit (default 20)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help="JSON file of reference values (default %(default)s)")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="run only these problems (names or prefixes)")
+    parser.add_argument("--quick", action="store_true", help="--starts 100 --seeds 5")
+    parser.add_argument("--rscript", default="Rscript")
+    parser.add_argument("--list", action="store_true", help="print the problem names")
+    args = parser.parse_args()
+    if args.quick:
+        args.starts, args.seeds = 100, 5
+    ps = select(problems(), args.only)
+    if args.list:
+        print("\n".join(p.name for p in ps))
+        return
+
+    # warm up (imports, first-call costs) outside the timings
+    X, y, _, _ = make_regression_mixture(200, random_state=0)
+    RegressionMixture(2, random_state=0).fit(X, y)
+
+    cache = load_cache(args.cache)
+    rows, total_hits, total_pairs = [], 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        r_problem = None
+        if any(p.needs_r for p in ps):
+            r_problem = load_r_data(args.rscript, Path(tmp))
+            if r_problem:
+                print(f"note: skipping the flexmix/mixtools data ({r_problem})",
+                      file=sys.stderr)
+        for p in ps:
+            if p.needs_r and r_problem:
+                continue
+            data = p.make()
+            key, fp = cache_key(p, args.starts), data.fingerprint()
+            entry = cache.get(key)
+            if entry is None or entry.get("fingerprint") != fp:
+                print(f"[{p.name}] reference over {args.starts} starts ...",
+                      file=sys.stderr, flush=True)
+                entry = reference(p, data, args.starts)
+                entry.update(fingerprint=fp, n=data.n, K=p.K, family=p.family)
+                cache[key] = entry
+                save_cache(args.cache, cache)
+            ref = entry["reference"]
+            extra = (f"  errors {entry['errors']}" if entry["errors"] else "") + (
+                f"  warnings {entry['warnings']}" if entry["warnings"] else "")
+            print(f"[{p.name}] reference {ref} ({entry['admissible']} admissible, "
+                  f"{entry['at_reference']} at it, smallest weight "
+                  f"{num(entry['min_weight_at_reference'])}, best of any start "
+                  f"{entry['best_any']}, {entry['seconds']} s){extra}",
+                  file=sys.stderr, flush=True)
+            if ref is None:
+                rows.append((p, entry, None))
+                continue
+            result = default_fits(p, data, ref, args.seeds)
+            for m in result["misses"]:
+                print(f"[{p.name}]   miss {m}", file=sys.stderr)
+            total_hits += result["hits"]
+            total_pairs += result["seeds"]
+            rows.append((p, entry, result))
+
+    print(f"\nreference: best admissible log-likelihood over {args.starts} starts; "
+          f"default fit: {args.seeds} seeds\n")
+    print("| problem | family | K | n | reference loglik | smallest weight | admissible "
+          "| starts at ref | hits/seeds | above | median ms | n_at_best_ | n_runs_ |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for p, entry, r in rows:
+        head = (f"| {p.name} | {p.family} | {p.K} | {entry['n']:,} | "
+                + ("none" if entry["reference"] is None else f"{entry['reference']:.6f}")
+                + f" | {num(entry['min_weight_at_reference'])} | {entry['admissible']}"
+                + f" | {entry['at_reference']}/{entry['starts']}")
+        if r is None:
+            print(head + " | – | – | – | – | – |")
+        else:
+            print(head + f" | {r['hits']}/{r['seeds']} | {r['above']} | {r['ms']:.1f} | "
+                  f"{num(r['n_at_best'])} | {num(r['n_runs'])} |")
+    share = total_hits / total_pairs if total_pairs else float("nan")
+    print(f"\noverall: {total_hits}/{total_pairs} (problem, seed) pairs hit "
+          f"the reference ({share:.1%})")
+
+
+if __name__ == "__main__":
+    main()

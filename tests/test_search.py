@@ -1,0 +1,192 @@
+"""The default search: admissibility at convergence, split-and-merge moves, replication
+counts and starts from other fits (fit_from)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from regmix import DegenerateFitError, RegressionMixture, ReplicationWarning
+from regmix.core.chunk import Chunk
+from regmix.core.params import MixtureParams
+from regmix.datasets import make_regression_mixture
+from regmix.families.registry import get_family
+from regmix.fitting.moves import Move, MoveMemberships, merge_pairs, split_rules
+from regmix.mixing.constant import ConstantWeights
+
+
+def _best_of_starts(X, y, K, n_starts, **kw):
+    """The best admissible log-likelihood of many single random starts, none of the
+    search's moves: weights may go anywhere, admissibility is checked at the end."""
+    best = -np.inf
+    for s in range(n_starts):
+        init = "subsets" if s % 2 == 0 else "random"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m = RegressionMixture(K, n_init=1, init=init, min_weight=0.0,
+                                      split_merge=False, compute_se=False,
+                                      random_state=50_000 + s, **kw).fit(X, y)
+        except DegenerateFitError:
+            continue
+        if m.weights_.min() >= 0.05:
+            best = max(best, m.log_likelihood_)
+    return best
+
+
+HARD = {
+    # three lines, two of them crossing, one small
+    "crossing": dict(n_samples=300, coef=[[1.0], [-1.0], [3.0]], intercept=[0.0, 0.5, -1.0],
+                     sigma=[0.5, 0.5, 0.3], weights=[0.5, 0.38, 0.12]),
+    # four parallel-ish lines, close together
+    "four close": dict(n_samples=400, coef=[[2.0], [1.0], [0.0], [-1.0]],
+                       intercept=[0.0, 0.5, 1.0, 1.5], sigma=[0.5] * 4),
+}
+
+
+@pytest.mark.parametrize("name", list(HARD))
+def test_default_fit_reaches_the_best_of_many_starts(name):
+    kw = HARD[name]
+    K = len(kw["coef"])
+    X, y, _, _ = make_regression_mixture(random_state=3, **kw)
+    best = _best_of_starts(X, y, K, 40)
+    assert np.isfinite(best)
+    for seed in range(3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ReplicationWarning)
+            m = RegressionMixture(K, random_state=seed, compute_se=False).fit(X, y)
+        # the same maximum or a higher one
+        assert m.log_likelihood_ >= best - 1e-6 * abs(best), (seed, m.log_likelihood_, best)
+        assert 1 <= m.n_at_best_ <= m.n_runs_
+
+
+def _small_component_data(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    labels = np.where(rng.random(n) < 0.065, 1, 0)
+    x = rng.uniform(-2, 2, n)
+    y = np.where(labels == 1, 4.0 - 2.0 * x, 1.5 * x) + rng.normal(0, 0.3, n)
+    return x[:, None], y, labels
+
+
+def test_a_six_percent_component_is_fitted_with_min_weight_five_percent():
+    X, y, labels = _small_component_data(0)
+    m = RegressionMixture(2, random_state=0, min_weight=0.05).fit(X, y)
+    small = int(np.argmin(m.weights_))
+    # the small component is the true one: its line and share
+    assert m.weights_[small] == pytest.approx(labels.mean(), abs=0.02)
+    assert m.intercept_[small] == pytest.approx(4.0, abs=0.3)
+    assert m.coef_[small, 0] == pytest.approx(-2.0, abs=0.3)
+    assert m.weights_.min() >= 0.05
+
+
+def test_no_admissible_solution_raises_and_says_what_was_tried():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 1))
+    y = 2 * X[:, 0] + rng.normal(size=60)
+    with pytest.raises(DegenerateFitError, match="min_weight=0.3"):
+        RegressionMixture(3, min_weight=0.3, random_state=0).fit(X, y)
+
+
+def test_replication_is_recorded_shown_and_warned_about_when_single():
+    # three components for two lines: the third is spurious, its maxima many
+    X, y, _, _ = make_regression_mixture(120, coef=[[1.0], [-1.0]], intercept=[0, 0],
+                                         sigma=[1, 1], random_state=0)
+    seen_single = False
+    for seed in range(3):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = RegressionMixture(3, random_state=seed, compute_se=False).fit(X, y)
+        warned = any(issubclass(w.category, ReplicationWarning) for w in caught)
+        assert 1 <= m.n_at_best_ <= m.n_runs_
+        assert warned == (m.n_at_best_ == 1 and m.n_runs_ >= 2)
+        seen_single |= warned
+    assert seen_single
+    text = RegressionMixture(2, random_state=0).fit(X, y).summary().as_text()
+    assert "Best LL reached" in text
+
+
+def test_replication_counts_survive_a_model_file(tmp_path):
+    X, y, _, _ = make_regression_mixture(200, coef=[[2.0], [-2.0]], intercept=[0, 0],
+                                         sigma=[0.5, 0.5], random_state=0)
+    m = RegressionMixture(2, random_state=0).fit(X, y)
+    path = tmp_path / "m.json"
+    m.save(path)
+    from regmix import load
+
+    back = load(path)
+    assert (back.n_at_best_, back.n_runs_) == (m.n_at_best_, m.n_runs_)
+
+
+def test_fit_from_a_smaller_fit_is_at_least_as_good_as_it():
+    X, y, _, _ = make_regression_mixture(**HARD["four close"], random_state=3)
+    three = RegressionMixture(3, random_state=0, compute_se=False).fit(X, y)
+    four = RegressionMixture(4, random_state=0, compute_se=False).fit_from(three, X, y)
+    assert four.log_likelihood_ >= three.log_likelihood_
+    five = RegressionMixture(5, random_state=0, compute_se=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReplicationWarning)
+        three_again = RegressionMixture(3, random_state=1, compute_se=False).fit_from(
+            [three, four], X, y)
+    assert three_again.log_likelihood_ >= three.log_likelihood_ - 1e-9 * abs(
+        three.log_likelihood_)
+    with pytest.raises(ValueError, match="has 3 components"):
+        five.fit_from(three, X, y)
+    with pytest.raises(ValueError, match="must be a fitted RegressionMixture"):
+        five.fit_from(RegressionMixture(4), X, y)
+    with pytest.raises(ValueError, match="fitted with"):
+        RegressionMixture(4, family="student_t").fit_from(three, X, y)
+
+
+def _chunk(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    XT = np.vstack([np.ones(n), rng.normal(size=n)])
+    return Chunk(start=0, XT=XT, y=XT[1] * 2 + rng.normal(size=n), w=None)
+
+
+def _naive_posteriors(chunk, params):
+    """Gaussian posterior probabilities written out."""
+    mu = params.component.coef @ chunk.XT
+    s = params.component.sigma[:, None]
+    logd = np.log(params.weights)[:, None] - np.log(s) - 0.5 * ((chunk.y - mu) / s) ** 2
+    logd -= logd.max(axis=0)
+    r = np.exp(logd)
+    return r / r.sum(axis=0), mu
+
+
+def test_move_memberships_merge_add_and_split_share_out():
+    family, mixing = get_family("gaussian"), ConstantWeights()
+    coef = np.array([[0.0, 2.0], [1.0, -1.0], [0.5, 0.0]])
+    params = MixtureParams(np.array([0.5, 0.3, 0.2]),
+                           family.make_params(coef, np.array([[1.0], [0.8], [1.2]])))
+    chunk = _chunk()
+    r, mu = _naive_posteriors(chunk, params)
+    centre = np.array([1.0, 0.0])
+    merged = MoveMemberships(family, mixing, params, Move(merges=((0, 2),)), centre)(chunk)
+    np.testing.assert_allclose(merged, np.vstack([r[0] + r[2], r[1]]), rtol=1e-12)
+    split = MoveMemberships(family, mixing, params, Move(splits=((1, "residual"),)),
+                            centre)(chunk)
+    above = chunk.y > mu[1]
+    np.testing.assert_allclose(split[1], np.where(above, r[1], 0.0), rtol=1e-12)
+    np.testing.assert_allclose(split[3], np.where(above, 0.0, r[1]), rtol=1e-12)
+    np.testing.assert_allclose(split.sum(axis=0), 1.0, rtol=1e-12)
+    position = MoveMemberships(family, mixing, params, Move(splits=((0, ("position", 1)),)),
+                               centre)(chunk)
+    right = chunk.XT[1] > 0
+    np.testing.assert_allclose(position[0], np.where(right, r[0], 0.0), rtol=1e-12)
+    both = MoveMemberships(family, mixing, params,
+                           Move(merges=((0, 1),), splits=((0, "spread"),)), centre)(chunk)
+    assert both.shape == (3, chunk.y.shape[0])
+    np.testing.assert_allclose(both.sum(axis=0), 1.0, rtol=1e-12)
+
+
+def test_merge_pairs_orders_by_membership_overlap():
+    G = np.array([[10.0, 1.0, 6.0], [1.0, 8.0, 0.5], [6.0, 0.5, 7.0]])
+    assert merge_pairs(G)[0] == (0, 2)
+    assert merge_pairs(G)[-1] == (1, 2)
+
+
+def test_split_rules_follow_the_design():
+    assert split_rules(3, True, True) == ["residual", "spread", ("crossing", 1),
+                                          ("crossing", 2), ("position", 1), ("position", 2)]
+    assert split_rules(1, True, False) == ["residual"]
