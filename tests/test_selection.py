@@ -236,6 +236,7 @@ def test_a_replicate_that_cannot_be_fitted_is_counted_not_set_to_zero(one_line,
     assert res.p_value == pytest.approx((1 + exceed) / 4)
 
 
+@pytest.mark.filterwarnings("ignore:.*bootstrap replicates could not be fitted")
 def test_sequential_stopping_on_a_clear_null_and_a_clear_alternative(one_line):
     X, y = one_line
     full = bootstrap_lr_test(X, y, n_boot=12, random_state=3)

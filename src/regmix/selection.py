@@ -153,6 +153,7 @@ def select_components(
                 concomitant=concomitant, groups=groups)
     path = _ComponentPath(template, ks, X, y, data)
     path.run()
+    path.warn()
     fitted = path.fits
     if not fitted:
         raise DegenerateFitError(f"no number of components in {ks} could be fitted: "
@@ -182,6 +183,7 @@ class _ComponentPath:
     def __init__(self, template: RegressionMixture, ks: list[int], X, y, data: dict):
         self.template, self.ks, self.X, self.y, self.data = template, ks, X, y, data
         self.fits: dict[int, RegressionMixture] = {}
+        self.caught: dict[int, list] = {}
         self.status: dict[int, str] = {}
         self.version = dict.fromkeys(ks, 0)
         # the neighbours (and their versions) each K was last fitted from
@@ -209,7 +211,11 @@ class _ComponentPath:
         self.tried[k] = key
         model = clone(self.template).set_params(n_components=k)
         try:
-            _fit_from(model, [self.fits[j] for j in origins], self.X, self.y, **self.data)
+            # a candidate's warnings are kept with it, and given if it is kept
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _fit_from(model, [self.fits[j] for j in origins], self.X, self.y,
+                          **self.data)
         except DegenerateFitError as err:
             self.status.setdefault(k, f"degenerate: {err}")
             return False
@@ -224,9 +230,16 @@ class _ComponentPath:
             if gain <= PATH_GAIN * (1.0 + abs(old.log_likelihood_)):
                 return False
         self.fits[k] = model
+        self.caught[k] = list(caught)
         self.status[k] = "ok"
         self.version[k] += 1
         return True
+
+    def warn(self) -> None:
+        """Give the warnings of the fits kept, once each, in the order of K."""
+        for k in self.ks:
+            for record in self.caught.get(k, []):
+                warnings.warn(f"K={k}: {record.message}", record.category, stacklevel=3)
 
 
 def _table_row(k: int, model: RegressionMixture | None, status: str) -> dict[str, Any]:
