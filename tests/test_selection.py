@@ -359,3 +359,12 @@ def test_replicate_statistics_agree_with_many_start_fits(one_line):
         # the many-start fits are no exhaustive search either: agreement with the best
         agree += bool(value >= max(reference, value) - 1e-6 * (1 + reference))
     assert agree >= 0.7 * B
+
+
+def test_a_test_without_any_fitted_replicate_has_no_p_value(one_line, monkeypatch):
+    X, y = one_line
+    _failing_fit_from(monkeypatch, set(range(1, 100)))
+    with pytest.warns(RuntimeWarning, match="2 of 2 bootstrap replicates"):
+        res = bootstrap_lr_test(X, y, n_boot=2, random_state=2)
+    assert res.n_valid == 0 and res.n_failed == 2 and np.isnan(res.p_value)
+    assert res.statistic > 0

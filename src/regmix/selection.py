@@ -291,8 +291,9 @@ class LikelihoodRatioTest:
         ``2 (log L_{K+1} - log L_K)`` on the data, from the fits at their maxima; never
         negative.
     p_value : float
-        ``(1 + #{replicates >= statistic}) / (n_valid + 1)``; when the test stopped
-        early (``sequential=h``), ``h / n_valid``.
+        ``(1 + #{replicates >= statistic}) / (n_valid + 1)``; when the sequential rule
+        ended the test (``sequential=h``), ``h / n_valid``; NaN when no replicate could
+        be fitted.
     replicates : ndarray of shape (n_valid,)
         The statistic of each replicate that could be fitted, in the order drawn (the
         failed ones are left out, not set to a value).
@@ -309,7 +310,9 @@ class LikelihoodRatioTest:
     n_valid : int
         Replicates the p-value is computed from (``len(replicates)``).
     stopped_early : bool
-        Whether sequential stopping ended the test before ``n_boot`` replicates.
+        Whether the sequential rule ended the test, on reaching ``h`` replicates at
+        least as large as the statistic (usually before ``n_boot``); the p-value is
+        then ``h / n_valid``.
     sequential : int or None
         The ``h`` of sequential stopping, or None.
     """
@@ -430,7 +433,10 @@ def bootstrap_lr_test(
         As for :meth:`RegressionMixture.fit`; the replicates are simulated and fitted
         with them.
     n_jobs : int or None, default=None
-        Worker processes for the replicates (joblib; None is one, -1 every core).
+        Worker processes for the replicates (joblib's default backend; None is one,
+        -1 every core). Starting the workers takes a few seconds (each imports
+        regmix), which pays off for tests that run longer than that; within
+        ``joblib.parallel_config(backend="threading")`` the workers are threads.
     sequential : int or None, default=None
         ``h`` of sequential stopping, a positive integer; None draws all ``n_boot``.
     refit_params : dict, optional
@@ -490,8 +496,10 @@ def bootstrap_lr_test(
     stopped = sequential is not None and exceed >= sequential
     if stopped:
         p_value = exceed / reps.size
-    else:
+    elif reps.size:
         p_value = (1.0 + exceed) / (reps.size + 1.0)
+    else:  # no replicate could be fitted: the null distribution is unknown
+        p_value = np.nan
     if n_failed:
         warnings.warn(f"{n_failed} of {len(outcomes)} bootstrap replicates could not be "
                       f"fitted in {REPLICATE_ATTEMPTS} attempts and are left out of the "
