@@ -9,8 +9,8 @@ Every generated problem is fitted once and must end in one of two ways:
   itself rather than from deep inside numpy or scipy.
 
 Anything else fails: another exception, a NaN, or a warning other than scikit-learn's
-``ConvergenceWarning``, ``regmix.RankDeficiencyWarning`` and the standard errors'
-``regmix.core.errors.InformationWarning``.
+``ConvergenceWarning``, ``regmix.RankDeficiencyWarning``, the standard errors'
+``regmix.core.errors.InformationWarning`` and the search's ``regmix.ReplicationWarning``.
 
 The examples are derandomized, so every run tries the same data sets. Set
 ``REGMIX_HYPOTHESIS_EXAMPLES`` to try more of them and ``REGMIX_HYPOTHESIS_DERANDOMIZE=0``
@@ -27,7 +27,12 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import regmix
-from regmix import DegenerateFitError, RankDeficiencyWarning, RegressionMixture
+from regmix import (
+    DegenerateFitError,
+    RankDeficiencyWarning,
+    RegressionMixture,
+    ReplicationWarning,
+)
 from regmix.core.errors import InformationWarning
 
 hypothesis = pytest.importorskip("hypothesis", minversion="6.100")
@@ -47,7 +52,10 @@ reliability = hypothesis.settings.get_profile(PROFILE)
 
 # InformationWarning says that the standard errors of a fit are unreliable (a singular
 # observed information), which is expected on the degenerate data generated here.
-ALLOWED_WARNINGS = (ConvergenceWarning, RankDeficiencyWarning, InformationWarning)
+# ReplicationWarning says that the search reached its best maximum from one starting
+# point only (random data have many).
+ALLOWED_WARNINGS = (ConvergenceWarning, RankDeficiencyWarning, InformationWarning,
+                    ReplicationWarning)
 
 
 # --------------------------------------------------------------------------- data

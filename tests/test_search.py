@@ -11,7 +11,13 @@ from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.datasets import make_regression_mixture
 from regmix.families.registry import get_family
-from regmix.fitting.moves import Move, MoveMemberships, merge_pairs, split_rules
+from regmix.fitting.moves import (
+    MEMBERSHIP_FLOOR,
+    Move,
+    MoveMemberships,
+    merge_pairs,
+    split_rules,
+)
 from regmix.mixing.constant import ConstantWeights
 
 
@@ -162,22 +168,30 @@ def test_move_memberships_merge_add_and_split_share_out():
     chunk = _chunk()
     r, mu = _naive_posteriors(chunk, params)
     centre = np.array([1.0, 0.0])
+    f = MEMBERSHIP_FLOOR
+
+    def floored(m):  # every component keeps a share f of every row
+        return (1 - f) * np.asarray(m) + f / len(m)
+
     merged = MoveMemberships(family, mixing, params, Move(merges=((0, 2),)), centre)(chunk)
-    np.testing.assert_allclose(merged, np.vstack([r[0] + r[2], r[1]]), rtol=1e-12)
+    np.testing.assert_allclose(merged, floored([r[0] + r[2], r[1]]), rtol=1e-12)
     split = MoveMemberships(family, mixing, params, Move(splits=((1, "residual"),)),
                             centre)(chunk)
     above = chunk.y > mu[1]
-    np.testing.assert_allclose(split[1], np.where(above, r[1], 0.0), rtol=1e-12)
-    np.testing.assert_allclose(split[3], np.where(above, 0.0, r[1]), rtol=1e-12)
+    expected = [r[0], np.where(above, r[1], 0.0), r[2], np.where(above, 0.0, r[1])]
+    np.testing.assert_allclose(split, floored(expected), rtol=1e-12)
     np.testing.assert_allclose(split.sum(axis=0), 1.0, rtol=1e-12)
     position = MoveMemberships(family, mixing, params, Move(splits=((0, ("position", 1)),)),
                                centre)(chunk)
     right = chunk.XT[1] > 0
-    np.testing.assert_allclose(position[0], np.where(right, r[0], 0.0), rtol=1e-12)
+    expected = [np.where(right, r[0], 0.0), r[1], r[2], np.where(right, 0.0, r[0])]
+    np.testing.assert_allclose(position, floored(expected), rtol=1e-12)
     both = MoveMemberships(family, mixing, params,
                            Move(merges=((0, 1),), splits=((0, "spread"),)), centre)(chunk)
-    assert both.shape == (3, chunk.y.shape[0])
-    np.testing.assert_allclose(both.sum(axis=0), 1.0, rtol=1e-12)
+    # the merged pair follows the heavier component's line, 0: within 0.674 sigma of it
+    inside = np.abs(chunk.y - mu[0]) < 0.674 * 1.0
+    expected = [np.where(inside, r[0] + r[1], 0.0), r[2], np.where(inside, 0.0, r[0] + r[1])]
+    np.testing.assert_allclose(both, floored(expected), rtol=1e-12)
 
 
 def test_merge_pairs_orders_by_membership_overlap():

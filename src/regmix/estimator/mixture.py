@@ -746,7 +746,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 raise ValueError(f"models[{i}] has other concomitant variables "
                                  f"({model.state_.gating_names}) than this fit "
                                  f"({data.gating_names})")
-            internal.append(self._internal_params(model._user_params(), family, st))
+            # in internal units without this fit's constraints, which are for K
+            # components: the start made from them is an M-step that has them
+            internal.append(self._internal_params(model._user_params(), data.family, st))
         if screen:
             # Search on a subsample; only the winner is refined on all rows.
             sub = source.subsample(int(self.init_sample_size), int(rng.randint(2**31 - 1)))

@@ -43,6 +43,9 @@ from regmix.engine.passes import chunk_posteriors
 
 SplitRule = str | tuple[str, int]
 
+# The share of every row that every component keeps after a move.
+MEMBERSHIP_FLOOR = 1e-3
+
 
 @dataclass(frozen=True)
 class Move:
@@ -108,7 +111,7 @@ class MoveMemberships:
             weights[i] += weights[j]
             del rows[j], owner[j], weights[j]
         if not self.move.splits:
-            return np.asarray(rows)
+            return self._floored(np.asarray(rows))
         mean = None
         if any(isinstance(rule, str) or rule[0] == "crossing" for _, rule in self.move.splits):
             mean = self.family.mean(self.params.component, chunk.XT, chunk.offset)
@@ -119,7 +122,14 @@ class MoveMemberships:
                               owner[k])
             extra.append(rows[k] * (1.0 - side))
             new_rows[k] = rows[k] * side
-        return np.asarray(new_rows + extra)
+        return self._floored(np.asarray(new_rows + extra))
+
+    @staticmethod
+    def _floored(memberships: np.ndarray) -> np.ndarray:
+        """Every component keeps a share ``MEMBERSHIP_FLOOR`` of every row, so that a
+        half that no row went to still has a well-defined M-step (the fit to all rows,
+        at a weight so small that the run from it ends at once as collapsed)."""
+        return (1.0 - MEMBERSHIP_FLOOR) * memberships + MEMBERSHIP_FLOOR / memberships.shape[0]
 
     def _side(self, chunk: Chunk, rule: SplitRule, mean: np.ndarray | None,
               k: int) -> np.ndarray:

@@ -214,13 +214,18 @@ class StartSearch:
                 self._chains([higher], rounds)
             best = self._best(independent, rounds)
         runs = independent + [r for _, moved in rounds for r in moved]
+        while best is not None and id(best) in self._loose:
+            # refined at the fit's tol, a move may go on to an inadmissible point: then
+            # it was on its way there, and the next best is taken
+            refined = self._refine(best)
+            runs = [refined if r is best else r for r in runs]
+            independent = [refined if r is best else r for r in independent]
+            rounds = [(o, [refined if r is best else r for r in m]) for o, m in rounds]
+            best = refined if admissible(refined, self.min_weight) else self._best(
+                independent, rounds)
         if best is None:
             return SearchOutcome(None, runs, 0, len(independent), self._n_moves)
         n_at_best, n_runs = self._count(independent, rounds, best)
-        if id(best) in self._loose:
-            refined = self._refine(best)
-            runs = [refined if r is best else r for r in runs]
-            best = refined
         return SearchOutcome(best, runs, n_at_best, n_runs, self._n_moves)
 
     def _same(self, a: EMRun, b: EMRun) -> bool:
@@ -274,6 +279,7 @@ class StartSearch:
     def _refine(self, run: EMRun) -> EMRun:
         """A winning move, converged at SEARCH_TOL, continued at the fit's tol within
         what is left of its max_iter (counted from the move's start)."""
+        self._loose.discard(id(run))
         left = self.settings["max_iter"] - run.n_iter
         if not run.converged or left <= 0:
             return run
