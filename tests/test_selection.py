@@ -228,7 +228,7 @@ def test_a_replicate_that_cannot_be_fitted_is_counted_not_set_to_zero(one_line,
     X, y = one_line
     plain = bootstrap_lr_test(X, y, n_boot=4, random_state=2)
     _failing_fit_from(monkeypatch, {1, 2, 3})  # every attempt of the first replicate
-    with pytest.warns(RuntimeWarning, match="1 of 4 bootstrap replicates could not be"):
+    with pytest.warns(UserWarning, match="1 of 4 bootstrap replicates could not be"):
         res = bootstrap_lr_test(X, y, n_boot=4, random_state=2)
     assert res.n_failed == 1 and res.n_valid == 3 and len(res.replicates) == 3
     np.testing.assert_array_equal(res.replicates, plain.replicates[1:])
@@ -364,7 +364,7 @@ def test_replicate_statistics_agree_with_many_start_fits(one_line):
 def test_a_test_without_any_fitted_replicate_has_no_p_value(one_line, monkeypatch):
     X, y = one_line
     _failing_fit_from(monkeypatch, set(range(1, 100)))
-    with pytest.warns(RuntimeWarning, match="2 of 2 bootstrap replicates"):
+    with pytest.warns(UserWarning, match="2 of 2 bootstrap replicates"):
         res = bootstrap_lr_test(X, y, n_boot=2, random_state=2)
     assert res.n_valid == 0 and res.n_failed == 2 and np.isnan(res.p_value)
     assert res.statistic > 0

@@ -481,7 +481,7 @@ def bootstrap_lr_test(
     except DegenerateFitError as err:
         warnings.warn(f"no fit with {K + 1} components keeps every weight at least "
                       f"min_weight={template.min_weight} ({err}); the statistic is 0 and "
-                      "the p-value 1, without replicates", RuntimeWarning, stacklevel=2)
+                      "the p-value 1, without replicates", UserWarning, stacklevel=2)
         return LikelihoodRatioTest(K, 0.0, 1.0, np.empty(0), null, None, 0, 0, False,
                                    sequential)
     stat = _statistic(null.log_likelihood_, alt.log_likelihood_, "the data")
@@ -503,7 +503,7 @@ def bootstrap_lr_test(
     if n_failed:
         warnings.warn(f"{n_failed} of {len(outcomes)} bootstrap replicates could not be "
                       f"fitted in {REPLICATE_ATTEMPTS} attempts and are left out of the "
-                      "p-value", RuntimeWarning, stacklevel=2)
+                      "p-value", UserWarning, stacklevel=2)
     return LikelihoodRatioTest(K, stat, float(p_value), reps, null, alt, n_failed,
                                int(reps.size), bool(stopped), sequential)
 
