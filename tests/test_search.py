@@ -142,6 +142,8 @@ def test_fit_from_a_smaller_fit_is_at_least_as_good_as_it():
         five.fit_from(RegressionMixture(4), X, y)
     with pytest.raises(ValueError, match="fitted with"):
         RegressionMixture(4, family="student_t").fit_from(three, X, y)
+    with pytest.raises(ValueError, match="fitted to 1 features, these rows have 2"):
+        RegressionMixture(4).fit_from(three, np.column_stack([X, X]), y)
 
 
 def _chunk(n=50, seed=0):

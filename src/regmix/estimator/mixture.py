@@ -623,8 +623,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         theirs = model.state_.family
         if (family.name, family.link_name) != (theirs.name, theirs.link_name):
             raise ValueError(f"{what} was fitted with {theirs!r}, not {family!r}")
-        if (model.fit_intercept != self.fit_intercept or model.formula != self.formula
-                or model.state_.n_features_in != getattr(model, "n_features_in_", None)):
+        if model.fit_intercept != self.fit_intercept or model.formula != self.formula:
             raise ValueError(f"{what} has another design: fit_intercept and formula must "
                              "be those of this estimator")
 
@@ -742,6 +741,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         floor = collapse_floor(self.min_weight)
         internal = []
         for i, model in enumerate(origins):
+            if model.state_.n_features_in != self.n_features_in_:
+                raise ValueError(f"models[{i}] was fitted to {model.state_.n_features_in} "
+                                 f"features, these rows have {self.n_features_in_}")
             if model.state_.gating_names != data.gating_names:
                 raise ValueError(f"models[{i}] has other concomitant variables "
                                  f"({model.state_.gating_names}) than this fit "
