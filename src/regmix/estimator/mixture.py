@@ -217,8 +217,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         two components whose memberships overlap are merged and another is split in
         two (above and below its line, inside and outside its spread, or either side
         of a feature's mean), each move is run for a few EM steps and the best
-        continued to convergence, for as long as a move gains. This is what makes the
-        default fit reach the global maximum once K >= 3; see
+        continued to convergence, for as long as a move gains; and when the best was
+        reached from one starting point only, a further batch of ``2 * n_init``
+        starts. This is what makes the default fit reach the global maximum once
+        K >= 3; ``False`` runs the ``n_init`` starts only. See
         :class:`regmix.fitting.search.StartSearch`. The runs from independent
         starting points that reached the best log-likelihood are counted in
         ``n_at_best_`` of ``n_runs_``, and a :class:`~regmix.ReplicationWarning` says
@@ -764,8 +766,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             outcome = StartSearch(sub_runner, **dict(search, settings=screen_settings),
                                   split_merge=self.split_merge,
                                   seed=int(rng.randint(2**31 - 1))).run(
-                starts, internal, more=lambda: self._starts(initializer, family, st, rng,
-                                                            2 * self.n_init))
+                starts, internal,
+                more=(lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
+                if self.split_merge else None)
             if outcome.best is None:
                 self._raise_degenerate(outcome)
             winner = outcome.best
@@ -786,7 +789,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                                   rate=rate).run(
                 starts, internal,
                 more=(lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
-                if searching else None)
+                if searching and self.split_merge else None)
         if outcome.best is None:
             self._raise_degenerate(outcome)
         return outcome, runner

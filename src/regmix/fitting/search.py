@@ -204,29 +204,36 @@ class StartSearch:
             independent.extend(self._from_origin(origin))
         rounds: list[tuple[EMRun, list[EMRun]]] = []
         self._chains(independent, rounds)
-        best = self._best(independent, rounds)
-        if more is not None and best is not None and self._count(
-                independent, rounds, best)[0] == 1:
+        best = self._settle(independent, rounds)
+        if more is not None and (best is None or self._count(
+                independent, rounds, best)[0] == 1):
             extra = self.converge(more(), label="further start")
             independent.extend(extra)
             higher = best_admissible(extra, self.min_weight)
-            if higher is not None and higher.loglik > best.loglik + self.tol:
+            if best is None:
+                self._chains(extra, rounds)
+            elif higher is not None and higher.loglik > best.loglik + self.tol:
                 self._chains([higher], rounds)
-            best = self._best(independent, rounds)
+            best = self._settle(independent, rounds)
         runs = independent + [r for _, moved in rounds for r in moved]
-        while best is not None and id(best) in self._loose:
-            # refined at the fit's tol, a move may go on to an inadmissible point: then
-            # it was on its way there, and the next best is taken
-            refined = self._refine(best)
-            runs = [refined if r is best else r for r in runs]
-            independent = [refined if r is best else r for r in independent]
-            rounds = [(o, [refined if r is best else r for r in m]) for o, m in rounds]
-            best = refined if admissible(refined, self.min_weight) else self._best(
-                independent, rounds)
         if best is None:
             return SearchOutcome(None, runs, 0, len(independent), self._n_moves)
         n_at_best, n_runs = self._count(independent, rounds, best)
         return SearchOutcome(best, runs, n_at_best, n_runs, self._n_moves)
+
+    def _settle(self, independent: list[EMRun], rounds: list[tuple[EMRun, list[EMRun]]]
+                ) -> EMRun | None:
+        """The best admissible run, refined at the fit's tol when it is a move's (in
+        ``independent`` and ``rounds``, in place); refined, a move may go on to an
+        inadmissible point, and then the next best is taken."""
+        best = self._best(independent, rounds)
+        while best is not None and id(best) in self._loose:
+            refined = self._refine(best)
+            for runs in [independent] + [moved for _, moved in rounds]:
+                runs[:] = [refined if r is best else r for r in runs]
+            best = refined if admissible(refined, self.min_weight) else self._best(
+                independent, rounds)
+        return best
 
     def _same(self, a: EMRun, b: EMRun) -> bool:
         """Whether two runs ended at the same maximum (to the replication tolerance)."""
@@ -318,7 +325,8 @@ class StartSearch:
                        ) -> list[EMRun]:
         """Continue the most promising short runs until ``move_continue`` of them end
         admissible (a run still admissible after a few steps may be heading for a
-        collapse), out of at most ``move_tries`` times as many."""
+        collapse), out of at most ``move_tries`` times as many, or until one ends at an
+        admissible maximum another has reached."""
         here = None if origin is None else np.sort(origin.weights)
 
         def promise(r: EMRun) -> tuple[bool, bool, float]:
@@ -336,6 +344,9 @@ class StartSearch:
                                 tol=max(self.settings["tol"], SEARCH_TOL),
                                 max_iter=max(self.settings["max_iter"] - r.n_iter, 0))[0]
             self._loose.add(id(run))
+            if admissible(run, self.min_weight) and any(self._same(run, m) for m in moved):
+                moved.append(run)
+                break  # an admissible maximum reached again: the rest likely go there too
             moved.append(run)
             if sum(admissible(m, self.min_weight) for m in moved) >= self.move_continue:
                 break
