@@ -1,5 +1,7 @@
 """Choosing K: information criteria and the bootstrap likelihood-ratio test."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.utils import check_random_state
@@ -368,3 +370,20 @@ def test_a_test_without_any_fitted_replicate_has_no_p_value(one_line, monkeypatc
         res = bootstrap_lr_test(X, y, n_boot=2, random_state=2)
     assert res.n_valid == 0 and res.n_failed == 2 and np.isnan(res.p_value)
     assert res.statistic > 0
+
+
+@pytest.mark.parametrize("constraint", [{"common_coef": ["x0"]}, {"fixed_coef": {"x0": 1.0}}])
+def test_path_with_coefficient_constraints_is_monotone_and_keeps_them(constraint):
+    X, y, _, _ = make_regression_mixture(200, coef=[[1.0, 0.5], [1.0, -1.0]],
+                                         intercept=[0.0, 2.0], sigma=[0.5, 0.5],
+                                         random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = select_components(X, y, n_components=[1, 2, 3], random_state=0, **constraint)
+    ll = sel.table["log_likelihood"].to_numpy()
+    assert np.all(np.diff(ll) >= -1e-8 * np.abs(ll[1:]))
+    for model in sel.estimators_.values():
+        first = model.coef_[:, 0]
+        np.testing.assert_allclose(first, first[0], rtol=1e-12)
+        if "fixed_coef" in constraint:
+            np.testing.assert_allclose(first, 1.0, rtol=1e-12)

@@ -263,11 +263,8 @@ def _table_row(k: int, model: RegressionMixture | None, status: str) -> dict[str
 
 def _fit_from(model: RegressionMixture, origins: list[RegressionMixture], X, y,
               **kwargs) -> RegressionMixture:
-    """``model.fit_from(origins, ...)``, or ``model.fit`` when there are no origins or the
-    model has coefficient constraints (``common_coef``, ``fixed_coef``), whose starts
-    from fits with another number of components :meth:`RegressionMixture.fit_from`
-    cannot make."""
-    if origins and not (model.common_coef or model.fixed_coef):
+    """``model.fit_from(origins, ...)``, or ``model.fit`` when there are no origins."""
+    if origins:
         return model.fit_from(origins, X, y, **kwargs)
     return model.fit(X, y, **kwargs)
 
