@@ -20,8 +20,9 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
    with the best: the number that reached it (to ``1e-5`` of the log-likelihood per
    unit of sample weight) is reported, as Mplus users check that "the best
    log-likelihood value has been replicated". When it is one, a further batch of
-   starts is run (and moved from, if one of them is higher still) before the count
-   is final.
+   starts is run (and moved from, if one of them is higher still, or if nothing
+   admissible was found), and if the best is still found once, a wide round of moves
+   from it continues ``wide`` times as many, before the count is final.
 
 Extra starts (a K - 1 solution split, a K + 1 solution merged, as the component-number
 path of :func:`regmix.selection.select_components` and the bootstrap test give) join
@@ -140,6 +141,8 @@ class StartSearch:
     # best distinct solutions of the starts
     max_rounds = 12
     chains = 2
+    # how many times as many moves the round from a best found once continues
+    wide = 4
 
     def __init__(self, runner, *, n_components: int, min_weight: float, settings: dict,
                  split_merge: bool = True, seed: int = 0,
@@ -215,6 +218,16 @@ class StartSearch:
             elif higher is not None and higher.loglik > best.loglik + self.tol:
                 self._chains([higher], rounds)
             best = self._settle(independent, rounds)
+            if (best is not None and self.split_merge and self.settings["max_iter"] > 0
+                    and self._count(independent, rounds, best)[0] == 1):
+                # still found once: a round from it that continues `wide` times as
+                # many moves, and rounds from what it finds
+                moved = self._move_round(best, width=self.wide)
+                rounds.append((best, moved))
+                better = best_admissible(moved, self.min_weight)
+                if better is not None and better.loglik > best.loglik + self.tol:
+                    self._chains([better], rounds)
+                best = self._settle(independent, rounds)
         runs = independent + [r for _, moved in rounds for r in moved]
         if best is None:
             return SearchOutcome(None, runs, 0, len(independent), self._n_moves)
@@ -321,12 +334,13 @@ class StartSearch:
                                 accelerate=self.settings["accelerate"]))
         return short
 
-    def _continue_best(self, short: list[EMRun], origin: MixtureParams | None
-                       ) -> list[EMRun]:
+    def _continue_best(self, short: list[EMRun], origin: MixtureParams | None,
+                       width: int = 1) -> list[EMRun]:
         """Continue the most promising short runs until ``move_continue`` of them end
         admissible (a run still admissible after a few steps may be heading for a
-        collapse), out of at most ``move_tries`` times as many, or until one ends at an
-        admissible maximum another has reached."""
+        collapse), out of at most ``move_tries`` times as many, or (``width`` 1) until
+        one ends at an admissible maximum another has reached; ``width`` times as many
+        in a wide round."""
         here = None if origin is None else np.sort(origin.weights)
 
         def promise(r: EMRun) -> tuple[bool, bool, float]:
@@ -338,23 +352,25 @@ class StartSearch:
         ranked = sorted((r for r in short if np.isfinite(r.loglik) and not r.degenerate),
                         key=promise, reverse=True)
         moved: list[EMRun] = []
-        for r in _distinct(ranked, self.tol)[: self.move_tries * self.move_continue]:
+        wanted = width * self.move_continue
+        for r in _distinct(ranked, self.tol)[: self.move_tries * wanted]:
             # a move is a start: its EM steps, the short ones included, within max_iter
             run = self.converge([lambda r=r: r], label="move",
                                 tol=max(self.settings["tol"], SEARCH_TOL),
                                 max_iter=max(self.settings["max_iter"] - r.n_iter, 0))[0]
             self._loose.add(id(run))
-            if admissible(run, self.min_weight) and any(self._same(run, m) for m in moved):
+            if width == 1 and admissible(run, self.min_weight) and any(
+                    self._same(run, m) for m in moved):
                 moved.append(run)
                 break  # an admissible maximum reached again: the rest likely go there too
             moved.append(run)
-            if sum(admissible(m, self.min_weight) for m in moved) >= self.move_continue:
+            if sum(admissible(m, self.min_weight) for m in moved) >= wanted:
                 break
         return moved
 
-    def _move_round(self, current: EMRun) -> list[EMRun]:
+    def _move_round(self, current: EMRun, width: int = 1) -> list[EMRun]:
         """One round of split-and-merge moves from ``current``: the runs taken to
-        convergence."""
+        convergence (``width`` times as many as usual)."""
         runner, K = self.runner, self.K
         params = current.params
         overlap, centre = runner.overlap(params)
@@ -364,7 +380,7 @@ class StartSearch:
             pairs = sorted(pairs, key=lambda ij: not (ij[0] in small or ij[1] in small))
         moves = split_merge_moves(K, pairs, self.rules, self.move_limit, self.rng)
         self._n_moves += len(moves)
-        return self._continue_best(self._short_runs(params, moves, centre), params)
+        return self._continue_best(self._short_runs(params, moves, centre), params, width)
 
 
 def _distinct(runs: list[EMRun], tol: float) -> list[EMRun]:
