@@ -219,8 +219,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         of a feature's mean), each move is run for a few EM steps and the best
         continued to convergence, for as long as a move gains; and when the best was
         reached from one starting point only, a further batch of ``2 * n_init``
-        starts and a wider round of moves. This is what makes the default fit reach the global maximum once
-        K >= 3; ``False`` runs the ``n_init`` starts only. See
+        starts and a wider round of moves. This is what makes the default fit reach
+        the global maximum once K >= 3; ``False`` runs the ``n_init`` starts only. See
         :class:`regmix.fitting.search.StartSearch`. The runs from independent
         starting points that reached the best log-likelihood are counted in
         ``n_at_best_`` of ``n_runs_``, and a :class:`~regmix.ReplicationWarning` says
