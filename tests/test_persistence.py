@@ -284,3 +284,51 @@ def test_format_version_1_files_are_read_as_gaussian_models(fitted, data, tmp_pa
     assert _same_bits(old.sigma_, fitted.sigma_)
     assert _same_bits(old.predict(X), fitted.predict(X))
     assert old.log_likelihood(X, y) == fitted.log_likelihood(X, y)
+
+
+# --------------------------------------------------------------------------- hostile paths
+def test_a_fifo_or_a_device_is_refused_without_being_read(fitted, tmp_path):
+    fifo = tmp_path / "model.json"
+    os.mkfifo(fifo)  # opening it to read would block until a writer comes
+    with pytest.raises(ValueError, match="is a FIFO, not a regular file"):
+        load(fifo)
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(ValueError, match="is a character device, not a regular file"):
+        load(link)
+    with pytest.raises(ValueError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_deeply_nested_or_huge_files_are_refused(tmp_path, monkeypatch):
+    from regmix.estimator import model_file
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested 100000 levels deep"):
+        load(deep)
+    # brackets inside strings do not count
+    assert model_file._nesting('{"a": "[[[[{{{", "b": [1, [2]]}') == 3
+    big = tmp_path / "big.json"
+    big.write_text(" " * 2000 + "{}")
+    monkeypatch.setattr(model_file, "MAX_BYTES", 1000)
+    with pytest.raises(ValueError, match="larger than 1000 bytes"):
+        load(big)
+
+
+def test_save_refuses_to_replace_what_is_not_a_regular_file(fitted, tmp_path):
+    target = tmp_path / "target.json"
+    target.write_text("keep me")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    with pytest.raises(ValueError, match="is a symbolic link, not a regular file"):
+        save(fitted, link)
+    assert link.is_symlink() and target.read_text() == "keep me"
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is a FIFO"):
+        save(fitted, fifo)
+    with pytest.raises(ValueError, match="is a directory"):
+        save(fitted, tmp_path)
+    save(fitted, target)  # a regular file is replaced
+    assert load(target).log_likelihood_ == fitted.log_likelihood_

@@ -42,14 +42,16 @@ def save(model: RegressionMixture, path: str | os.PathLike) -> None:
     model : RegressionMixture
         A fitted model.
     path : str or path-like
-        Where to write (conventionally ``*.json``); an existing file is replaced.
+        Where to write (conventionally ``*.json``); an existing regular file is
+        replaced.
 
     Raises
     ------
     sklearn.exceptions.NotFittedError
         When the model is not fitted.
     ValueError
-        When a fitted value is not finite.
+        When a fitted value is not finite, or ``path`` is a symbolic link, directory,
+        FIFO, socket or device (which the rename would replace by a regular file).
     """
     model_file.save(_checked(model), path)
 
@@ -117,7 +119,9 @@ def load(path: str | os.PathLike) -> RegressionMixture:
     ValueError
         When the file is damaged (not JSON, truncated), is not a regmix model, was
         written by a newer regmix, or holds missing keys, wrong shapes or non-finite
-        parameters.
+        parameters; when ``path`` is not a regular file (a FIFO, a device, a
+        directory; a link to a regular file is read), is larger than 512 MiB, or its
+        JSON is nested more than 64 levels deep.
 
     Notes
     -----

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,12 @@ FORMAT = "regmix-model"
 
 
 FORMAT_VERSION = 2
+
+
+# The largest model file read, and the deepest nesting of its JSON (a model file nests
+# a few levels: the formula designs' states are the deepest, well under this).
+MAX_BYTES = 512 * 2**20
+MAX_DEPTH = 64
 
 
 # ---------------------------------------------------------------------- writing
@@ -93,7 +101,19 @@ def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a fresh file next to ``path``, then rename it over ``path``."""
+    """Write ``text`` to a fresh file next to ``path``, then rename it over ``path``.
+
+    Only a regular file is replaced: a symbolic link, directory, FIFO, socket or
+    device at ``path`` is refused (renaming over it would replace it, the device node
+    of ``/dev/null`` included, by a regular file).
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is {_kind(info.st_mode)}, not a regular file: a model "
+                         "is only written to a new file or over a regular one")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8") as handle:
@@ -106,12 +126,30 @@ def _write_atomically(path: Path, text: str) -> None:
 
 # ---------------------------------------------------------------------- reading
 def read(path: str | os.PathLike) -> Any:
-    """The JSON content of a model file, refused clearly when it is not JSON text."""
+    """The JSON content of a model file, refused clearly when it is not JSON text.
+
+    Only a regular file (or a link to one) of at most :data:`MAX_BYTES` is read: a
+    FIFO would block, a device such as ``/dev/zero`` never ends; and JSON nested more
+    deeply than :data:`MAX_DEPTH` is refused before it is parsed.
+    """
     path = Path(path)
+    info = os.stat(path)  # FileNotFoundError and PermissionError as they are
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is {_kind(info.st_mode)}, not a regular file: it "
+                         "cannot be a regmix model")
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_BYTES} bytes, more than any "
+                         "regmix model file needs: it is not read")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{path} is damaged: it is not UTF-8 text") from None
+    depth = _nesting(text)
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{path} is damaged: its JSON is nested {depth} levels deep, "
+                         f"more than the {MAX_DEPTH} a model file has")
     try:
         content = json.loads(text, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, ValueError) as err:
@@ -120,6 +158,33 @@ def read(path: str | os.PathLike) -> Any:
             "regmix model"
         ) from None
     return content
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of JSON arrays and objects in ``text`` (brackets inside
+    strings not counted), found without parsing it."""
+    # drop the strings (with their escapes), then count the brackets left
+    bare = _JSON_STRING.sub("", text)
+    depth = deepest = 0
+    for char in _BRACKETS.findall(bare):
+        depth += 1 if char in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _kind(mode: int) -> str:
+    """What a file of ``mode`` is, for a message."""
+    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _refuse_constant(name: str):
