@@ -119,3 +119,48 @@ def test_bad_init_dict(data):
     with pytest.raises(ValueError, match=r"init dict is missing \['sigma'\]"):
         RegressionMixture(init={"weights": [0.5, 0.5], "coef": np.zeros((2, 2)),
                                 "intercept": [0, 0]}).fit(X, y)
+
+
+def _start(**changes):
+    start = {"weights": [0.5, 0.5], "coef": np.zeros((2, 2)), "intercept": [0.0, 0.0],
+             "sigma": [1.0, 1.0]}
+    start.update(changes)
+    return start
+
+
+@pytest.mark.parametrize("start,message", [
+    (_start(coef=np.zeros((2, 3))), r"coef \(2, 2\), sigma \(2,\) or a number; got"),
+    (_start(sigma=[np.inf, 1.0]), "sigma must be finite and positive"),
+    (_start(weights=[0.5, 0.5 + 1e-6]), "sum to one"),
+    (_start(weights=[np.nan, 1.0]), "must be finite"),
+    (_start(sigmas=[1.0, 1.0]), r"keys \['sigmas'\] that a gaussian start does not take"),
+    (_start(intercept=[0.0, 0.0, 0.0]), r"init intercept must have shape \(2,\)"),
+])
+def test_init_dict_is_checked_by_name(data, start, message):
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        RegressionMixture(init=start).fit(X, y)
+
+
+def test_init_coef_of_shape_features_by_components_is_refused_not_reshaped():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
+    start = {"weights": [0.5, 0.5], "coef": np.zeros((3, 2)), "intercept": [0.0, 0.0],
+             "sigma": [1.0, 1.0]}
+    with pytest.raises(ValueError, match="write its transpose"):
+        RegressionMixture(init=start).fit(X, y)
+
+
+def test_fractional_trials_successes_and_sample_size_are_refused(data):
+    X, _ = data
+    n = X.shape[0]
+    trials = np.full(n, 10.0)
+    y = np.arange(n) % 5.0
+    with pytest.raises(ValueError, match=r"trials must be whole numbers; trials\[3\] = 10.5"):
+        RegressionMixture(family="binomial").fit(X, y, trials=np.where(np.arange(n) == 3,
+                                                                        10.5, trials))
+    with pytest.raises(ValueError, match=r"successes \(with trials\) must be whole numbers"):
+        RegressionMixture(family="binomial").fit(X, y + 0.5, trials=trials)
+    model = RegressionMixture(random_state=0).fit(*data)
+    with pytest.raises(ValueError, match="n_samples must be a positive integer; got 2.5"):
+        model.sample(2.5)

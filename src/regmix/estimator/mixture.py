@@ -1072,36 +1072,53 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         return R
 
     def _params_from_dict(self, init: Mapping, family) -> MixtureParams:
-        K = self.n_components
+        K, p = self.n_components, self.n_features_in_
         extras = list(family.extra_names)
         required = {"weights", "coef", *extras} | ({"intercept"} if self.fit_intercept
                                                    else set())
         missing = required - set(init)
         if missing:
             raise ValueError(f"init dict is missing {sorted(missing)}")
+        unknown = set(init) - required
+        if unknown:
+            raise ValueError(f"init dict has keys {sorted(map(str, unknown))} that a "
+                             f"{family.name} start does not take (it takes "
+                             f"{sorted(required)})")
         weights = np.asarray(init["weights"], dtype=np.float64).reshape(-1)
         coef = np.asarray(init["coef"], dtype=np.float64)
-        if coef.size == K * self.n_features_in_:
-            coef = coef.reshape(K, self.n_features_in_)
-        extra = np.column_stack([np.broadcast_to(np.asarray(init[e], dtype=np.float64)
-                                                 .reshape(-1), (K,)) for e in extras]
-                                ) if extras else np.zeros((K, 0))
-        if weights.shape != (K,) or coef.shape != (K, self.n_features_in_):
+        if coef.ndim == 1 and p == 1 and coef.shape == (K,):
+            coef = coef[:, None]  # one feature: one coefficient per component
+        extra = [np.asarray(init[e], dtype=np.float64) for e in extras]
+        bad_extra = [e for e, v in zip(extras, extra, strict=True)
+                     if v.shape not in ((), (K,))]
+        if weights.shape != (K,) or coef.shape != (K, p) or bad_extra:
+            hint = (f" (coef is ({p}, {K}): components are its rows, write its transpose)"
+                    if coef.shape == (p, K) and p != K else "")
             raise ValueError(
-                f"init dict needs weights ({K},), coef ({K}, {self.n_features_in_})"
-                + "".join(f", {e} ({K},)" for e in extras)
-                + f"; got {weights.shape}, {coef.shape}"
+                f"init dict needs weights ({K},), coef ({K}, {p})"
+                + "".join(f", {e} ({K},) or a number" for e in extras)
+                + f"; got weights {weights.shape}, coef {coef.shape}"
+                + "".join(f", {e} {v.shape}" for e, v in zip(extras, extra, strict=True))
+                + hint
             )
-        if np.any(weights < 0) or not np.isclose(weights.sum(), 1):
-            raise ValueError("init weights must be non-negative and sum to one")
-        if not np.all(extra > 0):
-            raise ValueError(f"init {', '.join(extras)} must be positive")
+        extra_arr = (np.column_stack([np.broadcast_to(v, (K,)) for v in extra]) if extras
+                     else np.zeros((K, 0)))
+        if (not np.all(np.isfinite(weights)) or np.any(weights < 0)
+                or abs(weights.sum() - 1.0) > 1e-12 * K):
+            raise ValueError(f"init weights must be finite, non-negative and sum to one "
+                             f"(to 1e-12); got {weights.tolist()}, summing to "
+                             f"{weights.sum()!r}")
+        if not (np.all(np.isfinite(extra_arr)) and np.all(extra_arr > 0)):
+            raise ValueError(f"init {', '.join(extras)} must be finite and positive")
         full = coef
         if self.fit_intercept:
-            icpt = np.asarray(init["intercept"], dtype=np.float64).reshape(K)
+            icpt = np.asarray(init["intercept"], dtype=np.float64).reshape(-1)
+            if icpt.shape != (K,):
+                raise ValueError(f"init intercept must have shape ({K},); got {icpt.shape}")
             full = np.column_stack([icpt, coef])
         if not np.all(np.isfinite(full)):
             raise ValueError("init coefficients must be finite")
+        extra = extra_arr
         return MixtureParams(weights, family.make_params(full, extra))
 
     def _warn_rank_deficiency(self, runner, n_features: int, separated: bool = False
@@ -1347,7 +1364,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         check_is_fitted(self)
         rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
         if X is None:
-            if n_samples is None or int(n_samples) < 1:
+            if (n_samples is None or isinstance(n_samples, bool)
+                    or not isinstance(n_samples, numbers.Integral) or n_samples < 1):
                 raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
             n = int(n_samples)
             state = self.state_

@@ -68,6 +68,16 @@ class Binomial(GLMFamily):
                 i = int(np.argmax(bad))
                 raise ValueError(f"binomial trials must be positive; trials[{start + i}] = "
                                  f"{m[i]:g}")
+            bad = m != np.round(m)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"binomial trials must be whole numbers; trials[{start + i}]"
+                                 f" = {float(m[i])!r}")
+            bad = y != np.round(y)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"binomial successes (with trials) must be whole numbers; "
+                                 f"y[{start + i}] = {float(y[i])!r}")
             bad = y < 0
             if bad.any():
                 i = int(np.argmax(bad))
