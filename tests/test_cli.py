@@ -73,6 +73,8 @@ ERRORS: dict[str, tuple[list[str], str]] = {
 
 MORE_ERRORS: dict[str, tuple[list[str], str]] = {
     "header_only": (["fit", "{d}/header.csv", "--formula", FORMULA], "no data rows"),
+    "stray_string": (["fit", "{d}/stray.csv", "--formula", FORMULA],
+                     "stray.csv holds numbers but for 1 cell(s): line 9 has 'oops'"),
     "binary_csv": (["fit", "{d}/binary.csv", "--formula", FORMULA], "cannot read"),
     "k_impossible": (["fit", "{d}/two.csv", "--formula", FORMULA, "-k", "21"], "min_weight"),
     "bad_n_init": (["fit", "{d}/two.csv", "--formula", FORMULA, "--n-init", "0"], "--n-init"),
@@ -96,7 +98,8 @@ MORE_ERRORS: dict[str, tuple[list[str], str]] = {
     "select_too_few_rows": (["select", "{d}/two-rows.csv", "--formula", FORMULA],
                             "fewer than"),
     "missing_model": (["predict", "{d}/nope.json", "{d}/two.csv"], "cannot read model"),
-    "model_is_a_directory": (["predict", "{d}", "{d}/two.csv"], "cannot read model"),
+    "model_is_a_directory": (["predict", "{d}", "{d}/two.csv"],
+                             "is a directory, not a regular file"),
     "not_a_model": (["predict", "{d}/two.csv", "{d}/two.csv"], "damaged"),
     "predict_unknown_column": (["predict", "{d}/model.json", "{d}/other-columns.csv"],
                                "'x'"),
@@ -128,6 +131,9 @@ def _write_files(d: Path) -> None:
                                                                  index=False)
     (d / "empty.csv").write_bytes(b"")
     (d / "header.csv").write_text("x,y\n")
+    stray = frame.astype({"x": object})
+    stray.loc[7, "x"] = "oops"
+    stray.to_csv(d / "stray.csv", index=False)
     (d / "data.txt").write_text("x,y\n1,2\n")
     (d / "binary.csv").write_bytes(b"\x00\xff\xfe\x00garbage")
     (d / "damaged.parquet").write_text("this is not Parquet\n")
@@ -512,3 +518,21 @@ def test_family_and_link_choices_are_the_registry_s(data_dir):
         assert cls().link_name == family_links(name)[0]
     result = _invoke(["fit", "{d}/two.csv", "--formula", FORMULA, "--link", "sqrt"], data_dir)
     _check_user_error(result.exit_code, result.stdout, result.stderr, "--link")
+
+
+def test_predict_out_is_written_whole_or_not_at_all(data_dir, tmp_path):
+    target = tmp_path / "keep.csv"
+    target.write_text("keep me\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    result = _invoke(["predict", "{d}/model.json", "{d}/two.csv", "--out", str(link)],
+                     data_dir)
+    _check_user_error(result.exit_code, result.stdout, result.stderr,
+                      "it is not a regular file")
+    assert target.read_text() == "keep me\n"
+    out = tmp_path / "pred.csv"
+    result = _invoke(["predict", "{d}/model.json", "{d}/two.csv", "--out", str(out),
+                      "--quiet"], data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert len(out.read_text().splitlines()) == 151
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

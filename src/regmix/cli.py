@@ -17,7 +17,10 @@ import errno
 import functools
 import json
 import math
+import os
 import re
+import secrets
+import stat
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -234,7 +237,30 @@ def read_data(path: str) -> pd.DataFrame:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, skipinitialspace=True)
+    frame = pd.read_csv(path, skipinitialspace=True)
+    _check_mostly_numeric(frame, path)
+    return frame
+
+
+def _check_mostly_numeric(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a text column whose cells are numbers but for a few: a stray string in a
+    numeric column (``"oops"`` among numbers), which a formula would otherwise code as
+    a categorical variable with a level per number. A column that is mostly text (or
+    a column named in ``C()``) is categorical as it should be."""
+    for name in frame.columns:
+        column = frame[name]
+        if not (pd.api.types.is_object_dtype(column.dtype)
+                or pd.api.types.is_string_dtype(column.dtype)):
+            continue
+        present = column.dropna()
+        numbers = pd.to_numeric(present, errors="coerce")
+        n_text = int(numbers.isna().sum())
+        if 0 < n_text and n_text < 0.5 * len(present):
+            i = int(np.flatnonzero(numbers.isna().to_numpy())[0])
+            line = int(present.index[i]) + 2  # the header is line 1
+            raise UserError(f"column {name!r} of {path} holds numbers but for "
+                            f"{n_text} cell(s): line {line} has {present.iloc[i]!r}; fix "
+                            "the value (or write missing values as empty cells)")
 
 
 def _need_pyarrow(what: str):
@@ -294,6 +320,27 @@ def _writing(path: str) -> Iterator[None]:
         if err.errno == errno.EPIPE:
             raise
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+@contextmanager
+def _atomic(path: str) -> Iterator[str]:
+    """A temporary path next to ``path`` to write to, renamed over ``path`` at the end,
+    so that a failed write (a full disk) leaves no truncated file; only a regular file
+    at ``path`` is replaced."""
+    target = Path(path)
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise UserError(f"cannot write {path}: it is not a regular file (a link, FIFO "
+                        "or device is not replaced)")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    try:
+        yield str(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _need_matplotlib() -> None:
@@ -723,11 +770,11 @@ def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
         sys.stdout.write(table.to_csv(index=keep_index))
         sys.stdout.flush()
         return
-    with _writing(out):
+    with _writing(out), _atomic(out) as tmp:
         if out.lower().endswith(PARQUET_SUFFIXES):
-            table.to_parquet(out, index=keep_index)
+            table.to_parquet(tmp, index=keep_index)
         else:
-            table.to_csv(out, index=keep_index)
+            table.to_csv(tmp, index=keep_index)
     _note(f"wrote {table.shape[0]} rows to {out}", quiet)
 
 
