@@ -16,8 +16,9 @@ these may appear in it:
   that no string or list arithmetic can be written;
 * arithmetic, comparison, boolean and unary operators (not the shifts), conditional
   expressions, and keyword arguments of the allowed calls. The exponent of ``**``
-  must involve a data column or be a plain number of at most :data:`MAX_EXPONENT` in
-  size, so that no constant can grow without bound.
+  must be a plain number of at most :data:`MAX_EXPONENT` in size or arithmetic
+  (``+ - * /``) of columns and such numbers, and powers cannot be nested, so that no
+  constant of the formula can grow into a huge integer.
 
 Everything else is refused with a :class:`UnsafeFormulaError` naming the term and
 why: subscripts, other attributes, dunder names, lambdas, comprehensions, starred
@@ -337,16 +338,38 @@ class _Checker:
             raise self.refuse(f"operator {type(node.op).__name__}")
         self.check(node.left, argument=False)
         self.check(node.right, argument=False)
-        if isinstance(node.op, ast.Pow) and not _reads_data(node.right):
-            exponent = _plain_number(node.right)
-            if exponent is None or abs(exponent) > MAX_EXPONENT or _has_power(node.left):
-                raise self.refuse(
-                    f"a constant exponent must be a plain number of at most {MAX_EXPONENT} "
-                    "in size, and constant powers cannot be nested")
+        if isinstance(node.op, ast.Pow) and (_has_power(node.left)
+                                             or not _small_exponent(node.right)):
+            raise self.refuse(
+                f"the exponent of '**' must be a plain number of at most {MAX_EXPONENT} in "
+                "size or arithmetic of columns and such numbers, and powers cannot be "
+                "nested")
 
 
-def _reads_data(node: ast.AST) -> bool:
-    return any(isinstance(n, ast.Name) for n in ast.walk(node))
+def _small_exponent(node: ast.AST) -> bool:
+    """Whether ``node`` is a plain number of at most :data:`MAX_EXPONENT` in size, or
+    ``+ - * /`` and unary signs of names and such numbers with a name among them:
+    an exponent that cannot be a huge Python integer (a name is a column, evaluated
+    by numpy in fixed width; any other value of a name makes the arithmetic fail)."""
+    value = _plain_number(node)
+    if value is not None:
+        return abs(value) <= MAX_EXPONENT
+    leaves: list[ast.AST] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.BinOp) and isinstance(item.op, _EXPONENT_ARITHMETIC):
+            stack += [item.left, item.right]
+        elif isinstance(item, ast.UnaryOp) and isinstance(item.op, (ast.UAdd, ast.USub)):
+            stack.append(item.operand)
+        else:
+            leaves.append(item)
+    numbers = [_plain_number(leaf) for leaf in leaves if not isinstance(leaf, ast.Name)]
+    return (any(isinstance(leaf, ast.Name) for leaf in leaves)
+            and all(v is not None and abs(v) <= MAX_EXPONENT for v in numbers))
+
+
+_EXPONENT_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div)
 
 
 def _has_power(node: ast.AST) -> bool:
