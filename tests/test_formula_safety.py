@@ -85,6 +85,7 @@ def test_gating_part_and_offsets_are_checked_first(frame, tmp_path, where):
     ("I(f'{x1}')", "an f-string"),
     ("eval('x1')", "call of 'eval'"),
     ("I('a' * 10)", "a string outside the arguments"),
+    ("I(x1 == 'a' * 10)", "a string outside the arguments"),
     ("I(9 ** 9 ** 9)", "the exponent of '\\*\\*'"),
     ("I((9 ** 99) ** 99)", "powers cannot be nested"),
     ("I(9 ** (10 ** 9 if x1 else 0))", "the exponent of"),
@@ -118,6 +119,7 @@ def test_allowed_formulas_fit_and_predict(frame):
     "y ~ C(f, levels=['a', 'b', 'c']) + C(f, contr.treatment('b')) + x1",
     "y ~ np.power(x2, 0.5) + I(x2 ** (1/3)) + I(x2 ** -2) + I(2 ** x1) + I(x2 ** (x1 / 2))",
     "y ~ I(x1 > 0) + I((x1 > 0) & (z < 1)) + I(x1 if True else z) + {x1 + z}",
+    "y ~ x1 + I(f == 'b') + I(f != \"c\")",
     "y ~ np.log(`my col` ** 2 + 1) + poly(x1, degree=2) + scale(x2) + standardize(z)",
 ])
 def test_allowed_terms_pass(formula, frame):

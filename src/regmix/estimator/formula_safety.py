@@ -12,8 +12,9 @@ these may appear in it:
   :data:`NUMPY_FUNCTIONS`, and ``contr.<f>`` for formulaic's contrasts
   (:data:`CONTRAST_FUNCTIONS`); no other attribute;
 * numbers, ``True``, ``False``, ``None``; strings, lists and tuples of these only as
-  arguments of a call (``C(g, levels=["a", "b"])``, ``contr.treatment("b")``), so
-  that no string or list arithmetic can be written;
+  arguments of a call (``C(g, levels=["a", "b"])``, ``contr.treatment("b")``) or
+  operands of a comparison (``I(g == "a")``), so that no string or list arithmetic
+  can be written;
 * arithmetic, comparison, boolean and unary operators (not the shifts), conditional
   expressions, and keyword arguments of the allowed calls. The exponent of ``**``
   must be a plain number of at most :data:`MAX_EXPONENT` in size or arithmetic
@@ -261,8 +262,8 @@ class _Checker:
             bad = [op for op in node.ops if not isinstance(op, _COMPARE)]
             if bad:
                 raise self.refuse(f"comparison {type(bad[0]).__name__}")
-            for value in [node.left, *node.comparators]:
-                self.check(value, argument=False)
+            for value in [node.left, *node.comparators]:  # g == "a": strings compare
+                self.check(value, argument=True)
         elif isinstance(node, ast.IfExp):
             for value in (node.test, node.body, node.orelse):
                 self.check(value, argument=False)
