@@ -30,8 +30,9 @@ evaluated, so only its Python terms need the check.
 At fit time the names must be columns of the data (:func:`check_formula` with
 ``columns``); a loaded model does not know the data, so any name that is not a
 dunder passes as a column there (``columns=None``), while calls and attributes are
-held to the same allow-list. A name that is not a column then fails as a missing
-column when the model is used, which runs no code.
+held to the same allow-list. A name that is not a column of the new data then fails
+as a missing column, or at most reads a value of formulaic's context (a function or
+a module), which no allowed call invokes; neither runs code.
 
 Examples
 --------
