@@ -121,11 +121,16 @@ def load(path: str | os.PathLike) -> RegressionMixture:
         written by a newer regmix, or holds missing keys, wrong shapes or non-finite
         parameters; when ``path`` is not a regular file (a FIFO, a device, a
         directory; a link to a regular file is read), is larger than 512 MiB, or its
-        JSON is nested more than 64 levels deep.
+        JSON is nested more than 64 levels deep; or when a formula or stored formula
+        expression has a term outside the allow-list ("is damaged or unsafe: formula
+        term ... is not allowed").
 
     Notes
     -----
-    A model with a formula evaluates the formula's Python expressions on new data: load
-    model files from trusted sources only.
+    A model file is data, never code. A model with a formula evaluates the formula's
+    terms (such as ``np.log(z)``) on new data, and every such expression in the file is
+    checked before anything is evaluated: only data columns, numbers and the allowed
+    transforms may appear (:mod:`regmix.estimator.formula_safety`,
+    ``docs/model-format.md``).
     """
     return model_from_dict(model_file.read(path), source=str(path))

@@ -11,15 +11,18 @@ The design never contains an intercept column; regmix adds its own when
 because it decides how categorical terms are coded: with an intercept ``C(g)`` gets one
 column per level but the first, without one a column for every level.
 
-Only the columns of the data and formulaic's built-in transforms (``np``, ``log``,
-``exp``, ``center``, ``scale``, ``poly``, ``bs``, ``cr``, ``cc``, ``C``, ``I``, ...) can
-be used in a formula; no variable of the caller is visible.
+Only the columns of the data and an allow-list of formulaic's transforms and numpy's
+elementwise functions (``np.log``, ``log``, ``exp``, ``center``, ``scale``, ``poly``,
+``bs``, ``cr``, ``cc``, ``C``, ``I``, ...; see :mod:`regmix.estimator.formula_safety`)
+can be used in a formula; no variable of the caller is visible.
 
 :meth:`FormulaDesign.to_dict` gives a JSON-safe description from which
 :meth:`FormulaDesign.from_dict` rebuilds a design that encodes new rows bit for bit as
-the original does. Note that evaluating a formula runs the Python expressions in it (such
-as ``np.log(z)``): a design read from a file is code, to be loaded from trusted sources
-only.
+the original does. formulaic evaluates a formula's Python terms (such as ``np.log(z)``)
+with ``eval``, so every one of them is checked before anything is evaluated, at fit
+and when a design is read back (:mod:`regmix.estimator.formula_safety`): only data
+columns, numbers and an allow-list of transforms may appear, and a design read from a
+file never runs other code.
 
 Examples
 --------
@@ -59,6 +62,7 @@ from formulaic.materializers.types import EvaluatedFactor, ScopedFactor, ScopedT
 from formulaic.parser.algos.tokenize import tokenize
 from formulaic.parser.types import Factor, Term
 
+from regmix.estimator.formula_safety import UnsafeFormulaError, check_expression, check_formula
 from regmix.sources.validation import check_response
 
 __all__ = ["FormulaData", "FormulaDesign"]
@@ -130,6 +134,8 @@ class FormulaDesign:
         self.response_name = None if lhs_spec is None else str(lhs_spec.formula)
         self.required_variables = sorted(str(v) for v in rhs_spec.formula.required_variables)
         self.offset_terms = split_offsets(formula)[1]
+        for expr in self.offset_terms:  # evaluated as I(expr) by evaluate_offset
+            check_expression(expr)
 
     def __repr__(self) -> str:
         return f"FormulaDesign({self.formula!r}, {len(self.column_names)} columns)"
@@ -180,6 +186,7 @@ class FormulaDesign:
         """
         frame = _as_frame(data)
         formula = _check_formula_string(formula)
+        check_formula(formula, [str(c) for c in frame.columns])
         stripped, offsets = split_offsets(formula)
         lhs_formula, rhs_formula = _parse(stripped, [str(c) for c in frame.columns])
         _check_intercept(formula, rhs_formula, fit_intercept)
@@ -293,6 +300,8 @@ class FormulaDesign:
         """
         try:
             return cls._from_dict(d)
+        except UnsafeFormulaError:
+            raise
         except (KeyError, TypeError, IndexError, AttributeError, RuntimeError) as err:
             raise ValueError(
                 f"the saved formula design is damaged: {type(err).__name__}: {err}"
@@ -308,6 +317,7 @@ class FormulaDesign:
         names = d["column_names"]
         if not isinstance(formula, str) or not _is_str_list(names):
             raise TypeError("formula must be a string and column_names a list of strings")
+        check_formula(formula)  # a model file is data: nothing in it may run code
         rhs = _spec_from_dict(d["rhs"])
         lhs = None if d.get("lhs") is None else _spec_from_dict(d["lhs"])
         fit_intercept = d["fit_intercept"]
@@ -721,7 +731,7 @@ def _structure_to_dict(entry: EncodedTermStructure, terms: list[Term]) -> dict[s
 
 def _spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
     terms = [
-        Term([Factor(expr, eval_method=method, kind=kind) for expr, method, kind in factors])
+        Term([_checked_factor(expr, method, kind) for expr, method, kind in factors])
         for factors in d["terms"]
     ]
     structure = d["structure"]
@@ -738,6 +748,18 @@ def _spec_from_dict(d: Mapping[str, Any]) -> ModelSpec:
         encoder_state=encoder_state,
         **_SPEC_SETTINGS,
     )
+
+
+def _checked_factor(expr: Any, method: Any, kind: Any) -> Factor:
+    """A saved factor; one that formulaic would evaluate as Python must pass
+    :func:`~regmix.estimator.formula_safety.check_expression` (a lookup reads a column,
+    a literal is read by ``ast.literal_eval``: neither runs code)."""
+    if not isinstance(expr, str):
+        raise TypeError(f"a saved factor's expression must be a string, not {expr!r}")
+    factor = Factor(expr, eval_method=method, kind=kind)
+    if factor.eval_method not in (Factor.EvalMethod.LOOKUP, Factor.EvalMethod.LITERAL):
+        check_expression(expr)
+    return factor
 
 
 def _structure_from_dict(d: Mapping[str, Any], terms: list[Term]) -> EncodedTermStructure:

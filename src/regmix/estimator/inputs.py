@@ -9,6 +9,7 @@ row and column. Nothing here runs EM.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from regmix.estimator.formula import FormulaDesign, split_gating
+from regmix.estimator.formula_safety import check_formula
 from regmix.sources.arrays import ArrayData
 from regmix.sources.validation import check_features, check_response, check_sample_weight
 
@@ -102,6 +104,7 @@ class InputsMixin:
     def _formula_Xy(self, X, y, sample_weight, reset: bool, require_y: bool):
 
         if reset:
+            _check_formula_first(self.formula, X)
             design, Xa, ya = FormulaDesign.from_data(
                 self._main_formula(), X, fit_intercept=self.fit_intercept, y=y,
                 require_response=require_y,
@@ -255,6 +258,7 @@ class InputsMixin:
             raise ValueError("with a formula on a dask DataFrame the response and the "
                              "gating variables come from the formula; do not pass y, "
                              "concomitant, offset or trials")
+        _check_formula_first(self.formula, frame)
         sample = frame.head(DASK_FORMULA_SAMPLE, npartitions=-1)
         design, _, _ = FormulaDesign.from_data(self._main_formula(), sample,
                                                fit_intercept=self.fit_intercept)
@@ -335,3 +339,14 @@ class InputsMixin:
         return ArrayData(rows.X, rows.y, rows.w, fit_intercept=self.fit_intercept,
                          standardize=False, offset=rows.offset, trials=rows.trials, Z=rows.Z,
                          groups=rows.groups)
+
+
+def _check_formula_first(formula: str, data) -> None:
+    """Check the whole formula (gating part and offsets included) against the columns
+    of ``data`` (a pandas or dask data frame, or a mapping of columns) before any of it
+    is evaluated; other data are refused later by the formula design."""
+    columns = getattr(data, "columns", None)
+    if columns is None and isinstance(data, Mapping):
+        columns = list(data)
+    if columns is not None:
+        check_formula(formula, [str(c) for c in columns])

@@ -196,7 +196,18 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         takes ``X`` takes a data frame and rebuilds the design with the training-time
         state (categorical levels, stateful transforms). The formula's intercept must
         agree with ``fit_intercept``: write ``"y ~ x"`` with ``fit_intercept=True`` and
-        ``"y ~ x - 1"`` with ``fit_intercept=False``.
+        ``"y ~ x - 1"`` with ``fit_intercept=False``. Only data columns (backticked
+        when they are not Python names: ```my col```), numbers and an allow-list of
+        transforms may appear: ``I``, ``C`` (with ``levels=`` and ``contr.<name>``
+        contrasts), ``center``, ``scale``, ``standardize``, ``poly``, ``bs``, ``cr``,
+        ``cs``, ``cc``, ``lag``, ``log``, ``exp`` (and their base-2 and base-10
+        forms), ``offset``, and elementwise numpy functions as ``np.<name>``
+        (``np.log``, ``np.log1p``, ``np.exp``, ``np.sqrt``, ``np.abs``, ``np.square``,
+        ``np.power``, ...; the list is
+        :data:`regmix.estimator.formula_safety.NUMPY_FUNCTIONS`). Every term is
+        checked before anything is evaluated, here and when a model file is loaded;
+        any other code (attributes, subscripts, other calls) raises a ValueError
+        naming the term.
     fit_intercept : bool, default=True
         Whether each component has its own intercept.
     n_init : int, default=2

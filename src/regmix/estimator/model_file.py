@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.core.version import __version__
+from regmix.estimator.formula_safety import UnsafeFormulaError, check_formula
 from regmix.estimator.state import FittedState
 from regmix.families.registry import family_from_dict
 
@@ -199,6 +200,11 @@ def model_from_dict(content: Any, estimator: type, source: str = "the model") ->
         if not isinstance(content.get(key), Mapping):
             raise ValueError(f"{source} is damaged: {key!r} is missing or not an object")
     params = _params_from_dict(content["estimator_params"], estimator, source)
+    if isinstance(params.get("formula"), str):
+        try:
+            check_formula(params["formula"])  # a model file is data, never code
+        except UnsafeFormulaError as err:
+            raise ValueError(f"{source} is damaged or unsafe: {err}") from None
     model = estimator(**params)
     try:
         model._check_params()

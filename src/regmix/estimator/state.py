@@ -20,6 +20,7 @@ import numpy as np
 
 from regmix.core.chunk import Standardization
 from regmix.estimator.formula import FormulaDesign, split_gating
+from regmix.estimator.formula_safety import UnsafeFormulaError
 from regmix.families.constraints import CoefficientConstraints
 from regmix.families.registry import family_from_dict, family_to_dict, get_family
 from regmix.inference.boundary import BoundaryParameters
@@ -496,5 +497,7 @@ def _feature_names(fitted: Mapping[str, Any], p: int, source: str):
 def _formula_design(saved: Any, source: str):
     try:
         return FormulaDesign.from_dict(saved)
+    except UnsafeFormulaError as err:
+        raise ValueError(f"{source} is damaged or unsafe: {err}") from None
     except ValueError as err:
         raise ValueError(f"{source}: {err}") from None
