@@ -164,3 +164,12 @@ def test_fractional_trials_successes_and_sample_size_are_refused(data):
     model = RegressionMixture(random_state=0).fit(*data)
     with pytest.raises(ValueError, match="n_samples must be a positive integer; got 2.5"):
         model.sample(2.5)
+
+
+def test_more_components_than_groups_is_refused(data):
+    X, y = data
+    groups = np.repeat([0, 1], [30, 30])
+    with pytest.raises(ValueError, match=r"n_components=3 is more than the 2 group\(s\)"):
+        RegressionMixture(3).fit(X, y, groups=groups)
+    with pytest.raises(ValueError, match=r"n_components=2 is more than the 1 group\(s\)"):
+        RegressionMixture(2).fit(X, y, groups=np.zeros(60, dtype=int))

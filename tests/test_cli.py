@@ -536,3 +536,26 @@ def test_predict_out_is_written_whole_or_not_at_all(data_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert len(out.read_text().splitlines()) == 151
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_ctrl_c_is_one_line_and_status_130(data_dir, monkeypatch):
+    import regmix.cli as cli
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "read_data", interrupted)
+    result = _invoke(["fit", "{d}/two.csv", "--formula", FORMULA], data_dir)
+    assert result.exit_code == 130
+    assert result.stderr == "error: interrupted\n"
+    assert result.stdout == ""
+
+
+def test_stream_with_a_repeated_term_fits_it_once(data_dir):
+    once = _invoke(["fit", "{d}/two.parquet", "--formula", "y ~ x", "--stream", "--format",
+                    "json", "--quiet", "--seed", "3"], data_dir)
+    twice = _invoke(["fit", "{d}/two.parquet", "--formula", "y ~ x + x", "--stream",
+                     "--format", "json", "--quiet", "--seed", "3"], data_dir)
+    assert once.exit_code == 0 and twice.exit_code == 0, twice.stderr
+    assert (json.loads(twice.stdout)["header"]["log_likelihood"]
+            == json.loads(once.stdout)["header"]["log_likelihood"])

@@ -159,7 +159,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _command_boundary(func: F) -> F:
-    """Report the library's ValueError, TypeError and OSError as a :class:`UserError`.
+    """Report the library's ValueError, TypeError and OSError as a :class:`UserError`,
+    and Ctrl-C as one line ``error: interrupted`` with exit status 130.
 
     :class:`~regmix.DegenerateFitError` is a ValueError. A broken pipe on standard output
     is left to click, which exits quietly.
@@ -177,6 +178,10 @@ def _command_boundary(func: F) -> F:
             raise UserError(_error_text(err)) from None
         except (DegenerateFitError, ValueError, TypeError) as err:
             raise UserError(_error_text(err)) from None
+        except KeyboardInterrupt:
+            # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
@@ -632,7 +637,8 @@ def _streamed_source(data: str, formula: str):
     _need_pyarrow(f"reading {data}")
 
     response, columns = plain
-    return ParquetData(p, x=columns, y=response)
+    # "y ~ x1 + x1" has the term x1 once, as a formula fitted in memory has it
+    return ParquetData(p, x=list(dict.fromkeys(columns)), y=response)
 
 
 def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str | None,

@@ -718,6 +718,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{n_params} free parameters of a {K}-component mixture with {p} "
                 "coefficients per component; use fewer components or features, or more rows"
             )
+        n_groups = getattr(source, "n_groups", None)
+        if n_groups is not None and K > n_groups:
+            raise ValueError(
+                f"n_components={K} is more than the {n_groups} group(s) of the data: all "
+                "rows of a group share one component, so a component without a group of "
+                "its own is not identified; use at most as many components as groups"
+            )
 
         x_mean, x_std = source.feature_moments()
         if data.y is not None and family.location_scale:
