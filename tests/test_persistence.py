@@ -332,3 +332,17 @@ def test_save_refuses_to_replace_what_is_not_a_regular_file(fitted, tmp_path):
         save(fitted, tmp_path)
     save(fitted, target)  # a regular file is replaced
     assert load(target).log_likelihood_ == fitted.log_likelihood_
+
+
+@pytest.mark.parametrize("payload,message", [
+    (["<U500000000", [1], ["a"]], "more than the 65536 a stored state needs"),
+    (["<f8", [10**9], [1.0]], "array of shape"),
+    (["<f8", [-1], []], "array of shape"),
+])
+def test_stored_arrays_cannot_ask_for_more_memory_than_their_values(payload, message):
+    from regmix.estimator.formula import decode_state
+
+    with pytest.raises(ValueError, match=message):
+        decode_state({"__ndarray__": payload})
+    np.testing.assert_array_equal(decode_state({"__ndarray__": ["<f8", [2], [1.0, 2.0]]}),
+                                  [1.0, 2.0])

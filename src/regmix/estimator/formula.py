@@ -907,7 +907,20 @@ def _decode_array(payload) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype.kind not in _ARRAY_KINDS:
         raise ValueError(f"unsupported dtype {dtype}")
+    # what a stored state can need: a file cannot make an array larger than its values
+    if dtype.itemsize > _MAX_ITEMSIZE:
+        raise ValueError(f"dtype {dtype.str} of {dtype.itemsize} bytes per value, more "
+                         f"than the {_MAX_ITEMSIZE} a stored state needs")
+    if (not isinstance(shape, list) or not isinstance(flat, list)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                       for n in shape)
+            or math.prod(shape) != len(flat)):
+        raise ValueError(f"array of shape {shape!r} with {len(flat)} values")
     return np.array([decode_state(v) for v in flat], dtype=dtype).reshape(shape)
+
+
+# The largest value of a stored array (a category name of 16,384 characters).
+_MAX_ITEMSIZE = 65_536
 
 
 def _decode_float(payload) -> float:
