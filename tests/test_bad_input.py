@@ -173,3 +173,27 @@ def test_more_components_than_groups_is_refused(data):
         RegressionMixture(3).fit(X, y, groups=groups)
     with pytest.raises(ValueError, match=r"n_components=2 is more than the 1 group\(s\)"):
         RegressionMixture(2).fit(X, y, groups=np.zeros(60, dtype=int))
+
+
+def test_poisson_identity_link_fits_without_numerical_warnings():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 3, 400)
+    first = rng.random(400) < 0.5
+    y = rng.poisson(np.where(first, 3 + 0.5 * x, 8 + 1.0 * x)).astype(float)
+    # any RuntimeWarning is an error in this suite
+    m = RegressionMixture(2, family="poisson", link="identity", random_state=0).fit(
+        x[:, None], y)
+    mu = m.intercept_[None, :] + x[:, None] * m.coef_[:, 0][None, :]
+    direct = np.log((m.weights_ * stats.poisson.pmf(y[:, None], mu)).sum(axis=1)).sum()
+    assert m.log_likelihood_ == pytest.approx(direct, rel=1e-10)
+
+
+def test_starts_outside_the_family_range_are_named_not_blamed_on_the_weights():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    y = rng.poisson(np.exp(2 + 2 * x)).astype(float)  # far from linear in x
+    with pytest.raises(ValueError, match="had a finite log-likelihood: the family's mean"):
+        RegressionMixture(2, family="poisson", link="identity", n_init=1, init="random",
+                          split_merge=False, random_state=0).fit(x[:, None], y)

@@ -1032,6 +1032,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         tried = f"{len(outcome.runs)} run(s) to convergence"
         if outcome.n_moves:
             tried += f" (from the starts and {outcome.n_moves} split-and-merge moves)"
+        n_bad = sum(not np.isfinite(r.loglik) for r in outcome.runs)
+        if outcome.runs and n_bad == len(outcome.runs):
+            raise DegenerateFitError(
+                f"none of the {tried} had a finite log-likelihood: the family's mean "
+                "left its range at some row (with an identity link, a negative or zero "
+                "mean); use the family's default link or check the response"
+            )
         raise DegenerateFitError(
             f"none of the {tried} ended with every component's weight at least "
             f"min_weight={self.min_weight}: the data do not support "

@@ -27,7 +27,8 @@ class Poisson(GLMFamily):
         return special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
 
     def mu_derivatives(self, y, mu, extra, trials):
-        m = np.maximum(mu, 1e-300)
+        # the floor keeps m * m a normal number (an identity link's mean near zero)
+        m = np.maximum(mu, 1e-150)
         return y / m - 1.0, -y / (m * m)
 
     def fisher(self, mu, extra, trials):

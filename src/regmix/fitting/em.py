@@ -108,6 +108,11 @@ def run_em(
     result = state.evaluate(run.params)
     if not run.history:
         state.record(run.params, result)
+    if not np.isfinite(result.loglik):
+        # a start outside the family's range (an identity link with a negative mean at
+        # some row): no step from it is defined
+        run.degenerate = True
+        return run
     while run.n_iter < state.budget:
         strategy = newton if newton is not None and newton.ready() else em
         result, done = strategy.iterate(result)
