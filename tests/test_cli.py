@@ -528,7 +528,7 @@ def test_predict_out_is_written_whole_or_not_at_all(data_dir, tmp_path):
     result = _invoke(["predict", "{d}/model.json", "{d}/two.csv", "--out", str(link)],
                      data_dir)
     _check_user_error(result.exit_code, result.stdout, result.stderr,
-                      "it is not a regular file")
+                      "is a symbolic link, not a regular file")
     assert target.read_text() == "keep me\n"
     out = tmp_path / "pred.csv"
     result = _invoke(["predict", "{d}/model.json", "{d}/two.csv", "--out", str(out),

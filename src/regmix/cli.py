@@ -17,10 +17,7 @@ import errno
 import functools
 import json
 import math
-import os
 import re
-import secrets
-import stat
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from regmix.core.errors import DegenerateFitError
+from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
@@ -325,27 +323,6 @@ def _writing(path: str) -> Iterator[None]:
         if err.errno == errno.EPIPE:
             raise
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None
-
-
-@contextmanager
-def _atomic(path: str) -> Iterator[str]:
-    """A temporary path next to ``path`` to write to, renamed over ``path`` at the end,
-    so that a failed write (a full disk) leaves no truncated file; only a regular file
-    at ``path`` is replaced."""
-    target = Path(path)
-    try:
-        info = os.lstat(target)
-    except FileNotFoundError:
-        info = None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        raise UserError(f"cannot write {path}: it is not a regular file (a link, FIFO "
-                        "or device is not replaced)")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-    try:
-        yield str(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _need_matplotlib() -> None:
@@ -776,7 +753,7 @@ def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
         sys.stdout.write(table.to_csv(index=keep_index))
         sys.stdout.flush()
         return
-    with _writing(out), _atomic(out) as tmp:
+    with _writing(out), atomic_path(out) as tmp:
         if out.lower().endswith(PARQUET_SUFFIXES):
             table.to_parquet(tmp, index=keep_index)
         else:

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from regmix.core.files import atomic_path, file_kind
 from regmix.core.version import __version__
 from regmix.estimator.formula_safety import UnsafeFormulaError, check_formula
 from regmix.estimator.state import FittedState
@@ -102,27 +102,10 @@ def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a fresh file next to ``path``, then rename it over ``path``.
-
-    Only a regular file is replaced: a symbolic link, directory, FIFO, socket or
-    device at ``path`` is refused (renaming over it would replace it, the device node
-    of ``/dev/null`` included, by a regular file).
-    """
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        info = None
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{path} is {_kind(info.st_mode)}, not a regular file: a model "
-                         "is only written to a new file or over a regular one")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``text`` to a fresh file next to ``path``, then rename it over ``path``
+    (only a regular file is replaced; see :func:`regmix.core.files.atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "x", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 # ---------------------------------------------------------------------- reading
@@ -136,7 +119,7 @@ def read(path: str | os.PathLike) -> Any:
     path = Path(path)
     info = os.stat(path)  # FileNotFoundError and PermissionError as they are
     if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{path} is {_kind(info.st_mode)}, not a regular file: it "
+        raise ValueError(f"{path} is {file_kind(info.st_mode)}, not a regular file: it "
                          "cannot be a regmix model")
     with open(path, "rb") as handle:
         raw = handle.read(MAX_BYTES + 1)
@@ -175,17 +158,6 @@ def _nesting(text: str) -> int:
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
-
-
-def _kind(mode: int) -> str:
-    """What a file of ``mode`` is, for a message."""
-    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def _refuse_constant(name: str):
