@@ -771,43 +771,33 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             # in internal units without this fit's constraints, which are for K
             # components: the start made from them is an M-step that has them
             internal.append(self._internal_params(model._user_params(), data.family, st))
+        search_runner, search_settings = runner, setup.em_settings
         if screen:
             # Search on a subsample; only the winner is refined on all rows.
             sub = source.subsample(int(self.init_sample_size), int(rng.randint(2**31 - 1)))
             # the compiled kernel, once loaded for the full rows, is fast on these too; a
             # start only has to be good enough to win, the winner is refined on all rows
             sub_runner = PassRunner(sub, family, mixing, engine=runner.engine, **settings)
-            initializer = Initializer(sub_runner, n_components=K, min_weight=self.min_weight,
-                                      floor=floor)
-            screen_settings = dict(setup.em_settings, tol=max(self.tol, _SCREEN_TOL))
-            starts = self._starts(initializer, family, st, rng)
-            outcome = StartSearch(sub_runner, **dict(search, settings=screen_settings),
-                                  split_merge=self.split_merge,
-                                  seed=int(rng.randint(2**31 - 1))).run(
-                starts, internal,
-                more=(lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
-                if self.split_merge else None)
-            if outcome.best is None:
-                self._raise_degenerate(outcome)
+            search_runner = sub_runner
+            search_settings = dict(setup.em_settings, tol=max(self.tol, _SCREEN_TOL))
+        initializer = Initializer(search_runner, n_components=K, min_weight=self.min_weight,
+                                  floor=floor)
+        starts = self._starts(initializer, family, st, rng)
+        more = ((lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
+                if searching and self.split_merge else None)
+        rate = self._newton_rate(source, runner, sub_runner, settings)
+        outcome = StartSearch(search_runner, **dict(search, settings=search_settings),
+                              split_merge=self.split_merge and searching,
+                              seed=int(rng.randint(2**31 - 1)) if searching else 0,
+                              rate=None if screen else rate).run(starts, internal, more=more)
+        if screen and outcome.best is not None:
             winner = outcome.best
-            rate = self._newton_rate(source, runner, sub_runner, settings)
             # a start converged on the subsample is near the maximum: Newton steps at once
             final = StartSearch(runner, **search, split_merge=False, rate=rate,
                                 rate_from=np.inf).run([lambda: winner.params])
             final.n_at_best, final.n_runs = outcome.n_at_best, outcome.n_runs
             final.n_moves = outcome.n_moves
             outcome = final
-        else:
-            initializer = Initializer(runner, n_components=K, min_weight=self.min_weight,
-                                      floor=floor)
-            starts = self._starts(initializer, family, st, rng)
-            rate = self._newton_rate(source, runner, sub_runner, settings)
-            outcome = StartSearch(runner, **search, split_merge=self.split_merge and searching,
-                                  seed=int(rng.randint(2**31 - 1)) if searching else 0,
-                                  rate=rate).run(
-                starts, internal,
-                more=(lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
-                if searching and self.split_merge else None)
         if outcome.best is None:
             self._raise_degenerate(outcome)
         return outcome, runner
