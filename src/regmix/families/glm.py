@@ -298,3 +298,13 @@ def _check_counts(y: np.ndarray, what: str, start: int, complete: bool) -> None:
     if complete and not np.any(y > 0):
         raise ValueError(f"every count of the {what} response is zero: the means go to zero "
                          "and the coefficients to minus infinity")
+
+
+def zero_counts_at_bound(link_name: str, y: np.ndarray, mu: np.ndarray) -> np.ndarray | None:
+    """The ``saturated`` rows of a count family (Poisson, negative binomial): with the
+    log link, rows of zero count whose mean is below ``MEAN_BOUND_TOL`` (the log link
+    reaches 0 only at minus infinity); None with the identity link, which reaches it
+    at a finite value, which is no divergence."""
+    if link_name != "log":
+        return None
+    return (mu < MEAN_BOUND_TOL) & (y == 0)

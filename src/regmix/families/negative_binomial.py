@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from regmix.families.glm import MEAN_BOUND_TOL, GLMFamily, _check_counts
+from regmix.families.glm import GLMFamily, _check_counts, zero_counts_at_bound
 
 
 def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
@@ -129,12 +129,8 @@ class NegativeBinomial(GLMFamily):
         _check_counts(y, "negative binomial", start, complete)
 
     def saturated(self, y, mu, trials):
-        """With the log link: rows of zero count whose mean is below ``MEAN_BOUND_TOL``
-        (the log link reaches 0 only at minus infinity; the identity link at a finite
-        value, which is no divergence)."""
-        if self.link_name != "log":
-            return None
-        return (mu < MEAN_BOUND_TOL) & (y == 0)
+        """See :func:`regmix.families.glm.zero_counts_at_bound`."""
+        return zero_counts_at_bound(self.link_name, y, mu)
 
     def draw(self, mu, extra, trials, rng):
         th = extra[:, 0]
