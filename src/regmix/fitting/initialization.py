@@ -23,7 +23,7 @@ import numpy as np
 from regmix.compiled.helpers import row_uniforms
 from regmix.core.params import MixtureParams
 from regmix.fitting.em import run_em
-from regmix.fitting.state import EMRun
+from regmix.fitting.state import EMRun, admissible
 from regmix.fitting.steps import m_step
 
 STRATEGIES = ("short_em", "subsets", "random")
@@ -158,8 +158,7 @@ class Initializer:
         if not live:
             return EMRun(self.random(seed), float("nan"))
         # the first of the highest, admissible ones ahead
-        return max(live, key=lambda r: (bool(r.params.weights.min() >= self.min_weight),
-                                        r.loglik))
+        return max(live, key=lambda r: (admissible(r, self.min_weight), r.loglik))
 
     def __call__(self, strategy: str, seed: int) -> MixtureParams | EMRun:
         """Starting parameters, or for ``"short_em"`` the winning short run to continue."""

@@ -46,7 +46,7 @@ from regmix.fitting.moves import (
     split_merge_moves,
     split_rules,
 )
-from regmix.fitting.state import EMRun
+from regmix.fitting.state import EMRun, admissible, best_admissible
 
 # The runs from moves stop when a step changes the mean log-likelihood by less than
 # this (or the fit's tol, if larger); only a winning one is refined to the fit's tol.
@@ -67,22 +67,6 @@ COLLAPSE_SHARE = 0.1
 def collapse_floor(min_weight: float) -> float:
     """The weight below which a run is ended as collapsed (see the module docstring)."""
     return COLLAPSE_SHARE * min_weight
-
-
-def admissible(run: EMRun | None, min_weight: float) -> bool:
-    """Whether ``run`` ended at a finite log-likelihood with every weight at least
-    ``min_weight``."""
-    return (run is not None and not run.degenerate and bool(np.isfinite(run.loglik))
-            and float(np.min(run.params.weights)) >= min_weight)
-
-
-def best_admissible(runs: list[EMRun], min_weight: float) -> EMRun | None:
-    """The admissible run with the highest log-likelihood (the first on ties)."""
-    best = None
-    for run in runs:
-        if admissible(run, min_weight) and (best is None or run.loglik > best.loglik):
-            best = run
-    return best
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The state of one EM run, and the plain EM step every strategy builds on.
 
-:class:`EMRun` is the record a run leaves behind (and that a later run can continue).
+:class:`EMRun` is the record a run leaves behind (and that a later run can continue);
+:func:`admissible` says whether it ended with every weight at least ``min_weight``.
 :class:`EMState` holds that record while the run goes on, with what every step needs:
 the family, the mixing model, the pass ``evaluate`` (each call counted), the
 degeneracy bound, the convergence threshold, the iteration budget and the callback.
@@ -69,6 +70,22 @@ class EMRun:
 def slack(loglik: float) -> float:
     """Decrease of the log-likelihood that counts as round-off, not as a loss."""
     return 1e-13 * max(abs(loglik), 1.0)
+
+
+def admissible(run: EMRun | None, min_weight: float) -> bool:
+    """Whether ``run`` ended at a finite log-likelihood with every weight at least
+    ``min_weight``."""
+    return (run is not None and not run.degenerate and bool(np.isfinite(run.loglik))
+            and float(np.min(run.params.weights)) >= min_weight)
+
+
+def best_admissible(runs: list[EMRun], min_weight: float) -> EMRun | None:
+    """The admissible run with the highest log-likelihood (the first on ties)."""
+    best = None
+    for run in runs:
+        if admissible(run, min_weight) and (best is None or run.loglik > best.loglik):
+            best = run
+    return best
 
 
 class EMState:
