@@ -16,6 +16,7 @@ from regmix.fitting.moves import (
     Move,
     MoveMemberships,
     merge_pairs,
+    seed_lines,
     split_rules,
 )
 from regmix.mixing.constant import ConstantWeights
@@ -206,3 +207,42 @@ def test_split_rules_follow_the_design():
     assert split_rules(3, True, True) == ["residual", "spread", ("crossing", 1),
                                           ("crossing", 2), ("position", 1), ("position", 2)]
     assert split_rules(1, True, False) == ["residual"]
+
+
+def test_seed_lines_find_a_line_through_a_few_rows():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, 212)
+    y = rng.normal(scale=3.0, size=212)
+    y[:12] = 5.0 - 3.0 * x[:12] + rng.normal(scale=0.01, size=12)
+    XT = np.vstack([np.ones_like(x), x])
+    lines = seed_lines(XT, y, 12, 3, np.random.default_rng(1))
+    assert 1 <= len(lines) <= 3
+    first = lines[0]
+    np.testing.assert_allclose(first.coef, [5.0, -3.0], atol=0.05)
+    res = np.abs(y - np.asarray(first.coef) @ XT)
+    assert first.reach == pytest.approx(np.sort(res)[11], rel=1e-12)
+    assert set(np.argsort(res)[:12]) == set(range(12))
+    # the other lines share at most half of their rows with the first
+    for line in lines[1:]:
+        near = set(np.argsort(np.abs(y - np.asarray(line.coef) @ XT))[:12])
+        assert len(near & set(range(12))) <= 6
+
+
+@pytest.mark.filterwarnings("ignore::regmix.ReplicationWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_default_fit_finds_the_small_component_maxima_single_starts_find():
+    # data from one line: the highest admissible two-component maxima have a small
+    # component on a few rows that line up, which spread-out starts rarely reach
+    X, y, _, _ = make_regression_mixture(150, coef=[[1.0]], intercept=[0.0], random_state=0)
+    best = -np.inf
+    for s in range(60):
+        try:
+            fit = RegressionMixture(2, n_init=1, init=("random", "subsets")[s % 2],
+                                    split_merge=False, random_state=1000 + s,
+                                    compute_se=False).fit(X, y)
+        except DegenerateFitError:
+            continue
+        best = max(best, fit.log_likelihood_)
+    fit = RegressionMixture(2, random_state=0, compute_se=False).fit(X, y)
+    assert fit.log_likelihood_ >= best - 1e-6 * abs(best)
+    assert fit.weights_.min() >= 0.05

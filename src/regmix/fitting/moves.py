@@ -24,6 +24,14 @@ How a component is split, for a regression, by the rows' residuals from its line
   line (half of them, for a normal component) against the others, for a tight
   component inside a wide one.
 
+A **seed** adds a component where none of the fitted ones is: a line that runs
+through a small set of rows (about ``1.25 * min_weight`` of them) more tightly than
+the others, found by elemental subsets and concentration steps (:func:`seed_lines`,
+the idea of Rousseeuw and Van Driessen's FAST-LTS, 2006, Data Min. Knowl. Discov. 12,
+29-45). The rows within its reach go to the new component, from whichever component
+held them. Such small components are where EM from spread-out starts rarely goes, and
+with ``min_weight`` they are often where the highest admissible maximum is.
+
 For grouped data a group goes whole to one half, by the sum of its rows' rule values.
 The memberships are computed chunk by chunk in the pass that makes the start (see
 :meth:`regmix.engine.runner.PassRunner.given`), so a move costs one pass and no array
@@ -47,18 +55,34 @@ SplitRule = str | tuple[str, int]
 MEMBERSHIP_FLOOR = 1e-3
 
 
+# Elemental subsets drawn, and concentration steps taken from each, by seed_lines.
+SEED_SUBSETS = 200
+SEED_C_STEPS = 3
+
+
+@dataclass(frozen=True)
+class SeedLine:
+    """A line for a new component: coefficients of the design (internal units) and
+    the largest absolute residual of the rows it takes."""
+
+    coef: tuple[float, ...]
+    reach: float
+
+
 @dataclass(frozen=True)
 class Move:
     """A merge of the pairs in ``merges`` (applied first, in order, each on the
-    component list left by the previous one) and then the splits in ``splits``
-    (component index in the merged list, and the rule); see the module docstring."""
+    component list left by the previous one), then the splits in ``splits``
+    (component index in the merged list, and the rule), then a new component for each
+    line of ``seeds``; see the module docstring."""
 
     merges: tuple[tuple[int, int], ...] = ()
     splits: tuple[tuple[int, SplitRule], ...] = ()
+    seeds: tuple[SeedLine, ...] = ()
 
     def n_components(self, k_from: int) -> int:
         """Components after the move, from ``k_from``."""
-        return k_from - len(self.merges) + len(self.splits)
+        return k_from - len(self.merges) + len(self.splits) + len(self.seeds)
 
 
 def split_rules(n_design: int, fit_intercept: bool, scale: bool,
@@ -111,7 +135,7 @@ class MoveMemberships:
             weights[i] += weights[j]
             del rows[j], owner[j], weights[j]
         if not self.move.splits:
-            return self._floored(np.asarray(rows))
+            return self._floored(self._seeded(chunk, rows))
         mean = None
         if any(isinstance(rule, str) or rule[0] == "crossing" for _, rule in self.move.splits):
             mean = self.family.mean(self.params.component, chunk.XT, chunk.offset)
@@ -122,7 +146,18 @@ class MoveMemberships:
                               owner[k])
             extra.append(rows[k] * (1.0 - side))
             new_rows[k] = rows[k] * side
-        return self._floored(np.asarray(new_rows + extra))
+        return self._floored(self._seeded(chunk, new_rows + extra))
+
+    def _seeded(self, chunk: Chunk, rows: list[np.ndarray]) -> np.ndarray:
+        """``rows`` with a new component for each seed line, which takes the rows
+        within its reach from the others."""
+        out = np.asarray(rows)
+        for seed in self.move.seeds:
+            y = chunk.y if chunk.offset is None else chunk.y - chunk.offset
+            near = (np.abs(y - np.asarray(seed.coef) @ chunk.XT) <= seed.reach).astype(
+                np.float64)
+            out = np.vstack([out * (1.0 - near), near])
+        return out
 
     @staticmethod
     def _floored(memberships: np.ndarray) -> np.ndarray:
@@ -148,6 +183,70 @@ class MoveMemberships:
             sizes = np.diff(np.append(chunk.group_starts, value.shape[0]))
             value = np.repeat(np.add.reduceat(value, chunk.group_starts), sizes)
         return np.where(value > 0, 1.0, np.where(value < 0, 0.0, 0.5))
+
+
+def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
+               rng: np.random.Generator) -> list[SeedLine]:
+    """Lines that each run tightly through ``size`` of the rows, for seeds.
+
+    :data:`SEED_SUBSETS` elemental subsets (as many rows as design columns, drawn by
+    ``rng``) each give the line through them; :data:`SEED_C_STEPS` concentration steps
+    refit each line by least squares to the ``size`` rows closest to it. The lines
+    are ranked by the sum of squares of those rows' residuals, and the best ``n_lines``
+    whose row sets overlap an earlier one's by at most half are kept.
+
+    Parameters
+    ----------
+    XT : ndarray of shape (p, n)
+        Design, transposed (internal units).
+    y : ndarray of shape (n,)
+        Response (less any offset).
+    size : int
+        Rows per line, at least ``p + 1``.
+    n_lines : int
+        Lines wanted at most.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    list of SeedLine
+    """
+    p, n = XT.shape
+    if n_lines < 1 or size < p + 1 or n < 2 * size:
+        return []
+    A = XT.T
+    subsets = np.sort(rng.integers(0, n, size=(SEED_SUBSETS, p)), axis=1)
+    distinct = np.all(np.diff(subsets, axis=1) > 0, axis=1) if p > 1 else np.ones(
+        SEED_SUBSETS, dtype=bool)
+    M = A[subsets[distinct]]
+    ok = np.abs(np.linalg.det(M)) > 1e-10 * np.prod(np.abs(M).max(axis=1) + 1e-300, axis=1)
+    if not np.any(ok):
+        return []
+    coef = np.linalg.solve(M[ok], y[subsets[distinct][ok]][..., None])[..., 0]
+    ridge = 1e-10 * np.eye(p)
+    for _ in range(SEED_C_STEPS):
+        res = np.abs(y - coef @ XT)
+        near = np.argpartition(res, size - 1, axis=1)[:, :size]
+        As = A[near]  # (lines, size, p)
+        G = np.einsum("lip,liq->lpq", As, As)
+        G += ridge * np.trace(G, axis1=1, axis2=2)[:, None, None]
+        b = np.einsum("lip,li->lp", As, y[near])
+        coef = np.linalg.solve(G, b[..., None])[..., 0]
+    res = np.abs(y - coef @ XT)
+    near = np.argpartition(res, size - 1, axis=1)[:, :size]
+    close = np.take_along_axis(res, near, axis=1)
+    order = np.argsort(np.sum(close**2, axis=1), kind="stable")
+    kept: list[int] = []
+    sets: list[set] = []
+    for i in order:
+        rows = set(near[i].tolist())
+        if all(len(rows & other) <= size // 2 for other in sets):
+            kept.append(int(i))
+            sets.append(rows)
+            if len(kept) == n_lines:
+                break
+    return [SeedLine(tuple(float(c) for c in coef[i]), float(close[i].max()))
+            for i in kept]
 
 
 def merge_pairs(overlap: np.ndarray) -> list[tuple[int, int]]:

@@ -42,7 +42,9 @@ from regmix.fitting.initialization import Initializer
 from regmix.fitting.moves import (
     Move,
     MoveMemberships,
+    SeedLine,
     merge_pairs,
+    seed_lines,
     split_merge_moves,
     split_rules,
 )
@@ -62,6 +64,14 @@ _RETURN_DISTANCE = 0.02
 
 # A run ends as collapsed when a weight falls below this share of min_weight.
 COLLAPSE_SHARE = 0.1
+
+# Seed lines (see regmix.fitting.moves.seed_lines): how many, the share of the rows
+# each takes (this many times min_weight, and at least SEED_SHARE_MIN), and the rows
+# they are looked for in (a subsample of larger data).
+SEED_LINES = 6
+SEED_SHARE = 1.25
+SEED_SHARE_MIN = 0.05
+SEED_ROWS = 2000
 
 
 def collapse_floor(min_weight: float) -> float:
@@ -146,6 +156,7 @@ class StartSearch:
         self.rules = split_rules(source.n_design, source.fit_intercept, scale,
                                  mean=hasattr(runner.family, "mean"))
         self.tol = REPLICATION_TOL * runner.total_weight
+        self._seed_lines: list[SeedLine] | None = None
 
     # moves tried per round at most: move_limit_base + move_limit_per_k * K
     move_limit_base = 12
@@ -266,8 +277,8 @@ class StartSearch:
         for current in chains:
             if any(self._same(current, origin) for origin, _ in rounds):
                 continue  # a solution moved from already
-            for _ in range(self.max_rounds):
-                moved = self._move_round(current)
+            for i in range(self.max_rounds):
+                moved = self._move_round(current, seeds=i == 0)
                 rounds.append((current, moved))
                 better = best_admissible(moved, self.min_weight)
                 if better is None or (admissible(current, self.min_weight)
@@ -295,6 +306,7 @@ class StartSearch:
         overlap, centre = self.runner.overlap(origin)
         if k_from == self.K - 1:
             moves = [Move(splits=((k, rule),)) for k in range(k_from) for rule in self.rules]
+            moves += [Move(seeds=(line,)) for line in self.seeds()]
         elif k_from == self.K + 1:
             moves = [Move(merges=(ij,)) for ij in merge_pairs(overlap)]
         elif k_from == self.K:
@@ -302,6 +314,35 @@ class StartSearch:
         else:
             raise ValueError(f"a start from {k_from} components cannot give {self.K}")
         return self._continue_best(self._short_runs(origin, moves, centre), None)
+
+    def seeds(self) -> list[SeedLine]:
+        """The seed lines of these rows (computed once): for families whose mean is
+        the linear predictor, on rows in memory without groups (at most
+        :data:`SEED_ROWS` of them, a subsample of more); otherwise none."""
+        if self._seed_lines is None:
+            self._seed_lines = self._find_seed_lines()
+        return self._seed_lines
+
+    def _find_seed_lines(self) -> list[SeedLine]:
+        family, source = self.runner.family, self.runner.source
+        if (not getattr(family, "location_scale", False)
+                or getattr(family, "link_name", None) != "identity"
+                or getattr(source, "groups", None) is not None
+                or not hasattr(source, "chunk") or source.n_rows == 0):
+            return []
+        if source.n_rows > SEED_ROWS:
+            if not hasattr(source, "subsample"):
+                return []
+            source = source.subsample(SEED_ROWS, int(self.rng.integers(2**31 - 1)))
+        chunk = source.chunk(0, source.n_rows)
+        y = chunk.y if chunk.offset is None else chunk.y - chunk.offset
+        XT = chunk.XT
+        if chunk.w is not None:
+            keep = chunk.w > 0
+            XT, y = XT[:, keep], y[keep]
+        share = max(SEED_SHARE * self.min_weight, SEED_SHARE_MIN)
+        size = max(int(np.ceil(share * y.shape[0])), XT.shape[0] + 1)
+        return seed_lines(XT, y, size, SEED_LINES, self.rng)
 
     def _short_runs(self, params: MixtureParams, moves: list[Move],
                     centre: np.ndarray) -> list[EMRun]:
@@ -352,9 +393,11 @@ class StartSearch:
                 break
         return moved
 
-    def _move_round(self, current: EMRun, width: int = 1) -> list[EMRun]:
+    def _move_round(self, current: EMRun, width: int = 1, seeds: bool = True
+                    ) -> list[EMRun]:
         """One round of split-and-merge moves from ``current``: the runs taken to
-        convergence (``width`` times as many as usual)."""
+        convergence (``width`` times as many as usual); with ``seeds``, also the moves
+        that merge the most alike pair and add a component on a seed line."""
         runner, K = self.runner, self.K
         params = current.params
         overlap, centre = runner.overlap(params)
@@ -363,6 +406,8 @@ class StartSearch:
         if small.size:  # an inadmissible solution: move its small components first
             pairs = sorted(pairs, key=lambda ij: not (ij[0] in small or ij[1] in small))
         moves = split_merge_moves(K, pairs, self.rules, self.move_limit, self.rng)
+        if seeds:
+            moves += [Move(merges=(pairs[0],), seeds=(line,)) for line in self.seeds()]
         self._n_moves += len(moves)
         return self._continue_best(self._short_runs(params, moves, centre), params, width)
 
