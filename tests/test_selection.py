@@ -322,9 +322,9 @@ def test_lr_test_runs_with_offsets_trials_concomitant_and_groups():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*bootstrap replicates could not be fitted")
 def test_replicate_statistics_agree_with_many_start_fits(one_line):
-    # the quick replicate fits against fits with many starts (plain, and from the same
+    # the replicate fits against fits with many starts (plain, and from the same
     # origins) on the same responses
-    from regmix.selection import QUICK_REFIT, _replicate, _replicate_task, _simulate_null
+    from regmix.selection import _replicate, _replicate_task, _simulate_null
 
     X, y = one_line
     B = 16
@@ -334,7 +334,7 @@ def test_replicate_statistics_agree_with_many_start_fits(one_line):
     seeds = [int(s) for s in rng.randint(2**31 - 1, size=B)]
     none = dict(offset=None, trials=None, concomitant=None, groups=None)
     task = _replicate_task(RegressionMixture(), res.null_model, res.alternative_model, X,
-                           y, none, 0, QUICK_REFIT, False)
+                           y, none, 0, {}, False)
     ours = [_replicate(task, s) for s in seeds]
     np.testing.assert_array_equal(res.replicates, [v for v in ours if v is not None])
     agree = 0
