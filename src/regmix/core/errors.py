@@ -21,7 +21,8 @@ class ReplicationWarning(UserWarning):
 
 class BoundaryWarning(InformationWarning):
     """A fitted parameter sits on the boundary of the parameter space: a component's
-    coefficients diverge (separation: its fitted probabilities or means reach 0 or 1), or
-    its sigma sits at the variance floor (the likelihood is unbounded). These parameters
+    coefficients diverge (separation: its fitted probabilities or means reach 0 or 1),
+    the gating coefficients diverge (the concomitant variables separate the components),
+    or its sigma sits at the variance floor (the likelihood is unbounded). These parameters
     have no maximum-likelihood estimate and no standard errors; the observed information
     gives none for them (hence a kind of :class:`InformationWarning`)."""

@@ -399,8 +399,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     separation), a Poisson or negative-binomial component's when its means go to 0
     where the counts are zero (a factor level with only zero counts), and a Gaussian or
     Student-t sigma stops at the variance floor when a component's rows lie exactly on
-    its line. ``fit`` detects these (one more pass over the rows for the GLM families;
-    see :mod:`regmix.inference.boundary`) and warns with
+    its line; with concomitant variables the gating coefficients diverge when those
+    variables separate the components (each row's prior probability 0 or 1, its
+    posterior agreeing). ``fit`` detects these (one more pass over the rows for the GLM
+    families, and one for a gating; see :mod:`regmix.inference.boundary`) and warns with
     :class:`~regmix.BoundaryWarning`, naming the component in the reported order and
     the parameters by their names in :meth:`coef_table`. They are recorded in
     ``state_.boundary`` (and in a saved model), get NaN standard errors, z, p-values
@@ -894,21 +896,25 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
         ))
-        self._store_boundary(boundary or [], order, source.n_features)
+        self._store_boundary(boundary or [], order, source)
         if self.compute_se:
             self.state_.information = self._information(source, data.rows)
 
-    def _store_boundary(self, found: list, order: np.ndarray, n_features: int) -> None:
+    def _store_boundary(self, found: list, order: np.ndarray, source) -> None:
         """Record the parameters on the boundary in the state, in the model's component
         order, and warn about each."""
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
-            n_features)
+            source.n_features)
         family = self.state_.family
         cons = getattr(family, "constraints", None)
         free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
         extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True)
                   if f]
-        self.state_.boundary = boundary_parameters(found, order, names, free, extras)
+        gating = self.state_.gating_names
+        self.state_.boundary = boundary_parameters(
+            found, order, names, free, extras,
+            gating_names=None if gating is None else ["intercept", *gating],
+            standardization=source.standardization)
         for entry in self.state_.boundary:
             warnings.warn(entry.message(self.var_floor), BoundaryWarning, stacklevel=4)
 
