@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from regmix.compiled.helpers import available
 from regmix.core.errors import (
     BoundaryWarning,
+    ConcomitantWarning,
     DegenerateFitError,
     RankDeficiencyWarning,
     ReplicationWarning,
@@ -656,6 +657,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         self._check_best(outcome, runner,
                          separated=any(entry[2] is not None for entry in boundary))
         self._store_state(outcome, data, setup, runner, boundary)
+        grouping = self._grouping_warning(any(b.gating for b in self.state_.boundary))
+        if grouping is not None:
+            warnings.warn(grouping, ConcomitantWarning, stacklevel=3)
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
