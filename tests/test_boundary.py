@@ -386,6 +386,31 @@ def test_a_steep_gating_with_overlapping_groups_is_not_separated(seed):
     np.testing.assert_allclose(gamma, logit.params, rtol=1e-6)
 
 
+def test_quasi_complete_gating_separation_keeps_the_identified_intercept():
+    """Rows with z < 0 on one line, z > 0 on the other, and 30 rows at z = 0 of which 9
+    on the second line. Only the gating slope diverges; the gating intercept is the
+    log-odds of the second component's share at z = 0, identified by those 30 rows
+    alone, with the binomial standard error 1 / sqrt(30 p (1 - p)). The mean of z is
+    not zero, so the user-unit intercept is computed through a cancellation."""
+    rng = np.random.default_rng(3)
+    z = np.r_[np.repeat([-2.0, -1.0, 1.0, 2.0, 3.0], 50), np.zeros(30)]
+    second = np.r_[z[:250] > 0, np.arange(30) < 9]
+    x = rng.normal(size=z.size)
+    y = np.where(second, 4.0 + x, -4.0 + x) + rng.normal(scale=0.3, size=z.size)
+    model, caught = fit(x[:, None], y, fit_kw={"concomitant": z[:, None]})
+    (message,) = boundary_messages(caught)
+    assert message.startswith("component 2: the gating coefficient gate:z0 diverges")
+    (entry,) = model.state_.boundary
+    assert entry.parameters == ("gate:z0",)
+    p = 9 / 30 if model.intercept_[1] > 0 else 21 / 30  # component 2's share at z = 0
+    table = model.coef_table()
+    assert table.loc[(2, "gate:intercept"), "estimate"] == pytest.approx(
+        np.log(p / (1 - p)), rel=1e-6)
+    assert table.loc[(2, "gate:intercept"), "std_err"] == pytest.approx(
+        1 / np.sqrt(30 * p * (1 - p)), rel=1e-6)
+    assert np.isnan(table.loc[(2, "gate:z0"), "std_err"])
+
+
 def test_three_components_name_only_the_separated_gating():
     """Rows with z > 0.6 belong to a third line; below, memberships of the first two
     overlap (logistic in 1.5 z). The three lines are parallel and 8 apart, 27 times
@@ -430,6 +455,25 @@ def test_groups_whose_concomitant_variable_separates_them():
     (entry,) = model.state_.boundary
     assert entry.kind == "gating_separation" and entry.component == 1
     assert model.coef_table().loc[(2, "gate:z0"), ["std_err", "z", "p_value"]].isna().all()
+
+
+def test_a_streamed_fit_finds_the_same_gating_boundary(gating_separated, tmp_path):
+    from regmix.parquet import ParquetData
+
+    X, y, Z, _, in_memory, _ = gating_separated
+    frame = pd.DataFrame({"x0": X[:, 0], "z0": Z[:, 0], "y": y})
+    frame.to_parquet(tmp_path / "rows.parquet", row_group_size=64)
+    streamed, _ = fit(ParquetData(tmp_path / "rows.parquet", x=["x0"], y="y",
+                                  concomitant=["z0"]), chunk_size=64)
+    (a,), (b,) = streamed.state_.boundary, in_memory.state_.boundary
+    assert (a.component, a.kind, a.parameters) == (b.component, b.kind, b.parameters)
+    # the same subspace (here all of it, of which any orthonormal basis is one)
+    np.testing.assert_allclose(a.directions.T @ a.directions, b.directions.T @ b.directions,
+                               atol=1e-9)
+    got, expected = streamed.coef_table(), in_memory.coef_table()
+    gate = [(2, "gate:intercept"), (2, "gate:z0")]
+    pd.testing.assert_frame_equal(got.drop(gate), expected.drop(gate), rtol=1e-7)
+    assert got.loc[gate].drop(columns="estimate").isna().all().all()
 
 
 def test_a_gating_without_separation_is_not_flagged_on_a_collinear_design():
