@@ -228,7 +228,7 @@ class InputsMixin:
         variable looks like a group identifier, or (``separated``) the variables of a
         formula's gating part separate the components, the message points to
         ``groups=``, flexmix's ``| g``."""
-        identifiers = getattr(self, "_identifier_concomitants", [])
+        identifiers = self._identifier_concomitants
         gating = self._gating_formula()
         separated = separated and gating is not None
         if not identifiers and not separated:

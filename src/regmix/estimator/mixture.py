@@ -650,6 +650,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
             self._check_warm_start()
+        self._identifier_concomitants = []  # found by _rows on arrays and data frames
         data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
