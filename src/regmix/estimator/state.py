@@ -79,8 +79,9 @@ class FittedState:
         :class:`regmix.fitting.search.StartSearch`), how many ended at the best
         log-likelihood, and how many there were; None when not known.
     boundary : list of BoundaryParameters
-        The parameters on the boundary of the parameter space (diverging coefficients,
-        sigmas at the variance floor), which get no standard errors; empty when there
+        The parameters on the boundary of the parameter space (diverging coefficients
+        of the components or of the gating, sigmas at the variance floor), which get no
+        standard errors; empty when there
         are none (and for model files that do not record them).
     """
 
