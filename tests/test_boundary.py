@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from scipy import optimize, stats
 
 from regmix import BoundaryWarning, RankDeficiencyWarning, RegressionMixture, load
@@ -301,10 +302,199 @@ def test_student_t_lines_without_noise_lose_sigma_and_df():
                                np.sqrt(pi * (1 - pi) / 120), rtol=1e-6)
 
 
+# --------------------------------------------------------------------------- gating separation
+def _gated_lines(seed, noise, n=400):
+    """Two well-separated lines whose membership is ``z + noise > 0``: with
+    ``noise=0`` the concomitant variable separates them (the gating diverges), with
+    ``noise > 0`` the groups overlap and the gating is a steep but finite logistic."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n)
+    label = (z + noise * rng.normal(size=n) > 0).astype(int)
+    x = rng.normal(size=n)
+    y = np.where(label == 1, 3.0 + 2.0 * x, -3.0 - x) + rng.normal(scale=0.3, size=n)
+    return x[:, None], y, z[:, None], label
+
+
+@pytest.fixture(scope="module")
+def gating_separated():
+    X, y, Z, label = _gated_lines(0, 0.0)
+    model, caught = fit(X, y, fit_kw={"concomitant": Z})
+    return X, y, Z, label, model, caught
+
+
+def test_a_separating_gating_warns_and_has_no_standard_errors(gating_separated):
+    *_, model, caught = gating_separated
+    (message,) = boundary_messages(caught)
+    assert message.startswith("component 2: the gating coefficients gate:intercept and "
+                              "gate:z0 diverge (the concomitant variables separate")
+    assert model.converged_  # EM stops: the gain per step falls below tol
+    (entry,) = model.state_.boundary
+    assert (entry.component, entry.kind) == (1, "gating_separation")
+    assert entry.directions.shape == (2, 2)  # complete separation: every direction
+    table = model.coef_table()
+    for name in ("gate:intercept", "gate:z0"):
+        assert table.loc[(2, name)].drop("estimate").isna().all(), name
+    assert np.all(np.isfinite(table["std_err"].drop(["gate:intercept", "gate:z0"],
+                                                    level="parameter")))
+    assert ("Component 2: gate:intercept and gate:z0 diverge (gating separation)"
+            in model.summary().as_text())
+
+
+def test_the_components_of_a_separated_gating_are_least_squares_fits(gating_separated):
+    """At the limit the prior probabilities are the labels, so are the posteriors, and
+    each component is the normal regression on its own rows (maximum-likelihood
+    sigma): estimates and standard errors of the limit model."""
+    X, y, Z, label, model, _ = gating_separated
+    post = model.posterior(X, y, concomitant=Z)
+    k_of = {int(np.argmax(post[label == v].mean(axis=0))): v for v in (0, 1)}
+    assert sorted(k_of) == [0, 1]
+    table = model.coef_table()
+    for k, v in k_of.items():
+        np.testing.assert_allclose(post[:, k], (label == v) * 1.0, atol=1e-12)
+        rows = label == v
+        D = np.column_stack([np.ones(rows.sum()), X[rows, 0]])
+        beta, *_ = np.linalg.lstsq(D, y[rows], rcond=None)
+        sigma = np.sqrt(np.mean((y[rows] - D @ beta) ** 2))
+        expected = np.r_[np.sqrt(np.diag(sigma**2 * np.linalg.inv(D.T @ D))),
+                         sigma / np.sqrt(2.0 * rows.sum())]
+        names = [(k + 1, "intercept"), (k + 1, "x0"), (k + 1, "sigma")]
+        np.testing.assert_allclose(table.loc[names, "estimate"], np.r_[beta, sigma],
+                                   rtol=1e-9)
+        np.testing.assert_allclose(table.loc[names, "std_err"], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_steep_gating_with_overlapping_groups_is_not_separated(seed):
+    """Memberships are ``z + N(0, 0.1^2) > 0``: the gating is a logistic regression with
+    a slope near 17, so a quarter of the rows have prior probabilities within 1e-8 of 0
+    or 1, but the rows on the wrong side of zero pin it. Nothing is flagged, and the
+    gating is the weighted logistic regression of the posterior probabilities on z
+    (statsmodels)."""
+    X, y, Z, _ = _gated_lines(seed, 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BoundaryWarning)
+        model = RegressionMixture(2, random_state=0).fit(X, y, concomitant=Z)
+    assert model.state_.boundary == []
+    assert np.all(np.isfinite(model.coef_table()["std_err"]))
+    gamma = model.gating_coef_[1]
+    eta = gamma[0] + gamma[1] * Z[:, 0]
+    assert np.sum(np.abs(eta) > -np.log(1e-8)) >= 50  # not vacuous: rows do saturate
+    r = model.posterior(X, y, concomitant=Z)[:, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels on a fractional response
+        logit = sm.GLM(r, sm.add_constant(Z), family=sm.families.Binomial()).fit(tol=1e-14)
+    np.testing.assert_allclose(gamma, logit.params, rtol=1e-6)
+
+
+def test_quasi_complete_gating_separation_keeps_the_identified_intercept():
+    """Rows with z < 0 on one line, z > 0 on the other, and 30 rows at z = 0 of which 9
+    on the second line. Only the gating slope diverges; the gating intercept is the
+    log-odds of the second component's share at z = 0, identified by those 30 rows
+    alone, with the binomial standard error 1 / sqrt(30 p (1 - p)). The mean of z is
+    not zero, so the user-unit intercept is computed through a cancellation."""
+    rng = np.random.default_rng(3)
+    z = np.r_[np.repeat([-2.0, -1.0, 1.0, 2.0, 3.0], 50), np.zeros(30)]
+    second = np.r_[z[:250] > 0, np.arange(30) < 9]
+    x = rng.normal(size=z.size)
+    y = np.where(second, 4.0 + x, -4.0 + x) + rng.normal(scale=0.3, size=z.size)
+    model, caught = fit(x[:, None], y, fit_kw={"concomitant": z[:, None]})
+    (message,) = boundary_messages(caught)
+    assert message.startswith("component 2: the gating coefficient gate:z0 diverges")
+    (entry,) = model.state_.boundary
+    assert entry.parameters == ("gate:z0",)
+    p = 9 / 30 if model.intercept_[1] > 0 else 21 / 30  # component 2's share at z = 0
+    table = model.coef_table()
+    assert table.loc[(2, "gate:intercept"), "estimate"] == pytest.approx(
+        np.log(p / (1 - p)), rel=1e-6)
+    assert table.loc[(2, "gate:intercept"), "std_err"] == pytest.approx(
+        1 / np.sqrt(30 * p * (1 - p)), rel=1e-6)
+    assert np.isnan(table.loc[(2, "gate:z0"), "std_err"])
+
+
+def test_three_components_name_only_the_separated_gating():
+    """Rows with z > 0.6 belong to a third line; below, memberships of the first two
+    overlap (logistic in 1.5 z). The three lines are parallel and 8 apart, 27 times
+    the noise, so the posteriors are the labels to working precision. Only the third
+    component's gating diverges; the second one's is the logistic regression of the
+    labels below 0.6 (statsmodels), with its standard errors."""
+    rng = np.random.default_rng(1)
+    n = 600
+    z = rng.normal(size=n)
+    label = np.where(z > 0.6, 2, (rng.random(n) < 1 / (1 + np.exp(-1.5 * z))).astype(int))
+    x = rng.normal(size=n)
+    y = np.choose(label, [-4.0 + x, 4.0 + x, 12.0 + x])
+    y = y + rng.normal(scale=0.3, size=n)
+    model, caught = fit(x[:, None], y, n_components=3, fit_kw={"concomitant": z[:, None]})
+    (message,) = boundary_messages(caught)
+    assert message.startswith("component 3: the gating coefficients gate:intercept and")
+    (entry,) = model.state_.boundary
+    assert (entry.component, entry.parameters) == (2, ("gate:intercept", "gate:z0"))
+    assert entry.directions.shape == (2, 4)
+    order = np.argsort(model.intercept_)  # lines -4, 4 and 12
+    assert list(order) == [0, 1, 2]
+    table = model.coef_table()
+    below = z <= 0.6
+    logit = sm.Logit(label[below], sm.add_constant(z[below])).fit(disp=0, tol=1e-12)
+    gate = [(2, "gate:intercept"), (2, "gate:z0")]
+    np.testing.assert_allclose(table.loc[gate, "estimate"], logit.params, rtol=1e-6)
+    np.testing.assert_allclose(table.loc[gate, "std_err"], logit.bse, rtol=1e-6)
+    assert table.loc[[(3, "gate:intercept"), (3, "gate:z0")], "std_err"].isna().all()
+
+
+def test_groups_whose_concomitant_variable_separates_them():
+    """Groups of four rows sharing a value of z: the groups with z > 0 follow one line,
+    the others the other line. The gating of the groups diverges."""
+    rng = np.random.default_rng(5)
+    n_groups = 80
+    groups = np.repeat(np.arange(n_groups), 4)
+    z = np.repeat(rng.normal(size=n_groups), 4)
+    x = rng.normal(size=groups.size)
+    y = np.where(z > 0, 1.0 + x, -1.0 - 2.0 * x) + rng.normal(scale=0.5, size=x.size)
+    model, caught = fit(x[:, None], y, fit_kw={"concomitant": z[:, None], "groups": groups})
+    assert len(boundary_messages(caught)) == 1
+    (entry,) = model.state_.boundary
+    assert entry.kind == "gating_separation" and entry.component == 1
+    assert model.coef_table().loc[(2, "gate:z0"), ["std_err", "z", "p_value"]].isna().all()
+
+
+def test_a_streamed_fit_finds_the_same_gating_boundary(gating_separated, tmp_path):
+    from regmix.parquet import ParquetData
+
+    X, y, Z, _, in_memory, _ = gating_separated
+    frame = pd.DataFrame({"x0": X[:, 0], "z0": Z[:, 0], "y": y})
+    frame.to_parquet(tmp_path / "rows.parquet", row_group_size=64)
+    streamed, _ = fit(ParquetData(tmp_path / "rows.parquet", x=["x0"], y="y",
+                                  concomitant=["z0"]), chunk_size=64)
+    (a,), (b,) = streamed.state_.boundary, in_memory.state_.boundary
+    assert (a.component, a.kind, a.parameters) == (b.component, b.kind, b.parameters)
+    # the same subspace (here all of it, of which any orthonormal basis is one)
+    np.testing.assert_allclose(a.directions.T @ a.directions, b.directions.T @ b.directions,
+                               atol=1e-9)
+    got, expected = streamed.coef_table(), in_memory.coef_table()
+    gate = [(2, "gate:intercept"), (2, "gate:z0")]
+    pd.testing.assert_frame_equal(got.drop(gate), expected.drop(gate), rtol=1e-7)
+    assert got.loc[gate].drop(columns="estimate").isna().all().all()
+
+
+def test_a_gating_without_separation_is_not_flagged_on_a_collinear_design():
+    """A concomitant column that is a copy of another moves no row: rank deficiency,
+    not separation."""
+    X, y, Z, _ = _gated_lines(2, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BoundaryWarning)
+        warnings.simplefilter("ignore", InformationWarning)
+        warnings.simplefilter("ignore", RankDeficiencyWarning)
+        model = RegressionMixture(2, random_state=0).fit(
+            X, y, concomitant=np.column_stack([Z, 2.0 * Z]))
+    assert model.state_.boundary == []
+
+
 # --------------------------------------------------------------------------- persistence
-@pytest.mark.parametrize("which", ["separated", "collapsed"])
-def test_save_and_load_keep_the_boundary(which, separated_fit, collapsed, tmp_path):
-    model = separated_fit[0] if which == "separated" else collapsed[2]
+@pytest.mark.parametrize("which", ["separated", "collapsed", "gating"])
+def test_save_and_load_keep_the_boundary(which, separated_fit, collapsed, gating_separated,
+                                         tmp_path):
+    model = {"separated": separated_fit[0], "collapsed": collapsed[2],
+             "gating": gating_separated[4]}[which]
     path = tmp_path / "model.json"
     model.save(path)
     assert "boundary_" in json.loads(path.read_text())["fitted"]
@@ -337,11 +527,34 @@ def test_a_damaged_boundary_entry_is_refused(separated_fit, change, match):
         model_from_dict(content)
 
 
+@pytest.mark.parametrize(("change", "match"), [
+    ({"component": 1}, r"component 1, not in 2\.\.2"),
+    ({"parameters": ["gate:w"]}, r"names parameters \['gate:w'\]"),
+    ({"parameters": ["intercept"]}, r"names parameters \['intercept'\]"),
+    ({"directions": [[1.0, 0.0, 0.0]]}, r"directions of shape \(1, 3\)"),
+])
+def test_a_damaged_gating_entry_is_refused(gating_separated, change, match):
+    content = model_to_dict(gating_separated[4])
+    content["fitted"]["boundary_"][0].update(change)
+    with pytest.raises(ValueError, match="is damaged.*" + match):
+        model_from_dict(content)
+
+
+def test_a_gating_entry_needs_concomitant_variables(separated_fit):
+    content = model_to_dict(separated_fit[0])
+    content["fitted"]["boundary_"][0].update(kind="gating_separation", component=2)
+    with pytest.raises(ValueError, match="is damaged.*of the gating, but the model has no "
+                                         "concomitant variables"):
+        model_from_dict(content)
+
+
 def test_boundary_entries_check_their_kind():
     with pytest.raises(ValueError, match="kind must be one of"):
         BoundaryParameters(0, "nowhere", ("x",))
     with pytest.raises(ValueError, match="directions are given exactly"):
         BoundaryParameters(0, "zero_mean", ("x",))
+    with pytest.raises(ValueError, match="the first component has no gating"):
+        BoundaryParameters(0, "gating_separation", ("gate:z",), np.eye(1))
 
 
 # --------------------------------------------------------------------------- no false alarms

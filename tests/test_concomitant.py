@@ -608,3 +608,119 @@ def test_nan_in_concomitant_raises_naming_it():
     model = regmix_fit("gaussian_k2_q1", tol=1e-12)
     with pytest.raises(ValueError, match="concomitant"):
         model.predict(X, concomitant=Zbad)
+
+
+# ----------------------------------------------------------------------------- flexmix's bar
+def _npreg_like(seed=0, n=200):
+    """Like flexmix's NPreg: x uniform on 0..10, two parabolas with normal noise, the
+    rows of class 1 first, and grouping columns id1 (groups of four rows) and id2
+    (pairs of rows)."""
+    rng = np.random.default_rng(seed)
+    label = np.repeat([1, 2], n // 2)
+    x = rng.uniform(0.0, 10.0, n)
+    yn = np.where(label == 1, 5.0 * x, 15.0 + 10.0 * x - x**2) + rng.normal(0.0, 3.0, n)
+    return pd.DataFrame({"x": x, "yn": yn, "class": label,
+                         "id1": np.repeat(np.arange(1, n // 4 + 1), 4),
+                         "id2": np.repeat(np.arange(1, n // 2 + 1), 2)})
+
+
+def _fit_recording(model, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(*args, **kwargs)
+    return model, [w for w in caught if issubclass(w.category, regmix.ConcomitantWarning)]
+
+
+def test_flexmix_s_grouping_bar_is_warned_about_and_groups_fit_the_grouped_model():
+    """``yn ~ x + I(x**2) | id2`` is flexmix's grouped model; in regmix it would make
+    id2 a concomitant variable. The warning names id2 and points to groups=; the fit
+    with ``groups="id2"`` is flexmix's model: each pair of rows in one component (its
+    class for nearly all pairs), each component the least-squares parabola weighted by
+    its posterior probabilities."""
+    frame = _npreg_like()
+    _, caught = _fit_recording(
+        RegressionMixture(2, formula="yn ~ x + I(x**2) | id2", random_state=0), frame)
+    (warning,) = caught
+    message = str(warning.message)
+    assert message.startswith("the concomitant variable 'id2' looks like a group identifier "
+                              "(100 distinct whole numbers, 2 rows each at the median)")
+    assert "flexmix's 'y ~ x | g' groups the rows by g" in message
+    assert "pass groups='id2' with the data frame" in message
+
+    grouped, caught = _fit_recording(
+        RegressionMixture(2, formula="yn ~ x + I(x**2)", random_state=0), frame,
+        groups="id2")
+    assert caught == []
+    post = grouped.posterior(frame, groups="id2")
+    np.testing.assert_array_equal(post[0::2], post[1::2])  # a pair shares its component
+    k_first = int(np.argmax(post[frame["class"].to_numpy() == 1].mean(axis=0)))
+    assert np.mean(np.where(post[:, k_first] > 0.5, 1, 2) == frame["class"]) >= 0.95
+    D = np.column_stack([np.ones(len(frame)), frame.x, frame.x**2])
+    for k in range(2):  # each component: least squares weighted by its posteriors
+        root = np.sqrt(post[:, k])
+        beta, *_ = np.linalg.lstsq(D * root[:, None], frame.yn * root, rcond=None)
+        np.testing.assert_allclose(np.r_[grouped.intercept_[k], grouped.coef_[k]], beta,
+                                   rtol=1e-5, atol=1e-7)
+
+
+def test_string_identifiers_and_integer_codes_in_arrays_are_warned_about():
+    frame = _npreg_like()
+    frame["who"] = [f"s{i:03d}" for i in frame["id1"]]  # 50 levels of four rows
+    _, caught = _fit_recording(
+        RegressionMixture(2, formula="yn ~ x + I(x**2) | who", random_state=0), frame)
+    assert len(caught) == 1
+    assert "'who' looks like a group identifier (50 distinct values, 4 rows each" in str(
+        caught[0].message)
+    X = np.column_stack([frame.x, frame.x**2])
+    _, caught = _fit_recording(RegressionMixture(2, random_state=0), X, frame.yn.to_numpy(),
+                               concomitant=frame[["id1"]])
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "'id1' looks like a group identifier" in message
+    assert "in regmix concomitant= model the mixing weights" in message
+    assert "pass the labels as groups=" in message
+
+
+def test_ordinary_concomitant_variables_are_not_taken_for_identifiers():
+    """A continuous variable, a count with few levels, whole numbers spread over a wide
+    range (a measurement, not codes), and codes of the groups with groups= given (a
+    variable of the groups, unrelated to the classes)."""
+    frame = _npreg_like()
+    rng = np.random.default_rng(1)
+    frame["z"] = rng.normal(size=len(frame))
+    frame["children"] = rng.integers(0, 5, len(frame))
+    frame["income"] = rng.integers(10_000, 200_000, len(frame))
+    for gating in ("z", "children", "income", "z + children"):
+        _, caught = _fit_recording(
+            RegressionMixture(2, formula=f"yn ~ x + I(x**2) | {gating}", random_state=0),
+            frame)
+        assert caught == [], gating
+    frame["code"] = np.repeat(rng.permutation(len(frame) // 2), 2)  # one per pair
+    _, caught = _fit_recording(
+        RegressionMixture(2, formula="yn ~ x + I(x**2) | code", random_state=0), frame,
+        groups="id2")
+    assert caught == []
+
+
+def test_a_formula_gating_that_separates_points_to_groups():
+    """Two lines whose membership is ``z > 0``: from a formula's part after ``|`` the
+    separation gets the grouping hint besides the BoundaryWarning; from concomitant=
+    arrays only the BoundaryWarning."""
+    rng = np.random.default_rng(0)
+    n = 400
+    z = rng.normal(size=n)
+    x = rng.normal(size=n)
+    y = np.where(z > 0, 3.0 + 2.0 * x, -3.0 - x) + rng.normal(scale=0.3, size=n)
+    frame = pd.DataFrame({"y": y, "x": x, "z": z})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        RegressionMixture(2, formula="y ~ x | z", random_state=0).fit(frame)
+    kinds = [w.category for w in caught]
+    assert kinds.count(regmix.BoundaryWarning) == 1
+    (grouping,) = [str(w.message) for w in caught
+                   if issubclass(w.category, regmix.ConcomitantWarning)]
+    assert grouping.startswith("the gating variables after '|' (z) separate the components")
+    assert "pass groups= (a column name with the data frame)" in grouping
+    _, caught = _fit_recording(RegressionMixture(2, random_state=0), x[:, None], y,
+                               concomitant=z[:, None])
+    assert caught == []

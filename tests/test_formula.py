@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("formulaic")
 
+from regmix import RegressionMixture  # noqa: E402
 from regmix.estimator.formula import (  # noqa: E402
     FormulaDesign,
     decode_state,
@@ -17,6 +18,7 @@ from regmix.estimator.formula import (  # noqa: E402
     split_gating,
     split_offsets,
 )
+from regmix.estimator.formula_safety import check_formula  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +177,39 @@ def test_response_of_new_rows(frame):
 def test_unparsable_formula_is_quoted(frame, formula):
     with pytest.raises(ValueError, match=f"cannot parse formula '{re.escape(formula)}'"):
         FormulaDesign.from_data(formula, frame, fit_intercept=True)
+
+
+POWER = re.escape("powers are written ** in regmix formulas, e.g. I(x**2)")
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ x + I(x^2)",        # a float column: Python's xor fails
+    "y ~ x + I(k^2)",        # an integer column: xor would give k's bits with 2
+    "y ~ x + I(x ^ -1)",
+    "y ~ x + offset(z^2)",
+    "y ~ x + I(x ^ z)",      # two float columns: refused by numpy, the hint added
+])
+def test_a_power_written_with_a_caret_says_how_to_write_it(frame, formula):
+    with pytest.raises(ValueError, match=POWER):
+        FormulaDesign.from_data(formula, frame, fit_intercept=True)
+
+
+def test_a_power_in_the_gating_part_is_named_with_the_whole_formula(frame):
+    with pytest.raises(ValueError, match=re.escape("formula 'y ~ x | I(z^2)': term "
+                                                   "'I(z^2)' uses '^'") + ".*" + POWER):
+        RegressionMixture(2, formula="y ~ x | I(z^2)").fit(frame)
+
+
+def test_a_caret_keeps_its_meanings_that_are_not_powers(frame):
+    """formulaic's ``(a + b)^2`` is the interactions; ``^`` of two booleans is their
+    exclusive or; and a loaded model is read as it was fitted (no data columns)."""
+    design, X, _ = FormulaDesign.from_data("y ~ (x + z)^2", frame, fit_intercept=True)
+    assert design.column_names == ["x", "z", "x:z"]
+    np.testing.assert_array_equal(X[:, 2], frame["x"] * frame["z"])
+    design, X, _ = FormulaDesign.from_data("y ~ I((x > 0) ^ (z > 2))", frame,
+                                           fit_intercept=True)
+    np.testing.assert_array_equal(X[:, 0], (frame["x"] > 0) != (frame["z"] > 2))
+    check_formula("y ~ x + I(k ^ 2)")
 
 
 def test_empty_or_non_string_formula(frame):

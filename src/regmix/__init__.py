@@ -3,6 +3,7 @@
 from regmix import datasets
 from regmix.core.errors import (
     BoundaryWarning,
+    ConcomitantWarning,
     DegenerateFitError,
     RankDeficiencyWarning,
     ReplicationWarning,
@@ -23,6 +24,7 @@ Gamma = GammaFamily
 __all__ = [
     "Binomial",
     "BoundaryWarning",
+    "ConcomitantWarning",
     "DegenerateFitError",
     "Gamma",
     "GammaFamily",

@@ -62,7 +62,12 @@ from formulaic.materializers.types import EvaluatedFactor, ScopedFactor, ScopedT
 from formulaic.parser.algos.tokenize import tokenize
 from formulaic.parser.types import Factor, Term
 
-from regmix.estimator.formula_safety import UnsafeFormulaError, check_expression, check_formula
+from regmix.estimator.formula_safety import (
+    POWER_HINT,
+    UnsafeFormulaError,
+    check_expression,
+    check_formula,
+)
 from regmix.sources.validation import check_response
 
 __all__ = ["FormulaData", "FormulaDesign"]
@@ -575,9 +580,10 @@ def _materialize(
         if check_levels:
             _check_levels(formula, spec, materializer.factor_cache)
         if isinstance(err, (FormulaicError, SyntaxError)):
-            raise ValueError(
-                f"cannot evaluate formula {formula!r}: {_first_line(err)}"
-            ) from None
+            reason = _first_line(err)
+            if "'xor'" in reason or "for ^:" in reason:  # x ^ z of float columns
+                reason += f"; '^' is the exclusive or in Python: {POWER_HINT}"
+            raise ValueError(f"cannot evaluate formula {formula!r}: {reason}") from None
         raise
     fitted = matrix.model_spec
     if check_levels:

@@ -57,6 +57,7 @@ __all__ = [
     "CONTRAST_FUNCTIONS",
     "MAX_EXPONENT",
     "NUMPY_FUNCTIONS",
+    "POWER_HINT",
     "UnsafeFormulaError",
     "check_expression",
     "check_formula",
@@ -140,12 +141,15 @@ def check_formula(formula: str, columns: Collection[str] | None = None) -> None:
     columns : collection of str, optional
         The columns of the data, which are the only names a term may read. None (for a
         loaded model, which does not know the data) lets any name that is not a dunder
-        pass as a column.
+        pass as a column. With the columns (at fit time) a power written ``^`` is
+        refused too: ``^`` is Python's exclusive or; a loaded model is read as it was fitted.
 
     Raises
     ------
     UnsafeFormulaError
         A ValueError naming the first term that is not allowed, and why.
+    ValueError
+        For a power written ``^``, at fit time.
     """
     try:
         tokens = list(tokenize(formula))
@@ -162,6 +166,33 @@ def check_formula(formula: str, columns: Collection[str] | None = None) -> None:
                     f"cannot parse formula {formula!r}: term {_shown(term)!r} is not a "
                     "Python expression")
             check_expression(term, columns)
+            if columns is not None:
+                _check_powers(formula, term)
+
+
+POWER_HINT = "powers are written ** in regmix formulas, e.g. I(x**2)"
+"""What a formula that writes a power as ``^`` is told (``^`` is Python's exclusive or)."""
+
+
+def _check_powers(formula: str, term: str) -> None:
+    """Refuse a Python term that applies ``^`` to a number, as in ``I(x^2)``: in Python
+    ``^`` is the exclusive or (of integers or booleans), not a power, and would fail on
+    a float column or silently give the bits of an integer one. ``^`` of two
+    comparisons, ``I((x > 0) ^ (z > 0))``, stays allowed; so does formulaic's
+    ``(a + b)^2`` outside ``I(...)``, the interactions of ``a`` and ``b``."""
+    parsed = _parse(term)
+    if parsed is None:
+        return
+    for node in ast.walk(parsed[0]):
+        if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitXor)
+                and any(_plain_number(side) is not None and not _is_bool(side)
+                        for side in (node.left, node.right))):
+            raise ValueError(f"formula {formula!r}: term {_shown(term)!r} uses '^', "
+                             f"which is the exclusive or in Python; {POWER_HINT}")
+
+
+def _is_bool(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, bool)
 
 
 def check_expression(expr: str, columns: Collection[str] | None = None) -> None:

@@ -124,17 +124,22 @@ class InferenceMixin:
         A sigma at the floor removes the component's coefficients and log sigma. A
         diverging subspace of dimension r removes r of the coordinates it involves,
         chosen by QR with column pivoting of its basis so that the rest spans a
-        complement of it. A shared parameter (a common coefficient, an equal sigma) is one
+        complement of it (for the gating: of all components' gating coefficients, whose
+        entries share one basis). A shared parameter (a common coefficient, an equal sigma) is one
         free parameter, so removing it removes it for every component."""
         layout = self._layout()
         names = (["intercept"] if self.fit_intercept else []) + self.coef_names()
         extras = self._free_extra_names()
         theta: list[int] = []
         undefined: list[int] = []
+        gating_dropped = False
         for entry in self.state_.boundary:
-            block = layout.block(entry.component)
+            block = layout.eta if entry.gating else layout.block(entry.component)
             undefined += [index.get_loc((entry.component + 1, name))
                           for name in entry.parameters]
+            if entry.gating and gating_dropped:
+                continue  # the gating entries share one basis, removed once
+            gating_dropped |= entry.gating
             if entry.directions is None:
                 theta += [block[names.index(n)] if n in names
                           else block[layout.p + extras.index(n)] for n in entry.parameters]

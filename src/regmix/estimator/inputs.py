@@ -141,6 +141,9 @@ class InputsMixin:
         n = Xa.shape[0]
         Z = self._concomitant(X, concomitant, n, fitting and reset)
         codes = self._group_codes(X, groups, n, fitting)
+        if fitting and reset:
+            self._identifier_concomitants = (
+                [] if codes is not None else self._identifier_like(X, Z))
         if ya is not None and ya.ndim == 2:
             if family.name != "binomial":
                 raise ValueError(
@@ -204,6 +207,51 @@ class InputsMixin:
             raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was fitted "
                              f"with {len(self.state_.gating_names)}")
         return Z
+
+    def _identifier_like(self, X, Z) -> list[tuple[str, str]]:
+        """The concomitant variables of a fit that look like group identifiers, each
+        with what makes it look so: the raw columns the formula's gating part reads, or
+        the columns of ``concomitant``."""
+        if self._gating_formula() is not None:
+            names = list(self.concomitant_design_.required_variables)
+            columns = [X[name] for name in names]
+        elif Z is not None:
+            names, columns = list(self._gating_names), list(Z.T)
+        else:
+            return []
+        found = [(name, identifier_levels(column)) for name, column in zip(names, columns,
+                                                                          strict=True)]
+        return [(name, why) for name, why in found if why is not None]
+
+    def _grouping_warning(self, separated: bool) -> str | None:
+        """The :class:`~regmix.ConcomitantWarning` of a fit, or None: when a concomitant
+        variable looks like a group identifier, or (``separated``) the variables of a
+        formula's gating part separate the components, the message points to
+        ``groups=``, flexmix's ``| g``."""
+        identifiers = self._identifier_concomitants
+        gating = self._gating_formula()
+        separated = separated and gating is not None
+        if not identifiers and not separated:
+            return None
+        found = []
+        if identifiers:
+            found += [f"the concomitant variable {name!r} looks like a group identifier "
+                      f"({why})" for name, why in identifiers]
+        if separated:
+            found.append(f"the gating variables after '|' ({gating}) separate the "
+                         "components (their gating coefficients diverge)")
+        where = ("the variables after '|' in a formula" if gating is not None
+                 else "concomitant=")
+        if identifiers and gating is not None:
+            how = f"pass groups={identifiers[0][0]!r} with the data frame"
+        elif identifiers:
+            how = "pass the labels as groups="
+        else:
+            how = "pass groups= (a column name with the data frame)"
+        return (f"{'; '.join(found)}: in regmix {where} model the mixing weights "
+                "(concomitant variables), while flexmix's 'y ~ x | g' groups the rows by "
+                f"g. If the rows of a group must share one component, {how} and leave "
+                "the variable out of the concomitant variables")
 
     def _group_codes(self, X, groups, n: int, fitting: bool):
         """Integer group codes (n,) or None; remembers whether the fit was grouped."""
@@ -339,6 +387,51 @@ class InputsMixin:
         return ArrayData(rows.X, rows.y, rows.w, fit_intercept=self.fit_intercept,
                          standardize=False, offset=rows.offset, trials=rows.trials, Z=rows.Z,
                          groups=rows.groups)
+
+
+# A concomitant variable looks like a group identifier when it has at least this many
+# levels (whole numbers or strings) and more than a fifth as many levels as values or
+# fewer than IDENTIFIER_ROWS values per level at the median.
+IDENTIFIER_LEVELS = 10
+IDENTIFIER_ROWS = 5
+
+
+def identifier_levels(values) -> str | None:
+    """What makes ``values`` look like a group identifier, or None.
+
+    Strings (or categories) and whole numbers that fill at least half of their range
+    (codes, not measurements that happen to be whole) look like an identifier when
+    they have at least :data:`IDENTIFIER_LEVELS` levels and more than one level per five
+    values, or fewer than :data:`IDENTIFIER_ROWS` values per level at the median.
+    Missing values are left out.
+
+    Examples
+    --------
+    >>> identifier_levels(np.repeat(np.arange(100), 2))
+    '100 distinct whole numbers, 2 rows each at the median'
+    >>> identifier_levels(np.random.default_rng(0).normal(size=200)) is None
+    True
+    """
+    series = pd.Series(np.asarray(values) if not isinstance(values, pd.Series) else values)
+    series = series.dropna()
+    if pd.api.types.is_bool_dtype(series) or series.empty:
+        return None
+    counts = series.value_counts()
+    levels = len(counts)
+    kind = "values"
+    if pd.api.types.is_numeric_dtype(series):
+        v = series.to_numpy(dtype=np.float64)
+        with np.errstate(over="ignore"):  # a range beyond float64 is not codes
+            span = np.ptp(v) + 1.0 if np.all(np.isfinite(v)) else np.inf
+        if np.any(v != np.round(v)) or levels < 0.5 * span:
+            return None
+        kind = "whole numbers"
+    if levels < IDENTIFIER_LEVELS:
+        return None
+    median = float(np.median(counts.to_numpy()))
+    if levels > series.size / 5 or median < IDENTIFIER_ROWS:
+        return f"{levels} distinct {kind}, {median:g} rows each at the median"
+    return None
 
 
 def _check_formula_first(formula: str, data) -> None:

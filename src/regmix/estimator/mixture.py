@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from regmix.compiled.helpers import available
 from regmix.core.errors import (
     BoundaryWarning,
+    ConcomitantWarning,
     DegenerateFitError,
     RankDeficiencyWarning,
     ReplicationWarning,
@@ -399,8 +400,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     separation), a Poisson or negative-binomial component's when its means go to 0
     where the counts are zero (a factor level with only zero counts), and a Gaussian or
     Student-t sigma stops at the variance floor when a component's rows lie exactly on
-    its line. ``fit`` detects these (one more pass over the rows for the GLM families;
-    see :mod:`regmix.inference.boundary`) and warns with
+    its line; with concomitant variables the gating coefficients diverge when those
+    variables separate the components (each row's prior probability 0 or 1, its
+    posterior agreeing). ``fit`` detects these (one more pass over the rows for the GLM
+    families, and one for a gating; see :mod:`regmix.inference.boundary`) and warns with
     :class:`~regmix.BoundaryWarning`, naming the component in the reported order and
     the parameters by their names in :meth:`coef_table`. They are recorded in
     ``state_.boundary`` (and in a saved model), get NaN standard errors, z, p-values
@@ -647,6 +650,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
             self._check_warm_start()
+        self._identifier_concomitants = []  # found by _rows on arrays and data frames
         data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
@@ -654,6 +658,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         self._check_best(outcome, runner,
                          separated=any(entry[2] is not None for entry in boundary))
         self._store_state(outcome, data, setup, runner, boundary)
+        grouping = self._grouping_warning(any(b.gating for b in self.state_.boundary))
+        if grouping is not None:
+            warnings.warn(grouping, ConcomitantWarning, stacklevel=3)
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
@@ -894,21 +901,25 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
         ))
-        self._store_boundary(boundary or [], order, source.n_features)
+        self._store_boundary(boundary or [], order, source)
         if self.compute_se:
             self.state_.information = self._information(source, data.rows)
 
-    def _store_boundary(self, found: list, order: np.ndarray, n_features: int) -> None:
+    def _store_boundary(self, found: list, order: np.ndarray, source) -> None:
         """Record the parameters on the boundary in the state, in the model's component
         order, and warn about each."""
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
-            n_features)
+            source.n_features)
         family = self.state_.family
         cons = getattr(family, "constraints", None)
         free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
         extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True)
                   if f]
-        self.state_.boundary = boundary_parameters(found, order, names, free, extras)
+        gating = self.state_.gating_names
+        self.state_.boundary = boundary_parameters(
+            found, order, names, free, extras,
+            gating_names=None if gating is None else ["intercept", *gating],
+            standardization=source.standardization)
         for entry in self.state_.boundary:
             warnings.warn(entry.message(self.var_floor), BoundaryWarning, stacklevel=4)
 

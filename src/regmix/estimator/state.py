@@ -79,8 +79,9 @@ class FittedState:
         :class:`regmix.fitting.search.StartSearch`), how many ended at the best
         log-likelihood, and how many there were; None when not known.
     boundary : list of BoundaryParameters
-        The parameters on the boundary of the parameter space (diverging coefficients,
-        sigmas at the variance floor), which get no standard errors; empty when there
+        The parameters on the boundary of the parameter space (diverging coefficients
+        of the components or of the gating, sigmas at the variance floor), which get no
+        standard errors; empty when there
         are none (and for model files that do not record them).
     """
 
@@ -304,8 +305,10 @@ class FittedState:
         names = ((["intercept"] if self.fit_intercept else []) + self.coef_labels()
                  + [n for n, f in zip(self.family.extra_names, free, strict=True) if f])
         n_design = self.coef.shape[1] + int(self.fit_intercept)
+        gating = (None if self.gating_names is None
+                  else [f"gate:{n}" for n in ["intercept", *self.gating_names]])
         return [BoundaryParameters.from_dict(entry, self.n_components, names, n_design,
-                                             source) for entry in saved]
+                                             source, gating) for entry in saved]
 
     def _set_designs(self, design: Any, gating_design: Any, source: str) -> None:
         if (design is None) != (self.formula is None):

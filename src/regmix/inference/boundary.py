@@ -1,7 +1,7 @@
-"""Parameters on the boundary of the parameter space: diverging coefficients and sigmas at
-the variance floor.
+"""Parameters on the boundary of the parameter space: diverging coefficients (of the
+components or of the gating) and sigmas at the variance floor.
 
-Two situations leave a fit without a maximum-likelihood estimate for some parameters:
+Three situations leave a fit without a maximum-likelihood estimate for some parameters:
 
 * **Separation** (binomial and count components). The likelihood of a component keeps
   increasing along a direction ``d`` of its coefficients when the rows it owns can be
@@ -11,6 +11,13 @@ Two situations leave a fit without a maximum-likelihood estimate for some parame
   unchanged. EM then walks off along ``d`` and stops only because the gain per step
   falls below ``tol``: the coefficients involved are large and meaningless and their
   information is zero to working precision.
+* **Separation of the gating** (concomitant variables). The gating is a
+  multinomial-logit regression of the posterior probabilities on the concomitant
+  design, and it separates in the same way: along a direction of the gating
+  coefficients that moves the prior probabilities only where one component alone has
+  prior and posterior probability above ``MEAN_BOUND_TOL`` (pushing them further to
+  that component) the likelihood increases to its supremum
+  (:func:`separated_gating`).
 * **Variance floor** (Gaussian and Student-t components). A component that has collapsed
   onto rows lying exactly on a line has a likelihood that grows without bound as sigma
   goes to zero; the fit stops at the floor ``var_floor * var(y)``, and the standard
@@ -44,9 +51,10 @@ import numpy as np
 from regmix.core.chunk import Chunk, Standardization
 from regmix.core.results import PassResult
 from regmix.engine.passes import observation_posteriors, run_pass
+from regmix.families.glm import MEAN_BOUND_TOL
 
 __all__ = ["KINDS", "BoundaryParameters", "boundary_parameters", "fit_boundary",
-           "separated_coefficients"]
+           "separated_coefficients", "separated_gating"]
 
 
 # A direction counts as moving only saturated rows when the unsaturated rows carry less
@@ -77,6 +85,10 @@ KINDS: dict[str, str] = {
         "separating boundary"),
     "zero_mean": (
         "the component's fitted means go to 0 at rows it owns whose counts are all zero"),
+    "gating_separation": (
+        "the concomitant variables separate the components: the prior probabilities "
+        "of the gating are 0 or 1 at every row these coefficients move, and the "
+        "posterior probabilities agree"),
     "variance_floor": (
         "the rows the component owns lie (almost) exactly on its regression line or "
         "plane, where the likelihood is unbounded as sigma goes to zero (or var_floor is "
@@ -95,17 +107,22 @@ class BoundaryParameters:
         ``component`` level is ``component + 1``).
     kind : str
         One of :data:`KINDS`: ``"complete_separation"``,
-        ``"quasi_complete_separation"``, ``"zero_mean"`` (coefficients that diverge) or
-        ``"variance_floor"`` (sigma at the floor).
+        ``"quasi_complete_separation"``, ``"zero_mean"`` (coefficients that diverge),
+        ``"variance_floor"`` (sigma at the floor) or ``"gating_separation"`` (gating
+        coefficients that diverge; ``component`` is then 1 or more, the reference
+        component having none).
     parameters : tuple of str
         The parameters without an estimate or standard error, named as in the
-        coefficient table (``"intercept"``, the coefficient names, ``"sigma"``).
+        coefficient table (``"intercept"``, the coefficient names, ``"sigma"``; for the
+        gating ``"gate:intercept"``, ``"gate:<variable>"``).
     directions : ndarray of shape (r, n_design) or None
         For diverging coefficients: an orthonormal basis (rows, user units, over the
         design columns with the intercept first, each row's largest entry positive) of
         the directions along which the likelihood increases to its supremum;
-        ``parameters`` are the coordinates they involve. None for
-        ``"variance_floor"``, where all of ``parameters`` are removed.
+        ``parameters`` are the coordinates they involve. For the gating the columns are
+        the gating coefficients of components 2..K in the coefficient table's order
+        (``(K - 1) * (1 + q)`` of them), and every component's entry holds the same
+        basis. None for ``"variance_floor"``, where all of ``parameters`` are removed.
     """
 
     component: int
@@ -118,6 +135,13 @@ class BoundaryParameters:
             raise ValueError(f"kind must be one of {sorted(KINDS)}; got {self.kind!r}")
         if (self.directions is None) != (self.kind == "variance_floor"):
             raise ValueError("directions are given exactly for diverging coefficients")
+        if self.kind == "gating_separation" and self.component < 1:
+            raise ValueError("the first component has no gating coefficients")
+
+    @property
+    def gating(self) -> bool:
+        """Whether the entry is of the gating coefficients."""
+        return self.kind == "gating_separation"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BoundaryParameters):
@@ -148,7 +172,8 @@ class BoundaryParameters:
         one = len(self.parameters) == 1
         coefs, verb, them = ("coefficient", "diverges", "it") if one else (
             "coefficients", "diverge", "them")
-        return (f"component {k}: the {coefs} of {self._names()} {verb} ({KINDS[self.kind]}"
+        coefs = f"gating {coefs}" if self.gating else f"{coefs} of"
+        return (f"component {k}: the {coefs} {self._names()} {verb} ({KINDS[self.kind]}"
                 f"); no maximum-likelihood estimate exists for {them}, the values reported "
                 f"are where EM stopped, and coef_table() gives {them} no standard errors "
                 "(NaN)")
@@ -173,17 +198,27 @@ class BoundaryParameters:
 
     @classmethod
     def from_dict(cls, d: Any, n_components: int, names: Sequence[str], n_design: int,
-                  source: str = "the model") -> BoundaryParameters:
+                  source: str = "the model", gating_names: Sequence[str] | None = None
+                  ) -> BoundaryParameters:
         """An entry of a model file, checked against the model's components, parameter
-        names and number of design columns."""
+        names and number of design columns (for a gating entry: against the gating
+        coefficients' names ``gating_names``, ``"gate:intercept"`` first, None for a
+        model without concomitant variables)."""
         damaged = f"{source} is damaged: an entry of 'boundary_'"
         if not isinstance(d, Mapping):
             raise ValueError(f"{damaged} is not an object")
         k, kind, params = d.get("component"), d.get("kind"), d.get("parameters")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_components:
-            raise ValueError(f"{damaged} has component {k!r}, not in 1..{n_components}")
         if kind not in KINDS:
             raise ValueError(f"{damaged} has kind {kind!r}, not one of {sorted(KINDS)}")
+        first = 1
+        if kind == "gating_separation":
+            if gating_names is None:
+                raise ValueError(f"{damaged} is of the gating, but the model has no "
+                                 "concomitant variables")
+            first, names = 2, list(gating_names)
+            n_design = (n_components - 1) * len(names)
+        if isinstance(k, bool) or not isinstance(k, int) or not first <= k <= n_components:
+            raise ValueError(f"{damaged} has component {k!r}, not in {first}..{n_components}")
         if (not isinstance(params, list) or not params
                 or not all(isinstance(p, str) and p in names for p in params)):
             raise ValueError(f"{damaged} names parameters {params!r}; the model's are "
@@ -255,24 +290,30 @@ def _diverging_basis(S: np.ndarray, S_int: np.ndarray) -> np.ndarray:
 
 def _user_involvement(basis: np.ndarray, free: np.ndarray, st: Standardization,
                       fit_intercept: bool) -> np.ndarray:
-    """Which design columns (user units, all of them) a diverging subspace involves.
+    """Which design columns (user units, all of them) a diverging subspace involves."""
+    full = np.zeros((free.size, basis.shape[1]))
+    full[free] = basis
+    return _involved(full, st.x_loc, st.x_scale, fit_intercept) & free
+
+
+def _involved(full: np.ndarray, loc: np.ndarray, scale: np.ndarray,
+              intercept: bool) -> np.ndarray:
+    """Which coordinates (user units) the directions ``full`` (standardised units, one
+    column each, the intercept's row first when there is one) involve.
 
     A slope's user value is its standardised value over the column's scale, so it takes
     part exactly when its standardised entry does; the user intercept is the standardised
-    one minus ``sum_j slope_j * x_loc_j``, compared with the size of its terms (so that
+    one minus ``sum_j slope_j * loc_j``, compared with the size of its terms (so that
     the rounding of a cancellation does not count).
     """
-    p = free.size
-    full = np.zeros((p, basis.shape[1]))
-    full[free] = basis
     involved = np.linalg.norm(full, axis=1) > _INVOLVED_TOL
-    if fit_intercept:
-        user_slopes = full[1:] / st.x_scale[:, None]
-        terms = user_slopes * st.x_loc[:, None]
+    if intercept:
+        user_slopes = full[1:] / scale[:, None]
+        terms = user_slopes * loc[:, None]
         icpt = full[0] - terms.sum(axis=0)
         size = np.abs(full[0]) + np.abs(terms).sum(axis=0)
         involved[0] = bool(np.any(np.abs(icpt) > _INVOLVED_TOL * np.maximum(size, 1.0)))
-    return involved & free
+    return involved
 
 
 def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
@@ -337,13 +378,121 @@ def _user_directions(basis: np.ndarray, free: np.ndarray, st: Standardization) -
     to its basis, orthonormalised; shape (r, n_design)."""
     full = np.zeros((free.size, basis.shape[1]))
     full[free] = basis
-    linear = st.to_user(full.T) - st.to_user(np.zeros((1, free.size)))
+    return _orthonormal_rows(st.to_user(full.T) - st.to_user(np.zeros((1, free.size))))
+
+
+def _orthonormal_rows(linear: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (rows) of the span of the rows of ``linear``, each row's
+    largest entry positive, so that a single direction is written one way."""
     Q, _ = np.linalg.qr(linear.T)
     rows = Q.T.copy()
-    # each row's largest entry positive, so that a single direction is written one way
     top = np.argmax(np.abs(rows), axis=1)
     rows *= np.sign(rows[np.arange(rows.shape[0]), top])[:, None]
     return rows
+
+
+# ---------------------------------------------------------------------- gating separation
+def _gating_chunk_statistics(chunk: Chunk, family, mixing, params) -> PassResult:
+    """The weighted moments ``Z' W Z`` of the gating design over the chunk's
+    observations (rows, or groups), and per pair of components ``j < k`` over the
+    observations at which both are live: a prior or posterior probability above
+    ``MEAN_BOUND_TOL``."""
+    logf, _ = family.log_density(params.component, chunk, 0.0)
+    resp, _, log_pi = observation_posteriors(logf, mixing.log_weights(params, chunk), chunk)
+    assert chunk.ZT is not None  # a source with concomitant variables serves ZT
+    starts = chunk.group_starts
+    ZT = chunk.ZT if starts is None else chunk.ZT[:, starts]
+    w = np.ones(ZT.shape[1]) if starts is not None or chunk.w is None else chunk.w
+    live = (log_pi > np.log(MEAN_BOUND_TOL)) | (resp > MEAN_BOUND_TOL)
+    K, q = resp.shape[0], ZT.shape[0]
+    pairs = np.zeros((K, K, q, q))
+    for j in range(K):
+        for k in range(j + 1, K):
+            c = np.where(live[j] & live[k], w, 0.0)
+            pairs[j, k] = (ZT * c) @ ZT.T
+    return PassResult(0.0, np.zeros(1), ((ZT * w) @ ZT.T, pairs))
+
+
+def _pairwise_moments(blocks: np.ndarray) -> np.ndarray:
+    """``sum_{j<k} (e_j - e_k)(e_j - e_k)' (x) blocks[j, k]`` over the gating
+    coordinates of components 1..K-1 (component 0's are zero): the weighted squared
+    movement ``sum ((d_j - d_k)' z)^2`` of the log-odds of each pair of components along
+    a direction ``d`` of the gating coefficients, shape ((K - 1) q, (K - 1) q)."""
+    K, q = blocks.shape[0], blocks.shape[2]
+    out = np.zeros((K * q, K * q))
+    for j in range(K):
+        for k in range(j + 1, K):
+            e = np.zeros(K)
+            e[j], e[k] = 1.0, -1.0
+            out += np.kron(np.outer(e, e), blocks[j, k])
+    return out[q:, q:]
+
+
+def separated_gating(family, mixing, params, source, *, chunk_size: int,
+                     n_jobs: int = 1) -> np.ndarray | None:
+    """The directions along which the gating coefficients diverge, by one pass.
+
+    The gating is a multinomial-logit regression of the posterior probabilities on the
+    concomitant design. Along a direction ``d`` of its coefficients the log-likelihood
+    keeps increasing to its supremum when ``d`` moves the prior probabilities only at
+    observations where one component alone is live (prior and posterior probabilities
+    of every other component within ``MEAN_BOUND_TOL`` of 0), pushing them further to
+    that vertex: the pairwise movement over the observations where both components of
+    a pair are live is then zero, while over all observations it is not. Directions
+    that move no observation (collinear concomitant variables) are left out.
+
+    Parameters
+    ----------
+    family, mixing : family and mixing model of the fit (a gating)
+    params : MixtureParams
+        The fitted parameters in the internal units of ``source``.
+    source : row source
+        The fit's rows.
+    chunk_size, n_jobs : int
+        As for every data pass.
+
+    Returns
+    -------
+    ndarray of shape (r, K, q) or None
+        An orthonormal basis of the diverging directions in the standardised gating
+        coordinates of the fit's internal components (component 0's rows zero), or None
+        when there is none (or no gating).
+    """
+    if params.gating is None or params.gating.shape[0] < 2:
+        return None
+    result = run_pass(source, lambda ch: _gating_chunk_statistics(ch, family, mixing, params),
+                      chunk_size=int(chunk_size), n_jobs=n_jobs)
+    M, pairs = result.stats
+    K, q = params.gating.shape
+    every = np.broadcast_to(M, (K, K, q, q))
+    basis = _diverging_basis(_pairwise_moments(every), _pairwise_moments(pairs))
+    if basis.shape[1] == 0:
+        return None
+    full = np.zeros((basis.shape[1], K, q))
+    full[:, 1:] = basis.T.reshape(-1, K - 1, q)
+    return full
+
+
+def _gating_boundary(directions: np.ndarray, order: np.ndarray, gating_names: Sequence[str],
+                     st: Standardization) -> list[BoundaryParameters]:
+    """The entries of diverging gating directions ``directions`` (as from
+    :func:`separated_gating`) in the model's component order: one per component whose
+    gating coefficients (relative to the model's first component) they involve."""
+    # the model's gating coefficients are the fit's, reordered, less the first one's
+    model = directions[:, order] - directions[:, order[:1]]
+    K, q = model.shape[1], model.shape[2]
+    loc = np.zeros(q - 1) if st.z_loc is None else st.z_loc
+    scale = np.ones(q - 1) if st.z_scale is None else st.z_scale
+    user = np.stack([st.gating_to_user(d) for d in model])[:, 1:].reshape(len(model), -1)
+    rows = _orthonormal_rows(user)
+    out = []
+    for k in range(1, K):
+        involved = _involved(model[:, k].T, loc, scale, True)
+        if involved.any():
+            names = tuple(f"gate:{n}" for n, i in zip(gating_names, involved, strict=True)
+                          if i)
+            out.append(BoundaryParameters(k, "gating_separation", names, rows))
+    return out
 
 
 # ---------------------------------------------------------------------- a fit's boundary
@@ -358,14 +507,17 @@ def fit_boundary(family, params, runner
 
     Sigmas at the variance floor are read off the parameters (internal units, where the
     floor is ``sqrt(var_floor)``); diverging coefficients take one pass over the runner's
-    rows (:func:`separated_coefficients`), for the families that can saturate.
+    rows (:func:`separated_coefficients`), for the families that can saturate, and
+    diverging gating coefficients one more (:func:`separated_gating`), for a gating.
 
     Returns
     -------
     list of (int, str, ndarray of bool or None, ndarray or None)
         ``(k, kind, columns, directions)`` as :func:`separated_coefficients`;
         ``columns`` and ``directions`` are None for ``"variance_floor"`` (the
-        component's sigma and all its estimated coefficients).
+        component's sigma and all its estimated coefficients). A diverging gating is
+        one entry ``(0, "gating_separation", None, directions)`` with the directions
+        of :func:`separated_gating`.
     """
     found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = []
     names = list(getattr(family, "extra_names", ()))
@@ -377,12 +529,18 @@ def fit_boundary(family, params, runner
                   for k in np.flatnonzero(sigma <= floor)]
     found += separated_coefficients(family, runner.mixing, params, runner.source,
                                     chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
+    gating = separated_gating(family, runner.mixing, params, runner.source,
+                              chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
+    if gating is not None:
+        found.append((0, "gating_separation", None, gating))
     return found
 
 
 def boundary_parameters(found: Sequence[tuple[int, str, np.ndarray | None, np.ndarray | None]],
                         order: np.ndarray, design_names: Sequence[str],
-                        free: np.ndarray, extra_names: Sequence[str] = ("sigma",)
+                        free: np.ndarray, extra_names: Sequence[str] = ("sigma",),
+                        gating_names: Sequence[str] | None = None,
+                        standardization: Standardization | None = None
                         ) -> list[BoundaryParameters]:
     """The entries of :func:`fit_boundary` in the model's component order and names.
 
@@ -391,11 +549,17 @@ def boundary_parameters(found: Sequence[tuple[int, str, np.ndarray | None, np.nd
     are estimated (not fixed) and ``extra_names`` the family's estimated parameters
     besides the coefficients. A component at the variance floor loses the standard
     errors of all of them: with every residual zero its Student-t degrees of freedom are
-    not determined either.
+    not determined either. A diverging gating needs the gating design's columns
+    (``gating_names``, ``"intercept"`` first) and the fit's ``standardization``.
     """
     rank = np.argsort(order)
     out = []
     for k, kind, columns, directions in found:
+        if kind == "gating_separation":
+            assert directions is not None and gating_names is not None
+            assert standardization is not None
+            out += _gating_boundary(directions, order, gating_names, standardization)
+            continue
         if columns is None:
             names = [n for n, f in zip(design_names, free, strict=True) if f]
             names += list(extra_names)
