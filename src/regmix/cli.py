@@ -424,20 +424,17 @@ def model_report(model: RegressionMixture) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- plots
-def _save_fit_plot(model: RegressionMixture, frame: pd.DataFrame, path: str) -> None:
-    """Two panels: the data with each component's fit, and the log-likelihood history."""
+def _save_fit_plot(model: RegressionMixture, frame: pd.DataFrame, path: str,
+                   x: str | None = None, by: str | None = None) -> None:
+    """Two panels: the data with each component's fitted curve against ``x`` (one per
+    level of ``by``), and the log-likelihood history."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.5))
+    fig = Figure(figsize=(12, 4.5))
     ax_fit, ax_ll = fig.subplots(1, 2)
-    plot_fit(model, frame, None, ax=ax_fit)
-    K = model.n_components
-    ax_fit.set_title(
-        "points coloured by P(component 2 | x, y)" if K == 2
-        else "points coloured by the most probable component"
-    )
+    plot_fit(model, frame, None, x=x, by=by, ax=ax_fit, bands=model.information_ is not None)
     plot_history(model, ax=ax_ll)
-    fig.suptitle(f"{model.formula}, K = {K}")
+    fig.suptitle(f"{model.formula}, K = {model.n_components}")
     fig.tight_layout()
     with _writing(path):
         fig.savefig(path, dpi=110)
@@ -557,8 +554,14 @@ def main() -> None:
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Write the fitted model (JSON) here, for 'regmix predict'.")
 @click.option("--plot", type=click.Path(dir_okay=False),
-              help="Write a PNG: the data with each component's line, and the "
-                   "log-likelihood per iterate.")
+              help="Write a PNG: the data with each component's fitted curve and its "
+                   "confidence band, and the log-likelihood per iterate.")
+@click.option("--plot-x", "plot_x", metavar="VAR",
+              help="The variable on the x axis of --plot (default: the formula's first "
+                   "numerical variable); the others are held at their mean or most "
+                   "frequent level.")
+@click.option("--plot-by", "plot_by", metavar="VAR",
+              help="Draw one curve per level of this variable of the formula in --plot.")
 @click.option("--stream", is_flag=True,
               help="Read a Parquet DATA batch by batch instead of loading it (for data "
                    "larger than memory); the formula must name plain columns, "
@@ -567,10 +570,12 @@ def main() -> None:
 @_command_boundary
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
-        plot: str | None, stream: bool) -> None:
+        plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     _check_output(out)
     _check_output(plot)
+    if plot is None and (plot_x is not None or plot_by is not None):
+        raise UserError("--plot-x and --plot-by choose what --plot draws: add --plot FILE")
     if plot is not None:
         if stream:
             raise UserError("--plot needs the data in memory; drop --stream or --plot")
@@ -584,6 +589,9 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
                                   random_state=seed, progress=_progress(quiet))
     else:
         frame = source = read_data(data)
+        for option, name in (("--plot-x", plot_x), ("--plot-by", plot_by)):
+            if name is not None and name not in frame.columns:
+                raise UserError(f"{option} {name!r} is not a column of {data}")
         model = RegressionMixture(n_components, family=family, link=link, formula=formula,
                                   n_init=n_init, random_state=seed,
                                   progress=_progress(quiet))
@@ -595,7 +603,8 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         click.echo(_dump_json({**report, "warnings": caught}))
     else:
         click.echo(report)
-    _save_outputs(model, frame, out, plot, quiet)
+    _save_outputs(model, out, plot, quiet,
+                  lambda path: _save_fit_plot(model, frame, path, plot_x, plot_by))
 
 
 def _streamed_source(data: str, formula: str):
@@ -618,17 +627,14 @@ def _streamed_source(data: str, formula: str):
     return ParquetData(p, x=list(dict.fromkeys(columns)), y=response)
 
 
-def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str | None,
-                  plot: str | None, quiet: bool, plot_fn: Callable | None = None) -> None:
+def _save_outputs(model: RegressionMixture, out: str | None, plot: str | None, quiet: bool,
+                  plot_fn: Callable[[str], None]) -> None:
     if out is not None:
         with _writing(out):
             model.save(out)
         _note(f"wrote {out}", quiet)
     if plot is not None:
-        if plot_fn is None:
-            _save_fit_plot(model, frame, plot)
-        else:
-            plot_fn(plot)
+        plot_fn(plot)
         _note(f"wrote {plot}", quiet)
 
 
@@ -679,8 +685,7 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
         click.echo(_dump_json({**report, "warnings": caught}))
     else:
         click.echo(text)
-    _save_outputs(best, frame, out, plot, quiet,
-                  plot_fn=lambda path: _save_criteria_plot(selection, path))
+    _save_outputs(best, out, plot, quiet, lambda path: _save_criteria_plot(selection, path))
 
 
 def _selection_records(selection) -> list[dict[str, Any]]:
