@@ -21,6 +21,8 @@ from regmix.plotting import (  # noqa: E402
     plot_posterior,
 )
 
+from .reference import gated_lines  # noqa: E402
+
 Z = norm.ppf(0.975)
 
 
@@ -288,13 +290,7 @@ def test_plot_coefficients(model, ax):
 
 
 def test_plot_coefficients_gating_on_its_own_panel(ax):
-    rng = np.random.default_rng(0)
-    n = 300
-    z = rng.uniform(0, 1, n)
-    x = rng.normal(0, 1, n)
-    second = rng.random(n) < 1 / (1 + np.exp(-(-4 + 8 * z)))
-    frame = pd.DataFrame({"x": x, "z": z,
-                          "y": np.where(second, 3 - x, 1 + 2 * x) + rng.normal(0, .3, n)})
+    frame = gated_lines(seed=0)
     m = RegressionMixture(2, formula="y ~ x | z", random_state=0).fit(frame)
     axes = plot_coefficients(m, ax=ax)
     assert len(axes) == 2 and ax not in axes  # the area of ax divided in two
