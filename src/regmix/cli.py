@@ -8,7 +8,8 @@ output; notes ("wrote ...") and warnings go to standard error.
 Every mistake of the user -- a missing, empty or unreadable file, an unknown column, a
 formula that cannot be parsed or evaluated, a bad option value, a damaged model file, a
 fit that cannot be made -- ends the command with exit status 2 and exactly one line on
-standard error, starting with ``error: ``.
+standard error, starting with ``error: ``. Components are counted from 1 in the output;
+a message about a row of a CSV file names its line (the header is line 1).
 """
 
 from __future__ import annotations
@@ -264,6 +265,33 @@ def _check_mostly_numeric(frame: pd.DataFrame, path: Path) -> None:
             raise UserError(f"column {name!r} of {path} holds numbers but for "
                             f"{n_text} cell(s): line {line} has {present.iloc[i]!r}; fix "
                             "the value (or write missing values as empty cells)")
+
+
+# A row of the data in the library's messages: "row 5", or "y[5]" for the response
+_ROW = re.compile(r"\brow (\d+)\b")
+_ITEM = re.compile(r"\b(y|trials)\[(\d+)\]( = )?")
+
+
+def csv_lines(message: str, path: str) -> str:
+    """``message`` with the rows of the CSV file ``path`` that it names (0-based
+    positions among the data rows) written as lines of the file: the header is line 1,
+    so data row i is line i + 2."""
+    where = f"of {path}"
+    message = _ROW.sub(lambda m: f"line {int(m.group(1)) + 2} {where}", message)
+    return _ITEM.sub(lambda m: f"{m.group(1)} on line {int(m.group(2)) + 2} {where}"
+                     + (" is " if m.group(3) else ""), message)
+
+
+@contextmanager
+def _naming_lines(path: str) -> Iterator[None]:
+    """Report a ValueError about the rows of a CSV file ``path`` with the lines of the
+    file (see :func:`csv_lines`); other inputs keep their 0-based rows."""
+    try:
+        yield
+    except ValueError as err:
+        if not Path(path).name.lower().endswith(CSV_SUFFIXES):
+            raise
+        raise UserError(csv_lines(_error_text(err), path)) from None
 
 
 def _need_pyarrow(what: str):
@@ -596,7 +624,7 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
                                   n_init=n_init, random_state=seed,
                                   progress=_progress(quiet))
     as_json = fmt.lower() == "json"
-    with _collected_warnings() as caught:
+    with _collected_warnings() as caught, _naming_lines(data):
         model.fit(source, groups=groups)
         report = model_report(model) if as_json else model.summary().as_text()
     if as_json:
@@ -670,7 +698,7 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
     template._check_params()  # refuse an impossible K before fitting the smaller ones
     frame = read_data(data)
     as_json = fmt.lower() == "json"
-    with _collected_warnings() as caught:
+    with _collected_warnings() as caught, _naming_lines(data):
         selection = select_components(frame, n_components=ks, criterion=criterion,
                                       estimator=template, groups=groups)
         best = selection.best_estimator_
@@ -751,7 +779,7 @@ def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
         _need_pyarrow(f"writing {out}")
     model = load_model(model_path)
     frame = read_data(data)
-    with _collected_warnings():
+    with _collected_warnings(), _naming_lines(data):
         table = predictions(model, frame)
     keep_index = not _is_default_index(frame.index)
     if out is None:
