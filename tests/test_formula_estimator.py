@@ -127,3 +127,18 @@ def test_fitted_criteria_are_those_of_the_training_rows(frame):
     icl = model.bic_ - 2 * np.log(resp.max(axis=1)).sum()
     assert model.icl_ == pytest.approx(icl, rel=1e-10)
     assert model.aic_ == pytest.approx(model.aic(frame), rel=1e-10)
+
+
+def test_design_names_its_variables_and_their_kinds():
+    from regmix.estimator.formula import FormulaDesign
+
+    data = pd.DataFrame({"y": np.arange(8.0), "x": np.arange(1.0, 9.0),
+                         "code": [1, 2] * 4, "Treatment": ["No", "Yes"] * 4,
+                         "Hours": np.linspace(1, 2, 8), "x2": np.ones(8)})
+    formula = "y ~ Treatment * np.log(x) + C(code) + offset(np.log(Hours))"
+    design, _, _ = FormulaDesign.from_data(formula, data, fit_intercept=True)
+    kinds = {"Treatment": "categorical", "x": "numerical", "code": "categorical"}
+    assert design.variables() == kinds
+    assert list(design.variables()) == ["Treatment", "x", "code"]  # order of the terms
+    assert design.variables(data.columns) == {**kinds, "Hours": "numerical"}
+    assert FormulaDesign.from_dict(design.to_dict()).variables() == kinds
