@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -164,14 +165,19 @@ def plot_fit(model, X, y=None, *, x=None, by=None, ax=None, cmap: str = "coolwar
     return ax
 
 
-class _Curves:
+class _Curves(NamedTuple):
     """What :func:`plot_fit` draws: per level of ``by`` the grid of the horizontal
     variable, the design rows and linear predictors (n_grid, K) there; the points'
     horizontal positions, the axis label and what was held fixed."""
 
-    def __init__(self, grids, levels, designs, eta, points, label, by, fixed):
-        self.grids, self.levels, self.designs, self.eta = grids, levels, designs, eta
-        self.points, self.label, self.by, self.fixed = points, label, by, fixed
+    grids: list[np.ndarray]
+    levels: list
+    designs: list[np.ndarray]
+    eta: list[np.ndarray]
+    points: np.ndarray
+    label: str
+    by: str | None
+    fixed: list[str]
 
 
 def _formula_curves(model, frame, x, by, n_grid: int, user_offset) -> _Curves:
