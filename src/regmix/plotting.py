@@ -456,7 +456,7 @@ def plot_coefficients(model, *, ax=None, alpha: float = 0.05, table=None,
         keep &= params == "intercept"
     parts = [(table[keep], "component coefficients")]
     if gate.any():
-        parts.append((table[gate], "gating: log-odds against component 1"))
+        parts.append((table[gate], "gating coefficients\n(log-odds against component 1)"))
     axes = _panels(ax, len(parts), panel_size=(5.0, 3.6))
     for panel, (part, title) in zip(axes, parts, strict=True):
         _interval_panel(panel, part, alpha)
