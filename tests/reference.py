@@ -1,6 +1,7 @@
 """Independent reference computations shared by the tests."""
 
 import numpy as np
+import pandas as pd
 from scipy.special import logsumexp
 
 
@@ -51,3 +52,14 @@ def match_labels(true_coef, est_coef):
         key=lambda perm: np.sum((np.asarray(est_coef)[list(perm)] - true_coef) ** 2),
     )
     return np.array(best)
+
+
+def gated_lines(n: int = 300, seed: int = 0, gate=(-4.0, 8.0)) -> pd.DataFrame:
+    """Two lines (1 + 2x and 3 - x, noise 0.3) whose second one's share grows with a
+    concomitant z: P(second | z) = logistic(gate[0] + gate[1] z), z uniform on [0, 1]."""
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(0, 1, n)
+    x = rng.normal(0, 1, n)
+    second = rng.random(n) < 1 / (1 + np.exp(-(gate[0] + gate[1] * z)))
+    y = np.where(second, 3 - x, 1 + 2 * x) + rng.normal(0, 0.3, n)
+    return pd.DataFrame({"x": x, "z": z, "y": y})

@@ -559,3 +559,68 @@ def test_stream_with_a_repeated_term_fits_it_once(data_dir):
     assert once.exit_code == 0 and twice.exit_code == 0, twice.stderr
     assert (json.loads(twice.stdout)["header"]["log_likelihood"]
             == json.loads(once.stdout)["header"]["log_likelihood"])
+
+
+# ---------------------------------------------------------------------- lines of CSV files
+def _bad_rows(tmp_path: Path) -> dict[str, Path]:
+    """CSV files with one bad value each, at data row 5 (0-based): line 7 of the file."""
+    frame = _two_lines(40)
+    frame["g"] = np.where(np.arange(40) % 2, "a", "b")
+    files = {}
+    for name, column, value in [("nan_x", "x", np.nan), ("missing_level", "g", None),
+                                ("negative_count", "y", -3.0)]:
+        bad = frame.copy()
+        if name == "negative_count":
+            bad["y"] = np.round(np.abs(bad["y"]))
+        bad[column] = bad[column].astype(object)
+        bad.loc[5, column] = value
+        files[name] = tmp_path / f"{name}.csv"
+        bad.to_csv(files[name], index=False)
+    return files
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("nan_x", ["--formula", "y ~ x"]),
+    ("missing_level", ["--formula", "y ~ x + g"]),
+    ("missing_level", ["--formula", "y ~ x", "--groups", "g"]),
+    ("negative_count", ["--formula", "y ~ x", "--family", "poisson"]),
+])
+def test_messages_about_csv_rows_name_the_line_of_the_file(tmp_path, name, args):
+    path = _bad_rows(tmp_path)[name]
+    result = _invoke(["fit", str(path), "-k", "1", *args], tmp_path)
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ") and f"line 7 of {path}" in line
+    assert "row 5" not in line and "[5]" not in line
+    # line 7 of the file (the header is line 1) is the row with the bad value
+    row = path.read_text().splitlines()[7 - 1].split(",")
+    header = path.read_text().splitlines()[0].split(",")
+    cell = row[header.index({"nan_x": "x", "missing_level": "g"}.get(name, "y"))]
+    assert cell in ("", "-3.0")
+
+
+def test_predict_names_the_line_and_parquet_keeps_rows(tmp_path):
+    pytest.importorskip("pyarrow")
+    frame = _two_lines(40)
+    model = RegressionMixture(1, formula=FORMULA, random_state=0).fit(frame)
+    model.save(tmp_path / "m.json")
+    bad = frame.astype({"x": object})
+    bad.loc[5, "x"] = np.nan
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    result = _invoke(["predict", "{d}/m.json", "{d}/bad.csv"], tmp_path)
+    assert result.exit_code == 2 and f"line 7 of {tmp_path}/bad.csv" in result.stderr
+    bad.astype({"x": float}).to_parquet(tmp_path / "bad.parquet")
+    result = _invoke(["predict", "{d}/m.json", "{d}/bad.parquet"], tmp_path)
+    assert result.exit_code == 2 and "row 5" in result.stderr and "line" not in result.stderr
+
+
+def test_csv_lines_rewrites_rows_and_items():
+    from regmix.cli import csv_lines
+
+    assert csv_lines("NaN at row 0, column 'x'", "d.csv") == \
+        "NaN at line 2 of d.csv, column 'x'"
+    assert csv_lines("counts; y[12] = -1", "d.csv") == "counts; y on line 14 of d.csv is -1"
+    assert csv_lines("trials[3] is not whole", "d.csv") == \
+        "trials on line 5 of d.csv is not whole"
+    assert csv_lines("got n_samples=6 rows, fewer than 7", "d.csv") == \
+        "got n_samples=6 rows, fewer than 7"

@@ -99,3 +99,46 @@ def test_non_numeric_response_on_new_data_is_named(frame):
         model.posterior(frame.assign(tuned=["a", "b"] * 200))
     assert model.component_counts_.dtype.kind == "i"
     assert model.component_counts_.sum() == len(frame)
+
+
+def test_methods_taking_y_read_it_from_the_frame(frame):
+    model = RegressionMixture(2, formula=FORMULA, random_state=0).fit(frame)
+    y = frame["tuned"].to_numpy()
+    residual = y - model.predict(frame)
+    r2 = 1 - residual @ residual / np.sum((y - y.mean()) ** 2)
+    assert model.score(frame) == pytest.approx(r2, rel=1e-12)
+    assert model.score(frame) == model.score(frame, y)
+    w = np.linspace(0.5, 2.0, len(y))
+    assert model.score(frame, sample_weight=w) == model.score(frame, y, sample_weight=w)
+    for name in ("log_likelihood", "aic", "bic", "icl"):
+        assert getattr(model, name)(frame) == getattr(model, name)(frame, y), name
+    np.testing.assert_array_equal(model.classify(frame), model.classify(frame, y))
+    np.testing.assert_array_equal(model.posterior(frame), model.posterior(frame, y))
+    with pytest.raises(ValueError, match="no response 'tuned'"):
+        model.score(frame.drop(columns="tuned"))
+
+
+def test_fitted_criteria_are_those_of_the_training_rows(frame):
+    model = RegressionMixture(2, formula=FORMULA, random_state=0).fit(frame)
+    n, d, ll = len(frame), model.n_parameters_, model.log_likelihood_
+    assert model.aic_ == pytest.approx(-2 * ll + 2 * d, rel=1e-12)
+    assert model.bic_ == pytest.approx(-2 * ll + d * np.log(n), rel=1e-12)
+    resp = model.posterior(frame)
+    icl = model.bic_ - 2 * np.log(resp.max(axis=1)).sum()
+    assert model.icl_ == pytest.approx(icl, rel=1e-10)
+    assert model.aic_ == pytest.approx(model.aic(frame), rel=1e-10)
+
+
+def test_design_names_its_variables_and_their_kinds():
+    from regmix.estimator.formula import FormulaDesign
+
+    data = pd.DataFrame({"y": np.arange(8.0), "x": np.arange(1.0, 9.0),
+                         "code": [1, 2] * 4, "Treatment": ["No", "Yes"] * 4,
+                         "Hours": np.linspace(1, 2, 8), "x2": np.ones(8)})
+    formula = "y ~ Treatment * np.log(x) + C(code) + offset(np.log(Hours))"
+    design, _, _ = FormulaDesign.from_data(formula, data, fit_intercept=True)
+    kinds = {"Treatment": "categorical", "x": "numerical", "code": "categorical"}
+    assert design.variables() == kinds
+    assert list(design.variables()) == ["Treatment", "x", "code"]  # order of the terms
+    assert design.variables(data.columns) == {**kinds, "Hours": "numerical"}
+    assert FormulaDesign.from_dict(design.to_dict()).variables() == kinds

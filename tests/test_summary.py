@@ -16,6 +16,8 @@ from regmix.inference.covariance import coef_table, covariance, natural_paramete
 from regmix.inference.information import observed_information, parameter_index
 from regmix.inference.summary import Summary, format_value, make_summary
 
+from .reference import gated_lines
+
 TRUTH = {"weights": [0.6, 0.4], "coef": [[2.0, 0.0], [-2.0, 1.0]], "intercept": [2.0, -2.0],
          "sigma": [0.5, 1.0]}
 
@@ -119,13 +121,15 @@ def test_untested_cells_are_blank(fitted):
     assert "nan" not in text.lower()
 
 
-def test_long_names_widen_the_table():
-    index = pd.MultiIndex.from_product([[1], ["a_very_long_feature_name_" * 3]])
-    table = coef_table([1.0], [[0.04]], index)
-    text = Summary({"Components": 1}, table).as_text()
-    width = len(text.splitlines()[1])
-    assert width > 78
-    assert all(len(s) <= width for s in text.splitlines())
+def test_long_names_stand_above_their_values():
+    name = "a_very_long_feature_name_" * 3
+    index = pd.MultiIndex.from_product([[1], [name, "b"]])
+    table = coef_table([1.0, 2.0], np.diag([0.04, 0.01]), index)
+    lines = Summary({"Components": 1}, table).as_text().splitlines()
+    assert len(lines[1]) == 80 and all(len(s) <= 80 for s in lines)
+    i = lines.index("  " + name)
+    assert lines[i + 1].split()[:2] == ["1.0000", "0.2000"]
+    assert lines[i + 2].split()[:3] == ["b", "2.0000", "0.1000"]
 
 
 def test_flat_index_and_missing_columns():
@@ -265,3 +269,92 @@ def test_header_of_grouped_weighted_binomial_trials():
             h["Size (hard)"], np.bincount(resp.argmax(axis=1), minlength=2))
     assert made.header["Log-likelihood"] == pytest.approx(own.header["Log-likelihood"],
                                                           rel=1e-10)
+
+
+# ---------------------------------------------------------------------- width and notes
+@pytest.fixture(scope="module")
+def long_formula_fit():
+    """A Poisson fit with a long formula and a long interaction name, as seizure's."""
+    rng = np.random.default_rng(5)
+    day = np.tile(np.arange(1.0, 71.0), 2)
+    treatment = np.where(day > 35, "Yes", "No")
+    hours = rng.uniform(5, 24, day.size)
+    high = rng.random(day.size) < 0.4
+    mean = np.exp(np.where(high, 1.5, 0.3) - 0.2 * (treatment == "Yes") * np.log(day)
+                  + np.log(hours) - 2.5)
+    frame = pd.DataFrame({"Day": day, "Treatment": treatment, "Hours": hours,
+                          "seizures": rng.poisson(mean)})
+    formula = "seizures ~ Treatment * np.log(Day) + offset(np.log(Hours))"
+    return RegressionMixture(2, family="poisson", formula=formula, random_state=0,
+                             n_init=1).fit(frame)
+
+
+def test_text_is_at_most_80_columns_and_keeps_everything(long_formula_fit):
+    model = long_formula_fit
+    text = model.summary().as_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # the formula is shown whole (on lines of its own, wrapped if need be)
+    assert model.formula in " ".join(line.strip() for line in lines)
+    # a name too long for the name column stands on a line above its values
+    name = "Treatment[T.Yes]:np.log(Day)"
+    at = [i for i, line in enumerate(lines) if line.strip() == name]
+    assert len(at) == 2  # once per component
+    table = model.coef_table()
+    for comp, i in zip((1, 2), at, strict=True):
+        values = [float(v) for v in lines[i + 1].split()]
+        row = table.loc[(comp, name)]
+        np.testing.assert_allclose(values, row.to_numpy(dtype=float), atol=5e-4)
+
+
+def test_many_components_wrap_the_size_rows():
+    index = pd.MultiIndex.from_tuples([(k, "x0") for k in range(1, 10)],
+                                      names=["component", "parameter"])
+    table = pd.DataFrame(np.ones((9, 6)), index=index, columns=["estimate", "std_err", "z",
+                                                                "p_value", "ci_lower",
+                                                                "ci_upper"])
+    sizes = np.arange(1.0, 10.0) * 1000.123
+    text = Summary({"Components": 9, "Size (posterior)": sizes}, table).as_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    heads = [line.split()[1:] for line in lines if line.startswith("Component ")
+             and not line.startswith("Component 1\n") and len(line.split()) > 2]
+    assert [c for head in heads for c in head] == [str(k) for k in range(1, 10)]
+    shown = [v for line in lines if line.startswith("Size (posterior)")
+             for v in line.split()[2:]]
+    assert shown == [format_value(v) for v in sizes]
+
+
+def test_gating_note_names_the_baseline():
+    frame = gated_lines(seed=1, gate=(-2.0, 4.0))
+    z = frame["z"].to_numpy()
+    model = RegressionMixture(2, formula="y ~ x | z", random_state=0).fit(frame)
+    text = model.summary().as_text()
+    assert "against component 1" in text and "the baseline" in text
+    # what the note says: log(pi_2 / pi_1) is the linear predictor of component 2's
+    # gating rows, and component 1 has none
+    table = model.coef_table()
+    pi = model.mixing_weights(frame)
+    eta = table.loc[(2, "gate:intercept"), "estimate"] + table.loc[(2, "gate:z"),
+                                                                   "estimate"] * z
+    np.testing.assert_allclose(np.log(pi[:, 1] / pi[:, 0]), eta, rtol=1e-10)
+    assert not any(p.startswith("gate:") for p in table.loc[1].index)
+    assert "baseline" not in RegressionMixture(2, random_state=0).fit(
+        frame[["x"]], frame["y"]).summary().as_text()
+
+
+def test_grouped_summary_gives_rows_and_groups(long_formula_fit):
+    rng = np.random.default_rng(3)
+    n = 120
+    groups = np.repeat(np.arange(30), 4)
+    comp = rng.integers(0, 2, 30)[groups]
+    x = rng.normal(size=n)
+    y = np.where(comp == 0, 1 + 2 * x, -1 - x) + rng.normal(0, 0.3, n)
+    model = RegressionMixture(2, random_state=0).fit(x[:, None], y, groups=groups)
+    summary = model.summary()
+    assert summary.header["No. observations"] == 120 and summary.header["Groups"] == 30
+    text = " ".join(summary.as_text().split())
+    assert "Grouped fit: 120 rows in 30 groups" in text
+    made = make_summary(model, x[:, None], y, summary.table, groups=groups)
+    assert "Grouped fit: 120 rows in 30 groups" in " ".join(made.as_text().split())
+    assert "Grouped fit" not in long_formula_fit.summary().as_text()

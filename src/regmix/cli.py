@@ -8,7 +8,8 @@ output; notes ("wrote ...") and warnings go to standard error.
 Every mistake of the user -- a missing, empty or unreadable file, an unknown column, a
 formula that cannot be parsed or evaluated, a bad option value, a damaged model file, a
 fit that cannot be made -- ends the command with exit status 2 and exactly one line on
-standard error, starting with ``error: ``.
+standard error, starting with ``error: ``. Components are counted from 1 in the output;
+a message about a row of a CSV file names its line (the header is line 1).
 """
 
 from __future__ import annotations
@@ -266,6 +267,33 @@ def _check_mostly_numeric(frame: pd.DataFrame, path: Path) -> None:
                             "the value (or write missing values as empty cells)")
 
 
+# A row of the data in the library's messages: "row 5", or "y[5]" for the response
+_ROW = re.compile(r"\brow (\d+)\b")
+_ITEM = re.compile(r"\b(y|trials)\[(\d+)\]( = )?")
+
+
+def csv_lines(message: str, path: str) -> str:
+    """``message`` with the rows of the CSV file ``path`` that it names (0-based
+    positions among the data rows) written as lines of the file: the header is line 1,
+    so data row i is line i + 2."""
+    where = f"of {path}"
+    message = _ROW.sub(lambda m: f"line {int(m.group(1)) + 2} {where}", message)
+    return _ITEM.sub(lambda m: f"{m.group(1)} on line {int(m.group(2)) + 2} {where}"
+                     + (" is " if m.group(3) else ""), message)
+
+
+@contextmanager
+def _naming_lines(path: str) -> Iterator[None]:
+    """Report a ValueError about the rows of a CSV file ``path`` with the lines of the
+    file (see :func:`csv_lines`); other inputs keep their 0-based rows."""
+    try:
+        yield
+    except ValueError as err:
+        if not Path(path).name.lower().endswith(CSV_SUFFIXES):
+            raise
+        raise UserError(csv_lines(_error_text(err), path)) from None
+
+
 def _need_pyarrow(what: str):
     """Import pyarrow, or fail with a one-line hint naming ``what`` needs it."""
     try:
@@ -424,20 +452,17 @@ def model_report(model: RegressionMixture) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- plots
-def _save_fit_plot(model: RegressionMixture, frame: pd.DataFrame, path: str) -> None:
-    """Two panels: the data with each component's fit, and the log-likelihood history."""
+def _save_fit_plot(model: RegressionMixture, frame: pd.DataFrame, path: str,
+                   x: str | None = None, by: str | None = None) -> None:
+    """Two panels: the data with each component's fitted curve against ``x`` (one per
+    level of ``by``), and the log-likelihood history."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.5))
+    fig = Figure(figsize=(12, 4.5))
     ax_fit, ax_ll = fig.subplots(1, 2)
-    plot_fit(model, frame, None, ax=ax_fit)
-    K = model.n_components
-    ax_fit.set_title(
-        "points coloured by P(component 2 | x, y)" if K == 2
-        else "points coloured by the most probable component"
-    )
+    plot_fit(model, frame, None, x=x, by=by, ax=ax_fit, bands=model.information_ is not None)
     plot_history(model, ax=ax_ll)
-    fig.suptitle(f"{model.formula}, K = {K}")
+    fig.suptitle(f"{model.formula}, K = {model.n_components}")
     fig.tight_layout()
     with _writing(path):
         fig.savefig(path, dpi=110)
@@ -557,8 +582,14 @@ def main() -> None:
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Write the fitted model (JSON) here, for 'regmix predict'.")
 @click.option("--plot", type=click.Path(dir_okay=False),
-              help="Write a PNG: the data with each component's line, and the "
-                   "log-likelihood per iterate.")
+              help="Write a PNG: the data with each component's fitted curve and its "
+                   "confidence band, and the log-likelihood per iterate.")
+@click.option("--plot-x", "plot_x", metavar="VAR",
+              help="The variable on the x axis of --plot (default: the formula's first "
+                   "numerical variable); the others are held at their mean or most "
+                   "frequent level.")
+@click.option("--plot-by", "plot_by", metavar="VAR",
+              help="Draw one curve per level of this variable of the formula in --plot.")
 @click.option("--stream", is_flag=True,
               help="Read a Parquet DATA batch by batch instead of loading it (for data "
                    "larger than memory); the formula must name plain columns, "
@@ -567,10 +598,12 @@ def main() -> None:
 @_command_boundary
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
-        plot: str | None, stream: bool) -> None:
+        plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     _check_output(out)
     _check_output(plot)
+    if plot is None and (plot_x is not None or plot_by is not None):
+        raise UserError("--plot-x and --plot-by choose what --plot draws: add --plot FILE")
     if plot is not None:
         if stream:
             raise UserError("--plot needs the data in memory; drop --stream or --plot")
@@ -584,18 +617,22 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
                                   random_state=seed, progress=_progress(quiet))
     else:
         frame = source = read_data(data)
+        for option, name in (("--plot-x", plot_x), ("--plot-by", plot_by)):
+            if name is not None and name not in frame.columns:
+                raise UserError(f"{option} {name!r} is not a column of {data}")
         model = RegressionMixture(n_components, family=family, link=link, formula=formula,
                                   n_init=n_init, random_state=seed,
                                   progress=_progress(quiet))
     as_json = fmt.lower() == "json"
-    with _collected_warnings() as caught:
+    with _collected_warnings() as caught, _naming_lines(data):
         model.fit(source, groups=groups)
         report = model_report(model) if as_json else model.summary().as_text()
     if as_json:
         click.echo(_dump_json({**report, "warnings": caught}))
     else:
         click.echo(report)
-    _save_outputs(model, frame, out, plot, quiet)
+    _save_outputs(model, out, plot, quiet,
+                  lambda path: _save_fit_plot(model, frame, path, plot_x, plot_by))
 
 
 def _streamed_source(data: str, formula: str):
@@ -618,17 +655,14 @@ def _streamed_source(data: str, formula: str):
     return ParquetData(p, x=list(dict.fromkeys(columns)), y=response)
 
 
-def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str | None,
-                  plot: str | None, quiet: bool, plot_fn: Callable | None = None) -> None:
+def _save_outputs(model: RegressionMixture, out: str | None, plot: str | None, quiet: bool,
+                  plot_fn: Callable[[str], None]) -> None:
     if out is not None:
         with _writing(out):
             model.save(out)
         _note(f"wrote {out}", quiet)
     if plot is not None:
-        if plot_fn is None:
-            _save_fit_plot(model, frame, plot)
-        else:
-            plot_fn(plot)
+        plot_fn(plot)
         _note(f"wrote {plot}", quiet)
 
 
@@ -664,7 +698,7 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
     template._check_params()  # refuse an impossible K before fitting the smaller ones
     frame = read_data(data)
     as_json = fmt.lower() == "json"
-    with _collected_warnings() as caught:
+    with _collected_warnings() as caught, _naming_lines(data):
         selection = select_components(frame, n_components=ks, criterion=criterion,
                                       estimator=template, groups=groups)
         best = selection.best_estimator_
@@ -679,8 +713,7 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
         click.echo(_dump_json({**report, "warnings": caught}))
     else:
         click.echo(text)
-    _save_outputs(best, frame, out, plot, quiet,
-                  plot_fn=lambda path: _save_criteria_plot(selection, path))
+    _save_outputs(best, out, plot, quiet, lambda path: _save_criteria_plot(selection, path))
 
 
 def _selection_records(selection) -> list[dict[str, Any]]:
@@ -746,7 +779,7 @@ def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
         _need_pyarrow(f"writing {out}")
     model = load_model(model_path)
     frame = read_data(data)
-    with _collected_warnings():
+    with _collected_warnings(), _naming_lines(data):
         table = predictions(model, frame)
     keep_index = not _is_default_index(frame.index)
     if out is None:

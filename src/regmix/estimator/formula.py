@@ -226,6 +226,40 @@ class FormulaDesign:
         matrix, _ = _materialize(self.formula, _fresh(self._rhs), frame)
         return _design_array(self.formula, matrix, self.column_names)
 
+    def variables(self, columns=None) -> dict[str, str]:
+        """The data columns the formula's right-hand side reads, in the order of its
+        terms, each with its kind.
+
+        Parameters
+        ----------
+        columns : iterable of str, optional
+            The columns of a data frame; those that the ``offset(...)`` terms read are
+            added at the end, as ``"numerical"``.
+
+        Returns
+        -------
+        dict of str to str
+            ``"categorical"`` when a categorical term reads the column (a text column,
+            or any column in ``C()``), otherwise ``"numerical"``. For
+            ``"y ~ C(g) * np.log(x)"``: ``{"g": "categorical", "x": "numerical"}``.
+        """
+        factors = [factor for term in self._rhs.formula for factor in term.factors]
+        lookups = {str(f.expr) for f in factors if f.eval_method is Factor.EvalMethod.LOOKUP}
+        data = sorted(set(self.required_variables) | lookups)
+        kinds: dict[str, str] = {}
+        for factor in factors:
+            entry = self._rhs.encoder_state.get(str(factor.expr))
+            categorical = entry is not None and entry[0] is Factor.Kind.CATEGORICAL
+            for name in _names_in(str(factor.expr), data):
+                if categorical or name not in kinds:
+                    kinds[name] = "categorical" if categorical else "numerical"
+        if columns is not None:
+            names = [str(c) for c in columns]
+            for expr in self.offset_terms:
+                for name in _names_in(expr, names):
+                    kinds.setdefault(name, "numerical")
+        return kinds
+
     def offset(self, data) -> np.ndarray | None:
         """The formula's ``offset(...)`` terms evaluated on ``data`` (None without any)."""
         return evaluate_offset(self.formula, self.offset_terms, _as_frame(data))
@@ -334,6 +368,13 @@ class FormulaDesign:
 
 
 # ---------------------------------------------------------------------- parsing
+def _names_in(expr: str, names: list[str]) -> list[str]:
+    """Those of ``names`` that the expression ``expr`` reads (as an identifier, or
+    quoted in backticks)."""
+    return [name for name in names if name == expr or f"`{name}`" in expr
+            or re.search(rf"(?<![\w.`]){re.escape(name)}(?![\w`])", expr)]
+
+
 def _as_frame(data) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data

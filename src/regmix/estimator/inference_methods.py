@@ -296,5 +296,6 @@ class InferenceMixin:
             aic=self.aic_, bic=self.bic_, icl=self.icl_, sizes=self.component_sizes_,
             counts=self.component_counts_)
         table = self.coef_table(alpha)
-        notes = summary_notes(table) + [entry.note() for entry in self.state_.boundary]
+        notes = summary_notes(table, self.n_samples_fit_, getattr(self, "n_groups_", None))
+        notes += [entry.note() for entry in self.state_.boundary]
         return Summary(header, table, title=summary_title(self.family_), notes=notes)

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -1313,9 +1314,29 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     def classify(self, X, y=None, *, offset=None, trials=None, concomitant=None,
                  groups=None) -> np.ndarray:
-        """The most probable component of each row, shape (n_samples,)."""
+        """The most probable component of each row, shape (n_samples,).
+
+        Returns
+        -------
+        ndarray of int
+            Column indices of :meth:`posterior`, from 0 to ``n_components - 1``, as
+            scikit-learn numbers classes; the summary, the plots' legends and the
+            command line, written for people, number the same components from 1
+            (``classify(X, y) + 1``).
+        """
         return np.argmax(self.posterior(X, y, offset=offset, trials=trials,
                                         concomitant=concomitant, groups=groups), axis=1)
+
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """The coefficient of determination R^2 of :meth:`predict` (scikit-learn's
+        regressor score).
+
+        For a formula model ``y`` is read from the data frame when not given; binomial
+        responses with trials are compared as proportions of successes.
+        """
+        rows = self._eval_rows(X, y, sample_weight, None, None)
+        observed = rows.y if rows.trials is None else rows.y / rows.trials
+        return float(r2_score(observed, self.predict(X), sample_weight=rows.w))
 
     def log_likelihood(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
                        concomitant=None, groups=None) -> float:

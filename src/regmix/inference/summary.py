@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import numbers
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,6 +20,12 @@ __all__ = ["Summary", "format_value", "make_summary"]
 
 
 _MIN_WIDTH = 78
+
+
+# The text report is at most this wide: longer header entries (a formula) get lines of
+# their own, wrapped, and a long parameter name a line above its values. Only cells
+# too wide to fit side by side widen it.
+_MAX_WIDTH = 80
 
 
 _COLUMNS = ["estimate", "std_err", "z", "p_value", "ci_lower", "ci_upper"]
@@ -162,25 +169,38 @@ class Summary:
         """The report as fixed-width text."""
         labels = self._column_labels()
         sections = self._sections()
+        rows_cells = [r for _, rows in sections for _, r in rows]
+        cell_ws = [max([len(r[j]) for r in rows_cells] + [len(label), 8]) + 2
+                   for j, label in enumerate(labels)]
+        cells_w = sum(cell_ws)
         name_w = max([len(name) + 2 for _, rows in sections for name, _ in rows]
                      + [len(h or "") for h, _ in sections] + [12])
-        cells = [c for _, rows in sections for _, r in rows for c in r]
-        cell_w = max([len(c) for c in cells + labels] + [8]) + 2
-        width = max(_MIN_WIDTH, name_w + len(labels) * cell_w, self._header_width())
+        name_w = min(name_w, max(_MAX_WIDTH - cells_w, 12))
+        width = max(_MIN_WIDTH, name_w + cells_w, min(self._header_width(), _MAX_WIDTH))
+
+        def cells(values: list[str]) -> str:
+            return "".join(c.rjust(w) for c, w in zip(values, cell_ws, strict=True))
+
         lines = [self.title.center(width).rstrip(), "=" * width]
         lines += self._header_lines(width)
         vectors = self._vector_lines(width)
         if vectors:
             lines += ["=" * width, *vectors]
-        lines += ["=" * width, " " * name_w + "".join(s.rjust(cell_w) for s in labels),
+        lines += ["=" * width, " " * name_w + cells(labels),
                   "-" * width]
         for heading, rows in sections:
             if heading is not None:
                 lines.append(heading)
             for name, r in rows:
-                lines.append(("  " + name).ljust(name_w) + "".join(c.rjust(cell_w) for c in r))
+                label = "  " + name
+                if len(label) > name_w:  # the name on a line of its own, values below
+                    lines.append(label)
+                    label = ""
+                lines.append(label.ljust(name_w) + cells(r))
         lines.append("=" * width)
-        lines += self.notes
+        lines += [part for note in self.notes
+                  for part in textwrap.wrap(note, max(width, _MAX_WIDTH),
+                                            break_on_hyphens=False)]
         return "\n".join(line.rstrip() for line in lines)
 
     def _header_width(self) -> int:
@@ -189,9 +209,13 @@ class Summary:
         return 2 * longest + 3
 
     def _header_lines(self, width: int) -> list[str]:
-        pairs = self._scalars()
-        half = (len(pairs) + 1) // 2
+        """Two columns of the scalar entries; those too long for half the width after
+        them, each on lines of its own."""
         col = (width - 3) // 2
+        fits = [len(k) + len(v) + 1 <= col for k, v in self._scalars()]
+        pairs = [p for p, ok in zip(self._scalars(), fits, strict=True) if ok]
+        long = [p for p, ok in zip(self._scalars(), fits, strict=True) if not ok]
+        half = (len(pairs) + 1) // 2
         left, right = pairs[:half], pairs[half:]
         lines = []
         for i, (k, v) in enumerate(left):
@@ -200,6 +224,9 @@ class Summary:
                 rk, rv = right[i]
                 text += "   " + rk + rv.rjust(width - col - 3 - len(rk))
             lines.append(text)
+        for k, v in long:
+            lines += textwrap.wrap(f"{k} {v}", width, subsequent_indent=" " * (len(k) + 1),
+                                   break_on_hyphens=False)
         return lines
 
     def _vector_lines(self, width: int) -> list[str]:
@@ -210,8 +237,15 @@ class Summary:
         name_w = max(len(k) for k, _ in vectors + [("Component", [])]) + 2
         cell_w = max([len(c) for _, v in vectors for c in v] + [len(c) for c in comps]
                      + [8]) + 2
-        lines = ["Component".ljust(name_w) + "".join(c.rjust(cell_w) for c in comps)]
-        lines += [k.ljust(name_w) + "".join(c.rjust(cell_w) for c in v) for k, v in vectors]
+        per_line = max((width - name_w) // cell_w, 1)  # many components: blocks of them
+        lines: list[str] = []
+        for start in range(0, len(comps), per_line):
+            part = slice(start, start + per_line)
+            lines += [""] if start else []
+            lines.append("Component".ljust(name_w) + "".join(c.rjust(cell_w)
+                                                             for c in comps[part]))
+            lines += [k.ljust(name_w) + "".join(c.rjust(cell_w) for c in v[part])
+                      for k, v in vectors]
         return lines
 
     def __str__(self) -> str:
@@ -420,13 +454,21 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset
         aic=model.aic(X, y, **crit), bic=model.bic(X, y, **crit),
         icl=model.icl(X, y, **crit), sizes=obs_w @ resp, counts=hard)
     return Summary(header, table, title=summary_title(model.family_),
-                   notes=summary_notes(table))
+                   notes=summary_notes(table, n, n_groups))
 
 
-def summary_notes(table: pd.DataFrame) -> list[str]:
+def summary_notes(table: pd.DataFrame, n_rows: int | None = None,
+                  n_groups: int | None = None) -> list[str]:
     """The notes printed under a parameter table (how errors were computed, which rows
-    have no test)."""
+    have no test, what the gating coefficients compare, what a grouped fit counts)."""
     notes = []
+    if n_groups is not None:
+        notes.append(f"Grouped fit: {n_rows} rows in {n_groups} groups; the groups are the "
+                     "observations of the log-likelihood, the criteria and the sizes.")
+    params = table.index.get_level_values(-1).astype(str)
+    if params.str.startswith("gate:").any():
+        notes.append("Gating (gate:...): log-odds of each component against component 1, "
+                     "the baseline, whose gating coefficients are zero.")
     method = table.attrs.get("se_method")
     if method:
         notes.append(f"Standard errors: {method}.")
