@@ -17,10 +17,11 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.engine.threads import resolve_n_jobs
-from regmix.estimator.inputs import Rows
+from regmix.estimator.inputs import Rows, is_row_source
 from regmix.inference.bootstrap import bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
 from regmix.inference.information import _Layout, mixture_information, parameter_index
+from regmix.inference.robust import check_cov_type, cluster_codes, score_meat
 from regmix.inference.summary import Summary, summary_header, summary_notes, summary_title
 from regmix.sources.arrays import ArrayData
 
@@ -90,7 +91,9 @@ class InferenceMixin:
     def _free_extra(self) -> np.ndarray:
         return self.state_.extra[:, self.family_.free_extra()]
 
-    def covariance_matrix(self):
+    def covariance_matrix(self, cov_type: str = "oim", *, X=None, y=None, clusters=None,
+                          sample_weight=None, offset=None, trials=None, concomitant=None,
+                          groups=None):
         """Covariance of the estimates, labelled by (component, parameter).
 
         From the inverse of the observed information (:attr:`information_`) by the
@@ -99,21 +102,116 @@ class InferenceMixin:
         matrix is singular in that direction. Rows and columns of parameters on the
         boundary (``state_.boundary``) are NaN.
 
+        Parameters
+        ----------
+        cov_type : {"oim", "robust", "cluster"}, default="oim"
+            ``"oim"``: the inverse of the observed information. ``"robust"``: the
+            sandwich ``c H^-1 B H^-1`` (Huber 1967, White 1982) with ``H`` the observed
+            information, ``B = sum_o w_o^2 s_o s_o'`` the outer products of the
+            observations' scores ``s_o`` (the rows, or the groups for a model fitted
+            with groups) and Stata's factor ``c = n / (n - 1)`` (n observations with
+            positive weight). ``"cluster"``: the same with ``B = sum_g S_g S_g'`` over
+            the clusters' summed weighted scores and ``c = G / (G - 1)`` (G clusters).
+            With sample weights read as probability weights this is the
+            pseudo-maximum-likelihood covariance. The scores go through the constraint
+            map, as the information does; one more pass over the rows.
+        X, y :
+            The training data as given to :meth:`fit` (a data frame for a formula
+            model, or the Parquet/dask row source); needed for ``"robust"`` and
+            ``"cluster"``. Rows whose log-likelihood at the fit differs from
+            :attr:`log_likelihood_` are refused.
+        clusters : str or array-like of shape (n,), optional
+            For ``"cluster"``: one label per row of ``X`` (in the caller's order), or
+            the name of a column of the data frame ``X``. With groups every group must
+            lie in one cluster.
+        sample_weight, offset, trials, concomitant, groups : optional
+            As given to :meth:`fit`.
+
         Returns
         -------
         pandas.DataFrame
+            ``attrs["se_method"]`` says how it was computed.
         """
 
         check_is_fitted(self)
         if self.information_ is None:
             raise ValueError("standard errors need compute_se=True when fitting")
+        meat, method = self._score_meat(
+            cov_type, X, y, clusters, dict(sample_weight=sample_weight, offset=offset,
+                                           trials=trials, concomitant=concomitant,
+                                           groups=groups))
         C = self._constraint_map()
         index = self._parameter_index()
         drop, undefined = self._boundary_coordinates(C, index)
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
                                  self._layout(), C, gating=self.gating_coef_ is not None,
-                                 drop=drop, undefined=undefined)
-        return pd.DataFrame(cov, index=index, columns=index)
+                                 drop=drop, undefined=undefined, meat=meat)
+        frame = pd.DataFrame(cov, index=index, columns=index)
+        frame.attrs["se_method"] = method
+        return frame
+
+    def _score_meat(self, cov_type: str, X, y, clusters, data: dict
+                    ) -> tuple[np.ndarray | None, str]:
+        """The middle of the sandwich in the free parameters (``C' B C`` times the
+        small-sample factor), None for ``"oim"``, and the description of the method."""
+        check_cov_type(cov_type)
+        if cov_type == "oim":
+            if clusters is not None or X is not None:
+                raise ValueError("X and clusters are used only with cov_type='robust' or "
+                                 "'cluster'")
+            return None, "observed information"
+        if clusters is not None and cov_type != "cluster":
+            raise ValueError("clusters= needs cov_type='cluster'")
+        if cov_type == "cluster" and clusters is None:
+            raise ValueError("cov_type='cluster' needs clusters=: one label per row, or the "
+                             "name of a column of the data frame X")
+        if X is None:
+            raise ValueError(f"cov_type={cov_type!r} needs the training data: pass X (and "
+                             "y, sample_weight, ... as given to fit)")
+        order = None
+        if is_row_source(X):
+            if y is not None or any(v is not None for v in data.values()):
+                raise ValueError("with a row source, y, sample_weight, offset, trials, "
+                                 "concomitant and groups come from the source")
+            source = X.plain()
+        else:
+            if isinstance(clusters, str):
+                X, clusters = self._cluster_column(X, clusters)
+            rows = self._eval_rows(X, y, data["sample_weight"], data["offset"],
+                                   data["trials"], concomitant=data["concomitant"],
+                                   groups=data["groups"])
+            source, order = self._eval_source(rows), rows.order
+        codes = n_clusters = None
+        if cov_type == "cluster":
+            codes, n_clusters = cluster_codes(clusters, source.n_rows)
+            codes = codes if order is None else codes[order]
+        result = score_meat(self.family_, self._user_params(), source, self._layout(),
+                            codes=codes, n_clusters=n_clusters,
+                            chunk_size=int(self.chunk_size),
+                            n_jobs=resolve_n_jobs(self.n_jobs))
+        ll = self.log_likelihood_
+        if not abs(result.loglik - ll) <= 1e-7 * max(1.0, abs(ll)):
+            raise ValueError(
+                f"these rows are not the training data: their log-likelihood at the fit is "
+                f"{result.loglik:.6g}, the fit's {ll:.6g}; pass X, y, sample_weight, offset, "
+                "trials, concomitant and groups as given to fit")
+        C = self._constraint_map()
+        n = result.n_units
+        if cov_type == "cluster":
+            method = f"cluster-robust (sandwich), small-sample factor G/(G-1), G = {n} clusters"
+        else:
+            unit = "groups" if getattr(self, "n_groups_", None) is not None else "observations"
+            method = f"robust (sandwich), small-sample factor n/(n-1), n = {n} {unit}"
+        return result.factor * (C.T @ result.meat @ C), method
+
+    def _cluster_column(self, X, name: str):
+        """``X`` without the column ``name`` (kept for a formula model, whose formula
+        picks its columns), and that column's values."""
+        columns = getattr(X, "columns", None)
+        if columns is None or name not in columns:
+            raise ValueError(f"clusters={name!r} is not a column of X")
+        values = np.asarray(X[name])
+        return (X if self.formula is not None else X.drop(columns=[name])), values
 
     def _boundary_coordinates(self, C: np.ndarray, index: pd.MultiIndex
                               ) -> tuple[np.ndarray, np.ndarray]:
@@ -146,20 +244,30 @@ class InferenceMixin:
                 else np.zeros(0, dtype=np.intp))
         return drop, np.asarray(undefined, dtype=np.intp)
 
-    def coef_table(self, alpha: float = 0.05):
+    def coef_table(self, alpha: float = 0.05, cov_type: str = "oim", *, X=None, y=None,
+                   clusters=None, **data):
         """Estimates with standard errors, Wald tests and confidence intervals.
 
         Parameters
         ----------
         alpha : float, default=0.05
             The intervals have coverage ``1 - alpha``.
+        cov_type : {"oim", "robust", "cluster"}, default="oim"
+            Observed-information, robust (sandwich, factor ``n / (n - 1)``) or
+            cluster-robust (factor ``G / (G - 1)``) standard errors; see
+            :meth:`covariance_matrix`.
+        X, y, clusters, **data :
+            For ``"robust"`` and ``"cluster"``: the training data and the cluster
+            labels, and ``sample_weight``, ``offset``, ``trials``, ``concomitant``,
+            ``groups`` as given to :meth:`fit` (see :meth:`covariance_matrix`).
 
         Returns
         -------
         pandas.DataFrame
             Indexed by (component, parameter), with columns ``estimate``, ``std_err``,
             ``z``, ``p_value``, ``ci_lower`` and ``ci_upper``. Standard errors come from
-            the observed information of the observed-data log-likelihood; ``z`` and
+            the observed information of the observed-data log-likelihood (or its
+            sandwich with the scores); ``z`` and
             ``p_value`` test a zero value and are left empty for weights and the
             family's positive parameters (sigma, shape, size, df), where zero is on the
             boundary. Parameters that have no estimate (diverging coefficients, a sigma
@@ -169,11 +277,15 @@ class InferenceMixin:
 
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
-        cov = self.covariance_matrix()
+        cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
+        return coef_table(self._natural_estimates(), cov.to_numpy(), cov.index, alpha,
+                          method=cov.attrs["se_method"])
+
+    def _natural_estimates(self) -> np.ndarray:
+        """The estimates in the order of the covariance matrix."""
         params = self._user_params()
-        estimates = natural_parameters(params.weights, params.component.coef,
-                                       self._free_extra(), params.gating)
-        return coef_table(estimates, cov.to_numpy(), cov.index, alpha)
+        return natural_parameters(params.weights, params.component.coef,
+                                  self._free_extra(), params.gating)
 
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
                   sample_weight=None, offset=None, trials=None, concomitant=None,
@@ -273,8 +385,17 @@ class InferenceMixin:
         full = chunk.XT.T
         return self.family_.sample(params.component, full, labels, rng, offset, trials)
 
-    def summary(self, alpha: float = 0.05):
+    def summary(self, alpha: float = 0.05, cov_type: str = "oim", *, X=None, y=None,
+                clusters=None, **data):
         """A statsmodels-style report: fit statistics, then the coefficient table.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            The intervals have coverage ``1 - alpha``.
+        cov_type, X, y, clusters, **data :
+            The standard errors, as for :meth:`coef_table`; the note under the table
+            names the method and its small-sample factor.
 
         Returns
         -------
@@ -290,6 +411,6 @@ class InferenceMixin:
             n_groups=getattr(self, "n_groups_", None), log_likelihood=self.log_likelihood_,
             aic=self.aic_, bic=self.bic_, icl=self.icl_, sizes=self.component_sizes_,
             counts=self.component_counts_)
-        table = self.coef_table(alpha)
+        table = self.coef_table(alpha, cov_type, X=X, y=y, clusters=clusters, **data)
         notes = summary_notes(table) + [entry.note() for entry in self.state_.boundary]
         return Summary(header, table, title=summary_title(self.family_), notes=notes)
