@@ -23,6 +23,7 @@ from regmix.inference.covariance import coef_table, natural_covariance, natural_
 from regmix.inference.information import _Layout, mixture_information, parameter_index
 from regmix.inference.robust import check_cov_type, cluster_codes, score_meat
 from regmix.inference.summary import Summary, summary_header, summary_notes, summary_title
+from regmix.inference.wald import WaldTest, parse_hypotheses, wald_test
 from regmix.sources.arrays import ArrayData
 
 
@@ -286,6 +287,77 @@ class InferenceMixin:
         params = self._user_params()
         return natural_parameters(params.weights, params.component.coef,
                                   self._free_extra(), params.gating)
+
+    def wald_test(self, hypotheses, r=None, cov_type: str = "oim", *, X=None, y=None,
+                  clusters=None, **data) -> WaldTest:
+        """Wald test of linear hypotheses about the parameters, within and across
+        components.
+
+        Parameters
+        ----------
+        hypotheses : str, list of str, or array-like of shape (h, m)
+            Equations in the names of :meth:`coef_table` with the component after
+            ``@``: ``"x1@1 = x1@2"``, ``"2*x1@1 - x1@2 = 0.5"``, ``"gate:z@2 = 0"``,
+            ``"sigma@1 = sigma@2"`` (a side without ``=`` equals zero). A list, or
+            equations separated by commas or semicolons, is one joint test. Or the
+            matrix ``R`` over the rows of :meth:`coef_table`, in its order.
+        r : array-like of shape (h,), optional
+            With a matrix ``R``: the right-hand side (zeros by default).
+        cov_type, X, y, clusters, **data :
+            The covariance the test uses, as for :meth:`covariance_matrix`.
+
+        Returns
+        -------
+        regmix.inference.wald.WaldTest
+            ``statistic`` ``W = (R b - r)' (R V R')^-1 (R b - r)``, ``df`` (the rank of
+            ``R V R'``) and ``p_value`` of the chi-square distribution (Wald 1943).
+
+        Examples
+        --------
+        >>> model.wald_test("x0@1 = x0@2")  # doctest: +SKIP
+        Wald test (observed information): chi2(1) = 5.1234, p = 0.0236
+          x0@1 = x0@2
+        """
+        cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
+        if isinstance(hypotheses, str) or (isinstance(hypotheses, (list, tuple)) and hypotheses
+                                           and all(isinstance(h, str) for h in hypotheses)):
+            if r is not None:
+                raise ValueError("r goes with a matrix R; write the right-hand side in the "
+                                 "equations")
+            R, r, labels = parse_hypotheses(hypotheses, cov.index)
+        else:
+            R, labels = hypotheses, None
+        return wald_test(self._natural_estimates(), cov.to_numpy(), R, r, labels,
+                         cov.attrs["se_method"])
+
+    def test_equal(self, parameter: str, cov_type: str = "oim", *, X=None, y=None,
+                   clusters=None, **data) -> WaldTest:
+        """Wald test that one parameter is the same in every component.
+
+        Parameters
+        ----------
+        parameter : str
+            A name of :meth:`coef_table` (``"x1"``, ``"intercept"``, ``"sigma"``).
+        cov_type, X, y, clusters, **data :
+            As for :meth:`wald_test`.
+
+        Returns
+        -------
+        regmix.inference.wald.WaldTest
+            The joint test of ``parameter@1 = parameter@k`` for k = 2..K (K - 1 degrees
+            of freedom).
+        """
+        check_is_fitted(self)
+        if self.n_components < 2:
+            raise ValueError("test_equal compares components; the model has one")
+        names = set(self._parameter_index().get_level_values(1))
+        if parameter not in names or parameter.startswith("gate:") or parameter == "weight":
+            raise ValueError(f"parameter must be a per-component parameter of coef_table(); "
+                             f"got {parameter!r}")
+        equations = [f"{parameter}@1 = {parameter}@{k}"
+                     for k in range(2, self.n_components + 1)]
+        return self.wald_test(equations, cov_type=cov_type, X=X, y=y, clusters=clusters,
+                              **data)
 
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
                   sample_weight=None, offset=None, trials=None, concomitant=None,
