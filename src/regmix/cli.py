@@ -717,8 +717,8 @@ def _selection_text(selection) -> str:
     """The table of a component selection as fixed-width text, the choice marked."""
     table = selection.table
     crit = selection.criterion.upper()
-    labels = ["K", "log-likelihood", "parameters", "AIC", "BIC", "ICL", "converged",
-              "replicated", "status"]
+    labels = ["K", "log-likelihood", "parameters", "AIC", "BIC", "ICL", "SABIC", "CAIC",
+              "AWE", "entropy", "LMR p", "converged", "replicated", "status"]
     rows = []
 
     def num(v: float, spec: str = ".3f") -> str:
@@ -729,7 +729,8 @@ def _selection_text(selection) -> str:
         rows.append([
             ("* " if k == selection.best_n_components_ else "") + str(k),
             num(row["log_likelihood"]), num(row["n_parameters"], ".0f"),
-            num(row["aic"]), num(row["bic"]), num(row["icl"]),
+            num(row["aic"]), num(row["bic"]), num(row["icl"]), num(row["sabic"]),
+            num(row["caic"]), num(row["awe"]), num(row["entropy"]), num(row["lmr_p"], ".4f"),
             str(bool(row["converged"])),
             f"{int(row['n_at_best'])}/{int(row['n_runs'])}" if status == "ok" else "-",
             status,

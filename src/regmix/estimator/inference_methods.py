@@ -20,6 +20,12 @@ from regmix.engine.threads import resolve_n_jobs
 from regmix.estimator.inputs import Rows, is_row_source
 from regmix.inference.bootstrap import bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
+from regmix.inference.diagnostics import (
+    ClassificationSums,
+    classification_diagnostics,
+    information_criteria,
+    summary_entries,
+)
 from regmix.inference.information import _Layout, mixture_information, parameter_index
 from regmix.inference.robust import check_cov_type, cluster_codes, score_meat
 from regmix.inference.summary import Summary, summary_header, summary_notes, summary_title
@@ -359,6 +365,73 @@ class InferenceMixin:
         return self.wald_test(equations, cov_type=cov_type, X=X, y=y, clusters=clusters,
                               **data)
 
+    def _n_observations(self) -> float:
+        """The n of the information criteria: groups, or the sum of the row weights."""
+        groups = getattr(self, "n_groups_", None)
+        if groups is not None:
+            return float(groups)
+        total = getattr(self, "sum_weights_", None)
+        return float(self.n_samples_fit_ if total is None else total)
+
+    def information_criteria(self) -> dict[str, float]:
+        """The information criteria of the training data (smaller is better).
+
+        Returns
+        -------
+        dict
+            ``aic``, ``bic``, ``sabic`` (``n* = (n + 2) / 24``), ``caic`` (``k (log n +
+            1)``), ``awe`` (``-2LL + 2k (3/2 + log n)``) and ``icl``, with ``k`` free
+            parameters and ``n`` observations (rows, sum of weights, or groups); see
+            :func:`regmix.inference.diagnostics.information_criteria` for the sources.
+        """
+        check_is_fitted(self)
+        if getattr(self, "n_samples_fit_", None) is None:
+            raise ValueError("the model does not record its training rows (an old model "
+                             "file); compute criteria with aic(X, y) and bic(X, y)")
+        crit = information_criteria(self.log_likelihood_, self.n_parameters_,
+                                    self._n_observations())
+        icl = getattr(self, "icl_", None)
+        crit["icl"] = float("nan") if icl is None else float(icl)
+        return crit
+
+    def classification_diagnostics(self) -> dict:
+        """How well the fit separates the training observations into components.
+
+        Returns
+        -------
+        dict
+            ``entropy`` ``E = -sum_o w_o sum_k r_ok log r_ok``; ``relative_entropy``
+            ``1 - E / (n log K)`` (Mplus's "entropy"; NaN for K = 1);
+            ``average_posterior`` (K,), the mean posterior probability of each
+            component over the observations assigned to it (AvePP); ``classification``,
+            a K x K data frame whose row c holds the mean posterior probabilities of
+            the observations whose most probable component is c. See
+            :mod:`regmix.inference.diagnostics`.
+        """
+        check_is_fitted(self)
+        state = self.state_
+        if state.entropy is None or state.classification is None:
+            raise ValueError("the model does not hold its classification sums (a model file "
+                             "written before they were recorded); refit it")
+        out = classification_diagnostics(ClassificationSums(
+            state.entropy, state.classification, self._n_observations()))
+        labels = range(1, self.n_components + 1)
+        out["classification"] = pd.DataFrame(
+            out["classification"], index=pd.Index(labels, name="assigned"),
+            columns=pd.Index(labels, name="component"))
+        return out
+
+    def _diagnostics_header(self) -> dict[str, object]:
+        """The summary's lines of the further criteria and the classification."""
+        if getattr(self, "n_samples_fit_", None) is None:
+            return {}
+        state = self.state_
+        sums = (None if state.entropy is None or state.classification is None else
+                ClassificationSums(state.entropy, state.classification,
+                                   self._n_observations()))
+        return summary_entries(self.log_likelihood_, self.n_parameters_,
+                               self._n_observations(), sums)
+
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
                   sample_weight=None, offset=None, trials=None, concomitant=None,
                   groups=None, random_state=None, alpha: float = 0.05,
@@ -483,6 +556,7 @@ class InferenceMixin:
             n_groups=getattr(self, "n_groups_", None), log_likelihood=self.log_likelihood_,
             aic=self.aic_, bic=self.bic_, icl=self.icl_, sizes=self.component_sizes_,
             counts=self.component_counts_)
+        header.update(self._diagnostics_header())
         table = self.coef_table(alpha, cov_type, X=X, y=y, clusters=clusters, **data)
         notes = summary_notes(table) + [entry.note() for entry in self.state_.boundary]
         return Summary(header, table, title=summary_title(self.family_), notes=notes)
