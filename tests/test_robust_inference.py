@@ -333,3 +333,17 @@ def test_cli_prints_cluster_robust_errors(gaussian_data, tmp_path):
     result = CliRunner().invoke(main, args[:-2])
     assert result.exit_code == 2
     assert result.output.startswith("error: --clusters COLUMN goes with --cov-type cluster")
+
+
+def test_dask_source_gives_the_same_sandwich(gaussian_data):
+    da = pytest.importorskip("dask.array")
+    from regmix.dask_source import DaskData
+
+    X, y, _, clusters = gaussian_data
+    model = RegressionMixture(2, random_state=0).fit(X, y)
+    source = DaskData(da.from_array(X, chunks=(70, 2)), da.from_array(y, chunks=70), None,
+                      fit_intercept=True)
+    for cov_type, cl in (("robust", None), ("cluster", clusters)):
+        in_memory = model.covariance_matrix(cov_type, X=X, y=y, clusters=cl)
+        on_dask = model.covariance_matrix(cov_type, X=source, clusters=cl)
+        np.testing.assert_allclose(on_dask.to_numpy(), in_memory.to_numpy(), rtol=1e-10)
