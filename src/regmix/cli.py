@@ -405,7 +405,9 @@ def model_report(model: RegressionMixture, **cov: Any) -> dict[str, Any]:
         ``header``: the summary's header values (``model``, ``family``,
         ``n_observations``, ``formula``, ``n_components``, ``converged``, ``n_iter``,
         ``log_likelihood``, ``n_parameters``, ``aic``, ``bic``, ``icl``,
-        ``component_sizes``, ``component_counts``); ``coefficients``: one record per row
+        ``component_sizes``, ``component_counts``, ``sabic``, ``caic``, ``awe``,
+        ``entropy_relative``, ``avg_posterior`` and the classification table's rows
+        ``mean_post_class_<c>``); ``coefficients``: one record per row
         of :meth:`RegressionMixture.coef_table` (``component``, ``parameter``,
         ``estimate``, ``std_err``, ``z``, ``p_value``, ``ci_lower``, ``ci_upper``; an
         empty test is None); ``diagnostics``: ``converged``, ``n_iter``, ``n_passes``,

@@ -47,6 +47,7 @@ from regmix.mixing.gating import MultinomialLogitGating
 __all__ = [
     "family_information",
     "mixture_information",
+    "observation_scores",
     "observed_information",
     "parameter_index",
 ]

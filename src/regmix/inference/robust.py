@@ -30,7 +30,7 @@ from regmix.core.results import PassResult
 from regmix.engine.passes import run_pass
 from regmix.inference.information import _Layout, observation_scores
 
-__all__ = ["COV_TYPES", "ScoreMeat", "cluster_codes", "score_meat"]
+__all__ = ["COV_TYPES", "ScoreMeat", "check_cov_type", "cluster_codes", "score_meat"]
 
 COV_TYPES = ("oim", "robust", "cluster")
 
