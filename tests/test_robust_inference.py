@@ -295,6 +295,8 @@ def test_bad_requests_are_refused(gaussian_data):
         model.coef_table(cov_type="robust", X=X, y=y, clusters=clusters)
     with pytest.raises(ValueError, match="not the training data"):
         model.coef_table(cov_type="robust", X=X, y=y + 1.0)
+    with pytest.raises(ValueError, match="X has 299 rows, the fit had 300"):
+        model.coef_table(cov_type="robust", X=X[1:], y=y[1:])
     with pytest.raises(ValueError, match="one label per row"):
         model.coef_table(cov_type="cluster", X=X, y=y, clusters=clusters[:-1])
     with pytest.raises(ValueError, match="missing label at row 4"):

@@ -188,6 +188,10 @@ class InferenceMixin:
                                    data["trials"], concomitant=data["concomitant"],
                                    groups=data["groups"])
             source, order = self._eval_source(rows), rows.order
+        n_fit = getattr(self, "n_samples_fit_", None)
+        if n_fit is not None and source.n_rows != n_fit:
+            raise ValueError(f"these rows are not the training data: X has {source.n_rows} "
+                             f"rows, the fit had {n_fit}")
         codes = n_clusters = None
         if cov_type == "cluster":
             codes, n_clusters = cluster_codes(clusters, source.n_rows)
