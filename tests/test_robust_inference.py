@@ -176,10 +176,15 @@ def test_constraints_go_through_the_constraint_map(gaussian_data):
         a1, c1, l1, a2, c2, l2, eta = phi
         return np.array([a1, 0.25, c1, l1, a2, 0.25, c2, l2, eta])
 
-    for model, build, drop in ((common, build_common, None), (fixed, build_fixed, 1)):
-        theta = gaussian_theta(model)
-        phi = np.r_[theta[[0, 2, 3, 4, 6, 7]], [theta[1]] if drop is None else [],
-                    theta[8:]]
+    equal = RegressionMixture(2, equal_variance=True, random_state=0).fit(X, y)
+
+    def build_equal(phi):  # (b_1, b_2, log s, eta)
+        return np.r_[phi[:3], phi[6], phi[3:6], phi[6], phi[7]]
+
+    for model, build, take in ((common, build_common, [0, 2, 3, 4, 6, 7, 1, 8]),
+                               (fixed, build_fixed, [0, 2, 3, 4, 6, 7, 8]),
+                               (equal, build_equal, [0, 1, 2, 4, 5, 6, 3, 8])):
+        phi = gaussian_theta(model)[take]
         ref_phi = reference_sandwich(gaussian_units(D, y, 2, build=build), phi)
         # the reference's covariance of theta: the chain rule through build (linear)
         Cm = np.column_stack([build(e) - build(np.zeros_like(phi)) for e in np.eye(phi.size)])
