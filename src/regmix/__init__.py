@@ -17,7 +17,7 @@ from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 from regmix.persistence import load
-from regmix.selection import bootstrap_lr_test, select_components
+from regmix.selection import bootstrap_lr_test, lmr_test, select_components
 
 Gamma = GammaFamily
 
@@ -38,5 +38,6 @@ __all__ = [
     "bootstrap_lr_test",
     "datasets",
     "load",
+    "lmr_test",
     "select_components",
 ]

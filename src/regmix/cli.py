@@ -36,6 +36,7 @@ from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.registry import FAMILIES, family_links, link_names
+from regmix.inference.robust import COV_TYPES
 from regmix.persistence import load
 from regmix.plotting import plot_criteria, plot_fit, plot_history
 from regmix.selection import CRITERIA, select_components
@@ -415,13 +416,16 @@ def _header_key(label: str) -> str:
     return _HEADER_KEYS.get(label) or re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
 
 
-def model_report(model: RegressionMixture) -> dict[str, Any]:
+def model_report(model: RegressionMixture, **cov: Any) -> dict[str, Any]:
     """A fitted model as a JSON-ready dict: header, coefficient table and diagnostics.
 
     Parameters
     ----------
     model : RegressionMixture
         A fitted model (with standard errors).
+    **cov :
+        ``cov_type``, ``X``, ``clusters``, ... for the standard errors, as taken by
+        :meth:`RegressionMixture.summary`; observed information by default.
 
     Returns
     -------
@@ -429,15 +433,18 @@ def model_report(model: RegressionMixture) -> dict[str, Any]:
         ``header``: the summary's header values (``model``, ``family``,
         ``n_observations``, ``formula``, ``n_components``, ``converged``, ``n_iter``,
         ``log_likelihood``, ``n_parameters``, ``aic``, ``bic``, ``icl``,
-        ``component_sizes``, ``component_counts``); ``coefficients``: one record per row
+        ``component_sizes``, ``component_counts``, ``sabic``, ``caic``, ``awe``,
+        ``entropy_relative``, ``avg_posterior`` and the classification table's rows
+        ``mean_post_class_<c>``); ``coefficients``: one record per row
         of :meth:`RegressionMixture.coef_table` (``component``, ``parameter``,
         ``estimate``, ``std_err``, ``z``, ``p_value``, ``ci_lower``, ``ci_upper``; an
         empty test is None); ``diagnostics``: ``converged``, ``n_iter``, ``n_passes``,
         ``log_likelihood_history``, and ``n_at_best`` of ``n_runs``, the runs from
         independent starting points that reached the best log-likelihood (None when
-        the model does not record them).
+        the model does not record them); ``se_method``: how the standard errors were
+        computed.
     """
-    summary = model.summary()
+    summary = model.summary(**cov)
     header = {_header_key(label): value for label, value in summary.header.items()}
     records = summary.table.reset_index().to_dict(orient="records")
     diagnostics = {
@@ -448,7 +455,8 @@ def model_report(model: RegressionMixture) -> dict[str, Any]:
         "n_at_best": getattr(model, "n_at_best_", None),
         "n_runs": getattr(model, "n_runs_", None),
     }
-    return {"header": header, "coefficients": records, "diagnostics": diagnostics}
+    return {"header": header, "coefficients": records, "diagnostics": diagnostics,
+            "se_method": summary.table.attrs.get("se_method")}
 
 
 # ---------------------------------------------------------------------- plots
@@ -594,16 +602,30 @@ def main() -> None:
               help="Read a Parquet DATA batch by batch instead of loading it (for data "
                    "larger than memory); the formula must name plain columns, "
                    "'y ~ x1 + x2'.")
+@click.option("--cov-type", default="oim", show_default=True,
+              type=click.Choice(list(COV_TYPES), case_sensitive=False),
+              help="Standard errors: observed information (oim), robust sandwich "
+                   "(factor n/(n-1)) or cluster-robust (factor G/(G-1), with --clusters).")
+@click.option("--clusters", default=None, metavar="COLUMN",
+              help="Column of cluster labels for --cov-type cluster (whole groups per "
+                   "cluster with --groups).")
 @_report_options
 @_command_boundary
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
-        plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool) -> None:
+        plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool,
+        cov_type: str, clusters: str | None) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     _check_output(out)
     _check_output(plot)
     if plot is None and (plot_x is not None or plot_by is not None):
         raise UserError("--plot-x and --plot-by choose what --plot draws: add --plot FILE")
+    cov_type = cov_type.lower()
+    if (clusters is not None) != (cov_type == "cluster"):
+        raise UserError("--clusters COLUMN goes with --cov-type cluster, and --cov-type "
+                        "cluster needs --clusters COLUMN")
+    if clusters is not None and stream:
+        raise UserError("--clusters needs the data in memory; drop --stream")
     if plot is not None:
         if stream:
             raise UserError("--plot needs the data in memory; drop --stream or --plot")
@@ -624,9 +646,11 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
                                   n_init=n_init, random_state=seed,
                                   progress=_progress(quiet))
     as_json = fmt.lower() == "json"
+    cov: dict[str, Any] = {} if cov_type == "oim" else {
+        "cov_type": cov_type, "X": source, "clusters": clusters, "groups": groups}
     with _collected_warnings() as caught, _naming_lines(data):
         model.fit(source, groups=groups)
-        report = model_report(model) if as_json else model.summary().as_text()
+        report = model_report(model, **cov) if as_json else model.summary(**cov).as_text()
     if as_json:
         click.echo(_dump_json({**report, "warnings": caught}))
     else:
@@ -729,8 +753,8 @@ def _selection_text(selection) -> str:
     """The table of a component selection as fixed-width text, the choice marked."""
     table = selection.table
     crit = selection.criterion.upper()
-    labels = ["K", "log-likelihood", "parameters", "AIC", "BIC", "ICL", "converged",
-              "replicated", "status"]
+    labels = ["K", "log-likelihood", "parameters", "AIC", "BIC", "ICL", "SABIC", "CAIC",
+              "AWE", "entropy", "LMR p", "converged", "replicated", "status"]
     rows = []
 
     def num(v: float, spec: str = ".3f") -> str:
@@ -741,7 +765,8 @@ def _selection_text(selection) -> str:
         rows.append([
             ("* " if k == selection.best_n_components_ else "") + str(k),
             num(row["log_likelihood"]), num(row["n_parameters"], ".0f"),
-            num(row["aic"]), num(row["bic"]), num(row["icl"]),
+            num(row["aic"]), num(row["bic"]), num(row["icl"]), num(row["sabic"]),
+            num(row["caic"]), num(row["awe"]), num(row["entropy"]), num(row["lmr_p"], ".4f"),
             str(bool(row["converged"])),
             f"{int(row['n_at_best'])}/{int(row['n_runs'])}" if status == "ok" else "-",
             status,

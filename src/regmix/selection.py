@@ -14,8 +14,10 @@ from sklearn.utils import check_random_state
 
 from regmix.core.errors import DegenerateFitError
 from regmix.estimator.mixture import RegressionMixture
+from regmix.inference.diagnostics import LMRTest
+from regmix.inference.diagnostics import lmr_test as _lmr_statistic
 
-CRITERIA = ("bic", "aic", "icl")
+CRITERIA = ("bic", "aic", "icl", "sabic", "caic", "awe")
 
 # Backward and forward sweeps of the component path at most (see select_components).
 MAX_SWEEPS = 3
@@ -48,7 +50,13 @@ class ComponentSelection:
     ----------
     table : pandas.DataFrame
         Indexed by ``n_components`` (increasing): ``log_likelihood``,
-        ``n_parameters``, ``aic``, ``bic``, ``icl``, ``converged``, ``status`` ("ok",
+        ``n_parameters``, ``aic``, ``bic``, ``icl``, ``sabic``, ``caic``, ``awe`` (see
+        :meth:`RegressionMixture.information_criteria`), ``entropy`` (the relative
+        entropy ``1 - E / (n log K)``), ``avepp_min`` (the smallest average posterior
+        probability of a component over the observations assigned to it), ``lmr``
+        and ``lmr_p`` (the Lo-Mendell-Rubin adjusted LR statistic of K - 1 against K
+        and its p-value, :func:`lmr_test`, when K - 1 is in the table),
+        ``converged``, ``status`` ("ok",
         or why no admissible fit was found; the numbers of a failed fit are NaN) and
         the replication of the best log-likelihood, ``n_at_best`` out of ``n_runs``
         (the fit's :attr:`~regmix.RegressionMixture.n_at_best_` and
@@ -111,7 +119,7 @@ def select_components(
         The numbers of components to try, in any order (they are sorted; a repeated
         K is fitted once). A K whose K - 1 is not in the list (or had no admissible
         fit) starts from the estimator's own starts only.
-    criterion : {"bic", "aic", "icl"}, default="bic"
+    criterion : {"bic", "aic", "icl", "sabic", "caic", "awe"}, default="bic"
         Smaller is better, as in R.
     sample_weight : array-like, optional
         Row weights passed to every fit.
@@ -161,6 +169,11 @@ def select_components(
         raise DegenerateFitError(f"no number of components in {ks} could be fitted: "
                                  + "; ".join(f"K={k}: {path.status[k]}" for k in ks))
     rows = [_table_row(k, fitted.get(k), path.status[k]) for k in ks]
+    for row in rows:
+        k = row["n_components"]
+        if k in fitted and k - 1 in fitted:
+            test = lmr_test(fitted[k - 1], fitted[k])
+            row["lmr"], row["lmr_p"] = test.statistic, test.p_value
     table = pd.DataFrame(rows).set_index("n_components")
     best = int(table.loc[list(fitted), criterion].idxmin())
     return ComponentSelection(table, criterion, best, fitted[best], dict(fitted))
@@ -244,11 +257,17 @@ class _ComponentPath:
                 warnings.warn(f"K={k}: {record.message}", record.category, stacklevel=3)
 
 
+_DIAGNOSTICS = ("sabic", "caic", "awe", "entropy", "avepp_min", "lmr", "lmr_p")
+
+
 def _table_row(k: int, model: RegressionMixture | None, status: str) -> dict[str, Any]:
     if model is None:
         return {"n_components": k, "log_likelihood": np.nan, "n_parameters": np.nan,
-                "aic": np.nan, "bic": np.nan, "icl": np.nan, "converged": False,
+                "aic": np.nan, "bic": np.nan, "icl": np.nan,
+                **dict.fromkeys(_DIAGNOSTICS, np.nan), "converged": False,
                 "status": status, "n_at_best": 0, "n_runs": 0}
+    crit = model.information_criteria()
+    diag = model.classification_diagnostics()
     return {
         "n_components": k,
         "log_likelihood": model.log_likelihood_,
@@ -256,11 +275,55 @@ def _table_row(k: int, model: RegressionMixture | None, status: str) -> dict[str
         "aic": model.aic_,
         "bic": model.bic_,
         "icl": model.icl_,
+        "sabic": crit["sabic"],
+        "caic": crit["caic"],
+        "awe": crit["awe"],
+        "entropy": diag["relative_entropy"],
+        "avepp_min": float(np.nanmin(diag["average_posterior"])),
+        "lmr": np.nan,
+        "lmr_p": np.nan,
         "converged": model.converged_,
         "status": "ok",
         "n_at_best": int(model.n_at_best_),
         "n_runs": int(model.n_runs_),
     }
+
+
+def lmr_test(null: RegressionMixture, alt: RegressionMixture) -> LMRTest:
+    """The Lo-Mendell-Rubin adjusted likelihood-ratio test of K - 1 against K components.
+
+    A fast complement to :func:`bootstrap_lr_test`: the likelihood ratio of two fits to
+    the same rows, scaled by ``1 / (1 + 1 / (d log n))`` with ``d`` the difference in
+    free parameters and referred to a chi-square with ``d`` degrees of freedom (Lo,
+    Mendell and Rubin 2001, Biometrika 88:767, their ad hoc adjustment; see
+    :func:`regmix.inference.diagnostics.lmr_test`). Approximate: prefer the bootstrap
+    when the answer matters.
+
+    Parameters
+    ----------
+    null, alt : RegressionMixture
+        Fits with K - 1 and K components to the same data.
+
+    Returns
+    -------
+    regmix.inference.diagnostics.LMRTest
+
+    Raises
+    ------
+    ValueError
+        If the fits do not have K - 1 and K components, or were not fitted to the same
+        number of observations.
+    """
+    K = alt.n_components
+    if null.n_components != K - 1:
+        raise ValueError(f"null must have one component fewer than alt; got "
+                         f"{null.n_components} and {K}")
+    n_null, n_alt = null._n_observations(), alt._n_observations()
+    if n_null != n_alt:
+        raise ValueError(f"the fits were made on different data ({n_null:g} and {n_alt:g} "
+                         "observations)")
+    return _lmr_statistic(null.log_likelihood_, null.n_parameters_, alt.log_likelihood_,
+                          alt.n_parameters_, n_alt, K)
 
 
 def _fit_from(model: RegressionMixture, origins: list[RegressionMixture], X, y,

@@ -17,11 +17,19 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.engine.threads import resolve_n_jobs
-from regmix.estimator.inputs import Rows
+from regmix.estimator.inputs import Rows, is_row_source
 from regmix.inference.bootstrap import bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
+from regmix.inference.diagnostics import (
+    ClassificationSums,
+    classification_diagnostics,
+    information_criteria,
+    summary_entries,
+)
 from regmix.inference.information import _Layout, mixture_information, parameter_index
+from regmix.inference.robust import check_cov_type, cluster_codes, score_meat
 from regmix.inference.summary import Summary, summary_header, summary_notes, summary_title
+from regmix.inference.wald import WaldTest, parse_hypotheses, wald_test
 from regmix.sources.arrays import ArrayData
 
 
@@ -90,7 +98,9 @@ class InferenceMixin:
     def _free_extra(self) -> np.ndarray:
         return self.state_.extra[:, self.family_.free_extra()]
 
-    def covariance_matrix(self):
+    def covariance_matrix(self, cov_type: str = "oim", *, X=None, y=None, clusters=None,
+                          sample_weight=None, offset=None, trials=None, concomitant=None,
+                          groups=None):
         """Covariance of the estimates, labelled by (component, parameter).
 
         From the inverse of the observed information (:attr:`information_`) by the
@@ -99,21 +109,120 @@ class InferenceMixin:
         matrix is singular in that direction. Rows and columns of parameters on the
         boundary (``state_.boundary``) are NaN.
 
+        Parameters
+        ----------
+        cov_type : {"oim", "robust", "cluster"}, default="oim"
+            ``"oim"``: the inverse of the observed information. ``"robust"``: the
+            sandwich ``c H^-1 B H^-1`` (Huber 1967, White 1982) with ``H`` the observed
+            information, ``B = sum_o w_o^2 s_o s_o'`` the outer products of the
+            observations' scores ``s_o`` (the rows, or the groups for a model fitted
+            with groups) and Stata's factor ``c = n / (n - 1)`` (n observations with
+            positive weight). ``"cluster"``: the same with ``B = sum_g S_g S_g'`` over
+            the clusters' summed weighted scores and ``c = G / (G - 1)`` (G clusters).
+            With sample weights read as probability weights this is the
+            pseudo-maximum-likelihood covariance. The scores go through the constraint
+            map, as the information does; one more pass over the rows.
+        X, y :
+            The training data as given to :meth:`fit` (a data frame for a formula
+            model, or the Parquet/dask row source); needed for ``"robust"`` and
+            ``"cluster"``. Rows whose log-likelihood at the fit differs from
+            :attr:`log_likelihood_` are refused.
+        clusters : str or array-like of shape (n,), optional
+            For ``"cluster"``: one label per row of ``X`` (in the caller's order), or
+            the name of a column of the data frame ``X``. With groups every group must
+            lie in one cluster.
+        sample_weight, offset, trials, concomitant, groups : optional
+            As given to :meth:`fit`.
+
         Returns
         -------
         pandas.DataFrame
+            ``attrs["se_method"]`` says how it was computed.
         """
 
         check_is_fitted(self)
         if self.information_ is None:
             raise ValueError("standard errors need compute_se=True when fitting")
+        meat, method = self._score_meat(
+            cov_type, X, y, clusters, dict(sample_weight=sample_weight, offset=offset,
+                                           trials=trials, concomitant=concomitant,
+                                           groups=groups))
         C = self._constraint_map()
         index = self._parameter_index()
         drop, undefined = self._boundary_coordinates(C, index)
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
                                  self._layout(), C, gating=self.gating_coef_ is not None,
-                                 drop=drop, undefined=undefined)
-        return pd.DataFrame(cov, index=index, columns=index)
+                                 drop=drop, undefined=undefined, meat=meat)
+        frame = pd.DataFrame(cov, index=index, columns=index)
+        frame.attrs["se_method"] = method
+        return frame
+
+    def _score_meat(self, cov_type: str, X, y, clusters, data: dict
+                    ) -> tuple[np.ndarray | None, str]:
+        """The middle of the sandwich in the free parameters (``C' B C`` times the
+        small-sample factor), None for ``"oim"``, and the description of the method."""
+        check_cov_type(cov_type)
+        if cov_type == "oim":
+            if clusters is not None or X is not None:
+                raise ValueError("X and clusters are used only with cov_type='robust' or "
+                                 "'cluster'")
+            return None, "observed information"
+        if clusters is not None and cov_type != "cluster":
+            raise ValueError("clusters= needs cov_type='cluster'")
+        if cov_type == "cluster" and clusters is None:
+            raise ValueError("cov_type='cluster' needs clusters=: one label per row, or the "
+                             "name of a column of the data frame X")
+        if X is None:
+            raise ValueError(f"cov_type={cov_type!r} needs the training data: pass X (and "
+                             "y, sample_weight, ... as given to fit)")
+        order = None
+        if is_row_source(X):
+            if y is not None or any(v is not None for v in data.values()):
+                raise ValueError("with a row source, y, sample_weight, offset, trials, "
+                                 "concomitant and groups come from the source")
+            source = X.plain()
+        else:
+            if isinstance(clusters, str):
+                X, clusters = self._cluster_column(X, clusters)
+            rows = self._eval_rows(X, y, data["sample_weight"], data["offset"],
+                                   data["trials"], concomitant=data["concomitant"],
+                                   groups=data["groups"])
+            source, order = self._eval_source(rows), rows.order
+        n_fit = getattr(self, "n_samples_fit_", None)
+        if n_fit is not None and source.n_rows != n_fit:
+            raise ValueError(f"these rows are not the training data: X has {source.n_rows} "
+                             f"rows, the fit had {n_fit}")
+        codes = n_clusters = None
+        if cov_type == "cluster":
+            codes, n_clusters = cluster_codes(clusters, source.n_rows)
+            codes = codes if order is None else codes[order]
+        result = score_meat(self.family_, self._user_params(), source, self._layout(),
+                            codes=codes, n_clusters=n_clusters,
+                            chunk_size=int(self.chunk_size),
+                            n_jobs=resolve_n_jobs(self.n_jobs))
+        ll = self.log_likelihood_
+        if not abs(result.loglik - ll) <= 1e-7 * max(1.0, abs(ll)):
+            raise ValueError(
+                f"these rows are not the training data: their log-likelihood at the fit is "
+                f"{result.loglik:.6g}, the fit's {ll:.6g}; pass X, y, sample_weight, offset, "
+                "trials, concomitant and groups as given to fit")
+        C = self._constraint_map()
+        n = result.n_units
+        if cov_type == "cluster":
+            method = f"cluster-robust (sandwich), small-sample factor G/(G-1), G = {n} clusters"
+        else:
+            unit = "groups" if getattr(self, "n_groups_", None) is not None else "observations"
+            method = f"robust (sandwich), small-sample factor n/(n-1), n = {n} {unit}"
+        return result.factor * (C.T @ result.meat @ C), method
+
+    def _cluster_column(self, X, name: str):
+        """``X`` without the column ``name`` (kept for a formula model, whose formula
+        picks its columns), and that column's values."""
+        columns = getattr(X, "columns", None)
+        if columns is None or name not in columns:
+            raise ValueError(f"clusters={name!r} is not a column of X")
+        values = np.asarray(X[name])
+        return (X if self.formula is not None else X.drop(columns=[name])), values
 
     def _boundary_coordinates(self, C: np.ndarray, index: pd.MultiIndex
                               ) -> tuple[np.ndarray, np.ndarray]:
@@ -151,20 +260,30 @@ class InferenceMixin:
                 else np.zeros(0, dtype=np.intp))
         return drop, np.asarray(undefined, dtype=np.intp)
 
-    def coef_table(self, alpha: float = 0.05):
+    def coef_table(self, alpha: float = 0.05, cov_type: str = "oim", *, X=None, y=None,
+                   clusters=None, **data):
         """Estimates with standard errors, Wald tests and confidence intervals.
 
         Parameters
         ----------
         alpha : float, default=0.05
             The intervals have coverage ``1 - alpha``.
+        cov_type : {"oim", "robust", "cluster"}, default="oim"
+            Observed-information, robust (sandwich, factor ``n / (n - 1)``) or
+            cluster-robust (factor ``G / (G - 1)``) standard errors; see
+            :meth:`covariance_matrix`.
+        X, y, clusters, **data :
+            For ``"robust"`` and ``"cluster"``: the training data and the cluster
+            labels, and ``sample_weight``, ``offset``, ``trials``, ``concomitant``,
+            ``groups`` as given to :meth:`fit` (see :meth:`covariance_matrix`).
 
         Returns
         -------
         pandas.DataFrame
             Indexed by (component, parameter), with columns ``estimate``, ``std_err``,
             ``z``, ``p_value``, ``ci_lower`` and ``ci_upper``. Standard errors come from
-            the observed information of the observed-data log-likelihood; ``z`` and
+            the observed information of the observed-data log-likelihood (or its
+            sandwich with the scores); ``z`` and
             ``p_value`` test a zero value and are left empty for weights and the
             family's positive parameters (sigma, shape, size, df), where zero is on the
             boundary. Parameters that have no estimate (diverging coefficients, a sigma
@@ -174,11 +293,153 @@ class InferenceMixin:
 
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
-        cov = self.covariance_matrix()
+        cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
+        return coef_table(self._natural_estimates(), cov.to_numpy(), cov.index, alpha,
+                          method=cov.attrs["se_method"])
+
+    def _natural_estimates(self) -> np.ndarray:
+        """The estimates in the order of the covariance matrix."""
         params = self._user_params()
-        estimates = natural_parameters(params.weights, params.component.coef,
-                                       self._free_extra(), params.gating)
-        return coef_table(estimates, cov.to_numpy(), cov.index, alpha)
+        return natural_parameters(params.weights, params.component.coef,
+                                  self._free_extra(), params.gating)
+
+    def wald_test(self, hypotheses, r=None, cov_type: str = "oim", *, X=None, y=None,
+                  clusters=None, **data) -> WaldTest:
+        """Wald test of linear hypotheses about the parameters, within and across
+        components.
+
+        Parameters
+        ----------
+        hypotheses : str, list of str, or array-like of shape (h, m)
+            Equations in the names of :meth:`coef_table` with the component after
+            ``@``: ``"x1@1 = x1@2"``, ``"2*x1@1 - x1@2 = 0.5"``, ``"gate:z@2 = 0"``,
+            ``"sigma@1 = sigma@2"`` (a side without ``=`` equals zero). A list, or
+            equations separated by commas or semicolons, is one joint test. Or the
+            matrix ``R`` over the rows of :meth:`coef_table`, in its order.
+        r : array-like of shape (h,), optional
+            With a matrix ``R``: the right-hand side (zeros by default).
+        cov_type, X, y, clusters, **data :
+            The covariance the test uses, as for :meth:`covariance_matrix`.
+
+        Returns
+        -------
+        regmix.inference.wald.WaldTest
+            ``statistic`` ``W = (R b - r)' (R V R')^-1 (R b - r)``, ``df`` (the rank of
+            ``R V R'``) and ``p_value`` of the chi-square distribution (Wald 1943).
+
+        Examples
+        --------
+        >>> model.wald_test("x0@1 = x0@2")  # doctest: +SKIP
+        Wald test (observed information): chi2(1) = 5.1234, p = 0.0236
+          x0@1 = x0@2
+        """
+        cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
+        if isinstance(hypotheses, str) or (isinstance(hypotheses, (list, tuple)) and hypotheses
+                                           and all(isinstance(h, str) for h in hypotheses)):
+            if r is not None:
+                raise ValueError("r goes with a matrix R; write the right-hand side in the "
+                                 "equations")
+            R, r, labels = parse_hypotheses(hypotheses, cov.index)
+        else:
+            R, labels = hypotheses, None
+        return wald_test(self._natural_estimates(), cov.to_numpy(), R, r, labels,
+                         cov.attrs["se_method"])
+
+    def test_equal(self, parameter: str, cov_type: str = "oim", *, X=None, y=None,
+                   clusters=None, **data) -> WaldTest:
+        """Wald test that one parameter is the same in every component.
+
+        Parameters
+        ----------
+        parameter : str
+            A name of :meth:`coef_table` (``"x1"``, ``"intercept"``, ``"sigma"``).
+        cov_type, X, y, clusters, **data :
+            As for :meth:`wald_test`.
+
+        Returns
+        -------
+        regmix.inference.wald.WaldTest
+            The joint test of ``parameter@1 = parameter@k`` for k = 2..K (K - 1 degrees
+            of freedom).
+        """
+        check_is_fitted(self)
+        if self.n_components < 2:
+            raise ValueError("test_equal compares components; the model has one")
+        names = set(self._parameter_index().get_level_values(1))
+        if parameter not in names or parameter.startswith("gate:") or parameter == "weight":
+            raise ValueError(f"parameter must be a per-component parameter of coef_table(); "
+                             f"got {parameter!r}")
+        equations = [f"{parameter}@1 = {parameter}@{k}"
+                     for k in range(2, self.n_components + 1)]
+        return self.wald_test(equations, cov_type=cov_type, X=X, y=y, clusters=clusters,
+                              **data)
+
+    def _n_observations(self) -> float:
+        """The n of the information criteria: groups, or the sum of the row weights."""
+        groups = getattr(self, "n_groups_", None)
+        if groups is not None:
+            return float(groups)
+        total = getattr(self, "sum_weights_", None)
+        return float(self.n_samples_fit_ if total is None else total)
+
+    def information_criteria(self) -> dict[str, float]:
+        """The information criteria of the training data (smaller is better).
+
+        Returns
+        -------
+        dict
+            ``aic``, ``bic``, ``sabic`` (``n* = (n + 2) / 24``), ``caic`` (``k (log n +
+            1)``), ``awe`` (``-2LL + 2k (3/2 + log n)``) and ``icl``, with ``k`` free
+            parameters and ``n`` observations (rows, sum of weights, or groups); see
+            :func:`regmix.inference.diagnostics.information_criteria` for the sources.
+        """
+        check_is_fitted(self)
+        if getattr(self, "n_samples_fit_", None) is None:
+            raise ValueError("the model does not record its training rows (an old model "
+                             "file); compute criteria with aic(X, y) and bic(X, y)")
+        crit = information_criteria(self.log_likelihood_, self.n_parameters_,
+                                    self._n_observations())
+        icl = getattr(self, "icl_", None)
+        crit["icl"] = float("nan") if icl is None else float(icl)
+        return crit
+
+    def classification_diagnostics(self) -> dict:
+        """How well the fit separates the training observations into components.
+
+        Returns
+        -------
+        dict
+            ``entropy`` ``E = -sum_o w_o sum_k r_ok log r_ok``; ``relative_entropy``
+            ``1 - E / (n log K)`` (Mplus's "entropy"; NaN for K = 1);
+            ``average_posterior`` (K,), the mean posterior probability of each
+            component over the observations assigned to it (AvePP); ``classification``,
+            a K x K data frame whose row c holds the mean posterior probabilities of
+            the observations whose most probable component is c. See
+            :mod:`regmix.inference.diagnostics`.
+        """
+        check_is_fitted(self)
+        state = self.state_
+        if state.entropy is None or state.classification is None:
+            raise ValueError("the model does not hold its classification sums (a model file "
+                             "written before they were recorded); refit it")
+        out = classification_diagnostics(ClassificationSums(
+            state.entropy, state.classification, self._n_observations()))
+        labels = range(1, self.n_components + 1)
+        out["classification"] = pd.DataFrame(
+            out["classification"], index=pd.Index(labels, name="assigned"),
+            columns=pd.Index(labels, name="component"))
+        return out
+
+    def _diagnostics_header(self) -> dict[str, object]:
+        """The summary's lines of the further criteria and the classification."""
+        if getattr(self, "n_samples_fit_", None) is None:
+            return {}
+        state = self.state_
+        sums = (None if state.entropy is None or state.classification is None else
+                ClassificationSums(state.entropy, state.classification,
+                                   self._n_observations()))
+        return summary_entries(self.log_likelihood_, self.n_parameters_,
+                               self._n_observations(), sums)
 
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
                   sample_weight=None, offset=None, trials=None, concomitant=None,
@@ -278,8 +539,17 @@ class InferenceMixin:
         full = chunk.XT.T
         return self.family_.sample(params.component, full, labels, rng, offset, trials)
 
-    def summary(self, alpha: float = 0.05):
+    def summary(self, alpha: float = 0.05, cov_type: str = "oim", *, X=None, y=None,
+                clusters=None, **data):
         """A statsmodels-style report: fit statistics, then the coefficient table.
+
+        Parameters
+        ----------
+        alpha : float, default=0.05
+            The intervals have coverage ``1 - alpha``.
+        cov_type, X, y, clusters, **data :
+            The standard errors, as for :meth:`coef_table`; the note under the table
+            names the method and its small-sample factor.
 
         Returns
         -------
@@ -295,7 +565,8 @@ class InferenceMixin:
             n_groups=getattr(self, "n_groups_", None), log_likelihood=self.log_likelihood_,
             aic=self.aic_, bic=self.bic_, icl=self.icl_, sizes=self.component_sizes_,
             counts=self.component_counts_)
-        table = self.coef_table(alpha)
+        header.update(self._diagnostics_header())
+        table = self.coef_table(alpha, cov_type, X=X, y=y, clusters=clusters, **data)
         notes = summary_notes(table, self.n_samples_fit_, getattr(self, "n_groups_", None))
         notes += [entry.note() for entry in self.state_.boundary]
         return Summary(header, table, title=summary_title(self.family_), notes=notes)

@@ -44,6 +44,7 @@ from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
 from regmix.inference.boundary import boundary_parameters, fit_boundary
+from regmix.inference.diagnostics import classification_pass, information_criteria
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData
@@ -78,9 +79,8 @@ def _information_criteria(loglik: float, n_params: int, n_obs: float,
     ``max_log_posterior`` is ``sum_i w_i log max_k r_ik``; ICL is BIC plus twice its
     negation (Biernacki, Celeux and Govaert, 2000).
     """
-    aic = -2.0 * loglik + 2.0 * n_params
-    bic = -2.0 * loglik + n_params * np.log(n_obs)
-    return aic, bic, bic - 2.0 * max_log_posterior
+    crit = information_criteria(loglik, n_params, n_obs)
+    return crit["aic"], crit["bic"], crit["bic"] - 2.0 * max_log_posterior
 
 
 def _mixing_model(gating_names: list[str] | None):
@@ -865,6 +865,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         aic, bic, icl = _information_criteria(log_likelihood, setup.n_params, n_obs,
                                               classes.loglik)
         counts = classes.stats[0][order]
+        sums = classification_pass(source, family, runner.mixing, params,
+                                   chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
+        runner.n_passes += 1
         unweighted = data.w is None and getattr(source, "weight_column", None) is None
         gated_formula = self._gating_formula() is not None
         self._set_state(FittedState(
@@ -899,6 +902,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             sum_weights=source.total_weight,
             component_sizes=classes.resp_sum[order],
             component_counts=counts.round().astype(np.int64) if unweighted else counts,
+            entropy=sums.entropy,
+            classification=sums.table[np.ix_(order, order)],
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
         ))

@@ -29,7 +29,7 @@ __all__ = ["FittedState", "constrained_family"]
 
 
 # fitted numbers written when the state has them, and read when the content has them
-_OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_")
+_OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_", "entropy_")
 
 
 # fitted arrays of shape (K,) written when the state has them
@@ -73,6 +73,13 @@ class FittedState:
     aic, bic, icl, n_samples_fit, sum_weights : number or None
         None when not known (a model file that does not hold them).
     component_sizes, component_counts : ndarray of shape (K,) or None
+    entropy : float or None
+        The entropy of the training observations' posterior probabilities,
+        ``-sum_o w_o sum_k r_ok log r_ok``.
+    classification : ndarray of shape (K, K) or None
+        ``classification[c, l]``: the summed (weighted) posterior probabilities of
+        component l over the training observations whose most probable component is c
+        (see :mod:`regmix.inference.diagnostics`).
     information : ndarray of shape (d, d) or None
     n_at_best, n_runs : int or None
         Of the EM runs from independent starting points (see
@@ -116,6 +123,8 @@ class FittedState:
     sum_weights: float | None = None
     component_sizes: np.ndarray | None = None
     component_counts: np.ndarray | None = None
+    entropy: float | None = None
+    classification: np.ndarray | None = None
     information: np.ndarray | None = field(default=None)
     n_at_best: int | None = None
     n_runs: int | None = None
@@ -170,6 +179,8 @@ class FittedState:
             value = getattr(self, key[:-1])
             if value is not None:
                 fitted[key] = _floats(value)
+        if self.classification is not None:
+            fitted["classification_"] = _floats(self.classification)
         if self.information is not None:
             fitted["information_"] = _floats(self.information)
         if self.boundary:
@@ -263,6 +274,9 @@ class FittedState:
         for key in _OPTIONAL_ARRAYS:
             value = d.get(key)
             setattr(state, key[:-1], None if value is None else _array(d, key, (K,), source))
+        table = d.get("classification_")
+        state.classification = (None if table is None else
+                                _array(d, "classification_", (K, K), source))
         info = d.get("information_")
         state.information = (None if info is None else
                              _array(d, "information_", (n_parameters, n_parameters), source))

@@ -90,7 +90,8 @@ def covariance(weights, coef_full, sigma, information) -> np.ndarray:
 
 
 def natural_covariance(weights, extra, information, layout, constraint_map=None,
-                       gating: bool = False, drop=None, undefined=None) -> np.ndarray:
+                       gating: bool = False, drop=None, undefined=None,
+                       meat=None) -> np.ndarray:
     """Covariance of the natural parameters from the information of the free ones.
 
     ``information`` is taken in the free parameters ``phi``, which give the full
@@ -105,6 +106,10 @@ def natural_covariance(weights, extra, information, layout, constraint_map=None,
     diverging directions), and ``undefined`` the natural parameters without a standard
     error. Those, and every natural parameter that depends on a dropped coordinate, get
     NaN variances and covariances.
+
+    With ``meat`` (a ``(dim, dim)`` matrix ``B`` in the free parameters, small-sample
+    factor included; :mod:`regmix.inference.robust`) the covariance of ``phi`` is the
+    sandwich ``I^-1 B I^-1`` instead of ``I^-1``, on the same kept coordinates.
     """
     weights = np.asarray(weights, dtype=np.float64)
     extra = np.asarray(extra, dtype=np.float64).reshape(weights.shape[0], -1)
@@ -130,7 +135,10 @@ def natural_covariance(weights, extra, information, layout, constraint_map=None,
     # the directions then gets the same standard error however the design is coded.
     cov_phi = np.zeros((dim, dim))
     if keep.any():
-        cov_phi[np.ix_(keep, keep)] = _inverse_information(information[np.ix_(keep, keep)])
+        inverse = _inverse_information(information[np.ix_(keep, keep)])
+        if meat is not None:
+            inverse = inverse @ np.asarray(meat, dtype=np.float64)[np.ix_(keep, keep)] @ inverse
+        cov_phi[np.ix_(keep, keep)] = inverse
     C = np.eye(layout.dim) if constraint_map is None else constraint_map
     cov_theta = C @ cov_phi @ C.T
     J = _natural_jacobian(layout, weights, extra, gating)

@@ -47,6 +47,7 @@ from regmix.mixing.gating import MultinomialLogitGating
 __all__ = [
     "family_information",
     "mixture_information",
+    "observation_scores",
     "observed_information",
     "parameter_index",
 ]
@@ -287,17 +288,36 @@ class _Layout:
         return np.arange(self.K * (self.p + self.m), self.dim)
 
 
-def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
-    """Hessian of the chunk's log-likelihood ``sum_o w_o log sum_k exp(l_ok)``.
+@dataclass(frozen=True)
+class _ChunkTerms:
+    """What a chunk's Hessian and its observations' scores share (see
+    :func:`_chunk_terms`)."""
+
+    D: np.ndarray  # (n, p) the rows' design
+    d2: np.ndarray  # (K, n) second derivatives in the linear predictor
+    e2: np.ndarray  # (K, m, m, n) second derivatives in the log extras
+    ce: np.ndarray  # (K, m, n) cross derivatives
+    r: np.ndarray  # (K, N) the observations' posterior probabilities
+    pi_o: np.ndarray  # (K, N) their mixing weights
+    omega: np.ndarray  # (N,) their weights
+    Zo: np.ndarray  # (N, q) their gating design
+    q_rows: np.ndarray  # (K, n) the rows' weighted posterior probabilities
+    A: list  # per component the (N, p + m) gradients of the log density
+    scores: np.ndarray  # (N, dim) the observations' scores
+    obs_ll: np.ndarray  # (N,) their log-likelihood contributions (unweighted)
+
+
+def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
+    """Per-observation derivatives of a chunk from the family's per-row derivatives and
+    the data pass's posteriors.
 
     ``o`` runs over the observations: the rows (weight ``w_i``), or the groups (weight
-    one, ``l_ok`` summing ``w_i log f_ik`` over the group's rows). Per observation the
-    Hessian of ``log sum_k exp(l_ok)`` is ``sum_k r_ok (H_ok + g_ok g_ok') - gbar_o
-    gbar_o'`` with ``g_ok``, ``H_ok`` the gradient and Hessian of ``l_ok``, ``r_ok`` the
-    posterior probabilities and ``gbar_o`` the observation's score; ``g_ok`` is non-zero
-    only in component k's block and in the gating block.
+    one, ``l_ok`` summing ``w_i log f_ik`` over the group's rows). The score of
+    observation o (the gradient of ``log sum_k exp(l_ok)``) is ``gbar_o = sum_k r_ok
+    g_ok`` by Fisher's identity, with ``g_ok`` the gradient of ``l_ok``, non-zero only in
+    component k's block (``A_k``) and in the gating block.
     """
-    K, p, m, q = layout.K, layout.p, layout.m, layout.q
+    K = layout.K
     logf, d1, d2, e1, e2, ce = family.row_derivatives(params.component, chunk)
     D = chunk.XT.T
     n = D.shape[0]
@@ -305,7 +325,8 @@ def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
     mixing = ConstantWeights() if params.gating is None else MultinomialLogitGating()
     Z = np.ones((n, 1)) if params.gating is None else chunk.ZT.T
     # the E-step of the data pass: the observations' posteriors and log mixing weights
-    r, _, logpi_o = observation_posteriors(logf, mixing.log_weights(params, chunk), chunk)
+    r, obs_ll, logpi_o = observation_posteriors(logf, mixing.log_weights(params, chunk),
+                                                chunk)
     starts = chunk.group_starts
     if starts is None:
         omega, Zo = w, Z
@@ -313,25 +334,59 @@ def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
         omega, Zo = np.ones(starts.size), Z[starts]
     pi_o = np.exp(np.broadcast_to(logpi_o, r.shape))
     r_rows = r if starts is None else np.repeat(r, np.diff(np.append(starts, n)), axis=1)
-    q_rows = w * r_rows
     N = r.shape[1]
-    H = np.zeros((layout.dim, layout.dim))
     scores = np.empty((N, layout.dim))
     scores[:, layout.eta] = ((r - pi_o)[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
-    blk = slice(0, p + m)
+    A = []
     for k in range(K):
         a = np.column_stack([D * d1[k][:, None], e1[k].T])  # (n, p + m)
-        A = a if starts is None else np.add.reduceat(a * w[:, None], starts, axis=0)
-        scores[:, layout.block(k)] = r[k][:, None] * A
+        A.append(a if starts is None else np.add.reduceat(a * w[:, None], starts, axis=0))
+        scores[:, layout.block(k)] = r[k][:, None] * A[k]
+    return _ChunkTerms(D, d2, e2, ce, r, pi_o, omega, Zo, w * r_rows, A, scores, obs_ll)
+
+
+def observation_scores(layout, family, params, chunk) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]:
+    """The scores of a chunk's observations (rows, or groups) in ``theta``.
+
+    Returns
+    -------
+    scores : ndarray of shape (N, dim)
+        Each observation's gradient of its log-likelihood contribution (unweighted).
+    omega : ndarray of shape (N,)
+        The observations' weights (row weights; one per group).
+    obs_ll : ndarray of shape (N,)
+        Their log-likelihood contributions (unweighted).
+    """
+    terms = _chunk_terms(layout, family, params, chunk)
+    return terms.scores, terms.omega, terms.obs_ll
+
+
+def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
+    """Hessian of the chunk's log-likelihood ``sum_o w_o log sum_k exp(l_ok)``.
+
+    Per observation (see :func:`_chunk_terms`) the Hessian of ``log sum_k exp(l_ok)``
+    is ``sum_k r_ok (H_ok + g_ok g_ok') - gbar_o gbar_o'`` with ``g_ok``, ``H_ok`` the
+    gradient and Hessian of ``l_ok``, ``r_ok`` the posterior probabilities and
+    ``gbar_o`` the observation's score; ``g_ok`` is non-zero only in component k's
+    block and in the gating block.
+    """
+    K, p, m, q = layout.K, layout.p, layout.m, layout.q
+    t = _chunk_terms(layout, family, params, chunk)
+    D, r, pi_o, omega, Zo, q_rows = t.D, t.r, t.pi_o, t.omega, t.Zo, t.q_rows
+    N = r.shape[1]
+    H = np.zeros((layout.dim, layout.dim))
+    blk = slice(0, p + m)
+    for k in range(K):
         indicator = (np.arange(K) == k)[:, None] - pi_o  # (K, N)
         Ck = (indicator[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
-        G = np.column_stack([A, Ck])
+        G = np.column_stack([t.A[k], Ck])
         M = (G * (omega * r[k])[:, None]).T @ G
         Hk = np.empty((p + m, p + m))
-        Hk[:p, :p] = (D * (q_rows[k] * d2[k])[:, None]).T @ D
-        Hk[:p, p:] = D.T @ (q_rows[k] * ce[k]).T
+        Hk[:p, :p] = (D * (q_rows[k] * t.d2[k])[:, None]).T @ D
+        Hk[:p, p:] = D.T @ (q_rows[k] * t.ce[k]).T
         Hk[p:, :p] = Hk[:p, p:].T
-        Hk[p:, p:] = np.einsum("abn,n->ab", e2[k], q_rows[k])
+        Hk[p:, p:] = np.einsum("abn,n->ab", t.e2[k], q_rows[k])
         M[blk, blk] += Hk
         local = np.concatenate([layout.block(k), layout.eta])
         H[np.ix_(local, local)] += M
@@ -346,5 +401,5 @@ def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
             H[np.ix_(rows, cols)] -= block
             if j != k:
                 H[np.ix_(cols, rows)] -= block.T
-    H -= (scores * omega[:, None]).T @ scores
+    H -= (t.scores * omega[:, None]).T @ t.scores
     return H

@@ -12,9 +12,12 @@ import html
 import numbers
 import textwrap
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
+
+from regmix.inference.diagnostics import classification_sums, summary_entries
 
 __all__ = ["Summary", "format_value", "make_summary"]
 
@@ -453,6 +456,9 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset
         n_groups=n_groups, log_likelihood=model.log_likelihood(X, y, **crit),
         aic=model.aic(X, y, **crit), bic=model.bic(X, y, **crit),
         icl=model.icl(X, y, **crit), sizes=obs_w @ resp, counts=hard)
+    header.update(summary_entries(cast(float, header["Log-likelihood"]),
+                                  model.n_parameters_, float(obs_w.sum()),
+                                  classification_sums(resp, obs_w)))
     return Summary(header, table, title=summary_title(model.family_),
                    notes=summary_notes(table, n, n_groups))
 
