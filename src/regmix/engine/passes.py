@@ -41,9 +41,14 @@ def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     logd -= m
     np.exp(logd, out=logd)
     s = logd.sum(axis=0)
+    empty = s == 0  # a row that no component can produce: no responsibilities
+    if empty.any():
+        s[empty] = 1.0
     logd /= s
     np.log(s, out=s)
     s += m
+    if empty.any():
+        s[empty] = -np.inf
     return logd, s
 
 

@@ -37,6 +37,7 @@ from regmix.estimator.inputs import (
     uncentred,
 )
 from regmix.estimator.state import FittedState, constrained_family
+from regmix.families.constraints import VarianceFloor
 from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
@@ -44,7 +45,7 @@ from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
 from regmix.inference.boundary import boundary_parameters, fit_boundary
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
-from regmix.sources.arrays import ArrayData
+from regmix.sources.arrays import ArrayData, response_robust_scale
 from regmix.sources.dask import DaskData
 from regmix.sources.validation import check_features, check_response
 
@@ -672,9 +673,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
-            return self._streamed_fit_data(X, y, sample_weight, family)
-        return self._array_fit_data(X, y, sample_weight, offset, trials, concomitant, groups,
-                                    family, warm)
+            data = self._streamed_fit_data(X, y, sample_weight, family)
+        else:
+            data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
+                                        groups, family, warm)
+        if isinstance(data.family, VarianceFloor):
+            # the floor in internal units: var_floor times the squared robust scale of y
+            ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
+            data = data._replace(family=data.family.with_floor_unit(ratio * ratio))
+        return data
 
     def _streamed_fit_data(self, source, y, sample_weight, family) -> _FitData:
         """The fit's rows from a row source (Parquet, dask)."""

@@ -7,6 +7,8 @@ from scipy import special
 
 from regmix.families.glm import GLMFamily, _check_counts, zero_counts_at_bound
 
+_LARGE_C = 1e9
+
 
 def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
     """The root ``x`` of ``log x - digamma(x) = c`` for each ``c > 0``, capped at ``upper``.
@@ -18,11 +20,15 @@ def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
     """
     c = np.asarray(c, dtype=np.float64)
     out = np.full(c.shape, float(upper))
-    live = c > 1.0 / (2.0 * upper)  # log x - digamma(x) ~ 1 / (2x) for large x
+    # log x - digamma(x) ~ 1 / x - log x for small x: beyond _LARGE_C the root is 1 / c
+    # to a relative 1e-8 (and Newton's steps would leave the normal numbers)
+    large = c >= _LARGE_C
+    out[large] = 1.0 / c[large]
+    live = (c > 1.0 / (2.0 * upper)) & ~large  # log x - digamma(x) ~ 1 / (2x) for large x
     if not live.any():
         return out
     cc = c[live]
-    x = (3.0 - cc + np.sqrt((cc - 3.0) ** 2 + 24.0 * cc)) / (12.0 * cc)
+    x = (3.0 - cc + np.hypot(cc - 3.0, np.sqrt(24.0 * cc))) / (12.0 * cc)
     for _ in range(200):
         right = np.log(x) - special.digamma(x) < cc
         if not right.any():

@@ -13,9 +13,9 @@ Two situations leave a fit without a maximum-likelihood estimate for some parame
   information is zero to working precision.
 * **Variance floor** (Gaussian and Student-t components). A component that has collapsed
   onto rows lying exactly on a line has a likelihood that grows without bound as sigma
-  goes to zero; the fit stops at the floor ``var_floor * var(y)``, and the standard
-  errors of the component's sigma and coefficients are then proportional to that
-  arbitrary floor.
+  goes to zero; the fit stops at the floor, ``var_floor`` times the squared robust scale
+  of y, and the standard errors of the component's sigma and coefficients are then
+  proportional to that arbitrary floor.
 
 :func:`separated_coefficients` detects the first in one pass over the rows at the fitted
 parameters. Per component it sums ``S = sum_i q_ik x_i x_i'`` (``q_ik`` the weighted
@@ -138,7 +138,8 @@ class BoundaryParameters:
         """The warning: the component (1-based), the parameters and the reason."""
         k = self.component + 1
         if self.kind == "variance_floor":
-            floor = "" if var_floor is None else f" (var_floor={var_floor:g} times var(y))"
+            floor = "" if var_floor is None else (
+                f" (var_floor={var_floor:g} times the squared robust scale of y)")
             return (f"component {k}: sigma sits at the variance floor{floor}: "
                     f"{KINDS[self.kind]}; no maximum-likelihood estimate exists (a "
                     "component on as few rows as it has coefficients is a spurious "
@@ -369,7 +370,7 @@ def fit_boundary(family, params, runner
     """
     found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = []
     names = list(getattr(family, "extra_names", ()))
-    var_floor = getattr(family, "var_floor", None)
+    var_floor = getattr(family, "internal_var_floor", None)
     if var_floor is not None and "sigma" in names:
         sigma = np.asarray(params.component.extra)[:, names.index("sigma")]
         floor = np.sqrt(var_floor) * (1.0 + _FLOOR_RTOL)
