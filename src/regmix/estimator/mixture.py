@@ -42,7 +42,7 @@ from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
-from regmix.inference.boundary import boundary_parameters, fit_boundary
+from regmix.inference.boundary import boundary_parameters, fit_boundary, sigmas_at_floor
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData, response_robust_scale
@@ -806,7 +806,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             final.n_moves = outcome.n_moves
             outcome = final
         if outcome.best is None:
-            self._raise_degenerate(outcome)
+            self._raise_degenerate(outcome, family)
         return outcome, runner
 
     def _check_best(self, outcome: SearchOutcome, runner: PassRunner,
@@ -1025,7 +1025,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{family!r}; set warm_start=False to fit from scratch"
             )
 
-    def _raise_degenerate(self, outcome: SearchOutcome):
+    def _raise_degenerate(self, outcome: SearchOutcome, family):
         tried = f"{len(outcome.runs)} run(s) to convergence"
         if outcome.n_moves:
             tried += f" (from the starts and {outcome.n_moves} split-and-merge moves)"
@@ -1036,10 +1036,25 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 "left its range at some row (with an identity link, a negative or zero "
                 "mean); use the family's default link or check the response"
             )
+        why = ""
+        finite = [r for r in outcome.runs if np.isfinite(r.loglik)]
+        if finite:
+            best = max(finite, key=lambda r: r.loglik)
+            k = int(np.argmin(best.params.weights))
+            why = (f"; in the best of them component {k + 1} has weight "
+                   f"{best.params.weights[k]:.3g}")
+            if k in sigmas_at_floor(family, best.params):
+                why += (" and its sigma sits at the variance floor: it collapsed onto "
+                        "rows lying exactly on its line (identical responses, or as few "
+                        "rows as coefficients), where the likelihood is unbounded as "
+                        "sigma goes to zero")
+                if family.name == "gaussian":
+                    why += (" (a few gross outliers do that to Gaussian components; the "
+                            "student_t family down-weights them instead)")
         raise DegenerateFitError(
             f"none of the {tried} ended with every component's weight at least "
             f"min_weight={self.min_weight}: the data do not support "
-            f"{self.n_components} components; lower n_components or min_weight"
+            f"{self.n_components} components{why}; lower n_components or min_weight"
         )
 
     def _starts(self, initializer: Initializer, family, st, rng, n: int | None = None):

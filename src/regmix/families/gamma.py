@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from regmix.core.linalg import roundoff_spread
 from regmix.families.glm import GLMFamily
 from regmix.families.negative_binomial import solve_log_minus_digamma
 
@@ -137,9 +138,14 @@ class GammaFamily(GLMFamily):
             raise ValueError(f"the Gamma response must lie within [{lo:g}, {hi:g}]; "
                              f"y[{start + i}] = {y[i]:g}: rescale y (a Gamma fit of c * y "
                              "has the same shapes, and its means are c times as large)")
-        if complete and np.ptp(y) == 0:
+        ulps = roundoff_spread(y) if complete else None
+        if ulps == 0:
             raise ValueError(f"y is constant (every value is {y[0]:g}): the Gamma shape is "
                              "unbounded")
+        if ulps is not None:
+            raise ValueError(f"y is constant up to round-off (its values span {ulps:.3g} "
+                             "units in the last place of their magnitude): the Gamma shape "
+                             "is unbounded")
 
     def draw(self, mu, extra, trials, rng):
         nu = extra[:, 0]

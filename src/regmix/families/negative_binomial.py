@@ -45,6 +45,35 @@ def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
     return out
 
 
+# From this size on, log_rising_ratio takes Stirling's series (whose first omitted term is
+# below 1e-20 here) instead of the difference of two log-gamma values, which loses
+# ~eps * th log th to cancellation.
+_STIRLING_SIZE = 1e4
+
+
+def log_rising_ratio(y: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """``D(y, th) = lgamma(y + th) - lgamma(th) - y log th`` (``sum_{j<y} log1p(j / th)``
+    for a count ``y``), accurate for every size ``th > 0``.
+
+    For ``th >= 1e4`` from Stirling's series, ``(th + y - 1/2) log1p(y / th) - y`` plus
+    the differences of its ``1 / (12 z)`` and ``1 / (360 z^3)`` terms; below, from the
+    log-gamma values.
+    """
+    y, th = np.broadcast_arrays(np.asarray(y, dtype=np.float64),
+                                np.asarray(th, dtype=np.float64))
+    out = np.empty(y.shape)
+    big = th >= _STIRLING_SIZE
+    if big.any():
+        a, b = th[big], th[big] + y[big]
+        out[big] = ((b - 0.5) * np.log1p(y[big] / a) - y[big]
+                    + (1.0 / b - 1.0 / a) / 12.0 - (1.0 / b**3 - 1.0 / a**3) / 360.0)
+    small = ~big
+    if small.any():
+        a, yy = th[small], y[small]
+        out[small] = special.gammaln(yy + a) - special.gammaln(a) - yy * np.log(a)
+    return out
+
+
 class NegativeBinomial(GLMFamily):
     """Negative-binomial (NB2) components: mean ``mu_k``, size ``theta_k``,
     ``Var = mu + mu^2 / theta`` (R's ``MASS::glm.nb`` and Stata's ``nbreg``).
@@ -78,11 +107,15 @@ class NegativeBinomial(GLMFamily):
         return np.array([10.0 if self.size is None else self.size])
 
     def loglik(self, y, eta, mu, extra, trials):
+        # lgamma(y + th) - lgamma(th) - lgamma(y + 1) + th log(th / (th + mu))
+        # + y log(mu / (th + mu)), written without the cancellation of its terms, each
+        # of order th log th for a large size: D(y, th) - lgamma(y + 1) + y log mu
+        # - (th + y) log1p(mu / th), which tends to the Poisson log-density
         th = extra[:, 0]
         log_mu = eta if self.link_name == "log" else np.log(mu)
-        log_sum = np.logaddexp(np.log(th), log_mu)
-        return (special.gammaln(y + th) - special.gammaln(th) - special.gammaln(y + 1.0)
-                + th * (np.log(th) - log_sum) + y * (log_mu - log_sum))
+        ratio = np.exp(log_mu - np.log(th))  # mu / th
+        return (log_rising_ratio(y, th) - special.gammaln(y + 1.0) + y * log_mu
+                - (th + y) * np.log1p(ratio))
 
     def mu_derivatives(self, y, mu, extra, trials):
         th = extra[:, 0]

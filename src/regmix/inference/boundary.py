@@ -353,6 +353,17 @@ def _user_directions(basis: np.ndarray, free: np.ndarray, st: Standardization) -
 _FLOOR_RTOL = 1e-6
 
 
+def sigmas_at_floor(family, params) -> np.ndarray:
+    """The components (in the parameters' order) whose sigma sits at the family's
+    variance floor (internal units; none for a family without one)."""
+    names = list(getattr(family, "extra_names", ()))
+    var_floor = getattr(family, "internal_var_floor", None)
+    if var_floor is None or "sigma" not in names:
+        return np.zeros(0, dtype=np.int64)
+    sigma = np.asarray(params.component.extra)[:, names.index("sigma")]
+    return np.flatnonzero(sigma <= np.sqrt(var_floor) * (1.0 + _FLOOR_RTOL))
+
+
 def fit_boundary(family, params, runner
                  ) -> list[tuple[int, str, np.ndarray | None, np.ndarray | None]]:
     """What of a fit sits on the boundary, in the fit's internal component order.
@@ -368,14 +379,8 @@ def fit_boundary(family, params, runner
         ``columns`` and ``directions`` are None for ``"variance_floor"`` (the
         component's sigma and all its estimated coefficients).
     """
-    found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = []
-    names = list(getattr(family, "extra_names", ()))
-    var_floor = getattr(family, "internal_var_floor", None)
-    if var_floor is not None and "sigma" in names:
-        sigma = np.asarray(params.component.extra)[:, names.index("sigma")]
-        floor = np.sqrt(var_floor) * (1.0 + _FLOOR_RTOL)
-        found += [(int(k), "variance_floor", None, None)
-                  for k in np.flatnonzero(sigma <= floor)]
+    found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = [
+        (int(k), "variance_floor", None, None) for k in sigmas_at_floor(family, params)]
     found += separated_coefficients(family, runner.mixing, params, runner.source,
                                     chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
     return found
