@@ -70,10 +70,16 @@ class GammaFamily(GLMFamily):
         return np.where(pos, out, -np.inf)
 
     def mu_derivatives(self, y, mu, extra, trials):
+        # zero at rows whose mean is not a positive number or so far from the response
+        # that the derivatives overflow (the density there is zero to working precision)
         nu = extra[:, 0]
         m = _positive(mu)
-        r = y / m
-        return nu * (r - 1.0) / m, nu * (1.0 - 2.0 * r) / (m * m)
+        with np.errstate(over="ignore", invalid="ignore"):
+            r = y / m
+            l1 = nu * (r - 1.0) / m
+            l2 = nu * (1.0 - 2.0 * r) / m / m
+        ok = np.isfinite(l1) & np.isfinite(l2) & (mu > 0)
+        return np.where(ok, l1, 0.0), np.where(ok, l2, 0.0)
 
     def fisher(self, mu, extra, trials):
         m = _positive(mu)
