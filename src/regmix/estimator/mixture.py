@@ -269,9 +269,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         re-seed its small component elsewhere. If no run of the whole search ends
         admissible, :class:`~regmix.DegenerateFitError` is raised.
     var_floor : float, default=1e-8
-        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``. A sigma
-        that ends on the floor (a component whose rows lie exactly on its line, where
-        the likelihood is unbounded) is reported: see Notes.
+        Lower bound on every ``sigma_k^2``, relative to the square of the robust scale
+        of ``y`` (1.4826 times its weighted median absolute deviation, from its median
+        with an intercept and from zero without; its standard deviation where that is
+        zero), so that a few gross outliers do not raise it. A sigma that ends on the
+        floor (a component whose rows lie exactly on its line, where the likelihood is
+        unbounded) is reported: see Notes.
     common_coef : list of str, optional
         Coefficients shared by all components (``"intercept"`` or feature names;
         flexmix's ``fixed = ~ x``).
