@@ -187,6 +187,15 @@ def test_negative_binomial_with_a_huge_size_is_the_poisson_fit_and_not_above_it(
     np.testing.assert_allclose(nb.coef_, pois.coef_, rtol=1e-6)
 
 
+@pytest.mark.parametrize("family", ["poisson", "negative_binomial"])
+def test_counts_beyond_two_to_the_53_are_refused_by_name(family):
+    X = np.arange(20.0)[:, None]
+    y = np.arange(20.0)
+    y[7] = 1e140  # an integer in float64, but not a count: its neighbours are not
+    with pytest.raises(ValueError, match=r"counts up to 2\*\*53 .*y\[7\] = 1e\+140"):
+        RegressionMixture(1, family=family).fit(X, y)
+
+
 # -------------------------------------------------------------------------- binomial
 @pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
 def test_binomial_log_density_matches_scipy_and_stays_finite_when_p_rounds(link):

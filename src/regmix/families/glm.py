@@ -300,12 +300,22 @@ class GLMFamily:
         return self.draw(self.link.inverse(eta), params.extra[labels], trials, rng)
 
 
+# Beyond 2^53 float64 holds only every other integer: no longer counts.
+MAX_COUNT = 2.0**53
+
+
 def _check_counts(y: np.ndarray, what: str, start: int, complete: bool) -> None:
     bad = (y < 0) | (y != np.floor(y))
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(f"the {what} response must be non-negative integer counts; "
                          f"y[{start + i}] = {y[i]:g}")
+    bad = y > MAX_COUNT
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"the {what} response must be counts up to 2**53 = {MAX_COUNT:g}, "
+                         f"beyond which float64 does not hold every integer; y[{start + i}]"
+                         f" = {y[i]:g}")
     if complete and not np.any(y > 0):
         raise ValueError(f"every count of the {what} response is zero: the means go to zero "
                          "and the coefficients to minus infinity")
