@@ -278,7 +278,8 @@ NON_DEFAULT = [
 
 @pytest.mark.parametrize(("family", "link", "draw", "truth"), NON_DEFAULT,
                          ids=[f"{f}-{lk}" for f, lk, _, _ in NON_DEFAULT])
-@pytest.mark.parametrize("variant", ["plain", "weights", "concomitant", "fixed_slope"])
+@pytest.mark.parametrize("variant", ["plain", "weights", "concomitant", "fixed_slope",
+                                     "x_1e4", "x_1e-4"])
 @pytest.mark.filterwarnings("ignore::regmix.BoundaryWarning")  # probit: separation
 def test_every_non_default_link_fits_ordinary_data_without_a_runtime_warning(
         family, link, draw, truth, variant):
@@ -291,6 +292,8 @@ def test_every_non_default_link_fits_ordinary_data_without_a_runtime_warning(
         fit_kw["concomitant"] = rng.normal(size=(300, 1))
     elif variant == "fixed_slope":
         est_kw["fixed_coef"] = {"x0": 0.5}
+    else:  # the feature scaled, as in the reliability table's property tests
+        X = X * float(variant[2:])
     model = RegressionMixture(2, family=family, link=link, random_state=1, **est_kw)
     model.fit(X, y, **fit_kw)
     model.coef_table()
