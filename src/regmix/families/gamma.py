@@ -23,6 +23,11 @@ def _positive(mu):
     return np.maximum(mu, _MEAN_FLOOR)
 
 
+def _in_range(mu):
+    """Rows whose mean is a positive number (elsewhere the density is zero)."""
+    return (mu > 0) & np.isfinite(mu)
+
+
 class GammaFamily(GLMFamily):
     """Gamma components with mean ``mu_k`` and shape ``nu_k`` (``Var = mu^2 / nu``).
 
@@ -78,7 +83,7 @@ class GammaFamily(GLMFamily):
             r = y / m
             l1 = nu * (r - 1.0) / m
             l2 = nu * (1.0 - 2.0 * r) / m / m
-        ok = np.isfinite(l1) & np.isfinite(l2) & (mu > 0)
+        ok = np.isfinite(l1) & np.isfinite(l2) & _in_range(mu)
         return np.where(ok, l1, 0.0), np.where(ok, l2, 0.0)
 
     def fisher(self, mu, extra, trials):
@@ -90,7 +95,7 @@ class GammaFamily(GLMFamily):
         # free of the response's units; rows whose mean is not a positive number (an
         # identity or inverse link's trial step; their density is zero) get neither
         nu = extra[:, 0]
-        ok = (mu > 0) & np.isfinite(mu)
+        ok = _in_range(mu)
         m = np.where(ok, mu, 1.0)
         q = np.where(ok, dmu, 0.0) / m
         with np.errstate(over="ignore", invalid="ignore"):
@@ -107,7 +112,7 @@ class GammaFamily(GLMFamily):
 
     def extra_statistics(self, y, mu, extra, trials, wr):
         # rows whose mean is not a positive number have no weight (density zero)
-        ok = (mu > 0) & np.isfinite(mu)
+        ok = _in_range(mu)
         r = y / np.where(ok, mu, y)
         t = np.where(ok, np.log(r) - r, 0.0)
         return np.einsum("kn,kn->k", wr, t)[:, None]
