@@ -1,7 +1,8 @@
 """Degenerate data: each case has one promised outcome, documented in docs/reliability.md.
 
 The promise is always one of: a fit with finite parameters (where the likelihood is
-unbounded, the variance floor ``var_floor * var(y)`` decides the noise level), or a
+unbounded, the variance floor, ``var_floor`` times the squared robust scale of y,
+decides the noise level), or a
 ``ValueError`` / ``DegenerateFitError`` raised by regmix that names the problem. Never a
 NaN, never a traceback from deep inside numpy or scipy. Cases where regmix breaks the
 promise today are expected failures (``xfail(strict=True)``) describing the bug.
@@ -89,11 +90,26 @@ def assert_floor_reported(model, caught, y, fit_intercept=True, sample_weight=No
     return at_floor
 
 
+def naive_weighted_median(v, w):
+    """The mean of the smallest values whose weight at or below them reaches half the
+    total, and passes it (np.median for unit weights)."""
+    keep = w > 0
+    v, w = v[keep], w[keep]
+    below = np.array([w[v <= t].sum() for t in v])
+    half = w.sum() / 2
+    return (v[below >= half].min() + v[below > half].min()) / 2
+
+
 def variance_floor_sd(y, var_floor=1e-8, fit_intercept=True, sample_weight=None):
-    """The smallest sigma a fit can report: sqrt(var_floor) times the spread of y."""
+    """The smallest sigma a fit can report: sqrt(var_floor) times the robust scale of
+    y, 1.4826 times its median absolute deviation (its spread where that is zero)."""
     w = np.ones_like(y) if sample_weight is None else sample_weight
-    centre = np.average(y, weights=w) if fit_intercept else 0.0
-    return np.sqrt(var_floor * np.average((y - centre) ** 2, weights=w))
+    centre = naive_weighted_median(y, w) if fit_intercept else 0.0
+    scale = 1.482602218505602 * naive_weighted_median(np.abs(y - centre), w)
+    if scale == 0:
+        centre = np.average(y, weights=w) if fit_intercept else 0.0
+        scale = np.sqrt(np.average((y - centre) ** 2, weights=w))
+    return np.sqrt(var_floor) * scale
 
 
 def raised_by_regmix(err):

@@ -153,3 +153,21 @@ def log_softmax(eta: np.ndarray, axis: int = 0) -> np.ndarray:
     ``eta - (m + log sum exp(eta - m))`` with ``m`` the maximum, without overflow."""
     m = eta.max(axis=axis, keepdims=True)
     return eta - (m + np.log(np.exp(eta - m).sum(axis=axis, keepdims=True)))
+
+
+# A response whose values span at most this many units in the last place of its largest
+# magnitude varies by round-off only (fewer than 10 bits of it are not constant).
+ROUNDOFF_ULPS = 1024
+
+
+def roundoff_spread(v: np.ndarray) -> float | None:
+    """The spread ``max(v) - min(v)`` relative to ``eps * max |v|`` when it is at most
+    :data:`ROUNDOFF_ULPS` (0 for identical values), else None: whether, and by how
+    many units in the last place, the values differ by round-off only."""
+    lo, hi = float(np.min(v)), float(np.max(v))
+    big = max(abs(lo), abs(hi))
+    spread = hi - lo
+    if spread == 0:
+        return 0.0
+    ulps = spread / (np.finfo(np.float64).eps * big)
+    return ulps if ulps <= ROUNDOFF_ULPS else None

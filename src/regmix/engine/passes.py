@@ -41,9 +41,14 @@ def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     logd -= m
     np.exp(logd, out=logd)
     s = logd.sum(axis=0)
+    empty = s == 0  # a row that no component can produce: no responsibilities
+    if empty.any():
+        s[empty] = 1.0
     logd /= s
     np.log(s, out=s)
     s += m
+    if empty.any():
+        s[empty] = -np.inf
     return logd, s
 
 
@@ -119,8 +124,8 @@ def e_step_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
     resp, obs_ll, cache, mix_resp, mix_w, ZT = chunk_posteriors(chunk, family, mixing, params)
     if chunk.group_starts is not None or chunk.w is None:
         loglik = float(obs_ll.sum())
-    else:
-        loglik = float(chunk.w @ obs_ll)
+    else:  # a row of weight zero counts for nothing, whatever its density
+        loglik = float(chunk.w @ np.where(chunk.w > 0, obs_ll, 0.0))
     mix_stats = _mix_statistics(mixing, params, chunk, mix_resp, mix_w, ZT)
     wr = resp if chunk.w is None else resp * chunk.w
     stats = family.statistics(chunk, wr, params.component, cache)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from regmix.core.linalg import roundoff_spread
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.estimator.formula_safety import check_formula
 from regmix.sources.arrays import ArrayData
@@ -283,11 +284,20 @@ class InputsMixin:
         """Refuse a response that is constant on the rows with weight (zero without an
         intercept): every line fits it exactly and the likelihood is unbounded."""
         used = y if w is None else y[w > 0]
-        if np.ptp(used) == 0 and (self.fit_intercept or used[0] == 0):
-            where = "" if w is None else " on every row with positive weight"
+        where = "" if w is None else " on every row with positive weight"
+        ulps = roundoff_spread(used)
+        if ulps == 0 and (self.fit_intercept or used[0] == 0):
             raise ValueError(
                 f"y is constant (every value is {used[0]!r}{where}); there is nothing to "
                 "fit a mixture of regressions to"
+            )
+        if ulps is not None and ulps > 0 and self.fit_intercept:
+            raise ValueError(
+                f"y is constant up to round-off{where}: its values span {np.ptp(used):.3g}, "
+                f"{ulps:.3g} units in the last place of their magnitude "
+                f"{np.max(np.abs(used)):.3g}; there is nothing to fit a mixture of "
+                "regressions to (subtract a reference value before rounding to float64 "
+                "if the variation is real)"
             )
 
     def _dask_formula(self, frame, y, concomitant, offset, trials):

@@ -39,15 +39,16 @@ from regmix.estimator.inputs import (
     uncentred,
 )
 from regmix.estimator.state import FittedState, constrained_family
+from regmix.families.constraints import VarianceFloor
 from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
-from regmix.inference.boundary import boundary_parameters, fit_boundary
+from regmix.inference.boundary import boundary_parameters, fit_boundary, sigmas_at_floor
 from regmix.inference.diagnostics import classification_pass, information_criteria
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
-from regmix.sources.arrays import ArrayData
+from regmix.sources.arrays import ArrayData, response_robust_scale
 from regmix.sources.dask import DaskData
 from regmix.sources.validation import check_features, check_response
 
@@ -270,9 +271,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         re-seed its small component elsewhere. If no run of the whole search ends
         admissible, :class:`~regmix.DegenerateFitError` is raised.
     var_floor : float, default=1e-8
-        Lower bound on every ``sigma_k^2``, relative to the variance of ``y``. A sigma
-        that ends on the floor (a component whose rows lie exactly on its line, where
-        the likelihood is unbounded) is reported: see Notes.
+        Lower bound on every ``sigma_k^2``, relative to the square of the robust scale
+        of ``y`` (1.4826 times its weighted median absolute deviation, from its median
+        with an intercept and from zero without; its standard deviation where that is
+        zero), so that a few gross outliers do not raise it. A sigma that ends on the
+        floor (a component whose rows lie exactly on its line, where the likelihood is
+        unbounded) is reported: see Notes.
     common_coef : list of str, optional
         Coefficients shared by all components (``"intercept"`` or feature names;
         flexmix's ``fixed = ~ x``).
@@ -680,9 +684,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
-            return self._streamed_fit_data(X, y, sample_weight, family)
-        return self._array_fit_data(X, y, sample_weight, offset, trials, concomitant, groups,
-                                    family, warm)
+            data = self._streamed_fit_data(X, y, sample_weight, family)
+        else:
+            data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
+                                        groups, family, warm)
+        if isinstance(data.family, VarianceFloor):
+            # the floor in internal units: var_floor times the squared robust scale of y
+            ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
+            data = data._replace(family=data.family.with_floor_unit(ratio * ratio))
+        return data
 
     def _streamed_fit_data(self, source, y, sample_weight, family) -> _FitData:
         """The fit's rows from a row source (Parquet, dask)."""
@@ -807,7 +817,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             final.n_moves = outcome.n_moves
             outcome = final
         if outcome.best is None:
-            self._raise_degenerate(outcome)
+            self._raise_degenerate(outcome, family)
         return outcome, runner
 
     def _check_best(self, outcome: SearchOutcome, runner: PassRunner,
@@ -1035,7 +1045,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 f"{family!r}; set warm_start=False to fit from scratch"
             )
 
-    def _raise_degenerate(self, outcome: SearchOutcome):
+    def _raise_degenerate(self, outcome: SearchOutcome, family):
         tried = f"{len(outcome.runs)} run(s) to convergence"
         if outcome.n_moves:
             tried += f" (from the starts and {outcome.n_moves} split-and-merge moves)"
@@ -1046,10 +1056,25 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 "left its range at some row (with an identity link, a negative or zero "
                 "mean); use the family's default link or check the response"
             )
+        why = ""
+        finite = [r for r in outcome.runs if np.isfinite(r.loglik)]
+        if finite:
+            best = max(finite, key=lambda r: r.loglik)
+            k = int(np.argmin(best.params.weights))
+            why = (f"; in the best of them component {k + 1} has weight "
+                   f"{best.params.weights[k]:.3g}")
+            if k in sigmas_at_floor(family, best.params):
+                why += (" and its sigma sits at the variance floor: it collapsed onto "
+                        "rows lying exactly on its line (identical responses, or as few "
+                        "rows as coefficients), where the likelihood is unbounded as "
+                        "sigma goes to zero")
+                if family.name == "gaussian":
+                    why += (" (a few gross outliers do that to Gaussian components; the "
+                            "student_t family down-weights them instead)")
         raise DegenerateFitError(
             f"none of the {tried} ended with every component's weight at least "
             f"min_weight={self.min_weight}: the data do not support "
-            f"{self.n_components} components; lower n_components or min_weight"
+            f"{self.n_components} components{why}; lower n_components or min_weight"
         )
 
     def _starts(self, initializer: Initializer, family, st, rng, n: int | None = None):

@@ -6,6 +6,7 @@ import numpy as np
 from scipy import special
 
 from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily
+from regmix.families.links import _ETA_MAX
 
 
 class Binomial(GLMFamily):
@@ -33,9 +34,20 @@ class Binomial(GLMFamily):
         m = self._m(trials)
         const = special.gammaln(m + 1.0) - special.gammaln(y + 1.0) - special.gammaln(
             m - y + 1.0)
+        # log p and log(1 - p) from the linear predictor, exact where p rounds to 0 or 1
         if self.link_name == "logit":
-            return const - y * np.logaddexp(0.0, -eta) - (m - y) * np.logaddexp(0.0, eta)
-        return const + special.xlogy(y, mu) + special.xlog1py(m - y, -mu)
+            log_p, log_q = -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+        elif self.link_name == "probit":
+            log_p, log_q = special.log_ndtr(eta), special.log_ndtr(-eta)
+        else:  # cloglog: 1 - p = exp(-e^eta)
+            e = np.exp(np.minimum(eta, _ETA_MAX))
+            log_q = -e
+            small = e < 1e-8  # log(1 - exp(-e)) = log e - e / 2 + O(e^2)
+            es = np.where(small, 1.0, e)
+            log_p = np.where(es > np.log(2.0), np.log1p(-np.exp(-es)),
+                             np.log(-np.expm1(-es)))
+            log_p = np.where(small, eta - 0.5 * e, log_p)
+        return const + y * log_p + (m - y) * log_q
 
     def mu_derivatives(self, y, mu, extra, trials):
         m = self._m(trials)

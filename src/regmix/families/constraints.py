@@ -17,11 +17,38 @@ squares); fixed coefficients do not move.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 
 from regmix.core.linalg import solve_normal_equations, solve_normal_equations_batch
+
+
+class VarianceFloor:
+    """The variance floor of a location-scale family (Gaussian, Student-t).
+
+    ``var_floor`` is relative to the square of the response's robust scale (see
+    :func:`regmix.sources.arrays.response_robust_scale`): a few gross outliers inflate
+    ``var(y)``, and a floor relative to it would hold every component far above its
+    noise. ``floor_unit`` is that squared robust scale in the fit's internal units
+    (where the response has unit spread), set for each fit by :meth:`with_floor_unit`;
+    :attr:`internal_var_floor` is the floor the M-step applies.
+    """
+
+    var_floor: float
+    floor_unit: float = 1.0
+
+    @property
+    def internal_var_floor(self) -> float:
+        """The lower bound on every ``sigma_k^2`` in internal units."""
+        return self.var_floor * self.floor_unit
+
+    def with_floor_unit(self, unit: float):
+        """A copy whose floor is ``var_floor * unit`` in internal units."""
+        new = copy.copy(self)
+        new.floor_unit = float(unit)
+        return new
 
 
 def scale_update(A, b, c, delta, resp_sum, live, constraints, var_floor) -> np.ndarray:

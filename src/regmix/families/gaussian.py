@@ -26,6 +26,7 @@ from regmix.core.linalg import linear_predictor, weighted_moments
 from regmix.core.params import GaussianParams
 from regmix.families.constraints import (
     CoefficientConstraints,
+    VarianceFloor,
     coefficient_update,
     scale_update,
 )
@@ -33,15 +34,16 @@ from regmix.families.constraints import (
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
-class Gaussian:
+class Gaussian(VarianceFloor):
     """Gaussian linear-regression components, ``y | x, k ~ N(x' beta_k, sigma_k^2)``.
 
     Parameters
     ----------
     var_floor : float, default=1e-8
-        Lower bound on every ``sigma_k^2`` in internal units, where the response has
-        unit variance; in user units the floor is ``var_floor * var(y)``. It keeps the
-        likelihood bounded when a component collapses onto a few points.
+        Lower bound on every ``sigma_k^2`` relative to the square of the response's
+        robust scale (1.4826 times its median absolute deviation; see
+        :class:`~regmix.families.constraints.VarianceFloor`). It keeps the likelihood
+        bounded when a component collapses onto a few points.
     """
 
     name = "gaussian"
@@ -146,7 +148,7 @@ class Gaussian:
             A, b, params.coef, live, self.constraints, 1.0 / params.sigma**2)
         if live.any():
             sigma[live] = scale_update(A, b, c, delta, resp_sum, live, self.constraints,
-                                       self.var_floor)
+                                       self.internal_var_floor)
         return GaussianParams(coef, sigma), deficient
 
     def to_vector(self, params: GaussianParams) -> np.ndarray:
@@ -156,7 +158,7 @@ class Gaussian:
     def from_vector(self, vec: np.ndarray, like: GaussianParams) -> GaussianParams:
         """Inverse of :meth:`to_vector`; sigmas are kept above the variance floor."""
         K, p = like.coef.shape
-        sigma = np.maximum(np.exp(vec[K * p :]), np.sqrt(self.var_floor))
+        sigma = np.maximum(np.exp(vec[K * p :]), np.sqrt(self.internal_var_floor))
         return GaussianParams(vec[: K * p].reshape(K, p).copy(), sigma)
 
     def to_user(self, params: GaussianParams,

@@ -48,6 +48,8 @@ MEAN_BOUND_TOL = 1e-8
 # Largest change of a coefficient in one Fisher-scoring step, in standardised units (the
 # linear predictor moves by at most this much per standard deviation of a feature): far
 # from the optimum a full step can overshoot into overflow, near it steps are small.
+# With a link in the response's units (identity, inverse) the bound is this many times
+# the largest coefficient instead.
 _MAX_STEP = 4.0
 
 
@@ -91,6 +93,13 @@ class GLMFamily:
     def mustart(self, y, trials):
         """A smoothed response inside the mean's range, for the first IRLS step."""
         raise NotImplementedError
+
+    def working(self, y, mu, dmu, extra, trials):
+        """The Fisher weights ``W = dmu^2 E[-d^2 log f / d mu^2]`` and the scores
+        ``u = dmu d log f / d mu`` with respect to the linear predictor (K, n), for
+        means ``mu`` with link derivatives ``dmu``."""
+        W = dmu * dmu * self.fisher(mu, extra, trials)
+        return W, self.mu_derivatives(y, mu, extra, trials)[0] * dmu
 
     def check_response(self, y: np.ndarray, trials: np.ndarray | None = None, *,
                        start: int = 0, complete: bool = True) -> None:
@@ -192,7 +201,7 @@ class GLMFamily:
             mu = np.broadcast_to(self.mustart(y, trials), wr.shape)
             eta = self.link.link(mu)
             _, dmu, _ = self.link.derivatives(eta)
-            W = dmu * dmu * self.fisher(mu, extra, trials)
+            W = self.working(y, mu, dmu, extra, trials)[0]
             z = eta if chunk.offset is None else eta - chunk.offset
             if self.constraints is not None and self.constraints.fixed.any():
                 z = z - self.constraints.fixed_part(chunk.XT)
@@ -202,8 +211,7 @@ class GLMFamily:
                 mu, dmu, _ = self.link.derivatives(eta)
             else:
                 mu, dmu = cache
-            W = dmu * dmu * self.fisher(mu, extra, trials)
-            score = self.mu_derivatives(y, mu, extra, trials)[0] * dmu
+            W, score = self.working(y, mu, dmu, extra, trials)
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = np.where(W > 0, score / W, 0.0)
         A, b, _ = weighted_moments(chunk.XT, wr * W, z)
@@ -228,8 +236,11 @@ class GLMFamily:
         live = resp_sum > 1e-12 * max(float(resp_sum.sum()), 1e-300)
         new, delta, deficient = coefficient_update(A, b, coef, live, cons)
         size = float(np.abs(delta).max(initial=0.0))
-        if params.coef is not None and size > _MAX_STEP:  # a trust region for the step
-            new = coef + delta * (_MAX_STEP / size)  # one factor: keeps common columns equal
+        bound = _MAX_STEP
+        if self.link.response_units:
+            bound *= float(np.abs(coef).max(initial=0.0))
+        if params.coef is not None and size > bound:  # a trust region for the step
+            new = coef + delta * (bound / size)  # one factor: keeps common columns equal
         coef = new
         extra = params.extra.copy()
         # a first step from the data says nothing yet about the dispersion
@@ -289,12 +300,22 @@ class GLMFamily:
         return self.draw(self.link.inverse(eta), params.extra[labels], trials, rng)
 
 
+# Beyond 2^53 float64 holds only every other integer: no longer counts.
+MAX_COUNT = 2.0**53
+
+
 def _check_counts(y: np.ndarray, what: str, start: int, complete: bool) -> None:
     bad = (y < 0) | (y != np.floor(y))
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(f"the {what} response must be non-negative integer counts; "
                          f"y[{start + i}] = {y[i]:g}")
+    bad = y > MAX_COUNT
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"the {what} response must be counts up to 2**53 = {MAX_COUNT:g}, "
+                         f"beyond which float64 does not hold every integer; y[{start + i}]"
+                         f" = {y[i]:g}")
     if complete and not np.any(y > 0):
         raise ValueError(f"every count of the {what} response is zero: the means go to zero "
                          "and the coefficients to minus infinity")

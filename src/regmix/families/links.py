@@ -23,6 +23,11 @@ class Link:
 
     name = "link"
 
+    # Whether the linear predictor is in the response's units or their inverse
+    # (identity, inverse): then a Fisher-scoring step is bounded relative to the
+    # coefficients, so that a fit of c * y is the fit of y in other units.
+    response_units = False
+
     def link(self, mu: np.ndarray) -> np.ndarray:
         """``eta = g(mu)``."""
         raise NotImplementedError
@@ -41,6 +46,7 @@ class Link:
 
 class Identity(Link):
     name = "identity"
+    response_units = True
 
     def link(self, mu):
         return np.asarray(mu, dtype=np.float64).copy()
@@ -114,17 +120,20 @@ class CLogLog(Link):
 
 class Inverse(Link):
     name = "inverse"
+    response_units = True
 
     def link(self, mu):
         return 1.0 / np.asarray(mu, dtype=np.float64)
 
     def inverse(self, eta):
-        return 1.0 / np.asarray(eta, dtype=np.float64)
+        with np.errstate(divide="ignore"):  # eta = 0: an infinite mean, out of range
+            return 1.0 / np.asarray(eta, dtype=np.float64)
 
     def derivatives(self, eta):
         eta = np.asarray(eta, dtype=np.float64)
-        mu = 1.0 / eta
-        return mu, -mu * mu, 2.0 * mu * mu * mu
+        with np.errstate(divide="ignore", over="ignore"):
+            mu = 1.0 / eta
+            return mu, -mu * mu, 2.0 * mu * mu * mu
 
 
 LINKS: dict[str, type[Link]] = {

@@ -7,6 +7,8 @@ from scipy import special
 
 from regmix.families.glm import GLMFamily, _check_counts, zero_counts_at_bound
 
+_LARGE_C = 1e9
+
 
 def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
     """The root ``x`` of ``log x - digamma(x) = c`` for each ``c > 0``, capped at ``upper``.
@@ -18,11 +20,15 @@ def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
     """
     c = np.asarray(c, dtype=np.float64)
     out = np.full(c.shape, float(upper))
-    live = c > 1.0 / (2.0 * upper)  # log x - digamma(x) ~ 1 / (2x) for large x
+    # log x - digamma(x) ~ 1 / x - log x for small x: beyond _LARGE_C the root is 1 / c
+    # to a relative 1e-8 (and Newton's steps would leave the normal numbers)
+    large = c >= _LARGE_C
+    out[large] = 1.0 / c[large]
+    live = (c > 1.0 / (2.0 * upper)) & ~large  # log x - digamma(x) ~ 1 / (2x) for large x
     if not live.any():
         return out
     cc = c[live]
-    x = (3.0 - cc + np.sqrt((cc - 3.0) ** 2 + 24.0 * cc)) / (12.0 * cc)
+    x = (3.0 - cc + np.hypot(cc - 3.0, np.sqrt(24.0 * cc))) / (12.0 * cc)
     for _ in range(200):
         right = np.log(x) - special.digamma(x) < cc
         if not right.any():
@@ -36,6 +42,36 @@ def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
         if np.all(np.abs(step) <= 1e-15 * x):
             break
     out[live] = np.minimum(x, upper)
+    return out
+
+
+# From this size on, log_rising_ratio takes Stirling's series (whose first omitted term,
+# 1 / (1680 z^7), is below 1e-17 here) instead of the difference of two log-gamma
+# values, which loses ~eps * th log th to cancellation.
+_STIRLING_SIZE = 100.0
+
+
+def log_rising_ratio(y: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """``D(y, th) = lgamma(y + th) - lgamma(th) - y log th`` (``sum_{j<y} log1p(j / th)``
+    for a count ``y``), accurate for every size ``th > 0``.
+
+    For ``th >= 100`` from Stirling's series, ``(th + y - 1/2) log1p(y / th) - y`` plus
+    the differences of its ``1 / (12 z)``, ``1 / (360 z^3)`` and ``1 / (1260 z^5)``
+    terms; below, from the log-gamma values.
+    """
+    y, th = np.broadcast_arrays(np.asarray(y, dtype=np.float64),
+                                np.asarray(th, dtype=np.float64))
+    out = np.empty(y.shape)
+    big = th >= _STIRLING_SIZE
+    if big.any():
+        a, b = th[big], th[big] + y[big]
+        out[big] = ((b - 0.5) * np.log1p(y[big] / a) - y[big]
+                    + (1.0 / b - 1.0 / a) / 12.0 - (1.0 / b**3 - 1.0 / a**3) / 360.0
+                    + (1.0 / b**5 - 1.0 / a**5) / 1260.0)
+    small = ~big
+    if small.any():
+        a, yy = th[small], y[small]
+        out[small] = special.gammaln(yy + a) - special.gammaln(a) - yy * np.log(a)
     return out
 
 
@@ -72,11 +108,15 @@ class NegativeBinomial(GLMFamily):
         return np.array([10.0 if self.size is None else self.size])
 
     def loglik(self, y, eta, mu, extra, trials):
+        # lgamma(y + th) - lgamma(th) - lgamma(y + 1) + th log(th / (th + mu))
+        # + y log(mu / (th + mu)), written without the cancellation of its terms, each
+        # of order th log th for a large size: D(y, th) - lgamma(y + 1) + y log mu
+        # - (th + y) log1p(mu / th), which tends to the Poisson log-density
         th = extra[:, 0]
         log_mu = eta if self.link_name == "log" else np.log(mu)
-        log_sum = np.logaddexp(np.log(th), log_mu)
-        return (special.gammaln(y + th) - special.gammaln(th) - special.gammaln(y + 1.0)
-                + th * (np.log(th) - log_sum) + y * (log_mu - log_sum))
+        ratio = np.exp(log_mu - np.log(th))  # mu / th
+        return (log_rising_ratio(y, th) - special.gammaln(y + 1.0) + y * log_mu
+                - (th + y) * np.log1p(ratio))
 
     def mu_derivatives(self, y, mu, extra, trials):
         th = extra[:, 0]

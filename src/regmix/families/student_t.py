@@ -28,6 +28,7 @@ from regmix.core.linalg import linear_predictor, weighted_moments
 from regmix.core.params import ComponentParams
 from regmix.families.constraints import (
     CoefficientConstraints,
+    VarianceFloor,
     coefficient_update,
     scale_update,
 )
@@ -56,7 +57,7 @@ def _log_df_derivatives(e: np.ndarray, s2: np.ndarray, nu: np.ndarray):
     return g, g + nu * nu * fp
 
 
-class StudentT:
+class StudentT(VarianceFloor):
     """Student-t regression components with scale ``sigma_k`` and ``df_k`` degrees of
     freedom.
 
@@ -67,7 +68,8 @@ class StudentT:
         estimates one value per component by maximum likelihood, within
         ``df_bounds``.
     var_floor : float, default=1e-8
-        Lower bound on ``sigma_k^2`` relative to the variance of the response.
+        Lower bound on ``sigma_k^2`` relative to the square of the response's robust
+        scale, as for :class:`~regmix.families.gaussian.Gaussian`.
     df_bounds : tuple of float, default=(0.5, 1000.0)
         Range of the estimated degrees of freedom. Beyond 1000 a t component is a
         Gaussian for any practical purpose (and the likelihood is flat in ``df``).
@@ -195,7 +197,7 @@ class StudentT:
                                                     1.0 / params.extra[:, 0] ** 2)
         if live.any():
             extra[live, 0] = scale_update(A, b, c, delta, resp_sum, live, cons,
-                                          self.var_floor)
+                                          self.internal_var_floor)
             if self.df is None and params.coef is not None:
                 # one Newton step on log df (a unit gradient step where not concave)
                 g, h = gh[live, 0], gh[live, 1]
@@ -213,7 +215,7 @@ class StudentT:
         assert like.coef is not None
         K, p = like.coef.shape
         extra = np.exp(vec[K * p :].reshape(K, 2))
-        extra[:, 0] = np.maximum(extra[:, 0], np.sqrt(self.var_floor))
+        extra[:, 0] = np.maximum(extra[:, 0], np.sqrt(self.internal_var_floor))
         extra[:, 1] = np.clip(extra[:, 1], *self.df_bounds)
         if self.df is not None:
             extra[:, 1] = like.extra[:, 1]

@@ -20,9 +20,9 @@ Three situations leave a fit without a maximum-likelihood estimate for some para
   (:func:`separated_gating`).
 * **Variance floor** (Gaussian and Student-t components). A component that has collapsed
   onto rows lying exactly on a line has a likelihood that grows without bound as sigma
-  goes to zero; the fit stops at the floor ``var_floor * var(y)``, and the standard
-  errors of the component's sigma and coefficients are then proportional to that
-  arbitrary floor.
+  goes to zero; the fit stops at the floor, ``var_floor`` times the squared robust scale
+  of y, and the standard errors of the component's sigma and coefficients are then
+  proportional to that arbitrary floor.
 
 :func:`separated_coefficients` detects the first in one pass over the rows at the fitted
 parameters. Per component it sums ``S = sum_i q_ik x_i x_i'`` (``q_ik`` the weighted
@@ -162,7 +162,8 @@ class BoundaryParameters:
         """The warning: the component (1-based), the parameters and the reason."""
         k = self.component + 1
         if self.kind == "variance_floor":
-            floor = "" if var_floor is None else f" (var_floor={var_floor:g} times var(y))"
+            floor = "" if var_floor is None else (
+                f" (var_floor={var_floor:g} times the squared robust scale of y)")
             return (f"component {k}: sigma sits at the variance floor{floor}: "
                     f"{KINDS[self.kind]}; no maximum-likelihood estimate exists (a "
                     "component on as few rows as it has coefficients is a spurious "
@@ -501,6 +502,17 @@ def _gating_boundary(directions: np.ndarray, order: np.ndarray, gating_names: Se
 _FLOOR_RTOL = 1e-6
 
 
+def sigmas_at_floor(family, params) -> np.ndarray:
+    """The components (in the parameters' order) whose sigma sits at the family's
+    variance floor (internal units; none for a family without one)."""
+    names = list(getattr(family, "extra_names", ()))
+    var_floor = getattr(family, "internal_var_floor", None)
+    if var_floor is None or "sigma" not in names:
+        return np.zeros(0, dtype=np.int64)
+    sigma = np.asarray(params.component.extra)[:, names.index("sigma")]
+    return np.flatnonzero(sigma <= np.sqrt(var_floor) * (1.0 + _FLOOR_RTOL))
+
+
 def fit_boundary(family, params, runner
                  ) -> list[tuple[int, str, np.ndarray | None, np.ndarray | None]]:
     """What of a fit sits on the boundary, in the fit's internal component order.
@@ -519,14 +531,8 @@ def fit_boundary(family, params, runner
         one entry ``(0, "gating_separation", None, directions)`` with the directions
         of :func:`separated_gating`.
     """
-    found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = []
-    names = list(getattr(family, "extra_names", ()))
-    var_floor = getattr(family, "var_floor", None)
-    if var_floor is not None and "sigma" in names:
-        sigma = np.asarray(params.component.extra)[:, names.index("sigma")]
-        floor = np.sqrt(var_floor) * (1.0 + _FLOOR_RTOL)
-        found += [(int(k), "variance_floor", None, None)
-                  for k in np.flatnonzero(sigma <= floor)]
+    found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = [
+        (int(k), "variance_floor", None, None) for k in sigmas_at_floor(family, params)]
     found += separated_coefficients(family, runner.mixing, params, runner.source,
                                     chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
     gating = separated_gating(family, runner.mixing, params, runner.source,

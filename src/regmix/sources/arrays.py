@@ -126,6 +126,68 @@ def _finish_location_scale(lo, hi, loc, scale, centre: bool):
     return loc, _safe_scale(scale)
 
 
+# Rows from which the response's robust scale is taken from a subsample (drawn by the
+# per-row hash, so every source draws the same rows), and the subsample's seed.
+ROBUST_SCALE_ROWS = 100_000
+
+
+_ROBUST_SCALE_SEED = 20_240_601
+
+
+# 1 / Phi^-1(3/4): the median absolute deviation of a normal sample times this estimates
+# its standard deviation.
+_MAD_TO_SD = 1.482602218505602
+
+
+def weighted_median(v: np.ndarray, w: np.ndarray | None = None) -> float:
+    """The median of ``v`` with weights ``w`` (rows of weight zero do not count).
+
+    The mean of the lower and the upper weighted median, so that integer weights give
+    ``np.median`` of the values repeated that many times.
+    """
+    if w is None:
+        return float(np.median(v))
+    keep = w > 0
+    order = np.argsort(v[keep], kind="stable")
+    vs, cum = v[keep][order], np.cumsum(w[keep][order])
+    half = 0.5 * cum[-1]
+    lower = vs[min(int(np.searchsorted(cum, half, side="left")), vs.size - 1)]
+    upper = vs[min(int(np.searchsorted(cum, half, side="right")), vs.size - 1)]
+    return 0.5 * (float(lower) + float(upper))
+
+
+def robust_scale(y: np.ndarray, w: np.ndarray | None, centre: bool) -> float:
+    """A scale of ``y`` that a few gross outliers do not inflate.
+
+    1.4826 times the (weighted) median absolute deviation from the (weighted) median
+    (from zero without ``centre``, as the standardisation does without an intercept):
+    the standard deviation for normal data. Where at least half the weight sits on
+    one value (the median absolute deviation is zero) it is the (weighted) standard
+    deviation, or root mean square without ``centre``; 1.0 for a constant response.
+    """
+    if w is not None and np.any(w == 0):
+        keep = w > 0
+        y, w = y[keep], w[keep]
+    centre_value = weighted_median(y, w) if centre else 0.0
+    mad = weighted_median(np.abs(y - centre_value), w)
+    if mad > 0:
+        return _MAD_TO_SD * mad
+    return float(_location_scale(y[:, None], w, centre)[1][0])
+
+
+def response_robust_scale(source) -> float:
+    """:func:`robust_scale` of a row source's response (centred when it fits an
+    intercept), from every row up to :data:`ROBUST_SCALE_ROWS` rows and from a
+    subsample of about that many rows, drawn by the per-row hash, beyond: every source
+    of the same rows gives the same value."""
+    n = source.n_rows
+    sub = source
+    if n > ROBUST_SCALE_ROWS or not isinstance(source, ArrayData):
+        sub = source.subsample(min(n, ROBUST_SCALE_ROWS), _ROBUST_SCALE_SEED)
+    _, y, w = sub.arrays()
+    return robust_scale(y, w, source.fit_intercept)
+
+
 class ArrayData:
     """Rows held in memory as numpy arrays, served in standardised chunks.
 

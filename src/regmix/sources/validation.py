@@ -65,7 +65,9 @@ def _to_float_array(obj, name: str) -> np.ndarray:
 
 def check_finite(arr: np.ndarray, name: str, names: list[str] | None = None) -> None:
     """Raise naming the first NaN or infinite entry of ``arr`` (1-D or 2-D)."""
-    if arr.size and np.isfinite(arr.sum()):  # one cheap pass; NaN and inf propagate
+    with np.errstate(over="ignore"):  # a sum that overflows is looked at row by row
+        total = arr.sum()
+    if arr.size and np.isfinite(total):  # one cheap pass; NaN and inf propagate
         return
     bad = ~np.isfinite(arr)
     if not bad.any():
@@ -105,10 +107,12 @@ def check_finite_magnitude(arr: np.ndarray, name: str, names: list[str] | None =
 
 
 def check_magnitude(arr: np.ndarray, name: str, names: list[str] | None = None,
-                    extremes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                    extremes: tuple[np.ndarray, np.ndarray] | None = None,
+                    advice: str = "rescale it (for instance to standard units) before "
+                                  "fitting") -> None:
     """Raise when a column's largest magnitude is beyond 1e152 or (non-zero) below
     1e-152: its squares would overflow or underflow in float64. ``extremes`` are the
-    column minima and maxima when the caller has them."""
+    column minima and maxima when the caller has them; ``advice`` ends the message."""
     a = arr[:, None] if arr.ndim == 1 else arr
     if a.shape[0] == 0:
         return
@@ -123,7 +127,7 @@ def check_magnitude(arr: np.ndarray, name: str, names: list[str] | None = None,
     raise ValueError(
         f"Input {name}{where} has values of magnitude {big[j]:.3g}, outside "
         f"[{MIN_MAGNITUDE:g}, {MAX_MAGNITUDE:g}]: their squares over- or underflow in "
-        "float64; rescale it (for instance to standard units) before fitting"
+        f"float64; {advice}"
     )
 
 
@@ -217,6 +221,10 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     if w.ndim != 1 or w.shape[0] != n_rows:
         raise ValueError(f"sample_weight must have shape ({n_rows},); got {w.shape}")
     check_finite(w, "sample_weight")
+    # the largest weight, as the largest magnitude of a column of X: the weights scale
+    # the log-likelihood and its sums of squares
+    check_magnitude(w, "sample_weight", advice="only the ratios of the weights matter: "
+                    "divide them by their largest value")
     if np.any(w < 0):
         row = int(np.argmax(w < 0))
         raise ValueError(f"sample_weight is negative at row {row} ({w[row]})")
