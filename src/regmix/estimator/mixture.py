@@ -230,7 +230,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         split-and-merge moves (Ueda et al., 2000, Neural Computation 12, 2109-2128):
         two components whose memberships overlap are merged and another is split in
         two (above and below its line, inside and outside its spread, or either side
-        of a feature's mean), each move is run for a few EM steps and the best
+        of a feature's mean), or a new component is seeded on a line that runs
+        tightly through a few rows (Gaussian and Student-t components), each move is
+        run for a few EM steps and the best
         continued to convergence, for as long as a move gains; and when the best was
         reached from one starting point only, a further batch of ``2 * n_init``
         starts and a wider round of moves. This is what makes the default fit reach

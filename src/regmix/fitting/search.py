@@ -12,9 +12,13 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
 2. **Split and merge.** From the best solution (or, when none is admissible, the best
    inadmissible one), split-and-merge moves (:mod:`regmix.fitting.moves`; Ueda et al.,
    2000) merge two components whose memberships overlap and split one that may cover
-   two regressions. Every move is run for a few EM steps; the most promising are run to
-   convergence, and the best becomes the new solution if it is admissible and higher.
-   Rounds go on until no move gains.
+   two regressions, and (in the first round from a solution) seed moves merge the most
+   alike pair and add a component on a line that runs tightly through a few rows
+   (:func:`regmix.fitting.moves.seed_lines`): the small components that spread-out
+   starts rarely reach, and where the highest admissible maximum often is. Every move
+   is run for a few EM steps; the most promising are run to convergence, and the best
+   becomes the new solution if it is admissible and higher. Rounds go on until no
+   move gains.
 3. **Replication.** The runs taken to convergence from independent starting points,
    the starts and the moves from solutions other than the final one, are compared
    with the best: the number that reached it (to ``1e-5`` of the log-likelihood per
@@ -24,9 +28,10 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
    admissible was found), and if the best is still found once, a wide round of moves
    from it continues ``wide`` times as many, before the count is final.
 
-Extra starts (a K - 1 solution split, a K + 1 solution merged, as the component-number
-path of :func:`regmix.selection.select_components` and the bootstrap test give) join
-the starts of step 1.
+Extra starts (a K - 1 solution split, or given a component on each seed line; a K + 1
+solution merged, as the component-number path of
+:func:`regmix.selection.select_components` and the bootstrap test give) join the
+starts of step 1.
 """
 
 from __future__ import annotations
