@@ -22,7 +22,13 @@ _pools: dict[int, ThreadPoolExecutor] = {}
 _controller: ThreadpoolController | None = None
 
 
-_pinned = threading.local()
+_pin_lock = threading.Lock()
+
+
+_pin_count = 0
+
+
+_pin_limiter = None
 
 
 @contextmanager
@@ -30,26 +36,27 @@ def single_threaded_blas():
     """Context in which BLAS runs on one thread: the pass parallelises over chunks
     itself, and a fixed BLAS thread count keeps results bit-identical across machines.
 
-    Re-entrant and cheap when nested: a fit enters it once, and the many passes inside
-    do not pay for it again.
+    The limit is process-wide, so it is reference-counted across threads: the first
+    context to enter sets it, the last to leave restores the thread counts found on
+    entry, whatever the order in which concurrent fits (or nested passes) finish. A
+    nested or concurrent entry costs a lock and a counter.
     """
-    global _controller
-    depth = getattr(_pinned, "depth", 0)
-    if depth:
-        _pinned.depth = depth + 1
-        try:
-            yield
-        finally:
-            _pinned.depth -= 1
-        return
-    if _controller is None:
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
-        _pinned.depth = 1
-        try:
-            yield
-        finally:
-            _pinned.depth = 0
+    global _controller, _pin_count, _pin_limiter
+    with _pin_lock:
+        if _pin_count == 0:
+            if _controller is None:
+                _controller = ThreadpoolController()
+            _pin_limiter = _controller.limit(limits=1, user_api="blas")
+        _pin_count += 1
+    try:
+        yield
+    finally:
+        with _pin_lock:
+            _pin_count -= 1
+            if _pin_count == 0:
+                limiter, _pin_limiter = _pin_limiter, None
+                if limiter is not None:
+                    limiter.restore_original_limits()
 
 
 def _pool(n_jobs: int) -> ThreadPoolExecutor:

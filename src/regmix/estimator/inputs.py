@@ -165,7 +165,10 @@ class InputsMixin:
             offset = formula_offset if offset is None else offset + formula_offset
         if ya is not None:
             family.check_response(ya, trials)
-        rows = Rows(Xa, ya, w, offset, trials, Z, codes, None)
+        # one memory layout whatever the caller's (Fortran order, strided views): the
+        # reductions then add in the same order and the fit has the same bits
+        rows = Rows(*(None if a is None else np.ascontiguousarray(a)
+                      for a in (Xa, ya, w, offset, trials, Z)), codes, None)
         return rows if codes is None else rows.sorted_by_group()
 
     def _concomitant(self, X, concomitant, n: int, reset: bool):
