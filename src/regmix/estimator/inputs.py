@@ -9,6 +9,7 @@ row and column. Nothing here runs EM.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.estimator.formula_safety import check_formula
 from regmix.sources.arrays import ArrayData
+from regmix.sources.dask import globally_numbered, partition_starts
 from regmix.sources.validation import check_features, check_response, check_sample_weight
 
 # Rows of a dask DataFrame from which a formula's state is learnt.
@@ -268,10 +270,14 @@ class InputsMixin:
         if design.offset_terms:
             raise ValueError("offset(...) terms are not supported on a dask DataFrame")
         names = list(design.column_names)
+        starts = partition_starts(frame)
+        what = f"the formula {self.formula!r}"
 
+        @functools.partial(globally_numbered, starts=starts, what=what)
         def encode(part):
             return pd.DataFrame(design.transform(part), index=part.index, columns=names)
 
+        @functools.partial(globally_numbered, starts=starts, what=what)
         def response(part):
             values = design.response(part)
             if values is None or np.ndim(values) != 1:
@@ -289,6 +295,7 @@ class InputsMixin:
                                                     require_response=False)
             gnames = list(gdesign.column_names)
 
+            @functools.partial(globally_numbered, starts=starts, what=what)
             def encode_gating(part):
                 return pd.DataFrame(gdesign.transform(part), index=part.index, columns=gnames)
 

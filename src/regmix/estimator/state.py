@@ -240,6 +240,9 @@ class FittedState:
             raise ValueError(f"{source} is damaged: 'n_groups_' must be an integer or null")
         log_likelihood = float(_array(d, "log_likelihood_", (), source))
         history = _array(d, "log_likelihood_history_", (max(n_history, 1),), source)
+        for key in ("fit_offset", "fit_trials"):
+            if not isinstance(d.get(key, False), bool):
+                raise ValueError(f"{source} is damaged: {key!r} must be true or false")
         if not isinstance(d.get("converged_"), bool):
             raise ValueError(f"{source} is damaged: 'converged_' must be true or false")
         n_iter = _integer(d, "n_iter_", 0, source)
@@ -286,6 +289,13 @@ class FittedState:
             except ValueError as err:
                 raise ValueError(f"{source} is damaged: {err}") from None
         state._check_columns(source)
+        n_gating = 1 if state.gating_names is None else len(state.gating_names) + 1
+        expected = (state.family.n_parameters(K, p + int(fit_intercept))
+                    + (K - 1) * n_gating)
+        if n_parameters != expected:
+            raise ValueError(f"{source} is damaged: 'n_parameters_' is {n_parameters}, but "
+                             f"the model it describes (its components, constraints and "
+                             f"concomitant variables) has {expected} free parameters")
         return state
 
     def coef_labels(self) -> list[str]:
