@@ -29,12 +29,12 @@ import click
 import numpy as np
 import pandas as pd
 
-from regmix.core.errors import DegenerateFitError
 from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.registry import FAMILIES, family_links, link_names
+from regmix.interrupts import exit_interrupted, interruptible, requested
 from regmix.persistence import load
 from regmix.plotting import plot_criteria, plot_fit, plot_history
 from regmix.selection import CRITERIA, select_components
@@ -119,9 +119,13 @@ def _error_text(err: BaseException) -> str:
 
 @contextmanager
 def _one_line_click_errors() -> Iterator[None]:
-    """Turn click's usage errors (usage lines, hint, message) into a :class:`UserError`."""
+    """Turn click's usage errors (usage lines, hint, message) into a :class:`UserError`,
+    and Ctrl-C outside a command (click would print "Aborted!") into one line
+    ``error: interrupted`` with exit status 130."""
     try:
         yield
+    except KeyboardInterrupt:
+        exit_interrupted()
     except (UserError, click.exceptions.NoArgsIsHelpError):
         raise
     except click.ClickException as err:
@@ -157,31 +161,45 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _command_boundary(func: F) -> F:
-    """Report the library's ValueError, TypeError and OSError as a :class:`UserError`,
-    and Ctrl-C as one line ``error: interrupted`` with exit status 130.
+    """Report every error of a command as one line: the library's ValueError, TypeError
+    and OSError as a :class:`UserError` (exit status 2), Ctrl-C as ``error:
+    interrupted`` with exit status 130, and anything else as a :class:`UserError`
+    naming the exception, never a traceback.
 
-    :class:`~regmix.DegenerateFitError` is a ValueError. A broken pipe on standard output
-    is left to click, which exits quietly.
+    :class:`~regmix.DegenerateFitError` is a ValueError. An exception raised after
+    Ctrl-C (numba turns an interrupted compilation into ``RuntimeError``) is an
+    interruption. A broken pipe on standard output is left to click, which exits
+    quietly.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
-        except click.ClickException:
+            with interruptible():  # Ctrl-C raises here: written files are cleaned up
+                return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except OSError as err:
-            if err.errno == errno.EPIPE:
-                raise
-            raise UserError(_error_text(err)) from None
-        except (DegenerateFitError, ValueError, TypeError) as err:
-            raise UserError(_error_text(err)) from None
         except KeyboardInterrupt:
-            # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
+            exit_interrupted()
+        except MemoryError:
+            raise UserError("out of memory: the data or the model are too large for "
+                            "this machine") from None
+        except Exception as err:
+            if requested():
+                exit_interrupted()
+            if isinstance(err, OSError) and err.errno == errno.EPIPE:
+                raise
+            raise UserError(_unexpected_error_text(err)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _unexpected_error_text(err: Exception) -> str:
+    """One line for an exception a command let through: the message of the library's
+    ValueError, TypeError and OSError; the type and message of anything else."""
+    if isinstance(err, (OSError, ValueError, TypeError)):
+        return _error_text(err)
+    return f"{type(err).__name__}: {_error_text(err)}"
 
 
 # ---------------------------------------------------------------------- input
@@ -824,8 +842,10 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
 @click.option("--out", default="regmix-demo.png", show_default=True,
               type=click.Path(dir_okay=False, writable=True), help="Where to write the PNG.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@_command_boundary
 def demo(out: str, seed: int) -> None:
     """Fit the classic two-line example and plot it."""
+    _check_output(out)
 
     result = run_demo(seed)
     click.echo("Two-component mixture of regressions on 100 points (no intercept)")
