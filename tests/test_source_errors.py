@@ -268,3 +268,27 @@ def test_model_file_with_gating_names_removed_is_damaged(data, tmp_path, gated):
     path.write_text(json.dumps(content))
     with pytest.raises(ValueError, match=r"gated\.json is damaged: 'n_parameters_'"):
         load(path)
+
+
+def test_model_file_whose_formula_is_not_its_design_s_is_damaged(data, tmp_path):
+    X, y, _ = data
+    frame = pd.DataFrame({"x1": X[:, 0], "x2": X[:, 1], "y": y})
+    path = tmp_path / "formula.json"
+    RegressionMixture(2, formula="y ~ x1 + x2", random_state=0, n_init=1).fit(frame).save(
+        path)
+    content = json.loads(path.read_text())
+    content["estimator_params"]["formula"] = "y ~ x2 + x1"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=r"formula\.json is damaged: the estimator's "
+                                         r"formula 'y ~ x2 \+ x1' is not its formula "
+                                         r"design's 'y ~ x1 \+ x2'"):
+        load(path)
+
+
+def test_model_file_whose_weights_do_not_sum_to_one_names_the_sum(saved, tmp_path):
+    content = json.loads(json.dumps(saved))
+    content["fitted"]["weights_"] = [0.2, 0.2]
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=r"weights\.json is damaged: weights_ sum to 0\.4$"):
+        load(path)

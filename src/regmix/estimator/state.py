@@ -325,6 +325,10 @@ class FittedState:
             )
         if design is not None:
             self.formula_design = _formula_design(design, source)
+            main = split_gating(self.formula)[0]
+            if self.formula_design.formula != main:
+                raise ValueError(f"{source} is damaged: the estimator's formula {main!r} is "
+                                 f"not its formula design's {self.formula_design.formula!r}")
         if gating_design is not None:
             self.concomitant_design = _formula_design(gating_design, source)
         elif self.formula is not None and split_gating(self.formula)[1] is not None:
@@ -336,7 +340,8 @@ class FittedState:
             names = ", ".join(f"{n}_" for n in self.family.extra_names) or "weights_"
             raise ValueError(f"{source} is damaged: {names} must be positive, weights_ >= 0")
         if not math.isclose(float(self.weights.sum()), 1.0, rel_tol=1e-9):
-            raise ValueError(f"{source} is damaged: weights_ sum to {self.weights.sum()!r}")
+            raise ValueError(f"{source} is damaged: weights_ sum to "
+                             f"{float(self.weights.sum())!r}")
         if not self.fit_intercept and np.any(self.intercept != 0):
             raise ValueError(f"{source} is damaged: intercept_ is not zero with "
                              "fit_intercept=False")
