@@ -92,12 +92,14 @@ def test_memory_layouts_of_the_same_values(data, engine):
     assert not (rows[::2].flags.c_contiguous or cols.flags.c_contiguous
                 or np.asfortranarray(X).flags.c_contiguous or y_strided.flags.c_contiguous)
     layouts = [(X, y), (np.asfortranarray(X), y), (rows[::2], y), (cols, y_strided)]
-    fits = [RegressionMixture(2, random_state=0, engine=engine, n_jobs=2,
-                              init_sample_size=None).fit(XX, yy) for XX, yy in layouts]
+    fits = [RegressionMixture(2, random_state=0, engine=engine, n_jobs=2, n_init=1,
+                              split_merge=False, init_sample_size=None).fit(XX, yy)
+            for XX, yy in layouts]
     _assert_identical(fits)
     scores = [m.log_likelihood(XX, yy) for m, (XX, yy) in zip(fits, layouts, strict=True)]
     assert len(set(scores)) == 1
-    gated = [RegressionMixture(2, random_state=0, max_iter=30, init_sample_size=None)
+    gated = [RegressionMixture(2, random_state=0, n_init=1, split_merge=False,
+                               init_sample_size=None)
              .fit(X, y, concomitant=zz)
              for zz in (z, np.asfortranarray(np.repeat(z, 2, axis=1))[:, ::2])]
     _assert_identical(gated)

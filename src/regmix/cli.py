@@ -8,7 +8,10 @@ output; notes ("wrote ...") and warnings go to standard error.
 Every mistake of the user -- a missing, empty or unreadable file, an unknown column, a
 formula that cannot be parsed or evaluated, a bad option value, a damaged model file, a
 fit that cannot be made -- ends the command with exit status 2 and exactly one line on
-standard error, starting with ``error: ``.
+standard error, starting with ``error: ``; so does an exception regmix did not foresee,
+named by its type. Ctrl-C ends it with exit status 130 and the line ``error:
+interrupted`` (:mod:`regmix.interrupts`; the script's entry point is
+:mod:`regmix.__main__`).
 """
 
 from __future__ import annotations
