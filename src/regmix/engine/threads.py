@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 DEFAULT_CHUNK_SIZE = 8192
@@ -47,6 +48,7 @@ def single_threaded_blas():
             if _controller is None:
                 _controller = ThreadpoolController()
             _pin_limiter = _controller.limit(limits=1, user_api="blas")
+            _release_blas_control()
         _pin_count += 1
     try:
         yield
@@ -57,6 +59,19 @@ def single_threaded_blas():
                 limiter, _pin_limiter = _pin_limiter, None
                 if limiter is not None:
                     limiter.restore_original_limits()
+                    _release_blas_control()
+
+
+def _release_blas_control() -> None:
+    """Give up the control of OpenBLAS's process-wide pool that threadpoolctl (3.8 and
+    later, without OpenMP) grants to the first thread that sets its size and ignores
+    from every other: the thread that leaves last, which restores the size, may not be
+    the one that set it. Control held by another thread (a ``threadpool_limits`` of the
+    caller's) is left alone."""
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)
+    if clear is not None:
+        clear()
 
 
 def _pool(n_jobs: int) -> ThreadPoolExecutor:
