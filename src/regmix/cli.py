@@ -170,16 +170,14 @@ def _command_boundary(func: F) -> F:
     naming the exception, never a traceback.
 
     :class:`~regmix.DegenerateFitError` is a ValueError. An exception raised after
-    Ctrl-C (numba turns an interrupted compilation into ``RuntimeError``) is an
-    interruption. A broken pipe on standard output is left to click, which exits
-    quietly.
+    Ctrl-C is an interruption. A broken pipe on standard output is left to click, which
+    exits quietly.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            with interruptible():  # Ctrl-C raises here: written files are cleaned up
-                return func(*args, **kwargs)
+            return func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -641,6 +639,12 @@ def _streamed_source(data: str, formula: str):
 
 def _save_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str | None,
                   plot: str | None, quiet: bool, plot_fn: Callable | None = None) -> None:
+    with interruptible():  # Ctrl-C unwinds here: the temporary files are removed
+        _write_outputs(model, frame, out, plot, quiet, plot_fn)
+
+
+def _write_outputs(model: RegressionMixture, frame: pd.DataFrame | None, out: str | None,
+                   plot: str | None, quiet: bool, plot_fn: Callable | None) -> None:
     if out is not None:
         with _writing(out):
             model.save(out)
@@ -774,7 +778,7 @@ def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
         sys.stdout.write(table.to_csv(index=keep_index))
         sys.stdout.flush()
         return
-    with _writing(out), atomic_path(out) as tmp:
+    with interruptible(), _writing(out), atomic_path(out) as tmp:
         if out.lower().endswith(PARQUET_SUFFIXES):
             table.to_parquet(tmp, index=keep_index)
         else:

@@ -1,15 +1,13 @@
 """Ctrl-C on the command line: one line ``error: interrupted`` and exit status 130.
 
 Standard library only, so that :mod:`regmix.__main__` can install the handler before
-the heavy imports. Outside a command's body (starting up, importing, parsing the
-options, after the output is written) there is nothing to undo, and Ctrl-C writes the
-line and leaves at once, wherever Python happens to be. Inside a command's body
-(:func:`interruptible`) it raises :class:`KeyboardInterrupt`, as Python's own handler
-does, so that the files being written are removed on the way out, and records that
-the user asked to stop: a library that turns the interrupt into another exception
-(numba, interrupted while it compiles, raises ``RuntimeError: no compiled object
-yet``) is then still reported as an interruption (:func:`requested`). A second Ctrl-C
-leaves at once, without waiting for the threads of the first.
+the heavy imports. Ctrl-C writes the line and leaves at once, wherever Python happens
+to be (starting up, importing, parsing the options, reading, fitting -- numba
+compiling included, which a KeyboardInterrupt unwinding through it could leave
+crashed or half built): nothing there needs undoing. Only while an output file is
+written (:func:`interruptible`) does it raise :class:`KeyboardInterrupt`, as Python's
+own handler does, so that the temporary file is removed on the way out; the command's
+boundary then calls :func:`exit_interrupted`. A second Ctrl-C leaves at once.
 """
 
 import os
@@ -32,7 +30,7 @@ EXIT_STATUS = 130  # the shell's status of a command ended by SIGINT (128 + 2)
 LINE = "error: interrupted"
 
 
-_state = {"requested": False, "reported": False, "raising": False}
+_state = {"requested": False, "reported": False, "raising": False, "installed": False}
 
 
 def _report() -> None:
@@ -40,12 +38,12 @@ def _report() -> None:
     _state["reported"] = True
     try:
         sys.stdout.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a write interrupted
         pass
     try:
         sys.stderr.write(LINE + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):
         pass
 
 
@@ -65,11 +63,12 @@ def install() -> None:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         return
     signal.signal(signal.SIGINT, _on_sigint)
+    _state["installed"] = True
 
 
 class interruptible:
-    """Context of a command's body: Ctrl-C raises :class:`KeyboardInterrupt` there
-    (once the handler is installed; without it, as always)."""
+    """Context of writing an output file: Ctrl-C raises :class:`KeyboardInterrupt`
+    there (once the handler is installed; without it, as always)."""
 
     def __enter__(self) -> None:
         self._previous = _state["raising"]
@@ -86,7 +85,15 @@ def requested() -> bool:
 
 
 def exit_interrupted() -> "NoReturn":
-    """Write :data:`LINE` and exit with status :data:`EXIT_STATUS` (a command does so
-    once: the SystemExit ends the process)."""
+    """Write :data:`LINE` and exit with status :data:`EXIT_STATUS`.
+
+    In the command-line process (the handler installed) the exit is immediate, once
+    the command has unwound (its temporary files removed) and the output is flushed:
+    the interpreter's teardown would run the finalizers of whatever the interruption
+    left half built.
+    Elsewhere (a command run in-process) it raises SystemExit.
+    """
     _report()
+    if _state["installed"]:
+        os._exit(EXIT_STATUS)
     raise SystemExit(EXIT_STATUS)
