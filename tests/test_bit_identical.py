@@ -78,6 +78,33 @@ def test_groups_and_gating_across_chunk_sizes(data):
     _assert_identical(fits)
 
 
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_memory_layouts_of_the_same_values(data, engine):
+    """A Fortran-ordered X, row- and column-strided views and a strided y hold the same
+    values as C-ordered arrays: the fits and their evaluations have the same bits."""
+    if engine == "numba":
+        pytest.importorskip("numba")
+    X, y, _, z = data
+    rows = np.zeros((2 * N, X.shape[1]))
+    rows[::2] = X
+    cols = np.repeat(X, 2, axis=1)[:, ::2]
+    y_strided = np.repeat(y, 2)[::2]
+    assert not (rows[::2].flags.c_contiguous or cols.flags.c_contiguous
+                or np.asfortranarray(X).flags.c_contiguous or y_strided.flags.c_contiguous)
+    layouts = [(X, y), (np.asfortranarray(X), y), (rows[::2], y), (cols, y_strided)]
+    fits = [RegressionMixture(2, random_state=0, engine=engine, n_jobs=2, n_init=1,
+                              split_merge=False, init_sample_size=None).fit(XX, yy)
+            for XX, yy in layouts]
+    _assert_identical(fits)
+    scores = [m.log_likelihood(XX, yy) for m, (XX, yy) in zip(fits, layouts, strict=True)]
+    assert len(set(scores)) == 1
+    gated = [RegressionMixture(2, random_state=0, n_init=1, split_merge=False,
+                               init_sample_size=None)
+             .fit(X, y, concomitant=zz)
+             for zz in (z, np.asfortranarray(np.repeat(z, 2, axis=1))[:, ::2])]
+    _assert_identical(gated)
+
+
 def test_parquet_across_chunk_sizes_and_row_groups(data, tmp_path):
     pytest.importorskip("pyarrow")
     from regmix.sources.parquet import ParquetData

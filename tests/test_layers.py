@@ -46,7 +46,14 @@ def imports(path: Path) -> list[tuple[str, int, bool]]:
     tree = ast.parse(path.read_text(), filename=str(path))
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    top_level = {id(node) for node in tree.body}
+    top_level = set()  # run when the module is imported: not inside a def or class
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        top_level.add(id(node))
+        pending.extend(ast.iter_child_nodes(node))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -183,6 +190,21 @@ def test_public_paths():
     assert ParquetData is parquet_impl and DaskData is dask_impl
     for name in regmix.__all__:
         assert hasattr(regmix, name), name
+    assert sorted(regmix.__all__) == sorted(regmix._PUBLIC)  # the lazily loaded names
+
+
+def test_importing_the_package_loads_nothing_heavy():
+    """``import regmix`` loads its public names on first use: the command line is ready
+    for Ctrl-C before numpy and the rest are imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys, regmix; heavy = {'numpy', 'pandas', 'sklearn', 'click', "
+            "'regmix.estimator'} & set(sys.modules); print(sorted(heavy)); "
+            "regmix.RegressionMixture; print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(PACKAGE.parent)}).stdout
+    assert out.split("\n")[:2] == ["[]", "True"]
 
 
 def test_architecture_doc_names_what_exists():

@@ -8,8 +8,11 @@ output; notes ("wrote ...") and warnings go to standard error.
 Every mistake of the user -- a missing, empty or unreadable file, an unknown column, a
 formula that cannot be parsed or evaluated, a bad option value, a damaged model file, a
 fit that cannot be made -- ends the command with exit status 2 and exactly one line on
-standard error, starting with ``error: ``. Components are counted from 1 in the output;
-a message about a row of a CSV file names its line (the header is line 1).
+standard error, starting with ``error: ``; so does an exception regmix did not foresee,
+named by its type. Components are counted from 1 in the output; a message about a row
+of a CSV file names its line (the header is line 1). Ctrl-C ends it with exit status
+130 and the line ``error: interrupted`` (:mod:`regmix.interrupts`; the script's entry
+point is :mod:`regmix.__main__`).
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ import click
 import numpy as np
 import pandas as pd
 
-from regmix.core.errors import DegenerateFitError
 from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.registry import FAMILIES, family_links, link_names
 from regmix.inference.robust import COV_TYPES
+from regmix.interrupts import exit_interrupted, interruptible, requested
 from regmix.persistence import load
 from regmix.plotting import plot_criteria, plot_fit, plot_history
 from regmix.selection import CRITERIA, select_components
@@ -121,9 +124,13 @@ def _error_text(err: BaseException) -> str:
 
 @contextmanager
 def _one_line_click_errors() -> Iterator[None]:
-    """Turn click's usage errors (usage lines, hint, message) into a :class:`UserError`."""
+    """Turn click's usage errors (usage lines, hint, message) into a :class:`UserError`,
+    and Ctrl-C outside a command (click would print "Aborted!") into one line
+    ``error: interrupted`` with exit status 130."""
     try:
         yield
+    except KeyboardInterrupt:
+        exit_interrupted()
     except (UserError, click.exceptions.NoArgsIsHelpError):
         raise
     except click.ClickException as err:
@@ -159,31 +166,43 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _command_boundary(func: F) -> F:
-    """Report the library's ValueError, TypeError and OSError as a :class:`UserError`,
-    and Ctrl-C as one line ``error: interrupted`` with exit status 130.
+    """Report every error of a command as one line: the library's ValueError, TypeError
+    and OSError as a :class:`UserError` (exit status 2), Ctrl-C as ``error:
+    interrupted`` with exit status 130, and anything else as a :class:`UserError`
+    naming the exception, never a traceback.
 
-    :class:`~regmix.DegenerateFitError` is a ValueError. A broken pipe on standard output
-    is left to click, which exits quietly.
+    :class:`~regmix.DegenerateFitError` is a ValueError. An exception raised after
+    Ctrl-C is an interruption. A broken pipe on standard output is left to click, which
+    exits quietly.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except click.ClickException:
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except OSError as err:
-            if err.errno == errno.EPIPE:
-                raise
-            raise UserError(_error_text(err)) from None
-        except (DegenerateFitError, ValueError, TypeError) as err:
-            raise UserError(_error_text(err)) from None
         except KeyboardInterrupt:
-            # Ctrl-C: one line and the shell's status for SIGINT, not a traceback
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
+            exit_interrupted()
+        except MemoryError:
+            raise UserError("out of memory: the data or the model are too large for "
+                            "this machine") from None
+        except Exception as err:
+            if requested():
+                exit_interrupted()
+            if isinstance(err, OSError) and err.errno == errno.EPIPE:
+                raise
+            raise UserError(_unexpected_error_text(err)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _unexpected_error_text(err: Exception) -> str:
+    """One line for an exception a command let through: the message of the library's
+    ValueError, TypeError and OSError; the type and message of anything else."""
+    if isinstance(err, (OSError, ValueError, TypeError)):
+        return _error_text(err)
+    return f"{type(err).__name__}: {_error_text(err)}"
 
 
 # ---------------------------------------------------------------------- input
@@ -681,6 +700,12 @@ def _streamed_source(data: str, formula: str):
 
 def _save_outputs(model: RegressionMixture, out: str | None, plot: str | None, quiet: bool,
                   plot_fn: Callable[[str], None]) -> None:
+    with interruptible():  # Ctrl-C unwinds here: the temporary files are removed
+        _write_outputs(model, out, plot, quiet, plot_fn)
+
+
+def _write_outputs(model: RegressionMixture, out: str | None, plot: str | None,
+                   quiet: bool, plot_fn: Callable[[str], None]) -> None:
     if out is not None:
         with _writing(out):
             model.save(out)
@@ -811,7 +836,7 @@ def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
         sys.stdout.write(table.to_csv(index=keep_index))
         sys.stdout.flush()
         return
-    with _writing(out), atomic_path(out) as tmp:
+    with interruptible(), _writing(out), atomic_path(out) as tmp:
         if out.lower().endswith(PARQUET_SUFFIXES):
             table.to_parquet(tmp, index=keep_index)
         else:
@@ -882,8 +907,10 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
 @click.option("--out", default="regmix-demo.png", show_default=True,
               type=click.Path(dir_okay=False, writable=True), help="Where to write the PNG.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@_command_boundary
 def demo(out: str, seed: int) -> None:
     """Fit the classic two-line example and plot it."""
+    _check_output(out)
 
     result = run_demo(seed)
     click.echo("Two-component mixture of regressions on 100 points (no intercept)")

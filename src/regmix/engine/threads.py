@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 DEFAULT_CHUNK_SIZE = 8192
@@ -22,7 +23,13 @@ _pools: dict[int, ThreadPoolExecutor] = {}
 _controller: ThreadpoolController | None = None
 
 
-_pinned = threading.local()
+_pin_lock = threading.Lock()
+
+
+_pin_count = 0
+
+
+_pin_limiter = None
 
 
 @contextmanager
@@ -30,26 +37,41 @@ def single_threaded_blas():
     """Context in which BLAS runs on one thread: the pass parallelises over chunks
     itself, and a fixed BLAS thread count keeps results bit-identical across machines.
 
-    Re-entrant and cheap when nested: a fit enters it once, and the many passes inside
-    do not pay for it again.
+    The limit is process-wide, so it is reference-counted across threads: the first
+    context to enter sets it, the last to leave restores the thread counts found on
+    entry, whatever the order in which concurrent fits (or nested passes) finish. A
+    nested or concurrent entry costs a lock and a counter.
     """
-    global _controller
-    depth = getattr(_pinned, "depth", 0)
-    if depth:
-        _pinned.depth = depth + 1
-        try:
-            yield
-        finally:
-            _pinned.depth -= 1
-        return
-    if _controller is None:
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
-        _pinned.depth = 1
-        try:
-            yield
-        finally:
-            _pinned.depth = 0
+    global _controller, _pin_count, _pin_limiter
+    with _pin_lock:
+        if _pin_count == 0:
+            if _controller is None:
+                _controller = ThreadpoolController()
+            _pin_limiter = _controller.limit(limits=1, user_api="blas")
+            _release_blas_control()
+        _pin_count += 1
+    try:
+        yield
+    finally:
+        with _pin_lock:
+            _pin_count -= 1
+            if _pin_count == 0:
+                limiter, _pin_limiter = _pin_limiter, None
+                if limiter is not None:
+                    limiter.restore_original_limits()
+                    _release_blas_control()
+
+
+def _release_blas_control() -> None:
+    """Give up the control of OpenBLAS's process-wide pool that threadpoolctl (3.8 and
+    later, without OpenMP) grants to the first thread that sets its size and ignores
+    from every other: the thread that leaves last, which restores the size, may not be
+    the one that set it. Control held by another thread (a ``threadpool_limits`` of the
+    caller's) is left alone."""
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)
+    if clear is not None:
+        clear()
 
 
 def _pool(n_jobs: int) -> ThreadPoolExecutor:

@@ -9,6 +9,7 @@ row and column. Nothing here runs EM.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -20,6 +21,7 @@ from regmix.core.linalg import roundoff_spread
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.estimator.formula_safety import check_formula
 from regmix.sources.arrays import ArrayData
+from regmix.sources.dask import globally_numbered, partition_starts
 from regmix.sources.validation import check_features, check_response, check_sample_weight
 
 # Rows of a dask DataFrame from which a formula's state is learnt.
@@ -169,7 +171,10 @@ class InputsMixin:
             offset = formula_offset if offset is None else offset + formula_offset
         if ya is not None:
             family.check_response(ya, trials)
-        rows = Rows(Xa, ya, w, offset, trials, Z, codes, None)
+        # one memory layout whatever the caller's (Fortran order, strided views): the
+        # reductions then add in the same order and the fit has the same bits
+        rows = Rows(*(None if a is None else np.ascontiguousarray(a)
+                      for a in (Xa, ya, w, offset, trials, Z)), codes, None)
         return rows if codes is None else rows.sorted_by_group()
 
     def _concomitant(self, X, concomitant, n: int, reset: bool):
@@ -323,10 +328,14 @@ class InputsMixin:
         if design.offset_terms:
             raise ValueError("offset(...) terms are not supported on a dask DataFrame")
         names = list(design.column_names)
+        starts = partition_starts(frame)
+        what = f"the formula {self.formula!r}"
 
+        @functools.partial(globally_numbered, starts=starts, what=what)
         def encode(part):
             return pd.DataFrame(design.transform(part), index=part.index, columns=names)
 
+        @functools.partial(globally_numbered, starts=starts, what=what)
         def response(part):
             values = design.response(part)
             if values is None or np.ndim(values) != 1:
@@ -344,6 +353,7 @@ class InputsMixin:
                                                     require_response=False)
             gnames = list(gdesign.column_names)
 
+            @functools.partial(globally_numbered, starts=starts, what=what)
             def encode_gating(part):
                 return pd.DataFrame(gdesign.transform(part), index=part.index, columns=gnames)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import reprlib
 import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -165,6 +166,16 @@ class _FamilyParameter(_Fitted):
         extra[:, j] = value
         state.extra = extra
 
+
+
+def _init_numbers(init: Mapping, key: str) -> np.ndarray:
+    """``init[key]`` as a float64 array; a value that is not numbers (text, ragged
+    lists) is refused naming the key."""
+    try:
+        return np.asarray(init[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"init[{key!r}] must be a number or an array of numbers; got "
+                         f"{reprlib.repr(init[key])}") from None
 
 class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimator):
     """Finite mixture of linear regressions fitted by exact maximum-likelihood EM.
@@ -550,8 +561,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             or (self.n_jobs < 1 and self.n_jobs != -1)
         ):
             raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {self.n_jobs!r}")
-        if not isinstance(self.split_merge, (bool, np.bool_)):
-            raise ValueError(f"split_merge must be True or False; got {self.split_merge!r}")
+        for name in ("fit_intercept", "split_merge", "equal_variance", "accelerate",
+                     "compute_se", "warm_start", "progress"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False; got "
+                                 f"{getattr(self, name)!r}")
+        if self.formula is not None and not isinstance(self.formula, str):
+            raise ValueError(f"formula must be a string or None; got {self.formula!r}")
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
         get_family(self.family, link=self.link, var_floor=self.var_floor)
@@ -1118,7 +1134,17 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         """The starting memberships as a float64 array (rows are normalised where they
         are used); never a copy of a float64 array."""
         K = self.n_components
-        R = np.asarray(init, dtype=np.float64)
+        try:
+            R = np.asarray(init, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"init must be one of {STRATEGIES}, an ({n_rows}, {K}) array "
+                             f"of responsibilities or a dict of parameters; got a "
+                             f"{type(init).__name__} that is not an array of "
+                             "numbers") from None
+        if R.ndim != 2:
+            raise ValueError(f"init must be one of {STRATEGIES}, an ({n_rows}, {K}) array "
+                             f"of responsibilities or a dict of parameters; got "
+                             f"{reprlib.repr(init)}")
         if R.shape != (n_rows, K):
             raise ValueError(
                 f"init responsibilities must have shape ({n_rows}, {K}); got {R.shape}"
@@ -1143,11 +1169,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             raise ValueError(f"init dict has keys {sorted(map(str, unknown))} that a "
                              f"{family.name} start does not take (it takes "
                              f"{sorted(required)})")
-        weights = np.asarray(init["weights"], dtype=np.float64).reshape(-1)
-        coef = np.asarray(init["coef"], dtype=np.float64)
+        weights = _init_numbers(init, "weights").reshape(-1)
+        coef = _init_numbers(init, "coef")
         if coef.ndim == 1 and p == 1 and coef.shape == (K,):
             coef = coef[:, None]  # one feature: one coefficient per component
-        extra = [np.asarray(init[e], dtype=np.float64) for e in extras]
+        extra = [_init_numbers(init, e) for e in extras]
         bad_extra = [e for e, v in zip(extras, extra, strict=True)
                      if v.shape not in ((), (K,))]
         if weights.shape != (K,) or coef.shape != (K, p) or bad_extra:
@@ -1166,12 +1192,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 or abs(weights.sum() - 1.0) > 1e-12 * K):
             raise ValueError(f"init weights must be finite, non-negative and sum to one "
                              f"(to 1e-12); got {weights.tolist()}, summing to "
-                             f"{weights.sum()!r}")
+                             f"{float(weights.sum())!r}")
         if not (np.all(np.isfinite(extra_arr)) and np.all(extra_arr > 0)):
             raise ValueError(f"init {', '.join(extras)} must be finite and positive")
         full = coef
         if self.fit_intercept:
-            icpt = np.asarray(init["intercept"], dtype=np.float64).reshape(-1)
+            icpt = _init_numbers(init, "intercept").reshape(-1)
             if icpt.shape != (K,):
                 raise ValueError(f"init intercept must have shape ({K},); got {icpt.shape}")
             full = np.column_stack([icpt, coef])
@@ -1281,7 +1307,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         if concomitant is None:
             raise ValueError("the model has concomitant variables: pass concomitant= for "
                              "these rows")
-        return self.mixing_weights(concomitant)
+        pi = self.mixing_weights(concomitant)
+        if pi.shape[0] != n:
+            raise ValueError(f"concomitant has {pi.shape[0]} rows but X has {n}")
+        return pi
 
     def predict_components(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
         """Each component's mean, shape (n_samples, n_components).

@@ -252,6 +252,9 @@ class FittedState:
             raise ValueError(f"{source} is damaged: 'n_groups_' must be an integer or null")
         log_likelihood = float(_array(d, "log_likelihood_", (), source))
         history = _array(d, "log_likelihood_history_", (max(n_history, 1),), source)
+        for key in ("fit_offset", "fit_trials"):
+            if not isinstance(d.get(key, False), bool):
+                raise ValueError(f"{source} is damaged: {key!r} must be true or false")
         if not isinstance(d.get("converged_"), bool):
             raise ValueError(f"{source} is damaged: 'converged_' must be true or false")
         n_iter = _integer(d, "n_iter_", 0, source)
@@ -301,6 +304,13 @@ class FittedState:
             except ValueError as err:
                 raise ValueError(f"{source} is damaged: {err}") from None
         state._check_columns(source)
+        n_gating = 1 if state.gating_names is None else len(state.gating_names) + 1
+        expected = (state.family.n_parameters(K, p + int(fit_intercept))
+                    + (K - 1) * n_gating)
+        if n_parameters != expected:
+            raise ValueError(f"{source} is damaged: 'n_parameters_' is {n_parameters}, but "
+                             f"the model it describes (its components, constraints and "
+                             f"concomitant variables) has {expected} free parameters")
         return state
 
     def coef_labels(self) -> list[str]:
@@ -332,6 +342,10 @@ class FittedState:
             )
         if design is not None:
             self.formula_design = _formula_design(design, source)
+            main = split_gating(self.formula)[0]
+            if self.formula_design.formula != main:
+                raise ValueError(f"{source} is damaged: the estimator's formula {main!r} is "
+                                 f"not its formula design's {self.formula_design.formula!r}")
         if gating_design is not None:
             self.concomitant_design = _formula_design(gating_design, source)
         elif self.formula is not None and split_gating(self.formula)[1] is not None:
@@ -343,7 +357,8 @@ class FittedState:
             names = ", ".join(f"{n}_" for n in self.family.extra_names) or "weights_"
             raise ValueError(f"{source} is damaged: {names} must be positive, weights_ >= 0")
         if not math.isclose(float(self.weights.sum()), 1.0, rel_tol=1e-9):
-            raise ValueError(f"{source} is damaged: weights_ sum to {self.weights.sum()!r}")
+            raise ValueError(f"{source} is damaged: weights_ sum to "
+                             f"{float(self.weights.sum())!r}")
         if not self.fit_intercept and np.any(self.intercept != 0):
             raise ValueError(f"{source} is damaged: intercept_ is not zero with "
                              "fit_intercept=False")

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from regmix.compiled.gaussian_kernel import GaussianInformation
 from regmix.core.chunk import Chunk
@@ -39,7 +38,7 @@ from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
 from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
 from regmix.engine.passes import observation_posteriors, run_pass
-from regmix.engine.threads import resolve_n_jobs
+from regmix.engine.threads import resolve_n_jobs, single_threaded_blas
 from regmix.families.gaussian import Gaussian
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
@@ -196,7 +195,7 @@ def observed_information(
     layout = _Layout(K, p, 1)
     info = np.zeros((layout.dim, layout.dim))
     # Chunks are thin: BLAS on several threads would only add overhead and variance.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         for start in range(0, n, int(chunk_size)):
             rows = slice(start, start + int(chunk_size))
             chunk = Chunk(start, np.ascontiguousarray(D[rows].T), y[rows], w[rows])
@@ -251,7 +250,7 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
         return -_chunk_hessian(layout, family, params, chunk)
 
     if hasattr(source, "map_reduce"):  # computed where the rows live
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             info = source.map_reduce(chunk_info, int(chunk_size))
     else:  # the data pass's threads and fixed reduction blocks
 

@@ -19,6 +19,7 @@ Point it at a cluster by creating a client before fitting::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -73,6 +74,40 @@ def _aligned_chunks(chunks, starts: np.ndarray, n: int) -> tuple[int, ...]:
 
 
 _T = TypeVar("_T")
+
+
+_ROW = re.compile(r"\b(rows?) (\d+)\b")
+
+
+def partition_starts(frame) -> np.ndarray:
+    """The global row number of the first row of each partition of a dask DataFrame
+    (one pass that counts the rows of every partition)."""
+    lengths = np.asarray(frame.map_partitions(len).compute(), dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+def globally_numbered(fn: Callable, starts: np.ndarray, what: str) -> Callable:
+    """``fn(part)`` for ``map_partitions``, whose ValueError speaks of global rows.
+
+    A check that runs on one partition numbers the rows from the partition's start;
+    the wrapper adds the partition's first global row (``starts``) to every "row N" of
+    the message, and a message without a row gets the rows it is about. ``what`` names
+    what is being applied, for that context.
+    """
+
+    def wrapper(part, partition_info=None):
+        start = 0 if partition_info is None else int(starts[partition_info["number"]])
+        try:
+            return fn(part)
+        except ValueError as err:
+            text = str(err)
+            shifted = _ROW.sub(lambda m: f"{m.group(1)} {int(m.group(2)) + start}", text)
+            if shifted == text:
+                stop = start + len(part) - 1
+                shifted = f"{what} fails on the rows {start} to {stop}: {text}"
+            raise ValueError(shifted) from None
+
+    return wrapper
 
 
 def _add(a, b):
@@ -136,6 +171,9 @@ class DaskData:
                              "(to_dask_array(lengths=True))")
         self.n_features = int(X.shape[1])
         if concomitant is not None:
+            if concomitant.ndim != 2:
+                raise ValueError(f"concomitant must be 1-D or 2-D; got shape "
+                                 f"{concomitant.shape}")
             if concomitant.shape[0] != X.shape[0]:
                 raise ValueError(f"concomitant has {concomitant.shape[0]} rows but X has "
                                  f"{X.shape[0]}")
@@ -145,10 +183,13 @@ class DaskData:
         for name, v in (("y", y), ("sample_weight", sample_weight)):
             if v is None:
                 continue
-            v = da.asarray(v).astype(np.float64).rechunk((X.chunks[0],))
+            v = da.asarray(v)
+            if v.ndim != 1:
+                raise ValueError(f"{name} must be 1-D (one value per row); got shape "
+                                 f"{v.shape}")
             if v.shape[0] != X.shape[0]:
                 raise ValueError(f"{name} has {v.shape[0]} rows but X has {X.shape[0]}")
-            arrays.append(v)
+            arrays.append(v.astype(np.float64).rechunk((X.chunks[0],)))
         self.n_groups = None
         if groups is not None:
             if hasattr(groups, "to_dask_array"):
@@ -162,7 +203,9 @@ class DaskData:
             unsorted, starts = dask.compute((g[1:] < g[:-1]).any(),
                                             da.flatnonzero(g[1:] != g[:-1]) + 1)
             if unsorted:
-                raise ValueError("groups on Dask need the rows sorted by group label")
+                row = self._first_row(g[1:] < g[:-1]) + 1
+                raise ValueError("groups on Dask need the rows sorted by group label; row "
+                                 f"{row} has a smaller label than the row before it")
             self.n_groups = int(starts.size) + 1
             cut = _aligned_chunks(X.chunks[0], starts, int(X.shape[0]))
             arrays = [a.rechunk((cut,) + a.chunks[1:]) for a in arrays] + [g.rechunk((cut,))]
@@ -193,7 +236,8 @@ class DaskData:
 
         checks = [(~np.isfinite(self._X)).any(axis=0), abs(self._X).max(axis=0)]
         names = ["X", "magnitude"]
-        for name, v in (("y", self._y), ("sample_weight", self._w)):
+        vectors = {"y": self._y, "sample_weight": self._w}
+        for name, v in vectors.items():
             if v is not None:
                 checks.append((~np.isfinite(v)).any())
                 names.append(name)
@@ -201,9 +245,10 @@ class DaskData:
         bad_cols = np.flatnonzero(results[0])
         if bad_cols.size:
             j = int(bad_cols[0])
-            where = (f"X contains NaN or infinity in column {self.x_columns[j]!r}"
-                     if j < self.n_features else
-                     f"concomitant contains NaN or infinity in column "
+            row = self._first_row(~np.isfinite(self._X[:, j]))
+            where = (f"X contains NaN or infinity at row {row}, column "
+                     f"{self.x_columns[j]!r}" if j < self.n_features else
+                     f"concomitant contains NaN or infinity at row {row}, column "
                      f"{self.z_columns[j - self.n_features]!r}")
             raise ValueError(where)
 
@@ -212,9 +257,19 @@ class DaskData:
         del names[1], results[1]
         for name, bad in zip(names[1:], results[1:], strict=True):
             if bad:
-                raise ValueError(f"{name} contains NaN or infinity")
+                vector: Any = vectors[name]
+                row = self._first_row(~np.isfinite(vector))
+                raise ValueError(f"{name} contains NaN or infinity at row {row}")
         if self._w is not None and bool((self._w < 0).any().compute()):
-            raise ValueError("sample_weight has negative values")
+            row = self._first_row(self._w < 0)
+            raise ValueError(f"sample_weight is negative at row {row}")
+
+    @staticmethod
+    def _first_row(mask) -> int:
+        """The global row number of the first true entry of a dask boolean vector."""
+        import dask.array as da
+
+        return int(da.argmax(mask).compute())
 
     def _standardization(self) -> Standardization:
         import dask

@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,31 @@ def _dataset(path):
         raise ValueError(f"cannot read {str(path)!r} as Parquet: {err}") from None
 
 
+# The footer bytes hashed at most (a footer is a few KiB per row group).
+_FOOTER_HASH_BYTES = 1 << 24
+
+
+def file_fingerprint(path: str) -> tuple[int, int, bytes]:
+    """Size, modification time in ns and a hash of the footer of one Parquet file.
+
+    The footer holds the schema, the row groups' offsets and sizes and the column
+    chunks' statistics (minimum, maximum, null count), so a rewrite with other values
+    changes it even when the size and modification time are kept. Reading it costs one
+    ``stat`` and one small read.
+    """
+    st = os.stat(path)
+    size = st.st_size
+    with open(path, "rb") as fh:
+        footer = b""
+        if size >= 8:
+            fh.seek(size - 8)
+            tail = fh.read(8)
+            length = min(int.from_bytes(tail[:4], "little"), size - 8, _FOOTER_HASH_BYTES)
+            fh.seek(size - 8 - length)
+            footer = fh.read(length) + tail
+    return size, st.st_mtime_ns, hashlib.blake2b(footer, digest_size=16).digest()
+
+
 def _column_table(batch, names: list[str]) -> np.ndarray:
     """The columns ``names`` of a record batch as one column-major (rows, columns)
     float64 array, filled by pyarrow in one copy, missing values as NaN."""
@@ -91,6 +118,32 @@ def _whole_blocks(batches: Iterator[tuple], block: int) -> Iterator[tuple]:
             pending = (start + a, *(None if v is None else v[a:] for v in arrays))
     if pending is not None:
         yield pending
+
+
+def _column_names(names, argument: str) -> list[str]:
+    """Column names of a list argument; a bare string is refused (``x="x1"`` would
+    otherwise be read as the columns "x" and "1")."""
+    if isinstance(names, (str, bytes)):
+        raise ValueError(f"{argument} must be a list of column names, not a string: "
+                         f"write {argument}=[{names!r}]")
+    try:
+        items = list(names)
+    except TypeError:
+        raise ValueError(f"{argument} must be a list of column names; got "
+                         f"{names!r}") from None
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"{argument} must be a list of column names; got {item!r} "
+                             "in it")
+    return items
+
+
+def _column_name(name, argument: str) -> str | None:
+    """One column name (or None)."""
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"{argument} must be one column name (a string) or None; got "
+                         f"{name!r}")
+    return name
 
 
 class ParquetData:
@@ -136,17 +189,20 @@ class ParquetData:
         groups: str | None = None,
     ) -> None:
         self.path = path
-        self.group_column = groups
-        self.x_columns = [str(c) for c in x]
+        self.group_column = _column_name(groups, "groups")
+        self.x_columns = _column_names(x, "x")
         if not self.x_columns:
             raise ValueError("x must name at least one feature column")
-        self.z_columns = [str(c) for c in concomitant] if concomitant else []
+        self.z_columns = _column_names(concomitant, "concomitant") if concomitant else []
         self._matrix_columns = self.x_columns + self.z_columns
         self.n_gating = 1 + len(self.z_columns)
-        self.y_column = y
-        self.weight_column = weights
-        self.fit_intercept = fit_intercept
+        self.y_column = _column_name(y, "y")
+        self.weight_column = _column_name(weights, "weights")
+        if not isinstance(fit_intercept, (bool, np.bool_)):
+            raise ValueError(f"fit_intercept must be True or False; got {fit_intercept!r}")
+        self.fit_intercept = bool(fit_intercept)
         self._dataset = _dataset(path)
+        self._fingerprints = {f: file_fingerprint(f) for f in self._dataset.files}
         self._check_schema()
         self.n_features = len(self.x_columns)
         self.n_design = self.n_features + int(fit_intercept)
@@ -191,6 +247,7 @@ class ParquetData:
         becomes a ValueError naming the path."""
         import pyarrow as pa
 
+        self.check_unchanged()
         batches = self._dataset.to_batches(columns=columns, batch_size=batch_size,
                                            batch_readahead=2, fragment_readahead=1,
                                            use_threads=use_threads)
@@ -198,11 +255,29 @@ class ParquetData:
             try:
                 batch = next(batches)
             except StopIteration:
+                self.check_unchanged()
                 return
             except (OSError, pa.ArrowException) as err:
                 raise ValueError(f"cannot read {str(self.path)!r}: {err} (has it changed "
                                  "since the source was created?)") from None
             yield batch
+
+    def check_unchanged(self) -> None:
+        """Raise a ValueError naming the file when a file of the source has changed
+        (size, modification time or footer: :func:`file_fingerprint`) or gone since
+        the source was created; every pass checks at its start and at its end."""
+        for name, fingerprint in self._fingerprints.items():
+            try:
+                now = file_fingerprint(name)
+            except OSError as err:
+                raise ValueError(f"cannot read {name!r}, a file of this ParquetData: "
+                                 f"{err.strerror or err}") from None
+            if now != fingerprint:
+                what = ("size" if now[0] != fingerprint[0] else
+                        "modification time" if now[1] != fingerprint[1] else "footer")
+                raise ValueError(f"{name!r} has changed since its ParquetData was made "
+                                 f"(its {what} differs); make a new ParquetData to fit "
+                                 "the new contents")
 
     def _split_table(self, table: np.ndarray) -> tuple:
         """``(X, y, w)`` views of a column table of :attr:`columns` (X the matrix

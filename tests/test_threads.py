@@ -1,0 +1,97 @@
+"""BLAS is pinned to one thread during a fit and restored afterwards, also when fits
+run concurrently in several threads and finish in any order."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import scipy.linalg  # noqa: F401  (loads the second BLAS that threadpoolctl sees)
+from threadpoolctl import ThreadpoolController, threadpool_info
+
+from regmix import RegressionMixture
+from regmix.datasets import make_regression_mixture
+from regmix.engine.threads import _release_blas_control, single_threaded_blas
+
+
+def _blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.fixture
+def two_blas_threads():
+    """BLAS on two threads for the test, set without holding threadpoolctl's control of
+    OpenBLAS (which would make every other thread's limit a no-op), restored after."""
+    if not _blas_threads():
+        pytest.skip("threadpoolctl sees no BLAS library")
+    limiter = ThreadpoolController().limit(limits=2, user_api="blas")
+    _release_blas_control()
+    assert set(_blas_threads()) == {2}
+    yield
+    limiter.restore_original_limits()
+    _release_blas_control()
+
+
+@pytest.fixture(scope="module")
+def rows():
+    X, y, _, _ = make_regression_mixture(400, coef=[[1.0], [-1.0]], intercept=[0.0, 2.0],
+                                         sigma=[0.3, 0.3], random_state=1)
+    return X, y
+
+
+def test_four_concurrent_fits_restore_the_blas_threads(two_blas_threads, rows):
+    X, y = rows
+
+    def fit(seed: int) -> float:
+        model = RegressionMixture(2, random_state=seed, n_jobs=2, chunk_size=100).fit(X, y)
+        return model.log_likelihood_
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(fit, range(8)))
+    assert np.all(np.isfinite(results))
+    assert set(_blas_threads()) == {2}
+
+
+def test_fits_that_end_in_the_order_they_began_restore_the_blas_threads(
+        two_blas_threads, rows, monkeypatch):
+    """The first fit starts, the second starts, the first ends, the second ends: the
+    order in which a limit saved and restored by each fit leaves BLAS pinned."""
+    X, y = rows
+    first_in, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+    real_fit = RegressionMixture._fit
+
+    def ordered_fit(self, *args, **kwargs):
+        if self.random_state == 0:
+            first_in.set()
+            assert second_in.wait(60)
+        else:
+            second_in.set()
+            assert first_done.wait(60)
+        assert set(_blas_threads()) == {1}  # pinned during a fit
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(RegressionMixture, "_fit", ordered_fit)
+
+    def first():
+        RegressionMixture(2, random_state=0).fit(X, y)
+        first_done.set()
+
+    def second():
+        assert first_in.wait(60)
+        RegressionMixture(2, random_state=1).fit(X, y)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(first), pool.submit(second)]:
+            future.result()
+    assert set(_blas_threads()) == {2}
+
+
+def test_overlapping_contexts_pin_until_the_last_one_leaves(two_blas_threads):
+    first, second = single_threaded_blas(), single_threaded_blas()
+    first.__enter__()
+    assert set(_blas_threads()) == {1}
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert set(_blas_threads()) == {1}
+    second.__exit__(None, None, None)
+    assert set(_blas_threads()) == {2}
