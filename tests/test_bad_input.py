@@ -135,6 +135,7 @@ def _start(**changes):
     (_start(weights=[np.nan, 1.0]), "must be finite"),
     (_start(sigmas=[1.0, 1.0]), r"keys \['sigmas'\] that a gaussian start does not take"),
     (_start(intercept=[0.0, 0.0, 0.0]), r"init intercept must have shape \(2,\)"),
+    (_start(intercept=[[0.0], [0.0]]), r"init intercept must have shape \(2,\); got \(2, 1\)"),
 ])
 def test_init_dict_is_checked_by_name(data, start, message):
     X, y = data
@@ -149,6 +150,28 @@ def test_init_coef_of_shape_features_by_components_is_refused_not_reshaped():
              "sigma": [1.0, 1.0]}
     with pytest.raises(ValueError, match="write its transpose"):
         RegressionMixture(init=start).fit(X, y)
+
+
+def test_init_memberships_follow_the_callers_rows_with_unsorted_groups():
+    # groups whose rows are not in order: the fit sorts the rows by group, and the
+    # given memberships must go with the rows they were given for
+    rng = np.random.default_rng(0)
+    n_groups, size = 40, 5
+    groups = np.repeat(np.arange(n_groups), size)
+    label = np.repeat(rng.integers(0, 2, n_groups), size)
+    x = rng.normal(size=n_groups * size)
+    y = np.where(label == 1, 3 + 2 * x, -3 - x) + rng.normal(scale=0.3, size=x.size)
+    perm = rng.permutation(x.size)
+    X, y, groups, label = x[perm, None], y[perm], groups[perm], label[perm]
+    R = np.column_stack([label == 0, label == 1]).astype(float)
+    model = RegressionMixture(2, init=R, max_iter=0).fit(X, y, groups=groups)
+    # one M-step from the true memberships: least squares on each label's rows
+    for k in (0, 1):
+        D = np.column_stack([np.ones(int(np.sum(label == k))), X[label == k, 0]])
+        beta = np.linalg.lstsq(D, y[label == k], rcond=None)[0]
+        j = int(np.argmin(np.abs(model.intercept_ - beta[0])))
+        np.testing.assert_allclose([model.intercept_[j], model.coef_[j, 0]], beta,
+                                   rtol=1e-10)
 
 
 def test_fractional_trials_successes_and_sample_size_are_refused(data):

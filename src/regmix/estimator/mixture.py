@@ -818,7 +818,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             search_settings = dict(setup.em_settings, tol=max(self.tol, _SCREEN_TOL))
         initializer = Initializer(search_runner, n_components=K, min_weight=self.min_weight,
                                   floor=floor)
-        starts = self._starts(initializer, family, st, rng)
+        order = None if data.rows is None else data.rows.order
+        starts = self._starts(initializer, family, st, rng, order=order)
         more = ((lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
                 if searching and self.split_merge else None)
         rate = self._newton_rate(source, runner, sub_runner, settings)
@@ -1095,9 +1096,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             f"{self.n_components} components{why}; lower n_components or min_weight"
         )
 
-    def _starts(self, initializer: Initializer, family, st, rng, n: int | None = None):
+    def _starts(self, initializer: Initializer, family, st, rng, n: int | None = None,
+                order: np.ndarray | None = None):
         """A list of zero-argument callables, each producing one start (``n``, by
-        default ``n_init``, of a strategy ``init``)."""
+        default ``n_init``, of a strategy ``init``). ``order`` gives the caller's row of
+        each row of the fit (rows sorted by group), which ``init`` memberships follow."""
         if self.warm_start and hasattr(self, "coef_"):
             internal = self._internal_params(self._user_params(), family, st)
             return [lambda: internal]
@@ -1117,7 +1120,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                 component = family.constraints.project(family, component)
             internal = MixtureParams(params.weights, component, gating)
             return [lambda: internal]
-        resp = MembershipArray(self._check_init_resp(init, initializer.n_rows))
+        given = self._check_init_resp(init, initializer.n_rows)
+        resp = MembershipArray(given if order is None else given[order])
         return [lambda: initializer.from_memberships(resp)]
 
     @staticmethod
@@ -1197,7 +1201,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             raise ValueError(f"init {', '.join(extras)} must be finite and positive")
         full = coef
         if self.fit_intercept:
-            icpt = _init_numbers(init, "intercept").reshape(-1)
+            icpt = _init_numbers(init, "intercept")
+            if icpt.shape == () and K == 1:
+                icpt = icpt.reshape(1)
             if icpt.shape != (K,):
                 raise ValueError(f"init intercept must have shape ({K},); got {icpt.shape}")
             full = np.column_stack([icpt, coef])
