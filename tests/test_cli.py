@@ -114,6 +114,9 @@ MORE_ERRORS: dict[str, tuple[list[str], str]] = {
     "weights_negative": (["fit", "{d}/negative-weight.csv", "--formula", FORMULA,
                           "--weights", "w"],
                          "the --weights column 'w' is negative at line 5 of"),
+    "weights_missing": (["fit", "{d}/missing-weight.csv", "--formula", FORMULA,
+                         "--weights", "w"],
+                        "the --weights column 'w' contains NaN at line 4 of"),
     "select_weights_unknown_column": (["select", "{d}/weighted.csv", "--formula", FORMULA,
                                        "--weights", "nope"], "--weights 'nope'"),
     "common_coef_unknown": (["fit", "{d}/two.csv", "--formula", FORMULA, "--common-coef",
@@ -194,6 +197,8 @@ def _write_files(d: Path) -> None:
     _weighted().to_parquet(d / "weighted.parquet")
     frame.assign(w=np.where(np.arange(len(frame)) == 3, -1.0, 1.0)).to_csv(
         d / "negative-weight.csv", index=False)
+    frame.assign(w=np.where(np.arange(len(frame)) == 2, np.nan, 1.0)).to_csv(
+        d / "missing-weight.csv", index=False)
     frame.assign(predicted=1.0).to_csv(d / "predicted.csv", index=False)
 
     model = RegressionMixture(2, formula=FORMULA, n_init=2, random_state=0).fit(frame)
@@ -805,3 +810,18 @@ def test_predict_without_gating_writes_no_weights(data_dir):
     assert got.columns[0] == "id" and not any(c.startswith("weight_") for c in got.columns)
     _check_predictions(got.drop(columns="id"), regmix.load(data_dir / "model.json"),
                        _weighted(), with_response=True)
+
+
+def test_fit_robust_standard_errors_take_the_weights(data_dir):
+    """--cov-type robust with --weights: the sandwich of the weighted fit, which the
+    library refuses to compute without the same weights."""
+    frame = _weighted()
+    report = _json_fit(["fit", "{d}/weighted.csv", "--formula", FORMULA, "--weights", "w",
+                        "--cov-type", "robust"], data_dir)
+    expected = RegressionMixture(2, formula=FORMULA, random_state=0).fit(
+        frame, sample_weight=frame["w"])
+    table = expected.coef_table(cov_type="robust", X=frame, sample_weight=frame["w"])
+    np.testing.assert_allclose([r["std_err"] for r in report["coefficients"]],
+                               table["std_err"], rtol=1e-9)
+    with pytest.raises(ValueError, match="not the training data"):
+        expected.coef_table(cov_type="robust", X=frame)

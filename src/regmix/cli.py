@@ -591,7 +591,7 @@ class FixedCoef(click.ParamType):
         """Parse ``value``; a bad value fails with click's one-line usage error."""
         if isinstance(value, tuple):
             return value
-        name, sep, text = str(value).partition("=")
+        name, sep, text = str(value).rpartition("=")  # a design name may hold "="
         name = name.strip()
         try:
             if not (sep and name):
@@ -682,7 +682,7 @@ def _naming_options(weights: str | None) -> Iterator[None]:
     try:
         yield
     except ValueError as err:
-        text = _error_text(err)
+        text = _error_text(err).removeprefix("Input ")  # "Input sample_weight contains"
         if weights is not None and text.startswith("sample_weight"):
             text = f"the --weights column {weights!r}{text[len('sample_weight'):]}"
         else:
