@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,6 +106,52 @@ MORE_ERRORS: dict[str, tuple[list[str], str]] = {
                                "'x'"),
     "predict_non_numeric_response": (["predict", "{d}/model.json", "{d}/strings.csv"],
                                      "y"),
+    "weights_unknown_column": (["fit", "{d}/weighted.csv", "--formula", FORMULA,
+                                "--weights", "nope"],
+                               "--weights 'nope' is not a column of"),
+    "weights_not_numeric": (["fit", "{d}/weighted.csv", "--formula", FORMULA, "--weights",
+                             "name"], "--weights column 'name' of"),
+    "weights_negative": (["fit", "{d}/negative-weight.csv", "--formula", FORMULA,
+                          "--weights", "w"],
+                         "the --weights column 'w' is negative at line 5 of"),
+    "weights_missing": (["fit", "{d}/missing-weight.csv", "--formula", FORMULA,
+                         "--weights", "w"],
+                        "the --weights column 'w' contains NaN at line 4 of"),
+    "select_weights_unknown_column": (["select", "{d}/weighted.csv", "--formula", FORMULA,
+                                       "--weights", "nope"], "--weights 'nope'"),
+    "common_coef_unknown": (["fit", "{d}/two.csv", "--formula", FORMULA, "--common-coef",
+                             "nope"], "--common-coef: common_coef: 'nope' is not a coef"),
+    "fixed_coef_unknown": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
+                            "nope=1"], "--fixed-coef: fixed_coef: 'nope' is not a coef"),
+    "fixed_coef_not_a_number": (["fit", "{d}/two.csv", "--formula", FORMULA,
+                                 "--fixed-coef", "x=one"], "--fixed-coef"),
+    "fixed_coef_without_value": (["fit", "{d}/two.csv", "--formula", FORMULA,
+                                  "--fixed-coef", "x"], "--fixed-coef"),
+    "fixed_coef_infinite": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
+                             "x=inf"], "--fixed-coef"),
+    "fixed_coef_wrong_count": (["fit", "{d}/two.csv", "--formula", FORMULA,
+                                "--fixed-coef", "x=1,2,3"], "--fixed-coef"),
+    "fixed_coef_twice": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
+                          "x=1", "--fixed-coef", "x=2"], "--fixed-coef names"),
+    "common_and_fixed": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
+                          "x=1", "--common-coef", "x"], "--common-coef and --fixed-coef"),
+    "select_fixed_coef_per_component": (["select", "{d}/two.csv", "--formula", FORMULA,
+                                         "--fixed-coef", "x=1,2"], "--fixed-coef x=V1"),
+    "tol_nan": (["fit", "{d}/two.csv", "--formula", FORMULA, "--tol", "nan"], "--tol"),
+    "tol_negative": (["fit", "{d}/two.csv", "--formula", FORMULA, "--tol", "-1"], "--tol"),
+    "max_iter_negative": (["fit", "{d}/two.csv", "--formula", FORMULA, "--max-iter", "-1"],
+                          "--max-iter"),
+    "min_weight_above_one": (["fit", "{d}/two.csv", "--formula", FORMULA, "--min-weight",
+                              "2"], "--min-weight"),
+    "min_weight_impossible": (["select", "{d}/two.csv", "--formula", FORMULA, "-k", "1-3",
+                               "--min-weight", "0.4"], "--min-weight: min_weight=0.4"),
+    "predict_out_unknown_type": (["predict", "{d}/model.json", "{d}/two.csv", "--out",
+                                  "{d}/predictions.xlsx"],
+                                 "--out {d}/predictions.xlsx: unknown file type"),
+    "keep_unknown_column": (["predict", "{d}/model.json", "{d}/two.csv", "--keep", "id"],
+                            "--keep 'id' is not a column of"),
+    "keep_clash": (["predict", "{d}/model.json", "{d}/predicted.csv", "--keep",
+                    "predicted"], "--keep 'predicted' has the name of a column"),
 }
 
 # runs whose environment hides pyarrow (an importable module that refuses to load)
@@ -116,6 +163,15 @@ def _two_lines(n: int = 150, seed: int = 0) -> pd.DataFrame:
     X, y, _, _ = make_regression_mixture(n, coef=[[2.0], [-2.0]], intercept=[1.0, -1.0],
                                          sigma=[0.3, 0.3], random_state=seed)
     return pd.DataFrame({"x": X[:, 0], "y": y})
+
+
+def _weighted() -> pd.DataFrame:
+    """Two lines with an identifier, a text column and integer row weights 1 to 3."""
+    frame = _two_lines()
+    rng = np.random.default_rng(7)
+    return frame.assign(id=5000 + np.arange(len(frame)), name=[f"r{i}" for i in
+                                                               range(len(frame))],
+                        w=rng.integers(1, 4, len(frame)))
 
 
 def _write_files(d: Path) -> None:
@@ -137,6 +193,13 @@ def _write_files(d: Path) -> None:
     (d / "data.txt").write_text("x,y\n1,2\n")
     (d / "binary.csv").write_bytes(b"\x00\xff\xfe\x00garbage")
     (d / "damaged.parquet").write_text("this is not Parquet\n")
+    _weighted().to_csv(d / "weighted.csv", index=False)
+    _weighted().to_parquet(d / "weighted.parquet")
+    frame.assign(w=np.where(np.arange(len(frame)) == 3, -1.0, 1.0)).to_csv(
+        d / "negative-weight.csv", index=False)
+    frame.assign(w=np.where(np.arange(len(frame)) == 2, np.nan, 1.0)).to_csv(
+        d / "missing-weight.csv", index=False)
+    frame.assign(predicted=1.0).to_csv(d / "predicted.csv", index=False)
 
     model = RegressionMixture(2, formula=FORMULA, n_init=2, random_state=0).fit(frame)
     model.save(d / "model.json")
@@ -368,6 +431,7 @@ def _invoke(args: list[str], data_dir: Path):
 def test_more_user_errors_in_process(data_dir, name):
     args, fragment = MORE_ERRORS[name]
     result = _invoke(args, data_dir)
+    fragment = fragment.replace("{d}", str(data_dir))
     _check_user_error(result.exit_code, result.stdout, result.stderr, fragment)
 
 
@@ -375,7 +439,8 @@ def test_fit_help_lists_the_options(data_dir):
     result = _invoke(["fit", "-h"], data_dir)
     assert result.exit_code == 0
     for option in ("--formula", "-k, --components", "--n-init", "--seed", "--out", "--plot",
-                   "--format", "--quiet"):
+                   "--format", "--quiet", "--max-iter", "--tol", "--min-weight",
+                   "--common-coef", "--fixed-coef", "--equal-variance", "--weights"):
         assert option in result.stdout
 
 
@@ -624,3 +689,139 @@ def test_csv_lines_rewrites_rows_and_items():
         "trials on line 5 of d.csv is not whole"
     assert csv_lines("got n_samples=6 rows, fewer than 7", "d.csv") == \
         "got n_samples=6 rows, fewer than 7"
+
+
+# ---------------------------------------------------------------------- EM settings
+def _json_fit(args: list[str], data_dir: Path) -> dict:
+    result = _invoke([*args, "--format", "json", "--quiet"], data_dir)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _check_report(report: dict, expected: RegressionMixture) -> None:
+    """The JSON report of a fit is that of ``expected``: log-likelihood and every
+    estimate to 1e-10."""
+    assert report["header"]["log_likelihood"] == pytest.approx(expected.log_likelihood_,
+                                                               rel=1e-10)
+    assert report["header"]["n_parameters"] == expected.n_parameters_
+    assert report["header"]["n_iter"] == expected.n_iter_
+    table = expected.coef_table()
+    records = report["coefficients"]
+    assert [(r["component"], r["parameter"]) for r in records] == list(table.index)
+    np.testing.assert_allclose([r["estimate"] for r in records], table["estimate"],
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("options", "params"), [
+    (["--common-coef", "x", "--weights", "w", "--max-iter", "400", "--tol", "1e-10",
+      "--min-weight", "0.1"],
+     {"common_coef": ["x"], "max_iter": 400, "tol": 1e-10, "min_weight": 0.1}),
+    (["--fixed-coef", "x=2,-2", "--equal-variance", "--weights", "w"],
+     {"fixed_coef": {"x": [2.0, -2.0]}, "equal_variance": True}),
+    (["--common-coef", "intercept", "--tol", "1e-4"],
+     {"common_coef": ["intercept"], "tol": 1e-4}),
+    (["--max-iter", "1"], {"max_iter": 1}),
+])
+def test_fit_em_settings_and_weights_are_the_estimator_s(data_dir, options, params):
+    """`regmix fit` with constraints, EM settings and --weights gives the API's fit with
+    the same parameters and ``sample_weight`` (and not the unconstrained one)."""
+    frame = _weighted()
+    report = _json_fit(["fit", "{d}/weighted.csv", "--formula", FORMULA, "--seed", "3",
+                        *options], data_dir)
+    weights = frame["w"] if "--weights" in options else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        expected = RegressionMixture(2, formula=FORMULA, random_state=3, **params).fit(
+            frame, sample_weight=weights)
+    _check_report(report, expected)
+    assert len(report["warnings"]) == len({str(w.message) for w in caught})
+    plain = RegressionMixture(2, formula=FORMULA, random_state=3).fit(frame)
+    assert (abs(plain.log_likelihood_ - expected.log_likelihood_) > 1e-3
+            or plain.converged_ != expected.converged_)  # the options make a difference
+    if weights is not None:
+        assert report["header"]["sum_weights"] == pytest.approx(frame["w"].sum())
+
+
+def test_fit_stream_takes_the_weights_column(data_dir):
+    """--stream --weights w reads the weights from the Parquet file: the in-memory
+    weighted fit."""
+    frame = _weighted()
+    report = _json_fit(["fit", "{d}/weighted.parquet", "--formula", FORMULA, "--stream",
+                        "--weights", "w", "--common-coef", "x"], data_dir)
+    expected = RegressionMixture(2, common_coef=["x"], random_state=0).fit(
+        frame[["x"]], frame["y"], sample_weight=frame["w"])
+    assert report["header"]["log_likelihood"] == pytest.approx(expected.log_likelihood_,
+                                                               rel=1e-10)
+
+
+def test_select_em_settings_and_weights_are_select_components_s(data_dir):
+    frame = _weighted()
+    result = _invoke(["select", "{d}/weighted.csv", "--formula", FORMULA, "-k", "1-3",
+                      "--n-init", "1", "--seed", "2", "--weights", "w", "--common-coef", "x",
+                      "--min-weight", "0.1", "--format", "json", "--quiet"], data_dir)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    template = RegressionMixture(3, formula=FORMULA, n_init=1, random_state=2,
+                                 common_coef=["x"], min_weight=0.1)
+    expected = select_components(frame, n_components=[1, 2, 3], estimator=template,
+                                 sample_weight=frame["w"])
+    assert report["best_n_components"] == expected.best_n_components_
+    np.testing.assert_allclose([row["log_likelihood"] for row in report["table"]],
+                               expected.table["log_likelihood"], rtol=1e-10)
+    _check_report(report["best"], expected.best_estimator_)
+
+
+# ---------------------------------------------------------------------- predict output
+def test_predict_keeps_columns_and_writes_the_gating_weights(tmp_path):
+    """--keep copies columns first and unchanged; a gated model's pi_k(z) are
+    weight_1..weight_K; Parquet and gzip-compressed CSV hold the same table."""
+    _, formula, frame = _gated_frames()["gaussian"]
+    frame = frame.assign(id=[f"row-{i}" for i in range(len(frame))], site=7)
+    model = RegressionMixture(2, formula=formula, n_init=2, random_state=0).fit(frame)
+    model.save(tmp_path / "gated.json")
+    frame.to_csv(tmp_path / "gated.csv", index=False)
+    outputs = {}
+    for name in ("out.csv", "out.csv.gz", "out.parquet", "out.pq"):
+        result = _invoke(["predict", "{d}/gated.json", "{d}/gated.csv", "--keep", "id",
+                          "--keep", "site", "--out", f"{{d}}/{name}", "--quiet"], tmp_path)
+        assert result.exit_code == 0, result.stderr
+        path = tmp_path / name
+        outputs[name] = (pd.read_parquet(path) if name.endswith(("parquet", "pq"))
+                         else pd.read_csv(path))
+    assert (tmp_path / "out.csv.gz").read_bytes()[:2] == b"\x1f\x8b"  # gzip
+    got = outputs["out.csv"]
+    assert list(got.columns) == ["id", "site", "predicted", "mean_1", "mean_2", "weight_1",
+                                 "weight_2", "posterior_1", "posterior_2", "component"]
+    assert got["id"].tolist() == frame["id"].tolist() and (got["site"] == 7).all()
+    pi = model.mixing_weights(frame)
+    assert np.ptp(pi[:, 0]) > 0.5  # the weights vary with z
+    np.testing.assert_allclose(got[["weight_1", "weight_2"]], pi, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got["predicted"], model.predict(frame), rtol=1e-12)
+    for name, table in outputs.items():
+        pd.testing.assert_frame_equal(table, got, check_exact=False, rtol=1e-15,
+                                      obj=name)
+
+
+def test_predict_without_gating_writes_no_weights(data_dir):
+    result = _invoke(["predict", "{d}/model.json", "{d}/weighted.csv", "--keep", "id"],
+                     data_dir)
+    assert result.exit_code == 0, result.stderr
+    got = _read_csv_output(result.stdout)
+    assert got.columns[0] == "id" and not any(c.startswith("weight_") for c in got.columns)
+    _check_predictions(got.drop(columns="id"), regmix.load(data_dir / "model.json"),
+                       _weighted(), with_response=True)
+
+
+def test_fit_robust_standard_errors_take_the_weights(data_dir):
+    """--cov-type robust with --weights: the sandwich of the weighted fit, which the
+    library refuses to compute without the same weights."""
+    frame = _weighted()
+    report = _json_fit(["fit", "{d}/weighted.csv", "--formula", FORMULA, "--weights", "w",
+                        "--cov-type", "robust"], data_dir)
+    expected = RegressionMixture(2, formula=FORMULA, random_state=0).fit(
+        frame, sample_weight=frame["w"])
+    table = expected.coef_table(cov_type="robust", X=frame, sample_weight=frame["w"])
+    np.testing.assert_allclose([r["std_err"] for r in report["coefficients"]],
+                               table["std_err"], rtol=1e-9)
+    with pytest.raises(ValueError, match="not the training data"):
+        expected.coef_table(cov_type="robust", X=frame)

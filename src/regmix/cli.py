@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import inspect
 import json
 import math
 import re
@@ -580,6 +581,119 @@ _fit_settings = _options(
 )
 
 
+class FixedCoef(click.ParamType):
+    """A known coefficient, ``NAME=VALUE`` (every component) or ``NAME=V1,...,VK`` (one
+    value per component); converts to ``(name, value)`` with a float or a list of floats."""
+
+    name = "NAME=VALUE"
+
+    def convert(self, value: Any, param, ctx) -> tuple[str, float | list[float]]:
+        """Parse ``value``; a bad value fails with click's one-line usage error."""
+        if isinstance(value, tuple):
+            return value
+        name, sep, text = str(value).rpartition("=")  # a design name may hold "="
+        name = name.strip()
+        try:
+            if not (sep and name):
+                raise ValueError
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            self.fail(f"{value!r} is not NAME=VALUE or NAME=V1,...,VK (numbers)", param, ctx)
+        if not all(math.isfinite(v) for v in values):
+            self.fail(f"{value!r}: the values must be finite numbers", param, ctx)
+        return name, values[0] if len(values) == 1 else values
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """Refuse NaN (which passes click's ranges) for a float option."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("must be a number, not nan", ctx=ctx, param=param)
+    return value
+
+
+_DEFAULTS = {name: p.default for name, p in
+             inspect.signature(RegressionMixture.__init__).parameters.items()}
+
+
+_em_settings = _options(
+    click.option("--max-iter", default=_DEFAULTS["max_iter"], show_default=True,
+                 type=click.IntRange(min=0), metavar="N",
+                 help="Maximum EM iterations per start (0 initialises only)."),
+    click.option("--tol", default=_DEFAULTS["tol"], show_default=True,
+                 type=click.FloatRange(min=0.0), metavar="TOL", callback=_finite,
+                 help="Convergence threshold on the change of the mean log-likelihood "
+                      "per EM step."),
+    click.option("--min-weight", default=_DEFAULTS["min_weight"], show_default=True,
+                 type=click.FloatRange(0.0, 1.0), metavar="W", callback=_finite,
+                 help="Smallest admissible mixing weight of a component."),
+    click.option("--common-coef", "common_coef", multiple=True, metavar="NAME",
+                 help="A coefficient shared by all components ('intercept' or a column "
+                      "of the design, as the summary names it); repeatable."),
+    click.option("--fixed-coef", "fixed_coef", multiple=True, type=FixedCoef(),
+                 help="A known coefficient, not estimated: NAME=VALUE for every "
+                      "component or NAME=V1,...,VK per component; repeatable."),
+    click.option("--equal-variance", is_flag=True,
+                 help="One sigma for all components (Gaussian and Student-t families)."),
+    click.option("--weights", default=None, metavar="COLUMN",
+                 help="Column of non-negative row weights (an integer weight counts a row "
+                      "that many times)."),
+)
+
+
+def _constraints(em: dict[str, Any]) -> dict[str, Any]:
+    """The estimator's parameters from the options of :data:`_em_settings` (all but
+    ``--weights``)."""
+    fixed = dict(em["fixed_coef"])
+    if len(fixed) < len(em["fixed_coef"]):
+        raise UserError("--fixed-coef names a coefficient twice")
+    common = list(dict.fromkeys(em["common_coef"]))
+    both = sorted(set(common) & set(fixed))
+    if both:
+        raise UserError(f"--common-coef and --fixed-coef both name {both[0]!r}")
+    return {"max_iter": em["max_iter"], "tol": em["tol"], "min_weight": em["min_weight"],
+            "common_coef": common or None, "fixed_coef": fixed or None,
+            "equal_variance": em["equal_variance"]}
+
+
+def _weights_column(frame: pd.DataFrame, column: str | None, data: str) -> np.ndarray | None:
+    """The row weights of ``--weights COLUMN`` (None without it), checked to be
+    numbers; the library checks the rest (finite, non-negative, a positive sum)."""
+    if column is None:
+        return None
+    if column not in frame.columns:
+        raise UserError(f"--weights {column!r} is not a column of {data}")
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(
+            values.dtype):
+        raise UserError(f"--weights column {column!r} of {data} is not numeric")
+    return values.to_numpy(dtype=np.float64)
+
+
+# The estimator's parameters set by options, and the options' names
+_PARAMETER_OPTIONS = {"common_coef": "--common-coef", "fixed_coef": "--fixed-coef",
+                      "min_weight": "--min-weight", "max_iter": "--max-iter", "tol": "--tol"}
+
+
+@contextmanager
+def _naming_options(weights: str | None) -> Iterator[None]:
+    """Report the library's ValueError about a parameter set by an option with the
+    option's name, and one about ``sample_weight`` as one about the ``--weights``
+    column."""
+    try:
+        yield
+    except ValueError as err:
+        text = _error_text(err).removeprefix("Input ")  # "Input sample_weight contains"
+        if weights is not None and text.startswith("sample_weight"):
+            text = f"the --weights column {weights!r}{text[len('sample_weight'):]}"
+        else:
+            found = [o for p, o in _PARAMETER_OPTIONS.items()
+                     if re.match(rf"{p}\b", text)]
+            if not found:
+                raise
+            text = f"{found[0]}: {text}"
+        raise ValueError(text) from None
+
+
 _report_options = _options(
     click.option("--format", "fmt", default="text", show_default=True,
                  type=click.Choice(["text", "json"], case_sensitive=False),
@@ -606,6 +720,7 @@ def main() -> None:
 @click.option("-k", "--components", "n_components", default=2, show_default=True,
               type=click.IntRange(min=1), metavar="K", help="Number of components K.")
 @_fit_settings
+@_em_settings
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Write the fitted model (JSON) here, for 'regmix predict'.")
 @click.option("--plot", type=click.Path(dir_okay=False),
@@ -633,8 +748,9 @@ def main() -> None:
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
         plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool,
-        cov_type: str, clusters: str | None) -> None:
+        cov_type: str, clusters: str | None, weights: str | None, **em: Any) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
+    settings = _constraints(em)
     _check_output(out)
     _check_output(plot)
     if plot is None and (plot_x is not None or plot_by is not None):
@@ -651,24 +767,28 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         _need_matplotlib()
     if groups is not None and stream:
         raise UserError("--groups needs the data in memory; drop --stream")
+    sample_weight = None
     if stream:
         frame = None
-        source = _streamed_source(data, formula)
+        source = _streamed_source(data, formula, weights)
         model = RegressionMixture(n_components, family=family, link=link, n_init=n_init,
-                                  random_state=seed, progress=_progress(quiet))
+                                  random_state=seed, progress=_progress(quiet), **settings)
     else:
         frame = source = read_data(data)
         for option, name in (("--plot-x", plot_x), ("--plot-by", plot_by)):
             if name is not None and name not in frame.columns:
                 raise UserError(f"{option} {name!r} is not a column of {data}")
+        sample_weight = _weights_column(frame, weights, data)
         model = RegressionMixture(n_components, family=family, link=link, formula=formula,
                                   n_init=n_init, random_state=seed,
-                                  progress=_progress(quiet))
+                                  progress=_progress(quiet), **settings)
     as_json = fmt.lower() == "json"
     cov: dict[str, Any] = {} if cov_type == "oim" else {
         "cov_type": cov_type, "X": source, "clusters": clusters, "groups": groups}
-    with _collected_warnings() as caught, _naming_lines(data):
-        model.fit(source, groups=groups)
+    if sample_weight is not None and cov:
+        cov["sample_weight"] = sample_weight
+    with _collected_warnings() as caught, _naming_lines(data), _naming_options(weights):
+        model.fit(source, sample_weight=sample_weight, groups=groups)
         report = model_report(model, **cov) if as_json else model.summary(**cov).as_text()
     if as_json:
         click.echo(_dump_json({**report, "warnings": caught}))
@@ -678,7 +798,7 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
                   lambda path: _save_fit_plot(model, frame, path, plot_x, plot_by))
 
 
-def _streamed_source(data: str, formula: str):
+def _streamed_source(data: str, formula: str, weights: str | None = None):
     """A :class:`regmix.parquet.ParquetData` for ``regmix fit --stream``."""
     plain = plain_formula(formula)
     if plain is None:
@@ -695,7 +815,7 @@ def _streamed_source(data: str, formula: str):
 
     response, columns = plain
     # "y ~ x1 + x1" has the term x1 once, as a formula fitted in memory has it
-    return ParquetData(p, x=list(dict.fromkeys(columns)), y=response)
+    return ParquetData(p, x=list(dict.fromkeys(columns)), y=response, weights=weights)
 
 
 def _save_outputs(model: RegressionMixture, out: str | None, plot: str | None, quiet: bool,
@@ -725,6 +845,7 @@ def _write_outputs(model: RegressionMixture, out: str | None, plot: str | None,
               type=click.Choice(CRITERIA, case_sensitive=False),
               help="Criterion to minimise.")
 @_fit_settings
+@_em_settings
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Write the chosen model (JSON) here.")
 @click.option("--plot", type=click.Path(dir_okay=False),
@@ -733,8 +854,14 @@ def _write_outputs(model: RegressionMixture, out: str | None, plot: str | None,
 @_command_boundary
 def select(data: str, formula: str, n_init: int, seed: int, family: str,
            link: str | None, groups: str | None, fmt: str, quiet: bool,
-           ks: list[int], criterion: str, out: str | None, plot: str | None) -> None:
+           ks: list[int], criterion: str, out: str | None, plot: str | None,
+           weights: str | None, **em: Any) -> None:
     """Fit a mixture for each K and choose K by an information criterion."""
+    settings = _constraints(em)
+    per_component = [name for name, value in em["fixed_coef"] if isinstance(value, list)]
+    if per_component:
+        raise UserError(f"--fixed-coef {per_component[0]}=V1,...,VK gives one value per "
+                        "component, but 'regmix select' fits several K: give one value")
 
     criterion = criterion.lower()
     _check_output(out)
@@ -743,13 +870,16 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
         _need_matplotlib()
     template = RegressionMixture(max(ks), family=family, link=link, formula=formula,
                                  n_init=n_init, random_state=seed,
-                                 progress=_progress(quiet))
-    template._check_params()  # refuse an impossible K before fitting the smaller ones
+                                 progress=_progress(quiet), **settings)
+    with _naming_options(weights):
+        template._check_params()  # refuse an impossible K before fitting the smaller ones
     frame = read_data(data)
+    sample_weight = _weights_column(frame, weights, data)
     as_json = fmt.lower() == "json"
-    with _collected_warnings() as caught, _naming_lines(data):
+    with _collected_warnings() as caught, _naming_lines(data), _naming_options(weights):
         selection = select_components(frame, n_components=ks, criterion=criterion,
-                                      estimator=template, groups=groups)
+                                      estimator=template, sample_weight=sample_weight,
+                                      groups=groups)
         best = selection.best_estimator_
         if as_json:
             report = {"criterion": criterion,
@@ -812,36 +942,62 @@ def _selection_text(selection) -> str:
 @click.argument("model_path", metavar="MODEL", type=click.Path())
 @click.argument("data", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False),
-              help="Write the predictions here (CSV, or Parquet for .parquet/.pq) instead of "
-                   "standard output.")
+              help="Write the predictions here (CSV for .csv, gzip-compressed CSV for "
+                   ".csv.gz, Parquet for .parquet/.pq) instead of standard output.")
+@click.option("--keep", multiple=True, metavar="COL",
+              help="A column of DATA copied unchanged to the output, before the "
+                   "predictions (an identifier, say); repeatable.")
 @click.option("--quiet", "-q", is_flag=True, help="No 'wrote ...' note.")
 @_command_boundary
-def predict(model_path: str, data: str, out: str | None, quiet: bool) -> None:
+def predict(model_path: str, data: str, out: str | None, keep: tuple[str, ...],
+            quiet: bool) -> None:
     """Predict DATA with a saved MODEL; write one CSV row per row of DATA.
 
-    Columns: predicted (the mixture mean), mean_1 ... mean_K (each component's mean)
-    and, when DATA holds the response, posterior_1 ... posterior_K and component (the
-    most probable one, counted from 1). The index of DATA comes first when it is not
-    the default 0, 1, 2, ...
+    Columns: the --keep columns, predicted (the mixture mean), mean_1 ... mean_K (each
+    component's mean), weight_1 ... weight_K (the mixing weights pi_k(z) of a model
+    with concomitant variables) and, when DATA holds the response, posterior_1 ...
+    posterior_K and component (the most probable one, counted from 1). The index of
+    DATA comes first when it is not the default 0, 1, 2, ...
     """
-    _check_output(out)
-    if out is not None and out.lower().endswith(PARQUET_SUFFIXES):
-        _need_pyarrow(f"writing {out}")
+    writer = _output_writer(out)
     model = load_model(model_path)
     frame = read_data(data)
+    keep = tuple(dict.fromkeys(keep))
+    for name in keep:
+        if name not in frame.columns:
+            raise UserError(f"--keep {name!r} is not a column of {data}")
     with _collected_warnings(), _naming_lines(data):
         table = predictions(model, frame)
+    clash = [name for name in keep if name in table.columns]
+    if clash:
+        raise UserError(f"--keep {clash[0]!r} has the name of a column of the predictions")
+    table = pd.concat([frame[list(keep)], table], axis=1)
     keep_index = not _is_default_index(frame.index)
     if out is None:
         sys.stdout.write(table.to_csv(index=keep_index))
         sys.stdout.flush()
         return
     with interruptible(), _writing(out), atomic_path(out) as tmp:
-        if out.lower().endswith(PARQUET_SUFFIXES):
-            table.to_parquet(tmp, index=keep_index)
-        else:
-            table.to_csv(tmp, index=keep_index)
+        writer(table, tmp, keep_index)
     _note(f"wrote {table.shape[0]} rows to {out}", quiet)
+
+
+def _output_writer(out: str | None) -> Callable[[pd.DataFrame, Path, bool], None]:
+    """How ``regmix predict`` writes ``--out`` (a table, the temporary path, whether
+    to write the index), chosen by its extension; checked before any work."""
+    _check_output(out)
+    name = "" if out is None else out.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        _need_pyarrow(f"writing {out}")
+        return lambda table, path, index: table.to_parquet(path, index=index)
+    if name.endswith(".csv.gz"):
+        # explicitly: the temporary file's name does not end in .gz
+        return lambda table, path, index: table.to_csv(path, index=index,
+                                                       compression="gzip")
+    if out is None or name.endswith(".csv"):
+        return lambda table, path, index: table.to_csv(path, index=index)
+    raise UserError(f"--out {out}: unknown file type; expected .csv, .csv.gz, .parquet "
+                    "or .pq")
 
 
 def _is_default_index(index: pd.Index) -> bool:
@@ -885,7 +1041,9 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Indexed like ``frame``: ``predicted`` (:meth:`RegressionMixture.predict`: the
         components weighted by each row's ``pi_k(z)`` when the model has a gating part),
-        ``mean_1`` ... ``mean_K`` (:meth:`RegressionMixture.predict_components`) and,
+        ``mean_1`` ... ``mean_K`` (:meth:`RegressionMixture.predict_components`),
+        ``weight_1`` ... ``weight_K`` when the model has a gating part
+        (:meth:`RegressionMixture.mixing_weights`, ``pi_k(z)``) and,
         when the rows hold the response of a formula model, ``posterior_1`` ...
         ``posterior_K`` (:meth:`RegressionMixture.posterior`) and ``component``, the
         most probable component counted from 1.
@@ -895,6 +1053,11 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     K = means.shape[1]
     columns: dict[str, np.ndarray] = {"predicted": model.predict(X)}
     columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
+    if model.state_.gating_names is not None:
+        # a formula model's gating reads the frame; an array model's rows are its
+        # concomitant columns only when fitted so, which predict does not take
+        pi = model.mixing_weights(frame if model.formula is not None else X)
+        columns.update({f"weight_{k + 1}": pi[:, k] for k in range(K)})
     design = getattr(model, "formula_design_", None)
     if design is not None and design.has_response(frame):
         post = model.posterior(frame)
