@@ -16,6 +16,7 @@ from regmix.inference.bootstrap import (
     _Parameters,
     _two_best_assignments,
 )
+from regmix.inference.summary import make_summary
 
 
 def _brute_force(cost):
@@ -92,21 +93,23 @@ def identical():
     model = RegressionMixture(2, random_state=0, n_init=2).fit(X, y)
     with pytest.warns(UserWarning, match=r"(\d+) of 12 bootstrap replicates") as record:
         boot = model.bootstrap(X, y, n_boot=12, random_state=0, refit="full")
-    return model, boot, record
+    return X, y, model, boot, record
 
 
 def test_nearly_identical_components_give_ambiguous_replicates(identical):
-    _, boot, record = identical
+    X, y, model, boot, record = identical
     assert boot.ambiguous.any() and not boot.ambiguous.all()
     np.testing.assert_array_equal(boot.ambiguous, boot.matching_margin < AMBIGUITY_THRESHOLD)
     message = next(str(w.message) for w in record if "ambiguous" in str(w.message))
     assert message.startswith(f"{boot.n_ambiguous} of 12 ")
     assert f"{boot.n_ambiguous} of 12 with an ambiguous" in boot.table().attrs["se_method"]
     assert f"({12 - boot.n_ambiguous} replicates" in boot.table().attrs["se_method"]
+    report = " ".join(str(make_summary(model, X, y, boot.table())).split())
+    assert f"{boot.n_ambiguous} of 12 with an ambiguous label matching" in report
 
 
 def test_standard_errors_use_the_unambiguous_replicates(identical):
-    _, boot, _ = identical
+    boot = identical[3]
     values = boot.replicates.to_numpy()
     kept = values[~boot.ambiguous]
     se = np.sqrt(((kept - kept.mean(axis=0)) ** 2).sum(axis=0) / (len(kept) - 1))
@@ -124,8 +127,7 @@ def test_standard_errors_use_the_unambiguous_replicates(identical):
 
 
 def test_include_ambiguous_and_the_threshold_on_the_call(identical):
-    model, boot, _ = identical
-    X, y = _data(0.0, 300)
+    X, y, model, _, _ = identical
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loose = model.bootstrap(X, y, n_boot=4, random_state=0, refit="full",

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from regmix.engine.threads import resolve_n_jobs
 from regmix.estimator.inputs import Rows, is_row_source
-from regmix.inference.bootstrap import bootstrap
+from regmix.inference.bootstrap import AMBIGUITY_THRESHOLD, bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
 from regmix.inference.diagnostics import (
     ClassificationSums,
@@ -444,7 +444,8 @@ class InferenceMixin:
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
                   sample_weight=None, offset=None, trials=None, concomitant=None,
                   groups=None, random_state=None, alpha: float = 0.05,
-                  refit: str = "reference", ambiguity_threshold: float = 0.2,
+                  refit: str = "reference",
+                  ambiguity_threshold: float = AMBIGUITY_THRESHOLD,
                   include_ambiguous: bool = False):
         """Bootstrap standard errors and percentile intervals, labels matched.
 
