@@ -134,6 +134,9 @@ def test_include_ambiguous_and_the_threshold_on_the_call(identical):
                                 include_ambiguous=True, ambiguity_threshold=1.0)
     assert loose.ambiguous.all() and loose.include_ambiguous
     pd.testing.assert_series_equal(loose.std_err, loose.replicates.std(ddof=1))
+    with pytest.warns(UserWarning, match="3 of 3 .* standard errors are NaN"):
+        strict = model.bootstrap(X, y, n_boot=3, random_state=0, ambiguity_threshold=1.0)
+    assert strict.ambiguous.all() and strict.std_err.isna().all()
     with pytest.raises(ValueError, match="ambiguity_threshold"):
         model.bootstrap(X, y, n_boot=2, ambiguity_threshold=1.5)
 

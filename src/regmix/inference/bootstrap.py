@@ -304,6 +304,8 @@ def bootstrap(
         use = ("they are included in the standard errors and intervals" if include_ambiguous
                else "the standard errors and intervals leave them out "
                "(include_ambiguous=True keeps them)")
+        if not include_ambiguous and np.count_nonzero(~ambiguous) < 2:
+            use += "; fewer than two are left, so the standard errors are NaN"
         warnings.warn(f"{int(ambiguous.sum())} of {len(margins)} bootstrap replicates had an "
                       f"ambiguous label matching (margin < {float(ambiguity_threshold):g}); "
                       f"{use}", UserWarning, stacklevel=2)
