@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from regmix.engine.threads import resolve_n_jobs
 from regmix.estimator.inputs import Rows, is_row_source
-from regmix.inference.bootstrap import bootstrap
+from regmix.inference.bootstrap import AMBIGUITY_THRESHOLD, bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
 from regmix.inference.diagnostics import (
     ClassificationSums,
@@ -444,7 +444,9 @@ class InferenceMixin:
     def bootstrap(self, X, y=None, *, n_boot: int = 200, kind: str = "nonparametric",
                   sample_weight=None, offset=None, trials=None, concomitant=None,
                   groups=None, random_state=None, alpha: float = 0.05,
-                  refit: str = "reference"):
+                  refit: str = "reference",
+                  ambiguity_threshold: float = AMBIGUITY_THRESHOLD,
+                  include_ambiguous: bool = False):
         """Bootstrap standard errors and percentile intervals, labels matched.
 
         Works for every family, with concomitant variables, groups, constraints,
@@ -471,12 +473,26 @@ class InferenceMixin:
             Start every replicate's EM from this fit's parameters (fast, as flexmix's
             ``boot`` does by default) or refit each replicate with all of this model's
             starts.
+        ambiguity_threshold : float, default=0.2
+            A replicate whose label-matching margin (``1 - best / second`` of the
+            matching costs of its best and second-best assignment of components to
+            this fit's; see :func:`regmix.inference.bootstrap.bootstrap`) is below
+            this is flagged ambiguous.
+        include_ambiguous : bool, default=False
+            Whether the standard errors and intervals use the ambiguous replicates
+            too; by default they are left out.
 
         Returns
         -------
         regmix.inference.bootstrap.BootstrapResult
             ``replicates``, ``std_err``, ``ci`` and ``table()``, indexed like
-            :meth:`coef_table`; ``n_failed`` replicates whose fit failed are dropped.
+            :meth:`coef_table`; ``n_failed`` replicates whose fit failed are dropped;
+            ``matching_margin`` and ``ambiguous`` per replicate.
+
+        Warns
+        -----
+        UserWarning
+            If any replicate's label matching is ambiguous (how many of how many).
         """
 
         check_is_fitted(self)
@@ -517,7 +533,9 @@ class InferenceMixin:
         return bootstrap(fit_fn, rows.X, rows.y, rows.w, n_boot=n_boot, kind=kind,
                          random_state=random_state, sample_fn=sample_fn, alpha=alpha,
                          reference=self, rows=extras, groups=rows.groups,
-                         index=self._parameter_index())
+                         index=self._parameter_index(),
+                         ambiguity_threshold=ambiguity_threshold,
+                         include_ambiguous=include_ambiguous)
 
     def _simulate_rows(self, X, rng, offset=None, trials=None, Z=None, groups=None):
         """Responses drawn from the fit at validated rows (sorted by group): components
