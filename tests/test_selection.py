@@ -77,10 +77,10 @@ def test_lr_test_rejects_one_component_for_two_lines(two_lines):
 @pytest.mark.filterwarnings("ignore:.*bootstrap replicates could not be fitted")
 @pytest.mark.filterwarnings("ignore:no fit with 2 components")
 def test_lr_test_keeps_one_component_for_one_line():
-    # under the null the bootstrap p-value is uniform: across 10 data sets it should not
-    # often fall at the smallest possible value (1 / 20)
+    # under the null the bootstrap p-value is uniform: across 6 data sets it should not
+    # often fall at the smallest possible value (1 / 20; three or more of six: p = 0.002)
     small = 0
-    for seed in range(10):
+    for seed in range(6):
         X, y, _, _ = make_regression_mixture(200, coef=[[1.0]], intercept=[0.0],
                                              random_state=seed)
         res = bootstrap_lr_test(X, y, n_components=1, n_boot=19, random_state=seed,
@@ -90,7 +90,7 @@ def test_lr_test_keeps_one_component_for_one_line():
         else:
             assert 0 < res.p_value <= 1 and len(res.replicates) + res.n_failed == 19
         small += res.p_value <= 0.05
-    assert small <= 3
+    assert small <= 2
 
 
 # ---------------------------------------------------------------------- the path in K
