@@ -142,3 +142,17 @@ def test_design_names_its_variables_and_their_kinds():
     assert list(design.variables()) == ["Treatment", "x", "code"]  # order of the terms
     assert design.variables(data.columns) == {**kinds, "Hours": "numerical"}
     assert FormulaDesign.from_dict(design.to_dict()).variables() == kinds
+
+
+def test_a_column_named_like_a_transform_is_required_at_predict():
+    # "Treatment" is also the name of formulaic's contrast transform: a frame without
+    # the column must be refused by name, not read as the transform
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame({"x": rng.normal(size=n), "Treatment": rng.choice(["a", "b"], n)})
+    df["y"] = df.x + (df.Treatment == "b") + rng.normal(size=n)
+    model = RegressionMixture(2, formula="y ~ x + Treatment", random_state=0).fit(df)
+    assert model.formula_design_.required_variables == ["Treatment", "x"]
+    assert np.isfinite(model.predict(df)).all()
+    with pytest.raises(ValueError, match="uses 'Treatment', which is not a column"):
+        model.predict(df[["x"]])

@@ -137,7 +137,7 @@ class FormulaDesign:
         self._rhs = rhs_spec
         self._lhs = lhs_spec
         self.response_name = None if lhs_spec is None else str(lhs_spec.formula)
-        self.required_variables = sorted(str(v) for v in rhs_spec.formula.required_variables)
+        self.required_variables = sorted(_data_names(rhs_spec.formula))
         self.offset_terms = split_offsets(formula)[1]
         for expr in self.offset_terms:  # evaluated as I(expr) by evaluate_offset
             check_expression(expr)
@@ -244,8 +244,7 @@ class FormulaDesign:
             ``"y ~ C(g) * np.log(x)"``: ``{"g": "categorical", "x": "numerical"}``.
         """
         factors = [factor for term in self._rhs.formula for factor in term.factors]
-        lookups = {str(f.expr) for f in factors if f.eval_method is Factor.EvalMethod.LOOKUP}
-        data = sorted(set(self.required_variables) | lookups)
+        data = self.required_variables
         kinds: dict[str, str] = {}
         for factor in factors:
             entry = self._rhs.encoder_state.get(str(factor.expr))
@@ -546,14 +545,24 @@ def _check_intercept(formula: str, rhs: SimpleFormula, fit_intercept: bool) -> N
         )
 
 
+def _data_names(part: SimpleFormula) -> set[str]:
+    """The columns ``part`` reads: formulaic's required variables and every bare name
+    (a lookup factor), which formulaic leaves out when it is also the name of a
+    transform (a column called ``Treatment``, say); without the column such a name
+    would be read as the transform."""
+    lookups = {str(factor.expr) for term in part for factor in term.factors
+               if factor.eval_method is Factor.EvalMethod.LOOKUP}
+    return {str(v) for v in part.required_variables} | lookups
+
+
 def _has_columns(part: SimpleFormula, frame: pd.DataFrame) -> bool:
     columns = {str(c) for c in frame.columns}
-    return all(str(v) in columns for v in part.required_variables)
+    return _data_names(part) <= columns
 
 
 def _check_columns(formula: str, part: SimpleFormula, frame: pd.DataFrame) -> None:
     columns = {str(c) for c in frame.columns}
-    missing = sorted(str(v) for v in part.required_variables if str(v) not in columns)
+    missing = sorted(_data_names(part) - columns)
     if missing:
         shown = ", ".join(repr(str(c)) for c in list(frame.columns)[:12])
         more = ", ..." if frame.shape[1] > 12 else ""
