@@ -690,24 +690,5 @@ def _simulate_null(model: RegressionMixture, rows: _Rows, rng: np.random.Generat
     fit). The responses are then drawn from the components with the rows' offsets and
     trials.
     """
-    n = rows.design.shape[0]
-    if rows.Z is not None:
-        pi = model.mixing_weights(rows.Z)
-    else:
-        pi = np.tile(model.weights_, (n, 1))
-    if rows.groups is None:
-        labels = _draw_labels(pi, rng.random(n))
-    else:
-        starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
-        group_labels = _draw_labels(pi[starts], rng.random(starts.size))
-        labels = np.repeat(group_labels, np.diff(np.r_[starts, n]))
-    params = model._user_params().component
-    full = (np.column_stack([np.ones(n), rows.design]) if model.fit_intercept
-            else rows.design)
-    return model.family_.sample(params, full, labels, rng, rows.offset, rows.trials)
-
-
-def _draw_labels(pi: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Component labels by inversion of each row's cumulative probabilities."""
-    cum = np.cumsum(pi, axis=1)
-    return np.minimum((u[:, None] > cum).sum(axis=1), pi.shape[1] - 1)
+    return model._simulate_rows(rows.design, rng, rows.offset, rows.trials, rows.Z,
+                                rows.groups)

@@ -23,18 +23,12 @@ class PassResult:
     mix_stats : tuple of ndarray
         The mixing model's statistics (for constant weights the summed posterior
         probabilities of the rows, or of the groups for grouped data).
-    classes : tuple
-        Of a compiled E-step pass: ``(sum_i w_i log max_k r_ik, hard counts (K,))``, the
-        classification summaries of :func:`classification_chunk`, which the kernel
-        gathers on the way at no cost (the numpy pass leaves them empty: computing them
-        in every pass would cost more than the one classification pass at the end).
     """
 
     loglik: float
     resp_sum: np.ndarray
     stats: tuple
     mix_stats: tuple = ()
-    classes: tuple = ()
 
     def __add__(self, other: PassResult) -> PassResult:
         return PassResult(
@@ -42,5 +36,4 @@ class PassResult:
             self.resp_sum + other.resp_sum,
             tuple(a + b for a, b in zip(self.stats, other.stats, strict=True)),
             tuple(a + b for a, b in zip(self.mix_stats, other.mix_stats, strict=True)),
-            tuple(a + b for a, b in zip(self.classes, other.classes, strict=True)),
         )

@@ -10,9 +10,11 @@ not depend on the number of threads. Memory beyond the data is O(chunk * K * p).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
+from scipy import special
 
 from regmix.core.chunk import REDUCTION_BLOCK, Chunk
 from regmix.core.params import MixtureParams
@@ -132,15 +134,6 @@ def e_step_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
     return PassResult(loglik, wr.sum(axis=1), stats, mix_stats)
 
 
-def _classes(resp: np.ndarray, w) -> tuple:
-    """``(sum_o w_o log max_k r_ok, weighted counts of the most probable component)``."""
-    K, n = resp.shape
-    w = np.ones(n) if w is None else w
-    with np.errstate(divide="ignore", invalid="ignore"):
-        top = np.log(resp.max(axis=0))
-    return (float(w @ top), np.bincount(np.argmax(resp, axis=0), weights=w, minlength=K))
-
-
 def given_chunk(chunk: Chunk, family, mixing, params, resp_fn: Callable) -> PassResult:
     """Statistics of one chunk for (K, n) responsibilities supplied by ``resp_fn(chunk)``."""
     resp = resp_fn(chunk)
@@ -237,17 +230,66 @@ def row_posteriors(source, family, mixing, params, *, chunk_size):
     return resp, np.concatenate(contributions) if contributions else np.zeros(0)
 
 
-def classification_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
-    """Classification summaries of one chunk.
+@dataclass(frozen=True)
+class ClassificationSums:
+    """Additive sums of the observations' posterior probabilities ``r_ok`` (rows, or
+    groups for grouped data) with weights ``w_o``.
 
-    ``loglik`` holds ``sum_i w_i log max_k r_ik`` over the observations (rows, or groups
-    with weight one) — the ICL's entropy term, negated — ``resp_sum`` the summed
-    responsibilities and ``stats`` the (weighted) number of observations whose most
-    probable component is k.
+    Attributes
+    ----------
+    entropy : float
+        ``E = -sum_o w_o sum_k r_ok log r_ok``.
+    table : ndarray of shape (K, K)
+        ``table[c, l] = sum_{o assigned to c} w_o r_ol``, ``c`` the most probable
+        component of ``o``.
+    n : float
+        ``sum_o w_o``.
+    top : float
+        ``sum_o w_o log max_k r_ok``, the ICL's entropy term, negated.
+    counts : ndarray of shape (K,)
+        The (weighted) number of observations whose most probable component is k.
+    sizes : ndarray of shape (K,)
+        The summed (weighted) posterior probabilities of each component.
     """
+
+    entropy: float
+    table: np.ndarray
+    n: float
+    top: float = 0.0
+    counts: np.ndarray | None = None
+    sizes: np.ndarray | None = None
+
+
+def classification_sums(resp: np.ndarray, w=None) -> ClassificationSums:
+    """The :class:`ClassificationSums` of (N, K) posteriors with weights ``w``."""
+    resp = np.asarray(resp, dtype=np.float64)
+    N, K = resp.shape
+    w = np.ones(N) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
+    assigned = np.argmax(resp, axis=1)
+    table = np.zeros((K, K))
+    np.add.at(table, assigned, resp * w[:, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = float(w @ np.log(resp.max(axis=1))) if N else 0.0
+    return ClassificationSums(float(w @ special.entr(resp).sum(axis=1)), table,
+                              float(w.sum()), top,
+                              np.bincount(assigned, weights=w, minlength=K), w @ resp)
+
+
+def classification_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
+    """The :class:`ClassificationSums` of one chunk, as a pass result: ``loglik`` holds
+    ``top``, ``resp_sum`` the sizes and ``stats`` the counts, the
+    table and the entropy (see :func:`classification_total`)."""
     _, _, _, resp, w, _ = chunk_posteriors(chunk, family, mixing, params)
-    top, hard = _classes(resp, w)
-    return PassResult(top, resp @ (np.ones(resp.shape[1]) if w is None else w), (hard,))
+    sums = classification_sums(resp.T, w)
+    assert sums.sizes is not None
+    return PassResult(sums.top, sums.sizes, (sums.counts, sums.table, np.array([sums.entropy])))
+
+
+def classification_total(total: PassResult) -> ClassificationSums:
+    """The :class:`ClassificationSums` of a pass of :func:`classification_chunk`."""
+    counts, table, entropy = total.stats
+    return ClassificationSums(float(entropy[0]), table, float(total.resp_sum.sum()),
+                              float(total.loglik), counts, total.resp_sum)
 
 
 def overlap_chunk(chunk: Chunk, family, mixing, params) -> PassResult:

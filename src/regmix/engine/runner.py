@@ -14,14 +14,14 @@ from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
 from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
 from regmix.engine.passes import (
+    ClassificationSums,
     classification_chunk,
+    classification_total,
     e_step_chunk,
     given_chunk,
     overlap_chunk,
     run_pass,
 )
-
-_RECENT = 4  # E-step results a runner remembers
 
 
 class MembershipArray:
@@ -57,7 +57,6 @@ class PassRunner:
         self.source, self.family, self.mixing = source, family, mixing
         self.chunk_size, self.n_jobs = chunk_size, n_jobs
         self.n_passes = 0
-        self._recent: list = []  # the last E-step results, for classification
         self.engine = engine
         if engine == "numba" and not compiled_pass_applies(source, family, mixing):
             self.engine = "numpy"
@@ -74,10 +73,8 @@ class PassRunner:
                             n_threads=kernel_threads(self.source, self.n_jobs))
         add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
                         memberships=memberships)
-        loglik, resp_sum, A, b, c, top, hard = sums.result(with_classes=True)
-        if memberships is not None:
-            return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
-        return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
+        loglik, resp_sum, A, b, c = sums.result()
+        return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
 
     @property
     def total_weight(self) -> float:
@@ -93,7 +90,6 @@ class PassRunner:
             result = run_pass(self.source,
                               lambda ch: e_step_chunk(ch, family, mixing, params),
                               chunk_size=self.chunk_size, n_jobs=self.n_jobs)
-        self._recent = [*self._recent[-(_RECENT - 1):], (params, result)]
         return result
 
     def given(self, resp_fn: Callable, n_components: int, params=None) -> PassResult:
@@ -128,15 +124,11 @@ class PassRunner:
                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)
         return res.stats[0], res.stats[1] / max(float(res.resp_sum[0]), 1e-300)
 
-    def classification(self, params) -> PassResult:
-        """Classification summaries at ``params`` (see :func:`classification_chunk`):
-        from a recent compiled E-step pass at these very parameters when there was one
-        (the kernel gathers them on the way), else by one more pass."""
-        for seen, result in reversed(self._recent):
-            if seen is params and result.classes:
-                top, hard = result.classes
-                return PassResult(top, result.mix_stats[0], (hard,))
+    def classification(self, params) -> ClassificationSums:
+        """Classification summaries at ``params`` (see
+        :class:`~regmix.engine.passes.ClassificationSums`), by one pass."""
         self.n_passes += 1
         family, mixing = self.family, self.mixing
-        return run_pass(self.source, lambda ch: classification_chunk(ch, family, mixing, params),
-                        chunk_size=self.chunk_size, n_jobs=self.n_jobs)
+        return classification_total(run_pass(
+            self.source, lambda ch: classification_chunk(ch, family, mixing, params),
+            chunk_size=self.chunk_size, n_jobs=self.n_jobs))

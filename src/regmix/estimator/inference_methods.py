@@ -538,24 +538,20 @@ class InferenceMixin:
                          include_ambiguous=include_ambiguous)
 
     def _simulate_rows(self, X, rng, offset=None, trials=None, Z=None, groups=None):
-        """Responses drawn from the fit at validated rows (sorted by group): components
-        with the rows' prior probabilities (the gating's ``pi_k(z)``), one draw per
-        group for grouped rows, then the family's responses."""
+        """Responses drawn from the fit at validated rows (sorted by group), with the
+        rows' prior probabilities (the gating's ``pi_k(z)``) and one component per group
+        for grouped rows (see ``_simulate_response``)."""
         source = ArrayData(X, None, None, fit_intercept=self.fit_intercept,
                            standardize=False, offset=offset, trials=trials, Z=Z,
                            groups=groups)
         chunk = source.chunk(0, source.n_rows)
-        params = self._user_params()
-        n, K = X.shape[0], self.n_components
-        log_pi = np.broadcast_to(self._mixing().log_weights(params, chunk), (K, n))
-        starts = chunk.group_starts
-        pi = np.exp(log_pi if starts is None else log_pi[:, starts])
-        cum = np.cumsum(pi, axis=0)
-        labels = np.minimum((rng.random(pi.shape[1]) > cum).sum(axis=0), K - 1)
-        if starts is not None:
-            labels = np.repeat(labels, np.diff(np.append(starts, n)))
-        full = chunk.XT.T
-        return self.family_.sample(params.component, full, labels, rng, offset, trials)
+        pi = None
+        if Z is not None:
+            log_pi = self._mixing().log_weights(self._user_params(), chunk)
+            pi = np.exp(np.broadcast_to(log_pi, (self.n_components, X.shape[0]))).T
+        y, _ = self._simulate_response(np.asarray(X, dtype=np.float64), rng, offset, trials,
+                                       pi, chunk.group_starts)
+        return y
 
     def summary(self, alpha: float = 0.05, cov_type: str = "oim", *, X=None, y=None,
                 clusters=None, **data):

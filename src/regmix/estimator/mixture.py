@@ -46,7 +46,7 @@ from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
 from regmix.inference.boundary import boundary_parameters, fit_boundary, sigmas_at_floor
-from regmix.inference.diagnostics import classification_pass, information_criteria
+from regmix.inference.diagnostics import information_criteria
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData, response_robust_scale
@@ -892,11 +892,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         classes = runner.classification(params)
         n_obs = source.total_weight if n_groups is None else n_groups
         aic, bic, icl = _information_criteria(log_likelihood, setup.n_params, n_obs,
-                                              classes.loglik)
-        counts = classes.stats[0][order]
-        sums = classification_pass(source, family, runner.mixing, params,
-                                   chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
-        runner.n_passes += 1
+                                              classes.top)
+        assert classes.counts is not None and classes.sizes is not None
+        counts = classes.counts[order]
         unweighted = data.w is None and getattr(source, "weight_column", None) is None
         gated_formula = self._gating_formula() is not None
         self._set_state(FittedState(
@@ -929,10 +927,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             aic=aic, bic=bic, icl=icl,
             n_samples_fit=source.n_rows,
             sum_weights=source.total_weight,
-            component_sizes=classes.resp_sum[order],
+            component_sizes=classes.sizes[order],
             component_counts=counts.round().astype(np.int64) if unweighted else counts,
-            entropy=sums.entropy,
-            classification=sums.table[np.ix_(order, order)],
+            entropy=classes.entropy,
+            classification=classes.table[np.ix_(order, order)],
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
         ))
@@ -1507,16 +1505,22 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         return Xa, y, labels
 
     def _simulate_response(self, design: np.ndarray, rng: np.random.Generator, offset=None,
-                           trials=None, pi=None):
-        """Responses and component labels drawn at the rows of a (n, n_features) design,
-        with per-row prior probabilities ``pi`` (n, K) or the weights."""
-        n = design.shape[0]
-        if pi is None:
-            labels = rng.choice(self.n_components, size=n, p=self.weights_)
-        else:
-            cum = np.cumsum(pi, axis=1)
-            labels = np.minimum((rng.random(n)[:, None] > cum).sum(axis=1),
-                                self.n_components - 1)
+                           trials=None, pi=None, group_starts=None):
+        """Responses and component labels drawn at the rows of a (n, n_features) design.
+
+        Each row's component is drawn by inverting its cumulative prior probabilities
+        ``pi`` (n, K), the weights when None; with ``group_starts`` (the first row of each
+        group, rows sorted by group) one component is drawn per group, from its first
+        row's probabilities. This is the one place where components are drawn.
+        """
+        n, K = design.shape[0], self.n_components
+        first = np.arange(n) if group_starts is None else np.asarray(group_starts)
+        probs = (np.broadcast_to(self.weights_, (first.size, K)) if pi is None
+                 else np.asarray(pi)[first])
+        cum = np.cumsum(probs, axis=1)
+        labels = np.minimum((rng.random(first.size)[:, None] > cum).sum(axis=1), K - 1)
+        if group_starts is not None:
+            labels = np.repeat(labels, np.diff(np.append(first, n)))
         params = self._user_params().component
         full = np.column_stack([np.ones(n), design]) if self.fit_intercept else design
         return self.family_.sample(params, full, labels, rng, offset, trials), labels

@@ -8,7 +8,8 @@
   posterior probability of each component over the observations assigned to ``c``
   (Mplus's "average latent class probabilities for most likely latent class
   membership"), whose diagonal is the average posterior probability of each component
-  (AvePP; Nagin 2005). The sums come from one pass (:func:`classification_pass`).
+  (AvePP; Nagin 2005). The sums come from one pass
+  (:meth:`regmix.engine.runner.PassRunner.classification`).
 * **Information criteria** (:func:`information_criteria`), smaller is better, with ``k``
   free parameters and ``n`` observations: AIC ``-2LL + 2k`` (Akaike 1974), BIC ``-2LL +
   k log n`` (Schwarz 1978), SABIC ``-2LL + k log((n + 2) / 24)`` (Sclove 1987), CAIC
@@ -23,59 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
-from regmix.core.results import PassResult
-from regmix.engine.passes import chunk_posteriors, run_pass
+from regmix.engine.passes import ClassificationSums, classification_sums
 
 __all__ = ["ClassificationSums", "LMRTest", "classification_diagnostics",
-           "classification_pass", "classification_sums", "information_criteria",
+           "classification_sums", "information_criteria",
            "lmr_test", "summary_entries"]
-
-
-@dataclass(frozen=True)
-class ClassificationSums:
-    """Additive sums of the observations' posterior probabilities.
-
-    Attributes
-    ----------
-    entropy : float
-        ``E = -sum_o w_o sum_k r_ok log r_ok``.
-    table : ndarray of shape (K, K)
-        ``table[c, l] = sum_{o assigned to c} w_o r_ol``.
-    n : float
-        ``sum_o w_o``.
-    """
-
-    entropy: float
-    table: np.ndarray
-    n: float
-
-
-def classification_sums(resp: np.ndarray, w=None) -> ClassificationSums:
-    """The sums of :class:`ClassificationSums` of (N, K) posteriors with weights ``w``."""
-    resp = np.asarray(resp, dtype=np.float64)
-    N, K = resp.shape
-    w = np.ones(N) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
-    assigned = np.argmax(resp, axis=1)
-    table = np.zeros((K, K))
-    np.add.at(table, assigned, resp * w[:, None])
-    return ClassificationSums(float(w @ special.entr(resp).sum(axis=1)), table,
-                              float(w.sum()))
-
-
-def classification_pass(source, family, mixing, params, *, chunk_size: int,
-                        n_jobs: int = 1) -> ClassificationSums:
-    """:class:`ClassificationSums` of the observations of ``source`` at ``params`` (in
-    the source's units), in one pass."""
-
-    def chunk_fn(chunk) -> PassResult:
-        _, _, _, resp, w, _ = chunk_posteriors(chunk, family, mixing, params)
-        sums = classification_sums(resp.T, w)
-        return PassResult(sums.entropy, np.array([sums.n]), (sums.table,))
-
-    total = run_pass(source, chunk_fn, chunk_size=int(chunk_size), n_jobs=n_jobs)
-    return ClassificationSums(float(total.loglik), total.stats[0], float(total.resp_sum[0]))
 
 
 def classification_diagnostics(sums: ClassificationSums) -> dict[str, object]:

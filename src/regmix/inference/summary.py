@@ -446,7 +446,8 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset
     rows_resp, _, obs_w, resp = model._posteriors(X, y, sample_weight, **more)
     n, K = rows_resp.shape
     n_groups = None if groups is None else resp.shape[0]
-    hard = np.bincount(np.argmax(resp, axis=1), weights=obs_w, minlength=K)
+    sums = classification_sums(resp, obs_w)
+    hard = sums.counts
     if sample_weight is None or groups is not None:
         hard = hard.round().astype(np.int64)
     crit = dict(sample_weight=sample_weight, **more)
@@ -455,10 +456,9 @@ def make_summary(model, X, y, table: pd.DataFrame, sample_weight=None, *, offset
             np.asarray(sample_weight, dtype=np.float64).sum()),
         n_groups=n_groups, log_likelihood=model.log_likelihood(X, y, **crit),
         aic=model.aic(X, y, **crit), bic=model.bic(X, y, **crit),
-        icl=model.icl(X, y, **crit), sizes=obs_w @ resp, counts=hard)
+        icl=model.icl(X, y, **crit), sizes=sums.sizes, counts=hard)
     header.update(summary_entries(cast(float, header["Log-likelihood"]),
-                                  model.n_parameters_, float(obs_w.sum()),
-                                  classification_sums(resp, obs_w)))
+                                  model.n_parameters_, float(obs_w.sum()), sums))
     return Summary(header, table, title=summary_title(model.family_),
                    notes=summary_notes(table, n, n_groups))
 
