@@ -328,10 +328,16 @@ def _need_pyarrow(what: str):
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     pyarrow = _need_pyarrow(f"reading {path}")
+    from pyarrow import parquet
     try:
-        return pd.read_parquet(path, engine="pyarrow")
+        table = parquet.read_table(path)
+        # column by column, releasing the Arrow buffers on the way: one copy of the data
+        frame = table.to_pandas(self_destruct=True, split_blocks=True)
     except pyarrow.ArrowException as err:
         raise ValueError(_error_text(err)) from None
+    del table
+    pyarrow.default_memory_pool().release_unused()
+    return frame
 
 
 def load_model(path: str) -> RegressionMixture:

@@ -689,15 +689,20 @@ def _design_names(spec: ModelSpec) -> list[str]:
 
 
 def _design_array(formula: str, matrix: pd.DataFrame, names: list[str]) -> np.ndarray:
-    X = np.ascontiguousarray(matrix[names].to_numpy(dtype=np.float64, na_value=np.nan))
+    """The model matrix's columns ``names`` as one C-ordered float64 array, filled column
+    by column: selecting the columns and converting the selection would hold two more
+    copies of the design at once."""
+    X = np.empty((matrix.shape[0], len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        X[:, j] = matrix[name].to_numpy(dtype=np.float64, na_value=np.nan)
     _check_finite(formula, X, names)
     return X
 
 
 def _check_finite(formula: str, X: np.ndarray, names: list[str]) -> None:
-    bad = ~np.isfinite(X)
-    if not bad.any():
+    if np.isfinite(X.sum(axis=0)).all():  # no n-by-p temporary when all is well
         return
+    bad = ~np.isfinite(X)
     row, col = (int(i) for i in np.argwhere(bad)[0])
     what = "NaN" if np.isnan(X[row, col]) else "infinity"
     count = int(bad.sum())
