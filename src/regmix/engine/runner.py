@@ -9,10 +9,16 @@ from collections.abc import Callable
 import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
+from regmix.compiled.glm_kernel import glm_e_step
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
-from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
+from regmix.engine.kernel import (
+    add_kernel_rows,
+    compiled_pass_applies,
+    kernel_family,
+    kernel_threads,
+)
 from regmix.engine.passes import (
     classification_chunk,
     e_step_chunk,
@@ -61,6 +67,8 @@ class PassRunner:
         self.engine = engine
         if engine == "numba" and not compiled_pass_applies(source, family, mixing):
             self.engine = "numpy"
+        # which compiled kernel runs the E-step passes: "gaussian", "glm" or None
+        self.kernel = kernel_family(family) if self.engine == "numba" else None
 
     def _compiled_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
@@ -79,6 +87,20 @@ class PassRunner:
             return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
 
+    def _compiled_glm_evaluate(self, params) -> PassResult:
+        """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
+        round-off) on the rows in memory; a family without extras, so their statistics
+        are empty."""
+        src, st = self.source, self.source.standardization
+        X, y, w = src.arrays()
+        coef = params.component.coef
+        loglik, resp_sum, A, b, top, hard = glm_e_step(
+            X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
+            src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
+            self.family.link_name, n_threads=kernel_threads(src, self.n_jobs))
+        extra = np.zeros((coef.shape[0], 0))
+        return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,), (top, hard))
+
     @property
     def total_weight(self) -> float:
         return self.source.total_weight
@@ -86,8 +108,11 @@ class PassRunner:
     def evaluate(self, params) -> PassResult:
         """E-step pass at mixture parameters ``params``."""
         self.n_passes += 1
-        if self.engine == "numba":
+        if self.kernel == "gaussian":
             result = self._compiled_evaluate(params)
+        elif self.kernel == "glm" and params.component.coef is not None:
+            # (a first step without coefficients starts from the data: the numpy pass)
+            result = self._compiled_glm_evaluate(params)
         else:
             family, mixing = self.family, self.mixing
             result = run_pass(self.source,
@@ -105,7 +130,7 @@ class PassRunner:
         self.n_passes += 1
         if params is None:
             params = self.start_params(n_components)
-        if (self.engine == "numba" and hasattr(resp_fn, "as_array")
+        if (self.kernel == "gaussian" and hasattr(resp_fn, "as_array")
                 and hasattr(self.source, "arrays")):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
         family, mixing = self.family, self.mixing

@@ -1,0 +1,418 @@
+"""Fused compiled E-step for Poisson and binomial components: one read of the rows.
+
+:func:`glm_e_step` computes, for rows held in memory, what the data pass
+(:func:`regmix.engine.passes.e_step_chunk` with :class:`regmix.families.poisson.Poisson`
+or :class:`regmix.families.binomial.Binomial` and constant mixing weights) computes: the
+weighted log-likelihood, the summed weighted responsibilities ``N_k`` and the
+Fisher-scoring statistics of :meth:`regmix.families.glm.GLMFamily.statistics`,
+``A_k = X' diag(r_k W) X`` and ``b_k = X' (r_k u)`` (``W`` the Fisher weights, ``u`` the
+scores with respect to the linear predictor), in the internal units (standardised
+design, response in its own units). Every row is read once and standardised on the fly;
+no standardised copy of the design and no per-row temporaries are made.
+
+The rows are cut into blocks of ``block_size`` rows from row 0; blocks run in parallel
+(numba ``prange``), each writes its sums into its own slot, and the slots are added in
+block order afterwards, so the result is deterministic and does not depend on the
+number of threads. Within a row the arithmetic is the numpy pass's, formula by formula
+(the linear predictor is summed column by column instead of by BLAS, and ``exp``,
+``log`` and ``lgamma`` are the C library's), so the two agree to round-off (about 1e-14
+relative), not bit for bit.
+
+The family and link are passed as the codes of :data:`FAMILY_CODES` and
+:data:`LINK_CODES`: one compiled function serves them all, the branch taken per row
+being the same for every row.
+
+numba is imported only when the kernel is first needed; the compiled code is cached on
+disk (``cache=True``) as the Gaussian kernel's is.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from regmix.compiled.helpers import CompiledOnce, read_only
+
+__all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "glm_e_step"]
+
+
+# Rows per block: the unit of parallel work and of summation (as the Gaussian kernel's).
+GLM_BLOCK_SIZE = 2048
+
+
+# The family and link codes the kernel understands (a family or link not listed here
+# is not the kernel's to run).
+FAMILY_CODES = {"poisson": 0, "binomial": 1}
+
+
+LINK_CODES = {"log": 0, "identity": 1, "logit": 2, "probit": 3, "cloglog": 4}
+
+
+# The constants of families/links.py and families/glm.py, as the numpy pass uses them.
+_ETA_MAX = 300.0
+
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+_SQRT1_2 = math.sqrt(0.5)
+
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+_LOG2 = math.log(2.0)
+
+
+
+
+
+
+
+
+
+
+def _build() -> SimpleNamespace:
+    """Define the compiled functions (compiled, or loaded from numba's on-disk cache, on
+    first call); numba is imported here and nowhere else.
+
+    The helpers that compiled code calls are bound as module globals, not as closure
+    variables, so that numba's on-disk cache key stays the same between processes.
+    """
+    global _prange, _log_ndtr, _log1pexp, _block
+    import numba
+
+    _prange = numba.prange
+    jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+
+    @jit
+    def _log1pexp(x):  # pragma: no cover - compiled
+        # log(1 + exp(x)) as numpy's logaddexp(0, x) computes it.
+        if x > 0.0:
+            return x + math.log1p(math.exp(-x))
+        if x <= 0.0:
+            return math.log1p(math.exp(x))
+        return x  # NaN
+
+    @jit
+    def _log_ndtr(x):  # pragma: no cover - compiled
+        # log of the standard normal distribution function, as scipy's log_ndtr: the
+        # upper half by log1p of the upper tail, the lower half by erfc, the far lower
+        # tail (where erfc underflows) by the asymptotic series of the Mills ratio.
+        if x > 0.0:
+            return math.log1p(-0.5 * math.erfc(x * _SQRT1_2))
+        if x > -20.0:
+            return math.log(0.5 * math.erfc(-x * _SQRT1_2))
+        x2 = 1.0 / (x * x)
+        term = 1.0
+        series = 1.0
+        for k in range(1, 12):
+            term *= -(2.0 * k - 1.0) * x2
+            series += term
+        return -0.5 * x * x - math.log(-x) - _HALF_LOG_2PI + math.log(series)
+
+    @jit
+    def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
+               intercept, coef, log_w, family, link, start, stop, out):  # pragma: no cover
+        # The sums over rows start..stop-1, written to out: per component the upper
+        # triangle of A by rows, b and N; then the log-likelihood, the classification
+        # term sum w log max_k r and the weighted hard counts per component.
+        K, p = coef.shape
+        d = p - 1 if intercept else p
+        off = 1 if intercept else 0
+        P = p * (p + 1) // 2
+        stride = P + p + 1
+        base = K * stride
+        acc = np.zeros(out.shape[0])
+        z = np.empty(p)
+        ld = np.empty(K)  # log-densities without the row's constant, then responsibilities
+        W = np.empty(K)
+        u = np.empty(K)
+        if intercept:
+            z[0] = 1.0
+        for i in range(start, stop):
+            for j in range(d):
+                xij = X[i, j] if by_row else X[j, i]
+                z[off + j] = (xij - x_loc[j]) * x_inv[j]
+            yi = y[i]
+            wi = w[i] if has_w else 1.0
+            oi = offset[i] * y_inv if has_off else 0.0
+            mi = trials[i] if has_m else 1.0
+            if family == 0:
+                const = -math.lgamma(yi + 1.0)
+            else:
+                const = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
+                    mi - yi + 1.0)
+            mx = -np.inf
+            top = 0
+            for k in range(K):
+                ck = coef[k]
+                eta = 0.0
+                for j in range(p):
+                    eta += ck[j] * z[j]
+                eta += oi
+                if family == 0:  # Poisson
+                    if link == 0:  # log
+                        mu = math.exp(min(eta, _ETA_MAX))
+                        dmu = mu
+                        lf = yi * eta - mu
+                    else:  # identity
+                        mu = eta
+                        dmu = 1.0
+                        if yi == 0.0:
+                            lf = -mu
+                        elif mu > 0.0:
+                            lf = yi * math.log(mu) - mu
+                        elif mu == 0.0:
+                            lf = -np.inf
+                        else:
+                            lf = np.nan
+                    mf = max(mu, 1e-150)
+                    Wk = dmu * dmu * (1.0 / max(mu, 1e-300))
+                    uk = (yi / mf - 1.0) * dmu
+                else:  # binomial
+                    if link == 2:  # logit
+                        mu = 1.0 / (1.0 + math.exp(-eta)) if eta >= 0.0 else (
+                            math.exp(eta) / (1.0 + math.exp(eta)))
+                        ex = 1.0 / (1.0 + math.exp(eta)) if -eta >= 0.0 else (
+                            math.exp(-eta) / (1.0 + math.exp(-eta)))
+                        dmu = mu * ex
+                        log_p = -_log1pexp(-eta)
+                        log_q = -_log1pexp(eta)
+                    elif link == 3:  # probit
+                        mu = 0.5 * math.erfc(-eta * _SQRT1_2)
+                        dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
+                        log_p = _log_ndtr(eta)
+                        log_q = _log_ndtr(-eta)
+                    else:  # cloglog
+                        e = math.exp(min(eta, _ETA_MAX))
+                        mu = -math.expm1(-e)
+                        dmu = e * math.exp(-e)
+                        log_q = -e
+                        if e < 1e-8:
+                            log_p = eta - 0.5 * e
+                        elif e > _LOG2:
+                            log_p = math.log1p(-math.exp(-e))
+                        else:
+                            log_p = math.log(-math.expm1(-e))
+                    lf = yi * log_p + (mi - yi) * log_q
+                    pk = min(max(mu, _EPS), 1.0 - _EPS)
+                    qk = 1.0 - pk
+                    Wk = dmu * dmu * (mi / (pk * qk))
+                    uk = (yi / pk - (mi - yi) / qk) * dmu
+                W[k] = Wk
+                u[k] = uk
+                v = (const + lf) + log_w[k]
+                ld[k] = v
+                if v > mx:
+                    mx = v
+                    top = k
+            # log-sum-exp with the row maximum subtracted (zero when it is infinite)
+            if not (mx > -np.inf and mx < np.inf):
+                mx = 0.0
+            s = 0.0
+            for k in range(K):
+                ld[k] = math.exp(ld[k] - mx)
+                s += ld[k]
+            if s == 0.0:  # no component can produce the row: no responsibilities
+                row_ll = -np.inf
+                s = 1.0
+            else:
+                row_ll = math.log(s) + mx
+            if wi > 0.0 or not has_w:
+                acc[base] += wi * row_ll
+            # the most probable component has the largest log-density
+            acc[base + 1] += wi * math.log(ld[top] / s)
+            acc[base + 2 + top] += wi
+            for k in range(K):
+                r = (ld[k] / s) * wi
+                rw = r * W[k]
+                zk = u[k] / W[k] if W[k] > 0.0 else 0.0
+                bw = zk * rw
+                q = k * stride
+                for j in range(p):
+                    zj = z[j]
+                    a = rw * zj
+                    for m in range(j, p):
+                        acc[q] += a * z[m]
+                        q += 1
+                for j in range(p):
+                    acc[q + j] += bw * z[j]
+                acc[q + p] += r
+        out[:] = acc
+
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
+               intercept, coef, log_w, family, link, block_size, n_acc):  # pragma: no cover
+        # The sums of the blocks of block_size rows from row 0, added in block order.
+        n = y.shape[0]
+        n_blocks = (n + block_size - 1) // block_size
+        partial = np.zeros((n_blocks, n_acc))
+        for blk in _prange(n_blocks):
+            start = blk * block_size
+            _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
+                   y_inv, intercept, coef, log_w, family, link, start,
+                   min(start + block_size, n), partial[blk])
+        total = np.zeros(n_acc)
+        for blk in range(n_blocks):
+            for a in range(n_acc):
+                total[a] += partial[blk, a]
+        return total
+
+    return SimpleNamespace(kernel=kernel)
+
+
+_compiled = CompiledOnce(_build)
+
+
+def _vector(a, n: int, name: str) -> tuple[np.ndarray, bool]:
+    if a is None:
+        return read_only(np.empty(0)), False
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},); got {a.shape}")
+    return read_only(a), True
+
+
+def glm_e_step(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    offset: np.ndarray | None,
+    trials: np.ndarray | None,
+    x_loc: np.ndarray,
+    x_inv: np.ndarray,
+    y_inv: float,
+    fit_intercept: bool,
+    coef: np.ndarray,
+    log_weights: np.ndarray,
+    family: str,
+    link: str,
+    block_size: int = GLM_BLOCK_SIZE,
+    *,
+    n_threads: int | None = None,
+) -> tuple:
+    """E-step and Fisher-scoring statistics of Poisson or binomial components over all
+    rows in one compiled pass.
+
+    Internally ``x* = (x - x_loc) * x_inv``; the design row is ``(1, x*)`` with an
+    intercept and ``x*`` without, and the linear predictor of component k is
+    ``eta_k = x*' coef_k + offset * y_inv``. For every row the kernel forms the
+    component log-densities plus ``log_weights``, normalises them by a log-sum-exp with
+    the row maximum subtracted, and accumulates the weighted responsibilities ``r_k``
+    (sample weight times responsibility) into the sums below.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Features in user units, float64, C- or F-contiguous; only read, never copied.
+    y : ndarray of shape (n,)
+        Response (counts, or binomial successes).
+    w, offset, trials : ndarray of shape (n,) or None
+        Sample weights (None: all ones), offsets on the scale of the linear predictor
+        in user units (None: zero) and binomial trials (None: one).
+    x_loc, x_inv : ndarray of shape (d,)
+        Column locations and inverse scales of the standardisation.
+    y_inv : float
+        Inverse scale of the response (1 for these families), which divides the offset.
+    fit_intercept : bool
+        Whether the design has a leading column of ones.
+    coef : ndarray of shape (K, p)
+        Component coefficients in internal units, ``p = d + fit_intercept``.
+    log_weights : ndarray of shape (K,) or (K, 1)
+        Log mixing proportions; ``-inf`` marks a component of weight zero.
+    family : {"poisson", "binomial"}
+    link : str
+        ``"log"`` or ``"identity"`` for Poisson; ``"logit"``, ``"probit"`` or
+        ``"cloglog"`` for binomial.
+    block_size : int, default=2048
+        Rows per block; the result depends on it but not on the number of threads.
+    n_threads : int or None, default=None
+        Threads for this call (None: numba's current setting), capped at the number of
+        blocks; the calling thread's setting is restored.
+
+    Returns
+    -------
+    loglik : float
+        ``sum_i w_i log sum_k pi_k f_k(y_i)`` (rows of weight zero count for nothing).
+    resp_sum : ndarray of shape (K,)
+        ``N_k = sum_i r_ik``.
+    A : ndarray of shape (K, p, p)
+        ``X' diag(r_k W_k) X`` (symmetric).
+    b : ndarray of shape (K, p)
+        ``X' (r_k u_k)``, with ``u_k / W_k`` taken as 0 where ``W_k = 0``.
+    class_loglik : float
+        ``sum_i w_i log max_k r_ik``.
+    counts : ndarray of shape (K,)
+        The weighted number of rows whose most probable component is k.
+
+    Raises
+    ------
+    ImportError
+        If numba is not installed.
+    ValueError
+        If an argument has the wrong type, layout or shape, or the family and link are
+        not the kernel's.
+    """
+    if family not in FAMILY_CODES or link not in LINK_CODES:
+        raise ValueError(f"no compiled pass for the {family} family with the {link} link")
+    if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
+        raise ValueError("X must be a 2-D float64 ndarray")
+    if not (X.flags.c_contiguous or X.flags.f_contiguous):
+        raise ValueError("X must be C- or F-contiguous (it is read in place, never copied)")
+    n, d = X.shape
+    x_loc = read_only(np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1))
+    x_inv = read_only(np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1))
+    if x_loc.shape != (d,) or x_inv.shape != (d,):
+        raise ValueError(f"x_loc and x_inv must have shape ({d},)")
+    p = d + int(bool(fit_intercept))
+    coef = read_only(np.ascontiguousarray(coef, dtype=np.float64))
+    if coef.ndim != 2 or coef.shape[1] != p or coef.shape[0] == 0:
+        raise ValueError(f"coef must have shape (K, {p}) with K > 0; got {coef.shape}")
+    K = coef.shape[0]
+    log_w = read_only(np.ascontiguousarray(log_weights, dtype=np.float64).reshape(-1))
+    if log_w.shape != (K,):
+        raise ValueError(f"log_weights must have {K} entries; got {log_w.shape}")
+    y_arr, _ = _vector(y, n, "y")
+    w_arr, has_w = _vector(w, n, "w")
+    off_arr, has_off = _vector(offset, n, "offset")
+    m_arr, has_m = _vector(trials, n, "trials")
+    block_size = int(block_size)
+    if block_size < 1:
+        raise ValueError(f"block_size must be positive; got {block_size}")
+    by_row = bool(X.flags.c_contiguous)
+    Xr = read_only(X if by_row else X.T)
+    P = p * (p + 1) // 2
+    n_acc = K * (P + p + 1) + 2 + K
+    kernel = _compiled().kernel
+    import numba
+
+    previous = numba.get_num_threads()
+    threads = previous if n_threads is None else int(n_threads)
+    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, -(-n // block_size)))
+    args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
+            float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
+            LINK_CODES[link], block_size, n_acc)
+    if threads == previous:
+        total = kernel(*args)
+    else:
+        numba.set_num_threads(threads)
+        try:
+            total = kernel(*args)
+        finally:
+            numba.set_num_threads(previous)
+    per = total[: K * (P + p + 1)].reshape(K, P + p + 1)
+    rows, cols = np.triu_indices(p)
+    A = np.empty((K, p, p))
+    A[:, rows, cols] = per[:, :P]
+    A[:, cols, rows] = per[:, :P]
+    b = per[:, P : P + p].copy()
+    resp_sum = per[:, P + p].copy()
+    base = K * (P + p + 1)
+    return (float(total[base]), resp_sum, A, b, float(total[base + 1]),
+            total[base + 2 :].copy())
