@@ -35,7 +35,7 @@ import numpy as np
 
 from regmix.compiled.helpers import CompiledOnce, read_only
 
-__all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "glm_e_step"]
+__all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "glm_e_step", "glm_log_constant"]
 
 
 # Rows per block: the unit of parallel work and of summation (as the Gaussian kernel's).
@@ -67,6 +67,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 _LOG2 = math.log(2.0)
+
+
+# Unweighted rows: the sums of scaled densities (each in [1, K]) of this many rows are
+# multiplied before one log is taken (K^64 stays finite for any K below 10^4).
+_PRODUCT_ROWS = 64
 
 
 
@@ -133,6 +138,8 @@ def _build() -> SimpleNamespace:
         ld = np.empty(K)  # log-densities without the row's constant, then responsibilities
         W = np.empty(K)
         u = np.empty(K)
+        prod = 1.0
+        n_prod = 0
         if intercept:
             z[0] = 1.0
         for i in range(start, stop):
@@ -143,11 +150,6 @@ def _build() -> SimpleNamespace:
             wi = w[i] if has_w else 1.0
             oi = offset[i] * y_inv if has_off else 0.0
             mi = trials[i] if has_m else 1.0
-            if family == 0:
-                const = -math.lgamma(yi + 1.0)
-            else:
-                const = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
-                    mi - yi + 1.0)
             mx = -np.inf
             top = 0
             for k in range(K):
@@ -172,18 +174,23 @@ def _build() -> SimpleNamespace:
                             lf = -np.inf
                         else:
                             lf = np.nan
-                    mf = max(mu, 1e-150)
                     Wk = dmu * dmu * (1.0 / max(mu, 1e-300))
-                    uk = (yi / mf - 1.0) * dmu
+                    uk = (yi * (1.0 / max(mu, 1e-150)) - 1.0) * dmu
                 else:  # binomial
-                    if link == 2:  # logit
-                        mu = 1.0 / (1.0 + math.exp(-eta)) if eta >= 0.0 else (
-                            math.exp(eta) / (1.0 + math.exp(eta)))
-                        ex = 1.0 / (1.0 + math.exp(eta)) if -eta >= 0.0 else (
-                            math.exp(-eta) / (1.0 + math.exp(-eta)))
-                        dmu = mu * ex
-                        log_p = -_log1pexp(-eta)
-                        log_q = -_log1pexp(eta)
+                    if link == 2:  # logit, from one exp: t = exp(-|eta|)
+                        t = math.exp(-abs(eta))
+                        one = 1.0 + t
+                        lt = math.log1p(t)
+                        if eta >= 0.0:
+                            mu = 1.0 / one
+                            dmu = mu * (t / one)
+                            log_p = -lt
+                            log_q = -(eta + lt)
+                        else:
+                            mu = t / one
+                            dmu = mu * (1.0 / one)
+                            log_p = -(lt - eta)
+                            log_q = -lt
                     elif link == 3:  # probit
                         mu = 0.5 * math.erfc(-eta * _SQRT1_2)
                         dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
@@ -207,33 +214,55 @@ def _build() -> SimpleNamespace:
                     uk = (yi / pk - (mi - yi) / qk) * dmu
                 W[k] = Wk
                 u[k] = uk
-                v = (const + lf) + log_w[k]
+                # the row's constant (log-gamma terms) is the same for every component:
+                # it is summed once per data set instead (glm_log_constant)
+                v = lf + log_w[k]
                 ld[k] = v
                 if v > mx:
                     mx = v
                     top = k
             # log-sum-exp with the row maximum subtracted (zero when it is infinite)
-            if not (mx > -np.inf and mx < np.inf):
+            finite = mx > -np.inf and mx < np.inf
+            if not finite:
                 mx = 0.0
             s = 0.0
             for k in range(K):
-                ld[k] = math.exp(ld[k] - mx)
+                if finite and k == top:
+                    ld[k] = 1.0  # exp(0)
+                else:
+                    ld[k] = math.exp(ld[k] - mx)
                 s += ld[k]
             if s == 0.0:  # no component can produce the row: no responsibilities
-                row_ll = -np.inf
+                acc[base] += wi * -np.inf if (wi > 0.0 or not has_w) else 0.0
+                acc[base + 1] += wi * -np.inf
                 s = 1.0
+            elif finite and not has_w:
+                # Unweighted rows need only the sum of the logs: the log of the product
+                # of the sums (each in [1, K]) of up to _PRODUCT_ROWS rows at a time.
+                acc[base] += mx
+                prod *= s
+                n_prod += 1
+                if n_prod == _PRODUCT_ROWS:
+                    ls = math.log(prod)
+                    acc[base] += ls
+                    acc[base + 1] -= ls
+                    prod = 1.0
+                    n_prod = 0
             else:
-                row_ll = math.log(s) + mx
-            if wi > 0.0 or not has_w:
-                acc[base] += wi * row_ll
-            # the most probable component has the largest log-density
-            acc[base + 1] += wi * math.log(ld[top] / s)
+                ls = math.log(s)
+                # the most probable component has the largest log-density, whose scaled
+                # density is 1: its responsibility is 1 / s
+                log_top = -ls if finite else math.log(ld[top] / s)
+                if wi > 0.0 or not has_w:
+                    acc[base] += wi * (ls + mx)
+                acc[base + 1] += wi * log_top
             acc[base + 2 + top] += wi
+            inv_s = 1.0 / s
             for k in range(K):
-                r = (ld[k] / s) * wi
+                r = (ld[k] * inv_s) * wi
                 rw = r * W[k]
-                zk = u[k] / W[k] if W[k] > 0.0 else 0.0
-                bw = zk * rw
+                # b takes (u / W) (r W) = r u, and nothing where W = 0
+                bw = r * u[k] if W[k] > 0.0 else 0.0
                 q = k * stride
                 for j in range(p):
                     zj = z[j]
@@ -244,6 +273,10 @@ def _build() -> SimpleNamespace:
                 for j in range(p):
                     acc[q + j] += bw * z[j]
                 acc[q + p] += r
+        if n_prod:
+            ls = math.log(prod)
+            acc[base] += ls
+            acc[base + 1] -= ls
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -264,7 +297,35 @@ def _build() -> SimpleNamespace:
                 total[a] += partial[blk, a]
         return total
 
-    return SimpleNamespace(kernel=kernel)
+    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
+    def log_constant(y, w, has_w, trials, has_m, family, block_size):  # pragma: no cover
+        # sum_i w_i c_i over the rows of positive weight, c_i the log-density's terms
+        # that do not depend on the parameters, in blocks of block_size rows added in
+        # block order.
+        n = y.shape[0]
+        n_blocks = (n + block_size - 1) // block_size
+        partial = np.zeros(n_blocks)
+        for blk in _prange(n_blocks):
+            acc = 0.0
+            for i in range(blk * block_size, min((blk + 1) * block_size, n)):
+                wi = w[i] if has_w else 1.0
+                if has_w and not wi > 0.0:
+                    continue
+                yi = y[i]
+                if family == 0:
+                    c = -math.lgamma(yi + 1.0)
+                else:
+                    mi = trials[i] if has_m else 1.0
+                    c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
+                        mi - yi + 1.0)
+                acc += wi * c
+            partial[blk] = acc
+        total = 0.0
+        for blk in range(n_blocks):
+            total += partial[blk]
+        return total
+
+    return SimpleNamespace(kernel=kernel, log_constant=log_constant)
 
 
 _compiled = CompiledOnce(_build)
@@ -277,6 +338,51 @@ def _vector(a, n: int, name: str) -> tuple[np.ndarray, bool]:
     if a.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},); got {a.shape}")
     return read_only(a), True
+
+
+def _with_threads(n_threads: int | None, n_blocks: int, fn, *args):
+    """``fn(*args)`` on at most ``n_threads`` numba threads (None: the calling thread's
+    setting), and no more threads than blocks; the setting is restored."""
+    import numba
+
+    previous = numba.get_num_threads()
+    threads = previous if n_threads is None else int(n_threads)
+    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, n_blocks))
+    if threads == previous:
+        return fn(*args)
+    numba.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | None,
+                     family: str, block_size: int = GLM_BLOCK_SIZE, *,
+                     n_threads: int | None = None) -> float:
+    """The part of the log-likelihood that does not depend on the parameters:
+    ``sum_i w_i c_i`` over the rows of positive weight, with ``c_i = -log y_i!`` for
+    Poisson and ``log binom(m_i, y_i)`` for binomial components (log-gamma terms). It
+    is the same for every component, so :func:`glm_e_step` adds it once per data set
+    instead of once per row and pass.
+
+    Parameters
+    ----------
+    y, w, trials, family, block_size, n_threads
+        As for :func:`glm_e_step`.
+    """
+    if family not in FAMILY_CODES:
+        raise ValueError(f"no compiled pass for the {family} family")
+    y_arr = read_only(np.ascontiguousarray(y, dtype=np.float64).reshape(-1))
+    n = y_arr.shape[0]
+    w_arr, has_w = _vector(w, n, "w")
+    m_arr, has_m = _vector(trials, n, "trials")
+    block_size = int(block_size)
+    if block_size < 1:
+        raise ValueError(f"block_size must be positive; got {block_size}")
+    return float(_with_threads(n_threads, -(-n // block_size), _compiled().log_constant,
+                               y_arr, w_arr, has_w, m_arr, has_m, FAMILY_CODES[family],
+                               block_size))
 
 
 def glm_e_step(
@@ -296,6 +402,7 @@ def glm_e_step(
     block_size: int = GLM_BLOCK_SIZE,
     *,
     n_threads: int | None = None,
+    log_constant: float | None = None,
 ) -> tuple:
     """E-step and Fisher-scoring statistics of Poisson or binomial components over all
     rows in one compiled pass.
@@ -335,6 +442,10 @@ def glm_e_step(
     n_threads : int or None, default=None
         Threads for this call (None: numba's current setting), capped at the number of
         blocks; the calling thread's setting is restored.
+    log_constant : float, optional
+        :func:`glm_log_constant` of these rows, which the log-likelihood includes:
+        computed here when not given (it depends on the rows only, so a caller that
+        passes over the same rows again keeps it).
 
     Returns
     -------
@@ -389,23 +500,13 @@ def glm_e_step(
     Xr = read_only(X if by_row else X.T)
     P = p * (p + 1) // 2
     n_acc = K * (P + p + 1) + 2 + K
-    kernel = _compiled().kernel
-    import numba
-
-    previous = numba.get_num_threads()
-    threads = previous if n_threads is None else int(n_threads)
-    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, -(-n // block_size)))
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
             LINK_CODES[link], block_size, n_acc)
-    if threads == previous:
-        total = kernel(*args)
-    else:
-        numba.set_num_threads(threads)
-        try:
-            total = kernel(*args)
-        finally:
-            numba.set_num_threads(previous)
+    total = _with_threads(n_threads, -(-n // block_size), _compiled().kernel, *args)
+    if log_constant is None:
+        log_constant = glm_log_constant(y_arr, w, trials, family, block_size,
+                                        n_threads=n_threads)
     per = total[: K * (P + p + 1)].reshape(K, P + p + 1)
     rows, cols = np.triu_indices(p)
     A = np.empty((K, p, p))
@@ -414,5 +515,5 @@ def glm_e_step(
     b = per[:, P : P + p].copy()
     resp_sum = per[:, P + p].copy()
     base = K * (P + p + 1)
-    return (float(total[base]), resp_sum, A, b, float(total[base + 1]),
+    return (float(total[base]) + log_constant, resp_sum, A, b, float(total[base + 1]),
             total[base + 2 :].copy())

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
-from regmix.compiled.glm_kernel import glm_e_step
+from regmix.compiled.glm_kernel import glm_e_step, glm_log_constant
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
@@ -69,6 +69,7 @@ class PassRunner:
             self.engine = "numpy"
         # which compiled kernel runs the E-step passes: "gaussian", "glm" or None
         self.kernel = kernel_family(family) if self.engine == "numba" else None
+        self._log_constant: float | None = None  # of the GLM kernel: the rows' own part
 
     def _compiled_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
@@ -90,14 +91,19 @@ class PassRunner:
     def _compiled_glm_evaluate(self, params) -> PassResult:
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
         round-off) on the rows in memory; a family without extras, so their statistics
-        are empty."""
+        are empty. The part of the log-likelihood that depends on the rows alone is
+        summed at the first pass and kept."""
         src, st = self.source, self.source.standardization
         X, y, w = src.arrays()
+        threads = kernel_threads(src, self.n_jobs)
+        if self._log_constant is None:
+            self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
+                                                  n_threads=threads)
         coef = params.component.coef
         loglik, resp_sum, A, b, top, hard = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
-            self.family.link_name, n_threads=kernel_threads(src, self.n_jobs))
+            self.family.link_name, n_threads=threads, log_constant=self._log_constant)
         extra = np.zeros((coef.shape[0], 0))
         return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,), (top, hard))
 
