@@ -13,17 +13,32 @@ no standardised copy of the design and no per-row temporaries are made.
 The rows are cut into blocks of ``block_size`` rows from row 0; blocks run in parallel
 (numba ``prange``), each writes its sums into its own slot, and the slots are added in
 block order afterwards, so the result is deterministic and does not depend on the
-number of threads. Within a row the arithmetic is the numpy pass's, formula by formula
-(the linear predictor is summed column by column instead of by BLAS, and ``exp``,
-``log`` and ``lgamma`` are the C library's), so the two agree to round-off (about 1e-14
+number of threads. A block is processed tile by tile as in the Gaussian kernel
+(:mod:`regmix.compiled.gaussian_kernel`), whose building blocks it uses: the design
+standardised into short column buffers, the exponentials of the linear predictors and
+of the log-sum-exp in eight vector lanes (its ``exp``), its ``log``, and its sums over
+the rows of a tile in eight lanes (``A`` and ``b`` are the Gaussian sums of the weights
+``r W`` and the working residuals ``u / W``, as :meth:`GLMFamily.statistics
+<regmix.families.glm.GLMFamily.statistics>` forms them). Within a row the arithmetic is
+the numpy pass's formula by formula, with these ``exp`` and ``log`` (within two units in
+the last place) for numpy's and ``log1p`` of the logit from ``log`` (Goldberg's
+``log(1 + e) e / ((1 + e) - 1)``); the probit and cloglog links and the identity link's
+``log`` call the C library per row. The two passes agree to round-off (about 1e-14
 relative), not bit for bit.
 
+The part of the log-likelihood that depends on the rows alone (the log-gamma terms of
+``-log y!`` and of the binomial coefficient) is the same for every component and every
+pass: :func:`glm_log_constant` sums it once, and a caller that passes over the same rows
+again hands it back (``log_constant``), so that a pass computes no ``lgamma``.
+
 The family and link are passed as the codes of :data:`FAMILY_CODES` and
-:data:`LINK_CODES`: one compiled function serves them all, the branch taken per row
-being the same for every row.
+:data:`LINK_CODES`: one compiled function serves them all, the branch taken per tile
+being the same for every tile.
 
 numba is imported only when the kernel is first needed; the compiled code is cached on
-disk (``cache=True``) as the Gaussian kernel's is.
+disk (``cache=True``) as the Gaussian kernel's is. numba keys that cache on this file
+only: after an edit of the Gaussian kernel's building blocks, delete the cached
+``glm_kernel`` entries (``__pycache__/glm_kernel*.nbi``, ``*.nbc``) or touch this file.
 """
 
 from __future__ import annotations
@@ -33,6 +48,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from regmix.compiled import gaussian_kernel as _gk
+from regmix.compiled.gaussian_kernel import _LANES, _TILE
 from regmix.compiled.helpers import CompiledOnce, read_only
 
 __all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "glm_e_step", "glm_log_constant"]
@@ -69,11 +86,6 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG2 = math.log(2.0)
 
 
-# Unweighted rows: the sums of scaled densities (each in [1, K]) of this many rows are
-# multiplied before one log is taken (K^64 stays finite for any K below 10^4).
-_PRODUCT_ROWS = 64
-
-
 
 
 
@@ -89,20 +101,17 @@ def _build() -> SimpleNamespace:
     The helpers that compiled code calls are bound as module globals, not as closure
     variables, so that numba's on-disk cache key stays the same between processes.
     """
-    global _prange, _log_ndtr, _log1pexp, _block
+    global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
+    global _standardise_rows
     import numba
+
+    # the Gaussian kernel's vector exp, log, design standardisation and sums
+    _gk._compiled()
+    _exp_rows, _log, _accumulate = _gk._exp_rows, _gk._log, _gk._accumulate
+    _component_sums, _standardise_rows = _gk._component_sums, _gk._standardise_rows
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
-
-    @jit
-    def _log1pexp(x):  # pragma: no cover - compiled
-        # log(1 + exp(x)) as numpy's logaddexp(0, x) computes it.
-        if x > 0.0:
-            return x + math.log1p(math.exp(-x))
-        if x <= 0.0:
-            return math.log1p(math.exp(x))
-        return x  # NaN
 
     @jit
     def _log_ndtr(x):  # pragma: no cover - compiled
@@ -125,47 +134,113 @@ def _build() -> SimpleNamespace:
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, family, link, start, stop, out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
-        # triangle of A by rows, b and N; then the log-likelihood, the classification
-        # term sum w log max_k r and the weighted hard counts per component.
+        # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
+        # log-likelihood, the classification term sum w log max_k r and the weighted
+        # hard counts per component. Tile by tile: the per-row quantities of a tile
+        # live in short buffers, so that the loops over rows vectorise.
         K, p = coef.shape
         d = p - 1 if intercept else p
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
-        stride = P + p + 1
+        stride = P + p + 3
         base = K * stride
         acc = np.zeros(out.shape[0])
-        z = np.empty(p)
-        ld = np.empty(K)  # log-densities without the row's constant, then responsibilities
-        W = np.empty(K)
-        u = np.empty(K)
-        prod = 1.0
-        n_prod = 0
+        Z = np.empty((p, _TILE))  # standardised design, one row per column
+        H = np.empty((K, _TILE))  # linear predictors, then the working residuals u / W
+        F = np.empty((K, _TILE))  # exp of the linear predictors (log, logit, cloglog)
+        D = np.empty((K, _TILE))  # log-densities, densities, responsibilities r
+        V = np.empty((K, _TILE))  # Fisher weights W, then r W
+        zeros = np.zeros(_TILE)
+        scratch = np.empty(_TILE)
+        yt = np.empty(_TILE)
+        wt = np.ones(_TILE)
+        ot = np.zeros(_TILE)
+        mt = np.ones(_TILE)
+        mx2 = np.zeros((1, _TILE))  # per-row maximum log-density
+        mx = mx2[0]
+        tot = np.zeros(_TILE)  # per-row sum of the scaled densities
+        ll2 = np.zeros((1, _TILE))  # per-row weighted terms (weighted rows)
+        ll = ll2[0]
+        ones2 = np.ones((1, _TILE))
+        ones = ones2[0]
+        rarg = np.zeros(_TILE, dtype=np.int64)
+        prods = np.ones(_LANES)
         if intercept:
-            z[0] = 1.0
-        for i in range(start, stop):
-            for j in range(d):
-                xij = X[i, j] if by_row else X[j, i]
-                z[off + j] = (xij - x_loc[j]) * x_inv[j]
-            yi = y[i]
-            wi = w[i] if has_w else 1.0
-            oi = offset[i] * y_inv if has_off else 0.0
-            mi = trials[i] if has_m else 1.0
-            mx = -np.inf
-            top = 0
+            Z[0, :] = 1.0
+        for t0 in range(start, stop, _TILE):
+            m = min(_TILE, stop - t0)
+            if by_row:
+                _standardise_rows(X, t0, m, x_loc, x_inv, Z, off)
+            else:
+                for j in range(d):
+                    zj = Z[off + j]
+                    lj = x_loc[j]
+                    ij = x_inv[j]
+                    xj = X[j]
+                    for t in range(m):
+                        zj[t] = (xj[t0 + t] - lj) * ij
+            for t in range(m):
+                yt[t] = y[t0 + t]
+            if has_w:
+                for t in range(m):
+                    wt[t] = w[t0 + t]
+            if has_off:
+                for t in range(m):
+                    ot[t] = offset[t0 + t] * y_inv
+            if has_m:
+                for t in range(m):
+                    mt[t] = trials[t0 + t]
+            # linear predictors ((c_0 z_0 + c_1 z_1) + ...) + offset
             for k in range(K):
+                hk = H[k]
                 ck = coef[k]
-                eta = 0.0
-                for j in range(p):
-                    eta += ck[j] * z[j]
-                eta += oi
-                if family == 0:  # Poisson
-                    if link == 0:  # log
-                        mu = math.exp(min(eta, _ETA_MAX))
-                        dmu = mu
-                        lf = yi * eta - mu
-                    else:  # identity
-                        mu = eta
-                        dmu = 1.0
+                c0 = ck[0]
+                z0 = Z[0]
+                for t in range(m):
+                    hk[t] = c0 * z0[t]
+                for j in range(1, p):
+                    cj = ck[j]
+                    zj = Z[j]
+                    for t in range(m):
+                        hk[t] += cj * zj[t]
+                for t in range(m):
+                    hk[t] += ot[t]
+            # the exponentials the link needs, _LANES rows at a time
+            if link == 0 or link == 4:  # exp(min(eta, _ETA_MAX))
+                for k in range(K):
+                    hk = H[k]
+                    fk = F[k]
+                    for t in range(m):
+                        fk[t] = min(hk[t], _ETA_MAX)
+                _exp_rows(F, zeros, scratch, m)
+            elif link == 2:  # exp(-|eta|)
+                for k in range(K):
+                    hk = H[k]
+                    fk = F[k]
+                    for t in range(m):
+                        fk[t] = -abs(hk[t])
+                _exp_rows(F, zeros, scratch, m)
+            # log-densities (without the rows' constant, the same for every component:
+            # glm_log_constant), Fisher weights and working residuals u / W
+            for k in range(K):
+                hk = H[k]
+                fk = F[k]
+                dk = D[k]
+                vk = V[k]
+                lk = log_w[k]
+                if family == 0 and link == 0:  # Poisson, log
+                    for t in range(m):
+                        mu = fk[t]
+                        yi = yt[t]
+                        Wk = mu * mu * (1.0 / max(mu, 1e-300))
+                        uk = (yi * (1.0 / max(mu, 1e-150)) - 1.0) * mu
+                        dk[t] = (yi * hk[t] - mu) + lk
+                        vk[t] = Wk
+                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                elif family == 0:  # Poisson, identity
+                    for t in range(m):
+                        mu = hk[t]
+                        yi = yt[t]
                         if yi == 0.0:
                             lf = -mu
                         elif mu > 0.0:
@@ -174,109 +249,130 @@ def _build() -> SimpleNamespace:
                             lf = -np.inf
                         else:
                             lf = np.nan
-                    Wk = dmu * dmu * (1.0 / max(mu, 1e-300))
-                    uk = (yi * (1.0 / max(mu, 1e-150)) - 1.0) * dmu
-                else:  # binomial
-                    if link == 2:  # logit, from one exp: t = exp(-|eta|)
-                        t = math.exp(-abs(eta))
-                        one = 1.0 + t
-                        lt = math.log1p(t)
-                        if eta >= 0.0:
-                            mu = 1.0 / one
-                            dmu = mu * (t / one)
-                            log_p = -lt
-                            log_q = -(eta + lt)
-                        else:
-                            mu = t / one
-                            dmu = mu * (1.0 / one)
-                            log_p = -(lt - eta)
-                            log_q = -lt
-                    elif link == 3:  # probit
-                        mu = 0.5 * math.erfc(-eta * _SQRT1_2)
-                        dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
-                        log_p = _log_ndtr(eta)
-                        log_q = _log_ndtr(-eta)
-                    else:  # cloglog
-                        e = math.exp(min(eta, _ETA_MAX))
-                        mu = -math.expm1(-e)
-                        dmu = e * math.exp(-e)
-                        log_q = -e
-                        if e < 1e-8:
-                            log_p = eta - 0.5 * e
-                        elif e > _LOG2:
-                            log_p = math.log1p(-math.exp(-e))
-                        else:
-                            log_p = math.log(-math.expm1(-e))
-                    lf = yi * log_p + (mi - yi) * log_q
-                    pk = min(max(mu, _EPS), 1.0 - _EPS)
-                    qk = 1.0 - pk
-                    Wk = dmu * dmu * (mi / (pk * qk))
-                    uk = (yi / pk - (mi - yi) / qk) * dmu
-                W[k] = Wk
-                u[k] = uk
-                # the row's constant (log-gamma terms) is the same for every component:
-                # it is summed once per data set instead (glm_log_constant)
-                v = lf + log_w[k]
-                ld[k] = v
-                if v > mx:
-                    mx = v
-                    top = k
-            # log-sum-exp with the row maximum subtracted (zero when it is infinite)
-            finite = mx > -np.inf and mx < np.inf
-            if not finite:
-                mx = 0.0
-            s = 0.0
-            for k in range(K):
-                if finite and k == top:
-                    ld[k] = 1.0  # exp(0)
-                else:
-                    ld[k] = math.exp(ld[k] - mx)
-                s += ld[k]
-            if s == 0.0:  # no component can produce the row: no responsibilities
-                acc[base] += wi * -np.inf if (wi > 0.0 or not has_w) else 0.0
-                acc[base + 1] += wi * -np.inf
-                s = 1.0
-            elif finite and not has_w:
-                # Unweighted rows need only the sum of the logs: the log of the product
-                # of the sums (each in [1, K]) of up to _PRODUCT_ROWS rows at a time.
-                acc[base] += mx
-                prod *= s
-                n_prod += 1
-                if n_prod == _PRODUCT_ROWS:
-                    ls = math.log(prod)
-                    acc[base] += ls
-                    acc[base + 1] -= ls
-                    prod = 1.0
-                    n_prod = 0
+                        Wk = 1.0 / max(mu, 1e-300)
+                        uk = yi * (1.0 / max(mu, 1e-150)) - 1.0
+                        dk[t] = lf + lk
+                        vk[t] = Wk
+                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                elif link == 2:  # binomial, logit, from e = exp(-|eta|), without branches
+                    for t in range(m):
+                        eta = hk[t]
+                        yi = yt[t]
+                        mi = mt[t]
+                        e = fk[t]
+                        one = 1.0 + e
+                        # log1p(e) (Goldberg): exact where 1 + e rounds to 1
+                        lt = _log(one) * (e / (one - 1.0)) if one != 1.0 else e
+                        pos = eta >= 0.0
+                        mu = (1.0 if pos else e) / one
+                        dmu = mu * ((e if pos else 1.0) / one)
+                        log_p = -lt if pos else -(lt - eta)
+                        log_q = -(eta + lt) if pos else -lt
+                        pk = min(max(mu, _EPS), 1.0 - _EPS)
+                        qk = 1.0 - pk
+                        Wk = dmu * dmu * (mi / (pk * qk))
+                        uk = (yi / pk - (mi - yi) / qk) * dmu
+                        dk[t] = (yi * log_p + (mi - yi) * log_q) + lk
+                        vk[t] = Wk
+                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                else:  # binomial, probit or cloglog
+                    for t in range(m):
+                        eta = hk[t]
+                        yi = yt[t]
+                        mi = mt[t]
+                        if link == 3:  # probit
+                            mu = 0.5 * math.erfc(-eta * _SQRT1_2)
+                            dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
+                            log_p = _log_ndtr(eta)
+                            log_q = _log_ndtr(-eta)
+                        else:  # cloglog
+                            e = fk[t]
+                            mu = -math.expm1(-e)
+                            dmu = e * math.exp(-e)
+                            log_q = -e
+                            if e < 1e-8:
+                                log_p = eta - 0.5 * e
+                            elif e > _LOG2:
+                                log_p = math.log1p(-math.exp(-e))
+                            else:
+                                log_p = math.log(-math.expm1(-e))
+                        pk = min(max(mu, _EPS), 1.0 - _EPS)
+                        qk = 1.0 - pk
+                        Wk = dmu * dmu * (mi / (pk * qk))
+                        uk = (yi / pk - (mi - yi) / qk) * dmu
+                        dk[t] = (yi * log_p + (mi - yi) * log_q) + lk
+                        vk[t] = Wk
+                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
+            # row maxima and the most probable component (the first of equals)
+            d0 = D[0]
+            for t in range(m):
+                mx[t] = d0[t]
+                rarg[t] = 0
+            for k in range(1, K):
+                dk = D[k]
+                for t in range(m):
+                    v = dk[t]
+                    bigger = v > mx[t]
+                    mx[t] = v if bigger else mx[t]
+                    rarg[t] = k if bigger else rarg[t]
+            for t in range(m):
+                v = mx[t]
+                mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+            _exp_rows(D, mx, tot, m)
+            empty = False
+            for t in range(m):
+                if tot[t] == 0.0:  # no component can produce the row
+                    empty = True
+            if has_w or empty:
+                # per row: log-likelihood log(sum) + max where the weight is positive;
+                # log of the largest responsibility -log(sum) (its scaled density is
+                # exp(0) = 1)
+                for t in range(m):
+                    s = tot[t]
+                    if s == 0.0:
+                        ls = -np.inf
+                        ll[t] = -np.inf if (wt[t] > 0.0 or not has_w) else 0.0
+                        scratch[t] = -np.inf
+                        tot[t] = 1.0
+                    else:
+                        ls = _log(s)
+                        ll[t] = ls + mx[t] if (wt[t] > 0.0 or not has_w) else 0.0
+                        scratch[t] = -ls
+                _accumulate(wt, ones, ll2, 0, 1, m, acc, base)
+                for t in range(m):
+                    ll[t] = scratch[t]
+                _accumulate(wt, ones, ll2, 0, 1, m, acc, base + 1)
             else:
-                ls = math.log(s)
-                # the most probable component has the largest log-density, whose scaled
-                # density is 1: its responsibility is 1 / s
-                log_top = -ls if finite else math.log(ld[top] / s)
-                if wi > 0.0 or not has_w:
-                    acc[base] += wi * (ls + mx)
-                acc[base + 1] += wi * log_top
-            acc[base + 2 + top] += wi
-            inv_s = 1.0 / s
+                # unweighted rows need only the sum of the logs: the log of per-lane
+                # products of the sums (each in [1, K]), one log per lane and tile
+                for lane in range(_LANES):
+                    prods[lane] = 1.0
+                m8 = m - m % _LANES
+                for t8 in range(0, m8, _LANES):
+                    for lane in range(_LANES):
+                        prods[lane] *= tot[t8 + lane]
+                for t in range(m8, m):
+                    prods[t - m8] *= tot[t]
+                _accumulate(ones, ones, mx2, 0, 1, m, acc, base)
+                logs = 0.0
+                for lane in range(_LANES):
+                    logs += _log(prods[lane])
+                acc[base] += logs
+                acc[base + 1] -= logs
+            for t in range(m):
+                acc[base + 2 + rarg[t]] += wt[t]
+                tot[t] = 1.0 / tot[t]
             for k in range(K):
-                r = (ld[k] * inv_s) * wi
-                rw = r * W[k]
-                # b takes (u / W) (r W) = r u, and nothing where W = 0
-                bw = r * u[k] if W[k] > 0.0 else 0.0
+                dk = D[k]
+                vk = V[k]
+                for t in range(m):
+                    r = (dk[t] * tot[t]) * wt[t]
+                    dk[t] = r
+                    vk[t] = r * vk[t]
                 q = k * stride
-                for j in range(p):
-                    zj = z[j]
-                    a = rw * zj
-                    for m in range(j, p):
-                        acc[q] += a * z[m]
-                        q += 1
-                for j in range(p):
-                    acc[q + j] += bw * z[j]
-                acc[q + p] += r
-        if n_prod:
-            ls = math.log(prod)
-            acc[base] += ls
-            acc[base + 1] -= ls
+                # A, b (of r W and u / W) and sum r W, then N = sum r
+                _component_sums(Z, vk, H, k, ones2, p, m, acc, q)
+                _accumulate(dk, ones, ones2, 0, 1, m, acc, q + P + p + 2)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -499,7 +595,7 @@ def glm_e_step(
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
     P = p * (p + 1) // 2
-    n_acc = K * (P + p + 1) + 2 + K
+    n_acc = K * (P + p + 3) + 2 + K
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
             LINK_CODES[link], block_size, n_acc)
@@ -507,13 +603,13 @@ def glm_e_step(
     if log_constant is None:
         log_constant = glm_log_constant(y_arr, w, trials, family, block_size,
                                         n_threads=n_threads)
-    per = total[: K * (P + p + 1)].reshape(K, P + p + 1)
+    per = total[: K * (P + p + 3)].reshape(K, P + p + 3)
     rows, cols = np.triu_indices(p)
     A = np.empty((K, p, p))
     A[:, rows, cols] = per[:, :P]
     A[:, cols, rows] = per[:, :P]
     b = per[:, P : P + p].copy()
-    resp_sum = per[:, P + p].copy()
-    base = K * (P + p + 1)
+    resp_sum = per[:, P + p + 2].copy()
+    base = K * (P + p + 3)
     return (float(total[base]) + log_constant, resp_sum, A, b, float(total[base + 1]),
             total[base + 2 :].copy())
