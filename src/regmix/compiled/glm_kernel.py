@@ -102,16 +102,26 @@ def _build() -> SimpleNamespace:
     variables, so that numba's on-disk cache key stays the same between processes.
     """
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
-    global _standardise_rows
+    global _standardise_tile, _binomial_terms
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
     _gk._compiled()
     _exp_rows, _log, _accumulate = _gk._exp_rows, _gk._log, _gk._accumulate
-    _component_sums, _standardise_rows = _gk._component_sums, _gk._standardise_rows
+    _component_sums, _standardise_tile = _gk._component_sums, _gk._standardise_tile
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+
+    @jit
+    def _binomial_terms(mu, dmu, log_p, log_q, y, m, log_w):  # pragma: no cover - compiled
+        # A binomial row's log-density plus log_w (without its constant), Fisher weight
+        # W and working residual u / W (0 where W = 0), as Binomial computes them.
+        p = min(max(mu, _EPS), 1.0 - _EPS)
+        q = 1.0 - p
+        W = dmu * dmu * (m / (p * q))
+        u = (y / p - (m - y) / q) * dmu
+        return (y * log_p + (m - y) * log_q) + log_w, W, (u / W if W > 0.0 else 0.0)
 
     @jit
     def _log_ndtr(x):  # pragma: no cover - compiled
@@ -139,7 +149,6 @@ def _build() -> SimpleNamespace:
         # hard counts per component. Tile by tile: the per-row quantities of a tile
         # live in short buffers, so that the loops over rows vectorise.
         K, p = coef.shape
-        d = p - 1 if intercept else p
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
         stride = P + p + 3
@@ -169,16 +178,7 @@ def _build() -> SimpleNamespace:
             Z[0, :] = 1.0
         for t0 in range(start, stop, _TILE):
             m = min(_TILE, stop - t0)
-            if by_row:
-                _standardise_rows(X, t0, m, x_loc, x_inv, Z, off)
-            else:
-                for j in range(d):
-                    zj = Z[off + j]
-                    lj = x_loc[j]
-                    ij = x_inv[j]
-                    xj = X[j]
-                    for t in range(m):
-                        zj[t] = (xj[t0 + t] - lj) * ij
+            _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
             for t in range(m):
                 yt[t] = y[t0 + t]
             if has_w:
@@ -268,13 +268,8 @@ def _build() -> SimpleNamespace:
                         dmu = mu * ((e if pos else 1.0) / one)
                         log_p = -lt if pos else -(lt - eta)
                         log_q = -(eta + lt) if pos else -lt
-                        pk = min(max(mu, _EPS), 1.0 - _EPS)
-                        qk = 1.0 - pk
-                        Wk = dmu * dmu * (mi / (pk * qk))
-                        uk = (yi / pk - (mi - yi) / qk) * dmu
-                        dk[t] = (yi * log_p + (mi - yi) * log_q) + lk
-                        vk[t] = Wk
-                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                        dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
+                                                              mi, lk)
                 else:  # binomial, probit or cloglog
                     for t in range(m):
                         eta = hk[t]
@@ -296,13 +291,8 @@ def _build() -> SimpleNamespace:
                                 log_p = math.log1p(-math.exp(-e))
                             else:
                                 log_p = math.log(-math.expm1(-e))
-                        pk = min(max(mu, _EPS), 1.0 - _EPS)
-                        qk = 1.0 - pk
-                        Wk = dmu * dmu * (mi / (pk * qk))
-                        uk = (yi / pk - (mi - yi) / qk) * dmu
-                        dk[t] = (yi * log_p + (mi - yi) * log_q) + lk
-                        vk[t] = Wk
-                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                        dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
+                                                              mi, lk)
             # row maxima and the most probable component (the first of equals)
             d0 = D[0]
             for t in range(m):
