@@ -14,6 +14,7 @@ numba = pytest.importorskip("numba")
 from regmix import RegressionMixture  # noqa: E402
 from regmix.compiled import glm_kernel as glk  # noqa: E402
 from regmix.core.params import ComponentParams, MixtureParams  # noqa: E402
+from regmix.core.results import PassResult  # noqa: E402
 from regmix.engine import kernel  # noqa: E402
 from regmix.engine.passes import e_step_pass  # noqa: E402
 from regmix.engine.runner import PassRunner  # noqa: E402
@@ -90,9 +91,9 @@ def _assert_matches(out, ref):
     A_ref, b_ref, extra = ref.stats
     assert extra.shape == (A.shape[0], 0)
     assert (A.shape, b.shape) == (A_ref.shape, b_ref.shape)
-    for value in (loglik, resp_sum, A, b):
+    for value in (resp_sum, A, b):
         assert np.all(np.isfinite(value))
-    np.testing.assert_allclose(loglik, ref.loglik, rtol=RTOL)
+    np.testing.assert_allclose(loglik, ref.loglik, rtol=RTOL, equal_nan=True)
     np.testing.assert_allclose(resp_sum, ref.resp_sum, rtol=RTOL)
     diag = np.sqrt(np.einsum("kjj->kj", A_ref))
     bound = diag[:, :, None] * diag[:, None, :]
@@ -210,7 +211,9 @@ def test_fit_with_kernel_equals_fit_without(family, monkeypatch):
                               tol=1e-8).fit(*args, **kwargs) for engine in ("numba", "numpy")]
     assert calls  # the first fit's E-steps ran on the kernel
     np.testing.assert_allclose(fits[0].log_likelihood_, fits[1].log_likelihood_, rtol=1e-10)
-    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-6, atol=1e-8)
+    # the same maximum; the coefficients where the stopping rule (tol on the mean
+    # log-likelihood) leaves them, within about sqrt(tol) of it
+    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, atol=1e-4)
 
 
 def test_runner_takes_the_kernel_only_with_coefficients():
@@ -290,3 +293,22 @@ def test_without_numba_the_runner_takes_the_numpy_pass(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": env_path},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("binomial", "probit")])
+def test_given_memberships_match_the_numpy_statistics(name, link):
+    from regmix.engine.runner import MembershipArray
+
+    X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2500, K=2)
+    memberships = np.random.default_rng(5).uniform(0.01, 1.0, (2500, 2))
+    params = MixtureParams(mix, ComponentParams(coef, np.zeros((2, 0))))
+    results = [PassRunner(source, _family(name, link), ConstantWeights(), chunk_size=4096,
+                          n_jobs=1, engine=engine).given(MembershipArray(memberships), 2,
+                                                         params)
+               for engine in ("numba", "numpy")]
+    compiled, numpy = results
+    assert np.isnan(compiled.loglik) and np.isnan(numpy.loglik)
+    assert not compiled.classes
+    np.testing.assert_allclose(compiled.mix_stats[0], numpy.mix_stats[0], rtol=RTOL)
+    _assert_matches((numpy.loglik, compiled.resp_sum, *compiled.stats[:2], None, None),
+                    PassResult(numpy.loglik, numpy.resp_sum, numpy.stats))

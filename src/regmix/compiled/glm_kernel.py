@@ -102,13 +102,14 @@ def _build() -> SimpleNamespace:
     variables, so that numba's on-disk cache key stays the same between processes.
     """
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
-    global _standardise_tile, _binomial_terms
+    global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
     _gk._compiled()
     _exp_rows, _log, _accumulate = _gk._exp_rows, _gk._log, _gk._accumulate
     _component_sums, _standardise_tile = _gk._component_sums, _gk._standardise_tile
+    _given_rows, _sum_of_logs = _gk._given_rows, _gk._sum_of_logs
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -142,7 +143,8 @@ def _build() -> SimpleNamespace:
 
     @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
-               intercept, coef, log_w, family, link, start, stop, out):  # pragma: no cover
+               intercept, coef, log_w, family, link, R, has_r, start, stop,
+               out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
         # log-likelihood, the classification term sum w log max_k r and the weighted
@@ -293,64 +295,58 @@ def _build() -> SimpleNamespace:
                                 log_p = math.log(-math.expm1(-e))
                         dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
                                                               mi, lk)
-            # row maxima and the most probable component (the first of equals)
-            d0 = D[0]
-            for t in range(m):
-                mx[t] = d0[t]
-                rarg[t] = 0
-            for k in range(1, K):
-                dk = D[k]
-                for t in range(m):
-                    v = dk[t]
-                    bigger = v > mx[t]
-                    mx[t] = v if bigger else mx[t]
-                    rarg[t] = k if bigger else rarg[t]
-            for t in range(m):
-                v = mx[t]
-                mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-            _exp_rows(D, mx, tot, m)
-            empty = False
-            for t in range(m):
-                if tot[t] == 0.0:  # no component can produce the row
-                    empty = True
-            if has_w or empty:
-                # per row: log-likelihood log(sum) + max where the weight is positive;
-                # log of the largest responsibility -log(sum) (its scaled density is
-                # exp(0) = 1)
-                for t in range(m):
-                    s = tot[t]
-                    if s == 0.0:
-                        ls = -np.inf
-                        ll[t] = -np.inf if (wt[t] > 0.0 or not has_w) else 0.0
-                        scratch[t] = -np.inf
-                        tot[t] = 1.0
-                    else:
-                        ls = _log(s)
-                        ll[t] = ls + mx[t] if (wt[t] > 0.0 or not has_w) else 0.0
-                        scratch[t] = -ls
-                _accumulate(wt, ones, ll2, 0, 1, m, acc, base)
-                for t in range(m):
-                    ll[t] = scratch[t]
-                _accumulate(wt, ones, ll2, 0, 1, m, acc, base + 1)
+            if has_r:
+                _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             else:
-                # unweighted rows need only the sum of the logs: the log of per-lane
-                # products of the sums (each in [1, K]), one log per lane and tile
-                for lane in range(_LANES):
-                    prods[lane] = 1.0
-                m8 = m - m % _LANES
-                for t8 in range(0, m8, _LANES):
-                    for lane in range(_LANES):
-                        prods[lane] *= tot[t8 + lane]
-                for t in range(m8, m):
-                    prods[t - m8] *= tot[t]
-                _accumulate(ones, ones, mx2, 0, 1, m, acc, base)
-                logs = 0.0
-                for lane in range(_LANES):
-                    logs += _log(prods[lane])
-                acc[base] += logs
-                acc[base + 1] -= logs
+                # row maxima and the most probable component (the first of equals)
+                d0 = D[0]
+                for t in range(m):
+                    mx[t] = d0[t]
+                    rarg[t] = 0
+                for k in range(1, K):
+                    dk = D[k]
+                    for t in range(m):
+                        v = dk[t]
+                        bigger = v > mx[t]
+                        mx[t] = v if bigger else mx[t]
+                        rarg[t] = k if bigger else rarg[t]
+                for t in range(m):
+                    v = mx[t]
+                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+                _exp_rows(D, mx, tot, m)
+                empty = False
+                for t in range(m):
+                    if tot[t] == 0.0:  # no component can produce the row
+                        empty = True
+                if has_w or empty:
+                    # per row: log-likelihood log(sum) + max where the weight is positive;
+                    # log of the largest responsibility -log(sum) (its scaled density is
+                    # exp(0) = 1)
+                    for t in range(m):
+                        s = tot[t]
+                        if s == 0.0:
+                            ls = -np.inf
+                            ll[t] = -np.inf if (wt[t] > 0.0 or not has_w) else 0.0
+                            scratch[t] = -np.inf
+                            tot[t] = 1.0
+                        else:
+                            ls = _log(s)
+                            ll[t] = ls + mx[t] if (wt[t] > 0.0 or not has_w) else 0.0
+                            scratch[t] = -ls
+                    _accumulate(wt, ones, ll2, 0, 1, m, acc, base)
+                    for t in range(m):
+                        ll[t] = scratch[t]
+                    _accumulate(wt, ones, ll2, 0, 1, m, acc, base + 1)
+                else:
+                    # unweighted rows need only the sum of the logs: the log of per-lane
+                    # products of the sums (each in [1, K]), one log per lane and tile
+                    logs = _sum_of_logs(tot, m, prods)
+                    _accumulate(ones, ones, mx2, 0, 1, m, acc, base)
+                    acc[base] += logs
+                    acc[base + 1] -= logs
+                for t in range(m):
+                    acc[base + 2 + rarg[t]] += wt[t]
             for t in range(m):
-                acc[base + 2 + rarg[t]] += wt[t]
                 tot[t] = 1.0 / tot[t]
             for k in range(K):
                 dk = D[k]
@@ -367,7 +363,8 @@ def _build() -> SimpleNamespace:
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
-               intercept, coef, log_w, family, link, block_size, n_acc):  # pragma: no cover
+               intercept, coef, log_w, family, link, R, has_r, block_size,
+               n_acc):  # pragma: no cover
         # The sums of the blocks of block_size rows from row 0, added in block order.
         n = y.shape[0]
         n_blocks = (n + block_size - 1) // block_size
@@ -375,7 +372,7 @@ def _build() -> SimpleNamespace:
         for blk in _prange(n_blocks):
             start = blk * block_size
             _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
-                   y_inv, intercept, coef, log_w, family, link, start,
+                   y_inv, intercept, coef, log_w, family, link, R, has_r, start,
                    min(start + block_size, n), partial[blk])
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
@@ -489,6 +486,7 @@ def glm_e_step(
     *,
     n_threads: int | None = None,
     log_constant: float | None = None,
+    responsibilities: np.ndarray | None = None,
 ) -> tuple:
     """E-step and Fisher-scoring statistics of Poisson or binomial components over all
     rows in one compiled pass.
@@ -532,6 +530,11 @@ def glm_e_step(
         :func:`glm_log_constant` of these rows, which the log-likelihood includes:
         computed here when not given (it depends on the rows only, so a caller that
         passes over the same rows again keeps it).
+    responsibilities : ndarray of shape (n, K), optional
+        Given memberships (non-negative, each row with a positive sum) to use instead
+        of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
+        log-likelihood and the classification summaries are then NaN and
+        ``log_weights`` is not used.
 
     Returns
     -------
@@ -582,15 +585,23 @@ def glm_e_step(
     block_size = int(block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be positive; got {block_size}")
+    given = responsibilities is not None
+    R = np.empty((0, K))
+    if given:
+        R = np.ascontiguousarray(responsibilities, dtype=np.float64)
+        if R.shape != (n, K):
+            raise ValueError(f"responsibilities must have shape ({n}, {K}); got {R.shape}")
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
     P = p * (p + 1) // 2
     n_acc = K * (P + p + 3) + 2 + K
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
-            LINK_CODES[link], block_size, n_acc)
+            LINK_CODES[link], read_only(R), given, block_size, n_acc)
     total = _with_threads(n_threads, -(-n // block_size), _compiled().kernel, *args)
-    if log_constant is None:
+    if given:
+        log_constant = math.nan
+    elif log_constant is None:
         log_constant = glm_log_constant(y_arr, w, trials, family, block_size,
                                         n_threads=n_threads)
     per = total[: K * (P + p + 3)].reshape(K, P + p + 3)
@@ -601,5 +612,7 @@ def glm_e_step(
     b = per[:, P : P + p].copy()
     resp_sum = per[:, P + p + 2].copy()
     base = K * (P + p + 3)
+    if given:
+        return math.nan, resp_sum, A, b, math.nan, np.full(K, math.nan)
     return (float(total[base]) + log_constant, resp_sum, A, b, float(total[base + 1]),
             total[base + 2 :].copy())

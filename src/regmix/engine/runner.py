@@ -88,7 +88,7 @@ class PassRunner:
             return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,), (top, hard))
 
-    def _compiled_glm_evaluate(self, params) -> PassResult:
+    def _compiled_glm_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
         round-off) on the rows in memory; a family without extras, so their statistics
         are empty. The part of the log-likelihood that depends on the rows alone is
@@ -103,8 +103,11 @@ class PassRunner:
         loglik, resp_sum, A, b, top, hard = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
-            self.family.link_name, n_threads=threads, log_constant=self._log_constant)
+            self.family.link_name, n_threads=threads, log_constant=self._log_constant,
+            responsibilities=memberships)
         extra = np.zeros((coef.shape[0], 0))
+        if memberships is not None:
+            return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,), (top, hard))
 
     @property
@@ -139,6 +142,9 @@ class PassRunner:
         if (self.kernel == "gaussian" and hasattr(resp_fn, "as_array")
                 and hasattr(self.source, "arrays")):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
+        if (self.kernel == "glm" and hasattr(resp_fn, "as_array")
+                and params.component.coef is not None):
+            return self._compiled_glm_evaluate(params, resp_fn.as_array(self.source.n_rows))
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
                         chunk_size=self.chunk_size, n_jobs=self.n_jobs)
