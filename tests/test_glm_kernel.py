@@ -177,6 +177,8 @@ def test_rejects_bad_input():
         _kernel(X, y, w, offset[:-1], trials, source, coef, mix, "poisson", "log")
     with pytest.raises(ValueError, match="coef must have shape"):
         _kernel(X, y, w, offset, trials, source, coef[:, :-1], mix, "poisson", "log")
+    with pytest.raises(ValueError, match="first step without coefficients"):
+        _kernel(X, y, w, offset, trials, source, None, mix, "poisson", "log")
 
 
 def _count_data(n=2000, seed=3):
@@ -295,13 +297,17 @@ def test_without_numba_the_runner_takes_the_numpy_pass(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("binomial", "probit")])
-def test_given_memberships_match_the_numpy_statistics(name, link):
+@pytest.mark.parametrize(("name", "link", "with_coef"), [
+    ("poisson", "log", True), ("binomial", "probit", True), *[
+        (name, link, False) for name, link in CASES if link in glk.START_LINKS]])
+def test_given_memberships_match_the_numpy_statistics(name, link, with_coef):
+    # with coefficients, and for a first step without them (from the smoothed response)
     from regmix.engine.runner import MembershipArray
 
     X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2500, K=2)
     memberships = np.random.default_rng(5).uniform(0.01, 1.0, (2500, 2))
-    params = MixtureParams(mix, ComponentParams(coef, np.zeros((2, 0))))
+    params = MixtureParams(mix, ComponentParams(coef if with_coef else None,
+                                                np.zeros((2, 0))))
     results = [PassRunner(source, _family(name, link), ConstantWeights(), chunk_size=4096,
                           n_jobs=1, engine=engine).given(MembershipArray(memberships), 2,
                                                          params)

@@ -52,7 +52,8 @@ from regmix.compiled import gaussian_kernel as _gk
 from regmix.compiled.gaussian_kernel import _LANES, _TILE
 from regmix.compiled.helpers import CompiledOnce, read_only
 
-__all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "glm_e_step", "glm_log_constant"]
+__all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "START_LINKS", "glm_e_step",
+           "glm_log_constant"]
 
 
 # Rows per block: the unit of parallel work and of summation (as the Gaussian kernel's).
@@ -65,6 +66,11 @@ FAMILY_CODES = {"poisson": 0, "binomial": 1}
 
 
 LINK_CODES = {"log": 0, "identity": 1, "logit": 2, "probit": 3, "cloglog": 4}
+
+
+# The links whose first step without coefficients the kernel takes (probit's needs the
+# inverse normal distribution function, which numba lacks: the numpy pass takes it).
+START_LINKS = ("log", "identity", "logit", "cloglog")
 
 
 # The constants of families/links.py and families/glm.py, as the numpy pass uses them.
@@ -102,7 +108,8 @@ def _build() -> SimpleNamespace:
     variables, so that numba's on-disk cache key stays the same between processes.
     """
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
-    global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs
+    global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
+    global _expit
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -125,6 +132,49 @@ def _build() -> SimpleNamespace:
         return (y * log_p + (m - y) * log_q) + log_w, W, (u / W if W > 0.0 else 0.0)
 
     @jit
+    def _start_terms(y, m, off, family, link, n, H, V):  # pragma: no cover - compiled
+        # The first IRLS step's working responses eta_0 - offset into every row of H and
+        # Fisher weights into every row of V, for the n rows of a tile: from the smoothed
+        # response mu_0 (the family's mustart) and eta_0 = g(mu_0), the link's
+        # derivative taken at eta_0, as GLMFamily.statistics without coefficients.
+        for t in range(n):
+            yi = y[t]
+            if family == 0:
+                mu = yi + 0.1
+            else:
+                mu = (yi + 0.5) / (m[t] + 1.0)
+            if link == 0:  # log
+                eta = math.log(mu)
+                dmu = math.exp(min(eta, _ETA_MAX))
+            elif link == 1:  # identity
+                eta = mu
+                dmu = 1.0
+            elif link == 2:  # logit
+                eta = math.log(mu / (1.0 - mu))
+                dmu = _expit(eta) * _expit(-eta)
+            else:  # cloglog
+                eta = math.log(-math.log1p(-mu))
+                e = math.exp(min(eta, _ETA_MAX))
+                dmu = e * math.exp(-e)
+            if family == 0:
+                W = dmu * dmu * (1.0 / max(mu, 1e-300))
+            else:
+                p = min(max(mu, _EPS), 1.0 - _EPS)
+                W = dmu * dmu * (m[t] / (p * (1.0 - p)))
+            z = eta - off[t]
+            for k in range(H.shape[0]):
+                H[k, t] = z
+                V[k, t] = W
+
+    @jit
+    def _expit(x):  # pragma: no cover - compiled
+        # 1 / (1 + exp(-x)) without overflow
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+    @jit
     def _log_ndtr(x):  # pragma: no cover - compiled
         # log of the standard normal distribution function, as scipy's log_ndtr: the
         # upper half by log1p of the upper tail, the lower half by erfc, the far lower
@@ -143,7 +193,7 @@ def _build() -> SimpleNamespace:
 
     @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
-               intercept, coef, log_w, family, link, R, has_r, start, stop,
+               intercept, coef, log_w, family, link, R, has_r, start_step, start, stop,
                out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
@@ -192,109 +242,113 @@ def _build() -> SimpleNamespace:
             if has_m:
                 for t in range(m):
                     mt[t] = trials[t0 + t]
-            # linear predictors ((c_0 z_0 + c_1 z_1) + ...) + offset
-            for k in range(K):
-                hk = H[k]
-                ck = coef[k]
-                c0 = ck[0]
-                z0 = Z[0]
-                for t in range(m):
-                    hk[t] = c0 * z0[t]
-                for j in range(1, p):
-                    cj = ck[j]
-                    zj = Z[j]
+            if start_step:
+                # a first step from the smoothed response, without coefficients
+                _start_terms(yt, mt, ot, family, link, m, H, V)
+            else:
+                # linear predictors ((c_0 z_0 + c_1 z_1) + ...) + offset
+                for k in range(K):
+                    hk = H[k]
+                    ck = coef[k]
+                    c0 = ck[0]
+                    z0 = Z[0]
                     for t in range(m):
-                        hk[t] += cj * zj[t]
-                for t in range(m):
-                    hk[t] += ot[t]
-            # the exponentials the link needs, _LANES rows at a time
-            if link == 0 or link == 4:  # exp(min(eta, _ETA_MAX))
+                        hk[t] = c0 * z0[t]
+                    for j in range(1, p):
+                        cj = ck[j]
+                        zj = Z[j]
+                        for t in range(m):
+                            hk[t] += cj * zj[t]
+                    for t in range(m):
+                        hk[t] += ot[t]
+                # the exponentials the link needs, _LANES rows at a time
+                if link == 0 or link == 4:  # exp(min(eta, _ETA_MAX))
+                    for k in range(K):
+                        hk = H[k]
+                        fk = F[k]
+                        for t in range(m):
+                            fk[t] = min(hk[t], _ETA_MAX)
+                    _exp_rows(F, zeros, scratch, m)
+                elif link == 2:  # exp(-|eta|)
+                    for k in range(K):
+                        hk = H[k]
+                        fk = F[k]
+                        for t in range(m):
+                            fk[t] = -abs(hk[t])
+                    _exp_rows(F, zeros, scratch, m)
+                # log-densities (without the rows' constant, the same for every component:
+                # glm_log_constant), Fisher weights and working residuals u / W
                 for k in range(K):
                     hk = H[k]
                     fk = F[k]
-                    for t in range(m):
-                        fk[t] = min(hk[t], _ETA_MAX)
-                _exp_rows(F, zeros, scratch, m)
-            elif link == 2:  # exp(-|eta|)
-                for k in range(K):
-                    hk = H[k]
-                    fk = F[k]
-                    for t in range(m):
-                        fk[t] = -abs(hk[t])
-                _exp_rows(F, zeros, scratch, m)
-            # log-densities (without the rows' constant, the same for every component:
-            # glm_log_constant), Fisher weights and working residuals u / W
-            for k in range(K):
-                hk = H[k]
-                fk = F[k]
-                dk = D[k]
-                vk = V[k]
-                lk = log_w[k]
-                if family == 0 and link == 0:  # Poisson, log
-                    for t in range(m):
-                        mu = fk[t]
-                        yi = yt[t]
-                        Wk = mu * mu * (1.0 / max(mu, 1e-300))
-                        uk = (yi * (1.0 / max(mu, 1e-150)) - 1.0) * mu
-                        dk[t] = (yi * hk[t] - mu) + lk
-                        vk[t] = Wk
-                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
-                elif family == 0:  # Poisson, identity
-                    for t in range(m):
-                        mu = hk[t]
-                        yi = yt[t]
-                        if yi == 0.0:
-                            lf = -mu
-                        elif mu > 0.0:
-                            lf = yi * math.log(mu) - mu
-                        elif mu == 0.0:
-                            lf = -np.inf
-                        else:
-                            lf = np.nan
-                        Wk = 1.0 / max(mu, 1e-300)
-                        uk = yi * (1.0 / max(mu, 1e-150)) - 1.0
-                        dk[t] = lf + lk
-                        vk[t] = Wk
-                        hk[t] = uk / Wk if Wk > 0.0 else 0.0
-                elif link == 2:  # binomial, logit, from e = exp(-|eta|), without branches
-                    for t in range(m):
-                        eta = hk[t]
-                        yi = yt[t]
-                        mi = mt[t]
-                        e = fk[t]
-                        one = 1.0 + e
-                        # log1p(e) (Goldberg): exact where 1 + e rounds to 1
-                        lt = _log(one) * (e / (one - 1.0)) if one != 1.0 else e
-                        pos = eta >= 0.0
-                        mu = (1.0 if pos else e) / one
-                        dmu = mu * ((e if pos else 1.0) / one)
-                        log_p = -lt if pos else -(lt - eta)
-                        log_q = -(eta + lt) if pos else -lt
-                        dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
-                                                              mi, lk)
-                else:  # binomial, probit or cloglog
-                    for t in range(m):
-                        eta = hk[t]
-                        yi = yt[t]
-                        mi = mt[t]
-                        if link == 3:  # probit
-                            mu = 0.5 * math.erfc(-eta * _SQRT1_2)
-                            dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
-                            log_p = _log_ndtr(eta)
-                            log_q = _log_ndtr(-eta)
-                        else:  # cloglog
-                            e = fk[t]
-                            mu = -math.expm1(-e)
-                            dmu = e * math.exp(-e)
-                            log_q = -e
-                            if e < 1e-8:
-                                log_p = eta - 0.5 * e
-                            elif e > _LOG2:
-                                log_p = math.log1p(-math.exp(-e))
+                    dk = D[k]
+                    vk = V[k]
+                    lk = log_w[k]
+                    if family == 0 and link == 0:  # Poisson, log
+                        for t in range(m):
+                            mu = fk[t]
+                            yi = yt[t]
+                            Wk = mu * mu * (1.0 / max(mu, 1e-300))
+                            uk = (yi * (1.0 / max(mu, 1e-150)) - 1.0) * mu
+                            dk[t] = (yi * hk[t] - mu) + lk
+                            vk[t] = Wk
+                            hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                    elif family == 0:  # Poisson, identity
+                        for t in range(m):
+                            mu = hk[t]
+                            yi = yt[t]
+                            if yi == 0.0:
+                                lf = -mu
+                            elif mu > 0.0:
+                                lf = yi * math.log(mu) - mu
+                            elif mu == 0.0:
+                                lf = -np.inf
                             else:
-                                log_p = math.log(-math.expm1(-e))
-                        dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
-                                                              mi, lk)
+                                lf = np.nan
+                            Wk = 1.0 / max(mu, 1e-300)
+                            uk = yi * (1.0 / max(mu, 1e-150)) - 1.0
+                            dk[t] = lf + lk
+                            vk[t] = Wk
+                            hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                    elif link == 2:  # binomial, logit, from e = exp(-|eta|), without branches
+                        for t in range(m):
+                            eta = hk[t]
+                            yi = yt[t]
+                            mi = mt[t]
+                            e = fk[t]
+                            one = 1.0 + e
+                            # log1p(e) (Goldberg): exact where 1 + e rounds to 1
+                            lt = _log(one) * (e / (one - 1.0)) if one != 1.0 else e
+                            pos = eta >= 0.0
+                            mu = (1.0 if pos else e) / one
+                            dmu = mu * ((e if pos else 1.0) / one)
+                            log_p = -lt if pos else -(lt - eta)
+                            log_q = -(eta + lt) if pos else -lt
+                            dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
+                                                                  mi, lk)
+                    else:  # binomial, probit or cloglog
+                        for t in range(m):
+                            eta = hk[t]
+                            yi = yt[t]
+                            mi = mt[t]
+                            if link == 3:  # probit
+                                mu = 0.5 * math.erfc(-eta * _SQRT1_2)
+                                dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
+                                log_p = _log_ndtr(eta)
+                                log_q = _log_ndtr(-eta)
+                            else:  # cloglog
+                                e = fk[t]
+                                mu = -math.expm1(-e)
+                                dmu = e * math.exp(-e)
+                                log_q = -e
+                                if e < 1e-8:
+                                    log_p = eta - 0.5 * e
+                                elif e > _LOG2:
+                                    log_p = math.log1p(-math.exp(-e))
+                                else:
+                                    log_p = math.log(-math.expm1(-e))
+                            dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
+                                                                  mi, lk)
             if has_r:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             else:
@@ -363,7 +417,7 @@ def _build() -> SimpleNamespace:
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
-               intercept, coef, log_w, family, link, R, has_r, block_size,
+               intercept, coef, log_w, family, link, R, has_r, start_step, block_size,
                n_acc):  # pragma: no cover
         # The sums of the blocks of block_size rows from row 0, added in block order.
         n = y.shape[0]
@@ -372,8 +426,8 @@ def _build() -> SimpleNamespace:
         for blk in _prange(n_blocks):
             start = blk * block_size
             _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
-                   y_inv, intercept, coef, log_w, family, link, R, has_r, start,
-                   min(start + block_size, n), partial[blk])
+                   y_inv, intercept, coef, log_w, family, link, R, has_r, start_step,
+                   start, min(start + block_size, n), partial[blk])
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
             for a in range(n_acc):
@@ -478,7 +532,7 @@ def glm_e_step(
     x_inv: np.ndarray,
     y_inv: float,
     fit_intercept: bool,
-    coef: np.ndarray,
+    coef: np.ndarray | None,
     log_weights: np.ndarray,
     family: str,
     link: str,
@@ -513,8 +567,13 @@ def glm_e_step(
         Inverse scale of the response (1 for these families), which divides the offset.
     fit_intercept : bool
         Whether the design has a leading column of ones.
-    coef : ndarray of shape (K, p)
-        Component coefficients in internal units, ``p = d + fit_intercept``.
+    coef : ndarray of shape (K, p) or None
+        Component coefficients in internal units, ``p = d + fit_intercept``. None for a
+        first step without coefficients (given ``responsibilities``, a link of
+        :data:`START_LINKS`): the sums are then taken, as
+        :meth:`GLMFamily.statistics <regmix.families.glm.GLMFamily.statistics>` does, at
+        the smoothed response ``mu_0`` (the family's ``mustart``), with the working
+        response ``g(mu_0) - offset`` in place of ``u / W``.
     log_weights : ndarray of shape (K,) or (K, 1)
         Log mixing proportions; ``-inf`` marks a component of weight zero.
     family : {"poisson", "binomial"}
@@ -571,6 +630,12 @@ def glm_e_step(
     if x_loc.shape != (d,) or x_inv.shape != (d,):
         raise ValueError(f"x_loc and x_inv must have shape ({d},)")
     p = d + int(bool(fit_intercept))
+    first_step = coef is None
+    if first_step:
+        if responsibilities is None or link not in START_LINKS:
+            raise ValueError("a first step without coefficients needs given "
+                             f"responsibilities and a link of {START_LINKS}")
+        coef = np.zeros((np.shape(responsibilities)[1], p))
     coef = read_only(np.ascontiguousarray(coef, dtype=np.float64))
     if coef.ndim != 2 or coef.shape[1] != p or coef.shape[0] == 0:
         raise ValueError(f"coef must have shape (K, {p}) with K > 0; got {coef.shape}")
@@ -597,7 +662,7 @@ def glm_e_step(
     n_acc = K * (P + p + 3) + 2 + K
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
-            LINK_CODES[link], read_only(R), given, block_size, n_acc)
+            LINK_CODES[link], read_only(R), given, first_step, block_size, n_acc)
     total = _with_threads(n_threads, -(-n // block_size), _compiled().kernel, *args)
     if given:
         log_constant = math.nan

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
-from regmix.compiled.glm_kernel import glm_e_step, glm_log_constant
+from regmix.compiled.glm_kernel import START_LINKS, glm_e_step, glm_log_constant
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
@@ -100,12 +100,13 @@ class PassRunner:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
         coef = params.component.coef
+        K = params.n_components
         loglik, resp_sum, A, b, top, hard = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
             responsibilities=memberships)
-        extra = np.zeros((coef.shape[0], 0))
+        extra = np.zeros((K, 0))
         if memberships is not None:
             return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,))
         return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,), (top, hard))
@@ -143,7 +144,8 @@ class PassRunner:
                 and hasattr(self.source, "arrays")):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
         if (self.kernel == "glm" and hasattr(resp_fn, "as_array")
-                and params.component.coef is not None):
+                and (params.component.coef is not None
+                     or self.family.link_name in START_LINKS)):
             return self._compiled_glm_evaluate(params, resp_fn.as_array(self.source.n_rows))
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
