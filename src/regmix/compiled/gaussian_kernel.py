@@ -133,6 +133,7 @@ def _build() -> SimpleNamespace:
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
+    global _standardise_tile, _given_rows, _sum_of_logs
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -472,6 +473,51 @@ def _build() -> SimpleNamespace:
                 q += p - j
 
     @jit
+    def _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off):  # pragma: no cover
+        # Z[off + j, t] = (x - x_loc[j]) * x_inv[j] for the rows t0..t0+m-1 of X (by_row)
+        # or of the columns of X (the transpose of a Fortran-ordered design).
+        if by_row:
+            _standardise_rows(X, t0, m, x_loc, x_inv, Z, off)
+            return
+        for j in range(X.shape[0]):
+            zj = Z[off + j]
+            lj = x_loc[j]
+            ij = x_inv[j]
+            xj = X[j]
+            for t in range(m):
+                zj[t] = (xj[t0 + t] - lj) * ij
+
+    @jit
+    def _sum_of_logs(s, m, prods):  # pragma: no cover - compiled
+        # sum_{t < m} log s[t] for s[t] in [1, K]: the log of the products in _LANES
+        # lanes of at most _TILE / _LANES rows each (lane l takes rows l, l + _LANES, ...),
+        # one log per lane; prods is a buffer of _LANES doubles.
+        for lane in range(_LANES):
+            prods[lane] = 1.0
+        m8 = m - m % _LANES
+        for t8 in range(0, m8, _LANES):
+            for lane in range(_LANES):
+                prods[lane] *= s[t8 + lane]
+        for t in range(m8, m):
+            prods[t - m8] *= s[t]
+        logs = 0.0
+        for lane in range(_LANES):
+            logs += _log(prods[lane])
+        return logs
+
+    @jit
+    def _given_rows(R, t0, m, D, total):  # pragma: no cover - compiled
+        # D[k, t] = R[t0 + t, k] (given memberships) and total[t] their sum over k.
+        for t in range(m):
+            total[t] = 0.0
+        for k in range(D.shape[0]):
+            dk = D[k]
+            for t in range(m):
+                v = R[t0 + t, k]
+                dk[t] = v
+                total[t] += v
+
+    @jit
     def _log(x):  # pragma: no cover - compiled
         # x = 2^e f with f in [sqrt(1/2), sqrt(2)) from the bits, log f = 2 atanh(u) with
         # u = (f - 1) / (f + 1) by its odd series (truncation error below 1e-18), plus
@@ -514,7 +560,6 @@ def _build() -> SimpleNamespace:
         # The sums over rows start..stop-1, written to out (laid out as in kernel below).
         # With has_r the responsibilities are the rows of R divided by their sums
         # instead of the posterior probabilities (no log-likelihood, no classification).
-        d = X.shape[1] if by_row else X.shape[0]
         K, p = coef.shape
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
@@ -541,16 +586,7 @@ def _build() -> SimpleNamespace:
             Z[0, :] = 1.0
         for t0 in range(start, stop, _TILE):
             m = min(_TILE, stop - t0)
-            if by_row:
-                _standardise_rows(X, t0, m, x_loc, x_inv, Z, off)
-            else:
-                for j in range(d):
-                    zj = Z[off + j]
-                    lj = x_loc[j]
-                    ij = x_inv[j]
-                    xj = X[j]
-                    for t in range(m):
-                        zj[t] = (xj[t0 + t] - lj) * ij
+            _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
             for t in range(m):
                 yt[t] = (y[t0 + t] - y_loc) * y_inv
             if has_w:
@@ -609,14 +645,7 @@ def _build() -> SimpleNamespace:
                         mx[t] = v if bigger else mx[t]
                         rarg[t] = k if bigger else rarg[t]
             if has_r:
-                for t in range(m):
-                    inv[t] = 0.0
-                for k in range(K):
-                    dk = D[k]
-                    for t in range(m):
-                        v = R[t0 + t, k]
-                        dk[t] = v
-                        inv[t] += v
+                _given_rows(R, t0, m, D, inv)
                 for t in range(m):
                     inv[t] = 1.0 / inv[t]
             else:
@@ -644,20 +673,10 @@ def _build() -> SimpleNamespace:
                     # Unweighted rows need only the sum of the logs: the log of the
                     # products of the sums (each in [1, K]) in _LANES lanes of at most
                     # _TILE / _LANES rows each, one log per lane instead of one per row.
-                    for lane in range(_LANES):
-                        prods[lane] = 1.0
-                    m8 = m - m % _LANES
-                    for t8 in range(0, m8, _LANES):
-                        for lane in range(_LANES):
-                            prods[lane] *= inv[t8 + lane]
-                    for t in range(m8, m):
-                        prods[t - m8] *= inv[t]
+                    logs = _sum_of_logs(inv, m, prods)
                     for t in range(m):
                         inv[t] = 1.0 / inv[t]
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, K * stride)
-                    logs = 0.0
-                    for lane in range(_LANES):
-                        logs += _log(prods[lane])
                     acc[K * stride] += logs
                     acc[K * stride + 1] -= logs
                 for t in range(m):

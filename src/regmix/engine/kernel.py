@@ -1,16 +1,21 @@
-"""Where the compiled Gaussian kernel applies, and how rows reach it.
+"""Where the compiled kernels apply, and how rows reach them.
 
 :func:`compiled_pass_applies` is the one rule for whether a pass (E-step or information) may run a
-compiled kernel; :func:`add_kernel_rows` feeds it the rows of a source in memory or streamed.
+compiled kernel, and :func:`kernel_family` says which one; :func:`add_kernel_rows` feeds the
+Gaussian kernel the rows of a source in memory or streamed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from regmix.compiled.glm_kernel import FAMILY_CODES, LINK_CODES
 from regmix.compiled.helpers import available
 from regmix.engine.threads import read_ahead
+from regmix.families.binomial import Binomial
 from regmix.families.gaussian import Gaussian
+from regmix.families.links import LINKS
+from regmix.families.poisson import Poisson
 from regmix.mixing.constant import ConstantWeights
 
 # Rows per batch of a streamed compiled pass (at least): large enough that reading and
@@ -21,10 +26,53 @@ from regmix.mixing.constant import ConstantWeights
 STREAM_BATCH_ROWS = 1 << 16
 
 
+# The GLM families the compiled GLM pass covers, each with the links it covers. Only
+# these classes themselves: a subclass, or any other family object, is not the kernel's.
+GLM_KERNEL_LINKS: dict[type, tuple[str, ...]] = {
+    Poisson: ("log", "identity"),
+    Binomial: ("logit", "probit", "cloglog"),
+}
+
+
+def kernel_family(family) -> str | None:
+    """Which compiled E-step kernel computes the passes of ``family``: ``"gaussian"``
+    (:class:`~regmix.families.gaussian.Gaussian`), ``"glm"`` (Poisson or binomial
+    components with a link of :data:`GLM_KERNEL_LINKS`), or None for every other family
+    object (including subclasses and composite families), which take the numpy pass."""
+    cls = type(family)
+    if cls is Gaussian:
+        return "gaussian"
+    links = GLM_KERNEL_LINKS.get(cls)
+    if links is None:
+        return None
+    name = getattr(family, "link_name", None)
+    if (name not in links or type(getattr(family, "link", None)) is not LINKS[name]
+            or family.name not in FAMILY_CODES or name not in LINK_CODES):
+        return None
+    if len(family.extra_names):  # the kernel sums no dispersion statistics
+        return None
+    return "glm"
+
+
 def plain_rows(rows) -> bool:
     """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
     groups and no concomitant variables: the only rows the compiled kernels take."""
     return all(getattr(rows, a, None) is None for a in ("offset", "groups", "Z"))
+
+
+def glm_kernel_rows(source) -> bool:
+    """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
+    without concomitant variables (offsets and trials are fine), in memory as contiguous
+    float64 arrays, and numba importable."""
+    if not hasattr(source, "arrays"):
+        return False
+    if any(getattr(source, a, None) is not None for a in ("groups", "Z")):
+        return False
+    X, y, w = source.arrays()
+    vectors = [y, w, getattr(source, "offset", None), getattr(source, "trials", None)]
+    ok = X.dtype == np.float64 and (X.flags.c_contiguous or X.flags.f_contiguous)
+    ok = ok and y is not None
+    return bool(ok and all(v is None or v.flags.c_contiguous for v in vectors) and available())
 
 
 def kernel_rows(source) -> bool:
@@ -46,10 +94,12 @@ def kernel_rows(source) -> bool:
 
 
 def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | None = None,
-                          weights=None, user_units: bool = False) -> bool:
-    """The one rule for whether a compiled kernel can run a pass: Gaussian components
-    without constraints, constant weights, and rows the kernel can read
-    (:func:`kernel_rows`).
+                          weights=None, user_units: bool = False,
+                          information: bool = False) -> bool:
+    """The one rule for whether a compiled kernel can run a pass: a family the kernels
+    know (:func:`kernel_family`) without constraints, constant weights, and rows the
+    kernel can read (:func:`kernel_rows` for Gaussian components, :func:`glm_kernel_rows`
+    for Poisson and binomial ones).
 
     Parameters
     ----------
@@ -69,8 +119,12 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
     user_units : bool, default=False
         Also require the source's rows in user units (no standardisation), as the
         information kernel does.
+    information : bool, default=False
+        Whether the pass is the observed information's, which has a compiled kernel for
+        Gaussian components only.
     """
-    if type(family) is not Gaussian:
+    kind = kernel_family(family)
+    if kind is None or (information and kind != "gaussian"):
         return False
     if constrained is None:
         constrained = getattr(family, "constraints", None) is not None
@@ -87,7 +141,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0
                 or st.y_scale != 1.0):
             return False
-    return kernel_rows(source)
+    return kernel_rows(source) if kind == "gaussian" else glm_kernel_rows(source)
 
 
 def kernel_threads(source, n_jobs: int) -> int:

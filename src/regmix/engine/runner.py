@@ -9,10 +9,16 @@ from collections.abc import Callable
 import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
+from regmix.compiled.glm_kernel import START_LINKS, glm_e_step, glm_log_constant
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
-from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
+from regmix.engine.kernel import (
+    add_kernel_rows,
+    compiled_pass_applies,
+    kernel_family,
+    kernel_threads,
+)
 from regmix.engine.passes import (
     ClassificationSums,
     classification_chunk,
@@ -60,6 +66,9 @@ class PassRunner:
         self.engine = engine
         if engine == "numba" and not compiled_pass_applies(source, family, mixing):
             self.engine = "numpy"
+        # which compiled kernel runs the E-step passes: "gaussian", "glm" or None
+        self.kernel = kernel_family(family) if self.engine == "numba" else None
+        self._log_constant: float | None = None  # of the GLM kernel: the rows' own part
 
     def _compiled_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
@@ -76,6 +85,29 @@ class PassRunner:
         loglik, resp_sum, A, b, c = sums.result()
         return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
 
+    def _compiled_glm_evaluate(self, params, memberships=None) -> PassResult:
+        """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
+        round-off) on the rows in memory; a family without extras, so their statistics
+        are empty. The part of the log-likelihood that depends on the rows alone is
+        summed at the first pass and kept."""
+        src, st = self.source, self.source.standardization
+        X, y, w = src.arrays()
+        threads = kernel_threads(src, self.n_jobs)
+        if self._log_constant is None:
+            self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
+                                                  n_threads=threads)
+        coef = params.component.coef
+        K = params.n_components
+        loglik, resp_sum, A, b, top, hard = glm_e_step(
+            X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
+            src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
+            self.family.link_name, n_threads=threads, log_constant=self._log_constant,
+            responsibilities=memberships)
+        extra = np.zeros((K, 0))
+        if memberships is not None:
+            return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,))
+        return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,), (top, hard))
+
     @property
     def total_weight(self) -> float:
         return self.source.total_weight
@@ -83,8 +115,11 @@ class PassRunner:
     def evaluate(self, params) -> PassResult:
         """E-step pass at mixture parameters ``params``."""
         self.n_passes += 1
-        if self.engine == "numba":
+        if self.kernel == "gaussian":
             result = self._compiled_evaluate(params)
+        elif self.kernel == "glm" and params.component.coef is not None:
+            # (a first step without coefficients starts from the data: the numpy pass)
+            result = self._compiled_glm_evaluate(params)
         else:
             family, mixing = self.family, self.mixing
             result = run_pass(self.source,
@@ -101,9 +136,13 @@ class PassRunner:
         self.n_passes += 1
         if params is None:
             params = self.start_params(n_components)
-        if (self.engine == "numba" and hasattr(resp_fn, "as_array")
+        if (self.kernel == "gaussian" and hasattr(resp_fn, "as_array")
                 and hasattr(self.source, "arrays")):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
+        if (self.kernel == "glm" and hasattr(resp_fn, "as_array")
+                and (params.component.coef is not None
+                     or self.family.link_name in START_LINKS)):
+            return self._compiled_glm_evaluate(params, resp_fn.as_array(self.source.n_rows))
         family, mixing = self.family, self.mixing
         return run_pass(self.source, lambda ch: given_chunk(ch, family, mixing, params, resp_fn),
                         chunk_size=self.chunk_size, n_jobs=self.n_jobs)

@@ -315,7 +315,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     engine : {"auto", "numpy", "numba"}, default="auto"
         How the data pass runs on rows held in memory. ``"numba"`` is a fused compiled
         kernel (one read of each row computes the responsibilities and every statistic,
-        on all threads; needs the ``fast`` extra); ``"numpy"`` is the chunked numpy pass.
+        on all threads; needs the ``fast`` extra) for Gaussian, Poisson and binomial
+        components with constant mixing weights and no constraints or groups (other
+        models take the numpy pass); ``"numpy"`` is the chunked numpy pass.
         Both give the same sums to round-off. ``"auto"`` uses numba when it is installed
         and the data have at least 100,000 rows.
     random_state : int, RandomState instance or None, default=None

@@ -234,7 +234,8 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
     round-off); everything else takes the numpy pass.
     """
     if engine == "numba" and params.gating is None and compiled_pass_applies(
-            source, family, constrained=False, weights=params.weights, user_units=True):
+            source, family, constrained=False, weights=params.weights, user_units=True,
+            information=True):
 
         info = GaussianInformation(
             source.fit_intercept, params.component.coef, params.component.sigma,

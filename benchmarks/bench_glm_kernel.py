@@ -1,0 +1,146 @@
+"""Time the data pass of Poisson and binomial mixtures: numpy against the compiled kernel.
+
+Usage::
+
+    python benchmarks/bench_glm_kernel.py [--sizes 1e5 1e6] [--components 2 3]
+        [--features 2 5] [--repeats 3] [--threads 2]
+
+For each n, K and number of features d (the design has d + 1 columns with the
+intercept), on rows ``x ~ N(0, 1)`` with a response drawn from the mixture
+(``numpy.random.default_rng(0)``), it times one E-step pass at fixed parameters
+(:meth:`regmix.engine.runner.PassRunner.evaluate`, best of ``--repeats``; one EM
+iteration is this pass plus an M-step of K small solves, microseconds) for
+
+* Poisson (log link) with an exposure offset ``log t``, ``t ~ U(0.5, 5)``;
+* binomial (logit link) with ``m ~ U{1, ..., 20}`` trials;
+* Gaussian components at the same shape, whose compiled kernel is the reference,
+
+each on the numpy pass and on the compiled kernel, side by side in one run, and prints
+the ratios numpy / compiled and compiled GLM / compiled Gaussian. A single-start fit at
+the largest n (from the true labels with 20% of the rows relabelled, as
+``compare_r_glm.py`` starts, ``compute_se=False``) is timed on both engines at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+
+from regmix import RegressionMixture
+from regmix.core.params import ComponentParams, GaussianParams, MixtureParams
+from regmix.engine.runner import PassRunner
+from regmix.families.binomial import Binomial
+from regmix.families.gaussian import Gaussian
+from regmix.families.poisson import Poisson
+from regmix.mixing.constant import ConstantWeights
+from regmix.sources.arrays import ArrayData
+
+
+def make_problem(family: str, n: int, K: int, d: int, seed: int = 0):
+    """Rows, offset or trials, the true labels and internal-unit parameters near the
+    truth for one family."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    coef = rng.uniform(-0.6, 0.6, (K, d + 1))
+    coef[:, 0] = np.linspace(-0.5, 1.0, K)
+    labels = rng.integers(0, K, n)
+    eta = np.einsum("ij,ij->i", X, coef[labels, 1:]) + coef[labels, 0]
+    offset = trials = None
+    if family == "poisson":
+        offset = np.log(rng.uniform(0.5, 5.0, n))
+        y = rng.poisson(np.exp(eta + offset)).astype(float)
+    elif family == "binomial":
+        trials = rng.integers(1, 21, n).astype(float)
+        y = rng.binomial(trials.astype(int), 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    else:
+        y = eta + rng.standard_normal(n)
+    return X, y, offset, trials, labels, coef
+
+
+def pass_seconds(family: str, n: int, K: int, d: int, engine: str, repeats: int,
+                 threads: int) -> float:
+    X, y, offset, trials, _, coef = make_problem(family, n, K, d)
+    gaussian = family == "gaussian"
+    source = ArrayData(X, y, None, fit_intercept=True, offset=offset, trials=trials,
+                       scale_response=gaussian)
+    fam = {"poisson": Poisson(), "binomial": Binomial(), "gaussian": Gaussian()}[family]
+    st = source.standardization
+    internal = st.to_internal(coef)
+    component = (GaussianParams(internal, np.ones(K)) if gaussian
+                 else ComponentParams(internal, np.zeros((K, 0))))
+    params = MixtureParams(np.full(K, 1.0 / K), component)
+    runner = PassRunner(source, fam, ConstantWeights(), chunk_size=65536, n_jobs=threads,
+                        engine=engine)
+    assert (runner.kernel is not None) == (engine == "numba"), (family, engine)
+    runner.evaluate(params)  # warm-up: caches, compiled code
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        runner.evaluate(params)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def single_start_fit(family: str, n: int, engine: str) -> tuple[float, int, float]:
+    X, y, offset, trials, labels, _ = make_problem(family, n, 2, 2)
+    rng = np.random.default_rng(1)
+    start = labels.copy()
+    moved = rng.choice(n, size=n // 5, replace=False)
+    start[moved] = rng.integers(0, 2, moved.size)
+    resp = np.zeros((n, 2))
+    resp[np.arange(n), start] = 1.0
+    model = RegressionMixture(2, family=family, init=resp, n_init=1, compute_se=False,
+                              engine=engine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        model.fit(X, y, offset=offset, trials=trials)
+        elapsed = time.perf_counter() - t
+    return elapsed, model.n_iter_, float(model.log_likelihood_)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6])
+    parser.add_argument("--components", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--features", type=int, nargs="+", default=[2, 5])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, numpy {np.__version__}; {args.threads} threads")
+    print()
+    print("| n | K | d | family | numpy ms/pass | compiled ms/pass | numpy / compiled "
+          "| compiled / compiled Gaussian |")
+    print("|---:|---:|---:|---|---:|---:|---:|---:|")
+    for n in (int(s) for s in args.sizes):
+        for K in args.components:
+            for d in args.features:
+                times = {(f, e): pass_seconds(f, n, K, d, e, args.repeats, args.threads)
+                         for f in ("gaussian", "poisson", "binomial")
+                         for e in ("numpy", "numba")}
+                for f in ("gaussian", "poisson", "binomial"):
+                    slow, fast = times[(f, "numpy")], times[(f, "numba")]
+                    print(f"| {n:,} | {K} | {d} | {f} | {1e3 * slow:.1f} | {1e3 * fast:.1f} "
+                          f"| {slow / fast:.1f} | {fast / times[('gaussian', 'numba')]:.2f} |",
+                          flush=True)
+    n = int(max(args.sizes))
+    print()
+    print(f"Single-start fits at n = {n:,}, K = 2, d = 2 (start: true labels, 20% redrawn):")
+    print()
+    print("| family | engine | wall time (s) | iterations | log-likelihood |")
+    print("|---|---|---:|---:|---:|")
+    for f in ("poisson", "binomial"):
+        single_start_fit(f, 20_000, "numba")  # warm-up
+        for e in ("numpy", "numba"):
+            elapsed, iters, ll = single_start_fit(f, n, e)
+            print(f"| {f} | {e} | {elapsed:.3f} | {iters} | {ll:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

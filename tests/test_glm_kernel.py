@@ -1,0 +1,320 @@
+"""The fused compiled Poisson and binomial E-step against the numpy data pass, and where
+it applies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from regmix import RegressionMixture  # noqa: E402
+from regmix.compiled import glm_kernel as glk  # noqa: E402
+from regmix.core.params import ComponentParams, MixtureParams  # noqa: E402
+from regmix.core.results import PassResult  # noqa: E402
+from regmix.engine import kernel  # noqa: E402
+from regmix.engine.passes import e_step_pass  # noqa: E402
+from regmix.engine.runner import PassRunner  # noqa: E402
+from regmix.families.binomial import Binomial  # noqa: E402
+from regmix.families.constraints import CoefficientConstraints  # noqa: E402
+from regmix.families.gamma import GammaFamily  # noqa: E402
+from regmix.families.gaussian import Gaussian  # noqa: E402
+from regmix.families.negative_binomial import NegativeBinomial  # noqa: E402
+from regmix.families.poisson import Poisson  # noqa: E402
+from regmix.families.student_t import StudentT  # noqa: E402
+from regmix.mixing.constant import ConstantWeights  # noqa: E402
+from regmix.mixing.gating import MultinomialLogitGating  # noqa: E402
+from regmix.sources.arrays import ArrayData  # noqa: E402
+
+RTOL = 1e-12
+
+CASES = [("poisson", "log"), ("poisson", "identity"), ("binomial", "logit"),
+         ("binomial", "probit"), ("binomial", "cloglog")]
+
+
+def _family(name, link):
+    return (Poisson if name == "poisson" else Binomial)(link)
+
+
+def _problem(name, link, n=3000, d=3, K=3, *, weighted=True, with_offset=True,
+             fit_intercept=True, seed=0):
+    """Rows with columns of different locations and scales, offsets, weights (some
+    zero), trials for the binomial, and parameters away from any optimum."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 5.0, d) + rng.uniform(-3.0, 3.0, d)
+    offset = rng.uniform(-0.5, 0.5, n) if with_offset else None
+    w = None
+    if weighted:
+        w = rng.uniform(0.0, 3.0, n)
+        w[::41] = 0.0
+    trials = None
+    if name == "poisson":
+        y = rng.poisson(3.0, n).astype(float)
+    else:
+        trials = rng.integers(1, 25, n).astype(float)
+        y = rng.binomial(trials.astype(int), 0.35).astype(float)
+    source = ArrayData(X, y, w, fit_intercept=fit_intercept, offset=offset, trials=trials,
+                       scale_response=False)
+    coef = 0.3 * rng.normal(size=(K, source.n_design))
+    if link == "identity":  # positive means: a large intercept, small slopes
+        if fit_intercept:
+            coef[:, 0] = rng.uniform(3.0, 5.0, K)
+        coef *= 0.1 if not fit_intercept else 1.0
+        coef[:, int(fit_intercept):] *= 0.05
+        if offset is not None:
+            offset += 1.0  # keeps the means positive without an intercept too
+    mix = rng.dirichlet(np.ones(K))
+    return X, y, w, offset, trials, source, coef, mix
+
+
+def _kernel(X, y, w, offset, trials, source, coef, mix, name, link, **kwargs):
+    st = source.standardization
+    return glk.glm_e_step(X, y, w, offset, trials, st.x_loc, 1.0 / st.x_scale,
+                          1.0 / st.y_scale, source.fit_intercept, coef, np.log(mix), name,
+                          link, **kwargs)
+
+
+def _reference(source, family, coef, mix):
+    return e_step_pass(source, family, ComponentParams(coef, np.zeros((coef.shape[0], 0))),
+                       np.log(mix)[:, None], chunk_size=4096)
+
+
+def _assert_matches(out, ref):
+    """Agreement to RTOL: the log-likelihood and N_k entry by entry; the entries of A
+    (sums of terms of both signs) relative to the Cauchy-Schwarz bound sqrt(A_jj A_ll)
+    on the sum of their absolute terms, the entries of b relative to each component's
+    largest."""
+    loglik, resp_sum, A, b, _, _ = out
+    A_ref, b_ref, extra = ref.stats
+    assert extra.shape == (A.shape[0], 0)
+    assert (A.shape, b.shape) == (A_ref.shape, b_ref.shape)
+    for value in (resp_sum, A, b):
+        assert np.all(np.isfinite(value))
+    np.testing.assert_allclose(loglik, ref.loglik, rtol=RTOL, equal_nan=True)
+    np.testing.assert_allclose(resp_sum, ref.resp_sum, rtol=RTOL)
+    diag = np.sqrt(np.einsum("kjj->kj", A_ref))
+    bound = diag[:, :, None] * diag[:, None, :]
+    assert np.all(np.abs(A - A_ref) <= RTOL * bound)
+    scale = np.abs(b_ref).max(axis=1, keepdims=True)
+    assert np.all(np.abs(b - b_ref) <= RTOL * scale)
+
+
+@pytest.mark.parametrize(("name", "link"), CASES)
+@pytest.mark.parametrize(("weighted", "with_offset"), [(True, True), (False, False)])
+def test_matches_numpy_pass(name, link, weighted, with_offset):
+    X, y, w, offset, trials, source, coef, mix = _problem(
+        name, link, weighted=weighted, with_offset=with_offset)
+    out = _kernel(X, y, w, offset, trials, source, coef, mix, name, link)
+    _assert_matches(out, _reference(source, _family(name, link), coef, mix))
+
+
+@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("binomial", "logit")])
+def test_without_intercept_and_fortran_order(name, link):
+    X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2500, d=2, K=2,
+                                                           fit_intercept=False)
+    out = _kernel(np.asfortranarray(X), y, w, offset, trials, source, coef, mix, name, link)
+    _assert_matches(out, _reference(source, _family(name, link), coef, mix))
+    c_order = _kernel(X, y, w, offset, trials, source, coef, mix, name, link)
+    for a, b in zip(out, c_order, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_classification_summaries_match_the_numpy_pass():
+    from regmix.engine.passes import classification_chunk, run_pass
+
+    X, y, w, offset, trials, source, coef, mix = _problem("binomial", "logit")
+    family = Binomial("logit")
+    params = MixtureParams(mix, ComponentParams(coef, np.zeros((3, 0))))
+    ref = run_pass(source, lambda ch: classification_chunk(ch, family, ConstantWeights(),
+                                                           params), chunk_size=4096)
+    *_, top, hard = _kernel(X, y, w, offset, trials, source, coef, mix, "binomial", "logit")
+    np.testing.assert_allclose(top, ref.loglik, rtol=RTOL)
+    np.testing.assert_allclose(hard, ref.stats[0], rtol=RTOL)
+
+
+def test_extreme_linear_predictors():
+    # means that under- and overflow in the tails: the log link's cap, the logit's
+    # exact log-probabilities, probit's asymptotic lower tail
+    for name, link in CASES:
+        if link == "identity":
+            continue
+        X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2100, K=2)
+        coef = coef.copy()
+        coef[1, 0] += -40.0 if name == "poisson" else 30.0
+        coef[0, 1] *= 30.0
+        out = _kernel(X, y, w, offset, trials, source, coef, mix, name, link)
+        ref = _reference(source, _family(name, link), coef, mix)
+        np.testing.assert_allclose(out[0], ref.loglik, rtol=RTOL)
+        np.testing.assert_allclose(out[1], ref.resp_sum, rtol=1e-10, atol=1e-300)
+
+
+def test_log_ndtr_matches_scipy():
+    from scipy import special
+
+    glk._compiled()
+    x = np.concatenate([np.linspace(-60.0, 10.0, 2001), [-20.0, -19.999, 6.0, 6.001]])
+    got = np.array([glk._log_ndtr(v) for v in x])
+    np.testing.assert_allclose(got, special.log_ndtr(x), rtol=1e-13)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_bit_identical_across_thread_counts():
+    X, y, w, offset, trials, source, coef, mix = _problem("poisson", "log", n=9000)
+    one = _kernel(X, y, w, offset, trials, source, coef, mix, "poisson", "log", n_threads=1)
+    two = _kernel(X, y, w, offset, trials, source, coef, mix, "poisson", "log", n_threads=2)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rejects_bad_input():
+    X, y, w, offset, trials, source, coef, mix = _problem("poisson", "log", n=100)
+    with pytest.raises(ValueError, match="no compiled pass"):
+        _kernel(X, y, w, offset, trials, source, coef, mix, "gamma", "log")
+    with pytest.raises(ValueError, match="offset must have shape"):
+        _kernel(X, y, w, offset[:-1], trials, source, coef, mix, "poisson", "log")
+    with pytest.raises(ValueError, match="coef must have shape"):
+        _kernel(X, y, w, offset, trials, source, coef[:, :-1], mix, "poisson", "log")
+    with pytest.raises(ValueError, match="first step without coefficients"):
+        _kernel(X, y, w, offset, trials, source, None, mix, "poisson", "log")
+
+
+def _count_data(n=2000, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    offset = rng.uniform(-0.3, 0.3, n)
+    z = rng.integers(0, 2, n)
+    eta = np.where(z == 0, 0.5 + X @ [0.8, -0.3], 2.0 + X @ [-0.5, 0.4]) + offset
+    trials = rng.integers(1, 10, n).astype(float)
+    p = 1.0 / (1.0 + np.exp(-np.where(z == 0, -1.0 + X @ [1.0, 0.5], 1.0 + X @ [-1.0, 0.2])))
+    return (X, rng.poisson(np.exp(eta)).astype(float), offset, rng.uniform(0.5, 2.0, n),
+            trials, rng.binomial(trials.astype(int), p).astype(float))
+
+
+@pytest.mark.parametrize("family", ["poisson", "binomial"])
+def test_fit_with_kernel_equals_fit_without(family, monkeypatch):
+    from regmix.engine import runner
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return glk.glm_e_step(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "glm_e_step", counted)
+    X, y, offset, w, trials, yb = _count_data()
+    if family == "poisson":
+        args, kwargs = (X, y), {"offset": offset, "sample_weight": w}
+    else:
+        args, kwargs = (X, yb), {"trials": trials, "sample_weight": w}
+    fits = [RegressionMixture(2, family=family, engine=engine, random_state=0, n_init=1,
+                              tol=1e-8).fit(*args, **kwargs) for engine in ("numba", "numpy")]
+    assert calls  # the first fit's E-steps ran on the kernel
+    np.testing.assert_allclose(fits[0].log_likelihood_, fits[1].log_likelihood_, rtol=1e-10)
+    # the same maximum; the coefficients where the stopping rule (tol on the mean
+    # log-likelihood) leaves them, within about sqrt(tol) of it
+    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, atol=1e-4)
+
+
+def test_runner_takes_the_kernel_only_with_coefficients():
+    X, y, offset, w, trials, yb = _count_data(n=600)
+    source = ArrayData(X, y, w, offset=offset, fit_intercept=True, scale_response=False)
+    runner = PassRunner(source, Poisson(), ConstantWeights(), chunk_size=4096, n_jobs=1,
+                        engine="numba")
+    assert runner.kernel == "glm"
+    start = runner.start_params(2)  # no coefficients: the first step is the numpy pass's
+    resp = runner.given(lambda ch: np.full((2, ch.y.shape[0]), 0.5), 2, start)
+    assert np.isnan(resp.loglik)
+    params = MixtureParams(np.array([0.4, 0.6]),
+                           ComponentParams(np.array([[0.5, 0.8, -0.3], [2.0, -0.5, 0.4]]),
+                                           np.zeros((2, 0))))
+    compiled = runner.evaluate(params)
+    assert compiled.classes  # the kernel gathers the classification summaries
+    numpy = PassRunner(source, Poisson(), ConstantWeights(), chunk_size=4096, n_jobs=1,
+                       engine="numpy").evaluate(params)
+    np.testing.assert_allclose(compiled.loglik, numpy.loglik, rtol=RTOL)
+    np.testing.assert_allclose(compiled.mix_stats[0], numpy.mix_stats[0], rtol=RTOL)
+
+
+class _MyPoisson(Poisson):
+    pass
+
+
+def test_selection_refuses_what_the_kernel_does_not_cover():
+    X, y, offset, w, trials, yb = _count_data(n=300)
+    plain = ArrayData(X, y, w, offset=offset, fit_intercept=True, scale_response=False)
+    mixing = ConstantWeights()
+    assert kernel.compiled_pass_applies(plain, Poisson(), mixing)
+    assert kernel.compiled_pass_applies(plain, Binomial("cloglog"), mixing)
+    # other families, subclasses, families with extras, links not covered
+    for family in (_MyPoisson(), GammaFamily(), NegativeBinomial(), StudentT()):
+        assert kernel.kernel_family(family) is None
+        assert not kernel.compiled_pass_applies(plain, family, mixing)
+    assert kernel.kernel_family(Gaussian()) == "gaussian"
+    # gating, constraints, groups, concomitant variables, the information pass
+    assert not kernel.compiled_pass_applies(plain, Poisson(), MultinomialLogitGating())
+    assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, constrained=True)
+    constrained = Poisson()
+    constrained.constraints = CoefficientConstraints(
+        np.array([False, True, False]), np.zeros(3, dtype=bool), np.zeros((2, 3)))
+    assert not kernel.compiled_pass_applies(plain, constrained, mixing)
+    groups = np.repeat(np.arange(150), 2)
+    grouped = ArrayData(X, y, w, offset=offset, groups=groups, fit_intercept=True,
+                        scale_response=False)
+    assert not kernel.compiled_pass_applies(grouped, Poisson(), mixing)
+    gated = ArrayData(X, y, w, Z=X[:, :1].copy(), fit_intercept=True, scale_response=False)
+    assert not kernel.compiled_pass_applies(gated, Poisson(), mixing)
+    assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, information=True)
+    runner = PassRunner(grouped, Poisson(), mixing, chunk_size=4096, n_jobs=1,
+                        engine="numba")
+    assert (runner.engine, runner.kernel) == ("numpy", None)
+
+
+def test_without_numba_the_runner_takes_the_numpy_pass(tmp_path):
+    # numba hidden: the selection refuses, and a Poisson pass runs on numpy
+    (tmp_path / "numba.py").write_text("raise ImportError('numba is hidden in this test')\n")
+    code = (
+        "import numpy as np\n"
+        "from regmix.engine.runner import PassRunner\n"
+        "from regmix.families.poisson import Poisson\n"
+        "from regmix.mixing.constant import ConstantWeights\n"
+        "from regmix.sources.arrays import ArrayData\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(500, 2)); y = rng.poisson(2.0, 500).astype(float)\n"
+        "src = ArrayData(X, y, None, fit_intercept=True, scale_response=False)\n"
+        "r = PassRunner(src, Poisson(), ConstantWeights(), chunk_size=4096, n_jobs=1,"
+        " engine='numba')\n"
+        "assert (r.engine, r.kernel) == ('numpy', None), (r.engine, r.kernel)\n"
+        "p = r.start_params(2)\n"
+        "res = r.given(lambda ch: np.full((2, ch.y.shape[0]), 0.5), 2, p)\n"
+        "assert np.isfinite(res.stats[0]).all()\n"
+    )
+    env_path = f"{tmp_path}:{':'.join(p for p in sys.path if p)}"
+    done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": env_path},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("name", "link", "with_coef"), [
+    ("poisson", "log", True), ("binomial", "probit", True), *[
+        (name, link, False) for name, link in CASES if link in glk.START_LINKS]])
+def test_given_memberships_match_the_numpy_statistics(name, link, with_coef):
+    # with coefficients, and for a first step without them (from the smoothed response)
+    from regmix.engine.runner import MembershipArray
+
+    X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2500, K=2)
+    memberships = np.random.default_rng(5).uniform(0.01, 1.0, (2500, 2))
+    params = MixtureParams(mix, ComponentParams(coef if with_coef else None,
+                                                np.zeros((2, 0))))
+    results = [PassRunner(source, _family(name, link), ConstantWeights(), chunk_size=4096,
+                          n_jobs=1, engine=engine).given(MembershipArray(memberships), 2,
+                                                         params)
+               for engine in ("numba", "numpy")]
+    compiled, numpy = results
+    assert np.isnan(compiled.loglik) and np.isnan(numpy.loglik)
+    assert not compiled.classes
+    np.testing.assert_allclose(compiled.mix_stats[0], numpy.mix_stats[0], rtol=RTOL)
+    _assert_matches((numpy.loglik, compiled.resp_sum, *compiled.stats[:2], None, None),
+                    PassResult(numpy.loglik, numpy.resp_sum, numpy.stats))
