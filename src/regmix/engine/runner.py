@@ -98,15 +98,12 @@ class PassRunner:
                                                   n_threads=threads)
         coef = params.component.coef
         K = params.n_components
-        loglik, resp_sum, A, b, top, hard = glm_e_step(
+        loglik, resp_sum, A, b, _, _ = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
             responsibilities=memberships)
-        extra = np.zeros((K, 0))
-        if memberships is not None:
-            return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,))
-        return PassResult(loglik, resp_sum, (A, b, extra), (resp_sum,), (top, hard))
+        return PassResult(loglik, resp_sum, (A, b, np.zeros((K, 0))), (resp_sum,))
 
     @property
     def total_weight(self) -> float:
