@@ -272,3 +272,24 @@ def test_bad_input_is_named(gated, poisson_two):
     X, _, poisson = poisson_two
     with pytest.raises(ValueError, match="variables: 'x7' is not a variable"):
         poisson.marginal_effects(X, variables="x7")
+
+
+def test_arrays_a_feature_and_a_concomitant_variable_of_one_name_move_together():
+    rng = np.random.default_rng(4)
+    n = 500
+    X = pd.DataFrame({"x": rng.normal(size=n), "w": rng.normal(size=n)})
+    Z = pd.DataFrame({"x": X["x"]})
+    late = rng.random(n) < 1 / (1 + np.exp(-2 * X["x"].to_numpy()))
+    y = np.where(late, 1 + X["x"], -1 - X["x"]) + 0.3 * rng.normal(size=n)
+    model = RegressionMixture(2, random_state=0).fit(X, y, concomitant=Z)
+    effects = model.marginal_effects(X, concomitant=Z)
+    h = 1e-5
+
+    def mean_at(shift):
+        return model.predict(X.assign(x=X["x"] + shift), concomitant=Z + shift).mean()
+
+    np.testing.assert_allclose(_row(effects, "x")["effect"], (mean_at(h) - mean_at(-h)) / (2 * h),
+                               rtol=1e-6)
+    # w is a feature only: no part through the gating
+    assert _row(effects, "w", part="gating")["effect"] == 0.0
+    np.testing.assert_allclose(_row(effects, "w", 1)["effect"], model.coef_[0, 1], rtol=1e-12)
