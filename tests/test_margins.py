@@ -293,3 +293,20 @@ def test_arrays_a_feature_and_a_concomitant_variable_of_one_name_move_together()
     # w is a feature only: no part through the gating
     assert _row(effects, "w", part="gating")["effect"] == 0.0
     np.testing.assert_allclose(_row(effects, "w", 1)["effect"], model.coef_[0, 1], rtol=1e-12)
+
+
+def test_delta_method_of_a_linear_map_and_a_parameter_without_a_standard_error():
+    from regmix.inference.margins import delta_method
+
+    rng = np.random.default_rng(5)
+    A = np.array([[1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 3.0, -1.0]])
+    L = rng.normal(size=(4, 4))
+    V = L @ L.T
+    theta = rng.normal(size=4)
+    values, cov = delta_method(lambda t: A @ t, theta, V, np.arange(4))
+    np.testing.assert_allclose(values, A @ theta, rtol=1e-15)
+    np.testing.assert_allclose(cov, A @ V @ A.T, rtol=1e-9)
+    V[3, :] = V[:, 3] = np.nan  # the second quantity depends on it, the first does not
+    _, cov = delta_method(lambda t: A @ t, theta, V, np.arange(4))
+    np.testing.assert_allclose(cov[0, 0], A[0, :3] @ V[:3, :3] @ A[0, :3], rtol=1e-9)
+    assert np.isnan(cov[1, 1]) and np.isnan(cov[0, 1])

@@ -171,7 +171,7 @@ def delta_method(fn: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
     sub = cov[np.ix_(used, used)]
     unknown = ~np.isfinite(sub)
     out = G[:, used] @ np.where(unknown, 0.0, sub) @ G[:, used].T
-    missing = (G[:, used] != 0) @ unknown.any(axis=1) > 0
+    missing = ((G[:, used] != 0) & ~np.isfinite(np.diag(sub))).any(axis=1)
     out[missing, :] = np.nan
     out[:, missing] = np.nan
     return values, 0.5 * (out + out.T)
