@@ -319,9 +319,11 @@ y, clusters, **data :
             source, w = self._at_means(source, readable, w), np.ones(1)
         levels = {name: [v] if np.ndim(v) == 0 and not isinstance(v, (list, tuple))
                   else list(v) for name, v in at.items()}
-        points = [(", ".join(f"{n}={v}" for n, v in zip(levels, combo, strict=True)),
-                   dict(zip(levels, combo, strict=True)))
-                  for combo in itertools.product(*levels.values())] if at else [(None, {})]
+        points: list[tuple[str | None, dict]] = [(None, {})]
+        if at:
+            points = [(", ".join(f"{n}={v}" for n, v in zip(levels, combo, strict=True)),
+                       dict(zip(levels, combo, strict=True)))
+                      for combo in itertools.product(*levels.values())]
         return source, w, points
 
     def _margin_variables(self, source: _Data, every: bool = False) -> dict[str, str]:
@@ -428,7 +430,7 @@ y, clusters, **data :
         return np.concatenate([mixture, values[:K]])
 
     def _effect_labels(self, at_label, task: _Task, gated: bool) -> list[dict]:
-        parts = [("mixture", "total")]
+        parts: list[tuple[str | int, str]] = [("mixture", "total")]
         if gated:
             parts += [("mixture", "components"), ("mixture", "gating")]
         parts += [(k, "total") for k in range(1, self.n_components + 1)]
@@ -445,7 +447,7 @@ y, clusters, **data :
         K = self.n_components
         if not (component in ("all", "mixture") or (
                 isinstance(component, numbers.Integral) and not isinstance(component, bool)
-                and 1 <= component <= K)):
+                and 1 <= int(component) <= K)):
             raise ValueError(f"component must be 'all', 'mixture' or a component number "
                              f"from 1 to {K}; got {component!r}")
         if cov_type == "oim":
