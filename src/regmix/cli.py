@@ -1,4 +1,4 @@
-"""The ``regmix`` command line: ``fit``, ``select``, ``predict`` and ``demo``.
+"""The ``regmix`` command line: ``fit``, ``select``, ``predict``, ``margins`` and ``demo``.
 
 Data files are CSV (``.csv``, optionally compressed as ``.csv.gz``, ``.csv.bz2``,
 ``.csv.xz``, ``.csv.zip`` or ``.csv.zst``) or Parquet (a ``.parquet`` or ``.pq`` file, or
@@ -985,6 +985,57 @@ def predict(model_path: str, data: str, out: str | None, keep: tuple[str, ...],
         return
     with interruptible(), _writing(out), atomic_path(out) as tmp:
         writer(table, tmp, keep_index)
+    _note(f"wrote {table.shape[0]} rows to {out}", quiet)
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--variable", "variables", multiple=True, metavar="VAR",
+              help="A variable whose effect to report (default: every one); repeatable.")
+@click.option("--discrete", multiple=True, metavar="VAR",
+              help="A numerical variable (a 0/1 indicator) taken as discrete: changes "
+                   "from its smallest value instead of the derivative; repeatable.")
+@click.option("--at-means", is_flag=True,
+              help="At the means of the variables (most frequent levels) instead of "
+                   "averaged over the rows.")
+@click.option("--predictive", is_flag=True,
+              help="Predictive margins (the mean of each component's mean and of the "
+                   "mixture mean) instead of marginal effects.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the table here (CSV, .csv.gz or Parquet) instead of printing it.")
+@click.option("--quiet", "-q", is_flag=True, help="No 'wrote ...' note.")
+@_command_boundary
+def margins(model_path: str, data: str, variables: tuple[str, ...],
+            discrete: tuple[str, ...], at_means: bool, predictive: bool, out: str | None,
+            quiet: bool) -> None:
+    """Average marginal effects (or predictive margins) of a saved MODEL over DATA.
+
+    One row per effect: variable, contrast (dy/dx, or "b vs a" for a factor's level),
+    component (mixture or the component's number), part (total; for the mixture of a
+    model with a gating part also components and gating), the effect with its
+    delta-method standard error, z, p-value and 95% interval; see
+    RegressionMixture.marginal_effects.
+    """
+    if predictive and (variables or discrete):
+        raise UserError("--variable and --discrete go with marginal effects, not "
+                        "--predictive")
+    writer = _output_writer(out)
+    model = load_model(model_path)
+    frame = read_data(data)
+    kind = "at_means" if at_means else "average"
+    with _collected_warnings(), _naming_lines(data):
+        X = _model_input(model, frame)
+        if predictive:
+            table = model.predictive_margins(X, kind=kind)
+        else:
+            table = model.marginal_effects(X, variables=list(variables) or None,
+                                           discrete=list(discrete), kind=kind)
+    if out is None:
+        click.echo(table.to_string(index=False))
+        return
+    with interruptible(), _writing(out), atomic_path(out) as tmp:
+        writer(table, tmp, False)
     _note(f"wrote {table.shape[0]} rows to {out}", quiet)
 
 

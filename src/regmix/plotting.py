@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from regmix.estimator.formula import level_key, typical_value
+
 # Line styles of the curves of successive levels of ``plot_fit(..., by=...)``.
 _LEVEL_STYLES = ("-", "--", ":", "-.")
 
@@ -204,12 +206,12 @@ def _formula_curves(model, frame, x, by, n_grid: int, user_offset) -> _Curves:
                              f"(its variables: {', '.join(kinds)})")
         if by == x:
             raise ValueError(f"by={by!r} is also x: choose another variable for by")
-        levels = sorted(pd.unique(frame[by].dropna()), key=_level_key)
+        levels = sorted(pd.unique(frame[by].dropna()), key=level_key)
         if len(levels) > _MAX_LEVELS:
             raise ValueError(f"by={by!r} has {len(levels)} distinct values; at most "
                              f"{_MAX_LEVELS} curves per component are drawn")
     points = frame[x].to_numpy(dtype=np.float64)
-    typical = {v: _typical(frame[v], kind) for v, kind in kinds.items() if v not in (x, by)}
+    typical = {v: typical_value(frame[v], kind) for v, kind in kinds.items() if v not in (x, by)}
     grids, designs, eta = [], [], []
     for level in levels:  # each level's curve over the range of x of its rows
         seen = points if level is None else points[(frame[by] == level).to_numpy()]
@@ -262,20 +264,8 @@ def _array_curves(model, rows, x, by, n_grid: int) -> _Curves:
                    fixed)
 
 
-def _typical(column: pd.Series, kind: str):
-    """A numerical variable's mean, or a categorical one's most frequent value."""
-    if kind == "numerical" and pd.api.types.is_numeric_dtype(column.dtype) \
-            and not pd.api.types.is_bool_dtype(column.dtype):
-        return float(column.mean())
-    return column.mode(dropna=True).iloc[0]
-
-
 def _grid_dtype(column: pd.Series, kind: str):
-    return np.float64 if isinstance(_typical(column, kind), float) else column.dtype
-
-
-def _level_key(value):
-    return (0, value, "") if isinstance(value, numbers.Real) else (1, 0, str(value))
+    return np.float64 if isinstance(typical_value(column, kind), float) else column.dtype
 
 
 def _shown(value) -> str:

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import re
 import warnings
 from collections.abc import Mapping
@@ -364,6 +365,27 @@ class FormulaDesign:
         if _design_names(rhs) != names:
             raise ValueError("column_names do not match the saved structure")
         return cls(formula, fit_intercept, names, rhs, lhs)
+
+
+# ---------------------------------------------------------------------- typical values
+def typical_value(column: pd.Series, kind: str, weights: np.ndarray | None = None):
+    """A numerical variable's (weighted) mean, or a categorical one's most frequent
+    value (by total weight): what the plots and the margins at the means hold a variable
+    at."""
+    if kind == "numerical" and pd.api.types.is_numeric_dtype(column.dtype) \
+            and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64)
+        return float(values.mean() if weights is None else np.average(values, weights=weights))
+    if weights is None:
+        return column.mode(dropna=True).iloc[0]
+    totals = pd.Series(weights, index=column.index).groupby(column, sort=True,
+                                                             observed=True).sum()
+    return totals.idxmax()
+
+
+def level_key(value):
+    """The sort key of a variable's levels: numbers in order, then text."""
+    return (0, value, "") if isinstance(value, numbers.Real) else (1, 0, str(value))
 
 
 # ---------------------------------------------------------------------- parsing

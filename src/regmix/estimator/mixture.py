@@ -39,6 +39,7 @@ from regmix.estimator.inputs import (
     response_units,
     uncentred,
 )
+from regmix.estimator.margins import MarginsMixin
 from regmix.estimator.state import FittedState, constrained_family
 from regmix.families.constraints import VarianceFloor
 from regmix.families.registry import get_family
@@ -177,7 +178,8 @@ def _init_numbers(init: Mapping, key: str) -> np.ndarray:
         raise ValueError(f"init[{key!r}] must be a number or an array of numbers; got "
                          f"{reprlib.repr(init[key])}") from None
 
-class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimator):
+class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixin,
+                        BaseEstimator):
     """Finite mixture of linear regressions fitted by exact maximum-likelihood EM.
 
     Each row comes from one of K components; component k has coefficients ``beta_k``,
@@ -1289,8 +1291,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         check_is_fitted(self)
         gating_names = self.state_.gating_names
         if gating_names is None:
-            n = len(concomitant) if concomitant is not None else 1
-            return np.tile(self.weights_, (n, 1))
+            return self._prior_weights(None, len(concomitant) if concomitant is not None
+                                       else 1)
         if self._gating_formula() is not None:
             Z = check_features(self.concomitant_design_.transform(concomitant),
                                "concomitant")[0]
@@ -1299,13 +1301,23 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             if Z.shape[1] != len(gating_names):
                 raise ValueError(f"concomitant has {Z.shape[1]} columns; the model was "
                                  f"fitted with {len(gating_names)}")
-        return softmax(self.gating_coef_[:, 0][None, :] + Z @ self.gating_coef_[:, 1:].T,
-                       axis=1)
+        return self._prior_weights(Z)
+
+    def _prior_weights(self, Z: np.ndarray | None, n: int = 1, weights=None, gating=None
+                       ) -> np.ndarray:
+        """(n, K) prior probabilities at validated concomitant rows ``Z`` (n, q): the
+        softmax of the gating's linear predictors, or ``weights_`` on every one of ``n``
+        rows without gating. ``weights`` and ``gating`` (K, q + 1) replace the fit's
+        (for derivatives with respect to them)."""
+        if Z is None:
+            return np.tile(self.weights_ if weights is None else weights, (n, 1))
+        gamma = self.gating_coef_ if gating is None else gating
+        return softmax(gamma[:, 0][None, :] + Z @ gamma[:, 1:].T, axis=1)
 
     def _row_weights(self, X, concomitant, n: int) -> np.ndarray:
         """(n, K) prior probabilities of the rows of X (``weights_`` without gating)."""
         if self.state_.gating_names is None:
-            return np.tile(self.weights_, (n, 1))
+            return self._prior_weights(None, n)
         if self._gating_formula() is not None:
             if concomitant is not None:
                 raise ValueError("the formula has a gating part; do not pass concomitant")
@@ -1348,10 +1360,18 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         return self._component_means(Xa, offset, kind)
 
     def _component_means(self, design: np.ndarray, offset: np.ndarray | None = None,
-                         kind: str = "response") -> np.ndarray:
+                         kind: str = "response", coef: np.ndarray | None = None
+                         ) -> np.ndarray:
         """Each component's mean (or linear predictor) at rows of the design in user
-        units, shape (n, K): what :meth:`predict_components` and the plots show."""
-        eta = design @ self.coef_.T + self.intercept_
+        units, shape (n, K): what :meth:`predict_components` and the plots show.
+        ``coef`` (K, p), the coefficients with the intercept first when fitted,
+        replaces the fit's (for derivatives with respect to them)."""
+        if coef is None:
+            eta = design @ self.coef_.T + self.intercept_
+        elif self.fit_intercept:
+            eta = design @ coef[:, 1:].T + coef[:, 0]
+        else:
+            eta = design @ coef.T
         if offset is not None:
             eta += offset[:, None]
         if kind == "link" or not hasattr(self.family_, "link"):
