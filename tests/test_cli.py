@@ -134,7 +134,7 @@ MORE_ERRORS: dict[str, tuple[list[str], str]] = {
     "fixed_coef_twice": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
                           "x=1", "--fixed-coef", "x=2"], "--fixed-coef names"),
     "common_and_fixed": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
-                          "x=1", "--common-coef", "x"], "--common-coef and --fixed-coef"),
+                          "x=1", "--common-coef", "x"], "both common and fixed"),
     "select_fixed_coef_per_component": (["select", "{d}/two.csv", "--formula", FORMULA,
                                          "--fixed-coef", "x=1,2"], "--fixed-coef x=V1"),
     "tol_nan": (["fit", "{d}/two.csv", "--formula", FORMULA, "--tol", "nan"], "--tol"),

@@ -57,13 +57,18 @@ class InferenceMixin:
     def _constraint_map(self) -> np.ndarray:
         """The matrix C with ``theta = C phi + const``: the full unconstrained parameters
         (per component coefficients and log extras, then gating) from the free ones
-        (per component the free coefficients and extras, then the common coefficients,
-        then a common log sigma, then the gating coefficients)."""
+        (the free coefficients in the numbering of the constraints, each shared one
+        once, then per component the free extras, then a common log sigma, then the
+        gating coefficients or log weight ratios unless the weights are fixed)."""
         layout = self._layout()
         cons = getattr(self.family_, "constraints", None)
+        fixed_weights = getattr(self, "fixed_weights", None) is not None
         K, p, m = layout.K, layout.p, layout.m
-        if cons is None:
+        if cons is None and not fixed_weights:
             return np.eye(layout.dim)
+        index = (np.arange(K * p).reshape(K, p) if cons is None else cons.index)
+        equal_scale = cons is not None and cons.equal_scale
+        blocks = np.array([layout.block(k) for k in range(K)])  # (K, p + m)
         columns = []
 
         def unit(positions):
@@ -71,16 +76,13 @@ class InferenceMixin:
             col[positions] = 1.0
             return col
 
-        for k in range(K):
-            block = layout.block(k)
-            columns += [unit([block[j]]) for j in np.flatnonzero(cons.free)]
-            columns += [unit([block[p + j]]) for j in range(m)
-                        if not (cons.equal_scale and j == 0)]
-        columns += [unit([layout.block(k)[j] for k in range(K)])
-                    for j in np.flatnonzero(cons.common)]
-        if cons.equal_scale:
-            columns.append(unit([layout.block(k)[p] for k in range(K)]))
-        columns += [unit([i]) for i in layout.eta]
+        columns += [unit(blocks[:, :p][index == i]) for i in range(int(index.max()) + 1)]
+        columns += [unit([blocks[k, p + j]]) for k in range(K) for j in range(m)
+                    if not (equal_scale and j == 0)]
+        if equal_scale:
+            columns.append(unit(blocks[:, p]))
+        if not fixed_weights:
+            columns += [unit([i]) for i in layout.eta]
         return np.column_stack(columns)
 
     def _parameter_index(self):

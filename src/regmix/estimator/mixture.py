@@ -47,7 +47,7 @@ from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
 from regmix.inference.boundary import boundary_parameters, fit_boundary, sigmas_at_floor
 from regmix.inference.diagnostics import classification_pass, information_criteria
-from regmix.mixing.constant import ConstantWeights
+from regmix.mixing.constant import ConstantWeights, FixedWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData, response_robust_scale
 from regmix.sources.dask import DaskData
@@ -85,8 +85,11 @@ def _information_criteria(loglik: float, n_params: int, n_obs: float,
     return crit["aic"], crit["bic"], crit["bic"] - 2.0 * max_log_posterior
 
 
-def _mixing_model(gating_names: list[str] | None):
-    """The mixing model of a fit with these concomitant variables (None: constant)."""
+def _mixing_model(gating_names: list[str] | None, fixed_weights=None):
+    """The mixing model of a fit with these concomitant variables (None: constant) and
+    known weights (``fixed_weights``, checked by the estimator)."""
+    if fixed_weights is not None:
+        return FixedWeights(fixed_weights)
     if gating_names is None:
         return ConstantWeights()
     return MultinomialLogitGating()
@@ -290,14 +293,24 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         zero), so that a few gross outliers do not raise it. A sigma that ends on the
         floor (a component whose rows lie exactly on its line, where the likelihood is
         unbounded) is reported: see Notes.
-    common_coef : list of str, optional
+    common_coef : list of str or dict, optional
         Coefficients shared by all components (``"intercept"`` or feature names;
-        flexmix's ``fixed = ~ x``).
+        flexmix's ``fixed = ~ x``), or ``{name: spec}`` where ``spec`` is ``"all"``, a
+        list of components (numbered 1..K) that share one coefficient (``{"x1": [1,
+        2]}``: components 1 and 2 share it, the others have their own; flexmix's
+        ``nested``), or a list of such lists.
     fixed_coef : dict, optional
         Known coefficients, ``{name: value}`` (the same for all components) or
-        ``{name: [v_1, ..., v_K]}``; they are not estimated.
+        ``{name: [v_1, ..., v_K]}``, where ``None`` (or NaN) leaves that component's
+        coefficient free: ``{"x1": [None, None, 0]}`` drops ``x1`` from component 3.
+        They are not estimated.
     equal_variance : bool, default=False
         One ``sigma`` for all components (Gaussian and Student-t families).
+    fixed_weights : array-like of shape (n_components,), optional
+        Known mixing weights (positive, summing to one), not estimated; not with
+        concomitant variables. With fixed weights, or with constraints that differ
+        between components, the fitted components keep the numbering of the
+        constraints instead of being ordered by weight.
     init_sample_size : int or None, default=20000
         With more than twice this many rows, the search (every start, its
         initialisation and the split-and-merge moves) runs on a random subsample of
@@ -490,6 +503,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         common_coef=None,
         fixed_coef=None,
         equal_variance: bool = False,
+        fixed_weights=None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         n_jobs: int | None = None,
         engine: str = "auto",
@@ -516,6 +530,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         self.common_coef = common_coef
         self.fixed_coef = fixed_coef
         self.equal_variance = equal_variance
+        self.fixed_weights = fixed_weights
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.engine = engine
@@ -571,6 +586,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
         get_family(self.family, link=self.link, var_floor=self.var_floor)
+        self._check_fixed_weights()
         if isinstance(self.init, str) and self.init not in STRATEGIES:
             raise ValueError(
                 f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}"
@@ -745,7 +761,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         K = self.n_components
         p = source.n_design
         family = self._constrained(data.family, source.standardization, p)
-        mixing = _mixing_model(data.gating_names)
+        if self.fixed_weights is not None and data.gating_names is not None:
+            raise ValueError("fixed_weights cannot be combined with concomitant variables "
+                             "(the weights are then a function of them)")
+        mixing = _mixing_model(data.gating_names, self._fixed_weights())
         n_params = family.n_parameters(K, p) + mixing.n_parameters(
             K, getattr(source, "n_gating", 1))
         if data.n_pos < n_params:
@@ -882,6 +901,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
         coef = full[:, 1:] if self.fit_intercept else full
         order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
+        if self._labelled_components(family):
+            order = np.arange(order.size)  # the constraints number the components
         shift = source.total_weight * np.log(st.y_scale)
         gating_coef = None
         if params.gating is not None:
@@ -989,7 +1010,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         size = sub_runner.source.n_rows if sub_runner is not None else min(
             int(self.init_sample_size or _RATE_SAMPLE_SIZE), n // 8)
         exact = getattr(family, "exact_m_step", True) and getattr(mixing, "exact", True)
-        if not self.accelerate or not exact or self._has_constraints():
+        if (not self.accelerate or not exact or self._has_constraints()
+                or self.fixed_weights is not None):
             return None
         K, p = self.n_components, source.n_design
         dims = family.to_vector(family.zero_params(K, p)).size + K
@@ -1008,6 +1030,42 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     # ------------------------------------------------------------------ constraints
     def _has_constraints(self) -> bool:
         return bool(self.common_coef) or bool(self.fixed_coef) or bool(self.equal_variance)
+
+    def _check_fixed_weights(self) -> None:
+        """Raise ValueError unless ``fixed_weights`` is None or K admissible weights."""
+        if self.fixed_weights is None:
+            return
+        K = self.n_components
+        try:
+            w = np.asarray(self.fixed_weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            w = np.zeros(0)
+        if w.shape != (K,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ValueError(f"fixed_weights must be {K} positive numbers (one per "
+                             f"component); got {reprlib.repr(self.fixed_weights)}")
+        if abs(float(w.sum()) - 1.0) > 1e-9:
+            raise ValueError(f"fixed_weights must sum to one; got {w.tolist()}, summing "
+                             f"to {float(w.sum())!r}")
+        if np.any(w < self.min_weight):
+            raise ValueError(f"fixed_weights has a weight below min_weight="
+                             f"{self.min_weight}: {w.tolist()}; lower min_weight")
+
+    def _fixed_weights(self) -> np.ndarray | None:
+        """The known weights, normalised, or None."""
+        if self.fixed_weights is None:
+            return None
+        w = np.asarray(self.fixed_weights, dtype=np.float64)
+        return w / w.sum()
+
+    def _labelled_components(self, family) -> bool:
+        """Whether the components have identities of their own (fixed weights that
+        differ, or constraints that differ between components): then the fit keeps
+        their numbering."""
+        w = self._fixed_weights()
+        if w is not None and np.ptp(w) > 0:
+            return True
+        cons = getattr(family, "constraints", None)
+        return cons is not None and not cons.symmetric
 
     def _intercept_constrained(self) -> bool:
         names = set(self.common_coef or ()) | set(dict(self.fixed_coef or {}))
@@ -1111,6 +1169,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             return [lambda s=s: initializer(init, s) for s in seeds]
         if isinstance(init, Mapping):
             params = self._params_from_dict(init, family)
+            if self.fixed_weights is not None:
+                params = MixtureParams(self._fixed_weights(), params.component,
+                                       params.gating)
             start = initializer.runner.start_params(self.n_components)
             gating = None if start.gating is None else np.zeros_like(start.gating)
             if gating is not None:  # equal weights would ignore the given ones
@@ -1252,7 +1313,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     def _mixing(self):
         """The mixing model of the fit."""
-        return _mixing_model(self.state_.gating_names)
+        return _mixing_model(self.state_.gating_names, self._fixed_weights())
 
     def _posteriors(self, X, y, sample_weight=None, offset=None, trials=None,
                     concomitant=None, groups=None):
