@@ -6,9 +6,10 @@ Usage::
 
 ``benchmarks/compare_r_nested.R`` writes flexmix's data set ``NregFix`` to a CSV file and
 fits flexmix's vignette model ``FLXMRglmfix(fixed = ~ x2, nested = list(k = c(1, 2),
-formula = c(~0, ~x1)), varFix = TRUE)`` with ``concomitant = FLXPmultinom(~ w)``, ``k =
-3``, ``y ~ 1`` from ``--starts`` random starts, keeping the best log-likelihood, once with
-flexmix's default control and once with ``tolerance = 1e-10, iter.max = 100000``. regmix fits the same model (its components numbered as flexmix's):
+formula = c(~0, ~x1)), varFix = TRUE)`` with ``concomitant = FLXPmultinom(~ w)``,
+``k = 3``, ``y ~ 1`` from ``--starts`` random starts, keeping the best log-likelihood,
+once with flexmix's default control and once with ``tolerance = 1e-10, iter.max =
+100000``. regmix fits the same model (its components numbered as flexmix's):
 ``formula="y ~ x1 + x2 | w", common_coef={"x2": "all", "x1": [2, 3]},
 fixed_coef={"x1": [0, None, None]}, equal_variance=True`` with its default search. The
 script prints both log-likelihoods and free-parameter counts (regmix's is the higher:

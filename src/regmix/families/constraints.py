@@ -293,7 +293,7 @@ def _components(subset, K: int, what: str) -> np.ndarray:
         if subset != "all":
             raise ValueError(f"{what} must be 'all' or a list of components 1..{K}; "
                              f"got {subset!r}")
-        members = np.arange(K)
+        return np.arange(K)  # with one component: the component's own coefficient
     else:
         items = list(subset) if isinstance(subset, Sequence) else [subset]
         for c in items:
