@@ -142,6 +142,11 @@ MORE_ERRORS: dict[str, tuple[list[str], str]] = {
         "--common-coef: common_coef['x']: component 3 is not one of 1..2"),
     "fixed_coef_single_na": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
                               "x=NA"], "--fixed-coef"),
+    "known_labels_unknown_column": (["fit", "{d}/two.csv", "--formula", FORMULA,
+                                     "--known-labels", "nope"],
+                                    "--known-labels: known_labels='nope' names no column"),
+    "known_labels_stream": (["fit", "{d}/two.parquet", "--formula", FORMULA, "--stream",
+                             "--known-labels", "x"], "--known-labels needs the data"),
     "fixed_weights_not_numbers": (["fit", "{d}/two.csv", "--formula", FORMULA,
                                    "--fixed-weights", "0.5,half"], "--fixed-weights"),
     "fixed_weights_not_summing_to_one": (
@@ -840,3 +845,17 @@ def test_fit_robust_standard_errors_take_the_weights(data_dir):
                                table["std_err"], rtol=1e-9)
     with pytest.raises(ValueError, match="not the training data"):
         expected.coef_table(cov_type="robust", X=frame)
+
+
+def test_fit_known_labels_column_is_the_estimator_s(tmp_path):
+    """`regmix fit --known-labels COLUMN` gives the API's fit with that column's labels
+    (empty cells unknown)."""
+    frame = _two_lines()
+    labels = np.where(np.arange(len(frame)) % 4 == 0, 1 + (frame["y"] < 0), np.nan)
+    frame = frame.assign(label=labels)
+    frame.to_csv(tmp_path / "labels.csv", index=False)
+    report = _json_fit(["fit", "{d}/labels.csv", "--formula", FORMULA, "--seed", "3",
+                        "--known-labels", "label"], tmp_path)
+    expected = RegressionMixture(2, formula=FORMULA, random_state=3).fit(
+        frame, known_labels="label")
+    _check_report(report, expected)

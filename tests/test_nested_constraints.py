@@ -201,3 +201,95 @@ def test_fixed_weights_refuse_concomitant_variables():
     X, y = _nested_data(60, seed=2)
     with pytest.raises(ValueError, match="fixed_weights cannot be combined"):
         RegressionMixture(2, fixed_weights=[0.5, 0.5]).fit(X, y, concomitant=X[:, :1])
+
+
+# ---------------------------------------------------------------------- known labels
+def _two_lines(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n)
+    labels = (rng.uniform(size=n) < 0.65).astype(int)  # component 1 the smaller
+    y = np.where(labels == 0, 1 + 2 * x, -1 - x) + 0.5 * rng.standard_normal(n)
+    return x[:, None], y, labels + 1
+
+
+def _masked_loglik(phi, X, y, allowed):
+    """sum_i log sum_{k allowed} pi_k N(y_i; a_k + b_k x_i, s_k): phi = (a_1, b_1,
+    log s_1, a_2, b_2, log s_2, eta_2)."""
+    a, b, s = phi[[0, 3]], phi[[1, 4]], np.exp(phi[[2, 5]])
+    log_pi = np.array([0.0, phi[6]]) - np.logaddexp(0.0, phi[6])
+    mu = a + X[:, :1] * b
+    logf = -0.5 * ((y[:, None] - mu) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi)
+    return float(special.logsumexp(np.where(allowed, logf + log_pi, -np.inf), axis=1).sum())
+
+
+def test_all_labels_known_is_one_regression_per_class():
+    X, y, labels = _two_lines()
+    model = RegressionMixture(2, init="random", random_state=0).fit(X, y, known_labels=labels)
+    D = np.column_stack([np.ones_like(y), X[:, 0]])
+    expected_ll = 0.0
+    for k in (1, 2):
+        rows = labels == k
+        beta = np.linalg.lstsq(D[rows], y[rows], rcond=None)[0]
+        sigma = np.sqrt(np.mean((y[rows] - D[rows] @ beta) ** 2))
+        np.testing.assert_allclose([model.intercept_[k - 1], model.coef_[k - 1, 0]], beta,
+                                   rtol=1e-10, atol=1e-12)
+        assert model.sigma_[k - 1] == pytest.approx(sigma, rel=1e-10)
+        assert model.weights_[k - 1] == pytest.approx(rows.mean(), rel=1e-12)
+        expected_ll += (rows.sum() * np.log(rows.mean()) - rows.sum() * (
+            np.log(sigma) + 0.5 * np.log(2 * np.pi) + 0.5))
+    assert model.log_likelihood_ == pytest.approx(expected_ll, rel=1e-12)
+    # the same with groups of two rows sharing their label
+    order = np.argsort(labels, kind="stable")
+    g = labels[order] * y.size + np.arange(y.size) // 2  # pairs within a class
+    grouped = RegressionMixture(2, random_state=0).fit(X[order], y[order], groups=g,
+                                                       known_labels=labels[order])
+    np.testing.assert_allclose(grouped.coef_, model.coef_, rtol=1e-10)
+
+
+def test_partly_known_labels_maximise_the_masked_likelihood_with_its_standard_errors():
+    X, y, labels = _two_lines(seed=1)
+    rng = np.random.default_rng(2)
+    known = np.where(rng.uniform(size=y.size) < 0.3, labels, -1).astype(float)
+    known[:5] = np.nan
+    model = RegressionMixture(2, random_state=0).fit(X, y, known_labels=known)
+    allowed = np.ones((y.size, 2), dtype=bool)
+    fixed = known > 0
+    allowed[fixed] = np.eye(2, dtype=bool)[known[fixed].astype(int) - 1]
+    w = model.weights_
+    phi = np.r_[model.intercept_[0], model.coef_[0, 0], np.log(model.sigma_[0]),
+                model.intercept_[1], model.coef_[1, 0], np.log(model.sigma_[1]),
+                np.log(w[1] / w[0])]
+    ll = _masked_loglik(phi, X, y, allowed)
+    assert ll == pytest.approx(model.log_likelihood_, rel=1e-10)
+    grad = [(_masked_loglik(phi + h, X, y, allowed) - _masked_loglik(phi - h, X, y, allowed))
+            / 2e-6 for h in np.eye(phi.size) * 1e-6]
+    assert np.max(np.abs(grad)) < 1e-4
+    cov = np.linalg.inv(-central_hessian(lambda v: _masked_loglik(v, X, y, allowed), phi))
+    se = np.sqrt(np.diag(cov))
+    table = model.coef_table()["std_err"]
+    np.testing.assert_allclose([table[(1, "intercept")], table[(1, "x0")],
+                                table[(2, "intercept")], table[(2, "x0")]],
+                               se[[0, 1, 3, 4]], rtol=1e-4)
+    # a mask of allowed components: the same fit
+    masked = RegressionMixture(2, random_state=0).fit(X, y, known_labels=allowed)
+    assert masked.log_likelihood_ == pytest.approx(model.log_likelihood_, rel=1e-12)
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    (np.r_[0, np.ones(59)], r"known_labels has 0 in row 0: a label is a component 1..2"),
+    (np.r_[np.ones(59), 3], r"known_labels has 3 in row 59"),
+    (np.r_[1.5, np.ones(59)], r"known_labels has 1.5 in row 0"),
+    (np.ones(59), r"known_labels must have shape \(60,\)"),
+    (np.zeros((60, 2), dtype=bool), "known_labels allows no component in row 0"),
+    ("label", "known_labels='label' names no column"),
+])
+def test_bad_known_labels_name_the_argument(labels, message):
+    X, y, _ = _two_lines(60)
+    with pytest.raises(ValueError, match=message):
+        RegressionMixture(2).fit(X, y, known_labels=labels)
+
+
+def test_known_labels_must_agree_within_a_group():
+    X, y, labels = _two_lines(60)
+    with pytest.raises(ValueError, match="known_labels differ within a group"):
+        RegressionMixture(2).fit(X, y, groups=np.arange(60) // 3, known_labels=labels)

@@ -698,7 +698,7 @@ def _weights_column(frame: pd.DataFrame, column: str | None, data: str) -> np.nd
 
 # The estimator's parameters set by options, and the options' names
 _PARAMETER_OPTIONS = {"common_coef": "--common-coef", "fixed_coef": "--fixed-coef",
-                      "fixed_weights": "--fixed-weights",
+                      "fixed_weights": "--fixed-weights", "known_labels": "--known-labels",
                       "min_weight": "--min-weight", "max_iter": "--max-iter", "tol": "--tol"}
 
 
@@ -771,12 +771,15 @@ def main() -> None:
 @click.option("--clusters", default=None, metavar="COLUMN",
               help="Column of cluster labels for --cov-type cluster (whole groups per "
                    "cluster with --groups).")
+@click.option("--known-labels", "known_labels", default=None, metavar="COLUMN",
+              help="Column of known components (1..K; -1 or empty where unknown).")
 @_report_options
 @_command_boundary
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
         plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool,
-        cov_type: str, clusters: str | None, weights: str | None, **em: Any) -> None:
+        cov_type: str, clusters: str | None, weights: str | None,
+        known_labels: str | None, **em: Any) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     settings = _constraints(em)
     _check_output(out)
@@ -793,8 +796,9 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         if stream:
             raise UserError("--plot needs the data in memory; drop --stream or --plot")
         _need_matplotlib()
-    if groups is not None and stream:
-        raise UserError("--groups needs the data in memory; drop --stream")
+    for option, value in (("--groups", groups), ("--known-labels", known_labels)):
+        if value is not None and stream:
+            raise UserError(f"{option} needs the data in memory; drop --stream")
     sample_weight = None
     if stream:
         frame = None
@@ -816,7 +820,8 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     if sample_weight is not None and cov:
         cov["sample_weight"] = sample_weight
     with _collected_warnings() as caught, _naming_lines(data), _naming_options(weights):
-        model.fit(source, sample_weight=sample_weight, groups=groups)
+        model.fit(source, sample_weight=sample_weight, groups=groups,
+                  known_labels=known_labels)
         report = model_report(model, **cov) if as_json else model.summary(**cov).as_text()
     if as_json:
         click.echo(_dump_json({**report, "warnings": caught}))

@@ -23,8 +23,9 @@ STREAM_BATCH_ROWS = 1 << 16
 
 def plain_rows(rows) -> bool:
     """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
-    groups and no concomitant variables: the only rows the compiled kernels take."""
-    return all(getattr(rows, a, None) is None for a in ("offset", "groups", "Z"))
+    groups, no concomitant variables and no known labels: the only rows the compiled
+    kernels take."""
+    return all(getattr(rows, a, None) is None for a in ("offset", "groups", "Z", "allowed"))
 
 
 def kernel_rows(source) -> bool:

@@ -41,6 +41,8 @@ class InferenceMixin:
         in user units): the full matrix restricted by the constraint map."""
 
         plain = source.plain() if rows is None else self._eval_source(rows)
+        if getattr(source, "allowed", None) is not None:
+            plain.allowed = source.allowed  # the fit's known labels, rows in the same order
         full = mixture_information(self.family_, self._user_params(), plain,
                                    chunk_size=int(self.chunk_size),
                                    n_jobs=resolve_n_jobs(self.n_jobs),

@@ -594,7 +594,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
-            concomitant=None, groups=None):
+            concomitant=None, groups=None, known_labels=None):
         """Fit the mixture by EM: ``n_init`` starts, then split-and-merge moves, and
         keep the best admissible maximum.
 
@@ -625,13 +625,23 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         groups : array-like of shape (n_samples,) or str, optional
             Group labels: all rows of a group share one component membership
             (flexmix's ``y ~ x | g``). With a data frame, the name of a column.
+        known_labels : array-like of shape (n_samples,) or (n_samples, K), or str, optional
+            Known components of some rows (Mplus' KNOWNCLASS; semi-supervised): a
+            component 1..K per row, -1 or NaN where unknown; or an (n, K) boolean array
+            of the components each row may belong to; with a data frame, the name of a
+            column. The rows of a group must agree. The fit then maximises ``sum_i
+            w_i log sum_{k in A_i} pi_k f_k(y_i | x_i)`` over the allowed components
+            ``A_i`` of each row (all K where unknown): the likelihood of the responses
+            and of the known labels. The components keep their numbers. Rows in memory
+            only (not a streamed source).
 
         Returns
         -------
         self : RegressionMixture
         """
         with single_threaded_blas():
-            return self._fit(X, y, sample_weight, offset, trials, concomitant, groups)
+            return self._fit(X, y, sample_weight, offset, trials, concomitant, groups,
+                             known_labels=known_labels)
 
     def fit_from(self, models, X, y=None, sample_weight=None, *, offset=None, trials=None,
                  concomitant=None, groups=None):
@@ -683,14 +693,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                              "be those of this estimator")
 
     def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None, concomitant=None,
-             groups=None, origins=()):
+             groups=None, origins=(), known_labels=None):
         """The body of :meth:`fit`, run with BLAS pinned to one thread: the steps of a fit."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
             self._check_warm_start()
         self._identifier_concomitants = []  # found by _rows on arrays and data frames
-        data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
+        data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm,
+                              known_labels)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
         boundary = fit_boundary(setup.family, outcome.best.params, runner)
@@ -703,8 +714,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
-                  warm: bool) -> _FitData:
+                  warm: bool, known_labels=None) -> _FitData:
         """Step 1: the fit's rows as a row source, with the unconstrained family."""
+        if known_labels is not None and (is_dask_collection(X) or is_row_source(X)):
+            raise ValueError("known_labels needs the rows in memory (arrays or a data "
+                             "frame), not a streamed source")
         if is_dask_collection(X):
 
             if self.formula is not None:
@@ -721,7 +735,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             data = self._streamed_fit_data(X, y, sample_weight, family)
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
-                                        groups, family, warm)
+                                        groups, family, warm, known_labels)
         if isinstance(data.family, VarianceFloor):
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
@@ -739,10 +753,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         return _FitData(source, None, None, None, source.n_rows, family, gating_names)
 
     def _array_fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
-                        family, warm: bool) -> _FitData:
+                        family, warm: bool, known_labels=None) -> _FitData:
         """The fit's rows from arrays or a data frame, validated."""
         rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
                           concomitant=concomitant, groups=groups, fitting=True)
+        allowed = self._known_labels(X, known_labels, rows)
         X, y, w = rows.X, rows.y, rows.w
         n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
         # the concomitant variables' names: of these rows, or of the fit continued
@@ -751,7 +766,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
                            trials=rows.trials, scale_response=family.location_scale,
                            Z=rows.Z, groups=rows.groups,
                            centre_x=not self._intercept_constrained(),
-                           compiled=self._kernel_expected(family, rows))
+                           compiled=self._kernel_expected(family, rows), allowed=allowed)
         return _FitData(source, rows, y, w, n_pos, family, gating_names)
 
     def _fit_setup(self, data: _FitData) -> _FitSetup:
@@ -901,7 +916,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
         coef = full[:, 1:] if self.fit_intercept else full
         order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
-        if self._labelled_components(family):
+        if self._labelled_components(family) or getattr(source, "allowed", None) is not None:
             order = np.arange(order.size)  # the constraints number the components
         shift = source.total_weight * np.log(st.y_scale)
         gating_coef = None
