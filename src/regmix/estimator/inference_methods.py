@@ -56,6 +56,14 @@ class InferenceMixin:
         q = 1 if self.gating_coef_ is None else self.gating_coef_.shape[1]
         return _Layout(self.n_components, p, int(self.family_.free_extra().sum()), q)
 
+    def _refuse_known_labels(self, what: str) -> None:
+        """Raise ValueError for a model fitted with known labels, which ``what`` (a
+        computation on rows given without them) would ignore."""
+        if getattr(self.state_, "n_known_labels", None) is not None:
+            raise ValueError(f"{what} does not take known labels, and this model was "
+                             f"fitted with known_labels; use the observed-information "
+                             f"standard errors (cov_type='oim')")
+
     def _constraint_map(self) -> np.ndarray:
         """The matrix C with ``theta = C phi + const``: the full unconstrained parameters
         (per component coefficients and log extras, then gating) from the free ones
@@ -173,6 +181,7 @@ class InferenceMixin:
             return None, "observed information"
         if clusters is not None and cov_type != "cluster":
             raise ValueError("clusters= needs cov_type='cluster'")
+        self._refuse_known_labels(f"cov_type={cov_type!r}")
         if cov_type == "cluster" and clusters is None:
             raise ValueError("cov_type='cluster' needs clusters=: one label per row, or the "
                              "name of a column of the data frame X")
@@ -500,6 +509,7 @@ class InferenceMixin:
         """
 
         check_is_fitted(self)
+        self._refuse_known_labels("the bootstrap")
         if refit not in ("reference", "full"):
             raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
         rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,

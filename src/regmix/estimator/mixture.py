@@ -95,6 +95,14 @@ def _mixing_model(gating_names: list[str] | None, fixed_weights=None):
     return MultinomialLogitGating()
 
 
+def _restricted_rows(source, n_components: int) -> int | None:
+    """How many rows have a known (or restricted) component; None without labels."""
+    allowed = getattr(source, "allowed", None)
+    if allowed is None:
+        return None
+    return int(np.count_nonzero(allowed != (1 << n_components) - 1))
+
+
 class _FitData(NamedTuple):
     """The rows of a fit: its row source and what the later steps need of the input."""
 
@@ -971,6 +979,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             classification=sums.table[np.ix_(order, order)],
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
+            n_known_labels=_restricted_rows(source, self.n_components),
         ))
         self._store_boundary(boundary or [], order, source)
         if self.compute_se:

@@ -34,7 +34,7 @@ _OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_", "
 
 # fitted arrays of shape (K,) written when the state has them
 _OPTIONAL_ARRAYS = ("component_sizes_", "component_counts_")
-_OPTIONAL_COUNTS = ("n_at_best_", "n_runs_")
+_OPTIONAL_COUNTS = ("n_at_best_", "n_runs_", "n_known_labels_")
 
 
 @dataclass(eq=False)
@@ -85,6 +85,9 @@ class FittedState:
         Of the EM runs from independent starting points (see
         :class:`regmix.fitting.search.StartSearch`), how many ended at the best
         log-likelihood, and how many there were; None when not known.
+    n_known_labels : int or None
+        Rows whose component was known or restricted (``fit(known_labels=...)``); None
+        for a fit without known labels.
     boundary : list of BoundaryParameters
         The parameters on the boundary of the parameter space (diverging coefficients
         of the components or of the gating, sigmas at the variance floor), which get no
@@ -128,6 +131,7 @@ class FittedState:
     information: np.ndarray | None = field(default=None)
     n_at_best: int | None = None
     n_runs: int | None = None
+    n_known_labels: int | None = None
     boundary: list[BoundaryParameters] = field(default_factory=list)
 
     @property
