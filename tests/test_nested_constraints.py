@@ -162,6 +162,15 @@ def test_fixed_weights_are_kept_counted_out_and_stationary():
     assert se[(1, "weight")] == 0.0
 
 
+def test_fixed_weights_on_the_compiled_kernel_are_the_numpy_fit():
+    pytest.importorskip("numba")
+    X, y = _nested_data(600, seed=6)
+    fits = [RegressionMixture(2, fixed_weights=[0.3, 0.7], engine=engine, random_state=0)
+            .fit(X, y) for engine in ("numba", "numpy")]
+    np.testing.assert_array_equal(fits[0].weights_, [0.3, 0.7])
+    assert fits[0].log_likelihood_ == pytest.approx(fits[1].log_likelihood_, rel=1e-10)
+
+
 def test_save_load_round_trip_of_nested_constraints(tmp_path, nested_fit):
     model, X, y = nested_fit
     path = tmp_path / "m.json"
