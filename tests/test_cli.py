@@ -134,7 +134,24 @@ MORE_ERRORS: dict[str, tuple[list[str], str]] = {
     "fixed_coef_twice": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
                           "x=1", "--fixed-coef", "x=2"], "--fixed-coef names"),
     "common_and_fixed": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
-                          "x=1", "--common-coef", "x"], "--common-coef and --fixed-coef"),
+                          "x=1", "--common-coef", "x"], "both common and fixed"),
+    "common_coef_components_not_numbers": (["fit", "{d}/two.csv", "--formula", FORMULA,
+                                            "--common-coef", "x@1,b"], "after '@'"),
+    "common_coef_component_out_of_range": (
+        ["fit", "{d}/two.csv", "--formula", FORMULA, "--common-coef", "x@1,3"],
+        "--common-coef: common_coef['x']: component 3 is not one of 1..2"),
+    "fixed_coef_single_na": (["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-coef",
+                              "x=NA"], "--fixed-coef"),
+    "known_labels_unknown_column": (["fit", "{d}/two.csv", "--formula", FORMULA,
+                                     "--known-labels", "nope"],
+                                    "--known-labels: known_labels='nope' names no column"),
+    "known_labels_stream": (["fit", "{d}/two.parquet", "--formula", FORMULA, "--stream",
+                             "--known-labels", "x"], "--known-labels needs the data"),
+    "fixed_weights_not_numbers": (["fit", "{d}/two.csv", "--formula", FORMULA,
+                                   "--fixed-weights", "0.5,half"], "--fixed-weights"),
+    "fixed_weights_not_summing_to_one": (
+        ["fit", "{d}/two.csv", "--formula", FORMULA, "--fixed-weights", "0.5,0.6"],
+        "--fixed-weights: fixed_weights must sum to one"),
     "select_fixed_coef_per_component": (["select", "{d}/two.csv", "--formula", FORMULA,
                                          "--fixed-coef", "x=1,2"], "--fixed-coef x=V1"),
     "tol_nan": (["fit", "{d}/two.csv", "--formula", FORMULA, "--tol", "nan"], "--tol"),
@@ -720,6 +737,9 @@ def _check_report(report: dict, expected: RegressionMixture) -> None:
      {"fixed_coef": {"x": [2.0, -2.0]}, "equal_variance": True}),
     (["--common-coef", "intercept", "--tol", "1e-4"],
      {"common_coef": ["intercept"], "tol": 1e-4}),
+    (["--fixed-coef", "x=NA,0", "--fixed-weights", "0.4,0.6"],
+     {"fixed_coef": {"x": [None, 0.0]}, "fixed_weights": [0.4, 0.6]}),
+    (["--common-coef", "x@1,2"], {"common_coef": {"x": [1, 2]}}),
     (["--max-iter", "1"], {"max_iter": 1}),
 ])
 def test_fit_em_settings_and_weights_are_the_estimator_s(data_dir, options, params):
@@ -825,3 +845,17 @@ def test_fit_robust_standard_errors_take_the_weights(data_dir):
                                table["std_err"], rtol=1e-9)
     with pytest.raises(ValueError, match="not the training data"):
         expected.coef_table(cov_type="robust", X=frame)
+
+
+def test_fit_known_labels_column_is_the_estimator_s(tmp_path):
+    """`regmix fit --known-labels COLUMN` gives the API's fit with that column's labels
+    (empty cells unknown)."""
+    frame = _two_lines()
+    labels = np.where(np.arange(len(frame)) % 4 == 0, 1 + (frame["y"] < 0), np.nan)
+    frame = frame.assign(label=labels)
+    frame.to_csv(tmp_path / "labels.csv", index=False)
+    report = _json_fit(["fit", "{d}/labels.csv", "--formula", FORMULA, "--seed", "3",
+                        "--known-labels", "label"], tmp_path)
+    expected = RegressionMixture(2, formula=FORMULA, random_state=3).fit(
+        frame, known_labels="label")
+    _check_report(report, expected)

@@ -71,7 +71,7 @@ def _assert_same_state(got: FittedState, want: FittedState) -> None:
             ca, cb = getattr(a, "constraints", None), getattr(b, "constraints", None)
             assert (ca is None) == (cb is None)
             if ca is not None:  # the masks; fixed values are in the units of the fit's passes
-                for part in ("common", "fixed"):
+                for part in ("index", "fixed_entries"):
                     assert _same(getattr(ca, part), getattr(cb, part)), part
                 assert ca.equal_scale == cb.equal_scale
         elif field.name in ("formula_design", "concomitant_design"):

@@ -589,11 +589,12 @@ _fit_settings = _options(
 
 class FixedCoef(click.ParamType):
     """A known coefficient, ``NAME=VALUE`` (every component) or ``NAME=V1,...,VK`` (one
-    value per component); converts to ``(name, value)`` with a float or a list of floats."""
+    value per component, ``NA`` for a free one); converts to ``(name, value)`` with a
+    float or a list of floats and Nones."""
 
     name = "NAME=VALUE"
 
-    def convert(self, value: Any, param, ctx) -> tuple[str, float | list[float]]:
+    def convert(self, value: Any, param, ctx) -> tuple[str, float | list[float | None]]:
         """Parse ``value``; a bad value fails with click's one-line usage error."""
         if isinstance(value, tuple):
             return value
@@ -602,12 +603,16 @@ class FixedCoef(click.ParamType):
         try:
             if not (sep and name):
                 raise ValueError
-            values = [float(v) for v in text.split(",")]
+            values = [None if v.strip().upper() == "NA" else float(v)
+                      for v in text.split(",")]
         except ValueError:
-            self.fail(f"{value!r} is not NAME=VALUE or NAME=V1,...,VK (numbers)", param, ctx)
-        if not all(math.isfinite(v) for v in values):
+            self.fail(f"{value!r} is not NAME=VALUE or NAME=V1,...,VK (numbers, NA for a "
+                      "free one)", param, ctx)
+        if not all(v is None or math.isfinite(v) for v in values):
             self.fail(f"{value!r}: the values must be finite numbers", param, ctx)
-        return name, values[0] if len(values) == 1 else values
+        if values[0] is None and len(values) == 1:
+            self.fail(f"{value!r}: NA is for one component of NAME=V1,...,VK", param, ctx)
+        return name, (values[0] or 0.0) if len(values) == 1 else values
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -632,12 +637,16 @@ _em_settings = _options(
     click.option("--min-weight", default=_DEFAULTS["min_weight"], show_default=True,
                  type=click.FloatRange(0.0, 1.0), metavar="W", callback=_finite,
                  help="Smallest admissible mixing weight of a component."),
-    click.option("--common-coef", "common_coef", multiple=True, metavar="NAME",
+    click.option("--common-coef", "common_coef", multiple=True, metavar="NAME[@C1,C2]",
                  help="A coefficient shared by all components ('intercept' or a column "
-                      "of the design, as the summary names it); repeatable."),
+                      "of the design, as the summary names it), or by the components "
+                      "after '@' (numbered from 1: x1@1,2); repeatable."),
     click.option("--fixed-coef", "fixed_coef", multiple=True, type=FixedCoef(),
                  help="A known coefficient, not estimated: NAME=VALUE for every "
-                      "component or NAME=V1,...,VK per component; repeatable."),
+                      "component or NAME=V1,...,VK per component (NA: free there, so "
+                      "x1=0,NA,NA drops x1 from component 1); repeatable."),
+    click.option("--fixed-weights", "fixed_weights", default=None, metavar="W1,...,WK",
+                 help="Known mixing weights (summing to one), not estimated."),
     click.option("--equal-variance", is_flag=True,
                  help="One sigma for all components (Gaussian and Student-t families)."),
     click.option("--weights", default=None, metavar="COLUMN",
@@ -652,13 +661,31 @@ def _constraints(em: dict[str, Any]) -> dict[str, Any]:
     fixed = dict(em["fixed_coef"])
     if len(fixed) < len(em["fixed_coef"]):
         raise UserError("--fixed-coef names a coefficient twice")
-    common = list(dict.fromkeys(em["common_coef"]))
-    both = sorted(set(common) & set(fixed))
-    if both:
-        raise UserError(f"--common-coef and --fixed-coef both name {both[0]!r}")
+    common: dict[str, Any] = {}
+    for text in dict.fromkeys(em["common_coef"]):
+        name, at, components = text.rpartition("@") if "@" in text else (text, "", "")
+        try:
+            subset = [int(c) for c in components.split(",")] if at else "all"
+        except ValueError:
+            raise UserError(f"--common-coef {text!r}: after '@' come component numbers "
+                            "separated by commas (x1@1,2)") from None
+        if name in common and (subset == "all" or common[name] == "all"):
+            raise UserError(f"--common-coef names {name!r} twice")
+        common[name] = subset if name not in common else (
+            [common[name], subset] if isinstance(common[name][0], int)
+            else [*common[name], subset])
+    weights = em["fixed_weights"]
+    if weights is not None:
+        try:
+            weights = [float(w) for w in weights.split(",")]
+        except ValueError:
+            raise UserError(f"--fixed-weights {em['fixed_weights']!r} is not numbers "
+                            "separated by commas") from None
+    plain = all(v == "all" for v in common.values())
     return {"max_iter": em["max_iter"], "tol": em["tol"], "min_weight": em["min_weight"],
-            "common_coef": common or None, "fixed_coef": fixed or None,
-            "equal_variance": em["equal_variance"]}
+            "common_coef": (list(common) if plain else common) or None,
+            "fixed_coef": fixed or None, "equal_variance": em["equal_variance"],
+            "fixed_weights": weights}
 
 
 def _weights_column(frame: pd.DataFrame, column: str | None, data: str) -> np.ndarray | None:
@@ -677,6 +704,7 @@ def _weights_column(frame: pd.DataFrame, column: str | None, data: str) -> np.nd
 
 # The estimator's parameters set by options, and the options' names
 _PARAMETER_OPTIONS = {"common_coef": "--common-coef", "fixed_coef": "--fixed-coef",
+                      "fixed_weights": "--fixed-weights", "known_labels": "--known-labels",
                       "min_weight": "--min-weight", "max_iter": "--max-iter", "tol": "--tol"}
 
 
@@ -749,12 +777,15 @@ def main() -> None:
 @click.option("--clusters", default=None, metavar="COLUMN",
               help="Column of cluster labels for --cov-type cluster (whole groups per "
                    "cluster with --groups).")
+@click.option("--known-labels", "known_labels", default=None, metavar="COLUMN",
+              help="Column of known components (1..K; -1 or empty where unknown).")
 @_report_options
 @_command_boundary
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
         plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool,
-        cov_type: str, clusters: str | None, weights: str | None, **em: Any) -> None:
+        cov_type: str, clusters: str | None, weights: str | None,
+        known_labels: str | None, **em: Any) -> None:
     """Fit a K-component mixture of regressions to DATA and report it."""
     settings = _constraints(em)
     _check_output(out)
@@ -771,8 +802,9 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         if stream:
             raise UserError("--plot needs the data in memory; drop --stream or --plot")
         _need_matplotlib()
-    if groups is not None and stream:
-        raise UserError("--groups needs the data in memory; drop --stream")
+    for option, value in (("--groups", groups), ("--known-labels", known_labels)):
+        if value is not None and stream:
+            raise UserError(f"{option} needs the data in memory; drop --stream")
     sample_weight = None
     if stream:
         frame = None
@@ -794,7 +826,8 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     if sample_weight is not None and cov:
         cov["sample_weight"] = sample_weight
     with _collected_warnings() as caught, _naming_lines(data), _naming_options(weights):
-        model.fit(source, sample_weight=sample_weight, groups=groups)
+        model.fit(source, sample_weight=sample_weight, groups=groups,
+                  known_labels=known_labels)
         report = model_report(model, **cov) if as_json else model.summary(**cov).as_text()
     if as_json:
         click.echo(_dump_json({**report, "warnings": caught}))

@@ -40,6 +40,10 @@ class Chunk:
     group_starts : ndarray of int or None
         For grouped data: the chunk-local index of the first row of each group (rows
         sorted by group; a chunk holds whole groups).
+    allowed : ndarray of int64 of shape (n_rows,) or None
+        Known component labels: bit ``k`` of a row's entry is set when the row may
+        belong to component ``k`` (every bit for an unknown label); None when no label
+        is known.
     """
 
     start: int
@@ -50,10 +54,38 @@ class Chunk:
     trials: np.ndarray | None = None
     ZT: np.ndarray | None = None
     group_starts: np.ndarray | None = None
+    allowed: np.ndarray | None = None
 
     @property
     def stop(self) -> int:
         return self.start + self.y.shape[0]
+
+    def allowed_mask(self, n_components: int) -> np.ndarray | None:
+        """The (K, n) bool mask of the components each row may belong to (None without
+        known labels)."""
+        if self.allowed is None:
+            return None
+        shifts = np.arange(n_components, dtype=np.int64)[:, None]
+        return ((self.allowed[None, :] >> shifts) & 1).astype(bool)
+
+    def log_allowed(self, n_components: int) -> np.ndarray | None:
+        """0 where a row may belong to a component and -inf where its known label rules
+        the component out, (K, n); None without known labels."""
+        mask = self.allowed_mask(n_components)
+        return None if mask is None else np.where(mask, 0.0, -np.inf)
+
+    def restrict(self, resp: np.ndarray) -> np.ndarray:
+        """Memberships (K, n) restricted to the components each row may belong to and
+        normalised again (equal over its allowed components where none is left)."""
+        mask = self.allowed_mask(resp.shape[0])
+        if mask is None:
+            return resp
+        out = np.where(mask, resp, 0.0)
+        total = out.sum(axis=0)
+        empty = ~(total > 0)
+        out[:, empty] = mask[:, empty]
+        total[empty] = mask[:, empty].sum(axis=0)
+        return out / total
 
 
 @dataclass(frozen=True)
@@ -124,7 +156,8 @@ class Standardization:
 def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | None,
                st: Standardization, offset: np.ndarray | None = None,
                trials: np.ndarray | None = None, Z: np.ndarray | None = None,
-               group_starts: np.ndarray | None = None) -> Chunk:
+               group_starts: np.ndarray | None = None,
+               allowed: np.ndarray | None = None) -> Chunk:
     """A :class:`Chunk` from a block of raw rows: transposed, standardised by ``st``.
 
     Every row source builds its chunks here; the block is copied, never written to.
@@ -151,7 +184,7 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
             assert st.z_scale is not None  # set together with z_loc
             np.subtract(Z.T, st.z_loc[:, None], out=ZT[1:])
             ZT[1:] *= (1.0 / st.z_scale)[:, None]
-    return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts)
+    return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts, allowed)
 
 
 # Rows per reduction block. Every pass sums its per-row terms block by block over fixed

@@ -56,8 +56,9 @@ def kernel_family(family) -> str | None:
 
 def plain_rows(rows) -> bool:
     """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
-    groups and no concomitant variables: the only rows the compiled kernels take."""
-    return all(getattr(rows, a, None) is None for a in ("offset", "groups", "Z"))
+    groups, no concomitant variables and no known labels: the only rows the compiled
+    kernels take."""
+    return all(getattr(rows, a, None) is None for a in ("offset", "groups", "Z", "allowed"))
 
 
 def glm_kernel_rows(source) -> bool:

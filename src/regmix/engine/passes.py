@@ -79,13 +79,17 @@ def observation_posteriors(logf: np.ndarray, log_w, chunk: Chunk):
         Their log mixing weights (a group's are its first row's).
     """
     starts = chunk.group_starts
+    known = chunk.log_allowed(logf.shape[0])
     if starts is None:
-        resp, obs_ll = log_responsibilities(logf + log_w)
+        resp, obs_ll = log_responsibilities(logf + (log_w if known is None
+                                                    else log_w + known))
         return resp, obs_ll, log_w
     weighted = logf if chunk.w is None else logf * chunk.w
     group_logd = np.add.reduceat(weighted, starts, axis=1)
     log_w = np.broadcast_to(log_w, logf.shape)[:, starts]
     group_logd += log_w
+    if known is not None:  # the rows of a group share their known label
+        group_logd += known[:, starts]
     resp, obs_ll = log_responsibilities(group_logd)
     return resp, obs_ll, log_w
 
@@ -104,6 +108,9 @@ def chunk_posteriors(chunk: Chunk, family, mixing, params):
     log_w = mixing.log_weights(params, chunk)
     if chunk.group_starts is None:
         logd, cache = family.log_density(params.component, chunk, log_w)
+        known = chunk.log_allowed(logd.shape[0])
+        if known is not None:  # components a row's known label rules out
+            logd += known
         resp, row_ll = log_responsibilities(logd)
         return resp, row_ll, cache, resp, chunk.w, getattr(chunk, "ZT", None)
     starts = chunk.group_starts
@@ -136,7 +143,7 @@ def e_step_chunk(chunk: Chunk, family, mixing, params) -> PassResult:
 
 def given_chunk(chunk: Chunk, family, mixing, params, resp_fn: Callable) -> PassResult:
     """Statistics of one chunk for (K, n) responsibilities supplied by ``resp_fn(chunk)``."""
-    resp = resp_fn(chunk)
+    resp = chunk.restrict(resp_fn(chunk))
     wr = resp if chunk.w is None else resp * chunk.w
     stats = family.statistics(chunk, wr, params.component)
     mix_stats = mixing.statistics(params, chunk, resp, chunk.w)

@@ -41,6 +41,8 @@ class InferenceMixin:
         in user units): the full matrix restricted by the constraint map."""
 
         plain = source.plain() if rows is None else self._eval_source(rows)
+        if getattr(source, "allowed", None) is not None:
+            plain.allowed = source.allowed  # the fit's known labels, rows in the same order
         full = mixture_information(self.family_, self._user_params(), plain,
                                    chunk_size=int(self.chunk_size),
                                    n_jobs=resolve_n_jobs(self.n_jobs),
@@ -54,16 +56,29 @@ class InferenceMixin:
         q = 1 if self.gating_coef_ is None else self.gating_coef_.shape[1]
         return _Layout(self.n_components, p, int(self.family_.free_extra().sum()), q)
 
+    def _refuse_known_labels(self, what: str) -> None:
+        """Raise ValueError for a model fitted with known labels, which ``what`` (a
+        computation on rows given without them) would ignore."""
+        if getattr(self.state_, "n_known_labels", None) is not None:
+            raise ValueError(f"{what} does not take known labels, and this model was "
+                             f"fitted with known_labels; use the observed-information "
+                             f"standard errors (cov_type='oim')")
+
     def _constraint_map(self) -> np.ndarray:
         """The matrix C with ``theta = C phi + const``: the full unconstrained parameters
         (per component coefficients and log extras, then gating) from the free ones
-        (per component the free coefficients and extras, then the common coefficients,
-        then a common log sigma, then the gating coefficients)."""
+        (the free coefficients in the numbering of the constraints, each shared one
+        once, then per component the free extras, then a common log sigma, then the
+        gating coefficients or log weight ratios unless the weights are fixed)."""
         layout = self._layout()
         cons = getattr(self.family_, "constraints", None)
+        fixed_weights = getattr(self, "fixed_weights", None) is not None
         K, p, m = layout.K, layout.p, layout.m
-        if cons is None:
+        if cons is None and not fixed_weights:
             return np.eye(layout.dim)
+        index = (np.arange(K * p).reshape(K, p) if cons is None else cons.index)
+        equal_scale = cons is not None and cons.equal_scale
+        blocks = np.array([layout.block(k) for k in range(K)])  # (K, p + m)
         columns = []
 
         def unit(positions):
@@ -71,16 +86,13 @@ class InferenceMixin:
             col[positions] = 1.0
             return col
 
-        for k in range(K):
-            block = layout.block(k)
-            columns += [unit([block[j]]) for j in np.flatnonzero(cons.free)]
-            columns += [unit([block[p + j]]) for j in range(m)
-                        if not (cons.equal_scale and j == 0)]
-        columns += [unit([layout.block(k)[j] for k in range(K)])
-                    for j in np.flatnonzero(cons.common)]
-        if cons.equal_scale:
-            columns.append(unit([layout.block(k)[p] for k in range(K)]))
-        columns += [unit([i]) for i in layout.eta]
+        columns += [unit(blocks[:, :p][index == i]) for i in range(int(index.max()) + 1)]
+        columns += [unit([blocks[k, p + j]]) for k in range(K) for j in range(m)
+                    if not (equal_scale and j == 0)]
+        if equal_scale:
+            columns.append(unit(blocks[:, p]))
+        if not fixed_weights:
+            columns += [unit([i]) for i in layout.eta]
         return np.column_stack(columns)
 
     def _parameter_index(self):
@@ -169,6 +181,7 @@ class InferenceMixin:
             return None, "observed information"
         if clusters is not None and cov_type != "cluster":
             raise ValueError("clusters= needs cov_type='cluster'")
+        self._refuse_known_labels(f"cov_type={cov_type!r}")
         if cov_type == "cluster" and clusters is None:
             raise ValueError("cov_type='cluster' needs clusters=: one label per row, or the "
                              "name of a column of the data frame X")
@@ -496,6 +509,7 @@ class InferenceMixin:
         """
 
         check_is_fitted(self)
+        self._refuse_known_labels("the bootstrap")
         if refit not in ("reference", "full"):
             raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
         rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,

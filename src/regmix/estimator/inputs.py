@@ -279,6 +279,65 @@ class InputsMixin:
             self._grouped = True
         return pd.factorize(labels, sort=True)[0].astype(np.int64)
 
+    def _known_labels(self, X, labels, rows: Rows) -> np.ndarray | None:
+        """The known component labels as the rows' allowed-component bits (int64, in
+        the order of ``rows``), or None.
+
+        ``labels`` is (n,) with a component 1..K or -1 / NaN (unknown) per row, an
+        (n, K) array of booleans (the components each row may belong to), or with a
+        data frame the name of a column of labels. The rows of a group must agree.
+        """
+        if labels is None:
+            return None
+        K, n = int(self.n_components), rows.X.shape[0]
+        if K > 62:
+            raise ValueError(f"known_labels takes at most 62 components; got {K}")
+        if isinstance(labels, str):
+            if not hasattr(X, "columns") or labels not in X.columns:
+                raise ValueError(f"known_labels={labels!r} names no column of the data")
+            labels = X[labels]
+        if hasattr(labels, "to_numpy"):
+            labels = labels.to_numpy(dtype=np.float64, na_value=np.nan)
+        try:
+            values = np.asarray(labels, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("known_labels must be numbers: a component 1..K per row "
+                             "(-1 or NaN where unknown) or an (n, K) boolean array") from None
+        bits = np.int64(1) << np.arange(K, dtype=np.int64)
+        if values.ndim == 2:
+            if values.shape != (n, K) or not np.all((values == 0) | (values == 1)):
+                raise ValueError(f"known_labels as a mask must be an ({n}, {K}) array of "
+                                 f"booleans; got shape {values.shape}")
+            allowed = (values.astype(bool) * bits).sum(axis=1).astype(np.int64)
+            if np.any(allowed == 0):
+                raise ValueError(f"known_labels allows no component in row "
+                                 f"{int(np.argmax(allowed == 0))}")
+        elif values.shape == (n,):
+            unknown = np.isnan(values) | (values == -1)
+            bad = ~unknown & ~np.isin(values, np.arange(1, K + 1))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"known_labels has {values[i]:g} in row {i}: a label is a "
+                                 f"component 1..{K}, or -1 or NaN where unknown")
+            allowed = np.full(n, int(bits.sum()), dtype=np.int64)
+            known = ~unknown
+            allowed[known] = bits[values[known].astype(np.int64) - 1]
+        else:
+            raise ValueError(f"known_labels must have shape ({n},) or ({n}, {K}); got "
+                             f"{values.shape}")
+        if rows.order is not None:
+            allowed = allowed[rows.order]
+        if rows.groups is not None:
+            first = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+            sizes = np.diff(np.append(first, n))
+            differ = allowed != np.repeat(allowed[first], sizes)
+            if differ.any():
+                i = int(np.argmax(differ))
+                row = i if rows.order is None else int(rows.order[i])
+                raise ValueError(f"known_labels differ within a group (row {row}): the rows "
+                                 "of a group share one component, so they share its label")
+        return allowed
+
     def _gating_formula(self) -> str | None:
         if self.formula is None:
             return None

@@ -48,7 +48,7 @@ from regmix.fitting.newton import em_map_jacobian
 from regmix.fitting.search import SearchOutcome, StartSearch, collapse_floor
 from regmix.inference.boundary import boundary_parameters, fit_boundary, sigmas_at_floor
 from regmix.inference.diagnostics import information_criteria
-from regmix.mixing.constant import ConstantWeights
+from regmix.mixing.constant import ConstantWeights, FixedWeights
 from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData, response_robust_scale
 from regmix.sources.dask import DaskData
@@ -86,11 +86,22 @@ def _information_criteria(loglik: float, n_params: int, n_obs: float,
     return crit["aic"], crit["bic"], crit["bic"] - 2.0 * max_log_posterior
 
 
-def _mixing_model(gating_names: list[str] | None):
-    """The mixing model of a fit with these concomitant variables (None: constant)."""
+def _mixing_model(gating_names: list[str] | None, fixed_weights=None):
+    """The mixing model of a fit with these concomitant variables (None: constant) and
+    known weights (``fixed_weights``, checked by the estimator)."""
+    if fixed_weights is not None:
+        return FixedWeights(fixed_weights)
     if gating_names is None:
         return ConstantWeights()
     return MultinomialLogitGating()
+
+
+def _restricted_rows(source, n_components: int) -> int | None:
+    """How many rows have a known (or restricted) component; None without labels."""
+    allowed = getattr(source, "allowed", None)
+    if allowed is None:
+        return None
+    return int(np.count_nonzero(allowed != (1 << n_components) - 1))
 
 
 class _FitData(NamedTuple):
@@ -292,14 +303,24 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         zero), so that a few gross outliers do not raise it. A sigma that ends on the
         floor (a component whose rows lie exactly on its line, where the likelihood is
         unbounded) is reported: see Notes.
-    common_coef : list of str, optional
+    common_coef : list of str or dict, optional
         Coefficients shared by all components (``"intercept"`` or feature names;
-        flexmix's ``fixed = ~ x``).
+        flexmix's ``fixed = ~ x``), or ``{name: spec}`` where ``spec`` is ``"all"``, a
+        list of components (numbered 1..K) that share one coefficient (``{"x1": [1,
+        2]}``: components 1 and 2 share it, the others have their own; flexmix's
+        ``nested``), or a list of such lists.
     fixed_coef : dict, optional
         Known coefficients, ``{name: value}`` (the same for all components) or
-        ``{name: [v_1, ..., v_K]}``; they are not estimated.
+        ``{name: [v_1, ..., v_K]}``, where ``None`` (or NaN) leaves that component's
+        coefficient free: ``{"x1": [None, None, 0]}`` drops ``x1`` from component 3.
+        They are not estimated.
     equal_variance : bool, default=False
         One ``sigma`` for all components (Gaussian and Student-t families).
+    fixed_weights : array-like of shape (n_components,), optional
+        Known mixing weights (positive, summing to one), not estimated; not with
+        concomitant variables. With fixed weights, or with constraints that differ
+        between components, the fitted components keep the numbering of the
+        constraints instead of being ordered by weight.
     init_sample_size : int or None, default=20000
         With more than twice this many rows, the search (every start, its
         initialisation and the split-and-merge moves) runs on a random subsample of
@@ -494,6 +515,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         common_coef=None,
         fixed_coef=None,
         equal_variance: bool = False,
+        fixed_weights=None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         n_jobs: int | None = None,
         engine: str = "auto",
@@ -520,6 +542,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         self.common_coef = common_coef
         self.fixed_coef = fixed_coef
         self.equal_variance = equal_variance
+        self.fixed_weights = fixed_weights
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.engine = engine
@@ -575,6 +598,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
         get_family(self.family, link=self.link, var_floor=self.var_floor)
+        self._check_fixed_weights()
         if isinstance(self.init, str) and self.init not in STRATEGIES:
             raise ValueError(
                 f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}"
@@ -582,7 +606,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None, *, offset=None, trials=None,
-            concomitant=None, groups=None):
+            concomitant=None, groups=None, known_labels=None):
         """Fit the mixture by EM: ``n_init`` starts, then split-and-merge moves, and
         keep the best admissible maximum.
 
@@ -613,13 +637,23 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         groups : array-like of shape (n_samples,) or str, optional
             Group labels: all rows of a group share one component membership
             (flexmix's ``y ~ x | g``). With a data frame, the name of a column.
+        known_labels : array-like of shape (n_samples,) or (n_samples, K), or str, optional
+            Known components of some rows (Mplus' KNOWNCLASS; semi-supervised): a
+            component 1..K per row, -1 or NaN where unknown; or an (n, K) boolean array
+            of the components each row may belong to; with a data frame, the name of a
+            column. The rows of a group must agree. The fit then maximises ``sum_i
+            w_i log sum_{k in A_i} pi_k f_k(y_i | x_i)`` over the allowed components
+            ``A_i`` of each row (all K where unknown): the likelihood of the responses
+            and of the known labels. The components keep their numbers. Rows in memory
+            only (not a streamed source).
 
         Returns
         -------
         self : RegressionMixture
         """
         with single_threaded_blas():
-            return self._fit(X, y, sample_weight, offset, trials, concomitant, groups)
+            return self._fit(X, y, sample_weight, offset, trials, concomitant, groups,
+                             known_labels=known_labels)
 
     def fit_from(self, models, X, y=None, sample_weight=None, *, offset=None, trials=None,
                  concomitant=None, groups=None):
@@ -671,14 +705,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                              "be those of this estimator")
 
     def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None, concomitant=None,
-             groups=None, origins=()):
+             groups=None, origins=(), known_labels=None):
         """The body of :meth:`fit`, run with BLAS pinned to one thread: the steps of a fit."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
             self._check_warm_start()
         self._identifier_concomitants = []  # found by _rows on arrays and data frames
-        data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm)
+        data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm,
+                              known_labels)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
         boundary = fit_boundary(setup.family, outcome.best.params, runner)
@@ -691,8 +726,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         return self
 
     def _fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
-                  warm: bool) -> _FitData:
+                  warm: bool, known_labels=None) -> _FitData:
         """Step 1: the fit's rows as a row source, with the unconstrained family."""
+        if known_labels is not None and (is_dask_collection(X) or is_row_source(X)):
+            raise ValueError("known_labels needs the rows in memory (arrays or a data "
+                             "frame), not a streamed source")
         if is_dask_collection(X):
 
             if self.formula is not None:
@@ -709,7 +747,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             data = self._streamed_fit_data(X, y, sample_weight, family)
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
-                                        groups, family, warm)
+                                        groups, family, warm, known_labels)
         if isinstance(data.family, VarianceFloor):
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
@@ -727,10 +765,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         return _FitData(source, None, None, None, source.n_rows, family, gating_names)
 
     def _array_fit_data(self, X, y, sample_weight, offset, trials, concomitant, groups,
-                        family, warm: bool) -> _FitData:
+                        family, warm: bool, known_labels=None) -> _FitData:
         """The fit's rows from arrays or a data frame, validated."""
         rows = self._rows(X, y, sample_weight, offset, trials, family, reset=not warm,
                           concomitant=concomitant, groups=groups, fitting=True)
+        allowed = self._known_labels(X, known_labels, rows)
         X, y, w = rows.X, rows.y, rows.w
         n_pos = X.shape[0] if w is None else int(np.count_nonzero(w))
         # the concomitant variables' names: of these rows, or of the fit continued
@@ -739,7 +778,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                            trials=rows.trials, scale_response=family.location_scale,
                            Z=rows.Z, groups=rows.groups,
                            centre_x=not self._intercept_constrained(),
-                           compiled=self._kernel_expected(family, rows))
+                           compiled=self._kernel_expected(family, rows), allowed=allowed)
         return _FitData(source, rows, y, w, n_pos, family, gating_names)
 
     def _fit_setup(self, data: _FitData) -> _FitSetup:
@@ -749,7 +788,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         K = self.n_components
         p = source.n_design
         family = self._constrained(data.family, source.standardization, p)
-        mixing = _mixing_model(data.gating_names)
+        if self.fixed_weights is not None and data.gating_names is not None:
+            raise ValueError("fixed_weights cannot be combined with concomitant variables "
+                             "(the weights are then a function of them)")
+        mixing = _mixing_model(data.gating_names, self._fixed_weights())
         n_params = family.n_parameters(K, p) + mixing.n_parameters(
             K, getattr(source, "n_gating", 1))
         if data.n_pos < n_params:
@@ -886,6 +928,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
         coef = full[:, 1:] if self.fit_intercept else full
         order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
+        if self._labelled_components(family) or getattr(source, "allowed", None) is not None:
+            order = np.arange(order.size)  # the constraints number the components
         shift = source.total_weight * np.log(st.y_scale)
         gating_coef = None
         if params.gating is not None:
@@ -937,6 +981,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             classification=classes.table[np.ix_(order, order)],
             n_at_best=int(outcome.n_at_best),
             n_runs=int(outcome.n_runs),
+            n_known_labels=_restricted_rows(source, self.n_components),
         ))
         self._store_boundary(boundary or [], order, source)
         if self.compute_se:
@@ -991,7 +1036,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         size = sub_runner.source.n_rows if sub_runner is not None else min(
             int(self.init_sample_size or _RATE_SAMPLE_SIZE), n // 8)
         exact = getattr(family, "exact_m_step", True) and getattr(mixing, "exact", True)
-        if not self.accelerate or not exact or self._has_constraints():
+        if (not self.accelerate or not exact or self._has_constraints()
+                or self.fixed_weights is not None):
             return None
         K, p = self.n_components, source.n_design
         dims = family.to_vector(family.zero_params(K, p)).size + K
@@ -1010,6 +1056,42 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
     # ------------------------------------------------------------------ constraints
     def _has_constraints(self) -> bool:
         return bool(self.common_coef) or bool(self.fixed_coef) or bool(self.equal_variance)
+
+    def _check_fixed_weights(self) -> None:
+        """Raise ValueError unless ``fixed_weights`` is None or K admissible weights."""
+        if self.fixed_weights is None:
+            return
+        K = self.n_components
+        try:
+            w = np.asarray(self.fixed_weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            w = np.zeros(0)
+        if w.shape != (K,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ValueError(f"fixed_weights must be {K} positive numbers (one per "
+                             f"component); got {reprlib.repr(self.fixed_weights)}")
+        if abs(float(w.sum()) - 1.0) > 1e-9:
+            raise ValueError(f"fixed_weights must sum to one; got {w.tolist()}, summing "
+                             f"to {float(w.sum())!r}")
+        if np.any(w < self.min_weight):
+            raise ValueError(f"fixed_weights has a weight below min_weight="
+                             f"{self.min_weight}: {w.tolist()}; lower min_weight")
+
+    def _fixed_weights(self) -> np.ndarray | None:
+        """The known weights, normalised, or None."""
+        if self.fixed_weights is None:
+            return None
+        w = np.asarray(self.fixed_weights, dtype=np.float64)
+        return w / w.sum()
+
+    def _labelled_components(self, family) -> bool:
+        """Whether the components have identities of their own (fixed weights that
+        differ, or constraints that differ between components): then the fit keeps
+        their numbering."""
+        w = self._fixed_weights()
+        if w is not None and np.ptp(w) > 0:
+            return True
+        cons = getattr(family, "constraints", None)
+        return cons is not None and not cons.symmetric
 
     def _intercept_constrained(self) -> bool:
         names = set(self.common_coef or ()) | set(dict(self.fixed_coef or {}))
@@ -1113,6 +1195,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             return [lambda s=s: initializer(init, s) for s in seeds]
         if isinstance(init, Mapping):
             params = self._params_from_dict(init, family)
+            if self.fixed_weights is not None:
+                params = MixtureParams(self._fixed_weights(), params.component,
+                                       params.gating)
             start = initializer.runner.start_params(self.n_components)
             gating = None if start.gating is None else np.zeros_like(start.gating)
             if gating is not None:  # equal weights would ignore the given ones
@@ -1254,7 +1339,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
 
     def _mixing(self):
         """The mixing model of the fit."""
-        return _mixing_model(self.state_.gating_names)
+        return _mixing_model(self.state_.gating_names, self._fixed_weights())
 
     def _posteriors(self, X, y, sample_weight=None, offset=None, trials=None,
                     concomitant=None, groups=None):

@@ -81,12 +81,27 @@ def _json_scalar(value: Any) -> Any:
     return None
 
 
+def _json_numbers(value: Any) -> Any:
+    """Numbers, or nested lists of them, as JSON (NaN and None as null); components
+    (integers) stay integers."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_numbers(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
 def _json_option(value: Any) -> Any:
-    """A list of names or a dict of numbers (constraint options) as JSON, else None."""
+    """A constraint option as JSON: a list of names, or a dict of names to ``"all"``,
+    components or values (None for free ones); else None."""
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-        return {k: np.asarray(v, dtype=np.float64).tolist() for k, v in value.items()}
+        return {k: v if isinstance(v, str) else _json_numbers(v) for k, v in value.items()}
     return None
 
 
@@ -95,6 +110,9 @@ def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("common_coef", "fixed_coef"):
         if params.get(name) is not None:
             out[name] = _json_option(params[name])
+    if params.get("fixed_weights") is not None:
+        out["fixed_weights"] = _json_numbers(
+            np.asarray(params["fixed_weights"], dtype=np.float64).tolist())
     family = params.get("family")
     if family is not None and not isinstance(family, str):
         out["family"] = family.name  # the object's options are in fitted["family"]
@@ -228,7 +246,12 @@ def _params_from_dict(saved: Mapping[str, Any], estimator: type, source: str) ->
         if value is None and defaults[name] is not None:
             continue  # not saved (an array or dict init, a RandomState): use the default
         if name == "common_coef" and value is not None:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            if not (isinstance(value, Mapping) or isinstance(value, list)
+                    and all(isinstance(v, str) for v in value)):
+                raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
+        elif name == "fixed_weights" and value is not None:
+            if not isinstance(value, list) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
                 raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
         elif name == "fixed_coef" and value is not None:
             if not isinstance(value, Mapping):

@@ -21,7 +21,7 @@ import numpy as np
 from regmix.core.chunk import Standardization
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.estimator.formula_safety import UnsafeFormulaError
-from regmix.families.constraints import CoefficientConstraints
+from regmix.families.constraints import CoefficientConstraints, coefficient_index
 from regmix.families.registry import family_from_dict, family_to_dict, get_family
 from regmix.inference.boundary import BoundaryParameters
 
@@ -34,7 +34,7 @@ _OPTIONAL_NUMBERS = ("aic_", "bic_", "icl_", "n_samples_fit_", "sum_weights_", "
 
 # fitted arrays of shape (K,) written when the state has them
 _OPTIONAL_ARRAYS = ("component_sizes_", "component_counts_")
-_OPTIONAL_COUNTS = ("n_at_best_", "n_runs_")
+_OPTIONAL_COUNTS = ("n_at_best_", "n_runs_", "n_known_labels_")
 
 
 @dataclass(eq=False)
@@ -85,6 +85,9 @@ class FittedState:
         Of the EM runs from independent starting points (see
         :class:`regmix.fitting.search.StartSearch`), how many ended at the best
         log-likelihood, and how many there were; None when not known.
+    n_known_labels : int or None
+        Rows whose component was known or restricted (``fit(known_labels=...)``); None
+        for a fit without known labels.
     boundary : list of BoundaryParameters
         The parameters on the boundary of the parameter space (diverging coefficients
         of the components or of the gating, sigmas at the variance floor), which get no
@@ -128,6 +131,7 @@ class FittedState:
     information: np.ndarray | None = field(default=None)
     n_at_best: int | None = None
     n_runs: int | None = None
+    n_known_labels: int | None = None
     boundary: list[BoundaryParameters] = field(default_factory=list)
 
     @property
@@ -306,7 +310,7 @@ class FittedState:
         state._check_columns(source)
         n_gating = 1 if state.gating_names is None else len(state.gating_names) + 1
         expected = (state.family.n_parameters(K, p + int(fit_intercept))
-                    + (K - 1) * n_gating)
+                    + (K - 1) * n_gating * (params.get("fixed_weights") is None))
         if n_parameters != expected:
             raise ValueError(f"{source} is damaged: 'n_parameters_' is {n_parameters}, but "
                              f"the model it describes (its components, constraints and "
@@ -412,41 +416,18 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
     """
     if not _has_constraints(params):
         return family
-    K = params["n_components"]
-    p = len(names)
-    common_coef, fixed_coef = params.get("common_coef"), params.get("fixed_coef")
-
-    def column(name, what):
-        if name not in names:
-            raise ValueError(f"{what}: {name!r} is not a coefficient; the coefficients "
-                             f"are {names}")
-        return names.index(name)
-
-    common = np.zeros(p, dtype=bool)
-    for name in common_coef or ():
-        common[column(name, "common_coef")] = True
-    fixed = np.zeros(p, dtype=bool)
-    user_values = np.zeros((K, p))
-    if fixed_coef is not None and not isinstance(fixed_coef, Mapping):
-        raise ValueError("fixed_coef must be a dict {coefficient name: value or K values}")
-    for name, value in dict(fixed_coef or {}).items():
-        j = column(name, "fixed_coef")
-        v = np.asarray(value, dtype=np.float64).reshape(-1)
-        if v.size not in (1, K) or not np.all(np.isfinite(v)):
-            raise ValueError(f"fixed_coef[{name!r}] must be a finite number or {K} numbers")
-        fixed[j] = True
-        user_values[:, j] = v
-    both = common & fixed
-    if both.any():
-        raise ValueError(f"{names[int(np.argmax(both))]!r} is both common and fixed")
+    index, user_values = coefficient_index(names, params["n_components"],
+                                           params.get("common_coef"),
+                                           params.get("fixed_coef"))
     equal_variance = bool(params.get("equal_variance"))
     if equal_variance and "sigma" not in family.extra_names:
         raise ValueError(f"equal_variance=True needs a family with a scale (gaussian, "
                          f"student_t); got {family.name!r}")
     # internal values of fixed columns: the user-unit map is column-wise for them
     internal = st.to_internal(user_values)
+    internal[index >= 0] = 0.0
     family = copy.copy(family)
-    family.constraints = CoefficientConstraints(common, fixed, internal, equal_variance)
+    family.constraints = CoefficientConstraints(index, internal, equal_variance)
     return family
 
 

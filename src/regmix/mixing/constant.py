@@ -58,3 +58,37 @@ class ConstantWeights:
                     like: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
         """Inverse of :meth:`to_vector` (a softmax)."""
         return softmax(vec), None
+
+
+class FixedWeights(ConstantWeights):
+    """Known mixing proportions: the same for every row, and not estimated.
+
+    Parameters
+    ----------
+    weights : array-like of shape (K,)
+        Positive proportions that sum to one.
+    """
+
+    name = "fixed"
+
+    def __init__(self, weights) -> None:
+        self.weights = np.asarray(weights, dtype=np.float64).copy()
+
+    def n_parameters(self, n_components: int, n_gating: int = 1) -> int:
+        """None: the proportions are known."""
+        return 0
+
+    def start(self, n_components: int,
+              n_gating: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+        """The known proportions."""
+        return self.weights.copy(), None
+
+    def m_step(self, mix_stats: tuple[np.ndarray, ...],
+               params: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
+        """The known proportions, whatever the posterior probabilities."""
+        return self.weights.copy(), None
+
+    def from_vector(self, vec: np.ndarray,
+                    like: MixtureParams) -> tuple[np.ndarray, np.ndarray | None]:
+        """The known proportions (an extrapolation does not move them)."""
+        return self.weights.copy(), None

@@ -247,6 +247,7 @@ class ArrayData:
         groups: np.ndarray | None = None,
         centre_x: bool = True,
         compiled: bool = False,
+        allowed: np.ndarray | None = None,
     ) -> None:
         self.compiled = compiled
         self._X = X
@@ -256,6 +257,7 @@ class ArrayData:
         self.trials = trials
         self.Z = Z
         self.groups = groups
+        self.allowed = allowed
         self.n_gating = 1 if Z is None else Z.shape[1] + 1
         self.scale_response = scale_response
         self.centre_x = centre_x
@@ -334,6 +336,7 @@ class ArrayData:
             Z=None if self.Z is None else self.Z[rows],
             groups=None if self.groups is None else self.groups[rows],
             centre_x=self.centre_x,
+            allowed=None if self.allowed is None else self.allowed[rows],
         )
 
     def blocks(self) -> list[tuple[int, int]]:
@@ -360,5 +363,6 @@ class ArrayData:
         starts = None
         if self.groups is not None:
             starts = group_starts(self.groups[start:stop])
+        allowed = None if self.allowed is None else self.allowed[start:stop]
         return make_chunk(start, self._X[start:stop], y, w, self.standardization, offset,
-                          trials, Z, starts)
+                          trials, Z, starts, allowed)
