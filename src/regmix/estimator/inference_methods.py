@@ -63,7 +63,7 @@ class InferenceMixin:
         cons = getattr(self.family_, "constraints", None)
         K, p, m = layout.K, layout.p, layout.m
         if cons is None:
-            return np.eye(layout.dim)
+            return np.eye(layout.dim)[:, self._parameter_mask()]
         columns = []
 
         def unit(positions):
@@ -83,12 +83,35 @@ class InferenceMixin:
         columns += [unit([i]) for i in layout.eta]
         return np.column_stack(columns)
 
-    def _parameter_index(self):
+    def _parameter_mask(self) -> np.ndarray:
+        """Which coordinates of the full unconstrained layout are parameters, bool
+        (dim,): all, but where components have their own families (a point mass has no
+        coefficients, a Gaussian component beside Student-t ones no df)."""
+        layout = self._layout()
+        keep = np.ones(layout.dim, dtype=bool)
+        mask = getattr(self.family_, "parameter_mask", None)
+        if mask is not None:
+            keep[: layout.K * (layout.p + layout.m)] = mask(layout.p).ravel()
+        return keep
 
+    def _natural_mask(self) -> np.ndarray:
+        """Which rows of the full :func:`parameter_index` are parameters of the model
+        (see :meth:`_parameter_mask`), bool."""
+        layout = self._layout()
+        blocks = self._parameter_mask()[: layout.K * (layout.p + layout.m)].reshape(
+            layout.K, -1)
+        if self.gating_coef_ is None:
+            return np.column_stack([blocks, np.ones(layout.K, dtype=bool)]).ravel()
+        return np.concatenate([blocks.ravel(), np.ones(layout.eta.size, dtype=bool)])
+
+    def _parameter_index(self, full: bool = False):
+        """Labels of the natural parameters (``full``: also the coordinates of the
+        uniform layout that are no parameters of their component)."""
         gating = getattr(self, "gating_coef_", None)
         gating_names = None if gating is None else ["intercept", *self.state_.gating_names]
-        return parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
-                               self._free_extra_names(), gating_names)
+        index = parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
+                                self._free_extra_names(), gating_names)
+        return index if full else index[self._natural_mask()]
 
     def _free_extra_names(self) -> list[str]:
         """Names of the family parameters that were estimated (not fixed)."""
@@ -96,7 +119,10 @@ class InferenceMixin:
         return [n for n, f in zip(self.family_.extra_names, free, strict=True) if f]
 
     def _free_extra(self) -> np.ndarray:
-        return self.state_.extra[:, self.family_.free_extra()]
+        """The estimated extras (K, m'); where a component's family lacks one (NaN in
+        the state), 1 stands in: it is no parameter and leaves the tables."""
+        extra = self.state_.extra[:, self.family_.free_extra()]
+        return np.where(np.isnan(extra), 1.0, extra)
 
     def covariance_matrix(self, cov_type: str = "oim", *, X=None, y=None, clusters=None,
                           sample_weight=None, offset=None, trials=None, concomitant=None,
@@ -148,12 +174,13 @@ class InferenceMixin:
                                            trials=trials, concomitant=concomitant,
                                            groups=groups))
         C = self._constraint_map()
-        index = self._parameter_index()
+        index = self._parameter_index(full=True)
         drop, undefined = self._boundary_coordinates(C, index)
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
                                  self._layout(), C, gating=self.gating_coef_ is not None,
                                  drop=drop, undefined=undefined, meat=meat)
-        frame = pd.DataFrame(cov, index=index, columns=index)
+        keep = self._natural_mask()
+        frame = pd.DataFrame(cov[np.ix_(keep, keep)], index=index[keep], columns=index[keep])
         frame.attrs["se_method"] = method
         return frame
 
@@ -301,7 +328,7 @@ class InferenceMixin:
         """The estimates in the order of the covariance matrix."""
         params = self._user_params()
         return natural_parameters(params.weights, params.component.coef,
-                                  self._free_extra(), params.gating)
+                                  self._free_extra(), params.gating)[self._natural_mask()]
 
     def wald_test(self, hypotheses, r=None, cov_type: str = "oim", *, X=None, y=None,
                   clusters=None, **data) -> WaldTest:

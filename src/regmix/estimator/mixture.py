@@ -40,7 +40,7 @@ from regmix.estimator.inputs import (
     uncentred,
 )
 from regmix.estimator.state import FittedState, constrained_family
-from regmix.families.constraints import VarianceFloor
+from regmix.families.composite import component_order, response_mean
 from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
@@ -570,7 +570,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
             raise ValueError(f"formula must be a string or None; got {self.formula!r}")
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
-        get_family(self.family, link=self.link, var_floor=self.var_floor)
+        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        families = getattr(family, "families", None)
+        if families is not None and len(families) != self.n_components:
+            raise ValueError(f"family lists {len(families)} families, one per component, "
+                             f"but n_components={self.n_components}")
         if isinstance(self.init, str) and self.init not in STRATEGIES:
             raise ValueError(
                 f"init must be one of {STRATEGIES}, an array or a dict; got {self.init!r}"
@@ -706,7 +710,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
                                         groups, family, warm)
-        if isinstance(data.family, VarianceFloor):
+        if getattr(data.family, "internal_var_floor", None) is not None:
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
             data = data._replace(family=data.family.with_floor_unit(ratio * ratio))
@@ -881,7 +885,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         full = user.coef
         icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
         coef = full[:, 1:] if self.fit_intercept else full
-        order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
+        order = component_order(family, np.lexsort(tuple(coef.T[::-1]) + (icpt,
+                                                                           -params.weights)))
         shift = source.total_weight * np.log(st.y_scale)
         gating_coef = None
         if params.gating is not None:
@@ -1214,6 +1219,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
 
     def _warn_rank_deficiency(self, runner, n_features: int, separated: bool = False
                               ) -> None:
+        families = getattr(runner.family, "families", None)
+        if families is not None:  # the design's collinearity, by a regression component
+            p = runner.source.n_design
+            runner = PassRunner(runner.source,
+                                next(f for f in families if f.n_parameters(1, p) >= p),
+                                runner.mixing, chunk_size=runner.chunk_size,
+                                n_jobs=runner.n_jobs)
         whole = runner.given(lambda ch: np.ones((1, ch.y.shape[0])), 1)
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
         bad = collinear_columns(whole.stats[0][0])
@@ -1354,9 +1366,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
         eta = design @ self.coef_.T + self.intercept_
         if offset is not None:
             eta += offset[:, None]
-        if kind == "link" or not hasattr(self.family_, "link"):
-            return eta
-        return self.family_.link.inverse(eta)
+        return eta if kind == "link" else response_mean(self.family_, eta)
 
     def predict(self, X, *, offset=None, kind: str = "response", concomitant=None
                 ) -> np.ndarray:
