@@ -34,7 +34,7 @@ from regmix.core.chunk import Chunk, Standardization
 from regmix.core.params import PerComponentParams
 from regmix.families.pointmass import PointMass
 
-__all__ = ["ComponentFamilies", "component_order", "response_mean"]
+__all__ = ["ComponentFamilies", "component_order", "member_names", "response_mean"]
 
 
 class _Sums(tuple):
@@ -56,6 +56,12 @@ def response_mean(family, eta: np.ndarray) -> np.ndarray:
         return own(eta)
     link = getattr(family, "link", None)
     return eta if link is None else link.inverse(eta)
+
+
+def member_names(family) -> set[str]:
+    """The names of the families of a mixture's components (one name but with a
+    family per component)."""
+    return {f.name for f in getattr(family, "families", (family,))}
 
 
 def _discrete(family) -> bool | None:

@@ -162,9 +162,11 @@ class Summary:
 
     def _component_labels(self) -> list[str]:
         index = self.table.index
-        if isinstance(index, pd.MultiIndex):
-            return [str(c) for c in index.get_level_values(0).unique()]
         n = max((len(v) for _, v in self._vectors()), default=0)
+        if isinstance(index, pd.MultiIndex):
+            labels = [str(c) for c in index.get_level_values(0).unique()]
+            if len(labels) >= n:  # else a component without rows (a gated point mass)
+                return labels
         return [str(k + 1) for k in range(n)]
 
     # ------------------------------------------------------------------ text
