@@ -57,14 +57,14 @@ class PointMass:
         return 0
 
     def make_params(self, coef: np.ndarray, extra: np.ndarray) -> ComponentParams:
-        """Parameters of the shapes given (the values are not used)."""
-        coef = np.asarray(coef, dtype=np.float64)
-        return ComponentParams(coef, np.zeros((coef.shape[0], 0)))
+        """Parameters of the shape of ``coef``, whose values are not used: the
+        coefficients are not numbers (NaN), as there is no regression."""
+        shape = np.shape(coef)
+        return ComponentParams(np.full(shape, np.nan), np.zeros((shape[0], 0)))
 
     def zero_params(self, n_components: int, n_design: int) -> ComponentParams:
         """Coefficients that are not numbers: there is no regression."""
-        return ComponentParams(np.full((n_components, n_design), np.nan),
-                               np.zeros((n_components, 0)))
+        return self.make_params(np.zeros((n_components, n_design)), np.zeros(0))
 
     def with_unit_scale(self, params: ComponentParams) -> ComponentParams:
         return params
