@@ -251,3 +251,28 @@ def test_link_and_constraints_are_refused_with_a_family_per_component():
     with pytest.raises(ValueError, match="with a family per component"):
         RegressionMixture(2, family=["pointmass", "poisson"],
                           common_coef=["x0"]).fit(x[:, None], y)
+
+
+def test_command_line_takes_a_family_per_component(tmp_path):
+    from click.testing import CliRunner
+
+    from regmix.cli import main
+
+    x, _, y = _zip_data(n=300, seed=8)
+    pd.DataFrame({"x": x, "y": y}).to_csv(tmp_path / "zip.csv", index=False)
+    args = ["fit", str(tmp_path / "zip.csv"), "--formula", "y ~ x", "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--family", "pointmass,poisson", "--out",
+                                       str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    assert "Point mass + Poisson (log link)" in result.output
+    fitted = RegressionMixture(2, family=["pointmass", "poisson"], formula="y ~ x",
+                               random_state=0).fit(pd.read_csv(tmp_path / "zip.csv"))
+    assert regmix.load(tmp_path / "m.json").log_likelihood_ == pytest.approx(
+        fitted.log_likelihood_, rel=1e-12)
+    for family, fragment in (("pointmass,poison", "'poison' is not one of"),
+                             ("pointmass", "'pointmass' is not one of")):
+        result = CliRunner().invoke(main, [*args, "--family", family])
+        assert result.exit_code == 2 and fragment in result.output
+    result = CliRunner().invoke(main, [*args, "--family", "pointmass,poisson", "-k", "3"])
+    assert result.exit_code == 2
+    assert "family lists 2 families" in result.output
