@@ -276,3 +276,14 @@ def test_command_line_takes_a_family_per_component(tmp_path):
     result = CliRunner().invoke(main, [*args, "--family", "pointmass,poisson", "-k", "3"])
     assert result.exit_code == 2
     assert "family lists 2 families" in result.output
+
+
+def test_bootstrap_is_refused_and_warm_start_continues():
+    x, _, y = _zip_data(n=200, seed=9)
+    model = RegressionMixture(2, family=["pointmass", "poisson"], random_state=0)
+    model.fit(x[:, None], y)
+    with pytest.raises(ValueError, match="bootstrap does not yet take a family per"):
+        model.bootstrap(x[:, None], y, n_boot=2)
+    ll = model.log_likelihood_
+    model.set_params(warm_start=True).fit(x[:, None], y)
+    assert model.log_likelihood_ == pytest.approx(ll, rel=1e-10)

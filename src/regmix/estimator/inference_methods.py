@@ -523,6 +523,11 @@ class InferenceMixin:
         """
 
         check_is_fitted(self)
+        if getattr(self.family_, "families", None) is not None:
+            raise ValueError("bootstrap does not yet take a family per component "
+                             "(family=[...]): its label matching would pair components of "
+                             "different families; use the observed-information standard "
+                             "errors (coef_table)")
         if refit not in ("reference", "full"):
             raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
         rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,
