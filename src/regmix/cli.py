@@ -566,13 +566,15 @@ class FamilyChoice(click.ParamType):
     (``pointmass,poisson``); converts to the name or the list of names."""
 
     name = "FAMILY[,FAMILY...]"
+    choices = tuple(FAMILIES)  # the families of one name (the registry's)
+    components = (*FAMILIES, *COMPONENT_TYPES)  # the names a list may hold
 
     def convert(self, value: Any, param, ctx) -> str | list[str]:
         """Parse ``value``; an unknown name fails with click's one-line usage error."""
         if not isinstance(value, str):
             return value
         names = [v.strip() for v in value.split(",")]
-        known = list(FAMILIES) if len(names) == 1 else [*FAMILIES, *COMPONENT_TYPES]
+        known = self.choices if len(names) == 1 else self.components
         for name in names:
             if name not in known:
                 self.fail(f"{name!r} is not one of {', '.join(known)}", param, ctx)
