@@ -192,12 +192,16 @@ class RegressionMixture(InputsMixin, InferenceMixin, RegressorMixin, BaseEstimat
     ----------
     n_components : int, default=2
         Number of components K.
-    family : str or family object, default="gaussian"
+    family : str, family object or list, default="gaussian"
         The component distribution: ``"gaussian"``, ``"poisson"``, ``"binomial"``,
         ``"gamma"``, ``"negative_binomial"`` or ``"student_t"``, or an object such as
         ``regmix.NegativeBinomial(size=2.0)`` or ``regmix.StudentT(df=4.0)`` (known
         dispersion). GLM components take one IRLS step per EM iteration; Student-t
-        components are the robust mixture of regressions.
+        components are the robust mixture of regressions. A list gives one family
+        (name or object) per component, in the components' order, where
+        ``"pointmass"`` (or ``regmix.PointMass(value)``) is a component with all its
+        mass on one value and no regression: ``["pointmass", "poisson"]`` is the
+        zero-inflated Poisson model (see :mod:`regmix.families.composite`).
     link : str, optional
         The link function where the family offers a choice (``"log"``/``"identity"``
         for the Poisson, ``"logit"``/``"probit"``/``"cloglog"`` for the binomial,
