@@ -286,3 +286,14 @@ def test_bootstrap_is_refused_and_warm_start_continues():
     ll = model.log_likelihood_
     model.set_params(warm_start=True).fit(x[:, None], y)
     assert model.log_likelihood_ == pytest.approx(ll, rel=1e-10)
+
+
+def test_a_list_of_one_family_is_that_family():
+    x, _, y = _zip_data(n=300, seed=10)
+    counts = y + (np.arange(y.size) % 3)
+    one = RegressionMixture(2, family="poisson", random_state=0).fit(x[:, None], counts)
+    listed = RegressionMixture(2, family=["poisson", "poisson"], random_state=0).fit(
+        x[:, None], counts)
+    assert listed.log_likelihood_ == pytest.approx(one.log_likelihood_, rel=1e-10)
+    np.testing.assert_allclose(listed.coef_, one.coef_, rtol=1e-6)
+    pd.testing.assert_frame_equal(listed.coef_table(), one.coef_table(), rtol=1e-5)
