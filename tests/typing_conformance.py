@@ -8,7 +8,7 @@ member, or a member whose signature does not match).
 
 from __future__ import annotations
 
-from regmix.core.params import ComponentParams, GaussianParams
+from regmix.core.params import ComponentParams, GaussianParams, PerComponentParams
 from regmix.core.protocols import (
     ArrayMemberships,
     ArraySource,
@@ -21,10 +21,12 @@ from regmix.core.protocols import (
 )
 from regmix.engine.runner import MembershipArray
 from regmix.families.binomial import Binomial
+from regmix.families.composite import ComponentFamilies
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
 from regmix.families.glm import GLMFamily
 from regmix.families.negative_binomial import NegativeBinomial
+from regmix.families.pointmass import PointMass
 from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 from regmix.fitting.initialization import RandomMemberships, RowMemberships, SubsetMemberships
@@ -78,6 +80,14 @@ def gamma(family: GammaFamily) -> Family[ComponentParams]:
 
 
 def negative_binomial(family: NegativeBinomial) -> Family[ComponentParams]:
+    return family
+
+
+def point_mass(family: PointMass) -> Family[ComponentParams]:
+    return family
+
+
+def component_families(family: ComponentFamilies) -> Family[PerComponentParams]:
     return family
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from regmix.families.gamma import GammaFamily as Gamma
     from regmix.families.gaussian import Gaussian
     from regmix.families.negative_binomial import NegativeBinomial
+    from regmix.families.pointmass import PointMass
     from regmix.families.poisson import Poisson
     from regmix.families.student_t import StudentT
     from regmix.persistence import load
@@ -42,6 +43,7 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "GammaFamily": ("regmix.families.gamma", "GammaFamily"),
     "Gaussian": ("regmix.families.gaussian", "Gaussian"),
     "NegativeBinomial": ("regmix.families.negative_binomial", "NegativeBinomial"),
+    "PointMass": ("regmix.families.pointmass", "PointMass"),
     "Poisson": ("regmix.families.poisson", "Poisson"),
     "StudentT": ("regmix.families.student_t", "StudentT"),
     "RankDeficiencyWarning": ("regmix.core.errors", "RankDeficiencyWarning"),
@@ -63,6 +65,7 @@ __all__ = [
     "GammaFamily",
     "Gaussian",
     "NegativeBinomial",
+    "PointMass",
     "Poisson",
     "StudentT",
     "RankDeficiencyWarning",

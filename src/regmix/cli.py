@@ -38,7 +38,7 @@ from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
-from regmix.families.registry import FAMILIES, family_links, link_names
+from regmix.families.registry import COMPONENT_TYPES, FAMILIES, family_links, link_names
 from regmix.inference.robust import COV_TYPES
 from regmix.interrupts import exit_interrupted, interruptible, requested
 from regmix.persistence import load
@@ -567,15 +567,38 @@ _formula_option = click.option(
          "response is the left-hand side.")
 
 
+class FamilyChoice(click.ParamType):
+    """A family name, or one per component separated by commas
+    (``pointmass,poisson``); converts to the name or the list of names."""
+
+    name = "FAMILY[,FAMILY...]"
+    choices = tuple(FAMILIES)  # the families of one name (the registry's)
+    components = (*FAMILIES, *COMPONENT_TYPES)  # the names a list may hold
+
+    def convert(self, value: Any, param, ctx) -> str | list[str]:
+        """Parse ``value``; an unknown name fails with click's one-line usage error."""
+        if not isinstance(value, str):
+            return value
+        names = [v.strip() for v in value.split(",")]
+        known = self.choices if len(names) == 1 else self.components
+        for name in names:
+            if name not in known:
+                self.fail(f"{name!r} is not one of {', '.join(known)}", param, ctx)
+        return names[0] if len(names) == 1 else names
+
+
 _fit_settings = _options(
     click.option("--n-init", default=2, show_default=True, type=click.IntRange(min=1),
                  metavar="N", help="Starts per fit; the highest log-likelihood wins."),
     click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
                  metavar="S", help="Random seed of the starts; the same seed gives the same fit."),
     click.option("--family", default="gaussian", show_default=True,
-                 type=click.Choice(list(FAMILIES)),
-                 help="Component family. A binomial response is 0/1, or two columns "
-                      "'successes + failures ~ x'."),
+                 type=FamilyChoice(),
+                 help="Component family: one of " + ", ".join(FAMILIES) + "; or one per "
+                      "component, separated by commas, where 'pointmass' is a component "
+                      "at zero ('pointmass,poisson' with -k 2: zero-inflated Poisson). A "
+                      "binomial response is 0/1, or two columns 'successes + failures ~ "
+                      "x'."),
     click.option("--link", default=None, type=click.Choice(link_names()),
                  help="Link function (default: the family's first: "
                       + "; ".join(f"{name}: {', '.join(family_links(name))}"

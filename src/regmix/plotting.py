@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from regmix.estimator.formula import level_key, typical_value
+from regmix.families.composite import response_mean
 
 # Line styles of the curves of successive levels of ``plot_fit(..., by=...)``.
 _LEVEL_STYLES = ("-", "--", ":", "-.")
@@ -130,14 +131,19 @@ def plot_fit(model, X, y=None, *, x=None, by=None, ax=None, cmap: str = "coolwar
     point_colors = colors(resp[:, 1]) if K == 2 else [color(k) for k in resp.argmax(axis=1)]
     ax.scatter(curves.points, response, c=point_colors, s=18, edgecolors="k",
                linewidths=0.3)
-    inverse = model.family_.link.inverse if hasattr(model.family_, "link") else None
+    families = getattr(model.family_, "families", None)  # a family per component
+
+    def mean_of(eta: np.ndarray, k: int) -> np.ndarray:
+        """Component k's mean from its linear predictor, by its family's rule."""
+        return response_mean(model.family_ if families is None else families[k], eta)
+
     half_widths = [_mean_band(model, design, alpha) if bands else None
                    for design in curves.designs]
     drawn = [response]
     for k in range(K):
         for i, level in enumerate(curves.levels):
             eta = curves.eta[i][:, k]
-            mean = eta if inverse is None else inverse(eta)
+            mean = mean_of(eta, k)
             drawn.append(mean)
             label = f"component {k + 1} (weight {model.weights_[k]:.2f})"
             if curves.by is not None:
@@ -147,8 +153,7 @@ def plot_fit(model, X, y=None, *, x=None, by=None, ax=None, cmap: str = "coolwar
             widths = half_widths[i]
             if widths is not None:  # on the link scale, mapped through g^-1
                 lo, hi = eta - widths[k], eta + widths[k]
-                if inverse is not None:
-                    lo, hi = np.sort([inverse(lo), inverse(hi)], axis=0)
+                lo, hi = np.sort([mean_of(lo, k), mean_of(hi, k)], axis=0)
                 ax.fill_between(curves.grids[i], lo, hi, color=color(k), alpha=0.2, lw=0)
     if bands:  # wide bands must not squash the data
         low = min(float(np.nanmin(v)) for v in drawn)

@@ -87,3 +87,51 @@ class ComponentParams:
         """The components in the given order (or a subset)."""
         coef = None if self.coef is None else self.coef[order].copy()
         return ComponentParams(coef, self.extra[order].copy())
+
+
+@dataclass(frozen=True)
+class PerComponentParams:
+    """Parameters of K components that each have their own family (internal units).
+
+    Attributes
+    ----------
+    parts : tuple
+        One parameter object per component, each of one component of that component's
+        family (:class:`GaussianParams` or :class:`ComponentParams`).
+    columns : tuple of ndarray
+        For each component, the columns of :attr:`extra` that hold its family's extras
+        (in the order of its family's ``extra_names``).
+    n_extra : int
+        Width m of :attr:`extra`: every extra name of the families, each once.
+    """
+
+    parts: tuple
+    columns: tuple
+    n_extra: int
+
+    @property
+    def n_components(self) -> int:
+        return len(self.parts)
+
+    @property
+    def coef(self) -> np.ndarray | None:
+        """Coefficients (K, p), NaN for a component without a regression; None in a
+        reference point where a component starts from the data."""
+        if any(part.coef is None for part in self.parts):
+            return None
+        return np.vstack([part.coef for part in self.parts])
+
+    @property
+    def extra(self) -> np.ndarray:
+        """Extras (K, m): each component's own in its columns, NaN in the others."""
+        out = np.full((self.n_components, self.n_extra), np.nan)
+        for k, (part, cols) in enumerate(zip(self.parts, self.columns, strict=True)):
+            out[k, cols] = np.asarray(part.extra).reshape(-1)
+        return out
+
+    def take(self, order: np.ndarray) -> PerComponentParams:
+        """The components in the given order (or a subset); each keeps its family's
+        parameters, so the result belongs to the families in that order."""
+        order = np.asarray(order).reshape(-1)
+        return PerComponentParams(tuple(self.parts[i].take(np.array([0])) for i in order),
+                                  tuple(self.columns[i] for i in order), self.n_extra)

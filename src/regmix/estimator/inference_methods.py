@@ -75,7 +75,7 @@ class InferenceMixin:
         fixed_weights = getattr(self, "fixed_weights", None) is not None
         K, p, m = layout.K, layout.p, layout.m
         if cons is None and not fixed_weights:
-            return np.eye(layout.dim)
+            return np.eye(layout.dim)[:, self._parameter_mask()]
         index = (np.arange(K * p).reshape(K, p) if cons is None else cons.index)
         equal_scale = cons is not None and cons.equal_scale
         blocks = np.array([layout.block(k) for k in range(K)])  # (K, p + m)
@@ -93,14 +93,39 @@ class InferenceMixin:
             columns.append(unit(blocks[:, p]))
         if not fixed_weights:
             columns += [unit([i]) for i in layout.eta]
-        return np.column_stack(columns)
+        C = np.column_stack(columns)
+        absent = ~self._parameter_mask()  # a point mass's coefficients, say
+        return C[:, ~(C[absent] != 0).any(axis=0)]
 
-    def _parameter_index(self):
+    def _parameter_mask(self) -> np.ndarray:
+        """Which coordinates of the full unconstrained layout are parameters, bool
+        (dim,): all, but where components have their own families (a point mass has no
+        coefficients, a Gaussian component beside Student-t ones no df)."""
+        layout = self._layout()
+        keep = np.ones(layout.dim, dtype=bool)
+        mask = getattr(self.family_, "parameter_mask", None)
+        if mask is not None:
+            keep[: layout.K * (layout.p + layout.m)] = mask(layout.p).ravel()
+        return keep
 
+    def _natural_mask(self) -> np.ndarray:
+        """Which rows of the full :func:`parameter_index` are parameters of the model
+        (see :meth:`_parameter_mask`), bool."""
+        layout = self._layout()
+        blocks = self._parameter_mask()[: layout.K * (layout.p + layout.m)].reshape(
+            layout.K, -1)
+        if self.gating_coef_ is None:
+            return np.column_stack([blocks, np.ones(layout.K, dtype=bool)]).ravel()
+        return np.concatenate([blocks.ravel(), np.ones(layout.eta.size, dtype=bool)])
+
+    def _parameter_index(self, full: bool = False):
+        """Labels of the natural parameters (``full``: also the coordinates of the
+        uniform layout that are no parameters of their component)."""
         gating = getattr(self, "gating_coef_", None)
         gating_names = None if gating is None else ["intercept", *self.state_.gating_names]
-        return parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
-                               self._free_extra_names(), gating_names)
+        index = parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
+                                self._free_extra_names(), gating_names)
+        return index if full else index[self._natural_mask()]
 
     def _free_extra_names(self) -> list[str]:
         """Names of the family parameters that were estimated (not fixed)."""
@@ -108,7 +133,10 @@ class InferenceMixin:
         return [n for n, f in zip(self.family_.extra_names, free, strict=True) if f]
 
     def _free_extra(self) -> np.ndarray:
-        return self.state_.extra[:, self.family_.free_extra()]
+        """The estimated extras (K, m'); where a component's family lacks one (NaN in
+        the state), 1 stands in: it is no parameter and leaves the tables."""
+        extra = self.state_.extra[:, self.family_.free_extra()]
+        return np.where(np.isnan(extra), 1.0, extra)
 
     def covariance_matrix(self, cov_type: str = "oim", *, X=None, y=None, clusters=None,
                           sample_weight=None, offset=None, trials=None, concomitant=None,
@@ -160,12 +188,13 @@ class InferenceMixin:
                                            trials=trials, concomitant=concomitant,
                                            groups=groups))
         C = self._constraint_map()
-        index = self._parameter_index()
+        index = self._parameter_index(full=True)
         drop, undefined = self._boundary_coordinates(C, index)
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
                                  self._layout(), C, gating=self.gating_coef_ is not None,
                                  drop=drop, undefined=undefined, meat=meat)
-        frame = pd.DataFrame(cov, index=index, columns=index)
+        keep = self._natural_mask()
+        frame = pd.DataFrame(cov[np.ix_(keep, keep)], index=index[keep], columns=index[keep])
         frame.attrs["se_method"] = method
         return frame
 
@@ -314,7 +343,7 @@ class InferenceMixin:
         """The estimates in the order of the covariance matrix."""
         params = self._user_params()
         return natural_parameters(params.weights, params.component.coef,
-                                  self._free_extra(), params.gating)
+                                  self._free_extra(), params.gating)[self._natural_mask()]
 
     def wald_test(self, hypotheses, r=None, cov_type: str = "oim", *, X=None, y=None,
                   clusters=None, **data) -> WaldTest:
@@ -510,6 +539,11 @@ class InferenceMixin:
 
         check_is_fitted(self)
         self._refuse_known_labels("the bootstrap")
+        if getattr(self.family_, "families", None) is not None:
+            raise ValueError("bootstrap does not yet take a family per component "
+                             "(family=[...]): its label matching would pair components of "
+                             "different families; use the observed-information standard "
+                             "errors (coef_table)")
         if refit not in ("reference", "full"):
             raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
         rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from regmix.core.linalg import roundoff_spread
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.estimator.formula_safety import check_formula
+from regmix.families.composite import member_names
 from regmix.sources.arrays import ArrayData
 from regmix.sources.dask import globally_numbered, partition_starts
 from regmix.sources.validation import check_features, check_response, check_sample_weight
@@ -148,7 +149,7 @@ class InputsMixin:
             self._identifier_concomitants = (
                 [] if codes is not None else self._identifier_like(X, Z))
         if ya is not None and ya.ndim == 2:
-            if family.name != "binomial":
+            if "binomial" not in member_names(family):
                 raise ValueError(
                     f"y has two columns, which is the binomial [successes, failures] "
                     f"response; the {family.name} family needs one column")
@@ -162,7 +163,7 @@ class InputsMixin:
                                  f"{ya[i].tolist()}")
             ya, trials = ya[:, 0].copy(), ya.sum(axis=1)
         if trials is not None:
-            if family.name != "binomial":
+            if "binomial" not in member_names(family):
                 raise ValueError("trials= applies to the binomial family only")
             trials = check_response(trials, n, name="trials")
         if offset is not None:

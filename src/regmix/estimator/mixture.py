@@ -41,7 +41,7 @@ from regmix.estimator.inputs import (
 )
 from regmix.estimator.margins import MarginsMixin
 from regmix.estimator.state import FittedState, constrained_family
-from regmix.families.constraints import VarianceFloor
+from regmix.families.composite import component_order, response_mean
 from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
@@ -205,12 +205,16 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
     ----------
     n_components : int, default=2
         Number of components K.
-    family : str or family object, default="gaussian"
+    family : str, family object or list, default="gaussian"
         The component distribution: ``"gaussian"``, ``"poisson"``, ``"binomial"``,
         ``"gamma"``, ``"negative_binomial"`` or ``"student_t"``, or an object such as
         ``regmix.NegativeBinomial(size=2.0)`` or ``regmix.StudentT(df=4.0)`` (known
         dispersion). GLM components take one IRLS step per EM iteration; Student-t
-        components are the robust mixture of regressions.
+        components are the robust mixture of regressions. A list gives one family
+        (name or object) per component, in the components' order, where
+        ``"pointmass"`` (or ``regmix.PointMass(value)``) is a component with all its
+        mass on one value and no regression: ``["pointmass", "poisson"]`` is the
+        zero-inflated Poisson model (see :mod:`regmix.families.composite`).
     link : str, optional
         The link function where the family offers a choice (``"log"``/``"identity"``
         for the Poisson, ``"logit"``/``"probit"``/``"cloglog"`` for the binomial,
@@ -597,7 +601,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             raise ValueError(f"formula must be a string or None; got {self.formula!r}")
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
-        get_family(self.family, link=self.link, var_floor=self.var_floor)
+        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        families = getattr(family, "families", None)
+        if families is not None and len(families) != self.n_components:
+            raise ValueError(f"family lists {len(families)} families, one per component, "
+                             f"but n_components={self.n_components}")
         self._check_fixed_weights()
         if isinstance(self.init, str) and self.init not in STRATEGIES:
             raise ValueError(
@@ -748,7 +756,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
                                         groups, family, warm, known_labels)
-        if isinstance(data.family, VarianceFloor):
+        if getattr(data.family, "internal_var_floor", None) is not None:
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
             data = data._replace(family=data.family.with_floor_unit(ratio * ratio))
@@ -927,7 +935,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         full = user.coef
         icpt = full[:, 0] if self.fit_intercept else np.zeros(full.shape[0])
         coef = full[:, 1:] if self.fit_intercept else full
-        order = np.lexsort(tuple(coef.T[::-1]) + (icpt, -params.weights))
+        order = component_order(family, np.lexsort(tuple(coef.T[::-1]) + (icpt,
+                                                                           -params.weights)))
         if self._labelled_components(family) or getattr(source, "allowed", None) is not None:
             order = np.arange(order.size)  # the constraints number the components
         shift = source.total_weight * np.log(st.y_scale)
@@ -1301,6 +1310,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
 
     def _warn_rank_deficiency(self, runner, n_features: int, separated: bool = False
                               ) -> None:
+        families = getattr(runner.family, "families", None)
+        if families is not None:  # the design's collinearity, by a regression component
+            p = runner.source.n_design
+            runner = PassRunner(runner.source,
+                                next(f for f in families if f.n_parameters(1, p) >= p),
+                                runner.mixing, chunk_size=runner.chunk_size,
+                                n_jobs=runner.n_jobs)
         whole = runner.given(lambda ch: np.ones((1, ch.y.shape[0])), 1)
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(n_features)
         bad = collinear_columns(whole.stats[0][0])
@@ -1459,9 +1475,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             eta = design @ coef.T
         if offset is not None:
             eta += offset[:, None]
-        if kind == "link" or not hasattr(self.family_, "link"):
-            return eta
-        return self.family_.link.inverse(eta)
+        return eta if kind == "link" else response_mean(self.family_, eta)
 
     def predict(self, X, *, offset=None, kind: str = "response", concomitant=None
                 ) -> np.ndarray:

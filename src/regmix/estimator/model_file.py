@@ -114,7 +114,9 @@ def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
         out["fixed_weights"] = _json_numbers(
             np.asarray(params["fixed_weights"], dtype=np.float64).tolist())
     family = params.get("family")
-    if family is not None and not isinstance(family, str):
+    if isinstance(family, (list, tuple)):  # a family per component: their names
+        out["family"] = [f if isinstance(f, str) else f.name for f in family]
+    elif family is not None and not isinstance(family, str):
         out["family"] = family.name  # the object's options are in fitted["family"]
     return out
 
@@ -256,6 +258,9 @@ def _params_from_dict(saved: Mapping[str, Any], estimator: type, source: str) ->
         elif name == "fixed_coef" and value is not None:
             if not isinstance(value, Mapping):
                 raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
+        elif name == "family" and isinstance(value, list):
+            if not value or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
         elif value is not None and not isinstance(value, (bool, int, float, str)):
             raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
         params[name] = value
@@ -264,11 +269,17 @@ def _params_from_dict(saved: Mapping[str, Any], estimator: type, source: str) ->
 
 def _family_with_options(saved: Any):
     """The family object a saved family description stands for when it has fixed
-    options (Student-t ``df``, negative-binomial ``size``, Gamma ``shape``): the
+    options (Student-t ``df``, negative-binomial ``size``, Gamma ``shape``, a point
+    mass's ``value`` other than 0, or any of these in a family per component): the
     estimator parameter ``family`` of the saved model, which the file names only.
     None for a family given by its name."""
     if not isinstance(saved, Mapping):
         return None
-    if all(saved.get(option) is None for option in ("df", "size", "shape")):
+    members = saved.get("families")
+    if isinstance(members, list):  # a family per component: options of any of them
+        if all(_family_with_options(f) is None for f in members):
+            return None
+    elif (all(saved.get(option) is None for option in ("df", "size", "shape"))
+          and not saved.get("value")):  # a point mass at 0 is "pointmass"
         return None
     return family_from_dict(saved)

@@ -21,6 +21,7 @@ import numpy as np
 from regmix.core.chunk import Standardization
 from regmix.estimator.formula import FormulaDesign, split_gating
 from regmix.estimator.formula_safety import UnsafeFormulaError
+from regmix.families.composite import ComponentFamilies
 from regmix.families.constraints import CoefficientConstraints, coefficient_index
 from regmix.families.registry import family_from_dict, family_to_dict, get_family
 from regmix.inference.boundary import BoundaryParameters
@@ -154,11 +155,12 @@ class FittedState:
         ValueError
             When a fitted value is not finite.
         """
+        absent_coef, absent_extra = _absent(self.family, self.coef.shape, self.extra.shape)
         fitted = {
             "family": family_to_dict(self.family),
-            "coef_": _floats(self.coef),
-            "intercept_": _floats(self.intercept),
-            "extra_": _floats(self.extra),
+            "coef_": _floats(self.coef, absent_coef),
+            "intercept_": _floats(self.intercept, absent_coef[:, 0]),
+            "extra_": _floats(self.extra, absent_extra),
             "weights_": _floats(self.weights),
             "fit_offset": bool(self.fit_offset),
             "fit_trials": bool(self.fit_trials),
@@ -238,10 +240,11 @@ class FittedState:
         n_history = _length(d.get("log_likelihood_history_"))
         family = _family(params, d, source)
         m = len(family.extra_names)
-        coef = _array(d, "coef_", (K, p), source)
-        intercept = _array(d, "intercept_", (K,), source)
+        absent_coef, absent_extra = _absent(family, (K, p), (K, m))
+        coef = _array(d, "coef_", (K, p), source, absent_coef)
+        intercept = _array(d, "intercept_", (K,), source, absent_coef[:, 0])
         if "extra_" in d or "sigma_" not in d:
-            extra = _array(d, "extra_", (K, m), source)
+            extra = _array(d, "extra_", (K, m), source, absent_extra)
         else:  # format_version 1: Gaussian components
             extra = _array(d, "sigma_", (K,), source)[:, None]
         weights = _array(d, "weights_", (K,), source)
@@ -357,7 +360,7 @@ class FittedState:
                              "'concomitant_design' is missing")
 
     def _check_parameters(self, source: str) -> None:
-        if not np.all(self.extra > 0) or np.any(self.weights < 0):
+        if not np.all((self.extra > 0) | np.isnan(self.extra)) or np.any(self.weights < 0):
             names = ", ".join(f"{n}_" for n in self.family.extra_names) or "weights_"
             raise ValueError(f"{source} is damaged: {names} must be positive, weights_ >= 0")
         if not math.isclose(float(self.weights.sum()), 1.0, rel_tol=1e-9):
@@ -416,6 +419,10 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
     """
     if not _has_constraints(params):
         return family
+    if isinstance(family, ComponentFamilies):
+        raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
+                         "with a family per component (family=[...]) they are not "
+                         "supported")
     index, user_values = coefficient_index(names, params["n_components"],
                                            params.get("common_coef"),
                                            params.get("fixed_coef"))
@@ -432,14 +439,33 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
 
 
 # ---------------------------------------------------------------------- helpers
-def _floats(array) -> list:
+def _absent(family, coef_shape, extra_shape) -> tuple[np.ndarray, np.ndarray]:
+    """Which entries of ``coef`` and ``extra`` are parameters a component's family does
+    not have (NaN in the state, null in the file): none but with a family per
+    component."""
+    absent = getattr(family, "absent_parameters", None)
+    if absent is None:
+        return np.zeros(coef_shape, dtype=bool), np.zeros(extra_shape, dtype=bool)
+    return absent(coef_shape[1])
+
+
+def _floats(array, absent: np.ndarray | None = None) -> list:
+    """The array as nested lists; the ``absent`` entries (NaN) as None."""
     array = np.asarray(array, dtype=np.float64)
+    if absent is not None and absent.any():
+        if not np.all(np.isfinite(array[~absent])):
+            raise ValueError("cannot save a model with non-finite fitted values")
+        values = np.where(absent, None, array.astype(object))
+        return values.tolist()
     if not np.all(np.isfinite(array)):
         raise ValueError("cannot save a model with non-finite fitted values")
     return array.tolist()
 
 
-def _array(fitted: Mapping[str, Any], key: str, shape: tuple[int, ...], source: str):
+def _array(fitted: Mapping[str, Any], key: str, shape: tuple[int, ...], source: str,
+           absent: np.ndarray | None = None):
+    """``fitted[key]`` as a finite float64 array of ``shape``; null (NaN) exactly at the
+    ``absent`` entries."""
     if key not in fitted:
         raise ValueError(f"{source} is damaged: fitted value {key!r} is missing")
     try:
@@ -450,7 +476,13 @@ def _array(fitted: Mapping[str, Any], key: str, shape: tuple[int, ...], source: 
         raise ValueError(
             f"{source} is damaged: {key!r} has shape {array.shape}, expected {shape}"
         )
-    if not np.all(np.isfinite(array)):
+    finite = np.isfinite(array)
+    if absent is not None:
+        if np.any(~np.isnan(array[absent])):
+            raise ValueError(f"{source} is damaged: {key!r} holds values for parameters "
+                             "that its components' families do not have (null expected)")
+        finite |= absent
+    if not np.all(finite):
         raise ValueError(f"{source} is damaged: {key!r} holds non-finite values")
     return array
 
@@ -478,6 +510,8 @@ def _family(params: Mapping[str, Any], fitted: Mapping[str, Any], source: str):
         raise ValueError(f"{source} is damaged: the family {saved!r} is not valid ({err})"
                          ) from None
     expected = params["family"]
+    if isinstance(expected, (list, tuple)):  # a family per component
+        expected = ComponentFamilies.name
     expected = expected if isinstance(expected, str) else expected.name
     if family.name != expected:
         raise ValueError(f"{source} is damaged: the family {family.name!r} differs from the "

@@ -24,6 +24,7 @@ class Binomial(GLMFamily):
 
     name = "binomial"
     label = "Binomial"
+    discrete = True
     allowed_links = ("logit", "probit", "cloglog")
 
     @staticmethod

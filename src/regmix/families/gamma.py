@@ -44,6 +44,7 @@ class GammaFamily(GLMFamily):
 
     name = "gamma"
     label = "Gamma"
+    discrete = False
     allowed_links = ("log", "inverse", "identity")
     extra_names = ("shape",)
 

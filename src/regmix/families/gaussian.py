@@ -50,6 +50,7 @@ class Gaussian(VarianceFloor):
     label = "Gaussian"
     link_name = "identity"
     location_scale = True
+    discrete = False
     exact_m_step = True
     init_steps = 0
     extra_names: tuple[str, ...] = ("sigma",)

@@ -89,6 +89,7 @@ class NegativeBinomial(GLMFamily):
 
     name = "negative_binomial"
     label = "Negative binomial"
+    discrete = True
     allowed_links = ("log",)
     extra_names = ("size",)
 

@@ -19,6 +19,7 @@ class Poisson(GLMFamily):
 
     name = "poisson"
     label = "Poisson"
+    discrete = True
     allowed_links = ("log", "identity")
 
     def loglik(self, y, eta, mu, extra, trials):

@@ -6,9 +6,11 @@ from typing import Any
 
 from regmix.core.protocols import FAMILY_MEMBERS
 from regmix.families.binomial import Binomial
+from regmix.families.composite import ComponentFamilies
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
 from regmix.families.negative_binomial import NegativeBinomial
+from regmix.families.pointmass import PointMass
 from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 
@@ -17,6 +19,11 @@ FAMILIES: dict[str, type[Any]] = {
     cls.name: cls
     for cls in (Gaussian, Poisson, Binomial, GammaFamily, NegativeBinomial, StudentT)
 }
+
+
+# Component types that are not families on their own: only an entry of a list of
+# families, one per component (``["pointmass", "poisson"]``).
+COMPONENT_TYPES: dict[str, type[Any]] = {PointMass.name: PointMass}
 
 
 def family_links(name: str) -> tuple[str, ...]:
@@ -42,11 +49,20 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
     """The family object for a name (or the object itself), with the given link.
 
     Names: ``"gaussian"``, ``"poisson"``, ``"binomial"``, ``"gamma"``,
-    ``"negative_binomial"`` and ``"student_t"``. A family object must have every member
+    ``"negative_binomial"`` and ``"student_t"``; a list or tuple of names and objects,
+    one per component (``"pointmass"`` among them), is a
+    :class:`~regmix.families.composite.ComponentFamilies`. A family object must have every member
     of :class:`regmix.core.protocols.Family`; one that lacks any is refused with a
     ValueError naming the missing members.
     """
 
+    if isinstance(family, (list, tuple)):
+        if link is not None:
+            raise ValueError("link= applies to a single family; with a family per component "
+                             "pass family objects with their links (regmix.Poisson(link="
+                             "'identity')) in the list")
+        return ComponentFamilies([_component_family(f, i, var_floor)
+                                  for i, f in enumerate(family)])
     if not isinstance(family, str):
         missing = sorted(m for m in FAMILY_MEMBERS if not hasattr(family, m))
         if len(missing) == len(FAMILY_MEMBERS):
@@ -58,6 +74,10 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
         if link is not None and link != getattr(family, "link_name", None):
             raise ValueError("pass the link to the family object, not to link=")
         return family
+    if family in COMPONENT_TYPES:
+        raise ValueError(f"family={family!r} is a component beside others, not a family of "
+                         f"its own: give one family per component, such as family=["
+                         f"{family!r}, 'poisson']")
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)} or a family object; got "
                          f"{family!r}")
@@ -76,10 +96,30 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
     return cls(**kwargs)
 
 
+def _component_family(family, i: int, var_floor: float):
+    """Entry ``i`` of a list of families, one per component, as a family object."""
+    if isinstance(family, str):
+        if family in COMPONENT_TYPES:
+            return COMPONENT_TYPES[family]()
+        if family not in FAMILIES:
+            raise ValueError(f"family[{i}] must be one of "
+                             f"{sorted(FAMILIES) + sorted(COMPONENT_TYPES)} or a family "
+                             f"object; got {family!r}")
+    elif isinstance(family, (list, tuple)):
+        raise ValueError(f"family[{i}] must be a family name or object, not a list")
+    try:
+        return get_family(family, var_floor=var_floor)
+    except ValueError as err:
+        raise ValueError(f"family[{i}]: {err}") from None
+
+
 def family_to_dict(family) -> dict:
     """A JSON-safe description of a family object (see :func:`family_from_dict`)."""
     d = {"name": family.name, "link": family.link_name}
-    for option in ("df", "size", "shape", "var_floor"):
+    if isinstance(family, ComponentFamilies):
+        d["families"] = [family_to_dict(f) for f in family.families]
+        return d
+    for option in ("df", "size", "shape", "var_floor", "value"):
         if hasattr(family, option):
             d[option] = getattr(family, option)
     return d
@@ -89,6 +129,10 @@ def family_from_dict(d) -> object:
     """Rebuild a family object from :func:`family_to_dict` output."""
 
     name, link = d["name"], d.get("link")
+    if name == ComponentFamilies.name:
+        return ComponentFamilies([family_from_dict(f) for f in d["families"]])
+    if name == PointMass.name:
+        return PointMass(value=d.get("value", 0.0))
     if name == "gaussian":
         return Gaussian(var_floor=d.get("var_floor", 1e-8))
     if name == "student_t":

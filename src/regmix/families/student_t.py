@@ -79,6 +79,7 @@ class StudentT(VarianceFloor):
     label = "Student-t"
     link_name = "identity"
     location_scale = True
+    discrete = False
     exact_m_step = False
     init_steps = 0
     extra_names = ("sigma", "df")

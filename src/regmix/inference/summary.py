@@ -162,9 +162,11 @@ class Summary:
 
     def _component_labels(self) -> list[str]:
         index = self.table.index
-        if isinstance(index, pd.MultiIndex):
-            return [str(c) for c in index.get_level_values(0).unique()]
         n = max((len(v) for _, v in self._vectors()), default=0)
+        if isinstance(index, pd.MultiIndex):
+            labels = [str(c) for c in index.get_level_values(0).unique()]
+            if len(labels) >= n:  # else a component without rows (a gated point mass)
+                return labels
         return [str(k + 1) for k in range(n)]
 
     # ------------------------------------------------------------------ text
@@ -342,7 +344,11 @@ class Summary:
 
 # ---------------------------------------------------------------------- from a model
 def family_label(family) -> str:
-    """The family's name and, for a GLM family, its link: ``"Poisson (log link)"``."""
+    """The family's name and, for a GLM family, its link: ``"Poisson (log link)"``;
+    with a family per component, theirs joined by ``" + "``."""
+    families = getattr(family, "families", None)
+    if families is not None:
+        return " + ".join(family_label(f) for f in families)
     label = str(getattr(family, "label", family.name))
     if hasattr(family, "link"):
         label += f" ({family.link_name} link)"
@@ -350,7 +356,10 @@ def family_label(family) -> str:
 
 
 def summary_title(family) -> str:
-    """``"Mixture of <kind> regressions"`` for the family."""
+    """``"Mixture of <kind> regressions"`` for the family (``"Mixture of regressions"``
+    with a family per component, which the header's family line lists)."""
+    if getattr(family, "families", None) is not None:
+        return "Mixture of regressions"
     kind = {"gaussian": "linear", "binomial": "binomial",
             "negative_binomial": "negative binomial"}.get(family.name,
                                                           getattr(family, "label", family.name))
