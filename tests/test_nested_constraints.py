@@ -304,7 +304,7 @@ def test_known_labels_must_agree_within_a_group():
         RegressionMixture(2).fit(X, y, groups=np.arange(60) // 3, known_labels=labels)
 
 
-def test_known_labels_are_recorded_and_refused_where_they_would_be_ignored(tmp_path):
+def test_known_labels_are_recorded_and_asked_for_again_or_refused(tmp_path):
     X, y, labels = _two_lines(80)
     known = np.where(np.arange(80) < 10, labels, -1)
     model = RegressionMixture(2, random_state=0).fit(X, y, known_labels=known)
@@ -313,6 +313,9 @@ def test_known_labels_are_recorded_and_refused_where_they_would_be_ignored(tmp_p
     assert load(tmp_path / "m.json").state_.n_known_labels == 10
     with pytest.raises(ValueError, match="the bootstrap does not take known labels"):
         model.bootstrap(X, y, n_boot=2)
-    with pytest.raises(ValueError, match="cov_type='robust' does not take known labels"):
+    with pytest.raises(ValueError, match="cov_type='robust': this model was fitted with "
+                                         "known_labels; pass them again"):
         model.coef_table(cov_type="robust", X=X, y=y)
+    robust = model.coef_table(cov_type="robust", X=X, y=y, known_labels=known)
+    assert np.isfinite(robust["std_err"]).all()
     assert RegressionMixture(2, random_state=0).fit(X, y).state_.n_known_labels is None

@@ -355,3 +355,31 @@ def test_dask_source_gives_the_same_sandwich(gaussian_data):
         in_memory = model.covariance_matrix(cov_type, X=X, y=y, clusters=cl)
         on_dask = model.covariance_matrix(cov_type, X=source, clusters=cl)
         np.testing.assert_allclose(on_dask.to_numpy(), in_memory.to_numpy(), rtol=1e-10)
+
+
+def test_known_labels_give_the_sandwich_of_the_masked_likelihood(gaussian_data):
+    X, y, _, _ = gaussian_data
+    rng = np.random.default_rng(5)
+    known = np.where(rng.uniform(size=y.size) < 0.2, 1 + (y < 1), -1)  # some rows labelled
+    model = RegressionMixture(2, random_state=0).fit(X, y, known_labels=known)
+    K, D = 2, np.column_stack([np.ones(y.size), X])
+    allowed = np.ones((y.size, K), dtype=bool)
+    allowed[known > 0] = np.eye(K, dtype=bool)[known[known > 0] - 1]
+    free = gaussian_units(D, y, K)
+
+    def unit_ll(phi):  # the rows' log-likelihoods with the excluded components removed
+        p = D.shape[1]
+        eta = np.r_[0.0, phi[K * (p + 1):]]
+        logpi = eta - special.logsumexp(eta)
+        logf = np.vstack([stats.norm.logpdf(y, D @ phi[k * (p + 1): k * (p + 1) + p],
+                                            np.exp(phi[k * (p + 1) + p]))
+                          for k in range(K)])
+        return special.logsumexp(np.where(allowed.T, logf + logpi[:, None], -np.inf), axis=0)
+
+    phi = gaussian_theta(model)
+    assert unit_ll(phi).sum() == pytest.approx(model.log_likelihood_, rel=1e-10)
+    assert free(phi).sum() != pytest.approx(model.log_likelihood_, rel=1e-6)
+    cov = model.covariance_matrix("robust", X=X, y=y, known_labels=known)
+    _compare(cov, reference_sandwich(unit_ll, phi), model)
+    with pytest.raises(ValueError, match="pass them again"):
+        model.covariance_matrix("robust", X=X, y=y)

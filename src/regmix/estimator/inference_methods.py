@@ -140,7 +140,7 @@ class InferenceMixin:
 
     def covariance_matrix(self, cov_type: str = "oim", *, X=None, y=None, clusters=None,
                           sample_weight=None, offset=None, trials=None, concomitant=None,
-                          groups=None):
+                          groups=None, known_labels=None):
         """Covariance of the estimates, labelled by (component, parameter).
 
         From the inverse of the observed information (:attr:`information_`) by the
@@ -171,8 +171,9 @@ class InferenceMixin:
             For ``"cluster"``: one label per row of ``X`` (in the caller's order), or
             the name of a column of the data frame ``X``. With groups every group must
             lie in one cluster.
-        sample_weight, offset, trials, concomitant, groups : optional
-            As given to :meth:`fit`.
+        sample_weight, offset, trials, concomitant, groups, known_labels : optional
+            As given to :meth:`fit` (a model fitted with known labels needs them again:
+            its scores are those of the likelihood with the labels).
 
         Returns
         -------
@@ -186,7 +187,7 @@ class InferenceMixin:
         meat, method = self._score_meat(
             cov_type, X, y, clusters, dict(sample_weight=sample_weight, offset=offset,
                                            trials=trials, concomitant=concomitant,
-                                           groups=groups))
+                                           groups=groups, known_labels=known_labels))
         C = self._constraint_map()
         index = self._parameter_index(full=True)
         drop, undefined = self._boundary_coordinates(C, index)
@@ -210,7 +211,13 @@ class InferenceMixin:
             return None, "observed information"
         if clusters is not None and cov_type != "cluster":
             raise ValueError("clusters= needs cov_type='cluster'")
-        self._refuse_known_labels(f"cov_type={cov_type!r}")
+        labels = data.pop("known_labels", None)
+        fitted_with_labels = getattr(self.state_, "n_known_labels", None) is not None
+        if fitted_with_labels and labels is None:
+            raise ValueError(f"cov_type={cov_type!r}: this model was fitted with "
+                             "known_labels; pass them again (known_labels=...)")
+        if labels is not None and not fitted_with_labels:
+            raise ValueError("known_labels given, but the model was fitted without them")
         if cov_type == "cluster" and clusters is None:
             raise ValueError("cov_type='cluster' needs clusters=: one label per row, or the "
                              "name of a column of the data frame X")
@@ -219,7 +226,8 @@ class InferenceMixin:
                              "y, sample_weight, ... as given to fit)")
         order = None
         if is_row_source(X):
-            if y is not None or any(v is not None for v in data.values()):
+            if (y is not None or labels is not None
+                    or any(v is not None for v in data.values())):
                 raise ValueError("with a row source, y, sample_weight, offset, trials, "
                                  "concomitant and groups come from the source")
             source = X.plain()
@@ -229,7 +237,8 @@ class InferenceMixin:
             rows = self._eval_rows(X, y, data["sample_weight"], data["offset"],
                                    data["trials"], concomitant=data["concomitant"],
                                    groups=data["groups"])
-            source, order = self._eval_source(rows), rows.order
+            allowed = None if labels is None else self._known_labels(X, labels, rows)
+            source, order = self._eval_source(rows, allowed), rows.order
         n_fit = getattr(self, "n_samples_fit_", None)
         if n_fit is not None and source.n_rows != n_fit:
             raise ValueError(f"these rows are not the training data: X has {source.n_rows} "

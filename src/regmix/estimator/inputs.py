@@ -463,10 +463,12 @@ class InputsMixin:
                              "rows (zeros if it does not apply)")
         return rows
 
-    def _eval_source(self, rows: Rows) -> ArrayData:
+    def _eval_source(self, rows: Rows, allowed=None) -> ArrayData:
+        """The validated rows as a row source in user units; ``allowed``, the known
+        labels' (n, K) mask of each row's possible components."""
         return ArrayData(rows.X, rows.y, rows.w, fit_intercept=self.fit_intercept,
                          standardize=False, offset=rows.offset, trials=rows.trials, Z=rows.Z,
-                         groups=rows.groups)
+                         groups=rows.groups, allowed=allowed)
 
 
 # A concomitant variable looks like a group identifier when it has at least this many
