@@ -621,12 +621,12 @@ def test_predict_out_is_written_whole_or_not_at_all(data_dir, tmp_path):
 
 
 def test_ctrl_c_is_one_line_and_status_130(data_dir, monkeypatch):
-    import regmix.cli as cli
+    import regmix.cli_commands as commands
 
     def interrupted(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "read_data", interrupted)
+    monkeypatch.setattr(commands, "read_data", interrupted)
     result = _invoke(["fit", "{d}/two.csv", "--formula", FORMULA], data_dir)
     assert result.exit_code == 130
     assert result.stderr == "error: interrupted\n"
@@ -697,7 +697,7 @@ def test_predict_names_the_line_and_parquet_keeps_rows(tmp_path):
 
 
 def test_csv_lines_rewrites_rows_and_items():
-    from regmix.cli import csv_lines
+    from regmix.cli_commands import csv_lines
 
     assert csv_lines("NaN at row 0, column 'x'", "d.csv") == \
         "NaN at line 2 of d.csv, column 'x'"

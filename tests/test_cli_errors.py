@@ -118,7 +118,7 @@ def _assert_interrupted(code: int, lines: list[str]) -> None:
 @pytest.mark.parametrize("after, shim", [
     ("regmix.interrupts", False),   # right after start: the handler is being installed
     ("numpy._core._multiarray_umath", False),  # in the middle of numpy's import
-    ("sklearn.base", False),        # in the middle of the imports of regmix.cli
+    ("sklearn.base", False),        # in the middle of the imports of the command
     ("numpy._core._multiarray_umath", True),   # the console script's entry point
 ])
 def test_ctrl_c_during_start_and_imports_is_one_line_and_130(data_dir, after, shim):

@@ -2,8 +2,9 @@
 
 This module is the entry point of both. The first thing it does, inside a ``try``
 ready for Ctrl-C, is to install the handler of :mod:`regmix.interrupts`; then come the
-imports of numpy, pandas, scikit-learn and the rest (the package itself loads nothing
-on import). An interruption at any moment from then on -- during those imports, while
+command tree (:mod:`regmix.cli`, click only) and, once a command runs, the imports of
+numpy, pandas, scikit-learn and the rest (the package itself loads nothing on import). An
+interruption at any moment from then on -- during those imports, while
 numba compiles, during a fit -- ends with one line ``error: interrupted`` and exit
 status 130, not a traceback.
 """

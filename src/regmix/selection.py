@@ -12,12 +12,11 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from regmix.core.choices import CRITERIA
 from regmix.core.errors import DegenerateFitError
 from regmix.estimator.mixture import RegressionMixture
 from regmix.inference.diagnostics import LMRTest
 from regmix.inference.diagnostics import lmr_test as _lmr_statistic
-
-CRITERIA = ("bic", "aic", "icl", "sabic", "caic", "awe")
 
 # Backward and forward sweeps of the component path at most (see select_components).
 MAX_SWEEPS = 3

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.compiled.helpers import available
+from regmix.core.choices import ESTIMATOR_DEFAULTS
 from regmix.core.errors import (
     BoundaryWarning,
     ConcomitantWarning,
@@ -510,10 +511,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         n_init: int = 2,
         init="short_em",
         split_merge: bool = True,
-        max_iter: int = 1000,
-        tol: float = 1e-12,
+        max_iter: int = ESTIMATOR_DEFAULTS["max_iter"],
+        tol: float = ESTIMATOR_DEFAULTS["tol"],
         accelerate: bool = True,
-        min_weight: float = 0.05,
+        min_weight: float = ESTIMATOR_DEFAULTS["min_weight"],
         var_floor: float = 1e-8,
         init_sample_size: int | None = 20000,
         common_coef=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from regmix.core.choices import FAMILY_LINKS
 from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily
 from regmix.families.links import _ETA_MAX
 
@@ -25,7 +26,7 @@ class Binomial(GLMFamily):
     name = "binomial"
     label = "Binomial"
     discrete = True
-    allowed_links = ("logit", "probit", "cloglog")
+    allowed_links = FAMILY_LINKS["binomial"]
 
     @staticmethod
     def _m(trials):

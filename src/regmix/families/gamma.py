@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from regmix.core.choices import FAMILY_LINKS
 from regmix.core.linalg import roundoff_spread
 from regmix.families.glm import GLMFamily
 from regmix.families.negative_binomial import solve_log_minus_digamma
@@ -45,7 +46,7 @@ class GammaFamily(GLMFamily):
     name = "gamma"
     label = "Gamma"
     discrete = False
-    allowed_links = ("log", "inverse", "identity")
+    allowed_links = FAMILY_LINKS["gamma"]
     extra_names = ("shape",)
 
     def __init__(self, link: str | None = None, shape: float | None = None) -> None:

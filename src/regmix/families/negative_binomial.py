@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from regmix.core.choices import FAMILY_LINKS
 from regmix.families.glm import GLMFamily, _check_counts, zero_counts_at_bound
 
 _LARGE_C = 1e9
@@ -90,7 +91,7 @@ class NegativeBinomial(GLMFamily):
     name = "negative_binomial"
     label = "Negative binomial"
     discrete = True
-    allowed_links = ("log",)
+    allowed_links = FAMILY_LINKS["negative_binomial"]
     extra_names = ("size",)
 
     def __init__(self, size: float | None = None, link: str | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from regmix.core.choices import FAMILY_LINKS
 from regmix.families.glm import GLMFamily, _check_counts, zero_counts_at_bound
 
 
@@ -20,7 +21,7 @@ class Poisson(GLMFamily):
     name = "poisson"
     label = "Poisson"
     discrete = True
-    allowed_links = ("log", "identity")
+    allowed_links = FAMILY_LINKS["poisson"]
 
     def loglik(self, y, eta, mu, extra, trials):
         if self.link_name == "log":

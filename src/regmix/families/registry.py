@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from regmix.core.choices import COMPONENT_TYPE_NAMES, FAMILY_LINKS
 from regmix.core.protocols import FAMILY_MEMBERS
 from regmix.families.binomial import Binomial
 from regmix.families.composite import ComponentFamilies
@@ -14,16 +15,20 @@ from regmix.families.pointmass import PointMass
 from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 
-# The one table of the families known by name, in the order they are listed to users.
-FAMILIES: dict[str, type[Any]] = {
-    cls.name: cls
-    for cls in (Gaussian, Poisson, Binomial, GammaFamily, NegativeBinomial, StudentT)
-}
+_CLASSES = {cls.name: cls for cls in (Gaussian, Poisson, Binomial, GammaFamily,
+                                       NegativeBinomial, StudentT)}
+
+# The families known by name, in the order of the table of their names and links
+# (regmix.core.choices.FAMILY_LINKS, which the command line reads without importing them).
+FAMILIES: dict[str, type[Any]] = {name: _CLASSES[name] for name in FAMILY_LINKS}
 
 
-# Component types that are not families on their own: only an entry of a list of
+# Component types that are not families on their own, in the order of their names'
+# table (regmix.core.choices.COMPONENT_TYPE_NAMES): only an entry of a list of
 # families, one per component (``["pointmass", "poisson"]``).
-COMPONENT_TYPES: dict[str, type[Any]] = {PointMass.name: PointMass}
+_COMPONENT_CLASSES = {cls.name: cls for cls in (PointMass,)}
+COMPONENT_TYPES: dict[str, type[Any]] = {name: _COMPONENT_CLASSES[name]
+                                         for name in COMPONENT_TYPE_NAMES}
 
 
 def family_links(name: str) -> tuple[str, ...]:
@@ -36,13 +41,7 @@ def family_links(name: str) -> tuple[str, ...]:
     """
     if name not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}; got {name!r}")
-    cls = FAMILIES[name]
-    return tuple(getattr(cls, "allowed_links", None) or (cls.link_name,))
-
-
-def link_names() -> tuple[str, ...]:
-    """Every link some named family takes, each once, in the order of :data:`FAMILIES`."""
-    return tuple(dict.fromkeys(link for name in FAMILIES for link in family_links(name)))
+    return FAMILY_LINKS[name]
 
 
 def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from regmix.core.choices import COV_TYPES
 from regmix.core.results import PassResult
 from regmix.engine.passes import run_pass
 from regmix.inference.information import _Layout, observation_scores
 
 __all__ = ["COV_TYPES", "ScoreMeat", "check_cov_type", "cluster_codes", "score_meat"]
-
-COV_TYPES = ("oim", "robust", "cluster")
 
 
 @dataclass(frozen=True)
