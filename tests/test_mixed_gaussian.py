@@ -71,3 +71,23 @@ def test_ecm_steps_never_lower_the_likelihood():
         params, _ = m_step(family, mixing, result, params)
     assert np.all(np.diff(history) >= -1e-9)
     assert history[-1] > history[0] + 1.0
+
+
+def test_one_class_reaches_the_statsmodels_maximum():
+    import statsmodels.api as sm
+
+    X, y, groups = _data(30, seed=2)
+    source = ArrayData(X, y, None, fit_intercept=True, groups=groups)
+    family, mixing = MixedGaussian((0, 1)), ConstantWeights()
+    params = MixtureParams(np.ones(1), family.zero_params(1, 2))
+    previous = -np.inf
+    for _ in range(5000):
+        result = _pass(source, family, params)
+        if result.loglik - previous < 1e-11:
+            break
+        previous = result.loglik
+        params, _ = m_step(family, mixing, result, params)
+    loglik = result.loglik - y.size * np.log(source.standardization.y_scale)
+    design = np.column_stack([np.ones(y.size), X])
+    reference = sm.MixedLM(y, design, groups, exog_re=design).fit(reml=False)
+    assert loglik == pytest.approx(reference.llf, abs=1e-6)
