@@ -91,3 +91,36 @@ def test_one_class_reaches_the_statsmodels_maximum():
     design = np.column_stack([np.ones(y.size), X])
     reference = sm.MixedLM(y, design, groups, exog_re=design).fit(reml=False)
     assert loglik == pytest.approx(reference.llf, abs=1e-6)
+
+
+def test_estimator_recovers_two_classes_with_random_intercepts_and_slopes():
+    from regmix import RegressionMixture
+
+    rng = np.random.default_rng(0)
+    n_groups = 300
+    groups = np.repeat(np.arange(n_groups), rng.integers(4, 8, n_groups))
+    cls = rng.integers(0, 2, n_groups)
+    t = rng.uniform(0, 3, groups.size)
+    beta = np.array([[0.0, 1.0], [4.0, -1.0]])
+    b = rng.normal(size=(n_groups, 2)) * [0.8, 0.3]
+    y = (beta[cls[groups], 0] + beta[cls[groups], 1] * t + b[groups, 0]
+         + b[groups, 1] * t + rng.normal(0, 0.5, t.size))
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)), compute_se=False,
+                              random_state=0).fit(t[:, None], y, groups=groups)
+    order = np.argsort(model.intercept_)
+    assert np.allclose(model.intercept_[order], [0.0, 4.0], atol=0.25)
+    assert np.allclose(model.coef_[order, 0], [1.0, -1.0], atol=0.15)
+    assert np.allclose(model.sigma_, 0.5, atol=0.05)
+    cov = model.family_.make_params(np.zeros((2, 2)), model.state_.extra).cov
+    assert np.allclose(cov[:, 0, 0], 0.64, atol=0.25)
+    assert np.allclose(cov[:, 1, 1], 0.09, atol=0.05)
+    assert model.n_parameters_ == 2 * (2 + 1 + 3) + 1
+    # the log-likelihood at the fitted parameters is the dense reference's
+    params = MixtureParams(model.weights_, model.family_.make_params(
+        np.column_stack([model.intercept_, model.coef_]), model.state_.extra))
+    sub = groups < 20
+    ll = RegressionMixture.log_likelihood(model, t[sub, None], y[sub], groups=groups[sub])
+    assert ll == pytest.approx(_dense_loglik(t[sub, None], y[sub], groups[sub], params),
+                               abs=1e-9)
+    assert model.bic_ == pytest.approx(-2 * model.log_likelihood_
+                                       + model.n_parameters_ * np.log(n_groups))

@@ -211,3 +211,75 @@ class MixedGaussian:
         D = D / Ng[live][:, None, None]
         cov[live] = 0.5 * (D + np.swapaxes(D, 1, 2))
         return MixedGaussianParams(coef, sigma, cov), deficient
+
+    # ------------------------------------------------------------------ the rest of Family
+    def check_response(self, y, trials=None, *, start: int = 0, complete: bool = True) -> None:
+        """Any finite response is valid."""
+        if trials is not None:
+            raise ValueError("trials= applies to the binomial family only")
+
+    def with_unit_scale(self, params: MixedGaussianParams) -> MixedGaussianParams:
+        start = self.zero_params(params.n_components, params.coef.shape[1])
+        return MixedGaussianParams(params.coef, start.sigma, start.cov)
+
+    def to_vector(self, params: MixedGaussianParams) -> np.ndarray:
+        """``(coef, log sigma, log-Cholesky of each covariance)``."""
+        q = self.n_random
+        jitter = 1e-12 * np.maximum(np.trace(params.cov, axis1=1, axis2=2), 1e-300)
+        L = np.linalg.cholesky(params.cov + jitter[:, None, None] * np.eye(q))
+        rows, cols = np.tril_indices(q)
+        tri = L[:, rows, cols].copy()
+        diag = rows == cols
+        tri[:, diag] = np.log(tri[:, diag])
+        return np.concatenate([params.coef.ravel(), np.log(params.sigma), tri.ravel()])
+
+    def from_vector(self, vec: np.ndarray, like: MixedGaussianParams) -> MixedGaussianParams:
+        K, p = like.coef.shape
+        q = self.n_random
+        rows, cols = np.tril_indices(q)
+        tri = vec[K * p + K:].reshape(K, rows.size).copy()
+        diag = rows == cols
+        tri[:, diag] = np.exp(tri[:, diag])
+        L = np.zeros((K, q, q))
+        L[:, rows, cols] = tri
+        return MixedGaussianParams(vec[: K * p].reshape(K, p).copy(),
+                                   np.exp(vec[K * p : K * p + K]), L @ np.swapaxes(L, 1, 2))
+
+    def _effect_map(self, st) -> np.ndarray:
+        """``T`` with user effects ``b = y_scale * T b*`` of internal ones ``b*``."""
+        q = self.n_random
+        T = np.eye(q)
+        icpt = [a for a, j in enumerate(self.z_rows) if st.fit_intercept and j == 0]
+        for a, j in enumerate(self.z_rows):
+            if st.fit_intercept and j == 0:
+                continue
+            f = j - int(st.fit_intercept)
+            T[a, a] = 1.0 / st.x_scale[f]
+            if st.x_loc[f] != 0.0:
+                if not icpt:
+                    raise ValueError("random slopes without a random intercept need "
+                                     "uncentred features")
+                T[icpt[0], a] = -st.x_loc[f] / st.x_scale[f]
+        return T
+
+    def to_user(self, params: MixedGaussianParams, standardization) -> MixedGaussianParams:
+        T = standardization.y_scale * self._effect_map(standardization)
+        return MixedGaussianParams(standardization.to_user(params.coef),
+                                   params.sigma * standardization.y_scale, T @ params.cov @ T.T)
+
+    def to_internal(self, params: MixedGaussianParams, standardization) -> MixedGaussianParams:
+        Ti = np.linalg.inv(standardization.y_scale * self._effect_map(standardization))
+        return MixedGaussianParams(standardization.to_internal(params.coef),
+                                   params.sigma / standardization.y_scale,
+                                   Ti @ params.cov @ Ti.T)
+
+    def free_extra(self) -> np.ndarray:
+        return np.ones(len(self.extra_names), dtype=bool)
+
+    def row_derivatives(self, params, chunk):
+        raise ValueError("the observed information of a MixedGaussian fit is not "
+                         "available: fit with compute_se=False")
+
+    def sample(self, params, X, labels, rng, offset=None, trials=None):
+        raise ValueError("sampling a MixedGaussian fit needs the groups of the rows, "
+                         "which sample does not take")
