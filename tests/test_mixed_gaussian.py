@@ -105,13 +105,14 @@ def test_estimator_recovers_two_classes_with_random_intercepts_and_slopes():
     b = rng.normal(size=(n_groups, 2)) * [0.8, 0.3]
     y = (beta[cls[groups], 0] + beta[cls[groups], 1] * t + b[groups, 0]
          + b[groups, 1] * t + rng.normal(0, 0.5, t.size))
-    model = RegressionMixture(2, family=MixedGaussian((0, 1)), compute_se=False,
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)),
                               random_state=0).fit(t[:, None], y, groups=groups)
     order = np.argsort(model.intercept_)
     assert np.allclose(model.intercept_[order], [0.0, 4.0], atol=0.25)
     assert np.allclose(model.coef_[order, 0], [1.0, -1.0], atol=0.15)
     assert np.allclose(model.sigma_, 0.5, atol=0.05)
-    cov = model.family_.make_params(np.zeros((2, 2)), model.state_.extra).cov
+    cov = model.random_cov_
+    assert model.information_ is None
     assert np.allclose(cov[:, 0, 0], 0.64, atol=0.25)
     assert np.allclose(cov[:, 1, 1], 0.09, atol=0.05)
     assert model.n_parameters_ == 2 * (2 + 1 + 3) + 1
