@@ -125,3 +125,17 @@ def test_estimator_recovers_two_classes_with_random_intercepts_and_slopes():
                                abs=1e-9)
     assert model.bic_ == pytest.approx(-2 * model.log_likelihood_
                                        + model.n_parameters_ * np.log(n_groups))
+
+
+def test_unsupported_inputs_are_refused_by_name():
+    from regmix import RegressionMixture
+
+    X, y, groups = _data()
+    model = RegressionMixture(1, family=MixedGaussian((0, 1)))
+    with pytest.raises(ValueError, match="groups="):
+        model.fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.fit(X, y, sample_weight=np.ones(y.size), groups=groups)
+    with pytest.raises(ValueError, match="concomitant"):
+        RegressionMixture(2, family=MixedGaussian((0, 1))).fit(
+            X, y, concomitant=X, groups=groups)
