@@ -6,6 +6,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from regmix.core.params import MixtureParams
+from regmix.engine.kernel import compiled_pass_applies
 from regmix.engine.passes import e_step_chunk, run_pass
 from regmix.families.mixed_gaussian import MixedGaussian, MixedGaussianParams
 from regmix.fitting.steps import m_step
@@ -113,6 +114,8 @@ def test_estimator_recovers_two_classes_with_random_intercepts_and_slopes():
     assert np.allclose(model.sigma_, 0.5, atol=0.05)
     cov = model.random_cov_
     assert model.information_ is None
+    assert np.all(np.diff(model.log_likelihood_history_) >= -1e-9)
+    assert not compiled_pass_applies(None, model.family_)
     assert np.allclose(cov[:, 0, 0], 0.64, atol=0.25)
     assert np.allclose(cov[:, 1, 1], 0.09, atol=0.05)
     assert model.n_parameters_ == 2 * (2 + 1 + 3) + 1
