@@ -101,7 +101,8 @@ def chunk_posteriors(chunk: Chunk, family, mixing, params):
     probabilities of the rows; the log-likelihood contribution of each observation
     (each row, or each group for grouped data, where all rows of a group share one
     membership and the row weights multiply the rows' log-densities, see
-    :func:`observation_posteriors`); the family's cache; and what the mixing
+    :func:`observation_posteriors`, or a family with ``group_log_density`` gives the
+    groups' log-densities itself); the family's cache; and what the mixing
     statistics are taken over (the rows, or one column per group with weight one and
     the group's first gating row).
     """
@@ -114,9 +115,19 @@ def chunk_posteriors(chunk: Chunk, family, mixing, params):
         resp, row_ll = log_responsibilities(logd)
         return resp, row_ll, cache, resp, chunk.w, getattr(chunk, "ZT", None)
     starts = chunk.group_starts
-    logd, cache = family.log_density(params.component, chunk, 0.0)
-    group_resp, group_ll, _ = observation_posteriors(logd, log_w, chunk)
-    sizes = np.diff(np.append(starts, logd.shape[1]))
+    n = chunk.y.shape[0]
+    group_density = getattr(family, "group_log_density", None)
+    if group_density is not None:  # a family whose groups' densities are not row sums
+        group_logd, cache = group_density(params.component, chunk)
+        group_logd = group_logd + np.broadcast_to(log_w, (log_w.shape[0], n))[:, starts]
+        known = chunk.log_allowed(group_logd.shape[0])
+        if known is not None:  # the rows of a group share their known label
+            group_logd += known[:, starts]
+        group_resp, group_ll = log_responsibilities(group_logd)
+    else:
+        logd, cache = family.log_density(params.component, chunk, 0.0)
+        group_resp, group_ll, _ = observation_posteriors(logd, log_w, chunk)
+    sizes = np.diff(np.append(starts, n))
     resp = np.repeat(group_resp, sizes, axis=1)
     ZT = None if chunk.ZT is None else chunk.ZT[:, starts]
     return resp, group_ll, cache, group_resp, None, ZT

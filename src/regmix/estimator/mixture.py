@@ -994,7 +994,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             n_known_labels=_restricted_rows(source, self.n_components),
         ))
         self._store_boundary(boundary or [], order, source)
-        if self.compute_se:
+        # a family with per-group densities has no per-row derivatives for the information
+        if self.compute_se and not hasattr(family, "group_log_density"):
             self.state_.information = self._information(source, data.rows)
 
     def _store_boundary(self, found: list, order: np.ndarray, source) -> None:
@@ -1347,6 +1348,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         """Names of the columns of ``coef_``: feature names, or ``x0, x1, ...``."""
         check_is_fitted(self)
         return self._feature_labels(self.coef_.shape[1])
+
+    @property
+    def random_cov_(self) -> np.ndarray:
+        """Covariance matrices of the random effects (K, q, q), user units, for a
+        :class:`~regmix.families.mixed_gaussian.MixedGaussian` fit."""
+        component = self._user_params().component
+        if not hasattr(component, "cov"):
+            raise AttributeError("random_cov_ exists for MixedGaussian fits only")
+        return component.cov
 
     # ------------------------------------------------------------------ evaluation
     def _user_params(self) -> MixtureParams:

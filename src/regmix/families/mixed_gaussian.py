@@ -1,0 +1,290 @@
+"""Gaussian linear mixed-model components (a latent-class linear mixed model).
+
+Given class k, subject i's responses are ``y_i = X_i beta_k + Z_i b_i + e_i`` with
+``b_i ~ N(0, D_k)`` and ``e_i ~ N(0, sigma_k^2 I)``, so that
+``y_i ~ N(X_i beta_k, Z_i D_k Z_i' + sigma_k^2 I)``. The density of a subject is not a
+sum of row densities: the family gives per-group log-densities
+(:meth:`MixedGaussian.group_log_density`) from per-group blocks (``Z'Z``, ``Z'X``,
+``X'X``, ``Z'r``, ``r'r``) by the matrix determinant lemma and the Woodbury identity,
+never forming an ``n_i x n_i`` matrix. With ``D = L L'`` and
+``A_i = sigma^2 I + L' Z_i'Z_i L``::
+
+    log det V_i = (n_i - q) log sigma^2 + log det A_i
+    r_i' V_i^-1 r_i = (r_i'r_i - r_i'Z_i H_i Z_i'r_i) / sigma^2,  H_i = L A_i^-1 L'
+
+and ``E[b_i | y_i, k] = H_i Z_i'r_i``, ``Var[b_i | y_i, k] = sigma^2 H_i``.
+
+The M-step is an ECM step of the class-label augmentation: the coefficients by
+generalised least squares given the current ``D`` and ``sigma`` (from additive sums of
+``X'V^-1X`` and ``X'V^-1 r``), then ``D`` and ``sigma`` by one EM step of the
+random-effect augmentation at the new coefficients, whose sums are polynomials in the
+coefficient change and so come from the same pass. Each step raises the observed
+log-likelihood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from regmix.core.chunk import Chunk
+from regmix.core.linalg import linear_predictor, solve_normal_equations_batch
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
+class MixedGaussianParams:
+    """Parameters of K linear mixed-model components (internal units).
+
+    Attributes
+    ----------
+    coef : ndarray of shape (K, p)
+    sigma : ndarray of shape (K,)
+    cov : ndarray of shape (K, q, q)
+        Covariance matrices of the random effects.
+    """
+
+    coef: np.ndarray
+    sigma: np.ndarray
+    cov: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return self.coef.shape[0]
+
+    @property
+    def extra(self) -> np.ndarray:
+        """``sigma`` and the lower triangle of each covariance, shape (K, 1 + q(q+1)/2)."""
+        q = self.cov.shape[1]
+        rows, cols = np.tril_indices(q)
+        return np.column_stack([self.sigma, self.cov[:, rows, cols]])
+
+    def take(self, order: np.ndarray) -> MixedGaussianParams:
+        return MixedGaussianParams(self.coef[order].copy(), self.sigma[order].copy(),
+                                   self.cov[order].copy())
+
+
+def _group_products(AT: np.ndarray, BT: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per group ``A_g' B_g`` from transposed blocks ``AT`` (a, n), ``BT`` (b, n): (G, a, b)."""
+    prod = AT[:, None, :] * BT[None, :, :]
+    return np.moveaxis(np.add.reduceat(prod, starts, axis=2), 2, 0)
+
+
+def _square_root(cov: np.ndarray) -> np.ndarray:
+    """A square root ``L`` of each (q, q) covariance, ``L L' = D`` (PSD allowed)."""
+    lam, V = np.linalg.eigh(cov)
+    return V * np.sqrt(np.maximum(lam, 0.0))[:, None, :]
+
+
+class MixedGaussian:
+    """Gaussian components with random effects on design columns ``z_rows``.
+
+    Parameters
+    ----------
+    z_rows : sequence of int
+        Rows of the chunk's transposed design ``XT`` that are the random-effect columns
+        (row 0 is the intercept when the design has one).
+    """
+
+    name = "gaussian_mixed"
+    label = "Gaussian linear mixed model"
+    link_name = "identity"
+    location_scale = True
+    exact_m_step = True
+    init_steps = 0
+    constraints = None
+
+    def __init__(self, z_rows) -> None:
+        self.z_rows = tuple(int(j) for j in z_rows)
+        if not self.z_rows:
+            raise ValueError("z_rows must name at least one random-effect column")
+        q = len(self.z_rows)
+        self.extra_names = ("sigma",) + tuple(f"cov_{a}_{b}" for a, b in
+                                              zip(*np.tril_indices(q), strict=True))
+
+    @property
+    def n_random(self) -> int:
+        return len(self.z_rows)
+
+    def n_parameters(self, n_components: int, n_design: int) -> int:
+        q = self.n_random
+        return n_components * (n_design + 1 + q * (q + 1) // 2)
+
+    def make_params(self, coef: np.ndarray, extra: np.ndarray) -> MixedGaussianParams:
+        extra = np.asarray(extra, dtype=np.float64)
+        K, q = extra.shape[0], self.n_random
+        cov = np.zeros((K, q, q))
+        rows, cols = np.tril_indices(q)
+        cov[:, rows, cols] = extra[:, 1:]
+        cov[:, cols, rows] = extra[:, 1:]
+        return MixedGaussianParams(np.asarray(coef, dtype=np.float64), extra[:, 0].copy(), cov)
+
+    def zero_params(self, n_components: int, n_design: int) -> MixedGaussianParams:
+        q = self.n_random
+        return MixedGaussianParams(np.zeros((n_components, n_design)), np.ones(n_components),
+                                   np.tile(0.25 * np.eye(q), (n_components, 1, 1)))
+
+    def mean(self, params: MixedGaussianParams, XT: np.ndarray, offset=None) -> np.ndarray:
+        """The marginal component means ``X beta_k``, shape (K, n)."""
+        return linear_predictor(params.coef, XT, offset)
+
+    def _blocks(self, params: MixedGaussianParams, chunk: Chunk) -> dict:
+        starts = chunk.group_starts
+        if starts is None:
+            raise ValueError("a MixedGaussian family needs grouped rows (groups=)")
+        if chunk.w is not None:
+            raise ValueError("sample_weight is not supported with a MixedGaussian family")
+        if chunk.ZT is not None:
+            raise ValueError("concomitant variables (concomitant=) are not supported with "
+                             "a MixedGaussian family")
+        XT, ZT = chunk.XT, chunk.XT[list(self.z_rows)]
+        n = XT.shape[1]
+        sizes = np.diff(np.append(starts, n)).astype(np.float64)
+        r = chunk.y - self.mean(params, XT, chunk.offset)
+        rr = np.add.reduceat(r * r, starts, axis=1)
+        Zr = np.moveaxis(np.add.reduceat(ZT[None] * r[:, None], starts, axis=2), 1, 2)
+        ZZ = _group_products(ZT, ZT, starts)
+        L = _square_root(params.cov)
+        s2 = params.sigma ** 2
+        q = self.n_random
+        A = np.einsum("kba,gbc,kcd->kgad", L, ZZ, L) + s2[:, None, None, None] * np.eye(q)
+        cA = np.linalg.cholesky(A)
+        logdet = 2.0 * np.log(np.diagonal(cA, axis1=2, axis2=3)).sum(axis=2)
+        AinvLt = np.linalg.solve(A, np.swapaxes(L, 1, 2)[:, None])
+        H = np.einsum("kab,kgbc->kgac", L, AinvLt)
+        H = 0.5 * (H + np.swapaxes(H, 2, 3))
+        m = np.einsum("kgab,kgb->kga", H, Zr)
+        quad = (rr - np.einsum("kga,kga->kg", Zr, m)) / s2[:, None]
+        ll = -0.5 * (sizes * _LOG_2PI + (sizes - q) * np.log(s2)[:, None] + logdet + quad)
+        return dict(starts=starts, sizes=sizes, r=r, rr=rr, Zr=Zr, ZZ=ZZ, H=H, m=m, ll=ll)
+
+    def group_log_density(self, params: MixedGaussianParams, chunk: Chunk):
+        """Per-group marginal log-densities (K, G) and a cache for :meth:`statistics`."""
+        blocks = self._blocks(params, chunk)
+        return blocks["ll"], blocks
+
+    def log_density(self, params, chunk, log_weights=0.0):
+        raise ValueError("a MixedGaussian family has per-group densities only "
+                         "(group_log_density); pass groups=")
+
+    def statistics(self, chunk: Chunk, wr: np.ndarray, params: MixedGaussianParams,
+                   cache=None) -> tuple[np.ndarray, ...]:
+        """Additive sums for the ECM step; a group's membership is its first row's."""
+        b = self._blocks(params, chunk) if cache is None else cache
+        starts = b["starts"]
+        R = wr[:, starts]
+        XT, ZT = chunk.XT, chunk.XT[list(self.z_rows)]
+        XX = _group_products(XT, XT, starts)
+        ZX = _group_products(ZT, XT, starts)
+        ZZ, H, m, Zr, rr, r = b["ZZ"], b["H"], b["m"], b["Zr"], b["rr"], b["r"]
+        s2 = (params.sigma ** 2)[:, None]
+        Xr = np.moveaxis(np.add.reduceat(XT[None] * r[:, None], starts, axis=2), 1, 2)
+        C = np.einsum("kgab,gbp->kgap", H, ZX)
+        P = np.einsum("kg,gpq->kpq", R, XX) - np.einsum("kg,gap,kgaq->kpq", R, ZX, C)
+        Xe = Xr - np.einsum("gap,kga->kgp", ZX, m)
+        Ze = Zr - np.einsum("gab,kgb->kga", ZZ, m)
+        g = np.einsum("kg,kgp->kp", R, Xe)
+        We = g - np.einsum("kg,kgap,kga->kp", R, C, Ze)
+        WW = (P - np.einsum("kg,kgap,gaq->kpq", R, C, ZX)
+              + np.einsum("kg,kgap,gab,kgbq->kpq", R, C, ZZ, C, optimize=True))
+        ee_g = (rr - 2.0 * np.einsum("kga,kga->kg", Zr, m)
+                + np.einsum("kga,gab,kgb->kg", m, ZZ, m)
+                + s2 * np.einsum("gab,kgba->kg", ZZ, H))
+        ee = np.einsum("kg,kg->k", R, ee_g)
+        Smm = np.einsum("kg,kga,kgb->kab", R, m, m) + np.einsum("kg,kgab->kab", R * s2, H)
+        Smc = np.einsum("kg,kga,kgbj->kabj", R, m, C)
+        Scc = np.einsum("kg,kgaj,kgbl->kajbl", R, C, C, optimize=True)
+        return (P, g, WW, We, ee, Smm, Smc, Scc, R.sum(axis=1), R @ b["sizes"])
+
+    def m_step(self, stats, resp_sum, params: MixedGaussianParams):
+        P, g, WW, We, ee, Smm, Smc, Scc, Ng, Nr = stats
+        coef, sigma, cov = params.coef.copy(), params.sigma.copy(), params.cov.copy()
+        live = Nr > 1e-12 * max(float(Nr.sum()), 1e-300)
+        deficient = np.zeros(coef.shape[0], dtype=bool)
+        if not live.any():
+            return params, deficient
+        delta, deficient[live] = solve_normal_equations_batch(P[live], g[live])
+        coef[live] += delta
+        rss = (ee[live] - 2.0 * np.einsum("kp,kp->k", delta, We[live])
+               + np.einsum("kp,kpq,kq->k", delta, WW[live], delta))
+        sigma[live] = np.sqrt(np.maximum(rss / Nr[live], 1e-300))
+        M = np.einsum("kabj,kj->kab", Smc[live], delta)
+        D = (Smm[live] - M - np.swapaxes(M, 1, 2)
+             + np.einsum("kajbl,kj,kl->kab", Scc[live], delta, delta))
+        D = D / Ng[live][:, None, None]
+        cov[live] = 0.5 * (D + np.swapaxes(D, 1, 2))
+        return MixedGaussianParams(coef, sigma, cov), deficient
+
+    # ------------------------------------------------------------------ the rest of Family
+    def check_response(self, y, trials=None, *, start: int = 0, complete: bool = True) -> None:
+        """Any finite response is valid."""
+        if trials is not None:
+            raise ValueError("trials= applies to the binomial family only")
+
+    def with_unit_scale(self, params: MixedGaussianParams) -> MixedGaussianParams:
+        start = self.zero_params(params.n_components, params.coef.shape[1])
+        return MixedGaussianParams(params.coef, start.sigma, start.cov)
+
+    def to_vector(self, params: MixedGaussianParams) -> np.ndarray:
+        """``(coef, log sigma, log-Cholesky of each covariance)``."""
+        q = self.n_random
+        jitter = 1e-12 * np.maximum(np.trace(params.cov, axis1=1, axis2=2), 1e-300)
+        L = np.linalg.cholesky(params.cov + jitter[:, None, None] * np.eye(q))
+        rows, cols = np.tril_indices(q)
+        tri = L[:, rows, cols].copy()
+        diag = rows == cols
+        tri[:, diag] = np.log(tri[:, diag])
+        return np.concatenate([params.coef.ravel(), np.log(params.sigma), tri.ravel()])
+
+    def from_vector(self, vec: np.ndarray, like: MixedGaussianParams) -> MixedGaussianParams:
+        K, p = like.coef.shape
+        q = self.n_random
+        rows, cols = np.tril_indices(q)
+        tri = vec[K * p + K:].reshape(K, rows.size).copy()
+        diag = rows == cols
+        tri[:, diag] = np.exp(tri[:, diag])
+        L = np.zeros((K, q, q))
+        L[:, rows, cols] = tri
+        return MixedGaussianParams(vec[: K * p].reshape(K, p).copy(),
+                                   np.exp(vec[K * p : K * p + K]), L @ np.swapaxes(L, 1, 2))
+
+    def _effect_map(self, st) -> np.ndarray:
+        """``T`` with user effects ``b = y_scale * T b*`` of internal ones ``b*``."""
+        q = self.n_random
+        T = np.eye(q)
+        icpt = [a for a, j in enumerate(self.z_rows) if st.fit_intercept and j == 0]
+        for a, j in enumerate(self.z_rows):
+            if st.fit_intercept and j == 0:
+                continue
+            f = j - int(st.fit_intercept)
+            T[a, a] = 1.0 / st.x_scale[f]
+            if st.x_loc[f] != 0.0:
+                if not icpt:
+                    raise ValueError("random slopes without a random intercept need "
+                                     "uncentred features")
+                T[icpt[0], a] = -st.x_loc[f] / st.x_scale[f]
+        return T
+
+    def to_user(self, params: MixedGaussianParams, standardization) -> MixedGaussianParams:
+        T = standardization.y_scale * self._effect_map(standardization)
+        return MixedGaussianParams(standardization.to_user(params.coef),
+                                   params.sigma * standardization.y_scale, T @ params.cov @ T.T)
+
+    def to_internal(self, params: MixedGaussianParams, standardization) -> MixedGaussianParams:
+        Ti = np.linalg.inv(standardization.y_scale * self._effect_map(standardization))
+        return MixedGaussianParams(standardization.to_internal(params.coef),
+                                   params.sigma / standardization.y_scale,
+                                   Ti @ params.cov @ Ti.T)
+
+    def free_extra(self) -> np.ndarray:
+        return np.ones(len(self.extra_names), dtype=bool)
+
+    def row_derivatives(self, params, chunk):
+        raise ValueError("the observed information of a MixedGaussian fit is not "
+                         "available: fit with compute_se=False")
+
+    def sample(self, params, X, labels, rng, offset=None, trials=None):
+        raise ValueError("sampling a MixedGaussian fit needs the groups of the rows, "
+                         "which sample does not take")
