@@ -310,3 +310,14 @@ def test_delta_method_of_a_linear_map_and_a_parameter_without_a_standard_error()
     _, cov = delta_method(lambda t: A @ t, theta, V, np.arange(4))
     np.testing.assert_allclose(cov[0, 0], A[0, :3] @ V[:3, :3] @ A[0, :3], rtol=1e-9)
     assert np.isnan(cov[1, 1]) and np.isnan(cov[0, 1])
+
+
+def test_a_family_per_component_is_refused_by_name():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 1))
+    y = np.where(rng.random(300) < 0.3, 0, rng.poisson(np.exp(0.5 + 0.6 * X[:, 0])))
+    model = RegressionMixture(2, family=["pointmass", "poisson"], random_state=0).fit(
+        X, y.astype(float))
+    for method in (model.marginal_effects, model.predictive_margins):
+        with pytest.raises(ValueError, match="do not yet take a family per component"):
+            method(X)

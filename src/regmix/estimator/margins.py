@@ -214,7 +214,7 @@ class MarginsMixin:
         --------
         >>> model.marginal_effects(df, variables="x")  # doctest: +SKIP
         """
-        check_is_fitted(self)
+        self._check_margins_apply()
         rows = _Data(self, X, concomitant, offset)
         kinds = self._margin_variables(rows)
         chosen = self._chosen_variables(variables, kinds, "variables")
@@ -276,7 +276,7 @@ y, clusters, **data :
             the component's number), ``margin``, ``std_err``, ``z``, ``p_value``,
             ``ci_lower``, ``ci_upper``.
         """
-        check_is_fitted(self)
+        self._check_margins_apply()
         source, w, points = self._margin_setup(_Data(self, X, concomitant, offset), at,
                                                kind, sample_weight)
         designs = [(source.with_values(point) if point else source).design()
@@ -300,6 +300,14 @@ y, clusters, **data :
         return table.drop(columns=["variable", "contrast", "part"])
 
     # ------------------------------------------------------------------ set-up
+    def _check_margins_apply(self) -> None:
+        """Refuse what the margins do not take yet: a family per component (whose
+        parameters are not one block per component)."""
+        check_is_fitted(self)
+        if getattr(self.family_, "families", None) is not None:
+            raise ValueError("marginal effects and margins do not yet take a family per "
+                             "component (family=[...]); predict() gives the mixture mean")
+
     def _margin_setup(self, source: _Data, at, kind, sample_weight):
         """The rows (or the one row of means), their weights and the ``at`` points as
         ``(label, {variable: value})``."""
