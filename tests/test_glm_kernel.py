@@ -316,3 +316,14 @@ def test_given_memberships_match_the_numpy_statistics(name, link, with_coef):
     np.testing.assert_allclose(compiled.mix_stats[0], numpy.mix_stats[0], rtol=RTOL)
     _assert_matches((numpy.loglik, compiled.resp_sum, *compiled.stats[:2], None, None),
                     PassResult(numpy.loglik, numpy.resp_sum, numpy.stats))
+
+
+def test_known_labels_keep_the_numpy_pass():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 1))
+    z = rng.random(400) < 0.5
+    y = rng.poisson(np.exp(np.where(z, 0.2 + X[:, 0], 1.5 - 0.5 * X[:, 0]))).astype(float)
+    known = np.where(np.arange(400) < 40, 1 + (~z).astype(int), -1)
+    fits = [RegressionMixture(2, family="poisson", engine=engine, random_state=0).fit(
+        X, y, known_labels=known) for engine in ("numba", "numpy")]
+    assert fits[0].log_likelihood_ == pytest.approx(fits[1].log_likelihood_, rel=1e-10)

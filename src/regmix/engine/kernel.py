@@ -63,11 +63,11 @@ def plain_rows(rows) -> bool:
 
 def glm_kernel_rows(source) -> bool:
     """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
-    without concomitant variables (offsets and trials are fine), in memory as contiguous
-    float64 arrays, and numba importable."""
+    without concomitant variables or known labels (offsets and trials are fine), in
+    memory as contiguous float64 arrays, and numba importable."""
     if not hasattr(source, "arrays"):
         return False
-    if any(getattr(source, a, None) is not None for a in ("groups", "Z")):
+    if any(getattr(source, a, None) is not None for a in ("groups", "Z", "allowed")):
         return False
     X, y, w = source.arrays()
     vectors = [y, w, getattr(source, "offset", None), getattr(source, "trials", None)]
