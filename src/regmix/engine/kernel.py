@@ -54,11 +54,16 @@ def kernel_family(family) -> str | None:
     return "glm"
 
 
+# What rows may carry that no compiled kernel reads: groups, concomitant variables and
+# known labels' masks (the Gaussian kernel reads no offsets either).
+_UNREAD = ("groups", "Z", "allowed")
+
+
 def plain_rows(rows) -> bool:
     """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
     groups, no concomitant variables and no known labels: the only rows the compiled
-    kernels take."""
-    return all(getattr(rows, a, None) is None for a in ("offset", "groups", "Z", "allowed"))
+    Gaussian kernel takes."""
+    return all(getattr(rows, a, None) is None for a in ("offset", *_UNREAD))
 
 
 def glm_kernel_rows(source) -> bool:
@@ -67,7 +72,7 @@ def glm_kernel_rows(source) -> bool:
     memory as contiguous float64 arrays, and numba importable."""
     if not hasattr(source, "arrays"):
         return False
-    if any(getattr(source, a, None) is not None for a in ("groups", "Z", "allowed")):
+    if any(getattr(source, a, None) is not None for a in _UNREAD):
         return False
     X, y, w = source.arrays()
     vectors = [y, w, getattr(source, "offset", None), getattr(source, "trials", None)]
