@@ -859,3 +859,58 @@ def test_fit_known_labels_column_is_the_estimator_s(tmp_path):
     expected = RegressionMixture(2, formula=FORMULA, random_state=3).fit(
         frame, known_labels="label")
     _check_report(report, expected)
+
+
+def test_fit_streams_a_parquet_input_that_would_not_fit_in_memory(data_dir, monkeypatch):
+    """Without --stream, a Parquet input whose in-memory fit would take more than half
+    the available memory is streamed, with a note; --no-stream loads it all the same,
+    and a formula that cannot be streamed keeps the data in memory."""
+    from click.testing import CliRunner
+
+    from regmix import cli_commands
+    from regmix.cli import main
+
+    frame = _two_lines()
+    need = cli_commands.IN_MEMORY_COPIES * 8 * frame.shape[0] * frame.shape[1]
+    monkeypatch.setattr(cli_commands, "available_memory", lambda: int(need))  # 2x short
+    streamed = []
+    real = cli_commands._streamed_source
+    monkeypatch.setattr(cli_commands, "_streamed_source",
+                        lambda *a, **k: streamed.append(a) or real(*a, **k))
+    args = ["fit", str(data_dir / "two.parquet"), "--formula", FORMULA, "-k", "2",
+            "--n-init", "2", "--seed", "5", "--format", "json"]
+    auto = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert auto.exit_code == 0, auto.stderr
+    assert len(streamed) == 1
+    assert "note: streaming" in auto.stderr and "GiB available" in auto.stderr
+    loaded = CliRunner().invoke(main, [*args, "--no-stream"], catch_exceptions=False)
+    assert loaded.exit_code == 0 and len(streamed) == 1 and "streaming" not in loaded.stderr
+    expected = RegressionMixture(2, n_init=2, random_state=5).fit(frame[["x"]], frame["y"])
+    for result in (auto, loaded):
+        report = json.loads(result.stdout)
+        assert report["header"]["log_likelihood"] == pytest.approx(
+            expected.log_likelihood_, rel=1e-10)
+    transformed = CliRunner().invoke(main, [*args[:3], "y ~ x + I(x**2)", *args[4:]],
+                                     catch_exceptions=False)
+    assert transformed.exit_code == 0 and len(streamed) == 1
+    monkeypatch.setattr(cli_commands, "available_memory", lambda: int(100 * need))
+    roomy = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert roomy.exit_code == 0 and len(streamed) == 1 and "streaming" not in roomy.stderr
+
+
+def test_parquet_input_read_column_by_column_keeps_types_and_index(tmp_path):
+    """The CLI's Parquet reader (one column at a time) gives what pandas.read_parquet
+    gives: categorical, text and nullable columns, a stored index, a directory."""
+    from regmix.cli_commands import _read_parquet
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "g": pd.Categorical(["u", "v", "u"]),
+                          "s": ["x", "y", "z"], "i": pd.array([1, None, 3], dtype="Int64")},
+                         index=["r1", "r2", "r3"])
+    frame.to_parquet(tmp_path / "indexed.parquet")
+    frame.reset_index(drop=True).to_parquet(tmp_path / "plain.parquet")
+    (tmp_path / "parts").mkdir()
+    frame.iloc[:2].to_parquet(tmp_path / "parts" / "p1.parquet")
+    frame.iloc[2:].to_parquet(tmp_path / "parts" / "p2.parquet")
+    for name in ("indexed.parquet", "plain.parquet", "parts"):
+        got = _read_parquet(tmp_path / name)
+        pd.testing.assert_frame_equal(got, pd.read_parquet(tmp_path / name))

@@ -391,3 +391,33 @@ def test_gating_offsets_and_plain_formulas_are_split_on_formulaic_s_tokens():
     assert plain_formula("y ~ x1 + x2") == ("y", ["x1", "x2"])
     for other in ("y ~ I(x**2)", "y ~ x | z", "y ~ x * z", "y + w ~ x", "y ~ a.b", "y ~ (x"):
         assert plain_formula(other) is None
+
+
+def test_large_designs_built_in_slices_equal_the_whole(monkeypatch):
+    """A formula that learns nothing from the rows builds the design of many rows a
+    slice at a time: the same design, spec and row of a NaN as one materialisation;
+    a formula with levels or a stateful transform is materialised whole."""
+    from regmix.estimator import formula as formula_module
+    from regmix.estimator.formula import FormulaDesign
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=1000), "z": rng.uniform(1, 2, 1000),
+                          "g": rng.choice(["a", "b"], 1000), "y": rng.normal(size=1000)})
+    formulas = ["y ~ x + I(x**2) + np.log(z)", "y ~ x + C(g)", "y ~ center(x) + z"]
+    whole = {f: FormulaDesign.from_data(f, frame, fit_intercept=True) for f in formulas}
+    sliced_calls = []
+    real = formula_module._sliced_design
+    monkeypatch.setattr(formula_module, "SLICE_ROWS", 64)
+    monkeypatch.setattr(formula_module, "_sliced_design",
+                        lambda *a, **k: sliced_calls.append(a[0]) or real(*a, **k))
+    for f in formulas:
+        got = FormulaDesign.from_data(f, frame, fit_intercept=True)
+        np.testing.assert_array_equal(got.X, whole[f].X)
+        np.testing.assert_array_equal(got.y, whole[f].y)
+        assert got.design.column_names == whole[f].design.column_names
+        np.testing.assert_array_equal(got.design.transform(frame), whole[f].X)
+    assert sliced_calls == [formulas[0], formulas[0]]
+    bad = frame.copy()
+    bad.loc[700, "z"] = -1.0
+    with pytest.raises(ValueError, match="NaN at row 700, column 'np.log\\(z\\)'"):
+        FormulaDesign.from_data(formulas[0], bad, fit_intercept=True)

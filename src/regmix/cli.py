@@ -345,10 +345,12 @@ def main() -> None:
                    "frequent level.")
 @click.option("--plot-by", "plot_by", metavar="VAR",
               help="Draw one curve per level of this variable of the formula in --plot.")
-@click.option("--stream", is_flag=True,
+@click.option("--stream/--no-stream", default=None,
               help="Read a Parquet DATA batch by batch instead of loading it (for data "
                    "larger than memory); the formula must name plain columns, "
-                   "'y ~ x1 + x2'.")
+                   "'y ~ x1 + x2'. Without either flag, a Parquet DATA that would take "
+                   "more than half the available memory is streamed when the formula "
+                   "and options allow it, with a note saying so.")
 @click.option("--cov-type", default="oim", show_default=True,
               type=click.Choice(list(COV_TYPES), case_sensitive=False),
               help="Standard errors: observed information (oim), robust sandwich "

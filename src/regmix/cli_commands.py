@@ -186,14 +186,30 @@ def _need_pyarrow(what: str):
 def _read_parquet(path: Path) -> pd.DataFrame:
     pyarrow = _need_pyarrow(f"reading {path}")
     from pyarrow import parquet
+    pool = pyarrow.default_memory_pool()
     try:
-        table = parquet.read_table(path)
-        # column by column, releasing the Arrow buffers on the way: one copy of the data
-        frame = table.to_pandas(self_destruct=True, split_blocks=True)
+        schema = parquet.read_schema(path) if path.is_file() else parquet.ParquetDataset(
+            path).schema
+        index = (schema.pandas_metadata or {}).get("index_columns", [])
+        names = [n for n in schema.names if n not in index]
+        columns = {}
+        for i, name in enumerate(names):
+            # one column at a time, its Arrow buffers released before the next: the
+            # frame plus about two columns at the peak, where reading the table whole
+            # held it beside the frame
+            table = parquet.read_table(path, columns=[name], use_pandas_metadata=i == 0)
+            part = table.to_pandas(self_destruct=True, split_blocks=True)
+            del table
+            pool.release_unused()
+            if i == 0:
+                first_index = part.index
+            columns[name] = part[name].reset_index(drop=True)  # no copy, no alignment
     except pyarrow.ArrowException as err:
         raise ValueError(_error_text(err)) from None
-    del table
-    pyarrow.default_memory_pool().release_unused()
+    if not columns:
+        return pd.DataFrame()
+    frame = pd.DataFrame(columns, copy=False)
+    frame.index = first_index
     return frame
 
 
@@ -446,7 +462,7 @@ def _naming_options(weights: str | None) -> Iterator[None]:
 # ---------------------------------------------------------------------- commands
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
-        plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool,
+        plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool | None,
         cov_type: str, clusters: str | None, weights: str | None,
         known_labels: str | None, **em: Any) -> None:
     """Run ``regmix fit`` (declared, with its help, as :func:`regmix.cli.fit`)."""
@@ -468,6 +484,10 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     for option, value in (("--groups", groups), ("--known-labels", known_labels)):
         if value is not None and stream:
             raise UserError(f"{option} needs the data in memory; drop --stream")
+    if stream is None:  # neither --stream nor --no-stream: stream what would not fit
+        in_memory_only = (clusters, plot, groups, known_labels)
+        stream = all(v is None for v in in_memory_only) and _streams_by_itself(
+            data, formula, quiet)
     sample_weight = None
     if stream:
         frame = None
@@ -498,6 +518,65 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         click.echo(report)
     _save_outputs(model, out, plot, quiet,
                   lambda path: _save_fit_plot(model, frame, path, plot_x, plot_by))
+
+
+# Share of the available memory above which `regmix fit` streams a Parquet input by
+# itself (when its formula allows it), and how many float64 copies of the columns an
+# in-memory fit holds at its peak (the frame, the design and the response).
+STREAM_SHARE = 0.5
+IN_MEMORY_COPIES = 2.5
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process could still take: the kernel's estimate of the
+    memory available without swapping (``MemAvailable``), within the cgroup's limit
+    when one is set; None where neither can be read."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        if limit != "max":
+            found.append(max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def _streams_by_itself(data: str, formula: str, quiet: bool) -> bool:
+    """Whether ``regmix fit`` streams ``data`` without ``--stream``: a Parquet input,
+    a formula of plain column names, and columns whose in-memory fit would take more
+    than :data:`STREAM_SHARE` of the available memory. Says so when it does."""
+    p = Path(data)
+    if plain_formula(formula) is None or not p.exists() or not (
+            p.is_dir() or p.name.lower().endswith(PARQUET_SUFFIXES)):
+        return False
+    free = available_memory()
+    if free is None:
+        return False
+    _need_pyarrow(f"reading {data}")
+    import pyarrow
+    from pyarrow import dataset
+    try:
+        files = dataset.dataset(p, format="parquet")
+        n_rows, n_columns = files.count_rows(), len(files.schema.names)
+    except (pyarrow.ArrowException, OSError):
+        return False  # read_data reports what is wrong with the file
+    need = IN_MEMORY_COPIES * 8 * n_rows * n_columns
+    if need <= STREAM_SHARE * free:
+        return False
+    _note(f"note: streaming {data} batch by batch: {n_rows:,} rows of {n_columns} columns "
+          f"would take about {need / 2**30:.1f} GiB in memory, with {free / 2**30:.1f} GiB "
+          "available (--no-stream loads it all the same)", quiet)
+    return True
 
 
 def _streamed_source(data: str, formula: str, weights: str | None = None):

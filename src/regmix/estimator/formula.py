@@ -77,6 +77,10 @@ __all__ = ["FormulaData", "FormulaDesign"]
 _MATERIALIZER = "pandas"
 
 
+# Rows of training data above which a design whose formula learns nothing from the rows
+# is built this many rows at a time (see _sliced_design).
+SLICE_ROWS = 1 << 18
+
 _SPEC_SETTINGS = dict(
     materializer=_MATERIALIZER, output="pandas", na_action="ignore", ensure_full_rank=True
 )
@@ -224,6 +228,8 @@ class FormulaDesign:
         """
         frame = _as_frame(data)
         _check_columns(self.formula, self._rhs.formula, frame)
+        if frame.shape[0] > SLICE_ROWS and _learns_nothing(self._rhs):
+            return _sliced_design(self.formula, self._rhs, frame)
         matrix, _ = _materialize(self.formula, _fresh(self._rhs), frame)
         return _design_array(self.formula, matrix, self.column_names)
 
@@ -602,14 +608,50 @@ def _fit_design(
 ) -> tuple[ModelSpec, np.ndarray]:
     """The fitted right-hand-side spec and the design matrix of the training rows."""
     _check_columns(formula, rhs, frame)
-    matrix, spec = _materialize(formula, ModelSpec(formula=rhs, **_SPEC_SETTINGS), frame)
+    spec = ModelSpec(formula=rhs, **_SPEC_SETTINGS)
+    if frame.shape[0] > SLICE_ROWS:
+        head, fitted = _materialize(formula, _fresh(spec), frame.iloc[:SLICE_ROWS])
+        if _learns_nothing(fitted):  # its fit to the first rows is its fit to all
+            return fitted, _sliced_design(formula, fitted, frame, head)
+    matrix, spec = _materialize(formula, spec, frame)
+    return spec, _design_array(formula, matrix, _checked_names(formula, spec))
+
+
+def _checked_names(formula: str, spec: ModelSpec) -> list[str]:
     names = _design_names(spec)
     if not names:
         raise ValueError(
             f"formula {formula!r} gives no design column besides the intercept; "
             "regmix needs at least one"
         )
-    return spec, _design_array(formula, matrix, names)
+    return names
+
+
+def _learns_nothing(spec: ModelSpec) -> bool:
+    """Whether a fitted spec holds nothing learnt from the rows: no transform state
+    (``center``, ``scale``, ``poly``, splines) and no categorical levels."""
+    return not spec.transform_state and all(
+        kind is not Factor.Kind.CATEGORICAL for kind, _ in spec.encoder_state.values())
+
+
+def _sliced_design(formula: str, spec: ModelSpec, frame: pd.DataFrame,
+                   head: pd.DataFrame | None = None) -> np.ndarray:
+    """The design of ``frame`` under a fitted spec that learns nothing from the rows,
+    built :data:`SLICE_ROWS` rows at a time (``head``, if given, is the first slice's
+    model matrix): formulaic's model matrix of all rows would be one more copy of the
+    design."""
+    names = _checked_names(formula, spec)
+    n = frame.shape[0]
+    X = np.empty((n, len(names)), dtype=np.float64)
+    for start in range(0, n, SLICE_ROWS):
+        stop = min(start + SLICE_ROWS, n)
+        if start > 0 or head is None:
+            head, _ = _materialize(formula, _fresh(spec), frame.iloc[start:stop],
+                                   check_levels=False)
+        for j, name in enumerate(names):
+            X[start:stop, j] = head[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    _check_finite(formula, X, names)
+    return X
 
 
 def _fit_response(

@@ -315,15 +315,14 @@ class ArrayData:
         """
 
         fraction = size / self.n_rows
-        if self.compiled:
-            u = row_uniforms(seed, 0, self.n_rows, 1, compiled=True)[:, 0]
-        else:
-            u = np.concatenate([row_uniforms(seed, start, stop, 1)[:, 0]
-                                for start, stop in self.ranges(1 << 16)])
+        step = (1 << 20) if self.compiled else (1 << 16)  # no draw for every row at once
+        rows = np.concatenate([
+            start + np.flatnonzero(row_uniforms(seed, start, min(start + step, self.n_rows),
+                                                1, compiled=self.compiled)[:, 0] < fraction)
+            for start in range(0, self.n_rows, step)] or [np.empty(0, dtype=np.intp)])
         if self.groups is not None:  # whole groups, by the draw of their first row
             sizes = np.diff(np.append(self._group_starts, self.n_rows))
-            u = np.repeat(u[self._group_starts], sizes)
-        rows = np.flatnonzero(u < fraction)
+            rows = np.flatnonzero(np.repeat(np.isin(self._group_starts, rows), sizes))
         return ArrayData(
             self._X[rows],
             None if self._y is None else self._y[rows],
