@@ -593,3 +593,22 @@ def test_student_t_slopes_resist_gross_outliers_where_gaussian_ones_do_not(start
     assert errors["student_t"] < 0.1
     assert errors["gaussian"] > 0.5
     assert errors["gaussian"] > 5 * errors["student_t"]
+
+
+def test_log_minus_digamma_root_matches_an_independent_root_finder():
+    """The Newton solver of log x - digamma(x) = c (Gamma shape, Student-t df) equals
+    scipy's bracketing root finder across twelve orders of magnitude of c, and stops
+    on its own where round-off, not the root, limits the steps."""
+    from scipy import optimize, special
+
+    from regmix.families.negative_binomial import solve_log_minus_digamma
+
+    c = np.array([1e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 3.0, 10.0, 1e3, 1e6])
+    got = solve_log_minus_digamma(c, 1e8)
+    for ci, xi in zip(c, got):
+        root = optimize.brentq(lambda t, ci=ci: np.log(t) - special.digamma(t) - ci,
+                               1e-12, 1e10, xtol=1e-300, rtol=1e-15)
+        # log x - digamma(x) ~ 1 / (2x) cancels for large x: the function is known to
+        # about 1e-16 log x absolute, so the root to that over its slope
+        assert abs(xi - root) <= 1e-13 * root + 4e-16 * np.log(root) * 2 * root**2
+    assert solve_log_minus_digamma(np.array([1e-12]), 1e8)[0] == 1e8  # capped

@@ -35,12 +35,22 @@ def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
         if not right.any():
             break
         x[right] *= 0.5
+    # Newton's steps shrink, quadratically near the root, until round-off in
+    # log x - digamma(x) (whose two terms cancel to 1 / (2x) for large x) dominates: a
+    # root whose step stops shrinking is there, and is left alone
+    moving = np.ones(x.shape, dtype=bool)
+    last = np.full(x.shape, np.inf)
     for _ in range(100):
-        f = np.log(x) - special.digamma(x) - cc
-        fp = 1.0 / x - special.polygamma(1, x)
-        step = f / fp
-        x = x - step
-        if np.all(np.abs(step) <= 1e-15 * x):
+        xm = x[moving]
+        f = np.log(xm) - special.digamma(xm) - cc[moving]
+        fp = 1.0 / xm - special.zeta(2.0, xm)  # the trigamma function
+        step = np.abs(f / fp)
+        # far from the root the steps shrink steadily, near it quadratically
+        shrinks = step < np.where(step < 1e-6 * xm, 0.5, 1.0) * last[moving]
+        x[moving] = np.where(shrinks, xm - f / fp, xm)
+        last[moving] = step
+        moving[moving] = shrinks & (step > 1e-15 * xm)
+        if not moving.any():
             break
     out[live] = np.minimum(x, upper)
     return out
