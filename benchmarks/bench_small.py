@@ -11,7 +11,8 @@ random_state=r)`` (K = 3, two features) fitted by the default
 
 Every family (the second table): for each n and seed r, ``make_family_mixture`` with two
 components of two features (the coefficients in :data:`FAMILY_PROBLEMS`; binomial
-responses of :data:`TRIALS` trials) fitted by the default ``RegressionMixture(2, family=..., random_state=r)``.
+responses of :data:`TRIALS` trials) fitted by the default ``RegressionMixture(2,
+family=..., random_state=r)``.
 
 Each fit is run once to warm up and then three times, the best wall time kept, with the
 CPU time of that best run (the figure to compare on a shared machine); the table gives
@@ -90,7 +91,7 @@ def main() -> None:
             for r in range(args.seeds):
                 X, y, fit = family_data(family, n, r)
                 times.append(best_time(
-                    lambda r=r: RegressionMixture(2, family=family, random_state=r), X, y,
+                    lambda r=r, f=family: RegressionMixture(2, family=f, random_state=r), X, y,
                     **fit))
             wall, cpu = np.array(times).T
             print(f"{family:>18s} {n:6d} {np.median(wall) * 1e3:10.1f} "

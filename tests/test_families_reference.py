@@ -605,7 +605,7 @@ def test_log_minus_digamma_root_matches_an_independent_root_finder():
 
     c = np.array([1e-4, 1e-3, 0.01, 0.05, 0.1, 0.5, 1.0, 3.0, 10.0, 1e3, 1e6])
     got = solve_log_minus_digamma(c, 1e8)
-    for ci, xi in zip(c, got):
+    for ci, xi in zip(c, got, strict=True):
         root = optimize.brentq(lambda t, ci=ci: np.log(t) - special.digamma(t) - ci,
                                1e-12, 1e10, xtol=1e-300, rtol=1e-15)
         # log x - digamma(x) ~ 1 / (2x) cancels for large x: the function is known to

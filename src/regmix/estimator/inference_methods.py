@@ -548,11 +548,6 @@ class InferenceMixin:
 
         check_is_fitted(self)
         self._refuse_known_labels("the bootstrap")
-        if getattr(self.family_, "families", None) is not None:
-            raise ValueError("bootstrap does not yet take a family per component "
-                             "(family=[...]): its label matching would pair components of "
-                             "different families; use the observed-information standard "
-                             "errors (coef_table)")
         if refit not in ("reference", "full"):
             raise ValueError(f"refit must be 'reference' or 'full'; got {refit!r}")
         rows = self._eval_rows(X, y, sample_weight, offset, trials, concomitant=concomitant,
@@ -565,11 +560,12 @@ class InferenceMixin:
         template = clone(self).set_params(warm_start=False, verbose=0, progress=False,
                                           compute_se=False, formula=None)
         if refit == "reference":
-            start = {"weights": self.weights_, "coef": self.coef_}
+            # (a parameter a component's family lacks is NaN: any value stands in)
+            start = {"weights": self.weights_, "coef": np.nan_to_num(self.coef_)}
             for j, name in enumerate(self.family_.extra_names):
-                start[name] = self.state_.extra[:, j]
+                start[name] = np.nan_to_num(self.state_.extra[:, j], nan=1.0)
             if self.fit_intercept:
-                start["intercept"] = self.intercept_
+                start["intercept"] = np.nan_to_num(self.intercept_)
             template.set_params(init=start, n_init=1)
         names = self.coef_names()
         gating_names = getattr(self, "_gating_names", None)

@@ -1455,11 +1455,19 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         kind : {"response", "link"}, default="response"
             The mean ``mu_k = g^-1(eta_k)`` or the linear predictor ``eta_k = x' beta_k
             + offset``. They coincide for Gaussian and Student-t components. For the
-            binomial family the mean is the success probability.
+            binomial family the mean is the success probability. A point-mass
+            component has no linear predictor: ``"link"`` is refused for it.
         """
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link'; got {kind!r}")
         check_is_fitted(self)
+        if kind == "link":
+            members = getattr(self.family_, "families", [])
+            without = [k + 1 for k, f in enumerate(members) if f.name == "pointmass"]
+            if without:
+                raise ValueError(
+                    f"kind='link': component {without[0]} is a point mass, which has no "
+                    "linear predictor; use kind='response' (its value is its mean)")
         Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
         formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
         if offset is not None:

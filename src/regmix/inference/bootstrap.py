@@ -277,9 +277,12 @@ def bootstrap(
                              "draws one component per group")
         sample_fn = _default_sample_fn(reference)
     ref = _model_parameters(reference)
+    # with a family per component, the parameters some component's family lacks (NaN)
+    # are no parameters, and leave the vectors
+    present = np.isfinite(ref.natural())
     if index is None:
-        index = _parameter_index(reference)
-    reference_vector = ref.natural()
+        index = _parameter_index(reference)[present]
+    reference_vector = ref.natural()[present]
     if len(index) != reference_vector.size:
         raise ValueError(f"index has {len(index)} labels; the model has "
                          f"{reference_vector.size} parameters")
@@ -293,7 +296,7 @@ def bootstrap(
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
         matched, margin = params.matched_to(ref, margin=True)
-        replicates.append(matched.natural())
+        replicates.append(matched.natural()[present])
         margins.append(margin)
     if not replicates:
         raise RuntimeError(f"every one of the {n_boot} bootstrap fits failed; first: {errors[0]}")
@@ -371,26 +374,52 @@ class _Parameters:
     extra: np.ndarray
     weights: np.ndarray
     gating: np.ndarray | None
+    # each component's family name, with a family per component (None: one family);
+    # the parameters a component's family lacks are NaN
+    kinds: tuple[str, ...] | None = None
 
     def natural(self) -> np.ndarray:
-        """The vector in the order of :func:`parameter_index`."""
-        return natural_parameters(self.weights, self.coef, self.extra, self.gating)
+        """The vector in the order of :func:`parameter_index` (with a family per
+        component, NaN where a component's family lacks the parameter)."""
+        coef_absent, extra_absent = np.isnan(self.coef), np.isnan(self.extra)
+        if not (coef_absent.any() or extra_absent.any()):
+            return natural_parameters(self.weights, self.coef, self.extra, self.gating)
+        # laid out twice with two stand-ins for what is absent: where they differ
+        one, two = (natural_parameters(self.weights, np.where(coef_absent, v, self.coef),
+                                       np.where(extra_absent, v, self.extra), self.gating)
+                    for v in (1.0, 2.0))
+        return np.where(one == two, one, np.nan)
 
     def matched_to(self, ref: _Parameters, *, margin: bool = False):
-        """These parameters with the components reordered to best match ``ref``'s;
-        with ``margin``, the pair ``(parameters, matching margin)``."""
+        """These parameters with the components reordered to best match ``ref``'s,
+        each with a component of its own family; with ``margin``, the pair
+        ``(parameters, matching margin)``."""
         mine, theirs = self._matching_vectors(), ref._matching_vectors()
-        if mine.shape != theirs.shape or (self.gating is None) != (ref.gating is None):
+        if (mine.shape != theirs.shape or (self.gating is None) != (ref.gating is None)
+                or sorted(self.kinds or ()) != sorted(ref.kinds or ())):
             raise ValueError(f"a replicate has parameters of shape {mine.shape}; "
                              f"the reference {theirs.shape}")
         cost = ((theirs[:, None, :] - mine[None, :, :]) ** 2).sum(axis=2)
+        if ref.kinds is not None and self.kinds is not None:
+            # never a component of one family for one of another: such assignments
+            # cost more than any other, so they are neither chosen nor a close second
+            other = np.array(ref.kinds)[:, None] != np.array(self.kinds)[None, :]
+            cost = cost + other * _OTHER_FAMILY * (1.0 + float(cost.max()))
         order, best, second = _two_best_assignments(cost)
         gating = None if self.gating is None else self.gating[order] - self.gating[order[0]]
-        matched = _Parameters(self.coef[order], self.extra[order], self.weights[order], gating)
+        kinds = None if self.kinds is None else tuple(self.kinds[i] for i in order)
+        matched = _Parameters(self.coef[order], self.extra[order], self.weights[order], gating,
+                              kinds)
         return (matched, _margin(best, second)) if margin else matched
 
     def _matching_vectors(self) -> np.ndarray:
-        return np.column_stack([self.coef, self.extra, self.weights])
+        # a parameter a component's family lacks (NaN) adds nothing to the distance
+        return np.nan_to_num(np.column_stack([self.coef, self.extra, self.weights]))
+
+
+# How many times the largest distance between components of one family an assignment
+# of a component to one of another family costs.
+_OTHER_FAMILY = 1e6
 
 
 def _two_best_assignments(cost: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -446,7 +475,10 @@ def _model_parameters(model) -> _Parameters:
                              for n in names]) if names else np.zeros((coef.shape[0], 0))
     gating = getattr(model, "gating_coef_", None)
     gating = None if gating is None else np.asarray(gating, dtype=np.float64)
-    return _Parameters(coef, extra, np.asarray(model.weights_, dtype=np.float64), gating)
+    members = getattr(family, "families", None)
+    kinds = None if members is None else tuple(f.name for f in members)
+    return _Parameters(coef, extra, np.asarray(model.weights_, dtype=np.float64), gating,
+                       kinds)
 
 
 def _parameter_index(model) -> pd.MultiIndex:
