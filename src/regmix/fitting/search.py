@@ -17,7 +17,11 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
    (:func:`regmix.fitting.moves.seed_lines`): the small components that spread-out
    starts rarely reach, and where the highest admissible maximum often is. Every move
    is run for a few EM steps; the most promising are run to convergence, and the best
-   becomes the new solution if it is admissible and higher. Rounds go on until no
+   becomes the new solution if it is admissible and higher. For a family with shape
+   parameters (Student-t degrees of freedom, Gamma shapes, negative-binomial sizes)
+   the first round also runs to convergence from the solution's lines with the shapes
+   back at their starting values: which component's heavy tail takes the outlying rows
+   is settled early in a run, and is settled anew from there. Rounds go on until no
    move gains.
 3. **Replication.** The runs taken to convergence from independent starting points,
    the starts and the moves from solutions other than the final one, are compared
@@ -41,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from regmix.core.params import MixtureParams
+from regmix.core.params import ComponentParams, MixtureParams
 from regmix.fitting.em import fit_restarts, run_em
 from regmix.fitting.initialization import Initializer
 from regmix.fitting.moves import (
@@ -414,7 +418,31 @@ class StartSearch:
         if seeds:
             moves += [Move(merges=(pairs[0],), seeds=(line,)) for line in self.seeds()]
         self._n_moves += len(moves)
-        return self._continue_best(self._short_runs(params, moves, centre), params, width)
+        moved = self._continue_best(self._short_runs(params, moves, centre), params, width)
+        reset = self._shapes_reset(params) if seeds else None
+        if reset is not None:
+            self._n_moves += 1
+            run = self.converge([lambda: reset], label="move",
+                                tol=max(self.settings["tol"], SEARCH_TOL))[0]
+            self._loose.add(id(run))
+            moved.append(run)
+        return moved
+
+    def _shapes_reset(self, params: MixtureParams) -> MixtureParams | None:
+        """The same lines, scales and weights with the family's shape parameters
+        (Student-t degrees of freedom, Gamma shapes, negative-binomial sizes) back at
+        their starting values, or None for a family without any. Which component's
+        heavy tail takes the outlying rows (the one whose df falls first) is settled
+        early in a run; from here it is settled anew, with the lines already found."""
+        family, comp = self.runner.family, params.component
+        shapes = [j for j, name in enumerate(family.extra_names) if name != "sigma"]
+        if not shapes or not isinstance(comp, ComponentParams) or comp.coef is None:
+            return None
+        extra = comp.extra.copy()
+        start = family.zero_params(self.K, comp.coef.shape[1]).extra
+        extra[:, shapes] = start[:, shapes]
+        return MixtureParams(params.weights, family.make_params(comp.coef, extra),
+                             params.gating)
 
 
 def _distinct(runs: list[EMRun], tol: float) -> list[EMRun]:
