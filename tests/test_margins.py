@@ -312,12 +312,48 @@ def test_delta_method_of_a_linear_map_and_a_parameter_without_a_standard_error()
     assert np.isnan(cov[1, 1]) and np.isnan(cov[0, 1])
 
 
-def test_a_family_per_component_is_refused_by_name():
+def test_zero_inflated_poisson_against_a_naive_reference():
+    """A point mass at zero gated by z beside a Poisson component in x: the mixture
+    mean is ``m = pi(z) exp(b0 + b1 x)`` with ``pi(z) = 1 / (1 + exp(-(g0 + g1 z)))``,
+    written here from coef_table's four estimates; the effects of x and z, the margins
+    and their delta-method standard errors equal the derivatives of that mean. The
+    point mass's own mean (zero) moves with nothing."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 1))
-    y = np.where(rng.random(300) < 0.3, 0, rng.poisson(np.exp(0.5 + 0.6 * X[:, 0])))
-    model = RegressionMixture(2, family=["pointmass", "poisson"], random_state=0).fit(
-        X, y.astype(float))
-    for method in (model.marginal_effects, model.predictive_margins):
-        with pytest.raises(ValueError, match="do not yet take a family per component"):
-            method(X)
+    n = 500
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    zero = rng.random(n) < 1 / (1 + np.exp(0.6 - 1.2 * z))
+    y = np.where(zero, 0.0, rng.poisson(np.exp(0.4 + 0.7 * x)))
+    frame = pd.DataFrame({"y": y, "x": x, "z": z})
+    model = RegressionMixture(2, family=["pointmass", "poisson"], formula="y ~ x | z",
+                              random_state=0).fit(frame)
+    cov = _covariance(model)
+    assert list(model.coef_table().index) == [
+        (2, "intercept"), (2, "x"), (2, "gate:intercept"), (2, "gate:z")]
+
+    def means(theta, x=x, z=z):
+        b0, b1, g0, g1 = theta
+        mu = np.exp(b0 + b1 * x)
+        return mu, mu / (1 + np.exp(-(g0 + g1 * z)))
+
+    def ame(theta, h=1e-6):
+        (mu_x1, m_x1), (mu_x0, m_x0) = means(theta, x=x + h), means(theta, x=x - h)
+        (_, m_z1), (_, m_z0) = means(theta, z=z + h), means(theta, z=z - h)
+        return np.array([np.mean(m_x1 - m_x0), np.mean(mu_x1 - mu_x0),
+                         np.mean(m_z1 - m_z0)]) / (2 * h)
+
+    effects = model.marginal_effects(frame)
+    rows = [_row(effects, "x"), _row(effects, "x", 2), _row(effects, "z")]
+    theta = cov.attrs["estimates"]
+    np.testing.assert_allclose([r["effect"] for r in rows], ame(theta), rtol=1e-6)
+    np.testing.assert_allclose([r["std_err"] for r in rows], _delta_se(ame, cov), rtol=1e-5)
+    for variable in ("x", "z"):
+        point_mass = _row(effects, variable, 1)
+        assert point_mass["effect"] == 0.0 and point_mass["std_err"] == 0.0
+    margins = model.predictive_margins(frame)
+    mixture = margins[margins["component"] == "mixture"].iloc[0]
+
+    def margin(theta):
+        return np.array([np.mean(means(theta)[1])])
+
+    np.testing.assert_allclose(mixture["margin"], margin(theta)[0], rtol=1e-10)
+    np.testing.assert_allclose(mixture["std_err"], _delta_se(margin, cov)[0], rtol=1e-5)

@@ -301,12 +301,7 @@ y, clusters, **data :
 
     # ------------------------------------------------------------------ set-up
     def _check_margins_apply(self) -> None:
-        """Refuse what the margins do not take yet: a family per component (whose
-        parameters are not one block per component)."""
         check_is_fitted(self)
-        if getattr(self.family_, "families", None) is not None:
-            raise ValueError("marginal effects and margins do not yet take a family per "
-                             "component (family=[...]); predict() gives the mixture mean")
 
     def _margin_setup(self, source: _Data, at, kind, sample_weight):
         """The rows (or the one row of means), their weights and the ``at`` points as
@@ -412,11 +407,13 @@ y, clusters, **data :
         """Component means, their derivatives in the linear predictor and the prior
         probabilities at the rows, at the given parameters (the prediction code's)."""
         eta = self._component_means(design.X, design.offset, kind="link", coef=coef)
-        link = getattr(self.family_, "link", None)
-        if link is None:
-            mu, dmu = eta, np.ones_like(eta)
-        else:
-            mu, dmu, _ = link.derivatives(eta)
+        members = getattr(self.family_, "families", None)
+        if members is None:
+            mu, dmu = _mean_and_slope(self.family_, eta)
+        else:  # a family per component, each its own mean
+            mu, dmu = np.empty_like(eta), np.empty_like(eta)
+            for k, member in enumerate(members):
+                mu[:, k], dmu[:, k] = _mean_and_slope(member, eta[:, k])
         pi = self._prior_weights(design.Z, eta.shape[0], weights, gating)
         return mu, dmu, pi
 
@@ -467,15 +464,38 @@ y, clusters, **data :
         gating = self.gating_coef_
         layout = NaturalLayout(K, p, len(self._free_extra_names()),
                                None if gating is None else gating.shape[1])
-        estimates, V = delta_method(lambda theta: values(*layout.unpack(theta)),
-                                    self._natural_estimates(), cov.to_numpy(),
-                                    layout.mean_parameters())
+        # with a family per component the covariance leaves out what a component's
+        # family lacks (a point mass's coefficients): zeros stand in for it
+        present = self._natural_mask()
+        position = np.cumsum(present) - 1
+
+        def at(theta: np.ndarray) -> np.ndarray:
+            full = np.zeros(present.size)
+            full[present] = theta
+            return values(*layout.unpack(full))
+
+        means = [int(position[i]) for i in layout.mean_parameters() if present[i]]
+        estimates, V = delta_method(at, self._natural_estimates(), cov.to_numpy(),
+                                    np.array(means, dtype=np.intp))
         frame = pd.DataFrame(labels)
         keep = (np.ones(len(frame), dtype=bool) if component == "all"
                 else (frame["component"] == component).to_numpy())
         table = margins_table(frame[keep].astype({"component": object}), estimates[keep],
                               V[np.ix_(keep, keep)], alpha, cov.attrs["se_method"], name)
         return table if with_at else table.drop(columns=["at"])
+
+
+def _mean_and_slope(family, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A family's means at linear predictors ``eta`` and their derivatives in them: a
+    point mass's value (a constant), a GLM's inverse link, the linear predictor itself."""
+    if getattr(family, "response_mean", None) is not None:  # a point mass
+        mean = np.asarray(family.response_mean(eta), dtype=np.float64)
+        return np.broadcast_to(mean, eta.shape).copy(), np.zeros_like(eta)
+    link = getattr(family, "link", None)
+    if link is None:
+        return eta, np.ones_like(eta)
+    mu, dmu, _ = link.derivatives(eta)
+    return mu, dmu
 
 
 def _levels(column: pd.Series, name: str) -> list:
