@@ -38,9 +38,6 @@ Layout of the computation:
 * Without sample weights only the sum of the rows' ``log(sum_k exp(...))`` is needed:
   it is taken as the log of per-lane products of the sums (each in ``[1, K]``, at most
   ``_TILE / _LANES`` per product), one ``log`` per lane and tile instead of one per row.
-* The classification summaries cost no extra ``exp`` or ``log``: the most probable
-  component of a row is the one with the largest log-density, whose scaled density is
-  ``exp(0) = 1``, so the largest responsibility is the reciprocal of the row's sum.
 
 numba is imported only when the kernel is first needed. The compiled code is cached on
 disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
@@ -559,17 +556,13 @@ def _build() -> SimpleNamespace:
     ):  # pragma: no cover - compiled
         # The sums over rows start..stop-1, written to out (laid out as in kernel below).
         # With has_r the responsibilities are the rows of R divided by their sums
-        # instead of the posterior probabilities (no log-likelihood, no classification).
+        # instead of the posterior probabilities (no log-likelihood).
         K, p = coef.shape
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
         stride = P + p + 2
-        # per component: A, b, c, N; then the log-likelihood, the classification term
-        # sum w log max_k r and the hard counts per component
-        n_acc = K * stride + 2 + K
-        acc = np.zeros(n_acc)
-        top = np.empty((1, _TILE))  # per-row log of the largest responsibility
-        rarg = np.zeros(_TILE, dtype=np.int64)
+        # per component: A, b, c, N; then the log-likelihood
+        acc = np.zeros(K * stride + 1)
         Z = np.empty((p, _TILE))  # standardised design, one row per column
         E = np.empty((K, _TILE))  # means, then residuals
         D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
@@ -633,7 +626,6 @@ def _build() -> SimpleNamespace:
                         v = lk - v * v
                         dk[t] = v
                         mx[t] = v
-                        rarg[t] = 0
                 else:
                     for t in range(m):
                         e = yt[t] - ek[t]
@@ -641,9 +633,7 @@ def _build() -> SimpleNamespace:
                         v = e * sk
                         v = lk - v * v
                         dk[t] = v
-                        bigger = v > mx[t]
-                        mx[t] = v if bigger else mx[t]
-                        rarg[t] = k if bigger else rarg[t]
+                        mx[t] = v if v > mx[t] else mx[t]
             if has_r:
                 _given_rows(R, t0, m, D, inv)
                 for t in range(m):
@@ -654,21 +644,14 @@ def _build() -> SimpleNamespace:
                     v = mx[t]
                     mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
                 _exp_rows(D, mx, inv, m)
-                # The log-likelihood of a row is log(sum) + max. Classification: the
-                # most probable component is the one with the largest log-density (its
-                # density above is exp(0) = 1), so the largest responsibility is
-                # 1 / sum and its log is -log(sum).
+                # The log-likelihood of a row is log(sum) + max.
                 if has_w:
                     ll0 = ll[0]
-                    top0 = top[0]
                     for t in range(m):
                         s = inv[t]
-                        ls = _log(s)
-                        ll0[t] = ls + mx[t]
-                        top0[t] = -ls
+                        ll0[t] = _log(s) + mx[t]
                         inv[t] = 1.0 / s
                     _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
-                    _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
                 else:
                     # Unweighted rows need only the sum of the logs: the log of the
                     # products of the sums (each in [1, K]) in _LANES lanes of at most
@@ -678,9 +661,6 @@ def _build() -> SimpleNamespace:
                         inv[t] = 1.0 / inv[t]
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, K * stride)
                     acc[K * stride] += logs
-                    acc[K * stride + 1] -= logs
-                for t in range(m):
-                    acc[K * stride + 2 + rarg[t]] += wt[t]
             for k in range(K):
                 dk = D[k]
                 base = k * stride
@@ -699,8 +679,7 @@ def _build() -> SimpleNamespace:
     ):  # pragma: no cover - compiled
         # Adds the sums of the blocks of rows first, first + block_size, ... (the last
         # one ending at row last) to total, in block order (the layout of total: per
-        # component the upper triangle of A by rows, b, c, N; then the log-likelihood,
-        # the classification term and the hard counts per component).
+        # component the upper triangle of A by rows, b, c, N; then the log-likelihood).
         # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
         n_acc = total.shape[0]
         n_blocks = (last - first + block_size - 1) // block_size
@@ -896,7 +875,6 @@ def gaussian_e_step(
     block_size: int = E_STEP_BLOCK_SIZE,
     *,
     n_threads: int | None = None,
-    with_classes: bool = False,
     responsibilities: np.ndarray | None = None,
 ) -> tuple:
     """E-step and Gaussian M-step statistics over all rows in one compiled pass.
@@ -939,10 +917,6 @@ def gaussian_e_step(
         Threads to use for this call; None means numba's current setting for the calling
         thread (``numba.get_num_threads()``). Capped at ``numba.config.NUMBA_NUM_THREADS``
         and at the number of blocks; the setting of the calling thread is restored.
-    with_classes : bool, default=False
-        Also return the classification summaries: ``sum_i w_i log max_k r_ik`` (the
-        responsibilities before weighting) and the weighted number of rows whose most
-        probable component is k.
     responsibilities : ndarray of shape (n, K), optional
         Given memberships (non-negative, each row with a positive sum) to use instead
         of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
@@ -961,8 +935,6 @@ def gaussian_e_step(
         ``X'R_k e_k``.
     c : ndarray of shape (K,)
         ``e_k'R_k e_k``.
-    class_loglik, counts : float and ndarray of shape (K,)
-        Only with ``with_classes``.
 
     Raises
     ------
@@ -980,7 +952,7 @@ def gaussian_e_step(
     sums = GaussianSums(x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma,
                         log_weights, block_size, n_threads=n_threads)
     sums.add(X, y, w, responsibilities)
-    return sums.result(with_classes=with_classes)
+    return sums.result()
 
 
 class _BlockedBatches:
@@ -1183,7 +1155,7 @@ class GaussianSums(_BlockedBatches):
         self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale))
         self._y = (float(y_loc), float(y_inv))
         self.n_design = p
-        super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 2 + K)
+        super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 1)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
         x_loc, x_inv, coef, const, scale = self._params
@@ -1191,10 +1163,9 @@ class GaussianSums(_BlockedBatches):
                            coef, const, scale, R, has_r, self.block_size, first, last,
                            self._total)
 
-    def result(self, with_classes: bool = False) -> tuple:
+    def result(self) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
-        (the log-likelihood and classification term are NaN if any batch had given
-        responsibilities)."""
+        (the log-likelihood is NaN if any batch had given responsibilities)."""
         self._finish()
         K, p = self.n_components, self.n_design
         P = p * (p + 1) // 2
@@ -1207,11 +1178,7 @@ class GaussianSums(_BlockedBatches):
         b = per[:, P : P + p].copy()
         c = per[:, P + p].copy()
         resp_sum = per[:, P + p + 1].copy()
-        given = bool(self._given)
-        loglik, class_ll = (math.nan, math.nan) if given else (
-            float(total[K * (P + p + 2)]), float(total[K * (P + p + 2) + 1]))
-        if with_classes:
-            return loglik, resp_sum, A, b, c, class_ll, total[K * (P + p + 2) + 2 :].copy()
+        loglik = math.nan if self._given else float(total[K * (P + p + 2)])
         return loglik, resp_sum, A, b, c
 
 

@@ -197,8 +197,7 @@ def _build() -> SimpleNamespace:
                out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
-        # log-likelihood, the classification term sum w log max_k r and the weighted
-        # hard counts per component. Tile by tile: the per-row quantities of a tile
+        # log-likelihood. Tile by tile: the per-row quantities of a tile
         # live in short buffers, so that the loops over rows vectorise.
         K, p = coef.shape
         off = 1 if intercept else 0
@@ -224,7 +223,6 @@ def _build() -> SimpleNamespace:
         ll = ll2[0]
         ones2 = np.ones((1, _TILE))
         ones = ones2[0]
-        rarg = np.zeros(_TILE, dtype=np.int64)
         prods = np.ones(_LANES)
         if intercept:
             Z[0, :] = 1.0
@@ -352,18 +350,15 @@ def _build() -> SimpleNamespace:
             if has_r:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             else:
-                # row maxima and the most probable component (the first of equals)
+                # row maxima
                 d0 = D[0]
                 for t in range(m):
                     mx[t] = d0[t]
-                    rarg[t] = 0
                 for k in range(1, K):
                     dk = D[k]
                     for t in range(m):
                         v = dk[t]
-                        bigger = v > mx[t]
-                        mx[t] = v if bigger else mx[t]
-                        rarg[t] = k if bigger else rarg[t]
+                        mx[t] = v if v > mx[t] else mx[t]
                 for t in range(m):
                     v = mx[t]
                     mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
@@ -373,33 +368,21 @@ def _build() -> SimpleNamespace:
                     if tot[t] == 0.0:  # no component can produce the row
                         empty = True
                 if has_w or empty:
-                    # per row: log-likelihood log(sum) + max where the weight is positive;
-                    # log of the largest responsibility -log(sum) (its scaled density is
-                    # exp(0) = 1)
+                    # per row: log-likelihood log(sum) + max where the weight is positive
                     for t in range(m):
                         s = tot[t]
                         if s == 0.0:
-                            ls = -np.inf
                             ll[t] = -np.inf if (wt[t] > 0.0 or not has_w) else 0.0
-                            scratch[t] = -np.inf
                             tot[t] = 1.0
                         else:
-                            ls = _log(s)
-                            ll[t] = ls + mx[t] if (wt[t] > 0.0 or not has_w) else 0.0
-                            scratch[t] = -ls
+                            ll[t] = _log(s) + mx[t] if (wt[t] > 0.0 or not has_w) else 0.0
                     _accumulate(wt, ones, ll2, 0, 1, m, acc, base)
-                    for t in range(m):
-                        ll[t] = scratch[t]
-                    _accumulate(wt, ones, ll2, 0, 1, m, acc, base + 1)
                 else:
                     # unweighted rows need only the sum of the logs: the log of per-lane
                     # products of the sums (each in [1, K]), one log per lane and tile
                     logs = _sum_of_logs(tot, m, prods)
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, base)
                     acc[base] += logs
-                    acc[base + 1] -= logs
-                for t in range(m):
-                    acc[base + 2 + rarg[t]] += wt[t]
             for t in range(m):
                 tot[t] = 1.0 / tot[t]
             for k in range(K):
@@ -592,8 +575,7 @@ def glm_e_step(
     responsibilities : ndarray of shape (n, K), optional
         Given memberships (non-negative, each row with a positive sum) to use instead
         of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
-        log-likelihood and the classification summaries are then NaN and
-        ``log_weights`` is not used.
+        log-likelihood is then NaN and ``log_weights`` is not used.
 
     Returns
     -------
@@ -605,10 +587,6 @@ def glm_e_step(
         ``X' diag(r_k W_k) X`` (symmetric).
     b : ndarray of shape (K, p)
         ``X' (r_k u_k)``, with ``u_k / W_k`` taken as 0 where ``W_k = 0``.
-    class_loglik : float
-        ``sum_i w_i log max_k r_ik``.
-    counts : ndarray of shape (K,)
-        The weighted number of rows whose most probable component is k.
 
     Raises
     ------
@@ -659,7 +637,7 @@ def glm_e_step(
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
     P = p * (p + 1) // 2
-    n_acc = K * (P + p + 3) + 2 + K
+    n_acc = K * (P + p + 3) + 1
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
             LINK_CODES[link], read_only(R), given, first_step, block_size, n_acc)
@@ -677,7 +655,4 @@ def glm_e_step(
     b = per[:, P : P + p].copy()
     resp_sum = per[:, P + p + 2].copy()
     base = K * (P + p + 3)
-    if given:
-        return math.nan, resp_sum, A, b, math.nan, np.full(K, math.nan)
-    return (float(total[base]) + log_constant, resp_sum, A, b, float(total[base + 1]),
-            total[base + 2 :].copy())
+    return float(total[base]) + log_constant, resp_sum, A, b
