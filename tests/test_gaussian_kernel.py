@@ -179,7 +179,10 @@ def test_far_from_every_component():
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
-def test_bit_identical_across_thread_counts():
+def test_bit_identical_across_thread_counts(monkeypatch):
+    # two threads on these rows too (a pass takes one thread per MIN_ROWS_PER_THREAD
+    # rows), each claiming blocks as it goes
+    monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)
     X, y, w, source, params, mix = _problem(20000, 3, 3, fit_intercept=True, weighted=True)
     previous = numba.get_num_threads()
     try:

@@ -9,10 +9,15 @@ read once and standardised on the fly; no standardised copy of the design is mad
 
 Layout of the computation:
 
-* The rows are cut into blocks of ``block_size`` rows. Blocks run in parallel (numba
-  ``prange``); each writes its sums into its own slot, and the slots are added in block
-  order afterwards. The result depends on ``block_size`` but not on the number of
-  threads or on the scheduling, and it is deterministic.
+* The rows are cut into blocks of ``block_size`` rows. Blocks run in parallel: each of
+  the threads (numba ``prange`` over the threads) claims the next block by an atomic
+  counter until none is left, so that a thread that another process holds up takes
+  fewer blocks instead of holding up the pass; each block writes its sums into its own
+  slot, and the slots are added in block order afterwards. The result depends on
+  ``block_size`` but not on the number of threads or on which thread took which block,
+  and it is deterministic. A pass runs on one thread per
+  :data:`~regmix.compiled.helpers.MIN_ROWS_PER_THREAD` rows at most
+  (:func:`~regmix.compiled.helpers.on_threads`).
 * A block is processed tile by tile (``_TILE`` rows). Each per-row quantity of a tile
   (standardised design, residuals, log-densities, responsibilities) lives in a short
   contiguous buffer, so that every loop over rows vectorises.
@@ -52,7 +57,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from regmix.compiled.helpers import CompiledOnce, read_only
+from regmix.compiled.helpers import CompiledOnce, on_threads, read_only
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -68,7 +73,9 @@ _TILE = 256
 
 # Designs up to this many columns take a component's statistics in two sweeps over a
 # tile, the first for the upper triangle of X'R_kX (p (p + 1) / 2 vector accumulators:
-# 28 of the 32 AVX-512 registers at p = 7).
+# 28 of the 32 AVX-512 registers at p = 7). With AVX2 an eight-lane accumulator takes two
+# of the 16 registers, and from p = 3 the accumulators spill to the stack: the same
+# bits, somewhat slower (docs/benchmarks.md).
 _GRAM_MAX = 7
 
 
@@ -130,13 +137,27 @@ def _build() -> SimpleNamespace:
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
-    global _standardise_tile, _given_rows, _sum_of_logs
+    global _standardise_tile, _given_rows, _sum_of_logs, _claim
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic
 
     _prange = numba.prange
+
+    @intrinsic
+    def _claim(typingctx, counter):
+        # The value of counter[0] before adding one to it, atomically: the next block for
+        # the thread that asks (blocks are claimed one at a time, in any order).
+        if not (is_array(counter, 1) and counter.dtype == types.int64):
+            return None
+
+        def codegen(context, builder, signature, args):
+            a = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.atomic_rmw("add", a.data, ir.Constant(ir.IntType(64), 1),
+                                      "monotonic")
+
+        return types.int64(counter), codegen
 
     @intrinsic
     def _as_float(typingctx, bits):
@@ -675,21 +696,28 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        R, has_r, block_size, first, last, total,
+        R, has_r, block_size, first, last, total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the sums of the blocks of rows first, first + block_size, ... (the last
         # one ending at row last) to total, in block order (the layout of total: per
         # component the upper triangle of A by rows, b, c, N; then the log-likelihood).
         # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
+        # Each of n_workers threads claims the next block until none is left (_claim),
+        # so that a thread that gets less of a core takes fewer blocks.
         n_acc = total.shape[0]
         n_blocks = (last - first + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
-        for blk in _prange(n_blocks):
-            start = first + blk * block_size
-            _block(
-                X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const,
-                scale, R, has_r, start, min(start + block_size, last), partial[blk],
-            )
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                start = first + blk * block_size
+                _block(
+                    X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
+                    const, scale, R, has_r, start, min(start + block_size, last),
+                    partial[blk],
+                )
+                blk = _claim(claimed)
         for blk in range(n_blocks):
             for a in range(n_acc):
                 total[a] += partial[blk, a]
@@ -827,17 +855,21 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def information_kernel(
         X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, block_size, first, last,
-        total,
+        total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the Hessian sums of the blocks of rows first, first + block_size, ... to
         # total in block order (as kernel does for the E-step sums).
         n_acc = total.shape[0]
         n_blocks = (last - first + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
-        for blk in _prange(n_blocks):
-            start = first + blk * block_size
-            _information_block(X, by_row, y, w, has_w, intercept, coef, sigma, log_pi,
-                               start, min(start + block_size, last), partial[blk])
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                start = first + blk * block_size
+                _information_block(X, by_row, y, w, has_w, intercept, coef, sigma, log_pi,
+                                   start, min(start + block_size, last), partial[blk])
+                blk = _claim(claimed)
         for blk in range(n_blocks):
             for a in range(n_acc):
                 total[a] += partial[blk, a]
@@ -1039,7 +1071,7 @@ class _BlockedBatches:
             self._carry = [None if a is None else a[last:].copy() for a in rows]
 
     def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, first: int,
-              last: int) -> None:  # pragma: no cover - defined by the subclasses
+              last: int, n_workers: int) -> None:  # pragma: no cover - in the subclasses
         raise NotImplementedError
 
     def _run(self, X, y, w, R, first: int, last: int) -> None:
@@ -1050,21 +1082,8 @@ class _BlockedBatches:
         w = w if has_w else np.empty(0)
         R = R if has_r else np.empty((0, self.n_components))
         X, y, w, R = (read_only(a) for a in (X if by_row else X.T, y, w, R))
-        import numba
-
-        # No more threads than blocks: an idle thread still has to be woken and joined.
-        previous = numba.get_num_threads()
-        threads = previous if self.n_threads is None else int(self.n_threads)
-        threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS,
-                             -(-(last - first) // self.block_size)))
-        if threads == previous:
-            self._call(X, by_row, y, w, has_w, R, has_r, first, last)
-        else:
-            numba.set_num_threads(threads)
-            try:
-                self._call(X, by_row, y, w, has_w, R, has_r, first, last)
-            finally:
-                numba.set_num_threads(previous)
+        on_threads(self.n_threads, last - first, self._call, X, by_row, y, w, has_w, R, has_r,
+                   first, last)
 
     def _finish(self) -> None:
         """Add the rows of a last, unfinished block."""
@@ -1157,11 +1176,11 @@ class GaussianSums(_BlockedBatches):
         self.n_design = p
         super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 1)
 
-    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
         x_loc, x_inv, coef, const, scale = self._params
         _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
                            coef, const, scale, R, has_r, self.block_size, first, last,
-                           self._total)
+                           self._total, n_workers)
 
     def result(self) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
@@ -1240,10 +1259,10 @@ class GaussianInformation(_BlockedBatches):
             raise ValueError("the information takes no given responsibilities")
         super().add(X, y, w)
 
-    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
         coef, sigma, log_pi = self._params
         _compiled().information(X, by_row, y, w, has_w, self.fit_intercept, coef, sigma,
-                                log_pi, self.block_size, first, last, self._total)
+                                log_pi, self.block_size, first, last, self._total, n_workers)
 
     def result(self) -> np.ndarray:
         """The observed information over all rows added so far, symmetric, of size

@@ -50,7 +50,7 @@ import numpy as np
 
 from regmix.compiled import gaussian_kernel as _gk
 from regmix.compiled.gaussian_kernel import _LANES, _TILE
-from regmix.compiled.helpers import CompiledOnce, read_only
+from regmix.compiled.helpers import CompiledOnce, on_threads, read_only
 
 __all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "START_LINKS", "glm_e_step",
            "glm_log_constant"]
@@ -109,7 +109,7 @@ def _build() -> SimpleNamespace:
     """
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
     global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
-    global _expit
+    global _expit, _claim
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -117,6 +117,7 @@ def _build() -> SimpleNamespace:
     _exp_rows, _log, _accumulate = _gk._exp_rows, _gk._log, _gk._accumulate
     _component_sums, _standardise_tile = _gk._component_sums, _gk._standardise_tile
     _given_rows, _sum_of_logs = _gk._given_rows, _gk._sum_of_logs
+    _claim = _gk._claim
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -401,16 +402,22 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, family, link, R, has_r, start_step, block_size,
-               n_acc):  # pragma: no cover
-        # The sums of the blocks of block_size rows from row 0, added in block order.
+               n_acc, n_workers):  # pragma: no cover
+        # The sums of the blocks of block_size rows from row 0, added in block order;
+        # each of n_workers threads claims the next block until none is left (as the
+        # Gaussian kernel does).
         n = y.shape[0]
         n_blocks = (n + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
-        for blk in _prange(n_blocks):
-            start = blk * block_size
-            _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
-                   y_inv, intercept, coef, log_w, family, link, R, has_r, start_step,
-                   start, min(start + block_size, n), partial[blk])
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                start = blk * block_size
+                _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
+                       y_inv, intercept, coef, log_w, family, link, R, has_r, start_step,
+                       start, min(start + block_size, n), partial[blk])
+                blk = _claim(claimed)
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
             for a in range(n_acc):
@@ -418,28 +425,33 @@ def _build() -> SimpleNamespace:
         return total
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
-    def log_constant(y, w, has_w, trials, has_m, family, block_size):  # pragma: no cover
+    def log_constant(y, w, has_w, trials, has_m, family, block_size,
+                     n_workers):  # pragma: no cover
         # sum_i w_i c_i over the rows of positive weight, c_i the log-density's terms
         # that do not depend on the parameters, in blocks of block_size rows added in
-        # block order.
+        # block order (blocks claimed by n_workers threads, as in kernel).
         n = y.shape[0]
         n_blocks = (n + block_size - 1) // block_size
         partial = np.zeros(n_blocks)
-        for blk in _prange(n_blocks):
-            acc = 0.0
-            for i in range(blk * block_size, min((blk + 1) * block_size, n)):
-                wi = w[i] if has_w else 1.0
-                if has_w and not wi > 0.0:
-                    continue
-                yi = y[i]
-                if family == 0:
-                    c = -math.lgamma(yi + 1.0)
-                else:
-                    mi = trials[i] if has_m else 1.0
-                    c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
-                        mi - yi + 1.0)
-                acc += wi * c
-            partial[blk] = acc
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                acc = 0.0
+                for i in range(blk * block_size, min((blk + 1) * block_size, n)):
+                    wi = w[i] if has_w else 1.0
+                    if has_w and not wi > 0.0:
+                        continue
+                    yi = y[i]
+                    if family == 0:
+                        c = -math.lgamma(yi + 1.0)
+                    else:
+                        mi = trials[i] if has_m else 1.0
+                        c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
+                            mi - yi + 1.0)
+                    acc += wi * c
+                partial[blk] = acc
+                blk = _claim(claimed)
         total = 0.0
         for blk in range(n_blocks):
             total += partial[blk]
@@ -458,23 +470,6 @@ def _vector(a, n: int, name: str) -> tuple[np.ndarray, bool]:
     if a.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},); got {a.shape}")
     return read_only(a), True
-
-
-def _with_threads(n_threads: int | None, n_blocks: int, fn, *args):
-    """``fn(*args)`` on at most ``n_threads`` numba threads (None: the calling thread's
-    setting), and no more threads than blocks; the setting is restored."""
-    import numba
-
-    previous = numba.get_num_threads()
-    threads = previous if n_threads is None else int(n_threads)
-    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, n_blocks))
-    if threads == previous:
-        return fn(*args)
-    numba.set_num_threads(threads)
-    try:
-        return fn(*args)
-    finally:
-        numba.set_num_threads(previous)
 
 
 def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | None,
@@ -500,9 +495,8 @@ def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | N
     block_size = int(block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be positive; got {block_size}")
-    return float(_with_threads(n_threads, -(-n // block_size), _compiled().log_constant,
-                               y_arr, w_arr, has_w, m_arr, has_m, FAMILY_CODES[family],
-                               block_size))
+    return float(on_threads(n_threads, n, _compiled().log_constant, y_arr, w_arr, has_w,
+                            m_arr, has_m, FAMILY_CODES[family], block_size))
 
 
 def glm_e_step(
@@ -641,7 +635,7 @@ def glm_e_step(
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
             LINK_CODES[link], read_only(R), given, first_step, block_size, n_acc)
-    total = _with_threads(n_threads, -(-n // block_size), _compiled().kernel, *args)
+    total = on_threads(n_threads, n, _compiled().kernel, *args)
     if given:
         log_constant = math.nan
     elif log_constant is None:
