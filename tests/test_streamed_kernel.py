@@ -79,15 +79,14 @@ def test_batches_of_any_size_give_the_bits_of_one_call(frame, order, weighted):
     st = source.standardization
     whole = gk.gaussian_e_step(X, y, w, st.x_loc, 1.0 / st.x_scale, st.y_loc,
                                1.0 / st.y_scale, True, params.component.coef,
-                               params.component.sigma, np.log(params.weights),
-                               with_classes=True)
+                               params.component.sigma, np.log(params.weights))
     for cuts in ([0, 2048, 6144, 30720, N_ROWS], [0, 0, N_ROWS], [0, 1, 2, 3, 2050, N_ROWS],
                  [0, 1000, 1500, 1700, 9000, 9001, 20_003, N_ROWS - 1, N_ROWS]):
         sums = _sums(st, True, params, n_threads=2)
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             sums.add(np.asarray(X[a:b], order=order), y[a:b], None if w is None else w[a:b])
         assert sums.n_rows == N_ROWS
-        _assert_same_bits(sums.result(with_classes=True), whole)
+        _assert_same_bits(sums.result(), whole)
 
 
 def test_given_memberships_in_batches(frame):

@@ -1,6 +1,7 @@
 """BLAS is pinned to one thread during a fit and restored afterwards, also when fits
 run concurrently in several threads and finish in any order."""
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -95,3 +96,47 @@ def test_overlapping_contexts_pin_until_the_last_one_leaves(two_blas_threads):
     assert set(_blas_threads()) == {1}
     second.__exit__(None, None, None)
     assert set(_blas_threads()) == {2}
+
+
+# ------------------------------------------------- threads of the compiled passes
+def test_compiled_passes_take_one_thread_per_min_rows_and_restore_the_setting():
+    numba = pytest.importorskip("numba")
+    from regmix.compiled import helpers
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two numba threads")
+    seen = []
+
+    def record(a, threads):
+        seen.append((a, threads, numba.get_num_threads()))
+        return a
+
+    previous = numba.get_num_threads()
+    rows = helpers.MIN_ROWS_PER_THREAD
+    for n_rows in (0, rows - 1, 2 * rows - 1, 2 * rows, 100 * rows):
+        assert helpers.on_threads(2, n_rows, record, n_rows) == n_rows
+        assert numba.get_num_threads() == previous
+    assert seen == [(0, 1, 1), (rows - 1, 1, 1), (2 * rows - 1, 1, 1), (2 * rows, 2, 2),
+                    (100 * rows, 2, 2)]
+
+
+def test_compiled_threads_wait_passively_unless_told_otherwise(tmp_path):
+    # the variable is set before numba's OpenMP threads start, a value of the user's kept
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+
+    code = (
+        "import os, numpy as np\n"
+        "from regmix.compiled import glm_kernel\n"
+        "y = np.arange(5.0)\n"
+        "glm_kernel.glm_log_constant(y, None, None, 'poisson')\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    for given, want in ((None, "PASSIVE"), ("active", "active")):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        if given is not None:
+            env["OMP_WAIT_POLICY"] = given
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=300, check=True)
+        assert done.stdout.split()[-1] == want

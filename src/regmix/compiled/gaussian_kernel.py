@@ -9,10 +9,15 @@ read once and standardised on the fly; no standardised copy of the design is mad
 
 Layout of the computation:
 
-* The rows are cut into blocks of ``block_size`` rows. Blocks run in parallel (numba
-  ``prange``); each writes its sums into its own slot, and the slots are added in block
-  order afterwards. The result depends on ``block_size`` but not on the number of
-  threads or on the scheduling, and it is deterministic.
+* The rows are cut into blocks of ``block_size`` rows. Blocks run in parallel: each of
+  the threads (numba ``prange`` over the threads) claims the next block by an atomic
+  counter until none is left, so that a thread that another process holds up takes
+  fewer blocks instead of holding up the pass; each block writes its sums into its own
+  slot, and the slots are added in block order afterwards. The result depends on
+  ``block_size`` but not on the number of threads or on which thread took which block,
+  and it is deterministic. A pass runs on one thread per
+  :data:`~regmix.compiled.helpers.MIN_ROWS_PER_THREAD` rows at most
+  (:func:`~regmix.compiled.helpers.on_threads`).
 * A block is processed tile by tile (``_TILE`` rows). Each per-row quantity of a tile
   (standardised design, residuals, log-densities, responsibilities) lives in a short
   contiguous buffer, so that every loop over rows vectorises.
@@ -38,9 +43,6 @@ Layout of the computation:
 * Without sample weights only the sum of the rows' ``log(sum_k exp(...))`` is needed:
   it is taken as the log of per-lane products of the sums (each in ``[1, K]``, at most
   ``_TILE / _LANES`` per product), one ``log`` per lane and tile instead of one per row.
-* The classification summaries cost no extra ``exp`` or ``log``: the most probable
-  component of a row is the one with the largest log-density, whose scaled density is
-  ``exp(0) = 1``, so the largest responsibility is the reciprocal of the row's sum.
 
 numba is imported only when the kernel is first needed. The compiled code is cached on
 disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
@@ -55,7 +57,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from regmix.compiled.helpers import CompiledOnce, read_only
+from regmix.compiled.helpers import CompiledOnce, on_threads, read_only
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -71,7 +73,9 @@ _TILE = 256
 
 # Designs up to this many columns take a component's statistics in two sweeps over a
 # tile, the first for the upper triangle of X'R_kX (p (p + 1) / 2 vector accumulators:
-# 28 of the 32 AVX-512 registers at p = 7).
+# 28 of the 32 AVX-512 registers at p = 7). With AVX2 an eight-lane accumulator takes two
+# of the 16 registers, and from p = 3 the accumulators spill to the stack: the same
+# bits, somewhat slower (docs/benchmarks.md).
 _GRAM_MAX = 7
 
 
@@ -133,13 +137,27 @@ def _build() -> SimpleNamespace:
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
-    global _standardise_tile, _given_rows, _sum_of_logs
+    global _standardise_tile, _given_rows, _sum_of_logs, _claim
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic
 
     _prange = numba.prange
+
+    @intrinsic
+    def _claim(typingctx, counter):
+        # The value of counter[0] before adding one to it, atomically: the next block for
+        # the thread that asks (blocks are claimed one at a time, in any order).
+        if not (is_array(counter, 1) and counter.dtype == types.int64):
+            return None
+
+        def codegen(context, builder, signature, args):
+            a = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.atomic_rmw("add", a.data, ir.Constant(ir.IntType(64), 1),
+                                      "monotonic")
+
+        return types.int64(counter), codegen
 
     @intrinsic
     def _as_float(typingctx, bits):
@@ -559,17 +577,13 @@ def _build() -> SimpleNamespace:
     ):  # pragma: no cover - compiled
         # The sums over rows start..stop-1, written to out (laid out as in kernel below).
         # With has_r the responsibilities are the rows of R divided by their sums
-        # instead of the posterior probabilities (no log-likelihood, no classification).
+        # instead of the posterior probabilities (no log-likelihood).
         K, p = coef.shape
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
         stride = P + p + 2
-        # per component: A, b, c, N; then the log-likelihood, the classification term
-        # sum w log max_k r and the hard counts per component
-        n_acc = K * stride + 2 + K
-        acc = np.zeros(n_acc)
-        top = np.empty((1, _TILE))  # per-row log of the largest responsibility
-        rarg = np.zeros(_TILE, dtype=np.int64)
+        # per component: A, b, c, N; then the log-likelihood
+        acc = np.zeros(K * stride + 1)
         Z = np.empty((p, _TILE))  # standardised design, one row per column
         E = np.empty((K, _TILE))  # means, then residuals
         D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
@@ -633,7 +647,6 @@ def _build() -> SimpleNamespace:
                         v = lk - v * v
                         dk[t] = v
                         mx[t] = v
-                        rarg[t] = 0
                 else:
                     for t in range(m):
                         e = yt[t] - ek[t]
@@ -641,9 +654,7 @@ def _build() -> SimpleNamespace:
                         v = e * sk
                         v = lk - v * v
                         dk[t] = v
-                        bigger = v > mx[t]
-                        mx[t] = v if bigger else mx[t]
-                        rarg[t] = k if bigger else rarg[t]
+                        mx[t] = v if v > mx[t] else mx[t]
             if has_r:
                 _given_rows(R, t0, m, D, inv)
                 for t in range(m):
@@ -654,21 +665,14 @@ def _build() -> SimpleNamespace:
                     v = mx[t]
                     mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
                 _exp_rows(D, mx, inv, m)
-                # The log-likelihood of a row is log(sum) + max. Classification: the
-                # most probable component is the one with the largest log-density (its
-                # density above is exp(0) = 1), so the largest responsibility is
-                # 1 / sum and its log is -log(sum).
+                # The log-likelihood of a row is log(sum) + max.
                 if has_w:
                     ll0 = ll[0]
-                    top0 = top[0]
                     for t in range(m):
                         s = inv[t]
-                        ls = _log(s)
-                        ll0[t] = ls + mx[t]
-                        top0[t] = -ls
+                        ll0[t] = _log(s) + mx[t]
                         inv[t] = 1.0 / s
                     _accumulate(wt, ones, ll, 0, 1, m, acc, K * stride)
-                    _accumulate(wt, ones, top, 0, 1, m, acc, K * stride + 1)
                 else:
                     # Unweighted rows need only the sum of the logs: the log of the
                     # products of the sums (each in [1, K]) in _LANES lanes of at most
@@ -678,9 +682,6 @@ def _build() -> SimpleNamespace:
                         inv[t] = 1.0 / inv[t]
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, K * stride)
                     acc[K * stride] += logs
-                    acc[K * stride + 1] -= logs
-                for t in range(m):
-                    acc[K * stride + 2 + rarg[t]] += wt[t]
             for k in range(K):
                 dk = D[k]
                 base = k * stride
@@ -695,22 +696,28 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        R, has_r, block_size, first, last, total,
+        R, has_r, block_size, first, last, total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the sums of the blocks of rows first, first + block_size, ... (the last
         # one ending at row last) to total, in block order (the layout of total: per
-        # component the upper triangle of A by rows, b, c, N; then the log-likelihood,
-        # the classification term and the hard counts per component).
+        # component the upper triangle of A by rows, b, c, N; then the log-likelihood).
         # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
+        # Each of n_workers threads claims the next block until none is left (_claim),
+        # so that a thread that gets less of a core takes fewer blocks.
         n_acc = total.shape[0]
         n_blocks = (last - first + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
-        for blk in _prange(n_blocks):
-            start = first + blk * block_size
-            _block(
-                X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const,
-                scale, R, has_r, start, min(start + block_size, last), partial[blk],
-            )
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                start = first + blk * block_size
+                _block(
+                    X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
+                    const, scale, R, has_r, start, min(start + block_size, last),
+                    partial[blk],
+                )
+                blk = _claim(claimed)
         for blk in range(n_blocks):
             for a in range(n_acc):
                 total[a] += partial[blk, a]
@@ -848,17 +855,21 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def information_kernel(
         X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, block_size, first, last,
-        total,
+        total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the Hessian sums of the blocks of rows first, first + block_size, ... to
         # total in block order (as kernel does for the E-step sums).
         n_acc = total.shape[0]
         n_blocks = (last - first + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
-        for blk in _prange(n_blocks):
-            start = first + blk * block_size
-            _information_block(X, by_row, y, w, has_w, intercept, coef, sigma, log_pi,
-                               start, min(start + block_size, last), partial[blk])
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                start = first + blk * block_size
+                _information_block(X, by_row, y, w, has_w, intercept, coef, sigma, log_pi,
+                                   start, min(start + block_size, last), partial[blk])
+                blk = _claim(claimed)
         for blk in range(n_blocks):
             for a in range(n_acc):
                 total[a] += partial[blk, a]
@@ -896,7 +907,6 @@ def gaussian_e_step(
     block_size: int = E_STEP_BLOCK_SIZE,
     *,
     n_threads: int | None = None,
-    with_classes: bool = False,
     responsibilities: np.ndarray | None = None,
 ) -> tuple:
     """E-step and Gaussian M-step statistics over all rows in one compiled pass.
@@ -939,10 +949,6 @@ def gaussian_e_step(
         Threads to use for this call; None means numba's current setting for the calling
         thread (``numba.get_num_threads()``). Capped at ``numba.config.NUMBA_NUM_THREADS``
         and at the number of blocks; the setting of the calling thread is restored.
-    with_classes : bool, default=False
-        Also return the classification summaries: ``sum_i w_i log max_k r_ik`` (the
-        responsibilities before weighting) and the weighted number of rows whose most
-        probable component is k.
     responsibilities : ndarray of shape (n, K), optional
         Given memberships (non-negative, each row with a positive sum) to use instead
         of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
@@ -961,8 +967,6 @@ def gaussian_e_step(
         ``X'R_k e_k``.
     c : ndarray of shape (K,)
         ``e_k'R_k e_k``.
-    class_loglik, counts : float and ndarray of shape (K,)
-        Only with ``with_classes``.
 
     Raises
     ------
@@ -980,7 +984,7 @@ def gaussian_e_step(
     sums = GaussianSums(x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma,
                         log_weights, block_size, n_threads=n_threads)
     sums.add(X, y, w, responsibilities)
-    return sums.result(with_classes=with_classes)
+    return sums.result()
 
 
 class _BlockedBatches:
@@ -1067,7 +1071,7 @@ class _BlockedBatches:
             self._carry = [None if a is None else a[last:].copy() for a in rows]
 
     def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, first: int,
-              last: int) -> None:  # pragma: no cover - defined by the subclasses
+              last: int, n_workers: int) -> None:  # pragma: no cover - in the subclasses
         raise NotImplementedError
 
     def _run(self, X, y, w, R, first: int, last: int) -> None:
@@ -1078,21 +1082,8 @@ class _BlockedBatches:
         w = w if has_w else np.empty(0)
         R = R if has_r else np.empty((0, self.n_components))
         X, y, w, R = (read_only(a) for a in (X if by_row else X.T, y, w, R))
-        import numba
-
-        # No more threads than blocks: an idle thread still has to be woken and joined.
-        previous = numba.get_num_threads()
-        threads = previous if self.n_threads is None else int(self.n_threads)
-        threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS,
-                             -(-(last - first) // self.block_size)))
-        if threads == previous:
-            self._call(X, by_row, y, w, has_w, R, has_r, first, last)
-        else:
-            numba.set_num_threads(threads)
-            try:
-                self._call(X, by_row, y, w, has_w, R, has_r, first, last)
-            finally:
-                numba.set_num_threads(previous)
+        on_threads(self.n_threads, last - first, self._call, X, by_row, y, w, has_w, R, has_r,
+                   first, last)
 
     def _finish(self) -> None:
         """Add the rows of a last, unfinished block."""
@@ -1183,18 +1174,17 @@ class GaussianSums(_BlockedBatches):
         self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale))
         self._y = (float(y_loc), float(y_inv))
         self.n_design = p
-        super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 2 + K)
+        super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 1)
 
-    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
         x_loc, x_inv, coef, const, scale = self._params
         _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
                            coef, const, scale, R, has_r, self.block_size, first, last,
-                           self._total)
+                           self._total, n_workers)
 
-    def result(self, with_classes: bool = False) -> tuple:
+    def result(self) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
-        (the log-likelihood and classification term are NaN if any batch had given
-        responsibilities)."""
+        (the log-likelihood is NaN if any batch had given responsibilities)."""
         self._finish()
         K, p = self.n_components, self.n_design
         P = p * (p + 1) // 2
@@ -1207,11 +1197,7 @@ class GaussianSums(_BlockedBatches):
         b = per[:, P : P + p].copy()
         c = per[:, P + p].copy()
         resp_sum = per[:, P + p + 1].copy()
-        given = bool(self._given)
-        loglik, class_ll = (math.nan, math.nan) if given else (
-            float(total[K * (P + p + 2)]), float(total[K * (P + p + 2) + 1]))
-        if with_classes:
-            return loglik, resp_sum, A, b, c, class_ll, total[K * (P + p + 2) + 2 :].copy()
+        loglik = math.nan if self._given else float(total[K * (P + p + 2)])
         return loglik, resp_sum, A, b, c
 
 
@@ -1273,10 +1259,10 @@ class GaussianInformation(_BlockedBatches):
             raise ValueError("the information takes no given responsibilities")
         super().add(X, y, w)
 
-    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last) -> None:
+    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
         coef, sigma, log_pi = self._params
         _compiled().information(X, by_row, y, w, has_w, self.fit_intercept, coef, sigma,
-                                log_pi, self.block_size, first, last, self._total)
+                                log_pi, self.block_size, first, last, self._total, n_workers)
 
     def result(self) -> np.ndarray:
         """The observed information over all rows added so far, symmetric, of size

@@ -50,7 +50,7 @@ import numpy as np
 
 from regmix.compiled import gaussian_kernel as _gk
 from regmix.compiled.gaussian_kernel import _LANES, _TILE
-from regmix.compiled.helpers import CompiledOnce, read_only
+from regmix.compiled.helpers import CompiledOnce, on_threads, read_only
 
 __all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "START_LINKS", "glm_e_step",
            "glm_log_constant"]
@@ -109,7 +109,7 @@ def _build() -> SimpleNamespace:
     """
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
     global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
-    global _expit
+    global _expit, _claim
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -117,6 +117,7 @@ def _build() -> SimpleNamespace:
     _exp_rows, _log, _accumulate = _gk._exp_rows, _gk._log, _gk._accumulate
     _component_sums, _standardise_tile = _gk._component_sums, _gk._standardise_tile
     _given_rows, _sum_of_logs = _gk._given_rows, _gk._sum_of_logs
+    _claim = _gk._claim
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -197,8 +198,7 @@ def _build() -> SimpleNamespace:
                out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
-        # log-likelihood, the classification term sum w log max_k r and the weighted
-        # hard counts per component. Tile by tile: the per-row quantities of a tile
+        # log-likelihood. Tile by tile: the per-row quantities of a tile
         # live in short buffers, so that the loops over rows vectorise.
         K, p = coef.shape
         off = 1 if intercept else 0
@@ -224,7 +224,6 @@ def _build() -> SimpleNamespace:
         ll = ll2[0]
         ones2 = np.ones((1, _TILE))
         ones = ones2[0]
-        rarg = np.zeros(_TILE, dtype=np.int64)
         prods = np.ones(_LANES)
         if intercept:
             Z[0, :] = 1.0
@@ -352,18 +351,15 @@ def _build() -> SimpleNamespace:
             if has_r:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             else:
-                # row maxima and the most probable component (the first of equals)
+                # row maxima
                 d0 = D[0]
                 for t in range(m):
                     mx[t] = d0[t]
-                    rarg[t] = 0
                 for k in range(1, K):
                     dk = D[k]
                     for t in range(m):
                         v = dk[t]
-                        bigger = v > mx[t]
-                        mx[t] = v if bigger else mx[t]
-                        rarg[t] = k if bigger else rarg[t]
+                        mx[t] = v if v > mx[t] else mx[t]
                 for t in range(m):
                     v = mx[t]
                     mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
@@ -373,33 +369,21 @@ def _build() -> SimpleNamespace:
                     if tot[t] == 0.0:  # no component can produce the row
                         empty = True
                 if has_w or empty:
-                    # per row: log-likelihood log(sum) + max where the weight is positive;
-                    # log of the largest responsibility -log(sum) (its scaled density is
-                    # exp(0) = 1)
+                    # per row: log-likelihood log(sum) + max where the weight is positive
                     for t in range(m):
                         s = tot[t]
                         if s == 0.0:
-                            ls = -np.inf
                             ll[t] = -np.inf if (wt[t] > 0.0 or not has_w) else 0.0
-                            scratch[t] = -np.inf
                             tot[t] = 1.0
                         else:
-                            ls = _log(s)
-                            ll[t] = ls + mx[t] if (wt[t] > 0.0 or not has_w) else 0.0
-                            scratch[t] = -ls
+                            ll[t] = _log(s) + mx[t] if (wt[t] > 0.0 or not has_w) else 0.0
                     _accumulate(wt, ones, ll2, 0, 1, m, acc, base)
-                    for t in range(m):
-                        ll[t] = scratch[t]
-                    _accumulate(wt, ones, ll2, 0, 1, m, acc, base + 1)
                 else:
                     # unweighted rows need only the sum of the logs: the log of per-lane
                     # products of the sums (each in [1, K]), one log per lane and tile
                     logs = _sum_of_logs(tot, m, prods)
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, base)
                     acc[base] += logs
-                    acc[base + 1] -= logs
-                for t in range(m):
-                    acc[base + 2 + rarg[t]] += wt[t]
             for t in range(m):
                 tot[t] = 1.0 / tot[t]
             for k in range(K):
@@ -418,16 +402,22 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, family, link, R, has_r, start_step, block_size,
-               n_acc):  # pragma: no cover
-        # The sums of the blocks of block_size rows from row 0, added in block order.
+               n_acc, n_workers):  # pragma: no cover
+        # The sums of the blocks of block_size rows from row 0, added in block order;
+        # each of n_workers threads claims the next block until none is left (as the
+        # Gaussian kernel does).
         n = y.shape[0]
         n_blocks = (n + block_size - 1) // block_size
         partial = np.zeros((n_blocks, n_acc))
-        for blk in _prange(n_blocks):
-            start = blk * block_size
-            _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
-                   y_inv, intercept, coef, log_w, family, link, R, has_r, start_step,
-                   start, min(start + block_size, n), partial[blk])
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                start = blk * block_size
+                _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
+                       y_inv, intercept, coef, log_w, family, link, R, has_r, start_step,
+                       start, min(start + block_size, n), partial[blk])
+                blk = _claim(claimed)
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
             for a in range(n_acc):
@@ -435,28 +425,33 @@ def _build() -> SimpleNamespace:
         return total
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
-    def log_constant(y, w, has_w, trials, has_m, family, block_size):  # pragma: no cover
+    def log_constant(y, w, has_w, trials, has_m, family, block_size,
+                     n_workers):  # pragma: no cover
         # sum_i w_i c_i over the rows of positive weight, c_i the log-density's terms
         # that do not depend on the parameters, in blocks of block_size rows added in
-        # block order.
+        # block order (blocks claimed by n_workers threads, as in kernel).
         n = y.shape[0]
         n_blocks = (n + block_size - 1) // block_size
         partial = np.zeros(n_blocks)
-        for blk in _prange(n_blocks):
-            acc = 0.0
-            for i in range(blk * block_size, min((blk + 1) * block_size, n)):
-                wi = w[i] if has_w else 1.0
-                if has_w and not wi > 0.0:
-                    continue
-                yi = y[i]
-                if family == 0:
-                    c = -math.lgamma(yi + 1.0)
-                else:
-                    mi = trials[i] if has_m else 1.0
-                    c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
-                        mi - yi + 1.0)
-                acc += wi * c
-            partial[blk] = acc
+        claimed = np.zeros(1, dtype=np.int64)
+        for _ in _prange(min(n_workers, n_blocks)):
+            blk = _claim(claimed)
+            while blk < n_blocks:
+                acc = 0.0
+                for i in range(blk * block_size, min((blk + 1) * block_size, n)):
+                    wi = w[i] if has_w else 1.0
+                    if has_w and not wi > 0.0:
+                        continue
+                    yi = y[i]
+                    if family == 0:
+                        c = -math.lgamma(yi + 1.0)
+                    else:
+                        mi = trials[i] if has_m else 1.0
+                        c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
+                            mi - yi + 1.0)
+                    acc += wi * c
+                partial[blk] = acc
+                blk = _claim(claimed)
         total = 0.0
         for blk in range(n_blocks):
             total += partial[blk]
@@ -475,23 +470,6 @@ def _vector(a, n: int, name: str) -> tuple[np.ndarray, bool]:
     if a.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},); got {a.shape}")
     return read_only(a), True
-
-
-def _with_threads(n_threads: int | None, n_blocks: int, fn, *args):
-    """``fn(*args)`` on at most ``n_threads`` numba threads (None: the calling thread's
-    setting), and no more threads than blocks; the setting is restored."""
-    import numba
-
-    previous = numba.get_num_threads()
-    threads = previous if n_threads is None else int(n_threads)
-    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, n_blocks))
-    if threads == previous:
-        return fn(*args)
-    numba.set_num_threads(threads)
-    try:
-        return fn(*args)
-    finally:
-        numba.set_num_threads(previous)
 
 
 def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | None,
@@ -517,9 +495,8 @@ def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | N
     block_size = int(block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be positive; got {block_size}")
-    return float(_with_threads(n_threads, -(-n // block_size), _compiled().log_constant,
-                               y_arr, w_arr, has_w, m_arr, has_m, FAMILY_CODES[family],
-                               block_size))
+    return float(on_threads(n_threads, n, _compiled().log_constant, y_arr, w_arr, has_w,
+                            m_arr, has_m, FAMILY_CODES[family], block_size))
 
 
 def glm_e_step(
@@ -592,8 +569,7 @@ def glm_e_step(
     responsibilities : ndarray of shape (n, K), optional
         Given memberships (non-negative, each row with a positive sum) to use instead
         of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
-        log-likelihood and the classification summaries are then NaN and
-        ``log_weights`` is not used.
+        log-likelihood is then NaN and ``log_weights`` is not used.
 
     Returns
     -------
@@ -605,10 +581,6 @@ def glm_e_step(
         ``X' diag(r_k W_k) X`` (symmetric).
     b : ndarray of shape (K, p)
         ``X' (r_k u_k)``, with ``u_k / W_k`` taken as 0 where ``W_k = 0``.
-    class_loglik : float
-        ``sum_i w_i log max_k r_ik``.
-    counts : ndarray of shape (K,)
-        The weighted number of rows whose most probable component is k.
 
     Raises
     ------
@@ -659,11 +631,11 @@ def glm_e_step(
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
     P = p * (p + 1) // 2
-    n_acc = K * (P + p + 3) + 2 + K
+    n_acc = K * (P + p + 3) + 1
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
             LINK_CODES[link], read_only(R), given, first_step, block_size, n_acc)
-    total = _with_threads(n_threads, -(-n // block_size), _compiled().kernel, *args)
+    total = on_threads(n_threads, n, _compiled().kernel, *args)
     if given:
         log_constant = math.nan
     elif log_constant is None:
@@ -677,7 +649,4 @@ def glm_e_step(
     b = per[:, P : P + p].copy()
     resp_sum = per[:, P + p + 2].copy()
     base = K * (P + p + 3)
-    if given:
-        return math.nan, resp_sum, A, b, math.nan, np.full(K, math.nan)
-    return (float(total[base]) + log_constant, resp_sum, A, b, float(total[base + 1]),
-            total[base + 2 :].copy())
+    return float(total[base]) + log_constant, resp_sum, A, b

@@ -13,6 +13,7 @@ disk as the kernel's is (``cache=True``).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -23,6 +24,21 @@ from regmix.core.rowhash import GOLDEN, MIX1, MIX2, hashed_key
 from regmix.core.rowhash import row_uniforms as numpy_row_uniforms
 
 DEFAULT_BLOCK_SIZE = 8192
+
+
+def wait_passively() -> None:
+    """Have the OpenMP threads of numba's ``omp`` threading layer sleep between passes
+    instead of spinning (``OMP_WAIT_POLICY=PASSIVE``, unless the variable is set
+    already), by setting it before numba starts its threads (the OpenMP runtime reads it
+    once, when it is loaded; started earlier, the threads keep their policy).
+
+    A spinning thread holds a core for a while after each pass: on a machine whose
+    cores other processes want too, the spinning takes time from them and from the
+    pass's own threads, and two threads came out 1.4 to 2.5 times slower than one
+    (docs/benchmarks.md, ``bench_threads.py``); sleeping costs a wake-up per pass,
+    microseconds.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 
@@ -162,6 +178,7 @@ class CompiledOnce:
         if self._functions is None:
             with self._lock:
                 if self._functions is None:
+                    wait_passively()
                     self._functions = self._build()
         return self._functions
 
@@ -169,6 +186,35 @@ class CompiledOnce:
     def loaded(self) -> bool:
         """Whether the functions are already defined (using them costs no compilation)."""
         return self._functions is not None
+
+
+# Rows per thread of a threaded compiled pass, at the least: a pass over fewer rows runs
+# on fewer threads (one below twice this). Waking a thread and waiting for it costs more
+# than it saves on small passes, and far more when another process holds its core (the
+# pass then waits for the scheduler to run that thread again).
+MIN_ROWS_PER_THREAD = 1 << 15
+
+
+def on_threads(n_threads: int | None, n_rows: int, fn: Callable, *args):
+    """``fn(*args, threads)`` for a compiled pass over ``n_rows`` rows, on ``threads``
+    numba threads: ``n_threads`` (None: the calling thread's setting) but no more than
+    ``numba.config.NUMBA_NUM_THREADS`` and one per :data:`MIN_ROWS_PER_THREAD` rows (at
+    least one). The calling thread's setting is restored; the results of the passes do
+    not depend on it."""
+    wait_passively()
+    import numba
+
+    previous = numba.get_num_threads()
+    threads = previous if n_threads is None else int(n_threads)
+    threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS,
+                         int(n_rows) // MIN_ROWS_PER_THREAD))
+    if threads == previous:
+        return fn(*args, threads)
+    numba.set_num_threads(threads)
+    try:
+        return fn(*args, threads)
+    finally:
+        numba.set_num_threads(previous)
 
 
 def read_only(a: np.ndarray) -> np.ndarray:

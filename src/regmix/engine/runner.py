@@ -98,7 +98,7 @@ class PassRunner:
                                                   n_threads=threads)
         coef = params.component.coef
         K = params.n_components
-        loglik, resp_sum, A, b, _, _ = glm_e_step(
+        loglik, resp_sum, A, b = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
