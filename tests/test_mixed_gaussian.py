@@ -113,7 +113,7 @@ def test_estimator_recovers_two_classes_with_random_intercepts_and_slopes():
     assert np.allclose(model.coef_[order, 0], [1.0, -1.0], atol=0.15)
     assert np.allclose(model.sigma_, 0.5, atol=0.05)
     cov = model.random_cov_
-    assert model.information_ is None
+    assert model.information_.shape == (13, 13)
     assert np.all(np.diff(model.log_likelihood_history_) >= -1e-9)
     assert not compiled_pass_applies(None, model.family_)
     assert np.allclose(cov[:, 0, 0], 0.64, atol=0.25)
@@ -142,3 +142,145 @@ def test_unsupported_inputs_are_refused_by_name():
     with pytest.raises(ValueError, match="concomitant"):
         RegressionMixture(2, family=MixedGaussian((0, 1))).fit(
             X, y, concomitant=X, groups=groups)
+
+
+def _two_class_data(n_groups, seed):
+    """Two classes of subjects with 5 rows each, random intercepts and slopes."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_groups), 5)
+    t = rng.uniform(0, 3, groups.size)
+    cls = rng.integers(0, 2, n_groups)[groups]
+    b = rng.normal(size=(n_groups, 2))[groups] * [0.8, 0.3]
+    y = np.where(cls == 0, t, 4 - t) + b[:, 0] + b[:, 1] * t + rng.normal(0, 0.5, t.size)
+    return t[:, None], y, groups
+
+
+def _unpack(theta, K=2, p=2):
+    """``theta = (coef (K, p), log sigma (K), vech D (K, 3), log w_2 / w_1)``."""
+    coef = theta[: K * p].reshape(K, p)
+    sigma = np.exp(theta[K * p : K * p + K])
+    tri = theta[K * p + K : K * p + 4 * K].reshape(K, 3)
+    cov = tri[:, [0, 1, 1, 2]].reshape(K, 2, 2)
+    eta = np.concatenate([[0.0], theta[K * p + 4 * K :]])
+    return MixtureParams(np.exp(eta - logsumexp(eta)),
+                         MixedGaussianParams(coef, sigma, cov))
+
+
+def _dense_theta_loglik(theta, X, y, groups):
+    params = _unpack(theta)
+    if np.any(np.linalg.eigvalsh(params.component.cov) < 0):
+        return -np.inf
+    return _dense_loglik(X, y, groups, params)
+
+
+def _dense_cholesky_loglik(v, X, y, groups):
+    """The dense log-likelihood with each ``D_k = L_k L_k'`` (unconstrained ``L_k``)."""
+    v = np.asarray(v, dtype=np.float64)
+    tri = v[6:12].reshape(2, 3)
+    L = np.zeros((2, 2, 2))
+    L[:, [0, 1, 1], [0, 0, 1]] = tri
+    D = L @ np.swapaxes(L, 1, 2)
+    theta = np.concatenate([v[:6], D[:, [0, 1, 1], [0, 0, 1]].ravel(), v[12:]])
+    return _dense_loglik(X, y, groups, _unpack(theta))
+
+
+def _theta(model):
+    cov = model.random_cov_
+    return np.concatenate([np.column_stack([model.intercept_, model.coef_]).ravel(),
+                           np.log(model.sigma_), cov[:, [0, 1, 1], [0, 0, 1]].ravel(),
+                           [np.log(model.weights_[1] / model.weights_[0])]])
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_default_fit_reaches_the_dense_maximum(seed):
+    """Data where a class's random-effect covariance is singular at the maximum, which
+    EM approaches slowly: the fit reaches the maximum that BFGS finds on the dense
+    likelihood (every D_k = L_k L_k' over unconstrained L_k) from the fit and from a
+    perturbed start."""
+    from scipy.optimize import minimize
+
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(16, seed)
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)), random_state=0).fit(
+        X, y, groups=groups)
+    assert model.converged_
+    theta = _theta(model)
+    assert model.log_likelihood_ == pytest.approx(
+        _dense_theta_loglik(theta, X, y, groups), abs=1e-9)
+    assert np.linalg.eigvalsh(model.random_cov_).min() < 1e-8  # a singular D_k
+    L = np.linalg.cholesky(model.random_cov_ + 1e-4 * np.eye(2))
+    start = np.concatenate([theta[:6], L[:, [0, 1, 1], [0, 0, 1]].ravel(), theta[-1:]])
+    best = -np.inf
+    for v0 in (start, start + np.random.default_rng(seed).normal(0, 0.05, start.size)):
+        res = minimize(lambda v: -_dense_cholesky_loglik(v, X, y, groups), v0,
+                       method="BFGS", options=dict(gtol=1e-8, maxiter=2000))
+        best = max(best, -res.fun)
+    assert model.log_likelihood_ == pytest.approx(best, abs=1e-6)
+    assert model.log_likelihood_ >= best - 1e-6
+
+
+def test_group_derivatives_equal_numerical_derivatives():
+    X, y, groups = _data()
+    source = ArrayData(X, y, None, fit_intercept=True, standardize=False, groups=groups)
+    chunk = source.chunk(0, source.n_rows)
+    family = MixedGaussian((0, 1))
+    comp = _params().component
+
+    def vec(c):
+        return np.column_stack([c.coef, np.log(c.sigma), c.cov[:, [0, 1, 1], [0, 0, 1]]])
+
+    def unvec(v):
+        return MixedGaussianParams(v[:, :2].copy(), np.exp(v[:, 2]),
+                                   v[:, [3, 4, 4, 5]].reshape(2, 2, 2))
+
+    logf, grad, hess = family.group_derivatives(comp, chunk)
+    v0, h = vec(comp), 1e-6
+    for j in range(v0.shape[1]):
+        up, down = v0.copy(), v0.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        lu, gu, _ = family.group_derivatives(unvec(up), chunk)
+        ld, gd, _ = family.group_derivatives(unvec(down), chunk)
+        assert np.allclose(grad[:, :, j], (lu - ld) / (2 * h), rtol=1e-6, atol=1e-6)
+        assert np.allclose(hess[:, :, :, j], (gu - gd) / (2 * h), rtol=1e-6, atol=1e-5)
+    assert np.allclose(logf, family.group_log_density(comp, chunk)[0])
+
+
+def test_standard_errors_equal_the_dense_numerical_hessian():
+    """The observed-information standard errors against the inverse of a numerical
+    Hessian of the dense log-likelihood in (coef, log sigma, vech D, log w2/w1), mapped
+    to the natural parameters by the delta method."""
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(16, 2)
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)), random_state=0).fit(
+        X, y, groups=groups)
+    theta = _theta(model)
+    d, h = theta.size, 1e-4
+    hess = np.empty((d, d))
+    E = np.eye(d) * h
+    f = lambda v: _dense_theta_loglik(v, X, y, groups)  # noqa: E731
+    for i in range(d):
+        for j in range(i, d):
+            hess[i, j] = hess[j, i] = (f(theta + E[i] + E[j]) - f(theta + E[i] - E[j])
+                                       - f(theta - E[i] + E[j]) + f(theta - E[i] - E[j])
+                                       ) / (4 * h * h)
+    cov_theta = np.linalg.inv(-hess)
+    # natural parameters per component: coef, sigma, cov entries, weight
+    w = model.weights_
+    J = np.zeros((14, d))
+    for k in range(2):
+        J[7 * k : 7 * k + 2, 2 * k : 2 * k + 2] = np.eye(2)
+        J[7 * k + 2, 4 + k] = model.sigma_[k]
+        J[7 * k + 3 : 7 * k + 6, 6 + 3 * k : 9 + 3 * k] = np.eye(3)
+    J[6, 12], J[13, 12] = -w[0] * w[1], w[0] * w[1]
+    se = np.sqrt(np.diag(J @ cov_theta @ J.T))
+    table = model.coef_table()
+    assert list(table.index.get_level_values(1)[:7]) == [
+        "intercept", "x0", "sigma", "cov_0_0", "cov_1_0", "cov_1_1", "weight"]
+    assert np.allclose(table["estimate"], np.concatenate(
+        [np.concatenate([[model.intercept_[k]], model.coef_[k], [model.sigma_[k]],
+                         model.random_cov_[k][[0, 1, 1], [0, 0, 1]], [w[k]]])
+         for k in range(2)]))
+    assert np.allclose(table["std_err"], se, rtol=1e-4)

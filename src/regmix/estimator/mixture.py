@@ -41,6 +41,7 @@ from regmix.estimator.inputs import (
     uncentred,
 )
 from regmix.estimator.margins import MarginsMixin
+from regmix.estimator.polish import newton_polish
 from regmix.estimator.state import FittedState, constrained_family
 from regmix.families.composite import component_order, response_mean
 from regmix.families.registry import get_family
@@ -64,6 +65,10 @@ _COMPILED_MIN_ROWS = 100_000
 # on all rows at ``tol``).
 _SCREEN_TOL = 1e-9
 
+
+# For a family whose fit Newton steps finish (estimator/polish.py): the EM tolerance
+# from which they take over.
+_POLISH_FROM = 1e-8
 
 # Subsample for the EM rate matrix when there is no screening subsample (its size when
 # init_sample_size is None, and the seed of its row draw).
@@ -725,6 +730,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                               known_labels)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
+        if getattr(setup.family, "group_derivatives", None) is not None:
+            # EM is slow near a singular random-effect covariance: Newton steps finish
+            outcome.best = newton_polish(outcome.best, runner, tol=self.tol,
+                                         min_weight=self.min_weight)
         boundary = fit_boundary(setup.family, outcome.best.params, runner)
         self._check_best(outcome, runner,
                          separated=any(entry[2] is not None for entry in boundary))
@@ -821,7 +830,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         if data.y is not None and family.location_scale:
             self._check_response_varies(data.y, data.w)
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
-        em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
+        # where Newton steps finish the fit (see _fit), EM need only come close
+        polished = getattr(family, "group_derivatives", None) is not None
+        em_settings = dict(max_iter=self.max_iter,
+                           tol=max(self.tol, _POLISH_FROM) if polished else self.tol,
+                           min_weight=self.min_weight,
                            accelerate=self.accelerate, verbose=self.verbose,
                            progress=bool(self.progress))
         return _FitSetup(family, mixing, n_params, x_mean, x_std, settings, em_settings)
@@ -994,8 +1007,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             n_known_labels=_restricted_rows(source, self.n_components),
         ))
         self._store_boundary(boundary or [], order, source)
-        # a family with per-group densities has no per-row derivatives for the information
-        if self.compute_se and not hasattr(family, "group_log_density"):
+        if self.compute_se:
             self.state_.information = self._information(source, data.rows)
 
     def _store_boundary(self, found: list, order: np.ndarray, source) -> None:

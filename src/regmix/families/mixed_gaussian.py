@@ -282,8 +282,101 @@ class MixedGaussian:
         return np.ones(len(self.extra_names), dtype=bool)
 
     def row_derivatives(self, params, chunk):
-        raise ValueError("the observed information of a MixedGaussian fit is not "
-                         "available: fit with compute_se=False")
+        raise ValueError("a MixedGaussian family has per-group derivatives only "
+                         "(group_derivatives); pass groups=")
+
+    def linear_extra(self) -> np.ndarray:
+        """Which free extras enter the information's coordinates as they are (the
+        covariance entries) rather than by their logarithm (``sigma``)."""
+        return np.arange(len(self.extra_names)) > 0
+
+    def group_derivatives(self, params: MixedGaussianParams, chunk: Chunk):
+        """Per-group log-densities with their gradients and Hessians.
+
+        The coordinates of component k are ``phi_k = (beta_k, log sigma_k, vech D_k)``
+        (the lower triangle of ``D_k`` in the order of ``extra_names``). With
+        ``W = V^-1`` and ``V_a = dV / d phi_a = c_a I + Z E_a Z'`` (``c = 2 sigma^2``
+        for ``log sigma``, ``E_a`` the symmetric unit matrix of a covariance entry)::
+
+            dl/dbeta = X'W r,  dl/da = (r'W V_a W r - tr W V_a) / 2
+            d2l/dbeta2 = -X'WX,  d2l/dbeta da = -X'W V_a W r
+            d2l/da db = tr(W V_a W V_b) / 2 - r'W V_a W V_b W r  (+ the terms of
+                        d2V / d(log sigma)^2 = 4 sigma^2 I)
+
+        All of it comes from the blocks ``T'W^j T`` (``T = [X, r]``, j = 1, 2, 3) and
+        ``tr W^j`` (j = 1, 2), with ``W^j = sigma^-2j (I + Z F_j Z')``, ``F_1 = -H``,
+        ``F_{j+1} = F_j + F_1 + F_j Z'Z F_1``: no ``n_i x n_i`` matrix.
+
+        Returns
+        -------
+        logf : ndarray of shape (K, G)
+        grad : ndarray of shape (K, G, d)
+        hess : ndarray of shape (K, G, d, d)
+            ``d = p + 1 + q (q + 1) / 2``.
+        """
+        b = self._blocks(params, chunk)
+        starts, sizes, ZZ, H = b["starts"], b["sizes"], b["ZZ"], b["H"]
+        XT, r = chunk.XT, b["r"]
+        K, p = params.coef.shape
+        q = self.n_random
+        z = list(self.z_rows)
+        # Gram matrices of T = [X, r_k] per group: (K, G, p + 1, p + 1)
+        XX = _group_products(XT, XT, starts)
+        Xr = np.moveaxis(np.add.reduceat(XT[None] * r[:, None], starts, axis=2), 1, 2)
+        G = XX.shape[0]
+        T = np.empty((K, G, p + 1, p + 1))
+        T[:, :, :p, :p] = XX
+        T[:, :, :p, p] = Xr
+        T[:, :, p, :p] = Xr
+        T[:, :, p, p] = b["rr"]
+        S = T[:, :, z, :]  # Z'T, (K, G, q, p + 1)
+        F1 = -H
+        F2 = 2.0 * F1 + F1 @ ZZ @ F1
+        F3 = F2 + F1 + F2 @ ZZ @ F1
+        s2 = (params.sigma ** 2)[:, None, None, None]
+        B1, B2, B3 = ((T + np.swapaxes(S, 2, 3) @ F @ S) / s2 ** j
+                      for j, F in ((1, F1), (2, F2), (3, F3)))
+        t1 = (sizes + np.einsum("kgab,gba->kg", F1, ZZ)) / s2[..., 0, 0]
+        t2 = (sizes + np.einsum("kgab,gba->kg", F2, ZZ)) / s2[..., 0, 0] ** 2
+        # the V coordinates: log sigma, then the covariance entries
+        rows, cols = np.tril_indices(q)
+        nv = 1 + rows.size
+        E = np.zeros((nv, q, q))
+        E[1 + np.arange(rows.size), rows, cols] = 1.0
+        E[1 + np.arange(rows.size), cols, rows] = 1.0
+        c = np.zeros((K, nv))
+        c[:, 0] = 2.0 * params.sigma ** 2
+        u = B1[:, :, z, p]  # Z'W r
+        B1zz, B2zz = B1[:, :, z][:, :, :, z], B2[:, :, z][:, :, :, z]
+        Eu = np.einsum("aij,kgj->kgai", E, u)  # E_a Z'W r
+        d = p + nv
+        grad = np.empty((K, G, d))
+        hess = np.empty((K, G, d, d))
+        grad[:, :, :p] = B1[:, :, :p, p]
+        tr_WV = c[:, None] * t1[:, :, None] + np.einsum("aij,kgji->kga", E, B1zz)
+        rWVWr = c[:, None] * B2[:, :, p, p][:, :, None] + np.einsum("kgai,kgi->kga", Eu, u)
+        grad[:, :, p:] = 0.5 * (rWVWr - tr_WV)
+        hess[:, :, :p, :p] = -B1[:, :, :p, :p]
+        hx = -(c[:, None, None] * B2[:, :, :p, p][:, :, :, None]
+               + np.einsum("kgxi,kgai->kgxa", B1[:, :, :p, z], Eu))
+        hess[:, :, :p, p:] = hx
+        hess[:, :, p:, :p] = np.swapaxes(hx, 2, 3)
+        EB1 = np.einsum("aij,kgjl->kgail", E, B1zz)  # E_a Z'WZ
+        EB2 = np.einsum("aij,kgjl->kgail", E, B2zz)
+        trWVWV = (c[:, None, :, None] * c[:, None, None, :] * t2[:, :, None, None]
+                  + c[:, None, :, None] * np.einsum("kgbii->kgb", EB2)[:, :, None, :]
+                  + c[:, None, None, :] * np.einsum("kgaii->kga", EB2)[:, :, :, None]
+                  + np.einsum("kgaij,kgbji->kgab", EB1, EB1))
+        B2zr = B2[:, :, z, p]
+        rWVWVWr = (c[:, None, :, None] * c[:, None, None, :] * B3[:, :, p, p][:, :, None, None]
+                   + c[:, None, :, None] * np.einsum("kgi,kgbi->kgb", B2zr, Eu)[:, :, None, :]
+                   + c[:, None, None, :] * np.einsum("kgai,kgi->kga", Eu, B2zr)[:, :, :, None]
+                   + np.einsum("kgai,kgij,kgbj->kgab", Eu, B1zz, Eu))
+        hv = 0.5 * trWVWV - rWVWVWr
+        # d2V / d(log sigma)^2 = 4 sigma^2 I: (r'W r'' W r - tr W V'') / 2
+        hv[:, :, 0, 0] += 2.0 * params.sigma[:, None] ** 2 * (B2[:, :, p, p] - t1)
+        hess[:, :, p:, p:] = hv
+        return b["ll"], grad, hess
 
     def sample(self, params, X, labels, rng, offset=None, trials=None):
         raise ValueError("sampling a MixedGaussian fit needs the groups of the rows, "
