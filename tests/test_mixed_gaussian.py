@@ -284,3 +284,79 @@ def test_standard_errors_equal_the_dense_numerical_hessian():
                          model.random_cov_[k][[0, 1, 1], [0, 0, 1]], [w[k]]])
          for k in range(2)]))
     assert np.allclose(table["std_err"], se, rtol=1e-4)
+
+
+def _dense_effects(X, y, groups, params):
+    """Per group: posterior probabilities (K,) and E[b | y, k] (K, q) from full matrices."""
+    comp, out = params.component, []
+    for g in np.unique(groups):
+        rows = groups == g
+        Xd = np.column_stack([np.ones(rows.sum()), X[rows]])
+        logd, blups = [], []
+        for k in range(2):
+            V = Xd @ comp.cov[k] @ Xd.T + comp.sigma[k] ** 2 * np.eye(rows.sum())
+            r = y[rows] - Xd @ comp.coef[k]
+            logd.append(np.log(params.weights[k])
+                        + multivariate_normal.logpdf(y[rows], Xd @ comp.coef[k], V))
+            blups.append(comp.cov[k] @ Xd.T @ np.linalg.solve(V, r))
+        logd = np.array(logd)
+        out.append((np.exp(logd - logsumexp(logd)), np.array(blups), Xd, rows))
+    return out
+
+
+def test_random_effects_and_conditional_predictions_equal_dense_blups():
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(20, 4)
+    labels = np.array([f"s{g:02d}" for g in groups])[::-1].copy()  # labels out of order
+    X, y = X[::-1].copy(), y[::-1].copy()
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)), random_state=0).fit(
+        X, y, groups=labels)
+    params = MixtureParams(model.weights_, model.family_.make_params(
+        np.column_stack([model.intercept_, model.coef_]), model.state_.extra))
+    dense = _dense_effects(X, y, labels, params)
+    by_class = model.random_effects(X, y, groups=labels, by_class=True)
+    mixed = model.random_effects(X, y, groups=labels)
+    conditional = model.predict(X, kind="conditional", y=y, groups=labels)
+    assert by_class.shape == (20, 2, 2) and mixed.shape == (20, 2)
+    for g, (post, blups, Xd, rows) in enumerate(dense):
+        assert np.allclose(by_class[g], blups, atol=1e-10)
+        assert np.allclose(mixed[g], post @ blups, atol=1e-10)
+        expected = sum(post[k] * Xd @ (params.component.coef[k] + blups[k]) for k in range(2))
+        assert np.allclose(conditional[rows], expected, atol=1e-10)
+    marginal = model.predict(X)
+    assert np.allclose(marginal, (np.column_stack([np.ones(y.size), X])
+                                  @ params.component.coef.T) @ model.weights_)
+    with pytest.raises(ValueError, match="groups="):
+        model.random_effects(X, y, groups=None)
+    with pytest.raises(ValueError, match="conditional"):
+        model.predict(X, groups=labels)
+
+
+def test_sample_draws_classes_per_subject_and_their_random_effects():
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(30, 5)
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)), random_state=0).fit(
+        X, y, groups=groups)
+    n_subjects, t = 20000, np.array([0.0, 1.0, 2.5])
+    Xs = np.tile(t, n_subjects)[:, None]
+    gs = np.repeat(np.arange(n_subjects), t.size)
+    perm = np.random.default_rng(1).permutation(gs.size)  # rows in any order
+    Xo, ys, lab = model.sample(X=Xs[perm], groups=gs[perm], random_state=3)
+    assert np.array_equal(Xo, Xs[perm])
+    back = np.empty_like(perm)
+    back[perm] = np.arange(perm.size)
+    ys, lab = ys[back].reshape(n_subjects, 3), lab[back].reshape(n_subjects, 3)
+    assert np.all(lab == lab[:, :1])  # one class per subject
+    Zt = np.column_stack([np.ones(3), t])
+    for k in range(2):
+        draws = ys[lab[:, 0] == k]
+        assert abs(draws.shape[0] / n_subjects - model.weights_[k]) < 0.015
+        mean = Zt @ np.r_[model.intercept_[k], model.coef_[k]]
+        cov = Zt @ model.random_cov_[k] @ Zt.T + model.sigma_[k] ** 2 * np.eye(3)
+        se = np.sqrt(np.diag(cov) / draws.shape[0])
+        assert np.all(np.abs(draws.mean(axis=0) - mean) < 5 * se)
+        assert np.allclose(np.cov(draws.T), cov, atol=0.1 * np.abs(cov).max())
+    with pytest.raises(ValueError, match="groups="):
+        model.sample(X=Xs)

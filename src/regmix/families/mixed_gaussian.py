@@ -378,6 +378,31 @@ class MixedGaussian:
         hess[:, :, p:, p:] = hv
         return b["ll"], grad, hess
 
-    def sample(self, params, X, labels, rng, offset=None, trials=None):
-        raise ValueError("sampling a MixedGaussian fit needs the groups of the rows, "
-                         "which sample does not take")
+    def random_effects(self, params: MixedGaussianParams, chunk: Chunk
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's random effects given its responses and class k: the conditional
+        means ``E[b_i | y_i, k] = H_ik Z_i'r_ik`` (K, G, q) (the BLUPs) and covariances
+        ``Var[b_i | y_i, k] = sigma_k^2 H_ik`` (K, G, q, q)."""
+        b = self._blocks(params, chunk)
+        return b["m"], (params.sigma ** 2)[:, None, None, None] * b["H"]
+
+    def sample(self, params: MixedGaussianParams, X: np.ndarray, labels: np.ndarray,
+               rng: np.random.Generator, offset: np.ndarray | None = None,
+               trials: np.ndarray | None = None, *,
+               group_starts: np.ndarray | None = None) -> np.ndarray:
+        """Draw responses at design rows ``X`` (n, n_design), sorted by group with
+        ``group_starts`` the first row of each group: per group ``b_i ~ N(0, D_k)`` of
+        its class ``k = labels[first row]``, then ``y = X beta_k + Z b_i + e``."""
+        if group_starts is None:
+            raise ValueError("sampling a MixedGaussian fit needs the groups of the rows "
+                             "(groups=)")
+        n = X.shape[0]
+        sizes = np.diff(np.append(group_starts, n))
+        k = labels[group_starts]
+        L = _square_root(params.cov)[k]  # (G, q, q)
+        effects = np.einsum("gab,gb->ga", L, rng.standard_normal((k.size, self.n_random)))
+        mu = np.einsum("ij,ij->i", X, params.coef[labels])
+        mu += np.einsum("ia,ia->i", X[:, list(self.z_rows)], np.repeat(effects, sizes, axis=0))
+        if offset is not None:
+            mu = mu + offset
+        return mu + params.sigma[labels] * rng.standard_normal(n)
