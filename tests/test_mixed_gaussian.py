@@ -360,3 +360,48 @@ def test_sample_draws_classes_per_subject_and_their_random_effects():
         assert np.allclose(np.cov(draws.T), cov, atol=0.1 * np.abs(cov).max())
     with pytest.raises(ValueError, match="groups="):
         model.sample(X=Xs)
+
+
+def test_named_random_effects_save_load_and_component_selection(tmp_path):
+    import pandas as pd
+
+    from regmix import RegressionMixture, select_components
+    from regmix.families.mixed_gaussian import random_terms
+    from regmix.persistence import load
+
+    assert random_terms("1 + time") == random_terms("time") == ("intercept", "time")
+    assert random_terms("0 + time") == random_terms("time - 1") == ("time",)
+    with pytest.raises(ValueError, match="random='1 \\+ time \\+ time'"):
+        random_terms("1 + time + time")
+    X, y, groups = _two_class_data(40, 7)
+    frame = pd.DataFrame({"time": X[:, 0]})
+    by_rows = RegressionMixture(2, family=MixedGaussian((0, 1)), random_state=0).fit(
+        X, y, groups=groups)
+    named = RegressionMixture(2, family=MixedGaussian("1 + time"), random_state=0).fit(
+        frame, y, groups=groups)
+    assert named.family_.z_rows == (0, 1)
+    assert named.log_likelihood_ == pytest.approx(by_rows.log_likelihood_, abs=1e-9)
+    assert np.allclose(named.random_cov_, by_rows.random_cov_, atol=1e-6)
+    assert list(named.coef_table().loc[1].index) == [
+        "intercept", "time", "sigma", "cov_intercept_intercept", "cov_time_intercept",
+        "cov_time_time", "weight"]
+    with pytest.raises(ValueError, match="'age'"):
+        RegressionMixture(2, family=MixedGaussian(["intercept", "age"])).fit(
+            frame, y, groups=groups)
+    path = tmp_path / "mixed.json"
+    named.save(path)
+    loaded = load(path)
+    assert loaded.family_.z_rows == (0, 1) and loaded.family_.names == ("intercept", "time")
+    assert np.array_equal(loaded.random_cov_, named.random_cov_)
+    assert loaded.log_likelihood(frame, y, groups=groups) == pytest.approx(
+        named.log_likelihood_, abs=1e-9)
+    assert np.array_equal(loaded.random_effects(frame, y, groups=groups),
+                          named.random_effects(frame, y, groups=groups))
+    pd.testing.assert_frame_equal(loaded.coef_table(), named.coef_table())
+    sel = select_components(frame, y, n_components=[1, 2], groups=groups,
+                            family=MixedGaussian("1 + time"), random_state=0)
+    assert sel.best_n_components_ == 2
+    assert sel.table.loc[2, "log_likelihood"] >= named.log_likelihood_ - 1e-6
+    one = RegressionMixture(1, family=MixedGaussian("1 + time"), random_state=0).fit(
+        frame, y, groups=groups)
+    assert sel.table.loc[1, "log_likelihood"] == pytest.approx(one.log_likelihood_, abs=1e-6)

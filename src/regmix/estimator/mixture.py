@@ -768,6 +768,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
                                         groups, family, warm, known_labels)
+        if hasattr(data.family, "bind"):  # random effects named by their columns
+            names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
+                data.source.n_features)
+            data = data._replace(family=data.family.bind(names))
         if getattr(data.family, "internal_var_floor", None) is not None:
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale

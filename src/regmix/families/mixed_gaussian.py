@@ -78,14 +78,44 @@ def _square_root(cov: np.ndarray) -> np.ndarray:
     return V * np.sqrt(np.maximum(lam, 0.0))[:, None, :]
 
 
+def random_terms(spec: str) -> tuple[str, ...]:
+    """The random-effect columns of a term list such as lme4's left of ``|``.
+
+    ``"1 + time"`` and ``"time"`` are a random intercept and a random slope on
+    ``time`` (the intercept is implied, as in lme4), ``"0 + time"`` or ``"time - 1"``
+    the slope alone, ``"1"`` the intercept alone.
+
+    Returns
+    -------
+    tuple of str
+        Column names, ``"intercept"`` first when there is one.
+    """
+    terms = [t.replace(" ", "") for t in spec.replace("-", "+-").split("+") if t.strip()]
+    intercept = not any(t in ("0", "-1") for t in terms)
+    names = [t for t in terms if t not in ("0", "1", "-1")]
+    bad = [t for t in names if not t.isidentifier() and not t.replace(".", "_").isidentifier()]
+    if bad or any(t.startswith("-") for t in names):
+        raise ValueError(f"random={spec!r}: terms are column names joined by '+', with "
+                         f"'1' or '0' for an intercept or none; got {bad or names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"random={spec!r} names a column twice")
+    out = (["intercept"] if intercept else []) + names
+    if not out:
+        raise ValueError(f"random={spec!r} has no random effect")
+    return tuple(out)
+
+
 class MixedGaussian:
     """Gaussian components with random effects on design columns ``z_rows``.
 
     Parameters
     ----------
-    z_rows : sequence of int
-        Rows of the chunk's transposed design ``XT`` that are the random-effect columns
-        (row 0 is the intercept when the design has one).
+    z_rows : sequence of int or str, or str
+        The random-effect columns: rows of the chunk's transposed design ``XT`` (row 0
+        is the intercept when the design has one), or names of the design's columns
+        (``"intercept"`` for the intercept, the features' names, or ``x0, x1, ...``
+        for unnamed ones), resolved when the model is fitted; a string is a term list
+        as :func:`random_terms` reads it (``"1 + time"``).
     """
 
     name = "gaussian_mixed"
@@ -96,17 +126,50 @@ class MixedGaussian:
     init_steps = 0
     constraints = None
 
-    def __init__(self, z_rows) -> None:
-        self.z_rows = tuple(int(j) for j in z_rows)
-        if not self.z_rows:
+    def __init__(self, z_rows, names=None) -> None:
+        if isinstance(z_rows, str):
+            z_rows = random_terms(z_rows)
+        z_rows = tuple(z_rows)
+        if not z_rows:
             raise ValueError("z_rows must name at least one random-effect column")
-        q = len(self.z_rows)
-        self.extra_names = ("sigma",) + tuple(f"cov_{a}_{b}" for a, b in
-                                              zip(*np.tril_indices(q), strict=True))
+        if all(isinstance(j, str) for j in z_rows):
+            names, rows = z_rows, None
+        elif any(isinstance(j, str) for j in z_rows):
+            raise ValueError(f"z_rows must be all design rows or all column names; got "
+                             f"{z_rows!r}")
+        else:
+            rows = tuple(int(j) for j in z_rows)
+        self._rows = rows
+        self.names = None if names is None else tuple(str(n) for n in names)
+        labels = self.names or tuple(str(j) for j in z_rows)
+        q = len(z_rows)
+        self.extra_names = ("sigma",) + tuple(
+            f"cov_{labels[a]}_{labels[b]}" for a, b in zip(*np.tril_indices(q), strict=True))
+
+    @property
+    def z_rows(self) -> tuple[int, ...]:
+        """The design rows of the random effects."""
+        if self._rows is None:
+            raise ValueError(f"the random-effect columns {self.names} are resolved when "
+                             "the model is fitted")
+        return self._rows
+
+    def bind(self, design_names: list[str]) -> MixedGaussian:
+        """This family with its named random-effect columns resolved against the
+        design's column names (``"intercept"`` first when fitted); itself when it was
+        given design rows."""
+        if self._rows is not None:
+            return self
+        assert self.names is not None
+        missing = [n for n in self.names if n not in design_names]
+        if missing:
+            raise ValueError(f"random-effect column(s) {missing} are not columns of the "
+                             f"design {list(design_names)}")
+        return MixedGaussian([design_names.index(n) for n in self.names], names=self.names)
 
     @property
     def n_random(self) -> int:
-        return len(self.z_rows)
+        return len(self._rows if self._rows is not None else self.names or ())
 
     def n_parameters(self, n_components: int, n_design: int) -> int:
         q = self.n_random
