@@ -278,7 +278,7 @@ def test_standard_errors_equal_the_dense_numerical_hessian():
     se = np.sqrt(np.diag(J @ cov_theta @ J.T))
     table = model.coef_table()
     assert list(table.index.get_level_values(1)[:7]) == [
-        "intercept", "x0", "sigma", "cov_0_0", "cov_1_0", "cov_1_1", "weight"]
+        "intercept", "x0", "sigma", "var_0", "cov_1_0", "var_1", "weight"]
     assert np.allclose(table["estimate"], np.concatenate(
         [np.concatenate([[model.intercept_[k]], model.coef_[k], [model.sigma_[k]],
                          model.random_cov_[k][[0, 1, 1], [0, 0, 1]], [w[k]]])
@@ -383,8 +383,8 @@ def test_named_random_effects_save_load_and_component_selection(tmp_path):
     assert named.log_likelihood_ == pytest.approx(by_rows.log_likelihood_, abs=1e-9)
     assert np.allclose(named.random_cov_, by_rows.random_cov_, atol=1e-6)
     assert list(named.coef_table().loc[1].index) == [
-        "intercept", "time", "sigma", "cov_intercept_intercept", "cov_time_intercept",
-        "cov_time_time", "weight"]
+        "intercept", "time", "sigma", "var_intercept", "cov_time_intercept", "var_time",
+        "weight"]
     with pytest.raises(ValueError, match="'age'"):
         RegressionMixture(2, family=MixedGaussian(["intercept", "age"])).fit(
             frame, y, groups=groups)
@@ -405,3 +405,31 @@ def test_named_random_effects_save_load_and_component_selection(tmp_path):
     one = RegressionMixture(1, family=MixedGaussian("1 + time"), random_state=0).fit(
         frame, y, groups=groups)
     assert sel.table.loc[1, "log_likelihood"] == pytest.approx(one.log_likelihood_, abs=1e-6)
+
+
+def test_command_line_fits_random_effects_named_by_column(tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from regmix import RegressionMixture
+    from regmix.cli import main
+
+    X, y, groups = _two_class_data(40, 7)
+    frame = pd.DataFrame({"time": X[:, 0], "y": y, "subject": groups})
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    args = ["fit", str(tmp_path / "long.csv"), "--formula", "y ~ time", "--groups",
+            "subject", "--random", "time", "--format", "json", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    import json
+
+    report = json.loads(result.output)
+    expected = RegressionMixture(2, family=MixedGaussian("1 + time"), formula="y ~ time",
+                                 n_init=2, random_state=0).fit(frame, groups="subject")
+    assert report["header"]["log_likelihood"] == pytest.approx(expected.log_likelihood_,
+                                                               abs=1e-9)
+    assert [r["parameter"] for r in report["coefficients"][:7]] == [
+        "intercept", "time", "sigma", "var_intercept", "cov_time_intercept", "var_time",
+        "weight"]
+    refused = CliRunner().invoke(main, args[:4] + ["--random", "time"])
+    assert refused.exit_code != 0 and "--groups" in refused.output

@@ -144,7 +144,8 @@ class MixedGaussian:
         labels = self.names or tuple(str(j) for j in z_rows)
         q = len(z_rows)
         self.extra_names = ("sigma",) + tuple(
-            f"cov_{labels[a]}_{labels[b]}" for a, b in zip(*np.tril_indices(q), strict=True))
+            f"var_{labels[a]}" if a == b else f"cov_{labels[a]}_{labels[b]}"
+            for a, b in zip(*np.tril_indices(q), strict=True))
 
     @property
     def z_rows(self) -> tuple[int, ...]:
