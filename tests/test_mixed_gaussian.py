@@ -433,3 +433,37 @@ def test_command_line_fits_random_effects_named_by_column(tmp_path):
         "weight"]
     refused = CliRunner().invoke(main, args[:4] + ["--random", "time"])
     assert refused.exit_code != 0 and "--groups" in refused.output
+
+
+def test_parquet_stream_sorted_by_subject_gives_the_in_memory_fit(tmp_path):
+    """Streamed fits are bit-identical across row groups and chunk sizes (chunks are cut
+    at subject boundaries) and equal the in-memory fit to round-off (the sources take
+    the moments of the standardisation in different orders)."""
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    from regmix import RegressionMixture
+    from regmix.sources.parquet import ParquetData
+
+    X, y, groups = _two_class_data(60, 8)
+    frame = pd.DataFrame({"time": X[:, 0], "y": y, "subject": groups})
+    settings = dict(family=MixedGaussian("1 + time"), random_state=0)
+    memory = RegressionMixture(2, **settings).fit(frame[["time"]], y, groups=groups)
+    fits = []
+    for i, (row_group, chunk) in enumerate([(37, 64), (300, 8192), (11, 100)]):
+        path = tmp_path / f"long{i}.parquet"
+        frame.to_parquet(path, row_group_size=row_group)
+        source = ParquetData(path, x=["time"], y="y", groups="subject")
+        fits.append(RegressionMixture(2, chunk_size=chunk, **settings).fit(source))
+    for fit in fits[1:]:
+        assert np.array_equal(fit.log_likelihood_history_, fits[0].log_likelihood_history_)
+        assert np.array_equal(fit.random_cov_, fits[0].random_cov_)
+        assert np.array_equal(fit.coef_, fits[0].coef_)
+        assert np.array_equal(fit.information_, fits[0].information_)
+    streamed = fits[0]
+    assert streamed.n_groups_ == 60
+    assert streamed.log_likelihood_ == pytest.approx(memory.log_likelihood_, abs=1e-9)
+    assert np.allclose(streamed.random_cov_, memory.random_cov_, atol=1e-7)
+    assert np.allclose(streamed.coef_, memory.coef_, atol=1e-7)
+    assert np.allclose(streamed.information_, memory.information_, rtol=1e-6,
+                       atol=1e-8 * np.abs(memory.information_).max())
