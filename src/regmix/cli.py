@@ -236,6 +236,10 @@ _fit_settings = _options(
                  help="Column of group labels: the rows of a group share one component. "
                       "Concomitant variables go in the formula after '|': "
                       "'y ~ x | z'."),
+    click.option("--random", default=None, metavar="TERMS",
+                 help="Random effects per group (a latent-class linear mixed model, with "
+                      "--groups): terms of the formula's design, as lme4's left of '|': "
+                      "'time' or '1 + time' (intercept and slope), '0 + time', '1'."),
 )
 
 

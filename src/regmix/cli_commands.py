@@ -26,6 +26,7 @@ from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
+from regmix.families.mixed_gaussian import MixedGaussian
 from regmix.interrupts import interruptible
 from regmix.persistence import load
 from regmix.plotting import plot_criteria, plot_fit, plot_history
@@ -460,13 +461,30 @@ def _naming_options(weights: str | None) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------- commands
+def _random_family(family, link: str | None, groups: str | None, random: str | None):
+    """The family of ``--family`` and ``--random``: a latent-class linear mixed model
+    for random effects."""
+    if random is None:
+        return family
+    if family != "gaussian" or link not in (None, "identity"):
+        raise UserError(f"--random gives Gaussian components random effects; got "
+                        f"--family {family}")
+    if groups is None:
+        raise UserError("--random needs --groups COLUMN: the subjects of the random effects")
+    try:
+        return MixedGaussian(random)
+    except ValueError as err:
+        raise UserError(f"--{err}") from None
+
+
 def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str | None,
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
         plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool | None,
         cov_type: str, clusters: str | None, weights: str | None,
-        known_labels: str | None, **em: Any) -> None:
+        known_labels: str | None, random: str | None = None, **em: Any) -> None:
     """Run ``regmix fit`` (declared, with its help, as :func:`regmix.cli.fit`)."""
     settings = _constraints(em)
+    family = _random_family(family, link, groups, random)
     _check_output(out)
     _check_output(plot)
     if plot is None and (plot_x is not None or plot_by is not None):
@@ -619,9 +637,10 @@ def _write_outputs(model: RegressionMixture, out: str | None, plot: str | None,
 def select(data: str, formula: str, n_init: int, seed: int, family: str,
            link: str | None, groups: str | None, fmt: str, quiet: bool,
            ks: list[int], criterion: str, out: str | None, plot: str | None,
-           weights: str | None, **em: Any) -> None:
+           weights: str | None, random: str | None = None, **em: Any) -> None:
     """Run ``regmix select`` (declared, with its help, as :func:`regmix.cli.select`)."""
     settings = _constraints(em)
+    family = _random_family(family, link, groups, random)
     per_component = [name for name, value in em["fixed_coef"] if isinstance(value, list)]
     if per_component:
         raise UserError(f"--fixed-coef {per_component[0]}=V1,...,VK gives one value per "

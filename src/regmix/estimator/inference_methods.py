@@ -132,6 +132,12 @@ class InferenceMixin:
         free = self.family_.free_extra()
         return [n for n, f in zip(self.family_.extra_names, free, strict=True) if f]
 
+    def _linear_extra(self) -> np.ndarray | None:
+        """Which estimated extras the information holds as they are rather than by
+        their logarithm (a family's ``linear_extra``; None: all by their logarithm)."""
+        linear = getattr(self.family_, "linear_extra", None)
+        return None if linear is None else linear()[self.family_.free_extra()]
+
     def _free_extra(self) -> np.ndarray:
         """The estimated extras (K, m'); where a component's family lacks one (NaN in
         the state), 1 stands in: it is no parameter and leaves the tables."""
@@ -193,7 +199,8 @@ class InferenceMixin:
         drop, undefined = self._boundary_coordinates(C, index)
         cov = natural_covariance(self.weights_, self._free_extra(), self.information_,
                                  self._layout(), C, gating=self.gating_coef_ is not None,
-                                 drop=drop, undefined=undefined, meat=meat)
+                                 drop=drop, undefined=undefined, meat=meat,
+                                 linear=self._linear_extra())
         keep = self._natural_mask()
         frame = pd.DataFrame(cov[np.ix_(keep, keep)], index=index[keep], columns=index[keep])
         frame.attrs["se_method"] = method

@@ -41,6 +41,8 @@ from regmix.estimator.inputs import (
     uncentred,
 )
 from regmix.estimator.margins import MarginsMixin
+from regmix.estimator.polish import newton_polish
+from regmix.estimator.random_effects import RandomEffectsMixin
 from regmix.estimator.state import FittedState, constrained_family
 from regmix.families.composite import component_order, response_mean
 from regmix.families.registry import get_family
@@ -64,6 +66,10 @@ _COMPILED_MIN_ROWS = 100_000
 # on all rows at ``tol``).
 _SCREEN_TOL = 1e-9
 
+
+# For a family whose fit Newton steps finish (estimator/polish.py): the EM tolerance
+# from which they take over.
+_POLISH_FROM = 1e-8
 
 # Subsample for the EM rate matrix when there is no screening subsample (its size when
 # init_sample_size is None, and the seed of its row draw).
@@ -190,7 +196,8 @@ def _init_numbers(init: Mapping, key: str) -> np.ndarray:
         raise ValueError(f"init[{key!r}] must be a number or an array of numbers; got "
                          f"{reprlib.repr(init[key])}") from None
 
-class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixin,
+class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffectsMixin,
+                        RegressorMixin,
                         BaseEstimator):
     """Finite mixture of linear regressions fitted by exact maximum-likelihood EM.
 
@@ -725,6 +732,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                               known_labels)
         setup = self._fit_setup(data)
         outcome, runner = self._run_starts(data, setup, warm, origins)
+        if getattr(setup.family, "group_derivatives", None) is not None:
+            # EM is slow near a singular random-effect covariance: Newton steps finish
+            outcome.best = newton_polish(outcome.best, runner, tol=self.tol,
+                                         min_weight=self.min_weight)
         boundary = fit_boundary(setup.family, outcome.best.params, runner)
         self._check_best(outcome, runner,
                          separated=any(entry[2] is not None for entry in boundary))
@@ -757,6 +768,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
                                         groups, family, warm, known_labels)
+        if hasattr(data.family, "bind"):  # random effects named by their columns
+            names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
+                data.source.n_features)
+            data = data._replace(family=data.family.bind(names))
         if getattr(data.family, "internal_var_floor", None) is not None:
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
@@ -821,7 +836,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         if data.y is not None and family.location_scale:
             self._check_response_varies(data.y, data.w)
         settings = dict(chunk_size=int(self.chunk_size), n_jobs=resolve_n_jobs(self.n_jobs))
-        em_settings = dict(max_iter=self.max_iter, tol=self.tol, min_weight=self.min_weight,
+        # where Newton steps finish the fit (see _fit), EM need only come close
+        polished = getattr(family, "group_derivatives", None) is not None
+        em_settings = dict(max_iter=self.max_iter,
+                           tol=max(self.tol, _POLISH_FROM) if polished else self.tol,
+                           min_weight=self.min_weight,
                            accelerate=self.accelerate, verbose=self.verbose,
                            progress=bool(self.progress))
         return _FitSetup(family, mixing, n_params, x_mean, x_std, settings, em_settings)
@@ -994,8 +1013,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             n_known_labels=_restricted_rows(source, self.n_components),
         ))
         self._store_boundary(boundary or [], order, source)
-        # a family with per-group densities has no per-row derivatives for the information
-        if self.compute_se and not hasattr(family, "group_log_density"):
+        if self.compute_se:
             self.state_.information = self._information(source, data.rows)
 
     def _store_boundary(self, found: list, order: np.ndarray, source) -> None:
@@ -1496,15 +1514,23 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             eta += offset[:, None]
         return eta if kind == "link" else response_mean(self.family_, eta)
 
-    def predict(self, X, *, offset=None, kind: str = "response", concomitant=None
-                ) -> np.ndarray:
+    def predict(self, X, *, offset=None, kind: str = "response", concomitant=None,
+                y=None, groups=None) -> np.ndarray:
         """The mixture mean ``sum_k pi_k(z) mu_k(x)``, shape (n_samples,).
 
         With ``kind="link"`` the weighted mean of the linear predictors,
         ``sum_k pi_k eta_k(x)``; see :meth:`predict_components`. A model with
         concomitant variables weights the components by ``pi_k(z)`` of each row
-        (``concomitant=``, or the formula's gating part).
+        (``concomitant=``, or the formula's gating part). For a mixed-model family the
+        mean is the marginal one, ``x' beta_k``; ``kind="conditional"`` gives instead
+        ``sum_k P(k | y_i) (x' beta_k + z' E[b_i | y_i, k])``, conditional on the
+        subjects' predicted random effects (:meth:`random_effects`), which needs their
+        responses ``y`` and ``groups``.
         """
+        if kind == "conditional":
+            return self._conditional_predict(X, y, groups, offset)
+        if y is not None or groups is not None:
+            raise ValueError("y and groups are used only with kind='conditional'")
         means = self.predict_components(X, offset=offset, kind=kind)
         pi = self._row_weights(X, concomitant, means.shape[0])
         return np.einsum("nk,nk->n", means, pi)
@@ -1585,7 +1611,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[2]
 
     def sample(self, n_samples: int | None = None, X=None, random_state=None, *,
-               offset=None, trials=None, concomitant=None):
+               offset=None, trials=None, concomitant=None, groups=None):
         """Simulate responses from the fitted mixture.
 
         Parameters
@@ -1604,6 +1630,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         concomitant : array-like of shape (n_samples, q), optional
             The concomitant variables of the rows, for a model with gating (components
             are then drawn with probabilities ``pi_k(z)``).
+        groups : array-like of shape (n_samples,) or str, optional
+            Group labels of the rows of ``X`` (or a column of the data frame): one
+            component is drawn per group, from its first row's probabilities, and for
+            a mixed-model family one vector of random effects. Required for a
+            mixed-model family.
 
         Returns
         -------
@@ -1632,17 +1663,35 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                 pi = self._row_weights(None, concomitant, n)
         else:
             rows = self._eval_rows(X, None, None, offset, None, require_y=False,
-                                   concomitant=concomitant)
+                                   concomitant=concomitant, groups=groups)
             Xa, offset = np.array(rows.X, dtype=np.float64, copy=True), rows.offset
             if n_samples is not None and int(n_samples) != Xa.shape[0]:
                 raise ValueError(f"n_samples={n_samples} but X has {Xa.shape[0]} rows")
             n = Xa.shape[0]
             pi = (None if self.state_.gating_names is None
                   else self._row_weights(X, concomitant, n))
+        if groups is not None and X is None:
+            raise ValueError("groups= needs the rows X they label")
         if trials is not None:
             trials = check_response(trials, n, name="trials")
-        y, labels = self._simulate_response(Xa, rng, offset, trials, pi)
-        return Xa, y, labels
+        if groups is None:
+            if getattr(self.family_, "group_log_density", None) is not None:
+                raise ValueError("sampling a model with per-group densities (random "
+                                 "effects) needs X and groups=")
+            y, labels = self._simulate_response(Xa, rng, offset, trials, pi)
+            return Xa, y, labels
+        # rows sorted by group: draw there, return in the caller's order
+        order = rows.order if rows.order is not None else np.arange(n)
+        starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+        trials = None if trials is None else trials[order]
+        pi = None if pi is None else np.asarray(pi)[order]
+        y_sorted, labels_sorted = self._simulate_response(Xa, rng, offset, trials, pi,
+                                                          group_starts=starts)
+        y, labels = np.empty_like(y_sorted), np.empty_like(labels_sorted)
+        y[order], labels[order] = y_sorted, labels_sorted
+        X_out = np.empty_like(Xa)
+        X_out[order] = Xa
+        return X_out, y, labels
 
     def _simulate_response(self, design: np.ndarray, rng: np.random.Generator, offset=None,
                            trials=None, pi=None, group_starts=None):
@@ -1663,6 +1712,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             labels = np.repeat(labels, np.diff(np.append(first, n)))
         params = self._user_params().component
         full = np.column_stack([np.ones(n), design]) if self.fit_intercept else design
+        if getattr(self.family_, "group_log_density", None) is not None:
+            # a family whose groups share more than their component (random effects)
+            return self.family_.sample(params, full, labels, rng, offset, trials,
+                                       group_starts=group_starts), labels
         return self.family_.sample(params, full, labels, rng, offset, trials), labels
 
     def _repr_html_(self):

@@ -197,6 +197,9 @@ def model_from_dict(content: Any, estimator: type, source: str = "the model") ->
             check_formula(params["formula"])  # a model file is data, never code
         except UnsafeFormulaError as err:
             raise ValueError(f"{source} is damaged or unsafe: {err}") from None
+    family = _family_with_options(content["fitted"].get("family"))
+    if family is not None:  # the file names the family; its fixed options are in fitted
+        params = {**params, "family": family}
     model = estimator(**params)
     try:
         model._check_params()
@@ -206,9 +209,6 @@ def model_from_dict(content: Any, estimator: type, source: str = "the model") ->
                                   params=model.get_params(deep=False),
                                   formula_design=content.get("formula_design"),
                                   concomitant_design=content.get("concomitant_design"))
-    family = _family_with_options(content["fitted"].get("family"))
-    if family is not None:  # the file names the family; its fixed options are in fitted
-        model = estimator(**{**params, "family": family})
     model._set_state(state)
     return model
 
@@ -279,7 +279,7 @@ def _family_with_options(saved: Any):
     if isinstance(members, list):  # a family per component: options of any of them
         if all(_family_with_options(f) is None for f in members):
             return None
-    elif (all(saved.get(option) is None for option in ("df", "size", "shape"))
+    elif (all(saved.get(option) is None for option in ("df", "size", "shape", "z_rows"))
           and not saved.get("value")):  # a point mass at 0 is "pointmass"
         return None
     return family_from_dict(saved)

@@ -360,8 +360,13 @@ class FittedState:
                              "'concomitant_design' is missing")
 
     def _check_parameters(self, source: str) -> None:
-        if not np.all((self.extra > 0) | np.isnan(self.extra)) or np.any(self.weights < 0):
-            names = ", ".join(f"{n}_" for n in self.family.extra_names) or "weights_"
+        linear = getattr(self.family, "linear_extra", None)  # signed (covariances)
+        signed = (np.zeros(self.extra.shape[1], dtype=bool) if linear is None
+                  else linear())
+        valid = np.where(signed, np.isfinite(self.extra), self.extra > 0)
+        if not np.all(valid | np.isnan(self.extra)) or np.any(self.weights < 0):
+            names = ", ".join(f"{n}_" for n, s in zip(self.family.extra_names, signed,
+                                                      strict=True) if not s) or "weights_"
             raise ValueError(f"{source} is damaged: {names} must be positive, weights_ >= 0")
         if not math.isclose(float(self.weights.sum()), 1.0, rel_tol=1e-9):
             raise ValueError(f"{source} is damaged: weights_ sum to "

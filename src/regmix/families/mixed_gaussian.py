@@ -78,14 +78,44 @@ def _square_root(cov: np.ndarray) -> np.ndarray:
     return V * np.sqrt(np.maximum(lam, 0.0))[:, None, :]
 
 
+def random_terms(spec: str) -> tuple[str, ...]:
+    """The random-effect columns of a term list such as lme4's left of ``|``.
+
+    ``"1 + time"`` and ``"time"`` are a random intercept and a random slope on
+    ``time`` (the intercept is implied, as in lme4), ``"0 + time"`` or ``"time - 1"``
+    the slope alone, ``"1"`` the intercept alone.
+
+    Returns
+    -------
+    tuple of str
+        Column names, ``"intercept"`` first when there is one.
+    """
+    terms = [t.replace(" ", "") for t in spec.replace("-", "+-").split("+") if t.strip()]
+    intercept = not any(t in ("0", "-1") for t in terms)
+    names = [t for t in terms if t not in ("0", "1", "-1")]
+    bad = [t for t in names if not t.isidentifier() and not t.replace(".", "_").isidentifier()]
+    if bad or any(t.startswith("-") for t in names):
+        raise ValueError(f"random={spec!r}: terms are column names joined by '+', with "
+                         f"'1' or '0' for an intercept or none; got {bad or names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"random={spec!r} names a column twice")
+    out = (["intercept"] if intercept else []) + names
+    if not out:
+        raise ValueError(f"random={spec!r} has no random effect")
+    return tuple(out)
+
+
 class MixedGaussian:
     """Gaussian components with random effects on design columns ``z_rows``.
 
     Parameters
     ----------
-    z_rows : sequence of int
-        Rows of the chunk's transposed design ``XT`` that are the random-effect columns
-        (row 0 is the intercept when the design has one).
+    z_rows : sequence of int or str, or str
+        The random-effect columns: rows of the chunk's transposed design ``XT`` (row 0
+        is the intercept when the design has one), or names of the design's columns
+        (``"intercept"`` for the intercept, the features' names, or ``x0, x1, ...``
+        for unnamed ones), resolved when the model is fitted; a string is a term list
+        as :func:`random_terms` reads it (``"1 + time"``).
     """
 
     name = "gaussian_mixed"
@@ -96,17 +126,51 @@ class MixedGaussian:
     init_steps = 0
     constraints = None
 
-    def __init__(self, z_rows) -> None:
-        self.z_rows = tuple(int(j) for j in z_rows)
-        if not self.z_rows:
+    def __init__(self, z_rows, names=None) -> None:
+        if isinstance(z_rows, str):
+            z_rows = random_terms(z_rows)
+        z_rows = tuple(z_rows)
+        if not z_rows:
             raise ValueError("z_rows must name at least one random-effect column")
-        q = len(self.z_rows)
-        self.extra_names = ("sigma",) + tuple(f"cov_{a}_{b}" for a, b in
-                                              zip(*np.tril_indices(q), strict=True))
+        if all(isinstance(j, str) for j in z_rows):
+            names, rows = z_rows, None
+        elif any(isinstance(j, str) for j in z_rows):
+            raise ValueError(f"z_rows must be all design rows or all column names; got "
+                             f"{z_rows!r}")
+        else:
+            rows = tuple(int(j) for j in z_rows)
+        self._rows = rows
+        self.names = None if names is None else tuple(str(n) for n in names)
+        labels = self.names or tuple(str(j) for j in z_rows)
+        q = len(z_rows)
+        self.extra_names = ("sigma",) + tuple(
+            f"var_{labels[a]}" if a == b else f"cov_{labels[a]}_{labels[b]}"
+            for a, b in zip(*np.tril_indices(q), strict=True))
+
+    @property
+    def z_rows(self) -> tuple[int, ...]:
+        """The design rows of the random effects."""
+        if self._rows is None:
+            raise ValueError(f"the random-effect columns {self.names} are resolved when "
+                             "the model is fitted")
+        return self._rows
+
+    def bind(self, design_names: list[str]) -> MixedGaussian:
+        """This family with its named random-effect columns resolved against the
+        design's column names (``"intercept"`` first when fitted); itself when it was
+        given design rows."""
+        if self._rows is not None:
+            return self
+        assert self.names is not None
+        missing = [n for n in self.names if n not in design_names]
+        if missing:
+            raise ValueError(f"random-effect column(s) {missing} are not columns of the "
+                             f"design {list(design_names)}")
+        return MixedGaussian([design_names.index(n) for n in self.names], names=self.names)
 
     @property
     def n_random(self) -> int:
-        return len(self.z_rows)
+        return len(self._rows if self._rows is not None else self.names or ())
 
     def n_parameters(self, n_components: int, n_design: int) -> int:
         q = self.n_random
@@ -282,9 +346,127 @@ class MixedGaussian:
         return np.ones(len(self.extra_names), dtype=bool)
 
     def row_derivatives(self, params, chunk):
-        raise ValueError("the observed information of a MixedGaussian fit is not "
-                         "available: fit with compute_se=False")
+        raise ValueError("a MixedGaussian family has per-group derivatives only "
+                         "(group_derivatives); pass groups=")
 
-    def sample(self, params, X, labels, rng, offset=None, trials=None):
-        raise ValueError("sampling a MixedGaussian fit needs the groups of the rows, "
-                         "which sample does not take")
+    def linear_extra(self) -> np.ndarray:
+        """Which free extras enter the information's coordinates as they are (the
+        covariance entries) rather than by their logarithm (``sigma``)."""
+        return np.arange(len(self.extra_names)) > 0
+
+    def group_derivatives(self, params: MixedGaussianParams, chunk: Chunk):
+        """Per-group log-densities with their gradients and Hessians.
+
+        The coordinates of component k are ``phi_k = (beta_k, log sigma_k, vech D_k)``
+        (the lower triangle of ``D_k`` in the order of ``extra_names``). With
+        ``W = V^-1`` and ``V_a = dV / d phi_a = c_a I + Z E_a Z'`` (``c = 2 sigma^2``
+        for ``log sigma``, ``E_a`` the symmetric unit matrix of a covariance entry)::
+
+            dl/dbeta = X'W r,  dl/da = (r'W V_a W r - tr W V_a) / 2
+            d2l/dbeta2 = -X'WX,  d2l/dbeta da = -X'W V_a W r
+            d2l/da db = tr(W V_a W V_b) / 2 - r'W V_a W V_b W r  (+ the terms of
+                        d2V / d(log sigma)^2 = 4 sigma^2 I)
+
+        All of it comes from the blocks ``T'W^j T`` (``T = [X, r]``, j = 1, 2, 3) and
+        ``tr W^j`` (j = 1, 2), with ``W^j = sigma^-2j (I + Z F_j Z')``, ``F_1 = -H``,
+        ``F_{j+1} = F_j + F_1 + F_j Z'Z F_1``: no ``n_i x n_i`` matrix.
+
+        Returns
+        -------
+        logf : ndarray of shape (K, G)
+        grad : ndarray of shape (K, G, d)
+        hess : ndarray of shape (K, G, d, d)
+            ``d = p + 1 + q (q + 1) / 2``.
+        """
+        b = self._blocks(params, chunk)
+        starts, sizes, ZZ, H = b["starts"], b["sizes"], b["ZZ"], b["H"]
+        XT, r = chunk.XT, b["r"]
+        K, p = params.coef.shape
+        q = self.n_random
+        z = list(self.z_rows)
+        # Gram matrices of T = [X, r_k] per group: (K, G, p + 1, p + 1)
+        XX = _group_products(XT, XT, starts)
+        Xr = np.moveaxis(np.add.reduceat(XT[None] * r[:, None], starts, axis=2), 1, 2)
+        G = XX.shape[0]
+        T = np.empty((K, G, p + 1, p + 1))
+        T[:, :, :p, :p] = XX
+        T[:, :, :p, p] = Xr
+        T[:, :, p, :p] = Xr
+        T[:, :, p, p] = b["rr"]
+        S = T[:, :, z, :]  # Z'T, (K, G, q, p + 1)
+        F1 = -H
+        F2 = 2.0 * F1 + F1 @ ZZ @ F1
+        F3 = F2 + F1 + F2 @ ZZ @ F1
+        s2 = (params.sigma ** 2)[:, None, None, None]
+        B1, B2, B3 = ((T + np.swapaxes(S, 2, 3) @ F @ S) / s2 ** j
+                      for j, F in ((1, F1), (2, F2), (3, F3)))
+        t1 = (sizes + np.einsum("kgab,gba->kg", F1, ZZ)) / s2[..., 0, 0]
+        t2 = (sizes + np.einsum("kgab,gba->kg", F2, ZZ)) / s2[..., 0, 0] ** 2
+        # the V coordinates: log sigma, then the covariance entries
+        rows, cols = np.tril_indices(q)
+        nv = 1 + rows.size
+        E = np.zeros((nv, q, q))
+        E[1 + np.arange(rows.size), rows, cols] = 1.0
+        E[1 + np.arange(rows.size), cols, rows] = 1.0
+        c = np.zeros((K, nv))
+        c[:, 0] = 2.0 * params.sigma ** 2
+        u = B1[:, :, z, p]  # Z'W r
+        B1zz, B2zz = B1[:, :, z][:, :, :, z], B2[:, :, z][:, :, :, z]
+        Eu = np.einsum("aij,kgj->kgai", E, u)  # E_a Z'W r
+        d = p + nv
+        grad = np.empty((K, G, d))
+        hess = np.empty((K, G, d, d))
+        grad[:, :, :p] = B1[:, :, :p, p]
+        tr_WV = c[:, None] * t1[:, :, None] + np.einsum("aij,kgji->kga", E, B1zz)
+        rWVWr = c[:, None] * B2[:, :, p, p][:, :, None] + np.einsum("kgai,kgi->kga", Eu, u)
+        grad[:, :, p:] = 0.5 * (rWVWr - tr_WV)
+        hess[:, :, :p, :p] = -B1[:, :, :p, :p]
+        hx = -(c[:, None, None] * B2[:, :, :p, p][:, :, :, None]
+               + np.einsum("kgxi,kgai->kgxa", B1[:, :, :p, z], Eu))
+        hess[:, :, :p, p:] = hx
+        hess[:, :, p:, :p] = np.swapaxes(hx, 2, 3)
+        EB1 = np.einsum("aij,kgjl->kgail", E, B1zz)  # E_a Z'WZ
+        EB2 = np.einsum("aij,kgjl->kgail", E, B2zz)
+        trWVWV = (c[:, None, :, None] * c[:, None, None, :] * t2[:, :, None, None]
+                  + c[:, None, :, None] * np.einsum("kgbii->kgb", EB2)[:, :, None, :]
+                  + c[:, None, None, :] * np.einsum("kgaii->kga", EB2)[:, :, :, None]
+                  + np.einsum("kgaij,kgbji->kgab", EB1, EB1))
+        B2zr = B2[:, :, z, p]
+        rWVWVWr = (c[:, None, :, None] * c[:, None, None, :] * B3[:, :, p, p][:, :, None, None]
+                   + c[:, None, :, None] * np.einsum("kgi,kgbi->kgb", B2zr, Eu)[:, :, None, :]
+                   + c[:, None, None, :] * np.einsum("kgai,kgi->kga", Eu, B2zr)[:, :, :, None]
+                   + np.einsum("kgai,kgij,kgbj->kgab", Eu, B1zz, Eu))
+        hv = 0.5 * trWVWV - rWVWVWr
+        # d2V / d(log sigma)^2 = 4 sigma^2 I: (r'W r'' W r - tr W V'') / 2
+        hv[:, :, 0, 0] += 2.0 * params.sigma[:, None] ** 2 * (B2[:, :, p, p] - t1)
+        hess[:, :, p:, p:] = hv
+        return b["ll"], grad, hess
+
+    def random_effects(self, params: MixedGaussianParams, chunk: Chunk
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's random effects given its responses and class k: the conditional
+        means ``E[b_i | y_i, k] = H_ik Z_i'r_ik`` (K, G, q) (the BLUPs) and covariances
+        ``Var[b_i | y_i, k] = sigma_k^2 H_ik`` (K, G, q, q)."""
+        b = self._blocks(params, chunk)
+        return b["m"], (params.sigma ** 2)[:, None, None, None] * b["H"]
+
+    def sample(self, params: MixedGaussianParams, X: np.ndarray, labels: np.ndarray,
+               rng: np.random.Generator, offset: np.ndarray | None = None,
+               trials: np.ndarray | None = None, *,
+               group_starts: np.ndarray | None = None) -> np.ndarray:
+        """Draw responses at design rows ``X`` (n, n_design), sorted by group with
+        ``group_starts`` the first row of each group: per group ``b_i ~ N(0, D_k)`` of
+        its class ``k = labels[first row]``, then ``y = X beta_k + Z b_i + e``."""
+        if group_starts is None:
+            raise ValueError("sampling a MixedGaussian fit needs the groups of the rows "
+                             "(groups=)")
+        n = X.shape[0]
+        sizes = np.diff(np.append(group_starts, n))
+        k = labels[group_starts]
+        L = _square_root(params.cov)[k]  # (G, q, q)
+        effects = np.einsum("gab,gb->ga", L, rng.standard_normal((k.size, self.n_random)))
+        mu = np.einsum("ij,ij->i", X, params.coef[labels])
+        mu += np.einsum("ia,ia->i", X[:, list(self.z_rows)], np.repeat(effects, sizes, axis=0))
+        if offset is not None:
+            mu = mu + offset
+        return mu + params.sigma[labels] * rng.standard_normal(n)

@@ -10,6 +10,7 @@ from regmix.families.binomial import Binomial
 from regmix.families.composite import ComponentFamilies
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
+from regmix.families.mixed_gaussian import MixedGaussian
 from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.pointmass import PointMass
 from regmix.families.poisson import Poisson
@@ -121,6 +122,8 @@ def family_to_dict(family) -> dict:
     for option in ("df", "size", "shape", "var_floor", "value"):
         if hasattr(family, option):
             d[option] = getattr(family, option)
+    if isinstance(family, MixedGaussian):
+        d["z_rows"], d["names"] = list(family.z_rows), family.names
     return d
 
 
@@ -132,6 +135,8 @@ def family_from_dict(d) -> object:
         return ComponentFamilies([family_from_dict(f) for f in d["families"]])
     if name == PointMass.name:
         return PointMass(value=d.get("value", 0.0))
+    if name == MixedGaussian.name:
+        return MixedGaussian(d["z_rows"], names=d.get("names"))
     if name == "gaussian":
         return Gaussian(var_floor=d.get("var_floor", 1e-8))
     if name == "student_t":

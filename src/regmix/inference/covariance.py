@@ -43,7 +43,7 @@ def natural_parameters(weights, coef_full, extra, gating=None) -> np.ndarray:
         Per component: coefficients, extras, weight (with gating: no weight, then the
         gating coefficients of components 2..K).
     """
-    weights, coef_full, extra = _check_params(weights, coef_full, extra)
+    weights, coef_full, extra = _check_params(weights, coef_full, extra, signed=True)
     if gating is None:
         return np.column_stack([coef_full, extra, weights]).ravel()
     gating = np.asarray(gating, dtype=np.float64)
@@ -91,7 +91,7 @@ def covariance(weights, coef_full, sigma, information) -> np.ndarray:
 
 def natural_covariance(weights, extra, information, layout, constraint_map=None,
                        gating: bool = False, drop=None, undefined=None,
-                       meat=None) -> np.ndarray:
+                       meat=None, linear=None) -> np.ndarray:
     """Covariance of the natural parameters from the information of the free ones.
 
     ``information`` is taken in the free parameters ``phi``, which give the full
@@ -110,6 +110,9 @@ def natural_covariance(weights, extra, information, layout, constraint_map=None,
     With ``meat`` (a ``(dim, dim)`` matrix ``B`` in the free parameters, small-sample
     factor included; :mod:`regmix.inference.robust`) the covariance of ``phi`` is the
     sandwich ``I^-1 B I^-1`` instead of ``I^-1``, on the same kept coordinates.
+
+    ``linear`` (bool of shape (m,)) marks the extras that ``theta`` holds as they are
+    (the covariance entries of random effects) rather than by their logarithm.
     """
     weights = np.asarray(weights, dtype=np.float64)
     extra = np.asarray(extra, dtype=np.float64).reshape(weights.shape[0], -1)
@@ -141,7 +144,7 @@ def natural_covariance(weights, extra, information, layout, constraint_map=None,
         cov_phi[np.ix_(keep, keep)] = inverse
     C = np.eye(layout.dim) if constraint_map is None else constraint_map
     cov_theta = C @ cov_phi @ C.T
-    J = _natural_jacobian(layout, weights, extra, gating)
+    J = _natural_jacobian(layout, weights, extra, gating, linear)
     cov = J @ cov_theta @ J.T
     cov = 0.5 * (cov + cov.T)
     missing = np.zeros(cov.shape[0], dtype=bool)
@@ -180,8 +183,9 @@ def _inverse_information(information: np.ndarray) -> np.ndarray:
 
 
 def _natural_jacobian(layout: _Layout, weights: np.ndarray, extra: np.ndarray,
-                      gating: bool = False) -> np.ndarray:
-    """Derivative of the natural parameters with respect to ``theta``."""
+                      gating: bool = False, linear=None) -> np.ndarray:
+    """Derivative of the natural parameters with respect to ``theta`` (``linear``: the
+    extras ``theta`` holds as they are, not by their logarithm)."""
     K, p, m = layout.K, layout.p, layout.m
     per = p + m + (0 if gating else 1)
     n_gate = (K - 1) * layout.q if gating else 0
@@ -192,8 +196,9 @@ def _natural_jacobian(layout: _Layout, weights: np.ndarray, extra: np.ndarray,
         row = k * per
         cols = layout.block(k)
         J[row : row + p, cols[:p]] = np.eye(p)
-        for j in range(m):  # extras are exp(theta)
-            J[row + p + j, cols[p + j]] = extra[k, j]
+        for j in range(m):  # extras are exp(theta), or theta itself
+            J[row + p + j, cols[p + j]] = (1.0 if linear is not None and linear[j]
+                                           else extra[k, j])
         if not gating:
             J[row + p + m, layout.eta] = dpi[k]
     if gating:

@@ -37,7 +37,7 @@ from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
 from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
-from regmix.engine.passes import observation_posteriors, run_pass
+from regmix.engine.passes import chunk_posteriors, observation_posteriors, run_pass
 from regmix.engine.threads import resolve_n_jobs, single_threaded_blas
 from regmix.families.gaussian import Gaussian
 from regmix.mixing.constant import ConstantWeights
@@ -109,7 +109,10 @@ def parameter_index(
     return pd.MultiIndex.from_tuples(tuples, names=["component", "parameter"])
 
 
-def _check_params(weights, coef_full, extra) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_params(weights, coef_full, extra, signed: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The parameters as float arrays, checked; ``signed``: extras of any sign (the
+    covariances of random effects)."""
     weights = np.asarray(weights, dtype=np.float64).reshape(-1)
     extra = np.asarray(extra, dtype=np.float64)
     coef_full = np.asarray(coef_full, dtype=np.float64)
@@ -122,7 +125,7 @@ def _check_params(weights, coef_full, extra) -> tuple[np.ndarray, np.ndarray, np
             f"need weights (K,), coef_full (K, p) and sigma (K,) or extras (K, m); got "
             f"{weights.shape}, {coef_full.shape} and {extra.shape}"
         )
-    if np.any(~(weights > 0)) or np.any(~(extra > 0)):
+    if np.any(~(weights > 0)) or np.any(~(np.isfinite(extra) if signed else extra > 0)):
         raise ValueError("weights and sigma (and the other family parameters) must be positive")
     return weights, coef_full, extra
 
@@ -242,25 +245,38 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
             params.weights, n_threads=kernel_threads(source, resolve_n_jobs(n_jobs)))
         add_kernel_rows(source, info, chunk_size=int(chunk_size))
         return info.result()
+    return score_information(family, params, source, chunk_size, n_jobs)[1]
+
+
+def score_information(family, params, source, chunk_size: int = 8192,
+                      n_jobs: int | None = 1) -> tuple[np.ndarray, np.ndarray, float]:
+    """The score (gradient of the log-likelihood), the observed information and the
+    log-likelihood at ``params``, in the coordinates of :func:`mixture_information`,
+    from one numpy pass over the rows of ``source`` (in the units of ``params``).
+
+    Returns
+    -------
+    score : ndarray of shape (d,)
+    information : ndarray of shape (d, d)
+    loglik : float
+    """
     K, p = params.component.coef.shape
     m = int(family.free_extra().sum())
     q = 1 if params.gating is None else params.gating.shape[1]
     layout = _Layout(K, p, m, q)
 
-    def chunk_info(chunk) -> np.ndarray:
-        return -_chunk_hessian(layout, family, params, chunk)
+    def block_info(chunk) -> PassResult:
+        hessian, score, loglik = _chunk_hessian_score(layout, family, params, chunk)
+        return PassResult(loglik, np.zeros(1), (-hessian, score))
 
     if hasattr(source, "map_reduce"):  # computed where the rows live
         with single_threaded_blas():
-            info = source.map_reduce(chunk_info, int(chunk_size))
+            total = source.map_reduce(block_info, int(chunk_size))
     else:  # the data pass's threads and fixed reduction blocks
-
-        def block_info(chunk):
-            return PassResult(0.0, np.zeros(1), (chunk_info(chunk),))
-
-        info = run_pass(source, block_info, chunk_size=int(chunk_size),
-                        n_jobs=resolve_n_jobs(n_jobs)).stats[0]
-    return 0.5 * (info + info.T)
+        total = run_pass(source, block_info, chunk_size=int(chunk_size),
+                         n_jobs=resolve_n_jobs(n_jobs))
+    info, score = total.stats
+    return score, 0.5 * (info + info.T), float(total.loglik)
 
 
 @dataclass(frozen=True)
@@ -305,6 +321,9 @@ class _ChunkTerms:
     A: list  # per component the (N, p + m) gradients of the log density
     scores: np.ndarray  # (N, dim) the observations' scores
     obs_ll: np.ndarray  # (N,) their log-likelihood contributions (unweighted)
+    Hc: np.ndarray | None = None  # (K, p + m, p + m) posterior-weighted sums of the
+    # observations' Hessians, for a family with per-group derivatives (then the
+    # per-row terms D, d2, e2, ce and q_rows are not used)
 
 
 def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
@@ -318,6 +337,8 @@ def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
     component k's block (``A_k``) and in the gating block.
     """
     K = layout.K
+    if getattr(family, "group_derivatives", None) is not None:
+        return _group_terms(layout, family, params, chunk)
     logf, d1, d2, e1, e2, ce = family.row_derivatives(params.component, chunk)
     D = chunk.XT.T
     n = D.shape[0]
@@ -345,6 +366,31 @@ def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
     return _ChunkTerms(D, d2, e2, ce, r, pi_o, omega, Zo, w * r_rows, A, scores, obs_ll)
 
 
+def _group_terms(layout, family, params, chunk) -> _ChunkTerms:
+    """:func:`_chunk_terms` for a family whose groups' densities are not sums of row
+    densities: it gives each group's gradient and Hessian itself
+    (``group_derivatives``), and the data pass's E-step the posteriors."""
+    if chunk.group_starts is None:
+        raise ValueError(f"a {family.label} family needs grouped rows (groups=)")
+    mixing = ConstantWeights() if params.gating is None else MultinomialLogitGating()
+    _, obs_ll, _, r, _, ZTo = chunk_posteriors(chunk, family, mixing, params)
+    _, grad, hess = family.group_derivatives(params.component, chunk)
+    starts = chunk.group_starts
+    N = starts.size
+    logpi_o = np.broadcast_to(mixing.log_weights(params, chunk),
+                              (layout.K, chunk.y.shape[0]))[:, starts]
+    pi_o = np.exp(logpi_o)
+    Zo = np.ones((N, 1)) if ZTo is None else ZTo.T
+    scores = np.empty((N, layout.dim))
+    scores[:, layout.eta] = ((r - pi_o)[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
+    for k in range(layout.K):
+        scores[:, layout.block(k)] = r[k][:, None] * grad[k]
+    Hc = np.einsum("kg,kgab->kab", r, hess)
+    none = np.empty(0)
+    return _ChunkTerms(none, none, none, none, r, pi_o, np.ones(N), Zo, none, list(grad),
+                       scores, obs_ll, Hc)
+
+
 def observation_scores(layout, family, params, chunk) -> tuple[np.ndarray, np.ndarray,
                                                                  np.ndarray]:
     """The scores of a chunk's observations (rows, or groups) in ``theta``.
@@ -363,7 +409,14 @@ def observation_scores(layout, family, params, chunk) -> tuple[np.ndarray, np.nd
 
 
 def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
-    """Hessian of the chunk's log-likelihood ``sum_o w_o log sum_k exp(l_ok)``.
+    """Hessian of the chunk's log-likelihood (see :func:`_chunk_hessian_score`)."""
+    return _chunk_hessian_score(layout, family, params, chunk)[0]
+
+
+def _chunk_hessian_score(layout, family, params, chunk) -> tuple[np.ndarray, np.ndarray,
+                                                                   float]:
+    """Hessian, gradient and value of the chunk's log-likelihood ``sum_o w_o log sum_k
+    exp(l_ok)``.
 
     Per observation (see :func:`_chunk_terms`) the Hessian of ``log sum_k exp(l_ok)``
     is ``sum_k r_ok (H_ok + g_ok g_ok') - gbar_o gbar_o'`` with ``g_ok``, ``H_ok`` the
@@ -382,12 +435,15 @@ def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
         Ck = (indicator[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
         G = np.column_stack([t.A[k], Ck])
         M = (G * (omega * r[k])[:, None]).T @ G
-        Hk = np.empty((p + m, p + m))
-        Hk[:p, :p] = (D * (q_rows[k] * t.d2[k])[:, None]).T @ D
-        Hk[:p, p:] = D.T @ (q_rows[k] * t.ce[k]).T
-        Hk[p:, :p] = Hk[:p, p:].T
-        Hk[p:, p:] = np.einsum("abn,n->ab", t.e2[k], q_rows[k])
-        M[blk, blk] += Hk
+        if t.Hc is not None:
+            M[blk, blk] += t.Hc[k]
+        else:
+            Hk = np.empty((p + m, p + m))
+            Hk[:p, :p] = (D * (q_rows[k] * t.d2[k])[:, None]).T @ D
+            Hk[:p, p:] = D.T @ (q_rows[k] * t.ce[k]).T
+            Hk[p:, :p] = Hk[:p, p:].T
+            Hk[p:, p:] = np.einsum("abn,n->ab", t.e2[k], q_rows[k])
+            M[blk, blk] += Hk
         local = np.concatenate([layout.block(k), layout.eta])
         H[np.ix_(local, local)] += M
     # Hessian of log pi_k(z) (the same for every k): -(diag(pi) - pi pi') (x) z z'
@@ -402,4 +458,4 @@ def _chunk_hessian(layout, family, params, chunk) -> np.ndarray:
             if j != k:
                 H[np.ix_(cols, rows)] -= block.T
     H -= (t.scores * omega[:, None]).T @ t.scores
-    return H
+    return H, omega @ t.scores, float(omega @ np.where(omega > 0, t.obs_ll, 0.0))
