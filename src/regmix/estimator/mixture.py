@@ -787,7 +787,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                            trials=rows.trials, scale_response=family.location_scale,
                            Z=rows.Z, groups=rows.groups,
                            centre_x=not self._intercept_constrained(),
-                           compiled=self._kernel_expected(family, rows), allowed=allowed)
+                           compiled=self._kernel_expected(family, rows), allowed=allowed,
+                           limits=rows.limits)
         return _FitData(source, rows, y, w, n_pos, family, gating_names)
 
     def _fit_setup(self, data: _FitData) -> _FitSetup:
