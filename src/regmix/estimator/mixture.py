@@ -941,7 +941,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                                                                            -params.weights)))
         if self._labelled_components(family) or getattr(source, "allowed", None) is not None:
             order = np.arange(order.size)  # the constraints number the components
-        shift = source.total_weight * np.log(st.y_scale)
+        # the log-density of an observed value changes with the response's unit, the
+        # probability of a censored row's interval does not
+        limits = getattr(source, "limits", None)
+        density_weight = source.total_weight
+        if limits is not None:
+            exact = limits[:, 0] == limits[:, 1]
+            density_weight = float(exact.sum() if data.w is None else data.w[exact].sum())
+        shift = density_weight * np.log(st.y_scale)
         gating_coef = None
         if params.gating is not None:
             gamma = st.gating_to_user(params.gating)[order]

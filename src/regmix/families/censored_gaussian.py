@@ -50,18 +50,30 @@ def _log1mexp(x: np.ndarray) -> np.ndarray:
 def log_ndtr_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``log(Phi(b) - Phi(a))`` for ``a < b`` (either may be infinite), without
     cancellation: an interval in the upper tail is mirrored into the lower one, where
-    :func:`scipy.special.log_ndtr` is accurate."""
+    :func:`scipy.special.log_ndtr` is accurate, and a narrow interval (width ``h``
+    with ``h * max(1, |m|) < 1e-3`` around its midpoint ``m``) is the midpoint's
+    density times ``h (1 + (m^2 - 1) h^2 / 24)``, whose next term is below 1e-15."""
     flip = a > 0
     lo = np.where(flip, -b, a)
     hi = np.where(flip, -a, b)
     log_hi = special.log_ndtr(hi)
-    return log_hi + _log1mexp(special.log_ndtr(lo) - log_hi)
+    out = log_hi + _log1mexp(special.log_ndtr(lo) - log_hi)
+    with np.errstate(invalid="ignore"):
+        h, m = b - a, 0.5 * (a + b)
+        narrow = h * np.maximum(1.0, np.abs(m)) < 1e-3
+    if np.any(narrow):
+        h, m = h[narrow], m[narrow]
+        out[narrow] = (
+            np.log(h) - 0.5 * m * m - 0.5 * _LOG_2PI + np.log1p((m * m - 1.0) * h * h / 24.0)
+        )
+    return out
 
 
 def _times(u: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """``u * p`` with ``0 * inf`` read as 0 (a density ratio at an open limit)."""
+    """``u * p`` with ``inf * 0`` read as 0 (an open limit ``u``, where the density
+    ratio ``p`` vanishes)."""
     with np.errstate(invalid="ignore"):
-        return np.where(p > 0, u * p, 0.0)
+        return np.where(np.isfinite(u), u * p, 0.0)
 
 
 class _Interval:
