@@ -369,15 +369,14 @@ def test_sample_draws_censored_and_truncated_responses():
     assert ys.min() == 0.0 and ys.max() == 6.0
     # the share censored at 0 is the truncated normal's probability of (-1, 0]
     w, coef, sigma = params_of(model)
-    mu = design(Xs) @ coef[labels].T if False else np.einsum(
-        "ij,ij->i", design(Xs), coef[labels])
+    mu = np.einsum("ij,ij->i", design(Xs), coef[labels])
     s = sigma[labels]
     p0 = (stats.norm.cdf(0, mu, s) - stats.norm.cdf(-1, mu, s)) / stats.norm.sf(-1, mu, s)
     assert np.mean(ys == 0.0) == pytest.approx(p0.mean(), abs=0.012)
     # the draws are a valid response of the same family
     again = RegressionMixture(2, family=family, random_state=0, compute_se=False)
-    again.fit(Xs, ys)
-    np.testing.assert_allclose(again.coef_, model.coef_, atol=0.08)
+    again.fit(Xs[:4000], ys[:4000])
+    np.testing.assert_allclose(again.coef_, model.coef_, atol=0.1)
 
 
 def test_save_and_load_reproduce_the_model(tmp_path):
@@ -438,8 +437,8 @@ def test_default_fit_reaches_the_best_of_many_starts():
 
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("family, y, message", [
-    ("censored_gaussian", [[0.0, 1.0], [2.0, 1.0]], "lower limit 2.0 above its upper "
-                                                    "limit 1.0 at row 1"),
+    ("censored_gaussian", [[0.0, 1.0], [2.0, 1.0]], "lower limit 2 above its upper "
+                                                    "limit 1 at row 1"),
     ("censored_gaussian", [[0.0, 1.0], [np.nan, np.inf]], "no finite limit at row 1"),
     (CensoredGaussian(lower=0.0), [1.0, -0.5], "below the censoring point lower=0.0 at "
                                                "row 1"),
@@ -447,7 +446,7 @@ def test_default_fit_reaches_the_best_of_many_starts():
     ("censored_gaussian", [[0.0, 1.0, 0.5, 3.0], [1.0, 1.0, 2.0, 3.0]],
      "outside its truncation limits .* at row 1"),
     ("censored_gaussian", [[0.0, 1.0, 3.0, 3.0], [1.0, 1.0, 0.0, 3.0]],
-     "truncation limits \\[3.0, 3.0\\] that hold no value at row 0"),
+     "truncation limits \\[3, 3\\] that hold no value at row 0"),
     ("gaussian", [[0.0, 1.0], [1.0, 2.0]], "the gaussian family needs one column"),
     (CensoredGaussian(lower=0.0), [[0.0, 1.0], [1.0, 2.0]], "apply to a one-column"),
 ])

@@ -219,7 +219,7 @@ class CensoredGaussian(Gaussian):
                     raise ValueError(
                         f"y is {side} the censoring point "
                         f"{'lower' if j == 0 else 'upper'}={point!r} at row "
-                        f"{i} ({y[i]!r}); a censored value is recorded at "
+                        f"{i} ({y[i]:g}); a censored value is recorded at "
                         "the point itself"
                     )
                 at = y == point
@@ -256,13 +256,13 @@ class CensoredGaussian(Gaussian):
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"y has its lower limit {lo[i]!r} above its upper limit {hi[i]!r} at row {i}"
+                f"y has its lower limit {lo[i]:g} above its upper limit {hi[i]:g} at row {i}"
             )
         bad = ~(np.isfinite(lo) | np.isfinite(hi)) | (lo == np.inf) | (hi == -np.inf)
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"y has no finite limit at row {i} ([{lo[i]!r}, {hi[i]!r}]): "
+                f"y has no finite limit at row {i} ([{lo[i]:g}, {hi[i]:g}]): "
                 "such a row says nothing about the response; drop it"
             )
         _clip_to_truncation(limits, "y")
@@ -452,7 +452,7 @@ def _clip_to_truncation(limits: np.ndarray, name: str) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(
-            f"{name} has truncation limits [{t_lo[i]!r}, {t_hi[i]!r}] that "
+            f"{name} has truncation limits [{t_lo[i]:g}, {t_hi[i]:g}] that "
             f"hold no value at row {i}"
         )
     exact = lo == hi
@@ -461,7 +461,7 @@ def _clip_to_truncation(limits: np.ndarray, name: str) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(
-            f"{name} lies outside its truncation limits [{t_lo[i]!r}, "
-            f"{t_hi[i]!r}] at row {i} ([{lo[i]!r}, {hi[i]!r}])"
+            f"{name} lies outside its truncation limits [{t_lo[i]:g}, "
+            f"{t_hi[i]:g}] at row {i} ([{lo[i]:g}, {hi[i]:g}])"
         )
     limits[:, 0], limits[:, 1] = new_lo, new_hi
