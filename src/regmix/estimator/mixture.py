@@ -753,6 +753,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
+            if hasattr(family, "response_limits"):
+                raise ValueError(f"the {family.name} family needs its rows in memory (arrays "
+                                 "or a data frame): a row source does not carry censoring "
+                                 "limits")
             data = self._streamed_fit_data(X, y, sample_weight, family)
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
