@@ -473,3 +473,69 @@ def test_user_limits_are_not_written_to():
     before = Y2.copy()
     RegressionMixture(1, family="censored_gaussian", compute_se=False).fit(X, Y2)
     np.testing.assert_array_equal(Y2, before)
+
+
+# ----------------------------------------------------------------------------- bootstrap
+def test_bootstrap_resamples_the_rows_with_their_limits():
+    X, Y, _ = interval_data(300, seed=16, truncate=True)
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0).fit(X, Y)
+    boot = model.bootstrap(X, Y, n_boot=20, random_state=0)
+    table = model.coef_table()
+    ratio = boot.std_err.to_numpy() / table["std_err"].to_numpy()
+    assert np.all((ratio > 0.4) & (ratio < 2.5)), ratio
+    # centred on the censored fit (a refit of the midpoints would shift the lines)
+    np.testing.assert_allclose(boot.estimates.to_numpy(), table["estimate"].to_numpy())
+    shift = np.abs(np.asarray(boot.replicates).mean(axis=0) - table["estimate"].to_numpy())
+    assert np.all(shift < 3 * table["std_err"].to_numpy())
+    with pytest.raises(ValueError, match="kind='nonparametric'"):
+        model.bootstrap(X, Y, n_boot=2, kind="parametric")
+
+
+# ----------------------------------------------------------------------------- CLI
+def _cli(args):
+    from click.testing import CliRunner
+
+    from regmix.cli import main
+
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_cli_fits_censored_and_interval_responses(tmp_path):
+    X, y, _ = two_component_data(n=400, seed=3)
+    frame = pd.DataFrame({"x": X[:, 0], "y": y})
+    frame.to_csv(tmp_path / "tobit.csv", index=False)
+    out = tmp_path / "model.json"
+    result = _cli(["fit", str(tmp_path / "tobit.csv"), "--formula", "y ~ x", "--family",
+                   "censored_gaussian", "--lower", "0", "--upper", "6", "--truncation",
+                   "-1,", "--format", "json", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    family = CensoredGaussian(lower=0.0, upper=6.0, truncation=(-1.0, INF))
+    direct = RegressionMixture(2, family=family, formula="y ~ x", random_state=0).fit(frame)
+    assert report["header"]["log_likelihood"] == pytest.approx(direct.log_likelihood_,
+                                                               rel=1e-12)
+    assert regmix.load(out).family_.truncation == (-1.0, INF)
+
+    Xi, Y, _ = interval_data(300, seed=3)
+    pd.DataFrame({"x": Xi[:, 0], "lo": Y[:, 0], "hi": Y[:, 1]}).to_csv(
+        tmp_path / "interval.csv", index=False)  # open limits: empty cells and inf
+    result = _cli(["fit", str(tmp_path / "interval.csv"), "--formula", "lo + hi ~ x",
+                   "--family", "censored_gaussian", "--format", "json", "-q"])
+    assert result.exit_code == 0, result.output
+    direct = RegressionMixture(2, family="censored_gaussian", random_state=0).fit(Xi, Y[:, :2])
+    assert json.loads(result.output)["header"]["log_likelihood"] == pytest.approx(
+        direct.log_likelihood_, rel=1e-10)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--lower", "0"], "apply to --family censored_gaussian"),
+    (["--family", "censored_gaussian", "--truncation", "0;3"], "is not LOW,HIGH"),
+    (["--family", "censored_gaussian", "--lower", "1"], "below the censoring point "
+                                                        "lower=1.0 at line"),
+])
+def test_cli_refuses_bad_censoring_options(tmp_path, extra, message):
+    X, y, _ = two_component_data(n=50, seed=3)
+    pd.DataFrame({"x": X[:, 0], "y": y}).to_csv(tmp_path / "d.csv", index=False)
+    result = _cli(["fit", str(tmp_path / "d.csv"), "--formula", "y ~ x", *extra])
+    assert result.exit_code == 2
+    assert message in result.output

@@ -272,6 +272,15 @@ class CensoredGaussian(Gaussian):
         exact = (lo == hi) & np.isneginf(limits[:, 2]) & np.isposinf(limits[:, 3])
         return rep, (None if exact.all() else limits)
 
+    def user_response(self, y: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
+        """The response in the user's form from which :meth:`response_limits` gives
+        ``y`` and ``limits`` again (for a refit on resampled rows): the values for
+        constant censoring points, else the limits (without the truncation columns
+        when the truncation is the family's)."""
+        if limits is None or self.lower is not None or self.upper is not None:
+            return y
+        return limits[:, :2] if self.truncation is not None else limits
+
     def check_response(
         self,
         y: np.ndarray,
