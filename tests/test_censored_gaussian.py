@@ -16,10 +16,11 @@ import pytest
 from scipy import optimize, special, stats
 
 import regmix
-from regmix import DegenerateFitError, RegressionMixture
+from regmix import RegressionMixture
 from regmix.core.chunk import Chunk
 from regmix.core.params import GaussianParams
 from regmix.families.censored_gaussian import CensoredGaussian, log_ndtr_diff
+from tests.test_global_optimum import _best_of_100
 
 INF = np.inf
 
@@ -407,23 +408,6 @@ def test_formula_with_limit_columns():
 
 
 # ----------------------------------------------------------------------------- start search
-def _best_of_starts(X, y, family, n_starts):
-    best = -np.inf
-    for s in range(n_starts):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                m = RegressionMixture(2, family=family, n_init=1,
-                                      init="subsets" if s % 2 == 0 else "random",
-                                      split_merge=False, min_weight=0.0, compute_se=False,
-                                      random_state=10_000 + s).fit(X, y)
-        except DegenerateFitError:
-            continue
-        if m.weights_.min() >= 0.05:
-            best = max(best, m.log_likelihood_)
-    return best
-
-
 @pytest.mark.slow
 def test_default_fit_reaches_the_best_of_many_starts():
     family = CensoredGaussian(lower=0.0, upper=6.0)
@@ -431,7 +415,7 @@ def test_default_fit_reaches_the_best_of_many_starts():
         X, y, _ = two_component_data(n=500, seed=20 + seed)
         default = RegressionMixture(2, family=family, random_state=seed,
                                     compute_se=False).fit(X, y)
-        best = _best_of_starts(X, y, family, 30)
+        best = _best_of_100(X, y, 2, n_starts=40, family=family)
         assert default.log_likelihood_ >= best - 1e-5 * len(y)
 
 
