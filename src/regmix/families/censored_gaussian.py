@@ -56,8 +56,13 @@ def log_ndtr_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     flip = a > 0
     lo = np.where(flip, -b, a)
     hi = np.where(flip, -a, b)
-    log_hi = special.log_ndtr(hi)
-    out = log_hi + _log1mexp(special.log_ndtr(lo) - log_hi)
+    log_hi = _log_ndtr_finite(hi, 0.0)
+    out = log_hi
+    one_sided = np.isneginf(lo)  # P = Phi(hi): no second term
+    if not one_sided.all():
+        two = ~one_sided
+        out = log_hi.copy()
+        out[two] += _log1mexp(special.log_ndtr(lo[two]) - log_hi[two])
     with np.errstate(invalid="ignore"):
         h, m = b - a, 0.5 * (a + b)
         narrow = h * np.maximum(1.0, np.abs(m)) < 1e-3
@@ -66,6 +71,15 @@ def log_ndtr_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out[narrow] = (
             np.log(h) - 0.5 * m * m - 0.5 * _LOG_2PI + np.log1p((m * m - 1.0) * h * h / 24.0)
         )
+    return out
+
+
+def _log_ndtr_finite(x: np.ndarray, at_inf: float) -> np.ndarray:
+    """:func:`scipy.special.log_ndtr` of ``x``, computed only where ``x`` is finite
+    (an open limit, ``+inf``, gives ``at_inf``); the function is costly."""
+    out = np.full(x.shape, at_inf)
+    finite = np.isfinite(x)
+    out[finite] = special.log_ndtr(x[finite])
     return out
 
 
@@ -86,9 +100,8 @@ class _Interval:
         with np.errstate(over="ignore", invalid="ignore"):
             self.pa = np.exp(-0.5 * a * a - 0.5 * _LOG_2PI - self.log_p)
             self.pb = np.exp(-0.5 * b * b - 0.5 * _LOG_2PI - self.log_p)
+        self.a, self.b = a, b
         self.a1, self.b1 = _times(a, self.pa), _times(b, self.pb)
-        self.a2, self.b2 = _times(a, self.a1), _times(b, self.b1)
-        self.a3, self.b3 = _times(a, self.a2), _times(b, self.b2)
 
     def mean(self) -> np.ndarray:
         """``E[z]`` of the standard normal truncated to the interval."""
@@ -104,12 +117,14 @@ class _Interval:
         d_mu_u)``."""
         dp = self.pa - self.pb
         d = self.a1 - self.b1
+        a2, b2 = _times(self.a, self.a1), _times(self.b, self.b1)
+        a3, b3 = _times(self.a, a2), _times(self.b, b2)
         return (
             dp / s,
             (d - dp * dp) / (s * s),
             d,
-            -d + (self.a3 - self.b3) - d * d,
-            (self.a2 - self.b2 - dp - dp * d) / s,
+            -d + (a3 - b3) - d * d,
+            (a2 - b2 - dp - dp * d) / s,
         )
 
 
