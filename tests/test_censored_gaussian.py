@@ -523,3 +523,52 @@ def test_cli_refuses_bad_censoring_options(tmp_path, extra, message):
     result = _cli(["fit", str(tmp_path / "d.csv"), "--formula", "y ~ x", *extra])
     assert result.exit_code == 2
     assert message in result.output
+
+
+# ----------------------------------------------------------------------------- row data
+def test_integer_weights_equal_repeated_rows():
+    X, Y, _ = interval_data(200, seed=17, truncate=True)
+    counts = np.random.default_rng(0).integers(1, 4, len(X))
+    kw = dict(family="censored_gaussian", random_state=0, compute_se=False, tol=1e-13)
+    weighted = RegressionMixture(2, **kw).fit(X, Y, sample_weight=counts.astype(float))
+    repeated = RegressionMixture(2, **kw).fit(np.repeat(X, counts, axis=0),
+                                              np.repeat(Y, counts, axis=0))
+    assert weighted.log_likelihood_ == pytest.approx(repeated.log_likelihood_, rel=1e-9)
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-7)
+    ll, _ = mixture_loglik(design(X), as_limits(Y), *params_of(weighted), w=counts)
+    assert weighted.log_likelihood_ == pytest.approx(ll, rel=1e-11)
+
+
+def test_an_offset_shifts_the_latent_response():
+    X, Y, _ = interval_data(300, seed=18, truncate=True)
+    offset = np.random.default_rng(1).normal(size=len(X))
+    shifted = Y + offset[:, None]  # every limit moves with the latent response
+    kw = dict(family="censored_gaussian", random_state=0, compute_se=False, tol=1e-13)
+    plain = RegressionMixture(2, **kw).fit(X, Y)
+    with_offset = RegressionMixture(2, **kw).fit(X, shifted, offset=offset)
+    np.testing.assert_allclose(with_offset.coef_, plain.coef_, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(with_offset.sigma_, plain.sigma_, rtol=1e-6)
+    assert with_offset.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-9)
+
+
+def test_grouped_rows_share_a_component():
+    X, Y, _ = interval_data(400, seed=19)
+    groups = np.arange(len(X)) // 4
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0,
+                              compute_se=False).fit(X, Y[:, :2], groups=groups)
+    w, coef, sigma = params_of(model)
+    lim = as_limits(np.column_stack([Y[:, :2], np.full((len(X), 1), -INF),
+                                     np.full((len(X), 1), INF)]))
+    D = design(X)
+    rows = np.column_stack([row_loglik(D, lim, coef[k], sigma[k]) for k in range(2)])
+    group_ll = np.add.reduceat(rows, np.arange(0, len(X), 4), axis=0) + np.log(w)
+    assert model.log_likelihood_ == pytest.approx(special.logsumexp(group_ll, axis=1).sum(),
+                                                  rel=1e-11)
+
+
+def test_select_components_with_limits():
+    X, y, _ = two_component_data(n=400, seed=21)
+    sel = regmix.select_components(X, y, n_components=[1, 2, 3],
+                                   family=CensoredGaussian(lower=0.0, upper=6.0),
+                                   random_state=0)
+    assert sel.best_n_components_ == 2
