@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, special, stats
+from scipy import integrate, optimize, special, stats
 
 import regmix
 from regmix import RegressionMixture
@@ -572,3 +572,30 @@ def test_select_components_with_limits():
                                    family=CensoredGaussian(lower=0.0, upper=6.0),
                                    random_state=0)
     assert sel.best_n_components_ == 2
+
+
+def test_expected_censored_value_by_integration():
+    X, y, _ = two_component_data(n=500, seed=22)
+    family = CensoredGaussian(lower=0.0, upper=6.0, truncation=(-1.0, INF))
+    model = RegressionMixture(2, family=family, random_state=0, compute_se=False).fit(X, y)
+    Xn = np.array([[-2.0], [-0.3], [0.4], [1.9]])
+    got = model.predict_components(Xn, kind="censored")
+    latent = model.predict_components(Xn)
+    for i in range(len(Xn)):
+        for k in range(2):
+            mu, s = latent[i, k], model.sigma_[k]
+            mass = stats.norm.sf(-1.0, mu, s)
+            inside = integrate.quad(lambda v, mu=mu, s=s: v * stats.norm.pdf(v, mu, s),
+                                    0.0, 6.0, epsabs=1e-13)[0]
+            expected = (inside + 6.0 * stats.norm.sf(6.0, mu, s)) / mass  # 0 at 0
+            assert got[i, k] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(model.predict(Xn, kind="censored"), got @ model.weights_)
+    # McDonald and Moffitt's tobit mean without truncation
+    tobit = CensoredGaussian(lower=0.0)
+    eta, sigma = np.array([[-1.0, 0.5]]), np.array([1.0, 2.0])
+    z = eta / sigma
+    np.testing.assert_allclose(tobit.censored_mean(eta, sigma),
+                               stats.norm.cdf(z) * eta + sigma * stats.norm.pdf(z),
+                               rtol=1e-13)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        RegressionMixture(1).fit(X, y).predict(X, kind="censored")

@@ -1464,14 +1464,20 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         offset : array-like of shape (n_samples,), optional
             The offset of these rows (required when the model was fitted with an
             ``offset`` argument; a formula's ``offset(...)`` terms are computed).
-        kind : {"response", "link"}, default="response"
+        kind : {"response", "link", "censored"}, default="response"
             The mean ``mu_k = g^-1(eta_k)`` or the linear predictor ``eta_k = x' beta_k
             + offset``. They coincide for Gaussian and Student-t components. For the
-            binomial family the mean is the success probability.
+            binomial family the mean is the success probability. For the censored
+            Gaussian family the mean is the latent response's, and ``"censored"`` the
+            expected recorded value (censored and truncated at the family's constant
+            limits).
         """
-        if kind not in ("response", "link"):
-            raise ValueError(f"kind must be 'response' or 'link'; got {kind!r}")
         check_is_fitted(self)
+        kinds = ("response", "link", "censored") if hasattr(
+            self.family_, "censored_mean") else ("response", "link")
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, kinds))}; got "
+                             f"{kind!r}")
         Xa, _, _ = self._validate_Xy(X, None, None, reset=False, require_y=False)
         formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
         if offset is not None:
@@ -1498,6 +1504,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             eta = design @ coef.T
         if offset is not None:
             eta += offset[:, None]
+        if kind == "censored":
+            return self.family_.censored_mean(eta, self.sigma_)
         return eta if kind == "link" else response_mean(self.family_, eta)
 
     def predict(self, X, *, offset=None, kind: str = "response", concomitant=None

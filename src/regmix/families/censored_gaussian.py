@@ -419,6 +419,29 @@ class CensoredGaussian(Gaussian):
             ce[:, 0, trunc] -= t_mu_u
         return logf, d1, d2, e1, e2, ce
 
+    # ------------------------------------------------------------------ prediction
+    def censored_mean(self, eta: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Each component's expected recorded value (n, K) at its latent means ``eta``
+        (n, K) and scales ``sigma`` (K,), user units: the mean of the latent response
+        truncated to the family's truncation limits, with a value beyond a censoring
+        point recorded at the point."""
+        t_lo, t_hi = self.truncation if self.truncation is not None else (-np.inf, np.inf)
+        lo = t_lo if self.lower is None else self.lower
+        hi = t_hi if self.upper is None else self.upper
+
+        def z(v: float) -> np.ndarray:
+            return np.broadcast_to((v - eta) / sigma, eta.shape)
+
+        log_total = log_ndtr_diff(z(t_lo), z(t_hi))
+        mid = _Interval(z(lo), z(hi))
+        share = np.exp(mid.log_p - log_total)
+        out = eta * share + sigma * (mid.pa - mid.pb) * share
+        if self.lower is not None:  # the mass below the point, recorded at it
+            out += self.lower * np.exp(log_ndtr_diff(z(t_lo), z(self.lower)) - log_total)
+        if self.upper is not None:
+            out += self.upper * np.exp(log_ndtr_diff(z(self.upper), z(t_hi)) - log_total)
+        return out
+
     # ------------------------------------------------------------------ simulation
     def sample(
         self,
