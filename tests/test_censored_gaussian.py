@@ -599,3 +599,23 @@ def test_expected_censored_value_by_integration():
                                rtol=1e-13)
     with pytest.raises(ValueError, match="kind must be one of"):
         RegressionMixture(1).fit(X, y).predict(X, kind="censored")
+
+
+def test_robust_standard_errors_agree_with_the_information_when_the_model_holds():
+    X, Y, _ = interval_data(800, seed=23, truncate=True)
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0).fit(X, Y)
+    oim = model.coef_table()["std_err"].to_numpy()
+    robust = model.coef_table(cov_type="robust", X=X, y=Y)["std_err"].to_numpy()
+    assert np.all(np.isfinite(robust))
+    np.testing.assert_allclose(robust, oim, rtol=0.35)
+
+
+def test_a_row_source_is_refused(tmp_path):
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    X, y, _ = two_component_data(n=100, seed=24)
+    pd.DataFrame({"x": X[:, 0], "y": y}).to_parquet(tmp_path / "d.parquet")
+    source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
+    with pytest.raises(ValueError, match="needs its rows in memory"):
+        RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(source)

@@ -265,7 +265,6 @@ class CensoredGaussian(Gaussian):
         for j, open_value in enumerate((-np.inf, np.inf, -np.inf, np.inf)):
             col = limits[:, j]
             col[np.isnan(col)] = open_value
-        _check_values(limits, "y")
         lo, hi = limits[:, 0], limits[:, 1]
         bad = ~(lo <= hi)
         if bad.any():
