@@ -619,3 +619,22 @@ def test_a_row_source_is_refused(tmp_path):
     source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
     with pytest.raises(ValueError, match="needs its rows in memory"):
         RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(source)
+
+
+def test_parametric_bootstrap_draws_from_the_constant_limits():
+    X, y, _ = two_component_data(n=300, seed=30)
+    model = RegressionMixture(2, family=CensoredGaussian(lower=0.0, upper=6.0),
+                              random_state=0).fit(X, y)
+    boot = model.bootstrap(X, y, n_boot=20, kind="parametric", random_state=0)
+    ratio = boot.std_err.to_numpy() / model.coef_table()["std_err"].to_numpy()
+    assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
+
+
+def test_fit_does_not_depend_on_the_chunk_size_or_threads():
+    X, Y, _ = interval_data(20_000, seed=31, truncate=True)  # three reduction blocks
+    kw = dict(family="censored_gaussian", random_state=0, compute_se=False, n_init=1,
+              split_merge=False)
+    a = RegressionMixture(2, n_jobs=1, **kw).fit(X, Y)
+    b = RegressionMixture(2, chunk_size=3000, n_jobs=2, **kw).fit(X, Y)
+    assert a.log_likelihood_ == b.log_likelihood_
+    np.testing.assert_array_equal(a.coef_, b.coef_)
