@@ -23,18 +23,19 @@ PROBLEMS = {
 SEEDS = range(10)
 
 
-def _best_of_100(X, y, K):
-    """The best admissible maximum of 100 plain single starts (no split-and-merge moves;
-    weights free on the way, admissibility at convergence)."""
+def _best_of_100(X, y, K, n_starts=100, **params):
+    """The best admissible maximum of 100 (``n_starts``) plain single starts (no
+    split-and-merge moves; weights free on the way, admissibility at convergence);
+    ``params`` are further estimator parameters (a family)."""
     best = -np.inf
-    for s in range(100):
+    for s in range(n_starts):
         init = "subsets" if s % 2 == 0 else "random"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 m = RegressionMixture(K, n_init=1, init=init, split_merge=False,
                                       min_weight=0.0, compute_se=False,
-                                      random_state=10_000 + s).fit(X, y)
+                                      random_state=10_000 + s, **params).fit(X, y)
         except DegenerateFitError:
             continue
         if m.weights_.min() >= 0.05:

@@ -21,6 +21,7 @@ from regmix.core.protocols import (
 )
 from regmix.engine.runner import MembershipArray
 from regmix.families.binomial import Binomial
+from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.composite import ComponentFamilies
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
@@ -60,6 +61,10 @@ def gaussian(family: Gaussian) -> Family[GaussianParams]:
 
 
 def student_t(family: StudentT) -> Family[ComponentParams]:
+    return family
+
+
+def censored_gaussian(family: CensoredGaussian) -> Family[GaussianParams]:
     return family
 
 

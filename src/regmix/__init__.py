@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     )
     from regmix.estimator.mixture import RegressionMixture
     from regmix.families.binomial import Binomial
+    from regmix.families.censored_gaussian import CensoredGaussian
     from regmix.families.gamma import GammaFamily
     from regmix.families.gamma import GammaFamily as Gamma
     from regmix.families.gaussian import Gaussian
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 # Each public name: the module it lives in and its name there.
 _PUBLIC: dict[str, tuple[str, str | None]] = {
     "Binomial": ("regmix.families.binomial", "Binomial"),
+    "CensoredGaussian": ("regmix.families.censored_gaussian", "CensoredGaussian"),
     "BoundaryWarning": ("regmix.core.errors", "BoundaryWarning"),
     "ConcomitantWarning": ("regmix.core.errors", "ConcomitantWarning"),
     "DegenerateFitError": ("regmix.core.errors", "DegenerateFitError"),
@@ -59,6 +61,7 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
 __all__ = [
     "Binomial",
     "BoundaryWarning",
+    "CensoredGaussian",
     "ConcomitantWarning",
     "DegenerateFitError",
     "Gamma",

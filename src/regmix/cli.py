@@ -216,6 +216,13 @@ class FamilyChoice(click.ParamType):
         return names[0] if len(names) == 1 else names
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """Refuse NaN (which passes click's ranges) for a float option."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("must be a number, not nan", ctx=ctx, param=param)
+    return value
+
+
 _fit_settings = _options(
     click.option("--n-init", default=2, show_default=True, type=click.IntRange(min=1),
                  metavar="N", help="Starts per fit; the highest log-likelihood wins."),
@@ -240,6 +247,18 @@ _fit_settings = _options(
                  help="Random effects per group (a latent-class linear mixed model, with "
                       "--groups): terms of the formula's design, as lme4's left of '|': "
                       "'time' or '1 + time' (intercept and slope), '0 + time', '1'."),
+    click.option("--lower", default=None, type=float, metavar="VALUE", callback=_finite,
+                 help="With --family censored_gaussian: the response is censored from "
+                      "below at VALUE (tobit: a value at VALUE is known only to be at "
+                      "most VALUE). Limits per row are two columns of the formula, "
+                      "'low + high ~ x' (equal for an observed value, an empty cell "
+                      "for an open side)."),
+    click.option("--upper", default=None, type=float, metavar="VALUE", callback=_finite,
+                 help="With --family censored_gaussian: the response is censored from "
+                      "above at VALUE."),
+    click.option("--truncation", default=None, metavar="LOW,HIGH",
+                 help="With --family censored_gaussian: rows are observed only between "
+                      "LOW and HIGH (truncated regression; an empty side is open: '0,')."),
 )
 
 
@@ -269,13 +288,6 @@ class FixedCoef(click.ParamType):
         if values[0] is None and len(values) == 1:
             self.fail(f"{value!r}: NA is for one component of NAME=V1,...,VK", param, ctx)
         return name, (values[0] or 0.0) if len(values) == 1 else values
-
-
-def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """Refuse NaN (which passes click's ranges) for a float option."""
-    if value is not None and math.isnan(value):
-        raise click.BadParameter("must be a number, not nan", ctx=ctx, param=param)
-    return value
 
 
 # The estimator's defaults that the options show as their own

@@ -26,6 +26,7 @@ from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
 from regmix.estimator.formula import plain_formula
 from regmix.estimator.mixture import RegressionMixture
+from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.mixed_gaussian import MixedGaussian
 from regmix.interrupts import interruptible
 from regmix.persistence import load
@@ -387,6 +388,33 @@ def _save_criteria_plot(selection, path: str) -> None:
 
 
 # ---------------------------------------------------------------------- options
+def _censoring_family(family, em: dict[str, Any]):
+    """The family with the censoring and truncation options of
+    :data:`regmix.cli._fit_settings` (``--lower``, ``--upper``, ``--truncation``), which
+    apply to the censored_gaussian family only."""
+    lower, upper, truncation = em.pop("lower"), em.pop("upper"), em.pop("truncation")
+    if lower is None and upper is None and truncation is None:
+        return family
+    if family != CensoredGaussian.name:
+        raise UserError(f"--lower, --upper and --truncation apply to --family "
+                        f"{CensoredGaussian.name}; got --family {family}")
+    limits = None
+    if truncation is not None:
+        parts = truncation.split(",")
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            limits = tuple(float(t) if t.strip() else default
+                           for t, default in zip(parts, (-np.inf, np.inf), strict=True))
+        except ValueError:
+            raise UserError(f"--truncation {truncation!r} is not LOW,HIGH (numbers, an empty "
+                            "side for an open one)") from None
+    try:
+        return CensoredGaussian(lower=lower, upper=upper, truncation=limits)
+    except ValueError as err:
+        raise UserError(f"--lower/--upper/--truncation: {err}") from None
+
+
 def _constraints(em: dict[str, Any]) -> dict[str, Any]:
     """The estimator's parameters from the options of :data:`regmix.cli._em_settings` (all but
     ``--weights``)."""
@@ -483,6 +511,7 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         cov_type: str, clusters: str | None, weights: str | None,
         known_labels: str | None, random: str | None = None, **em: Any) -> None:
     """Run ``regmix fit`` (declared, with its help, as :func:`regmix.cli.fit`)."""
+    family = _censoring_family(family, em)
     settings = _constraints(em)
     family = _random_family(family, link, groups, random)
     _check_output(out)
@@ -639,6 +668,7 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
            ks: list[int], criterion: str, out: str | None, plot: str | None,
            weights: str | None, random: str | None = None, **em: Any) -> None:
     """Run ``regmix select`` (declared, with its help, as :func:`regmix.cli.select`)."""
+    family = _censoring_family(family, em)
     settings = _constraints(em)
     family = _random_family(family, link, groups, random)
     per_component = [name for name, value in em["fixed_coef"] if isinstance(value, list)]

@@ -601,6 +601,10 @@ def _replicate_task(template: RegressionMixture, null: RegressionMixture,
     """The rows as numbers, the fits on them and the replicates' templates."""
     rows = null._eval_rows(X, y, None, data["offset"], data["trials"],
                            concomitant=data["concomitant"], groups=data["groups"])
+    if rows.limits is not None and null.family_.user_response(rows.y, rows.limits).ndim == 2:
+        raise ValueError("the bootstrap likelihood-ratio test draws responses censored at "
+                         "the family's constant points (lower=, upper=, truncation=); it "
+                         "does not take limits per row")
     names = getattr(null, "feature_names_in_", None)
     Xr = rows.X if names is None else pd.DataFrame(rows.X, columns=list(names))
     the_rows = _Rows(Xr, rows.X, rows.offset, rows.trials, rows.Z, rows.groups)

@@ -22,6 +22,7 @@ FAMILY_LINKS: dict[str, tuple[str, ...]] = {
     "gamma": ("log", "inverse", "identity"),
     "negative_binomial": ("log",),
     "student_t": ("identity",),
+    "censored_gaussian": ("identity",),
 }
 
 

@@ -44,6 +44,12 @@ class Chunk:
         Known component labels: bit ``k`` of a row's entry is set when the row may
         belong to component ``k`` (every bit for an unknown label); None when no label
         is known.
+    limits : ndarray of shape (4, n_rows) or None
+        Censoring and truncation limits of a censored response (internal units, like
+        ``y``): the interval ``[lower, upper]`` that holds each row's latent response
+        (equal limits for an observed value) and the truncation interval
+        ``[trunc_lower, trunc_upper]`` outside which no row could have been observed,
+        infinite where open; None when every row is observed exactly.
     """
 
     start: int
@@ -55,6 +61,7 @@ class Chunk:
     ZT: np.ndarray | None = None
     group_starts: np.ndarray | None = None
     allowed: np.ndarray | None = None
+    limits: np.ndarray | None = None
 
     @property
     def stop(self) -> int:
@@ -157,12 +164,14 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
                st: Standardization, offset: np.ndarray | None = None,
                trials: np.ndarray | None = None, Z: np.ndarray | None = None,
                group_starts: np.ndarray | None = None,
-               allowed: np.ndarray | None = None) -> Chunk:
+               allowed: np.ndarray | None = None,
+               limits: np.ndarray | None = None) -> Chunk:
     """A :class:`Chunk` from a block of raw rows: transposed, standardised by ``st``.
 
     Every row source builds its chunks here; the block is copied, never written to.
     The offset is on the scale of the linear predictor, so it is divided by the
-    response's scale (which is 1 for families whose response is not standardised).
+    response's scale (which is 1 for families whose response is not standardised);
+    the censoring limits ``(c, 4)`` are standardised like the response and transposed.
     """
     c = X.shape[0]
     XT = np.empty((X.shape[1] + int(st.fit_intercept), c))
@@ -184,7 +193,9 @@ def make_chunk(start: int, X: np.ndarray, y: np.ndarray | None, w: np.ndarray | 
             assert st.z_scale is not None  # set together with z_loc
             np.subtract(Z.T, st.z_loc[:, None], out=ZT[1:])
             ZT[1:] *= (1.0 / st.z_scale)[:, None]
-    return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts, allowed)
+    if limits is not None:  # infinite (open) limits stay infinite
+        limits = np.ascontiguousarray(((limits - st.y_loc) * (1.0 / st.y_scale)).T)
+    return Chunk(start, XT, yc, w, offset, trials, ZT, group_starts, allowed, limits)
 
 
 # Rows per reduction block. Every pass sums its per-row terms block by block over fixed

@@ -782,8 +782,10 @@ def _response_array(spec: ModelSpec, matrix: pd.DataFrame, frame: pd.DataFrame) 
     name = str(spec.formula)
     kinds = [kind for kind, _ in spec.encoder_state.values()]
     if len(spec.formula) == 2 and matrix.shape[1] == 2 and Factor.Kind.CATEGORICAL not in kinds:
+        # open limits of a censored response are NaN or infinite: the family's rows
+        # check decides whether they are allowed
         return check_response(matrix.to_numpy(dtype=np.float64), frame.shape[0],
-                              name=f"response {name!r}", two_columns=True)
+                              name=f"response {name!r}", two_columns=True, limits=True)
     if Factor.Kind.CATEGORICAL in kinds or matrix.shape[1] != 1:
         dtype = frame[name].dtype if name in frame.columns else "categorical"
         raise ValueError(

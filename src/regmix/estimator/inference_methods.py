@@ -590,7 +590,14 @@ class InferenceMixin:
             return self._simulate_rows(Xb, rng, offset, trials, concomitant, groups)
 
         extras = {"offset": rows.offset, "trials": rows.trials, "concomitant": rows.Z}
-        return bootstrap(fit_fn, rows.X, rows.y, rows.w, n_boot=n_boot, kind=kind,
+        response = rows.y
+        if rows.limits is not None:  # a censored response: its limits travel with the rows
+            response = self.family_.user_response(rows.y, rows.limits)
+            if kind == "parametric" and response.ndim == 2:
+                raise ValueError("the parametric bootstrap draws responses censored at the "
+                                 "family's constant points (lower=, upper=, truncation=); "
+                                 "with limits per row use kind='nonparametric'")
+        return bootstrap(fit_fn, rows.X, response, rows.w, n_boot=n_boot, kind=kind,
                          random_state=random_state, sample_fn=sample_fn, alpha=alpha,
                          reference=self, rows=extras, groups=rows.groups,
                          index=self._parameter_index(),

@@ -74,28 +74,31 @@ class Rows(NamedTuple):
     Z: np.ndarray | None
     groups: np.ndarray | None
     order: np.ndarray | None  # the rows' positions in the caller's order
+    limits: np.ndarray | None = None  # a censored response's limits (n, 4)
 
     def sorted_by_group(self) -> Rows:
         order = np.argsort(self.groups, kind="stable")
         take = [None if a is None else a[order] for a in self[:7]]
-        return Rows(*take, order)
+        return Rows(*take, order, None if self.limits is None else self.limits[order])
 
 
 class InputsMixin:
     """Input validation and row construction for :class:`~regmix.RegressionMixture`."""
 
-    def _validate_Xy(self, X, y, sample_weight, reset: bool, require_y: bool = True):
+    def _validate_Xy(self, X, y, sample_weight, reset: bool, require_y: bool = True,
+                     limits: bool = False):
         """Numeric design, response and weights from the user's arguments.
 
         With a formula, ``X`` is a data frame and the response comes from the formula's
         left-hand side unless ``y`` is given; ``reset`` builds the design from the data,
-        otherwise the training-time design is applied.
+        otherwise the training-time design is applied. ``limits``: the response may be
+        columns of censoring limits (see :func:`check_response`).
         """
         if self.formula is not None:
-            return self._formula_Xy(X, y, sample_weight, reset, require_y)
+            return self._formula_Xy(X, y, sample_weight, reset, require_y, limits)
         Xa, _ = check_features(X)
         validate_data(self, X, reset=reset, skip_check_array=True)
-        ya = (check_response(y, Xa.shape[0], two_columns=True)
+        ya = (check_response(y, Xa.shape[0], two_columns=True, limits=limits)
               if (require_y or y is not None) else None)
         w = check_sample_weight(sample_weight, Xa.shape[0])
         return Xa, ya, w
@@ -105,7 +108,8 @@ class InputsMixin:
 
         return split_gating(self.formula)[0]
 
-    def _formula_Xy(self, X, y, sample_weight, reset: bool, require_y: bool):
+    def _formula_Xy(self, X, y, sample_weight, reset: bool, require_y: bool,
+                    limits: bool = False):
 
         if reset:
             _check_formula_first(self.formula, X)
@@ -126,7 +130,8 @@ class InputsMixin:
                     "include the response column"
                 )
         Xa, _ = check_features(Xa)
-        ya = check_response(ya, Xa.shape[0], two_columns=True) if ya is not None else None
+        ya = (check_response(ya, Xa.shape[0], two_columns=True, limits=limits)
+              if ya is not None else None)
         w = check_sample_weight(sample_weight, Xa.shape[0])
         return Xa, ya, w
 
@@ -138,9 +143,12 @@ class InputsMixin:
         A two-column response becomes successes and trials (binomial only); the
         formula's ``offset(...)`` terms are added to ``offset``; the family checks the
         response's range; the concomitant variables come from ``concomitant`` or the
-        formula's gating part; group labels become sorted integer codes.
+        formula's gating part; group labels become sorted integer codes. A censored
+        family's response becomes representative values and the rows' limits.
         """
-        Xa, ya, w = self._validate_Xy(X, y, sample_weight, reset=reset, require_y=require_y)
+        split_limits = getattr(family, "response_limits", None)
+        Xa, ya, w = self._validate_Xy(X, y, sample_weight, reset=reset, require_y=require_y,
+                                      limits=split_limits is not None)
         formula_offset = self.formula_design_.offset(X) if self.formula is not None else None
         n = Xa.shape[0]
         Z = self._concomitant(X, concomitant, n, fitting and reset)
@@ -148,11 +156,15 @@ class InputsMixin:
         if fitting and reset:
             self._identifier_concomitants = (
                 [] if codes is not None else self._identifier_like(X, Z))
+        limits = None
+        if ya is not None and split_limits is not None:
+            ya, limits = split_limits(ya)
         if ya is not None and ya.ndim == 2:
             if "binomial" not in member_names(family):
                 raise ValueError(
                     f"y has two columns, which is the binomial [successes, failures] "
-                    f"response; the {family.name} family needs one column")
+                    f"response (or the limits [lower, upper] of the censored_gaussian "
+                    f"family); the {family.name} family needs one column")
             if trials is not None:
                 raise ValueError("y has two columns [successes, failures]; do not also pass "
                                  "trials")
@@ -175,7 +187,7 @@ class InputsMixin:
         # one memory layout whatever the caller's (Fortran order, strided views): the
         # reductions then add in the same order and the fit has the same bits
         rows = Rows(*(None if a is None else np.ascontiguousarray(a)
-                      for a in (Xa, ya, w, offset, trials, Z)), codes, None)
+                      for a in (Xa, ya, w, offset, trials, Z)), codes, None, limits)
         return rows if codes is None else rows.sorted_by_group()
 
     def _concomitant(self, X, concomitant, n: int, reset: bool):
@@ -468,7 +480,7 @@ class InputsMixin:
         labels' (n, K) mask of each row's possible components."""
         return ArrayData(rows.X, rows.y, rows.w, fit_intercept=self.fit_intercept,
                          standardize=False, offset=rows.offset, trials=rows.trials, Z=rows.Z,
-                         groups=rows.groups, allowed=allowed)
+                         groups=rows.groups, allowed=allowed, limits=rows.limits)
 
 
 # A concomitant variable looks like a group identifier when it has at least this many

@@ -764,6 +764,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
+            if hasattr(family, "response_limits"):
+                raise ValueError(f"the {family.name} family needs its rows in memory (arrays "
+                                 "or a data frame): a row source does not carry censoring "
+                                 "limits")
             data = self._streamed_fit_data(X, y, sample_weight, family)
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
@@ -802,7 +806,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                            trials=rows.trials, scale_response=family.location_scale,
                            Z=rows.Z, groups=rows.groups,
                            centre_x=not self._intercept_constrained(),
-                           compiled=self._kernel_expected(family, rows), allowed=allowed)
+                           compiled=self._kernel_expected(family, rows), allowed=allowed,
+                           limits=rows.limits)
         return _FitData(source, rows, y, w, n_pos, family, gating_names)
 
     def _fit_setup(self, data: _FitData) -> _FitSetup:
@@ -959,7 +964,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                                                                            -params.weights)))
         if self._labelled_components(family) or getattr(source, "allowed", None) is not None:
             order = np.arange(order.size)  # the constraints number the components
-        shift = source.total_weight * np.log(st.y_scale)
+        # the log-density of an observed value changes with the response's unit, the
+        # probability of a censored row's interval does not
+        limits = getattr(source, "limits", None)
+        density_weight = source.total_weight
+        if limits is not None:
+            exact = limits[:, 0] == limits[:, 1]
+            density_weight = float(exact.sum() if data.w is None else data.w[exact].sum())
+        shift = density_weight * np.log(st.y_scale)
         gating_coef = None
         if params.gating is not None:
             gamma = st.gating_to_user(params.gating)[order]
@@ -1470,15 +1482,22 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         offset : array-like of shape (n_samples,), optional
             The offset of these rows (required when the model was fitted with an
             ``offset`` argument; a formula's ``offset(...)`` terms are computed).
-        kind : {"response", "link"}, default="response"
+        kind : {"response", "link", "censored"}, default="response"
             The mean ``mu_k = g^-1(eta_k)`` or the linear predictor ``eta_k = x' beta_k
             + offset``. They coincide for Gaussian and Student-t components. For the
-            binomial family the mean is the success probability. A point-mass
-            component has no linear predictor: ``"link"`` is refused for it.
+            binomial family the mean is the success probability. For the censored
+            Gaussian family the mean is the latent response's, and ``"censored"`` the
+            expected recorded value (censored and truncated at the family's constant
+            limits).
+            A point-mass component has no linear predictor: ``"link"`` is refused
+            for it.
         """
-        if kind not in ("response", "link"):
-            raise ValueError(f"kind must be 'response' or 'link'; got {kind!r}")
         check_is_fitted(self)
+        kinds = ("response", "link", "censored") if hasattr(
+            self.family_, "censored_mean") else ("response", "link")
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, kinds))}; got "
+                             f"{kind!r}")
         if kind == "link":
             members = getattr(self.family_, "families", [])
             without = [k + 1 for k, f in enumerate(members) if f.name == "pointmass"]
@@ -1512,6 +1531,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             eta = design @ coef.T
         if offset is not None:
             eta += offset[:, None]
+        if kind == "censored":
+            return self.family_.censored_mean(eta, self.sigma_)
         return eta if kind == "link" else response_mean(self.family_, eta)
 
     def predict(self, X, *, offset=None, kind: str = "response", concomitant=None,

@@ -131,8 +131,12 @@ class Gaussian(VarianceFloor):
         stats: tuple[np.ndarray, ...],
         resp_sum: np.ndarray,
         params: GaussianParams,
+        count: np.ndarray | None = None,
     ) -> tuple[GaussianParams, np.ndarray]:
         """Closed-form weighted least squares per component.
+
+        ``count`` (K,) divides the residual sums in the variance update instead of
+        ``resp_sum`` (the expected number of latent draws of a censored family).
 
         Returns
         -------
@@ -148,8 +152,8 @@ class Gaussian(VarianceFloor):
         coef, delta, deficient = coefficient_update(
             A, b, params.coef, live, self.constraints, 1.0 / params.sigma**2)
         if live.any():
-            sigma[live] = scale_update(A, b, c, delta, resp_sum, live, self.constraints,
-                                       self.internal_var_floor)
+            sigma[live] = scale_update(A, b, c, delta, resp_sum if count is None else count,
+                                       live, self.constraints, self.internal_var_floor)
         return GaussianParams(coef, sigma), deficient
 
     def to_vector(self, params: GaussianParams) -> np.ndarray:

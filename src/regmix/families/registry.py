@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from regmix.core.choices import COMPONENT_TYPE_NAMES, FAMILY_LINKS
 from regmix.core.protocols import FAMILY_MEMBERS
 from regmix.families.binomial import Binomial
+from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.composite import ComponentFamilies
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
@@ -17,7 +20,7 @@ from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 
 _CLASSES = {cls.name: cls for cls in (Gaussian, Poisson, Binomial, GammaFamily,
-                                       NegativeBinomial, StudentT)}
+                                       NegativeBinomial, StudentT, CensoredGaussian)}
 
 # The families known by name, in the order of the table of their names and links
 # (regmix.core.choices.FAMILY_LINKS, which the command line reads without importing them).
@@ -49,8 +52,8 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
     """The family object for a name (or the object itself), with the given link.
 
     Names: ``"gaussian"``, ``"poisson"``, ``"binomial"``, ``"gamma"``,
-    ``"negative_binomial"`` and ``"student_t"``; a list or tuple of names and objects,
-    one per component (``"pointmass"`` among them), is a
+    ``"negative_binomial"``, ``"student_t"`` and ``"censored_gaussian"``; a list or
+    tuple of names and objects, one per component (``"pointmass"`` among them), is a
     :class:`~regmix.families.composite.ComponentFamilies`. A family object must have every member
     of :class:`regmix.core.protocols.Family`; one that lacks any is refused with a
     ValueError naming the missing members.
@@ -119,11 +122,13 @@ def family_to_dict(family) -> dict:
     if isinstance(family, ComponentFamilies):
         d["families"] = [family_to_dict(f) for f in family.families]
         return d
-    for option in ("df", "size", "shape", "var_floor", "value"):
+    for option in ("df", "size", "shape", "var_floor", "value", "lower", "upper"):
         if hasattr(family, option):
             d[option] = getattr(family, option)
     if isinstance(family, MixedGaussian):
         d["z_rows"], d["names"] = list(family.z_rows), family.names
+    if getattr(family, "truncation", None) is not None:  # open ends as null
+        d["truncation"] = [float(t) if np.isfinite(t) else None for t in family.truncation]
     return d
 
 
@@ -139,6 +144,13 @@ def family_from_dict(d) -> object:
         return MixedGaussian(d["z_rows"], names=d.get("names"))
     if name == "gaussian":
         return Gaussian(var_floor=d.get("var_floor", 1e-8))
+    if name == CensoredGaussian.name:
+        truncation = d.get("truncation")
+        if truncation is not None:
+            t_lo, t_hi = truncation
+            truncation = (-np.inf if t_lo is None else t_lo, np.inf if t_hi is None else t_hi)
+        return CensoredGaussian(lower=d.get("lower"), upper=d.get("upper"),
+                                truncation=truncation, var_floor=d.get("var_floor", 1e-8))
     if name == "student_t":
         return StudentT(df=d.get("df"), var_floor=d.get("var_floor", 1e-8))
     if name == "negative_binomial":

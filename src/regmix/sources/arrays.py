@@ -229,6 +229,12 @@ class ArrayData:
     compiled : bool, default=False
         Whether to compute the standardisation with the compiled (numba) column pass,
         for large data whose fit loads the compiled kernel anyway.
+    allowed : ndarray of int64 of shape (n_samples,), optional
+        Known component labels as bits (see :class:`~regmix.core.chunk.Chunk`).
+    limits : ndarray of shape (n_samples, 4), optional
+        Censoring and truncation limits of a censored response in user units
+        (``lower, upper, trunc_lower, trunc_upper``; see
+        :class:`~regmix.core.chunk.Chunk`).
     """
 
     def __init__(
@@ -248,6 +254,7 @@ class ArrayData:
         centre_x: bool = True,
         compiled: bool = False,
         allowed: np.ndarray | None = None,
+        limits: np.ndarray | None = None,
     ) -> None:
         self.compiled = compiled
         self._X = X
@@ -258,6 +265,7 @@ class ArrayData:
         self.Z = Z
         self.groups = groups
         self.allowed = allowed
+        self.limits = limits
         self.n_gating = 1 if Z is None else Z.shape[1] + 1
         self.scale_response = scale_response
         self.centre_x = centre_x
@@ -336,6 +344,7 @@ class ArrayData:
             groups=None if self.groups is None else self.groups[rows],
             centre_x=self.centre_x,
             allowed=None if self.allowed is None else self.allowed[rows],
+            limits=None if self.limits is None else self.limits[rows],
         )
 
     def blocks(self) -> list[tuple[int, int]]:
@@ -363,5 +372,6 @@ class ArrayData:
         if self.groups is not None:
             starts = group_starts(self.groups[start:stop])
         allowed = None if self.allowed is None else self.allowed[start:stop]
+        limits = None if self.limits is None else self.limits[start:stop]
         return make_chunk(start, self._X[start:stop], y, w, self.standardization, offset,
-                          trials, Z, starts, allowed)
+                          trials, Z, starts, allowed, limits)

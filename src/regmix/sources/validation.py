@@ -165,22 +165,26 @@ def check_features(X, name: str = "X") -> tuple[np.ndarray, list[str] | None]:
     return arr, names
 
 
-def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False) -> np.ndarray:
+def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False,
+                   limits: bool = False) -> np.ndarray:
     """Validate a response vector against the number of rows of X.
 
     With ``two_columns`` an (n, 2) response (binomial successes and failures) passes.
+    With ``limits`` an (n, 2) or (n, 4) response of censoring limits passes, whose NaN
+    and infinite entries are open limits (the family checks them).
     """
+    widths = (2, 4) if limits else (2,) if two_columns else ()
     if y is None:
         raise ValueError(
             f"requires y to be passed, but the target {name} is None; "
             "a regression mixture needs a response"
         )
     if _is_dataframe(y):
-        if two_columns and y.shape[1] == 2:
+        if y.shape[1] in widths:
             arr, _ = _frame_to_float(y, name)
             if arr.shape[0] != n_rows:
                 raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
-            check_finite_magnitude(arr, name)
+            _check_columns(arr, name, limits)
             return arr
         if y.shape[1] != 1:
             raise ValueError(f"{name} must be one column; got {y.shape[1]} columns")
@@ -200,14 +204,23 @@ def check_response(y, n_rows: int, name: str = "y", two_columns: bool = False) -
             stacklevel=3,
         )
         arr = arr[:, 0]
-    if two_columns and arr.ndim == 2 and arr.shape[1] == 2:
+    if arr.ndim == 2 and arr.shape[1] in widths:
         pass
     elif arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
     if arr.shape[0] != n_rows:
         raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_rows}")
-    check_finite_magnitude(arr, name)
+    _check_columns(arr, name, limits and arr.ndim == 2)
     return arr
+
+
+def _check_columns(arr: np.ndarray, name: str, limits: bool) -> None:
+    """Finite values of a safe magnitude; for limits, only their finite entries."""
+    if not limits:
+        check_finite_magnitude(arr, name)
+        return
+    finite = np.isfinite(arr)
+    check_magnitude(np.where(finite, arr, 0.0), name)
 
 
 def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
