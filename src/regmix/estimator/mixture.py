@@ -35,8 +35,10 @@ from regmix.estimator.inference_methods import InferenceMixin
 from regmix.estimator.inputs import (
     InputsMixin,
     Rows,
+    bound_responses,
     is_dask_collection,
     is_row_source,
+    response_names,
     response_units,
     uncentred,
 )
@@ -748,6 +750,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                          concomitant=concomitant, groups=groups)
             y = sample_weight = concomitant = groups = None
         family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        if is_row_source(X) and response_names(family) is not None:
+            raise ValueError("several responses need the rows in memory (arrays or a data "
+                             "frame), not a streamed source")
         if is_row_source(X):
             if any(a is not None for a in (offset, trials, concomitant, groups)):
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
@@ -757,6 +762,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
                                         groups, family, warm, known_labels)
+        if response_names(data.family) is not None:  # each response's design and floor
+            data = data._replace(family=bound_responses(
+                data.family, self._feature_labels(data.source.n_features),
+                self.fit_intercept, data.y, data.w))
         if getattr(data.family, "internal_var_floor", None) is not None:
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
@@ -1345,8 +1354,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         return [f"x{j}" for j in range(n_features)]
 
     def coef_names(self) -> list[str]:
-        """Names of the columns of ``coef_``: feature names, or ``x0, x1, ...``."""
+        """Names of the columns of ``coef_``: feature names, or ``x0, x1, ...``; for
+        several responses ``"<response>:<column>"``, every response's coefficients side
+        by side after the first response's intercept (``intercept_``)."""
         check_is_fitted(self)
+        names = getattr(self.family_, "coef_names", None)
+        if names is not None:
+            full = names(self._feature_labels(self.n_features_in_), self.fit_intercept)
+            return full[int(self.fit_intercept):]
         return self._feature_labels(self.coef_.shape[1])
 
     @property
@@ -1478,6 +1493,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         units, shape (n, K): what :meth:`predict_components` and the plots show.
         ``coef`` (K, p), the coefficients with the intercept first when fitted,
         replaces the fit's (for derivatives with respect to them)."""
+        means = getattr(self.family_, "response_means", None)
+        if means is not None:  # several responses: (n, K, R)
+            full = np.column_stack([np.ones(design.shape[0]), design]) if (
+                self.fit_intercept) else design
+            return means(self._user_params().component, full, kind)
         if coef is None:
             eta = design @ self.coef_.T + self.intercept_
         elif self.fit_intercept:
@@ -1499,6 +1519,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         """
         means = self.predict_components(X, offset=offset, kind=kind)
         pi = self._row_weights(X, concomitant, means.shape[0])
+        if means.ndim == 3:  # several responses: (n, R), in the family's order
+            return np.einsum("nkr,nk->nr", means, pi)
         return np.einsum("nk,nk->n", means, pi)
 
     def posterior(self, X, y=None, *, offset=None, trials=None, concomitant=None,
