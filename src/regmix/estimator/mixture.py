@@ -1364,6 +1364,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             return full[int(self.fit_intercept):]
         return self._feature_labels(self.coef_.shape[1])
 
+    def _coefficient_labels(self) -> list[str]:
+        """Names of every coefficient of a component, the intercept's first when fitted
+        (``"intercept"``; for several responses ``"<response>:intercept"``)."""
+        names = getattr(self.family_, "coef_names", None)
+        if names is not None:
+            return names(self._feature_labels(self.n_features_in_), self.fit_intercept)
+        return (["intercept"] if self.fit_intercept else []) + self.coef_names()
+
     @property
     def random_cov_(self) -> np.ndarray:
         """Covariance matrices of the random effects (K, q, q), user units, for a

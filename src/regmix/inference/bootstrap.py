@@ -457,5 +457,8 @@ def _parameter_index(model) -> pd.MultiIndex:
     gating_names = None
     if gating is not None:
         gating_names = ["intercept", *[f"z{j}" for j in range(gating.shape[1] - 1)]]
+    labels = getattr(model, "_coefficient_labels", None)
+    if labels is not None:  # every coefficient's name, the intercept's among them
+        return parameter_index(len(model.weights_), labels(), False, names, gating_names)
     return parameter_index(len(model.weights_), model.coef_names(), model.fit_intercept,
                            names, gating_names)
