@@ -131,8 +131,10 @@ def bound_responses(family, design_names, fit_intercept: bool, y: np.ndarray | N
     if y is not None:
         for r, (name, member) in enumerate(zip(family.responses, family.members,
                                                strict=True)):
+            obs = ~np.isnan(y[:, r])
+            if not obs.any():
+                raise ValueError(f"response {name!r} is missing (NaN) on every row")
             if member.location_scale:
-                obs = ~np.isnan(y[:, r])
                 scale = robust_scale(y[obs, r], None if w is None else w[obs],
                                      fit_intercept)
                 units[name] = scale * scale

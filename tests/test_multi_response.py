@@ -1,0 +1,299 @@
+"""Several responses sharing one latent class (``MultiResponse``), checked against dense
+references written here: the log-likelihood summed from scipy densities, one EM step,
+the separate single-response fits of statsmodels at K = 1, and the observed
+information by central differences of the dense log-likelihood."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import optimize, stats
+from scipy.special import logsumexp
+
+import regmix
+from regmix.engine.runner import PassRunner
+from regmix.families.registry import get_family
+from regmix.fitting.steps import m_step
+from regmix.mixing.constant import ConstantWeights
+from regmix.sources.arrays import ArrayData
+
+FAMILY = {"yn": "gaussian", "yp": "poisson"}
+FORMULA = "yn + yp ~ x + I(x**2)"
+NAMES = ["yn:intercept", "yn:x", "yn:I(x ** 2)", "yp:intercept", "yp:x"]
+
+
+def npreg(seed: int = 1, n: int = 100) -> pd.DataFrame:
+    """flexmix's NPreg: x uniform on (0, 10); class 1: yn = 5x + N(0, 3^2) and
+    yp ~ Poisson(exp(2 - 0.2x)); class 2: yn = 40 - (x - 5)^2 + N(0, 3^2) and
+    yp ~ Poisson(exp(1 + 0.1x)); n rows per class."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 10, 2 * n)
+    c = np.repeat([0, 1], n)
+    yn = np.where(c == 0, 5 * x, 40 - (x - 5) ** 2) + rng.normal(0, 3, 2 * n)
+    yp = rng.poisson(np.exp(np.where(c == 0, 2 - 0.2 * x, 1 + 0.1 * x))).astype(float)
+    return pd.DataFrame({"x": x, "yn": yn, "yp": yp, "class": c + 1})
+
+
+def model(K: int = 2, **kw) -> regmix.RegressionMixture:
+    family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
+    return regmix.RegressionMixture(K, family=family, formula=FORMULA,
+                                    **{"random_state": 0, **kw})
+
+
+def params_of(m):
+    """(weights, yn coefficients (K, 3), sigma (K,), yp coefficients (K, 2)) of a fit."""
+    full = np.column_stack([m.intercept_, m.coef_])
+    table = m.coef_table()["estimate"]
+    sigma = np.array([table[(k + 1, "yn:sigma")] for k in range(m.n_components)])
+    return m.weights_, full[:, :3], sigma, full[:, 3:]
+
+
+def dense_logf(df, weights, bn, sigma, bp):
+    """(n, K) log(pi_k f_k(row)) with scipy densities; a missing response adds 0."""
+    x = df["x"].to_numpy()
+    Xn = np.column_stack([np.ones_like(x), x, x**2])
+    Xp = np.column_stack([np.ones_like(x), x])
+    yn, yp = df["yn"].to_numpy(), df["yp"].to_numpy()
+    out = np.log(weights)[None, :].repeat(x.size, axis=0)
+    for k in range(len(weights)):
+        ln = stats.norm.logpdf(yn, Xn @ bn[k], sigma[k])
+        lp = stats.poisson.logpmf(yp, np.exp(Xp @ bp[k]))
+        out[:, k] += np.where(np.isnan(yn), 0.0, ln) + np.where(np.isnan(yp), 0.0, lp)
+    return out
+
+
+def dense_loglik(df, *params) -> float:
+    return float(logsumexp(dense_logf(df, *params), axis=1).sum())
+
+
+@pytest.fixture(scope="module")
+def data():
+    return npreg()
+
+
+@pytest.fixture(scope="module")
+def fit(data):
+    return model().fit(data)
+
+
+def test_names_and_loglik_equal_dense_reference(fit, data):
+    assert ["yn:intercept", *fit.coef_names()] == NAMES
+    ref = dense_loglik(data, *params_of(fit))
+    assert fit.log_likelihood_ == pytest.approx(ref, rel=1e-10, abs=1e-10)
+    assert fit.log_likelihood(data) == pytest.approx(ref, rel=1e-10, abs=1e-10)
+    # the classes are recovered (NPreg's are well separated)
+    labels = fit.classify(data)
+    agree = np.mean(labels == data["class"].to_numpy() - 1)
+    assert max(agree, 1 - agree) > 0.9
+
+
+def test_posterior_and_predictions_per_response(fit, data):
+    logf = dense_logf(data, *params_of(fit))
+    post = np.exp(logf - logsumexp(logf, axis=1, keepdims=True))
+    np.testing.assert_allclose(fit.posterior(data), post, rtol=1e-9, atol=1e-12)
+    weights, bn, _, bp = params_of(fit)
+    x = data["x"].to_numpy()
+    mu_n = np.column_stack([1 + 0 * x, x, x**2]) @ bn.T
+    mu_p = np.exp(np.column_stack([1 + 0 * x, x]) @ bp.T)
+    comp = fit.predict_components(data)
+    assert comp.shape == (len(data), 2, 2)
+    np.testing.assert_allclose(comp[:, :, 0], mu_n, rtol=1e-12)
+    np.testing.assert_allclose(comp[:, :, 1], mu_p, rtol=1e-12)
+    np.testing.assert_allclose(fit.predict_components(data, kind="link")[:, :, 1],
+                               np.log(mu_p), rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(data), np.column_stack([mu_n @ weights,
+                                                                   mu_p @ weights]),
+                               rtol=1e-12)
+
+
+def test_arrays_with_a_frame_of_responses_equal_the_formula_fit(fit, data):
+    X = np.column_stack([data["x"], data["x"] ** 2])
+    family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
+    m = regmix.RegressionMixture(2, family=family, random_state=0)
+    m.fit(pd.DataFrame(X, columns=["x", "I(x ** 2)"]), data[["yn", "yp"]])
+    assert m.log_likelihood_ == pytest.approx(fit.log_likelihood_, rel=1e-9)
+    # an (n, R) array in the family's order is the same response
+    m2 = regmix.RegressionMixture(2, family=family, random_state=0)
+    m2.fit(pd.DataFrame(X, columns=["x", "I(x ** 2)"]), data[["yn", "yp"]].to_numpy())
+    assert m2.log_likelihood_ == pytest.approx(fit.log_likelihood_, rel=1e-9)
+
+
+def test_one_em_step_equals_dense_reference(data):
+    """One EM step of the library from a point away from the maximum against the dense
+    E-step and each response's own M-step: weighted least squares for the Gaussian
+    (checked by the gradient of the dense expected log-likelihood, by central
+    differences, vanishing there) and one Newton (Fisher-scoring) step on the dense
+    expected log-likelihood for the Poisson."""
+    x = data["x"].to_numpy()
+    X = np.column_stack([x, x**2])
+    Y = data[["yn", "yp"]].to_numpy().copy()
+    Y[::7, 1] = np.nan  # some responses missing
+    Y[3::11, 0] = np.nan
+    family = get_family(regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})).bind(
+        ["x", "I(x ** 2)"], True)
+    source = ArrayData(X, Y, None, fit_intercept=True, standardize=False,
+                       scale_response=False)
+    mixing = ConstantWeights()
+    runner = PassRunner(source, family, mixing, chunk_size=64, n_jobs=1)
+    weights = np.array([0.4, 0.6])
+    bn = np.array([[1.0, 4.0, 0.1], [10.0, 9.0, -0.9]])
+    sigma = np.array([4.0, 5.0])
+    bp = np.array([[1.8, -0.15], [1.2, 0.05]])
+    start = regmix.core.params.MixtureParams(
+        weights, family.make_params(np.hstack([bn, bp]), sigma[:, None]))
+    result = runner.evaluate(start)
+    new, _ = m_step(family, mixing, result, start)
+    frame = pd.DataFrame({"x": x, "yn": Y[:, 0], "yp": Y[:, 1]})
+    logf = dense_logf(frame, weights, bn, sigma, bp)
+    assert result.loglik == pytest.approx(float(logsumexp(logf, axis=1).sum()), rel=1e-12)
+    r = np.exp(logf - logsumexp(logf, axis=1, keepdims=True))
+    np.testing.assert_allclose(new.weights, r.mean(axis=0), rtol=1e-12)
+    Xn = np.column_stack([np.ones_like(x), x, x**2])
+    Xp = np.column_stack([np.ones_like(x), x])
+    on, op = ~np.isnan(Y[:, 0]), ~np.isnan(Y[:, 1])
+    new_n, new_p = new.component.parts
+    for k in range(2):
+        # the Gaussian M-step: weighted least squares on the rows where yn is observed,
+        # in closed form and by maximising the dense expected log-likelihood numerically
+        rk, Xk, yk = r[on, k], Xn[on], Y[on, 0]
+        b_ref = np.linalg.solve((Xk * rk[:, None]).T @ Xk, Xk.T @ (rk * yk))
+        s_ref = np.sqrt(rk @ (yk - Xk @ b_ref) ** 2 / rk.sum())
+        np.testing.assert_allclose(new_n.coef[k], b_ref, rtol=1e-10)
+        assert new_n.sigma[k] == pytest.approx(s_ref, rel=1e-10)
+
+        def minus_q(theta, rk=rk, Xk=Xk, yk=yk):
+            return -float(rk @ stats.norm.logpdf(yk, Xk @ theta[:3], np.exp(theta[3])))
+
+        found = optimize.minimize(minus_q, np.r_[bn[k], np.log(sigma[k])], method="BFGS",
+                                  options={"gtol": 1e-9})
+        np.testing.assert_allclose(found.x, np.r_[new_n.coef[k], np.log(new_n.sigma[k])],
+                                   rtol=1e-5, atol=1e-6)
+        # the Poisson M-step: one Newton step on sum_i r_ik log Poisson(y_i; exp(x_i'b))
+        mu = np.exp(Xp[op] @ bp[k])
+        g = Xp[op].T @ (r[op, k] * (Y[op, 1] - mu))
+        H = (Xp[op] * (r[op, k] * mu)[:, None]).T @ Xp[op]
+        np.testing.assert_allclose(new_p.coef[k], bp[k] + np.linalg.solve(H, g), rtol=1e-8,
+                                   atol=1e-10)
+
+
+def test_one_component_equals_separate_fits(data):
+    m = model(1).fit(data)
+    x = data["x"].to_numpy()
+    ols = sm.OLS(data["yn"].to_numpy(), np.column_stack([np.ones_like(x), x, x**2])).fit()
+    glm = sm.GLM(data["yp"].to_numpy(), np.column_stack([np.ones_like(x), x]),
+                 family=sm.families.Poisson()).fit(tol=1e-12)
+    _, bn, sigma, bp = params_of(m)
+    np.testing.assert_allclose(bn[0], ols.params, rtol=1e-7)
+    np.testing.assert_allclose(bp[0], glm.params, rtol=1e-7)
+    assert sigma[0] == pytest.approx(np.sqrt(ols.ssr / len(x)), rel=1e-7)
+    assert m.log_likelihood_ == pytest.approx(ols.llf + glm.llf, rel=1e-9)
+
+
+def test_missing_responses_keep_the_rows(data):
+    df = data.copy()
+    df.loc[df.index[::5], "yp"] = np.nan
+    df.loc[df.index[2::9], "yn"] = np.nan
+    m = model().fit(df)
+    assert m.n_samples_fit_ == len(df)
+    ref = dense_loglik(df, *params_of(m))
+    assert m.log_likelihood_ == pytest.approx(ref, rel=1e-10)
+    # a row whose Poisson response is missing: its Gaussian response's contribution
+    # alone; the same rows with that response dropped give the same likelihood
+    one = df.iloc[[0]]
+    w, bn, sigma, bp = params_of(m)
+    x = float(one["x"].iloc[0])
+    alone = logsumexp(np.log(w) + stats.norm.logpdf(float(one["yn"].iloc[0]),
+                                                     bn @ [1, x, x * x], sigma))
+    assert m.log_likelihood(one) == pytest.approx(alone, rel=1e-12)
+    # the fit is the maximum: more starts do not find a better one
+    best = model(n_init=12, init="random").fit(df)
+    assert best.log_likelihood_ <= m.log_likelihood_ + 1e-6
+
+
+def test_default_search_reaches_the_best_of_many_random_starts(fit, data):
+    lls = [model(n_init=1, init="random", split_merge=False, random_state=s).fit(
+        data).log_likelihood_ for s in range(10)]
+    assert fit.log_likelihood_ >= max(lls) - 1e-6
+
+
+def test_standard_errors_equal_a_numerical_hessian(fit, data):
+    """The information in (coefficients, log sigma per component, eta_2) against
+    central differences of the dense log-likelihood."""
+    weights, bn, sigma, bp = params_of(fit)
+    K = 2
+
+    def pack():
+        blocks = [np.r_[bn[k], bp[k], np.log(sigma[k])] for k in range(K)]
+        return np.r_[np.concatenate(blocks), np.log(weights[1] / weights[0])]
+
+    def loglik(theta):
+        size = 6
+        b = [theta[k * size : (k + 1) * size] for k in range(K)]
+        eta = theta[K * size]
+        w = np.array([1.0, np.exp(eta)]) / (1 + np.exp(eta))
+        return dense_loglik(data, w, np.array([v[:3] for v in b]),
+                            np.exp([v[5] for v in b]), np.array([v[3:5] for v in b]))
+
+    theta = pack()
+    d = theta.size
+    h = 1e-4 * np.maximum(np.abs(theta), 1.0)
+    H = np.empty((d, d))
+    for i in range(d):
+        for j in range(i, d):
+            ei, ej = np.eye(d)[i] * h[i], np.eye(d)[j] * h[j]
+            H[i, j] = H[j, i] = (loglik(theta + ei + ej) - loglik(theta + ei - ej)
+                                 - loglik(theta - ei + ej) + loglik(theta - ei - ej)) / (
+                                     4 * h[i] * h[j])
+    np.testing.assert_allclose(fit.information_, -H, rtol=2e-5, atol=2e-4)
+    cov = np.linalg.inv(-H)
+    table = fit.coef_table()
+    for k in range(K):
+        for j, name in enumerate(NAMES):
+            assert table.loc[(k + 1, name), "std_err"] == pytest.approx(
+                np.sqrt(cov[6 * k + j, 6 * k + j]), rel=1e-4)
+        assert table.loc[(k + 1, "yn:sigma"), "std_err"] == pytest.approx(
+            sigma[k] * np.sqrt(cov[6 * k + 5, 6 * k + 5]), rel=1e-4)
+
+
+def test_summary_save_load_and_sample(fit, data, tmp_path):
+    text = str(fit.summary())
+    assert "yn: Gaussian + yp: Poisson" in text and "yp:intercept" in text
+    path = tmp_path / "multi.json"
+    fit.save(path)
+    loaded = regmix.load(path)
+    np.testing.assert_array_equal(loaded.predict(data), fit.predict(data))
+    np.testing.assert_array_equal(loaded.posterior(data), fit.posterior(data))
+    assert loaded.log_likelihood(data) == fit.log_likelihood(data)
+    X, y, labels = fit.sample(X=data, random_state=3)
+    assert y.shape == (len(data), 2) and labels.shape == (len(data),)
+    assert np.all(y[:, 1] == np.round(y[:, 1])) and np.all(y[:, 1] >= 0)
+    # the drawn responses follow their components' means
+    comp = fit.predict_components(data)
+    rows = np.arange(len(data))
+    resid = y[:, 0] - comp[rows, labels, 0]
+    assert abs(resid.mean()) < 1.0 and 2.5 < resid.std() < 4.5
+
+
+def test_bad_input_names_the_response(data):
+    with pytest.raises(ValueError, match="response 'yp' is not a column"):
+        model().fit(data.drop(columns="yp"))
+    with pytest.raises(ValueError, match="response 'yp'.*Poisson"):
+        model().fit(data.assign(yp=data["yp"] + 0.5))
+    with pytest.raises(ValueError, match="response 'yp'.*Poisson"):
+        model().fit(data.assign(yp=-data["yp"]))
+    with pytest.raises(ValueError, match=r"columns\['yp'\] names \['z'\]"):
+        regmix.RegressionMixture(2, family=regmix.MultiResponse(FAMILY, columns={"yp": ["z"]}),
+                                 formula=FORMULA).fit(data)
+    with pytest.raises(ValueError, match=r"family\['yp'\]"):
+        regmix.RegressionMixture(2, family={"yn": "gaussian", "yp": "poison"},
+                                 formula=FORMULA).fit(data)
+    with pytest.raises(ValueError, match="response 'yn' is missing"):
+        model().fit(data.assign(yn=np.nan))
+    with pytest.raises(ValueError, match="responses"):
+        regmix.RegressionMixture(2, family=FAMILY, formula="yn + yb ~ x").fit(
+            data.assign(yb=1.0))
+    X = np.column_stack([data["x"]])
+    with pytest.raises(ValueError, match="one column per response"):
+        regmix.RegressionMixture(2, family=FAMILY).fit(X, data[["yn"]].to_numpy())
