@@ -38,8 +38,7 @@ def npreg(seed: int = 1, n: int = 100) -> pd.DataFrame:
 
 def model(K: int = 2, **kw) -> regmix.RegressionMixture:
     family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
-    return regmix.RegressionMixture(K, family=family, formula=FORMULA,
-                                    **{"random_state": 0, **kw})
+    return regmix.RegressionMixture(K, family=family, formula=FORMULA, **{"random_state": 0, **kw})
 
 
 def params_of(m):
@@ -101,11 +100,12 @@ def test_posterior_and_predictions_per_response(fit, data):
     assert comp.shape == (len(data), 2, 2)
     np.testing.assert_allclose(comp[:, :, 0], mu_n, rtol=1e-12)
     np.testing.assert_allclose(comp[:, :, 1], mu_p, rtol=1e-12)
-    np.testing.assert_allclose(fit.predict_components(data, kind="link")[:, :, 1],
-                               np.log(mu_p), rtol=1e-12)
-    np.testing.assert_allclose(fit.predict(data), np.column_stack([mu_n @ weights,
-                                                                   mu_p @ weights]),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        fit.predict_components(data, kind="link")[:, :, 1], np.log(mu_p), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        fit.predict(data), np.column_stack([mu_n @ weights, mu_p @ weights]), rtol=1e-12
+    )
 
 
 def test_arrays_with_a_frame_of_responses_equal_the_formula_fit(fit, data):
@@ -132,9 +132,9 @@ def test_one_em_step_equals_dense_reference(data):
     Y[::7, 1] = np.nan  # some responses missing
     Y[3::11, 0] = np.nan
     family = get_family(regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})).bind(
-        ["x", "I(x ** 2)"], True)
-    source = ArrayData(X, Y, None, fit_intercept=True, standardize=False,
-                       scale_response=False)
+        ["x", "I(x ** 2)"], True
+    )
+    source = ArrayData(X, Y, None, fit_intercept=True, standardize=False, scale_response=False)
     mixing = ConstantWeights()
     runner = PassRunner(source, family, mixing, chunk_size=64, n_jobs=1)
     weights = np.array([0.4, 0.6])
@@ -142,7 +142,8 @@ def test_one_em_step_equals_dense_reference(data):
     sigma = np.array([4.0, 5.0])
     bp = np.array([[1.8, -0.15], [1.2, 0.05]])
     start = regmix.core.params.MixtureParams(
-        weights, family.make_params(np.hstack([bn, bp]), sigma[:, None]))
+        weights, family.make_params(np.hstack([bn, bp]), sigma[:, None])
+    )
     result = runner.evaluate(start)
     new, _ = m_step(family, mixing, result, start)
     frame = pd.DataFrame({"x": x, "yn": Y[:, 0], "yp": Y[:, 1]})
@@ -166,24 +167,28 @@ def test_one_em_step_equals_dense_reference(data):
         def minus_q(theta, rk=rk, Xk=Xk, yk=yk):
             return -float(rk @ stats.norm.logpdf(yk, Xk @ theta[:3], np.exp(theta[3])))
 
-        found = optimize.minimize(minus_q, np.r_[bn[k], np.log(sigma[k])], method="BFGS",
-                                  options={"gtol": 1e-9})
-        np.testing.assert_allclose(found.x, np.r_[new_n.coef[k], np.log(new_n.sigma[k])],
-                                   rtol=1e-5, atol=1e-6)
+        found = optimize.minimize(
+            minus_q, np.r_[bn[k], np.log(sigma[k])], method="BFGS", options={"gtol": 1e-9}
+        )
+        np.testing.assert_allclose(
+            found.x, np.r_[new_n.coef[k], np.log(new_n.sigma[k])], rtol=1e-5, atol=1e-6
+        )
         # the Poisson M-step: one Newton step on sum_i r_ik log Poisson(y_i; exp(x_i'b))
         mu = np.exp(Xp[op] @ bp[k])
         g = Xp[op].T @ (r[op, k] * (Y[op, 1] - mu))
         H = (Xp[op] * (r[op, k] * mu)[:, None]).T @ Xp[op]
-        np.testing.assert_allclose(new_p.coef[k], bp[k] + np.linalg.solve(H, g), rtol=1e-8,
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            new_p.coef[k], bp[k] + np.linalg.solve(H, g), rtol=1e-8, atol=1e-10
+        )
 
 
 def test_one_component_equals_separate_fits(data):
     m = model(1).fit(data)
     x = data["x"].to_numpy()
     ols = sm.OLS(data["yn"].to_numpy(), np.column_stack([np.ones_like(x), x, x**2])).fit()
-    glm = sm.GLM(data["yp"].to_numpy(), np.column_stack([np.ones_like(x), x]),
-                 family=sm.families.Poisson()).fit(tol=1e-12)
+    glm = sm.GLM(
+        data["yp"].to_numpy(), np.column_stack([np.ones_like(x), x]), family=sm.families.Poisson()
+    ).fit(tol=1e-12)
     _, bn, sigma, bp = params_of(m)
     np.testing.assert_allclose(bn[0], ols.params, rtol=1e-7)
     np.testing.assert_allclose(bp[0], glm.params, rtol=1e-7)
@@ -204,8 +209,9 @@ def test_missing_responses_keep_the_rows(data):
     one = df.iloc[[0]]
     w, bn, sigma, bp = params_of(m)
     x = float(one["x"].iloc[0])
-    alone = logsumexp(np.log(w) + stats.norm.logpdf(float(one["yn"].iloc[0]),
-                                                     bn @ [1, x, x * x], sigma))
+    alone = logsumexp(
+        np.log(w) + stats.norm.logpdf(float(one["yn"].iloc[0]), bn @ [1, x, x * x], sigma)
+    )
     assert m.log_likelihood(one) == pytest.approx(alone, rel=1e-12)
     # the fit is the maximum: more starts do not find a better one
     best = model(n_init=12, init="random").fit(df)
@@ -213,8 +219,10 @@ def test_missing_responses_keep_the_rows(data):
 
 
 def test_default_search_reaches_the_best_of_many_random_starts(fit, data):
-    lls = [model(n_init=1, init="random", split_merge=False, random_state=s).fit(
-        data).log_likelihood_ for s in range(10)]
+    lls = [
+        model(n_init=1, init="random", split_merge=False, random_state=s).fit(data).log_likelihood_
+        for s in range(10)
+    ]
     assert fit.log_likelihood_ >= max(lls) - 1e-6
 
 
@@ -233,8 +241,13 @@ def test_standard_errors_equal_a_numerical_hessian(fit, data):
         b = [theta[k * size : (k + 1) * size] for k in range(K)]
         eta = theta[K * size]
         w = np.array([1.0, np.exp(eta)]) / (1 + np.exp(eta))
-        return dense_loglik(data, w, np.array([v[:3] for v in b]),
-                            np.exp([v[5] for v in b]), np.array([v[3:5] for v in b]))
+        return dense_loglik(
+            data,
+            w,
+            np.array([v[:3] for v in b]),
+            np.exp([v[5] for v in b]),
+            np.array([v[3:5] for v in b]),
+        )
 
     theta = pack()
     d = theta.size
@@ -243,18 +256,23 @@ def test_standard_errors_equal_a_numerical_hessian(fit, data):
     for i in range(d):
         for j in range(i, d):
             ei, ej = np.eye(d)[i] * h[i], np.eye(d)[j] * h[j]
-            H[i, j] = H[j, i] = (loglik(theta + ei + ej) - loglik(theta + ei - ej)
-                                 - loglik(theta - ei + ej) + loglik(theta - ei - ej)) / (
-                                     4 * h[i] * h[j])
+            H[i, j] = H[j, i] = (
+                loglik(theta + ei + ej)
+                - loglik(theta + ei - ej)
+                - loglik(theta - ei + ej)
+                + loglik(theta - ei - ej)
+            ) / (4 * h[i] * h[j])
     np.testing.assert_allclose(fit.information_, -H, rtol=2e-5, atol=2e-4)
     cov = np.linalg.inv(-H)
     table = fit.coef_table()
     for k in range(K):
         for j, name in enumerate(NAMES):
             assert table.loc[(k + 1, name), "std_err"] == pytest.approx(
-                np.sqrt(cov[6 * k + j, 6 * k + j]), rel=1e-4)
+                np.sqrt(cov[6 * k + j, 6 * k + j]), rel=1e-4
+            )
         assert table.loc[(k + 1, "yn:sigma"), "std_err"] == pytest.approx(
-            sigma[k] * np.sqrt(cov[6 * k + 5, 6 * k + 5]), rel=1e-4)
+            sigma[k] * np.sqrt(cov[6 * k + 5, 6 * k + 5]), rel=1e-4
+        )
 
 
 def test_summary_save_load_and_sample(fit, data, tmp_path):
@@ -284,16 +302,17 @@ def test_bad_input_names_the_response(data):
     with pytest.raises(ValueError, match="response 'yp'.*Poisson"):
         model().fit(data.assign(yp=-data["yp"]))
     with pytest.raises(ValueError, match=r"columns\['yp'\] names \['z'\]"):
-        regmix.RegressionMixture(2, family=regmix.MultiResponse(FAMILY, columns={"yp": ["z"]}),
-                                 formula=FORMULA).fit(data)
+        regmix.RegressionMixture(
+            2, family=regmix.MultiResponse(FAMILY, columns={"yp": ["z"]}), formula=FORMULA
+        ).fit(data)
     with pytest.raises(ValueError, match=r"family\['yp'\]"):
-        regmix.RegressionMixture(2, family={"yn": "gaussian", "yp": "poison"},
-                                 formula=FORMULA).fit(data)
+        regmix.RegressionMixture(
+            2, family={"yn": "gaussian", "yp": "poison"}, formula=FORMULA
+        ).fit(data)
     with pytest.raises(ValueError, match="response 'yn' is missing"):
         model().fit(data.assign(yn=np.nan))
     with pytest.raises(ValueError, match="responses"):
-        regmix.RegressionMixture(2, family=FAMILY, formula="yn + yb ~ x").fit(
-            data.assign(yb=1.0))
+        regmix.RegressionMixture(2, family=FAMILY, formula="yn + yb ~ x").fit(data.assign(yb=1.0))
     X = np.column_stack([data["x"]])
     with pytest.raises(ValueError, match="one column per response"):
         regmix.RegressionMixture(2, family=FAMILY).fit(X, data[["yn"]].to_numpy())

@@ -1269,6 +1269,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
 
     def _params_from_dict(self, init: Mapping, family) -> MixtureParams:
         K, p = self.n_components, self.n_features_in_
+        if hasattr(family, "coef_width"):  # several responses: their coefficients side by side
+            p = family.coef_width(p + int(self.fit_intercept)) - int(self.fit_intercept)
         extras = list(family.extra_names)
         required = {"weights", "coef", *extras} | ({"intercept"} if self.fit_intercept
                                                    else set())
