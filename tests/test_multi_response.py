@@ -5,6 +5,8 @@ information by central differences of the dense log-likelihood."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -316,3 +318,49 @@ def test_bad_input_names_the_response(data):
     X = np.column_stack([data["x"]])
     with pytest.raises(ValueError, match="one column per response"):
         regmix.RegressionMixture(2, family=FAMILY).fit(X, data[["yn"]].to_numpy())
+
+
+def test_command_line_fits_and_predicts_several_responses(data, tmp_path):
+    from click.testing import CliRunner
+
+    from regmix.cli import main
+
+    csv = tmp_path / "npreg.csv"
+    data.assign(yp=data["yp"].where(data.index % 6 != 0)).to_csv(csv, index=False)
+    frame = pd.read_csv(csv)  # an empty cell is a missing response
+    out = tmp_path / "model.json"
+    args = [
+        "fit",
+        str(csv),
+        "--formula",
+        "yn + yp ~ x + I(x**2)",
+        "--family",
+        "yn=gaussian,yp=poisson",
+        "-k",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "yp:intercept" in result.output
+    ref = regmix.RegressionMixture(
+        2, family=FAMILY, formula="yn + yp ~ x + I(x**2)", random_state=3
+    ).fit(frame)
+    loaded = regmix.load(out)
+    assert loaded.log_likelihood_ == pytest.approx(ref.log_likelihood_, rel=1e-12)
+    predicted = CliRunner().invoke(main, ["predict", str(out), str(csv)], catch_exceptions=False)
+    table = pd.read_csv(io.StringIO(predicted.output))
+    np.testing.assert_allclose(
+        table[["predicted_yn", "predicted_yp"]].to_numpy(), ref.predict(frame), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        table[["posterior_1", "posterior_2"]].to_numpy(),
+        ref.posterior(frame),
+        rtol=1e-10,
+        atol=1e-14,
+    )
+    bad = CliRunner().invoke(main, [*args[:5], "yn=gaussian,yp=poison"])
+    assert bad.exit_code == 2 and "'poison' (response 'yp')" in bad.output

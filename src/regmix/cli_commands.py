@@ -744,15 +744,24 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     X = _model_input(model, frame)
     means = model.predict_components(X)
     K = means.shape[1]
-    columns: dict[str, np.ndarray] = {"predicted": model.predict(X)}
-    columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
+    responses = getattr(model.family_, "responses", None)
+    if responses is not None:  # several responses: ``predicted_<r>``, ``mean_<r>_<k>``
+        predicted = model.predict(X)
+        columns: dict[str, np.ndarray] = {f"predicted_{r}": predicted[:, j]
+                                          for j, r in enumerate(responses)}
+        columns.update({f"mean_{r}_{k + 1}": means[:, k, j] for j, r in enumerate(responses)
+                        for k in range(K)})
+    else:
+        columns = {"predicted": model.predict(X)}
+        columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
     if model.state_.gating_names is not None:
         # a formula model's gating reads the frame; an array model's rows are its
         # concomitant columns only when fitted so, which predict does not take
         pi = model.mixing_weights(frame if model.formula is not None else X)
         columns.update({f"weight_{k + 1}": pi[:, k] for k in range(K)})
     design = getattr(model, "formula_design_", None)
-    if design is not None and design.has_response(frame):
+    if design is not None and (design.has_response(frame) if responses is None
+                               else all(r in frame.columns for r in responses)):
         post = model.posterior(frame)
         columns.update({f"posterior_{k + 1}": post[:, k] for k in range(K)})
         columns["component"] = np.argmax(post, axis=1) + 1
