@@ -364,3 +364,33 @@ def test_command_line_fits_and_predicts_several_responses(data, tmp_path):
     )
     bad = CliRunner().invoke(main, [*args[:5], "yn=gaussian,yp=poison"])
     assert bad.exit_code == 2 and "'poison' (response 'yp')" in bad.output
+
+
+def test_fit_is_bit_identical_for_any_chunk_size(fit, data):
+    other = model(chunk_size=7).fit(data)
+    assert other.log_likelihood_ == fit.log_likelihood_
+    np.testing.assert_array_equal(other.coef_, fit.coef_)
+
+
+def test_gating_weights_equal_dense_reference(data):
+    df = data.assign(z=data["class"] + np.random.default_rng(0).normal(0, 1, len(data)))
+    m = regmix.RegressionMixture(
+        2,
+        family=regmix.MultiResponse(FAMILY, columns={"yp": ["x"]}),
+        formula=FORMULA + " | z",
+        random_state=0,
+    ).fit(df)
+    _, bn, sigma, bp = params_of(m)
+    gamma = m.gating_coef_
+    eta = gamma[:, 0][None, :] + df[["z"]].to_numpy() @ gamma[:, 1:].T
+    log_pi = eta - logsumexp(eta, axis=1, keepdims=True)
+    logf = dense_logf(df, np.ones(2), bn, sigma, bp) + log_pi
+    assert m.log_likelihood_ == pytest.approx(float(logsumexp(logf, axis=1).sum()), rel=1e-10)
+
+
+def test_parametric_bootstrap_agrees_with_the_information(fit, data):
+    result = fit.bootstrap(data, n_boot=40, kind="parametric", random_state=0)
+    table = fit.coef_table()
+    for name in ("yn:x", "yp:x"):
+        boot = result.replicates[(1, name)].std()
+        assert 0.6 < boot / table.loc[(1, name), "std_err"] < 1.6

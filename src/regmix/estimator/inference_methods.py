@@ -571,7 +571,7 @@ class InferenceMixin:
             if self.fit_intercept:
                 start["intercept"] = self.intercept_
             template.set_params(init=start, n_init=1)
-        names = self.coef_names()
+        names = self._feature_labels(self.n_features_in_)  # the design's columns
         gating_names = getattr(self, "_gating_names", None)
 
         def fit_fn(Xb, yb, wb, offset=None, trials=None, concomitant=None, groups=None):

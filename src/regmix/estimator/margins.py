@@ -307,6 +307,9 @@ y, clusters, **data :
         if getattr(self.family_, "families", None) is not None:
             raise ValueError("marginal effects and margins do not yet take a family per "
                              "component (family=[...]); predict() gives the mixture mean")
+        if getattr(self.family_, "responses", None) is not None:
+            raise ValueError("marginal effects and margins do not yet take several "
+                             "responses; predict() gives each response's mixture mean")
 
     def _margin_setup(self, source: _Data, at, kind, sample_weight):
         """The rows (or the one row of means), their weights and the ``at`` points as

@@ -435,6 +435,14 @@ def _margin(best: float, second: float) -> float:
     return float(min(max(1.0 - best / second, 0.0), 1.0))
 
 
+def _extra(model, name: str) -> np.ndarray:
+    """The fitted family parameter ``name`` of each component: the attribute
+    ``<name>_``, or the state's column (several responses' ``"yn:sigma"``)."""
+    if hasattr(model, f"{name}_"):
+        return getattr(model, f"{name}_")
+    return model.state_.extra_column(name)
+
+
 def _model_parameters(model) -> _Parameters:
     """The estimated parameters of a fitted model (any family, any mixing)."""
     coef = np.asarray(model.coef_, dtype=np.float64)
@@ -442,7 +450,7 @@ def _model_parameters(model) -> _Parameters:
         coef = np.column_stack([model.intercept_, coef])
     family = model.family_
     names = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True) if f]
-    extra = np.column_stack([np.asarray(getattr(model, f"{n}_"), dtype=np.float64)
+    extra = np.column_stack([np.asarray(_extra(model, n), dtype=np.float64)
                              for n in names]) if names else np.zeros((coef.shape[0], 0))
     gating = getattr(model, "gating_coef_", None)
     gating = None if gating is None else np.asarray(gating, dtype=np.float64)
