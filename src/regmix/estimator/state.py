@@ -437,6 +437,10 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
         raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
                          "with a family per component (family=[...]) they are not "
                          "supported")
+    if isinstance(family, MultiResponse):
+        raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
+                         "with several responses (a family per response) they are not "
+                         "supported yet")
     index, user_values = coefficient_index(names, params["n_components"],
                                            params.get("common_coef"),
                                            params.get("fixed_coef"))
