@@ -217,7 +217,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         (name or object) per component, in the components' order, where
         ``"pointmass"`` (or ``regmix.PointMass(value)``) is a component with all its
         mass on one value and no regression: ``["pointmass", "poisson"]`` is the
-        zero-inflated Poisson model (see :mod:`regmix.families.composite`).
+        zero-inflated Poisson model (see :mod:`regmix.families.composite`). A mapping
+        of response names to families, ``{"yn": "gaussian", "yp": "poisson"}`` (or a
+        :class:`~regmix.families.multi_response.MultiResponse`, which also chooses each
+        response's design columns), is several responses sharing the class: ``y`` is
+        their columns, the formula's left-hand side ``"yn + yp ~ x"`` names them, NaN
+        marks a missing response, and the predictions have one column per response
+        (``docs/multi-response.md``).
     link : str, optional
         The link function where the family offers a choice (``"log"``/``"identity"``
         for the Poisson, ``"logit"``/``"probit"``/``"cloglog"`` for the binomial,
@@ -1468,7 +1474,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         return pi
 
     def predict_components(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
-        """Each component's mean, shape (n_samples, n_components).
+        """Each component's mean, shape (n_samples, n_components) (for several
+        responses (n_samples, n_components, n_responses)).
 
         Parameters
         ----------
@@ -1520,7 +1527,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
 
     def predict(self, X, *, offset=None, kind: str = "response", concomitant=None
                 ) -> np.ndarray:
-        """The mixture mean ``sum_k pi_k(z) mu_k(x)``, shape (n_samples,).
+        """The mixture mean ``sum_k pi_k(z) mu_k(x)``, shape (n_samples,) (for several
+        responses (n_samples, n_responses), in the family's order).
 
         With ``kind="link"`` the weighted mean of the linear predictors,
         ``sum_k pi_k eta_k(x)``; see :meth:`predict_components`. A model with
