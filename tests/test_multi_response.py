@@ -396,3 +396,80 @@ def test_parametric_bootstrap_agrees_with_the_information(fit, data):
     for name in ("yn:x", "yp:x"):
         boot = result.replicates[(1, name)].std()
         assert 0.6 < boot / table.loc[(1, name), "std_err"] < 1.6
+
+
+def test_three_families_with_extras_and_missing_values_information():
+    """Gaussian, binomial and negative-binomial responses (the last on the intercept
+    only), some missing: the information equals central differences of the library's
+    own log-likelihood at given parameters (``init`` with ``max_iter=0``), and the
+    log-likelihood the sum of scipy's densities."""
+    rng = np.random.default_rng(2)
+    n = 300
+    x = rng.uniform(-2, 2, n)
+    c = rng.integers(0, 2, n)
+    a = np.where(c == 0, 1 + x, -1 - x) + rng.normal(0, 0.5, n)
+    b = rng.binomial(1, 1 / (1 + np.exp(-np.where(c == 0, 1.5, -1.5) * x))).astype(float)
+    mu = np.exp(np.where(c == 0, 1.0, 2.0))
+    cnt = rng.negative_binomial(3, 3 / (3 + mu)).astype(float)
+    b[::9] = np.nan
+    cnt[1::7] = np.nan
+    df = pd.DataFrame({"x": x, "a": a, "b": b, "c": cnt})
+    fam = {"a": "gaussian", "b": "binomial", "c": "negative_binomial"}
+
+    def make(**kw):
+        return regmix.RegressionMixture(
+            2,
+            family=regmix.MultiResponse(fam, columns={"c": []}),
+            formula="a + b + c ~ x",
+            random_state=0,
+            **kw,
+        )
+
+    m = make().fit(df)
+    assert m.coef_names() == ["a:x", "b:intercept", "b:x", "c:intercept"]
+    full = np.column_stack([m.intercept_, m.coef_])
+    table = m.coef_table()["estimate"]
+    s = np.array([table[(k + 1, "a:sigma")] for k in range(2)])
+    size = np.array([table[(k + 1, "c:size")] for k in range(2)])
+    logf = np.log(m.weights_)[None, :].repeat(n, axis=0)
+    for k in range(2):
+        p_b = 1 / (1 + np.exp(-(full[k, 2] + full[k, 3] * x)))
+        mu_c = np.exp(full[k, 4])
+        logf[:, k] += stats.norm.logpdf(a, full[k, 0] + full[k, 1] * x, s[k])
+        logf[:, k] += np.where(np.isnan(b), 0, stats.bernoulli.logpmf(np.nan_to_num(b), p_b))
+        logf[:, k] += np.where(
+            np.isnan(cnt),
+            0,
+            stats.nbinom.logpmf(np.nan_to_num(cnt), size[k], size[k] / (size[k] + mu_c)),
+        )
+    assert m.log_likelihood_ == pytest.approx(float(logsumexp(logf, axis=1).sum()), rel=1e-10)
+
+    extra = np.column_stack([s, size])
+
+    def loglik(theta):
+        blocks = theta[:14].reshape(2, 7)
+        w = np.array([1.0, np.exp(theta[14])]) / (1 + np.exp(theta[14]))
+        init = {
+            "weights": w,
+            "intercept": blocks[:, 0],
+            "coef": blocks[:, 1:5],
+            "a:sigma": np.exp(blocks[:, 5]),
+            "c:size": np.exp(blocks[:, 6]),
+        }
+        return make(init=init, max_iter=0, compute_se=False).fit(df).log_likelihood_
+
+    theta = np.r_[
+        np.column_stack([full, np.log(extra)]).ravel(), np.log(m.weights_[1] / m.weights_[0])
+    ]
+    d, h = theta.size, 1e-4
+    H = np.empty((d, d))
+    for i in range(d):
+        for j in range(i, d):
+            ei, ej = np.eye(d)[i] * h, np.eye(d)[j] * h
+            H[i, j] = H[j, i] = (
+                loglik(theta + ei + ej)
+                - loglik(theta + ei - ej)
+                - loglik(theta - ei + ej)
+                + loglik(theta - ei - ej)
+            ) / (4 * h * h)
+    np.testing.assert_allclose(m.information_, -H, rtol=1e-5, atol=1e-3)
