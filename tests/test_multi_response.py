@@ -110,6 +110,12 @@ def test_posterior_and_predictions_per_response(fit, data):
     )
 
 
+def test_columns_are_named_as_written_in_the_formula(fit, data):
+    family = regmix.MultiResponse(FAMILY, columns={"yn": ["x", "I(x**2)"], "yp": ["x"]})
+    m = regmix.RegressionMixture(2, family=family, formula=FORMULA, random_state=0)
+    assert m.fit(data).log_likelihood_ == fit.log_likelihood_
+
+
 def test_arrays_with_a_frame_of_responses_equal_the_formula_fit(fit, data):
     X = np.column_stack([data["x"], data["x"] ** 2])
     family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})

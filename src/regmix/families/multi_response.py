@@ -66,8 +66,9 @@ class MultiResponse:
         family.
     columns : mapping of str to sequence of str, optional
         For some responses, the design columns their components use (names of the
-        design's columns, without the intercept, which every response has when the
-        model fits one); the others use every column.
+        design's columns, compared without spaces, so that ``"I(x**2)"`` is the design's
+        ``"I(x ** 2)"``; without the intercept, which every response has when the model
+        fits one); the others use every column.
 
     Notes
     -----
@@ -151,12 +152,14 @@ class MultiResponse:
             if wanted is None:
                 blocks.append(np.arange(len(names) + shift, dtype=np.intp))
                 continue
-            missing = [c for c in wanted if c not in names]
+            # "I(x**2)" is the design's "I(x ** 2)": names are compared without spaces
+            bare = [n.replace(" ", "") for n in names]
+            missing = [c for c in wanted if c.replace(" ", "") not in bare]
             if missing:
                 raise ValueError(
                     f"columns[{r!r}] names {missing}, which are not columns of the design {names}"
                 )
-            idx = sorted({names.index(c) + shift for c in wanted})
+            idx = sorted({bare.index(c.replace(" ", "")) + shift for c in wanted})
             blocks.append(np.array(([0] if fit_intercept else []) + idx, dtype=np.intp))
         new = copy.copy(self)
         new.blocks = tuple(blocks)
