@@ -302,6 +302,16 @@ def test_summary_save_load_and_sample(fit, data, tmp_path):
     assert abs(resid.mean()) < 1.0 and 2.5 < resid.std() < 4.5
 
 
+def test_what_does_not_take_several_responses_says_so(fit, data):
+    with pytest.raises(ValueError, match="several responses"):
+        fit.marginal_effects(data)
+    pytest.importorskip("matplotlib")
+    from regmix.plotting import plot_fit
+
+    with pytest.raises(ValueError, match="several responses"):
+        plot_fit(fit, data)
+
+
 def test_bad_input_names_the_response(data):
     with pytest.raises(ValueError, match="response 'yp' is not a column"):
         model().fit(data.drop(columns="yp"))

@@ -1366,10 +1366,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         several responses ``"<response>:<column>"``, every response's coefficients side
         by side after the first response's intercept (``intercept_``)."""
         check_is_fitted(self)
-        names = getattr(self.family_, "coef_names", None)
-        if names is not None:
-            full = names(self._feature_labels(self.n_features_in_), self.fit_intercept)
-            return full[int(self.fit_intercept):]
+        if getattr(self.family_, "coef_names", None) is not None:
+            return self._coefficient_labels()[int(self.fit_intercept):]
         return self._feature_labels(self.coef_.shape[1])
 
     def _coefficient_labels(self) -> list[str]:
