@@ -329,6 +329,10 @@ def test_bad_input_names_the_response(data):
         ).fit(data)
     with pytest.raises(ValueError, match="not supported yet"):
         model(equal_variance=True).fit(data)
+    with pytest.raises(ValueError, match=r"family\['yp'\]: a response's family"):
+        regmix.RegressionMixture(
+            2, family={"yn": "gaussian", "yp": regmix.PointMass()}, formula=FORMULA
+        ).fit(data)
     with pytest.raises(ValueError, match="response .yn. is missing"):
         model().fit(data.assign(yn=np.nan))
     with pytest.raises(ValueError, match="responses"):

@@ -38,6 +38,7 @@ import numpy as np
 
 from regmix.core.chunk import Chunk, Standardization
 from regmix.core.params import MultiResponseParams
+from regmix.families.pointmass import PointMass
 from regmix.families.row_terms import RowTerms, row_terms
 
 __all__ = ["MultiResponse"]
@@ -126,6 +127,11 @@ class MultiResponse:
         for r, m in zip(self.responses, new.members, strict=True):
             if getattr(m, "responses", None) is not None or hasattr(m, "families"):
                 raise ValueError(f"family[{r!r}] must be one family, not {m!r}")
+            if isinstance(m, PointMass) or hasattr(m, "group_log_density"):
+                raise ValueError(
+                    f"family[{r!r}]: a response's family is a regression with a density "
+                    f"per row; {m!r} is not"
+                )
         return new
 
     def bind(
