@@ -38,6 +38,7 @@ import numpy as np
 
 from regmix.core.chunk import Chunk, Standardization
 from regmix.core.params import MultiResponseParams
+from regmix.families.composite import MemberFamilies
 from regmix.families.pointmass import PointMass
 from regmix.families.row_terms import RowTerms, row_terms
 
@@ -55,7 +56,7 @@ class _Sums(tuple):
         return _Sums(a + b for a, b in zip(self, other, strict=True))
 
 
-class MultiResponse:
+class MultiResponse(MemberFamilies):
     """Several responses, each with its own family, sharing the latent class.
 
     Parameters
@@ -208,18 +209,6 @@ class MultiResponse:
         )
 
     @property
-    def link_name(self) -> str:
-        return ",".join(m.link_name for m in self.members)
-
-    @property
-    def exact_m_step(self) -> bool:
-        return all(m.exact_m_step for m in self.members)
-
-    @property
-    def init_steps(self) -> int:
-        return max(m.init_steps for m in self.members)
-
-    @property
     def extra_names(self) -> tuple[str, ...]:
         return tuple(
             f"{r}:{n}"
@@ -232,8 +221,9 @@ class MultiResponse:
         """None: each member has its own floor (see :meth:`bind`)."""
         return None
 
-    def _parts(self, params: MultiResponseParams):
-        return zip(self.members, params.parts, strict=True)
+    @property
+    def _members(self) -> tuple[Any, ...]:
+        return self.members
 
     def _pack(self, parts) -> MultiResponseParams:
         return MultiResponseParams(tuple(parts))
@@ -272,22 +262,8 @@ class MultiResponse:
             for m, p in zip(self.members, self._widths(n_design), strict=True)
         )
 
-    def with_unit_scale(self, params: MultiResponseParams) -> MultiResponseParams:
-        return self._pack(m.with_unit_scale(p) for m, p in self._parts(params))
-
     def free_extra(self) -> np.ndarray:
         return np.concatenate([m.free_extra() for m in self.members])
-
-    def to_vector(self, params: MultiResponseParams) -> np.ndarray:
-        return np.concatenate([m.to_vector(p) for m, p in self._parts(params)])
-
-    def from_vector(self, vec: np.ndarray, like: MultiResponseParams) -> MultiResponseParams:
-        parts, start = [], 0
-        for m, p in self._parts(like):
-            size = m.to_vector(p).size
-            parts.append(m.from_vector(vec[start : start + size], p))
-            start += size
-        return self._pack(parts)
 
     def _standardizations(self, st: Standardization, n_design: int):
         """Each response's map between units: its design columns' locations and scales,
