@@ -493,3 +493,26 @@ def test_three_families_with_extras_and_missing_values_information():
                 + loglik(theta - ei - ej)
             ) / (4 * h * h)
     np.testing.assert_allclose(m.information_, -H, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:The best of 1 start")
+def test_one_pass_over_the_rows_per_iteration(data):
+    """The responses share each pass: from the same start, a fit of both responses
+    makes as many passes over the rows as a fit of the Gaussian response alone."""
+    init = {
+        "weights": [0.5, 0.5],
+        "intercept": [0.0, 10.0],
+        "coef": [[5.0, 0.0, 2.0, -0.2], [10.0, -1.0, 1.0, 0.1]],
+        "yn:sigma": [3.0, 3.0],
+    }
+    settings = dict(max_iter=6, tol=0.0, accelerate=False, compute_se=False)
+    both = model(init=init, **settings).fit(data)
+    one = regmix.RegressionMixture(
+        2,
+        formula="yn ~ x + I(x**2)",
+        init={k: v for k, v in init.items() if k != "yn:sigma"}
+        | {"coef": [[5.0, 0.0], [10.0, -1.0]], "sigma": [3.0, 3.0]},
+        **settings,
+    ).fit(data)
+    assert both.n_iter_ == one.n_iter_ == 6
+    assert both.n_passes_ == one.n_passes_
