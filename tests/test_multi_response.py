@@ -6,6 +6,7 @@ information by central differences of the dense log-likelihood."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -516,3 +517,59 @@ def test_one_pass_over_the_rows_per_iteration(data):
     ).fit(data)
     assert both.n_iter_ == one.n_iter_ == 6
     assert both.n_passes_ == one.n_passes_
+
+
+def test_parquet_rows_give_the_fit_in_memory(data, tmp_path):
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    df = data.assign(x2=data["x"] ** 2)
+    df.loc[df.index[::5], "yp"] = np.nan
+    df.loc[df.index[3::13], "yn"] = np.nan
+    path = tmp_path / "npreg.parquet"
+    df.to_parquet(path)
+    family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
+    source = ParquetData(path, x=["x", "x2"], y=["yn", "yp"])
+    # (to a tight tolerance: the two standardisations differ in round-off)
+    tight = dict(family=family, random_state=0, tol=1e-13)
+    streamed = regmix.RegressionMixture(2, chunk_size=50, **tight).fit(source)
+    memory = regmix.RegressionMixture(2, **tight).fit(df[["x", "x2"]], df[["yn", "yp"]])
+    assert streamed.log_likelihood_ == pytest.approx(memory.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(streamed.coef_, memory.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(streamed.information_, memory.information_, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"responses are \['yp', 'yn'\]"):
+        regmix.RegressionMixture(2, family=family).fit(ParquetData(path, x=["x"], y=["yp", "yn"]))
+    with pytest.raises(ValueError, match="several responses"):
+        regmix.RegressionMixture(2).fit(source)
+    df.loc[df.index[7], "yp"] = np.inf
+    df.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="column 'yp' has a non-finite value at row 7"):
+        ParquetData(tmp_path / "bad.parquet", x=["x"], y=["yn", "yp"])
+
+
+def test_command_line_streams_several_responses(data, tmp_path):
+    pytest.importorskip("pyarrow")
+    from click.testing import CliRunner
+
+    from regmix.cli import main
+
+    path = tmp_path / "npreg.parquet"
+    data.assign(x2=data["x"] ** 2).to_parquet(path)
+    args = [
+        "fit",
+        str(path),
+        "--formula",
+        "yn + yp ~ x + x2",
+        "--family",
+        "yn=gaussian,yp=poisson",
+        "-k",
+        "2",
+        "--format",
+        "json",
+    ]
+    lls = []
+    for extra in ([], ["--stream"]):
+        result = CliRunner().invoke(main, args + extra, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        lls.append(json.loads(result.output)["header"]["log_likelihood"])
+    assert lls[1] == pytest.approx(lls[0], rel=1e-10)

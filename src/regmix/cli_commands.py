@@ -24,7 +24,7 @@ import pandas as pd
 from regmix.cli_errors import UserError, _error_text, _first_line
 from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
-from regmix.estimator.formula import plain_formula
+from regmix.estimator.formula import plain_formula, split_responses
 from regmix.estimator.mixture import RegressionMixture
 from regmix.interrupts import interruptible
 from regmix.persistence import load
@@ -502,7 +502,9 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
 
 def _streamed_source(data: str, formula: str, weights: str | None = None):
     """A :class:`regmix.parquet.ParquetData` for ``regmix fit --stream``."""
-    plain = plain_formula(formula)
+    responses, rhs = split_responses(formula)
+    # several responses "yn + yp ~ x": the plain formula of the first, all of them read
+    plain = plain_formula(f"{responses[0]} {rhs}" if len(responses) > 1 else formula)
     if plain is None:
         raise UserError(
             f"--stream takes a formula of plain column names, such as 'y ~ x1 + x2'; "
@@ -517,7 +519,8 @@ def _streamed_source(data: str, formula: str, weights: str | None = None):
 
     response, columns = plain
     # "y ~ x1 + x1" has the term x1 once, as a formula fitted in memory has it
-    return ParquetData(p, x=list(dict.fromkeys(columns)), y=response, weights=weights)
+    return ParquetData(p, x=list(dict.fromkeys(columns)),
+                       y=responses if len(responses) > 1 else response, weights=weights)
 
 
 def _save_outputs(model: RegressionMixture, out: str | None, plot: str | None, quiet: bool,

@@ -21,7 +21,7 @@ from regmix.core.linalg import roundoff_spread
 from regmix.estimator.formula import FormulaDesign, split_gating, split_responses
 from regmix.estimator.formula_safety import check_formula
 from regmix.families.composite import member_names
-from regmix.sources.arrays import ArrayData, robust_scale
+from regmix.sources.arrays import ROBUST_SCALE_ROWS, ArrayData, robust_scale, robust_scale_rows
 from regmix.sources.dask import globally_numbered, partition_starts
 from regmix.sources.validation import (
     check_features,
@@ -122,23 +122,26 @@ def multi_response(y, names: tuple[str, ...], n_rows: int, frame=None) -> np.nda
     return arr
 
 
-def bound_responses(family, design_names, fit_intercept: bool, y: np.ndarray | None,
-                    w: np.ndarray | None):
-    """A family for several responses bound to the design (each response's design
-    columns) with each location-scale member's variance floor unit: the squared robust
-    scale of its observed response (see :func:`regmix.sources.arrays.robust_scale`)."""
+def bound_responses(family, design_names, source, y: np.ndarray | None = None):
+    """A family for several responses bound to the design of ``source`` (each
+    response's design columns) with each location-scale member's variance floor unit:
+    the squared robust scale of its observed response, from the rows of
+    :func:`regmix.sources.arrays.robust_scale_rows` (so that every source of the same
+    rows gives the same floors). ``y``, the responses when they are in memory, or the
+    robust-scale rows when they are every row, show a response missing on every row,
+    which is refused."""
+    ys, ws = robust_scale_rows(source)
+    every = y if y is not None else ys if source.n_rows <= ROBUST_SCALE_ROWS else None
     units = {}
-    if y is not None:
-        for r, (name, member) in enumerate(zip(family.responses, family.members,
-                                               strict=True)):
-            obs = ~np.isnan(y[:, r])
-            if not obs.any():
-                raise ValueError(f"response {name!r} is missing (NaN) on every row")
-            if member.location_scale:
-                scale = robust_scale(y[obs, r], None if w is None else w[obs],
-                                     fit_intercept)
-                units[name] = scale * scale
-    return family.bind(design_names, fit_intercept, units)
+    for r, (name, member) in enumerate(zip(family.responses, family.members, strict=True)):
+        if every is not None and np.isnan(every[:, r]).all():
+            raise ValueError(f"response {name!r} is missing (NaN) on every row")
+        obs = ~np.isnan(ys[:, r])
+        if member.location_scale and obs.any():
+            scale = robust_scale(ys[obs, r], None if ws is None else ws[obs],
+                                 source.fit_intercept)
+            units[name] = scale * scale
+    return family.bind(design_names, source.fit_intercept, units)
 
 
 class Rows(NamedTuple):
@@ -543,7 +546,16 @@ class InputsMixin:
                 f"the source was built with fit_intercept={source.fit_intercept} but the "
                 f"estimator has fit_intercept={self.fit_intercept}"
             )
-        if getattr(source, "y_column", "") is None:
+        names = response_names(self.family)
+        columns = getattr(source, "y_columns", None)
+        if names is not None and columns is not None and list(columns) != list(names):
+            raise ValueError(f"the row source's responses are {list(columns)}, not the "
+                             f"family's responses {list(names)}: pass y={list(names)} to "
+                             "the source")
+        if names is None and columns is not None and len(columns) > 1:
+            raise ValueError(f"the row source has several responses {list(columns)}: give "
+                             "each its family (family={name: family, ...})")
+        if getattr(source, "y_column", "") is None and not columns:
             raise ValueError("the row source has no response column")
         self.n_features_in_ = source.n_features
         self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)

@@ -748,6 +748,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         if known_labels is not None and (is_dask_collection(X) or is_row_source(X)):
             raise ValueError("known_labels needs the rows in memory (arrays or a data "
                              "frame), not a streamed source")
+        if response_names(self.family) is not None and (
+                is_dask_collection(X) or isinstance(X, DaskData)):
+            raise ValueError("several responses are read from arrays, data frames or "
+                             "Parquet (ParquetData(y=[...])), not from dask")
         if is_dask_collection(X):
 
             if self.formula is not None:
@@ -756,9 +760,6 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                          concomitant=concomitant, groups=groups)
             y = sample_weight = concomitant = groups = None
         family = get_family(self.family, link=self.link, var_floor=self.var_floor)
-        if is_row_source(X) and response_names(family) is not None:
-            raise ValueError("several responses need the rows in memory (arrays or a data "
-                             "frame), not a streamed source")
         if is_row_source(X):
             if any(a is not None for a in (offset, trials, concomitant, groups)):
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
@@ -770,8 +771,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                                         groups, family, warm, known_labels)
         if response_names(data.family) is not None:  # each response's design and floor
             data = data._replace(family=bound_responses(
-                data.family, self._feature_labels(data.source.n_features),
-                self.fit_intercept, data.y, data.w))
+                data.family, self._feature_labels(data.source.n_features), data.source,
+                data.y))
         if getattr(data.family, "internal_var_floor", None) is not None:
             # the floor in internal units: var_floor times the squared robust scale of y
             ratio = response_robust_scale(data.source) / data.source.standardization.y_scale
