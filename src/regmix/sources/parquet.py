@@ -198,7 +198,10 @@ class ParquetData:
         self.z_columns = _column_names(concomitant, "concomitant") if concomitant else []
         self._matrix_columns = self.x_columns + self.z_columns
         self.n_gating = 1 + len(self.z_columns)
-        several = y is not None and not isinstance(y, str)
+        several = isinstance(y, (list, tuple)) and len(y) > 1
+        if not several and y is not None and not isinstance(y, str):
+            raise ValueError(f"y must be one column name (a string) or None, or a list of "
+                             f"several response columns; got {y!r}")
         self.y_column = None if several else _column_name(y, "y")
         # the response columns: one, or several responses (NaN where missing)
         self.y_columns = (_column_names(y, "y") if several
