@@ -8,7 +8,12 @@ member, or a member whose signature does not match).
 
 from __future__ import annotations
 
-from regmix.core.params import ComponentParams, GaussianParams, PerComponentParams
+from regmix.core.params import (
+    ComponentParams,
+    GaussianParams,
+    MultiResponseParams,
+    PerComponentParams,
+)
 from regmix.core.protocols import (
     ArrayMemberships,
     ArraySource,
@@ -26,6 +31,7 @@ from regmix.families.composite import ComponentFamilies
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
 from regmix.families.glm import GLMFamily
+from regmix.families.multi_response import MultiResponse
 from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.pointmass import PointMass
 from regmix.families.poisson import Poisson
@@ -93,6 +99,10 @@ def point_mass(family: PointMass) -> Family[ComponentParams]:
 
 
 def component_families(family: ComponentFamilies) -> Family[PerComponentParams]:
+    return family
+
+
+def multi_response(family: MultiResponse) -> Family[MultiResponseParams]:
     return family
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from regmix.families.gamma import GammaFamily
     from regmix.families.gamma import GammaFamily as Gamma
     from regmix.families.gaussian import Gaussian
+    from regmix.families.multi_response import MultiResponse
     from regmix.families.negative_binomial import NegativeBinomial
     from regmix.families.pointmass import PointMass
     from regmix.families.poisson import Poisson
@@ -44,6 +45,7 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "Gamma": ("regmix.families.gamma", "GammaFamily"),
     "GammaFamily": ("regmix.families.gamma", "GammaFamily"),
     "Gaussian": ("regmix.families.gaussian", "Gaussian"),
+    "MultiResponse": ("regmix.families.multi_response", "MultiResponse"),
     "NegativeBinomial": ("regmix.families.negative_binomial", "NegativeBinomial"),
     "PointMass": ("regmix.families.pointmass", "PointMass"),
     "Poisson": ("regmix.families.poisson", "Poisson"),
@@ -67,6 +69,7 @@ __all__ = [
     "Gamma",
     "GammaFamily",
     "Gaussian",
+    "MultiResponse",
     "NegativeBinomial",
     "PointMass",
     "Poisson",

@@ -204,10 +204,23 @@ class FamilyChoice(click.ParamType):
     choices = tuple(FAMILY_LINKS)  # the families of one name
     components = (*FAMILY_LINKS, *COMPONENT_TYPE_NAMES)  # the names a list may hold
 
-    def convert(self, value: Any, param, ctx) -> str | list[str]:
-        """Parse ``value``; an unknown name fails with click's one-line usage error."""
+    def convert(self, value: Any, param, ctx) -> str | list[str] | dict[str, str]:
+        """Parse ``value``; an unknown name fails with click's one-line usage error.
+        ``RESPONSE=FAMILY`` entries (``yn=gaussian,yp=poisson``) are several responses
+        sharing the class: a mapping of the response columns to their families."""
         if not isinstance(value, str):
             return value
+        if "=" in value:
+            pairs = [v.split("=", 1) for v in value.split(",")]
+            for pair in pairs:
+                if len(pair) != 2 or not pair[0].strip():
+                    self.fail(f"write several responses as RESPONSE=FAMILY entries "
+                              f"separated by commas (yn=gaussian,yp=poisson); got {value!r}",
+                              param, ctx)
+                if pair[1].strip() not in self.choices:
+                    self.fail(f"{pair[1].strip()!r} (response {pair[0].strip()!r}) is not "
+                              f"one of {', '.join(self.choices)}", param, ctx)
+            return {k.strip(): f.strip() for k, f in pairs}
         names = [v.strip() for v in value.split(",")]
         known = self.choices if len(names) == 1 else self.components
         for name in names:
@@ -234,7 +247,9 @@ _fit_settings = _options(
                       "per component, separated by commas, where 'pointmass' is a "
                       "component at zero ('pointmass,poisson' with -k 2: zero-inflated "
                       "Poisson). A binomial response is 0/1, or two columns 'successes + "
-                      "failures ~ x'."),
+                      "failures ~ x'. Several responses sharing the class: RESPONSE=FAMILY "
+                      "entries ('yn=gaussian,yp=poisson' with 'yn + yp ~ x'; an empty "
+                      "cell is a missing response)."),
     click.option("--link", default=None, type=click.Choice(LINK_NAMES),
                  help="Link function (default: the family's first: "
                       + "; ".join(f"{name}: {', '.join(links)}"

@@ -24,7 +24,7 @@ import pandas as pd
 from regmix.cli_errors import UserError, _error_text, _first_line
 from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
-from regmix.estimator.formula import plain_formula
+from regmix.estimator.formula import plain_formula, split_responses
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.mixed_gaussian import MixedGaussian
@@ -628,7 +628,9 @@ def _streams_by_itself(data: str, formula: str, quiet: bool) -> bool:
 
 def _streamed_source(data: str, formula: str, weights: str | None = None):
     """A :class:`regmix.parquet.ParquetData` for ``regmix fit --stream``."""
-    plain = plain_formula(formula)
+    responses, rhs = split_responses(formula)
+    # several responses "yn + yp ~ x": the plain formula of the first, all of them read
+    plain = plain_formula(f"{responses[0]} {rhs}" if len(responses) > 1 else formula)
     if plain is None:
         raise UserError(
             f"--stream takes a formula of plain column names, such as 'y ~ x1 + x2'; "
@@ -643,7 +645,8 @@ def _streamed_source(data: str, formula: str, weights: str | None = None):
 
     response, columns = plain
     # "y ~ x1 + x1" has the term x1 once, as a formula fitted in memory has it
-    return ParquetData(p, x=list(dict.fromkeys(columns)), y=response, weights=weights)
+    return ParquetData(p, x=list(dict.fromkeys(columns)),
+                       y=responses if len(responses) > 1 else response, weights=weights)
 
 
 def _save_outputs(model: RegressionMixture, out: str | None, plot: str | None, quiet: bool,
@@ -872,15 +875,24 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
     X = _model_input(model, frame)
     means = model.predict_components(X)
     K = means.shape[1]
-    columns: dict[str, np.ndarray] = {"predicted": model.predict(X)}
-    columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
+    responses = getattr(model.family_, "responses", None)
+    if responses is not None:  # several responses: ``predicted_<r>``, ``mean_<r>_<k>``
+        predicted = model.predict(X)
+        columns: dict[str, np.ndarray] = {f"predicted_{r}": predicted[:, j]
+                                          for j, r in enumerate(responses)}
+        columns.update({f"mean_{r}_{k + 1}": means[:, k, j] for j, r in enumerate(responses)
+                        for k in range(K)})
+    else:
+        columns = {"predicted": model.predict(X)}
+        columns.update({f"mean_{k + 1}": means[:, k] for k in range(K)})
     if model.state_.gating_names is not None:
         # a formula model's gating reads the frame; an array model's rows are its
         # concomitant columns only when fitted so, which predict does not take
         pi = model.mixing_weights(frame if model.formula is not None else X)
         columns.update({f"weight_{k + 1}": pi[:, k] for k in range(K)})
     design = getattr(model, "formula_design_", None)
-    if design is not None and design.has_response(frame):
+    if design is not None and (design.has_response(frame) if responses is None
+                               else all(r in frame.columns for r in responses)):
         post = model.posterior(frame)
         columns.update({f"posterior_{k + 1}": post[:, k] for k in range(K)})
         columns["component"] = np.argmax(post, axis=1) + 1

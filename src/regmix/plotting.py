@@ -110,6 +110,9 @@ def plot_fit(model, X, y=None, *, x=None, by=None, ax=None, cmap: str = "coolwar
     -------
     ax : matplotlib Axes
     """
+    if getattr(getattr(model, "family_", None), "responses", None) is not None:
+        raise ValueError("plot_fit draws one response; a model of several responses has "
+                         "predict() and predict_components() per response")
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize

@@ -26,8 +26,9 @@ class Chunk:
         Design block, transposed (one row per design column, intercept first when the
         model has one). The row-contiguous layout makes every per-component operation
         of the data pass a long contiguous vector operation.
-    y : ndarray of shape (n_rows,)
-        Response.
+    y : ndarray of shape (n_rows,) or (n_rows, R)
+        Response; several responses sharing the class (NaN where missing) are its R
+        columns.
     w : ndarray of shape (n_rows,) or None
         Sample weights; None when every row has weight one.
     offset : ndarray of shape (n_rows,) or None

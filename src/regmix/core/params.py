@@ -135,3 +135,40 @@ class PerComponentParams:
         order = np.asarray(order).reshape(-1)
         return PerComponentParams(tuple(self.parts[i].take(np.array([0])) for i in order),
                                   tuple(self.columns[i] for i in order), self.n_extra)
+
+
+@dataclass(frozen=True)
+class MultiResponseParams:
+    """Parameters of K components with several responses sharing the class (internal
+    units).
+
+    Attributes
+    ----------
+    parts : tuple
+        One parameter object of K components per response, of that response's family
+        (:class:`GaussianParams` or :class:`ComponentParams`).
+    """
+
+    parts: tuple
+
+    @property
+    def n_components(self) -> int:
+        return self.parts[0].n_components
+
+    @property
+    def coef(self) -> np.ndarray | None:
+        """Every response's coefficients side by side (K, P); None in a reference point
+        where a response starts from the data."""
+        if any(part.coef is None for part in self.parts):
+            return None
+        return np.hstack([part.coef for part in self.parts])
+
+    @property
+    def extra(self) -> np.ndarray:
+        """Every response's extras side by side (K, m)."""
+        return np.hstack([np.asarray(part.extra).reshape(self.n_components, -1)
+                          for part in self.parts])
+
+    def take(self, order: np.ndarray) -> MultiResponseParams:
+        """The components in the given order (or a subset), copied."""
+        return MultiResponseParams(tuple(part.take(order) for part in self.parts))

@@ -233,7 +233,10 @@ class Family(Protocol[P]):
     :class:`~regmix.core.params.ComponentParams`). Every member is used by a layer above
     the families; :func:`regmix.families.registry.get_family` refuses an object that
     lacks one. A family may offer more (a GLM's ``link`` object, used for the mean on the
-    response scale when present).
+    response scale when present; ``row_terms``, the derivatives of the observed
+    information in a component's whole block, for a family whose component has several
+    linear predictors, such as :class:`~regmix.families.multi_response.MultiResponse`,
+    whose chunk response is (n, R)).
     """
 
     @property

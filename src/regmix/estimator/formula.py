@@ -488,6 +488,24 @@ def split_gating(formula: str) -> tuple[str, str | None]:
     return formula[: bars[0].source_start].rstrip(), gating
 
 
+def split_responses(formula: str) -> tuple[list[str], str]:
+    """``"yn + yp ~ x"`` gives ``(["yn", "yp"], "~ x")``: the response columns named on
+    the left of a top-level ``~`` (column names joined by ``+``, for several responses
+    sharing the class) and the one-sided formula of the design; no names for a
+    one-sided formula."""
+    tokens = formula_tokens(formula) or []
+    tildes = [t for t in _top_level(tokens) if _is_operator(t, "~")]
+    if not tildes:
+        return [], formula
+    lhs = formula[: tildes[0].source_start].strip()
+    rhs = "~ " + formula[tildes[0].source_end + 1 :].strip()
+    names = [part.strip().strip("`") for part in lhs.split("+")] if lhs else []
+    if any(not name for name in names):
+        raise ValueError(f"formula {formula!r}: several responses are column names joined "
+                         "by '+' on the left of '~', as in 'yn + yp ~ x'")
+    return names, rhs
+
+
 def _offset_term(token) -> bool:
     text = str(token.token)
     return token.kind.name == "PYTHON" and text.startswith("offset(") and text.endswith(")")

@@ -123,7 +123,7 @@ class InferenceMixin:
         uniform layout that are no parameters of their component)."""
         gating = getattr(self, "gating_coef_", None)
         gating_names = None if gating is None else ["intercept", *self.state_.gating_names]
-        index = parameter_index(self.n_components, self.coef_names(), self.fit_intercept,
+        index = parameter_index(self.n_components, self._coefficient_labels(), False,
                                 self._free_extra_names(), gating_names)
         return index if full else index[self._natural_mask()]
 
@@ -295,7 +295,7 @@ class InferenceMixin:
         entries share one basis). A shared parameter (a common coefficient, an equal sigma) is one
         free parameter, so removing it removes it for every component."""
         layout = self._layout()
-        names = (["intercept"] if self.fit_intercept else []) + self.coef_names()
+        names = self._coefficient_labels()
         extras = self._free_extra_names()
         theta: list[int] = []
         undefined: list[int] = []
@@ -574,7 +574,7 @@ class InferenceMixin:
             if self.fit_intercept:
                 start["intercept"] = np.nan_to_num(self.intercept_)
             template.set_params(init=start, n_init=1)
-        names = self.coef_names()
+        names = self._feature_labels(self.n_features_in_)  # the design's columns
         gating_names = getattr(self, "_gating_names", None)
 
         def fit_fn(Xb, yb, wb, offset=None, trials=None, concomitant=None, groups=None):

@@ -18,12 +18,17 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from regmix.core.linalg import roundoff_spread
-from regmix.estimator.formula import FormulaDesign, split_gating
+from regmix.estimator.formula import FormulaDesign, split_gating, split_responses
 from regmix.estimator.formula_safety import check_formula
 from regmix.families.composite import member_names
-from regmix.sources.arrays import ArrayData
+from regmix.sources.arrays import ROBUST_SCALE_ROWS, ArrayData, robust_scale, robust_scale_rows
 from regmix.sources.dask import globally_numbered, partition_starts
-from regmix.sources.validation import check_features, check_response, check_sample_weight
+from regmix.sources.validation import (
+    check_features,
+    check_finite_magnitude,
+    check_response,
+    check_sample_weight,
+)
 
 # Rows of a dask DataFrame from which a formula's state is learnt.
 DASK_FORMULA_SAMPLE = 50_000
@@ -63,6 +68,82 @@ def uncentred(source):
     return _restandardized(source, x_loc=np.zeros_like(source.standardization.x_loc))
 
 
+def response_names(family) -> tuple[str, ...] | None:
+    """The responses of a family for several responses sharing the class (a mapping of
+    names to families, or a :class:`~regmix.families.multi_response.MultiResponse`),
+    or None for one response."""
+    if isinstance(family, Mapping):
+        return tuple(family)
+    return getattr(family, "responses", None)
+
+
+def multi_response(y, names: tuple[str, ...], n_rows: int, frame=None) -> np.ndarray:
+    """The (n, R) responses, NaN where missing: the columns ``names`` of the data frame
+    ``y`` (or of ``frame``, the formula's data, when ``y`` is None), or an (n, R)
+    array in that order.
+
+    Raises
+    ------
+    ValueError
+        Naming a response column that is not found or not numeric, or when an array
+        has the wrong shape.
+    """
+    source = frame if y is None else y
+    if source is None:
+        raise ValueError(f"the responses {list(names)} are needed: pass y (a data frame "
+                         "with these columns or an (n, R) array)")
+    if isinstance(source, pd.DataFrame):
+        missing = [c for c in names if c not in source.columns]
+        if missing:
+            where = "y" if y is not None else "the data"
+            raise ValueError(f"response {missing[0]!r} is not a column of {where} (columns "
+                             f"{[str(c) for c in source.columns]})")
+        cols = []
+        for c in names:
+            col = source[c]
+            if getattr(col.dtype, "kind", "O") not in "biuf" and not (
+                    pd.api.types.is_numeric_dtype(col.dtype)):
+                raise ValueError(f"response {c!r} is not numeric (dtype {col.dtype})")
+            cols.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
+        arr = np.column_stack(cols) if cols else np.empty((len(source), 0))
+    else:
+        arr = np.array(source, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != len(names):
+            raise ValueError(f"y must have one column per response {list(names)}, shape "
+                             f"(n, {len(names)}); got shape {arr.shape}")
+    if arr.shape[0] != n_rows:
+        raise ValueError(f"y has {arr.shape[0]} rows but X has {n_rows}")
+    for r, c in enumerate(names):
+        col = arr[:, r]
+        try:
+            check_finite_magnitude(col[~np.isnan(col)], f"response {c!r}")
+        except ValueError as err:
+            raise ValueError(f"{err} (NaN marks a missing response)") from None
+    return arr
+
+
+def bound_responses(family, design_names, source, y: np.ndarray | None = None):
+    """A family for several responses bound to the design of ``source`` (each
+    response's design columns) with each location-scale member's variance floor unit:
+    the squared robust scale of its observed response, from the rows of
+    :func:`regmix.sources.arrays.robust_scale_rows` (so that every source of the same
+    rows gives the same floors). ``y``, the responses when they are in memory, or the
+    robust-scale rows when they are every row, show a response missing on every row,
+    which is refused."""
+    ys, ws = robust_scale_rows(source)
+    every = y if y is not None else ys if source.n_rows <= ROBUST_SCALE_ROWS else None
+    units = {}
+    for r, (name, member) in enumerate(zip(family.responses, family.members, strict=True)):
+        if every is not None and np.isnan(every[:, r]).all():
+            raise ValueError(f"response {name!r} is missing (NaN) on every row")
+        obs = ~np.isnan(ys[:, r])
+        if member.location_scale and obs.any():
+            scale = robust_scale(ys[obs, r], None if ws is None else ws[obs],
+                                 source.fit_intercept)
+            units[name] = scale * scale
+    return family.bind(design_names, source.fit_intercept, units)
+
+
 class Rows(NamedTuple):
     """Validated rows of one call: arrays in the order used (sorted by group)."""
 
@@ -98,18 +179,44 @@ class InputsMixin:
             return self._formula_Xy(X, y, sample_weight, reset, require_y, limits)
         Xa, _ = check_features(X)
         validate_data(self, X, reset=reset, skip_check_array=True)
-        ya = (check_response(y, Xa.shape[0], two_columns=True, limits=limits)
-              if (require_y or y is not None) else None)
+        names = response_names(self.family)
+        if names is not None:
+            ya = (multi_response(y, names, Xa.shape[0])
+                  if (require_y or y is not None) else None)
+        else:
+            ya = (check_response(y, Xa.shape[0], two_columns=True, limits=limits)
+                  if (require_y or y is not None) else None)
         w = check_sample_weight(sample_weight, Xa.shape[0])
         return Xa, ya, w
 
     def _main_formula(self) -> str:
-        """The regression part of the formula (without a gating part after ``|``)."""
-
-        return split_gating(self.formula)[0]
+        """The regression part of the formula (without a gating part after ``|``; for
+        several responses, without the left-hand side that names them)."""
+        main = split_gating(self.formula)[0]
+        names = response_names(self.family)
+        if names is None:
+            return main
+        given, rhs = split_responses(main)
+        if given and sorted(given) != sorted(names):
+            raise ValueError(f"the formula's responses {given} are not the family's "
+                             f"responses {list(names)}")
+        return rhs
 
     def _formula_Xy(self, X, y, sample_weight, reset: bool, require_y: bool,
                     limits: bool = False):
+
+        names = response_names(self.family)
+        if names is None:
+            return self._formula_design_Xy(X, y, sample_weight, reset, require_y, limits)
+        # several responses: the design from the one-sided formula, the responses from
+        # y or the data's columns
+        Xa, _, w = self._formula_design_Xy(X, None, sample_weight, reset, False)
+        wanted = require_y or y is not None or all(c in getattr(X, "columns", ())
+                                                   for c in names)
+        return Xa, (multi_response(y, names, Xa.shape[0], X) if wanted else None), w
+
+    def _formula_design_Xy(self, X, y, sample_weight, reset: bool, require_y: bool,
+                           limits: bool = False):
 
         if reset:
             _check_formula_first(self.formula, X)
@@ -159,7 +266,10 @@ class InputsMixin:
         limits = None
         if ya is not None and split_limits is not None:
             ya, limits = split_limits(ya)
-        if ya is not None and ya.ndim == 2:
+        if response_names(family) is not None:
+            if trials is not None or offset is not None or formula_offset is not None:
+                raise ValueError("offsets and trials do not apply to several responses")
+        elif ya is not None and ya.ndim == 2:
             if "binomial" not in member_names(family):
                 raise ValueError(
                     f"y has two columns, which is the binomial [successes, failures] "
@@ -449,7 +559,16 @@ class InputsMixin:
                 f"the source was built with fit_intercept={source.fit_intercept} but the "
                 f"estimator has fit_intercept={self.fit_intercept}"
             )
-        if getattr(source, "y_column", "") is None:
+        names = response_names(self.family)
+        columns = getattr(source, "y_columns", None)
+        if names is not None and columns is not None and list(columns) != list(names):
+            raise ValueError(f"the row source's responses are {list(columns)}, not the "
+                             f"family's responses {list(names)}: pass y={list(names)} to "
+                             "the source")
+        if names is None and columns is not None and len(columns) > 1:
+            raise ValueError(f"the row source has several responses {list(columns)}: give "
+                             "each its family (family={name: family, ...})")
+        if getattr(source, "y_column", "") is None and not columns:
             raise ValueError("the row source has no response column")
         self.n_features_in_ = source.n_features
         self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)

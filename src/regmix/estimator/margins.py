@@ -302,6 +302,9 @@ y, clusters, **data :
     # ------------------------------------------------------------------ set-up
     def _check_margins_apply(self) -> None:
         check_is_fitted(self)
+        if getattr(self.family_, "responses", None) is not None:
+            raise ValueError("marginal effects and margins do not yet take several "
+                             "responses; predict() gives each response's mixture mean")
 
     def _margin_setup(self, source: _Data, at, kind, sample_weight):
         """The rows (or the one row of means), their weights and the ``at`` points as

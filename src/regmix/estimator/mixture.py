@@ -35,8 +35,10 @@ from regmix.estimator.inference_methods import InferenceMixin
 from regmix.estimator.inputs import (
     InputsMixin,
     Rows,
+    bound_responses,
     is_dask_collection,
     is_row_source,
+    response_names,
     response_units,
     uncentred,
 )
@@ -222,7 +224,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         (name or object) per component, in the components' order, where
         ``"pointmass"`` (or ``regmix.PointMass(value)``) is a component with all its
         mass on one value and no regression: ``["pointmass", "poisson"]`` is the
-        zero-inflated Poisson model (see :mod:`regmix.families.composite`).
+        zero-inflated Poisson model (see :mod:`regmix.families.composite`). A mapping
+        of response names to families, ``{"yn": "gaussian", "yp": "poisson"}`` (or a
+        :class:`~regmix.families.multi_response.MultiResponse`, which also chooses each
+        response's design columns), is several responses sharing the class: ``y`` is
+        their columns, the formula's left-hand side ``"yn + yp ~ x"`` names them, NaN
+        marks a missing response, and the predictions have one column per response
+        (``docs/multi-response.md``).
     link : str, optional
         The link function where the family offers a choice (``"log"``/``"identity"``
         for the Poisson, ``"logit"``/``"probit"``/``"cloglog"`` for the binomial,
@@ -751,6 +759,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         if known_labels is not None and (is_dask_collection(X) or is_row_source(X)):
             raise ValueError("known_labels needs the rows in memory (arrays or a data "
                              "frame), not a streamed source")
+        if response_names(self.family) is not None and (
+                is_dask_collection(X) or isinstance(X, DaskData)):
+            raise ValueError("several responses are read from arrays, data frames or "
+                             "Parquet (ParquetData(y=[...])), not from dask")
         if is_dask_collection(X):
 
             if self.formula is not None:
@@ -772,7 +784,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
                                         groups, family, warm, known_labels)
-        if hasattr(data.family, "bind"):  # random effects named by their columns
+        if response_names(data.family) is not None:  # each response's design and floor
+            data = data._replace(family=bound_responses(
+                data.family, self._feature_labels(data.source.n_features), data.source,
+                data.y))
+        elif hasattr(data.family, "bind"):  # random effects named by their columns
             names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
                 data.source.n_features)
             data = data._replace(family=data.family.bind(names))
@@ -1290,6 +1306,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
 
     def _params_from_dict(self, init: Mapping, family) -> MixtureParams:
         K, p = self.n_components, self.n_features_in_
+        if hasattr(family, "coef_width"):  # several responses: their coefficients side by side
+            p = family.coef_width(p + int(self.fit_intercept)) - int(self.fit_intercept)
         extras = list(family.extra_names)
         required = {"weights", "coef", *extras} | ({"intercept"} if self.fit_intercept
                                                    else set())
@@ -1375,9 +1393,21 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         return [f"x{j}" for j in range(n_features)]
 
     def coef_names(self) -> list[str]:
-        """Names of the columns of ``coef_``: feature names, or ``x0, x1, ...``."""
+        """Names of the columns of ``coef_``: feature names, or ``x0, x1, ...``; for
+        several responses ``"<response>:<column>"``, every response's coefficients side
+        by side after the first response's intercept (``intercept_``)."""
         check_is_fitted(self)
+        if getattr(self.family_, "coef_names", None) is not None:
+            return self._coefficient_labels()[int(self.fit_intercept):]
         return self._feature_labels(self.coef_.shape[1])
+
+    def _coefficient_labels(self) -> list[str]:
+        """Names of every coefficient of a component, the intercept's first when fitted
+        (``"intercept"``; for several responses ``"<response>:intercept"``)."""
+        names = getattr(self.family_, "coef_names", None)
+        if names is not None:
+            return names(self._feature_labels(self.n_features_in_), self.fit_intercept)
+        return (["intercept"] if self.fit_intercept else []) + self.coef_names()
 
     @property
     def random_cov_(self) -> np.ndarray:
@@ -1473,7 +1503,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         return pi
 
     def predict_components(self, X, *, offset=None, kind: str = "response") -> np.ndarray:
-        """Each component's mean, shape (n_samples, n_components).
+        """Each component's mean, shape (n_samples, n_components) (for several
+        responses (n_samples, n_components, n_responses)).
 
         Parameters
         ----------
@@ -1523,6 +1554,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         units, shape (n, K): what :meth:`predict_components` and the plots show.
         ``coef`` (K, p), the coefficients with the intercept first when fitted,
         replaces the fit's (for derivatives with respect to them)."""
+        means = getattr(self.family_, "response_means", None)
+        if means is not None:  # several responses: (n, K, R)
+            full = np.column_stack([np.ones(design.shape[0]), design]) if (
+                self.fit_intercept) else design
+            return means(self._user_params().component, full, kind)
         if coef is None:
             eta = design @ self.coef_.T + self.intercept_
         elif self.fit_intercept:
@@ -1537,7 +1573,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
 
     def predict(self, X, *, offset=None, kind: str = "response", concomitant=None,
                 y=None, groups=None) -> np.ndarray:
-        """The mixture mean ``sum_k pi_k(z) mu_k(x)``, shape (n_samples,).
+        """The mixture mean ``sum_k pi_k(z) mu_k(x)``, shape (n_samples,) (for several
+        responses (n_samples, n_responses), in the family's order).
 
         With ``kind="link"`` the weighted mean of the linear predictors,
         ``sum_k pi_k eta_k(x)``; see :meth:`predict_components`. A model with
@@ -1554,6 +1591,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             raise ValueError("y and groups are used only with kind='conditional'")
         means = self.predict_components(X, offset=offset, kind=kind)
         pi = self._row_weights(X, concomitant, means.shape[0])
+        if means.ndim == 3:  # several responses: (n, R), in the family's order
+            return np.einsum("nkr,nk->nr", means, pi)
         return np.einsum("nk,nk->n", means, pi)
 
     def posterior(self, X, y=None, *, offset=None, trials=None, concomitant=None,

@@ -116,6 +116,10 @@ def _params_to_dict(params: Mapping[str, Any]) -> dict[str, Any]:
     family = params.get("family")
     if isinstance(family, (list, tuple)):  # a family per component: their names
         out["family"] = [f if isinstance(f, str) else f.name for f in family]
+    elif isinstance(family, Mapping) or hasattr(family, "responses"):  # several responses
+        members = (family.items() if isinstance(family, Mapping)
+                   else zip(family.responses, family.members, strict=True))
+        out["family"] = {r: f if isinstance(f, str) else f.name for r, f in members}
     elif family is not None and not isinstance(family, str):
         out["family"] = family.name  # the object's options are in fitted["family"]
     return out
@@ -258,6 +262,9 @@ def _params_from_dict(saved: Mapping[str, Any], estimator: type, source: str) ->
         elif name == "fixed_coef" and value is not None:
             if not isinstance(value, Mapping):
                 raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
+        elif name == "family" and isinstance(value, Mapping):
+            if not value or not all(isinstance(v, str) for v in value.values()):
+                raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
         elif name == "family" and isinstance(value, list):
             if not value or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{source} is damaged: parameter {name!r} is {value!r}")
@@ -275,6 +282,8 @@ def _family_with_options(saved: Any):
     None for a family given by its name."""
     if not isinstance(saved, Mapping):
         return None
+    if saved.get("responses") is not None:  # several responses: their designs, options
+        return family_from_dict(saved)
     members = saved.get("families")
     if isinstance(members, list):  # a family per component: options of any of them
         if all(_family_with_options(f) is None for f in members):

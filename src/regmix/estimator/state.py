@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from regmix.core.chunk import Standardization
-from regmix.estimator.formula import FormulaDesign, split_gating
+from regmix.estimator.formula import FormulaDesign, split_gating, split_responses
 from regmix.estimator.formula_safety import UnsafeFormulaError
 from regmix.families.composite import ComponentFamilies
 from regmix.families.constraints import CoefficientConstraints, coefficient_index
+from regmix.families.multi_response import MultiResponse
 from regmix.families.registry import family_from_dict, family_to_dict, get_family
 from regmix.inference.boundary import BoundaryParameters
 
@@ -267,12 +268,16 @@ class FittedState:
         n_iter = _integer(d, "n_iter_", 0, source)
         n_passes = _integer(d, "n_passes_", 0, source)
         n_parameters = _integer(d, "n_parameters_", 1, source)
+        # the features' moments: one per coefficient, but for several responses (whose
+        # coefficients are every response's side by side)
+        n_x = (_integer(d, "n_features_in_", 1, source) if isinstance(family, MultiResponse)
+               else p)
         state = cls(
             family=family, coef=coef, intercept=intercept, extra=extra, weights=weights,
             log_likelihood=log_likelihood, history=history, converged=d["converged_"],
             n_iter=n_iter, n_passes=n_passes, n_parameters=n_parameters,
             n_features_in=_integer(d, "n_features_in_", 1, source),
-            x_mean=_array(d, "x_mean", (p,), source), x_std=_array(d, "x_std", (p,), source),
+            x_mean=_array(d, "x_mean", (n_x,), source), x_std=_array(d, "x_std", (n_x,), source),
             fit_intercept=fit_intercept, formula=params.get("formula"),
             fit_offset=bool(d.get("fit_offset", False)),
             fit_trials=bool(d.get("fit_trials", False)),
@@ -350,6 +355,8 @@ class FittedState:
         if design is not None:
             self.formula_design = _formula_design(design, source)
             main = split_gating(self.formula)[0]
+            if isinstance(self.family, MultiResponse):  # the responses are not the design's
+                main = split_responses(main)[1]
             if self.formula_design.formula != main:
                 raise ValueError(f"{source} is damaged: the estimator's formula {main!r} is "
                                  f"not its formula design's {self.formula_design.formula!r}")
@@ -381,6 +388,13 @@ class FittedState:
         """The design's columns, or else the features, must be the columns of ``coef``."""
         p = self.coef.shape[1]
         design = self.formula_design
+        if isinstance(self.family, MultiResponse):  # every response's columns side by side
+            n_design = self.n_features_in + int(self.fit_intercept)
+            expected = self.family.coef_width(n_design) - int(self.fit_intercept)
+            if p != expected:
+                raise ValueError(f"{source} is damaged: the responses' designs have "
+                                 f"{expected} coefficients but coef_ has {p} columns")
+            return
         if design is None:
             if self.n_features_in != p:
                 raise ValueError(
@@ -428,6 +442,10 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
         raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
                          "with a family per component (family=[...]) they are not "
                          "supported")
+    if isinstance(family, MultiResponse):
+        raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
+                         "with several responses (a family per response) they are not "
+                         "supported yet")
     index, user_values = coefficient_index(names, params["n_components"],
                                            params.get("common_coef"),
                                            params.get("fixed_coef"))
@@ -517,6 +535,8 @@ def _family(params: Mapping[str, Any], fitted: Mapping[str, Any], source: str):
     expected = params["family"]
     if isinstance(expected, (list, tuple)):  # a family per component
         expected = ComponentFamilies.name
+    elif isinstance(expected, Mapping):  # several responses
+        expected = MultiResponse.name
     expected = expected if isinstance(expected, str) else expected.name
     if family.name != expected:
         raise ValueError(f"{source} is damaged: the family {family.name!r} differs from the "

@@ -34,7 +34,8 @@ from regmix.core.chunk import Chunk, Standardization
 from regmix.core.params import PerComponentParams
 from regmix.families.pointmass import PointMass
 
-__all__ = ["ComponentFamilies", "component_order", "member_names", "response_mean"]
+__all__ = ["ComponentFamilies", "MemberFamilies", "component_order", "member_names",
+           "response_mean"]
 
 
 class _Sums(tuple):
@@ -68,7 +69,51 @@ def _discrete(family) -> bool | None:
     return getattr(family, "discrete", None)
 
 
-class ComponentFamilies:
+class MemberFamilies:
+    """What a family made of member families (a family per component, a family per
+    response) takes from its members alone: the links, whether every M-step is exact,
+    the starts' extra M-steps, and the parameters' unconstrained coordinates, member by
+    member. A subclass names its members (:attr:`_members`) and packs their parameter
+    objects into its own (:meth:`_pack`)."""
+
+    @property
+    def _members(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _pack(self, parts) -> Any:
+        raise NotImplementedError
+
+    def _parts(self, params):
+        return zip(self._members, params.parts, strict=True)
+
+    @property
+    def link_name(self) -> str:
+        return ",".join(f.link_name for f in self._members)
+
+    @property
+    def exact_m_step(self) -> bool:
+        return all(f.exact_m_step for f in self._members)
+
+    @property
+    def init_steps(self) -> int:
+        return max(f.init_steps for f in self._members)
+
+    def with_unit_scale(self, params):
+        return self._pack(f.with_unit_scale(p) for f, p in self._parts(params))
+
+    def to_vector(self, params) -> np.ndarray:
+        return np.concatenate([f.to_vector(p) for f, p in self._parts(params)])
+
+    def from_vector(self, vec: np.ndarray, like):
+        parts, start = [], 0
+        for f, p in self._parts(like):
+            size = f.to_vector(p).size
+            parts.append(f.from_vector(vec[start : start + size], p))
+            start += size
+        return self._pack(parts)
+
+
+class ComponentFamilies(MemberFamilies):
     """A mixture whose components each have their own family.
 
     Parameters
@@ -124,20 +169,8 @@ class ComponentFamilies:
         return " + ".join(f.label for f in self.families)
 
     @property
-    def link_name(self) -> str:
-        return ",".join(f.link_name for f in self.families)
-
-    @property
     def location_scale(self) -> bool:
         return any(f.location_scale for f in self.families)
-
-    @property
-    def exact_m_step(self) -> bool:
-        return all(f.exact_m_step for f in self.families)
-
-    @property
-    def init_steps(self) -> int:
-        return max(f.init_steps for f in self.families)
 
     @property
     def n_components(self) -> int:
@@ -162,8 +195,9 @@ class ComponentFamilies:
             raise ValueError(f"family gives {len(self.families)} components' families but "
                              f"n_components={n_components}: give one family per component")
 
-    def _parts(self, params: PerComponentParams):
-        return zip(self.families, params.parts, strict=True)
+    @property
+    def _members(self) -> tuple[Any, ...]:
+        return self.families
 
     def _pack(self, parts) -> PerComponentParams:
         return PerComponentParams(tuple(parts), self._columns, len(self.extra_names))
@@ -186,9 +220,6 @@ class ComponentFamilies:
     def zero_params(self, n_components: int, n_design: int) -> PerComponentParams:
         self._check_k(n_components)
         return self._pack(f.zero_params(1, n_design) for f in self.families)
-
-    def with_unit_scale(self, params: PerComponentParams) -> PerComponentParams:
-        return self._pack(f.with_unit_scale(p) for f, p in self._parts(params))
 
     def free_extra(self) -> np.ndarray:
         """An extra is estimated when some component's family estimates it."""
@@ -226,17 +257,6 @@ class ComponentFamilies:
             coef[k] = f.n_parameters(1, 1) <= int(f.free_extra().sum())
             extra[k, cols] = False
         return coef, extra
-
-    def to_vector(self, params: PerComponentParams) -> np.ndarray:
-        return np.concatenate([f.to_vector(p) for f, p in self._parts(params)])
-
-    def from_vector(self, vec: np.ndarray, like: PerComponentParams) -> PerComponentParams:
-        parts, start = [], 0
-        for f, p in self._parts(like):
-            size = f.to_vector(p).size
-            parts.append(f.from_vector(vec[start : start + size], p))
-            start += size
-        return self._pack(parts)
 
     def to_user(self, params: PerComponentParams,
                 standardization: Standardization) -> PerComponentParams:

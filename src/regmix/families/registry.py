@@ -14,6 +14,7 @@ from regmix.families.composite import ComponentFamilies
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
 from regmix.families.mixed_gaussian import MixedGaussian
+from regmix.families.multi_response import MultiResponse
 from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.pointmass import PointMass
 from regmix.families.poisson import Poisson
@@ -54,11 +55,15 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
     Names: ``"gaussian"``, ``"poisson"``, ``"binomial"``, ``"gamma"``,
     ``"negative_binomial"``, ``"student_t"`` and ``"censored_gaussian"``; a list or
     tuple of names and objects, one per component (``"pointmass"`` among them), is a
-    :class:`~regmix.families.composite.ComponentFamilies`. A family object must have every member
-    of :class:`regmix.core.protocols.Family`; one that lacks any is refused with a
-    ValueError naming the missing members.
+    :class:`~regmix.families.composite.ComponentFamilies`; a mapping of response names
+    to families (``{"yn": "gaussian", "yp": "poisson"}``), several responses sharing
+    the class, is a :class:`~regmix.families.multi_response.MultiResponse`. A family
+    object must have every member of :class:`regmix.core.protocols.Family`; one that
+    lacks any is refused with a ValueError naming the missing members.
     """
 
+    if isinstance(family, (dict, MultiResponse)):
+        return _multi_response(family, link, var_floor)
     if isinstance(family, (list, tuple)):
         if link is not None:
             raise ValueError("link= applies to a single family; with a family per component "
@@ -116,8 +121,30 @@ def _component_family(family, i: int, var_floor: float):
         raise ValueError(f"family[{i}]: {err}") from None
 
 
+def _multi_response(family, link: str | None, var_floor: float) -> MultiResponse:
+    """Several responses (a mapping of response names to families, or a
+    :class:`~regmix.families.multi_response.MultiResponse`) with family objects."""
+    if link is not None:
+        raise ValueError("link= applies to a single family; with several responses pass "
+                         "family objects with their links (regmix.Poisson(link='identity'))")
+    if isinstance(family, dict):
+        family = MultiResponse(family)
+
+    def member(f, response: str):
+        if isinstance(f, (list, tuple, dict)):
+            raise ValueError(f"family[{response!r}] must be a family name or object")
+        try:
+            return get_family(f, var_floor=var_floor)
+        except ValueError as err:
+            raise ValueError(f"family[{response!r}]: {err}") from None
+
+    return family.resolved(member)
+
+
 def family_to_dict(family) -> dict:
     """A JSON-safe description of a family object (see :func:`family_from_dict`)."""
+    if isinstance(family, MultiResponse):
+        return family.to_dict(family_to_dict)
     d = {"name": family.name, "link": family.link_name}
     if isinstance(family, ComponentFamilies):
         d["families"] = [family_to_dict(f) for f in family.families]
@@ -136,6 +163,8 @@ def family_from_dict(d) -> object:
     """Rebuild a family object from :func:`family_to_dict` output."""
 
     name, link = d["name"], d.get("link")
+    if name == MultiResponse.name:
+        return MultiResponse.from_dict(d, family_from_dict)
     if name == ComponentFamilies.name:
         return ComponentFamilies([family_from_dict(f) for f in d["families"]])
     if name == PointMass.name:

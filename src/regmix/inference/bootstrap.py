@@ -464,6 +464,14 @@ def _margin(best: float, second: float) -> float:
     return float(min(max(1.0 - best / second, 0.0), 1.0))
 
 
+def _extra(model, name: str) -> np.ndarray:
+    """The fitted family parameter ``name`` of each component: the attribute
+    ``<name>_``, or the state's column (several responses' ``"yn:sigma"``)."""
+    if hasattr(model, f"{name}_"):
+        return getattr(model, f"{name}_")
+    return model.state_.extra_column(name)
+
+
 def _model_parameters(model) -> _Parameters:
     """The estimated parameters of a fitted model (any family, any mixing)."""
     coef = np.asarray(model.coef_, dtype=np.float64)
@@ -471,7 +479,7 @@ def _model_parameters(model) -> _Parameters:
         coef = np.column_stack([model.intercept_, coef])
     family = model.family_
     names = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True) if f]
-    extra = np.column_stack([np.asarray(getattr(model, f"{n}_"), dtype=np.float64)
+    extra = np.column_stack([np.asarray(_extra(model, n), dtype=np.float64)
                              for n in names]) if names else np.zeros((coef.shape[0], 0))
     gating = getattr(model, "gating_coef_", None)
     gating = None if gating is None else np.asarray(gating, dtype=np.float64)
@@ -489,5 +497,8 @@ def _parameter_index(model) -> pd.MultiIndex:
     gating_names = None
     if gating is not None:
         gating_names = ["intercept", *[f"z{j}" for j in range(gating.shape[1] - 1)]]
+    labels = getattr(model, "_coefficient_labels", None)
+    if labels is not None:  # every coefficient's name, the intercept's among them
+        return parameter_index(len(model.weights_), labels(), False, names, gating_names)
     return parameter_index(len(model.weights_), model.coef_names(), model.fit_intercept,
                            names, gating_names)

@@ -26,7 +26,7 @@ coefficients, then ``sigma``, then ``weight``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +40,7 @@ from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_
 from regmix.engine.passes import chunk_posteriors, observation_posteriors, run_pass
 from regmix.engine.threads import resolve_n_jobs, single_threaded_blas
 from regmix.families.gaussian import Gaussian
+from regmix.families.row_terms import row_terms
 from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 
@@ -309,10 +310,7 @@ class _ChunkTerms:
     """What a chunk's Hessian and its observations' scores share (see
     :func:`_chunk_terms`)."""
 
-    D: np.ndarray  # (n, p) the rows' design
-    d2: np.ndarray  # (K, n) second derivatives in the linear predictor
-    e2: np.ndarray  # (K, m, m, n) second derivatives in the log extras
-    ce: np.ndarray  # (K, m, n) cross derivatives
+    hessian: Callable  # (k, q) -> the q-weighted sum of the rows' Hessians in block k
     r: np.ndarray  # (K, N) the observations' posterior probabilities
     pi_o: np.ndarray  # (K, N) their mixing weights
     omega: np.ndarray  # (N,) their weights
@@ -321,9 +319,6 @@ class _ChunkTerms:
     A: list  # per component the (N, p + m) gradients of the log density
     scores: np.ndarray  # (N, dim) the observations' scores
     obs_ll: np.ndarray  # (N,) their log-likelihood contributions (unweighted)
-    Hc: np.ndarray | None = None  # (K, p + m, p + m) posterior-weighted sums of the
-    # observations' Hessians, for a family with per-group derivatives (then the
-    # per-row terms D, d2, e2, ce and q_rows are not used)
 
 
 def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
@@ -339,9 +334,9 @@ def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
     K = layout.K
     if getattr(family, "group_derivatives", None) is not None:
         return _group_terms(layout, family, params, chunk)
-    logf, d1, d2, e1, e2, ce = family.row_derivatives(params.component, chunk)
-    D = chunk.XT.T
-    n = D.shape[0]
+    terms = row_terms(family, params.component, chunk)
+    logf = terms.logf
+    n = logf.shape[1]
     w = np.ones(n) if chunk.w is None else chunk.w
     mixing = ConstantWeights() if params.gating is None else MultinomialLogitGating()
     Z = np.ones((n, 1)) if params.gating is None else chunk.ZT.T
@@ -360,10 +355,10 @@ def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
     scores[:, layout.eta] = ((r - pi_o)[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
     A = []
     for k in range(K):
-        a = np.column_stack([D * d1[k][:, None], e1[k].T])  # (n, p + m)
+        a = terms.grad[k]  # (n, p + m)
         A.append(a if starts is None else np.add.reduceat(a * w[:, None], starts, axis=0))
         scores[:, layout.block(k)] = r[k][:, None] * A[k]
-    return _ChunkTerms(D, d2, e2, ce, r, pi_o, omega, Zo, w * r_rows, A, scores, obs_ll)
+    return _ChunkTerms(terms.hessian, r, pi_o, omega, Zo, w * r_rows, A, scores, obs_ll)
 
 
 def _group_terms(layout, family, params, chunk) -> _ChunkTerms:
@@ -385,10 +380,11 @@ def _group_terms(layout, family, params, chunk) -> _ChunkTerms:
     scores[:, layout.eta] = ((r - pi_o)[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
     for k in range(layout.K):
         scores[:, layout.block(k)] = r[k][:, None] * grad[k]
+    # the posterior-weighted sums of the groups' Hessians, block k's whatever the
+    # rows' weights (which have no part in a group's density here)
     Hc = np.einsum("kg,kgab->kab", r, hess)
-    none = np.empty(0)
-    return _ChunkTerms(none, none, none, none, r, pi_o, np.ones(N), Zo, none, list(grad),
-                       scores, obs_ll, Hc)
+    return _ChunkTerms(lambda k, _: Hc[k], r, pi_o, np.ones(N), Zo,
+                       np.zeros((layout.K, 0)), list(grad), scores, obs_ll)
 
 
 def observation_scores(layout, family, params, chunk) -> tuple[np.ndarray, np.ndarray,
@@ -426,7 +422,7 @@ def _chunk_hessian_score(layout, family, params, chunk) -> tuple[np.ndarray, np.
     """
     K, p, m, q = layout.K, layout.p, layout.m, layout.q
     t = _chunk_terms(layout, family, params, chunk)
-    D, r, pi_o, omega, Zo, q_rows = t.D, t.r, t.pi_o, t.omega, t.Zo, t.q_rows
+    r, pi_o, omega, Zo, q_rows = t.r, t.pi_o, t.omega, t.Zo, t.q_rows
     N = r.shape[1]
     H = np.zeros((layout.dim, layout.dim))
     blk = slice(0, p + m)
@@ -435,15 +431,7 @@ def _chunk_hessian_score(layout, family, params, chunk) -> tuple[np.ndarray, np.
         Ck = (indicator[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
         G = np.column_stack([t.A[k], Ck])
         M = (G * (omega * r[k])[:, None]).T @ G
-        if t.Hc is not None:
-            M[blk, blk] += t.Hc[k]
-        else:
-            Hk = np.empty((p + m, p + m))
-            Hk[:p, :p] = (D * (q_rows[k] * t.d2[k])[:, None]).T @ D
-            Hk[:p, p:] = D.T @ (q_rows[k] * t.ce[k]).T
-            Hk[p:, :p] = Hk[:p, p:].T
-            Hk[p:, p:] = np.einsum("abn,n->ab", t.e2[k], q_rows[k])
-            M[blk, blk] += Hk
+        M[blk, blk] += t.hessian(k, q_rows[k])
         local = np.concatenate([layout.block(k), layout.eta])
         H[np.ix_(local, local)] += M
     # Hessian of log pi_k(z) (the same for every k): -(diag(pi) - pi pi') (x) z z'

@@ -175,16 +175,23 @@ def robust_scale(y: np.ndarray, w: np.ndarray | None, centre: bool) -> float:
     return float(_location_scale(y[:, None], w, centre)[1][0])
 
 
-def response_robust_scale(source) -> float:
-    """:func:`robust_scale` of a row source's response (centred when it fits an
-    intercept), from every row up to :data:`ROBUST_SCALE_ROWS` rows and from a
-    subsample of about that many rows, drawn by the per-row hash, beyond: every source
-    of the same rows gives the same value."""
+def robust_scale_rows(source) -> tuple[np.ndarray, np.ndarray | None]:
+    """The responses and weights (user units) from which a row source's robust scale is
+    taken: every row up to :data:`ROBUST_SCALE_ROWS` rows and a subsample of about that
+    many rows, drawn by the per-row hash, beyond, so that every source of the same rows
+    gives the same rows."""
     n = source.n_rows
     sub = source
     if n > ROBUST_SCALE_ROWS or not isinstance(source, ArrayData):
         sub = source.subsample(min(n, ROBUST_SCALE_ROWS), _ROBUST_SCALE_SEED)
     _, y, w = sub.arrays()
+    return y, w
+
+
+def response_robust_scale(source) -> float:
+    """:func:`robust_scale` of a row source's response (centred when it fits an
+    intercept), from the rows of :func:`robust_scale_rows`."""
+    y, w = robust_scale_rows(source)
     return robust_scale(y, w, source.fit_intercept)
 
 

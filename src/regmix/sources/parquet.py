@@ -155,8 +155,10 @@ class ParquetData:
         A Parquet file or a directory of Parquet files (a pyarrow dataset).
     x : sequence of str
         Feature columns, in order.
-    y : str, optional
-        Response column (None to read features only).
+    y : str or sequence of str, optional
+        Response column (None to read features only); a list of columns is several
+        responses sharing the class (:class:`~regmix.families.multi_response.MultiResponse`,
+        missing values allowed in them).
     weights : str, optional
         Sample-weight column.
     fit_intercept : bool, default=True
@@ -179,7 +181,7 @@ class ParquetData:
         self,
         path,
         x: Sequence[str],
-        y: str | None = None,
+        y: str | Sequence[str] | None = None,
         *,
         weights: str | None = None,
         fit_intercept: bool = True,
@@ -196,7 +198,14 @@ class ParquetData:
         self.z_columns = _column_names(concomitant, "concomitant") if concomitant else []
         self._matrix_columns = self.x_columns + self.z_columns
         self.n_gating = 1 + len(self.z_columns)
-        self.y_column = _column_name(y, "y")
+        several = isinstance(y, (list, tuple)) and len(y) > 1
+        if not several and y is not None and not isinstance(y, str):
+            raise ValueError(f"y must be one column name (a string) or None, or a list of "
+                             f"several response columns; got {y!r}")
+        self.y_column = None if several else _column_name(y, "y")
+        # the response columns: one, or several responses (NaN where missing)
+        self.y_columns = (_column_names(y, "y") if several
+                          else [] if self.y_column is None else [self.y_column])
         self.weight_column = _column_name(weights, "weights")
         if not isinstance(fit_intercept, (bool, np.bool_)):
             raise ValueError(f"fit_intercept must be True or False; got {fit_intercept!r}")
@@ -219,8 +228,8 @@ class ParquetData:
     @property
     def columns(self) -> list[str]:
         """The columns read from the file."""
-        cols = list(self._matrix_columns)
-        cols += [c for c in (self.y_column, self.weight_column) if c is not None]
+        cols = list(self._matrix_columns) + self.y_columns
+        cols += [self.weight_column] if self.weight_column is not None else []
         return cols
 
     def _check_schema(self) -> None:
@@ -283,7 +292,8 @@ class ParquetData:
         """``(X, y, w)`` views of a column table of :attr:`columns` (X the matrix
         columns, Fortran-ordered; y and w contiguous, or None)."""
         width = len(self._matrix_columns)
-        y = table[:, width] if self.y_column is not None else None
+        y = (table[:, width] if self.y_column is not None
+             else table[:, width : width + len(self.y_columns)] if self.y_columns else None)
         w = table[:, -1] if self.weight_column is not None else None
         return table[:, :width], y, w
 
@@ -338,6 +348,9 @@ class ParquetData:
 
         # NaN propagates to the extremes: a clean block is checked in one read
         lo, hi = column_extremes(X)
+        if y is not None and y.ndim == 2:  # several responses: NaN marks a missing one
+            self._check_responses(start, y)
+            y = None
         y_lo, y_hi = (y.min(), y.max()) if y is not None else (0.0, 0.0)
         w_lo, w_hi = (w.min(), w.max()) if w is not None else (0.0, 0.0)
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()
@@ -358,6 +371,17 @@ class ParquetData:
         if y is not None:
             check_magnitude(y, f"{str(self.path)!r} column {self.y_column!r}",
                             extremes=(np.array([y_lo]), np.array([y_hi])))
+
+    def _check_responses(self, start: int, y: np.ndarray) -> None:
+        """Several responses of a block: each observed value finite and not too large."""
+        for name, col in zip(self.y_columns, y.T, strict=True):
+            bad = np.isinf(col)
+            if bad.any():
+                raise ValueError(f"column {name!r} has a non-finite value at row "
+                                 f"{start + int(np.argmax(bad))}")
+            seen = col[~np.isnan(col)]
+            if seen.size:
+                check_magnitude(seen, f"{str(self.path)!r} column {name!r}")
 
     # ------------------------------------------------------------------ plain row batches
     @property
@@ -405,7 +429,7 @@ class ParquetData:
             ww = ones[: X.shape[0]] if w is None else w
             if shift_x is None:
                 shift_x = X.mean(axis=0)
-                shift_y = float(y.mean()) if y is not None else 0.0
+                shift_y = float(y.mean()) if y is not None and y.ndim == 1 else 0.0
                 sx = np.zeros(X.shape[1])
                 sxx = np.zeros(X.shape[1])
                 lo = np.full(X.shape[1], np.inf)
@@ -415,7 +439,7 @@ class ParquetData:
             dx = X - shift_x
             sx += ww @ dx
             sxx += ww @ (dx * dx)
-            if y is not None:
+            if y is not None and y.ndim == 1:  # (several responses are not standardised)
                 dy = y - shift_y
                 sy += float(ww @ dy)
                 syy += float(ww @ (dy * dy))
@@ -502,7 +526,7 @@ class ParquetData:
         p = self.n_features
         return ArrayData(
             XZ[:, :p],
-            None if self.y_column is None else np.concatenate(ys),
+            np.concatenate(ys) if self.y_columns else None,
             None if self.weight_column is None else np.concatenate(ws),
             fit_intercept=self.fit_intercept,
             standardization=self.standardization,
