@@ -950,7 +950,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         limits = getattr(source, "limits", None)
         density_weight = source.total_weight
         if limits is not None:
-            exact = limits[:, 0] == limits[:, 1]
+            exact = family.observed_rows(limits)
             density_weight = float(exact.sum() if data.w is None else data.w[exact].sum())
         shift = density_weight * np.log(st.y_scale)
         gating_coef = None

@@ -286,6 +286,12 @@ class CensoredGaussian(Gaussian):
         exact = (lo == hi) & np.isneginf(limits[:, 2]) & np.isposinf(limits[:, 3])
         return rep, (None if exact.all() else limits)
 
+    @staticmethod
+    def observed_rows(limits: np.ndarray) -> np.ndarray:
+        """Which rows of ``limits`` (n, 4) are observed values, whose log-density is a
+        density (the others' is the log-probability of an interval), bool (n,)."""
+        return limits[:, 0] == limits[:, 1]
+
     def user_response(self, y: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
         """The response in the user's form from which :meth:`response_limits` gives
         ``y`` and ``limits`` again (for a refit on resampled rows): the values for
