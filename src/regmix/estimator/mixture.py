@@ -947,12 +947,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             order = np.arange(order.size)  # the constraints number the components
         # the log-density of an observed value changes with the response's unit, the
         # probability of a censored row's interval does not
-        limits = getattr(source, "limits", None)
-        density_weight = source.total_weight
-        if limits is not None:
-            exact = family.observed_rows(limits)
-            density_weight = float(exact.sum() if data.w is None else data.w[exact].sum())
-        shift = density_weight * np.log(st.y_scale)
+        shift = getattr(source, "observed_weight", source.total_weight) * np.log(st.y_scale)
         gating_coef = None
         if params.gating is not None:
             gamma = st.gating_to_user(params.gating)[order]
