@@ -715,15 +715,48 @@ def test_robust_standard_errors_agree_with_the_information_when_the_model_holds(
     np.testing.assert_allclose(robust, oim, rtol=0.35)
 
 
-def test_a_row_source_is_refused(tmp_path):
+@pytest.mark.parametrize("truncate", [False, True])
+def test_parquet_limit_columns_equal_the_arrays(tmp_path, truncate):
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    X, Y, _ = interval_data(20_000, seed=25, truncate=truncate)  # three reduction blocks
+    Y = Y if truncate else Y[:, :2]
+    names = ["lo", "hi", "tlo", "thi"][: Y.shape[1]]
+    frame = pd.DataFrame({"x": X[:, 0], **{c: Y[:, j] for j, c in enumerate(names)}})
+    frame = frame.replace([np.inf, -np.inf], np.nan)  # open limits as missing values
+    frame.to_parquet(tmp_path / "d.parquet", row_group_size=3000)
+    source = ParquetData(tmp_path / "d.parquet", x=["x"], limits=names)
+    kw = dict(family="censored_gaussian", random_state=0, n_init=1, split_merge=False)
+    streamed = RegressionMixture(2, **kw).fit(source)
+    arrays = RegressionMixture(2, **kw).fit(X, Y)
+    assert streamed.log_likelihood_ == pytest.approx(arrays.log_likelihood_, rel=1e-10)
+    np.testing.assert_allclose(streamed.coef_, arrays.coef_, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(
+        streamed.coef_table()["std_err"], arrays.coef_table()["std_err"], rtol=1e-6
+    )
+
+
+def test_row_sources_refuse_what_they_cannot_carry(tmp_path):
     pytest.importorskip("pyarrow")
     from regmix.parquet import ParquetData
 
     X, y, _ = two_component_data(n=100, seed=24)
-    pd.DataFrame({"x": X[:, 0], "y": y}).to_parquet(tmp_path / "d.parquet")
+    pd.DataFrame({"x": X[:, 0], "y": y, "hi": y}).to_parquet(tmp_path / "d.parquet")
     source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
-    with pytest.raises(ValueError, match="needs its rows in memory"):
+    with pytest.raises(ValueError, match="apply to rows in memory"):
         RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(source)
+    with_limits = ParquetData(tmp_path / "d.parquet", x=["x"], limits=["y", "hi"])
+    with pytest.raises(ValueError, match="use family='censored_gaussian'"):
+        RegressionMixture(2).fit(with_limits)
+    with pytest.raises(ValueError, match="set y=None"):
+        ParquetData(tmp_path / "d.parquet", x=["x"], y="y", limits=["y", "hi"])
+    with pytest.raises(ValueError, match="two columns"):
+        ParquetData(tmp_path / "d.parquet", x=["x"], limits=["y"])
+    bad = pd.DataFrame({"x": X[:, 0], "lo": y, "hi": y - 1.0})
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="above its upper limit .* at row 0"):
+        ParquetData(tmp_path / "bad.parquet", x=["x"], limits=["lo", "hi"])
 
 
 def test_parametric_bootstrap_draws_from_the_constant_limits():

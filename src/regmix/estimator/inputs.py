@@ -449,7 +449,8 @@ class InputsMixin:
                 f"the source was built with fit_intercept={source.fit_intercept} but the "
                 f"estimator has fit_intercept={self.fit_intercept}"
             )
-        if getattr(source, "y_column", "") is None:
+        if getattr(source, "y_column", "") is None and not getattr(source, "limit_columns",
+                                                                   None):
             raise ValueError("the row source has no response column")
         self.n_features_in_ = source.n_features
         self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)

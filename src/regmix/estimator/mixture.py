@@ -753,10 +753,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
-            if hasattr(family, "response_limits"):
-                raise ValueError(f"the {family.name} family needs its rows in memory (arrays "
-                                 "or a data frame): a row source does not carry censoring "
-                                 "limits")
+            censored = hasattr(family, "response_limits")
+            if censored and family.constant_limits:
+                raise ValueError(f"the {family.name} family's constant censoring points and "
+                                 "truncation apply to rows in memory (arrays or a data "
+                                 "frame); a row source gives the limits per row as columns "
+                                 "(ParquetData(..., limits=[lower, upper]))")
+            if getattr(X, "limit_columns", None) and not censored:
+                raise ValueError("the row source's limit columns are a censored response: "
+                                 "use family='censored_gaussian'")
             data = self._streamed_fit_data(X, y, sample_weight, family)
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,

@@ -195,6 +195,12 @@ class CensoredGaussian(Gaussian):
         )
 
     # ------------------------------------------------------------------ the response
+    @property
+    def constant_limits(self) -> bool:
+        """Whether the family has censoring points or truncation limits of its own
+        (which apply to a response in memory)."""
+        return self.lower is not None or self.upper is not None or self.truncation is not None
+
     def response_limits(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The response's representative values and its limits, from the user's
         response (one column, or two or four columns of limits).
