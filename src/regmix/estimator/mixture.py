@@ -208,11 +208,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         Number of components K.
     family : str, family object or list, default="gaussian"
         The component distribution: ``"gaussian"``, ``"poisson"``, ``"binomial"``,
-        ``"gamma"``, ``"negative_binomial"`` or ``"student_t"``, or an object such as
-        ``regmix.NegativeBinomial(size=2.0)`` or ``regmix.StudentT(df=4.0)`` (known
-        dispersion). GLM components take one IRLS step per EM iteration; Student-t
-        components are the robust mixture of regressions. A list gives one family
-        (name or object) per component, in the components' order, where
+        ``"gamma"``, ``"negative_binomial"``, ``"student_t"`` or ``"censored_gaussian"``
+        (tobit, interval and truncated regression components, ``docs/censored.md``), or
+        an object such as ``regmix.NegativeBinomial(size=2.0)``,
+        ``regmix.StudentT(df=4.0)`` (known dispersion) or
+        ``regmix.CensoredGaussian(lower=0.0)``. GLM components take one IRLS step per
+        EM iteration; Student-t components are the robust mixture of regressions. A
+        list gives one family (name or object) per component, in the components'
+        order, where
         ``"pointmass"`` (or ``regmix.PointMass(value)``) is a component with all its
         mass on one value and no regression: ``["pointmass", "poisson"]`` is the
         zero-inflated Poisson model (see :mod:`regmix.families.composite`).
@@ -625,11 +628,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
             Features (numeric), or the data frame when the model has a formula, or a
             streaming row source such as :class:`regmix.parquet.ParquetData` (which
             then supplies the response and weights itself).
-        y : array-like of shape (n_samples,) or (n_samples, 2), optional
+        y : array-like of shape (n_samples,), (n_samples, 2) or (n_samples, 4), optional
             Response; required unless the formula has a left-hand side. For the
             binomial family: 0/1 values, successes (with ``trials``), or two columns
             ``[successes, failures]`` (R's ``cbind(s, f)``; in a formula
-            ``"s + f ~ x"``).
+            ``"s + f ~ x"``). For the censored Gaussian family: values (censored at
+            the family's ``lower``/``upper``), or the limits per row ``[lower,
+            upper]`` or ``[lower, upper, trunc_lower, trunc_upper]`` (NaN or an
+            infinity for an open side; ``docs/censored.md``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; an integer weight counts a row that many times.
         offset : array-like of shape (n_samples,), optional
