@@ -735,6 +735,10 @@ def test_parquet_limit_columns_equal_the_arrays(tmp_path, truncate):
     np.testing.assert_allclose(
         streamed.coef_table()["std_err"], arrays.coef_table()["std_err"], rtol=1e-6
     )
+    robust = streamed.coef_table(cov_type="robust", X=source)["std_err"]
+    np.testing.assert_allclose(
+        robust, arrays.coef_table(cov_type="robust", X=X, y=Y)["std_err"], rtol=1e-6
+    )
 
 
 def test_row_sources_refuse_what_they_cannot_carry(tmp_path):
