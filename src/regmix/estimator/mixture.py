@@ -1627,7 +1627,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RegressorMixi
         -------
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
-            Responses (for the binomial family: successes).
+            Responses (for the binomial family: successes; for the censored Gaussian
+            family: drawn inside its truncation limits and censored at its constant
+            points).
         labels : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """
