@@ -33,8 +33,9 @@ def limits_of(y, lower=None, upper=None, truncation=(-INF, INF)):
     lo = np.where(y <= lower, -INF, y) if lower is not None else y.copy()
     hi = np.where(y >= upper, INF, y) if upper is not None else y.copy()
     lo, hi = np.maximum(lo, truncation[0]), np.minimum(hi, truncation[1])
-    return np.column_stack([lo, hi, np.full(len(y), truncation[0]),
-                            np.full(len(y), truncation[1])])
+    return np.column_stack(
+        [lo, hi, np.full(len(y), truncation[0]), np.full(len(y), truncation[1])]
+    )
 
 
 def row_loglik(D, lim, beta, sigma):
@@ -49,8 +50,9 @@ def row_loglik(D, lim, beta, sigma):
 
 
 def mixture_loglik(D, lim, weights, coef, sigma, w=None):
-    lj = np.column_stack([np.log(weights[k]) + row_loglik(D, lim, coef[k], sigma[k])
-                          for k in range(len(weights))])
+    lj = np.column_stack(
+        [np.log(weights[k]) + row_loglik(D, lim, coef[k], sigma[k]) for k in range(len(weights))]
+    )
     ll = special.logsumexp(lj, axis=1)
     return float(ll.sum() if w is None else w @ ll), lj
 
@@ -102,8 +104,13 @@ def reference_em_step(D, lim, weights, coef, sigma):
             g_s = rk @ (-(1 + count) + ss / np.exp(2 * log_s))
             return -q, -np.append(g_beta, g_s)
 
-        res = optimize.minimize(neg_q, np.append(coef[k], np.log(s)), jac=True,
-                                method="BFGS", options={"gtol": 1e-12, "maxiter": 10000})
+        res = optimize.minimize(
+            neg_q,
+            np.append(coef[k], np.log(s)),
+            jac=True,
+            method="BFGS",
+            options={"gtol": 1e-12, "maxiter": 10000},
+        )
         new_coef.append(res.x[:-1])
         new_sigma.append(np.exp(res.x[-1]))
     return r.mean(axis=0), np.array(new_coef), np.array(new_sigma)
@@ -114,8 +121,7 @@ def two_component_data(n=600, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.uniform(-2, 2, n)
     z = rng.random(n) < 0.4
-    ystar = np.where(z, 3.0 + 1.5 * x, 1.0 - 1.0 * x) + rng.normal(size=n) * np.where(
-        z, 0.6, 1.0)
+    ystar = np.where(z, 3.0 + 1.5 * x, 1.0 - 1.0 * x) + rng.normal(size=n) * np.where(z, 0.6, 1.0)
     return x[:, None], np.clip(ystar, 0.0, 6.0), ystar
 
 
@@ -125,8 +131,7 @@ def interval_data(n=500, seed=1, truncate=False):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     z = rng.random(n) < 0.5
-    ystar = np.where(z, 2.0 + 1.0 * x, -1.0 + 0.5 * x) + rng.normal(size=n) * np.where(
-        z, 0.7, 1.0)
+    ystar = np.where(z, 2.0 + 1.0 * x, -1.0 + 0.5 * x) + rng.normal(size=n) * np.where(z, 0.7, 1.0)
     t_lo = np.where(rng.random(n) < 0.5, -2.5, -INF) if truncate else np.full(n, -INF)
     keep = ystar > t_lo
     x, ystar, t_lo, z = x[keep], ystar[keep], t_lo[keep], z[keep]
@@ -162,16 +167,18 @@ def test_log_ndtr_diff_is_accurate_in_both_tails():
     b = np.array([-38.0, -39.0, 2.0, INF, 30.5, INF, -3.0 + 1e-9])
     got = log_ndtr_diff(a, b)
     # references: log-survival / log-cdf, and mpmath-free differences where exact
-    expected = [special.log_ndtr(-38.0),
-                special.log_ndtr(-39.0) + np.log1p(-np.exp(special.log_ndtr(-40.0)
-                                                          - special.log_ndtr(-39.0))),
-                np.log(special.ndtr(2.0) - special.ndtr(-1.0)),
-                special.log_ndtr(-0.5),
-                special.log_ndtr(-30.0) + np.log1p(-np.exp(special.log_ndtr(-30.5)
-                                                          - special.log_ndtr(-30.0))),
-                special.log_ndtr(-38.0),
-                # a narrow interval: its width times the midpoint's density
-                np.log((b[6] - a[6]) * stats.norm.pdf(0.5 * (a[6] + b[6])))]
+    expected = [
+        special.log_ndtr(-38.0),
+        special.log_ndtr(-39.0)
+        + np.log1p(-np.exp(special.log_ndtr(-40.0) - special.log_ndtr(-39.0))),
+        np.log(special.ndtr(2.0) - special.ndtr(-1.0)),
+        special.log_ndtr(-0.5),
+        special.log_ndtr(-30.0)
+        + np.log1p(-np.exp(special.log_ndtr(-30.5) - special.log_ndtr(-30.0))),
+        special.log_ndtr(-38.0),
+        # a narrow interval: its width times the midpoint's density
+        np.log((b[6] - a[6]) * stats.norm.pdf(0.5 * (a[6] + b[6]))),
+    ]
     np.testing.assert_allclose(got, expected, rtol=1e-9)
     assert np.all(np.isfinite(got))
 
@@ -190,8 +197,9 @@ def test_one_component_equals_direct_maximum_likelihood(case):
     elif case == "interval":
         X, y, _ = interval_data(n, seed=4)
         x, y = X[:, 0], y[:, :2]
-        lim = as_limits(np.column_stack([y, np.full((len(y), 1), -INF),
-                                         np.full((len(y), 1), INF)]))
+        lim = as_limits(
+            np.column_stack([y, np.full((len(y), 1), -INF), np.full((len(y), 1), INF)])
+        )
     elif case == "truncated":
         keep = ystar > 0.5
         x, y = x[keep], ystar[keep]
@@ -201,11 +209,13 @@ def test_one_component_equals_direct_maximum_likelihood(case):
         X, y, _ = interval_data(n, seed=5, truncate=True)
         x = X[:, 0]
         lim = as_limits(y)
-    model = RegressionMixture(1, family=family, tol=1e-14, max_iter=20000,
-                              random_state=0).fit(x[:, None], y)
+    model = RegressionMixture(1, family=family, tol=1e-14, max_iter=20000, random_state=0).fit(
+        x[:, None], y
+    )
     D = design(x[:, None])
-    beta0 = np.linalg.lstsq(D, np.where(np.isfinite(lim[:, 0]), lim[:, 0], lim[:, 1]),
-                            rcond=None)[0]
+    beta0 = np.linalg.lstsq(D, np.where(np.isfinite(lim[:, 0]), lim[:, 0], lim[:, 1]), rcond=None)[
+        0
+    ]
     beta, sigma, ll = direct_ml(D, lim, np.append(beta0, np.log(2.0)))
     assert model.log_likelihood_ == pytest.approx(ll, abs=1e-6)
     np.testing.assert_allclose(np.r_[model.intercept_, model.coef_[0]], beta, atol=1e-6)
@@ -213,7 +223,8 @@ def test_one_component_equals_direct_maximum_likelihood(case):
     # the reported log-likelihood is the one of the reported parameters
     assert model.log_likelihood_ == pytest.approx(
         row_loglik(D, lim, np.r_[model.intercept_, model.coef_[0]], model.sigma_[0]).sum(),
-        rel=1e-12)
+        rel=1e-12,
+    )
 
 
 def test_uncensored_rows_give_the_gaussian_fit():
@@ -230,13 +241,22 @@ def test_one_em_step_equals_the_dense_reference(truncate):
     X, Y, _ = interval_data(400, seed=6, truncate=truncate)
     lim = as_limits(Y)
     D = design(X)
-    weights, coef, sigma = np.array([0.55, 0.45]), np.array([[1.5, 0.8], [-0.5, 0.2]]), \
-        np.array([1.2, 0.9])
-    start = {"weights": weights, "intercept": coef[:, 0], "coef": coef[:, 1:],
-             "sigma": sigma}
-    model = RegressionMixture(2, family="censored_gaussian", init=start, n_init=1,
-                              max_iter=1, accelerate=False, min_weight=0.0,
-                              compute_se=False)
+    weights, coef, sigma = (
+        np.array([0.55, 0.45]),
+        np.array([[1.5, 0.8], [-0.5, 0.2]]),
+        np.array([1.2, 0.9]),
+    )
+    start = {"weights": weights, "intercept": coef[:, 0], "coef": coef[:, 1:], "sigma": sigma}
+    model = RegressionMixture(
+        2,
+        family="censored_gaussian",
+        init=start,
+        n_init=1,
+        max_iter=1,
+        accelerate=False,
+        min_weight=0.0,
+        compute_se=False,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # not converged after one step
         model.fit(X, Y if truncate else Y[:, :2])
@@ -253,9 +273,16 @@ def test_one_em_step_equals_the_dense_reference(truncate):
 @pytest.mark.parametrize("truncate", [False, True])
 def test_log_likelihood_never_decreases(accelerate, truncate):
     X, Y, _ = interval_data(500, seed=7, truncate=truncate)
-    model = RegressionMixture(2, family="censored_gaussian", n_init=1, init="random",
-                              split_merge=False, accelerate=accelerate, random_state=3,
-                              compute_se=False).fit(X, Y)
+    model = RegressionMixture(
+        2,
+        family="censored_gaussian",
+        n_init=1,
+        init="random",
+        split_merge=False,
+        accelerate=accelerate,
+        random_state=3,
+        compute_se=False,
+    ).fit(X, Y)
     history = model.log_likelihood_history_
     assert len(history) > 5
     assert np.all(np.diff(history) >= -1e-9 * np.abs(history[1:]))
@@ -266,8 +293,9 @@ def test_log_likelihood_never_decreases(accelerate, truncate):
 def test_recovers_the_truth_from_censored_data():
     X, y, _ = two_component_data(n=4000, seed=8)
     assert 0.1 < np.mean((y == 0) | (y == 6)) < 0.4  # substantial censoring
-    model = RegressionMixture(2, family=CensoredGaussian(lower=0.0, upper=6.0),
-                              random_state=0).fit(X, y)
+    model = RegressionMixture(
+        2, family=CensoredGaussian(lower=0.0, upper=6.0), random_state=0
+    ).fit(X, y)
     w, coef, sigma = params_of(model)
     np.testing.assert_allclose(w, [0.6, 0.4], atol=0.03)
     np.testing.assert_allclose(coef, [[1.0, -1.0], [3.0, 1.5]], atol=0.1)
@@ -283,9 +311,18 @@ def test_recovers_the_truth_from_censored_data():
 def test_row_derivatives_equal_finite_differences():
     """Every kind of row: observed, interval, left- and right-censored, each with and
     without truncation limits (internal units: the chunk is built by hand)."""
-    lim = np.array([[0.3, 0.3, -INF, INF], [-0.5, 0.7, -INF, INF], [-INF, 0.2, -INF, INF],
-                    [0.1, INF, -INF, INF], [0.3, 0.3, -1.0, INF], [-0.5, 0.7, -1.0, 2.0],
-                    [-1.0, 0.2, -1.0, INF], [0.1, 2.0, -INF, 2.0]]).T.copy()
+    lim = np.array(
+        [
+            [0.3, 0.3, -INF, INF],
+            [-0.5, 0.7, -INF, INF],
+            [-INF, 0.2, -INF, INF],
+            [0.1, INF, -INF, INF],
+            [0.3, 0.3, -1.0, INF],
+            [-0.5, 0.7, -1.0, 2.0],
+            [-1.0, 0.2, -1.0, INF],
+            [0.1, 2.0, -INF, 2.0],
+        ]
+    ).T.copy()
     n = lim.shape[1]
     rng = np.random.default_rng(0)
     XT = np.vstack([np.ones(n), rng.normal(size=n)])
@@ -298,20 +335,25 @@ def test_row_derivatives_equal_finite_differences():
         return family.log_density(p, chunk)[0][0]
 
     f, d1, d2, e1, e2, ce = family.row_derivatives(
-        GaussianParams(coef, np.array([np.exp(log_s)])), chunk)
+        GaussianParams(coef, np.array([np.exp(log_s)])), chunk
+    )
     h = 1e-4
-    np.testing.assert_allclose(f[0], row_loglik(XT.T, lim.T, coef[0], np.exp(log_s)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(f[0], row_loglik(XT.T, lim.T, coef[0], np.exp(log_s)), rtol=1e-12)
     close = dict(rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(d1[0], (logf(h) - logf(-h)) / (2 * h), **close)
     np.testing.assert_allclose(e1[0, 0], (logf(t=h) - logf(t=-h)) / (2 * h), **close)
-    np.testing.assert_allclose(np.broadcast_to(d2, f.shape)[0],
-                               (logf(h) - 2 * logf() + logf(-h)) / h**2, rtol=1e-5)
-    np.testing.assert_allclose(e2[0, 0, 0], (logf(t=h) - 2 * logf() + logf(t=-h)) / h**2,
-                               rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(ce[0, 0], (logf(h, h) - logf(h, -h) - logf(-h, h)
-                                          + logf(-h, -h)) / (4 * h * h), rtol=1e-5,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        np.broadcast_to(d2, f.shape)[0], (logf(h) - 2 * logf() + logf(-h)) / h**2, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        e2[0, 0, 0], (logf(t=h) - 2 * logf() + logf(t=-h)) / h**2, rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        ce[0, 0],
+        (logf(h, h) - logf(h, -h) - logf(-h, h) + logf(-h, -h)) / (4 * h * h),
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
 def test_standard_errors_equal_the_numerical_hessian():
@@ -323,7 +365,7 @@ def test_standard_errors_equal_the_numerical_hessian():
 
     def loglik(theta):  # natural parameters: coefficients, sigmas, first weight
         c = theta[: K * p].reshape(K, p)
-        s = theta[K * p: K * p + K]
+        s = theta[K * p : K * p + K]
         pi = np.array([theta[-1], 1 - theta[-1]])
         return mixture_loglik(D, lim, pi, c, s)[0]
 
@@ -334,15 +376,18 @@ def test_standard_errors_equal_the_numerical_hessian():
     for i in range(m):
         for j in range(i, m):
             ei, ej = np.eye(m)[i] * h[i], np.eye(m)[j] * h[j]
-            H[i, j] = H[j, i] = (loglik(theta + ei + ej) - loglik(theta + ei - ej)
-                                 - loglik(theta - ei + ej) + loglik(theta - ei - ej)) / (
-                4 * h[i] * h[j])
+            H[i, j] = H[j, i] = (
+                loglik(theta + ei + ej)
+                - loglik(theta + ei - ej)
+                - loglik(theta - ei + ej)
+                + loglik(theta - ei - ej)
+            ) / (4 * h[i] * h[j])
     cov = np.linalg.inv(-H)
     se = np.sqrt(np.diag(cov))
     table = model.coef_table()
     got = table["std_err"].to_numpy().reshape(K, p + 2)
     np.testing.assert_allclose(got[:, :p], se[: K * p].reshape(K, p), rtol=1e-4)
-    np.testing.assert_allclose(got[:, p], se[K * p: K * p + K], rtol=1e-4)
+    np.testing.assert_allclose(got[:, p], se[K * p : K * p + K], rtol=1e-4)
     np.testing.assert_allclose(got[:, p + 1], [se[-1], se[-1]], rtol=1e-4)
     assert "Censored Gaussian" in str(model.summary())
 
@@ -398,13 +443,16 @@ def test_save_and_load_reproduce_the_model(tmp_path):
 def test_formula_with_limit_columns():
     X, Y, _ = interval_data(300, seed=14)
     frame = pd.DataFrame({"x": X[:, 0], "lo": Y[:, 0], "hi": Y[:, 1]})
-    model = RegressionMixture(2, family="censored_gaussian", formula="lo + hi ~ x",
-                              random_state=0, compute_se=False).fit(frame)
-    arrays = RegressionMixture(2, family="censored_gaussian", random_state=0,
-                               compute_se=False).fit(X, Y[:, :2])
+    model = RegressionMixture(
+        2, family="censored_gaussian", formula="lo + hi ~ x", random_state=0, compute_se=False
+    ).fit(frame)
+    arrays = RegressionMixture(
+        2, family="censored_gaussian", random_state=0, compute_se=False
+    ).fit(X, Y[:, :2])
     assert model.log_likelihood_ == pytest.approx(arrays.log_likelihood_, rel=1e-12)
-    np.testing.assert_allclose(model.posterior(frame), arrays.posterior(X, Y[:, :2]),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        model.posterior(frame), arrays.posterior(X, Y[:, :2]), rtol=1e-10, atol=1e-14
+    )
 
 
 # ----------------------------------------------------------------------------- start search
@@ -413,39 +461,54 @@ def test_default_fit_reaches_the_best_of_many_starts():
     family = CensoredGaussian(lower=0.0, upper=6.0)
     for seed in range(3):
         X, y, _ = two_component_data(n=500, seed=20 + seed)
-        default = RegressionMixture(2, family=family, random_state=seed,
-                                    compute_se=False).fit(X, y)
+        default = RegressionMixture(2, family=family, random_state=seed, compute_se=False).fit(
+            X, y
+        )
         best = _best_of_100(X, y, 2, n_starts=40, family=family)
         assert default.log_likelihood_ >= best - 1e-5 * len(y)
 
 
 # ----------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("family, y, message", [
-    ("censored_gaussian", [[0.0, 1.0], [2.0, 1.0]], "lower limit 2 above its upper "
-                                                    "limit 1 at row 1"),
-    ("censored_gaussian", [[0.0, 1.0], [np.nan, np.inf]], "no finite limit at row 1"),
-    (CensoredGaussian(lower=0.0), [1.0, -0.5], "below the censoring point lower=0.0 at "
-                                               "row 1"),
-    (CensoredGaussian(truncation=(0.0, 5.0)), [1.0, 6.0], "outside its truncation limits"),
-    ("censored_gaussian", [[0.0, 1.0, 0.5, 3.0], [1.0, 1.0, 2.0, 3.0]],
-     "outside its truncation limits .* at row 1"),
-    ("censored_gaussian", [[0.0, 1.0, 3.0, 3.0], [1.0, 1.0, 0.0, 3.0]],
-     "truncation limits \\[3, 3\\] that hold no value at row 0"),
-    ("gaussian", [[0.0, 1.0], [1.0, 2.0]], "the gaussian family needs one column"),
-    (CensoredGaussian(lower=0.0), [[0.0, 1.0], [1.0, 2.0]], "apply to a one-column"),
-])
+@pytest.mark.parametrize(
+    "family, y, message",
+    [
+        (
+            "censored_gaussian",
+            [[0.0, 1.0], [2.0, 1.0]],
+            "lower limit 2 above its upper limit 1 at row 1",
+        ),
+        ("censored_gaussian", [[0.0, 1.0], [np.nan, np.inf]], "no finite limit at row 1"),
+        (CensoredGaussian(lower=0.0), [1.0, -0.5], "below the censoring point lower=0.0 at row 1"),
+        (CensoredGaussian(truncation=(0.0, 5.0)), [1.0, 6.0], "outside its truncation limits"),
+        (
+            "censored_gaussian",
+            [[0.0, 1.0, 0.5, 3.0], [1.0, 1.0, 2.0, 3.0]],
+            "outside its truncation limits .* at row 1",
+        ),
+        (
+            "censored_gaussian",
+            [[0.0, 1.0, 3.0, 3.0], [1.0, 1.0, 0.0, 3.0]],
+            "truncation limits \\[3, 3\\] that hold no value at row 0",
+        ),
+        ("gaussian", [[0.0, 1.0], [1.0, 2.0]], "the gaussian family needs one column"),
+        (CensoredGaussian(lower=0.0), [[0.0, 1.0], [1.0, 2.0]], "apply to a one-column"),
+    ],
+)
 def test_bad_limits_raise_a_value_error_naming_the_row(family, y, message):
     X = np.array([[0.0], [1.0]])
     with pytest.raises(ValueError, match=message):
         RegressionMixture(1, family=family).fit(X, np.asarray(y, dtype=float))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lower=1.0, upper=0.0), "lower must be below upper"),
-    (dict(truncation=(1.0, 0.0)), "low < high"),
-    (dict(lower=-1.0, truncation=(0.0, 5.0)), "outside truncation"),
-    (dict(lower=np.inf), "lower must be finite"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lower=1.0, upper=0.0), "lower must be below upper"),
+        (dict(truncation=(1.0, 0.0)), "low < high"),
+        (dict(lower=-1.0, truncation=(0.0, 5.0)), "outside truncation"),
+        (dict(lower=np.inf), "lower must be finite"),
+    ],
+)
 def test_bad_family_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CensoredGaussian(**kwargs)
@@ -489,34 +552,69 @@ def test_cli_fits_censored_and_interval_responses(tmp_path):
     frame = pd.DataFrame({"x": X[:, 0], "y": y})
     frame.to_csv(tmp_path / "tobit.csv", index=False)
     out = tmp_path / "model.json"
-    result = _cli(["fit", str(tmp_path / "tobit.csv"), "--formula", "y ~ x", "--family",
-                   "censored_gaussian", "--lower", "0", "--upper", "6", "--truncation",
-                   "-1,", "--format", "json", "--out", str(out), "-q"])
+    result = _cli(
+        [
+            "fit",
+            str(tmp_path / "tobit.csv"),
+            "--formula",
+            "y ~ x",
+            "--family",
+            "censored_gaussian",
+            "--lower",
+            "0",
+            "--upper",
+            "6",
+            "--truncation",
+            "-1,",
+            "--format",
+            "json",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     family = CensoredGaussian(lower=0.0, upper=6.0, truncation=(-1.0, INF))
     direct = RegressionMixture(2, family=family, formula="y ~ x", random_state=0).fit(frame)
-    assert report["header"]["log_likelihood"] == pytest.approx(direct.log_likelihood_,
-                                                               rel=1e-12)
+    assert report["header"]["log_likelihood"] == pytest.approx(direct.log_likelihood_, rel=1e-12)
     assert regmix.load(out).family_.truncation == (-1.0, INF)
 
     Xi, Y, _ = interval_data(300, seed=3)
     pd.DataFrame({"x": Xi[:, 0], "lo": Y[:, 0], "hi": Y[:, 1]}).to_csv(
-        tmp_path / "interval.csv", index=False)  # open limits: empty cells and inf
-    result = _cli(["fit", str(tmp_path / "interval.csv"), "--formula", "lo + hi ~ x",
-                   "--family", "censored_gaussian", "--format", "json", "-q"])
+        tmp_path / "interval.csv", index=False
+    )  # open limits: empty cells and inf
+    result = _cli(
+        [
+            "fit",
+            str(tmp_path / "interval.csv"),
+            "--formula",
+            "lo + hi ~ x",
+            "--family",
+            "censored_gaussian",
+            "--format",
+            "json",
+            "-q",
+        ]
+    )
     assert result.exit_code == 0, result.output
     direct = RegressionMixture(2, family="censored_gaussian", random_state=0).fit(Xi, Y[:, :2])
     assert json.loads(result.output)["header"]["log_likelihood"] == pytest.approx(
-        direct.log_likelihood_, rel=1e-10)
+        direct.log_likelihood_, rel=1e-10
+    )
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--lower", "0"], "apply to --family censored_gaussian"),
-    (["--family", "censored_gaussian", "--truncation", "0;3"], "is not LOW,HIGH"),
-    (["--family", "censored_gaussian", "--lower", "1"], "below the censoring point "
-                                                        "lower=1.0 at line"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--lower", "0"], "apply to --family censored_gaussian"),
+        (["--family", "censored_gaussian", "--truncation", "0;3"], "is not LOW,HIGH"),
+        (
+            ["--family", "censored_gaussian", "--lower", "1"],
+            "below the censoring point lower=1.0 at line",
+        ),
+    ],
+)
 def test_cli_refuses_bad_censoring_options(tmp_path, extra, message):
     X, y, _ = two_component_data(n=50, seed=3)
     pd.DataFrame({"x": X[:, 0], "y": y}).to_csv(tmp_path / "d.csv", index=False)
@@ -531,8 +629,9 @@ def test_integer_weights_equal_repeated_rows():
     counts = np.random.default_rng(0).integers(1, 4, len(X))
     kw = dict(family="censored_gaussian", random_state=0, compute_se=False, tol=1e-13)
     weighted = RegressionMixture(2, **kw).fit(X, Y, sample_weight=counts.astype(float))
-    repeated = RegressionMixture(2, **kw).fit(np.repeat(X, counts, axis=0),
-                                              np.repeat(Y, counts, axis=0))
+    repeated = RegressionMixture(2, **kw).fit(
+        np.repeat(X, counts, axis=0), np.repeat(Y, counts, axis=0)
+    )
     assert weighted.log_likelihood_ == pytest.approx(repeated.log_likelihood_, rel=1e-9)
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-7)
     ll, _ = mixture_loglik(design(X), as_limits(Y), *params_of(weighted), w=counts)
@@ -554,23 +653,26 @@ def test_an_offset_shifts_the_latent_response():
 def test_grouped_rows_share_a_component():
     X, Y, _ = interval_data(400, seed=19)
     groups = np.arange(len(X)) // 4
-    model = RegressionMixture(2, family="censored_gaussian", random_state=0,
-                              compute_se=False).fit(X, Y[:, :2], groups=groups)
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0, compute_se=False).fit(
+        X, Y[:, :2], groups=groups
+    )
     w, coef, sigma = params_of(model)
-    lim = as_limits(np.column_stack([Y[:, :2], np.full((len(X), 1), -INF),
-                                     np.full((len(X), 1), INF)]))
+    lim = as_limits(
+        np.column_stack([Y[:, :2], np.full((len(X), 1), -INF), np.full((len(X), 1), INF)])
+    )
     D = design(X)
     rows = np.column_stack([row_loglik(D, lim, coef[k], sigma[k]) for k in range(2)])
     group_ll = np.add.reduceat(rows, np.arange(0, len(X), 4), axis=0) + np.log(w)
-    assert model.log_likelihood_ == pytest.approx(special.logsumexp(group_ll, axis=1).sum(),
-                                                  rel=1e-11)
+    assert model.log_likelihood_ == pytest.approx(
+        special.logsumexp(group_ll, axis=1).sum(), rel=1e-11
+    )
 
 
 def test_select_components_with_limits():
     X, y, _ = two_component_data(n=400, seed=21)
-    sel = regmix.select_components(X, y, n_components=[1, 2, 3],
-                                   family=CensoredGaussian(lower=0.0, upper=6.0),
-                                   random_state=0)
+    sel = regmix.select_components(
+        X, y, n_components=[1, 2, 3], family=CensoredGaussian(lower=0.0, upper=6.0), random_state=0
+    )
     assert sel.best_n_components_ == 2
 
 
@@ -585,8 +687,9 @@ def test_expected_censored_value_by_integration():
         for k in range(2):
             mu, s = latent[i, k], model.sigma_[k]
             mass = stats.norm.sf(-1.0, mu, s)
-            inside = integrate.quad(lambda v, mu=mu, s=s: v * stats.norm.pdf(v, mu, s),
-                                    0.0, 6.0, epsabs=1e-13)[0]
+            inside = integrate.quad(
+                lambda v, mu=mu, s=s: v * stats.norm.pdf(v, mu, s), 0.0, 6.0, epsabs=1e-13
+            )[0]
             expected = (inside + 6.0 * stats.norm.sf(6.0, mu, s)) / mass  # 0 at 0
             assert got[i, k] == pytest.approx(expected, rel=1e-9, abs=1e-12)
     np.testing.assert_allclose(model.predict(Xn, kind="censored"), got @ model.weights_)
@@ -594,9 +697,11 @@ def test_expected_censored_value_by_integration():
     tobit = CensoredGaussian(lower=0.0)
     eta, sigma = np.array([[-1.0, 0.5]]), np.array([1.0, 2.0])
     z = eta / sigma
-    np.testing.assert_allclose(tobit.censored_mean(eta, sigma),
-                               stats.norm.cdf(z) * eta + sigma * stats.norm.pdf(z),
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        tobit.censored_mean(eta, sigma),
+        stats.norm.cdf(z) * eta + sigma * stats.norm.pdf(z),
+        rtol=1e-13,
+    )
     with pytest.raises(ValueError, match="kind must be one of"):
         RegressionMixture(1).fit(X, y).predict(X, kind="censored")
 
@@ -610,21 +715,59 @@ def test_robust_standard_errors_agree_with_the_information_when_the_model_holds(
     np.testing.assert_allclose(robust, oim, rtol=0.35)
 
 
-def test_a_row_source_is_refused(tmp_path):
+@pytest.mark.parametrize("truncate", [False, True])
+def test_parquet_limit_columns_equal_the_arrays(tmp_path, truncate):
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    X, Y, _ = interval_data(20_000, seed=25, truncate=truncate)  # three reduction blocks
+    Y = Y if truncate else Y[:, :2]
+    names = ["lo", "hi", "tlo", "thi"][: Y.shape[1]]
+    frame = pd.DataFrame({"x": X[:, 0], **{c: Y[:, j] for j, c in enumerate(names)}})
+    frame = frame.replace([np.inf, -np.inf], np.nan)  # open limits as missing values
+    frame.to_parquet(tmp_path / "d.parquet", row_group_size=3000)
+    source = ParquetData(tmp_path / "d.parquet", x=["x"], limits=names)
+    kw = dict(family="censored_gaussian", random_state=0, n_init=1, split_merge=False)
+    streamed = RegressionMixture(2, **kw).fit(source)
+    arrays = RegressionMixture(2, **kw).fit(X, Y)
+    assert streamed.log_likelihood_ == pytest.approx(arrays.log_likelihood_, rel=1e-10)
+    np.testing.assert_allclose(streamed.coef_, arrays.coef_, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(
+        streamed.coef_table()["std_err"], arrays.coef_table()["std_err"], rtol=1e-6
+    )
+    robust = streamed.coef_table(cov_type="robust", X=source)["std_err"]
+    np.testing.assert_allclose(
+        robust, arrays.coef_table(cov_type="robust", X=X, y=Y)["std_err"], rtol=1e-6
+    )
+
+
+def test_row_sources_refuse_what_they_cannot_carry(tmp_path):
     pytest.importorskip("pyarrow")
     from regmix.parquet import ParquetData
 
     X, y, _ = two_component_data(n=100, seed=24)
-    pd.DataFrame({"x": X[:, 0], "y": y}).to_parquet(tmp_path / "d.parquet")
+    pd.DataFrame({"x": X[:, 0], "y": y, "hi": y}).to_parquet(tmp_path / "d.parquet")
     source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
-    with pytest.raises(ValueError, match="needs its rows in memory"):
+    with pytest.raises(ValueError, match="apply to rows in memory"):
         RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(source)
+    with_limits = ParquetData(tmp_path / "d.parquet", x=["x"], limits=["y", "hi"])
+    with pytest.raises(ValueError, match="use family='censored_gaussian'"):
+        RegressionMixture(2).fit(with_limits)
+    with pytest.raises(ValueError, match="set y=None"):
+        ParquetData(tmp_path / "d.parquet", x=["x"], y="y", limits=["y", "hi"])
+    with pytest.raises(ValueError, match="two columns"):
+        ParquetData(tmp_path / "d.parquet", x=["x"], limits=["y"])
+    bad = pd.DataFrame({"x": X[:, 0], "lo": y, "hi": y - 1.0})
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="above its upper limit .* at row 0"):
+        ParquetData(tmp_path / "bad.parquet", x=["x"], limits=["lo", "hi"])
 
 
 def test_parametric_bootstrap_draws_from_the_constant_limits():
     X, y, _ = two_component_data(n=300, seed=30)
-    model = RegressionMixture(2, family=CensoredGaussian(lower=0.0, upper=6.0),
-                              random_state=0).fit(X, y)
+    model = RegressionMixture(
+        2, family=CensoredGaussian(lower=0.0, upper=6.0), random_state=0
+    ).fit(X, y)
     boot = model.bootstrap(X, y, n_boot=20, kind="parametric", random_state=0)
     ratio = boot.std_err.to_numpy() / model.coef_table()["std_err"].to_numpy()
     assert np.all((ratio > 0.5) & (ratio < 2.0)), ratio
@@ -632,8 +775,9 @@ def test_parametric_bootstrap_draws_from_the_constant_limits():
 
 def test_fit_does_not_depend_on_the_chunk_size_or_threads():
     X, Y, _ = interval_data(20_000, seed=31, truncate=True)  # three reduction blocks
-    kw = dict(family="censored_gaussian", random_state=0, compute_se=False, n_init=1,
-              split_merge=False)
+    kw = dict(
+        family="censored_gaussian", random_state=0, compute_se=False, n_init=1, split_merge=False
+    )
     a = RegressionMixture(2, n_jobs=1, **kw).fit(X, Y)
     b = RegressionMixture(2, chunk_size=3000, n_jobs=2, **kw).fit(X, Y)
     assert a.log_likelihood_ == b.log_likelihood_

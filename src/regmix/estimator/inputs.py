@@ -568,7 +568,8 @@ class InputsMixin:
         if names is None and columns is not None and len(columns) > 1:
             raise ValueError(f"the row source has several responses {list(columns)}: give "
                              "each its family (family={name: family, ...})")
-        if getattr(source, "y_column", "") is None and not columns:
+        if (getattr(source, "y_column", "") is None and not columns
+                and not getattr(source, "limit_columns", None)):
             raise ValueError("the row source has no response column")
         self.n_features_in_ = source.n_features
         self.feature_names_in_ = np.asarray(source.x_columns, dtype=object)

@@ -217,11 +217,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         Number of components K.
     family : str, family object or list, default="gaussian"
         The component distribution: ``"gaussian"``, ``"poisson"``, ``"binomial"``,
-        ``"gamma"``, ``"negative_binomial"`` or ``"student_t"``, or an object such as
-        ``regmix.NegativeBinomial(size=2.0)`` or ``regmix.StudentT(df=4.0)`` (known
-        dispersion). GLM components take one IRLS step per EM iteration; Student-t
-        components are the robust mixture of regressions. A list gives one family
-        (name or object) per component, in the components' order, where
+        ``"gamma"``, ``"negative_binomial"``, ``"student_t"`` or ``"censored_gaussian"``
+        (tobit, interval and truncated regression components, ``docs/censored.md``), or
+        an object such as ``regmix.NegativeBinomial(size=2.0)``,
+        ``regmix.StudentT(df=4.0)`` (known dispersion) or
+        ``regmix.CensoredGaussian(lower=0.0)``. GLM components take one IRLS step per
+        EM iteration; Student-t components are the robust mixture of regressions. A
+        list gives one family (name or object) per component, in the components'
+        order, where
         ``"pointmass"`` (or ``regmix.PointMass(value)``) is a component with all its
         mass on one value and no regression: ``["pointmass", "poisson"]`` is the
         zero-inflated Poisson model (see :mod:`regmix.families.composite`). A mapping
@@ -640,11 +643,14 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             Features (numeric), or the data frame when the model has a formula, or a
             streaming row source such as :class:`regmix.parquet.ParquetData` (which
             then supplies the response and weights itself).
-        y : array-like of shape (n_samples,) or (n_samples, 2), optional
+        y : array-like of shape (n_samples,), (n_samples, 2) or (n_samples, 4), optional
             Response; required unless the formula has a left-hand side. For the
             binomial family: 0/1 values, successes (with ``trials``), or two columns
             ``[successes, failures]`` (R's ``cbind(s, f)``; in a formula
-            ``"s + f ~ x"``).
+            ``"s + f ~ x"``). For the censored Gaussian family: values (censored at
+            the family's ``lower``/``upper``), or the limits per row ``[lower,
+            upper]`` or ``[lower, upper, trunc_lower, trunc_upper]`` (NaN or an
+            infinity for an open side; ``docs/censored.md``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights; an integer weight counts a row that many times.
         offset : array-like of shape (n_samples,), optional
@@ -776,10 +782,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
-            if hasattr(family, "response_limits"):
-                raise ValueError(f"the {family.name} family needs its rows in memory (arrays "
-                                 "or a data frame): a row source does not carry censoring "
-                                 "limits")
+            censored = hasattr(family, "response_limits")
+            if censored and family.constant_limits:
+                raise ValueError(f"the {family.name} family's constant censoring points and "
+                                 "truncation apply to rows in memory (arrays or a data "
+                                 "frame); a row source gives the limits per row as columns "
+                                 "(ParquetData(..., limits=[lower, upper]))")
+            if getattr(X, "limit_columns", None) and not censored:
+                raise ValueError("the row source's limit columns are a censored response: "
+                                 "use family='censored_gaussian'")
             data = self._streamed_fit_data(X, y, sample_weight, family)
         else:
             data = self._array_fit_data(X, y, sample_weight, offset, trials, concomitant,
@@ -982,12 +993,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             order = np.arange(order.size)  # the constraints number the components
         # the log-density of an observed value changes with the response's unit, the
         # probability of a censored row's interval does not
-        limits = getattr(source, "limits", None)
-        density_weight = source.total_weight
-        if limits is not None:
-            exact = limits[:, 0] == limits[:, 1]
-            density_weight = float(exact.sum() if data.w is None else data.w[exact].sum())
-        shift = density_weight * np.log(st.y_scale)
+        shift = getattr(source, "observed_weight", source.total_weight) * np.log(st.y_scale)
         gating_coef = None
         if params.gating is not None:
             gamma = st.gating_to_user(params.gating)[order]
@@ -1700,7 +1706,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         -------
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
-            Responses (for the binomial family: successes).
+            Responses (for the binomial family: successes; for the censored Gaussian
+            family: drawn inside its truncation limits and censored at its constant
+            points).
         labels : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """

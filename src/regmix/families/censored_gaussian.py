@@ -31,6 +31,7 @@ import numpy as np
 from scipy import special, stats
 
 from regmix.core.chunk import Chunk
+from regmix.core.limits import clip_to_truncation, interval_limits
 from regmix.core.linalg import weighted_moments
 from regmix.core.params import GaussianParams
 from regmix.families.gaussian import Gaussian
@@ -194,6 +195,12 @@ class CensoredGaussian(Gaussian):
         )
 
     # ------------------------------------------------------------------ the response
+    @property
+    def constant_limits(self) -> bool:
+        """Whether the family has censoring points or truncation limits of its own
+        (which apply to a response in memory)."""
+        return self.lower is not None or self.upper is not None or self.truncation is not None
+
     def response_limits(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The response's representative values and its limits, from the user's
         response (one column, or two or four columns of limits).
@@ -239,7 +246,7 @@ class CensoredGaussian(Gaussian):
                     )
                 at = y == point
                 limits[at, j] = -np.inf if j == 0 else np.inf
-            _clip_to_truncation(limits, "y")
+            clip_to_truncation(limits)
             return y, limits
         if y.ndim != 2 or y.shape[1] not in (2, 4):
             raise ValueError(
@@ -253,36 +260,13 @@ class CensoredGaussian(Gaussian):
                 "to a one-column response; with limits per row give them in "
                 "the response's columns"
             )
-        limits = np.empty((n, 4))
-        limits[:, : y.shape[1]] = y
-        if y.shape[1] == 2:
-            limits[:, 2], limits[:, 3] = t_lo, t_hi
-        elif self.truncation is not None:
+        if y.shape[1] == 4 and self.truncation is not None:
             raise ValueError(
                 "the response has truncation limits per row; do not also "
                 "give the family truncation="
             )
-        for j, open_value in enumerate((-np.inf, np.inf, -np.inf, np.inf)):
-            col = limits[:, j]
-            col[np.isnan(col)] = open_value
+        rep, limits = interval_limits(y, (t_lo, t_hi))
         lo, hi = limits[:, 0], limits[:, 1]
-        bad = ~(lo <= hi)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(
-                f"y has its lower limit {lo[i]:g} above its upper limit {hi[i]:g} at row {i}"
-            )
-        bad = ~(np.isfinite(lo) | np.isfinite(hi)) | (lo == np.inf) | (hi == -np.inf)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(
-                f"y has no finite limit at row {i} ([{lo[i]:g}, {hi[i]:g}]): "
-                "such a row says nothing about the response; drop it"
-            )
-        _clip_to_truncation(limits, "y")
-        lo, hi = limits[:, 0], limits[:, 1]
-        with np.errstate(invalid="ignore"):
-            rep = np.where(np.isfinite(lo), np.where(np.isfinite(hi), 0.5 * (lo + hi), lo), hi)
         exact = (lo == hi) & np.isneginf(limits[:, 2]) & np.isposinf(limits[:, 3])
         return rep, (None if exact.all() else limits)
 
@@ -487,27 +471,3 @@ def _check_values(values: np.ndarray, name: str) -> None:
     if bad.any():
         where = np.argwhere(bad)[0]
         raise ValueError(f"{name} is NaN at row {int(where[0])}")
-
-
-def _clip_to_truncation(limits: np.ndarray, name: str) -> None:
-    """Refuse truncation limits that are empty or that leave nothing of a row's
-    interval, and clip each censored row's interval to its truncation limits (in
-    place): only values inside them can have been observed."""
-    lo, hi, t_lo, t_hi = limits.T
-    bad = ~(t_lo < t_hi)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"{name} has truncation limits [{t_lo[i]:g}, {t_hi[i]:g}] that "
-            f"hold no value at row {i}"
-        )
-    exact = lo == hi
-    new_lo, new_hi = np.maximum(lo, t_lo), np.minimum(hi, t_hi)
-    bad = np.where(exact, (lo < t_lo) | (hi > t_hi), ~(new_lo < new_hi))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"{name} lies outside its truncation limits [{t_lo[i]:g}, "
-            f"{t_hi[i]:g}] at row {i} ([{lo[i]:g}, {hi[i]:g}])"
-        )
-    limits[:, 0], limits[:, 1] = new_lo, new_hi

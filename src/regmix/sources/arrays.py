@@ -25,6 +25,7 @@ from regmix.core.chunk import (
     group_starts,
     make_chunk,
 )
+from regmix.core.limits import observed_rows
 
 
 def _safe_scale(s: np.ndarray) -> np.ndarray:
@@ -307,6 +308,15 @@ class ArrayData:
             z_loc, z_scale = _location_scale(self.Z, w, True)
         return Standardization(x_loc, x_scale, y_loc, y_scale, self.fit_intercept, z_loc,
                                z_scale)
+
+    @property
+    def observed_weight(self) -> float:
+        """The weight of the rows observed exactly (all rows without censoring limits):
+        their log-densities carry the response's unit."""
+        if self.limits is None:
+            return self.total_weight
+        exact = observed_rows(self.limits)
+        return float(exact.sum() if self._w is None else self._w[exact].sum())
 
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and standard deviation of each feature in user units (what

@@ -34,6 +34,7 @@ from regmix.core.chunk import (
     group_starts,
     make_chunk,
 )
+from regmix.core.limits import interval_limits, observed_rows
 from regmix.sources.arrays import ArrayData, _safe_scale, column_extremes
 from regmix.sources.validation import check_magnitude
 
@@ -175,6 +176,11 @@ class ParquetData:
         A column of group labels: the rows of a group share one component membership.
         The file must be sorted by it (the rows of a group consecutive); chunks are cut
         at group boundaries, so a group is never split between two chunks.
+    limits : sequence of str, optional
+        The columns of a censored response's limits per row, ``[lower, upper]`` or
+        ``[lower, upper, trunc_lower, trunc_upper]`` (a missing value or an infinity is
+        an open limit; see ``docs/censored.md``), for the censored Gaussian family; they
+        are the response (``y=None``).
     """
 
     def __init__(
@@ -189,8 +195,15 @@ class ParquetData:
         standardization: Standardization | None = None,
         concomitant: Sequence[str] | None = None,
         groups: str | None = None,
+        limits: Sequence[str] | None = None,
     ) -> None:
         self.path = path
+        self.limit_columns = _column_names(limits, "limits") if limits is not None else []
+        if self.limit_columns and len(self.limit_columns) not in (2, 4):
+            raise ValueError("limits must name two columns [lower, upper] or four [lower, "
+                             f"upper, trunc_lower, trunc_upper]; got {limits!r}")
+        if self.limit_columns and y is not None:
+            raise ValueError("with limits= the limit columns are the response; set y=None")
         self.group_column = _column_name(groups, "groups")
         self.x_columns = _column_names(x, "x")
         if not self.x_columns:
@@ -228,7 +241,7 @@ class ParquetData:
     @property
     def columns(self) -> list[str]:
         """The columns read from the file."""
-        cols = list(self._matrix_columns) + self.y_columns
+        cols = list(self._matrix_columns) + self.y_columns + self.limit_columns
         cols += [self.weight_column] if self.weight_column is not None else []
         return cols
 
@@ -289,23 +302,33 @@ class ParquetData:
                                  "the new contents")
 
     def _split_table(self, table: np.ndarray) -> tuple:
-        """``(X, y, w)`` views of a column table of :attr:`columns` (X the matrix
-        columns, Fortran-ordered; y and w contiguous, or None)."""
+        """``(X, y, w, L)`` views of a column table of :attr:`columns` (X the matrix
+        columns, Fortran-ordered; y and w contiguous, or None; L the limit columns or
+        None)."""
         width = len(self._matrix_columns)
         y = (table[:, width] if self.y_column is not None
              else table[:, width : width + len(self.y_columns)] if self.y_columns else None)
         w = table[:, -1] if self.weight_column is not None else None
-        return table[:, :width], y, w
+        m = len(self.limit_columns)
+        L = table[:, width : width + m] if m else None
+        return table[:, :width], y, w, L
 
     def _batches(self, batch_size: int) -> Iterator[tuple]:
-        """(start, X, y, w, g) blocks in file order, validated (g: group labels or None)."""
+        """(start, X, y, w, g, L) blocks in file order, validated (g: group labels or
+        None; L: the rows' censoring limits (rows, 4), with ``y`` their representative
+        values, or None)."""
         start = 0
         columns = self.columns + ([self.group_column] if self.group_column else [])
         for batch in self._record_batches(columns, batch_size):
             n = batch.num_rows
             if n == 0:
                 continue
-            X, y, w = self._split_table(_column_table(batch, self.columns))
+            X, y, w, L = self._split_table(_column_table(batch, self.columns))
+            if L is not None:
+                check_magnitude(np.where(np.isfinite(L), L, 0.0), repr(str(self.path)),
+                                self.limit_columns)
+                y, L = interval_limits(L, name=f"the limit columns {self.limit_columns}",
+                                       start=start)
             self._check_block(start, X, y, w)
             g = None
             if self.group_column is not None:
@@ -313,11 +336,11 @@ class ParquetData:
                 if batch.column(self.group_column).null_count:
                     raise ValueError(f"group column {self.group_column!r} has a missing "
                                      f"label in the rows from {start}")
-            yield start, X, y, w, g
+            yield start, X, y, w, g, L
             start += n
 
     def _aligned_blocks(self, batch_size: int) -> Iterator[tuple]:
-        """The fixed reduction blocks as (start, X, y, w, g): :data:`REDUCTION_BLOCK`
+        """The fixed reduction blocks as (start, X, y, w, g, L): :data:`REDUCTION_BLOCK`
         rows from row 0, or for grouped rows ranges that end on group boundaries (as
         :meth:`ArrayData.blocks`), whatever the batches pyarrow returns; the rows of an
         unfinished block wait for the next batch."""
@@ -388,7 +411,8 @@ class ParquetData:
     def plain_rows(self) -> bool:
         """Whether :meth:`row_batches` applies: the source has a response and neither
         concomitant nor group columns."""
-        return self.y_column is not None and not self.z_columns and self.group_column is None
+        return (self.y_column is not None and not self.z_columns and self.group_column is None
+                and not self.limit_columns)
 
     def row_batches(self, batch_size: int, *, validate: bool = True) -> Iterator[tuple]:
         """Rows in user units as ``(start, X, y, w)``, one per record batch, for the
@@ -407,7 +431,7 @@ class ParquetData:
         for batch in self._record_batches(self.columns, int(batch_size), use_threads=False):
             if batch.num_rows == 0:
                 continue
-            X, y, w = self._split_table(_column_table(batch, self.columns))
+            X, y, w, _ = self._split_table(_column_table(batch, self.columns))
             if validate:
                 self._check_block(start, X, y, w)
             yield start, X, y, w
@@ -420,8 +444,9 @@ class ParquetData:
         sx = sxx = lo = hi = None
         sy = syy = 0.0
         self.n_groups = 0 if self.group_column is not None else None
+        self.observed_weight = 0.0
         ones = np.ones(REDUCTION_BLOCK)
-        for _, X, y, w, g in self._aligned_blocks(1 << 16):
+        for _, X, y, w, g, L in self._aligned_blocks(1 << 16):
             if g is not None:
                 self.n_groups += len(group_starts(g))
             if w is None and ones.shape[0] < X.shape[0]:  # a long group block
@@ -445,6 +470,7 @@ class ParquetData:
                 syy += float(ww @ (dy * dy))
             n += X.shape[0]
             wsum += float(ww.sum())
+            self.observed_weight += float(ww.sum() if L is None else ww[observed_rows(L)].sum())
         return n, wsum, (shift_x, shift_y, sx, sxx, sy, syy, wsum, lo, hi)
 
     def _standardization(self, shift_x, shift_y, sx, sxx, sy, syy, wsum, lo,
@@ -481,10 +507,10 @@ class ParquetData:
         """Standardised chunks, one per reduction block, in file order (``chunk_size`` is
         the number of rows read at a time)."""
         p = self.n_features
-        for start, X, y, w, g in self._aligned_blocks(chunk_size):
+        for start, X, y, w, g, L in self._aligned_blocks(chunk_size):
             yield make_chunk(start, X[:, :p], y, w, self.standardization,
                              Z=X[:, p:] if self.z_columns else None,
-                             group_starts=None if g is None else group_starts(g))
+                             group_starts=None if g is None else group_starts(g), limits=L)
 
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and standard deviation of each feature, from the first pass."""
@@ -512,7 +538,8 @@ class ParquetData:
         ys: list[Any] = []  # arrays, or None for an absent column (then not read)
         ws: list[Any] = []
         gs: list[Any] = []
-        for start, X, y, w, g in self._aligned_blocks(1 << 16):
+        Ls: list[Any] = []
+        for start, X, y, w, g, L in self._aligned_blocks(1 << 16):
             u = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0]
             if g is not None:  # whole groups, by the draw of their first row
                 starts = group_starts(g)
@@ -522,15 +549,17 @@ class ParquetData:
             ys.append(None if y is None else y[keep])
             ws.append(None if w is None else w[keep])
             gs.append(None if g is None else g[keep])
+            Ls.append(None if L is None else L[keep])
         XZ = np.concatenate(Xs)
         p = self.n_features
         return ArrayData(
             XZ[:, :p],
-            np.concatenate(ys) if self.y_columns else None,
+            np.concatenate(ys) if self.y_columns or self.limit_columns else None,
             None if self.weight_column is None else np.concatenate(ws),
             fit_intercept=self.fit_intercept,
             standardization=self.standardization,
             Z=XZ[:, p:] if self.z_columns else None,
             groups=(None if self.group_column is None
                     else np.unique(np.concatenate(gs), return_inverse=True)[1]),
+            limits=np.concatenate(Ls) if self.limit_columns else None,
         )

@@ -1,0 +1,103 @@
+"""Censoring and truncation limits per row: the rules every source and the censored
+family share.
+
+A censored response is given, row by row, as the interval ``[lower, upper]`` that holds
+its latent value (equal limits for an observed value, NaN or an infinity for an open
+side) and, optionally, truncation limits ``[trunc_lower, trunc_upper]``. The functions
+here turn such columns into the ``(n, 4)`` limits that travel with the rows
+(:class:`~regmix.core.chunk.Chunk`), a representative value per row and the refusals
+that name the row; :class:`~regmix.families.censored_gaussian.CensoredGaussian` and
+:class:`~regmix.sources.parquet.ParquetData` both use them, so that arrays and files
+read the same limits the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["clip_to_truncation", "interval_limits", "observed_rows"]
+
+_OPEN = (-np.inf, np.inf, -np.inf, np.inf)
+
+
+def observed_rows(limits: np.ndarray) -> np.ndarray:
+    """Which rows of ``limits`` (n, 4) are observed values, whose log-density is a
+    density (the others' is the log-probability of an interval), bool (n,)."""
+    return limits[:, 0] == limits[:, 1]
+
+
+def interval_limits(values: np.ndarray, truncation: tuple[float, float] = (-np.inf, np.inf),
+                    name: str = "y", start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Representative values and limits from columns of limits.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, 2) or (n, 4)
+        ``lower, upper`` and optionally ``trunc_lower, trunc_upper`` per row; NaN or an
+        infinity is an open limit. Not written to.
+    truncation : tuple of two floats
+        Truncation limits of every row, for two columns.
+    name : str
+        The argument named in errors.
+    start : int
+        Row number of the first row (for the errors of one block of a file).
+
+    Returns
+    -------
+    rep : ndarray of shape (n,)
+        A value inside each row's interval: the observed value, the finite limit of a row
+        censored on one side, the midpoint of an interval.
+    limits : ndarray of shape (n, 4)
+        The limits, infinite where open, each censored row's interval clipped to its
+        truncation limits.
+
+    Raises
+    ------
+    ValueError
+        Naming the row: a lower limit above the upper one, a row with no finite limit,
+        truncation limits that hold no value or that leave nothing of the row's interval.
+    """
+    n = values.shape[0]
+    limits = np.empty((n, 4))
+    limits[:, : values.shape[1]] = values
+    if values.shape[1] == 2:
+        limits[:, 2], limits[:, 3] = truncation
+    for j, open_value in enumerate(_OPEN):
+        col = limits[:, j]
+        col[np.isnan(col)] = open_value
+    lo, hi = limits[:, 0], limits[:, 1]
+    bad = ~(lo <= hi)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name} has its lower limit {lo[i]:g} above its upper limit "
+                         f"{hi[i]:g} at row {start + i}")
+    bad = ~(np.isfinite(lo) | np.isfinite(hi)) | (lo == np.inf) | (hi == -np.inf)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name} has no finite limit at row {start + i} ([{lo[i]:g}, "
+                         f"{hi[i]:g}]): such a row says nothing about the response; drop it")
+    clip_to_truncation(limits, name, start)
+    lo, hi = limits[:, 0], limits[:, 1]
+    with np.errstate(invalid="ignore"):
+        rep = np.where(np.isfinite(lo), np.where(np.isfinite(hi), 0.5 * (lo + hi), lo), hi)
+    return rep, limits
+
+
+def clip_to_truncation(limits: np.ndarray, name: str = "y", start: int = 0) -> None:
+    """Refuse truncation limits that are empty or that leave nothing of a row's
+    interval, and clip each censored row's interval to its truncation limits (in
+    place): only values inside them can have been observed."""
+    lo, hi, t_lo, t_hi = limits.T
+    bad = ~(t_lo < t_hi)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name} has truncation limits [{t_lo[i]:g}, {t_hi[i]:g}] that "
+                         f"hold no value at row {start + i}")
+    exact = lo == hi
+    new_lo, new_hi = np.maximum(lo, t_lo), np.minimum(hi, t_hi)
+    bad = np.where(exact, (lo < t_lo) | (hi > t_hi), ~(new_lo < new_hi))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name} lies outside its truncation limits [{t_lo[i]:g}, "
+                         f"{t_hi[i]:g}] at row {start + i} ([{lo[i]:g}, {hi[i]:g}])")
+    limits[:, 0], limits[:, 1] = new_lo, new_hi
