@@ -914,3 +914,13 @@ def test_parquet_input_read_column_by_column_keeps_types_and_index(tmp_path):
     for name in ("indexed.parquet", "plain.parquet", "parts"):
         got = _read_parquet(tmp_path / name)
         pd.testing.assert_frame_equal(got, pd.read_parquet(tmp_path / name))
+
+
+def test_available_memory_is_at_most_the_machines():
+    from regmix.cli_commands import available_memory
+
+    free = available_memory()
+    if free is None:  # neither /proc/meminfo nor a cgroup file: nothing to compare
+        pytest.skip("no memory figures on this system")
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 0 <= free <= total
