@@ -573,3 +573,13 @@ def test_command_line_streams_several_responses(data, tmp_path):
         assert result.exit_code == 0, result.output
         lls.append(json.loads(result.output)["header"]["log_likelihood"])
     assert lls[1] == pytest.approx(lls[0], rel=1e-10)
+
+
+def test_more_bad_input(data):
+    with pytest.raises(ValueError, match=r"columns names response\(s\) \['yz'\]"):
+        regmix.MultiResponse(FAMILY, columns={"yz": ["x"]})
+    with pytest.raises(ValueError, match="mapping of each response"):
+        regmix.MultiResponse({})
+    dd = pytest.importorskip("dask.dataframe")
+    with pytest.raises(ValueError, match="not from dask"):
+        model().fit(dd.from_pandas(data, npartitions=2))
