@@ -117,6 +117,19 @@ def test_columns_are_named_as_written_in_the_formula(fit, data):
     assert m.fit(data).log_likelihood_ == fit.log_likelihood_
 
 
+def test_score_is_the_mean_r2_of_the_responses_on_their_observed_rows(fit, data):
+    df = data.copy()
+    df.loc[df.index[::4], "yp"] = np.nan
+    pred = fit.predict(df)
+    r2 = []
+    for j, name in enumerate(["yn", "yp"]):
+        y = df[name].to_numpy()
+        seen = ~np.isnan(y)
+        resid = y[seen] - pred[seen, j]
+        r2.append(1 - resid @ resid / np.sum((y[seen] - y[seen].mean()) ** 2))
+    assert fit.score(df) == pytest.approx(np.mean(r2), rel=1e-12)
+
+
 def test_arrays_with_a_frame_of_responses_equal_the_formula_fit(fit, data):
     X = np.column_stack([data["x"], data["x"] ** 2])
     family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
