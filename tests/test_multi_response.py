@@ -596,3 +596,25 @@ def test_more_bad_input(data):
     dd = pytest.importorskip("dask.dataframe")
     with pytest.raises(ValueError, match="not from dask"):
         model().fit(dd.from_pandas(data, npartitions=2))
+
+
+def test_without_intercept_loglik_equals_dense_reference(data):
+    family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
+    m = regmix.RegressionMixture(
+        2, family=family, formula="yn + yp ~ x + I(x**2) - 1", fit_intercept=False, random_state=0
+    ).fit(data)
+    assert m.coef_names() == ["yn:x", "yn:I(x ** 2)", "yp:x"]
+    np.testing.assert_array_equal(m.intercept_, 0.0)
+    table = m.coef_table()["estimate"]
+    x, yn, yp = (data[c].to_numpy() for c in ("x", "yn", "yp"))
+    logf = np.column_stack(
+        [
+            np.log(m.weights_[k])
+            + stats.norm.logpdf(
+                yn, m.coef_[k, 0] * x + m.coef_[k, 1] * x**2, table[(k + 1, "yn:sigma")]
+            )
+            + stats.poisson.logpmf(yp, np.exp(m.coef_[k, 2] * x))
+            for k in range(2)
+        ]
+    )
+    assert m.log_likelihood_ == pytest.approx(float(logsumexp(logf, axis=1).sum()), rel=1e-10)
