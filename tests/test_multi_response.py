@@ -618,3 +618,20 @@ def test_without_intercept_loglik_equals_dense_reference(data):
         ]
     )
     assert m.log_likelihood_ == pytest.approx(float(logsumexp(logf, axis=1).sum()), rel=1e-10)
+
+
+def test_command_line_names_a_response_s_design_columns(data, fit, tmp_path):
+    from click.testing import CliRunner
+
+    from regmix.cli import main
+
+    csv = tmp_path / "npreg.csv"
+    data.to_csv(csv, index=False)
+    args = ["fit", str(csv), "--formula", FORMULA, "-k", "2", "--format", "json", "--family"]
+    result = CliRunner().invoke(main, [*args, "yn=gaussian,yp=poisson[x]"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    ll = json.loads(result.output)["header"]["log_likelihood"]
+    ref = model().fit(pd.read_csv(csv))
+    assert ll == pytest.approx(ref.log_likelihood_, rel=1e-12)
+    bad = CliRunner().invoke(main, [*args, "yn=gaussian,yp=poisson[z]"])
+    assert bad.exit_code == 2 and "columns['yp'] names ['z']" in bad.output
