@@ -3,9 +3,10 @@
 # model=), best of several starts; prints "RESULT {json}" lines.
 #
 # Usage:
-#   Rscript benchmarks/compare_r_multi.R CSV_OUT NREP REPEATS
+#   Rscript benchmarks/compare_r_multi.R CSV NREP REPEATS [simulated]
 #
-# Writes flexmix's NPreg data to CSV_OUT, then fits K = 2 with
+# Writes flexmix's NPreg data to CSV (or, with "simulated", reads the rows of CSV: x,
+# yn, yp), then fits K = 2 with
 #   flexmix(yn ~ x + I(x^2), model = list(FLXMRglm(family = "gaussian"),
 #                                         FLXMRglm(yp ~ . - I(x^2), family = "poisson")))
 # by stepFlexmix(nrep = NREP) with a tight tolerance (timed over up to REPEATS runs), and
@@ -20,8 +21,12 @@ local({
 
 suppressMessages(library(flexmix))
 args <- commandArgs(trailingOnly = TRUE)
-data("NPreg", package = "flexmix")
-write.csv(NPreg[, c("x", "yn", "yp", "class")], args[1], row.names = FALSE)
+if (length(args) >= 4 && args[4] == "simulated") {
+  NPreg <- read.csv(args[1])
+} else {
+  data("NPreg", package = "flexmix")
+  write.csv(NPreg[, c("x", "yn", "yp", "class")], args[1], row.names = FALSE)
+}
 emit(list(kind = "versions", flexmix = as.character(packageVersion("flexmix")),
           R = paste(R.version$major, R.version$minor, sep = ".")))
 set.seed(1)

@@ -3,7 +3,7 @@ flexmix's intro-vignette model of its NPreg data.
 
 Usage::
 
-    python benchmarks/compare_r_multi.py [--nrep 10] [--repeats 3] [--rscript Rscript]
+    python benchmarks/compare_r_multi.py [--nrep 10] [--repeats 3] [--n N] [--rscript Rscript]
 
 flexmix fits a Gaussian ``yn ~ x + I(x^2)`` and a Poisson ``yp ~ x`` response with one
 class, ``model = list(FLXMRglm(family = "gaussian"), FLXMRglm(yp ~ . - I(x^2), family =
@@ -13,8 +13,10 @@ class, ``model = list(FLXMRglm(family = "gaussian"), FLXMRglm(yp ~ . - I(x^2), f
 with ``formula="yn + yp ~ x + I(x**2)"`` and ``n_init=--nrep``. Both are timed as the
 fastest of up to ``--repeats`` runs. The script also evaluates regmix's log-likelihood
 at flexmix's parameters (``max_iter=0`` from them) and refits regmix from them, to show
-where the two differ. It prints one markdown table. Without Rscript or flexmix it says
-so and stops.
+where the two differ. It prints one markdown table. With ``--n N`` both fit N rows per
+class simulated as NPreg is (x uniform on (0, 10); yn = 5x or 40 - (x - 5)^2 plus
+N(0, 3^2); yp Poisson with mean exp(2 - 0.2x) or exp(1 + 0.1x); seed 0) instead of
+flexmix's 200 rows. Without Rscript or flexmix it says so and stops.
 """
 
 from __future__ import annotations
@@ -37,9 +39,20 @@ HERE = Path(__file__).resolve().parent
 FORMULA = "yn + yp ~ x + I(x**2)"
 
 
-def _flexmix(rscript: str, csv: Path, nrep: int, repeats: int) -> list[dict]:
+def _simulated(n: int) -> pd.DataFrame:
+    """NPreg's model, ``n`` rows per class."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 2 * n)
+    c = np.repeat([0, 1], n)
+    yn = np.where(c == 0, 5 * x, 40 - (x - 5) ** 2) + rng.normal(0, 3, 2 * n)
+    yp = rng.poisson(np.exp(np.where(c == 0, 2 - 0.2 * x, 1 + 0.1 * x)))
+    return pd.DataFrame({"x": x, "yn": yn, "yp": yp, "class": c + 1})
+
+
+def _flexmix(rscript: str, csv: Path, nrep: int, repeats: int, simulated: bool) -> list[dict]:
+    command = [rscript, str(HERE / "compare_r_multi.R"), str(csv), str(nrep), str(repeats)]
     out = subprocess.run(
-        [rscript, str(HERE / "compare_r_multi.R"), str(csv), str(nrep), str(repeats)],
+        command + (["simulated"] if simulated else []),
         capture_output=True,
         text=True,
         check=True,
@@ -73,14 +86,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nrep", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--rscript", default="Rscript")
     args = parser.parse_args()
     if shutil.which(args.rscript) is None:
         sys.exit(f"{args.rscript} not found: install R and flexmix to compare")
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "npreg.csv"
+        if args.n is not None:
+            _simulated(args.n).to_csv(csv, index=False)
         try:
-            results = _flexmix(args.rscript, csv, args.nrep, args.repeats)
+            results = _flexmix(args.rscript, csv, args.nrep, args.repeats, args.n is not None)
         except subprocess.CalledProcessError as err:
             sys.exit(f"the R side failed (is flexmix installed?):\n{err.stderr}")
         data = pd.read_csv(csv)
@@ -100,8 +116,9 @@ def main() -> None:
     order = np.argsort(theirs["intercept"])
     ours = np.column_stack([model.intercept_, model.coef_])[np.argsort(model.intercept_)]
     diff = np.abs(ours - np.column_stack([theirs["intercept"], theirs["coef"]])[order]).max()
+    what = "NPreg" if args.n is None else "simulated as NPreg"
     print(
-        f"flexmix {versions['flexmix']} (R {versions['R']}); NPreg, {len(data)} rows, "
+        f"flexmix {versions['flexmix']} (R {versions['R']}); {what}, {len(data)} rows, "
         f"K = 2, nrep = {args.nrep}\n"
     )
     print("| | log-lik | parameters | weights | seconds |")

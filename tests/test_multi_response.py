@@ -117,6 +117,19 @@ def test_columns_are_named_as_written_in_the_formula(fit, data):
     assert m.fit(data).log_likelihood_ == fit.log_likelihood_
 
 
+def test_score_is_the_mean_r2_of_the_responses_on_their_observed_rows(fit, data):
+    df = data.copy()
+    df.loc[df.index[::4], "yp"] = np.nan
+    pred = fit.predict(df)
+    r2 = []
+    for j, name in enumerate(["yn", "yp"]):
+        y = df[name].to_numpy()
+        seen = ~np.isnan(y)
+        resid = y[seen] - pred[seen, j]
+        r2.append(1 - resid @ resid / np.sum((y[seen] - y[seen].mean()) ** 2))
+    assert fit.score(df) == pytest.approx(np.mean(r2), rel=1e-12)
+
+
 def test_arrays_with_a_frame_of_responses_equal_the_formula_fit(fit, data):
     X = np.column_stack([data["x"], data["x"] ** 2])
     family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
@@ -573,3 +586,52 @@ def test_command_line_streams_several_responses(data, tmp_path):
         assert result.exit_code == 0, result.output
         lls.append(json.loads(result.output)["header"]["log_likelihood"])
     assert lls[1] == pytest.approx(lls[0], rel=1e-10)
+
+
+def test_more_bad_input(data):
+    with pytest.raises(ValueError, match=r"columns names response\(s\) \['yz'\]"):
+        regmix.MultiResponse(FAMILY, columns={"yz": ["x"]})
+    with pytest.raises(ValueError, match="mapping of each response"):
+        regmix.MultiResponse({})
+    dd = pytest.importorskip("dask.dataframe")
+    with pytest.raises(ValueError, match="not from dask"):
+        model().fit(dd.from_pandas(data, npartitions=2))
+
+
+def test_without_intercept_loglik_equals_dense_reference(data):
+    family = regmix.MultiResponse(FAMILY, columns={"yp": ["x"]})
+    m = regmix.RegressionMixture(
+        2, family=family, formula="yn + yp ~ x + I(x**2) - 1", fit_intercept=False, random_state=0
+    ).fit(data)
+    assert m.coef_names() == ["yn:x", "yn:I(x ** 2)", "yp:x"]
+    np.testing.assert_array_equal(m.intercept_, 0.0)
+    table = m.coef_table()["estimate"]
+    x, yn, yp = (data[c].to_numpy() for c in ("x", "yn", "yp"))
+    logf = np.column_stack(
+        [
+            np.log(m.weights_[k])
+            + stats.norm.logpdf(
+                yn, m.coef_[k, 0] * x + m.coef_[k, 1] * x**2, table[(k + 1, "yn:sigma")]
+            )
+            + stats.poisson.logpmf(yp, np.exp(m.coef_[k, 2] * x))
+            for k in range(2)
+        ]
+    )
+    assert m.log_likelihood_ == pytest.approx(float(logsumexp(logf, axis=1).sum()), rel=1e-10)
+
+
+def test_command_line_names_a_response_s_design_columns(data, fit, tmp_path):
+    from click.testing import CliRunner
+
+    from regmix.cli import main
+
+    csv = tmp_path / "npreg.csv"
+    data.to_csv(csv, index=False)
+    args = ["fit", str(csv), "--formula", FORMULA, "-k", "2", "--format", "json", "--family"]
+    result = CliRunner().invoke(main, [*args, "yn=gaussian,yp=poisson[x]"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    ll = json.loads(result.output)["header"]["log_likelihood"]
+    ref = model().fit(pd.read_csv(csv))
+    assert ll == pytest.approx(ref.log_likelihood_, rel=1e-12)
+    bad = CliRunner().invoke(main, [*args, "yn=gaussian,yp=poisson[z]"])
+    assert bad.exit_code == 2 and "columns['yp'] names ['z']" in bad.output

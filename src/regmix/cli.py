@@ -204,29 +204,51 @@ class FamilyChoice(click.ParamType):
     choices = tuple(FAMILY_LINKS)  # the families of one name
     components = (*FAMILY_LINKS, *COMPONENT_TYPE_NAMES)  # the names a list may hold
 
-    def convert(self, value: Any, param, ctx) -> str | list[str] | dict[str, str]:
+    def convert(self, value: Any, param, ctx) -> str | list[str] | dict[str, Any]:
         """Parse ``value``; an unknown name fails with click's one-line usage error.
         ``RESPONSE=FAMILY`` entries (``yn=gaussian,yp=poisson``) are several responses
-        sharing the class: a mapping of the response columns to their families."""
+        sharing the class: a mapping of the response columns to their families, or to
+        ``(family, columns)`` for an entry ``RESPONSE=FAMILY[COLUMN,...]`` that names
+        the response's design columns (``yp=poisson[x]``)."""
         if not isinstance(value, str):
             return value
         if "=" in value:
-            pairs = [v.split("=", 1) for v in value.split(",")]
-            for pair in pairs:
-                if len(pair) != 2 or not pair[0].strip():
-                    self.fail(f"write several responses as RESPONSE=FAMILY entries "
-                              f"separated by commas (yn=gaussian,yp=poisson); got {value!r}",
-                              param, ctx)
-                if pair[1].strip() not in self.choices:
-                    self.fail(f"{pair[1].strip()!r} (response {pair[0].strip()!r}) is not "
-                              f"one of {', '.join(self.choices)}", param, ctx)
-            return {k.strip(): f.strip() for k, f in pairs}
+            return self._responses(value, param, ctx)
         names = [v.strip() for v in value.split(",")]
         known = self.choices if len(names) == 1 else self.components
         for name in names:
             if name not in known:
                 self.fail(f"{name!r} is not one of {', '.join(known)}", param, ctx)
         return names[0] if len(names) == 1 else names
+
+    def _responses(self, value: str, param, ctx) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for entry in _top_level_split(value):
+            response, _, family = (part.strip() for part in entry.partition("="))
+            columns = None
+            if family.endswith("]") and "[" in family:
+                family, _, inner = family[:-1].partition("[")
+                family = family.strip()
+                columns = tuple(c.strip() for c in _top_level_split(inner) if c.strip())
+            if not response or "=" not in entry:
+                self.fail("write several responses as RESPONSE=FAMILY entries separated "
+                          f"by commas (yn=gaussian,yp=poisson[x]); got {value!r}", param, ctx)
+            if family not in self.choices:
+                self.fail(f"{family!r} (response {response!r}) is not one of "
+                          f"{', '.join(self.choices)}", param, ctx)
+            out[response] = family if columns is None else (family, columns)
+        return out
+
+
+def _top_level_split(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets and parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -249,7 +271,8 @@ _fit_settings = _options(
                       "Poisson). A binomial response is 0/1, or two columns 'successes + "
                       "failures ~ x'. Several responses sharing the class: RESPONSE=FAMILY "
                       "entries ('yn=gaussian,yp=poisson' with 'yn + yp ~ x'; an empty "
-                      "cell is a missing response)."),
+                      "cell is a missing response), a response on some design columns "
+                      "only as RESPONSE=FAMILY[COLUMN,...] ('yp=poisson[x]')."),
     click.option("--link", default=None, type=click.Choice(LINK_NAMES),
                  help="Link function (default: the family's first: "
                       + "; ".join(f"{name}: {', '.join(links)}"

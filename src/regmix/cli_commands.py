@@ -28,6 +28,7 @@ from regmix.estimator.formula import plain_formula, split_responses
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.mixed_gaussian import MixedGaussian
+from regmix.families.multi_response import MultiResponse
 from regmix.interrupts import interruptible
 from regmix.persistence import load
 from regmix.plotting import plot_criteria, plot_fit, plot_history
@@ -488,6 +489,16 @@ def _naming_options(weights: str | None) -> Iterator[None]:
         raise ValueError(text) from None
 
 
+def _family(family: Any) -> Any:
+    """The estimator's ``family`` from ``--family``: several responses of which some
+    name their design columns (``(family, columns)`` entries) are a
+    :class:`~regmix.families.multi_response.MultiResponse`."""
+    if not isinstance(family, dict) or all(isinstance(f, str) for f in family.values()):
+        return family
+    return MultiResponse({r: f if isinstance(f, str) else f[0] for r, f in family.items()},
+                         columns={r: f[1] for r, f in family.items() if not isinstance(f, str)})
+
+
 # ---------------------------------------------------------------------- commands
 def _random_family(family, link: str | None, groups: str | None, random: str | None):
     """The family of ``--family`` and ``--random``: a latent-class linear mixed model
@@ -539,7 +550,7 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     if stream:
         frame = None
         source = _streamed_source(data, formula, weights)
-        model = RegressionMixture(n_components, family=family, link=link, n_init=n_init,
+        model = RegressionMixture(n_components, family=_family(family), link=link, n_init=n_init,
                                   random_state=seed, progress=_progress(quiet), **settings)
     else:
         frame = source = read_data(data)
@@ -547,7 +558,7 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
             if name is not None and name not in frame.columns:
                 raise UserError(f"{option} {name!r} is not a column of {data}")
         sample_weight = _weights_column(frame, weights, data)
-        model = RegressionMixture(n_components, family=family, link=link, formula=formula,
+        model = RegressionMixture(n_components, family=_family(family), link=link, formula=formula,
                                   n_init=n_init, random_state=seed,
                                   progress=_progress(quiet), **settings)
     as_json = fmt.lower() == "json"
@@ -689,7 +700,7 @@ def select(data: str, formula: str, n_init: int, seed: int, family: str,
     _check_output(plot)
     if plot is not None:
         _need_matplotlib()
-    template = RegressionMixture(max(ks), family=family, link=link, formula=formula,
+    template = RegressionMixture(max(ks), family=_family(family), link=link, formula=formula,
                                  n_init=n_init, random_state=seed,
                                  progress=_progress(quiet), **settings)
     with _naming_options(weights):

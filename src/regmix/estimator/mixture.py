@@ -1629,10 +1629,19 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         regressor score).
 
         For a formula model ``y`` is read from the data frame when not given; binomial
-        responses with trials are compared as proportions of successes.
+        responses with trials are compared as proportions of successes. With several
+        responses: the mean of their R^2, each on the rows where it is observed.
         """
         rows = self._eval_rows(X, y, sample_weight, None, None)
         observed = rows.y if rows.trials is None else rows.y / rows.trials
+        if observed.ndim == 2:  # several responses
+            predicted = self.predict(X)
+            scores = []
+            for r in range(observed.shape[1]):
+                seen = ~np.isnan(observed[:, r])
+                scores.append(r2_score(observed[seen, r], predicted[seen, r],
+                                       sample_weight=None if rows.w is None else rows.w[seen]))
+            return float(np.mean(scores))
         return float(r2_score(observed, self.predict(X), sample_weight=rows.w))
 
     def log_likelihood(self, X, y=None, sample_weight=None, *, offset=None, trials=None,

@@ -342,8 +342,9 @@ class MultiResponse(MemberFamilies):
         for r, b in enumerate(self._blocks(chunk.XT.shape[0])):
             col = y[:, r]
             obs = ~np.isnan(col)
-            if obs.all():
-                XT = chunk.XT if b.size == chunk.XT.shape[0] else chunk.XT[b]
+            if obs.all():  # consecutive design rows are a view, others a copy
+                run = b.size and b[-1] - b[0] + 1 == b.size
+                XT = chunk.XT[b[0] : b[-1] + 1] if run else chunk.XT[b]
                 sub = Chunk(chunk.start, XT, np.ascontiguousarray(col), chunk.w)
                 out.append((sub, None))
                 continue
