@@ -467,3 +467,21 @@ def test_parquet_stream_sorted_by_subject_gives_the_in_memory_fit(tmp_path):
     assert np.allclose(streamed.coef_, memory.coef_, atol=1e-7)
     assert np.allclose(streamed.information_, memory.information_, rtol=1e-6,
                        atol=1e-8 * np.abs(memory.information_).max())
+
+
+def test_parametric_bootstrap_agrees_with_the_observed_information():
+    """Replicates drawn by ``sample`` (a class and random effects per subject) and
+    refitted: their spread of the coefficients, sigma and weights is that of the
+    observed-information standard errors (within what 40 replicates can tell)."""
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(40, 2)
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)), random_state=0).fit(
+        X, y, groups=groups)
+    boot = model.bootstrap(X, y, groups=groups, n_boot=40, kind="parametric",
+                           random_state=1)
+    table = model.coef_table()
+    assert list(boot.replicates.columns) == list(table.index)
+    keep = table.index.get_level_values(1).isin(["intercept", "x0", "sigma", "weight"])
+    ratio = boot.replicates.std().to_numpy()[keep] / table["std_err"].to_numpy()[keep]
+    assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio

@@ -135,3 +135,14 @@ class PerComponentParams:
         order = np.asarray(order).reshape(-1)
         return PerComponentParams(tuple(self.parts[i].take(np.array([0])) for i in order),
                                   tuple(self.columns[i] for i in order), self.n_extra)
+
+
+def valid_extras(family, extra: np.ndarray) -> np.ndarray:
+    """Which entries of a (K, m) array of the family's extras are admissible: positive,
+    or finite for those the family holds as signed values (its ``linear_extra``, the
+    covariances of random effects); bool of the same shape."""
+    extra = np.asarray(extra, dtype=np.float64)
+    linear = getattr(family, "linear_extra", None)
+    if linear is None:
+        return extra > 0
+    return np.where(linear(), np.isfinite(extra), extra > 0)
