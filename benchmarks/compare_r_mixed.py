@@ -145,7 +145,7 @@ def main() -> None:
     print("|---|---:|---:|---|---:|---:|")
     for name, reported, exact, weights, iters, secs in rows:
         print(
-            f"| {name} | {reported:.6f} | {exact:.6f} | "
+            f"| {name} | {reported:.9f} | {exact:.9f} | "
             f"{np.round(np.sort(weights), 4).tolist()} | {iters} | {secs:.2f} |"
         )
     order = np.argsort(model.intercept_)
