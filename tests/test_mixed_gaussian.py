@@ -408,6 +408,9 @@ def test_named_random_effects_save_load_and_component_selection(tmp_path):
 
 
 def test_command_line_fits_random_effects_named_by_column(tmp_path):
+    import io
+    import json
+
     import pandas as pd
     from click.testing import CliRunner
 
@@ -421,8 +424,6 @@ def test_command_line_fits_random_effects_named_by_column(tmp_path):
             "subject", "--random", "time", "--format", "json", "--quiet"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    import json
-
     report = json.loads(result.output)
     expected = RegressionMixture(2, family=MixedGaussian("1 + time"), formula="y ~ time",
                                  n_init=2, random_state=0).fit(frame, groups="subject")
@@ -432,6 +433,18 @@ def test_command_line_fits_random_effects_named_by_column(tmp_path):
         "intercept", "time", "sigma", "var_intercept", "cov_time_intercept", "var_time",
         "weight"]
     refused = CliRunner().invoke(main, args[:4] + ["--random", "time"])
+    assert refused.exit_code != 0 and "--groups" in refused.output
+    saved = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m.json")])
+    assert saved.exit_code == 0, saved.output
+    predicted = CliRunner().invoke(main, ["predict", str(tmp_path / "m.json"),
+                                          str(tmp_path / "long.csv"), "--groups", "subject"])
+    assert predicted.exit_code == 0, predicted.output
+    table = pd.read_csv(io.StringIO(predicted.output))
+    assert np.allclose(table["conditional"], expected.predict(
+        frame, kind="conditional", groups="subject"), rtol=1e-12, atol=1e-12)
+    assert np.allclose(table["posterior_1"], expected.posterior(frame, groups="subject")[:, 0])
+    refused = CliRunner().invoke(main, ["predict", str(tmp_path / "m.json"),
+                                        str(tmp_path / "long.csv")])
     assert refused.exit_code != 0 and "--groups" in refused.output
 
 
