@@ -408,6 +408,9 @@ def test_named_random_effects_save_load_and_component_selection(tmp_path):
 
 
 def test_command_line_fits_random_effects_named_by_column(tmp_path):
+    import io
+    import json
+
     import pandas as pd
     from click.testing import CliRunner
 
@@ -421,8 +424,6 @@ def test_command_line_fits_random_effects_named_by_column(tmp_path):
             "subject", "--random", "time", "--format", "json", "--quiet"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    import json
-
     report = json.loads(result.output)
     expected = RegressionMixture(2, family=MixedGaussian("1 + time"), formula="y ~ time",
                                  n_init=2, random_state=0).fit(frame, groups="subject")
@@ -432,6 +433,18 @@ def test_command_line_fits_random_effects_named_by_column(tmp_path):
         "intercept", "time", "sigma", "var_intercept", "cov_time_intercept", "var_time",
         "weight"]
     refused = CliRunner().invoke(main, args[:4] + ["--random", "time"])
+    assert refused.exit_code != 0 and "--groups" in refused.output
+    saved = CliRunner().invoke(main, args + ["--out", str(tmp_path / "m.json")])
+    assert saved.exit_code == 0, saved.output
+    predicted = CliRunner().invoke(main, ["predict", str(tmp_path / "m.json"),
+                                          str(tmp_path / "long.csv"), "--groups", "subject"])
+    assert predicted.exit_code == 0, predicted.output
+    table = pd.read_csv(io.StringIO(predicted.output))
+    assert np.allclose(table["conditional"], expected.predict(
+        frame, kind="conditional", groups="subject"), rtol=1e-12, atol=1e-12)
+    assert np.allclose(table["posterior_1"], expected.posterior(frame, groups="subject")[:, 0])
+    refused = CliRunner().invoke(main, ["predict", str(tmp_path / "m.json"),
+                                        str(tmp_path / "long.csv")])
     assert refused.exit_code != 0 and "--groups" in refused.output
 
 
@@ -467,3 +480,21 @@ def test_parquet_stream_sorted_by_subject_gives_the_in_memory_fit(tmp_path):
     assert np.allclose(streamed.coef_, memory.coef_, atol=1e-7)
     assert np.allclose(streamed.information_, memory.information_, rtol=1e-6,
                        atol=1e-8 * np.abs(memory.information_).max())
+
+
+def test_parametric_bootstrap_agrees_with_the_observed_information():
+    """Replicates drawn by ``sample`` (a class and random effects per subject) and
+    refitted: their spread of the coefficients, sigma and weights is that of the
+    observed-information standard errors (within what 40 replicates can tell)."""
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(40, 2)
+    model = RegressionMixture(2, family=MixedGaussian((0, 1)), random_state=0).fit(
+        X, y, groups=groups)
+    boot = model.bootstrap(X, y, groups=groups, n_boot=40, kind="parametric",
+                           random_state=1)
+    table = model.coef_table()
+    assert list(boot.replicates.columns) == list(table.index)
+    keep = table.index.get_level_values(1).isin(["intercept", "x0", "sigma", "weight"])
+    ratio = boot.replicates.std().to_numpy()[keep] / table["std_err"].to_numpy()[keep]
+    assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio

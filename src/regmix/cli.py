@@ -456,6 +456,11 @@ def select(**options: Any) -> None:
 @click.option("--keep", multiple=True, metavar="COL",
               help="A column of DATA copied unchanged to the output, before the "
                    "predictions (an identifier, say); repeatable.")
+@click.option("--groups", default=None, metavar="COLUMN",
+              help="Column of group labels, for a model fitted with groups: the "
+                   "posteriors are per group, and a model with random effects adds "
+                   "'conditional', the prediction given the groups' predicted random "
+                   "effects.")
 @click.option("--quiet", "-q", is_flag=True, help="No 'wrote ...' note.")
 @_command_boundary
 def predict(**options: Any) -> None:

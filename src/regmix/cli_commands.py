@@ -771,7 +771,7 @@ def _selection_text(selection) -> str:
 
 
 def predict(model_path: str, data: str, out: str | None, keep: tuple[str, ...],
-            quiet: bool) -> None:
+            quiet: bool, groups: str | None = None) -> None:
     """Run ``regmix predict`` (declared, with its help, as :func:`regmix.cli.predict`)."""
     writer = _output_writer(out)
     model = load_model(model_path)
@@ -780,8 +780,10 @@ def predict(model_path: str, data: str, out: str | None, keep: tuple[str, ...],
     for name in keep:
         if name not in frame.columns:
             raise UserError(f"--keep {name!r} is not a column of {data}")
+    if groups is not None and groups not in frame.columns:
+        raise UserError(f"--groups {groups!r} is not a column of {data}")
     with _collected_warnings(), _naming_lines(data):
-        table = predictions(model, frame)
+        table = predictions(model, frame, groups)
     clash = [name for name in keep if name in table.columns]
     if clash:
         raise UserError(f"--keep {clash[0]!r} has the name of a column of the predictions")
@@ -865,7 +867,8 @@ def _model_input(model: RegressionMixture, frame: pd.DataFrame):
     return frame.to_numpy()
 
 
-def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
+def predictions(model: RegressionMixture, frame: pd.DataFrame,
+                groups: str | None = None) -> pd.DataFrame:
     """Predictions of a fitted model for the rows of ``frame``, in their order.
 
     Parameters
@@ -886,7 +889,9 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
         (:meth:`RegressionMixture.mixing_weights`, ``pi_k(z)``) and,
         when the rows hold the response of a formula model, ``posterior_1`` ...
         ``posterior_K`` (:meth:`RegressionMixture.posterior`) and ``component``, the
-        most probable component counted from 1.
+        most probable component counted from 1; with ``groups`` (a column of
+        ``frame``) the posteriors are the groups', and a model with random effects
+        adds ``conditional`` (``predict(kind="conditional")``).
     """
     X = _model_input(model, frame)
     means = model.predict_components(X)
@@ -907,11 +912,18 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame) -> pd.DataFrame:
         pi = model.mixing_weights(frame if model.formula is not None else X)
         columns.update({f"weight_{k + 1}": pi[:, k] for k in range(K)})
     design = getattr(model, "formula_design_", None)
+    mixed = getattr(model.family_, "random_effects", None) is not None
     if design is not None and (design.has_response(frame) if responses is None
                                else all(r in frame.columns for r in responses)):
-        post = model.posterior(frame)
+        if mixed and groups is None:
+            raise UserError("the model has random effects: pass --groups COLUMN for the "
+                            "posteriors of the rows' subjects")
+        post = model.posterior(frame, groups=groups)
         columns.update({f"posterior_{k + 1}": post[:, k] for k in range(K)})
         columns["component"] = np.argmax(post, axis=1) + 1
+        if mixed:
+            columns["conditional"] = model.predict(frame, kind="conditional",
+                                                   groups=groups)
     return pd.DataFrame(columns, index=frame.index)
 
 

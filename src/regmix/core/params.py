@@ -172,3 +172,14 @@ class MultiResponseParams:
     def take(self, order: np.ndarray) -> MultiResponseParams:
         """The components in the given order (or a subset), copied."""
         return MultiResponseParams(tuple(part.take(order) for part in self.parts))
+
+
+def valid_extras(family, extra: np.ndarray) -> np.ndarray:
+    """Which entries of a (K, m) array of the family's extras are admissible: positive,
+    or finite for those the family holds as signed values (its ``linear_extra``, the
+    covariances of random effects); bool of the same shape."""
+    extra = np.asarray(extra, dtype=np.float64)
+    linear = getattr(family, "linear_extra", None)
+    if linear is None:
+        return extra > 0
+    return np.where(linear(), np.isfinite(extra), extra > 0)

@@ -25,7 +25,7 @@ from regmix.core.errors import (
     ReplicationWarning,
 )
 from regmix.core.linalg import collinear_columns, softmax
-from regmix.core.params import MixtureParams
+from regmix.core.params import MixtureParams, valid_extras
 from regmix.engine.kernel import compiled_pass_applies, plain_rows
 from regmix.engine.passes import check_source_response, row_posteriors
 from regmix.engine.runner import MembershipArray, PassRunner
@@ -1349,7 +1349,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             raise ValueError(f"init weights must be finite, non-negative and sum to one "
                              f"(to 1e-12); got {weights.tolist()}, summing to "
                              f"{float(weights.sum())!r}")
-        if not (np.all(np.isfinite(extra_arr)) and np.all(extra_arr > 0)):
+        if not (np.all(np.isfinite(extra_arr)) and np.all(valid_extras(family, extra_arr))):
             raise ValueError(f"init {', '.join(extras)} must be finite and positive")
         full = coef
         if self.fit_intercept:

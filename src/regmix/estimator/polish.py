@@ -105,7 +105,8 @@ def newton_polish(
     Where the Hessian is not negative definite (away from a maximum, or along a
     direction it does not determine) its eigenvalues are replaced by their absolute
     values, bounded away from zero. Returns a new run, ``converged`` when the predicted
-    gain fell below the threshold; the input run when no step gained.
+    gain fell below the threshold, or when the last change of the log-likelihood (of
+    EM, or of the last Newton step) was below it.
     """
     family = runner.family
     params = run.params
@@ -143,14 +144,17 @@ def newton_polish(
         vec, params, loglik = trial_vec, trial, trial_ll
         history.append(loglik)
         steps += 1
-    if steps == 0 and not converged:
-        return run
+    # without a converged Newton step: converged as EM's criterion at ``tol`` says (the
+    # run's EM may have stopped at a looser tolerance)
+    converged = converged or (
+        run.converged and len(history) >= 2 and abs(history[-1] - history[-2]) < threshold
+    )
     return EMRun(
         params,
         loglik,
         history,
         run.n_iter + steps,
-        converged=converged or run.converged,
+        converged=converged,
         rank_deficient=run.rank_deficient,
         n_passes=n_passes,
     )

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from regmix.core.chunk import Standardization
+from regmix.core.params import valid_extras
 from regmix.estimator.formula import FormulaDesign, split_gating, split_responses
 from regmix.estimator.formula_safety import UnsafeFormulaError
 from regmix.families.composite import ComponentFamilies
@@ -367,11 +368,10 @@ class FittedState:
                              "'concomitant_design' is missing")
 
     def _check_parameters(self, source: str) -> None:
-        linear = getattr(self.family, "linear_extra", None)  # signed (covariances)
-        signed = (np.zeros(self.extra.shape[1], dtype=bool) if linear is None
-                  else linear())
-        valid = np.where(signed, np.isfinite(self.extra), self.extra > 0)
+        valid = valid_extras(self.family, self.extra)
         if not np.all(valid | np.isnan(self.extra)) or np.any(self.weights < 0):
+            signed = np.asarray(valid_extras(self.family, -np.ones((1, self.extra.shape[1])))
+                                ).ravel()  # the extras that may be negative
             names = ", ".join(f"{n}_" for n, s in zip(self.family.extra_names, signed,
                                                       strict=True) if not s) or "weights_"
             raise ValueError(f"{source} is damaged: {names} must be positive, weights_ >= 0")

@@ -464,12 +464,13 @@ def _margin(best: float, second: float) -> float:
     return float(min(max(1.0 - best / second, 0.0), 1.0))
 
 
-def _extra(model, name: str) -> np.ndarray:
-    """The fitted family parameter ``name`` of each component: the attribute
-    ``<name>_``, or the state's column (several responses' ``"yn:sigma"``)."""
-    if hasattr(model, f"{name}_"):
-        return getattr(model, f"{name}_")
-    return model.state_.extra_column(name)
+def _extra_values(model, name: str) -> np.ndarray:
+    """The family parameter ``name`` of a fitted model: its attribute ``<name>_``, or
+    the state's column where there is no such attribute (several responses'
+    ``"yn:sigma"``, the entries of random-effect covariances)."""
+    value = getattr(model, f"{name}_", None)
+    return np.asarray(model.state_.extra_column(name) if value is None else value,
+                      dtype=np.float64)
 
 
 def _model_parameters(model) -> _Parameters:
@@ -479,8 +480,8 @@ def _model_parameters(model) -> _Parameters:
         coef = np.column_stack([model.intercept_, coef])
     family = model.family_
     names = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True) if f]
-    extra = np.column_stack([np.asarray(_extra(model, n), dtype=np.float64)
-                             for n in names]) if names else np.zeros((coef.shape[0], 0))
+    extra = np.column_stack([_extra_values(model, n) for n in names]) if names else (
+        np.zeros((coef.shape[0], 0)))
     gating = getattr(model, "gating_coef_", None)
     gating = None if gating is None else np.asarray(gating, dtype=np.float64)
     members = getattr(family, "families", None)
