@@ -87,23 +87,22 @@ class PassRunner:
 
     def _compiled_glm_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
-        round-off) on the rows in memory; a family without extras, so their statistics
-        are empty. The part of the log-likelihood that depends on the rows alone is
-        summed at the first pass and kept."""
+        round-off) on the rows in memory, the statistics of the extras (Gamma shape,
+        negative-binomial size) included. The part of the log-likelihood that depends
+        on the rows alone is summed at the first pass and kept."""
         src, st = self.source, self.source.standardization
         X, y, w = src.arrays()
         threads = kernel_threads(src, self.n_jobs)
         if self._log_constant is None:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
-        coef = params.component.coef
-        K = params.n_components
-        loglik, resp_sum, A, b = glm_e_step(
+        coef, extra = params.component.coef, params.component.extra
+        loglik, resp_sum, A, b, extra_stats = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
-            responsibilities=memberships)
-        return PassResult(loglik, resp_sum, (A, b, np.zeros((K, 0))), (resp_sum,))
+            responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None)
+        return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
 
     @property
     def total_weight(self) -> float:
