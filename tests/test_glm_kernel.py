@@ -117,8 +117,9 @@ def _reference(source, family, coef, mix):
 
 def _extra_scale(source, family, coef, mix, wr=None):
     """Per component and statistic of the extras, the sum over the rows of the absolute
-    weighted terms (the bound on a sum of terms of both signs), from the family's own
-    per-row functions; ``wr`` the weighted responsibilities (default: the posterior),
+    weighted terms (the bound on a sum of terms of both signs; for the negative binomial
+    the terms of which the numpy pass forms each row's value, the digamma and trigamma
+    values of y + size and of the size among them); ``wr`` the weighted responsibilities (default: the posterior),
     the means those of ``coef`` or, without coefficients, the family's ``mustart``."""
     from scipy import special
 
@@ -138,9 +139,13 @@ def _extra_scale(source, family, coef, mix, wr=None):
         ok = (mu > 0) & np.isfinite(mu)  # elsewhere no weight: the density is zero
         r = chunk.y / np.where(ok, mu, 1.0)
         terms = [np.where(ok, np.log(np.where(ok, r, 1.0)) - r, 0.0)]
-    else:
-        l1, l2 = family._theta_derivatives(chunk.y, mu, th)
-        terms = [th * l1, th * l1 + th * th * l2]
+    else:  # the terms the numpy pass subtracts: digamma and trigamma values of y + th, th
+        a, s = chunk.y + th, th + mu
+        t1 = th * (np.abs(special.digamma(a)) + np.abs(special.digamma(th))
+                   + np.abs(np.log(th / s)) + 1.0 + a / s)
+        t2 = th * th * (special.polygamma(1, a) + special.polygamma(1, th) + 1.0 / th
+                        + 2.0 / s + a / (s * s))
+        terms = [t1, t1 + t2]
     return np.column_stack([np.einsum("kn,kn->k", wr, np.abs(t)) for t in terms])
 
 

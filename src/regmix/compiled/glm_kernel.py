@@ -102,6 +102,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG2 = math.log(2.0)
 
 
+# Counts below this take the negative binomial's log-gamma, digamma and trigamma
+# differences as sums over the count (cheaper than the functions, and more accurate).
+_SMALL_COUNT = 8.0
+
+
 
 
 
@@ -186,7 +191,7 @@ def _build() -> SimpleNamespace:
                 elif family == 2:
                     W, _, g1, g2 = _gamma_working(yi, mu, dmu, extra[k])
                 else:
-                    W, _, g1, g2 = _nb_working(yi, mu, dmu, extra[k], cst[k])
+                    W, _, g1, g2, _ = _nb_working(yi, mu, dmu, extra[k], cst[k])
                 H[k, t] = z
                 V[k, t] = W
                 if family >= 2:
@@ -213,22 +218,36 @@ def _build() -> SimpleNamespace:
     @jit
     def _nb_working(y, mu, dmu, th, c):  # pragma: no cover - compiled
         # A negative-binomial row's Fisher weight W, working residual u / W (0 where
-        # W = 0) and the size's statistics th l1 and th l1 + th^2 l2 (l1, l2 the first two
+        # W = 0), the size's statistics th l1 and th l1 + th^2 l2 (l1, l2 the first two
         # derivatives of the log-density in the size), as NegativeBinomial.working and
-        # extra_statistics compute them; c holds log th, lgamma th, digamma th and
-        # trigamma th.
+        # extra_statistics compute them, and lgamma(y + th) - lgamma(th) - y log th; c
+        # holds log th, lgamma th, digamma th and trigamma th.
         mm = max(mu, 1e-300)
         ss = th + mm
         W = dmu * dmu * (th / (mm * ss))
         u = (th * (y - mm) / (mm * ss)) * dmu
         s = th + mu
         a = th + y
-        psi = _digamma(a) - c[2] if y > 0.0 else 0.0
-        psi1 = _trigamma(a) - c[3] if y > 0.0 else 0.0
+        if y < _SMALL_COUNT:
+            # the sums over j < y of log((th + j) / th), 1 / (th + j) and 1 / (th + j)^2
+            # that the log-gamma, digamma and trigamma differences are for a count
+            prod = 1.0
+            psi = 0.0
+            psi1 = 0.0
+            for j in range(int(y)):
+                v = th + j
+                prod *= v / th
+                psi += 1.0 / v
+                psi1 -= 1.0 / (v * v)
+            rising = _log(prod)
+        else:
+            rising = _log_rising_ratio(y, th, c[0], c[1])
+            psi = _digamma(a) - c[2]
+            psi1 = _trigamma(a) - c[3]
         l1 = ((psi + _log(th / s)) + 1.0) - a / s
         l2 = ((psi1 + 1.0 / th) - 2.0 / s) + a / (s * s)
         e1 = th * l1
-        return W, (u / W if W > 0.0 else 0.0), e1, e1 + th * th * l2
+        return W, (u / W if W > 0.0 else 0.0), e1, e1 + th * th * l2, rising
 
     @jit
     def _digamma(x):  # pragma: no cover - compiled
@@ -419,22 +438,43 @@ def _build() -> SimpleNamespace:
                         log_nu = cst[k, 0]
                         lg_nu = cst[k, 1]
                         g1 = G[2 * k]
-                        for t in range(m):
-                            eta = hk[t]
-                            yi = yt[t]
-                            if link == 0:
+                        if link == 0:
+                            # with r = y / mu = exp(log y - eta): W = nu, u / W = r - 1
+                            # and the shape's term log r - r, where mu is a positive
+                            # number and r finite (else none, and for mu = 0 density 0);
+                            # past the cap of the mean (eta > _ETA_MAX) as the family
+                            fk2 = F2[k]
+                            for t in range(m):
+                                eta = hk[t]
                                 mu = fk[t]
-                                dmu = mu
                                 log_r = ly[t] - eta
-                                r = F2[k, t]
-                            else:
-                                mu = 1.0 / eta
-                                dmu = -mu * mu
-                                r = yi / (mu if mu > 0.0 else 1.0)
+                                r = fk2[t]
+                                lf = nu * ((log_nu + log_r) - r) - lg_nu
+                                dk[t] = (lf if mu > 0.0 else -np.inf) + lk
+                                ok = mu > 0.0 and r < np.inf
+                                vk[t] = nu if ok else 0.0
+                                hk[t] = r - 1.0 if ok else 0.0
+                                g1[t] = log_r - r if ok else 0.0
+                                if eta > _ETA_MAX:
+                                    vk[t], hk[t], g1[t], _ = _gamma_working(yt[t], mu, mu, nu)
+                        else:
+                            # mu = 1 / eta, dmu = -mu^2; the terms of _gamma_working
+                            # from the density's r = y / mu and log r
+                            for t in range(m):
+                                mu = 1.0 / hk[t]
+                                pos = mu > 0.0
+                                r = yt[t] / (mu if pos else 1.0)
                                 log_r = _log(r)
-                            lf = nu * ((log_nu + log_r) - r) - lg_nu
-                            dk[t] = (lf if mu > 0.0 else -np.inf) + lk
-                            vk[t], hk[t], g1[t], _ = _gamma_working(yi, mu, dmu, nu)
+                                lf = nu * ((log_nu + log_r) - r) - lg_nu
+                                dk[t] = (lf if pos else -np.inf) + lk
+                                ok = pos and mu < np.inf
+                                q = (-mu * mu if ok else 0.0) / (mu if ok else 1.0)
+                                Wk = nu * q * q
+                                score = nu * ((r if ok else yt[t]) - 1.0) * q
+                                ok2 = abs(Wk) < np.inf and abs(score) < np.inf
+                                vk[t] = Wk if ok2 else 0.0
+                                hk[t] = score / Wk if (ok2 and Wk > 0.0) else 0.0
+                                g1[t] = log_r - r if ok else 0.0
                     elif family == 3:  # negative binomial, log
                         th = extra[k]
                         ck = cst[k]
@@ -444,10 +484,10 @@ def _build() -> SimpleNamespace:
                             eta = hk[t]
                             yi = yt[t]
                             mu = fk[t]
-                            lf = (_log_rising_ratio(yi, th, ck[0], ck[1]) + yi * eta) - (
-                                th + yi) * math.log1p(F2[k, t])
+                            vk[t], hk[t], g1[t], g2[t], rising = _nb_working(yi, mu, mu, th,
+                                                                             ck)
+                            lf = (rising + yi * eta) - (th + yi) * math.log1p(F2[k, t])
                             dk[t] = lf + lk
-                            vk[t], hk[t], g1[t], g2[t] = _nb_working(yi, mu, mu, th, ck)
                     elif family == 0:  # Poisson, identity
                         for t in range(m):
                             mu = hk[t]
