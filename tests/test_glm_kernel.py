@@ -119,8 +119,9 @@ def _extra_scale(source, family, coef, mix, wr=None):
     """Per component and statistic of the extras, the sum over the rows of the absolute
     weighted terms (the bound on a sum of terms of both signs; for the negative binomial
     the terms of which the numpy pass forms each row's value, the digamma and trigamma
-    values of y + size and of the size among them); ``wr`` the weighted responsibilities (default: the posterior),
-    the means those of ``coef`` or, without coefficients, the family's ``mustart``."""
+    values of y + size and of the size among them); ``wr`` the weighted
+    responsibilities (default: the posterior), the means those of ``coef`` or, without
+    coefficients, the family's ``mustart``."""
     from scipy import special
 
     K = len(mix)

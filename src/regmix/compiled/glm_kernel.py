@@ -1,35 +1,47 @@
-"""Fused compiled E-step for Poisson and binomial components: one read of the rows.
+"""Fused compiled E-step for GLM components: one read of the rows.
 
 :func:`glm_e_step` computes, for rows held in memory, what the data pass
-(:func:`regmix.engine.passes.e_step_chunk` with :class:`regmix.families.poisson.Poisson`
-or :class:`regmix.families.binomial.Binomial` and constant mixing weights) computes: the
-weighted log-likelihood, the summed weighted responsibilities ``N_k`` and the
-Fisher-scoring statistics of :meth:`regmix.families.glm.GLMFamily.statistics`,
-``A_k = X' diag(r_k W) X`` and ``b_k = X' (r_k u)`` (``W`` the Fisher weights, ``u`` the
-scores with respect to the linear predictor), in the internal units (standardised
-design, response in its own units). Every row is read once and standardised on the fly;
-no standardised copy of the design and no per-row temporaries are made.
+(:func:`regmix.engine.passes.e_step_chunk` with :class:`regmix.families.poisson.Poisson`,
+:class:`regmix.families.binomial.Binomial`, :class:`regmix.families.gamma.GammaFamily`
+or :class:`regmix.families.negative_binomial.NegativeBinomial` and constant mixing
+weights; the links of :data:`KERNEL_LINKS`) computes: the weighted log-likelihood, the
+summed weighted responsibilities ``N_k``, the Fisher-scoring statistics of
+:meth:`regmix.families.glm.GLMFamily.statistics`, ``A_k = X' diag(r_k W) X`` and
+``b_k = X' (r_k u)`` (``W`` the Fisher weights, ``u`` the scores with respect to the
+linear predictor), and the statistics of the Gamma shape or negative-binomial size
+(``extra_statistics``), in the internal units (standardised design, response in its
+own units). Every row is read once and standardised on the fly; no standardised copy
+of the design and no per-row temporaries are made.
 
-The rows are cut into blocks of ``block_size`` rows from row 0; blocks run in parallel
-(numba ``prange``), each writes its sums into its own slot, and the slots are added in
-block order afterwards, so the result is deterministic and does not depend on the
-number of threads. A block is processed tile by tile as in the Gaussian kernel
-(:mod:`regmix.compiled.gaussian_kernel`), whose building blocks it uses: the design
-standardised into short column buffers, the exponentials of the linear predictors and
-of the log-sum-exp in eight vector lanes (its ``exp``), its ``log``, and its sums over
-the rows of a tile in eight lanes (``A`` and ``b`` are the Gaussian sums of the weights
-``r W`` and the working residuals ``u / W``, as :meth:`GLMFamily.statistics
-<regmix.families.glm.GLMFamily.statistics>` forms them). Within a row the arithmetic is
-the numpy pass's formula by formula, with these ``exp`` and ``log`` (within two units in
-the last place) for numpy's and ``log1p`` of the logit from ``log`` (Goldberg's
-``log(1 + e) e / ((1 + e) - 1)``); the probit and cloglog links and the identity link's
-``log`` call the C library per row. The two passes agree to round-off (about 1e-14
-relative), not bit for bit.
+The rows are cut into blocks of ``block_size`` rows from row 0; the threads claim them
+one at a time (as in the Gaussian kernel), each block writes its sums into its own slot,
+and the slots are added in block order afterwards, so the result is deterministic and
+does not depend on the number of threads. A block is processed tile by tile as in the
+Gaussian kernel (:mod:`regmix.compiled.gaussian_kernel`), whose building blocks it uses:
+the design standardised into short column buffers, the exponentials of the linear
+predictors and of the log-sum-exp in eight vector lanes (its ``exp``), its ``log``, and
+its sums over the rows of a tile in eight lanes (``A`` and ``b`` are the Gaussian sums
+of the weights ``r W`` and the working residuals ``u / W``, as
+:meth:`GLMFamily.statistics <regmix.families.glm.GLMFamily.statistics>` forms them).
+Within a row the arithmetic is the numpy pass's formula by formula, with these ``exp``
+and ``log`` (within two units in the last place) for numpy's and ``log1p`` of the logit
+from ``log`` (Goldberg's ``log(1 + e) e / ((1 + e) - 1)``); the probit and cloglog
+links, the identity link's ``log``, the negative binomial's ``log1p`` and ``lgamma``
+call the C library per row. The Gamma density with the log link takes ``y / mu`` as
+``exp(log y - eta)``. The negative binomial's ``lgamma(y + th) - lgamma(th)``,
+``digamma(y + th) - digamma(th)`` and the trigamma difference are, for counts below 8,
+the sums over ``j < y`` of ``log((th + j) / th)``, ``1 / (th + j)`` and ``-1 / (th +
+j)^2`` (exact to round-off, where the numpy pass subtracts function values), beyond them
+from numba's ``lgamma`` (or Stirling's series, as the family, from a size of 100) and
+the kernel's digamma and trigamma (recurrence to 10, then the asymptotic series); the
+size's own ``lgamma``, ``digamma`` and ``trigamma`` are scipy's, taken once per pass.
+The two passes agree to round-off (about 1e-14 relative), not bit for bit: the size's
+statistics to about 1e-12 of the terms the numpy pass subtracts to form them.
 
 The part of the log-likelihood that depends on the rows alone (the log-gamma terms of
-``-log y!`` and of the binomial coefficient) is the same for every component and every
-pass: :func:`glm_log_constant` sums it once, and a caller that passes over the same rows
-again hands it back (``log_constant``), so that a pass computes no ``lgamma``.
+``-log y!`` and of the binomial coefficient, the Gamma density's ``-log y``) is the same
+for every component and every pass: :func:`glm_log_constant` sums it once, and a caller
+that passes over the same rows again hands it back (``log_constant``).
 
 The family and link are passed as the codes of :data:`FAMILY_CODES` and
 :data:`LINK_CODES`: one compiled function serves them all, the branch taken per tile
@@ -700,7 +712,8 @@ def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | N
                      n_threads: int | None = None) -> float:
     """The part of the log-likelihood that does not depend on the parameters:
     ``sum_i w_i c_i`` over the rows of positive weight, with ``c_i = -log y_i!`` for
-    Poisson and ``log binom(m_i, y_i)`` for binomial components (log-gamma terms). It
+    Poisson and negative-binomial, ``log binom(m_i, y_i)`` for binomial and
+    ``-log y_i`` for Gamma components. It
     is the same for every component, so :func:`glm_e_step` adds it once per data set
     instead of once per row and pass.
 
