@@ -30,13 +30,14 @@ links, the identity link's ``log``, the negative binomial's ``log1p`` and ``lgam
 call the C library per row. The Gamma density with the log link takes ``y / mu`` as
 ``exp(log y - eta)``. The negative binomial's ``lgamma(y + th) - lgamma(th)``,
 ``digamma(y + th) - digamma(th)`` and the trigamma difference are, for counts below 8,
-the sums over ``j < y`` of ``log((th + j) / th)``, ``1 / (th + j)`` and ``-1 / (th +
-j)^2`` (exact to round-off, where the numpy pass subtracts function values), beyond them
-from numba's ``lgamma`` (or Stirling's series, as the family, from a size of 100) and
-the kernel's digamma and trigamma (recurrence to 10, then the asymptotic series); the
-size's own ``lgamma``, ``digamma`` and ``trigamma`` are scipy's, taken once per pass.
-The two passes agree to round-off (about 1e-14 relative), not bit for bit: the size's
-statistics to about 1e-12 of the terms the numpy pass subtracts to form them.
+the sums over ``j < y`` of ``log((th + j) / th)``, ``1 / (th + j)`` and
+``-1 / (th + j)^2`` (exact to round-off, where the numpy pass subtracts function
+values), beyond them from numba's ``lgamma`` (or Stirling's series, as the family, from
+a size of 100) and the kernel's digamma and trigamma (recurrence to 10, then the
+asymptotic series); the size's own ``lgamma``, ``digamma`` and ``trigamma`` are scipy's,
+taken once per pass. The two passes agree to round-off (about 1e-14 relative), not bit
+for bit: the size's statistics to about 1e-12 of the terms the numpy pass subtracts to
+form them.
 
 The part of the log-likelihood that depends on the rows alone (the log-gamma terms of
 ``-log y!`` and of the binomial coefficient, the Gamma density's ``-log y``) is the same
