@@ -328,6 +328,24 @@ def test_fit_with_kernel_equals_fit_without(family, monkeypatch):
     np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, atol=1e-4)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+@pytest.mark.parametrize("family", ["gamma", "negative_binomial"])
+def test_fits_on_the_kernel_are_bit_identical_across_threads(family, monkeypatch):
+    from regmix.compiled import helpers
+
+    monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)  # two threads on these rows
+    X, y, offset, w, _, _ = _count_data()
+    if family == "gamma":
+        y = np.random.default_rng(8).gamma(3.0, (y + 0.5) / 3.0)
+    fits = [RegressionMixture(2, family=family, engine="numba", random_state=0, n_init=2,
+                              n_jobs=n_jobs).fit(X, y, offset=offset, sample_weight=w)
+            for n_jobs in (1, 2)]
+    for a, b in zip(fits[0].state_.extra.ravel(), fits[1].state_.extra.ravel(), strict=True):
+        assert a == b
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
+    np.testing.assert_array_equal(fits[0].log_likelihood_history_, fits[1].log_likelihood_history_)
+
+
 def test_runner_takes_the_kernel_only_with_coefficients():
     X, y, offset, w, trials, yb = _count_data(n=600)
     source = ArrayData(X, y, w, offset=offset, fit_intercept=True, scale_response=False)
