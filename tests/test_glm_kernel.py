@@ -378,10 +378,13 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     # other families, subclasses, links not covered
     for family in (GammaFamily("log"), GammaFamily("inverse", shape=2.0), NegativeBinomial()):
         assert kernel.kernel_family(family) == "glm"
-    for family in (_MyPoisson(), GammaFamily("identity"), StudentT()):
+    for family in (_MyPoisson(), GammaFamily("identity")):
         assert kernel.kernel_family(family) is None
         assert not kernel.compiled_pass_applies(plain, family, mixing)
     assert kernel.kernel_family(Gaussian()) == "gaussian"
+    assert kernel.kernel_family(StudentT()) == "student_t"
+    # Student-t components take the Gaussian kernel's rows: none with an offset
+    assert not kernel.compiled_pass_applies(plain, StudentT(), mixing)
     # gating, constraints, groups, concomitant variables, the information pass
     assert not kernel.compiled_pass_applies(plain, Poisson(), MultinomialLogitGating())
     assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, constrained=True)

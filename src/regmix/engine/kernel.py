@@ -18,6 +18,7 @@ from regmix.families.gaussian import Gaussian
 from regmix.families.links import LINKS
 from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
+from regmix.families.student_t import StudentT
 from regmix.mixing.constant import ConstantWeights
 
 # Rows per batch of a streamed compiled pass (at least): large enough that reading and
@@ -38,13 +39,17 @@ GLM_KERNEL_LINKS: dict[type, tuple[str, ...]] = {
 
 def kernel_family(family) -> str | None:
     """Which compiled E-step kernel computes the passes of ``family``: ``"gaussian"``
-    (:class:`~regmix.families.gaussian.Gaussian`), ``"glm"`` (Poisson, binomial, Gamma
+    (:class:`~regmix.families.gaussian.Gaussian`), ``"student_t"``
+    (:class:`~regmix.families.student_t.StudentT`, on the Gaussian kernel's rows),
+    ``"glm"`` (Poisson, binomial, Gamma
     or negative-binomial components with a link of :data:`GLM_KERNEL_LINKS`), or None
     for every other family object (including subclasses and composite families), which
     take the numpy pass."""
     cls = type(family)
     if cls is Gaussian:
         return "gaussian"
+    if cls is StudentT:
+        return "student_t"
     links = GLM_KERNEL_LINKS.get(cls)
     if links is None:
         return None
@@ -147,7 +152,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0
                 or st.y_scale != 1.0):
             return False
-    return kernel_rows(source) if kind == "gaussian" else glm_kernel_rows(source)
+    return kernel_rows(source) if kind != "glm" else glm_kernel_rows(source)
 
 
 def kernel_threads(source, n_jobs: int) -> int:
