@@ -1,9 +1,10 @@
-"""Time the data pass of Poisson and binomial mixtures: numpy against the compiled kernel.
+"""Time the data pass of GLM mixtures: numpy against the compiled kernel.
 
 Usage::
 
     python benchmarks/bench_glm_kernel.py [--sizes 1e5 1e6] [--components 2 3]
         [--features 2 5] [--repeats 3] [--threads 2]
+        [--families poisson binomial gamma negative_binomial] [--no-fits]
 
 For each n, K and number of features d (the design has d + 1 columns with the
 intercept), on rows ``x ~ N(0, 1)`` with a response drawn from the mixture
@@ -13,6 +14,8 @@ iteration is this pass plus an M-step of K small solves, microseconds) for
 
 * Poisson (log link) with an exposure offset ``log t``, ``t ~ U(0.5, 5)``;
 * binomial (logit link) with ``m ~ U{1, ..., 20}`` trials;
+* Gamma (log link, shapes 2) and negative binomial (log link, sizes 3), both with the
+  Poisson's exposure offset;
 * Gaussian components at the same shape, whose compiled kernel is the reference,
 
 each on the numpy pass and on the compiled kernel, side by side in one run, and prints
@@ -35,10 +38,19 @@ from regmix import RegressionMixture
 from regmix.core.params import ComponentParams, GaussianParams, MixtureParams
 from regmix.engine.runner import PassRunner
 from regmix.families.binomial import Binomial
+from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
+from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
 from regmix.mixing.constant import ConstantWeights
 from regmix.sources.arrays import ArrayData
+
+# The Gamma shape and negative-binomial size of every component.
+SHAPE, SIZE = 2.0, 3.0
+
+
+FAMILIES = {"poisson": Poisson, "binomial": Binomial, "gamma": GammaFamily,
+            "negative_binomial": NegativeBinomial, "gaussian": Gaussian}
 
 
 def make_problem(family: str, n: int, K: int, d: int, seed: int = 0):
@@ -51,9 +63,15 @@ def make_problem(family: str, n: int, K: int, d: int, seed: int = 0):
     labels = rng.integers(0, K, n)
     eta = np.einsum("ij,ij->i", X, coef[labels, 1:]) + coef[labels, 0]
     offset = trials = None
-    if family == "poisson":
+    if family in ("poisson", "gamma", "negative_binomial"):
         offset = np.log(rng.uniform(0.5, 5.0, n))
-        y = rng.poisson(np.exp(eta + offset)).astype(float)
+        mu = np.exp(eta + offset)
+        if family == "poisson":
+            y = rng.poisson(mu).astype(float)
+        elif family == "gamma":
+            y = rng.gamma(SHAPE, mu / SHAPE)
+        else:
+            y = rng.negative_binomial(SIZE, SIZE / (SIZE + mu)).astype(float)
     elif family == "binomial":
         trials = rng.integers(1, 21, n).astype(float)
         y = rng.binomial(trials.astype(int), 1.0 / (1.0 + np.exp(-eta))).astype(float)
@@ -68,11 +86,12 @@ def pass_seconds(family: str, n: int, K: int, d: int, engine: str, repeats: int,
     gaussian = family == "gaussian"
     source = ArrayData(X, y, None, fit_intercept=True, offset=offset, trials=trials,
                        scale_response=gaussian)
-    fam = {"poisson": Poisson(), "binomial": Binomial(), "gaussian": Gaussian()}[family]
+    fam = FAMILIES[family]()
     st = source.standardization
     internal = st.to_internal(coef)
+    extra = {"gamma": [SHAPE], "negative_binomial": [SIZE]}.get(family, [])
     component = (GaussianParams(internal, np.ones(K)) if gaussian
-                 else ComponentParams(internal, np.zeros((K, 0))))
+                 else ComponentParams(internal, np.tile(extra, (K, 1))))
     params = MixtureParams(np.full(K, 1.0 / K), component)
     runner = PassRunner(source, fam, ConstantWeights(), chunk_size=65536, n_jobs=threads,
                         engine=engine)
@@ -111,7 +130,12 @@ def main() -> None:
     parser.add_argument("--features", type=int, nargs="+", default=[2, 5])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--families", nargs="+", default=["poisson", "binomial"],
+                        choices=[f for f in FAMILIES if f != "gaussian"])
+    parser.add_argument("--no-fits", action="store_true",
+                        help="skip the single-start fits at the end")
     args = parser.parse_args()
+    families = ("gaussian", *args.families)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, numpy {np.__version__}; {args.threads} threads")
     print()
@@ -122,20 +146,21 @@ def main() -> None:
         for K in args.components:
             for d in args.features:
                 times = {(f, e): pass_seconds(f, n, K, d, e, args.repeats, args.threads)
-                         for f in ("gaussian", "poisson", "binomial")
-                         for e in ("numpy", "numba")}
-                for f in ("gaussian", "poisson", "binomial"):
+                         for f in families for e in ("numpy", "numba")}
+                for f in families:
                     slow, fast = times[(f, "numpy")], times[(f, "numba")]
                     print(f"| {n:,} | {K} | {d} | {f} | {1e3 * slow:.1f} | {1e3 * fast:.1f} "
                           f"| {slow / fast:.1f} | {fast / times[('gaussian', 'numba')]:.2f} |",
                           flush=True)
+    if args.no_fits:
+        return
     n = int(max(args.sizes))
     print()
     print(f"Single-start fits at n = {n:,}, K = 2, d = 2 (start: true labels, 20% redrawn):")
     print()
     print("| family | engine | wall time (s) | iterations | log-likelihood |")
     print("|---|---|---:|---:|---:|")
-    for f in ("poisson", "binomial"):
+    for f in args.families:
         single_start_fit(f, 20_000, "numba")  # warm-up
         for e in ("numpy", "numba"):
             elapsed, iters, ll = single_start_fit(f, n, e)

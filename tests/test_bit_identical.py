@@ -43,9 +43,14 @@ def _assert_identical(models):
 
 
 @pytest.mark.parametrize("engine", ["numpy", "numba"])
-def test_arrays_across_chunk_sizes_and_threads(data, engine):
+def test_arrays_across_chunk_sizes_and_threads(data, engine, monkeypatch):
     if engine == "numba":
         pytest.importorskip("numba")
+        from regmix.compiled import helpers
+
+        # the compiled passes on two threads over these rows too (by default one thread
+        # per MIN_ROWS_PER_THREAD rows)
+        monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)
     X, y, _, _ = data
     fits = [RegressionMixture(2, random_state=0, engine=engine, chunk_size=cs, n_jobs=nj,
                               init_sample_size=None).fit(X, y)

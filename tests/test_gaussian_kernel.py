@@ -454,3 +454,126 @@ def test_initial_memberships_for_the_kernel_equal_the_chunked_ones():
         chunks = np.hstack([memberships.rows(a, min(a + 7_000, 20_011))
                             for a in range(0, 20_011, 7_000)])
         np.testing.assert_array_equal(whole, chunks.T)
+
+
+# ------------------------------------------------------------------- Student-t components
+def _student(n, K, *, weighted, seed=0, df=None):
+    """Rows with outliers, a source, and Student-t parameters (coefficients, sigma, df)
+    away from the optimum, one df past 100 among them."""
+    X, y, w, source, params, mix = _problem(n, 3, K, fit_intercept=True, weighted=weighted,
+                                            seed=seed)
+    y = y.copy()
+    y[::29] += 40.0 * source.standardization.y_scale
+    source = ArrayData(X, y, w, fit_intercept=True, standardization=source.standardization)
+    nu = np.array([1.5, 6.0, 150.0, 0.7][:K]) if df is None else np.full(K, float(df))
+    return X, y, w, source, params.coef, params.sigma, nu, mix
+
+
+def _student_kernel(X, y, w, source, coef, sigma, nu, mix, R=None, **kw):
+    st = source.standardization
+    sums = gk.GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale, True, coef,
+                           sigma, np.log(mix), df=nu, **kw)
+    sums.add(X, y, w, R)
+    return sums.result()
+
+
+def _student_reference(source, coef, sigma, nu, mix):
+    from regmix.core.params import ComponentParams
+    from regmix.families.student_t import StudentT
+
+    return e_step_pass(source, StudentT(), ComponentParams(coef, np.column_stack([sigma, nu])),
+                       np.log(mix)[:, None], chunk_size=4096)
+
+
+def _df_scale(source, coef, sigma, nu, wr):
+    """Per component the sums over the rows of w r times the absolute terms of which the
+    numpy pass forms g and h (digamma and trigamma values among them)."""
+    from scipy import special
+
+    chunk = source.chunk(0, source.n_rows)
+    e = chunk.y - coef @ chunk.XT
+    s2, nu_ = (sigma * sigma)[:, None], nu[:, None]
+    D = nu_ * s2 + e * e
+    t1 = nu_ * 0.5 * (np.abs(special.digamma(0.5 * (nu_ + 1.0))) + np.abs(special.digamma(
+        0.5 * nu_)) + 1.0 / nu_ + np.abs(np.log(D / (nu_ * s2))) + (nu_ + 1.0) * e * e
+        / (nu_ * D))
+    t2 = nu_ * nu_ * 0.5 * (special.polygamma(1, 0.5 * (nu_ + 1.0)) + special.polygamma(
+        1, 0.5 * nu_) + 1.0 / nu_**2 + s2 / D + 1.0 / nu_ + e * e * (nu_ * D + (nu_ + 1.0)
+        * (D + nu_ * s2)) / (nu_ * D) ** 2)
+    return np.column_stack([np.einsum("kn,kn->k", wr, t1),
+                            np.einsum("kn,kn->k", wr, t1 + t2)])
+
+
+def _assert_student_matches(out, ref, scale):
+    loglik, resp_sum, A, b, c, gh = out
+    if np.isnan(ref.loglik):  # given memberships: no log-likelihood on either side
+        assert np.isnan(loglik)
+        loglik = 0.0
+    _assert_matches((loglik, resp_sum, A, b, c),
+                    type(ref)(0.0 if np.isnan(ref.loglik) else ref.loglik, ref.resp_sum,
+                              ref.stats[:3]))
+    assert np.all(np.abs(gh - ref.stats[3]) <= RTOL * scale)
+
+
+@pytest.mark.parametrize("K", [1, 2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_student_t_matches_numpy_pass(K, weighted):
+    from scipy import special
+
+    X, y, w, source, coef, sigma, nu, mix = _student(3001, K, weighted=weighted, seed=K)
+    ref = _student_reference(source, coef, sigma, nu, mix)
+    chunk = source.chunk(0, source.n_rows)
+    from regmix.core.params import ComponentParams
+    from regmix.families.student_t import StudentT
+
+    logd, _ = StudentT().log_density(ComponentParams(coef, np.column_stack([sigma, nu])),
+                                     chunk, np.log(mix)[:, None])
+    wr = special.softmax(logd, axis=0) * (1.0 if w is None else w)
+    for block_size in (1000, gk.E_STEP_BLOCK_SIZE):
+        out = _student_kernel(X, y, w, source, coef, sigma, nu, mix, block_size=block_size)
+        _assert_student_matches(out, ref, _df_scale(source, coef, sigma, nu, wr))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_student_t_bit_identical_across_threads_and_batches(monkeypatch):
+    monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)
+    X, y, w, source, coef, sigma, nu, mix = _student(20000, 3, weighted=True)
+    one = _student_kernel(X, y, w, source, coef, sigma, nu, mix, n_threads=1)
+    two = _student_kernel(X, y, w, source, coef, sigma, nu, mix, n_threads=2)
+    st = source.standardization
+    sums = gk.GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale, True, coef,
+                           sigma, np.log(mix), df=nu, n_threads=2)
+    for a, b in ((0, 3000), (3000, 3001), (3001, 20000)):
+        sums.add(X[a:b], y[a:b], w[a:b])
+    for out in (two, sums.result()):
+        for u, v in zip(one, out, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_student_t_given_memberships_and_fits_match_the_numpy_engine():
+    from regmix import RegressionMixture
+    from regmix.core.params import ComponentParams, MixtureParams
+    from regmix.engine.runner import MembershipArray, PassRunner
+    from regmix.families.student_t import StudentT
+    from regmix.mixing.constant import ConstantWeights
+
+    X, y, w, source, coef, sigma, nu, mix = _student(5003, 3, weighted=True, seed=7)
+    R = np.random.default_rng(8).uniform(0.0, 5.0, size=(len(y), 3))
+    params = MixtureParams(mix, ComponentParams(coef, np.column_stack([sigma, nu])))
+    for family in (StudentT(), StudentT(df=4.0)):
+        runs = [PassRunner(source, family, ConstantWeights(), chunk_size=1000, n_jobs=2,
+                           engine=engine) for engine in ("numba", "numpy")]
+        assert runs[0].kernel == "student_t"
+        given = [r.given(MembershipArray(R), 3, params) for r in runs]
+        assert np.isnan(given[0].loglik) and np.isnan(given[1].loglik)
+        wr = (R / R.sum(axis=1, keepdims=True)).T * w
+        scale = _df_scale(source, coef, sigma, nu, wr)
+        _assert_student_matches((given[0].loglik, given[0].resp_sum, *given[0].stats),
+                                given[1], scale)
+        if family.df is not None:
+            assert not np.any(given[0].stats[3])
+    fits = [RegressionMixture(2, family="student_t", engine=engine, random_state=0,
+                              n_init=1, tol=1e-9).fit(X, y)
+            for engine in ("numba", "numpy")]
+    np.testing.assert_allclose(fits[0].log_likelihood_, fits[1].log_likelihood_, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-4, atol=1e-4)

@@ -32,11 +32,26 @@ from regmix.sources.arrays import ArrayData  # noqa: E402
 RTOL = 1e-12
 
 CASES = [("poisson", "log"), ("poisson", "identity"), ("binomial", "logit"),
-         ("binomial", "probit"), ("binomial", "cloglog")]
+         ("binomial", "probit"), ("binomial", "cloglog"), ("gamma", "log"),
+         ("gamma", "inverse"), ("negative_binomial", "log")]
+
+
+# The components' Gamma shapes and negative-binomial sizes (150: a size past 100, where
+# the negative-binomial log-density takes Stirling's series).
+EXTRAS = {"gamma": [0.7, 2.0, 5.0], "negative_binomial": [0.5, 150.0, 3.0]}
 
 
 def _family(name, link):
+    if name == "gamma":
+        return GammaFamily(link)
+    if name == "negative_binomial":
+        return NegativeBinomial(link=link)
     return (Poisson if name == "poisson" else Binomial)(link)
+
+
+def _extra(name, K):
+    """The extras (K,) of the family, or None."""
+    return None if name not in EXTRAS else np.array(EXTRAS[name][:K])
 
 
 def _problem(name, link, n=3000, d=3, K=3, *, weighted=True, with_offset=True,
@@ -53,6 +68,10 @@ def _problem(name, link, n=3000, d=3, K=3, *, weighted=True, with_offset=True,
     trials = None
     if name == "poisson":
         y = rng.poisson(3.0, n).astype(float)
+    elif name == "negative_binomial":
+        y = rng.negative_binomial(2.0, 0.4, n).astype(float)
+    elif name == "gamma":
+        y = rng.gamma(2.0, 1.5, n)
     else:
         trials = rng.integers(1, 25, n).astype(float)
         y = rng.binomial(trials.astype(int), 0.35).astype(float)
@@ -66,30 +85,83 @@ def _problem(name, link, n=3000, d=3, K=3, *, weighted=True, with_offset=True,
         coef[:, int(fit_intercept):] *= 0.05
         if offset is not None:
             offset += 1.0  # keeps the means positive without an intercept too
+    if link == "inverse":  # positive linear predictors 1 / mu, about one over the mean
+        coef[:, int(fit_intercept):] *= 0.03
+        if fit_intercept:
+            coef[:, 0] = rng.uniform(0.3, 0.6, K)
+        if offset is not None:
+            offset *= 0.2
+            offset += 0.2  # positive means without an intercept too
     mix = rng.dirichlet(np.ones(K))
     return X, y, w, offset, trials, source, coef, mix
 
 
 def _kernel(X, y, w, offset, trials, source, coef, mix, name, link, **kwargs):
     st = source.standardization
+    K = len(mix)
+    kwargs.setdefault("extra", _extra(name, K))
     return glk.glm_e_step(X, y, w, offset, trials, st.x_loc, 1.0 / st.x_scale,
                           1.0 / st.y_scale, source.fit_intercept, coef, np.log(mix), name,
                           link, **kwargs)
 
 
+def _params(family, coef, K):
+    extra = _extra(family.name, K)
+    return ComponentParams(coef, np.zeros((K, 0)) if extra is None else extra[:, None])
+
+
 def _reference(source, family, coef, mix):
-    return e_step_pass(source, family, ComponentParams(coef, np.zeros((coef.shape[0], 0))),
+    return e_step_pass(source, family, _params(family, coef, len(mix)),
                        np.log(mix)[:, None], chunk_size=4096)
 
 
-def _assert_matches(out, ref):
+def _extra_scale(source, family, coef, mix, wr=None):
+    """Per component and statistic of the extras, the sum over the rows of the absolute
+    weighted terms (the bound on a sum of terms of both signs; for the negative binomial
+    the terms of which the numpy pass forms each row's value, the digamma and trigamma
+    values of y + size and of the size among them); ``wr`` the weighted
+    responsibilities (default: the posterior), the means those of ``coef`` or, without
+    coefficients, the family's ``mustart``."""
+    from scipy import special
+
+    K = len(mix)
+    if family.name not in EXTRAS:
+        return None
+    params = _params(family, coef, K)
+    chunk = source.chunk(0, source.n_rows)
+    if coef is None:
+        mu = np.broadcast_to(family.mustart(chunk.y, chunk.trials), (K, chunk.y.size))
+    else:
+        logd, (mu, _) = family.log_density(params, chunk, np.log(mix)[:, None])
+    if wr is None:
+        wr = special.softmax(logd, axis=0) * (1.0 if chunk.w is None else chunk.w)
+    th = params.extra
+    if family.name == "gamma":
+        ok = (mu > 0) & np.isfinite(mu)  # elsewhere no weight: the density is zero
+        r = chunk.y / np.where(ok, mu, 1.0)
+        terms = [np.where(ok, np.log(np.where(ok, r, 1.0)) - r, 0.0)]
+    else:  # the terms the numpy pass subtracts: digamma and trigamma values of y + th, th
+        a, s = chunk.y + th, th + mu
+        t1 = th * (np.abs(special.digamma(a)) + np.abs(special.digamma(th))
+                   + np.abs(np.log(th / s)) + 1.0 + a / s)
+        t2 = th * th * (special.polygamma(1, a) + special.polygamma(1, th) + 1.0 / th
+                        + 2.0 / s + a / (s * s))
+        terms = [t1, t1 + t2]
+    return np.column_stack([np.einsum("kn,kn->k", wr, np.abs(t)) for t in terms])
+
+
+def _assert_matches(out, ref, extra_scale=None):
     """Agreement to RTOL: the log-likelihood and N_k entry by entry; the entries of A
     (sums of terms of both signs) relative to the Cauchy-Schwarz bound sqrt(A_jj A_ll)
     on the sum of their absolute terms, the entries of b relative to each component's
-    largest."""
-    loglik, resp_sum, A, b = out
-    A_ref, b_ref, extra = ref.stats
-    assert extra.shape == (A.shape[0], 0)
+    largest, the extras' statistics relative to the sums of their absolute terms
+    (``extra_scale``, required for the families with extras)."""
+    loglik, resp_sum, A, b, extra = out
+    A_ref, b_ref, extra_ref = ref.stats
+    assert extra.shape == extra_ref.shape
+    if extra.size:
+        assert np.all(np.isfinite(extra))
+        assert np.all(np.abs(extra - extra_ref) <= RTOL * extra_scale)
     assert (A.shape, b.shape) == (A_ref.shape, b_ref.shape)
     for value in (resp_sum, A, b):
         assert np.all(np.isfinite(value))
@@ -108,15 +180,20 @@ def test_matches_numpy_pass(name, link, weighted, with_offset):
     X, y, w, offset, trials, source, coef, mix = _problem(
         name, link, weighted=weighted, with_offset=with_offset)
     out = _kernel(X, y, w, offset, trials, source, coef, mix, name, link)
-    _assert_matches(out, _reference(source, _family(name, link), coef, mix))
+    family = _family(name, link)
+    _assert_matches(out, _reference(source, family, coef, mix),
+                    _extra_scale(source, family, coef, mix))
 
 
-@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("binomial", "logit")])
+@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("binomial", "logit"),
+                                            ("gamma", "inverse"), ("negative_binomial", "log")])
 def test_without_intercept_and_fortran_order(name, link):
     X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2500, d=2, K=2,
                                                            fit_intercept=False)
     out = _kernel(np.asfortranarray(X), y, w, offset, trials, source, coef, mix, name, link)
-    _assert_matches(out, _reference(source, _family(name, link), coef, mix))
+    family = _family(name, link)
+    _assert_matches(out, _reference(source, family, coef, mix),
+                    _extra_scale(source, family, coef, mix))
     c_order = _kernel(X, y, w, offset, trials, source, coef, mix, name, link)
     for a, b in zip(out, c_order, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -126,16 +203,41 @@ def test_extreme_linear_predictors():
     # means that under- and overflow in the tails: the log link's cap, the logit's
     # exact log-probabilities, probit's asymptotic lower tail
     for name, link in CASES:
-        if link == "identity":
+        if link in ("identity", "inverse"):
             continue
         X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2100, K=2)
         coef = coef.copy()
-        coef[1, 0] += -40.0 if name == "poisson" else 30.0
+        coef[1, 0] += 30.0 if name == "binomial" else -40.0
         coef[0, 1] *= 30.0
         out = _kernel(X, y, w, offset, trials, source, coef, mix, name, link)
         ref = _reference(source, _family(name, link), coef, mix)
         np.testing.assert_allclose(out[0], ref.loglik, rtol=RTOL)
         np.testing.assert_allclose(out[1], ref.resp_sum, rtol=1e-10, atol=1e-300)
+
+
+def test_gamma_inverse_link_with_means_that_are_not_positive():
+    # one component's linear predictor crosses zero: its means there are negative or
+    # infinite (density zero, no weight in the statistics), the other's carry the rows
+    X, y, w, offset, trials, source, coef, mix = _problem("gamma", "inverse", n=2600, K=2)
+    coef = coef.copy()
+    coef[1, 1] = 1.0  # eta of component 1 negative on about a quarter of the rows
+    eta = source.chunk(0, 2600).XT.T @ coef[1] + offset
+    assert 0.1 < np.mean(eta < 0) < 0.9
+    family = _family("gamma", "inverse")
+    out = _kernel(X, y, w, offset, trials, source, coef, mix, "gamma", "inverse")
+    _assert_matches(out, _reference(source, family, coef, mix),
+                    _extra_scale(source, family, coef, mix))
+
+
+def test_digamma_and_trigamma_match_scipy():
+    from scipy import special
+
+    glk._compiled()
+    x = np.concatenate([np.geomspace(1e-3, 1e8, 3001), [9.999, 10.0, 10.001, 0.5, 1.0, 2.0]])
+    got = np.array([glk._digamma(v) for v in x])
+    np.testing.assert_allclose(got, special.digamma(x), rtol=1e-13, atol=1e-15)
+    got = np.array([glk._trigamma(v) for v in x])
+    np.testing.assert_allclose(got, special.polygamma(1, x), rtol=1e-13)
 
 
 def test_log_ndtr_matches_scipy():
@@ -148,25 +250,36 @@ def test_log_ndtr_matches_scipy():
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
-def test_bit_identical_across_thread_counts(monkeypatch):
+@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("gamma", "log"),
+                                            ("gamma", "inverse"), ("negative_binomial", "log")])
+def test_bit_identical_across_thread_counts(monkeypatch, name, link):
     from regmix.compiled import helpers
 
     monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)  # two threads on 9000 rows
-    X, y, w, offset, trials, source, coef, mix = _problem("poisson", "log", n=9000)
-    one = _kernel(X, y, w, offset, trials, source, coef, mix, "poisson", "log", n_threads=1)
+    X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=9000)
+    one = _kernel(X, y, w, offset, trials, source, coef, mix, name, link, n_threads=1)
     for _ in range(3):  # blocks claimed in another order each time, the same sums
-        two = _kernel(X, y, w, offset, trials, source, coef, mix, "poisson", "log",
-                      n_threads=2)
+        two = _kernel(X, y, w, offset, trials, source, coef, mix, name, link, n_threads=2)
         for a, b in zip(one, two, strict=True):
             np.testing.assert_array_equal(a, b)
-    assert glk.glm_log_constant(y, w, trials, "poisson", n_threads=1) == glk.glm_log_constant(
-        y, w, trials, "poisson", n_threads=2)
+    assert glk.glm_log_constant(y, w, trials, name, n_threads=1) == glk.glm_log_constant(
+        y, w, trials, name, n_threads=2)
 
 
 def test_rejects_bad_input():
     X, y, w, offset, trials, source, coef, mix = _problem("poisson", "log", n=100)
     with pytest.raises(ValueError, match="no compiled pass"):
-        _kernel(X, y, w, offset, trials, source, coef, mix, "gamma", "log")
+        _kernel(X, y, w, offset, trials, source, coef, mix, "gamma", "identity")
+    with pytest.raises(ValueError, match="no compiled pass"):
+        _kernel(X, y, w, offset, trials, source, coef, mix, "poisson", "inverse")
+    with pytest.raises(ValueError, match="needs its extra parameter"):
+        _kernel(X, y, w, offset, trials, source, coef, mix, "gamma", "log", extra=None)
+    with pytest.raises(ValueError, match="extra must hold 3 positive numbers"):
+        _kernel(X, y, w, offset, trials, source, coef, mix, "negative_binomial", "log",
+                extra=np.array([1.0, -1.0, 2.0]))
+    with pytest.raises(ValueError, match="has no extra parameter"):
+        _kernel(X, y, w, offset, trials, source, coef, mix, "poisson", "log",
+                extra=np.ones(3))
     with pytest.raises(ValueError, match="offset must have shape"):
         _kernel(X, y, w, offset[:-1], trials, source, coef, mix, "poisson", "log")
     with pytest.raises(ValueError, match="coef must have shape"):
@@ -187,7 +300,7 @@ def _count_data(n=2000, seed=3):
             trials, rng.binomial(trials.astype(int), p).astype(float))
 
 
-@pytest.mark.parametrize("family", ["poisson", "binomial"])
+@pytest.mark.parametrize("family", ["poisson", "binomial", "negative_binomial", "gamma"])
 def test_fit_with_kernel_equals_fit_without(family, monkeypatch):
     from regmix.engine import runner
 
@@ -199,8 +312,11 @@ def test_fit_with_kernel_equals_fit_without(family, monkeypatch):
 
     monkeypatch.setattr(runner, "glm_e_step", counted)
     X, y, offset, w, trials, yb = _count_data()
-    if family == "poisson":
+    if family in ("poisson", "negative_binomial"):
         args, kwargs = (X, y), {"offset": offset, "sample_weight": w}
+    elif family == "gamma":  # positive responses with the counts' means
+        gamma_y = np.random.default_rng(8).gamma(3.0, (y + 0.5) / 3.0)
+        args, kwargs = (X, gamma_y), {"offset": offset, "sample_weight": w}
     else:
         args, kwargs = (X, yb), {"trials": trials, "sample_weight": w}
     fits = [RegressionMixture(2, family=family, engine=engine, random_state=0, n_init=1,
@@ -210,6 +326,24 @@ def test_fit_with_kernel_equals_fit_without(family, monkeypatch):
     # the same maximum; the coefficients where the stopping rule (tol on the mean
     # log-likelihood) leaves them, within about sqrt(tol) of it
     np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, atol=1e-4)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+@pytest.mark.parametrize("family", ["gamma", "negative_binomial"])
+def test_fits_on_the_kernel_are_bit_identical_across_threads(family, monkeypatch):
+    from regmix.compiled import helpers
+
+    monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)  # two threads on these rows
+    X, y, offset, w, _, _ = _count_data()
+    if family == "gamma":
+        y = np.random.default_rng(8).gamma(3.0, (y + 0.5) / 3.0)
+    fits = [RegressionMixture(2, family=family, engine="numba", random_state=0, n_init=2,
+                              n_jobs=n_jobs).fit(X, y, offset=offset, sample_weight=w)
+            for n_jobs in (1, 2)]
+    for a, b in zip(fits[0].state_.extra.ravel(), fits[1].state_.extra.ravel(), strict=True):
+        assert a == b
+    np.testing.assert_array_equal(fits[0].coef_, fits[1].coef_)
+    np.testing.assert_array_equal(fits[0].log_likelihood_history_, fits[1].log_likelihood_history_)
 
 
 def test_runner_takes_the_kernel_only_with_coefficients():
@@ -241,11 +375,16 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     mixing = ConstantWeights()
     assert kernel.compiled_pass_applies(plain, Poisson(), mixing)
     assert kernel.compiled_pass_applies(plain, Binomial("cloglog"), mixing)
-    # other families, subclasses, families with extras, links not covered
-    for family in (_MyPoisson(), GammaFamily(), NegativeBinomial(), StudentT()):
+    # other families, subclasses, links not covered
+    for family in (GammaFamily("log"), GammaFamily("inverse", shape=2.0), NegativeBinomial()):
+        assert kernel.kernel_family(family) == "glm"
+    for family in (_MyPoisson(), GammaFamily("identity")):
         assert kernel.kernel_family(family) is None
         assert not kernel.compiled_pass_applies(plain, family, mixing)
     assert kernel.kernel_family(Gaussian()) == "gaussian"
+    assert kernel.kernel_family(StudentT()) == "student_t"
+    # Student-t components take the Gaussian kernel's rows: none with an offset
+    assert not kernel.compiled_pass_applies(plain, StudentT(), mixing)
     # gating, constraints, groups, concomitant variables, the information pass
     assert not kernel.compiled_pass_applies(plain, Poisson(), MultinomialLogitGating())
     assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, constrained=True)
@@ -291,7 +430,8 @@ def test_without_numba_the_runner_takes_the_numpy_pass(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "link", "with_coef"), [
-    ("poisson", "log", True), ("binomial", "probit", True), *[
+    ("poisson", "log", True), ("binomial", "probit", True), ("gamma", "inverse", True),
+    ("negative_binomial", "log", True), *[
         (name, link, False) for name, link in CASES if link in glk.START_LINKS]])
 def test_given_memberships_match_the_numpy_statistics(name, link, with_coef):
     # with coefficients, and for a first step without them (from the smoothed response)
@@ -299,17 +439,19 @@ def test_given_memberships_match_the_numpy_statistics(name, link, with_coef):
 
     X, y, w, offset, trials, source, coef, mix = _problem(name, link, n=2500, K=2)
     memberships = np.random.default_rng(5).uniform(0.01, 1.0, (2500, 2))
-    params = MixtureParams(mix, ComponentParams(coef if with_coef else None,
-                                                np.zeros((2, 0))))
-    results = [PassRunner(source, _family(name, link), ConstantWeights(), chunk_size=4096,
+    family = _family(name, link)
+    params = MixtureParams(mix, _params(family, coef if with_coef else None, 2))
+    results = [PassRunner(source, family, ConstantWeights(), chunk_size=4096,
                           n_jobs=1, engine=engine).given(MembershipArray(memberships), 2,
                                                          params)
                for engine in ("numba", "numpy")]
     compiled, numpy = results
     assert np.isnan(compiled.loglik) and np.isnan(numpy.loglik)
     np.testing.assert_allclose(compiled.mix_stats[0], numpy.mix_stats[0], rtol=RTOL)
-    _assert_matches((numpy.loglik, compiled.resp_sum, *compiled.stats[:2]),
-                    PassResult(numpy.loglik, numpy.resp_sum, numpy.stats))
+    wr = (memberships / memberships.sum(axis=1, keepdims=True)).T * (1.0 if w is None else w)
+    scale = _extra_scale(source, family, coef if with_coef else None, mix, wr)
+    _assert_matches((numpy.loglik, compiled.resp_sum, *compiled.stats),
+                    PassResult(numpy.loglik, numpy.resp_sum, numpy.stats), scale)
 
 
 def test_known_labels_keep_the_numpy_pass():

@@ -338,3 +338,27 @@ def test_given_memberships_need_the_rows_in_memory(parquet_path):
     sums = _sums(source.standardization, True, _params(source))
     with pytest.raises(ValueError, match="need the rows in memory"):
         add_kernel_rows(source, sums, chunk_size=8192, memberships=np.ones((N_ROWS, 3)))
+
+
+def test_streamed_student_t_pass_has_the_bits_of_the_in_memory_one(frame, parquet_path):
+    # Student-t components on the Gaussian kernel: the same blocks, streamed or in memory
+    from regmix.core.params import ComponentParams
+    from regmix.families.student_t import StudentT
+
+    streamed = ParquetData(parquet_path, ["a", "b", "c"], "y", weights="w")
+    memory = ArrayData(frame[["a", "b", "c"]].to_numpy(), frame["y"].to_numpy(),
+                       frame["w"].to_numpy(), fit_intercept=True,
+                       standardization=streamed.standardization)
+    gauss = _params(memory, seed=3)
+    sigma = gauss.component.sigma
+    params = MixtureParams(gauss.weights, ComponentParams(
+        gauss.component.coef, np.column_stack([sigma, [2.0, 7.0, 30.0][: sigma.size]])))
+    runs = {}
+    for name, source in (("streamed", streamed), ("memory", memory)):
+        runner = PassRunner(source, StudentT(), ConstantWeights(), chunk_size=8192,
+                            n_jobs=2, engine="numba")
+        assert runner.kernel == "student_t"
+        runs[name] = runner.evaluate(params)
+    a, b = runs["streamed"], runs["memory"]
+    assert a.loglik == b.loglik
+    _assert_same_bits([a.resp_sum, *a.stats], [b.resp_sum, *b.stats])

@@ -44,6 +44,13 @@ Layout of the computation:
   it is taken as the log of per-lane products of the sums (each in ``[1, K]``, at most
   ``_TILE / _LANES`` per product), one ``log`` per lane and tile instead of one per row.
 
+Student-t components (:class:`GaussianSums` with ``df``) take the same pass with their
+own rows (``_student_rows``): the t log-densities, the scale weights ``u`` in the
+weights ``r u`` of ``A``, ``b`` and ``c``, the sums of ``r`` and of the first two
+derivatives of the log-density in ``log df``, as
+:meth:`regmix.families.student_t.StudentT.statistics` computes them (``log1p`` from the
+kernel's ``log``, one division per row).
+
 numba is imported only when the kernel is first needed. The compiled code is cached on
 disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
 otherwise in numba's user-wide cache directory (or ``NUMBA_CACHE_DIR``); editing this file
@@ -137,7 +144,7 @@ def _build() -> SimpleNamespace:
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
-    global _standardise_tile, _given_rows, _sum_of_logs, _claim
+    global _standardise_tile, _given_rows, _sum_of_logs, _claim, _student_rows
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -573,17 +580,23 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        R, has_r, start, stop, out,
+        student, tc, R, has_r, start, stop, out,
     ):  # pragma: no cover - compiled
         # The sums over rows start..stop-1, written to out (laid out as in kernel below).
         # With has_r the responsibilities are the rows of R divided by their sums
-        # instead of the posterior probabilities (no log-likelihood).
+        # instead of the posterior probabilities (no log-likelihood). With student the
+        # components are Student-t (constants tc, see GaussianSums): the sums of A, b and
+        # c take the weights r u (u the scale weights), and the sums of r and of the
+        # log-df derivatives g, h follow the log-likelihood.
         K, p = coef.shape
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
         stride = P + p + 2
-        # per component: A, b, c, N; then the log-likelihood
-        acc = np.zeros(K * stride + 1)
+        # per component: A, b, c, N; then the log-likelihood; then per component the
+        # Student-t sums of r, g and h
+        acc = np.zeros(K * stride + 1 + 3 * K)
+        U = np.ones((K, _TILE))  # Student-t: scale weights u, then r u
+        G = np.zeros((2 * K, _TILE))  # Student-t: g and h
         Z = np.empty((p, _TILE))  # standardised design, one row per column
         E = np.empty((K, _TILE))  # means, then residuals
         D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
@@ -639,7 +652,16 @@ def _build() -> SimpleNamespace:
                 dk = D[k]
                 lk = const[k]
                 sk = scale[k]
-                if k == 0:
+                if student:
+                    _student_rows(yt, ek, dk, U[k], G, k, tc[k], lk, m)
+                    if k == 0:
+                        for t in range(m):
+                            mx[t] = dk[t]
+                    else:
+                        for t in range(m):
+                            v = dk[t]
+                            mx[t] = v if v > mx[t] else mx[t]
+                elif k == 0:
                     for t in range(m):
                         e = yt[t] - ek[t]
                         ek[t] = e
@@ -690,13 +712,58 @@ def _build() -> SimpleNamespace:
                 # rows, A_jl = sum (z_j r) z_l for l >= j.
                 for t in range(m):
                     dk[t] = (dk[t] * inv[t]) * wt[t]
-                _component_sums(Z, dk, E, k, ones2, p, m, acc, base)
+                if student:
+                    uk = U[k]
+                    for t in range(m):
+                        uk[t] = dk[t] * uk[t]
+                    _component_sums(Z, uk, E, k, ones2, p, m, acc, base)
+                    q = K * stride + 1 + 3 * k
+                    _accumulate(dk, ones, ones2, 0, 1, m, acc, q)
+                    _accumulate(dk, ones, G, 2 * k, 2, m, acc, q + 1)
+                else:
+                    _component_sums(Z, dk, E, k, ones2, p, m, acc, base)
         out[:] = acc
+
+    @jit
+    def _student_rows(yt, ek, dk, uk, G, k, c, lk, m):  # pragma: no cover - compiled
+        # Student-t rows of one component, as StudentT.log_density and statistics compute
+        # them: residuals e = y - mean into ek, log-densities plus lk into dk, scale
+        # weights u into uk, and the first two derivatives g, h of the log-density in
+        # log df into rows 2k and 2k + 1 of G. c holds sigma, nu, (nu + 1) / 2, nu + 1,
+        # the density's constant, digamma((nu + 1) / 2) - digamma(nu / 2) - 1 / nu,
+        # (trigamma((nu + 1) / 2) - trigamma(nu / 2)) / 2 + 1 / nu^2 and sigma^2.
+        # With D = nu s2 + e^2 = nu s2 (1 + z^2 / nu): log(D / (nu s2)) is the density's
+        # log1p(z^2 / nu) (taken as log(1 + x) x / ((1 + x) - 1) from the kernel's log)
+        # and u = (nu + 1) s2 / D, so that a row takes one division and one log.
+        sg, nu, half, nu1, ct, c3, c4, s2 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+        inv_sg = 1.0 / sg
+        inv_nu = 1.0 / nu
+        nus2 = nu * s2
+        gk = G[2 * k]
+        hk = G[2 * k + 1]
+        for t in range(m):
+            e = yt[t] - ek[t]
+            ek[t] = e
+            z = e * inv_sg
+            x = (z * z) * inv_nu
+            one = 1.0 + x
+            lp = _log(one) * (x / (one - 1.0)) if one != 1.0 else x
+            dk[t] = (-half * lp + ct) + lk
+            e2 = e * e
+            inv_d = 1.0 / (nus2 + e2)
+            uk[t] = (nu1 * s2) * inv_d
+            w1 = inv_d * inv_nu  # 1 / (nu D)
+            f = 0.5 * ((c3 - lp) + (nu1 * e2) * w1)
+            fp = 0.5 * (((c4 - s2 * inv_d) + inv_nu)
+                        + e2 * (nu * (nus2 + e2) - nu1 * ((nus2 + e2) + nus2)) * (w1 * w1))
+            g = nu * f
+            gk[t] = g
+            hk[t] = g + nu * nu * fp
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        R, has_r, block_size, first, last, total, n_workers,
+        student, tc, R, has_r, block_size, first, last, total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the sums of the blocks of rows first, first + block_size, ... (the last
         # one ending at row last) to total, in block order (the layout of total: per
@@ -714,8 +781,8 @@ def _build() -> SimpleNamespace:
                 start = first + blk * block_size
                 _block(
                     X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
-                    const, scale, R, has_r, start, min(start + block_size, last),
-                    partial[blk],
+                    const, scale, student, tc, R, has_r, start,
+                    min(start + block_size, last), partial[blk],
                 )
                 blk = _claim(claimed)
         for blk in range(n_blocks):
@@ -987,6 +1054,29 @@ def gaussian_e_step(
     return sums.result()
 
 
+def _student_constants(sigma: np.ndarray, df, K: int) -> np.ndarray:
+    """Per Student-t component the constants of the kernel's rows (``_student_rows``):
+    sigma, nu, (nu + 1) / 2, nu + 1, the log-density's constant ``lgamma((nu + 1) / 2) -
+    lgamma(nu / 2) - (log nu + log pi) / 2 - log sigma``, ``digamma((nu + 1) / 2) -
+    digamma(nu / 2) - 1 / nu``, ``(trigamma((nu + 1) / 2) - trigamma(nu / 2)) / 2 +
+    1 / nu^2`` and sigma^2 (scipy's functions, as :class:`~regmix.families.student_t.StudentT`
+    takes them)."""
+    from scipy import special
+
+    nu = np.asarray(df, dtype=np.float64).reshape(-1)
+    if nu.shape != (K,) or not np.all(nu > 0):
+        raise ValueError(f"df must hold {K} positive numbers; got {np.asarray(df)!r}")
+    if not np.all(sigma > 0):
+        raise ValueError("sigma must be positive for Student-t components")
+    half, half0 = 0.5 * (nu + 1.0), 0.5 * nu
+    const = (special.gammaln(half) - special.gammaln(half0)
+             - 0.5 * (np.log(nu) + math.log(math.pi)) - np.log(sigma))
+    c3 = special.digamma(half) - special.digamma(half0) - 1.0 / nu
+    c4 = 0.5 * special.polygamma(1, half) - 0.5 * special.polygamma(1, half0) + 1.0 / nu**2
+    return np.ascontiguousarray(np.column_stack([sigma, nu, half, nu + 1.0, const, c3, c4,
+                                                 sigma * sigma]))
+
+
 class _BlockedBatches:
     """Rows added batch by batch to a compiled sum over fixed blocks of rows.
 
@@ -1145,6 +1235,7 @@ class GaussianSums(_BlockedBatches):
         block_size: int = E_STEP_BLOCK_SIZE,
         *,
         n_threads: int | None = None,
+        df: np.ndarray | None = None,
     ) -> None:
         x_loc = np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1)
         x_inv = np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1)
@@ -1169,22 +1260,31 @@ class GaussianSums(_BlockedBatches):
         with np.errstate(divide="ignore"):
             const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
             scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
+        self.student = df is not None
+        tc = np.zeros((K, 8))
+        if self.student:
+            const = np.ascontiguousarray(log_weights)
+            tc = _student_constants(sigma, df, K)
         # Read-only views (no copies): the kernel cannot write to them, and one compiled
         # specialisation serves writeable and read-only inputs alike.
-        self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale))
+        self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale, tc))
         self._y = (float(y_loc), float(y_inv))
         self.n_design = p
-        super().__init__(d, K, block_size, n_threads, K * (p * (p + 1) // 2 + p + 2) + 1)
+        super().__init__(d, K, block_size, n_threads,
+                         K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
-        x_loc, x_inv, coef, const, scale = self._params
+        x_loc, x_inv, coef, const, scale, tc = self._params
         _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
-                           coef, const, scale, R, has_r, self.block_size, first, last,
-                           self._total, n_workers)
+                           coef, const, scale, self.student, tc, R, has_r, self.block_size,
+                           first, last, self._total, n_workers)
 
     def result(self) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
-        (the log-likelihood is NaN if any batch had given responsibilities)."""
+        (the log-likelihood is NaN if any batch had given responsibilities). For
+        Student-t components (``df``) ``A``, ``b`` and ``c`` take the weights ``r u``
+        (``u`` the scale weights), ``resp_sum`` is ``sum r``, and the sums of the first
+        two derivatives of the log-densities in ``log df`` come last, shape (K, 2)."""
         self._finish()
         K, p = self.n_components, self.n_design
         P = p * (p + 1) // 2
@@ -1197,7 +1297,11 @@ class GaussianSums(_BlockedBatches):
         b = per[:, P : P + p].copy()
         c = per[:, P + p].copy()
         resp_sum = per[:, P + p + 1].copy()
-        loglik = math.nan if self._given else float(total[K * (P + p + 2)])
+        base = K * (P + p + 2)
+        loglik = math.nan if self._given else float(total[base])
+        if self.student:
+            t = total[base + 1 :].reshape(K, 3)
+            return loglik, t[:, 0].copy(), A, b, c, t[:, 1:].copy()
         return loglik, resp_sum, A, b, c
 
 

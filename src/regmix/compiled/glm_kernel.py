@@ -1,35 +1,48 @@
-"""Fused compiled E-step for Poisson and binomial components: one read of the rows.
+"""Fused compiled E-step for GLM components: one read of the rows.
 
 :func:`glm_e_step` computes, for rows held in memory, what the data pass
-(:func:`regmix.engine.passes.e_step_chunk` with :class:`regmix.families.poisson.Poisson`
-or :class:`regmix.families.binomial.Binomial` and constant mixing weights) computes: the
-weighted log-likelihood, the summed weighted responsibilities ``N_k`` and the
-Fisher-scoring statistics of :meth:`regmix.families.glm.GLMFamily.statistics`,
-``A_k = X' diag(r_k W) X`` and ``b_k = X' (r_k u)`` (``W`` the Fisher weights, ``u`` the
-scores with respect to the linear predictor), in the internal units (standardised
-design, response in its own units). Every row is read once and standardised on the fly;
-no standardised copy of the design and no per-row temporaries are made.
+(:func:`regmix.engine.passes.e_step_chunk` with :class:`regmix.families.poisson.Poisson`,
+:class:`regmix.families.binomial.Binomial`, :class:`regmix.families.gamma.GammaFamily`
+or :class:`regmix.families.negative_binomial.NegativeBinomial` and constant mixing
+weights; the links of :data:`KERNEL_LINKS`) computes: the weighted log-likelihood, the
+summed weighted responsibilities ``N_k``, the Fisher-scoring statistics of
+:meth:`regmix.families.glm.GLMFamily.statistics`, ``A_k = X' diag(r_k W) X`` and
+``b_k = X' (r_k u)`` (``W`` the Fisher weights, ``u`` the scores with respect to the
+linear predictor), and the statistics of the Gamma shape or negative-binomial size
+(``extra_statistics``), in the internal units (standardised design, response in its
+own units). Every row is read once and standardised on the fly; no standardised copy
+of the design and no per-row temporaries are made.
 
-The rows are cut into blocks of ``block_size`` rows from row 0; blocks run in parallel
-(numba ``prange``), each writes its sums into its own slot, and the slots are added in
-block order afterwards, so the result is deterministic and does not depend on the
-number of threads. A block is processed tile by tile as in the Gaussian kernel
-(:mod:`regmix.compiled.gaussian_kernel`), whose building blocks it uses: the design
-standardised into short column buffers, the exponentials of the linear predictors and
-of the log-sum-exp in eight vector lanes (its ``exp``), its ``log``, and its sums over
-the rows of a tile in eight lanes (``A`` and ``b`` are the Gaussian sums of the weights
-``r W`` and the working residuals ``u / W``, as :meth:`GLMFamily.statistics
-<regmix.families.glm.GLMFamily.statistics>` forms them). Within a row the arithmetic is
-the numpy pass's formula by formula, with these ``exp`` and ``log`` (within two units in
-the last place) for numpy's and ``log1p`` of the logit from ``log`` (Goldberg's
-``log(1 + e) e / ((1 + e) - 1)``); the probit and cloglog links and the identity link's
-``log`` call the C library per row. The two passes agree to round-off (about 1e-14
-relative), not bit for bit.
+The rows are cut into blocks of ``block_size`` rows from row 0; the threads claim them
+one at a time (as in the Gaussian kernel), each block writes its sums into its own slot,
+and the slots are added in block order afterwards, so the result is deterministic and
+does not depend on the number of threads. A block is processed tile by tile as in the
+Gaussian kernel (:mod:`regmix.compiled.gaussian_kernel`), whose building blocks it uses:
+the design standardised into short column buffers, the exponentials of the linear
+predictors and of the log-sum-exp in eight vector lanes (its ``exp``), its ``log``, and
+its sums over the rows of a tile in eight lanes (``A`` and ``b`` are the Gaussian sums
+of the weights ``r W`` and the working residuals ``u / W``, as
+:meth:`GLMFamily.statistics <regmix.families.glm.GLMFamily.statistics>` forms them).
+Within a row the arithmetic is the numpy pass's formula by formula, with these ``exp``
+and ``log`` (within two units in the last place) for numpy's and ``log1p`` of the logit
+from ``log`` (Goldberg's ``log(1 + e) e / ((1 + e) - 1)``); the probit and cloglog
+links, the identity link's ``log``, the negative binomial's ``log1p`` and ``lgamma``
+call the C library per row. The Gamma density with the log link takes ``y / mu`` as
+``exp(log y - eta)``. The negative binomial's ``lgamma(y + th) - lgamma(th)``,
+``digamma(y + th) - digamma(th)`` and the trigamma difference are, for counts below 8,
+the sums over ``j < y`` of ``log((th + j) / th)``, ``1 / (th + j)`` and
+``-1 / (th + j)^2`` (exact to round-off, where the numpy pass subtracts function
+values), beyond them from numba's ``lgamma`` (or Stirling's series, as the family, from
+a size of 100) and the kernel's digamma and trigamma (recurrence to 10, then the
+asymptotic series); the size's own ``lgamma``, ``digamma`` and ``trigamma`` are scipy's,
+taken once per pass. The two passes agree to round-off (about 1e-14 relative), not bit
+for bit: the size's statistics to about 1e-12 of the terms the numpy pass subtracts to
+form them.
 
 The part of the log-likelihood that depends on the rows alone (the log-gamma terms of
-``-log y!`` and of the binomial coefficient) is the same for every component and every
-pass: :func:`glm_log_constant` sums it once, and a caller that passes over the same rows
-again hands it back (``log_constant``), so that a pass computes no ``lgamma``.
+``-log y!`` and of the binomial coefficient, the Gamma density's ``-log y``) is the same
+for every component and every pass: :func:`glm_log_constant` sums it once, and a caller
+that passes over the same rows again hands it back (``log_constant``).
 
 The family and link are passed as the codes of :data:`FAMILY_CODES` and
 :data:`LINK_CODES`: one compiled function serves them all, the branch taken per tile
@@ -52,8 +65,8 @@ from regmix.compiled import gaussian_kernel as _gk
 from regmix.compiled.gaussian_kernel import _LANES, _TILE
 from regmix.compiled.helpers import CompiledOnce, on_threads, read_only
 
-__all__ = ["FAMILY_CODES", "GLM_BLOCK_SIZE", "LINK_CODES", "START_LINKS", "glm_e_step",
-           "glm_log_constant"]
+__all__ = ["EXTRA_STATISTICS", "FAMILY_CODES", "GLM_BLOCK_SIZE", "KERNEL_LINKS", "LINK_CODES",
+           "START_LINKS", "glm_e_step", "glm_log_constant"]
 
 
 # Rows per block: the unit of parallel work and of summation (as the Gaussian kernel's).
@@ -62,15 +75,25 @@ GLM_BLOCK_SIZE = 2048
 
 # The family and link codes the kernel understands (a family or link not listed here
 # is not the kernel's to run).
-FAMILY_CODES = {"poisson": 0, "binomial": 1}
+FAMILY_CODES = {"poisson": 0, "binomial": 1, "gamma": 2, "negative_binomial": 3}
 
 
-LINK_CODES = {"log": 0, "identity": 1, "logit": 2, "probit": 3, "cloglog": 4}
+LINK_CODES = {"log": 0, "identity": 1, "logit": 2, "probit": 3, "cloglog": 4, "inverse": 5}
+
+
+# The links the kernel covers for each family.
+KERNEL_LINKS = {"poisson": ("log", "identity"), "binomial": ("logit", "probit", "cloglog"),
+                "gamma": ("log", "inverse"), "negative_binomial": ("log",)}
+
+
+# The families with one extra parameter per component (the Gamma shape, the
+# negative-binomial size), and the number of their statistics the kernel sums.
+EXTRA_STATISTICS = {"gamma": 1, "negative_binomial": 2}
 
 
 # The links whose first step without coefficients the kernel takes (probit's needs the
 # inverse normal distribution function, which numba lacks: the numpy pass takes it).
-START_LINKS = ("log", "identity", "logit", "cloglog")
+START_LINKS = ("log", "identity", "logit", "cloglog", "inverse")
 
 
 # The constants of families/links.py and families/glm.py, as the numpy pass uses them.
@@ -92,6 +115,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG2 = math.log(2.0)
 
 
+# Counts below this take the negative binomial's log-gamma, digamma and trigamma
+# differences as sums over the count (cheaper than the functions, and more accurate).
+_SMALL_COUNT = 8.0
+
+
 
 
 
@@ -109,7 +137,8 @@ def _build() -> SimpleNamespace:
     """
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
     global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
-    global _expit, _claim
+    global _expit, _claim, _gamma_working, _nb_working, _digamma, _trigamma
+    global _log_rising_ratio
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -133,17 +162,21 @@ def _build() -> SimpleNamespace:
         return (y * log_p + (m - y) * log_q) + log_w, W, (u / W if W > 0.0 else 0.0)
 
     @jit
-    def _start_terms(y, m, off, family, link, n, H, V):  # pragma: no cover - compiled
-        # The first IRLS step's working responses eta_0 - offset into every row of H and
-        # Fisher weights into every row of V, for the n rows of a tile: from the smoothed
-        # response mu_0 (the family's mustart) and eta_0 = g(mu_0), the link's
-        # derivative taken at eta_0, as GLMFamily.statistics without coefficients.
+    def _start_terms(y, m, off, family, link, n, H, V, G, extra, cst):  # pragma: no cover
+        # The first IRLS step's working responses eta_0 - offset into every row of H,
+        # Fisher weights into V and the extras' terms into G, for the n rows of a tile:
+        # from the smoothed response mu_0 (the family's mustart) and eta_0 = g(mu_0), the
+        # link's derivative taken at eta_0, as GLMFamily.statistics without coefficients.
         for t in range(n):
             yi = y[t]
             if family == 0:
                 mu = yi + 0.1
-            else:
+            elif family == 1:
                 mu = (yi + 0.5) / (m[t] + 1.0)
+            elif family == 2:
+                mu = yi
+            else:
+                mu = yi + (1.0 if yi == 0.0 else 0.0) / 6.0
             if link == 0:  # log
                 eta = math.log(mu)
                 dmu = math.exp(min(eta, _ETA_MAX))
@@ -153,19 +186,117 @@ def _build() -> SimpleNamespace:
             elif link == 2:  # logit
                 eta = math.log(mu / (1.0 - mu))
                 dmu = _expit(eta) * _expit(-eta)
+            elif link == 5:  # inverse
+                eta = 1.0 / mu
+                mi = 1.0 / eta
+                dmu = -mi * mi
             else:  # cloglog
                 eta = math.log(-math.log1p(-mu))
                 e = math.exp(min(eta, _ETA_MAX))
                 dmu = e * math.exp(-e)
-            if family == 0:
-                W = dmu * dmu * (1.0 / max(mu, 1e-300))
-            else:
-                p = min(max(mu, _EPS), 1.0 - _EPS)
-                W = dmu * dmu * (m[t] / (p * (1.0 - p)))
             z = eta - off[t]
             for k in range(H.shape[0]):
+                if family == 0:
+                    W = dmu * dmu * (1.0 / max(mu, 1e-300))
+                elif family == 1:
+                    p = min(max(mu, _EPS), 1.0 - _EPS)
+                    W = dmu * dmu * (m[t] / (p * (1.0 - p)))
+                elif family == 2:
+                    W, _, g1, g2 = _gamma_working(yi, mu, dmu, extra[k])
+                else:
+                    W, _, g1, g2, _ = _nb_working(yi, mu, dmu, extra[k], cst[k])
                 H[k, t] = z
                 V[k, t] = W
+                if family >= 2:
+                    G[2 * k, t] = g1
+                    G[2 * k + 1, t] = g2
+
+    @jit
+    def _gamma_working(y, mu, dmu, nu):  # pragma: no cover - compiled
+        # A Gamma row's Fisher weight W, working residual u / W (0 where W = 0) and the
+        # shape's statistic log(y / mu) - y / mu (0, 0 where the mean is not a positive
+        # number), as GammaFamily.working and extra_statistics compute them.
+        ok = mu > 0.0 and mu < np.inf
+        mm = mu if ok else 1.0
+        q = (dmu if ok else 0.0) / mm
+        W = nu * q * q
+        score = nu * (y / mm - 1.0) * q
+        if not (abs(W) < np.inf and abs(score) < np.inf):
+            W = 0.0
+            score = 0.0
+        r = y / mm if ok else 1.0
+        t = _log(r) - r if ok else 0.0
+        return W, (score / W if W > 0.0 else 0.0), t, 0.0
+
+    @jit
+    def _nb_working(y, mu, dmu, th, c):  # pragma: no cover - compiled
+        # A negative-binomial row's Fisher weight W, working residual u / W (0 where
+        # W = 0), the size's statistics th l1 and th l1 + th^2 l2 (l1, l2 the first two
+        # derivatives of the log-density in the size), as NegativeBinomial.working and
+        # extra_statistics compute them, and lgamma(y + th) - lgamma(th) - y log th; c
+        # holds log th, lgamma th, digamma th and trigamma th.
+        mm = max(mu, 1e-300)
+        ss = th + mm
+        W = dmu * dmu * (th / (mm * ss))
+        u = (th * (y - mm) / (mm * ss)) * dmu
+        s = th + mu
+        a = th + y
+        if y < _SMALL_COUNT:
+            # the sums over j < y of log((th + j) / th), 1 / (th + j) and 1 / (th + j)^2
+            # that the log-gamma, digamma and trigamma differences are for a count
+            prod = 1.0
+            psi = 0.0
+            psi1 = 0.0
+            for j in range(int(y)):
+                v = th + j
+                prod *= v / th
+                psi += 1.0 / v
+                psi1 -= 1.0 / (v * v)
+            rising = _log(prod)
+        else:
+            rising = _log_rising_ratio(y, th, c[0], c[1])
+            psi = _digamma(a) - c[2]
+            psi1 = _trigamma(a) - c[3]
+        l1 = ((psi + _log(th / s)) + 1.0) - a / s
+        l2 = ((psi1 + 1.0 / th) - 2.0 / s) + a / (s * s)
+        e1 = th * l1
+        return W, (u / W if W > 0.0 else 0.0), e1, e1 + th * th * l2, rising
+
+    @jit
+    def _digamma(x):  # pragma: no cover - compiled
+        # digamma of x > 0: the recurrence up to x >= 10, then the asymptotic series
+        # log x - 1 / (2x) - sum B_2j / (2j x^2j) to j = 7 (error below 1e-17).
+        acc = 0.0
+        while x < 10.0:
+            acc -= 1.0 / x
+            x += 1.0
+        v = 1.0 / (x * x)
+        series = v * (1.0 / 12 - v * (1.0 / 120 - v * (1.0 / 252 - v * (
+            1.0 / 240 - v * (1.0 / 132 - v * (691.0 / 32760 - v * (1.0 / 12)))))))
+        return acc + ((math.log(x) - 0.5 / x) - series)
+
+    @jit
+    def _trigamma(x):  # pragma: no cover - compiled
+        # trigamma of x > 0: the recurrence up to x >= 10, then the asymptotic series
+        # 1 / x + 1 / (2 x^2) + sum B_2j / x^(2j + 1) to j = 7 (error below 1e-18).
+        acc = 0.0
+        while x < 10.0:
+            acc += 1.0 / (x * x)
+            x += 1.0
+        v = 1.0 / (x * x)
+        series = v * (1.0 / 6 - v * (1.0 / 30 - v * (1.0 / 42 - v * (
+            1.0 / 30 - v * (5.0 / 66 - v * (691.0 / 2730 - v * (7.0 / 6)))))))
+        return acc + (1.0 / x + 0.5 * v + series / x)
+
+    @jit
+    def _log_rising_ratio(y, th, log_th, lgamma_th):  # pragma: no cover - compiled
+        # lgamma(y + th) - lgamma(th) - y log th, as negative_binomial.log_rising_ratio:
+        # Stirling's series from a size of 100 on, the log-gamma values below.
+        if th >= 100.0:
+            b = th + y
+            return ((((b - 0.5) * math.log1p(y / th) - y) + (1.0 / b - 1.0 / th) / 12.0)
+                    - (1.0 / b**3 - 1.0 / th**3) / 360.0) + (1.0 / b**5 - 1.0 / th**5) / 1260.0
+        return (math.lgamma(y + th) - lgamma_th) - y * log_th
 
     @jit
     def _expit(x):  # pragma: no cover - compiled
@@ -194,12 +325,14 @@ def _build() -> SimpleNamespace:
 
     @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
-               intercept, coef, log_w, family, link, R, has_r, start_step, start, stop,
-               out):  # pragma: no cover
+               intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step, start,
+               stop, out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
-        # log-likelihood. Tile by tile: the per-row quantities of a tile
-        # live in short buffers, so that the loops over rows vectorise.
+        # log-likelihood; then per component the two statistics of its extra (Gamma:
+        # the shape's, the second zero; negative binomial: the size's). Tile by tile:
+        # the per-row quantities of a tile live in short buffers, so that the loops over
+        # rows vectorise.
         K, p = coef.shape
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
@@ -211,6 +344,10 @@ def _build() -> SimpleNamespace:
         F = np.empty((K, _TILE))  # exp of the linear predictors (log, logit, cloglog)
         D = np.empty((K, _TILE))  # log-densities, densities, responsibilities r
         V = np.empty((K, _TILE))  # Fisher weights W, then r W
+        F2 = np.zeros((K, _TILE))  # Gamma: exp(log y - eta); NB: exp(eta - log size)
+        G = np.zeros((2 * K, _TILE))  # the extras' terms, two rows per component
+        ly = np.zeros(_TILE)  # Gamma: log y
+        n_stats = 1 if family == 2 else 2
         zeros = np.zeros(_TILE)
         scratch = np.empty(_TILE)
         yt = np.empty(_TILE)
@@ -243,7 +380,7 @@ def _build() -> SimpleNamespace:
                     mt[t] = trials[t0 + t]
             if start_step:
                 # a first step from the smoothed response, without coefficients
-                _start_terms(yt, mt, ot, family, link, m, H, V)
+                _start_terms(yt, mt, ot, family, link, m, H, V, G, extra, cst)
             else:
                 # linear predictors ((c_0 z_0 + c_1 z_1) + ...) + offset
                 for k in range(K):
@@ -275,6 +412,23 @@ def _build() -> SimpleNamespace:
                         for t in range(m):
                             fk[t] = -abs(hk[t])
                     _exp_rows(F, zeros, scratch, m)
+                if family == 2 and link == 0:  # Gamma, log: y / mu = exp(log y - eta)
+                    for t in range(m):
+                        ly[t] = _log(yt[t])
+                    for k in range(K):
+                        hk = H[k]
+                        gk = F2[k]
+                        for t in range(m):
+                            gk[t] = ly[t] - hk[t]
+                    _exp_rows(F2, zeros, scratch, m)
+                elif family == 3:  # negative binomial: mu / size = exp(eta - log size)
+                    for k in range(K):
+                        hk = H[k]
+                        gk = F2[k]
+                        lt = cst[k, 0]
+                        for t in range(m):
+                            gk[t] = hk[t] - lt
+                    _exp_rows(F2, zeros, scratch, m)
                 # log-densities (without the rows' constant, the same for every component:
                 # glm_log_constant), Fisher weights and working residuals u / W
                 for k in range(K):
@@ -292,6 +446,61 @@ def _build() -> SimpleNamespace:
                             dk[t] = (yi * hk[t] - mu) + lk
                             vk[t] = Wk
                             hk[t] = uk / Wk if Wk > 0.0 else 0.0
+                    elif family == 2:  # Gamma, log or inverse
+                        nu = extra[k]
+                        log_nu = cst[k, 0]
+                        lg_nu = cst[k, 1]
+                        g1 = G[2 * k]
+                        if link == 0:
+                            # with r = y / mu = exp(log y - eta): W = nu, u / W = r - 1
+                            # and the shape's term log r - r, where mu is a positive
+                            # number and r finite (else none, and for mu = 0 density 0);
+                            # past the cap of the mean (eta > _ETA_MAX) as the family
+                            fk2 = F2[k]
+                            for t in range(m):
+                                eta = hk[t]
+                                mu = fk[t]
+                                log_r = ly[t] - eta
+                                r = fk2[t]
+                                lf = nu * ((log_nu + log_r) - r) - lg_nu
+                                dk[t] = (lf if mu > 0.0 else -np.inf) + lk
+                                ok = mu > 0.0 and r < np.inf
+                                vk[t] = nu if ok else 0.0
+                                hk[t] = r - 1.0 if ok else 0.0
+                                g1[t] = log_r - r if ok else 0.0
+                                if eta > _ETA_MAX:
+                                    vk[t], hk[t], g1[t], _ = _gamma_working(yt[t], mu, mu, nu)
+                        else:
+                            # mu = 1 / eta, dmu = -mu^2; the terms of _gamma_working
+                            # from the density's r = y / mu and log r
+                            for t in range(m):
+                                mu = 1.0 / hk[t]
+                                pos = mu > 0.0
+                                r = yt[t] / (mu if pos else 1.0)
+                                log_r = _log(r)
+                                lf = nu * ((log_nu + log_r) - r) - lg_nu
+                                dk[t] = (lf if pos else -np.inf) + lk
+                                ok = pos and mu < np.inf
+                                q = (-mu * mu if ok else 0.0) / (mu if ok else 1.0)
+                                Wk = nu * q * q
+                                score = nu * ((r if ok else yt[t]) - 1.0) * q
+                                ok2 = abs(Wk) < np.inf and abs(score) < np.inf
+                                vk[t] = Wk if ok2 else 0.0
+                                hk[t] = score / Wk if (ok2 and Wk > 0.0) else 0.0
+                                g1[t] = log_r - r if ok else 0.0
+                    elif family == 3:  # negative binomial, log
+                        th = extra[k]
+                        ck = cst[k]
+                        g1 = G[2 * k]
+                        g2 = G[2 * k + 1]
+                        for t in range(m):
+                            eta = hk[t]
+                            yi = yt[t]
+                            mu = fk[t]
+                            vk[t], hk[t], g1[t], g2[t], rising = _nb_working(yi, mu, mu, th,
+                                                                             ck)
+                            lf = (rising + yi * eta) - (th + yi) * math.log1p(F2[k, t])
+                            dk[t] = lf + lk
                     elif family == 0:  # Poisson, identity
                         for t in range(m):
                             mu = hk[t]
@@ -397,12 +606,14 @@ def _build() -> SimpleNamespace:
                 # A, b (of r W and u / W) and sum r W, then N = sum r
                 _component_sums(Z, vk, H, k, ones2, p, m, acc, q)
                 _accumulate(dk, ones, ones2, 0, 1, m, acc, q + P + p + 2)
+                if family >= 2:  # the extras' statistics, sum r t
+                    _accumulate(dk, ones, G, 2 * k, n_stats, m, acc, base + 1 + 2 * k)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
-               intercept, coef, log_w, family, link, R, has_r, start_step, block_size,
-               n_acc, n_workers):  # pragma: no cover
+               intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
+               block_size, n_acc, n_workers):  # pragma: no cover
         # The sums of the blocks of block_size rows from row 0, added in block order;
         # each of n_workers threads claims the next block until none is left (as the
         # Gaussian kernel does).
@@ -415,8 +626,8 @@ def _build() -> SimpleNamespace:
             while blk < n_blocks:
                 start = blk * block_size
                 _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
-                       y_inv, intercept, coef, log_w, family, link, R, has_r, start_step,
-                       start, min(start + block_size, n), partial[blk])
+                       y_inv, intercept, coef, log_w, extra, cst, family, link, R, has_r,
+                       start_step, start, min(start + block_size, n), partial[blk])
                 blk = _claim(claimed)
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
@@ -443,8 +654,10 @@ def _build() -> SimpleNamespace:
                     if has_w and not wi > 0.0:
                         continue
                     yi = y[i]
-                    if family == 0:
+                    if family == 0 or family == 3:
                         c = -math.lgamma(yi + 1.0)
+                    elif family == 2:
+                        c = -math.log(yi)
                     else:
                         mi = trials[i] if has_m else 1.0
                         c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
@@ -472,12 +685,36 @@ def _vector(a, n: int, name: str) -> tuple[np.ndarray, bool]:
     return read_only(a), True
 
 
+def _extra_constants(family: str, extra, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """The extras (K,) and the per-component constants the kernel takes: for Gamma
+    ``log nu``, ``lgamma(nu)``; for negative binomial ``log th``, ``lgamma(th)``,
+    ``digamma(th)``, ``trigamma(th)`` (scipy's, as the numpy pass uses)."""
+    cst = np.zeros((K, 4))
+    if family not in EXTRA_STATISTICS:
+        if extra is not None:
+            raise ValueError(f"the {family} family has no extra parameter; got extra")
+        return read_only(np.zeros(K)), read_only(cst)
+    if extra is None:
+        raise ValueError(f"the {family} family needs its extra parameter (extra)")
+    ex = np.ascontiguousarray(extra, dtype=np.float64).reshape(-1)
+    if ex.shape != (K,) or not np.all(ex > 0) or not np.all(np.isfinite(ex)):
+        raise ValueError(f"extra must hold {K} positive numbers; got {np.asarray(extra)!r}")
+    from scipy import special
+
+    cst[:, 0] = np.log(ex)
+    cst[:, 1] = special.gammaln(ex)
+    cst[:, 2] = special.digamma(ex)
+    cst[:, 3] = special.polygamma(1, ex)
+    return read_only(ex), read_only(cst)
+
+
 def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | None,
                      family: str, block_size: int = GLM_BLOCK_SIZE, *,
                      n_threads: int | None = None) -> float:
     """The part of the log-likelihood that does not depend on the parameters:
     ``sum_i w_i c_i`` over the rows of positive weight, with ``c_i = -log y_i!`` for
-    Poisson and ``log binom(m_i, y_i)`` for binomial components (log-gamma terms). It
+    Poisson and negative-binomial, ``log binom(m_i, y_i)`` for binomial and
+    ``-log y_i`` for Gamma components. It
     is the same for every component, so :func:`glm_e_step` adds it once per data set
     instead of once per row and pass.
 
@@ -518,9 +755,10 @@ def glm_e_step(
     n_threads: int | None = None,
     log_constant: float | None = None,
     responsibilities: np.ndarray | None = None,
+    extra: np.ndarray | None = None,
 ) -> tuple:
-    """E-step and Fisher-scoring statistics of Poisson or binomial components over all
-    rows in one compiled pass.
+    """E-step and Fisher-scoring statistics of Poisson, binomial, Gamma or
+    negative-binomial components over all rows in one compiled pass.
 
     Internally ``x* = (x - x_loc) * x_inv``; the design row is ``(1, x*)`` with an
     intercept and ``x*`` without, and the linear predictor of component k is
@@ -553,15 +791,17 @@ def glm_e_step(
         response ``g(mu_0) - offset`` in place of ``u / W``.
     log_weights : ndarray of shape (K,) or (K, 1)
         Log mixing proportions; ``-inf`` marks a component of weight zero.
-    family : {"poisson", "binomial"}
+    family : {"poisson", "binomial", "gamma", "negative_binomial"}
     link : str
-        ``"log"`` or ``"identity"`` for Poisson; ``"logit"``, ``"probit"`` or
-        ``"cloglog"`` for binomial.
+        A link of :data:`KERNEL_LINKS` for the family: ``"log"`` or ``"identity"`` for
+        Poisson; ``"logit"``, ``"probit"`` or ``"cloglog"`` for binomial; ``"log"`` or
+        ``"inverse"`` for Gamma; ``"log"`` for negative binomial.
     block_size : int, default=2048
         Rows per block; the result depends on it but not on the number of threads.
     n_threads : int or None, default=None
-        Threads for this call (None: numba's current setting), capped at the number of
-        blocks; the calling thread's setting is restored.
+        Threads for this call (None: numba's current setting), at most one per
+        :data:`~regmix.compiled.helpers.MIN_ROWS_PER_THREAD` rows; the calling thread's
+        setting is restored.
     log_constant : float, optional
         :func:`glm_log_constant` of these rows, which the log-likelihood includes:
         computed here when not given (it depends on the rows only, so a caller that
@@ -570,6 +810,9 @@ def glm_e_step(
         Given memberships (non-negative, each row with a positive sum) to use instead
         of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
         log-likelihood is then NaN and ``log_weights`` is not used.
+    extra : ndarray of shape (K,), optional
+        The components' Gamma shapes or negative-binomial sizes (positive): required for
+        these families, refused for the others.
 
     Returns
     -------
@@ -581,6 +824,12 @@ def glm_e_step(
         ``X' diag(r_k W_k) X`` (symmetric).
     b : ndarray of shape (K, p)
         ``X' (r_k u_k)``, with ``u_k / W_k`` taken as 0 where ``W_k = 0``.
+    extra_stats : ndarray of shape (K, s)
+        The statistics of the extras, as the family's ``extra_statistics`` sums them:
+        ``s = 0`` for Poisson and binomial; for Gamma ``sum_i r_ik (log t - t)`` with
+        ``t = y_i / mu_ik``; for negative binomial ``sum_i r_ik e1_ik`` and
+        ``sum_i r_ik e2_ik``, the first two derivatives of the log-density in the log
+        size.
 
     Raises
     ------
@@ -590,7 +839,7 @@ def glm_e_step(
         If an argument has the wrong type, layout or shape, or the family and link are
         not the kernel's.
     """
-    if family not in FAMILY_CODES or link not in LINK_CODES:
+    if link not in KERNEL_LINKS.get(family, ()):
         raise ValueError(f"no compiled pass for the {family} family with the {link} link")
     if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
         raise ValueError("X must be a 2-D float64 ndarray")
@@ -628,12 +877,13 @@ def glm_e_step(
         R = np.ascontiguousarray(responsibilities, dtype=np.float64)
         if R.shape != (n, K):
             raise ValueError(f"responsibilities must have shape ({n}, {K}); got {R.shape}")
+    ex, cst = _extra_constants(family, extra, K)
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
     P = p * (p + 1) // 2
-    n_acc = K * (P + p + 3) + 1
+    n_acc = K * (P + p + 3) + 1 + 2 * K
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
-            float(y_inv), bool(fit_intercept), coef, log_w, FAMILY_CODES[family],
+            float(y_inv), bool(fit_intercept), coef, log_w, ex, cst, FAMILY_CODES[family],
             LINK_CODES[link], read_only(R), given, first_step, block_size, n_acc)
     total = on_threads(n_threads, n, _compiled().kernel, *args)
     if given:
@@ -649,4 +899,5 @@ def glm_e_step(
     b = per[:, P : P + p].copy()
     resp_sum = per[:, P + p + 2].copy()
     base = K * (P + p + 3)
-    return float(total[base]) + log_constant, resp_sum, A, b
+    extra_stats = total[base + 1 :].reshape(K, 2)[:, : EXTRA_STATISTICS.get(family, 0)].copy()
+    return float(total[base]) + log_constant, resp_sum, A, b, extra_stats

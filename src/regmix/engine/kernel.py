@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from regmix.compiled.glm_kernel import FAMILY_CODES, LINK_CODES
+from regmix.compiled.glm_kernel import KERNEL_LINKS
 from regmix.compiled.helpers import available
 from regmix.engine.threads import read_ahead
 from regmix.families.binomial import Binomial
+from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
 from regmix.families.links import LINKS
+from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
+from regmix.families.student_t import StudentT
 from regmix.mixing.constant import ConstantWeights
 
 # Rows per batch of a streamed compiled pass (at least): large enough that reading and
@@ -26,30 +29,32 @@ from regmix.mixing.constant import ConstantWeights
 STREAM_BATCH_ROWS = 1 << 16
 
 
-# The GLM families the compiled GLM pass covers, each with the links it covers. Only
-# these classes themselves: a subclass, or any other family object, is not the kernel's.
+# The GLM families the compiled GLM pass covers, each with the links it covers
+# (glm_kernel.KERNEL_LINKS). Only these classes themselves: a subclass, or any other
+# family object, is not the kernel's.
 GLM_KERNEL_LINKS: dict[type, tuple[str, ...]] = {
-    Poisson: ("log", "identity"),
-    Binomial: ("logit", "probit", "cloglog"),
+    cls: KERNEL_LINKS[cls.name] for cls in (Poisson, Binomial, GammaFamily, NegativeBinomial)
 }
 
 
 def kernel_family(family) -> str | None:
     """Which compiled E-step kernel computes the passes of ``family``: ``"gaussian"``
-    (:class:`~regmix.families.gaussian.Gaussian`), ``"glm"`` (Poisson or binomial
-    components with a link of :data:`GLM_KERNEL_LINKS`), or None for every other family
-    object (including subclasses and composite families), which take the numpy pass."""
+    (:class:`~regmix.families.gaussian.Gaussian`), ``"student_t"``
+    (:class:`~regmix.families.student_t.StudentT`, on the Gaussian kernel's rows),
+    ``"glm"`` (Poisson, binomial, Gamma
+    or negative-binomial components with a link of :data:`GLM_KERNEL_LINKS`), or None
+    for every other family object (including subclasses and composite families), which
+    take the numpy pass."""
     cls = type(family)
     if cls is Gaussian:
         return "gaussian"
+    if cls is StudentT:
+        return "student_t"
     links = GLM_KERNEL_LINKS.get(cls)
     if links is None:
         return None
     name = getattr(family, "link_name", None)
-    if (name not in links or type(getattr(family, "link", None)) is not LINKS[name]
-            or family.name not in FAMILY_CODES or name not in LINK_CODES):
-        return None
-    if len(family.extra_names):  # the kernel sums no dispersion statistics
+    if name not in links or type(getattr(family, "link", None)) is not LINKS[name]:
         return None
     return "glm"
 
@@ -105,7 +110,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
     """The one rule for whether a compiled kernel can run a pass: a family the kernels
     know (:func:`kernel_family`) without constraints, constant weights, and rows the
     kernel can read (:func:`kernel_rows` for Gaussian components, :func:`glm_kernel_rows`
-    for Poisson and binomial ones).
+    for the GLM families).
 
     Parameters
     ----------
@@ -147,7 +152,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0
                 or st.y_scale != 1.0):
             return False
-    return kernel_rows(source) if kind == "gaussian" else glm_kernel_rows(source)
+    return kernel_rows(source) if kind != "glm" else glm_kernel_rows(source)
 
 
 def kernel_threads(source, n_jobs: int) -> int:

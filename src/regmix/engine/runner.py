@@ -76,34 +76,40 @@ class PassRunner:
         reader (the same blocks, so the same bits as the rows in memory)."""
 
         st = self.source.standardization
+        component = params.component
+        student = self.kernel == "student_t"  # extra = (sigma, df) per component
+        sigma = component.extra[:, 0] if student else component.sigma
         sums = GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
-                            self.source.fit_intercept, params.component.coef,
-                            params.component.sigma, self.mixing.log_weights(params)[:, 0],
-                            n_threads=kernel_threads(self.source, self.n_jobs))
+                            self.source.fit_intercept, component.coef, sigma,
+                            self.mixing.log_weights(params)[:, 0],
+                            n_threads=kernel_threads(self.source, self.n_jobs),
+                            df=component.extra[:, 1] if student else None)
         add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
                         memberships=memberships)
-        loglik, resp_sum, A, b, c = sums.result()
-        return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
+        loglik, resp_sum, A, b, c, *df_stats = sums.result()
+        if not student:
+            return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
+        gh = df_stats[0] if self.family.df is None else np.zeros_like(df_stats[0])
+        return PassResult(loglik, resp_sum, (A, b, c, gh), (resp_sum,))
 
     def _compiled_glm_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
-        round-off) on the rows in memory; a family without extras, so their statistics
-        are empty. The part of the log-likelihood that depends on the rows alone is
-        summed at the first pass and kept."""
+        round-off) on the rows in memory, the statistics of the extras (Gamma shape,
+        negative-binomial size) included. The part of the log-likelihood that depends
+        on the rows alone is summed at the first pass and kept."""
         src, st = self.source, self.source.standardization
         X, y, w = src.arrays()
         threads = kernel_threads(src, self.n_jobs)
         if self._log_constant is None:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
-        coef = params.component.coef
-        K = params.n_components
-        loglik, resp_sum, A, b = glm_e_step(
+        coef, extra = params.component.coef, params.component.extra
+        loglik, resp_sum, A, b, extra_stats = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
-            responsibilities=memberships)
-        return PassResult(loglik, resp_sum, (A, b, np.zeros((K, 0))), (resp_sum,))
+            responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None)
+        return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
 
     @property
     def total_weight(self) -> float:
@@ -112,7 +118,7 @@ class PassRunner:
     def evaluate(self, params) -> PassResult:
         """E-step pass at mixture parameters ``params``."""
         self.n_passes += 1
-        if self.kernel == "gaussian":
+        if self.kernel in ("gaussian", "student_t") and params.component.coef is not None:
             result = self._compiled_evaluate(params)
         elif self.kernel == "glm" and params.component.coef is not None:
             # (a first step without coefficients starts from the data: the numpy pass)
@@ -133,8 +139,8 @@ class PassRunner:
         self.n_passes += 1
         if params is None:
             params = self.start_params(n_components)
-        if (self.kernel == "gaussian" and hasattr(resp_fn, "as_array")
-                and hasattr(self.source, "arrays")):
+        if (self.kernel in ("gaussian", "student_t") and hasattr(resp_fn, "as_array")
+                and hasattr(self.source, "arrays") and params.component.coef is not None):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
         if (self.kernel == "glm" and hasattr(resp_fn, "as_array")
                 and (params.component.coef is not None
