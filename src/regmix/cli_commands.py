@@ -544,8 +544,10 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
             raise UserError(f"{option} needs the data in memory; drop --stream")
     if stream is None:  # neither --stream nor --no-stream: stream what would not fit
         in_memory_only = (clusters, plot, groups, known_labels)
-        stream = all(v is None for v in in_memory_only) and _streams_by_itself(
-            data, formula, quiet)
+        # (a censored family's constant limits are read from rows in memory only)
+        stream = (all(v is None for v in in_memory_only)
+                  and not isinstance(family, CensoredGaussian)
+                  and _streams_by_itself(data, formula, quiet))
     sample_weight = None
     if stream:
         frame = None
