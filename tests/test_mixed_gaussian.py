@@ -498,3 +498,60 @@ def test_parametric_bootstrap_agrees_with_the_observed_information():
     keep = table.index.get_level_values(1).isin(["intercept", "x0", "sigma", "weight"])
     ratio = boot.replicates.std().to_numpy()[keep] / table["std_err"].to_numpy()[keep]
     assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio
+
+
+def test_formula_random_effects_term_is_the_named_family_and_groups(tmp_path):
+    """``"y ~ time + (1 + time | subject)"`` (lme4's notation) fits what
+    ``family=MixedGaussian("1 + time")`` with ``groups="subject"`` fits, to the bit; the
+    term's column gives the groups of every later call, a model file keeps it, and the
+    command line takes it; a term with another family, two terms, or other groups are
+    refused by name."""
+    import io
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from regmix import RegressionMixture
+    from regmix.cli import main
+    from regmix.estimator.formula import split_random
+    from regmix.persistence import load
+
+    assert split_random("y ~ time + (1 + time | subject)") == (
+        "y ~ time", "1 + time", "subject")
+    assert split_random("y ~ (1 | g) + x | z") == ("y ~ x | z", "1", "g")
+    assert split_random("y ~ x + I((x + 1))") == ("y ~ x + I((x + 1))", None, None)
+    X, y, groups = _two_class_data(40, 7)
+    frame = pd.DataFrame({"time": X[:, 0], "y": y, "subject": groups})
+    term = RegressionMixture(2, formula="y ~ time + (1 + time | subject)",
+                             random_state=0).fit(frame)
+    named = RegressionMixture(2, family=MixedGaussian("1 + time"), formula="y ~ time",
+                              random_state=0).fit(frame, groups="subject")
+    assert term.log_likelihood_ == named.log_likelihood_
+    np.testing.assert_array_equal(term.random_cov_, named.random_cov_)
+    np.testing.assert_array_equal(term.posterior(frame),
+                                  named.posterior(frame, groups="subject"))
+    np.testing.assert_array_equal(term.predict(frame, kind="conditional"),
+                                  named.predict(frame, kind="conditional", groups="subject"))
+    path = tmp_path / "term.json"
+    term.save(path)
+    np.testing.assert_array_equal(load(path).posterior(frame), term.posterior(frame))
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    fitted = CliRunner().invoke(main, ["fit", str(tmp_path / "long.csv"), "--formula",
+                                       "y ~ time + (1 + time | subject)", "--quiet",
+                                       "--out", str(tmp_path / "cli.json")])
+    assert fitted.exit_code == 0, fitted.output
+    predicted = CliRunner().invoke(main, ["predict", str(tmp_path / "cli.json"),
+                                          str(tmp_path / "long.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    table = pd.read_csv(io.StringIO(predicted.output))
+    np.testing.assert_allclose(table["conditional"], term.predict(frame, kind="conditional"),
+                               rtol=1e-12, atol=1e-12)
+    for kwargs, match in [({"family": "poisson"}, "makes a linear mixed model"),
+                          ({"formula": "y ~ time + (1 | subject) + (time | subject)"},
+                           "one random-effects term")]:
+        params = {"formula": "y ~ time + (1 + time | subject)", **kwargs}
+        with pytest.raises(ValueError, match=match):
+            RegressionMixture(2, **params).fit(frame)
+    frame["other"] = frame["subject"]
+    with pytest.raises(ValueError, match="groups by 'subject'"):
+        RegressionMixture(2, formula="y ~ time + (1 | subject)").fit(frame, groups="other")

@@ -488,6 +488,53 @@ def split_gating(formula: str) -> tuple[str, str | None]:
     return formula[: bars[0].source_start].rstrip(), gating
 
 
+def split_random(formula: str) -> tuple[str, str | None, str | None]:
+    """``"y ~ time + (1 + time | subject)"`` gives ``("y ~ time", "1 + time",
+    "subject")``: the formula without its random-effects term (lme4's ``(terms |
+    group)``), the terms left of its ``|`` and the column of groups right of it; the
+    formula and None, None without such a term."""
+    tokens = formula_tokens(formula) or []
+    depth, found = 0, []
+    for i, token in enumerate(tokens):
+        if token.kind.name == "CONTEXT":
+            if str(token.token) == "(":
+                depth += 1
+                if depth == 1:
+                    opened, bars = i, []
+            elif str(token.token) == ")":
+                depth -= 1
+                if depth == 0 and bars:
+                    found.append((opened, bars, i))
+        elif depth == 1 and _is_operator(token, "|"):
+            bars.append(i)
+    if not found:
+        return formula, None, None
+    if len(found) > 1 or len(found[0][1]) > 1:
+        raise ValueError(f"formula {formula!r}: write one random-effects term, as in "
+                         "'y ~ time + (1 + time | subject)'")
+    opened, (bar,), closed = found[0]
+    terms = formula[tokens[opened].source_end + 1 : tokens[bar].source_start].strip()
+    group = formula[tokens[bar].source_end + 1 : tokens[closed].source_start].strip()
+    if not terms or not group.isidentifier():
+        raise ValueError(f"formula {formula!r}: the random-effects term takes terms left "
+                         "of '|' and one column of groups right of it, as in "
+                         "'(1 + time | subject)'")
+    before = tokens[opened - 1] if opened > 0 else None
+    after = tokens[closed + 1] if closed + 1 < len(tokens) else None
+    start, stop = tokens[opened].source_start, tokens[closed].source_end + 1
+    if before is not None and _is_operator(before, "+"):
+        start = before.source_start  # "x + (1 | g)": the '+' before goes too
+    elif after is not None and _is_operator(after, "+"):
+        stop = after.source_end + 1  # "~ (1 | g) + x": the '+' after goes too
+    elif before is None or not _is_operator(before, "~"):
+        raise ValueError(f"formula {formula!r}: add the random-effects term to the "
+                         "others with '+'")
+    rest = (formula[:start].rstrip() + " " + formula[stop:].lstrip()).strip()
+    if rest.endswith("~"):
+        rest += " 1"  # "y ~ (1 | g)": the fixed part is the intercept alone
+    return rest, terms, group
+
+
 def split_responses(formula: str) -> tuple[list[str], str]:
     """``"yn + yp ~ x"`` gives ``(["yn", "yp"], "~ x")``: the response columns named on
     the left of a top-level ``~`` (column names joined by ``+``, for several responses

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from regmix.core.linalg import roundoff_spread
-from regmix.estimator.formula import FormulaDesign, split_gating, split_responses
+from regmix.estimator.formula import FormulaDesign, split_gating, split_random, split_responses
 from regmix.estimator.formula_safety import check_formula
 from regmix.families.composite import member_names
 from regmix.sources.arrays import ROBUST_SCALE_ROWS, ArrayData, robust_scale, robust_scale_rows
@@ -190,9 +190,10 @@ class InputsMixin:
         return Xa, ya, w
 
     def _main_formula(self) -> str:
-        """The regression part of the formula (without a gating part after ``|``; for
-        several responses, without the left-hand side that names them)."""
-        main = split_gating(self.formula)[0]
+        """The regression part of the formula (without a gating part after ``|`` or a
+        random-effects term ``(terms | group)``; for several responses, without the
+        left-hand side that names them)."""
+        main = split_random(split_gating(self.formula)[0])[0]
         names = response_names(self.family)
         if names is None:
             return main
@@ -382,8 +383,24 @@ class InputsMixin:
                 f"g. If the rows of a group must share one component, {how} and leave "
                 "the variable out of the concomitant variables")
 
+    def _random_term(self) -> tuple[str | None, str | None]:
+        """The formula's random-effects term: its terms and its column of groups (None,
+        None without one)."""
+        if not isinstance(self.formula, str):
+            return None, None
+        return split_random(split_gating(self.formula)[0])[1:]
+
     def _group_codes(self, X, groups, n: int, fitting: bool):
-        """Integer group codes (n,) or None; remembers whether the fit was grouped."""
+        """Integer group codes (n,) or None; remembers whether the fit was grouped.
+        The column of a formula's random-effects term ``(terms | group)`` gives the
+        groups when ``groups`` is None."""
+        group_column = self._random_term()[1]
+        if group_column is not None:
+            if groups is None and hasattr(X, "columns") and group_column in X.columns:
+                groups = group_column
+            elif isinstance(groups, str) and groups != group_column:
+                raise ValueError(f"groups={groups!r}, but the formula's random-effects "
+                                 f"term groups by {group_column!r}")
         if groups is None:
             if fitting:
                 self._grouped = False

@@ -47,6 +47,7 @@ from regmix.estimator.polish import newton_polish
 from regmix.estimator.random_effects import RandomEffectsMixin
 from regmix.estimator.state import FittedState, constrained_family
 from regmix.families.composite import component_order, response_mean
+from regmix.families.mixed_gaussian import MixedGaussian
 from regmix.families.registry import get_family
 from regmix.fitting.initialization import STRATEGIES, Initializer
 from regmix.fitting.newton import em_map_jacobian
@@ -576,6 +577,26 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         self.compute_se = compute_se
 
     # ------------------------------------------------------------------ validation
+    def _family_object(self):
+        """The family object of ``family`` (and ``link``, ``var_floor``); with a formula
+        random-effects term ``(terms | group)``, the latent-class linear mixed model
+        of those terms (the family must then be Gaussian)."""
+        terms = self._random_term()[0]
+        if terms is None:
+            return get_family(self.family, link=self.link, var_floor=self.var_floor)
+        if isinstance(self.family, MixedGaussian):  # given, or read from a model file
+            if self.family.names != MixedGaussian(terms).names:
+                raise ValueError(f"family={self.family!r} has other random effects than "
+                                 f"the formula's term ({terms} | ...)")
+            return get_family(self.family, var_floor=self.var_floor)
+        if not (isinstance(self.family, str) and self.family == "gaussian"):
+            raise ValueError(f"the formula's random-effects term ({terms} | ...) makes a "
+                             f"linear mixed model of Gaussian components; got "
+                             f"family={self.family!r}")
+        if self.link not in (None, "identity"):
+            raise ValueError(f"link={self.link!r}: the mixed model's link is the identity")
+        return get_family(MixedGaussian(terms), var_floor=self.var_floor)
+
     def _check_params(self) -> None:
         def integer(name, low):
             v = getattr(self, name)
@@ -620,7 +641,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             raise ValueError(f"formula must be a string or None; got {self.formula!r}")
         if self.engine not in ("auto", "numpy", "numba"):
             raise ValueError(f"engine must be 'auto', 'numpy' or 'numba'; got {self.engine!r}")
-        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        family = self._family_object()
         families = getattr(family, "families", None)
         if families is not None and len(families) != self.n_components:
             raise ValueError(f"family lists {len(families)} families, one per component, "
@@ -726,7 +747,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             raise ValueError(f"{what} has {k} components: starts for n_components="
                              f"{self.n_components} come from {self.n_components - 1}, "
                              f"{self.n_components} or {self.n_components + 1}")
-        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        family = self._family_object()
         theirs = model.state_.family
         if (family.name, family.link_name) != (theirs.name, theirs.link_name):
             raise ValueError(f"{what} was fitted with {theirs!r}, not {family!r}")
@@ -776,7 +797,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept,
                          concomitant=concomitant, groups=groups)
             y = sample_weight = concomitant = groups = None
-        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        family = self._family_object()
         if is_row_source(X):
             if any(a is not None for a in (offset, trials, concomitant, groups)):
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "
@@ -1204,7 +1225,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                 "warm_start=True but the formula changed; set warm_start=False to fit "
                 "from scratch"
             )
-        family = get_family(self.family, link=self.link, var_floor=self.var_floor)
+        family = self._family_object()
         if (family.name, family.link_name) != (self.family_.name, self.family_.link_name):
             raise ValueError(
                 f"warm_start=True but the family changed from {self.family_!r} to "

@@ -19,6 +19,8 @@ class RandomEffectsMixin:
         family = self.family_
         if getattr(family, "random_effects", None) is None:
             raise ValueError(f"a {family.label} family has no random effects")
+        if groups is None:  # the column of the formula's "(terms | group)", if any
+            groups = self._random_term()[1]
         if groups is None:
             raise ValueError("random effects are predicted per subject: pass groups=")
         if y is None and self.formula is None:

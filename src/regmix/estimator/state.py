@@ -20,7 +20,7 @@ import numpy as np
 
 from regmix.core.chunk import Standardization
 from regmix.core.params import valid_extras
-from regmix.estimator.formula import FormulaDesign, split_gating, split_responses
+from regmix.estimator.formula import FormulaDesign, split_gating, split_random, split_responses
 from regmix.estimator.formula_safety import UnsafeFormulaError
 from regmix.families.composite import ComponentFamilies
 from regmix.families.constraints import CoefficientConstraints, coefficient_index
@@ -355,7 +355,7 @@ class FittedState:
             )
         if design is not None:
             self.formula_design = _formula_design(design, source)
-            main = split_gating(self.formula)[0]
+            main = split_random(split_gating(self.formula)[0])[0]
             if isinstance(self.family, MultiResponse):  # the responses are not the design's
                 main = split_responses(main)[1]
             if self.formula_design.formula != main:
