@@ -555,3 +555,20 @@ def test_formula_random_effects_term_is_the_named_family_and_groups(tmp_path):
     frame["other"] = frame["subject"]
     with pytest.raises(ValueError, match="groups by 'subject'"):
         RegressionMixture(2, formula="y ~ time + (1 | subject)").fit(frame, groups="other")
+
+
+@pytest.mark.parametrize("constraint", [{"equal_variance": True},
+                                        {"common_coef": ["time"]},
+                                        {"fixed_coef": {"time": 0.0}}])
+def test_coefficient_constraints_are_refused_not_ignored(constraint):
+    """The mixed model's M-step does not take the constraints: they are refused by name
+    rather than fitted as if absent."""
+    import pandas as pd
+
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(20, 7)
+    frame = pd.DataFrame({"time": X[:, 0], "y": y, "subject": groups})
+    with pytest.raises(ValueError, match="not supported yet for a latent-class linear"):
+        RegressionMixture(2, formula="y ~ time + (1 + time | subject)",
+                          **constraint).fit(frame)

@@ -24,6 +24,7 @@ from regmix.estimator.formula import FormulaDesign, split_gating, split_random, 
 from regmix.estimator.formula_safety import UnsafeFormulaError
 from regmix.families.composite import ComponentFamilies
 from regmix.families.constraints import CoefficientConstraints, coefficient_index
+from regmix.families.mixed_gaussian import MixedGaussian
 from regmix.families.multi_response import MultiResponse
 from regmix.families.registry import family_from_dict, family_to_dict, get_family
 from regmix.inference.boundary import BoundaryParameters
@@ -446,6 +447,9 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
         raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
                          "with several responses (a family per response) they are not "
                          "supported yet")
+    if isinstance(family, MixedGaussian):
+        raise ValueError("common_coef, fixed_coef and equal_variance are not supported yet "
+                         "for a latent-class linear mixed model (random effects)")
     index, user_values = coefficient_index(names, params["n_components"],
                                            params.get("common_coef"),
                                            params.get("fixed_coef"))
