@@ -572,3 +572,16 @@ def test_coefficient_constraints_are_refused_not_ignored(constraint):
     with pytest.raises(ValueError, match="not supported yet for a latent-class linear"):
         RegressionMixture(2, formula="y ~ time + (1 + time | subject)",
                           **constraint).fit(frame)
+
+
+def test_predict_names_the_conditional_kind_in_its_refusal():
+    import pandas as pd
+
+    from regmix import RegressionMixture
+
+    X, y, groups = _two_class_data(20, 7)
+    frame = pd.DataFrame({"time": X[:, 0], "y": y, "subject": groups})
+    model = RegressionMixture(2, formula="y ~ time + (1 + time | subject)",
+                              random_state=0).fit(frame)
+    with pytest.raises(ValueError, match="'response', 'link', 'conditional'; got 'blup'"):
+        model.predict(frame, kind="blup")

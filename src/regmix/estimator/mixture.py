@@ -1616,6 +1616,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             return self._conditional_predict(X, y, groups, offset)
         if y is not None or groups is not None:
             raise ValueError("y and groups are used only with kind='conditional'")
+        if (kind not in ("response", "link", "censored") and hasattr(self, "family_")
+                and getattr(self.family_, "random_effects", None) is not None):
+            raise ValueError(f"kind must be one of 'response', 'link', 'conditional'; got "
+                             f"{kind!r}")
         means = self.predict_components(X, offset=offset, kind=kind)
         pi = self._row_weights(X, concomitant, means.shape[0])
         if means.ndim == 3:  # several responses: (n, R), in the family's order
