@@ -21,9 +21,7 @@ wall time of each fit. Without Rscript or flexmix it says so and stops.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,15 +32,15 @@ import pandas as pd
 
 from regmix import RegressionMixture
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_r import RError, run_r  # noqa: E402  (shared: an R script's RESULT lines)
+
 HERE = Path(__file__).resolve().parent
 FORMULA = "End ~ np.log(Begin + 0.5) + C(Gender) + C(Ethnic) + C(Treatment)"
 
 
 def _flexmix(rscript: str, csv: Path, nrep: int) -> list[dict]:
-    out = subprocess.run([rscript, str(HERE / "compare_r_dmft.R"), str(csv), str(nrep)],
-                         capture_output=True, text=True, check=True).stdout
-    return [json.loads(line[len("RESULT "):]) for line in out.splitlines()
-            if line.startswith("RESULT ")]
+    return run_r(rscript, [csv, nrep], script=HERE / "compare_r_dmft.R")
 
 
 def _levels(data: pd.DataFrame) -> pd.DataFrame:
@@ -65,8 +63,8 @@ def main() -> None:
         csv = Path(tmp) / "dmft.csv"
         try:
             results = _flexmix(args.rscript, csv, args.nrep)
-        except subprocess.CalledProcessError as err:
-            sys.exit(f"the R side failed (is flexmix installed?):\n{err.stderr}")
+        except RError as err:
+            sys.exit(f"the R side failed (is flexmix installed?): {err}")
         data = _levels(pd.read_csv(csv))
     versions = next(r for r in results if r["kind"] == "versions")
     print(f"flexmix {versions['flexmix']} (R {versions['R']}); dmft, {len(data)} rows\n")

@@ -20,9 +20,7 @@ Rscript, mixtools or flexmix it says so and stops.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,21 +34,14 @@ from scipy.stats import multivariate_normal
 from regmix import RegressionMixture
 from regmix.families.mixed_gaussian import MixedGaussian
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_r import RError, run_r  # noqa: E402  (shared: an R script's RESULT lines)
+
 HERE = Path(__file__).resolve().parent
 
 
 def _r_side(rscript: str, csv: Path, nrep: int, iter_max: int) -> list[dict]:
-    out = subprocess.run(
-        [rscript, str(HERE / "compare_r_mixed.R"), str(csv), str(nrep), str(iter_max)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [
-        json.loads(line[len("RESULT ") :])
-        for line in out.splitlines()
-        if line.startswith("RESULT ")
-    ]
+    return run_r(rscript, [csv, nrep, iter_max], script=HERE / "compare_r_mixed.R")
 
 
 def dense_loglik(data: pd.DataFrame, weights, coef, sigma, cov) -> float:
@@ -82,8 +73,8 @@ def main() -> None:
         csv = Path(tmp) / "raneff.csv"
         try:
             results = {r["kind"]: r for r in _r_side(args.rscript, csv, args.nrep, args.iter_max)}
-        except subprocess.CalledProcessError as err:
-            sys.exit(f"the R side failed (are mixtools and flexmix installed?):\n{err.stderr}")
+        except RError as err:
+            sys.exit(f"the R side failed (are mixtools and flexmix installed?): {err}")
         data = pd.read_csv(csv)
     v = results["versions"]
     print(

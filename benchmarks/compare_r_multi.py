@@ -22,9 +22,7 @@ flexmix's 200 rows. Without Rscript or flexmix it says so and stops.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,9 @@ import numpy as np
 import pandas as pd
 
 from regmix import MultiResponse, RegressionMixture
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_r import RError, run_r  # noqa: E402  (shared: an R script's RESULT lines)
 
 HERE = Path(__file__).resolve().parent
 FORMULA = "yn + yp ~ x + I(x**2)"
@@ -50,18 +51,8 @@ def _simulated(n: int) -> pd.DataFrame:
 
 
 def _flexmix(rscript: str, csv: Path, nrep: int, repeats: int, simulated: bool) -> list[dict]:
-    command = [rscript, str(HERE / "compare_r_multi.R"), str(csv), str(nrep), str(repeats)]
-    out = subprocess.run(
-        command + (["simulated"] if simulated else []),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [
-        json.loads(line[len("RESULT ") :])
-        for line in out.splitlines()
-        if line.startswith("RESULT ")
-    ]
+    return run_r(rscript, [csv, nrep, repeats, *(["simulated"] if simulated else [])],
+                 script=HERE / "compare_r_multi.R")
 
 
 def _model(**kw) -> RegressionMixture:
@@ -97,8 +88,8 @@ def main() -> None:
             _simulated(args.n).to_csv(csv, index=False)
         try:
             results = _flexmix(args.rscript, csv, args.nrep, args.repeats, args.n is not None)
-        except subprocess.CalledProcessError as err:
-            sys.exit(f"the R side failed (is flexmix installed?):\n{err.stderr}")
+        except RError as err:
+            sys.exit(f"the R side failed (is flexmix installed?): {err}")
         data = pd.read_csv(csv)
     versions = next(r for r in results if r["kind"] == "versions")
     fit = next(r for r in results if r["kind"] == "fit")
