@@ -331,14 +331,13 @@ def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
     g_ok`` by Fisher's identity, with ``g_ok`` the gradient of ``l_ok``, non-zero only in
     component k's block (``A_k``) and in the gating block.
     """
-    K = layout.K
     if getattr(family, "group_derivatives", None) is not None:
         return _group_terms(layout, family, params, chunk)
     terms = row_terms(family, params.component, chunk)
     logf = terms.logf
     n = logf.shape[1]
     w = np.ones(n) if chunk.w is None else chunk.w
-    mixing = ConstantWeights() if params.gating is None else MultinomialLogitGating()
+    mixing = _mixing(params)
     Z = np.ones((n, 1)) if params.gating is None else chunk.ZT.T
     # the E-step of the data pass: the observations' posteriors and log mixing weights
     r, obs_ll, logpi_o = observation_posteriors(logf, mixing.log_weights(params, chunk),
@@ -350,15 +349,26 @@ def _chunk_terms(layout, family, params, chunk) -> _ChunkTerms:
         omega, Zo = np.ones(starts.size), Z[starts]
     pi_o = np.exp(np.broadcast_to(logpi_o, r.shape))
     r_rows = r if starts is None else np.repeat(r, np.diff(np.append(starts, n)), axis=1)
+    A = [a if starts is None else np.add.reduceat(a * w[:, None], starts, axis=0)
+         for a in terms.grad]  # per component (N, p + m)
+    return _ChunkTerms(terms.hessian, r, pi_o, omega, Zo, w * r_rows, A,
+                       _observation_scores(layout, r, pi_o, Zo, A), obs_ll)
+
+
+def _mixing(params):
+    return ConstantWeights() if params.gating is None else MultinomialLogitGating()
+
+
+def _observation_scores(layout, r, pi_o, Zo, A) -> np.ndarray:
+    """The observations' scores (N, dim) by Fisher's identity: ``r_ok`` times the
+    gradient ``A[k]`` of ``l_ok`` in component k's block, ``(r_ok - pi_ok) z_o`` in the
+    gating block."""
     N = r.shape[1]
     scores = np.empty((N, layout.dim))
     scores[:, layout.eta] = ((r - pi_o)[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
-    A = []
-    for k in range(K):
-        a = terms.grad[k]  # (n, p + m)
-        A.append(a if starts is None else np.add.reduceat(a * w[:, None], starts, axis=0))
+    for k in range(layout.K):
         scores[:, layout.block(k)] = r[k][:, None] * A[k]
-    return _ChunkTerms(terms.hessian, r, pi_o, omega, Zo, w * r_rows, A, scores, obs_ll)
+    return scores
 
 
 def _group_terms(layout, family, params, chunk) -> _ChunkTerms:
@@ -367,7 +377,7 @@ def _group_terms(layout, family, params, chunk) -> _ChunkTerms:
     (``group_derivatives``), and the data pass's E-step the posteriors."""
     if chunk.group_starts is None:
         raise ValueError(f"a {family.label} family needs grouped rows (groups=)")
-    mixing = ConstantWeights() if params.gating is None else MultinomialLogitGating()
+    mixing = _mixing(params)
     _, obs_ll, _, r, _, ZTo = chunk_posteriors(chunk, family, mixing, params)
     _, grad, hess = family.group_derivatives(params.component, chunk)
     starts = chunk.group_starts
@@ -376,15 +386,13 @@ def _group_terms(layout, family, params, chunk) -> _ChunkTerms:
                               (layout.K, chunk.y.shape[0]))[:, starts]
     pi_o = np.exp(logpi_o)
     Zo = np.ones((N, 1)) if ZTo is None else ZTo.T
-    scores = np.empty((N, layout.dim))
-    scores[:, layout.eta] = ((r - pi_o)[1:].T[:, :, None] * Zo[:, None, :]).reshape(N, -1)
-    for k in range(layout.K):
-        scores[:, layout.block(k)] = r[k][:, None] * grad[k]
+    A = list(grad)
     # the posterior-weighted sums of the groups' Hessians, block k's whatever the
     # rows' weights (which have no part in a group's density here)
     Hc = np.einsum("kg,kgab->kab", r, hess)
     return _ChunkTerms(lambda k, _: Hc[k], r, pi_o, np.ones(N), Zo,
-                       np.zeros((layout.K, 0)), list(grad), scores, obs_ll)
+                       np.zeros((layout.K, 0)), A,
+                       _observation_scores(layout, r, pi_o, Zo, A), obs_ll)
 
 
 def observation_scores(layout, family, params, chunk) -> tuple[np.ndarray, np.ndarray,
