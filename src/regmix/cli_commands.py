@@ -24,7 +24,7 @@ import pandas as pd
 from regmix.cli_errors import UserError, _error_text, _first_line
 from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
-from regmix.estimator.formula import plain_formula, split_gating, split_random, split_responses
+from regmix.estimator.formula import plain_formula, split_responses
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.mixed_gaussian import MixedGaussian
@@ -915,8 +915,8 @@ def predictions(model: RegressionMixture, frame: pd.DataFrame,
         columns.update({f"weight_{k + 1}": pi[:, k] for k in range(K)})
     design = getattr(model, "formula_design_", None)
     mixed = getattr(model.family_, "random_effects", None) is not None
-    if groups is None and model.formula is not None:  # a term "(1 + time | subject)"
-        groups = split_random(split_gating(model.formula)[0])[2]
+    if groups is None:  # the column of a formula term "(1 + time | subject)", if any
+        groups = model._random_term()[1]
     if design is not None and (design.has_response(frame) if responses is None
                                else all(r in frame.columns for r in responses)):
         if mixed and groups is None:

@@ -713,8 +713,7 @@ def _sliced_design(formula: str, spec: ModelSpec, frame: pd.DataFrame,
         if start > 0 or head is None:
             head, _ = _materialize(formula, _fresh(spec), frame.iloc[start:stop],
                                    check_levels=False)
-        for j, name in enumerate(names):
-            X[start:stop, j] = head[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        _fill_columns(X[start:stop], head, names)
     _check_finite(formula, X, names)
     return X
 
@@ -822,10 +821,16 @@ def _design_array(formula: str, matrix: pd.DataFrame, names: list[str]) -> np.nd
     by column: selecting the columns and converting the selection would hold two more
     copies of the design at once."""
     X = np.empty((matrix.shape[0], len(names)), dtype=np.float64)
-    for j, name in enumerate(names):
-        X[:, j] = matrix[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    _fill_columns(X, matrix, names)
     _check_finite(formula, X, names)
     return X
+
+
+def _fill_columns(X: np.ndarray, matrix: pd.DataFrame, names: list[str]) -> None:
+    """Write the model matrix's columns ``names`` into ``X``'s columns, one at a time
+    (missing values as NaN)."""
+    for j, name in enumerate(names):
+        X[:, j] = matrix[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _check_finite(formula: str, X: np.ndarray, names: list[str]) -> None:

@@ -388,7 +388,7 @@ class InputsMixin:
         None without one)."""
         if not isinstance(self.formula, str):
             return None, None
-        return split_random(split_gating(self.formula)[0])[1:]
+        return split_random(self.formula)[1:]  # (the term is inside the regression part)
 
     def _group_codes(self, X, groups, n: int, fitting: bool):
         """Integer group codes (n,) or None; remembers whether the fit was grouped.
