@@ -533,19 +533,17 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     if (clusters is not None) != (cov_type == "cluster"):
         raise UserError("--clusters COLUMN goes with --cov-type cluster, and --cov-type "
                         "cluster needs --clusters COLUMN")
-    if clusters is not None and stream:
-        raise UserError("--clusters needs the data in memory; drop --stream")
-    if plot is not None:
-        if stream:
-            raise UserError("--plot needs the data in memory; drop --stream or --plot")
-        _need_matplotlib()
-    for option, value in (("--groups", groups), ("--known-labels", known_labels)):
+    in_memory_only = {"--clusters": clusters, "--plot": plot, "--groups": groups,
+                      "--known-labels": known_labels}
+    for option, value in in_memory_only.items():
         if value is not None and stream:
-            raise UserError(f"{option} needs the data in memory; drop --stream")
+            also = " or --plot" if option == "--plot" else ""
+            raise UserError(f"{option} needs the data in memory; drop --stream{also}")
+    if plot is not None:
+        _need_matplotlib()
     if stream is None:  # neither --stream nor --no-stream: stream what would not fit
-        in_memory_only = (clusters, plot, groups, known_labels)
         # (a censored family's constant limits are read from rows in memory only)
-        stream = (all(v is None for v in in_memory_only)
+        stream = (all(v is None for v in in_memory_only.values())
                   and not isinstance(family, CensoredGaussian)
                   and _streams_by_itself(data, formula, quiet))
     sample_weight = None
