@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from regmix.core.chunk import group_starts
 from regmix.core.linalg import roundoff_spread
 from regmix.estimator.formula import FormulaDesign, split_gating, split_random, split_responses
 from regmix.estimator.formula_safety import check_formula
@@ -468,7 +469,7 @@ class InputsMixin:
         if rows.order is not None:
             allowed = allowed[rows.order]
         if rows.groups is not None:
-            first = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+            first = group_starts(rows.groups)
             sizes = np.diff(np.append(first, n))
             differ = allowed != np.repeat(allowed[first], sizes)
             if differ.any():

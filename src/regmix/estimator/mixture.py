@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from regmix.compiled.helpers import available
 from regmix.core.choices import ESTIMATOR_DEFAULTS
+from regmix.core.chunk import group_starts
 from regmix.core.errors import (
     BoundaryWarning,
     ConcomitantWarning,
@@ -1469,7 +1470,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             obs_resp = resp
             obs_w = np.ones(rows.X.shape[0]) if rows.w is None else rows.w
         else:
-            starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+            starts = group_starts(rows.groups)
             obs_resp, obs_w = resp[starts], np.ones(starts.size)
         if rows.order is not None:
             unsorted = np.empty_like(resp)
@@ -1784,7 +1785,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             return Xa, y, labels
         # rows sorted by group: draw there, return in the caller's order
         order = rows.order if rows.order is not None else np.arange(n)
-        starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+        starts = group_starts(rows.groups)
         trials = None if trials is None else trials[order]
         pi = None if pi is None else np.asarray(pi)[order]
         y_sorted, labels_sorted = self._simulate_response(Xa, rng, offset, trials, pi,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from regmix.core.chunk import group_starts
 from regmix.engine.passes import chunk_posteriors
 
 
@@ -72,7 +73,7 @@ class RandomEffectsMixin:
         rows, resp, effects = self._subject_effects(X, y, groups, offset)
         n = rows.X.shape[0]
         full = np.column_stack([np.ones(n), rows.X]) if self.fit_intercept else rows.X
-        starts = np.flatnonzero(np.r_[True, rows.groups[1:] != rows.groups[:-1]])
+        starts = group_starts(rows.groups)
         sizes = np.diff(np.append(starts, n))
         coef = (
             np.column_stack([self.intercept_, self.coef_]) if self.fit_intercept else (self.coef_)
