@@ -63,3 +63,18 @@ def gated_lines(n: int = 300, seed: int = 0, gate=(-4.0, 8.0)) -> pd.DataFrame:
     second = rng.random(n) < 1 / (1 + np.exp(-(gate[0] + gate[1] * z)))
     y = np.where(second, 3 - x, 1 + 2 * x) + rng.normal(0, 0.3, n)
     return pd.DataFrame({"x": x, "z": z, "y": y})
+
+
+def numerical_hessian(f, x, h=1e-4) -> np.ndarray:
+    """Central second differences of ``f`` at ``x``: ``h`` a step for every coordinate,
+    or one per coordinate (an array)."""
+    x = np.asarray(x, dtype=np.float64)
+    d = x.size
+    E = np.eye(d) * np.broadcast_to(np.asarray(h, dtype=np.float64), (d,))
+    H = np.empty((d, d))
+    for i in range(d):
+        for j in range(i, d):
+            H[i, j] = H[j, i] = (f(x + E[i] + E[j]) - f(x + E[i] - E[j])
+                                 - f(x - E[i] + E[j]) + f(x - E[i] - E[j])) / (
+                                     4 * E[i, i] * E[j, j])
+    return H

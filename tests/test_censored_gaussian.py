@@ -20,6 +20,7 @@ from regmix import RegressionMixture
 from regmix.core.chunk import Chunk
 from regmix.core.params import GaussianParams
 from regmix.families.censored_gaussian import CensoredGaussian, log_ndtr_diff
+from tests.reference import numerical_hessian
 from tests.test_global_optimum import _best_of_100
 
 INF = np.inf
@@ -370,18 +371,7 @@ def test_standard_errors_equal_the_numerical_hessian():
         return mixture_loglik(D, lim, pi, c, s)[0]
 
     theta = np.concatenate([coef.ravel(), sigma, w[:1]])
-    m = theta.size
-    H = np.zeros((m, m))
-    h = 1e-4 * np.maximum(1.0, np.abs(theta))
-    for i in range(m):
-        for j in range(i, m):
-            ei, ej = np.eye(m)[i] * h[i], np.eye(m)[j] * h[j]
-            H[i, j] = H[j, i] = (
-                loglik(theta + ei + ej)
-                - loglik(theta + ei - ej)
-                - loglik(theta - ei + ej)
-                + loglik(theta - ei - ej)
-            ) / (4 * h[i] * h[j])
+    H = numerical_hessian(loglik, theta, 1e-4 * np.maximum(1.0, np.abs(theta)))
     cov = np.linalg.inv(-H)
     se = np.sqrt(np.diag(cov))
     table = model.coef_table()

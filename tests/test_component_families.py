@@ -16,6 +16,7 @@ from regmix.families.registry import get_family
 from regmix.fitting.steps import m_step
 from regmix.mixing.constant import ConstantWeights
 from regmix.sources.arrays import ArrayData
+from tests.reference import numerical_hessian
 
 
 def _zip_data(n=500, seed=0, gated=False):
@@ -52,7 +53,7 @@ def _zip_ml(x, z, y, gated):
     for _ in range(3):
         grad = np.array([(f(theta + e) - f(theta - e)) / (2 * h)
                          for e in np.eye(theta.size) * h])
-        theta = theta - np.linalg.solve(_numerical_hessian(f, theta), grad)
+        theta = theta - np.linalg.solve(numerical_hessian(f, theta), grad)
     return theta, f(theta)
 
 
@@ -75,24 +76,13 @@ def test_zero_inflated_poisson_is_the_direct_maximum(gated):
                                 ) == pytest.approx(model.log_likelihood_, rel=1e-12)
 
 
-def _numerical_hessian(f, theta, h=1e-4):
-    d = theta.size
-    H = np.empty((d, d))
-    for i in range(d):
-        for j in range(d):
-            e_i, e_j = np.eye(d)[i] * h, np.eye(d)[j] * h
-            H[i, j] = (f(theta + e_i + e_j) - f(theta + e_i - e_j) - f(theta - e_i + e_j)
-                       + f(theta - e_i - e_j)) / (4 * h * h)
-    return H
-
-
 def test_standard_errors_are_the_numerical_hessians():
     x, z, y = _zip_data(seed=3)
     model = RegressionMixture(2, family=["pointmass", "poisson"], random_state=0)
     model.fit(x[:, None], y)
     pi0 = model.weights_[0]
     theta = np.array([model.intercept_[1], model.coef_[1, 0], special.logit(pi0)])
-    H = _numerical_hessian(lambda t: _zip_loglik(t, x, z, y, False), theta)
+    H = numerical_hessian(lambda t: _zip_loglik(t, x, z, y, False), theta)
     cov = np.linalg.inv(-H)
     se = np.sqrt(np.diag(cov))
     table = model.coef_table()

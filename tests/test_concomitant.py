@@ -20,6 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import regmix
 from regmix import RegressionMixture
+from tests.reference import numerical_hessian
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -432,18 +433,6 @@ def _unpack_theta(theta, family, K, p, q):
     sigma = np.exp(blocks[:, 1 + p]) if family == "gaussian" else None
     gamma = np.vstack([np.zeros(1 + q), theta[K * per:].reshape(K - 1, 1 + q)])
     return beta, sigma, gamma
-
-
-def numerical_hessian(f, x, h=1e-4):
-    d = len(x)
-    H = np.empty((d, d))
-    E = np.eye(d) * h
-    for i in range(d):
-        for j in range(i, d):
-            v = (f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j])
-                 + f(x - E[i] - E[j])) / (4 * h * h)
-            H[i, j] = H[j, i] = v
-    return H
 
 
 @pytest.mark.parametrize("name", ["gaussian_k2_q2", "gaussian_k3_q1", "poisson_k2_q1"])

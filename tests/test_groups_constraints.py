@@ -29,6 +29,7 @@ from scipy import optimize, special, stats
 
 import regmix
 from regmix import RegressionMixture
+from tests.reference import numerical_hessian
 
 K = 2
 FIT = dict(n_init=1, tol=1e-15, max_iter=5000)
@@ -604,17 +605,6 @@ def _observed_loglik(phi, D, y, codes):
     return _e_step(logf, np.array([1.0 - pi2, pi2]), np.ones(len(y)), codes)[0]
 
 
-def _numerical_hessian(f, x, h=1e-4):
-    n = len(x)
-    H = np.empty((n, n))
-    E = np.eye(n) * h
-    for i in range(n):
-        for j in range(i, n):
-            H[i, j] = H[j, i] = (f(x + E[i] + E[j]) - f(x + E[i] - E[j])
-                                 - f(x - E[i] + E[j]) + f(x - E[i] - E[j])) / (4 * h * h)
-    return H
-
-
 @pytest.mark.parametrize("grouped", [False, True], ids=["rows", "groups"])
 def test_common_slope_standard_errors_match_numerical_hessian(grouped):
     X, y, g = _problem(COMMON, grouped, 71)
@@ -627,7 +617,7 @@ def test_common_slope_standard_errors_match_numerical_hessian(grouped):
     # the fit is a stationary point of the reference likelihood
     grad = optimize.approx_fprime(phi, _observed_loglik, 1e-7, D, y, codes)
     assert np.max(np.abs(grad)) < 1e-3
-    H = _numerical_hessian(lambda t: _observed_loglik(t, D, y, codes), phi)
+    H = numerical_hessian(lambda t: _observed_loglik(t, D, y, codes), phi)
     se = np.sqrt(np.diag(np.linalg.inv(-H)))
     w1w2 = model.weights_[0] * model.weights_[1]
     expected = {(1, "intercept"): se[0], (2, "intercept"): se[1],

@@ -21,6 +21,7 @@ from regmix.families.registry import get_family
 from regmix.fitting.steps import m_step
 from regmix.mixing.constant import ConstantWeights
 from regmix.sources.arrays import ArrayData
+from tests.reference import numerical_hessian
 
 FAMILY = {"yn": "gaussian", "yp": "poisson"}
 FORMULA = "yn + yp ~ x + I(x**2)"
@@ -272,18 +273,7 @@ def test_standard_errors_equal_a_numerical_hessian(fit, data):
         )
 
     theta = pack()
-    d = theta.size
-    h = 1e-4 * np.maximum(np.abs(theta), 1.0)
-    H = np.empty((d, d))
-    for i in range(d):
-        for j in range(i, d):
-            ei, ej = np.eye(d)[i] * h[i], np.eye(d)[j] * h[j]
-            H[i, j] = H[j, i] = (
-                loglik(theta + ei + ej)
-                - loglik(theta + ei - ej)
-                - loglik(theta - ei + ej)
-                + loglik(theta - ei - ej)
-            ) / (4 * h[i] * h[j])
+    H = numerical_hessian(loglik, theta, 1e-4 * np.maximum(np.abs(theta), 1.0))
     np.testing.assert_allclose(fit.information_, -H, rtol=2e-5, atol=2e-4)
     cov = np.linalg.inv(-H)
     table = fit.coef_table()
