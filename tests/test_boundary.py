@@ -601,3 +601,28 @@ def test_a_steep_binomial_component_with_some_rows_at_the_bound_is_not_separated
     assert at_bound.sum() >= 10  # the test is not vacuous: rows do saturate
     assert model.state_.boundary == []
     assert np.all(np.isfinite(model.coef_table()["std_err"]))
+
+
+def test_the_separation_statistics_pass_runs_only_where_a_row_saturates(monkeypatch):
+    """The screen of means skips the statistics pass where no row sits at a bound (the
+    result would be empty: the unsaturated moments equal the moments), and lets a
+    separated fit through to it."""
+    from regmix.inference import boundary
+
+    calls = []
+    statistics = boundary._chunk_statistics
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return statistics(*args, **kwargs)
+
+    monkeypatch.setattr(boundary, "_chunk_statistics", counted)
+    X, y = _family_examples()("poisson")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InformationWarning)
+        model = RegressionMixture(2, family="poisson", random_state=0).fit(X, y)
+    assert model.state_.boundary == [] and not calls
+    x = np.random.default_rng(0).normal(size=60)
+    model, caught = fit(x[:, None], (x > 0).astype(float), n_components=1,
+                        family="binomial")
+    assert calls and len(model.state_.boundary) == 1

@@ -470,3 +470,46 @@ def test_known_labels_keep_the_numpy_pass():
     fits = [RegressionMixture(2, family="poisson", engine=engine, random_state=0).fit(
         X, y, known_labels=known) for engine in ("numba", "numpy")]
     assert fits[0].log_likelihood_ == pytest.approx(fits[1].log_likelihood_, rel=1e-10)
+
+
+@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("binomial", "probit"),
+                                            ("gamma", "log"), ("negative_binomial", "log")])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_classification_sums_match_the_posteriors(name, link, weighted):
+    """The kernel's classification sums against the posteriors computed here with scipy
+    (softmax of the family's log-densities) and summed row by row, ties to the first
+    component; and the runner's classification on the kernel equal to the numpy pass's."""
+    from scipy import special
+
+    X, y, w, offset, trials, source, coef, mix = _problem(name, link, weighted=weighted)
+    family = _family(name, link)
+    K = len(mix)
+    *head, (counts, table, entropy, top) = _kernel(X, y, w, offset, trials, source, coef,
+                                                   mix, name, link, classify=True)
+    _assert_matches(tuple(head), _reference(source, family, coef, mix),
+                    _extra_scale(source, family, coef, mix))
+    chunk = source.chunk(0, source.n_rows)
+    logd, _ = family.log_density(_params(family, coef, K), chunk, np.log(mix)[:, None])
+    post = special.softmax(logd, axis=0).T  # (n, K)
+    weight = np.ones(len(y)) if w is None else w
+    assigned = post.argmax(axis=1)
+    ref_table = np.zeros((K, K))
+    for i in range(len(y)):
+        ref_table[assigned[i]] += weight[i] * post[i]
+    np.testing.assert_allclose(counts, np.bincount(assigned, weights=weight, minlength=K),
+                               rtol=RTOL)
+    np.testing.assert_allclose(table, ref_table, rtol=1e-11, atol=1e-12 * weight.sum())
+    np.testing.assert_allclose(entropy, weight @ special.entr(post).sum(axis=1), rtol=1e-11)
+    np.testing.assert_allclose(top, weight @ np.log(post.max(axis=1)), rtol=1e-11)
+    params = MixtureParams(mix, _params(family, coef, K))
+    runs = [PassRunner(source, family, ConstantWeights(), chunk_size=4096, n_jobs=1,
+                       engine=engine).classification(params) for engine in ("numba", "numpy")]
+    for field in ("entropy", "n", "top"):
+        np.testing.assert_allclose(getattr(runs[0], field), getattr(runs[1], field),
+                                   rtol=1e-11)
+    for field in ("table", "counts", "sizes"):
+        np.testing.assert_allclose(getattr(runs[0], field), getattr(runs[1], field),
+                                   rtol=1e-11, atol=1e-12 * weight.sum())
+    with pytest.raises(ValueError, match="classify"):
+        _kernel(X, y, w, offset, trials, source, coef, mix, name, link, classify=True,
+                responsibilities=post)

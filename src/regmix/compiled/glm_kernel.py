@@ -138,7 +138,7 @@ def _build() -> SimpleNamespace:
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
     global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
     global _expit, _claim, _gamma_working, _nb_working, _digamma, _trigamma
-    global _log_rising_ratio
+    global _log_rising_ratio, _classify_rows
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -324,13 +324,44 @@ def _build() -> SimpleNamespace:
         return -0.5 * x * x - math.log(-x) - _HALF_LOG_2PI + math.log(series)
 
     @jit
+    def _classify_rows(D, tot, wt, m, acc, q):  # pragma: no cover - compiled
+        # The classification sums of a tile's rows, from the scaled densities D[k, t]
+        # and the inverse of their sum tot[t] (posterior r_k = D[k, t] tot[t]), each row
+        # of weight w > 0 adding to acc from q: w to the count of its first component of
+        # largest posterior (K entries), w r to that component's row of the table (K by
+        # K), -w sum_k r_k log r_k (0 log 0 = 0) and w log max_k r_k.
+        K = D.shape[0]
+        for t in range(m):
+            wi = wt[t]
+            if not wi > 0.0:
+                continue
+            it = tot[t]
+            best = D[0, t] * it
+            arg = 0
+            ent = 0.0
+            for k in range(K):
+                rk = D[k, t] * it
+                if rk > best:
+                    best = rk
+                    arg = k
+                if rk > 0.0:
+                    ent -= rk * math.log(rk)
+            acc[q + arg] += wi
+            row = q + K + arg * K
+            for k in range(K):
+                acc[row + k] += (D[k, t] * it) * wi
+            acc[q + K + K * K] += ent * wi
+            acc[q + K + K * K + 1] += wi * math.log(best)
+
+    @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
-               intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step, start,
-               stop, out):  # pragma: no cover
+               intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
+               classify, start, stop, out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
         # log-likelihood; then per component the two statistics of its extra (Gamma:
-        # the shape's, the second zero; negative binomial: the size's). Tile by tile:
+        # the shape's, the second zero; negative binomial: the size's); with classify,
+        # the classification sums of _classify_rows after them. Tile by tile:
         # the per-row quantities of a tile live in short buffers, so that the loops over
         # rows vectorise.
         K, p = coef.shape
@@ -595,6 +626,8 @@ def _build() -> SimpleNamespace:
                     acc[base] += logs
             for t in range(m):
                 tot[t] = 1.0 / tot[t]
+            if classify:
+                _classify_rows(D, tot, wt, m, acc, base + 1 + 2 * K)
             for k in range(K):
                 dk = D[k]
                 vk = V[k]
@@ -613,7 +646,7 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
-               block_size, n_acc, n_workers):  # pragma: no cover
+               classify, block_size, n_acc, n_workers):  # pragma: no cover
         # The sums of the blocks of block_size rows from row 0, added in block order;
         # each of n_workers threads claims the next block until none is left (as the
         # Gaussian kernel does).
@@ -627,7 +660,8 @@ def _build() -> SimpleNamespace:
                 start = blk * block_size
                 _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
                        y_inv, intercept, coef, log_w, extra, cst, family, link, R, has_r,
-                       start_step, start, min(start + block_size, n), partial[blk])
+                       start_step, classify, start, min(start + block_size, n),
+                       partial[blk])
                 blk = _claim(claimed)
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
@@ -756,6 +790,7 @@ def glm_e_step(
     log_constant: float | None = None,
     responsibilities: np.ndarray | None = None,
     extra: np.ndarray | None = None,
+    classify: bool = False,
 ) -> tuple:
     """E-step and Fisher-scoring statistics of Poisson, binomial, Gamma or
     negative-binomial components over all rows in one compiled pass.
@@ -813,6 +848,9 @@ def glm_e_step(
     extra : ndarray of shape (K,), optional
         The components' Gamma shapes or negative-binomial sizes (positive): required for
         these families, refused for the others.
+    classify : bool, default=False
+        Also sum the rows' classification by their posterior probabilities (not with
+        given ``responsibilities``): the sixth value returned.
 
     Returns
     -------
@@ -830,6 +868,12 @@ def glm_e_step(
         ``t = y_i / mu_ik``; for negative binomial ``sum_i r_ik e1_ik`` and
         ``sum_i r_ik e2_ik``, the first two derivatives of the log-density in the log
         size.
+    classes : tuple of (ndarray, ndarray, float, float)
+        Only with ``classify``: per component the weight of the rows whose largest
+        posterior is its own (the first of equal ones), shape (K,); the (K, K) table of
+        ``sum_i w_i r_il`` over the rows assigned to component k (row k); the entropy
+        ``-sum_i w_i sum_k r_ik log r_ik``; and ``sum_i w_i log max_k r_ik``. Rows of
+        weight zero count for nothing.
 
     Raises
     ------
@@ -872,6 +916,9 @@ def glm_e_step(
     if block_size < 1:
         raise ValueError(f"block_size must be positive; got {block_size}")
     given = responsibilities is not None
+    if classify and given:
+        raise ValueError("classify needs the posterior probabilities, not given "
+                         "responsibilities")
     R = np.empty((0, K))
     if given:
         R = np.ascontiguousarray(responsibilities, dtype=np.float64)
@@ -881,10 +928,11 @@ def glm_e_step(
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
     P = p * (p + 1) // 2
-    n_acc = K * (P + p + 3) + 1 + 2 * K
+    n_acc = K * (P + p + 3) + 1 + 2 * K + (K + K * K + 2 if classify else 0)
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, ex, cst, FAMILY_CODES[family],
-            LINK_CODES[link], read_only(R), given, first_step, block_size, n_acc)
+            LINK_CODES[link], read_only(R), given, first_step, bool(classify), block_size,
+            n_acc)
     total = on_threads(n_threads, n, _compiled().kernel, *args)
     if given:
         log_constant = math.nan
@@ -899,5 +947,12 @@ def glm_e_step(
     b = per[:, P : P + p].copy()
     resp_sum = per[:, P + p + 2].copy()
     base = K * (P + p + 3)
-    extra_stats = total[base + 1 :].reshape(K, 2)[:, : EXTRA_STATISTICS.get(family, 0)].copy()
-    return float(total[base]) + log_constant, resp_sum, A, b, extra_stats
+    q = base + 1 + 2 * K
+    extra_stats = total[base + 1 : q].reshape(K, 2)[:, : EXTRA_STATISTICS.get(family, 0)].copy()
+    result = (float(total[base]) + log_constant, resp_sum, A, b, extra_stats)
+    if not classify:
+        return result
+    counts = total[q : q + K].copy()
+    table = total[q + K : q + K + K * K].reshape(K, K).copy()
+    return (*result, (counts, table, float(total[q + K + K * K]),
+                      float(total[q + K + K * K + 1])))

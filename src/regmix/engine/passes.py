@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from scipy import special
 
 from regmix.core.chunk import REDUCTION_BLOCK, Chunk
 from regmix.core.params import MixtureParams
@@ -279,18 +278,33 @@ class ClassificationSums:
 
 
 def classification_sums(resp: np.ndarray, w=None) -> ClassificationSums:
-    """The :class:`ClassificationSums` of (N, K) posteriors with weights ``w``."""
-    resp = np.asarray(resp, dtype=np.float64)
-    N, K = resp.shape
+    """The :class:`ClassificationSums` of (N, K) posteriors with weights ``w``.
+
+    The sums run along the observations of each component's column (``resp.T``, which
+    is contiguous for the (K, n) posteriors of a data pass): the largest posterior and
+    its component (the first of equal ones) by one comparison per component, the table
+    by one ``bincount`` per component.
+    """
+    by_component = np.asarray(resp, dtype=np.float64).T  # (K, N)
+    K, N = by_component.shape
     w = np.ones(N) if w is None else np.asarray(w, dtype=np.float64).reshape(-1)
-    assigned = np.argmax(resp, axis=1)
+    top = by_component[0].copy() if K else np.zeros(N)
+    assigned = np.zeros(N, dtype=np.intp)
+    for k in range(1, K):
+        assigned[by_component[k] > top] = k
+        np.maximum(top, by_component[k], out=top)
+    weighted = by_component * w
     table = np.zeros((K, K))
-    np.add.at(table, assigned, resp * w[:, None])
+    for k in range(K):
+        table[:, k] = np.bincount(assigned, weights=weighted[k], minlength=K)
     with np.errstate(divide="ignore", invalid="ignore"):
-        top = float(w @ np.log(resp.max(axis=1))) if N else 0.0
-    return ClassificationSums(float(w @ special.entr(resp).sum(axis=1)), table,
-                              float(w.sum()), top,
-                              np.bincount(assigned, weights=w, minlength=K), w @ resp)
+        log_top = float(w @ np.log(top)) if N else 0.0
+    # r log r with 0 log 0 = 0 (a posterior below the floor adds less than 1e-297)
+    entropy = -sum(float(weighted[k] @ np.log(np.maximum(by_component[k], 1e-300)))
+                   for k in range(K))
+    return ClassificationSums(entropy, table, float(w.sum()), log_top,
+                              np.bincount(assigned, weights=w, minlength=K),
+                              weighted.sum(axis=1))
 
 
 def classification_chunk(chunk: Chunk, family, mixing, params) -> PassResult:

@@ -92,11 +92,12 @@ class PassRunner:
         gh = df_stats[0] if self.family.df is None else np.zeros_like(df_stats[0])
         return PassResult(loglik, resp_sum, (A, b, c, gh), (resp_sum,))
 
-    def _compiled_glm_evaluate(self, params, memberships=None) -> PassResult:
+    def _compiled_glm_evaluate(self, params, memberships=None, classify: bool = False):
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
         round-off) on the rows in memory, the statistics of the extras (Gamma shape,
         negative-binomial size) included. The part of the log-likelihood that depends
-        on the rows alone is summed at the first pass and kept."""
+        on the rows alone is summed at the first pass and kept. With ``classify``, the
+        :class:`~regmix.engine.passes.ClassificationSums` of the same pass instead."""
         src, st = self.source, self.source.standardization
         X, y, w = src.arrays()
         threads = kernel_threads(src, self.n_jobs)
@@ -104,11 +105,16 @@ class PassRunner:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
         coef, extra = params.component.coef, params.component.extra
-        loglik, resp_sum, A, b, extra_stats = glm_e_step(
+        loglik, resp_sum, A, b, extra_stats, *classes = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
-            responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None)
+            responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None,
+            classify=classify)
+        if classify:
+            counts, table, entropy, top = classes[0]
+            return ClassificationSums(entropy, table, float(src.total_weight), top, counts,
+                                      resp_sum)
         return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
 
     @property
@@ -170,6 +176,8 @@ class PassRunner:
         """Classification summaries at ``params`` (see
         :class:`~regmix.engine.passes.ClassificationSums`), by one pass."""
         self.n_passes += 1
+        if self.kernel == "glm":
+            return self._compiled_glm_evaluate(params, classify=True)
         family, mixing = self.family, self.mixing
         return classification_total(run_pass(
             self.source, lambda ch: classification_chunk(ch, family, mixing, params),

@@ -264,6 +264,23 @@ def _chunk_statistics(chunk: Chunk, family, mixing, params, free: np.ndarray) ->
     return PassResult(0.0, np.zeros(1), (S, S_int, mass))
 
 
+def _any_saturated(family, params, source, *, chunk_size: int, n_jobs: int) -> bool:
+    """Whether any row sits at a saturating bound of any component's mean, by a pass
+    that computes the means only (no densities, no posteriors).
+
+    Without such a row every component's unsaturated moments equal its moments, so no
+    direction diverges: the statistics pass of :func:`separated_coefficients` would find
+    none, and is skipped.
+    """
+    def count(chunk: Chunk) -> PassResult:
+        mu = family.mean(params.component, chunk.XT, chunk.offset)
+        sat = family.saturated(chunk.y, mu, chunk.trials)
+        return PassResult(0.0, np.zeros(1), (np.count_nonzero(sat),))
+
+    result = run_pass(source, count, chunk_size=int(chunk_size), n_jobs=n_jobs)
+    return int(result.stats[0]) > 0
+
+
 def _diverging_basis(S: np.ndarray, S_int: np.ndarray) -> np.ndarray:
     """Orthonormal basis (columns, standardised units) of the directions that move the
     component's rows (``d' S d > 0``) but none of its unsaturated ones."""
@@ -347,6 +364,8 @@ def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
     # a family or link without a bound at infinity says so by answering None (asked
     # here about one made-up row, so that the pass is not run for nothing)
     if saturated is None or saturated(np.zeros(1), np.full((1, 1), 0.5), None) is None:
+        return []
+    if not _any_saturated(family, params, source, chunk_size=chunk_size, n_jobs=n_jobs):
         return []
     cons = getattr(family, "constraints", None)
     free = np.ones(p, dtype=bool) if cons is None else ~cons.fixed
