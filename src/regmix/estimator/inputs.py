@@ -280,12 +280,13 @@ class InputsMixin:
             if trials is not None:
                 raise ValueError("y has two columns [successes, failures]; do not also pass "
                                  "trials")
-            bad = (ya < 0).any(axis=1)
+            successes, failures = ya[:, 0], ya[:, 1]  # (column by column: no row-wise
+            bad = (successes < 0) | (failures < 0)     # reductions over two entries)
             if bad.any():
                 i = int(np.argmax(bad))
                 raise ValueError(f"successes and failures must be non-negative; row {i} is "
                                  f"{ya[i].tolist()}")
-            ya, trials = ya[:, 0].copy(), ya.sum(axis=1)
+            ya, trials = successes.copy(), successes + failures
         if trials is not None:
             if "binomial" not in member_names(family):
                 raise ValueError("trials= applies to the binomial family only")
