@@ -577,3 +577,58 @@ def test_student_t_given_memberships_and_fits_match_the_numpy_engine():
             for engine in ("numba", "numpy")]
     np.testing.assert_allclose(fits[0].log_likelihood_, fits[1].log_likelihood_, rtol=1e-10)
     np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("student", [False, True])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_classification_sums_match_the_posteriors(student, weighted):
+    """The kernel's classification sums (in three batches, the same bits as in one)
+    against posteriors computed here with scipy from the family's log-densities, and
+    the runner's classification on the kernel against the numpy pass's."""
+    from scipy import special
+
+    from regmix.core.params import ComponentParams, MixtureParams
+    from regmix.engine.runner import PassRunner
+    from regmix.families.student_t import StudentT
+    from regmix.mixing.constant import ConstantWeights
+
+    X, y, w, source, coef, sigma, nu, mix = _student(3000, 3, weighted=weighted)
+    if student:
+        family, component = StudentT(), ComponentParams(coef, np.column_stack([sigma, nu]))
+    else:
+        family, component, nu = Gaussian(), GaussianParams(coef, sigma), None
+    st = source.standardization
+    sums = [gk.GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale, True,
+                            coef, sigma, np.log(mix), df=nu, classify=True) for _ in range(2)]
+    sums[0].add(X, y, w)
+    for start in range(0, 3000, 1100):
+        part = slice(start, start + 1100)
+        sums[1].add(X[part], y[part], None if w is None else w[part])
+    whole, batched = (s.result() for s in sums)
+    counts, table, entropy, top = whole[-1]
+    for a, b in zip(whole[-1], batched[-1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    logd, _ = family.log_density(component, source.chunk(0, source.n_rows),
+                                 np.log(mix)[:, None])
+    post = special.softmax(logd, axis=0).T
+    weight = np.ones(len(y)) if w is None else w
+    assigned = post.argmax(axis=1)
+    ref_table = np.zeros((3, 3))
+    for i in range(len(y)):
+        ref_table[assigned[i]] += weight[i] * post[i]
+    np.testing.assert_allclose(counts, np.bincount(assigned, weights=weight, minlength=3),
+                               rtol=RTOL)
+    np.testing.assert_allclose(table, ref_table, rtol=1e-11, atol=1e-12 * weight.sum())
+    np.testing.assert_allclose(entropy, weight @ special.entr(post).sum(axis=1), rtol=1e-11)
+    np.testing.assert_allclose(top, weight @ np.log(post.max(axis=1)), rtol=1e-11)
+    params = MixtureParams(mix, component)
+    runs = [PassRunner(source, family, ConstantWeights(), chunk_size=4096, n_jobs=1,
+                       engine=engine).classification(params) for engine in ("numba", "numpy")]
+    for field in ("entropy", "n", "top", "table", "counts", "sizes"):
+        np.testing.assert_allclose(getattr(runs[0], field), getattr(runs[1], field),
+                                   rtol=1e-11, atol=1e-12 * weight.sum())
+    with pytest.raises(ValueError, match="classify"):
+        sums = gk.GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale, True,
+                               coef, sigma, np.log(mix), classify=True)
+        sums.add(X, y, w, post)
+        sums.result()

@@ -145,6 +145,7 @@ def _build() -> SimpleNamespace:
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
     global _standardise_tile, _given_rows, _sum_of_logs, _claim, _student_rows
+    global _classify_rows
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -531,6 +532,36 @@ def _build() -> SimpleNamespace:
         return logs
 
     @jit
+    def _classify_rows(D, tot, wt, m, acc, q):  # pragma: no cover - compiled
+        # The classification sums of a tile's rows, from the scaled densities D[k, t]
+        # and the inverse of their sum tot[t] (posterior r_k = D[k, t] tot[t]), each row
+        # of weight w > 0 adding to acc from q: w to the count of its first component of
+        # largest posterior (K entries), w r to that component's row of the table (K by
+        # K), -w sum_k r_k log r_k (0 log 0 = 0) and w log max_k r_k.
+        K = D.shape[0]
+        for t in range(m):
+            wi = wt[t]
+            if not wi > 0.0:
+                continue
+            it = tot[t]
+            best = D[0, t] * it
+            arg = 0
+            ent = 0.0
+            for k in range(K):
+                rk = D[k, t] * it
+                if rk > best:
+                    best = rk
+                    arg = k
+                if rk > 0.0:
+                    ent -= rk * math.log(rk)
+            acc[q + arg] += wi
+            row = q + K + arg * K
+            for k in range(K):
+                acc[row + k] += (D[k, t] * it) * wi
+            acc[q + K + K * K] += ent * wi
+            acc[q + K + K * K + 1] += wi * math.log(best)
+
+    @jit
     def _given_rows(R, t0, m, D, total):  # pragma: no cover - compiled
         # D[k, t] = R[t0 + t, k] (given memberships) and total[t] their sum over k.
         for t in range(m):
@@ -580,9 +611,10 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        student, tc, R, has_r, start, stop, out,
+        student, tc, R, has_r, classify, start, stop, out,
     ):  # pragma: no cover - compiled
-        # The sums over rows start..stop-1, written to out (laid out as in kernel below).
+        # The sums over rows start..stop-1, written to out (laid out as in kernel below;
+        # with classify, the classification sums of _classify_rows after the rest).
         # With has_r the responsibilities are the rows of R divided by their sums
         # instead of the posterior probabilities (no log-likelihood). With student the
         # components are Student-t (constants tc, see GaussianSums): the sums of A, b and
@@ -594,7 +626,7 @@ def _build() -> SimpleNamespace:
         stride = P + p + 2
         # per component: A, b, c, N; then the log-likelihood; then per component the
         # Student-t sums of r, g and h
-        acc = np.zeros(K * stride + 1 + 3 * K)
+        acc = np.zeros(out.shape[0])
         U = np.ones((K, _TILE))  # Student-t: scale weights u, then r u
         G = np.zeros((2 * K, _TILE))  # Student-t: g and h
         Z = np.empty((p, _TILE))  # standardised design, one row per column
@@ -704,6 +736,8 @@ def _build() -> SimpleNamespace:
                         inv[t] = 1.0 / inv[t]
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, K * stride)
                     acc[K * stride] += logs
+                if classify:
+                    _classify_rows(D, inv, wt, m, acc, K * stride + 1 + 3 * K)
             for k in range(K):
                 dk = D[k]
                 base = k * stride
@@ -763,7 +797,7 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        student, tc, R, has_r, block_size, first, last, total, n_workers,
+        student, tc, R, has_r, classify, block_size, first, last, total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the sums of the blocks of rows first, first + block_size, ... (the last
         # one ending at row last) to total, in block order (the layout of total: per
@@ -781,7 +815,7 @@ def _build() -> SimpleNamespace:
                 start = first + blk * block_size
                 _block(
                     X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
-                    const, scale, student, tc, R, has_r, start,
+                    const, scale, student, tc, R, has_r, classify, start,
                     min(start + block_size, last), partial[blk],
                 )
                 blk = _claim(claimed)
@@ -1206,6 +1240,12 @@ class GaussianSums(_BlockedBatches):
         As for :func:`gaussian_e_step`.
     n_threads : int or None, default=None
         Threads for each batch, as for :func:`gaussian_e_step`.
+    df : ndarray of shape (K,), optional
+        Student-t components with these degrees of freedom (see :meth:`result`).
+    classify : bool, default=False
+        Also sum the rows' classification by their posterior probabilities (not with
+        given responsibilities): :meth:`result` then returns it last, as
+        :func:`~regmix.compiled.glm_kernel.glm_e_step` does.
 
     Examples
     --------
@@ -1236,6 +1276,7 @@ class GaussianSums(_BlockedBatches):
         *,
         n_threads: int | None = None,
         df: np.ndarray | None = None,
+        classify: bool = False,
     ) -> None:
         x_loc = np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1)
         x_inv = np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1)
@@ -1270,14 +1311,19 @@ class GaussianSums(_BlockedBatches):
         self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale, tc))
         self._y = (float(y_loc), float(y_inv))
         self.n_design = p
+        self.classify = bool(classify)
         super().__init__(d, K, block_size, n_threads,
-                         K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K)
+                         K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K
+                         + (K + K * K + 2 if self.classify else 0))
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
         x_loc, x_inv, coef, const, scale, tc = self._params
+        if self.classify and has_r:
+            raise ValueError("classify needs the posterior probabilities, not given "
+                             "responsibilities")
         _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
-                           coef, const, scale, self.student, tc, R, has_r, self.block_size,
-                           first, last, self._total, n_workers)
+                           coef, const, scale, self.student, tc, R, has_r, self.classify,
+                           self.block_size, first, last, self._total, n_workers)
 
     def result(self) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
@@ -1299,10 +1345,16 @@ class GaussianSums(_BlockedBatches):
         resp_sum = per[:, P + p + 1].copy()
         base = K * (P + p + 2)
         loglik = math.nan if self._given else float(total[base])
+        q = base + 1 + 3 * K
+        result: tuple = (loglik, resp_sum, A, b, c)
         if self.student:
-            t = total[base + 1 :].reshape(K, 3)
-            return loglik, t[:, 0].copy(), A, b, c, t[:, 1:].copy()
-        return loglik, resp_sum, A, b, c
+            t = total[base + 1 : q].reshape(K, 3)
+            result = (loglik, t[:, 0].copy(), A, b, c, t[:, 1:].copy())
+        if not self.classify:
+            return result
+        table = total[q + K : q + K + K * K].reshape(K, K).copy()
+        return (*result, (total[q : q + K].copy(), table, float(total[q + K + K * K]),
+                          float(total[q + K + K * K + 1])))
 
 
 class GaussianInformation(_BlockedBatches):

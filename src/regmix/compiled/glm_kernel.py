@@ -146,7 +146,7 @@ def _build() -> SimpleNamespace:
     _exp_rows, _log, _accumulate = _gk._exp_rows, _gk._log, _gk._accumulate
     _component_sums, _standardise_tile = _gk._component_sums, _gk._standardise_tile
     _given_rows, _sum_of_logs = _gk._given_rows, _gk._sum_of_logs
-    _claim = _gk._claim
+    _claim, _classify_rows = _gk._claim, _gk._classify_rows
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -322,36 +322,6 @@ def _build() -> SimpleNamespace:
             term *= -(2.0 * k - 1.0) * x2
             series += term
         return -0.5 * x * x - math.log(-x) - _HALF_LOG_2PI + math.log(series)
-
-    @jit
-    def _classify_rows(D, tot, wt, m, acc, q):  # pragma: no cover - compiled
-        # The classification sums of a tile's rows, from the scaled densities D[k, t]
-        # and the inverse of their sum tot[t] (posterior r_k = D[k, t] tot[t]), each row
-        # of weight w > 0 adding to acc from q: w to the count of its first component of
-        # largest posterior (K entries), w r to that component's row of the table (K by
-        # K), -w sum_k r_k log r_k (0 log 0 = 0) and w log max_k r_k.
-        K = D.shape[0]
-        for t in range(m):
-            wi = wt[t]
-            if not wi > 0.0:
-                continue
-            it = tot[t]
-            best = D[0, t] * it
-            arg = 0
-            ent = 0.0
-            for k in range(K):
-                rk = D[k, t] * it
-                if rk > best:
-                    best = rk
-                    arg = k
-                if rk > 0.0:
-                    ent -= rk * math.log(rk)
-            acc[q + arg] += wi
-            row = q + K + arg * K
-            for k in range(K):
-                acc[row + k] += (D[k, t] * it) * wi
-            acc[q + K + K * K] += ent * wi
-            acc[q + K + K * K + 1] += wi * math.log(best)
 
     @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,

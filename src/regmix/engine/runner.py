@@ -70,10 +70,12 @@ class PassRunner:
         self.kernel = kernel_family(family) if self.engine == "numba" else None
         self._log_constant: float | None = None  # of the GLM kernel: the rows' own part
 
-    def _compiled_evaluate(self, params, memberships=None) -> PassResult:
+    def _compiled_evaluate(self, params, memberships=None, classify: bool = False):
         """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
         on the rows in memory, or batch by batch on rows streamed by a background
-        reader (the same blocks, so the same bits as the rows in memory)."""
+        reader (the same blocks, so the same bits as the rows in memory). With
+        ``classify``, the :class:`~regmix.engine.passes.ClassificationSums` of the same
+        pass instead."""
 
         st = self.source.standardization
         component = params.component
@@ -83,13 +85,16 @@ class PassRunner:
                             self.source.fit_intercept, component.coef, sigma,
                             self.mixing.log_weights(params)[:, 0],
                             n_threads=kernel_threads(self.source, self.n_jobs),
-                            df=component.extra[:, 1] if student else None)
+                            df=component.extra[:, 1] if student else None,
+                            classify=classify)
         add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
                         memberships=memberships)
-        loglik, resp_sum, A, b, c, *df_stats = sums.result()
+        loglik, resp_sum, A, b, c, *rest = sums.result()
+        if classify:
+            return self._classes(rest[-1], resp_sum)
         if not student:
             return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
-        gh = df_stats[0] if self.family.df is None else np.zeros_like(df_stats[0])
+        gh = rest[0] if self.family.df is None else np.zeros_like(rest[0])
         return PassResult(loglik, resp_sum, (A, b, c, gh), (resp_sum,))
 
     def _compiled_glm_evaluate(self, params, memberships=None, classify: bool = False):
@@ -112,10 +117,15 @@ class PassRunner:
             responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None,
             classify=classify)
         if classify:
-            counts, table, entropy, top = classes[0]
-            return ClassificationSums(entropy, table, float(src.total_weight), top, counts,
-                                      resp_sum)
+            return self._classes(classes[0], resp_sum)
         return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
+
+    def _classes(self, sums: tuple, resp_sum: np.ndarray) -> ClassificationSums:
+        """The :class:`~regmix.engine.passes.ClassificationSums` of a compiled pass's
+        ``(counts, table, entropy, top)``."""
+        counts, table, entropy, top = sums
+        return ClassificationSums(entropy, table, float(self.source.total_weight), top,
+                                  counts, resp_sum)
 
     @property
     def total_weight(self) -> float:
@@ -178,6 +188,8 @@ class PassRunner:
         self.n_passes += 1
         if self.kernel == "glm":
             return self._compiled_glm_evaluate(params, classify=True)
+        if self.kernel in ("gaussian", "student_t"):
+            return self._compiled_evaluate(params, classify=True)
         family, mixing = self.family, self.mixing
         return classification_total(run_pass(
             self.source, lambda ch: classification_chunk(ch, family, mixing, params),
