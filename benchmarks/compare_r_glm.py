@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/compare_r_glm.py [--sizes 1e3 1e4 1e5 1e6]
-        [--families poisson binomial gamma] [--repeats 3] [--start-noise 0.2]
+        [--families poisson binomial gamma poisson_experts] [--repeats 3]
+        [--start-noise 0.2]
         [--flexmix-cap 60] [--rscript Rscript]
 
 Three families, K = 2 components, two features ``x1, x2 ~ N(0, 1)`` plus intercept; each
@@ -24,7 +25,12 @@ row's component is drawn with probabilities ``WEIGHTS`` (``numpy.random.default_
   ``glm.fit`` (the deviance estimate, a first-order approximation that is below the
   maximum-likelihood shape), regmix maximises the likelihood in ``nu_k`` at every M-step.
   flexmix's iterations are thus not quite EM steps and its fit is not the maximum of the
-  likelihood it reports (``logLik`` uses ``dgamma`` with its shapes).
+  likelihood it reports (``logLik`` uses ``dgamma`` with its shapes);
+* ``poisson_experts``, a mixture of experts: the Poisson components and exposure above,
+  with component 2's weight ``1 / (1 + exp(-(-0.4 + 1.5 z)))`` in a concomitant variable
+  ``z ~ N(0, 1)`` (``numpy.random.default_rng(2)``, which also draws the labels): flexmix
+  ``concomitant = FLXPmultinom(~ z)``, regmix ``concomitant=z``. regmix has no compiled
+  pass for gated weights yet, so its ``engine="numba"`` row is the numpy pass again.
 
 Every fit begins from the same hard assignment: the true labels, with a random
 ``--start-noise`` fraction of the rows given a uniformly drawn label, as a one-hot (n, 2)
@@ -100,6 +106,12 @@ class Setup:
     weights: tuple
     coef: tuple
     shape: tuple | None = None
+    gating: tuple | None = None  # component 2's log-odds (intercept, slope in z)
+    name: str = ""  # the setup's name when it is not the family's (R reads it)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.family
 
 
 SETUPS = {
@@ -109,6 +121,11 @@ SETUPS = {
     # inverse link: the linear predictors stay above 0.15 for |x| < 5
     "gamma": Setup("gamma", "inverse", (0.6, 0.4), ((2.0, 0.2, -0.15), (0.5, 0.05, -0.04)),
                    shape=(5.0, 20.0)),
+    # a mixture of experts: the Poisson components above, the weight of the second
+    # component logistic in a concomitant variable z ~ N(0, 1)
+    "poisson_experts": Setup("poisson", "log", (0.6, 0.4),
+                             ((0.5, 1.0, -0.5), (1.5, -0.5, 0.3)), gating=(-0.4, 1.5),
+                             name="poisson_experts"),
 }
 
 
@@ -134,19 +151,24 @@ class Params:
     weights: np.ndarray
     coef: np.ndarray
     shape: np.ndarray | None = None
+    gating: np.ndarray | None = None  # (K, 2): log-odds against component 1 in (1, z)
 
     @classmethod
     def from_r(cls, result: dict) -> Params:
         coef = np.asarray(result["coef"], dtype=np.float64).reshape(K, -1)
-        shape = result.get("shape")
+        shape, gating = result.get("shape"), result.get("gating")
         return cls(np.asarray(result["weights"], dtype=np.float64), coef,
-                   None if shape is None else np.asarray(shape, dtype=np.float64))
+                   None if shape is None else np.asarray(shape, dtype=np.float64),
+                   None if gating is None else np.asarray(gating, dtype=np.float64
+                                                          ).reshape(K, -1))
 
     @classmethod
     def from_model(cls, model: RegressionMixture) -> Params:
         shape = getattr(model, "shape_", None)
+        gating = model.gating_coef_
         return cls(model.weights_.copy(), np.column_stack([model.intercept_, model.coef_]),
-                   None if shape is None else np.asarray(shape).copy())
+                   None if shape is None else np.asarray(shape).copy(),
+                   None if gating is None else np.asarray(gating).copy())
 
     def as_init(self) -> dict:
         init = {"weights": self.weights / self.weights.sum(), "coef": self.coef[:, 1:],
@@ -157,7 +179,8 @@ class Params:
 
     def write(self, path: Path) -> None:
         parts = [self.weights] + ([] if self.shape is None else [self.shape])
-        values = np.concatenate([*parts, self.coef.ravel()])
+        gating = [] if self.gating is None else [self.gating.ravel()]
+        values = np.concatenate([*parts, self.coef.ravel(), *gating])
         path.write_text(" ".join(f"{v:.17g}" for v in values) + "\n")
 
     def coef_gap(self, other: Params) -> float:
@@ -173,6 +196,12 @@ class Data:
     resp: np.ndarray
     offset: np.ndarray | None = None
     columns: list = field(default_factory=list)  # what the R script reads, in order
+    z: np.ndarray | None = None  # the concomitant variable of a mixture of experts
+
+    def fit_args(self) -> dict:
+        """The keyword arguments of a regmix fit besides X and y."""
+        return {"offset": self.offset,
+                "concomitant": None if self.z is None else self.z[:, None]}
 
 
 # ---------------------------------------------------------------------------- data
@@ -180,6 +209,12 @@ def make_data(setup: Setup, n: int, start_noise: float) -> Data:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, 2))
     labels = rng.choice(K, size=n, p=setup.weights)
+    z = None
+    if setup.gating is not None:  # the labels drawn again, from the experts' weights
+        gate_rng = np.random.default_rng(2)
+        z = gate_rng.normal(size=n)
+        second = 1.0 / (1.0 + np.exp(-(setup.gating[0] + setup.gating[1] * z)))
+        labels = (gate_rng.random(n) < second).astype(np.int64)
     eta = np.einsum("ij,ij->i", np.column_stack([np.ones(n), X]),
                     np.asarray(setup.coef)[labels])
     offset = None
@@ -187,7 +222,7 @@ def make_data(setup: Setup, n: int, start_noise: float) -> Data:
         t = rng.uniform(0.5, 5.0, size=n)
         offset = np.log(t)
         y = rng.poisson(np.exp(eta + offset)).astype(np.float64)
-        columns = [y, *X.T, t]
+        columns = [y, *X.T, t] + ([] if z is None else [z])
     elif setup.family == "binomial":
         m = rng.integers(1, 21, size=n)
         s = rng.binomial(m, 1.0 / (1.0 + np.exp(-eta))).astype(np.float64)
@@ -203,7 +238,7 @@ def make_data(setup: Setup, n: int, start_noise: float) -> Data:
     start[moved] = start_rng.integers(0, K, size=len(moved))
     resp = np.zeros((n, K))
     resp[np.arange(n), start] = 1.0
-    return Data(X, y, resp, offset, [*columns, *resp.T])
+    return Data(X, y, resp, offset, [*columns, *resp.T], z)
 
 
 def write_data(path: Path, data: Data) -> None:
@@ -226,7 +261,7 @@ def regmix_loglik(setup: Setup, data: Data, params: Params) -> float:
     model = regmix_model(setup, init=params.as_init(), max_iter=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(model.fit(data.X, data.y, offset=data.offset).log_likelihood_)
+        return float(model.fit(data.X, data.y, **data.fit_args()).log_likelihood_)
 
 
 def warm_up(families) -> None:
@@ -238,7 +273,7 @@ def warm_up(families) -> None:
             warnings.simplefilter("ignore")
             for engine in ("numpy", "numba"):
                 regmix_model(setup, engine, init=data.resp, n_init=1, max_iter=5).fit(
-                    data.X, data.y, offset=data.offset)
+                    data.X, data.y, **data.fit_args())
 
 
 def regmix_rows(setup: Setup, n: int, data: Data, repeats: int):
@@ -254,12 +289,12 @@ def regmix_rows(setup: Setup, n: int, data: Data, repeats: int):
             warnings.simplefilter("ignore")
             elapsed, cpu, model = timed(
                 lambda kw=kwargs: regmix_model(setup, **kw).fit(data.X, data.y,
-                                                                offset=data.offset),
+                                                                **data.fit_args()),
                 repeats)
         if first is None:
             first = model
         note = "" if model.converged_ else "not converged"
-        rows.append(Row(n, setup.family, "regmix", name, elapsed, model.n_iter_,
+        rows.append(Row(n, setup.key, "regmix", name, elapsed, model.n_iter_,
                         model.n_passes_, model.log_likelihood_, note, cpu=cpu))
     return rows, first
 
@@ -273,14 +308,14 @@ def regmix_source() -> str:
 
 # ---------------------------------------------------------------------------- R
 def flexmix_rows(rscript, setup: Setup, n, data_file, params_in, repeats):
-    results = run_r(rscript, ["fit", setup.family, data_file, n, repeats, params_in])
+    results = run_r(rscript, ["fit", setup.key, data_file, n, repeats, params_in])
     rows, fits, evaluated = [], [], None
     for r in results:
         if r["task"] == "evaluate":
             evaluated = r["loglik"]
             continue
         if "error" in r:
-            rows.append(Row(n, setup.family, "flexmix", r["setting"], np.nan,
+            rows.append(Row(n, setup.key, "flexmix", r["setting"], np.nan,
                             note=f"error: {r['error']}"))
             continue
         notes = [] if r["converged"] else ["not converged"]
@@ -290,7 +325,7 @@ def flexmix_rows(rscript, setup: Setup, n, data_file, params_in, repeats):
             same = abs(r["loglik"] - r["direct_loglik_no_offset"]) < 1e-6 * abs(r["loglik"])
             notes.append("offset ignored: logLik = formula without offset" if same
                          else "logLik differs from the formula without offset")
-        rows.append(Row(n, setup.family, "flexmix", r["setting"], r["time"], r["iter"],
+        rows.append(Row(n, setup.key, "flexmix", r["setting"], r["time"], r["iter"],
                         None, r["loglik"], "; ".join(notes), cpu=r["cpu"],
                         same_model=r["same_model"]))
         fits.append(r)
@@ -405,7 +440,9 @@ def main() -> None:
                     if "coef" not in fit or not fit["same_model"]:
                         continue
                     params = Params.from_r(fit)
-                    ours = regmix_loglik(setup, data, params)
+                    # (a start given as parameters has no gating coefficients)
+                    ours = (np.nan if params.gating is not None
+                            else regmix_loglik(setup, data, params))
                     checks.append((family, n, f"flexmix {fit['setting']}", fit["loglik"],
                                    fit["direct_loglik"], ours,
                                    single_params.coef_gap(params), params.shape))
