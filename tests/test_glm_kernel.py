@@ -392,8 +392,17 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     assert kernel.kernel_family(StudentT()) == "student_t"
     # Student-t components take the Gaussian kernel's rows: none with an offset
     assert not kernel.compiled_pass_applies(plain, StudentT(), mixing)
-    # gating, constraints, groups, concomitant variables, the information pass
-    assert not kernel.compiled_pass_applies(plain, Poisson(), MultinomialLogitGating())
+    # constraints, groups, concomitant variables without gating (or gating without
+    # them), gating of Gaussian components, a subclass of the gating, the information
+    # pass
+    gated = ArrayData(X, y, w, Z=X[:, :1].copy(), fit_intercept=True, scale_response=False)
+    gating = MultinomialLogitGating()
+    assert kernel.compiled_pass_applies(gated, Poisson(), gating)
+    assert not kernel.compiled_pass_applies(plain, Poisson(), gating)
+    assert not kernel.compiled_pass_applies(gated, Gaussian(), gating)
+    assert not kernel.compiled_pass_applies(gated, Poisson(), type("G", (MultinomialLogitGating,),
+                                                                   {})())
+    assert not kernel.compiled_pass_applies(gated, Poisson(), gating, information=True)
     assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, constrained=True)
     constrained = Poisson()
     constrained.constraints = CoefficientConstraints(
@@ -403,7 +412,6 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     grouped = ArrayData(X, y, w, offset=offset, groups=groups, fit_intercept=True,
                         scale_response=False)
     assert not kernel.compiled_pass_applies(grouped, Poisson(), mixing)
-    gated = ArrayData(X, y, w, Z=X[:, :1].copy(), fit_intercept=True, scale_response=False)
     assert not kernel.compiled_pass_applies(gated, Poisson(), mixing)
     assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, information=True)
     runner = PassRunner(grouped, Poisson(), mixing, chunk_size=4096, n_jobs=1,
@@ -513,3 +521,108 @@ def test_classification_sums_match_the_posteriors(name, link, weighted):
     with pytest.raises(ValueError, match="classify"):
         _kernel(X, y, w, offset, trials, source, coef, mix, name, link, classify=True,
                 responsibilities=post)
+
+
+def _gated(name, link, K=3, weighted=True, seed=3, fortran=False):
+    """A problem of _problem with two concomitant variables (locations and scales
+    unlike the features') and gating coefficients away from zero."""
+    X, y, w, offset, trials, source, coef, mix = _problem(name, link, K=K, weighted=weighted,
+                                                           seed=seed)
+    rng = np.random.default_rng(seed + 10)
+    Z = rng.normal(size=(len(y), 2)) * [2.0, 0.3] + [1.0, -4.0]
+    if fortran:
+        Z = np.asfortranarray(Z)
+    gated = ArrayData(X, y, w, fit_intercept=True, offset=offset, trials=trials, Z=Z,
+                      scale_response=False)
+    gamma = np.zeros((K, 3))
+    gamma[1:] = rng.normal(size=(K - 1, 3))
+    return gated, coef, gamma, mix
+
+
+@pytest.mark.parametrize(("name", "link"), [("poisson", "log"), ("binomial", "logit"),
+                                            ("gamma", "inverse"), ("negative_binomial", "log")])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_gated_weights_match_the_numpy_pass(name, link, weighted):
+    """Multinomial-logit weights on the kernel: the E-step sums and the gating
+    statistics against the numpy pass with MultinomialLogitGating, the classification
+    too, and given memberships (a first step without coefficients included)."""
+    source, coef, gamma, mix = _gated(name, link, weighted=weighted)
+    family, mixing = _family(name, link), MultinomialLogitGating()
+    K = len(mix)
+    params = MixtureParams(mix, _params(family, coef, K), gamma)
+    runners = [PassRunner(source, family, mixing, chunk_size=4096, n_jobs=1, engine=engine)
+               for engine in ("numba", "numpy")]
+    assert runners[0].kernel == "glm" and runners[1].kernel is None
+    compiled, numpy = (r.evaluate(params) for r in runners)
+    _assert_matches((compiled.loglik, compiled.resp_sum, *compiled.stats), numpy,
+                    _extra_scale_gated(source, family, params))
+    _assert_gating_matches(compiled.mix_stats, numpy.mix_stats)
+    classes = [r.classification(params) for r in runners]
+    for field in ("entropy", "top", "table", "counts", "sizes"):
+        np.testing.assert_allclose(getattr(classes[0], field), getattr(classes[1], field),
+                                   rtol=1e-11, atol=1e-12 * source.total_weight)
+    R = np.random.default_rng(5).dirichlet(np.ones(K), size=source.n_rows)
+    from regmix.engine.runner import MembershipArray
+
+    starts = [params] + ([runners[0].start_params(K)] if link in glk.START_LINKS else [])
+    for start in starts:
+        given = [r.given(MembershipArray(R), K, start) for r in runners]
+        _assert_gating_matches(given[0].mix_stats, given[1].mix_stats)
+
+
+def _extra_scale_gated(source, family, params):
+    if family.name not in EXTRAS:
+        return None
+    from scipy import special
+
+    chunk = source.chunk(0, source.n_rows)
+    log_w = MultinomialLogitGating().log_weights(params, chunk)
+    logd, _ = family.log_density(params.component, chunk, log_w)
+    wr = special.softmax(logd, axis=0) * (1.0 if chunk.w is None else chunk.w)
+    return _extra_scale(source, family, params.component.coef, params.weights, wr)
+
+
+def _assert_gating_matches(ours, ref):
+    """resp_sum entry by entry; the gradient relative to the sum of the absolute terms'
+    bound (the Hessian's diagonal scale), the Hessian entry by entry to its diagonal's
+    Cauchy-Schwarz bound."""
+    (n_ours, g_ours, H_ours), (n_ref, g_ref, H_ref) = ours, ref
+    np.testing.assert_allclose(n_ours, n_ref, rtol=RTOL)
+    assert g_ours.shape == g_ref.shape and H_ours.shape == H_ref.shape
+    scale = np.abs(g_ref).max() + np.sqrt(np.diag(H_ref)).max()
+    assert np.all(np.abs(g_ours - g_ref) <= 1e-11 * scale)
+    diag = np.sqrt(np.diag(H_ref))
+    assert np.all(np.abs(H_ours - H_ref) <= RTOL * np.outer(diag, diag))
+    np.testing.assert_array_equal(H_ours, H_ours.T)
+
+
+@pytest.mark.parametrize("family", ["poisson", "binomial"])
+def test_gated_fit_on_the_kernel_equals_the_numpy_fit(family, monkeypatch):
+    """A mixture of experts fitted on the kernel (counted) reaches the numpy engine's
+    maximum; the fits are bit-identical across thread counts and for a Fortran-ordered
+    concomitant array."""
+    from regmix.compiled import helpers
+    from regmix.engine import runner
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append("concomitant" in kwargs)
+        return glk.glm_e_step(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "glm_e_step", counted)
+    monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)
+    X, y, offset, w, trials, yb = _count_data()
+    z = np.random.default_rng(4).normal(size=(len(y), 1)) + 0.5 * X[:, :1]
+    args, kwargs = ((X, y), {"offset": offset}) if family == "poisson" else (
+        (X, yb), {"trials": trials})
+    fits = [RegressionMixture(2, family=family, engine=engine, random_state=0, n_init=1,
+                              n_jobs=n_jobs, tol=1e-10).fit(*args, concomitant=Z, **kwargs)
+            for engine, n_jobs, Z in (("numba", 1, z), ("numba", 2, np.asfortranarray(z)),
+                                      ("numpy", 1, z))]
+    assert any(calls)
+    np.testing.assert_array_equal(fits[0].log_likelihood_history_,
+                                  fits[1].log_likelihood_history_)
+    np.testing.assert_array_equal(fits[0].gating_coef_, fits[1].gating_coef_)
+    np.testing.assert_allclose(fits[0].log_likelihood_, fits[2].log_likelihood_, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].gating_coef_, fits[2].gating_coef_, atol=1e-4)

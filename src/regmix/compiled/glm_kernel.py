@@ -138,7 +138,7 @@ def _build() -> SimpleNamespace:
     global _prange, _log_ndtr, _block, _exp_rows, _log, _accumulate, _component_sums
     global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
     global _expit, _claim, _gamma_working, _nb_working, _digamma, _trigamma
-    global _log_rising_ratio, _classify_rows
+    global _log_rising_ratio, _classify_rows, _gating_rows, _gating_sums, _linear_rows
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -324,14 +324,88 @@ def _build() -> SimpleNamespace:
         return -0.5 * x * x - math.log(-x) - _HALF_LOG_2PI + math.log(series)
 
     @jit
+    def _linear_rows(coef, Z, H, m):  # pragma: no cover - compiled
+        # H[k, t] = (coef[k, 0] Z[0, t] + coef[k, 1] Z[1, t]) + ... for the tile's rows.
+        K, p = coef.shape
+        for k in range(K):
+            hk = H[k]
+            ck = coef[k]
+            c0 = ck[0]
+            z0 = Z[0]
+            for t in range(m):
+                hk[t] = c0 * z0[t]
+            for j in range(1, p):
+                cj = ck[j]
+                zj = Z[j]
+                for t in range(m):
+                    hk[t] += cj * zj[t]
+
+    @jit
+    def _gating_rows(gamma, Zt, LW, PI, gm, gs, m):  # pragma: no cover - compiled
+        # Per row of the tile the log gating weights LW[k, t] = eta_k - (max + log sum
+        # exp(eta - max)) with eta_k = gamma_k' z_t (as core.linalg.log_softmax) and the
+        # weights PI = exp(LW).
+        K = gamma.shape[0]
+        _linear_rows(gamma, Zt, LW, m)
+        for t in range(m):
+            gm[t] = LW[0, t]
+        for k in range(1, K):
+            for t in range(m):
+                v = LW[k, t]
+                gm[t] = v if v > gm[t] else gm[t]
+        for t in range(m):
+            gs[t] = 0.0
+        for k in range(K):
+            for t in range(m):
+                gs[t] += math.exp(LW[k, t] - gm[t])
+        for t in range(m):
+            gs[t] = gm[t] + math.log(gs[t])
+        for k in range(K):
+            for t in range(m):
+                v = LW[k, t] - gs[t]
+                LW[k, t] = v
+                PI[k, t] = math.exp(v)
+
+    @jit
+    def _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, q0):  # pragma: no cover - compiled
+        # The multinomial-logit statistics of the tile (MultinomialLogitGating.statistics)
+        # from acc[q0]: for k = 1..K-1 the gradient sum_t (w r_k - w pi_k) z_t (D holds
+        # w r); then for 1 <= k <= j < K the upper triangle, row by row, of
+        # sum_t w pi_k (delta_kj - pi_j) z_t z_t'.
+        K = D.shape[0]
+        q = Zt.shape[0]
+        pos = q0
+        for k in range(1, K):
+            dk = D[k]
+            pk = PI[k]
+            for t in range(m):
+                cg[t] = dk[t] - wt[t] * pk[t]
+            _accumulate(cg, ones, Zt, 0, q, m, acc, pos)
+            pos += q
+        for k in range(1, K):
+            pk = PI[k]
+            for j in range(k, K):
+                pj = PI[j]
+                delta = 1.0 if j == k else 0.0
+                for t in range(m):
+                    cg[t] = (wt[t] * pk[t]) * (delta - pj[t])
+                for a in range(q):
+                    _accumulate(Zt[a], cg, Zt, a, q - a, m, acc, pos)
+                    pos += q - a
+
+    @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
-               classify, start, stop, out):  # pragma: no cover
+               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, start, stop,
+               out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
         # log-likelihood; then per component the two statistics of its extra (Gamma:
-        # the shape's, the second zero; negative binomial: the size's); with classify,
-        # the classification sums of _classify_rows after them. Tile by tile:
+        # the shape's, the second zero; negative binomial: the size's); with has_g
+        # (weights multinomial-logit in the gating design (1, z*), z* = (z - z_loc) *
+        # z_inv, coefficients gamma (K, q), gamma_0 = 0; log_w is zero then) the gating
+        # statistics of _gating_sums; with classify, the classification sums of
+        # _classify_rows after them. Tile by tile:
         # the per-row quantities of a tile live in short buffers, so that the loops over
         # rows vectorise.
         K, p = coef.shape
@@ -363,11 +437,23 @@ def _build() -> SimpleNamespace:
         ones2 = np.ones((1, _TILE))
         ones = ones2[0]
         prods = np.ones(_LANES)
+        q_g = gamma.shape[1]
+        Zt = np.ones((q_g, _TILE))  # gating design, one row per column (row 0: ones)
+        LW = np.zeros((K, _TILE))  # log gating weights
+        PI = np.zeros((K, _TILE))  # gating weights
+        gm = np.zeros(_TILE)
+        gs = np.zeros(_TILE)
+        cg = np.zeros(_TILE)
+        gq = base + 1 + 2 * K  # the gating sums, then the classification sums
+        cq = gq + ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0)
         if intercept:
             Z[0, :] = 1.0
         for t0 in range(start, stop, _TILE):
             m = min(_TILE, stop - t0)
             _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
+            if has_g:
+                _standardise_tile(Zg, z_by_row, t0, m, z_loc, z_inv, Zt, 1)
+                _gating_rows(gamma, Zt, LW, PI, gm, gs, m)
             for t in range(m):
                 yt[t] = y[t0 + t]
             if has_w:
@@ -384,18 +470,9 @@ def _build() -> SimpleNamespace:
                 _start_terms(yt, mt, ot, family, link, m, H, V, G, extra, cst)
             else:
                 # linear predictors ((c_0 z_0 + c_1 z_1) + ...) + offset
+                _linear_rows(coef, Z, H, m)
                 for k in range(K):
                     hk = H[k]
-                    ck = coef[k]
-                    c0 = ck[0]
-                    z0 = Z[0]
-                    for t in range(m):
-                        hk[t] = c0 * z0[t]
-                    for j in range(1, p):
-                        cj = ck[j]
-                        zj = Z[j]
-                        for t in range(m):
-                            hk[t] += cj * zj[t]
                     for t in range(m):
                         hk[t] += ot[t]
                 # the exponentials the link needs, _LANES rows at a time
@@ -558,6 +635,12 @@ def _build() -> SimpleNamespace:
                                     log_p = math.log(-math.expm1(-e))
                             dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
                                                                   mi, lk)
+            if has_g and not start_step:  # the rows' own log weights
+                for k in range(K):
+                    dk = D[k]
+                    lwk = LW[k]
+                    for t in range(m):
+                        dk[t] += lwk[t]
             if has_r:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             else:
@@ -597,7 +680,7 @@ def _build() -> SimpleNamespace:
             for t in range(m):
                 tot[t] = 1.0 / tot[t]
             if classify:
-                _classify_rows(D, tot, wt, m, acc, base + 1 + 2 * K)
+                _classify_rows(D, tot, wt, m, acc, cq)
             for k in range(K):
                 dk = D[k]
                 vk = V[k]
@@ -611,12 +694,15 @@ def _build() -> SimpleNamespace:
                 _accumulate(dk, ones, ones2, 0, 1, m, acc, q + P + p + 2)
                 if family >= 2:  # the extras' statistics, sum r t
                     _accumulate(dk, ones, G, 2 * k, n_stats, m, acc, base + 1 + 2 * k)
+            if has_g:
+                _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, gq)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
-               classify, block_size, n_acc, n_workers):  # pragma: no cover
+               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, block_size, n_acc,
+               n_workers):  # pragma: no cover
         # The sums of the blocks of block_size rows from row 0, added in block order;
         # each of n_workers threads claims the next block until none is left (as the
         # Gaussian kernel does).
@@ -630,8 +716,8 @@ def _build() -> SimpleNamespace:
                 start = blk * block_size
                 _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
                        y_inv, intercept, coef, log_w, extra, cst, family, link, R, has_r,
-                       start_step, classify, start, min(start + block_size, n),
-                       partial[blk])
+                       start_step, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma,
+                       start, min(start + block_size, n), partial[blk])
                 blk = _claim(claimed)
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
@@ -740,6 +826,54 @@ def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | N
                             m_arr, has_m, FAMILY_CODES[family], block_size))
 
 
+def _gating_arguments(concomitant, z_loc, z_inv, gating, n: int, K: int) -> tuple:
+    """The kernel's gating arguments: the concomitant variables (rows, or the columns of
+    a Fortran-ordered array), whether by rows, locations, inverse scales and the (K, q)
+    coefficients; stand-ins of one column without concomitant variables."""
+    if concomitant is None:
+        if gating is not None:
+            raise ValueError("gating coefficients need the concomitant variables")
+        return (read_only(np.zeros((1, 1))), True, read_only(np.zeros(1)),
+                read_only(np.ones(1)), read_only(np.zeros((K, 1))))
+    Zc = concomitant
+    if not isinstance(Zc, np.ndarray) or Zc.dtype != np.float64 or Zc.ndim != 2:
+        raise ValueError("concomitant must be a 2-D float64 ndarray")
+    if not (Zc.flags.c_contiguous or Zc.flags.f_contiguous):
+        raise ValueError("concomitant must be C- or F-contiguous (it is read in place)")
+    if Zc.shape[0] != n:
+        raise ValueError(f"concomitant must have {n} rows; got {Zc.shape[0]}")
+    r = Zc.shape[1]
+    if z_loc is None or z_inv is None or gating is None:
+        raise ValueError("concomitant variables need z_loc, z_inv and gating")
+    zl = read_only(np.ascontiguousarray(z_loc, dtype=np.float64).reshape(-1))
+    zi = read_only(np.ascontiguousarray(z_inv, dtype=np.float64).reshape(-1))
+    gamma = read_only(np.ascontiguousarray(gating, dtype=np.float64))
+    if zl.shape != (r,) or zi.shape != (r,) or gamma.shape != (K, r + 1):
+        raise ValueError(f"z_loc and z_inv must have shape ({r},) and gating ({K}, {r + 1})")
+    by_row = bool(Zc.flags.c_contiguous)
+    return read_only(Zc if by_row else Zc.T), by_row, zl, zi, gamma
+
+
+def _gating_statistics(sums: np.ndarray, K: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient (K - 1, q) and the symmetric ((K - 1) q, (K - 1) q) matrix of the
+    kernel's gating sums (the gradients, then per pair of components 1 <= k <= j < K
+    the upper triangle of their block, row by row)."""
+    grad = sums[: (K - 1) * q].reshape(K - 1, q).copy()
+    H = np.empty((K - 1, q, K - 1, q))
+    rows, cols = np.triu_indices(q)
+    pos = (K - 1) * q
+    size = q * (q + 1) // 2
+    for k in range(1, K):
+        for j in range(k, K):
+            block = np.empty((q, q))
+            block[rows, cols] = sums[pos : pos + size]
+            block[cols, rows] = sums[pos : pos + size]
+            H[k - 1, :, j - 1, :] = block
+            H[j - 1, :, k - 1, :] = block.T
+            pos += size
+    return grad, H.reshape((K - 1) * q, (K - 1) * q)
+
+
 def glm_e_step(
     X: np.ndarray,
     y: np.ndarray,
@@ -761,6 +895,10 @@ def glm_e_step(
     responsibilities: np.ndarray | None = None,
     extra: np.ndarray | None = None,
     classify: bool = False,
+    concomitant: np.ndarray | None = None,
+    z_loc: np.ndarray | None = None,
+    z_inv: np.ndarray | None = None,
+    gating: np.ndarray | None = None,
 ) -> tuple:
     """E-step and Fisher-scoring statistics of Poisson, binomial, Gamma or
     negative-binomial components over all rows in one compiled pass.
@@ -820,7 +958,17 @@ def glm_e_step(
         these families, refused for the others.
     classify : bool, default=False
         Also sum the rows' classification by their posterior probabilities (not with
-        given ``responsibilities``): the sixth value returned.
+        given ``responsibilities``): the last value returned.
+    concomitant : ndarray of shape (n, r), optional
+        Concomitant variables in user units (float64, C- or F-contiguous; only read):
+        the mixing weights are then multinomial-logit in the gating design ``(1, z*)``,
+        ``z* = (z - z_loc) * z_inv``, ``pi_ik`` proportional to ``exp(gating_k' (1,
+        z*_i))``, in place of ``log_weights`` (which is not used), as
+        :class:`~regmix.mixing.gating.MultinomialLogitGating` has them.
+    z_loc, z_inv : ndarray of shape (r,), optional
+        The concomitant variables' locations and inverse scales (required with them).
+    gating : ndarray of shape (K, r + 1), optional
+        The gating coefficients (required with ``concomitant``; the first row zero).
 
     Returns
     -------
@@ -838,6 +986,12 @@ def glm_e_step(
         ``t = y_i / mu_ik``; for negative binomial ``sum_i r_ik e1_ik`` and
         ``sum_i r_ik e2_ik``, the first two derivatives of the log-density in the log
         size.
+    gating_stats : tuple of (ndarray, ndarray)
+        Only with ``concomitant``: the gradient (K - 1, r + 1) ``sum_i w_i (r_ik -
+        pi_ik) z_i`` and the ((K - 1)(r + 1), (K - 1)(r + 1)) matrix ``sum_i w_i
+        (diag(pi_i) - pi_i pi_i') (x) z_i z_i'`` over components 2..K, as
+        :meth:`MultinomialLogitGating.statistics
+        <regmix.mixing.gating.MultinomialLogitGating.statistics>` returns them.
     classes : tuple of (ndarray, ndarray, float, float)
         Only with ``classify``: per component the weight of the rows whose largest
         posterior is its own (the first of equal ones), shape (K,); the (K, K) table of
@@ -897,12 +1051,18 @@ def glm_e_step(
     ex, cst = _extra_constants(family, extra, K)
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
+    Zg, z_by_row, zl, zi, gamma = _gating_arguments(concomitant, z_loc, z_inv, gating, n, K)
+    has_g = concomitant is not None
+    if has_g:
+        log_w = read_only(np.zeros(K))
+    q_g = gamma.shape[1]
+    n_gating = (K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0
     P = p * (p + 1) // 2
-    n_acc = K * (P + p + 3) + 1 + 2 * K + (K + K * K + 2 if classify else 0)
+    n_acc = K * (P + p + 3) + 1 + 2 * K + n_gating + (K + K * K + 2 if classify else 0)
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, ex, cst, FAMILY_CODES[family],
-            LINK_CODES[link], read_only(R), given, first_step, bool(classify), block_size,
-            n_acc)
+            LINK_CODES[link], read_only(R), given, first_step, bool(classify), Zg, z_by_row,
+            has_g, zl, zi, gamma, block_size, n_acc)
     total = on_threads(n_threads, n, _compiled().kernel, *args)
     if given:
         log_constant = math.nan
@@ -919,7 +1079,10 @@ def glm_e_step(
     base = K * (P + p + 3)
     q = base + 1 + 2 * K
     extra_stats = total[base + 1 : q].reshape(K, 2)[:, : EXTRA_STATISTICS.get(family, 0)].copy()
-    result = (float(total[base]) + log_constant, resp_sum, A, b, extra_stats)
+    result: tuple = (float(total[base]) + log_constant, resp_sum, A, b, extra_stats)
+    if has_g:
+        result = (*result, _gating_statistics(total[q : q + n_gating], K, q_g))
+        q += n_gating
     if not classify:
         return result
     counts = total[q : q + K].copy()

@@ -20,6 +20,7 @@ from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 from regmix.mixing.constant import ConstantWeights
+from regmix.mixing.gating import MultinomialLogitGating
 
 # Rows per batch of a streamed compiled pass (at least): large enough that reading and
 # the kernel's per-call set-up are cheap per row, small enough that what pyarrow's
@@ -73,15 +74,17 @@ def plain_rows(rows) -> bool:
 
 def glm_kernel_rows(source) -> bool:
     """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
-    without concomitant variables or known labels (offsets and trials are fine), in
-    memory as contiguous float64 arrays, and numba importable."""
+    without known labels (offsets, trials and concomitant variables are fine), in memory
+    as contiguous float64 arrays, and numba importable."""
     if not hasattr(source, "arrays"):
         return False
-    if any(getattr(source, a, None) is not None for a in _UNREAD):
+    if any(getattr(source, a, None) is not None for a in _UNREAD if a != "Z"):
         return False
     X, y, w = source.arrays()
     vectors = [y, w, getattr(source, "offset", None), getattr(source, "trials", None)]
-    ok = X.dtype == np.float64 and (X.flags.c_contiguous or X.flags.f_contiguous)
+    Z = getattr(source, "Z", None)
+    ok = all(a.dtype == np.float64 and (a.flags.c_contiguous or a.flags.f_contiguous)
+             for a in ([X] if Z is None else [X, Z]))
     ok = ok and y is not None
     return bool(ok and all(v is None or v.flags.c_contiguous for v in vectors) and available())
 
@@ -108,9 +111,10 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
                           weights=None, user_units: bool = False,
                           information: bool = False) -> bool:
     """The one rule for whether a compiled kernel can run a pass: a family the kernels
-    know (:func:`kernel_family`) without constraints, constant weights, and rows the
-    kernel can read (:func:`kernel_rows` for Gaussian components, :func:`glm_kernel_rows`
-    for the GLM families).
+    know (:func:`kernel_family`) without constraints, constant weights (or, for the GLM
+    families' E-step, multinomial-logit gating), and rows the kernel can read
+    (:func:`kernel_rows` for Gaussian components, :func:`glm_kernel_rows` for the GLM
+    families).
 
     Parameters
     ----------
@@ -121,7 +125,8 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
     family : object
         The component family.
     mixing : mixing model, optional
-        Must be :class:`~regmix.mixing.constant.ConstantWeights` when given.
+        Must be :class:`~regmix.mixing.constant.ConstantWeights` when given, or for the
+        GLM families' E-step :class:`~regmix.mixing.gating.MultinomialLogitGating`.
     constrained : bool, optional
         Whether coefficient constraints apply; None reads ``family.constraints``.
     weights : array-like, optional
@@ -141,12 +146,16 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         constrained = getattr(family, "constraints", None) is not None
     if constrained:
         return False
-    if mixing is not None and not isinstance(mixing, ConstantWeights):
+    gated = type(mixing) is MultinomialLogitGating
+    if mixing is not None and not (isinstance(mixing, ConstantWeights)
+                                   or (gated and kind == "glm" and not information)):
         return False
     if weights is not None and not np.all(np.asarray(weights) > 0):
         return False
     if source is None:
         return True
+    if (getattr(source, "Z", None) is not None) != gated:
+        return False  # concomitant variables are read for gated weights only
     if user_units:
         st = source.standardization
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0

@@ -110,15 +110,21 @@ class PassRunner:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
         coef, extra = params.component.coef, params.component.extra
-        loglik, resp_sum, A, b, extra_stats, *classes = glm_e_step(
+        Z = getattr(src, "Z", None)
+        gating = {} if Z is None else dict(  # multinomial-logit weights, on the kernel
+            concomitant=Z, z_loc=st.z_loc, z_inv=1.0 / st.z_scale, gating=params.gating)
+        log_w = np.zeros(params.weights.shape[0]) if Z is not None else (
+            self.mixing.log_weights(params)[:, 0])
+        loglik, resp_sum, A, b, extra_stats, *rest = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
-            src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
+            src.fit_intercept, coef, log_w, self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
             responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None,
-            classify=classify)
+            classify=classify, **gating)
         if classify:
-            return self._classes(classes[0], resp_sum)
-        return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
+            return self._classes(rest[-1], resp_sum)
+        mix_stats = (resp_sum,) if Z is None else (resp_sum, *rest[0])
+        return PassResult(loglik, resp_sum, (A, b, extra_stats), mix_stats)
 
     def _classes(self, sums: tuple, resp_sum: np.ndarray) -> ClassificationSums:
         """The :class:`~regmix.engine.passes.ClassificationSums` of a compiled pass's
