@@ -29,8 +29,7 @@ row's component is drawn with probabilities ``WEIGHTS`` (``numpy.random.default_
 * ``poisson_experts``, a mixture of experts: the Poisson components and exposure above,
   with component 2's weight ``1 / (1 + exp(-(-0.4 + 1.5 z)))`` in a concomitant variable
   ``z ~ N(0, 1)`` (``numpy.random.default_rng(2)``, which also draws the labels): flexmix
-  ``concomitant = FLXPmultinom(~ z)``, regmix ``concomitant=z``. regmix has no compiled
-  pass for gated weights yet, so its ``engine="numba"`` row is the numpy pass again.
+  ``concomitant = FLXPmultinom(~ z)``, regmix ``concomitant=z``.
 
 Every fit begins from the same hard assignment: the true labels, with a random
 ``--start-noise`` fraction of the rows given a uniformly drawn label, as a one-hot (n, 2)
