@@ -392,14 +392,15 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     assert kernel.kernel_family(StudentT()) == "student_t"
     # Student-t components take the Gaussian kernel's rows: none with an offset
     assert not kernel.compiled_pass_applies(plain, StudentT(), mixing)
-    # constraints, groups, concomitant variables without gating (or gating without
-    # them), gating of Gaussian components, a subclass of the gating, the information
-    # pass
+    # gating with concomitant variables; not: constraints, groups, concomitant variables
+    # without gating (or gating without them), a subclass of the gating, the
+    # information pass
     gated = ArrayData(X, y, w, Z=X[:, :1].copy(), fit_intercept=True, scale_response=False)
     gating = MultinomialLogitGating()
     assert kernel.compiled_pass_applies(gated, Poisson(), gating)
+    assert kernel.compiled_pass_applies(gated, Gaussian(), gating)
     assert not kernel.compiled_pass_applies(plain, Poisson(), gating)
-    assert not kernel.compiled_pass_applies(gated, Gaussian(), gating)
+    assert not kernel.compiled_pass_applies(gated, Gaussian(), gating, information=True)
     assert not kernel.compiled_pass_applies(gated, Poisson(), type("G", (MultinomialLogitGating,),
                                                                    {})())
     assert not kernel.compiled_pass_applies(gated, Poisson(), gating, information=True)
@@ -624,5 +625,98 @@ def test_gated_fit_on_the_kernel_equals_the_numpy_fit(family, monkeypatch):
     np.testing.assert_array_equal(fits[0].log_likelihood_history_,
                                   fits[1].log_likelihood_history_)
     np.testing.assert_array_equal(fits[0].gating_coef_, fits[1].gating_coef_)
+    np.testing.assert_allclose(fits[0].log_likelihood_, fits[2].log_likelihood_, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].gating_coef_, fits[2].gating_coef_, atol=1e-4)
+
+
+@pytest.mark.parametrize("student", [False, True])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_gated_gaussian_and_student_t_match_the_numpy_pass(student, weighted):
+    """Multinomial-logit weights on the Gaussian kernel (Gaussian and Student-t
+    components): the E-step sums and the gating statistics against the numpy pass, in
+    batches (Fortran-ordered concomitant variables) with the bits of one batch, the
+    classification, and given memberships."""
+    from regmix.compiled import gaussian_kernel as gk
+    from regmix.core.params import GaussianParams
+    from regmix.engine.runner import MembershipArray
+
+    rng = np.random.default_rng(11)
+    n, K = 3000, 3
+    X = rng.normal(size=(n, 2)) * [3.0, 0.5] + [2.0, -1.0]
+    y = X @ [0.5, -1.0] + rng.standard_t(3.0, n)
+    w = rng.uniform(0.0, 3.0, n) if weighted else None
+    Z = np.asfortranarray(rng.normal(size=(n, 2)) * [2.0, 0.3] + [1.0, -4.0])
+    source = ArrayData(X, y, w, fit_intercept=True, Z=Z)
+    coef = rng.normal(size=(K, 3))
+    sigma = rng.uniform(0.5, 2.0, K)
+    gamma = np.zeros((K, 3))
+    gamma[1:] = rng.normal(size=(K - 1, 3))
+    if student:
+        family = StudentT()
+        component = ComponentParams(coef, np.column_stack([sigma, [1.5, 6.0, 150.0]]))
+    else:
+        family, component = Gaussian(), GaussianParams(coef, sigma)
+    params = MixtureParams(np.full(K, 1.0 / K), component, gamma)
+    runners = [PassRunner(source, family, MultinomialLogitGating(), chunk_size=4096,
+                          n_jobs=1, engine=engine) for engine in ("numba", "numpy")]
+    assert runners[0].kernel in ("gaussian", "student_t") and runners[1].kernel is None
+    compiled, numpy = (r.evaluate(params) for r in runners)
+    np.testing.assert_allclose(compiled.loglik, numpy.loglik, rtol=RTOL)
+    np.testing.assert_allclose(compiled.resp_sum, numpy.resp_sum, rtol=RTOL)
+    for ours, ref in zip(compiled.stats, numpy.stats, strict=True):
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    _assert_gating_matches(compiled.mix_stats, numpy.mix_stats)
+    classes = [r.classification(params) for r in runners]
+    for field in ("entropy", "top", "table", "counts", "sizes"):
+        np.testing.assert_allclose(getattr(classes[0], field), getattr(classes[1], field),
+                                   rtol=1e-11, atol=1e-12 * source.total_weight)
+    R = rng.dirichlet(np.ones(K), size=n)
+    given = [r.given(MembershipArray(R), K, params) for r in runners]
+    _assert_gating_matches(given[0].mix_stats, given[1].mix_stats)
+    # batches that end inside blocks: the bits of one batch
+    st = source.standardization
+    args = (st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale, True, coef, sigma,
+            np.zeros(K))
+    kw = dict(gating=gamma, z_loc=st.z_loc, z_inv=1.0 / st.z_scale,
+              df=component.extra[:, 1] if student else None)
+    whole, parts = gk.GaussianSums(*args, **kw), gk.GaussianSums(*args, **kw)
+    whole.add(X, y, w, None, Z)
+    for start in range(0, n, 1100):
+        part = slice(start, start + 1100)
+        parts.add(X[part], y[part], None if w is None else w[part], None, Z[part])
+    for a, b in zip(whole.result()[-1], parts.result()[-1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="concomitant"):
+        gk.GaussianSums(*args, **kw).add(X, y, w)
+
+
+def test_gated_gaussian_fit_on_the_kernel_equals_the_numpy_fit(monkeypatch):
+    """A Gaussian mixture of experts fitted on the kernel (its gated sums counted)
+    reaches the numpy engine's maximum, with the same bits on one and two threads."""
+    from regmix.compiled import helpers
+    from regmix.engine import runner
+
+    gated = []
+    sums = runner.GaussianSums
+
+    def counted(*args, **kwargs):
+        gated.append(kwargs.get("gating") is not None)
+        return sums(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "GaussianSums", counted)
+    monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)
+    rng = np.random.default_rng(6)
+    n = 1500
+    X = rng.normal(size=(n, 2))
+    z = rng.normal(size=(n, 1))
+    second = rng.random(n) < 1.0 / (1.0 + np.exp(-(0.3 + 2.0 * z[:, 0])))
+    y = np.where(second, 2.0 + X @ [1.0, -1.0], -1.0 + X @ [-0.5, 0.5]) + rng.normal(
+        scale=0.5, size=n)
+    fits = [RegressionMixture(2, engine=engine, random_state=0, n_init=1, n_jobs=n_jobs,
+                              tol=1e-10).fit(X, y, concomitant=z)
+            for engine, n_jobs in (("numba", 1), ("numba", 2), ("numpy", 1))]
+    assert any(gated)
+    np.testing.assert_array_equal(fits[0].log_likelihood_history_,
+                                  fits[1].log_likelihood_history_)
     np.testing.assert_allclose(fits[0].log_likelihood_, fits[2].log_likelihood_, rtol=1e-10)
     np.testing.assert_allclose(fits[0].gating_coef_, fits[2].gating_coef_, atol=1e-4)

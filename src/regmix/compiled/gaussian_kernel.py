@@ -145,7 +145,7 @@ def _build() -> SimpleNamespace:
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
     global _standardise_tile, _given_rows, _sum_of_logs, _claim, _student_rows
-    global _classify_rows
+    global _classify_rows, _linear_rows, _gating_rows, _gating_sums, _add_rows, _row_maxima
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -562,6 +562,97 @@ def _build() -> SimpleNamespace:
             acc[q + K + K * K + 1] += wi * math.log(best)
 
     @jit
+    def _add_rows(D, L, m):  # pragma: no cover - compiled
+        # D[k, t] += L[k, t] for the tile's rows.
+        for k in range(D.shape[0]):
+            dk = D[k]
+            lk = L[k]
+            for t in range(m):
+                dk[t] += lk[t]
+
+    @jit
+    def _row_maxima(D, mx, m):  # pragma: no cover - compiled
+        # mx[t] = max_k D[k, t] for the tile's rows.
+        d0 = D[0]
+        for t in range(m):
+            mx[t] = d0[t]
+        for k in range(1, D.shape[0]):
+            dk = D[k]
+            for t in range(m):
+                v = dk[t]
+                mx[t] = v if v > mx[t] else mx[t]
+
+    @jit
+    def _linear_rows(coef, Z, H, m):  # pragma: no cover - compiled
+        # H[k, t] = (coef[k, 0] Z[0, t] + coef[k, 1] Z[1, t]) + ... for the tile's rows.
+        K, p = coef.shape
+        for k in range(K):
+            hk = H[k]
+            ck = coef[k]
+            c0 = ck[0]
+            z0 = Z[0]
+            for t in range(m):
+                hk[t] = c0 * z0[t]
+            for j in range(1, p):
+                cj = ck[j]
+                zj = Z[j]
+                for t in range(m):
+                    hk[t] += cj * zj[t]
+
+    @jit
+    def _gating_rows(gamma, Zt, LW, PI, gm, gs, m):  # pragma: no cover - compiled
+        # Per row of the tile the log gating weights LW[k, t] = eta_k - (max + log sum
+        # exp(eta - max)) with eta_k = gamma_k' z_t (as core.linalg.log_softmax) and the
+        # weights PI = exp(LW).
+        K = gamma.shape[0]
+        _linear_rows(gamma, Zt, LW, m)
+        for t in range(m):
+            gm[t] = LW[0, t]
+        for k in range(1, K):
+            for t in range(m):
+                v = LW[k, t]
+                gm[t] = v if v > gm[t] else gm[t]
+        for t in range(m):
+            gs[t] = 0.0
+        for k in range(K):
+            for t in range(m):
+                gs[t] += math.exp(LW[k, t] - gm[t])
+        for t in range(m):
+            gs[t] = gm[t] + math.log(gs[t])
+        for k in range(K):
+            for t in range(m):
+                v = LW[k, t] - gs[t]
+                LW[k, t] = v
+                PI[k, t] = math.exp(v)
+
+    @jit
+    def _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, q0):  # pragma: no cover - compiled
+        # The multinomial-logit statistics of the tile (MultinomialLogitGating.statistics)
+        # from acc[q0]: for k = 1..K-1 the gradient sum_t (w r_k - w pi_k) z_t (D holds
+        # w r); then for 1 <= k <= j < K the upper triangle, row by row, of
+        # sum_t w pi_k (delta_kj - pi_j) z_t z_t'.
+        K = D.shape[0]
+        q = Zt.shape[0]
+        pos = q0
+        for k in range(1, K):
+            dk = D[k]
+            pk = PI[k]
+            for t in range(m):
+                cg[t] = dk[t] - wt[t] * pk[t]
+            _accumulate(cg, ones, Zt, 0, q, m, acc, pos)
+            pos += q
+        for k in range(1, K):
+            pk = PI[k]
+            for j in range(k, K):
+                pj = PI[j]
+                delta = 1.0 if j == k else 0.0
+                for t in range(m):
+                    cg[t] = (wt[t] * pk[t]) * (delta - pj[t])
+                for a in range(q):
+                    _accumulate(Zt[a], cg, Zt, a, q - a, m, acc, pos)
+                    pos += q - a
+
+    @jit
     def _given_rows(R, t0, m, D, total):  # pragma: no cover - compiled
         # D[k, t] = R[t0 + t, k] (given memberships) and total[t] their sum over k.
         for t in range(m):
@@ -611,10 +702,14 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        student, tc, R, has_r, classify, start, stop, out,
+        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, start,
+        stop, out,
     ):  # pragma: no cover - compiled
         # The sums over rows start..stop-1, written to out (laid out as in kernel below;
-        # with classify, the classification sums of _classify_rows after the rest).
+        # with has_g, weights multinomial-logit in the gating design as in the GLM
+        # kernel's _block (const then without log weights) and the gating sums of
+        # _gating_sums after the rest; with classify, the classification sums of
+        # _classify_rows after those).
         # With has_r the responsibilities are the rows of R divided by their sums
         # instead of the posterior probabilities (no log-likelihood). With student the
         # components are Student-t (constants tc, see GaussianSums): the sums of A, b and
@@ -641,11 +736,23 @@ def _build() -> SimpleNamespace:
         mx = mx2[0]
         prods = np.ones(_LANES)
         inv = np.empty(_TILE)
+        q_g = gamma.shape[1]
+        Zt = np.ones((q_g, _TILE))  # gating design (row 0: ones), log weights, weights
+        LW = np.zeros((K, _TILE))
+        PI = np.zeros((K, _TILE))
+        gm = np.zeros(_TILE)
+        gs = np.zeros(_TILE)
+        cg = np.zeros(_TILE)
+        gq = K * stride + 1 + 3 * K  # the gating sums, then the classification sums
+        cq = gq + ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0)
         if intercept:
             Z[0, :] = 1.0
         for t0 in range(start, stop, _TILE):
             m = min(_TILE, stop - t0)
             _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
+            if has_g:
+                _standardise_tile(Zg, z_by_row, t0, m, z_loc, z_inv, Zt, 1)
+                _gating_rows(gamma, Zt, LW, PI, gm, gs, m)
             for t in range(m):
                 yt[t] = (y[t0 + t] - y_loc) * y_inv
             if has_w:
@@ -709,6 +816,9 @@ def _build() -> SimpleNamespace:
                         v = lk - v * v
                         dk[t] = v
                         mx[t] = v if v > mx[t] else mx[t]
+            if has_g:  # the rows' own log weights, and the maxima again
+                _add_rows(D, LW, m)
+                _row_maxima(D, mx, m)
             if has_r:
                 _given_rows(R, t0, m, D, inv)
                 for t in range(m):
@@ -737,7 +847,7 @@ def _build() -> SimpleNamespace:
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, K * stride)
                     acc[K * stride] += logs
                 if classify:
-                    _classify_rows(D, inv, wt, m, acc, K * stride + 1 + 3 * K)
+                    _classify_rows(D, inv, wt, m, acc, cq)
             for k in range(K):
                 dk = D[k]
                 base = k * stride
@@ -756,6 +866,8 @@ def _build() -> SimpleNamespace:
                     _accumulate(dk, ones, G, 2 * k, 2, m, acc, q + 1)
                 else:
                     _component_sums(Z, dk, E, k, ones2, p, m, acc, base)
+            if has_g:
+                _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, gq)
         out[:] = acc
 
     @jit
@@ -797,7 +909,8 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        student, tc, R, has_r, classify, block_size, first, last, total, n_workers,
+        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma,
+        block_size, first, last, total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the sums of the blocks of rows first, first + block_size, ... (the last
         # one ending at row last) to total, in block order (the layout of total: per
@@ -815,8 +928,8 @@ def _build() -> SimpleNamespace:
                 start = first + blk * block_size
                 _block(
                     X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
-                    const, scale, student, tc, R, has_r, classify, start,
-                    min(start + block_size, last), partial[blk],
+                    const, scale, student, tc, R, has_r, classify, Zg, z_by_row, has_g,
+                    z_loc, z_inv, gamma, start, min(start + block_size, last), partial[blk],
                 )
                 blk = _claim(claimed)
         for blk in range(n_blocks):
@@ -1111,6 +1224,54 @@ def _student_constants(sigma: np.ndarray, df, K: int) -> np.ndarray:
                                                  sigma * sigma]))
 
 
+def gating_arguments(concomitant, z_loc, z_inv, gating, n: int, K: int) -> tuple:
+    """The kernel's gating arguments: the concomitant variables (rows, or the columns of
+    a Fortran-ordered array), whether by rows, locations, inverse scales and the (K, q)
+    coefficients; stand-ins of one column without concomitant variables."""
+    if concomitant is None:
+        if gating is not None:
+            raise ValueError("gating coefficients need the concomitant variables")
+        return (read_only(np.zeros((1, 1))), True, read_only(np.zeros(1)),
+                read_only(np.ones(1)), read_only(np.zeros((K, 1))))
+    Zc = concomitant
+    if not isinstance(Zc, np.ndarray) or Zc.dtype != np.float64 or Zc.ndim != 2:
+        raise ValueError("concomitant must be a 2-D float64 ndarray")
+    if not (Zc.flags.c_contiguous or Zc.flags.f_contiguous):
+        raise ValueError("concomitant must be C- or F-contiguous (it is read in place)")
+    if Zc.shape[0] != n:
+        raise ValueError(f"concomitant must have {n} rows; got {Zc.shape[0]}")
+    r = Zc.shape[1]
+    if z_loc is None or z_inv is None or gating is None:
+        raise ValueError("concomitant variables need z_loc, z_inv and gating")
+    zl = read_only(np.ascontiguousarray(z_loc, dtype=np.float64).reshape(-1))
+    zi = read_only(np.ascontiguousarray(z_inv, dtype=np.float64).reshape(-1))
+    gamma = read_only(np.ascontiguousarray(gating, dtype=np.float64))
+    if zl.shape != (r,) or zi.shape != (r,) or gamma.shape != (K, r + 1):
+        raise ValueError(f"z_loc and z_inv must have shape ({r},) and gating ({K}, {r + 1})")
+    by_row = bool(Zc.flags.c_contiguous)
+    return read_only(Zc if by_row else Zc.T), by_row, zl, zi, gamma
+
+
+def gating_statistics(sums: np.ndarray, K: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient (K - 1, q) and the symmetric ((K - 1) q, (K - 1) q) matrix of the
+    kernel's gating sums (the gradients, then per pair of components 1 <= k <= j < K
+    the upper triangle of their block, row by row)."""
+    grad = sums[: (K - 1) * q].reshape(K - 1, q).copy()
+    H = np.empty((K - 1, q, K - 1, q))
+    rows, cols = np.triu_indices(q)
+    pos = (K - 1) * q
+    size = q * (q + 1) // 2
+    for k in range(1, K):
+        for j in range(k, K):
+            block = np.empty((q, q))
+            block[rows, cols] = sums[pos : pos + size]
+            block[cols, rows] = sums[pos : pos + size]
+            H[k - 1, :, j - 1, :] = block
+            H[j - 1, :, k - 1, :] = block.T
+            pos += size
+    return grad, H.reshape((K - 1) * q, (K - 1) * q)
+
+
 class _BlockedBatches:
     """Rows added batch by batch to a compiled sum over fixed blocks of rows.
 
@@ -1136,9 +1297,12 @@ class _BlockedBatches:
         self._total = np.zeros(n_sums)
 
     def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
-            responsibilities: np.ndarray | None = None) -> None:
-        """Add the rows of one batch (arguments as for :func:`gaussian_e_step`; every
-        batch of a pass has weights, or none has, and the same for responsibilities).
+            responsibilities: np.ndarray | None = None,
+            concomitant: np.ndarray | None = None) -> None:
+        """Add the rows of one batch (arguments as for :func:`gaussian_e_step`, and the
+        rows' concomitant variables for sums with gating; every batch of a pass has
+        weights, or none has, and the same for responsibilities and concomitant
+        variables).
 
         Raises
         ------
@@ -1171,6 +1335,16 @@ class _BlockedBatches:
         if self._closed and n:
             raise ValueError("no rows can be added after the sums over a last, unfinished "
                              "block were taken")
+        Zc = concomitant
+        if Zc is not None:
+            Zc = np.asarray(Zc, dtype=np.float64)
+            if Zc.ndim != 2 or Zc.shape[0] != n:
+                raise ValueError(f"concomitant must have shape ({n}, r); got {Zc.shape}")
+            if not (Zc.flags.c_contiguous or Zc.flags.f_contiguous):
+                Zc = np.ascontiguousarray(Zc)  # (a strided view: its few columns copied)
+        if (Zc is not None) != self._gated:
+            raise ValueError("these sums take concomitant variables with gating "
+                             "coefficients only, and then with every batch")
         kinds = (w is not None, R is not None)
         if self._weighted is None:
             self._weighted, self._given = kinds
@@ -1178,7 +1352,7 @@ class _BlockedBatches:
             raise ValueError("every batch of a pass must have weights (and given "
                              "responsibilities) or none")
         self.n_rows += n
-        rows = [X, y, w, R]
+        rows = [X, y, w, R, Zc]
         first = 0
         if self._carry is not None:  # complete the unfinished block from this batch
             first = min(self.block_size - self._carry[0].shape[0], n)
@@ -1190,24 +1364,29 @@ class _BlockedBatches:
             self._carry = None
         last = first + (n - first) // self.block_size * self.block_size
         if last > first:
-            self._run(X, y, w, R, first, last)
+            self._run(X, y, w, R, Zc, first, last)
         if last < n:
             self._carry = [None if a is None else a[last:].copy() for a in rows]
 
-    def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, first: int,
-              last: int, n_workers: int) -> None:  # pragma: no cover - in the subclasses
-        raise NotImplementedError
+    # whether the sums take concomitant variables (GaussianSums with gating)
+    _gated = False
 
-    def _run(self, X, y, w, R, first: int, last: int) -> None:
+    def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, Zg, z_by_row: bool,
+              first: int, last: int, n_workers: int) -> None:  # pragma: no cover
+        raise NotImplementedError  # (in the subclasses)
+
+    def _run(self, X, y, w, R, Zc, first: int, last: int) -> None:
         """Add the blocks of rows first..last-1 of one batch to the total, on at most
         ``n_threads`` threads."""
         by_row = bool(X.flags.c_contiguous)
         has_w, has_r = w is not None, R is not None
         w = w if has_w else np.empty(0)
         R = R if has_r else np.empty((0, self.n_components))
-        X, y, w, R = (read_only(a) for a in (X if by_row else X.T, y, w, R))
+        z_by_row = Zc is None or bool(Zc.flags.c_contiguous)
+        Zc = np.zeros((1, 1)) if Zc is None else (Zc if z_by_row else Zc.T)
+        X, y, w, R, Zc = (read_only(a) for a in (X if by_row else X.T, y, w, R, Zc))
         on_threads(self.n_threads, last - first, self._call, X, by_row, y, w, has_w, R, has_r,
-                   first, last)
+                   Zc, z_by_row, first, last)
 
     def _finish(self) -> None:
         """Add the rows of a last, unfinished block."""
@@ -1246,6 +1425,12 @@ class GaussianSums(_BlockedBatches):
         Also sum the rows' classification by their posterior probabilities (not with
         given responsibilities): :meth:`result` then returns it last, as
         :func:`~regmix.compiled.glm_kernel.glm_e_step` does.
+    gating, z_loc, z_inv : ndarray, optional
+        Multinomial-logit weights, as for :func:`~regmix.compiled.glm_kernel.glm_e_step`:
+        the (K, r + 1) coefficients and the concomitant variables' locations and inverse
+        scales (``log_weights`` is then not used); every batch then brings its rows'
+        concomitant variables, and :meth:`result` returns the gating statistics after
+        the other sums (before the classification).
 
     Examples
     --------
@@ -1277,6 +1462,9 @@ class GaussianSums(_BlockedBatches):
         n_threads: int | None = None,
         df: np.ndarray | None = None,
         classify: bool = False,
+        gating: np.ndarray | None = None,
+        z_loc: np.ndarray | None = None,
+        z_inv: np.ndarray | None = None,
     ) -> None:
         x_loc = np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1)
         x_inv = np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1)
@@ -1296,6 +1484,14 @@ class GaussianSums(_BlockedBatches):
         log_weights = np.asarray(log_weights, dtype=np.float64).reshape(-1)
         if K == 0 or sigma.shape != (K,) or log_weights.shape != (K,):
             raise ValueError(f"sigma and log_weights must have {K} > 0 entries")
+        self._gated = gating is not None
+        self._gating = (np.zeros(1), np.ones(1), np.zeros((K, 1)))
+        if self._gated:
+            r = np.shape(gating)[1] - 1
+            # (the arguments' checks, on a stand-in of the rows)
+            _, _, *self._gating = gating_arguments(np.zeros((0, r)), z_loc, z_inv, gating,
+                                                   0, K)
+            log_weights = np.zeros(K)
         # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k +
         # log(2 pi)/2) and (e_k * sqrt(1/2) / sigma_k)^2.
         with np.errstate(divide="ignore"):
@@ -1312,18 +1508,23 @@ class GaussianSums(_BlockedBatches):
         self._y = (float(y_loc), float(y_inv))
         self.n_design = p
         self.classify = bool(classify)
+        q_g = self._gating[2].shape[1]
+        self._n_gating = ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2)
+                          if self._gated else 0)
         super().__init__(d, K, block_size, n_threads,
-                         K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K
+                         K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K + self._n_gating
                          + (K + K * K + 2 if self.classify else 0))
 
-    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
+    def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, first, last,
+              n_workers) -> None:
         x_loc, x_inv, coef, const, scale, tc = self._params
         if self.classify and has_r:
             raise ValueError("classify needs the posterior probabilities, not given "
                              "responsibilities")
         _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
                            coef, const, scale, self.student, tc, R, has_r, self.classify,
-                           self.block_size, first, last, self._total, n_workers)
+                           Zg, z_by_row, self._gated, *self._gating, self.block_size, first,
+                           last, self._total, n_workers)
 
     def result(self) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
@@ -1350,6 +1551,10 @@ class GaussianSums(_BlockedBatches):
         if self.student:
             t = total[base + 1 : q].reshape(K, 3)
             result = (loglik, t[:, 0].copy(), A, b, c, t[:, 1:].copy())
+        if self._gated:
+            result = (*result, gating_statistics(total[q : q + self._n_gating], K,
+                                                 self._gating[2].shape[1]))
+            q += self._n_gating
         if not self.classify:
             return result
         table = total[q + K : q + K + K * K].reshape(K, K).copy()
@@ -1415,7 +1620,8 @@ class GaussianInformation(_BlockedBatches):
             raise ValueError("the information takes no given responsibilities")
         super().add(X, y, w)
 
-    def _call(self, X, by_row, y, w, has_w, R, has_r, first, last, n_workers) -> None:
+    def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, first, last,
+              n_workers) -> None:
         coef, sigma, log_pi = self._params
         _compiled().information(X, by_row, y, w, has_w, self.fit_intercept, coef, sigma,
                                 log_pi, self.block_size, first, last, self._total, n_workers)

@@ -139,6 +139,7 @@ def _build() -> SimpleNamespace:
     global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
     global _expit, _claim, _gamma_working, _nb_working, _digamma, _trigamma
     global _log_rising_ratio, _classify_rows, _gating_rows, _gating_sums, _linear_rows
+    global _add_rows, _row_maxima
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -147,6 +148,8 @@ def _build() -> SimpleNamespace:
     _component_sums, _standardise_tile = _gk._component_sums, _gk._standardise_tile
     _given_rows, _sum_of_logs = _gk._given_rows, _gk._sum_of_logs
     _claim, _classify_rows = _gk._claim, _gk._classify_rows
+    _linear_rows, _gating_rows, _gating_sums = _gk._linear_rows, _gk._gating_rows, _gk._gating_sums
+    _add_rows, _row_maxima = _gk._add_rows, _gk._row_maxima
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -322,76 +325,6 @@ def _build() -> SimpleNamespace:
             term *= -(2.0 * k - 1.0) * x2
             series += term
         return -0.5 * x * x - math.log(-x) - _HALF_LOG_2PI + math.log(series)
-
-    @jit
-    def _linear_rows(coef, Z, H, m):  # pragma: no cover - compiled
-        # H[k, t] = (coef[k, 0] Z[0, t] + coef[k, 1] Z[1, t]) + ... for the tile's rows.
-        K, p = coef.shape
-        for k in range(K):
-            hk = H[k]
-            ck = coef[k]
-            c0 = ck[0]
-            z0 = Z[0]
-            for t in range(m):
-                hk[t] = c0 * z0[t]
-            for j in range(1, p):
-                cj = ck[j]
-                zj = Z[j]
-                for t in range(m):
-                    hk[t] += cj * zj[t]
-
-    @jit
-    def _gating_rows(gamma, Zt, LW, PI, gm, gs, m):  # pragma: no cover - compiled
-        # Per row of the tile the log gating weights LW[k, t] = eta_k - (max + log sum
-        # exp(eta - max)) with eta_k = gamma_k' z_t (as core.linalg.log_softmax) and the
-        # weights PI = exp(LW).
-        K = gamma.shape[0]
-        _linear_rows(gamma, Zt, LW, m)
-        for t in range(m):
-            gm[t] = LW[0, t]
-        for k in range(1, K):
-            for t in range(m):
-                v = LW[k, t]
-                gm[t] = v if v > gm[t] else gm[t]
-        for t in range(m):
-            gs[t] = 0.0
-        for k in range(K):
-            for t in range(m):
-                gs[t] += math.exp(LW[k, t] - gm[t])
-        for t in range(m):
-            gs[t] = gm[t] + math.log(gs[t])
-        for k in range(K):
-            for t in range(m):
-                v = LW[k, t] - gs[t]
-                LW[k, t] = v
-                PI[k, t] = math.exp(v)
-
-    @jit
-    def _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, q0):  # pragma: no cover - compiled
-        # The multinomial-logit statistics of the tile (MultinomialLogitGating.statistics)
-        # from acc[q0]: for k = 1..K-1 the gradient sum_t (w r_k - w pi_k) z_t (D holds
-        # w r); then for 1 <= k <= j < K the upper triangle, row by row, of
-        # sum_t w pi_k (delta_kj - pi_j) z_t z_t'.
-        K = D.shape[0]
-        q = Zt.shape[0]
-        pos = q0
-        for k in range(1, K):
-            dk = D[k]
-            pk = PI[k]
-            for t in range(m):
-                cg[t] = dk[t] - wt[t] * pk[t]
-            _accumulate(cg, ones, Zt, 0, q, m, acc, pos)
-            pos += q
-        for k in range(1, K):
-            pk = PI[k]
-            for j in range(k, K):
-                pj = PI[j]
-                delta = 1.0 if j == k else 0.0
-                for t in range(m):
-                    cg[t] = (wt[t] * pk[t]) * (delta - pj[t])
-                for a in range(q):
-                    _accumulate(Zt[a], cg, Zt, a, q - a, m, acc, pos)
-                    pos += q - a
 
     @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
@@ -636,23 +569,11 @@ def _build() -> SimpleNamespace:
                             dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
                                                                   mi, lk)
             if has_g and not start_step:  # the rows' own log weights
-                for k in range(K):
-                    dk = D[k]
-                    lwk = LW[k]
-                    for t in range(m):
-                        dk[t] += lwk[t]
+                _add_rows(D, LW, m)
             if has_r:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             else:
-                # row maxima
-                d0 = D[0]
-                for t in range(m):
-                    mx[t] = d0[t]
-                for k in range(1, K):
-                    dk = D[k]
-                    for t in range(m):
-                        v = dk[t]
-                        mx[t] = v if v > mx[t] else mx[t]
+                _row_maxima(D, mx, m)
                 for t in range(m):
                     v = mx[t]
                     mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
@@ -824,54 +745,6 @@ def glm_log_constant(y: np.ndarray, w: np.ndarray | None, trials: np.ndarray | N
         raise ValueError(f"block_size must be positive; got {block_size}")
     return float(on_threads(n_threads, n, _compiled().log_constant, y_arr, w_arr, has_w,
                             m_arr, has_m, FAMILY_CODES[family], block_size))
-
-
-def _gating_arguments(concomitant, z_loc, z_inv, gating, n: int, K: int) -> tuple:
-    """The kernel's gating arguments: the concomitant variables (rows, or the columns of
-    a Fortran-ordered array), whether by rows, locations, inverse scales and the (K, q)
-    coefficients; stand-ins of one column without concomitant variables."""
-    if concomitant is None:
-        if gating is not None:
-            raise ValueError("gating coefficients need the concomitant variables")
-        return (read_only(np.zeros((1, 1))), True, read_only(np.zeros(1)),
-                read_only(np.ones(1)), read_only(np.zeros((K, 1))))
-    Zc = concomitant
-    if not isinstance(Zc, np.ndarray) or Zc.dtype != np.float64 or Zc.ndim != 2:
-        raise ValueError("concomitant must be a 2-D float64 ndarray")
-    if not (Zc.flags.c_contiguous or Zc.flags.f_contiguous):
-        raise ValueError("concomitant must be C- or F-contiguous (it is read in place)")
-    if Zc.shape[0] != n:
-        raise ValueError(f"concomitant must have {n} rows; got {Zc.shape[0]}")
-    r = Zc.shape[1]
-    if z_loc is None or z_inv is None or gating is None:
-        raise ValueError("concomitant variables need z_loc, z_inv and gating")
-    zl = read_only(np.ascontiguousarray(z_loc, dtype=np.float64).reshape(-1))
-    zi = read_only(np.ascontiguousarray(z_inv, dtype=np.float64).reshape(-1))
-    gamma = read_only(np.ascontiguousarray(gating, dtype=np.float64))
-    if zl.shape != (r,) or zi.shape != (r,) or gamma.shape != (K, r + 1):
-        raise ValueError(f"z_loc and z_inv must have shape ({r},) and gating ({K}, {r + 1})")
-    by_row = bool(Zc.flags.c_contiguous)
-    return read_only(Zc if by_row else Zc.T), by_row, zl, zi, gamma
-
-
-def _gating_statistics(sums: np.ndarray, K: int, q: int) -> tuple[np.ndarray, np.ndarray]:
-    """The gradient (K - 1, q) and the symmetric ((K - 1) q, (K - 1) q) matrix of the
-    kernel's gating sums (the gradients, then per pair of components 1 <= k <= j < K
-    the upper triangle of their block, row by row)."""
-    grad = sums[: (K - 1) * q].reshape(K - 1, q).copy()
-    H = np.empty((K - 1, q, K - 1, q))
-    rows, cols = np.triu_indices(q)
-    pos = (K - 1) * q
-    size = q * (q + 1) // 2
-    for k in range(1, K):
-        for j in range(k, K):
-            block = np.empty((q, q))
-            block[rows, cols] = sums[pos : pos + size]
-            block[cols, rows] = sums[pos : pos + size]
-            H[k - 1, :, j - 1, :] = block
-            H[j - 1, :, k - 1, :] = block.T
-            pos += size
-    return grad, H.reshape((K - 1) * q, (K - 1) * q)
 
 
 def glm_e_step(
@@ -1051,7 +924,7 @@ def glm_e_step(
     ex, cst = _extra_constants(family, extra, K)
     by_row = bool(X.flags.c_contiguous)
     Xr = read_only(X if by_row else X.T)
-    Zg, z_by_row, zl, zi, gamma = _gating_arguments(concomitant, z_loc, z_inv, gating, n, K)
+    Zg, z_by_row, zl, zi, gamma = _gk.gating_arguments(concomitant, z_loc, z_inv, gating, n, K)
     has_g = concomitant is not None
     if has_g:
         log_w = read_only(np.zeros(K))
@@ -1081,7 +954,7 @@ def glm_e_step(
     extra_stats = total[base + 1 : q].reshape(K, 2)[:, : EXTRA_STATISTICS.get(family, 0)].copy()
     result: tuple = (float(total[base]) + log_constant, resp_sum, A, b, extra_stats)
     if has_g:
-        result = (*result, _gating_statistics(total[q : q + n_gating], K, q_g))
+        result = (*result, _gk.gating_statistics(total[q : q + n_gating], K, q_g))
         q += n_gating
     if not classify:
         return result

@@ -91,15 +91,20 @@ def glm_kernel_rows(source) -> bool:
 
 def kernel_rows(source) -> bool:
     """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
-    without offset or concomitant variables, numba importable, and the rows either in
-    memory as contiguous float64 arrays or streamed in plain batches (``row_batches``,
-    as :class:`~regmix.parquet.ParquetData` offers)."""
+    without offset or known labels, numba importable, and the rows either in memory as
+    contiguous float64 arrays (concomitant variables too) or streamed in plain batches
+    (``row_batches``, as :class:`~regmix.parquet.ParquetData` offers; no concomitant
+    variables)."""
 
     if hasattr(source, "row_batches"):
         return bool(source.plain_rows and available())
     if not hasattr(source, "arrays"):
         return False
-    if not plain_rows(source):
+    if not all(getattr(source, a, None) is None for a in ("offset", *_UNREAD) if a != "Z"):
+        return False
+    Z = getattr(source, "Z", None)
+    if Z is not None and not (Z.dtype == np.float64
+                              and (Z.flags.c_contiguous or Z.flags.f_contiguous)):
         return False
     X, y, w = source.arrays()
     ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous
@@ -111,8 +116,8 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
                           weights=None, user_units: bool = False,
                           information: bool = False) -> bool:
     """The one rule for whether a compiled kernel can run a pass: a family the kernels
-    know (:func:`kernel_family`) without constraints, constant weights (or, for the GLM
-    families' E-step, multinomial-logit gating), and rows the kernel can read
+    know (:func:`kernel_family`) without constraints, constant weights (or, for the
+    E-step, multinomial-logit gating), and rows the kernel can read
     (:func:`kernel_rows` for Gaussian components, :func:`glm_kernel_rows` for the GLM
     families).
 
@@ -126,7 +131,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         The component family.
     mixing : mixing model, optional
         Must be :class:`~regmix.mixing.constant.ConstantWeights` when given, or for the
-        GLM families' E-step :class:`~regmix.mixing.gating.MultinomialLogitGating`.
+        E-step :class:`~regmix.mixing.gating.MultinomialLogitGating`.
     constrained : bool, optional
         Whether coefficient constraints apply; None reads ``family.constraints``.
     weights : array-like, optional
@@ -148,7 +153,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return False
     gated = type(mixing) is MultinomialLogitGating
     if mixing is not None and not (isinstance(mixing, ConstantWeights)
-                                   or (gated and kind == "glm" and not information)):
+                                   or (gated and not information)):
         return False
     if weights is not None and not np.all(np.asarray(weights) > 0):
         return False
@@ -181,7 +186,8 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     checks run again to name the row.
     """
     if hasattr(source, "arrays"):
-        sums.add(*source.arrays(), memberships)
+        Z = getattr(source, "Z", None)  # (concomitant variables: sums with gating)
+        sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)))
         return
     if memberships is not None:
         raise ValueError("given memberships of every row need the rows in memory")

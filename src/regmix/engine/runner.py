@@ -81,21 +81,33 @@ class PassRunner:
         component = params.component
         student = self.kernel == "student_t"  # extra = (sigma, df) per component
         sigma = component.extra[:, 0] if student else component.sigma
+        gating, log_w = self._gating(params)
         sums = GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
-                            self.source.fit_intercept, component.coef, sigma,
-                            self.mixing.log_weights(params)[:, 0],
+                            self.source.fit_intercept, component.coef, sigma, log_w,
                             n_threads=kernel_threads(self.source, self.n_jobs),
                             df=component.extra[:, 1] if student else None,
-                            classify=classify)
+                            classify=classify, **gating)
         add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
                         memberships=memberships)
         loglik, resp_sum, A, b, c, *rest = sums.result()
         if classify:
             return self._classes(rest[-1], resp_sum)
+        mix_stats = (resp_sum,) if not gating else (resp_sum, *rest[int(student)])
         if not student:
-            return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
+            return PassResult(loglik, resp_sum, (A, b, c), mix_stats)
         gh = rest[0] if self.family.df is None else np.zeros_like(rest[0])
-        return PassResult(loglik, resp_sum, (A, b, c, gh), (resp_sum,))
+        return PassResult(loglik, resp_sum, (A, b, c, gh), mix_stats)
+
+    def _gating(self, params) -> tuple[dict, np.ndarray]:
+        """The compiled kernels' gating arguments besides the concomitant variables
+        (none for constant weights: the source has concomitant variables only when the
+        weights are gated, see :func:`~regmix.engine.kernel.compiled_pass_applies`) and
+        the log weights they take instead (zero with gating)."""
+        if getattr(self.source, "Z", None) is None:
+            return {}, self.mixing.log_weights(params)[:, 0]
+        st = self.source.standardization
+        return (dict(z_loc=st.z_loc, z_inv=1.0 / st.z_scale, gating=params.gating),
+                np.zeros(params.weights.shape[0]))
 
     def _compiled_glm_evaluate(self, params, memberships=None, classify: bool = False):
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
@@ -110,20 +122,16 @@ class PassRunner:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
         coef, extra = params.component.coef, params.component.extra
-        Z = getattr(src, "Z", None)
-        gating = {} if Z is None else dict(  # multinomial-logit weights, on the kernel
-            concomitant=Z, z_loc=st.z_loc, z_inv=1.0 / st.z_scale, gating=params.gating)
-        log_w = np.zeros(params.weights.shape[0]) if Z is not None else (
-            self.mixing.log_weights(params)[:, 0])
+        gating, log_w = self._gating(params)
         loglik, resp_sum, A, b, extra_stats, *rest = glm_e_step(
             X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
             src.fit_intercept, coef, log_w, self.family.name,
             self.family.link_name, n_threads=threads, log_constant=self._log_constant,
             responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None,
-            classify=classify, **gating)
+            classify=classify, concomitant=getattr(src, "Z", None), **gating)
         if classify:
             return self._classes(rest[-1], resp_sum)
-        mix_stats = (resp_sum,) if Z is None else (resp_sum, *rest[0])
+        mix_stats = (resp_sum,) if not gating else (resp_sum, *rest[0])
         return PassResult(loglik, resp_sum, (A, b, extra_stats), mix_stats)
 
     def _classes(self, sums: tuple, resp_sum: np.ndarray) -> ClassificationSums:
