@@ -603,27 +603,25 @@ def _build() -> SimpleNamespace:
     def _gating_rows(gamma, Zt, LW, PI, gm, gs, m):  # pragma: no cover - compiled
         # Per row of the tile the log gating weights LW[k, t] = eta_k - (max + log sum
         # exp(eta - max)) with eta_k = gamma_k' z_t (as core.linalg.log_softmax) and the
-        # weights PI = exp(LW).
+        # weights PI = exp(eta - max) / sum (as core.linalg.softmax), by the vector exp.
         K = gamma.shape[0]
         _linear_rows(gamma, Zt, LW, m)
-        for t in range(m):
-            gm[t] = LW[0, t]
-        for k in range(1, K):
-            for t in range(m):
-                v = LW[k, t]
-                gm[t] = v if v > gm[t] else gm[t]
-        for t in range(m):
-            gs[t] = 0.0
+        _row_maxima(LW, gm, m)
         for k in range(K):
+            lk = LW[k]
+            pk = PI[k]
             for t in range(m):
-                gs[t] += math.exp(LW[k, t] - gm[t])
+                pk[t] = lk[t]
+        _exp_rows(PI, gm, gs, m)
         for t in range(m):
-            gs[t] = gm[t] + math.log(gs[t])
+            gm[t] = gm[t] + _log(gs[t])
+            gs[t] = 1.0 / gs[t]
         for k in range(K):
+            lk = LW[k]
+            pk = PI[k]
             for t in range(m):
-                v = LW[k, t] - gs[t]
-                LW[k, t] = v
-                PI[k, t] = math.exp(v)
+                lk[t] = lk[t] - gm[t]
+                pk[t] = pk[t] * gs[t]
 
     @jit
     def _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, q0):  # pragma: no cover - compiled

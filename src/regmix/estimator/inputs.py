@@ -649,14 +649,18 @@ def identifier_levels(values) -> str | None:
     series = series.dropna()
     if pd.api.types.is_bool_dtype(series) or series.empty:
         return None
+    kind = "values"
+    numeric = pd.api.types.is_numeric_dtype(series)
+    if numeric:  # (measurements that are not whole numbers, before counting levels)
+        v = series.to_numpy(dtype=np.float64)
+        if np.any(v != np.round(v)):
+            return None
     counts = series.value_counts()
     levels = len(counts)
-    kind = "values"
-    if pd.api.types.is_numeric_dtype(series):
-        v = series.to_numpy(dtype=np.float64)
+    if numeric:
         with np.errstate(over="ignore"):  # a range beyond float64 is not codes
             span = np.ptp(v) + 1.0 if np.all(np.isfinite(v)) else np.inf
-        if np.any(v != np.round(v)) or levels < 0.5 * span:
+        if levels < 0.5 * span:
             return None
         kind = "whole numbers"
     if levels < IDENTIFIER_LEVELS:
