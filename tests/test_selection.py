@@ -201,18 +201,20 @@ def test_lr_test_is_the_same_for_any_n_jobs(one_line):
 
 
 def _failing_fit_from(monkeypatch, fail_on):
-    """Make the K + 1 fits numbered in ``fail_on`` (the observed one is 0) raise."""
-    original = RegressionMixture.fit_from
+    """Make the K + 1 fits from fitted models (by ``fit_from`` on the data, by the
+    replicate search in a replicate's first attempts and by ``fit_from`` in its last)
+    numbered in ``fail_on`` (the observed one is 0) raise."""
+    original = RegressionMixture._fit
     calls = {"alt": -1}
 
-    def fit_from(self, models, *args, **kwargs):
-        if self.n_components == 2:
+    def fit(self, *args, origins=(), **kwargs):
+        if self.n_components == 2 and origins:
             calls["alt"] += 1
             if calls["alt"] in fail_on:
                 raise DegenerateFitError("no admissible solution (mocked)")
-        return original(self, models, *args, **kwargs)
+        return original(self, *args, origins=origins, **kwargs)
 
-    monkeypatch.setattr(RegressionMixture, "fit_from", fit_from)
+    monkeypatch.setattr(RegressionMixture, "_fit", fit)
 
 
 def test_a_failed_replicate_is_retried(one_line, monkeypatch):
