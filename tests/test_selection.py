@@ -322,15 +322,34 @@ def test_lr_test_runs_with_offsets_trials_concomitant_and_groups():
     assert res.n_valid + res.n_failed == 2
 
 
+def _many_start_statistic(X, y_sim, alternative) -> float:
+    """``2 (log L_2 - log L_1)`` on simulated responses: least squares in closed form
+    against the best of default fits with many starts, plain and from the K = 1 fit
+    split and the alternative (-inf without an admissible two-component fit)."""
+    n = len(y_sim)
+    D = np.column_stack([np.ones(n), X])
+    rss = np.linalg.lstsq(D, y_sim, rcond=None)[1][0]
+    ll_1 = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
+    one = RegressionMixture(1, compute_se=False).fit(X, y_sim)
+    best = -np.inf
+    for origins in ([], [one, alternative]):
+        fit = RegressionMixture(2, n_init=6, random_state=7, compute_se=False)
+        try:
+            fit.fit_from(origins, X, y_sim) if origins else fit.fit(X, y_sim)
+        except DegenerateFitError:
+            continue
+        best = max(best, fit.log_likelihood_)
+    return 2 * (best - ll_1)
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*bootstrap replicates could not be fitted")
 def test_replicate_statistics_agree_with_many_start_fits(one_line):
-    # the replicate fits against fits with many starts (plain, and from the same
-    # origins) on the same responses
+    # each replicate's statistic against fits with many starts on the same responses
     from regmix.selection import _replicate, _replicate_task, _simulate_null
 
     X, y = one_line
-    B = 16
+    B = 8
     res = bootstrap_lr_test(X, y, n_boot=B, random_state=4)
     rng = check_random_state(4)
     rng.randint(2**31 - 1)
@@ -343,27 +362,13 @@ def test_replicate_statistics_agree_with_many_start_fits(one_line):
     agree = 0
     for seed, value in zip(seeds, ours, strict=True):
         y_sim = _simulate_null(task.null, task.rows, np.random.default_rng(seed))
-        n = len(y_sim)
-        D = np.column_stack([np.ones(n), X])
-        rss = np.linalg.lstsq(D, y_sim, rcond=None)[1][0]
-        ll_1 = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
-        one = RegressionMixture(1, compute_se=False).fit(X, y_sim)
-        best = -np.inf
-        for s in range(2):
-            for origins in ([], [one], [one, task.alternative]):
-                fit = RegressionMixture(2, n_init=8, random_state=s, compute_se=False)
-                try:
-                    fit.fit_from(origins, X, y_sim) if origins else fit.fit(X, y_sim)
-                except DegenerateFitError:
-                    continue
-                best = max(best, fit.log_likelihood_)
-        reference = 2 * (best - ll_1)
+        reference = _many_start_statistic(X, y_sim, task.alternative)
         if value is None:  # failed: right when many starts find no admissible fit either
             agree += not np.isfinite(reference)
             continue
         # the many-start fits are no exhaustive search either: agreement with the best
         agree += bool(value >= max(reference, value) - 1e-6 * (1 + reference))
-    assert agree >= 0.7 * B
+    assert agree >= 0.75 * B
 
 
 def test_a_test_without_any_fitted_replicate_has_no_p_value(one_line, monkeypatch):
