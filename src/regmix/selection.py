@@ -457,9 +457,10 @@ def bootstrap_lr_test(
     row's gating probabilities; with groups, one component per group from the
     probabilities of its first row), then the response from that component, with the
     rows' offsets and trials. The replicate's fits are warm-started from the fitted
-    models, on the rows validated once: the K fit from the null fit's parameters
-    (which generated the data) besides one start of its own (for K = 1, the fit to
-    all rows: the closed-form least-squares fit for Gaussian components), the K + 1
+    models, on the numeric rows (a formula is applied once): the K fit from the null
+    fit's parameters (which generated the data) besides one start of its own (for
+    K = 1, the fit to all rows: the closed-form least-squares fit for Gaussian
+    components), the K + 1
     fit from the replicate's K fit split by every rule and given a small component on
     each of twelve seed lines (lines that run tightly through a few rows), and from
     the alternative fit's parameters. Each candidate is run for a few EM steps and
