@@ -200,6 +200,22 @@ def test_lr_test_is_the_same_for_any_n_jobs(one_line):
                                                           two.n_failed)
 
 
+def test_replicate_search_reaches_the_maximum_of_many_starts():
+    # two separated lines: the replicate search from the one-component fit (split, seed
+    # lines, one random start) ends where default fits with many starts do, reached
+    # from two starting points
+    X, y, _, _ = make_regression_mixture(200, coef=[[2.0], [-1.0]], intercept=[0.0, 1.0],
+                                         sigma=[0.4, 0.4], random_state=6)
+    one = RegressionMixture(1, compute_se=False).fit(X, y)
+    best = max(RegressionMixture(2, n_init=5, random_state=s, compute_se=False)
+               .fit(X, y).log_likelihood_ for s in range(3))
+    quick = RegressionMixture(2, n_init=1, init="random", random_state=0,
+                              compute_se=False)._refit_from([one], X, y)
+    assert quick.log_likelihood_ == pytest.approx(best, rel=1e-10)
+    assert quick.n_at_best_ >= 2
+    assert quick.log_likelihood_ > one.log_likelihood_
+
+
 def _failing_fit_from(monkeypatch, fail_on):
     """Make the K + 1 fits from fitted models (by ``fit_from`` on the data, by the
     replicate search in a replicate's first attempts and by ``fit_from`` in its last)
