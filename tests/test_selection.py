@@ -200,19 +200,37 @@ def test_lr_test_is_the_same_for_any_n_jobs(one_line):
                                                           two.n_failed)
 
 
+def test_replicate_search_reaches_the_maximum_of_many_starts():
+    # two separated lines: the replicate search from the one-component fit (split, seed
+    # lines, one random start) ends where default fits with many starts do, reached
+    # from two starting points
+    X, y, _, _ = make_regression_mixture(200, coef=[[2.0], [-1.0]], intercept=[0.0, 1.0],
+                                         sigma=[0.4, 0.4], random_state=6)
+    one = RegressionMixture(1, compute_se=False).fit(X, y)
+    best = max(RegressionMixture(2, n_init=5, random_state=s, compute_se=False)
+               .fit(X, y).log_likelihood_ for s in range(3))
+    quick = RegressionMixture(2, n_init=1, init="random", random_state=0,
+                              compute_se=False)._refit_from([one], X, y)
+    assert quick.log_likelihood_ == pytest.approx(best, rel=1e-10)
+    assert quick.n_at_best_ >= 2
+    assert quick.log_likelihood_ > one.log_likelihood_
+
+
 def _failing_fit_from(monkeypatch, fail_on):
-    """Make the K + 1 fits numbered in ``fail_on`` (the observed one is 0) raise."""
-    original = RegressionMixture.fit_from
+    """Make the K + 1 fits from fitted models (by ``fit_from`` on the data, by the
+    replicate search in a replicate's first attempts and by ``fit_from`` in its last)
+    numbered in ``fail_on`` (the observed one is 0) raise."""
+    original = RegressionMixture._fit
     calls = {"alt": -1}
 
-    def fit_from(self, models, *args, **kwargs):
-        if self.n_components == 2:
+    def fit(self, *args, origins=(), **kwargs):
+        if self.n_components == 2 and origins:
             calls["alt"] += 1
             if calls["alt"] in fail_on:
                 raise DegenerateFitError("no admissible solution (mocked)")
-        return original(self, models, *args, **kwargs)
+        return original(self, *args, origins=origins, **kwargs)
 
-    monkeypatch.setattr(RegressionMixture, "fit_from", fit_from)
+    monkeypatch.setattr(RegressionMixture, "_fit", fit)
 
 
 def test_a_failed_replicate_is_retried(one_line, monkeypatch):
@@ -320,15 +338,34 @@ def test_lr_test_runs_with_offsets_trials_concomitant_and_groups():
     assert res.n_valid + res.n_failed == 2
 
 
+def _many_start_statistic(X, y_sim, alternative) -> float:
+    """``2 (log L_2 - log L_1)`` on simulated responses: least squares in closed form
+    against the best of default fits with many starts, plain and from the K = 1 fit
+    split and the alternative (-inf without an admissible two-component fit)."""
+    n = len(y_sim)
+    D = np.column_stack([np.ones(n), X])
+    rss = np.linalg.lstsq(D, y_sim, rcond=None)[1][0]
+    ll_1 = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
+    one = RegressionMixture(1, compute_se=False).fit(X, y_sim)
+    best = -np.inf
+    for origins in ([], [one, alternative]):
+        fit = RegressionMixture(2, n_init=6, random_state=7, compute_se=False)
+        try:
+            fit.fit_from(origins, X, y_sim) if origins else fit.fit(X, y_sim)
+        except DegenerateFitError:
+            continue
+        best = max(best, fit.log_likelihood_)
+    return 2 * (best - ll_1)
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*bootstrap replicates could not be fitted")
 def test_replicate_statistics_agree_with_many_start_fits(one_line):
-    # the replicate fits against fits with many starts (plain, and from the same
-    # origins) on the same responses
+    # each replicate's statistic against fits with many starts on the same responses
     from regmix.selection import _replicate, _replicate_task, _simulate_null
 
     X, y = one_line
-    B = 16
+    B = 8
     res = bootstrap_lr_test(X, y, n_boot=B, random_state=4)
     rng = check_random_state(4)
     rng.randint(2**31 - 1)
@@ -341,27 +378,13 @@ def test_replicate_statistics_agree_with_many_start_fits(one_line):
     agree = 0
     for seed, value in zip(seeds, ours, strict=True):
         y_sim = _simulate_null(task.null, task.rows, np.random.default_rng(seed))
-        n = len(y_sim)
-        D = np.column_stack([np.ones(n), X])
-        rss = np.linalg.lstsq(D, y_sim, rcond=None)[1][0]
-        ll_1 = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
-        one = RegressionMixture(1, compute_se=False).fit(X, y_sim)
-        best = -np.inf
-        for s in range(2):
-            for origins in ([], [one], [one, task.alternative]):
-                fit = RegressionMixture(2, n_init=8, random_state=s, compute_se=False)
-                try:
-                    fit.fit_from(origins, X, y_sim) if origins else fit.fit(X, y_sim)
-                except DegenerateFitError:
-                    continue
-                best = max(best, fit.log_likelihood_)
-        reference = 2 * (best - ll_1)
+        reference = _many_start_statistic(X, y_sim, task.alternative)
         if value is None:  # failed: right when many starts find no admissible fit either
             agree += not np.isfinite(reference)
             continue
         # the many-start fits are no exhaustive search either: agreement with the best
         agree += bool(value >= max(reference, value) - 1e-6 * (1 + reference))
-    assert agree >= 0.7 * B
+    assert agree >= 0.75 * B
 
 
 def test_a_test_without_any_fitted_replicate_has_no_p_value(one_line, monkeypatch):

@@ -30,15 +30,20 @@ PATH_GAIN = 1e-10
 # taken to be at the same value, by more to be a failed search.
 ROUND_OFF = 1e-8
 
-# Attempts at fitting a bootstrap replicate, each with a seed of its own: with the
-# replicate's refit parameters, and the last with the estimator's own search.
+# Attempts at fitting a bootstrap replicate, each with a seed of its own: by the
+# replicate search with the replicate's parameters, and the last with the estimator's
+# own search.
 REPLICATE_ATTEMPTS = 3
 
-# A quicker search for the replicates' fits (``refit_params=QUICK_REFIT``), besides the
-# starts from the fitted models: one start of its own from random memberships and no
-# split-and-merge moves. It misses maxima that the default search finds on the data,
-# which makes the replicates' statistics too small and the p-value too small with them.
-QUICK_REFIT = {"n_init": 1, "init": "random", "split_merge": False}
+# A replicate's own starts in the attempts by the replicate search
+# (regmix.fitting.search.StartSearch.run_replicate), besides the candidates from the
+# fitted models and the seed lines: one from random memberships (for one component,
+# the fit to all rows).
+REPLICATE_PARAMS = {"n_init": 1, "init": "random"}
+
+# The same, under the name it had when it was a quicker alternative to the
+# estimator's search (``refit_params=QUICK_REFIT``); it is now the default.
+QUICK_REFIT = REPLICATE_PARAMS
 
 
 @dataclass
@@ -412,8 +417,8 @@ class _Replicates(NamedTuple):
     rows: _Rows
     null: RegressionMixture  # the null fit on the numeric rows: simulates, and a start
     alternative: RegressionMixture  # the alternative fit on the numeric rows: a start
-    quick: tuple[RegressionMixture, RegressionMixture]  # first attempt (K, K + 1)
-    full: tuple[RegressionMixture, RegressionMixture]  # later attempts
+    quick: tuple[RegressionMixture, RegressionMixture]  # replicate search (K, K + 1)
+    full: tuple[RegressionMixture, RegressionMixture]  # last attempt: the full search
 
 
 def bootstrap_lr_test(
@@ -451,16 +456,25 @@ def bootstrap_lr_test(
     component of each row from its mixing weights (with concomitant variables, the
     row's gating probabilities; with groups, one component per group from the
     probabilities of its first row), then the response from that component, with the
-    rows' offsets and trials. The replicate's K fit starts, besides one start of its
-    own search (the estimator's, as on the data, unless ``refit_params`` say
-    otherwise), from the null fit's parameters (which generated the data); its K + 1
-    fit from the replicate's K fit split and from the alternative fit's parameters.
-    The replicates are fitted by the same search as the data, so that their statistics
-    are what the data's would be under the null hypothesis: on data from K
-    components the likelihood with K + 1 has many local maxima (a small component on
-    a few rows that happen to line up), and a quicker search that stops at lower ones
-    on the replicates than the data's search does on the data makes the p-value too
-    small. A replicate whose fits fail (:class:`~regmix.DegenerateFitError`: no
+    rows' offsets and trials. The replicate's fits are warm-started from the fitted
+    models, on the numeric rows (a formula is applied once): the K fit from the null
+    fit's parameters (which generated the data) besides one start of its own (for
+    K = 1, the fit to all rows: the closed-form least-squares fit for Gaussian
+    components), the K + 1
+    fit from the replicate's K fit split by every rule and given a small component on
+    each of twelve seed lines (lines that run tightly through a few rows), and from
+    the alternative fit's parameters. Each candidate is run for a few EM steps and
+    the most promising are continued to convergence until two of them reach the same
+    best maximum (:meth:`regmix.fitting.search.StartSearch.run_replicate`), without
+    the split-and-merge rounds of the fit to the data and without standard errors.
+    On data from K components the likelihood with K + 1 has many local maxima (a
+    small component on a few rows that happen to line up), and a search that stops
+    at lower ones on the replicates than the data's search does on the data makes the
+    p-value too small: the seed lines are where those maxima are, and on tonedata's
+    null fit the replicates' statistics reach the best of many independent fits more
+    often than with the estimator's own search, at a fraction of its cost
+    (``benchmarks/bench_lrtest.py --check``, ``docs/benchmarks.md``). A replicate
+    whose fits fail (:class:`~regmix.DegenerateFitError`: no
     admissible solution; or any other ``ValueError``), or whose K + 1 fit ends below
     its K fit, is fitted again on the same responses with another seed, the last of
     :data:`REPLICATE_ATTEMPTS` attempts with the estimator's own search (the
@@ -507,12 +521,9 @@ def bootstrap_lr_test(
     sequential : int or None, default=None
         ``h`` of sequential stopping, a positive integer; None draws all ``n_boot``.
     refit_params : dict, optional
-        Estimator parameters of a replicate's first attempts, over the template's; by
-        default none, the template's own search. :data:`QUICK_REFIT` (one start of its
-        own besides those from the fitted models, and no split-and-merge moves) is
-        about five times faster, at the price of p-values that are too small when the
-        statistic is not far in the tail. Replicates are fitted without standard
-        errors.
+        Estimator parameters of a replicate's attempts by the replicate search, over
+        the template's and :data:`REPLICATE_PARAMS` (one start of its own from random
+        memberships), such as ``{"n_init": 3}`` for more starts of its own.
     **params
         Estimator parameters when no template is given (``family=``, ...).
 
@@ -621,7 +632,7 @@ def _replicate_task(template: RegressionMixture, null: RegressionMixture,
         _fit_from(alt, [null], Xr, rows.y, **kw)
     K = null.n_components
     quiet = clone(base).set_params(compute_se=False, verbose=0, progress=False)
-    quick_fit = clone(quiet).set_params(**quick)
+    quick_fit = clone(quiet).set_params(**{**REPLICATE_PARAMS, **quick})
     return _Replicates(
         the_rows, null, alt,
         (clone(quick_fit).set_params(n_components=K),
@@ -667,20 +678,31 @@ def _replicate(task: _Replicates, seed: int) -> float | None:
     fit_seeds = rng.integers(2**31 - 1, size=REPLICATE_ATTEMPTS)
     kw = task.rows.fit_kwargs()
     for attempt, fit_seed in enumerate(fit_seeds):
-        null_t, alt_t = task.full if attempt == REPLICATE_ATTEMPTS - 1 else task.quick
+        last = attempt == REPLICATE_ATTEMPTS - 1
+        null_t, alt_t = task.full if last else task.quick
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 null = clone(null_t).set_params(random_state=int(fit_seed))
-                _fit_from(null, [task.null], task.rows.X, y, **kw)
+                _refit(null, [task.null], task.rows.X, y, kw, last)
                 alt = clone(alt_t).set_params(random_state=int(fit_seed))
-                _fit_from(alt, [null, task.alternative], task.rows.X, y, **kw)
+                _refit(alt, [null, task.alternative], task.rows.X, y, kw, last)
         except ValueError:  # DegenerateFitError included
             continue
         stat = 2.0 * (alt.log_likelihood_ - null.log_likelihood_)
         if stat >= -2.0 * ROUND_OFF * (1.0 + abs(null.log_likelihood_)):
             return max(stat, 0.0)
     return None
+
+
+def _refit(model: RegressionMixture, origins: list[RegressionMixture], X, y, kw: dict,
+           full: bool) -> None:
+    """A replicate's fit from ``origins``: by the estimator's own search (``full``) or by
+    the replicate search."""
+    if full:
+        model.fit_from(origins, X, y, **kw)
+    else:
+        model._refit_from(origins, X, y, **kw)
 
 
 def _simulate_null(model: RegressionMixture, rows: _Rows, rng: np.random.Generator

@@ -737,6 +737,17 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             return self._fit(X, y, sample_weight, offset, trials, concomitant, groups,
                              origins=models)
 
+    def _refit_from(self, models, X, y=None, **data):
+        """:meth:`fit_from` by the search of a bootstrap replicate
+        (:meth:`regmix.fitting.search.StartSearch.run_replicate`): a few EM steps from
+        every start, the most promising continued until two reach the same maximum."""
+        models = list(models)
+        for i, model in enumerate(models):
+            self._check_origin(model, i)
+        with single_threaded_blas():
+            return self._fit(X, y, data.pop("sample_weight", None), origins=models,
+                             replicate=True, **data)
+
     def _check_origin(self, model, i: int) -> None:
         """Raise ValueError unless ``model`` can give starts to this fit."""
         what = f"models[{i}]"
@@ -757,8 +768,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                              "be those of this estimator")
 
     def _fit(self, X, y=None, sample_weight=None, offset=None, trials=None, concomitant=None,
-             groups=None, origins=(), known_labels=None):
-        """The body of :meth:`fit`, run with BLAS pinned to one thread: the steps of a fit."""
+             groups=None, origins=(), known_labels=None, replicate=False):
+        """The body of :meth:`fit`, run with BLAS pinned to one thread: the steps of a fit
+        (``replicate``: by the search of a bootstrap replicate, see :meth:`_refit_from`)."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coef_")
         if warm:
@@ -767,7 +779,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         data = self._fit_data(X, y, sample_weight, offset, trials, concomitant, groups, warm,
                               known_labels)
         setup = self._fit_setup(data)
-        outcome, runner = self._run_starts(data, setup, warm, origins)
+        outcome, runner = self._run_starts(data, setup, warm, origins, replicate)
         if getattr(setup.family, "group_derivatives", None) is not None:
             # EM is slow near a singular random-effect covariance: Newton steps finish
             outcome.best = newton_polish(outcome.best, runner, tol=self.tol,
@@ -899,7 +911,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                            progress=bool(self.progress))
         return _FitSetup(family, mixing, n_params, x_mean, x_std, settings, em_settings)
 
-    def _run_starts(self, data: _FitData, setup: _FitSetup, warm: bool, origins=()):
+    def _run_starts(self, data: _FitData, setup: _FitSetup, warm: bool, origins=(),
+                    replicate: bool = False):
         """Steps 3 and 4: the search from every start (see
         :class:`regmix.fitting.search.StartSearch`; on a subsample when the data are
         large, and then the winner refined on all rows); ``(outcome, runner)``.
@@ -951,10 +964,12 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         more = ((lambda: self._starts(initializer, family, st, rng, 2 * self.n_init))
                 if searching and self.split_merge else None)
         rate = self._newton_rate(source, runner, sub_runner, settings)
-        outcome = StartSearch(search_runner, **dict(search, settings=search_settings),
-                              split_merge=self.split_merge and searching,
-                              seed=int(rng.randint(2**31 - 1)) if searching else 0,
-                              rate=None if screen else rate).run(starts, internal, more=more)
+        searcher = StartSearch(search_runner, **dict(search, settings=search_settings),
+                               split_merge=self.split_merge and searching,
+                               seed=int(rng.randint(2**31 - 1)) if searching else 0,
+                               rate=None if screen else rate)
+        outcome = (searcher.run_replicate(starts, internal) if replicate
+                   else searcher.run(starts, internal, more=more))
         if screen and outcome.best is not None:
             winner = outcome.best
             # a start converged on the subsample is near the maximum: Newton steps at once

@@ -186,12 +186,13 @@ class MoveMemberships:
 
 
 def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
-               rng: np.random.Generator) -> list[SeedLine]:
+               rng: np.random.Generator, n_subsets: int = SEED_SUBSETS) -> list[SeedLine]:
     """Lines that each run tightly through ``size`` of the rows, for seeds.
 
-    :data:`SEED_SUBSETS` elemental subsets (as many rows as design columns, drawn by
-    ``rng``) each give the line through them; :data:`SEED_C_STEPS` concentration steps
-    refit each line by least squares to the ``size`` rows closest to it. The lines
+    ``n_subsets`` (:data:`SEED_SUBSETS`) elemental subsets (as many rows as design
+    columns, drawn by ``rng``) each give the line through them; :data:`SEED_C_STEPS`
+    concentration steps refit each line by least squares to the ``size`` rows
+    closest to it. The lines
     are ranked by the sum of squares of those rows' residuals, and the best ``n_lines``
     whose row sets overlap an earlier one's by at most half are kept.
 
@@ -206,6 +207,8 @@ def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
     n_lines : int
         Lines wanted at most.
     rng : numpy.random.Generator
+    n_subsets : int, default=SEED_SUBSETS
+        Elemental subsets drawn.
 
     Returns
     -------
@@ -215,9 +218,9 @@ def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
     if n_lines < 1 or size < p + 1 or n < 2 * size:
         return []
     A = XT.T
-    subsets = np.sort(rng.integers(0, n, size=(SEED_SUBSETS, p)), axis=1)
+    subsets = np.sort(rng.integers(0, n, size=(n_subsets, p)), axis=1)
     distinct = np.all(np.diff(subsets, axis=1) > 0, axis=1) if p > 1 else np.ones(
-        SEED_SUBSETS, dtype=bool)
+        n_subsets, dtype=bool)
     M = A[subsets[distinct]]
     ok = np.abs(np.linalg.det(M)) > 1e-10 * np.prod(np.abs(M).max(axis=1) + 1e-300, axis=1)
     if not np.any(ok):

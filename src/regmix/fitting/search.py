@@ -49,6 +49,7 @@ from regmix.core.params import ComponentParams, MixtureParams
 from regmix.fitting.em import fit_restarts, run_em
 from regmix.fitting.initialization import Initializer
 from regmix.fitting.moves import (
+    SEED_SUBSETS,
     Move,
     MoveMemberships,
     SeedLine,
@@ -81,6 +82,12 @@ SEED_LINES = 6
 SEED_SHARE = 1.25
 SEED_SHARE_MIN = 0.05
 SEED_ROWS = 2000
+
+# The seed lines of a bootstrap replicate's search (StartSearch.run_replicate), and the
+# elemental subsets they are found among: more than the fit's, since no rounds of moves
+# follow.
+REPLICATE_SEED_LINES = 12
+REPLICATE_SEED_SUBSETS = 500
 
 
 def collapse_floor(min_weight: float) -> float:
@@ -165,7 +172,7 @@ class StartSearch:
         self.rules = split_rules(source.n_design, source.fit_intercept, scale,
                                  mean=hasattr(runner.family, "mean"))
         self.tol = REPLICATION_TOL * runner.total_weight
-        self._seed_lines: list[SeedLine] | None = None
+        self._seed_lines: dict[tuple[int, int], list[SeedLine]] = {}
 
     # moves tried per round at most: move_limit_base + move_limit_per_k * K
     move_limit_base = 12
@@ -309,30 +316,101 @@ class StartSearch:
             return run
         return self.converge([lambda: run], label="refined move", max_iter=left)[0]
 
-    def _from_origin(self, origin: MixtureParams) -> list[EMRun]:
-        """Runs to convergence from the moves that turn ``origin`` into K components."""
+    def run_replicate(self, starts: list[Callable[[], MixtureParams | EMRun]],
+                      origins: list[MixtureParams] = ()) -> SearchOutcome:
+        """The search of a bootstrap replicate, warm-started from fitted models.
+
+        The candidates are the starts and every move from ``origins`` as in
+        :meth:`run` (a K - 1 fit split by every rule and given a component on each of
+        :data:`REPLICATE_SEED_LINES` seed lines, a K fit as it is, a K + 1 fit's
+        pairs merged). Each is run for :attr:`move_iter` EM steps; the most promising
+        (admissible first, then by log-likelihood, distinct ones only) are continued
+        to convergence one after the other until two of them end at the best
+        admissible maximum found, or :attr:`replicate_tries` have been and one of
+        them is admissible; the best is refined at the fit's tol. No split-and-merge
+        rounds follow: on data simulated from a fitted model, the starts from that
+        model and from the fit of the alternative to the data, and the seed lines,
+        are where the maxima are (a small component on a few rows that line up, as a
+        rule), and the many seed lines make up for what the rounds would find.
+        """
+        self._loose = set()
+        self._n_moves = 0
+        short = [self._short_run(make()) for make in starts]
+        for origin in origins:
+            moves, centre = self._origin_moves(
+                origin, (REPLICATE_SEED_LINES, REPLICATE_SEED_SUBSETS))
+            self._n_moves += len(moves)
+            short.extend(self._short_runs(origin, moves, centre))
+        ranked = sorted((r for r in short if np.isfinite(r.loglik) and not r.degenerate),
+                        key=lambda r: (admissible(r, self.min_weight), r.loglik),
+                        reverse=True)
+        runs: list[EMRun] = []
+        for r in _distinct(ranked, self.tol):
+            top = best_admissible(runs, self.min_weight)
+            if top is not None and len(runs) >= self.replicate_tries:
+                break  # (without an admissible run yet, the next candidates are tried)
+            run = self.converge([lambda r=r: r], label="start",
+                                tol=max(self.settings["tol"], SEARCH_TOL),
+                                max_iter=max(self.settings["max_iter"] - r.n_iter, 0))[0]
+            self._loose.add(id(run))
+            runs.append(run)
+            top = best_admissible(runs, self.min_weight)
+            if top is not None and sum(admissible(m, self.min_weight) and self._same(m, top)
+                                       for m in runs) >= 2:
+                break  # the best reached from two starting points
+        best = self._settle(runs, [])
+        if best is None:
+            return SearchOutcome(None, runs, 0, len(runs), self._n_moves)
+        n_at_best, n_runs = self._count(runs, [], best)
+        return SearchOutcome(best, runs, n_at_best, n_runs, self._n_moves)
+
+    # candidates continued to convergence at most, by run_replicate
+    replicate_tries = 4
+
+    def _short_run(self, start: MixtureParams | EMRun) -> EMRun:
+        """:attr:`move_iter` EM steps from a start (continuing it, when it is a run)."""
+        runner = self.runner
+        return run_em(runner.family, runner.mixing, runner.evaluate, start,
+                      total_weight=runner.total_weight,
+                      max_iter=min(self.move_iter, self.settings["max_iter"]),
+                      tol=0.0, min_weight=self.floor, accelerate=self.settings["accelerate"])
+
+    def _origin_moves(self, origin: MixtureParams,
+                      lines: tuple[int, int] = (SEED_LINES, SEED_SUBSETS)
+                      ) -> tuple[list[Move], np.ndarray]:
+        """The moves that turn ``origin`` into K components (from a K - 1 fit, with
+        the seed lines of :meth:`seeds` for ``lines``), and the design's centre."""
         k_from = origin.n_components
         overlap, centre = self.runner.overlap(origin)
         if k_from == self.K - 1:
             moves = [Move(splits=((k, rule),)) for k in range(k_from) for rule in self.rules]
-            moves += [Move(seeds=(line,)) for line in self.seeds()]
+            moves += [Move(seeds=(line,)) for line in self.seeds(*lines)]
         elif k_from == self.K + 1:
             moves = [Move(merges=(ij,)) for ij in merge_pairs(overlap)]
         elif k_from == self.K:
             moves = [Move()]
         else:
             raise ValueError(f"a start from {k_from} components cannot give {self.K}")
+        return moves, centre
+
+    def _from_origin(self, origin: MixtureParams) -> list[EMRun]:
+        """Runs to convergence from the moves that turn ``origin`` into K components."""
+        moves, centre = self._origin_moves(origin)
         return self._continue_best(self._short_runs(origin, moves, centre), None)
 
-    def seeds(self) -> list[SeedLine]:
-        """The seed lines of these rows (computed once): for families whose mean is
-        the linear predictor, on rows in memory without groups (at most
-        :data:`SEED_ROWS` of them, a subsample of more); otherwise none."""
-        if self._seed_lines is None:
-            self._seed_lines = self._find_seed_lines()
-        return self._seed_lines
+    def seeds(self, n_lines: int = SEED_LINES, n_subsets: int = SEED_SUBSETS
+              ) -> list[SeedLine]:
+        """The seed lines of these rows, at most ``n_lines`` of them found among
+        ``n_subsets`` elemental subsets (see :func:`~regmix.fitting.moves.seed_lines`;
+        computed once for each setting): for families whose mean is the linear
+        predictor, on rows in memory without groups (at most :data:`SEED_ROWS` of
+        them, a subsample of more); otherwise none."""
+        key = (n_lines, n_subsets)
+        if key not in self._seed_lines:
+            self._seed_lines[key] = self._find_seed_lines(n_lines, n_subsets)
+        return self._seed_lines[key]
 
-    def _find_seed_lines(self) -> list[SeedLine]:
+    def _find_seed_lines(self, n_lines: int, n_subsets: int) -> list[SeedLine]:
         family, source = self.runner.family, self.runner.source
         if (not getattr(family, "location_scale", False)
                 or getattr(family, "link_name", None) != "identity"
@@ -351,7 +429,7 @@ class StartSearch:
             XT, y = XT[:, keep], y[keep]
         share = max(SEED_SHARE * self.min_weight, SEED_SHARE_MIN)
         size = max(int(np.ceil(share * y.shape[0])), XT.shape[0] + 1)
-        return seed_lines(XT, y, size, SEED_LINES, self.rng)
+        return seed_lines(XT, y, size, n_lines, self.rng, n_subsets)
 
     def _short_runs(self, params: MixtureParams, moves: list[Move],
                     centre: np.ndarray) -> list[EMRun]:
@@ -360,12 +438,7 @@ class StartSearch:
         short = []
         for move in moves:
             resp = MoveMemberships(runner.family, runner.mixing, params, move, centre)
-            start = self.initializer.from_memberships(resp)
-            short.append(run_em(runner.family, runner.mixing, runner.evaluate, start,
-                                total_weight=runner.total_weight,
-                                max_iter=min(self.move_iter, self.settings["max_iter"]),
-                                tol=0.0, min_weight=self.floor,
-                                accelerate=self.settings["accelerate"]))
+            short.append(self._short_run(self.initializer.from_memberships(resp)))
         return short
 
     def _continue_best(self, short: list[EMRun], origin: MixtureParams | None,
