@@ -34,9 +34,6 @@ from regmix.core.linalg import linear_predictor, solve_normal_equations_batch
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
-# At most this many conditional maximisations of D and the ratios w_k per M-step.
-_PROPORTIONAL_STEPS = 50
-
 
 @dataclass(frozen=True)
 class MixedGaussianParams:
@@ -427,8 +424,9 @@ class MixedGaussian:
         random effects, ``sum_k [-Ng_k / 2 log det D_k - tr(D_k^-1 S_k) / 2]`` with
         ``S_k`` the live classes' weighted sums of ``E[b b' | y, k]`` (diagonal for a
         diagonal ``D``): ``S_k / Ng_k``, the pooled ``sum S_k / sum Ng_k`` (common), or
-        for ``D_k = w_k^2 D`` conditional maximisations in turn, ``D = sum_k S_k / w_k^2
-        / sum_k Ng_k`` and ``w_k^2 = tr(D^-1 S_k) / (q Ng_k)`` (k < K), each raising it."""
+        for ``D_k = w_k^2 D`` two conditional maximisations, ``D = sum_k S_k / w_k^2 /
+        sum_k Ng_k`` at the current ratios, then ``w_k^2 = tr(D^-1 S_k) / (q Ng_k)``
+        (k < K) at that ``D``, each raising it (an ECM step)."""
         cov = cov.copy()
         if self.cov_classes == "specific":
             D = S / Ng[:, None, None]
@@ -442,18 +440,11 @@ class MixedGaussian:
         w2 = self.proportions(cov) ** 2
         free = live.copy()
         free[-1] = False  # w_K = 1
-        free_live = free[live]
-        D = cov[-1]
-        for _ in range(_PROPORTIONAL_STEPS):
-            D = np.einsum("kab,k->ab", S, 1.0 / w2[live]) / Ng.sum()
-            Dinv = np.linalg.pinv(D, hermitian=True)
-            new = np.einsum("ab,kba->k", Dinv, S[free_live]) / (q * Ng[free_live])
-            new = np.maximum(new, 1e-300)
-            change = np.max(np.abs(new - w2[free]) / w2[free], initial=0.0)
-            w2[free] = new
-            if change < 1e-12:
-                break
         D = np.einsum("kab,k->ab", S, 1.0 / w2[live]) / Ng.sum()
+        Dinv = np.linalg.pinv(D, hermitian=True)
+        S_free = S[free[live]]
+        w2[free] = np.maximum(np.einsum("ab,kba->k", Dinv, S_free)
+                              / (q * Ng[free[live]]), 1e-300)
         return w2[:, None, None] * D
 
     # ------------------------------------------------------------------ the rest of Family
