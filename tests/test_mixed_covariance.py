@@ -305,3 +305,82 @@ def test_structures_survive_save_load_sample_and_selection(tmp_path):
         n_init=1,
     )
     assert sel.table.loc[2, "log_likelihood"] == pytest.approx(model.log_likelihood_, abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::regmix.core.errors.ReplicationWarning")
+def test_command_line_takes_the_structure(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from regmix.cli import fit, main, select
+    from regmix.core.choices import RANDOM_COV_CLASSES, RANDOM_COVS
+
+    for command in (fit, select):
+        options = {p.name: p for p in command.params}
+        assert tuple(options["random_cov"].type.choices) == RANDOM_COVS
+        assert tuple(options["random_cov_classes"].type.choices) == RANDOM_COV_CLASSES
+    for cov in RANDOM_COVS:
+        for classes in RANDOM_COV_CLASSES:
+            MixedGaussian("1 + time", cov=cov, cov_classes=classes)  # each is accepted
+    X, y, groups = _data(24, 4)
+    frame = pd.DataFrame({"time": X[:, 0], "y": y, "subject": groups})
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    args = [
+        "fit",
+        str(tmp_path / "long.csv"),
+        "--formula",
+        "y ~ time",
+        "--groups",
+        "subject",
+        "--random",
+        "time",
+        "--random-cov",
+        "diagonal",
+        "--random-cov-classes",
+        "common",
+        "--equal-variance",
+        "--n-init",
+        "1",
+        "--format",
+        "json",
+        "--quiet",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    family = MixedGaussian("1 + time", cov="diagonal", cov_classes="common")
+    expected = RegressionMixture(
+        2, family=family, formula="y ~ time", n_init=1, equal_variance=True, random_state=0
+    ).fit(frame, groups="subject")
+    assert report["header"]["log_likelihood"] == pytest.approx(expected.log_likelihood_, abs=1e-9)
+    rows = [(r["component"], r["parameter"]) for r in report["coefficients"]]
+    assert (1, "var_time") in rows and (2, "var_time") not in rows
+    term = CliRunner().invoke(
+        main,
+        [
+            "fit",
+            str(tmp_path / "long.csv"),
+            "--formula",
+            "y ~ time + (1 + time | subject)",
+            "--n-init",
+            "1",
+            "--random-cov-classes",
+            "proportional",
+            "--format",
+            "json",
+            "--quiet",
+        ],
+    )
+    assert term.exit_code == 0, term.output
+    family = MixedGaussian("1 + time", cov_classes="proportional")
+    expected = RegressionMixture(
+        2, family=family, formula="y ~ time + (1 + time | subject)", n_init=1, random_state=0
+    ).fit(frame)
+    assert json.loads(term.stdout)["header"]["log_likelihood"] == pytest.approx(
+        expected.log_likelihood_, abs=1e-9
+    )
+    refused = CliRunner().invoke(main, args[:6] + ["--random-cov", "diagonal"])
+    assert refused.exit_code != 0 and "--random-cov" in refused.output
+    refused = CliRunner().invoke(main, args[:8] + ["--random-cov", "diag"])
+    assert refused.exit_code != 0 and "--random-cov" in refused.output
