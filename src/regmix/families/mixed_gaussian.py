@@ -20,6 +20,14 @@ generalised least squares given the current ``D`` and ``sigma`` (from additive s
 random-effect augmentation at the new coefficients, whose sums are polynomials in the
 coefficient change and so come from the same pass. Each step raises the observed
 log-likelihood.
+
+Covariance structures (``cov``, ``cov_classes``; lcmm's ``idiag`` and ``nwg``): ``D_k``
+diagonal or full, and of its own per class, common to all classes, or proportional,
+``D_k = w_k^2 D`` with ``w_K = 1``; a common sigma is the estimator's
+``equal_variance``. Their M-steps are closed-form conditional maximisations of the same
+expected complete-data log-likelihood (:meth:`MixedGaussian._covariance_step`); the
+parameters are stored per class as in the unrestricted model, and
+:meth:`MixedGaussian.free_extra_map` maps the free ones to them for the inference.
 """
 
 from __future__ import annotations
