@@ -221,6 +221,7 @@ def test_standard_errors_equal_the_dense_numerical_hessian(cov, classes, equal):
     assert np.allclose(table["std_err"], np.sqrt(np.diag(J @ cov_v @ J.T)), rtol=1e-4)
     if classes == "common":  # one D, in the first class
         assert "var_0" not in table.loc[2].index and "var_0" in table.loc[1].index
+        assert "shown under component 1: var_0, cov_1_0, var_1." in str(model.summary())
 
 
 def test_one_class_diagonal_equals_statsmodels():

@@ -404,7 +404,9 @@ class InferenceMixin:
         keys = table.index
         repeated = (keys.get_level_values("parameter").isin(common)
                     & (keys.get_level_values("component") > 1))
-        return table[~repeated]
+        table = table[~repeated]
+        table.attrs["common"] = list(common)
+        return table
 
     def _natural_estimates(self) -> np.ndarray:
         """The estimates in the order of the covariance matrix."""

@@ -491,4 +491,8 @@ def summary_notes(table: pd.DataFrame, n_rows: int | None = None,
     if untested:
         notes.append(f"z and P>|z| test a zero value; not given for {', '.join(untested)} "
                      "(zero is on the boundary).")
+    common = table.attrs.get("common")
+    if common:
+        notes.append(f"Common to all components, shown under component 1: "
+                     f"{', '.join(common)}.")
     return notes
