@@ -219,6 +219,9 @@ def test_standard_errors_equal_the_dense_numerical_hessian(cov, classes, equal):
     table = model.coef_table()
     assert np.allclose(table["estimate"], _natural(s, v), rtol=1e-9, atol=1e-12)
     assert np.allclose(table["std_err"], np.sqrt(np.diag(J @ cov_v @ J.T)), rtol=1e-4)
+    if classes == "proportional":
+        w = np.sqrt(model.random_cov_[0, 0, 0] / model.random_cov_[1, 0, 0])
+        assert f"D_k = w_k^2 D_K: w = {w:.4g}, 1." in str(model.summary()).replace("\n", " ")
     if classes == "common":  # one D, in the first class
         assert "var_0" not in table.loc[2].index and "var_0" in table.loc[1].index
         assert "shown under component 1: var_0, cov_1_0, var_1." in str(model.summary())

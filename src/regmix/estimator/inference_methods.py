@@ -396,6 +396,9 @@ class InferenceMixin:
         cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
         table = coef_table(self._natural_estimates(), cov.to_numpy(), cov.index, alpha,
                            method=cov.attrs["se_method"])
+        if getattr(self.family_, "cov_classes", None) == "proportional":
+            # the ratios of D_k = w_k^2 D_K, for the summary's note
+            table.attrs["ratios"] = self.family_.proportions(self.random_cov_).tolist()
         common = getattr(self.family_, "common_extra_names", ())
         if not common:
             return table
