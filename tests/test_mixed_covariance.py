@@ -407,3 +407,51 @@ def test_parquet_stream_fits_a_diagonal_structure_as_in_memory(tmp_path):
     assert np.all(streamed.random_cov_[:, 0, 1] == 0.0)
     assert np.allclose(streamed.random_cov_, memory.random_cov_, rtol=1e-6)
     assert np.allclose(streamed.coef_table()["std_err"], memory.coef_table()["std_err"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(("cov", "classes"), [("full", "proportional"), ("diagonal", "common")])
+def test_polish_coordinates_give_the_score_and_hessian_of_their_loglik(cov, classes):
+    """The Newton polish's score and Hessian in a structure's free parameters equal
+    central differences of the log-likelihood (and of the score) in them."""
+    from regmix.core.params import MixtureParams
+    from regmix.engine.passes import e_step_chunk, run_pass
+    from regmix.estimator.polish import _Coordinates
+    from regmix.families.mixed_gaussian import MixedGaussianParams
+    from regmix.inference.information import _Layout, score_information
+    from regmix.mixing.constant import ConstantWeights
+    from regmix.sources.arrays import ArrayData
+
+    X, y, groups = _data(12, 6)
+    source = ArrayData(X, y, None, fit_intercept=True, standardize=False, groups=groups)
+    family = MixedGaussian((0, 1), cov=cov, cov_classes=classes)
+    D = np.array([[0.6, 0.1], [0.1, 0.2]]) * (np.eye(2) if cov == "diagonal" else 1.0)
+    comp = MixedGaussianParams(
+        np.array([[0.1, 1.0], [3.9, -1.0]]),
+        np.array([0.4, 0.6]),
+        np.array([(1.5 if classes == "proportional" else 1.0) * D, D]),
+        cov == "diagonal",
+    )
+    params = MixtureParams(np.array([0.45, 0.55]), comp)
+    coords = _Coordinates(family, _Layout(2, 2, len(family.extra_names)))
+    v = coords.vector(params)
+    assert np.allclose(coords.params(v).component.cov, comp.cov)
+
+    def derivatives(v):
+        score, info, loglik = score_information(family, coords.params(v), source)
+        return (*coords.chain(v, score, -info), loglik)
+
+    def loglik(v):
+        mixing = ConstantWeights()
+        return run_pass(
+            source, lambda ch: e_step_chunk(ch, family, mixing, coords.params(v)), chunk_size=8192
+        ).loglik
+
+    grad, hess, _ = derivatives(v)
+    h = 1e-5
+    E = np.eye(v.size) * h
+    num_grad = np.array([(loglik(v + e) - loglik(v - e)) / (2 * h) for e in E])
+    num_hess = np.column_stack(
+        [(derivatives(v + e)[0] - derivatives(v - e)[0]) / (2 * h) for e in E]
+    )
+    assert np.allclose(grad, num_grad, rtol=1e-6, atol=1e-6)
+    assert np.allclose(hess, num_hess, rtol=1e-5, atol=1e-5)
