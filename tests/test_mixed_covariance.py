@@ -183,12 +183,16 @@ def test_dense_reference_is_the_multivariate_normal_density():
 
 def _natural(s, v):
     """The rows of coef_table from ``v``: per class the coefficients, sigma, the
-    covariance entries (a common one in the first class only) and the weight."""
+    covariance entries (a common one in the first class only), the ratio ``w_k`` of
+    proportional ones (k < K) and the weight."""
     coef, sigma, D, weights = s.unpack(v)
     rows, cols = ([0, 1, 1], [0, 0, 1]) if s.cov == "full" else ([0, 1], [0, 1])
+    ratio = np.asarray(v)[2 * s.K + s.n_s + s.G * s.u :][: s.n_w]
     out = []
     for k in range(s.K):
-        entries = D[k][rows, cols] if (k == 0 or s.classes != "common") else []
+        entries = list(D[k][rows, cols]) if (k == 0 or s.classes != "common") else []
+        if k < s.n_w:
+            entries.append(ratio[k])
         out += [*coef[k], sigma[k], *entries, weights[k]]
     return np.array(out)
 
@@ -219,9 +223,11 @@ def test_standard_errors_equal_the_dense_numerical_hessian(cov, classes, equal):
     table = model.coef_table()
     assert np.allclose(table["estimate"], _natural(s, v), rtol=1e-9, atol=1e-12)
     assert np.allclose(table["std_err"], np.sqrt(np.diag(J @ cov_v @ J.T)), rtol=1e-4)
-    if classes == "proportional":
+    if classes == "proportional":  # w_1 with D_1 = w_1^2 D_2
         w = np.sqrt(model.random_cov_[0, 0, 0] / model.random_cov_[1, 0, 0])
-        assert f"D_k = w_k^2 D_K: w = {w:.4g}, 1." in str(model.summary()).replace("\n", " ")
+        assert table.loc[(1, "ratio"), "estimate"] == pytest.approx(w, rel=1e-12)
+        assert "ratio" not in table.loc[2].index
+        assert "ratio: w_k of random-effect" in str(model.summary())
     if classes == "common":  # one D, in the first class
         assert "var_0" not in table.loc[2].index and "var_0" in table.loc[1].index
         assert "shown under component 1: var_0, cov_1_0, var_1." in str(model.summary())

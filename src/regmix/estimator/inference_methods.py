@@ -394,11 +394,10 @@ class InferenceMixin:
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
         cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
-        table = coef_table(self._natural_estimates(), cov.to_numpy(), cov.index, alpha,
+        estimates, matrix, index = self._with_ratios(self._natural_estimates(), cov)
+        table = coef_table(estimates, matrix, index, alpha,
+                           no_test=("sigma", "weight", "shape", "size", "df", "ratio"),
                            method=cov.attrs["se_method"])
-        if getattr(self.family_, "cov_classes", None) == "proportional":
-            # the ratios of D_k = w_k^2 D_K, for the summary's note
-            table.attrs["ratios"] = self.family_.proportions(self.random_cov_).tolist()
         common = getattr(self.family_, "common_extra_names", ())
         if not common:
             return table
@@ -410,6 +409,36 @@ class InferenceMixin:
         table = table[~repeated]
         table.attrs["common"] = list(common)
         return table
+
+    def _with_ratios(self, estimates: np.ndarray, cov: pd.DataFrame
+                     ) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+        """The estimates, their covariance and labels with, for proportional random-effect
+        covariances ``D_k = w_k^2 D_K``, a row ``ratio`` (``w_k``) in each class k < K
+        after its covariance entries, by the delta method from the first variance
+        (``w_k^2 = var@k / var@K``)."""
+        family = self.family_
+        K = self.n_components
+        if getattr(family, "cov_classes", None) != "proportional" or K == 1:
+            return estimates, cov.to_numpy(), cov.index
+        index = cov.index
+        first, last = family.extra_names[1], family.extra_names[-1]
+        at = [index.get_loc((k + 1, first)) for k in range(K)]
+        G = np.eye(len(index))
+        rows, labels = [], list(index)
+        values = list(estimates)
+        for k in range(K - 1):
+            v_k, v_K = estimates[at[k]], estimates[at[-1]]
+            w = float(np.sqrt(v_k / v_K))
+            g = np.zeros(len(index))
+            g[at[k]], g[at[-1]] = w / (2.0 * v_k), -w / (2.0 * v_K)
+            rows.append((index.get_loc((k + 1, last)) + 1, (k + 1, "ratio"), w, g))
+        for position, label, w, g in reversed(rows):  # later insertions first
+            labels.insert(position, label)
+            values.insert(position, w)
+            G = np.insert(G, position, g, axis=0)
+        matrix = G @ cov.to_numpy() @ G.T
+        return (np.array(values), matrix,
+                pd.MultiIndex.from_tuples(labels, names=index.names))
 
     def _natural_estimates(self) -> np.ndarray:
         """The estimates in the order of the covariance matrix."""
