@@ -144,6 +144,7 @@ def test_each_structure_reaches_the_dense_maximum(cov, classes, equal):
     assert np.all(np.diff(model.log_likelihood_history_) >= -1e-9)
     _check_structure(model, s)
     assert model.n_parameters_ == s.n_parameters()
+    assert model.information_.shape == (s.n_parameters(),) * 2  # the free parameters
     v = s.vector(model)
     loglik = lambda v: _dense_loglik(X, y, *s.unpack(v))  # noqa: E731
     assert loglik(v) == pytest.approx(model.log_likelihood_, abs=1e-9)
