@@ -13,8 +13,12 @@ standard deviation per class: ``regmixEM.mixed`` (from its example's start, ``ar
 ``RegressionMixture(2, family=MixedGaussian("1 + x"))`` with ``groups=id`` and its
 default search. The script prints one markdown table: each package's reported
 log-likelihood, the exact marginal log-likelihood at its parameters (computed here with
-full covariance matrices, scipy), the weights, the iterations and the wall time. Without
-Rscript, mixtools or flexmix it says so and stops.
+full covariance matrices, scipy), the weights, the iterations and the wall time
+(``--nrep 0`` leaves flexmix out). A second table does the same for the covariance
+structures both packages fit: a random-effect covariance common to the classes
+(mixtools' ``arb.R = FALSE``, regmix's ``MixedGaussian("1 + x", cov_classes="common")``),
+a common residual standard deviation (``arb.sigma = FALSE``, ``equal_variance=True``),
+and both. Without Rscript, mixtools or flexmix it says so and stops.
 """
 
 from __future__ import annotations
@@ -81,54 +85,95 @@ def main() -> None:
         f"mixtools {v['mixtools']}, flexmix {v['flexmix']} (R {v['R']}); RanEffdata, "
         f"{data['id'].nunique()} subjects, {len(data)} rows\n"
     )
+    rows = [_mixtools_row("mixtools regmixEM.mixed", results["mixtools"], data)]
+    if "flexmix" in results:
+        fx = results["flexmix"]
+        coef = np.asarray(fx["coef"]).reshape(2, 2)
+        psi = np.asarray(fx["psi"]).reshape(2, 2, 2)
+        rows.append(
+            (
+                "flexmix FLXMRlmm",
+                fx["loglik"],
+                dense_loglik(data, fx["prior"], coef, np.sqrt(fx["sigma2"]), psi),
+                fx["prior"],
+                f"{int(fx['iterations'])}" + ("" if fx["converged"] else " (not converged)"),
+                fx["seconds"],
+            )
+        )
+    model, row = _regmix_row("regmix MixedGaussian", data)
+    rows.append(row)
+    _print_table(rows)
+    order = np.argsort(model.intercept_)
+    print(
+        "\nregmix, classes by intercept: intercept, slope",
+        np.round(np.column_stack([model.intercept_, model.coef_])[order], 4).tolist(),
+        "sigma",
+        np.round(model.sigma_[order], 4).tolist(),
+        "D",
+        np.round(model.random_cov_[order], 4).tolist(),
+    )
+    print(
+        "\nCovariance structures (mixtools from its example's start, regmix's default search):\n"
+    )
     rows = []
-    mt = results["mixtools"]
-    mu = np.asarray(mt["mu"]).reshape(2, 2)  # column-major: one column per class
-    R = np.asarray(mt["R"]).reshape(2, 2, 2)
-    rows.append(
-        (
-            "mixtools regmixEM.mixed",
-            mt["loglik"],
-            dense_loglik(data, mt["lambda"], mu, mt["sigma"], R),
-            mt["lambda"],
-            f"{int(mt['iterations'])}",
-            mt["seconds"],
-        )
-    )
-    fx = results["flexmix"]
-    coef = np.asarray(fx["coef"]).reshape(2, 2)
-    psi = np.asarray(fx["psi"]).reshape(2, 2, 2)
-    rows.append(
-        (
-            "flexmix FLXMRlmm",
-            fx["loglik"],
-            dense_loglik(data, fx["prior"], coef, np.sqrt(fx["sigma2"]), psi),
-            fx["prior"],
-            f"{int(fx['iterations'])}" + ("" if fx["converged"] else " (not converged)"),
-            fx["seconds"],
-        )
-    )
-    t0 = time.perf_counter()
-    model = RegressionMixture(2, family=MixedGaussian("1 + x"), random_state=0).fit(
-        data[["x"]], data["y"], groups=data["id"]
-    )
-    seconds = time.perf_counter() - t0
-    rows.append(
-        (
-            "regmix MixedGaussian",
-            model.log_likelihood_,
-            dense_loglik(
+    for arb_sigma, arb_R, what in _STRUCTURES:
+        rows.append(
+            _mixtools_row(
+                f"mixtools arb.sigma={arb_sigma}, arb.R={arb_R}",
+                results[f"mixtools_sigma{arb_sigma.upper()}_R{arb_R.upper()}"],
                 data,
-                model.weights_,
-                np.column_stack([model.intercept_, model.coef_]),
-                model.sigma_,
-                model.random_cov_,
-            ),
-            model.weights_.tolist(),
-            f"{model.n_iter_}" + ("" if model.converged_ else " (not converged)"),
-            seconds,
+            )
         )
+        classes = "specific" if arb_R == "True" else "common"
+        rows.append(
+            _regmix_row(
+                f"regmix {what}", data, cov_classes=classes, equal_variance=arb_sigma == "False"
+            )[1]
+        )
+    _print_table(rows)
+
+
+# (arb.sigma, arb.R, the regmix settings)
+_STRUCTURES = [
+    ("True", "False", 'cov_classes="common"'),
+    ("False", "True", "equal_variance=True"),
+    ("False", "False", 'cov_classes="common", equal_variance=True'),
+]
+
+
+def _mixtools_row(name: str, mt: dict, data: pd.DataFrame) -> tuple:
+    """A table row of a regmixEM.mixed fit (a common R or sigma given once)."""
+    mu = np.asarray(mt["mu"]).reshape(2, 2)  # column-major: one column per class
+    R = np.broadcast_to(np.asarray(mt["R"]).reshape(-1, 2, 2), (2, 2, 2))
+    sigma = np.broadcast_to(np.asarray(mt["sigma"], dtype=float), (2,))
+    exact = dense_loglik(data, mt["lambda"], mu, sigma, R)
+    return (name, mt["loglik"], exact, mt["lambda"], f"{int(mt['iterations'])}", mt["seconds"])
+
+
+def _regmix_row(
+    name: str, data: pd.DataFrame, cov_classes: str = "specific", equal_variance: bool = False
+) -> tuple:
+    """The regmix fit of a structure and its table row."""
+    t0 = time.perf_counter()
+    model = RegressionMixture(
+        2,
+        family=MixedGaussian("1 + x", cov_classes=cov_classes),
+        equal_variance=equal_variance,
+        random_state=0,
+    ).fit(data[["x"]], data["y"], groups=data["id"])
+    seconds = time.perf_counter() - t0
+    exact = dense_loglik(
+        data,
+        model.weights_,
+        np.column_stack([model.intercept_, model.coef_]),
+        model.sigma_,
+        model.random_cov_,
     )
+    iters = f"{model.n_iter_}" + ("" if model.converged_ else " (not converged)")
+    return model, (name, model.log_likelihood_, exact, model.weights_.tolist(), iters, seconds)
+
+
+def _print_table(rows: list[tuple]) -> None:
     print(
         "| fit | reported log-lik | exact log-lik at its parameters | weights "
         "| iterations | seconds |"
@@ -139,15 +184,6 @@ def main() -> None:
             f"| {name} | {reported:.9f} | {exact:.9f} | "
             f"{np.round(np.sort(weights), 4).tolist()} | {iters} | {secs:.2f} |"
         )
-    order = np.argsort(model.intercept_)
-    print(
-        "\nregmix, classes by intercept: intercept, slope",
-        np.round(np.column_stack([model.intercept_, model.coef_])[order], 4).tolist(),
-        "sigma",
-        np.round(model.sigma_[order], 4).tolist(),
-        "D",
-        np.round(model.random_cov_[order], 4).tolist(),
-    )
 
 
 if __name__ == "__main__":

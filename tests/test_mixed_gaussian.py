@@ -557,12 +557,12 @@ def test_formula_random_effects_term_is_the_named_family_and_groups(tmp_path):
         RegressionMixture(2, formula="y ~ time + (1 | subject)").fit(frame, groups="other")
 
 
-@pytest.mark.parametrize("constraint", [{"equal_variance": True},
-                                        {"common_coef": ["time"]},
+@pytest.mark.parametrize("constraint", [{"common_coef": ["time"]},
                                         {"fixed_coef": {"time": 0.0}}])
 def test_coefficient_constraints_are_refused_not_ignored(constraint):
-    """The mixed model's M-step does not take the constraints: they are refused by name
-    rather than fitted as if absent."""
+    """The mixed model's M-step does not take the coefficient constraints: they are
+    refused by name rather than fitted as if absent (a common sigma, equal_variance, is
+    fitted: tests/test_mixed_covariance.py)."""
     import pandas as pd
 
     from regmix import RegressionMixture

@@ -41,6 +41,8 @@ from regmix.core.choices import (
     ESTIMATOR_DEFAULTS,
     FAMILY_LINKS,
     LINK_NAMES,
+    RANDOM_COV_CLASSES,
+    RANDOM_COVS,
 )
 from regmix.interrupts import exit_interrupted, requested
 
@@ -285,6 +287,17 @@ _fit_settings = _options(
                  help="Random effects per group (a latent-class linear mixed model, with "
                       "--groups): terms of the formula's design, as lme4's left of '|': "
                       "'time' or '1 + time' (intercept and slope), '0 + time', '1'."),
+    click.option("--random-cov", "random_cov", default=RANDOM_COVS[0], show_default=True,
+                 type=click.Choice(RANDOM_COVS),
+                 help="The random effects' covariance matrix: any, or diagonal "
+                      "(independent effects). With --random or a formula term "
+                      "'(terms | group)'."),
+    click.option("--random-cov-classes", "random_cov_classes",
+                 default=RANDOM_COV_CLASSES[0], show_default=True,
+                 type=click.Choice(RANDOM_COV_CLASSES),
+                 help="The random effects' covariance per class, one common to all "
+                      "classes, or proportional (D_k = w_k^2 D, lcmm's nwg). A common "
+                      "sigma is --equal-variance."),
     click.option("--lower", default=None, type=float, metavar="VALUE", callback=_finite,
                  help="With --family censored_gaussian: the response is censored from "
                       "below at VALUE (tobit: a value at VALUE is known only to be at "

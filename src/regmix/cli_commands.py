@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from regmix.cli_errors import UserError, _error_text, _first_line
+from regmix.core.choices import RANDOM_COV_CLASSES, RANDOM_COVS
 from regmix.core.files import atomic_path
 from regmix.demo import run_demo, save_demo_figure
-from regmix.estimator.formula import plain_formula, split_responses
+from regmix.estimator.formula import plain_formula, split_random, split_responses
 from regmix.estimator.mixture import RegressionMixture
 from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.mixed_gaussian import MixedGaussian
@@ -500,18 +501,27 @@ def _family(family: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- commands
-def _random_family(family, link: str | None, groups: str | None, random: str | None):
-    """The family of ``--family`` and ``--random``: a latent-class linear mixed model
-    for random effects."""
+def _random_family(family, link: str | None, groups: str | None, random: str | None,
+                   formula: str, cov: str, cov_classes: str):
+    """The family of ``--family``, ``--random`` and the covariance structure
+    (``--random-cov``, ``--random-cov-classes``): a latent-class linear mixed model for
+    random effects."""
+    structure = {"cov": cov, "cov_classes": cov_classes}
     if random is None:
-        return family
+        if (cov, cov_classes) == (RANDOM_COVS[0], RANDOM_COV_CLASSES[0]):
+            return family
+        terms = split_random(formula)[1]
+        if terms is None:
+            raise UserError("--random-cov and --random-cov-classes apply to random effects: "
+                            "add --random TERMS or a term '(terms | group)' to the formula")
+        return MixedGaussian(terms, **structure)
     if family != "gaussian" or link not in (None, "identity"):
         raise UserError(f"--random gives Gaussian components random effects; got "
                         f"--family {family}")
     if groups is None:
         raise UserError("--random needs --groups COLUMN: the subjects of the random effects")
     try:
-        return MixedGaussian(random)
+        return MixedGaussian(random, **structure)
     except ValueError as err:
         raise UserError(f"--{err}") from None
 
@@ -520,11 +530,14 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
         groups: str | None, fmt: str, quiet: bool, n_components: int, out: str | None,
         plot: str | None, plot_x: str | None, plot_by: str | None, stream: bool | None,
         cov_type: str, clusters: str | None, weights: str | None,
-        known_labels: str | None, random: str | None = None, **em: Any) -> None:
+        known_labels: str | None, random: str | None = None,
+        random_cov: str = RANDOM_COVS[0], random_cov_classes: str = RANDOM_COV_CLASSES[0],
+        **em: Any) -> None:
     """Run ``regmix fit`` (declared, with its help, as :func:`regmix.cli.fit`)."""
     family = _censoring_family(family, em)
     settings = _constraints(em)
-    family = _random_family(family, link, groups, random)
+    family = _random_family(family, link, groups, random, formula, random_cov,
+                            random_cov_classes)
     _check_output(out)
     _check_output(plot)
     if plot is None and (plot_x is not None or plot_by is not None):
@@ -685,11 +698,14 @@ def _write_outputs(model: RegressionMixture, out: str | None, plot: str | None,
 def select(data: str, formula: str, n_init: int, seed: int, family: str,
            link: str | None, groups: str | None, fmt: str, quiet: bool,
            ks: list[int], criterion: str, out: str | None, plot: str | None,
-           weights: str | None, random: str | None = None, **em: Any) -> None:
+           weights: str | None, random: str | None = None,
+           random_cov: str = RANDOM_COVS[0], random_cov_classes: str = RANDOM_COV_CLASSES[0],
+           **em: Any) -> None:
     """Run ``regmix select`` (declared, with its help, as :func:`regmix.cli.select`)."""
     family = _censoring_family(family, em)
     settings = _constraints(em)
-    family = _random_family(family, link, groups, random)
+    family = _random_family(family, link, groups, random, formula, random_cov,
+                            random_cov_classes)
     per_component = [name for name, value in em["fixed_coef"] if isinstance(value, list)]
     if per_component:
         raise UserError(f"--fixed-coef {per_component[0]}=V1,...,VK gives one value per "

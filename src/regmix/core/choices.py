@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TypedDict
 
 __all__ = ["COMPONENT_TYPE_NAMES", "COV_TYPES", "CRITERIA", "ESTIMATOR_DEFAULTS",
-           "FAMILY_LINKS", "LINK_NAMES", "EstimatorDefaults"]
+           "FAMILY_LINKS", "LINK_NAMES", "RANDOM_COVS", "RANDOM_COV_CLASSES",
+           "EstimatorDefaults"]
 
 
 # The families known by name, in the order they are listed to users, with the links
@@ -41,6 +42,12 @@ CRITERIA = ("bic", "aic", "icl", "sabic", "caic", "awe")
 
 # Standard errors: observed information, robust sandwich, cluster-robust sandwich.
 COV_TYPES = ("oim", "robust", "cluster")
+
+
+# The random-effect covariance of a latent-class linear mixed model: any, or diagonal;
+# and across the classes: one per class, one for all, or proportional (D_k = w_k^2 D).
+RANDOM_COVS = ("full", "diagonal")
+RANDOM_COV_CLASSES = ("specific", "common", "proportional")
 
 
 class EstimatorDefaults(TypedDict):

@@ -26,7 +26,12 @@ from regmix.inference.diagnostics import (
     information_criteria,
     summary_entries,
 )
-from regmix.inference.information import _Layout, mixture_information, parameter_index
+from regmix.inference.information import (
+    _Layout,
+    mixture_information,
+    parameter_index,
+    score_information,
+)
 from regmix.inference.robust import check_cov_type, cluster_codes, score_meat
 from regmix.inference.summary import Summary, summary_header, summary_notes, summary_title
 from regmix.inference.wald import WaldTest, parse_hypotheses, wald_test
@@ -43,12 +48,42 @@ class InferenceMixin:
         plain = source.plain() if rows is None else self._eval_source(rows)
         if getattr(source, "allowed", None) is not None:
             plain.allowed = source.allowed  # the fit's known labels, rows in the same order
-        full = mixture_information(self.family_, self._user_params(), plain,
-                                   chunk_size=int(self.chunk_size),
-                                   n_jobs=resolve_n_jobs(self.n_jobs),
-                                   engine=self._engine(plain.n_rows))
         C = self._constraint_map()
-        return C.T @ full @ C
+        extra_map = self._free_extra_map()
+        if extra_map is None or not extra_map[1].any():
+            full = mixture_information(self.family_, self._user_params(), plain,
+                                       chunk_size=int(self.chunk_size),
+                                       n_jobs=resolve_n_jobs(self.n_jobs),
+                                       engine=self._engine(plain.n_rows))
+            return C.T @ full @ C
+        # a map that is not linear (proportional covariances): minus the Hessian of the
+        # log-likelihood in the free parameters has the score's curvature term
+        score, full, _ = score_information(self.family_, self._user_params(), plain,
+                                           chunk_size=int(self.chunk_size),
+                                           n_jobs=resolve_n_jobs(self.n_jobs))
+        layout = self._layout()
+        extras = np.array([layout.block(k)[layout.p :] for k in range(layout.K)]).ravel()
+        curvature = np.einsum("e,efg->fg", score[extras], extra_map[1])
+        columns = self._extra_columns()
+        info = C.T @ full @ C
+        info[np.ix_(columns, columns)] -= curvature
+        return info
+
+    def _free_extra_map(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The family's map of its free extras to the components' (``free_extra_map``,
+        at the fitted extras in user units), or None."""
+        extra_map = getattr(self.family_, "free_extra_map", None)
+        return None if extra_map is None else extra_map(self._free_extra())
+
+    def _extra_columns(self) -> np.ndarray:
+        """The columns of the constraint map that are the family's free extras under a
+        ``free_extra_map`` (after the free coefficients)."""
+        cons = getattr(self.family_, "constraints", None)
+        layout = self._layout()
+        n_coef = layout.K * layout.p if cons is None else int(cons.index.max()) + 1
+        extra_map = self._free_extra_map()
+        assert extra_map is not None
+        return n_coef + np.arange(extra_map[0].shape[1])
 
     def _layout(self):
 
@@ -74,7 +109,8 @@ class InferenceMixin:
         cons = getattr(self.family_, "constraints", None)
         fixed_weights = getattr(self, "fixed_weights", None) is not None
         K, p, m = layout.K, layout.p, layout.m
-        if cons is None and not fixed_weights:
+        extra_map = self._free_extra_map()
+        if cons is None and not fixed_weights and extra_map is None:
             return np.eye(layout.dim)[:, self._parameter_mask()]
         index = (np.arange(K * p).reshape(K, p) if cons is None else cons.index)
         equal_scale = cons is not None and cons.equal_scale
@@ -87,9 +123,15 @@ class InferenceMixin:
             return col
 
         columns += [unit(blocks[:, :p][index == i]) for i in range(int(index.max()) + 1)]
-        columns += [unit([blocks[k, p + j]]) for k in range(K) for j in range(m)
-                    if not (equal_scale and j == 0)]
-        if equal_scale:
+        if extra_map is not None:  # the family's own map of its free extras
+            for derivative in extra_map[0].T:
+                col = np.zeros(layout.dim)
+                col[blocks[:, p:].ravel()] = derivative
+                columns.append(col)
+        else:
+            columns += [unit([blocks[k, p + j]]) for k in range(K) for j in range(m)
+                        if not (equal_scale and j == 0)]
+        if equal_scale and extra_map is None:
             columns.append(unit(blocks[:, p]))
         if not fixed_weights:
             columns += [unit([i]) for i in layout.eta]
@@ -352,8 +394,51 @@ class InferenceMixin:
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
         cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
-        return coef_table(self._natural_estimates(), cov.to_numpy(), cov.index, alpha,
-                          method=cov.attrs["se_method"])
+        estimates, matrix, index = self._with_ratios(self._natural_estimates(), cov)
+        table = coef_table(estimates, matrix, index, alpha,
+                           no_test=("sigma", "weight", "shape", "size", "df", "ratio"),
+                           method=cov.attrs["se_method"])
+        common = getattr(self.family_, "common_extra_names", ())
+        if not common:
+            return table
+        # a parameter common to all components (a common random-effect covariance)
+        # appears once, in the first
+        keys = table.index
+        repeated = (keys.get_level_values("parameter").isin(common)
+                    & (keys.get_level_values("component") > 1))
+        table = table[~repeated]
+        table.attrs["common"] = list(common)
+        return table
+
+    def _with_ratios(self, estimates: np.ndarray, cov: pd.DataFrame
+                     ) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+        """The estimates, their covariance and labels with, for proportional random-effect
+        covariances ``D_k = w_k^2 D_K``, a row ``ratio`` (``w_k``) in each class k < K
+        after its covariance entries, by the delta method from the first variance
+        (``w_k^2 = var@k / var@K``)."""
+        family = self.family_
+        K = self.n_components
+        if getattr(family, "cov_classes", None) != "proportional" or K == 1:
+            return estimates, cov.to_numpy(), cov.index
+        index = cov.index
+        first, last = family.extra_names[1], family.extra_names[-1]
+        at = [index.get_loc((k + 1, first)) for k in range(K)]
+        G = np.eye(len(index))
+        rows, labels = [], list(index)
+        values = list(estimates)
+        for k in range(K - 1):
+            v_k, v_K = estimates[at[k]], estimates[at[-1]]
+            w = float(np.sqrt(v_k / v_K))
+            g = np.zeros(len(index))
+            g[at[k]], g[at[-1]] = w / (2.0 * v_k), -w / (2.0 * v_K)
+            rows.append((index.get_loc((k + 1, last)) + 1, (k + 1, "ratio"), w, g))
+        for position, label, w, g in reversed(rows):  # later insertions first
+            labels.insert(position, label)
+            values.insert(position, w)
+            G = np.insert(G, position, g, axis=0)
+        matrix = G @ cov.to_numpy() @ G.T
+        return (np.array(values), matrix,
+                pd.MultiIndex.from_tuples(labels, names=index.names))
 
     def _natural_estimates(self) -> np.ndarray:
         """The estimates in the order of the covariance matrix."""

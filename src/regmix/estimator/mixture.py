@@ -846,7 +846,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
     def _streamed_fit_data(self, source, y, sample_weight, family) -> _FitData:
         """The fit's rows from a row source (Parquet, dask)."""
         source = response_units(self._streamed_source(source, y, sample_weight), family)
-        if self._intercept_constrained():
+        if self._intercept_constrained() or getattr(family, "needs_uncentred", False):
             source = uncentred(source)
         if not family.location_scale:
             check_source_response(source, family, chunk_size=int(self.chunk_size))
@@ -866,7 +866,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         source = ArrayData(X, y, w, fit_intercept=self.fit_intercept, offset=rows.offset,
                            trials=rows.trials, scale_response=family.location_scale,
                            Z=rows.Z, groups=rows.groups,
-                           centre_x=not self._intercept_constrained(),
+                           centre_x=not (self._intercept_constrained()
+                                         or getattr(family, "needs_uncentred", False)),
                            compiled=self._kernel_expected(family, rows), allowed=allowed,
                            limits=rows.limits)
         return _FitData(source, rows, y, w, n_pos, family, gating_names)

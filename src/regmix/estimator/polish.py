@@ -9,7 +9,10 @@ coefficients, ``log sigma`` and the lower triangle of a square root ``L`` of the
 random-effect covariance (``D = L L'``, no logarithm of its diagonal), then the log
 weight ratios. A singular ``D`` is then ``L`` with a zero on its diagonal, and a
 maximum there has a negative definite Hessian, so Newton's method converges
-quadratically where EM crawls.
+quadratically where EM crawls. The coordinates are the free parameters of the
+family's covariance structure (:class:`_Coordinates`): a common sigma or a common
+``D`` once, a diagonal ``D`` by its diagonal, proportional ones ``D_k = w_k^2 D`` by
+``D``'s ``L`` and the ratios ``w_k``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from regmix.core.params import MixtureParams
+from regmix.families.mixed_gaussian import class_map, covariance_entries
 from regmix.fitting.state import EMRun
 from regmix.inference.information import _Layout, score_information
 
@@ -42,56 +46,104 @@ def _covariance_maps(L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return J, S
 
 
-def _vector(params: MixtureParams, layout: _Layout) -> np.ndarray:
-    """The polish coordinates of ``params`` (see the module docstring)."""
-    comp = params.component
-    q = comp.cov.shape[1]
-    rows, cols = np.tril_indices(q)
-    jitter = 1e-12 * np.maximum(np.trace(comp.cov, axis1=1, axis2=2), 1e-300)
-    L = np.linalg.cholesky(comp.cov + jitter[:, None, None] * np.eye(q))
-    blocks = np.column_stack([comp.coef, np.log(comp.sigma), L[:, rows, cols]])
-    log_w = np.log(params.weights)
-    return np.concatenate([blocks.ravel(), log_w[1:] - log_w[0]])
+class _Coordinates:
+    """The polish coordinates of a mixture of ``family``'s components: the
+    coefficients, ``log sigma_k`` (one with a common sigma), the free entries of a
+    lower-triangular ``L`` per free covariance (per class, or one for a common ``D``
+    or the reference ``D_K`` of proportional ones; its diagonal when diagonal), then
+    ``w_1 .. w_{K-1}`` of ``D_k = w_k^2 L L'`` (proportional), then the log weight
+    ratios. ``layout`` places the information's coordinates ``theta``."""
+
+    def __init__(self, family, layout: _Layout) -> None:
+        self.family, self.layout = family, layout
+        K = layout.K
+        q = family.n_random
+        self.rows, self.cols = covariance_entries(q, family.diagonal)
+        self.u = self.rows.size
+        self.G = K if family.cov_classes == "specific" else 1
+        self.n_s = 1 if family.constraints is not None and family.constraints.equal_scale else K
+        self.n_w = K - 1 if family.cov_classes == "proportional" else 0
+
+    def _split(self, vec: np.ndarray):
+        K, p = self.layout.K, self.layout.p
+        ends = np.cumsum([K * p, self.n_s, self.G * self.u, self.n_w])
+        coef, log_sigma, ell, w, eta = np.split(vec, ends)
+        return coef.reshape(K, p), log_sigma, ell.reshape(self.G, self.u), w, eta
+
+    def vector(self, params: MixtureParams) -> np.ndarray:
+        """The coordinates of ``params``."""
+        comp = params.component
+        free = comp.cov if self.G > 1 else comp.cov[-1:]
+        q = free.shape[1]
+        jitter = 1e-12 * np.maximum(np.trace(free, axis1=1, axis2=2), 1e-300)
+        L = np.linalg.cholesky(free + jitter[:, None, None] * np.eye(q))
+        w = self.family.proportions(comp.cov)[: self.n_w]
+        log_w = np.log(params.weights)
+        return np.concatenate(
+            [
+                comp.coef.ravel(),
+                np.log(comp.sigma[: self.n_s]),
+                L[:, self.rows, self.cols].ravel(),
+                w,
+                log_w[1:] - log_w[0],
+            ]
+        )
+
+    def _covariances(self, ell: np.ndarray):
+        """The entries of ``L L'`` (G, u) with their first and second derivatives."""
+        G, u = ell.shape
+        if self.family.diagonal:
+            jac = np.zeros((G, u, u))
+            curv = np.zeros((G, u, u, u))
+            jac[:, np.arange(u), np.arange(u)] = 2.0 * ell
+            curv[:, np.arange(u), np.arange(u), np.arange(u)] = 2.0
+            return ell**2, jac, curv
+        q = self.family.n_random
+        L = np.zeros((G, q, q))
+        L[:, self.rows, self.cols] = ell
+        maps = [_covariance_maps(L[g]) for g in range(G)]
+        base = (L @ np.swapaxes(L, 1, 2))[:, self.rows, self.cols]
+        return base, np.array([m[0] for m in maps]), np.array([m[1] for m in maps])
+
+    def params(self, vec: np.ndarray) -> MixtureParams:
+        """Inverse of :meth:`vector`."""
+        K = self.layout.K
+        coef, log_sigma, ell, w, eta = self._split(vec)
+        entries = class_map(*self._covariances(ell), self.family.cov_classes, K, w)[0]
+        sigma = np.broadcast_to(np.exp(log_sigma), (K,))
+        weights = np.exp(np.concatenate([[0.0], eta]) - max(0.0, float(eta.max(initial=0.0))))
+        return MixtureParams(
+            weights / weights.sum(),
+            self.family.make_params(coef, np.column_stack([sigma, entries])),
+        )
+
+    def chain(self, vec: np.ndarray, score: np.ndarray, hessian: np.ndarray):
+        """Score and Hessian in these coordinates from those in ``theta``."""
+        layout = self.layout
+        K, p = layout.K, layout.p
+        dim = vec.size
+        _, _, ell, w, _ = self._split(vec)
+        _, J, S = class_map(*self._covariances(ell), self.family.cov_classes, K, w)
+        blocks = np.array([layout.block(k) for k in range(K)])
+        T = np.zeros((layout.dim, dim))
+        T[blocks[:, :p].ravel(), np.arange(K * p)] = 1.0
+        T[blocks[:, p], K * p + (np.arange(K) if self.n_s == K else 0)] = 1.0
+        cov_cols = K * p + self.n_s + np.arange(J.shape[1])
+        entries = blocks[:, p + 1 :].ravel()
+        T[np.ix_(entries, cov_cols)] = J
+        T[layout.eta, cov_cols[-1] + 1 + np.arange(layout.eta.size)] = 1.0
+        curvature = np.zeros((dim, dim))
+        curvature[np.ix_(cov_cols, cov_cols)] = np.einsum("e,efg->fg", score[entries], S)
+        return T.T @ score, T.T @ hessian @ T + curvature
 
 
-def _params(vec: np.ndarray, like: MixtureParams, family, layout: _Layout) -> MixtureParams:
-    """Inverse of :func:`_vector`."""
-    K, p = layout.K, layout.p
-    q = like.component.cov.shape[1]
-    rows, cols = np.tril_indices(q)
-    blocks = vec[: K * (p + layout.m)].reshape(K, -1)
-    L = np.zeros((K, q, q))
-    L[:, rows, cols] = blocks[:, p + 1 :]
-    cov = L @ np.swapaxes(L, 1, 2)
-    eta = np.concatenate([[0.0], vec[layout.eta]])
-    weights = np.exp(eta - eta.max())
-    return MixtureParams(
-        weights / weights.sum(),
-        family.make_params(
-            blocks[:, :p], np.column_stack([np.exp(blocks[:, p]), cov[:, rows, cols]])
-        ),
-    )
-
-
-def _derivatives(vec, params, family, runner, layout):
+def _derivatives(vec, params, coordinates, runner):
     """Score, Hessian and log-likelihood in the polish coordinates at ``vec``."""
     score, info, loglik = score_information(
-        family, params, runner.source, runner.chunk_size, runner.n_jobs
+        coordinates.family, params, runner.source, runner.chunk_size, runner.n_jobs
     )
-    hessian = -info
-    q = params.component.cov.shape[1]
-    rows, cols = np.tril_indices(q)
-    T = np.eye(layout.dim)
-    curvature = np.zeros((layout.dim, layout.dim))
-    blocks = vec[: layout.K * (layout.p + layout.m)].reshape(layout.K, -1)
-    for k in range(layout.K):
-        L = np.zeros((q, q))
-        L[rows, cols] = blocks[k, layout.p + 1 :]
-        J, S = _covariance_maps(L)
-        idx = layout.block(k)[layout.p + 1 :]
-        T[np.ix_(idx, idx)] = J
-        curvature[np.ix_(idx, idx)] = np.einsum("e,efg->fg", score[idx], S)
-    return T.T @ score, T.T @ hessian @ T + curvature, loglik
+    grad, hess = coordinates.chain(vec, score, -info)
+    return grad, hess, loglik
 
 
 def newton_polish(
@@ -111,13 +163,13 @@ def newton_polish(
     family = runner.family
     params = run.params
     K, p = params.component.coef.shape
-    layout = _Layout(K, p, int(family.free_extra().sum()))
+    coordinates = _Coordinates(family, _Layout(K, p, int(family.free_extra().sum())))
     threshold = tol * runner.total_weight
-    vec = _vector(params, layout)
+    vec = coordinates.vector(params)
     loglik = run.loglik
     history, n_passes, steps, converged = list(run.history), run.n_passes, 0, False
     while steps < max_steps:
-        grad, hess, _ = _derivatives(vec, params, family, runner, layout)
+        grad, hess, _ = _derivatives(vec, params, coordinates, runner)
         n_passes += 1
         lam, V = np.linalg.eigh(-0.5 * (hess + hess.T))
         floor = 1e-10 * max(float(np.abs(lam).max()), 1e-300)
@@ -130,7 +182,7 @@ def newton_polish(
         size, accepted = 1.0, False
         for _ in range(_MAX_HALVINGS):
             trial_vec = vec + size * step
-            trial = _params(trial_vec, params, family, layout)
+            trial = coordinates.params(trial_vec)
             if trial.weights.min() >= min_weight:
                 with np.errstate(all="ignore"):
                     trial_ll = runner.evaluate(trial).loglik

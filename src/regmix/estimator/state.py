@@ -447,9 +447,10 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
         raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
                          "with several responses (a family per response) they are not "
                          "supported yet")
-    if isinstance(family, MixedGaussian):
-        raise ValueError("common_coef, fixed_coef and equal_variance are not supported yet "
-                         "for a latent-class linear mixed model (random effects)")
+    if isinstance(family, MixedGaussian) and (params.get("common_coef")
+                                              or params.get("fixed_coef")):
+        raise ValueError("common_coef and fixed_coef are not supported yet for a "
+                         "latent-class linear mixed model (random effects)")
     index, user_values = coefficient_index(names, params["n_components"],
                                            params.get("common_coef"),
                                            params.get("fixed_coef"))

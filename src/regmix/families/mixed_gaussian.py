@@ -20,6 +20,14 @@ generalised least squares given the current ``D`` and ``sigma`` (from additive s
 random-effect augmentation at the new coefficients, whose sums are polynomials in the
 coefficient change and so come from the same pass. Each step raises the observed
 log-likelihood.
+
+Covariance structures (``cov``, ``cov_classes``; lcmm's ``idiag`` and ``nwg``): ``D_k``
+diagonal or full, and of its own per class, common to all classes, or proportional,
+``D_k = w_k^2 D`` with ``w_K = 1``; a common sigma is the estimator's
+``equal_variance``. Their M-steps are closed-form conditional maximisations of the same
+expected complete-data log-likelihood (:meth:`MixedGaussian._covariance_step`); the
+parameters are stored per class as in the unrestricted model, and
+:meth:`MixedGaussian.free_extra_map` maps the free ones to them for the inference.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from regmix.core.choices import RANDOM_COV_CLASSES, RANDOM_COVS
 from regmix.core.chunk import Chunk
 from regmix.core.linalg import linear_predictor, solve_normal_equations_batch
 
@@ -49,6 +58,7 @@ class MixedGaussianParams:
     coef: np.ndarray
     sigma: np.ndarray
     cov: np.ndarray
+    diagonal: bool = False
 
     @property
     def n_components(self) -> int:
@@ -56,14 +66,62 @@ class MixedGaussianParams:
 
     @property
     def extra(self) -> np.ndarray:
-        """``sigma`` and the lower triangle of each covariance, shape (K, 1 + q(q+1)/2)."""
-        q = self.cov.shape[1]
-        rows, cols = np.tril_indices(q)
+        """``sigma`` and the lower triangle of each covariance (its diagonal when the
+        covariances are diagonal), shape (K, 1 + q(q+1)/2) or (K, 1 + q)."""
+        rows, cols = covariance_entries(self.cov.shape[1], self.diagonal)
         return np.column_stack([self.sigma, self.cov[:, rows, cols]])
 
     def take(self, order: np.ndarray) -> MixedGaussianParams:
         return MixedGaussianParams(self.coef[order].copy(), self.sigma[order].copy(),
-                                   self.cov[order].copy())
+                                   self.cov[order].copy(), self.diagonal)
+
+
+def covariance_entries(q: int, diagonal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the free entries of a (q, q) random-effect covariance: the
+    lower triangle row by row, or the diagonal."""
+    if diagonal:
+        return np.arange(q), np.arange(q)
+    return np.tril_indices(q)
+
+
+def class_map(base: np.ndarray, jac: np.ndarray, curv: np.ndarray, classes: str,
+              n_components: int, scale: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The covariance entries of every class from the free parameters of a structure.
+
+    ``base`` (G, u) are the entries of the free covariances (one per class, G = K, for
+    ``classes="specific"``; one, G = 1, for ``"common"`` and ``"proportional"``) as
+    functions ``f(l)`` of some coordinates ``l`` (n per covariance) with derivatives
+    ``jac`` (G, u, n) and ``curv`` (G, u, n, n). For ``"proportional"`` class k has
+    ``w_k^2 f(l)`` with ``w_K = 1`` and ``scale`` the K - 1 free ``w_k``.
+
+    Returns
+    -------
+    entries : ndarray of shape (K, u)
+    J : ndarray of shape (K * u, G * n + n_w)
+        Derivatives of the entries (class by class) in ``(l, w)``.
+    S : ndarray of shape (K * u, G * n + n_w, G * n + n_w)
+        Their second derivatives.
+    """
+    K = n_components
+    G, u, n = jac.shape
+    n_w = K - 1 if classes == "proportional" else 0
+    c = np.ones(K) if n_w == 0 else np.append(np.asarray(scale, dtype=np.float64) ** 2, 1.0)
+    group = np.arange(K) if classes == "specific" else np.zeros(K, dtype=np.intp)
+    dim = G * n + n_w
+    entries = c[:, None] * base[group]
+    J = np.zeros((K, u, dim))
+    S = np.zeros((K, u, dim, dim))
+    for k in range(K):
+        sl = slice(group[k] * n, group[k] * n + n)
+        J[k, :, sl] = c[k] * jac[group[k]]
+        S[k, :, sl, sl] = c[k] * curv[group[k]]
+        if n_w and k < K - 1:
+            w, col = float(np.sqrt(c[k])), G * n + k
+            J[k, :, col] = 2.0 * w * base[0]
+            S[k, :, sl, col] = S[k, :, col, sl] = 2.0 * w * jac[0]
+            S[k, :, col, col] = 2.0 * base[0]
+    return entries, J.reshape(K * u, dim), S.reshape(K * u, dim, dim)
 
 
 def _group_products(AT: np.ndarray, BT: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -116,6 +174,14 @@ class MixedGaussian:
         (``"intercept"`` for the intercept, the features' names, or ``x0, x1, ...``
         for unnamed ones), resolved when the model is fitted; a string is a term list
         as :func:`random_terms` reads it (``"1 + time"``).
+    cov : {"full", "diagonal"}, default="full"
+        The random-effect covariance ``D_k``: any positive semi-definite matrix, or a
+        diagonal one (independent random effects).
+    cov_classes : {"specific", "common", "proportional"}, default="specific"
+        ``D_k`` of its own in each class, one ``D`` common to all classes, or
+        ``D_k = w_k^2 D`` with ``w_K = 1`` (lcmm's ``nwg=TRUE``).
+
+    A common residual standard deviation is the estimator's ``equal_variance=True``.
     """
 
     name = "gaussian_mixed"
@@ -126,7 +192,14 @@ class MixedGaussian:
     init_steps = 0
     constraints = None
 
-    def __init__(self, z_rows, names=None) -> None:
+    def __init__(self, z_rows, names=None, cov: str = "full",
+                 cov_classes: str = "specific") -> None:
+        if cov not in RANDOM_COVS:
+            raise ValueError(f"cov must be one of {list(RANDOM_COVS)}; got {cov!r}")
+        if cov_classes not in RANDOM_COV_CLASSES:
+            raise ValueError(f"cov_classes must be one of {list(RANDOM_COV_CLASSES)}; got "
+                             f"{cov_classes!r}")
+        self.cov, self.cov_classes = cov, cov_classes
         if isinstance(z_rows, str):
             z_rows = random_terms(z_rows)
         z_rows = tuple(z_rows)
@@ -142,10 +215,38 @@ class MixedGaussian:
         self._rows = rows
         self.names = None if names is None else tuple(str(n) for n in names)
         labels = self.names or tuple(str(j) for j in z_rows)
-        q = len(z_rows)
         self.extra_names = ("sigma",) + tuple(
             f"var_{labels[a]}" if a == b else f"cov_{labels[a]}_{labels[b]}"
-            for a, b in zip(*np.tril_indices(q), strict=True))
+            for a, b in zip(*covariance_entries(len(z_rows), cov == "diagonal"),
+                            strict=True))
+
+    def __repr__(self) -> str:
+        terms = self.names if self._rows is None else self._rows
+        options = "".join(f", {k}={v!r}" for k, v, d in (
+            ("cov", self.cov, "full"), ("cov_classes", self.cov_classes, "specific"))
+            if v != d)
+        return f"MixedGaussian({terms!r}{options})"
+
+    @property
+    def diagonal(self) -> bool:
+        """Whether the random-effect covariances are diagonal."""
+        return self.cov == "diagonal"
+
+    @property
+    def _equal_sigma(self) -> bool:
+        return self.constraints is not None and bool(self.constraints.equal_scale)
+
+    @property
+    def needs_uncentred(self) -> bool:
+        """Whether the fit's features must not be centred: a diagonal covariance of
+        random slopes is diagonal in user units only when the features are merely
+        scaled."""
+        return self.diagonal
+
+    @property
+    def common_extra_names(self) -> tuple[str, ...]:
+        """The extras one parameter of all classes (a common ``D``)."""
+        return self.extra_names[1:] if self.cov_classes == "common" else ()
 
     @property
     def z_rows(self) -> tuple[int, ...]:
@@ -166,29 +267,69 @@ class MixedGaussian:
         if missing:
             raise ValueError(f"random-effect column(s) {missing} are not columns of the "
                              f"design {list(design_names)}")
-        return MixedGaussian([design_names.index(n) for n in self.names], names=self.names)
+        return MixedGaussian([design_names.index(n) for n in self.names], names=self.names,
+                             cov=self.cov, cov_classes=self.cov_classes)
 
     @property
     def n_random(self) -> int:
         return len(self._rows if self._rows is not None else self.names or ())
 
     def n_parameters(self, n_components: int, n_design: int) -> int:
-        q = self.n_random
-        return n_components * (n_design + 1 + q * (q + 1) // 2)
+        """Coefficients, the sigmas (one with ``equal_variance``) and the covariances'
+        free entries: per class, once (common), or once and K - 1 ratios
+        (proportional)."""
+        K, u = n_components, len(self.extra_names) - 1
+        n_cov = {"specific": K * u, "common": u, "proportional": u + K - 1}[self.cov_classes]
+        return K * n_design + (1 if self._equal_sigma else K) + n_cov
+
+    def _params(self, coef, sigma, cov) -> MixedGaussianParams:
+        return MixedGaussianParams(coef, sigma, cov, self.diagonal)
 
     def make_params(self, coef: np.ndarray, extra: np.ndarray) -> MixedGaussianParams:
         extra = np.asarray(extra, dtype=np.float64)
         K, q = extra.shape[0], self.n_random
         cov = np.zeros((K, q, q))
-        rows, cols = np.tril_indices(q)
+        rows, cols = covariance_entries(q, self.diagonal)
         cov[:, rows, cols] = extra[:, 1:]
         cov[:, cols, rows] = extra[:, 1:]
-        return MixedGaussianParams(np.asarray(coef, dtype=np.float64), extra[:, 0].copy(), cov)
+        return self._params(np.asarray(coef, dtype=np.float64), extra[:, 0].copy(), cov)
 
     def zero_params(self, n_components: int, n_design: int) -> MixedGaussianParams:
         q = self.n_random
-        return MixedGaussianParams(np.zeros((n_components, n_design)), np.ones(n_components),
-                                   np.tile(0.25 * np.eye(q), (n_components, 1, 1)))
+        return self._params(np.zeros((n_components, n_design)), np.ones(n_components),
+                            np.tile(0.25 * np.eye(q), (n_components, 1, 1)))
+
+    def proportions(self, cov: np.ndarray) -> np.ndarray:
+        """The ratios ``w_k`` of proportional covariances ``D_k = w_k^2 D_K``, (K,)."""
+        tr = np.trace(cov, axis1=1, axis2=2)
+        return np.sqrt(tr / max(float(tr[-1]), 1e-300))
+
+    def free_extra_map(self, extra: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+        """How the components' extras in the information's coordinates (``log sigma_k``
+        and the covariance entries, (K, m) row by row) follow from the free ones: their
+        Jacobian (K * m, f) and second derivatives (K * m, f, f). The free extras are
+        the sigmas' logarithms (one with ``equal_variance``), the covariance entries
+        per class or once, and for proportional covariances ``w_1 .. w_{K-1}``. None
+        when every component's extras are its own free parameters."""
+        if self.cov_classes == "specific" and not self._equal_sigma:
+            return None
+        extra = np.asarray(extra, dtype=np.float64)
+        K, m = extra.shape
+        u = m - 1
+        G = K if self.cov_classes == "specific" else 1
+        base = extra[:G, 1:] if self.cov_classes != "proportional" else extra[-1:, 1:]
+        jac = np.tile(np.eye(u), (G, 1, 1))
+        ww = self.proportions(self.make_params(np.zeros((K, 1)), extra).cov)[:-1]
+        _, Jd, Sd = class_map(base, jac, np.zeros((G, u, u, u)), self.cov_classes, K, ww)
+        n_s = 1 if self._equal_sigma else K
+        f = n_s + Jd.shape[1]
+        J = np.zeros((K, m, f))
+        S = np.zeros((K, m, f, f))
+        J[np.arange(K), 0, 0 if n_s == 1 else np.arange(K)] = 1.0
+        J[:, 1:, n_s:] = Jd.reshape(K, u, -1)
+        S[:, 1:, n_s:, n_s:] = Sd.reshape(K, u, *Sd.shape[1:])
+        return J.reshape(K * m, f), S.reshape(K * m, f, f)
 
     def mean(self, params: MixedGaussianParams, XT: np.ndarray, offset=None) -> np.ndarray:
         """The marginal component means ``X beta_k``, shape (K, n)."""
@@ -273,13 +414,46 @@ class MixedGaussian:
         coef[live] += delta
         rss = (ee[live] - 2.0 * np.einsum("kp,kp->k", delta, We[live])
                + np.einsum("kp,kpq,kq->k", delta, WW[live], delta))
-        sigma[live] = np.sqrt(np.maximum(rss / Nr[live], 1e-300))
+        if self._equal_sigma:  # the pooled residual sums
+            sigma[:] = np.sqrt(max(float(rss.sum() / Nr[live].sum()), 1e-300))
+        else:
+            sigma[live] = np.sqrt(np.maximum(rss / Nr[live], 1e-300))
         M = np.einsum("kabj,kj->kab", Smc[live], delta)
-        D = (Smm[live] - M - np.swapaxes(M, 1, 2)
+        S = (Smm[live] - M - np.swapaxes(M, 1, 2)
              + np.einsum("kajbl,kj,kl->kab", Scc[live], delta, delta))
-        D = D / Ng[live][:, None, None]
-        cov[live] = 0.5 * (D + np.swapaxes(D, 1, 2))
-        return MixedGaussianParams(coef, sigma, cov), deficient
+        if self.diagonal:
+            S = S * np.eye(S.shape[1])
+        cov = self._covariance_step(S, Ng[live], live, cov)
+        return self._params(coef, sigma, cov), deficient
+
+    def _covariance_step(self, S: np.ndarray, Ng: np.ndarray, live: np.ndarray,
+                         cov: np.ndarray) -> np.ndarray:
+        """The covariances maximising the expected complete-data log-likelihood of the
+        random effects, ``sum_k [-Ng_k / 2 log det D_k - tr(D_k^-1 S_k) / 2]`` with
+        ``S_k`` the live classes' weighted sums of ``E[b b' | y, k]`` (diagonal for a
+        diagonal ``D``): ``S_k / Ng_k``, the pooled ``sum S_k / sum Ng_k`` (common), or
+        for ``D_k = w_k^2 D`` two conditional maximisations, ``D = sum_k S_k / w_k^2 /
+        sum_k Ng_k`` at the current ratios, then ``w_k^2 = tr(D^-1 S_k) / (q Ng_k)``
+        (k < K) at that ``D``, each raising it (an ECM step)."""
+        cov = cov.copy()
+        if self.cov_classes == "specific":
+            D = S / Ng[:, None, None]
+            cov[live] = 0.5 * (D + np.swapaxes(D, 1, 2))
+            return cov
+        S = 0.5 * (S + np.swapaxes(S, 1, 2))
+        if self.cov_classes == "common":
+            cov[:] = S.sum(axis=0) / Ng.sum()
+            return cov
+        q = S.shape[1]
+        w2 = self.proportions(cov) ** 2
+        free = live.copy()
+        free[-1] = False  # w_K = 1
+        D = np.einsum("kab,k->ab", S, 1.0 / w2[live]) / Ng.sum()
+        Dinv = np.linalg.pinv(D, hermitian=True)
+        S_free = S[free[live]]
+        w2[free] = np.maximum(np.einsum("ab,kba->k", Dinv, S_free)
+                              / (q * Ng[free[live]]), 1e-300)
+        return w2[:, None, None] * D
 
     # ------------------------------------------------------------------ the rest of Family
     def check_response(self, y, trials=None, *, start: int = 0, complete: bool = True) -> None:
@@ -289,30 +463,49 @@ class MixedGaussian:
 
     def with_unit_scale(self, params: MixedGaussianParams) -> MixedGaussianParams:
         start = self.zero_params(params.n_components, params.coef.shape[1])
-        return MixedGaussianParams(params.coef, start.sigma, start.cov)
+        return self._params(params.coef, start.sigma, start.cov)
 
     def to_vector(self, params: MixedGaussianParams) -> np.ndarray:
-        """``(coef, log sigma, log-Cholesky of each covariance)``."""
-        q = self.n_random
-        jitter = 1e-12 * np.maximum(np.trace(params.cov, axis1=1, axis2=2), 1e-300)
-        L = np.linalg.cholesky(params.cov + jitter[:, None, None] * np.eye(q))
-        rows, cols = np.tril_indices(q)
-        tri = L[:, rows, cols].copy()
-        diag = rows == cols
-        tri[:, diag] = np.log(tri[:, diag])
-        return np.concatenate([params.coef.ravel(), np.log(params.sigma), tri.ravel()])
+        """``(coef, log sigma, the covariances' free parameters)``: the log-Cholesky
+        factor of each free covariance (per class, or of the common ``D`` or ``D_K``;
+        the logarithms of the standard deviations when diagonal), then ``log w_k``
+        (k < K) when proportional."""
+        K = params.n_components
+        free = params.cov if self.cov_classes == "specific" else params.cov[-1:]
+        parts = [params.coef.ravel(), np.log(params.sigma), self._log_cholesky(free).ravel()]
+        if self.cov_classes == "proportional":
+            parts.append(np.log(np.maximum(self.proportions(params.cov)[: K - 1], 1e-300)))
+        return np.concatenate(parts)
 
     def from_vector(self, vec: np.ndarray, like: MixedGaussianParams) -> MixedGaussianParams:
         K, p = like.coef.shape
         q = self.n_random
-        rows, cols = np.tril_indices(q)
-        tri = vec[K * p + K:].reshape(K, rows.size).copy()
+        u = len(self.extra_names) - 1
+        G = K if self.cov_classes == "specific" else 1
+        tri = vec[K * p + K : K * p + K + G * u].reshape(G, u).copy()
+        rows, cols = covariance_entries(q, self.diagonal)
         diag = rows == cols
         tri[:, diag] = np.exp(tri[:, diag])
-        L = np.zeros((K, q, q))
+        L = np.zeros((G, q, q))
         L[:, rows, cols] = tri
-        return MixedGaussianParams(vec[: K * p].reshape(K, p).copy(),
-                                   np.exp(vec[K * p : K * p + K]), L @ np.swapaxes(L, 1, 2))
+        cov = np.broadcast_to(L @ np.swapaxes(L, 1, 2), (K, q, q)).copy()
+        if self.cov_classes == "proportional":
+            w2 = np.exp(2.0 * np.append(vec[K * p + K + u :], 0.0))
+            cov = w2[:, None, None] * cov
+        return self._params(vec[: K * p].reshape(K, p).copy(),
+                            np.exp(vec[K * p : K * p + K]), cov)
+
+    def _log_cholesky(self, cov: np.ndarray) -> np.ndarray:
+        """The free entries of a Cholesky factor of each covariance (G, q, q), with the
+        logarithm of its diagonal, (G, u)."""
+        q = self.n_random
+        jitter = 1e-12 * np.maximum(np.trace(cov, axis1=1, axis2=2), 1e-300)
+        L = np.linalg.cholesky(cov + jitter[:, None, None] * np.eye(q))
+        rows, cols = covariance_entries(q, self.diagonal)
+        tri = L[:, rows, cols].copy()
+        diag = rows == cols
+        tri[:, diag] = np.log(tri[:, diag])
+        return tri
 
     def _effect_map(self, st) -> np.ndarray:
         """``T`` with user effects ``b = y_scale * T b*`` of internal ones ``b*``."""
@@ -325,6 +518,9 @@ class MixedGaussian:
             f = j - int(st.fit_intercept)
             T[a, a] = 1.0 / st.x_scale[f]
             if st.x_loc[f] != 0.0:
+                if self.diagonal:
+                    raise ValueError("a diagonal random-effect covariance needs uncentred "
+                                     "features")
                 if not icpt:
                     raise ValueError("random slopes without a random intercept need "
                                      "uncentred features")
@@ -333,14 +529,13 @@ class MixedGaussian:
 
     def to_user(self, params: MixedGaussianParams, standardization) -> MixedGaussianParams:
         T = standardization.y_scale * self._effect_map(standardization)
-        return MixedGaussianParams(standardization.to_user(params.coef),
-                                   params.sigma * standardization.y_scale, T @ params.cov @ T.T)
+        return self._params(standardization.to_user(params.coef),
+                            params.sigma * standardization.y_scale, T @ params.cov @ T.T)
 
     def to_internal(self, params: MixedGaussianParams, standardization) -> MixedGaussianParams:
         Ti = np.linalg.inv(standardization.y_scale * self._effect_map(standardization))
-        return MixedGaussianParams(standardization.to_internal(params.coef),
-                                   params.sigma / standardization.y_scale,
-                                   Ti @ params.cov @ Ti.T)
+        return self._params(standardization.to_internal(params.coef),
+                            params.sigma / standardization.y_scale, Ti @ params.cov @ Ti.T)
 
     def free_extra(self) -> np.ndarray:
         return np.ones(len(self.extra_names), dtype=bool)
@@ -376,7 +571,8 @@ class MixedGaussian:
         logf : ndarray of shape (K, G)
         grad : ndarray of shape (K, G, d)
         hess : ndarray of shape (K, G, d, d)
-            ``d = p + 1 + q (q + 1) / 2``.
+            ``d = p + 1 + u`` with ``u`` the covariance entries, ``q (q + 1) / 2``, or
+            ``q`` when the covariances are diagonal.
         """
         b = self._blocks(params, chunk)
         starts, sizes, ZZ, H = b["starts"], b["sizes"], b["ZZ"], b["H"]
@@ -403,7 +599,7 @@ class MixedGaussian:
         t1 = (sizes + np.einsum("kgab,gba->kg", F1, ZZ)) / s2[..., 0, 0]
         t2 = (sizes + np.einsum("kgab,gba->kg", F2, ZZ)) / s2[..., 0, 0] ** 2
         # the V coordinates: log sigma, then the covariance entries
-        rows, cols = np.tril_indices(q)
+        rows, cols = covariance_entries(q, self.diagonal)
         nv = 1 + rows.size
         E = np.zeros((nv, q, q))
         E[1 + np.arange(rows.size), rows, cols] = 1.0

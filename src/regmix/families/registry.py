@@ -154,6 +154,7 @@ def family_to_dict(family) -> dict:
             d[option] = getattr(family, option)
     if isinstance(family, MixedGaussian):
         d["z_rows"], d["names"] = list(family.z_rows), family.names
+        d["cov"], d["cov_classes"] = family.cov, family.cov_classes
     if getattr(family, "truncation", None) is not None:  # open ends as null
         d["truncation"] = [float(t) if np.isfinite(t) else None for t in family.truncation]
     return d
@@ -170,7 +171,8 @@ def family_from_dict(d) -> object:
     if name == PointMass.name:
         return PointMass(value=d.get("value", 0.0))
     if name == MixedGaussian.name:
-        return MixedGaussian(d["z_rows"], names=d.get("names"))
+        return MixedGaussian(d["z_rows"], names=d.get("names"), cov=d.get("cov", "full"),
+                             cov_classes=d.get("cov_classes", "specific"))
     if name == "gaussian":
         return Gaussian(var_floor=d.get("var_floor", 1e-8))
     if name == CensoredGaussian.name:

@@ -491,4 +491,11 @@ def summary_notes(table: pd.DataFrame, n_rows: int | None = None,
     if untested:
         notes.append(f"z and P>|z| test a zero value; not given for {', '.join(untested)} "
                      "(zero is on the boundary).")
+    if (params == "ratio").any():
+        notes.append("ratio: w_k of random-effect covariances proportional across the "
+                     "components, D_k = w_k^2 D_K.")
+    common = table.attrs.get("common")
+    if common:
+        notes.append(f"Common to all components, shown under component 1: "
+                     f"{', '.join(common)}.")
     return notes
