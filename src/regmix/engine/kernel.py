@@ -75,6 +75,8 @@ def glm_kernel_rows(source) -> bool:
     """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
     without concomitant variables or known labels (offsets and trials are fine), in
     memory as contiguous float64 arrays, and numba importable."""
+    if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
+        return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
         return False
     if any(getattr(source, a, None) is not None for a in _UNREAD):
@@ -94,6 +96,8 @@ def kernel_rows(source) -> bool:
 
     if hasattr(source, "row_batches"):
         return bool(source.plain_rows and available())
+    if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
+        return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
         return False
     if not plain_rows(source):
@@ -147,6 +151,8 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return False
     if source is None:
         return True
+    if information and hasattr(source, "map_reduce"):
+        return False  # the compiled information takes rows in memory or streamed
     if user_units:
         st = source.standardization
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0

@@ -5,11 +5,13 @@ needs (``evaluate`` and ``given``), on the numpy pass or the compiled kernel.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
 from regmix.compiled.glm_kernel import START_LINKS, glm_e_step, glm_log_constant
+from regmix.compiled.helpers import available
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
@@ -50,6 +52,109 @@ class MembershipArray:
         return self.memberships
 
 
+@dataclass(frozen=True)
+class GaussianBlockPass:
+    """The compiled Gaussian (or Student-t) E-step pass at given parameters, as a
+    function of rows in memory: what :class:`PassRunner` adds the rows of a source to,
+    and what a Dask worker runs on one partition (it pickles with the parameters)."""
+
+    x_loc: np.ndarray
+    x_inv: np.ndarray
+    y_loc: float
+    y_inv: float
+    fit_intercept: bool
+    coef: np.ndarray
+    sigma: np.ndarray
+    log_weights: np.ndarray
+    df: np.ndarray | None  # Student-t components' degrees of freedom
+    df_free: bool  # whether the df are estimated (their sums are kept)
+
+    @classmethod
+    def at(cls, params, source, mixing, student: bool, family) -> GaussianBlockPass:
+        """The pass at mixture ``params`` over the rows of ``source`` (its
+        standardisation), with the log-weights of ``mixing``."""
+        st, component = source.standardization, params.component
+        return cls(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+                   source.fit_intercept, component.coef,
+                   component.extra[:, 0] if student else component.sigma,
+                   mixing.log_weights(params)[:, 0],
+                   component.extra[:, 1] if student else None,
+                   student and family.df is None)
+
+    def sums(self, n_threads: int) -> GaussianSums:
+        """Empty sums of this pass, to which batches of rows are added."""
+        return GaussianSums(self.x_loc, self.x_inv, self.y_loc, self.y_inv,
+                            self.fit_intercept, self.coef, self.sigma, self.log_weights,
+                            n_threads=n_threads, df=self.df)
+
+    def result(self, sums: GaussianSums) -> PassResult:
+        """The :class:`PassResult` of the rows added to ``sums``."""
+        loglik, resp_sum, A, b, c, *df_stats = sums.result()
+        if self.df is None:
+            return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
+        gh = df_stats[0] if self.df_free else np.zeros_like(df_stats[0])
+        return PassResult(loglik, resp_sum, (A, b, c, gh), (resp_sum,))
+
+    def __call__(self, X, y, w, _unused=None) -> PassResult:
+        """The pass over the rows ``X, y, w`` of one partition, on one thread."""
+        sums = self.sums(1)
+        sums.add(_readable(X), y, w)
+        return self.result(sums)
+
+
+@dataclass(frozen=True)
+class GLMBlockPass:
+    """The compiled GLM E-step pass at given parameters, as a function of rows in
+    memory (see :class:`GaussianBlockPass`)."""
+
+    x_loc: np.ndarray
+    x_inv: np.ndarray
+    y_inv: float
+    fit_intercept: bool
+    coef: np.ndarray
+    log_weights: np.ndarray
+    family: str
+    link: str
+    extra: np.ndarray | None
+
+    @classmethod
+    def at(cls, params, source, mixing, family) -> GLMBlockPass:
+        """The pass at mixture ``params`` over the rows of ``source``."""
+        st, component = source.standardization, params.component
+        extra = component.extra
+        return cls(st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale, source.fit_intercept,
+                   component.coef, mixing.log_weights(params)[:, 0], family.name,
+                   family.link_name, extra[:, 0] if extra.shape[1] else None)
+
+    def log_constant(self, X, y, w) -> float:
+        """:func:`~regmix.compiled.glm_kernel.glm_log_constant` of one partition's rows
+        (NaN where numba does not import: that partition takes the numpy pass)."""
+        if not available():
+            return float("nan")
+        return glm_log_constant(y, w, None, self.family, n_threads=1)
+
+    def __call__(self, X, y, w, log_constant=None, *, offset=None, trials=None,
+                 responsibilities=None, n_threads: int = 1) -> PassResult:
+        """The pass over the rows ``X, y, w`` (by default of one partition, on one
+        thread); ``log_constant`` is theirs, computed here when None or NaN."""
+        if log_constant is not None and np.isnan(log_constant):
+            log_constant = None
+        loglik, resp_sum, A, b, extra_stats = glm_e_step(
+            _readable(X), y, w, offset, trials, self.x_loc, self.x_inv, self.y_inv,
+            self.fit_intercept, self.coef, self.log_weights, self.family, self.link,
+            n_threads=n_threads, log_constant=log_constant,
+            responsibilities=responsibilities, extra=self.extra)
+        return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
+
+
+def _readable(X: np.ndarray) -> np.ndarray:
+    """``X`` as the kernels read it: itself when C- or F-contiguous float64 (a
+    partition's rows usually are), else a contiguous copy."""
+    if X.dtype == np.float64 and (X.flags.c_contiguous or X.flags.f_contiguous):
+        return X
+    return np.ascontiguousarray(X, dtype=np.float64)
+
+
 class PassRunner:
     """Binds a row source, a family and a mixing model into the two passes EM needs.
 
@@ -68,48 +173,56 @@ class PassRunner:
             self.engine = "numpy"
         # which compiled kernel runs the E-step passes: "gaussian", "glm" or None
         self.kernel = kernel_family(family) if self.engine == "numba" else None
-        self._log_constant: float | None = None  # of the GLM kernel: the rows' own part
+        # of the GLM kernel: the rows' own part (one per partition of a Dask source)
+        self._log_constant: float | list | None = None
 
     def _compiled_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
-        on the rows in memory, or batch by batch on rows streamed by a background
-        reader (the same blocks, so the same bits as the rows in memory)."""
-
-        st = self.source.standardization
-        component = params.component
-        student = self.kernel == "student_t"  # extra = (sigma, df) per component
-        sigma = component.extra[:, 0] if student else component.sigma
-        sums = GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
-                            self.source.fit_intercept, component.coef, sigma,
-                            self.mixing.log_weights(params)[:, 0],
-                            n_threads=kernel_threads(self.source, self.n_jobs),
-                            df=component.extra[:, 1] if student else None)
+        on the rows in memory, batch by batch on rows streamed by a background
+        reader (the same blocks, so the same bits as the rows in memory), or partition
+        by partition where the rows of a Dask source live."""
+        block_pass = GaussianBlockPass.at(params, self.source, self.mixing,
+                                          self.kernel == "student_t", self.family)
+        if self._partitioned:
+            return self._on_partitions(params, block_pass)
+        sums = block_pass.sums(kernel_threads(self.source, self.n_jobs))
         add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
                         memberships=memberships)
-        loglik, resp_sum, A, b, c, *df_stats = sums.result()
-        if not student:
-            return PassResult(loglik, resp_sum, (A, b, c), (resp_sum,))
-        gh = df_stats[0] if self.family.df is None else np.zeros_like(df_stats[0])
-        return PassResult(loglik, resp_sum, (A, b, c, gh), (resp_sum,))
+        return block_pass.result(sums)
 
     def _compiled_glm_evaluate(self, params, memberships=None) -> PassResult:
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
-        round-off) on the rows in memory, the statistics of the extras (Gamma shape,
-        negative-binomial size) included. The part of the log-likelihood that depends
-        on the rows alone is summed at the first pass and kept."""
-        src, st = self.source, self.source.standardization
+        round-off) on the rows in memory or on each partition of a Dask source, the
+        statistics of the extras (Gamma shape, negative-binomial size) included. The
+        part of the log-likelihood that depends on the rows alone is summed at the
+        first pass and kept (per partition for a Dask source)."""
+        src = self.source
+        block_pass = GLMBlockPass.at(params, src, self.mixing, self.family)
+        if self._partitioned:
+            if self._log_constant is None:
+                self._log_constant = src.per_block(block_pass.log_constant)
+            return self._on_partitions(params, block_pass, self._log_constant)
         X, y, w = src.arrays()
         threads = kernel_threads(src, self.n_jobs)
         if self._log_constant is None:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
-        coef, extra = params.component.coef, params.component.extra
-        loglik, resp_sum, A, b, extra_stats = glm_e_step(
-            X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
-            src.fit_intercept, coef, self.mixing.log_weights(params)[:, 0], self.family.name,
-            self.family.link_name, n_threads=threads, log_constant=self._log_constant,
-            responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None)
-        return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
+        return block_pass(X, y, w, self._log_constant, offset=src.offset, trials=src.trials,
+                          responsibilities=memberships, n_threads=threads)
+
+    @property
+    def _partitioned(self) -> bool:
+        """Whether the rows are partitions on a Dask cluster (``map_reduce``)."""
+        return hasattr(self.source, "map_reduce")
+
+    def _on_partitions(self, params, block_pass, block_args=None) -> PassResult:
+        """The compiled pass ``block_pass`` on every partition of a Dask source where
+        numba imports on the worker, the numpy pass on the others, summed as the
+        numpy pass's partitions are."""
+        family, mixing = self.family, self.mixing
+        return self.source.map_reduce(lambda ch: e_step_chunk(ch, family, mixing, params),
+                                      self.chunk_size, block_fn=block_pass,
+                                      block_args=block_args)
 
     @property
     def total_weight(self) -> float:
@@ -142,7 +255,7 @@ class PassRunner:
         if (self.kernel in ("gaussian", "student_t") and hasattr(resp_fn, "as_array")
                 and hasattr(self.source, "arrays") and params.component.coef is not None):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
-        if (self.kernel == "glm" and hasattr(resp_fn, "as_array")
+        if (self.kernel == "glm" and hasattr(resp_fn, "as_array") and not self._partitioned
                 and (params.component.coef is not None
                      or self.family.link_name in START_LINKS)):
             return self._compiled_glm_evaluate(params, resp_fn.as_array(self.source.n_rows))

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from regmix.compiled.helpers import row_uniforms
+from regmix.compiled.helpers import available, row_uniforms
 from regmix.core.chunk import (
     REDUCTION_BLOCK,
     Chunk,
@@ -55,8 +55,11 @@ def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: in
                          group_starts=None if g is None else group_starts(g[s:e]))
 
 
-def _block_pass(X, y, w, g, start, settings, chunk_fn):
-    """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker)."""
+def _block_pass(X, y, w, g, start, settings, chunk_fn, block_fn=None, block_arg=None):
+    """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker), or
+    ``block_fn(X, y, w, block_arg)`` on the whole block where numba imports here."""
+    if block_fn is not None and available():
+        return block_fn(X, y, w, block_arg)
     total = None
     for chunk in _block_chunks(X, y, w, g, start, *settings):
         res = chunk_fn(chunk)
@@ -311,20 +314,47 @@ class DaskData:
         return np.asarray(mean, dtype=float), np.sqrt(np.asarray(var, dtype=float))
 
     # ------------------------------------------------------------------ the source protocol
-    def map_reduce(self, chunk_fn: Callable[[Chunk], _T], chunk_size: int) -> _T:
-        """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""
+    def map_reduce(self, chunk_fn: Callable[[Chunk], _T], chunk_size: int,
+                   block_fn: Callable[..., _T] | None = None,
+                   block_args: list | None = None) -> _T:
+        """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree.
+
+        With ``block_fn`` (a compiled pass, for :attr:`plain_rows`), a worker on which
+        numba imports computes a block's sum as ``block_fn(X, y, w, arg)`` on its rows in
+        user units instead (``arg`` the block's entry of ``block_args``, or None); a
+        worker without numba sums ``chunk_fn`` over its chunks. The blocks' sums are
+        added in the same tree either way.
+        """
         import dask
 
         settings = (self.standardization, int(chunk_size), self.n_features)
         fn = dask.delayed(_block_pass, pure=True)
         xs, ys, ws, gs = self._blocks()
-        level = [fn(x, y, w, g, int(s), settings, chunk_fn)
-                 for x, y, w, g, s in zip(xs, ys, ws, gs, self._starts, strict=True)]
+        args = [None] * len(xs) if block_args is None else block_args
+        level = [fn(x, y, w, g, int(s), settings, chunk_fn, block_fn, a)
+                 for x, y, w, g, s, a in zip(xs, ys, ws, gs, self._starts, args, strict=True)]
         add = dask.delayed(_add, pure=True)
         while len(level) > 1:
             pairs = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
             level = pairs + ([level[-1]] if len(level) % 2 else [])
         return level[0].compute()
+
+    def per_block(self, fn: Callable[..., _T]) -> list[_T]:
+        """``fn(X, y, w)`` of every block's rows in user units, computed on the workers
+        (for :attr:`plain_rows`)."""
+        import dask
+
+        call = dask.delayed(fn, pure=True)
+        xs, ys, ws, _ = self._blocks()
+        return list(dask.compute(*[call(x, y, w) for x, y, w in zip(xs, ys, ws, strict=True)]))
+
+    @property
+    def plain_rows(self) -> bool:
+        """Whether the compiled passes can take whole blocks (``block_fn`` of
+        :meth:`map_reduce`): one response and neither concomitant variables nor
+        groups."""
+        return (self._y is not None and self._y.ndim == 1 and self._g is None
+                and self.n_gating == 1)
 
     def _blocks(self) -> tuple[Any, ...]:
         """Delayed blocks of X, y, w and the group labels (None where absent)."""
