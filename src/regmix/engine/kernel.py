@@ -74,7 +74,9 @@ def plain_rows(rows) -> bool:
 def glm_kernel_rows(source) -> bool:
     """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
     without concomitant variables or known labels (offsets and trials are fine), in
-    memory as contiguous float64 arrays, and numba importable."""
+    memory as contiguous float64 arrays, and numba importable; or the plain rows of a
+    Dask source (``map_reduce``), whose workers each take the numpy pass instead
+    where numba does not import there."""
     if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
         return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
@@ -92,7 +94,8 @@ def kernel_rows(source) -> bool:
     """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
     without offset or concomitant variables, numba importable, and the rows either in
     memory as contiguous float64 arrays or streamed in plain batches (``row_batches``,
-    as :class:`~regmix.parquet.ParquetData` offers)."""
+    as :class:`~regmix.parquet.ParquetData` offers); or the plain rows of a Dask source
+    (``map_reduce``; numba is then checked on each worker)."""
 
     if hasattr(source, "row_batches"):
         return bool(source.plain_rows and available())
