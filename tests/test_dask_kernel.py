@@ -19,6 +19,7 @@ from regmix.estimator.inputs import response_units  # noqa: E402
 from regmix.families.gaussian import Gaussian  # noqa: E402
 from regmix.families.negative_binomial import NegativeBinomial  # noqa: E402
 from regmix.families.poisson import Poisson  # noqa: E402
+from regmix.families.student_t import StudentT  # noqa: E402
 from regmix.mixing.constant import ConstantWeights  # noqa: E402
 from regmix.sources import dask as dask_source  # noqa: E402
 from regmix.sources.arrays import ArrayData  # noqa: E402
@@ -114,23 +115,27 @@ def _pass_params(name):
         return Gaussian(), MixtureParams(
             np.array([0.4, 0.6]), GaussianParams(coef, np.array([0.7, 1.2]))
         )
+    if name == "student_t":  # (sigma, df) per component, the df estimated
+        extra = np.array([[0.7, 4.0], [1.2, 12.0]])
+        return StudentT(), MixtureParams(np.array([0.4, 0.6]), ComponentParams(coef, extra))
     family = Poisson() if name == "poisson" else NegativeBinomial()
     extra = np.zeros((2, 0)) if name == "poisson" else np.array([[2.0], [9.0]])
     return family, MixtureParams(np.array([0.4, 0.6]), ComponentParams(coef, extra))
 
 
-@pytest.mark.parametrize("name", ["gaussian", "poisson", "negative_binomial"])
+@pytest.mark.parametrize("name", ["gaussian", "student_t", "poisson", "negative_binomial"])
 def test_compiled_partition_pass_against_the_in_memory_compiled_pass(name, block_calls):
     """With the same standardisation, one partition has the bits of the in-memory
     compiled pass; several agree to round-off (their sums are added in a tree)."""
-    X, y = (_gaussian_rows if name == "gaussian" else _poisson_rows)()
+    gaussian_kernel = name in ("gaussian", "student_t")
+    X, y = (_gaussian_rows if gaussian_kernel else _poisson_rows)()
     family, params = _pass_params(name)
     settings = dict(chunk_size=4096, n_jobs=1, engine="numba")
     with dask.config.set(scheduler="synchronous"):
         for rows_per_partition in (N_ROWS, 2_500):
             source = response_units(DaskData(*_dask(X, y, rows_per_partition)), family)
             on_dask = PassRunner(source, family, ConstantWeights(), **settings)
-            kind = "gaussian" if name == "gaussian" else "poisson"
+            kind = "gaussian" if gaussian_kernel else "poisson"
             before = block_calls[kind]
             result = on_dask.evaluate(params)
             assert block_calls[kind] - before == len(source._starts)  # each partition
@@ -156,7 +161,10 @@ def test_a_worker_without_numba_takes_the_numpy_pass(family, block_calls, monkey
     X, y = CASES[family][0]()
     with dask.config.set(scheduler="synchronous"):
         numpy_pass = _fit(family, *_dask(X, y), "numpy")
-        monkeypatch.setattr(dask_source, "available", lambda: False)  # on the workers
+        # numba does not import on the workers: neither the passes nor the GLM kernel's
+        # log-gamma terms run compiled there
+        monkeypatch.setattr(dask_source, "available", lambda: False)
+        monkeypatch.setattr(runner_module, "available", lambda: False)
         fallback = _fit(family, *_dask(X, y), "numba")
     assert block_calls[family] == 0
     assert fallback.log_likelihood_ == numpy_pass.log_likelihood_
@@ -173,3 +181,18 @@ def test_only_plain_rows_take_the_compiled_partition_pass():
         g = da.from_array(np.arange(N_ROWS) // 10, chunks=2_500)
         assert not DaskData(*_dask(X, y), groups=g).plain_rows
         assert not DaskData(*_dask(X, y), concomitant=_dask(X, y)[0]).plain_rows
+
+
+def test_partitions_without_their_log_gamma_terms_compute_them_in_the_pass(
+    block_calls, monkeypatch
+):
+    """A partition whose log-gamma sum was not taken (numba did not import where it was
+    asked for) takes it in its compiled pass: the same fit."""
+    X, y = _poisson_rows()
+    with dask.config.set(scheduler="synchronous"):
+        kept = _fit("poisson", *_dask(X, y), "numba")
+        monkeypatch.setattr(runner_module, "available", lambda: False)
+        each_pass = _fit("poisson", *_dask(X, y), "numba")
+    assert block_calls["poisson"] > 0
+    assert each_pass.log_likelihood_ == kept.log_likelihood_
+    np.testing.assert_array_equal(each_pass.coef_, kept.coef_)

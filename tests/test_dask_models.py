@@ -116,6 +116,10 @@ def test_several_responses_from_a_dask_dataframe_and_array():
     _close(RegressionMixture(2, **dict(kw, family=unnamed)).fit(Xd, Yd), in_memory)
     with pytest.raises(ValueError, match="several responses"):
         RegressionMixture(2).fit(Xd, Yd)
+    with pytest.raises(ValueError, match=r"the responses \['yn'\] are not columns of y"):
+        RegressionMixture(2, **kw).fit(ddf[["x", "x2"]], ddf[["yp", "x"]])
+    with pytest.raises(ValueError, match="responses= has 3 names but y has 2 columns"):
+        DaskData(Xd, Yd, responses=["a", "b", "c"])
     bad = frame[["yn", "yp"]].to_numpy().copy()
     bad[222, 1] = np.inf
     with pytest.raises(ValueError, match="response 'yp' contains infinity at row 222"):

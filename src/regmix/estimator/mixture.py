@@ -798,6 +798,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             if self.formula is not None:
                 X, y, concomitant = self._dask_formula(X, y, concomitant, offset, trials)
             if names is not None and hasattr(y, "columns"):  # the responses, in order
+                missing = [r for r in names if r not in list(y.columns)]
+                if missing:
+                    raise ValueError(f"the responses {missing} are not columns of y "
+                                     f"({[str(c) for c in y.columns]})")
                 y = y[list(names)]
             limits = None
             if (hasattr(family, "response_limits") and getattr(y, "ndim", 1) == 2

@@ -8,7 +8,9 @@ depend on the number of workers or on scheduling). Only the small statistics tra
 to the client; the rows never do. The data are persisted once when the source is made.
 
 The same EM code runs unchanged: the estimator sees a source whose passes return
-:class:`~regmix.core.results.PassResult` sums. dask is imported lazily.
+:class:`~regmix.core.results.PassResult` sums. A compiled pass (``block_fn`` of
+:meth:`DaskData.map_reduce`) runs on each block where numba imports on the worker, the
+numpy pass where it does not. dask is imported lazily.
 
 Point it at a cluster by creating a client before fitting::
 
@@ -92,7 +94,7 @@ def _response_names(y, names, several: bool) -> list[str]:
     width = int(y.shape[1])
     names = [f"y{j}" for j in range(width)] if names is None else [str(c) for c in names]
     if len(names) != width:
-        raise ValueError(f"responses names {len(names)} columns but y has {width}")
+        raise ValueError(f"responses= has {len(names)} names but y has {width} columns")
     return names
 
 
