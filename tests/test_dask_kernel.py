@@ -196,3 +196,33 @@ def test_partitions_without_their_log_gamma_terms_compute_them_in_the_pass(
     assert block_calls["poisson"] > 0
     assert each_pass.log_likelihood_ == kept.log_likelihood_
     np.testing.assert_array_equal(each_pass.coef_, kept.coef_)
+
+
+def test_compiled_passes_take_turns_unless_the_threading_layer_is_thread_safe(monkeypatch):
+    import contextlib
+
+    import numba
+
+    from regmix.compiled import helpers
+
+    for layer, lock in (("omp", False), ("tbb", False), ("workqueue", True)):
+        monkeypatch.setattr(numba, "threading_layer", lambda _layer=layer: _layer)
+        guard = helpers.taking_turns()
+        assert (guard is helpers._TURNS) == lock
+        assert lock or isinstance(guard, contextlib.nullcontext)
+
+    def not_yet():
+        raise ValueError("Threading layer is not initialized.")
+
+    monkeypatch.setattr(numba, "threading_layer", not_yet)
+    assert helpers.taking_turns() is helpers._TURNS
+    # partitions on several threads that take turns: the same fit
+    X, y = _poisson_rows()
+    monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
+    with dask.config.set(scheduler="threads"):
+        in_turns = _fit("poisson", *_dask(X, y), "numba")
+    monkeypatch.undo()
+    with dask.config.set(scheduler="threads"):
+        side_by_side = _fit("poisson", *_dask(X, y), "numba")
+    assert in_turns.log_likelihood_ == side_by_side.log_likelihood_
+    np.testing.assert_array_equal(in_turns.coef_, side_by_side.coef_)

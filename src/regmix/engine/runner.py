@@ -11,7 +11,7 @@ import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
 from regmix.compiled.glm_kernel import START_LINKS, glm_e_step, glm_log_constant
-from regmix.compiled.helpers import available
+from regmix.compiled.helpers import available, taking_turns
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
@@ -98,7 +98,8 @@ class GaussianBlockPass:
     def __call__(self, X, y, w, _unused=None) -> PassResult:
         """The pass over the rows ``X, y, w`` of one partition, on one thread."""
         sums = self.sums(1)
-        sums.add(_readable(X), y, w)
+        with taking_turns():
+            sums.add(_readable(X), y, w)
         return self.result(sums)
 
 
@@ -131,7 +132,8 @@ class GLMBlockPass:
         (NaN where numba does not import: that partition takes the numpy pass)."""
         if not available():
             return float("nan")
-        return glm_log_constant(y, w, None, self.family, n_threads=1)
+        with taking_turns():
+            return glm_log_constant(y, w, None, self.family, n_threads=1)
 
     def __call__(self, X, y, w, log_constant=None, *, offset=None, trials=None,
                  responsibilities=None, n_threads: int = 1) -> PassResult:
@@ -139,11 +141,12 @@ class GLMBlockPass:
         thread); ``log_constant`` is theirs, computed here when None or NaN."""
         if log_constant is not None and np.isnan(log_constant):
             log_constant = None
-        loglik, resp_sum, A, b, extra_stats = glm_e_step(
-            _readable(X), y, w, offset, trials, self.x_loc, self.x_inv, self.y_inv,
-            self.fit_intercept, self.coef, self.log_weights, self.family, self.link,
-            n_threads=n_threads, log_constant=log_constant,
-            responsibilities=responsibilities, extra=self.extra)
+        with taking_turns():
+            loglik, resp_sum, A, b, extra_stats = glm_e_step(
+                _readable(X), y, w, offset, trials, self.x_loc, self.x_inv, self.y_inv,
+                self.fit_intercept, self.coef, self.log_weights, self.family, self.link,
+                n_threads=n_threads, log_constant=log_constant,
+                responsibilities=responsibilities, extra=self.extra)
         return PassResult(loglik, resp_sum, (A, b, extra_stats), (resp_sum,))
 
 
