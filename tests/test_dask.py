@@ -62,6 +62,31 @@ def test_dask_dataframe_with_weights_and_default_starts(client, data):
     np.testing.assert_allclose(on_cluster.state_.x_std, in_memory.state_.x_std, rtol=1e-10)
 
 
+def test_worker_processes_run_the_compiled_partition_pass(client):
+    """engine="numba" on the cluster: the parameters pickle with the pass, the workers
+    build the kernel, and the fit is the in-memory compiled fit."""
+    pytest.importorskip("numba")
+
+    def kernel_loaded():
+        from regmix.compiled import gaussian_kernel
+
+        return gaussian_kernel._compiled.loaded
+
+    X, y, _, _ = make_regression_mixture(6000, 2, 2, sigma=[1.0, 0.6], random_state=4)
+    start = {"weights": [0.5, 0.5], "coef": [[1.0, 0.0], [0.0, -1.0]],
+             "intercept": [0.0, 1.0], "sigma": [1.0, 1.0]}
+    kw = dict(init=start, tol=0.0, max_iter=4, accelerate=False, compute_se=False,
+              engine="numba")
+    with pytest.warns(Warning, match="did not converge"):
+        on_cluster = RegressionMixture(2, **kw).fit(da.from_array(X, chunks=(2000, 2)),
+                                                    da.from_array(y, chunks=2000))
+    assert any(client.run(kernel_loaded).values())
+    with pytest.warns(Warning, match="did not converge"):
+        in_memory = RegressionMixture(2, **kw).fit(X, y)
+    assert on_cluster.log_likelihood_ == pytest.approx(in_memory.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(on_cluster.coef_, in_memory.coef_, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.slow
 def test_fit_survives_losing_a_worker(data):
     """A worker process is killed in the middle of a fit; the scheduler recomputes its

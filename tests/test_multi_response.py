@@ -584,7 +584,7 @@ def test_more_bad_input(data):
     with pytest.raises(ValueError, match="mapping of each response"):
         regmix.MultiResponse({})
     dd = pytest.importorskip("dask.dataframe")
-    with pytest.raises(ValueError, match="not from dask"):
+    with pytest.raises(ValueError, match="with a formula .* not from a dask DataFrame"):
         model().fit(dd.from_pandas(data, npartitions=2))
 
 

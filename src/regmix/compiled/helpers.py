@@ -217,6 +217,26 @@ def on_threads(n_threads: int | None, n_rows: int, fn: Callable, *args):
         numba.set_num_threads(previous)
 
 
+_TURNS = threading.Lock()
+
+
+def taking_turns():
+    """A context for a compiled pass that other threads of the process may run at the
+    same time (the partitions of a Dask worker with several threads): numba's workqueue
+    threading layer must not be entered by two threads at once, so with it (or before
+    any parallel pass has run, when the layer is not known yet) the passes take turns
+    under one lock; with OpenMP or TBB they run side by side."""
+    import contextlib
+
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel pass has run in this process yet
+        layer = None
+    return contextlib.nullcontext() if layer in ("omp", "tbb") else _TURNS
+
+
 def read_only(a: np.ndarray) -> np.ndarray:
     """A read-only view of ``a``, as the compiled functions take their inputs."""
     view = a.view()

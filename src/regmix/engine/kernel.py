@@ -75,7 +75,11 @@ def plain_rows(rows) -> bool:
 def glm_kernel_rows(source) -> bool:
     """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
     without known labels (offsets, trials and concomitant variables are fine), in memory
-    as contiguous float64 arrays, and numba importable."""
+    as contiguous float64 arrays, and numba importable; or the plain rows of a Dask
+    source (``map_reduce``), whose workers each take the numpy pass instead where numba
+    does not import there."""
+    if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
+        return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
         return False
     if any(getattr(source, a, None) is not None for a in _UNREAD if a != "Z"):
@@ -94,10 +98,13 @@ def kernel_rows(source) -> bool:
     without offset or known labels, numba importable, and the rows either in memory as
     contiguous float64 arrays (concomitant variables too) or streamed in plain batches
     (``row_batches``, as :class:`~regmix.parquet.ParquetData` offers; no concomitant
-    variables)."""
+    variables); or the plain rows of a Dask source (``map_reduce``; numba is then
+    checked on each worker)."""
 
     if hasattr(source, "row_batches"):
         return bool(source.plain_rows and available())
+    if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
+        return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
         return False
     if not all(getattr(source, a, None) is None for a in ("offset", *_UNREAD) if a != "Z"):
@@ -161,6 +168,8 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return True
     if (getattr(source, "Z", None) is not None) != gated:
         return False  # concomitant variables are read for gated weights only
+    if information and hasattr(source, "map_reduce"):
+        return False  # the compiled information takes rows in memory or streamed
     if user_units:
         st = source.standardization
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0

@@ -5,11 +5,13 @@ needs (``evaluate`` and ``given``), on the numpy pass or the compiled kernel.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from regmix.compiled.gaussian_kernel import GaussianSums
 from regmix.compiled.glm_kernel import START_LINKS, glm_e_step, glm_log_constant
+from regmix.compiled.helpers import available, taking_turns
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
@@ -50,6 +52,145 @@ class MembershipArray:
         return self.memberships
 
 
+@dataclass(frozen=True)
+class GaussianBlockPass:
+    """The compiled Gaussian (or Student-t) E-step pass at given parameters, as a
+    function of rows in memory: what :class:`PassRunner` adds the rows of a source to,
+    and what a Dask worker runs on one partition (it pickles with the parameters)."""
+
+    x_loc: np.ndarray
+    x_inv: np.ndarray
+    y_loc: float
+    y_inv: float
+    fit_intercept: bool
+    coef: np.ndarray
+    sigma: np.ndarray
+    log_weights: np.ndarray
+    df: np.ndarray | None  # Student-t components' degrees of freedom
+    df_free: bool  # whether the df are estimated (their sums are kept)
+    gating: dict  # multinomial-logit weights (see gating_arguments), or empty
+    classify: bool = False  # the classification sums instead (see PassRunner)
+
+    @classmethod
+    def at(cls, params, source, mixing, student: bool, family,
+           classify: bool = False) -> GaussianBlockPass:
+        """The pass at mixture ``params`` over the rows of ``source`` (its
+        standardisation), with the log-weights of ``mixing``."""
+        st, component = source.standardization, params.component
+        gating, log_w = gating_arguments(params, source, mixing)
+        return cls(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
+                   source.fit_intercept, component.coef,
+                   component.extra[:, 0] if student else component.sigma, log_w,
+                   component.extra[:, 1] if student else None,
+                   student and family.df is None, gating, classify)
+
+    def sums(self, n_threads: int) -> GaussianSums:
+        """Empty sums of this pass, to which batches of rows are added."""
+        return GaussianSums(self.x_loc, self.x_inv, self.y_loc, self.y_inv,
+                            self.fit_intercept, self.coef, self.sigma, self.log_weights,
+                            n_threads=n_threads, df=self.df, classify=self.classify,
+                            **self.gating)
+
+    def result(self, sums: GaussianSums) -> PassResult | tuple:
+        """The :class:`PassResult` of the rows added to ``sums`` (with ``classify``:
+        their classification sums and ``N_k``, see :meth:`PassRunner.classification`)."""
+        loglik, resp_sum, A, b, c, *rest = sums.result()
+        if self.classify:
+            return rest[-1], resp_sum
+        student = self.df is not None
+        mix_stats = (resp_sum, *rest[int(student)]) if self.gating else (resp_sum,)
+        if not student:
+            return PassResult(loglik, resp_sum, (A, b, c), mix_stats)
+        gh = rest[0] if self.df_free else np.zeros_like(rest[0])
+        return PassResult(loglik, resp_sum, (A, b, c, gh), mix_stats)
+
+    def __call__(self, X, y, w, _unused=None) -> PassResult:
+        """The pass over the rows ``X, y, w`` of one partition, on one thread."""
+        sums = self.sums(1)
+        with taking_turns():
+            sums.add(_readable(X), y, w)
+        result = self.result(sums)
+        assert isinstance(result, PassResult)  # (partitions take no classification)
+        return result
+
+
+@dataclass(frozen=True)
+class GLMBlockPass:
+    """The compiled GLM E-step pass at given parameters, as a function of rows in
+    memory (see :class:`GaussianBlockPass`)."""
+
+    x_loc: np.ndarray
+    x_inv: np.ndarray
+    y_inv: float
+    fit_intercept: bool
+    coef: np.ndarray
+    log_weights: np.ndarray
+    family: str
+    link: str
+    extra: np.ndarray | None
+    gating: dict  # multinomial-logit weights (see gating_arguments), or empty
+
+    @classmethod
+    def at(cls, params, source, mixing, family) -> GLMBlockPass:
+        """The pass at mixture ``params`` over the rows of ``source``."""
+        st, component = source.standardization, params.component
+        extra = component.extra
+        gating, log_w = gating_arguments(params, source, mixing)
+        return cls(st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale, source.fit_intercept,
+                   component.coef, log_w, family.name, family.link_name,
+                   extra[:, 0] if extra.shape[1] else None, gating)
+
+    def log_constant(self, X, y, w) -> float:
+        """:func:`~regmix.compiled.glm_kernel.glm_log_constant` of one partition's rows
+        (NaN where numba does not import: that partition takes the numpy pass)."""
+        if not available():
+            return float("nan")
+        with taking_turns():
+            return glm_log_constant(y, w, None, self.family, n_threads=1)
+
+    def __call__(self, X, y, w, log_constant=None, *, offset=None, trials=None,
+                 responsibilities=None, n_threads: int = 1, concomitant=None,
+                 classify: bool = False) -> PassResult | tuple:
+        """The pass over the rows ``X, y, w`` (by default of one partition, on one
+        thread); ``log_constant`` is theirs, computed here when None or NaN. With
+        gating, ``concomitant`` holds the rows' concomitant variables; with
+        ``classify``, their classification sums and ``N_k`` instead (see
+        :meth:`PassRunner.classification`)."""
+        if log_constant is not None and np.isnan(log_constant):
+            log_constant = None
+        with taking_turns():
+            loglik, resp_sum, A, b, extra_stats, *rest = glm_e_step(
+                _readable(X), y, w, offset, trials, self.x_loc, self.x_inv, self.y_inv,
+                self.fit_intercept, self.coef, self.log_weights, self.family, self.link,
+                n_threads=n_threads, log_constant=log_constant,
+                responsibilities=responsibilities, extra=self.extra, classify=classify,
+                concomitant=concomitant, **self.gating)
+        if classify:
+            return rest[-1], resp_sum
+        mix_stats = (resp_sum, *rest[0]) if self.gating else (resp_sum,)
+        return PassResult(loglik, resp_sum, (A, b, extra_stats), mix_stats)
+
+
+def gating_arguments(params, source, mixing) -> tuple[dict, np.ndarray]:
+    """The compiled kernels' gating arguments besides the concomitant variables (none
+    for constant weights: a source has concomitant variables only when the weights are
+    gated, see :func:`~regmix.engine.kernel.compiled_pass_applies`) and the log weights
+    they take instead (zero with gating)."""
+    if getattr(source, "Z", None) is None:
+        return {}, mixing.log_weights(params)[:, 0]
+    st = source.standardization
+    return (dict(z_loc=st.z_loc, z_inv=1.0 / st.z_scale, gating=params.gating),
+            np.zeros(params.weights.shape[0]))
+
+
+def _readable(X: np.ndarray) -> np.ndarray:
+    """``X`` as the kernels read it: itself when C- or F-contiguous float64 (a
+    partition's rows usually are), else a contiguous copy."""
+    if X.dtype == np.float64 and (X.flags.c_contiguous or X.flags.f_contiguous):
+        return X
+    return np.ascontiguousarray(X, dtype=np.float64)
+
+
 class PassRunner:
     """Binds a row source, a family and a mixing model into the two passes EM needs.
 
@@ -68,78 +209,72 @@ class PassRunner:
             self.engine = "numpy"
         # which compiled kernel runs the E-step passes: "gaussian", "glm" or None
         self.kernel = kernel_family(family) if self.engine == "numba" else None
-        self._log_constant: float | None = None  # of the GLM kernel: the rows' own part
+        # of the GLM kernel: the rows' own part (one per partition of a Dask source)
+        self._log_constant: float | list | None = None
 
     def _compiled_evaluate(self, params, memberships=None, classify: bool = False):
         """The E-step pass by the fused compiled kernel (same sums as the numpy pass):
-        on the rows in memory, or batch by batch on rows streamed by a background
-        reader (the same blocks, so the same bits as the rows in memory). With
-        ``classify``, the :class:`~regmix.engine.passes.ClassificationSums` of the same
+        on the rows in memory, batch by batch on rows streamed by a background
+        reader (the same blocks, so the same bits as the rows in memory), or partition
+        by partition where the rows of a Dask source live. With ``classify`` (rows not
+        on Dask), the :class:`~regmix.engine.passes.ClassificationSums` of the same
         pass instead."""
-
-        st = self.source.standardization
-        component = params.component
-        student = self.kernel == "student_t"  # extra = (sigma, df) per component
-        sigma = component.extra[:, 0] if student else component.sigma
-        gating, log_w = self._gating(params)
-        sums = GaussianSums(st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale,
-                            self.source.fit_intercept, component.coef, sigma, log_w,
-                            n_threads=kernel_threads(self.source, self.n_jobs),
-                            df=component.extra[:, 1] if student else None,
-                            classify=classify, **gating)
+        block_pass = GaussianBlockPass.at(params, self.source, self.mixing,
+                                          self.kernel == "student_t", self.family,
+                                          classify)
+        if self._partitioned:
+            return self._on_partitions(params, block_pass)
+        sums = block_pass.sums(kernel_threads(self.source, self.n_jobs))
         add_kernel_rows(self.source, sums, chunk_size=self.chunk_size,
                         memberships=memberships)
-        loglik, resp_sum, A, b, c, *rest = sums.result()
-        if classify:
-            return self._classes(rest[-1], resp_sum)
-        mix_stats = (resp_sum,) if not gating else (resp_sum, *rest[int(student)])
-        if not student:
-            return PassResult(loglik, resp_sum, (A, b, c), mix_stats)
-        gh = rest[0] if self.family.df is None else np.zeros_like(rest[0])
-        return PassResult(loglik, resp_sum, (A, b, c, gh), mix_stats)
-
-    def _gating(self, params) -> tuple[dict, np.ndarray]:
-        """The compiled kernels' gating arguments besides the concomitant variables
-        (none for constant weights: the source has concomitant variables only when the
-        weights are gated, see :func:`~regmix.engine.kernel.compiled_pass_applies`) and
-        the log weights they take instead (zero with gating)."""
-        if getattr(self.source, "Z", None) is None:
-            return {}, self.mixing.log_weights(params)[:, 0]
-        st = self.source.standardization
-        return (dict(z_loc=st.z_loc, z_inv=1.0 / st.z_scale, gating=params.gating),
-                np.zeros(params.weights.shape[0]))
+        result = block_pass.result(sums)
+        return self._classes(*result) if isinstance(result, tuple) else result
 
     def _compiled_glm_evaluate(self, params, memberships=None, classify: bool = False):
         """The E-step pass by the fused compiled GLM kernel (the numpy pass's sums, to
-        round-off) on the rows in memory, the statistics of the extras (Gamma shape,
-        negative-binomial size) included. The part of the log-likelihood that depends
-        on the rows alone is summed at the first pass and kept. With ``classify``, the
-        :class:`~regmix.engine.passes.ClassificationSums` of the same pass instead."""
-        src, st = self.source, self.source.standardization
+        round-off) on the rows in memory or on each partition of a Dask source, the
+        statistics of the extras (Gamma shape, negative-binomial size) included. The
+        part of the log-likelihood that depends on the rows alone is summed at the
+        first pass and kept (per partition for a Dask source). With ``classify`` (rows
+        not on Dask), the :class:`~regmix.engine.passes.ClassificationSums` of the same
+        pass instead."""
+        src = self.source
+        block_pass = GLMBlockPass.at(params, src, self.mixing, self.family)
+        if self._partitioned:
+            if self._log_constant is None:
+                self._log_constant = src.per_block(block_pass.log_constant)
+            return self._on_partitions(params, block_pass, self._log_constant)
         X, y, w = src.arrays()
         threads = kernel_threads(src, self.n_jobs)
         if self._log_constant is None:
             self._log_constant = glm_log_constant(y, w, src.trials, self.family.name,
                                                   n_threads=threads)
-        coef, extra = params.component.coef, params.component.extra
-        gating, log_w = self._gating(params)
-        loglik, resp_sum, A, b, extra_stats, *rest = glm_e_step(
-            X, y, w, src.offset, src.trials, st.x_loc, 1.0 / st.x_scale, 1.0 / st.y_scale,
-            src.fit_intercept, coef, log_w, self.family.name,
-            self.family.link_name, n_threads=threads, log_constant=self._log_constant,
-            responsibilities=memberships, extra=extra[:, 0] if extra.shape[1] else None,
-            classify=classify, concomitant=getattr(src, "Z", None), **gating)
-        if classify:
-            return self._classes(rest[-1], resp_sum)
-        mix_stats = (resp_sum,) if not gating else (resp_sum, *rest[0])
-        return PassResult(loglik, resp_sum, (A, b, extra_stats), mix_stats)
+        result = block_pass(X, y, w, self._log_constant, offset=src.offset,
+                            trials=src.trials, responsibilities=memberships,
+                            n_threads=threads, concomitant=getattr(src, "Z", None),
+                            classify=classify)
+        return self._classes(*result) if isinstance(result, tuple) else result
 
     def _classes(self, sums: tuple, resp_sum: np.ndarray) -> ClassificationSums:
         """The :class:`~regmix.engine.passes.ClassificationSums` of a compiled pass's
-        ``(counts, table, entropy, top)``."""
+        ``(counts, table, entropy, top)`` and ``N_k``."""
         counts, table, entropy, top = sums
         return ClassificationSums(entropy, table, float(self.source.total_weight), top,
                                   counts, resp_sum)
+
+    @property
+    def _partitioned(self) -> bool:
+        """Whether the rows are partitions on a Dask cluster (``map_reduce``)."""
+        return hasattr(self.source, "map_reduce")
+
+    def _on_partitions(self, params, block_pass, block_args=None) -> PassResult:
+        """The compiled pass ``block_pass`` on every partition of a Dask source where
+        numba imports on the worker, the numpy pass on the others, summed as the
+        numpy pass's partitions are."""
+        family, mixing = self.family, self.mixing
+        return self.source.map_reduce(lambda ch: e_step_chunk(ch, family, mixing, params),
+                                      self.chunk_size, block_fn=block_pass,
+                                      block_args=block_args)
 
     @property
     def total_weight(self) -> float:
@@ -172,7 +307,7 @@ class PassRunner:
         if (self.kernel in ("gaussian", "student_t") and hasattr(resp_fn, "as_array")
                 and hasattr(self.source, "arrays") and params.component.coef is not None):
             return self._compiled_evaluate(params, resp_fn.as_array(self.source.n_rows))
-        if (self.kernel == "glm" and hasattr(resp_fn, "as_array")
+        if (self.kernel == "glm" and hasattr(resp_fn, "as_array") and not self._partitioned
                 and (params.component.coef is not None
                      or self.family.link_name in START_LINKS)):
             return self._compiled_glm_evaluate(params, resp_fn.as_array(self.source.n_rows))
@@ -200,9 +335,9 @@ class PassRunner:
         """Classification summaries at ``params`` (see
         :class:`~regmix.engine.passes.ClassificationSums`), by one pass."""
         self.n_passes += 1
-        if self.kernel == "glm":
+        if self.kernel == "glm" and not self._partitioned:
             return self._compiled_glm_evaluate(params, classify=True)
-        if self.kernel in ("gaussian", "student_t"):
+        if self.kernel in ("gaussian", "student_t") and not self._partitioned:
             return self._compiled_evaluate(params, classify=True)
         family, mixing = self.family, self.mixing
         return classification_total(run_pass(

@@ -799,18 +799,30 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         if known_labels is not None and (is_dask_collection(X) or is_row_source(X)):
             raise ValueError("known_labels needs the rows in memory (arrays or a data "
                              "frame), not a streamed source")
-        if response_names(self.family) is not None and (
-                is_dask_collection(X) or isinstance(X, DaskData)):
-            raise ValueError("several responses are read from arrays, data frames or "
-                             "Parquet (ParquetData(y=[...])), not from dask")
+        family = self._family_object()
         if is_dask_collection(X):
-
+            names = response_names(self.family)
+            if self.formula is not None and names is not None:
+                raise ValueError("several responses with a formula are read from arrays, "
+                                 "data frames or Parquet, not from a dask DataFrame; pass "
+                                 "the design and the responses' columns instead "
+                                 "(fit(frame[x_columns], frame[responses]))")
             if self.formula is not None:
                 X, y, concomitant = self._dask_formula(X, y, concomitant, offset, trials)
+            if names is not None and hasattr(y, "columns"):  # the responses, in order
+                missing = [r for r in names if r not in list(y.columns)]
+                if missing:
+                    raise ValueError(f"the responses {missing} are not columns of y "
+                                     f"({[str(c) for c in y.columns]})")
+                y = y[list(names)]
+            limits = None
+            if (hasattr(family, "response_limits") and getattr(y, "ndim", 1) == 2
+                    and y.shape[1] > 1):  # columns of limits are the censored response
+                limits, y = y, None
             X = DaskData(X, y, sample_weight, fit_intercept=self.fit_intercept,
-                         concomitant=concomitant, groups=groups)
+                         concomitant=concomitant, groups=groups, limits=limits,
+                         responses=names)
             y = sample_weight = concomitant = groups = None
-        family = self._family_object()
         if is_row_source(X):
             if any(a is not None for a in (offset, trials, concomitant, groups)):
                 raise ValueError("offset, trials, concomitant and groups cannot be given with "

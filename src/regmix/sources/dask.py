@@ -8,7 +8,9 @@ depend on the number of workers or on scheduling). Only the small statistics tra
 to the client; the rows never do. The data are persisted once when the source is made.
 
 The same EM code runs unchanged: the estimator sees a source whose passes return
-:class:`~regmix.core.results.PassResult` sums. dask is imported lazily.
+:class:`~regmix.core.results.PassResult` sums. A compiled pass (``block_fn`` of
+:meth:`DaskData.map_reduce`) runs on each block where numba imports on the worker, the
+numpy pass where it does not. dask is imported lazily.
 
 Point it at a cluster by creating a client before fitting::
 
@@ -25,7 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from regmix.compiled.helpers import row_uniforms
+from regmix.compiled.helpers import available, row_uniforms
 from regmix.core.chunk import (
     REDUCTION_BLOCK,
     Chunk,
@@ -34,14 +36,16 @@ from regmix.core.chunk import (
     group_starts,
     make_chunk,
 )
+from regmix.core.limits import interval_limits, observed_rows
 from regmix.sources.arrays import ArrayData, _safe_scale
 from regmix.sources.validation import check_magnitude
 
 
-def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: int):
+def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: int,
+                  L=None):
     """The standardised chunks of one block (runs on a worker); columns beyond the first
     ``p`` are concomitant variables; with group labels ``g`` chunks end on group
-    boundaries (blocks do)."""
+    boundaries (blocks do); ``L`` the rows' censoring limits (n, 4) or None."""
     n = X.shape[0]
     block = REDUCTION_BLOCK  # fixed blocks: results do not depend on chunk_size
     if g is None:
@@ -52,13 +56,17 @@ def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: in
         Z = X[s:e, p:] if X.shape[1] > p else None
         yield make_chunk(start + s, X[s:e, :p], None if y is None else y[s:e],
                          None if w is None else w[s:e], st, Z=Z,
-                         group_starts=None if g is None else group_starts(g[s:e]))
+                         group_starts=None if g is None else group_starts(g[s:e]),
+                         limits=None if L is None else L[s:e])
 
 
-def _block_pass(X, y, w, g, start, settings, chunk_fn):
-    """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker)."""
+def _block_pass(X, y, w, g, L, start, settings, chunk_fn, block_fn=None, block_arg=None):
+    """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker), or
+    ``block_fn(X, y, w, block_arg)`` on the whole block where numba imports here."""
+    if block_fn is not None and available():
+        return block_fn(X, y, w, block_arg)
     total = None
-    for chunk in _block_chunks(X, y, w, g, start, *settings):
+    for chunk in _block_chunks(X, y, w, g, start, *settings, L=L):
         res = chunk_fn(chunk)
         total = res if total is None else total + res
     return total
@@ -74,6 +82,20 @@ def _aligned_chunks(chunks, starts: np.ndarray, n: int) -> tuple[int, ...]:
 
 
 _T = TypeVar("_T")
+
+
+def _response_names(y, names, several: bool) -> list[str]:
+    """The response columns' names: ``names`` (or ``y0, y1, ...``) for several
+    responses, ``["y"]`` for one, none without a response."""
+    if y is None:
+        return []
+    if not several:
+        return ["y"]
+    width = int(y.shape[1])
+    names = [f"y{j}" for j in range(width)] if names is None else [str(c) for c in names]
+    if len(names) != width:
+        raise ValueError(f"responses= has {len(names)} names but y has {width} columns")
+    return names
 
 
 _ROW = re.compile(r"\b(rows?) (\d+)\b")
@@ -114,6 +136,15 @@ def _add(a, b):
     return a + b
 
 
+def _limits_block(L: np.ndarray, block_info=None) -> np.ndarray:
+    """One block of censoring limits (n, 2) or (n, 4) as the representative values and
+    the limits (n, 1 + 4), checked by :func:`~regmix.core.limits.interval_limits`, its
+    errors naming the global row (runs on a worker)."""
+    start = 0 if block_info is None else int(block_info[0]["array-location"][0][0])
+    y, limits = interval_limits(L, name="limits", start=start)
+    return np.column_stack([y, limits])
+
+
 class DaskData:
     """Rows held as dask arrays, processed where they live.
 
@@ -122,8 +153,10 @@ class DaskData:
     X : dask array of shape (n, n_features), or dask DataFrame
         Features, chunked by rows only (one chunk along the columns). A dask DataFrame
         is converted with ``to_dask_array(lengths=True)``.
-    y : dask array of shape (n,) or dask Series
-        Response, chunked like ``X``.
+    y : dask array of shape (n,) or (n, R), dask Series or DataFrame
+        Response, chunked like ``X``; ``R`` columns are several responses sharing the
+        class (:class:`~regmix.families.multi_response.MultiResponse`), NaN where one
+        is missing.
     sample_weight : dask array or Series, optional
         Row weights, chunked like ``X``.
     fit_intercept : bool, default=True
@@ -139,13 +172,36 @@ class DaskData:
         Numeric group labels, sorted (the rows of a group consecutive): the rows of a
         group share one component membership. The blocks are re-cut at group
         boundaries so that no group spans two blocks.
+    limits : dask array of shape (n, 2) or (n, 4), or dask DataFrame, optional
+        A censored response's limits per row, ``[lower, upper]`` or ``[lower, upper,
+        trunc_lower, trunc_upper]`` (NaN or an infinity is an open limit; see
+        ``docs/censored.md``), for the censored Gaussian family; they are the response
+        (``y=None``).
+    responses : sequence of str, optional
+        The names of several responses' columns (taken from a dask DataFrame ``y``).
     """
 
     def __init__(self, X, y=None, sample_weight=None, *, fit_intercept: bool = True,
                  standardize: bool = True, standardization: Standardization | None = None,
-                 feature_names=None, concomitant=None, groups=None) -> None:
+                 feature_names=None, concomitant=None, groups=None, limits=None,
+                 responses=None) -> None:
         import dask
         import dask.array as da
+
+        if limits is not None and y is not None:
+            raise ValueError("with limits= the limit columns are the response; set y=None")
+        self.limit_columns: list[str] = []
+        if limits is not None:
+            if hasattr(limits, "columns") and hasattr(limits, "to_dask_array"):
+                self.limit_columns = [str(c) for c in limits.columns]
+                limits = limits.to_dask_array(lengths=True)
+            limits = da.asarray(limits).astype(np.float64)
+            if limits.ndim != 2 or limits.shape[1] not in (2, 4):
+                raise ValueError("limits must have two columns [lower, upper] or four "
+                                 "[lower, upper, trunc_lower, trunc_upper]; got shape "
+                                 f"{limits.shape}")
+            self.limit_columns = self.limit_columns or [
+                "lower", "upper", "trunc_lower", "trunc_upper"][: limits.shape[1]]
 
         z_names = None
         if concomitant is not None:
@@ -159,6 +215,8 @@ class DaskData:
         if hasattr(X, "columns") and hasattr(X, "to_dask_array"):
             feature_names = [str(c) for c in X.columns]
             X = X.to_dask_array(lengths=True)
+        if y is not None and hasattr(y, "columns") and hasattr(y, "to_dask_array"):
+            responses = [str(c) for c in y.columns] if responses is None else responses
         if y is not None and hasattr(y, "to_dask_array"):
             y = y.to_dask_array(lengths=True)
         if sample_weight is not None and hasattr(sample_weight, "to_dask_array"):
@@ -180,16 +238,21 @@ class DaskData:
             X = da.concatenate([X, concomitant.rechunk((X.chunks[0], -1))], axis=1)
         X = X.rechunk({1: -1})
         arrays = [X]
-        for name, v in (("y", y), ("sample_weight", sample_weight)):
+        several = y is not None and getattr(y, "ndim", 1) == 2 and y.shape[1] > 1
+        self.y_columns = _response_names(y, responses, several)
+        self.y_column = "y" if y is not None and not several else None
+        for name, v in (("y", y), ("sample_weight", sample_weight), ("limits", limits)):
             if v is None:
                 continue
             v = da.asarray(v)
-            if v.ndim != 1:
+            if name == "y" and v.ndim == 2 and v.shape[1] == 1:
+                v = v[:, 0]
+            if v.ndim != 1 and not (name == "limits" or (name == "y" and several)):
                 raise ValueError(f"{name} must be 1-D (one value per row); got shape "
                                  f"{v.shape}")
             if v.shape[0] != X.shape[0]:
                 raise ValueError(f"{name} has {v.shape[0]} rows but X has {X.shape[0]}")
-            arrays.append(v.astype(np.float64).rechunk((X.chunks[0],)))
+            arrays.append(v.astype(np.float64).rechunk((X.chunks[0],) + v.shape[1:]))
         self.n_groups = None
         if groups is not None:
             if hasattr(groups, "to_dask_array"):
@@ -209,12 +272,19 @@ class DaskData:
             self.n_groups = int(starts.size) + 1
             cut = _aligned_chunks(X.chunks[0], starts, int(X.shape[0]))
             arrays = [a.rechunk((cut,) + a.chunks[1:]) for a in arrays] + [g.rechunk((cut,))]
+        if limits is not None:  # representative values and limits, checked per block
+            index = 1 + (sample_weight is not None)
+            both = arrays[index].map_blocks(_limits_block, dtype=np.float64,
+                                            chunks=(arrays[index].chunks[0], (5,)))
+            arrays[index : index + 1] = []
+            arrays[1:1] = [both[:, 0]]
+            arrays.append(both[:, 1:])
         arrays = list(dask.persist(*arrays))
         self._X = arrays.pop(0)
-        self._y = arrays.pop(0) if y is not None else None
+        self._y = arrays.pop(0) if y is not None or limits is not None else None
         self._w = arrays.pop(0) if sample_weight is not None else None
         self._g = arrays.pop(0) if groups is not None else None
-        self.y_column = "y" if y is not None else None
+        self._L = arrays.pop(0) if limits is not None else None
         self.weight_column = "sample_weight" if sample_weight is not None else None
         self.fit_intercept = fit_intercept
         self.n_rows = int(self._X.shape[0])
@@ -227,21 +297,36 @@ class DaskData:
         self._starts = np.concatenate([[0], np.cumsum(self._X.chunks[0])[:-1]]).astype(int)
         self._check_finite()
         self.total_weight = float(self.n_rows if self._w is None else self._w.sum().compute())
+        self.observed_weight = self.total_weight
+        if self._L is not None:  # the rows observed exactly
+            exact = observed_rows(self._L)
+            self.observed_weight = float((exact if self._w is None else
+                                          exact * self._w).sum().compute())
         self.standardization = Standardization.choose(
             standardization, standardize, self._standardization, self.n_features, fit_intercept
         )
 
     def _check_finite(self) -> None:
         import dask
+        import dask.array as da
 
         checks = [(~np.isfinite(self._X)).any(axis=0), abs(self._X).max(axis=0)]
         names = ["X", "magnitude"]
-        vectors = {"y": self._y, "sample_weight": self._w}
+        several = self._y is not None and self._y.ndim == 2
+        vectors = {"y": None if several else self._y, "sample_weight": self._w}
         for name, v in vectors.items():
             if v is not None:
                 checks.append((~np.isfinite(v)).any())
                 names.append(name)
+        # several responses: NaN marks a missing one; limits: NaN or infinity an open one
+        columns: Any = self._y if several else self._L
+        if columns is not None:
+            extra = [da.isinf(columns).any(axis=0) if several else None,
+                     da.where(da.isfinite(columns), abs(columns), 0.0).max(axis=0)]
+        else:
+            extra = [None, None]
         results = list(dask.compute(*checks))
+        infinite, largest = dask.compute(*extra)
         bad_cols = np.flatnonzero(results[0])
         if bad_cols.size:
             j = int(bad_cols[0])
@@ -260,6 +345,14 @@ class DaskData:
                 vector: Any = vectors[name]
                 row = self._first_row(~np.isfinite(vector))
                 raise ValueError(f"{name} contains NaN or infinity at row {row}")
+        if infinite is not None and np.any(infinite):
+            j = int(np.argmax(infinite))
+            row = self._first_row(da.isinf(columns[:, j]))
+            raise ValueError(f"response {self.y_columns[j]!r} contains infinity at row "
+                             f"{row} (NaN marks a missing response)")
+        if largest is not None:
+            check_magnitude(np.asarray(largest)[None, :], "dask data",
+                            self.y_columns if several else self.limit_columns)
         if self._w is not None and bool((self._w < 0).any().compute()):
             row = self._first_row(self._w < 0)
             raise ValueError(f"sample_weight is negative at row {row}")
@@ -283,7 +376,7 @@ class DaskData:
             x_loc = np.zeros(self._X.shape[1])
         x_var = (((self._X - x_loc) ** 2) * ww).sum(axis=0) / wsum
         y_loc = y_var = None
-        if self._y is not None:
+        if self._y is not None and self._y.ndim == 1:  # (several: not standardised)
             wy = 1.0 if w is None else w
             y_loc = (self._y * wy).sum() / wsum if self.fit_intercept else 0.0
             y_var = (((self._y - y_loc) ** 2) * wy).sum() / wsum
@@ -311,26 +404,57 @@ class DaskData:
         return np.asarray(mean, dtype=float), np.sqrt(np.asarray(var, dtype=float))
 
     # ------------------------------------------------------------------ the source protocol
-    def map_reduce(self, chunk_fn: Callable[[Chunk], _T], chunk_size: int) -> _T:
-        """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree."""
+    def map_reduce(self, chunk_fn: Callable[[Chunk], _T], chunk_size: int,
+                   block_fn: Callable[..., _T] | None = None,
+                   block_args: list | None = None) -> _T:
+        """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree.
+
+        With ``block_fn`` (a compiled pass, for :attr:`plain_rows`), a worker on which
+        numba imports computes a block's sum as ``block_fn(X, y, w, arg)`` on its rows in
+        user units instead (``arg`` the block's entry of ``block_args``, or None); a
+        worker without numba sums ``chunk_fn`` over its chunks. The blocks' sums are
+        added in the same tree either way.
+        """
         import dask
 
         settings = (self.standardization, int(chunk_size), self.n_features)
-        fn = dask.delayed(_block_pass, pure=True)
-        xs, ys, ws, gs = self._blocks()
-        level = [fn(x, y, w, g, int(s), settings, chunk_fn)
-                 for x, y, w, g, s in zip(xs, ys, ws, gs, self._starts, strict=True)]
-        add = dask.delayed(_add, pure=True)
+        # keys without hashing the arguments: every pass has new parameters anyway, and
+        # hashing the chunk function once per block costs more than the pass on small data
+        fn = dask.delayed(_block_pass, pure=False)
+        xs, ys, ws, gs, ls = self._blocks()
+        args = [None] * len(xs) if block_args is None else block_args
+        level = [fn(x, y, w, g, lim, int(s), settings, chunk_fn, block_fn, a)
+                 for x, y, w, g, lim, s, a
+                 in zip(xs, ys, ws, gs, ls, self._starts, args, strict=True)]
+        add = dask.delayed(_add, pure=False)
         while len(level) > 1:
             pairs = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
             level = pairs + ([level[-1]] if len(level) % 2 else [])
         return level[0].compute()
 
+    def per_block(self, fn: Callable[..., _T]) -> list[_T]:
+        """``fn(X, y, w)`` of every block's rows in user units, computed on the workers
+        (for :attr:`plain_rows`)."""
+        import dask
+
+        call = dask.delayed(fn, pure=True)
+        xs, ys, ws, *_ = self._blocks()
+        return list(dask.compute(*[call(x, y, w) for x, y, w in zip(xs, ys, ws, strict=True)]))
+
+    @property
+    def plain_rows(self) -> bool:
+        """Whether the compiled passes can take whole blocks (``block_fn`` of
+        :meth:`map_reduce`): one response and neither concomitant variables nor
+        groups nor censoring limits."""
+        return (self._y is not None and self._y.ndim == 1 and self._g is None
+                and self.n_gating == 1 and self._L is None)
+
     def _blocks(self) -> tuple[Any, ...]:
-        """Delayed blocks of X, y, w and the group labels (None where absent)."""
+        """Delayed blocks of X, y, w, the group labels and the censoring limits (None
+        where absent)."""
         xs = self._X.to_delayed().ravel()
         rest = [v.to_delayed().ravel() if v is not None else [None] * len(xs)
-                for v in (self._y, self._w, self._g)]
+                for v in (self._y, self._w, self._g, self._L)]
         return (xs, *rest)
 
     def plain(self) -> DaskData:
@@ -348,7 +472,8 @@ class DaskData:
             y = self._y.blocks[i].compute() if self._y is not None else None
             w = self._w.blocks[i].compute() if self._w is not None else None
             g = self._g.blocks[i].compute() if self._g is not None else None
-            yield from _block_chunks(X, y, w, g, int(start), *settings)
+            L = self._L.blocks[i].compute() if self._L is not None else None
+            yield from _block_chunks(X, y, w, g, int(start), *settings, L=L)
 
     def subsample(self, size: int, seed: int) -> ArrayData:
         """About ``size`` rows drawn by a per-row hash, gathered to the client."""
@@ -356,19 +481,18 @@ class DaskData:
 
         fraction = size / self.n_rows
 
-        def pick(X, y, w, g, start):
+        def pick(X, y, w, g, L, start):
             u = row_uniforms(seed, start, start + X.shape[0], 1)[:, 0]
             if g is not None:  # whole groups, by the draw of their first row
                 starts = group_starts(g)
                 u = np.repeat(u[starts], np.diff(np.append(starts, X.shape[0])))
             keep = u < fraction
-            return (X[keep], None if y is None else y[keep], None if w is None else w[keep],
-                    None if g is None else g[keep])
+            return tuple(None if v is None else v[keep] for v in (X, y, w, g, L))
 
         fn = dask.delayed(pick, pure=True)
-        xs, ys, ws, gs = self._blocks()
-        parts = dask.compute(*[fn(x, y, w, g, int(s)) for x, y, w, g, s
-                               in zip(xs, ys, ws, gs, self._starts, strict=True)])
+        xs, ys, ws, gs, ls = self._blocks()
+        parts = dask.compute(*[fn(x, y, w, g, lim, int(s)) for x, y, w, g, lim, s
+                               in zip(xs, ys, ws, gs, ls, self._starts, strict=True)])
         XZ = np.concatenate([part[0] for part in parts])
         n_x = self.n_features
         return ArrayData(
@@ -381,4 +505,5 @@ class DaskData:
             groups=(None if self._g is None else
                     np.unique(np.concatenate([part[3] for part in parts]),
                               return_inverse=True)[1]),
+            limits=None if self._L is None else np.concatenate([part[4] for part in parts]),
         )
