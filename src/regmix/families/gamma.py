@@ -122,7 +122,8 @@ class GammaFamily(GLMFamily):
     def update_extra(self, stats, resp_sum, extra):
         # maximise sum r [nu log nu - lgamma(nu) + nu (log(y/mu) - y/mu)] over nu
         c = -stats[:, 0] / resp_sum - 1.0
-        return solve_log_minus_digamma(c, self.extra_bounds[1])[:, None]
+        # warm-started from the current shapes (the root does not depend on the start)
+        return solve_log_minus_digamma(c, self.extra_bounds[1], extra[:, 0])[:, None]
 
     def extra_derivatives(self, y, mu, extra, trials):
         nu = extra[:, 0]

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from regmix.core.chunk import Chunk, Standardization
 from regmix.core.linalg import linear_predictor, weighted_moments
@@ -319,6 +320,44 @@ def _check_counts(y: np.ndarray, what: str, start: int, complete: bool) -> None:
     if complete and not np.any(y > 0):
         raise ValueError(f"every count of the {what} response is zero: the means go to zero "
                          "and the coefficients to minus infinity")
+
+
+def count_indices(v: np.ndarray) -> np.ndarray | None:
+    """``v`` as integer indices when its values are whole numbers from 0 to below its
+    length, else None: counts few enough distinct values for a table over ``0..max(v)``
+    (see :func:`per_count`) to cost no more than the rows themselves."""
+    v = np.asarray(v)
+    if v.ndim != 1 or v.shape[0] == 0 or not (0 <= v.min() and v.max() < v.shape[0]):
+        return None
+    vi = v.astype(np.intp)
+    return vi if np.array_equal(vi, v) else None
+
+
+def per_count(f, y: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """``f(y, th)`` for an elementwise ``f`` of counts ``y`` (n,) and per-component
+    values ``th`` (K, 1): shape (K, n), or (..., K, n) for an ``f`` that stacks several
+    such functions.
+
+    When :func:`count_indices` applies, ``f`` is evaluated once per count value
+    ``0..max(y)`` and component and the rows take their values from that table: the
+    same numbers, bit for bit, as ``f(y, th)``, for a fraction of the special-function
+    calls when the counts repeat (they do at n of a few hundred and more).
+    """
+    th = np.asarray(th)
+    yi = count_indices(y) if th.ndim == 2 and th.shape[1] == 1 else None
+    if yi is None:
+        return f(y, th)
+    grid = np.arange(int(yi.max()) + 1, dtype=np.float64)
+    return np.take(f(grid, th), yi, axis=-1)
+
+
+def log_factorial(v: np.ndarray) -> np.ndarray:
+    """``lgamma(v + 1)`` of counts ``v`` (n,), by a table over ``0..max(v)`` where
+    :func:`count_indices` applies (the same numbers, bit for bit)."""
+    vi = count_indices(v)
+    if vi is None:
+        return special.gammaln(v + 1.0)
+    return special.gammaln(np.arange(int(vi.max()) + 1, dtype=np.float64) + 1.0)[vi]
 
 
 def zero_counts_at_bound(link_name: str, y: np.ndarray, mu: np.ndarray) -> np.ndarray | None:

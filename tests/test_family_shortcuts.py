@@ -1,0 +1,130 @@
+"""The families' shortcuts of the data pass and the M-step against the direct results:
+tables over the count values, the trigamma function, the warm-started digamma root and
+the Student-t derivatives in log df."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+
+from regmix.families.glm import count_indices, log_factorial, per_count
+from regmix.families.negative_binomial import (
+    log_rising_ratio,
+    solve_log_minus_digamma,
+    trigamma,
+)
+from regmix.families.student_t import _log_df_derivatives
+
+
+def _nb_terms(y, th):
+    return np.stack([special.digamma(y + th) - special.digamma(th), log_rising_ratio(y, th)])
+
+
+@pytest.mark.parametrize("n", [1, 7, 300])
+def test_count_table_is_the_direct_evaluation_bit_for_bit(n):
+    rng = np.random.default_rng(n)
+    y = rng.poisson(3.0, n).astype(np.float64)
+    th = np.array([[0.3], [7.0], [250.0]])
+    assert count_indices(y) is not None or y.max() >= n
+    np.testing.assert_array_equal(per_count(log_rising_ratio, y, th), log_rising_ratio(y, th))
+    np.testing.assert_array_equal(per_count(_nb_terms, y, th), _nb_terms(y, th))
+    np.testing.assert_array_equal(log_factorial(y), special.gammaln(y + 1.0))
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([0.0, 1.5, 2.0]),
+        np.array([0.0, -1.0, 2.0]),
+        np.array([0.0, 1.0, 5.0]),
+        np.array([0.0, np.nan, 1.0]),
+    ],
+)
+def test_count_table_falls_back_beyond_small_whole_counts(y):
+    """Fractions, negative values, a largest count beyond the rows and NaN are
+    evaluated directly (and give what the direct evaluation gives)."""
+    assert count_indices(y) is None
+    th = np.array([[2.0], [9.0]])
+    np.testing.assert_array_equal(per_count(log_rising_ratio, y, th), log_rising_ratio(y, th))
+    np.testing.assert_array_equal(log_factorial(y), special.gammaln(y + 1.0))
+
+
+def test_trigamma_is_scipys_polygamma_of_order_one():
+    x = np.geomspace(1e-3, 1e6, 200)
+    np.testing.assert_array_equal(trigamma(x), special.polygamma(1, x))
+
+
+def _brentq_root(c):
+    return optimize.brentq(
+        lambda t: np.log(t) - special.digamma(t) - c, 1e-12, 1e10, xtol=1e-300, rtol=1e-15
+    )
+
+
+@pytest.mark.parametrize("factor", [1e-6, 0.3, 1.0 - 1e-9, 1.0, 1.0 + 1e-9, 3.0, 1e6])
+def test_warm_started_root_is_the_cold_root(factor):
+    """From starts left of the root, right of it, and so far right that the Newton
+    step would leave the positive numbers, the warm-started root is the cold one."""
+    c = np.array([1e-4, 0.01, 0.07, 0.5, 3.0, 1e3])
+    cold = solve_log_minus_digamma(c, 1e8)
+    warm = solve_log_minus_digamma(c, 1e8, cold * factor)
+    np.testing.assert_allclose(warm, cold, rtol=1e-10, atol=0)
+    for ci, xi in zip(c, warm, strict=True):
+        assert abs(xi - _brentq_root(ci)) <= 1e-10 * xi
+
+
+def test_warm_start_out_of_range_falls_back_to_the_cold_start():
+    c = np.array([0.05, 0.2, 1e-12])
+    cold = solve_log_minus_digamma(c, 1e8)
+    warm = solve_log_minus_digamma(c, 1e8, np.array([np.nan, -1.0, np.inf]))
+    np.testing.assert_allclose(warm, cold, rtol=1e-12, atol=0)
+    assert warm[2] == 1e8
+
+
+def _log_df_derivatives_naive(e, s2, nu):
+    """The derivatives of ``log t_nu(e; sigma)`` in ``log nu`` written out from the
+    density ``lgamma((nu + 1) / 2) - lgamma(nu / 2) - log(nu pi s2) / 2 - (nu + 1) / 2
+    log(1 + e^2 / (nu s2))``."""
+    e2 = e * e
+    D = nu * s2 + e2
+    f = 0.5 * (
+        special.digamma(0.5 * (nu + 1.0))
+        - special.digamma(0.5 * nu)
+        - 1.0 / nu
+        - np.log(D / (nu * s2))
+        + (nu + 1.0) * e2 / (nu * D)
+    )
+    fp = 0.5 * (
+        0.5 * special.polygamma(1, 0.5 * (nu + 1.0))
+        - 0.5 * special.polygamma(1, 0.5 * nu)
+        + 1.0 / nu**2
+        - s2 / D
+        + 1.0 / nu
+        + e2 * (nu * D - (nu + 1.0) * (D + nu * s2)) / (nu * D) ** 2
+    )
+    g = nu * f
+    return g, g + nu * nu * fp
+
+
+def test_student_t_log_df_derivatives_match_the_density():
+    """Against the derivatives written out from the density, and against central
+    differences of scipy's t log-density in log df."""
+    rng = np.random.default_rng(3)
+    nu = np.array([[0.6], [3.0], [40.0], [900.0]])
+    sigma = np.array([[0.5], [1.0], [2.0], [0.8]])
+    e = rng.standard_t(3.0, (4, 50)) * sigma
+    q = e * e / (nu * sigma**2)
+    g, h = _log_df_derivatives(q, np.log1p(q), nu)
+    g0, h0 = _log_df_derivatives_naive(e, sigma**2, nu)
+    scale = np.abs(g0) + 1e-6  # the naive form cancels to about eps in absolute terms
+    assert np.max(np.abs(g - g0) / scale) < 1e-8
+    assert np.max(np.abs(h - h0) / (np.abs(h0) + 1e-6)) < 1e-8
+
+    def logpdf(log_nu):
+        return stats.t.logpdf(e, np.exp(log_nu), scale=sigma)
+
+    # scipy's log-density is known to about 1e-12 at 900 df: differences of 1e-3
+    step = 1e-3
+    lo, mid, hi = logpdf(np.log(nu) - step), logpdf(np.log(nu)), logpdf(np.log(nu) + step)
+    np.testing.assert_allclose(g, (hi - lo) / (2 * step), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(h, (hi - 2 * mid + lo) / step**2, rtol=1e-4, atol=1e-5)
