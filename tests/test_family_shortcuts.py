@@ -128,3 +128,22 @@ def test_student_t_log_df_derivatives_match_the_density():
     lo, mid, hi = logpdf(np.log(nu) - step), logpdf(np.log(nu)), logpdf(np.log(nu) + step)
     np.testing.assert_allclose(g, (hi - lo) / (2 * step), rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(h, (hi - 2 * mid + lo) / step**2, rtol=1e-4, atol=1e-5)
+
+
+def test_logit_binomial_log_density_holds_where_p_rounds_to_0_or_1():
+    """Against ``logaddexp`` and exact log factorials, for linear predictors out to
+    where ``p`` or ``1 - p`` is below the smallest normal number."""
+    from math import lgamma
+
+    from regmix.families.binomial import Binomial
+
+    eta = np.array([[-800.0, -40.0, -3.0, 0.0, 2.5, 40.0, 800.0]])
+    trials = np.array([12.0, 7.0, 3.0, 1.0, 5.0, 9.0, 4.0])
+    for y in (np.zeros(7), trials, np.floor(trials / 2)):
+        got = Binomial().loglik(y, eta, special.expit(eta), None, trials)
+        const = [
+            lgamma(m + 1) - lgamma(k + 1) - lgamma(m - k + 1)
+            for k, m in zip(y, trials, strict=True)
+        ]
+        want = const - y * np.logaddexp(0.0, -eta) - (trials - y) * np.logaddexp(0.0, eta)
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)

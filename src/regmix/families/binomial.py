@@ -6,7 +6,7 @@ import numpy as np
 from scipy import special
 
 from regmix.core.choices import FAMILY_LINKS
-from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily
+from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily, log_factorial
 from regmix.families.links import _ETA_MAX
 
 
@@ -34,11 +34,15 @@ class Binomial(GLMFamily):
 
     def loglik(self, y, eta, mu, extra, trials):
         m = self._m(trials)
-        const = special.gammaln(m + 1.0) - special.gammaln(y + 1.0) - special.gammaln(
-            m - y + 1.0)
+        const = log_factorial(m) - log_factorial(y) - log_factorial(m - y)
         # log p and log(1 - p) from the linear predictor, exact where p rounds to 0 or 1
         if self.link_name == "logit":
-            log_p, log_q = -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+            # -log(1 + e^-eta) and -log(1 + e^eta) from one log1p(e^-|eta|)
+            soft = np.log1p(np.exp(-np.abs(eta)))
+            log_p = np.minimum(eta, 0.0)
+            log_p -= soft
+            log_q = np.minimum(-eta, 0.0)
+            log_q -= soft
         elif self.link_name == "probit":
             log_p, log_q = special.log_ndtr(eta), special.log_ndtr(-eta)
         else:  # cloglog: 1 - p = exp(-e^eta)

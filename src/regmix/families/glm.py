@@ -330,7 +330,7 @@ def count_indices(v: np.ndarray) -> np.ndarray | None:
     if v.ndim != 1 or v.shape[0] == 0 or not (0 <= v.min() and v.max() < v.shape[0]):
         return None
     vi = v.astype(np.intp)
-    return vi if np.array_equal(vi, v) else None
+    return vi if (vi == v).all() else None
 
 
 def per_count(f, y: np.ndarray, th: np.ndarray) -> np.ndarray:
