@@ -11,6 +11,7 @@ from scipy import optimize, special, stats
 from regmix.families.glm import count_indices, log_factorial, per_count
 from regmix.families.negative_binomial import (
     log_rising_ratio,
+    polygamma_differences,
     solve_log_minus_digamma,
     trigamma,
 )
@@ -18,7 +19,7 @@ from regmix.families.student_t import _log_df_derivatives
 
 
 def _nb_terms(y, th):
-    return np.stack([special.digamma(y + th) - special.digamma(th), log_rising_ratio(y, th)])
+    return np.stack([special.gammaln(y + th) - special.gammaln(th), log_rising_ratio(y, th)])
 
 
 @pytest.mark.parametrize("n", [1, 7, 300])
@@ -48,6 +49,23 @@ def test_count_table_falls_back_beyond_small_whole_counts(y):
     th = np.array([[2.0], [9.0]])
     np.testing.assert_array_equal(per_count(log_rising_ratio, y, th), log_rising_ratio(y, th))
     np.testing.assert_array_equal(log_factorial(y), special.gammaln(y + 1.0))
+
+
+@pytest.mark.parametrize("y", [np.array([0.0, 3.0, 1.0, 3.0, 0.0, 2.0]), np.array([0.5, 7.0])])
+def test_digamma_and_trigamma_differences_of_counts(y):
+    """The sums over the counts below (whole counts) and the digamma and trigamma values
+    (otherwise) against the direct differences for moderate
+    sizes, the first terms of their series in 1 / th for a large size."""
+    th = np.array([[0.4], [6.0], [1e9]])
+    psi, tri = polygamma_differences(y, th)
+    ref_psi = special.digamma(y + th[:2]) - special.digamma(th[:2])
+    ref_tri = special.polygamma(1, y + th[:2]) - special.polygamma(1, th[:2])
+    np.testing.assert_allclose(psi[:2], ref_psi, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(tri[:2], ref_tri, rtol=1e-12, atol=1e-15)
+    big = th[2, 0]
+    if np.all(y == np.floor(y)):  # sum_{j<y} 1 / (th + j) = y / th - y (y - 1) / (2 th^2)
+        np.testing.assert_allclose(psi[2], y / big - y * (y - 1) / (2 * big**2), rtol=1e-15)
+        np.testing.assert_allclose(tri[2], -y / big**2, rtol=1e-8)
 
 
 def test_trigamma_is_scipys_polygamma_of_order_one():
@@ -147,3 +165,13 @@ def test_logit_binomial_log_density_holds_where_p_rounds_to_0_or_1():
         ]
         want = const - y * np.logaddexp(0.0, -eta) - (trials - y) * np.logaddexp(0.0, eta)
         np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+
+
+def test_log_newton_step():
+    """Newton's step where the function is concave, a unit gradient step elsewhere,
+    bounded, and none where undefined (no curvature and no slope)."""
+    from regmix.families.constraints import log_newton_step
+
+    g = np.array([2.0, -1.0, 3.0, 0.0, 50.0, 1.0, np.nan])
+    h = np.array([-4.0, -0.5, 1.0, 0.0, -1.0, -1e-300, -1.0])
+    np.testing.assert_array_equal(log_newton_step(g, h, 3.0), [0.5, -2.0, 1.0, 0.0, 3.0, 3.0, 0.0])

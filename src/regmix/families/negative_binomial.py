@@ -8,9 +8,11 @@ import numpy as np
 from scipy import special
 
 from regmix.core.choices import FAMILY_LINKS
+from regmix.families.constraints import log_newton_step
 from regmix.families.glm import (
     GLMFamily,
     _check_counts,
+    count_indices,
     log_factorial,
     per_count,
     zero_counts_at_bound,
@@ -106,20 +108,26 @@ def log_rising_ratio(y: np.ndarray, th: np.ndarray) -> np.ndarray:
     the differences of its ``1 / (12 z)``, ``1 / (360 z^3)`` and ``1 / (1260 z^5)``
     terms; below, from the log-gamma values.
     """
-    y, th = np.broadcast_arrays(np.asarray(y, dtype=np.float64),
-                                np.asarray(th, dtype=np.float64))
-    out = np.empty(y.shape)
+    y, th = np.asarray(y, dtype=np.float64), np.asarray(th, dtype=np.float64)
     big = th >= _STIRLING_SIZE
-    if big.any():
-        a, b = th[big], th[big] + y[big]
-        out[big] = ((b - 0.5) * np.log1p(y[big] / a) - y[big]
-                    + (1.0 / b - 1.0 / a) / 12.0 - (1.0 / b**3 - 1.0 / a**3) / 360.0
-                    + (1.0 / b**5 - 1.0 / a**5) / 1260.0)
+    if not big.any():  # (every size below: no masks, the same numbers)
+        return _log_gamma_ratio(y, th)
+    y, th = np.broadcast_arrays(y, th)
+    big = np.broadcast_to(big, y.shape)
+    out = np.empty(y.shape)
+    a, b = th[big], th[big] + y[big]
+    out[big] = ((b - 0.5) * np.log1p(y[big] / a) - y[big]
+                + (1.0 / b - 1.0 / a) / 12.0 - (1.0 / b**3 - 1.0 / a**3) / 360.0
+                + (1.0 / b**5 - 1.0 / a**5) / 1260.0)
     small = ~big
     if small.any():
-        a, yy = th[small], y[small]
-        out[small] = special.gammaln(yy + a) - special.gammaln(a) - yy * np.log(a)
+        out[small] = _log_gamma_ratio(y[small], th[small])
     return out
+
+
+def _log_gamma_ratio(y: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``lgamma(y + a) - lgamma(a) - y log a`` from the log-gamma values."""
+    return special.gammaln(y + a) - special.gammaln(a) - y * np.log(a)
 
 
 def trigamma(x: np.ndarray) -> np.ndarray:
@@ -128,11 +136,27 @@ def trigamma(x: np.ndarray) -> np.ndarray:
     return special.zeta(2.0, x)
 
 
-def _polygamma_differences(y: np.ndarray, th: np.ndarray) -> np.ndarray:
+def polygamma_differences(y: np.ndarray, th: np.ndarray) -> np.ndarray:
     """``psi(y + th) - psi(th)`` and ``psi'(y + th) - psi'(th)``, stacked: (2, K, n)
-    for counts ``y`` (n,) and sizes ``th`` (K, 1)."""
-    yth = y + th
-    return np.stack([special.digamma(yth) - special.digamma(th), trigamma(yth) - trigamma(th)])
+    for counts ``y`` (n,) and sizes ``th`` (K, 1).
+
+    Where :func:`~regmix.families.glm.count_indices` applies, from the sums over the
+    counts below, ``sum_{j<y} 1 / (th + j)`` and ``-sum_{j<y} 1 / (th + j)^2``, taken
+    once for every count value up to the largest (a cumulative sum; exact where the
+    difference of two digamma values cancels, as for a large size); else from the
+    digamma and trigamma values.
+    """
+    th = np.asarray(th, dtype=np.float64)
+    yi = count_indices(y) if th.ndim == 2 and th.shape[1] == 1 else None
+    if yi is None:
+        yth = y + th
+        return np.stack([special.digamma(yth) - special.digamma(th),
+                         trigamma(yth) - trigamma(th)])
+    inv = 1.0 / (th + np.arange(int(yi.max()), dtype=np.float64))
+    table = np.zeros((2, th.shape[0], inv.shape[1] + 1))
+    np.cumsum(inv, axis=1, out=table[0, :, 1:])
+    np.cumsum(-(inv * inv), axis=1, out=table[1, :, 1:])
+    return np.take(table, yi, axis=-1)
 
 
 class NegativeBinomial(GLMFamily):
@@ -195,7 +219,7 @@ class NegativeBinomial(GLMFamily):
 
     def _theta_derivatives(self, y, mu, th):
         s = th + mu
-        psi, tri = per_count(_polygamma_differences, y, th)
+        psi, tri = polygamma_differences(y, th)
         l1 = psi + np.log(th / s) + 1.0 - (th + y) / s
         l2 = tri + 1.0 / th - 2.0 / s + (th + y) / (s * s)
         return l1, l2
@@ -209,11 +233,7 @@ class NegativeBinomial(GLMFamily):
 
     def update_extra(self, stats, resp_sum, extra):
         # one Newton step on log(size); a gradient step of one unit where Q is not concave
-        g, h = stats[:, 0], stats[:, 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(h < 0, -g / h, np.sign(g))
-        step = np.clip(np.nan_to_num(step), -3.0, 3.0)
-        return extra * np.exp(step)[:, None]
+        return extra * np.exp(log_newton_step(stats[:, 0], stats[:, 1], 3.0))[:, None]
 
     def extra_derivatives(self, y, mu, extra, trials):
         th = extra[:, 0]

@@ -30,6 +30,7 @@ from regmix.families.constraints import (
     CoefficientConstraints,
     VarianceFloor,
     coefficient_update,
+    log_newton_step,
     scale_update,
 )
 from regmix.families.negative_binomial import trigamma
@@ -212,10 +213,7 @@ class StudentT(VarianceFloor):
                                           self.internal_var_floor)
             if self.df is None and params.coef is not None:
                 # one Newton step on log df (a unit gradient step where not concave)
-                g, h = gh[live, 0], gh[live, 1]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    step = np.where(h < 0, -g / h, np.sign(g))
-                step = np.clip(np.nan_to_num(step), -_MAX_LOG_DF_STEP, _MAX_LOG_DF_STEP)
+                step = log_newton_step(gh[live, 0], gh[live, 1], _MAX_LOG_DF_STEP)
                 extra[live, 1] = np.clip(params.extra[live, 1] * np.exp(step), *self.df_bounds)
         return ComponentParams(coef, extra), deficient
 
