@@ -6,7 +6,7 @@ import numpy as np
 from scipy import special
 
 from regmix.core.choices import FAMILY_LINKS
-from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily, log_factorial
+from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily, log_factorials
 from regmix.families.links import _ETA_MAX
 
 
@@ -34,7 +34,8 @@ class Binomial(GLMFamily):
 
     def loglik(self, y, eta, mu, extra, trials):
         m = self._m(trials)
-        const = log_factorial(m) - log_factorial(y) - log_factorial(m - y)
+        lf_m, lf_y, lf_rest = log_factorials(m, y, m - y)
+        const = lf_m - lf_y - lf_rest
         # log p and log(1 - p) from the linear predictor, exact where p rounds to 0 or 1
         if self.link_name == "logit":
             # -log(1 + e^-eta) and -log(1 + e^eta) from one log1p(e^-|eta|)

@@ -322,12 +322,19 @@ def _check_counts(y: np.ndarray, what: str, start: int, complete: bool) -> None:
                          "and the coefficients to minus infinity")
 
 
-def count_indices(v: np.ndarray) -> np.ndarray | None:
+# Below this many rows a table over the count values (see per_count) costs more to set
+# up than the log-gamma values of the rows themselves.
+TABLE_MIN_ROWS = 256
+
+
+def count_indices(v: np.ndarray, min_rows: int = 0) -> np.ndarray | None:
     """``v`` as integer indices when its values are whole numbers from 0 to below its
-    length, else None: counts few enough distinct values for a table over ``0..max(v)``
-    (see :func:`per_count`) to cost no more than the rows themselves."""
+    length, and it has at least ``min_rows`` of them, else None: counts few enough
+    distinct values for a table over ``0..max(v)`` (see :func:`per_count`) to cost no
+    more than the rows themselves."""
     v = np.asarray(v)
-    if v.ndim != 1 or v.shape[0] == 0 or not (0 <= v.min() and v.max() < v.shape[0]):
+    if (v.ndim != 1 or v.shape[0] < max(min_rows, 1)
+            or not (0 <= v.min() and v.max() < v.shape[0])):
         return None
     vi = v.astype(np.intp)
     return vi if (vi == v).all() else None
@@ -338,26 +345,29 @@ def per_count(f, y: np.ndarray, th: np.ndarray) -> np.ndarray:
     values ``th`` (K, 1): shape (K, n), or (..., K, n) for an ``f`` that stacks several
     such functions.
 
-    When :func:`count_indices` applies, ``f`` is evaluated once per count value
-    ``0..max(y)`` and component and the rows take their values from that table: the
-    same numbers, bit for bit, as ``f(y, th)``, for a fraction of the special-function
-    calls when the counts repeat (they do at n of a few hundred and more).
+    When :func:`count_indices` applies to at least :data:`TABLE_MIN_ROWS` rows, ``f`` is
+    evaluated once per count value ``0..max(y)`` and component and the rows take their
+    values from that table: the same numbers, bit for bit, as ``f(y, th)``, for a
+    fraction of the special-function calls when the counts repeat.
     """
     th = np.asarray(th)
-    yi = count_indices(y) if th.ndim == 2 and th.shape[1] == 1 else None
+    yi = count_indices(y, TABLE_MIN_ROWS) if th.ndim == 2 and th.shape[1] == 1 else None
     if yi is None:
         return f(y, th)
     grid = np.arange(int(yi.max()) + 1, dtype=np.float64)
     return np.take(f(grid, th), yi, axis=-1)
 
 
-def log_factorial(v: np.ndarray) -> np.ndarray:
-    """``lgamma(v + 1)`` of counts ``v`` (n,), by a table over ``0..max(v)`` where
-    :func:`count_indices` applies (the same numbers, bit for bit)."""
-    vi = count_indices(v)
-    if vi is None:
-        return special.gammaln(v + 1.0)
-    return special.gammaln(np.arange(int(vi.max()) + 1, dtype=np.float64) + 1.0)[vi]
+def log_factorials(*counts: np.ndarray) -> list[np.ndarray]:
+    """``lgamma(v + 1)`` of each of several count arrays ``v`` (n,): from one table over
+    ``0..max`` where :func:`count_indices` applies to each, with at least
+    :data:`TABLE_MIN_ROWS` rows (the same numbers, bit for bit), else directly."""
+    indices = [count_indices(v, TABLE_MIN_ROWS) for v in counts]
+    if any(i is None for i in indices):
+        return [special.gammaln(v + 1.0) for v in counts]
+    top = max(int(i.max()) for i in indices)
+    table = special.gammaln(np.arange(top + 1, dtype=np.float64) + 1.0)
+    return [table[i] for i in indices]
 
 
 def zero_counts_at_bound(link_name: str, y: np.ndarray, mu: np.ndarray) -> np.ndarray | None:

@@ -13,7 +13,7 @@ from regmix.families.glm import (
     GLMFamily,
     _check_counts,
     count_indices,
-    log_factorial,
+    log_factorials,
     per_count,
     zero_counts_at_bound,
 )
@@ -200,7 +200,7 @@ class NegativeBinomial(GLMFamily):
         th = extra[:, 0]
         log_mu = eta if self.link_name == "log" else np.log(mu)
         ratio = np.exp(log_mu - np.log(th))  # mu / th
-        return (per_count(log_rising_ratio, y, th) - log_factorial(y) + y * log_mu
+        return (per_count(log_rising_ratio, y, th) - log_factorials(y)[0] + y * log_mu
                 - (th + y) * np.log1p(ratio))
 
     def mu_derivatives(self, y, mu, extra, trials):
