@@ -362,8 +362,9 @@ def log_factorials(*counts: np.ndarray) -> list[np.ndarray]:
     """``lgamma(v + 1)`` of each of several count arrays ``v`` (n,): from one table over
     ``0..max`` where :func:`count_indices` applies to each, with at least
     :data:`TABLE_MIN_ROWS` rows (the same numbers, bit for bit), else directly."""
-    indices = [count_indices(v, TABLE_MIN_ROWS) for v in counts]
-    if any(i is None for i in indices):
+    found = [count_indices(v, TABLE_MIN_ROWS) for v in counts]
+    indices = [i for i in found if i is not None]
+    if len(indices) < len(counts):
         return [special.gammaln(v + 1.0) for v in counts]
     top = max(int(i.max()) for i in indices)
     table = special.gammaln(np.arange(top + 1, dtype=np.float64) + 1.0)
