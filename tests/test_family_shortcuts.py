@@ -176,3 +176,47 @@ def test_log_newton_step():
     g = np.array([2.0, -1.0, 3.0, 0.0, 50.0, 1.0, np.nan])
     h = np.array([-4.0, -0.5, 1.0, 0.0, -1.0, -1e-300, -1.0])
     np.testing.assert_array_equal(log_newton_step(g, h, 3.0), [0.5, -2.0, 1.0, 0.0, 3.0, 3.0, 0.0])
+
+
+def test_batched_normal_equations():
+    """Well-conditioned systems against numpy's solver, a singular one against the
+    minimum-norm solution of its system scaled to unit diagonal (pseudo-inverse),
+    flagged."""
+    from regmix.core.linalg import solve_normal_equations_batch
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3, 4, 60)) * np.array([1.0, 1e-3, 1e3])[:, None, None]
+    A = X @ X.transpose(0, 2, 1)
+    v = np.array([1.0, -2.0, 0.5, 3.0])
+    A[1] = np.outer(v, v)  # rank one
+    b = rng.normal(size=(3, 4))
+    b[1] = 2.0 * v
+    x, deficient = solve_normal_equations_batch(A, b)
+    np.testing.assert_array_equal(deficient, [False, True, False])
+    for k in (0, 2):
+        np.testing.assert_allclose(x[k], np.linalg.solve(A[k], b[k]), rtol=1e-10)
+    d = np.sqrt(np.diag(A[1]))
+    scaled = np.linalg.pinv(A[1] / np.outer(d, d)) @ (b[1] / d) / d
+    np.testing.assert_allclose(x[1], scaled, rtol=1e-10)
+
+
+def test_gamma_log_link_working_weights_are_the_general_formula():
+    """``W = nu (dmu / mu)^2`` and ``u = nu (y / mu - 1) dmu / mu`` with ``dmu = mu``,
+    bit for bit, and neither at rows whose mean underflows or whose score overflows."""
+    from regmix.families.gamma import GammaFamily
+
+    rng = np.random.default_rng(0)
+    eta = rng.normal(size=(2, 300)) * 3
+    eta[0, :3] = [-800.0, -700.0, 300.0]
+    mu = np.exp(np.minimum(eta, 300.0))
+    y = rng.gamma(2.0, 1.0, 300)
+    y[1] = 1e100
+    nu = np.array([[2.0], [7.0]])
+    W, u = GammaFamily(link="log").working(y, mu, mu, nu[:, :, None], None)
+    with np.errstate(all="ignore"):
+        q = mu / mu
+        W0, u0 = nu * q * q, nu * (y / mu - 1.0) * q
+    ok = np.isfinite(u0) & (mu > 0)
+    assert not ok[0, :2].any() and ok.sum() == ok.size - 2
+    np.testing.assert_array_equal(W, np.where(ok, W0, 0.0))
+    np.testing.assert_array_equal(u, np.where(ok, u0, 0.0))

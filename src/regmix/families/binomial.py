@@ -60,11 +60,18 @@ class Binomial(GLMFamily):
         m = self._m(trials)
         p = np.clip(mu, _EPS, 1.0 - _EPS)
         q = 1.0 - p
-        return y / p - (m - y) / q, -y / (p * p) - (m - y) / (q * q)
+        return (y - m * p) / (p * q), -y / (p * p) - (m - y) / (q * q)
 
     def fisher(self, mu, extra, trials):
         p = np.clip(mu, _EPS, 1.0 - _EPS)
         return self._m(trials) / (p * (1.0 - p))
+
+    def working(self, y, mu, dmu, extra, trials):
+        # W = dmu^2 m / (p q) and u = dmu (y - m p) / (p q), from one dmu / (p q)
+        m = self._m(trials)
+        p = np.clip(mu, _EPS, 1.0 - _EPS)
+        v = dmu / (p * (1.0 - p))
+        return (dmu * v) * m, v * (y - m * p)
 
     def mustart(self, y, trials):
         m = self._m(trials)

@@ -246,9 +246,13 @@ class GLMFamily:
         extra = params.extra.copy()
         # a first step from the data says nothing yet about the dispersion
         if extra.shape[1] and live.any() and params.coef is not None:
-            new = self.update_extra(extra_stats[live], resp_sum[live], extra[live])
             free = self.free_extra()
-            extra[np.ix_(live, free)] = np.clip(new[:, free], *self.extra_bounds)
+            if live.all() and free.all():  # (the common case, without fancy indexing)
+                new = self.update_extra(extra_stats, resp_sum, extra)
+                extra = np.clip(new, *self.extra_bounds)
+            else:
+                new = self.update_extra(extra_stats[live], resp_sum[live], extra[live])
+                extra[np.ix_(live, free)] = np.clip(new[:, free], *self.extra_bounds)
         return ComponentParams(coef, extra), deficient
 
     def to_vector(self, params: ComponentParams) -> np.ndarray:

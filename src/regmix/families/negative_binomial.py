@@ -214,6 +214,13 @@ class NegativeBinomial(GLMFamily):
         m = np.maximum(mu, 1e-300)
         return th / (m * (th + m))
 
+    def working(self, y, mu, dmu, extra, trials):
+        # W = dmu^2 th / (mu (th + mu)) and u = dmu th (y - mu) / (mu (th + mu))
+        th = extra[:, 0]
+        m = np.maximum(mu, 1e-300)
+        v = dmu * th / (m * (th + m))
+        return dmu * v, v * (y - m)
+
     def mustart(self, y, trials):
         return y + (y == 0) / 6.0
 
