@@ -198,6 +198,12 @@ def test_batched_normal_equations():
     d = np.sqrt(np.diag(A[1]))
     scaled = np.linalg.pinv(A[1] / np.outer(d, d)) @ (b[1] / d) / d
     np.testing.assert_allclose(x[1], scaled, rtol=1e-10)
+    indefinite = np.array([[[1.0, 2.0], [2.0, 1.0]]])  # eigenvalues 3 and -1
+    x, deficient = solve_normal_equations_batch(indefinite, np.ones((1, 2)))
+    assert deficient[0]
+    np.testing.assert_allclose(x[0], [1.0 / 3.0, 1.0 / 3.0], rtol=1e-12)  # the 3's part
+    x, deficient = solve_normal_equations_batch(np.zeros((2, 0, 0)), np.zeros((2, 0)))
+    assert x.shape == (2, 0) and not deficient.any()
 
 
 def test_gamma_log_link_working_weights_are_the_general_formula():

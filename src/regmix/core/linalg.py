@@ -57,12 +57,14 @@ def solve_normal_equations_batch(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarr
     rank_deficient : ndarray of bool, shape (K,)
     """
     K, p, _ = A.shape
+    x = np.empty((K, p))
+    deficient = np.zeros(K, dtype=bool)
+    if p == 0:
+        return x, deficient
     d = np.sqrt(np.diagonal(A, axis1=1, axis2=2))
     d[~(d > 0)] = 1.0
     As = A / (d[:, :, None] * d[:, None, :])
     bs = b / d
-    x = np.empty((K, p))
-    deficient = np.zeros(K, dtype=bool)
     for k in range(K):
         L, info = lapack.dpotrf(As[k], lower=1, clean=0)
         if info == 0 and (np.diagonal(L) ** 2 > _RANK_RTOL).all():
