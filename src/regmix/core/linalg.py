@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
 # Relative threshold below which a (scaled) normal-equation pivot counts as zero.
 _RANK_RTOL = 1e-10
@@ -45,8 +46,10 @@ def solve_normal_equations(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, bo
 def solve_normal_equations_batch(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`solve_normal_equations` for a stack of K systems at once.
 
-    The common case (every system well conditioned) is one batched Cholesky check and
-    one batched solve; any system that fails the check is solved on its own.
+    The systems are scaled together; each well-conditioned one is one Cholesky
+    factorisation and one solve with it (LAPACK's ``potrf`` and ``potrs``, called
+    directly: the systems are small and few, so the calls' overhead is what counts);
+    a system that fails the check is solved by :func:`solve_normal_equations`.
 
     Returns
     -------
@@ -54,23 +57,20 @@ def solve_normal_equations_batch(A: np.ndarray, b: np.ndarray) -> tuple[np.ndarr
     rank_deficient : ndarray of bool, shape (K,)
     """
     K, p, _ = A.shape
-    d = np.sqrt(np.diagonal(A, axis1=1, axis2=2).copy())
+    x = np.empty((K, p))
+    deficient = np.zeros(K, dtype=bool)
+    if p == 0:
+        return x, deficient
+    d = np.sqrt(np.diagonal(A, axis1=1, axis2=2))
     d[~(d > 0)] = 1.0
     As = A / (d[:, :, None] * d[:, None, :])
     bs = b / d
-    try:
-        L = np.linalg.cholesky(As)
-        good = np.all(np.diagonal(L, axis1=1, axis2=2) ** 2 > _RANK_RTOL, axis=1)
-    except np.linalg.LinAlgError:
-        good = np.zeros(K, dtype=bool)
-    if good.all():
-        return np.linalg.solve(As, bs[:, :, None])[:, :, 0] / d, np.zeros(K, dtype=bool)
-    x = np.empty((K, p))
-    if good.any():
-        x[good] = np.linalg.solve(As[good], bs[good][:, :, None])[:, :, 0] / d[good]
-    deficient = np.zeros(K, dtype=bool)
-    for k in np.flatnonzero(~good):
-        x[k], deficient[k] = solve_normal_equations(A[k], b[k])
+    for k in range(K):
+        L, info = lapack.dpotrf(As[k], lower=1, clean=0)
+        if info == 0 and (np.diagonal(L) ** 2 > _RANK_RTOL).all():
+            x[k] = lapack.dpotrs(L, bs[k], lower=1)[0] / d[k]
+        else:
+            x[k], deficient[k] = solve_normal_equations(A[k], b[k])
     return x, deficient
 
 

@@ -38,17 +38,20 @@ def log_responsibilities(logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ``log sum_k exp(logd_ki)``.
     """
     m = logd.max(axis=0)
-    m[~np.isfinite(m)] = 0.0
+    finite = np.isfinite(m)
+    if not finite.all():
+        m[~finite] = 0.0
     logd -= m
     np.exp(logd, out=logd)
     s = logd.sum(axis=0)
     empty = s == 0  # a row that no component can produce: no responsibilities
-    if empty.any():
+    any_empty = bool(empty.any())
+    if any_empty:
         s[empty] = 1.0
     logd /= s
     np.log(s, out=s)
     s += m
-    if empty.any():
+    if any_empty:
         s[empty] = -np.inf
     return logd, s
 

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import special
 
 from regmix.core.choices import FAMILY_LINKS
-from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily
+from regmix.families.glm import _EPS, MEAN_BOUND_TOL, GLMFamily, log_factorials
 from regmix.families.links import _ETA_MAX
 
 
@@ -34,11 +34,16 @@ class Binomial(GLMFamily):
 
     def loglik(self, y, eta, mu, extra, trials):
         m = self._m(trials)
-        const = special.gammaln(m + 1.0) - special.gammaln(y + 1.0) - special.gammaln(
-            m - y + 1.0)
+        lf_m, lf_y, lf_rest = log_factorials(m, y, m - y)
+        const = lf_m - lf_y - lf_rest
         # log p and log(1 - p) from the linear predictor, exact where p rounds to 0 or 1
         if self.link_name == "logit":
-            log_p, log_q = -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+            # -log(1 + e^-eta) and -log(1 + e^eta) from one log1p(e^-|eta|)
+            soft = np.log1p(np.exp(-np.abs(eta)))
+            log_p = np.minimum(eta, 0.0)
+            log_p -= soft
+            log_q = np.minimum(-eta, 0.0)
+            log_q -= soft
         elif self.link_name == "probit":
             log_p, log_q = special.log_ndtr(eta), special.log_ndtr(-eta)
         else:  # cloglog: 1 - p = exp(-e^eta)
@@ -55,11 +60,18 @@ class Binomial(GLMFamily):
         m = self._m(trials)
         p = np.clip(mu, _EPS, 1.0 - _EPS)
         q = 1.0 - p
-        return y / p - (m - y) / q, -y / (p * p) - (m - y) / (q * q)
+        return (y - m * p) / (p * q), -y / (p * p) - (m - y) / (q * q)
 
     def fisher(self, mu, extra, trials):
         p = np.clip(mu, _EPS, 1.0 - _EPS)
         return self._m(trials) / (p * (1.0 - p))
+
+    def working(self, y, mu, dmu, extra, trials):
+        # W = dmu^2 m / (p q) and u = dmu (y - m p) / (p q), from one dmu / (p q)
+        m = self._m(trials)
+        p = np.clip(mu, _EPS, 1.0 - _EPS)
+        v = dmu / (p * (1.0 - p))
+        return (dmu * v) * m, v * (y - m * p)
 
     def mustart(self, y, trials):
         m = self._m(trials)

@@ -371,3 +371,16 @@ def coefficient_update(A: np.ndarray, b: np.ndarray, coef: np.ndarray, live: np.
         delta, flag = constraints.step(A, b, s, live)
         deficient[live] = flag
     return coef + delta, delta, deficient
+
+
+def log_newton_step(g: np.ndarray, h: np.ndarray, bound: float) -> np.ndarray:
+    """One Newton step on the logarithm of a positive parameter per component (a
+    negative-binomial size, a Student-t df), from the summed first and second
+    derivatives ``g`` and ``h`` of the expected log-likelihood in it: ``-g / h``, or a
+    unit step along the gradient where it is not concave, at most ``bound`` either
+    way; no step where it is undefined."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(h < 0, -g / h, np.sign(g))
+    step[np.isnan(step)] = 0.0
+    np.maximum(step, -bound, out=step)
+    return np.minimum(step, bound, out=step)

@@ -98,6 +98,11 @@ class GammaFamily(GLMFamily):
         # identity or inverse link's trial step; their density is zero) get neither
         nu = extra[:, 0]
         ok = _in_range(mu)
+        if self.link_name == "log":  # dmu / mu = 1: W = nu, u = nu (y / mu - 1), the same bits
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                score = nu * (y / mu - 1.0)
+            ok &= np.isfinite(score)
+            return np.where(ok, nu, 0.0), np.where(ok, score, 0.0)
         m = np.where(ok, mu, 1.0)
         q = np.where(ok, dmu, 0.0) / m
         with np.errstate(over="ignore", invalid="ignore"):
@@ -122,7 +127,8 @@ class GammaFamily(GLMFamily):
     def update_extra(self, stats, resp_sum, extra):
         # maximise sum r [nu log nu - lgamma(nu) + nu (log(y/mu) - y/mu)] over nu
         c = -stats[:, 0] / resp_sum - 1.0
-        return solve_log_minus_digamma(c, self.extra_bounds[1])[:, None]
+        # warm-started from the current shapes (the root does not depend on the start)
+        return solve_log_minus_digamma(c, self.extra_bounds[1], extra[:, 0])[:, None]
 
     def extra_derivatives(self, y, mu, extra, trials):
         nu = extra[:, 0]

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from regmix.core.chunk import Chunk, Standardization
 from regmix.core.linalg import linear_predictor, weighted_moments
@@ -245,9 +246,13 @@ class GLMFamily:
         extra = params.extra.copy()
         # a first step from the data says nothing yet about the dispersion
         if extra.shape[1] and live.any() and params.coef is not None:
-            new = self.update_extra(extra_stats[live], resp_sum[live], extra[live])
             free = self.free_extra()
-            extra[np.ix_(live, free)] = np.clip(new[:, free], *self.extra_bounds)
+            if live.all() and free.all():  # (the common case, without fancy indexing)
+                new = self.update_extra(extra_stats, resp_sum, extra)
+                extra = np.clip(new, *self.extra_bounds)
+            else:
+                new = self.update_extra(extra_stats[live], resp_sum[live], extra[live])
+                extra[np.ix_(live, free)] = np.clip(new[:, free], *self.extra_bounds)
         return ComponentParams(coef, extra), deficient
 
     def to_vector(self, params: ComponentParams) -> np.ndarray:
@@ -319,6 +324,55 @@ def _check_counts(y: np.ndarray, what: str, start: int, complete: bool) -> None:
     if complete and not np.any(y > 0):
         raise ValueError(f"every count of the {what} response is zero: the means go to zero "
                          "and the coefficients to minus infinity")
+
+
+# Below this many rows a table over the count values (see per_count) costs more to set
+# up than the log-gamma values of the rows themselves.
+TABLE_MIN_ROWS = 256
+
+
+def count_indices(v: np.ndarray, min_rows: int = 0) -> np.ndarray | None:
+    """``v`` as integer indices when its values are whole numbers from 0 to below its
+    length, and it has at least ``min_rows`` of them, else None: counts few enough
+    distinct values for a table over ``0..max(v)`` (see :func:`per_count`) to cost no
+    more than the rows themselves."""
+    v = np.asarray(v)
+    if (v.ndim != 1 or v.shape[0] < max(min_rows, 1)
+            or not (0 <= v.min() and v.max() < v.shape[0])):
+        return None
+    vi = v.astype(np.intp)
+    return vi if (vi == v).all() else None
+
+
+def per_count(f, y: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """``f(y, th)`` for an elementwise ``f`` of counts ``y`` (n,) and per-component
+    values ``th`` (K, 1): shape (K, n), or (..., K, n) for an ``f`` that stacks several
+    such functions.
+
+    When :func:`count_indices` applies to at least :data:`TABLE_MIN_ROWS` rows, ``f`` is
+    evaluated once per count value ``0..max(y)`` and component and the rows take their
+    values from that table: the same numbers, bit for bit, as ``f(y, th)``, for a
+    fraction of the special-function calls when the counts repeat.
+    """
+    th = np.asarray(th)
+    yi = count_indices(y, TABLE_MIN_ROWS) if th.ndim == 2 and th.shape[1] == 1 else None
+    if yi is None:
+        return f(y, th)
+    grid = np.arange(int(yi.max()) + 1, dtype=np.float64)
+    return np.take(f(grid, th), yi, axis=-1)
+
+
+def log_factorials(*counts: np.ndarray) -> list[np.ndarray]:
+    """``lgamma(v + 1)`` of each of several count arrays ``v`` (n,): from one table over
+    ``0..max`` where :func:`count_indices` applies to each, with at least
+    :data:`TABLE_MIN_ROWS` rows (the same numbers, bit for bit), else directly."""
+    found = [count_indices(v, TABLE_MIN_ROWS) for v in counts]
+    indices = [i for i in found if i is not None]
+    if len(indices) < len(counts):
+        return [special.gammaln(v + 1.0) for v in counts]
+    top = max(int(i.max()) for i in indices)
+    table = special.gammaln(np.arange(top + 1, dtype=np.float64) + 1.0)
+    return [table[i] for i in indices]
 
 
 def zero_counts_at_bound(link_name: str, y: np.ndarray, mu: np.ndarray) -> np.ndarray | None:

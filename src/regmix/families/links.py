@@ -83,8 +83,12 @@ class Logit(Link):
         return special.expit(eta)
 
     def derivatives(self, eta):
-        mu = special.expit(eta)
-        d1 = mu * special.expit(-np.asarray(eta))
+        # p and 1 - p from one exp(-|eta|): each without cancellation, never overflowing
+        e = np.exp(-np.abs(eta))
+        r = 1.0 / (1.0 + e)  # the larger of p and 1 - p
+        er = e * r  # the smaller
+        mu = np.where(np.asarray(eta) >= 0, r, er)
+        d1 = r * er
         return mu, d1, d1 * (1.0 - 2.0 * mu)
 
 

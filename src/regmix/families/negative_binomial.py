@@ -2,57 +2,95 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import special
 
 from regmix.core.choices import FAMILY_LINKS
-from regmix.families.glm import GLMFamily, _check_counts, zero_counts_at_bound
+from regmix.families.constraints import log_newton_step
+from regmix.families.glm import (
+    GLMFamily,
+    _check_counts,
+    count_indices,
+    log_factorials,
+    per_count,
+    zero_counts_at_bound,
+)
 
 _LARGE_C = 1e9
 
 
-def solve_log_minus_digamma(c: np.ndarray, upper: float) -> np.ndarray:
+def _log_minus_digamma(x: float) -> tuple[float, float]:
+    """``log x - digamma(x)`` and its derivative ``1 / x - trigamma(x)``."""
+    return (math.log(x) - float(special.digamma(x)),
+            1.0 / x - float(special.zeta(2.0, x)))
+
+
+def _left_start(c: float, warm: float | None) -> float:
+    """A point left of the root of ``log x - digamma(x) = c`` (see
+    :func:`solve_log_minus_digamma`): Minka's approximation ``(3 - c + sqrt((c - 3)^2 +
+    24 c)) / (12 c)``, halved until it lies left of the root, or a ``warm`` point
+    where that is nearer the root. A ``warm`` point left of the root is kept as it is;
+    from one right of it a Newton step lands left of it (the function is convex).
+    """
+    x = (3.0 - c + math.hypot(c - 3.0, math.sqrt(24.0 * c))) / (12.0 * c)
+    for _ in range(200):
+        if not math.log(x) - float(special.digamma(x)) < c:
+            break
+        x *= 0.5
+    if warm is not None and x < warm < math.inf:
+        f, fp = _log_minus_digamma(warm)
+        x = max(x, warm if f >= c else warm - (f - c) / fp)
+    return x
+
+
+def _newton_root(c: float, x: float) -> float:
+    """Newton's method for ``log x - digamma(x) = c`` from ``x`` left of the root."""
+    # the steps shrink, quadratically near the root, until round-off in
+    # log x - digamma(x) (whose two terms cancel to 1 / (2x) for large x) dominates: a
+    # root whose step stops shrinking is there, and is left alone
+    last = math.inf
+    for _ in range(100):
+        f, fp = _log_minus_digamma(x)
+        f -= c
+        step = abs(f / fp)
+        # far from the root the steps shrink steadily, near it quadratically
+        shrinks = step < (0.5 if step < 1e-6 * x else 1.0) * last
+        moving = shrinks and step > 1e-15 * x
+        if shrinks:
+            x -= f / fp
+        last = step
+        if not moving:
+            break
+    return x
+
+
+def solve_log_minus_digamma(c: np.ndarray, upper: float,
+                            warm: np.ndarray | None = None) -> np.ndarray:
     """The root ``x`` of ``log x - digamma(x) = c`` for each ``c > 0``, capped at ``upper``.
 
     ``log x - digamma(x)`` is convex and decreasing from infinity to zero, so Newton's
     method started left of the root converges monotonically. The start is Minka's
-    approximation ``(3 - c + sqrt((c - 3)^2 + 24 c)) / (12 c)``, halved until it lies left
-    of the root. Used for the Gamma shape and the Student-t degrees of freedom.
+    approximation ``(3 - c + sqrt((c - 3)^2 + 24 c)) / (12 c)``, halved until it lies
+    left of the root, or ``warm`` (the previous roots, say: an EM iteration's shapes)
+    where that is nearer, moved left of the root by one Newton step where it lies right
+    of it; either way Newton's steps go on until round-off stops them, so the root does
+    not depend on the start beyond round-off. Used for the Gamma shape and the Student-t degrees of
+    freedom. The roots are few (one per component): each is solved in scalars.
     """
     c = np.asarray(c, dtype=np.float64)
     out = np.full(c.shape, float(upper))
-    # log x - digamma(x) ~ 1 / x - log x for small x: beyond _LARGE_C the root is 1 / c
-    # to a relative 1e-8 (and Newton's steps would leave the normal numbers)
-    large = c >= _LARGE_C
-    out[large] = 1.0 / c[large]
-    live = (c > 1.0 / (2.0 * upper)) & ~large  # log x - digamma(x) ~ 1 / (2x) for large x
-    if not live.any():
-        return out
-    cc = c[live]
-    x = (3.0 - cc + np.hypot(cc - 3.0, np.sqrt(24.0 * cc))) / (12.0 * cc)
-    for _ in range(200):
-        right = np.log(x) - special.digamma(x) < cc
-        if not right.any():
-            break
-        x[right] *= 0.5
-    # Newton's steps shrink, quadratically near the root, until round-off in
-    # log x - digamma(x) (whose two terms cancel to 1 / (2x) for large x) dominates: a
-    # root whose step stops shrinking is there, and is left alone
-    moving = np.ones(x.shape, dtype=bool)
-    last = np.full(x.shape, np.inf)
-    for _ in range(100):
-        xm = x[moving]
-        f = np.log(xm) - special.digamma(xm) - cc[moving]
-        fp = 1.0 / xm - special.zeta(2.0, xm)  # the trigamma function
-        step = np.abs(f / fp)
-        # far from the root the steps shrink steadily, near it quadratically
-        shrinks = step < np.where(step < 1e-6 * xm, 0.5, 1.0) * last[moving]
-        x[moving] = np.where(shrinks, xm - f / fp, xm)
-        last[moving] = step
-        moving[moving] = shrinks & (step > 1e-15 * xm)
-        if not moving.any():
-            break
-    out[live] = np.minimum(x, upper)
+    starts = None if warm is None else np.broadcast_to(np.asarray(warm, np.float64), c.shape)
+    for i, ci in np.ndenumerate(c):
+        ci = float(ci)
+        # log x - digamma(x) ~ 1 / x - log x for small x: beyond _LARGE_C the root is
+        # 1 / c to a relative 1e-8 (and Newton's steps would leave the normal numbers)
+        if ci >= _LARGE_C:
+            out[i] = 1.0 / ci
+        elif ci > 1.0 / (2.0 * upper):  # log x - digamma(x) ~ 1 / (2x) for large x
+            x = _left_start(ci, None if starts is None else float(starts[i]))
+            out[i] = min(_newton_root(ci, x), upper)
     return out
 
 
@@ -70,20 +108,55 @@ def log_rising_ratio(y: np.ndarray, th: np.ndarray) -> np.ndarray:
     the differences of its ``1 / (12 z)``, ``1 / (360 z^3)`` and ``1 / (1260 z^5)``
     terms; below, from the log-gamma values.
     """
-    y, th = np.broadcast_arrays(np.asarray(y, dtype=np.float64),
-                                np.asarray(th, dtype=np.float64))
-    out = np.empty(y.shape)
+    y, th = np.asarray(y, dtype=np.float64), np.asarray(th, dtype=np.float64)
     big = th >= _STIRLING_SIZE
-    if big.any():
-        a, b = th[big], th[big] + y[big]
-        out[big] = ((b - 0.5) * np.log1p(y[big] / a) - y[big]
-                    + (1.0 / b - 1.0 / a) / 12.0 - (1.0 / b**3 - 1.0 / a**3) / 360.0
-                    + (1.0 / b**5 - 1.0 / a**5) / 1260.0)
+    if not big.any():  # (every size below: no masks, the same numbers)
+        return _log_gamma_ratio(y, th)
+    y, th = np.broadcast_arrays(y, th)
+    big = np.broadcast_to(big, y.shape)
+    out = np.empty(y.shape)
+    a, b = th[big], th[big] + y[big]
+    out[big] = ((b - 0.5) * np.log1p(y[big] / a) - y[big]
+                + (1.0 / b - 1.0 / a) / 12.0 - (1.0 / b**3 - 1.0 / a**3) / 360.0
+                + (1.0 / b**5 - 1.0 / a**5) / 1260.0)
     small = ~big
     if small.any():
-        a, yy = th[small], y[small]
-        out[small] = special.gammaln(yy + a) - special.gammaln(a) - yy * np.log(a)
+        out[small] = _log_gamma_ratio(y[small], th[small])
     return out
+
+
+def _log_gamma_ratio(y: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``lgamma(y + a) - lgamma(a) - y log a`` from the log-gamma values."""
+    return special.gammaln(y + a) - special.gammaln(a) - y * np.log(a)
+
+
+def trigamma(x: np.ndarray) -> np.ndarray:
+    """The trigamma function ``psi'(x) = zeta(2, x)``: ``scipy.special.polygamma(1, x)``
+    without the digamma values that it computes as well and discards."""
+    return special.zeta(2.0, x)
+
+
+def polygamma_differences(y: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """``psi(y + th) - psi(th)`` and ``psi'(y + th) - psi'(th)``, stacked: (2, K, n)
+    for counts ``y`` (n,) and sizes ``th`` (K, 1).
+
+    Where :func:`~regmix.families.glm.count_indices` applies, from the sums over the
+    counts below, ``sum_{j<y} 1 / (th + j)`` and ``-sum_{j<y} 1 / (th + j)^2``, taken
+    once for every count value up to the largest (a cumulative sum; exact where the
+    difference of two digamma values cancels, as for a large size); else from the
+    digamma and trigamma values.
+    """
+    th = np.asarray(th, dtype=np.float64)
+    yi = count_indices(y) if th.ndim == 2 and th.shape[1] == 1 else None
+    if yi is None:
+        yth = y + th
+        return np.stack([special.digamma(yth) - special.digamma(th),
+                         trigamma(yth) - trigamma(th)])
+    inv = 1.0 / (th + np.arange(int(yi.max()), dtype=np.float64))
+    table = np.zeros((2, th.shape[0], inv.shape[1] + 1))
+    np.cumsum(inv, axis=1, out=table[0, :, 1:])
+    np.cumsum(-(inv * inv), axis=1, out=table[1, :, 1:])
+    return np.take(table, yi, axis=-1)
 
 
 class NegativeBinomial(GLMFamily):
@@ -127,7 +200,7 @@ class NegativeBinomial(GLMFamily):
         th = extra[:, 0]
         log_mu = eta if self.link_name == "log" else np.log(mu)
         ratio = np.exp(log_mu - np.log(th))  # mu / th
-        return (log_rising_ratio(y, th) - special.gammaln(y + 1.0) + y * log_mu
+        return (per_count(log_rising_ratio, y, th) - log_factorials(y)[0] + y * log_mu
                 - (th + y) * np.log1p(ratio))
 
     def mu_derivatives(self, y, mu, extra, trials):
@@ -141,14 +214,21 @@ class NegativeBinomial(GLMFamily):
         m = np.maximum(mu, 1e-300)
         return th / (m * (th + m))
 
+    def working(self, y, mu, dmu, extra, trials):
+        # W = dmu^2 th / (mu (th + mu)) and u = dmu th (y - mu) / (mu (th + mu))
+        th = extra[:, 0]
+        m = np.maximum(mu, 1e-300)
+        v = dmu * th / (m * (th + m))
+        return dmu * v, v * (y - m)
+
     def mustart(self, y, trials):
         return y + (y == 0) / 6.0
 
     def _theta_derivatives(self, y, mu, th):
         s = th + mu
-        l1 = special.digamma(y + th) - special.digamma(th) + np.log(th / s) + 1.0 - (th + y) / s
-        l2 = (special.polygamma(1, y + th) - special.polygamma(1, th) + 1.0 / th - 2.0 / s
-              + (th + y) / (s * s))
+        psi, tri = polygamma_differences(y, th)
+        l1 = psi + np.log(th / s) + 1.0 - (th + y) / s
+        l2 = tri + 1.0 / th - 2.0 / s + (th + y) / (s * s)
         return l1, l2
 
     def extra_statistics(self, y, mu, extra, trials, wr):
@@ -160,11 +240,7 @@ class NegativeBinomial(GLMFamily):
 
     def update_extra(self, stats, resp_sum, extra):
         # one Newton step on log(size); a gradient step of one unit where Q is not concave
-        g, h = stats[:, 0], stats[:, 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(h < 0, -g / h, np.sign(g))
-        step = np.clip(np.nan_to_num(step), -3.0, 3.0)
-        return extra * np.exp(step)[:, None]
+        return extra * np.exp(log_newton_step(stats[:, 0], stats[:, 1], 3.0))[:, None]
 
     def extra_derivatives(self, y, mu, extra, trials):
         th = extra[:, 0]

@@ -30,8 +30,10 @@ from regmix.families.constraints import (
     CoefficientConstraints,
     VarianceFloor,
     coefficient_update,
+    log_newton_step,
     scale_update,
 )
+from regmix.families.negative_binomial import trigamma
 
 __all__ = ["StudentT"]
 
@@ -43,18 +45,25 @@ _LOG_PI = float(np.log(np.pi))
 _MAX_LOG_DF_STEP = 2.0
 
 
-def _log_df_derivatives(e: np.ndarray, s2: np.ndarray, nu: np.ndarray):
+def _log_df_derivatives(q: np.ndarray, log1p_q: np.ndarray, nu: np.ndarray):
     """First and second derivatives of the t log-density with respect to ``log df``,
-    per row, for residuals ``e`` (K, n), variances ``s2`` and df ``nu`` (K, 1)."""
-    e2 = e * e
-    D = nu * s2 + e2
-    f = 0.5 * (special.digamma(0.5 * (nu + 1.0)) - special.digamma(0.5 * nu) - 1.0 / nu
-               - np.log(D / (nu * s2)) + (nu + 1.0) * e2 / (nu * D))
-    fp = 0.5 * (0.5 * special.polygamma(1, 0.5 * (nu + 1.0))
-                - 0.5 * special.polygamma(1, 0.5 * nu) + 1.0 / nu**2 - s2 / D + 1.0 / nu
-                + e2 * (nu * D - (nu + 1.0) * (D + nu * s2)) / (nu * D) ** 2)
-    g = nu * f
-    return g, g + nu * nu * fp
+    per row, from ``q = e^2 / (df sigma^2)`` (``e`` the residuals, (K, n)) and
+    ``log1p(q)``, for df ``nu`` (K, 1).
+
+    With ``a = 1 / (1 + q)`` the derivatives in ``df`` are ``f = (psi((nu + 1) / 2) -
+    psi(nu / 2) - 1 / nu - log1p(q) + (nu + 1) q a / nu) / 2`` and ``f' = (psi'((nu +
+    1) / 2) / 2 - psi'(nu / 2) / 2 + 1 / nu^2 + 1 / nu - a / nu - q a ((nu + 1) a + 1)
+    / nu^2) / 2``; those in ``log df`` are ``nu f`` and ``nu f + nu^2 f'``.
+    """
+    a = 1.0 / (1.0 + q)
+    qa = q * a
+    half = 0.5 * (nu + 1.0)
+    c1 = special.digamma(half) - special.digamma(0.5 * nu) - 1.0 / nu
+    c2 = 0.5 * trigamma(half) - 0.5 * trigamma(0.5 * nu) + 1.0 / nu**2 + 1.0 / nu
+    f = c1 - log1p_q + ((nu + 1.0) / nu) * qa
+    fp = c2 - a / nu - qa * ((nu + 1.0) * a + 1.0) / nu**2
+    g = (0.5 * nu) * f
+    return g, g + (0.5 * nu * nu) * fp
 
 
 class StudentT(VarianceFloor):
@@ -154,29 +163,32 @@ class StudentT(VarianceFloor):
         return e
 
     def log_density(self, params: ComponentParams, chunk: Chunk,
-                    log_weights: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """Component log-densities plus ``log_weights`` (K, n); the residuals as a cache."""
+                    log_weights: np.ndarray | float = 0.0) -> tuple[np.ndarray, tuple]:
+        """Component log-densities plus ``log_weights`` (K, n); as a cache the residuals
+        ``e``, ``q = e^2 / (df sigma^2)`` and ``log1p(q)``."""
         e = self._residuals(params, chunk)
         sigma, nu = params.extra[:, 0], params.extra[:, 1]
         const = (special.gammaln(0.5 * (nu + 1.0)) - special.gammaln(0.5 * nu)
                  - 0.5 * (np.log(nu) + _LOG_PI) - np.log(sigma))
-        z2 = (e / sigma[:, None]) ** 2
-        logd = -(0.5 * (nu + 1.0))[:, None] * np.log1p(z2 / nu[:, None])
+        q = (e / sigma[:, None]) ** 2
+        q /= nu[:, None]
+        log1p_q = np.log1p(q)
+        logd = -(0.5 * (nu + 1.0))[:, None] * log1p_q
         logd += const[:, None]
         logd += log_weights
-        return logd, e
+        return logd, (e, q, log1p_q)
 
     def statistics(self, chunk: Chunk, wr: np.ndarray, params: ComponentParams,
                    cache: Any = None) -> tuple[np.ndarray, ...]:
         """``(X'R_kU_kX, X'R_kU_k e_k, e_k'R_kU_k e_k, (g_k, h_k))``: the weighted least
         squares sums with the scale weights ``u``, and the first and second derivatives
         of ``sum_i r_ik log t(y_i)`` with respect to ``log df_k``."""
-        e = self._residuals(params, chunk) if cache is None else cache
-        sigma, nu = params.extra[:, 0][:, None], params.extra[:, 1][:, None]
-        u = (nu + 1.0) / (nu + (e / sigma) ** 2)
+        e, q, log1p_q = self.log_density(params, chunk)[1] if cache is None else cache
+        nu = params.extra[:, 1][:, None]
+        u = ((nu + 1.0) / nu) / (1.0 + q)  # (nu + 1) / (nu + (e / sigma)^2)
         A, b, c = weighted_moments(chunk.XT, wr * u, e)
         if self.df is None:
-            g, h = _log_df_derivatives(e, sigma * sigma, nu)
+            g, h = _log_df_derivatives(q, log1p_q, nu)
             gh = np.column_stack([np.einsum("kn,kn->k", wr, g), np.einsum("kn,kn->k", wr, h)])
         else:
             gh = np.zeros((wr.shape[0], 2))
@@ -201,10 +213,7 @@ class StudentT(VarianceFloor):
                                           self.internal_var_floor)
             if self.df is None and params.coef is not None:
                 # one Newton step on log df (a unit gradient step where not concave)
-                g, h = gh[live, 0], gh[live, 1]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    step = np.where(h < 0, -g / h, np.sign(g))
-                step = np.clip(np.nan_to_num(step), -_MAX_LOG_DF_STEP, _MAX_LOG_DF_STEP)
+                step = log_newton_step(gh[live, 0], gh[live, 1], _MAX_LOG_DF_STEP)
                 extra[live, 1] = np.clip(params.extra[live, 1] * np.exp(step), *self.df_bounds)
         return ComponentParams(coef, extra), deficient
 
@@ -240,7 +249,7 @@ class StudentT(VarianceFloor):
                         chunk: Chunk) -> tuple[np.ndarray, ...]:
         """Per-row log-density and derivatives in ``(eta, log sigma, log df)``; see
         :meth:`regmix.families.gaussian.Gaussian.row_derivatives`."""
-        logf, e = self.log_density(params, chunk)
+        logf, (e, q, log1p_q) = self.log_density(params, chunk)
         s2 = (params.extra[:, 0] ** 2)[:, None]
         nu = params.extra[:, 1][:, None]
         e2 = e * e
@@ -251,7 +260,7 @@ class StudentT(VarianceFloor):
         g_s = -1.0 + (nu + 1.0) * e2 / D
         h_ss = -2.0 * (nu + 1.0) * nu * s2 * e2 / D2
         c_s = -2.0 * (nu + 1.0) * nu * s2 * e / D2
-        g_n, h_nn = _log_df_derivatives(e, s2, nu)
+        g_n, h_nn = _log_df_derivatives(q, log1p_q, nu)
         h_sn = nu * e2 * (e2 - s2) / D2
         c_n = nu * e * (e2 - s2) / D2
         K, n = e.shape
