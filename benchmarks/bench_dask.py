@@ -21,7 +21,9 @@ log-likelihoods and coefficients are apart.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +37,9 @@ from regmix.families.poisson import Poisson
 from regmix.mixing.constant import ConstantWeights
 from regmix.sources.arrays import ArrayData
 from regmix.sources.dask import DaskData
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_glm_kernel import best_pass  # noqa: E402  (the shared timing of a pass)
 
 COEF = np.array(
     [[1.0, -2.0, 0.5, 0.0, 1.5], [-1.0, 1.0, 2.0, -0.5, 0.0], [0.5, 0.0, -1.5, 2.0, -1.0]]
@@ -74,16 +79,6 @@ def start_params(start: dict, source, family: str) -> MixtureParams:
             weights, GaussianParams(coef, np.asarray(start["sigma"]) / st.y_scale)
         )
     return MixtureParams(weights, ComponentParams(coef, np.zeros((len(coef), 0))))
-
-
-def best_pass(runner, params, repeats: int = 3) -> float:
-    runner.evaluate(params)  # warm: compiled code loaded on every worker
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        runner.evaluate(params)
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def run_case(case, partitions: int) -> None:

@@ -96,7 +96,13 @@ def pass_seconds(family: str, n: int, K: int, d: int, engine: str, repeats: int,
     runner = PassRunner(source, fam, ConstantWeights(), chunk_size=65536, n_jobs=threads,
                         engine=engine)
     assert (runner.kernel is not None) == (engine == "numba"), (family, engine)
-    runner.evaluate(params)  # warm-up: caches, compiled code
+    return best_pass(runner, params, repeats)
+
+
+def best_pass(runner, params, repeats: int = 3) -> float:
+    """The best time of ``repeats`` E-step passes of ``runner`` at ``params``, after one
+    pass that warms caches and loads the compiled code (on every worker)."""
+    runner.evaluate(params)
     best = np.inf
     for _ in range(repeats):
         t = time.perf_counter()
