@@ -524,8 +524,91 @@ def test_bootstrap_resamples_the_rows_with_their_limits():
     np.testing.assert_allclose(boot.estimates.to_numpy(), table["estimate"].to_numpy())
     shift = np.abs(np.asarray(boot.replicates).mean(axis=0) - table["estimate"].to_numpy())
     assert np.all(shift < 3 * table["std_err"].to_numpy())
-    with pytest.raises(ValueError, match="kind='nonparametric'"):
-        model.bootstrap(X, Y, n_boot=2, kind="parametric")
+
+
+def test_sample_at_the_rows_limits():
+    X, Y, _ = interval_data(400, seed=40, truncate=True)
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0, compute_se=False)
+    model.fit(X, Y)
+    Xt, Yt = np.tile(X, (40, 1)), np.tile(Y, (40, 1))
+    _, Ys, labels = model.sample(X=Xt, limits=Yt, random_state=3)
+    assert Ys.shape == Yt.shape
+    lim = as_limits(Yt)
+    np.testing.assert_array_equal(Ys[:, 2:], lim[:, 2:])  # the truncation kept
+    w, coef, sigma = params_of(model)
+    mu, s = np.einsum("ij,ij->i", design(Xt), coef[labels]), sigma[labels]
+    lo, hi, t_lo, t_hi = lim.T
+    censored = lo < hi
+    as_interval = (Ys[:, 0] == lo) & (Ys[:, 1] == hi) & censored
+    exact = Ys[:, 0] == Ys[:, 1]
+    assert np.all(as_interval | exact)
+    # a censored row returns its interval with the truncated normal's probability of it
+    P = stats.norm.cdf(t_hi, mu, s) - stats.norm.cdf(t_lo, mu, s)
+    p_in = (stats.norm.cdf(hi, mu, s) - stats.norm.cdf(lo, mu, s)) / P
+    share, expected = as_interval[censored].mean(), p_in[censored].mean()
+    se = np.sqrt((p_in[censored] * (1 - p_in[censored])).sum()) / censored.sum()
+    assert abs(share - expected) < 4 * se
+    # a censored row's value drawn outside its interval lies outside it
+    outside = censored & exact
+    assert np.all((Ys[outside, 0] < lo[outside]) | (Ys[outside, 0] > hi[outside]))
+    # an observed row's draws: the component's normal truncated to the row's limits
+    u = stats.truncnorm.cdf(
+        Ys[~censored, 0],
+        ((t_lo - mu) / s)[~censored],
+        ((t_hi - mu) / s)[~censored],
+        loc=mu[~censored],
+        scale=s[~censored],
+    )
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    truncated = ~censored & np.isfinite(t_lo)
+    assert np.all(Ys[truncated, 0] > t_lo[truncated])
+    # two columns give two columns; the simulated response is one the family fits
+    _, Y2, _ = model.sample(X=X, limits=Y[:, :2], random_state=4)
+    assert Y2.shape == (len(X), 2)
+    RegressionMixture(2, family="censored_gaussian", compute_se=False).fit(X, Y2)
+    with pytest.raises(ValueError, match="applies to the censored_gaussian family"):
+        gaussian = RegressionMixture(1, compute_se=False).fit(X, X[:, 0] + np.cos(X[:, 0]))
+        gaussian.sample(X=X, limits=Y[:, :2])
+    with pytest.raises(ValueError, match="needs the rows X"):
+        model.sample(10, limits=Y[:10])
+    with pytest.raises(ValueError, match="one row per row of X"):
+        model.sample(X=X, limits=Y[:10])
+
+
+def test_parametric_bootstrap_at_the_rows_limits():
+    X, Y, _ = interval_data(300, seed=16, truncate=True)
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0).fit(X, Y)
+    boot = model.bootstrap(X, Y, n_boot=20, kind="parametric", random_state=0)
+    table = model.coef_table()
+    ratio = boot.std_err.to_numpy() / table["std_err"].to_numpy()
+    assert np.all((ratio > 0.4) & (ratio < 2.5)), ratio
+    shift = np.abs(np.asarray(boot.replicates).mean(axis=0) - table["estimate"].to_numpy())
+    assert np.all(shift < 3 * table["std_err"].to_numpy())
+
+
+def test_bootstrap_lr_test_at_the_rows_limits():
+    from regmix import bootstrap_lr_test
+    from regmix.selection import QUICK_REFIT
+
+    X, _, ystar = two_component_data(n=200, seed=41)
+    point = np.where(np.arange(200) % 2 == 0, 0.0, 1.0)  # tobit at points per row
+    Y = np.column_stack([np.where(ystar <= point, -INF, ystar), np.maximum(ystar, point)])
+    res = bootstrap_lr_test(
+        X,
+        Y,
+        n_components=1,
+        n_boot=4,
+        random_state=0,
+        family="censored_gaussian",
+        n_init=1,
+        split_merge=False,
+        compute_se=False,
+        refit_params=QUICK_REFIT,
+    )
+    assert res.n_failed == 0 and res.replicates.size == 4
+    assert np.all(res.replicates >= 0)
+    # two distinct lines: the statistic is far beyond the null's replicates
+    assert res.statistic > res.replicates.max() and res.p_value == pytest.approx(1 / 5)
 
 
 # ----------------------------------------------------------------------------- CLI
