@@ -605,7 +605,8 @@ def _replicate_task(template: RegressionMixture, null: RegressionMixture,
     response = rows.y
     if rows.limits is not None:
         response = null.family_.user_response(rows.y, rows.limits)
-    limits = (rows.limits, response.shape[1]) if response.ndim == 2 else None
+    limits = (rows.limits, response.shape[1]) if rows.limits is not None and (
+        response.ndim == 2) else None
     names = getattr(null, "feature_names_in_", None)
     Xr = rows.X if names is None else pd.DataFrame(rows.X, columns=list(names))
     the_rows = _Rows(Xr, rows.X, rows.offset, rows.trials, rows.Z, rows.groups, limits)

@@ -590,7 +590,8 @@ class InferenceMixin:
         if rows.limits is not None:  # a censored response: its limits travel with the rows
             response = self.family_.user_response(rows.y, rows.limits)
         # limits per row: the parametric replicates are censored at the rows' own
-        limits = (rows.limits, response.shape[1]) if response.ndim == 2 else None
+        limits = ((rows.limits, response.shape[1])
+                  if rows.limits is not None and response.ndim == 2 else None)
 
         def sample_fn(Xb, rng, offset=None, trials=None, concomitant=None, groups=None):
             return self._simulate_rows(Xb, rng, offset, trials, concomitant, groups,

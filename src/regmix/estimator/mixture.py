@@ -1180,7 +1180,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
 
     def _intercept_constrained(self) -> bool:
         names = set(self.common_coef or ()) | set(dict(self.fixed_coef or {}))
-        return "intercept" in names
+        # (several responses name each response's intercept, "yn:intercept")
+        return any(n == "intercept" or str(n).endswith(":intercept") for n in names)
 
     def _constrained(self, family, st, p: int):
         """A copy of ``family`` carrying the estimator's constraints (or ``family``)."""

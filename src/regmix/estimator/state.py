@@ -444,9 +444,7 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
                          "with a family per component (family=[...]) they are not "
                          "supported")
     if isinstance(family, MultiResponse):
-        raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
-                         "with several responses (a family per response) they are not "
-                         "supported yet")
+        return _constrained_responses(family, st, params, names)
     if isinstance(family, MixedGaussian):
         raise ValueError("common_coef, fixed_coef and equal_variance are not supported yet "
                          "for a latent-class linear mixed model (random effects)")
@@ -463,6 +461,51 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
     family = copy.copy(family)
     family.constraints = CoefficientConstraints(index, internal, equal_variance)
     return family
+
+
+def _constrained_responses(family: MultiResponse, st, params: Mapping[str, Any],
+                           names: list[str]) -> MultiResponse:
+    """Several responses: the constraints name a response's coefficients
+    (``"yn:x"``, as :meth:`MultiResponse.coef_names` does); each member carries those
+    of its own coefficients, in its own internal units, for its M-step, and the family
+    carries all of them side by side (the count of parameters, the covariance)."""
+    if params.get("equal_variance"):
+        raise ValueError("equal_variance=True applies to one family; with several "
+                         "responses give each response's scale its own parameters "
+                         "(common_coef and fixed_coef name a response's coefficients, "
+                         "'yn:x')")
+    fit_intercept = bool(names) and names[0] == "intercept"
+    full = family.coef_names(names[int(fit_intercept):], fit_intercept)
+    try:
+        index, user_values = coefficient_index(full, params["n_components"],
+                                               params.get("common_coef"),
+                                               params.get("fixed_coef"))
+    except ValueError as err:
+        raise ValueError(f"{err} (with several responses a coefficient is named "
+                         "'<response>:<column>')") from None
+    n_design = st.x_loc.shape[0] + int(st.fit_intercept)
+    widths = [b.size for b in family._blocks(n_design)]
+    starts = np.cumsum([0, *widths])
+    internal = np.zeros_like(user_values)
+    members = []
+    for r, (member, sub_st) in enumerate(zip(family.members,
+                                             family._standardizations(st, n_design),
+                                             strict=True)):
+        cols = slice(starts[r], starts[r + 1])
+        sub_index = index[:, cols]
+        free = sub_index >= 0
+        renumbered = np.full(sub_index.shape, -1)
+        renumbered[free] = np.unique(sub_index[free], return_inverse=True)[1]
+        values = sub_st.to_internal(user_values[:, cols])
+        values[free] = 0.0
+        internal[:, cols] = values
+        member = copy.copy(member)
+        member.constraints = CoefficientConstraints(renumbered, values, False)
+        members.append(member)
+    out = copy.copy(family)
+    out.members = tuple(members)
+    out.constraints = CoefficientConstraints(index, internal, False)
+    return out
 
 
 # ---------------------------------------------------------------------- helpers
