@@ -774,7 +774,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                                          min_weight=self.min_weight)
         boundary = fit_boundary(setup.family, outcome.best.params, runner)
         self._check_best(outcome, runner,
-                         separated=any(entry[2] is not None for entry in boundary))
+                         separated=any(entry[2] is not None and entry[1] != "variance_floor"
+                                       for entry in boundary))
         self._store_state(outcome, data, setup, runner, boundary)
         grouping = self._grouping_warning(any(b.gating for b in self.state_.boundary))
         if grouping is not None:
@@ -1075,9 +1076,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
     def _store_boundary(self, found: list, order: np.ndarray, source) -> None:
         """Record the parameters on the boundary in the state, in the model's component
         order, and warn about each."""
+        family = self.state_.family
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
             source.n_features)
-        family = self.state_.family
+        if getattr(family, "coef_names", None) is not None:  # several responses
+            names = family.coef_names(names[int(self.fit_intercept):], self.fit_intercept)
         cons = getattr(family, "constraints", None)
         free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
         extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True)

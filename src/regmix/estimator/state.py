@@ -340,8 +340,13 @@ class FittedState:
         if not isinstance(saved, list):
             raise ValueError(f"{source} is damaged: 'boundary_' must be a list")
         free = self.family.free_extra()
-        names = ((["intercept"] if self.fit_intercept else []) + self.coef_labels()
-                 + [n for n, f in zip(self.family.extra_names, free, strict=True) if f])
+        coefs = (["intercept"] if self.fit_intercept else []) + self.coef_labels()
+        if isinstance(self.family, MultiResponse):  # every response's coefficients
+            design = ([str(s) for s in self.feature_names_in]
+                      if self.feature_names_in is not None
+                      else [f"x{j}" for j in range(self.n_features_in)])
+            coefs = self.family.coef_names(design, self.fit_intercept)
+        names = coefs + [n for n, f in zip(self.family.extra_names, free, strict=True) if f]
         n_design = self.coef.shape[1] + int(self.fit_intercept)
         gating = (None if self.gating_names is None
                   else [f"gate:{n}" for n in ["intercept", *self.gating_names]])
