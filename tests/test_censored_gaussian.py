@@ -855,3 +855,32 @@ def test_fit_does_not_depend_on_the_chunk_size_or_threads():
     b = RegressionMixture(2, chunk_size=3000, n_jobs=2, **kw).fit(X, Y)
     assert a.log_likelihood_ == b.log_likelihood_
     np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+# ----------------------------------------------------------------------------- other families
+@pytest.mark.parametrize(
+    "families",
+    [
+        ["censored_gaussian", "gaussian"],
+        ["censored_gaussian", "pointmass"],
+        ["gaussian", "censored_gaussian"],
+        ["censored_gaussian", "censored_gaussian"],
+    ],
+)
+def test_a_family_per_component_with_a_censored_component_is_refused(families):
+    X, y, _ = two_component_data(n=50, seed=42)
+    family = [CensoredGaussian(lower=0.0) if f == "censored_gaussian" else f for f in families]
+    named = ", ".join(repr(f) for f in families)
+    with pytest.raises(ValueError, match=rf"family \[{named}\]: a censored_gaussian component"):
+        RegressionMixture(2, family=family).fit(X, y)
+
+
+def test_cli_refuses_a_censored_component_beside_another_family(tmp_path):
+    X, y, _ = two_component_data(n=50, seed=43)
+    pd.DataFrame({"x": X[:, 0], "y": y}).to_csv(tmp_path / "d.csv", index=False)
+    args = ["fit", str(tmp_path / "d.csv"), "--formula", "y ~ x", "-k", "2"]
+    result = _cli([*args, "--family", "censored_gaussian,gaussian"])
+    assert result.exit_code == 2
+    assert "family ['censored_gaussian', 'gaussian']: a censored_gaussian component" in (
+        result.output
+    )
