@@ -820,10 +820,9 @@ def test_row_sources_refuse_what_they_cannot_carry(tmp_path):
 
     X, y, _ = two_component_data(n=100, seed=24)
     pd.DataFrame({"x": X[:, 0], "y": y, "hi": y}).to_parquet(tmp_path / "d.parquet")
-    source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
-    with pytest.raises(ValueError, match="apply to rows in memory"):
-        RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(source)
     with_limits = ParquetData(tmp_path / "d.parquet", x=["x"], limits=["y", "hi"])
+    with pytest.raises(ValueError, match=r"apply to one response column .*limit columns"):
+        RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(with_limits)
     with pytest.raises(ValueError, match="use family='censored_gaussian'"):
         RegressionMixture(2).fit(with_limits)
     with pytest.raises(ValueError, match="set y=None"):
@@ -884,3 +883,69 @@ def test_cli_refuses_a_censored_component_beside_another_family(tmp_path):
     assert "family ['censored_gaussian', 'gaussian']: a censored_gaussian component" in (
         result.output
     )
+
+
+# ----------------------------------------------------------------------------- streamed constants
+def test_parquet_with_constant_limits_equals_the_rows_in_memory(tmp_path):
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    X, y, _ = two_component_data(n=9_000, seed=44)  # two reduction blocks
+    pd.DataFrame({"x": X[:, 0], "y": y}).to_parquet(tmp_path / "d.parquet", row_group_size=3000)
+    family = CensoredGaussian(lower=0.0, upper=6.0)
+    kw = dict(family=family, random_state=0, n_init=1, split_merge=False)
+    source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
+    streamed = RegressionMixture(2, **kw).fit(source)
+    arrays = RegressionMixture(2, **kw).fit(X, y)
+    assert streamed.log_likelihood_ == pytest.approx(arrays.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(streamed.coef_, arrays.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(streamed.sigma_, arrays.sigma_, rtol=1e-10)
+    np.testing.assert_allclose(
+        streamed.coef_table()["std_err"], arrays.coef_table()["std_err"], rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        streamed.coef_table(cov_type="robust", X=source)["std_err"],
+        arrays.coef_table(cov_type="robust", X=X, y=y)["std_err"],
+        rtol=1e-8,
+    )
+    # the censored rows are read as censored: the log-likelihood is the test's own
+    w, coef, sigma = params_of(arrays)
+    lim = limits_of(y, 0.0, 6.0)
+    assert streamed.log_likelihood_ == pytest.approx(
+        mixture_loglik(design(X), lim, w, coef, sigma)[0], rel=1e-10
+    )
+    # constant truncation too, in several record batches
+    Xs, ys = X[:800], y[:800]
+    pd.DataFrame({"x": Xs[:, 0], "y": ys}).to_parquet(tmp_path / "t.parquet", row_group_size=300)
+    kw_t = dict(kw, family=CensoredGaussian(lower=0.0, truncation=(-1.0, INF)), compute_se=False)
+    truncated = RegressionMixture(2, **kw_t).fit(
+        ParquetData(tmp_path / "t.parquet", x=["x"], y="y")
+    )
+    direct = RegressionMixture(2, **kw_t).fit(Xs, ys)
+    assert truncated.log_likelihood_ == pytest.approx(direct.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(truncated.coef_, direct.coef_, rtol=1e-10, atol=1e-12)
+    # a value beyond a censoring point is refused naming the row, as in memory
+    bad = y.copy()
+    bad[5000] = -0.5
+    pd.DataFrame({"x": X[:, 0], "y": bad}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="below the censoring point lower=0.0 at row 5000"):
+        RegressionMixture(2, **kw).fit(ParquetData(tmp_path / "bad.parquet", x=["x"], y="y"))
+
+
+def test_cli_streams_constant_limits(tmp_path):
+    pytest.importorskip("pyarrow")
+    X, y, _ = two_component_data(n=400, seed=45)
+    frame = pd.DataFrame({"x": X[:, 0], "y": y})
+    frame.to_parquet(tmp_path / "d.parquet")
+    options = "--family censored_gaussian --lower 0 --upper 6 --format json -q".split()
+    args = ["fit", str(tmp_path / "d.parquet"), "--formula", "y ~ x", *options]
+    streamed = _cli([*args, "--stream"])
+    in_memory = _cli([*args, "--no-stream"])
+    assert streamed.exit_code == 0, streamed.output
+    assert in_memory.exit_code == 0, in_memory.output
+    a, b = json.loads(streamed.output), json.loads(in_memory.output)
+    assert a["header"]["log_likelihood"] == pytest.approx(b["header"]["log_likelihood"], rel=1e-10)
+    direct = RegressionMixture(
+        2, family=CensoredGaussian(lower=0.0, upper=6.0), random_state=0
+    ).fit(X, y)
+    assert a["header"]["log_likelihood"] == pytest.approx(direct.log_likelihood_, rel=1e-10)

@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.engine.threads import resolve_n_jobs
-from regmix.estimator.inputs import Rows, is_row_source
+from regmix.estimator.inputs import Rows, censored_source, is_row_source
 from regmix.inference.bootstrap import AMBIGUITY_THRESHOLD, bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
 from regmix.inference.diagnostics import (
@@ -237,7 +237,7 @@ class InferenceMixin:
                     or any(v is not None for v in data.values())):
                 raise ValueError("with a row source, y, sample_weight, offset, trials, "
                                  "concomitant and groups come from the source")
-            source = X.plain()
+            source = censored_source(X, self.family_).plain()
         else:
             if isinstance(clusters, str):
                 X, clusters = self._cluster_column(X, clusters)

@@ -37,6 +37,7 @@ from regmix.estimator.inputs import (
     InputsMixin,
     Rows,
     bound_responses,
+    censored_source,
     is_dask_collection,
     is_row_source,
     response_names,
@@ -806,11 +807,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
             censored = hasattr(family, "response_limits")
-            if censored and family.constant_limits:
-                raise ValueError(f"the {family.name} family's constant censoring points and "
-                                 "truncation apply to rows in memory (arrays or a data "
-                                 "frame); a row source gives the limits per row as columns "
-                                 "(ParquetData(..., limits=[lower, upper]))")
+            X = censored_source(X, family)
             if getattr(X, "limit_columns", None) and not censored:
                 raise ValueError("the row source's limit columns are a censored response: "
                                  "use family='censored_gaussian'")

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import special, stats
 
 from regmix.core.chunk import Chunk
-from regmix.core.limits import clip_to_truncation, interval_limits
+from regmix.core.limits import interval_limits, point_limits
 from regmix.core.linalg import weighted_moments
 from regmix.core.params import GaussianParams
 from regmix.families.gaussian import Gaussian
@@ -223,31 +223,12 @@ class CensoredGaussian(Gaussian):
             limits, a lower limit above the upper one, a row with no finite limit.
         """
         y = np.asarray(y, dtype=np.float64)
-        n = y.shape[0]
         t_lo, t_hi = self.truncation if self.truncation is not None else (-np.inf, np.inf)
         if y.ndim == 1:
-            _check_values(y, "y")
-            if self.lower is None and self.upper is None and self.truncation is None:
+            if not self.constant_limits:
+                _check_values(y, "y")
                 return y, None
-            limits = np.empty((n, 4))
-            limits[:, 0] = limits[:, 1] = y
-            limits[:, 2], limits[:, 3] = t_lo, t_hi
-            for j, point, side in ((0, self.lower, "below"), (1, self.upper, "above")):
-                if point is None:
-                    continue
-                beyond = y < point if j == 0 else y > point
-                if beyond.any():
-                    i = int(np.argmax(beyond))
-                    raise ValueError(
-                        f"y is {side} the censoring point "
-                        f"{'lower' if j == 0 else 'upper'}={point!r} at row "
-                        f"{i} ({y[i]:g}); a censored value is recorded at "
-                        "the point itself"
-                    )
-                at = y == point
-                limits[at, j] = -np.inf if j == 0 else np.inf
-            clip_to_truncation(limits)
-            return y, limits
+            return y, point_limits(y, self.lower, self.upper, self.truncation)
         if y.ndim != 2 or y.shape[1] not in (2, 4):
             raise ValueError(
                 f"the {self.name} response is one column, or two columns "
