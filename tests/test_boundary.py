@@ -626,3 +626,132 @@ def test_the_separation_statistics_pass_runs_only_where_a_row_saturates(monkeypa
     model, caught = fit(x[:, None], (x > 0).astype(float), n_components=1,
                         family="binomial")
     assert calls and len(model.state_.boundary) == 1
+
+
+# --------------------------------------------------------------------------- members
+def test_a_family_per_component_reports_its_separated_component(dose_response):
+    """Both components binomial, given as a family per component: the same boundary,
+    warning and standard errors as the one family; with a probit member beside the
+    logit one the warning names the component whose coefficients diverge."""
+    X, y, trials = dose_response
+    one, _ = fit(X, y, family="binomial", fit_kw={"trials": trials})
+    per, caught = fit(X, y, family=["binomial", "binomial"], fit_kw={"trials": trials})
+    ((a_entry,), (b_entry,)) = per.state_.boundary, one.state_.boundary
+    assert (a_entry.component, a_entry.kind, a_entry.parameters) == (
+        b_entry.component, b_entry.kind, b_entry.parameters)
+    np.testing.assert_allclose(a_entry.directions, b_entry.directions, atol=1e-6)
+    assert boundary_messages(caught) == [b_entry.message()]
+    a, b = per.coef_table(), one.coef_table()
+    np.testing.assert_array_equal(a["std_err"].isna(), b["std_err"].isna())
+    np.testing.assert_allclose(a["std_err"], b["std_err"], rtol=1e-6)
+    mixed, caught = fit(X, y, family=["binomial", regmix_probit()], fit_kw={"trials": trials})
+    (entry,) = mixed.state_.boundary
+    messages = boundary_messages(caught)
+    assert messages == [entry.message()]
+    assert messages[0].startswith(f"component {entry.component + 1}: the coefficients of "
+                                  "intercept and log(Dose) diverge (complete separation")
+    table = mixed.coef_table()
+    k = entry.component + 1
+    assert table.loc[[(k, "intercept"), (k, "log(Dose)")], "std_err"].isna().all()
+    assert np.all(np.isfinite(table.drop(index=k, level="component")["std_err"]))
+
+
+def regmix_probit():
+    from regmix import Binomial
+
+    return Binomial(link="probit")
+
+
+@pytest.fixture(scope="module")
+def separated_response():
+    """Two classes of a Gaussian response yn and a 0/1 response yb: in one class yb is
+    a step in x (separated), in the other a logistic curve."""
+    rng = np.random.default_rng(0)
+    n = 300
+    x = rng.uniform(-2, 2, n)
+    c = rng.random(n) < 0.5
+    yn = np.where(c, 4 + 2 * x, -2 - x) + rng.normal(0, 1, n)
+    logistic = rng.random(n) < 1 / (1 + np.exp(-(0.5 + x)))
+    yb = np.where(c, x > 0.3, logistic).astype(float)
+    return pd.DataFrame({"x": x, "yn": yn, "yb": yb})
+
+
+def test_several_responses_report_the_separated_response(separated_response):
+    """The warning and the NaN standard errors name the response's coefficients; the
+    other parameters' estimates and standard errors are those of the limit model (the
+    separated class's yb a step function), written here with scipy, maximised and
+    differentiated numerically."""
+    df = separated_response
+    model, caught = fit(df, family={"yn": "gaussian", "yb": "binomial"}, formula="yn + yb ~ x")
+    (entry,) = model.state_.boundary
+    assert entry.kind == "complete_separation"
+    assert entry.parameters == ("yb:intercept", "yb:x")
+    k = entry.component
+    assert boundary_messages(caught) == [entry.message()]
+    assert entry.message().startswith(f"component {k + 1}: the coefficients of "
+                                      "yb:intercept and yb:x diverge")
+    assert not [c for c in caught if issubclass(c.category, RankDeficiencyWarning)]
+    table = model.coef_table()
+    assert table.loc[[(k + 1, "yb:intercept"), (k + 1, "yb:x")], "std_err"].isna().all()
+    # the limit model
+    x, yn, yb = (df[c].to_numpy() for c in ("x", "yn", "yb"))
+    p_step = model.predict_components(df)[:, k, 1]
+    step = np.round(stats.binom.pmf(yb, 1, p_step))
+    np.testing.assert_allclose(stats.binom.pmf(yb, 1, p_step), step, atol=1e-9)
+    j = 1 - k
+
+    def loglik(t):
+        eta = t[8]
+        pi_j = 1 / (1 + np.exp(-eta))
+        fj = stats.norm.pdf(yn, t[0] + t[1] * x, np.exp(t[2])) * stats.binom.pmf(
+            yb, 1, 1 / (1 + np.exp(-(t[3] + t[4] * x))))
+        fk = stats.norm.pdf(yn, t[5] + t[6] * x, np.exp(t[7])) * step
+        return float(np.sum(np.log(pi_j * fj + (1 - pi_j) * fk)))
+
+    def est(c, name):
+        return table.loc[(c + 1, name), "estimate"]
+
+    start = np.array([est(j, "yn:intercept"), est(j, "yn:x"), np.log(est(j, "yn:sigma")),
+                      est(j, "yb:intercept"), est(j, "yb:x"), est(k, "yn:intercept"),
+                      est(k, "yn:x"), np.log(est(k, "yn:sigma")),
+                      np.log(model.weights_[j] / model.weights_[k])])
+    best = optimize.minimize(lambda t: -loglik(t), start, method="BFGS",
+                             options={"gtol": 1e-9})
+    np.testing.assert_allclose(best.x, start, rtol=1e-5, atol=1e-6)
+    cov = np.linalg.inv(-central_hessian(loglik, best.x))
+    se = np.sqrt(np.diag(cov))
+    names = [(j, "yn:intercept", 0), (j, "yn:x", 1), (j, "yb:intercept", 3), (j, "yb:x", 4),
+             (k, "yn:intercept", 5), (k, "yn:x", 6)]
+    for c, name, i in names:
+        assert table.loc[(c + 1, name), "std_err"] == pytest.approx(se[i], rel=1e-4)
+    for c, i in ((j, 2), (k, 7)):
+        assert table.loc[(c + 1, "yn:sigma"), "std_err"] == pytest.approx(
+            est(c, "yn:sigma") * se[i], rel=1e-4)
+    # the model file keeps the entry
+    assert load_roundtrip(model).state_.boundary == model.state_.boundary
+
+
+def load_roundtrip(model):
+    return model_from_dict(json.loads(json.dumps(model_to_dict(model))))
+
+
+def test_several_responses_report_a_response_at_its_variance_floor():
+    """One class's yn lies exactly on a line: its yn coefficients and sigma lose their
+    standard errors, the counts' coefficients keep theirs."""
+    rng = np.random.default_rng(3)
+    n = 200
+    x = rng.uniform(0, 4, n)
+    c = np.arange(n) < 100
+    yn = np.where(c, 1.0 + 2.0 * x, 8.0 - x + rng.normal(0, 1, n))
+    yp = rng.poisson(np.exp(np.where(c, 1.0 + 0.2 * x, 0.3))).astype(float)
+    df = pd.DataFrame({"x": x, "yn": yn, "yp": yp})
+    model, caught = fit(df, family={"yn": "gaussian", "yp": "poisson"}, formula="yn + yp ~ x")
+    (entry,) = model.state_.boundary
+    assert entry.kind == "variance_floor"
+    assert entry.parameters == ("yn:intercept", "yn:x", "yn:sigma")
+    assert boundary_messages(caught) == [entry.message(model.var_floor)]
+    k = entry.component + 1
+    table = model.coef_table()
+    assert table.loc[[(k, n) for n in entry.parameters], "std_err"].isna().all()
+    assert np.all(np.isfinite(table.loc[[(k, "yp:intercept"), (k, "yp:x")], "std_err"]))
+    assert load_roundtrip(model).state_.boundary == model.state_.boundary

@@ -524,8 +524,91 @@ def test_bootstrap_resamples_the_rows_with_their_limits():
     np.testing.assert_allclose(boot.estimates.to_numpy(), table["estimate"].to_numpy())
     shift = np.abs(np.asarray(boot.replicates).mean(axis=0) - table["estimate"].to_numpy())
     assert np.all(shift < 3 * table["std_err"].to_numpy())
-    with pytest.raises(ValueError, match="kind='nonparametric'"):
-        model.bootstrap(X, Y, n_boot=2, kind="parametric")
+
+
+def test_sample_at_the_rows_limits():
+    X, Y, _ = interval_data(400, seed=40, truncate=True)
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0, compute_se=False)
+    model.fit(X, Y)
+    Xt, Yt = np.tile(X, (40, 1)), np.tile(Y, (40, 1))
+    _, Ys, labels = model.sample(X=Xt, limits=Yt, random_state=3)
+    assert Ys.shape == Yt.shape
+    lim = as_limits(Yt)
+    np.testing.assert_array_equal(Ys[:, 2:], lim[:, 2:])  # the truncation kept
+    w, coef, sigma = params_of(model)
+    mu, s = np.einsum("ij,ij->i", design(Xt), coef[labels]), sigma[labels]
+    lo, hi, t_lo, t_hi = lim.T
+    censored = lo < hi
+    as_interval = (Ys[:, 0] == lo) & (Ys[:, 1] == hi) & censored
+    exact = Ys[:, 0] == Ys[:, 1]
+    assert np.all(as_interval | exact)
+    # a censored row returns its interval with the truncated normal's probability of it
+    P = stats.norm.cdf(t_hi, mu, s) - stats.norm.cdf(t_lo, mu, s)
+    p_in = (stats.norm.cdf(hi, mu, s) - stats.norm.cdf(lo, mu, s)) / P
+    share, expected = as_interval[censored].mean(), p_in[censored].mean()
+    se = np.sqrt((p_in[censored] * (1 - p_in[censored])).sum()) / censored.sum()
+    assert abs(share - expected) < 4 * se
+    # a censored row's value drawn outside its interval lies outside it
+    outside = censored & exact
+    assert np.all((Ys[outside, 0] < lo[outside]) | (Ys[outside, 0] > hi[outside]))
+    # an observed row's draws: the component's normal truncated to the row's limits
+    u = stats.truncnorm.cdf(
+        Ys[~censored, 0],
+        ((t_lo - mu) / s)[~censored],
+        ((t_hi - mu) / s)[~censored],
+        loc=mu[~censored],
+        scale=s[~censored],
+    )
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    truncated = ~censored & np.isfinite(t_lo)
+    assert np.all(Ys[truncated, 0] > t_lo[truncated])
+    # two columns give two columns; the simulated response is one the family fits
+    _, Y2, _ = model.sample(X=X, limits=Y[:, :2], random_state=4)
+    assert Y2.shape == (len(X), 2)
+    RegressionMixture(2, family="censored_gaussian", compute_se=False).fit(X, Y2)
+    with pytest.raises(ValueError, match="applies to the censored_gaussian family"):
+        gaussian = RegressionMixture(1, compute_se=False).fit(X, X[:, 0] + np.cos(X[:, 0]))
+        gaussian.sample(X=X, limits=Y[:, :2])
+    with pytest.raises(ValueError, match="needs the rows X"):
+        model.sample(10, limits=Y[:10])
+    with pytest.raises(ValueError, match="one row per row of X"):
+        model.sample(X=X, limits=Y[:10])
+
+
+def test_parametric_bootstrap_at_the_rows_limits():
+    X, Y, _ = interval_data(300, seed=16, truncate=True)
+    model = RegressionMixture(2, family="censored_gaussian", random_state=0).fit(X, Y)
+    boot = model.bootstrap(X, Y, n_boot=20, kind="parametric", random_state=0)
+    table = model.coef_table()
+    ratio = boot.std_err.to_numpy() / table["std_err"].to_numpy()
+    assert np.all((ratio > 0.4) & (ratio < 2.5)), ratio
+    shift = np.abs(np.asarray(boot.replicates).mean(axis=0) - table["estimate"].to_numpy())
+    assert np.all(shift < 3 * table["std_err"].to_numpy())
+
+
+def test_bootstrap_lr_test_at_the_rows_limits():
+    from regmix import bootstrap_lr_test
+    from regmix.selection import QUICK_REFIT
+
+    X, _, ystar = two_component_data(n=200, seed=41)
+    point = np.where(np.arange(200) % 2 == 0, 0.0, 1.0)  # tobit at points per row
+    Y = np.column_stack([np.where(ystar <= point, -INF, ystar), np.maximum(ystar, point)])
+    res = bootstrap_lr_test(
+        X,
+        Y,
+        n_components=1,
+        n_boot=4,
+        random_state=0,
+        family="censored_gaussian",
+        n_init=1,
+        split_merge=False,
+        compute_se=False,
+        refit_params=QUICK_REFIT,
+    )
+    assert res.n_failed == 0 and res.replicates.size == 4
+    assert np.all(res.replicates >= 0)
+    # two distinct lines: the statistic is far beyond the null's replicates
+    assert res.statistic > res.replicates.max() and res.p_value == pytest.approx(1 / 5)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -737,10 +820,9 @@ def test_row_sources_refuse_what_they_cannot_carry(tmp_path):
 
     X, y, _ = two_component_data(n=100, seed=24)
     pd.DataFrame({"x": X[:, 0], "y": y, "hi": y}).to_parquet(tmp_path / "d.parquet")
-    source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
-    with pytest.raises(ValueError, match="apply to rows in memory"):
-        RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(source)
     with_limits = ParquetData(tmp_path / "d.parquet", x=["x"], limits=["y", "hi"])
+    with pytest.raises(ValueError, match=r"apply to one response column .*limit columns"):
+        RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(with_limits)
     with pytest.raises(ValueError, match="use family='censored_gaussian'"):
         RegressionMixture(2).fit(with_limits)
     with pytest.raises(ValueError, match="set y=None"):
@@ -772,3 +854,98 @@ def test_fit_does_not_depend_on_the_chunk_size_or_threads():
     b = RegressionMixture(2, chunk_size=3000, n_jobs=2, **kw).fit(X, Y)
     assert a.log_likelihood_ == b.log_likelihood_
     np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+# ----------------------------------------------------------------------------- other families
+@pytest.mark.parametrize(
+    "families",
+    [
+        ["censored_gaussian", "gaussian"],
+        ["censored_gaussian", "pointmass"],
+        ["gaussian", "censored_gaussian"],
+        ["censored_gaussian", "censored_gaussian"],
+    ],
+)
+def test_a_family_per_component_with_a_censored_component_is_refused(families):
+    X, y, _ = two_component_data(n=50, seed=42)
+    family = [CensoredGaussian(lower=0.0) if f == "censored_gaussian" else f for f in families]
+    named = ", ".join(repr(f) for f in families)
+    with pytest.raises(ValueError, match=rf"family \[{named}\]: a censored_gaussian component"):
+        RegressionMixture(2, family=family).fit(X, y)
+
+
+def test_cli_refuses_a_censored_component_beside_another_family(tmp_path):
+    X, y, _ = two_component_data(n=50, seed=43)
+    pd.DataFrame({"x": X[:, 0], "y": y}).to_csv(tmp_path / "d.csv", index=False)
+    args = ["fit", str(tmp_path / "d.csv"), "--formula", "y ~ x", "-k", "2"]
+    result = _cli([*args, "--family", "censored_gaussian,gaussian"])
+    assert result.exit_code == 2
+    assert "family ['censored_gaussian', 'gaussian']: a censored_gaussian component" in (
+        result.output
+    )
+
+
+# ----------------------------------------------------------------------------- streamed constants
+def test_parquet_with_constant_limits_equals_the_rows_in_memory(tmp_path):
+    pytest.importorskip("pyarrow")
+    from regmix.parquet import ParquetData
+
+    X, y, _ = two_component_data(n=9_000, seed=44)  # two reduction blocks
+    pd.DataFrame({"x": X[:, 0], "y": y}).to_parquet(tmp_path / "d.parquet", row_group_size=3000)
+    family = CensoredGaussian(lower=0.0, upper=6.0)
+    kw = dict(family=family, random_state=0, n_init=1, split_merge=False)
+    source = ParquetData(tmp_path / "d.parquet", x=["x"], y="y")
+    streamed = RegressionMixture(2, **kw).fit(source)
+    arrays = RegressionMixture(2, **kw).fit(X, y)
+    assert streamed.log_likelihood_ == pytest.approx(arrays.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(streamed.coef_, arrays.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(streamed.sigma_, arrays.sigma_, rtol=1e-10)
+    np.testing.assert_allclose(
+        streamed.coef_table()["std_err"], arrays.coef_table()["std_err"], rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        streamed.coef_table(cov_type="robust", X=source)["std_err"],
+        arrays.coef_table(cov_type="robust", X=X, y=y)["std_err"],
+        rtol=1e-8,
+    )
+    # the censored rows are read as censored: the log-likelihood is the test's own
+    w, coef, sigma = params_of(arrays)
+    lim = limits_of(y, 0.0, 6.0)
+    assert streamed.log_likelihood_ == pytest.approx(
+        mixture_loglik(design(X), lim, w, coef, sigma)[0], rel=1e-10
+    )
+    # constant truncation too, in several record batches
+    Xs, ys = X[:800], y[:800]
+    pd.DataFrame({"x": Xs[:, 0], "y": ys}).to_parquet(tmp_path / "t.parquet", row_group_size=300)
+    kw_t = dict(kw, family=CensoredGaussian(lower=0.0, truncation=(-1.0, INF)), compute_se=False)
+    truncated = RegressionMixture(2, **kw_t).fit(
+        ParquetData(tmp_path / "t.parquet", x=["x"], y="y")
+    )
+    direct = RegressionMixture(2, **kw_t).fit(Xs, ys)
+    assert truncated.log_likelihood_ == pytest.approx(direct.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(truncated.coef_, direct.coef_, rtol=1e-10, atol=1e-12)
+    # a value beyond a censoring point is refused naming the row, as in memory
+    bad = y.copy()
+    bad[5000] = -0.5
+    pd.DataFrame({"x": X[:, 0], "y": bad}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="below the censoring point lower=0.0 at row 5000"):
+        RegressionMixture(2, **kw).fit(ParquetData(tmp_path / "bad.parquet", x=["x"], y="y"))
+
+
+def test_cli_streams_constant_limits(tmp_path):
+    pytest.importorskip("pyarrow")
+    X, y, _ = two_component_data(n=400, seed=45)
+    frame = pd.DataFrame({"x": X[:, 0], "y": y})
+    frame.to_parquet(tmp_path / "d.parquet")
+    options = "--family censored_gaussian --lower 0 --upper 6 --format json -q".split()
+    args = ["fit", str(tmp_path / "d.parquet"), "--formula", "y ~ x", *options]
+    streamed = _cli([*args, "--stream"])
+    in_memory = _cli([*args, "--no-stream"])
+    assert streamed.exit_code == 0, streamed.output
+    assert in_memory.exit_code == 0, in_memory.output
+    a, b = json.loads(streamed.output), json.loads(in_memory.output)
+    assert a["header"]["log_likelihood"] == pytest.approx(b["header"]["log_likelihood"], rel=1e-10)
+    direct = RegressionMixture(
+        2, family=CensoredGaussian(lower=0.0, upper=6.0), random_state=0
+    ).fit(X, y)
+    assert a["header"]["log_likelihood"] == pytest.approx(direct.log_likelihood_, rel=1e-10)

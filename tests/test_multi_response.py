@@ -307,8 +307,6 @@ def test_summary_save_load_and_sample(fit, data, tmp_path):
 
 
 def test_what_does_not_take_several_responses_says_so(fit, data):
-    with pytest.raises(ValueError, match="several responses"):
-        fit.marginal_effects(data)
     pytest.importorskip("matplotlib")
     from regmix.plotting import plot_fit
 
@@ -331,8 +329,6 @@ def test_bad_input_names_the_response(data):
         regmix.RegressionMixture(
             2, family={"yn": "gaussian", "yp": "poison"}, formula=FORMULA
         ).fit(data)
-    with pytest.raises(ValueError, match="not supported yet"):
-        model(equal_variance=True).fit(data)
     with pytest.raises(ValueError, match=r"family\['yp'\]: a response's family"):
         regmix.RegressionMixture(
             2, family={"yn": "gaussian", "yp": regmix.PointMass()}, formula=FORMULA
@@ -625,3 +621,101 @@ def test_command_line_names_a_response_s_design_columns(data, fit, tmp_path):
     assert ll == pytest.approx(ref.log_likelihood_, rel=1e-12)
     bad = CliRunner().invoke(main, [*args, "yn=gaussian,yp=poisson[z]"])
     assert bad.exit_code == 2 and "columns['yp'] names ['z']" in bad.output
+
+
+# ----------------------------------------------------------------------------- constraints
+def test_common_coefficients_of_a_response_are_its_pooled_fit(data):
+    """yp's coefficients common to both classes: yp says nothing about the class, so the
+    likelihood is the pooled Poisson GLM's times yn's own mixture."""
+    m = model(common_coef=["yp:intercept", "yp:x"]).fit(data)
+    pooled = sm.GLM(
+        data["yp"].to_numpy(), sm.add_constant(data["x"].to_numpy()), family=sm.families.Poisson()
+    ).fit()
+    yn_only = regmix.RegressionMixture(2, formula="yn ~ x + I(x**2)", random_state=0).fit(data)
+    assert m.log_likelihood_ == pytest.approx(yn_only.log_likelihood_ + pooled.llf, rel=1e-9)
+    assert m.n_parameters_ == yn_only.n_parameters_ + 2
+    table, alone = m.coef_table(), yn_only.coef_table()
+    for k in (1, 2):
+        for j, name in enumerate(["yp:intercept", "yp:x"]):
+            assert table.loc[(k, name), "estimate"] == pytest.approx(pooled.params[j], rel=1e-6)
+            assert table.loc[(k, name), "std_err"] == pytest.approx(pooled.bse[j], rel=1e-4)
+        for name in ["intercept", "x", "I(x ** 2)", "sigma"]:
+            assert table.loc[(k, f"yn:{name}"), "estimate"] == pytest.approx(
+                alone.loc[(k, name), "estimate"], rel=1e-6
+            )
+            assert table.loc[(k, f"yn:{name}"), "std_err"] == pytest.approx(
+                alone.loc[(k, name), "std_err"], rel=1e-4
+            )
+
+
+def test_fixed_and_common_coefficients_are_the_constrained_maximum(data, tmp_path):
+    """yp:x known per class and yn's squared term common: the fit is a stationary point
+    of the dense log-likelihood in the free parameters, which no optimiser improves."""
+    m = model(fixed_coef={"yp:x": [-0.2, 0.1]}, common_coef=["yn:I(x ** 2)"]).fit(data)
+    weights, bn, sigma, bp = params_of(m)
+    np.testing.assert_array_equal(bp[:, 1], [-0.2, 0.1])
+    assert bn[0, 2] == pytest.approx(bn[1, 2], rel=1e-12)
+    # free: logit weight, yn intercepts and slopes, the common square, log sigmas, yp
+    # intercepts
+    theta0 = np.r_[
+        np.log(weights[1] / weights[0]), bn[:, :2].ravel(), bn[0, 2], np.log(sigma), bp[:, 0]
+    ]
+
+    def loglik(t):
+        w = np.array([1.0, np.exp(t[0])]) / (1 + np.exp(t[0]))
+        b = np.column_stack([t[1:5].reshape(2, 2), [t[5], t[5]]])
+        return dense_loglik(data, w, b, np.exp(t[6:8]), np.column_stack([t[8:10], [-0.2, 0.1]]))
+
+    assert m.log_likelihood_ == pytest.approx(loglik(theta0), rel=1e-10)
+    best = optimize.minimize(lambda t: -loglik(t), theta0, method="BFGS")
+    assert -best.fun < m.log_likelihood_ + 1e-6
+    assert m.n_parameters_ == theta0.size
+    m.save(tmp_path / "m.json")
+    loaded = regmix.load(tmp_path / "m.json")
+    assert loaded.n_parameters_ == m.n_parameters_
+    np.testing.assert_array_equal(loaded.coef_table(), m.coef_table())
+
+
+def test_constraints_of_several_responses_are_refused_by_name(data):
+    with pytest.raises(ValueError, match="'x' is not a coefficient.*'<response>:<column>'"):
+        model(common_coef=["x"]).fit(data)
+    with pytest.raises(ValueError, match="equal_variance=True applies to one family"):
+        model(equal_variance=True).fit(data)
+
+
+# ----------------------------------------------------------------------------- margins
+def test_margins_per_response_against_hand_written_means_and_derivatives(fit, data):
+    weights, bn, _, bp = params_of(fit)
+    x = data["x"].to_numpy()
+    Xn, Xp = np.column_stack([1 + 0 * x, x, x**2]), np.column_stack([1 + 0 * x, x])
+    mu_p = np.exp(Xp @ bp.T)
+    # d yn / dx = b1 + 2 b2 x; d yp / dx = exp(eta) b1 (log link)
+    slope = {
+        "yn": (bn[:, 1] + 2 * bn[:, 2] * x[:, None]).mean(axis=0),
+        "yp": (mu_p * bp[:, 1]).mean(axis=0),
+    }
+    mean = {"yn": (Xn @ bn.T).mean(axis=0), "yp": mu_p.mean(axis=0)}
+    effects = fit.marginal_effects(data).set_index(["response", "component"])
+    margins = fit.predictive_margins(data).set_index(["response", "component"])
+    for r in ("yn", "yp"):
+        for k in (1, 2):
+            assert effects.loc[(r, k), "effect"] == pytest.approx(slope[r][k - 1], rel=1e-7)
+            assert margins.loc[(r, k), "margin"] == pytest.approx(mean[r][k - 1], rel=1e-10)
+        assert effects.loc[(r, "mixture"), "effect"] == pytest.approx(weights @ slope[r], rel=1e-7)
+        assert margins.loc[(r, "mixture"), "margin"] == pytest.approx(weights @ mean[r], rel=1e-10)
+    # yn's effect in component k is linear in (b1, b2): its variance is a' V a
+    cov = fit.covariance_matrix()
+    for k in (1, 2):
+        names = [(k, "yn:x"), (k, "yn:I(x ** 2)")]
+        a = np.array([1.0, 2 * x.mean()])
+        V = cov.loc[names, names].to_numpy()
+        assert effects.loc[("yn", k), "std_err"] == pytest.approx(np.sqrt(a @ V @ a), rel=1e-5)
+    one = fit.marginal_effects(data, component=1, at={"x": [2.0, 8.0]})
+    assert list(zip(one["at"], one["response"], strict=True)) == [
+        ("x=2.0", "yn"),
+        ("x=2.0", "yp"),
+        ("x=8.0", "yn"),
+        ("x=8.0", "yp"),
+    ]
+    at8 = one[(one["at"] == "x=8.0") & (one["response"] == "yp")]["effect"].item()
+    assert at8 == pytest.approx(np.exp(bp[0] @ [1, 8.0]) * bp[0, 1], rel=1e-7)

@@ -555,9 +555,7 @@ def fit(data: str, formula: str, n_init: int, seed: int, family: str, link: str 
     if plot is not None:
         _need_matplotlib()
     if stream is None:  # neither --stream nor --no-stream: stream what would not fit
-        # (a censored family's constant limits are read from rows in memory only)
         stream = (all(v is None for v in in_memory_only.values())
-                  and not isinstance(family, CensoredGaussian)
                   and _streams_by_itself(data, formula, quiet))
     sample_weight = None
     if stream:

@@ -404,6 +404,7 @@ class _Rows(NamedTuple):
     trials: np.ndarray | None
     Z: np.ndarray | None
     groups: np.ndarray | None
+    limits: tuple[np.ndarray, int] | None = None  # a censored response's, per row
 
     def fit_kwargs(self) -> dict[str, Any]:
         return dict(offset=self.offset, trials=self.trials, concomitant=self.Z,
@@ -612,13 +613,14 @@ def _replicate_task(template: RegressionMixture, null: RegressionMixture,
     """The rows as numbers, the fits on them and the replicates' templates."""
     rows = null._eval_rows(X, y, None, data["offset"], data["trials"],
                            concomitant=data["concomitant"], groups=data["groups"])
-    if rows.limits is not None and null.family_.user_response(rows.y, rows.limits).ndim == 2:
-        raise ValueError("the bootstrap likelihood-ratio test draws responses censored at "
-                         "the family's constant points (lower=, upper=, truncation=); it "
-                         "does not take limits per row")
+    response = rows.y
+    if rows.limits is not None:
+        response = null.family_.user_response(rows.y, rows.limits)
+    limits = (rows.limits, response.shape[1]) if rows.limits is not None and (
+        response.ndim == 2) else None
     names = getattr(null, "feature_names_in_", None)
     Xr = rows.X if names is None else pd.DataFrame(rows.X, columns=list(names))
-    the_rows = _Rows(Xr, rows.X, rows.offset, rows.trials, rows.Z, rows.groups)
+    the_rows = _Rows(Xr, rows.X, rows.offset, rows.trials, rows.Z, rows.groups, limits)
     base = _array_template(template)
     if parallel:  # the workers are the parallelism; a fit's own threads would compete
         base.set_params(n_jobs=1)
@@ -627,9 +629,9 @@ def _replicate_task(template: RegressionMixture, null: RegressionMixture,
         # parameters simulate and start the replicates' fits
         kw = the_rows.fit_kwargs()
         null = clone(base).set_params(n_components=null.n_components, random_state=seed)
-        null.fit(Xr, rows.y, **kw)
+        null.fit(Xr, response, **kw)
         alt = clone(base).set_params(n_components=alt.n_components, random_state=seed)
-        _fit_from(alt, [null], Xr, rows.y, **kw)
+        _fit_from(alt, [null], Xr, response, **kw)
     K = null.n_components
     quiet = clone(base).set_params(compute_se=False, verbose=0, progress=False)
     quick_fit = clone(quiet).set_params(**{**REPLICATE_PARAMS, **quick})
@@ -713,7 +715,7 @@ def _simulate_null(model: RegressionMixture, rows: _Rows, rng: np.random.Generat
     its concomitant variables, when the model has them); with groups one component is
     drawn per group, from the probabilities of its first row (the group's, as in the
     fit). The responses are then drawn from the components with the rows' offsets and
-    trials.
+    trials; a censored response's rows at their own limits.
     """
     return model._simulate_rows(rows.design, rng, rows.offset, rows.trials, rows.Z,
-                                rows.groups)
+                                rows.groups, rows.limits)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["clip_to_truncation", "interval_limits", "observed_rows"]
+__all__ = ["clip_to_truncation", "interval_limits", "observed_rows", "point_limits"]
 
 _OPEN = (-np.inf, np.inf, -np.inf, np.inf)
 
@@ -81,6 +81,57 @@ def interval_limits(values: np.ndarray, truncation: tuple[float, float] = (-np.i
     with np.errstate(invalid="ignore"):
         rep = np.where(np.isfinite(lo), np.where(np.isfinite(hi), 0.5 * (lo + hi), lo), hi)
     return rep, limits
+
+
+def point_limits(y: np.ndarray, lower: float | None, upper: float | None,
+                 truncation: tuple[float, float] | None, name: str = "y",
+                 start: int = 0) -> np.ndarray:
+    """The limits of a one-column response censored at constant points (the tobit
+    reading): a value equal to ``lower`` is known only to be at most ``lower``, one
+    equal to ``upper`` only at least ``upper``, the others are observed; every row is
+    truncated at ``truncation`` (None: not truncated).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        The recorded values. Not written to.
+    lower, upper : float or None
+        The censoring points.
+    truncation : tuple of two floats or None
+        Truncation limits of every row.
+    name, start :
+        As for :func:`interval_limits`.
+
+    Returns
+    -------
+    ndarray of shape (n, 4)
+        ``lower, upper, trunc_lower, trunc_upper`` per row, infinite where open.
+
+    Raises
+    ------
+    ValueError
+        Naming the row: NaN, a value beyond a censoring point (a censored value is
+        recorded at the point itself), a value outside the truncation limits.
+    """
+    bad = np.isnan(y)
+    if bad.any():
+        raise ValueError(f"{name} is NaN at row {start + int(np.argmax(bad))}")
+    t_lo, t_hi = truncation if truncation is not None else (-np.inf, np.inf)
+    limits = np.empty((y.shape[0], 4))
+    limits[:, 0] = limits[:, 1] = y
+    limits[:, 2], limits[:, 3] = t_lo, t_hi
+    for j, point in ((0, lower), (1, upper)):
+        if point is None:
+            continue
+        beyond = y < point if j == 0 else y > point
+        if beyond.any():
+            i = int(np.argmax(beyond))
+            raise ValueError(f"{name} is {'below' if j == 0 else 'above'} the censoring point "
+                             f"{'lower' if j == 0 else 'upper'}={point!r} at row {start + i} "
+                             f"({y[i]:g}); a censored value is recorded at the point itself")
+        limits[y == point, j] = -np.inf if j == 0 else np.inf
+    clip_to_truncation(limits, name, start)
+    return limits
 
 
 def clip_to_truncation(limits: np.ndarray, name: str = "y", start: int = 0) -> None:

@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from regmix.engine.threads import resolve_n_jobs
-from regmix.estimator.inputs import Rows, is_row_source
+from regmix.estimator.inputs import Rows, censored_source, is_row_source
 from regmix.inference.bootstrap import AMBIGUITY_THRESHOLD, bootstrap
 from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
 from regmix.inference.diagnostics import (
@@ -279,7 +279,7 @@ class InferenceMixin:
                     or any(v is not None for v in data.values())):
                 raise ValueError("with a row source, y, sample_weight, offset, trials, "
                                  "concomitant and groups come from the source")
-            source = X.plain()
+            source = censored_source(X, self.family_).plain()
         else:
             if isinstance(clusters, str):
                 X, clusters = self._cluster_column(X, clusters)
@@ -671,17 +671,18 @@ class InferenceMixin:
                                            sample_weight=wb, offset=offset, trials=trials,
                                            concomitant=Zb, groups=groups)
 
-        def sample_fn(Xb, rng, offset=None, trials=None, concomitant=None, groups=None):
-            return self._simulate_rows(Xb, rng, offset, trials, concomitant, groups)
-
-        extras = {"offset": rows.offset, "trials": rows.trials, "concomitant": rows.Z}
         response = rows.y
         if rows.limits is not None:  # a censored response: its limits travel with the rows
             response = self.family_.user_response(rows.y, rows.limits)
-            if kind == "parametric" and response.ndim == 2:
-                raise ValueError("the parametric bootstrap draws responses censored at the "
-                                 "family's constant points (lower=, upper=, truncation=); "
-                                 "with limits per row use kind='nonparametric'")
+        # limits per row: the parametric replicates are censored at the rows' own
+        limits = ((rows.limits, response.shape[1])
+                  if rows.limits is not None and response.ndim == 2 else None)
+
+        def sample_fn(Xb, rng, offset=None, trials=None, concomitant=None, groups=None):
+            return self._simulate_rows(Xb, rng, offset, trials, concomitant, groups,
+                                       limits=limits)
+
+        extras = {"offset": rows.offset, "trials": rows.trials, "concomitant": rows.Z}
         return bootstrap(fit_fn, rows.X, response, rows.w, n_boot=n_boot, kind=kind,
                          random_state=random_state, sample_fn=sample_fn, alpha=alpha,
                          reference=self, rows=extras, groups=rows.groups,
@@ -689,10 +690,12 @@ class InferenceMixin:
                          ambiguity_threshold=ambiguity_threshold,
                          include_ambiguous=include_ambiguous)
 
-    def _simulate_rows(self, X, rng, offset=None, trials=None, Z=None, groups=None):
+    def _simulate_rows(self, X, rng, offset=None, trials=None, Z=None, groups=None,
+                       limits=None):
         """Responses drawn from the fit at validated rows (sorted by group), with the
         rows' prior probabilities (the gating's ``pi_k(z)``) and one component per group
-        for grouped rows (see ``_simulate_response``)."""
+        for grouped rows, censored at the rows' ``limits`` (see
+        ``_simulate_response``)."""
         source = ArrayData(X, None, None, fit_intercept=self.fit_intercept,
                            standardize=False, offset=offset, trials=trials, Z=Z,
                            groups=groups)
@@ -702,7 +705,7 @@ class InferenceMixin:
             log_pi = self._mixing().log_weights(self._user_params(), chunk)
             pi = np.exp(np.broadcast_to(log_pi, (self.n_components, X.shape[0]))).T
         y, _ = self._simulate_response(np.asarray(X, dtype=np.float64), rng, offset, trials,
-                                       pi, chunk.group_starts)
+                                       pi, chunk.group_starts, limits)
         return y
 
     def summary(self, alpha: float = 0.05, cov_type: str = "oim", *, X=None, y=None,

@@ -45,6 +45,27 @@ def is_dask_collection(obj) -> bool:
     return type(obj).__module__.startswith("dask") and hasattr(obj, "__dask_graph__")
 
 
+def censored_source(source, family):
+    """The row source with its response read as censored at the censored Gaussian
+    family's constant points and truncation (each block's limits made as it is read);
+    the source itself for any other family, or a family without constant limits.
+
+    Raises
+    ------
+    ValueError
+        For a source that cannot apply them (a Dask source; limit columns, several
+        responses), naming what to do instead.
+    """
+    if not (hasattr(family, "response_limits") and family.constant_limits):
+        return source
+    apply = getattr(source, "with_censoring", None)
+    if apply is None:
+        raise ValueError(f"the {family.name} family's constant censoring points and "
+                         f"truncation are applied by ParquetData and rows in memory, not "
+                         f"by {type(source).__name__}")
+    return apply(family.lower, family.upper, family.truncation)
+
+
 def _restandardized(source, **changes):
     """A shallow copy of the row source whose standardisation has ``changes``."""
     import copy

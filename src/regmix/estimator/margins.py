@@ -150,6 +150,9 @@ class MarginsMixin:
                          y=None, clusters=None, **data) -> pd.DataFrame:
         """Average marginal effects on the mixture mean and on each component's mean.
 
+        With several responses (:class:`~regmix.MultiResponse`) every effect is given
+        for each response's means, named in the ``response`` column.
+
         For a continuous variable ``v`` the derivative ``d E[y|x] / dv``, for a factor
         (a categorical variable of the formula, or one named in ``discrete``) the
         change from its reference level to each other level, averaged over the rows
@@ -203,7 +206,8 @@ class MarginsMixin:
         Returns
         -------
         pandas.DataFrame
-            One row per effect: ``at`` (with ``at=``), ``variable``, ``contrast``
+            One row per effect: ``at`` (with ``at=``), ``response`` (with several
+            responses), ``variable``, ``contrast``
             (``"dy/dx"``, or ``"b vs a"`` for a change), ``component`` (``"mixture"``
             or the component's number), ``part`` (``"total"``; for the mixture of a
             model with gating also ``"components"`` and ``"gating"``), ``effect``,
@@ -236,16 +240,18 @@ class MarginsMixin:
         def values(coef, weights, gating):
             out = []
             for base, tasks in plans:
-                mu, dmu, pi = self._margin_means(base, coef, weights, gating)
+                mus, dmus, pi = self._margin_means(base, coef, weights, gating)
                 for task in tasks:
                     if task.slope is not None:
-                        deta, dscore = self._margin_slopes(task.slope, coef, gating)
-                        out.append(slope_effects(mu, dmu, pi, deta, dscore, w))
+                        detas, dscore = self._margin_slopes(task.slope, coef, gating)
+                        out += [slope_effects(mu, dmu, pi, deta, dscore, w) for mu, dmu, deta
+                                in zip(mus, dmus, detas, strict=True)]
                     else:
                         ref, level = task.rows
                         mu0, _, pi0 = self._margin_means(ref, coef, weights, gating)
                         mu1, _, pi1 = self._margin_means(level, coef, weights, gating)
-                        out.append(change_effects(mu1, pi1, mu0, pi0, w))
+                        out += [change_effects(a, pi1, b, pi0, w)
+                                for a, b in zip(mu1, mu0, strict=True)]
             return np.concatenate([self._effect_rows(v, gated) for v in out])
 
         return self._margins_table(values, labels, at is not None, component, "effect",
@@ -261,7 +267,8 @@ class MarginsMixin:
         Component k's margin is ``mean_i mu_k(x_i)`` (Stata's ``estat lcmean``), the
         mixture's ``mean_i sum_k pi_k(z_i) mu_k(x_i)`` (``margins``), with
         delta-method standard errors; with ``at=`` at given values of variables
-        (``margins, at()``).
+        (``margins, at()``). With several responses, each response's margins, named in
+        the ``response`` column.
 
         Parameters
         ----------
@@ -272,7 +279,8 @@ y, clusters, **data :
         Returns
         -------
         pandas.DataFrame
-            One row per margin: ``at`` (with ``at=``), ``component`` (``"mixture"`` or
+            One row per margin: ``at`` (with ``at=``), ``response`` (with several
+            responses), ``component`` (``"mixture"`` or
             the component's number), ``margin``, ``std_err``, ``z``, ``p_value``,
             ``ci_lower``, ``ci_upper``.
         """
@@ -282,16 +290,18 @@ y, clusters, **data :
         designs = [(source.with_values(point) if point else source).design()
                    for _, point in points]
         K = self.n_components
-        labels = [{"at": label, "variable": None, "contrast": None, "component": c,
-                   "part": "total"}
-                  for label, _ in points for c in ["mixture", *range(1, K + 1)]]
+        labels = [{"at": label, "response": r, "variable": None, "contrast": None,
+                   "component": c, "part": "total"}
+                  for label, _ in points for r in self._margin_responses()
+                  for c in ["mixture", *range(1, K + 1)]]
 
         def values(coef, weights, gating):
             out = []
             for design in designs:
-                mu, _, pi = self._margin_means(design, coef, weights, gating)
-                margins = mean_margins(mu, pi, w)
-                out.append(np.concatenate([margins[-1:], margins[:-1]]))
+                mus, _, pi = self._margin_means(design, coef, weights, gating)
+                for mu in mus:
+                    margins = mean_margins(mu, pi, w)
+                    out.append(np.concatenate([margins[-1:], margins[:-1]]))
             return np.concatenate(out)
 
         table = self._margins_table(values, labels, at is not None, component, "margin",
@@ -302,9 +312,12 @@ y, clusters, **data :
     # ------------------------------------------------------------------ set-up
     def _check_margins_apply(self) -> None:
         check_is_fitted(self)
-        if getattr(self.family_, "responses", None) is not None:
-            raise ValueError("marginal effects and margins do not yet take several "
-                             "responses; predict() gives each response's mixture mean")
+
+    def _margin_responses(self) -> list[str | None]:
+        """The responses whose means the margins are of: several responses' names, or
+        [None] for one response."""
+        responses = getattr(self.family_, "responses", None)
+        return [None] if responses is None else list(responses)
 
     def _margin_setup(self, source: _Data, at, kind, sample_weight):
         """The rows (or the one row of means), their weights and the ``at`` points as
@@ -407,8 +420,15 @@ y, clusters, **data :
 
     # ------------------------------------------------------------------ evaluation
     def _margin_means(self, design: _Design, coef, weights, gating):
-        """Component means, their derivatives in the linear predictor and the prior
-        probabilities at the rows, at the given parameters (the prediction code's)."""
+        """Component means, their derivatives in the linear predictor (each a list of
+        (n, K) arrays, one per response) and the prior probabilities at the rows, at the
+        given parameters (the prediction code's)."""
+        pi = self._prior_weights(design.Z, design.X.shape[0], weights, gating)
+        if getattr(self.family_, "responses", None) is not None:
+            eta = self._response_predictors(design.X, coef, intercept=True)
+            pairs = [_mean_and_slope(member, eta[:, :, r])
+                     for r, member in enumerate(self.family_.members)]
+            return [mu for mu, _ in pairs], [dmu for _, dmu in pairs], pi
         eta = self._component_means(design.X, design.offset, kind="link", coef=coef)
         members = getattr(self.family_, "families", None)
         if members is None:
@@ -417,17 +437,32 @@ y, clusters, **data :
             mu, dmu = np.empty_like(eta), np.empty_like(eta)
             for k, member in enumerate(members):
                 mu[:, k], dmu[:, k] = _mean_and_slope(member, eta[:, k])
-        pi = self._prior_weights(design.Z, eta.shape[0], weights, gating)
-        return mu, dmu, pi
+        return [mu], [dmu], pi
 
     def _margin_slopes(self, slope: _Design, coef, gating):
-        """``d eta / dv`` (n, K) and ``d s / dv`` of the gating's predictors (or None)."""
+        """``d eta / dv`` (a list of (n, K) arrays, one per response) and ``d s / dv``
+        of the gating's predictors (or None)."""
+        dscore = None if slope.Z is None or gating is None else slope.Z @ gating[:, 1:].T
+        if getattr(self.family_, "responses", None) is not None:
+            deta = self._response_predictors(slope.X, coef, intercept=False)
+            return [deta[:, :, r] for r in range(deta.shape[2])], dscore
         no_intercept = coef.copy()
         if self.fit_intercept:
             no_intercept[:, 0] = 0.0
         deta = self._component_means(slope.X, slope.offset, kind="link", coef=no_intercept)
-        dscore = None if slope.Z is None or gating is None else slope.Z @ gating[:, 1:].T
-        return deta, dscore
+        return [deta], dscore
+
+    def _response_predictors(self, X: np.ndarray, coef: np.ndarray, intercept: bool
+                             ) -> np.ndarray:
+        """Several responses' linear predictors (n, K, R) at design rows ``X`` for the
+        side-by-side coefficients ``coef`` (K, P); without ``intercept`` the intercept
+        column is zero (the derivative of the design)."""
+        family = self.family_
+        full = X
+        if self.fit_intercept:
+            full = np.column_stack([np.full(X.shape[0], float(intercept)), X])
+        params = family.make_params(coef, np.zeros((coef.shape[0], len(family.extra_names))))
+        return family.response_means(params, full, "link")
 
     # ------------------------------------------------------------------ the table
     def _effect_rows(self, values: np.ndarray, gated: bool) -> np.ndarray:
@@ -442,8 +477,9 @@ y, clusters, **data :
         if gated:
             parts += [("mixture", "components"), ("mixture", "gating")]
         parts += [(k, "total") for k in range(1, self.n_components + 1)]
-        return [{"at": at_label, "variable": task.variable, "contrast": task.contrast,
-                 "component": comp, "part": part} for comp, part in parts]
+        return [{"at": at_label, "response": response, "variable": task.variable,
+                 "contrast": task.contrast, "component": comp, "part": part}
+                for response in self._margin_responses() for comp, part in parts]
 
     def _margins_table(self, values, labels, with_at: bool, component, name: str,
                        alpha: float, cov_type: str, X, y, clusters, offset, concomitant,
@@ -485,7 +521,9 @@ y, clusters, **data :
                 else (frame["component"] == component).to_numpy())
         table = margins_table(frame[keep].astype({"component": object}), estimates[keep],
                               V[np.ix_(keep, keep)], alpha, cov.attrs["se_method"], name)
-        return table if with_at else table.drop(columns=["at"])
+        drop = ([] if with_at else ["at"]) + (
+            ["response"] if self._margin_responses() == [None] else [])
+        return table.drop(columns=drop)
 
 
 def _mean_and_slope(family, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,7 @@ from regmix.estimator.inputs import (
     InputsMixin,
     Rows,
     bound_responses,
+    censored_source,
     is_dask_collection,
     is_row_source,
     response_names,
@@ -786,7 +787,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                                          min_weight=self.min_weight)
         boundary = fit_boundary(setup.family, outcome.best.params, runner)
         self._check_best(outcome, runner,
-                         separated=any(entry[2] is not None for entry in boundary))
+                         separated=any(entry[2] is not None and entry[1] != "variance_floor"
+                                       for entry in boundary))
         self._store_state(outcome, data, setup, runner, boundary)
         grouping = self._grouping_warning(any(b.gating for b in self.state_.boundary))
         if grouping is not None:
@@ -829,11 +831,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                                  "a row source; a source names its concomitant columns "
                                  "itself (concomitant=)")
             censored = hasattr(family, "response_limits")
-            if censored and family.constant_limits:
-                raise ValueError(f"the {family.name} family's constant censoring points and "
-                                 "truncation apply to rows in memory (arrays or a data "
-                                 "frame); a row source gives the limits per row as columns "
-                                 "(ParquetData(..., limits=[lower, upper]))")
+            X = censored_source(X, family)
             if getattr(X, "limit_columns", None) and not censored:
                 raise ValueError("the row source's limit columns are a censored response: "
                                  "use family='censored_gaussian'")
@@ -1103,9 +1101,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
     def _store_boundary(self, found: list, order: np.ndarray, source) -> None:
         """Record the parameters on the boundary in the state, in the model's component
         order, and warn about each."""
+        family = self.state_.family
         names = (["intercept"] if self.fit_intercept else []) + self._feature_labels(
             source.n_features)
-        family = self.state_.family
+        if getattr(family, "coef_names", None) is not None:  # several responses
+            names = family.coef_names(names[int(self.fit_intercept):], self.fit_intercept)
         cons = getattr(family, "constraints", None)
         free = np.ones(len(names), dtype=bool) if cons is None else ~cons.fixed
         extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True)
@@ -1208,7 +1208,8 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
 
     def _intercept_constrained(self) -> bool:
         names = set(self.common_coef or ()) | set(dict(self.fixed_coef or {}))
-        return "intercept" in names
+        # (several responses name each response's intercept, "yn:intercept")
+        return any(n == "intercept" or str(n).endswith(":intercept") for n in names)
 
     def _constrained(self, family, st, p: int):
         """A copy of ``family`` carrying the estimator's constraints (or ``family``)."""
@@ -1740,7 +1741,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         return self._criteria(X, y, sample_weight, offset, trials, concomitant, groups)[2]
 
     def sample(self, n_samples: int | None = None, X=None, random_state=None, *,
-               offset=None, trials=None, concomitant=None, groups=None):
+               offset=None, trials=None, concomitant=None, groups=None, limits=None):
         """Simulate responses from the fitted mixture.
 
         Parameters
@@ -1764,14 +1765,22 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             component is drawn per group, from its first row's probabilities, and for
             a mixed-model family one vector of random effects. Required for a
             mixed-model family.
+        limits : array-like of shape (n_samples, 2) or (n_samples, 4), optional
+            For the censored Gaussian family: the rows' censoring and truncation
+            limits, a response of limits as :meth:`fit` takes it (the data's own, for
+            a simulation of their design). Each row's latent response is drawn from
+            its component truncated to the row's truncation limits; a draw inside a
+            censored row's interval is recorded as that interval, any other (and
+            every draw of a row of equal limits) as the value. Needs ``X``.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
+        y : ndarray of shape (n_samples,) or (n_samples, c)
             Responses (for the binomial family: successes; for the censored Gaussian
             family: drawn inside its truncation limits and censored at its constant
-            points).
+            points, or with ``limits`` the simulated limits, ``c`` columns as given
+            with open sides infinite).
         labels : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """
@@ -1803,13 +1812,19 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                   else self._row_weights(X, concomitant, n))
         if groups is not None and X is None:
             raise ValueError("groups= needs the rows X they label")
+        if limits is not None:
+            if X is None:
+                raise ValueError("limits= needs the rows X they belong to")
+            limits = self._sampling_limits(limits, n)
+            if groups is not None and rows.order is not None:
+                limits = limits[0][rows.order], limits[1]
         if trials is not None:
             trials = check_response(trials, n, name="trials")
         if groups is None:
             if getattr(self.family_, "group_log_density", None) is not None:
                 raise ValueError("sampling a model with per-group densities (random "
                                  "effects) needs X and groups=")
-            y, labels = self._simulate_response(Xa, rng, offset, trials, pi)
+            y, labels = self._simulate_response(Xa, rng, offset, trials, pi, limits=limits)
             return Xa, y, labels
         # rows sorted by group: draw there, return in the caller's order
         order = rows.order if rows.order is not None else np.arange(n)
@@ -1817,21 +1832,41 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         trials = None if trials is None else trials[order]
         pi = None if pi is None else np.asarray(pi)[order]
         y_sorted, labels_sorted = self._simulate_response(Xa, rng, offset, trials, pi,
-                                                          group_starts=starts)
+                                                          group_starts=starts,
+                                                          limits=limits)
         y, labels = np.empty_like(y_sorted), np.empty_like(labels_sorted)
         y[order], labels[order] = y_sorted, labels_sorted
         X_out = np.empty_like(Xa)
         X_out[order] = Xa
         return X_out, y, labels
 
+    def _sampling_limits(self, limits, n: int) -> tuple[np.ndarray, int]:
+        """The rows' limits (n, 4) and the number of columns of the user's response of
+        limits, from which :meth:`sample` simulates (the censored family only)."""
+        split = getattr(self.family_, "response_limits", None)
+        if split is None:
+            raise ValueError(f"limits= applies to the censored_gaussian family, not "
+                             f"{self.family_.name!r}")
+        given = np.asarray(limits, dtype=np.float64)
+        if given.ndim != 2 or given.shape[0] != n:
+            raise ValueError(f"limits must have one row per row of X ({n}) and two or four "
+                             f"columns; got shape {given.shape}")
+        _, lim = split(given)
+        if lim is None:  # every row an observed value without truncation
+            lim = np.repeat(given[:, :1], 4, axis=1)
+            lim[:, 2], lim[:, 3] = -np.inf, np.inf
+        return lim, given.shape[1]
+
     def _simulate_response(self, design: np.ndarray, rng: np.random.Generator, offset=None,
-                           trials=None, pi=None, group_starts=None):
+                           trials=None, pi=None, group_starts=None, limits=None):
         """Responses and component labels drawn at the rows of a (n, n_features) design.
 
         Each row's component is drawn by inverting its cumulative prior probabilities
         ``pi`` (n, K), the weights when None; with ``group_starts`` (the first row of each
         group, rows sorted by group) one component is drawn per group, from its first
         row's probabilities. This is the one place where components are drawn.
+        ``limits``: the rows' censoring limits (n, 4) and the columns of the response
+        to return (see :meth:`_sampling_limits`).
         """
         n, K = design.shape[0], self.n_components
         first = np.arange(n) if group_starts is None else np.asarray(group_starts)
@@ -1847,6 +1882,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             # a family whose groups share more than their component (random effects)
             return self.family_.sample(params, full, labels, rng, offset, trials,
                                        group_starts=group_starts), labels
+        if limits is not None:
+            drawn = self.family_.sample(params, full, labels, rng, offset, trials,
+                                        limits=limits[0])
+            return drawn[:, :limits[1]], labels
         return self.family_.sample(params, full, labels, rng, offset, trials), labels
 
     def _repr_html_(self):

@@ -340,8 +340,13 @@ class FittedState:
         if not isinstance(saved, list):
             raise ValueError(f"{source} is damaged: 'boundary_' must be a list")
         free = self.family.free_extra()
-        names = ((["intercept"] if self.fit_intercept else []) + self.coef_labels()
-                 + [n for n, f in zip(self.family.extra_names, free, strict=True) if f])
+        coefs = (["intercept"] if self.fit_intercept else []) + self.coef_labels()
+        if isinstance(self.family, MultiResponse):  # every response's coefficients
+            design = ([str(s) for s in self.feature_names_in]
+                      if self.feature_names_in is not None
+                      else [f"x{j}" for j in range(self.n_features_in)])
+            coefs = self.family.coef_names(design, self.fit_intercept)
+        names = coefs + [n for n, f in zip(self.family.extra_names, free, strict=True) if f]
         n_design = self.coef.shape[1] + int(self.fit_intercept)
         gating = (None if self.gating_names is None
                   else [f"gate:{n}" for n in ["intercept", *self.gating_names]])
@@ -444,9 +449,7 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
                          "with a family per component (family=[...]) they are not "
                          "supported")
     if isinstance(family, MultiResponse):
-        raise ValueError("common_coef, fixed_coef and equal_variance apply to one family; "
-                         "with several responses (a family per response) they are not "
-                         "supported yet")
+        return _constrained_responses(family, st, params, names)
     if isinstance(family, MixedGaussian) and (params.get("common_coef")
                                               or params.get("fixed_coef")):
         raise ValueError("common_coef and fixed_coef are not supported yet for a "
@@ -464,6 +467,51 @@ def constrained_family(family, st, params: Mapping[str, Any], names: list[str]):
     family = copy.copy(family)
     family.constraints = CoefficientConstraints(index, internal, equal_variance)
     return family
+
+
+def _constrained_responses(family: MultiResponse, st, params: Mapping[str, Any],
+                           names: list[str]) -> MultiResponse:
+    """Several responses: the constraints name a response's coefficients
+    (``"yn:x"``, as :meth:`MultiResponse.coef_names` does); each member carries those
+    of its own coefficients, in its own internal units, for its M-step, and the family
+    carries all of them side by side (the count of parameters, the covariance)."""
+    if params.get("equal_variance"):
+        raise ValueError("equal_variance=True applies to one family; with several "
+                         "responses give each response's scale its own parameters "
+                         "(common_coef and fixed_coef name a response's coefficients, "
+                         "'yn:x')")
+    fit_intercept = bool(names) and names[0] == "intercept"
+    full = family.coef_names(names[int(fit_intercept):], fit_intercept)
+    try:
+        index, user_values = coefficient_index(full, params["n_components"],
+                                               params.get("common_coef"),
+                                               params.get("fixed_coef"))
+    except ValueError as err:
+        raise ValueError(f"{err} (with several responses a coefficient is named "
+                         "'<response>:<column>')") from None
+    n_design = st.x_loc.shape[0] + int(st.fit_intercept)
+    widths = [b.size for b in family._blocks(n_design)]
+    starts = np.cumsum([0, *widths])
+    internal = np.zeros_like(user_values)
+    members = []
+    for r, (member, sub_st) in enumerate(zip(family.members,
+                                             family._standardizations(st, n_design),
+                                             strict=True)):
+        cols = slice(starts[r], starts[r + 1])
+        sub_index = index[:, cols]
+        free = sub_index >= 0
+        renumbered = np.full(sub_index.shape, -1)
+        renumbered[free] = np.unique(sub_index[free], return_inverse=True)[1]
+        values = sub_st.to_internal(user_values[:, cols])
+        values[free] = 0.0
+        internal[:, cols] = values
+        member = copy.copy(member)
+        member.constraints = CoefficientConstraints(renumbered, values, False)
+        members.append(member)
+    out = copy.copy(family)
+    out.members = tuple(members)
+    out.constraints = CoefficientConstraints(index, internal, False)
+    return out
 
 
 # ---------------------------------------------------------------------- helpers

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import special, stats
 
 from regmix.core.chunk import Chunk
-from regmix.core.limits import clip_to_truncation, interval_limits
+from regmix.core.limits import interval_limits, point_limits
 from regmix.core.linalg import weighted_moments
 from regmix.core.params import GaussianParams
 from regmix.families.gaussian import Gaussian
@@ -223,31 +223,12 @@ class CensoredGaussian(Gaussian):
             limits, a lower limit above the upper one, a row with no finite limit.
         """
         y = np.asarray(y, dtype=np.float64)
-        n = y.shape[0]
         t_lo, t_hi = self.truncation if self.truncation is not None else (-np.inf, np.inf)
         if y.ndim == 1:
-            _check_values(y, "y")
-            if self.lower is None and self.upper is None and self.truncation is None:
+            if not self.constant_limits:
+                _check_values(y, "y")
                 return y, None
-            limits = np.empty((n, 4))
-            limits[:, 0] = limits[:, 1] = y
-            limits[:, 2], limits[:, 3] = t_lo, t_hi
-            for j, point, side in ((0, self.lower, "below"), (1, self.upper, "above")):
-                if point is None:
-                    continue
-                beyond = y < point if j == 0 else y > point
-                if beyond.any():
-                    i = int(np.argmax(beyond))
-                    raise ValueError(
-                        f"y is {side} the censoring point "
-                        f"{'lower' if j == 0 else 'upper'}={point!r} at row "
-                        f"{i} ({y[i]:g}); a censored value is recorded at "
-                        "the point itself"
-                    )
-                at = y == point
-                limits[at, j] = -np.inf if j == 0 else np.inf
-            clip_to_truncation(limits)
-            return y, limits
+            return y, point_limits(y, self.lower, self.upper, self.truncation)
         if y.ndim != 2 or y.shape[1] not in (2, 4):
             raise ValueError(
                 f"the {self.name} response is one column, or two columns "
@@ -434,25 +415,54 @@ class CensoredGaussian(Gaussian):
         rng: np.random.Generator,
         offset: np.ndarray | None = None,
         trials: np.ndarray | None = None,
+        limits: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Latent responses drawn inside the family's truncation limits, censored at its
-        censoring points (a draw beyond ``lower`` is recorded as ``lower``)."""
+        """Latent responses drawn inside the truncation limits and censored.
+
+        Without ``limits``: drawn inside the family's truncation limits, censored at
+        its censoring points (a draw beyond ``lower`` is recorded as ``lower``); a
+        one-column response. With ``limits`` (n, 4), the rows' own limits (user
+        units, as :meth:`response_limits` gives them): each row's latent value is
+        drawn from its component truncated to the row's truncation limits, and a draw
+        inside a censored row's interval ``[lower, upper]`` is recorded as that
+        interval, any other draw as the value itself; the result is the (n, 4)
+        limits of the simulated response (the rows' truncation limits kept).
+        """
         mu = np.einsum("ij,ij->i", X, params.coef[labels])
         if offset is not None:
             mu = mu + offset
         sigma = params.sigma[labels]
-        if self.truncation is None:
-            y = mu + sigma * rng.standard_normal(X.shape[0])
-        else:
-            t_lo, t_hi = self.truncation
-            y = stats.truncnorm.rvs(
-                (t_lo - mu) / sigma, (t_hi - mu) / sigma, loc=mu, scale=sigma, random_state=rng
-            )
+        if limits is not None:
+            y = _truncated_normal(mu, sigma, limits[:, 2], limits[:, 3], rng)
+            out = np.empty_like(limits)
+            out[:, 2:] = limits[:, 2:]
+            inside = (limits[:, 0] < limits[:, 1]) & (y >= limits[:, 0]) & (y <= limits[:, 1])
+            out[:, 0] = np.where(inside, limits[:, 0], y)
+            out[:, 1] = np.where(inside, limits[:, 1], y)
+            return out
+        t_lo, t_hi = self.truncation if self.truncation is not None else (-np.inf, np.inf)
+        y = _truncated_normal(mu, sigma, t_lo, t_hi, rng)
         if self.lower is not None:
             y = np.maximum(y, self.lower)
         if self.upper is not None:
             y = np.minimum(y, self.upper)
-        return np.asarray(y, dtype=np.float64)
+        return y
+
+
+def _truncated_normal(
+    mu: np.ndarray, sigma: np.ndarray, lo, hi, rng: np.random.Generator
+) -> np.ndarray:
+    """Draws of ``N(mu, sigma^2)`` truncated to ``[lo, hi]`` (arrays or numbers, either
+    side may be infinite); rows without truncation are plain normal draws."""
+    y = mu + sigma * rng.standard_normal(mu.shape[0])
+    lo, hi = np.broadcast_to(lo, mu.shape), np.broadcast_to(hi, mu.shape)
+    cut = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
+    if cut.size:
+        m, s = mu[cut], sigma[cut]
+        y[cut] = stats.truncnorm.rvs(
+            (lo[cut] - m) / s, (hi[cut] - m) / s, loc=m, scale=s, random_state=rng
+        )
+    return np.asarray(y, dtype=np.float64)
 
 
 def _number(value, name: str) -> float:

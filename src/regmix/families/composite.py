@@ -136,6 +136,16 @@ class ComponentFamilies(MemberFamilies):
         if all(isinstance(f, PointMass) for f in families):
             raise ValueError("family: a point mass is a component beside a regression "
                              "component (for example ['pointmass', 'poisson'])")
+        censored = [f.name for f in families if hasattr(f, "response_limits")]
+        if censored:
+            listed = ", ".join(repr(f.name) for f in families)
+            raise ValueError(
+                f"family [{listed}]: a {censored[0]} component reads the response's "
+                "censoring and truncation limits, which a family per component does not "
+                "carry to its components (a Gaussian or Student-t component beside it "
+                "would take a censored row's recorded value for an observed one, and a "
+                "point mass is a probability against its density); use "
+                "family='censored_gaussian' for every component")
         kinds = {_discrete(f) for f in families} - {None}
         if len(kinds) > 1:
             cont = [f.name for f in families if _discrete(f) is False]

@@ -244,38 +244,94 @@ class BoundaryParameters:
 
 
 # ---------------------------------------------------------------------- separation
-def _chunk_statistics(chunk: Chunk, family, mixing, params, free: np.ndarray) -> PassResult:
-    """Per component ``S``, ``S_int`` (over the free design columns) and the weighted
-    posterior mass of the saturated and of the unsaturated rows."""
-    logf, cache = family.log_density(params.component, chunk, 0.0)
-    mu = cache[0]
+def _saturates(family) -> bool:
+    """Whether a family (or its link) has a bound of the mean reached only at infinity
+    (asked about one made-up row: a family without one answers None)."""
+    saturated = getattr(family, "saturated", None)
+    return saturated is not None and saturated(
+        np.zeros(1), np.full((1, 1), 0.5), None) is not None
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A family whose coefficients may diverge, within the fit's family: the family
+    itself; a component's own family (a family per component, ``components`` that one
+    component); or a response's family (several responses: ``response`` its position,
+    ``columns`` its coefficients' positions among the component's)."""
+
+    family: Any
+    components: np.ndarray | None = None  # the fit's components it is (None: all)
+    response: int | None = None
+    columns: np.ndarray | None = None
+
+
+def _members(family) -> list[_Member]:
+    """The parts of ``family`` whose coefficients can diverge."""
+    if getattr(family, "responses", None) is not None:  # several responses
+        starts = np.cumsum([0, *(b.size for b in family.blocks)])
+        return [_Member(m, None, r, np.arange(starts[r], starts[r + 1]))
+                for r, m in enumerate(family.members) if _saturates(m)]
+    members = getattr(family, "families", None)
+    if members is not None:  # a family per component
+        return [_Member(f, np.array([k])) for k, f in enumerate(members) if _saturates(f)]
+    return [_Member(family)] if _saturates(family) else []
+
+
+def _member_rows(member: _Member, family, params, chunk: Chunk):
+    """The member's parameters, its chunk and the positions of its rows in ``chunk``
+    (None: every row)."""
+    if member.response is not None:
+        sub, rows = family._sub_chunks(chunk)[member.response]
+        return params.component.parts[member.response], sub, rows
+    if member.components is not None:
+        return params.component.parts[int(member.components[0])], chunk, None
+    return params.component, chunk, None
+
+
+def _chunk_statistics(chunk: Chunk, family, mixing, params, members: list[_Member],
+                      frees: list[np.ndarray]) -> PassResult:
+    """Per member and its components ``S``, ``S_int`` (over the member's free design
+    columns) and the weighted posterior mass of the saturated and of the unsaturated
+    rows."""
+    logf, _ = family.log_density(params.component, chunk, 0.0)
     resp, _, _ = observation_posteriors(logf, mixing.log_weights(params, chunk), chunk)
     starts = chunk.group_starts
     n = logf.shape[1]
     if starts is not None:
         resp = np.repeat(resp, np.diff(np.append(starts, n)), axis=1)
-    q = resp if chunk.w is None else resp * chunk.w
-    sat = np.broadcast_to(family.saturated(chunk.y, mu, chunk.trials), q.shape)
-    XT = chunk.XT[free]
-    q_int = np.where(sat, 0.0, q)
-    S = np.stack([(XT * qk) @ XT.T for qk in q])
-    S_int = np.stack([(XT * qk) @ XT.T for qk in q_int])
-    mass = np.stack([np.where(sat, q, 0.0).sum(axis=1), q_int.sum(axis=1)])
-    return PassResult(0.0, np.zeros(1), (S, S_int, mass))
+    weighted = resp if chunk.w is None else resp * chunk.w
+    out: list[np.ndarray] = []
+    for member, free in zip(members, frees, strict=True):
+        part, sub, rows = _member_rows(member, family, params, chunk)
+        mu = member.family.log_density(part, sub, 0.0)[1][0]
+        q = weighted if rows is None else weighted[:, rows]
+        if member.components is not None:
+            q = q[member.components]
+        sat = np.broadcast_to(member.family.saturated(sub.y, mu, sub.trials), q.shape)
+        XT = sub.XT[free]
+        q_int = np.where(sat, 0.0, q)
+        out.append(np.stack([(XT * qk) @ XT.T for qk in q]))
+        out.append(np.stack([(XT * qk) @ XT.T for qk in q_int]))
+        out.append(np.stack([np.where(sat, q, 0.0).sum(axis=1), q_int.sum(axis=1)]))
+    return PassResult(0.0, np.zeros(1), tuple(out))
 
 
-def _any_saturated(family, params, source, *, chunk_size: int, n_jobs: int) -> bool:
-    """Whether any row sits at a saturating bound of any component's mean, by a pass
-    that computes the means only (no densities, no posteriors).
+def _any_saturated(family, params, source, members: list[_Member], *, chunk_size: int,
+                   n_jobs: int) -> bool:
+    """Whether any row sits at a saturating bound of any member's component means, by a
+    pass that computes the means only (no densities, no posteriors).
 
     Without such a row every component's unsaturated moments equal its moments, so no
     direction diverges: the statistics pass of :func:`separated_coefficients` would find
     none, and is skipped.
     """
     def count(chunk: Chunk) -> PassResult:
-        mu = family.mean(params.component, chunk.XT, chunk.offset)
-        sat = family.saturated(chunk.y, mu, chunk.trials)
-        return PassResult(0.0, np.zeros(1), (np.count_nonzero(sat),))
+        found = 0
+        for member in members:
+            part, sub, _ = _member_rows(member, family, params, chunk)
+            mu = member.family.mean(part, sub.XT, sub.offset)
+            found += np.count_nonzero(member.family.saturated(sub.y, mu, sub.trials))
+        return PassResult(0.0, np.zeros(1), (found,))
 
     result = run_pass(source, count, chunk_size=int(chunk_size), n_jobs=n_jobs)
     return int(result.stats[0]) > 0
@@ -359,38 +415,62 @@ def separated_coefficients(family, mixing, params, source, *, chunk_size: int,
         shape (r, n_design). Empty for families without a saturating bound
         (``saturated`` None).
     """
-    saturated = getattr(family, "saturated", None)
+    # (a family or link without a bound at infinity has no member here, so that the
+    # pass is not run for nothing)
+    members = _members(family)
+    if not members:
+        return []
+    if not _any_saturated(family, params, source, members, chunk_size=chunk_size,
+                          n_jobs=n_jobs):
+        return []
     p = source.n_design
-    # a family or link without a bound at infinity says so by answering None (asked
-    # here about one made-up row, so that the pass is not run for nothing)
-    if saturated is None or saturated(np.zeros(1), np.full((1, 1), 0.5), None) is None:
-        return []
-    if not _any_saturated(family, params, source, chunk_size=chunk_size, n_jobs=n_jobs):
-        return []
     cons = getattr(family, "constraints", None)
-    free = np.ones(p, dtype=bool) if cons is None else ~cons.fixed
-    result = run_pass(source, lambda ch: _chunk_statistics(ch, family, mixing, params, free),
+    several = getattr(family, "responses", None) is not None
+    fixed = (np.zeros(family.coef_width(p) if several else p, dtype=bool) if cons is None
+             else cons.fixed)
+    frees = [~fixed if m.columns is None else ~fixed[m.columns] for m in members]
+    result = run_pass(source, lambda ch: _chunk_statistics(ch, family, mixing, params,
+                                                           members, frees),
                       chunk_size=int(chunk_size), n_jobs=n_jobs)
-    S, S_int, mass = result.stats
     st = source.standardization
+    member_st = family._standardizations(st, p) if several else None
     found = []
-    for k in range(S.shape[0]):
-        if not mass[0, k] > 0:
-            continue
-        basis = _diverging_basis(S[k], S_int[k])
-        if basis.shape[1] == 0:
-            continue
-        columns = _user_involvement(basis, free, st, source.fit_intercept)
-        if not columns.any():
-            continue
-        if family.name != "binomial":
-            kind = "zero_mean"
-        elif mass[1, k] > _INTERIOR_RTOL * mass[0, k]:
-            kind = "quasi_complete_separation"
-        else:
-            kind = "complete_separation"
-        found.append((k, kind, columns, _user_directions(basis, free, st)))
+    for i, (member, free) in enumerate(zip(members, frees, strict=True)):
+        S, S_int, mass = result.stats[3 * i : 3 * i + 3]
+        unit = st if member.response is None else member_st[member.response]
+        comps = np.arange(S.shape[0]) if member.components is None else member.components
+        for j, k in enumerate(comps):
+            if not mass[0, j] > 0:
+                continue
+            basis = _diverging_basis(S[j], S_int[j])
+            if basis.shape[1] == 0:
+                continue
+            columns = _user_involvement(basis, free, unit, unit.fit_intercept)
+            if not columns.any():
+                continue
+            if member.family.name != "binomial":
+                kind = "zero_mean"
+            elif mass[1, j] > _INTERIOR_RTOL * mass[0, j]:
+                kind = "quasi_complete_separation"
+            else:
+                kind = "complete_separation"
+            directions = _user_directions(basis, free, unit)
+            if member.columns is not None:  # in the component's coefficients
+                columns, directions = _embedded(columns, directions, member.columns,
+                                                fixed.size)
+            found.append((int(k), kind, columns, directions))
     return found
+
+
+def _embedded(columns: np.ndarray, directions: np.ndarray, at: np.ndarray, width: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """A response's diverging columns and directions placed among the component's
+    ``width`` coefficients at positions ``at``."""
+    full_columns = np.zeros(width, dtype=bool)
+    full_columns[at] = columns
+    full_directions = np.zeros((directions.shape[0], width))
+    full_directions[:, at] = directions
+    return full_columns, full_directions
 
 
 def _user_directions(basis: np.ndarray, free: np.ndarray, st: Standardization) -> np.ndarray:
@@ -523,13 +603,47 @@ _FLOOR_RTOL = 1e-6
 
 def sigmas_at_floor(family, params) -> np.ndarray:
     """The components (in the parameters' order) whose sigma sits at the family's
-    variance floor (internal units; none for a family without one)."""
+    variance floor (internal units; none for a family without one; for several
+    responses, at the floor of any response's family)."""
+    if getattr(family, "responses", None) is not None:
+        hits = [sigmas_at_floor(m, _OneFamily(p))
+                for m, p in zip(family.members, params.component.parts, strict=True)]
+        return np.unique(np.concatenate([np.zeros(0, dtype=np.int64), *hits]))
     names = list(getattr(family, "extra_names", ()))
     var_floor = getattr(family, "internal_var_floor", None)
     if var_floor is None or "sigma" not in names:
         return np.zeros(0, dtype=np.int64)
     sigma = np.asarray(params.component.extra)[:, names.index("sigma")]
     return np.flatnonzero(sigma <= np.sqrt(var_floor) * (1.0 + _FLOOR_RTOL))
+
+
+@dataclass(frozen=True)
+class _OneFamily:
+    """A member's parameters where :func:`sigmas_at_floor` reads ``params.component``."""
+
+    component: Any
+
+
+def _floor_entries(family, params) -> list[tuple[int, str, np.ndarray | None, None]]:
+    """The components at the variance floor; for several responses one entry per
+    response's family at its floor, its parameters (the response's free coefficients
+    and extras) marked among the component's coefficients and then its extras."""
+    if getattr(family, "responses", None) is None:
+        return [(int(k), "variance_floor", None, None) for k in sigmas_at_floor(family, params)]
+    starts = np.cumsum([0, *(b.size for b in family.blocks)])
+    cons = getattr(family, "constraints", None)
+    free = np.ones(starts[-1], dtype=bool) if cons is None else ~cons.fixed
+    extras = [n for n, f in zip(family.extra_names, family.free_extra(), strict=True) if f]
+    out = []
+    for r, (name, member, part) in enumerate(zip(family.responses, family.members,
+                                                 params.component.parts, strict=True)):
+        mask = np.zeros(starts[-1], dtype=bool)
+        mask[starts[r] : starts[r + 1]] = True
+        mask &= free
+        mine = np.array([n.startswith(f"{name}:") for n in extras], dtype=bool)
+        out += [(int(k), "variance_floor", np.concatenate([mask, mine]), None)
+                for k in sigmas_at_floor(member, _OneFamily(part))]
+    return out
 
 
 def fit_boundary(family, params, runner
@@ -546,12 +660,14 @@ def fit_boundary(family, params, runner
     list of (int, str, ndarray of bool or None, ndarray or None)
         ``(k, kind, columns, directions)`` as :func:`separated_coefficients`;
         ``columns`` and ``directions`` are None for ``"variance_floor"`` (the
-        component's sigma and all its estimated coefficients). A diverging gating is
+        component's sigma and all its estimated coefficients; for several responses
+        ``columns`` marks the coefficients, then the extras, of the response at its
+        floor). A diverging gating is
         one entry ``(0, "gating_separation", None, directions)`` with the directions
         of :func:`separated_gating`.
     """
-    found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = [
-        (int(k), "variance_floor", None, None) for k in sigmas_at_floor(family, params)]
+    found: list[tuple[int, str, np.ndarray | None, np.ndarray | None]] = []
+    found += _floor_entries(family, params)
     found += separated_coefficients(family, runner.mixing, params, runner.source,
                                     chunk_size=runner.chunk_size, n_jobs=runner.n_jobs)
     gating = separated_gating(family, runner.mixing, params, runner.source,
@@ -588,6 +704,9 @@ def boundary_parameters(found: Sequence[tuple[int, str, np.ndarray | None, np.nd
         if columns is None:
             names = [n for n, f in zip(design_names, free, strict=True) if f]
             names += list(extra_names)
+        elif kind == "variance_floor":  # the coefficients, then the extras, marked
+            every = [*design_names, *extra_names]
+            names = [n for n, c in zip(every, columns, strict=True) if c]
         else:
             names = [n for n, c in zip(design_names, columns, strict=True) if c]
         out.append(BoundaryParameters(int(rank[k]), kind, tuple(names), directions))

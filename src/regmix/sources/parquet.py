@@ -34,7 +34,7 @@ from regmix.core.chunk import (
     group_starts,
     make_chunk,
 )
-from regmix.core.limits import interval_limits, observed_rows
+from regmix.core.limits import interval_limits, observed_rows, point_limits
 from regmix.sources.arrays import ArrayData, _safe_scale, column_extremes
 from regmix.sources.validation import check_magnitude
 
@@ -198,6 +198,10 @@ class ParquetData:
         limits: Sequence[str] | None = None,
     ) -> None:
         self.path = path
+        # constant censoring points and truncation of a one-column response
+        # (:meth:`with_censoring`): (lower, upper, truncation), or None
+        self.censoring: tuple[float | None, float | None, tuple[float, float] | None] | None
+        self.censoring = None
         self.limit_columns = _column_names(limits, "limits") if limits is not None else []
         if self.limit_columns and len(self.limit_columns) not in (2, 4):
             raise ValueError("limits must name two columns [lower, upper] or four [lower, "
@@ -330,6 +334,10 @@ class ParquetData:
                 y, L = interval_limits(L, name=f"the limit columns {self.limit_columns}",
                                        start=start)
             self._check_block(start, X, y, w)
+            if self.censoring is not None:
+                lower, upper, truncation = self.censoring
+                L = point_limits(y, lower, upper, truncation,
+                                 name=f"column {self.y_column!r}", start=start)
             g = None
             if self.group_column is not None:
                 g = batch.column(self.group_column).to_numpy(zero_copy_only=False)
@@ -412,7 +420,7 @@ class ParquetData:
         """Whether :meth:`row_batches` applies: the source has a response and neither
         concomitant nor group columns."""
         return (self.y_column is not None and not self.z_columns and self.group_column is None
-                and not self.limit_columns)
+                and not self.limit_columns and self.censoring is None)
 
     def row_batches(self, batch_size: int, *, validate: bool = True) -> Iterator[tuple]:
         """Rows in user units as ``(start, X, y, w)``, one per record batch, for the
@@ -521,6 +529,34 @@ class ParquetData:
         p = self.n_features
         return (shift_x + mean_dx)[:p], std[:p]
 
+    def with_censoring(self, lower: float | None, upper: float | None,
+                       truncation: tuple[float, float] | None) -> ParquetData:
+        """The same rows with the response column read as censored at the constant
+        points ``lower``/``upper`` and truncated at ``truncation`` (the censored
+        Gaussian family's constant limits; see :func:`regmix.core.limits.point_limits`):
+        each block's limits are made from its values as they are read.
+
+        Raises
+        ------
+        ValueError
+            For a source without one response column (limit columns, several
+            responses, none).
+        """
+        import copy
+
+        if self.y_column is None:
+            raise ValueError("constant censoring points and truncation apply to one "
+                             "response column (y='...'); this source has "
+                             + (f"the limit columns {self.limit_columns}" if self.limit_columns
+                                else f"the responses {self.y_columns}" if self.y_columns
+                                else "no response column"))
+        new = copy.copy(self)
+        new.censoring = (lower, upper, truncation)
+        # one pass: the limits checked, and the weight of the observed (uncensored)
+        # rows, whose densities carry the response's unit
+        new.n_rows, new.total_weight, new._moments = new._first_pass()
+        return new
+
     def plain(self) -> ParquetData:
         """The same rows in user units (no standardisation), without reading the file
         again: the row count, weights and moments carry over."""
@@ -561,5 +597,6 @@ class ParquetData:
             Z=XZ[:, p:] if self.z_columns else None,
             groups=(None if self.group_column is None
                     else np.unique(np.concatenate(gs), return_inverse=True)[1]),
-            limits=np.concatenate(Ls) if self.limit_columns else None,
+            limits=(np.concatenate(Ls) if self.limit_columns or self.censoring is not None
+                    else None),
         )
