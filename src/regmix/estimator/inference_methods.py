@@ -108,7 +108,7 @@ class InferenceMixin:
         """The matrix C with ``theta = C phi + const``: the full unconstrained parameters
         (per component coefficients and log extras, then gating) from the free ones
         (the free coefficients in the numbering of the constraints, each shared one
-        once, then per component the free extras, then a common log sigma, then the
+        once, then per component the free extras, then each common log sigma, then the
         gating coefficients or log weight ratios unless the weights are fixed)."""
         layout = self._layout()
         cons = getattr(self.family_, "constraints", None)
@@ -119,6 +119,9 @@ class InferenceMixin:
             return np.eye(layout.dim)[:, self._parameter_mask()]
         index = (np.arange(K * p).reshape(K, p) if cons is None else cons.index)
         equal_scale = cons is not None and cons.equal_scale
+        # the common sigmas' positions among the free extras
+        free = np.cumsum(self.family_.free_extra()) - 1
+        common = {int(free[j]) for j in cons.scale_columns} if equal_scale else set()
         blocks = np.array([layout.block(k) for k in range(K)])  # (K, p + m)
         columns = []
 
@@ -135,9 +138,9 @@ class InferenceMixin:
                 columns.append(col)
         else:
             columns += [unit([blocks[k, p + j]]) for k in range(K) for j in range(m)
-                        if not (equal_scale and j == 0)]
+                        if j not in common]
         if equal_scale and extra_map is None:
-            columns.append(unit(blocks[:, p]))
+            columns += [unit(blocks[:, p + j]) for j in sorted(common)]
         if not fixed_weights:
             columns += [unit([i]) for i in layout.eta]
         C = np.column_stack(columns)
