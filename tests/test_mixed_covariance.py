@@ -509,3 +509,24 @@ def test_covariance_wald_and_bootstrap_have_the_rows_of_coef_table(classes):
         reps = boot.replicates
         assert np.allclose(reps[(1, "ratio")], np.sqrt(reps[(1, "var_0")] / reps[(2, "var_0")]))
         assert boot.table().index.equals(table.index)
+
+
+def test_warm_start_refuses_another_structure_by_argument():
+    """A warm start keeps the fitted structure; another cov, cov_classes or other random
+    effects are refused with the argument, and the same structure warm-starts."""
+    X, y, groups = _data(20, 3)
+    frame = pd.DataFrame({"time": X[:, 0]})
+    model = RegressionMixture(2, family=MixedGaussian("1 + time"), n_init=1, random_state=0)
+    model.fit(frame, y, groups=groups)
+    fitted = model.log_likelihood_
+    model.set_params(warm_start=True)
+    for family, said in [
+        (MixedGaussian("1 + time", cov_classes="common"), "cov_classes='common' from the fit's "),
+        (MixedGaussian("1 + time", cov="diagonal"), "cov='diagonal' from the fit's cov='full'"),
+        (MixedGaussian("1"), r"random effects changed to \('intercept',\)"),
+    ]:
+        with pytest.raises(ValueError, match=f"warm_start=True but .*{said}"):
+            model.set_params(family=family).fit(frame, y, groups=groups)
+    model.set_params(family=MixedGaussian("1 + time")).fit(frame, y, groups=groups)
+    assert model.log_likelihood_ == pytest.approx(fitted, abs=1e-6)
+    assert model.log_likelihood_ >= fitted - 1e-9
