@@ -462,3 +462,71 @@ def test_polish_coordinates_give_the_score_and_hessian_of_their_loglik(cov, clas
     )
     assert np.allclose(grad, num_grad, rtol=1e-6, atol=1e-6)
     assert np.allclose(hess, num_hess, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("classes", ["common", "proportional"])
+def test_covariance_wald_and_bootstrap_have_the_rows_of_coef_table(classes):
+    """A common D once (class 1) and the ratios' rows, in the covariance matrix, the
+    Wald test and the bootstrap replicates as in coef_table."""
+    X, y, groups = _data(20, 1, slope_sd=0.5)
+    model = _fit(X, y, groups, Structure("diagonal", classes, False), n_init=1)
+    table = model.coef_table()
+    cov = model.covariance_matrix()
+    assert cov.index.equals(table.index) and cov.columns.equals(table.index)
+    assert np.allclose(np.sqrt(np.diag(cov)), table["std_err"], rtol=1e-12)
+    natural = model._natural_covariance()  # every class's entries, no ratios
+    assert len(natural) == len(cov) + (2 if classes == "common" else -1)
+    if classes == "common":
+        assert (2, "var_0") not in cov.index
+        pd.testing.assert_frame_equal(
+            cov.loc[table.index, table.index],
+            natural.loc[table.index, table.index],
+            check_exact=False,
+            rtol=1e-12,
+        )
+        v, se = table.loc[(1, "var_0"), ["estimate", "std_err"]]
+        test = model.wald_test("var_0@1 = 0.5")
+        assert test.statistic == pytest.approx(((v - 0.5) / se) ** 2, rel=1e-10)
+        with pytest.raises(ValueError, match="var_0@2"):
+            model.wald_test("var_0@1 = var_0@2")
+        with pytest.raises(ValueError, match="'var_0' is common to all components"):
+            model.test_equal("var_0")
+    else:
+        w, se = table.loc[(1, "ratio"), ["estimate", "std_err"]]
+        test = model.wald_test("ratio@1 = 1")
+        assert test.statistic == pytest.approx(((w - 1.0) / se) ** 2, rel=1e-10)
+        R = (table.index == (1, "ratio")).astype(float)[None, :]  # a matrix over the rows
+        assert model.wald_test(R, [1.0]).statistic == pytest.approx(test.statistic, rel=1e-12)
+        # its covariance with x0@1 by the delta method from w^2 = var_0@1 / var_0@2
+        v1, v2 = (table.loc[(k, "var_0"), "estimate"] for k in (1, 2))
+        g = np.array([w / (2 * v1), -w / (2 * v2)])
+        expected = g @ natural.loc[[(1, "var_0"), (2, "var_0")], (1, "x0")].to_numpy()
+        assert cov.loc[(1, "ratio"), (1, "x0")] == pytest.approx(expected, rel=1e-10)
+    boot = model.bootstrap(X, y, groups=groups, n_boot=3, random_state=0)
+    assert boot.replicates.columns.equals(table.index)
+    assert np.allclose(boot.estimates, table["estimate"], rtol=1e-10)
+    if classes == "proportional":
+        reps = boot.replicates
+        assert np.allclose(reps[(1, "ratio")], np.sqrt(reps[(1, "var_0")] / reps[(2, "var_0")]))
+        assert boot.table().index.equals(table.index)
+
+
+def test_warm_start_refuses_another_structure_by_argument():
+    """A warm start keeps the fitted structure; another cov, cov_classes or other random
+    effects are refused with the argument, and the same structure warm-starts."""
+    X, y, groups = _data(20, 3)
+    frame = pd.DataFrame({"time": X[:, 0]})
+    model = RegressionMixture(2, family=MixedGaussian("1 + time"), n_init=1, random_state=0)
+    model.fit(frame, y, groups=groups)
+    fitted = model.log_likelihood_
+    model.set_params(warm_start=True)
+    for family, said in [
+        (MixedGaussian("1 + time", cov_classes="common"), "cov_classes='common' from the fit's "),
+        (MixedGaussian("1 + time", cov="diagonal"), "cov='diagonal' from the fit's cov='full'"),
+        (MixedGaussian("1"), r"random effects changed to \('intercept',\)"),
+    ]:
+        with pytest.raises(ValueError, match=f"warm_start=True but .*{said}"):
+            model.set_params(family=family).fit(frame, y, groups=groups)
+    model.set_params(family=MixedGaussian("1 + time")).fit(frame, y, groups=groups)
+    assert model.log_likelihood_ == pytest.approx(fitted, abs=1e-6)
+    assert model.log_likelihood_ >= fitted - 1e-9

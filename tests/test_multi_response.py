@@ -679,8 +679,81 @@ def test_fixed_and_common_coefficients_are_the_constrained_maximum(data, tmp_pat
 def test_constraints_of_several_responses_are_refused_by_name(data):
     with pytest.raises(ValueError, match="'x' is not a coefficient.*'<response>:<column>'"):
         model(common_coef=["x"]).fit(data)
-    with pytest.raises(ValueError, match="equal_variance=True applies to one family"):
-        model(equal_variance=True).fit(data)
+    counts = regmix.MultiResponse({"yp": "poisson", "yb": "poisson"})
+    with pytest.raises(ValueError, match=r"equal_variance=True needs a response with a scale"):
+        regmix.RegressionMixture(2, family=counts, formula="yp + yb ~ x", equal_variance=True).fit(
+            data.assign(yb=data["yp"])
+        )
+
+
+def test_equal_variance_is_one_sigma_per_response_at_the_dense_maximum(data, tmp_path):
+    """equal_variance=True with two Gaussian responses (one with missing values) and a
+    Poisson one: per response one sigma common to the classes. The fit is the maximum of
+    the dense log-likelihood in the constrained parameters (BFGS from it and from
+    perturbed starts), and its standard errors those of the dense numerical Hessian."""
+    df = data.iloc[::2].copy()
+    rng = np.random.default_rng(3)
+    x = df["x"].to_numpy()
+    df["yg"] = np.where(df["class"] == 1, 1 + 0.5 * x, 3 - 0.2 * x) + rng.normal(0, 1, x.size)
+    df.loc[df.index[::7], "yg"] = np.nan
+    family = regmix.MultiResponse(
+        {"yn": "gaussian", "yg": "gaussian", "yp": "poisson"}, columns={"yg": ["x"], "yp": ["x"]}
+    )
+    m = regmix.RegressionMixture(
+        2, family=family, formula="yn + yg + yp ~ x + I(x**2)", equal_variance=True, random_state=0
+    ).fit(df)
+    table = m.coef_table()
+    for name in ("yn:sigma", "yg:sigma"):
+        assert table.loc[(1, name), "estimate"] == table.loc[(2, name), "estimate"]
+    Xn = np.column_stack([np.ones_like(x), x, x**2])
+    X1 = Xn[:, :2]
+    yn, yg, yp = (df[c].to_numpy() for c in ("yn", "yg", "yp"))
+    seen = ~np.isnan(yg)
+
+    def loglik(t):
+        """t: yn (2 x 3), yg (2 x 2), yp (2 x 2) coefficients, log sigma of yn and of
+        yg, the log weight ratio."""
+        bn, bg, bp = t[:6].reshape(2, 3), t[6:10].reshape(2, 2), t[10:14].reshape(2, 2)
+        sn, sg = np.exp(t[14:16])
+        lw = np.array([0.0, t[16]]) - np.logaddexp(0.0, t[16])
+        logf = np.column_stack(
+            [
+                lw[k]
+                + stats.norm.logpdf(yn, Xn @ bn[k], sn)
+                + np.where(seen, stats.norm.logpdf(yg, X1 @ bg[k], sg), 0.0)
+                + stats.poisson.logpmf(yp, np.exp(X1 @ bp[k]))
+                for k in range(2)
+            ]
+        )
+        return float(logsumexp(logf, axis=1).sum())
+
+    est = table["estimate"]
+    t0 = np.r_[
+        [est[(k, f"yn:{n}")] for k in (1, 2) for n in ("intercept", "x", "I(x ** 2)")],
+        [est[(k, f"yg:{n}")] for k in (1, 2) for n in ("intercept", "x")],
+        [est[(k, f"yp:{n}")] for k in (1, 2) for n in ("intercept", "x")],
+        np.log([est[(1, "yn:sigma")], est[(1, "yg:sigma")]]),
+        np.log(m.weights_[1] / m.weights_[0]),
+    ]
+    assert m.n_parameters_ == t0.size
+    assert loglik(t0) == pytest.approx(m.log_likelihood_, abs=1e-9)
+    best = -np.inf
+    for scale in (0.0, 0.05, 0.2):
+        start = t0 + np.random.default_rng(1).normal(0, scale, t0.size)
+        res = optimize.minimize(lambda t: -loglik(t), start, method="BFGS", options={"gtol": 1e-7})
+        best = max(best, -res.fun)
+    assert m.log_likelihood_ >= best - 1e-6
+    assert m.log_likelihood_ == pytest.approx(best, abs=1e-6)
+    cov = np.linalg.inv(-numerical_hessian(loglik, t0, 1e-4 * np.maximum(np.abs(t0), 1.0)))
+    for j, name in ((14, "yn:sigma"), (15, "yg:sigma")):  # sigma = exp(t)
+        se = np.exp(t0[j]) * np.sqrt(cov[j, j])
+        for k in (1, 2):
+            assert table.loc[(k, name), "std_err"] == pytest.approx(se, rel=1e-4)
+    assert table.loc[(1, "yg:x"), "std_err"] == pytest.approx(np.sqrt(cov[7, 7]), rel=1e-4)
+    m.save(tmp_path / "m.json")
+    loaded = regmix.load(tmp_path / "m.json")
+    assert loaded.n_parameters_ == m.n_parameters_
+    pd.testing.assert_frame_equal(loaded.coef_table(), table)
 
 
 # ----------------------------------------------------------------------------- margins
@@ -719,3 +792,16 @@ def test_margins_per_response_against_hand_written_means_and_derivatives(fit, da
     ]
     at8 = one[(one["at"] == "x=8.0") & (one["response"] == "yp")]["effect"].item()
     assert at8 == pytest.approx(np.exp(bp[0] @ [1, 8.0]) * bp[0, 1], rel=1e-7)
+
+
+def test_equal_variance_of_a_student_t_response_keeps_its_df_per_class(data):
+    family = regmix.MultiResponse({"yn": "student_t", "yp": "poisson"}, columns={"yp": ["x"]})
+    m = regmix.RegressionMixture(
+        2, family=family, formula=FORMULA, equal_variance=True, random_state=0
+    ).fit(data.iloc[::2])
+    table = m.coef_table()
+    assert table.loc[(1, "yn:sigma"), "estimate"] == table.loc[(2, "yn:sigma"), "estimate"]
+    assert table.loc[(1, "yn:df"), "estimate"] != table.loc[(2, "yn:df"), "estimate"]
+    assert m.n_parameters_ == 2 * 5 + 1 + 2 + 1  # coefficients, sigma, the dfs, a weight
+    assert m.information_.shape == (m.n_parameters_,) * 2
+    assert np.all(np.diff(m.log_likelihood_history_) >= -1e-9)

@@ -19,7 +19,12 @@ from sklearn.utils.validation import check_is_fitted
 from regmix.engine.threads import resolve_n_jobs
 from regmix.estimator.inputs import Rows, censored_source, is_row_source
 from regmix.inference.bootstrap import AMBIGUITY_THRESHOLD, bootstrap
-from regmix.inference.covariance import coef_table, natural_covariance, natural_parameters
+from regmix.inference.covariance import (
+    coef_table,
+    natural_covariance,
+    natural_parameters,
+    reported_parameters,
+)
 from regmix.inference.diagnostics import (
     ClassificationSums,
     classification_diagnostics,
@@ -103,7 +108,7 @@ class InferenceMixin:
         """The matrix C with ``theta = C phi + const``: the full unconstrained parameters
         (per component coefficients and log extras, then gating) from the free ones
         (the free coefficients in the numbering of the constraints, each shared one
-        once, then per component the free extras, then a common log sigma, then the
+        once, then per component the free extras, then each common log sigma, then the
         gating coefficients or log weight ratios unless the weights are fixed)."""
         layout = self._layout()
         cons = getattr(self.family_, "constraints", None)
@@ -114,6 +119,9 @@ class InferenceMixin:
             return np.eye(layout.dim)[:, self._parameter_mask()]
         index = (np.arange(K * p).reshape(K, p) if cons is None else cons.index)
         equal_scale = cons is not None and cons.equal_scale
+        # the common sigmas' positions among the free extras
+        free = np.cumsum(self.family_.free_extra()) - 1
+        common = {int(free[j]) for j in cons.scale_columns} if equal_scale else set()
         blocks = np.array([layout.block(k) for k in range(K)])  # (K, p + m)
         columns = []
 
@@ -130,9 +138,9 @@ class InferenceMixin:
                 columns.append(col)
         else:
             columns += [unit([blocks[k, p + j]]) for k in range(K) for j in range(m)
-                        if not (equal_scale and j == 0)]
+                        if j not in common]
         if equal_scale and extra_map is None:
-            columns.append(unit(blocks[:, p]))
+            columns += [unit(blocks[:, p + j]) for j in sorted(common)]
         if not fixed_weights:
             columns += [unit([i]) for i in layout.eta]
         C = np.column_stack(columns)
@@ -195,7 +203,9 @@ class InferenceMixin:
         delta method: intercept, coefficients, the family's estimated parameters (sigma,
         shape, size, df) and weight of each component. The weights sum to one, so the
         matrix is singular in that direction. Rows and columns of parameters on the
-        boundary (``state_.boundary``) are NaN.
+        boundary (``state_.boundary``) are NaN. Its rows are those of
+        :meth:`coef_table`: a random-effect covariance common to all classes once,
+        under class 1, and for proportional ones the rows ``ratio`` (``w_k``).
 
         Parameters
         ----------
@@ -229,6 +239,29 @@ class InferenceMixin:
             ``attrs["se_method"]`` says how it was computed.
         """
 
+        return self._reported_covariance(
+            cov_type, X=X, y=y, clusters=clusters, sample_weight=sample_weight,
+            offset=offset, trials=trials, concomitant=concomitant, groups=groups,
+            known_labels=known_labels)[1]
+
+    def _reported_covariance(self, cov_type: str = "oim", **data
+                             ) -> tuple[np.ndarray, pd.DataFrame]:
+        """The estimates as :meth:`coef_table` reports them and their covariance (see
+        :func:`~regmix.inference.covariance.reported_parameters`); ``data`` as for
+        :meth:`covariance_matrix`."""
+        natural = self._natural_covariance(cov_type, **data)
+        estimates, matrix, index = reported_parameters(
+            self.family_, self.n_components, self._natural_estimates(), natural.index,
+            natural.to_numpy())
+        frame = pd.DataFrame(matrix, index=index, columns=index)
+        frame.attrs["se_method"] = natural.attrs["se_method"]
+        return estimates, frame
+
+    def _natural_covariance(self, cov_type: str = "oim", *, X=None, y=None, clusters=None,
+                            sample_weight=None, offset=None, trials=None, concomitant=None,
+                            groups=None, known_labels=None) -> pd.DataFrame:
+        """The covariance of the natural parameters (:meth:`_natural_estimates`: every
+        class's extras, no ratios); the arguments as for :meth:`covariance_matrix`."""
         check_is_fitted(self)
         if self.information_ is None:
             raise ValueError("standard errors need compute_se=True when fitting")
@@ -393,52 +426,15 @@ class InferenceMixin:
 
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
-        cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
-        estimates, matrix, index = self._with_ratios(self._natural_estimates(), cov)
-        table = coef_table(estimates, matrix, index, alpha,
+        estimates, cov = self._reported_covariance(cov_type, X=X, y=y, clusters=clusters,
+                                                   **data)
+        table = coef_table(estimates, cov.to_numpy(), cov.index, alpha,
                            no_test=("sigma", "weight", "shape", "size", "df", "ratio"),
                            method=cov.attrs["se_method"])
         common = getattr(self.family_, "common_extra_names", ())
-        if not common:
-            return table
-        # a parameter common to all components (a common random-effect covariance)
-        # appears once, in the first
-        keys = table.index
-        repeated = (keys.get_level_values("parameter").isin(common)
-                    & (keys.get_level_values("component") > 1))
-        table = table[~repeated]
-        table.attrs["common"] = list(common)
+        if common:  # shown once, under component 1
+            table.attrs["common"] = list(common)
         return table
-
-    def _with_ratios(self, estimates: np.ndarray, cov: pd.DataFrame
-                     ) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-        """The estimates, their covariance and labels with, for proportional random-effect
-        covariances ``D_k = w_k^2 D_K``, a row ``ratio`` (``w_k``) in each class k < K
-        after its covariance entries, by the delta method from the first variance
-        (``w_k^2 = var@k / var@K``)."""
-        family = self.family_
-        K = self.n_components
-        if getattr(family, "cov_classes", None) != "proportional" or K == 1:
-            return estimates, cov.to_numpy(), cov.index
-        index = cov.index
-        first, last = family.extra_names[1], family.extra_names[-1]
-        at = [index.get_loc((k + 1, first)) for k in range(K)]
-        G = np.eye(len(index))
-        rows, labels = [], list(index)
-        values = list(estimates)
-        for k in range(K - 1):
-            v_k, v_K = estimates[at[k]], estimates[at[-1]]
-            w = float(np.sqrt(v_k / v_K))
-            g = np.zeros(len(index))
-            g[at[k]], g[at[-1]] = w / (2.0 * v_k), -w / (2.0 * v_K)
-            rows.append((index.get_loc((k + 1, last)) + 1, (k + 1, "ratio"), w, g))
-        for position, label, w, g in reversed(rows):  # later insertions first
-            labels.insert(position, label)
-            values.insert(position, w)
-            G = np.insert(G, position, g, axis=0)
-        matrix = G @ cov.to_numpy() @ G.T
-        return (np.array(values), matrix,
-                pd.MultiIndex.from_tuples(labels, names=index.names))
 
     def _natural_estimates(self) -> np.ndarray:
         """The estimates in the order of the covariance matrix."""
@@ -476,7 +472,8 @@ class InferenceMixin:
         Wald test (observed information): chi2(1) = 5.1234, p = 0.0236
           x0@1 = x0@2
         """
-        cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters, **data)
+        estimates, cov = self._reported_covariance(cov_type, X=X, y=y, clusters=clusters,
+                                                   **data)
         if isinstance(hypotheses, str) or (isinstance(hypotheses, (list, tuple)) and hypotheses
                                            and all(isinstance(h, str) for h in hypotheses)):
             if r is not None:
@@ -485,7 +482,7 @@ class InferenceMixin:
             R, r, labels = parse_hypotheses(hypotheses, cov.index)
         else:
             R, labels = hypotheses, None
-        return wald_test(self._natural_estimates(), cov.to_numpy(), R, r, labels,
+        return wald_test(estimates, cov.to_numpy(), R, r, labels,
                          cov.attrs["se_method"])
 
     def test_equal(self, parameter: str, cov_type: str = "oim", *, X=None, y=None,
@@ -512,6 +509,9 @@ class InferenceMixin:
         if parameter not in names or parameter.startswith("gate:") or parameter == "weight":
             raise ValueError(f"parameter must be a per-component parameter of coef_table(); "
                              f"got {parameter!r}")
+        if parameter in getattr(self.family_, "common_extra_names", ()):
+            raise ValueError(f"parameter {parameter!r} is common to all components (one "
+                             "random-effect covariance); there is nothing to compare")
         equations = [f"{parameter}@1 = {parameter}@{k}"
                      for k in range(2, self.n_components + 1)]
         return self.wald_test(equations, cov_type=cov_type, X=X, y=y, clusters=clusters,

@@ -495,9 +495,9 @@ y, clusters, **data :
             raise ValueError(f"component must be 'all', 'mixture' or a component number "
                              f"from 1 to {K}; got {component!r}")
         if cov_type == "oim":
-            cov = self.covariance_matrix()
+            cov = self._natural_covariance()
         else:
-            cov = self.covariance_matrix(cov_type, X=X, y=y, clusters=clusters,
+            cov = self._natural_covariance(cov_type, X=X, y=y, clusters=clusters,
                                          offset=offset, concomitant=concomitant, **data)
         p = self.coef_.shape[1] + int(self.fit_intercept)
         gating = self.gating_coef_

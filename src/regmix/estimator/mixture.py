@@ -1261,6 +1261,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                 f"warm_start=True but the family changed from {self.family_!r} to "
                 f"{family!r}; set warm_start=False to fit from scratch"
             )
+        change = getattr(family, "warm_start_change", None)
+        reason = None if change is None else change(self.family_)
+        if reason is not None:  # a start the new structure's parameters cannot hold
+            raise ValueError(f"warm_start=True but {reason}; set warm_start=False to fit "
+                             "from scratch")
 
     def _raise_degenerate(self, outcome: SearchOutcome, family):
         tried = f"{len(outcome.runs)} run(s) to convergence"

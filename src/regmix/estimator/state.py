@@ -474,12 +474,14 @@ def _constrained_responses(family: MultiResponse, st, params: Mapping[str, Any],
     """Several responses: the constraints name a response's coefficients
     (``"yn:x"``, as :meth:`MultiResponse.coef_names` does); each member carries those
     of its own coefficients, in its own internal units, for its M-step, and the family
-    carries all of them side by side (the count of parameters, the covariance)."""
-    if params.get("equal_variance"):
-        raise ValueError("equal_variance=True applies to one family; with several "
-                         "responses give each response's scale its own parameters "
-                         "(common_coef and fixed_coef name a response's coefficients, "
-                         "'yn:x')")
+    carries all of them side by side (the count of parameters, the covariance).
+    ``equal_variance`` makes each scaled response's sigma common to all components
+    (a pooled residual sum per response in its M-step)."""
+    equal = bool(params.get("equal_variance"))
+    scaled = ["sigma" in m.extra_names for m in family.members]
+    if equal and not any(scaled):
+        raise ValueError(f"equal_variance=True needs a response with a scale (gaussian, "
+                         f"student_t); the responses {list(family.responses)} have none")
     fit_intercept = bool(names) and names[0] == "intercept"
     full = family.coef_names(names[int(fit_intercept):], fit_intercept)
     try:
@@ -506,11 +508,15 @@ def _constrained_responses(family: MultiResponse, st, params: Mapping[str, Any],
         values[free] = 0.0
         internal[:, cols] = values
         member = copy.copy(member)
-        member.constraints = CoefficientConstraints(renumbered, values, False)
+        member.constraints = CoefficientConstraints(renumbered, values, equal and scaled[r])
         members.append(member)
+    # the columns of the family's extras of the common sigmas
+    offsets = np.cumsum([0, *[len(m.extra_names) for m in family.members]])
+    scales = tuple(int(offsets[r]) + m.extra_names.index("sigma")
+                   for r, m in enumerate(family.members) if scaled[r])
     out = copy.copy(family)
     out.members = tuple(members)
-    out.constraints = CoefficientConstraints(index, internal, False)
+    out.constraints = CoefficientConstraints(index, internal, equal, scales)
     return out
 
 

@@ -88,11 +88,16 @@ class CoefficientConstraints:
         The known values in internal units (zero at the free entries).
     equal_scale : bool
         One scale parameter (sigma) for all components.
+    scale_columns : tuple of int, default=(0,)
+        With ``equal_scale``, the columns of the family's extras that are each one
+        parameter of all components: the sigma, or with several responses each scaled
+        response's sigma.
     """
 
     index: np.ndarray
     fixed_values: np.ndarray
     equal_scale: bool = False
+    scale_columns: tuple[int, ...] = (0,)
 
     @property
     def fixed_entries(self) -> np.ndarray:
@@ -138,7 +143,7 @@ class CoefficientConstraints:
     def project(self, family, params):
         """Starting parameters made to satisfy the constraints: known entries at their
         values, shared ones at their mean over the components that share them, and
-        (with an equal scale) every sigma at their geometric mean."""
+        (with an equal scale) every component's sigma at their geometric mean."""
         coef = self.with_fixed(params.coef)
         free = self.index >= 0
         idx = self.index[free]
@@ -147,7 +152,8 @@ class CoefficientConstraints:
         coef[free] = (sums / np.maximum(counts, 1))[idx]
         extra = np.array(params.extra, dtype=np.float64, copy=True)
         if self.equal_scale:
-            extra[:, 0] = np.exp(np.log(extra[:, 0]).mean())
+            cols = list(self.scale_columns)
+            extra[:, cols] = np.exp(np.log(extra[:, cols]).mean(axis=0))
         return family.make_params(coef, extra)
 
     def fixed_part(self, XT: np.ndarray) -> np.ndarray:

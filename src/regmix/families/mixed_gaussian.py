@@ -227,6 +227,22 @@ class MixedGaussian:
             if v != d)
         return f"MixedGaussian({terms!r}{options})"
 
+    def warm_start_change(self, fitted: MixedGaussian) -> str | None:
+        """What a warm start from the fitted family ``fitted`` cannot take: another
+        covariance structure (``cov``, ``cov_classes``) or other random effects, said
+        with the argument; None when there is no such change."""
+        for argument in ("cov", "cov_classes"):
+            old, new = getattr(fitted, argument), getattr(self, argument)
+            if old != new:
+                return (f"the random-effect covariance changed to {argument}={new!r} from "
+                        f"the fit's {argument}={old!r}")
+        by_name = self.names is not None
+        mine = self.names if by_name else self._rows
+        theirs = fitted.names if by_name else fitted._rows
+        if mine != theirs:
+            return f"the random effects changed to {mine} from the fit's {theirs}"
+        return None
+
     @property
     def diagonal(self) -> bool:
         """Whether the random-effect covariances are diagonal."""

@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from regmix.inference.covariance import _table, _z_crit, natural_parameters
+from regmix.inference.covariance import (
+    _table,
+    _z_crit,
+    natural_parameters,
+    reported_parameters,
+)
 from regmix.inference.information import parameter_index
 
 #: Default threshold of the matching margin below which a replicate is ambiguous.
@@ -112,8 +117,8 @@ class BootstrapResult:
         q.columns = ["ci_lower", "ci_upper"]
         return q
 
-    def table(self, *, no_test: Sequence[str] = ("sigma", "weight", "shape", "size", "df")
-              ) -> pd.DataFrame:
+    def table(self, *, no_test: Sequence[str] = ("sigma", "weight", "shape", "size", "df",
+                                                 "ratio")) -> pd.DataFrame:
         """A table with the columns of :func:`coef_table`.
 
         Standard errors are the bootstrap ones, ``z`` and ``p_value`` Wald statistics
@@ -123,8 +128,9 @@ class BootstrapResult:
 
         Parameters
         ----------
-        no_test : sequence of str, default=("sigma", "weight", "shape", "size", "df")
-            Parameter names whose ``z`` and ``p_value`` are left NaN.
+        no_test : sequence of str, optional
+            Parameter names whose ``z`` and ``p_value`` are left NaN; by default
+            sigma, weight, shape, size, df and ratio, as in ``coef_table``.
 
         Returns
         -------
@@ -201,8 +207,11 @@ def bootstrap(
         Group labels: a nonparametric replicate draws groups, not rows, with
         replacement (a group drawn twice becomes two groups).
     index : pandas.Index, optional
-        Labels of the parameters (those of the reference's ``coef_table()``); by
-        default built from the reference's attributes by :func:`parameter_index`.
+        Labels of the natural parameters (every component's); by default built from
+        the reference's attributes by :func:`parameter_index`. The replicates' columns
+        are those of the reference's ``coef_table()``: a random-effect covariance
+        common to all classes once, under class 1, and for proportional ones the
+        ratios ``w_k`` (see :func:`~regmix.inference.covariance.reported_parameters`).
     ambiguity_threshold : float, default=0.2
         A replicate whose matching margin (below) is smaller is flagged ambiguous.
     include_ambiguous : bool, default=False
@@ -300,6 +309,11 @@ def bootstrap(
         margins.append(margin)
     if not replicates:
         raise RuntimeError(f"every one of the {n_boot} bootstrap fits failed; first: {errors[0]}")
+    family = getattr(reference, "family_", None)
+    K = len(ref.weights)
+    reference_vector, _, reported = reported_parameters(family, K, reference_vector, index)
+    replicates = [reported_parameters(family, K, v, index)[0] for v in replicates]
+    index = reported
     frame = pd.DataFrame(np.array(replicates), columns=index)
     margin_array = np.array(margins, dtype=np.float64)
     ambiguous = margin_array < float(ambiguity_threshold)

@@ -206,6 +206,69 @@ def _natural_jacobian(layout: _Layout, weights: np.ndarray, extra: np.ndarray,
     return J
 
 
+def reported_parameters(family, n_components: int, estimates, index: pd.MultiIndex,
+                        cov=None) -> tuple[np.ndarray, np.ndarray | None, pd.MultiIndex]:
+    """The parameters as the tables report them, from the natural ones.
+
+    For a family whose classes share random-effect covariances (a latent-class mixed
+    model with ``cov_classes="common"`` or ``"proportional"``): a parameter common to
+    all classes (the family's ``common_extra_names``) appears once, under class 1; for
+    proportional covariances ``D_k = w_k^2 D_K`` each class k < K gets a row ``ratio``
+    (``w_k``) after its covariance entries, from the first variance (``w_k^2 =
+    var@k / var@K``) and, for ``cov``, by the delta method. Other families' parameters
+    are returned as they are.
+
+    Parameters
+    ----------
+    family : Family
+        The fitted family.
+    n_components : int
+    estimates : array-like of shape (m,)
+        The natural parameters, in the order of ``index``.
+    index : pandas.MultiIndex
+        Their (component, parameter) labels.
+    cov : array-like of shape (m, m), optional
+        Their covariance (NaN rows of parameters on the boundary stay NaN and touch no
+        other row).
+
+    Returns
+    -------
+    estimates : ndarray of shape (m',)
+    cov : ndarray of shape (m', m') or None
+        None when ``cov`` is None.
+    index : pandas.MultiIndex
+    """
+    estimates = np.asarray(estimates, dtype=np.float64)
+    K = int(n_components)
+    common = tuple(getattr(family, "common_extra_names", ()))
+    proportional = getattr(family, "cov_classes", None) == "proportional" and K > 1
+    if not (common or proportional):
+        return estimates, None if cov is None else np.asarray(cov, dtype=np.float64), index
+    first, last = family.extra_names[1], family.extra_names[-1]
+    # each reported row: label, value, and its derivative in the natural parameters as
+    # (positions, coefficients)
+    rows: list[tuple[tuple, float, list[int], list[float]]] = []
+    for i, (k, name) in enumerate(index):
+        if name in common and k > 1:
+            continue
+        rows.append(((k, name), float(estimates[i]), [i], [1.0]))
+        if proportional and name == last and k < K:
+            a, b = index.get_loc((k, first)), index.get_loc((K, first))
+            w = float(np.sqrt(estimates[a] / estimates[b]))
+            rows.append(((k, "ratio"), w, [a, b],
+                         [w / (2.0 * estimates[a]), -w / (2.0 * estimates[b])]))
+    labels = pd.MultiIndex.from_tuples([r[0] for r in rows], names=index.names)
+    values = np.array([r[1] for r in rows])
+    if cov is None:
+        return values, None, labels
+    cov = np.asarray(cov, dtype=np.float64)
+    out = np.empty((len(rows), len(rows)))
+    for i, (_, _, pi, ci) in enumerate(rows):
+        for j, (_, _, pj, cj) in enumerate(rows[: i + 1]):
+            out[i, j] = out[j, i] = float(np.asarray(ci) @ cov[np.ix_(pi, pj)] @ cj)
+    return values, out, labels
+
+
 # ---------------------------------------------------------------------- tables
 def coef_table(
     estimates,
