@@ -17,6 +17,7 @@ from regmix.fitting.moves import (
     MoveMemberships,
     merge_pairs,
     seed_lines,
+    split_merge_moves,
     split_rules,
 )
 from regmix.mixing.constant import ConstantWeights
@@ -207,6 +208,22 @@ def test_split_rules_follow_the_design():
     assert split_rules(3, True, True) == ["residual", "spread", ("crossing", 1),
                                           ("crossing", 2), ("position", 1), ("position", 2)]
     assert split_rules(1, True, False) == ["residual"]
+
+
+def test_split_merge_moves_keep_the_first_pairs_whole_and_draw_the_rest():
+    pairs = [(0, 2), (1, 2), (0, 1)]
+    rules = ["residual", ("crossing", 1), ("position", 1)]
+    every = [
+        Move(merges=(ij,), splits=((k, rule),)) for ij in pairs for k in range(2) for rule in rules
+    ]
+    assert split_merge_moves(3, pairs, rules, 18, np.random.default_rng(0)) == every
+    for seed in range(5):
+        moves = split_merge_moves(3, pairs, rules, 10, np.random.default_rng(seed))
+        assert len(moves) == len(set(moves)) == 10
+        # the six moves of the most overlapping pair, then four of the other twelve
+        assert moves[:6] == every[:6]
+        assert all(m in every[6:] for m in moves[6:])
+        assert moves[6:] == sorted(moves[6:], key=every.index)
 
 
 def test_seed_lines_find_a_line_through_a_few_rows():

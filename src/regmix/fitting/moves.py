@@ -280,5 +280,7 @@ def split_merge_moves(n_components: int, pairs: Sequence[tuple[int, int]],
                 moves.append(Move(merges=((i, j),), splits=((k, rule),)))
     if len(moves) <= limit:
         return moves
-    keep = rng.choice(len(moves), size=limit, replace=False)
-    return [moves[t] for t in np.sort(keep)]
+    # the moves of as many of the first pairs as fit, whole; the rest drawn
+    whole = limit // ((K - 1) * len(rules)) * (K - 1) * len(rules)
+    rest = whole + rng.choice(len(moves) - whole, size=limit - whole, replace=False)
+    return moves[:whole] + [moves[t] for t in np.sort(rest)]
