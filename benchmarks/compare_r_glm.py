@@ -174,6 +174,8 @@ class Params:
                 "intercept": self.coef[:, 0]}
         if self.shape is not None:
             init["shape"] = self.shape
+        if self.gating is not None:
+            init["gating"] = self.gating
         return init
 
     def write(self, path: Path) -> None:
@@ -439,9 +441,7 @@ def main() -> None:
                     if "coef" not in fit or not fit["same_model"]:
                         continue
                     params = Params.from_r(fit)
-                    # (a start given as parameters has no gating coefficients)
-                    ours = (np.nan if params.gating is not None
-                            else regmix_loglik(setup, data, params))
+                    ours = regmix_loglik(setup, data, params)
                     checks.append((family, n, f"flexmix {fit['setting']}", fit["loglik"],
                                    fit["direct_loglik"], ours,
                                    single_params.coef_gap(params), params.shape))

@@ -425,6 +425,40 @@ def test_predict_posterior_and_log_likelihood_by_hand(name):
         special.logsumexp(logp_new, axis=1).sum(), rel=1e-12, abs=1e-9)
 
 
+@pytest.mark.parametrize("name", ["gaussian_k3_q2", "poisson_k2_q2"])
+def test_start_from_given_gating_coefficients(name):
+    """init as a dict with the gating coefficients (user units, as gating_coef_):
+    without EM steps the fit is at those parameters, its log-likelihood the one written
+    here with scipy; shifted coefficients (any first row) start at the same point; a
+    wrong shape, or gating without concomitant variables, is refused by name."""
+    c = CASES[name]
+    X, Z, y = case_data(name)
+    model = regmix_fit(name, tol=1e-12)
+    start = {"weights": model.weights_, "coef": model.coef_, "intercept": model.intercept_}
+    if c["family"] == "gaussian":
+        start["sigma"] = model.sigma_
+    # a gating away from the fitted one, its first row not zero
+    gating = model.gating_coef_ + 0.3 + np.arange(model.gating_coef_.size).reshape(
+        model.gating_coef_.shape) * 0.05
+    kw = {"family": c["family"], "max_iter": 0, "compute_se": False}
+    K = model.n_components
+    at = RegressionMixture(K, init={**start, "gating": gating}, **kw).fit(
+        X, y, concomitant=Z)
+    np.testing.assert_allclose(at.gating_coef_, gating - gating[0], rtol=1e-10, atol=1e-12)
+    logp = log_joint(c["family"], with_ones(X), with_ones(Z), y, model_beta(model),
+                     getattr(model, "sigma_", None), gating - gating[0])
+    assert at.log_likelihood_ == pytest.approx(special.logsumexp(logp, axis=1).sum(),
+                                               rel=1e-12, abs=1e-9)
+    with pytest.raises(ValueError, match="init gating has shape"):
+        RegressionMixture(K, init={**start, "gating": gating[:, :2]}, **kw).fit(
+            X, y, concomitant=Z)
+    with pytest.raises(ValueError, match="init gating has shape"):
+        RegressionMixture(K, init={**start, "gating": gating}, **kw).fit(X, y)
+    with pytest.raises(ValueError, match="init gating must be"):
+        RegressionMixture(K, init={**start, "gating": gating[0]}, **kw).fit(
+            X, y, concomitant=Z)
+
+
 # ------------------------------------------------------------- 6. standard errors
 def _unpack_theta(theta, family, K, p, q):
     per = 1 + p + (1 if family == "gaussian" else 0)

@@ -273,8 +273,10 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         memberships. An array of shape (n_samples, K) gives starting responsibilities
         (rows are normalised); a dict with keys ``weights``, ``coef``, ``intercept``
         (when ``fit_intercept``) and the family's parameters (``sigma``, ...) gives
-        starting parameters. A given start is used once, whatever ``n_init``, and is
-        not followed by split-and-merge moves.
+        starting parameters, with concomitant variables optionally ``gating`` (K, 1 + q),
+        the gating coefficients in user units as ``gating_coef_`` (else the log-odds of
+        ``weights`` start the gating intercepts). A given start is used once, whatever
+        ``n_init``, and is not followed by split-and-merge moves.
     split_merge : bool, default=True
         With a strategy ``init``: after the starts, look for a higher maximum by
         split-and-merge moves (Ueda et al., 2000, Neural Computation 12, 2109-2128):
@@ -1319,7 +1321,15 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
                                        params.gating)
             start = initializer.runner.start_params(self.n_components)
             gating = None if start.gating is None else np.zeros_like(start.gating)
-            if gating is not None:  # equal weights would ignore the given ones
+            if params.gating is not None:
+                if gating is None or params.gating.shape != gating.shape:
+                    raise ValueError(
+                        f"init gating has shape {params.gating.shape}; the fit's gating "
+                        f"coefficients have shape "
+                        f"{None if gating is None else gating.shape} (an intercept and "
+                        f"the concomitant variables per component)")
+                gating = st.gating_to_internal(params.gating - params.gating[0])
+            elif gating is not None:  # equal weights would ignore the given ones
                 gating[:, 0] = np.log(params.weights) - np.log(params.weights[0])
             component = family.to_internal(params.component, st)
             if getattr(family, "constraints", None) is not None:
@@ -1376,11 +1386,11 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         missing = required - set(init)
         if missing:
             raise ValueError(f"init dict is missing {sorted(missing)}")
-        unknown = set(init) - required
+        unknown = set(init) - required - {"gating"}
         if unknown:
             raise ValueError(f"init dict has keys {sorted(map(str, unknown))} that a "
                              f"{family.name} start does not take (it takes "
-                             f"{sorted(required)})")
+                             f"{sorted(required)}, and gating)")
         weights = _init_numbers(init, "weights").reshape(-1)
         coef = _init_numbers(init, "coef")
         if coef.ndim == 1 and p == 1 and coef.shape == (K,):
@@ -1418,7 +1428,13 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         if not np.all(np.isfinite(full)):
             raise ValueError("init coefficients must be finite")
         extra = extra_arr
-        return MixtureParams(weights, family.make_params(full, extra))
+        gating = None
+        if "gating" in init:  # in user units, as gating_coef_; checked against the fit
+            gating = _init_numbers(init, "gating")
+            if gating.ndim != 2 or gating.shape[0] != K or not np.all(np.isfinite(gating)):
+                raise ValueError(f"init gating must be finite numbers of shape ({K}, 1 + "
+                                 f"the concomitant variables); got shape {gating.shape}")
+        return MixtureParams(weights, family.make_params(full, extra), gating)
 
     def _warn_rank_deficiency(self, runner, n_features: int, separated: bool = False
                               ) -> None:
