@@ -60,16 +60,25 @@ def kernel_family(family) -> str | None:
     return "glm"
 
 
-# What rows may carry that no compiled kernel reads: groups, concomitant variables and
-# known labels' masks (the Gaussian kernel reads no offsets either).
-_UNREAD = ("groups", "Z", "allowed")
+# What rows may carry that no compiled kernel reads: groups and known labels' masks (the
+# Gaussian kernel reads no offsets either; concomitant variables are read for gated
+# weights from rows in memory, see _readable_concomitant).
+_UNREAD = ("groups", "allowed")
 
 
 def plain_rows(rows) -> bool:
     """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
     groups, no concomitant variables and no known labels: the only rows the compiled
-    Gaussian kernel takes."""
-    return all(getattr(rows, a, None) is None for a in ("offset", *_UNREAD))
+    Gaussian kernel takes streamed."""
+    return all(getattr(rows, a, None) is None for a in ("offset", "Z", *_UNREAD))
+
+
+def _readable_concomitant(source) -> bool:
+    """Whether the concomitant variables of rows in memory, if any, are what the kernels
+    read in place: C- or F-contiguous float64."""
+    Z = getattr(source, "Z", None)
+    return Z is None or (Z.dtype == np.float64 and (Z.flags.c_contiguous
+                                                    or Z.flags.f_contiguous))
 
 
 def glm_kernel_rows(source) -> bool:
@@ -82,14 +91,12 @@ def glm_kernel_rows(source) -> bool:
         return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
         return False
-    if any(getattr(source, a, None) is not None for a in _UNREAD if a != "Z"):
+    if any(getattr(source, a, None) is not None for a in _UNREAD):
         return False
     X, y, w = source.arrays()
     vectors = [y, w, getattr(source, "offset", None), getattr(source, "trials", None)]
-    Z = getattr(source, "Z", None)
-    ok = all(a.dtype == np.float64 and (a.flags.c_contiguous or a.flags.f_contiguous)
-             for a in ([X] if Z is None else [X, Z]))
-    ok = ok and y is not None
+    ok = X.dtype == np.float64 and (X.flags.c_contiguous or X.flags.f_contiguous)
+    ok = ok and _readable_concomitant(source) and y is not None
     return bool(ok and all(v is None or v.flags.c_contiguous for v in vectors) and available())
 
 
@@ -107,11 +114,9 @@ def kernel_rows(source) -> bool:
         return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
         return False
-    if not all(getattr(source, a, None) is None for a in ("offset", *_UNREAD) if a != "Z"):
+    if not all(getattr(source, a, None) is None for a in ("offset", *_UNREAD)):
         return False
-    Z = getattr(source, "Z", None)
-    if Z is not None and not (Z.dtype == np.float64
-                              and (Z.flags.c_contiguous or Z.flags.f_contiguous)):
+    if not _readable_concomitant(source):
         return False
     X, y, w = source.arrays()
     ok = (X.flags.c_contiguous or X.flags.f_contiguous) and y is not None and y.flags.c_contiguous

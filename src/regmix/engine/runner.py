@@ -335,9 +335,9 @@ class PassRunner:
         """Classification summaries at ``params`` (see
         :class:`~regmix.engine.passes.ClassificationSums`), by one pass."""
         self.n_passes += 1
-        if self.kernel == "glm" and not self._partitioned:
-            return self._compiled_glm_evaluate(params, classify=True)
-        if self.kernel in ("gaussian", "student_t") and not self._partitioned:
+        if self.kernel is not None and not self._partitioned:  # (numpy on Dask)
+            if self.kernel == "glm":
+                return self._compiled_glm_evaluate(params, classify=True)
             return self._compiled_evaluate(params, classify=True)
         family, mixing = self.family, self.mixing
         return classification_total(run_pass(
