@@ -1238,7 +1238,14 @@ def gating_arguments(concomitant, z_loc, z_inv, gating, n: int, K: int) -> tuple
         raise ValueError("concomitant must be C- or F-contiguous (it is read in place)")
     if Zc.shape[0] != n:
         raise ValueError(f"concomitant must have {n} rows; got {Zc.shape[0]}")
-    r = Zc.shape[1]
+    by_row = bool(Zc.flags.c_contiguous)
+    return (read_only(Zc if by_row else Zc.T), by_row,
+            *gating_parameters(z_loc, z_inv, gating, Zc.shape[1], K))
+
+
+def gating_parameters(z_loc, z_inv, gating, r: int, K: int) -> tuple:
+    """The kernel's gating parameters for ``r`` concomitant variables: their locations
+    and inverse scales (r,) and the (K, r + 1) coefficients, checked and read-only."""
     if z_loc is None or z_inv is None or gating is None:
         raise ValueError("concomitant variables need z_loc, z_inv and gating")
     zl = read_only(np.ascontiguousarray(z_loc, dtype=np.float64).reshape(-1))
@@ -1246,8 +1253,7 @@ def gating_arguments(concomitant, z_loc, z_inv, gating, n: int, K: int) -> tuple
     gamma = read_only(np.ascontiguousarray(gating, dtype=np.float64))
     if zl.shape != (r,) or zi.shape != (r,) or gamma.shape != (K, r + 1):
         raise ValueError(f"z_loc and z_inv must have shape ({r},) and gating ({K}, {r + 1})")
-    by_row = bool(Zc.flags.c_contiguous)
-    return read_only(Zc if by_row else Zc.T), by_row, zl, zi, gamma
+    return zl, zi, gamma
 
 
 def gating_statistics(sums: np.ndarray, K: int, q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1485,10 +1491,7 @@ class GaussianSums(_BlockedBatches):
         self._gated = gating is not None
         self._gating = (np.zeros(1), np.ones(1), np.zeros((K, 1)))
         if self._gated:
-            r = np.shape(gating)[1] - 1
-            # (the arguments' checks, on a stand-in of the rows)
-            _, _, *self._gating = gating_arguments(np.zeros((0, r)), z_loc, z_inv, gating,
-                                                   0, K)
+            self._gating = gating_parameters(z_loc, z_inv, gating, np.shape(gating)[1] - 1, K)
             log_weights = np.zeros(K)
         # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k +
         # log(2 pi)/2) and (e_k * sqrt(1/2) / sigma_k)^2.
