@@ -1256,6 +1256,13 @@ def gating_parameters(z_loc, z_inv, gating, r: int, K: int) -> tuple:
     return zl, zi, gamma
 
 
+def gating_sum_count(K: int, q: int) -> int:
+    """How many sums the kernels' gating statistics take (``_gating_sums``, whose layout
+    the kernels' blocks count the same way): the (K - 1) q gradient entries, then the
+    upper triangle of a (q, q) block per pair of components 1 <= k <= j < K."""
+    return (K - 1) * q + (K - 1) * K // 2 * (q * (q + 1) // 2)
+
+
 def gating_statistics(sums: np.ndarray, K: int, q: int) -> tuple[np.ndarray, np.ndarray]:
     """The gradient (K - 1, q) and the symmetric ((K - 1) q, (K - 1) q) matrix of the
     kernel's gating sums (the gradients, then per pair of components 1 <= k <= j < K
@@ -1510,8 +1517,7 @@ class GaussianSums(_BlockedBatches):
         self.n_design = p
         self.classify = bool(classify)
         q_g = self._gating[2].shape[1]
-        self._n_gating = ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2)
-                          if self._gated else 0)
+        self._n_gating = gating_sum_count(K, q_g) if self._gated else 0
         super().__init__(d, K, block_size, n_threads,
                          K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K + self._n_gating
                          + (K + K * K + 2 if self.classify else 0))

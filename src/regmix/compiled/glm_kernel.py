@@ -929,7 +929,7 @@ def glm_e_step(
     if has_g:
         log_w = read_only(np.zeros(K))
     q_g = gamma.shape[1]
-    n_gating = (K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0
+    n_gating = _gk.gating_sum_count(K, q_g) if has_g else 0
     P = p * (p + 1) // 2
     n_acc = K * (P + p + 3) + 1 + 2 * K + n_gating + (K + K * K + 2 if classify else 0)
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
