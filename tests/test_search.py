@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from regmix import DegenerateFitError, RegressionMixture, ReplicationWarning
 from regmix.core.chunk import Chunk
@@ -15,7 +16,10 @@ from regmix.fitting.moves import (
     MEMBERSHIP_FLOOR,
     Move,
     MoveMemberships,
+    line_candidates,
+    line_gains,
     merge_pairs,
+    pick_lines,
     seed_lines,
     split_merge_moves,
     split_rules,
@@ -243,6 +247,68 @@ def test_seed_lines_find_a_line_through_a_few_rows():
     for line in lines[1:]:
         near = set(np.argsort(np.abs(y - np.asarray(line.coef) @ XT))[:12])
         assert len(near & set(range(12))) <= 6
+
+
+def _two_line_mixture(x, y):
+    """Row log-likelihoods of a fixed two-component normal mixture, and its pieces."""
+    parts = [(0.6, 1.0, 2.0, 1.0), (0.4, -1.0, -1.0, 2.0)]  # weight, a, b, sigma
+    dens = sum(pi * stats.norm.pdf(y, a + b * x, s) for pi, a, b, s in parts)
+    return np.log(dens), parts
+
+
+def test_line_gains_equal_the_direct_sum_over_each_lines_rows():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2, 2, 150)
+    y = np.where(rng.random(150) < 0.6, 1.0 + 2.0 * x, -1.0 - x) + rng.normal(size=150)
+    w = rng.uniform(0.5, 2.0, 150)
+    XT = np.vstack([np.ones_like(x), x])
+    row_ll, parts = _two_line_mixture(x, y)
+    cands = line_candidates(XT, y, 15, np.random.default_rng(0), 40)
+    gains = line_gains(cands, XT, y, w, row_ll)
+    assert gains.shape == (cands.n_lines,)
+    for i in range(cands.n_lines):
+        a, b = cands.coef[i]
+        res = y - a - b * x
+        near = np.argsort(np.abs(res))[:15]
+        assert set(near) == set(cands.near[i])
+        sigma = np.sqrt(np.mean(res[near] ** 2))
+        pi = 15 / 150
+        # the log-likelihood of the mixture with the new component, less the old one
+        new = sum((1 - pi) * q * stats.norm.pdf(y, c + d * x, s) for q, c, d, s in parts)
+        new = new + pi * stats.norm.pdf(y, a + b * x, sigma)
+        assert gains[i] == pytest.approx(np.sum(w * (np.log(new) - row_ll)), rel=1e-10)
+
+
+def test_line_gains_rank_a_tight_line_inside_a_component_above_the_tightest_lines():
+    # a wide component holds a tight line of 20 rows; elsewhere, 20 rows of a
+    # well-fitted narrow component lie tighter still, and the tightest lines of
+    # the data (seed_lines) run through them; the gain ranks the hidden line first
+    # among lines drawn within the wide component
+    rng = np.random.default_rng(5)
+    n_wide, n_narrow, n_tight = 180, 200, 20
+    x = rng.uniform(-2, 2, n_wide + n_narrow + n_tight)
+    wide = slice(0, n_wide)
+    narrow = slice(n_wide, n_wide + n_narrow)
+    tight = slice(n_wide + n_narrow, None)
+    y = np.empty_like(x)
+    y[wide] = 1.0 + x[wide] + rng.normal(scale=3.0, size=n_wide)
+    y[narrow] = 10.0 - x[narrow] + rng.normal(scale=0.05, size=n_narrow)
+    y[tight] = 1.0 + 2.5 * x[tight] + rng.normal(scale=0.1, size=n_tight)
+    XT = np.vstack([np.ones_like(x), x])
+    pi_w = (n_wide + n_tight) / x.size
+    dens = (pi_w * stats.norm.pdf(y, 1.0 + x, 3.0)
+            + (1 - pi_w) * stats.norm.pdf(y, 10.0 - x, 0.05))
+    row_ll = np.log(dens)
+    every = line_candidates(XT, y, n_tight, np.random.default_rng(0), 300)
+    tightest = pick_lines(every, np.argsort(np.sum(every.close**2, axis=1)), 1)[0]
+    np.testing.assert_allclose(tightest.coef[1], -1.0, atol=0.1)  # a narrow line
+    # subsets drawn within the wide component's rows (as StartSearch.gain_seeds does)
+    held = np.r_[np.arange(x.size)[wide], np.arange(x.size)[tight]]
+    cands = line_candidates(XT, y, n_tight, np.random.default_rng(0), 100, rows=held)
+    gains = line_gains(cands, XT, y, None, row_ll)
+    best = pick_lines(cands, np.argsort(-gains), 1)[0]
+    np.testing.assert_allclose(best.coef, [1.0, 2.5], atol=0.15)
+    assert gains.max() > 0
 
 
 @pytest.mark.filterwarnings("ignore::regmix.ReplicationWarning")

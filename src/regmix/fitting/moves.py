@@ -30,7 +30,11 @@ the others, found by elemental subsets and concentration steps (:func:`seed_line
 the idea of Rousseeuw and Van Driessen's FAST-LTS, 2006, Data Min. Knowl. Discov. 12,
 29-45). The rows within its reach go to the new component, from whichever component
 held them. Such small components are where EM from spread-out starts rarely goes, and
-with ``min_weight`` they are often where the highest admissible maximum is.
+with ``min_weight`` they are often where the highest admissible maximum is. Lines are
+also ranked by what a new component on them would add to a fitted mixture's
+log-likelihood (:func:`line_gains`): a line through rows the mixture fits poorly, such
+as a tight line inside a wide component, gains even where tighter lines elsewhere do
+not.
 
 For grouped data a group goes whole to one half, by the sum of its rows' rule values.
 The memberships are computed chunk by chunk in the pass that makes the start (see
@@ -185,16 +189,45 @@ class MoveMemberships:
         return np.where(value > 0, 1.0, np.where(value < 0, 0.0, 0.5))
 
 
-def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
-               rng: np.random.Generator, n_subsets: int = SEED_SUBSETS) -> list[SeedLine]:
-    """Lines that each run tightly through ``size`` of the rows, for seeds.
+@dataclass(frozen=True)
+class LineCandidates:
+    """Candidate lines for seeds, as :func:`line_candidates` finds them.
 
-    ``n_subsets`` (:data:`SEED_SUBSETS`) elemental subsets (as many rows as design
-    columns, drawn by ``rng``) each give the line through them; :data:`SEED_C_STEPS`
-    concentration steps refit each line by least squares to the ``size`` rows
-    closest to it. The lines
-    are ranked by the sum of squares of those rows' residuals, and the best ``n_lines``
-    whose row sets overlap an earlier one's by at most half are kept.
+    Attributes
+    ----------
+    coef : ndarray of shape (lines, p)
+        Each line's coefficients (internal units).
+    near : ndarray of shape (lines, size)
+        The indices of the ``size`` rows closest to each line.
+    close : ndarray of shape (lines, size)
+        Their absolute residuals.
+    """
+
+    coef: np.ndarray
+    near: np.ndarray
+    close: np.ndarray
+
+    @property
+    def n_lines(self) -> int:
+        """How many candidates there are."""
+        return int(self.coef.shape[0])
+
+    @staticmethod
+    def join(parts: Sequence[LineCandidates]) -> LineCandidates:
+        """The candidates of ``parts`` (of the same rows and size) together."""
+        return LineCandidates(*(np.concatenate([getattr(c, name) for c in parts])
+                                for name in ("coef", "near", "close")))
+
+
+def line_candidates(XT: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator,
+                    n_subsets: int = SEED_SUBSETS, rows: np.ndarray | None = None
+                    ) -> LineCandidates | None:
+    """Lines that each run tightly through ``size`` of the rows.
+
+    ``n_subsets`` elemental subsets (as many rows as design columns, drawn by ``rng``
+    from ``rows``, by default all rows) each give the line through them;
+    :data:`SEED_C_STEPS` concentration steps refit each line by least squares to the
+    ``size`` rows (of all of them) closest to it.
 
     Parameters
     ----------
@@ -204,28 +237,31 @@ def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
         Response (less any offset).
     size : int
         Rows per line, at least ``p + 1``.
-    n_lines : int
-        Lines wanted at most.
     rng : numpy.random.Generator
     n_subsets : int, default=SEED_SUBSETS
         Elemental subsets drawn.
+    rows : ndarray of int, optional
+        The rows the subsets are drawn from.
 
     Returns
     -------
-    list of SeedLine
+    LineCandidates or None
+        None when no subset gives a line (too few rows, or all singular).
     """
     p, n = XT.shape
-    if n_lines < 1 or size < p + 1 or n < 2 * size:
-        return []
+    pool = n if rows is None else len(rows)
+    if size < p + 1 or n < 2 * size or pool < p:
+        return None
     A = XT.T
-    subsets = np.sort(rng.integers(0, n, size=(n_subsets, p)), axis=1)
+    subsets = np.sort(rng.integers(0, pool, size=(n_subsets, p)), axis=1)
     distinct = np.all(np.diff(subsets, axis=1) > 0, axis=1) if p > 1 else np.ones(
         n_subsets, dtype=bool)
-    M = A[subsets[distinct]]
+    picked = subsets[distinct] if rows is None else np.asarray(rows)[subsets[distinct]]
+    M = A[picked]
     ok = np.abs(np.linalg.det(M)) > 1e-10 * np.prod(np.abs(M).max(axis=1) + 1e-300, axis=1)
     if not np.any(ok):
-        return []
-    coef = np.linalg.solve(M[ok], y[subsets[distinct][ok]][..., None])[..., 0]
+        return None
+    coef = np.linalg.solve(M[ok], y[picked[ok]][..., None])[..., 0]
     ridge = 1e-10 * np.eye(p)
     for _ in range(SEED_C_STEPS):
         res = np.abs(y - coef @ XT)
@@ -237,19 +273,88 @@ def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
         coef = np.linalg.solve(G, b[..., None])[..., 0]
     res = np.abs(y - coef @ XT)
     near = np.argpartition(res, size - 1, axis=1)[:, :size]
-    close = np.take_along_axis(res, near, axis=1)
-    order = np.argsort(np.sum(close**2, axis=1), kind="stable")
+    return LineCandidates(coef, near, np.take_along_axis(res, near, axis=1))
+
+
+def pick_lines(candidates: LineCandidates, order: np.ndarray, n_lines: int,
+               taken: Sequence[set] = ()) -> list[SeedLine]:
+    """The first ``n_lines`` candidates in ``order`` whose row sets overlap at most
+    half of an earlier kept one's, and of each set of ``taken`` (rows of lines
+    already used), as seed lines."""
+    size = candidates.near.shape[1]
     kept: list[int] = []
-    sets: list[set] = []
+    sets: list[set] = list(taken)
     for i in order:
-        rows = set(near[i].tolist())
+        rows = set(candidates.near[i].tolist())
         if all(len(rows & other) <= size // 2 for other in sets):
             kept.append(int(i))
             sets.append(rows)
             if len(kept) == n_lines:
                 break
-    return [SeedLine(tuple(float(c) for c in coef[i]), float(close[i].max()))
-            for i in kept]
+    return [SeedLine(tuple(float(c) for c in candidates.coef[i]),
+                     float(candidates.close[i].max())) for i in kept]
+
+
+def seed_lines(XT: np.ndarray, y: np.ndarray, size: int, n_lines: int,
+               rng: np.random.Generator, n_subsets: int = SEED_SUBSETS) -> list[SeedLine]:
+    """Lines that each run tightly through ``size`` of the rows, for seeds.
+
+    The candidates of :func:`line_candidates` are ranked by the sum of squares of
+    their ``size`` rows' residuals, and the best ``n_lines`` whose row sets overlap
+    an earlier one's by at most half are kept. ``XT``, ``y``, ``size``, ``rng`` and
+    ``n_subsets`` are those of :func:`line_candidates`; ``n_lines`` is the most lines
+    wanted.
+
+    Returns
+    -------
+    list of SeedLine
+    """
+    if n_lines < 1:
+        return []
+    candidates = line_candidates(XT, y, size, rng, n_subsets)
+    if candidates is None:
+        return []
+    order = np.argsort(np.sum(candidates.close**2, axis=1), kind="stable")
+    return pick_lines(candidates, order, n_lines)
+
+
+def line_gains(candidates: LineCandidates, XT: np.ndarray, y: np.ndarray,
+               w: np.ndarray | None, row_ll: np.ndarray) -> np.ndarray:
+    """The gain in log-likelihood of a new normal component on each candidate line.
+
+    The new component has the line's coefficients, the root mean square of its
+    ``size`` rows' residuals as its sigma and ``size / n`` as its weight ``pi``; the
+    fitted components keep their densities, their weights scaled by ``1 - pi``. The
+    gain is, summed over the rows (times their weights ``w``),
+    ``log((1 - pi) f(y_i) + pi phi(y_i)) - log f(y_i)``, where ``log f`` is
+    ``row_ll``, the rows' log-likelihood under the fitted mixture: a line through
+    rows the mixture fits poorly gains, one through rows it fits well loses.
+
+    Parameters
+    ----------
+    candidates : LineCandidates
+        Lines found on these rows.
+    XT : ndarray of shape (p, n)
+    y : ndarray of shape (n,)
+        Response (less any offset).
+    w : ndarray of shape (n,) or None
+        Row weights.
+    row_ll : ndarray of shape (n,)
+        Each row's log-likelihood under the fitted mixture.
+
+    Returns
+    -------
+    ndarray of shape (lines,)
+    """
+    n = y.shape[0]
+    size = candidates.near.shape[1]
+    pi = size / n
+    sigma = np.sqrt(np.mean(candidates.close**2, axis=1))
+    sigma = np.maximum(sigma, 1e-8 * (np.std(y) + 1e-300))[:, None]
+    z = (y - candidates.coef @ XT) / sigma
+    log_phi = -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2.0 * np.pi)
+    gain = np.logaddexp(np.log1p(-pi) + row_ll, np.log(pi) + log_phi) - row_ll
+    return gain.sum(axis=1) if w is None else gain @ w
 
 
 def merge_pairs(overlap: np.ndarray) -> list[tuple[int, int]]:

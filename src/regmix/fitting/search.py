@@ -14,8 +14,12 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
    2000) merge two components whose memberships overlap and split one that may cover
    two regressions, and (in the first round from a solution) seed moves merge the most
    alike pair and add a component on a line that runs tightly through a few rows
-   (:func:`regmix.fitting.moves.seed_lines`): the small components that spread-out
-   starts rarely reach, and where the highest admissible maximum often is. Every move
+   (:func:`regmix.fitting.moves.seed_lines`), or on one of the lines a new component
+   would add most to the solution's log-likelihood on
+   (:func:`regmix.fitting.moves.line_gains`): the small components that spread-out
+   starts rarely reach, and where the highest admissible maximum often is. Seed moves
+   are tried again in the first round from an admissible solution reached from an
+   inadmissible one. Every move
    is run for a few EM steps; the most promising are run to convergence, and the best
    becomes the new solution if it is admissible and higher. For a family with shape
    parameters (Student-t degrees of freedom, Gamma shapes, negative-binomial sizes)
@@ -46,14 +50,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from regmix.core.params import ComponentParams, MixtureParams
+from regmix.engine.passes import chunk_posteriors
 from regmix.fitting.em import fit_restarts, run_em
 from regmix.fitting.initialization import Initializer
 from regmix.fitting.moves import (
     SEED_SUBSETS,
+    LineCandidates,
     Move,
     MoveMemberships,
     SeedLine,
+    line_candidates,
+    line_gains,
     merge_pairs,
+    pick_lines,
     seed_lines,
     split_merge_moves,
     split_rules,
@@ -88,6 +97,13 @@ SEED_ROWS = 2000
 # follow.
 REPLICATE_SEED_LINES = 12
 REPLICATE_SEED_SUBSETS = 500
+
+# Seed lines ranked by their gain to a fitted mixture (StartSearch.gain_seeds): how
+# many, the elemental subsets drawn within each component's rows, and the rows of the
+# seed rows they are looked for and judged on.
+GAIN_LINES = 3
+GAIN_SUBSETS = 100
+GAIN_ROWS = 400
 
 
 def collapse_floor(min_weight: float) -> float:
@@ -173,6 +189,8 @@ class StartSearch:
                                  mean=hasattr(runner.family, "mean"))
         self.tol = REPLICATION_TOL * runner.total_weight
         self._seed_lines: dict[tuple[int, int], list[SeedLine]] = {}
+        self._seed_chunk: list = []  # the rows seeds are found on, once drawn
+        self._gain_rows: np.ndarray | None = None
 
     # moves tried per round at most: move_limit_base + move_limit_per_k * K
     move_limit_base = 12
@@ -293,13 +311,17 @@ class StartSearch:
         for current in chains:
             if any(self._same(current, origin) for origin, _ in rounds):
                 continue  # a solution moved from already
-            for i in range(self.max_rounds):
-                moved = self._move_round(current, seeds=i == 0)
+            seeds = True
+            for _ in range(self.max_rounds):
+                moved = self._move_round(current, seeds=seeds)
                 rounds.append((current, moved))
                 better = best_admissible(moved, self.min_weight)
                 if better is None or (admissible(current, self.min_weight)
                                       and better.loglik <= current.loglik + self.tol):
                     break
+                # seed moves in the first round, and again in the first from an
+                # admissible solution reached from an inadmissible one
+                seeds = not admissible(current, self.min_weight)
                 current = better
 
     def _best_inadmissible(self, runs: list[EMRun]) -> EMRun | None:
@@ -384,7 +406,9 @@ class StartSearch:
         overlap, centre = self.runner.overlap(origin)
         if k_from == self.K - 1:
             moves = [Move(splits=((k, rule),)) for k in range(k_from) for rule in self.rules]
-            moves += [Move(seeds=(line,)) for line in self.seeds(*lines)]
+            tight = self.seeds(*lines)
+            moves += [Move(seeds=(line,))
+                      for line in tight + self.gain_seeds(origin, taken=tight)]
         elif k_from == self.K + 1:
             moves = [Move(merges=(ij,)) for ij in merge_pairs(overlap)]
         elif k_from == self.K:
@@ -410,26 +434,87 @@ class StartSearch:
             self._seed_lines[key] = self._find_seed_lines(n_lines, n_subsets)
         return self._seed_lines[key]
 
-    def _find_seed_lines(self, n_lines: int, n_subsets: int) -> list[SeedLine]:
+    def _seed_rows(self):
+        """``(chunk, keep)``: the rows seed lines are looked for in (at most
+        :data:`SEED_ROWS` of them, a subsample of more, drawn once) and the indices of
+        those of positive weight; None for a family whose mean is not the linear
+        predictor of a location-scale density, for groups, or for rows not in
+        memory."""
+        if self._seed_chunk:
+            return self._seed_chunk[0]
         family, source = self.runner.family, self.runner.source
-        if (not getattr(family, "location_scale", False)
-                or getattr(family, "link_name", None) != "identity"
-                or getattr(source, "groups", None) is not None
-                or not hasattr(source, "chunk") or source.n_rows == 0):
-            return []
-        if source.n_rows > SEED_ROWS:
-            if not hasattr(source, "subsample"):
-                return []
-            source = source.subsample(SEED_ROWS, int(self.rng.integers(2**31 - 1)))
-        chunk = source.chunk(0, source.n_rows)
-        y = chunk.y if chunk.offset is None else chunk.y - chunk.offset
-        XT = chunk.XT
-        if chunk.w is not None:
-            keep = chunk.w > 0
-            XT, y = XT[:, keep], y[keep]
+        found = None
+        if (getattr(family, "location_scale", False)
+                and getattr(family, "link_name", None) == "identity"
+                and getattr(source, "groups", None) is None
+                and hasattr(source, "chunk") and source.n_rows > 0
+                and (source.n_rows <= SEED_ROWS or hasattr(source, "subsample"))):
+            if source.n_rows > SEED_ROWS:
+                source = source.subsample(SEED_ROWS, int(self.rng.integers(2**31 - 1)))
+            chunk = source.chunk(0, source.n_rows)
+            keep = (np.arange(chunk.y.shape[0]) if chunk.w is None
+                    else np.flatnonzero(chunk.w > 0))
+            found = (chunk, keep)
+        self._seed_chunk.append(found)
+        return found
+
+    def _seed_size(self, n_rows: int, n_design: int) -> int:
+        """Rows per seed line, of ``n_rows``: a share :data:`SEED_SHARE` times
+        ``min_weight`` (at least :data:`SEED_SHARE_MIN`), and more than the design's
+        columns."""
         share = max(SEED_SHARE * self.min_weight, SEED_SHARE_MIN)
-        size = max(int(np.ceil(share * y.shape[0])), XT.shape[0] + 1)
+        return max(int(np.ceil(share * n_rows)), n_design + 1)
+
+    def _find_seed_lines(self, n_lines: int, n_subsets: int) -> list[SeedLine]:
+        found = self._seed_rows()
+        if found is None:
+            return []
+        chunk, keep = found
+        y = chunk.y if chunk.offset is None else chunk.y - chunk.offset
+        XT, y = chunk.XT[:, keep], y[keep]
+        size = self._seed_size(y.shape[0], XT.shape[0])
         return seed_lines(XT, y, size, n_lines, self.rng, n_subsets)
+
+    def gain_seeds(self, params: MixtureParams, n_lines: int = GAIN_LINES,
+                   taken: list[SeedLine] | None = None) -> list[SeedLine]:
+        """Seed lines for moves from ``params``: those that would add most to its
+        log-likelihood as a new component (see
+        :func:`~regmix.fitting.moves.line_gains`), at most ``n_lines`` of them.
+
+        The candidates are :data:`GAIN_SUBSETS` elemental subsets drawn within the
+        rows each component holds most (on at most :data:`GAIN_ROWS` of the seed
+        rows, drawn once), concentrated on all of them; lines whose rows overlap those
+        of a line of ``taken`` (by default :meth:`seeds`) by more than half are left
+        out, so that these are seeds :meth:`seeds` does not give: a tight line inside a
+        wide component, say, where tighter lines run elsewhere.
+        """
+        found = self._seed_rows()
+        if found is None or n_lines < 1:
+            return []
+        chunk, keep = found
+        if self._gain_rows is None:
+            self._gain_rows = (keep if keep.shape[0] <= GAIN_ROWS else np.sort(
+                self.rng.choice(keep, size=GAIN_ROWS, replace=False)))
+        rows = self._gain_rows
+        runner = self.runner
+        resp, row_ll = chunk_posteriors(chunk, runner.family, runner.mixing, params)[:2]
+        y = chunk.y if chunk.offset is None else chunk.y - chunk.offset
+        XT, y = chunk.XT[:, rows], y[rows]
+        w = None if chunk.w is None else chunk.w[rows]
+        size = self._seed_size(y.shape[0], XT.shape[0])
+        label = np.argmax(resp[:, rows], axis=0)
+        parts = [c for k in range(resp.shape[0]) if (c := line_candidates(
+            XT, y, size, self.rng, GAIN_SUBSETS, rows=np.flatnonzero(label == k)))
+            is not None]
+        if not parts:
+            return []
+        candidates = LineCandidates.join(parts)
+        gains = line_gains(candidates, XT, y, w, row_ll[rows])
+        order = np.argsort(-gains, kind="stable")
+        used = self.seeds() if taken is None else taken
+        sets = [set(np.flatnonzero(np.abs(y - np.asarray(line.coef) @ XT)
+                                   <= line.reach).tolist()) for line in used]
+        return pick_lines(candidates, order, n_lines, sets)
 
     def _short_runs(self, params: MixtureParams, moves: list[Move],
                     centre: np.ndarray) -> list[EMRun]:
@@ -489,7 +574,8 @@ class StartSearch:
             pairs = sorted(pairs, key=lambda ij: not (ij[0] in small or ij[1] in small))
         moves = split_merge_moves(K, pairs, self.rules, self.move_limit, self.rng)
         if seeds:
-            moves += [Move(merges=(pairs[0],), seeds=(line,)) for line in self.seeds()]
+            lines = self.seeds() + self.gain_seeds(params)
+            moves += [Move(merges=(pairs[0],), seeds=(line,)) for line in lines]
         self._n_moves += len(moves)
         moved = self._continue_best(self._short_runs(params, moves, centre), params, width)
         reset = self._shapes_reset(params) if seeds else None
