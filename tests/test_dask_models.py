@@ -82,9 +82,63 @@ def test_censored_limits_from_a_dask_dataframe_and_their_errors():
         DaskData(da.from_array(X, chunks=(200, 1)), limits=da.from_array(bad, chunks=(200, 2)))
     with pytest.raises(ValueError, match="limits must have two columns"):
         DaskData(da.from_array(X, chunks=(200, 1)), limits=da.from_array(Y[:, :3], chunks=200))
-    with pytest.raises(ValueError, match="constant censoring points"):
+    # constant points apply to one response column, not to limit columns
+    with pytest.raises(ValueError, match="constant censoring points .* the limit columns"):
         RegressionMixture(2, family=CensoredGaussian(lower=-5.0)).fit(
-            da.from_array(X, chunks=200), da.from_array(X[:, 0], chunks=200)
+            ddf[["x"]], ddf[["lo", "hi"]]
+        )
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        CensoredGaussian(lower=0.0),
+        CensoredGaussian(lower=0.0, upper=3.0),
+        CensoredGaussian(truncation=(-1.0, np.inf)),
+    ],
+    ids=["left", "both", "truncated"],
+)
+def test_constant_censoring_points_and_truncation_on_partitions(family):
+    rng = np.random.default_rng(7)
+    n = 1_200
+    x = rng.normal(size=n)
+    ystar = np.where(rng.random(n) < 0.5, 1.0 + x, -0.5 + 0.5 * x) + rng.normal(0, 0.8, n)
+    if family.truncation is not None:
+        keep = ystar > family.truncation[0]
+        x, ystar = x[keep], ystar[keep]
+    y = np.clip(ystar, family.lower, family.upper) if family.lower is not None else ystar
+    X = x[:, None]
+    w = rng.uniform(0.5, 2.0, y.size)
+    kw = dict(family=family, random_state=0, n_init=1, split_merge=False)
+    in_memory = RegressionMixture(2, **kw).fit(X, y, sample_weight=w)
+    on_dask = RegressionMixture(2, **kw).fit(
+        da.from_array(X, chunks=(400, 1)), da.from_array(y, chunks=400),
+        sample_weight=da.from_array(w, chunks=400),
+    )
+    # (the sums of the partitions are added in another order: the EM stops at points
+    # a convergence tolerance apart)
+    _close(on_dask, in_memory, 1e-7)
+    np.testing.assert_allclose(on_dask.sigma_, in_memory.sigma_, rtol=1e-7)
+    np.testing.assert_allclose(
+        on_dask.coef_table()["std_err"], in_memory.coef_table()["std_err"], rtol=1e-6
+    )
+    source = DaskData(da.from_array(X, chunks=(400, 1)), da.from_array(y, chunks=400))
+    censored = source.with_censoring(family.lower, family.upper, family.truncation)
+    observed = np.ones(y.size, dtype=bool)
+    for point in (family.lower, family.upper):
+        if point is not None:
+            observed &= y != point
+    assert censored.observed_weight == np.count_nonzero(observed)
+    assert source.observed_weight == y.size  # the source itself is unchanged
+
+
+def test_constant_censoring_errors_name_the_row_of_the_collection():
+    X, y = np.zeros((600, 1)), np.ones(600)
+    X[:, 0] = np.arange(600) / 600
+    y[450] = -1.0  # below the censoring point, in the second partition
+    with pytest.raises(ValueError, match="below the censoring point lower=0.0 at row 450"):
+        RegressionMixture(2, family=CensoredGaussian(lower=0.0)).fit(
+            da.from_array(X, chunks=(200, 1)), da.from_array(y, chunks=200)
         )
 
 

@@ -53,16 +53,16 @@ def censored_source(source, family):
     Raises
     ------
     ValueError
-        For a source that cannot apply them (a Dask source; limit columns, several
-        responses), naming what to do instead.
+        For a source that cannot apply them (limit columns, several responses, a
+        source without ``with_censoring``), naming what to do instead.
     """
     if not (hasattr(family, "response_limits") and family.constant_limits):
         return source
     apply = getattr(source, "with_censoring", None)
     if apply is None:
         raise ValueError(f"the {family.name} family's constant censoring points and "
-                         f"truncation are applied by ParquetData and rows in memory, not "
-                         f"by {type(source).__name__}")
+                         f"truncation are applied by rows in memory, ParquetData and "
+                         f"DaskData, not by {type(source).__name__}")
     return apply(family.lower, family.upper, family.truncation)
 
 

@@ -36,9 +36,9 @@ from regmix.core.chunk import (
     group_starts,
     make_chunk,
 )
-from regmix.core.limits import interval_limits, observed_rows
+from regmix.core.limits import interval_limits, observed_rows, point_limits
 from regmix.sources.arrays import ArrayData, _safe_scale
-from regmix.sources.validation import check_magnitude
+from regmix.sources.validation import check_magnitude, check_one_response_column
 
 
 def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: int,
@@ -143,6 +143,16 @@ def _limits_block(L: np.ndarray, block_info=None) -> np.ndarray:
     start = 0 if block_info is None else int(block_info[0]["array-location"][0][0])
     y, limits = interval_limits(L, name="limits", start=start)
     return np.column_stack([y, limits])
+
+
+def _point_limits_block(y: np.ndarray, lower: float | None, upper: float | None,
+                        truncation: tuple[float, float] | None,
+                        block_info=None) -> np.ndarray:
+    """One block's limits (n, 4) of a response censored at constant points, by
+    :func:`~regmix.core.limits.point_limits`, its errors naming the global row (runs
+    on a worker)."""
+    start = 0 if block_info is None else int(block_info[0]["array-location"][0][0])
+    return point_limits(y, lower, upper, truncation, start=start)
 
 
 class DaskData:
@@ -297,11 +307,7 @@ class DaskData:
         self._starts = np.concatenate([[0], np.cumsum(self._X.chunks[0])[:-1]]).astype(int)
         self._check_finite()
         self.total_weight = float(self.n_rows if self._w is None else self._w.sum().compute())
-        self.observed_weight = self.total_weight
-        if self._L is not None:  # the rows observed exactly
-            exact = observed_rows(self._L)
-            self.observed_weight = float((exact if self._w is None else
-                                          exact * self._w).sum().compute())
+        self.observed_weight = self._observed_weight()
         self.standardization = Standardization.choose(
             standardization, standardize, self._standardization, self.n_features, fit_intercept
         )
@@ -456,6 +462,39 @@ class DaskData:
         rest = [v.to_delayed().ravel() if v is not None else [None] * len(xs)
                 for v in (self._y, self._w, self._g, self._L)]
         return (xs, *rest)
+
+    def with_censoring(self, lower: float | None, upper: float | None,
+                       truncation: tuple[float, float] | None) -> DaskData:
+        """The same rows with the response read as censored at the constant points
+        ``lower``/``upper`` and truncated at ``truncation`` (the censored Gaussian
+        family's constant limits; see :func:`regmix.core.limits.point_limits`): each
+        partition's limits are made and checked where it lives, an error naming the
+        row of the whole collection.
+
+        Raises
+        ------
+        ValueError
+            For a source without one response column (limit columns, several
+            responses, none), or a value the limits refuse (naming its row).
+        """
+        check_one_response_column(self)
+        y = self._y
+        assert y is not None  # a response column
+        limits = y.map_blocks(_point_limits_block, lower, upper, truncation,
+                              dtype=np.float64, new_axis=1, chunks=(y.chunks[0], (4,)))
+        new = object.__new__(DaskData)
+        new.__dict__.update(self.__dict__)
+        new._L = limits.persist()
+        new.observed_weight = new._observed_weight()
+        return new
+
+    def _observed_weight(self) -> float:
+        """The weight of the rows observed exactly (all rows without limits), whose
+        densities carry the response's unit."""
+        if self._L is None:
+            return self.total_weight
+        exact = observed_rows(self._L)
+        return float((exact if self._w is None else exact * self._w).sum().compute())
 
     def plain(self) -> DaskData:
         """The same rows in user units (no standardisation)."""

@@ -36,7 +36,7 @@ from regmix.core.chunk import (
 )
 from regmix.core.limits import interval_limits, observed_rows, point_limits
 from regmix.sources.arrays import ArrayData, _safe_scale, column_extremes
-from regmix.sources.validation import check_magnitude
+from regmix.sources.validation import check_magnitude, check_one_response_column
 
 
 def _dataset(path):
@@ -544,12 +544,7 @@ class ParquetData:
         """
         import copy
 
-        if self.y_column is None:
-            raise ValueError("constant censoring points and truncation apply to one "
-                             "response column (y='...'); this source has "
-                             + (f"the limit columns {self.limit_columns}" if self.limit_columns
-                                else f"the responses {self.y_columns}" if self.y_columns
-                                else "no response column"))
+        check_one_response_column(self)
         new = copy.copy(self)
         new.censoring = (lower, upper, truncation)
         # one pass: the limits checked, and the weight of the observed (uncensored)

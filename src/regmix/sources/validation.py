@@ -244,3 +244,18 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     if not w.sum() > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs positive weight")
     return w
+
+
+def check_one_response_column(source) -> None:
+    """Refuse constant censoring points and truncation for a row source without one
+    response column (``source.y_column`` None: limit columns, several responses or
+    none), naming what it has instead."""
+    if getattr(source, "y_column", None) is not None:
+        return
+    limits = getattr(source, "limit_columns", None)
+    several = getattr(source, "y_columns", None)
+    raise ValueError("constant censoring points and truncation apply to one response "
+                     "column (y='...'); this source has "
+                     + (f"the limit columns {limits}" if limits
+                        else f"the responses {several}" if several
+                        else "no response column"))
