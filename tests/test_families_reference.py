@@ -27,13 +27,15 @@ EXTRAS = {
     "gamma": ("shape",),
     "negative_binomial": ("size",),
     "student_t": ("sigma", "df"),
+    "lognormal": ("sigma",),
 }
 FAMILIES = tuple(EXTRAS)
 
 
 # ----------------------------------------------------------------------------- reference
 def _mean(family, eta):
-    """Inverse of each family's default link (log, logit, log, log, identity)."""
+    """Inverse of each family's default link (log, logit, log, log, identity; for the
+    log-normal family exp(eta) is the median, scipy's scale)."""
     if family == "binomial":
         return special.expit(eta)
     if family == "student_t":
@@ -54,6 +56,9 @@ def _logpdf(family, y, trials, eta, extras):
     if family == "negative_binomial":
         (size,) = extras
         return stats.nbinom.logpmf(y, n=size, p=size / (size + mu))
+    if family == "lognormal":
+        (sigma,) = extras
+        return stats.lognorm.logpdf(y, sigma, scale=mu)
     sigma, df = extras
     return stats.t.logpdf(y, df, loc=mu, scale=sigma)
 
@@ -75,6 +80,10 @@ def _scores(family, y, trials, eta, extras):
         d_log_r = r * (special.digamma(y + r) - special.digamma(r) + np.log(r)
                        - np.log(r + mu) + (mu - y) / (r + mu))
         return r * (y - mu) / (r + mu), [d_log_r]
+    if family == "lognormal":
+        (sigma,) = extras
+        z = (np.log(y) - eta) / sigma
+        return z / sigma, [z**2 - 1.0]
     sigma, nu = extras
     z = (y - mu) / sigma
     q = nu + z**2
@@ -229,6 +238,8 @@ TRUTH = {
                           "coef": [[0.8], [-0.6]], "size": [3.0, 8.0]},
     "student_t": {"weights": [0.6, 0.4], "intercept": [0.0, 3.0], "coef": [[2.0], [-1.0]],
                   "sigma": [0.5, 1.0], "df": [3.0, 5.0]},
+    "lognormal": {"weights": [0.6, 0.4], "intercept": [0.0, 1.5], "coef": [[1.0], [-1.0]],
+                  "sigma": [0.3, 0.5]},
 }
 
 
@@ -253,6 +264,8 @@ def simulate(family, n, seed, truth=None, *, trials=None, offset=None):
     elif family == "negative_binomial":
         size = np.asarray(truth["size"])[z]
         y = rng.negative_binomial(size, size / (size + mu)).astype(float)
+    elif family == "lognormal":
+        y = mu * np.exp(np.asarray(truth["sigma"])[z] * rng.standard_normal(n))
     else:
         y = mu + np.asarray(truth["sigma"])[z] * rng.standard_t(np.asarray(truth["df"])[z])
     return X, y, z
@@ -367,6 +380,21 @@ def test_reference_student_t_location_scale_matches_scipy_fit():
                                [df, loc, scale], rtol=1e-3)
 
 
+def test_reference_lognormal_is_least_squares_on_log_y():
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=500)
+    y = np.exp(0.5 + 0.8 * x + 0.4 * rng.standard_normal(500))
+    params, ll = glm_mle("lognormal", x[:, None], y)
+    D = np.column_stack([np.ones(500), x])
+    beta = np.linalg.lstsq(D, np.log(y), rcond=None)[0]
+    sigma = np.sqrt(np.mean((np.log(y) - D @ beta) ** 2))
+    np.testing.assert_allclose([params["intercept"][0], params["coef"][0, 0]], beta,
+                               atol=1e-8)
+    assert params["sigma"][0] == pytest.approx(sigma, rel=1e-7)
+    assert ll == pytest.approx(stats.lognorm.logpdf(y, sigma, scale=np.exp(D @ beta)).sum(),
+                               rel=1e-12)
+
+
 def test_reference_integer_weights_equal_repeated_rows():
     X, y, _ = simulate("negative_binomial", 300, 11)
     counts = np.random.default_rng(12).integers(0, 4, size=300)
@@ -384,7 +412,7 @@ BERNOULLI_TRUTH = {"weights": [0.55, 0.45], "intercept": [-3.0, 3.0],
                    "coef": [[6.0, 0.0], [0.0, -6.0]]}
 CASES = ("poisson", "poisson_offset", "poisson_weighted", "binomial_trials",
          "binomial_successes_failures", "binomial_01", "gamma", "negative_binomial",
-         "student_t")
+         "student_t", "lognormal")
 
 
 @cache
@@ -455,7 +483,8 @@ def test_two_component_fit_equals_reference_em(name):
 
 
 # ------------------------------------------------------------------ one component = GLM
-SINGLE = ("poisson", "binomial", "binomial_01", "gamma", "negative_binomial", "student_t")
+SINGLE = ("poisson", "binomial", "binomial_01", "gamma", "negative_binomial", "student_t",
+          "lognormal")
 
 
 @pytest.mark.parametrize("name", SINGLE)
@@ -548,11 +577,16 @@ _TRIALS = np.full(12, 8)
         ("binomial", np.r_[0.5, np.ones(11)], {}, r"(?i)0 or 1|0 and 1|\{0, ?1\}|binary"),
         ("gamma", np.r_[0.0, _COUNTS[1:] + 1.0], {}, r"(?i)positive|> ?0"),
         ("gamma", np.r_[-2.0, _COUNTS[1:] + 1.0], {}, r"(?i)positive|> ?0"),
+        ("lognormal", np.r_[0.0, _COUNTS[1:] + 1.0], {}, r"log-normal response must be "
+         r"positive; y\[0\] = 0"),
+        ("lognormal", np.r_[_COUNTS[:3] + 1.0, -2.0, _COUNTS[4:] + 1.0], {},
+         r"log-normal response must be positive; y\[3\] = -2"),
     ],
     ids=["poisson-negative", "poisson-non-integer", "negbin-negative", "negbin-non-integer",
          "binomial-successes-above-trials", "binomial-negative-successes",
          "binomial-two-columns-negative-successes", "binomial-two-columns-negative-failures",
-         "binomial-01-with-a-2", "binomial-01-with-a-half", "gamma-zero", "gamma-negative"],
+         "binomial-01-with-a-2", "binomial-01-with-a-half", "gamma-zero", "gamma-negative",
+         "lognormal-zero", "lognormal-negative"],
 )
 def test_invalid_response_raises_a_value_error_naming_the_problem(family, y, fit_kw, message):
     model, X, y, fit_kw = _bad(family, y, **fit_kw)

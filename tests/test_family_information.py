@@ -29,6 +29,7 @@ from regmix.core.chunk import Chunk
 from regmix.families.binomial import Binomial
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
+from regmix.families.lognormal import LogNormal
 from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
@@ -75,6 +76,8 @@ def _logpdf(name, link, y, trials, eta, extra):
         return stats.t.logpdf(y, df, loc=mu, scale=sigma)
     if name == "gaussian":
         return stats.norm.logpdf(y, loc=mu, scale=extra[0])
+    if name == "lognormal":  # scipy's scale is the median, exp(eta)
+        return stats.lognorm.logpdf(y, extra[0], scale=mu)
     raise AssertionError(name)
 
 
@@ -260,6 +263,14 @@ def make_case(key: str, *, weighted: bool = False, offset: bool = False) -> Case
         extra = np.array([[0.6], [0.9]])
         loc = np.einsum("ij,ij->i", np.column_stack([np.ones(n), X]), true[z])
         y = loc + np.array([0.5, 0.8])[z] * rng.standard_normal(n)
+    elif name == "lognormal":
+        family = LogNormal()
+        X = rng.standard_normal((n, 2))
+        true = np.array([[0.0, 1.0, 0.5], [2.0, -1.0, 0.2]])
+        coef = true + np.array([[0.1, -0.05, 0.05], [-0.1, 0.1, -0.05]])
+        extra = np.array([[0.4], [0.7]])
+        loc = np.einsum("ij,ij->i", np.column_stack([np.ones(n), X]), true[z])
+        y = np.exp(loc + np.array([0.3, 0.6])[z] * rng.standard_normal(n))
     else:
         raise AssertionError(key)
     w = rng.uniform(0.3, 2.5, n) if weighted else None
@@ -279,6 +290,7 @@ _SEEDS = {
     "student_t-identity": 110,
     "student_t-identity-fixed": 111,
     "gaussian-identity": 112,
+    "lognormal-log": 113,
 }
 KEYS = tuple(_SEEDS)
 

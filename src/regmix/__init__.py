@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from regmix.families.gamma import GammaFamily
     from regmix.families.gamma import GammaFamily as Gamma
     from regmix.families.gaussian import Gaussian
+    from regmix.families.lognormal import LogNormal
     from regmix.families.multi_response import MultiResponse
     from regmix.families.negative_binomial import NegativeBinomial
     from regmix.families.pointmass import PointMass
@@ -45,6 +46,7 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "Gamma": ("regmix.families.gamma", "GammaFamily"),
     "GammaFamily": ("regmix.families.gamma", "GammaFamily"),
     "Gaussian": ("regmix.families.gaussian", "Gaussian"),
+    "LogNormal": ("regmix.families.lognormal", "LogNormal"),
     "MultiResponse": ("regmix.families.multi_response", "MultiResponse"),
     "NegativeBinomial": ("regmix.families.negative_binomial", "NegativeBinomial"),
     "PointMass": ("regmix.families.pointmass", "PointMass"),
@@ -69,6 +71,7 @@ __all__ = [
     "Gamma",
     "GammaFamily",
     "Gaussian",
+    "LogNormal",
     "MultiResponse",
     "NegativeBinomial",
     "PointMass",

@@ -135,10 +135,14 @@ def plot_fit(model, X, y=None, *, x=None, by=None, ax=None, cmap: str = "coolwar
     ax.scatter(curves.points, response, c=point_colors, s=18, edgecolors="k",
                linewidths=0.3)
     families = getattr(model.family_, "families", None)  # a family per component
+    component = model._user_params().component
 
     def mean_of(eta: np.ndarray, k: int) -> np.ndarray:
-        """Component k's mean from its linear predictor, by its family's rule."""
-        return response_mean(model.family_ if families is None else families[k], eta)
+        """Component k's mean from its linear predictor, by its family's rule (with
+        its parameters, for a family whose mean needs them)."""
+        if families is not None:
+            return response_mean(families[k], eta, component.parts[k])
+        return response_mean(model.family_, eta[:, None], component.take(np.array([k])))[:, 0]
 
     half_widths = [_mean_band(model, design, alpha) if bands else None
                    for design in curves.designs]

@@ -24,6 +24,7 @@ FAMILY_LINKS: dict[str, tuple[str, ...]] = {
     "negative_binomial": ("log",),
     "student_t": ("identity",),
     "censored_gaussian": ("identity",),
+    "lognormal": ("log",),
 }
 
 

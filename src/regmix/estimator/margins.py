@@ -312,6 +312,14 @@ y, clusters, **data :
     # ------------------------------------------------------------------ set-up
     def _check_margins_apply(self) -> None:
         check_is_fitted(self)
+        family = self.family_
+        members = (getattr(family, "families", None) or getattr(family, "members", None)
+                   or (family,))
+        needing = [f.name for f in members if getattr(f, "mean_needs_scale", False)]
+        if needing:
+            raise ValueError(f"margins of {needing[0]} components are not available: their "
+                             "mean depends on sigma as well as on the linear predictor "
+                             "(predict gives the means)")
 
     def _margin_responses(self) -> list[str | None]:
         """The responses whose means the margins are of: several responses' names, or
@@ -530,7 +538,7 @@ def _mean_and_slope(family, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A family's means at linear predictors ``eta`` and their derivatives in them: a
     point mass's value (a constant), a GLM's inverse link, the linear predictor itself."""
     if getattr(family, "response_mean", None) is not None:  # a point mass
-        mean = np.asarray(family.response_mean(eta), dtype=np.float64)
+        mean = np.asarray(family.response_mean(eta, None), dtype=np.float64)
         return np.broadcast_to(mean, eta.shape).copy(), np.zeros_like(eta)
     link = getattr(family, "link", None)
     if link is None:

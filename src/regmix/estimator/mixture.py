@@ -1647,7 +1647,9 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
             eta += offset[:, None]
         if kind == "censored":
             return self.family_.censored_mean(eta, self.sigma_)
-        return eta if kind == "link" else response_mean(self.family_, eta)
+        if kind == "link":
+            return eta
+        return response_mean(self.family_, eta, self._user_params().component)
 
     def predict(self, X, *, offset=None, kind: str = "response", concomitant=None,
                 y=None, groups=None) -> np.ndarray:

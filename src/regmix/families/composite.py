@@ -48,13 +48,15 @@ class _Sums(tuple):
         return _Sums(a + b for a, b in zip(self, other, strict=True))
 
 
-def response_mean(family, eta: np.ndarray) -> np.ndarray:
+def response_mean(family, eta: np.ndarray, params=None) -> np.ndarray:
     """Each component's mean on the response scale from its linear predictor ``eta``
-    (n, K), user units: the family's own rule (a point mass's value, a GLM's inverse
-    link, the linear predictor itself for Gaussian and Student-t components)."""
+    (n, K), user units: the family's own rule (a point mass's value, a log-normal
+    component's ``exp(eta + sigma^2 / 2)`` from the component parameters ``params``, a
+    GLM's inverse link, the linear predictor itself for Gaussian and Student-t
+    components)."""
     own = getattr(family, "response_mean", None)
     if own is not None:
-        return own(eta)
+        return own(eta, params)
     link = getattr(family, "link", None)
     return eta if link is None else link.inverse(eta)
 
@@ -324,10 +326,15 @@ class ComponentFamilies(MemberFamilies):
         """Component means on the response scale, (K, n)."""
         return np.vstack([f.mean(p, XT, offset) for f, p in self._parts(params)])
 
-    def response_mean(self, eta: np.ndarray) -> np.ndarray:
-        """Each component's mean from its column of ``eta`` (n, K) by its family."""
-        return np.column_stack([response_mean(f, eta[:, k])
-                                for k, f in enumerate(self.families)])
+    def response_mean(self, eta: np.ndarray, params: PerComponentParams | None = None
+                      ) -> np.ndarray:
+        """Each component's mean from its column of ``eta`` (n, K) by its family (and
+        its parameters in ``params``, user units, for a family whose mean needs
+        them)."""
+        parts = [None] * len(self.families) if params is None else params.parts
+        return np.column_stack([response_mean(f, eta[:, k], part)
+                                for k, (f, part) in enumerate(zip(self.families, parts,
+                                                                  strict=True))])
 
     # ------------------------------------------------------------ inference, simulation
     def row_derivatives(self, params: PerComponentParams,

@@ -9,6 +9,7 @@ from regmix.core.choices import FAMILY_LINKS
 from regmix.core.linalg import roundoff_spread
 from regmix.families.glm import GLMFamily
 from regmix.families.negative_binomial import solve_log_minus_digamma
+from regmix.families.response_checks import check_positive
 
 # The range of a Gamma response: its means, their squares (the Fisher weights) and a
 # wild trial step's must stay normal float64 numbers for every link.
@@ -145,18 +146,9 @@ class GammaFamily(GLMFamily):
                        start: int = 0, complete: bool = True) -> None:
         if trials is not None:
             raise ValueError("trials= applies to the binomial family only")
-        bad = ~(y > 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"the Gamma response must be positive; y[{start + i}] = "
-                             f"{y[i]:g}")
-        lo, hi = GAMMA_RANGE
-        bad = (y < lo) | (y > hi)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"the Gamma response must lie within [{lo:g}, {hi:g}]; "
-                             f"y[{start + i}] = {y[i]:g}: rescale y (a Gamma fit of c * y "
-                             "has the same shapes, and its means are c times as large)")
+        check_positive(y, "Gamma", GAMMA_RANGE, start,
+                       ": rescale y (a Gamma fit of c * y has the same shapes, and its "
+                       "means are c times as large)")
         ulps = roundoff_spread(y) if complete else None
         if ulps == 0:
             raise ValueError(f"y is constant (every value is {y[0]:g}): the Gamma shape is "

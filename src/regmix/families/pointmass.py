@@ -112,8 +112,9 @@ class PointMass:
         """The value, for every row (K, n)."""
         return np.full((params.n_components, XT.shape[1]), self.value)
 
-    def response_mean(self, eta: np.ndarray) -> np.ndarray:
-        """The value, whatever the (absent) linear predictor."""
+    def response_mean(self, eta: np.ndarray, params: ComponentParams | None = None
+                      ) -> np.ndarray:
+        """The value, whatever the (absent) linear predictor and ``params``."""
         return np.full(np.shape(eta), self.value)
 
     def row_derivatives(self, params: ComponentParams,

@@ -11,8 +11,10 @@ from regmix.core.protocols import FAMILY_MEMBERS
 from regmix.families.binomial import Binomial
 from regmix.families.censored_gaussian import CensoredGaussian
 from regmix.families.composite import ComponentFamilies
+from regmix.families.constraints import VarianceFloor
 from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
+from regmix.families.lognormal import LogNormal
 from regmix.families.mixed_gaussian import MixedGaussian
 from regmix.families.multi_response import MultiResponse
 from regmix.families.negative_binomial import NegativeBinomial
@@ -21,7 +23,8 @@ from regmix.families.poisson import Poisson
 from regmix.families.student_t import StudentT
 
 _CLASSES = {cls.name: cls for cls in (Gaussian, Poisson, Binomial, GammaFamily,
-                                       NegativeBinomial, StudentT, CensoredGaussian)}
+                                       NegativeBinomial, StudentT, CensoredGaussian,
+                                       LogNormal)}
 
 # The families known by name, in the order of the table of their names and links
 # (regmix.core.choices.FAMILY_LINKS, which the command line reads without importing them).
@@ -53,7 +56,8 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
     """The family object for a name (or the object itself), with the given link.
 
     Names: ``"gaussian"``, ``"poisson"``, ``"binomial"``, ``"gamma"``,
-    ``"negative_binomial"``, ``"student_t"`` and ``"censored_gaussian"``; a list or
+    ``"negative_binomial"``, ``"student_t"``, ``"censored_gaussian"`` and
+    ``"lognormal"``; a list or
     tuple of names and objects, one per component (``"pointmass"`` among them), is a
     :class:`~regmix.families.composite.ComponentFamilies`; a mapping of response names
     to families (``{"yn": "gaussian", "yp": "poisson"}``), several responses sharing
@@ -90,16 +94,17 @@ def get_family(family, *, link: str | None = None, var_floor: float = 1e-8):
         raise ValueError(f"family must be one of {sorted(FAMILIES)} or a family object; got "
                          f"{family!r}")
     cls = FAMILIES[family]
-    location_scale = cls.location_scale  # Gaussian, Student-t: identity link, var_floor
+    # Gaussian, Student-t and log-normal: one link and a var_floor
+    fixed_link = issubclass(cls, VarianceFloor)
     kwargs: dict[str, Any] = {}
     if link is not None:
-        if location_scale:
-            if link != "identity":
-                raise ValueError(f"the {family} family has the identity link only; got "
-                                 f"link={link!r}")
+        if fixed_link:
+            if link != cls.link_name:
+                raise ValueError(f"the {family} family has the {cls.link_name} link only; "
+                                 f"got link={link!r}")
         else:
             kwargs["link"] = link
-    if location_scale:
+    if fixed_link:
         kwargs["var_floor"] = var_floor
     return cls(**kwargs)
 
@@ -175,6 +180,8 @@ def family_from_dict(d) -> object:
                              cov_classes=d.get("cov_classes", "specific"))
     if name == "gaussian":
         return Gaussian(var_floor=d.get("var_floor", 1e-8))
+    if name == LogNormal.name:
+        return LogNormal(var_floor=d.get("var_floor", 1e-8))
     if name == CensoredGaussian.name:
         truncation = d.get("truncation")
         if truncation is not None:
