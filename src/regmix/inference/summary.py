@@ -361,7 +361,8 @@ def summary_title(family) -> str:
     if getattr(family, "families", None) is not None:
         return "Mixture of regressions"
     kind = {"gaussian": "linear", "binomial": "binomial",
-            "negative_binomial": "negative binomial"}.get(family.name,
+            "negative_binomial": "negative binomial",
+            "lognormal": "log-normal"}.get(family.name,
                                                           getattr(family, "label", family.name))
     return f"Mixture of {kind} regressions"
 
