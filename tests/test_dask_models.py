@@ -180,6 +180,27 @@ def test_several_responses_from_a_dask_dataframe_and_array():
         RegressionMixture(2, **kw).fit(Xd, da.from_array(bad, chunks=(150, 2)))
 
 
+@pytest.mark.parametrize("formula", ["yn + yp ~ x + I(x**2)", "~ x + I(x**2)"],
+                         ids=["named", "one-sided"])
+def test_several_responses_with_a_formula_on_a_dask_dataframe(formula):
+    frame = _two_responses()
+    family = MultiResponse({"yn": "gaussian", "yp": "poisson"}, columns={"yp": ["x"]})
+    kw = dict(family=family, formula=formula, random_state=0, tol=1e-12, n_init=1,
+              split_merge=False)
+    in_memory = RegressionMixture(2, **kw).fit(frame)
+    on_dask = RegressionMixture(2, **kw).fit(dd.from_pandas(frame, npartitions=3))
+    _close(on_dask, in_memory)
+    np.testing.assert_allclose(on_dask.information_, in_memory.information_, rtol=1e-6)
+    # predictions of the fit on new rows, and the responses' names
+    np.testing.assert_allclose(on_dask.predict(frame), in_memory.predict(frame), rtol=1e-9)
+    text = frame.assign(yp=frame["yp"].astype(str))
+    with pytest.raises(ValueError, match="response 'yp' is not numeric"):
+        RegressionMixture(2, **kw).fit(dd.from_pandas(text, npartitions=3))
+    with pytest.raises(ValueError, match="response 'yp' is not a column of the data"):
+        RegressionMixture(2, **kw).fit(dd.from_pandas(frame.drop(columns="yp"),
+                                                      npartitions=3))
+
+
 def _subjects(n_groups=45, seed=0):
     rng = np.random.default_rng(seed)
     groups = np.repeat(np.arange(n_groups), rng.integers(4, 8, n_groups))

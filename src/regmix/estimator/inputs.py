@@ -99,6 +99,28 @@ def response_names(family) -> tuple[str, ...] | None:
     return getattr(family, "responses", None)
 
 
+def _response_columns(frame, names: tuple[str, ...], where: str = "the data"
+                      ) -> tuple[str, ...]:
+    """``names``, checked to be numeric columns of the data frame ``frame`` (pandas or
+    dask; ``where`` names it in the messages).
+
+    Raises
+    ------
+    ValueError
+        Naming a response that is not a column or not numeric.
+    """
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"response {missing[0]!r} is not a column of {where} (columns "
+                         f"{[str(c) for c in frame.columns]})")
+    for c in names:
+        dtype = frame[c].dtype
+        if getattr(dtype, "kind", "O") not in "biuf" and not pd.api.types.is_numeric_dtype(
+                dtype):
+            raise ValueError(f"response {c!r} is not numeric (dtype {dtype})")
+    return names
+
+
 def multi_response(y, names: tuple[str, ...], n_rows: int, frame=None) -> np.ndarray:
     """The (n, R) responses, NaN where missing: the columns ``names`` of the data frame
     ``y`` (or of ``frame``, the formula's data, when ``y`` is None), or an (n, R)
@@ -115,18 +137,8 @@ def multi_response(y, names: tuple[str, ...], n_rows: int, frame=None) -> np.nda
         raise ValueError(f"the responses {list(names)} are needed: pass y (a data frame "
                          "with these columns or an (n, R) array)")
     if isinstance(source, pd.DataFrame):
-        missing = [c for c in names if c not in source.columns]
-        if missing:
-            where = "y" if y is not None else "the data"
-            raise ValueError(f"response {missing[0]!r} is not a column of {where} (columns "
-                             f"{[str(c) for c in source.columns]})")
-        cols = []
-        for c in names:
-            col = source[c]
-            if getattr(col.dtype, "kind", "O") not in "biuf" and not (
-                    pd.api.types.is_numeric_dtype(col.dtype)):
-                raise ValueError(f"response {c!r} is not numeric (dtype {col.dtype})")
-            cols.append(col.to_numpy(dtype=np.float64, na_value=np.nan))
+        _response_columns(source, names, "y" if y is not None else "the data")
+        cols = [source[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in names]
         arr = np.column_stack(cols) if cols else np.empty((len(source), 0))
     else:
         arr = np.array(source, dtype=np.float64)
@@ -534,7 +546,9 @@ class InputsMixin:
         knots) is learnt from the first :data:`DASK_FORMULA_SAMPLE` rows, read from the
         leading partitions; every partition is then encoded with it, where the rows
         live. A categorical level that the sample lacks is refused when its partition
-        is encoded.
+        is encoded. With several responses the formula's left-hand side names them
+        (or the family does, for a one-sided formula) and they are the frame's columns
+        of those names, NaN where a response is missing, as in memory.
         """
 
         if not hasattr(frame, "map_partitions") or not hasattr(frame, "columns"):
@@ -545,8 +559,10 @@ class InputsMixin:
                              "concomitant, offset or trials")
         _check_formula_first(self.formula, frame)
         sample = frame.head(DASK_FORMULA_SAMPLE, npartitions=-1)
+        responses = response_names(self.family)
         design, _, _ = FormulaDesign.from_data(self._main_formula(), sample,
-                                               fit_intercept=self.fit_intercept)
+                                               fit_intercept=self.fit_intercept,
+                                               require_response=responses is None)
         if design.offset_terms:
             raise ValueError("offset(...) terms are not supported on a dask DataFrame")
         names = list(design.column_names)
@@ -567,7 +583,10 @@ class InputsMixin:
 
         meta_X = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in names})
         X = frame.map_partitions(encode, meta=meta_X)
-        y = frame.map_partitions(response, meta=pd.Series(dtype=np.float64, name="y"))
+        if responses is not None:  # the responses' columns, read where they live
+            y = frame[list(_response_columns(frame, responses))].astype(np.float64)
+        else:
+            y = frame.map_partitions(response, meta=pd.Series(dtype=np.float64, name="y"))
         Z = None
         gating = self._gating_formula()
         if gating is not None:

@@ -806,11 +806,6 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         family = self._family_object()
         if is_dask_collection(X):
             names = response_names(self.family)
-            if self.formula is not None and names is not None:
-                raise ValueError("several responses with a formula are read from arrays, "
-                                 "data frames or Parquet, not from a dask DataFrame; pass "
-                                 "the design and the responses' columns instead "
-                                 "(fit(frame[x_columns], frame[responses]))")
             if self.formula is not None:
                 X, y, concomitant = self._dask_formula(X, y, concomitant, offset, trials)
             if names is not None and hasattr(y, "columns"):  # the responses, in order
