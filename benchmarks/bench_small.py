@@ -40,6 +40,7 @@ FAMILY_PROBLEMS = {
     "gamma": {"shape": [4.0, 6.0]},
     "negative_binomial": {"size": [5.0, 8.0]},
     "student_t": {"sigma": [0.5, 0.7], "df": [5.0, 5.0]},
+    "lognormal": {"sigma": [0.4, 0.6]},
 }
 
 
