@@ -392,9 +392,10 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     assert kernel.kernel_family(StudentT()) == "student_t"
     # Student-t components take the Gaussian kernel's rows: none with an offset
     assert not kernel.compiled_pass_applies(plain, StudentT(), mixing)
-    # gating with concomitant variables; not: constraints, groups, concomitant variables
-    # without gating (or gating without them), a subclass of the gating, the
-    # information pass
+    # gating with concomitant variables and constraints (the E-step's sums do not
+    # depend on them); not: groups, concomitant variables without gating (or gating
+    # without them), a subclass of the gating, the information pass (constrained or
+    # of a GLM family)
     gated = ArrayData(X, y, w, Z=X[:, :1].copy(), fit_intercept=True, scale_response=False)
     gating = MultinomialLogitGating()
     assert kernel.compiled_pass_applies(gated, Poisson(), gating)
@@ -404,11 +405,15 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     assert not kernel.compiled_pass_applies(gated, Poisson(), type("G", (MultinomialLogitGating,),
                                                                    {})())
     assert not kernel.compiled_pass_applies(gated, Poisson(), gating, information=True)
-    assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, constrained=True)
+    assert kernel.compiled_pass_applies(plain, Poisson(), mixing, constrained=True)
     constrained = Poisson()
     constrained.constraints = CoefficientConstraints(
         np.array([False, True, False]), np.zeros(3, dtype=bool), np.zeros((2, 3)))
-    assert not kernel.compiled_pass_applies(plain, constrained, mixing)
+    assert kernel.compiled_pass_applies(plain, constrained, mixing)
+    user = ArrayData(X, y, w, fit_intercept=True, standardize=False, scale_response=False)
+    assert kernel.compiled_pass_applies(user, Gaussian(), mixing, information=True)
+    assert not kernel.compiled_pass_applies(user, Gaussian(), mixing, constrained=True,
+                                            information=True)
     groups = np.repeat(np.arange(150), 2)
     grouped = ArrayData(X, y, w, offset=offset, groups=groups, fit_intercept=True,
                         scale_response=False)
@@ -688,6 +693,59 @@ def test_gated_gaussian_and_student_t_match_the_numpy_pass(student, weighted):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="concomitant"):
         gk.GaussianSums(*args, **kw).add(X, y, w)
+
+
+@pytest.mark.parametrize(
+    ("family", "constraints"),
+    [
+        ("poisson", {"common_coef": ["x1"]}),
+        ("binomial", {"fixed_coef": {"x0": [None, -1.0]}}),
+        ("gaussian", {"common_coef": {"intercept": "all"}}),
+        ("gaussian", {"fixed_coef": {"x1": [0.0, None]}}),
+        ("student_t", {"equal_variance": True}),
+    ],
+    ids=["poisson-common", "binomial-fixed", "gaussian-common-intercept", "gaussian-fixed",
+         "student_t-equal-variance"],
+)
+def test_constrained_fit_on_the_kernel_equals_the_numpy_fit(family, constraints,
+                                                             monkeypatch):
+    """Coefficient constraints act in the M-step only: the E-step passes of a
+    constrained fit run on the kernels (counted) and the fit reaches the numpy
+    engine's maximum, its constraints held exactly."""
+    from regmix.engine import runner
+
+    calls = []
+    sums, glm = runner.GaussianSums, runner.glm_e_step
+    monkeypatch.setattr(runner, "GaussianSums",
+                        lambda *a, **k: calls.append(1) or sums(*a, **k))
+    monkeypatch.setattr(runner, "glm_e_step", lambda *a, **k: calls.append(1) or glm(*a, **k))
+    X, y, offset, w, trials, yb = _count_data()
+    if family == "poisson":
+        args, kwargs = (X, y), {"offset": offset, "sample_weight": w}
+    elif family == "binomial":
+        args, kwargs = (X, yb), {"trials": trials}
+    else:
+        rng = np.random.default_rng(3)
+        lines = np.where(rng.random(len(y)) < 0.6, 1.0 + X @ [1.0, 0.5], 1.0 + X @ [-1.0, 0.5])
+        args, kwargs = (X, lines + rng.standard_t(5.0, len(y)) * 0.5), {}
+    fits = [RegressionMixture(2, family=family, engine=engine, random_state=0, n_init=1,
+                              tol=1e-10, **constraints).fit(*args, **kwargs)
+            for engine in ("numba", "numpy")]
+    assert calls
+    np.testing.assert_allclose(fits[0].log_likelihood_, fits[1].log_likelihood_, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, atol=1e-4)
+    fit = fits[0]
+    if "common_coef" in constraints and family == "poisson":
+        assert fit.coef_[0, 1] == fit.coef_[1, 1]
+    if "common_coef" in constraints and family == "gaussian":
+        assert fit.intercept_[0] == fit.intercept_[1]
+    if "fixed_coef" in constraints:
+        (name, values), = constraints["fixed_coef"].items()
+        j = int(name[1])
+        k = next(i for i, v in enumerate(values) if v is not None)
+        assert fit.coef_[k, j] == values[k]  # the constraints' numbering is kept
+    if "equal_variance" in constraints:
+        assert fit.sigma_[0] == fit.sigma_[1]
 
 
 def test_gated_gaussian_fit_on_the_kernel_equals_the_numpy_fit(monkeypatch):

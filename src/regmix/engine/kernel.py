@@ -161,7 +161,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return False
     if constrained is None:
         constrained = getattr(family, "constraints", None) is not None
-    if constrained:
+    if constrained and information:
         return False
     gated = type(mixing) is MultinomialLogitGating
     if mixing is not None and not (isinstance(mixing, ConstantWeights)
