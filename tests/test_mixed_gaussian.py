@@ -139,9 +139,7 @@ def test_unsupported_inputs_are_refused_by_name():
         model.fit(X, y)
     with pytest.raises(ValueError, match="sample_weight"):
         model.fit(X, y, sample_weight=np.ones(y.size), groups=groups)
-    with pytest.raises(ValueError, match="concomitant"):
-        RegressionMixture(2, family=MixedGaussian((0, 1))).fit(
-            X, y, concomitant=X, groups=groups)
+    # (concomitant variables are taken: tests/test_mixed_gating.py)
 
 
 def _two_class_data(n_groups, seed):

@@ -7,7 +7,8 @@ The steps use the analytic score and observed information of the whole mixture
 coordinates where such a boundary is an ordinary point: per component the
 coefficients, ``log sigma`` and the lower triangle of a square root ``L`` of the
 random-effect covariance (``D = L L'``, no logarithm of its diagonal), then the log
-weight ratios. A singular ``D`` is then ``L`` with a zero on its diagonal, and a
+weight ratios (or, with concomitant variables, the gating coefficients of components
+2..K). A singular ``D`` is then ``L`` with a zero on its diagonal, and a
 maximum there has a negative definite Hessian, so Newton's method converges
 quadratically where EM crawls. The coordinates are the free parameters of the
 family's covariance structure (:class:`_Coordinates`): a common sigma or a common
@@ -52,10 +53,11 @@ class _Coordinates:
     lower-triangular ``L`` per free covariance (per class, or one for a common ``D``
     or the reference ``D_K`` of proportional ones; its diagonal when diagonal), then
     ``w_1 .. w_{K-1}`` of ``D_k = w_k^2 L L'`` (proportional), then the log weight
-    ratios. ``layout`` places the information's coordinates ``theta``."""
+    ratios, or the gating coefficients of components 2..K when ``gated``. ``layout``
+    places the information's coordinates ``theta``."""
 
-    def __init__(self, family, layout: _Layout) -> None:
-        self.family, self.layout = family, layout
+    def __init__(self, family, layout: _Layout, gated: bool = False) -> None:
+        self.family, self.layout, self.gated = family, layout, gated
         K = layout.K
         q = family.n_random
         self.rows, self.cols = covariance_entries(q, family.diagonal)
@@ -78,14 +80,18 @@ class _Coordinates:
         jitter = 1e-12 * np.maximum(np.trace(free, axis1=1, axis2=2), 1e-300)
         L = np.linalg.cholesky(free + jitter[:, None, None] * np.eye(q))
         w = self.family.proportions(comp.cov)[: self.n_w]
-        log_w = np.log(params.weights)
+        if self.gated:
+            mixing = params.gating[1:].ravel()
+        else:
+            log_w = np.log(params.weights)
+            mixing = log_w[1:] - log_w[0]
         return np.concatenate(
             [
                 comp.coef.ravel(),
                 np.log(comp.sigma[: self.n_s]),
                 L[:, self.rows, self.cols].ravel(),
                 w,
-                log_w[1:] - log_w[0],
+                mixing,
             ]
         )
 
@@ -105,17 +111,22 @@ class _Coordinates:
         base = (L @ np.swapaxes(L, 1, 2))[:, self.rows, self.cols]
         return base, np.array([m[0] for m in maps]), np.array([m[1] for m in maps])
 
-    def params(self, vec: np.ndarray) -> MixtureParams:
-        """Inverse of :meth:`vector`."""
+    def params(self, vec: np.ndarray, like: MixtureParams | None = None) -> MixtureParams:
+        """Inverse of :meth:`vector`; with gating the weights are ``like``'s (the
+        posterior shares, which the next pass gives)."""
         K = self.layout.K
         coef, log_sigma, ell, w, eta = self._split(vec)
         entries = class_map(*self._covariances(ell), self.family.cov_classes, K, w)[0]
         sigma = np.broadcast_to(np.exp(log_sigma), (K,))
+        component = self.family.make_params(coef, np.column_stack([sigma, entries]))
+        if self.gated:
+            if like is None:
+                raise ValueError("gated coordinates need the parameters they come from")
+            gating = np.zeros((K, self.layout.q))
+            gating[1:] = eta.reshape(K - 1, self.layout.q)
+            return MixtureParams(like.weights, component, gating)
         weights = np.exp(np.concatenate([[0.0], eta]) - max(0.0, float(eta.max(initial=0.0))))
-        return MixtureParams(
-            weights / weights.sum(),
-            self.family.make_params(coef, np.column_stack([sigma, entries])),
-        )
+        return MixtureParams(weights / weights.sum(), component)
 
     def chain(self, vec: np.ndarray, score: np.ndarray, hessian: np.ndarray):
         """Score and Hessian in these coordinates from those in ``theta``."""
@@ -163,7 +174,10 @@ def newton_polish(
     family = runner.family
     params = run.params
     K, p = params.component.coef.shape
-    coordinates = _Coordinates(family, _Layout(K, p, int(family.free_extra().sum())))
+    gated = params.gating is not None
+    q = 1 if not gated else params.gating.shape[1]
+    coordinates = _Coordinates(family, _Layout(K, p, int(family.free_extra().sum()), q),
+                               gated)
     threshold = tol * runner.total_weight
     vec = coordinates.vector(params)
     loglik = run.loglik
@@ -182,11 +196,19 @@ def newton_polish(
         size, accepted = 1.0, False
         for _ in range(_MAX_HALVINGS):
             trial_vec = vec + size * step
-            trial = coordinates.params(trial_vec)
-            if trial.weights.min() >= min_weight:
+            trial = coordinates.params(trial_vec, params)
+            if gated:  # the weights are the posterior shares at the trial point
                 with np.errstate(all="ignore"):
-                    trial_ll = runner.evaluate(trial).loglik
+                    result = runner.evaluate(trial)
                 n_passes += 1
+                shares = np.asarray(result.mix_stats[0], dtype=np.float64)
+                trial = MixtureParams(shares / shares.sum(), trial.component, trial.gating)
+            if trial.weights.min() >= min_weight:
+                if not gated:
+                    with np.errstate(all="ignore"):
+                        result = runner.evaluate(trial)
+                    n_passes += 1
+                trial_ll = result.loglik
                 if np.isfinite(trial_ll) and trial_ll >= loglik:
                     accepted = True
                     break

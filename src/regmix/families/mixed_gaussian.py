@@ -357,9 +357,6 @@ class MixedGaussian:
             raise ValueError("a MixedGaussian family needs grouped rows (groups=)")
         if chunk.w is not None:
             raise ValueError("sample_weight is not supported with a MixedGaussian family")
-        if chunk.ZT is not None:
-            raise ValueError("concomitant variables (concomitant=) are not supported with "
-                             "a MixedGaussian family")
         XT, ZT = chunk.XT, chunk.XT[list(self.z_rows)]
         n = XT.shape[1]
         sizes = np.diff(np.append(starts, n)).astype(np.float64)

@@ -50,7 +50,7 @@ import numpy as np
 
 from regmix.core.chunk import Chunk, Standardization
 from regmix.core.results import PassResult
-from regmix.engine.passes import observation_posteriors, run_pass
+from regmix.engine.passes import chunk_posteriors, observation_posteriors, run_pass
 from regmix.families.glm import MEAN_BOUND_TOL
 
 __all__ = ["KINDS", "BoundaryParameters", "boundary_parameters", "fit_boundary",
@@ -497,12 +497,16 @@ def _gating_chunk_statistics(chunk: Chunk, family, mixing, params) -> PassResult
     observations (rows, or groups), and per pair of components ``j < k`` over the
     observations at which both are live: a prior or posterior probability above
     ``MEAN_BOUND_TOL``."""
-    logf, _ = family.log_density(params.component, chunk, 0.0)
-    resp, _, log_pi = observation_posteriors(logf, mixing.log_weights(params, chunk), chunk)
-    assert chunk.ZT is not None  # a source with concomitant variables serves ZT
+    # the observations' posteriors and gating rows by the data pass's own rule (a
+    # family with per-group densities included)
+    _, _, _, resp, mix_w, ZT = chunk_posteriors(chunk, family, mixing, params)
+    assert ZT is not None  # a source with concomitant variables serves ZT
     starts = chunk.group_starts
-    ZT = chunk.ZT if starts is None else chunk.ZT[:, starts]
-    w = np.ones(ZT.shape[1]) if starts is not None or chunk.w is None else chunk.w
+    log_pi = np.broadcast_to(mixing.log_weights(params, chunk), (resp.shape[0],
+                                                                 chunk.y.shape[0]))
+    if starts is not None:
+        log_pi = log_pi[:, starts]
+    w = np.ones(ZT.shape[1]) if mix_w is None else mix_w
     live = (log_pi > np.log(MEAN_BOUND_TOL)) | (resp > MEAN_BOUND_TOL)
     K, q = resp.shape[0], ZT.shape[0]
     pairs = np.zeros((K, K, q, q))
