@@ -38,7 +38,7 @@ skipped with a note. ``--quick`` is ``--starts 100 --seeds 5``.
 
 The newer component types (:func:`newer_problems`, and flexmix's ``dmft`` and ``NPreg``
 data) follow the same protocol, both ``init`` options included: negative-binomial,
-Gamma and Student-t components (one with ten gross outliers), zero-inflated Poisson
+Gamma and Student-t components (two with gross outliers), zero-inflated Poisson
 and negative-binomial models (``family=["pointmass", "poisson"]``), a family per
 component (Gaussian and Student-t), censored Gaussian responses (tobit limits, and unit
 intervals as a two-column response) and two responses sharing the class
@@ -391,6 +391,12 @@ def newer_problems() -> list[Problem]:
         Problem("student_t_k3_n1000", "student_t", 3,
                 _family(1000, "student_t", [[1.0], [-1.0], [0.0]], [0.0, 1.0, 3.0],
                         [0.5, 0.42, 0.08], 46, extra=t_extra)),
+        Problem("student_t_k3_out_n800", "student_t", 3,
+                _family(800, "student_t", [[1.0], [0.0], [-1.0]], [0.0, 0.5, 0.0],
+                        [0.5, 0.41, 0.09], 65,
+                        extra={"sigma": [1.0, 0.8, 0.5], "df": [3.0, 3.0, 3.0]},
+                        outliers=8),
+                note="8 outliers"),
         Problem("zip_k2_n1000", ["pointmass", "poisson"], 2,
                 _family(1000, ["pointmass", "poisson"], [[0.0], [0.5]], [0.0, 1.0],
                         [0.2, 0.8], 47)),
@@ -406,6 +412,9 @@ def newer_problems() -> list[Problem]:
         Problem("hybrid_k3_n1500", ["gaussian", "gaussian", "student_t"], 3,
                 _hybrid(1500, [None, None, 3.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.0],
                         [1.0, 0.7, 0.5], [0.5, 0.41, 0.09], 51)),
+        Problem("hybrid_k3_t2_n1000", ["gaussian", "student_t", "student_t"], 3,
+                _hybrid(1000, [None, 2.0, 4.0], [1.0, 0.0, -1.0], [0.0, 0.5, 0.0],
+                        [1.0, 0.8, 0.6], [0.5, 0.42, 0.08], 66)),
         Problem("censored_k2_n800", CensoredGaussian(lower=0.0), 2,
                 _censored(800, [[1.0], [-0.5]], [1.0, 2.0], [1.0, 0.8], [0.7, 0.3], 52,
                           lower=0.0),
