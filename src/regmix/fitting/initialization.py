@@ -30,12 +30,17 @@ from regmix.fitting.steps import m_step
 STRATEGIES = ("short_em", "subsets", "random")
 
 
+# The extra parameters of regmix's families that are shape parameters: Student-t
+# degrees of freedom, Gamma shapes, negative-binomial sizes.
+SHAPE_NAMES = ("df", "shape", "size")
+
+
 def shape_columns(family) -> list[int]:
-    """The columns of ``family``'s extra parameters that are shapes (Student-t degrees
-    of freedom, Gamma shapes, negative-binomial sizes): all but the scales ``sigma``
-    (``"yn:sigma"`` among several responses' extras)."""
+    """The columns of ``family``'s extra parameters that are shapes (named in
+    :data:`SHAPE_NAMES`; ``"yt:df"`` among several responses' extras), not scales or
+    random-effect covariances."""
     return [j for j, name in enumerate(family.extra_names)
-            if name.rpartition(":")[2] != "sigma"]
+            if name.rpartition(":")[2] in SHAPE_NAMES]
 
 
 class RowMemberships:
