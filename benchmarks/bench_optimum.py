@@ -36,6 +36,19 @@ standard error.
 The real-data problems need ``Rscript`` with flexmix and mixtools; without them they are
 skipped with a note. ``--quick`` is ``--starts 100 --seeds 5``.
 
+The newer component types (:func:`newer_problems`, and flexmix's ``dmft`` and ``NPreg``
+data) follow the same protocol, both ``init`` options included: negative-binomial,
+Gamma and Student-t components (two with gross outliers), zero-inflated Poisson
+and negative-binomial models (``family=["pointmass", "poisson"]``), a family per
+component (Gaussian and Student-t), censored Gaussian responses (tobit limits, and unit
+intervals as a two-column response) and two responses sharing the class
+(``MultiResponse``; NPreg's ``yn`` Gaussian and ``yp ~ x`` Poisson as in
+``compare_r_multi.py``). The ``dmft`` problems (flexmix's zero-inflated Poisson model,
+written as in ``compare_r_dmft.py``) have zero components of weight 0.045 and 0.021 at
+the maximum flexmix finds: for them both the admissibility threshold and the default
+fit's ``min_weight`` are 0.01 (flexmix's ``minprior`` there), the only problems whose
+default fit sets an argument.
+
 Problems: ``--list`` prints their names; ``--only`` runs a subset (names or prefixes).
 """
 
@@ -57,8 +70,12 @@ from pathlib import Path
 
 import numpy as np
 
-from regmix import RegressionMixture
+from regmix import CensoredGaussian, MultiResponse, RegressionMixture
 from regmix.datasets import make_family_mixture, make_regression_mixture
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_r_dmft import FORMULA as DMFT_FORMULA  # noqa: E402  (the dmft model)
+from compare_r_dmft import _levels as dmft_levels  # noqa: E402
 
 # Single starts for the reference: no split-and-merge moves (a parameter since the
 # default fit became a search; absent before).
@@ -75,7 +92,9 @@ suppressPackageStartupMessages({library(flexmix); library(mixtools)})
 data(tonedata, package = "mixtools")
 write.csv(tonedata, file.path(out, "tonedata.csv"), row.names = FALSE)
 data(NPreg, package = "flexmix")
-write.csv(NPreg[, c("x", "yn")], file.path(out, "NPreg.csv"), row.names = FALSE)
+write.csv(NPreg[, c("x", "yn", "yp")], file.path(out, "NPreg.csv"), row.names = FALSE)
+data(dmft, package = "flexmix")
+write.csv(dmft, file.path(out, "dmft.csv"), row.names = FALSE)
 data(bioChemists, package = "flexmix")
 b <- bioChemists
 b$fem <- as.character(b$fem)
@@ -87,8 +106,9 @@ write.csv(b, file.path(out, "bioChemists.csv"), row.names = FALSE)
 # ---------------------------------------------------------------------------- problems
 @dataclass
 class Data:
-    """What ``fit`` takes: ``X`` (array or data frame), ``y`` (None with a formula) and
-    the keyword arguments (trials, concomitant, groups)."""
+    """What ``fit`` takes: ``X`` (array or data frame), ``y`` (None with a formula; two
+    columns for censoring intervals or two responses) and the keyword arguments
+    (trials, concomitant, groups)."""
 
     X: object
     y: np.ndarray | None
@@ -113,13 +133,28 @@ class Data:
 
 @dataclass
 class Problem:
+    """A problem: ``family`` is what ``RegressionMixture(family=)`` takes (a name, a
+    list of them, one per component, or a family object), ``label`` its name in the
+    table (by default ``family`` itself, or its names joined by ``+``), ``min_weight``
+    both the default fit's and the admissibility threshold of the reference."""
+
     name: str
-    family: str
+    family: object
     K: int
     make: Callable[[], Data]
     model_kwargs: dict = field(default_factory=dict)
     needs_r: bool = False
     note: str = ""
+    label: str = ""
+    min_weight: float = MIN_WEIGHT
+
+    @property
+    def family_label(self) -> str:
+        if self.label:
+            return self.label
+        if isinstance(self.family, (list, tuple)):
+            return "+".join(map(str, self.family))
+        return str(self.family)
 
 
 def _gaussian(n, coef, intercept, sigma, weights, seed, x_scale=1.0):
@@ -131,14 +166,64 @@ def _gaussian(n, coef, intercept, sigma, weights, seed, x_scale=1.0):
     return make
 
 
-def _family(n, family, coef, intercept, weights, seed, trials=None):
+def _family(n, family, coef, intercept, weights, seed, trials=None, extra=None,
+            outliers=0):
+    """``make_family_mixture``; ``extra`` its shape parameters, ``outliers`` rows (the
+    first) moved 30 units up."""
     def make():
         t = None
         if trials is not None:
             t = np.random.default_rng(seed + 1).integers(trials[0], trials[1] + 1, size=n)
         X, y, _, _ = make_family_mixture(n, family, coef=coef, intercept=intercept,
-                                         weights=weights, trials=t, random_state=seed)
+                                         weights=weights, extra=extra, trials=t,
+                                         random_state=seed)
+        y[:outliers] += 30.0
         return Data(X, y, {} if t is None else {"trials": t}, n=n)
+    return make
+
+
+def _hybrid(n, df, coef, intercept, sigma, weights, seed):
+    """Lines with normal errors (``df`` None) or Student-t errors (``df``)."""
+    def make():
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=n)
+        k = rng.choice(len(weights), size=n, p=weights)
+        errors = np.column_stack([rng.normal(size=n) if d is None else rng.standard_t(d, n)
+                                  for d in df])
+        y = (np.asarray(intercept)[k] + np.asarray(coef)[k] * x
+             + np.asarray(sigma)[k] * errors[np.arange(n), k])
+        return Data(x[:, None], y, n=n)
+    return make
+
+
+def _censored(n, coef, intercept, sigma, weights, seed, lower=None, upper=None,
+              interval=False):
+    """Gaussian lines censored at ``lower`` and ``upper`` (a one-column response), or,
+    with ``interval``, known only to lie between consecutive integers (two columns)."""
+    def make():
+        X, y, _, _ = make_regression_mixture(n, coef=coef, intercept=intercept, sigma=sigma,
+                                             weights=weights, random_state=seed)
+        if interval:
+            y = np.column_stack([np.floor(y), np.floor(y) + 1.0])
+        else:
+            y = np.clip(y, -np.inf if lower is None else lower,
+                        np.inf if upper is None else upper)
+        return Data(X, y, n=n)
+    return make
+
+
+def _two_responses(n, seed):
+    """K = 3 classes (weights 0.5, 0.4, 0.1) of a Gaussian ``yn`` and a Poisson ``yp``,
+    both regressions on x, as the columns of an ``(n, 2)`` response."""
+    def make():
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=n)
+        k = rng.choice(3, size=n, p=[0.5, 0.4, 0.1])
+        yn = (np.array([0.0, 1.0, 0.5])[k] + np.array([1.0, 0.3, -1.0])[k] * x
+              + np.array([1.0, 1.0, 0.6])[k] * rng.normal(size=n))
+        yp = rng.poisson(np.exp(np.array([1.0, 1.2, 2.0])[k]
+                                + np.array([0.3, -0.2, 0.0])[k] * x))
+        return Data(x[:, None], np.column_stack([yn, yp.astype(np.float64)]), n=n)
     return make
 
 
@@ -191,6 +276,15 @@ def _real(file: str, columns: list[str]):
         frame = pd.read_csv(REAL_DIR / file)
         return Data(frame[columns], None, n=len(frame))
     return make
+
+
+def _dmft():
+    """flexmix's dmft data, with R's factor levels (those of ``compare_r_dmft.py``)."""
+    import pandas as pd
+
+    frame = dmft_levels(pd.read_csv(REAL_DIR / "dmft.csv"))
+    columns = ["End", "Begin", "Gender", "Ethnic", "Treatment"]
+    return Data(frame[columns], None, n=len(frame))
 
 
 REAL_DIR = Path(".")  # set by load_r_data()
@@ -259,7 +353,83 @@ def problems() -> list[Problem]:
         ps.append(Problem(f"bioChemists_k{K}", "poisson", K, bio,
                           {"formula": "art ~ C(fem) + C(mar) + kid5 + phd + ment"},
                           needs_r=True))
+    ps += newer_problems()
+    dmft = ["pointmass", "poisson"]
+    for K in (2, 3):
+        ps.append(Problem(f"dmft_k{K}", dmft + ["poisson"] * (K - 2), K, _dmft,
+                          {"formula": DMFT_FORMULA}, needs_r=True, min_weight=0.01,
+                          note="min_weight 0.01"))
+    ps.append(Problem("multi_NPreg_k2", MultiResponse({"yn": "gaussian", "yp": "poisson"},
+                                                      columns={"yp": ["x"]}),
+                      2, _real("NPreg.csv", ["x", "yn", "yp"]),
+                      {"formula": "yn + yp ~ x + I(x**2)"}, needs_r=True,
+                      label="yn gaussian + yp poisson"))
     return ps
+
+
+def newer_problems() -> list[Problem]:
+    """Synthetic problems of the newer component types: shape parameters, point
+    masses, a family per component, censored responses, several responses."""
+    t_extra = {"sigma": [1.0, 0.8, 0.5], "df": [3.0, 5.0, 10.0]}
+    return [
+        Problem("negbin_k2_n600", "negative_binomial", 2,
+                _family(600, "negative_binomial", [[0.6], [-0.4]], [1.0, 2.0], [0.7, 0.3],
+                        41, extra={"size": [3.0, 8.0]})),
+        Problem("negbin_k3_n1500", "negative_binomial", 3,
+                _family(1500, "negative_binomial", [[0.5], [0.0], [-0.5]], [1.0, 1.8, 2.5],
+                        [0.55, 0.37, 0.08], 42, extra={"size": [2.0, 5.0, 10.0]})),
+        Problem("gamma_k2_n400", "gamma", 2,
+                _family(400, "gamma", [[0.5], [-0.5]], [0.0, 1.0], [0.9, 0.1], 43,
+                        extra={"shape": [4.0, 10.0]})),
+        Problem("gamma_k3_n1200", "gamma", 3,
+                _family(1200, "gamma", [[0.5], [-0.3], [0.0]], [0.0, 0.5, 1.5],
+                        [0.5, 0.4, 0.1], 44, extra={"shape": [3.0, 6.0, 15.0]})),
+        Problem("student_t_k2_n500", "student_t", 2,
+                _family(500, "student_t", [[1.0], [2.0]], [0.0, 0.5], [0.6, 0.4], 45,
+                        extra={"sigma": [1.0, 1.0], "df": [4.0, 4.0]}, outliers=10),
+                note="10 outliers"),
+        Problem("student_t_k3_n1000", "student_t", 3,
+                _family(1000, "student_t", [[1.0], [-1.0], [0.0]], [0.0, 1.0, 3.0],
+                        [0.5, 0.42, 0.08], 46, extra=t_extra)),
+        Problem("student_t_k3_out_n800", "student_t", 3,
+                _family(800, "student_t", [[1.0], [0.0], [-1.0]], [0.0, 0.5, 0.0],
+                        [0.5, 0.41, 0.09], 65,
+                        extra={"sigma": [1.0, 0.8, 0.5], "df": [3.0, 3.0, 3.0]},
+                        outliers=8),
+                note="8 outliers"),
+        Problem("zip_k2_n1000", ["pointmass", "poisson"], 2,
+                _family(1000, ["pointmass", "poisson"], [[0.0], [0.5]], [0.0, 1.0],
+                        [0.2, 0.8], 47)),
+        Problem("zip_k3_n2000", ["pointmass", "poisson", "poisson"], 3,
+                _family(2000, ["pointmass", "poisson", "poisson"], [[0.0], [0.5], [-0.3]],
+                        [0.0, 0.3, 1.8], [0.1, 0.6, 0.3], 48)),
+        Problem("zinb_k2_n800", ["pointmass", "negative_binomial"], 2,
+                _family(800, ["pointmass", "negative_binomial"], [[0.0], [0.4]], [0.0, 0.8],
+                        [0.15, 0.85], 49, extra={"size": [1.0, 2.0]})),
+        Problem("hybrid_k2_n800", ["gaussian", "student_t"], 2,
+                _hybrid(800, [None, 2.5], [1.0, -0.5], [0.0, 0.5], [1.0, 0.7], [0.6, 0.4],
+                        50)),
+        Problem("hybrid_k3_n1500", ["gaussian", "gaussian", "student_t"], 3,
+                _hybrid(1500, [None, None, 3.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.0],
+                        [1.0, 0.7, 0.5], [0.5, 0.41, 0.09], 51)),
+        Problem("hybrid_k3_t2_n1000", ["gaussian", "student_t", "student_t"], 3,
+                _hybrid(1000, [None, 2.0, 4.0], [1.0, 0.0, -1.0], [0.0, 0.5, 0.0],
+                        [1.0, 0.8, 0.6], [0.5, 0.42, 0.08], 66)),
+        Problem("censored_k2_n800", CensoredGaussian(lower=0.0), 2,
+                _censored(800, [[1.0], [-0.5]], [1.0, 2.0], [1.0, 0.8], [0.7, 0.3], 52,
+                          lower=0.0),
+                label="censored_gaussian", note="lower 0"),
+        Problem("censored_k3_n1500", CensoredGaussian(lower=0.0, upper=6.0), 3,
+                _censored(1500, [[1.0], [0.0], [-1.0]], [2.0, 3.0, 4.0], [1.0, 0.8, 0.7],
+                          [0.5, 0.4, 0.1], 53, lower=0.0, upper=6.0),
+                label="censored_gaussian", note="lower 0, upper 6"),
+        Problem("censored_interval_k2_n600", "censored_gaussian", 2,
+                _censored(600, [[1.5], [-0.5]], [0.0, 1.0], [1.0, 1.0], [0.65, 0.35], 54,
+                          interval=True),
+                note="unit intervals"),
+        Problem("multi_k3_n900", MultiResponse({"yn": "gaussian", "yp": "poisson"}), 3,
+                _two_responses(900, 55), label="yn gaussian + yp poisson"),
+    ]
 
 
 def load_r_data(rscript: str | None, tmp: Path) -> str | None:
@@ -316,7 +486,7 @@ def reference(problem: Problem, data: Data, starts: int) -> dict:
         smallest = float(fitted_weights(model, data).min())
         if np.isfinite(ll):
             best_any = max(best_any, ll)
-        if not np.isfinite(ll) or smallest < MIN_WEIGHT:
+        if not np.isfinite(ll) or smallest < problem.min_weight:
             n_inadmissible += 1
             continue
         lls.append(ll)
@@ -336,12 +506,14 @@ def default_fits(problem: Problem, data: Data, ref: float, seeds: int) -> dict:
     hits, above, times, misses = 0, 0, [], []
     at_best, runs = [], []
     tol = REL_TOL * abs(ref)
+    # the estimator's default min_weight, unless the problem has its own
+    own = {} if problem.min_weight == MIN_WEIGHT else {"min_weight": problem.min_weight}
     for s in range(seeds):
         t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = fit(problem, data, random_state=s)
+                model = fit(problem, data, random_state=s, **own)
         except Exception as exc:  # noqa: BLE001 -- a failed default fit is a miss
             times.append(time.perf_counter() - t0)
             misses.append(f"seed {s}: {type(exc).__name__}: {str(exc)[:120]}")
@@ -434,7 +606,7 @@ def main() -> None:
                 print(f"[{p.name}] reference over {args.starts} starts ...",
                       file=sys.stderr, flush=True)
                 entry = reference(p, data, args.starts)
-                entry.update(fingerprint=fp, n=data.n, K=p.K, family=p.family)
+                entry.update(fingerprint=fp, n=data.n, K=p.K, family=p.family_label)
                 cache[key] = entry
                 save_cache(args.cache, cache)
             ref = entry["reference"]
@@ -461,7 +633,7 @@ def main() -> None:
           "| starts at ref | hits/seeds | above | median ms | n_at_best_ | n_runs_ |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for p, entry, r in rows:
-        head = (f"| {p.name} | {p.family} | {p.K} | {entry['n']:,} | "
+        head = (f"| {p.name} | {p.family_label} | {p.K} | {entry['n']:,} | "
                 + ("none" if entry["reference"] is None else f"{entry['reference']:.6f}")
                 + f" | {num(entry['min_weight_at_reference'])} | {entry['admissible']}"
                 + f" | {entry['at_reference']}/{entry['starts']}")

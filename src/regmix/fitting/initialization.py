@@ -7,8 +7,9 @@ Each strategy turns a seed into starting parameters using only passes over the r
 * ``"subsets"``: each component is fitted to its own small random subset of rows (about
   ``2 * p + 2`` rows), a RANSAC-like start that places lines through the data;
 * ``"short_em"``: several ``"subsets"`` and ``"random"`` candidates, each run for a few
-  EM iterations; the best candidate's run is returned, to be continued to convergence
-  (flexmix's ``initFlexmix`` idea).
+  EM iterations (twice as many for a family with shape parameters); the best
+  candidate's run is returned, to be continued to convergence (flexmix's
+  ``initFlexmix`` idea).
 
 Random draws come from :func:`regmix.core.rowhash.row_uniforms`, so a start does not depend
 on the chunk size or on the order in which chunks are read.
@@ -27,6 +28,19 @@ from regmix.fitting.state import EMRun, admissible
 from regmix.fitting.steps import m_step
 
 STRATEGIES = ("short_em", "subsets", "random")
+
+
+# The extra parameters of regmix's families that are shape parameters: Student-t
+# degrees of freedom, Gamma shapes, negative-binomial sizes.
+SHAPE_NAMES = ("df", "shape", "size")
+
+
+def shape_columns(family) -> list[int]:
+    """The columns of ``family``'s extra parameters that are shapes (named in
+    :data:`SHAPE_NAMES`; ``"yt:df"`` among several responses' extras), not scales or
+    random-effect covariances."""
+    return [j for j, name in enumerate(family.extra_names)
+            if name.rpartition(":")[2] in SHAPE_NAMES]
 
 
 class RowMemberships:
@@ -100,6 +114,12 @@ class Initializer:
 
     short_candidates = 6
     short_iter = 8
+    # the short runs' EM steps for a family with shape parameters (shape_columns): what
+    # a component's heavy tail adds to the log-likelihood grows over more steps than
+    # what its line adds, so that after short_iter steps the candidates are ranked
+    # mostly by their lines (a run whose heavy tail goes on to take the outlying rows
+    # can be the lowest then and the highest at convergence)
+    shape_short_iter = 16
 
     def __init__(self, runner, *, n_components: int, min_weight: float,
                  floor: float | None = None) -> None:
@@ -109,6 +129,7 @@ class Initializer:
         self.n_rows = runner.source.n_rows
         self.min_weight = min_weight
         self.floor = min_weight if floor is None else floor
+        self.n_short = self.shape_short_iter if shape_columns(self.family) else self.short_iter
 
     def from_memberships(self, resp_fn: Callable) -> MixtureParams:
         """An M-step from the responsibilities ``resp_fn(chunk)``.
@@ -148,7 +169,7 @@ class Initializer:
                     self.runner.evaluate,
                     start,
                     total_weight=self.runner.total_weight,
-                    max_iter=self.short_iter,
+                    max_iter=self.n_short,
                     tol=0.0,
                     min_weight=self.floor,
                     accelerate=True,

@@ -24,9 +24,10 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
    becomes the new solution if it is admissible and higher. For a family with shape
    parameters (Student-t degrees of freedom, Gamma shapes, negative-binomial sizes)
    the first round also runs to convergence from the solution's lines with the shapes
-   back at their starting values: which component's heavy tail takes the outlying rows
-   is settled early in a run, and is settled anew from there. Rounds go on until no
-   move gains.
+   back at their starting values, and with the heaviest tail's shapes exchanged with
+   each other component's: which component's heavy tail takes the outlying rows is
+   settled early in a run, and is settled anew from there, or handed to another
+   component. Rounds go on until no move gains.
 3. **Replication.** The runs taken to convergence from independent starting points,
    the starts and the moves from solutions other than the final one, are compared
    with the best: the number that reached it (to ``1e-5`` of the log-likelihood per
@@ -52,7 +53,7 @@ import numpy as np
 from regmix.core.params import ComponentParams, MixtureParams
 from regmix.engine.passes import chunk_posteriors
 from regmix.fitting.em import fit_restarts, run_em
-from regmix.fitting.initialization import Initializer
+from regmix.fitting.initialization import Initializer, shape_columns
 from regmix.fitting.moves import (
     SEED_SUBSETS,
     LineCandidates,
@@ -578,30 +579,40 @@ class StartSearch:
             moves += [Move(merges=(pairs[0],), seeds=(line,)) for line in lines]
         self._n_moves += len(moves)
         moved = self._continue_best(self._short_runs(params, moves, centre), params, width)
-        reset = self._shapes_reset(params) if seeds else None
-        if reset is not None:
+        for start in (self._shape_starts(params) if seeds else []):
             self._n_moves += 1
-            run = self.converge([lambda: reset], label="move",
+            run = self.converge([lambda start=start: start], label="move",
                                 tol=max(self.settings["tol"], SEARCH_TOL))[0]
             self._loose.add(id(run))
             moved.append(run)
         return moved
 
-    def _shapes_reset(self, params: MixtureParams) -> MixtureParams | None:
-        """The same lines, scales and weights with the family's shape parameters
-        (Student-t degrees of freedom, Gamma shapes, negative-binomial sizes) back at
-        their starting values, or None for a family without any. Which component's
-        heavy tail takes the outlying rows (the one whose df falls first) is settled
-        early in a run; from here it is settled anew, with the lines already found."""
+    def _shape_starts(self, params: MixtureParams) -> list[MixtureParams]:
+        """Starts at the same lines, scales and weights with other shape parameters
+        (Student-t degrees of freedom, Gamma shapes, negative-binomial sizes), none for
+        a family without any: the shapes back at their starting values, and for each
+        other component, the shapes of the component with the heaviest tail (the
+        smallest first shape) exchanged with its own. Which component's heavy tail
+        takes the outlying rows (the one whose df falls first) is settled early in a
+        run; from here it is settled anew, with the lines already found, or handed to
+        each other component."""
         family, comp = self.runner.family, params.component
-        shapes = [j for j, name in enumerate(family.extra_names) if name != "sigma"]
+        shapes = shape_columns(family)
         if not shapes or not isinstance(comp, ComponentParams) or comp.coef is None:
-            return None
-        extra = comp.extra.copy()
+            return []
         start = family.zero_params(self.K, comp.coef.shape[1]).extra
-        extra[:, shapes] = start[:, shapes]
-        return MixtureParams(params.weights, family.make_params(comp.coef, extra),
-                             params.gating)
+        reset = comp.extra.copy()
+        reset[:, shapes] = start[:, shapes]
+        extras = [reset]
+        heaviest = int(np.argmin(comp.extra[:, shapes[0]]))
+        for k in range(self.K):
+            if k != heaviest:
+                swapped = comp.extra.copy()
+                swapped[np.ix_([k, heaviest], shapes)] = comp.extra[np.ix_([heaviest, k],
+                                                                           shapes)]
+                extras.append(swapped)
+        return [MixtureParams(params.weights, family.make_params(comp.coef, extra),
+                              params.gating) for extra in extras]
 
 
 def _distinct(runs: list[EMRun], tol: float) -> list[EMRun]:
