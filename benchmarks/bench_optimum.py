@@ -429,6 +429,16 @@ def newer_problems() -> list[Problem]:
                 note="unit intervals"),
         Problem("multi_k3_n900", MultiResponse({"yn": "gaussian", "yp": "poisson"}), 3,
                 _two_responses(900, 55), label="yn gaussian + yp poisson"),
+        Problem("lognormal_k2_n600", "lognormal", 2,
+                _family(600, "lognormal", [[0.8], [-0.3]], [0.0, 0.7], [0.75, 0.25], 67,
+                        extra={"sigma": [0.5, 0.3]})),
+        Problem("lognormal_k3_n1200", "lognormal", 3,
+                _family(1200, "lognormal", [[1.0], [0.2], [-0.8]], [0.0, 0.6, 0.2],
+                        [0.5, 0.41, 0.09], 68, extra={"sigma": [0.5, 0.3, 0.4]})),
+        Problem("gamma_lognormal_k2_n800", ["gamma", "lognormal"], 2,
+                _family(800, ["gamma", "lognormal"], [[0.6], [-0.5]], [0.3, 2.0],
+                        [0.6, 0.4], 69, extra={"shape": [3.0, np.nan],
+                                               "sigma": [np.nan, 0.25]})),
     ]
 
 

@@ -104,6 +104,23 @@ def test_a_gamma_and_a_log_normal_component_side_by_side():
         RegressionMixture(2, family=["gaussian", "lognormal"]).fit(X, y)
 
 
+def test_which_family_takes_which_rows_is_searched():
+    # a spread-out Gamma component and a tight log-normal one: a start that gives the
+    # tight rows to the Gamma component climbs to a lower maximum (seed 12 did before
+    # the search swapped the two components' rows)
+    X, y, _, _ = make_family_mixture(
+        800, ["gamma", "lognormal"], coef=[[0.6], [-0.5]], intercept=[0.3, 2.0],
+        weights=[0.6, 0.4], extra={"shape": [3.0, np.nan], "sigma": [np.nan, 0.25]},
+        random_state=69)
+    family = ["gamma", "lognormal"]
+    best = _best_of_100(X, y, 2, n_starts=30, family=family)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = RegressionMixture(2, family=family, random_state=12, compute_se=False).fit(X, y)
+    assert fit.log_likelihood_ >= best - 1e-6 * abs(best)
+    assert fit.weights_[0] > fit.weights_[1]  # the Gamma component holds the wide 60%
+
+
 def test_predictions_are_the_log_normal_means_and_samples_follow_them():
     X, y, _, _ = _data(400, 1)
     model = RegressionMixture(2, family="lognormal", random_state=0).fit(X, y)

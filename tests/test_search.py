@@ -200,6 +200,8 @@ def test_move_memberships_merge_add_and_split_share_out():
     inside = np.abs(chunk.y - mu[0]) < 0.674 * 1.0
     expected = [np.where(inside, r[0] + r[1], 0.0), r[2], np.where(inside, 0.0, r[0] + r[1])]
     np.testing.assert_allclose(both, floored(expected), rtol=1e-12)
+    swapped = MoveMemberships(family, mixing, params, Move(swaps=((0, 2),)), centre)(chunk)
+    np.testing.assert_allclose(swapped, floored([r[2], r[1], r[0]]), rtol=1e-12)
 
 
 def test_merge_pairs_orders_by_membership_overlap():

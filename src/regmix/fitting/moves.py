@@ -5,7 +5,11 @@ them into memberships for K components, from which one M-step gives a start:
 
 * **merge** ``(i, j)``: the two components' memberships are added (K' - 1);
 * **split** ``(k, how)``: component k's memberships are shared out between two new
-  components by a rule on each row (K' + 1).
+  components by a rule on each row (K' + 1);
+* **swap** ``(i, j)``: components i and j exchange their memberships (K' stays), for a
+  mixture with a family per component, where which family takes which rows is a
+  choice EM does not revisit (a Gamma component on the tight rows and a log-normal one
+  on the spread-out rows, or the other way round).
 
 A split-and-merge move (Ueda, Nakano, Ghahramani and Hinton, 2000, Neural Computation
 12, 2109-2128) does both, so that K stays the same: it moves a component from where
@@ -75,14 +79,16 @@ class SeedLine:
 
 @dataclass(frozen=True)
 class Move:
-    """A merge of the pairs in ``merges`` (applied first, in order, each on the
-    component list left by the previous one), then the splits in ``splits``
-    (component index in the merged list, and the rule), then a new component for each
-    line of ``seeds``; see the module docstring."""
+    """An exchange of the memberships of the pairs in ``swaps`` (applied first), a
+    merge of the pairs in ``merges`` (in order, each on the component list left by the
+    previous one), then the splits in ``splits`` (component index in the merged list,
+    and the rule), then a new component for each line of ``seeds``; see the module
+    docstring."""
 
     merges: tuple[tuple[int, int], ...] = ()
     splits: tuple[tuple[int, SplitRule], ...] = ()
     seeds: tuple[SeedLine, ...] = ()
+    swaps: tuple[tuple[int, int], ...] = ()
 
     def n_components(self, k_from: int) -> int:
         """Components after the move, from ``k_from``."""
@@ -127,6 +133,8 @@ class MoveMemberships:
     def __call__(self, chunk: Chunk) -> np.ndarray:
         resp = chunk_posteriors(chunk, self.family, self.mixing, self.params)[0]
         rows: list[np.ndarray] = list(resp)
+        for i, j in self.move.swaps:
+            rows[i], rows[j] = rows[j], rows[i]
         # which of the original components each current row of memberships follows
         # (the residual rules need a line); a merged pair follows the heavier one
         owner = list(range(len(rows)))

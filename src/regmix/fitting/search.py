@@ -12,7 +12,10 @@ EM climbs to the nearest maximum of the likelihood; a mixture's likelihood has m
 2. **Split and merge.** From the best solution (or, when none is admissible, the best
    inadmissible one), split-and-merge moves (:mod:`regmix.fitting.moves`; Ueda et al.,
    2000) merge two components whose memberships overlap and split one that may cover
-   two regressions, and (in the first round from a solution) seed moves merge the most
+   two regressions; with a family per component, swap moves exchange the rows of two
+   components of different families (which family takes which rows is settled early in
+   a run and not revisited by EM); and (in the first round from a solution) seed moves
+   merge the most
    alike pair and add a component on a line that runs tightly through a few rows
    (:func:`regmix.fitting.moves.seed_lines`), or on one of the lines a new component
    would add most to the solution's log-likelihood on
@@ -189,6 +192,11 @@ class StartSearch:
         self.rules = split_rules(source.n_design, source.fit_intercept, scale,
                                  mean=hasattr(runner.family, "mean"))
         self.tol = REPLICATION_TOL * runner.total_weight
+        # pairs of components of different families (a family per component), whose
+        # rows a swap move exchanges
+        members = [repr(f) for f in getattr(runner.family, "families", ())]
+        self.swap_pairs = [(i, j) for i in range(len(members))
+                           for j in range(i + 1, len(members)) if members[i] != members[j]]
         self._seed_lines: dict[tuple[int, int], list[SeedLine]] = {}
         self._seed_chunk: list = []  # the rows seeds are found on, once drawn
         self._gain_rows: np.ndarray | None = None
@@ -534,12 +542,15 @@ class StartSearch:
         collapse), out of at most ``move_tries`` times as many, or (``width`` 1) until
         one ends at an admissible maximum another has reached; ``width`` times as many
         in a wide round."""
-        here = None if origin is None else np.sort(origin.weights)
+        # the weights compared in their order where components of different families
+        # keep their places (a swap returns to the same weights, sorted)
+        order = (lambda w: w) if self.swap_pairs else np.sort
+        here = None if origin is None else order(origin.weights)
 
         def promise(r: EMRun) -> tuple[bool, bool, float]:
             # admissible first, then those not on their way back to where they started
             back = here is not None and bool(
-                np.max(np.abs(np.sort(r.params.weights) - here)) < _RETURN_DISTANCE)
+                np.max(np.abs(order(r.params.weights) - here)) < _RETURN_DISTANCE)
             return admissible(r, self.min_weight), not back, r.loglik
 
         ranked = sorted((r for r in short if np.isfinite(r.loglik) and not r.degenerate),
@@ -574,6 +585,7 @@ class StartSearch:
         if small.size:  # an inadmissible solution: move its small components first
             pairs = sorted(pairs, key=lambda ij: not (ij[0] in small or ij[1] in small))
         moves = split_merge_moves(K, pairs, self.rules, self.move_limit, self.rng)
+        moves += [Move(swaps=(ij,)) for ij in self.swap_pairs]
         if seeds:
             lines = self.seeds() + self.gain_seeds(params)
             moves += [Move(merges=(pairs[0],), seeds=(line,)) for line in lines]
