@@ -36,6 +36,15 @@ standard error.
 The real-data problems need ``Rscript`` with flexmix and mixtools; without them they are
 skipped with a note. ``--quick`` is ``--starts 100 --seeds 5``.
 
+Latent-class linear mixed models (family "mixed" in the table: ``MixedGaussian`` with
+the problem's random effects, rows grouped by subject with ``groups=``) take the same
+protocol: every option of the reference starts (both inits, ``min_weight=0``,
+``split_merge=False``) works for them. They are four synthetic problems (subjects of 4
+to 8 rows at times ``t ~ U(0, 3)``: K = 2 with a random intercept, K = 2 with a random
+intercept and slope, K = 3 with a class of 10%, K = 3 with overlapping lines) and
+mixtools' ``RanEffdata`` (200 subjects of 25 rows, two classes, random intercept and
+slope), in the long form of ``benchmarks/compare_r_mixed.R``.
+
 Problems: ``--list`` prints their names; ``--only`` runs a subset (names or prefixes).
 """
 
@@ -59,6 +68,7 @@ import numpy as np
 
 from regmix import RegressionMixture
 from regmix.datasets import make_family_mixture, make_regression_mixture
+from regmix.families.mixed_gaussian import MixedGaussian
 
 # Single starts for the reference: no split-and-merge moves (a parameter since the
 # default fit became a search; absent before).
@@ -81,6 +91,10 @@ b <- bioChemists
 b$fem <- as.character(b$fem)
 b$mar <- as.character(b$mar)
 write.csv(b, file.path(out, "bioChemists.csv"), row.names = FALSE)
+data(RanEffdata, package = "mixtools")
+long <- do.call(rbind, lapply(seq_along(RanEffdata), function(i)
+  data.frame(id = i, y = RanEffdata[[i]][, 1], x = RanEffdata[[i]][, 3])))
+write.csv(long, file.path(out, "RanEffdata.csv"), row.names = FALSE)
 """
 
 
@@ -113,6 +127,9 @@ class Data:
 
 @dataclass
 class Problem:
+    """A problem; ``family`` is the family's name (the table's label), ``random`` the
+    random effects of a latent-class mixed model (``MixedGaussian(random)``)."""
+
     name: str
     family: str
     K: int
@@ -120,6 +137,11 @@ class Problem:
     model_kwargs: dict = field(default_factory=dict)
     needs_r: bool = False
     note: str = ""
+    random: str | None = None
+
+    def family_arg(self) -> object:
+        """What the estimator's ``family=`` takes."""
+        return self.family if self.random is None else MixedGaussian(self.random)
 
 
 def _gaussian(n, coef, intercept, sigma, weights, seed, x_scale=1.0):
@@ -184,12 +206,36 @@ def _grouped(n_groups, family, seed):
     return make
 
 
-def _real(file: str, columns: list[str]):
+def _mixed(n_subjects, weights, intercept, slope, sd, sigma, seed):
+    """Subjects of 4 to 8 rows at times ``t ~ U(0, 3)`` in K classes of lines
+    ``intercept_k + slope_k t``, with a random intercept (``sd`` a number) or a random
+    intercept and slope (``sd`` their two standard deviations, correlation 0.3) and
+    residual standard deviation ``sigma``."""
+    def make():
+        rng = np.random.default_rng(seed)
+        sizes = rng.integers(4, 9, size=n_subjects)
+        g = np.repeat(np.arange(n_subjects), sizes)
+        t = rng.uniform(0.0, 3.0, size=g.size)
+        cls = rng.choice(len(weights), size=n_subjects, p=weights)[g]
+        sds = np.atleast_1d(np.asarray(sd, dtype=np.float64))
+        corr = np.array([[1.0, 0.3], [0.3, 1.0]])[: sds.size, : sds.size]
+        b = rng.multivariate_normal(np.zeros(sds.size), corr * np.outer(sds, sds),
+                                    size=n_subjects)[g]
+        y = np.asarray(intercept)[cls] + np.asarray(slope)[cls] * t + b[:, 0]
+        if sds.size == 2:
+            y += b[:, 1] * t
+        y += sigma * rng.normal(size=g.size)
+        return Data(t[:, None], y, {"groups": g}, n=g.size)
+    return make
+
+
+def _real(file: str, columns: list[str], groups: str | None = None):
     def make():
         import pandas as pd
 
         frame = pd.read_csv(REAL_DIR / file)
-        return Data(frame[columns], None, n=len(frame))
+        kwargs = {} if groups is None else {"groups": frame[groups].to_numpy()}
+        return Data(frame[columns], None, kwargs, n=len(frame))
     return make
 
 
@@ -245,6 +291,21 @@ def problems() -> list[Problem]:
                 note="300 groups"),
         Problem("groups_poisson_k2_n200g", "poisson", 2, _grouped(200, "poisson", 33),
                 note="200 groups"),
+        # latent-class linear mixed models (rows grouped by subject)
+        Problem("mixed_k2_ri_n100s", "mixed", 2,
+                _mixed(100, [0.6, 0.4], [0.0, 2.0], [1.0, -0.5], 0.8, 0.5, 41),
+                note="random intercept, 100 subjects", random="1"),
+        Problem("mixed_k2_ris_n200s", "mixed", 2,
+                _mixed(200, [0.55, 0.45], [0.0, 1.0], [1.0, -0.3], [0.8, 0.3], 0.5, 42),
+                note="random intercept and slope, 200 subjects", random="1 + x0"),
+        Problem("mixed_k3_w10_n400s", "mixed", 3,
+                _mixed(400, [0.5, 0.4, 0.1], [0.0, 1.5, 2.5], [1.0, 0.0, -0.5], 0.7, 0.6,
+                       43),
+                note="random intercept, a class of 10%, 400 subjects", random="1"),
+        Problem("mixed_k3_overlap_n300s", "mixed", 3,
+                _mixed(300, [0.45, 0.35, 0.2], [0.0, 0.8, -0.5], [1.0, 0.5, 1.4], 0.6,
+                       0.7, 44),
+                note="random intercept, overlapping lines, 300 subjects", random="1"),
     ]
     tone = _real("tonedata.csv", ["stretchratio", "tuned"])
     npreg = _real("NPreg.csv", ["x", "yn"])
@@ -259,6 +320,10 @@ def problems() -> list[Problem]:
         ps.append(Problem(f"bioChemists_k{K}", "poisson", K, bio,
                           {"formula": "art ~ C(fem) + C(mar) + kid5 + phd + ment"},
                           needs_r=True))
+    ps.append(Problem("RanEffdata_k2", "mixed", 2,
+                      _real("RanEffdata.csv", ["y", "x"], groups="id"),
+                      {"formula": "y ~ x"}, needs_r=True,
+                      note="200 subjects of 25 rows", random="1 + x"))
     return ps
 
 
@@ -279,7 +344,7 @@ def load_r_data(rscript: str | None, tmp: Path) -> str | None:
 
 # ---------------------------------------------------------------------------- fitting
 def fit(problem: Problem, data: Data, **kwargs) -> RegressionMixture:
-    model = RegressionMixture(problem.K, family=problem.family, **problem.model_kwargs,
+    model = RegressionMixture(problem.K, family=problem.family_arg(), **problem.model_kwargs,
                               **kwargs)
     if data.y is None:
         return model.fit(data.X, **data.fit_kwargs)
