@@ -39,9 +39,11 @@ skipped with a note. ``--quick`` is ``--starts 100 --seeds 5``.
 Latent-class linear mixed models (family "mixed" in the table: ``MixedGaussian`` with
 the problem's random effects, rows grouped by subject with ``groups=``) take the same
 protocol: every option of the reference starts (both inits, ``min_weight=0``,
-``split_merge=False``) works for them. They are four synthetic problems (subjects of 4
+``split_merge=False``) works for them. They are five synthetic problems (subjects of 4
 to 8 rows at times ``t ~ U(0, 3)``: K = 2 with a random intercept, K = 2 with a random
-intercept and slope, K = 3 with a class of 10%, K = 3 with overlapping lines) and
+intercept and slope, K = 3 with a random intercept and a class of 10%, K = 3 with a
+random intercept and overlapping lines, K = 3 with a random intercept and slope and
+overlapping lines) and
 mixtools' ``RanEffdata`` (200 subjects of 25 rows, two classes, random intercept and
 slope), in the long form of ``benchmarks/compare_r_mixed.R``.
 
@@ -299,13 +301,18 @@ def problems() -> list[Problem]:
                 _mixed(200, [0.55, 0.45], [0.0, 1.0], [1.0, -0.3], [0.8, 0.3], 0.5, 42),
                 note="random intercept and slope, 200 subjects", random="1 + x0"),
         Problem("mixed_k3_w10_n400s", "mixed", 3,
-                _mixed(400, [0.5, 0.4, 0.1], [0.0, 1.5, 2.5], [1.0, 0.0, -0.5], 0.7, 0.6,
+                _mixed(400, [0.5, 0.4, 0.1], [0.0, 1.5, 3.5], [1.0, 0.0, -1.0], 0.7, 0.6,
                        43),
                 note="random intercept, a class of 10%, 400 subjects", random="1"),
         Problem("mixed_k3_overlap_n300s", "mixed", 3,
                 _mixed(300, [0.45, 0.35, 0.2], [0.0, 0.8, -0.5], [1.0, 0.5, 1.4], 0.6,
                        0.7, 44),
                 note="random intercept, overlapping lines, 300 subjects", random="1"),
+        Problem("mixed_k3_ris_n250s", "mixed", 3,
+                _mixed(250, [0.5, 0.35, 0.15], [0.0, 0.8, -0.5], [1.0, 0.5, 1.4],
+                       [0.6, 0.25], 0.6, 46),
+                note="random intercept and slope, overlapping lines, 250 subjects",
+                random="1 + x0"),
     ]
     tone = _real("tonedata.csv", ["stretchratio", "tuned"])
     npreg = _real("NPreg.csv", ["x", "yn"])
