@@ -49,6 +49,17 @@ the maximum flexmix finds: for them both the admissibility threshold and the def
 fit's ``min_weight`` are 0.01 (flexmix's ``minprior`` there), the only problems whose
 default fit sets an argument.
 
+Latent-class linear mixed models (family "mixed" in the table: ``MixedGaussian`` with
+the problem's random effects, rows grouped by subject with ``groups=``) take the same
+protocol: every option of the reference starts (both inits, ``min_weight=0``,
+``split_merge=False``) works for them. They are five synthetic problems (subjects of 4
+to 8 rows at times ``t ~ U(0, 3)``: K = 2 with a random intercept, K = 2 with a random
+intercept and slope, K = 3 with a random intercept and a class of 10%, K = 3 with a
+random intercept and overlapping lines, K = 3 with a random intercept and slope and
+overlapping lines) and
+mixtools' ``RanEffdata`` (200 subjects of 25 rows, two classes, random intercept and
+slope), in the long form of ``benchmarks/compare_r_mixed.R``.
+
 Problems: ``--list`` prints their names; ``--only`` runs a subset (names or prefixes).
 """
 
@@ -72,6 +83,7 @@ import numpy as np
 
 from regmix import CensoredGaussian, MultiResponse, RegressionMixture
 from regmix.datasets import make_family_mixture, make_regression_mixture
+from regmix.families.mixed_gaussian import MixedGaussian
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_r_dmft import FORMULA as DMFT_FORMULA  # noqa: E402  (the dmft model)
@@ -100,6 +112,10 @@ b <- bioChemists
 b$fem <- as.character(b$fem)
 b$mar <- as.character(b$mar)
 write.csv(b, file.path(out, "bioChemists.csv"), row.names = FALSE)
+data(RanEffdata, package = "mixtools")
+long <- do.call(rbind, lapply(seq_along(RanEffdata), function(i)
+  data.frame(id = i, y = RanEffdata[[i]][, 1], x = RanEffdata[[i]][, 3])))
+write.csv(long, file.path(out, "RanEffdata.csv"), row.names = FALSE)
 """
 
 
@@ -136,7 +152,9 @@ class Problem:
     """A problem: ``family`` is what ``RegressionMixture(family=)`` takes (a name, a
     list of them, one per component, or a family object), ``label`` its name in the
     table (by default ``family`` itself, or its names joined by ``+``), ``min_weight``
-    both the default fit's and the admissibility threshold of the reference."""
+    both the default fit's and the admissibility threshold of the reference;
+    ``random`` the random effects of a latent-class mixed model
+    (``MixedGaussian(random)``, ``family`` then its label)."""
 
     name: str
     family: object
@@ -147,6 +165,7 @@ class Problem:
     note: str = ""
     label: str = ""
     min_weight: float = MIN_WEIGHT
+    random: str | None = None
 
     @property
     def family_label(self) -> str:
@@ -155,6 +174,10 @@ class Problem:
         if isinstance(self.family, (list, tuple)):
             return "+".join(map(str, self.family))
         return str(self.family)
+
+    def family_arg(self) -> object:
+        """What the estimator's ``family=`` takes."""
+        return self.family if self.random is None else MixedGaussian(self.random)
 
 
 def _gaussian(n, coef, intercept, sigma, weights, seed, x_scale=1.0):
@@ -269,12 +292,36 @@ def _grouped(n_groups, family, seed):
     return make
 
 
-def _real(file: str, columns: list[str]):
+def _mixed(n_subjects, weights, intercept, slope, sd, sigma, seed):
+    """Subjects of 4 to 8 rows at times ``t ~ U(0, 3)`` in K classes of lines
+    ``intercept_k + slope_k t``, with a random intercept (``sd`` a number) or a random
+    intercept and slope (``sd`` their two standard deviations, correlation 0.3) and
+    residual standard deviation ``sigma``."""
+    def make():
+        rng = np.random.default_rng(seed)
+        sizes = rng.integers(4, 9, size=n_subjects)
+        g = np.repeat(np.arange(n_subjects), sizes)
+        t = rng.uniform(0.0, 3.0, size=g.size)
+        cls = rng.choice(len(weights), size=n_subjects, p=weights)[g]
+        sds = np.atleast_1d(np.asarray(sd, dtype=np.float64))
+        corr = np.array([[1.0, 0.3], [0.3, 1.0]])[: sds.size, : sds.size]
+        b = rng.multivariate_normal(np.zeros(sds.size), corr * np.outer(sds, sds),
+                                    size=n_subjects)[g]
+        y = np.asarray(intercept)[cls] + np.asarray(slope)[cls] * t + b[:, 0]
+        if sds.size == 2:
+            y += b[:, 1] * t
+        y += sigma * rng.normal(size=g.size)
+        return Data(t[:, None], y, {"groups": g}, n=g.size)
+    return make
+
+
+def _real(file: str, columns: list[str], groups: str | None = None):
     def make():
         import pandas as pd
 
         frame = pd.read_csv(REAL_DIR / file)
-        return Data(frame[columns], None, n=len(frame))
+        kwargs = {} if groups is None else {"groups": frame[groups].to_numpy()}
+        return Data(frame[columns], None, kwargs, n=len(frame))
     return make
 
 
@@ -339,6 +386,26 @@ def problems() -> list[Problem]:
                 note="300 groups"),
         Problem("groups_poisson_k2_n200g", "poisson", 2, _grouped(200, "poisson", 33),
                 note="200 groups"),
+        # latent-class linear mixed models (rows grouped by subject)
+        Problem("mixed_k2_ri_n100s", "mixed", 2,
+                _mixed(100, [0.6, 0.4], [0.0, 2.0], [1.0, -0.5], 0.8, 0.5, 41),
+                note="random intercept, 100 subjects", random="1"),
+        Problem("mixed_k2_ris_n200s", "mixed", 2,
+                _mixed(200, [0.55, 0.45], [0.0, 1.0], [1.0, -0.3], [0.8, 0.3], 0.5, 42),
+                note="random intercept and slope, 200 subjects", random="1 + x0"),
+        Problem("mixed_k3_w10_n400s", "mixed", 3,
+                _mixed(400, [0.5, 0.4, 0.1], [0.0, 1.5, 3.5], [1.0, 0.0, -1.0], 0.7, 0.6,
+                       43),
+                note="random intercept, a class of 10%, 400 subjects", random="1"),
+        Problem("mixed_k3_overlap_n300s", "mixed", 3,
+                _mixed(300, [0.45, 0.35, 0.2], [0.0, 0.8, -0.5], [1.0, 0.5, 1.4], 0.6,
+                       0.7, 44),
+                note="random intercept, overlapping lines, 300 subjects", random="1"),
+        Problem("mixed_k3_ris_n250s", "mixed", 3,
+                _mixed(250, [0.5, 0.35, 0.15], [0.0, 0.8, -0.5], [1.0, 0.5, 1.4],
+                       [0.6, 0.25], 0.6, 46),
+                note="random intercept and slope, overlapping lines, 250 subjects",
+                random="1 + x0"),
     ]
     tone = _real("tonedata.csv", ["stretchratio", "tuned"])
     npreg = _real("NPreg.csv", ["x", "yn"])
@@ -364,6 +431,10 @@ def problems() -> list[Problem]:
                       2, _real("NPreg.csv", ["x", "yn", "yp"]),
                       {"formula": "yn + yp ~ x + I(x**2)"}, needs_r=True,
                       label="yn gaussian + yp poisson"))
+    ps.append(Problem("RanEffdata_k2", "mixed", 2,
+                      _real("RanEffdata.csv", ["y", "x"], groups="id"),
+                      {"formula": "y ~ x"}, needs_r=True,
+                      note="200 subjects of 25 rows", random="1 + x"))
     return ps
 
 
@@ -459,7 +530,7 @@ def load_r_data(rscript: str | None, tmp: Path) -> str | None:
 
 # ---------------------------------------------------------------------------- fitting
 def fit(problem: Problem, data: Data, **kwargs) -> RegressionMixture:
-    model = RegressionMixture(problem.K, family=problem.family, **problem.model_kwargs,
+    model = RegressionMixture(problem.K, family=problem.family_arg(), **problem.model_kwargs,
                               **kwargs)
     if data.y is None:
         return model.fit(data.X, **data.fit_kwargs)

@@ -166,7 +166,9 @@ def _unpack(theta, K=2, p=2):
 
 def _dense_theta_loglik(theta, X, y, groups):
     params = _unpack(theta)
-    if np.any(np.linalg.eigvalsh(params.component.cov) < 0):
+    cov = params.component.cov
+    # outside the positive semi-definite matrices (beyond the round-off of a singular D)
+    if np.any(np.linalg.eigvalsh(cov) < -1e-12 * np.abs(cov).max(axis=(1, 2))[:, None]):
         return -np.inf
     return _dense_loglik(X, y, groups, params)
 

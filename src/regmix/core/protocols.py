@@ -263,7 +263,8 @@ class Family(Protocol[P]):
 
     @property
     def init_steps(self) -> int:
-        """Extra M-steps a start takes with the same memberships (IRLS families)."""
+        """Extra M-steps a start takes with the same memberships (IRLS families, and the
+        mixed model, whose ECM step depends on the variance components it starts from)."""
 
     @property
     def extra_names(self) -> tuple[str, ...]:

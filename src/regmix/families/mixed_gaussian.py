@@ -189,7 +189,14 @@ class MixedGaussian:
     link_name = "identity"
     location_scale = True
     exact_m_step = True
-    init_steps = 0
+    # A start's first ECM step is taken from the reference point of zero_params (D_k =
+    # 0.25 I and sigma_k = 1 in internal units): its coefficients are the GLS fit at
+    # those variance components, and D_k and sigma_k move one EM step from them. The
+    # further steps with the same memberships bring each component near the weighted
+    # mixed-model fit of its members, so that a start, and a split-and-merge move, is
+    # judged with variance components of its own (see "Starts and the global optimum"
+    # in docs/mixed-models.md).
+    init_steps = 10
     constraints = None
 
     def __init__(self, z_rows, names=None, cov: str = "full",

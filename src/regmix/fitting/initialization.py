@@ -134,9 +134,10 @@ class Initializer:
     def from_memberships(self, resp_fn: Callable) -> MixtureParams:
         """An M-step from the responsibilities ``resp_fn(chunk)``.
 
-        Families whose M-step is one IRLS step (``family.init_steps > 0``) take that many
-        more steps with the same responsibilities, so that a start is a fitted model
-        rather than the first step from the data.
+        Families whose M-step is one IRLS step, or an ECM step that depends on the
+        parameters it starts from (``family.init_steps > 0``: the GLM families, the
+        mixed model), take that many more steps with the same responsibilities, so that
+        a start is a fitted model rather than the first step from the data.
         """
         params = self.runner.start_params(self.K)
         for _ in range(1 + getattr(self.family, "init_steps", 0)):
