@@ -292,17 +292,26 @@ def _grouped(n_groups, family, seed):
     return make
 
 
-def _mixed(n_subjects, weights, intercept, slope, sd, sigma, seed):
+def _mixed(n_subjects, weights, intercept, slope, sd, sigma, seed, gate=None):
     """Subjects of 4 to 8 rows at times ``t ~ U(0, 3)`` in K classes of lines
     ``intercept_k + slope_k t``, with a random intercept (``sd`` a number) or a random
     intercept and slope (``sd`` their two standard deviations, correlation 0.3) and
-    residual standard deviation ``sigma``."""
+    residual standard deviation ``sigma``. With ``gate`` ``(a, b)`` (two classes) a
+    subject is in class 2 with probability ``expit(a + b z)``, ``z ~ N(0, 1)`` the
+    subject's concomitant variable."""
     def make():
         rng = np.random.default_rng(seed)
         sizes = rng.integers(4, 9, size=n_subjects)
         g = np.repeat(np.arange(n_subjects), sizes)
         t = rng.uniform(0.0, 3.0, size=g.size)
         cls = rng.choice(len(weights), size=n_subjects, p=weights)[g]
+        kwargs: dict = {"groups": g}
+        if gate is not None:
+            other = np.random.default_rng(seed + 1000)
+            z = other.normal(size=n_subjects)
+            second = other.random(n_subjects) < 1.0 / (1.0 + np.exp(-(gate[0] + gate[1] * z)))
+            cls = second.astype(int)[g]
+            kwargs["concomitant"] = z[g][:, None]
         sds = np.atleast_1d(np.asarray(sd, dtype=np.float64))
         corr = np.array([[1.0, 0.3], [0.3, 1.0]])[: sds.size, : sds.size]
         b = rng.multivariate_normal(np.zeros(sds.size), corr * np.outer(sds, sds),
@@ -311,7 +320,7 @@ def _mixed(n_subjects, weights, intercept, slope, sd, sigma, seed):
         if sds.size == 2:
             y += b[:, 1] * t
         y += sigma * rng.normal(size=g.size)
-        return Data(t[:, None], y, {"groups": g}, n=g.size)
+        return Data(t[:, None], y, kwargs, n=g.size)
     return make
 
 
@@ -405,6 +414,11 @@ def problems() -> list[Problem]:
                 _mixed(250, [0.5, 0.35, 0.15], [0.0, 0.8, -0.5], [1.0, 0.5, 1.4],
                        [0.6, 0.25], 0.6, 46),
                 note="random intercept and slope, overlapping lines, 250 subjects",
+                random="1 + x0"),
+        Problem("mixed_gated_k2_n200s", "mixed", 2,
+                _mixed(200, [0.5, 0.5], [0.0, 1.5], [1.0, -0.5], [0.7, 0.3], 0.5, 47,
+                       gate=(-0.3, 1.5)),
+                note="random intercept and slope, class on a subject's z, 200 subjects",
                 random="1 + x0"),
     ]
     tone = _real("tonedata.csv", ["stretchratio", "tuned"])
