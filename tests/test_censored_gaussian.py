@@ -949,3 +949,37 @@ def test_cli_streams_constant_limits(tmp_path):
         2, family=CensoredGaussian(lower=0.0, upper=6.0), random_state=0
     ).fit(X, y)
     assert a["header"]["log_likelihood"] == pytest.approx(direct.log_likelihood_, rel=1e-10)
+
+
+# ----------------------------------------------------------------------------- indicator
+def test_values_and_a_censoring_indicator_are_limits():
+    rng = np.random.default_rng(12)
+    n = 400
+    x = rng.normal(size=n)
+    latent = np.where(rng.random(n) < 0.5, 1.0 + x, -1.0 + 0.5 * x) + rng.normal(0, 0.7, n)
+    cut = rng.uniform(-1.0, 2.5, n)  # a censoring time per row, as in survival data
+    observed = latent <= cut
+    y = np.where(observed, latent, cut)
+    censored = ~observed
+    before = (y.copy(), censored.copy())
+    limits = regmix.censored_limits(y, censored)
+    np.testing.assert_array_equal(y, before[0])  # the inputs are not written to
+    np.testing.assert_array_equal(censored, before[1])
+    expected = np.column_stack([y, np.where(censored, np.inf, y)])
+    np.testing.assert_array_equal(limits, expected)
+    np.testing.assert_array_equal(regmix.censored_limits(y, censored.astype(int)), limits)
+    left = regmix.censored_limits(-y, censored, side="left")
+    np.testing.assert_array_equal(left, np.column_stack([np.where(censored, -np.inf, -y), -y]))
+    kw = dict(family="censored_gaussian", random_state=0, n_init=1, split_merge=False)
+    a = RegressionMixture(2, **kw).fit(x[:, None], limits)
+    b = RegressionMixture(2, **kw).fit(x[:, None], np.column_stack(
+        [y, np.where(censored, np.nan, y)]))  # NaN: the same open side
+    assert a.log_likelihood_ == b.log_likelihood_
+    with pytest.raises(ValueError, match="censored must be 0 or 1 .* got 2 at row 1"):
+        regmix.censored_limits([1.0, 2.0, 3.0], [0, 2, 1])
+    with pytest.raises(ValueError, match="y is not a finite number at row 2"):
+        regmix.censored_limits([1.0, 2.0, np.nan], [0, 0, 1])
+    with pytest.raises(ValueError, match="censored has 2 entries but y has 3"):
+        regmix.censored_limits([1.0, 2.0, 3.0], [0, 1])
+    with pytest.raises(ValueError, match="side must be 'right' or 'left'"):
+        regmix.censored_limits([1.0], [0], side="both")

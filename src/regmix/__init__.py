@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         RankDeficiencyWarning,
         ReplicationWarning,
     )
+    from regmix.core.limits import censored_limits
     from regmix.estimator.mixture import RegressionMixture
     from regmix.families.binomial import Binomial
     from regmix.families.censored_gaussian import CensoredGaussian
@@ -56,6 +57,7 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "ReplicationWarning": ("regmix.core.errors", "ReplicationWarning"),
     "RegressionMixture": ("regmix.estimator.mixture", "RegressionMixture"),
     "bootstrap_lr_test": ("regmix.selection", "bootstrap_lr_test"),
+    "censored_limits": ("regmix.core.limits", "censored_limits"),
     "datasets": ("regmix.datasets", None),
     "lmr_test": ("regmix.selection", "lmr_test"),
     "load": ("regmix.persistence", "load"),
@@ -81,6 +83,7 @@ __all__ = [
     "ReplicationWarning",
     "RegressionMixture",
     "bootstrap_lr_test",
+    "censored_limits",
     "datasets",
     "load",
     "lmr_test",

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["clip_to_truncation", "interval_limits", "observed_rows", "point_limits"]
+__all__ = ["censored_limits", "clip_to_truncation", "interval_limits", "observed_rows",
+           "point_limits"]
 
 _OPEN = (-np.inf, np.inf, -np.inf, np.inf)
 
@@ -24,6 +25,61 @@ def observed_rows(limits: np.ndarray) -> np.ndarray:
     """Which rows of ``limits`` (n, 4) are observed values, whose log-density is a
     density (the others' is the log-probability of an interval), bool (n,)."""
     return limits[:, 0] == limits[:, 1]
+
+
+def censored_limits(y, censored, side: str = "right") -> np.ndarray:
+    """The ``[lower, upper]`` columns of a response given as values and a censoring
+    indicator (survival data: R's ``Surv(time, event)`` with ``censored = 1 - event``,
+    lifelines' ``event_observed`` negated), for ``family="censored_gaussian"``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        The recorded values: the observed value, or the censoring point.
+    censored : array-like of shape (n,)
+        Whether each row is censored (True or 1) or observed (False or 0).
+    side : {"right", "left"}, default="right"
+        Right censoring (the latent value is at least ``y``: ``[y, inf]``) or left
+        censoring (at most ``y``: ``[-inf, y]``).
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+        ``[y, y]`` for an observed row, ``[y, inf]`` or ``[-inf, y]`` for a censored
+        one. ``y`` and ``censored`` are not written to.
+
+    Raises
+    ------
+    ValueError
+        Naming the row: a value that is not finite, an indicator other than 0 or 1;
+        lengths that differ, an unknown ``side``.
+
+    Examples
+    --------
+    >>> censored_limits([2.0, 3.5, 1.0], [0, 1, 0])
+    array([[2. , 2. ],
+           [3.5, inf],
+           [1. , 1. ]])
+    """
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left'; got {side!r}")
+    values = np.asarray(y, dtype=np.float64).reshape(-1)
+    flags = np.asarray(censored).reshape(-1)
+    if flags.shape != values.shape:
+        raise ValueError(f"censored has {flags.size} entries but y has {values.size}")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(f"y is not a finite number at row {int(np.argmax(bad))}")
+    numeric = flags.astype(np.float64) if flags.dtype != object else np.array(
+        [float(f) if isinstance(f, (bool, int, float, np.number)) else np.nan for f in flags])
+    bad = ~np.isin(numeric, (0.0, 1.0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        value = flags[i].item() if isinstance(flags[i], np.generic) else flags[i]
+        raise ValueError(f"censored must be 0 or 1 (False or True); got {value!r} at row {i}")
+    out = np.column_stack([values, values])
+    out[numeric == 1.0, 1 if side == "right" else 0] = np.inf if side == "right" else -np.inf
+    return out
 
 
 def interval_limits(values: np.ndarray, truncation: tuple[float, float] = (-np.inf, np.inf),
