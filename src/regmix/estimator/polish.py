@@ -197,19 +197,19 @@ def newton_polish(
         for _ in range(_MAX_HALVINGS):
             trial_vec = vec + size * step
             trial = coordinates.params(trial_vec, params)
-            if gated:  # the weights are the posterior shares at the trial point
+            # with gating the weights are the posterior shares at the trial point, which
+            # its pass gives; without, a trial below min_weight needs no pass
+            if gated or trial.weights.min() >= min_weight:
                 with np.errstate(all="ignore"):
                     result = runner.evaluate(trial)
                 n_passes += 1
-                shares = np.asarray(result.mix_stats[0], dtype=np.float64)
-                trial = MixtureParams(shares / shares.sum(), trial.component, trial.gating)
-            if trial.weights.min() >= min_weight:
-                if not gated:
-                    with np.errstate(all="ignore"):
-                        result = runner.evaluate(trial)
-                    n_passes += 1
+                if gated:
+                    shares = np.asarray(result.mix_stats[0], dtype=np.float64)
+                    trial = MixtureParams(shares / shares.sum(), trial.component,
+                                          trial.gating)
                 trial_ll = result.loglik
-                if np.isfinite(trial_ll) and trial_ll >= loglik:
+                if (trial.weights.min() >= min_weight and np.isfinite(trial_ll)
+                        and trial_ll >= loglik):
                     accepted = True
                     break
             size *= 0.5

@@ -76,6 +76,11 @@ class SeedLine:
     coef: tuple[float, ...]
     reach: float
 
+    def near(self, XT: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Which rows of ``XT`` (p, n) and ``y`` (less any offset) are within the
+        line's reach, bool (n,)."""
+        return np.abs(y - np.asarray(self.coef) @ XT) <= self.reach
+
 
 @dataclass(frozen=True)
 class Move:
@@ -166,8 +171,7 @@ class MoveMemberships:
         out = np.asarray(rows)
         for seed in self.move.seeds:
             y = chunk.y if chunk.offset is None else chunk.y - chunk.offset
-            near = (np.abs(y - np.asarray(seed.coef) @ chunk.XT) <= seed.reach).astype(
-                np.float64)
+            near = seed.near(chunk.XT, y).astype(np.float64)
             out = np.vstack([out * (1.0 - near), near])
         return out
 

@@ -521,8 +521,7 @@ class StartSearch:
         gains = line_gains(candidates, XT, y, w, row_ll[rows])
         order = np.argsort(-gains, kind="stable")
         used = self.seeds() if taken is None else taken
-        sets = [set(np.flatnonzero(np.abs(y - np.asarray(line.coef) @ XT)
-                                   <= line.reach).tolist()) for line in used]
+        sets = [set(np.flatnonzero(line.near(XT, y)).tolist()) for line in used]
         return pick_lines(candidates, order, n_lines, sets)
 
     def _short_runs(self, params: MixtureParams, moves: list[Move],

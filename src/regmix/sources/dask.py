@@ -136,12 +136,16 @@ def _add(a, b):
     return a + b
 
 
+def _block_start(block_info) -> int:
+    """The global number of a ``map_blocks`` block's first row."""
+    return 0 if block_info is None else int(block_info[0]["array-location"][0][0])
+
+
 def _limits_block(L: np.ndarray, block_info=None) -> np.ndarray:
     """One block of censoring limits (n, 2) or (n, 4) as the representative values and
     the limits (n, 1 + 4), checked by :func:`~regmix.core.limits.interval_limits`, its
     errors naming the global row (runs on a worker)."""
-    start = 0 if block_info is None else int(block_info[0]["array-location"][0][0])
-    y, limits = interval_limits(L, name="limits", start=start)
+    y, limits = interval_limits(L, name="limits", start=_block_start(block_info))
     return np.column_stack([y, limits])
 
 
@@ -151,8 +155,7 @@ def _point_limits_block(y: np.ndarray, lower: float | None, upper: float | None,
     """One block's limits (n, 4) of a response censored at constant points, by
     :func:`~regmix.core.limits.point_limits`, its errors naming the global row (runs
     on a worker)."""
-    start = 0 if block_info is None else int(block_info[0]["array-location"][0][0])
-    return point_limits(y, lower, upper, truncation, start=start)
+    return point_limits(y, lower, upper, truncation, start=_block_start(block_info))
 
 
 class DaskData:
@@ -482,10 +485,15 @@ class DaskData:
         assert y is not None  # a response column
         limits = y.map_blocks(_point_limits_block, lower, upper, truncation,
                               dtype=np.float64, new_axis=1, chunks=(y.chunks[0], (4,)))
-        new = object.__new__(DaskData)
-        new.__dict__.update(self.__dict__)
+        new = self._copy()
         new._L = limits.persist()
         new.observed_weight = new._observed_weight()
+        return new
+
+    def _copy(self) -> DaskData:
+        """A shallow copy (the same persisted arrays)."""
+        new = object.__new__(DaskData)
+        new.__dict__.update(self.__dict__)
         return new
 
     def _observed_weight(self) -> float:
@@ -498,8 +506,7 @@ class DaskData:
 
     def plain(self) -> DaskData:
         """The same rows in user units (no standardisation)."""
-        new = object.__new__(DaskData)
-        new.__dict__.update(self.__dict__)
+        new = self._copy()
         new.standardization = Standardization.identity(self.n_features, self.fit_intercept)
         return new
 
