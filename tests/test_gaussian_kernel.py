@@ -534,6 +534,27 @@ def test_student_t_matches_numpy_pass(K, weighted):
         _assert_student_matches(out, ref, _df_scale(source, coef, sigma, nu, wr))
 
 
+def test_last_batch_read_in_place_gives_the_same_bits():
+    # a batch marked last runs its unfinished block in place (no copy): the same blocks,
+    # so the same sums as when that block is carried and finished by result()
+    X, y, w, source, params, mix = _problem(5000, 2, 3, fit_intercept=True, weighted=True)
+    st = source.standardization
+    args = (st.x_loc, 1.0 / st.x_scale, st.y_loc, 1.0 / st.y_scale, True, params.coef,
+            params.sigma, np.log(mix))
+    carried, in_place = gk.GaussianSums(*args), gk.GaussianSums(*args)
+    for a, b in ((0, 1500), (1500, 5000)):
+        carried.add(X[a:b], y[a:b], w[a:b])
+    in_place.add(X[:1500], y[:1500], w[:1500])
+    in_place.add(X[1500:], y[1500:], w[1500:], last=True)
+    whole = gk.GaussianSums(*args)
+    whole.add(X, y, w, last=True)
+    for out in (in_place.result(), whole.result()):
+        for u, v in zip(carried.result(), out, strict=True):
+            np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="no rows can be added"):
+        whole.add(X[:10], y[:10], w[:10])
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
 def test_student_t_bit_identical_across_threads_and_batches(monkeypatch):
     monkeypatch.setattr(helpers, "MIN_ROWS_PER_THREAD", 1)

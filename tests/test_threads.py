@@ -120,6 +120,29 @@ def test_compiled_passes_take_one_thread_per_min_rows_and_restore_the_setting():
                     (100 * rows, 2, 2)]
 
 
+def test_serial_kernels_on_small_passes_leave_the_thread_setting_alone(monkeypatch):
+    # a kernel that runs on the calling thread for one worker is called directly below
+    # two threads' worth of rows: numba's thread count is neither read nor set
+    numba = pytest.importorskip("numba")
+    from regmix.compiled import helpers
+
+    def refuse(*_):
+        raise AssertionError("the thread setting was touched")
+
+    seen = []
+    rows = helpers.MIN_ROWS_PER_THREAD
+    with monkeypatch.context() as m:
+        m.setattr(numba, "set_num_threads", refuse)
+        m.setattr(numba, "get_num_threads", refuse)
+        for n_rows in (0, 5, 2 * rows - 1):
+            helpers.on_threads(2, n_rows, lambda a, t: seen.append((a, t)), n_rows,
+                               serial=True)
+    assert seen == [(0, 1), (5, 1), (2 * rows - 1, 1)]
+    if numba.config.NUMBA_NUM_THREADS >= 2:  # more rows: the threads as before
+        helpers.on_threads(2, 2 * rows, lambda a, t: seen.append((a, t)), 0, serial=True)
+        assert seen[-1] == (0, 2)
+
+
 def test_compiled_threads_wait_passively_unless_told_otherwise(tmp_path):
     # the variable is set before numba's OpenMP threads start, a value of the user's kept
     pytest.importorskip("numba")

@@ -59,14 +59,24 @@ invalidates it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from types import SimpleNamespace
 
 import numpy as np
 
-from regmix.compiled.helpers import CompiledOnce, on_threads, read_only
+from regmix.compiled.helpers import (
+    CompiledOnce,
+    on_threads,
+    read_only,
+    symmetric_from_packed,
+    upper_indices,
+)
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
+
+# (entering np.errstate costs more than a small pass's arithmetic: only where needed)
+_NO_CONTEXT = contextlib.nullcontext()
 
 # Rows per block of the E-step pass: small enough that the few blocks of a subsample
 # (about 20,000 rows when starts are screened) still split evenly across the threads;
@@ -918,6 +928,18 @@ def _build() -> SimpleNamespace:
         # so that a thread that gets less of a core takes fewer blocks.
         n_acc = total.shape[0]
         n_blocks = (last - first + block_size - 1) // block_size
+        if n_workers <= 1:  # on the calling thread, without entering the thread pool
+            out = np.empty(n_acc)
+            for blk in range(n_blocks):
+                start = first + blk * block_size
+                _block(
+                    X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
+                    const, scale, student, tc, R, has_r, classify, Zg, z_by_row, has_g,
+                    z_loc, z_inv, gamma, start, min(start + block_size, last), out,
+                )
+                for a in range(n_acc):
+                    total[a] += out[a]
+            return
         partial = np.zeros((n_blocks, n_acc))
         claimed = np.zeros(1, dtype=np.int64)
         for _ in _prange(min(n_workers, n_blocks)):
@@ -1195,7 +1217,7 @@ def gaussian_e_step(
     """
     sums = GaussianSums(x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma,
                         log_weights, block_size, n_threads=n_threads)
-    sums.add(X, y, w, responsibilities)
+    sums.add(X, y, w, responsibilities, last=True)
     return sums.result()
 
 
@@ -1269,7 +1291,7 @@ def gating_statistics(sums: np.ndarray, K: int, q: int) -> tuple[np.ndarray, np.
     the upper triangle of their block, row by row)."""
     grad = sums[: (K - 1) * q].reshape(K - 1, q).copy()
     H = np.empty((K - 1, q, K - 1, q))
-    rows, cols = np.triu_indices(q)
+    rows, cols = upper_indices(q)
     pos = (K - 1) * q
     size = q * (q + 1) // 2
     for k in range(1, K):
@@ -1309,11 +1331,12 @@ class _BlockedBatches:
 
     def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
             responsibilities: np.ndarray | None = None,
-            concomitant: np.ndarray | None = None) -> None:
+            concomitant: np.ndarray | None = None, *, last: bool = False) -> None:
         """Add the rows of one batch (arguments as for :func:`gaussian_e_step`, and the
         rows' concomitant variables for sums with gating; every batch of a pass has
         weights, or none has, and the same for responsibilities and concomitant
-        variables).
+        variables). With ``last`` no rows follow: the batch's rows of an unfinished
+        last block are then read in place instead of copied.
 
         Raises
         ------
@@ -1373,14 +1396,21 @@ class _BlockedBatches:
                 return
             self._run(*self._carry, 0, self.block_size)
             self._carry = None
-        last = first + (n - first) // self.block_size * self.block_size
-        if last > first:
-            self._run(X, y, w, R, Zc, first, last)
-        if last < n:
-            self._carry = [None if a is None else a[last:].copy() for a in rows]
+        whole = first + (n - first) // self.block_size * self.block_size
+        if last and n > first:  # the unfinished last block too, in place
+            self._run(X, y, w, R, Zc, first, n)
+            self._closed = True
+            return
+        if whole > first:
+            self._run(X, y, w, R, Zc, first, whole)
+        if whole < n:
+            self._carry = [None if a is None else a[whole:].copy() for a in rows]
 
     # whether the sums take concomitant variables (GaussianSums with gating)
     _gated = False
+    # whether the compiled function runs on the calling thread for one worker (see
+    # on_threads)
+    _serial = False
 
     def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, Zg, z_by_row: bool,
               first: int, last: int, n_workers: int) -> None:  # pragma: no cover
@@ -1397,7 +1427,7 @@ class _BlockedBatches:
         Zc = np.zeros((1, 1)) if Zc is None else (Zc if z_by_row else Zc.T)
         X, y, w, R, Zc = (read_only(a) for a in (X if by_row else X.T, y, w, R, Zc))
         on_threads(self.n_threads, last - first, self._call, X, by_row, y, w, has_w, R, has_r,
-                   Zc, z_by_row, first, last)
+                   Zc, z_by_row, first, last, serial=self._serial)
 
     def _finish(self) -> None:
         """Add the rows of a last, unfinished block."""
@@ -1458,6 +1488,8 @@ class GaussianSums(_BlockedBatches):
     True
     """
 
+    _serial = True
+
     def __init__(
         self,
         x_loc: np.ndarray,
@@ -1502,7 +1534,7 @@ class GaussianSums(_BlockedBatches):
             log_weights = np.zeros(K)
         # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k +
         # log(2 pi)/2) and (e_k * sqrt(1/2) / sigma_k)^2.
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore") if not sigma.min() > 0 else _NO_CONTEXT:
             const = np.ascontiguousarray(log_weights - (np.log(sigma) + 0.5 * _LOG_2PI))
             scale = np.ascontiguousarray(math.sqrt(0.5) / sigma)
         self.student = df is not None
@@ -1544,10 +1576,7 @@ class GaussianSums(_BlockedBatches):
         P = p * (p + 1) // 2
         total = self._total
         per = total[: K * (P + p + 2)].reshape(K, P + p + 2)
-        rows, cols = np.triu_indices(p)  # the kernel's order: row by row, i >= j
-        A = np.empty((K, p, p))
-        A[:, rows, cols] = per[:, :P]
-        A[:, cols, rows] = per[:, :P]
+        A = symmetric_from_packed(per[:, :P], p)  # the kernel's order: row by row
         b = per[:, P : P + p].copy()
         c = per[:, P + p].copy()
         resp_sum = per[:, P + p + 1].copy()
@@ -1620,12 +1649,12 @@ class GaussianInformation(_BlockedBatches):
                          K * (K + 1) // 2 * P + n_vec * (p + 1) + K * (K - 1) // 2 + 1)
 
     def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
-            responsibilities: None = None) -> None:
+            responsibilities: None = None, *, last: bool = False) -> None:
         """Add the rows of one batch (as :meth:`GaussianSums.add`; the information takes
         the posterior probabilities, no given responsibilities)."""
         if responsibilities is not None:
             raise ValueError("the information takes no given responsibilities")
-        super().add(X, y, w)
+        super().add(X, y, w, last=last)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, first, last,
               n_workers) -> None:
@@ -1644,7 +1673,7 @@ class GaussianInformation(_BlockedBatches):
         coef_at = [slice(k * (p + 1), k * (p + 1) + p) for k in range(K)]
         log_sigma_at = [k * (p + 1) + p for k in range(K)]
         eta_at = [K * (p + 1) + j - 1 for j in range(K)]  # eta_j for j >= 1
-        rows, cols = np.triu_indices(p)
+        rows, cols = upper_indices(p)
         q_vec = K * (K + 1) // 2 * P
         n_vec = K * K + K * (K - 1)
         q_sc = q_vec + n_vec * p

@@ -63,7 +63,7 @@ import numpy as np
 
 from regmix.compiled import gaussian_kernel as _gk
 from regmix.compiled.gaussian_kernel import _LANES, _TILE
-from regmix.compiled.helpers import CompiledOnce, on_threads, read_only
+from regmix.compiled.helpers import CompiledOnce, on_threads, read_only, symmetric_from_packed
 
 __all__ = ["EXTRA_STATISTICS", "FAMILY_CODES", "GLM_BLOCK_SIZE", "KERNEL_LINKS", "LINK_CODES",
            "START_LINKS", "glm_e_step", "glm_log_constant"]
@@ -629,6 +629,18 @@ def _build() -> SimpleNamespace:
         # Gaussian kernel does).
         n = y.shape[0]
         n_blocks = (n + block_size - 1) // block_size
+        if n_workers <= 1:  # on the calling thread, without entering the thread pool
+            total = np.zeros(n_acc)
+            out = np.empty(n_acc)
+            for blk in range(n_blocks):
+                start = blk * block_size
+                _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
+                       y_inv, intercept, coef, log_w, extra, cst, family, link, R, has_r,
+                       start_step, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma,
+                       start, min(start + block_size, n), out)
+                for a in range(n_acc):
+                    total[a] += out[a]
+            return total
         partial = np.zeros((n_blocks, n_acc))
         claimed = np.zeros(1, dtype=np.int64)
         for _ in _prange(min(n_workers, n_blocks)):
@@ -936,17 +948,14 @@ def glm_e_step(
             float(y_inv), bool(fit_intercept), coef, log_w, ex, cst, FAMILY_CODES[family],
             LINK_CODES[link], read_only(R), given, first_step, bool(classify), Zg, z_by_row,
             has_g, zl, zi, gamma, block_size, n_acc)
-    total = on_threads(n_threads, n, _compiled().kernel, *args)
+    total = on_threads(n_threads, n, _compiled().kernel, *args, serial=True)
     if given:
         log_constant = math.nan
     elif log_constant is None:
         log_constant = glm_log_constant(y_arr, w, trials, family, block_size,
                                         n_threads=n_threads)
     per = total[: K * (P + p + 3)].reshape(K, P + p + 3)
-    rows, cols = np.triu_indices(p)
-    A = np.empty((K, p, p))
-    A[:, rows, cols] = per[:, :P]
-    A[:, cols, rows] = per[:, :P]
+    A = symmetric_from_packed(per[:, :P], p)
     b = per[:, P : P + p].copy()
     resp_sum = per[:, P + p + 2].copy()
     base = K * (P + p + 3)

@@ -13,6 +13,7 @@ disk as the kernel's is (``cache=True``).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -195,12 +196,19 @@ class CompiledOnce:
 MIN_ROWS_PER_THREAD = 1 << 15
 
 
-def on_threads(n_threads: int | None, n_rows: int, fn: Callable, *args):
+def on_threads(n_threads: int | None, n_rows: int, fn: Callable, *args, serial: bool = False):
     """``fn(*args, threads)`` for a compiled pass over ``n_rows`` rows, on ``threads``
     numba threads: ``n_threads`` (None: the calling thread's setting) but no more than
     ``numba.config.NUMBA_NUM_THREADS`` and one per :data:`MIN_ROWS_PER_THREAD` rows (at
     least one). The calling thread's setting is restored; the results of the passes do
-    not depend on it."""
+    not depend on it.
+
+    With ``serial`` (a kernel that runs on the calling thread alone when given one
+    worker, without entering numba's thread pool), a pass over fewer than twice
+    :data:`MIN_ROWS_PER_THREAD` rows is called directly, without setting the number of
+    threads: on small data that setting costs more than the pass."""
+    if serial and int(n_rows) < 2 * MIN_ROWS_PER_THREAD:
+        return fn(*args, 1)
     wait_passively()
     import numba
 
@@ -215,6 +223,24 @@ def on_threads(n_threads: int | None, n_rows: int, fn: Callable, *args):
         return fn(*args, threads)
     finally:
         numba.set_num_threads(previous)
+
+
+@functools.cache
+def upper_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(p)`` (read-only), made once for each ``p``: the order, row by
+    row, in which the compiled sums pack a symmetric matrix's upper triangle."""
+    rows, cols = np.triu_indices(p)
+    return read_only(rows), read_only(cols)
+
+
+def symmetric_from_packed(packed: np.ndarray, p: int) -> np.ndarray:
+    """The symmetric (..., p, p) matrices whose upper triangles ``packed`` (..., p (p +
+    1) / 2) holds in the order of :func:`upper_indices`."""
+    rows, cols = upper_indices(p)
+    A = np.empty((*packed.shape[:-1], p, p))
+    A[..., rows, cols] = packed
+    A[..., cols, rows] = packed
+    return A
 
 
 _TURNS = threading.Lock()

@@ -201,7 +201,7 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     """
     if hasattr(source, "arrays"):
         Z = getattr(source, "Z", None)  # (concomitant variables: sums with gating)
-        sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)))
+        sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)), last=True)
         return
     if memberships is not None:
         raise ValueError("given memberships of every row need the rows in memory")

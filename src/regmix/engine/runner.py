@@ -108,7 +108,7 @@ class GaussianBlockPass:
         """The pass over the rows ``X, y, w`` of one partition, on one thread."""
         sums = self.sums(1)
         with taking_turns():
-            sums.add(_readable(X), y, w)
+            sums.add(_readable(X), y, w, last=True)
         result = self.result(sums)
         assert isinstance(result, PassResult)  # (partitions take no classification)
         return result
