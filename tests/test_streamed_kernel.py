@@ -24,6 +24,7 @@ from regmix.engine.runner import PassRunner
 from regmix.engine.threads import read_ahead  # noqa: E402
 from regmix.families.gaussian import Gaussian  # noqa: E402
 from regmix.mixing.constant import ConstantWeights  # noqa: E402
+from regmix.mixing.gating import MultinomialLogitGating  # noqa: E402
 from regmix.sources.arrays import ArrayData  # noqa: E402
 from regmix.sources.parquet import ParquetData  # noqa: E402
 
@@ -149,7 +150,7 @@ def test_row_batches_hold_the_file_rows_in_order(frame, parquet_path):
     source = ParquetData(parquet_path, ["a", "b", "c"], "y", weights="w")
     assert source.plain_rows
     starts, Xs, ys, ws = [], [], [], []
-    for start, X, y, w in source.row_batches(3 * REDUCTION_BLOCK + 5):
+    for start, X, y, w, _ in source.row_batches(3 * REDUCTION_BLOCK + 5):
         assert X.flags.f_contiguous and X.dtype == np.float64 and X.shape[1] == 3
         assert y.flags.c_contiguous and w.flags.c_contiguous
         starts.append(start)
@@ -194,6 +195,67 @@ def test_plain_rows_only_without_groups_or_concomitant(parquet_path):
     assert not grouped.plain_rows and not compiled_pass_applies(grouped, fam)
     assert not gated.plain_rows and not compiled_pass_applies(gated, fam)
     assert not compiled_pass_applies(plain, Gaussian(), object())
+    # concomitant columns come with the batches: the kernel takes them for gated weights
+    assert gated.batch_rows and compiled_pass_applies(gated, fam, MultinomialLogitGating())
+    assert not compiled_pass_applies(plain, fam, MultinomialLogitGating())
+
+
+def test_row_batches_bring_the_concomitant_columns(frame, parquet_path):
+    source = ParquetData(parquet_path, ["a"], "y", concomitant=["b", "c"])
+    Xs, Zs = [], []
+    for _, X, _, _, Z in source.row_batches(2 * REDUCTION_BLOCK):
+        assert X.flags.f_contiguous and Z.flags.f_contiguous and Z.shape[1] == 2
+        Xs.append(X)
+        Zs.append(Z)
+    np.testing.assert_array_equal(np.vstack(Xs), frame[["a"]].to_numpy())
+    np.testing.assert_array_equal(np.vstack(Zs), frame[["b", "c"]].to_numpy())
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_streamed_gated_pass_has_the_bits_of_the_in_memory_one(frame, parquet_path, weighted):
+    streamed = ParquetData(parquet_path, ["a", "b"], "y", weights="w" if weighted else None,
+                           concomitant=["c"])
+    memory = ArrayData(frame[["a", "b"]].to_numpy(), frame["y"].to_numpy(),
+                       frame["w"].to_numpy() if weighted else None, fit_intercept=True,
+                       Z=frame[["c"]].to_numpy(), standardization=streamed.standardization)
+    base = _params(memory, seed=5)
+    gating = np.array([[0.0, 0.0], [0.4, -0.8], [-0.3, 0.5]])
+    params = MixtureParams(base.weights, base.component, gating)
+    mixing = MultinomialLogitGating()
+    runs = {}
+    for name, source in (("streamed", streamed), ("memory", memory)):
+        for engine in ("numba", "numpy"):
+            runner = PassRunner(source, Gaussian(), mixing, chunk_size=8192, n_jobs=2,
+                                engine=engine)
+            assert runner.engine == engine
+            runs[name, engine] = runner.evaluate(params)
+    a, b = runs["streamed", "numba"], runs["memory", "numba"]
+    assert a.loglik == b.loglik
+    _assert_same_bits([a.resp_sum, *a.stats, *a.mix_stats], [b.resp_sum, *b.stats,
+                                                              *b.mix_stats])
+    c = runs["streamed", "numpy"]  # the numpy pass, to round-off
+    assert a.loglik == pytest.approx(c.loglik, rel=1e-12)
+    for u, v in zip([a.resp_sum, *a.stats, *a.mix_stats], [c.resp_sum, *c.stats,
+                                                           *c.mix_stats], strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::regmix.ReplicationWarning")  # (a misspecified model)
+def test_streamed_gated_fit_equals_the_in_memory_fit(frame, parquet_path, monkeypatch):
+    source = ParquetData(parquet_path, ["a", "b"], "y", concomitant=["c"])
+    kw = dict(random_state=0, engine="numba", compute_se=False, init_sample_size=5000)
+    batches = []  # the streamed fit's passes read the file's batches for the kernel
+    original = source.row_batches
+    monkeypatch.setattr(source, "row_batches",
+                        lambda *a, **k: (batches.append(1), original(*a, **k))[1])
+    streamed = RegressionMixture(2, **kw).fit(source)
+    memory = RegressionMixture(2, **kw).fit(frame[["a", "b"]], frame["y"],
+                                            concomitant=frame[["c"]])
+    assert streamed.log_likelihood_ == pytest.approx(memory.log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(streamed.coef_, memory.coef_, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(streamed.gating_coef_, memory.gating_coef_, rtol=1e-7,
+                               atol=1e-8)
+    assert len(batches) > 5
 
 
 # ---------------------------------------------------------------------- the streamed pass
@@ -243,13 +305,13 @@ def test_rows_that_changed_after_the_source_was_made_are_caught(parquet_path, mo
     original = source.row_batches
 
     def with_nan(batch_size, *, validate=True):  # the file's rows, one value gone
-        for start, X, y, w in original(batch_size, validate=False):
+        for start, X, y, w, Z in original(batch_size, validate=False):
             if start <= 20_000 < start + X.shape[0]:
                 X = X.copy(order="F")
                 X[20_000 - start, 1] = np.nan
             if validate:
                 source._check_block(start, X, y, w)
-            yield start, X, y, w
+            yield start, X, y, w, Z
 
     monkeypatch.setattr(source, "row_batches", with_nan)
     with pytest.raises(ValueError, match="column 'b' has a missing or non-finite value at "
@@ -257,8 +319,8 @@ def test_rows_that_changed_after_the_source_was_made_are_caught(parquet_path, mo
         runner.evaluate(params)
 
     def shorter(batch_size, *, validate=True):
-        for start, X, y, w in original(batch_size, validate=validate):
-            yield start, np.asfortranarray(X[:100]), y[:100], w
+        for start, X, y, w, Z in original(batch_size, validate=validate):
+            yield start, np.asfortranarray(X[:100]), y[:100], w, Z
             return
 
     monkeypatch.setattr(source, "row_batches", shorter)

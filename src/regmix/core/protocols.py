@@ -168,14 +168,20 @@ class BatchSource(StreamingSource, Protocol):
     """A streamed source whose plain rows the compiled kernel can read batch by batch."""
 
     @property
+    def batch_rows(self) -> bool:
+        """Whether :meth:`row_batches` applies: one response, no groups and no
+        censoring limits."""
+
+    @property
     def plain_rows(self) -> bool:
-        """Whether :meth:`row_batches` applies: a response, no concomitant variables
-        and no groups."""
+        """Whether :meth:`row_batches` applies and the rows have no concomitant
+        variables."""
 
     def row_batches(self, batch_size: int, *,
                     validate: bool = True) -> Iterator[tuple[Any, ...]]:
-        """``(start, X, y, w)`` in user units, at most ``batch_size`` rows each, in
-        row order: ``X`` (rows, n_features) float64, ``y`` and ``w`` (rows,) or None."""
+        """``(start, X, y, w, Z)`` in user units, at most ``batch_size`` rows each, in
+        row order: ``X`` (rows, n_features) float64, ``y`` and ``w`` (rows,) or None,
+        ``Z`` (rows, q) the concomitant variables or None."""
 
 
 class DistributedSource(StreamingSource, Protocol):

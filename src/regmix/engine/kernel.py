@@ -66,6 +66,12 @@ def kernel_family(family) -> str | None:
 _UNREAD = ("groups", "allowed")
 
 
+def has_concomitant(source) -> bool:
+    """Whether the rows of ``source`` carry concomitant variables: as an array ``Z``
+    (rows in memory) or as columns (``n_gating`` above one: a file or a Dask source)."""
+    return getattr(source, "Z", None) is not None or getattr(source, "n_gating", 1) > 1
+
+
 def plain_rows(rows) -> bool:
     """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
     groups, no concomitant variables and no known labels: the only rows the compiled
@@ -103,13 +109,13 @@ def glm_kernel_rows(source) -> bool:
 def kernel_rows(source) -> bool:
     """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
     without offset or known labels, numba importable, and the rows either in memory as
-    contiguous float64 arrays (concomitant variables too) or streamed in plain batches
-    (``row_batches``, as :class:`~regmix.parquet.ParquetData` offers; no concomitant
-    variables); or the plain rows of a Dask source (``map_reduce``; numba is then
-    checked on each worker)."""
+    contiguous float64 arrays (concomitant variables too) or streamed in batches
+    (``row_batches``, as :class:`~regmix.parquet.ParquetData` offers, concomitant
+    variables with the rows); or the plain rows of a Dask source (``map_reduce``; numba
+    is then checked on each worker)."""
 
     if hasattr(source, "row_batches"):
-        return bool(source.plain_rows and available())
+        return bool(source.batch_rows and available())
     if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
         return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
@@ -171,7 +177,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return False
     if source is None:
         return True
-    if (getattr(source, "Z", None) is not None) != gated:
+    if has_concomitant(source) != gated:
         return False  # concomitant variables are read for gated weights only
     if information and hasattr(source, "map_reduce"):
         return False  # the compiled information takes rows in memory or streamed
@@ -206,8 +212,8 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     if memberships is not None:
         raise ValueError("given memberships of every row need the rows in memory")
     size = max(chunk_size, STREAM_BATCH_ROWS)
-    for _, X, y, w in read_ahead(source.row_batches(size, validate=False)):
-        sums.add(X, y, w)
+    for _, X, y, w, Z in read_ahead(source.row_batches(size, validate=False)):
+        sums.add(X, y, w, None, *(() if Z is None else (Z,)))
     if sums.n_rows != source.n_rows:
         raise ValueError(f"{source.path!s} has changed since the source was created: "
                          f"{sums.n_rows} rows read, {source.n_rows} expected")

@@ -18,6 +18,7 @@ from regmix.core.results import PassResult
 from regmix.engine.kernel import (
     add_kernel_rows,
     compiled_pass_applies,
+    has_concomitant,
     kernel_family,
     kernel_threads,
 )
@@ -176,7 +177,7 @@ def gating_arguments(params, source, mixing) -> tuple[dict, np.ndarray]:
     for constant weights: a source has concomitant variables only when the weights are
     gated, see :func:`~regmix.engine.kernel.compiled_pass_applies`) and the log weights
     they take instead (zero with gating)."""
-    if getattr(source, "Z", None) is None:
+    if not has_concomitant(source):
         return {}, mixing.log_weights(params)[:, 0]
     st = source.standardization
     return (dict(z_loc=st.z_loc, z_inv=1.0 / st.z_scale, gating=params.gating),

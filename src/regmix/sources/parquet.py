@@ -416,34 +416,42 @@ class ParquetData:
 
     # ------------------------------------------------------------------ plain row batches
     @property
-    def plain_rows(self) -> bool:
-        """Whether :meth:`row_batches` applies: the source has a response and neither
-        concomitant nor group columns."""
-        return (self.y_column is not None and not self.z_columns and self.group_column is None
+    def batch_rows(self) -> bool:
+        """Whether :meth:`row_batches` applies: the source has one response column and
+        neither group columns nor censoring limits (concomitant columns come with the
+        rows)."""
+        return (self.y_column is not None and self.group_column is None
                 and not self.limit_columns and self.censoring is None)
 
+    @property
+    def plain_rows(self) -> bool:
+        """Whether :meth:`row_batches` applies and the rows have no concomitant
+        columns."""
+        return self.batch_rows and not self.z_columns
+
     def row_batches(self, batch_size: int, *, validate: bool = True) -> Iterator[tuple]:
-        """Rows in user units as ``(start, X, y, w)``, one per record batch, for the
+        """Rows in user units as ``(start, X, y, w, Z)``, one per record batch, for the
         compiled pass.
 
-        ``X`` is a Fortran-ordered (rows, n_features) float64 view of one array that
-        holds the batch's columns one after the other (pyarrow fills it in one copy,
-        missing values as NaN), ``y`` and ``w`` are views of the columns after it.
-        Batches hold at most ``batch_size`` rows and follow the file's row groups, so
-        their sizes vary. Only for :attr:`plain_rows`. With ``validate=False`` the
-        values are not checked again (they were when the source was created).
+        ``X`` (rows, n_features) and ``Z`` (rows, concomitant columns; None without
+        them) are Fortran-ordered float64 views of one array that holds the batch's
+        columns one after the other (pyarrow fills it in one copy, missing values as
+        NaN), ``y`` and ``w`` are views of the columns after it. Batches hold at most
+        ``batch_size`` rows and follow the file's row groups, so their sizes vary. Only
+        for :attr:`batch_rows`. With ``validate=False`` the values are not checked again
+        (they were when the source was created).
         """
-        start = 0
+        start, p = 0, self.n_features
         # decoded on the calling thread (the compiled pass's reader): pyarrow's own
         # threads would compete with the kernel for the cores
         for batch in self._record_batches(self.columns, int(batch_size), use_threads=False):
             if batch.num_rows == 0:
                 continue
-            X, y, w, _ = self._split_table(_column_table(batch, self.columns))
+            XZ, y, w, _ = self._split_table(_column_table(batch, self.columns))
             if validate:
-                self._check_block(start, X, y, w)
-            yield start, X, y, w
-            start += X.shape[0]
+                self._check_block(start, XZ, y, w)
+            yield start, XZ[:, :p], y, w, XZ[:, p:] if self.z_columns else None
+            start += XZ.shape[0]
 
     def _first_pass(self):
         """Row count, total weight and shifted sums for the standardisation."""
