@@ -30,17 +30,19 @@ from regmix.fitting.steps import m_step
 STRATEGIES = ("short_em", "subsets", "random")
 
 
-# The extra parameters of regmix's families that are shape parameters: Student-t
-# degrees of freedom, Gamma shapes, negative-binomial sizes.
-SHAPE_NAMES = ("df", "shape", "size")
+# The extra parameters of regmix's families that set how heavy a component's tails
+# are, so that the component can take outlying rows: the Student-t degrees of freedom.
+# (Gamma shapes and negative-binomial sizes are shapes too, but their starts gained
+# nothing from the longer short runs and the exchange of tails that these get, at a
+# third more time: docs/benchmarks.md, "Newer component types".)
+TAIL_NAMES = ("df",)
 
 
-def shape_columns(family) -> list[int]:
-    """The columns of ``family``'s extra parameters that are shapes (named in
-    :data:`SHAPE_NAMES`; ``"yt:df"`` among several responses' extras), not scales or
-    random-effect covariances."""
+def tail_columns(family) -> list[int]:
+    """The columns of ``family``'s extra parameters that set its tails (named in
+    :data:`TAIL_NAMES`; ``"yt:df"`` among several responses' extras)."""
     return [j for j, name in enumerate(family.extra_names)
-            if name.rpartition(":")[2] in SHAPE_NAMES]
+            if name.rpartition(":")[2] in TAIL_NAMES]
 
 
 class RowMemberships:
@@ -114,12 +116,12 @@ class Initializer:
 
     short_candidates = 6
     short_iter = 8
-    # the short runs' EM steps for a family with shape parameters (shape_columns): what
+    # the short runs' EM steps for a family with tail parameters (tail_columns): what
     # a component's heavy tail adds to the log-likelihood grows over more steps than
     # what its line adds, so that after short_iter steps the candidates are ranked
     # mostly by their lines (a run whose heavy tail goes on to take the outlying rows
     # can be the lowest then and the highest at convergence)
-    shape_short_iter = 16
+    tail_short_iter = 16
 
     def __init__(self, runner, *, n_components: int, min_weight: float,
                  floor: float | None = None) -> None:
@@ -129,7 +131,7 @@ class Initializer:
         self.n_rows = runner.source.n_rows
         self.min_weight = min_weight
         self.floor = min_weight if floor is None else floor
-        self.n_short = self.shape_short_iter if shape_columns(self.family) else self.short_iter
+        self.n_short = self.tail_short_iter if tail_columns(self.family) else self.short_iter
 
     def from_memberships(self, resp_fn: Callable) -> MixtureParams:
         """An M-step from the responsibilities ``resp_fn(chunk)``.

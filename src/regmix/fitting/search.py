@@ -56,7 +56,7 @@ import numpy as np
 from regmix.core.params import ComponentParams, MixtureParams
 from regmix.engine.passes import chunk_posteriors
 from regmix.fitting.em import fit_restarts, run_em
-from regmix.fitting.initialization import Initializer, shape_columns
+from regmix.fitting.initialization import Initializer, tail_columns
 from regmix.fitting.moves import (
     SEED_SUBSETS,
     LineCandidates,
@@ -590,7 +590,7 @@ class StartSearch:
             moves += [Move(merges=(pairs[0],), seeds=(line,)) for line in lines]
         self._n_moves += len(moves)
         moved = self._continue_best(self._short_runs(params, moves, centre), params, width)
-        for start in (self._shape_starts(params) if seeds else []):
+        for start in (self._tail_starts(params) if seeds else []):
             self._n_moves += 1
             run = self.converge([lambda start=start: start], label="move",
                                 tol=max(self.settings["tol"], SEARCH_TOL))[0]
@@ -598,17 +598,17 @@ class StartSearch:
             moved.append(run)
         return moved
 
-    def _shape_starts(self, params: MixtureParams) -> list[MixtureParams]:
-        """Starts at the same lines, scales and weights with other shape parameters
-        (Student-t degrees of freedom, Gamma shapes, negative-binomial sizes), none for
-        a family without any: the shapes back at their starting values, and for each
-        other component, the shapes of the component with the heaviest tail (the
-        smallest first shape) exchanged with its own. Which component's heavy tail
+    def _tail_starts(self, params: MixtureParams) -> list[MixtureParams]:
+        """Starts at the same lines, scales and weights with other tail parameters
+        (Student-t degrees of freedom, :func:`~regmix.fitting.initialization.tail_columns`),
+        none for a family without any: the tails back at their starting values, and for
+        each other component, the tail parameters of the component with the heaviest
+        tail (the smallest first one) exchanged with its own. Which component's heavy tail
         takes the outlying rows (the one whose df falls first) is settled early in a
         run; from here it is settled anew, with the lines already found, or handed to
         each other component."""
         family, comp = self.runner.family, params.component
-        shapes = shape_columns(family)
+        shapes = tail_columns(family)
         if not shapes or not isinstance(comp, ComponentParams) or comp.coef is None:
             return []
         start = family.zero_params(self.K, comp.coef.shape[1]).extra
