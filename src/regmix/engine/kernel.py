@@ -72,11 +72,15 @@ def has_concomitant(source) -> bool:
     return getattr(source, "Z", None) is not None or getattr(source, "n_gating", 1) > 1
 
 
-def plain_rows(rows) -> bool:
-    """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
-    groups, no concomitant variables and no known labels: the only rows the compiled
-    Gaussian kernel takes streamed."""
-    return all(getattr(rows, a, None) is None for a in ("offset", "Z", *_UNREAD))
+def kernel_reads(rows, family) -> bool:
+    """Whether the compiled kernel of ``family``'s components (:func:`kernel_family`)
+    reads rows like ``rows`` (a source, or the estimator's validated rows): nothing that
+    no kernel reads (groups, known labels), and for the Gaussian kernel (Gaussian and
+    Student-t components) no offset. The layout of the arrays is not judged here."""
+    kind = kernel_family(family)
+    if kind is None or any(getattr(rows, a, None) is not None for a in _UNREAD):
+        return False
+    return kind == "glm" or getattr(rows, "offset", None) is None
 
 
 def _readable_concomitant(source) -> bool:

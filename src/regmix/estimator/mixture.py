@@ -27,7 +27,7 @@ from regmix.core.errors import (
 )
 from regmix.core.linalg import collinear_columns, softmax
 from regmix.core.params import MixtureParams, valid_extras
-from regmix.engine.kernel import compiled_pass_applies, plain_rows
+from regmix.engine.kernel import compiled_pass_applies, kernel_reads
 from regmix.engine.passes import check_source_response, row_posteriors
 from regmix.engine.runner import MembershipArray, PassRunner
 from regmix.engine.threads import DEFAULT_CHUNK_SIZE, resolve_n_jobs, single_threaded_blas
@@ -1220,7 +1220,7 @@ class RegressionMixture(InputsMixin, InferenceMixin, MarginsMixin, RandomEffects
         too without loading it for nothing."""
 
         return (compiled_pass_applies(None, family, constrained=self._has_constraints())
-                and plain_rows(rows) and self._engine(rows.X.shape[0]) == "numba")
+                and kernel_reads(rows, family) and self._engine(rows.X.shape[0]) == "numba")
 
     def _engine(self, n_rows: int) -> str:
         """The data-pass engine for ``n_rows`` rows: "numba" or "numpy"."""
