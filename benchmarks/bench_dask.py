@@ -7,8 +7,10 @@ Usage::
 Starts a ``LocalCluster`` of two worker processes (one thread each) on 127.0.0.1, puts
 ``--rows`` rows on it as a dask array of ``--partitions`` partitions (persisted on the
 workers once, before the fits), and for Gaussian components (the benchmark data set
-of ``bench_em.py``: K = 3, five features plus intercept) and Poisson components (K = 2,
-two features plus intercept, log link) fits ``RegressionMixture`` from the same start
+of ``bench_em.py``: K = 3, five features plus intercept), Poisson components (K = 2,
+two features plus intercept, log link) and the same Poisson components as a mixture of
+experts (the second component's weight logistic in a concomitant variable ``z``) fits
+``RegressionMixture`` from the same start
 with ``engine="numpy"`` (the numpy pass on every partition) and ``engine="numba"`` (the
 compiled pass on every partition), without standard errors. It reports one E-step pass
 at the start (best of three, after a pass that loads the compiled code on the workers;
@@ -35,6 +37,7 @@ from regmix.estimator.inputs import response_units
 from regmix.families.gaussian import Gaussian
 from regmix.families.poisson import Poisson
 from regmix.mixing.constant import ConstantWeights
+from regmix.mixing.gating import MultinomialLogitGating
 from regmix.sources.arrays import ArrayData
 from regmix.sources.dask import DaskData
 
@@ -69,48 +72,66 @@ def poisson_case(n: int):
     return "poisson", X, y, start
 
 
+def experts_case(n: int):
+    """Poisson components whose second weight is ``1 / (1 + exp(0.4 - 1.5 z))``."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(n, 2))
+    z = rng.normal(size=(n, 1))
+    second = rng.random(n) < 1.0 / (1.0 + np.exp(0.4 - 1.5 * z[:, 0]))
+    eta = np.where(second, 2.0 - 0.5 * X[:, 1], 0.5 + 0.8 * X[:, 0])
+    y = rng.poisson(np.exp(eta)).astype(float)
+    start = {"weights": [0.5, 0.5], "coef": [[0.5, 0.0], [0.0, -0.3]],
+             "intercept": [0.3, 1.5], "gating": [[0.0, 0.0], [0.0, 1.0]]}
+    return "poisson", X, y, start, z
+
+
 def start_params(start: dict, source, family: str) -> MixtureParams:
     """The start ``start`` (user units) in the internal units of ``source``."""
     st = source.standardization
     coef = st.to_internal(np.column_stack([start["intercept"], start["coef"]]))
     weights = np.asarray(start["weights"], dtype=float)
+    gating = (None if "gating" not in start
+              else st.gating_to_internal(np.asarray(start["gating"], dtype=float)))
     if family == "gaussian":
         return MixtureParams(
-            weights, GaussianParams(coef, np.asarray(start["sigma"]) / st.y_scale)
+            weights, GaussianParams(coef, np.asarray(start["sigma"]) / st.y_scale), gating
         )
-    return MixtureParams(weights, ComponentParams(coef, np.zeros((len(coef), 0))))
+    return MixtureParams(weights, ComponentParams(coef, np.zeros((len(coef), 0))), gating)
 
 
 def run_case(case, partitions: int) -> None:
     import dask
     import dask.array as da
 
-    name, X, y, start = case
+    name, X, y, start, *rest = case
+    Z = rest[0] if rest else None
     n = X.shape[0]
     rows = -(-n // partitions)
     # on the workers once, so that no fit ships the rows again
     Xd, yd = dask.persist(
         da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows)
     )
+    Zd = None if Z is None else dask.persist(da.from_array(Z, chunks=(rows, Z.shape[1])))[0]
     K = len(start["weights"])
     family = Gaussian() if name == "gaussian" else Poisson()
+    mixing = ConstantWeights() if Z is None else MultinomialLogitGating()
     # one E-step pass at the start, which also loads the compiled code on the workers
     t = time.perf_counter()
-    source = response_units(DaskData(Xd, yd), family)  # (counts: not standardised)
+    source = response_units(DaskData(Xd, yd, concomitant=Zd), family)  # (counts as given)
     made = time.perf_counter() - t
     params = start_params(start, source, name)
     times = {}
     for engine in ("numpy", "numba"):
-        runner = PassRunner(
-            source, family, ConstantWeights(), chunk_size=65536, n_jobs=2, engine=engine
-        )
+        runner = PassRunner(source, family, mixing, chunk_size=65536, n_jobs=2, engine=engine)
         assert runner.engine == engine
         times[engine] = best_pass(runner, params)
-    memory = ArrayData(X, y, None, fit_intercept=True, standardization=source.standardization)
+    memory = ArrayData(X, y, None, fit_intercept=True, standardization=source.standardization,
+                       Z=Z)
     times["memory"] = best_pass(
-        PassRunner(memory, family, ConstantWeights(), chunk_size=65536, n_jobs=2, engine="numba"),
-        params,
+        PassRunner(memory, family, mixing, chunk_size=65536, n_jobs=2, engine="numba"), params
     )
+    if Z is not None:
+        name = "poisson, gated"
     print(
         f"{name}, {n} rows in {partitions} partitions; the source's checks and "
         f"standardisation {made * 1e3:.0f} ms; one E-step pass: on the cluster "
@@ -120,9 +141,10 @@ def run_case(case, partitions: int) -> None:
     )
     fits = {}
     for engine in ("numpy", "numba"):
-        model = RegressionMixture(K, family=name, init=start, engine=engine, compute_se=False)
+        model = RegressionMixture(K, family=family.name, init=start, engine=engine,
+                                  compute_se=False)
         t = time.perf_counter()
-        model.fit(Xd, yd)
+        model.fit(Xd, yd, concomitant=Zd)
         elapsed = time.perf_counter() - t
         fits[engine] = (model, elapsed)
         print(
@@ -151,7 +173,7 @@ def main() -> None:
     )
     client = Client(cluster)
     try:
-        for make in (gaussian_case, poisson_case):
+        for make in (gaussian_case, poisson_case, experts_case):
             run_case(make(int(args.rows)), args.partitions)
     finally:
         client.close()

@@ -174,13 +174,46 @@ def test_a_worker_without_numba_takes_the_numpy_pass(family, block_calls, monkey
     np.testing.assert_allclose(fallback.coef_, in_memory.coef_, rtol=1e-10, atol=1e-12)
 
 
-def test_only_plain_rows_take_the_compiled_partition_pass():
+def test_only_whole_blocks_take_the_compiled_partition_pass():
     X, y = _gaussian_rows()
     with dask.config.set(scheduler="synchronous"):
         assert DaskData(*_dask(X, y)).plain_rows
         g = da.from_array(np.arange(N_ROWS) // 10, chunks=2_500)
-        assert not DaskData(*_dask(X, y), groups=g).plain_rows
-        assert not DaskData(*_dask(X, y), concomitant=_dask(X, y)[0]).plain_rows
+        assert not DaskData(*_dask(X, y), groups=g).block_rows
+        gated = DaskData(*_dask(X, y), concomitant=_dask(X, y)[0])
+        assert gated.block_rows and not gated.plain_rows
+
+
+def _gated_rows(family):
+    """Rows whose second component's weight is logistic in a concomitant variable."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(N_ROWS, 2))
+    z = rng.normal(size=(N_ROWS, 1))
+    second = rng.random(N_ROWS) < 1.0 / (1.0 + np.exp(-(-0.3 + 1.2 * z[:, 0])))
+    if family == "gaussian":
+        y = np.where(second, 1.0 - X[:, 0], 0.5 * X[:, 1]) + 0.6 * rng.normal(size=N_ROWS)
+    else:
+        y = rng.poisson(np.exp(np.where(second, 0.5 + 0.8 * X[:, 0], 2.0 - 0.5 * X[:, 1])))
+        y = y.astype(float)
+    return X, y, z
+
+
+@pytest.mark.parametrize("family", ["gaussian", "poisson"])
+def test_gated_dask_fit_runs_the_compiled_pass_and_equals_the_in_memory_one(family,
+                                                                             block_calls):
+    X, y, z = _gated_rows(family)
+    in_memory = _fit(family, X, y, "numba", concomitant=z)
+    numpy_fit = _fit(family, X, y, "numpy", concomitant=z)
+    block_calls[family] = 0
+    with dask.config.set(scheduler="synchronous"):
+        on_dask = _fit(family, *_dask(X, y), "numba",
+                       concomitant=da.from_array(z, chunks=(2_500, 1)))
+    assert block_calls[family] >= 3 * on_dask.n_iter_  # every partition, every pass
+    assert on_dask.log_likelihood_ == pytest.approx(in_memory.log_likelihood_, rel=1e-12)
+    assert on_dask.log_likelihood_ == pytest.approx(numpy_fit.log_likelihood_, rel=1e-10)
+    for a, b in ((on_dask, in_memory), (on_dask, numpy_fit)):
+        np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(a.gating_coef_, b.gating_coef_, rtol=1e-7, atol=1e-9)
 
 
 def test_partitions_without_their_log_gamma_terms_compute_them_in_the_pass(

@@ -94,11 +94,11 @@ def _readable_concomitant(source) -> bool:
 def glm_kernel_rows(source) -> bool:
     """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
     without known labels (offsets, trials and concomitant variables are fine), in memory
-    as contiguous float64 arrays, and numba importable; or the plain rows of a Dask
-    source (``map_reduce``), whose workers each take the numpy pass instead where numba
-    does not import there."""
+    as contiguous float64 arrays, and numba importable; or the whole blocks of a Dask
+    source (``map_reduce``, :attr:`~regmix.sources.dask.DaskData.block_rows`), whose
+    workers each take the numpy pass instead where numba does not import there."""
     if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
-        return bool(source.plain_rows)
+        return bool(source.block_rows)
     if not hasattr(source, "arrays"):
         return False
     if any(getattr(source, a, None) is not None for a in _UNREAD):
@@ -115,13 +115,14 @@ def kernel_rows(source) -> bool:
     without offset or known labels, numba importable, and the rows either in memory as
     contiguous float64 arrays (concomitant variables too) or streamed in batches
     (``row_batches``, as :class:`~regmix.parquet.ParquetData` offers, concomitant
-    variables with the rows); or the plain rows of a Dask source (``map_reduce``; numba
-    is then checked on each worker)."""
+    variables with the rows); or the whole blocks of a Dask source (``map_reduce``,
+    concomitant variables beside the features; numba is then checked on each
+    worker)."""
 
     if hasattr(source, "row_batches"):
         return bool(source.batch_rows and available())
     if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
-        return bool(source.plain_rows)
+        return bool(source.block_rows)
     if not hasattr(source, "arrays"):
         return False
     if not all(getattr(source, a, None) is None for a in ("offset", *_UNREAD)):
@@ -147,7 +148,7 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
     ----------
     source : row source or None
         The rows of the pass; None when they are not built yet (the estimator's set-up,
-        which checks :func:`plain_rows` of its validated rows itself): only the model
+        which checks :func:`kernel_reads` of its validated rows itself): only the model
         is judged then.
     family : object
         The component family.

@@ -105,11 +105,13 @@ class GaussianBlockPass:
         gh = rest[0] if self.df_free else np.zeros_like(rest[0])
         return PassResult(loglik, resp_sum, (A, b, c, gh), mix_stats)
 
-    def __call__(self, X, y, w, _unused=None) -> PassResult:
-        """The pass over the rows ``X, y, w`` of one partition, on one thread."""
+    def __call__(self, X, y, w, _unused=None, *, concomitant=None) -> PassResult:
+        """The pass over the rows ``X, y, w`` of one partition (with gating, and their
+        ``concomitant`` variables), on one thread."""
         sums = self.sums(1)
+        Z = () if concomitant is None else (concomitant,)
         with taking_turns():
-            sums.add(_readable(X), y, w, last=True)
+            sums.add(_readable(X), y, w, None, *Z, last=True)
         result = self.result(sums)
         assert isinstance(result, PassResult)  # (partitions take no classification)
         return result

@@ -62,9 +62,15 @@ def _block_chunks(X, y, w, g, start, st: Standardization, chunk_size: int, p: in
 
 def _block_pass(X, y, w, g, L, start, settings, chunk_fn, block_fn=None, block_arg=None):
     """Sum of ``chunk_fn`` over the chunks of one block (runs on a worker), or
-    ``block_fn(X, y, w, block_arg)`` on the whole block where numba imports here."""
+    ``block_fn(X, y, w, block_arg)`` on the whole block where numba imports here (with
+    ``concomitant=`` the block's concomitant columns, the features' and theirs each
+    made contiguous: the compiled passes read contiguous columns)."""
     if block_fn is not None and available():
-        return block_fn(X, y, w, block_arg)
+        p = settings[2]
+        if X.shape[1] == p:
+            return block_fn(X, y, w, block_arg)
+        return block_fn(np.ascontiguousarray(X[:, :p]), y, w, block_arg,
+                        concomitant=np.ascontiguousarray(X[:, p:]))
     total = None
     for chunk in _block_chunks(X, y, w, g, start, *settings, L=L):
         res = chunk_fn(chunk)
@@ -418,11 +424,12 @@ class DaskData:
                    block_args: list | None = None) -> _T:
         """Sum ``chunk_fn`` over every chunk, computed on the workers, reduced in a tree.
 
-        With ``block_fn`` (a compiled pass, for :attr:`plain_rows`), a worker on which
+        With ``block_fn`` (a compiled pass, for :attr:`block_rows`), a worker on which
         numba imports computes a block's sum as ``block_fn(X, y, w, arg)`` on its rows in
-        user units instead (``arg`` the block's entry of ``block_args``, or None); a
-        worker without numba sums ``chunk_fn`` over its chunks. The blocks' sums are
-        added in the same tree either way.
+        user units instead (``arg`` the block's entry of ``block_args``, or None; with
+        concomitant variables also ``concomitant=Z``, the block's); a worker without
+        numba sums ``chunk_fn`` over its chunks. The blocks' sums are added in the same
+        tree either way.
         """
         import dask
 
@@ -451,12 +458,17 @@ class DaskData:
         return list(dask.compute(*[call(x, y, w) for x, y, w in zip(xs, ys, ws, strict=True)]))
 
     @property
-    def plain_rows(self) -> bool:
+    def block_rows(self) -> bool:
         """Whether the compiled passes can take whole blocks (``block_fn`` of
-        :meth:`map_reduce`): one response and neither concomitant variables nor
-        groups nor censoring limits."""
+        :meth:`map_reduce`): one response and neither groups nor censoring limits
+        (concomitant variables are handed over beside the features)."""
         return (self._y is not None and self._y.ndim == 1 and self._g is None
-                and self.n_gating == 1 and self._L is None)
+                and self._L is None)
+
+    @property
+    def plain_rows(self) -> bool:
+        """:attr:`block_rows` without concomitant variables."""
+        return self.block_rows and self.n_gating == 1
 
     def _blocks(self) -> tuple[Any, ...]:
         """Delayed blocks of X, y, w, the group labels and the censoring limits (None
