@@ -32,11 +32,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from regmix.compiled.gaussian_kernel import GaussianInformation
+from regmix.compiled.information_kernel import (
+    GaussianInformation,
+    GLMInformation,
+    InformationSums,
+)
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
-from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
+from regmix.engine.kernel import (
+    add_kernel_rows,
+    compiled_pass_applies,
+    kernel_family,
+    kernel_threads,
+)
 from regmix.engine.passes import chunk_posteriors, observation_posteriors, run_pass
 from regmix.engine.threads import resolve_n_jobs, single_threaded_blas
 from regmix.families.gaussian import Gaussian
@@ -231,22 +240,39 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
     is ``eta``, ``pi = softmax(0, eta)``). Grouped rows (``chunk.group_starts``) are
     handled: the observations are the groups. Constraints are not applied here: the
     caller restricts the matrix (``C' I C``) to its free parameters. ``n_jobs`` threads
-    share the rows (None: every core). With ``engine="numba"``, Gaussian components
-    with constant positive weights on rows the compiled kernels read (in user units,
-    ungrouped, without offset) take the compiled pass
-    (:class:`regmix.compiled.gaussian_kernel.GaussianInformation`, the same matrix to
-    round-off); everything else takes the numpy pass.
+    share the rows (None: every core). With ``engine="numba"``, Gaussian, Poisson,
+    binomial, Gamma and negative-binomial components with constant positive weights on
+    rows the compiled kernels read (in user units, ungrouped; offsets and trials in
+    memory) take the compiled pass
+    (:class:`~regmix.compiled.information_kernel.GaussianInformation`,
+    :class:`~regmix.compiled.information_kernel.GLMInformation`: the same matrix to
+    round-off;
+    see :func:`~regmix.engine.kernel.compiled_pass_applies`); everything else takes the
+    numpy pass.
     """
     if engine == "numba" and params.gating is None and compiled_pass_applies(
             source, family, constrained=False, weights=params.weights, user_units=True,
             information=True):
-
-        info = GaussianInformation(
-            source.fit_intercept, params.component.coef, params.component.sigma,
-            params.weights, n_threads=kernel_threads(source, resolve_n_jobs(n_jobs)))
+        info = _compiled_information(family, params, source.fit_intercept,
+                                     kernel_threads(source, resolve_n_jobs(n_jobs)))
         add_kernel_rows(source, info, chunk_size=int(chunk_size))
         return info.result()
     return score_information(family, params, source, chunk_size, n_jobs)[1]
+
+
+def _compiled_information(family, params, fit_intercept: bool,
+                          n_threads: int) -> InformationSums:
+    """The compiled information sums of ``family`` (one the compiled information
+    covers, see :func:`~regmix.engine.kernel.compiled_pass_applies`) at ``params``."""
+    coef = params.component.coef
+    if kernel_family(family) == "gaussian":
+        return GaussianInformation(fit_intercept, coef, params.component.sigma,
+                                   params.weights, n_threads=n_threads)
+    extra = params.component.extra
+    free = family.free_extra()
+    return GLMInformation(family.name, family.link_name, fit_intercept, coef, params.weights,
+                          extra[:, 0] if extra.shape[1] else None, bool(free.all()),
+                          n_threads=n_threads)
 
 
 def score_information(family, params, source, chunk_size: int = 8192,
