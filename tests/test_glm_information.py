@@ -1,6 +1,7 @@
 """The compiled observed information of Poisson, binomial, Gamma and negative-binomial
 mixtures against the numpy pass, a finite-difference Hessian written here, and where it
-applies."""
+applies; the compiled robust meat of these and of Gaussian mixtures against the numpy
+pass."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ pytest.importorskip("numba")
 
 from regmix import RegressionMixture  # noqa: E402
 from regmix.compiled.information_kernel import GaussianInformation, GLMInformation  # noqa: E402
-from regmix.core.params import ComponentParams, MixtureParams  # noqa: E402
+from regmix.core.params import ComponentParams, GaussianParams, MixtureParams  # noqa: E402
 from regmix.engine import kernel  # noqa: E402
 from regmix.families.binomial import Binomial  # noqa: E402
 from regmix.families.gamma import GammaFamily  # noqa: E402
+from regmix.families.gaussian import Gaussian  # noqa: E402
 from regmix.families.negative_binomial import NegativeBinomial  # noqa: E402
 from regmix.families.poisson import Poisson  # noqa: E402
-from regmix.inference import information  # noqa: E402
-from regmix.inference.information import mixture_information  # noqa: E402
+from regmix.inference import information, robust  # noqa: E402
+from regmix.inference.information import _Layout, mixture_information  # noqa: E402
+from regmix.inference.robust import score_meat  # noqa: E402
 from regmix.mixing.constant import ConstantWeights  # noqa: E402
 from regmix.sources.arrays import ArrayData  # noqa: E402
 from tests import test_glm_kernel as glm_cases  # noqa: E402
@@ -242,3 +245,70 @@ def test_engine_numba_gives_the_numpy_standard_errors(family):
     fits["numba"].engine = "numpy"  # the same fit, the numpy information
     np.testing.assert_allclose(compiled, fits["numba"].coef_table()["std_err"], rtol=1e-10)
     np.testing.assert_allclose(compiled, fits["numpy"].coef_table()["std_err"], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------- the robust meat
+def _meats(family, params, source, monkeypatch):
+    """The meat on the compiled pass (the numpy pass refused meanwhile) and on numpy."""
+    K, p = params.component.coef.shape
+    layout = _Layout(K, p, int(family.free_extra().sum()))
+    numpy_meat = score_meat(family, params, source, layout, n_jobs=2, engine="numpy")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the numpy pass ran")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(robust, "run_pass", refuse)
+        compiled = score_meat(family, params, source, layout, n_jobs=2, engine="numba")
+    return compiled, numpy_meat
+
+
+def _assert_same_meat(compiled, numpy_meat):
+    assert (compiled.n_units, compiled.cov_type) == (numpy_meat.n_units, "robust")
+    np.testing.assert_allclose(compiled.loglik, numpy_meat.loglik, rtol=RTOL)
+    _assert_close(compiled.meat, numpy_meat.meat)
+    assert np.all(np.linalg.eigvalsh(compiled.meat) > -1e-9 * np.abs(compiled.meat).max())
+
+
+@pytest.mark.parametrize(("name", "link"), glm_cases.CASES)
+@pytest.mark.parametrize("weighted", [True, False])
+def test_compiled_meat_equals_the_numpy_pass(name, link, weighted, monkeypatch):
+    X, y, w, offset, trials, coef, mix, extra = _problem(name, link, weighted=weighted)
+    source = ArrayData(X, y, w, fit_intercept=True, offset=offset, trials=trials,
+                       standardize=False, scale_response=False)
+    params = MixtureParams(mix, ComponentParams(
+        coef, np.zeros((3, 0)) if extra is None else extra[:, None]))
+    compiled, numpy_meat = _meats(glm_cases._family(name, link), params, source,
+                                  monkeypatch)
+    assert numpy_meat.n_units == (len(y) if w is None else np.count_nonzero(w > 0))
+    _assert_same_meat(compiled, numpy_meat)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_compiled_gaussian_meat_equals_the_numpy_pass(weighted, monkeypatch):
+    rng = np.random.default_rng(9)
+    n = 7001
+    X = rng.normal(size=(n, 2)) * [1.0, 3.0] + [0.5, -2.0]
+    y = X @ [1.0, -0.5] + rng.normal(size=n)
+    w = rng.uniform(0.0, 2.0, n) if weighted else None
+    source = ArrayData(X, y, w, fit_intercept=True, standardize=False)
+    params = MixtureParams(np.array([0.3, 0.7]),
+                           GaussianParams(rng.normal(size=(2, 3)), np.array([0.8, 1.5])))
+    _assert_same_meat(*_meats(Gaussian(), params, source, monkeypatch))
+
+
+@pytest.mark.slow
+def test_engine_numba_gives_the_numpy_robust_standard_errors():
+    rng = np.random.default_rng(10)
+    n = 120_000
+    X = rng.normal(size=(n, 2))
+    eta = np.where(rng.random(n) < 0.4, 1.0 + X @ [0.5, -0.3], -0.5 + X @ [-0.4, 0.8])
+    y = rng.negative_binomial(3.0, 3.0 / (3.0 + np.exp(eta))).astype(float)
+    fit = RegressionMixture(2, family="negative_binomial", random_state=0, n_init=1,
+                            engine="numba").fit(X, y)
+    compiled = fit.covariance_matrix("robust", X=X, y=y)
+    fit.engine = "numpy"  # the same fit, the numpy meat
+    plain = fit.covariance_matrix("robust", X=X, y=y)
+    assert compiled.attrs["se_method"] == plain.attrs["se_method"]
+    compiled, plain = compiled.to_numpy(), plain.to_numpy()
+    np.testing.assert_allclose(compiled, plain, rtol=1e-9, atol=1e-9 * np.abs(plain).max())

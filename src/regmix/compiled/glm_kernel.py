@@ -140,7 +140,7 @@ def _build() -> SimpleNamespace:
     global _expit, _claim, _gamma_working, _nb_working, _digamma, _trigamma
     global _log_rising_ratio, _classify_rows, _gating_rows, _gating_sums, _linear_rows
     global _add_rows, _row_maxima, _logit_terms, _binomial_link, _poisson_identity_log_density
-    global _gamma_log_density, _nb_log_density
+    global _gamma_log_density, _nb_log_density, _row_log_constant
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -206,6 +206,17 @@ def _build() -> SimpleNamespace:
         # D(y, th) + y log mu - (th + y) log1p(mu / th) (without -log y!) with the log
         # link's log mu = eta and ratio = mu / th, as NegativeBinomial.loglik
         return (rising + y * eta) - (th + y) * math.log1p(ratio)
+
+    @jit
+    def _row_log_constant(y, m, family):  # pragma: no cover - compiled
+        # A row's log-density terms that do not depend on the parameters: -log y! for
+        # Poisson and negative-binomial, log binom(m, y) for binomial and -log y for
+        # Gamma components.
+        if family == 0 or family == 3:
+            return -math.lgamma(y + 1.0)
+        if family == 2:
+            return -math.log(y)
+        return (math.lgamma(m + 1.0) - math.lgamma(y + 1.0)) - math.lgamma(m - y + 1.0)
 
     @jit
     def _binomial_terms(mu, dmu, log_p, log_q, y, m, log_w):  # pragma: no cover - compiled
@@ -686,16 +697,8 @@ def _build() -> SimpleNamespace:
                     wi = w[i] if has_w else 1.0
                     if has_w and not wi > 0.0:
                         continue
-                    yi = y[i]
-                    if family == 0 or family == 3:
-                        c = -math.lgamma(yi + 1.0)
-                    elif family == 2:
-                        c = -math.log(yi)
-                    else:
-                        mi = trials[i] if has_m else 1.0
-                        c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
-                            mi - yi + 1.0)
-                    acc += wi * c
+                    acc += wi * _row_log_constant(y[i], trials[i] if has_m else 1.0,
+                                                  family)
                 partial[blk] = acc
                 blk = _claim(claimed)
         total = 0.0

@@ -61,7 +61,7 @@ def _build() -> SimpleNamespace:
     global _prange, _claim, _accumulate, _standardise_tile, _linear_rows, _log
     global _block_slots, _add_slots
     global _logit_terms, _binomial_link, _binomial_terms, _poisson_identity_log_density
-    global _gamma_log_density, _gamma_working, _nb_working, _nb_log_density
+    global _gamma_log_density, _gamma_working, _nb_working, _nb_log_density, _row_log_constant
     global _information_sums, _information_row, _information_block
     import numba
 
@@ -73,30 +73,41 @@ def _build() -> SimpleNamespace:
     _binomial_terms, _gamma_working = _glk._binomial_terms, _glk._gamma_working
     _poisson_identity_log_density = _glk._poisson_identity_log_density
     _gamma_log_density, _nb_log_density = _glk._gamma_log_density, _glk._nb_log_density
-    _nb_working = _glk._nb_working
+    _nb_working, _row_log_constant = _glk._nb_working, _glk._row_log_constant
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
     @jit
-    def _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc,
-                          ):  # pragma: no cover - compiled
-        # Adds to acc the Hessian sums of a tile's m rows, in the layout of
+    def _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, meat,
+                          pi, C0):  # pragma: no cover - compiled
+        # Adds to acc the sums of a tile's m rows, in the layout of
         # InformationSums.result, from the design Z (p, m), the components'
         # log-densities plus log weights L (K, m), the rows' weights wt and the
         # derivatives of each row's log-density of component k: S = d/d eta, D2 =
         # d^2/d eta^2 and, with n_extra = 1 (one free extra per component, on its log
         # scale), T = d/d extra, CE = d^2/d eta d extra and E2 = d^2/d extra^2. The
-        # posteriors go to r. With q_k = w r_k and a_k = (x S_k, T_k), a row adds
+        # posteriors go to r. With q_k = w r_k and a_k = (x S_k, T_k), a row adds to the
+        # Hessian
         #   (k, k):  x x' q_k ((1 - r_k) S_k^2 + D2_k), x q_k ((1 - r_k) S_k T_k + CE_k),
         #            q_k ((1 - r_k) T_k^2 + E2_k);
         #   (k, k2), k < k2: -q_k r_k2 a_k a_k2';
         #   (k, eta_j): q_k (delta_jk - r_j) a_k;
         #   (eta_j, eta_k2): w (r_j delta_jk2 - r_j r_k2), and w alone for the prior term.
+        # With meat, the same blocks of the outer product of the row's weighted score
+        # w s (s: q_k a_k / w in block k, r_j - pi_j in the gating block), and in place
+        # of w the sum of w (log sum_k exp(L_k) + C0) and the count of the rows of
+        # positive weight (C0 the rows' constant log-density terms).
         K = L.shape[0]
         p = Z.shape[0]
         P = p * (p + 1) // 2
         one = ones2[0]
+        q_vec = K * (K + 1) // 2 * P  # first vector sum
+        n_vec = n_extra * K * K + K * (K - 1)
+        q_sc = q_vec + n_vec * p  # first scalar sum
+        at_eta = n_extra * K * K  # the first (b_k, eta_j) among the vector sums
+        e = q_sc + n_extra * n_vec  # the gating block's sums, then the last ones
+        last = e + K * (K - 1) // 2
         for t in range(m):
             mx = L[0, t]
             for k in range(1, K):
@@ -107,17 +118,23 @@ def _build() -> SimpleNamespace:
                 tot += r[k, t]
             for k in range(K):
                 r[k, t] = r[k, t] / tot
-        q_vec = K * (K + 1) // 2 * P  # first vector sum
-        n_vec = n_extra * K * K + K * (K - 1)
-        q_sc = q_vec + n_vec * p  # first scalar sum
-        at_eta = n_extra * K * K  # the first (b_k, eta_j) among the vector sums
+            if meat and wt[t] > 0.0:
+                acc[last] += wt[t] * ((mx + np.log(tot)) + C0[t])
+                acc[last + 1] += 1.0
         pair = 0
         for k in range(K):
             for k2 in range(k, K):
                 for t in range(m):
                     sk = S[k, t]
                     sl = S[k2, t]
-                    if k2 == k:
+                    if meat:
+                        a = wt[t] * r[k, t]
+                        b = wt[t] * r[k2, t]
+                        c[0, t] = (a * sk) * (b * sl)
+                        if n_extra:
+                            c[1, t] = (a * sk) * (b * T[k2, t])
+                            c[2, t] = (a * T[k, t]) * (b * T[k2, t])
+                    elif k2 == k:
                         qk = wt[t] * r[k, t]
                         f = 1.0 - r[k, t]
                         c[0, t] = qk * (f * sk * sk + D2[k, t])
@@ -139,10 +156,14 @@ def _build() -> SimpleNamespace:
                     # (b_k, extra_k2) and the scalar (extra_k, extra_k2)
                     _accumulate(c[1], one, Z, 0, p, m, acc, q_vec + (k * K + k2) * p)
                     _accumulate(c[2], one, ones2, 0, 1, m, acc, q_sc + k * K + k2)
-                    if k2 != k:  # (b_k2, extra_k): -q_k r_k2 T_k S_k2
+                    if k2 != k:  # (b_k2, extra_k): -q_k r_k2 T_k S_k2 (meat: q_k q_k2)
                         for t in range(m):
-                            g = -wt[t] * r[k, t] * r[k2, t]
-                            c[1, t] = g * T[k, t] * S[k2, t]
+                            if meat:
+                                c[1, t] = (wt[t] * r[k, t] * T[k, t]) * (
+                                    wt[t] * r[k2, t] * S[k2, t])
+                            else:
+                                g = -wt[t] * r[k, t] * r[k2, t]
+                                c[1, t] = g * T[k, t] * S[k2, t]
                         _accumulate(c[1], one, Z, 0, p, m, acc, q_vec + (k2 * K + k) * p)
                 pair += 1
         # (b_k, eta_j) and (extra_k, eta_j), j = 1..K-1
@@ -150,23 +171,29 @@ def _build() -> SimpleNamespace:
             for j in range(1, K):
                 delta = 1.0 if j == k else 0.0
                 for t in range(m):
-                    c[1, t] = (wt[t] * r[k, t] * (delta - r[j, t])) * S[k, t]
+                    if meat:
+                        h = (wt[t] * r[k, t]) * (wt[t] * (r[j, t] - pi[j]))
+                    else:
+                        h = wt[t] * r[k, t] * (delta - r[j, t])
+                    c[1, t] = h * S[k, t]
+                    c[2, t] = h * T[k, t]
                 vec = at_eta + k * (K - 1) + (j - 1)
                 _accumulate(c[1], one, Z, 0, p, m, acc, q_vec + vec * p)
                 if n_extra:
-                    for t in range(m):
-                        c[2, t] = (wt[t] * r[k, t] * (delta - r[j, t])) * T[k, t]
                     _accumulate(c[2], one, ones2, 0, 1, m, acc, q_sc + vec)
         # (eta_j, eta_k2), 1 <= j <= k2 < K, and the total weight
-        e = q_sc + n_extra * n_vec
         for j in range(1, K):
             for k2 in range(j, K):
                 delta = 1.0 if j == k2 else 0.0
                 for t in range(m):
-                    c[2, t] = wt[t] * r[j, t] * (delta - r[k2, t])
+                    if meat:
+                        c[2, t] = (wt[t] * (r[j, t] - pi[j])) * (wt[t] * (r[k2, t] - pi[k2]))
+                    else:
+                        c[2, t] = wt[t] * r[j, t] * (delta - r[k2, t])
                 _accumulate(c[2], one, ones2, 0, 1, m, acc, e)
                 e += 1
-        _accumulate(wt, one, ones2, 0, 1, m, acc, e)
+        if not meat:
+            _accumulate(wt, one, ones2, 0, 1, m, acc, e)
 
     @jit
     def _information_row(family, link, y, mi, eta, nu, ck, lk):  # pragma: no cover
@@ -250,11 +277,12 @@ def _build() -> SimpleNamespace:
 
     @jit
     def _information_block(X, by_row, y, w, has_w, offset, has_off, trials, has_m,
-                           intercept, coef, log_pi, extra, cst, family, link, n_extra,
-                           start, stop, out):  # pragma: no cover - compiled
-        # The Hessian sums of rows start..stop-1 (user units), written to out in the
-        # layout InformationSums.result reads (_information_sums), from each row's
-        # log-densities and derivatives (_information_row).
+                           intercept, coef, log_pi, pi, extra, cst, family, link, n_extra,
+                           meat, start, stop, out):  # pragma: no cover - compiled
+        # The Hessian sums (with meat: the scores' outer products) of rows start..stop-1
+        # (user units), written to out in the layout InformationSums.result reads
+        # (_information_sums), from each row's log-densities and derivatives
+        # (_information_row).
         d = X.shape[1] if by_row else X.shape[0]
         K, p = coef.shape
         off = 1 if intercept else 0
@@ -269,6 +297,7 @@ def _build() -> SimpleNamespace:
         E2 = np.zeros((K, _TILE))
         c = np.empty((3, _TILE))
         wt = np.ones(_TILE)
+        C0 = np.zeros(_TILE)  # the rows' constant log-density terms (with meat)
         ones2 = np.ones((1, _TILE))
         x_loc = np.zeros(d)
         x_inv = np.ones(d)
@@ -291,23 +320,30 @@ def _build() -> SimpleNamespace:
                     eta = H[k, t] + offset[i] if has_off else H[k, t]
                     L[k, t], S[k, t], D2[k, t], T[k, t], E2[k, t], CE[k, t] = _information_row(
                         family, link, y[i], trials[i] if has_m else 1.0, eta, nu, ck, lk)
-            _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc)
+            if meat and family != _GAUSSIAN:
+                for t in range(m):
+                    i = t0 + t
+                    C0[t] = _row_log_constant(y[i], trials[i] if has_m else 1.0, family)
+            _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, meat,
+                              pi, C0)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def information_kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, intercept,
-                           coef, log_pi, extra, cst, family, link, n_extra, block_size, first,
-                           last, total, n_workers):  # pragma: no cover
-        # Adds the Hessian sums of the blocks of rows first, first + block_size, ... to
-        # total in block order, the blocks claimed by n_workers threads (as kernel).
+                           coef, log_pi, pi, extra, cst, family, link, n_extra, meat,
+                           block_size, first, last, total, n_workers):  # pragma: no cover
+        # Adds the Hessian sums (with meat the scores' outer products) of the blocks of
+        # rows first, first + block_size, ... to total in block order, the blocks
+        # claimed by n_workers threads (as the E-step kernels).
         n_blocks, partial, claimed = _block_slots(first, last, block_size, total.shape[0])
         for _ in _prange(min(n_workers, n_blocks)):
             blk = _claim(claimed)
             while blk < n_blocks:
                 start = first + blk * block_size
                 _information_block(X, by_row, y, w, has_w, offset, has_off, trials, has_m,
-                                   intercept, coef, log_pi, extra, cst, family, link, n_extra,
-                                   start, min(start + block_size, last), partial[blk])
+                                   intercept, coef, log_pi, pi, extra, cst, family, link,
+                                   n_extra, meat, start, min(start + block_size, last),
+                                   partial[blk])
                 blk = _claim(claimed)
         _add_slots(partial, total)
 
@@ -329,12 +365,16 @@ class InformationSums(_BlockedBatches):
     ``eta_2, ..., eta_K`` with ``pi = softmax(0, eta)``. Row ``i`` adds ``-w_i`` times
     the Hessian of ``log sum_k pi_k f_k(y_i)``, ``sum_k r_ik (H_ik + g_ik g_ik') - gbar_i
     gbar_i'``, written out block by block (see ``_information_sums``), so that no row's
-    score vector or outer product is formed. The subclasses give the compiled pass of a
-    family (:meth:`_call`).
+    score vector or outer product is formed. With ``meat=True`` the sums are those of
+    the middle of the robust sandwich instead, ``sum_i w_i^2 s_i s_i'`` with ``s_i`` the
+    row's score ``gbar_i`` (:func:`regmix.inference.robust.score_meat`), and
+    :meth:`totals_of_rows` gives the rows' log-likelihood and their number. The
+    subclasses give the compiled pass of a family (:meth:`_call`).
     """
 
     def __init__(self, fit_intercept: bool, coef: np.ndarray, weights: np.ndarray,
-                 n_extra: int, block_size: int, n_threads: int | None) -> None:
+                 n_extra: int, block_size: int, n_threads: int | None,
+                 meat: bool = False) -> None:
         coef = np.ascontiguousarray(coef, dtype=np.float64)
         if coef.ndim != 2 or coef.shape[0] < 1 or coef.shape[1] < 1:
             raise ValueError(f"coef must have shape (K, p); got {coef.shape}")
@@ -350,12 +390,14 @@ class InformationSums(_BlockedBatches):
             raise ValueError("coef must have a column for the intercept")
         self.weights = weights
         self.n_design, self.n_extra = p, int(n_extra)
-        self._coef, self._log_pi = read_only(coef), read_only(np.log(weights))
+        self.meat = bool(meat)
+        self._coef = read_only(coef)
+        self._mixing = (read_only(np.log(weights)), read_only(weights))
         P = p * (p + 1) // 2
         n_vec = self.n_extra * K * K + K * (K - 1)
         super().__init__(d, K, block_size, n_threads,
                          K * (K + 1) // 2 * P + n_vec * (p + self.n_extra)
-                         + K * (K - 1) // 2 + 1)
+                         + K * (K - 1) // 2 + (2 if self.meat else 1))
 
     def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
             responsibilities: None = None, concomitant: None = None, *,
@@ -368,8 +410,17 @@ class InformationSums(_BlockedBatches):
             raise ValueError("the information takes no given responsibilities")
         super().add(X, y, w, None, concomitant, offset=offset, trials=trials)
 
+    def totals_of_rows(self) -> tuple[float, int]:
+        """With ``meat``: the weighted log-likelihood of the rows added so far (those of
+        positive weight) and their number."""
+        if not self.meat:
+            raise ValueError("the rows' totals are summed with meat=True only")
+        total = self.totals()
+        return float(total[-2]), int(total[-1])
+
     def result(self) -> np.ndarray:
-        """The observed information over all rows added so far, symmetric, of size
+        """The observed information (with ``meat``: the summed outer products of the
+        rows' weighted scores) over all rows added so far, symmetric, of size
         ``K (p + n_extra) + K - 1``."""
         total = self.totals()
         K, p, m = self.n_components, self.n_design, self.n_extra
@@ -412,10 +463,11 @@ class InformationSums(_BlockedBatches):
         pi = self.weights
         for j in range(1, K):
             for k2 in range(j, K):
-                prior = weight * pi[j] * ((1.0 if j == k2 else 0.0) - pi[k2])
+                prior = 0.0 if self.meat else weight * pi[j] * ((1.0 if j == k2 else 0.0)
+                                                                 - pi[k2])
                 put(eta_at[j], eta_at[k2], total[e] - prior)
                 e += 1
-        return -H
+        return H if self.meat else -H
 
 
 class GaussianInformation(InformationSums):
@@ -436,11 +488,13 @@ class GaussianInformation(InformationSums):
     n_threads : int or None, default=None
         Threads for each batch, as for
         :func:`~regmix.compiled.gaussian_kernel.gaussian_e_step`.
+    meat : bool, default=False
+        Sum the outer products of the rows' scores instead (see :class:`InformationSums`).
     """
 
     def __init__(self, fit_intercept: bool, coef: np.ndarray, sigma: np.ndarray,
                  weights: np.ndarray, block_size: int = E_STEP_BLOCK_SIZE, *,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, meat: bool = False) -> None:
         sigma = np.ascontiguousarray(sigma, dtype=np.float64).reshape(-1)
         if np.ndim(coef) == 2:  # (else the coefficients' error)
             K = np.shape(coef)[0]
@@ -448,15 +502,16 @@ class GaussianInformation(InformationSums):
                 raise ValueError(f"sigma and weights must have {K} entries")
             if not (np.all(sigma > 0) and np.all(np.asarray(weights) > 0)):
                 raise ValueError("sigma and weights must be positive")
-        super().__init__(fit_intercept, coef, weights, 1, block_size, n_threads)
+        super().__init__(fit_intercept, coef, weights, 1, block_size, n_threads, meat)
         cst = np.zeros((sigma.shape[0], 4))
         cst[:, 0] = [math.log(s) for s in sigma]  # (the C library's log, as numba's)
-        self._family = (read_only(sigma), read_only(cst), _GAUSSIAN, LINK_CODES["identity"], 1)
+        self._family = (read_only(sigma), read_only(cst), _GAUSSIAN, LINK_CODES["identity"], 1,
+                        self.meat)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, off, has_off, trials,
               has_m, first, last, n_workers) -> None:
         _compiled().information(X, by_row, y, w, has_w, off, has_off, trials, has_m,
-                                self.fit_intercept, self._coef, self._log_pi, *self._family,
+                                self.fit_intercept, self._coef, *self._mixing, *self._family,
                                 self.block_size, first, last, self._total, n_workers)
 
 
@@ -497,6 +552,8 @@ class GLMInformation(InformationSums):
         Rows per block of the fixed-order sums.
     n_threads : int or None, default=None
         Threads for each batch, as for :func:`~regmix.compiled.glm_kernel.glm_e_step`.
+    meat : bool, default=False
+        Sum the outer products of the rows' scores instead (see :class:`InformationSums`).
     """
 
     _row_vectors = True
@@ -504,17 +561,17 @@ class GLMInformation(InformationSums):
     def __init__(self, family: str, link: str, fit_intercept: bool, coef: np.ndarray,
                  weights: np.ndarray, extra: np.ndarray | None = None,
                  free_extra: bool = True, block_size: int = GLM_BLOCK_SIZE, *,
-                 n_threads: int | None = None) -> None:
+                 n_threads: int | None = None, meat: bool = False) -> None:
         if link not in KERNEL_LINKS.get(family, ()):
             raise ValueError(f"no compiled information for the {family} family with the "
                              f"{link} link")
         n_extra = int(family in EXTRA_STATISTICS and bool(free_extra))
-        super().__init__(fit_intercept, coef, weights, n_extra, block_size, n_threads)
+        super().__init__(fit_intercept, coef, weights, n_extra, block_size, n_threads, meat)
         ex, cst = _extra_constants(family, extra, self.n_components)
-        self._family = (ex, cst, FAMILY_CODES[family], LINK_CODES[link], n_extra)
+        self._family = (ex, cst, FAMILY_CODES[family], LINK_CODES[link], n_extra, self.meat)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, off, has_off, trials,
               has_m, first, last, n_workers) -> None:
         _compiled().information(X, by_row, y, w, has_w, off, has_off, trials, has_m,
-                                self.fit_intercept, self._coef, self._log_pi, *self._family,
+                                self.fit_intercept, self._coef, *self._mixing, *self._family,
                                 self.block_size, first, last, self._total, n_workers)

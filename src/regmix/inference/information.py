@@ -260,19 +260,20 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
     return score_information(family, params, source, chunk_size, n_jobs)[1]
 
 
-def _compiled_information(family, params, fit_intercept: bool,
-                          n_threads: int) -> InformationSums:
-    """The compiled information sums of ``family`` (one the compiled information
-    covers, see :func:`~regmix.engine.kernel.compiled_pass_applies`) at ``params``."""
+def _compiled_information(family, params, fit_intercept: bool, n_threads: int,
+                          meat: bool = False) -> InformationSums:
+    """The compiled information sums (or, with ``meat``, the robust meat's) of
+    ``family`` (one the compiled information covers, see
+    :func:`~regmix.engine.kernel.compiled_pass_applies`) at ``params``."""
     coef = params.component.coef
     if kernel_family(family) == "gaussian":
         return GaussianInformation(fit_intercept, coef, params.component.sigma,
-                                   params.weights, n_threads=n_threads)
+                                   params.weights, n_threads=n_threads, meat=meat)
     extra = params.component.extra
     free = family.free_extra()
     return GLMInformation(family.name, family.link_name, fit_intercept, coef, params.weights,
                           extra[:, 0] if extra.shape[1] else None, bool(free.all()),
-                          n_threads=n_threads)
+                          n_threads=n_threads, meat=meat)
 
 
 def score_information(family, params, source, chunk_size: int = 8192,
