@@ -79,8 +79,8 @@ def _build() -> SimpleNamespace:
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
     @jit
-    def _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, meat,
-                          pi, C0):  # pragma: no cover - compiled
+    def _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, pi,
+                          C0):  # pragma: no cover - compiled
         # Adds to acc the sums of a tile's m rows, in the layout of
         # InformationSums.result, from the design Z (p, m), the components'
         # log-densities plus log weights L (K, m), the rows' weights wt and the
@@ -94,7 +94,9 @@ def _build() -> SimpleNamespace:
         #   (k, k2), k < k2: -q_k r_k2 a_k a_k2';
         #   (k, eta_j): q_k (delta_jk - r_j) a_k;
         #   (eta_j, eta_k2): w (r_j delta_jk2 - r_j r_k2), and w alone for the prior term.
-        # With meat, the same blocks of the outer product of the row's weighted score
+        # With the mixing weights pi (the meat; None for the information, whose
+        # compiled code then has none of the meat's: numba prunes the branches on
+        # pi is None), the same blocks of the outer product of the row's weighted score
         # w s (s: q_k a_k / w in block k, r_j - pi_j in the gating block), and in place
         # of w the sum of w (log sum_k exp(L_k) + C0) and the count of the rows of
         # positive weight (C0 the rows' constant log-density terms).
@@ -118,36 +120,36 @@ def _build() -> SimpleNamespace:
                 tot += r[k, t]
             for k in range(K):
                 r[k, t] = r[k, t] / tot
-            if meat and wt[t] > 0.0:
-                acc[last] += wt[t] * ((mx + np.log(tot)) + C0[t])
-                acc[last + 1] += 1.0
+            if pi is not None:
+                if wt[t] > 0.0:
+                    acc[last] += wt[t] * ((mx + np.log(tot)) + C0[t])
+                    acc[last + 1] += 1.0
         pair = 0
         for k in range(K):
             for k2 in range(k, K):
-                for t in range(m):
-                    sk = S[k, t]
-                    sl = S[k2, t]
-                    if meat:
+                # (one loop per case, the case decided outside it)
+                if pi is not None:
+                    for t in range(m):
                         a = wt[t] * r[k, t]
                         b = wt[t] * r[k2, t]
-                        c[0, t] = (a * sk) * (b * sl)
-                        if n_extra:
-                            c[1, t] = (a * sk) * (b * T[k2, t])
-                            c[2, t] = (a * T[k, t]) * (b * T[k2, t])
-                    elif k2 == k:
+                        c[0, t] = (a * S[k, t]) * (b * S[k2, t])
+                        c[1, t] = (a * S[k, t]) * (b * T[k2, t])
+                        c[2, t] = (a * T[k, t]) * (b * T[k2, t])
+                elif k2 == k:
+                    for t in range(m):
+                        sk = S[k, t]
+                        tk = T[k, t]
                         qk = wt[t] * r[k, t]
                         f = 1.0 - r[k, t]
                         c[0, t] = qk * (f * sk * sk + D2[k, t])
-                        if n_extra:
-                            tk = T[k, t]
-                            c[1, t] = qk * (f * sk * tk + CE[k, t])
-                            c[2, t] = qk * (f * tk * tk + E2[k, t])
-                    else:
+                        c[1, t] = qk * (f * sk * tk + CE[k, t])
+                        c[2, t] = qk * (f * tk * tk + E2[k, t])
+                else:
+                    for t in range(m):
                         g = -wt[t] * r[k, t] * r[k2, t]
-                        c[0, t] = g * sk * sl
-                        if n_extra:
-                            c[1, t] = g * sk * T[k2, t]
-                            c[2, t] = g * T[k, t] * T[k2, t]
+                        c[0, t] = g * S[k, t] * S[k2, t]
+                        c[1, t] = g * S[k, t] * T[k2, t]
+                        c[2, t] = g * T[k, t] * T[k2, t]
                 q = pair * P
                 for j in range(p):
                     _accumulate(Z[j], c[0], Z, j, p - j, m, acc, q)
@@ -157,26 +159,29 @@ def _build() -> SimpleNamespace:
                     _accumulate(c[1], one, Z, 0, p, m, acc, q_vec + (k * K + k2) * p)
                     _accumulate(c[2], one, ones2, 0, 1, m, acc, q_sc + k * K + k2)
                     if k2 != k:  # (b_k2, extra_k): -q_k r_k2 T_k S_k2 (meat: q_k q_k2)
-                        for t in range(m):
-                            if meat:
-                                c[1, t] = (wt[t] * r[k, t] * T[k, t]) * (
-                                    wt[t] * r[k2, t] * S[k2, t])
-                            else:
-                                g = -wt[t] * r[k, t] * r[k2, t]
-                                c[1, t] = g * T[k, t] * S[k2, t]
+                        if pi is not None:
+                            for t in range(m):
+                                c[1, t] = (wt[t] * r[k, t] * T[k, t]) * (wt[t] * r[k2, t]
+                                                                          * S[k2, t])
+                        else:
+                            for t in range(m):
+                                c[1, t] = (-wt[t] * r[k, t] * r[k2, t]) * T[k, t] * S[k2, t]
                         _accumulate(c[1], one, Z, 0, p, m, acc, q_vec + (k2 * K + k) * p)
                 pair += 1
         # (b_k, eta_j) and (extra_k, eta_j), j = 1..K-1
         for k in range(K):
             for j in range(1, K):
                 delta = 1.0 if j == k else 0.0
-                for t in range(m):
-                    if meat:
+                if pi is not None:
+                    for t in range(m):
                         h = (wt[t] * r[k, t]) * (wt[t] * (r[j, t] - pi[j]))
-                    else:
+                        c[1, t] = h * S[k, t]
+                        c[2, t] = h * T[k, t]
+                else:
+                    for t in range(m):
                         h = wt[t] * r[k, t] * (delta - r[j, t])
-                    c[1, t] = h * S[k, t]
-                    c[2, t] = h * T[k, t]
+                        c[1, t] = h * S[k, t]
+                        c[2, t] = h * T[k, t]
                 vec = at_eta + k * (K - 1) + (j - 1)
                 _accumulate(c[1], one, Z, 0, p, m, acc, q_vec + vec * p)
                 if n_extra:
@@ -185,14 +190,15 @@ def _build() -> SimpleNamespace:
         for j in range(1, K):
             for k2 in range(j, K):
                 delta = 1.0 if j == k2 else 0.0
-                for t in range(m):
-                    if meat:
+                if pi is not None:
+                    for t in range(m):
                         c[2, t] = (wt[t] * (r[j, t] - pi[j])) * (wt[t] * (r[k2, t] - pi[k2]))
-                    else:
+                else:
+                    for t in range(m):
                         c[2, t] = wt[t] * r[j, t] * (delta - r[k2, t])
                 _accumulate(c[2], one, ones2, 0, 1, m, acc, e)
                 e += 1
-        if not meat:
+        if pi is None:
             _accumulate(wt, one, ones2, 0, 1, m, acc, e)
 
     @jit
@@ -278,8 +284,9 @@ def _build() -> SimpleNamespace:
     @jit
     def _information_block(X, by_row, y, w, has_w, offset, has_off, trials, has_m,
                            intercept, coef, log_pi, pi, extra, cst, family, link, n_extra,
-                           meat, start, stop, out):  # pragma: no cover - compiled
-        # The Hessian sums (with meat: the scores' outer products) of rows start..stop-1
+                           start, stop, out):  # pragma: no cover - compiled
+        # The Hessian sums (given pi, the meat: the scores' outer products) of rows
+        # start..stop-1
         # (user units), written to out in the layout InformationSums.result reads
         # (_information_sums), from each row's log-densities and derivatives
         # (_information_row).
@@ -320,19 +327,19 @@ def _build() -> SimpleNamespace:
                     eta = H[k, t] + offset[i] if has_off else H[k, t]
                     L[k, t], S[k, t], D2[k, t], T[k, t], E2[k, t], CE[k, t] = _information_row(
                         family, link, y[i], trials[i] if has_m else 1.0, eta, nu, ck, lk)
-            if meat and family != _GAUSSIAN:
-                for t in range(m):
-                    i = t0 + t
-                    C0[t] = _row_log_constant(y[i], trials[i] if has_m else 1.0, family)
-            _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, meat,
-                              pi, C0)
+            if pi is not None:
+                if family != _GAUSSIAN:
+                    for t in range(m):
+                        i = t0 + t
+                        C0[t] = _row_log_constant(y[i], trials[i] if has_m else 1.0, family)
+            _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, pi, C0)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def information_kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, intercept,
-                           coef, log_pi, pi, extra, cst, family, link, n_extra, meat,
-                           block_size, first, last, total, n_workers):  # pragma: no cover
-        # Adds the Hessian sums (with meat the scores' outer products) of the blocks of
+                           coef, log_pi, pi, extra, cst, family, link, n_extra, block_size,
+                           first, last, total, n_workers):  # pragma: no cover
+        # Adds the Hessian sums (given pi, the scores' outer products) of the blocks of
         # rows first, first + block_size, ... to total in block order, the blocks
         # claimed by n_workers threads (as the E-step kernels).
         n_blocks, partial, claimed = _block_slots(first, last, block_size, total.shape[0])
@@ -342,7 +349,7 @@ def _build() -> SimpleNamespace:
                 start = first + blk * block_size
                 _information_block(X, by_row, y, w, has_w, offset, has_off, trials, has_m,
                                    intercept, coef, log_pi, pi, extra, cst, family, link,
-                                   n_extra, meat, start, min(start + block_size, last),
+                                   n_extra, start, min(start + block_size, last),
                                    partial[blk])
                 blk = _claim(claimed)
         _add_slots(partial, total)
@@ -392,7 +399,8 @@ class InformationSums(_BlockedBatches):
         self.n_design, self.n_extra = p, int(n_extra)
         self.meat = bool(meat)
         self._coef = read_only(coef)
-        self._mixing = (read_only(np.log(weights)), read_only(weights))
+        # (the weights themselves for the meat, None for the information)
+        self._mixing = (read_only(np.log(weights)), read_only(weights) if self.meat else None)
         P = p * (p + 1) // 2
         n_vec = self.n_extra * K * K + K * (K - 1)
         super().__init__(d, K, block_size, n_threads,
@@ -505,8 +513,7 @@ class GaussianInformation(InformationSums):
         super().__init__(fit_intercept, coef, weights, 1, block_size, n_threads, meat)
         cst = np.zeros((sigma.shape[0], 4))
         cst[:, 0] = [math.log(s) for s in sigma]  # (the C library's log, as numba's)
-        self._family = (read_only(sigma), read_only(cst), _GAUSSIAN, LINK_CODES["identity"], 1,
-                        self.meat)
+        self._family = (read_only(sigma), read_only(cst), _GAUSSIAN, LINK_CODES["identity"], 1)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, off, has_off, trials,
               has_m, first, last, n_workers) -> None:
@@ -568,7 +575,7 @@ class GLMInformation(InformationSums):
         n_extra = int(family in EXTRA_STATISTICS and bool(free_extra))
         super().__init__(fit_intercept, coef, weights, n_extra, block_size, n_threads, meat)
         ex, cst = _extra_constants(family, extra, self.n_components)
-        self._family = (ex, cst, FAMILY_CODES[family], LINK_CODES[link], n_extra, self.meat)
+        self._family = (ex, cst, FAMILY_CODES[family], LINK_CODES[link], n_extra)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, off, has_off, trials,
               has_m, first, last, n_workers) -> None:
