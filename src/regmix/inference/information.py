@@ -54,6 +54,7 @@ from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 
 __all__ = [
+    "compiled_information_sums",
     "family_information",
     "mixture_information",
     "observation_scores",
@@ -246,34 +247,39 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
     memory) take the compiled pass
     (:class:`~regmix.compiled.information_kernel.GaussianInformation`,
     :class:`~regmix.compiled.information_kernel.GLMInformation`: the same matrix to
-    round-off;
-    see :func:`~regmix.engine.kernel.compiled_pass_applies`); everything else takes the
-    numpy pass.
+    round-off; see :func:`~regmix.engine.kernel.compiled_pass_applies`); everything
+    else takes the numpy pass.
     """
-    if engine == "numba" and params.gating is None and compiled_pass_applies(
-            source, family, constrained=False, weights=params.weights, user_units=True,
-            information=True):
-        info = _compiled_information(family, params, source.fit_intercept,
-                                     kernel_threads(source, resolve_n_jobs(n_jobs)))
-        add_kernel_rows(source, info, chunk_size=int(chunk_size))
-        return info.result()
+    sums = compiled_information_sums(family, params, source, chunk_size, n_jobs, engine)
+    if sums is not None:
+        return sums.result()
     return score_information(family, params, source, chunk_size, n_jobs)[1]
 
 
-def _compiled_information(family, params, fit_intercept: bool, n_threads: int,
-                          meat: bool = False) -> InformationSums:
-    """The compiled information sums (or, with ``meat``, the robust meat's) of
-    ``family`` (one the compiled information covers, see
-    :func:`~regmix.engine.kernel.compiled_pass_applies`) at ``params``."""
+def compiled_information_sums(family, params, source, chunk_size: int, n_jobs: int | None,
+                              engine: str, meat: bool = False) -> InformationSums | None:
+    """The compiled information's sums (with ``meat``, the robust meat's) over the rows
+    of ``source`` at ``params`` (user units), or None where the compiled pass does not
+    apply (``engine`` other than "numba", gating, or what
+    :func:`~regmix.engine.kernel.compiled_pass_applies` refuses)."""
+    if engine != "numba" or params.gating is not None or not compiled_pass_applies(
+            source, family, constrained=False, weights=params.weights, user_units=True,
+            information=True):
+        return None
+    n_threads = kernel_threads(source, resolve_n_jobs(n_jobs))
     coef = params.component.coef
+    sums: InformationSums
     if kernel_family(family) == "gaussian":
-        return GaussianInformation(fit_intercept, coef, params.component.sigma,
+        sums = GaussianInformation(source.fit_intercept, coef, params.component.sigma,
                                    params.weights, n_threads=n_threads, meat=meat)
-    extra = params.component.extra
-    free = family.free_extra()
-    return GLMInformation(family.name, family.link_name, fit_intercept, coef, params.weights,
-                          extra[:, 0] if extra.shape[1] else None, bool(free.all()),
-                          n_threads=n_threads, meat=meat)
+    else:
+        extra = params.component.extra
+        sums = GLMInformation(family.name, family.link_name, source.fit_intercept, coef,
+                              params.weights, extra[:, 0] if extra.shape[1] else None,
+                              bool(family.free_extra().all()), n_threads=n_threads,
+                              meat=meat)
+    add_kernel_rows(source, sums, chunk_size=int(chunk_size))
+    return sums
 
 
 def score_information(family, params, source, chunk_size: int = 8192,

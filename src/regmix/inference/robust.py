@@ -31,9 +31,8 @@ import pandas as pd
 
 from regmix.core.choices import COV_TYPES
 from regmix.core.results import PassResult
-from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
 from regmix.engine.passes import run_pass
-from regmix.inference.information import _compiled_information, _Layout, observation_scores
+from regmix.inference.information import _Layout, compiled_information_sums, observation_scores
 
 __all__ = ["COV_TYPES", "ScoreMeat", "check_cov_type", "cluster_codes", "score_meat"]
 
@@ -135,12 +134,9 @@ def score_meat(family, params, source, layout: _Layout, *, codes=None,
     -------
     ScoreMeat
     """
-    if codes is None and engine == "numba" and params.gating is None and compiled_pass_applies(
-            source, family, constrained=False, weights=params.weights, user_units=True,
-            information=True):
-        sums = _compiled_information(family, params, source.fit_intercept,
-                                     kernel_threads(source, n_jobs), meat=True)
-        add_kernel_rows(source, sums, chunk_size=int(chunk_size))
+    sums = None if codes is not None else compiled_information_sums(
+        family, params, source, chunk_size, n_jobs, engine, meat=True)
+    if sums is not None:
         loglik, n_units = sums.totals_of_rows()
         return ScoreMeat(sums.result(), n_units, loglik, "robust")
     dim = layout.dim
