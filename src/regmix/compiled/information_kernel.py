@@ -59,7 +59,7 @@ def _build() -> SimpleNamespace:
     first call); numba is imported here and nowhere else. The helpers that compiled
     code calls are bound as module globals (see :mod:`regmix.compiled.glm_kernel`)."""
     global _prange, _claim, _accumulate, _standardise_tile, _linear_rows, _log
-    global _block_slots, _add_slots
+    global _block_slots, _add_slots, _row_maxima, _exp_rows
     global _logit_terms, _binomial_link, _binomial_terms, _poisson_identity_log_density
     global _gamma_log_density, _gamma_working, _nb_working, _nb_log_density, _row_log_constant
     global _information_sums, _information_row, _information_block
@@ -68,6 +68,7 @@ def _build() -> SimpleNamespace:
     _glk._compiled()  # (and the Gaussian kernel's building blocks)
     _claim, _accumulate, _log = _gk._claim, _gk._accumulate, _gk._log
     _block_slots, _add_slots = _gk._block_slots, _gk._add_slots
+    _row_maxima, _exp_rows = _gk._row_maxima, _gk._exp_rows
     _standardise_tile, _linear_rows = _gk._standardise_tile, _gk._linear_rows
     _logit_terms, _binomial_link = _glk._logit_terms, _glk._binomial_link
     _binomial_terms, _gamma_working = _glk._binomial_terms, _glk._gamma_working
@@ -80,15 +81,15 @@ def _build() -> SimpleNamespace:
 
     @jit
     def _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, pi,
-                          C0):  # pragma: no cover - compiled
+                          C0, mx, tot):  # pragma: no cover - compiled
         # Adds to acc the sums of a tile's m rows, in the layout of
         # InformationSums.result, from the design Z (p, m), the components'
         # log-densities plus log weights L (K, m), the rows' weights wt and the
         # derivatives of each row's log-density of component k: S = d/d eta, D2 =
         # d^2/d eta^2 and, with n_extra = 1 (one free extra per component, on its log
         # scale), T = d/d extra, CE = d^2/d eta d extra and E2 = d^2/d extra^2. The
-        # posteriors go to r. With q_k = w r_k and a_k = (x S_k, T_k), a row adds to the
-        # Hessian
+        # posteriors go to r (mx and tot: buffers of a tile's rows). With q_k = w r_k and
+        # a_k = (x S_k, T_k), a row adds to the Hessian
         #   (k, k):  x x' q_k ((1 - r_k) S_k^2 + D2_k), x q_k ((1 - r_k) S_k T_k + CE_k),
         #            q_k ((1 - r_k) T_k^2 + E2_k);
         #   (k, k2), k < k2: -q_k r_k2 a_k a_k2';
@@ -110,19 +111,23 @@ def _build() -> SimpleNamespace:
         at_eta = n_extra * K * K  # the first (b_k, eta_j) among the vector sums
         e = q_sc + n_extra * n_vec  # the gating block's sums, then the last ones
         last = e + K * (K - 1) // 2
+        # the posteriors exp(L - max) / sum as the E-step kernels take them (the vector
+        # exp, _LANES rows at a time)
+        for k in range(K):
+            for t in range(m):
+                r[k, t] = L[k, t]
+        _row_maxima(r, mx, m)
         for t in range(m):
-            mx = L[0, t]
-            for k in range(1, K):
-                mx = max(mx, L[k, t])
-            tot = 0.0
-            for k in range(K):
-                r[k, t] = np.exp(L[k, t] - mx)
-                tot += r[k, t]
-            for k in range(K):
-                r[k, t] = r[k, t] / tot
-            if pi is not None:
+            v = mx[t]
+            mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+        _exp_rows(r, mx, tot, m)
+        for k in range(K):
+            for t in range(m):
+                r[k, t] = r[k, t] / tot[t]
+        if pi is not None:
+            for t in range(m):
                 if wt[t] > 0.0:
-                    acc[last] += wt[t] * ((mx + np.log(tot)) + C0[t])
+                    acc[last] += wt[t] * ((mx[t] + _log(tot[t])) + C0[t])
                     acc[last + 1] += 1.0
         pair = 0
         for k in range(K):
@@ -202,7 +207,7 @@ def _build() -> SimpleNamespace:
             _accumulate(wt, one, ones2, 0, 1, m, acc, e)
 
     @jit
-    def _information_row(family, link, y, mi, eta, nu, ck, lk):  # pragma: no cover
+    def _information_row(family, link, y, mi, eta, e, nu, ck, lk):  # pragma: no cover
         # A row's log-density of one component plus its log weight lk (without the
         # row's constant, the same for every component), its first two derivatives in
         # the linear predictor eta and, for Gaussian, Gamma and negative-binomial
@@ -210,7 +215,9 @@ def _build() -> SimpleNamespace:
         # size) and the cross derivative: for GLM components as
         # GLMFamily.row_derivatives forms them from the link's derivatives, the
         # family's mu_derivatives and its extra_derivatives (ck holds log nu,
-        # lgamma nu, digamma nu and trigamma nu); for Gaussian ones (ck[0] = log sigma)
+        # lgamma nu, digamma nu and trigamma nu; e is exp(min(eta, _ETA_MAX)) for the
+        # log and cloglog links, exp(-|eta|) for the logit); for Gaussian ones
+        # (ck[0] = log sigma)
         # from z = (y - eta) / sigma: z / sigma, -1 / sigma^2, z^2 - 1, -2 z^2 and
         # -2 z / sigma.
         if family == _GAUSSIAN:
@@ -219,7 +226,7 @@ def _build() -> SimpleNamespace:
                     z * z - 1.0, -2.0 * z * z, -2.0 * z / nu)
         mu = dmu = d2mu = 0.0
         if link == 0:  # log
-            mu = math.exp(min(eta, _ETA_MAX))
+            mu = e
             dmu = mu
             d2mu = mu
         elif link == 1:  # identity
@@ -232,10 +239,9 @@ def _build() -> SimpleNamespace:
             d2mu = 2.0 * mu * mu * mu
         if family == 1:  # binomial
             if link == 2:
-                mu, dmu, log_p, log_q = _logit_terms(eta, math.exp(-abs(eta)))
+                mu, dmu, log_p, log_q = _logit_terms(eta, e)
                 d2mu = dmu * (1.0 - 2.0 * mu)
             else:
-                e = math.exp(min(eta, _ETA_MAX))
                 mu, dmu, log_p, log_q = _binomial_link(eta, e, link)
                 d2mu = -eta * dmu if link == 3 else dmu * (1.0 - e)
             lf = _binomial_terms(mu, dmu, log_p, log_q, y, mi, 0.0)[0]
@@ -286,15 +292,15 @@ def _build() -> SimpleNamespace:
                            intercept, coef, log_pi, pi, extra, cst, family, link, n_extra,
                            start, stop, out):  # pragma: no cover - compiled
         # The Hessian sums (given pi, the meat: the scores' outer products) of rows
-        # start..stop-1
-        # (user units), written to out in the layout InformationSums.result reads
-        # (_information_sums), from each row's log-densities and derivatives
+        # start..stop-1 (user units), written to out in the layout InformationSums.result
+        # reads (_information_sums), from each row's log-densities and derivatives
         # (_information_row).
         d = X.shape[1] if by_row else X.shape[0]
         K, p = coef.shape
         off = 1 if intercept else 0
         Z = np.empty((p, _TILE))
-        H = np.empty((K, _TILE))  # linear predictors without the offsets
+        H = np.empty((K, _TILE))  # linear predictors
+        F = np.zeros((K, _TILE))  # the exponentials of them that the link needs
         L = np.empty((K, _TILE))
         r = np.empty((K, _TILE))
         S = np.empty((K, _TILE))
@@ -305,6 +311,9 @@ def _build() -> SimpleNamespace:
         c = np.empty((3, _TILE))
         wt = np.ones(_TILE)
         C0 = np.zeros(_TILE)  # the rows' constant log-density terms (with meat)
+        mx = np.zeros(_TILE)
+        tot = np.zeros(_TILE)
+        zeros = np.zeros(_TILE)
         ones2 = np.ones((1, _TILE))
         x_loc = np.zeros(d)
         x_inv = np.ones(d)
@@ -315,24 +324,36 @@ def _build() -> SimpleNamespace:
             m = min(_TILE, stop - t0)
             _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)  # (x - 0) * 1 = x
             _linear_rows(coef, Z, H, m)
+            if has_off:
+                for k in range(K):
+                    for t in range(m):
+                        H[k, t] += offset[t0 + t]
             if has_w:
                 for t in range(m):
                     wt[t] = w[t0 + t]
+            # the exponentials the link needs, by the vector exp (as the E-step kernel)
+            if family != _GAUSSIAN and (link == 0 or link == 4 or link == 2):
+                for k in range(K):
+                    for t in range(m):
+                        eta = H[k, t]
+                        F[k, t] = -abs(eta) if link == 2 else min(eta, _ETA_MAX)
+                _exp_rows(F, zeros, tot, m)
             for k in range(K):
                 nu = extra[k]
                 ck = cst[k]
                 lk = log_pi[k]
                 for t in range(m):
                     i = t0 + t
-                    eta = H[k, t] + offset[i] if has_off else H[k, t]
                     L[k, t], S[k, t], D2[k, t], T[k, t], E2[k, t], CE[k, t] = _information_row(
-                        family, link, y[i], trials[i] if has_m else 1.0, eta, nu, ck, lk)
+                        family, link, y[i], trials[i] if has_m else 1.0, H[k, t], F[k, t], nu,
+                        ck, lk)
             if pi is not None:
                 if family != _GAUSSIAN:
                     for t in range(m):
                         i = t0 + t
                         C0[t] = _row_log_constant(y[i], trials[i] if has_m else 1.0, family)
-            _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, pi, C0)
+            _information_sums(Z, L, r, wt, S, T, D2, CE, E2, n_extra, c, ones2, m, acc, pi, C0,
+                              mx, tot)
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
