@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_glm_kernel.py [--sizes 1e5 1e6] [--components 2 3]
         [--features 2 5] [--repeats 3] [--threads 2]
         [--families poisson binomial gamma negative_binomial] [--no-fits]
+        [--information [--meat]]
 
 For each n, K and number of features d (the design has d + 1 columns with the
 intercept), on rows ``x ~ N(0, 1)`` with a response drawn from the mixture
@@ -22,11 +23,19 @@ each on the numpy pass and on the compiled kernel, side by side in one run, and 
 the ratios numpy / compiled and compiled GLM / compiled Gaussian. A single-start fit at
 the largest n (from the true labels with 20% of the rows relabelled, as
 ``compare_r_glm.py`` starts, ``compute_se=False``) is timed on both engines at the end.
+
+With ``--information`` it times the observed-information pass instead
+(:func:`regmix.inference.information.mixture_information` at the true parameters in
+user units, best of ``--repeats`` after one warm-up call, wall and CPU time of the
+process), numpy against the compiled pass, side by side for each family; with
+``--meat`` too it times the middle of the robust sandwich instead
+(:func:`regmix.inference.robust.score_meat`, ``cov_type="robust"``).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import time
@@ -42,6 +51,8 @@ from regmix.families.gamma import GammaFamily
 from regmix.families.gaussian import Gaussian
 from regmix.families.negative_binomial import NegativeBinomial
 from regmix.families.poisson import Poisson
+from regmix.inference.information import _Layout, mixture_information
+from regmix.inference.robust import score_meat
 from regmix.mixing.constant import ConstantWeights
 from regmix.sources.arrays import ArrayData
 
@@ -111,6 +122,46 @@ def best_pass(runner, params, repeats: int = 3) -> float:
     return best
 
 
+def information_seconds(family: str, n: int, K: int, d: int, engine: str, repeats: int,
+                        threads: int, meat: bool = False) -> tuple[float, float]:
+    """The best wall and CPU seconds of ``repeats`` observed-information passes (or
+    robust meats) at the true parameters (user units), after one that warms caches and
+    loads the compiled code."""
+    X, y, offset, trials, _, coef = make_problem(family, n, K, d)
+    source = ArrayData(X, y, None, fit_intercept=True, offset=offset, trials=trials,
+                       standardize=False, scale_response=False)
+    extra = {"gamma": [SHAPE], "negative_binomial": [SIZE]}.get(family, [])
+    component = (GaussianParams(coef, np.ones(K)) if family == "gaussian"
+                 else ComponentParams(coef, np.tile(extra, (K, 1))))
+    params = MixtureParams(np.full(K, 1.0 / K), component)
+    fam = FAMILIES[family]()
+    layout = _Layout(K, d + 1, len(extra) if family != "gaussian" else 1)
+    best = (np.inf, np.inf)
+    for _ in range(repeats + 1):
+        t, c = time.perf_counter(), time.process_time()
+        if meat:
+            score_meat(fam, params, source, layout, chunk_size=65536, n_jobs=threads,
+                       engine=engine)
+        else:
+            mixture_information(fam, params, source, chunk_size=65536, n_jobs=threads,
+                                engine=engine)
+        best = min(best, (time.perf_counter() - t, time.process_time() - c))
+    return best
+
+
+def information_table(args, families) -> None:
+    print("| n | K | d | family | numpy ms (CPU ms) | compiled ms (CPU ms) "
+          "| numpy / compiled (CPU) |")
+    print("|---:|---:|---:|---|---:|---:|---:|")
+    shapes = itertools.product((int(s) for s in args.sizes), args.components, args.features)
+    for (n, K, d), f in itertools.product(shapes, families):
+        slow, fast = (information_seconds(f, n, K, d, e, args.repeats, args.threads,
+                                          args.meat) for e in ("numpy", "numba"))
+        print(f"| {n:,} | {K} | {d} | {f} | {1e3 * slow[0]:.0f} ({1e3 * slow[1]:.0f}) "
+              f"| {1e3 * fast[0]:.0f} ({1e3 * fast[1]:.0f}) "
+              f"| {slow[0] / fast[0]:.1f} ({slow[1] / fast[1]:.1f}) |", flush=True)
+
+
 def single_start_fit(family: str, n: int, engine: str) -> tuple[float, int, float]:
     X, y, offset, trials, labels, _ = make_problem(family, n, 2, 2)
     rng = np.random.default_rng(1)
@@ -140,11 +191,18 @@ def main() -> None:
                         choices=[f for f in FAMILIES if f != "gaussian"])
     parser.add_argument("--no-fits", action="store_true",
                         help="skip the single-start fits at the end")
+    parser.add_argument("--information", action="store_true",
+                        help="time the observed-information pass instead of the E-step")
+    parser.add_argument("--meat", action="store_true",
+                        help="with --information: the robust sandwich's meat instead")
     args = parser.parse_args()
     families = ("gaussian", *args.families)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, numpy {np.__version__}; {args.threads} threads")
     print()
+    if args.information:
+        information_table(args, families)
+        return
     print("| n | K | d | family | numpy ms/pass | compiled ms/pass | numpy / compiled "
           "| compiled / compiled Gaussian |")
     print("|---:|---:|---:|---|---:|---:|---:|---:|")

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("numba")
 
 from regmix import RegressionMixture  # noqa: E402
-from regmix.compiled.gaussian_kernel import GaussianInformation  # noqa: E402
+from regmix.compiled.information_kernel import GaussianInformation  # noqa: E402
 from regmix.core.params import (
     GaussianParams,  # noqa: E402
     MixtureParams,  # noqa: E402

@@ -395,7 +395,7 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     # gating with concomitant variables and constraints (the E-step's sums do not
     # depend on them); not: groups, concomitant variables without gating (or gating
     # without them), a subclass of the gating, the information pass (constrained or
-    # of a GLM family)
+    # gated)
     gated = ArrayData(X, y, w, Z=X[:, :1].copy(), fit_intercept=True, scale_response=False)
     gating = MultinomialLogitGating()
     assert kernel.compiled_pass_applies(gated, Poisson(), gating)
@@ -419,7 +419,11 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
                         scale_response=False)
     assert not kernel.compiled_pass_applies(grouped, Poisson(), mixing)
     assert not kernel.compiled_pass_applies(gated, Poisson(), mixing)
-    assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, information=True)
+    # the information: GLM components too (offsets and trials in memory), in user units
+    assert kernel.compiled_pass_applies(plain, Poisson(), mixing, information=True)
+    assert not kernel.compiled_pass_applies(plain, Poisson(), mixing, user_units=True,
+                                            information=True)
+    assert not kernel.compiled_pass_applies(user, StudentT(), mixing, information=True)
     runner = PassRunner(grouped, Poisson(), mixing, chunk_size=4096, n_jobs=1,
                         engine="numba")
     assert (runner.engine, runner.kernel) == ("numpy", None)

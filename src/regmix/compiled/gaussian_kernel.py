@@ -153,9 +153,10 @@ def _build() -> SimpleNamespace:
     """
     global _as_float, _as_int, _accumulate, _log, _exp_rows, _prange, _block, _standardise_rows
     global _dots1, _dots2, _dots3, _dots4, _dots5, _dots6, _dots7, _dots8, _component_sums
-    global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
+    global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7
     global _standardise_tile, _given_rows, _sum_of_logs, _claim, _student_rows
     global _classify_rows, _linear_rows, _gating_rows, _gating_sums, _add_rows, _row_maxima
+    global _block_slots, _add_slots
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -708,6 +709,21 @@ def _build() -> SimpleNamespace:
         return res
 
     @jit
+    def _block_slots(first, last, block_size, n_acc):  # pragma: no cover - compiled
+        # For a pass over the blocks of rows first, first + block_size, ... (the last
+        # ending at row last): their number, a slot of n_acc sums for each and the
+        # counter from which the threads claim them (_claim).
+        n_blocks = (last - first + block_size - 1) // block_size
+        return n_blocks, np.zeros((n_blocks, n_acc)), np.zeros(1, dtype=np.int64)
+
+    @jit
+    def _add_slots(partial, total):  # pragma: no cover - compiled
+        # total += the blocks' sums, one block after the other in block order.
+        for blk in range(partial.shape[0]):
+            for a in range(partial.shape[1]):
+                total[a] += partial[blk, a]
+
+    @jit
     def _block(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
         student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, start,
@@ -926,22 +942,18 @@ def _build() -> SimpleNamespace:
         # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
         # Each of n_workers threads claims the next block until none is left (_claim),
         # so that a thread that gets less of a core takes fewer blocks.
-        n_acc = total.shape[0]
-        n_blocks = (last - first + block_size - 1) // block_size
         if n_workers <= 1:  # on the calling thread, without entering the thread pool
-            out = np.empty(n_acc)
-            for blk in range(n_blocks):
-                start = first + blk * block_size
+            out = np.empty(total.shape[0])
+            for start in range(first, last, block_size):
                 _block(
                     X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
                     const, scale, student, tc, R, has_r, classify, Zg, z_by_row, has_g,
                     z_loc, z_inv, gamma, start, min(start + block_size, last), out,
                 )
-                for a in range(n_acc):
+                for a in range(out.shape[0]):
                     total[a] += out[a]
             return
-        partial = np.zeros((n_blocks, n_acc))
-        claimed = np.zeros(1, dtype=np.int64)
+        n_blocks, partial, claimed = _block_slots(first, last, block_size, total.shape[0])
         for _ in _prange(min(n_workers, n_blocks)):
             blk = _claim(claimed)
             while blk < n_blocks:
@@ -952,161 +964,7 @@ def _build() -> SimpleNamespace:
                     z_loc, z_inv, gamma, start, min(start + block_size, last), partial[blk],
                 )
                 blk = _claim(claimed)
-        for blk in range(n_blocks):
-            for a in range(n_acc):
-                total[a] += partial[blk, a]
-
-    @jit
-    def _information_block(
-        X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, start, stop, out,
-    ):  # pragma: no cover - compiled
-        # The Hessian sums of rows start..stop-1 (user units), written to out in the
-        # layout GaussianInformation.result reads. With u_k = z_k / sigma_k (times x for the
-        # coefficients), v_k = z_k^2 - 1 and q_k = w r_k, a row adds
-        #   (k, k):  x x' q_k ((1 - r_k) u_k^2 - 1 / sigma_k^2),
-        #            x q_k ((1 - r_k) u_k v_k - 2 z_k / sigma_k),
-        #            q_k ((1 - r_k) v_k^2 - 2 z_k^2);
-        #   (k, k2), k < k2: -q_k r_k2 times x x' u_k u_k2, x u_k v_k2, x v_k u_k2, v_k v_k2;
-        #   (k, eta_j): q_k (delta_jk - r_j) times x u_k and v_k;
-        #   (eta_j, eta_k2): w (r_j delta_jk2 - r_j r_k2), and w alone for the prior term.
-        d = X.shape[1] if by_row else X.shape[0]
-        K, p = coef.shape
-        off = 1 if intercept else 0
-        P = p * (p + 1) // 2
-        Z = np.empty((p, _TILE))
-        L = np.empty((K, _TILE))
-        zs = np.empty((K, _TILE))
-        r = np.empty((K, _TILE))
-        c = np.empty((3, _TILE))  # coefficient rows
-        yt = np.empty(_TILE)
-        wt = np.ones(_TILE)
-        ones2 = np.ones((1, _TILE))
-        ones = ones2[0]
-        acc = np.zeros(out.shape[0])
-        if intercept:
-            Z[0, :] = 1.0
-        n_pairs = K * (K + 1) // 2
-        q_vec = n_pairs * P  # first vector sum
-        n_vec = K * K + K * (K - 1)
-        q_sc = q_vec + n_vec * p  # first scalar sum
-        for t0 in range(start, stop, _TILE):
-            m = min(_TILE, stop - t0)
-            for j in range(d):
-                zj = Z[off + j]
-                if by_row:
-                    for t in range(m):
-                        zj[t] = X[t0 + t, j]
-                else:
-                    xj = X[j]
-                    for t in range(m):
-                        zj[t] = xj[t0 + t]
-            for t in range(m):
-                yt[t] = y[t0 + t]
-            if has_w:
-                for t in range(m):
-                    wt[t] = w[t0 + t]
-            for k in range(K):
-                sk = sigma[k]
-                ck = coef[k]
-                const = log_pi[k] - np.log(sk) - 0.5 * _LOG_2PI
-                for t in range(m):
-                    mu = 0.0
-                    for j in range(p):
-                        mu += ck[j] * Z[j, t]
-                    zz = (yt[t] - mu) / sk
-                    zs[k, t] = zz
-                    L[k, t] = const - 0.5 * zz * zz
-            for t in range(m):
-                mx = L[0, t]
-                for k in range(1, K):
-                    mx = max(mx, L[k, t])
-                tot = 0.0
-                for k in range(K):
-                    r[k, t] = np.exp(L[k, t] - mx)
-                    tot += r[k, t]
-                for k in range(K):
-                    r[k, t] = r[k, t] / tot
-            pair = 0
-            for k in range(K):
-                sk = sigma[k]
-                for k2 in range(k, K):
-                    sl = sigma[k2]
-                    for t in range(m):
-                        zk = zs[k, t]
-                        zl = zs[k2, t]
-                        uk, vk = zk / sk, zk * zk - 1.0
-                        ul, vl = zl / sl, zl * zl - 1.0
-                        if k2 == k:
-                            qk = wt[t] * r[k, t]
-                            f = 1.0 - r[k, t]
-                            c[0, t] = qk * (f * uk * uk - 1.0 / (sk * sk))
-                            c[1, t] = qk * (f * uk * vk - 2.0 * zk / sk)
-                            c[2, t] = qk * (f * vk * vk - 2.0 * zk * zk)
-                        else:
-                            g = -wt[t] * r[k, t] * r[k2, t]
-                            c[0, t] = g * uk * ul
-                            c[1, t] = g * uk * vl
-                            c[2, t] = g * vk * vl
-                    q = pair * P
-                    for j in range(p):
-                        _accumulate(Z[j], c[0], Z, j, p - j, m, acc, q)
-                        q += p - j
-                    # (b_k, log sigma_l) and the scalar (log sigma_k, log sigma_l)
-                    _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + (k * K + k2) * p)
-                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, q_sc + k * K + k2)
-                    if k2 != k:  # (b_k2, log sigma_k): -q_k r_k2 v_k u_k2
-                        for t in range(m):
-                            zk = zs[k, t]
-                            zl = zs[k2, t]
-                            c[1, t] = -wt[t] * r[k, t] * r[k2, t] * (zk * zk - 1.0) * (zl / sl)
-                        _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + (k2 * K + k) * p)
-                    pair += 1
-            # (b_k, eta_j) and (log sigma_k, eta_j), j = 1..K-1
-            for k in range(K):
-                sk = sigma[k]
-                for j in range(1, K):
-                    delta = 1.0 if j == k else 0.0
-                    for t in range(m):
-                        zk = zs[k, t]
-                        h = wt[t] * r[k, t] * (delta - r[j, t])
-                        c[1, t] = h * zk / sk
-                        c[2, t] = h * (zk * zk - 1.0)
-                    vec = K * K + k * (K - 1) + (j - 1)
-                    _accumulate(c[1], ones, Z, 0, p, m, acc, q_vec + vec * p)
-                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, q_sc + vec)
-            # (eta_j, eta_k2), 1 <= j <= k2 < K, and the total weight
-            e = q_sc + n_vec
-            for j in range(1, K):
-                for k2 in range(j, K):
-                    delta = 1.0 if j == k2 else 0.0
-                    for t in range(m):
-                        c[2, t] = wt[t] * r[j, t] * (delta - r[k2, t])
-                    _accumulate(c[2], ones, ones2, 0, 1, m, acc, e)
-                    e += 1
-            _accumulate(wt, ones, ones2, 0, 1, m, acc, e)
-        out[:] = acc
-
-    @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
-    def information_kernel(
-        X, by_row, y, w, has_w, intercept, coef, sigma, log_pi, block_size, first, last,
-        total, n_workers,
-    ):  # pragma: no cover - compiled
-        # Adds the Hessian sums of the blocks of rows first, first + block_size, ... to
-        # total in block order (as kernel does for the E-step sums).
-        n_acc = total.shape[0]
-        n_blocks = (last - first + block_size - 1) // block_size
-        partial = np.zeros((n_blocks, n_acc))
-        claimed = np.zeros(1, dtype=np.int64)
-        for _ in _prange(min(n_workers, n_blocks)):
-            blk = _claim(claimed)
-            while blk < n_blocks:
-                start = first + blk * block_size
-                _information_block(X, by_row, y, w, has_w, intercept, coef, sigma, log_pi,
-                                   start, min(start + block_size, last), partial[blk])
-                blk = _claim(claimed)
-        for blk in range(n_blocks):
-            for a in range(n_acc):
-                total[a] += partial[blk, a]
+        _add_slots(partial, total)
 
     @jit
     def exp_minus(D, mx, total):  # pragma: no cover - compiled
@@ -1119,8 +977,7 @@ def _build() -> SimpleNamespace:
         for i in range(x.shape[0]):
             out[i] = _log(x[i])
 
-    return SimpleNamespace(kernel=kernel, information=information_kernel, exp_minus=exp_minus,
-                           log=log_array)
+    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array)
 
 
 _compiled = CompiledOnce(_build)
@@ -1331,19 +1188,22 @@ class _BlockedBatches:
 
     def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
             responsibilities: np.ndarray | None = None,
-            concomitant: np.ndarray | None = None, *, last: bool = False) -> None:
+            concomitant: np.ndarray | None = None, *, offset: np.ndarray | None = None,
+            trials: np.ndarray | None = None, last: bool = False) -> None:
         """Add the rows of one batch (arguments as for :func:`gaussian_e_step`, and the
-        rows' concomitant variables for sums with gating; every batch of a pass has
-        weights, or none has, and the same for responsibilities and concomitant
-        variables). With ``last`` no rows follow: the batch's rows of an unfinished
-        last block are then read in place instead of copied.
+        rows' concomitant variables for sums with gating, their offsets and trials for
+        sums that take them; every batch of a pass has weights, or none has, and the
+        same for responsibilities, concomitant variables, offsets and trials). With
+        ``last`` no rows follow: the batch's rows of an unfinished last block are then
+        read in place instead of copied.
 
         Raises
         ------
         ValueError
             If an argument has the wrong type, layout or shape, if batches mix
-            weighted and unweighted rows (or given and posterior memberships), or if
-            rows come after :meth:`result` took the sums over an unfinished block.
+            weighted and unweighted rows (or given and posterior memberships, or rows
+            with and without offsets or trials), or if rows come after :meth:`result`
+            took the sums over an unfinished block.
         """
         if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
             raise ValueError("X must be a 2-D float64 ndarray")
@@ -1379,14 +1239,24 @@ class _BlockedBatches:
         if (Zc is not None) != self._gated:
             raise ValueError("these sums take concomitant variables with gating "
                              "coefficients only, and then with every batch")
-        kinds = (w is not None, R is not None)
-        if self._weighted is None:
-            self._weighted, self._given = kinds
-        elif kinds != (self._weighted, self._given):
+        vectors = []
+        for name, v in (("offset", offset), ("trials", trials)):
+            if v is not None:
+                if not self._row_vectors:
+                    raise ValueError(f"these sums take no {name}")
+                v = np.ascontiguousarray(v, dtype=np.float64)
+                if v.shape != (n,):
+                    raise ValueError(f"{name} must have shape ({n},); got {v.shape}")
+            vectors.append(v)
+        kinds = (w is not None, R is not None, *(v is not None for v in vectors))
+        if self._kinds is None:
+            self._kinds = kinds
+            self._weighted, self._given = kinds[:2]
+        elif kinds != self._kinds:
             raise ValueError("every batch of a pass must have weights (and given "
-                             "responsibilities) or none")
+                             "responsibilities, offsets, trials) or none")
         self.n_rows += n
-        rows = [X, y, w, R, Zc]
+        rows = [X, y, w, R, Zc, *vectors]
         first = 0
         if self._carry is not None:  # complete the unfinished block from this batch
             first = min(self.block_size - self._carry[0].shape[0], n)
@@ -1398,36 +1268,46 @@ class _BlockedBatches:
             self._carry = None
         whole = first + (n - first) // self.block_size * self.block_size
         if last and n > first:  # the unfinished last block too, in place
-            self._run(X, y, w, R, Zc, first, n)
+            self._run(*rows, first, n)
             self._closed = True
             return
         if whole > first:
-            self._run(X, y, w, R, Zc, first, whole)
+            self._run(*rows, first, whole)
         if whole < n:
             self._carry = [None if a is None else a[whole:].copy() for a in rows]
 
     # whether the sums take concomitant variables (GaussianSums with gating)
     _gated = False
+
     # whether the compiled function runs on the calling thread for one worker (see
     # on_threads)
     _serial = False
 
+    # whether the sums take the rows' offsets and trials (the GLM information)
+    _row_vectors = False
+
+    _kinds: tuple | None = None  # which of the optional rows the batches have
+
     def _call(self, X, by_row: bool, y, w, has_w: bool, R, has_r: bool, Zg, z_by_row: bool,
-              first: int, last: int, n_workers: int) -> None:  # pragma: no cover
+              off, has_off: bool, trials, has_m: bool, first: int, last: int,
+              n_workers: int) -> None:  # pragma: no cover
         raise NotImplementedError  # (in the subclasses)
 
-    def _run(self, X, y, w, R, Zc, first: int, last: int) -> None:
+    def _run(self, X, y, w, R, Zc, off, trials, first: int, last: int) -> None:
         """Add the blocks of rows first..last-1 of one batch to the total, on at most
         ``n_threads`` threads."""
         by_row = bool(X.flags.c_contiguous)
         has_w, has_r = w is not None, R is not None
-        w = w if has_w else np.empty(0)
+        has_off, has_m = off is not None, trials is not None
+        w, off, trials = (np.empty(0) if a is None else a for a in (w, off, trials))
         R = R if has_r else np.empty((0, self.n_components))
         z_by_row = Zc is None or bool(Zc.flags.c_contiguous)
         Zc = np.zeros((1, 1)) if Zc is None else (Zc if z_by_row else Zc.T)
-        X, y, w, R, Zc = (read_only(a) for a in (X if by_row else X.T, y, w, R, Zc))
+        X, y, w, R, Zc, off, trials = (read_only(a) for a in (
+            X if by_row else X.T, y, w, R, Zc, off, trials))
         on_threads(self.n_threads, last - first, self._call, X, by_row, y, w, has_w, R, has_r,
-                   Zc, z_by_row, first, last, serial=self._serial)
+                   Zc, z_by_row, off, has_off, trials, has_m, first, last,
+                   serial=self._serial)
 
     def _finish(self) -> None:
         """Add the rows of a last, unfinished block."""
@@ -1554,8 +1434,8 @@ class GaussianSums(_BlockedBatches):
                          K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K + self._n_gating
                          + (K + K * K + 2 if self.classify else 0))
 
-    def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, first, last,
-              n_workers) -> None:
+    def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, off, has_off, trials,
+              has_m, first, last, n_workers) -> None:
         x_loc, x_inv, coef, const, scale, tc = self._params
         if self.classify and has_r:
             raise ValueError("classify needs the posterior probabilities, not given "
@@ -1596,114 +1476,3 @@ class GaussianSums(_BlockedBatches):
         table = total[q + K : q + K + K * K].reshape(K, K).copy()
         return (*result, (total[q : q + K].copy(), table, float(total[q + K + K * K]),
                           float(total[q + K + K * K + 1])))
-
-
-class GaussianInformation(_BlockedBatches):
-    """Observed information of a Gaussian mixture with constant weights, compiled and
-    taken batch by batch (as :class:`GaussianSums`).
-
-    The parametrisation is that of :func:`regmix.inference.information.mixture_information`: per
-    component the coefficients (user units, intercept first) and ``log sigma_k``, then
-    ``eta_2, ..., eta_K`` with ``pi = softmax(0, eta)``. Row ``i`` adds ``-w_i`` times
-    the Hessian of ``log sum_k pi_k f_k(y_i)``, ``sum_k r_ik (H_ik + g_ik g_ik') - gbar_i
-    gbar_i'``, written out block by block (see ``_information_block``), so that no
-    row's score vector or outer product is formed.
-
-    Parameters
-    ----------
-    fit_intercept : bool
-        Whether the design has a leading column of ones (the rows' ``X`` does not).
-    coef : ndarray of shape (K, p)
-        Coefficients in user units, intercept first.
-    sigma, weights : ndarray of shape (K,)
-        Noise standard deviations and mixing weights (positive).
-    block_size : int, default=2048
-        Rows per block of the fixed-order sums.
-    n_threads : int or None, default=None
-        Threads for each batch, as for :func:`gaussian_e_step`.
-    """
-
-    def __init__(self, fit_intercept: bool, coef: np.ndarray, sigma: np.ndarray,
-                 weights: np.ndarray, block_size: int = E_STEP_BLOCK_SIZE, *,
-                 n_threads: int | None = None) -> None:
-        coef = np.ascontiguousarray(coef, dtype=np.float64)
-        if coef.ndim != 2 or coef.shape[1] < 1:
-            raise ValueError(f"coef must have shape (K, p); got {coef.shape}")
-        K, p = coef.shape
-        sigma = np.ascontiguousarray(sigma, dtype=np.float64).reshape(-1)
-        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
-        if sigma.shape != (K,) or weights.shape != (K,):
-            raise ValueError(f"sigma and weights must have {K} entries")
-        if not (np.all(sigma > 0) and np.all(weights > 0)):
-            raise ValueError("sigma and weights must be positive")
-        self.fit_intercept = bool(fit_intercept)
-        d = p - int(self.fit_intercept)
-        if d < 0:
-            raise ValueError("coef must have a column for the intercept")
-        self.weights = weights
-        self._params = tuple(read_only(a) for a in (coef, sigma, np.log(weights)))
-        self.n_design = p
-        P = p * (p + 1) // 2
-        n_vec = K * K + K * (K - 1)
-        super().__init__(d, K, block_size, n_threads,
-                         K * (K + 1) // 2 * P + n_vec * (p + 1) + K * (K - 1) // 2 + 1)
-
-    def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
-            responsibilities: None = None, *, last: bool = False) -> None:
-        """Add the rows of one batch (as :meth:`GaussianSums.add`; the information takes
-        the posterior probabilities, no given responsibilities)."""
-        if responsibilities is not None:
-            raise ValueError("the information takes no given responsibilities")
-        super().add(X, y, w, last=last)
-
-    def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, first, last,
-              n_workers) -> None:
-        coef, sigma, log_pi = self._params
-        _compiled().information(X, by_row, y, w, has_w, self.fit_intercept, coef, sigma,
-                                log_pi, self.block_size, first, last, self._total, n_workers)
-
-    def result(self) -> np.ndarray:
-        """The observed information over all rows added so far, symmetric, of size
-        ``K (p + 1) + K - 1``."""
-        total = self.totals()
-        K, p = self.n_components, self.n_design
-        P = p * (p + 1) // 2
-        dim = K * (p + 1) + K - 1
-        H = np.zeros((dim, dim))
-        coef_at = [slice(k * (p + 1), k * (p + 1) + p) for k in range(K)]
-        log_sigma_at = [k * (p + 1) + p for k in range(K)]
-        eta_at = [K * (p + 1) + j - 1 for j in range(K)]  # eta_j for j >= 1
-        rows, cols = upper_indices(p)
-        q_vec = K * (K + 1) // 2 * P
-        n_vec = K * K + K * (K - 1)
-        q_sc = q_vec + n_vec * p
-
-        def put(a, b, value):
-            H[a, b] = value
-            H[b, a] = np.transpose(value) if np.ndim(value) == 2 else value
-
-        pair = 0
-        for k in range(K):
-            for k2 in range(k, K):
-                S = np.zeros((p, p))
-                S[rows, cols] = total[pair * P : (pair + 1) * P]
-                S[cols, rows] = total[pair * P : (pair + 1) * P]
-                put(coef_at[k], coef_at[k2], S)
-                put(log_sigma_at[k], log_sigma_at[k2], total[q_sc + k * K + k2])
-                pair += 1
-            for k2 in range(K):
-                put(coef_at[k], log_sigma_at[k2],
-                    total[q_vec + (k * K + k2) * p : q_vec + (k * K + k2 + 1) * p])
-            for j in range(1, K):
-                at = K * K + k * (K - 1) + j - 1
-                put(coef_at[k], eta_at[j], total[q_vec + at * p : q_vec + (at + 1) * p])
-                put(log_sigma_at[k], eta_at[j], total[q_sc + at])
-        e = q_sc + n_vec
-        weight = total[-1]
-        pi = self.weights
-        for j in range(1, K):
-            for k2 in range(j, K):
-                prior = weight * pi[j] * ((1.0 if j == k2 else 0.0) - pi[k2])
-                put(eta_at[j], eta_at[k2], total[e] - prior)
-                e += 1
-        return -H

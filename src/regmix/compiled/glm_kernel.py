@@ -139,7 +139,8 @@ def _build() -> SimpleNamespace:
     global _standardise_tile, _binomial_terms, _given_rows, _sum_of_logs, _start_terms
     global _expit, _claim, _gamma_working, _nb_working, _digamma, _trigamma
     global _log_rising_ratio, _classify_rows, _gating_rows, _gating_sums, _linear_rows
-    global _add_rows, _row_maxima
+    global _add_rows, _row_maxima, _logit_terms, _binomial_link, _poisson_identity_log_density
+    global _gamma_log_density, _nb_log_density, _row_log_constant
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -153,6 +154,69 @@ def _build() -> SimpleNamespace:
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
+
+    @jit
+    def _logit_terms(eta, e):  # pragma: no cover - compiled
+        # A logit row's mean, its derivative and log p, log(1 - p), from e = exp(-|eta|)
+        # without branches: log1p(e) by Goldberg's formula, exact where 1 + e rounds to 1.
+        one = 1.0 + e
+        lt = _log(one) * (e / (one - 1.0)) if one != 1.0 else e
+        pos = eta >= 0.0
+        mu = (1.0 if pos else e) / one
+        dmu = mu * ((e if pos else 1.0) / one)
+        log_p = -lt if pos else -(lt - eta)
+        log_q = -(eta + lt) if pos else -lt
+        return mu, dmu, log_p, log_q
+
+    @jit
+    def _binomial_link(eta, e, link):  # pragma: no cover - compiled
+        # A probit (link 3) or cloglog row's mean, its derivative and log p, log(1 - p),
+        # as Binomial.loglik has them; e = exp(min(eta, _ETA_MAX)) for cloglog.
+        if link == 3:
+            mu = 0.5 * math.erfc(-eta * _SQRT1_2)
+            dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
+            return mu, dmu, _log_ndtr(eta), _log_ndtr(-eta)
+        mu = -math.expm1(-e)
+        dmu = e * math.exp(-e)
+        if e < 1e-8:
+            log_p = eta - 0.5 * e
+        elif e > _LOG2:
+            log_p = math.log1p(-math.exp(-e))
+        else:
+            log_p = math.log(-math.expm1(-e))
+        return mu, dmu, log_p, -e
+
+    @jit
+    def _poisson_identity_log_density(y, mu):  # pragma: no cover - compiled
+        # y log mu - mu (without -log y!), 0 log 0 = 0, as Poisson.loglik with xlogy
+        if y == 0.0:
+            return -mu
+        if mu > 0.0:
+            return y * math.log(mu) - mu
+        return -np.inf if mu == 0.0 else np.nan
+
+    @jit
+    def _gamma_log_density(nu, log_nu, lg_nu, log_r, r, pos):  # pragma: no cover
+        # nu (log nu + log r - r) - lgamma(nu) (without -log y) for r = y / mu, or
+        # -inf where the mean is not positive (pos false), as GammaFamily.loglik
+        return nu * ((log_nu + log_r) - r) - lg_nu if pos else -np.inf
+
+    @jit
+    def _nb_log_density(rising, y, eta, th, ratio):  # pragma: no cover - compiled
+        # D(y, th) + y log mu - (th + y) log1p(mu / th) (without -log y!) with the log
+        # link's log mu = eta and ratio = mu / th, as NegativeBinomial.loglik
+        return (rising + y * eta) - (th + y) * math.log1p(ratio)
+
+    @jit
+    def _row_log_constant(y, m, family):  # pragma: no cover - compiled
+        # A row's log-density terms that do not depend on the parameters: -log y! for
+        # Poisson and negative-binomial, log binom(m, y) for binomial and -log y for
+        # Gamma components.
+        if family == 0 or family == 3:
+            return -math.lgamma(y + 1.0)
+        if family == 2:
+            return -math.log(y)
+        return (math.lgamma(m + 1.0) - math.lgamma(y + 1.0)) - math.lgamma(m - y + 1.0)
 
     @jit
     def _binomial_terms(mu, dmu, log_p, log_q, y, m, log_w):  # pragma: no cover - compiled
@@ -473,8 +537,8 @@ def _build() -> SimpleNamespace:
                                 mu = fk[t]
                                 log_r = ly[t] - eta
                                 r = fk2[t]
-                                lf = nu * ((log_nu + log_r) - r) - lg_nu
-                                dk[t] = (lf if mu > 0.0 else -np.inf) + lk
+                                dk[t] = _gamma_log_density(nu, log_nu, lg_nu, log_r, r,
+                                                           mu > 0.0) + lk
                                 ok = mu > 0.0 and r < np.inf
                                 vk[t] = nu if ok else 0.0
                                 hk[t] = r - 1.0 if ok else 0.0
@@ -489,8 +553,8 @@ def _build() -> SimpleNamespace:
                                 pos = mu > 0.0
                                 r = yt[t] / (mu if pos else 1.0)
                                 log_r = _log(r)
-                                lf = nu * ((log_nu + log_r) - r) - lg_nu
-                                dk[t] = (lf if pos else -np.inf) + lk
+                                dk[t] = _gamma_log_density(nu, log_nu, lg_nu, log_r, r,
+                                                           pos) + lk
                                 ok = pos and mu < np.inf
                                 q = (-mu * mu if ok else 0.0) / (mu if ok else 1.0)
                                 Wk = nu * q * q
@@ -510,20 +574,12 @@ def _build() -> SimpleNamespace:
                             mu = fk[t]
                             vk[t], hk[t], g1[t], g2[t], rising = _nb_working(yi, mu, mu, th,
                                                                              ck)
-                            lf = (rising + yi * eta) - (th + yi) * math.log1p(F2[k, t])
-                            dk[t] = lf + lk
+                            dk[t] = _nb_log_density(rising, yi, eta, th, F2[k, t]) + lk
                     elif family == 0:  # Poisson, identity
                         for t in range(m):
                             mu = hk[t]
                             yi = yt[t]
-                            if yi == 0.0:
-                                lf = -mu
-                            elif mu > 0.0:
-                                lf = yi * math.log(mu) - mu
-                            elif mu == 0.0:
-                                lf = -np.inf
-                            else:
-                                lf = np.nan
+                            lf = _poisson_identity_log_density(yi, mu)
                             Wk = 1.0 / max(mu, 1e-300)
                             uk = yi * (1.0 / max(mu, 1e-150)) - 1.0
                             dk[t] = lf + lk
@@ -534,15 +590,7 @@ def _build() -> SimpleNamespace:
                             eta = hk[t]
                             yi = yt[t]
                             mi = mt[t]
-                            e = fk[t]
-                            one = 1.0 + e
-                            # log1p(e) (Goldberg): exact where 1 + e rounds to 1
-                            lt = _log(one) * (e / (one - 1.0)) if one != 1.0 else e
-                            pos = eta >= 0.0
-                            mu = (1.0 if pos else e) / one
-                            dmu = mu * ((e if pos else 1.0) / one)
-                            log_p = -lt if pos else -(lt - eta)
-                            log_q = -(eta + lt) if pos else -lt
+                            mu, dmu, log_p, log_q = _logit_terms(eta, fk[t])
                             dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
                                                                   mi, lk)
                     else:  # binomial, probit or cloglog
@@ -550,22 +598,7 @@ def _build() -> SimpleNamespace:
                             eta = hk[t]
                             yi = yt[t]
                             mi = mt[t]
-                            if link == 3:  # probit
-                                mu = 0.5 * math.erfc(-eta * _SQRT1_2)
-                                dmu = math.exp(-0.5 * eta * eta) * _INV_SQRT_2PI
-                                log_p = _log_ndtr(eta)
-                                log_q = _log_ndtr(-eta)
-                            else:  # cloglog
-                                e = fk[t]
-                                mu = -math.expm1(-e)
-                                dmu = e * math.exp(-e)
-                                log_q = -e
-                                if e < 1e-8:
-                                    log_p = eta - 0.5 * e
-                                elif e > _LOG2:
-                                    log_p = math.log1p(-math.exp(-e))
-                                else:
-                                    log_p = math.log(-math.expm1(-e))
+                            mu, dmu, log_p, log_q = _binomial_link(eta, fk[t], link)
                             dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
                                                                   mi, lk)
             if has_g and not start_step:  # the rows' own log weights
@@ -676,16 +709,8 @@ def _build() -> SimpleNamespace:
                     wi = w[i] if has_w else 1.0
                     if has_w and not wi > 0.0:
                         continue
-                    yi = y[i]
-                    if family == 0 or family == 3:
-                        c = -math.lgamma(yi + 1.0)
-                    elif family == 2:
-                        c = -math.log(yi)
-                    else:
-                        mi = trials[i] if has_m else 1.0
-                        c = (math.lgamma(mi + 1.0) - math.lgamma(yi + 1.0)) - math.lgamma(
-                            mi - yi + 1.0)
-                    acc += wi * c
+                    acc += wi * _row_log_constant(y[i], trials[i] if has_m else 1.0,
+                                                  family)
                 partial[blk] = acc
                 blk = _claim(claimed)
         total = 0.0
@@ -694,6 +719,7 @@ def _build() -> SimpleNamespace:
         return total
 
     return SimpleNamespace(kernel=kernel, log_constant=log_constant)
+
 
 
 _compiled = CompiledOnce(_build)

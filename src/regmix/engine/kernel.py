@@ -165,10 +165,11 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         information kernel does.
     information : bool, default=False
         Whether the pass is the observed information's, which has a compiled kernel for
-        Gaussian components only.
+        Gaussian and GLM components (not Student-t) with constant weights, on rows in
+        memory (the GLM families' with offsets and trials) or streamed plain rows.
     """
     kind = kernel_family(family)
-    if kind is None or (information and kind != "gaussian"):
+    if kind is None or (information and kind == "student_t"):
         return False
     if constrained is None:
         constrained = getattr(family, "constraints", None) is not None
@@ -191,7 +192,9 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0
                 or st.y_scale != 1.0):
             return False
-    return kernel_rows(source) if kind != "glm" else glm_kernel_rows(source)
+    if kind != "glm" or (information and hasattr(source, "row_batches")):
+        return kernel_rows(source)  # (streamed: plain rows, without offsets or trials)
+    return glm_kernel_rows(source)
 
 
 def kernel_threads(source, n_jobs: int) -> int:
@@ -202,9 +205,12 @@ def kernel_threads(source, n_jobs: int) -> int:
 
 def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     """Add every row of ``source`` (see :func:`kernel_rows`) to the compiled ``sums``
-    (a :class:`~regmix.compiled.gaussian_kernel.GaussianSums` or ``GaussianInformation``).
+    (a :class:`~regmix.compiled.gaussian_kernel.GaussianSums` or
+    :class:`~regmix.compiled.information_kernel.InformationSums`).
 
-    Rows in memory go in one batch, with the given ``memberships`` if any. Streamed
+    Rows in memory go in one batch, with the given ``memberships`` if any (and their
+    offsets and trials, which only the GLM information takes: the rule of
+    :func:`compiled_pass_applies` gives other sums no rows that have them). Streamed
     rows are read ahead in a background thread; their values were checked when the
     source was created, so the batches are not checked again: a file that changed
     since shows as a different number of rows or as non-finite sums, and then the
@@ -212,7 +218,10 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     """
     if hasattr(source, "arrays"):
         Z = getattr(source, "Z", None)  # (concomitant variables: sums with gating)
-        sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)), last=True)
+        vectors = {a: v for a in ("offset", "trials")
+                   if (v := getattr(source, a, None)) is not None}
+        sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)), **vectors,
+                 last=True)
         return
     if memberships is not None:
         raise ValueError("given memberships of every row need the rows in memory")

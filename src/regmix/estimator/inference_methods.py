@@ -332,7 +332,8 @@ class InferenceMixin:
         result = score_meat(self.family_, self._user_params(), source, self._layout(),
                             codes=codes, n_clusters=n_clusters,
                             chunk_size=int(self.chunk_size),
-                            n_jobs=resolve_n_jobs(self.n_jobs))
+                            n_jobs=resolve_n_jobs(self.n_jobs),
+                            engine=self._engine(source.n_rows))
         ll = self.log_likelihood_
         if not abs(result.loglik - ll) <= 1e-7 * max(1.0, abs(ll)):
             raise ValueError(

@@ -32,11 +32,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from regmix.compiled.gaussian_kernel import GaussianInformation
+from regmix.compiled.information_kernel import (
+    GaussianInformation,
+    GLMInformation,
+    InformationSums,
+)
 from regmix.core.chunk import Chunk
 from regmix.core.params import MixtureParams
 from regmix.core.results import PassResult
-from regmix.engine.kernel import add_kernel_rows, compiled_pass_applies, kernel_threads
+from regmix.engine.kernel import (
+    add_kernel_rows,
+    compiled_pass_applies,
+    kernel_family,
+    kernel_threads,
+)
 from regmix.engine.passes import chunk_posteriors, observation_posteriors, run_pass
 from regmix.engine.threads import resolve_n_jobs, single_threaded_blas
 from regmix.families.gaussian import Gaussian
@@ -45,6 +54,7 @@ from regmix.mixing.constant import ConstantWeights
 from regmix.mixing.gating import MultinomialLogitGating
 
 __all__ = [
+    "compiled_information_sums",
     "family_information",
     "mixture_information",
     "observation_scores",
@@ -231,22 +241,45 @@ def mixture_information(family, params, source, chunk_size: int = 8192,
     is ``eta``, ``pi = softmax(0, eta)``). Grouped rows (``chunk.group_starts``) are
     handled: the observations are the groups. Constraints are not applied here: the
     caller restricts the matrix (``C' I C``) to its free parameters. ``n_jobs`` threads
-    share the rows (None: every core). With ``engine="numba"``, Gaussian components
-    with constant positive weights on rows the compiled kernels read (in user units,
-    ungrouped, without offset) take the compiled pass
-    (:class:`regmix.compiled.gaussian_kernel.GaussianInformation`, the same matrix to
-    round-off); everything else takes the numpy pass.
+    share the rows (None: every core). With ``engine="numba"``, Gaussian, Poisson,
+    binomial, Gamma and negative-binomial components with constant positive weights on
+    rows the compiled kernels read (in user units, ungrouped; offsets and trials in
+    memory) take the compiled pass
+    (:class:`~regmix.compiled.information_kernel.GaussianInformation`,
+    :class:`~regmix.compiled.information_kernel.GLMInformation`: the same matrix to
+    round-off; see :func:`~regmix.engine.kernel.compiled_pass_applies`); everything
+    else takes the numpy pass.
     """
-    if engine == "numba" and params.gating is None and compiled_pass_applies(
+    sums = compiled_information_sums(family, params, source, chunk_size, n_jobs, engine)
+    if sums is not None:
+        return sums.result()
+    return score_information(family, params, source, chunk_size, n_jobs)[1]
+
+
+def compiled_information_sums(family, params, source, chunk_size: int, n_jobs: int | None,
+                              engine: str, meat: bool = False) -> InformationSums | None:
+    """The compiled information's sums (with ``meat``, the robust meat's) over the rows
+    of ``source`` at ``params`` (user units), or None where the compiled pass does not
+    apply (``engine`` other than "numba", gating, or what
+    :func:`~regmix.engine.kernel.compiled_pass_applies` refuses)."""
+    if engine != "numba" or params.gating is not None or not compiled_pass_applies(
             source, family, constrained=False, weights=params.weights, user_units=True,
             information=True):
-
-        info = GaussianInformation(
-            source.fit_intercept, params.component.coef, params.component.sigma,
-            params.weights, n_threads=kernel_threads(source, resolve_n_jobs(n_jobs)))
-        add_kernel_rows(source, info, chunk_size=int(chunk_size))
-        return info.result()
-    return score_information(family, params, source, chunk_size, n_jobs)[1]
+        return None
+    n_threads = kernel_threads(source, resolve_n_jobs(n_jobs))
+    coef = params.component.coef
+    sums: InformationSums
+    if kernel_family(family) == "gaussian":
+        sums = GaussianInformation(source.fit_intercept, coef, params.component.sigma,
+                                   params.weights, n_threads=n_threads, meat=meat)
+    else:
+        extra = params.component.extra
+        sums = GLMInformation(family.name, family.link_name, source.fit_intercept, coef,
+                              params.weights, extra[:, 0] if extra.shape[1] else None,
+                              bool(family.free_extra().all()), n_threads=n_threads,
+                              meat=meat)
+    add_kernel_rows(source, sums, chunk_size=int(chunk_size))
+    return sums
 
 
 def score_information(family, params, source, chunk_size: int = 8192,

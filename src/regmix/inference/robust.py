@@ -17,6 +17,9 @@ and ``G / (G - 1)`` for ``cluster`` (G clusters).
 
 One pass over any row source gives ``B``: per chunk a ``(dim, dim)`` sum of outer
 products, or a ``(G, dim)`` array of per-cluster score sums; no per-row scores are kept.
+With ``engine="numba"`` the ``robust`` sums of the components the compiled information
+covers take its pass (:class:`~regmix.compiled.information_kernel.InformationSums` with
+``meat=True``), on the same rows.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pandas as pd
 from regmix.core.choices import COV_TYPES
 from regmix.core.results import PassResult
 from regmix.engine.passes import run_pass
-from regmix.inference.information import _Layout, observation_scores
+from regmix.inference.information import _Layout, compiled_information_sums, observation_scores
 
 __all__ = ["COV_TYPES", "ScoreMeat", "check_cov_type", "cluster_codes", "score_meat"]
 
@@ -102,7 +105,7 @@ def cluster_codes(labels, n_rows: int) -> tuple[np.ndarray, int]:
 
 def score_meat(family, params, source, layout: _Layout, *, codes=None,
                n_clusters: int | None = None, chunk_size: int = 8192,
-               n_jobs: int = 1) -> ScoreMeat:
+               n_jobs: int = 1, engine: str = "numpy") -> ScoreMeat:
     """``B`` at ``params`` (user units) over the rows of ``source`` (user units).
 
     Parameters
@@ -121,11 +124,21 @@ def score_meat(family, params, source, layout: _Layout, *, codes=None,
         The number of clusters (with ``codes``).
     chunk_size, n_jobs :
         As for the data pass.
+    engine : {"numpy", "numba"}, default="numpy"
+        With "numba", the ``robust`` meat of components with constant weights on rows
+        the compiled information reads (see
+        :func:`~regmix.engine.kernel.compiled_pass_applies`) takes the compiled pass; the
+        same sums to round-off.
 
     Returns
     -------
     ScoreMeat
     """
+    sums = None if codes is not None else compiled_information_sums(
+        family, params, source, chunk_size, n_jobs, engine, meat=True)
+    if sums is not None:
+        loglik, n_units = sums.totals_of_rows()
+        return ScoreMeat(sums.result(), n_units, loglik, "robust")
     dim = layout.dim
 
     def unit_scores(chunk):
