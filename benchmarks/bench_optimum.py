@@ -15,8 +15,12 @@ the example data of flexmix and mixtools read through Rscript), the script compu
   split-and-merge moves of the default search (``split_merge=False`` where the
   estimator has them: the reference is what single starts find). A start is admissible
   when it did not raise and every fitted weight is at least 0.05 (with concomitant
-  variables: the mean over the rows of ``mixing_weights(concomitant)``). Exceptions
-  and warnings are counted. The references are kept in the JSON file ``--cache``
+  variables: the mean over the rows of ``mixing_weights(concomitant)``). A start that
+  stopped at ``max_iter`` counts only if, continued with 20 times as many iterations,
+  it converges admissible (at the value it then reaches): a point where a start
+  stopped unconverged need not be a maximum. Exceptions and warnings are counted; a
+  cached reference of an older rule is checked by fitting its best start again. The
+  references are kept in the JSON file ``--cache``
   (keyed by problem name and number of starts, with a fingerprint of the data), so a
   later run, after the default fit changed, reuses them;
 * the default fit ``RegressionMixture(K, family=..., random_state=s).fit(...)`` for
@@ -558,19 +562,53 @@ def fitted_weights(model: RegressionMixture, data: Data) -> np.ndarray:
     return model.mixing_weights(z).mean(axis=0)
 
 
+def start_fit(problem: Problem, data: Data, i: int, **kwargs) -> RegressionMixture:
+    """Single start ``i`` of the reference (random memberships for even ``i``, elemental
+    subsets for odd ones), without moves."""
+    init = "random" if i % 2 == 0 else "subsets"
+    return fit(problem, data, n_init=1, init=init, min_weight=0.0, compute_se=False,
+               random_state=100000 + i, **_PLAIN, **kwargs)
+
+
+# A reference start that stopped at max_iter is continued with this many times the
+# estimator's max_iter: it counts for the reference only if it then converges,
+# admissible (a start can crawl unconverged past a saddle, or towards a component that
+# vanishes, and stop at a point that is no maximum).
+CONTINUE_FACTOR = 20
+
+# The rule the references follow; a cached reference of an older rule is checked again.
+REFERENCE_RULE = 2
+
+
+def continued(problem: Problem, data: Data, i: int) -> tuple[float, float] | None:
+    """``(log-likelihood, smallest weight)`` of reference start ``i`` continued to
+    convergence (see :data:`CONTINUE_FACTOR`), or None if it does not converge to an
+    admissible fit."""
+    max_iter = CONTINUE_FACTOR * RegressionMixture().get_params()["max_iter"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = start_fit(problem, data, i, max_iter=max_iter)
+    except Exception:  # noqa: BLE001 -- a start that fails is no reference
+        return None
+    ll, smallest = float(model.log_likelihood_), float(fitted_weights(model, data).min())
+    if not (model.converged_ and np.isfinite(ll) and smallest >= problem.min_weight):
+        return None
+    return ll, smallest
+
+
 def reference(problem: Problem, data: Data, starts: int) -> dict:
-    """The best admissible log-likelihood over ``starts`` single random starts."""
-    best, best_start, lls, best_any, ref_min_weight = -np.inf, None, [], -np.inf, None
+    """The best admissible log-likelihood over ``starts`` single random starts that
+    converged (an unconverged one after it is continued, see :func:`continued`)."""
+    candidates, best_any = [], -np.inf
     errors, warns = Counter(), Counter()
     n_inadmissible = 0
     t0 = time.perf_counter()
     for i in range(starts):
-        init = "random" if i % 2 == 0 else "subsets"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                model = fit(problem, data, n_init=1, init=init, min_weight=0.0,
-                            compute_se=False, random_state=100000 + i, **_PLAIN)
+                model = start_fit(problem, data, i)
             except Exception as exc:  # noqa: BLE001 -- every failure is counted
                 errors[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
                 continue
@@ -584,17 +622,50 @@ def reference(problem: Problem, data: Data, starts: int) -> dict:
         if not np.isfinite(ll) or smallest < problem.min_weight:
             n_inadmissible += 1
             continue
-        lls.append(ll)
-        if ll > best:
-            best, best_start, ref_min_weight = ll, i, smallest
-    lls = np.asarray(lls)
+        candidates.append((ll, i, bool(model.converged_), smallest))
+    best, best_start, ref_min_weight, dropped = -np.inf, None, None, 0
+    for ll, i, converged, smallest in sorted(candidates, reverse=True):
+        if not converged:
+            done = continued(problem, data, i)
+            if done is None:
+                dropped += 1
+                continue
+            ll, smallest = done
+        best, best_start, ref_min_weight = ll, i, smallest
+        break
+    lls = np.asarray([c[0] for c in candidates])
     at_ref = int(np.sum(lls >= best - REL_TOL * abs(best))) if lls.size else 0
     return {"reference": best if np.isfinite(best) else None, "best_start": best_start,
             "starts": starts, "admissible": int(lls.size), "at_reference": at_ref,
             "inadmissible": n_inadmissible, "min_weight_at_reference": ref_min_weight,
             "best_any": best_any if np.isfinite(best_any) else None,
+            "unconverged_dropped": dropped, "rule": REFERENCE_RULE,
             "errors": dict(errors),
             "warnings": dict(warns), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def checked(problem: Problem, data: Data, entry: dict) -> dict | None:
+    """A cached reference of an older rule brought to :data:`REFERENCE_RULE`: its best
+    start fitted again, and kept if that start converges (continued if need be) to an
+    admissible fit at the reference or above; None if the reference must be searched
+    again (the start does not converge, or no longer reaches the reference)."""
+    i, ref = entry["best_start"], entry["reference"]
+    if ref is None or i is None:
+        return dict(entry, rule=REFERENCE_RULE, unconverged_dropped=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = start_fit(problem, data, i)
+    except Exception:  # noqa: BLE001 -- then searched again
+        return None
+    done: tuple[float, float] | None = (float(model.log_likelihood_),
+                                        float(fitted_weights(model, data).min()))
+    if not model.converged_:
+        done = continued(problem, data, i)
+    if done is None or done[0] < ref - REL_TOL * abs(ref) or done[1] < problem.min_weight:
+        return None
+    return dict(entry, reference=max(ref, done[0]), rule=REFERENCE_RULE,
+                unconverged_dropped=0)
 
 
 def default_fits(problem: Problem, data: Data, ref: float, seeds: int) -> dict:
@@ -697,6 +768,12 @@ def main() -> None:
             data = p.make()
             key, fp = cache_key(p, args.starts), data.fingerprint()
             entry = cache.get(key)
+            if (entry is not None and entry.get("fingerprint") == fp
+                    and entry.get("rule") != REFERENCE_RULE):
+                entry = checked(p, data, entry)
+                if entry is not None:
+                    cache[key] = entry
+                    save_cache(args.cache, cache)
             if entry is None or entry.get("fingerprint") != fp:
                 print(f"[{p.name}] reference over {args.starts} starts ...",
                       file=sys.stderr, flush=True)
