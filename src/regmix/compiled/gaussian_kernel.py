@@ -943,6 +943,7 @@ def _build() -> SimpleNamespace:
         # Each of n_workers threads claims the next block until none is left (_claim),
         # so that a thread that gets less of a core takes fewer blocks.
         if n_workers <= 1:  # on the calling thread, without entering the thread pool
+            # (np.empty and loops only: parallel=True makes np.zeros a parallel loop)
             out = np.empty(total.shape[0])
             for start in range(first, last, block_size):
                 _block(

@@ -663,7 +663,10 @@ def _build() -> SimpleNamespace:
         n = y.shape[0]
         n_blocks = (n + block_size - 1) // block_size
         if n_workers <= 1:  # on the calling thread, without entering the thread pool
-            total = np.zeros(n_acc)
+            # (np.empty and loops: parallel=True makes np.zeros a parallel loop of its own)
+            total = np.empty(n_acc)
+            for a in range(n_acc):
+                total[a] = 0.0
             out = np.empty(n_acc)
             for blk in range(n_blocks):
                 start = blk * block_size
