@@ -44,9 +44,13 @@ def kernel_family(family) -> str | None:
     (:class:`~regmix.families.student_t.StudentT`, on the Gaussian kernel's rows),
     ``"glm"`` (Poisson, binomial, Gamma
     or negative-binomial components with a link of :data:`GLM_KERNEL_LINKS`), or None
-    for every other family object (including subclasses and composite families), which
-    take the numpy pass."""
+    for every other family object (including subclasses, composite families and the
+    families whose groups' densities are not sums of row densities, such as
+    :class:`~regmix.families.mixed_gaussian.MixedGaussian`), which take the numpy
+    pass."""
     cls = type(family)
+    if hasattr(family, "group_log_density"):
+        return None
     if cls is Gaussian:
         return "gaussian"
     if cls is StudentT:
@@ -60,17 +64,17 @@ def kernel_family(family) -> str | None:
     return "glm"
 
 
-# What rows may carry that no compiled kernel reads: groups and known labels' masks (the
-# Gaussian kernel reads no offsets either; concomitant variables are read for gated
-# weights from rows in memory, see _readable_concomitant).
-_UNREAD = ("groups", "allowed")
+# What rows may carry that no compiled kernel reads: known labels' masks (the Gaussian
+# kernel reads no offsets either; concomitant variables are read for gated weights, and
+# groups (their group_starts), from rows in memory: see _readable_concomitant).
+_UNREAD = ("allowed",)
 
 
 def plain_rows(rows) -> bool:
     """Whether ``rows`` (a source, or the estimator's validated rows) have no offset, no
     groups, no concomitant variables and no known labels: the only rows the compiled
     Gaussian kernel takes streamed."""
-    return all(getattr(rows, a, None) is None for a in ("offset", "Z", *_UNREAD))
+    return all(getattr(rows, a, None) is None for a in ("offset", "Z", "groups", *_UNREAD))
 
 
 def _readable_concomitant(source) -> bool:
@@ -82,11 +86,11 @@ def _readable_concomitant(source) -> bool:
 
 
 def glm_kernel_rows(source) -> bool:
-    """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
-    without known labels (offsets, trials and concomitant variables are fine), in memory
-    as contiguous float64 arrays, and numba importable; or the plain rows of a Dask
-    source (``map_reduce``), whose workers each take the numpy pass instead where numba
-    does not import there."""
+    """Whether the compiled GLM pass can read the rows of ``source``: rows without known
+    labels (offsets, trials, concomitant variables and groups are fine), in memory as
+    contiguous float64 arrays, and numba importable; or the plain rows of a Dask source
+    (``map_reduce``), whose workers each take the numpy pass instead where numba does
+    not import there."""
     if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
         return bool(source.plain_rows)
     if not hasattr(source, "arrays"):
@@ -101,12 +105,12 @@ def glm_kernel_rows(source) -> bool:
 
 
 def kernel_rows(source) -> bool:
-    """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
-    without offset or known labels, numba importable, and the rows either in memory as
-    contiguous float64 arrays (concomitant variables too) or streamed in plain batches
+    """Whether the compiled kernels can read the rows of ``source``: rows without offset
+    or known labels, numba importable, and the rows either in memory as contiguous
+    float64 arrays (concomitant variables and groups too) or streamed in plain batches
     (``row_batches``, as :class:`~regmix.parquet.ParquetData` offers; no concomitant
-    variables); or the plain rows of a Dask source (``map_reduce``; numba is then
-    checked on each worker)."""
+    variables, no groups); or the plain rows of a Dask source (``map_reduce``; numba is
+    then checked on each worker)."""
 
     if hasattr(source, "row_batches"):
         return bool(source.plain_rows and available())
@@ -131,7 +135,8 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
     know (:func:`kernel_family`) without constraints, constant weights (or, for the
     E-step, multinomial-logit gating), and rows the kernel can read
     (:func:`kernel_rows` for Gaussian components, :func:`glm_kernel_rows` for the GLM
-    families).
+    families). Grouped rows take the E-step kernels, whose posteriors are per group,
+    but not the information's.
 
     Parameters
     ----------
@@ -173,8 +178,9 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return True
     if (getattr(source, "Z", None) is not None) != gated:
         return False  # concomitant variables are read for gated weights only
-    if information and hasattr(source, "map_reduce"):
-        return False  # the compiled information takes rows in memory or streamed
+    if information and (hasattr(source, "map_reduce")
+                        or getattr(source, "groups", None) is not None):
+        return False  # the compiled information takes ungrouped rows in memory or streamed
     if user_units:
         st = source.standardization
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0
@@ -193,7 +199,8 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     """Add every row of ``source`` (see :func:`kernel_rows`) to the compiled ``sums``
     (a :class:`~regmix.compiled.gaussian_kernel.GaussianSums` or ``GaussianInformation``).
 
-    Rows in memory go in one batch, with the given ``memberships`` if any. Streamed
+    Rows in memory go in one batch, with the given ``memberships`` if any (and their
+    group starts for sums over grouped rows). Streamed
     rows are read ahead in a background thread; their values were checked when the
     source was created, so the batches are not checked again: a file that changed
     since shows as a different number of rows or as non-finite sums, and then the
@@ -201,7 +208,8 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
     """
     if hasattr(source, "arrays"):
         Z = getattr(source, "Z", None)  # (concomitant variables: sums with gating)
-        sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)))
+        starts = {"group_starts": source.group_starts} if sums.grouped else {}
+        sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)), **starts)
         return
     if memberships is not None:
         raise ValueError("given memberships of every row need the rows in memory")
