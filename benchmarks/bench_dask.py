@@ -105,12 +105,12 @@ def run_case(case, partitions: int) -> None:
             source, family, ConstantWeights(), chunk_size=65536, n_jobs=2, engine=engine
         )
         assert runner.engine == engine
-        times[engine] = best_pass(runner, params)
+        times[engine] = best_pass(runner, params)[0]
     memory = ArrayData(X, y, None, fit_intercept=True, standardization=source.standardization)
     times["memory"] = best_pass(
         PassRunner(memory, family, ConstantWeights(), chunk_size=65536, n_jobs=2, engine="numba"),
         params,
-    )
+    )[0]
     print(
         f"{name}, {n} rows in {partitions} partitions; the source's checks and "
         f"standardisation {made * 1e3:.0f} ms; one E-step pass: on the cluster "
