@@ -65,6 +65,8 @@ def make_groups(n: int, group_size: int | None, seed: int = 2) -> np.ndarray | N
     if group_size is None:
         return None
     sizes = np.random.default_rng(seed).integers(1, 2 * group_size, n // group_size + 1)
+    sizes = sizes[: int(np.searchsorted(np.cumsum(sizes), n)) + 1]
+    sizes[-1] += max(0, n - int(sizes.sum()))  # (rows the draws fall short of)
     return np.repeat(np.arange(sizes.size), sizes)[:n]
 
 
