@@ -210,7 +210,9 @@ def test_block_bounds_end_on_group_boundaries():
     rng = np.random.default_rng(2)
     g = _groups(rng, 20_000)
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    bounds, gb, bg = gk.block_bounds(0, g.size, 2048, starts)
+    bounds, gs, bg = gk.block_bounds(0, g.size, 2048, starts)
+    np.testing.assert_array_equal(gs, starts)
+    gb = np.append(starts, g.size)  # the group boundaries
     assert bounds[0] == 0 and bounds[-1] == g.size and np.all(np.diff(bounds) > 0)
     assert set(bounds) <= set(gb) and np.array_equal(gb[bg], bounds)
     # the cuts are the first group boundaries at or after the multiples of the block size

@@ -146,7 +146,7 @@ def _build() -> SimpleNamespace:
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7, _information_block
     global _standardise_tile, _given_rows, _sum_of_logs, _claim, _student_rows
     global _classify_rows, _linear_rows, _gating_rows, _gating_sums, _add_rows, _row_maxima
-    global _group_rows, _group_gating, _tile_size, _tile_end, _group_buffers
+    global _group_rows, _group_gating, _tile_size, _tile_end, _group_buffers, _group_start
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -652,28 +652,34 @@ def _build() -> SimpleNamespace:
                     pos += q - a
 
     @jit
-    def _tile_size(gb, has_gr, g0, g1):  # pragma: no cover - compiled
-        # Rows of a block's tile buffers: _TILE, or for grouped rows (groups g0..g1-1 of
-        # the bounds gb) at least the largest group's, in whole _LANES, so that a tile
-        # always holds whole groups.
+    def _group_start(firsts, g, g1, stop):  # pragma: no cover - compiled
+        # The first row of group g of a block's groups ..g1-1 (first rows firsts), or the
+        # block's end stop for g = g1.
+        return firsts[g] if g < g1 else stop
+
+    @jit
+    def _tile_size(firsts, has_gr, g0, g1, stop):  # pragma: no cover - compiled
+        # Rows of a block's tile buffers: _TILE, or for grouped rows (the block's groups
+        # g0..g1-1, first rows firsts, ending at row stop) at least the largest group's, in
+        # whole _LANES, so that a tile always holds whole groups.
         T = _TILE
         if has_gr:
             for g in range(g0, g1):
-                T = max(T, gb[g + 1] - gb[g])
+                T = max(T, _group_start(firsts, g + 1, g1, stop) - firsts[g])
             T = (T + _LANES - 1) // _LANES * _LANES
         return T
 
     @jit
-    def _tile_end(gb, has_gr, g, g1, t0, stop, T):  # pragma: no cover - compiled
+    def _tile_end(firsts, has_gr, g, g1, t0, stop, T):  # pragma: no cover - compiled
         # The group after the last whole group of the tile at row t0, which is group g
         # (grouped rows: as many whole groups as T rows hold), else g; and the tile's
         # number of rows (ungrouped rows: min(_TILE, stop - t0)).
         if not has_gr:
             return g, min(_TILE, stop - t0)
         ge = g + 1
-        while ge < g1 and gb[ge + 1] - t0 <= T:
+        while ge < g1 and _group_start(firsts, ge + 1, g1, stop) - t0 <= T:
             ge += 1
-        return ge, gb[ge] - t0
+        return ge, _group_start(firsts, ge, g1, stop) - t0
 
     @jit
     def _group_buffers(K, T, q_g, has_gr, has_g):  # pragma: no cover - compiled
@@ -686,10 +692,11 @@ def _build() -> SimpleNamespace:
                 np.zeros((K, Tgg)), np.ones((q_g, Tgg)))
 
     @jit
-    def _group_rows(D, inv, wt, LW, has_g, glw, gb, g, ng, t0, S, gmx, gtot, acc, q_ll,
+    def _group_rows(D, inv, wt, LW, has_g, glw, firsts, g, ng, t0, m, S, gmx, gtot, acc, q_ll,
                     q_n):  # pragma: no cover - compiled
-        # The posteriors of the ng groups g, g + 1, ... of the tile at row t0 (gb their
-        # bounds), from their rows' log-densities D[k, t] (without log weights), as
+        # The posteriors of the ng groups g, g + 1, ... of the tile of m rows at row t0
+        # (firsts the first rows of the groups), from their rows' log-densities D[k, t]
+        # (without log weights), as
         # engine.passes.observation_posteriors takes them: per group S[k, j] = sum_t
         # w_t D[k, t] plus its first row's log weights (LW[k, .] with has_g, else
         # glw[k]); then S = exp(S - max) with the sum's inverse in gtot[j], the group's
@@ -698,8 +705,8 @@ def _build() -> SimpleNamespace:
         # for its rows.
         K = D.shape[0]
         for j in range(ng):
-            a = gb[g + j] - t0
-            b = gb[g + j + 1] - t0
+            a = firsts[g + j] - t0
+            b = _group_start(firsts, g + j + 1, g + ng, t0 + m) - t0
             for k in range(K):
                 dk = D[k]
                 s = 0.0
@@ -721,27 +728,25 @@ def _build() -> SimpleNamespace:
                 ll += _log(s) + gmx[j]
             gtot[j] = 1.0 / s
         acc[q_ll] += ll
-        for k in range(K):
-            sk = S[k]
-            dk = D[k]
-            n_k = 0.0
-            for j in range(ng):
-                n_k += sk[j] * gtot[j]
-                for t in range(gb[g + j] - t0, gb[g + j + 1] - t0):
-                    dk[t] = sk[j]
-            acc[q_n + k] += n_k
         for j in range(ng):
-            for t in range(gb[g + j] - t0, gb[g + j + 1] - t0):
+            a = firsts[g + j] - t0
+            b = _group_start(firsts, g + j + 1, g + ng, t0 + m) - t0
+            for k in range(K):
+                acc[q_n + k] += S[k, j] * gtot[j]
+                dk = D[k]
+                for t in range(a, b):
+                    dk[t] = S[k, j]
+            for t in range(a, b):
                 inv[t] = gtot[j]
 
     @jit
-    def _group_gating(S, gtot, PI, Zt, gb, g, ng, t0, R, PIg, Zg, cg, ones, acc,
+    def _group_gating(S, gtot, PI, Zt, firsts, g, ng, t0, R, PIg, Zg, cg, ones, acc,
                       q0):  # pragma: no cover - compiled
         # The gating sums of _gating_sums over the ng groups of the tile (see
         # _group_rows), each an observation of weight one with the posteriors
         # S[k, j] gtot[j] and its first row's gating weights and design.
         for j in range(ng):
-            a = gb[g + j] - t0
+            a = firsts[g + j] - t0
             for k in range(S.shape[0]):
                 R[k, j] = S[k, j] * gtot[j]
                 PIg[k, j] = PI[k, a]
@@ -799,7 +804,7 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, gb,
+        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, firsts,
         has_gr, grp0, grp1, start, stop, out,
     ):  # pragma: no cover - compiled
         # The sums over rows start..stop-1, written to out (laid out as in kernel below;
@@ -807,7 +812,7 @@ def _build() -> SimpleNamespace:
         # kernel's _block (const then without log weights) and the gating sums of
         # _gating_sums after the rest; with classify, the classification sums of
         # _classify_rows after those).
-        # With has_gr the rows are the groups grp0..grp1-1 (bounds gb), each of which shares
+        # With has_gr the rows are the groups grp0..grp1-1 (first rows firsts), each sharing
         # one posterior (_group_rows: const then holds no log weights, glw the constant
         # ones): a tile holds whole groups, the log-likelihood, the classification and
         # the gating sums are per group, and the groups' posteriors are summed after
@@ -824,7 +829,7 @@ def _build() -> SimpleNamespace:
         # per component: A, b, c, N; then the log-likelihood; then per component the
         # Student-t sums of r, g and h
         acc = np.zeros(out.shape[0])
-        T = _tile_size(gb, has_gr, grp0, grp1)
+        T = _tile_size(firsts, has_gr, grp0, grp1, stop)
         U = np.ones((K, T))  # Student-t: scale weights u, then r u
         G = np.zeros((2 * K, T))  # Student-t: g and h
         Z = np.empty((p, T))  # standardised design, one row per column
@@ -855,7 +860,7 @@ def _build() -> SimpleNamespace:
         t0 = start
         grp = grp0
         while t0 < stop:
-            grp_end, m = _tile_end(gb, has_gr, grp, grp1, t0, stop, T)
+            grp_end, m = _tile_end(firsts, has_gr, grp, grp1, t0, stop, T)
             ng = grp_end - grp
             _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
             if has_g:
@@ -932,7 +937,7 @@ def _build() -> SimpleNamespace:
                 for t in range(m):
                     inv[t] = 1.0 / inv[t]
             elif has_gr:
-                _group_rows(D, inv, wt, LW, has_g, glw, gb, grp, ng, t0, S, gmx, gtot, acc,
+                _group_rows(D, inv, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot, acc,
                             K * stride, nq)
                 if classify:
                     _classify_rows(S, gtot, ones, ng, acc, cq)
@@ -980,7 +985,7 @@ def _build() -> SimpleNamespace:
                 else:
                     _component_sums(Z, dk, E, k, ones2, p, m, acc, base)
             if has_g and has_gr:
-                _group_gating(S, gtot, PI, Zt, gb, grp, ng, t0, RG, PIG, ZG, cg, ones, acc, gq)
+                _group_gating(S, gtot, PI, Zt, firsts, grp, ng, t0, RG, PIG, ZG, cg, ones, acc, gq)
             elif has_g:
                 _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, gq)
             t0 += m
@@ -1027,12 +1032,12 @@ def _build() -> SimpleNamespace:
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
         student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw,
-        bounds, gb, bg, has_gr, total, n_workers,
+        bounds, firsts, bg, has_gr, total, n_workers,
     ):  # pragma: no cover - compiled
         # Adds the sums of the blocks of rows bounds[i]..bounds[i + 1]-1 to total, in
         # block order (the layout of total: per component the upper triangle of A by
         # rows, b, c, N; then the log-likelihood). With has_gr block i holds the groups
-        # bg[i]..bg[i + 1]-1 of the group bounds gb. X holds the rows (by_row) or the
+        # bg[i]..bg[i + 1]-1, whose first rows are firsts. X holds the rows (by_row) or the
         # columns (the transpose of a Fortran-ordered X).
         # Each of n_workers threads claims the next block until none is left (_claim),
         # so that a thread that gets less of a core takes fewer blocks.
@@ -1046,7 +1051,7 @@ def _build() -> SimpleNamespace:
                 _block(
                     X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
                     const, scale, student, tc, R, has_r, classify, Zg, z_by_row, has_g,
-                    z_loc, z_inv, gamma, glw, gb, has_gr, bg[blk], bg[blk + 1], bounds[blk],
+                    z_loc, z_inv, gamma, glw, firsts, has_gr, bg[blk], bg[blk + 1], bounds[blk],
                     bounds[blk + 1], partial[blk],
                 )
                 blk = _claim(claimed)
@@ -1212,13 +1217,21 @@ def _build() -> SimpleNamespace:
         _exp_rows(D, mx, total, D.shape[1] - D.shape[1] % _LANES)
 
     @jit
+    def increasing(a):  # pragma: no cover - compiled
+        # Whether a[0] < a[1] < ... (without a temporary of the size of a).
+        for i in range(1, a.shape[0]):
+            if not a[i] > a[i - 1]:
+                return False
+        return True
+
+    @jit
     def log_array(x, out):  # pragma: no cover - compiled
         # The kernel's log, for tests.
         for i in range(x.shape[0]):
             out[i] = _log(x[i])
 
     return SimpleNamespace(kernel=kernel, information=information_kernel, exp_minus=exp_minus,
-                           log=log_array)
+                           log=log_array, increasing=increasing)
 
 
 _compiled = CompiledOnce(_build)
@@ -1415,18 +1428,19 @@ def block_bounds(first: int, last: int, block_size: int,
                  group_starts: np.ndarray | None = None) -> tuple:
     """The kernels' blocks of rows ``first..last-1``: their bounds (one more than there
     are blocks), every ``block_size`` rows from ``first``; for grouped rows
-    (``group_starts``, the groups' first rows, sorted, the first one ``first``) each
-    cut moved on to the first group boundary at or after it, so that a block holds
-    whole groups. Also returned: the group bounds (the groups' first rows and
-    ``last``; a stand-in for ungrouped rows) and the index among them of each block
-    bound (zeros for ungrouped rows), as int64."""
+    (``group_starts``, the groups' first rows, increasing, the first one ``first``)
+    each cut moved on to the first group boundary at or after it, so that a block holds
+    whole groups. Also returned: the group starts as int64 (not copied when they are;
+    a stand-in for ungrouped rows) and the number of groups before each block bound
+    (zeros for ungrouped rows). What is made is of the size of the blocks."""
     if group_starts is None:
         bounds = np.append(np.arange(first, last, block_size, dtype=np.int64), last)
         return bounds, np.zeros(1, dtype=np.int64), np.zeros(bounds.shape, dtype=np.int64)
-    gb = np.append(np.asarray(group_starts, dtype=np.int64), last)
-    cuts = gb[np.searchsorted(gb, np.arange(first + block_size, last, block_size))]
+    firsts = np.ascontiguousarray(group_starts, dtype=np.int64)
+    at = np.searchsorted(firsts, np.arange(first + block_size, last, block_size))
+    cuts = np.where(at < firsts.shape[0], firsts[np.minimum(at, firsts.shape[0] - 1)], last)
     bounds = np.unique(np.concatenate([[first], cuts, [last]])).astype(np.int64)
-    return bounds, gb, np.searchsorted(gb, bounds).astype(np.int64)
+    return bounds, firsts, np.searchsorted(firsts, bounds).astype(np.int64)
 
 
 def check_group_starts(group_starts, n: int) -> np.ndarray:
@@ -1434,7 +1448,7 @@ def check_group_starts(group_starts, n: int) -> np.ndarray:
     sorted rows (int64, increasing, the first 0, all below ``n``; none for no rows)."""
     starts = np.ascontiguousarray(group_starts, dtype=np.int64).reshape(-1)
     if n and (starts.shape[0] == 0 or starts[0] != 0 or starts[-1] >= n
-              or np.any(np.diff(starts) <= 0)):
+              or not _compiled().increasing(starts)):
         raise ValueError(f"group_starts must be increasing row indices from 0, below {n}")
     if not n and starts.shape[0]:
         raise ValueError("group_starts of no rows must be empty")

@@ -332,7 +332,7 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
-               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, gb, has_gr, grp0, grp1,
+               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, firsts, has_gr, grp0, grp1,
                start, stop, out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
@@ -341,7 +341,7 @@ def _build() -> SimpleNamespace:
         # (weights multinomial-logit in the gating design (1, z*), z* = (z - z_loc) *
         # z_inv, coefficients gamma (K, q), gamma_0 = 0; log_w is zero then) the gating
         # statistics of _gating_sums; with classify, the classification sums of
-        # _classify_rows after them; with has_gr (the groups grp0..grp1-1 of the bounds gb,
+        # _classify_rows after them; with has_gr (the groups grp0..grp1-1, first rows firsts,
         # each sharing one posterior, log_w zero and glw the log weights: the Gaussian
         # kernel's _group_rows) the groups' summed posteriors after all these. Tile by
         # tile: the per-row quantities of a tile live in short buffers, so that the
@@ -352,7 +352,7 @@ def _build() -> SimpleNamespace:
         stride = P + p + 3
         base = K * stride
         acc = np.zeros(out.shape[0])
-        T = _tile_size(gb, has_gr, grp0, grp1)
+        T = _tile_size(firsts, has_gr, grp0, grp1, stop)
         Z = np.empty((p, T))  # standardised design, one row per column
         H = np.empty((K, T))  # linear predictors, then the working residuals u / W
         F = np.empty((K, T))  # exp of the linear predictors (log, logit, cloglog)
@@ -392,7 +392,7 @@ def _build() -> SimpleNamespace:
         t0 = start
         grp = grp0
         while t0 < stop:
-            grp_end, m = _tile_end(gb, has_gr, grp, grp1, t0, stop, T)
+            grp_end, m = _tile_end(firsts, has_gr, grp, grp1, t0, stop, T)
             ng = grp_end - grp
             _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
             if has_g:
@@ -584,7 +584,7 @@ def _build() -> SimpleNamespace:
             if has_r:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             elif has_gr:  # the inverse of the groups' sums in tot
-                _group_rows(D, tot, wt, LW, has_g, glw, gb, grp, ng, t0, S, gmx, gtot, acc,
+                _group_rows(D, tot, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot, acc,
                             base, nq)
             else:
                 _row_maxima(D, mx, m)
@@ -633,7 +633,7 @@ def _build() -> SimpleNamespace:
                 if family >= 2:  # the extras' statistics, sum r t
                     _accumulate(dk, ones, G, 2 * k, n_stats, m, acc, base + 1 + 2 * k)
             if has_g and has_gr:
-                _group_gating(S, gtot, PI, Zt, gb, grp, ng, t0, RG, PIG, ZG, cg, ones, acc, gq)
+                _group_gating(S, gtot, PI, Zt, firsts, grp, ng, t0, RG, PIG, ZG, cg, ones, acc, gq)
             elif has_g:
                 _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, gq)
             t0 += m
@@ -643,10 +643,10 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
-               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, bounds, gb, bg,
+               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, bounds, firsts, bg,
                has_gr, n_acc, n_workers):  # pragma: no cover
         # The sums of the blocks of rows bounds[i]..bounds[i + 1]-1 (with has_gr the
-        # groups bg[i]..bg[i + 1]-1 of the group bounds gb), added in block order; each
+        # groups bg[i]..bg[i + 1]-1, first rows firsts), added in block order; each
         # of n_workers threads claims the next block until none is left (as the
         # Gaussian kernel does).
         n_blocks = bounds.shape[0] - 1
@@ -658,7 +658,7 @@ def _build() -> SimpleNamespace:
                 _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
                        y_inv, intercept, coef, log_w, extra, cst, family, link, R, has_r,
                        start_step, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw,
-                       gb, has_gr, bg[blk], bg[blk + 1], bounds[blk], bounds[blk + 1],
+                       firsts, has_gr, bg[blk], bg[blk + 1], bounds[blk], bounds[blk + 1],
                        partial[blk])
                 blk = _claim(claimed)
         total = np.zeros(n_acc)
