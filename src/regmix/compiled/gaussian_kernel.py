@@ -51,6 +51,17 @@ derivatives of the log-density in ``log df``, as
 :meth:`regmix.families.student_t.StudentT.statistics` computes them (``log1p`` from the
 kernel's ``log``, one division per row).
 
+Grouped rows (``group_starts``: all rows of a group share one membership, as flexmix's
+``| g`` has them) take the same pass in blocks that end on group boundaries
+(:func:`block_bounds`) and tiles that hold whole groups (a block whose largest group is
+longer than ``_TILE`` rows takes tiles of that group's length): the rows' log-densities,
+without the log weights, are summed per group with the row weights, the group's log
+weights (with gating, its first row's) are added, and the group's posterior
+(``_group_rows``) is each of its rows' responsibility in the sums, which are thus the
+ungrouped pass's; the log-likelihood, the classification and the gating sums are per
+group, and the groups' posteriors, the statistics of the mixing weights, are summed too
+(:func:`regmix.engine.passes.observation_posteriors` is the numpy pass's rule).
+
 numba is imported only when the kernel is first needed. The compiled code is cached on
 disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
 otherwise in numba's user-wide cache directory (or ``NUMBA_CACHE_DIR``); editing this file

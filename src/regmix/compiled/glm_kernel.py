@@ -44,6 +44,11 @@ The part of the log-likelihood that depends on the rows alone (the log-gamma ter
 for every component and every pass: :func:`glm_log_constant` sums it once, and a caller
 that passes over the same rows again hands it back (``log_constant``).
 
+Grouped rows (``group_starts``) take the Gaussian kernel's grouped blocks and tiles and
+its groups' posteriors (see :mod:`regmix.compiled.gaussian_kernel`); the rows' constant
+part of the log-likelihood is then still :func:`glm_log_constant`'s sum, since a group's
+log-density is the weighted sum of its rows'.
+
 The family and link are passed as the codes of :data:`FAMILY_CODES` and
 :data:`LINK_CODES`: one compiled function serves them all, the branch taken per tile
 being the same for every tile.
