@@ -14,6 +14,7 @@ from regmix.compiled import glm_kernel as glk  # noqa: E402
 from regmix.core.params import ComponentParams, GaussianParams, MixtureParams  # noqa: E402
 from regmix.engine import kernel  # noqa: E402
 from regmix.engine.runner import MembershipArray, PassRunner  # noqa: E402
+from regmix.families.gamma import GammaFamily  # noqa: E402
 from regmix.families.gaussian import Gaussian  # noqa: E402
 from regmix.families.mixed_gaussian import MixedGaussian  # noqa: E402
 from regmix.families.poisson import Poisson  # noqa: E402
@@ -324,3 +325,33 @@ def test_grouped_fit_on_the_kernel_equals_the_numpy_fit(family, weighted, monkey
         np.testing.assert_allclose(getattr(fits[0], name), getattr(fits[1], name), rtol=0,
                                    atol=1e-8)
     np.testing.assert_allclose(fits[0].state_.extra, fits[1].state_.extra, rtol=1e-8)
+
+
+def test_a_group_no_component_produces_and_a_component_of_weight_zero():
+    """A group whose rows have density zero under every component (Gamma means that
+    underflow to zero) has log-likelihood -inf and posteriors zero, as in the numpy
+    pass; a component of weight zero takes no group."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    X, y = rng.normal(size=(n, 1)), rng.gamma(2.0, 1.0, n)
+    g = np.repeat(np.arange(n // 5), 5)
+    offset = np.zeros(n)
+    offset[10:15] = -800.0  # the third group
+    source = ArrayData(X, y, None, fit_intercept=True, offset=offset, scale_response=False,
+                       groups=g)
+    coef = np.array([[0.1, 0.2], [0.5, -0.3]])
+    params = MixtureParams(np.array([0.4, 0.6]), ComponentParams(coef, np.array([[2.0], [3.0]])))
+    with np.errstate(over="ignore"):
+        compiled, numpy = (r.evaluate(params)
+                           for r in _runners(source, GammaFamily("log"), ConstantWeights()))
+    assert compiled.loglik == numpy.loglik == -np.inf
+    for ours, ref in zip((compiled.resp_sum, *compiled.stats, *compiled.mix_stats),
+                         (numpy.resp_sum, *numpy.stats, *numpy.mix_stats), strict=True):
+        _close(ours, ref)
+    _close(compiled.mix_stats[0].sum(), n // 5 - 1)  # every group but the third
+    gaussian = ArrayData(X, y, None, fit_intercept=True, groups=g)
+    params = MixtureParams(np.array([0.0, 1.0]), GaussianParams(coef, np.array([1.0, 2.0])))
+    compiled, numpy = (r.evaluate(params)
+                       for r in _runners(gaussian, Gaussian(), ConstantWeights()))
+    _same_pass(compiled, numpy)
+    assert compiled.resp_sum[0] == 0.0 and compiled.mix_stats[0][1] == n // 5

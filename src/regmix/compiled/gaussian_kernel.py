@@ -695,60 +695,78 @@ def _build() -> SimpleNamespace:
     @jit
     def _group_buffers(K, T, q_g, has_gr, has_g):  # pragma: no cover - compiled
         # The per-group buffers of a tile of T rows (of one column without groups, or
-        # without gating for the last three): the sums S (K, T), their maxima and the
-        # inverse totals; the posteriors, gating weights and gating design.
+        # without gating for the gating's three): the sums S (K, T), their maxima and
+        # the inverse totals; the posteriors, gating weights and gating design; the
+        # groups' first rows in the tile.
         Tg = T if has_gr else 1
         Tgg = Tg if has_g else 1
         return (np.zeros((K, Tg)), np.zeros(Tg), np.zeros(Tg), np.zeros((K, Tgg)),
-                np.zeros((K, Tgg)), np.ones((q_g, Tgg)))
+                np.zeros((K, Tgg)), np.ones((q_g, Tgg)), np.zeros(Tg + 1, dtype=np.int64))
 
     @jit
-    def _group_rows(D, inv, wt, LW, has_g, glw, firsts, g, ng, t0, m, S, gmx, gtot, acc, q_ll,
-                    q_n):  # pragma: no cover - compiled
+    def _group_rows(D, inv, wt, LW, has_g, glw, firsts, g, ng, t0, m, S, gmx, gtot, lo,
+                    prods, acc, q_ll, q_n):  # pragma: no cover - compiled
         # The posteriors of the ng groups g, g + 1, ... of the tile of m rows at row t0
-        # (firsts the first rows of the groups), from their rows' log-densities D[k, t]
-        # (without log weights), as
+        # (firsts the first rows of the groups; lo takes the tile's own), from their
+        # rows' log-densities D[k, t] (without log weights), as
         # engine.passes.observation_posteriors takes them: per group S[k, j] = sum_t
         # w_t D[k, t] plus its first row's log weights (LW[k, .] with has_g, else
-        # glw[k]); then S = exp(S - max) with the sum's inverse in gtot[j], the group's
-        # log(sum) + max (-inf where no component can produce it) added to acc[q_ll]
-        # and its posteriors to acc[q_n + k]; D[k, t] = S[k, j] and inv[t] = gtot[j]
-        # for its rows.
+        # glw[k]); then S = exp(S - max) with the sum's inverse in gtot[j], the groups'
+        # log(sum) + max (-inf where no component can produce a group) added to
+        # acc[q_ll] (the logs as _sum_of_logs takes them, one per lane, for up to
+        # _TILE groups) and their posteriors to acc[q_n + k]; D[k, t] = S[k, j] and
+        # inv[t] = gtot[j] for the rows of group j.
         K = D.shape[0]
         for j in range(ng):
-            a = firsts[g + j] - t0
-            b = _group_start(firsts, g + j + 1, g + ng, t0 + m) - t0
-            for k in range(K):
-                dk = D[k]
+            lo[j] = firsts[g + j] - t0
+        lo[ng] = m
+        for k in range(K):
+            dk = D[k]
+            sk = S[k]
+            for j in range(ng):
                 s = 0.0
-                for t in range(a, b):
+                for t in range(lo[j], lo[j + 1]):
                     s += wt[t] * dk[t]
-                S[k, j] = s + (LW[k, a] if has_g else glw[k])
+                sk[j] = s + (LW[k, lo[j]] if has_g else glw[k])
         _row_maxima(S, gmx, ng)
         for j in range(ng):
             v = gmx[j]
             gmx[j] = v if (v > -np.inf and v < np.inf) else 0.0
         _exp_rows(S, gmx, gtot, ng)
-        ll = 0.0
+        empty = False
         for j in range(ng):
-            s = gtot[j]
-            if s == 0.0:
-                ll += -np.inf
-                s = 1.0
-            else:
-                ll += _log(s) + gmx[j]
-            gtot[j] = 1.0 / s
+            if gtot[j] == 0.0:
+                empty = True
+        ll = 0.0
+        if empty or ng > _TILE:
+            for j in range(ng):
+                s = gtot[j]
+                if s == 0.0:  # no component can produce the group
+                    ll += -np.inf
+                    gtot[j] = 1.0
+                else:
+                    ll += _log(s) + gmx[j]
+        else:
+            ll = _sum_of_logs(gtot, ng, prods)
+            for j in range(ng):
+                ll += gmx[j]
         acc[q_ll] += ll
         for j in range(ng):
-            a = firsts[g + j] - t0
-            b = _group_start(firsts, g + j + 1, g + ng, t0 + m) - t0
-            for k in range(K):
-                acc[q_n + k] += S[k, j] * gtot[j]
-                dk = D[k]
-                for t in range(a, b):
-                    dk[t] = S[k, j]
-            for t in range(a, b):
-                inv[t] = gtot[j]
+            gtot[j] = 1.0 / gtot[j]
+        for k in range(K):
+            dk = D[k]
+            sk = S[k]
+            n_k = 0.0
+            for j in range(ng):
+                v = sk[j]
+                n_k += v * gtot[j]
+                for t in range(lo[j], lo[j + 1]):
+                    dk[t] = v
+            acc[q_n + k] += n_k
+        for j in range(ng):
+            v = gtot[j]
+            for t in range(lo[j], lo[j + 1]):
+                inv[t] = v
 
     @jit
     def _group_gating(S, gtot, PI, Zt, firsts, g, ng, t0, R, PIg, Zg, cg, ones, acc,
@@ -862,7 +880,7 @@ def _build() -> SimpleNamespace:
         gm = np.zeros(T)
         gs = np.zeros(T)
         cg = np.zeros(T)
-        S, gmx, gtot, RG, PIG, ZG = _group_buffers(K, T, q_g, has_gr, has_g)
+        S, gmx, gtot, RG, PIG, ZG, lo = _group_buffers(K, T, q_g, has_gr, has_g)
         gq = K * stride + 1 + 3 * K  # the gating sums, then the classification sums
         cq = gq + ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0)
         nq = cq + (K + K * K + 2 if classify else 0)  # the groups' posterior sums
@@ -948,8 +966,8 @@ def _build() -> SimpleNamespace:
                 for t in range(m):
                     inv[t] = 1.0 / inv[t]
             elif has_gr:
-                _group_rows(D, inv, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot, acc,
-                            K * stride, nq)
+                _group_rows(D, inv, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot,
+                            lo, prods, acc, K * stride, nq)
                 if classify:
                     _classify_rows(S, gtot, ones, ng, acc, cq)
             else:
