@@ -294,10 +294,12 @@ def _fit_data(seed=3, n_groups=500):
     return X, g, offset, w, counts, trials, successes, lines
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("family", ["gaussian", "student_t", "poisson", "binomial"])
-def test_grouped_fit_on_the_kernel_equals_the_numpy_fit(family, weighted, monkeypatch):
+@pytest.mark.parametrize(("family", "with_offset"), [
+    ("gaussian", False), ("student_t", False), ("poisson", False), ("poisson", True),
+    ("binomial", False), ("binomial", True)])
+def test_grouped_fit_on_the_kernel_equals_the_numpy_fit(family, with_offset, weighted,
+                                                        monkeypatch):
     """Fits with groups= on the compiled kernels (their grouped passes counted) reach
     the numpy engine's fit: the log-likelihood to 1e-10, the parameters to 1e-8."""
     from regmix.engine import runner
@@ -309,9 +311,10 @@ def test_grouped_fit_on_the_kernel_equals_the_numpy_fit(family, weighted, monkey
     monkeypatch.setattr(runner, "glm_e_step", lambda *a, **k: calls.append(
         k.get("group_starts") is not None) or glm(*a, **k))
     X, g, offset, w, counts, trials, successes, lines = _fit_data()
-    kwargs = {"groups": g, "sample_weight": w if weighted else None}
+    kwargs = {"groups": g, "sample_weight": w if weighted else None,
+              "offset": offset if with_offset else None}
     if family == "poisson":
-        y, kwargs["offset"] = counts, offset
+        y = counts
     elif family == "binomial":
         y, kwargs["trials"] = successes, trials
     else:
