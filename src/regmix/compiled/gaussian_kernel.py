@@ -697,18 +697,20 @@ def _build() -> SimpleNamespace:
         # The per-group buffers of a tile of T rows (of one column without groups, or
         # without gating for the gating's three): the sums S (K, T), their maxima and
         # the inverse totals; the posteriors, gating weights and gating design; the
-        # groups' first rows in the tile.
+        # groups' first rows in the tile and each row's group.
         Tg = T if has_gr else 1
         Tgg = Tg if has_g else 1
         return (np.zeros((K, Tg)), np.zeros(Tg), np.zeros(Tg), np.zeros((K, Tgg)),
-                np.zeros((K, Tgg)), np.ones((q_g, Tgg)), np.zeros(Tg + 1, dtype=np.int64))
+                np.zeros((K, Tgg)), np.ones((q_g, Tgg)), np.zeros(Tg + 1, dtype=np.int64),
+                np.zeros(Tg, dtype=np.int64))
 
     @jit
     def _group_rows(D, inv, wt, LW, has_g, glw, firsts, g, ng, t0, m, S, gmx, gtot, lo,
-                    prods, acc, q_ll, q_n):  # pragma: no cover - compiled
+                    gi, prods, acc, q_ll, q_n):  # pragma: no cover - compiled
         # The posteriors of the ng groups g, g + 1, ... of the tile of m rows at row t0
-        # (firsts the first rows of the groups; lo takes the tile's own), from their
-        # rows' log-densities D[k, t] (without log weights), as
+        # (firsts the first rows of the groups; lo takes the tile's own, gi each row's
+        # group in the tile), from their rows' log-densities D[k, t] (without log
+        # weights), as
         # engine.passes.observation_posteriors takes them: per group S[k, j] = sum_t
         # w_t D[k, t] plus its first row's log weights (LW[k, .] with has_g, else
         # glw[k]); then S = exp(S - max) with the sum's inverse in gtot[j], the groups'
@@ -720,14 +722,18 @@ def _build() -> SimpleNamespace:
         for j in range(ng):
             lo[j] = firsts[g + j] - t0
         lo[ng] = m
+        for j in range(ng):
+            for t in range(lo[j], lo[j + 1]):
+                gi[t] = j
         for k in range(K):
             dk = D[k]
             sk = S[k]
             for j in range(ng):
-                s = 0.0
-                for t in range(lo[j], lo[j + 1]):
-                    s += wt[t] * dk[t]
-                sk[j] = s + (LW[k, lo[j]] if has_g else glw[k])
+                sk[j] = 0.0
+            for t in range(m):
+                sk[gi[t]] += wt[t] * dk[t]
+            for j in range(ng):
+                sk[j] += LW[k, lo[j]] if has_g else glw[k]
         _row_maxima(S, gmx, ng)
         for j in range(ng):
             v = gmx[j]
@@ -758,15 +764,12 @@ def _build() -> SimpleNamespace:
             sk = S[k]
             n_k = 0.0
             for j in range(ng):
-                v = sk[j]
-                n_k += v * gtot[j]
-                for t in range(lo[j], lo[j + 1]):
-                    dk[t] = v
+                n_k += sk[j] * gtot[j]
+            for t in range(m):
+                dk[t] = sk[gi[t]]
             acc[q_n + k] += n_k
-        for j in range(ng):
-            v = gtot[j]
-            for t in range(lo[j], lo[j + 1]):
-                inv[t] = v
+        for t in range(m):
+            inv[t] = gtot[gi[t]]
 
     @jit
     def _group_gating(S, gtot, PI, Zt, firsts, g, ng, t0, R, PIg, Zg, cg, ones, acc,
@@ -880,7 +883,7 @@ def _build() -> SimpleNamespace:
         gm = np.zeros(T)
         gs = np.zeros(T)
         cg = np.zeros(T)
-        S, gmx, gtot, RG, PIG, ZG, lo = _group_buffers(K, T, q_g, has_gr, has_g)
+        S, gmx, gtot, RG, PIG, ZG, lo, gi = _group_buffers(K, T, q_g, has_gr, has_g)
         gq = K * stride + 1 + 3 * K  # the gating sums, then the classification sums
         cq = gq + ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0)
         nq = cq + (K + K * K + 2 if classify else 0)  # the groups' posterior sums
@@ -967,7 +970,7 @@ def _build() -> SimpleNamespace:
                     inv[t] = 1.0 / inv[t]
             elif has_gr:
                 _group_rows(D, inv, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot,
-                            lo, prods, acc, K * stride, nq)
+                            lo, gi, prods, acc, K * stride, nq)
                 if classify:
                     _classify_rows(S, gtot, ones, ng, acc, cq)
             else:

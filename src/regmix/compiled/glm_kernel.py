@@ -388,7 +388,7 @@ def _build() -> SimpleNamespace:
         gm = np.zeros(T)
         gs = np.zeros(T)
         cg = np.zeros(T)
-        S, gmx, gtot, RG, PIG, ZG, lo = _group_buffers(K, T, q_g, has_gr, has_g)
+        S, gmx, gtot, RG, PIG, ZG, lo, gi = _group_buffers(K, T, q_g, has_gr, has_g)
         gq = base + 1 + 2 * K  # the gating sums, then the classification sums
         cq = gq + ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0)
         nq = cq + (K + K * K + 2 if classify else 0)  # the groups' posterior sums
@@ -590,7 +590,7 @@ def _build() -> SimpleNamespace:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
             elif has_gr:  # the inverse of the groups' sums in tot
                 _group_rows(D, tot, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot,
-                            lo, prods, acc, base, nq)
+                            lo, gi, prods, acc, base, nq)
             else:
                 _row_maxima(D, mx, m)
                 for t in range(m):
