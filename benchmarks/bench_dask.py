@@ -124,12 +124,12 @@ def run_case(case, partitions: int) -> None:
     for engine in ("numpy", "numba"):
         runner = PassRunner(source, family, mixing, chunk_size=65536, n_jobs=2, engine=engine)
         assert runner.engine == engine
-        times[engine] = best_pass(runner, params)
+        times[engine] = best_pass(runner, params)[0]
     memory = ArrayData(X, y, None, fit_intercept=True, standardization=source.standardization,
                        Z=Z)
     times["memory"] = best_pass(
         PassRunner(memory, family, mixing, chunk_size=65536, n_jobs=2, engine="numba"), params
-    )
+    )[0]
     if Z is not None:
         name = "poisson, gated"
     print(

@@ -40,7 +40,7 @@ FAMILIES = {"gaussian": Gaussian, "poisson": Poisson, "binomial": Binomial}
 
 def runners(family: str, n: int, K: int = 3, d: int = 2) -> tuple[dict, MixtureParams]:
     """Pass runners on 1 and 2 threads over one problem, and parameters near the truth."""
-    X, y, offset, trials, _, coef = make_problem(family, n, K, d)
+    X, y, offset, trials, _, coef, _ = make_problem(family, n, K, d)
     gaussian = family == "gaussian"
     source = ArrayData(
         X, y, None, fit_intercept=True, offset=offset, trials=trials, scale_response=gaussian

@@ -392,10 +392,10 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     assert kernel.kernel_family(StudentT()) == "student_t"
     # Student-t components take the Gaussian kernel's rows: none with an offset
     assert not kernel.compiled_pass_applies(plain, StudentT(), mixing)
-    # gating with concomitant variables and constraints (the E-step's sums do not
-    # depend on them); not: groups, concomitant variables without gating (or gating
-    # without them), a subclass of the gating, the information pass (constrained or
-    # gated)
+    # gating with concomitant variables, constraints (the E-step's sums do not depend
+    # on them) and groups (tests/test_grouped_kernel.py); not: concomitant variables
+    # without gating (or gating without them), a subclass of the gating, the
+    # information pass (constrained, gated or of grouped rows)
     gated = ArrayData(X, y, w, Z=X[:, :1].copy(), fit_intercept=True, scale_response=False)
     gating = MultinomialLogitGating()
     assert kernel.compiled_pass_applies(gated, Poisson(), gating)
@@ -417,7 +417,11 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     groups = np.repeat(np.arange(150), 2)
     grouped = ArrayData(X, y, w, offset=offset, groups=groups, fit_intercept=True,
                         scale_response=False)
-    assert not kernel.compiled_pass_applies(grouped, Poisson(), mixing)
+    assert kernel.compiled_pass_applies(grouped, Poisson(), mixing)
+    grouped_user = ArrayData(X, y, w, groups=groups, fit_intercept=True, standardize=False,
+                             scale_response=False)
+    assert not kernel.compiled_pass_applies(grouped_user, Gaussian(), mixing,
+                                            information=True)
     assert not kernel.compiled_pass_applies(gated, Poisson(), mixing)
     # the information: GLM components too (offsets and trials in memory), in user units
     assert kernel.compiled_pass_applies(plain, Poisson(), mixing, information=True)
@@ -426,7 +430,7 @@ def test_selection_refuses_what_the_kernel_does_not_cover():
     assert not kernel.compiled_pass_applies(user, StudentT(), mixing, information=True)
     runner = PassRunner(grouped, Poisson(), mixing, chunk_size=4096, n_jobs=1,
                         engine="numba")
-    assert (runner.engine, runner.kernel) == ("numpy", None)
+    assert (runner.engine, runner.kernel) == ("numba", "glm")
 
 
 def test_without_numba_the_runner_takes_the_numpy_pass(tmp_path):

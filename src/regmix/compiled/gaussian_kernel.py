@@ -51,6 +51,17 @@ derivatives of the log-density in ``log df``, as
 :meth:`regmix.families.student_t.StudentT.statistics` computes them (``log1p`` from the
 kernel's ``log``, one division per row).
 
+Grouped rows (``group_starts``: all rows of a group share one membership, as flexmix's
+``| g`` has them) take the same pass in blocks that end on group boundaries
+(:func:`block_bounds`) and tiles that hold whole groups (a block whose largest group is
+longer than ``_TILE`` rows takes tiles of that group's length): the rows' log-densities,
+without the log weights, are summed per group with the row weights, the group's log
+weights (with gating, its first row's) are added, and the group's posterior
+(``_group_rows``) is each of its rows' responsibility in the sums, which are thus the
+ungrouped pass's; the log-likelihood, the classification and the gating sums are per
+group, and the groups' posteriors, the statistics of the mixing weights, are summed too
+(:func:`regmix.engine.passes.observation_posteriors` is the numpy pass's rule).
+
 numba is imported only when the kernel is first needed. The compiled code is cached on
 disk (``cache=True``): in ``__pycache__`` next to this file when that is writable,
 otherwise in numba's user-wide cache directory (or ``NUMBA_CACHE_DIR``); editing this file
@@ -157,6 +168,7 @@ def _build() -> SimpleNamespace:
     global _standardise_tile, _given_rows, _sum_of_logs, _claim, _student_rows
     global _classify_rows, _linear_rows, _gating_rows, _gating_sums, _add_rows, _row_maxima
     global _block_slots, _add_slots
+    global _group_rows, _group_gating, _tile_size, _tile_end, _group_buffers, _group_start
     import numba
     from llvmlite import ir
     from numba.core import cgutils, types
@@ -662,6 +674,130 @@ def _build() -> SimpleNamespace:
                     pos += q - a
 
     @jit
+    def _group_start(firsts, g, g1, stop):  # pragma: no cover - compiled
+        # The first row of group g of a block's groups ..g1-1 (first rows firsts), or the
+        # block's end stop for g = g1.
+        return firsts[g] if g < g1 else stop
+
+    @jit
+    def _tile_size(firsts, has_gr, g0, g1, stop):  # pragma: no cover - compiled
+        # Rows of a block's tile buffers: _TILE, or for grouped rows (the block's groups
+        # g0..g1-1, first rows firsts, ending at row stop) at least the largest group's, in
+        # whole _LANES, so that a tile always holds whole groups.
+        T = _TILE
+        if has_gr:
+            for g in range(g0, g1):
+                T = max(T, _group_start(firsts, g + 1, g1, stop) - firsts[g])
+            T = (T + _LANES - 1) // _LANES * _LANES
+        return T
+
+    @jit
+    def _tile_end(firsts, has_gr, g, g1, t0, stop, T):  # pragma: no cover - compiled
+        # The group after the last whole group of the tile at row t0, which is group g
+        # (grouped rows: as many whole groups as T rows hold), else g; and the tile's
+        # number of rows (ungrouped rows: min(_TILE, stop - t0)).
+        if not has_gr:
+            return g, min(_TILE, stop - t0)
+        ge = g + 1
+        while ge < g1 and _group_start(firsts, ge + 1, g1, stop) - t0 <= T:
+            ge += 1
+        return ge, _group_start(firsts, ge, g1, stop) - t0
+
+    @jit
+    def _group_buffers(K, T, q_g, has_gr, has_g):  # pragma: no cover - compiled
+        # The per-group buffers of a tile of T rows (of one column without groups, or
+        # without gating for the gating's three): the sums S (K, T), their maxima and
+        # the inverse totals; the posteriors, gating weights and gating design; the
+        # groups' first rows in the tile and each row's group.
+        Tg = T if has_gr else 1
+        Tgg = Tg if has_g else 1
+        return (np.zeros((K, Tg)), np.zeros(Tg), np.zeros(Tg), np.zeros((K, Tgg)),
+                np.zeros((K, Tgg)), np.ones((q_g, Tgg)), np.zeros(Tg + 1, dtype=np.int64),
+                np.zeros(Tg, dtype=np.int64))
+
+    @jit
+    def _group_rows(D, inv, wt, LW, has_g, glw, firsts, g, ng, t0, m, S, gmx, gtot, lo,
+                    gi, prods, acc, q_ll, q_n):  # pragma: no cover - compiled
+        # The posteriors of the ng groups g, g + 1, ... of the tile of m rows at row t0
+        # (firsts the first rows of the groups; lo takes the tile's own, gi each row's
+        # group in the tile), from their rows' log-densities D[k, t] (without log
+        # weights), as
+        # engine.passes.observation_posteriors takes them: per group S[k, j] = sum_t
+        # w_t D[k, t] plus its first row's log weights (LW[k, .] with has_g, else
+        # glw[k]); then S = exp(S - max) with the sum's inverse in gtot[j], the groups'
+        # log(sum) + max (-inf where no component can produce a group) added to
+        # acc[q_ll] (the logs as _sum_of_logs takes them, one per lane, for up to
+        # _TILE groups) and their posteriors to acc[q_n + k]; D[k, t] = S[k, j] and
+        # inv[t] = gtot[j] for the rows of group j.
+        K = D.shape[0]
+        for j in range(ng):
+            lo[j] = firsts[g + j] - t0
+        lo[ng] = m
+        for j in range(ng):
+            for t in range(lo[j], lo[j + 1]):
+                gi[t] = j
+        for k in range(K):
+            dk = D[k]
+            sk = S[k]
+            for j in range(ng):
+                sk[j] = 0.0
+            for t in range(m):
+                sk[gi[t]] += wt[t] * dk[t]
+            for j in range(ng):
+                sk[j] += LW[k, lo[j]] if has_g else glw[k]
+        _row_maxima(S, gmx, ng)
+        for j in range(ng):
+            v = gmx[j]
+            gmx[j] = v if (v > -np.inf and v < np.inf) else 0.0
+        _exp_rows(S, gmx, gtot, ng)
+        empty = False
+        for j in range(ng):
+            if gtot[j] == 0.0:
+                empty = True
+        ll = 0.0
+        if empty or ng > _TILE:
+            for j in range(ng):
+                s = gtot[j]
+                if s == 0.0:  # no component can produce the group
+                    ll += -np.inf
+                    gtot[j] = 1.0
+                else:
+                    ll += _log(s) + gmx[j]
+        else:
+            ll = _sum_of_logs(gtot, ng, prods)
+            for j in range(ng):
+                ll += gmx[j]
+        acc[q_ll] += ll
+        for j in range(ng):
+            gtot[j] = 1.0 / gtot[j]
+        for k in range(K):
+            dk = D[k]
+            sk = S[k]
+            n_k = 0.0
+            for j in range(ng):
+                n_k += sk[j] * gtot[j]
+            for t in range(m):
+                dk[t] = sk[gi[t]]
+            acc[q_n + k] += n_k
+        for t in range(m):
+            inv[t] = gtot[gi[t]]
+
+    @jit
+    def _group_gating(S, gtot, PI, Zt, firsts, g, ng, t0, R, PIg, Zg, cg, ones, acc,
+                      q0):  # pragma: no cover - compiled
+        # The gating sums of _gating_sums over the ng groups of the tile (see
+        # _group_rows), each an observation of weight one with the posteriors
+        # S[k, j] gtot[j] and its first row's gating weights and design.
+        for j in range(ng):
+            a = firsts[g + j] - t0
+            for k in range(S.shape[0]):
+                R[k, j] = S[k, j] * gtot[j]
+                PIg[k, j] = PI[k, a]
+            for c in range(Zt.shape[0]):
+                Zg[c, j] = Zt[c, a]
+        _gating_sums(R, PIg, ones, Zg, cg, ones, ng, acc, q0)
+
+    @jit
     def _given_rows(R, t0, m, D, total):  # pragma: no cover - compiled
         # D[k, t] = R[t0 + t, k] (given memberships) and total[t] their sum over k.
         for t in range(m):
@@ -726,14 +862,19 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, start,
-        stop, out,
+        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, firsts,
+        has_gr, grp0, grp1, start, stop, out,
     ):  # pragma: no cover - compiled
         # The sums over rows start..stop-1, written to out (laid out as in kernel below;
         # with has_g, weights multinomial-logit in the gating design as in the GLM
         # kernel's _block (const then without log weights) and the gating sums of
         # _gating_sums after the rest; with classify, the classification sums of
         # _classify_rows after those).
+        # With has_gr the rows are the groups grp0..grp1-1 (first rows firsts), each sharing
+        # one posterior (_group_rows: const then holds no log weights, glw the constant
+        # ones): a tile holds whole groups, the log-likelihood, the classification and
+        # the gating sums are per group, and the groups' posteriors are summed after
+        # the rest.
         # With has_r the responsibilities are the rows of R divided by their sums
         # instead of the posterior probabilities (no log-likelihood). With student the
         # components are Student-t (constants tc, see GaussianSums): the sums of A, b and
@@ -746,33 +887,39 @@ def _build() -> SimpleNamespace:
         # per component: A, b, c, N; then the log-likelihood; then per component the
         # Student-t sums of r, g and h
         acc = np.zeros(out.shape[0])
-        U = np.ones((K, _TILE))  # Student-t: scale weights u, then r u
-        G = np.zeros((2 * K, _TILE))  # Student-t: g and h
-        Z = np.empty((p, _TILE))  # standardised design, one row per column
-        E = np.empty((K, _TILE))  # means, then residuals
-        D = np.zeros((K, _TILE))  # log-densities, then densities, then responsibilities
-        ll = np.empty((1, _TILE))  # per-row log-likelihood
-        yt = np.empty(_TILE)
-        wt = np.ones(_TILE)
-        ones2 = np.ones((1, _TILE))  # a row of ones, for sums with a unit factor
+        T = _tile_size(firsts, has_gr, grp0, grp1, stop)
+        U = np.ones((K, T))  # Student-t: scale weights u, then r u
+        G = np.zeros((2 * K, T))  # Student-t: g and h
+        Z = np.empty((p, T))  # standardised design, one row per column
+        E = np.empty((K, T))  # means, then residuals
+        D = np.zeros((K, T))  # log-densities, then densities, then responsibilities
+        ll = np.empty((1, T))  # per-row log-likelihood
+        yt = np.empty(T)
+        wt = np.ones(T)
+        ones2 = np.ones((1, T))  # a row of ones, for sums with a unit factor
         ones = ones2[0]
-        mx2 = np.zeros((1, _TILE))  # per-row maximum log-density
+        mx2 = np.zeros((1, T))  # per-row maximum log-density
         mx = mx2[0]
         prods = np.ones(_LANES)
-        inv = np.empty(_TILE)
+        inv = np.empty(T)
         q_g = gamma.shape[1]
-        Zt = np.ones((q_g, _TILE))  # gating design (row 0: ones), log weights, weights
-        LW = np.zeros((K, _TILE))
-        PI = np.zeros((K, _TILE))
-        gm = np.zeros(_TILE)
-        gs = np.zeros(_TILE)
-        cg = np.zeros(_TILE)
+        Zt = np.ones((q_g, T))  # gating design (row 0: ones), log weights, weights
+        LW = np.zeros((K, T))
+        PI = np.zeros((K, T))
+        gm = np.zeros(T)
+        gs = np.zeros(T)
+        cg = np.zeros(T)
+        S, gmx, gtot, RG, PIG, ZG, lo, gi = _group_buffers(K, T, q_g, has_gr, has_g)
         gq = K * stride + 1 + 3 * K  # the gating sums, then the classification sums
         cq = gq + ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0)
+        nq = cq + (K + K * K + 2 if classify else 0)  # the groups' posterior sums
         if intercept:
             Z[0, :] = 1.0
-        for t0 in range(start, stop, _TILE):
-            m = min(_TILE, stop - t0)
+        t0 = start
+        grp = grp0
+        while t0 < stop:
+            grp_end, m = _tile_end(firsts, has_gr, grp, grp1, t0, stop, T)
+            ng = grp_end - grp
             _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
             if has_g:
                 _standardise_tile(Zg, z_by_row, t0, m, z_loc, z_inv, Zt, 1)
@@ -840,13 +987,18 @@ def _build() -> SimpleNamespace:
                         v = lk - v * v
                         dk[t] = v
                         mx[t] = v if v > mx[t] else mx[t]
-            if has_g:  # the rows' own log weights, and the maxima again
+            if has_g and not has_gr:  # the rows' own log weights, and the maxima again
                 _add_rows(D, LW, m)
                 _row_maxima(D, mx, m)
             if has_r:
                 _given_rows(R, t0, m, D, inv)
                 for t in range(m):
                     inv[t] = 1.0 / inv[t]
+            elif has_gr:
+                _group_rows(D, inv, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot,
+                            lo, gi, prods, acc, K * stride, nq)
+                if classify:
+                    _classify_rows(S, gtot, ones, ng, acc, cq)
             else:
                 # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
                 for t in range(m):
@@ -890,8 +1042,12 @@ def _build() -> SimpleNamespace:
                     _accumulate(dk, ones, G, 2 * k, 2, m, acc, q + 1)
                 else:
                     _component_sums(Z, dk, E, k, ones2, p, m, acc, base)
-            if has_g:
+            if has_g and has_gr:
+                _group_gating(S, gtot, PI, Zt, firsts, grp, ng, t0, RG, PIG, ZG, cg, ones, acc, gq)
+            elif has_g:
                 _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, gq)
+            t0 += m
+            grp = grp_end
         out[:] = acc
 
     @jit
@@ -933,36 +1089,41 @@ def _build() -> SimpleNamespace:
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(
         X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef, const, scale,
-        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma,
-        block_size, first, last, total, n_workers,
+        student, tc, R, has_r, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw,
+        bounds, firsts, bg, has_gr, total, n_workers,
     ):  # pragma: no cover - compiled
-        # Adds the sums of the blocks of rows first, first + block_size, ... (the last
-        # one ending at row last) to total, in block order (the layout of total: per
-        # component the upper triangle of A by rows, b, c, N; then the log-likelihood).
-        # X holds the rows (by_row) or the columns (the transpose of a Fortran-ordered X).
+        # Adds the sums of the blocks of rows bounds[i]..bounds[i + 1]-1 to total, in
+        # block order (the layout of total: per component the upper triangle of A by
+        # rows, b, c, N; then the log-likelihood). With has_gr block i holds the groups
+        # bg[i]..bg[i + 1]-1, whose first rows are firsts. X holds the rows (by_row) or the
+        # columns (the transpose of a Fortran-ordered X).
         # Each of n_workers threads claims the next block until none is left (_claim),
         # so that a thread that gets less of a core takes fewer blocks.
+        n_acc = total.shape[0]
+        n_blocks = bounds.shape[0] - 1
         if n_workers <= 1:  # on the calling thread, without entering the thread pool
             # (np.empty and loops only: parallel=True makes np.zeros a parallel loop)
-            out = np.empty(total.shape[0])
-            for start in range(first, last, block_size):
+            out = np.empty(n_acc)
+            for blk in range(n_blocks):
                 _block(
                     X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
                     const, scale, student, tc, R, has_r, classify, Zg, z_by_row, has_g,
-                    z_loc, z_inv, gamma, start, min(start + block_size, last), out,
+                    z_loc, z_inv, gamma, glw, firsts, has_gr, bg[blk], bg[blk + 1], bounds[blk],
+                    bounds[blk + 1], out,
                 )
-                for a in range(out.shape[0]):
+                for a in range(n_acc):
                     total[a] += out[a]
             return
-        n_blocks, partial, claimed = _block_slots(first, last, block_size, total.shape[0])
+        partial = np.zeros((n_blocks, n_acc))
+        claimed = np.zeros(1, dtype=np.int64)
         for _ in _prange(min(n_workers, n_blocks)):
             blk = _claim(claimed)
             while blk < n_blocks:
-                start = first + blk * block_size
                 _block(
                     X, by_row, y, w, has_w, x_loc, x_inv, y_loc, y_inv, intercept, coef,
                     const, scale, student, tc, R, has_r, classify, Zg, z_by_row, has_g,
-                    z_loc, z_inv, gamma, start, min(start + block_size, last), partial[blk],
+                    z_loc, z_inv, gamma, glw, firsts, has_gr, bg[blk], bg[blk + 1], bounds[blk],
+                    bounds[blk + 1], partial[blk],
                 )
                 blk = _claim(claimed)
         _add_slots(partial, total)
@@ -973,12 +1134,21 @@ def _build() -> SimpleNamespace:
         _exp_rows(D, mx, total, D.shape[1] - D.shape[1] % _LANES)
 
     @jit
+    def increasing(a):  # pragma: no cover - compiled
+        # Whether a[0] < a[1] < ... (without a temporary of the size of a).
+        for i in range(1, a.shape[0]):
+            if not a[i] > a[i - 1]:
+                return False
+        return True
+
+    @jit
     def log_array(x, out):  # pragma: no cover - compiled
         # The kernel's log, for tests.
         for i in range(x.shape[0]):
             out[i] = _log(x[i])
 
-    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array)
+    return SimpleNamespace(kernel=kernel, exp_minus=exp_minus, log=log_array,
+                           increasing=increasing)
 
 
 _compiled = CompiledOnce(_build)
@@ -1000,6 +1170,7 @@ def gaussian_e_step(
     *,
     n_threads: int | None = None,
     responsibilities: np.ndarray | None = None,
+    group_starts: np.ndarray | None = None,
 ) -> tuple:
     """E-step and Gaussian M-step statistics over all rows in one compiled pass.
 
@@ -1045,12 +1216,18 @@ def gaussian_e_step(
         Given memberships (non-negative, each row with a positive sum) to use instead
         of the posterior probabilities: row ``i`` divided by its sum gives ``r_ik``. The
         log-likelihood is then NaN and ``log_weights`` is not used.
+    group_starts : ndarray of int of shape (G,), optional
+        Grouped rows (sorted by group): the first row of each group. All rows of a
+        group share one posterior, from ``sum_i w_i log f_k(y*_i)`` over its rows plus
+        ``log pi_k``; the blocks then end on group boundaries (see
+        :func:`block_bounds`), and the groups' summed posteriors are returned last.
 
     Returns
     -------
     loglik : float
         Weighted observed-data log-likelihood ``sum_i w_i log sum_k pi_k f_k(y*_i)`` in
-        internal units.
+        internal units (for grouped rows, the sum over the groups of ``log sum_k pi_k
+        prod_i f_k(y*_i)^w_i``).
     resp_sum : ndarray of shape (K,)
         ``N_k = sum_i r_ik``.
     A : ndarray of shape (K, p, p)
@@ -1074,8 +1251,9 @@ def gaussian_e_step(
     compiles the kernel, or loads it from numba's on-disk cache.
     """
     sums = GaussianSums(x_loc, x_inv, y_loc, y_inv, fit_intercept, coef, sigma,
-                        log_weights, block_size, n_threads=n_threads)
-    sums.add(X, y, w, responsibilities, last=True)
+                        log_weights, block_size, n_threads=n_threads,
+                        grouped=group_starts is not None)
+    sums.add(X, y, w, responsibilities, group_starts=group_starts, last=True)
     return sums.result()
 
 
@@ -1163,6 +1341,37 @@ def gating_statistics(sums: np.ndarray, K: int, q: int) -> tuple[np.ndarray, np.
     return grad, H.reshape((K - 1) * q, (K - 1) * q)
 
 
+def block_bounds(first: int, last: int, block_size: int,
+                 group_starts: np.ndarray | None = None) -> tuple:
+    """The kernels' blocks of rows ``first..last-1``: their bounds (one more than there
+    are blocks), every ``block_size`` rows from ``first``; for grouped rows
+    (``group_starts``, the groups' first rows, increasing, the first one ``first``)
+    each cut moved on to the first group boundary at or after it, so that a block holds
+    whole groups. Also returned: the group starts as int64 (not copied when they are;
+    a stand-in for ungrouped rows) and the number of groups before each block bound
+    (zeros for ungrouped rows). What is made is of the size of the blocks."""
+    if group_starts is None:
+        bounds = np.append(np.arange(first, last, block_size, dtype=np.int64), last)
+        return bounds, np.zeros(1, dtype=np.int64), np.zeros(bounds.shape, dtype=np.int64)
+    firsts = np.ascontiguousarray(group_starts, dtype=np.int64)
+    at = np.searchsorted(firsts, np.arange(first + block_size, last, block_size))
+    cuts = np.where(at < firsts.shape[0], firsts[np.minimum(at, firsts.shape[0] - 1)], last)
+    bounds = np.unique(np.concatenate([[first], cuts, [last]])).astype(np.int64)
+    return bounds, firsts, np.searchsorted(firsts, bounds).astype(np.int64)
+
+
+def check_group_starts(group_starts, n: int) -> np.ndarray:
+    """``group_starts`` as the kernels take them: the first rows of the groups of ``n``
+    sorted rows (int64, increasing, the first 0, all below ``n``; none for no rows)."""
+    starts = np.ascontiguousarray(group_starts, dtype=np.int64).reshape(-1)
+    if n and (starts.shape[0] == 0 or starts[0] != 0 or starts[-1] >= n
+              or not _compiled().increasing(starts)):
+        raise ValueError(f"group_starts must be increasing row indices from 0, below {n}")
+    if not n and starts.shape[0]:
+        raise ValueError("group_starts of no rows must be empty")
+    return starts
+
+
 class _BlockedBatches:
     """Rows added batch by batch to a compiled sum over fixed blocks of rows.
 
@@ -1186,25 +1395,33 @@ class _BlockedBatches:
         self._carry: list | None = None  # (X, y, w, R) rows of an unfinished block
         self._closed = False  # a last, unfinished block has been added
         self._total = np.zeros(n_sums)
+        self._group_starts: np.ndarray | None = None  # of grouped rows (one batch)
+
+    # whether the sums are over grouped rows (GaussianSums with grouped=True)
+    grouped = False
 
     def add(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
             responsibilities: np.ndarray | None = None,
             concomitant: np.ndarray | None = None, *, offset: np.ndarray | None = None,
-            trials: np.ndarray | None = None, last: bool = False) -> None:
+            trials: np.ndarray | None = None, group_starts: np.ndarray | None = None,
+            last: bool = False) -> None:
         """Add the rows of one batch (arguments as for :func:`gaussian_e_step`, and the
         rows' concomitant variables for sums with gating, their offsets and trials for
         sums that take them; every batch of a pass has weights, or none has, and the
-        same for responsibilities, concomitant variables, offsets and trials). With
-        ``last`` no rows follow: the batch's rows of an unfinished last block are then
-        read in place instead of copied.
+        same for responsibilities, concomitant variables, offsets and trials). Grouped
+        rows (sums made with ``grouped=True``) come in one batch with their
+        ``group_starts``, the first rows of the groups. With ``last`` no rows follow: the
+        batch's rows of an unfinished last block are then read in place instead of
+        copied.
 
         Raises
         ------
         ValueError
             If an argument has the wrong type, layout or shape, if batches mix
             weighted and unweighted rows (or given and posterior memberships, or rows
-            with and without offsets or trials), or if rows come after :meth:`result`
-            took the sums over an unfinished block.
+            with and without offsets or trials), if rows come after :meth:`result`
+            took the sums over an unfinished block, or if grouped rows come without
+            their group starts or in more than one batch.
         """
         if not isinstance(X, np.ndarray) or X.dtype != np.float64 or X.ndim != 2:
             raise ValueError("X must be a 2-D float64 ndarray")
@@ -1227,6 +1444,8 @@ class _BlockedBatches:
             if R.shape != (n, K):
                 raise ValueError(f"responsibilities must have shape ({n}, {K}); got "
                                  f"{R.shape}")
+        if self.grouped and (self.n_rows or self._closed):
+            raise ValueError("grouped rows are added in one batch")
         if self._closed and n:
             raise ValueError("no rows can be added after the sums over a last, unfinished "
                              "block were taken")
@@ -1256,6 +1475,18 @@ class _BlockedBatches:
         elif kinds != self._kinds:
             raise ValueError("every batch of a pass must have weights (and given "
                              "responsibilities, offsets, trials) or none")
+        if (group_starts is not None) != self.grouped:
+            raise ValueError("these sums take group starts if and only if they were made "
+                             "for grouped rows")
+        if self.grouped:
+            if R is not None:
+                raise ValueError("grouped rows take the posterior probabilities, not "
+                                 "given responsibilities")
+            self._group_starts = check_group_starts(group_starts, n)
+            self.n_rows = n
+            self._run(X, y, w, R, Zc, *vectors, 0, n)
+            self._closed = True
+            return
         self.n_rows += n
         rows = [X, y, w, R, Zc, *vectors]
         first = 0
@@ -1353,6 +1584,14 @@ class GaussianSums(_BlockedBatches):
         scales (``log_weights`` is then not used); every batch then brings its rows'
         concomitant variables, and :meth:`result` returns the gating statistics after
         the other sums (before the classification).
+    grouped : bool, default=False
+        Sums over grouped rows, added in one batch with their group starts
+        (:meth:`add`): all rows of a group share one posterior, from the sum of their
+        weighted log-densities and the log weights of the group's first row, as the
+        numpy pass has them (:func:`regmix.engine.passes.observation_posteriors`); the
+        log-likelihood, the classification and the gating statistics are per group
+        (each of weight one), and :meth:`result` returns the groups' summed posteriors
+        last.
 
     Examples
     --------
@@ -1389,6 +1628,7 @@ class GaussianSums(_BlockedBatches):
         gating: np.ndarray | None = None,
         z_loc: np.ndarray | None = None,
         z_inv: np.ndarray | None = None,
+        grouped: bool = False,
     ) -> None:
         x_loc = np.ascontiguousarray(x_loc, dtype=np.float64).reshape(-1)
         x_inv = np.ascontiguousarray(x_inv, dtype=np.float64).reshape(-1)
@@ -1413,6 +1653,10 @@ class GaussianSums(_BlockedBatches):
         if self._gated:
             self._gating = gating_parameters(z_loc, z_inv, gating, np.shape(gating)[1] - 1, K)
             log_weights = np.zeros(K)
+        self.grouped = bool(grouped)
+        glw = np.zeros(K)
+        if self.grouped:  # the log weights are the groups', not in each row's density
+            glw, log_weights = log_weights, np.zeros(K)
         # The same arithmetic as Gaussian.log_density: log pi_k - (log sigma_k +
         # log(2 pi)/2) and (e_k * sqrt(1/2) / sigma_k)^2.
         with np.errstate(divide="ignore") if not sigma.min() > 0 else _NO_CONTEXT:
@@ -1425,7 +1669,8 @@ class GaussianSums(_BlockedBatches):
             tc = _student_constants(sigma, df, K)
         # Read-only views (no copies): the kernel cannot write to them, and one compiled
         # specialisation serves writeable and read-only inputs alike.
-        self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale, tc))
+        self._params = tuple(read_only(a) for a in (x_loc, x_inv, coef, const, scale, tc,
+                                                    np.ascontiguousarray(glw)))
         self._y = (float(y_loc), float(y_inv))
         self.n_design = p
         self.classify = bool(classify)
@@ -1433,25 +1678,27 @@ class GaussianSums(_BlockedBatches):
         self._n_gating = gating_sum_count(K, q_g) if self._gated else 0
         super().__init__(d, K, block_size, n_threads,
                          K * (p * (p + 1) // 2 + p + 2) + 1 + 3 * K + self._n_gating
-                         + (K + K * K + 2 if self.classify else 0))
+                         + (K + K * K + 2 if self.classify else 0) + K * self.grouped)
 
     def _call(self, X, by_row, y, w, has_w, R, has_r, Zg, z_by_row, off, has_off, trials,
               has_m, first, last, n_workers) -> None:
-        x_loc, x_inv, coef, const, scale, tc = self._params
+        x_loc, x_inv, coef, const, scale, tc, glw = self._params
         if self.classify and has_r:
             raise ValueError("classify needs the posterior probabilities, not given "
                              "responsibilities")
+        blocks = block_bounds(first, last, self.block_size, self._group_starts)
         _compiled().kernel(X, by_row, y, w, has_w, x_loc, x_inv, *self._y, self.fit_intercept,
                            coef, const, scale, self.student, tc, R, has_r, self.classify,
-                           Zg, z_by_row, self._gated, *self._gating, self.block_size, first,
-                           last, self._total, n_workers)
+                           Zg, z_by_row, self._gated, *self._gating, glw, *blocks,
+                           self.grouped, self._total, n_workers)
 
     def result(self) -> tuple:
         """The sums over all rows added so far, as :func:`gaussian_e_step` returns them
         (the log-likelihood is NaN if any batch had given responsibilities). For
         Student-t components (``df``) ``A``, ``b`` and ``c`` take the weights ``r u``
         (``u`` the scale weights), ``resp_sum`` is ``sum r``, and the sums of the first
-        two derivatives of the log-densities in ``log df`` come last, shape (K, 2)."""
+        two derivatives of the log-densities in ``log df`` come next, shape (K, 2).
+        For grouped rows the groups' summed posteriors (K,) come last."""
         self._finish()
         K, p = self.n_components, self.n_design
         P = p * (p + 1) // 2
@@ -1472,8 +1719,10 @@ class GaussianSums(_BlockedBatches):
             result = (*result, gating_statistics(total[q : q + self._n_gating], K,
                                                  self._gating[2].shape[1]))
             q += self._n_gating
-        if not self.classify:
-            return result
-        table = total[q + K : q + K + K * K].reshape(K, K).copy()
-        return (*result, (total[q : q + K].copy(), table, float(total[q + K + K * K]),
-                          float(total[q + K + K * K + 1])))
+        if self.classify:
+            table = total[q + K : q + K + K * K].reshape(K, K).copy()
+            result = (*result, (total[q : q + K].copy(), table, float(total[q + K + K * K]),
+                                float(total[q + K + K * K + 1])))
+            q += K + K * K + 2
+        return (*result, total[q : q + K].copy()) if self.grouped else result
+

@@ -44,6 +44,11 @@ The part of the log-likelihood that depends on the rows alone (the log-gamma ter
 for every component and every pass: :func:`glm_log_constant` sums it once, and a caller
 that passes over the same rows again hands it back (``log_constant``).
 
+Grouped rows (``group_starts``) take the Gaussian kernel's grouped blocks and tiles and
+its groups' posteriors (see :mod:`regmix.compiled.gaussian_kernel`); the rows' constant
+part of the log-likelihood is then still :func:`glm_log_constant`'s sum, since a group's
+log-density is the weighted sum of its rows'.
+
 The family and link are passed as the codes of :data:`FAMILY_CODES` and
 :data:`LINK_CODES`: one compiled function serves them all, the branch taken per tile
 being the same for every tile.
@@ -62,7 +67,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from regmix.compiled import gaussian_kernel as _gk
-from regmix.compiled.gaussian_kernel import _LANES, _TILE
+from regmix.compiled.gaussian_kernel import _LANES
 from regmix.compiled.helpers import CompiledOnce, on_threads, read_only, symmetric_from_packed
 
 __all__ = ["EXTRA_STATISTICS", "FAMILY_CODES", "GLM_BLOCK_SIZE", "KERNEL_LINKS", "LINK_CODES",
@@ -141,6 +146,7 @@ def _build() -> SimpleNamespace:
     global _log_rising_ratio, _classify_rows, _gating_rows, _gating_sums, _linear_rows
     global _add_rows, _row_maxima, _logit_terms, _binomial_link, _poisson_identity_log_density
     global _gamma_log_density, _nb_log_density, _row_log_constant
+    global _group_rows, _group_gating, _tile_size, _tile_end, _group_buffers
     import numba
 
     # the Gaussian kernel's vector exp, log, design standardisation and sums
@@ -151,6 +157,8 @@ def _build() -> SimpleNamespace:
     _claim, _classify_rows = _gk._claim, _gk._classify_rows
     _linear_rows, _gating_rows, _gating_sums = _gk._linear_rows, _gk._gating_rows, _gk._gating_sums
     _add_rows, _row_maxima = _gk._add_rows, _gk._row_maxima
+    _group_rows, _group_gating = _gk._group_rows, _gk._group_gating
+    _tile_size, _tile_end, _group_buffers = _gk._tile_size, _gk._tile_end, _gk._group_buffers
 
     _prange = numba.prange
     jit = numba.njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
@@ -393,8 +401,8 @@ def _build() -> SimpleNamespace:
     @jit
     def _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
-               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, start, stop,
-               out):  # pragma: no cover
+               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, firsts, has_gr, grp0, grp1,
+               start, stop, out):  # pragma: no cover
         # The sums over rows start..stop-1, written to out: per component the upper
         # triangle of A by rows, b, sum r u^2 / W (unused), sum r W and N; then the
         # log-likelihood; then per component the two statistics of its extra (Gamma:
@@ -402,51 +410,59 @@ def _build() -> SimpleNamespace:
         # (weights multinomial-logit in the gating design (1, z*), z* = (z - z_loc) *
         # z_inv, coefficients gamma (K, q), gamma_0 = 0; log_w is zero then) the gating
         # statistics of _gating_sums; with classify, the classification sums of
-        # _classify_rows after them. Tile by tile:
-        # the per-row quantities of a tile live in short buffers, so that the loops over
-        # rows vectorise.
+        # _classify_rows after them; with has_gr (the groups grp0..grp1-1, first rows firsts,
+        # each sharing one posterior, log_w zero and glw the log weights: the Gaussian
+        # kernel's _group_rows) the groups' summed posteriors after all these. Tile by
+        # tile: the per-row quantities of a tile live in short buffers, so that the
+        # loops over rows vectorise.
         K, p = coef.shape
         off = 1 if intercept else 0
         P = p * (p + 1) // 2
         stride = P + p + 3
         base = K * stride
         acc = np.zeros(out.shape[0])
-        Z = np.empty((p, _TILE))  # standardised design, one row per column
-        H = np.empty((K, _TILE))  # linear predictors, then the working residuals u / W
-        F = np.empty((K, _TILE))  # exp of the linear predictors (log, logit, cloglog)
-        D = np.empty((K, _TILE))  # log-densities, densities, responsibilities r
-        V = np.empty((K, _TILE))  # Fisher weights W, then r W
-        F2 = np.zeros((K, _TILE))  # Gamma: exp(log y - eta); NB: exp(eta - log size)
-        G = np.zeros((2 * K, _TILE))  # the extras' terms, two rows per component
-        ly = np.zeros(_TILE)  # Gamma: log y
+        T = _tile_size(firsts, has_gr, grp0, grp1, stop)
+        Z = np.empty((p, T))  # standardised design, one row per column
+        H = np.empty((K, T))  # linear predictors, then the working residuals u / W
+        F = np.empty((K, T))  # exp of the linear predictors (log, logit, cloglog)
+        D = np.empty((K, T))  # log-densities, densities, responsibilities r
+        V = np.empty((K, T))  # Fisher weights W, then r W
+        F2 = np.zeros((K, T))  # Gamma: exp(log y - eta); NB: exp(eta - log size)
+        G = np.zeros((2 * K, T))  # the extras' terms, two rows per component
+        ly = np.zeros(T)  # Gamma: log y
         n_stats = 1 if family == 2 else 2
-        zeros = np.zeros(_TILE)
-        scratch = np.empty(_TILE)
-        yt = np.empty(_TILE)
-        wt = np.ones(_TILE)
-        ot = np.zeros(_TILE)
-        mt = np.ones(_TILE)
-        mx2 = np.zeros((1, _TILE))  # per-row maximum log-density
+        zeros = np.zeros(T)
+        scratch = np.empty(T)
+        yt = np.empty(T)
+        wt = np.ones(T)
+        ot = np.zeros(T)
+        mt = np.ones(T)
+        mx2 = np.zeros((1, T))  # per-row maximum log-density
         mx = mx2[0]
-        tot = np.zeros(_TILE)  # per-row sum of the scaled densities
-        ll2 = np.zeros((1, _TILE))  # per-row weighted terms (weighted rows)
+        tot = np.zeros(T)  # per-row sum of the scaled densities
+        ll2 = np.zeros((1, T))  # per-row weighted terms (weighted rows)
         ll = ll2[0]
-        ones2 = np.ones((1, _TILE))
+        ones2 = np.ones((1, T))
         ones = ones2[0]
         prods = np.ones(_LANES)
         q_g = gamma.shape[1]
-        Zt = np.ones((q_g, _TILE))  # gating design, one row per column (row 0: ones)
-        LW = np.zeros((K, _TILE))  # log gating weights
-        PI = np.zeros((K, _TILE))  # gating weights
-        gm = np.zeros(_TILE)
-        gs = np.zeros(_TILE)
-        cg = np.zeros(_TILE)
+        Zt = np.ones((q_g, T))  # gating design, one row per column (row 0: ones)
+        LW = np.zeros((K, T))  # log gating weights
+        PI = np.zeros((K, T))  # gating weights
+        gm = np.zeros(T)
+        gs = np.zeros(T)
+        cg = np.zeros(T)
+        S, gmx, gtot, RG, PIG, ZG, lo, gi = _group_buffers(K, T, q_g, has_gr, has_g)
         gq = base + 1 + 2 * K  # the gating sums, then the classification sums
         cq = gq + ((K - 1) * q_g + (K - 1) * K // 2 * (q_g * (q_g + 1) // 2) if has_g else 0)
+        nq = cq + (K + K * K + 2 if classify else 0)  # the groups' posterior sums
         if intercept:
             Z[0, :] = 1.0
-        for t0 in range(start, stop, _TILE):
-            m = min(_TILE, stop - t0)
+        t0 = start
+        grp = grp0
+        while t0 < stop:
+            grp_end, m = _tile_end(firsts, has_gr, grp, grp1, t0, stop, T)
+            ng = grp_end - grp
             _standardise_tile(X, by_row, t0, m, x_loc, x_inv, Z, off)
             if has_g:
                 _standardise_tile(Zg, z_by_row, t0, m, z_loc, z_inv, Zt, 1)
@@ -601,10 +617,13 @@ def _build() -> SimpleNamespace:
                             mu, dmu, log_p, log_q = _binomial_link(eta, fk[t], link)
                             dk[t], vk[t], hk[t] = _binomial_terms(mu, dmu, log_p, log_q, yi,
                                                                   mi, lk)
-            if has_g and not start_step:  # the rows' own log weights
+            if has_g and not start_step and not has_gr:  # the rows' own log weights
                 _add_rows(D, LW, m)
             if has_r:
                 _given_rows(R, t0, m, D, tot)  # given memberships, divided by tot below
+            elif has_gr:  # the inverse of the groups' sums in tot
+                _group_rows(D, tot, wt, LW, has_g, glw, firsts, grp, ng, t0, m, S, gmx, gtot,
+                            lo, gi, prods, acc, base, nq)
             else:
                 _row_maxima(D, mx, m)
                 for t in range(m):
@@ -631,9 +650,12 @@ def _build() -> SimpleNamespace:
                     logs = _sum_of_logs(tot, m, prods)
                     _accumulate(ones, ones, mx2, 0, 1, m, acc, base)
                     acc[base] += logs
-            for t in range(m):
-                tot[t] = 1.0 / tot[t]
-            if classify:
+            if not has_gr:
+                for t in range(m):
+                    tot[t] = 1.0 / tot[t]
+            if classify and has_gr:
+                _classify_rows(S, gtot, ones, ng, acc, cq)
+            elif classify:
                 _classify_rows(D, tot, wt, m, acc, cq)
             for k in range(K):
                 dk = D[k]
@@ -648,20 +670,24 @@ def _build() -> SimpleNamespace:
                 _accumulate(dk, ones, ones2, 0, 1, m, acc, q + P + p + 2)
                 if family >= 2:  # the extras' statistics, sum r t
                     _accumulate(dk, ones, G, 2 * k, n_stats, m, acc, base + 1 + 2 * k)
-            if has_g:
+            if has_g and has_gr:
+                _group_gating(S, gtot, PI, Zt, firsts, grp, ng, t0, RG, PIG, ZG, cg, ones, acc, gq)
+            elif has_g:
                 _gating_sums(D, PI, wt, Zt, cg, ones, m, acc, gq)
+            t0 += m
+            grp = grp_end
         out[:] = acc
 
     @numba.njit(parallel=True, nogil=True, cache=True, fastmath=False, error_model="numpy")
     def kernel(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv, y_inv,
                intercept, coef, log_w, extra, cst, family, link, R, has_r, start_step,
-               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, block_size, n_acc,
-               n_workers):  # pragma: no cover
-        # The sums of the blocks of block_size rows from row 0, added in block order;
-        # each of n_workers threads claims the next block until none is left (as the
+               classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw, bounds, firsts, bg,
+               has_gr, n_acc, n_workers):  # pragma: no cover
+        # The sums of the blocks of rows bounds[i]..bounds[i + 1]-1 (with has_gr the
+        # groups bg[i]..bg[i + 1]-1, first rows firsts), added in block order; each
+        # of n_workers threads claims the next block until none is left (as the
         # Gaussian kernel does).
-        n = y.shape[0]
-        n_blocks = (n + block_size - 1) // block_size
+        n_blocks = bounds.shape[0] - 1
         if n_workers <= 1:  # on the calling thread, without entering the thread pool
             # (np.empty and loops: parallel=True makes np.zeros a parallel loop of its own)
             total = np.empty(n_acc)
@@ -669,11 +695,11 @@ def _build() -> SimpleNamespace:
                 total[a] = 0.0
             out = np.empty(n_acc)
             for blk in range(n_blocks):
-                start = blk * block_size
                 _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
                        y_inv, intercept, coef, log_w, extra, cst, family, link, R, has_r,
-                       start_step, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma,
-                       start, min(start + block_size, n), out)
+                       start_step, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw,
+                       firsts, has_gr, bg[blk], bg[blk + 1], bounds[blk], bounds[blk + 1],
+                       out)
                 for a in range(n_acc):
                     total[a] += out[a]
             return total
@@ -682,11 +708,11 @@ def _build() -> SimpleNamespace:
         for _ in _prange(min(n_workers, n_blocks)):
             blk = _claim(claimed)
             while blk < n_blocks:
-                start = blk * block_size
                 _block(X, by_row, y, w, has_w, offset, has_off, trials, has_m, x_loc, x_inv,
                        y_inv, intercept, coef, log_w, extra, cst, family, link, R, has_r,
-                       start_step, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma,
-                       start, min(start + block_size, n), partial[blk])
+                       start_step, classify, Zg, z_by_row, has_g, z_loc, z_inv, gamma, glw,
+                       firsts, has_gr, bg[blk], bg[blk + 1], bounds[blk], bounds[blk + 1],
+                       partial[blk])
                 blk = _claim(claimed)
         total = np.zeros(n_acc)
         for blk in range(n_blocks):
@@ -813,6 +839,7 @@ def glm_e_step(
     z_loc: np.ndarray | None = None,
     z_inv: np.ndarray | None = None,
     gating: np.ndarray | None = None,
+    group_starts: np.ndarray | None = None,
 ) -> tuple:
     """E-step and Fisher-scoring statistics of Poisson, binomial, Gamma or
     negative-binomial components over all rows in one compiled pass.
@@ -883,11 +910,21 @@ def glm_e_step(
         The concomitant variables' locations and inverse scales (required with them).
     gating : ndarray of shape (K, r + 1), optional
         The gating coefficients (required with ``concomitant``; the first row zero).
+    group_starts : ndarray of int of shape (G,), optional
+        Grouped rows (sorted by group): the first row of each group. All rows of a
+        group share one posterior, from ``sum_i w_i log f_k(y_i)`` over its rows plus
+        the log weights of its first row, as
+        :func:`regmix.engine.passes.observation_posteriors` has it; the blocks end on
+        group boundaries (:func:`~regmix.compiled.gaussian_kernel.block_bounds`). The
+        log-likelihood, the gating statistics and the classification are then per
+        group (each of weight one), and the groups' summed posteriors are returned
+        last. Not with given ``responsibilities``.
 
     Returns
     -------
     loglik : float
-        ``sum_i w_i log sum_k pi_k f_k(y_i)`` (rows of weight zero count for nothing).
+        ``sum_i w_i log sum_k pi_k f_k(y_i)`` (rows of weight zero count for nothing;
+        for grouped rows ``sum_g log sum_k pi_gk prod_i f_k(y_i)^w_i``).
     resp_sum : ndarray of shape (K,)
         ``N_k = sum_i r_ik``.
     A : ndarray of shape (K, p, p)
@@ -912,6 +949,8 @@ def glm_e_step(
         ``sum_i w_i r_il`` over the rows assigned to component k (row k); the entropy
         ``-sum_i w_i sum_k r_ik log r_ik``; and ``sum_i w_i log max_k r_ik``. Rows of
         weight zero count for nothing.
+    group_sums : ndarray of shape (K,)
+        Only with ``group_starts``: the groups' summed posteriors.
 
     Raises
     ------
@@ -969,14 +1008,24 @@ def glm_e_step(
     has_g = concomitant is not None
     if has_g:
         log_w = read_only(np.zeros(K))
+    grouped = group_starts is not None
+    glw = read_only(np.zeros(K))
+    if grouped:  # the log weights are the groups', not in each row's density
+        if given:
+            raise ValueError("grouped rows take the posterior probabilities, not given "
+                             "responsibilities")
+        group_starts = _gk.check_group_starts(group_starts, n)
+        glw, log_w = log_w, read_only(np.zeros(K))
     q_g = gamma.shape[1]
     n_gating = _gk.gating_sum_count(K, q_g) if has_g else 0
     P = p * (p + 1) // 2
-    n_acc = K * (P + p + 3) + 1 + 2 * K + n_gating + (K + K * K + 2 if classify else 0)
+    n_acc = (K * (P + p + 3) + 1 + 2 * K + n_gating + (K + K * K + 2 if classify else 0)
+             + K * grouped)
     args = (Xr, by_row, y_arr, w_arr, has_w, off_arr, has_off, m_arr, has_m, x_loc, x_inv,
             float(y_inv), bool(fit_intercept), coef, log_w, ex, cst, FAMILY_CODES[family],
             LINK_CODES[link], read_only(R), given, first_step, bool(classify), Zg, z_by_row,
-            has_g, zl, zi, gamma, block_size, n_acc)
+            has_g, zl, zi, gamma, glw, *_gk.block_bounds(0, n, block_size, group_starts),
+            grouped, n_acc)
     total = on_threads(n_threads, n, _compiled().kernel, *args, serial=True)
     if given:
         log_constant = math.nan
@@ -994,9 +1043,10 @@ def glm_e_step(
     if has_g:
         result = (*result, _gk.gating_statistics(total[q : q + n_gating], K, q_g))
         q += n_gating
-    if not classify:
-        return result
-    counts = total[q : q + K].copy()
-    table = total[q + K : q + K + K * K].reshape(K, K).copy()
-    return (*result, (counts, table, float(total[q + K + K * K]),
-                      float(total[q + K + K * K + 1])))
+    if classify:
+        counts = total[q : q + K].copy()
+        table = total[q + K : q + K + K * K].reshape(K, K).copy()
+        result = (*result, (counts, table, float(total[q + K + K * K]),
+                            float(total[q + K + K * K + 1])))
+        q += K + K * K + 2
+    return (*result, total[q : q + K].copy()) if grouped else result

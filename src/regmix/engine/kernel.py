@@ -44,9 +44,13 @@ def kernel_family(family) -> str | None:
     (:class:`~regmix.families.student_t.StudentT`, on the Gaussian kernel's rows),
     ``"glm"`` (Poisson, binomial, Gamma
     or negative-binomial components with a link of :data:`GLM_KERNEL_LINKS`), or None
-    for every other family object (including subclasses and composite families), which
-    take the numpy pass."""
+    for every other family object (including subclasses, composite families and the
+    families whose groups' densities are not sums of row densities, such as
+    :class:`~regmix.families.mixed_gaussian.MixedGaussian`), which take the numpy
+    pass."""
     cls = type(family)
+    if hasattr(family, "group_log_density"):
+        return None
     if cls is Gaussian:
         return "gaussian"
     if cls is StudentT:
@@ -60,10 +64,10 @@ def kernel_family(family) -> str | None:
     return "glm"
 
 
-# What rows may carry that no compiled kernel reads: groups and known labels' masks (the
-# Gaussian kernel reads no offsets either; concomitant variables are read for gated
-# weights from rows in memory, see _readable_concomitant).
-_UNREAD = ("groups", "allowed")
+# What rows may carry that no compiled kernel reads: known labels' masks (the Gaussian
+# kernel reads no offsets either; concomitant variables are read for gated weights, and
+# groups (their group_starts), from rows in memory: see _readable_concomitant).
+_UNREAD = ("allowed",)
 
 
 def has_concomitant(source) -> bool:
@@ -92,9 +96,9 @@ def _readable_concomitant(source) -> bool:
 
 
 def glm_kernel_rows(source) -> bool:
-    """Whether the compiled GLM pass can read the rows of ``source``: ungrouped rows
-    without known labels (offsets, trials and concomitant variables are fine), in memory
-    as contiguous float64 arrays, and numba importable; or the whole blocks of a Dask
+    """Whether the compiled GLM pass can read the rows of ``source``: rows without known
+    labels (offsets, trials, concomitant variables and groups are fine), in memory as
+    contiguous float64 arrays, and numba importable; or the whole blocks of a Dask
     source (``map_reduce``, :attr:`~regmix.sources.dask.DaskData.block_rows`), whose
     workers each take the numpy pass instead where numba does not import there."""
     if hasattr(source, "map_reduce"):  # partitions on Dask: numba where they live
@@ -111,13 +115,13 @@ def glm_kernel_rows(source) -> bool:
 
 
 def kernel_rows(source) -> bool:
-    """Whether the compiled kernels can read the rows of ``source``: ungrouped rows
-    without offset or known labels, numba importable, and the rows either in memory as
-    contiguous float64 arrays (concomitant variables too) or streamed in batches
+    """Whether the compiled kernels can read the rows of ``source``: rows without offset
+    or known labels, numba importable, and the rows either in memory as contiguous
+    float64 arrays (concomitant variables and groups too) or streamed in batches
     (``row_batches``, as :class:`~regmix.parquet.ParquetData` offers, concomitant
-    variables with the rows); or the whole blocks of a Dask source (``map_reduce``,
-    concomitant variables beside the features; numba is then checked on each
-    worker)."""
+    variables with the rows; no groups); or the whole blocks of a Dask source
+    (``map_reduce``, concomitant variables beside the features, no groups; numba is then
+    checked on each worker)."""
 
     if hasattr(source, "row_batches"):
         return bool(source.batch_rows and available())
@@ -142,7 +146,8 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
     know (:func:`kernel_family`) without constraints, constant weights (or, for the
     E-step, multinomial-logit gating), and rows the kernel can read
     (:func:`kernel_rows` for Gaussian components, :func:`glm_kernel_rows` for the GLM
-    families).
+    families). Grouped rows take the E-step kernels, whose posteriors are per group,
+    but not the information's.
 
     Parameters
     ----------
@@ -185,8 +190,9 @@ def compiled_pass_applies(source, family, mixing=None, *, constrained: bool | No
         return True
     if has_concomitant(source) != gated:
         return False  # concomitant variables are read for gated weights only
-    if information and hasattr(source, "map_reduce"):
-        return False  # the compiled information takes rows in memory or streamed
+    if information and (hasattr(source, "map_reduce")
+                        or getattr(source, "groups", None) is not None):
+        return False  # the compiled information takes ungrouped rows in memory or streamed
     if user_units:
         st = source.standardization
         if (np.any(st.x_loc) or np.any(st.x_scale != 1.0) or st.y_loc != 0.0
@@ -210,7 +216,8 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
 
     Rows in memory go in one batch, with the given ``memberships`` if any (and their
     offsets and trials, which only the GLM information takes: the rule of
-    :func:`compiled_pass_applies` gives other sums no rows that have them). Streamed
+    :func:`compiled_pass_applies` gives other sums no rows that have them; and their
+    group starts for sums over grouped rows). Streamed
     rows are read ahead in a background thread; their values were checked when the
     source was created, so the batches are not checked again: a file that changed
     since shows as a different number of rows or as non-finite sums, and then the
@@ -220,6 +227,8 @@ def add_kernel_rows(source, sums, *, chunk_size: int, memberships=None) -> None:
         Z = getattr(source, "Z", None)  # (concomitant variables: sums with gating)
         vectors = {a: v for a in ("offset", "trials")
                    if (v := getattr(source, a, None)) is not None}
+        if sums.grouped:
+            vectors["group_starts"] = source.group_starts
         sums.add(*source.arrays(), memberships, *(() if Z is None else (Z,)), **vectors,
                  last=True)
         return

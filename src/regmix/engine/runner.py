@@ -71,10 +71,11 @@ class GaussianBlockPass:
     df_free: bool  # whether the df are estimated (their sums are kept)
     gating: dict  # multinomial-logit weights (see gating_arguments), or empty
     classify: bool = False  # the classification sums instead (see PassRunner)
+    grouped: bool = False  # rows in groups that share one posterior (rows in memory)
 
     @classmethod
-    def at(cls, params, source, mixing, student: bool, family,
-           classify: bool = False) -> GaussianBlockPass:
+    def at(cls, params, source, mixing, student: bool, family, classify: bool = False,
+           grouped: bool = False) -> GaussianBlockPass:
         """The pass at mixture ``params`` over the rows of ``source`` (its
         standardisation), with the log-weights of ``mixing``."""
         st, component = source.standardization, params.component
@@ -83,23 +84,24 @@ class GaussianBlockPass:
                    source.fit_intercept, component.coef,
                    component.extra[:, 0] if student else component.sigma, log_w,
                    component.extra[:, 1] if student else None,
-                   student and family.df is None, gating, classify)
+                   student and family.df is None, gating, classify, grouped)
 
     def sums(self, n_threads: int) -> GaussianSums:
         """Empty sums of this pass, to which batches of rows are added."""
         return GaussianSums(self.x_loc, self.x_inv, self.y_loc, self.y_inv,
                             self.fit_intercept, self.coef, self.sigma, self.log_weights,
                             n_threads=n_threads, df=self.df, classify=self.classify,
-                            **self.gating)
+                            grouped=self.grouped, **self.gating)
 
     def result(self, sums: GaussianSums) -> PassResult | tuple:
         """The :class:`PassResult` of the rows added to ``sums`` (with ``classify``:
-        their classification sums and ``N_k``, see :meth:`PassRunner.classification`)."""
+        their classification sums and sizes, see :meth:`PassRunner.classification`)."""
         loglik, resp_sum, A, b, c, *rest = sums.result()
+        mix_sum = rest.pop() if self.grouped else resp_sum  # (per group for groups)
         if self.classify:
-            return rest[-1], resp_sum
+            return rest[-1], mix_sum
         student = self.df is not None
-        mix_stats = (resp_sum, *rest[int(student)]) if self.gating else (resp_sum,)
+        mix_stats = (mix_sum, *rest[int(student)]) if self.gating else (mix_sum,)
         if not student:
             return PassResult(loglik, resp_sum, (A, b, c), mix_stats)
         gh = rest[0] if self.df_free else np.zeros_like(rest[0])
@@ -153,12 +155,13 @@ class GLMBlockPass:
 
     def __call__(self, X, y, w, log_constant=None, *, offset=None, trials=None,
                  responsibilities=None, n_threads: int = 1, concomitant=None,
-                 classify: bool = False) -> PassResult | tuple:
+                 classify: bool = False, group_starts=None) -> PassResult | tuple:
         """The pass over the rows ``X, y, w`` (by default of one partition, on one
         thread); ``log_constant`` is theirs, computed here when None or NaN. With
         gating, ``concomitant`` holds the rows' concomitant variables; with
-        ``classify``, their classification sums and ``N_k`` instead (see
-        :meth:`PassRunner.classification`)."""
+        ``classify``, their classification sums and sizes instead (see
+        :meth:`PassRunner.classification`); for grouped rows, ``group_starts`` the
+        first row of each group."""
         if log_constant is not None and np.isnan(log_constant):
             log_constant = None
         with taking_turns():
@@ -167,10 +170,11 @@ class GLMBlockPass:
                 self.fit_intercept, self.coef, self.log_weights, self.family, self.link,
                 n_threads=n_threads, log_constant=log_constant,
                 responsibilities=responsibilities, extra=self.extra, classify=classify,
-                concomitant=concomitant, **self.gating)
+                concomitant=concomitant, group_starts=group_starts, **self.gating)
+        mix_sum = rest.pop() if group_starts is not None else resp_sum  # (per group)
         if classify:
-            return rest[-1], resp_sum
-        mix_stats = (resp_sum, *rest[0]) if self.gating else (resp_sum,)
+            return rest[-1], mix_sum
+        mix_stats = (mix_sum, *rest[0]) if self.gating else (mix_sum,)
         return PassResult(loglik, resp_sum, (A, b, extra_stats), mix_stats)
 
 
@@ -224,7 +228,7 @@ class PassRunner:
         pass instead."""
         block_pass = GaussianBlockPass.at(params, self.source, self.mixing,
                                           self.kernel == "student_t", self.family,
-                                          classify)
+                                          classify, self._grouped(memberships))
         if self._partitioned:
             return self._on_partitions(params, block_pass)
         sums = block_pass.sums(kernel_threads(self.source, self.n_jobs))
@@ -255,15 +259,24 @@ class PassRunner:
         result = block_pass(X, y, w, self._log_constant, offset=src.offset,
                             trials=src.trials, responsibilities=memberships,
                             n_threads=threads, concomitant=getattr(src, "Z", None),
-                            classify=classify)
+                            classify=classify,
+                            group_starts=src.group_starts if self._grouped(memberships)
+                            else None)
         return self._classes(*result) if isinstance(result, tuple) else result
 
-    def _classes(self, sums: tuple, resp_sum: np.ndarray) -> ClassificationSums:
+    def _grouped(self, memberships) -> bool:
+        """Whether a compiled pass takes the rows in their groups, each sharing one
+        posterior: grouped rows in memory, unless given ``memberships`` of every row
+        (which the numpy pass takes row by row too)."""
+        return memberships is None and getattr(self.source, "groups", None) is not None
+
+    def _classes(self, sums: tuple, sizes: np.ndarray) -> ClassificationSums:
         """The :class:`~regmix.engine.passes.ClassificationSums` of a compiled pass's
-        ``(counts, table, entropy, top)`` and ``N_k``."""
+        ``(counts, table, entropy, top)`` and sizes (``N_k``, or for grouped rows the
+        groups' summed posteriors: the observations are the groups, of weight one)."""
         counts, table, entropy, top = sums
-        return ClassificationSums(entropy, table, float(self.source.total_weight), top,
-                                  counts, resp_sum)
+        n = self.source.n_groups if self._grouped(None) else self.source.total_weight
+        return ClassificationSums(entropy, table, float(n), top, counts, sizes)
 
     @property
     def _partitioned(self) -> bool:

@@ -328,6 +328,11 @@ class ArrayData:
         self._moments = (mean, np.where(lo == hi, 0.0, std))
         return self._moments
 
+    @property
+    def group_starts(self) -> np.ndarray | None:
+        """The first row of each group (rows sorted by group), or None without groups."""
+        return None if self.groups is None else self._group_starts
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The raw (user-unit) features, response and weights, never to be written to."""
         return self._X, self._y, self._w
