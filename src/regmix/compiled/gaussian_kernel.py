@@ -167,6 +167,7 @@ def _build() -> SimpleNamespace:
     global _gram1, _gram2, _gram3, _gram4, _gram5, _gram6, _gram7
     global _standardise_tile, _given_rows, _sum_of_logs, _claim, _student_rows
     global _classify_rows, _linear_rows, _gating_rows, _gating_sums, _add_rows, _row_maxima
+    global _exp_below_max
     global _block_slots, _add_slots
     global _group_rows, _group_gating, _tile_size, _tile_end, _group_buffers, _group_start
     import numba
@@ -606,6 +607,21 @@ def _build() -> SimpleNamespace:
                 mx[t] = v if v > mx[t] else mx[t]
 
     @jit
+    def _exp_below_max(D, mx, tot, m):  # pragma: no cover - compiled
+        # The first half of a log-sum-exp over the tile's rows, from their maxima mx: mx
+        # made 0 where infinite, D[k, t] = exp(D[k, t] - mx[t]) (the vector exp) and
+        # tot[t] = sum_k D[k, t]; returns whether some row's sum is 0 (no component can
+        # produce it).
+        for t in range(m):
+            v = mx[t]
+            mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
+        _exp_rows(D, mx, tot, m)
+        for t in range(m):
+            if tot[t] == 0.0:
+                return True
+        return False
+
+    @jit
     def _linear_rows(coef, Z, H, m):  # pragma: no cover - compiled
         # H[k, t] = (coef[k, 0] Z[0, t] + coef[k, 1] Z[1, t]) + ... for the tile's rows.
         K, p = coef.shape
@@ -746,14 +762,7 @@ def _build() -> SimpleNamespace:
             for j in range(ng):
                 sk[j] += LW[k, lo[j]] if has_g else glw[k]
         _row_maxima(S, gmx, ng)
-        for j in range(ng):
-            v = gmx[j]
-            gmx[j] = v if (v > -np.inf and v < np.inf) else 0.0
-        _exp_rows(S, gmx, gtot, ng)
-        empty = False
-        for j in range(ng):
-            if gtot[j] == 0.0:
-                empty = True
+        empty = _exp_below_max(S, gmx, gtot, ng)
         ll = 0.0
         if empty or ng > _TILE:
             for j in range(ng):
@@ -1001,10 +1010,7 @@ def _build() -> SimpleNamespace:
                     _classify_rows(S, gtot, ones, ng, acc, cq)
             else:
                 # Log-sum-exp with the row maximum subtracted (zero when it is infinite).
-                for t in range(m):
-                    v = mx[t]
-                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-                _exp_rows(D, mx, inv, m)
+                _exp_below_max(D, mx, inv, m)
                 # The log-likelihood of a row is log(sum) + max.
                 if has_w:
                     ll0 = ll[0]

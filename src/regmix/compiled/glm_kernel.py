@@ -145,6 +145,7 @@ def _build() -> SimpleNamespace:
     global _expit, _claim, _gamma_working, _nb_working, _digamma, _trigamma
     global _log_rising_ratio, _classify_rows, _gating_rows, _gating_sums, _linear_rows
     global _add_rows, _row_maxima, _logit_terms, _binomial_link, _poisson_identity_log_density
+    global _exp_below_max
     global _gamma_log_density, _nb_log_density, _row_log_constant
     global _group_rows, _group_gating, _tile_size, _tile_end, _group_buffers
     import numba
@@ -157,6 +158,7 @@ def _build() -> SimpleNamespace:
     _claim, _classify_rows = _gk._claim, _gk._classify_rows
     _linear_rows, _gating_rows, _gating_sums = _gk._linear_rows, _gk._gating_rows, _gk._gating_sums
     _add_rows, _row_maxima = _gk._add_rows, _gk._row_maxima
+    _exp_below_max = _gk._exp_below_max
     _group_rows, _group_gating = _gk._group_rows, _gk._group_gating
     _tile_size, _tile_end, _group_buffers = _gk._tile_size, _gk._tile_end, _gk._group_buffers
 
@@ -626,14 +628,7 @@ def _build() -> SimpleNamespace:
                             lo, gi, prods, acc, base, nq)
             else:
                 _row_maxima(D, mx, m)
-                for t in range(m):
-                    v = mx[t]
-                    mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-                _exp_rows(D, mx, tot, m)
-                empty = False
-                for t in range(m):
-                    if tot[t] == 0.0:  # no component can produce the row
-                        empty = True
+                empty = _exp_below_max(D, mx, tot, m)  # (a row no component can produce)
                 if has_w or empty:
                     # per row: log-likelihood log(sum) + max where the weight is positive
                     for t in range(m):

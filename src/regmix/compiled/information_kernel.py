@@ -59,7 +59,7 @@ def _build() -> SimpleNamespace:
     first call); numba is imported here and nowhere else. The helpers that compiled
     code calls are bound as module globals (see :mod:`regmix.compiled.glm_kernel`)."""
     global _prange, _claim, _accumulate, _standardise_tile, _linear_rows, _log
-    global _block_slots, _add_slots, _row_maxima, _exp_rows
+    global _block_slots, _add_slots, _row_maxima, _exp_rows, _exp_below_max
     global _logit_terms, _binomial_link, _binomial_terms, _poisson_identity_log_density
     global _gamma_log_density, _gamma_working, _nb_working, _nb_log_density, _row_log_constant
     global _information_sums, _information_row, _information_block
@@ -69,6 +69,7 @@ def _build() -> SimpleNamespace:
     _claim, _accumulate, _log = _gk._claim, _gk._accumulate, _gk._log
     _block_slots, _add_slots = _gk._block_slots, _gk._add_slots
     _row_maxima, _exp_rows = _gk._row_maxima, _gk._exp_rows
+    _exp_below_max = _gk._exp_below_max
     _standardise_tile, _linear_rows = _gk._standardise_tile, _gk._linear_rows
     _logit_terms, _binomial_link = _glk._logit_terms, _glk._binomial_link
     _binomial_terms, _gamma_working = _glk._binomial_terms, _glk._gamma_working
@@ -117,10 +118,7 @@ def _build() -> SimpleNamespace:
             for t in range(m):
                 r[k, t] = L[k, t]
         _row_maxima(r, mx, m)
-        for t in range(m):
-            v = mx[t]
-            mx[t] = v if (v > -np.inf and v < np.inf) else 0.0
-        _exp_rows(r, mx, tot, m)
+        _exp_below_max(r, mx, tot, m)
         for k in range(K):
             for t in range(m):
                 r[k, t] = r[k, t] / tot[t]
